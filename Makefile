@@ -1,0 +1,25 @@
+# `make run` sets up .venv and opens the app on the bundled samples; `make test` sets up and runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) main.py
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/crf.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,37 @@
+"""Dense CRF: parameters, presets and a registry of backends (reference = pydensecrf, fast = our lattice engine)."""
+from __future__ import annotations
+
+from .base import CRFResult
+from .params import PRESETS, CRFParams, all_presets, preset
+from .reference import ReferenceBackend
+
+_BACKENDS = {"reference": ReferenceBackend}
+DEFAULT_BACKEND = "reference"
+
+
+def register_backend(name: str, factory, default: bool = False) -> None:
+    """Add a backend; the fast engine registers itself here and becomes the default."""
+    global DEFAULT_BACKEND
+    _BACKENDS[name] = factory
+    if default:
+        DEFAULT_BACKEND = name
+
+
+def backend_names() -> list[str]:
+    return list(_BACKENDS)
+
+
+def get_backend(name: str | None = None):
+    """A backend instance by name (None -> the default)."""
+    from ..errors import EngineError
+
+    name = name or DEFAULT_BACKEND
+    if name not in _BACKENDS:
+        raise EngineError(f"unknown CRF backend {name!r}; known: {', '.join(_BACKENDS)}")
+    return _BACKENDS[name]()
+
+
+BACKEND_NAMES = backend_names()
+
+__all__ = ["CRFParams", "CRFResult", "PRESETS", "all_presets", "preset", "get_backend", "register_backend",
+           "backend_names", "BACKEND_NAMES", "DEFAULT_BACKEND"]

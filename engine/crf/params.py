@@ -1,0 +1,74 @@
+"""Dense-CRF parameters and the DeepLab presets (see shared reference deeplab.md §4.2)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from ..errors import EngineError
+from ..paths import PRESETS_DIR
+
+
+@dataclass(frozen=True)
+class CRFParams:
+    """Gaussian (pos_*) and bilateral (bi_*) kernel weights and widths, and mean-field iterations."""
+
+    pos_w: float = 3.0
+    pos_xy_std: float = 1.0
+    bi_w: float = 4.0
+    bi_xy_std: float = 67.0
+    bi_rgb_std: float = 3.0
+    iterations: int = 10
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value < 0:
+                raise EngineError(f"CRF parameter {f.name} must be >= 0, got {value}")
+        for name in ("pos_xy_std", "bi_xy_std", "bi_rgb_std"):
+            if getattr(self, name) <= 0:
+                raise EngineError(f"CRF parameter {name} must be > 0")
+        object.__setattr__(self, "iterations", int(self.iterations))
+
+    def replace(self, **changes) -> "CRFParams":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CRFParams":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# Values per the DeepLab model pages: v1 LargeFOV 3/3/4/121/5/10, v2 ResNet-101 3/1/4/67/3/10.
+PRESETS: dict[str, CRFParams] = {
+    "deeplab-v1": CRFParams(pos_w=3, pos_xy_std=3, bi_w=4, bi_xy_std=121, bi_rgb_std=5, iterations=10),
+    "deeplab-v2": CRFParams(pos_w=3, pos_xy_std=1, bi_w=4, bi_xy_std=67, bi_rgb_std=3, iterations=10),
+}
+PRESET_LABELS = {"deeplab-v1": "DeepLab v1 (LargeFOV)", "deeplab-v2": "DeepLab v2 (ResNet-101)"}
+
+
+def load_extra_presets(folder: Path = PRESETS_DIR) -> dict[str, CRFParams]:
+    """Presets shipped as JSON files in resources/presets (e.g. values tuned for the demo model)."""
+    found = {}
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            try:
+                found[path.stem] = CRFParams.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, TypeError, EngineError):
+                continue  # a broken preset file must not stop the app
+    return found
+
+
+def all_presets() -> dict[str, CRFParams]:
+    """Built-in presets plus the ones in resources/presets."""
+    return {**PRESETS, **load_extra_presets()}
+
+
+def preset(name: str) -> CRFParams:
+    presets = all_presets()
+    if name not in presets:
+        raise EngineError(f"unknown CRF preset {name!r}; known: {', '.join(sorted(presets))}")
+    return presets[name]

@@ -1,0 +1,49 @@
+"""Reference backend: a direct pydensecrf call, fed the raw RGB image (never the mean-subtracted one)."""
+from __future__ import annotations
+
+import numpy as np
+import pydensecrf.densecrf as dcrf
+
+from ..errors import check_cancel
+from .base import CRFResult, check_inputs, labels_from_probs
+from .params import CRFParams
+from .unary import unary_from_probs
+
+
+def pydensecrf_refine(image_rgb: np.ndarray, probs: np.ndarray, params: CRFParams) -> np.ndarray:
+    """The textbook call (kazuto's crf.py): returns Q as (C,H,W) float32."""
+    c, h, w = probs.shape
+    d = dcrf.DenseCRF2D(w, h, c)
+    d.setUnaryEnergy(unary_from_probs(probs))
+    d.addPairwiseGaussian(sxy=params.pos_xy_std, compat=params.pos_w)
+    d.addPairwiseBilateral(sxy=params.bi_xy_std, srgb=params.bi_rgb_std,
+                           rgbim=np.ascontiguousarray(image_rgb), compat=params.bi_w)
+    q = d.inference(params.iterations)
+    return np.asarray(q, dtype=np.float32).reshape(c, h, w)
+
+
+class ReferenceSession:
+    """One image; every run rebuilds everything, as pydensecrf does."""
+
+    def __init__(self, image_rgb: np.ndarray):
+        self.image = np.ascontiguousarray(image_rgb)
+
+    def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
+        probs = np.asarray(probs, dtype=np.float32)
+        check_inputs(self.image, probs)
+        check_cancel(should_cancel)
+        q = pydensecrf_refine(self.image, probs, params)
+        check_cancel(should_cancel)
+        if on_iteration is not None:
+            on_iteration(params.iterations, params.iterations, q)
+        return CRFResult(q, labels_from_probs(q))
+
+
+class ReferenceBackend:
+    """pydensecrf, single-threaded; kept selectable to check the fast engine against."""
+
+    name = "reference"
+    label = "pydensecrf (reference)"
+
+    def session(self, image_rgb: np.ndarray) -> ReferenceSession:
+        return ReferenceSession(image_rgb)

@@ -1,0 +1,61 @@
+"""Write files so a crash or full disk leaves the old file or the new one, never half of one."""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import LabelIOError
+
+
+def _explain(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        why = "the disk is full"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "the folder is read-only or you lack permission"
+    else:
+        why = exc.strerror or str(exc)
+    return f"could not save {path}: {why}. Your edits are still in memory; free space or pick another folder."
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Temp file in the same folder, flush, fsync, os.replace, fsync the folder."""
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise LabelIOError(_explain(path, exc)) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """UTF-8 text, atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

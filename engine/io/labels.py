@@ -1,0 +1,64 @@
+"""Label PNGs in the VOC convention: indexed 'P' mode, palette = class colours, 255 = void."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import LabelIOError
+from ..labels import ClassList
+from .atomic import write_bytes_atomic, write_text_atomic
+
+__all__ = ["encode_label_png", "write_label_png", "read_label_png", "read_label_palette", "write_class_names",
+           "write_text_atomic", "write_bytes_atomic"]
+
+
+def encode_label_png(labels: np.ndarray, class_list: ClassList) -> bytes:
+    """PNG bytes of an (H,W) uint8 label map with the class palette."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype != np.uint8:
+        raise LabelIOError(f"label map must be (H,W) uint8, got {labels.shape} {labels.dtype}")
+    img = Image.frombytes("P", (labels.shape[1], labels.shape[0]), np.ascontiguousarray(labels).tobytes())
+    img.putpalette(class_list.full_palette())
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def write_label_png(path: str | Path, labels: np.ndarray, class_list: ClassList) -> None:
+    """Atomically write the label PNG; raises LabelIOError (disk full, read-only) and leaves any old file intact."""
+    write_bytes_atomic(path, encode_label_png(labels, class_list))
+
+
+def _open_label(path: Path) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise LabelIOError(f"{path}: not a readable label PNG ({exc})") from exc
+
+
+def read_label_png(path: str | Path) -> np.ndarray:
+    """(H,W) uint8 indices of a 'P' or 'L' label PNG (palette ignored; indices are the labels)."""
+    path = Path(path)
+    img = _open_label(path)
+    if img.mode not in ("P", "L"):
+        raise LabelIOError(f"{path}: label PNG must be indexed (P) or grayscale (L), got mode {img.mode}")
+    return np.array(img, dtype=np.uint8)
+
+
+def read_label_palette(path: str | Path) -> np.ndarray:
+    """(256,3) uint8 palette of an indexed label PNG."""
+    img = _open_label(Path(path))
+    pal = img.getpalette() or []
+    pal = (pal + [0] * 768)[:768]
+    return np.asarray(pal, dtype=np.uint8).reshape(256, 3)
+
+
+def write_class_names(path: str | Path, class_list: ClassList) -> None:
+    """class_names.txt beside the labels: 'index name' per line, so the PNG indices can be read back."""
+    lines = [f"{i} {name}" for i, name in enumerate(class_list.names)]
+    write_text_atomic(path, "\n".join(lines) + "\n")

@@ -1,0 +1,119 @@
+"""Class lists and palettes: names and colours travel together so a label PNG always carries the right palette."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EngineError
+from .paths import CLASSES_DIR
+
+VOID = 255  # VOC convention: "ignore / not labelled"
+
+
+def voc_palette(n: int = 256) -> np.ndarray:
+    """The PASCAL VOC colour map (bit-interleaved), (n,3) uint8; index 255 is the VOC void colour."""
+    pal = np.zeros((n, 3), dtype=np.uint8)
+    for i in range(n):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal[i] = (r, g, b)
+    return pal
+
+
+@dataclass(frozen=True)
+class ClassList:
+    """Ordered class names with one RGB colour each; index i in a label map is names[i]."""
+
+    names: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...] = ()
+
+    def __post_init__(self):
+        if not self.names:
+            raise EngineError("a class list needs at least one class")
+        if not self.palette:
+            pal = voc_palette(max(len(self.names), 1))
+            object.__setattr__(self, "palette", tuple(tuple(int(v) for v in row) for row in pal[: len(self.names)]))
+        if len(self.palette) != len(self.names):
+            raise EngineError(f"{len(self.names)} class names but {len(self.palette)} colours")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def palette_array(self) -> np.ndarray:
+        """(N,3) uint8 colours of the classes."""
+        return np.asarray(self.palette, dtype=np.uint8).reshape(-1, 3)
+
+    def full_palette(self) -> list[int]:
+        """768 ints for a PNG 'P' image: class colours, VOC colours for unused indices, void colour at 255."""
+        pal = voc_palette(256)
+        pal[: len(self)] = self.palette_array()[:256]
+        return [int(v) for v in pal.reshape(-1)]
+
+
+def _read_names(path: Path) -> tuple[str, ...]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EngineError(f"cannot read class list {path}: {exc}") from exc
+    names = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        # accept "name", "idx name" and "idx<TAB>name" (the cocostuff labels.txt style)
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[0].isdigit():
+            line = parts[1].strip()
+        names.append(line)
+    if not names:
+        raise EngineError(f"class list {path} has no class names (one name per line expected)")
+    return tuple(names)
+
+
+def load_class_list(path: str | Path) -> ClassList:
+    """A custom class list: one name per line, optionally 'name R G B' with colours (0-255)."""
+    names, colours = [], []
+    for entry in _read_names(Path(path)):
+        parts = entry.rsplit(None, 3)
+        if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts[1:]):
+            names.append(parts[0])
+            colours.append(tuple(int(p) for p in parts[1:]))
+        else:
+            names.append(entry)
+            colours.append(None)
+    if all(c is not None for c in colours):
+        return ClassList(tuple(names), tuple(colours))
+    return ClassList(tuple(names))
+
+
+def voc_classes() -> ClassList:
+    """PASCAL VOC 2012: background + 20 objects."""
+    return ClassList(_read_names(CLASSES_DIR / "voc21.txt"))
+
+
+def coco_stuff_classes() -> ClassList:
+    """COCO-Stuff 182 (things 0-90 incl. unused ids, stuff 91-181), the order of kazuto's cocostuff models."""
+    return ClassList(_read_names(CLASSES_DIR / "cocostuff182.txt"))
+
+
+def generic_classes(n: int) -> ClassList:
+    """Placeholder names for a model whose classes are unknown."""
+    return ClassList(tuple(f"class {i}" for i in range(n)))
+
+
+BUILTIN_CLASS_LISTS = {"VOC (21)": voc_classes, "COCO-Stuff (182)": coco_stuff_classes}
+
+
+def default_class_list(n: int) -> ClassList:
+    """The usual class list for a model with n outputs."""
+    if n == 21:
+        return voc_classes()
+    if n == 182:
+        return coco_stuff_classes()
+    return generic_classes(n)
