@@ -17,7 +17,7 @@ def pydensecrf_refine(image_rgb: np.ndarray, probs: np.ndarray, params: CRFParam
     d.setUnaryEnergy(unary_from_probs(probs))
     d.addPairwiseGaussian(sxy=params.pos_xy_std, compat=params.pos_w)
     d.addPairwiseBilateral(sxy=params.bi_xy_std, srgb=params.bi_rgb_std,
-                           rgbim=np.ascontiguousarray(image_rgb), compat=params.bi_w)
+                           rgbim=np.require(image_rgb, np.uint8, ["C", "W"]), compat=params.bi_w)
     q = d.inference(params.iterations)
     return np.asarray(q, dtype=np.float32).reshape(c, h, w)
 
@@ -26,7 +26,8 @@ class ReferenceSession:
     """One image; every run rebuilds everything, as pydensecrf does."""
 
     def __init__(self, image_rgb: np.ndarray):
-        self.image = np.ascontiguousarray(image_rgb)
+        # pydensecrf needs a writable C-contiguous buffer; images decoded by Pillow are read-only views
+        self.image = np.require(image_rgb, dtype=np.uint8, requirements=["C", "W"])
 
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
         probs = np.asarray(probs, dtype=np.float32)

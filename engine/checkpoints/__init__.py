@@ -1,0 +1,163 @@
+"""One front door for model files: load_checkpoint(path) -> LoadedModel, save_checkpoint(...).
+
+Recognised by content, not extension: the project format and plain state dicts (kazuto .pth,
+v1 with Caffe names) are torch zip/pickle files read with weights_only=True; anything else is
+tried as a .caffemodel (protobuf wire format). Every failure is a CheckpointError that names
+the file and says what was expected.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine.checkpoints.caffe_mapping import caffe_state_dict, detect_caffe_arch, is_msc_copy
+from engine.checkpoints.caffemodel import CaffeFormatError, parse_caffemodel
+from engine.checkpoints.fit import check_geometry, fit_state_dict, spec_from_state_dict
+from engine.checkpoints.kazuto import KAZUTO_MSC_SCALES, normalise_state_dict, unwrap_state_dict
+from engine.checkpoints.own_format import FORMAT, is_own_format, save_checkpoint
+from engine.errors import CheckpointError
+from engine.models.registry import ModelSpec, build_model
+
+__all__ = ["LoadedModel", "load_checkpoint", "save_checkpoint", "FORMAT"]
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_NOT_CHECKPOINTS = {b"\xff\xd8\xff": "a JPEG image", b"\x89PNG": "a PNG image",
+                    b"GIF8": "a GIF image", b"%PDF": "a PDF document"}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ready network (eval mode, CPU) with what it is and where it came from."""
+    model: nn.Module
+    spec: ModelSpec
+    source_format: str  # "deeplab-annotator/1", "kazuto", "state_dict" (v1 Caffe names), "caffemodel"
+    sha256: str
+    path: Path
+
+
+def _describe(spec: ModelSpec) -> str:
+    return f"{spec.arch} ({spec.n_classes} classes, {dict(spec.arch_kwargs) or 'full size'})"
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [""])[0][:200]
+
+
+def _build(spec: ModelSpec, path: Path) -> nn.Module:
+    try:
+        return build_model(spec)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: cannot build the network it describes: {e}") from e
+
+
+def _load_project(obj: dict, path: Path, class_list):
+    try:
+        spec = ModelSpec.from_dict(obj.get("spec"))
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: the model spec stored in the file is invalid: {e}") from e
+    if class_list is not None:
+        if len(class_list) != spec.n_classes:
+            raise CheckpointError(f"{path}: the model predicts {spec.n_classes} classes but the "
+                                  f"chosen class list has {len(class_list)}")
+        spec = replace(spec, class_names=class_list.names, palette=class_list.palette)
+    sd = obj.get("state_dict")
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{path}: project checkpoint has no 'state_dict' dictionary")
+    model = _build(spec, path)
+    fit_state_dict(model, sd, path, _describe(spec))
+    return model, spec, FORMAT
+
+
+def _load_torch(data: bytes, path: Path, class_list):
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" not in str(e).lower():
+            raise CheckpointError(f"{path}: corrupt PyTorch checkpoint: {_first_line(e)}") from e
+        raise CheckpointError(f"{path}: holds Python objects other than tensors and plain values, "
+                              f"which are refused for safety (weights_only loading); save just "
+                              f"the state_dict instead") from e
+    except Exception as e:  # torch raises many types for corrupt or truncated files
+        hint = ("the zip archive is incomplete (truncated download or copy?)"
+                if data.startswith(_ZIP_MAGIC) and not zipfile.is_zipfile(io.BytesIO(data))
+                else f"{type(e).__name__}: {_first_line(e)}")
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint: {hint}") from e
+    if is_own_format(obj):
+        return _load_project(obj, path, class_list)
+    sd = unwrap_state_dict(obj)
+    found = normalise_state_dict(sd) if sd else None
+    if found is None:
+        sample = ", ".join(list(map(str, sd))[:5]) if sd else type(obj).__name__
+        raise CheckpointError(
+            f"{path}: a PyTorch file, but not a DeepLab model this app knows. Expected the project "
+            f"format, kazuto's deeplab-pytorch keys (base.layer1.conv1.conv.weight ...) or DeepLab "
+            f"v1 Caffe names (conv1_1.weight ... fc8.weight); found: {sample}")
+    arch, scales, sd, layout = found
+    spec = spec_from_state_dict(arch, sd, path, scales, class_list)
+    model = _build(spec, path)
+    fit_state_dict(model, sd, path, _describe(spec))
+    return model, spec, layout
+
+
+def _load_caffe(data: bytes, path: Path, class_list):
+    try:
+        layers = parse_caffemodel(data)
+    except CaffeFormatError as e:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint and not a valid .caffemodel "
+                              f"(protobuf error: {e}); the file may be truncated or of another "
+                              f"kind") from e
+    arch = detect_caffe_arch(layers)
+    if arch is None:
+        names = [layer.name for layer in layers if layer.blobs][:8]
+        raise CheckpointError(
+            f"{path}: no DeepLab network recognised. Expected a PyTorch checkpoint, or a "
+            f".caffemodel with DeepLab v1 LargeFOV layers (conv1_1 ... fc8_*) or v2 ResNet-101 "
+            f"layers (conv1, res2a_branch2a ... fc1_*_c0); layers with weights found: {names}")
+    try:
+        sd, unknown, geometry = caffe_state_dict(layers, arch)
+    except ValueError as e:  # e.g. a BatchNorm layer without its statistics
+        raise CheckpointError(f"{path}: malformed DeepLab .caffemodel: {e}") from e
+    msc = KAZUTO_MSC_SCALES if arch == "deeplab_v2_resnet101" and any(
+        is_msc_copy(layer.name) for layer in layers if layer.blobs) else ()
+    spec = spec_from_state_dict(arch, sd, path, msc, class_list)
+    model = _build(spec, path)
+    if unknown:
+        raise CheckpointError(f"{path}: the weights do not fit {_describe(spec)}. Layers with "
+                              f"weights this app cannot place: {', '.join(unknown[:10])}")
+    fit_state_dict(model, sd, path, _describe(spec), reshape=True)
+    check_geometry(model, geometry, path)
+    return model, spec, "caffemodel"
+
+
+def load_checkpoint(path: str | Path, class_list=None) -> LoadedModel:
+    """Read any supported model file. class_list overrides the default (21 VOC, 182 COCO-Stuff,
+    else generic names) and must have as many classes as the model's head."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: model file not found") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a folder, expected a model file (.pt/.pth/.caffemodel)") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the model file: {e.strerror or e}") from e
+    if not data:
+        raise CheckpointError(f"{path}: the model file is empty")
+    for magic, kind in _NOT_CHECKPOINTS.items():
+        if data.startswith(magic):
+            raise CheckpointError(f"{path}: this is {kind}, not a model checkpoint "
+                                  f"(.pt/.pth/.caffemodel)")
+    # torch.save writes a zip; the legacy format is a pickle (protocol 2+ starts with 0x80)
+    is_torch = data.startswith(_ZIP_MAGIC) or data[:1] == b"\x80"
+    loader = _load_torch if is_torch else _load_caffe
+    model, spec, fmt = loader(data, path, class_list)
+    model.eval()
+    return LoadedModel(model=model, spec=spec, source_format=fmt,
+                       sha256=hashlib.sha256(data).hexdigest(), path=path)

@@ -1,0 +1,162 @@
+"""DeepLab v2 ResNet-101 + ASPP + multi-scale (MSC), in kazuto1011/deeplab-pytorch's module tree.
+
+The tree (MSC.base = DeepLabV2: layer1 stem .. layer5, aspp.c0..c3) makes kazuto's released
+.pth files load without renaming (keys like base.layer2.block1.reduce.conv.weight) and gives
+Caffe names a one-rule mapping. Faithful to the Caffe prototxt (reference §2/§3): stride on the
+first 1x1 of a block, every layer4 3x3 dilated 2 and every layer5 3x3 dilated 4, frozen BN
+(eval mode, no grad) unless freeze_bn=False (narrow demo models trained from scratch).
+MSC fuses the 1x, 0.75x and 0.5x stride-8 score maps by element-wise max, align_corners=True.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+RESNET101_BLOCKS = (3, 4, 23, 3)
+ASPP_RATES = (6, 12, 18, 24)
+
+
+class _ConvBnReLU(nn.Sequential):
+    """conv (no bias) -> BatchNorm (eps 1e-5, Caffe momentum .999) -> optional ReLU."""
+
+    def __init__(self, in_ch, out_ch, kernel, stride, padding, dilation, relu=True):
+        super().__init__()
+        self.add_module("conv", nn.Conv2d(in_ch, out_ch, kernel, stride, padding, dilation,
+                                          bias=False))
+        self.add_module("bn", nn.BatchNorm2d(out_ch, eps=1e-5, momentum=1 - 0.999))
+        if relu:
+            self.add_module("relu", nn.ReLU())
+
+
+class _Bottleneck(nn.Module):
+    """Caffe ResNet bottleneck: the stride sits on the first 1x1 ('reduce')."""
+
+    def __init__(self, in_ch, out_ch, stride, dilation, downsample):
+        super().__init__()
+        mid = out_ch // 4
+        self.reduce = _ConvBnReLU(in_ch, mid, 1, stride, 0, 1)
+        self.conv3x3 = _ConvBnReLU(mid, mid, 3, 1, dilation, dilation)
+        self.increase = _ConvBnReLU(mid, out_ch, 1, 1, 0, 1, relu=False)
+        self.shortcut = (_ConvBnReLU(in_ch, out_ch, 1, stride, 0, 1, relu=False)
+                         if downsample else nn.Identity())
+
+    def forward(self, x):
+        return F.relu(self.increase(self.conv3x3(self.reduce(x))) + self.shortcut(x))
+
+
+class _ResLayer(nn.Sequential):
+    """n_blocks bottlenecks named block1..blockN; every block gets the stage's dilation."""
+
+    def __init__(self, n_blocks, in_ch, out_ch, stride, dilation):
+        super().__init__()
+        for i in range(n_blocks):
+            self.add_module(f"block{i + 1}", _Bottleneck(
+                in_ch if i == 0 else out_ch, out_ch,
+                stride if i == 0 else 1, dilation, downsample=(i == 0)))
+
+
+class _Stem(nn.Sequential):
+    """conv1 7x7/2 + BN + ReLU, then ceil-mode 3x3/2 max pool (Caffe rounding)."""
+
+    def __init__(self, out_ch):
+        super().__init__()
+        self.add_module("conv1", _ConvBnReLU(3, out_ch, 7, 2, 3, 1))
+        self.add_module("pool", nn.MaxPool2d(3, 2, 1, ceil_mode=True))
+
+
+class _ASPP(nn.Module):
+    """Four parallel dilated 3x3 convolutions with bias, summed (Caffe Eltwise SUM)."""
+
+    def __init__(self, in_ch, out_ch, rates):
+        super().__init__()
+        for i, rate in enumerate(rates):
+            self.add_module(f"c{i}", nn.Conv2d(in_ch, out_ch, 3, 1, padding=rate,
+                                               dilation=rate, bias=True))
+
+    def forward(self, x):
+        return sum(stage(x) for stage in self.children())
+
+
+class DeepLabV2(nn.Sequential):
+    """ResNet backbone + head; returns stride-8 logits. head='fc' is the COCO-init 1x1 layout."""
+
+    def __init__(self, n_classes, blocks=RESNET101_BLOCKS, base_channels=64, rates=ASPP_RATES,
+                 head="aspp"):
+        super().__init__()
+        b = int(base_channels)
+        blocks = tuple(int(n) for n in blocks)
+        if len(blocks) != 4:
+            raise ValueError(f"blocks must have 4 entries (res2..res5), got {blocks}")
+        self.add_module("layer1", _Stem(b))
+        self.add_module("layer2", _ResLayer(blocks[0], b, 4 * b, 1, 1))
+        self.add_module("layer3", _ResLayer(blocks[1], 4 * b, 8 * b, 2, 1))
+        self.add_module("layer4", _ResLayer(blocks[2], 8 * b, 16 * b, 1, 2))
+        self.add_module("layer5", _ResLayer(blocks[3], 16 * b, 32 * b, 1, 4))
+        if head == "aspp":
+            self.add_module("aspp", _ASPP(32 * b, n_classes, tuple(rates)))
+        elif head == "fc":
+            self.add_module("fc", nn.Conv2d(32 * b, n_classes, 1))
+        else:
+            raise ValueError(f"head must be 'aspp' or 'fc', got {head!r}")
+
+
+def _scaled_size(n: int, scale: float) -> int:
+    """Caffe Interp-style size: keeps the corner pixels aligned (513 -> 257 @0.5, 385 @0.75)."""
+    return max(1, int(math.floor((n - 1) * scale + 0.5)) + 1)
+
+
+class MSC(nn.Module):
+    """Multi-scale wrapper: runs `base` at 1x and each scale, max-fuses at the 1x score size."""
+
+    def __init__(self, base: nn.Module, scales=(), freeze_bn: bool = True):
+        super().__init__()
+        self.base = base
+        self.scales = tuple(float(s) for s in scales)
+        self.freeze_bn = bool(freeze_bn)
+        if self.freeze_bn:
+            for m in self._batch_norms():
+                for p in m.parameters():
+                    p.requires_grad_(False)
+            self.train(self.training)
+
+    def _batch_norms(self):
+        return [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def train(self, mode: bool = True):
+        """Like nn.Module.train, but frozen BN stays in eval mode (Caffe use_global_stats)."""
+        super().train(mode)
+        if self.freeze_bn:
+            for m in self._batch_norms():
+                m.eval()
+        return self
+
+    def score_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[1x, each scale..., max-fused] stride-8 logits, all at the 1x score size (for MSC losses)."""
+        logits = self.base(x)
+        if not self.scales:
+            return [logits]
+        size = logits.shape[-2:]
+        maps = [logits]
+        for s in self.scales:
+            h = F.interpolate(x, size=(_scaled_size(x.shape[-2], s), _scaled_size(x.shape[-1], s)),
+                              mode="bilinear", align_corners=True)
+            maps.append(F.interpolate(self.base(h), size=size, mode="bilinear", align_corners=True))
+        maps.append(torch.stack(maps).amax(dim=0))
+        return maps
+
+    def score_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Stride-8 fused logits (N,C,h,w)."""
+        return self.score_pyramid(x)[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N,C,H,W) at the input size: bilinear, align_corners=True like Caffe."""
+        return F.interpolate(self.score_map(x), size=x.shape[-2:], mode="bilinear",
+                             align_corners=True)
+
+
+def build_deeplab_v2(n_classes: int, msc_scales=(), freeze_bn: bool = True, **arch_kwargs) -> MSC:
+    """Registry builder: MSC(DeepLabV2(...)), so state-dict keys are kazuto's base.*."""
+    return MSC(DeepLabV2(n_classes, **arch_kwargs), scales=msc_scales, freeze_bn=freeze_bn)

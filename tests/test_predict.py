@@ -1,0 +1,90 @@
+"""Predictor: probabilities at image size for small, odd and large images; cancellation; headless CLI."""
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoints import load_checkpoint, save_checkpoint
+from engine.errors import Cancelled, EngineError
+from engine.io.labels import read_label_png
+from engine.models.registry import ModelSpec, build_model
+from engine.predict import Predictor
+
+TINY = (("channels", (4, 4, 8, 8, 8)), ("fc_channels", 8))
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="deeplab_v1_largefov", n_classes=3, class_names=("bg", "a", "b"),
+                     palette=((0, 0, 0), (255, 0, 0), (0, 255, 0)), arch_kwargs=TINY, input_size=64)
+    model = build_model(spec)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, model, spec)
+    return path
+
+
+def _image(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("h,w", [(64, 64), (33, 50), (1, 1)])
+def test_probabilities_at_image_size(tiny_ckpt, h, w):
+    pred = Predictor(load_checkpoint(tiny_ckpt), device="cpu")
+    probs = pred.predict(_image(h, w))
+    assert probs.shape == (3, h, w) and probs.dtype == np.float32
+    assert np.allclose(probs.sum(0), 1.0, atol=1e-5)
+
+
+def test_input_is_bgr_minus_mean(tiny_ckpt):
+    loaded = load_checkpoint(tiny_ckpt)
+    pred = Predictor(loaded, device="cpu")
+    img = _image(40, 40, seed=5)
+    x = torch.from_numpy(img[..., ::-1].astype(np.float32) - np.array(loaded.spec.mean_bgr, np.float32))
+    with torch.inference_mode():
+        expected = torch.softmax(loaded.model(x.permute(2, 0, 1)[None].contiguous())[0], 0).numpy()
+    assert np.allclose(pred.predict(img), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["scale", "tile"])
+def test_large_images_scaled_or_tiled(tiny_ckpt, strategy):
+    pred = Predictor(load_checkpoint(tiny_ckpt), device="cpu", strategy=strategy)
+    stages = []
+    probs = pred.predict(_image(150, 211), on_progress=lambda s, f: stages.append(s))
+    assert probs.shape == (3, 150, 211)
+    assert np.allclose(probs.sum(0), 1.0, atol=1e-5)
+    if strategy == "tile":
+        assert sum(s.startswith("tile") for s in stages) == 15  # 3 rows x 5 columns of 64-px tiles, 48-px step
+    else:
+        assert "network (scaled)" in stages
+
+
+def test_cancel_and_bad_input(tiny_ckpt):
+    pred = Predictor(load_checkpoint(tiny_ckpt), device="cpu", strategy="tile")
+    calls = []
+
+    def cancel_after_two():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(Cancelled):
+        pred.predict(_image(150, 150), should_cancel=cancel_after_two)
+    with pytest.raises(EngineError, match="uint8"):
+        pred.predict(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(EngineError, match="strategy"):
+        Predictor(load_checkpoint(tiny_ckpt), strategy="magic")
+
+
+def test_cli_predict_writes_label_png(tiny_ckpt, tmp_path):
+    from PIL import Image
+
+    from main import main
+
+    Image.fromarray(_image(45, 61)).save(tmp_path / "in.png")
+    out = tmp_path / "out" / "in.png"
+    assert main(["predict", str(tmp_path / "in.png"), "--model", str(tiny_ckpt), "--crf", "deeplab-v2",
+                 "--backend", "reference", "--out", str(out)]) == 0
+    labels = read_label_png(out)
+    assert labels.shape == (45, 61) and labels.max() < 3
+    # a broken image gives an error message and exit code 2, not a traceback
+    (tmp_path / "bad.png").write_bytes(b"junk")
+    assert main(["predict", str(tmp_path / "bad.png"), "--model", str(tiny_ckpt), "--out", str(out)]) == 2
