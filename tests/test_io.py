@@ -129,3 +129,12 @@ def test_class_lists(tmp_path):
     assert custom.names == ("belt", "bottle") and custom.palette[1] == (0, 128, 255)
     write_class_names(tmp_path / "class_names.txt", custom)
     assert load_class_list(tmp_path / "class_names.txt").names == ("belt", "bottle")
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+
+    write_label_png(tmp_path / "p.png", np.zeros((3, 3), np.uint8), voc_classes())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -26,6 +26,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, _default_mode())  # mkstemp makes 0600 files; saved labels should be as readable as any file
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -41,6 +42,20 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def _read_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_FILE_MODE = 0o666 & ~_read_umask()  # read once at import: os.umask is process-wide and not thread-safe
+
+
+def _default_mode() -> int:
+    """The mode open() would have given a new file."""
+    return _FILE_MODE
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
