@@ -17,6 +17,16 @@ def register_backend(name: str, factory, default: bool = False) -> None:
         DEFAULT_BACKEND = name
 
 
+def _fast_backend():
+    """Our exact permutohedral engine (engine/crf/fast); imported on first use so numba loads only when needed."""
+    from .fast import FastBackend
+
+    return FastBackend()
+
+
+register_backend("fast", _fast_backend, default=True)
+
+
 def backend_names() -> list[str]:
     return list(_BACKENDS)
 

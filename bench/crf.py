@@ -1,0 +1,195 @@
+"""Fast lattice CRF vs pydensecrf on the same inputs, in one run: full runs, slider changes, exactness, memory.
+
+    .venv/bin/python bench/crf.py            # 0.19 / 0.5 / 1.5 MP x 21 / 3 labels, DeepLab v1 preset
+    .venv/bin/python bench/crf.py --quick    # 0.19 and 0.5 MP only, fewer repetitions
+
+pydensecrf has no reuse, so every slider change costs it a full run; its column is that full run. Times are the
+minimum over repetitions (the machine is shared). Probabilities are smooth, network-like and, except in the row
+marked 21/4, have no absent class, so no labels merge: the worst case for the fast engine. The memory lines run
+182 classes at 1.5 MP in a child process (all distinct, and 170 absent) and report its peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from engine.crf import PRESETS  # noqa: E402
+from engine.crf.fast import FastBackend, warm_up  # noqa: E402
+from engine.crf.fast import lattice_cache  # noqa: E402
+from engine.crf.fast.history import HISTORIES  # noqa: E402
+from engine.crf.reference import pydensecrf_refine  # noqa: E402
+
+SIZES = {"0.19 MP": (375, 500), "0.5 MP": (612, 816), "1.5 MP": (1000, 1500)}
+
+
+def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Natural-looking synthetic photo: smooth shading, soft-edged coloured blobs, texture, sensor noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([90 + 60 * np.sin(xx / w * rng.uniform(1, 4) + rng.uniform(0, 6)) * np.cos(yy / h * 2)
+                    for _ in range(3)], -1)
+    for _ in range(12):
+        mask = np.zeros((h, w), np.uint8)
+        cv2.ellipse(mask, (int(rng.uniform(0, w)), int(rng.uniform(0, h))),
+                    (int(rng.uniform(0.05, 0.3) * w), int(rng.uniform(0.05, 0.3) * h)), rng.uniform(0, 180),
+                    0, 360, 1, -1)
+        soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.5)[..., None]
+        img = img * (1 - soft) + rng.uniform(0, 255, 3) * soft
+    tex = cv2.resize(rng.normal(0, 12, (h // 8 + 1, w // 8 + 1, 3)).astype(np.float32), (w, h))
+    return np.clip(img + tex + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+
+
+def network_probs(c: int, h: int, w: int, seed: int = 0, absent: int = 0) -> np.ndarray:
+    """Smooth softmax like an upsampled stride-8 network output; `absent` classes get ~0 probability.
+
+    Built in place, a few classes at a time, so generating 182 classes at 1.5 MP needs little beyond the result.
+    """
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(0, 2.5, (h // 16 + 2, w // 16 + 2, c)).astype(np.float32)
+    p = np.empty((c, h, w), np.float32)
+    for c0 in range(0, c, 32):  # OpenCV resizes at most a few hundred channels at once
+        part = cv2.resize(coarse[..., c0:c0 + 32], (w, h)).reshape(h, w, -1)
+        p[c0:c0 + 32] = part.transpose(2, 0, 1)
+        p[c0:c0 + 32] += 0.5 * rng.standard_normal((part.shape[2], h, w), dtype=np.float32)
+    if absent:
+        p[c - absent:] -= 40.0
+    top = p.max(0)
+    total = np.zeros((h, w), np.float32)
+    for k in range(c):
+        np.exp(p[k] - top, out=p[k])
+        total += p[k]
+    p /= total
+    return p
+
+
+def best_ms(fn, reps: int) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, (time.perf_counter() - t) * 1000)
+    return best, out
+
+
+def cold():
+    lattice_cache.clear()
+    HISTORIES.clear()
+
+
+def bench_case(label: str, h: int, w: int, c: int, preset: str, reps: int, absent: int = 0) -> None:
+    img = scene(h, w, seed=h)
+    probs = network_probs(c, h, w, seed=w, absent=absent)
+    params = PRESETS[preset]
+    backend = FastBackend(device="cpu")
+    t_ref, ref = best_ms(lambda: pydensecrf_refine(img, probs, params), reps)
+
+    def full():
+        cold()
+        return backend.session(img).run(probs, params)
+
+    t_full, res = best_ms(full, reps)
+    dq = float(np.abs(res.probs - ref).max())
+    agree = float((res.labels == ref.argmax(0)).mean())
+
+    session = backend.session(img)
+    session.run(probs, params)
+    counter = iter(range(1, 10_000))
+    first = []
+
+    def weight_change():
+        start = time.perf_counter()
+        seen = []
+        out = session.run(probs, params.replace(bi_w=params.bi_w + 0.01 * next(counter)),
+                          on_iteration=lambda i, n, q: seen.append(time.perf_counter()) if i == 1 else None)
+        first.append((seen[0] - start) * 1000)
+        return out
+
+    t_w, _ = best_ms(weight_change, reps)
+    groups = session.last_stats["groups"]
+    session.run(probs, params)
+    state = {"n": params.iterations}
+
+    def iter_up():
+        state["n"] += 1
+        return session.run(probs, params.replace(iterations=state["n"]))
+
+    t_up, _ = best_ms(iter_up, reps)
+    t_down, _ = best_ms(lambda: session.run(probs, params.replace(iterations=params.iterations // 2)), reps)
+    t_rgb, _ = best_ms(lambda: session.run(probs, params.replace(bi_rgb_std=params.bi_rgb_std + 0.01 * next(counter))),
+                       max(1, reps - 1))
+    print(f"{label:>7} {c:>3}/{groups:<3} {preset:>10} | {t_ref:8.0f} {t_full:8.0f} {t_ref / t_full:6.1f}x | "
+          f"{t_w:7.0f} {min(first):6.0f} {t_up:7.0f} {t_down:7.0f} {t_rgb:7.0f} | {dq:8.1e} {agree * 100:8.4f}%",
+          flush=True)
+
+
+def memory_child(h: int, w: int, c: int, absent: int, reference: int = 0) -> None:
+    """Child process: one 182-class run at 1.5 MP (fast engine, or pydensecrf); prints its peak RSS."""
+    img = scene(h, w, 1)
+    probs = network_probs(c, h, w, 2, absent=absent)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    if reference:
+        out, groups, name = pydensecrf_refine(img, probs, PRESETS["deeplab-v1"]), c, "pydensecrf"
+    else:
+        session = FastBackend(device="cpu").session(img)
+        out = session.run(probs, PRESETS["deeplab-v1"]).probs
+        groups, name = session.last_stats["groups"], "fast"
+    ms = (time.perf_counter() - t) * 1000
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"  {name:>10}: {c} classes, {absent:3d} absent, channels {groups:3d}: run {ms:7.0f} ms  "
+          f"input {probs.nbytes / 2**20:5.0f} MiB  output {out.nbytes / 2**20:5.0f} MiB  "
+          f"peak RSS {peak / 1024:5.0f} MiB (before the run {base / 1024:5.0f} MiB)", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="0.19 and 0.5 MP only, fewer repetitions")
+    ap.add_argument("--no-memory", action="store_true", help="skip the 182-class memory check")
+    ap.add_argument("--memory-reference", action="store_true", help="also run pydensecrf's 182-class case")
+    ap.add_argument("--memory-child", nargs=5, type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return 0
+    import numba
+    import torch
+    print(f"numba {numba.get_num_threads()} threads, torch {torch.get_num_threads()} threads, "
+          f"{len(os.sched_getaffinity(0))} CPUs available, load average {os.getloadavg()[0]:.1f} at start")
+    warm_up()  # load the compiled kernels
+    print("all times in ms (min over repetitions); 'pydense' is also pydensecrf's cost for any slider change;\n"
+          "C/G = labels / channels after exact merging; '1st' = weight change until the first iteration's preview\n"
+          "   size  C/G      preset | pydense     fast  ratio | weight    1st  iter+1 iter-dn rgb-std |   max|dQ|"
+          "   labels")
+    sizes = ["0.19 MP", "0.5 MP"] if args.quick else list(SIZES)
+    for label in sizes:
+        h, w = SIZES[label]
+        reps = 2 if (args.quick or label == "1.5 MP") else 3
+        for c in (21, 3):
+            bench_case(label, h, w, c, "deeplab-v1", reps)
+    h, w = SIZES["0.5 MP"]
+    bench_case("0.5 MP", h, w, 21, "deeplab-v1", 2, absent=18)  # 3 present classes, 18 clipped: merge to 4
+    bench_case("0.5 MP", h, w, 21, "deeplab-v2", 2)
+    if not args.no_memory:
+        print("memory, 1.5 MP (fresh process each):")
+        runs = [(0, 0), (170, 0)] + ([(0, 1)] if args.memory_reference else [])
+        for absent, reference in runs:
+            cmd = [sys.executable, __file__, "--memory-child", "1000", "1500", "182", str(absent), str(reference)]
+            subprocess.run(cmd, check=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

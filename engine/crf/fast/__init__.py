@@ -1,0 +1,67 @@
+"""The fast dense-CRF backend: our own permutohedral-lattice mean-field, matching pydensecrf's output.
+
+Layout: features.py (pydensecrf's exact features) -> build_kernels.py + hash_kernels.py -> lattice.py (lattice +
+symmetric normalisation) -> lattice_cache.py (byte-bounded caches) -> cpu_kernels.py + cpu_engine.py (numba,
+threaded, GIL released; threads.py picks the threading layer) or torch_engine.py (CUDA) -> prior.py (label
+merging), history.py (Q per iteration) -> session.py. Matches pydensecrf to ~1e-6 (reference dense_crf.md §1).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...device import pick_device
+from .session import FastSession
+
+
+class FastBackend:
+    """Backend contract: `.session(image_rgb)` -> FastSession with `.run(probs, params, ...)`.
+
+    device: 'auto' (CUDA when available, else the numba CPU engine), 'cpu', 'cuda[:i]'. engine: 'auto',
+    'numba' or 'torch' (torch on the CPU is slow; it exists to check the CUDA code path without a GPU).
+    """
+
+    name = "fast"
+    label = "fast lattice (exact)"
+    releases_gil = True  # numba kernels run with nogil, torch releases the GIL: safe in a worker thread
+
+    def __init__(self, device: str | None = "auto", engine: str = "auto", previews: bool = False,
+                 merge_labels: bool = True):
+        self.device = pick_device(device)
+        if engine == "auto":
+            engine = "numba" if self.device.type == "cpu" else "torch"
+        if engine not in ("numba", "torch"):
+            raise ValueError(f"unknown fast-CRF engine {engine!r}; use 'numba' or 'torch'")
+        if engine == "numba" and self.device.type != "cpu":
+            raise ValueError("the numba engine runs on the CPU; use engine='torch' for GPUs")
+        self.engine = engine
+        self.previews = previews
+        self.merge_labels = merge_labels
+
+    def _factory(self):
+        if self.engine == "numba":
+            from .cpu_engine import CpuEngine
+            return CpuEngine
+        from .torch_engine import TorchEngine
+        device = self.device
+        return lambda prior, counts, terms: TorchEngine(prior, counts, terms, device=device)
+
+    def session(self, image_rgb: np.ndarray) -> FastSession:
+        return FastSession(image_rgb, self._factory(), engine_tag=f"{self.engine}:{self.device}",
+                           previews=self.previews, merge_labels=self.merge_labels)
+
+
+def warm_up() -> None:
+    """Load the compiled numba kernels (compile them, ~30 s, the first time after install) with a tiny CPU run.
+
+    Call it from a background thread at start so the first real CRF does not pay for it.
+    """
+    from ..params import CRFParams
+
+    image = np.zeros((9, 11, 3), np.uint8)
+    image[:, 5:] = 200
+    probs = np.full((2, 9, 11), 0.5, np.float32)
+    probs[0, :, 5:], probs[1, :, 5:] = 0.2, 0.8
+    FastBackend(device="cpu").session(image).run(probs, CRFParams())
+
+
+__all__ = ["FastBackend", "FastSession", "warm_up"]

@@ -1,0 +1,56 @@
+"""Q after every mean-field iteration for one (prior, lattices, weights), so the iteration slider is cheap.
+
+Moving the slider down returns a kept Q at once; moving it up resumes from the newest kept Q and costs only
+the added iterations. Results are bit-identical to a fresh run because the same kernels run on the same input.
+Memory is bounded: past `budget` bytes, intermediate iterations are thinned out (the newest is always kept),
+so going down may then recompute from the nearest kept iteration below.
+"""
+from __future__ import annotations
+
+import threading
+
+from .cache import ByteLRU
+
+HISTORY_BUDGET = 640 << 20     # all histories together (process-wide)
+PER_HISTORY_BUDGET = 512 << 20
+
+
+class History:
+    """Kept Q_t (engine arrays) by iteration t, and the engine that produced them."""
+
+    def __init__(self, engine, budget: int = PER_HISTORY_BUDGET):
+        self.engine = engine
+        self.budget = budget
+        self.qs: dict[int, object] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        size = sum(int(q.nbytes) for q in self.qs.values())  # numpy arrays and torch tensors alike
+        return size + int(getattr(self.engine, "state_nbytes", 0))
+
+    def start_for(self, target: int) -> tuple[int, object] | None:
+        """The kept (t, Q_t) with the largest t <= target, or None."""
+        kept = [t for t in self.qs if t <= target]
+        if not kept:
+            return None
+        t = max(kept)
+        return t, self.qs[t]
+
+    def keep(self, t: int, q) -> None:
+        self.qs[t] = q
+        self._thin(protect=t)
+
+    def _thin(self, protect: int) -> None:
+        """Drop the kept iteration closest to its predecessor until within budget (never `protect`)."""
+        while len(self.qs) > 1 and self.nbytes > self.budget:
+            ts = sorted(self.qs)
+            candidates = [(ts[i] - ts[i - 1], ts[i]) for i in range(1, len(ts)) if ts[i] != protect]
+            if ts[0] != protect:
+                candidates.append((ts[0] + 1, ts[0]))
+            if not candidates:
+                return
+            del self.qs[min(candidates)[1]]
+
+
+HISTORIES = ByteLRU(HISTORY_BUDGET)

@@ -1,0 +1,136 @@
+"""A built permutohedral lattice with its symmetric normalisation folded in, ready for mean-field filtering.
+
+The filter this lattice applies is exactly pydensecrf's NORMALIZE_SYMMETRIC kernel: out = n * K(n * Q), with K the
+splat / (d+1) blurs / slice of permutohedral.cpp. We store per point the d+1 vertex ids and the weights
+`bary * n_i`; the slice multiplies by `alpha` once more (reference dense_crf.md §1.5-1.6).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import EngineError
+from . import build_kernels as bk
+from . import hash_kernels as hk
+from .threads import PARALLEL_LOCK
+
+
+@dataclass(frozen=True, eq=False)
+class Lattice:
+    """offsets (N,d+1) int32 vertex ids; weights (N,d+1) float32 = barycentric * norm; neighbours (d+1,M,2) int32
+    (M = the zero row used for missing neighbours); alpha = 1/(1+2^-d) slice constant."""
+
+    d: int
+    n_points: int
+    n_vertices: int
+    offsets: np.ndarray
+    weights: np.ndarray
+    neighbours: np.ndarray
+    alpha: np.float32
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.offsets.nbytes + self.weights.nbytes + self.neighbours.nbytes)
+
+
+def scale_factors(d: int) -> np.ndarray:
+    """Diagonal of E (Adams et al.) as pydensecrf computes it: double maths, stored as float32."""
+    inv_std_dev = np.float32(np.sqrt(2.0 / 3.0) * (d + 1))
+    return np.array([np.float32(1.0 / np.sqrt((i + 2) * (i + 1)) * np.float64(inv_std_dev)) for i in range(d)],
+                    dtype=np.float32)
+
+
+def slice_alpha(d: int) -> np.float32:
+    return np.float32(1.0) / (np.float32(1.0) + np.float32(2.0) ** np.float32(-d))
+
+
+def build_lattice(features: np.ndarray) -> Lattice:
+    """Build from (N,d) float32 features (see features.py). Raises EngineError for unusable features."""
+    feat = np.ascontiguousarray(features, dtype=np.float32)
+    if feat.ndim != 2 or feat.shape[0] == 0 or not 1 <= feat.shape[1] <= 16:
+        raise EngineError(f"lattice features must be (N,d) with N>0 and 1<=d<=16, got {feat.shape}")
+    if not np.isfinite(feat).all():
+        raise EngineError("lattice features contain NaN or infinity")
+    n, d = feat.shape
+    if n % 4:
+        # pydensecrf's SSE build processes 4 points at a time and also inserts the zero feature of the padding
+        # slots; those vertices hold nothing but relay values between blur axes, so we create them too.
+        feat = np.concatenate([feat, np.zeros((1, d), np.float32)])
+    with PARALLEL_LOCK:
+        return _build(feat, n, d)
+
+
+def packing(feat: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(lo, radix, stride) of a mixed-radix int64 code for the vertex keys of these features, or None.
+
+    Bounds come from interval arithmetic on the elevation (a linear map of the features) plus a margin for
+    rounding, the rank fix-up, the canonical offsets and the blur neighbours. None when keys could leave the
+    int16 range (pydensecrf's keys would wrap: the generic path reproduces that) or the code needs > 62 bits.
+    """
+    d = feat.shape[1]
+    f_lo, f_hi = bk.column_bounds(feat)
+    cf_lo, cf_hi = f_lo * scale, f_hi * scale  # scale > 0
+    lo, hi = np.empty(d, np.int64), np.empty(d, np.int64)
+    for j in range(d):
+        e_lo, e_hi = cf_lo[j:].sum(), cf_hi[j:].sum()
+        if j > 0:
+            e_lo, e_hi = e_lo - j * cf_hi[j - 1], e_hi - j * cf_lo[j - 1]
+        margin = 4 * (d + 1) + 1e-3 * max(abs(e_lo), abs(e_hi))
+        lo[j], hi[j] = int(np.floor(e_lo - margin)), int(np.ceil(e_hi + margin))
+    if lo.min() < -32768 or hi.max() > 32767:
+        return None
+    radix = hi - lo + 1
+    if float(np.prod(radix.astype(np.float64))) >= 2.0 ** 62:
+        return None
+    stride = np.cumprod(np.concatenate([[1], radix[:-1]])).astype(np.int64)
+    return lo, radix, stride
+
+
+def _neighbour_deltas(stride: np.ndarray) -> np.ndarray:
+    """Code offsets of pydensecrf's blur neighbours: key-1 / key+1, with +d / -d on axis j (j < d)."""
+    d = stride.shape[0]
+    deltas = np.empty((d + 1, 2), np.int64)
+    for j in range(d + 1):
+        axis = (d + 1) * stride[j] if j < d else 0
+        deltas[j] = (-stride.sum() + axis, stride.sum() - axis)
+    return deltas
+
+
+def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
+    """(offsets (P,d+1) int32, neighbours (d+1,M,2) int32, M); packed codes when they fit, else int16 keys."""
+    n, d = feat.shape
+    bad = np.zeros(1, np.int64)
+    pack = packing(feat, scale)
+    if pack is not None:
+        lo, radix, stride = pack
+        codes = np.empty((n, d + 1), np.int64)
+        bk.embed_packed(feat, scale, lo, radix, stride, codes, bary, bad)
+        if bad[0] == 0:
+            offsets, vcodes, table = hk.insert_codes(codes)
+            return offsets, hk.neighbours_packed(vcodes, table, _neighbour_deltas(stride)), vcodes.shape[0]
+        if bad[0] == 1:
+            return None
+    bad[0] = 0
+    keys = np.empty((n, d + 1, d), np.int16)
+    bk.embed(feat, scale, keys, bary, bad)
+    if bad[0]:
+        return None
+    offsets, vkeys, table = hk.insert_all(keys)
+    del keys
+    return offsets, hk.neighbours(vkeys, table), vkeys.shape[0]
+
+
+def _build(feat: np.ndarray, n: int, d: int) -> Lattice:
+    bary = np.empty((feat.shape[0], d + 1), np.float32)
+    found = _vertices(feat, scale_factors(d), bary)
+    if found is None:
+        raise EngineError("CRF features are too large for a float32 lattice (a std slider is far too small); "
+                          "increase the xy or rgb standard deviation")
+    offsets, nbr, m = found
+    offsets = np.ascontiguousarray(offsets[:n])
+    bary = bary[:n]
+    alpha = slice_alpha(d)
+    weights = np.empty((n, d + 1), np.float32)
+    bk.norm_weights(offsets, bary, nbr, m, alpha, weights)
+    return Lattice(d=d, n_points=n, n_vertices=m, offsets=offsets, weights=weights, neighbours=nbr, alpha=alpha)

@@ -1,0 +1,64 @@
+"""Process-wide lattice caches, bounded by bytes (reference dense_crf.md §3.1: what invalidates what).
+
+The Gaussian lattice depends only on (H, W, sxy), so every image of the same size shares it. The bilateral
+lattice depends on the image and (sxy, srgb). Weights, iterations and the unary never rebuild a lattice.
+Keys use float32 sigmas, the precision pydensecrf sees, so 3.0 and 3.0000000001 share a lattice.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from .cache import ByteLRU
+from .features import bilateral_features, gaussian_features
+from .lattice import Lattice, build_lattice
+
+GAUSS_BUDGET = 256 << 20
+BILATERAL_BUDGET = 512 << 20
+
+GAUSSIAN_LATTICES = ByteLRU(GAUSS_BUDGET)
+BILATERAL_LATTICES = ByteLRU(BILATERAL_BUDGET)
+
+# Counters so tests (and the bench) can see what was rebuilt.
+BUILD_COUNTS = {"gaussian": 0, "bilateral": 0}
+
+
+def image_key(image_rgb: np.ndarray) -> tuple:
+    """Content key of an (H,W,3) uint8 image (size + BLAKE2b of its bytes)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(image_rgb).data, digest_size=16).hexdigest()
+    return (image_rgb.shape, digest)
+
+
+def gaussian_key(height: int, width: int, sxy: float) -> tuple:
+    return ("gaussian", int(height), int(width), float(np.float32(sxy)))
+
+
+def bilateral_key(img_key: tuple, sxy: float, srgb: float) -> tuple:
+    return ("bilateral", img_key, float(np.float32(sxy)), float(np.float32(srgb)))
+
+
+def gaussian_lattice(height: int, width: int, sxy: float) -> tuple[tuple, Lattice]:
+    key = gaussian_key(height, width, sxy)
+
+    def build():
+        BUILD_COUNTS["gaussian"] += 1
+        return build_lattice(gaussian_features(height, width, sxy))
+
+    return key, GAUSSIAN_LATTICES.get_or_build(key, build)
+
+
+def bilateral_lattice(image_rgb: np.ndarray, img_key: tuple, sxy: float, srgb: float) -> tuple[tuple, Lattice]:
+    key = bilateral_key(img_key, sxy, srgb)
+
+    def build():
+        BUILD_COUNTS["bilateral"] += 1
+        return build_lattice(bilateral_features(image_rgb, sxy, srgb))
+
+    return key, BILATERAL_LATTICES.get_or_build(key, build)
+
+
+def clear() -> None:
+    """Drop every cached lattice (tests; or to give memory back)."""
+    GAUSSIAN_LATTICES.clear()
+    BILATERAL_LATTICES.clear()

@@ -1,0 +1,124 @@
+"""The fast backend's per-image session: exact pydensecrf results, with every reuse an interactive tuner needs.
+
+run() = prior (cached per probabilities, labels with identical unaries merged) + Gaussian lattice (cached per
+size and sxy) + bilateral lattice (cached per image and sigmas) + a History of Q per iteration (cached per
+weights). A weight change reuses both lattices; an iteration change reuses the history; a sigma change rebuilds
+only its own lattice. Cancellation is checked between iterations; progress is reported after each.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ...errors import EngineError, check_cancel
+from ..base import CRFResult, check_inputs
+from ..params import CRFParams
+from . import lattice_cache as lc
+from .cache import ByteLRU
+from .history import HISTORIES, History
+from .prior import Prior, expand, make_prior, probs_key
+from .threads import PARALLEL_LOCK
+
+PRIOR_BUDGET = 384 << 20
+
+
+class FastSession:
+    """One image. `engine_factory(prior, counts, terms)` makes the mean-field engine (CPU numba or torch)."""
+
+    def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: bool = False,
+                 merge_labels: bool = True):
+        image = np.asarray(image_rgb)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise EngineError(f"CRF image must be (H,W,3) uint8, got {image.shape} {image.dtype}")
+        self.image = np.ascontiguousarray(image).copy()  # our own copy: the lattice cache keys on its content
+        self.height, self.width = self.image.shape[:2]
+        self.image_key = lc.image_key(self.image)
+        self._engine_factory = engine_factory
+        self._engine_tag = engine_tag
+        self.previews = previews
+        self.merge_labels = merge_labels
+        self._priors = ByteLRU(PRIOR_BUDGET)
+        self._q0 = ByteLRU(PRIOR_BUDGET)  # softmax(prior): the same for every weight and sigma
+        self._lock = threading.Lock()
+        self.last_stats: dict = {}
+
+    # ---- cached pieces ----
+    def _prior(self, probs: np.ndarray) -> Prior:
+        key = (probs_key(probs), self.merge_labels)
+        return self._priors.get_or_build(key, lambda: make_prior(probs, key=key, merge=self.merge_labels))
+
+    def _terms(self, params: CRFParams) -> tuple[list, tuple]:
+        terms, keys = [], []
+        if params.pos_w != 0:
+            key, lat = lc.gaussian_lattice(self.height, self.width, params.pos_xy_std)
+            terms.append((lat, params.pos_w))
+            keys.append((key, float(np.float32(params.pos_w))))
+        if params.bi_w != 0:
+            key, lat = lc.bilateral_lattice(self.image, self.image_key, params.bi_xy_std, params.bi_rgb_std)
+            terms.append((lat, params.bi_w))
+            keys.append((key, float(np.float32(params.bi_w))))
+        return terms, tuple(keys)
+
+    def _history(self, prior: Prior, params: CRFParams) -> History:
+        terms, term_keys = self._terms(params)
+        key = (self._engine_tag, prior.key, term_keys)
+        hist = HISTORIES.get(key)
+        if hist is None:
+            hist = History(self._engine_factory(prior.prior, prior.counts, terms))
+            HISTORIES.put(key, hist)
+        hist.key = key
+        return hist
+
+    # ---- the backend contract ----
+    def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
+        """Refine softmax probabilities (C,H,W) float32 -> CRFResult(probs (C,H,W) float32, labels (H,W) uint8).
+
+        on_iteration(i, n, probs_or_None) after each computed iteration (probabilities only with previews=True,
+        and always for the final one); should_cancel() between iterations raises Cancelled.
+        """
+        probs = np.asarray(probs, dtype=np.float32)
+        check_inputs(self.image, probs)
+        if probs.shape[0] == 0:
+            raise EngineError("CRF probabilities have no classes")
+        n_iter = int(params.iterations)
+        with self._lock, PARALLEL_LOCK:
+            check_cancel(should_cancel)
+            prior = self._prior(probs)
+            check_cancel(should_cancel)
+            hist = self._history(prior, params)
+            check_cancel(should_cancel)
+            with hist.lock:
+                q = self._advance(hist, prior, n_iter, should_cancel, on_iteration)
+            HISTORIES.resize(hist.key)
+            out_probs, labels = expand(hist.engine.to_numpy(q), prior, self.height, self.width)
+        if on_iteration is not None:
+            on_iteration(n_iter, n_iter, out_probs)
+        return CRFResult(out_probs, labels)
+
+    def _advance(self, hist: History, prior: Prior, n_iter: int, should_cancel, on_iteration):
+        """Q_{n_iter}, from the nearest kept iteration below it."""
+        eng = hist.engine
+        start = hist.start_for(n_iter)
+        computed = 0
+        if start is None:
+            q0_key = (self._engine_tag, prior.key)
+            t, q = 0, self._q0.get(q0_key)
+            if q is None:
+                q = eng.initial(more=n_iter > 0)
+                self._q0.put(q0_key, q)
+            hist.keep(0, q)
+        else:
+            t, q = start
+        while t < n_iter:
+            check_cancel(should_cancel)
+            q = eng.iterate(q, more=t + 1 < n_iter)
+            t += 1
+            computed += 1
+            hist.keep(t, q)
+            if on_iteration is not None and t < n_iter:
+                preview = expand(eng.to_numpy(q), prior, self.height, self.width)[0] if self.previews else None
+                on_iteration(t, n_iter, preview)
+        self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": computed,
+                           "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind)}
+        return q

@@ -1,0 +1,265 @@
+"""The fast lattice CRF reproduces pydensecrf, and its caches reuse exactly what a slider change allows."""
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams, get_backend
+from engine.crf.fast import FastBackend
+from engine.crf.fast import build_kernels, cpu_kernels, hash_kernels
+from engine.crf.fast import lattice_cache as lc
+from engine.crf.fast.cache import ByteLRU
+from engine.crf.fast.cpu_engine import CpuEngine
+from engine.crf.fast.features import gaussian_features
+from engine.crf.fast.history import HISTORIES, History
+from engine.crf.fast.lattice import build_lattice
+from engine.crf.reference import pydensecrf_refine
+from engine.errors import Cancelled, EngineError
+
+
+def _scene(h, w, seed=0):
+    """Natural-looking photo: smooth shading, soft-edged coloured blobs, texture and sensor noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([100 + 60 * np.sin(xx / w * rng.uniform(1, 4) + rng.uniform(0, 6)) * np.cos(yy / h * 2)
+                    for _ in range(3)], -1)
+    for _ in range(8):
+        mask = np.zeros((h, w), np.uint8)
+        cv2.ellipse(mask, (int(rng.uniform(0, w)), int(rng.uniform(0, h))),
+                    (int(rng.uniform(0.1, 0.4) * w), int(rng.uniform(0.1, 0.4) * h)), rng.uniform(0, 180), 0, 360, 1, -1)
+        soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0)[..., None]
+        img = img * (1 - soft) + rng.uniform(0, 255, 3) * soft
+    img = img + rng.normal(0, 4, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _probs(c, h, w, seed=0, absent=0):
+    """Smooth, network-like softmax; the last `absent` classes get ~0 probability (clipped -> identical unaries)."""
+    rng = np.random.default_rng(seed)
+    logits = cv2.resize(rng.normal(0, 2.5, (h // 8 + 2, w // 8 + 2, c)).astype(np.float32), (w, h))
+    logits = logits.reshape(h, w, c).transpose(2, 0, 1) + rng.normal(0, 0.5, (c, h, w)).astype(np.float32)
+    if absent:
+        logits[c - absent:] -= 40.0
+    p = np.exp(logits - logits.max(0))
+    return (p / p.sum(0)).astype(np.float32)
+
+
+def _fresh():
+    lc.clear()
+    HISTORIES.clear()
+
+
+def _assert_matches(result, ref):
+    """max |dQ| <= 1e-4; a label may differ only where pydensecrf's own top-2 are within 1e-4 (float noise)."""
+    assert result.probs.shape == ref.shape and result.probs.dtype == np.float32
+    assert float(np.abs(result.probs - ref).max()) <= 1e-4
+    ref_labels = ref.argmax(0)
+    differ = result.labels != ref_labels
+    assert differ.mean() <= 1e-4 or differ.sum() <= 1
+    if differ.any():
+        ys, xs = np.nonzero(differ)
+        gap = ref[ref_labels[ys, xs], ys, xs] - ref[result.labels[ys, xs], ys, xs]
+        assert gap.max() <= 1e-4
+    assert result.labels.dtype == np.uint8
+
+
+GRID = [
+    # (h, w, classes, params, absent classes) -- odd sizes (N % 4 != 0), 2 labels (pydensecrf's seqCompute path)
+    (37, 53, 2, PRESETS["deeplab-v1"], 0),
+    (64, 96, 21, PRESETS["deeplab-v2"], 0),
+    (45, 71, 5, CRFParams(3, 0.5, 5, 2, 1, 5), 0),          # tiny sigmas: about one vertex per point and more
+    (50, 50, 4, CRFParams(3, 200, 5, 500, 200, 5), 0),      # huge sigmas: a handful of vertices
+    (33, 41, 3, CRFParams(0, 3, 6, 30, 10, 4), 0),          # bilateral term only
+    (40, 39, 6, CRFParams(5, 2, 0, 30, 10, 4), 0),          # Gaussian term only
+    (81, 121, 21, PRESETS["deeplab-v1"], 17),               # 17 absent classes merge into one channel
+    (30, 31, 4, CRFParams(3, 3, 4, 50, 5, 0), 0),           # 0 iterations = softmax of the unary
+    (375, 500, 21, PRESETS["deeplab-v1"], 0),               # 0.19 MP, natural-looking
+]
+
+
+@pytest.mark.parametrize("h,w,c,params,absent", GRID)
+def test_matches_pydensecrf(h, w, c, params, absent):
+    img = _scene(h, w, seed=h)
+    probs = _probs(c, h, w, seed=w, absent=absent)
+    ref = pydensecrf_refine(img, probs, params)
+    _assert_matches(FastBackend().session(img).run(probs, params), ref)
+
+
+def test_torch_path_and_chunked_path_match_too():
+    img, probs = _scene(47, 63, 3), _probs(7, 47, 63, 4)
+    params = CRFParams(3, 2, 5, 40, 8, 6)
+    ref = pydensecrf_refine(img, probs, params)
+    _assert_matches(FastBackend(engine="torch", device="cpu").session(img).run(probs, params), ref)
+
+    class Chunked(CpuEngine):  # force the bounded-memory path: channels in chunks of a few
+        def __init__(self, *args):
+            super().__init__(*args, fused_budget=0, wide_budget=0, chunk_budget=3 * 4 * 4 * 400)
+
+    class Channels(CpuEngine):  # force the many-labels path: threads split channels, one shared buffer
+        def __init__(self, *args):
+            super().__init__(*args, fused_budget=0)
+
+    for engine, mode in ((Chunked, "chunked"), (Channels, "channels")):
+        backend = FastBackend()
+        backend._factory = lambda engine=engine: engine
+        _fresh()
+        session = backend.session(img)
+        _assert_matches(session.run(probs, params), ref)
+        assert session.last_stats["computed_iterations"] == 6
+        assert session.last_stats["mode"] == mode
+
+
+def test_gaussian_lattice_has_pydensecrfs_vertex_count():
+    # reference dense_crf.md §1.10 measured M_gauss = 64,732 for 816x612 with sxy = 3
+    lat = build_lattice(gaussian_features(612, 816, 3.0))
+    assert lat.n_vertices == 64732
+    assert lat.offsets.shape == (612 * 816, 3) and lat.offsets.max() < lat.n_vertices
+
+
+def test_generic_int16_key_path_builds_the_same_lattice(monkeypatch):
+    # packed int64 codes are used when keys fit a box; the fallback keeps pydensecrf's wrapping int16 keys
+    from engine.crf.fast import lattice as lattice_mod
+    from engine.crf.fast.features import bilateral_features
+
+    feats = bilateral_features(_scene(37, 51, 17), 9.0, 4.0)
+    packed = build_lattice(feats)
+    monkeypatch.setattr(lattice_mod, "packing", lambda *a: None)
+    generic = build_lattice(feats)
+    assert packed.n_vertices == generic.n_vertices
+    for name in ("offsets", "weights", "neighbours"):
+        assert np.array_equal(getattr(packed, name), getattr(generic, name)), name
+    img, probs = _scene(37, 51, 17), _probs(4, 37, 51, 18)
+    params = CRFParams(3, 2, 5, 9, 4, 5)
+    _fresh()
+    _assert_matches(FastBackend().session(img).run(probs, params), pydensecrf_refine(img, probs, params))
+
+
+def test_weight_changes_reuse_lattices_and_sigma_changes_rebuild():
+    _fresh()
+    img, probs = _scene(52, 77, 5), _probs(4, 52, 77, 6)
+    session = FastBackend().session(img)
+    base = CRFParams(3, 3, 4, 60, 6, 5)
+    session.run(probs, base)
+    builds = dict(lc.BUILD_COUNTS)
+    for changed in (base.replace(pos_w=1.5), base.replace(bi_w=9), base.replace(pos_w=0.5, bi_w=2)):
+        result = session.run(probs, changed)
+        assert lc.BUILD_COUNTS == builds  # weights never rebuild a lattice
+        _assert_matches(result, pydensecrf_refine(img, probs, changed))
+    before = session.run(probs, base).probs
+    after = session.run(probs, base.replace(bi_rgb_std=12))
+    assert lc.BUILD_COUNTS["bilateral"] == builds["bilateral"] + 1
+    assert lc.BUILD_COUNTS["gaussian"] == builds["gaussian"]
+    assert np.abs(after.probs - before).max() > 1e-3  # a sigma change must change the result
+    _assert_matches(after, pydensecrf_refine(img, probs, base.replace(bi_rgb_std=12)))
+    after = session.run(probs, base.replace(pos_xy_std=1.5))
+    assert lc.BUILD_COUNTS["gaussian"] == builds["gaussian"] + 1
+    _assert_matches(after, pydensecrf_refine(img, probs, base.replace(pos_xy_std=1.5)))
+    # the Gaussian lattice depends only on the size: a second image of that size reuses it
+    FastBackend().session(_scene(52, 77, 9)).run(probs, base)
+    assert lc.BUILD_COUNTS["gaussian"] == builds["gaussian"] + 1
+
+
+def test_iteration_slider_costs_only_the_added_iterations():
+    _fresh()
+    img, probs = _scene(41, 59, 7), _probs(5, 41, 59, 8)
+    session = FastBackend().session(img)
+    p = CRFParams(3, 3, 4, 50, 5, 5)
+    session.run(probs, p)
+    assert session.last_stats["computed_iterations"] == 5
+    down = session.run(probs.copy(), p.replace(iterations=3))  # a fresh copy of the same data still hits
+    assert session.last_stats["computed_iterations"] == 0
+    up = session.run(probs, p.replace(iterations=8))
+    assert session.last_stats["computed_iterations"] == 3
+    _fresh()
+    fresh = FastBackend().session(img)
+    assert np.array_equal(fresh.run(probs, p.replace(iterations=3)).probs, down.probs)
+    assert np.array_equal(fresh.run(probs, p.replace(iterations=8)).probs, up.probs)
+    changed = probs.copy()
+    changed[:, 0, 0] = changed[::-1, 0, 0]  # new probabilities: a new prior and history
+    session.run(changed, p.replace(iterations=8))
+    assert session.last_stats["computed_iterations"] == 8
+
+
+def test_identical_unary_rows_are_merged_exactly():
+    _fresh()
+    img, probs = _scene(60, 80, 11), _probs(12, 60, 80, 12, absent=9)
+    params = PRESETS["deeplab-v2"]
+    merged_session = FastBackend().session(img)
+    merged = merged_session.run(probs, params)
+    assert merged_session.last_stats["groups"] == 4 and merged_session.last_stats["labels"] == 12
+    unmerged = FastBackend(merge_labels=False).session(img).run(probs, params)
+    assert np.abs(merged.probs - unmerged.probs).max() <= 1e-5  # float summation order only
+    _assert_matches(merged, pydensecrf_refine(img, probs, params))
+
+
+def test_progress_and_cancellation_between_iterations():
+    _fresh()
+    img, probs = _scene(30, 45, 13), _probs(3, 30, 45, 14)
+    session = FastBackend(previews=True).session(img)
+    seen = []
+    result = session.run(probs, CRFParams(3, 3, 4, 50, 5, 4), on_iteration=lambda i, n, q: seen.append((i, n, q)))
+    assert [(i, n) for i, n, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert all(q.shape == probs.shape for _, _, q in seen) and np.array_equal(seen[-1][2], result.probs)
+    calls = []
+
+    def cancel_after_two():
+        calls.append(1)
+        return len(calls) > 5  # 3 checks before iterating, then one per iteration
+
+    other = CRFParams(3, 3, 5, 50, 5, 9)  # new weights: a history of its own
+    with pytest.raises(Cancelled):
+        session.run(probs, other, should_cancel=cancel_after_two)
+    session.run(probs, other)
+    assert session.last_stats["computed_iterations"] == 7  # the two finished iterations were kept
+
+
+def test_bad_inputs_raise_engine_errors():
+    img, probs = _scene(20, 30), _probs(3, 20, 30)
+    session = FastBackend().session(img)
+    with pytest.raises(EngineError, match="do not match"):
+        session.run(probs[:, :10], PRESETS["deeplab-v1"])
+    with pytest.raises(EngineError):
+        FastBackend().session(img[..., 0])
+    with pytest.raises(EngineError):
+        build_lattice(np.full((10, 2), np.nan, np.float32))
+
+
+def test_default_backend_is_fast_and_releases_the_gil():
+    assert DEFAULT_BACKEND == "fast" and get_backend().name == "fast"
+    assert get_backend("reference").name == "reference"
+    assert get_backend().releases_gil
+    for module in (build_kernels, cpu_kernels, hash_kernels):
+        for name in dir(module):
+            fn = getattr(module, name)
+            if hasattr(fn, "targetoptions") and not fn.targetoptions.get("inline"):
+                assert fn.targetoptions.get("nogil"), f"{module.__name__}.{name} holds the GIL"
+    # behaviour: while a run is busy in a worker thread, this thread keeps running Python code
+    _fresh()
+    img, probs = _scene(200, 300, 15), _probs(21, 200, 300, 16)
+    session = FastBackend().session(img)
+    session.run(probs, CRFParams(3, 3, 4, 50, 5, 1))  # warm up (loads compiled kernels)
+    ticks = []
+    worker = threading.Thread(target=session.run, args=(probs, CRFParams(3, 3, 4, 60, 5, 30)))
+    worker.start()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+    worker.join()
+    assert len(ticks) > 1000
+
+
+def test_history_thinning_and_byte_lru():
+    hist = History(engine=None, budget=4 * 100)
+    for t in range(10):
+        hist.keep(t, np.zeros(25, np.float32))  # 100 bytes each; room for 4
+    assert len(hist.qs) == 4 and 9 in hist.qs
+    t, _ = hist.start_for(9)
+    assert t == 9
+    assert hist.start_for(5)[0] <= 5
+    lru = ByteLRU(250)
+    for k in range(4):
+        lru.put(k, np.zeros(25, np.float32))
+    assert len(lru) == 2 and 3 in lru and 0 not in lru and lru.used == 200
+    lru.put("big", np.zeros(100, np.float32))  # larger than the budget: not kept
+    assert "big" not in lru
