@@ -70,7 +70,7 @@ class Predictor:
     def _predict_scaled(self, image_rgb, report) -> torch.Tensor:
         h, w = image_rgb.shape[:2]
         s = self.max_side / max(h, w)
-        small = torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None].float()
+        small = torch.from_numpy(np.array(image_rgb)).permute(2, 0, 1)[None].float()
         small = F.interpolate(small, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
                               align_corners=False, antialias=True)
         small = small[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).numpy()

@@ -1,0 +1,61 @@
+"""GUI entry: `main(folder, model)` opens a folder (default: the bundled samples) with a model
+(default: the demo model, or the last one used for a user folder). A missing model is not fatal:
+the window opens, says so in the status bar, and the user loads one from the Model menu."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from engine.paths import DEMO_V1, SAMPLES_DIR
+from gui.main_window import MainWindow
+
+ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
+
+
+def choose_model(folder: Path | None, model: Path | None, settings: QSettings) -> Path | None:
+    """Explicit model > (for a user folder) the last model used > the bundled demo model."""
+    if model is not None:
+        return Path(model)
+    if folder is not None:
+        last = settings.value("last_model", "")
+        if last and Path(last).is_file():
+            return Path(last)
+    return DEMO_V1 if DEMO_V1.is_file() else None
+
+
+def start(window: MainWindow, folder: Path | None, model: Path | None) -> None:
+    """Load the model (in the background) and open the folder in ``window``."""
+    chosen = choose_model(folder, model, window.settings)
+    if chosen is None:
+        window.show_error(f"No demo model at {DEMO_V1}; load one with Model > Load checkpoint… (Ctrl+L)")
+    elif not chosen.is_file():
+        window.show_error(f"Model file not found: {chosen}; load one with Model > Load checkpoint… (Ctrl+L)")
+    else:
+        window.load_model(chosen)
+    target = Path(folder) if folder is not None else SAMPLES_DIR
+    select = None
+    if target.is_file():  # an image path: open its folder at that image
+        target, select = target.parent, target
+    if not target.is_dir():
+        window.show_error(f"Folder not found: {target}; use File > Open Folder… (Ctrl+O)")
+        return
+    if window.open_folder(target) and select is not None:
+        try:
+            window.go_to(window.ctl.dataset.index_of(select))
+        except KeyError:
+            pass
+
+
+def main(folder: Path | None = None, model: Path | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORG)
+    app.setApplicationName(APP)
+    window = MainWindow(QSettings(ORG, APP))
+    window.show()
+    start(window, folder, model)
+    return app.exec()

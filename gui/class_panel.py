@@ -1,0 +1,117 @@
+"""Class panel: one row per class with its colour, a visibility check box and its pixel share.
+
+Selecting a row asks for that class's probability heat map; clicking the selected row again
+(or Clear) removes it. The panel only shows and reports; the window decides what to draw.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from gui.qimage import colour_icon
+
+
+class ClassPanel(QWidget):
+    visibility_changed = Signal(object)   # (N,) bool array
+    class_selected = Signal(int)          # class index, -1 = none
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(2)
+        self.tree.setHeaderLabels(["Class", "Pixels"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setToolTip("Tick to show a class in the label overlay; select a class to see its probability map.")
+        self.show_all = QPushButton("Show all")
+        self.clear = QPushButton("Clear heat map")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.show_all)
+        buttons.addWidget(self.clear)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tree)
+        layout.addLayout(buttons)
+        self._selected = -1
+        self._check_click = False
+        self.tree.itemChanged.connect(self._on_item_changed)
+        self.tree.itemClicked.connect(self._on_clicked)
+        self.show_all.clicked.connect(self._on_show_all)
+        self.clear.clicked.connect(lambda: self.select(-1))
+
+    def set_classes(self, names, palette) -> None:
+        """Fill the list (all visible, nothing selected)."""
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        for i, (name, rgb) in enumerate(zip(names, palette)):
+            item = QTreeWidgetItem([f"{i}  {name}", ""])
+            item.setIcon(0, colour_icon(rgb))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(0, Qt.CheckState.Checked)
+            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.tree.addTopLevelItem(item)
+        self.tree.blockSignals(False)
+        self._selected = -1
+        self.visibility_changed.emit(self.visible())
+        self.class_selected.emit(-1)
+
+    def set_shares(self, shares: np.ndarray | None) -> None:
+        """Pixel share per class (fractions), or None to blank the column."""
+        self.tree.blockSignals(True)
+        for i in range(self.tree.topLevelItemCount()):
+            text = "" if shares is None or i >= len(shares) else f"{100 * shares[i]:.1f} %"
+            self.tree.topLevelItem(i).setText(1, text)
+        self.tree.blockSignals(False)
+
+    def visible(self) -> np.ndarray:
+        n = self.tree.topLevelItemCount()
+        return np.array([self.tree.topLevelItem(i).checkState(0) == Qt.CheckState.Checked for i in range(n)],
+                        dtype=bool)
+
+    def set_visible(self, index: int, visible: bool) -> None:
+        self.tree.blockSignals(True)
+        self.tree.topLevelItem(index).setCheckState(0, Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+        self.tree.blockSignals(False)
+        self.visibility_changed.emit(self.visible())
+
+    def selected(self) -> int:
+        return self._selected
+
+    def select(self, index: int) -> None:
+        """Select class ``index`` for the heat map (-1 clears)."""
+        self.tree.blockSignals(True)
+        self.tree.clearSelection()
+        if 0 <= index < self.tree.topLevelItemCount():
+            item = self.tree.topLevelItem(index)
+            item.setSelected(True)
+            self.tree.setCurrentItem(item)
+        else:
+            index = -1
+        self.tree.blockSignals(False)
+        if index != self._selected:
+            self._selected = index
+            self.class_selected.emit(index)
+
+    def _on_clicked(self, item, column) -> None:
+        if self._check_click:  # a tick is not a request to (de)select the heat map
+            self._check_click = False
+            self.select(self._selected)
+            return
+        index = self.tree.indexOfTopLevelItem(item)
+        self.select(-1 if index == self._selected else index)
+
+    def _on_item_changed(self, item, column) -> None:
+        if column == 0:
+            self._check_click = True
+            self.visibility_changed.emit(self.visible())
+
+    def _on_show_all(self) -> None:
+        self.tree.blockSignals(True)
+        for i in range(self.tree.topLevelItemCount()):
+            self.tree.topLevelItem(i).setCheckState(0, Qt.CheckState.Checked)
+        self.tree.blockSignals(False)
+        self.visibility_changed.emit(self.visible())

@@ -1,0 +1,339 @@
+"""Binds the engine objects of one session (folder, current image, model, CRF) to background lanes.
+
+Widget-free, so the flow can be driven and tested without a window. Every request is keyed by
+the image token and the generation of its inputs; a result is applied only if its key still
+matches the current state, otherwise it is dropped (see gui.workers.Lane).
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.checkpoints import load_checkpoint
+from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
+from engine.crf_runner import CRFRunner
+from engine.dataset import Dataset
+from engine.device import describe, pick_device
+from engine.errors import EngineError
+from engine.image_state import ImageState
+from engine.io.images import read_image
+from engine.overlays import uncertainty
+from engine.predict import Predictor
+from gui.workers import Lane
+
+
+class AnnotatorController(QObject):
+    folder_opened = Signal()
+    image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
+    results_changed = Signal()         # probabilities / CRF / labels of the current image changed
+    status_changed = Signal(int, str)  # dataset index, Status value
+    model_changed = Signal()           # model or class list changed
+    device_changed = Signal(str)       # human-readable device in use
+    activity = Signal(str)             # what is running / last outcome, for the status bar
+    progress = Signal(int, int, str)   # done, total (0 = unknown), text
+    busy_changed = Signal(bool)
+    error = Signal(str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.dataset: Dataset | None = None
+        self.state: ImageState | None = None
+        self.loaded = None
+        self.predictor: Predictor | None = None
+        self.class_list = None
+        self.params: CRFParams = PRESETS["deeplab-v1"]
+        self.device_pref = "auto"
+        self.backend_name = DEFAULT_BACKEND
+        self._crf = CRFRunner(self.backend_name)  # used from the CRF lane only (and closed here)
+        self.warm = False                          # CRF kernels loaded (see warm_up)
+        self._tokens = itertools.count(1)
+        self._model_gen = 0
+        self._pred_gen = 0
+        self._model_lock = threading.Lock()  # a device move must not overlap a forward pass
+        self.index = -1                      # image shown or being opened
+        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf")}
+        for lane in self.lanes.values():
+            lane.busy_changed.connect(self._on_busy)
+            lane.failed.connect(self._on_failed)
+            lane.progress.connect(lambda _k, d, t, s: self.progress.emit(d, t, s))
+        self.lanes["model"].finished.connect(self._on_model_ready)
+        self.lanes["image"].finished.connect(self._on_image_loaded)
+        self.lanes["image"].failed.connect(lambda _k, _m: self.image_opened.emit())  # state None: nothing shown
+        self.lanes["predict"].finished.connect(self._on_prediction)
+        self.lanes["crf"].finished.connect(self._on_crf)
+
+    # ----- folder and images ---------------------------------------------------------------------
+    def open_folder(self, folder: str | Path) -> bool:
+        """Open a folder of images (caller has dealt with unsaved work). False on error."""
+        try:
+            dataset = Dataset(folder)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            return False
+        for name in ("image", "predict", "crf"):
+            self.lanes[name].cancel()
+        self.dataset, self.state, self.index = dataset, None, -1
+        self.folder_opened.emit()
+        if len(dataset) == 0:
+            self.activity.emit(f"No images in {dataset.folder}")
+            return True
+        return self.open_index(0)
+
+    def open_index(self, index: int) -> bool:
+        """Load image ``index`` in the background, then predict it (caller has dealt with unsaved work).
+        Until it arrives ``state`` is None and ``index`` already names the new image."""
+        if self.dataset is None or not 0 <= index < len(self.dataset):
+            return False
+        for name in ("image", "predict", "crf"):
+            self.lanes[name].cancel()
+        dataset, entry, token = self.dataset, self.dataset[index], next(self._tokens)
+        self.state, self.index = None, index
+        self.activity.emit(f"Opening {entry.path.name}…")
+
+        def job(cancel, report):
+            image = read_image(entry.path)  # decoding a large TIFF/JPEG is not GUI-thread work
+            saved, problem = None, None
+            try:
+                saved = dataset.load_labels(index)
+                if saved is not None and saved.shape != image.shape[:2]:
+                    saved, problem = None, (f"{entry.label_path}: label size {saved.shape} does not match the "
+                                            f"image {image.shape[:2]}; it will be replaced when you save")
+            except EngineError as exc:
+                problem = str(exc)
+            return image, saved, problem
+        self.lanes["image"].submit(("image", token, index), job)
+        return True
+
+    def _on_image_loaded(self, key, result) -> None:
+        _, token, index = key
+        if self.dataset is None or index != self.index:
+            return
+        image, saved, problem = result
+        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token)
+        if saved is not None:
+            state.set_saved_labels(saved)
+        self.state = state
+        self.image_opened.emit()
+        if problem:
+            self.error.emit(problem)
+        self._sync_status()
+        self.request_predict()
+
+    def save(self) -> bool:
+        """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible."""
+        st = self.state
+        if st is None or st.labels is None or self.dataset is None:
+            self.error.emit("Nothing to save yet: no labels for this image.")
+            return False
+        class_list = self.class_list
+        if class_list is None:
+            self.error.emit("Load a model or pick a class list before saving.")
+            return False
+        try:
+            path = self.dataset.save(st.index, st.labels, class_list)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            return False
+        st.mark_saved()
+        self._sync_status()
+        self.activity.emit(f"Saved {path}")
+        return True
+
+    def set_labels(self, labels) -> None:
+        """The annotator changed the label map (editing tools): it now wins over model results."""
+        if self.state is not None:
+            self.state.set_hand_labels(labels)
+            self._sync_status()
+            self.results_changed.emit()
+
+    def use_model_result(self) -> None:
+        """Replace saved/edited labels of the current image by the model + CRF result."""
+        if self.state is not None and self.state.use_model_result():
+            self._sync_status()
+            self.results_changed.emit()
+
+    # ----- model, device, class list -------------------------------------------------------------
+    def load_model(self, path: str | Path) -> None:
+        """Load a checkpoint in the background; the current image is predicted again when ready."""
+        path, pref = Path(path), self.device_pref
+        self.activity.emit(f"Loading model {path.name}…")
+
+        def job(cancel, report):
+            loaded = load_checkpoint(path)
+            with self._model_lock:
+                return loaded, Predictor(loaded, device=pref)
+        self.lanes["model"].submit(("model", str(path), pref), job)
+
+    def set_device(self, pref: str) -> None:
+        """Move the model to another device ('auto', 'cpu', 'cuda:0', ...)."""
+        try:
+            device = pick_device(pref)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            return
+        self.device_pref = pref
+        if self.loaded is None:
+            self.device_changed.emit(describe(device))
+            return
+        loaded = self.loaded
+        self.activity.emit(f"Moving model to {describe(device)}…")
+
+        def job(cancel, report):
+            with self._model_lock:
+                return loaded, Predictor(loaded, device=pref)
+        self.lanes["model"].submit(("device", pref), job)
+
+    def set_class_list(self, class_list) -> bool:
+        """Use other names/colours for the model's classes; the count must match the model."""
+        if class_list is None and self.loaded is not None:
+            class_list = self.loaded.spec.class_list()
+        n = self.loaded.spec.n_classes if self.loaded is not None else None
+        if class_list is None or (n is not None and len(class_list) != n):
+            self.error.emit(f"The class list has {len(class_list) if class_list else 0} classes but the model "
+                            f"predicts {n}; pick a list with {n} names.")
+            return False
+        self.class_list = class_list
+        self.model_changed.emit()
+        return True
+
+    def _on_model_ready(self, key, result) -> None:
+        loaded, predictor = result
+        is_new_model = loaded is not self.loaded
+        self.loaded, self.predictor = loaded, predictor
+        if is_new_model:
+            self.class_list = loaded.spec.class_list()
+        self._model_gen += 1
+        self.device_changed.emit(describe(predictor.device))
+        self.model_changed.emit()
+        self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} on {describe(predictor.device)}")
+        self.request_predict()
+
+    # ----- prediction ----------------------------------------------------------------------------
+    def request_predict(self) -> None:
+        st, predictor = self.state, self.predictor
+        if st is None:
+            return
+        if predictor is None:
+            if not self.lanes["model"].busy:
+                self.activity.emit("No model loaded: use Model > Load checkpoint…")
+            return
+        self.lanes["crf"].cancel()
+        self._crf.prestart()  # an isolated CRF's process starts while the network runs
+        self.activity.emit(f"Predicting {st.path.name}…")
+
+        def job(cancel, report):
+            with self._model_lock:
+                probs = predictor.predict(st.image, should_cancel=cancel,
+                                          on_progress=lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
+            return probs, uncertainty(probs)
+        self.lanes["predict"].submit(("predict", st.token, self._model_gen), job)
+
+    def _on_prediction(self, key, result) -> None:
+        st = self.state
+        if st is None or key != ("predict", st.token, self._model_gen):
+            return  # the lane already drops superseded keys; this guards state swaps in between
+        probs, unc = result
+        if self.class_list is not None and probs.shape[0] != len(self.class_list):
+            self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
+            return
+        st.set_prediction(probs, unc)
+        self._pred_gen += 1
+        self._sync_status()
+        self.results_changed.emit()
+        self.request_crf()
+
+    # ----- CRF -----------------------------------------------------------------------------------
+    def set_params(self, params: CRFParams) -> None:
+        self.params = params
+        self.request_crf()
+
+    def set_backend(self, name: str) -> None:
+        try:
+            runner = CRFRunner(name)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            return
+        self.lanes["crf"].cancel()
+        self._crf.close()
+        self._crf, self.backend_name, self.warm = runner, name, False
+        self.warm_up()
+        self.request_crf()
+
+    def warm_up(self) -> None:
+        """Load the CRF kernels (or start its process) now, in the CRF lane: see CRFRunner.warm_up."""
+        runner = self._crf
+        self.lanes["crf"].submit(("warm-up", self.backend_name), lambda cancel, report: runner.warm_up())
+
+    def _crf_key(self, st: ImageState, params: CRFParams):
+        return ("crf", st.token, self._pred_gen, params, self.backend_name)
+
+    def request_crf(self) -> None:
+        st, params = self.state, self.params
+        if st is None or st.probs is None:
+            return
+        if params.iterations == 0:  # CRF off: the raw argmax is the result
+            self.lanes["crf"].cancel()
+            st.set_crf(st.probs, st.raw_labels, params, st.unc)
+            self._sync_status()
+            self.results_changed.emit()
+            return
+        probs, image, token, runner = st.probs, st.image, st.token, self._crf
+        self.activity.emit(f"Refining with CRF ({self.backend_name})…")
+
+        def job(cancel, report):
+            res = runner.run(token, image, probs, params, should_cancel=cancel,
+                             on_iteration=lambda i, n, _q=None: report(i, n, f"CRF iteration {i}/{n}"))
+            return res.probs, res.labels, uncertainty(res.probs)
+        self.lanes["crf"].submit(self._crf_key(st, params), job)
+
+    def _on_crf(self, key, result) -> None:
+        self.warm = True
+        if key[0] == "warm-up":
+            return
+        st = self.state
+        if st is None or key != self._crf_key(st, self.params):
+            return
+        probs, labels, unc = result
+        st.set_crf(probs, labels, self.params, unc)
+        self._sync_status()
+        self.results_changed.emit()
+        self.activity.emit(f"Ready: {st.path.name}")
+
+    # ----- misc ----------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop prediction and CRF for now (a new request starts them again)."""
+        busy = self.busy
+        for name in ("predict", "crf"):
+            self.lanes[name].cancel()
+        if busy:
+            self.activity.emit("Cancelled")
+
+    @property
+    def busy(self) -> bool:
+        return any(lane.busy for lane in self.lanes.values())
+
+    def wait_idle(self, msecs: int = 30000) -> bool:
+        return all(lane.wait(msecs) for lane in self.lanes.values())
+
+    def shutdown(self) -> None:
+        for lane in self.lanes.values():
+            lane.cancel()
+        self.wait_idle(5000)
+        self._crf.close()
+
+    def _on_busy(self, _busy: bool) -> None:
+        self.busy_changed.emit(self.busy)
+
+    def _on_failed(self, key, message: str) -> None:
+        self.error.emit(message)
+
+    def _sync_status(self) -> None:
+        st = self.state
+        if st is None or self.dataset is None:
+            return
+        status = st.status
+        self.dataset.set_status(st.index, status)
+        self.status_changed.emit(st.index, status.value)

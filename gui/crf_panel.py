@@ -1,0 +1,182 @@
+"""CRF panel: a slider and a spin box per CRFParams field, a preset picker and the backend choice.
+
+Changes are debounced (150 ms) before ``params_changed`` fires, so dragging a slider asks for one
+CRF run when the hand rests rather than one per pixel of travel. Presets come from the engine
+(engine.crf.all_presets), never copied here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QPushButton, QSlider,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from engine.crf import CRFParams, all_presets
+from engine.crf.params import PRESET_LABELS
+
+DEBOUNCE_MS = 150
+CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    lo: float
+    hi: float
+    step: float
+    tip: str
+
+
+FIELDS = (
+    Field("pos_w", "Smoothness weight", 0, 20, 0.5, "pos_w: weight of the position-only (Gaussian) kernel"),
+    Field("pos_xy_std", "Smoothness width (px)", 0.5, 20, 0.5, "pos_xy_std: spatial std of the Gaussian kernel"),
+    Field("bi_w", "Appearance weight", 0, 20, 0.5, "bi_w: weight of the colour-aware (bilateral) kernel"),
+    Field("bi_xy_std", "Appearance width (px)", 1, 200, 1, "bi_xy_std: spatial std of the bilateral kernel"),
+    Field("bi_rgb_std", "Colour tolerance", 0.5, 40, 0.5, "bi_rgb_std: colour std of the bilateral kernel"),
+    Field("iterations", "Iterations", 0, 30, 1, "mean-field iterations (0 = CRF off)"),
+)
+
+
+class _Row(QWidget):
+    """Slider + spin box kept in step; ``changed`` fires on user edits only."""
+    changed = Signal()
+
+    def __init__(self, field: Field, parent=None):
+        super().__init__(parent)
+        self.field = field
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, round((field.hi - field.lo) / field.step))
+        if field.name == "iterations":
+            self.spin = QSpinBox()
+        else:
+            self.spin = QDoubleSpinBox()
+            self.spin.setDecimals(1)
+            self.spin.setSingleStep(field.step)
+        self.spin.setRange(field.lo, field.hi)
+        self.spin.setKeyboardTracking(False)
+        self.spin.setMinimumWidth(70)
+        for w in (self.slider, self.spin):
+            w.setToolTip(field.tip)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.spin)
+        self.slider.valueChanged.connect(self._from_slider)
+        self.spin.valueChanged.connect(self._from_spin)
+
+    def value(self) -> float:
+        return self.spin.value()
+
+    def set_value(self, value: float) -> None:
+        for w in (self.slider, self.spin):
+            w.blockSignals(True)
+        self.spin.setValue(value)
+        self.slider.setValue(round((value - self.field.lo) / self.field.step))
+        for w in (self.slider, self.spin):
+            w.blockSignals(False)
+
+    def _from_slider(self, pos: int) -> None:
+        self.spin.blockSignals(True)
+        self.spin.setValue(self.field.lo + pos * self.field.step)
+        self.spin.blockSignals(False)
+        self.changed.emit()
+
+    def _from_spin(self, value) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(round((value - self.field.lo) / self.field.step))
+        self.slider.blockSignals(False)
+        self.changed.emit()
+
+
+class CRFPanel(QWidget):
+    params_changed = Signal(object)   # CRFParams, debounced
+    backend_changed = Signal(str)
+
+    def __init__(self, backends=(), backend: str = "", parent=None):
+        super().__init__(parent)
+        self.presets = all_presets()
+        self.preset_box = QComboBox()
+        for name in self.presets:
+            self.preset_box.addItem(PRESET_LABELS.get(name, name), name)
+        self.preset_box.addItem("Custom", CUSTOM)
+        self.reset_button = QPushButton("Reset to preset")
+        self.backend_box = QComboBox()
+        for name in backends:
+            self.backend_box.addItem(name, name)
+        if backend:
+            self.backend_box.setCurrentIndex(max(0, self.backend_box.findData(backend)))
+        self.backend_box.setToolTip("CRF engine: 'reference' is pydensecrf; others must give the same result")
+        form = QFormLayout()
+        form.addRow("Preset", self.preset_box)
+        self.rows: dict[str, _Row] = {}
+        for field in FIELDS:
+            row = _Row(field)
+            self.rows[field.name] = row
+            form.addRow(field.label, row)
+            row.changed.connect(self._on_edit)
+        form.addRow("Engine", self.backend_box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.reset_button)
+        layout.addStretch(1)
+        self._base = next(iter(self.presets))  # the preset Reset returns to
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(lambda: self.params_changed.emit(self.params()))
+        self.preset_box.activated.connect(self._on_preset_picked)
+        self.reset_button.clicked.connect(self.reset)
+        self.backend_box.activated.connect(lambda _i: self.backend_changed.emit(self.backend_box.currentData()))
+        self._show(self.presets[self._base])
+
+    def params(self) -> CRFParams:
+        values = {name: row.value() for name, row in self.rows.items()}
+        values["iterations"] = int(values["iterations"])
+        return CRFParams(**values)
+
+    def preset_name(self) -> str:
+        return self.preset_box.currentData()
+
+    def set_params(self, params: CRFParams, emit: bool = False) -> None:
+        """Show ``params`` (the preset box follows: a matching preset or Custom)."""
+        self._show(params)
+        if emit:
+            self._timer.start()
+
+    def set_preset(self, name: str, emit: bool = True) -> None:
+        if name in self.presets:
+            self._base = name
+            self.set_params(self.presets[name], emit)
+
+    def reset(self) -> None:
+        """Back to the values of the last chosen preset."""
+        self.set_preset(self._base)
+
+    def flush(self) -> None:
+        """Emit a pending debounced change now."""
+        if self._timer.isActive():
+            self._timer.stop()
+            self.params_changed.emit(self.params())
+
+    def _show(self, params: CRFParams) -> None:
+        for name, row in self.rows.items():
+            row.set_value(getattr(params, name))
+        self._sync_preset_box(params)
+
+    def _sync_preset_box(self, params: CRFParams) -> None:
+        match = next((n for n, p in self.presets.items() if p == params), CUSTOM)
+        if match != CUSTOM:
+            self._base = match
+        self.preset_box.setCurrentIndex(self.preset_box.findData(match))
+
+    def _on_preset_picked(self, index: int) -> None:
+        name = self.preset_box.itemData(index)
+        if name == CUSTOM:
+            return
+        self.set_preset(name)
+
+    def _on_edit(self) -> None:
+        self._sync_preset_box(self.params())
+        self._timer.start()

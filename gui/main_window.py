@@ -1,0 +1,316 @@
+"""Main window: assembles canvas, panels, menus and status bar, and wires them to the controller.
+
+It owns no computation: images, models and CRF go through gui.controller; overlays are drawn by
+gui.overlay_view. Preferences persist in QSettings.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
+
+from engine.crf import CRFParams, backend_names
+from engine.errors import EngineError
+from gui import prompts
+from gui.canvas import Canvas
+from gui.class_panel import ClassPanel
+from gui.controller import AnnotatorController
+from gui.crf_panel import CUSTOM, CRFPanel
+from gui.file_list import FileList
+from gui.model_menu import ModelMenu
+from gui.overlay_view import OverlayPresenter
+from gui.status_bar import StatusBar
+from gui.view_toolbar import ViewToolbar
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, parent=None):
+        super().__init__(parent)
+        self.settings = settings if settings is not None else QSettings()
+        self.setWindowTitle("DeepLab Annotator")
+        self.resize(1280, 800)
+        self.last_error = ""
+        self._closed = False
+        self.ctl = AnnotatorController(self)
+        self.canvas = Canvas(self)
+        self.setCentralWidget(self.canvas)
+        self.presenter = OverlayPresenter(self.canvas)
+        self.file_list = FileList()
+        self.class_panel = ClassPanel()
+        self.crf_panel = CRFPanel(backend_names(), self.ctl.backend_name)
+        self._dock("Images", self.file_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Classes", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("CRF", self.crf_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.toolbar = ViewToolbar(self)
+        self.addToolBar(self.toolbar)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.model_menu = ModelMenu(self)
+        self._build_menus()
+        self._wire()
+        self._restore_settings()
+        if not self.ctl.warm:
+            self.ctl.warm_up()
+
+    # ----- construction --------------------------------------------------------------------------
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _act(self, menu, text: str, slot, shortcut=None) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        f = bar.addMenu("&File")
+        self.open_action = self._act(f, "&Open Folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open)
+        self.save_action = self._act(f, "&Save labels", self.save, QKeySequence.StandardKey.Save)
+        f.addSeparator()
+        self.next_action = self._act(f, "&Next image", lambda: self.go(+1), "D")
+        self.prev_action = self._act(f, "&Previous image", lambda: self.go(-1), "A")
+        self.next_unsaved_action = self._act(f, "Next &unsaved image", self.go_next_unsaved, "Shift+D")
+        f.addSeparator()
+        self.autosave_action = QAction("&Autosave when leaving an image", self, checkable=True)
+        self.autosave_action.toggled.connect(lambda on: self.settings.setValue("autosave", on))
+        f.addAction(self.autosave_action)
+        f.addSeparator()
+        self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        v = bar.addMenu("&View")
+        for act in self.toolbar.zoom_actions():
+            v.addAction(act)
+        v.addSeparator()
+        for act in self.toolbar.overlay_actions():
+            v.addAction(act)
+
+        bar.addMenu(self.model_menu)
+        i = bar.addMenu("&Image")
+        self._act(i, "&Predict again", self.ctl.request_predict, "F5")
+        self._act(i, "&Use model result (replace saved labels)", self.ctl.use_model_result, "Ctrl+R")
+        self.cancel_action = self._act(i, "&Cancel running work", self.ctl.cancel, "Esc")
+
+    def _wire(self) -> None:
+        c, tb = self.ctl, self.toolbar
+        c.folder_opened.connect(self._on_folder_opened)
+        c.image_opened.connect(self._on_image_opened)
+        c.results_changed.connect(self._on_results_changed)
+        c.status_changed.connect(self.file_list.set_status)
+        c.model_changed.connect(self._on_model_changed)
+        c.device_changed.connect(self.status.set_device)
+        c.activity.connect(self.status.set_activity)
+        c.progress.connect(lambda d, t, s: (self.status.set_progress(d, t), self.status.set_activity(s)))
+        c.busy_changed.connect(self._on_busy)
+        c.error.connect(self.show_error)
+        self.status.cancel.clicked.connect(c.cancel)
+        self.file_list.image_requested.connect(self.go_to)
+        self.crf_panel.params_changed.connect(self._on_params)
+        self.crf_panel.backend_changed.connect(self._on_backend)
+        self.class_panel.visibility_changed.connect(self._on_visibility)
+        self.class_panel.class_selected.connect(self._on_class_selected)
+        self.model_menu.load_requested.connect(self.load_model)
+        self.model_menu.class_list_requested.connect(c.set_class_list)
+        self.model_menu.device_requested.connect(self._on_device)
+        self.model_menu.error.connect(self.show_error)
+        tb.fit.triggered.connect(self.canvas.fit)
+        tb.actual.triggered.connect(self.canvas.actual_size)
+        tb.zoom_in.triggered.connect(lambda: self.canvas.zoom_by(1.25))
+        tb.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
+        tb.labels.toggled.connect(lambda on: self._set_opt("show_labels", on, self.presenter.render_labels))
+        tb.uncertainty.toggled.connect(lambda on: self._set_opt("show_uncertainty", on,
+                                                                self.presenter.render_uncertainty))
+        tb.changed.toggled.connect(lambda on: self._set_opt("show_changed", on, self.presenter.render_changed))
+        tb.before.toggled.connect(lambda on: self._set_opt("before_crf", on, self._on_results_changed))
+        tb.opacity.valueChanged.connect(self._on_opacity)
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.autosave_action.setChecked(s.value("autosave", False, type=bool))
+        self.toolbar.opacity.setValue(int(s.value("view/opacity", 50)))
+        self.presenter.set_opacity(self.toolbar.opacity.value() / 100)
+        backend = s.value("crf/backend", "")
+        if backend and backend in backend_names() and backend != self.ctl.backend_name:
+            self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
+            self.ctl.set_backend(backend)
+        try:
+            params = CRFParams.from_dict(json.loads(s.value("crf/params", "") or "{}"))
+            if s.value("crf/params", ""):
+                self.crf_panel.set_params(params)
+        except (ValueError, TypeError, EngineError):
+            pass
+        self.ctl.params = self.crf_panel.params()
+        device = s.value("device", "auto")
+        self.model_menu.set_device_checked(device)
+        self.ctl.set_device(device)
+        geometry = s.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    # ----- folder / navigation -------------------------------------------------------------------
+    def open_folder(self, folder: Path) -> bool:
+        if not self.keep_work():
+            return False
+        ok = self.ctl.open_folder(folder)
+        self._show_position()
+        if ok:
+            self.settings.setValue("last_folder", str(folder))
+        return ok
+
+    def open_folder_dialog(self) -> None:
+        start = self.settings.value("last_folder", "")
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", start)
+        if folder:
+            self.open_folder(Path(folder))
+
+    def current_index(self) -> int:
+        return self.ctl.index
+
+    def go_to(self, index: int) -> bool:
+        if self.ctl.dataset is None or index == self.current_index() or not 0 <= index < len(self.ctl.dataset):
+            self.file_list.set_current(self.current_index())
+            return False
+        if not self.keep_work():
+            self.file_list.set_current(self.current_index())
+            return False
+        ok = self.ctl.open_index(index)
+        self._show_position()
+        return ok
+
+    def _show_position(self) -> None:
+        ds, i = self.ctl.dataset, self.ctl.index
+        if ds is not None and i >= 0:
+            self.file_list.set_current(i)
+            self.status.set_position(ds.progress_text(i))
+
+    def go(self, delta: int) -> bool:
+        if self.ctl.dataset is None:
+            return False
+        return self.go_to(self.ctl.dataset.step(self.current_index(), delta))
+
+    def go_next_unsaved(self) -> bool:
+        if self.ctl.dataset is None:
+            return False
+        j = self.ctl.dataset.next_unsaved(self.current_index())
+        if j is None:
+            self.status.set_activity("Every image is saved.")
+            return False
+        return self.go_to(j)
+
+    def save(self) -> bool:
+        return self.ctl.save()
+
+    def keep_work(self) -> bool:
+        """Before leaving the current image: True if nothing unsaved would be lost."""
+        st = self.ctl.state
+        if st is None or not st.dirty:
+            return True
+        if self.autosave_action.isChecked():
+            return self.ctl.save()
+        answer = prompts.ask_unsaved(self, st.path.name)
+        if answer == prompts.SAVE:
+            return self.ctl.save()
+        return answer == prompts.DISCARD
+
+    # ----- model ---------------------------------------------------------------------------------
+    def load_model(self, path: Path) -> None:
+        self.ctl.load_model(path)
+
+    def _on_device(self, pref: str) -> None:
+        self.settings.setValue("device", pref)
+        self.ctl.set_device(pref)
+
+    def _on_model_changed(self) -> None:
+        cl = self.ctl.class_list
+        if cl is not None:
+            self.class_panel.set_classes(cl.names, cl.palette)
+            self.presenter.bind(self.ctl.state, cl.palette_array())
+        if self.ctl.loaded is not None:
+            self.settings.setValue("last_model", str(self.ctl.loaded.path))
+            preset = self.ctl.loaded.spec.crf_preset
+            if self.crf_panel.preset_name() != CUSTOM and preset in self.crf_panel.presets \
+                    and preset != self.crf_panel.preset_name():
+                self.crf_panel.set_preset(preset)  # the preset the model was published with
+            self.setWindowTitle(f"DeepLab Annotator — {self.ctl.loaded.spec.name or self.ctl.loaded.path.name}")
+        self._on_results_changed()
+
+    # ----- views ---------------------------------------------------------------------------------
+    def _on_folder_opened(self) -> None:
+        self.file_list.set_dataset(self.ctl.dataset)
+        if self.ctl.dataset is not None and len(self.ctl.dataset) == 0:
+            self.status.set_position("no images")
+
+    def _on_image_opened(self) -> None:
+        st, cl = self.ctl.state, self.ctl.class_list
+        if st is None:
+            self.canvas.clear()
+        else:
+            self.canvas.set_image(st.image)
+        self.presenter.bind(st, cl.palette_array() if cl is not None else None)
+        self.presenter.render()
+        self.class_panel.set_shares(self.presenter.shares())
+        self._show_position()
+
+    def _on_results_changed(self) -> None:
+        self.presenter.render()
+        self.class_panel.set_shares(self.presenter.shares())
+
+    def _set_opt(self, name: str, value, render) -> None:
+        setattr(self.presenter.opts, name, value)
+        render()
+
+    def _on_opacity(self, value: int) -> None:
+        self.presenter.set_opacity(value / 100)
+        self.settings.setValue("view/opacity", value)
+
+    def _on_visibility(self, visible) -> None:
+        self._set_opt("visible", visible, self.presenter.render_labels)
+
+    def _on_class_selected(self, index: int) -> None:
+        self._set_opt("heat_class", index, self.presenter.render_heat)
+
+    def _on_params(self, params: CRFParams) -> None:
+        self.settings.setValue("crf/params", json.dumps(params.to_dict()))
+        self.ctl.set_params(params)
+
+    def _on_backend(self, name: str) -> None:
+        self.settings.setValue("crf/backend", name)
+        self.ctl.set_backend(name)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.status.set_busy(busy)
+        if not busy and self.status.activity.text().startswith(("Predicting", "CRF", "Refining")):
+            self.status.set_activity("Ready")
+
+    def show_error(self, message: str) -> None:
+        log.warning("%s", message)
+        self.last_error = message
+        self.status.set_activity(message, error=True)
+
+    # ----- shutdown ------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if self._closed:
+            event.accept()
+            return
+        if not self.keep_work():
+            event.ignore()
+            return
+        self._closed = True
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.ctl.shutdown()
+        event.accept()
+

@@ -1,0 +1,80 @@
+"""Model menu: load a checkpoint (any format the engine reads), pick the class list and the device.
+
+The menu only asks; the controller does the work and reports back (device_changed, errors).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu
+
+from engine.device import available_devices
+from engine.errors import EngineError
+from engine.labels import BUILTIN_CLASS_LISTS, load_class_list
+from engine.paths import DEMO_V1, DEMO_V2
+
+CHECKPOINT_FILTER = "Model files (*.pt *.pth *.caffemodel *.ckpt);;All files (*)"
+
+
+class ModelMenu(QMenu):
+    load_requested = Signal(object)          # Path
+    class_list_requested = Signal(object)    # ClassList, or None = the model's own
+    device_requested = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__("&Model", parent)
+        self.load_action = QAction("&Load checkpoint…", self)
+        self.load_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.load_action.triggered.connect(self._pick_checkpoint)
+        self.addAction(self.load_action)
+        for label, path in (("Demo model v1 (LargeFOV)", DEMO_V1), ("Demo model v2 (ASPP)", DEMO_V2)):
+            act = QAction(label, self)
+            act.setEnabled(path.is_file())
+            act.setToolTip(str(path))
+            act.triggered.connect(lambda _=False, p=path: self.load_requested.emit(p))
+            self.addAction(act)
+        self.addSeparator()
+
+        self.class_menu = self.addMenu("&Class list")
+        own = self.class_menu.addAction("From the model")
+        own.triggered.connect(lambda: self.class_list_requested.emit(None))
+        for label, factory in BUILTIN_CLASS_LISTS.items():
+            act = self.class_menu.addAction(label)
+            act.triggered.connect(lambda _=False, f=factory: self._emit_class_list(f))
+        self.class_menu.addSeparator()
+        from_file = self.class_menu.addAction("From file…")
+        from_file.triggered.connect(self._pick_class_file)
+
+        self.device_menu = self.addMenu("&Device")
+        self.device_group = QActionGroup(self)
+        self.device_group.setExclusive(True)
+        for name in available_devices():
+            act = self.device_menu.addAction(name)
+            act.setCheckable(True)
+            act.setData(name)
+            self.device_group.addAction(act)
+            act.triggered.connect(lambda _=False, n=name: self.device_requested.emit(n))
+
+    def set_device_checked(self, pref: str) -> None:
+        for act in self.device_group.actions():
+            act.setChecked(act.data() == pref)
+
+    def _pick_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.parentWidget(), "Load checkpoint", "", CHECKPOINT_FILTER)
+        if path:
+            self.load_requested.emit(Path(path))
+
+    def _emit_class_list(self, factory) -> None:
+        try:
+            self.class_list_requested.emit(factory())
+        except EngineError as exc:
+            self.error.emit(str(exc))
+
+    def _pick_class_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.parentWidget(), "Class list (one name per line)", "",
+                                              "Text files (*.txt);;All files (*)")
+        if path:
+            self._emit_class_list(lambda: load_class_list(path))

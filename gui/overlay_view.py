@@ -1,0 +1,101 @@
+"""Draws the current image's overlays on the canvas from ImageState + view options.
+
+The pixel work is engine.overlays (numpy); this module only chooses what to show and pushes it
+into named canvas items, layer by layer, so a change of one option redraws one layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.image_state import ImageState
+from engine.overlays import class_heat_rgba, label_rgba, mask_rgba, pixel_share, uncertainty_rgba
+from gui.canvas import Canvas
+
+LAYERS = {"labels": 1.0, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
+
+
+@dataclass
+class ViewOptions:
+    show_labels: bool = True
+    opacity: float = 0.5
+    before_crf: bool = False        # show the raw argmax (and raw probabilities) instead of the CRF result
+    heat_class: int = -1            # class whose probability map is shown, -1 = none
+    show_uncertainty: bool = False
+    show_changed: bool = False
+    visible: np.ndarray | None = None  # (N,) bool per class, None = all
+
+
+class OverlayPresenter:
+    def __init__(self, canvas: Canvas):
+        self.canvas = canvas
+        self.opts = ViewOptions()
+        self.state: ImageState | None = None
+        self.palette: np.ndarray | None = None
+
+    def bind(self, state: ImageState | None, palette: np.ndarray | None) -> None:
+        self.state, self.palette = state, palette
+
+    # what is on screen ---------------------------------------------------------------------------
+    def labels(self) -> np.ndarray | None:
+        """The label map being displayed (raw argmax in 'before' mode)."""
+        st = self.state
+        if st is None:
+            return None
+        return st.raw_labels if self.opts.before_crf else st.labels
+
+    def probs(self) -> np.ndarray | None:
+        st = self.state
+        if st is None:
+            return None
+        if self.opts.before_crf or st.crf_probs is None:
+            return st.probs
+        return st.crf_probs
+
+    def shares(self) -> np.ndarray | None:
+        labels = self.labels()
+        if labels is None or self.palette is None:
+            return None
+        return pixel_share(labels, len(self.palette))
+
+    # layers --------------------------------------------------------------------------------------
+    def render(self) -> None:
+        self.render_labels()
+        self.render_heat()
+        self.render_uncertainty()
+        self.render_changed()
+
+    def render_labels(self) -> None:
+        labels, o = self.labels(), self.opts
+        if not o.show_labels or labels is None or self.palette is None:
+            self.canvas.set_overlay("labels", None)
+            return
+        visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
+        self.canvas.set_overlay("labels", label_rgba(labels, self.palette, visible), LAYERS["labels"], o.opacity)
+
+    def render_heat(self) -> None:
+        probs, c = self.probs(), self.opts.heat_class
+        if probs is None or self.palette is None or not 0 <= c < min(len(probs), len(self.palette)):
+            self.canvas.set_overlay("heat", None)
+            return
+        self.canvas.set_overlay("heat", class_heat_rgba(probs[c], self.palette[c]), LAYERS["heat"], 1.0, smooth=True)
+
+    def render_uncertainty(self) -> None:
+        st = self.state
+        unc = None if st is None else (st.unc if self.opts.before_crf or st.crf_unc is None else st.crf_unc)
+        if not self.opts.show_uncertainty or unc is None:
+            self.canvas.set_overlay("uncertainty", None)
+            return
+        self.canvas.set_overlay("uncertainty", uncertainty_rgba(unc), LAYERS["uncertainty"], 1.0, smooth=True)
+
+    def render_changed(self) -> None:
+        changed = None if self.state is None else self.state.changed_by_crf()
+        if not self.opts.show_changed or changed is None:
+            self.canvas.set_overlay("changed", None)
+            return
+        self.canvas.set_overlay("changed", mask_rgba(changed), LAYERS["changed"], 0.8)
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opts.opacity = opacity
+        self.canvas.set_overlay_opacity("labels", opacity)

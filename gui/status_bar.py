@@ -1,0 +1,48 @@
+"""Status bar: what is running (with progress and Cancel), the device in use, and 'image 5/100'."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.activity = QLabel("Ready")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop prediction / CRF (Esc)")
+        self.cancel.setEnabled(False)
+        self.position = QLabel("")
+        self.device = QLabel("Device: –")
+        self.addWidget(self.activity, 1)
+        self.addWidget(self.progress)
+        self.addWidget(self.cancel)
+        self.addPermanentWidget(self.position)
+        self.addPermanentWidget(self.device)
+
+    def set_activity(self, text: str, error: bool = False) -> None:
+        self.activity.setText(f"⚠ {text}" if error else text)
+        self.activity.setToolTip(text)
+        self.activity.setStyleSheet("color: #c0392b;" if error else "")
+
+    def set_device(self, text: str) -> None:
+        self.device.setText(f"Device: {text}")
+
+    def set_position(self, text: str) -> None:
+        self.position.setText(text)
+
+    def set_busy(self, busy: bool) -> None:
+        self.cancel.setEnabled(busy)
+        self.progress.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)  # indeterminate until a job reports numbers
+
+    def set_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        else:
+            self.progress.setRange(0, 0)
