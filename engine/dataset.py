@@ -15,6 +15,7 @@ import numpy as np
 from engine.errors import LabelIOError
 from engine.io.images import is_image_file
 from engine.io.labels import read_label_png, write_class_names, write_label_png
+from engine.io.provenance import write_provenance
 from engine.labels import ClassList
 
 LABELS_DIRNAME = "labels"
@@ -94,13 +95,28 @@ class Dataset:
             return -1
         return min(max(i + delta, 0), len(self) - 1)
 
-    def next_unsaved(self, i: int) -> int | None:
-        """First image after i (wrapping around) whose labels are not saved; None if all are."""
-        n = len(self)
+    def next_unsaved(self, i: int, order: list[int] | None = None) -> int | None:
+        """First image after i (wrapping around) whose labels are not saved; None if all are.
+
+        ``order`` is the display order (e.g. sorted by uncertainty) as a list of indices; default: folder order.
+        """
+        order = list(range(len(self))) if order is None else order
+        n = len(order)
+        start = order.index(i) if i in order else -1
         for k in range(1, n + 1):
-            j = (i + k) % n
+            j = order[(start + k) % n]
             if self.entries[j].status != Status.SAVED:
                 return j
+        return None
+
+    def image_id(self, i: int) -> str:
+        """A stable name for image i within this folder (its file name), used by the recovery journal."""
+        return self.entries[i].path.name
+
+    def index_of_id(self, image_id: str) -> int | None:
+        for i, e in enumerate(self.entries):
+            if e.path.name == image_id:
+                return i
         return None
 
     def unsaved(self) -> list[int]:
@@ -112,8 +128,9 @@ class Dataset:
         lp = self.entries[i].label_path
         return read_label_png(lp) if lp.is_file() else None
 
-    def save(self, i: int, labels: np.ndarray, class_list: ClassList) -> Path:
-        """Write image i's labels (atomic) and class_names.txt; mark it saved. Returns the label path."""
+    def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None) -> Path:
+        """Write image i's labels (atomic), class_names.txt and, if given, the engine.io.provenance record
+        as a sidecar; mark it saved. Returns the label path. LabelIOError (status unchanged) on disk problems."""
         entry = self.entries[i]
         try:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
@@ -121,5 +138,7 @@ class Dataset:
             raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({e.strerror})") from e
         write_label_png(entry.label_path, labels, class_list)
         write_class_names(self.labels_dir / CLASS_NAMES_FILE, class_list)
+        if provenance is not None:
+            write_provenance(entry.label_path, provenance)
         entry.status = Status.SAVED
         return entry.label_path

@@ -195,6 +195,21 @@ class EditableLabels:
         merged = np.where(self._locked, self._labels, new_labels)
         return self._commit((0, 0) + self.shape[::-1], merged, self._locked, "prediction")
 
+    def replace_all(self, new_labels: np.ndarray, lock_changed: bool = True, keep_locks: bool = True,
+                    kind: str = "replace") -> RegionEdit:
+        """Put a whole new label map in place (a map set by hand, or "use the model result").
+
+        lock_changed locks the pixels whose label changes (the annotator's word on them); keep_locks False unlocks
+        every other pixel, so the map follows the model again.
+        """
+        new_labels = np.asarray(new_labels)
+        if new_labels.shape != self.shape or new_labels.dtype != np.uint8:
+            raise ValueError(f"label map must be {self.shape} uint8, got {new_labels.shape} {new_labels.dtype}")
+        locked = self._locked if keep_locks else np.zeros_like(self._locked)
+        if lock_changed:
+            locked = locked | (new_labels != self._labels)
+        return self._commit((0, 0) + self.shape[::-1], new_labels, locked, kind)
+
     def clear_locks(self) -> RegionEdit:
         """Unlock every pixel (labels stay); the next CRF run or prediction may change them again."""
         return self._commit((0, 0) + self.shape[::-1], self._labels, np.zeros_like(self._locked), "clear locks")

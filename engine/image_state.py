@@ -1,18 +1,22 @@
 """Everything known about the image being annotated, and the rules for which label map wins.
 
-Rules: labels follow the model (argmax, then CRF) until they come from disk or from the
-annotator's hand; after that, new model/CRF results are kept for display only, until the user
-asks to use the model result again. Status is derived from the data, never set by hand, so it
-cannot go stale.
+Rules: the label map lives in an EditableLabels (labels + locked pixels). Labels whose base is the
+model follow each new model/CRF result, except on locked (hand-edited) pixels, which keep the
+annotator's value. Labels read from disk do not follow the model: new results are kept for
+display only, until the user asks to use the model result again. Status is derived from the data,
+never set by hand, so it cannot go stale.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from engine.dataset import Status
+from engine.edits import EditableLabels, RegionEdit
+from engine.errors import LabelIOError
+from engine.io.provenance import Provenance, make_provenance, read_provenance
 from engine.overlays import uncertainty
 
 SOURCE_NONE, SOURCE_MODEL, SOURCE_DISK, SOURCE_HAND = "none", "model", "disk", "hand"
@@ -33,20 +37,52 @@ class ImageState:
     crf_labels: np.ndarray | None = None   # (H, W) uint8 after CRF
     crf_unc: np.ndarray | None = None      # (H, W) float32 uncertainty after CRF
     crf_params: object = None              # the CRFParams crf_* was computed with
-    labels: np.ndarray | None = None       # (H, W) uint8: what Save writes
-    source: str = SOURCE_NONE
+    edits: EditableLabels | None = None    # what Save writes, with the hand-locked pixels
+    base: str = SOURCE_NONE                # where the unlocked labels come from: none, model or disk
+    hand: bool = False                     # the annotator changed something since the base was set
     saved_labels: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.image.shape[:2]
 
+    @property
+    def labels(self) -> np.ndarray | None:
+        """(H, W) uint8 read-only view of the current label map, or None before any labels exist."""
+        return None if self.edits is None else self.edits.labels
+
+    @property
+    def locked(self) -> np.ndarray | None:
+        """(H, W) bool read-only view of the hand-locked pixels, or None before any labels exist."""
+        return None if self.edits is None else self.edits.locked
+
+    @property
+    def source(self) -> str:
+        return SOURCE_HAND if self.hand else self.base
+
+    def ensure_edits(self, n_classes: int | None = None) -> EditableLabels:
+        """The editable label map, created all-void if nothing has arrived yet (painting from scratch)."""
+        if self.edits is None:
+            h, w = self.shape
+            self.edits = EditableLabels.blank(h, w, n_classes)
+        if n_classes is not None:
+            self.edits.n_classes = n_classes
+        return self.edits
+
     def set_saved_labels(self, labels: np.ndarray) -> None:
         """Labels read from the labels folder: they win over the model from now on."""
         self._check(labels)
         self.saved_labels = labels.copy()
-        self.labels = labels.copy()
-        self.source = SOURCE_DISK
+        self.edits = EditableLabels(labels)
+        self.base, self.hand = SOURCE_DISK, False
+
+    def restore_edits(self, labels: np.ndarray, locked: np.ndarray, base: str = SOURCE_MODEL) -> None:
+        """Edits recovered from the journal after a crash: unsaved hand work on top of ``base``."""
+        self._check(labels)
+        n = self.edits.n_classes if self.edits is not None else None
+        self.edits = EditableLabels(labels, locked, n)
+        self.base = base if base in (SOURCE_MODEL, SOURCE_DISK) else SOURCE_MODEL
+        self.hand = True
 
     def set_prediction(self, probs: np.ndarray, unc: np.ndarray | None = None) -> None:
         """New model probabilities (C, H, W); drops the CRF result made from older ones."""
@@ -57,8 +93,7 @@ class ImageState:
         self.unc = uncertainty(probs) if unc is None else unc
         self.crf_probs = self.crf_labels = self.crf_unc = self.crf_params = None
         if self.follows_model:
-            self.labels = self.raw_labels.copy()
-            self.source = SOURCE_MODEL
+            self._take_model(self.raw_labels, probs.shape[0])
 
     def set_crf(self, probs: np.ndarray, labels: np.ndarray, params, unc: np.ndarray | None = None) -> None:
         """A CRF result for the current probabilities and ``params``."""
@@ -66,23 +101,27 @@ class ImageState:
         self.crf_probs, self.crf_labels, self.crf_params = probs, labels, params
         self.crf_unc = uncertainty(probs) if unc is None else unc
         if self.follows_model:
-            self.labels = labels.copy()
-            self.source = SOURCE_MODEL
+            self._take_model(labels, probs.shape[0])
 
-    def set_hand_labels(self, labels: np.ndarray) -> None:
-        """The annotator changed the labels (editing tools)."""
+    def set_hand_labels(self, labels: np.ndarray) -> RegionEdit:
+        """The annotator replaced the whole map: changed pixels are locked. Returns the (undoable) edit."""
         self._check(labels)
-        self.labels = labels
-        self.source = SOURCE_HAND
+        edit = self.ensure_edits().replace_all(labels, lock_changed=True, kind="set labels")
+        self.hand = True
+        return edit
 
-    def use_model_result(self) -> bool:
-        """Replace the labels by the latest model/CRF result. False if there is none yet."""
+    def note_hand_edit(self) -> None:
+        """An editing tool (or its undo/redo) changed ``edits``."""
+        self.hand = True
+
+    def use_model_result(self) -> RegionEdit | None:
+        """Replace the labels (and locks) by the latest model/CRF result. None if there is none yet."""
         result = self.crf_labels if self.crf_labels is not None else self.raw_labels
         if result is None:
-            return False
-        self.labels = result.copy()
-        self.source = SOURCE_MODEL
-        return True
+            return None
+        edit = self.ensure_edits().replace_all(result, lock_changed=False, keep_locks=False, kind="use model result")
+        self.base, self.hand = SOURCE_MODEL, False
+        return edit
 
     def mark_saved(self) -> None:
         if self.labels is not None:
@@ -90,7 +129,7 @@ class ImageState:
 
     @property
     def follows_model(self) -> bool:
-        return self.source in (SOURCE_NONE, SOURCE_MODEL)
+        return self.base in (SOURCE_NONE, SOURCE_MODEL)
 
     @property
     def status(self) -> Status:
@@ -98,7 +137,7 @@ class ImageState:
             return Status.NEW
         if self.saved_labels is not None and np.array_equal(self.labels, self.saved_labels):
             return Status.SAVED
-        if self.source == SOURCE_HAND or self.saved_labels is not None:
+        if self.hand or self.saved_labels is not None or self.edits.has_locks:
             return Status.EDITED
         return Status.PREDICTED
 
@@ -112,6 +151,44 @@ class ImageState:
         if self.raw_labels is None or self.crf_labels is None:
             return None
         return self.raw_labels != self.crf_labels
+
+    def lock_constraints(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Copies of (labels, locked) for a CRF run with the hand edits as hard constraints; None if none."""
+        if self.edits is None or not self.edits.has_locks:
+            return None
+        return self.edits.snapshot()
+
+    def provenance(self, loaded, crf_backend: str, label_path: str | Path) -> Provenance:
+        """The provenance record of the labels as they are now (engine.io.provenance).
+
+        Labels following the model record ``loaded`` (a LoadedModel or None) and the CRF parameters of
+        the last CRF result. Labels based on a file on disk keep the model/CRF facts of that file's
+        sidecar, and its edited pixels are added to today's.
+        """
+        labels, locked = self.edits.snapshot()
+        name = Path(self.path).name if self.path is not None else ""
+        if self.follows_model:
+            params = self.crf_params if getattr(self.crf_params, "iterations", 0) else None
+            return make_provenance(labels, locked, name, loaded=loaded, crf_params=params, crf_backend=crf_backend)
+        try:
+            previous = read_provenance(label_path)
+        except LabelIOError:
+            previous = None
+        if previous is None or (previous.height, previous.width) != labels.shape:
+            return make_provenance(labels, locked, name)
+        record = make_provenance(labels, locked | previous.edited_mask(), name)
+        return replace(record, model_name=previous.model_name, model_arch=previous.model_arch,
+                       checkpoint_sha256=previous.checkpoint_sha256, checkpoint_format=previous.checkpoint_format,
+                       crf_backend=previous.crf_backend, crf_params=previous.crf_params)
+
+    def _take_model(self, labels: np.ndarray, n_classes: int) -> None:
+        if self.edits is None:
+            self.edits = EditableLabels(labels, n_classes=n_classes)
+        else:
+            self.edits.merge_prediction(labels)
+            self.edits.n_classes = n_classes
+        if self.base == SOURCE_NONE:
+            self.base = SOURCE_MODEL
 
     def _check(self, labels: np.ndarray) -> None:
         if labels.shape != self.shape or labels.dtype != np.uint8:

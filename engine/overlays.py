@@ -12,6 +12,7 @@ from engine.labels import VOID
 
 UNCERTAINTY_COLOR = (255, 0, 255)   # magenta: not a VOC palette colour, stands out on most images
 CHANGED_COLOR = (255, 255, 0)       # yellow
+LOCK_COLOR = (255, 255, 255)        # white hatching: reads on any class colour
 
 
 def _check_labels(labels: np.ndarray) -> None:
@@ -109,6 +110,27 @@ def mask_rgba(mask: np.ndarray, color=CHANGED_COLOR, alpha: int = 220) -> np.nda
     out = np.zeros((h, w, 4), dtype=np.uint8)
     out[mask, :3] = np.asarray(color, dtype=np.uint8)
     out[mask, 3] = alpha
+    return out
+
+
+def lock_rgba(locked: np.ndarray, x0: int = 0, y0: int = 0, color=LOCK_COLOR, alpha: int = 150,
+              period: int = 6) -> np.ndarray:
+    """Locked (hand-edited) pixels as diagonal hatching, so the labels under them stay visible.
+
+    locked: (H, W) bool, possibly a patch whose top-left pixel is (x0, y0) in the image, so a redrawn
+    patch lines up with the stripes around it. -> (H, W, 4) uint8.
+    """
+    if locked.ndim != 2:
+        raise ValueError(f"lock mask must be HxW, got shape {locked.shape}")
+    h, w = locked.shape
+    ys, xs = np.ogrid[y0:y0 + h, x0:x0 + w]
+    stripe = ((xs + ys) % period) < max(period // 3, 1)
+    on = locked & stripe
+    out = np.zeros((h, w, 4), dtype=np.uint8)
+    out[on, :3] = np.asarray(color, dtype=np.uint8)
+    out[on, 3] = alpha
+    out[locked & ~stripe, 3] = 40            # a faint veil between stripes marks the whole region
+    out[locked & ~stripe, :3] = np.asarray(color, dtype=np.uint8)
     return out
 
 

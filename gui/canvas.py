@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from gui.qimage import rgb_to_qimage, rgba_to_qimage
@@ -28,6 +28,22 @@ class CanvasTool:
 
     def release(self, canvas: "Canvas", pos: QPointF, event) -> bool:
         return False
+
+    def double_click(self, canvas: "Canvas", pos: QPointF, event) -> bool:
+        return False
+
+    def key(self, canvas: "Canvas", event) -> bool:
+        """A key pressed while the canvas has focus (shortcuts of actions are handled before this)."""
+        return False
+
+    def activate(self, canvas: "Canvas") -> None:
+        """Became the canvas's tool: add cursor items to the scene here."""
+
+    def deactivate(self, canvas: "Canvas") -> None:
+        """Another tool takes over: remove scene items, drop half-done work."""
+
+    def leave(self, canvas: "Canvas") -> None:
+        """The mouse left the view (hide a brush outline)."""
 
 
 class Canvas(QGraphicsView):
@@ -107,6 +123,23 @@ class Canvas(QGraphicsView):
             item.setOpacity(opacity)
         item.setVisible(True)
 
+    def update_overlay_region(self, name: str, x0: int, y0: int, rgba: np.ndarray) -> bool:
+        """Replace the pixels of overlay ``name`` in the box at (x0, y0) by an (h, w, 4) RGBA patch, so a
+        brush stroke redraws only what it touched. False if there is no such overlay to patch."""
+        item = self._overlays.get(name)
+        if item is None or item.pixmap().isNull() or rgba.size == 0:
+            return False
+        target = item.pixmap()
+        if not target.hasAlphaChannel() and (rgba[..., 3] < 255).any():
+            # Qt stores a fully opaque overlay without alpha; a transparent patch needs it back
+            target = target.toImage().convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+        painter = QPainter(target)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        painter.drawImage(int(x0), int(y0), rgba_to_qimage(rgba))
+        painter.end()
+        item.setPixmap(target if isinstance(target, QPixmap) else QPixmap.fromImage(target))
+        return True
+
     def overlay(self, name: str) -> QGraphicsPixmapItem | None:
         return self._overlays.get(name)
 
@@ -161,7 +194,11 @@ class Canvas(QGraphicsView):
     # ----- tools and panning ---------------------------------------------------------------------
     def set_tool(self, tool: CanvasTool | None) -> None:
         """Route left-button mouse events to ``tool`` (None: left-drag pans)."""
-        self._tool = tool
+        if self._tool is not None and self._tool is not tool:
+            self._tool.deactivate(self)
+        previous, self._tool = self._tool, tool
+        if tool is not None and tool is not previous:
+            tool.activate(self)
         self.setDragMode(QGraphicsView.DragMode.NoDrag if tool else QGraphicsView.DragMode.ScrollHandDrag)
         self.viewport().setCursor(tool.cursor if tool else Qt.CursorShape.OpenHandCursor)
 
@@ -212,3 +249,21 @@ class Canvas(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        if self._tool and event.button() == Qt.MouseButton.LeftButton and \
+                self._tool.double_click(self, self.image_pos(event), event):
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if self._tool and self._tool.key(self, event):
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        if self._tool:
+            self._tool.leave(self)
+        super().leaveEvent(event)

@@ -1,7 +1,8 @@
 """Class panel: one row per class with its colour, a visibility check box and its pixel share.
 
-Selecting a row asks for that class's probability heat map; clicking the selected row again
-(or Clear) removes it. The panel only shows and reports; the window decides what to draw.
+Clicking a row makes it the paint class of the editing tools (marked with a pencil). Double-clicking
+a row shows that class's probability heat map; double-clicking it again (or Clear) removes it.
+The panel only shows and reports; the window decides what to draw.
 """
 from __future__ import annotations
 
@@ -15,18 +16,23 @@ from gui.qimage import colour_icon
 
 class ClassPanel(QWidget):
     visibility_changed = Signal(object)   # (N,) bool array
-    class_selected = Signal(int)          # class index, -1 = none
+    class_selected = Signal(int)          # class index for the heat map, -1 = none
+    paint_class_selected = Signal(int)    # class index to paint with
+    PAINT_MARK = "\u270e "                 # pencil
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.tree = QTreeWidget()
         self.tree.setColumnCount(2)
         self.tree.setHeaderLabels(["Class", "Pixels"])
+        self._names: list[str] = []
+        self._paint = -1
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.tree.setToolTip("Tick to show a class in the label overlay; select a class to see its probability map.")
+        self.tree.setToolTip("Click: paint with this class (keys 0-9). Double-click: show its probability map. "
+                             "Tick: show the class in the label overlay.")
         self.show_all = QPushButton("Show all")
         self.clear = QPushButton("Clear heat map")
         buttons = QHBoxLayout()
@@ -40,6 +46,7 @@ class ClassPanel(QWidget):
         self._check_click = False
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.itemClicked.connect(self._on_clicked)
+        self.tree.itemDoubleClicked.connect(self._on_double_clicked)
         self.show_all.clicked.connect(self._on_show_all)
         self.clear.clicked.connect(lambda: self.select(-1))
 
@@ -47,6 +54,7 @@ class ClassPanel(QWidget):
         """Fill the list (all visible, nothing selected)."""
         self.tree.blockSignals(True)
         self.tree.clear()
+        self._names = list(names)
         for i, (name, rgb) in enumerate(zip(names, palette)):
             item = QTreeWidgetItem([f"{i}  {name}", ""])
             item.setIcon(0, colour_icon(rgb))
@@ -56,8 +64,27 @@ class ClassPanel(QWidget):
             self.tree.addTopLevelItem(item)
         self.tree.blockSignals(False)
         self._selected = -1
+        paint, self._paint = self._paint, -1
+        self.set_paint_class(paint)
         self.visibility_changed.emit(self.visible())
         self.class_selected.emit(-1)
+
+    def set_paint_class(self, index: int) -> None:
+        """Mark ``index`` as the paint class (shown only; the editor owns the value)."""
+        self.tree.blockSignals(True)
+        for i in (self._paint, index):
+            item = self.tree.topLevelItem(i) if 0 <= i < len(self._names) else None
+            if item is not None:
+                mark = self.PAINT_MARK if i == index else ""
+                item.setText(0, f"{mark}{i}  {self._names[i]}")
+                font = item.font(0)
+                font.setBold(i == index)
+                item.setFont(0, font)
+        self.tree.blockSignals(False)
+        self._paint = index
+
+    def paint_class(self) -> int:
+        return self._paint
 
     def set_shares(self, shares: np.ndarray | None) -> None:
         """Pixel share per class (fractions), or None to blank the column."""
@@ -97,10 +124,13 @@ class ClassPanel(QWidget):
             self.class_selected.emit(index)
 
     def _on_clicked(self, item, column) -> None:
-        if self._check_click:  # a tick is not a request to (de)select the heat map
+        self.select(self._selected)  # the row highlight follows the heat map, not the click
+        if self._check_click:  # a tick is not a request to paint with the class
             self._check_click = False
-            self.select(self._selected)
             return
+        self.paint_class_selected.emit(self.tree.indexOfTopLevelItem(item))
+
+    def _on_double_clicked(self, item, column) -> None:
         index = self.tree.indexOfTopLevelItem(item)
         self.select(-1 if index == self._selected else index)
 

@@ -2,7 +2,9 @@
 
 Widget-free, so the flow can be driven and tested without a window. Every request is keyed by
 the image token and the generation of its inputs; a result is applied only if its key still
-matches the current state, otherwise it is dropped (see gui.workers.Lane).
+matches the current state, otherwise it is dropped (see gui.workers.Lane). Hand edits go through
+``editor`` (undo stacks), are autosaved by ``recovery`` and constrain the CRF as locked pixels;
+``prefetch`` predicts the next images ahead of the user.
 """
 from __future__ import annotations
 
@@ -10,22 +12,28 @@ import itertools
 import threading
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from engine.checkpoints import load_checkpoint
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
+from engine.crf.constraints import run_constrained
 from engine.crf_runner import CRFRunner
-from engine.dataset import Dataset
+from engine.dataset import Dataset, Status
 from engine.device import describe, pick_device
 from engine.errors import EngineError
 from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
 from engine.predict import Predictor
+from gui.controller_edits import HandEditsMixin, _RunnerSession
+from gui.editor import Editor
+from gui.prefetch import Prefetcher
+from gui.recovery import Recovery
 from gui.workers import Lane
 
 
-class AnnotatorController(QObject):
+class AnnotatorController(HandEditsMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
@@ -36,6 +44,9 @@ class AnnotatorController(QObject):
     progress = Signal(int, int, str)   # done, total (0 = unknown), text
     busy_changed = Signal(bool)
     error = Signal(str)
+    save_failed = Signal(str)          # a save hit the disk (read-only, full): the edits stay in memory
+    score_changed = Signal(int, float)  # dataset index, mean uncertainty of its prediction
+    order_changed = Signal()           # the display/navigation order of the folder changed
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -50,10 +61,22 @@ class AnnotatorController(QObject):
         self._crf = CRFRunner(self.backend_name)  # used from the CRF lane only (and closed here)
         self.warm = False                          # CRF kernels loaded (see warm_up)
         self._tokens = itertools.count(1)
-        self._model_gen = 0
+        self.model_gen = 0
         self._pred_gen = 0
-        self._model_lock = threading.Lock()  # a device move must not overlap a forward pass
+        self.model_lock = threading.Lock()   # a device move must not overlap a forward pass
         self.index = -1                      # image shown or being opened
+        self.order: list[int] = []           # dataset indices in display/navigation order
+        self.scores: dict[int, float] = {}   # mean uncertainty of each image predicted so far
+        self.auto_refine = True              # re-run the CRF with the locks after each hand edit
+        self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
+        self._kept: dict[str, object] = {}   # image path -> EditableLabels of a saved image
+        self.editor = Editor(self, self)
+        self.editor.edit_finished.connect(self._after_edit)
+        self.prefetch = Prefetcher(self, parent=self)
+        self.prefetch.scored.connect(self._set_score)
+        self.prefetch.done.connect(self._on_prefetched)
+        self.recovery = Recovery(self, self)
+        self.recovery.error.connect(self.error)
         self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf")}
         for lane in self.lanes.values():
             lane.busy_changed.connect(self._on_busy)
@@ -75,7 +98,18 @@ class AnnotatorController(QObject):
             return False
         for name in ("image", "predict", "crf"):
             self.lanes[name].cancel()
+        self.prefetch.clear()
+        self.editor.forget()
+        self._kept.clear()
         self.dataset, self.state, self.index = dataset, None, -1
+        self.order, self.scores = list(range(len(dataset))), {}
+        pending = self.recovery.open(dataset)
+        if pending and self.ask_restore(pending):
+            self.recovery.accept(dataset, pending)
+            for i in self.recovery.recovered:
+                dataset.set_status(i, Status.EDITED)
+        elif pending:
+            self.recovery.decline(pending)
         self.folder_opened.emit()
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
@@ -89,12 +123,17 @@ class AnnotatorController(QObject):
             return False
         for name in ("image", "predict", "crf"):
             self.lanes[name].cancel()
+        self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
+        self._keep(self.state)
         dataset, entry, token = self.dataset, self.dataset[index], next(self._tokens)
+        cached = self.prefetch.take(index)
         self.state, self.index = None, index
+        self.editor.bind(None)
         self.activity.emit(f"Opening {entry.path.name}…")
 
         def job(cancel, report):
-            image = read_image(entry.path)  # decoding a large TIFF/JPEG is not GUI-thread work
+            # decoding a large TIFF/JPEG is not GUI-thread work
+            image = read_image(entry.path) if cached is None else cached[0]
             saved, problem = None, None
             try:
                 saved = dataset.load_labels(index)
@@ -103,7 +142,7 @@ class AnnotatorController(QObject):
                                             f"image {image.shape[:2]}; it will be replaced when you save")
             except EngineError as exc:
                 problem = str(exc)
-            return image, saved, problem
+            return image, saved, problem, cached
         self.lanes["image"].submit(("image", token, index), job)
         return True
 
@@ -111,16 +150,26 @@ class AnnotatorController(QObject):
         _, token, index = key
         if self.dataset is None or index != self.index:
             return
-        image, saved, problem = result
+        image, saved, problem, cached = result
         state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token)
         if saved is not None:
             state.set_saved_labels(saved)
+            kept = self._kept.pop(str(state.path), None)
+            if kept is not None and np.array_equal(kept.labels, saved):
+                state.edits = kept               # same labels as on disk: bring back locks and undo history
+        if index in self.recovery.recovered:
+            self.recovery.restore_into(state, self.dataset.image_id(index))
         self.state = state
+        self.editor.bind(state)
         self.image_opened.emit()
         if problem:
             self.error.emit(problem)
         self._sync_status()
-        self.request_predict()
+        cached = cached or self.prefetch.take(index)
+        if cached is not None and self.predictor is not None:
+            self._apply_prediction(state, cached[1], cached[2])   # prefetched: no waiting
+        elif self.prefetch.inflight != index:
+            self.request_predict()                                # else _on_prefetched takes it
 
     def save(self) -> bool:
         """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible."""
@@ -132,28 +181,20 @@ class AnnotatorController(QObject):
         if class_list is None:
             self.error.emit("Load a model or pick a class list before saving.")
             return False
+        entry = self.dataset[st.index]
         try:
-            path = self.dataset.save(st.index, st.labels, class_list)
+            record = st.provenance(self.loaded, self.backend_name, entry.label_path)
+            path = self.dataset.save(st.index, st.labels, class_list, provenance=record)
         except EngineError as exc:
             self.error.emit(str(exc))
+            self.save_failed.emit(str(exc))
+            self._sync_status()
             return False
         st.mark_saved()
         self._sync_status()
+        self.recovery.discard(st.index)
         self.activity.emit(f"Saved {path}")
         return True
-
-    def set_labels(self, labels) -> None:
-        """The annotator changed the label map (editing tools): it now wins over model results."""
-        if self.state is not None:
-            self.state.set_hand_labels(labels)
-            self._sync_status()
-            self.results_changed.emit()
-
-    def use_model_result(self) -> None:
-        """Replace saved/edited labels of the current image by the model + CRF result."""
-        if self.state is not None and self.state.use_model_result():
-            self._sync_status()
-            self.results_changed.emit()
 
     # ----- model, device, class list -------------------------------------------------------------
     def load_model(self, path: str | Path) -> None:
@@ -163,7 +204,7 @@ class AnnotatorController(QObject):
 
         def job(cancel, report):
             loaded = load_checkpoint(path)
-            with self._model_lock:
+            with self.model_lock:
                 return loaded, Predictor(loaded, device=pref)
         self.lanes["model"].submit(("model", str(path), pref), job)
 
@@ -182,7 +223,7 @@ class AnnotatorController(QObject):
         self.activity.emit(f"Moving model to {describe(device)}…")
 
         def job(cancel, report):
-            with self._model_lock:
+            with self.model_lock:
                 return loaded, Predictor(loaded, device=pref)
         self.lanes["model"].submit(("device", pref), job)
 
@@ -205,7 +246,9 @@ class AnnotatorController(QObject):
         self.loaded, self.predictor = loaded, predictor
         if is_new_model:
             self.class_list = loaded.spec.class_list()
-        self._model_gen += 1
+            self.scores = {}
+            self.prefetch.clear()
+        self.model_gen += 1
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} on {describe(predictor.device)}")
@@ -225,22 +268,25 @@ class AnnotatorController(QObject):
         self.activity.emit(f"Predicting {st.path.name}…")
 
         def job(cancel, report):
-            with self._model_lock:
+            with self.model_lock:
                 probs = predictor.predict(st.image, should_cancel=cancel,
                                           on_progress=lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
             return probs, uncertainty(probs)
-        self.lanes["predict"].submit(("predict", st.token, self._model_gen), job)
+        self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _on_prediction(self, key, result) -> None:
         st = self.state
-        if st is None or key != ("predict", st.token, self._model_gen):
+        if st is None or key != ("predict", st.token, self.model_gen):
             return  # the lane already drops superseded keys; this guards state swaps in between
-        probs, unc = result
+        self._apply_prediction(st, *result)
+
+    def _apply_prediction(self, st: ImageState, probs, unc) -> None:
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
         st.set_prediction(probs, unc)
         self._pred_gen += 1
+        self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))
         self._sync_status()
         self.results_changed.emit()
         self.request_crf()
@@ -274,18 +320,25 @@ class AnnotatorController(QObject):
         st, params = self.state, self.params
         if st is None or st.probs is None:
             return
-        if params.iterations == 0:  # CRF off: the raw argmax is the result
+        if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)
             self.lanes["crf"].cancel()
             st.set_crf(st.probs, st.raw_labels, params, st.unc)
             self._sync_status()
             self.results_changed.emit()
+            self.prefetch.schedule(st.index)
             return
         probs, image, token, runner = st.probs, st.image, st.token, self._crf
+        locks = st.lock_constraints()  # hand edits: hard unaries, and kept whatever the CRF says
         self.activity.emit(f"Refining with CRF ({self.backend_name})…")
 
         def job(cancel, report):
-            res = runner.run(token, image, probs, params, should_cancel=cancel,
-                             on_iteration=lambda i, n, _q=None: report(i, n, f"CRF iteration {i}/{n}"))
+            session = _RunnerSession(runner, token, image)
+            on_iteration = lambda i, n, _q=None: report(i, n, f"CRF iteration {i}/{n}")  # noqa: E731
+            if locks is None:
+                res = session.run(probs, params, should_cancel=cancel, on_iteration=on_iteration)
+            else:
+                res = run_constrained(session, probs, params, locks[0], locks[1], should_cancel=cancel,
+                                      on_iteration=on_iteration)
             return res.probs, res.labels, uncertainty(res.probs)
         self.lanes["crf"].submit(self._crf_key(st, params), job)
 
@@ -301,6 +354,7 @@ class AnnotatorController(QObject):
         self._sync_status()
         self.results_changed.emit()
         self.activity.emit(f"Ready: {st.path.name}")
+        self.prefetch.schedule(st.index)
 
     # ----- misc ----------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -316,9 +370,10 @@ class AnnotatorController(QObject):
         return any(lane.busy for lane in self.lanes.values())
 
     def wait_idle(self, msecs: int = 30000) -> bool:
-        return all(lane.wait(msecs) for lane in self.lanes.values())
+        return all(lane.wait(msecs) for lane in self.lanes.values()) and self.prefetch.wait(msecs)
 
     def shutdown(self) -> None:
+        self.prefetch.cancel()
         for lane in self.lanes.values():
             lane.cancel()
         self.wait_idle(5000)
@@ -330,10 +385,13 @@ class AnnotatorController(QObject):
     def _on_failed(self, key, message: str) -> None:
         self.error.emit(message)
 
-    def _sync_status(self) -> None:
+    def _sync_status(self) -> ImageState | None:
+        """Push the current image's derived status to the dataset and views; autosave follows it."""
         st = self.state
         if st is None or self.dataset is None:
-            return
+            return None
         status = st.status
         self.dataset.set_status(st.index, status)
         self.status_changed.emit(st.index, status.value)
+        self.recovery.schedule()
+        return st

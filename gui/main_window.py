@@ -1,7 +1,8 @@
 """Main window: assembles canvas, panels, menus and status bar, and wires them to the controller.
 
 It owns no computation: images, models and CRF go through gui.controller; overlays are drawn by
-gui.overlay_view. Preferences persist in QSettings.
+gui.overlay_view; hand editing is gui.editor (tools and keys in gui.edit_actions). Preferences
+persist in QSettings.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from gui.canvas import Canvas
 from gui.class_panel import ClassPanel
 from gui.controller import AnnotatorController
 from gui.crf_panel import CUSTOM, CRFPanel
+from gui.edit_actions import EditActions
+from gui.export_menu import ExportMenu
 from gui.file_list import FileList
 from gui.model_menu import ModelMenu
 from gui.overlay_view import OverlayPresenter
@@ -51,6 +54,10 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.toolbar)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
+        self.editing = EditActions(self, self.ctl.editor)
+        self.addToolBarBreak()
+        self.addToolBar(self.editing.toolbar)
+        self.export_menu = ExportMenu(self)
         self.model_menu = ModelMenu(self)
         self._build_menus()
         self._wire()
@@ -81,10 +88,7 @@ class MainWindow(QMainWindow):
         f = bar.addMenu("&File")
         self.open_action = self._act(f, "&Open Folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open)
         self.save_action = self._act(f, "&Save labels", self.save, QKeySequence.StandardKey.Save)
-        f.addSeparator()
-        self.next_action = self._act(f, "&Next image", lambda: self.go(+1), "D")
-        self.prev_action = self._act(f, "&Previous image", lambda: self.go(-1), "A")
-        self.next_unsaved_action = self._act(f, "Next &unsaved image", self.go_next_unsaved, "Shift+D")
+        f.addMenu(self.export_menu)
         f.addSeparator()
         self.autosave_action = QAction("&Autosave when leaving an image", self, checkable=True)
         self.autosave_action.toggled.connect(lambda on: self.settings.setValue("autosave", on))
@@ -98,6 +102,17 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         for act in self.toolbar.overlay_actions():
             v.addAction(act)
+
+        bar.insertMenu(v.menuAction(), self.editing.menu)
+        n = bar.addMenu("&Navigate")
+        self.next_action = self._act(n, "&Next image", lambda: self.go(+1), "D")
+        self.prev_action = self._act(n, "&Previous image", lambda: self.go(-1), "A")
+        self.next_unsaved_action = self._act(n, "Next &unsaved image", self.go_next_unsaved, "Shift+D")
+        self.next_unsaved_action.setShortcuts([QKeySequence("Shift+D"), QKeySequence("N")])
+        n.addSeparator()
+        self.sort_uncertain_action = self._act(n, "Sort by &uncertainty (most unsure first)",
+                                               self.ctl.sort_by_uncertainty, "Ctrl+U")
+        self.sort_name_action = self._act(n, "Sort by &name", self.ctl.sort_by_name)
 
         bar.addMenu(self.model_menu)
         i = bar.addMenu("&Image")
@@ -117,6 +132,17 @@ class MainWindow(QMainWindow):
         c.progress.connect(lambda d, t, s: (self.status.set_progress(d, t), self.status.set_activity(s)))
         c.busy_changed.connect(self._on_busy)
         c.error.connect(self.show_error)
+        c.save_failed.connect(lambda msg: prompts.warn(self, "Could not save the labels", msg))
+        c.score_changed.connect(self.file_list.set_score)
+        c.order_changed.connect(lambda: self.file_list.set_order(c.order))
+        c.ask_restore = lambda entries: prompts.ask_restore(self, entries)
+        ed = c.editor
+        ed.region_changed.connect(self._on_region_edited)
+        ed.edit_finished.connect(lambda _kind: self.class_panel.set_shares(self.presenter.shares()))
+        ed.message.connect(self.show_error)
+        ed.paint_class_changed.connect(self.class_panel.set_paint_class)
+        self.class_panel.paint_class_selected.connect(ed.set_paint_class)
+        self.editing.auto_refine.toggled.connect(self._on_auto_refine)
         self.status.cancel.clicked.connect(c.cancel)
         self.file_list.image_requested.connect(self.go_to)
         self.crf_panel.params_changed.connect(self._on_params)
@@ -132,6 +158,7 @@ class MainWindow(QMainWindow):
         tb.zoom_in.triggered.connect(lambda: self.canvas.zoom_by(1.25))
         tb.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
         tb.labels.toggled.connect(lambda on: self._set_opt("show_labels", on, self.presenter.render_labels))
+        tb.locks.toggled.connect(lambda on: self._set_opt("show_locks", on, self.presenter.render_locks))
         tb.uncertainty.toggled.connect(lambda on: self._set_opt("show_uncertainty", on,
                                                                 self.presenter.render_uncertainty))
         tb.changed.toggled.connect(lambda on: self._set_opt("show_changed", on, self.presenter.render_changed))
@@ -141,6 +168,8 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         s = self.settings
         self.autosave_action.setChecked(s.value("autosave", False, type=bool))
+        self.editing.auto_refine.setChecked(s.value("edit/auto_refine", True, type=bool))
+        self.ctl.auto_refine = self.editing.auto_refine.isChecked()
         self.toolbar.opacity.setValue(int(s.value("view/opacity", 50)))
         self.presenter.set_opacity(self.toolbar.opacity.value() / 100)
         backend = s.value("crf/backend", "")
@@ -198,14 +227,17 @@ class MainWindow(QMainWindow):
             self.status.set_position(ds.progress_text(i))
 
     def go(self, delta: int) -> bool:
-        if self.ctl.dataset is None:
+        """Step through the folder in the order shown (folder order, or by uncertainty)."""
+        order = self.ctl.order
+        if self.ctl.dataset is None or not order:
             return False
-        return self.go_to(self.ctl.dataset.step(self.current_index(), delta))
+        pos = order.index(self.current_index()) if self.current_index() in order else 0
+        return self.go_to(order[min(max(pos + delta, 0), len(order) - 1)])
 
     def go_next_unsaved(self) -> bool:
-        if self.ctl.dataset is None:
+        if self.ctl.dataset is None or not len(self.ctl.dataset):
             return False
-        j = self.ctl.dataset.next_unsaved(self.current_index())
+        j = self.ctl.dataset.next_unsaved(self.current_index(), self.ctl.order)
         if j is None:
             self.status.set_activity("Every image is saved.")
             return False
@@ -224,7 +256,10 @@ class MainWindow(QMainWindow):
         answer = prompts.ask_unsaved(self, st.path.name)
         if answer == prompts.SAVE:
             return self.ctl.save()
-        return answer == prompts.DISCARD
+        if answer == prompts.DISCARD:
+            self.ctl.discard_edits()
+            return True
+        return False
 
     # ----- model ---------------------------------------------------------------------------------
     def load_model(self, path: Path) -> None:
@@ -238,6 +273,11 @@ class MainWindow(QMainWindow):
         cl = self.ctl.class_list
         if cl is not None:
             self.class_panel.set_classes(cl.names, cl.palette)
+            ed = self.ctl.editor
+            if not ed.set_paint_class(ed.paint_class if ed.paint_class < len(cl) else min(1, len(cl) - 1)):
+                ed.set_paint_class(0)
+            self.class_panel.set_paint_class(ed.paint_class)
+            self.editing.refresh()
             self.presenter.bind(self.ctl.state, cl.palette_array())
         if self.ctl.loaded is not None:
             self.settings.setValue("last_model", str(self.ctl.loaded.path))
@@ -268,6 +308,17 @@ class MainWindow(QMainWindow):
     def _on_results_changed(self) -> None:
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
+
+    def _on_region_edited(self, box) -> None:
+        """A stroke changed pixels: redraw just that box (the raw 'before CRF' view would hide the edit)."""
+        if self.toolbar.before.isChecked():
+            self.toolbar.before.setChecked(False)   # re-renders everything
+        else:
+            self.presenter.render_region(box)
+
+    def _on_auto_refine(self, on: bool) -> None:
+        self.ctl.auto_refine = on
+        self.settings.setValue("edit/auto_refine", on)
 
     def _set_opt(self, name: str, value, render) -> None:
         setattr(self.presenter.opts, name, value)

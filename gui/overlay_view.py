@@ -10,15 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.image_state import ImageState
-from engine.overlays import class_heat_rgba, label_rgba, mask_rgba, pixel_share, uncertainty_rgba
+from engine.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
 from gui.canvas import Canvas
 
-LAYERS = {"labels": 1.0, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
+LAYERS = {"labels": 1.0, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
 
 
 @dataclass
 class ViewOptions:
     show_labels: bool = True
+    show_locks: bool = True
     opacity: float = 0.5
     before_crf: bool = False        # show the raw argmax (and raw probabilities) instead of the CRF result
     heat_class: int = -1            # class whose probability map is shown, -1 = none
@@ -62,6 +63,7 @@ class OverlayPresenter:
     # layers --------------------------------------------------------------------------------------
     def render(self) -> None:
         self.render_labels()
+        self.render_locks()
         self.render_heat()
         self.render_uncertainty()
         self.render_changed()
@@ -73,6 +75,31 @@ class OverlayPresenter:
             return
         visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
         self.canvas.set_overlay("labels", label_rgba(labels, self.palette, visible), LAYERS["labels"], o.opacity)
+
+    def render_locks(self) -> None:
+        st = self.state
+        locked = None if st is None else st.locked
+        if not self.opts.show_locks or locked is None or not locked.any():
+            self.canvas.set_overlay("locks", None)
+            return
+        self.canvas.set_overlay("locks", lock_rgba(locked), LAYERS["locks"], 1.0)
+
+    def render_region(self, box) -> None:
+        """Redraw labels and locks inside box (x0, y0, x1, y1) only: what a brush stroke needs."""
+        x0, y0, x1, y1 = box
+        labels, st, o = self.labels(), self.state, self.opts
+        if labels is None or st is None:
+            return
+        if o.show_labels and self.palette is not None and self.canvas.overlay_visible("labels"):
+            visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
+            patch = label_rgba(labels[y0:y1, x0:x1], self.palette, visible)
+            self.canvas.update_overlay_region("labels", x0, y0, patch)
+        else:
+            self.render_labels()
+        if o.show_locks and self.canvas.overlay_visible("locks") and st.edits.has_locks:
+            self.canvas.update_overlay_region("locks", x0, y0, lock_rgba(st.locked[y0:y1, x0:x1], x0, y0))
+        else:
+            self.render_locks()
 
     def render_heat(self) -> None:
         probs, c = self.probs(), self.opts.heat_class

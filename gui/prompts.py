@@ -1,7 +1,7 @@
 """Modal questions, in one module so tests can replace them (a modal dialog would block a test)."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 
@@ -22,3 +22,32 @@ def ask_unsaved(parent, what: str) -> str:
     if answer == QMessageBox.StandardButton.Discard:
         return DISCARD
     return CANCEL
+
+
+def ask_restore(parent, entries) -> bool:
+    """After a crash: restore the unsaved edits the recovery journal holds (``entries``: JournalEntry list)?"""
+    names = ", ".join(e.image_id for e in entries[:5]) + (" …" if len(entries) > 5 else "")
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Restore unsaved edits")
+    box.setText(f"Restore unsaved edits for {len(entries)} image{'s' if len(entries) != 1 else ''}?")
+    box.setInformativeText(f"The last session ended without saving them: {names}. "
+                           "Discard throws them away for good.")
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard)
+    box.button(QMessageBox.StandardButton.Yes).setText("Restore")
+    box.setDefaultButton(QMessageBox.StandardButton.Yes)
+    return box.exec() != QMessageBox.StandardButton.Discard
+
+
+def warn(parent, title: str, text: str) -> None:
+    """A problem the user must see (a save that failed); the work is still in memory."""
+    QMessageBox.warning(parent, title, text)
+
+
+def ask_save_path(parent, title: str, default: str, filters: str) -> str | None:
+    path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
+    return path or None
+
+
+def ask_folder(parent, title: str, default: str) -> str | None:
+    return QFileDialog.getExistingDirectory(parent, title, default) or None

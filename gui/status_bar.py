@@ -1,4 +1,5 @@
-"""Status bar: what is running (with progress and Cancel), the device in use, and 'image 5/100'."""
+"""Status bar: what is running (with progress and Cancel), the editing tool, the device in use,
+and 'image 5/100'."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
@@ -16,10 +17,13 @@ class StatusBar(QStatusBar):
         self.cancel.setToolTip("Stop prediction / CRF (Esc)")
         self.cancel.setEnabled(False)
         self.position = QLabel("")
+        self.tool = QLabel("")
+        self.tool.setToolTip("Editing tool, brush radius and paint class")
         self.device = QLabel("Device: –")
         self.addWidget(self.activity, 1)
         self.addWidget(self.progress)
         self.addWidget(self.cancel)
+        self.addPermanentWidget(self.tool)
         self.addPermanentWidget(self.position)
         self.addPermanentWidget(self.device)
 
@@ -27,6 +31,9 @@ class StatusBar(QStatusBar):
         self.activity.setText(f"⚠ {text}" if error else text)
         self.activity.setToolTip(text)
         self.activity.setStyleSheet("color: #c0392b;" if error else "")
+
+    def set_tool(self, text: str) -> None:
+        self.tool.setText(text)
 
     def set_device(self, text: str) -> None:
         self.device.setText(f"Device: {text}")

@@ -1,5 +1,6 @@
-"""View toolbar: zoom, overlay toggles (labels, uncertainty, changed by CRF, before/after CRF) and
-the label opacity slider. Actions carry the shortcuts so they also work from the View menu."""
+"""View toolbar: zoom, overlay toggles (labels, hand-edit locks, uncertainty, changed by CRF,
+before/after CRF) and the label opacity slider. Actions carry the shortcuts so they also work from
+the View menu. Plain digits and B belong to the editing tools (paint class, brush)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -24,18 +25,20 @@ class ViewToolbar(QToolBar):
         super().__init__("View", parent)
         self.setObjectName("view_toolbar")
         self.fit = _action(self, "Fit", "F", tip="Fit the image to the window")
-        self.actual = _action(self, "100%", "1", tip="One image pixel per screen pixel")
+        self.actual = _action(self, "100%", "Ctrl+1", tip="One image pixel per screen pixel")
         self.zoom_in = _action(self, "Zoom in", QKeySequence.StandardKey.ZoomIn)
         self.zoom_out = _action(self, "Zoom out", QKeySequence.StandardKey.ZoomOut)
         self.labels = _action(self, "Labels", "L", True, True, "Show the label overlay")
+        self.locks = _action(self, "Locks", "K", True, True,
+                             "Hatch the hand-edited (locked) pixels that the CRF and new predictions keep")
         self.uncertainty = _action(self, "Uncertainty", "U", True, False, "Show 1 - (p1 - p2): bright = unsure")
         self.changed = _action(self, "Changed by CRF", "C", True, False, "Mark pixels the CRF relabelled")
-        self.before = _action(self, "Before CRF", "B", True, False,
+        self.before = _action(self, "Before CRF", "Shift+B", True, False,
                               "Show the raw network result (argmax) instead of the CRF result")
         for act in (self.fit, self.actual):
             self.addAction(act)
         self.addSeparator()
-        for act in (self.labels, self.uncertainty, self.changed, self.before):
+        for act in (self.labels, self.locks, self.uncertainty, self.changed, self.before):
             self.addAction(act)
         self.addSeparator()
         self.addWidget(QLabel(" Opacity "))
@@ -50,4 +53,4 @@ class ViewToolbar(QToolBar):
         return [self.fit, self.actual, self.zoom_in, self.zoom_out]
 
     def overlay_actions(self) -> list[QAction]:
-        return [self.labels, self.uncertainty, self.changed, self.before]
+        return [self.labels, self.locks, self.uncertainty, self.changed, self.before]
