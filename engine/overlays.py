@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.labels import VOID
+from engine.uncertainty import uncertainty_map
 
 UNCERTAINTY_COLOR = (255, 0, 255)   # magenta: not a VOC palette colour, stands out on most images
 CHANGED_COLOR = (255, 255, 0)       # yellow
@@ -72,13 +73,9 @@ def class_heat_rgba(prob: np.ndarray, color, max_alpha: int = 220, floor_alpha: 
 
 
 def uncertainty(probs: np.ndarray) -> np.ndarray:
-    """Per-pixel uncertainty 1 - (p1 - p2): p1, p2 are the largest and second-largest class
-    probabilities. 0 = confident, 1 = a tie. probs: (C, H, W) float -> (H, W) float32."""
+    """Per-pixel uncertainty 1 - (p1 - p2) (see engine.uncertainty, the one definition)."""
     _check_probs(probs)
-    if probs.shape[0] < 2:
-        return np.clip(1.0 - probs[0], 0, 1).astype(np.float32)
-    top2 = np.partition(probs, probs.shape[0] - 2, axis=0)[-2:]
-    return np.clip(1.0 - (top2[1] - top2[0]), 0.0, 1.0).astype(np.float32)
+    return uncertainty_map(probs)
 
 
 def uncertainty_rgba(unc: np.ndarray, color=UNCERTAINTY_COLOR, max_alpha: int = 230) -> np.ndarray:
