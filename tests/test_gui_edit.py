@@ -8,7 +8,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtCore import QPointF, Qt
 
 from engine.crf import get_backend
 from engine.crf.constraints import run_constrained
@@ -17,30 +17,10 @@ from engine.io.provenance import read_provenance
 from engine.labels import VOID
 from gui import prompts
 from gui.app import start
-from gui.main_window import MainWindow
 from gui.tools import BrushTool
-from tests.gui_helpers import make_colour_model, make_folder
-from tests.test_gui_flow import wait_ready
+from tests.gui_fixtures import env, wait_ready, window  # noqa: F401 (fixtures)
 
 BG, RED, GREEN = 0, 1, 2
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_folder(tmp_path / "images", n=3), make_colour_model(tmp_path / "colour.pt")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("crf/backend", "reference")
-    w = MainWindow(settings)
-    w.resize(1100, 700)
-    w.show()
-    yield w
-    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
-    w.close()
-    w.deleteLater()
 
 
 def vpos(w, x, y):

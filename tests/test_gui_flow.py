@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QKeySequence, QWheelEvent
 
 from engine.checkpoints import load_checkpoint
@@ -15,43 +15,8 @@ from engine.predict import Predictor
 from gui import prompts
 from gui.app import start
 from gui.canvas import CanvasTool
-from gui.main_window import MainWindow
-from tests.gui_helpers import CLASS_NAMES, make_colour_model, make_folder
-
-
-@pytest.fixture
-def env(tmp_path):
-    folder = make_folder(tmp_path / "images", n=3)
-    model = make_colour_model(tmp_path / "colour.pt")
-    return folder, model
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("crf/backend", "reference")  # pydensecrf: the exact yardstick, in its own process
-    w = MainWindow(settings)  # closed below, not by qtbot: closing may ask about unsaved work
-    w.resize(1100, 700)
-    w.show()
-    yield w
-    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
-    w.close()
-    w.deleteLater()
-
-
-def wait_ready(qtbot, w, timeout=20000):
-    """Until the current image has a CRF result for the parameters the panel shows, nothing runs."""
-    def ready():
-        st = w.ctl.state
-        return bool(st is not None and st.crf_labels is not None and st.crf_params == w.crf_panel.params()
-                    and not w.ctl.busy)
-    qtbot.waitUntil(ready, timeout=timeout)
-    return w.ctl.state
-
-
-def wait_image(qtbot, w, index):
-    qtbot.waitUntil(lambda: w.ctl.state is not None and w.ctl.state.index == index, timeout=10000)
-    return w.ctl.state
+from tests.gui_fixtures import env, wait_image, wait_ready, window  # noqa: F401 (fixtures)
+from tests.gui_helpers import CLASS_NAMES
 
 
 def expected(model, image_path, params, backend_name):

@@ -1,38 +1,13 @@
 """Keyboard navigation, model menu (class list, device), bad files and settings, offscreen."""
 import numpy as np
-import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from engine.labels import ClassList, voc_classes
 from gui import prompts
 from gui.app import choose_model, start
-from gui.main_window import MainWindow
-from tests.gui_helpers import make_colour_model, make_folder
-from tests.test_gui_flow import wait_image, wait_ready
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_folder(tmp_path / "images", n=3), make_colour_model(tmp_path / "colour.pt")
-
-
-def _window(tmp_path, backend="reference"):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("crf/backend", backend)
-    w = MainWindow(settings)
-    w.resize(1000, 700)
-    w.show()
-    return w
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    w = _window(tmp_path)
-    yield w
-    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
-    w.close()
-    w.deleteLater()
+from tests.gui_fixtures import env, wait_image, wait_ready, window  # noqa: F401
+from tests.gui_fixtures import open_window as _window
 
 
 def test_d_and_a_keys_step_through_the_folder(qtbot, window, env):

@@ -8,15 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-from PySide6.QtCore import QSettings
 
 from engine.journal import RecoveryJournal
 from gui import prompts
 from gui.app import start
-from gui.main_window import MainWindow
-from tests.gui_helpers import make_colour_model, make_folder
-from tests.test_gui_flow import wait_image, wait_ready
+from tests.gui_fixtures import close_window as _close, env, wait_image, wait_ready  # noqa: F401
+from tests.gui_fixtures import open_window as _window
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,26 +75,6 @@ def main():
 if __name__ == "__main__":
     main()
 '''
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_folder(tmp_path / "images", n=3), make_colour_model(tmp_path / "colour.pt")
-
-
-def _window(tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("crf/backend", "reference")
-    w = MainWindow(settings)
-    w.resize(1000, 700)
-    w.show()
-    return w
-
-
-def _close(w, monkeypatch):
-    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
-    w.close()
-    w.deleteLater()
 
 
 def test_killed_session_edits_are_offered_and_restored_exactly(qtbot, tmp_path, env, monkeypatch):

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from engine.checkpoints import load_checkpoint
 from engine.io.images import read_image
@@ -17,28 +17,14 @@ from engine.predict import Predictor
 from engine.uncertainty import mean_uncertainty
 from gui import prompts
 from gui.app import start
-from gui.main_window import MainWindow
 from tests.gui_helpers import make_colour_model, make_folder
 from tests.test_exports import _labelme_rasterise
-from tests.test_gui_flow import wait_image, wait_ready
+from tests.gui_fixtures import wait_image, wait_ready, window  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
 def env(tmp_path):
     return make_folder(tmp_path / "images", n=4), make_colour_model(tmp_path / "colour.pt")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("crf/backend", "reference")
-    w = MainWindow(settings)
-    w.resize(1000, 700)
-    w.show()
-    yield w
-    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
-    w.close()
-    w.deleteLater()
 
 
 def _cached(w, index):
