@@ -30,25 +30,14 @@ from engine.crf.fast import FastBackend, warm_up  # noqa: E402
 from engine.crf.fast import lattice_cache  # noqa: E402
 from engine.crf.fast.history import HISTORIES  # noqa: E402
 from engine.crf.reference import pydensecrf_refine  # noqa: E402
+from tests.crf_scenes import synthetic_photo  # noqa: E402
 
 SIZES = {"0.19 MP": (375, 500), "0.5 MP": (612, 816), "1.5 MP": (1000, 1500)}
 
 
 def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Natural-looking synthetic photo: smooth shading, soft-edged coloured blobs, texture, sensor noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.stack([90 + 60 * np.sin(xx / w * rng.uniform(1, 4) + rng.uniform(0, 6)) * np.cos(yy / h * 2)
-                    for _ in range(3)], -1)
-    for _ in range(12):
-        mask = np.zeros((h, w), np.uint8)
-        cv2.ellipse(mask, (int(rng.uniform(0, w)), int(rng.uniform(0, h))),
-                    (int(rng.uniform(0.05, 0.3) * w), int(rng.uniform(0.05, 0.3) * h)), rng.uniform(0, 180),
-                    0, 360, 1, -1)
-        soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.5)[..., None]
-        img = img * (1 - soft) + rng.uniform(0, 255, 3) * soft
-    tex = cv2.resize(rng.normal(0, 12, (h // 8 + 1, w // 8 + 1, 3)).astype(np.float32), (w, h))
-    return np.clip(img + tex + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    """Natural-looking synthetic photo: more, smaller blobs and a coarse texture (the test scenes' generator)."""
+    return synthetic_photo(h, w, seed, base=90, blobs=12, extent=(0.05, 0.3), blur=1.5, texture=True)
 
 
 def network_probs(c: int, h: int, w: int, seed: int = 0, absent: int = 0) -> np.ndarray:

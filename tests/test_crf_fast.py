@@ -17,22 +17,10 @@ from engine.crf.fast.history import HISTORIES, History
 from engine.crf.fast.lattice import build_lattice
 from engine.crf.reference import pydensecrf_refine
 from engine.errors import Cancelled, EngineError
+from tests.crf_scenes import synthetic_photo
 
 
-def _scene(h, w, seed=0):
-    """Natural-looking photo: smooth shading, soft-edged coloured blobs, texture and sensor noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.stack([100 + 60 * np.sin(xx / w * rng.uniform(1, 4) + rng.uniform(0, 6)) * np.cos(yy / h * 2)
-                    for _ in range(3)], -1)
-    for _ in range(8):
-        mask = np.zeros((h, w), np.uint8)
-        cv2.ellipse(mask, (int(rng.uniform(0, w)), int(rng.uniform(0, h))),
-                    (int(rng.uniform(0.1, 0.4) * w), int(rng.uniform(0.1, 0.4) * h)), rng.uniform(0, 180), 0, 360, 1, -1)
-        soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0)[..., None]
-        img = img * (1 - soft) + rng.uniform(0, 255, 3) * soft
-    img = img + rng.normal(0, 4, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+_scene = synthetic_photo
 
 
 def _probs(c, h, w, seed=0, absent=0):
