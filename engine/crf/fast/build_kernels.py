@@ -14,6 +14,7 @@ from numba import njit, prange
 from . import threads  # noqa: F401  (chooses the threading layer before any parallel launch)
 
 _CHUNK = 2048
+_NORM_CHUNK = 4096
 _LANES = 16  # points per vectorised block in embed_packed
 
 
@@ -242,24 +243,31 @@ def column_bounds(feat):
     return lo, hi
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, parallel=True, cache=True)
 def norm_weights(offsets, bary, nbr, n_vertices, alpha, out_weights):
-    """NORMALIZE_SYMMETRIC: n = 1/sqrt(K*1 + 1e-20), K as pydensecrf's seqCompute; writes bary*n per point."""
+    """NORMALIZE_SYMMETRIC: n = 1/sqrt(K*1 + 1e-20), K as pydensecrf's seqCompute; writes bary*n per point.
+
+    The splat stays sequential (pydensecrf's summation order); the blur and the slice are threaded.
+    """
     n, d1 = offsets.shape
     vals = np.zeros(n_vertices + 1, np.float32)
     new = np.zeros(n_vertices + 1, np.float32)
     for p in range(n):
         for r in range(d1):
             vals[offsets[p, r]] += bary[p, r]
+    nv = (n_vertices + _NORM_CHUNK - 1) // _NORM_CHUNK
     for j in range(d1):
-        for v in range(n_vertices):
-            s = vals[nbr[j, v, 0]] + vals[nbr[j, v, 1]]
-            new[v] = np.float32(np.float64(vals[v]) + 0.5 * np.float64(s))
+        for c in prange(nv):
+            for v in range(c * _NORM_CHUNK, min(n_vertices, (c + 1) * _NORM_CHUNK)):
+                s = vals[nbr[j, v, 0]] + vals[nbr[j, v, 1]]
+                new[v] = np.float32(np.float64(vals[v]) + 0.5 * np.float64(s))
         vals, new = new, vals
-    for p in range(n):
-        acc = np.float32(0.0)
-        for r in range(d1):
-            acc += (bary[p, r] * vals[offsets[p, r]]) * alpha
-        nrm = np.float32(1.0 / np.sqrt(np.float64(acc) + 1e-20))
-        for r in range(d1):
-            out_weights[p, r] = bary[p, r] * nrm
+    npt = (n + _NORM_CHUNK - 1) // _NORM_CHUNK
+    for c in prange(npt):
+        for p in range(c * _NORM_CHUNK, min(n, (c + 1) * _NORM_CHUNK)):
+            acc = np.float32(0.0)
+            for r in range(d1):
+                acc += (bary[p, r] * vals[offsets[p, r]]) * alpha
+            nrm = np.float32(1.0 / np.sqrt(np.float64(acc) + 1e-20))
+            for r in range(d1):
+                out_weights[p, r] = bary[p, r] * nrm

@@ -14,12 +14,15 @@ def nbytes_of(value) -> int:
 class ByteLRU:
     """Least-recently-used mapping whose values' total `nbytes` stays within `budget`.
 
-    A value larger than the whole budget is returned to the caller but not kept.
+    A value larger than the whole budget is returned to the caller but not kept. `on_evict(value)` is called for
+    values pushed out by the budget and by clear() (not for pop or replacement).
     """
 
-    def __init__(self, budget: int, sizeof: Callable[[object], int] = nbytes_of):
+    def __init__(self, budget: int, sizeof: Callable[[object], int] = nbytes_of,
+                 on_evict: Callable[[object], None] | None = None):
         self.budget = int(budget)
         self._sizeof = sizeof
+        self._on_evict = on_evict
         self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         self._used = 0
         self._lock = threading.RLock()
@@ -52,8 +55,10 @@ class ByteLRU:
             self._items[key] = (value, size)
             self._used += size
             while self._used > self.budget and self._items:
-                _, (_, old) = self._items.popitem(last=False)
+                _, (evicted, old) = self._items.popitem(last=False)
                 self._used -= old
+                if self._on_evict is not None:
+                    self._on_evict(evicted)
 
     def pop(self, key, default=None):
         with self._lock:
@@ -71,9 +76,14 @@ class ByteLRU:
                 self.put(key, item[0])
 
     def clear(self) -> None:
+        """Drop everything; `on_evict` sees each value (clearing is evicting all)."""
         with self._lock:
+            items = list(self._items.values())
             self._items.clear()
             self._used = 0
+            if self._on_evict is not None:
+                for value, _ in items:
+                    self._on_evict(value)
 
     def get_or_build(self, key, build: Callable[[], object]):
         """Cached value for key, building (outside the lock, so other keys stay usable) when missing."""

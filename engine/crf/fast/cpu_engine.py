@@ -12,13 +12,14 @@ import numba
 import numpy as np
 
 from . import cpu_kernels as ck
+from . import simd
+from .buffers import POOL
 from .lattice import Lattice
 from .threads import PARALLEL_LOCK
 
 FUSED_BUDGET = 256 << 20  # 'tasks' mode: per-thread vertex buffers for all labels
 WIDE_BUDGET = 1 << 30     # 'channels' mode: one shared pair of vertex buffers for all labels
 CHUNK_BUDGET = 256 << 20  # 'chunked' mode: vertex buffers of one channel chunk
-FUSE_SPLAT = False  # splat inside the update pass: measured no faster here (cache pressure), kept switchable
 
 
 class _Term:
@@ -30,18 +31,24 @@ class _Term:
         self.priv = self.vals = self.tmp = self.blurred = None
 
     def alloc(self, tasks: int, channels: int) -> None:
-        """Buffers for `channels`; tasks = 0 means no private copies (the 'channels' mode)."""
+        """Buffers for `channels` from the pool; tasks = 0 means no private copies (the 'channels' mode)."""
         m1 = self.lat.n_vertices + 1
-        if self.vals is None or self.vals.shape != (m1, channels) or self.priv.shape[0] != tasks:
-            self.priv = np.empty((tasks, m1 if tasks else 1, channels), np.float32)
-            self.vals = np.zeros((m1, channels), np.float32)
-            self.tmp = np.zeros((m1, channels), np.float32)
-            self.blurred = None
+        if self.vals is not None and self.vals.shape == (m1, channels) and self.priv.shape[0] == tasks:
+            return
+        self.release()
+        self.priv = POOL.take((tasks, m1 if tasks else 1, channels))
+        self.vals = POOL.take((m1, channels))
+        self.tmp = POOL.take((m1, channels))
+        self.vals[m1 - 1] = 0.0  # the zero row that missing blur neighbours read
+        self.tmp[m1 - 1] = 0.0
 
     def reduce_blur(self) -> None:
         self.blurred = ck.reduce_blur(self.priv, self.lat.neighbours, self.vals, self.tmp, self.priv.shape[0] > 0)
 
     def release(self) -> None:
+        """Give the vertex buffers back to the pool (they are scratch: nothing survives an iteration)."""
+        for arr in (self.priv, self.vals, self.tmp):
+            POOL.give(arr)
         self.priv = self.vals = self.tmp = self.blurred = None
 
     @property
@@ -54,8 +61,9 @@ _NO_W = np.zeros((1, 1), np.float32)
 
 
 class CpuEngine:
-    """numba mean-field for `prior` (N,G) float32 with up to two Potts kernels [(lattice, weight), ...].
-    Q arrays are numpy (N,G) float32."""
+    """numba mean-field for `prior` (N,W) float32 (G = len(counts) groups, rows zero-padded to W =
+    simd.row_width(G), as prior.make_prior lays them out) with up to two Potts kernels [(lattice, weight), ...].
+    Q arrays are numpy (N,W) float32 with zero padding."""
 
     kind = "cpu"
 
@@ -63,6 +71,8 @@ class CpuEngine:
                  fused_budget: int = FUSED_BUDGET, chunk_budget: int = CHUNK_BUDGET, wide_budget: int = WIDE_BUDGET):
         if len(terms) > 2:
             raise ValueError("the CPU engine takes at most two pairwise kernels")
+        if prior.ndim != 2 or prior.shape[1] != simd.row_width(counts.shape[0]) or not prior.flags.c_contiguous:
+            raise ValueError(f"prior must be C-contiguous (N, {simd.row_width(counts.shape[0])}), got {prior.shape}")
         self.prior = prior
         self.counts = counts
         self.terms = [_Term(lat, w) for lat, w in terms if w != 0]
@@ -75,9 +85,7 @@ class CpuEngine:
             self.mode = "channels"
         else:
             self.mode = "chunked"
-        self.fused = self.mode == "tasks"  # the new Q's splat can then ride along in the update pass
         self.chunk_budget = chunk_budget
-        self._ready_for = None  # the Q whose splat is already blurred in the terms' buffers
 
     def to_numpy(self, q) -> np.ndarray:
         return q
@@ -87,58 +95,40 @@ class CpuEngine:
         return sum(t.nbytes for t in self.terms)
 
     def initial(self, more: bool = True) -> np.ndarray:
+        """Q_0 = softmax(prior). (`more` is part of the engine contract; this engine does not need it.)"""
         with PARALLEL_LOCK:
-            splat = more and FUSE_SPLAT and self.fused and bool(self.terms)
-            out = self._step(self.prior, False, splat)
-            if splat:
-                for t in self.terms:
-                    t.reduce_blur()
-                self._ready_for = out
-            return out
+            return self._step(self.prior, False)
 
     def iterate(self, q: np.ndarray, more: bool = True) -> np.ndarray:
-        """Q_{t+1} from Q_t; `more` says another iteration will follow (so its splat can be fused in)."""
+        """Q_{t+1} from Q_t."""
         with PARALLEL_LOCK:
             if not self.terms:
                 return self._softmax(self.prior)
-            if self.mode == "chunked":
-                logits = self._chunked_logits(q)
-                return self._softmax(logits, out=logits)
-            if self._ready_for is not q:
+            try:
+                if self.mode == "chunked":
+                    logits = self._chunked_logits(q)
+                    return self._softmax(logits, out=logits)
                 self._splat_blur(q)
-            fuse = more and FUSE_SPLAT and self.fused
-            out = self._step(self.prior, True, fuse)
-            if fuse:
+                return self._step(self.prior, True)
+            finally:
                 for t in self.terms:
-                    t.reduce_blur()
-                self._ready_for = out
-            else:
-                self._ready_for = None
-            return out
+                    t.release()
 
-    def _step(self, logits: np.ndarray, slice_on: bool, splat: bool, out: np.ndarray | None = None) -> np.ndarray:
+    def _step(self, logits: np.ndarray, slice_on: bool, out: np.ndarray | None = None) -> np.ndarray:
         """ck.step with this engine's terms (absent ones as dummies with their flags off)."""
-        args, privs = [], []
+        args = []
         for idx in range(2):
-            if idx < len(self.terms):
+            if idx < len(self.terms) and slice_on:
                 t = self.terms[idx]
-                if splat:
-                    t.alloc(self.tasks, self.prior.shape[1])
-                args += [t.lat.offsets, t.lat.weights, t.blurred if slice_on else _NO_W, t.coef]
-                privs.append(t.priv if splat else None)
+                args += [t.lat.offsets, t.lat.weights, t.blurred, t.coef]
             else:
                 args += [_NO_OFF, _NO_W, _NO_W, np.float32(0)]
-                privs.append(None)
-        dummy = np.zeros((self.tasks, 1, 1), np.float32)
-        pg = privs[0] if privs[0] is not None else dummy
-        pb = privs[1] if privs[1] is not None else dummy
-        out = np.empty_like(self.prior) if out is None else out  # in place is safe: blocks read, then write
-        ck.step(logits, self.counts, *args, out, slice_on and len(self.terms) > 0, slice_on and len(self.terms) > 1,
-                pg, pb, privs[0] is not None, privs[1] is not None)
+        out = POOL.take(self.prior.shape) if out is None else out  # in place is safe: a row is read, then written
+        ck.step(logits, self.counts, *args, out, slice_on and len(self.terms) > 0, slice_on and len(self.terms) > 1)
         return out
 
     def _softmax(self, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        return self._step(logits, False, False, out)
+        return self._step(logits, False, out)
 
     def _splat_blur(self, q: np.ndarray) -> None:
         g = q.shape[1]
@@ -151,7 +141,6 @@ class CpuEngine:
                             tb.lat.weights if tb else _NO_W, tb.vals if tb else tg.vals, True, tb is not None)
             for t in self.terms:
                 t.reduce_blur()
-            self._ready_for = q
             return
         for t in self.terms:
             t.alloc(self.tasks, g)
@@ -161,15 +150,16 @@ class CpuEngine:
                  tb.lat.weights if tb else _NO_W, tg.priv, tb.priv if tb else tg.priv[:, :1], True, tb is not None)
         for t in self.terms:
             t.reduce_blur()
-        self._ready_for = q
 
     def _chunked_logits(self, q: np.ndarray) -> np.ndarray:
         """prior + sum of filtered messages, filtering `cw` channels at a time (bounded vertex buffers)."""
-        logits = self.prior.copy()
+        logits = POOL.take(self.prior.shape)
+        np.copyto(logits, self.prior)
         g = q.shape[1]
         for t in self.terms:
             m1 = t.lat.n_vertices + 1
-            cw = int(max(1, min(g, self.chunk_budget // ((self.tasks + 2) * m1 * 4))))
+            cw = int(min(g, self.chunk_budget // ((self.tasks + 2) * m1 * 4)))
+            cw = max(4, cw - cw % 4)  # whole SIMD vectors (g is a multiple of 4, so every chunk is too)
             for c0 in range(0, g, cw):
                 t.alloc(self.tasks, min(cw, g - c0))
                 ck.splat_chunk(q, c0, t.lat.offsets, t.lat.weights, t.priv)

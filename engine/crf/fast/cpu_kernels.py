@@ -1,12 +1,13 @@
 """numba mean-field kernels for the CPU path: threaded, GIL-free, vectorised over labels or pixels.
 
 Per iteration: `splat` scatters Q into thread-private vertex buffers, `reduce_blur` sums them and runs the d+1
-double-buffered blurs, `step` slices both lattices, adds the prior and takes the softmax. (Fusing the next
-splat into `step` was measured slower: it thrashes the caches both passes need.)
+double-buffered blurs, `step` slices both lattices, adds the prior and takes the softmax. These three move whole
+padded rows with explicit SIMD (simd.py). (Fusing the next splat into `step` was measured no faster: it
+thrashes the caches both passes need.)
 
-Layouts: Q, prior (N,G) float32 pixel-major (like pydensecrf's Eigen matrices); vertex values (M+1,G) with row M
-the zero row for missing neighbours. G counts merged label groups; `counts[g]` labels share group g, so the
-softmax denominator is sum_g counts[g]*exp(l_g) (exact merging, §3.2).
+Layouts: Q, prior (N,W) float32 pixel-major (like pydensecrf's Eigen matrices), W = simd.row_width(G) with zero
+padding; vertex values (M+1,W) with row M the zero row for missing neighbours. G counts merged label groups;
+`counts[g]` labels share group g, so the softmax denominator is sum_g counts[g]*exp(l_g) (exact merging, §3.2).
 
 Float order differs from pydensecrf only at the ulp level (private-buffer sums, fused multiplies, a polynomial
 exp with relative error ~1.2e-7); the lattice and every structural choice are identical.
@@ -18,10 +19,12 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from . import simd
 from . import threads  # noqa: F401  (chooses the threading layer before any parallel launch)
 
 _BLOCK = 64  # pixels per softmax block: their logits are exponentiated as one flat, vectorised loop
 _VCHUNK = 1024
+_STEP_BLOCKS = 16  # blocks per parallel work item in step
 _EXPAND = 512  # pixels per block in expand
 
 
@@ -54,15 +57,6 @@ def fexp(x):
 
 
 @njit(inline="always", fastmath=True)
-def _slice_into(acc, r, i, off, w, vals, coef, G):
-    for j in range(off.shape[1]):
-        o = off[i, j]
-        ww = w[i, j] * coef
-        for k in range(G):
-            acc[r, k] += ww * vals[o, k]
-
-
-@njit(inline="always", fastmath=True)
 def _splat_from(buf, i, off, w, q, G):
     for j in range(off.shape[1]):
         o = off[i, j]
@@ -72,41 +66,44 @@ def _splat_from(buf, i, off, w, q, G):
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def step(prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slice_b, privg, privb, splat_g,
-         splat_b):
+def step(prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slice_b):
     """One mean-field update: q_out = softmax(prior + cg*slice_g(vg) + cb*slice_b(vb)) with group counts.
 
-    cg/cb are Potts weight * alpha; a kernel whose flag is off is skipped (weight 0, or the first softmax).
-    Per block of pixels the logits are transposed to channel-major so max / exp / sum / divide run as long
-    vectorised loops over pixels instead of short loops over a few labels. With splat_g/splat_b the new Q is
-    also splatted into per-task buffers privg[t]/privb[t] (one task per buffer, contiguous pixel ranges).
+    Rows are padded to W floats (simd.row_width); the G = len(counts) real channels take part in the softmax and
+    q_out's padding is written as zeros. cg/cb are Potts weight * alpha; a kernel whose flag is off is skipped
+    (weight 0, or the first softmax). Slicing adds whole vertex rows with SIMD; per block of pixels the logits
+    are then transposed to channel-major so max / exp / sum / divide run as long vectorised loops over pixels
+    (measured faster than a per-row SIMD softmax with horizontal reductions).
     """
-    n, G = prior.shape
-    ntask = privg.shape[0]
+    n, W = prior.shape
+    if W % 4:
+        raise ValueError("rows must be padded to a multiple of 4 floats")
+    G = counts.shape[0]
+    stride = np.int64(W * 4)
     nblk = (n + _BLOCK - 1) // _BLOCK
-    per = (nblk + ntask - 1) // ntask
-    for t in prange(ntask):
-        bufg = privg[t]
-        bufb = privb[t]
-        if splat_g:
-            bufg[:, :] = 0.0
-        if splat_b:
-            bufb[:, :] = 0.0
-        acc = np.empty((_BLOCK, G), np.float32)
+    nch = (nblk + _STEP_BLOCKS - 1) // _STEP_BLOCKS
+    base_p = simd.address(prior)
+    base_g = simd.address(vg)
+    base_b = simd.address(vb)
+    for c in prange(nch):
+        acc = np.empty((_BLOCK, W), np.float32)
+        base_a = simd.address(acc)
         tr = np.empty((G, _BLOCK), np.float32)
         mx = np.empty(_BLOCK, np.float32)
         sm = np.empty(_BLOCK, np.float32)
-        for blk in range(t * per, min(nblk, (t + 1) * per)):
+        for blk in range(c * _STEP_BLOCKS, min(nblk, (c + 1) * _STEP_BLOCKS)):
             i0 = blk * _BLOCK
             nb = min(n, i0 + _BLOCK) - i0
             for r in range(nb):
                 i = i0 + r
-                for k in range(G):
-                    acc[r, k] = prior[i, k]
+                row = base_a + r * stride
+                simd.copy(row, base_p + i * stride, W)
                 if slice_g:
-                    _slice_into(acc, r, i, offg, wg, vg, cg, G)
+                    for j in range(offg.shape[1]):
+                        simd.axpy(row, base_g + np.int64(offg[i, j]) * stride, wg[i, j] * cg, W)
                 if slice_b:
-                    _slice_into(acc, r, i, offb, wb, vb, cb, G)
+                    for j in range(offb.shape[1]):
+                        simd.axpy(row, base_b + np.int64(offb[i, j]) * stride, wb[i, j] * cb, W)
             for r in range(nb):
                 for k in range(G):
                     tr[k, r] = acc[r, k]
@@ -128,23 +125,23 @@ def step(prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slic
                 i = i0 + r
                 for k in range(G):
                     q_out[i, k] = tr[k, r] * mx[r]
-                if splat_g:
-                    _splat_from(bufg, i, offg, wg, q_out, G)
-                if splat_b:
-                    _splat_from(bufb, i, offb, wb, q_out, G)
+                for k in range(G, W):
+                    q_out[i, k] = 0.0
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
 def splat(q, offg, wg, offb, wb, privg, privb, splat_g, splat_b):
-    """Splat Q (N,G) (weights w) into per-task buffers privg[t]/privb[t] (reduce_blur sums them).
+    """Splat Q (N,W) (weights w) into per-task buffers privg[t]/privb[t] (reduce_blur sums them).
 
     Each task scatters a contiguous pixel range into its own buffer: no atomics, and within a task the
-    summation is in pixel order, as in pydensecrf. The ranges are step's, so a splat here is bit-identical to
-    the one step fuses (resuming from a kept Q gives exactly the uninterrupted result)."""
-    n, G = q.shape
+    summation is in pixel order, as in pydensecrf. Whole padded rows are added with SIMD."""
+    n, W = q.shape
+    if W % 4:
+        raise ValueError("rows must be padded to a multiple of 4 floats")
+    stride = np.int64(W * 4)
     ntask = privg.shape[0]
-    nblk = (n + _BLOCK - 1) // _BLOCK
-    per = ((nblk + ntask - 1) // ntask) * _BLOCK
+    per = (n + ntask - 1) // ntask
+    base_q = simd.address(q)
     for t in prange(ntask):
         bufg = privg[t]
         bufb = privb[t]
@@ -152,43 +149,51 @@ def splat(q, offg, wg, offb, wb, privg, privb, splat_g, splat_b):
             bufg[:, :] = 0.0
         if splat_b:
             bufb[:, :] = 0.0
+        base_g = simd.address(bufg)
+        base_b = simd.address(bufb)
         for i in range(t * per, min(n, (t + 1) * per)):
+            src = base_q + i * stride
             if splat_g:
-                _splat_from(bufg, i, offg, wg, q, G)
+                for j in range(offg.shape[1]):
+                    simd.axpy(base_g + np.int64(offg[i, j]) * stride, src, wg[i, j], W)
             if splat_b:
-                _splat_from(bufb, i, offb, wb, q, G)
+                for j in range(offb.shape[1]):
+                    simd.axpy(base_b + np.int64(offb[i, j]) * stride, src, wb[i, j], W)
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
 def reduce_blur(priv, nbr, vals, tmp, reduce):
     """Sum per-task splat buffers into vals (if `reduce`; else vals already holds the splat), then blur along
-    the d+1 axes: new = old + 0.5*(n1 + n2).
+    the d+1 axes: new = old + 0.5*(n1 + n2), whole padded rows at a time.
 
     Returns whichever of vals/tmp holds the result. Row M of both stays zero (missing neighbours read it).
     """
     ntask = priv.shape[0]
-    m1, G = vals.shape
+    m1, W = vals.shape
+    if W % 4:
+        raise ValueError("rows must be padded to a multiple of 4 floats")
+    stride = np.int64(W * 4)
     d1, m, _ = nbr.shape
+    base_v = simd.address(vals)
+    base_t = simd.address(tmp)
+    base_p = simd.address(priv)
+    task_stride = np.int64(priv.shape[1]) * stride
     nch = (m1 + _VCHUNK - 1) // _VCHUNK if reduce else 0
     for c in prange(nch):
         for v in range(c * _VCHUNK, min(m1, (c + 1) * _VCHUNK)):
-            for k in range(G):
-                s = priv[0, v, k]
-                for t in range(1, ntask):
-                    s += priv[t, v, k]
-                vals[v, k] = s
-    src = vals
-    dst = tmp
+            dst = base_v + v * stride
+            simd.copy(dst, base_p + v * stride, W)
+            for t in range(1, ntask):
+                simd.axpy(dst, base_p + t * task_stride + v * stride, np.float32(1.0), W)
+    src, dst = base_v, base_t
     nch = (m + _VCHUNK - 1) // _VCHUNK
     for j in range(d1):
         for c in prange(nch):
             for v in range(c * _VCHUNK, min(m, (c + 1) * _VCHUNK)):
-                n1 = nbr[j, v, 0]
-                n2 = nbr[j, v, 1]
-                for k in range(G):
-                    dst[v, k] = src[v, k] + np.float32(0.5) * (src[n1, k] + src[n2, k])
+                simd.blur(dst + v * stride, src + v * stride, src + np.int64(nbr[j, v, 0]) * stride,
+                          src + np.int64(nbr[j, v, 1]) * stride, W)
         src, dst = dst, src
-    return src
+    return vals if src == base_v else tmp
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
@@ -261,23 +266,29 @@ def row_fingerprints(x):
 
 @njit(nogil=True, parallel=True, cache=True)
 def gather_prior(u, reps, prior):
-    """prior (N,G) = -u[reps].T for unary energies u (C,N): the merged, pixel-major negative unary."""
+    """prior (N,W) = -u[reps].T for unary energies u (C,N): the merged, pixel-major negative unary; columns
+    past len(reps) (row padding) are zero."""
     n = u.shape[1]
     G = reps.shape[0]
+    W = prior.shape[1]
     nch = (n + _VCHUNK - 1) // _VCHUNK
     for c in prange(nch):
         for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
             for g in range(G):
                 prior[i, g] = -u[reps[g], i]
+            for g in range(G, W):
+                prior[i, g] = 0.0
 
 
 @njit(nogil=True, parallel=True, cache=True)
 def expand(q, group_of_label, rep_label, probs_out, labels_out):
     """probs_out (C,N) = q[:, group_of_label].T and labels_out (N,) = first label with the largest value.
 
-    Per block of pixels, label by label, so every write is a contiguous run (the block of q stays in cache).
+    q may have padding columns past len(rep_label) (they are ignored). Per block of pixels, label by label, so
+    every write is a contiguous run (the block of q stays in cache).
     """
-    n, G = q.shape
+    n = q.shape[0]
+    G = rep_label.shape[0]
     C = group_of_label.shape[0]
     nch = (n + _EXPAND - 1) // _EXPAND
     for c in prange(nch):

@@ -224,6 +224,52 @@ def insert_codes(codes):
     return offsets, vcodes[:m].copy(), table
 
 
+@njit(nogil=True, cache=True)
+def merge_codes(table, vcodes, m, part_codes):
+    """Add a later part's vertex codes (in its first-touch order) to table/vcodes holding m vertices.
+
+    Returns (table, vcodes, m, ids): ids[l] is the global id of the part's local vertex l. Codes already present
+    keep their id; new ones get the next ids in order, so the ids equal one sequential insert_codes over all
+    points (ids are first-touch order either way).
+    """
+    k = part_codes.shape[0]
+    ids = np.empty(k, np.int32)
+    bits = _bits(table.shape[0])
+    if m + k > vcodes.shape[0]:
+        bigger = np.empty(m + k, np.int64)
+        bigger[:m] = vcodes[:m]
+        vcodes = bigger
+    for l in range(k):
+        code = part_codes[l]
+        mask = table.shape[0] - 1
+        slot = _slot(code, bits)
+        while table[slot, 1] >= 0 and table[slot, 0] != code:
+            slot = (slot + 1) & mask
+        found = table[slot, 1]
+        if found < 0:
+            vcodes[m] = code
+            table[slot, 0] = code
+            table[slot, 1] = m
+            found = m
+            m += 1
+            if 2 * m >= table.shape[0]:
+                bits += 1
+                table = _regrow(table, m, bits)
+        ids[l] = found
+    return table, vcodes, m, ids
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def remap(offsets, ids):
+    """offsets[:] = ids[offsets] in place (a later part's local vertex ids -> global ids)."""
+    n, d1 = offsets.shape
+    nchunk = (n + _CHUNK - 1) // _CHUNK
+    for c in prange(nchunk):
+        for p in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            for r in range(d1):
+                offsets[p, r] = ids[offsets[p, r]]
+
+
 @njit(nogil=True, parallel=True, cache=True)
 def neighbours_packed(vcodes, table, deltas):
     """Blur neighbours (d+1, M, 2) int32: code + deltas[j, 0|1]; missing -> M (the zero row)."""

@@ -3,12 +3,14 @@
 Moving the slider down returns a kept Q at once; moving it up resumes from the newest kept Q and costs only
 the added iterations. Results are bit-identical to a fresh run because the same kernels run on the same input.
 Memory is bounded: past `budget` bytes, intermediate iterations are thinned out (the newest is always kept),
-so going down may then recompute from the nearest kept iteration below.
+so going down may then recompute from the nearest kept iteration below. Dropped Q_t (t >= 1; Q_0 is shared
+with the session's cache) go back to the array pool, so the next iterations write into warm memory.
 """
 from __future__ import annotations
 
 import threading
 
+from .buffers import POOL
 from .cache import ByteLRU
 
 HISTORY_BUDGET = 640 << 20     # all histories together (process-wide)
@@ -50,7 +52,17 @@ class History:
                 candidates.append((ts[0] + 1, ts[0]))
             if not candidates:
                 return
-            del self.qs[min(candidates)[1]]
+            self._drop(min(candidates)[1])
+
+    def _drop(self, t: int) -> None:
+        q = self.qs.pop(t)
+        if t > 0:
+            POOL.give(q)  # numpy Q only (torch tensors are ignored); nothing else holds Q_t for t >= 1
+
+    def release(self) -> None:
+        """Evicted: hand the kept iterations back to the pool."""
+        for t in list(self.qs):
+            self._drop(t)
 
 
-HISTORIES = ByteLRU(HISTORY_BUDGET)
+HISTORIES = ByteLRU(HISTORY_BUDGET, on_evict=lambda hist: hist.release())

@@ -13,12 +13,14 @@ import numpy as np
 
 from ..unary import unary_from_probs
 from . import cpu_kernels as ck
+from . import simd
 from .threads import PARALLEL_LOCK
 
 
 @dataclass(frozen=True, eq=False)
 class Prior:
-    """prior (N,G) float32 = -unary of each group's first label, pixel-major; counts (G,) labels per group;
+    """prior (N,W) float32 = -unary of each group's first label, pixel-major, rows zero-padded to
+    W = simd.row_width(G) for the CPU kernels (`groups_prior` is the (N,G) view); counts (G,) labels per group;
     group_of_label (C,) int32; rep_label (G,) int32 = first label of each group (groups sorted by it)."""
 
     prior: np.ndarray
@@ -38,6 +40,11 @@ class Prior:
     @property
     def nbytes(self) -> int:
         return int(self.prior.nbytes)
+
+    @property
+    def groups_prior(self) -> np.ndarray:
+        """(N,G) view without the row padding."""
+        return self.prior[:, :self.n_groups]
 
 
 def probs_key(probs: np.ndarray) -> tuple:
@@ -63,10 +70,11 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
     c = probs.shape[0]
     n = probs.shape[1] * probs.shape[2]
     reps_u = np.empty((c, n), np.float32)  # pages are touched only for the rows we keep
+    u_chunk = np.empty((min(chunk, c), n), np.float32)  # reused: the unary is written into it in place
     groups: list[list[int]] = []
     by_fp: dict[int, list[int]] = {}  # fingerprint -> indices into groups
     for c0 in range(0, c, chunk):
-        u = unary_from_probs(probs[c0:c0 + chunk])
+        u = unary_from_probs(probs[c0:c0 + chunk], out=u_chunk[:min(chunk, c - c0)])
         with PARALLEL_LOCK:
             fps = ck.row_fingerprints(u.view(np.uint32)) if merge else np.arange(u.shape[0])
         for r in range(u.shape[0]):
@@ -79,12 +87,12 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
                 cands.append(len(groups))
                 reps_u[len(groups)] = u[r]
                 groups.append([c0 + r])
-        del u
+    del u_chunk
     g = len(groups)
     group_of_label = np.empty(c, np.int32)
     for gi, members in enumerate(groups):
         group_of_label[members] = gi
-    prior = np.empty((n, g), np.float32)
+    prior = np.empty((n, simd.row_width(g)), np.float32)
     with PARALLEL_LOCK:
         ck.gather_prior(reps_u, np.arange(g, dtype=np.int64), prior)
     del reps_u

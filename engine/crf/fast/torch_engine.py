@@ -56,14 +56,15 @@ def filter_q(dl: _DeviceLattice, q: torch.Tensor, coef: float) -> torch.Tensor:
 
 
 class TorchEngine:
-    """Mean-field on `device` for prior (N,G) and Potts kernels [(lattice, weight)]; Q tensors stay on device."""
+    """Mean-field on `device` for prior (N,>=G) (padding columns past G = len(counts) are dropped) and Potts
+    kernels [(lattice, weight)]; Q tensors stay on device."""
 
     kind = "torch"
 
     def __init__(self, prior: np.ndarray, counts: np.ndarray, terms: list[tuple[Lattice, float]],
                  device: torch.device | str = "cuda"):
         self.device = torch.device(device)
-        self.prior = torch.from_numpy(prior).to(self.device)
+        self.prior = torch.from_numpy(np.ascontiguousarray(prior[:, :counts.shape[0]])).to(self.device)
         self.counts = torch.from_numpy(counts).to(self.device)[None, :]
         self.terms = [(device_lattice(lat, self.device), float(w)) for lat, w in terms if w != 0]
 
