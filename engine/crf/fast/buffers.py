@@ -34,6 +34,8 @@ class ArrayPool:
             free = self._free.get(key)
             if free:
                 arr = free.pop()
+                if not free:
+                    del self._free[key]
                 self._bytes -= arr.nbytes
                 return arr
         return np.empty(key[0], dtype)

@@ -2,8 +2,8 @@
 
 Per iteration: `splat` scatters Q into thread-private vertex buffers, `reduce_blur` sums them and runs the d+1
 double-buffered blurs, `step` slices both lattices, adds the prior and takes the softmax. These three move whole
-padded rows with explicit SIMD (simd.py). (Fusing the next splat into `step` was measured no faster: it
-thrashes the caches both passes need.)
+padded rows with explicit SIMD (simd.py). (Fusing the next splat into `step` was measured slower, with and
+without SIMD.)
 
 Layouts: Q, prior (N,W) float32 pixel-major (like pydensecrf's Eigen matrices), W = simd.row_width(G) with zero
 padding; vertex values (M+1,W) with row M the zero row for missing neighbours. G counts merged label groups;
@@ -65,68 +65,91 @@ def _splat_from(buf, i, off, w, q, G):
             buf[o, k] += ww * q[i, k]
 
 
+@njit(inline="always", fastmath=True)
+def _update_block(i0, nb, prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slice_b, acc, tr, mx, sm):
+    """Rows i0..i0+nb of q_out = softmax(prior + cg*slice_g(vg) + cb*slice_b(vb)), with group counts.
+
+    Slicing adds whole vertex rows with SIMD into acc (nb, W); the logits are then transposed to channel-major so
+    max / exp / sum / divide run as long vectorised loops over pixels (measured faster than a per-row SIMD softmax
+    with horizontal reductions). The G = len(counts) real channels take part; q_out's padding is written as 0.
+    """
+    W = prior.shape[1]
+    G = counts.shape[0]
+    stride = np.int64(W * 4)
+    base_a = simd.address(acc)
+    base_p = simd.address(prior)
+    base_g = simd.address(vg)
+    base_b = simd.address(vb)
+    for r in range(nb):
+        i = i0 + r
+        row = base_a + r * stride
+        simd.copy(row, base_p + i * stride, W)
+        if slice_g:
+            for j in range(offg.shape[1]):
+                simd.axpy(row, base_g + np.int64(offg[i, j]) * stride, wg[i, j] * cg, W)
+        if slice_b:
+            for j in range(offb.shape[1]):
+                simd.axpy(row, base_b + np.int64(offb[i, j]) * stride, wb[i, j] * cb, W)
+    for r in range(nb):
+        for k in range(G):
+            tr[k, r] = acc[r, k]
+    for r in range(nb):
+        mx[r] = tr[0, r]
+        sm[r] = 0.0
+    for k in range(1, G):
+        for r in range(nb):
+            mx[r] = max(mx[r], tr[k, r])
+    for k in range(G):
+        ck = counts[k]
+        for r in range(nb):
+            e = fexp(tr[k, r] - mx[r])
+            tr[k, r] = e
+            sm[r] += ck * e
+    for r in range(nb):
+        mx[r] = np.float32(1.0) / sm[r]
+    for r in range(nb):
+        i = i0 + r
+        for k in range(G):
+            q_out[i, k] = tr[k, r] * mx[r]
+        for k in range(G, W):
+            q_out[i, k] = 0.0
+
+
+@njit(inline="always", fastmath=True)
+def _splat_rows(i0, i1, q, off, w, buf):
+    """buf[off[i, j]] += w[i, j] * q[i] for rows i0..i1, in pixel order, whole padded rows with SIMD."""
+    W = q.shape[1]
+    stride = np.int64(W * 4)
+    base_q = simd.address(q)
+    base = simd.address(buf)
+    for i in range(i0, i1):
+        src = base_q + i * stride
+        for j in range(off.shape[1]):
+            simd.axpy(base + np.int64(off[i, j]) * stride, src, w[i, j], W)
+
+
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
 def step(prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slice_b):
     """One mean-field update: q_out = softmax(prior + cg*slice_g(vg) + cb*slice_b(vb)) with group counts.
 
-    Rows are padded to W floats (simd.row_width); the G = len(counts) real channels take part in the softmax and
-    q_out's padding is written as zeros. cg/cb are Potts weight * alpha; a kernel whose flag is off is skipped
-    (weight 0, or the first softmax). Slicing adds whole vertex rows with SIMD; per block of pixels the logits
-    are then transposed to channel-major so max / exp / sum / divide run as long vectorised loops over pixels
-    (measured faster than a per-row SIMD softmax with horizontal reductions).
+    Rows are padded to W floats (simd.row_width). cg/cb are Potts weight * alpha; a kernel whose flag is off is
+    skipped (weight 0, or the first softmax). See _update_block.
     """
     n, W = prior.shape
     if W % 4:
         raise ValueError("rows must be padded to a multiple of 4 floats")
     G = counts.shape[0]
-    stride = np.int64(W * 4)
     nblk = (n + _BLOCK - 1) // _BLOCK
     nch = (nblk + _STEP_BLOCKS - 1) // _STEP_BLOCKS
-    base_p = simd.address(prior)
-    base_g = simd.address(vg)
-    base_b = simd.address(vb)
     for c in prange(nch):
         acc = np.empty((_BLOCK, W), np.float32)
-        base_a = simd.address(acc)
         tr = np.empty((G, _BLOCK), np.float32)
         mx = np.empty(_BLOCK, np.float32)
         sm = np.empty(_BLOCK, np.float32)
         for blk in range(c * _STEP_BLOCKS, min(nblk, (c + 1) * _STEP_BLOCKS)):
             i0 = blk * _BLOCK
-            nb = min(n, i0 + _BLOCK) - i0
-            for r in range(nb):
-                i = i0 + r
-                row = base_a + r * stride
-                simd.copy(row, base_p + i * stride, W)
-                if slice_g:
-                    for j in range(offg.shape[1]):
-                        simd.axpy(row, base_g + np.int64(offg[i, j]) * stride, wg[i, j] * cg, W)
-                if slice_b:
-                    for j in range(offb.shape[1]):
-                        simd.axpy(row, base_b + np.int64(offb[i, j]) * stride, wb[i, j] * cb, W)
-            for r in range(nb):
-                for k in range(G):
-                    tr[k, r] = acc[r, k]
-            for r in range(nb):
-                mx[r] = tr[0, r]
-                sm[r] = 0.0
-            for k in range(1, G):
-                for r in range(nb):
-                    mx[r] = max(mx[r], tr[k, r])
-            for k in range(G):
-                ck = counts[k]
-                for r in range(nb):
-                    e = fexp(tr[k, r] - mx[r])
-                    tr[k, r] = e
-                    sm[r] += ck * e
-            for r in range(nb):
-                mx[r] = np.float32(1.0) / sm[r]
-            for r in range(nb):
-                i = i0 + r
-                for k in range(G):
-                    q_out[i, k] = tr[k, r] * mx[r]
-                for k in range(G, W):
-                    q_out[i, k] = 0.0
+            _update_block(i0, min(n, i0 + _BLOCK) - i0, prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out,
+                          slice_g, slice_b, acc, tr, mx, sm)
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
@@ -134,31 +157,24 @@ def splat(q, offg, wg, offb, wb, privg, privb, splat_g, splat_b):
     """Splat Q (N,W) (weights w) into per-task buffers privg[t]/privb[t] (reduce_blur sums them).
 
     Each task scatters a contiguous pixel range into its own buffer: no atomics, and within a task the
-    summation is in pixel order, as in pydensecrf. Whole padded rows are added with SIMD."""
+    summation is in pixel order, as in pydensecrf. (Splatting inside `step`, while the new rows are in cache,
+    was measured slower here, as it was before SIMD.)"""
     n, W = q.shape
     if W % 4:
         raise ValueError("rows must be padded to a multiple of 4 floats")
-    stride = np.int64(W * 4)
     ntask = privg.shape[0]
     per = (n + ntask - 1) // ntask
-    base_q = simd.address(q)
     for t in prange(ntask):
         bufg = privg[t]
         bufb = privb[t]
+        i0 = min(n, t * per)
+        i1 = min(n, (t + 1) * per)
         if splat_g:
             bufg[:, :] = 0.0
+            _splat_rows(i0, i1, q, offg, wg, bufg)
         if splat_b:
             bufb[:, :] = 0.0
-        base_g = simd.address(bufg)
-        base_b = simd.address(bufb)
-        for i in range(t * per, min(n, (t + 1) * per)):
-            src = base_q + i * stride
-            if splat_g:
-                for j in range(offg.shape[1]):
-                    simd.axpy(base_g + np.int64(offg[i, j]) * stride, src, wg[i, j], W)
-            if splat_b:
-                for j in range(offb.shape[1]):
-                    simd.axpy(base_b + np.int64(offb[i, j]) * stride, src, wb[i, j], W)
+            _splat_rows(i0, i1, q, offb, wb, bufb)
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)

@@ -15,6 +15,7 @@ import numpy as np
 from ...errors import EngineError
 from . import build_kernels as bk
 from . import hash_kernels as hk
+from .buffers import POOL
 from .threads import PARALLEL_LOCK
 
 _PARALLEL_INSERT_MIN = 1 << 16  # points per part, below which one thread is quicker
@@ -144,11 +145,13 @@ def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
     pack = packing(feat, scale)
     if pack is not None:
         lo, radix, stride = pack
-        codes = np.empty((n, d + 1), np.int64)
+        codes = POOL.take((n, d + 1), np.int64)  # scratch: recycled, since first touches are slow
         bk.embed_packed(feat, scale, lo, radix, stride, codes, bary, bad)
         if bad[0] == 0:
             offsets, vcodes, table = _insert_codes(codes)
+            POOL.give(codes)
             return offsets, hk.neighbours_packed(vcodes, table, _neighbour_deltas(stride)), vcodes.shape[0]
+        POOL.give(codes)
         if bad[0] == 1:
             return None
     bad[0] = 0
@@ -162,15 +165,17 @@ def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
 
 
 def _build(feat: np.ndarray, n: int, d: int) -> Lattice:
-    bary = np.empty((feat.shape[0], d + 1), np.float32)
-    found = _vertices(feat, scale_factors(d), bary)
-    if found is None:
-        raise EngineError("CRF features are too large for a float32 lattice (a std slider is far too small); "
-                          "increase the xy or rgb standard deviation")
-    offsets, nbr, m = found
-    offsets = np.ascontiguousarray(offsets[:n])
-    bary = bary[:n]
-    alpha = slice_alpha(d)
-    weights = np.empty((n, d + 1), np.float32)
-    bk.norm_weights(offsets, bary, nbr, m, alpha, weights)
+    scratch = POOL.take((feat.shape[0], d + 1))  # barycentric weights: scratch, given back below
+    try:
+        found = _vertices(feat, scale_factors(d), scratch)
+        if found is None:
+            raise EngineError("CRF features are too large for a float32 lattice (a std slider is far too small); "
+                              "increase the xy or rgb standard deviation")
+        offsets, nbr, m = found
+        offsets = np.ascontiguousarray(offsets[:n])
+        alpha = slice_alpha(d)
+        weights = np.empty((n, d + 1), np.float32)
+        bk.norm_weights(offsets, scratch[:n], nbr, m, alpha, weights)
+    finally:
+        POOL.give(scratch)
     return Lattice(d=d, n_points=n, n_vertices=m, offsets=offsets, weights=weights, neighbours=nbr, alpha=alpha)

@@ -14,6 +14,7 @@ import numpy as np
 from ..unary import unary_from_probs
 from . import cpu_kernels as ck
 from . import simd
+from .buffers import POOL
 from .threads import PARALLEL_LOCK
 
 
@@ -69,8 +70,8 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
     """
     c = probs.shape[0]
     n = probs.shape[1] * probs.shape[2]
-    reps_u = np.empty((c, n), np.float32)  # pages are touched only for the rows we keep
-    u_chunk = np.empty((min(chunk, c), n), np.float32)  # reused: the unary is written into it in place
+    reps_u = POOL.take((c, n))  # when new, pages are touched only for the rows we keep
+    u_chunk = POOL.take((min(chunk, c), n))  # reused: the unary is written into it in place
     groups: list[list[int]] = []
     by_fp: dict[int, list[int]] = {}  # fingerprint -> indices into groups
     for c0 in range(0, c, chunk):
@@ -87,7 +88,7 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
                 cands.append(len(groups))
                 reps_u[len(groups)] = u[r]
                 groups.append([c0 + r])
-    del u_chunk
+    POOL.give(u_chunk)
     g = len(groups)
     group_of_label = np.empty(c, np.int32)
     for gi, members in enumerate(groups):
@@ -95,7 +96,7 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
     prior = np.empty((n, simd.row_width(g)), np.float32)
     with PARALLEL_LOCK:
         ck.gather_prior(reps_u, np.arange(g, dtype=np.int64), prior)
-    del reps_u
+    POOL.give(reps_u)
     counts = np.array([len(m) for m in groups], np.float32)
     rep_label = np.array([m[0] for m in groups], np.int32)
     return Prior(prior=prior, counts=counts, group_of_label=group_of_label, rep_label=rep_label,
