@@ -57,15 +57,6 @@ def fexp(x):
 
 
 @njit(inline="always", fastmath=True)
-def _splat_from(buf, i, off, w, q, G):
-    for j in range(off.shape[1]):
-        o = off[i, j]
-        ww = w[i, j]
-        for k in range(G):
-            buf[o, k] += ww * q[i, k]
-
-
-@njit(inline="always", fastmath=True)
 def _update_block(i0, nb, prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slice_b, acc, tr, mx, sm):
     """Rows i0..i0+nb of q_out = softmax(prior + cg*slice_g(vg) + cb*slice_b(vb)), with group counts.
 
@@ -214,20 +205,21 @@ def reduce_blur(priv, nbr, vals, tmp, reduce):
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
 def splat_shared(q, offg, wg, valsg, offb, wb, valsb, splat_g, splat_b):
-    """Splat Q (N,G) straight into each lattice's one vertex buffer, the two lattices in parallel.
+    """Splat Q (N,W) straight into each lattice's one vertex buffer, the two lattices in parallel.
 
-    For many labels: no private copies of the buffers (memory), and the full-width label loop vectorises far
-    better than splitting labels between threads (measured 3-4x). Summation is in pixel order, as pydensecrf.
+    For many labels: no private copies of the buffers (memory), and full-width rows vectorise far better than
+    splitting labels between threads (measured 3-4x). Summation is in pixel order, as pydensecrf's.
     """
-    n, G = q.shape
+    n, W = q.shape
+    if W % 4:
+        raise ValueError("rows must be padded to a multiple of 4 floats")
     for t in prange(2):
         if (t == 0 and splat_g) or (t == 1 and splat_b):
             off = offg if t == 0 else offb
             w = wg if t == 0 else wb
             vals = valsg if t == 0 else valsb
             vals[:, :] = 0.0
-            for i in range(n):
-                _splat_from(vals, i, off, w, q, G)
+            _splat_rows(0, n, q, off, w, vals)
 
 
 # ---- channel-chunked path: bounded memory when labels x vertices is large (e.g. 182 classes at 1.5 MP) ----
