@@ -178,6 +178,31 @@ def _regrow(table, m, bits):
     return new
 
 
+@njit(inline="always")
+def _find_or_add(table, bits, vcodes, m, code):
+    """(table, bits, vcodes, m, id of code): the code's vertex id, adding it as vertex m when new (vcodes and the
+    table grow by doubling; the table stays under half full)."""
+    mask = table.shape[0] - 1
+    slot = _slot(code, bits)
+    while table[slot, 1] >= 0 and table[slot, 0] != code:
+        slot = (slot + 1) & mask
+    found = table[slot, 1]
+    if found < 0:
+        if m == vcodes.shape[0]:
+            bigger = np.empty(2 * m, np.int64)
+            bigger[:m] = vcodes[:m]
+            vcodes = bigger
+        vcodes[m] = code
+        table[slot, 0] = code
+        table[slot, 1] = m
+        found = m
+        m += 1
+        if 2 * m >= table.shape[0]:
+            bits += 1
+            table = _regrow(table, m, bits)
+    return table, bits, vcodes, m, found
+
+
 @njit(nogil=True, cache=True)
 def insert_codes(codes):
     """Deduplicate vertex codes (P,d+1) int64: (offsets (P,d+1) int32, vertex codes (M,), table (cap,2)).
@@ -200,24 +225,7 @@ def insert_codes(codes):
             if recent[rs, 0] == code:
                 offsets[p, r] = recent[rs, 1]
                 continue
-            mask = table.shape[0] - 1
-            slot = _slot(code, bits)
-            while table[slot, 1] >= 0 and table[slot, 0] != code:
-                slot = (slot + 1) & mask
-            found = table[slot, 1]
-            if found < 0:
-                if m == vcodes.shape[0]:
-                    bigger = np.empty(2 * m, np.int64)
-                    bigger[:m] = vcodes[:m]
-                    vcodes = bigger
-                vcodes[m] = code
-                table[slot, 0] = code
-                table[slot, 1] = m
-                found = m
-                m += 1
-                if 2 * m >= table.shape[0]:
-                    bits += 1
-                    table = _regrow(table, m, bits)
+            table, bits, vcodes, m, found = _find_or_add(table, bits, vcodes, m, code)
             offsets[p, r] = found
             recent[rs, 0] = code
             recent[rs, 1] = found
@@ -235,26 +243,8 @@ def merge_codes(table, vcodes, m, part_codes):
     k = part_codes.shape[0]
     ids = np.empty(k, np.int32)
     bits = _bits(table.shape[0])
-    if m + k > vcodes.shape[0]:
-        bigger = np.empty(m + k, np.int64)
-        bigger[:m] = vcodes[:m]
-        vcodes = bigger
     for l in range(k):
-        code = part_codes[l]
-        mask = table.shape[0] - 1
-        slot = _slot(code, bits)
-        while table[slot, 1] >= 0 and table[slot, 0] != code:
-            slot = (slot + 1) & mask
-        found = table[slot, 1]
-        if found < 0:
-            vcodes[m] = code
-            table[slot, 0] = code
-            table[slot, 1] = m
-            found = m
-            m += 1
-            if 2 * m >= table.shape[0]:
-                bits += 1
-                table = _regrow(table, m, bits)
+        table, bits, vcodes, m, found = _find_or_add(table, bits, vcodes, m, part_codes[l])
         ids[l] = found
     return table, vcodes, m, ids
 
