@@ -8,13 +8,14 @@ import numpy as np
 
 PROB_CLIP = 1e-5  # same as pydensecrf.utils.unary_from_softmax
 _SPLIT_MIN = 1 << 20  # elements; below this one thread is quicker than handing out work
+_WORKERS = max(1, min(8, os.cpu_count() or 1))
 _pool: ThreadPoolExecutor | None = None
 
 
 def _workers() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="unary")
+        _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="unary")
     return _pool
 
 
@@ -39,7 +40,7 @@ def unary_from_probs(probs: np.ndarray, out: np.ndarray | None = None) -> np.nda
     elif out.shape != src.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"unary output must be C-contiguous float32 {src.shape}, got {out.shape} {out.dtype}")
     flat_src, flat_out = src.reshape(-1), out.reshape(-1)
-    parts = min(_workers()._max_workers, flat_out.size // _SPLIT_MIN)
+    parts = min(_WORKERS, flat_out.size // _SPLIT_MIN)
     if parts <= 1:
         _energies(flat_src, flat_out)
         return out

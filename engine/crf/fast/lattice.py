@@ -19,7 +19,7 @@ from .buffers import POOL
 from .threads import PARALLEL_LOCK
 
 _PARALLEL_INSERT_MIN = 1 << 16  # points per part, below which one thread is quicker
-_POOL: ThreadPoolExecutor | None = None
+_INSERT_THREADS: ThreadPoolExecutor | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,7 +118,7 @@ def _insert_codes(codes: np.ndarray, parts: int | None = None):
         return hk.insert_codes(codes)
     bounds = np.linspace(0, n, parts + 1).astype(np.int64)
     spans = list(zip(bounds[:-1], bounds[1:]))
-    later = [_insert_pool().submit(hk.insert_codes, codes[a:b]) for a, b in spans[1:]]
+    later = [_insert_threads().submit(hk.insert_codes, codes[a:b]) for a, b in spans[1:]]
     offsets0, vcodes, table = hk.insert_codes(codes[spans[0][0]:spans[0][1]])
     offsets = np.empty((n, codes.shape[1]), np.int32)
     offsets[:spans[0][1]] = offsets0
@@ -131,11 +131,13 @@ def _insert_codes(codes: np.ndarray, parts: int | None = None):
     return offsets, vcodes[:m].copy(), table
 
 
-def _insert_pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1), thread_name_prefix="lattice")
-    return _POOL
+def _insert_threads() -> ThreadPoolExecutor:
+    """Threads for the later parts of a split hash insert (the calling thread does the first part)."""
+    global _INSERT_THREADS
+    if _INSERT_THREADS is None:
+        workers = max(1, numba.config.NUMBA_NUM_THREADS - 1)
+        _INSERT_THREADS = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lattice-insert")
+    return _INSERT_THREADS
 
 
 def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
