@@ -158,3 +158,42 @@ def test_unary_in_place_and_threaded_is_bit_identical():
     assert np.array_equal(unary_from_probs(probs[:1]), plain[:1])
     with pytest.raises(ValueError):
         unary_from_probs(probs, out=np.empty((5, 10), np.float32))
+
+
+@pytest.mark.parametrize("tasks", [1, 2, 3, 7])
+def test_split_splat_owns_rows_exactly_and_matches_full_private_copies(monkeypatch, tasks):
+    from engine.crf.fast import cpu_engine
+    from engine.crf.fast.cpu_engine import CpuEngine, task_spans
+    from engine.crf.fast.prior import make_prior
+
+    img = synthetic_photo(57, 79, 12)
+    rng = np.random.default_rng(13)
+    probs = rng.random((5, 57, 79)).astype(np.float32) + 0.05
+    probs /= probs.sum(0)
+    lat_b = lc.bilateral_lattice(img, lc.image_key(img), 20.0, 6.0)[1]
+    lat_g = lc.gaussian_lattice(57, 79, 3.0)[1]
+    spans = task_spans(lat_b, tasks)
+    per = -(-lat_b.offsets.shape[0] // tasks)
+    for t, (lo, hi, a, b) in enumerate(spans):
+        mine = lat_b.offsets[t * per:(t + 1) * per]
+        others = np.concatenate([lat_b.offsets[:t * per], lat_b.offsets[(t + 1) * per:]]).ravel()
+        if mine.size:
+            assert lo == mine.min() and hi == mine.max()
+        if a <= b:
+            assert not np.any((others >= a) & (others <= b))  # a..b really are task t's alone
+
+    prior = make_prior(probs)
+
+    def blurred(spans_fn):
+        monkeypatch.setattr(cpu_engine, "task_spans", spans_fn)
+        eng = CpuEngine(prior.prior, prior.counts, [(lat_g, 3.0), (lat_b, 4.0)])
+        eng.tasks = tasks
+        eng._splat_blur(eng.initial())
+        return [t.blurred.copy() for t in eng.terms]
+
+    def full(lat, n):
+        return np.array([[0, lat.n_vertices, 0, -1]] * n, np.int64)
+
+    split, whole = blurred(task_spans), blurred(full)
+    for x, y in zip(split, whole):
+        assert np.array_equal(x, y)

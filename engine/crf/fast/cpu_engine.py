@@ -8,6 +8,8 @@ are allocated once and reused. How the splat is parallelised depends on labels x
 """
 from __future__ import annotations
 
+import weakref
+
 import numba
 import numpy as np
 
@@ -28,32 +30,65 @@ class _Term:
     def __init__(self, lattice: Lattice, weight: float):
         self.lat = lattice
         self.coef = np.float32(np.float32(weight) * lattice.alpha)
-        self.priv = self.vals = self.tmp = self.blurred = None
+        self.priv = self.vals = self.tmp = self.blurred = self.spans = None
 
-    def alloc(self, tasks: int, channels: int) -> None:
-        """Buffers for `channels` from the pool; tasks = 0 means no private copies (the 'channels' mode)."""
+    def alloc(self, tasks: int, channels: int, spans: np.ndarray | None = None) -> None:
+        """Buffers for `channels` from the pool. tasks = 0: no private buffers (the 'channels' mode); spans (see
+        task_spans) size each task's private rows, without them every task gets all rows."""
         m1 = self.lat.n_vertices + 1
-        if self.vals is not None and self.vals.shape == (m1, channels) and self.priv.shape[0] == tasks:
+        if spans is None:
+            spans = np.array([[0, m1 - 1, 0, -1]] * tasks, np.int64).reshape(tasks, 4)
+        rows = int(max(1, (spans[:, 1] - spans[:, 0] + 1).max(initial=1)))
+        if (self.vals is not None and self.vals.shape == (m1, channels) and self.priv.shape == (tasks, rows, channels)
+                and np.array_equal(self.spans, spans)):
             return
         self.release()
-        self.priv = POOL.take((tasks, m1 if tasks else 1, channels))
+        self.spans = spans
+        self.priv = POOL.take((tasks, rows, channels))
         self.vals = POOL.take((m1, channels))
         self.tmp = POOL.take((m1, channels))
         self.vals[m1 - 1] = 0.0  # the zero row that missing blur neighbours read
         self.tmp[m1 - 1] = 0.0
 
     def reduce_blur(self) -> None:
-        self.blurred = ck.reduce_blur(self.priv, self.lat.neighbours, self.vals, self.tmp, self.priv.shape[0] > 0)
+        self.blurred = ck.reduce_blur(self.priv, self.spans, self.lat.neighbours, self.vals, self.tmp,
+                                      self.priv.shape[0] > 0)
 
     def release(self) -> None:
         """Give the vertex buffers back to the pool (they are scratch: nothing survives an iteration)."""
         for arr in (self.priv, self.vals, self.tmp):
             POOL.give(arr)
-        self.priv = self.vals = self.tmp = self.blurred = None
+        self.priv = self.vals = self.tmp = self.blurred = self.spans = None
 
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.priv, self.vals, self.tmp) if a is not None)
+
+
+_SPANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Lattice -> {ntask: spans}
+
+
+def task_spans(lat: Lattice, ntask: int) -> np.ndarray:
+    """(ntask, 4) int64 rows (lo, hi, a, b) for splitting a splat of `lat` between ntask pixel ranges.
+
+    Task t touches vertex ids lo..hi; a..b (empty when a > b) are ids no other task touches, so the task can sum
+    them straight into the shared buffer. Vertex ids are first-touch order, so consecutive pixel ranges touch
+    mostly separate id ranges: the private rows and the reduce shrink to the overlaps. Cached per lattice.
+    """
+    per_lattice = _SPANS.setdefault(lat, {})
+    spans = per_lattice.get(ntask)
+    if spans is None:
+        lohi = ck.task_spans(lat.offsets, ntask)
+        used = [u for u in range(ntask) if lohi[u, 0] <= lohi[u, 1]]
+        spans = np.empty((ntask, 4), np.int64)
+        spans[:] = (0, -1, 0, -1)
+        for t in used:
+            lo, hi = int(lohi[t, 0]), int(lohi[t, 1])
+            a = max([lo] + [int(lohi[u, 1]) + 1 for u in used if u < t])
+            b = min([hi] + [int(lohi[u, 0]) - 1 for u in used if u > t])
+            spans[t] = (lo, hi, a, b)
+        per_lattice[ntask] = spans
+    return spans
 
 
 _NO_OFF = np.zeros((1, 1), np.int32)
@@ -143,11 +178,11 @@ class CpuEngine:
                 t.reduce_blur()
             return
         for t in self.terms:
-            t.alloc(self.tasks, g)
+            t.alloc(self.tasks, g, task_spans(t.lat, self.tasks))
         tg = self.terms[0]
-        tb = self.terms[1] if len(self.terms) > 1 else None
-        ck.splat(q, tg.lat.offsets, tg.lat.weights, tb.lat.offsets if tb else _NO_OFF,
-                 tb.lat.weights if tb else _NO_W, tg.priv, tb.priv if tb else tg.priv[:, :1], True, tb is not None)
+        tb = self.terms[1] if len(self.terms) > 1 else tg
+        ck.splat(q, tg.lat.offsets, tg.lat.weights, tg.vals, tg.priv, tg.spans,
+                 tb.lat.offsets, tb.lat.weights, tb.vals, tb.priv, tb.spans, True, len(self.terms) > 1)
         for t in self.terms:
             t.reduce_blur()
 

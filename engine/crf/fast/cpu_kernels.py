@@ -143,37 +143,80 @@ def step(prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slic
                           slice_g, slice_b, acc, tr, mx, sm)
 
 
-@njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def splat(q, offg, wg, offb, wb, privg, privb, splat_g, splat_b):
-    """Splat Q (N,W) (weights w) into per-task buffers privg[t]/privb[t] (reduce_blur sums them).
+@njit(inline="always", fastmath=True)
+def _splat_task(t, i0, i1, q, off, w, vals, priv, spans):
+    """Task t's splat of rows i0..i1 (pixel order): rows only it touches go straight into vals, the rest into its
+    private buffer priv[t] (row v at v - lo). Zeroes exactly the rows it will add into."""
+    W = q.shape[1]
+    stride = np.int64(W * 4)
+    lo, hi, a, b = spans[t, 0], spans[t, 1], spans[t, 2], spans[t, 3]
+    buf = priv[t]
+    if a <= b:
+        vals[a:b + 1, :] = 0.0
+        buf[0:a - lo, :] = 0.0
+        buf[b + 1 - lo:hi + 1 - lo, :] = 0.0
+    elif lo <= hi:
+        buf[0:hi + 1 - lo, :] = 0.0
+    base_q = simd.address(q)
+    base_v = simd.address(vals)
+    base_b = simd.address(buf) - lo * stride
+    for i in range(i0, i1):
+        src = base_q + i * stride
+        for j in range(off.shape[1]):
+            o = np.int64(off[i, j])
+            dst = base_v + o * stride if a <= o <= b else base_b + o * stride
+            simd.axpy(dst, src, w[i, j], W)
 
-    Each task scatters a contiguous pixel range into its own buffer: no atomics, and within a task the
-    summation is in pixel order, as in pydensecrf. (Splatting inside `step`, while the new rows are in cache,
-    was measured slower here, as it was before SIMD.)"""
+
+@njit(nogil=True, parallel=True, fastmath=True, cache=True)
+def splat(q, offg, wg, valsg, privg, spansg, offb, wb, valsb, privb, spansb, splat_g, splat_b):
+    """Splat Q (N,W) (weights w) for reduce_blur: task t takes a contiguous pixel range.
+
+    No atomics: a vertex row only task t touches (spans[t, 2..3], see task_spans) is summed straight into vals;
+    rows several tasks touch go to the tasks' private buffers and reduce_blur adds them up. Within a task the sum
+    is in pixel order, as in pydensecrf; the result is bit-identical to full private copies, without zeroing and
+    reducing whole copies."""
     n, W = q.shape
     if W % 4:
         raise ValueError("rows must be padded to a multiple of 4 floats")
-    ntask = privg.shape[0]
+    ntask = spansg.shape[0]
     per = (n + ntask - 1) // ntask
     for t in prange(ntask):
-        bufg = privg[t]
-        bufb = privb[t]
         i0 = min(n, t * per)
         i1 = min(n, (t + 1) * per)
         if splat_g:
-            bufg[:, :] = 0.0
-            _splat_rows(i0, i1, q, offg, wg, bufg)
+            _splat_task(t, i0, i1, q, offg, wg, valsg, privg, spansg)
         if splat_b:
-            bufb[:, :] = 0.0
-            _splat_rows(i0, i1, q, offb, wb, bufb)
+            _splat_task(t, i0, i1, q, offb, wb, valsb, privb, spansb)
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def task_spans(off, ntask):
+    """(ntask, 2) lowest and highest vertex id each task's pixel range touches (lo > hi: none); ranges as splat's."""
+    n = off.shape[0]
+    per = (n + ntask - 1) // ntask
+    out = np.empty((ntask, 2), np.int64)
+    for t in prange(ntask):
+        lo = np.int64(1) << 62
+        hi = np.int64(-1)
+        for i in range(t * per, min(n, (t + 1) * per)):
+            for j in range(off.shape[1]):
+                o = np.int64(off[i, j])
+                lo = min(lo, o)
+                hi = max(hi, o)
+        out[t, 0] = lo
+        out[t, 1] = hi
+    return out
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def reduce_blur(priv, nbr, vals, tmp, reduce):
-    """Sum per-task splat buffers into vals (if `reduce`; else vals already holds the splat), then blur along
-    the d+1 axes: new = old + 0.5*(n1 + n2), whole padded rows at a time.
+def reduce_blur(priv, spans, nbr, vals, tmp, reduce):
+    """Add the tasks' private splat rows into vals (if `reduce`; else vals already holds the splat), then blur
+    along the d+1 axes: new = old + 0.5*(n1 + n2), whole padded rows at a time.
 
-    Returns whichever of vals/tmp holds the result. Row M of both stays zero (missing neighbours read it).
+    spans[t] = (lo, hi, a, b): priv[t] holds rows lo..hi at v - lo, and rows a..b are task t's alone (already in
+    vals). Other rows are the sum of the tasks whose span holds them, in task order; rows no task touched
+    (row M, padding vertices) become zero. Returns whichever of vals/tmp holds the result.
     """
     ntask = priv.shape[0]
     m1, W = vals.shape
@@ -188,10 +231,26 @@ def reduce_blur(priv, nbr, vals, tmp, reduce):
     nch = (m1 + _VCHUNK - 1) // _VCHUNK if reduce else 0
     for c in prange(nch):
         for v in range(c * _VCHUNK, min(m1, (c + 1) * _VCHUNK)):
+            own = False
+            for t in range(ntask):
+                if spans[t, 2] <= v <= spans[t, 3]:
+                    own = True
+            if own:
+                continue
             dst = base_v + v * stride
-            simd.copy(dst, base_p + v * stride, W)
-            for t in range(1, ntask):
-                simd.axpy(dst, base_p + t * task_stride + v * stride, np.float32(1.0), W)
+            first = True
+            for t in range(ntask):
+                lo = spans[t, 0]
+                if lo <= v <= spans[t, 1]:
+                    src = base_p + t * task_stride + (v - lo) * stride
+                    if first:
+                        simd.copy(dst, src, W)
+                        first = False
+                    else:
+                        simd.axpy(dst, src, np.float32(1.0), W)
+            if first:
+                for k in range(W):
+                    vals[v, k] = 0.0
     src, dst = base_v, base_t
     nch = (m + _VCHUNK - 1) // _VCHUNK
     for j in range(d1):
