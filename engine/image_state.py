@@ -37,6 +37,7 @@ class ImageState:
     crf_labels: np.ndarray | None = None   # (H, W) uint8 after CRF
     crf_unc: np.ndarray | None = None      # (H, W) float32 uncertainty after CRF
     crf_params: object = None              # the CRFParams crf_* was computed with
+    crf_preview: np.ndarray | None = None  # (H, W) uint8 labels of a CRF run still iterating (shown until it ends)
     edits: EditableLabels | None = None    # what Save writes, with the hand-locked pixels
     base: str = SOURCE_NONE                # where the unlocked labels come from: none, model or disk
     hand: bool = False                     # the annotator changed something since the base was set
@@ -71,6 +72,7 @@ class ImageState:
 
     def set_saved_labels(self, labels: np.ndarray) -> None:
         """Labels read from the labels folder: they win over the model from now on."""
+        self.crf_preview = None  # it predates these labels
         self._check(labels)
         self.saved_labels = labels.copy()
         self.edits = EditableLabels(labels)
@@ -78,6 +80,7 @@ class ImageState:
 
     def restore_edits(self, labels: np.ndarray, locked: np.ndarray, base: str = SOURCE_MODEL) -> None:
         """Edits recovered from the journal after a crash: unsaved hand work on top of ``base``."""
+        self.crf_preview = None  # it predates these labels
         self._check(labels)
         n = self.edits.n_classes if self.edits is not None else None
         self.edits = EditableLabels(labels, locked, n)
@@ -91,7 +94,7 @@ class ImageState:
         self.probs = probs
         self.raw_labels = probs.argmax(axis=0).astype(np.uint8)
         self.unc = uncertainty(probs) if unc is None else unc
-        self.crf_probs = self.crf_labels = self.crf_unc = self.crf_params = None
+        self.crf_probs = self.crf_labels = self.crf_unc = self.crf_params = self.crf_preview = None
         if self.follows_model:
             self._take_model(self.raw_labels, probs.shape[0])
 
@@ -100,18 +103,34 @@ class ImageState:
         self._check(labels)
         self.crf_probs, self.crf_labels, self.crf_params = probs, labels, params
         self.crf_unc = uncertainty(probs) if unc is None else unc
+        self.crf_preview = None
         if self.follows_model:
             self._take_model(labels, probs.shape[0])
+
+    def set_crf_preview(self, labels: np.ndarray) -> bool:
+        """Labels of an unfinished CRF run, to show while it iterates. False (and ignored) when the shown labels do
+        not follow the model (labels read from disk), since the CRF result will not replace them either."""
+        self._check(labels)
+        if not self.follows_model:
+            return False
+        self.crf_preview = labels
+        return True
+
+    @property
+    def shown_labels(self) -> np.ndarray | None:
+        """What the label layer shows: a running CRF's preview, else the current labels."""
+        return self.crf_preview if self.crf_preview is not None else self.labels
 
     def set_hand_labels(self, labels: np.ndarray) -> RegionEdit:
         """The annotator replaced the whole map: changed pixels are locked. Returns the (undoable) edit."""
         self._check(labels)
         edit = self.ensure_edits().replace_all(labels, lock_changed=True, kind="set labels")
-        self.hand = True
+        self.hand, self.crf_preview = True, None
         return edit
 
     def note_hand_edit(self) -> None:
         """An editing tool (or its undo/redo) changed ``edits``."""
+        self.crf_preview = None  # it predates these labels
         self.hand = True
 
     def use_model_result(self) -> RegionEdit | None:
@@ -120,7 +139,7 @@ class ImageState:
         if result is None:
             return None
         edit = self.ensure_edits().replace_all(result, lock_changed=False, keep_locks=False, kind="use model result")
-        self.base, self.hand = SOURCE_MODEL, False
+        self.base, self.hand, self.crf_preview = SOURCE_MODEL, False, None
         return edit
 
     def mark_saved(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,30 @@ from gui.recovery import Recovery
 from gui.workers import Lane
 
 
+
+PREVIEW_INTERVAL = 0.06  # s between CRF label previews sent to the window: enough to follow, little GUI work
+
+
+def _preview_reporter(report):
+    """on_iteration for a CRF job: progress text, plus the label map of an unfinished run (at most one per
+    PREVIEW_INTERVAL), so the window shows the result improving while a slider change is still iterating."""
+    last = [float("-inf")]
+
+    def on_iteration(i, n, preview=None):
+        send = None
+        if preview is not None and i < n and getattr(preview, "ndim", 0) == 2:
+            now = time.monotonic()
+            if now - last[0] >= PREVIEW_INTERVAL:
+                last[0], send = now, preview
+        report(i, n, f"CRF iteration {i}/{n}", send)
+    return on_iteration
+
+
 class AnnotatorController(HandEditsMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
+    preview_changed = Signal()         # a running CRF's label preview of the current image changed
     status_changed = Signal(int, str)  # dataset index, Status value
     model_changed = Signal()           # model or class list changed
     device_changed = Signal(str)       # human-readable device in use
@@ -87,6 +108,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.lanes["image"].failed.connect(lambda _k, _m: self.image_opened.emit())  # state None: nothing shown
         self.lanes["predict"].finished.connect(self._on_prediction)
         self.lanes["crf"].finished.connect(self._on_crf)
+        self.lanes["crf"].preview.connect(self._on_crf_preview)
 
     # ----- folder and images ---------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> bool:
@@ -124,6 +146,8 @@ class AnnotatorController(HandEditsMixin, QObject):
         for name in ("image", "predict", "crf"):
             self.lanes[name].cancel()
         self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
+        if self.state is not None:
+            self.state.crf_preview = None  # its CRF run was just cancelled
         self._keep(self.state)
         dataset, entry, token = self.dataset, self.dataset[index], next(self._tokens)
         cached = self.prefetch.take(index)
@@ -333,7 +357,7 @@ class AnnotatorController(HandEditsMixin, QObject):
 
         def job(cancel, report):
             session = _RunnerSession(runner, token, image)
-            on_iteration = lambda i, n, _q=None: report(i, n, f"CRF iteration {i}/{n}")  # noqa: E731
+            on_iteration = _preview_reporter(report)
             if locks is None:
                 res = session.run(probs, params, should_cancel=cancel, on_iteration=on_iteration)
             else:
@@ -341,6 +365,13 @@ class AnnotatorController(HandEditsMixin, QObject):
                                       on_iteration=on_iteration)
             return res.probs, res.labels, uncertainty(res.probs)
         self.lanes["crf"].submit(self._crf_key(st, params), job)
+
+    def _on_crf_preview(self, key, labels) -> None:
+        st = self.state
+        if st is None or key != self._crf_key(st, self.params) or labels.shape != st.shape:
+            return
+        if st.set_crf_preview(labels):
+            self.preview_changed.emit()
 
     def _on_crf(self, key, result) -> None:
         self.warm = True
@@ -362,8 +393,16 @@ class AnnotatorController(HandEditsMixin, QObject):
         busy = self.busy
         for name in ("predict", "crf"):
             self.lanes[name].cancel()
+        self._drop_crf_preview()
         if busy:
             self.activity.emit("Cancelled")
+
+    def _drop_crf_preview(self) -> None:
+        """The CRF run behind the preview will not finish: show the labels it would have replaced."""
+        st = self.state
+        if st is not None and st.crf_preview is not None:
+            st.crf_preview = None
+            self.preview_changed.emit()
 
     @property
     def busy(self) -> bool:
@@ -383,6 +422,8 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.busy_changed.emit(self.busy)
 
     def _on_failed(self, key, message: str) -> None:
+        if isinstance(key, tuple) and key and key[0] == "crf":
+            self._drop_crf_preview()
         self.error.emit(message)
 
     def _sync_status(self) -> ImageState | None:

@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         c.folder_opened.connect(self._on_folder_opened)
         c.image_opened.connect(self._on_image_opened)
         c.results_changed.connect(self._on_results_changed)
+        c.preview_changed.connect(self._on_preview_changed)
         c.status_changed.connect(self.file_list.set_status)
         c.model_changed.connect(self._on_model_changed)
         c.device_changed.connect(self.status.set_device)
@@ -307,6 +308,11 @@ class MainWindow(QMainWindow):
 
     def _on_results_changed(self) -> None:
         self.presenter.render()
+        self.class_panel.set_shares(self.presenter.shares())
+
+    def _on_preview_changed(self) -> None:
+        """A running CRF's labels: redraw the label layer only (probabilities come with the result)."""
+        self.presenter.render_labels()
         self.class_panel.set_shares(self.presenter.shares())
 
     def _on_region_edited(self, box) -> None:

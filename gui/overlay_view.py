@@ -44,7 +44,7 @@ class OverlayPresenter:
         st = self.state
         if st is None:
             return None
-        return st.raw_labels if self.opts.before_crf else st.labels
+        return st.raw_labels if self.opts.before_crf else st.shown_labels
 
     def probs(self) -> np.ndarray | None:
         st = self.state

@@ -18,7 +18,8 @@ from engine.errors import Cancelled, EngineError
 
 log = logging.getLogger(__name__)
 
-# fn(should_cancel, report) -> result; report(done: int, total: int, text: str)
+# fn(should_cancel, report) -> result; report(done: int, total: int, text: str, preview=None): a preview (any
+# object) is delivered as the lane's `preview` signal, for the current job only
 JobFn = Callable[[Callable[[], bool], Callable[[int, int, str], None]], Any]
 
 
@@ -29,6 +30,7 @@ class _Relay(QObject):
     failed = Signal(object, str)
     cancelled = Signal(object)
     progress = Signal(object, int, int, str)
+    preview = Signal(object, object)
 
 
 class _Job(QRunnable):
@@ -42,8 +44,13 @@ class _Job(QRunnable):
         if self.cancel.is_set():  # superseded while queued: do no work at all
             relay.cancelled.emit(key)
             return
+        def report(done, total, text="", preview=None):
+            relay.progress.emit(key, int(done), int(total), text)
+            if preview is not None:
+                relay.preview.emit(key, preview)
+
         try:
-            result = self.fn(self.cancel.is_set, lambda d, t, s="": relay.progress.emit(key, int(d), int(t), s))
+            result = self.fn(self.cancel.is_set, report)
         except Cancelled:
             relay.cancelled.emit(key)
         except EngineError as exc:
@@ -60,6 +67,7 @@ class Lane(QObject):
     finished = Signal(object, object)        # key, result (current key only)
     failed = Signal(object, str)             # key, message (current key only)
     progress = Signal(object, int, int, str)  # key, done, total, text (current key only)
+    preview = Signal(object, object)         # key, partial result (current key only)
     busy_changed = Signal(bool)
     dropped = Signal(object)                 # key of a stale result that was thrown away
 
@@ -73,6 +81,7 @@ class Lane(QObject):
         self._relay.failed.connect(self._on_failed)
         self._relay.cancelled.connect(self._on_cancelled)
         self._relay.progress.connect(self._on_progress)
+        self._relay.preview.connect(self._on_preview)
         self._key = None
         self._serial = 0                     # of the current job; 0 = none
         self._cancel: threading.Event | None = None
@@ -142,3 +151,7 @@ class Lane(QObject):
     def _on_progress(self, job, done: int, total: int, text: str) -> None:
         if job[0] == self._serial:
             self.progress.emit(job[1], done, total, text)
+
+    def _on_preview(self, job, payload) -> None:
+        if job[0] == self._serial and self._key is not None:
+            self.preview.emit(job[1], payload)

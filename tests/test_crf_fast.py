@@ -185,11 +185,19 @@ def test_identical_unary_rows_are_merged_exactly():
 def test_progress_and_cancellation_between_iterations():
     _fresh()
     img, probs = _scene(30, 45, 13), _probs(3, 30, 45, 14)
-    session = FastBackend(previews=True).session(img)
+    session = FastBackend(previews="probs").session(img)
     seen = []
     result = session.run(probs, CRFParams(3, 3, 4, 50, 5, 4), on_iteration=lambda i, n, q: seen.append((i, n, q)))
     assert [(i, n) for i, n, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert all(q.shape == probs.shape for _, _, q in seen) and np.array_equal(seen[-1][2], result.probs)
+    # label previews (the default) are exactly the labels a run stopped at that iteration gives
+    labels_seen = []
+    FastBackend().session(img).run(probs, CRFParams(3, 3, 4, 50, 5, 4),
+                                   on_iteration=lambda i, n, q: labels_seen.append((i, q)))
+    for i, preview in labels_seen[:-1]:
+        assert preview.shape == probs.shape[1:] and preview.dtype == np.uint8
+        stopped = FastBackend().session(img).run(probs, CRFParams(3, 3, 4, 50, 5, i))
+        assert np.array_equal(preview, stopped.labels), i
     calls = []
 
     def cancel_after_two():

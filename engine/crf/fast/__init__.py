@@ -19,13 +19,14 @@ class FastBackend:
 
     device: 'auto' (CUDA when available, else the numba CPU engine), 'cpu', 'cuda[:i]'. engine: 'auto',
     'numba' or 'torch' (torch on the CPU is slow; it exists to check the CUDA code path without a GPU).
+    previews: what on_iteration receives after each iteration: 'labels' (the label map, cheap), 'probs' or None.
     """
 
     name = "fast"
     label = "fast lattice (exact)"
     releases_gil = True  # numba kernels run with nogil, torch releases the GIL: safe in a worker thread
 
-    def __init__(self, device: str | None = "auto", engine: str = "auto", previews: bool = False,
+    def __init__(self, device: str | None = "auto", engine: str = "auto", previews: str | None = "labels",
                  merge_labels: bool = True):
         self.device = pick_device(device)
         if engine == "auto":

@@ -347,6 +347,28 @@ def gather_prior(u, reps, prior):
                 prior[i, g] = 0.0
 
 
+@njit(inline="always")
+def _argmax_rows(q, rep_label, labels_out, i0, i1):
+    G = rep_label.shape[0]
+    for i in range(i0, i1):
+        best = 0
+        bv = q[i, 0]
+        for g in range(1, G):
+            if q[i, g] > bv:
+                bv = q[i, g]
+                best = g
+        labels_out[i] = rep_label[best]
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def argmax_labels(q, rep_label, labels_out):
+    """labels_out (N,) = label of the first largest group of each row of q (padding columns ignored)."""
+    n = q.shape[0]
+    nch = (n + _EXPAND - 1) // _EXPAND
+    for c in prange(nch):
+        _argmax_rows(q, rep_label, labels_out, c * _EXPAND, min(n, (c + 1) * _EXPAND))
+
+
 @njit(nogil=True, parallel=True, cache=True)
 def expand(q, group_of_label, rep_label, probs_out, labels_out):
     """probs_out (C,N) = q[:, group_of_label].T and labels_out (N,) = first label with the largest value.
@@ -355,20 +377,12 @@ def expand(q, group_of_label, rep_label, probs_out, labels_out):
     every write is a contiguous run (the block of q stays in cache).
     """
     n = q.shape[0]
-    G = rep_label.shape[0]
     C = group_of_label.shape[0]
     nch = (n + _EXPAND - 1) // _EXPAND
     for c in prange(nch):
         i0 = c * _EXPAND
         i1 = min(n, i0 + _EXPAND)
-        for i in range(i0, i1):
-            best = 0
-            bv = q[i, 0]
-            for g in range(1, G):
-                if q[i, g] > bv:
-                    bv = q[i, g]
-                    best = g
-            labels_out[i] = rep_label[best]
+        _argmax_rows(q, rep_label, labels_out, i0, i1)
         for lab in range(C):
             g = group_of_label[lab]
             for i in range(i0, i1):

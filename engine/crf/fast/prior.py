@@ -110,3 +110,11 @@ def expand(q: np.ndarray, prior: Prior, height: int, width: int) -> tuple[np.nda
     with PARALLEL_LOCK:
         ck.expand(np.ascontiguousarray(q), prior.group_of_label, prior.rep_label, probs, labels)
     return probs.reshape(prior.n_labels, height, width), labels.reshape(height, width)
+
+
+def labels_of(q: np.ndarray, prior: Prior, height: int, width: int) -> np.ndarray:
+    """Label map (H,W) uint8 of a merged Q (first maximum wins), without expanding the probabilities: a preview."""
+    labels = np.empty(height * width, np.uint8)
+    with PARALLEL_LOCK:
+        ck.argmax_labels(np.ascontiguousarray(q), prior.rep_label, labels)
+    return labels.reshape(height, width)

@@ -17,7 +17,7 @@ from ..params import CRFParams
 from . import lattice_cache as lc
 from .cache import ByteLRU
 from .history import HISTORIES, History
-from .prior import Prior, expand, make_prior, probs_key
+from .prior import Prior, expand, labels_of, make_prior, probs_key
 from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
@@ -26,7 +26,7 @@ PRIOR_BUDGET = 384 << 20
 class FastSession:
     """One image. `engine_factory(prior, counts, terms)` makes the mean-field engine (CPU numba or torch)."""
 
-    def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: bool = False,
+    def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: str | None = "labels",
                  merge_labels: bool = True):
         image = np.asarray(image_rgb)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -36,6 +36,8 @@ class FastSession:
         self.image_key = lc.image_key(self.image)
         self._engine_factory = engine_factory
         self._engine_tag = engine_tag
+        if previews not in (None, "labels", "probs"):
+            raise ValueError(f"previews must be None, 'labels' or 'probs', got {previews!r}")
         self.previews = previews
         self.merge_labels = merge_labels
         self._priors = ByteLRU(PRIOR_BUDGET)
@@ -74,8 +76,10 @@ class FastSession:
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
         """Refine softmax probabilities (C,H,W) float32 -> CRFResult(probs (C,H,W) float32, labels (H,W) uint8).
 
-        on_iteration(i, n, probs_or_None) after each computed iteration (probabilities only with previews=True,
-        and always for the final one); should_cancel() between iterations raises Cancelled.
+        on_iteration(i, n, preview) after each computed iteration and once at the end: preview is the label map
+        (H,W) uint8 of Q_i with previews='labels' (cheap: one argmax), its probabilities (C,H,W) with 'probs', or
+        None; the final call always passes the result's probabilities. should_cancel() between iterations raises
+        Cancelled.
         """
         probs = np.asarray(probs, dtype=np.float32)
         check_inputs(self.image, probs)
@@ -117,8 +121,14 @@ class FastSession:
             computed += 1
             hist.keep(t, q)
             if on_iteration is not None and t < n_iter:
-                preview = expand(eng.to_numpy(q), prior, self.height, self.width)[0] if self.previews else None
-                on_iteration(t, n_iter, preview)
+                on_iteration(t, n_iter, self._preview(eng.to_numpy(q), prior))
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": computed,
                            "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind)}
         return q
+
+    def _preview(self, q: np.ndarray, prior: Prior):
+        if self.previews == "labels":
+            return labels_of(q, prior, self.height, self.width)
+        if self.previews == "probs":
+            return expand(q, prior, self.height, self.width)[0]
+        return None
