@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:
 from engine.crf import PRESETS  # noqa: E402
 from engine.crf.fast import FastBackend, warm_up  # noqa: E402
 from engine.crf.fast import lattice_cache  # noqa: E402
+from engine.crf.fast.cpu_engine import Q0_MESSAGES  # noqa: E402
 from engine.crf.fast.history import HISTORIES  # noqa: E402
 from engine.crf.reference import pydensecrf_refine  # noqa: E402
 from tests.crf_scenes import synthetic_photo  # noqa: E402
@@ -75,6 +76,7 @@ def best_ms(fn, reps: int) -> tuple[float, object]:
 def cold():
     lattice_cache.clear()
     HISTORIES.clear()
+    Q0_MESSAGES.clear()
 
 
 def bench_case(label: str, h: int, w: int, c: int, preset: str, reps: int, absent: int = 0) -> None:

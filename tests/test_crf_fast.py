@@ -11,7 +11,7 @@ from engine.crf.fast import FastBackend
 from engine.crf.fast import build_kernels, cpu_kernels, hash_kernels
 from engine.crf.fast import lattice_cache as lc
 from engine.crf.fast.cache import ByteLRU
-from engine.crf.fast.cpu_engine import CpuEngine
+from engine.crf.fast.cpu_engine import Q0_MESSAGES, CpuEngine
 from engine.crf.fast.features import gaussian_features
 from engine.crf.fast.history import HISTORIES, History
 from engine.crf.fast.lattice import build_lattice
@@ -37,6 +37,7 @@ def _probs(c, h, w, seed=0, absent=0):
 def _fresh():
     lc.clear()
     HISTORIES.clear()
+    Q0_MESSAGES.clear()
 
 
 def _assert_matches(result, ref):
@@ -147,6 +148,25 @@ def test_weight_changes_reuse_lattices_and_sigma_changes_rebuild():
     # the Gaussian lattice depends only on the size: a second image of that size reuses it
     FastBackend().session(_scene(52, 77, 9)).run(probs, base)
     assert lc.BUILD_COUNTS["gaussian"] == builds["gaussian"] + 1
+
+
+def test_weight_change_reuses_the_first_iterations_filtering(monkeypatch):
+    _fresh()
+    img, probs = _scene(52, 77, 5), _probs(4, 52, 77, 6)
+    base = CRFParams(3, 3, 4, 60, 6, 4)
+    session = FastBackend().session(img)
+    session.run(probs, base)
+    splats = []
+    real = cpu_kernels.splat
+    monkeypatch.setattr(cpu_kernels, "splat", lambda *a: splats.append(1) or real(*a))
+    changed = base.replace(bi_w=7, pos_w=1)
+    result = session.run(probs, changed)
+    assert len(splats) == 3  # 4 iterations, the first one's splat and blur came from the cache
+    _fresh()
+    fresh = FastBackend().session(img).run(probs, changed)
+    assert np.array_equal(result.probs, fresh.probs)  # bit-identical to filtering Q_0 again
+    session.run(probs, changed.replace(bi_rgb_std=9))  # another lattice: nothing to reuse
+    assert len(splats) == 3 + 4 + 4  # (the fresh run above splatted 4 times too)
 
 
 def test_iteration_slider_costs_only_the_added_iterations():

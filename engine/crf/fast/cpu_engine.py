@@ -16,12 +16,14 @@ import numpy as np
 from . import cpu_kernels as ck
 from . import simd
 from .buffers import POOL
+from .cache import ByteLRU
 from .lattice import Lattice
 from .threads import PARALLEL_LOCK
 
 FUSED_BUDGET = 256 << 20  # 'tasks' mode: per-thread vertex buffers for all labels
 WIDE_BUDGET = 1 << 30     # 'channels' mode: one shared pair of vertex buffers for all labels
 CHUNK_BUDGET = 256 << 20  # 'chunked' mode: vertex buffers of one channel chunk
+MESSAGES_BUDGET = 128 << 20  # Q_0's filtered vertex values, reused by every weight setting
 
 
 class _Term:
@@ -63,6 +65,17 @@ class _Term:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.priv, self.vals, self.tmp) if a is not None)
+
+
+class _Kept(list):
+    """Filtered vertex values of Q_0, one array per term (a list with nbytes for the byte-bounded cache)."""
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self)
+
+
+Q0_MESSAGES = ByteLRU(MESSAGES_BUDGET)  # (prior, lattices) -> _Kept: the first iteration's splat and blur
 
 
 _SPANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Lattice -> {ntask: spans}
@@ -134,8 +147,10 @@ class CpuEngine:
         with PARALLEL_LOCK:
             return self._step(self.prior, False)
 
-    def iterate(self, q: np.ndarray, more: bool = True) -> np.ndarray:
-        """Q_{t+1} from Q_t."""
+    def iterate(self, q: np.ndarray, more: bool = True, messages_key=None) -> np.ndarray:
+        """Q_{t+1} from Q_t. With messages_key (the session passes one for Q_0, which every weight setting shares)
+        the filtered vertex values of q are kept under that key and reused: they do not depend on the weights, so
+        the first iteration after a weight change skips its splat and blur."""
         with PARALLEL_LOCK:
             if not self.terms:
                 return self._softmax(self.prior)
@@ -143,7 +158,15 @@ class CpuEngine:
                 if self.mode == "chunked":
                     logits = self._chunked_logits(q)
                     return self._softmax(logits, out=logits)
-                self._splat_blur(q)
+                key = None if messages_key is None else (messages_key, self.tasks, self.mode)
+                kept = None if key is None else Q0_MESSAGES.get(key)
+                if kept is not None:
+                    for t, blurred in zip(self.terms, kept):
+                        t.blurred = blurred
+                else:
+                    self._splat_blur(q)
+                    if key is not None:
+                        Q0_MESSAGES.put(key, _Kept([t.blurred.copy() for t in self.terms]))
                 return self._step(self.prior, True)
             finally:
                 for t in self.terms:

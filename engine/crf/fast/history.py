@@ -25,6 +25,8 @@ class History:
         self.budget = budget
         self.qs: dict[int, object] = {}
         self.lock = threading.Lock()
+        self.key = None
+        self.lattice_keys: tuple = ()  # the cache keys of the lattices the engine filters with
 
     @property
     def nbytes(self) -> int:

@@ -70,6 +70,7 @@ class FastSession:
             hist = History(self._engine_factory(prior.prior, prior.counts, terms))
             HISTORIES.put(key, hist)
         hist.key = key
+        hist.lattice_keys = tuple(k for k, _ in term_keys)
         return hist
 
     # ---- the backend contract ----
@@ -116,7 +117,9 @@ class FastSession:
             t, q = start
         while t < n_iter:
             check_cancel(should_cancel)
-            q = eng.iterate(q, more=t + 1 < n_iter)
+            # Q_0 is the same for every weight setting, and so is its filtering: engines may keep it under this key
+            messages_key = (self._engine_tag, prior.key, hist.lattice_keys) if t == 0 else None
+            q = eng.iterate(q, more=t + 1 < n_iter, messages_key=messages_key)
             t += 1
             computed += 1
             hist.keep(t, q)

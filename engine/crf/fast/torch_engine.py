@@ -84,7 +84,8 @@ class TorchEngine:
         return self._softmax(self.prior)
 
     @torch.no_grad()
-    def iterate(self, q: torch.Tensor, more: bool = True) -> torch.Tensor:
+    def iterate(self, q: torch.Tensor, more: bool = True, messages_key=None) -> torch.Tensor:
+        """Q_{t+1} from Q_t (messages_key is part of the engine contract; on a GPU the filtering is cheap)."""
         logits = self.prior.clone()
         for dl, w in self.terms:
             logits += filter_q(dl, q, w)
