@@ -45,10 +45,10 @@ def _preview_reporter(report):
 
     def on_iteration(i, n, preview=None):
         send = None
-        if preview is not None and i < n and getattr(preview, "ndim", 0) == 2:
+        if callable(preview) and i < n:  # a label-map preview (fast CRF): computed only when it will be shown
             now = time.monotonic()
             if now - last[0] >= PREVIEW_INTERVAL:
-                last[0], send = now, preview
+                last[0], send = now, preview()
         report(i, n, f"CRF iteration {i}/{n}", send)
     return on_iteration
 

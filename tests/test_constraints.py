@@ -90,3 +90,19 @@ def test_locks_survive_crf_then_a_new_prediction():
     edits.merge_prediction(new_prediction)
     assert np.array_equal(edits.labels[locked], labels[locked])
     assert np.all(edits.labels[~locked] == 0)
+
+
+def test_fast_crf_label_previews_keep_the_locks():
+    img, probs = _scene()
+    labels = probs.argmax(0).astype(np.uint8)
+    locked = np.zeros((H, W), bool)
+    labels[5:15, 5:15], locked[5:15, 5:15] = 1, True
+    labels[20, 40], locked[20, 40] = VOID, True
+    previews = []
+    result = run_constrained(get_backend("fast").session(img), probs, PRESETS["deeplab-v1"], labels, locked,
+                             on_iteration=lambda i, n, p: previews.append(p() if callable(p) else None))
+    shown = [p for p in previews if p is not None]
+    assert len(shown) == PRESETS["deeplab-v1"].iterations - 1  # one per unfinished iteration
+    for p in shown:
+        assert np.array_equal(p[locked], labels[locked])
+    assert np.array_equal(result.labels[locked], labels[locked])

@@ -215,6 +215,7 @@ def test_progress_and_cancellation_between_iterations():
     FastBackend().session(img).run(probs, CRFParams(3, 3, 4, 50, 5, 4),
                                    on_iteration=lambda i, n, q: labels_seen.append((i, q)))
     for i, preview in labels_seen[:-1]:
+        preview = preview()  # computed on demand
         assert preview.shape == probs.shape[1:] and preview.dtype == np.uint8
         stopped = FastBackend().session(img).run(probs, CRFParams(3, 3, 4, 50, 5, i))
         assert np.array_equal(preview, stopped.labels), i

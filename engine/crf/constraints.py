@@ -65,12 +65,13 @@ def run_constrained(session, probs: np.ndarray, params: CRFParams, edit_labels: 
                     should_cancel=None, on_iteration=None) -> CRFResult:
     """session.run with the locks as hard unaries, then enforced: what the GUI's CRF worker calls.
 
-    Label-map previews passed to on_iteration have the locks enforced too."""
+    Label-map previews (functions, see FastSession.run) passed to on_iteration have the locks enforced too."""
     relay = on_iteration
     if on_iteration is not None:
         def relay(i, n, preview):
-            if preview is not None and preview.ndim == 2:
-                preview = enforce_locks(preview, edit_labels, locked)
+            if callable(preview):
+                labels_of = preview
+                preview = lambda: enforce_locks(labels_of(), edit_labels, locked)  # noqa: E731
             on_iteration(i, n, preview)
     result = session.run(hard_unary_probs(probs, edit_labels, locked), params,
                          should_cancel=should_cancel, on_iteration=relay)

@@ -19,7 +19,8 @@ class FastBackend:
 
     device: 'auto' (CUDA when available, else the numba CPU engine), 'cpu', 'cuda[:i]'. engine: 'auto',
     'numba' or 'torch' (torch on the CPU is slow; it exists to check the CUDA code path without a GPU).
-    previews: what on_iteration receives after each iteration: 'labels' (the label map, cheap), 'probs' or None.
+    previews: what on_iteration receives after each iteration: 'labels' (a function returning the label map, so
+    only a caller that shows it pays for the argmax), 'probs' or None.
     """
 
     name = "fast"

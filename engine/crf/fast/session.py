@@ -77,10 +77,11 @@ class FastSession:
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
         """Refine softmax probabilities (C,H,W) float32 -> CRFResult(probs (C,H,W) float32, labels (H,W) uint8).
 
-        on_iteration(i, n, preview) after each computed iteration and once at the end: preview is the label map
-        (H,W) uint8 of Q_i with previews='labels' (cheap: one argmax), its probabilities (C,H,W) with 'probs', or
-        None; the final call always passes the result's probabilities. should_cancel() between iterations raises
-        Cancelled.
+        on_iteration(i, n, preview) after each computed iteration and once at the end. With previews='labels',
+        preview is a function that returns the label map (H,W) uint8 of Q_i: one argmax (about 7 ms at 0.5 MP /
+        21 labels), paid only if called, and only valid during the on_iteration call. With 'probs' it is Q_i's
+        probabilities (C,H,W); with None, None. The final call always passes the result's probabilities.
+        should_cancel() between iterations raises Cancelled.
         """
         probs = np.asarray(probs, dtype=np.float32)
         check_inputs(self.image, probs)
@@ -124,14 +125,14 @@ class FastSession:
             computed += 1
             hist.keep(t, q)
             if on_iteration is not None and t < n_iter:
-                on_iteration(t, n_iter, self._preview(eng.to_numpy(q), prior))
+                on_iteration(t, n_iter, self._preview(eng, q, prior))
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": computed,
                            "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind)}
         return q
 
-    def _preview(self, q: np.ndarray, prior: Prior):
+    def _preview(self, eng, q, prior: Prior):
         if self.previews == "labels":
-            return labels_of(q, prior, self.height, self.width)
+            return lambda: labels_of(eng.to_numpy(q), prior, self.height, self.width)
         if self.previews == "probs":
-            return expand(q, prior, self.height, self.width)[0]
+            return expand(eng.to_numpy(q), prior, self.height, self.width)[0]
         return None
