@@ -1,8 +1,10 @@
 """Mean-field iterations on the CPU with the numba kernels; one instance per (prior, lattices, weights).
 
 An engine only computes: `initial()` gives Q_0 = softmax(prior), `iterate(q)` gives the next Q. Vertex buffers
-are allocated once and reused. How the splat is parallelised depends on labels x vertices (memory is bounded):
-  'tasks'    each thread splats a pixel range into its own copy of the vertex buffers (few labels);
+come from the array pool for each iteration and go back after it. How the splat is parallelised depends on
+labels x vertices (memory is bounded):
+  'tasks'    each thread splats a pixel range; rows only it touches go straight to the shared buffer, the others
+             to its private rows (task_spans);
   'channels' one shared buffer per lattice, the two lattices splatted in parallel (many labels, e.g. 182);
   'chunked'  channels are filtered a chunk at a time, when even one shared buffer would exceed WIDE_BUDGET.
 """

@@ -1,7 +1,7 @@
 """numba mean-field kernels for the CPU path: threaded, GIL-free, vectorised over labels or pixels.
 
-Per iteration: `splat` scatters Q into thread-private vertex buffers, `reduce_blur` sums them and runs the d+1
-double-buffered blurs, `step` slices both lattices, adds the prior and takes the softmax. These three move whole
+Per iteration: `splat` scatters Q into the vertex buffers (each thread sums the rows only it touches directly,
+the rest in private rows), `reduce_blur` adds up the private rows and runs the d+1 double-buffered blurs, `step` slices both lattices, adds the prior and takes the softmax. These three move whole
 padded rows with explicit SIMD (simd.py). (Fusing the next splat into `step` was measured slower, with and
 without SIMD.)
 
