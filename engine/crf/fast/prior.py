@@ -93,7 +93,7 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
     group_of_label = np.empty(c, np.int32)
     for gi, members in enumerate(groups):
         group_of_label[members] = gi
-    prior = np.empty((n, simd.row_width(g)), np.float32)
+    prior = POOL.take((n, simd.row_width(g)))  # a recycled Q-shaped array when there is one: warm memory
     with PARALLEL_LOCK:
         ck.gather_prior(reps_u, np.arange(g, dtype=np.int64), prior)
     POOL.give(reps_u)
