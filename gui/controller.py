@@ -33,8 +33,6 @@ from gui.prefetch import Prefetcher
 from gui.recovery import Recovery
 from gui.workers import Lane
 
-
-
 PREVIEW_INTERVAL = 0.06  # s between CRF label previews sent to the window: enough to follow, little GUI work
 
 
