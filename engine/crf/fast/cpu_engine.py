@@ -64,10 +64,6 @@ class _Term:
             POOL.give(arr)
         self.priv = self.vals = self.tmp = self.blurred = self.spans = None
 
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.priv, self.vals, self.tmp) if a is not None)
-
 
 class _Kept(list):
     """Filtered vertex values of Q_0, one array per term (a list with nbytes for the byte-bounded cache)."""
@@ -140,16 +136,12 @@ class CpuEngine:
     def to_numpy(self, q) -> np.ndarray:
         return q
 
-    @property
-    def state_nbytes(self) -> int:
-        return sum(t.nbytes for t in self.terms)
-
-    def initial(self, more: bool = True) -> np.ndarray:
-        """Q_0 = softmax(prior). (`more` is part of the engine contract; this engine does not need it.)"""
+    def initial(self) -> np.ndarray:
+        """Q_0 = softmax(prior)."""
         with PARALLEL_LOCK:
             return self._step(self.prior, False)
 
-    def iterate(self, q: np.ndarray, more: bool = True, messages_key=None) -> np.ndarray:
+    def iterate(self, q: np.ndarray, messages_key=None) -> np.ndarray:
         """Q_{t+1} from Q_t. With messages_key (the session passes one for Q_0, which every weight setting shares)
         the filtered vertex values of q are kept under that key and reused: they do not depend on the weights, so
         the first iteration after a weight change skips its splat and blur."""

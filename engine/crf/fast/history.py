@@ -30,8 +30,7 @@ class History:
 
     @property
     def nbytes(self) -> int:
-        size = sum(int(q.nbytes) for q in self.qs.values())  # numpy arrays and torch tensors alike
-        return size + int(getattr(self.engine, "state_nbytes", 0))
+        return sum(int(q.nbytes) for q in self.qs.values())  # numpy arrays and torch tensors alike
 
     def start_for(self, target: int) -> tuple[int, object] | None:
         """The kept (t, Q_t) with the largest t <= target, or None."""

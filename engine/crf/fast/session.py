@@ -111,7 +111,7 @@ class FastSession:
             q0_key = (self._engine_tag, prior.key)
             t, q = 0, self._q0.get(q0_key)
             if q is None:
-                q = eng.initial(more=n_iter > 0)
+                q = eng.initial()
                 self._q0.put(q0_key, q)
             hist.keep(0, q)
         else:
@@ -120,7 +120,7 @@ class FastSession:
             check_cancel(should_cancel)
             # Q_0 is the same for every weight setting, and so is its filtering: engines may keep it under this key
             messages_key = (self._engine_tag, prior.key, hist.lattice_keys) if t == 0 else None
-            q = eng.iterate(q, more=t + 1 < n_iter, messages_key=messages_key)
+            q = eng.iterate(q, messages_key=messages_key)
             t += 1
             computed += 1
             hist.keep(t, q)

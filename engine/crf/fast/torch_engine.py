@@ -71,20 +71,16 @@ class TorchEngine:
     def to_numpy(self, q: torch.Tensor) -> np.ndarray:
         return q.detach().to("cpu").numpy()
 
-    @property
-    def state_nbytes(self) -> int:
-        return 0
-
     def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
         e = torch.exp(logits - logits.amax(dim=1, keepdim=True))
         return e / (e * self.counts).sum(dim=1, keepdim=True)
 
     @torch.no_grad()
-    def initial(self, more: bool = True) -> torch.Tensor:
+    def initial(self) -> torch.Tensor:
         return self._softmax(self.prior)
 
     @torch.no_grad()
-    def iterate(self, q: torch.Tensor, more: bool = True, messages_key=None) -> torch.Tensor:
+    def iterate(self, q: torch.Tensor, messages_key=None) -> torch.Tensor:
         """Q_{t+1} from Q_t (messages_key is part of the engine contract; on a GPU the filtering is cheap)."""
         logits = self.prior.clone()
         for dl, w in self.terms:
