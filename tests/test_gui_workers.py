@@ -37,8 +37,9 @@ def test_superseded_result_is_dropped_and_newest_is_delivered(qtbot, lane):
 
 
 def test_job_superseded_before_it_starts_does_no_work(qtbot, lane):
-    gate, ran = threading.Event(), []
-    lane.submit(0, lambda c, r: gate.wait(5))          # occupies the single worker
+    gate, started, ran = threading.Event(), threading.Event(), []
+    lane.submit(0, lambda c, r: started.set() or gate.wait(5))  # occupies the single worker ...
+    assert started.wait(5)  # ... once running (a job superseded before it starts is skipped, not run)
     lane.submit(1, lambda c, r: ran.append(1))         # queued, then superseded
     with qtbot.waitSignal(lane.finished, timeout=5000) as blocker:
         lane.submit(2, lambda c, r: ran.append(2) or "done")
