@@ -107,16 +107,18 @@ def _update_block(i0, nb, prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_o
 
 
 @njit(inline="always", fastmath=True)
-def _splat_rows(i0, i1, q, off, w, buf):
-    """buf[off[i, j]] += w[i, j] * q[i] for rows i0..i1, in pixel order, whole padded rows with SIMD."""
-    W = q.shape[1]
-    stride = np.int64(W * 4)
-    base_q = simd.address(q)
+def _splat_rows(i0, i1, q, c0, off, w, buf):
+    """buf[off[i, j]] += w[i, j] * q[i, c0:c0+cw] for rows i0..i1 (cw = buf's row width, a multiple of 4), in
+    pixel order, whole rows with SIMD."""
+    cw = buf.shape[1]
+    stride_q = np.int64(q.shape[1] * 4)
+    stride_b = np.int64(cw * 4)
+    base_q = simd.address(q) + np.int64(c0) * 4
     base = simd.address(buf)
     for i in range(i0, i1):
-        src = base_q + i * stride
+        src = base_q + i * stride_q
         for j in range(off.shape[1]):
-            simd.axpy(base + np.int64(off[i, j]) * stride, src, w[i, j], W)
+            simd.axpy(base + np.int64(off[i, j]) * stride_b, src, w[i, j], cw)
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
@@ -278,41 +280,37 @@ def splat_shared(q, offg, wg, valsg, offb, wb, valsb, splat_g, splat_b):
             w = wg if t == 0 else wb
             vals = valsg if t == 0 else valsb
             vals[:, :] = 0.0
-            _splat_rows(0, n, q, off, w, vals)
+            _splat_rows(0, n, q, 0, off, w, vals)
 
 
 # ---- channel-chunked path: bounded memory when labels x vertices is large (e.g. 182 classes at 1.5 MP) ----
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
 def splat_chunk(q, c0, off, w, priv):
-    """Splat channels [c0, c0+cw) of Q into per-task buffers priv (T, M+1, cw)."""
+    """Splat channels [c0, c0+cw) of Q into per-task buffers priv (T, M+1, cw), cw a multiple of 4."""
     n = q.shape[0]
-    ntask, _, cw = priv.shape
+    ntask = priv.shape[0]
     per = (n + ntask - 1) // ntask
     for t in prange(ntask):
         buf = priv[t]
         buf[:, :] = 0.0
-        for i in range(t * per, min(n, (t + 1) * per)):
-            for j in range(off.shape[1]):
-                o = off[i, j]
-                ww = w[i, j]
-                for k in range(cw):
-                    buf[o, k] += ww * q[i, c0 + k]
+        _splat_rows(min(n, t * per), min(n, (t + 1) * per), q, c0, off, w, buf)
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
 def slice_add(logits, c0, off, w, vals, coef):
-    """logits[:, c0:c0+cw] += coef * slice(vals)."""
+    """logits[:, c0:c0+cw] += coef * slice(vals), cw = vals' row width (a multiple of 4), rows with SIMD."""
     n = logits.shape[0]
     cw = vals.shape[1]
+    stride_l = np.int64(logits.shape[1] * 4)
+    stride_v = np.int64(cw * 4)
+    base_l = simd.address(logits) + np.int64(c0) * 4
+    base_v = simd.address(vals)
     nch = (n + _VCHUNK - 1) // _VCHUNK
     for c in prange(nch):
         for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
             for j in range(off.shape[1]):
-                o = off[i, j]
-                ww = w[i, j] * coef
-                for k in range(cw):
-                    logits[i, c0 + k] += ww * vals[o, k]
+                simd.axpy(base_l + i * stride_l, base_v + np.int64(off[i, j]) * stride_v, w[i, j] * coef, cw)
 
 
 # ---- input / output conversions ----
