@@ -21,7 +21,7 @@ from .threads import PARALLEL_LOCK
 @dataclass(frozen=True, eq=False)
 class Prior:
     """prior (N,W) float32 = -unary of each group's first label, pixel-major, rows zero-padded to
-    W = simd.row_width(G) for the CPU kernels (`groups_prior` is the (N,G) view); counts (G,) labels per group;
+    W = simd.row_width(G) for the CPU kernels; counts (G,) labels per group;
     group_of_label (C,) int32; rep_label (G,) int32 = first label of each group (groups sorted by it)."""
 
     prior: np.ndarray
@@ -41,11 +41,6 @@ class Prior:
     @property
     def nbytes(self) -> int:
         return int(self.prior.nbytes)
-
-    @property
-    def groups_prior(self) -> np.ndarray:
-        """(N,G) view without the row padding."""
-        return self.prior[:, :self.n_groups]
 
 
 def probs_key(probs: np.ndarray) -> tuple:
