@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/crf.py            # 0.19 / 0.5 / 1.5 MP x 21 / 3 labels, DeepLab v1 preset
     .venv/bin/python bench/crf.py --quick    # 0.19 and 0.5 MP only, fewer repetitions
+    .venv/bin/python bench/crf.py --device cuda   # the fast engine on the GPU (torch); pydensecrf on the CPU
 
 pydensecrf has no reuse, so every slider change costs it a full run; its column is that full run. Times are the
 minimum over repetitions (the machine is shared). Probabilities are smooth, network-like and, except in the row
@@ -79,11 +80,12 @@ def cold():
     Q0_MESSAGES.clear()
 
 
-def bench_case(label: str, h: int, w: int, c: int, preset: str, reps: int, absent: int = 0) -> None:
+def bench_case(label: str, h: int, w: int, c: int, preset: str, reps: int, absent: int = 0,
+               device: str = "cpu", reference: bool = True) -> None:
     img = scene(h, w, seed=h)
     probs = network_probs(c, h, w, seed=w, absent=absent)
     params = PRESETS[preset]
-    backend = FastBackend(device="cpu")
+    backend = FastBackend(device=device)
 
     def full():
         cold()
@@ -92,14 +94,14 @@ def bench_case(label: str, h: int, w: int, c: int, preset: str, reps: int, absen
     # Alternate the two so both see the same machine (a shared VM's speed drifts by 2x within a minute).
     refs, fulls = [], []
     for _ in range(reps):
-        t_r, ref = best_ms(lambda: pydensecrf_refine(img, probs, params), 1)
+        t_r, ref = best_ms(lambda: pydensecrf_refine(img, probs, params), 1) if reference else (np.nan, None)
         t_f, res = best_ms(full, 1)
         refs.append(t_r)
         fulls.append(t_f)
     t_ref, t_full = min(refs), min(fulls)
     median_ratio = float(np.median(np.array(refs) / np.array(fulls)))
-    dq = float(np.abs(res.probs - ref).max())
-    agree = float((res.labels == ref.argmax(0)).mean())
+    dq = float(np.abs(res.probs - ref).max()) if reference else np.nan
+    agree = float((res.labels == ref.argmax(0)).mean()) if reference else np.nan
 
     session = backend.session(img)
     session.run(probs, params)
@@ -157,6 +159,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="0.19 and 0.5 MP only, fewer repetitions")
     ap.add_argument("--no-memory", action="store_true", help="skip the 182-class memory check")
     ap.add_argument("--memory-reference", action="store_true", help="also run pydensecrf's 182-class case")
+    ap.add_argument("--device", default="cpu", help="where the fast engine runs: cpu (numba) or cuda (torch)")
+    ap.add_argument("--no-reference", action="store_true", help="time the fast engine only (no pydensecrf runs)")
     ap.add_argument("--memory-child", nargs=5, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
@@ -167,21 +171,25 @@ def main(argv=None) -> int:
     print(f"numba {numba.get_num_threads()} threads, torch {torch.get_num_threads()} threads, "
           f"{len(os.sched_getaffinity(0))} CPUs available, load average {os.getloadavg()[0]:.1f} at start")
     warm_up()  # load the compiled kernels
+    if args.device != "cpu":
+        print(f"fast engine on {torch.cuda.get_device_name() if args.device.startswith('cuda') else args.device}")
+        bench_case("warm-up", 64, 96, 3, "deeplab-v1", 1, device=args.device)  # CUDA context and kernels
     print("all times in ms (min over repetitions); 'pydense' is also pydensecrf's cost for any slider change;\n"
           "C/G = labels / channels after exact merging; '1st' = weight change until the first iteration's preview\n"
           "'ratio' = min/min; 'r.med' = median over repetitions of pydensecrf/fast, each pair run back to back\n"
           "   size  C/G      preset | pydense     fast  ratio r.med | weight    1st  iter+1 iter-dn rgb-std |"
           "   max|dQ|   labels")
     sizes = ["0.19 MP", "0.5 MP"] if args.quick else list(SIZES)
+    ref = not args.no_reference
     for label in sizes:
         h, w = SIZES[label]
         reps = 3 if (args.quick or label == "1.5 MP") else 5
         for c in (21, 3):
-            bench_case(label, h, w, c, "deeplab-v1", reps)
+            bench_case(label, h, w, c, "deeplab-v1", reps, device=args.device, reference=ref)
     h, w = SIZES["0.5 MP"]
-    bench_case("0.5 MP", h, w, 21, "deeplab-v1", 2, absent=18)  # 3 present classes, 18 clipped: merge to 4
-    bench_case("0.5 MP", h, w, 21, "deeplab-v2", 2)
-    if not args.no_memory:
+    bench_case("0.5 MP", h, w, 21, "deeplab-v1", 2, absent=18, device=args.device, reference=ref)  # merge to 4
+    bench_case("0.5 MP", h, w, 21, "deeplab-v2", 2, device=args.device, reference=ref)
+    if not args.no_memory and args.device == "cpu":
         print("memory, 1.5 MP (fresh process each):")
         runs = [(0, 0), (170, 0)] + ([(0, 1)] if args.memory_reference else [])
         for absent, reference in runs:

@@ -73,14 +73,13 @@ def test_matches_pydensecrf(h, w, c, params, absent):
     img = _scene(h, w, seed=h)
     probs = _probs(c, h, w, seed=w, absent=absent)
     ref = pydensecrf_refine(img, probs, params)
-    _assert_matches(FastBackend().session(img).run(probs, params), ref)
+    _assert_matches(FastBackend(device="cpu").session(img).run(probs, params), ref)
 
 
-def test_torch_path_and_chunked_path_match_too():
+def test_chunked_and_channel_paths_match_too():  # (the torch engine has its own file: test_crf_torch.py)
     img, probs = _scene(47, 63, 3), _probs(7, 47, 63, 4)
     params = CRFParams(3, 2, 5, 40, 8, 6)
     ref = pydensecrf_refine(img, probs, params)
-    _assert_matches(FastBackend(engine="torch", device="cpu").session(img).run(probs, params), ref)
 
     class Chunked(CpuEngine):  # force the bounded-memory path: channels in chunks of a few
         def __init__(self, *args):
@@ -91,7 +90,7 @@ def test_torch_path_and_chunked_path_match_too():
             super().__init__(*args, fused_budget=0)
 
     for engine, mode in ((Chunked, "chunked"), (Channels, "channels")):
-        backend = FastBackend()
+        backend = FastBackend(device="cpu")
         backend._factory = lambda engine=engine: engine
         _fresh()
         session = backend.session(img)
@@ -122,13 +121,13 @@ def test_generic_int16_key_path_builds_the_same_lattice(monkeypatch):
     img, probs = _scene(37, 51, 17), _probs(4, 37, 51, 18)
     params = CRFParams(3, 2, 5, 9, 4, 5)
     _fresh()
-    _assert_matches(FastBackend().session(img).run(probs, params), pydensecrf_refine(img, probs, params))
+    _assert_matches(FastBackend(device="cpu").session(img).run(probs, params), pydensecrf_refine(img, probs, params))
 
 
 def test_weight_changes_reuse_lattices_and_sigma_changes_rebuild():
     _fresh()
     img, probs = _scene(52, 77, 5), _probs(4, 52, 77, 6)
-    session = FastBackend().session(img)
+    session = FastBackend(device="cpu").session(img)
     base = CRFParams(3, 3, 4, 60, 6, 5)
     session.run(probs, base)
     builds = dict(lc.BUILD_COUNTS)
@@ -146,7 +145,7 @@ def test_weight_changes_reuse_lattices_and_sigma_changes_rebuild():
     assert lc.BUILD_COUNTS["gaussian"] == builds["gaussian"] + 1
     _assert_matches(after, pydensecrf_refine(img, probs, base.replace(pos_xy_std=1.5)))
     # the Gaussian lattice depends only on the size: a second image of that size reuses it
-    FastBackend().session(_scene(52, 77, 9)).run(probs, base)
+    FastBackend(device="cpu").session(_scene(52, 77, 9)).run(probs, base)
     assert lc.BUILD_COUNTS["gaussian"] == builds["gaussian"] + 1
 
 
@@ -154,7 +153,7 @@ def test_weight_change_reuses_the_first_iterations_filtering(monkeypatch):
     _fresh()
     img, probs = _scene(52, 77, 5), _probs(4, 52, 77, 6)
     base = CRFParams(3, 3, 4, 60, 6, 4)
-    session = FastBackend().session(img)
+    session = FastBackend(device="cpu").session(img)
     session.run(probs, base)
     splats = []
     real = cpu_kernels.splat
@@ -163,7 +162,7 @@ def test_weight_change_reuses_the_first_iterations_filtering(monkeypatch):
     result = session.run(probs, changed)
     assert len(splats) == 3  # 4 iterations, the first one's splat and blur came from the cache
     _fresh()
-    fresh = FastBackend().session(img).run(probs, changed)
+    fresh = FastBackend(device="cpu").session(img).run(probs, changed)
     assert np.array_equal(result.probs, fresh.probs)  # bit-identical to filtering Q_0 again
     session.run(probs, changed.replace(bi_rgb_std=9))  # another lattice: nothing to reuse
     assert len(splats) == 3 + 4 + 4  # (the fresh run above splatted 4 times too)
@@ -172,7 +171,7 @@ def test_weight_change_reuses_the_first_iterations_filtering(monkeypatch):
 def test_iteration_slider_costs_only_the_added_iterations():
     _fresh()
     img, probs = _scene(41, 59, 7), _probs(5, 41, 59, 8)
-    session = FastBackend().session(img)
+    session = FastBackend(device="cpu").session(img)
     p = CRFParams(3, 3, 4, 50, 5, 5)
     session.run(probs, p)
     assert session.last_stats["computed_iterations"] == 5
@@ -181,7 +180,7 @@ def test_iteration_slider_costs_only_the_added_iterations():
     up = session.run(probs, p.replace(iterations=8))
     assert session.last_stats["computed_iterations"] == 3
     _fresh()
-    fresh = FastBackend().session(img)
+    fresh = FastBackend(device="cpu").session(img)
     assert np.array_equal(fresh.run(probs, p.replace(iterations=3)).probs, down.probs)
     assert np.array_equal(fresh.run(probs, p.replace(iterations=8)).probs, up.probs)
     changed = probs.copy()
@@ -194,10 +193,10 @@ def test_identical_unary_rows_are_merged_exactly():
     _fresh()
     img, probs = _scene(60, 80, 11), _probs(12, 60, 80, 12, absent=9)
     params = PRESETS["deeplab-v2"]
-    merged_session = FastBackend().session(img)
+    merged_session = FastBackend(device="cpu").session(img)
     merged = merged_session.run(probs, params)
     assert merged_session.last_stats["groups"] == 4 and merged_session.last_stats["labels"] == 12
-    unmerged = FastBackend(merge_labels=False).session(img).run(probs, params)
+    unmerged = FastBackend(device="cpu", merge_labels=False).session(img).run(probs, params)
     assert np.abs(merged.probs - unmerged.probs).max() <= 1e-5  # float summation order only
     _assert_matches(merged, pydensecrf_refine(img, probs, params))
 
@@ -205,19 +204,19 @@ def test_identical_unary_rows_are_merged_exactly():
 def test_progress_and_cancellation_between_iterations():
     _fresh()
     img, probs = _scene(30, 45, 13), _probs(3, 30, 45, 14)
-    session = FastBackend(previews="probs").session(img)
+    session = FastBackend(device="cpu", previews="probs").session(img)
     seen = []
     result = session.run(probs, CRFParams(3, 3, 4, 50, 5, 4), on_iteration=lambda i, n, q: seen.append((i, n, q)))
     assert [(i, n) for i, n, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert all(q.shape == probs.shape for _, _, q in seen) and np.array_equal(seen[-1][2], result.probs)
     # label previews (the default) are exactly the labels a run stopped at that iteration gives
     labels_seen = []
-    FastBackend().session(img).run(probs, CRFParams(3, 3, 4, 50, 5, 4),
+    FastBackend(device="cpu").session(img).run(probs, CRFParams(3, 3, 4, 50, 5, 4),
                                    on_iteration=lambda i, n, q: labels_seen.append((i, q)))
     for i, preview in labels_seen[:-1]:
         preview = preview()  # computed on demand
         assert preview.shape == probs.shape[1:] and preview.dtype == np.uint8
-        stopped = FastBackend().session(img).run(probs, CRFParams(3, 3, 4, 50, 5, i))
+        stopped = FastBackend(device="cpu").session(img).run(probs, CRFParams(3, 3, 4, 50, 5, i))
         assert np.array_equal(preview, stopped.labels), i
     calls = []
 
@@ -234,11 +233,11 @@ def test_progress_and_cancellation_between_iterations():
 
 def test_bad_inputs_raise_engine_errors():
     img, probs = _scene(20, 30), _probs(3, 20, 30)
-    session = FastBackend().session(img)
+    session = FastBackend(device="cpu").session(img)
     with pytest.raises(EngineError, match="do not match"):
         session.run(probs[:, :10], PRESETS["deeplab-v1"])
     with pytest.raises(EngineError):
-        FastBackend().session(img[..., 0])
+        FastBackend(device="cpu").session(img[..., 0])
     with pytest.raises(EngineError):
         build_lattice(np.full((10, 2), np.nan, np.float32))
 
@@ -255,7 +254,7 @@ def test_default_backend_is_fast_and_releases_the_gil():
     # behaviour: while a run is busy in a worker thread, this thread keeps running Python code
     _fresh()
     img, probs = _scene(200, 300, 15), _probs(21, 200, 300, 16)
-    session = FastBackend().session(img)
+    session = FastBackend(device="cpu").session(img)
     session.run(probs, CRFParams(3, 3, 4, 50, 5, 1))  # warm up (loads compiled kernels)
     ticks = []
     worker = threading.Thread(target=session.run, args=(probs, CRFParams(3, 3, 4, 60, 5, 30)))

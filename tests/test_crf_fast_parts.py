@@ -117,8 +117,8 @@ def test_results_are_identical_after_buffers_are_recycled():
     probs = rng.random((6, 61, 83)).astype(np.float32) + 0.05
     probs /= probs.sum(0)
     params = PRESETS["deeplab-v1"]
-    first = FastBackend().session(img).run(probs, params)
-    session = FastBackend().session(img)
+    first = FastBackend(device="cpu").session(img).run(probs, params)
+    session = FastBackend(device="cpu").session(img)
     for w in (2.0, 7.0, 3.5):
         session.run(probs, params.replace(bi_w=w))
         HISTORIES.clear()  # evict into the pool, so the next run writes into recycled arrays
@@ -127,7 +127,7 @@ def test_results_are_identical_after_buffers_are_recycled():
     assert recycled
     for arr in recycled:
         arr.fill(np.nan if arr.dtype.kind == "f" else -7)  # whatever a kernel forgets to overwrite shows
-    again = FastBackend().session(img).run(probs, params)  # a new prior too, from recycled scratch
+    again = FastBackend(device="cpu").session(img).run(probs, params)  # a new prior too, from recycled scratch
     assert np.array_equal(first.probs, again.probs) and np.array_equal(first.labels, again.labels)
 
 

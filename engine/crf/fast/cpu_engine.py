@@ -133,8 +133,21 @@ class CpuEngine:
             self.mode = "chunked"
         self.chunk_budget = chunk_budget
 
-    def to_numpy(self, q) -> np.ndarray:
-        return q
+    def expand(self, q: np.ndarray, group_of_label: np.ndarray, rep_label: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Merged Q (N,G) -> probabilities (C,N) float32 and labels (N,) uint8 (first maximum wins)."""
+        probs = np.empty((group_of_label.shape[0], q.shape[0]), np.float32)
+        labels = np.empty(q.shape[0], np.uint8)
+        with PARALLEL_LOCK:
+            ck.expand(q, group_of_label, rep_label, probs, labels)
+        return probs, labels
+
+    def labels(self, q: np.ndarray, rep_label: np.ndarray) -> np.ndarray:
+        """Label per pixel (N,) uint8 of a merged Q, first maximum wins, without expanding the probabilities."""
+        out = np.empty(q.shape[0], np.uint8)
+        with PARALLEL_LOCK:
+            ck.argmax_labels(q, rep_label, out)
+        return out
 
     def initial(self) -> np.ndarray:
         """Q_0 = softmax(prior)."""

@@ -1,4 +1,4 @@
-"""Unary side of the fast engine: exact merging of labels with identical unary rows, and the inverse expansion.
+"""Unary side of the fast engine: exact merging of labels with identical unary rows (engines expand them back).
 
 Why: mean-field cost is linear in the number of channels, and labels whose unary rows are identical stay
 identical through every Potts mean-field iteration. Network softmax outputs clip at 1e-5 for every class absent
@@ -96,20 +96,3 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
     rep_label = np.array([m[0] for m in groups], np.int32)
     return Prior(prior=prior, counts=counts, group_of_label=group_of_label, rep_label=rep_label,
                  key=key if key is not None else probs_key(probs))
-
-
-def expand(q: np.ndarray, prior: Prior, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Merged Q (N,G) -> probabilities (C,H,W) float32 and labels (H,W) uint8 (first maximum wins)."""
-    probs = np.empty((prior.n_labels, height * width), np.float32)
-    labels = np.empty(height * width, np.uint8)
-    with PARALLEL_LOCK:
-        ck.expand(np.ascontiguousarray(q), prior.group_of_label, prior.rep_label, probs, labels)
-    return probs.reshape(prior.n_labels, height, width), labels.reshape(height, width)
-
-
-def labels_of(q: np.ndarray, prior: Prior, height: int, width: int) -> np.ndarray:
-    """Label map (H,W) uint8 of a merged Q (first maximum wins), without expanding the probabilities: a preview."""
-    labels = np.empty(height * width, np.uint8)
-    with PARALLEL_LOCK:
-        ck.argmax_labels(np.ascontiguousarray(q), prior.rep_label, labels)
-    return labels.reshape(height, width)

@@ -17,7 +17,7 @@ from ..params import CRFParams
 from . import lattice_cache as lc
 from .cache import ByteLRU
 from .history import HISTORIES, History
-from .prior import Prior, expand, labels_of, make_prior, probs_key
+from .prior import Prior, make_prior, probs_key
 from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
@@ -97,7 +97,7 @@ class FastSession:
             with hist.lock:
                 q = self._advance(hist, prior, n_iter, should_cancel, on_iteration)
             HISTORIES.resize(hist.key)
-            out_probs, labels = expand(hist.engine.to_numpy(q), prior, self.height, self.width)
+            out_probs, labels = self._expand(hist.engine, q, prior)
         if on_iteration is not None:
             on_iteration(n_iter, n_iter, out_probs)
         return CRFResult(out_probs, labels)
@@ -130,9 +130,14 @@ class FastSession:
                            "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind)}
         return q
 
+    def _expand(self, eng, q, prior: Prior) -> tuple[np.ndarray, np.ndarray]:
+        """Engine Q -> probabilities (C,H,W) float32 and labels (H,W) uint8 on the host."""
+        probs, labels = eng.expand(q, prior.group_of_label, prior.rep_label)
+        return probs.reshape(-1, self.height, self.width), labels.reshape(self.height, self.width)
+
     def _preview(self, eng, q, prior: Prior):
         if self.previews == "labels":
-            return lambda: labels_of(eng.to_numpy(q), prior, self.height, self.width)
+            return lambda: eng.labels(q, prior.rep_label).reshape(self.height, self.width)
         if self.previews == "probs":
-            return expand(eng.to_numpy(q), prior, self.height, self.width)[0]
+            return self._expand(eng, q, prior)[0]
         return None

@@ -1,0 +1,84 @@
+"""The torch engine (the fast CRF's GPU path) matches pydensecrf and reuses what a slider change allows.
+
+Every test runs the torch engine on the CPU (so CI checks the code path) and again on CUDA where there is a GPU
+(bench/gpu_check.sh runs this file there). Sparse products on a GPU may sum in another order from run to run,
+so reruns are compared to float rounding (~1e-7), not bit for bit.
+"""
+import numpy as np
+import pytest
+import torch
+
+from engine.crf import CRFParams, PRESETS
+from engine.crf.fast import FastBackend
+from engine.crf.fast import lattice_cache as lc
+from engine.crf.fast import torch_engine
+from engine.crf.reference import pydensecrf_refine
+from tests.test_crf_fast import GRID, _assert_matches, _fresh, _probs, _scene
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=needs_cuda)])
+def torch_backend(request):
+    """FastBackend(**kw) with the torch engine on each device."""
+    return lambda **kw: FastBackend(device=request.param, engine="torch", **kw)
+
+
+@pytest.mark.parametrize("h,w,c,params,absent", GRID)
+def test_torch_matches_pydensecrf(torch_backend, h, w, c, params, absent):
+    img = _scene(h, w, seed=h)
+    probs = _probs(c, h, w, seed=w, absent=absent)
+    _fresh()
+    session = torch_backend().session(img)
+    _assert_matches(session.run(probs, params), pydensecrf_refine(img, probs, params))
+    assert session.last_stats["engine"] == "torch"
+
+
+@needs_cuda
+def test_auto_device_picks_the_gpu():
+    backend = FastBackend()
+    assert backend.engine == "torch" and backend.device.type == "cuda"
+
+
+def test_weight_change_reuses_lattices_uploads_and_prior(torch_backend):
+    _fresh()
+    img, probs = _scene(52, 77, 5), _probs(4, 52, 77, 6)
+    session = torch_backend().session(img)
+    base = CRFParams(3, 3, 4, 60, 6, 5)
+    session.run(probs, base)
+    builds, uploads = dict(lc.BUILD_COUNTS), dict(torch_engine.UPLOAD_COUNTS)
+    for changed in (base.replace(pos_w=1.5), base.replace(bi_w=9)):
+        _assert_matches(session.run(probs, changed), pydensecrf_refine(img, probs, changed))
+    assert lc.BUILD_COUNTS == builds and torch_engine.UPLOAD_COUNTS == uploads
+    after = session.run(probs, base.replace(bi_rgb_std=12))
+    assert torch_engine.UPLOAD_COUNTS["lattice"] == uploads["lattice"] + 1  # only the new bilateral lattice
+    assert torch_engine.UPLOAD_COUNTS["prior"] == uploads["prior"]
+    _assert_matches(after, pydensecrf_refine(img, probs, base.replace(bi_rgb_std=12)))
+
+
+def test_iteration_slider_and_previews(torch_backend):
+    _fresh()
+    img, probs = _scene(41, 59, 7), _probs(5, 41, 59, 8)
+    session = torch_backend().session(img)
+    p = CRFParams(3, 3, 4, 50, 5, 5)
+    seen = []
+    session.run(probs, p, on_iteration=lambda i, n, preview: seen.append((i, preview() if i < n else None)))
+    assert [i for i, _ in seen] == [1, 2, 3, 4, 5]
+    down = session.run(probs, p.replace(iterations=3))
+    assert session.last_stats["computed_iterations"] == 0
+    up = session.run(probs, p.replace(iterations=8))
+    assert session.last_stats["computed_iterations"] == 3
+    _fresh()
+    fresh = torch_backend().session(img)
+    assert np.abs(fresh.run(probs, p.replace(iterations=3)).probs - down.probs).max() <= 1e-6
+    assert np.array_equal(seen[2][1], down.labels)  # the iteration-3 preview is that iteration's label map
+    assert np.abs(fresh.run(probs, p.replace(iterations=8)).probs - up.probs).max() <= 1e-6
+
+
+def test_many_classes_merge_and_match(torch_backend):
+    _fresh()
+    img, probs = _scene(60, 80, 11), _probs(40, 60, 80, 12, absent=30)
+    session = torch_backend().session(img)
+    result = session.run(probs, PRESETS["deeplab-v2"])
+    assert session.last_stats["groups"] == 11
+    _assert_matches(result, pydensecrf_refine(img, probs, PRESETS["deeplab-v2"]))
