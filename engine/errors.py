@@ -17,6 +17,10 @@ class LabelIOError(EngineError):
     """A label file cannot be written (read-only folder, full disk) or read."""
 
 
+class DeviceMemoryError(EngineError):
+    """The GPU ran out of memory; the caller may run the same work on the CPU instead."""
+
+
 class Cancelled(EngineError):
     """Long work stopped because its should_cancel() callback said so."""
 

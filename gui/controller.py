@@ -361,7 +361,7 @@ class AnnotatorController(HandEditsMixin, QObject):
             else:
                 res = run_constrained(session, probs, params, locks[0], locks[1], should_cancel=cancel,
                                       on_iteration=on_iteration)
-            return res.probs, res.labels, uncertainty(res.probs)
+            return res.probs, res.labels, uncertainty(res.probs), res.note
         self.lanes["crf"].submit(self._crf_key(st, params), job)
 
     def _on_crf_preview(self, key, labels) -> None:
@@ -378,11 +378,11 @@ class AnnotatorController(HandEditsMixin, QObject):
         st = self.state
         if st is None or key != self._crf_key(st, self.params):
             return
-        probs, labels, unc = result
+        probs, labels, unc, note = result
         st.set_crf(probs, labels, self.params, unc)
         self._sync_status()
         self.results_changed.emit()
-        self.activity.emit(f"Ready: {st.path.name}")
+        self.activity.emit(f"Ready: {st.path.name}" + (f" ({note})" if note else ""))
         self.prefetch.schedule(st.index)
 
     # ----- misc ----------------------------------------------------------------------------------

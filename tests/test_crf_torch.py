@@ -10,9 +10,12 @@ import torch
 
 from engine.crf import CRFParams, PRESETS
 from engine.crf.fast import FastBackend
+from engine.crf.fast.cpu_engine import CpuEngine
+from engine.crf.fast.session import FastSession
 from engine.crf.fast import lattice_cache as lc
 from engine.crf.fast import torch_engine
 from engine.crf.reference import pydensecrf_refine
+from engine.errors import DeviceMemoryError
 from tests.test_crf_fast import GRID, _assert_matches, _fresh, _probs, _scene
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -82,3 +85,30 @@ def test_many_classes_merge_and_match(torch_backend):
     result = session.run(probs, PRESETS["deeplab-v2"])
     assert session.last_stats["groups"] == 11
     _assert_matches(result, pydensecrf_refine(img, probs, PRESETS["deeplab-v2"]))
+
+
+def test_out_of_gpu_memory_reruns_on_the_cpu_and_says_so(monkeypatch):
+    _fresh()
+    img, probs = _scene(40, 57, 3), _probs(4, 40, 57, 5)
+    params = CRFParams(3, 3, 4, 50, 5, 5)
+    runs = []
+
+    def out_of_memory(*args):
+        runs.append(1)
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(torch_engine, "filter_q", out_of_memory)
+    released = []
+    torch_factory = FastBackend(device="cpu", engine="torch")._factory()
+    session = FastSession(img, torch_factory, "torch:cuda", fallback=(CpuEngine, "numba:cpu", lambda: released.append(1)))
+    result = session.run(probs, params)
+    assert runs == [1] and released == [1]
+    assert "ran out of memory" in result.note and "CPU" in result.note
+    assert session.last_stats["engine"] == CpuEngine.kind
+    _assert_matches(result, pydensecrf_refine(img, probs, params))
+    again = session.run(probs, params.replace(bi_w=7))  # the session stays on the CPU, and keeps saying so
+    assert runs == [1] and again.note == result.note
+    # without a fallback (the CPU engine itself) the error reaches the caller as an EngineError with a message
+    monkeypatch.setattr(torch_engine, "filter_q", out_of_memory)
+    with pytest.raises(DeviceMemoryError, match="ran out of memory"):
+        FastSession(img, torch_factory, "torch:cuda").run(probs, params.replace(bi_w=9))

@@ -10,10 +10,12 @@ from ..errors import EngineError
 
 @dataclass(frozen=True)
 class CRFResult:
-    """Refined probabilities (C,H,W) float32 and their argmax labels (H,W) uint8."""
+    """Refined probabilities (C,H,W) float32 and their argmax labels (H,W) uint8; note: what the user should
+    know about how it was computed (e.g. 'the GPU ran out of memory: ran on the CPU'), or ''."""
 
     probs: np.ndarray
     labels: np.ndarray
+    note: str = ""
 
 
 def check_inputs(image_rgb: np.ndarray, probs: np.ndarray) -> None:

@@ -58,7 +58,7 @@ def enforce_locks(labels: np.ndarray, edit_labels: np.ndarray, locked: np.ndarra
 def constrain_result(result: CRFResult, edit_labels: np.ndarray, locked: np.ndarray) -> CRFResult:
     """CRF output with locks enforced on labels, and probabilities one-hot where a class was painted."""
     return CRFResult(hard_unary_probs(result.probs, edit_labels, locked),
-                     enforce_locks(result.labels, edit_labels, locked))
+                     enforce_locks(result.labels, edit_labels, locked), result.note)
 
 
 def run_constrained(session, probs: np.ndarray, params: CRFParams, edit_labels: np.ndarray, locked: np.ndarray,

@@ -49,8 +49,13 @@ class FastBackend:
         return lambda prior, counts, terms: TorchEngine(prior, counts, terms, device=device)
 
     def session(self, image_rgb: np.ndarray) -> FastSession:
+        fallback = None
+        if self.engine == "torch" and self.device.type != "cpu":  # out of GPU memory: the numba engine
+            from .cpu_engine import CpuEngine
+            from .torch_engine import release_device_memory
+            fallback = (CpuEngine, "numba:cpu", release_device_memory)
         return FastSession(image_rgb, self._factory(), engine_tag=f"{self.engine}:{self.device}",
-                           previews=self.previews, merge_labels=self.merge_labels)
+                           previews=self.previews, merge_labels=self.merge_labels, fallback=fallback)
 
 
 def warm_up() -> None:

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from ...errors import EngineError, check_cancel
+from ...errors import DeviceMemoryError, EngineError, check_cancel
 from ..base import CRFResult, check_inputs
 from ..params import CRFParams
 from . import lattice_cache as lc
@@ -27,7 +27,7 @@ class FastSession:
     """One image. `engine_factory(prior, counts, terms)` makes the mean-field engine (CPU numba or torch)."""
 
     def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: str | None = "labels",
-                 merge_labels: bool = True):
+                 merge_labels: bool = True, fallback: tuple | None = None):
         image = np.asarray(image_rgb)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise EngineError(f"CRF image must be (H,W,3) uint8, got {image.shape} {image.dtype}")
@@ -36,6 +36,8 @@ class FastSession:
         self.image_key = lc.image_key(self.image)
         self._engine_factory = engine_factory
         self._engine_tag = engine_tag
+        self._fallback = fallback  # (factory, tag, release): where to go when the GPU runs out of memory
+        self.note = ""  # passed on in every CRFResult (e.g. that the GPU ran out of memory)
         if previews not in (None, "labels", "probs"):
             raise ValueError(f"previews must be None, 'labels' or 'probs', got {previews!r}")
         self.previews = previews
@@ -75,6 +77,23 @@ class FastSession:
 
     # ---- the backend contract ----
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
+        """run_once, and if the GPU runs out of memory, again on the CPU (for the rest of this session).
+
+        The failed attempt's GPU caches are dropped and the note on the result says what happened."""
+        try:
+            return self.run_once(probs, params, should_cancel, on_iteration)
+        except DeviceMemoryError as exc:
+            if self._fallback is None:
+                raise
+            self._engine_factory, self._engine_tag, release = self._fallback
+            self._fallback = None
+            self.note = f"{exc}; this image's CRF runs on the CPU"
+            HISTORIES.clear()  # rare: drop every kept GPU iteration (CPU ones are recomputed on demand)
+            self._q0.clear()
+            release()
+            return self.run_once(probs, params, should_cancel, on_iteration)
+
+    def run_once(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
         """Refine softmax probabilities (C,H,W) float32 -> CRFResult(probs (C,H,W) float32, labels (H,W) uint8).
 
         on_iteration(i, n, preview) after each computed iteration and once at the end. With previews='labels',
@@ -100,7 +119,7 @@ class FastSession:
             out_probs, labels = self._expand(hist.engine, q, prior)
         if on_iteration is not None:
             on_iteration(n_iter, n_iter, out_probs)
-        return CRFResult(out_probs, labels)
+        return CRFResult(out_probs, labels, self.note)
 
     def _advance(self, hist: History, prior: Prior, n_iter: int, should_cancel, on_iteration):
         """Q_{n_iter}, from the nearest kept iteration below it."""

@@ -9,6 +9,7 @@ Results are expanded to labels on the device, so only the output (and label prev
 """
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 import weakref
@@ -16,6 +17,7 @@ import weakref
 import numpy as np
 import torch
 
+from ...errors import DeviceMemoryError
 from .lattice import Lattice
 
 SPLAT = os.environ.get("CRF_TORCH_SPLAT", "csr")  # "csr" or "index_add"
@@ -115,12 +117,33 @@ def filter_q(dl: _DeviceLattice, q: torch.Tensor, coef: float) -> torch.Tensor:
     return out
 
 
+def _gpu_memory_errors(method):
+    """torch's out-of-memory error -> DeviceMemoryError, which the session answers by running on the CPU."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except torch.OutOfMemoryError as exc:
+            raise DeviceMemoryError(f"the GPU ({self.device}) ran out of memory for this CRF") from exc
+    return wrapper
+
+
+def release_device_memory() -> None:
+    """After an out-of-memory error: drop the uploaded lattices and priors (a later GPU run uploads them again)
+    and hand torch's cached GPU blocks back."""
+    _UPLOADS.clear()
+    _PRIORS.clear()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 class TorchEngine:
     """Mean-field on `device` for prior (N,>=G) (padding columns past G = len(counts) are dropped) and Potts
     kernels [(lattice, weight)]; Q tensors stay on device."""
 
     kind = "torch"
 
+    @_gpu_memory_errors
     def __init__(self, prior: np.ndarray, counts: np.ndarray, terms: list[tuple[Lattice, float]],
                  device: torch.device | str = "cuda"):
         self.device = torch.device(device)
@@ -128,12 +151,14 @@ class TorchEngine:
         self.terms = [(device_lattice(lat, self.device), float(w)) for lat, w in terms if w != 0]
         self.mode = f"torch-{SPLAT}"
 
+    @_gpu_memory_errors
     @torch.no_grad()
     def labels(self, q: torch.Tensor, rep_label: np.ndarray) -> np.ndarray:
         """Label per pixel (N,) uint8, first maximum wins (groups are in label order): only labels leave the GPU."""
         reps = torch.from_numpy(rep_label.astype(np.int64)).to(q.device)
         return reps[torch.argmax(q, dim=1)].to(torch.uint8).cpu().numpy()
 
+    @_gpu_memory_errors
     @torch.no_grad()
     def expand(self, q: torch.Tensor, group_of_label: np.ndarray, rep_label: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -152,10 +177,12 @@ class TorchEngine:
         e = torch.exp(logits - logits.amax(dim=1, keepdim=True))
         return e / (e * self.counts).sum(dim=1, keepdim=True)
 
+    @_gpu_memory_errors
     @torch.no_grad()
     def initial(self) -> torch.Tensor:
         return self._softmax(self.prior)
 
+    @_gpu_memory_errors
     @torch.no_grad()
     def iterate(self, q: torch.Tensor, messages_key=None) -> torch.Tensor:
         """Q_{t+1} from Q_t (messages_key is part of the engine contract; on a GPU the filtering is cheap)."""
