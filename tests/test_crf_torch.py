@@ -15,7 +15,7 @@ from engine.crf.fast.session import FastSession
 from engine.crf.fast import lattice_cache as lc
 from engine.crf.fast import torch_engine
 from engine.crf.reference import pydensecrf_refine
-from engine.errors import DeviceMemoryError
+from engine.errors import DeviceMemoryError, EngineError
 from tests.test_crf_fast import GRID, _assert_matches, _fresh, _probs, _scene
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -35,6 +35,16 @@ def test_torch_matches_pydensecrf(torch_backend, h, w, c, params, absent):
     session = torch_backend().session(img)
     _assert_matches(session.run(probs, params), pydensecrf_refine(img, probs, params))
     assert session.last_stats["engine"] == "torch"
+
+
+def test_apple_mps_is_never_picked_for_the_crf(monkeypatch):
+    import engine.crf.fast as fast
+
+    monkeypatch.setattr(fast, "pick_device", lambda pref: torch.device("mps"))  # as on a Mac without CUDA
+    auto = FastBackend()
+    assert auto.device.type == "cpu" and auto.engine == "numba"
+    with pytest.raises(EngineError, match="MPS"):
+        FastBackend(device="mps")
 
 
 @needs_cuda

@@ -9,15 +9,17 @@ session.py. Matches pydensecrf to ~1e-6 (reference dense_crf.md §1).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ...device import pick_device
+from ...errors import EngineError
 from .session import FastSession
 
 
 class FastBackend:
     """Backend contract: `.session(image_rgb)` -> FastSession with `.run(probs, params, ...)`.
 
-    device: 'auto' (CUDA when available, else the numba CPU engine), 'cpu', 'cuda[:i]'. engine: 'auto',
+    device: 'auto' (CUDA when available, else the numba CPU engine; never MPS), 'cpu', 'cuda[:i]'. engine: 'auto',
     'numba' or 'torch' (torch on the CPU is slow; it exists to check the CUDA code path without a GPU).
     previews: what on_iteration receives after each iteration: 'labels' (a function returning the label map, so
     only a caller that shows it pays for the argmax), 'probs' or None.
@@ -30,6 +32,10 @@ class FastBackend:
     def __init__(self, device: str | None = "auto", engine: str = "auto", previews: str | None = "labels",
                  merge_labels: bool = True):
         self.device = pick_device(device)
+        if self.device.type == "mps":  # the torch engine's sparse products are CUDA/CPU only (and untested there)
+            if (device or "auto").lower() != "auto":
+                raise EngineError("the fast CRF runs on a CUDA GPU or the CPU, not on Apple MPS; choose 'auto' or 'cpu'")
+            self.device = torch.device("cpu")
         if engine == "auto":
             engine = "numba" if self.device.type == "cpu" else "torch"
         if engine not in ("numba", "torch"):
