@@ -10,8 +10,4 @@ python3 -c "import sys, numba, llvmlite, numpy, torch, cv2; print(sys.version.sp
 python3 -c "import pydensecrf.densecrf" || exit 1
 timeout 420 python3 -m pytest -q -p no:cacheprovider tests/test_crf_torch.py tests/test_crf_fast.py \
     tests/test_crf_fast_parts.py tests/test_crf_reference.py tests/test_constraints.py 2>&1 | tee "$out/tests.log" | tail -25
-for splat in ${SPLATS-index_add csr}; do  # the two splat variants of torch_engine, fast engine only
-    CRF_TORCH_SPLAT=$splat timeout 120 python3 bench/crf.py --device cuda --quick --no-reference --no-memory 2>&1 \
-        | tee "$out/bench_cuda_$splat.log" | grep -v "^all\|^C/G\|^'ratio"
-done
 timeout 400 python3 bench/crf.py --device cuda 2>&1 | tee "$out/bench_cuda.log"
