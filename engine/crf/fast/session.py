@@ -77,11 +77,18 @@ class FastSession:
 
     # ---- the backend contract ----
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
-        """run_once, and if the GPU runs out of memory, again on the CPU (for the rest of this session).
+        """Refine softmax probabilities (C,H,W) float32 -> CRFResult(probs (C,H,W) float32, labels (H,W) uint8).
 
-        The failed attempt's GPU caches are dropped and the note on the result says what happened."""
+        on_iteration(i, n, preview) after each computed iteration and once at the end. With previews='labels',
+        preview is a function that returns the label map (H,W) uint8 of Q_i: one argmax (about 7 ms at 0.5 MP /
+        21 labels), paid only if called, and only valid during the on_iteration call. With 'probs' it is Q_i's
+        probabilities (C,H,W); with None, None. The final call always passes the result's probabilities.
+        should_cancel() between iterations raises Cancelled.
+        If the GPU runs out of memory, the run is redone on the CPU, which this session then keeps using; the
+        failed attempt's GPU caches are dropped and the result's note says what happened.
+        """
         try:
-            return self.run_once(probs, params, should_cancel, on_iteration)
+            return self._run_once(probs, params, should_cancel, on_iteration)
         except DeviceMemoryError as exc:
             if self._fallback is None:
                 raise
@@ -91,17 +98,10 @@ class FastSession:
             HISTORIES.clear()  # rare: drop every kept GPU iteration (CPU ones are recomputed on demand)
             self._q0.clear()
             release()
-            return self.run_once(probs, params, should_cancel, on_iteration)
+            return self._run_once(probs, params, should_cancel, on_iteration)
 
-    def run_once(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
-        """Refine softmax probabilities (C,H,W) float32 -> CRFResult(probs (C,H,W) float32, labels (H,W) uint8).
-
-        on_iteration(i, n, preview) after each computed iteration and once at the end. With previews='labels',
-        preview is a function that returns the label map (H,W) uint8 of Q_i: one argmax (about 7 ms at 0.5 MP /
-        21 labels), paid only if called, and only valid during the on_iteration call. With 'probs' it is Q_i's
-        probabilities (C,H,W); with None, None. The final call always passes the result's probabilities.
-        should_cancel() between iterations raises Cancelled.
-        """
+    def _run_once(self, probs, params: CRFParams, should_cancel, on_iteration) -> CRFResult:
+        """run() on the current engine."""
         probs = np.asarray(probs, dtype=np.float32)
         check_inputs(self.image, probs)
         if probs.shape[0] == 0:
