@@ -2,10 +2,16 @@
 
 Images larger than the model's comfortable size are either scaled down (default; like the DeepLab demos) or
 tiled with overlap, so memory stays bounded whatever the image size.
+
+The pipeline is split at the classifier so that engine.learn can adapt the head without rerunning the backbone:
+extract_features (image -> the classifier's stride-8 inputs, one map per scale) + head_logits (any head -> fused
+stride-8 logits) + probs_from_features (the same upsampling and softmax as predict). For the default strategy,
+probs_from_features(extract_features(image)) is predict(image).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
@@ -16,6 +22,22 @@ from .device import pick_device
 from .errors import EngineError, check_cancel
 
 ProgressFn = Optional[Callable[[str, float], None]]
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """One image's classifier inputs and the geometry that turns stride-8 logits back into image-size maps.
+
+    maps: per scale (1x first), (1, Cf, h_s, w_s) float tensors on the predictor's device, no grad.
+    input_hw: the network input size (after any downscaling); image_hw: the image size (H, W).
+    """
+    maps: tuple
+    input_hw: tuple[int, int]
+    image_hw: tuple[int, int]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(m.numel() * m.element_size()) for m in self.maps)
 
 
 class Predictor:
@@ -46,10 +68,56 @@ class Predictor:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return logits
 
+    # ---- the classifier seam ----
+    def _network_input(self, image_rgb: np.ndarray) -> np.ndarray:
+        """The image the network sees: the image itself, or (default strategy) scaled down to max_side."""
+        h, w = image_rgb.shape[:2]
+        return image_rgb if max(h, w) <= self.max_side else _scale_down(image_rgb, self.max_side)
+
+    def extract_features(self, image_rgb: np.ndarray, should_cancel=None) -> FeatureSet:
+        """(H,W,3) uint8 RGB -> FeatureSet: the classifier inputs of the default (scaled) pipeline."""
+        _check_rgb(image_rgb)
+        check_cancel(should_cancel)
+        small = self._network_input(image_rgb)
+        with torch.inference_mode():
+            maps = self.model.classifier_inputs(self._to_tensor(small))
+        check_cancel(should_cancel)
+        # inference tensors cannot be used in autograd: clone them out of inference mode for training a head
+        maps = tuple(m.clone() for m in maps)
+        return FeatureSet(maps=maps, input_hw=tuple(small.shape[:2]), image_hw=tuple(image_rgb.shape[:2]))
+
+    def head_logits(self, features: FeatureSet, head=None) -> torch.Tensor:
+        """Fused stride-8 logits (1,C,h,w) of ``head`` (default: the model's classifier) on the cached features.
+        Differentiable in the head's parameters when called with grad enabled."""
+        head = self.model.classifier if head is None else head
+        return self.model.fuse([head(m) for m in features.maps])
+
+    def probs_from_features(self, features: FeatureSet, head=None) -> np.ndarray:
+        """(C,H,W) float32 softmax probabilities at image size from the cached features (predict's upsampling)."""
+        with torch.inference_mode():
+            score = self.head_logits(features, head)
+            logits = self.model.upsample_logits(score, features.input_hw)
+            if tuple(features.input_hw) != tuple(features.image_hw):
+                logits = F.interpolate(logits, size=tuple(features.image_hw), mode="bilinear", align_corners=False)
+            probs = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
+        return np.ascontiguousarray(probs, dtype=np.float32)
+
+    def cell_centres(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+        """Image-pixel rows (h,) and columns (w,) of the fused stride-8 cells' centres, as int64 indices clipped to
+        the image: where a cell's logit is what the upsampled map shows, so labels can be sampled onto the grid."""
+        h8, w8 = features.maps[0].shape[-2:]
+        (hi, wi), (H, W) = features.input_hw, features.image_hw
+
+        def axis(n8, n_in, n_img):
+            # align_corners=True upsampling: cell i sits at input pixel i*(n_in-1)/(n8-1)
+            pos_in = np.arange(n8) * ((n_in - 1) / (n8 - 1) if n8 > 1 else 0.0)
+            pos_img = (pos_in + 0.5) * (n_img / n_in) - 0.5
+            return np.clip(np.rint(pos_img), 0, n_img - 1).astype(np.int64)
+        return axis(h8, hi, H), axis(w8, wi, W)
+
     def predict(self, image_rgb: np.ndarray, should_cancel=None, on_progress: ProgressFn = None) -> np.ndarray:
         """(H,W,3) uint8 RGB -> (C,H,W) float32 softmax probabilities."""
-        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-            raise EngineError(f"predict needs an (H,W,3) uint8 RGB image, got {image_rgb.shape} {image_rgb.dtype}")
+        _check_rgb(image_rgb)
         h, w = image_rgb.shape[:2]
         report = on_progress or (lambda stage, frac: None)
         check_cancel(should_cancel)
@@ -68,14 +136,9 @@ class Predictor:
         return np.ascontiguousarray(probs, dtype=np.float32)
 
     def _predict_scaled(self, image_rgb, report) -> torch.Tensor:
-        h, w = image_rgb.shape[:2]
-        s = self.max_side / max(h, w)
-        small = torch.from_numpy(np.array(image_rgb)).permute(2, 0, 1)[None].float()
-        small = F.interpolate(small, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
-                              align_corners=False, antialias=True)
-        small = small[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).numpy()
+        small = _scale_down(image_rgb, self.max_side)
         report("network (scaled)", 0.0)
-        return self._logits(self._to_tensor(small), (h, w))
+        return self._logits(self._to_tensor(small), image_rgb.shape[:2])
 
     def _predict_tiled(self, image_rgb, should_cancel, report) -> torch.Tensor:
         """Overlapping tiles at full resolution; logits averaged with a tent weight so seams do not show."""
@@ -98,6 +161,21 @@ class Predictor:
                 weight[..., y:y + th, x:x + tw] += win
                 done += 1
         return acc / weight.clamp_min(1e-6)
+
+
+def _check_rgb(image_rgb: np.ndarray) -> None:
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+        raise EngineError(f"predict needs an (H,W,3) uint8 RGB image, got {image_rgb.shape} {image_rgb.dtype}")
+
+
+def _scale_down(image_rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """(H,W,3) uint8 scaled so its long side is max_side (antialiased bilinear)."""
+    h, w = image_rgb.shape[:2]
+    s = max_side / max(h, w)
+    small = torch.from_numpy(np.array(image_rgb)).permute(2, 0, 1)[None].float()
+    small = F.interpolate(small, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
+                          align_corners=False, antialias=True)
+    return small[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).numpy()
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:

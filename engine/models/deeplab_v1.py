@@ -47,21 +47,37 @@ class DeepLabV1LargeFOV(nn.Module):
         self.fc8 = nn.Conv2d(fc_channels, n_classes, 1)
         self.n_classes = n_classes
 
-    def score_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Stride-8 logits (N,C,h,w), h = Caffe ceil-pooled size (513 -> 65, 500 -> 64)."""
+    # ---- the classifier seam (engine.learn adapts the head on cached classifier inputs) ----
+    @property
+    def classifier(self) -> nn.Module:
+        """The last layer (fc8): classifier inputs (N,fc_channels,h,w) -> stride-8 logits (N,C,h,w)."""
+        return self.fc8
+
+    def classifier_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[fc7 activations] at stride 8: one map, since LargeFOV has no multi-scale branch."""
         for stage, depth in enumerate(_STAGE_DEPTH, start=1):
             for j in range(1, depth + 1):
                 x = F.relu(getattr(self, f"conv{stage}_{j}")(x), inplace=True)
             x = getattr(self, f"pool{stage}")(x)
         x = self.pool5a(x)
         x = self.drop6(F.relu(self.fc6(x), inplace=True))
-        x = self.drop7(F.relu(self.fc7(x), inplace=True))
-        return self.fc8(x)
+        return [self.drop7(F.relu(self.fc7(x), inplace=True))]
+
+    def fuse(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        """Per-scale stride-8 logits -> the fused map (a single scale: itself)."""
+        return logits[0]
+
+    def score_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Stride-8 logits (N,C,h,w), h = Caffe ceil-pooled size (513 -> 65, 500 -> 64)."""
+        return self.fuse([self.classifier(f) for f in self.classifier_inputs(x)])
+
+    def upsample_logits(self, score: torch.Tensor, size) -> torch.Tensor:
+        """Stride-8 logits -> logits at the network input size: bilinear, align_corners=True like Caffe's Interp."""
+        return F.interpolate(score, size=tuple(size), mode="bilinear", align_corners=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits at the input size: bilinear, align_corners=True like Caffe's Interp layer."""
-        return F.interpolate(self.score_map(x), size=x.shape[-2:], mode="bilinear",
-                             align_corners=True)
+        """Logits at the input size (see upsample_logits)."""
+        return self.upsample_logits(self.score_map(x), x.shape[-2:])
 
 
 def build_deeplab_v1(n_classes: int, msc_scales=(), **arch_kwargs) -> DeepLabV1LargeFOV:

@@ -102,6 +102,17 @@ class DeepLabV2(nn.Sequential):
         else:
             raise ValueError(f"head must be 'aspp' or 'fc', got {head!r}")
 
+    @property
+    def classifier(self) -> nn.Module:
+        """The head (ASPP, or the 1x1 'fc' of the COCO-init layout): res5 features -> stride-8 logits."""
+        return self.aspp if hasattr(self, "aspp") else self.fc
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """res5 activations (N,32*base,h,w) at stride 8: the classifier's input."""
+        for name in ("layer1", "layer2", "layer3", "layer4", "layer5"):
+            x = getattr(self, name)(x)
+        return x
+
 
 def _scaled_size(n: int, scale: float) -> int:
     """Caffe Interp-style size: keeps the corner pixels aligned (513 -> 257 @0.5, 385 @0.75)."""
@@ -133,28 +144,49 @@ class MSC(nn.Module):
                 m.eval()
         return self
 
-    def score_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """[1x, each scale..., max-fused] stride-8 logits, all at the 1x score size (for MSC losses)."""
-        logits = self.base(x)
-        if not self.scales:
-            return [logits]
-        size = logits.shape[-2:]
-        maps = [logits]
+    # ---- the classifier seam (engine.learn adapts the head on cached classifier inputs) ----
+    @property
+    def classifier(self) -> nn.Module:
+        """The head shared by every scale: res5 features -> stride-8 logits."""
+        return self.base.classifier
+
+    def classifier_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """res5 features of the 1x input, then of each scaled input (Caffe Interp sizes, align_corners=True)."""
+        feats = [self.base.features(x)]
         for s in self.scales:
             h = F.interpolate(x, size=(_scaled_size(x.shape[-2], s), _scaled_size(x.shape[-1], s)),
                               mode="bilinear", align_corners=True)
-            maps.append(F.interpolate(self.base(h), size=size, mode="bilinear", align_corners=True))
+            feats.append(self.base.features(h))
+        return feats
+
+    def fuse(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        """Per-scale stride-8 logits -> max over scales at the 1x score size."""
+        return self.fuse_pyramid(logits)[-1]
+
+    def fuse_pyramid(self, logits: list[torch.Tensor]) -> list[torch.Tensor]:
+        """[1x, each scale at the 1x size..., max-fused] from per-scale logits (for MSC losses)."""
+        if len(logits) == 1:
+            return [logits[0]]
+        size = logits[0].shape[-2:]
+        maps = [logits[0]] + [F.interpolate(m, size=size, mode="bilinear", align_corners=True) for m in logits[1:]]
         maps.append(torch.stack(maps).amax(dim=0))
         return maps
 
+    def score_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[1x, each scale..., max-fused] stride-8 logits, all at the 1x score size (for MSC losses)."""
+        return self.fuse_pyramid([self.classifier(f) for f in self.classifier_inputs(x)])
+
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
         """Stride-8 fused logits (N,C,h,w)."""
-        return self.score_pyramid(x)[-1]
+        return self.fuse([self.classifier(f) for f in self.classifier_inputs(x)])
+
+    def upsample_logits(self, score: torch.Tensor, size) -> torch.Tensor:
+        """Stride-8 logits -> logits at the network input size: bilinear, align_corners=True like Caffe."""
+        return F.interpolate(score, size=tuple(size), mode="bilinear", align_corners=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N,C,H,W) at the input size: bilinear, align_corners=True like Caffe."""
-        return F.interpolate(self.score_map(x), size=x.shape[-2:], mode="bilinear",
-                             align_corners=True)
+        """Logits (N,C,H,W) at the input size (see upsample_logits)."""
+        return self.upsample_logits(self.score_map(x), x.shape[-2:])
 
 
 def build_deeplab_v2(n_classes: int, msc_scales=(), freeze_bn: bool = True, **arch_kwargs) -> MSC:
