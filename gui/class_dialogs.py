@@ -7,6 +7,9 @@
 """
 from __future__ import annotations
 
+import html
+
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QColorDialog, QDialog, QDialogButtonBox, QHeaderView, QInputDialog, QLabel,
                                QMessageBox, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
@@ -29,9 +32,12 @@ class ClassMismatchDialog(QDialog):
         self.rec = rec
         self.setWindowTitle("The folder's classes differ from the model's")
         self.decision = rec.suggested()
-        text = QLabel(f"<b>This folder's labels use other classes than the model{' ' + model_name if model_name else ''}"
-                      f".</b><br>{rec.summary()}.<br>Either way the saved labels and the folder's class list stay "
-                      "as they are: only the model's predictions are mapped onto the folder's ids.")
+        summary = rec.summary()
+        text = QLabel(f"<b>This folder's labels use other classes than the model"
+                      f"{' ' + html.escape(model_name) if model_name else ''}.</b><br>"
+                      f"{html.escape(summary[:1].upper() + summary[1:])}.<br>Either way the saved labels and the "
+                      "folder's class list stay as they are: only the model's predictions are mapped onto the "
+                      "folder's ids.")
         text.setWordWrap(True)
         self.table = QTableWidget(len(rec.folder), 4)
         self.table.setHorizontalHeaderLabels(["Id", "Folder class", "Remap by name: model class",
@@ -42,6 +48,7 @@ class ClassMismatchDialog(QDialog):
                 self.table.setItem(i, col, QTableWidgetItem(value))
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.add_missing = QCheckBox(f"Also add the model's classes this folder lacks ({', '.join(rec.model_only[:6])}"
                                      f"{' …' if len(rec.model_only) > 6 else ''}) as new ids")
@@ -75,10 +82,8 @@ def ask_mismatch(parent, rec: Reconciliation, model_name: str = "") -> Decision:
 
 def ask_settings(parent, lines: list[str]) -> bool:
     """The folder records other settings than the current ones: True to use the folder's."""
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Question)
-    box.setWindowTitle("This folder's settings")
-    box.setText("This folder was last saved with other settings:")
+    box = _box(parent, QMessageBox.Icon.Question, "This folder's settings",
+               "This folder was last saved with other settings:")
     box.setInformativeText("\n".join(lines) + "\n\nUse the folder's settings? If you keep yours, they are recorded "
                            "in the folder (labels/project.json) when you next save labels there.")
     use = box.addButton("&Use the folder's settings", QMessageBox.ButtonRole.AcceptRole)
@@ -90,10 +95,7 @@ def ask_settings(parent, lines: list[str]) -> bool:
 
 def ask_unknown(parent, text: str, values) -> str:
     """Label values that are not classes are about to be saved: VOID_THEM, KEEP_THEM, ADD_CLASSES or CANCEL."""
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Warning)
-    box.setWindowTitle("Label values that are not classes")
-    box.setText(text + ".")
+    box = _box(parent, QMessageBox.Icon.Warning, "Label values that are not classes", text + ".")
     box.setInformativeText("They are drawn with orange and black checks. Make them void (unlabelled; undoable), "
                            "keep them in the file as they are, or add classes for them?")
     void = box.addButton("Make them &void", QMessageBox.ButtonRole.DestructiveRole)
@@ -116,11 +118,22 @@ def ask_colour(parent, rgb) -> tuple[int, int, int] | None:
     return (colour.red(), colour.green(), colour.blue()) if colour.isValid() else None
 
 
+def _box(parent, icon, title: str, text: str) -> QMessageBox:
+    """A message box showing ``text`` as plain text: class names and paths come from files, never as markup."""
+    box = QMessageBox(parent)
+    box.setIcon(icon)
+    box.setWindowTitle(title)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setText(text)
+    return box
+
+
 def confirm(parent, title: str, text: str) -> bool:
-    answer = QMessageBox.question(parent, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                  QMessageBox.StandardButton.No)
-    return answer == QMessageBox.StandardButton.Yes
+    box = _box(parent, QMessageBox.Icon.Question, title, text)
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box.exec() == QMessageBox.StandardButton.Yes
 
 
 def inform(parent, title: str, text: str) -> None:
-    QMessageBox.information(parent, title, text)
+    _box(parent, QMessageBox.Icon.Information, title, text).exec()

@@ -198,7 +198,7 @@ class ClassEditor(QObject):
         if why:
             class_dialogs.inform(self.window, "Delete a class", f"Cannot delete {classes.by_id(c).name!r}: {why}.")
             return False
-        self.window.show_error(f"Checking the saved labels for {classes.by_id(c).name!r}…")
+        self.window.status.set_activity(f"Checking the saved labels for {classes.by_id(c).name!r}…")
         ctl = self.ctl
         self.lane.submit(("usage", c, classes), lambda cancel, report: ctl.class_usage(c, cancel))
         return True
@@ -211,7 +211,7 @@ class ClassEditor(QObject):
         if used:
             shown = ", ".join(used[:8]) + (f" and {len(used) - 8} more" if len(used) > 8 else "")
             class_dialogs.inform(self.window, "Delete a class",
-                                 f"{name!r} is used in {len(used)} label file{'s' if len(used) != 1 else ''}: "
+                                 f"{name!r} is used in {len(used)} image{'s' if len(used) != 1 else ''}: "
                                  f"{shown}. Paint those pixels with another class (or erase them) and save, "
                                  "or hide the class instead.")
             return

@@ -111,6 +111,8 @@ class ClassesMixin:
         self.class_list = project.class_list()
         self._set_map(cmap)
         self._note_model()
+        if self.state is not None:   # opened before the class list was known
+            self._report_unknown(self.state)
 
     def _remembered_map(self, folder: FolderClasses | None) -> ChannelMap | None:
         """The map the user chose earlier for this very model (same sha256), if it still fits."""
@@ -231,7 +233,7 @@ class ClassesMixin:
 
     def _after_map_change(self, old: ChannelMap, new: ChannelMap) -> None:
         """The current probabilities are in the old folder ids: fit them to the new count now (so a CRF or a
-        stroke with a new class never sees too few channels), and predict again if any channel moved."""
+        stroke with a new class never sees too few channels), and predict again if any model channel moved."""
         if old == new:
             return
         self.model_gen += 1
@@ -239,22 +241,26 @@ class ClassesMixin:
         st = self.state
         if st is None or st.probs is None:
             return
-        only_added = new.source[:len(old.source)] == old.source and all(s < 0 for s in new.source[len(old.source):])
-        st.set_prediction(fit_channels(st.probs, len(new.source)), st.unc if only_added else None)
+        n, k = len(new.source), min(len(old.source), len(new.source))
+        extra = new.source[k:] + old.source[k:]
+        if new.source[:k] == old.source[:k] and all(s < 0 for s in extra):
+            # only classes the model does not know came or went: their probabilities are 0, the labels stand
+            st.probs = fit_channels(st.probs, n)
+            if st.crf_probs is not None:
+                st.crf_probs = fit_channels(st.crf_probs, n)
+            return
+        st.set_prediction(fit_channels(st.probs, n))
         self._pred_gen += 1
         self.results_changed.emit()
-        if only_added:
-            self.request_crf()
-        else:
-            self.request_predict()
+        self.request_predict()
 
     def class_usage(self, class_id: int, should_cancel=None) -> list[str]:
         """Names of the images whose saved labels (or open, unsaved labels) use ``class_id`` (worker-safe)."""
         from engine.io.labels import read_label_png
         used = []
         st = self.state
-        if st is not None and st.labels is not None and (st.labels == class_id).any():
-            used.append(st.path.name + " (open)")
+        if st is not None and st.dirty and (st.labels == class_id).any():
+            used.append(st.path.name + " (open, unsaved)")
         for entry in list(self.dataset.entries):
             if should_cancel is not None and should_cancel():
                 break

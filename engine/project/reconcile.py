@@ -67,11 +67,11 @@ class ChannelMap:
         """(n_model, H, W) probabilities -> (n_folder, H, W) float32 in folder ids. Folder classes the model
         does not know get 0; if model channels are dropped, each pixel is renormalised over the classes kept
         (so the CRF sees a distribution; where only dropped classes had mass, it is uniform)."""
-        if self.identity:
-            return probs
         if probs.ndim != 3 or probs.shape[0] != self.n_model:
             raise ValueError(f"probabilities have {probs.shape[0] if probs.ndim == 3 else '?'} channels; "
                              f"this class map is for a {self.n_model}-class model")
+        if self.identity:
+            return probs
         _, h, w = probs.shape
         out = np.zeros((len(self.source), h, w), np.float32)
         fids = [f for f, s in enumerate(self.source) if s >= 0]

@@ -10,7 +10,7 @@ Schema (version 1)::
         ...
       ],
       "model": {                         # optional: the model the folder's labels were last saved with
-        "path": "../models/demo_v1.pt",  # relative to the labels folder where possible (POSIX), else absolute
+        "path": "../models/demo_v1.pt",  # see stored_model_path: relative, "app:..." or absolute (POSIX)
         "name": "demo v1", "sha256": "…",
         "channels": [0, 2, 1, -1]        # the model channel feeding each folder id (-1: none), the answer
       },                                 # to a class mismatch, reused while the model's sha256 is the same
@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 
 from ..crf.params import CRFParams
 from ..errors import EngineError
+from ..paths import RESOURCES
 from .classes import FolderClasses, ProjectClass
 from .errors import ClassEditError, ProjectFileError
 
@@ -45,6 +46,8 @@ _CRF_LIMITS = {"pos_w": 1000.0, "pos_xy_std": 10000.0, "bi_w": 1000.0, "bi_xy_st
                "bi_rgb_std": 10000.0, "iterations": 100}
 _BACKEND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SHA256 = re.compile(r"^([0-9a-f]{64})?$")
+APP_PREFIX = "app:"        # a model shipped in the app's resources/, wherever the app is installed
+MAX_UP = 2                 # a model at most this many folders above the labels folder is stored relative
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class ModelSettings:
     channels: tuple[int, ...] | None = None   # model channel per folder id (-1: none); None = not recorded
 
     def resolve(self, labels_dir: str | Path) -> Path:
+        if self.path.startswith(APP_PREFIX):
+            return RESOURCES / self.path[len(APP_PREFIX):]
         p = Path(self.path)
         return p if p.is_absolute() else (Path(labels_dir) / p)
 
@@ -245,11 +250,19 @@ def project_json(project: Project) -> str:
 
 
 def stored_model_path(model_path: str | Path, labels_dir: str | Path) -> str:
-    """How project.json records a model file: relative to the labels folder when both share a root
-    (so a folder moved together with its models keeps working), else absolute; always POSIX."""
+    """How project.json records a model file, always POSIX: "app:models/x.pt" for a model shipped with the app
+    (so it resolves in every install); relative to the labels folder when the model sits near the data (at
+    most MAX_UP folders up: a project folder moved or shared with its models keeps working); else absolute.
+    The sha256 beside it tells whether a file found there is the same model."""
     model_path, labels_dir = Path(model_path).resolve(), Path(labels_dir).resolve()
     try:
-        rel = os.path.relpath(model_path, labels_dir)
+        return APP_PREFIX + model_path.relative_to(RESOURCES.resolve()).as_posix()
+    except ValueError:
+        pass
+    try:
+        rel = Path(os.path.relpath(model_path, labels_dir))
     except ValueError:   # another drive (Windows)
         return model_path.as_posix()
-    return PurePosixPath(*Path(rel).parts).as_posix()
+    if rel.parts[:MAX_UP + 1].count("..") > MAX_UP:
+        return model_path.as_posix()
+    return PurePosixPath(*rel.parts).as_posix()
