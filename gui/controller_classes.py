@@ -279,8 +279,9 @@ class ClassesMixin:
         n = len(self.class_list)
         values, pixels = unknown_values(state.saved_labels, n)
         if values:
-            self.error.emit(describe_unknown(str(self.dataset[state.index].label_path), values, pixels, n)
-                            + ". They are drawn with orange checks; Save asks what to do with them")
+            label_path = self.dataset[state.index].label_path
+            self.error.emit(describe_unknown(f"{label_path.parent.name}/{label_path.name}", values, pixels, n)
+                            + "; drawn in orange checks, Save asks")
 
     def _resolve_unknown(self) -> bool | None:
         """Before a save: False if the labels hold only classes and void (or unknown values were just made void

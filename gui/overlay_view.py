@@ -85,7 +85,7 @@ class OverlayPresenter:
         if not self.opts.show_labels or mask is None or not mask.any():
             self.canvas.set_overlay("unknown", None)
             return
-        self.canvas.set_overlay("unknown", unknown_rgba(mask), LAYERS["unknown"], 1.0)
+        self.canvas.set_overlay("unknown", unknown_rgba(mask), LAYERS["unknown"], 0.85)
 
     def render_locks(self) -> None:
         st = self.state
