@@ -199,12 +199,13 @@ class ClassEditor(QObject):
             class_dialogs.inform(self.window, "Delete a class", f"Cannot delete {classes.by_id(c).name!r}: {why}.")
             return False
         self.window.status.set_activity(f"Checking the saved labels for {classes.by_id(c).name!r}…")
-        ctl = self.ctl
-        self.lane.submit(("usage", c, classes), lambda cancel, report: ctl.class_usage(c, cancel))
+        open_use, job = self.ctl.class_usage(c)
+        self.lane.submit(("usage", c, classes, tuple(open_use)), job)
         return True
 
-    def _on_usage(self, key, used: list[str]) -> None:
-        _, c, classes = key
+    def _on_usage(self, key, saved: list[str]) -> None:
+        _, c, classes, open_use = key
+        used = list(open_use) + saved
         if self.ctl.project is None or self.ctl.project.classes != classes:
             return   # the list changed meanwhile
         name = classes.by_id(c).name

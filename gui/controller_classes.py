@@ -254,23 +254,27 @@ class ClassesMixin:
         self.results_changed.emit()
         self.request_predict()
 
-    def class_usage(self, class_id: int, should_cancel=None) -> list[str]:
-        """Names of the images whose saved labels (or open, unsaved labels) use ``class_id`` (worker-safe)."""
-        from engine.io.labels import read_label_png
-        used = []
-        st = self.state
-        if st is not None and st.dirty and (st.labels == class_id).any():
-            used.append(st.path.name + " (open, unsaved)")
-        for entry in list(self.dataset.entries):
-            if should_cancel is not None and should_cancel():
-                break
-            if entry.label_path.is_file():
-                try:
-                    if (read_label_png(entry.label_path) == class_id).any():
-                        used.append(entry.label_path.name)
-                except EngineError as exc:
-                    used.append(f"{entry.label_path.name} (unreadable: {exc})")
-        return used
+    def class_usage(self, class_id: int) -> tuple[list[str], object]:
+        """(the open image if its unsaved labels use ``class_id``, a job listing the saved label files that do).
+        The first part is read here on the GUI thread; the job only reads files, for a worker lane."""
+        st, entries = self.state, list(self.dataset.entries)
+        unsaved = st is not None and st.dirty and bool((st.labels == class_id).any())
+        open_use = [st.path.name + " (open, unsaved)"] if unsaved else []
+
+        def job(cancel, report):
+            from engine.io.labels import read_label_png
+            used = []
+            for entry in entries:
+                if cancel():
+                    break
+                if entry.label_path.is_file():
+                    try:
+                        if (read_label_png(entry.label_path) == class_id).any():
+                            used.append(entry.label_path.name)
+                    except EngineError as exc:
+                        used.append(f"{entry.label_path.name} (unreadable: {exc})")
+            return used
+        return open_use, job
 
     # ----- label values that are not classes --------------------------------------------------------
     def _report_unknown(self, state) -> None:

@@ -126,6 +126,11 @@ def test_class_editor_add_rename_recolour_reorder_hide_delete(qtbot, window, env
     qtbot.keyClick(panel.tree, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)   # shown one row lower
     assert panel.ids_in_order() == [0, 2, 1, 3]
     assert ctl.class_list.names == ("background", "crimson", "green thing", "scratch")   # ids unchanged
+    tree = panel.tree                                                # a drag: the row is taken and put back
+    tree.insertTopLevelItem(0, tree.takeTopLevelItem(3))
+    qtbot.waitUntil(lambda: ctl.project.classes.order == (3, 0, 2, 1), timeout=5000)
+    tree.insertTopLevelItem(3, tree.takeTopLevelItem(0))
+    qtbot.waitUntil(lambda: ctl.project.classes.order == (0, 2, 1, 3), timeout=5000)
     panel._item(2).setCheckState(0, Qt.CheckState.Unchecked)         # hide "green thing"
     assert (folder / "labels" / "img1.png").read_bytes() == png      # no label file was rewritten
 

@@ -16,7 +16,7 @@ from engine.project import (BY_NAME, BY_POSITION, ClassEditError, ClassListMisma
                             FolderClasses, FolderProject, Match, ModelSettings, Project, ProjectFileError,
                             UnknownLabelValues, decide, labels_target, match_key, parse_class_names,
                             parse_project, project_json, reconcile, unknown_values, void_unknown)
-from engine.project.reconcile import ChannelMap, fit_channels
+from engine.project.reconcile import ChannelMap, MappedPredictor, fit_channels
 from engine.project.values import unknown_mask, unknown_rgba
 
 MODEL = ClassList(("background", "cat", "dog"), ((0, 0, 0), (200, 0, 0), (0, 200, 0)))
@@ -68,6 +68,26 @@ def test_channel_map_apply_reorders_zeroes_unknown_and_renormalises_dropped():
     assert ident.identity and ident.apply(probs) is probs
     with pytest.raises(ValueError, match="channels"):
         ChannelMap((0, 1), 2).apply(probs)
+
+
+def test_mapped_predictor_and_labels_back_to_model_ids():
+    probs = _probs()
+
+    class Inner:
+        device = "cpu"
+
+        def predict(self, image, should_cancel=None):
+            return probs
+
+        def probs_from_features(self, features):
+            return probs
+    cmap = ChannelMap((0, 2, 1, -1), 3)
+    mapped = MappedPredictor(Inner(), cmap)
+    np.testing.assert_array_equal(mapped.predict(None)[:3], probs[[0, 2, 1]])
+    np.testing.assert_array_equal(mapped.probs_from_features(None)[:3], probs[[0, 2, 1]])
+    assert mapped.device == "cpu"
+    folder_labels = np.array([[0, 1, 2, 3, VOID, 9]], np.uint8)
+    np.testing.assert_array_equal(cmap.to_model_labels(folder_labels), [[0, 2, 1, VOID, VOID, VOID]])
 
 
 def test_decide_adds_model_classes_as_new_ids_without_touching_existing_ones():

@@ -22,7 +22,7 @@ from enum import Enum
 
 import numpy as np
 
-from ..labels import ClassList
+from ..labels import VOID, ClassList
 from .classes import MAX_CLASSES, FolderClasses, match_key
 
 BY_NAME, BY_POSITION = "name", "position"
@@ -62,6 +62,15 @@ class ChannelMap:
         """Model channels no folder class takes."""
         used = set(self.source)
         return tuple(c for c in range(self.n_model) if c not in used)
+
+    def to_model_labels(self, labels: np.ndarray) -> np.ndarray:
+        """(H,W) uint8 folder ids -> model channel ids, for learning from the folder's labels; classes the model
+        does not know, void and unknown values become void (255)."""
+        lut = np.full(256, VOID, np.uint8)
+        for f, s in enumerate(self.source):
+            if s >= 0:
+                lut[f] = s
+        return lut[np.asarray(labels, dtype=np.uint8)]
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
         """(n_model, H, W) probabilities -> (n_folder, H, W) float32 in folder ids. Folder classes the model
@@ -215,6 +224,10 @@ class MappedPredictor:
 
     def predict(self, image, *args, **kwargs):
         return self.channel_map.apply(self.inner.predict(image, *args, **kwargs))
+
+    def probs_from_features(self, *args, **kwargs):
+        """Probabilities from cached features (head adaptation), in folder ids like predict's."""
+        return self.channel_map.apply(self.inner.probs_from_features(*args, **kwargs))
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

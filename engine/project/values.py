@@ -38,7 +38,8 @@ def unknown_values(labels: np.ndarray, n_classes: int) -> tuple[tuple[int, ...],
 def describe_unknown(where: str, values, pixels: int, n_classes: int) -> str:
     shown = ", ".join(str(v) for v in values[:10]) + (" …" if len(values) > 10 else "")
     return (f"{where}: {pixels} pixel{'s' if pixels != 1 else ''} with label value{'s' if len(values) > 1 else ''} "
-            f"{shown}, not {'classes' if len(values) > 1 else 'a class'} of this folder (0-{n_classes - 1}; 255 = void)")
+            f"{shown}, not {'classes' if len(values) > 1 else 'a class'} of this folder "
+            f"(0-{n_classes - 1}; 255 = void)")
 
 
 def check_known(labels: np.ndarray, n_classes: int, where: str) -> None:
