@@ -23,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
     p.add_argument("--out", type=Path, required=True, help="output label PNG (indexed, 255 = void)")
+    p.add_argument("--map-classes", choices=("name", "position"), default=None,
+                   help="when --out is in a labels folder with another class list (labels/project.json or "
+                        "class_names.txt): map the model's classes to the folder's ids by name, or keep the "
+                        "folder's ids by position (default: refuse)")
     return p
 
 
@@ -36,22 +40,27 @@ def run(args) -> str:
     from .io.labels import write_label_png
     from .labels import load_class_list
     from .predict import Predictor
+    from .project import labels_target
 
     class_list = load_class_list(args.classes) if args.classes else None
     loaded = load_checkpoint(args.model, class_list=class_list)
+    # a labels folder's own class list decides what the values mean: checked before any work is done
+    target = labels_target(args.out.parent, loaded.spec.class_list(), args.map_classes)
     image = read_image(args.image)
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
-    probs = predictor.predict(image)
+    probs = target.channel_map.apply(predictor.predict(image))
     if args.crf != "none":
         result = get_backend(args.backend).session(image).run(probs, preset(args.crf))
         labels = result.labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
-    write_label_png(args.out, labels, loaded.spec.class_list())
-    counts = np.bincount(labels.ravel(), minlength=len(loaded.spec.class_names))
-    names = loaded.spec.class_names
+    write_label_png(args.out, labels, target.class_list)
+    names = target.class_list.names
+    counts = np.bincount(labels.ravel(), minlength=len(names))
     share = ", ".join(f"{names[i]} {100 * counts[i] / labels.size:.1f}%" for i in np.argsort(-counts)[:5] if counts[i])
-    return f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, crf {args.crf}): {share}"
+    note = f"; {target.note}" if target.note else ""
+    return (f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, crf {args.crf}): "
+            f"{share}{note}")
 
 
 def main(argv: list[str]) -> int:

@@ -1,7 +1,8 @@
 """A folder of images and its labels folder: which images exist, what is saved, what is not.
 
 Labels live in ``<folder>/labels/<stem>.png`` (VOC indexed PNG) with ``class_names.txt`` beside
-them, so the folder stays usable by VOC tooling without this app.
+them, so the folder stays usable by VOC tooling without this app. ``labels/project.json`` holds the
+folder's class list and settings (engine.project); label values are the folder's class ids.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from engine.io.images import is_image_file
 from engine.io.labels import read_label_png, write_class_names, write_label_png
 from engine.io.provenance import write_provenance
 from engine.labels import ClassList
+from engine.project import FolderClasses, FolderProject, check_known
 
 LABELS_DIRNAME = "labels"
 CLASS_NAMES_FILE = "class_names.txt"
@@ -55,6 +57,7 @@ class Dataset:
             raise LabelIOError(f"{folder}: not a folder of images")
         self.folder = folder
         self.labels_dir = folder / labels_dirname
+        self.project = FolderProject.open(self.labels_dir)   # never raises: problems are in project.problems
         paths = list_images(folder)
         stems: dict[str, int] = {}
         for p in paths:
@@ -128,14 +131,28 @@ class Dataset:
         lp = self.entries[i].label_path
         return read_label_png(lp) if lp.is_file() else None
 
-    def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None) -> Path:
+    def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None,
+             keep_unknown: bool = False) -> Path:
         """Write image i's labels (atomic), class_names.txt and, if given, the engine.io.provenance record
-        as a sidecar; mark it saved. Returns the label path. LabelIOError (status unchanged) on disk problems."""
+        as a sidecar; mark it saved. Returns the label path. LabelIOError (status unchanged) on disk problems.
+
+        ``class_list`` must be the folder's (ClassListMismatch otherwise: the values would mean other classes);
+        a folder without one takes it, in labels/project.json. Values that are not classes nor void raise
+        UnknownLabelValues unless ``keep_unknown`` says the caller decided to keep them."""
         entry = self.entries[i]
+        self.project.check_class_list(class_list)
+        if not keep_unknown:
+            check_known(labels, len(class_list), str(entry.label_path))
+        if not self.project.has_class_list:
+            adopted = FolderClasses.from_class_list(class_list)
+            if self.project.classes is None or self.project.classes.names != adopted.names:
+                self.project.set_classes(adopted)
+        class_list = self.project.class_list()   # the folder's names and colours
         try:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({e.strerror})") from e
+        self.project.write()   # the class list first: a label file never exists without the list that reads it
         write_label_png(entry.label_path, labels, class_list)
         write_class_names(self.labels_dir / CLASS_NAMES_FILE, class_list)
         if provenance is not None:

@@ -1,5 +1,6 @@
 """GUI entry: `main(folder, model)` opens a folder (default: the bundled samples) with a model
-(default: the demo model, or the last one used for a user folder). A missing model is not fatal:
+(default: the demo model, the model recorded in the folder's labels/project.json, or the last one used
+for a user folder). A missing model is not fatal:
 the window opens, says so in the status bar, and the user loads one from the Model menu."""
 from __future__ import annotations
 
@@ -17,14 +18,27 @@ ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
 
 
 def choose_model(folder: Path | None, model: Path | None, settings: QSettings) -> Path | None:
-    """Explicit model > (for a user folder) the last model used > the bundled demo model."""
+    """Explicit model > (for a user folder) the folder's recorded model > the last model used > the bundled demo."""
     if model is not None:
         return Path(model)
     if folder is not None:
+        recorded = folder_model(Path(folder).parent if Path(folder).is_file() else Path(folder))
+        if recorded is not None:
+            return recorded
         last = settings.value("last_model", "")
         if last and Path(last).is_file():
             return Path(last)
     return DEMO_V1 if DEMO_V1.is_file() else None
+
+
+def folder_model(folder: Path) -> Path | None:
+    """The model file a folder's labels/project.json records, if it is on this computer."""
+    from engine.dataset import LABELS_DIRNAME
+    from engine.project import FolderProject
+
+    saved = FolderProject.open(folder / LABELS_DIRNAME).project.model if folder.is_dir() else None
+    path = saved.resolve(folder / LABELS_DIRNAME) if saved is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def start(window: MainWindow, folder: Path | None, model: Path | None) -> None:

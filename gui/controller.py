@@ -27,6 +27,7 @@ from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
 from engine.predict import Predictor
+from gui.controller_classes import ClassesMixin
 from gui.controller_edits import HandEditsMixin, _RunnerSession
 from gui.editor import Editor
 from gui.prefetch import Prefetcher
@@ -51,7 +52,7 @@ def _preview_reporter(report):
     return on_iteration
 
 
-class AnnotatorController(HandEditsMixin, QObject):
+class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
@@ -66,6 +67,7 @@ class AnnotatorController(HandEditsMixin, QObject):
     save_failed = Signal(str)          # a save hit the disk (read-only, full): the edits stay in memory
     score_changed = Signal(int, float)  # dataset index, mean uncertainty of its prediction
     order_changed = Signal()           # the display/navigation order of the folder changed
+    project_settings_applied = Signal(object, str)  # the folder's CRF values and backend were taken
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -107,6 +109,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.lanes["predict"].finished.connect(self._on_prediction)
         self.lanes["crf"].finished.connect(self._on_crf)
         self.lanes["crf"].preview.connect(self._on_crf_preview)
+        self._init_classes()  # the folder's class list and settings (gui.controller_classes)
 
     # ----- folder and images ---------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> bool:
@@ -130,6 +133,7 @@ class AnnotatorController(HandEditsMixin, QObject):
                 dataset.set_status(i, Status.EDITED)
         elif pending:
             self.recovery.decline(pending)
+        self._bind_folder_classes()
         self.folder_opened.emit()
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
@@ -186,6 +190,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.image_opened.emit()
         if problem:
             self.error.emit(problem)
+        self._report_unknown(state)
         self._sync_status()
         cached = cached or self.prefetch.take(index)
         if cached is not None and self.predictor is not None:
@@ -204,9 +209,14 @@ class AnnotatorController(HandEditsMixin, QObject):
             self.error.emit("Load a model or pick a class list before saving.")
             return False
         entry = self.dataset[st.index]
+        keep_unknown = self._resolve_unknown()   # label values that are not classes: the user decides
+        if keep_unknown is None:
+            return False
         try:
+            self._record_settings()
             record = st.provenance(self.loaded, self.backend_name, entry.label_path)
-            path = self.dataset.save(st.index, st.labels, class_list, provenance=record)
+            path = self.dataset.save(st.index, st.labels, self.class_list, provenance=record,
+                                     keep_unknown=keep_unknown)
         except EngineError as exc:
             self.error.emit(str(exc))
             self.save_failed.emit(str(exc))
@@ -222,6 +232,7 @@ class AnnotatorController(HandEditsMixin, QObject):
     def load_model(self, path: str | Path) -> None:
         """Load a checkpoint in the background; the current image is predicted again when ready."""
         path, pref = Path(path), self.device_pref
+        self.model_request = path
         self.activity.emit(f"Loading model {path.name}…")
 
         def job(cancel, report):
@@ -250,7 +261,8 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.lanes["model"].submit(("device", pref), job)
 
     def set_class_list(self, class_list) -> bool:
-        """Use other names/colours for the model's classes; the count must match the model."""
+        """Other names/colours for the model's classes (the count must match the model); the folder's own class
+        list is then reconciled with them (gui.controller_classes)."""
         if class_list is None and self.loaded is not None:
             class_list = self.loaded.spec.class_list()
         n = self.loaded.spec.n_classes if self.loaded is not None else None
@@ -258,18 +270,22 @@ class AnnotatorController(HandEditsMixin, QObject):
             self.error.emit(f"The class list has {len(class_list) if class_list else 0} classes but the model "
                             f"predicts {n}; pick a list with {n} names.")
             return False
-        self.class_list = class_list
+        old, self.model_classes = self.channel_map, class_list
+        self._reconcile()
+        if old is not None and self.channel_map is not None:
+            self._after_map_change(old, self.channel_map)
         self.model_changed.emit()
         return True
 
     def _on_model_ready(self, key, result) -> None:
         loaded, predictor = result
         is_new_model = loaded is not self.loaded
-        self.loaded, self.predictor = loaded, predictor
+        self.loaded = loaded
         if is_new_model:
-            self.class_list = loaded.spec.class_list()
+            self.model_classes = loaded.spec.class_list()
             self.scores = {}
             self.prefetch.clear()
+        self._bind_model(predictor, is_new_model)   # folder classes vs the model's; sets self.predictor
         self.model_gen += 1
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()

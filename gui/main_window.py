@@ -18,6 +18,7 @@ from engine.crf import CRFParams, backend_names
 from engine.errors import EngineError
 from gui import prompts
 from gui.canvas import Canvas
+from gui.class_editor import ClassEditor
 from gui.class_panel import ClassPanel
 from gui.controller import AnnotatorController
 from gui.crf_panel import CUSTOM, CRFPanel
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.model_menu = ModelMenu(self)
         self._build_menus()
         self._wire()
+        self.class_editor = ClassEditor(self)   # add/rename/recolour/reorder/delete; the folder's questions
         self._restore_settings()
         if not self.ctl.warm:
             self.ctl.warm_up()
@@ -273,7 +275,7 @@ class MainWindow(QMainWindow):
     def _on_model_changed(self) -> None:
         cl = self.ctl.class_list
         if cl is not None:
-            self.class_panel.set_classes(cl.names, cl.palette)
+            self.class_panel.set_classes(cl.names, cl.palette, *self.ctl.class_view())
             ed = self.ctl.editor
             if not ed.set_paint_class(ed.paint_class if ed.paint_class < len(cl) else min(1, len(cl) - 1)):
                 ed.set_paint_class(0)
@@ -284,7 +286,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue("last_model", str(self.ctl.loaded.path))
             preset = self.ctl.loaded.spec.crf_preset
             if self.crf_panel.preset_name() != CUSTOM and preset in self.crf_panel.presets \
-                    and preset != self.crf_panel.preset_name():
+                    and preset != self.crf_panel.preset_name() and not self.ctl.crf_from_folder:
                 self.crf_panel.set_preset(preset)  # the preset the model was published with
             self.setWindowTitle(f"DeepLab Annotator — {self.ctl.loaded.spec.name or self.ctl.loaded.path.name}")
         self._on_results_changed()

@@ -11,9 +11,10 @@ import numpy as np
 
 from engine.image_state import ImageState
 from engine.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
+from engine.project.values import unknown_mask, unknown_rgba
 from gui.canvas import Canvas
 
-LAYERS = {"labels": 1.0, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
+LAYERS = {"labels": 1.0, "unknown": 1.2, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
 
 
 @dataclass
@@ -75,6 +76,16 @@ class OverlayPresenter:
             return
         visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
         self.canvas.set_overlay("labels", label_rgba(labels, self.palette, visible), LAYERS["labels"], o.opacity)
+        self.render_unknown()
+
+    def render_unknown(self) -> None:
+        """Label values that are not classes of the folder, in orange/black checks no class uses."""
+        labels = self.labels()
+        mask = None if labels is None or self.palette is None else unknown_mask(labels, len(self.palette))
+        if not self.opts.show_labels or mask is None or not mask.any():
+            self.canvas.set_overlay("unknown", None)
+            return
+        self.canvas.set_overlay("unknown", unknown_rgba(mask), LAYERS["unknown"], 0.85)
 
     def render_locks(self) -> None:
         st = self.state
@@ -94,6 +105,8 @@ class OverlayPresenter:
             visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
             patch = label_rgba(labels[y0:y1, x0:x1], self.palette, visible)
             self.canvas.update_overlay_region("labels", x0, y0, patch)
+            if self.canvas.overlay_visible("unknown"):
+                self.render_unknown()   # a stroke over unknown values may have replaced some
         else:
             self.render_labels()
         if o.show_locks and self.canvas.overlay_visible("locks") and st.edits.has_locks:
