@@ -156,15 +156,16 @@ class AnnotatorController(HandEditsMixin, QObject):
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
             image = read_image(entry.path) if cached is None else cached[0]
-            saved, problem = None, None
+            saved, problem, machine = None, None, False
             try:
                 saved = dataset.load_labels(index)
+                machine = saved is not None and dataset.is_machine_labelled(index)  # pre-labelled, not reviewed
                 if saved is not None and saved.shape != image.shape[:2]:
                     saved, problem = None, (f"{entry.label_path}: label size {saved.shape} does not match the "
                                             f"image {image.shape[:2]}; it will be replaced when you save")
             except EngineError as exc:
                 problem = str(exc)
-            return image, saved, problem, cached
+            return image, (saved, machine), problem, cached
         self.lanes["image"].submit(("image", token, index), job)
         return True
 
@@ -172,10 +173,10 @@ class AnnotatorController(HandEditsMixin, QObject):
         _, token, index = key
         if self.dataset is None or index != self.index:
             return
-        image, saved, problem, cached = result
+        image, (saved, machine), problem, cached = result
         state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token)
         if saved is not None:
-            state.set_saved_labels(saved)
+            state.set_saved_labels(saved, machine=machine)
             kept = self._kept.pop(str(state.path), None)
             if kept is not None and np.array_equal(kept.labels, saved):
                 state.edits = kept               # same labels as on disk: bring back locks and undo history
