@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.batch.report import read_scores
 from engine.checkpoints import load_checkpoint
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.constraints import run_constrained
@@ -131,6 +132,8 @@ class AnnotatorController(HandEditsMixin, QObject):
         elif pending:
             self.recovery.decline(pending)
         self.folder_opened.emit()
+        for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
+            self._set_score(i, score)
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
             return True

@@ -274,3 +274,23 @@ def test_dropping_or_cancelling_the_pipeline_stops_its_threads(fake_read):
         got.append(o)
     assert [o.item.index for o in got] == [0, 1]
     assert not _prelabel_threads()
+
+
+def test_refining_a_batch_image_keeps_no_per_image_cache():
+    """A batch run never returns to an image: its bilateral lattice and history must not pile up per worker."""
+    from engine.batch.stages import RefineStage
+    from engine.crf.fast import lattice_cache as lc
+    from engine.crf.fast.history import HISTORIES
+    from tests.gui_helpers import make_image
+
+    refine = RefineStage(PrelabelSettings(CRF))
+    lc.clear()
+    HISTORIES.clear()
+    for seed in range(3):
+        image = make_image(seed)
+        probs = np.full((3, 96, 128), 1 / 3, np.float32)
+        probs[1, 20:50, 30:80] = 0.8
+        labels, unc = refine(image, probs / probs.sum(0))
+        assert labels.shape == (96, 128) and 0 <= unc <= 1
+        assert len(lc.BILATERAL_LATTICES) == 0 and len(HISTORIES) == 0
+    assert len(lc.GAUSSIAN_LATTICES) == 1   # per image size: shared by the next images

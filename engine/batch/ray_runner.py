@@ -90,6 +90,7 @@ def _quiet() -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False          # the driver shows one tqdm bar for the whole run
     ctx.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)                   # "execution finished in ..."
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
 
 

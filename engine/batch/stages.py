@@ -108,5 +108,11 @@ class RefineStage:
 
             numba.set_num_threads(min(int(self.settings.crf_threads), numba.config.NUMBA_NUM_THREADS))
         check_cancel(should_cancel)
-        result = self._get_backend().session(image).run(probs, params, should_cancel=should_cancel)
+        session = self._get_backend().session(image)
+        try:
+            result = session.run(probs, params, should_cancel=should_cancel)
+        finally:
+            release = getattr(session, "release", None)   # the fast CRF: drop this image's cached lattice
+            if release is not None:
+                release()
         return result.labels, unc
