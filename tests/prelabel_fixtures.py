@@ -31,11 +31,11 @@ def make_prelabel_folder(root: Path, n: int = 4) -> Path:
     i = ds.index_of(HAND_IMAGE)
     labels = hand_labels()
     record = make_provenance(labels, labels == 2, HAND_IMAGE)  # a person's save: origin hand
-    ds.save(i, labels, _class_list(), provenance=record)
+    ds.save(i, labels, colour_classes(), provenance=record)
     return folder
 
 
-def _class_list():
+def colour_classes():
     from engine.labels import ClassList
 
     return ClassList(CLASS_NAMES)

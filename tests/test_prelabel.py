@@ -17,7 +17,7 @@ from engine.errors import ImageReadError
 from engine.image_state import ImageState
 from engine.io.labels import read_label_png, write_label_png
 from engine.io.provenance import make_provenance, read_provenance
-from tests.prelabel_fixtures import (BROKEN_IMAGE, CRF, HAND_IMAGE, _class_list, colour_model, copy_folder,
+from tests.prelabel_fixtures import (BROKEN_IMAGE, CRF, HAND_IMAGE, colour_classes, colour_model, copy_folder,
                                      hand_labels, label_bytes, make_prelabel_folder)
 
 CRF_JSON = json.dumps({"iterations": CRF.iterations})   # the model's preset (deeplab-v1) with 3 iterations
@@ -136,10 +136,10 @@ def test_labels_saved_by_hand_after_a_run_are_never_overwritten(first_run, cli_r
     # img1: a person corrected and saved it in the app; img3: repainted by another tool, sidecar left behind
     i1, i3 = ds.index_of("img1.png"), ds.index_of("img3.png")
     mine = hand_labels()
-    ds.save(i1, mine, _class_list(), provenance=make_provenance(mine, mine == 2, "img1.png"))
+    ds.save(i1, mine, colour_classes(), provenance=make_provenance(mine, mine == 2, "img1.png"))
     assert not is_machine_label(ds[i1].label_path) and ds.status(i1) == Status.SAVED
     other = np.full((96, 128), 1, np.uint8)
-    write_label_png(ds[i3].label_path, other, _class_list())
+    write_label_png(ds[i3].label_path, other, colour_classes())
     assert is_machine_label(ds[i3].label_path) and not is_machine_label(ds[i3].label_path, verify=True)
     before = label_bytes(folder)
     loaded = colour_model(tmp_path / "m.pt")
@@ -294,3 +294,16 @@ def test_refining_a_batch_image_keeps_no_per_image_cache():
         assert labels.shape == (96, 128) and 0 <= unc <= 1
         assert len(lc.BILATERAL_LATTICES) == 0 and len(HISTORIES) == 0
     assert len(lc.GAUSSIAN_LATTICES) == 1   # per image size: shared by the next images
+
+
+def test_sidecars_from_before_the_origin_field_count_as_hand_labels(tmp_path):
+    """Every sidecar written before machine labels existed came from a person's save: never overwrite those."""
+    folder = make_prelabel_folder(tmp_path / "old", n=2)
+    sidecar = folder / "labels" / "img2.provenance.json"
+    data = json.loads(sidecar.read_text())
+    data.pop("origin")
+    sidecar.write_text(json.dumps(data))
+    assert read_provenance(folder / "labels" / HAND_IMAGE).origin == "hand"
+    assert not is_machine_label(folder / "labels" / HAND_IMAGE, verify=True)
+    with pytest.raises(ValueError, match="origin"):
+        make_provenance(hand_labels(), hand_labels() > 0, "x.png", origin="robot")

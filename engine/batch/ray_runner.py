@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import time
 import warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator
@@ -143,6 +142,8 @@ def ray_outcomes(items: Iterable[Item], loaded, settings: PrelabelSettings, opti
     """Outcomes as Ray finishes them (any order). ``stats`` (if given) receives the workers' peak RSS in MiB by
     process, {"net_rss": {pid: MiB}, "crf_rss": {pid: MiB}}, and the resources asked for each stage."""
     items = list(items)
+    if not items:   # nothing to do: no cluster to start or bother
+        return
     started = init_ray(options)
     import ray
     import ray.data
@@ -152,8 +153,9 @@ def ray_outcomes(items: Iterable[Item], loaded, settings: PrelabelSettings, opti
         workers, actor, crf, worker_settings = _plan_resources(settings, options.workers)
         if stats is not None:
             stats.update(workers=workers, actor=actor, crf_task=crf, net_rss={}, crf_rss={})
-        if not items:
-            return
+        workers = min(workers, len(items))   # an actor without an image would only cost its start-up
+        if stats is not None:
+            stats["workers"] = workers
         rows = [{"index": it.index, "name": it.name, "path": it.path} for it in items]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
         ds = ds.map(_read_row, num_cpus=0.25)
