@@ -185,6 +185,19 @@ def test_cli_refuses_bad_settings_with_a_message(first_run, argv, message, capsy
 def test_cli_refuses_a_missing_folder(tmp_path, first_run, capsys):
     assert cli_main([str(tmp_path / "nope"), "--model", str(first_run[2])]) == 2
     assert "not a folder of images" in capsys.readouterr().err
+    assert cli_main(["--model", str(first_run[2])]) == 2
+    assert "give the folder" in capsys.readouterr().err
+
+
+def test_ray_flag_before_the_folder_takes_the_folder(monkeypatch, first_run):
+    """`prelabel --ray FOLDER` must not read FOLDER as a cluster address."""
+    import engine.batch.cli as cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_run", lambda args: seen.update(folder=args.folder, ray=args.ray) or 0)
+    fresh = first_run[0]
+    assert cli.main(["--ray", str(fresh)]) == 0 and seen == {"folder": fresh, "ray": "local"}
+    assert cli.main([str(fresh), "--ray", "auto"]) == 0 and seen == {"folder": fresh, "ray": "auto"}
 
 
 # ----- the pipeline itself, with stand-in stages -----------------------------------------------------------------

@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py prelabel",
                                 description="Pre-label every image of FOLDER: labels/<image>.png (machine labels, "
                                             "never over hand-saved ones) and labels/prelabel.csv.")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=Path, nargs="?", help="folder of images")
     p.add_argument("--model", type=Path, default=DEMO_V1, help="checkpoint (default: the bundled demo model)")
     crf = p.add_mutually_exclusive_group()
     crf.add_argument("--crf", metavar="PRESET",
@@ -123,7 +123,14 @@ def _run(args) -> int:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.folder is None and args.ray not in (None, "local", "auto") and Path(args.ray).is_dir():
+        args.folder, args.ray = Path(args.ray), "local"   # `prelabel --ray FOLDER`: the folder, not an address
+    if args.folder is None:
+        parser.print_usage(sys.stderr)
+        print("error: give the folder of images to pre-label", file=sys.stderr)
+        return 2
     if args.workers is not None and not args.ray:
         print("error: --workers needs --ray", file=sys.stderr)
         return 2
