@@ -320,3 +320,23 @@ def test_sidecars_from_before_the_origin_field_count_as_hand_labels(tmp_path):
     assert not is_machine_label(folder / "labels" / HAND_IMAGE, verify=True)
     with pytest.raises(ValueError, match="origin"):
         make_provenance(hand_labels(), hand_labels() > 0, "x.png", origin="robot")
+
+
+def test_a_label_that_cannot_be_written_is_an_error_of_that_image_only(first_run, tmp_path, monkeypatch):
+    """A full disk or read-only file for one image: reported with its name, the other images are written."""
+    from engine.errors import LabelIOError
+    import engine.dataset as dataset_module
+
+    folder = copy_folder(first_run[0], tmp_path / "disk")
+    real = dataset_module.write_label_png
+
+    def flaky(path, labels, class_list):
+        if path.name == "img3.png":
+            raise LabelIOError(f"could not save {path}: the disk is full.")
+        return real(path, labels, class_list)
+    monkeypatch.setattr(dataset_module, "write_label_png", flaky)
+    summary = prelabel(folder, colour_model(tmp_path / "m.pt"), PrelabelSettings(CRF, net_threads=1))
+    assert summary.labelled == 2 and {name for name, _ in summary.errors} == {BROKEN_IMAGE, "img3.png"}
+    assert any("disk is full" in msg for _, msg in summary.errors)
+    assert (folder / "labels" / "img4.png").is_file() and not (folder / "labels" / "img3.png").exists()
+    assert read_report(folder / "labels")["img3.png"].status == "error"

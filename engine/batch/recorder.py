@@ -9,12 +9,12 @@ import time
 import numpy as np
 
 from ..dataset import Dataset, is_machine_label
-from ..errors import LabelIOError
+from ..errors import EngineError, LabelIOError
 from ..io.provenance import ORIGIN_MACHINE, make_provenance
 from .plan import Plan
 from .report import ERROR, HAND, LABELLED, SKIPPED, Row, write_report
 from .settings import PrelabelSettings
-from .stages import Outcome
+from .stages import Outcome, describe_error
 
 
 class Recorder:
@@ -56,8 +56,8 @@ class Recorder:
                                      origin=ORIGIN_MACHINE)
             try:
                 self.dataset.save(item.index, labels, self.class_list, provenance=record)
-            except LabelIOError as exc:
-                outcome.error = str(exc)
+            except EngineError as exc:   # full disk, read-only folder, labels the folder refuses: this image only
+                outcome.error = describe_error(item, exc)
         if outcome.ok:
             self.labelled += 1
             row = Row(item.name, outcome.mean_uncertainty, self._classes(outcome.labels), LABELLED)
