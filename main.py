@@ -3,6 +3,7 @@
   python main.py                 open the bundled samples with the demo model (GUI)
   python main.py FOLDER          open a folder of images (GUI)
   python main.py predict IMAGE --model CKPT [--crf PRESET] --out LABEL.png     headless prediction
+  python main.py prelabel FOLDER [--model CKPT] [--crf PRESET] [--ray [ADDRESS]] pre-label a whole folder
   python main.py train-demo | eval-demo                                        the demo model recipe
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SUBCOMMANDS = ("predict", "train-demo", "eval-demo", "gui")
+SUBCOMMANDS = ("predict", "prelabel", "train-demo", "eval-demo", "gui")
 
 
 def _predict(argv: list[str]) -> int:
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "predict":
         return _predict(argv[1:])
+    if argv and argv[0] == "prelabel":
+        from engine.batch.cli import main as prelabel_main; return prelabel_main(argv[1:])  # noqa: E702
     if argv and argv[0] == "train-demo":
         from engine.demo.train import main as train_main
 

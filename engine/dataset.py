@@ -6,6 +6,7 @@ folder's class list and settings (engine.project); label values are the folder's
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -16,7 +17,7 @@ import numpy as np
 from engine.errors import LabelIOError
 from engine.io.images import is_image_file
 from engine.io.labels import read_label_png, write_class_names, write_label_png
-from engine.io.provenance import write_provenance
+from engine.io.provenance import read_provenance, sidecar_path, write_provenance
 from engine.labels import ClassList
 from engine.project import FolderClasses, FolderProject, check_known
 
@@ -30,6 +31,7 @@ class Status(str, Enum):
     PREDICTED = "predicted"  # labels from model + CRF, reproducible, not saved
     EDITED = "edited"        # labels differ from the saved file / changed by the user: unsaved work
     SAVED = "saved"          # labels on disk match what is shown
+    PRELABELLED = "pre-labelled"  # labels on disk written by a batch run (machine labels), not reviewed yet
 
 
 @dataclass
@@ -41,6 +43,26 @@ class ImageEntry:
 
 def _natural_key(name: str):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def is_machine_label(label_path: str | Path, verify: bool = False) -> bool:
+    """True if the label file was written by a batch run (its provenance sidecar says so) and nobody saved it since.
+
+    A label without a sidecar, or with an unreadable one, counts as hand-made: a batch run must never replace it.
+    verify: also check that the PNG still holds the labels the sidecar describes (its label_sha256), so a file
+    repainted by another tool after the batch run counts as hand-made too (reads the PNG).
+    """
+    label_path = Path(label_path)
+    try:
+        record = read_provenance(label_path)
+        if record is None or not record.machine_made:
+            return False
+        if verify:
+            labels = read_label_png(label_path)
+            return hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest() == record.label_sha256
+    except (LabelIOError, OSError):
+        return False
+    return True
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -67,7 +89,10 @@ class Dataset:
             # Two images with one stem (a.jpg, a.png) must not share a label file.
             name = p.stem if stems[p.stem] == 1 else p.name
             lp = self.labels_dir / f"{name}.png"
-            self.entries.append(ImageEntry(p, lp, Status.SAVED if lp.is_file() else Status.NEW))
+            status = Status.NEW
+            if lp.is_file():
+                status = Status.PRELABELLED if is_machine_label(lp) else Status.SAVED
+            self.entries.append(ImageEntry(p, lp, status))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -108,7 +133,7 @@ class Dataset:
         start = order.index(i) if i in order else -1
         for k in range(1, n + 1):
             j = order[(start + k) % n]
-            if self.entries[j].status != Status.SAVED:
+            if self.entries[j].status != Status.SAVED:  # pre-labelled ones still need a person
                 return j
         return None
 
@@ -126,6 +151,10 @@ class Dataset:
         """Indices holding unsaved hand work (status EDITED)."""
         return [i for i, e in enumerate(self.entries) if e.status == Status.EDITED]
 
+    def is_machine_labelled(self, i: int, verify: bool = False) -> bool:
+        """Image i has a label file written by a batch run that nobody saved since (see is_machine_label)."""
+        return is_machine_label(self.entries[i].label_path, verify=verify)
+
     def load_labels(self, i: int) -> np.ndarray | None:
         """The saved label map of image i, or None if it has none."""
         lp = self.entries[i].label_path
@@ -134,7 +163,8 @@ class Dataset:
     def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None,
              keep_unknown: bool = False) -> Path:
         """Write image i's labels (atomic), class_names.txt and, if given, the engine.io.provenance record
-        as a sidecar; mark it saved. Returns the label path. LabelIOError (status unchanged) on disk problems.
+        as a sidecar; mark it saved (pre-labelled for a machine-made record). Returns the label path.
+        LabelIOError (status unchanged) on disk problems.
 
         ``class_list`` must be the folder's (ClassListMismatch otherwise: the values would mean other classes);
         a folder without one takes it, in labels/project.json. Values that are not classes nor void raise
@@ -157,5 +187,12 @@ class Dataset:
         write_class_names(self.labels_dir / CLASS_NAMES_FILE, class_list)
         if provenance is not None:
             write_provenance(entry.label_path, provenance)
-        entry.status = Status.SAVED
+        else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
+            try:
+                sidecar_path(entry.label_path).unlink(missing_ok=True)
+            except OSError as e:
+                raise LabelIOError(f"{sidecar_path(entry.label_path)}: cannot remove the stale provenance file "
+                                   f"({e.strerror})") from e
+        machine = provenance is not None and provenance.machine_made
+        entry.status = Status.PRELABELLED if machine else Status.SAVED
         return entry.label_path

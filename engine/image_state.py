@@ -42,6 +42,7 @@ class ImageState:
     base: str = SOURCE_NONE                # where the unlocked labels come from: none, model or disk
     hand: bool = False                     # the annotator changed something since the base was set
     saved_labels: np.ndarray | None = field(default=None, repr=False)
+    saved_by_machine: bool = False         # saved_labels came from a batch run (pre-labelled), not from a person
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -70,11 +71,13 @@ class ImageState:
             self.edits.n_classes = n_classes
         return self.edits
 
-    def set_saved_labels(self, labels: np.ndarray) -> None:
-        """Labels read from the labels folder: they win over the model from now on."""
+    def set_saved_labels(self, labels: np.ndarray, machine: bool = False) -> None:
+        """Labels read from the labels folder: they win over the model from now on. machine: the file was
+        written by a batch run (engine.dataset.is_machine_label), so it shows as pre-labelled until saved."""
         self.crf_preview = None  # it predates these labels
         self._check(labels)
         self.saved_labels = labels.copy()
+        self.saved_by_machine = bool(machine)
         self.edits = EditableLabels(labels)
         self.base, self.hand = SOURCE_DISK, False
 
@@ -145,6 +148,7 @@ class ImageState:
     def mark_saved(self) -> None:
         if self.labels is not None:
             self.saved_labels = self.labels.copy()
+            self.saved_by_machine = False
 
     @property
     def follows_model(self) -> bool:
@@ -155,7 +159,7 @@ class ImageState:
         if self.labels is None:
             return Status.NEW
         if self.saved_labels is not None and np.array_equal(self.labels, self.saved_labels):
-            return Status.SAVED
+            return Status.PRELABELLED if self.saved_by_machine else Status.SAVED
         if self.hand or self.saved_labels is not None or self.edits.has_locks:
             return Status.EDITED
         return Status.PREDICTED

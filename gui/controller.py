@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.batch.report import read_scores
 from engine.checkpoints import load_checkpoint
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.constraints import run_constrained
@@ -135,6 +136,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
             self.recovery.decline(pending)
         self._bind_folder_classes()
         self.folder_opened.emit()
+        for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
+            self._set_score(i, score)
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
             return True
@@ -160,15 +163,16 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
             image = read_image(entry.path) if cached is None else cached[0]
-            saved, problem = None, None
+            saved, problem, machine = None, None, False
             try:
                 saved = dataset.load_labels(index)
+                machine = saved is not None and dataset.is_machine_labelled(index)  # pre-labelled, not reviewed
                 if saved is not None and saved.shape != image.shape[:2]:
                     saved, problem = None, (f"{entry.label_path}: label size {saved.shape} does not match the "
                                             f"image {image.shape[:2]}; it will be replaced when you save")
             except EngineError as exc:
                 problem = str(exc)
-            return image, saved, problem, cached
+            return image, (saved, machine), problem, cached
         self.lanes["image"].submit(("image", token, index), job)
         return True
 
@@ -176,10 +180,10 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         _, token, index = key
         if self.dataset is None or index != self.index:
             return
-        image, saved, problem, cached = result
+        image, (saved, machine), problem, cached = result
         state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token)
         if saved is not None:
-            state.set_saved_labels(saved)
+            state.set_saved_labels(saved, machine=machine)
             kept = self._kept.pop(str(state.path), None)
             if kept is not None and np.array_equal(kept.labels, saved):
                 state.edits = kept               # same labels as on disk: bring back locks and undo history

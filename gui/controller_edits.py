@@ -31,7 +31,7 @@ class HandEditsMixin:
 
     def _keep(self, st: ImageState | None) -> None:
         """Leaving a saved image: keep its label map (locks, undo history) in case the user comes back."""
-        if st is not None and st.edits is not None and st.status == Status.SAVED:
+        if st is not None and st.edits is not None and st.status in (Status.SAVED, Status.PRELABELLED):
             self._kept.pop(str(st.path), None)
             self._kept[str(st.path)] = st.edits
             while len(self._kept) > KEEP_EDITS:

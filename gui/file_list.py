@@ -1,4 +1,4 @@
-"""File list: the folder's images with their status (new, predicted, edited, saved) and the mean
+"""File list: the folder's images with their status (new, predicted, edited, saved, pre-labelled) and the mean
 uncertainty of their prediction once known. Rows can be shown in any order (e.g. most uncertain
 first); rows are addressed by dataset index whatever the order."""
 from __future__ import annotations
@@ -15,6 +15,7 @@ STATUS_COLOURS = {
     Status.PREDICTED: (70, 130, 220),
     Status.EDITED: (230, 140, 20),   # unsaved work: the one to notice
     Status.SAVED: (40, 170, 70),
+    Status.PRELABELLED: (150, 90, 200),  # machine labels on disk, waiting for review
 }
 INDEX_ROLE = Qt.ItemDataRole.UserRole
 

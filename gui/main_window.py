@@ -27,6 +27,7 @@ from gui.export_menu import ExportMenu
 from gui.file_list import FileList
 from gui.model_menu import ModelMenu
 from gui.overlay_view import OverlayPresenter
+from gui.prelabel_dialog import PrelabelDialog
 from gui.status_bar import StatusBar
 from gui.view_toolbar import ViewToolbar
 
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.open_action = self._act(f, "&Open Folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open)
         self.save_action = self._act(f, "&Save labels", self.save, QKeySequence.StandardKey.Save)
         f.addMenu(self.export_menu)
+        self.prelabel = PrelabelDialog.add_to(f, self)   # File > Pre-label folder… (gui/prelabel_dialog.py)
         f.addSeparator()
         self.autosave_action = QAction("&Autosave when leaving an image", self, checkable=True)
         self.autosave_action.toggled.connect(lambda on: self.settings.setValue("autosave", on))
@@ -370,6 +372,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.settings.setValue("geometry", self.saveGeometry())
+        self.prelabel.shutdown()
         self.ctl.shutdown()
         event.accept()
 

@@ -19,9 +19,15 @@ from .exports import rle_decode, rle_encode
 if TYPE_CHECKING:  # only for the annotation; keeps this module free of the CRF package's imports
     from ..crf.params import CRFParams
 
-__all__ = ["Provenance", "make_provenance", "sidecar_path", "write_provenance", "read_provenance", "FORMAT"]
+__all__ = ["Provenance", "make_provenance", "sidecar_path", "write_provenance", "read_provenance", "FORMAT",
+           "ORIGIN_HAND", "ORIGIN_MACHINE"]
 
 FORMAT = "deeplab-annotator-provenance/1"
+# Who wrote the label file. A label saved in the app is a person's decision and must never be overwritten by a
+# batch run; a machine label (main.py prelabel / predict) is a proposal nobody has reviewed yet. Sidecars written
+# before this field existed were all saved by hand, hence the default.
+ORIGIN_HAND = "hand"
+ORIGIN_MACHINE = "machine"
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,13 @@ class Provenance:
     edited_pixels: int = 0
     edited_rle: dict = field(default_factory=dict)
     created: str = ""
+    origin: str = ORIGIN_HAND
     format: str = FORMAT
+
+    @property
+    def machine_made(self) -> bool:
+        """True for labels written by a batch run and not saved by a person since."""
+        return self.origin == ORIGIN_MACHINE
 
     def edited_mask(self) -> np.ndarray:
         """(H,W) bool of the hand-edited (locked) pixels."""
@@ -59,12 +71,15 @@ class Provenance:
 
 
 def make_provenance(labels: np.ndarray, locked: np.ndarray, image: str, *, loaded=None,
-                    crf_params: CRFParams | None = None, crf_backend: str = "", now: datetime | None = None
-                    ) -> Provenance:
+                    crf_params: CRFParams | None = None, crf_backend: str = "", now: datetime | None = None,
+                    origin: str = ORIGIN_HAND) -> Provenance:
     """Record for labels (H,W) uint8 as saved, locked (H,W) bool; `loaded` is a LoadedModel (or None if hand-made).
 
-    crf_params None means the CRF was not applied to this label.
+    crf_params None means the CRF was not applied to this label. origin: ORIGIN_HAND (saved in the app) or
+    ORIGIN_MACHINE (written by a batch run without review).
     """
+    if origin not in (ORIGIN_HAND, ORIGIN_MACHINE):
+        raise ValueError(f"origin must be {ORIGIN_HAND!r} or {ORIGIN_MACHINE!r}, got {origin!r}")
     labels = np.asarray(labels)
     locked = np.asarray(locked, dtype=bool)
     if labels.ndim != 2 or labels.dtype != np.uint8 or locked.shape != labels.shape:
@@ -85,6 +100,7 @@ def make_provenance(labels: np.ndarray, locked: np.ndarray, image: str, *, loade
         edited_pixels=int(locked.sum()),
         edited_rle=rle_encode(locked),
         created=when,
+        origin=origin,
     )
 
 

@@ -46,6 +46,7 @@ class FastSession:
         self._q0 = ByteLRU(PRIOR_BUDGET)  # softmax(prior): the same for every weight and sigma
         self._lock = threading.Lock()
         self.last_stats: dict = {}
+        self._kept_keys: set = set()  # (cache, key) this session put in the process-wide caches (see release)
 
     # ---- cached pieces ----
     def _prior(self, probs: np.ndarray) -> Prior:
@@ -60,6 +61,7 @@ class FastSession:
             keys.append((key, float(np.float32(params.pos_w))))
         if params.bi_w != 0:
             key, lat = lc.bilateral_lattice(self.image, self.image_key, params.bi_xy_std, params.bi_rgb_std)
+            self._kept_keys.add(("bilateral", key))
             terms.append((lat, params.bi_w))
             keys.append((key, float(np.float32(params.bi_w))))
         return terms, tuple(keys)
@@ -73,7 +75,25 @@ class FastSession:
             HISTORIES.put(key, hist)
         hist.key = key
         hist.lattice_keys = tuple(k for k, _ in term_keys)
+        self._kept_keys.add(("history", key))
         return hist
+
+    def release(self) -> None:
+        """Forget what only this image can reuse: its bilateral lattices, iteration histories and priors. A batch
+        run calls it after each image, since it never comes back to one; the Gaussian lattice (per image size)
+        stays for the next image, and the history's arrays go back to the buffer pool."""
+        with self._lock:
+            for cache, key in self._kept_keys:
+                if cache == "bilateral":
+                    lc.BILATERAL_LATTICES.pop(key)
+                else:
+                    hist = HISTORIES.pop(key)
+                    if hist is not None:
+                        with hist.lock:
+                            hist.release()
+            self._kept_keys.clear()
+            self._priors.clear()
+            self._q0.clear()
 
     # ---- the backend contract ----
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
