@@ -50,3 +50,18 @@ def test_predict_into_a_fresh_folder_is_unchanged(tmp_path, capsys):
     out = tmp_path / "elsewhere" / "img.png"
     assert main.main(["predict", str(image), "--model", str(model), "--out", str(out)]) == 0
     assert out.is_file()
+
+
+def test_prelabel_into_a_folder_with_another_class_list_is_refused_then_mapped(tmp_path, capsys):
+    image, model, labels = _setup(tmp_path)
+    rc = main.main(["prelabel", str(tmp_path), "--model", str(model), "--crf-params", '{"iterations": 0}'])
+    err = capsys.readouterr().err
+    assert rc == 2 and "other classes" in err and "--map-classes" in err and "Traceback" not in err
+    assert not (labels / "img.png").exists()
+    rc = main.main(["prelabel", str(tmp_path), "--model", str(model), "--crf-params", '{"iterations": 0}',
+                    "--map-classes", "name"])
+    assert rc == 0, capsys.readouterr().err
+    written = read_label_png(labels / "img.png")
+    argmax = Predictor(load_checkpoint(model), "cpu").predict(read_image(image)).argmax(0)
+    np.testing.assert_array_equal(written, np.array([0, 2, 1], np.uint8)[argmax])   # the folder's ids, by name
+    assert (labels / "class_names.txt").read_text() == FOLDER_LIST

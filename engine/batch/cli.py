@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help="with --ray: model actors (default: one per GPU, else 2)")
     p.add_argument("--sequential", action="store_true", help="no pipelining (one stage after the other)")
+    p.add_argument("--map-classes", choices=("name", "position"), default=None,
+                   help="when the labels folder holds other classes than the model: write the folder's ids by class "
+                        "name, or keep them by position (default: refuse)")
     return p
 
 
@@ -109,7 +112,7 @@ def _run(args) -> int:
 
     try:
         summary = prelabel(args.folder, loaded, settings, runner=runner, ray_options=ray_options, on_plan=on_plan,
-                           on_result=on_result)
+                           on_result=on_result, map_classes=args.map_classes)
     finally:
         if bar is not None:
             bar.close()

@@ -61,7 +61,7 @@ def _outcomes(runner: str, plan: Plan, loaded, settings: PrelabelSettings, predi
 
         return ray_outcomes(plan.todo, loaded, settings, ray_options or RayOptions(), should_cancel, stats)
     if predictor is not None:
-        network = NetworkStage(predictor, settings.net_threads, lock)
+        network = NetworkStage(predictor, settings.net_threads, lock, settings.channel_map)
     else:
         network = NetworkStage.from_loaded(loaded, settings, lock)
     fn = pipelined if runner == "pipeline" else sequential
@@ -69,7 +69,7 @@ def _outcomes(runner: str, plan: Plan, loaded, settings: PrelabelSettings, predi
 
 
 def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *, runner: str = "pipeline",
-             class_list=None, protect=(), predictor=None, lock=None, ray_options=None,
+             class_list=None, map_classes: str | None = None, protect=(), predictor=None, lock=None, ray_options=None,
              on_plan: Callable[[Plan], None] | None = None,
              on_result: Callable[[Outcome, Row], None] | None = None,
              should_cancel: Callable[[], bool] | None = None) -> Summary:
@@ -77,7 +77,10 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
     machine-made provenance and labels/prelabel.csv. Images done before with the same model and CRF settings are
     skipped, hand-saved labels and the ``protect``ed image names are never written.
 
-    class_list: names and colours for the PNG palette and the report (default: the model's). predictor: an
+    class_list: names and colours for the PNG palette and the report, with probabilities already in its ids (the
+    window's mapped predictor). Without one, the labels folder's own class list decides (engine.project.labels_target:
+    a folder labelled with other classes is a ClassListMismatch before any work, unless ``map_classes`` is "name" or
+    "position"; the model's channels are then mapped to the folder's ids). predictor: an
     existing engine.predict.Predictor to use (the window's; with ``lock`` held around each pass) instead of a new
     one. on_plan(plan) is called once before the work, on_result(outcome, row) after each image is written.
     Errors of single images are in the summary; a folder that cannot be read raises LabelIOError.
@@ -85,7 +88,15 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
     if runner not in RUNNERS:
         raise ValueError(f"unknown runner {runner!r}; use one of {RUNNERS}")
     dataset = folder if isinstance(folder, Dataset) else Dataset(folder)
-    class_list = class_list or loaded.spec.class_list()
+    if class_list is None:
+        from dataclasses import replace
+
+        from ..project import labels_target
+
+        target = labels_target(dataset.labels_dir, loaded.spec.class_list(), map_classes)
+        class_list = target.class_list
+        if not target.channel_map.identity:
+            settings = replace(settings, channel_map=target.channel_map)
     plan = plan_folder(dataset, loaded, settings, protect)
     if on_plan is not None:
         on_plan(plan)

@@ -23,7 +23,8 @@ class PrelabelSettings:
     net_threads: torch intra-op threads of the network (None: leave torch's setting alone, as the GUI does).
     torch's CPU results depend on its thread count in the last bits, so every runner pins the same number; on a
     GPU it only affects the little CPU work around the network. crf_threads: numba threads of each CRF (None: all
-    cores of the machine running it; the fast CRF's results do not depend on it).
+    cores of the machine running it; the fast CRF's results do not depend on it). channel_map: an
+    engine.project ChannelMap from the model's channels to the labels folder's class ids (None: the same ids).
     """
 
     crf_params: CRFParams | None
@@ -32,6 +33,7 @@ class PrelabelSettings:
     strategy: str = "scale"
     net_threads: int | None = None
     crf_threads: int | None = None
+    channel_map: object = None
 
     def __post_init__(self):
         if self.crf_params is not None and self.crf_params.iterations == 0:

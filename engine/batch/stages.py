@@ -48,14 +48,15 @@ class NetworkStage:
     """Image -> (C,H,W) float32 probabilities with a Predictor. ``lock``: held around each forward pass when the
     predictor is shared (the window's model, which a device move must not change mid-pass)."""
 
-    def __init__(self, predictor, threads: int | None = None, lock=None):
-        self.predictor, self.threads, self.lock = predictor, threads, lock
+    def __init__(self, predictor, threads: int | None = None, lock=None, channel_map=None):
+        self.predictor, self.threads, self.lock, self.channel_map = predictor, threads, lock, channel_map
 
     @classmethod
     def from_loaded(cls, loaded, settings: PrelabelSettings, lock=None) -> "NetworkStage":
         from ..predict import Predictor
 
-        return cls(Predictor(loaded, device=settings.device, strategy=settings.strategy), settings.net_threads, lock)
+        return cls(Predictor(loaded, device=settings.device, strategy=settings.strategy), settings.net_threads, lock,
+                   settings.channel_map)
 
     def pin_threads(self) -> None:
         """torch's CPU threads are per process: call once in the process (or before the thread) that predicts."""
@@ -67,9 +68,11 @@ class NetworkStage:
 
     def __call__(self, image: np.ndarray, should_cancel=None) -> np.ndarray:
         if self.lock is None:
-            return self.predictor.predict(image, should_cancel=should_cancel)
-        with self.lock:
-            return self.predictor.predict(image, should_cancel=should_cancel)
+            probs = self.predictor.predict(image, should_cancel=should_cancel)
+        else:
+            with self.lock:
+                probs = self.predictor.predict(image, should_cancel=should_cancel)
+        return probs if self.channel_map is None else self.channel_map.apply(probs)
 
 
 class RefineStage:
