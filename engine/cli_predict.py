@@ -35,11 +35,11 @@ def run(args) -> str:
     from .io.images import read_image
     from .io.labels import write_label_png
     from .labels import load_class_list
-    from .predict import Predictor
+    from .predict import Predictor, alpha_background
 
     class_list = load_class_list(args.classes) if args.classes else None
     loaded = load_checkpoint(args.model, class_list=class_list)
-    image = read_image(args.image)
+    image = read_image(args.image, background=alpha_background(loaded.spec))
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
     probs = predictor.predict(image)
     if args.crf != "none":

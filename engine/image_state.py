@@ -17,6 +17,7 @@ from engine.dataset import Status
 from engine.edits import EditableLabels, RegionEdit
 from engine.errors import LabelIOError
 from engine.io.provenance import Provenance, make_provenance, read_provenance
+from engine.labels import VOID
 from engine.overlays import uncertainty
 
 SOURCE_NONE, SOURCE_MODEL, SOURCE_DISK, SOURCE_HAND = "none", "model", "disk", "hand"
@@ -154,11 +155,21 @@ class ImageState:
     def status(self) -> Status:
         if self.labels is None:
             return Status.NEW
-        if self.saved_labels is not None and np.array_equal(self.labels, self.saved_labels):
-            return Status.SAVED
-        if self.hand or self.saved_labels is not None or self.edits.has_locks:
+        if self.saved_labels is not None:
+            return Status.SAVED if np.array_equal(self.labels, self.saved_labels) else Status.EDITED
+        # Never saved: the annotator's work is what differs from the model (locks, or labels the model did not
+        # give), so undoing every stroke makes the image "predicted" again rather than leaving a stale flag.
+        if self.edits.has_locks:
             return Status.EDITED
-        return Status.PREDICTED
+        model = self.model_labels
+        if model is None:
+            return Status.EDITED if (self.labels != VOID).any() else Status.NEW
+        return Status.PREDICTED if np.array_equal(self.labels, model) else Status.EDITED
+
+    @property
+    def model_labels(self) -> np.ndarray | None:
+        """The latest model result (CRF labels, else the raw argmax) that unlocked pixels follow, or None."""
+        return self.crf_labels if self.crf_labels is not None else self.raw_labels
 
     @property
     def dirty(self) -> bool:

@@ -31,24 +31,30 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(arr * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8)
 
 
-def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
-    """Composite transparent pixels onto white, which is what viewers show and what a labeller sees."""
+WHITE = (255, 255, 255)
+
+
+def _flatten_alpha(rgba: np.ndarray, background=WHITE) -> np.ndarray:
+    """Composite transparent pixels onto ``background`` (RGB). The app passes the model's mean colour
+    (engine.predict.alpha_background): the network then sees zero input there, not a bright white area it would
+    call some class; plain reads default to white, what viewers show."""
     rgb = rgba[..., :3].astype(np.float32)
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    return np.clip(rgb * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    bg = np.asarray(background, np.float32).reshape(1, 1, 3)
+    return np.clip(rgb * alpha + bg * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
 
 
-def _from_pillow(img: Image.Image) -> np.ndarray:
+def _from_pillow(img: Image.Image, background=WHITE) -> np.ndarray:
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         gray = _to_uint8(np.asarray(img))
         return np.repeat(gray[..., None], 3, axis=2)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        return _flatten_alpha(np.asarray(img.convert("RGBA")))
+        return _flatten_alpha(np.asarray(img.convert("RGBA")), background)
     return np.asarray(img.convert("RGB"))
 
 
-def _from_opencv(path: Path) -> np.ndarray:
+def _from_opencv(path: Path, background=WHITE) -> np.ndarray:
     """Fallback for files Pillow cannot decode (e.g. 16-bit colour TIFF)."""
     data = np.fromfile(str(path), dtype=np.uint8)
     try:
@@ -61,22 +67,23 @@ def _from_opencv(path: Path) -> np.ndarray:
     if arr.ndim == 2:
         return np.repeat(arr[..., None], 3, axis=2)
     if arr.shape[2] == 4:
-        return _flatten_alpha(cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA))
+        return _flatten_alpha(cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA), background)
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Return the image as (H,W,3) uint8 RGB, upright per EXIF; raises ImageReadError with the file name."""
+def read_image(path: str | Path, background=WHITE) -> np.ndarray:
+    """Return the image as (H,W,3) uint8 RGB, upright per EXIF, transparent pixels composited onto ``background``
+    (RGB); raises ImageReadError with the file name."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
     try:
         with Image.open(path) as img:
             img.load()
-            rgb = _from_pillow(img)
+            rgb = _from_pillow(img, background)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         try:
-            rgb = _from_opencv(path)
+            rgb = _from_opencv(path, background)
         except ImageReadError:
             raise ImageReadError(f"{path}: not a readable image ({exc})") from exc
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
