@@ -26,7 +26,7 @@ from engine.errors import EngineError
 from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
-from engine.predict import Predictor
+from engine.predict import Predictor, alpha_background
 from gui.controller_edits import HandEditsMixin, _RunnerSession
 from gui.editor import Editor
 from gui.prefetch import Prefetcher
@@ -103,14 +103,16 @@ class AnnotatorController(HandEditsMixin, QObject):
             lane.progress.connect(lambda _k, d, t, s: self.progress.emit(d, t, s))
         self.lanes["model"].finished.connect(self._on_model_ready)
         self.lanes["image"].finished.connect(self._on_image_loaded)
-        self.lanes["image"].failed.connect(lambda _k, _m: self.image_opened.emit())  # state None: nothing shown
+        self.lanes["image"].failed.connect(self._on_image_failed)
+        self.prefetch.unreadable.connect(self._mark_unreadable)
         self.lanes["predict"].finished.connect(self._on_prediction)
         self.lanes["crf"].finished.connect(self._on_crf)
         self.lanes["crf"].preview.connect(self._on_crf_preview)
 
     # ----- folder and images ---------------------------------------------------------------------
-    def open_folder(self, folder: str | Path) -> bool:
-        """Open a folder of images (caller has dealt with unsaved work). False on error."""
+    def open_folder(self, folder: str | Path, start_name: str | None = None) -> bool:
+        """Open a folder of images at the image named ``start_name`` if it is there, else the first (caller has
+        dealt with unsaved work). False on error."""
         try:
             dataset = Dataset(folder)
         except EngineError as exc:
@@ -134,7 +136,8 @@ class AnnotatorController(HandEditsMixin, QObject):
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
             return True
-        return self.open_index(0)
+        start = dataset.index_of_id(start_name) if start_name else None
+        return self.open_index(start if start is not None else 0)
 
     def open_index(self, index: int) -> bool:
         """Load image ``index`` in the background, then predict it (caller has dealt with unsaved work).
@@ -148,6 +151,7 @@ class AnnotatorController(HandEditsMixin, QObject):
             self.state.crf_preview = None  # its CRF run was just cancelled
         self._keep(self.state)
         dataset, entry, token = self.dataset, self.dataset[index], next(self._tokens)
+        background = self.alpha_background()
         cached = self.prefetch.take(index)
         self.state, self.index = None, index
         self.editor.bind(None)
@@ -155,7 +159,7 @@ class AnnotatorController(HandEditsMixin, QObject):
 
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
-            image = read_image(entry.path) if cached is None else cached[0]
+            image = read_image(entry.path, background) if cached is None else cached[0]
             saved, problem = None, None
             try:
                 saved = dataset.load_labels(index)
@@ -193,6 +197,17 @@ class AnnotatorController(HandEditsMixin, QObject):
         elif self.prefetch.inflight != index:
             self.request_predict()                                # else _on_prefetched takes it
 
+    def _on_image_failed(self, key, message: str) -> None:
+        """The file could not be read: nothing is shown (state stays None) and the list says why."""
+        self.image_opened.emit()
+        if self.dataset is not None and key[2] == self.index:
+            self._mark_unreadable(key[2], message)
+
+    def _mark_unreadable(self, index: int, message: str) -> None:
+        if self.dataset is not None and 0 <= index < len(self.dataset):
+            self.dataset.mark_unreadable(index, message)
+            self.status_changed.emit(index, Status.ERROR.value)
+
     def save(self) -> bool:
         """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible."""
         st = self.state
@@ -217,6 +232,10 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.recovery.discard(st.index)
         self.activity.emit(f"Saved {path}")
         return True
+
+    def alpha_background(self) -> tuple[int, int, int]:
+        """What transparent pixels of an RGBA image are composited onto (see engine.predict.alpha_background)."""
+        return alpha_background(self.loaded.spec if self.loaded is not None else None)
 
     # ----- model, device, class list -------------------------------------------------------------
     def load_model(self, path: str | Path) -> None:

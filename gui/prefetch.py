@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from engine.errors import ImageReadError
 from engine.io.images import read_image
 from engine.overlays import uncertainty
 from gui.workers import Lane
@@ -35,6 +36,7 @@ class Prefetcher(QObject):
     """Owned by the controller; ``schedule(index)`` after an image is ready, ``take`` when opening one."""
     scored = Signal(int, float)   # dataset index, mean uncertainty of its prediction
     done = Signal(int, bool)      # dataset index, whether its prediction is now in the cache
+    unreadable = Signal(int, str)  # dataset index, why its file cannot be read
 
     def __init__(self, ctl, capacity: int = 3, ahead: int = 2, parent: QObject | None = None):
         super().__init__(parent)
@@ -113,11 +115,15 @@ class Prefetcher(QObject):
             self._next()
             return
         path, predict, lock = Path(key[0]), ctl.predictor.predict, ctl.model_lock
+        background = ctl.alpha_background()
         self.inflight = index
 
         def job(cancel, report):
             _lower_thread_priority()
-            image = read_image(path)
+            try:
+                image = read_image(path, background)
+            except ImageReadError as exc:
+                return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
             with lock:
                 probs = predict(image, should_cancel=cancel)
             unc = uncertainty(probs)
@@ -126,8 +132,13 @@ class Prefetcher(QObject):
 
     def _on_done(self, key, result) -> None:
         _, index, path, gen = key
-        image, probs, unc, score = result
         self.inflight = None
+        if isinstance(result, str):
+            self.unreadable.emit(index, result)
+            self.done.emit(index, False)
+            self._next()
+            return
+        image, probs, unc, score = result
         ok = gen == self.ctl.model_gen
         if ok:
             self.cache[(path, gen)] = (image, probs, unc)
