@@ -35,11 +35,12 @@ def run(args) -> str:
     from .io.images import read_image
     from .io.labels import write_label_png
     from .labels import load_class_list
-    from .predict import Predictor, alpha_background
+    from .labels import VOID
+    from .predict import Predictor, alpha_background, transparent_mask
 
     class_list = load_class_list(args.classes) if args.classes else None
     loaded = load_checkpoint(args.model, class_list=class_list)
-    image = read_image(args.image, background=alpha_background(loaded.spec))
+    image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True)
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
     probs = predictor.predict(image)
     if args.crf != "none":
@@ -47,6 +48,9 @@ def run(args) -> str:
         labels = result.labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
+    clear = transparent_mask(alpha)
+    if clear is not None:
+        labels[clear] = VOID      # fully transparent: no content to label
     write_label_png(args.out, labels, loaded.spec.class_list())
     counts = np.bincount(labels.ravel(), minlength=len(loaded.spec.class_names))
     names = loaded.spec.class_names

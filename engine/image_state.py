@@ -43,6 +43,8 @@ class ImageState:
     base: str = SOURCE_NONE                # where the unlocked labels come from: none, model or disk
     hand: bool = False                     # the annotator changed something since the base was set
     saved_labels: np.ndarray | None = field(default=None, repr=False)
+    void_mask: np.ndarray | None = field(default=None, repr=False)   # (H, W) bool, fully transparent: void in
+    #                                                                   every model result (engine.predict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -93,7 +95,7 @@ class ImageState:
         if probs.ndim != 3 or probs.shape[1:] != self.shape:
             raise ValueError(f"probs shape {probs.shape} does not fit image {self.shape}")
         self.probs = probs
-        self.raw_labels = probs.argmax(axis=0).astype(np.uint8)
+        self.raw_labels = self._void(probs.argmax(axis=0).astype(np.uint8))
         self.unc = uncertainty(probs) if unc is None else unc
         self.crf_probs = self.crf_labels = self.crf_unc = self.crf_params = self.crf_preview = None
         if self.follows_model:
@@ -102,6 +104,7 @@ class ImageState:
     def set_crf(self, probs: np.ndarray, labels: np.ndarray, params, unc: np.ndarray | None = None) -> None:
         """A CRF result for the current probabilities and ``params``."""
         self._check(labels)
+        labels = self._void(labels)
         self.crf_probs, self.crf_labels, self.crf_params = probs, labels, params
         self.crf_unc = uncertainty(probs) if unc is None else unc
         self.crf_preview = None
@@ -114,7 +117,7 @@ class ImageState:
         self._check(labels)
         if not self.follows_model:
             return False
-        self.crf_preview = labels
+        self.crf_preview = self._void(labels)
         return True
 
     @property
@@ -219,6 +222,14 @@ class ImageState:
             self.edits.n_classes = n_classes
         if self.base == SOURCE_NONE:
             self.base = SOURCE_MODEL
+
+    def _void(self, labels: np.ndarray) -> np.ndarray:
+        """A model result with the fully transparent pixels made void (a copy when it changes anything)."""
+        if self.void_mask is None or self.void_mask.shape != labels.shape:
+            return labels
+        labels = labels.copy()
+        labels[self.void_mask] = VOID
+        return labels
 
     def _check(self, labels: np.ndarray) -> None:
         if labels.shape != self.shape or labels.dtype != np.uint8:

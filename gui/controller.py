@@ -26,7 +26,7 @@ from engine.errors import EngineError
 from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
-from engine.predict import Predictor, alpha_background
+from engine.predict import Predictor, alpha_background, transparent_mask
 from gui.controller_edits import HandEditsMixin, _RunnerSession
 from gui.editor import Editor
 from gui.prefetch import Prefetcher
@@ -159,7 +159,10 @@ class AnnotatorController(HandEditsMixin, QObject):
 
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
-            image = read_image(entry.path, background) if cached is None else cached[0]
+            if cached is None:
+                image, alpha = read_image(entry.path, background, with_alpha=True)
+            else:
+                image, alpha = cached[0], cached[3]
             saved, problem = None, None
             try:
                 saved = dataset.load_labels(index)
@@ -168,7 +171,7 @@ class AnnotatorController(HandEditsMixin, QObject):
                                             f"image {image.shape[:2]}; it will be replaced when you save")
             except EngineError as exc:
                 problem = str(exc)
-            return image, saved, problem, cached
+            return image, saved, problem, cached, alpha
         self.lanes["image"].submit(("image", token, index), job)
         return True
 
@@ -176,8 +179,9 @@ class AnnotatorController(HandEditsMixin, QObject):
         _, token, index = key
         if self.dataset is None or index != self.index:
             return
-        image, saved, problem, cached = result
-        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token)
+        image, saved, problem, cached, alpha = result
+        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token,
+                           void_mask=transparent_mask(alpha))
         if saved is not None:
             state.set_saved_labels(saved)
             kept = self._kept.pop(str(state.path), None)

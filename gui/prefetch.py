@@ -42,7 +42,7 @@ class Prefetcher(QObject):
         super().__init__(parent)
         self.ctl, self.capacity, self.ahead = ctl, capacity, ahead
         self.enabled = True
-        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> (image, probs, unc)
+        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> (image, probs, unc, alpha or None)
         self.lane = Lane("prefetch", self)
         self.lane.finished.connect(self._on_done)
         self.lane.failed.connect(self._on_failed)  # an unreadable image: skip it quietly
@@ -72,7 +72,7 @@ class Prefetcher(QObject):
             self._timer.start()
 
     def take(self, index: int):
-        """(image, probs, unc) for image ``index`` from the cache (for the current model), or None."""
+        """(image, probs, unc, alpha) for image ``index`` from the cache (for the current model), or None."""
         if self.ctl.dataset is None:
             return None
         hit = self.cache.get(self._key(index))
@@ -121,13 +121,13 @@ class Prefetcher(QObject):
         def job(cancel, report):
             _lower_thread_priority()
             try:
-                image = read_image(path, background)
+                image, alpha = read_image(path, background, with_alpha=True)
             except ImageReadError as exc:
                 return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
             with lock:
                 probs = predict(image, should_cancel=cancel)
             unc = uncertainty(probs)
-            return image, probs, unc, float(unc.mean(dtype="float64"))
+            return image, probs, unc, float(unc.mean(dtype="float64")), alpha
         self.lane.submit(("prefetch", index) + key, job)
 
     def _on_done(self, key, result) -> None:
@@ -138,10 +138,10 @@ class Prefetcher(QObject):
             self.done.emit(index, False)
             self._next()
             return
-        image, probs, unc, score = result
+        image, probs, unc, score, alpha = result
         ok = gen == self.ctl.model_gen
         if ok:
-            self.cache[(path, gen)] = (image, probs, unc)
+            self.cache[(path, gen)] = (image, probs, unc, alpha)
             while len(self.cache) > self.capacity:
                 self.cache.popitem(last=False)
             self.scored.emit(index, score)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from engine import colormaps
 from engine.colormaps import distance_to_palette
 from engine.paths import DEMO_V1
+from engine.labels import VOID
 from engine.predict import alpha_background
 from gui import prompts
 from gui.app import start
@@ -161,17 +162,28 @@ def test_a_tiny_image_zoomed_in_is_drawn_as_hard_pixels(qtbot, window):
 
 
 # ----- bug 6: RGBA images ------------------------------------------------------------------------------
-def test_transparent_pixels_are_composited_onto_the_models_mean_colour(qtbot, window, env):
+def test_transparent_pixels_are_void_and_the_rest_sits_on_the_models_mean(qtbot, window, env, monkeypatch):
     folder, model = env
     rgba = np.zeros((96, 128, 4), np.uint8)
     rgba[..., :3] = (210, 50, 40)
     rgba[20:60, 30:90, 3] = 255                                # an opaque cut-out on a transparent sheet
+    rgba[60:70, 30:90, 3] = 128                                # a soft edge
     Image.fromarray(rgba, "RGBA").save(folder / "img1.png")
+    window.editing.auto_refine.setChecked(False)
     start(window, folder, model)
     st = wait_ready(qtbot, window)
     mean = alpha_background(window.ctl.loaded.spec)
-    assert tuple(st.image[0, 0]) == mean and tuple(st.image[40, 60]) == (210, 50, 40)
-    assert mean != (255, 255, 255)
+    assert tuple(st.image[0, 0]) == mean and tuple(st.image[40, 60]) == (210, 50, 40) and mean != (255, 255, 255)
+    clear = rgba[..., 3] == 0
+    assert (st.labels[clear] == VOID).all() and (st.labels[~clear] != VOID).all()
+    assert (st.labels[20:60, 30:90] == RED).all()
+    assert window.file_list.status_text(0) == "predicted"      # void by rule, not an edit
+    _paint(window, 5, 5)                                       # the annotator may still label it
+    assert st.labels[5, 8] == RED and st.locked[5, 8]
+    assert window.save()
+    from engine.io.labels import read_label_png
+    saved = read_label_png(folder / "labels" / "img1.png")
+    assert saved[90, 120] == VOID and saved[40, 60] == RED
 
 
 # ----- bug 8: small defects ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.labels import VOID
 from engine.models.registry import DEFAULT_MEAN_BGR
-from engine.predict import alpha_background
+from engine.predict import alpha_background, transparent_mask
 from engine.readout import read_pixel
 from gui import qt_libs
 
@@ -61,6 +61,19 @@ def test_rgba_is_composited_onto_the_given_background(tmp_path):
     assert tuple(img[0, 0]) == (200, 200, 200) and tuple(img[3, 3]) == mean
     assert abs(int(img[0, 1, 0]) - round(200 * 128 / 255 + mean[0] * 127 / 255)) <= 1
     assert tuple(read_image(tmp_path / "a.png")[3, 3]) == (255, 255, 255)   # plain reads: white, as viewers
+    rgb, alpha = read_image(tmp_path / "a.png", background=mean, with_alpha=True)
+    assert np.array_equal(rgb, img) and alpha[0, 0] == 255 and alpha[3, 3] == 0
+    clear = transparent_mask(alpha)
+    assert clear.sum() == 14 and not clear[0, 1]                 # half-transparent pixels keep their label
+    Image.fromarray(rgba[..., :3]).save(tmp_path / "b.png")
+    assert read_image(tmp_path / "b.png", with_alpha=True)[1] is None and transparent_mask(None) is None
+    st = ImageState(index=0, path=None, image=img, void_mask=clear)
+    probs = np.zeros((2, 4, 4), np.float32)
+    probs[1] = 1
+    st.set_prediction(probs)
+    assert (st.labels[clear] == VOID).all() and (st.labels[~clear] == 1).all() and st.status == Status.PREDICTED
+    st.set_crf(probs, np.ones((4, 4), np.uint8), None)
+    assert (st.crf_labels[clear] == VOID).all()
 
 
 # ----- dataset error status and the edited rule --------------------------------------------------------
