@@ -12,7 +12,9 @@ from collections import OrderedDict
 from typing import Callable, Hashable
 
 import numpy as np
-from skimage.segmentation import find_boundaries, slic
+
+# scikit-image is imported where it is used: importing it costs about 3 s cold, which a start-up must not pay
+# for a tool that may never be picked (the callers run in a worker anyway).
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 4, 200, 24
 COMPACTNESS = 10.0          # skimage's default for colour images: shape vs colour adherence
@@ -20,6 +22,8 @@ COMPACTNESS = 10.0          # skimage's default for colour images: shape vs colo
 
 def compute(image: np.ndarray, size: int = DEFAULT_SIZE, compactness: float = COMPACTNESS) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (H, W) int32 segment ids 0..K-1, segments about ``size`` pixels across."""
+    from skimage.segmentation import slic
+
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be (H, W, 3), got {image.shape}")
     size = int(min(max(size, MIN_SIZE), MAX_SIZE))
@@ -40,6 +44,8 @@ def region_of(segments: np.ndarray, points) -> np.ndarray:
 
 def boundaries(segments: np.ndarray) -> np.ndarray:
     """(H, W) bool: pixels on a segment's edge, to draw the superpixel outlines."""
+    from skimage.segmentation import find_boundaries
+
     return find_boundaries(segments, mode="inner")
 
 

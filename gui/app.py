@@ -64,12 +64,14 @@ def main(folder: Path | None = None, model: Path | None = None) -> int:
     splash.step("Loading PyTorch…", 0.05)
     startup.mark("splash")
     # the slow imports (seconds on a cold disk) run in a thread while the splash stays alive
-    startup.import_with_progress(splash, [("Loading PyTorch…", "torch"),
-                                          ("Loading the CRF engine and the window…", "gui.main_window")])
+    startup.import_with_progress(splash, [("Loading PyTorch…", "torch"), ("Loading the CRF engine…", "engine.crf.fast"),
+                                          ("Loading the window…", "gui.main_window")])
     from gui.main_window import MainWindow
 
     splash.step("Opening the window…", 0.9)
     window = MainWindow(QSettings(ORG, APP))
+    startup.mark("window_built")
+    window.ctl.wait_on_shutdown = False   # the process exits right after the window closes (below)
     startup.watch(window)
     window.show()
     splash.finish(window)

@@ -88,6 +88,8 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.scores: dict[int, float] = {}   # mean uncertainty of each image predicted so far
         self.auto_refine = True              # re-run the CRF with the locks after each hand edit
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
+        self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
+        #                                      stage (a kernel load, a forward pass) need not be waited for
         self._kept: dict[str, object] = {}   # image path -> EditableLabels of a saved image
         self.editor = Editor(self, self)
         self.editor.edit_finished.connect(self._after_edit)
@@ -436,7 +438,8 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.prefetch.cancel()
         for lane in self.lanes.values():
             lane.cancel()
-        self.wait_idle(5000)
+        if self.wait_on_shutdown:
+            self.wait_idle(5000)
         self._crf.close()
 
     def _on_busy(self, _busy: bool) -> None:

@@ -104,6 +104,7 @@ def import_with_progress(splash: "Splash", steps, start: float = 0.05, end: floa
         try:
             for _, module in steps:
                 importlib.import_module(module)
+                mark(f"imported:{module}")
                 done[0] += 1
         except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread
             failure.append(exc)

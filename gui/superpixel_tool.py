@@ -84,22 +84,19 @@ class SuperpixelTool(EditTool):
                 self.request()
 
     def request(self) -> None:
-        """Get the segmentation of the open image at the current size: from the cache, else from the worker."""
+        """Get the segmentation of the open image at the current size, in the worker (from the cache if there)."""
         st = self.ctl.state
         self.segments, self._for = None, None
         if st is None:
             return
         key = (str(st.path), st.shape)
-        hit = self.cache.get(key, self.size)
-        if hit is not None:
-            self._take(st.token, self.size, hit, superpixels.boundaries(hit))
-            return
         image, size, cache = st.image, self.size, self.cache
 
-        def job(cancel, report):
+        def job(cancel, report):   # a cache hit still comes this way: its outlines are not GUI-thread work either
             seg = cache.get_or_compute(key, image, size)
             return seg, superpixels.boundaries(seg)
-        self.ctl.activity.emit(f"Computing superpixels ({size} px)…")
+        if cache.get(key, size) is None:
+            self.ctl.activity.emit(f"Computing superpixels ({size} px)…")
         self.lane.submit(("slic", st.token, size), job)
         self._refresh_status()
 

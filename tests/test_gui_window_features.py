@@ -1,7 +1,12 @@
 """Issue 15's features in the real window (offscreen): keyboard-shortcut help generated from the actions, About,
 recent folders, drag and drop, the image filter, the status-bar readouts, the dirty marker and resuming a folder,
 the superpixel tool, panels and their saved layout, the theme, and the start-up splash and trace."""
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -13,6 +18,8 @@ from gui import layout, startup
 from gui.app import start
 from gui.help_menu import about_text, action_name, shortcut_rows
 from tests.gui_fixtures import close_window, env, open_window, wait_image, wait_ready, window  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _all_shortcut_actions(w):
@@ -283,3 +290,28 @@ def test_splash_steps_and_the_startup_trace(qtbot, tmp_path, monkeypatch):
     assert list(marks) == ["splash"]
     splash.finish(None)
     assert not splash.isVisible()
+
+
+def test_the_splash_can_show_before_pytorch_is_imported():
+    """Bug 7: gui.app (where main() shows the splash) must not pull in torch or the window's modules itself."""
+    code = ("import sys; import gui.app; "
+            "print(sorted(m for m in ('torch', 'gui.main_window', 'numba', 'skimage') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_quitting_the_app_does_not_wait_for_an_uncancellable_job(qtbot, window):
+    """Bug 7: a job that ignores its cancel flag (a kernel load, a forward pass) must not hold up the quit."""
+    lane = window.ctl.lanes["crf"]
+    release = threading.Event()
+    lane.submit(("blocking",), lambda cancel, report: release.wait(10))
+    qtbot.waitUntil(lambda: lane._pool.activeThreadCount() == 1, timeout=5000)
+    window.ctl.wait_on_shutdown = False                           # as gui.app sets it: the process exits next
+    t0 = time.monotonic()
+    window.ctl.shutdown()
+    took = time.monotonic() - t0
+    release.set()
+    lane.wait(5000)
+    assert took < 3.0      # not the 5 s join (and 10 s job) of a shutdown that waits
