@@ -7,8 +7,6 @@ that shows on an unsure pixel, lies farthest from every class colour in CIE Lab.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import cv2
 import numpy as np
 
@@ -24,19 +22,22 @@ AUTO = "auto"            # the map most distinct from the current class colours
 DEFAULT = "viridis"
 
 
-@lru_cache(maxsize=None)
-def _lut(name: str) -> np.ndarray:
+def _build(code: int) -> np.ndarray:
     ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
-    rgb = cv2.cvtColor(cv2.applyColorMap(ramp, COLORMAPS[name]), cv2.COLOR_BGR2RGB).reshape(256, 3)
+    rgb = np.ascontiguousarray(cv2.applyColorMap(ramp, code).reshape(256, 3)[:, ::-1])   # BGR -> RGB
     rgb.flags.writeable = False
     return rgb
 
 
+# Built once at import (a worker thread at start-up), so drawing an overlay never calls OpenCV on the GUI thread.
+_LUTS = {name: _build(code) for name, code in COLORMAPS.items()}
+
+
 def lut(name: str) -> np.ndarray:
     """(256, 3) uint8 RGB: the colour of value i / 255. KeyError names the known maps."""
-    if name not in COLORMAPS:
+    if name not in _LUTS:
         raise KeyError(f"unknown colour map {name!r}; known: {', '.join(COLORMAPS)}")
-    return _lut(name)
+    return _LUTS[name]
 
 
 def apply(values: np.ndarray, name: str, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
@@ -46,9 +47,20 @@ def apply(values: np.ndarray, name: str, lo: float = 0.0, hi: float = 1.0) -> np
     return lut(name)[idx]
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    rgb = np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+_RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],    # sRGB primaries, D65 white (the matrix OpenCV uses)
+                        [0.212671, 0.715160, 0.072169],
+                        [0.019334, 0.119193, 0.950227]])
+_WHITE = np.array([0.950456, 1.0, 1.088754])
+
+
+def _lab(rgb) -> np.ndarray:
+    """(N, 3) sRGB uint8 -> (N, 3) CIE L*a*b*. A few colours, converted in numpy: cv2.cvtColor's first call on the
+    GUI thread took up to 0.5 s while the CRF ran (OpenCV starting its thread pool), a stall the window felt."""
+    c = np.asarray(rgb, np.float64).reshape(-1, 3) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _RGB_TO_XYZ.T / _WHITE
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
+    return np.stack([116.0 * f[:, 1] - 16.0, 500.0 * (f[:, 0] - f[:, 1]), 200.0 * (f[:, 1] - f[:, 2])], axis=1)
 
 
 def distance_to_palette(name: str, palette) -> float:
