@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	@$(PY) -m gui.qt_libs --quiet   # Qt's xcb plugin needs system libraries: prints the apt-get line if any is missing
 	$(PY) main.py
 
 test: $(STAMP)
@@ -20,6 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/crf.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_latency.py
+	$(PY) bench/startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

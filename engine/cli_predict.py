@@ -38,15 +38,15 @@ def run(args) -> str:
     from .crf import get_backend, preset
     from .io.images import read_image
     from .io.labels import write_label_png
-    from .labels import load_class_list
-    from .predict import Predictor
+    from .labels import VOID, load_class_list
+    from .predict import Predictor, alpha_background, transparent_mask
     from .project import labels_target
 
     class_list = load_class_list(args.classes) if args.classes else None
     loaded = load_checkpoint(args.model, class_list=class_list)
     # a labels folder's own class list decides what the values mean: checked before any work is done
     target = labels_target(args.out.parent, loaded.spec.class_list(), args.map_classes)
-    image = read_image(args.image)
+    image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True)
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
     probs = target.channel_map.apply(predictor.predict(image))
     if args.crf != "none":
@@ -54,9 +54,12 @@ def run(args) -> str:
         labels = result.labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
+    clear = transparent_mask(alpha)
+    if clear is not None:
+        labels[clear] = VOID      # fully transparent: no content to label
     write_label_png(args.out, labels, target.class_list)
     names = target.class_list.names
-    counts = np.bincount(labels.ravel(), minlength=len(names))
+    counts = np.bincount(labels[labels != VOID], minlength=len(names))[:len(names)]
     share = ", ".join(f"{names[i]} {100 * counts[i] / labels.size:.1f}%" for i in np.argsort(-counts)[:5] if counts[i])
     note = f"; {target.note}" if target.note else ""
     return (f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, crf {args.crf}): "

@@ -32,6 +32,7 @@ class Status(str, Enum):
     EDITED = "edited"        # labels differ from the saved file / changed by the user: unsaved work
     SAVED = "saved"          # labels on disk match what is shown
     PRELABELLED = "pre-labelled"  # labels on disk written by a batch run (machine labels), not reviewed yet
+    ERROR = "error"          # the image file cannot be read (ImageEntry.error says why)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ImageEntry:
     path: Path
     label_path: Path
     status: Status = Status.NEW
+    error: str = ""          # why the file could not be read, while status is ERROR
 
 
 def _natural_key(name: str):
@@ -112,6 +114,12 @@ class Dataset:
 
     def set_status(self, i: int, status: Status) -> None:
         self.entries[i].status = Status(status)
+        if self.entries[i].status != Status.ERROR:
+            self.entries[i].error = ""
+
+    def mark_unreadable(self, i: int, reason: str) -> None:
+        """Image i cannot be decoded (not an image, truncated...): ERROR until it is read successfully."""
+        self.entries[i].status, self.entries[i].error = Status.ERROR, str(reason)
 
     def progress_text(self, i: int) -> str:
         """'image 5/100' for a 0-based index."""
@@ -133,7 +141,8 @@ class Dataset:
         start = order.index(i) if i in order else -1
         for k in range(1, n + 1):
             j = order[(start + k) % n]
-            if self.entries[j].status != Status.SAVED:  # pre-labelled ones still need a person
+            if self.entries[j].status not in (Status.SAVED, Status.ERROR):  # pre-labelled ones still need a person;
+                # nothing to save in an unreadable file
                 return j
         return None
 

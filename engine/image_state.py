@@ -17,6 +17,7 @@ from engine.dataset import Status
 from engine.edits import EditableLabels, RegionEdit
 from engine.errors import LabelIOError
 from engine.io.provenance import Provenance, make_provenance, read_provenance
+from engine.labels import VOID
 from engine.overlays import uncertainty
 
 SOURCE_NONE, SOURCE_MODEL, SOURCE_DISK, SOURCE_HAND = "none", "model", "disk", "hand"
@@ -43,6 +44,8 @@ class ImageState:
     hand: bool = False                     # the annotator changed something since the base was set
     saved_labels: np.ndarray | None = field(default=None, repr=False)
     saved_by_machine: bool = False         # saved_labels came from a batch run (pre-labelled), not from a person
+    void_mask: np.ndarray | None = field(default=None, repr=False)   # (H, W) bool, fully transparent: void in
+    #                                                                   every model result (engine.predict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -95,7 +98,7 @@ class ImageState:
         if probs.ndim != 3 or probs.shape[1:] != self.shape:
             raise ValueError(f"probs shape {probs.shape} does not fit image {self.shape}")
         self.probs = probs
-        self.raw_labels = probs.argmax(axis=0).astype(np.uint8)
+        self.raw_labels = self._void(probs.argmax(axis=0).astype(np.uint8))
         self.unc = uncertainty(probs) if unc is None else unc
         self.crf_probs = self.crf_labels = self.crf_unc = self.crf_params = self.crf_preview = None
         if self.follows_model:
@@ -104,6 +107,7 @@ class ImageState:
     def set_crf(self, probs: np.ndarray, labels: np.ndarray, params, unc: np.ndarray | None = None) -> None:
         """A CRF result for the current probabilities and ``params``."""
         self._check(labels)
+        labels = self._void(labels)
         self.crf_probs, self.crf_labels, self.crf_params = probs, labels, params
         self.crf_unc = uncertainty(probs) if unc is None else unc
         self.crf_preview = None
@@ -116,7 +120,7 @@ class ImageState:
         self._check(labels)
         if not self.follows_model:
             return False
-        self.crf_preview = labels
+        self.crf_preview = self._void(labels)
         return True
 
     @property
@@ -158,11 +162,23 @@ class ImageState:
     def status(self) -> Status:
         if self.labels is None:
             return Status.NEW
-        if self.saved_labels is not None and np.array_equal(self.labels, self.saved_labels):
-            return Status.PRELABELLED if self.saved_by_machine else Status.SAVED
-        if self.hand or self.saved_labels is not None or self.edits.has_locks:
+        if self.saved_labels is not None:
+            if np.array_equal(self.labels, self.saved_labels):
+                return Status.PRELABELLED if self.saved_by_machine else Status.SAVED
             return Status.EDITED
-        return Status.PREDICTED
+        # Never saved: the annotator's work is what differs from the model (locks, or labels the model did not
+        # give), so undoing every stroke makes the image "predicted" again rather than leaving a stale flag.
+        if self.edits.has_locks:
+            return Status.EDITED
+        model = self.model_labels
+        if model is None:
+            return Status.EDITED if (self.labels != VOID).any() else Status.NEW
+        return Status.PREDICTED if np.array_equal(self.labels, model) else Status.EDITED
+
+    @property
+    def model_labels(self) -> np.ndarray | None:
+        """The latest model result (CRF labels, else the raw argmax) that unlocked pixels follow, or None."""
+        return self.crf_labels if self.crf_labels is not None else self.raw_labels
 
     @property
     def dirty(self) -> bool:
@@ -212,6 +228,14 @@ class ImageState:
             self.edits.n_classes = n_classes
         if self.base == SOURCE_NONE:
             self.base = SOURCE_MODEL
+
+    def _void(self, labels: np.ndarray) -> np.ndarray:
+        """A model result with the fully transparent pixels made void (a copy when it changes anything)."""
+        if self.void_mask is None or self.void_mask.shape != labels.shape:
+            return labels
+        labels = labels.copy()
+        labels[self.void_mask] = VOID
+        return labels
 
     def _check(self, labels: np.ndarray) -> None:
         if labels.shape != self.shape or labels.dtype != np.uint8:

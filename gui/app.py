@@ -1,10 +1,14 @@
 """GUI entry: `main(folder, model)` opens a folder (default: the bundled samples) with a model
 (default: the demo model, the model recorded in the folder's labels/project.json, or the last one used
 for a user folder). A missing model is not fatal:
-the window opens, says so in the status bar, and the user loads one from the Model menu."""
+the window opens, says so in the status bar, and the user loads one from the Model menu.
+
+Start-up order (gui.startup): check Qt's system libraries, show a splash, import PyTorch and the window's
+modules under it, show the window, then load the model in the background."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +16,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from engine.paths import DEMO_V1, SAMPLES_DIR
-from gui.main_window import MainWindow
+from gui import qt_libs, startup
 
 ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
 
@@ -41,7 +45,7 @@ def folder_model(folder: Path) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
-def start(window: MainWindow, folder: Path | None, model: Path | None) -> None:
+def start(window, folder: Path | None, model: Path | None) -> None:
     """Load the model (in the background) and open the folder in ``window``."""
     chosen = choose_model(folder, model, window.settings)
     if chosen is None:
@@ -57,19 +61,43 @@ def start(window: MainWindow, folder: Path | None, model: Path | None) -> None:
     if not target.is_dir():
         window.show_error(f"Folder not found: {target}; use File > Open Folder… (Ctrl+O)")
         return
-    if window.open_folder(target) and select is not None:
-        try:
-            window.go_to(window.ctl.dataset.index_of(select))
-        except KeyError:
-            pass
+    window.open_folder(target, select)
 
 
 def main(folder: Path | None = None, model: Path | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    startup.mark("main")
+    if qt_libs.check(quiet=True, fast=True) == 1:   # Qt would abort with a hint that names the wrong library
+        return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    startup.mark("qapplication")
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
+    splash = startup.Splash()
+    splash.show()
+    splash.step("Loading PyTorch…", 0.05)
+    startup.mark("splash")
+    # the slow imports (seconds on a cold disk) run in a thread while the splash stays alive
+    startup.import_with_progress(splash, [("Loading PyTorch…", "torch"), ("Loading the CRF engine…", "engine.crf.fast"),
+                                          ("Loading the window…", "gui.main_window")])
+    from gui.main_window import MainWindow
+
+    splash.step("Opening the window…", 0.9)
     window = MainWindow(QSettings(ORG, APP))
+    startup.mark("window_built")
+    window.ctl.wait_on_shutdown = False   # the process exits right after the window closes (below)
+    startup.watch(window)
     window.show()
+    splash.finish(window)
+    app.processEvents()   # painted, not just mapped
+    startup.mark("window_shown")
     start(window, folder, model)
-    return app.exec()
+    code = app.exec()
+    window.settings.sync()
+    startup.mark("quit_done")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip the interpreter teardown (torch, numba and the worker pools took 3-5 s of a 4 s quit); everything is
+    # written by now: labels and the journal synchronously on the GUI thread, the settings just above.
+    os._exit(code)

@@ -47,6 +47,7 @@ class ClassPanel(QWidget):
         layout.addLayout(buttons)
         self._selected = -1
         self._check_click = False
+        self._paint_before_click: int | None = None
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.itemClicked.connect(self._on_clicked)
         self.tree.itemDoubleClicked.connect(self._on_double_clicked)
@@ -159,11 +160,17 @@ class ClassPanel(QWidget):
         if self._check_click:  # a tick is not a request to paint with the class
             self._check_click = False
             return
+        self._paint_before_click = self._paint
         self.paint_class_selected.emit(self._id(item))
 
     def _on_double_clicked(self, item, column) -> None:
         index = self._id(item)
         self.select(-1 if index == self._selected else index)
+        # A double click arrives as click + double click: the click made the row the paint class, which is not
+        # what asking for a heat map means, so the paint class goes back to what it was.
+        before, self._paint_before_click = self._paint_before_click, None
+        if before is not None and before != self._paint:
+            self.paint_class_selected.emit(before)
 
     def _on_item_changed(self, item, column) -> None:
         if column == 0:

@@ -27,7 +27,7 @@ from engine.errors import EngineError
 from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
-from engine.predict import Predictor
+from engine.predict import Predictor, alpha_background, transparent_mask
 from gui.controller_classes import ClassesMixin
 from gui.controller_edits import HandEditsMixin, _RunnerSession
 from gui.editor import Editor
@@ -91,6 +91,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         self.scores: dict[int, float] = {}   # mean uncertainty of each image predicted so far
         self.auto_refine = True              # re-run the CRF with the locks after each hand edit
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
+        self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
+        #                                      stage (a kernel load, a forward pass) need not be waited for
         self._kept: dict[str, object] = {}   # image path -> EditableLabels of a saved image
         self.editor = Editor(self, self)
         self.editor.edit_finished.connect(self._after_edit)
@@ -106,15 +108,17 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
             lane.progress.connect(lambda _k, d, t, s: self.progress.emit(d, t, s))
         self.lanes["model"].finished.connect(self._on_model_ready)
         self.lanes["image"].finished.connect(self._on_image_loaded)
-        self.lanes["image"].failed.connect(lambda _k, _m: self.image_opened.emit())  # state None: nothing shown
+        self.lanes["image"].failed.connect(self._on_image_failed)
+        self.prefetch.unreadable.connect(self._mark_unreadable)
         self.lanes["predict"].finished.connect(self._on_prediction)
         self.lanes["crf"].finished.connect(self._on_crf)
         self.lanes["crf"].preview.connect(self._on_crf_preview)
         self._init_classes()  # the folder's class list and settings (gui.controller_classes)
 
     # ----- folder and images ---------------------------------------------------------------------
-    def open_folder(self, folder: str | Path) -> bool:
-        """Open a folder of images (caller has dealt with unsaved work). False on error."""
+    def open_folder(self, folder: str | Path, start_name: str | None = None) -> bool:
+        """Open a folder of images at the image named ``start_name`` if it is there, else the first (caller has
+        dealt with unsaved work). False on error."""
         try:
             dataset = Dataset(folder)
         except EngineError as exc:
@@ -141,7 +145,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
             return True
-        return self.open_index(0)
+        start = dataset.index_of_id(start_name) if start_name else None
+        return self.open_index(start if start is not None else 0)
 
     def open_index(self, index: int) -> bool:
         """Load image ``index`` in the background, then predict it (caller has dealt with unsaved work).
@@ -155,6 +160,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
             self.state.crf_preview = None  # its CRF run was just cancelled
         self._keep(self.state)
         dataset, entry, token = self.dataset, self.dataset[index], next(self._tokens)
+        background = self.alpha_background()
         cached = self.prefetch.take(index)
         self.state, self.index = None, index
         self.editor.bind(None)
@@ -162,7 +168,10 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
 
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
-            image = read_image(entry.path) if cached is None else cached[0]
+            if cached is None:
+                image, alpha = read_image(entry.path, background, with_alpha=True)
+            else:
+                image, alpha = cached[0], cached[3]
             saved, problem, machine = None, None, False
             try:
                 saved = dataset.load_labels(index)
@@ -172,7 +181,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
                                             f"image {image.shape[:2]}; it will be replaced when you save")
             except EngineError as exc:
                 problem = str(exc)
-            return image, (saved, machine), problem, cached
+            return image, (saved, machine), problem, cached, alpha
         self.lanes["image"].submit(("image", token, index), job)
         return True
 
@@ -180,8 +189,9 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         _, token, index = key
         if self.dataset is None or index != self.index:
             return
-        image, (saved, machine), problem, cached = result
-        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token)
+        image, (saved, machine), problem, cached, alpha = result
+        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token,
+                           void_mask=transparent_mask(alpha))
         if saved is not None:
             state.set_saved_labels(saved, machine=machine)
             kept = self._kept.pop(str(state.path), None)
@@ -201,6 +211,17 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
             self._apply_prediction(state, cached[1], cached[2])   # prefetched: no waiting
         elif self.prefetch.inflight != index:
             self.request_predict()                                # else _on_prefetched takes it
+
+    def _on_image_failed(self, key, message: str) -> None:
+        """The file could not be read: nothing is shown (state stays None) and the list says why."""
+        self.image_opened.emit()
+        if self.dataset is not None and key[2] == self.index:
+            self._mark_unreadable(key[2], message)
+
+    def _mark_unreadable(self, index: int, message: str) -> None:
+        if self.dataset is not None and 0 <= index < len(self.dataset):
+            self.dataset.mark_unreadable(index, message)
+            self.status_changed.emit(index, Status.ERROR.value)
 
     def save(self) -> bool:
         """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible."""
@@ -231,6 +252,10 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         self.recovery.discard(st.index)
         self.activity.emit(f"Saved {path}")
         return True
+
+    def alpha_background(self) -> tuple[int, int, int]:
+        """What transparent pixels of an RGBA image are composited onto (see engine.predict.alpha_background)."""
+        return alpha_background(self.loaded.spec if self.loaded is not None else None)
 
     # ----- model, device, class list -------------------------------------------------------------
     def load_model(self, path: str | Path) -> None:
@@ -433,7 +458,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         self.prefetch.cancel()
         for lane in self.lanes.values():
             lane.cancel()
-        self.wait_idle(5000)
+        if self.wait_on_shutdown:
+            self.wait_idle(5000)
         self._crf.close()
 
     def _on_busy(self, _busy: bool) -> None:

@@ -43,6 +43,12 @@ class HandEditsMixin:
         if st is not None:
             self.recovery.discard(st.index)
             self._kept.pop(str(st.path), None)
+            # the list must not keep saying "edited" for work that no longer exists
+            on_disk = self.dataset is not None and self.dataset[st.index].label_path.is_file()
+            status = Status.SAVED if on_disk else Status.PREDICTED if st.probs is not None else Status.NEW
+            if self.dataset is not None:
+                self.dataset.set_status(st.index, status)
+            self.status_changed.emit(st.index, status.value)
 
     def set_labels(self, labels) -> None:
         """The annotator replaced the whole label map: changed pixels are locked (undoable)."""

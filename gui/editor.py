@@ -16,6 +16,7 @@ from engine.edits import RegionEdit
 from engine.labels import VOID
 
 KIND_TEXT = {"brush": "Brush stroke", "eraser": "Erase", "fill": "Flood fill", "polygon": "Polygon fill",
+             "superpixel": "Superpixel fill",
              "clear locks": "Clear locks", "set labels": "Set labels", "use model result": "Use model result"}
 
 
@@ -124,7 +125,7 @@ class Editor(QObject):
         return True
 
     def stroke_to(self, point) -> None:
-        if self._stroke is None:
+        if self._stroke is None or self._stroke[4] is None:   # None: a region stroke, not a brush
             return
         p = _px(point)
         if p != self._stroke[4]:
@@ -136,6 +137,26 @@ class Editor(QObject):
         editable, segments, kind, _, _ = self._stroke
         self._stroke = None
         self._record(editable, editable.combine(segments, kind), emit_region=False)
+
+    def begin_region_stroke(self, kind: str) -> bool:
+        """Start a stroke made of whole regions (superpixels): each ``stroke_region`` paints one, ``end_stroke``
+        records them all as one undo step."""
+        editable = self._editable()
+        if editable is None:
+            return False
+        self._stroke = (editable, [], kind, self.paint_class, None)
+        return True
+
+    def stroke_region(self, mask) -> None:
+        """Paint the paint class over the (H, W) bool ``mask`` as part of the current region stroke."""
+        if self._stroke is None:
+            return
+        editable, segments, kind, cls, _ = self._stroke
+        edit = editable.paint_mask(mask, cls, kind=kind)
+        segments.append(edit)
+        if not edit.is_empty:
+            self.ctl.state.note_hand_edit()
+            self.region_changed.emit(edit.box)
 
     @property
     def stroking(self) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine import colormaps
 from engine.image_state import ImageState
 from engine.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
 from engine.project.values import unknown_mask, unknown_rgba
@@ -26,6 +27,7 @@ class ViewOptions:
     heat_class: int = -1            # class whose probability map is shown, -1 = none
     show_uncertainty: bool = False
     show_changed: bool = False
+    uncertainty_cmap: str = colormaps.AUTO   # engine.colormaps name, or 'auto': the one least like a class colour
     visible: np.ndarray | None = None  # (N,) bool per class, None = all
 
 
@@ -121,13 +123,22 @@ class OverlayPresenter:
             return
         self.canvas.set_overlay("heat", class_heat_rgba(probs[c], self.palette[c]), LAYERS["heat"], 1.0, smooth=True)
 
-    def render_uncertainty(self) -> None:
+    def uncertainty(self) -> np.ndarray | None:
+        """The uncertainty map of what is shown (after the CRF, or of the raw output in 'before' mode)."""
         st = self.state
-        unc = None if st is None else (st.unc if self.opts.before_crf or st.crf_unc is None else st.crf_unc)
+        return None if st is None else (st.unc if self.opts.before_crf or st.crf_unc is None else st.crf_unc)
+
+    def uncertainty_cmap(self) -> str:
+        """The colour map in use ('auto' resolved against the class colours)."""
+        return colormaps.resolve(self.opts.uncertainty_cmap, self.palette)
+
+    def render_uncertainty(self) -> None:
+        unc = self.uncertainty()
         if not self.opts.show_uncertainty or unc is None:
             self.canvas.set_overlay("uncertainty", None)
             return
-        self.canvas.set_overlay("uncertainty", uncertainty_rgba(unc), LAYERS["uncertainty"], 1.0, smooth=True)
+        self.canvas.set_overlay("uncertainty", uncertainty_rgba(unc, self.uncertainty_cmap()), LAYERS["uncertainty"],
+                                1.0, smooth=True)
 
     def render_changed(self) -> None:
         changed = None if self.state is None else self.state.changed_by_crf()

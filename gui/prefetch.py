@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from engine.errors import ImageReadError
 from engine.io.images import read_image
 from engine.overlays import uncertainty
 from gui.workers import Lane
@@ -35,12 +36,13 @@ class Prefetcher(QObject):
     """Owned by the controller; ``schedule(index)`` after an image is ready, ``take`` when opening one."""
     scored = Signal(int, float)   # dataset index, mean uncertainty of its prediction
     done = Signal(int, bool)      # dataset index, whether its prediction is now in the cache
+    unreadable = Signal(int, str)  # dataset index, why its file cannot be read
 
     def __init__(self, ctl, capacity: int = 3, ahead: int = 2, parent: QObject | None = None):
         super().__init__(parent)
         self.ctl, self.capacity, self.ahead = ctl, capacity, ahead
         self.enabled = True
-        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> (image, probs, unc)
+        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> (image, probs, unc, alpha or None)
         self.lane = Lane("prefetch", self)
         self.lane.finished.connect(self._on_done)
         self.lane.failed.connect(self._on_failed)  # an unreadable image: skip it quietly
@@ -70,7 +72,7 @@ class Prefetcher(QObject):
             self._timer.start()
 
     def take(self, index: int):
-        """(image, probs, unc) for image ``index`` from the cache (for the current model), or None."""
+        """(image, probs, unc, alpha) for image ``index`` from the cache (for the current model), or None."""
         if self.ctl.dataset is None:
             return None
         hit = self.cache.get(self._key(index))
@@ -113,24 +115,33 @@ class Prefetcher(QObject):
             self._next()
             return
         path, predict, lock = Path(key[0]), ctl.predictor.predict, ctl.model_lock
+        background = ctl.alpha_background()
         self.inflight = index
 
         def job(cancel, report):
             _lower_thread_priority()
-            image = read_image(path)
+            try:
+                image, alpha = read_image(path, background, with_alpha=True)
+            except ImageReadError as exc:
+                return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
             with lock:
                 probs = predict(image, should_cancel=cancel)
             unc = uncertainty(probs)
-            return image, probs, unc, float(unc.mean(dtype="float64"))
+            return image, probs, unc, float(unc.mean(dtype="float64")), alpha
         self.lane.submit(("prefetch", index) + key, job)
 
     def _on_done(self, key, result) -> None:
         _, index, path, gen = key
-        image, probs, unc, score = result
         self.inflight = None
+        if isinstance(result, str):
+            self.unreadable.emit(index, result)
+            self.done.emit(index, False)
+            self._next()
+            return
+        image, probs, unc, score, alpha = result
         ok = gen == self.ctl.model_gen
         if ok:
-            self.cache[(path, gen)] = (image, probs, unc)
+            self.cache[(path, gen)] = (image, probs, unc, alpha)
             while len(self.cache) > self.capacity:
                 self.cache.popitem(last=False)
             self.scored.emit(index, score)

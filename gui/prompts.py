@@ -6,15 +6,19 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 
 
-def ask_unsaved(parent, what: str) -> str:
-    """Ask what to do with unsaved labels of ``what``: SAVE, DISCARD or CANCEL."""
+def ask_unsaved(parent, what: str, leaving: str | None = None) -> str:
+    """Ask what to do with unsaved labels of ``what`` before ``leaving`` ("moving on", "quitting", ...; default:
+    the parent window's ``leaving`` attribute): SAVE, DISCARD or CANCEL. Alt+S saves, Alt+D discards, Esc cancels."""
+    leaving = leaving or getattr(parent, "leaving", None) or "moving on"
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Unsaved labels")
     box.setText(f"The labels of {what} have unsaved changes.")
-    box.setInformativeText("Save them before moving on?")
+    box.setInformativeText(f"Save them before {leaving}?")
     box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                            | QMessageBox.StandardButton.Cancel)
+    box.button(QMessageBox.StandardButton.Save).setText("&Save")
+    box.button(QMessageBox.StandardButton.Discard).setText("&Discard")   # Qt's own text has no mnemonic
     box.setDefaultButton(QMessageBox.StandardButton.Save)
     answer = box.exec()
     if answer == QMessageBox.StandardButton.Save:

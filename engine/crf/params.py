@@ -67,6 +67,18 @@ def all_presets() -> dict[str, CRFParams]:
     return {**PRESETS, **load_extra_presets()}
 
 
+def preset_for_model(spec, checkpoint=None, presets: dict | None = None) -> str:
+    """The CRF preset a model starts with: values tuned for that checkpoint and shipped beside the others
+    (resources/presets/<checkpoint stem>.json, e.g. demo_v1 for demo_v1.pt) win over the generic DeepLab preset
+    its spec names (crf_preset), which wins over deeplab-v1."""
+    presets = all_presets() if presets is None else presets
+    stem = Path(checkpoint).stem if checkpoint else ""
+    for name in (stem, getattr(spec, "crf_preset", ""), "deeplab-v1"):
+        if name and name in presets:
+            return name
+    return next(iter(presets))
+
+
 def preset(name: str) -> CRFParams:
     presets = all_presets()
     if name not in presets:

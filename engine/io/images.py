@@ -31,25 +31,34 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(arr * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8)
 
 
-def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
-    """Composite transparent pixels onto white, which is what viewers show and what a labeller sees."""
+WHITE = (255, 255, 255)
+
+
+def _flatten_alpha(rgba: np.ndarray, background=WHITE) -> np.ndarray:
+    """Composite transparent pixels onto ``background`` (RGB). The app passes the model's mean colour
+    (engine.predict.alpha_background): the network then sees zero input there, not a bright white area it would
+    call some class; plain reads default to white, what viewers show."""
+    if rgba.shape[2] == 3:
+        return rgba
     rgb = rgba[..., :3].astype(np.float32)
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    return np.clip(rgb * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    bg = np.asarray(background, np.float32).reshape(1, 1, 3)
+    return np.clip(rgb * alpha + bg * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _from_pillow(img: Image.Image) -> np.ndarray:
+    """(H, W, 3) RGB, or (H, W, 4) RGBA when the file has transparency."""
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         gray = _to_uint8(np.asarray(img))
         return np.repeat(gray[..., None], 3, axis=2)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        return _flatten_alpha(np.asarray(img.convert("RGBA")))
+        return np.asarray(img.convert("RGBA"))
     return np.asarray(img.convert("RGB"))
 
 
 def _from_opencv(path: Path) -> np.ndarray:
-    """Fallback for files Pillow cannot decode (e.g. 16-bit colour TIFF)."""
+    """Fallback for files Pillow cannot decode (e.g. 16-bit colour TIFF); RGB, or RGBA with transparency."""
     data = np.fromfile(str(path), dtype=np.uint8)
     try:
         arr = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
@@ -61,12 +70,14 @@ def _from_opencv(path: Path) -> np.ndarray:
     if arr.ndim == 2:
         return np.repeat(arr[..., None], 3, axis=2)
     if arr.shape[2] == 4:
-        return _flatten_alpha(cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA))
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Return the image as (H,W,3) uint8 RGB, upright per EXIF; raises ImageReadError with the file name."""
+def read_image(path: str | Path, background=WHITE, with_alpha: bool = False):
+    """Return the image as (H,W,3) uint8 RGB, upright per EXIF, transparent pixels composited onto ``background``
+    (RGB); with ``with_alpha`` the pair (rgb, alpha), alpha (H,W) uint8 or None for an opaque file.
+    Raises ImageReadError with the file name."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
@@ -81,4 +92,6 @@ def read_image(path: str | Path) -> np.ndarray:
             raise ImageReadError(f"{path}: not a readable image ({exc})") from exc
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError(f"{path}: image has no pixels")
-    return np.ascontiguousarray(rgb)
+    alpha = np.ascontiguousarray(rgb[..., 3]) if rgb.shape[2] == 4 else None
+    rgb = np.ascontiguousarray(_flatten_alpha(rgb, background))
+    return (rgb, alpha) if with_alpha else rgb
