@@ -53,7 +53,7 @@ def test_prelabel_folder_runs_in_the_background_and_updates_the_list(qtbot, wind
     assert threads and threads[0] is not threading.main_thread()     # never on the GUI thread
     assert summary.labelled == 3 and summary.kept == 1 and len(summary.errors) == 1
     rows = _rows(window)
-    assert rows[HAND_IMAGE][0] == "saved" and rows[BROKEN_IMAGE][0] == "new"
+    assert rows[HAND_IMAGE][0] == "saved" and rows[BROKEN_IMAGE][0] == "error"   # unreadable: an error row
     for name in ("img1.png", "img3.png", "img4.png"):
         assert rows[name][0] == "pre-labelled" and rows[name][1], rows   # status and uncertainty shown
     assert sorted(s for _, s in seen).count("pre-labelled") >= 3       # rows changed as images finished
