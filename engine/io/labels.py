@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..errors import LabelIOError
+from ..errors import ImageReadError, LabelIOError
 from ..labels import ClassList
 from .atomic import write_bytes_atomic, write_text_atomic
+from .images import check_regular_file, open_checked
 
 __all__ = ["encode_label_png", "write_label_png", "read_label_png", "read_label_palette", "write_class_names",
            "write_text_atomic", "write_bytes_atomic"]
@@ -33,11 +35,15 @@ def write_label_png(path: str | Path, labels: np.ndarray, class_list: ClassList)
 
 
 def _open_label(path: Path) -> Image.Image:
+    """Decode a label PNG, its size checked against the pixel cap first (a label file can be a bomb too)."""
     try:
-        img = Image.open(path)
+        check_regular_file(path, "label PNG")
+        img = open_checked(path)
         img.load()
         return img
-    except (OSError, ValueError, SyntaxError) as exc:
+    except ImageReadError as exc:
+        raise LabelIOError(str(exc)) from exc
+    except (OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError, IndexError, struct.error) as exc:
         raise LabelIOError(f"{path}: not a readable label PNG ({exc})") from exc
 
 
