@@ -14,8 +14,9 @@ import numpy as np
 
 from engine.errors import LabelIOError
 from engine.io.images import is_image_file
-from engine.io.labels import read_label_png, write_class_names, write_label_png
-from engine.io.provenance import write_provenance
+from engine.io.labels import encode_class_names, encode_label_png, read_label_png
+from engine.io.provenance import encode_provenance, sidecar_path
+from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList
 
 LABELS_DIRNAME = "labels"
@@ -129,16 +130,21 @@ class Dataset:
         return read_label_png(lp) if lp.is_file() else None
 
     def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None) -> Path:
-        """Write image i's labels (atomic), class_names.txt and, if given, the engine.io.provenance record
-        as a sidecar; mark it saved. Returns the label path. LabelIOError (status unchanged) on disk problems."""
+        """Write image i's labels, class_names.txt and, if given, the engine.io.provenance record as a sidecar
+        (else an old sidecar is removed), all or nothing (engine.io.transaction); mark it saved. Returns the label
+        path. LabelIOError (status unchanged, the previous files intact) on disk problems."""
         entry = self.entries[i]
         try:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({e.strerror})") from e
-        write_label_png(entry.label_path, labels, class_list)
-        write_class_names(self.labels_dir / CLASS_NAMES_FILE, class_list)
+        txn = SaveTransaction(self.labels_dir)
+        txn.stage(entry.label_path, encode_label_png(labels, class_list))
+        txn.stage(self.labels_dir / CLASS_NAMES_FILE, encode_class_names(class_list))
         if provenance is not None:
-            write_provenance(entry.label_path, provenance)
+            txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
+        else:
+            txn.remove(sidecar_path(entry.label_path))
+        txn.commit()
         entry.status = Status.SAVED
         return entry.label_path

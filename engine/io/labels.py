@@ -14,7 +14,7 @@ from .atomic import write_bytes_atomic, write_text_atomic
 from .images import check_regular_file, open_checked
 
 __all__ = ["encode_label_png", "write_label_png", "read_label_png", "read_label_palette", "write_class_names",
-           "write_text_atomic", "write_bytes_atomic"]
+           "encode_class_names", "write_text_atomic", "write_bytes_atomic"]
 
 
 def encode_label_png(labels: np.ndarray, class_list: ClassList) -> bytes:
@@ -64,7 +64,12 @@ def read_label_palette(path: str | Path) -> np.ndarray:
     return np.asarray(pal, dtype=np.uint8).reshape(256, 3)
 
 
-def write_class_names(path: str | Path, class_list: ClassList) -> None:
-    """class_names.txt beside the labels: 'index name' per line, so the PNG indices can be read back."""
+def encode_class_names(class_list: ClassList) -> bytes:
+    """The bytes of class_names.txt: 'index name' per line, so the PNG indices can be read back."""
     lines = [f"{i} {name}" for i, name in enumerate(class_list.names)]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def write_class_names(path: str | Path, class_list: ClassList) -> None:
+    """class_names.txt beside the labels, atomically."""
+    write_bytes_atomic(path, encode_class_names(class_list))
