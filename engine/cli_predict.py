@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
     p.add_argument("--out", type=Path, required=True, help="output label PNG (indexed, 255 = void)")
+    p.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M, or $DEEPLAB_MAX_PIXELS)")
     return p
 
 
@@ -57,6 +58,10 @@ def run(args) -> str:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.max_pixels is not None:
+            from .limits import set_max_pixels
+
+            set_max_pixels(args.max_pixels)
         print(run(args))
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import threading
-import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -139,7 +138,8 @@ class FolderLock:
             except OSError as exc:
                 self.problem = f"cannot replace the stale lock file {self.path} ({exc.strerror or exc})"
                 return Outcome.UNAVAILABLE
-            return self._took(Outcome.TOOK_STALE) if self.holds() else self._held_by(read_lock(self.path))
+            now = read_lock(self.path)  # two windows replacing the same stale lock: the last rename wins
+            return self._took(Outcome.TOOK_STALE) if now and now.token == self.info.token else self._held_by(now)
         return self._held_by(current)
 
     def take_over(self) -> None:
@@ -220,11 +220,3 @@ class FolderLock:
         self._held = False
         with _LIVE:
             _LIVE_TOKENS.discard(self.info.token)
-
-
-def lock_age_s(info: LockInfo) -> float | None:
-    """Seconds since the lock was taken, if its time can be read."""
-    try:
-        return time.time() - datetime.fromisoformat(info.started).timestamp()
-    except ValueError:
-        return None

@@ -10,6 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from engine.errors import EngineError
+from engine.limits import set_max_pixels
 from engine.paths import DEMO_V1, SAMPLES_DIR
 from gui.main_window import MainWindow
 
@@ -50,12 +52,20 @@ def start(window: MainWindow, folder: Path | None, model: Path | None) -> None:
             pass
 
 
-def main(folder: Path | None = None, model: Path | None = None) -> int:
+def main(folder: Path | None = None, model: Path | None = None, read_only: bool = False,
+         max_pixels: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if max_pixels is not None:
+        try:
+            set_max_pixels(max_pixels)
+        except EngineError as exc:
+            print(f"error: --max-pixels: {exc}", file=sys.stderr)
+            return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
     window = MainWindow(QSettings(ORG, APP))
+    window.ctl.guard.force_read_only = read_only
     window.show()
     start(window, folder, model)
     return app.exec()
