@@ -12,7 +12,9 @@ import json
 import math
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -27,6 +29,10 @@ FORMAT = "deeplab-annotator-recovery/1"
 MEMBERS = {"labels.npy", "locked.npy", "header.npy"}
 MAX_HEADER_BYTES = 1 << 20
 _NPY_OVERHEAD = 1024  # .npy magic and header dict
+# what zipfile and numpy's .npy reader raise on bad bytes (NotImplementedError: unknown compression method,
+# RuntimeError: an encrypted member)
+READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, TypeError,
+               IndexError, OverflowError, SyntaxError, NotImplementedError, RuntimeError, zlib.error, struct.error)
 
 
 class DamagedEntry(LabelIOError):
@@ -122,7 +128,7 @@ def _member(zf: zipfile.ZipFile, path: Path, name: str, limit: int, dtype, shape
             raw = fh.read(count * np.dtype(dtype).itemsize + 1)
     except DamagedEntry:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
+    except READ_ERRORS as exc:
         raise DamagedEntry(path, f"{name} cannot be read ({exc})") from exc
     if len(raw) != count * np.dtype(dtype).itemsize:
         raise DamagedEntry(path, f"{name} holds {len(raw)} bytes, expected {count * np.dtype(dtype).itemsize}")
@@ -141,8 +147,7 @@ def read_entry(path: Path, arrays: bool, expected_shape=None, n_classes: int | N
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         names = set(zf.namelist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError, IndexError,
-            OverflowError) as exc:
+    except READ_ERRORS as exc:
         raise DamagedEntry(path, f"it is not a complete npz archive ({exc})") from exc
     with zf:
         if names != MEMBERS:
@@ -176,7 +181,7 @@ def _header_dtype(zf: zipfile.ZipFile, path: Path):
             version = np.lib.format.read_magic(fh)
             reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = reader(fh)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
+    except READ_ERRORS as exc:
         raise DamagedEntry(path, f"header.npy cannot be read ({exc})") from exc
     if dtype.kind != "U" or shape != () or dtype.itemsize > MAX_HEADER_BYTES:
         raise DamagedEntry(path, f"header.npy is {dtype} {shape}, expected a JSON string")

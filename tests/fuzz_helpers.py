@@ -13,7 +13,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, settings
 
 # FUZZ_EXAMPLES=20000 runs a deeper search locally; CI uses the default.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 
 FUZZ = settings(
     max_examples=EXAMPLES,

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import stat
+import struct
 import zipfile
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def check_zip_members(data: bytes, path: Path) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
-            IndexError, OverflowError) as e:
+            IndexError, OverflowError, NotImplementedError, RuntimeError, struct.error) as e:
         raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint: the zip archive is incomplete "
                               f"or damaged (truncated download or copy?): {e}") from e
     if len(infos) > MAX_ZIP_MEMBERS:
