@@ -43,19 +43,21 @@ class FolderGuard(QObject):
         if self.force_read_only:
             read_only, note = True, "Opened read-only (--read-only): nothing is saved or autosaved"
         elif outcome == Outcome.HELD:
-            choice = self.ask(lock.holder, dataset.folder)
+            holder = lock.holder
+            who = holder.describe() if holder is not None else "another window"
+            choice = self.ask(holder, dataset.folder)
             if choice == CANCEL:
                 return False
             if choice == TAKE_OVER:
                 try:
                     lock.take_over()
                     took_live = True
-                    note = f"Took over {dataset.folder} from {lock.holder.describe()}; that window can no longer save"
+                    note = f"Took over {dataset.folder} from {who}; that window can no longer save"
                 except OSError as exc:
                     read_only, note = True, f"Could not take over the folder ({exc.strerror or exc}): read-only"
             else:
-                read_only = True
-                note = f"Read-only: {lock.holder.describe()} is working on this folder"
+                read_only, note = True, f"Read-only: {who} is working on this folder"
+            lock.holder = holder
         elif outcome == Outcome.TOOK_STALE:
             note = "Took over the folder lock of a session that ended without closing"
         elif outcome == Outcome.UNAVAILABLE:
