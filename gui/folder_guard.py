@@ -95,8 +95,7 @@ class FolderGuard(QObject):
         who = self.holder.describe() if self.holder else "another window"
         if self.force_read_only:
             return "This window was opened read-only (--read-only); nothing is saved."
-        return (f"This window is read-only: {who} holds the folder. Use File > Take over folder to save here; "
-                f"your edits are kept in memory.")
+        return f"Read-only: {who} holds this folder. File > Take over folder saves here; your edits stay in memory."
 
     def take_over(self) -> bool:
         """From read-only to writer (File > Take over folder)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from gui import prompts
 from gui.folder_guard import CANCEL, READ_ONLY, TAKE_OVER
@@ -42,6 +42,9 @@ class FolderLockActions:
         self.take_over_action.setEnabled(False)
         self.take_over_action.triggered.connect(window.ctl.take_over_folder)
         file_menu.addAction(self.take_over_action)
+        self.badge = QLabel("<b>Read-only</b>")          # stays visible while other messages come and go
+        self.badge.setVisible(False)
+        window.statusBar().addPermanentWidget(self.badge)
         guard.ask = lambda holder, folder: ask_lock_choice(window, holder, folder)
         guard.mode_changed.connect(self._on_mode)
         guard.lost.connect(lambda msg: prompts.warn(window, "This folder was taken over", msg))
@@ -49,6 +52,8 @@ class FolderLockActions:
 
     def _on_mode(self, read_only: bool) -> None:
         self.take_over_action.setEnabled(read_only)
+        self.badge.setVisible(read_only)
+        self.badge.setToolTip(self.window.ctl.guard.why_not() if read_only else "")
         self._mark()
 
     def _mark(self) -> None:
