@@ -193,3 +193,33 @@ def test_crf_std_too_small_for_the_image_is_refused_not_crashed(backend):
     with pytest.raises(EngineError, match=r"pos_xy_std = 0.001 is too small for this 1100x4 image"):
         get_backend(backend).session(img).run(probs, CRFParams(pos_xy_std=1e-3))
     assert get_backend(backend).session(img).run(probs, CRFParams(pos_xy_std=0.01, iterations=1)).labels.any() >= 0
+
+
+def test_negative_batchnorm_variance_is_refused(tmp_path):
+    import io as _io
+
+    import torch
+
+    from engine.checkpoints import FORMAT
+    from engine.models.registry import ModelSpec, build_model
+    spec = ModelSpec(arch="deeplab_v2_resnet101", n_classes=3, arch_kwargs=(("blocks", (1, 1, 1, 1)),
+                                                                            ("base_channels", 2)))
+    sd = build_model(spec).state_dict()
+    sd["base.layer1.conv1.bn.running_var"][0] = -1.0
+    buf = _io.BytesIO()
+    torch.save({"format": FORMAT, "spec": spec.to_dict(), "state_dict": sd}, buf)
+    (tmp_path / "negvar.pt").write_bytes(buf.getvalue())
+    with pytest.raises(CheckpointError, match="negative values"):
+        load_checkpoint(tmp_path / "negvar.pt")
+
+
+def test_a_model_that_outputs_nan_is_reported_not_argmaxed(tmp_path):
+    import torch
+
+    from engine.predict import Predictor
+    loaded = load_checkpoint(make_colour_model(tmp_path / "ok.pt"))
+    with torch.no_grad():
+        loaded.model.fc8.bias[0] = float("inf")     # e.g. weights that overflow
+        loaded.model.fc8.bias[1] = float("-inf")
+    with pytest.raises(EngineError, match="NaN or infinite scores"):
+        Predictor(loaded, device="cpu").predict(np.zeros((16, 16, 3), np.uint8))

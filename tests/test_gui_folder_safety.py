@@ -27,9 +27,17 @@ def _paint(w, at=(10, 20)):
     w.ctl.editor.end_stroke()
 
 
-def _second_window(tmp_path, name):
-    (tmp_path / name).mkdir()
-    return open_window(tmp_path / name)
+def _two_windows(qtbot, tmp_path, folder, model):
+    """A first window on ``folder`` with an autosaved edit of img1 (its live journal entry), and a second one
+    not opened yet (its own settings file)."""
+    w1 = open_window(tmp_path)
+    (tmp_path / "w2").mkdir()
+    w2 = open_window(tmp_path / "w2")
+    start(w1, folder, model)
+    wait_ready(qtbot, w1)
+    _paint(w1)
+    w1.ctl.recovery.flush()
+    return w1, w2
 
 
 def test_second_window_read_only_then_take_over(qtbot, tmp_path, env, monkeypatch):
@@ -37,13 +45,8 @@ def test_second_window_read_only_then_take_over(qtbot, tmp_path, env, monkeypatc
     asked, restore_asked, warned = [], [], []
     monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: restore_asked.append(entries) or True)
     monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append((title, text)))
-    w1 = open_window(tmp_path)
-    w2 = _second_window(tmp_path, "w2")
+    w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
     try:
-        start(w1, folder, model)
-        wait_ready(qtbot, w1)
-        _paint(w1)
-        w1.ctl.recovery.flush()
         journal = RecoveryJournal(folder / "labels" / ".recovery")
         assert journal.has("img1.png")                          # w1's live autosave
 
@@ -82,13 +85,8 @@ def test_second_window_taking_over_at_open_leaves_the_autosaves_alone(qtbot, tmp
     restore_asked, warned = [], []
     monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: restore_asked.append(entries) or False)
     monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append(title))
-    w1 = open_window(tmp_path)
-    w2 = _second_window(tmp_path, "w2")
+    w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
     try:
-        start(w1, folder, model)
-        wait_ready(qtbot, w1)
-        _paint(w1)
-        w1.ctl.recovery.flush()
         monkeypatch.setattr(folder_lock_dialog, "ask_lock_choice", lambda *a: TAKE_OVER)
         start(w2, folder, model)
         assert restore_asked == [] and not w2.ctl.guard.read_only

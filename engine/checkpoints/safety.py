@@ -102,5 +102,8 @@ def check_state_dict(sd: dict, path: Path) -> None:
             if value.numel() and not bool(torch.isfinite(value).all()):
                 raise CheckpointError(f"{path}: tensor {key!r} contains NaN or infinity: the weights are broken "
                                       f"and every prediction would be garbage")
+            if key.endswith("running_var") and value.numel() and bool((value < 0).any()):
+                raise CheckpointError(f"{path}: BatchNorm variance {key!r} has negative values: the statistics "
+                                      f"are broken (every prediction would be NaN)")
         elif value.is_complex():
             raise CheckpointError(f"{path}: tensor {key!r} has dtype {value.dtype}; weights must be real numbers")
