@@ -66,8 +66,8 @@ class FolderGuard(QObject):
         self.holder = lock.holder
         self.lock = lock if lock.held else None
         self.labels_dir, self.read_only, self.took_live = dataset.labels_dir, read_only, took_live
-        if self.lock is not None:
-            report = sweep_temp_files(dataset.labels_dir)   # only the writer cleans up
+        if self.lock is not None and not took_live:  # only the writer cleans up, and not under a live window's
+            report = sweep_temp_files(dataset.labels_dir)   # save in progress
             if report.message():
                 note = "; ".join(filter(None, [note, "Labels folder: " + report.message()]))
         self.mode_changed.emit(self.read_only)

@@ -47,10 +47,11 @@ class Recovery(QObject):
             self.journal = None
             return []
         self.journal = RecoveryJournal(default_recovery_dir(dataset.labels_dir))
-        try:
-            self.journal.clean_temp_files(older_than_s=0)  # we hold the folder lock: no other writer is alive
-        except OSError:
-            pass
+        if not self.ctl.guard.took_live:  # we hold the folder lock and no other writer is alive
+            try:
+                self.journal.clean_temp_files(older_than_s=0)
+            except OSError:
+                pass
         pending = [e for e in self.journal.pending() if dataset.index_of_id(e.image_id) is not None]
         if self.journal.damaged:
             self.damaged.emit(list(self.journal.damaged))

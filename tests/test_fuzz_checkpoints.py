@@ -92,7 +92,7 @@ def _mutate_state_dict(draw, sd: dict) -> dict:
 
 @st.composite
 def project_files(draw) -> bytes:
-    spec = _V1.to_dict() if draw(st.booleans()) else _V2.to_dict()
+    spec = _V1.to_dict() if draw(st.integers(0, 3)) else _V2.to_dict()   # v2 builds slower: a quarter
     sd = _V1_SD if spec["arch"] == "deeplab_v1_largefov" else _V2_SD
     for _ in range(draw(st.integers(0, 2))):
         field = draw(st.sampled_from(["n_classes", "input_size", "msc_scales", "mean_bgr", "class_names",

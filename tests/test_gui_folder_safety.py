@@ -207,3 +207,25 @@ def test_stale_temporary_files_are_swept_when_the_folder_opens(qtbot, tmp_path, 
         wait_image(qtbot, w, 0)
     finally:
         close_window(w, monkeypatch)
+
+
+def test_image_bomb_in_the_folder_and_a_fifo_model_get_messages(qtbot, tmp_path, env, monkeypatch):
+    """The window used to show MemoryError at 4.1 GB for a 30000x30000 PNG, and hang on a FIFO as model."""
+    from tests.attacks.bombs import png_bomb
+    folder, model = env
+    (folder / "img2.png").write_bytes(png_bomb(30000, 30000, colour=False))
+    os.mkfifo(tmp_path / "model.pt")
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        w.go(+1)
+        qtbot.waitUntil(lambda: "over the limit of 100 MP" in w.last_error, timeout=10000)
+        assert w.ctl.state is None and "img2.png" in w.last_error
+        w.go(+1)
+        assert wait_ready(qtbot, w).index == 2                  # the next image opens as usual
+        w.load_model(tmp_path / "model.pt")
+        qtbot.waitUntil(lambda: "is a pipe" in w.last_error, timeout=10000)
+        assert w.ctl.loaded.path == model                       # the working model stays
+    finally:
+        close_window(w, monkeypatch)

@@ -135,7 +135,8 @@ def _parse_blob(buf: memoryview, span) -> np.ndarray:
             packed.append(np.frombuffer(bytes(raw), dtype=dtype))
     if len({p.dtype for p in packed}) > 1:
         raise CaffeFormatError("blob mixes float and double data")
-    data = (np.concatenate(packed) if packed else np.zeros(0)).astype(np.float32)
+    with np.errstate(over="ignore"):  # a double beyond float32 becomes inf: refused with the weights' check
+        data = (np.concatenate(packed) if packed else np.zeros(0)).astype(np.float32)
     if dims:
         shape = tuple(dims)
     elif legacy:
