@@ -25,10 +25,12 @@ def _gui(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="main.py", description="DeepLab Annotator")
     parser.add_argument("folder", nargs="?", type=Path, help="folder of images (default: bundled samples)")
     parser.add_argument("--model", type=Path, help="checkpoint to load (default: bundled demo model)")
+    parser.add_argument("--read-only", action="store_true", help="look without saving (no lock, no autosave)")
+    parser.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M; see README)")
     args = parser.parse_args(argv)
     from gui.app import main as gui_main
 
-    return gui_main(args.folder, args.model)
+    return gui_main(args.folder, args.model, read_only=args.read_only, max_pixels=args.max_pixels)
 
 
 def main(argv: list[str] | None = None) -> int:

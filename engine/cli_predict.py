@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when --out is in a labels folder with another class list (labels/project.json or "
                         "class_names.txt): map the model's classes to the folder's ids by name, or keep the "
                         "folder's ids by position (default: refuse)")
+    p.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M, or $DEEPLAB_MAX_PIXELS)")
     return p
 
 
@@ -69,6 +70,10 @@ def run(args) -> str:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.max_pixels is not None:
+            from .limits import set_max_pixels
+
+            set_max_pixels(args.max_pixels)
         print(run(args))
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,8 +16,9 @@ import numpy as np
 
 from engine.errors import LabelIOError
 from engine.io.images import is_image_file
-from engine.io.labels import read_label_png, write_class_names, write_label_png
-from engine.io.provenance import read_provenance, sidecar_path, write_provenance
+from engine.io.labels import encode_class_names, encode_label_png, read_label_png
+from engine.io.provenance import encode_provenance, read_provenance, sidecar_path
+from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList
 from engine.project import FolderClasses, FolderProject, check_known
 
@@ -171,9 +172,10 @@ class Dataset:
 
     def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None,
              keep_unknown: bool = False) -> Path:
-        """Write image i's labels (atomic), class_names.txt and, if given, the engine.io.provenance record
-        as a sidecar; mark it saved (pre-labelled for a machine-made record). Returns the label path.
-        LabelIOError (status unchanged) on disk problems.
+        """Write image i's labels, the folder's class list (project.json, class_names.txt) and, if given, the
+        engine.io.provenance record as a sidecar (else an old sidecar is removed), all or nothing
+        (engine.io.transaction); mark it saved (pre-labelled for a machine-made record). Returns the label path.
+        LabelIOError (status unchanged, the previous files intact) on disk problems.
 
         ``class_list`` must be the folder's (ClassListMismatch otherwise: the values would mean other classes);
         a folder without one takes it, in labels/project.json. Values that are not classes nor void raise
@@ -191,17 +193,18 @@ class Dataset:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({e.strerror})") from e
-        self.project.write()   # the class list first: a label file never exists without the list that reads it
-        write_label_png(entry.label_path, labels, class_list)
-        write_class_names(self.labels_dir / CLASS_NAMES_FILE, class_list)
+        txn = SaveTransaction(self.labels_dir)
+        project_text = self.project.stage(txn)   # the class list travels with the labels that use it
+        txn.stage(entry.label_path, encode_label_png(labels, class_list))
+        if project_text is None:
+            txn.stage(self.labels_dir / CLASS_NAMES_FILE, encode_class_names(class_list))
         if provenance is not None:
-            write_provenance(entry.label_path, provenance)
+            txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
         else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
-            try:
-                sidecar_path(entry.label_path).unlink(missing_ok=True)
-            except OSError as e:
-                raise LabelIOError(f"{sidecar_path(entry.label_path)}: cannot remove the stale provenance file "
-                                   f"({e.strerror})") from e
+            txn.remove(sidecar_path(entry.label_path))
+        txn.commit()
+        if project_text is not None:
+            self.project.committed(project_text)
         machine = provenance is not None and provenance.machine_made
         entry.status = Status.PRELABELLED if machine else Status.SAVED
         return entry.label_path

@@ -211,11 +211,13 @@ class ImageState:
             return make_provenance(labels, locked, name, loaded=loaded, crf_params=params, crf_backend=crf_backend)
         try:
             previous = read_provenance(label_path)
-        except LabelIOError:
+            if previous is not None and (previous.height, previous.width) == labels.shape:
+                locked = locked | previous.edited_mask()
+        except LabelIOError:  # a damaged sidecar: today's record starts afresh
             previous = None
         if previous is None or (previous.height, previous.width) != labels.shape:
             return make_provenance(labels, locked, name)
-        record = make_provenance(labels, locked | previous.edited_mask(), name)
+        record = make_provenance(labels, locked, name)
         return replace(record, model_name=previous.model_name, model_arch=previous.model_arch,
                        checkpoint_sha256=previous.checkpoint_sha256, checkpoint_format=previous.checkpoint_format,
                        crf_backend=previous.crf_backend, crf_params=previous.crf_params)

@@ -155,6 +155,9 @@ class Predictor:
             report("softmax", 0.95)
             probs = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
         report("done", 1.0)
+        if not np.isfinite(probs.sum(dtype=np.float64)):  # one pass; NaN/inf anywhere make the sum non-finite
+            raise EngineError(f"the model {self.spec.name or self.spec.arch} produced NaN or infinite scores for "
+                              f"this image: its weights are broken (or overflow); load another checkpoint")
         return np.ascontiguousarray(probs, dtype=np.float32)
 
     def _predict_scaled(self, image_rgb, report) -> torch.Tensor:

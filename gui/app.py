@@ -15,6 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from engine.errors import EngineError
+from engine.limits import set_max_pixels
 from engine.paths import DEMO_V1, SAMPLES_DIR
 from gui import qt_libs, startup
 
@@ -64,11 +66,18 @@ def start(window, folder: Path | None, model: Path | None) -> None:
     window.open_folder(target, select)
 
 
-def main(folder: Path | None = None, model: Path | None = None) -> int:
+def main(folder: Path | None = None, model: Path | None = None, read_only: bool = False,
+         max_pixels: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     startup.mark("main")
     if qt_libs.check(quiet=True, fast=True) == 1:   # Qt would abort with a hint that names the wrong library
         return 1
+    if max_pixels is not None:
+        try:
+            set_max_pixels(max_pixels)
+        except EngineError as exc:
+            print(f"error: --max-pixels: {exc}", file=sys.stderr)
+            return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     startup.mark("qapplication")
     app.setOrganizationName(ORG)
@@ -87,6 +96,7 @@ def main(folder: Path | None = None, model: Path | None = None) -> int:
     startup.mark("window_built")
     window.ctl.wait_on_shutdown = False   # the process exits right after the window closes (below)
     startup.watch(window)
+    window.ctl.guard.force_read_only = read_only
     window.show()
     splash.finish(window)
     app.processEvents()   # painted, not just mapped

@@ -30,7 +30,9 @@ from engine.overlays import uncertainty
 from engine.predict import Predictor, alpha_background, transparent_mask
 from gui.controller_classes import ClassesMixin
 from gui.controller_edits import HandEditsMixin, _RunnerSession
+from gui.controller_folder import FolderWriterMixin
 from gui.editor import Editor
+from gui.folder_guard import FolderGuard
 from gui.prefetch import Prefetcher
 from gui.recovery import Recovery
 from gui.workers import Lane
@@ -53,7 +55,7 @@ def _preview_reporter(report):
     return on_iteration
 
 
-class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
+class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
@@ -99,6 +101,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         self.prefetch = Prefetcher(self, parent=self)
         self.prefetch.scored.connect(self._set_score)
         self.prefetch.done.connect(self._on_prefetched)
+        self.guard = FolderGuard(self)                 # one writer per folder (engine.folder_lock)
+        self.guard.message.connect(self.activity)
         self.recovery = Recovery(self, self)
         self.recovery.error.connect(self.error)
         self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf")}
@@ -124,6 +128,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         except EngineError as exc:
             self.error.emit(str(exc))
             return False
+        if not self.guard.open(dataset):   # another window holds it and the user cancelled
+            return False
         for name in ("image", "predict", "crf"):
             self.lanes[name].cancel()
         self.prefetch.clear()
@@ -131,7 +137,9 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         self._kept.clear()
         self.dataset, self.state, self.index = dataset, None, -1
         self.order, self.scores = list(range(len(dataset))), {}
-        pending = self.recovery.open(dataset)
+        pending = self.recovery.open(dataset, writer=not self.guard.read_only)
+        if not self.guard.may_restore:
+            pending = []                   # a live window's autosaves: not a crash to recover from
         if pending and self.ask_restore(pending):
             self.recovery.accept(dataset, pending)
             for i in self.recovery.recovered:
@@ -233,6 +241,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         if class_list is None:
             self.error.emit("Load a model or pick a class list before saving.")
             return False
+        if self._refuse_write():           # read-only, or another window took the folder over
+            return False
         entry = self.dataset[st.index]
         keep_unknown = self._resolve_unknown()   # label values that are not classes: the user decides
         if keep_unknown is None:
@@ -315,6 +325,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
             self.scores = {}
             self.prefetch.clear()
         self._bind_model(predictor, is_new_model)   # folder classes vs the model's; sets self.predictor
+        self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
@@ -461,6 +472,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
         if self.wait_on_shutdown:
             self.wait_idle(5000)
         self._crf.close()
+        self.guard.release()
 
     def _on_busy(self, _busy: bool) -> None:
         self.busy_changed.emit(self.busy)
@@ -468,6 +480,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, QObject):
     def _on_failed(self, key, message: str) -> None:
         if isinstance(key, tuple) and key and key[0] == "crf":
             self._drop_crf_preview()
+        if isinstance(key, tuple) and key and key[0] in ("model", "device"):
+            self._restore_postponed()      # no class count is coming: restore what waited without it
         self.error.emit(message)
 
     def _sync_status(self) -> ImageState | None:

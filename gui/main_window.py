@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 from engine.crf import CRFParams, backend_names
 from engine.crf.params import preset_for_model
 from engine.errors import EngineError
-from gui import prompts
+from gui import damaged_journal_dialog, prompts
 from gui.canvas import Canvas
 from gui.class_editor import ClassEditor
 from gui.class_panel import ClassPanel
@@ -29,6 +29,7 @@ from gui.export_menu import ExportMenu
 from gui.help_menu import HelpMenu
 from gui.images_panel import ImagesPanel
 from gui.layout import WindowLayout
+from gui.folder_lock_dialog import FolderLockActions
 from gui.model_menu import ModelMenu
 from gui.overlay_view import OverlayPresenter
 from gui.prelabel_dialog import PrelabelDialog
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.autosave_action = QAction("&Autosave when leaving an image", self, checkable=True)
         self.autosave_action.toggled.connect(lambda on: self.settings.setValue("autosave", on))
         f.addAction(self.autosave_action)
+        self.lock_actions = FolderLockActions(self, f)   # read-only / take over (one writer per folder)
         f.addSeparator()
         self._act(f, "&Quit", self.close, "Ctrl+Q")
 
@@ -168,6 +170,7 @@ class MainWindow(QMainWindow):
         c.score_changed.connect(self.file_list.set_score)
         c.order_changed.connect(lambda: self.file_list.set_order(c.order))
         c.ask_restore = lambda entries: prompts.ask_restore(self, entries)
+        c.recovery.damaged.connect(lambda records: damaged_journal_dialog.show_damaged_journal(self, records))
         ed = c.editor
         ed.region_changed.connect(self._on_region_edited)
         ed.edit_finished.connect(lambda _kind: self.class_panel.set_shares(self.presenter.shares()))

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import LabelIOError
-from .atomic import write_text_atomic
+from .atomic import write_bytes_atomic
 from .exports import rle_decode, rle_encode
 
 if TYPE_CHECKING:  # only for the annotation; keeps this module free of the CRF package's imports
     from ..crf.params import CRFParams
 
-__all__ = ["Provenance", "make_provenance", "sidecar_path", "write_provenance", "read_provenance", "FORMAT",
-           "ORIGIN_HAND", "ORIGIN_MACHINE"]
+__all__ = ["Provenance", "make_provenance", "sidecar_path", "write_provenance", "read_provenance",
+           "encode_provenance", "FORMAT", "ORIGIN_HAND", "ORIGIN_MACHINE"]
 
 FORMAT = "deeplab-annotator-provenance/1"
 # Who wrote the label file. A label saved in the app is a person's decision and must never be overwritten by a
@@ -56,10 +56,16 @@ class Provenance:
         return self.origin == ORIGIN_MACHINE
 
     def edited_mask(self) -> np.ndarray:
-        """(H,W) bool of the hand-edited (locked) pixels."""
+        """(H,W) bool of the hand-edited (locked) pixels; LabelIOError if the RLE does not describe (H,W)."""
         if not self.edited_rle:
             return np.zeros((self.height, self.width), bool)
-        return rle_decode(self.edited_rle)
+        rle = self.edited_rle
+        size = rle.get("size") if isinstance(rle, dict) else None
+        if not isinstance(size, (list, tuple)) or [int(v) for v in size if isinstance(v, int)] != \
+                [self.height, self.width] or not isinstance(rle.get("counts"), (str, bytes)):
+            raise LabelIOError(f"provenance of {self.image}: its edited-pixel mask does not describe a "
+                               f"{self.width}x{self.height} label map")
+        return rle_decode(rle)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,10 +116,15 @@ def sidecar_path(label_path: str | Path) -> Path:
     return label_path.with_name(label_path.stem + ".provenance.json")
 
 
+def encode_provenance(record: Provenance) -> bytes:
+    """The sidecar's bytes (JSON; names that are not valid UTF-8 stay escaped, so any file name round-trips)."""
+    return json.dumps(record.to_dict(), indent=1).encode("utf-8")
+
+
 def write_provenance(label_path: str | Path, record: Provenance) -> Path:
     """Write the sidecar of a label file atomically; raises LabelIOError on disk problems."""
     path = sidecar_path(label_path)
-    write_text_atomic(path, json.dumps(record.to_dict(), indent=1))
+    write_bytes_atomic(path, encode_provenance(record))
     return path
 
 

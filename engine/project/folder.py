@@ -200,11 +200,11 @@ class FolderProject:
                                 f"{describe_difference(mine, class_list.names)}")
 
     # ----- writing ----------------------------------------------------------------------------------
-    def write(self) -> bool:
-        """Write project.json, then class_names.txt, each atomically; True if anything was written.
-        Files that could not be read at open are first kept aside (renamed), never overwritten."""
-        if self.classes is None or (not self.dirty and not self._aside and self.source == PROJECT_FILE):
-            return False
+    def _pending(self) -> bool:
+        return not (self.classes is None or (not self.dirty and not self._aside and self.source == PROJECT_FILE))
+
+    def _keep_aside(self) -> None:
+        """Files that could not be read at open are renamed, never overwritten."""
         try:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
             for path, suffix in list(self._aside):
@@ -214,8 +214,31 @@ class FolderProject:
         except OSError as exc:
             raise LabelIOError(f"could not keep {path} aside before replacing it: {exc.strerror or exc}. "
                                "Nothing was written") from exc
+
+    def write(self) -> bool:
+        """Write project.json, then class_names.txt, each atomically; True if anything was written.
+        Files that could not be read at open are first kept aside (renamed), never overwritten."""
+        if not self._pending():
+            return False
+        self._keep_aside()
         text = project_json(self.project)
         write_text_atomic(self.project_path, text)
         self._written, self.source = text, PROJECT_FILE
         write_text_atomic(self.class_names_path, class_names_text(self.classes.class_list()))
         return True
+
+    def stage(self, txn) -> str | None:
+        """Stage project.json and class_names.txt in an engine.io.transaction.SaveTransaction, so they are
+        committed with the labels they describe. Returns the staged project.json text, for committed(), or None
+        when there is nothing to write."""
+        if not self._pending():
+            return None
+        self._keep_aside()
+        text = project_json(self.project)
+        txn.stage(self.project_path, text.encode("utf-8"))
+        txn.stage(self.class_names_path, class_names_text(self.classes.class_list()).encode("utf-8"))
+        return text
+
+    def committed(self, text: str) -> None:
+        """The transaction holding stage()'s files was committed."""
+        self._written, self.source = text, PROJECT_FILE

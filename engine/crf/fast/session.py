@@ -11,8 +11,8 @@ import threading
 
 import numpy as np
 
-from ...errors import DeviceMemoryError, EngineError, check_cancel
-from ..base import CRFResult, check_inputs
+from ...errors import DeviceMemoryError, check_cancel
+from ..base import CRFResult, as_probs, check_image, check_inputs, check_probs
 from ..params import CRFParams
 from . import lattice_cache as lc
 from .cache import ByteLRU
@@ -28,9 +28,7 @@ class FastSession:
 
     def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: str | None = "labels",
                  merge_labels: bool = True, fallback: tuple | None = None):
-        image = np.asarray(image_rgb)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise EngineError(f"CRF image must be (H,W,3) uint8, got {image.shape} {image.dtype}")
+        image = check_image(image_rgb)
         self.image = np.ascontiguousarray(image).copy()  # our own copy: the lattice cache keys on its content
         self.height, self.width = self.image.shape[:2]
         self.image_key = lc.image_key(self.image)
@@ -51,7 +49,9 @@ class FastSession:
     # ---- cached pieces ----
     def _prior(self, probs: np.ndarray) -> Prior:
         key = (probs_key(probs), self.merge_labels)
-        return self._priors.get_or_build(key, lambda: make_prior(probs, key=key, merge=self.merge_labels))
+        # values are checked once per distinct probabilities (a pass over them), when their prior is built
+        return self._priors.get_or_build(key, lambda: (check_probs(probs),
+                                                       make_prior(probs, key=key, merge=self.merge_labels))[1])
 
     def _terms(self, params: CRFParams) -> tuple[list, tuple]:
         terms, keys = [], []
@@ -122,10 +122,8 @@ class FastSession:
 
     def _run_once(self, probs, params: CRFParams, should_cancel, on_iteration) -> CRFResult:
         """run() on the current engine."""
-        probs = np.asarray(probs, dtype=np.float32)
-        check_inputs(self.image, probs)
-        if probs.shape[0] == 0:
-            raise EngineError("CRF probabilities have no classes")
+        probs = as_probs(probs)
+        check_inputs(self.image, probs, params)
         n_iter = int(params.iterations)
         with self._lock, PARALLEL_LOCK:
             check_cancel(should_cancel)
