@@ -325,16 +325,17 @@ def test_sidecars_from_before_the_origin_field_count_as_hand_labels(tmp_path):
 def test_a_label_that_cannot_be_written_is_an_error_of_that_image_only(first_run, tmp_path, monkeypatch):
     """A full disk or read-only file for one image: reported with its name, the other images are written."""
     from engine.errors import LabelIOError
-    import engine.dataset as dataset_module
+    from engine.io.transaction import SaveTransaction
 
     folder = copy_folder(first_run[0], tmp_path / "disk")
-    real = dataset_module.write_label_png
+    real = SaveTransaction.stage
 
-    def flaky(path, labels, class_list):
+    def flaky(self, path, data):
         if path.name == "img3.png":
+            self.abort()
             raise LabelIOError(f"could not save {path}: the disk is full.")
-        return real(path, labels, class_list)
-    monkeypatch.setattr(dataset_module, "write_label_png", flaky)
+        return real(self, path, data)
+    monkeypatch.setattr(SaveTransaction, "stage", flaky)
     summary = prelabel(folder, colour_model(tmp_path / "m.pt"), PrelabelSettings(CRF, net_threads=1))
     assert summary.labelled == 2 and {name for name, _ in summary.errors} == {BROKEN_IMAGE, "img3.png"}
     assert any("disk is full" in msg for _, msg in summary.errors)

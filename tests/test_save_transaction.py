@@ -1,6 +1,8 @@
-"""A save writes the label PNG, its provenance sidecar and class_names.txt as one transaction: a full disk
-between files leaves the old set and says so; a kill at any moment leaves a set that the start-up sweep turns
-into the old or the new one, consistent, with no temporary files left."""
+"""A save writes the label PNG, its provenance sidecar and the folder's class list (class_names.txt, and
+project.json when the list changed) as one transaction: a full disk between files leaves the old set and says so; a
+kill at any moment leaves a set that the start-up sweep turns into the old or the new one, consistent, with no
+temporary files left. The class list changes the way the app changes it: a class edit of the folder's list, then a
+save (engine.project: a save never writes labels for another list than the folder's)."""
 from __future__ import annotations
 
 import errno
@@ -24,6 +26,7 @@ from engine.io.labels import read_label_png
 from engine.io.provenance import make_provenance, read_provenance
 from engine.io.transaction import SaveTransaction, sweep_temp_files
 from engine.labels import ClassList
+from engine.project import FolderClasses
 from tests.gui_helpers import make_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +38,10 @@ def _labels(v: int, h=60, w=80) -> np.ndarray:
 
 
 def _save(ds: Dataset, v: int, classes=OLD):
+    """Save version v with ``classes`` as the folder's class list (a class edit first when it differs)."""
     labels = _labels(v)
+    if ds.project.has_class_list and ds.project.classes.names != FolderClasses.from_class_list(classes).names:
+        ds.project.set_classes(FolderClasses.from_class_list(classes))
     ds.save(0, labels, classes, make_provenance(labels, labels == 1, "img1.png"))
     return labels
 
@@ -47,7 +53,11 @@ def _consistent_set(labels_dir: Path) -> tuple[int, str]:
     assert prov.label_sha256 == hashlib.sha256(png.tobytes()).hexdigest(), "sidecar describes another PNG"
     which = [v for v in (0, 1) if np.array_equal(png, _labels(v))]
     assert len(which) == 1
-    return which[0], (labels_dir / CLASS_NAMES_FILE).read_text()
+    names = (labels_dir / CLASS_NAMES_FILE).read_text()
+    project = json.loads((labels_dir / "project.json").read_text())
+    by_id = sorted((c["id"], c["name"]) for c in project["classes"])
+    assert "".join(f"{i} {n}\n" for i, n in by_id) == names, "project.json and class_names.txt disagree"
+    return which[0], names
 
 
 def _leftovers(labels_dir: Path) -> list[str]:
@@ -102,7 +112,7 @@ def test_an_interrupted_commit_is_rolled_forward(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert any(p.endswith(".commit") for p in _leftovers(ds.labels_dir))
     report = sweep_temp_files(ds.labels_dir)
-    assert sorted(report.completed) == sorted(["img1.png", CLASS_NAMES_FILE, "img1.provenance.json"])
+    assert sorted(report.completed) == sorted(["img1.png", CLASS_NAMES_FILE, "img1.provenance.json", "project.json"])
     assert _consistent_set(ds.labels_dir) == (1, "0 bg\n1 x\n2 y\n3 z\n") and _leftovers(ds.labels_dir) == []
 
 
@@ -148,13 +158,17 @@ import numpy as np
 from engine.dataset import Dataset
 from engine.io.provenance import make_provenance
 from engine.labels import ClassList
+from engine.project import FolderClasses
 OLD, NEW = ClassList(("bg", "a", "b")), ClassList(("bg", "x", "y", "z"))
 _labels = lambda v: np.random.default_rng(v).integers(0, 3, (60, 80)).astype(np.uint8)  # as in the test
 ds = Dataset({folder!r})
 v = 0
 while True:
     labels = _labels(v % 2)
-    ds.save(0, labels, NEW if v % 2 else OLD, make_provenance(labels, labels == 1, "img1.png"))
+    classes = NEW if v % 2 else OLD
+    if ds.project.has_class_list:  # a class edit, then the save (as the app does)
+        ds.project.set_classes(FolderClasses.from_class_list(classes))
+    ds.save(0, labels, classes, make_provenance(labels, labels == 1, "img1.png"))
     if v == 0:
         print("saved", flush=True)
     v += 1
@@ -172,7 +186,8 @@ def test_kills_during_saves_always_leave_one_consistent_set(tmp_path):
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=ROOT)
         try:
             assert proc.stdout.readline().strip() == b"saved"
-            time.sleep(rng.uniform(0.0, 0.4))
+            time.sleep(rng.uniform(0.05, 0.4))
+            assert proc.poll() is None, "the save loop must still be saving when it is killed"
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
