@@ -1,8 +1,8 @@
 """Issue 15's features in the real window (offscreen): keyboard-shortcut help generated from the actions, About,
 recent folders, drag and drop, the image filter, the status-bar readouts, the dirty marker and resuming a folder,
 the superpixel tool, panels and their saved layout, the theme, and the start-up splash and trace."""
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 import threading
