@@ -1,4 +1,4 @@
-"""`main.py predict`: image -> model -> optional CRF -> VOC label PNG, headless; exercises the whole engine."""
+"""`deeplab-annotator predict` (`main.py predict`): image -> model -> optional CRF -> VOC label PNG, headless; exercises the whole engine."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,9 @@ from .paths import DEMO_V1
 def build_parser() -> argparse.ArgumentParser:
     from .crf import all_presets, backend_names
 
-    p = argparse.ArgumentParser(prog="main.py predict", description="Predict a label PNG for one image.")
+    from .cli import program
+
+    p = argparse.ArgumentParser(prog=f"{program()} predict", description="Predict a label PNG for one image.")
     p.add_argument("image", type=Path)
     p.add_argument("--model", type=Path, default=DEMO_V1,
                    help="checkpoint: project .pt, kazuto .pth or .caffemodel (default: bundled demo model)")

@@ -3,6 +3,7 @@
 the window opens, says so in the status bar, and the user loads one from the Model menu."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from pathlib import Path
@@ -59,3 +60,16 @@ def main(folder: Path | None = None, model: Path | None = None) -> int:
     window.show()
     start(window, folder, model)
     return app.exec()
+
+
+def cli_main(argv: list[str]) -> int:
+    """`deeplab-annotator [FOLDER] [--model CKPT]`: parse the GUI's arguments and open the window."""
+    from engine.cli import COMMANDS, program
+
+    others = ", ".join(name for name in COMMANDS if name != "gui")
+    parser = argparse.ArgumentParser(prog=program(), description="DeepLab Annotator",
+                                     epilog=f"subcommands: {others} (`{program()} SUBCOMMAND --help`)")
+    parser.add_argument("folder", nargs="?", type=Path, help="folder of images (default: bundled samples)")
+    parser.add_argument("--model", type=Path, help="checkpoint to load (default: bundled demo model)")
+    args = parser.parse_args(argv)
+    return main(args.folder, args.model)
