@@ -24,8 +24,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=backend_names(), default=None, help="CRF backend (default: the app's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
-    p.add_argument("--out", type=Path, required=True, help="output label PNG (indexed, 255 = void)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output label PNG (indexed, 255 = void); class_names.txt and OUT.provenance.json go beside it")
     return p
+
+
+def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_backend: str) -> None:
+    """What the window's Save writes, headless: the label PNG, class_names.txt beside it and the provenance
+    sidecar (model, checkpoint hash, CRF settings; no hand-edited pixels)."""
+    import numpy as np
+
+    from .dataset import CLASS_NAMES_FILE
+    from .io.labels import write_class_names, write_label_png
+    from .io.provenance import make_provenance, write_provenance
+
+    class_list = loaded.spec.class_list()
+    write_label_png(out, labels, class_list)
+    write_class_names(Path(out).parent / CLASS_NAMES_FILE, class_list)
+    record = make_provenance(labels, np.zeros(labels.shape, bool), image_name, loaded=loaded,
+                             crf_params=crf_params, crf_backend=crf_backend)
+    write_provenance(out, record)
 
 
 def run(args) -> str:
@@ -33,9 +51,8 @@ def run(args) -> str:
     import numpy as np
 
     from .checkpoints import load_checkpoint
-    from .crf import get_backend, preset
+    from .crf import DEFAULT_BACKEND, get_backend, preset
     from .io.images import read_image
-    from .io.labels import write_label_png
     from .labels import load_class_list
     from .predict import Predictor
 
@@ -44,12 +61,12 @@ def run(args) -> str:
     image = read_image(args.image)
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
     probs = predictor.predict(image)
-    if args.crf != "none":
-        result = get_backend(args.backend).session(image).run(probs, preset(args.crf))
-        labels = result.labels
+    params = preset(args.crf) if args.crf != "none" else None
+    if params is not None:
+        labels = get_backend(args.backend).session(image).run(probs, params).labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
-    write_label_png(args.out, labels, loaded.spec.class_list())
+    write_outputs(args.out, labels, loaded, Path(args.image).name, params, args.backend or DEFAULT_BACKEND)
     counts = np.bincount(labels.ravel(), minlength=len(loaded.spec.class_names))
     names = loaded.spec.class_names
     share = ", ".join(f"{names[i]} {100 * counts[i] / labels.size:.1f}%" for i in np.argsort(-counts)[:5] if counts[i])
