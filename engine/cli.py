@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "predict": "engine.cli_predict:main",
     "train-demo": "engine.demo.train:main",
     "eval-demo": "engine.demo.evaluate:main",
+    "export": "engine.cli_export:main",
 }
 DEFAULT = "gui"
 
