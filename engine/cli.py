@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "train-demo": "engine.demo.train:main",
     "eval-demo": "engine.demo.evaluate:main",
     "export": "engine.cli_export:main",
+    "install-desktop": "engine.desktop_install:main",
 }
 DEFAULT = "gui"
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from engine.paths import DEMO_V1, SAMPLES_DIR
+from engine.paths import APP_ID, DEMO_V1, SAMPLES_DIR
+from gui.icon import app_icon
 from gui.main_window import MainWindow
 
 ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
@@ -51,14 +53,37 @@ def start(window: MainWindow, folder: Path | None, model: Path | None) -> None:
             pass
 
 
-def main(folder: Path | None = None, model: Path | None = None) -> int:
+def screenshot_when_ready(window: MainWindow, path: Path, timeout_s: float = 300.0) -> None:
+    """Smoke test of an installation: once the first image is predicted and refined (or after timeout_s),
+    save a picture of the window to ``path`` and quit, with status 0 only if it got there without an error."""
+    started = time.monotonic()
+
+    def poll():
+        st = window.ctl.state
+        ready = st is not None and st.crf_labels is not None and not window.ctl.busy
+        if not ready and not window.last_error and time.monotonic() - started < timeout_s:
+            QTimer.singleShot(200, poll)
+            return
+        window.grab().save(str(path))
+        ok = ready and not window.last_error
+        print(f"screenshot {path}: {'ready' if ok else 'NOT ready'} after {time.monotonic() - started:.1f} s"
+              f"{'; ' + window.last_error if window.last_error else ''}", flush=True)
+        QApplication.instance().exit(0 if ok else 1)
+    QTimer.singleShot(200, poll)
+
+
+def main(folder: Path | None = None, model: Path | None = None, screenshot: Path | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName(APP_ID)   # Wayland: match the window to deeplab-annotator.desktop and its icon
     window = MainWindow(QSettings(ORG, APP))
     window.show()
     start(window, folder, model)
+    if screenshot is not None:
+        screenshot_when_ready(window, screenshot)
     return app.exec()
 
 
@@ -71,5 +96,8 @@ def cli_main(argv: list[str]) -> int:
                                      epilog=f"subcommands: {others} (`{program()} SUBCOMMAND --help`)")
     parser.add_argument("folder", nargs="?", type=Path, help="folder of images (default: bundled samples)")
     parser.add_argument("--model", type=Path, help="checkpoint to load (default: bundled demo model)")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="smoke test: when the first image is predicted and refined, save the window as PNG "
+                             "and quit (0 = it worked); runs headless with QT_QPA_PLATFORM=offscreen")
     args = parser.parse_args(argv)
-    return main(args.folder, args.model)
+    return main(args.folder, args.model, args.screenshot)

@@ -24,6 +24,7 @@ from gui.crf_panel import CUSTOM, CRFPanel
 from gui.edit_actions import EditActions
 from gui.export_menu import ExportMenu
 from gui.file_list import FileList
+from gui.icon import app_icon
 from gui.model_menu import ModelMenu
 from gui.overlay_view import OverlayPresenter
 from gui.status_bar import StatusBar
@@ -37,6 +38,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings()
         self.setWindowTitle("DeepLab Annotator")
+        self.setWindowIcon(app_icon())
         self.resize(1280, 800)
         self.last_error = ""
         self._closed = False
