@@ -25,6 +25,7 @@ def _export(tmp_path, lab, classes=BELT, name="a", **kw):
     out = tmp_path / "labelme"
     path = out / f"{name}.json"
     write_labelme(path, lab, classes, tmp_path / "img" / f"{name}.png", **kw)
+    assert (out / "labels.txt").read_text() == labelme_labels_txt(classes)     # written beside the JSON
     return path, write_labelme_labels(out, classes).read_text()
 
 

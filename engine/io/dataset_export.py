@@ -33,7 +33,7 @@ def export_labelme(dataset, class_list: ClassList, folder: Path, **_) -> str:
     for entry, labels in saved_labels(dataset):
         write_labelme(Path(folder) / f"{entry.label_path.stem}.json", labels, class_list, entry.path)
         n += 1
-    write_labelme_labels(folder, class_list)
+    write_labelme_labels(folder, class_list)   # also when no image is saved yet
     return f"{n} image{'s' if n != 1 else ''}"
 
 

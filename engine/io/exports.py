@@ -152,10 +152,12 @@ def write_labelme_labels(folder: str | Path, class_list: ClassList) -> Path:
 
 def write_labelme(json_path: str | Path, labels: np.ndarray, class_list: ClassList, image_file: str | Path,
                   include_background: bool = False, include_void: bool = True) -> dict:
-    """Write <name>.json for an image; imagePath is made relative to the JSON's folder. Atomic."""
+    """Write <name>.json for an image, and labels.txt beside it (labelme2voc's --labels); imagePath is made
+    relative to the JSON's folder. Atomic."""
     json_path = Path(json_path)
     rel = os.path.relpath(Path(image_file).resolve(), json_path.parent.resolve())
     data = labelme_dict(labels, class_list, Path(rel).as_posix(), include_background, include_void)
     write_text_atomic(json_path, json.dumps(data, ensure_ascii=False, indent=2))
+    write_labelme_labels(json_path.parent, class_list)
     return data
 
