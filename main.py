@@ -7,9 +7,11 @@
 
 The subcommands are listed in engine/cli.py (COMMANDS).
 """
+import multiprocessing
 import sys
 
 from engine.cli import main
 
 if __name__ == "__main__":
+    multiprocessing.freeze_support()  # the PyInstaller bundle: a spawned CRF worker runs here, not the CLI
     sys.exit(main())
