@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench bundle clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,5 +23,9 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_latency.py
 	$(PY) bench/startup.py
 
+# CPU-only PyInstaller bundle in dist/deeplab-annotator/ (own venv under build/); prints its size
+bundle:
+	PYTHON=$(PYTHON) packaging/build_bundle.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build dist

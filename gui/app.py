@@ -7,18 +7,21 @@ Start-up order (gui.startup): check Qt's system libraries, show a splash, import
 modules under it, show the window, then load the model in the background."""
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from engine.errors import EngineError
 from engine.limits import set_max_pixels
-from engine.paths import DEMO_V1, SAMPLES_DIR
+from engine.paths import APP_ID, DEMO_V1, SAMPLES_DIR
 from gui import qt_libs, startup
+from gui.icon import app_icon
 
 ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
 
@@ -66,8 +69,27 @@ def start(window, folder: Path | None, model: Path | None) -> None:
     window.open_folder(target, select)
 
 
+def screenshot_when_ready(window, path: Path, timeout_s: float = 300.0) -> None:
+    """Smoke test of an installation: once the first image is predicted and refined (or after timeout_s),
+    save a picture of the window to ``path`` and quit, with status 0 only if it got there without an error."""
+    started = time.monotonic()
+
+    def poll():
+        st = window.ctl.state
+        ready = st is not None and st.crf_labels is not None and not window.ctl.busy
+        if not ready and not window.last_error and time.monotonic() - started < timeout_s:
+            QTimer.singleShot(200, poll)
+            return
+        window.grab().save(str(path))
+        ok = ready and not window.last_error
+        print(f"screenshot {path}: {'ready' if ok else 'NOT ready'} after {time.monotonic() - started:.1f} s"
+              f"{'; ' + window.last_error if window.last_error else ''}", flush=True)
+        QApplication.instance().exit(0 if ok else 1)
+    QTimer.singleShot(200, poll)
+
+
 def main(folder: Path | None = None, model: Path | None = None, read_only: bool = False,
-         max_pixels: str | None = None) -> int:
+         max_pixels: str | None = None, screenshot: Path | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     startup.mark("main")
     if qt_libs.check(quiet=True, fast=True) == 1:   # Qt would abort with a hint that names the wrong library
@@ -82,6 +104,8 @@ def main(folder: Path | None = None, model: Path | None = None, read_only: bool 
     startup.mark("qapplication")
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName(APP_ID)   # Wayland: match the window to deeplab-annotator.desktop and its icon
     splash = startup.Splash()
     splash.show()
     splash.step("Loading PyTorch…", 0.05)
@@ -102,6 +126,8 @@ def main(folder: Path | None = None, model: Path | None = None, read_only: bool 
     app.processEvents()   # painted, not just mapped
     startup.mark("window_shown")
     start(window, folder, model)
+    if screenshot is not None:
+        screenshot_when_ready(window, screenshot)
     code = app.exec()
     window.settings.sync()
     startup.mark("quit_done")
@@ -111,3 +137,23 @@ def main(folder: Path | None = None, model: Path | None = None, read_only: bool 
     # Skip the interpreter teardown (torch, numba and the worker pools took 3-5 s of a 4 s quit); everything is
     # written by now: labels and the journal synchronously on the GUI thread, the settings just above.
     os._exit(code)
+
+
+def cli_main(argv: list[str]) -> int:
+    """`deeplab-annotator [FOLDER] [--model CKPT] [--read-only] [--max-pixels N]`: parse the GUI's arguments and
+    open the window."""
+    from engine.cli import COMMANDS, program
+
+    others = ", ".join(name for name in COMMANDS if name != "gui")
+    parser = argparse.ArgumentParser(prog=program(), description="DeepLab Annotator",
+                                     epilog=f"subcommands: {others} (`{program()} SUBCOMMAND --help`)")
+    parser.add_argument("folder", nargs="?", type=Path, help="folder of images (default: bundled samples)")
+    parser.add_argument("--model", type=Path, help="checkpoint to load (default: bundled demo model)")
+    parser.add_argument("--read-only", action="store_true", help="look without saving (no lock, no autosave)")
+    parser.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M; see README)")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="smoke test: when the first image is predicted and refined, save the window as PNG "
+                             "and quit (0 = it worked); runs headless with QT_QPA_PLATFORM=offscreen")
+    args = parser.parse_args(argv)
+    return main(args.folder, args.model, read_only=args.read_only, max_pixels=args.max_pixels,
+                screenshot=args.screenshot)

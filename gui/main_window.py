@@ -30,6 +30,7 @@ from gui.help_menu import HelpMenu
 from gui.images_panel import ImagesPanel
 from gui.layout import WindowLayout
 from gui.folder_lock_dialog import FolderLockActions
+from gui.icon import app_icon
 from gui.model_menu import ModelMenu
 from gui.overlay_view import OverlayPresenter
 from gui.prelabel_dialog import PrelabelDialog
@@ -49,6 +50,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings()
         self.setWindowTitle("DeepLab Annotator")
+        self.setWindowIcon(app_icon())
         self.resize(1280, 800)
         self.last_error = ""
         self._closed = False
