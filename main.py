@@ -4,6 +4,8 @@
   python main.py FOLDER          open a folder of images (GUI)
   python main.py predict IMAGE --model CKPT [--crf PRESET] --out LABEL.png     headless prediction
   python main.py train-demo | eval-demo                                        the demo model recipe
+  python main.py finetune FOLDER --model CKPT --out NEW.pt                     train on a folder's saved labels
+  python main.py tune-crf FOLDER [--model CKPT]                               CRF values that fit the saved labels
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SUBCOMMANDS = ("predict", "train-demo", "eval-demo", "gui")
+SUBCOMMANDS = ("predict", "train-demo", "eval-demo", "finetune", "tune-crf", "gui")
 
 
 def _predict(argv: list[str]) -> int:
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         from engine.demo.evaluate import main as eval_main
 
         return eval_main(argv[1:])
+    if argv and argv[0] in ("finetune", "tune-crf"):  # engine/learn/cli.py
+        from engine.learn import cli as learn_cli
+        return (learn_cli.finetune_main if argv[0] == "finetune" else learn_cli.tune_crf_main)(argv[1:])
     if argv and argv[0] == "gui":
         argv = argv[1:]
     return _gui(argv)

@@ -27,6 +27,7 @@ from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
 from engine.predict import Predictor
+from gui.adaptation import Adaptation
 from gui.controller_edits import HandEditsMixin, _RunnerSession
 from gui.editor import Editor
 from gui.prefetch import Prefetcher
@@ -96,7 +97,9 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.prefetch.done.connect(self._on_prefetched)
         self.recovery = Recovery(self, self)
         self.recovery.error.connect(self.error)
-        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf")}
+        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "adapt")}
+        self.adapt = Adaptation(self, self.lanes["adapt"])  # the head learns from strokes (gui/adaptation.py)
+        self.editor.replaying.connect(self.adapt.on_replayed)
         for lane in self.lanes.values():
             lane.busy_changed.connect(self._on_busy)
             lane.failed.connect(self._on_failed)
@@ -116,8 +119,9 @@ class AnnotatorController(HandEditsMixin, QObject):
         except EngineError as exc:
             self.error.emit(str(exc))
             return False
-        for name in ("image", "predict", "crf"):
+        for name in ("image", "predict", "crf", "adapt"):
             self.lanes[name].cancel()
+        self.adapt.reset(predict=False)   # another folder: nothing learnt here yet
         self.prefetch.clear()
         self.editor.forget()
         self._kept.clear()
@@ -141,7 +145,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         Until it arrives ``state`` is None and ``index`` already names the new image."""
         if self.dataset is None or not 0 <= index < len(self.dataset):
             return False
-        for name in ("image", "predict", "crf"):
+        for name in ("image", "predict", "crf", "adapt"):
             self.lanes[name].cancel()
         self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
         if self.state is not None:
@@ -189,7 +193,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self._sync_status()
         cached = cached or self.prefetch.take(index)
         if cached is not None and self.predictor is not None:
-            self._apply_prediction(state, cached[1], cached[2])   # prefetched: no waiting
+            self._use_prefetched(state, cached)                   # prefetched: no waiting
         elif self.prefetch.inflight != index:
             self.request_predict()                                # else _on_prefetched takes it
 
@@ -271,6 +275,7 @@ class AnnotatorController(HandEditsMixin, QObject):
             self.scores = {}
             self.prefetch.clear()
         self.model_gen += 1
+        self.adapt.bind_predictor(predictor, is_new_model)
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} on {describe(predictor.device)}")
@@ -288,12 +293,12 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.lanes["crf"].cancel()
         self._crf.prestart()  # an isolated CRF's process starts while the network runs
         self.activity.emit(f"Predicting {st.path.name}…")
+        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token))  # with the adapted head
 
         def job(cancel, report):
             with self.model_lock:
-                probs = predictor.predict(st.image, should_cancel=cancel,
-                                          on_progress=lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
-            return probs, uncertainty(probs)
+                probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
+            return probs, uncertainty(probs), extra
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _on_prediction(self, key, result) -> None:
@@ -302,16 +307,21 @@ class AnnotatorController(HandEditsMixin, QObject):
             return  # the lane already drops superseded keys; this guards state swaps in between
         self._apply_prediction(st, *result)
 
-    def _apply_prediction(self, st: ImageState, probs, unc) -> None:
+    def _apply_prediction(self, st: ImageState, probs, unc, extra=None, refine: bool = True) -> None:
+        """New probabilities for the open image; ``extra``: what adaptation keeps of the prediction (features);
+        refine=False when the caller asks for the CRF itself (adaptation, around what changed)."""
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
         st.set_prediction(probs, unc)
         self._pred_gen += 1
+        if refine:
+            self.adapt.image_ready(st, extra)
         self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))
         self._sync_status()
         self.results_changed.emit()
-        self.request_crf()
+        if refine:
+            self.request_crf()
 
     # ----- CRF -----------------------------------------------------------------------------------
     def set_params(self, params: CRFParams) -> None:
@@ -389,7 +399,7 @@ class AnnotatorController(HandEditsMixin, QObject):
     def cancel(self) -> None:
         """Stop prediction and CRF for now (a new request starts them again)."""
         busy = self.busy
-        for name in ("predict", "crf"):
+        for name in ("predict", "crf", "adapt"):
             self.lanes[name].cancel()
         self._drop_crf_preview()
         if busy:

@@ -24,6 +24,7 @@ from gui.crf_panel import CUSTOM, CRFPanel
 from gui.edit_actions import EditActions
 from gui.export_menu import ExportMenu
 from gui.file_list import FileList
+from gui.learn_menu import LearnMenu
 from gui.model_menu import ModelMenu
 from gui.overlay_view import OverlayPresenter
 from gui.status_bar import StatusBar
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.model_menu = ModelMenu(self)
         self._build_menus()
         self._wire()
+        self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/learn_menu.py)
         self._restore_settings()
         if not self.ctl.warm:
             self.ctl.warm_up()
