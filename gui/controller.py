@@ -394,6 +394,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.results_changed.emit()
         self.activity.emit(f"Ready: {st.path.name}" + (f" ({note})" if note else ""))
         self.prefetch.schedule(st.index)
+        self.adapt.idle(st)   # its features, for the first stroke
 
     # ----- misc ----------------------------------------------------------------------------------
     def cancel(self) -> None:

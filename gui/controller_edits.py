@@ -92,10 +92,10 @@ class HandEditsMixin:
         if not self.adapt.is_stale(extra):
             self._apply_prediction(st, cached[1], cached[2], extra)
             return
-        if extra is None:
+        redo = self.adapt.redo_fn(extra)
+        if redo is None:          # made without features: the network runs again
             self.request_predict()
             return
-        redo = self.adapt.redo_fn(extra)
 
         def job(cancel, report):
             probs, extra2 = redo()

@@ -122,7 +122,7 @@ class Prefetcher(QObject):
         adapt, hit = ctl.adapt, self.cache.get(key)
         path, lock = Path(key[0]), ctl.model_lock
         predict = adapt.predict_fn(ctl.predictor, adapt.head_for(None))
-        redo = adapt.redo_fn(hit[3]) if hit is not None and hit[3] is not None else None
+        redo = adapt.redo_fn(hit[3]) if hit is not None else None
         self.inflight = index
 
         def job(cancel, report):
