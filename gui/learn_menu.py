@@ -42,7 +42,7 @@ class LearnMenu(QObject):
         m.addAction(self.carry_action)
         self.reset_action = QAction("&Reset adaptation", w)
         self.reset_action.setToolTip("Forget what the corrections taught: back to the network's own head")
-        self.reset_action.triggered.connect(adapt.reset)
+        self.reset_action.triggered.connect(lambda: adapt.reset())
         m.addAction(self.reset_action)
         m.addSeparator()
         self.train_action = QAction("&Train on saved labels…", w)
@@ -84,6 +84,7 @@ class LearnMenu(QObject):
         panel = self.window.crf_panel
         panel.add_preset(FOLDER_PRESET, FOLDER_PRESET_LABEL, params)
         panel.set_preset(FOLDER_PRESET)
+        panel.flush()   # a deliberate choice: no need to wait for the slider debounce
 
     def open_train_dialog(self) -> None:
         from gui.train_dialog import TrainDialog

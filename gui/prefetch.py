@@ -148,6 +148,8 @@ class Prefetcher(QObject):
             while len(self.cache) > self.capacity:
                 self.cache.popitem(last=False)
             self.scored.emit(index, score)
+            if self.ctl.adapt.is_stale(extra) and index not in self._plan:
+                self._plan.insert(0, index)     # the head changed while it ran: redo it with the new one
         self.done.emit(index, ok)
         self._next()
 
