@@ -10,7 +10,9 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel
 
+from engine.errors import EngineError
 from engine.learn.folder_preset import load_folder_preset
+from engine.learn.saved import saved_images
 
 FOLDER_PRESET = "folder"
 FOLDER_PRESET_LABEL = "This folder (tuned)"
@@ -103,6 +105,16 @@ class LearnMenu(QObject):
         self.tune_dialog.refresh()
         self.tune_dialog.show()
         self.tune_dialog.raise_()
+
+
+def saved_count(ctl) -> tuple[int | None, str]:
+    """(how many images of the open folder have saved labels, "") or (None, why there is nothing to learn from)."""
+    if ctl.dataset is None or ctl.loaded is None:
+        return None, "Open a folder and load a model first."
+    try:
+        return len(saved_images(ctl.dataset.folder)), ""
+    except EngineError as exc:
+        return None, str(exc)
 
 
 def _after(menu, action):

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFileD
 
 from engine.errors import EngineError
 from engine.learn.finetune import Recipe, train_on_folder
-from engine.learn.saved import saved_images
+from gui.learn_menu import saved_count
 from gui.workers import Lane
 
 
@@ -122,15 +122,10 @@ class TrainDialog(QDialog):
     def refresh(self) -> None:
         """What would be trained on, and a default file name beside the images."""
         ds, loaded = self.ctl.dataset, self.ctl.loaded
-        if ds is None or loaded is None:
-            self.info.setText("Open a folder and load a model first.")
-            self.start_button.setEnabled(False)
-            return
-        try:
-            n = len(saved_images(ds.folder))
-        except EngineError as exc:
-            self.info.setText(str(exc))
-            self.start_button.setEnabled(not self.lane.busy)
+        n, problem = saved_count(self.ctl)
+        if n is None:
+            self.info.setText(problem)     # Start still says why, with the engine's own message
+            self.start_button.setEnabled(ds is not None and loaded is not None and not self.lane.busy)
             return
         self.info.setText(f"{n} saved image{'s' * (n != 1)} in {ds.labels_dir} (unsaved edits are not used); "
                           f"base model: {loaded.spec.name or loaded.path.name} (SHA-256 {loaded.sha256[:12]}…)")

@@ -7,12 +7,13 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, 
                                QVBoxLayout)
 
 from engine.crf.fast import FastBackend
-from engine.errors import EngineError, LabelIOError
+from engine.errors import LabelIOError
 from engine.learn.crf_search import tune_on_folder
 from engine.learn.folder_preset import save_folder_preset
-from engine.learn.saved import saved_images
+from gui.learn_menu import saved_count
 from gui.workers import Lane
 
+MAX_IMAGES = 20
 ROWS = ("pos_w", "pos_xy_std", "bi_w", "bi_xy_std", "bi_rgb_std", "iterations")
 
 
@@ -42,6 +43,9 @@ class TuneDialog(QDialog):
         self.table = QTableWidget(len(ROWS) + 1, 2)
         self.table.setHorizontalHeaderLabels(["Current", "Found"])
         self.table.setVerticalHeaderLabels(list(ROWS) + ["mIoU (saved labels)"])
+        self.table.resizeRowsToContents()
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        self.table.setMinimumSize(360, rows + self.table.horizontalHeader().height() + 6)
         self.progress = QProgressBar()
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -65,20 +69,16 @@ class TuneDialog(QDialog):
         self.keep_button.setEnabled(False)
 
     def refresh(self) -> None:
-        ds, pred = self.ctl.dataset, self.ctl.predictor
+        ds = self.ctl.dataset
         self._show(self.ctl.params, None, 0)
-        if ds is None or pred is None:
-            self.info.setText("Open a folder and load a model first.")
+        n, problem = saved_count(self.ctl)
+        if n is None or self.ctl.predictor is None:
+            self.info.setText(problem or "The model is still loading.")
             self.start_button.setEnabled(False)
             return
-        try:
-            n = len(saved_images(ds.folder))
-        except EngineError as exc:
-            self.info.setText(str(exc))
-            self.start_button.setEnabled(False)
-            return
-        self.info.setText(f"Searches the bilateral kernel (weight and widths) on up to 20 of the {n} saved images "
-                          f"of {ds.folder.name}, scored by mIoU against their labels.")
+        which = f"the {n} saved image{'s' * (n != 1)}" if n <= MAX_IMAGES else f"{MAX_IMAGES} of the {n} saved images"
+        self.info.setText(f"Searches the bilateral kernel (weight and widths) on {which} of {ds.folder.name}, "
+                          f"scored by mIoU against their labels (a coarse grid, then a fine one around the best).")
         self.start_button.setEnabled(not self.lane.busy)
 
     def _show(self, current, found, column: int) -> None:
@@ -102,7 +102,7 @@ class TuneDialog(QDialog):
 
         def job(cancel, report):
             return tune_on_folder(folder, predictor, baseline, backend=FastBackend(device=device, previews=None),
-                                  should_cancel=cancel, on_progress=report)
+                                  max_images=MAX_IMAGES, should_cancel=cancel, on_progress=report)
         self.result = None
         self.keep_button.setEnabled(False)
         self.table.setItem(len(ROWS), 0, QTableWidgetItem(""))

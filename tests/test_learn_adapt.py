@@ -2,9 +2,8 @@
 and the demo model's confidently wrong region flipping after one stroke, with the locked pixels kept."""
 import numpy as np
 import pytest
-import torch
 
-from engine.checkpoints import load_checkpoint, save_checkpoint
+from engine.checkpoints import load_checkpoint
 from engine.crf import PRESETS, get_backend
 from engine.crf.constraints import run_constrained
 from engine.demo.annotator import _largest_wrong_region, next_stroke, paint
@@ -14,27 +13,10 @@ from engine.labels import VOID
 from engine.learn.adapt import AdaptConfig, HeadAdapter
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box, footprint_edges, grid_targets
-from engine.models.registry import ModelSpec, build_model
 from engine.paths import DEMO_V1
 from engine.predict import Predictor
 from tests.learn_fixtures import shifted_scene
-
-V1 = ModelSpec(arch="deeplab_v1_largefov", n_classes=3, arch_kwargs=(("channels", (4, 4, 8, 8, 8)), ("fc_channels", 8)),
-               input_size=64)
-V2_MSC = ModelSpec(arch="deeplab_v2_resnet101", n_classes=4, msc_scales=(0.5, 0.75), input_size=64,
-                   arch_kwargs=(("blocks", (1, 1, 1, 1)), ("base_channels", 4)))
-
-
-def _predictor(spec, tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "m.pt"
-    save_checkpoint(path, build_model(spec), spec)
-    return Predictor(load_checkpoint(path), device="cpu")
-
-
-def _image(h, w, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
+from tests.test_predict_features import V1, V2_MSC, _image, _predictor
 
 # ---- targets on the grid --------------------------------------------------------------------------------------------
 

@@ -41,24 +41,32 @@ def finetune_main(argv: list[str]) -> int:
     args = _finetune_parser().parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+
     def progress(p):
         if p.epoch_done:
             print(p.text, flush=True)
 
-    try:
+    def run():
         recipe = Recipe(mode="head" if args.head_only else "all", epochs=args.epochs, batch_size=args.batch_size,
                         crop=args.crop, lr=args.lr, holdout=args.holdout, seed=args.seed)
-        result = train_on_folder(args.folder, args.model, args.out, recipe, device=args.device, on_progress=progress)
+        prov = train_on_folder(args.folder, args.model, args.out, recipe, device=args.device,
+                               on_progress=progress).provenance
+        mious = prov["held_out_miou"]
+        miou = f", held-out mIoU {mious[0][1] * 100:.1f}% -> {mious[-1][1] * 100:.1f}%" if mious else ""
+        print(f"wrote {args.out}: {len(prov['images'])} training images, {len(prov['held_out'])} held out{miou}")
+    return _guarded(run, "cancelled: nothing was written")
+
+
+def _guarded(run, cancelled: str) -> int:
+    """Run a command: 0 when done, 2 with the engine's message on stderr, 130 on Ctrl+C."""
+    try:
+        run()
     except KeyboardInterrupt:
-        print("cancelled: nothing was written", file=sys.stderr)
+        print(cancelled, file=sys.stderr)
         return 130
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    prov = result.provenance
-    miou = f", held-out mIoU {prov['held_out_miou'][0][1] * 100:.1f}% -> {prov['held_out_miou'][-1][1] * 100:.1f}%" \
-        if prov["held_out_miou"] else ""
-    print(f"wrote {args.out}: {len(prov['images'])} training images, {len(prov['held_out'])} held out{miou}")
     return 0
 
 
@@ -88,7 +96,8 @@ def tune_crf_main(argv: list[str]) -> int:
     from .folder_preset import load_folder_preset, save_folder_preset
 
     args = _tune_parser().parse_args(argv)
-    try:
+
+    def run():
         loaded = load_checkpoint(args.model)
         if args.preset:
             baseline, label = preset(args.preset), args.preset
@@ -108,10 +117,4 @@ def tune_crf_main(argv: list[str]) -> int:
                 "miou": result.best_miou, "baseline_miou": result.baseline_miou, "images": result.images,
                 "model_sha256": loaded.sha256})
             print(f"kept as this folder's preset: {path}")
-    except KeyboardInterrupt:
-        print("cancelled", file=sys.stderr)
-        return 130
-    except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return _guarded(run, "cancelled")
