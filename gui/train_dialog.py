@@ -61,6 +61,7 @@ class TrainDialog(QDialog):
         self.window, self.ctl = window, window.ctl
         self.setWindowTitle("Train on saved labels")
         self.lane = Lane("train", self)
+        self.ctl.lanes["train"] = self.lane   # so closing the window stops it (AnnotatorController.shutdown)
         self.lane.preview.connect(self._on_progress)
         self.lane.finished.connect(self._on_finished)
         self.lane.failed.connect(self._on_failed)

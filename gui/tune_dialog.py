@@ -34,6 +34,7 @@ class TuneDialog(QDialog):
         self.window, self.ctl, self.learn_menu = window, window.ctl, learn_menu
         self.setWindowTitle("Tune the CRF on saved labels")
         self.lane = Lane("tune-crf", self)
+        self.ctl.lanes["tune-crf"] = self.lane   # so closing the window stops it (AnnotatorController.shutdown)
         self.lane.progress.connect(self._on_progress)
         self.lane.finished.connect(self._on_finished)
         self.lane.failed.connect(self._on_failed)
