@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,8 @@ from ..errors import EngineError, check_cancel
 from ..labels import VOID
 from ..predict import Predictor
 from .augment import crop_and_flip, random_scale
-from .saved import SavedImage, check_class_count, folder_class_names, load_checked, saved_images
+from .saved import (SavedImage, TrainingDataError, check_class_count, folder_class_names, load_checked,
+                    saved_images)
 
 MODES = ("all", "head")
 
@@ -157,8 +159,21 @@ def _loss(model, x, y, head_only: bool) -> torch.Tensor:
                for s in pyramid) / len(pyramid)
 
 
+def _network_size(pair, size: int):
+    """(image, labels) scaled down (bilinear / nearest) to the long side the network sees, if larger: what
+    training and the held-out scores use, and what keeps hundreds of large photos in memory."""
+    image, labels = pair
+    h, w = labels.shape
+    if max(h, w) <= size:
+        return image, labels
+    s = size / max(h, w)
+    dsize = (max(1, round(w * s)), max(1, round(h * s)))
+    return (cv2.resize(image, dsize, interpolation=cv2.INTER_AREA),
+            cv2.resize(labels, dsize, interpolation=cv2.INTER_NEAREST))
+
+
 class _Batches:
-    """Augmented batches from the (image, labels) pairs, first scaled to the size the network sees at inference."""
+    """Augmented batches from (image, labels) pairs already at the size the network sees (_network_size)."""
 
     def __init__(self, pairs, spec, recipe: Recipe):
         self.pairs, self.spec, self.recipe = pairs, spec, recipe
@@ -172,9 +187,7 @@ class _Batches:
         for start in range(0, len(order), bs):
             xs, ys = [], []
             for i in order[start:start + bs]:
-                image, labels = self.pairs[int(i)]
-                base = min(1.0, self.spec.input_size / max(labels.shape))
-                image, labels = random_scale(self.rng, image, labels, self.recipe.scale_range, base)
+                image, labels = random_scale(self.rng, *self.pairs[int(i)], self.recipe.scale_range)
                 x, y = crop_and_flip(self.rng, image, labels, (self.crop, self.crop), vertical=False,
                                      pad_rgb=self.pad_rgb)
                 xs.append(x)
@@ -200,9 +213,12 @@ def evaluate(loaded, model, pairs, device) -> float | None:
 def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device: str | None = "auto",
              should_cancel=None, on_progress: ProgressFn = None) -> FinetuneResult:
     """Fine-tune a copy of ``loaded.model`` on the saved images; the loaded model itself is not changed."""
-    n = loaded.spec.n_classes
+    n, size = loaded.spec.n_classes, loaded.spec.input_size
     train_items, held_items = split_holdout(list(items), recipe.holdout, recipe.seed)
-    train_pairs, held_pairs = load_checked(train_items, n), load_checked(held_items, n)
+    train_pairs = [_network_size(p, size) for p in load_checked(train_items, n)]
+    held_pairs = [_network_size(p, size) for p in load_checked(held_items, n)]
+    if not any((lab != VOID).any() for _, lab in train_pairs):
+        raise TrainingDataError("every saved label map to train on is void (255): nothing to learn from")
     dev = pick_device(device)
     torch.manual_seed(recipe.seed)
     report = on_progress or (lambda p: None)
@@ -224,6 +240,8 @@ def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device:
                 check_cancel(should_cancel)
                 for g in opt.param_groups:
                     g["lr"] = recipe.lr * g["base_mult"] * (1 - step / steps) ** recipe.poly_power
+                if not bool((y != VOID).any()):
+                    continue                      # only void in these crops: no gradient to take
                 loss = _loss(model, x.to(dev), y.to(dev), recipe.mode == "head")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
