@@ -106,6 +106,16 @@ def test_labels_with_another_class_count_are_refused(tmp_path):
     _no_leftovers(folder, out)
 
 
+def test_labels_that_are_all_void_are_refused(tmp_path):
+    folder, model = _saved_folder(tmp_path, n=2)
+    for i in (1, 2):
+        write_label_png(folder / "labels" / f"img{i}.png", np.full((96, 128), 255, np.uint8), ClassList(CLASS_NAMES))
+    out = tmp_path / "new.pt"
+    with pytest.raises(TrainingDataError, match="void"):
+        train_on_folder(folder, model, out, Recipe(**QUICK), device="cpu")
+    _no_leftovers(folder, out)
+
+
 def test_out_of_memory_gives_advice_and_writes_nothing(tmp_path, monkeypatch):
     folder, model = _saved_folder(tmp_path, n=2)
     out = tmp_path / "new.pt"
