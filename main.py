@@ -4,6 +4,8 @@
   python main.py FOLDER          open a folder of images (GUI)
   python main.py predict IMAGE [--model CKPT] [--crf PRESET] --out LABEL.png   headless prediction
   python main.py prelabel FOLDER [--model CKPT] [--crf PRESET] [--ray [ADDRESS]] pre-label a whole folder
+  python main.py finetune FOLDER --model CKPT --out NEW.pt                      train on the folder's saved labels
+  python main.py tune-crf FOLDER [--model CKPT] [--keep]                        CRF values that fit the saved labels
   python main.py train-demo | eval-demo                                        the demo model recipe
 
 The subcommands are listed in engine/cli.py (COMMANDS).

@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "gui": "gui.app:cli_main",
     "predict": "engine.cli_predict:main",
     "prelabel": "engine.batch.cli:main",
+    "finetune": "engine.learn.cli:finetune_main",
+    "tune-crf": "engine.learn.cli:tune_crf_main",
     "train-demo": "engine.demo.train:main",
     "eval-demo": "engine.demo.evaluate:main",
     "export": "engine.cli_export:main",

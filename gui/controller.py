@@ -28,6 +28,7 @@ from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
 from engine.predict import Predictor, alpha_background, transparent_mask
+from gui.adaptation import Adaptation
 from gui.controller_classes import ClassesMixin
 from gui.controller_edits import HandEditsMixin, _RunnerSession
 from gui.controller_folder import FolderWriterMixin
@@ -105,7 +106,9 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         self.guard.message.connect(self.activity)
         self.recovery = Recovery(self, self)
         self.recovery.error.connect(self.error)
-        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf")}
+        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "adapt")}
+        self.adapt = Adaptation(self, self.lanes["adapt"])  # the head learns from strokes (gui/adaptation.py)
+        self.editor.replaying.connect(self.adapt.on_replayed)
         for lane in self.lanes.values():
             lane.busy_changed.connect(self._on_busy)
             lane.failed.connect(self._on_failed)
@@ -130,8 +133,9 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
             return False
         if not self.guard.open(dataset):   # another window holds it and the user cancelled
             return False
-        for name in ("image", "predict", "crf"):
+        for name in ("image", "predict", "crf", "adapt"):
             self.lanes[name].cancel()
+        self.adapt.reset(predict=False)   # another folder: nothing learnt here yet
         self.prefetch.clear()
         self.editor.forget()
         self._kept.clear()
@@ -161,7 +165,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         Until it arrives ``state`` is None and ``index`` already names the new image."""
         if self.dataset is None or not 0 <= index < len(self.dataset):
             return False
-        for name in ("image", "predict", "crf"):
+        for name in ("image", "predict", "crf", "adapt"):
             self.lanes[name].cancel()
         self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
         if self.state is not None:
@@ -216,7 +220,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         self._sync_status()
         cached = cached or self.prefetch.take(index)
         if cached is not None and self.predictor is not None:
-            self._apply_prediction(state, cached[1], cached[2])   # prefetched: no waiting
+            self._use_prefetched(state, cached)                   # prefetched: no waiting
         elif self.prefetch.inflight != index:
             self.request_predict()                                # else _on_prefetched takes it
 
@@ -327,6 +331,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         self._bind_model(predictor, is_new_model)   # folder classes vs the model's; sets self.predictor
         self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
+        self.adapt.bind_predictor(predictor, is_new_model)
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} on {describe(predictor.device)}")
@@ -344,12 +349,12 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         self.lanes["crf"].cancel()
         self._crf.prestart()  # an isolated CRF's process starts while the network runs
         self.activity.emit(f"Predicting {st.path.name}…")
+        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token))  # with the adapted head
 
         def job(cancel, report):
             with self.model_lock:
-                probs = predictor.predict(st.image, should_cancel=cancel,
-                                          on_progress=lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
-            return probs, uncertainty(probs)
+                probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
+            return probs, uncertainty(probs), extra
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _on_prediction(self, key, result) -> None:
@@ -358,16 +363,21 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
             return  # the lane already drops superseded keys; this guards state swaps in between
         self._apply_prediction(st, *result)
 
-    def _apply_prediction(self, st: ImageState, probs, unc) -> None:
+    def _apply_prediction(self, st: ImageState, probs, unc, extra=None, refine: bool = True) -> None:
+        """New probabilities for the open image; ``extra``: what adaptation keeps of the prediction (features);
+        refine=False when the caller asks for the CRF itself (adaptation, around what changed)."""
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
         st.set_prediction(probs, unc)
         self._pred_gen += 1
+        if refine:
+            self.adapt.image_ready(st, extra)
         self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))
         self._sync_status()
         self.results_changed.emit()
-        self.request_crf()
+        if refine:
+            self.request_crf()
 
     # ----- CRF -----------------------------------------------------------------------------------
     def set_params(self, params: CRFParams) -> None:
@@ -440,12 +450,13 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         self.results_changed.emit()
         self.activity.emit(f"Ready: {st.path.name}" + (f" ({note})" if note else ""))
         self.prefetch.schedule(st.index)
+        self.adapt.idle(st)   # its features, for the first stroke
 
     # ----- misc ----------------------------------------------------------------------------------
     def cancel(self) -> None:
         """Stop prediction and CRF for now (a new request starts them again)."""
         busy = self.busy
-        for name in ("predict", "crf"):
+        for name in ("predict", "crf", "adapt"):
             self.lanes[name].cancel()
         self._drop_crf_preview()
         if busy:

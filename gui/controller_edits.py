@@ -9,6 +9,7 @@ from __future__ import annotations
 from engine.crf_runner import CRFRunner
 from engine.dataset import Status
 from engine.image_state import ImageState
+from engine.overlays import uncertainty
 from engine.uncertainty import order_by_uncertainty
 
 NO_REFINE = ("set labels", "use model result")
@@ -75,7 +76,8 @@ class HandEditsMixin:
         st = self._sync_status()
         if st is not None and self.auto_refine and st.follows_model and st.probs is not None \
                 and kind not in NO_REFINE:
-            self.request_crf()
+            if not self.adapt.after_edit(st, kind):   # the head learns first, then asks for the CRF itself
+                self.request_crf()
 
     # ----- prefetch, order and uncertainty -------------------------------------------------------
     def _on_prefetched(self, index: int, ok: bool) -> None:
@@ -85,9 +87,26 @@ class HandEditsMixin:
             return
         cached = self.prefetch.take(index) if ok else None
         if cached is not None and self.predictor is not None:
-            self._apply_prediction(st, cached[1], cached[2])
+            self._use_prefetched(st, cached)
         else:
             self.request_predict()
+
+    def _use_prefetched(self, st: ImageState, cached) -> None:
+        """A prefetched (image, probs, unc, alpha, extra): as it is, or, if the adapted head changed since, its
+        probabilities made again from the cached features (no backbone run) in the predict lane."""
+        extra = cached[4]
+        if not self.adapt.is_stale(extra):
+            self._apply_prediction(st, cached[1], cached[2], extra)
+            return
+        redo = self.adapt.redo_fn(extra)
+        if redo is None:          # made without features: the network runs again
+            self.request_predict()
+            return
+
+        def job(cancel, report):
+            probs, extra2 = redo()
+            return probs, uncertainty(probs), extra2
+        self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _set_score(self, index: int, score: float) -> None:
         self.scores[index] = score

@@ -150,6 +150,15 @@ class CRFPanel(QWidget):
             self._base = name
             self.set_params(self.presets[name], emit)
 
+    def add_preset(self, name: str, label: str, params: CRFParams) -> None:
+        """Offer another preset (e.g. the values tuned on this folder's saved labels); replaces one of that name."""
+        self.presets[name] = params
+        i = self.preset_box.findData(name)
+        if i < 0:
+            self.preset_box.insertItem(self.preset_box.findData(CUSTOM), label, name)
+        else:
+            self.preset_box.setItemText(i, label)
+
     def reset(self) -> None:
         """Back to the values of the last chosen preset."""
         self.set_preset(self._base)

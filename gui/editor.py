@@ -34,11 +34,11 @@ class RegionCommand(QUndoCommand):
             self._applied = False
             return
         self.editable.redo(self.edit)
-        self.editor.replayed(self.editable, self.edit, self.bases and self.bases[1])
+        self.editor.replayed(self.editable, self.edit, self.bases and self.bases[1], undone=False)
 
     def undo(self) -> None:
         self.editable.undo(self.edit)
-        self.editor.replayed(self.editable, self.edit, self.bases and self.bases[0])
+        self.editor.replayed(self.editable, self.edit, self.bases and self.bases[0], undone=True)
 
 
 def _px(point) -> tuple[int, int]:
@@ -50,6 +50,7 @@ def _px(point) -> tuple[int, int]:
 class Editor(QObject):
     region_changed = Signal(object)   # (x0, y0, x1, y1) of pixels just changed: redraw that part
     edit_finished = Signal(str)       # an undoable change is complete (kind): status, autosave, auto-refine
+    replaying = Signal(object, bool)  # (RegionEdit, undone) just before an undo/redo's edit_finished
     paint_class_changed = Signal(int)
     radius_changed = Signal(int)
     message = Signal(str)
@@ -195,7 +196,7 @@ class Editor(QObject):
             self._record(st.edits, edit, hand=edit.kind != "use model result", bases=bases)
 
     # ----- internals --------------------------------------------------------------------------------
-    def replayed(self, editable, edit: RegionEdit, base: str | None = None) -> None:
+    def replayed(self, editable, edit: RegionEdit, base: str | None = None, undone: bool = True) -> None:
         """Undo/redo moved pixels back or forth."""
         st = self.ctl.state
         if st is None or st.edits is not editable:
@@ -204,7 +205,16 @@ class Editor(QObject):
         if base:
             st.base = base
         self.region_changed.emit(edit.box)
+        self.replaying.emit(edit, undone)   # the adapted head follows (gui/adaptation.py)
         self.edit_finished.emit(edit.kind)
+
+    def last_edit(self) -> RegionEdit | None:
+        """The edit of the command on top of the active stack (the one just done), or None."""
+        stack = self.stack()
+        if stack is None or stack.index() == 0:
+            return None
+        cmd = stack.command(stack.index() - 1)
+        return getattr(cmd, "edit", None)
 
     def _n_classes(self) -> int | None:
         cl = self.ctl.class_list

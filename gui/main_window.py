@@ -31,6 +31,7 @@ from gui.images_panel import ImagesPanel
 from gui.layout import WindowLayout
 from gui.folder_lock_dialog import FolderLockActions
 from gui.icon import app_icon
+from gui.learn_menu import LearnMenu
 from gui.model_menu import ModelMenu
 from gui.overlay_view import OverlayPresenter
 from gui.prelabel_dialog import PrelabelDialog
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.project = ProjectState(self)
         self.help_menu = HelpMenu(self)
         self.drop = DropOpener(self, self.canvas.viewport(), self.file_list.viewport())
+        self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/learn_menu.py)
         self._restore_settings()
         self.layout_state = WindowLayout(self, self.view_menu)
         if not self.ctl.warm:   # once the window is up: loading numba's kernels holds the GIL for a while

@@ -3,7 +3,9 @@
 Runs in its own lane (one job per image, newest plan wins), starts a short while after the current
 image is ready so it does not compete with that image's CRF, lowers its thread's CPU priority where
 the OS allows, and is cancelled whenever the user moves. Results live in a small LRU cache keyed by
-(image path, model generation), so a new model never serves old probabilities.
+(image path, model generation), so a new model never serves old probabilities. With adaptation on
+(gui.adaptation) predictions are made with the adapted head and keep the image's features; when the
+head changes, cached predictions are redone from those features (no backbone run).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class Prefetcher(QObject):
         super().__init__(parent)
         self.ctl, self.capacity, self.ahead = ctl, capacity, ahead
         self.enabled = True
-        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> (image, probs, unc, alpha or None)
+        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> (image, probs, unc, alpha or None, adaptation extra)
         self.lane = Lane("prefetch", self)
         self.lane.finished.connect(self._on_done)
         self.lane.failed.connect(self._on_failed)  # an unreadable image: skip it quietly
@@ -60,7 +62,7 @@ class Prefetcher(QObject):
             return
         order = ctl.order
         pos = order.index(index) if index in order else -1
-        plan = [i for i in order[pos + 1: pos + 1 + self.ahead] if self._key(i) not in self.cache]
+        plan = [i for i in order[pos + 1: pos + 1 + self.ahead] if self._wanted(i)]
         if self.inflight is not None and self.inflight in plan:
             self._plan = [i for i in plan if i != self.inflight]   # let the running one finish
             return
@@ -72,7 +74,7 @@ class Prefetcher(QObject):
             self._timer.start()
 
     def take(self, index: int):
-        """(image, probs, unc, alpha) for image ``index`` from the cache (for the current model), or None."""
+        """(image, probs, unc, alpha, extra) for image ``index`` from the cache (for the current model), or None."""
         if self.ctl.dataset is None:
             return None
         hit = self.cache.get(self._key(index))
@@ -105,29 +107,40 @@ class Prefetcher(QObject):
     def _key(self, index: int):
         return str(self.ctl.dataset[index].path), self.ctl.model_gen
 
+    def _wanted(self, index: int) -> bool:
+        """Not cached, or cached with another adapted head than the current one."""
+        hit = self.cache.get(self._key(index))
+        return hit is None or self.ctl.adapt.is_stale(hit[4])
+
     def _next(self) -> None:
         ctl = self.ctl
         if not self._plan or ctl.dataset is None or ctl.predictor is None:
             return
         index = self._plan.pop(0)
         key = self._key(index)
-        if key in self.cache:
+        if not self._wanted(index):
             self._next()
             return
-        path, predict, lock = Path(key[0]), ctl.predictor.predict, ctl.model_lock
+        adapt, hit = ctl.adapt, self.cache.get(key)
+        path, lock = Path(key[0]), ctl.model_lock
         background = ctl.alpha_background()
+        predict = adapt.predict_fn(ctl.predictor, adapt.head_for(None))
+        redo = adapt.redo_fn(hit[4]) if hit is not None else None
         self.inflight = index
 
         def job(cancel, report):
             _lower_thread_priority()
-            try:
-                image, alpha = read_image(path, background, with_alpha=True)
-            except ImageReadError as exc:
-                return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
-            with lock:
-                probs = predict(image, should_cancel=cancel)
+            if redo is not None:             # the head changed: only the head runs again
+                image, alpha, (probs, extra) = hit[0], hit[3], redo()
+            else:
+                try:
+                    image, alpha = read_image(path, background, with_alpha=True)
+                except ImageReadError as exc:
+                    return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
+                with lock:
+                    probs, extra = predict(image, cancel)
             unc = uncertainty(probs)
-            return image, probs, unc, float(unc.mean(dtype="float64")), alpha
+            return image, probs, unc, float(unc.mean(dtype="float64")), alpha, extra
         self.lane.submit(("prefetch", index) + key, job)
 
     def _on_done(self, key, result) -> None:
@@ -138,13 +151,16 @@ class Prefetcher(QObject):
             self.done.emit(index, False)
             self._next()
             return
-        image, probs, unc, score, alpha = result
+        image, probs, unc, score, alpha, extra = result
         ok = gen == self.ctl.model_gen
         if ok:
-            self.cache[(path, gen)] = (image, probs, unc, alpha)
+            self.cache[(path, gen)] = (image, probs, unc, alpha, extra)
+            self.cache.move_to_end((path, gen))
             while len(self.cache) > self.capacity:
                 self.cache.popitem(last=False)
             self.scored.emit(index, score)
+            if self.ctl.adapt.is_stale(extra) and index not in self._plan:
+                self._plan.insert(0, index)     # the head changed while it ran: redo it with the new one
         self.done.emit(index, ok)
         self._next()
 
