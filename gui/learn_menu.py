@@ -11,7 +11,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel
 
 from engine.errors import EngineError
-from engine.learn.folder_preset import load_folder_preset
 from engine.learn.saved import saved_images
 
 FOLDER_PRESET = "folder"
@@ -63,7 +62,6 @@ class LearnMenu(QObject):
         self.status_label.setToolTip("What the corrections have taught the model so far (Model > Reset adaptation)")
         w.status.addPermanentWidget(self.status_label)
         adapt.status_changed.connect(self.status_label.setText)
-        ctl.folder_opened.connect(self.load_folder_preset)
         self.train_dialog = None
         self.tune_dialog = None
 
@@ -74,13 +72,6 @@ class LearnMenu(QObject):
     def _on_carry(self, on: bool) -> None:
         self.window.settings.setValue("learn/carry", on)
         self.window.ctl.adapt.set_carry(on)
-
-    def load_folder_preset(self) -> None:
-        """A folder with a kept CRF preset (labels/crf_preset.json) opens with it."""
-        ds = self.window.ctl.dataset
-        params = load_folder_preset(ds.folder) if ds is not None else None
-        if params is not None:
-            self.use_folder_preset(params)
 
     def use_folder_preset(self, params) -> None:
         panel = self.window.crf_panel

@@ -145,18 +145,16 @@ class TuneDialog(QDialog):
         self.status.setText(f"⚠ {message}")
 
     def keep(self) -> None:
-        """Write labels/crf_preset.json and switch the CRF panel to it."""
+        """Record the values as the folder's CRF values (labels/project.json) and switch the CRF panel to them."""
         res, ds = self.result, self.ctl.dataset
         if res is None or ds is None:
             return
-        about = {"miou": res.best_miou, "baseline_miou": res.baseline_miou, "images": res.images}
-        if self.ctl.loaded is not None:
-            about["model_sha256"] = self.ctl.loaded.sha256
         try:
-            path = save_folder_preset(ds.folder, res.best, about)
+            path = save_folder_preset(ds.folder, res.best, self.ctl.backend_name, project=ds.project)
         except LabelIOError as exc:
             self.status.setText(f"⚠ {exc}")
             return
+        self.ctl.crf_from_folder = True   # the model's own preset must not replace them
         self.learn_menu.use_folder_preset(res.best)
         self.keep_button.setEnabled(False)
         self.status.setText(f"Kept as this folder's preset ({path}); the CRF panel uses it now.")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.crf import PRESETS
+from engine.crf import PRESETS, CRFParams
 from engine.crf.fast import FastBackend
 from engine.crf.fast import lattice_cache as lc
-from engine.errors import EngineError
+from engine.errors import EngineError, LabelIOError
 from engine.learn.crf_search import COARSE, grid, tune_crf
 from engine.learn.folder_preset import load_folder_preset, preset_path, save_folder_preset
 from engine.io.labels import write_class_names, write_label_png
@@ -75,11 +75,11 @@ def test_tune_crf_cli_beats_the_preset_and_keeps_the_folder_preset(tmp_path, cap
     preset_miou = float(re.search(r"preset \(deeplab-v1\):.*mIoU ([\d.]+)%", out).group(1))
     found_miou = float(re.search(r"found:.*mIoU ([\d.]+)%", out).group(1))
     assert found_miou > preset_miou + 10, out
-    assert "kept as this folder's preset" in out
+    assert "kept as this folder's CRF values" in out
     kept = load_folder_preset(folder)
     assert kept is not None and kept.bi_rgb_std > 5
-    about = json.loads(preset_path(folder).read_text())["about"]
-    assert about["images"] == 3 and about["miou"] * 100 == pytest.approx(found_miou, abs=0.01)
+    recorded = json.loads(preset_path(folder).read_text())["crf"]["params"]   # labels/project.json
+    assert CRFParams.from_dict(recorded) == kept
     capsys.readouterr()
     assert main(["tune-crf", str(tmp_path / "nowhere"), "--model", str(model)]) == 2
     assert "not a folder" in capsys.readouterr().err
@@ -87,9 +87,13 @@ def test_tune_crf_cli_beats_the_preset_and_keeps_the_folder_preset(tmp_path, cap
 
 def test_folder_preset_round_trip_and_a_broken_file_is_ignored(tmp_path):
     params = PRESETS["deeplab-v1"].replace(bi_w=7.5)
-    path = save_folder_preset(tmp_path, params, about={"miou": 0.5})
-    assert path == tmp_path / "labels" / "crf_preset.json"
+    with pytest.raises(LabelIOError, match="no class list yet"):
+        save_folder_preset(tmp_path, params)                          # nothing saved there: no project to hold it
+    write_class_names(tmp_path / "labels" / "class_names.txt", ClassList(CLASS_NAMES))
+    path = save_folder_preset(tmp_path, params)
+    assert path == tmp_path / "labels" / "project.json"
     assert load_folder_preset(tmp_path) == params
+    assert [c["name"] for c in json.loads(path.read_text())["classes"]] == list(CLASS_NAMES)   # classes kept
     path.write_text("{not json")
     assert load_folder_preset(tmp_path) is None
     assert load_folder_preset(tmp_path / "nowhere") is None

@@ -113,8 +113,6 @@ def tune_crf_main(argv: list[str]) -> int:
         print(f"found:            {result.best.to_dict()}  mIoU {result.best_miou * 100:.2f}%")
         print(result.summary())
         if args.keep:
-            path = save_folder_preset(args.folder, result.best, about={
-                "miou": result.best_miou, "baseline_miou": result.baseline_miou, "images": result.images,
-                "model_sha256": loaded.sha256})
-            print(f"kept as this folder's preset: {path}")
+            path = save_folder_preset(args.folder, result.best)
+            print(f"kept as this folder's CRF values: {path} (crf)")
     return _guarded(run, "cancelled")

@@ -1,39 +1,42 @@
-"""This folder's CRF preset (what CRF > Tune on saved labels keeps): labels/crf_preset.json beside the labels.
+"""This folder's CRF values (what CRF > Tune on saved labels keeps): the `crf` entry of labels/project.json.
 
-One small reader/writer so the per-folder settings file (labels/project.json, being built elsewhere) can take it
-over by changing only these two functions. The file holds the CRFParams fields plus how they were found."""
+One place for the fact: the folder's settings file (engine.project) already records the CRF values its labels are
+made with and offers them to whoever opens the folder, so keeping tuned values means recording them there. The
+window passes its open FolderProject (so its in-memory copy stays the one that writes); the CLI opens the folder's.
+"""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..crf.params import CRFParams
 from ..dataset import LABELS_DIRNAME
-from ..errors import EngineError
-from ..io.atomic import write_text_atomic
-
-PRESET_FILE = "crf_preset.json"
+from ..errors import LabelIOError
+from ..project import CRFSettings, FolderProject
+from ..project.folder import PROJECT_FILE
 
 
 def preset_path(folder: str | Path) -> Path:
-    return Path(folder) / LABELS_DIRNAME / PRESET_FILE
+    return Path(folder) / LABELS_DIRNAME / PROJECT_FILE
 
 
-def save_folder_preset(folder: str | Path, params: CRFParams, about: dict | None = None) -> Path:
-    """Write the folder's preset atomically; ``about`` (plain values, e.g. the mIoU it scored) is kept beside it.
-    LabelIOError (from the atomic writer) when the folder is read-only or the disk is full."""
-    path = preset_path(folder)
-    data = {**params.to_dict(), **({"about": about} if about else {})}
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-    return path
+def _project(folder, project: FolderProject | None) -> FolderProject:
+    return project if project is not None else FolderProject.open(Path(folder) / LABELS_DIRNAME)
 
 
-def load_folder_preset(folder: str | Path) -> CRFParams | None:
-    """The folder's preset, or None when there is none or it cannot be read (a broken file never stops the app)."""
-    path = preset_path(folder)
-    if not path.is_file():
-        return None
-    try:
-        return CRFParams.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, EngineError):
-        return None
+def save_folder_preset(folder: str | Path, params: CRFParams, backend: str = "fast",
+                       project: FolderProject | None = None) -> Path:
+    """Record ``params`` as the folder's CRF values in labels/project.json (atomic). LabelIOError when the folder
+    has no class list yet (nothing saved there), is read-only or the disk is full."""
+    project = _project(folder, project)
+    if project.classes is None:
+        raise LabelIOError(f"{preset_path(folder)}: this folder has no class list yet; save a label image first")
+    project.set_crf(CRFSettings(params, backend))
+    project.write()
+    return project.project_path
+
+
+def load_folder_preset(folder: str | Path, project: FolderProject | None = None) -> CRFParams | None:
+    """The folder's recorded CRF values, or None when there are none (a damaged file is reported by
+    engine.project when the folder opens, and never stops the app)."""
+    crf = _project(folder, project).project.crf
+    return None if crf is None else crf.params
