@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...labels import VOID
 from ..unary import unary_from_probs
 from . import cpu_kernels as ck
+from . import keys
 from . import simd
 from .buffers import POOL
 from .threads import PARALLEL_LOCK
@@ -44,46 +46,81 @@ class Prior:
 
 
 def probs_key(probs: np.ndarray) -> tuple:
-    """Content key of a (C,H,W) float32 probability array: shape plus a 64-bit fingerprint per class row.
-
-    One threaded pass over the data; it lets a session notice that the GUI passed the same probabilities again
-    (the GUI often passes fresh copies of unchanged data).
-    """
-    c = probs.shape[0]
-    rows = np.ascontiguousarray(probs).reshape(c, -1).view(np.uint32)
-    with PARALLEL_LOCK:
-        fps = ck.row_fingerprints(rows)
-    return (probs.shape, tuple(int(v) for v in fps))
+    """Key of a (C,H,W) probability array for the caches (keys.array_key: numbered when frozen, else a 128-bit
+    BLAKE2b digest). It lets a session notice that the GUI passed the same probabilities again."""
+    return ("probs", keys.array_key(probs))
 
 
-def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, chunk: int = 16) -> Prior:
+def hard_unary_values() -> tuple[np.float32, np.float32]:
+    """(energy of probability 0, energy of probability 1) as unary_from_probs computes them (-log(clip(p)))."""
+    e = unary_from_probs(np.array([[[0.0, 1.0]]], np.float32))
+    return e[0, 0], e[0, 1]
+
+
+def lock_pixels(locks, n_classes: int, shape_hw: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+    """(flat indices, classes) of the locked non-void pixels of locks = (labels (H,W) uint8, locked (H,W) bool)."""
+    if locks is None:
+        return None
+    labels, locked = (np.asarray(a) for a in locks)
+    if labels.shape != tuple(shape_hw) or locked.shape != tuple(shape_hw):
+        raise ValueError(f"edit labels {labels.shape} and locks {locked.shape} must both be {tuple(shape_hw)}")
+    hard = np.flatnonzero(np.asarray(locked, bool) & (labels != VOID))
+    cls = labels.reshape(-1)[hard].astype(np.int64)
+    if cls.size and int(cls.max()) >= n_classes:
+        raise ValueError(f"a locked pixel has class {int(cls.max())} but the model has {n_classes} classes")
+    return hard, cls
+
+
+def locks_key(locks) -> tuple | None:
+    """Cache key of lock constraints (labels, locked): what the prior of a constrained run depends on."""
+    if locks is None:
+        return None
+    labels, locked = (np.asarray(a) for a in locks)
+    return ("locks", keys.array_key(locked), keys.array_key(labels))
+
+
+def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, chunk: int = 16, locks=None,
+               within: np.ndarray | None = None) -> Prior:
     """Prior from softmax probabilities (C,H,W) float32; `merge=False` keeps one channel per label.
 
-    The unary is computed `chunk` classes at a time (engine.crf.unary, the one definition) so temporaries stay
-    small; only the rows of new groups are kept, so memory is about 2 x groups x pixels on top of the input.
+    locks = (labels, locked): locked non-void pixels get the hard unary of constraints.hard_unary_probs (one-hot
+    on their label), bit for bit, without copying the probabilities. within (C,) group ids: labels merge only
+    inside the same group (local refinement refines the groups of the solution it starts from).
+    The unary is computed `chunk` classes at a time (engine.crf.unary, the one definition) straight into the
+    rows kept for new groups; memory is about groups x pixels twice on top of the input.
     Rows join a group only when bit-identical (a 64-bit fingerprint proposes, array_equal decides).
     """
     c = probs.shape[0]
     n = probs.shape[1] * probs.shape[2]
-    reps_u = POOL.take((c, n))  # when new, pages are touched only for the rows we keep
-    u_chunk = POOL.take((min(chunk, c), n))  # reused: the unary is written into it in place
+    hard = lock_pixels(locks, c, probs.shape[1:])
+    e0, e1 = hard_unary_values()
+    reps_u = POOL.take((c, n))  # rows 0..g-1: one per group so far; new rows are computed in place after them
     groups: list[list[int]] = []
-    by_fp: dict[int, list[int]] = {}  # fingerprint -> indices into groups
+    by_fp: dict[tuple, list[int]] = {}  # (fingerprint, within) -> indices into groups
     for c0 in range(0, c, chunk):
-        u = unary_from_probs(probs[c0:c0 + chunk], out=u_chunk[:min(chunk, c - c0)])
+        k = min(chunk, c - c0)
+        g0 = len(groups)
+        u = unary_from_probs(probs[c0:c0 + k], out=reps_u[g0:g0 + k])
+        if hard is not None and hard[0].size:
+            idx, cls = hard
+            u[:, idx] = e0
+            mine = (cls >= c0) & (cls < c0 + k)
+            u[cls[mine] - c0, idx[mine]] = e1
         with PARALLEL_LOCK:
-            fps = ck.row_fingerprints(u.view(np.uint32)) if merge else np.arange(u.shape[0])
-        for r in range(u.shape[0]):
-            cands = by_fp.setdefault(int(fps[r]), [])
+            fps = ck.row_fingerprints(u.view(np.uint32)) if merge else np.arange(c0, c0 + k)
+        for r in range(k):
+            label = c0 + r
+            cands = by_fp.setdefault((int(fps[r]), None if within is None else int(within[label])), [])
+            row = reps_u[g0 + r]
             for gi in cands:
-                if np.array_equal(reps_u[gi].view(np.uint32), u[r].view(np.uint32)):
-                    groups[gi].append(c0 + r)
+                if np.array_equal(reps_u[gi].view(np.uint32), row.view(np.uint32)):
+                    groups[gi].append(label)
                     break
             else:
                 cands.append(len(groups))
-                reps_u[len(groups)] = u[r]
-                groups.append([c0 + r])
-    POOL.give(u_chunk)
+                if len(groups) != g0 + r:  # compact: an earlier row of this chunk merged (never overwrites unread rows)
+                    reps_u[len(groups)] = row
+                groups.append([label])
     g = len(groups)
     group_of_label = np.empty(c, np.int32)
     for gi, members in enumerate(groups):
@@ -95,4 +132,4 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
     counts = np.array([len(m) for m in groups], np.float32)
     rep_label = np.array([m[0] for m in groups], np.int32)
     return Prior(prior=prior, counts=counts, group_of_label=group_of_label, rep_label=rep_label,
-                 key=key if key is not None else probs_key(probs))
+                 key=key if key is not None else (probs_key(probs), locks_key(locks)))

@@ -13,14 +13,31 @@ import numpy as np
 
 from ...errors import DeviceMemoryError, EngineError, check_cancel
 from ..base import CRFResult, check_inputs
+from ..constraints import enforce_locks
 from ..params import CRFParams
 from . import lattice_cache as lc
 from .cache import ByteLRU
+from . import simd
+from . import window as win
 from .history import HISTORIES, History
-from .prior import Prior, make_prior, probs_key
+from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
 from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
+
+
+def _kept(blurred: list) -> list:
+    """Host copies (float32, rows padded as the CPU engine's) of an iteration's blurred vertex values."""
+    out = []
+    for b in blurred:
+        if isinstance(b, np.ndarray):
+            out.append(b.copy())
+        else:  # torch (GPU): copied to the host, padded
+            host = b.detach().cpu().numpy()
+            pad = np.zeros((host.shape[0], simd.row_width(host.shape[1])), np.float32)
+            pad[:, :host.shape[1]] = host
+            out.append(pad)
+    return out
 
 
 class FastSession:
@@ -46,11 +63,16 @@ class FastSession:
         self._q0 = ByteLRU(PRIOR_BUDGET)  # softmax(prior): the same for every weight and sigma
         self._lock = threading.Lock()
         self.last_stats: dict = {}
+        self._trajectory: tuple = (None, {})  # (history key, {t: blurred per term}) of the last capturing run
+        self._last = None
+
+    takes_locks = True  # run(locks=...) applies hand-edit constraints itself (engine.crf.constraints uses it)
 
     # ---- cached pieces ----
-    def _prior(self, probs: np.ndarray) -> Prior:
-        key = (probs_key(probs), self.merge_labels)
-        return self._priors.get_or_build(key, lambda: make_prior(probs, key=key, merge=self.merge_labels))
+    def _prior(self, probs: np.ndarray, locks=None) -> Prior:
+        key = (probs_key(probs), locks_key(locks), self.merge_labels)
+        return self._priors.get_or_build(key, lambda: make_prior(probs, key=key, merge=self.merge_labels,
+                                                                  locks=locks))
 
     def _terms(self, params: CRFParams) -> tuple[list, tuple]:
         terms, keys = [], []
@@ -73,12 +95,19 @@ class FastSession:
             HISTORIES.put(key, hist)
         hist.key = key
         hist.lattice_keys = tuple(k for k, _ in term_keys)
+        hist.terms = terms
+        hist.groups = (prior.counts, prior.group_of_label, prior.rep_label)
         return hist
 
     # ---- the backend contract ----
-    def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
+    def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None, locks=None,
+            capture: bool = False) -> CRFResult:
         """Refine softmax probabilities (C,H,W) float32 -> CRFResult(probs (C,H,W) float32, labels (H,W) uint8).
 
+        locks = (labels (H,W) uint8, locked (H,W) bool): hand edits as hard constraints, exactly as
+        constraints.run_constrained applies them to any backend (one-hot unary, labels and probabilities of
+        locked pixels set afterwards), without copying the probabilities. capture: keep what solution() needs
+        for local refinement (every iteration's messages; memory: see window.Solution).
         on_iteration(i, n, preview) after each computed iteration and once at the end. With previews='labels',
         preview is a function that returns the label map (H,W) uint8 of Q_i: one argmax (about 7 ms at 0.5 MP /
         21 labels), paid only if called, and only valid during the on_iteration call. With 'probs' it is Q_i's
@@ -88,7 +117,7 @@ class FastSession:
         failed attempt's GPU caches are dropped and the result's note says what happened.
         """
         try:
-            return self._run_once(probs, params, should_cancel, on_iteration)
+            return self._run_once(probs, params, should_cancel, on_iteration, locks, capture)
         except DeviceMemoryError as exc:
             if self._fallback is None:
                 raise
@@ -98,34 +127,99 @@ class FastSession:
             HISTORIES.clear()  # rare: drop every kept GPU iteration (CPU ones are recomputed on demand)
             self._q0.clear()
             release()
-            return self._run_once(probs, params, should_cancel, on_iteration)
+            return self._run_once(probs, params, should_cancel, on_iteration, locks, capture)
 
-    def _run_once(self, probs, params: CRFParams, should_cancel, on_iteration) -> CRFResult:
+    def _run_once(self, probs, params: CRFParams, should_cancel, on_iteration, locks, capture) -> CRFResult:
         """run() on the current engine."""
         probs = np.asarray(probs, dtype=np.float32)
         check_inputs(self.image, probs)
         if probs.shape[0] == 0:
             raise EngineError("CRF probabilities have no classes")
+        hard = lock_pixels(locks, probs.shape[0], probs.shape[1:])
         n_iter = int(params.iterations)
+        relay = on_iteration
+        if locks is not None and on_iteration is not None:
+            def relay(i, n, preview):
+                if callable(preview):
+                    labels_of = preview
+                    preview = lambda: enforce_locks(labels_of(), *locks)  # noqa: E731
+                on_iteration(i, n, preview)
         with self._lock, PARALLEL_LOCK:
             check_cancel(should_cancel)
-            prior = self._prior(probs)
+            prior = self._prior(probs, locks)
             check_cancel(should_cancel)
             hist = self._history(prior, params)
             check_cancel(should_cancel)
             with hist.lock:
-                q = self._advance(hist, prior, n_iter, should_cancel, on_iteration)
+                q = self._advance(hist, prior, n_iter, should_cancel, relay, capture)
             HISTORIES.resize(hist.key)
+            self._last = (params, hist, locks)
             out_probs, labels = self._expand(hist.engine, q, prior)
+        if hard is not None:  # what constraints.constrain_result does, in place
+            idx, cls = hard
+            flat = out_probs.reshape(out_probs.shape[0], -1)
+            flat[:, idx] = 0.0
+            flat[cls, idx] = 1.0
+            labels = enforce_locks(labels, *locks)
         if on_iteration is not None:
             on_iteration(n_iter, n_iter, out_probs)
         return CRFResult(out_probs, labels, self.note)
 
-    def _advance(self, hist: History, prior: Prior, n_iter: int, should_cancel, on_iteration):
-        """Q_{n_iter}, from the nearest kept iteration below it."""
+    # ---- local refinement (window.py) ----
+    def solution(self) -> win.Solution | None:
+        """The whole-image state of the last run, for refine_window, if that run captured its messages (run with
+        capture=True) and they are all kept; else None. The solution takes them over (the session forgets them)."""
+        if self._last is None:
+            return None
+        params, hist, locks = self._last
+        key, traj = self._trajectory
+        n = int(params.iterations)
+        if key != hist.key or any(t not in traj for t in range(n)) or not hist.terms:
+            return None
+        self._trajectory = (None, {})
+        counts, group_of_label, rep_label = hist.groups
+        if locks is None:
+            locks = (np.zeros((self.height, self.width), np.uint8), np.zeros((self.height, self.width), bool))
+        return win.Solution(params=params, shape=(self.height, self.width), terms=list(hist.terms),
+                            trajectory=[traj[t] for t in range(n)], counts=counts, group_of_label=group_of_label,
+                            rep_label=rep_label, locks=(np.array(locks[0], np.uint8), np.array(locks[1], bool)))
+
+    def refine_window(self, solution: win.Solution, probs, box, locks=None, should_cancel=None) -> win.WindowResult:
+        """Re-solve window `box` (x0, y0, x1, y1; see window.window_for) of probabilities (C,H,W) with the locks,
+        the rest of the image held at `solution` (which must be for this image); see window.refine. Call
+        window.paste(solution, result) to keep the result as the new current state."""
+        probs = np.asarray(probs, dtype=np.float32)
+        check_inputs(self.image, probs)
+        if solution.shape != (self.height, self.width):
+            raise EngineError(f"a CRF solution for {solution.shape} cannot refine an image of {self.image.shape[:2]}")
+        lock_pixels(locks, probs.shape[0], probs.shape[1:])  # validates
+        with self._lock:
+            return win.refine(solution, probs, box, locks=locks, should_cancel=should_cancel)
+
+    def refine_local(self, solution: win.Solution, probs, dirty, locks=None, should_cancel=None
+                     ) -> win.WindowResult | None:
+        """refine_window in the window around the dirty box (x0, y0, x1, y1), grown while the change reaches its
+        edge (window.refine_around); None when that window would be most of the image."""
+        probs = np.asarray(probs, dtype=np.float32)
+        check_inputs(self.image, probs)
+        if solution.shape != (self.height, self.width):
+            raise EngineError(f"a CRF solution for {solution.shape} cannot refine an image of {self.image.shape[:2]}")
+        lock_pixels(locks, probs.shape[0], probs.shape[1:])
+        with self._lock:
+            return win.refine_around(solution, probs, dirty, locks=locks, should_cancel=should_cancel)
+
+    def _advance(self, hist: History, prior: Prior, n_iter: int, should_cancel, on_iteration, capture=False):
+        """Q_{n_iter}, from the nearest kept iteration below it. capture: also keep each iteration's blurred
+        vertex values (the messages) in self._trajectory, which local refinement holds the image at."""
         eng = hist.engine
         start = hist.start_for(n_iter)
         computed = 0
+        traj = None
+        if capture and getattr(eng, "mode", "") != "chunked":
+            traj = self._trajectory[1] if self._trajectory[0] == hist.key else {}
+            if start is not None and any(t not in traj for t in range(start[0])):
+                start = None  # the messages of the kept iterations are gone: compute from Q_0
+            self._trajectory = (hist.key, traj)
         if start is None:
             q0_key = (self._engine_tag, prior.key)
             t, q = 0, self._q0.get(q0_key)
@@ -139,7 +233,10 @@ class FastSession:
             check_cancel(should_cancel)
             # Q_0 is the same for every weight setting, and so is its filtering: engines may keep it under this key
             messages_key = (self._engine_tag, prior.key, hist.lattice_keys) if t == 0 else None
-            q = eng.iterate(q, messages_key=messages_key)
+            if traj is None:
+                q = eng.iterate(q, messages_key=messages_key)
+            else:
+                q = eng.iterate(q, messages_key=messages_key, capture=lambda b, t=t: traj.__setitem__(t, _kept(b)))
             t += 1
             computed += 1
             hist.keep(t, q)
