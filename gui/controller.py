@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.checkpoints import load_checkpoint
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
-from engine.crf.constraints import run_constrained
 from engine.crf_runner import CRFRunner
 from engine.dataset import Dataset, Status
 from engine.device import describe, pick_device
@@ -27,35 +25,19 @@ from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
 from engine.predict import Predictor
-from gui.controller_edits import HandEditsMixin, _RunnerSession
+from gui.controller_crf import CRFRequestsMixin
+from gui.controller_edits import HandEditsMixin
 from gui.editor import Editor
 from gui.prefetch import Prefetcher
 from gui.recovery import Recovery
 from gui.workers import Lane
 
-PREVIEW_INTERVAL = 0.06  # s between CRF label previews sent to the window: enough to follow, little GUI work
-
-
-def _preview_reporter(report):
-    """on_iteration for a CRF job: progress text, plus the label map of an unfinished run (at most one per
-    PREVIEW_INTERVAL), so the window shows the result improving while a slider change is still iterating."""
-    last = [float("-inf")]
-
-    def on_iteration(i, n, preview=None):
-        send = None
-        if callable(preview) and i < n:  # a label-map preview (fast CRF): computed only when it will be shown
-            now = time.monotonic()
-            if now - last[0] >= PREVIEW_INTERVAL:
-                last[0], send = now, preview()
-        report(i, n, f"CRF iteration {i}/{n}", send)
-    return on_iteration
-
-
-class AnnotatorController(HandEditsMixin, QObject):
+class AnnotatorController(HandEditsMixin, CRFRequestsMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
     preview_changed = Signal()         # a running CRF's label preview of the current image changed
+    window_refined = Signal(object)    # local CRF windows [(x0, y0, x1, y1), ...] of the current image changed
     status_changed = Signal(int, str)  # dataset index, Status value
     model_changed = Signal()           # model or class list changed
     device_changed = Signal(str)       # human-readable device in use
@@ -66,6 +48,8 @@ class AnnotatorController(HandEditsMixin, QObject):
     save_failed = Signal(str)          # a save hit the disk (read-only, full): the edits stay in memory
     score_changed = Signal(int, float)  # dataset index, mean uncertainty of its prediction
     order_changed = Signal()           # the display/navigation order of the folder changed
+    params_reverted = Signal(object)   # Esc: the CRF settings went back to those of the labels shown (CRFParams)
+    waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -96,7 +80,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.prefetch.done.connect(self._on_prefetched)
         self.recovery = Recovery(self, self)
         self.recovery.error.connect(self.error)
-        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf")}
+        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview")}
         for lane in self.lanes.values():
             lane.busy_changed.connect(self._on_busy)
             lane.failed.connect(self._on_failed)
@@ -105,8 +89,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.lanes["image"].finished.connect(self._on_image_loaded)
         self.lanes["image"].failed.connect(lambda _k, _m: self.image_opened.emit())  # state None: nothing shown
         self.lanes["predict"].finished.connect(self._on_prediction)
-        self.lanes["crf"].finished.connect(self._on_crf)
-        self.lanes["crf"].preview.connect(self._on_crf_preview)
+        self._init_crf()
 
     # ----- folder and images ---------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> bool:
@@ -116,8 +99,9 @@ class AnnotatorController(HandEditsMixin, QObject):
         except EngineError as exc:
             self.error.emit(str(exc))
             return False
-        for name in ("image", "predict", "crf"):
+        for name in ("image", "predict", "crf", "preview"):
             self.lanes[name].cancel()
+        self._forget_crf()
         self.prefetch.clear()
         self.editor.forget()
         self._kept.clear()
@@ -141,8 +125,9 @@ class AnnotatorController(HandEditsMixin, QObject):
         Until it arrives ``state`` is None and ``index`` already names the new image."""
         if self.dataset is None or not 0 <= index < len(self.dataset):
             return False
-        for name in ("image", "predict", "crf"):
+        for name in ("image", "predict", "crf", "preview"):
             self.lanes[name].cancel()
+        self._forget_crf()
         self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
         if self.state is not None:
             self.state.crf_preview = None  # its CRF run was just cancelled
@@ -203,6 +188,11 @@ class AnnotatorController(HandEditsMixin, QObject):
         if class_list is None:
             self.error.emit("Load a model or pick a class list before saving.")
             return False
+        if not self.ensure_exact():  # a preview or a local window is never saved: the exact result is
+            self.error.emit("Not saved: the exact CRF result for the settings shown did not finish "
+                            "(cancelled or failed). Save again to retry.")
+            return False
+        st = self.state
         entry = self.dataset[st.index]
         try:
             record = st.provenance(self.loaded, self.backend_name, entry.label_path)
@@ -293,6 +283,7 @@ class AnnotatorController(HandEditsMixin, QObject):
             with self.model_lock:
                 probs = predictor.predict(st.image, should_cancel=cancel,
                                           on_progress=lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
+            probs = np.require(probs, np.float32, ["C", "O"])  # our own memory (ImageState freezes it), copied here
             return probs, uncertainty(probs)
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
@@ -306,18 +297,19 @@ class AnnotatorController(HandEditsMixin, QObject):
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
+        prefetched = self.prefetch.take_crf(st.index, probs, self.params, self.backend_name)
         st.set_prediction(probs, unc)
         self._pred_gen += 1
+        self._forget_crf()
         self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))
+        if prefetched is not None and st.lock_constraints() is None:  # its CRF ran ahead: final labels at once
+            self._adopt_crf(st, *prefetched)
+            return
         self._sync_status()
         self.results_changed.emit()
         self.request_crf()
 
-    # ----- CRF -----------------------------------------------------------------------------------
-    def set_params(self, params: CRFParams) -> None:
-        self.params = params
-        self.request_crf()
-
+    # ----- CRF (requests and results: gui.controller_crf) ----------------------------------------
     def set_backend(self, name: str) -> None:
         try:
             runner = CRFRunner(name)
@@ -335,73 +327,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         runner = self._crf
         self.lanes["crf"].submit(("warm-up", self.backend_name), lambda cancel, report: runner.warm_up())
 
-    def _crf_key(self, st: ImageState, params: CRFParams):
-        return ("crf", st.token, self._pred_gen, params, self.backend_name)
-
-    def request_crf(self) -> None:
-        st, params = self.state, self.params
-        if st is None or st.probs is None:
-            return
-        if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)
-            self.lanes["crf"].cancel()
-            st.set_crf(st.probs, st.raw_labels, params, st.unc)
-            self._sync_status()
-            self.results_changed.emit()
-            self.prefetch.schedule(st.index)
-            return
-        probs, image, token, runner = st.probs, st.image, st.token, self._crf
-        locks = st.lock_constraints()  # hand edits: hard unaries, and kept whatever the CRF says
-        self.activity.emit(f"Refining with CRF ({self.backend_name})…")
-
-        def job(cancel, report):
-            session = _RunnerSession(runner, token, image)
-            on_iteration = _preview_reporter(report)
-            if locks is None:
-                res = session.run(probs, params, should_cancel=cancel, on_iteration=on_iteration)
-            else:
-                res = run_constrained(session, probs, params, locks[0], locks[1], should_cancel=cancel,
-                                      on_iteration=on_iteration)
-            return res.probs, res.labels, uncertainty(res.probs), res.note
-        self.lanes["crf"].submit(self._crf_key(st, params), job)
-
-    def _on_crf_preview(self, key, labels) -> None:
-        st = self.state
-        if st is None or key != self._crf_key(st, self.params) or labels.shape != st.shape:
-            return
-        if st.set_crf_preview(labels):
-            self.preview_changed.emit()
-
-    def _on_crf(self, key, result) -> None:
-        self.warm = True
-        if key[0] == "warm-up":
-            return
-        st = self.state
-        if st is None or key != self._crf_key(st, self.params):
-            return
-        probs, labels, unc, note = result
-        st.set_crf(probs, labels, self.params, unc)
-        self._sync_status()
-        self.results_changed.emit()
-        self.activity.emit(f"Ready: {st.path.name}" + (f" ({note})" if note else ""))
-        self.prefetch.schedule(st.index)
-
     # ----- misc ----------------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Stop prediction and CRF for now (a new request starts them again)."""
-        busy = self.busy
-        for name in ("predict", "crf"):
-            self.lanes[name].cancel()
-        self._drop_crf_preview()
-        if busy:
-            self.activity.emit("Cancelled")
-
-    def _drop_crf_preview(self) -> None:
-        """The CRF run behind the preview will not finish: show the labels it would have replaced."""
-        st = self.state
-        if st is not None and st.crf_preview is not None:
-            st.crf_preview = None
-            self.preview_changed.emit()
-
     @property
     def busy(self) -> bool:
         return any(lane.busy for lane in self.lanes.values())
@@ -410,6 +336,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         return all(lane.wait(msecs) for lane in self.lanes.values()) and self.prefetch.wait(msecs)
 
     def shutdown(self) -> None:
+        self._idle.stop()
         self.prefetch.cancel()
         for lane in self.lanes.values():
             lane.cancel()
@@ -420,7 +347,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.busy_changed.emit(self.busy)
 
     def _on_failed(self, key, message: str) -> None:
-        if isinstance(key, tuple) and key and key[0] == "crf":
+        if isinstance(key, tuple) and key and key[0] in ("crf", "local"):
             self._drop_crf_preview()
         self.error.emit(message)
 

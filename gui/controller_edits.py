@@ -6,24 +6,12 @@ AnnotatorController, whose attributes (state, dataset, editor, recovery, ...) it
 """
 from __future__ import annotations
 
-from engine.crf_runner import CRFRunner
 from engine.dataset import Status
 from engine.image_state import ImageState
 from engine.uncertainty import order_by_uncertainty
 
 NO_REFINE = ("set labels", "use model result")
 KEEP_EDITS = 16   # saved images whose label map (with locks and undo history) is kept for a return visit
-
-
-class _RunnerSession:
-    """CRFRunner bound to one image, shaped like a backend session for engine.crf.constraints."""
-
-    def __init__(self, runner: CRFRunner, key, image):
-        self.runner, self.key, self.image = runner, key, image
-
-    def run(self, probs, params, should_cancel=None, on_iteration=None):
-        return self.runner.run(self.key, self.image, probs, params, should_cancel=should_cancel,
-                               on_iteration=on_iteration)
 
 
 class HandEditsMixin:
@@ -69,7 +57,8 @@ class HandEditsMixin:
         st = self._sync_status()
         if st is not None and self.auto_refine and st.follows_model and st.probs is not None \
                 and kind not in NO_REFINE:
-            self.request_crf()
+            self._edit_serial += 1  # the exact result must now include this edit (ensure_exact)
+            self.request_crf(region=self.editor.last_box)
 
     # ----- prefetch, order and uncertainty -------------------------------------------------------
     def _on_prefetched(self, index: int, ok: bool) -> None:

@@ -1,25 +1,34 @@
-"""Prefetch: predict the next images in the background so that moving on shows a prediction at once.
+"""Prefetch: predict the next images, and run their CRF, in the background so that moving on shows the final
+labels at once.
 
-Runs in its own lane (one job per image, newest plan wins), starts a short while after the current
-image is ready so it does not compete with that image's CRF, lowers its thread's CPU priority where
-the OS allows, and is cancelled whenever the user moves. Results live in a small LRU cache keyed by
-(image path, model generation), so a new model never serves old probabilities.
+Runs in its own lane (one job per image and step, newest plan wins), starts a short while after the current
+image is ready so it does not compete with that image's CRF, lowers its thread's CPU priority where the OS
+allows, pauses its CRF between iterations while the open image has work running, and is cancelled whenever
+the user moves. Predictions live in a small LRU cache keyed by (image path, model generation), so a new model
+never serves old probabilities; a CRF result is kept with the settings and backend it was made for (and, on
+large images, the solution local refinement starts from), and is used only if they still hold. Everything
+cached stays within BUDGET bytes.
 """
 from __future__ import annotations
 
 import os
 import sys
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from engine.crf.interactive import InteractiveCRF
+from engine.crf_runner import CRFRunner
 from engine.io.images import read_image
 from engine.overlays import uncertainty
 from gui.workers import Lane
 
 START_DELAY_MS = 400
+BUDGET = 1536 << 20  # bytes of predictions, CRF results and solutions kept for the next images
 
 
 def _lower_thread_priority() -> None:
@@ -48,8 +57,10 @@ class Prefetcher(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(START_DELAY_MS)
         self._timer.timeout.connect(self._next)
-        self._plan: list[int] = []
+        self._plan: list = []                # dataset indices to predict; ("crf", index) to refine
         self.inflight: int | None = None     # index being predicted right now
+        self.crf: dict = {}                  # cache key -> (probs, params, backend, Outcome, solution)
+        self.crf_enabled = True
 
     def schedule(self, index: int) -> None:
         """Plan the next ``ahead`` images after ``index`` (in the controller's display order)."""
@@ -58,7 +69,12 @@ class Prefetcher(QObject):
             return
         order = ctl.order
         pos = order.index(index) if index in order else -1
-        plan = [i for i in order[pos + 1: pos + 1 + self.ahead] if self._key(i) not in self.cache]
+        plan = []
+        for i in order[pos + 1: pos + 1 + self.ahead]:
+            if self._key(i) not in self.cache:
+                plan.append(i)  # predicted, then refined (see _on_done)
+            elif self.crf_enabled and self._key(i) not in self.crf and ctl.crf_prefetchable():
+                plan.append(("crf", i))
         if self.inflight is not None and self.inflight in plan:
             self._plan = [i for i in plan if i != self.inflight]   # let the running one finish
             return
@@ -78,6 +94,37 @@ class Prefetcher(QObject):
             self.cache.move_to_end(self._key(index))
         return hit
 
+    def take_crf(self, index: int, probs, params, backend: str):
+        """(Outcome, solution or None) of image ``index`` if its CRF was prefetched from these probabilities with
+        these settings and backend (it is handed over, not kept), else None."""
+        if self.ctl.dataset is None:
+            return None
+        hit = self.crf.pop(self._key(index), None)
+        if hit is None or hit[0] is not probs or hit[1] != params or hit[2] != backend:
+            return None
+        return hit[3], hit[4]
+
+    def nbytes(self) -> int:
+        total = sum(a.nbytes for entry in self.cache.values() for a in entry)
+        for _, _, _, outcome, solution in self.crf.values():
+            total += outcome.labels.nbytes + outcome.probs.nbytes + outcome.unc.nbytes
+            total += solution.nbytes if solution is not None else 0
+        return total
+
+    def _trim(self) -> None:
+        """Oldest first: solutions, then CRF results, then predictions, until within BUDGET."""
+        while self.nbytes() > BUDGET:
+            with_solution = [k for k, v in self.crf.items() if v[4] is not None]
+            if with_solution:
+                k = with_solution[0]
+                self.crf[k] = self.crf[k][:4] + (None,)
+            elif self.crf:
+                self.crf.pop(next(iter(self.crf)))
+            elif len(self.cache) > 1:
+                self.cache.popitem(last=False)
+            else:
+                return
+
     def cancel(self, keep: int | None = None) -> None:
         """The user moved: forget the plan and stop what is running (the cache stays), unless it is
         image ``keep``, the one the user moved to: then its result is on its way (see ``done``)."""
@@ -90,6 +137,7 @@ class Prefetcher(QObject):
         """A new model: cached probabilities are stale."""
         self.cancel()
         self.cache.clear()
+        self.crf.clear()
 
     def _stop(self) -> None:
         self.lane.cancel()
@@ -108,6 +156,9 @@ class Prefetcher(QObject):
         if not self._plan or ctl.dataset is None or ctl.predictor is None:
             return
         index = self._plan.pop(0)
+        if isinstance(index, tuple):
+            self._refine(index[1])
+            return
         key = self._key(index)
         if key in self.cache:
             self._next()
@@ -120,11 +171,15 @@ class Prefetcher(QObject):
             image = read_image(path)
             with lock:
                 probs = predict(image, should_cancel=cancel)
+            probs = np.require(probs, np.float32, ["C", "O"])  # owned, so the open image can freeze it
             unc = uncertainty(probs)
             return image, probs, unc, float(unc.mean(dtype="float64"))
         self.lane.submit(("prefetch", index) + key, job)
 
     def _on_done(self, key, result) -> None:
+        if key[0] == "prefetch-crf":
+            self._on_refined(key, result)
+            return
         _, index, path, gen = key
         image, probs, unc, score = result
         self.inflight = None
@@ -133,11 +188,50 @@ class Prefetcher(QObject):
             self.cache[(path, gen)] = (image, probs, unc)
             while len(self.cache) > self.capacity:
                 self.cache.popitem(last=False)
+            self._trim()
             self.scored.emit(index, score)
+            if self.crf_enabled and self.ctl.params.iterations > 0:
+                self._plan.insert(0, ("crf", index))
         self.done.emit(index, ok)
         self._next()
 
+    def _refine(self, index: int) -> None:
+        """The CRF of a prefetched prediction, for the current settings, with the fast backend only (the
+        reference one runs in a child process the open image needs)."""
+        ctl = self.ctl
+        key = self._key(index)
+        hit = self.cache.get(key)
+        if hit is None or not ctl.crf_prefetchable():
+            self._next()
+            return
+        image, probs, _ = hit
+        params, backend, busy = ctl.params, ctl.backend_name, lambda: ctl.busy
+
+        def job(cancel, report):
+            _lower_thread_priority()
+
+            def polite():  # between iterations: let the open image's work go first
+                while busy() and not cancel():
+                    time.sleep(0.02)
+                return cancel()
+            runner = CRFRunner(backend)
+            try:
+                it = InteractiveCRF(image, runner, ("prefetch",) + key)
+                outcome = it.exact(probs, params, should_cancel=polite)
+                return probs, params, backend, outcome, it.solution
+            finally:
+                runner.close()
+        self.lane.submit(("prefetch-crf", index) + key, job)
+
+    def _on_refined(self, key, result) -> None:
+        self.crf[key[2:]] = result
+        self._trim()
+        self._next()
+
     def _on_failed(self, key, _message: str) -> None:
+        if key[0] == "prefetch-crf":
+            self._next()
+            return
         self.inflight = None
         self.done.emit(key[1], False)
         self._next()
