@@ -21,7 +21,6 @@ from . import simd
 from . import window as win
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
-from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
 
@@ -144,8 +143,8 @@ class FastSession:
                     labels_of = preview
                     preview = lambda: enforce_locks(labels_of(), *locks)  # noqa: E731
                 on_iteration(i, n, preview)
-        with self._lock, PARALLEL_LOCK:
-            check_cancel(should_cancel)
+        with self._lock:  # (kernels take PARALLEL_LOCK one launch at a time: another session's run interleaves, and
+            check_cancel(should_cancel)  # a callback that waits, e.g. prefetch yielding to the open image, blocks none)
             prior = self._prior(probs, locks)
             check_cancel(should_cancel)
             hist = self._history(prior, params)
