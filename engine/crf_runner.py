@@ -32,11 +32,13 @@ class CRFRunner:
         return self._session[1]
 
     def run(self, image_key, image_rgb: np.ndarray, probs: np.ndarray, params, should_cancel=None,
-            on_iteration=None, locks=None, capture: bool = False) -> CRFResult:
+            on_iteration=None, locks=None, capture: bool = False, compact: bool = False) -> CRFResult:
         """CRF of ``probs`` (C,H,W) on ``image_rgb`` (H,W,3 uint8); image_key names the image (a new
         key drops the cached session). locks = (labels, locked): hand edits as hard constraints
-        (engine.crf.constraints). capture: let the fast session keep what local refinement needs."""
+        (engine.crf.constraints). capture: let the fast session keep what local refinement needs;
+        compact: it may return CompactProbs (others return float32 probabilities regardless)."""
         if self.isolated is not None:
+            probs = np.asarray(probs, np.float32)  # (pydensecrf's child takes float32)
             run_probs = probs if locks is None else hard_unary_probs(probs, *locks)
             result = self.isolated.run(image_key, image_rgb, run_probs, params, should_cancel=should_cancel,
                                        on_iteration=on_iteration)
@@ -44,7 +46,7 @@ class CRFRunner:
         session = self.session(image_key, image_rgb)
         if getattr(session, "takes_locks", False):  # the fast engine: constraints and capture are its own
             return session.run(probs, params, should_cancel=should_cancel, on_iteration=on_iteration, locks=locks,
-                               capture=capture)
+                               capture=capture, compact=compact)
         if locks is None:
             return session.run(probs, params, should_cancel=should_cancel, on_iteration=on_iteration)
         return run_constrained(session, probs, params, locks[0], locks[1], should_cancel=should_cancel,

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.checkpoints import load_checkpoint
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
+from engine.crf.interactive import probs_dtype
 from engine.crf_runner import CRFRunner
 from engine.dataset import Dataset, Status
 from engine.device import describe, pick_device
@@ -281,9 +282,9 @@ class AnnotatorController(HandEditsMixin, CRFRequestsMixin, QObject):
 
         def job(cancel, report):
             with self.model_lock:
-                probs = predictor.predict(st.image, should_cancel=cancel,
+                probs = predictor.predict(st.image, should_cancel=cancel, **probs_dtype(*st.shape),
                                           on_progress=lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
-            probs = np.require(probs, np.float32, ["C", "O"])  # our own memory (ImageState freezes it), copied here
+            probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
             return probs, uncertainty(probs)
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 

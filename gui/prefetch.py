@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.crf.interactive import InteractiveCRF
+from engine.crf.interactive import InteractiveCRF, probs_dtype
 from engine.crf_runner import CRFRunner
 from engine.io.images import read_image
 from engine.overlays import uncertainty
@@ -170,8 +170,8 @@ class Prefetcher(QObject):
             _lower_thread_priority()
             image = read_image(path)
             with lock:
-                probs = predict(image, should_cancel=cancel)
-            probs = np.require(probs, np.float32, ["C", "O"])  # owned, so the open image can freeze it
+                probs = predict(image, should_cancel=cancel, **probs_dtype(*image.shape[:2]))
+            probs = np.require(probs, requirements=["C", "O"])  # owned, so the open image can freeze it
             unc = uncertainty(probs)
             return image, probs, unc, float(unc.mean(dtype="float64"))
         self.lane.submit(("prefetch", index) + key, job)

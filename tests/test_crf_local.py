@@ -194,3 +194,48 @@ def test_two_maps_a_few_pixels_apart_get_different_keys_and_results():
     got = FastBackend(device="cpu").session(img).run(pb, params).probs
     _fresh()
     assert np.array_equal(got, FastBackend(device="cpu").session(img).run(pb, params).probs)
+
+
+def test_big_image_mode_and_compact_results_change_nothing(monkeypatch):
+    """In place with only the final Q kept, bytes for probabilities, float16 messages: same labels and Q."""
+    from engine.crf.fast import session as session_mod
+    from engine.crf.interactive import CompactProbs
+    from engine.uncertainty import uncertainty_map
+
+    img, probs = synthetic_photo(60, 90, 4), _probs(5, 60, 90, 5, absent=2)
+    params = CRFParams(3, 3, 4, 20, 6, 4)
+    labels, locked = np.zeros((60, 90), np.uint8), np.zeros((60, 90), bool)
+    locked[20:30, 30:40] = True
+    labels[locked] = 4
+    _fresh()
+    normal = FastBackend(device="cpu").session(img).run(probs, params, locks=(labels, locked))
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(session_mod, "TRAJECTORY_BUDGET", 1)  # nothing fits: no solution, run still fine
+    _fresh()
+    s = FastBackend(device="cpu").session(img)
+    big = s.run(probs, params, locks=(labels, locked), compact=True, capture=True)
+    assert s.solution() is None
+    assert isinstance(big.probs, CompactProbs) and np.array_equal(big.labels, normal.labels)
+    assert np.array_equal(big.probs.codes, CompactProbs.encode(normal.probs))
+    np.testing.assert_array_equal(big.unc, uncertainty_map(normal.probs))
+    again = s.run(probs, params.replace(iterations=6), locks=(labels, locked))  # resumes from the kept final Q
+    assert s.last_stats["computed_iterations"] == 2
+    _fresh()
+    want = FastBackend(device="cpu").session(img).run(probs, params.replace(iterations=6), locks=(labels, locked))
+    assert np.array_equal(again.probs, want.probs)
+    half = probs.astype(np.float16)  # large images keep float16 probabilities: used as they are, never copied
+    r16 = FastBackend(device="cpu").session(img).run(half, params)
+    r32 = FastBackend(device="cpu").session(img).run(half.astype(np.float32), params)
+    assert np.array_equal(r16.probs, r32.probs)
+    monkeypatch.setattr(session_mod, "TRAJECTORY_BUDGET", 1 << 40)
+    s = FastBackend(device="cpu").session(img)
+    s.run(probs, params, capture=True)
+    full = s.solution().nbytes  # float32
+    monkeypatch.setattr(session_mod, "TRAJECTORY_BUDGET", full)  # over half the budget: kept as float16
+    s.run(probs, params.replace(pos_w=3.5), capture=True)
+    s.run(probs, params, capture=True)
+    sol = s.solution()
+    assert sol is not None and sol.trajectory[0][0].dtype == np.float16
+    res = s.refine_window(sol, probs, (30, 20, 60, 45))
+    ref = FastBackend(device="cpu").session(img).run(probs, params)
+    assert (res.labels == ref.labels[20:45, 30:60]).mean() >= 0.995

@@ -10,12 +10,14 @@ from ..errors import EngineError
 
 @dataclass(frozen=True)
 class CRFResult:
-    """Refined probabilities (C,H,W) float32 and their argmax labels (H,W) uint8; note: what the user should
-    know about how it was computed (e.g. 'the GPU ran out of memory: ran on the CPU'), or ''."""
+    """Refined probabilities (C,H,W) float32 (or, asked for compact, engine.crf.interactive.CompactProbs) and
+    their argmax labels (H,W) uint8; note: what the user should know about how it was computed (e.g. 'the GPU
+    ran out of memory: ran on the CPU'), or ''."""
 
     probs: np.ndarray
     labels: np.ndarray
     note: str = ""
+    unc: np.ndarray | None = None  # (H,W) uncertainty when the backend computed it (compact results, see fast)
 
 
 def check_inputs(image_rgb: np.ndarray, probs: np.ndarray) -> None:

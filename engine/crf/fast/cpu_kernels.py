@@ -309,3 +309,39 @@ def expand(q, group_of_label, rep_label, probs_out, labels_out):
             g = group_of_label[lab]
             for i in range(i0, i1):
                 probs_out[lab, i] = q[i, g]
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def expand_compact(q, group_of_label, rep_label, counts, codes_out, labels_out, unc_out):
+    """What expand gives, compactly, for large images: codes_out (C,N) uint8 = round(255 q[:, group]), labels_out
+    (N,) (first maximum wins) and unc_out (N,) float32 = 1 - (p1 - p2) over the labels (engine.uncertainty's
+    arithmetic; a group of several labels ties with itself), without the (C,N) float32 array."""
+    n = q.shape[0]
+    C = group_of_label.shape[0]
+    G = rep_label.shape[0]
+    nch = (n + _EXPAND - 1) // _EXPAND
+    for c in prange(nch):
+        i0 = c * _EXPAND
+        i1 = min(n, i0 + _EXPAND)
+        _argmax_rows(q, rep_label, labels_out, i0, i1)
+        for i in range(i0, i1):
+            best = 0
+            p1 = q[i, 0]
+            for g in range(1, G):
+                if q[i, g] > p1:
+                    p1 = q[i, g]
+                    best = g
+            if C == 1:
+                u = np.float32(1.0) - p1
+            else:
+                p2 = p1 if counts[best] > 1 else np.float32(-np.inf)
+                for g in range(G):
+                    if g != best and q[i, g] > p2:
+                        p2 = q[i, g]
+                u = np.float32(1.0) - (p1 - p2)
+            unc_out[i] = min(max(u, np.float32(0.0)), np.float32(1.0))
+        for lab in range(C):
+            g = group_of_label[lab]
+            for i in range(i0, i1):
+                v = q[i, g] * np.float32(255.0) + np.float32(0.5)
+                codes_out[lab, i] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))

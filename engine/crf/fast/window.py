@@ -95,7 +95,7 @@ class Solution:
         width = simd.row_width(len(rep_label))
 
         def widen(a):
-            out = np.zeros((a.shape[0], width), np.float32)
+            out = np.zeros((a.shape[0], width), a.dtype)
             out[:, :len(cols)] = a[:, cols]
             return out
 

@@ -30,6 +30,14 @@ KIND_NETWORK = "network (no CRF)"
 LOCAL_MIN_PIXELS = downscale.PREVIEW_PIXELS  # below this a whole-image run is about as quick as a window
 COMPACT_PIXELS = 1_000_000  # results of larger images keep their probabilities as bytes (compact.py)
 IDLE_MS = 600  # after a local result, the exact run starts once nothing happened for this long
+HALF_PROBS_PIXELS = 4_000_000  # larger images keep the network's probabilities as float16 (half the memory)
+
+
+def probs_dtype(height: int, width: int) -> dict:
+    """Predictor.predict keywords for the dtype the app keeps an image's probabilities in: {'dtype': float16}
+    from HALF_PROBS_PIXELS up (12 MP x 21 classes is 0.5 GB instead of 1 GB; the CRF is then exact for those
+    rounded probabilities), else {} (float32, the predictor's default)."""
+    return {"dtype": np.float16} if height * width >= HALF_PROBS_PIXELS else {}
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,8 @@ class InteractiveCRF:
         solution later strokes are refined against."""
         capture = self.pixels >= LOCAL_MIN_PIXELS
         result: CRFResult = self.runner.run(self.key, self.image, probs, params, should_cancel=should_cancel,
-                                            on_iteration=on_iteration, locks=locks, capture=capture)
+                                            on_iteration=on_iteration, locks=locks, capture=capture,
+                                            compact=self.pixels >= COMPACT_PIXELS)
         if capture:
             session = self._session()
             solution = session.solution() if hasattr(session, "solution") else None
@@ -159,7 +168,7 @@ class InteractiveCRF:
                 self.solution, self._solution_probs = solution, array_key(probs)
         with self._pending_lock:
             self._pending.clear()  # the exact result replaces every window shown before
-        return self._outcome(KIND_EXACT, params, result.labels, result.probs, note=result.note)
+        return self._outcome(KIND_EXACT, params, result.labels, result.probs, note=result.note, unc=result.unc)
 
     def local(self, probs: np.ndarray, params: CRFParams, region, locks=None, should_cancel=None) -> Outcome | None:
         """Re-solve the window around `region`; None when it would be most of the image (run exact()). The
@@ -198,8 +207,9 @@ class InteractiveCRF:
         with self._pending_lock:
             self._pending.clear()
 
-    def _outcome(self, kind, params, labels, probs, box=None, note="") -> Outcome:
-        unc = uncertainty(probs)
-        if self.pixels >= COMPACT_PIXELS:
+    def _outcome(self, kind, params, labels, probs, box=None, note="", unc=None) -> Outcome:
+        if unc is None:
+            unc = uncertainty(probs)
+        if self.pixels >= COMPACT_PIXELS and not isinstance(probs, CompactProbs) and box is None:
             probs = CompactProbs(probs)
         return Outcome(kind, params, labels, probs, unc, box, note)

@@ -1,0 +1,255 @@
+"""The CRF as an annotator meets it, at 0.5, 6 and 12 MP with 5 and 21 classes, in one run.
+
+    .venv/bin/python bench/interactive.py            # every size x classes, pydensecrf too (long: ~15 min)
+    .venv/bin/python bench/interactive.py --quick    # 6 MP, 5 classes, a few repetitions (~2 min)
+    .venv/bin/python bench/interactive.py --app      # peak RSS of the real window at 12 MP / 21 classes
+
+Each case runs in a fresh child process (cold caches, its own peak RSS) through engine.crf.interactive, the
+code the window runs: open -> first labels (downscaled preview of a new prediction), open -> exact labels
+(preview, then the whole-image run), stroke -> refined labels (a local window; several strokes, each on top of
+the last), slider -> first preview and slider -> exact (a weight change), the peak RSS of all that, and the
+whole-image exact CRF of the stroke's inputs and pydensecrf on the same inputs. Ratios are within the run:
+stroke against the whole-image exact run, fast exact against pydensecrf. 'agree' is the share of the stroke
+window's labels equal to the whole-image run's. Probabilities are smooth and network-like with every class
+present (nothing merges: the worst case). Times in ms, the best of the repetitions (the machine is shared).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SIZES = {"0.5 MP": (612, 816), "6 MP": (2000, 3000), "12 MP": (3000, 4000)}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def _strokes(h: int, w: int, n: int, rng) -> list[tuple[int, int, int, int]]:
+    """n brush-stroke boxes (x0, y0, x1, y1), about 80 x 20 px, spread over the image."""
+    out = []
+    for _ in range(n):
+        x0, y0 = int(rng.integers(w // 8, w - w // 8 - 80)), int(rng.integers(h // 8, h - h // 8 - 20))
+        out.append((x0, y0, x0 + 80, y0 + 20))
+    return out
+
+
+def child(h: int, w: int, c: int, reps: int, reference: bool) -> dict:
+    """One case in this (fresh) process; returns the measurements."""
+    from bench.crf import network_probs, scene
+    from engine.crf import PRESETS
+    from engine.crf.fast import warm_up
+    from engine.crf.interactive import InteractiveCRF
+    from engine.crf.reference import pydensecrf_refine
+    from engine.crf_runner import CRFRunner
+
+    warm_up()
+    img = scene(h, w, seed=h)
+    probs = network_probs(c, h, w, seed=w)
+    probs.flags.writeable = False  # as the app holds them (frozen: keyed by identity)
+    params = PRESETS["deeplab-v1"]
+    base_rss = _rss_mb()
+    runner = CRFRunner("fast")
+    it = InteractiveCRF(img, runner, "bench")
+    out = {"size": f"{h}x{w}", "classes": c, "pixels": h * w}
+
+    t0 = time.perf_counter()
+    first = it.preview(probs, params)
+    out["open_first"] = _ms(t0)
+    exact = it.exact(probs, params)
+    out["open_exact"] = _ms(t0)
+    out["preview_text"] = first.kind
+
+    rng = np.random.default_rng(h)
+    labels, locked = exact.labels.copy(), np.zeros((h, w), bool)
+    stroke_ms, agree, windows = [], None, []
+    for k, (x0, y0, x1, y1) in enumerate(_strokes(h, w, reps, rng)):
+        locked[y0:y1, x0:x1] = True
+        labels[y0:y1, x0:x1] = (int(np.bincount(exact.labels[y0:y1, x0:x1].ravel()).argmax()) + 1) % c
+        locks = (labels.copy(), locked.copy())
+        t0 = time.perf_counter()
+        local = it.local(probs, params, (x0, y0, x1, y1), locks)
+        stroke_ms.append(_ms(t0))
+        if local is None:  # the window would be most of the image: the app runs it whole
+            windows.append(None)
+            continue
+        windows.append(local.box)
+        if k == 0:  # the whole-image exact run of the same inputs, and how far the window agrees with it
+            t0 = time.perf_counter()
+            whole = runner.run("bench", img, probs, params, locks=locks)
+            out["whole_exact"] = _ms(t0)
+            bx0, by0, bx1, by1 = local.box
+            agree = float((local.labels == whole.labels[by0:by1, bx0:bx1]).mean())
+            out["window_pixels"] = (bx1 - bx0) * (by1 - by0)
+    it.pending()
+    out["stroke"] = min(stroke_ms) if stroke_ms else float("nan")
+    out["stroke_median"] = float(np.median(stroke_ms)) if stroke_ms else float("nan")
+    out["agree"] = agree
+    out["windows"] = windows
+
+    slider_first, slider_exact = [], []
+    for k in range(max(1, reps - 1)):
+        moved = params.replace(bi_w=params.bi_w + 0.5 * (k + 1))
+        t0 = time.perf_counter()
+        it.preview(probs, moved)
+        slider_first.append(_ms(t0))
+        it.exact(probs, moved)
+        slider_exact.append(_ms(t0))
+    out["slider_first"] = min(slider_first)
+    out["slider_exact"] = min(slider_exact)
+    out["peak_rss"] = _rss_mb()
+    out["base_rss"] = base_rss
+    if reference:
+        t0 = time.perf_counter()
+        pydensecrf_refine(img, probs, params)
+        out["pydensecrf"] = _ms(t0)
+        t0 = time.perf_counter()
+        runner.run("bench", img, probs, params)  # nothing cached for these probabilities: a full exact run
+        out["fast_exact_same"] = _ms(t0)
+    return out
+
+
+def app_child(h: int, w: int, c: int) -> dict:
+    """The real window (offscreen) on an h x w image with a c-class DeepLab: open, stroke, slider, save."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import tempfile
+
+    import cv2
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from bench.crf import scene
+    from engine.checkpoints import save_checkpoint
+    from engine.models.registry import ModelSpec, build_model
+    from gui import prompts
+    from gui.app import start
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    (tmp / "images").mkdir()
+    cv2.imwrite(str(tmp / "images" / "big.png"), scene(h, w, 3)[..., ::-1])
+    spec = ModelSpec(arch="deeplab_v1_largefov", n_classes=c, class_names=tuple(f"class {i}" for i in range(c)),
+                     arch_kwargs=(("channels", (8, 8, 16, 16, 16)), ("fc_channels", 16)), name="bench")
+    save_checkpoint(tmp / "model.pt", build_model(spec), spec)
+    settings = QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    win.show()
+    base = _rss_mb()
+    t0 = time.perf_counter()
+    marks = {}
+
+    def wait(cond, what, timeout=900):
+        end = time.time() + timeout
+        while not cond():
+            app.processEvents()
+            time.sleep(0.01)
+            if time.time() > end:
+                raise TimeoutError(what)
+        marks[what] = _ms(t0)
+
+    start(win, tmp / "images", tmp / "model.pt")
+    ctl = win.ctl
+    wait(lambda: ctl.state is not None and ctl.state.probs is not None, "predicted")
+    wait(lambda: ctl.state.crf_preview is not None or ctl.state.crf_labels is not None, "first labels")
+    wait(lambda: ctl.state.crf_labels is not None and ctl.shown_kind() == "exact" and not ctl.busy, "exact")
+    ed = ctl.editor
+    ed.set_radius(8)
+    ed.begin_stroke((w // 2, h // 2))
+    ed.stroke_to((w // 2 + 60, h // 2 + 5))
+    ed.end_stroke()
+    wait(lambda: ctl.shown_kind() == "local" or (ctl.shown_kind() == "exact" and not ctl.busy), "stroke refined")
+    row = win.crf_panel.rows["bi_w"]
+    row.slider.setValue(row.slider.value() + 4)
+    wait(lambda: ctl.shown_kind().startswith("preview") or ctl.shown_kind() == "exact", "slider preview")
+    wait(lambda: ctl.shown_kind() == "exact" and not ctl.busy, "slider exact")
+    prompts.ask_unsaved = lambda *a: prompts.DISCARD
+    ok = win.save()
+    marks["saved"] = _ms(t0)
+    peak = _rss_mb()
+    win.close()
+    return {"size": f"{h}x{w}", "classes": c, "saved": ok, "marks_ms": marks, "peak_rss": peak, "base_rss": base}
+
+
+def _run_child(args: list[str]) -> dict:
+    cmd = [sys.executable, __file__] + args
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _fmt(v, spec="7.0f") -> str:
+    return "      -" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="6 MP, 5 classes, a few repetitions")
+    ap.add_argument("--app", action="store_true", help="peak RSS of the real window at 12 MP / 21 classes")
+    ap.add_argument("--no-reference", action="store_true", help="skip pydensecrf")
+    ap.add_argument("--child", nargs=5, type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--app-child", nargs=3, type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        h, w, c, reps, ref = args.child
+        print(json.dumps(child(h, w, c, reps, bool(ref))))
+        return 0
+    if args.app_child:
+        print(json.dumps(app_child(*args.app_child)))
+        return 0
+    import numba
+    print(f"numba {numba.get_num_threads()} threads, {len(os.sched_getaffinity(0))} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+    if args.app:
+        for h, w, c in ((3000, 4000, 21),):
+            r = _run_child(["--app-child", str(h), str(w), str(c)])
+            print(f"app {r['size']} {c} classes: peak RSS {r['peak_rss']:.0f} MiB (window open {r['base_rss']:.0f}); "
+                  + ", ".join(f"{k} {v / 1000:.1f} s" for k, v in r["marks_ms"].items()) + f"; saved {r['saved']}")
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        return 0
+    cases = [("6 MP", 5)] if args.quick else [(s, c) for s in SIZES for c in (5, 21)]
+    reps = 3 if args.quick else 4
+    print("ms (best of the repetitions); 'whole' = whole-image exact run of the stroke's inputs; 'agree' = the "
+          "stroke window's labels\nequal to the whole-image run's; 'pydense' = pydensecrf on the same inputs, "
+          "'fast' = our exact run of them\n"
+          "   size   C | open->1st open->exact | stroke  whole ratio  agree | slider->1st slider->exact |"
+          " peak RSS | pydense    fast ratio")
+    last = None
+    for label, c in cases:
+        h, w = SIZES[label]
+        ref = not args.no_reference and not args.quick
+        r = _run_child(["--child", str(h), str(w), str(c), str(reps), str(int(ref))])
+        ratio = r.get("whole_exact", np.nan) / r["stroke"] if r.get("whole_exact") else np.nan
+        pr = r["pydensecrf"] / r["fast_exact_same"] if "pydensecrf" in r else np.nan
+        print(f"{label:>7} {c:3d} | {r['open_first']:9.0f} {r['open_exact']:11.0f} | {r['stroke']:6.0f} "
+              f"{_fmt(r.get('whole_exact'), '6.0f')} {_fmt(ratio, '5.1f')} {_fmt(r['agree'] and 100 * r['agree'], '6.2f')}"
+              f" | {r['slider_first']:11.0f} {r['slider_exact']:13.0f} | {r['peak_rss']:6.0f} MB | "
+              f"{_fmt(r.get('pydensecrf'))} {_fmt(r.get('fast_exact_same'))} {_fmt(pr, '5.1f')}", flush=True)
+        last = (label, r, ratio)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    if args.quick and last is not None:
+        label, r, ratio = last
+        print(f"6 MP stroke: {r['stroke']:.0f} ms (whole-image exact {r.get('whole_exact', float('nan')):.0f} ms, "
+              f"ratio {ratio:.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
