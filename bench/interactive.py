@@ -69,49 +69,63 @@ def child(h: int, w: int, c: int, reps: int, reference: bool) -> dict:
     it = InteractiveCRF(img, runner, "bench")
     out = {"size": f"{h}x{w}", "classes": c, "pixels": h * w}
 
-    t0 = time.perf_counter()
-    first = it.preview(probs, params)
-    out["open_first"] = _ms(t0)
+    def first_labels(t0, seen):  # on_labels: the time the window could show the preview's first iteration
+        def on_labels(i, n, labels_of):
+            if not seen:
+                labels_of()
+                seen.append(_ms(t0))
+        return on_labels
+
+    t0, c0, seen = time.perf_counter(), time.process_time(), []
+    first = it.preview(probs, params, on_labels=first_labels(t0, seen))
+    out["open_first"] = seen[0] if seen else _ms(t0)
+    out["open_preview"] = _ms(t0)
     exact = it.exact(probs, params)
     out["open_exact"] = _ms(t0)
+    out["open_exact_cpu"] = (time.process_time() - c0) * 1000
     out["preview_text"] = first.kind
 
     rng = np.random.default_rng(h)
     labels, locked = exact.labels.copy(), np.zeros((h, w), bool)
-    stroke_ms, agree, windows = [], None, []
+    stroke_ms, stroke_cpu, agree, windows = [], [], None, []
     for k, (x0, y0, x1, y1) in enumerate(_strokes(h, w, reps, rng)):
         locked[y0:y1, x0:x1] = True
         labels[y0:y1, x0:x1] = (int(np.bincount(exact.labels[y0:y1, x0:x1].ravel()).argmax()) + 1) % c
         locks = (labels.copy(), locked.copy())
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         local = it.local(probs, params, (x0, y0, x1, y1), locks)
         stroke_ms.append(_ms(t0))
+        stroke_cpu.append((time.process_time() - c0) * 1000)
         if local is None:  # the window would be most of the image: the app runs it whole
             windows.append(None)
             continue
         windows.append(local.box)
         if k == 0:  # the whole-image exact run of the same inputs, and how far the window agrees with it
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             whole = runner.run("bench", img, probs, params, locks=locks)
             out["whole_exact"] = _ms(t0)
+            out["whole_exact_cpu"] = (time.process_time() - c0) * 1000
             bx0, by0, bx1, by1 = local.box
             agree = float((local.labels == whole.labels[by0:by1, bx0:bx1]).mean())
             out["window_pixels"] = (bx1 - bx0) * (by1 - by0)
     it.pending()
     out["stroke"] = min(stroke_ms) if stroke_ms else float("nan")
+    out["stroke_cpu"] = min(stroke_cpu) if stroke_cpu else float("nan")
     out["stroke_median"] = float(np.median(stroke_ms)) if stroke_ms else float("nan")
     out["agree"] = agree
     out["windows"] = windows
 
-    slider_first, slider_exact = [], []
+    slider_first, slider_preview, slider_exact = [], [], []
     for k in range(max(1, reps - 1)):
         moved = params.replace(bi_w=params.bi_w + 0.5 * (k + 1))
-        t0 = time.perf_counter()
-        it.preview(probs, moved)
-        slider_first.append(_ms(t0))
+        t0, seen = time.perf_counter(), []
+        it.preview(probs, moved, on_labels=first_labels(t0, seen))
+        slider_preview.append(_ms(t0))
+        slider_first.append(seen[0] if seen else slider_preview[-1])
         it.exact(probs, moved)
         slider_exact.append(_ms(t0))
     out["slider_first"] = min(slider_first)
+    out["slider_preview"] = min(slider_preview)
     out["slider_exact"] = min(slider_exact)
     out["peak_rss"] = _rss_mb()
     out["base_rss"] = base_rss
@@ -229,8 +243,11 @@ def main(argv=None) -> int:
     print("ms (best of the repetitions); 'whole' = whole-image exact run of the stroke's inputs; 'agree' = the "
           "stroke window's labels\nequal to the whole-image run's; 'pydense' = pydensecrf on the same inputs, "
           "'fast' = our exact run of them\n"
-          "   size   C | open->1st open->exact | stroke  whole ratio  agree | slider->1st slider->exact |"
-          " peak RSS | pydense    fast ratio")
+          "'->1st' = until the first labels (a preview's first iteration), 'prev' = until the whole preview; "
+          "'cpu' = process CPU time\n(ms; on an idle 2-core machine the wall time is about cpu/2: read it when "
+          "the load is high)\n"
+          "   size   C | open->1st  prev exact | stroke (cpu)  whole (cpu) ratio  agree | slider->1st  prev "
+          "exact | peak RSS | pydense   fast ratio")
     last = None
     for label, c in cases:
         h, w = SIZES[label]
@@ -238,10 +255,13 @@ def main(argv=None) -> int:
         r = _run_child(["--child", str(h), str(w), str(c), str(reps), str(int(ref))])
         ratio = r.get("whole_exact", np.nan) / r["stroke"] if r.get("whole_exact") else np.nan
         pr = r["pydensecrf"] / r["fast_exact_same"] if "pydensecrf" in r else np.nan
-        print(f"{label:>7} {c:3d} | {r['open_first']:9.0f} {r['open_exact']:11.0f} | {r['stroke']:6.0f} "
-              f"{_fmt(r.get('whole_exact'), '6.0f')} {_fmt(ratio, '5.1f')} {_fmt(r['agree'] and 100 * r['agree'], '6.2f')}"
-              f" | {r['slider_first']:11.0f} {r['slider_exact']:13.0f} | {r['peak_rss']:6.0f} MB | "
-              f"{_fmt(r.get('pydensecrf'))} {_fmt(r.get('fast_exact_same'))} {_fmt(pr, '5.1f')}", flush=True)
+        agree = r["agree"] * 100 if r["agree"] is not None else None
+        print(f"{label:>7} {c:3d} | {r['open_first']:9.0f} {r['open_preview']:5.0f} {r['open_exact']:5.0f} | "
+              f"{r['stroke']:6.0f} ({r['stroke_cpu']:4.0f}) {_fmt(r.get('whole_exact'), '6.0f')} "
+              f"({_fmt(r.get('whole_exact_cpu'), '5.0f')}) {_fmt(ratio, '5.1f')} {_fmt(agree, '6.2f')} | "
+              f"{r['slider_first']:11.0f} {r['slider_preview']:5.0f} {r['slider_exact']:5.0f} | "
+              f"{r['peak_rss']:6.0f} MB | {_fmt(r.get('pydensecrf'))} {_fmt(r.get('fast_exact_same'), '6.0f')} "
+              f"{_fmt(pr, '5.1f')}", flush=True)
         last = (label, r, ratio)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     if args.quick and last is not None:

@@ -61,6 +61,7 @@ class CRFRequestsMixin:
         self.lanes["crf"].finished.connect(self._on_crf)
         self.lanes["crf"].preview.connect(self._on_crf_preview)
         self.lanes["preview"].finished.connect(self._on_preview)
+        self.lanes["preview"].preview.connect(self._on_preview_progress)
         self.lanes["preview"].failed.connect(lambda _k, _m: self._next_preview())
 
     # ----- requests ----------------------------------------------------------------------------
@@ -134,7 +135,14 @@ class CRFRequestsMixin:
         probs = st.probs
 
         def job(cancel, report):
-            return it.preview(probs, params, locks)  # runs to its end: the newest request waits (see module)
+            last = [float("-inf")]
+
+            def on_labels(i, n, labels_of):  # the preview's own first iterations, at most one per PREVIEW_INTERVAL
+                now = time.monotonic()
+                if now - last[0] >= PREVIEW_INTERVAL:
+                    last[0] = now
+                    report(i, n, f"Preview iteration {i}/{n}", (it.geometry.text, labels_of()))
+            return it.preview(probs, params, locks, on_labels=on_labels)  # runs to its end (see module docstring)
         self.lanes["preview"].submit(key, job)
 
     def _next_preview(self) -> None:
@@ -174,6 +182,12 @@ class CRFRequestsMixin:
                 and st.set_crf_preview(outcome.labels, outcome.kind):
             self.preview_changed.emit()
         self._next_preview()
+
+    def _on_preview_progress(self, key, payload) -> None:
+        st = self.state
+        if st is not None and key[1:3] == (st.token, self._pred_gen) and self.lanes["crf"].current_key is None \
+                and payload[1].shape == st.shape and st.set_crf_preview(payload[1], payload[0]):
+            self.preview_changed.emit()
 
     def _on_crf_preview(self, key, payload) -> None:
         st = self.state

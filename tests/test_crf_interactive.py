@@ -87,10 +87,12 @@ def test_local_windows_queue_until_taken_and_an_exact_run_clears_them(interactiv
     locked[40:46, 50:60] = True
     labels[locked] = 3
     first = it.local(probs, PARAMS, (50, 40, 60, 46), (labels, locked))
-    assert first is not None and first.kind == "local" and it.solution.kind == "local"
+    assert first is not None and first.kind == "local"
+    assert it.solution.kind == "exact"  # the window is pasted into the solution by the next call, not before
     locked[60:64, 20:30] = True
     labels[60:64, 20:30] = 1
     second = it.local(probs, PARAMS, [(20, 60, 30, 64)], (labels, locked))
+    assert it.solution.kind == "local" and it.solution.windows == 1
     assert [w.box for w in it.pending()] == [first.box, second.box] and it.pending() == []
     assert it.local(probs, PARAMS, (0, 0, 120, 90), (labels, locked)) is None  # most of the image
     it.local(probs, PARAMS, (50, 40, 60, 46), (labels, locked))

@@ -98,6 +98,7 @@ class InteractiveCRF:
         self.solution = None            # window.Solution of the last capturing exact run (fast engine)
         self._solution_probs = None     # keys.array_key of the probabilities it was computed from
         self._pending: list[Outcome] = []
+        self._unpasted = None           # (solution, WindowResult) not yet taken into the solution
         self._pending_lock = threading.Lock()
 
     # ----- policy ------------------------------------------------------------------------------
@@ -133,8 +134,11 @@ class InteractiveCRF:
         return Plan("exact")
 
     # ----- steps -------------------------------------------------------------------------------
-    def preview(self, probs: np.ndarray, params: CRFParams, locks=None, should_cancel=None) -> Outcome:
-        """The CRF of the downscaled copy, labels brought back to full size (locks enforced there)."""
+    def preview(self, probs: np.ndarray, params: CRFParams, locks=None, should_cancel=None,
+                on_labels=None) -> Outcome:
+        """The CRF of the downscaled copy, labels brought back to full size (locks enforced there). on_labels(i, n,
+        labels_fn) after each unfinished iteration: labels_fn() gives that iteration's full-size labels (so the
+        window can show the first one at once: after a weight change the first iteration is a single slice)."""
         from ..fast import FastBackend
         from ..fast.keys import array_key
 
@@ -148,8 +152,13 @@ class InteractiveCRF:
                 small = g.probs(probs)
                 small.flags.writeable = False  # frozen: keyed by identity, not hashed, by the session
                 self._preview[1:] = [key, small]
+            relay = None
+            if on_labels is not None:
+                def relay(i, n, preview):
+                    if callable(preview) and i < n:
+                        on_labels(i, n, lambda: g.upscale_labels(preview(), locks))
             result = session.run(self._preview[2], g.params(params), should_cancel=should_cancel,
-                                 locks=g.locks(locks))
+                                 locks=g.locks(locks), on_iteration=relay)
         return Outcome(g.text, params, g.upscale_labels(result.labels, locks))
 
     def exact(self, probs: np.ndarray, params: CRFParams, locks=None, should_cancel=None,
@@ -163,30 +172,37 @@ class InteractiveCRF:
         if capture:
             session = self._session()
             solution = session.solution() if hasattr(session, "solution") else None
-            if solution is not None:
-                from ..fast.keys import array_key
-                self.solution, self._solution_probs = solution, array_key(probs)
+            from ..fast.keys import array_key
+            self.solution, self._solution_probs = solution, (array_key(probs) if solution is not None else None)
         with self._pending_lock:
             self._pending.clear()  # the exact result replaces every window shown before
+            self._unpasted = None
         return self._outcome(KIND_EXACT, params, result.labels, result.probs, note=result.note, unc=result.unc)
 
     def local(self, probs: np.ndarray, params: CRFParams, region, locks=None, should_cancel=None) -> Outcome | None:
         """Re-solve the window around `region`; None when it would be most of the image (run exact()). The
         window is pasted into the solution before this returns (see pending())."""
-        from ..fast import window as win
-
         box = dirty_box(region)
         solution = self.solution
         if box is None or solution is None:
             return None
+        self._settle()  # the previous window first
         result = self._session().refine_local(solution, probs, box, locks=locks, should_cancel=should_cancel)
         if result is None:
             return None
         outcome = self._outcome(KIND_LOCAL, params, result.labels, result.probs, box=result.box)
-        with self._pending_lock:
-            win.paste(solution, result)  # from here on the window is the current state: it must be shown
+        with self._pending_lock:  # from here on the window is the current state: it must be shown
             self._pending.append(outcome)
+            self._unpasted = (solution, result)  # taken into the solution by the next call (after it is shown)
         return outcome
+
+    def _settle(self) -> None:
+        """Paste the last window into the solution (deferred: a stroke's labels do not wait for it)."""
+        from ..fast import window as win
+        with self._pending_lock:
+            unpasted, self._unpasted = self._unpasted, None
+        if unpasted is not None:
+            win.paste(*unpasted)
 
     def pending(self) -> list[Outcome]:
         """Local windows pasted but not yet taken by the window, oldest first (and forgets them)."""
@@ -200,12 +216,14 @@ class InteractiveCRF:
         self.solution, self._solution_probs = solution, array_key(probs)
         with self._pending_lock:
             self._pending.clear()
+            self._unpasted = None
 
     def forget_solution(self) -> None:
         """New probabilities (a new prediction): the solution no longer describes the image."""
         self.solution = self._solution_probs = None
         with self._pending_lock:
             self._pending.clear()
+            self._unpasted = None
 
     def _outcome(self, kind, params, labels, probs, box=None, note="", unc=None) -> Outcome:
         if unc is None:
