@@ -198,7 +198,7 @@ class CRFRequestsMixin:
 
     def _on_crf(self, key, outcome) -> None:
         self.warm = True
-        if key[0] == "warm-up":
+        if key[0] in ("warm-up", "settle"):
             return
         st = self.state
         if not self._current(key):
@@ -213,6 +213,8 @@ class CRFRequestsMixin:
             self.prefetch.schedule(st.index)
         elif windows:
             self.activity.emit("Refined around the edit (local); the exact result follows when you pause")
+            it = self._interactive
+            self.lanes["crf"].submit(("settle",) + key[1:], lambda cancel, report: it.settle())  # meanwhile
             self._idle.start()
 
     def _take_windows(self) -> bool:

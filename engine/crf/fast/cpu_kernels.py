@@ -345,3 +345,14 @@ def expand_compact(q, group_of_label, rep_label, counts, codes_out, labels_out, 
             for i in range(i0, i1):
                 v = q[i, g] * np.float32(255.0) + np.float32(0.5)
                 codes_out[lab, i] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def add_rows(dst, ids, src):
+    """dst[ids[i]] += src[i] for distinct ids (float32 rows): a window's change pasted into kept messages."""
+    nch = (ids.shape[0] + _VCHUNK - 1) // _VCHUNK
+    for c in prange(nch):
+        for i in range(c * _VCHUNK, min(ids.shape[0], (c + 1) * _VCHUNK)):
+            r = ids[i]
+            for k in range(dst.shape[1]):
+                dst[r, k] += src[i, k]

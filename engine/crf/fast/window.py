@@ -234,7 +234,12 @@ def paste(solution: Solution, result: WindowResult) -> None:
     its sub-lattices), and the window's locks become the solution's there."""
     for t, change in enumerate(result.changes):
         for k, sub in enumerate(result.subs):
-            solution.trajectory[t][k][sub.ids] += change[k][:-1]
+            kept = solution.trajectory[t][k]
+            if kept.dtype == np.float32:
+                with PARALLEL_LOCK:
+                    ck.add_rows(kept, sub.ids, change[k])
+            else:  # float16 (large images): numpy
+                kept[sub.ids] += change[k][:-1]
     x0, y0, x1, y1 = result.box
     solution.locks[0][y0:y1, x0:x1] = result.locks[0]
     solution.locks[1][y0:y1, x0:x1] = result.locks[1]

@@ -196,6 +196,10 @@ class InteractiveCRF:
             self._unpasted = (solution, result)  # taken into the solution by the next call (after it is shown)
         return outcome
 
+    def settle(self) -> None:
+        """Take the last window into the solution now (else the next call does): the window's idle work."""
+        self._settle()
+
     def _settle(self) -> None:
         """Paste the last window into the solution (deferred: a stroke's labels do not wait for it)."""
         from ..fast import window as win
