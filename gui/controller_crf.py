@@ -29,6 +29,7 @@ from engine.crf import CRFParams
 from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
 
 PREVIEW_INTERVAL = 0.06  # s between label previews of an iterating exact run: enough to follow, little GUI work
+DEBOUNCE_MS = 150  # the reference backend (a child process it kills to cancel) runs when a slider rests this long
 
 
 def _iteration_reporter(report, with_labels: bool):
@@ -58,6 +59,10 @@ class CRFRequestsMixin:
         self._idle.setSingleShot(True)
         self._idle.setInterval(IDLE_MS)
         self._idle.timeout.connect(lambda: self._submit_exact(self.state, capture=True))
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.request_crf)
         self.lanes["crf"].finished.connect(self._on_crf)
         self.lanes["crf"].preview.connect(self._on_crf_preview)
         self.lanes["preview"].finished.connect(self._on_preview)
@@ -66,13 +71,18 @@ class CRFRequestsMixin:
 
     # ----- requests ----------------------------------------------------------------------------
     def set_params(self, params: CRFParams) -> None:
-        if params != self.params:
-            self.params = params
-            self.request_crf()
+        if params == self.params:
+            return
+        self.params = params
+        if self._crf.isolated is not None:  # pydensecrf cannot stop: a new run per slider step would kill its
+            self._debounce.start()          # process each time, so it waits for the hand to rest (as before)
+            return
+        self.request_crf()
 
     def request_crf(self, region=None) -> None:
         st, params = self.state, self.params
         self._idle.stop()
+        self._debounce.stop()
         if st is None or st.probs is None:
             return
         if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)

@@ -193,3 +193,24 @@ def test_splat_owners_cover_every_vertex_once_and_sum_in_pixel_order(tasks):
     for i, j in zip(*np.nonzero(lat.offsets == v)):
         order_check = order_check + lat.weights[i, j] * q[i]
     np.testing.assert_allclose(one[v], order_check, rtol=2e-6, atol=1e-6)
+
+
+def test_prior_is_built_narrow_and_exact_when_fingerprints_collide(monkeypatch):
+    """Large inputs count groups first (no full copy of the unary); equal fingerprints never merge unequal rows."""
+    from engine.crf.fast import cpu_kernels as ck
+    from engine.crf.fast import prior as prior_mod
+    from tests.test_crf_fast import _probs
+
+    probs = _probs(12, 40, 50, 1, absent=7)
+    labels, locked = np.zeros((40, 50), np.uint8), np.zeros((40, 50), bool)
+    locked[5:9, 5:20] = True
+    labels[locked] = 10  # an absent class painted: it leaves the merged group
+    want = prior_mod.make_prior(probs, locks=(labels, locked))
+    assert want.n_groups == 7
+    monkeypatch.setattr(prior_mod, "BIG_PRIOR", 0)
+    two_pass = prior_mod.make_prior(probs, locks=(labels, locked))
+    monkeypatch.setattr(ck, "row_fingerprints", lambda x: np.zeros(x.shape[0], np.int64))  # all collide
+    colliding = prior_mod.make_prior(probs, locks=(labels, locked))
+    for got in (two_pass, colliding):
+        assert np.array_equal(got.group_of_label, want.group_of_label)
+        assert np.array_equal(got.prior, want.prior) and np.array_equal(got.counts, want.counts)

@@ -254,19 +254,40 @@ def row_fingerprints(x):
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def gather_prior(u, reps, prior):
-    """prior (N,W) = -u[reps].T for unary energies u (C,N): the merged, pixel-major negative unary; columns
-    past len(reps) (row padding) are zero."""
-    n = u.shape[1]
-    G = reps.shape[0]
-    W = prior.shape[1]
+def set_prior_column(prior, g, u):
+    """prior[:, g] = -u for one class's unary energies u (N,): a new group's column of the pixel-major prior."""
+    n = u.shape[0]
     nch = (n + _VCHUNK - 1) // _VCHUNK
     for c in prange(nch):
         for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
-            for g in range(G):
-                prior[i, g] = -u[reps[g], i]
-            for g in range(G, W):
-                prior[i, g] = 0.0
+            prior[i, g] = -u[i]
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def prior_column_equals(prior, g, u):
+    """True when prior[:, g] == -u everywhere: the class joins group g exactly (a fingerprint only proposes)."""
+    n = u.shape[0]
+    nch = (n + _VCHUNK - 1) // _VCHUNK
+    bad = np.zeros(nch, np.bool_)
+    for c in prange(nch):
+        for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
+            if prior[i, g] != -u[i]:
+                bad[c] = True
+                break
+    return not bad.any()
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def narrow_prior(src, g, dst):
+    """dst (N, W') = the first g columns of src, zero padding after them (W' <= src's width, or src itself)."""
+    n = src.shape[0]
+    nch = (n + _VCHUNK - 1) // _VCHUNK
+    for c in prange(nch):
+        for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
+            for k in range(g):
+                dst[i, k] = src[i, k]
+            for k in range(g, dst.shape[1]):
+                dst[i, k] = 0.0
 
 
 @njit(inline="always")

@@ -51,6 +51,9 @@ def probs_key(probs: np.ndarray) -> tuple:
     return ("probs", keys.array_key(probs))
 
 
+BIG_PRIOR = 256 << 20  # bytes of unary (classes x pixels x 4) above which make_prior counts groups first
+
+
 def hard_unary_values() -> tuple[np.float32, np.float32]:
     """(energy of probability 0, energy of probability 1) as unary_from_probs computes them (-log(clip(p)))."""
     e = unary_from_probs(np.array([[[0.0, 1.0]]], np.float32))
@@ -79,56 +82,77 @@ def locks_key(locks) -> tuple | None:
     return ("locks", keys.array_key(locked), keys.array_key(labels))
 
 
-def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, chunk: int = 16, locks=None,
+def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, chunk: int = 4, locks=None,
                within: np.ndarray | None = None) -> Prior:
-    """Prior from softmax probabilities (C,H,W) float32; `merge=False` keeps one channel per label.
+    """Prior from softmax probabilities (C,H,W) float32 (or float16); `merge=False` keeps one channel per label.
 
     locks = (labels, locked): locked non-void pixels get the hard unary of constraints.hard_unary_probs (one-hot
     on their label), bit for bit, without copying the probabilities. within (C,) group ids: labels merge only
     inside the same group (local refinement refines the groups of the solution it starts from).
-    The unary is computed `chunk` classes at a time (engine.crf.unary, the one definition) straight into the
-    rows kept for new groups; memory is about groups x pixels twice on top of the input.
-    Rows join a group only when bit-identical (a 64-bit fingerprint proposes, array_equal decides).
+    The unary is computed `chunk` classes at a time (engine.crf.unary, the one definition) and each new group's
+    row goes straight into its column of the pixel-major prior, so memory is the prior plus `chunk` rows (at
+    12 MP x 21 classes the former copy of every row was another 1 GB). A class joins a group only when its row
+    is identical (a 64-bit fingerprint proposes, a comparison with the group's column decides).
     """
     c = probs.shape[0]
     n = probs.shape[1] * probs.shape[2]
     hard = lock_pixels(locks, c, probs.shape[1:])
     e0, e1 = hard_unary_values()
-    reps_u = POOL.take((c, n))  # rows 0..g-1: one per group so far; new rows are computed in place after them
-    groups: list[list[int]] = []
-    by_fp: dict[tuple, list[int]] = {}  # (fingerprint, within) -> indices into groups
-    for c0 in range(0, c, chunk):
-        k = min(chunk, c - c0)
-        g0 = len(groups)
-        u = unary_from_probs(probs[c0:c0 + k], out=reps_u[g0:g0 + k])
+    u_chunk = POOL.take((min(chunk, c), n))
+
+    def unary_rows(c0, k):
+        u = unary_from_probs(probs[c0:c0 + k], out=u_chunk[:k])
         if hard is not None and hard[0].size:
             idx, cls = hard
             u[:, idx] = e0
             mine = (cls >= c0) & (cls < c0 + k)
             u[cls[mine] - c0, idx[mine]] = e1
         with PARALLEL_LOCK:
-            fps = ck.row_fingerprints(u.view(np.uint32)) if merge else np.arange(c0, c0 + k)
+            return u, (ck.row_fingerprints(u.view(np.uint32)) if merge else np.arange(c0, c0 + k))
+
+    capacity = c
+    if merge and n * c * 4 > BIG_PRIOR:  # large: count the distinct rows first, so the prior is made narrow
+        seen = set()
+        for c0 in range(0, c, chunk):
+            _, fps = unary_rows(c0, min(chunk, c - c0))
+            seen.update((int(f), None if within is None else int(within[c0 + r])) for r, f in enumerate(fps))
+        capacity = len(seen)  # (a fingerprint shared by unequal rows, never seen yet, just widens it below)
+    wide = POOL.take((n, simd.row_width(capacity)))  # columns 0..g-1: one per group so far
+    groups: list[list[int]] = []
+    by_fp: dict[tuple, list[int]] = {}  # (fingerprint, within) -> indices into groups
+    for c0 in range(0, c, chunk):
+        k = min(chunk, c - c0)
+        u, fps = unary_rows(c0, k)
         for r in range(k):
             label = c0 + r
             cands = by_fp.setdefault((int(fps[r]), None if within is None else int(within[label])), [])
-            row = reps_u[g0 + r]
             for gi in cands:
-                if np.array_equal(reps_u[gi].view(np.uint32), row.view(np.uint32)):
+                with PARALLEL_LOCK:
+                    same = ck.prior_column_equals(wide, gi, u[r])
+                if same:
                     groups[gi].append(label)
                     break
             else:
+                if len(groups) == wide.shape[1]:
+                    grown = np.empty((n, simd.row_width(len(groups) + 1)), np.float32)
+                    with PARALLEL_LOCK:
+                        ck.narrow_prior(wide, len(groups), grown)
+                    wide = grown
                 cands.append(len(groups))
-                if len(groups) != g0 + r:  # compact: an earlier row of this chunk merged (never overwrites unread rows)
-                    reps_u[len(groups)] = row
+                with PARALLEL_LOCK:
+                    ck.set_prior_column(wide, len(groups), u[r])
                 groups.append([label])
+    POOL.give(u_chunk)
     g = len(groups)
+    width = simd.row_width(g)
+    prior = wide if width == wide.shape[1] else POOL.take((n, width))  # a recycled Q-shaped array: warm memory
+    with PARALLEL_LOCK:
+        ck.narrow_prior(wide, g, prior)  # (in place when as wide: zeroes the padding)
+    if prior is not wide:
+        POOL.give(wide)
     group_of_label = np.empty(c, np.int32)
     for gi, members in enumerate(groups):
         group_of_label[members] = gi
-    prior = POOL.take((n, simd.row_width(g)))  # a recycled Q-shaped array when there is one: warm memory
-    with PARALLEL_LOCK:
-        ck.gather_prior(reps_u, np.arange(g, dtype=np.int64), prior)
-    POOL.give(reps_u)
     counts = np.array([len(m) for m in groups], np.float32)
     rep_label = np.array([m[0] for m in groups], np.int32)
     return Prior(prior=prior, counts=counts, group_of_label=group_of_label, rep_label=rep_label,
