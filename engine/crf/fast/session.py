@@ -26,7 +26,7 @@ from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
 BIG_BYTES = 96 << 20  # a Q larger than this (e.g. 6 MP x 4 labels): iterate in place and keep only the final Q
-TRAJECTORY_BUDGET = 1200 << 20  # messages kept for local refinement: float32 up to half, float16 up to all
+TRAJECTORY_BUDGET = 768 << 20  # messages kept for local refinement: float32 up to half, float16 up to all
 
 
 def _as_probs(probs) -> np.ndarray:
