@@ -41,7 +41,7 @@ class _Term:
     def alloc(self, channels: int) -> None:
         """Buffers for `channels` from the pool (row M, read for missing blur neighbours, is zero)."""
         m1 = self.lat.n_vertices + 1
-        if self.vals is not None and self.vals.shape == (m1, channels):
+        if self.vals is not None and self.tmp is not None and self.vals.shape == (m1, channels):
             return
         self.release()
         self.vals = POOL.take((m1, channels))
@@ -56,6 +56,15 @@ class _Term:
         if self.messages is not None:
             cw = self.blurred.shape[1]
             self.blurred += self.messages[:, c0:c0 + cw]
+
+    def drop_scratch(self) -> None:
+        """After the blur: give back the buffer that does not hold the result."""
+        if self.blurred is self.vals:
+            POOL.give(self.tmp)
+            self.tmp = None
+        elif self.blurred is self.tmp:
+            POOL.give(self.vals)
+            self.vals = None
 
     def release(self) -> None:
         """Give the vertex buffers back to the pool (they are scratch: nothing survives an iteration)."""
@@ -204,7 +213,8 @@ class CpuEngine:
                     for t in self.terms:
                         t.alloc(g)
                         t.splat_blur(q)
-                    if key is not None:
+                        t.drop_scratch()  # keep only the blurred values until the step: one buffer, not two
+                    if key is not None and sum(t.blurred.nbytes for t in self.terms) <= Q0_MESSAGES.budget:
                         Q0_MESSAGES.put(key, _Kept([t.blurred.copy() for t in self.terms]))
                 if capture is not None:
                     capture([t.blurred for t in self.terms])
