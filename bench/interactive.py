@@ -150,42 +150,66 @@ def child(h: int, w: int, c: int, reps: int, reference: bool) -> dict:
     return out
 
 
-def app_child(h: int, w: int, c: int, present: int) -> dict:
-    """The real window (offscreen) on an h x w image with a c-class DeepLab (random weights; only the first
-    `present` classes can win, the others get ~0 probability, as absent classes do with a trained network):
-    open, stroke, slider, save."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+def app_inputs(h: int, w: int, c: int, present: int) -> Path:
+    """A folder with one h x w image and a c-class DeepLab (random weights; only the first `present` classes can
+    win, the others get ~0 probability, as absent classes do with a trained network). Made here, in the parent,
+    so the child's peak RSS is the app's alone."""
     import tempfile
 
     import cv2
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    import torch
 
     from bench.crf import scene
     from engine.checkpoints import save_checkpoint
     from engine.models.registry import ModelSpec, build_model
-    from gui import prompts
-    from gui.app import start
-    from gui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
     (tmp / "images").mkdir()
     cv2.imwrite(str(tmp / "images" / "big.png"), scene(h, w, 3)[..., ::-1])
     spec = ModelSpec(arch="deeplab_v1_largefov", n_classes=c, class_names=tuple(f"class {i}" for i in range(c)),
                      arch_kwargs=(("channels", (8, 8, 16, 16, 16)), ("fc_channels", 16)), name="bench")
+    torch.manual_seed(0)
     model = build_model(spec)
     if present < c:
-        import torch
         with torch.no_grad():
             model.fc8.bias[present:] = -60.0  # below the CRF's 1e-5 clip everywhere: these classes merge
     save_checkpoint(tmp / "model.pt", model, spec)
+    return tmp
+
+
+def app_child(folder: str) -> dict:
+    """The real window (offscreen) on the folder app_inputs made: open, stroke, slider, save; timings and RSS."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from gui import prompts
+    from gui.app import start
+    from gui.main_window import MainWindow
+
+    tmp = Path(folder)
+    app = QApplication.instance() or QApplication([])
     settings = QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings)
     win.show()
+    app.processEvents()
     base = _rss_mb()
     t0 = time.perf_counter()
     marks = {}
+
+    import threading
+    phase_peak, current = {}, ["open"]
+
+    def sample():  # the RSS peak of each phase, read from /proc every 20 ms
+        while current[0] is not None:
+            try:
+                with open("/proc/self/status") as f:
+                    rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+            except (OSError, StopIteration):
+                return
+            phase_peak[current[0]] = max(phase_peak.get(current[0], 0.0), rss)
+            time.sleep(0.02)
+    threading.Thread(target=sample, daemon=True).start()
 
     def wait(cond, what, timeout=900):
         end = time.time() + timeout
@@ -195,6 +219,7 @@ def app_child(h: int, w: int, c: int, present: int) -> dict:
             if time.time() > end:
                 raise TimeoutError(what)
         marks[what] = _ms(t0)
+        current[0] = f"after {what}"
 
     start(win, tmp / "images", tmp / "model.pt")
     ctl = win.ctl
@@ -226,9 +251,11 @@ def app_child(h: int, w: int, c: int, present: int) -> dict:
     ok = win.save()
     marks["saved"] = _ms(t0)
     peak = _rss_mb()
+    current[0] = None
     win.close()
-    return {"size": f"{h}x{w}", "classes": c, "present": present, "saved": ok, "marks_ms": marks, "peak_rss": peak,
-            "base_rss": base}
+    shape = ctl.state.shape
+    return {"size": f"{shape[0]}x{shape[1]}", "saved": ok, "marks_ms": marks, "peak_rss": peak, "base_rss": base,
+            "phase_peak_mb": {k: round(v) for k, v in phase_peak.items()}}
 
 
 def _run_child(args: list[str]) -> dict:
@@ -249,25 +276,31 @@ def main(argv=None) -> int:
     ap.add_argument("--app", action="store_true", help="peak RSS of the real window at 12 MP / 21 classes")
     ap.add_argument("--no-reference", action="store_true", help="skip pydensecrf")
     ap.add_argument("--child", nargs=5, type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--app-child", nargs=4, type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--app-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         h, w, c, reps, ref = args.child
         print(json.dumps(child(h, w, c, reps, bool(ref))))
         return 0
     if args.app_child:
-        print(json.dumps(app_child(*args.app_child)))
+        print(json.dumps(app_child(args.app_child)))
         return 0
     import numba
     print(f"numba {numba.get_num_threads()} threads, {len(os.sched_getaffinity(0))} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     if args.app:
-        for h, w, c, present in ((3000, 4000, 21, 21), (3000, 4000, 21, 4)):
-            r = _run_child(["--app-child", str(h), str(w), str(c), str(present)])
+        import shutil
+        for h, w, c, present in ((3000, 4000, 21, 21), (3000, 4000, 21, 3)):
+            folder = app_inputs(h, w, c, present)
+            try:
+                r = _run_child(["--app-child", str(folder)])
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
             marks = ", ".join(f"{k} {v / 1000:.2f} s" if isinstance(v, float) else f"{k} {v}"
                               for k, v in r["marks_ms"].items())
             print(f"app {r['size']} {c} classes ({present} can be present): peak RSS {r['peak_rss']:.0f} MiB (before opening the folder "
                   f"{r['base_rss']:.0f}); {marks}; saved {r['saved']}")
+            print("  RSS peak (MiB) until each step: " + ", ".join(f"{k} {v}" for k, v in r["phase_peak_mb"].items()))
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         return 0
     cases = [("6 MP", 5)] if args.quick else [(s, c) for s in SIZES for c in (5, 21)]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.crf.base import labels_from_probs
 from engine.dataset import Status
 from engine.edits import EditableLabels, RegionEdit
 from engine.errors import LabelIOError
@@ -90,15 +91,17 @@ class ImageState:
         self.base = base if base in (SOURCE_MODEL, SOURCE_DISK) else SOURCE_MODEL
         self.hand = True
 
-    def set_prediction(self, probs: np.ndarray, unc: np.ndarray | None = None) -> None:
-        """New model probabilities (C, H, W); drops the CRF result made from older ones."""
+    def set_prediction(self, probs: np.ndarray, unc: np.ndarray | None = None,
+                       raw_labels: np.ndarray | None = None) -> None:
+        """New model probabilities (C, H, W) (and, computed in a worker, their uncertainty and argmax labels);
+        drops the CRF result made from older ones."""
         if probs.ndim != 3 or probs.shape[1:] != self.shape:
             raise ValueError(f"probs shape {probs.shape} does not fit image {self.shape}")
         if not probs.flags.owndata:  # e.g. memory shared with a torch tensor: only an array of our own can be frozen
             probs = np.array(probs, dtype=np.float32)
         probs.flags.writeable = False  # frozen: the CRF keys it by identity instead of hashing 0.5 GB (crf.fast.keys)
         self.probs = probs
-        self.raw_labels = probs.argmax(axis=0).astype(np.uint8)
+        self.raw_labels = labels_from_probs(probs) if raw_labels is None else raw_labels
         self.unc = uncertainty(probs) if unc is None else unc
         self.crf_probs = self.crf_labels = self.crf_unc = self.crf_params = self.crf_preview = None
         self.crf_kind = self.preview_kind = ""

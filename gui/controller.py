@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.checkpoints import load_checkpoint
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
+from engine.crf.base import labels_from_probs
 from engine.crf.interactive import probs_dtype
 from engine.crf_runner import CRFRunner
 from engine.dataset import Dataset, Status
@@ -175,7 +176,7 @@ class AnnotatorController(HandEditsMixin, CRFRequestsMixin, QObject):
         self._sync_status()
         cached = cached or self.prefetch.take(index)
         if cached is not None and self.predictor is not None:
-            self._apply_prediction(state, cached[1], cached[2])   # prefetched: no waiting
+            self._apply_prediction(state, *cached[1:])   # prefetched: no waiting
         elif self.prefetch.inflight != index:
             self.request_predict()                                # else _on_prefetched takes it
 
@@ -285,7 +286,7 @@ class AnnotatorController(HandEditsMixin, CRFRequestsMixin, QObject):
                 probs = predictor.predict(st.image, should_cancel=cancel, **probs_dtype(*st.shape),
                                           on_progress=lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
             probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
-            return probs, uncertainty(probs)
+            return probs, uncertainty(probs), labels_from_probs(probs)  # (not GUI-thread work at 12 MP)
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _on_prediction(self, key, result) -> None:
@@ -294,12 +295,12 @@ class AnnotatorController(HandEditsMixin, CRFRequestsMixin, QObject):
             return  # the lane already drops superseded keys; this guards state swaps in between
         self._apply_prediction(st, *result)
 
-    def _apply_prediction(self, st: ImageState, probs, unc) -> None:
+    def _apply_prediction(self, st: ImageState, probs, unc, raw_labels=None) -> None:
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
         prefetched = self.prefetch.take_crf(st.index, probs, self.params, self.backend_name)
-        st.set_prediction(probs, unc)
+        st.set_prediction(probs, unc, raw_labels)
         self._pred_gen += 1
         self._forget_crf()
         self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))

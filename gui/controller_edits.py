@@ -68,7 +68,7 @@ class HandEditsMixin:
             return
         cached = self.prefetch.take(index) if ok else None
         if cached is not None and self.predictor is not None:
-            self._apply_prediction(st, cached[1], cached[2])
+            self._apply_prediction(st, *cached[1:])
         else:
             self.request_predict()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from engine.crf.base import labels_from_probs
 from engine.crf.interactive import InteractiveCRF, probs_dtype
 from engine.crf_runner import CRFRunner
 from engine.io.images import read_image
@@ -49,7 +50,7 @@ class Prefetcher(QObject):
         super().__init__(parent)
         self.ctl, self.capacity, self.ahead = ctl, capacity, ahead
         self.enabled = True
-        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> (image, probs, unc)
+        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> (image, probs, unc, argmax labels)
         self.lane = Lane("prefetch", self)
         self.lane.finished.connect(self._on_done)
         self.lane.failed.connect(self._on_failed)  # an unreadable image: skip it quietly
@@ -86,7 +87,7 @@ class Prefetcher(QObject):
             self._timer.start()
 
     def take(self, index: int):
-        """(image, probs, unc) for image ``index`` from the cache (for the current model), or None."""
+        """(image, probs, unc, labels) for image ``index`` from the cache (for the current model), or None."""
         if self.ctl.dataset is None:
             return None
         hit = self.cache.get(self._key(index))
@@ -173,7 +174,7 @@ class Prefetcher(QObject):
                 probs = predict(image, should_cancel=cancel, **probs_dtype(*image.shape[:2]))
             probs = np.require(probs, requirements=["C", "O"])  # owned, so the open image can freeze it
             unc = uncertainty(probs)
-            return image, probs, unc, float(unc.mean(dtype="float64"))
+            return image, probs, unc, labels_from_probs(probs), float(unc.mean(dtype="float64"))
         self.lane.submit(("prefetch", index) + key, job)
 
     def _on_done(self, key, result) -> None:
@@ -181,11 +182,11 @@ class Prefetcher(QObject):
             self._on_refined(key, result)
             return
         _, index, path, gen = key
-        image, probs, unc, score = result
+        image, probs, unc, labels, score = result
         self.inflight = None
         ok = gen == self.ctl.model_gen
         if ok:
-            self.cache[(path, gen)] = (image, probs, unc)
+            self.cache[(path, gen)] = (image, probs, unc, labels)
             while len(self.cache) > self.capacity:
                 self.cache.popitem(last=False)
             self._trim()
@@ -204,7 +205,7 @@ class Prefetcher(QObject):
         if hit is None or not ctl.crf_prefetchable():
             self._next()
             return
-        image, probs, _ = hit
+        image, probs = hit[0], hit[1]
         params, backend, busy = ctl.params, ctl.backend_name, lambda: ctl.busy
 
         def job(cancel, report):
