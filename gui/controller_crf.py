@@ -145,13 +145,9 @@ class CRFRequestsMixin:
         probs = st.probs
 
         def job(cancel, report):
-            last = [float("-inf")]
-
-            def on_labels(i, n, labels_of):  # the preview's own first iterations, at most one per PREVIEW_INTERVAL
-                now = time.monotonic()
-                if now - last[0] >= PREVIEW_INTERVAL:
-                    last[0] = now
-                    report(i, n, f"Preview iteration {i}/{n}", (it.geometry.text, labels_of()))
+            def on_labels(i, n, labels_of):  # the preview's first iteration shows at once (a large image's full
+                report(i, n, f"Preview iteration {i}/{n}",  # redraw costs too much to show every one)
+                       (it.geometry.text, labels_of()) if i == 1 else None)
             return it.preview(probs, params, locks, on_labels=on_labels)  # runs to its end (see module docstring)
         self.lanes["preview"].submit(key, job)
 
