@@ -231,6 +231,7 @@ def app_child(folder: str) -> dict:
     wait(lambda: ctl.state.crf_labels is not None and ctl.shown_kind() == "exact" and not ctl.busy, "exact")
     ed = ctl.editor
     ed.set_radius(8)
+    h, w = ctl.state.shape
     del shown[:]
     t_stroke = time.perf_counter()
     ed.begin_stroke((w // 2, h // 2))
