@@ -9,8 +9,10 @@ code the window runs: open -> first labels (downscaled preview of a new predicti
 (preview, then the whole-image run), stroke -> refined labels (a local window; several strokes, each on top of
 the last), slider -> first preview and slider -> exact (a weight change), the peak RSS of all that, and the
 whole-image exact CRF of the stroke's inputs and pydensecrf on the same inputs. Ratios are within the run:
-stroke against the whole-image exact run, fast exact against pydensecrf. 'agree' is the share of the stroke
-window's labels equal to the whole-image run's. Probabilities are smooth and network-like with every class
+stroke against the whole-image exact run, fast exact against pydensecrf (the 'cpu ratio' compares process CPU
+times: pydensecrf uses one core, the fast engine two). 'agree' is the share of the stroke window's labels equal
+to the whole-image run's; a stroke column of '-' means no window was possible (the solution's messages did not
+fit their memory budget, so the window would show a preview and the exact run). Probabilities are smooth and network-like with every class
 present (nothing merges: the worst case). Times in ms, the best of the repetitions (the machine is shared).
 """
 from __future__ import annotations
@@ -96,8 +98,10 @@ def child(h: int, w: int, c: int, reps: int, reference: bool) -> dict:
         local = it.local(probs, params, (x0, y0, x1, y1), locks)
         stroke_ms.append(_ms(t0))
         stroke_cpu.append((time.process_time() - c0) * 1000)
-        if local is None:  # the window would be most of the image: the app runs it whole
+        if local is None:  # no solution kept (too large) or the window would be most of the image: run whole
             windows.append(None)
+            stroke_ms.pop()
+            stroke_cpu.pop()
             continue
         windows.append(local.box)
         if k == 0:  # compared with the whole-image exact run of the same inputs at the end (after peak RSS)
@@ -138,15 +142,17 @@ def child(h: int, w: int, c: int, reps: int, reference: bool) -> dict:
         from engine.crf.fast import lattice_cache
         from engine.crf.fast.cpu_engine import Q0_MESSAGES
         from engine.crf.fast.history import HISTORIES
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         pydensecrf_refine(img, probs, params)
         out["pydensecrf"] = _ms(t0)
+        out["pydensecrf_cpu"] = (time.process_time() - c0) * 1000
         lattice_cache.clear()  # a full exact run: lattices, prior, everything from scratch, as pydensecrf
         HISTORIES.clear()
         Q0_MESSAGES.clear()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         FastBackend(device="cpu").session(img).run(probs, params, compact=h * w >= 1_000_000)
         out["fast_exact_same"] = _ms(t0)
+        out["fast_exact_cpu"] = (time.process_time() - c0) * 1000
     return out
 
 
@@ -313,7 +319,7 @@ def main(argv=None) -> int:
           "'cpu' = process CPU time\n(ms; on an idle 2-core machine the wall time is about cpu/2: read it when "
           "the load is high)\n"
           "   size   C | open->1st  prev exact | stroke (cpu)  whole (cpu) ratio  agree | slider->1st  prev "
-          "exact | peak RSS | pydense   fast ratio")
+          "exact | peak RSS | pydense   fast ratio (cpu ratio)")
     last = None
     for label, c in cases:
         h, w = SIZES[label]
@@ -321,13 +327,14 @@ def main(argv=None) -> int:
         r = _run_child(["--child", str(h), str(w), str(c), str(reps), str(int(ref))])
         ratio = r.get("whole_exact", np.nan) / r["stroke"] if r.get("whole_exact") else np.nan
         pr = r["pydensecrf"] / r["fast_exact_same"] if "pydensecrf" in r else np.nan
+        cpr = r["pydensecrf_cpu"] / r["fast_exact_cpu"] if "pydensecrf" in r else np.nan
         agree = r["agree"] * 100 if r["agree"] is not None else None
         print(f"{label:>7} {c:3d} | {r['open_first']:9.0f} {r['open_preview']:5.0f} {r['open_exact']:5.0f} | "
               f"{r['stroke']:6.0f} ({r['stroke_cpu']:4.0f}) {_fmt(r.get('whole_exact'), '6.0f')} "
               f"({_fmt(r.get('whole_exact_cpu'), '5.0f')}) {_fmt(ratio, '5.1f')} {_fmt(agree, '6.2f')} | "
               f"{r['slider_first']:11.0f} {r['slider_preview']:5.0f} {r['slider_exact']:5.0f} | "
               f"{r['peak_rss']:6.0f} MB | {_fmt(r.get('pydensecrf'))} {_fmt(r.get('fast_exact_same'), '6.0f')} "
-              f"{_fmt(pr, '5.1f')}", flush=True)
+              f"{_fmt(pr, '5.1f')} ({_fmt(cpr, '4.1f')})", flush=True)
         last = (label, r, ratio)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     if args.quick and last is not None:

@@ -214,6 +214,7 @@ def test_big_image_mode_and_compact_results_change_nothing(monkeypatch):
     normal = FastBackend(device="cpu").session(img).run(probs, params, locks=(labels, locked))
     monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
     monkeypatch.setattr(session_mod, "TRAJECTORY_BUDGET", 1)  # nothing fits: no solution, run still fine
+    monkeypatch.setattr(session_mod, "TRAJECTORY_FLOAT32", 1)
     _fresh()
     s = FastBackend(device="cpu").session(img)
     big = s.run(probs, params, locks=(labels, locked), compact=True, capture=True)
@@ -231,10 +232,11 @@ def test_big_image_mode_and_compact_results_change_nothing(monkeypatch):
     r32 = FastBackend(device="cpu").session(img).run(half.astype(np.float32), params)
     assert np.array_equal(r16.probs, r32.probs)
     monkeypatch.setattr(session_mod, "TRAJECTORY_BUDGET", 1 << 40)
+    monkeypatch.setattr(session_mod, "TRAJECTORY_FLOAT32", 1 << 40)
     s = FastBackend(device="cpu").session(img)
     s.run(probs, params, capture=True)
     full = s.solution().nbytes  # float32
-    monkeypatch.setattr(session_mod, "TRAJECTORY_BUDGET", full)  # over half the budget: kept as float16
+    monkeypatch.setattr(session_mod, "TRAJECTORY_FLOAT32", full - 1)  # over the float32 limit: kept as float16
     s.run(probs, params.replace(pos_w=3.5), capture=True)
     s.run(probs, params, capture=True)
     sol = s.solution()

@@ -26,7 +26,8 @@ from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
 BIG_BYTES = 96 << 20  # a Q larger than this (e.g. 6 MP x 4 labels): iterate in place and keep only the final Q
-TRAJECTORY_BUDGET = 768 << 20  # messages kept for local refinement: float32 up to half, float16 up to all
+TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
+TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
 
 
 def _as_probs(probs) -> np.ndarray:
@@ -292,7 +293,7 @@ class FastSession:
         """float32, float16 or None (too big to keep): how the messages of a capturing run are kept."""
         width = simd.row_width(prior.n_groups)
         nbytes = n_iter * sum((lat.n_vertices + 1) * width * 4 for lat, _ in hist.terms)
-        if nbytes <= TRAJECTORY_BUDGET // 2:
+        if nbytes <= TRAJECTORY_FLOAT32:
             return np.float32
         if nbytes // 2 <= TRAJECTORY_BUDGET:
             return np.float16
