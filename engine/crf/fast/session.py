@@ -25,7 +25,7 @@ from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
 from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
-BIG_BYTES = 96 << 20  # a Q larger than this (e.g. 6 MP x 4 labels): iterate in place and keep only the final Q
+BIG_BYTES = 96 << 20  # a Q larger than this (e.g. 6 MP x 4 labels): iterate in place, keep no history
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
 
@@ -165,7 +165,10 @@ class FastSession:
             check_cancel(should_cancel)
             with hist.lock:
                 q = self._advance(hist, prior, n_iter, should_cancel, relay, capture)
-            HISTORIES.resize(hist.key)
+            if prior.prior.nbytes > BIG_BYTES:  # a large image keeps no history (its Q and prior are ~0.2-1 GB each;
+                HISTORIES.pop(hist.key)         # previews, not the iteration slider, make it interactive)
+            else:
+                HISTORIES.resize(hist.key)
             self._last = (params, hist.key, list(hist.terms), hist.groups, locks)  # not hist: its Q may go
             if compact:
                 out_probs, labels, unc = self._expand_compact(hist.engine, q, prior)
