@@ -114,15 +114,13 @@ class Predictor:
         head = self.model.classifier if head is None else head
         return self.model.fuse([head(m) for m in features.maps])
 
-    def probs_from_features(self, features: FeatureSet, head=None) -> np.ndarray:
-        """(C,H,W) float32 softmax probabilities at image size from the cached features (predict's upsampling)."""
+    def probs_from_features(self, features: FeatureSet, head=None, dtype=np.float32) -> np.ndarray:
+        """(C,H,W) softmax probabilities at image size from the cached features (predict's upsampling), float32 or
+        float16 (large images)."""
         with torch.inference_mode():
             score = self.head_logits(features, head)
             logits = self.model.upsample_logits(score, features.input_hw)
-            if tuple(features.input_hw) != tuple(features.image_hw):
-                logits = F.interpolate(logits, size=tuple(features.image_hw), mode="bilinear", align_corners=False)
-            probs = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
-        return np.ascontiguousarray(probs, dtype=np.float32)
+            return _probabilities(logits, tuple(features.image_hw), np.dtype(dtype))
 
     def cell_centres(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
         """Image-pixel rows (h,) and columns (w,) of the fused stride-8 cells' centres, as int64 indices clipped to
@@ -137,8 +135,10 @@ class Predictor:
             return np.clip(np.rint(pos_img), 0, n_img - 1).astype(np.int64)
         return axis(h8, hi, H), axis(w8, wi, W)
 
-    def predict(self, image_rgb: np.ndarray, should_cancel=None, on_progress: ProgressFn = None) -> np.ndarray:
-        """(H,W,3) uint8 RGB -> (C,H,W) float32 softmax probabilities."""
+    def predict(self, image_rgb: np.ndarray, should_cancel=None, on_progress: ProgressFn = None,
+                dtype=np.float32) -> np.ndarray:
+        """(H,W,3) uint8 RGB -> (C,H,W) softmax probabilities, float32 (or float16 when asked: half the memory
+        for large images, computed in float32 and rounded once)."""
         _check_rgb(image_rgb)
         h, w = image_rgb.shape[:2]
         report = on_progress or (lambda stage, frac: None)
@@ -148,22 +148,22 @@ class Predictor:
                 report("network", 0.0)
                 logits = self._logits(self._to_tensor(image_rgb), (h, w))
             elif self.strategy == "scale":
-                logits = self._predict_scaled(image_rgb, report)
+                logits = self._predict_scaled(image_rgb, report)  # at the network's size: upsampled below
             else:
                 logits = self._predict_tiled(image_rgb, should_cancel, report)
             check_cancel(should_cancel)
             report("softmax", 0.95)
-            probs = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
+            probs = _probabilities(logits, (h, w), np.dtype(dtype))
         report("done", 1.0)
         if not np.isfinite(probs.sum(dtype=np.float64)):  # one pass; NaN/inf anywhere make the sum non-finite
             raise EngineError(f"the model {self.spec.name or self.spec.arch} produced NaN or infinite scores for "
                               f"this image: its weights are broken (or overflow); load another checkpoint")
-        return np.ascontiguousarray(probs, dtype=np.float32)
+        return probs
 
     def _predict_scaled(self, image_rgb, report) -> torch.Tensor:
         small = _scale_down(image_rgb, self.max_side)
         report("network (scaled)", 0.0)
-        return self._logits(self._to_tensor(small), image_rgb.shape[:2])
+        return self.model(self._to_tensor(small))  # the network's own logits: one upsampling, in _probabilities
 
     def _predict_tiled(self, image_rgb, should_cancel, report) -> torch.Tensor:
         """Overlapping tiles at full resolution; logits averaged with a tent weight so seams do not show."""
@@ -201,6 +201,78 @@ def _scale_down(image_rgb: np.ndarray, max_side: int) -> np.ndarray:
     small = F.interpolate(small, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
                           align_corners=False, antialias=True)
     return small[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).numpy()
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - tile) / step) + 1
+    return sorted({min(i * step, length - tile) for i in range(n)})
+
+
+def _tent(h: int, w: int, device) -> torch.Tensor:
+    wy = 1.0 - torch.abs(torch.linspace(-1, 1, h, device=device)) * 0.9
+    wx = 1.0 - torch.abs(torch.linspace(-1, 1, w, device=device)) * 0.9
+    return (wy[:, None] * wx[None, :])[None, None]
+
+
+UPSAMPLE_CHUNK = 64 << 20  # bytes of full-size logits upsampled at a time
+
+
+def _probabilities(logits: torch.Tensor, size: tuple[int, int], dtype=np.dtype(np.float32)) -> np.ndarray:
+    """(1,C,h,w) logits -> (C,H,W) softmax probabilities (float32 or float16) in an array numpy owns.
+
+    Why not torch.softmax(F.interpolate(...)): at 12 MP x 21 classes each full-size tensor is 1 GB and that kept
+    two or three alive at once. Here classes are upsampled (bilinear, align_corners=False, per class as before)
+    a few at a time straight into the result, then the softmax runs in place, a band of rows at a time.
+    """
+    if dtype == np.float16:
+        return _half_probabilities(logits, size)
+    c = logits.shape[1]
+    h, w = size
+    out = np.empty((c, h, w), np.float32)
+    target = torch.from_numpy(out)
+    if tuple(logits.shape[-2:]) == (h, w):
+        target.copy_(logits[0])
+    else:
+        k = max(1, min(c, UPSAMPLE_CHUNK // max(1, h * w * 4)))
+        for c0 in range(0, c, k):
+            part = F.interpolate(logits[:, c0:c0 + k].float(), size=size, mode="bilinear", align_corners=False)
+            target[c0:c0 + k] = part[0]
+            del part
+    rows = max(1, UPSAMPLE_CHUNK // max(1, c * w * 4))
+    for y0 in range(0, h, rows):
+        band = target[:, y0:y0 + rows]
+        band.sub_(band.amax(dim=0, keepdim=True))
+        band.exp_()
+        band.div_(band.sum(dim=0, keepdim=True))
+    return out
+
+
+def _half_probabilities(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """_probabilities as float16 without a float32 copy of the whole: the classes are upsampled twice (for the
+    maximum, then for exp(l - max) and its sum), a few at a time, in float32; the result is rounded once."""
+    c = logits.shape[1]
+    h, w = size
+    k = max(1, min(c, UPSAMPLE_CHUNK // max(1, h * w * 4)))
+
+    def upsampled(c0):
+        return F.interpolate(logits[:, c0:c0 + k].float(), size=size, mode="bilinear", align_corners=False)[0]
+
+    top = torch.full((h, w), -float("inf"))
+    for c0 in range(0, c, k):
+        top = torch.maximum(top, upsampled(c0).amax(dim=0).cpu())
+    out = np.empty((c, h, w), np.float16)
+    target = torch.from_numpy(out)
+    total = torch.zeros((h, w))
+    for c0 in range(0, c, k):
+        e = upsampled(c0).cpu().sub_(top).exp_()
+        total += e.sum(dim=0)
+        target[c0:c0 + k] = e
+    inv = total.reciprocal_()
+    for c0 in range(c):
+        target[c0] = target[c0].float().mul_(inv)
+    return out
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:

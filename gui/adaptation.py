@@ -15,13 +15,13 @@ reset.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.crf.interactive import probs_dtype
 from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
@@ -56,14 +56,10 @@ def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
 
 
 def request_refine(ctl, region) -> None:
-    """Refine with the CRF around ``region`` (x0, y0, x1, y1) when the controller can do a local run, else the
-    whole image."""
-    try:
-        local = "region" in inspect.signature(ctl.request_crf).parameters
-    except (TypeError, ValueError):
-        local = False
-    if local and region is not None:
-        ctl.request_crf(region=region)
+    """Refine with the CRF around ``region`` (x0, y0, x1, y1), where the adapted head changed the labels (and the
+    stroke was): a local window on large images, then the exact run when the user pauses; else the whole image."""
+    if region is not None:
+        ctl.request_crf(region=region, probs_changed=True)
     else:
         ctl.request_crf()
 
@@ -173,11 +169,13 @@ class Adaptation(QObject):
     def predict_fn(self, predictor, head: HeadState | None):
         """fn(image, should_cancel, on_progress=None) -> (probs, Prepared or None), for a worker thread. With an
         adapted head the backbone's features are kept and the head makes the probabilities; with the network's
-        own head (or adaptation off) it is Predictor.predict."""
+        own head (or adaptation off) it is Predictor.predict. Probabilities are float16 for large images
+        (engine.crf.interactive.probs_dtype)."""
         adapter, cmap = self.adapter, self._class_map()
         if not self._active(predictor) or head is None or head.is_original:
             return lambda image, cancel, progress=None: (
-                predictor.predict(image, should_cancel=cancel, on_progress=progress), None)
+                predictor.predict(image, should_cancel=cancel, on_progress=progress,
+                                  **probs_dtype(*image.shape[:2])), None)
 
         def run(image, cancel, progress=None):
             if progress is not None:
@@ -185,7 +183,8 @@ class Adaptation(QObject):
             features = adapter.predictor.extract_features(image, should_cancel=cancel)
             if progress is not None:
                 progress("adapted head", 0.9)
-            return self._folder_probs(cmap, adapter.probs(features, head)), Prepared(features, head)
+            probs = adapter.probs(features, head, **probs_dtype(*image.shape[:2]))
+            return self._folder_probs(cmap, probs), Prepared(features, head)
         return run
 
     def _head_of(self, extra) -> HeadState | None:
@@ -201,7 +200,9 @@ class Adaptation(QObject):
         if extra is None or extra.features is None or not self._active():
             return None
         adapter, head, cmap = self.adapter, self.head_for(None), self._class_map()
-        return lambda: (self._folder_probs(cmap, adapter.probs(extra.features, head)), Prepared(extra.features, head))
+        kw = probs_dtype(*extra.features.image_hw)
+        return lambda: (self._folder_probs(cmap, adapter.probs(extra.features, head, **kw)),
+                        Prepared(extra.features, head))
 
     def image_ready(self, st, extra: Prepared | None) -> None:
         """A prediction of the open image arrived (with its features when it went through the seam)."""

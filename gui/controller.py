@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ from PySide6.QtCore import QObject, Signal
 from engine.batch.report import read_scores
 from engine.checkpoints import load_checkpoint
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
-from engine.crf.constraints import run_constrained
+from engine.crf.base import labels_from_probs
+from engine.crf.interactive import probs_dtype
 from engine.crf_runner import CRFRunner
 from engine.dataset import Dataset, Status
 from engine.device import describe, pick_device
@@ -30,7 +30,8 @@ from engine.overlays import uncertainty
 from engine.predict import Predictor, alpha_background, transparent_mask
 from gui.adaptation import Adaptation
 from gui.controller_classes import ClassesMixin
-from gui.controller_edits import HandEditsMixin, _RunnerSession
+from gui.controller_crf import CRFRequestsMixin
+from gui.controller_edits import HandEditsMixin
 from gui.controller_folder import FolderWriterMixin
 from gui.editor import Editor
 from gui.folder_guard import FolderGuard
@@ -38,29 +39,12 @@ from gui.prefetch import Prefetcher
 from gui.recovery import Recovery
 from gui.workers import Lane
 
-PREVIEW_INTERVAL = 0.06  # s between CRF label previews sent to the window: enough to follow, little GUI work
-
-
-def _preview_reporter(report):
-    """on_iteration for a CRF job: progress text, plus the label map of an unfinished run (at most one per
-    PREVIEW_INTERVAL), so the window shows the result improving while a slider change is still iterating."""
-    last = [float("-inf")]
-
-    def on_iteration(i, n, preview=None):
-        send = None
-        if callable(preview) and i < n:  # a label-map preview (fast CRF): computed only when it will be shown
-            now = time.monotonic()
-            if now - last[0] >= PREVIEW_INTERVAL:
-                last[0], send = now, preview()
-        report(i, n, f"CRF iteration {i}/{n}", send)
-    return on_iteration
-
-
-class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObject):
+class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, FolderWriterMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
     preview_changed = Signal()         # a running CRF's label preview of the current image changed
+    window_refined = Signal(object)    # local CRF windows [(x0, y0, x1, y1), ...] of the current image changed
     status_changed = Signal(int, str)  # dataset index, Status value
     model_changed = Signal()           # model or class list changed
     device_changed = Signal(str)       # human-readable device in use
@@ -72,6 +56,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
     score_changed = Signal(int, float)  # dataset index, mean uncertainty of its prediction
     order_changed = Signal()           # the display/navigation order of the folder changed
     project_settings_applied = Signal(object, str)  # the folder's CRF values and backend were taken
+    params_reverted = Signal(object)   # Esc: the CRF settings went back to those of the labels shown (CRFParams)
+    waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -106,7 +92,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         self.guard.message.connect(self.activity)
         self.recovery = Recovery(self, self)
         self.recovery.error.connect(self.error)
-        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "adapt")}
+        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
         self.adapt = Adaptation(self, self.lanes["adapt"])  # the head learns from strokes (gui/adaptation.py)
         self.editor.replaying.connect(self.adapt.on_replayed)
         for lane in self.lanes.values():
@@ -118,8 +104,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         self.lanes["image"].failed.connect(self._on_image_failed)
         self.prefetch.unreadable.connect(self._mark_unreadable)
         self.lanes["predict"].finished.connect(self._on_prediction)
-        self.lanes["crf"].finished.connect(self._on_crf)
-        self.lanes["crf"].preview.connect(self._on_crf_preview)
+        self._init_crf()      # CRF requests and results (gui.controller_crf)
         self._init_classes()  # the folder's class list and settings (gui.controller_classes)
 
     # ----- folder and images ---------------------------------------------------------------------
@@ -133,8 +118,9 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
             return False
         if not self.guard.open(dataset):   # another window holds it and the user cancelled
             return False
-        for name in ("image", "predict", "crf", "adapt"):
+        for name in ("image", "predict", "crf", "preview", "adapt"):
             self.lanes[name].cancel()
+        self._forget_crf()
         self.adapt.reset(predict=False)   # another folder: nothing learnt here yet
         self.prefetch.clear()
         self.editor.forget()
@@ -165,8 +151,9 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         Until it arrives ``state`` is None and ``index`` already names the new image."""
         if self.dataset is None or not 0 <= index < len(self.dataset):
             return False
-        for name in ("image", "predict", "crf", "adapt"):
+        for name in ("image", "predict", "crf", "preview", "adapt"):
             self.lanes[name].cancel()
+        self._forget_crf()
         self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
         if self.state is not None:
             self.state.crf_preview = None  # its CRF run was just cancelled
@@ -246,6 +233,13 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
             self.error.emit("Load a model or pick a class list before saving.")
             return False
         if self._refuse_write():           # read-only, or another window took the folder over
+            return False
+        if not self.ensure_exact():  # a preview or a local window is never saved: the exact result is
+            self.error.emit("Not saved: the exact CRF result for the settings shown did not finish "
+                            "(cancelled or failed). Save again to retry.")
+            return False
+        if self.state is not st:     # (the event loop ran while the exact CRF finished)
+            self.error.emit("Not saved: another image was opened while the exact CRF was computed.")
             return False
         entry = self.dataset[st.index]
         keep_unknown = self._resolve_unknown()   # label values that are not classes: the user decides
@@ -354,7 +348,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         def job(cancel, report):
             with self.model_lock:
                 probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
-            return probs, uncertainty(probs), extra
+            probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
+            return probs, uncertainty(probs), extra, labels_from_probs(probs)  # (not GUI-thread work at 12 MP)
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _on_prediction(self, key, result) -> None:
@@ -363,27 +358,30 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
             return  # the lane already drops superseded keys; this guards state swaps in between
         self._apply_prediction(st, *result)
 
-    def _apply_prediction(self, st: ImageState, probs, unc, extra=None, refine: bool = True) -> None:
+    def _apply_prediction(self, st: ImageState, probs, unc, extra=None, refine: bool = True,
+                          raw_labels=None) -> None:
         """New probabilities for the open image; ``extra``: what adaptation keeps of the prediction (features);
-        refine=False when the caller asks for the CRF itself (adaptation, around what changed)."""
+        refine=False when the caller asks for the CRF itself (adaptation, around what changed: the CRF result
+        shown stays, as the solution a local window starts from, until the new one replaces it)."""
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
-        st.set_prediction(probs, unc)
+        prefetched = self.prefetch.take_crf(st.index, probs, self.params, self.backend_name)
+        st.set_prediction(probs, unc, raw_labels, keep_crf=not refine)
         self._pred_gen += 1
         if refine:
+            self._forget_crf()
             self.adapt.image_ready(st, extra)
         self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))
+        if prefetched is not None and st.lock_constraints() is None:  # its CRF ran ahead: final labels at once
+            self._adopt_crf(st, *prefetched)
+            return
         self._sync_status()
         self.results_changed.emit()
         if refine:
             self.request_crf()
 
-    # ----- CRF -----------------------------------------------------------------------------------
-    def set_params(self, params: CRFParams) -> None:
-        self.params = params
-        self.request_crf()
-
+    # ----- CRF (requests and results: gui.controller_crf) ----------------------------------------
     def set_backend(self, name: str) -> None:
         try:
             runner = CRFRunner(name)
@@ -401,74 +399,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         runner = self._crf
         self.lanes["crf"].submit(("warm-up", self.backend_name), lambda cancel, report: runner.warm_up())
 
-    def _crf_key(self, st: ImageState, params: CRFParams):
-        return ("crf", st.token, self._pred_gen, params, self.backend_name)
-
-    def request_crf(self) -> None:
-        st, params = self.state, self.params
-        if st is None or st.probs is None:
-            return
-        if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)
-            self.lanes["crf"].cancel()
-            st.set_crf(st.probs, st.raw_labels, params, st.unc)
-            self._sync_status()
-            self.results_changed.emit()
-            self.prefetch.schedule(st.index)
-            return
-        probs, image, token, runner = st.probs, st.image, st.token, self._crf
-        locks = st.lock_constraints()  # hand edits: hard unaries, and kept whatever the CRF says
-        self.activity.emit(f"Refining with CRF ({self.backend_name})…")
-
-        def job(cancel, report):
-            session = _RunnerSession(runner, token, image)
-            on_iteration = _preview_reporter(report)
-            if locks is None:
-                res = session.run(probs, params, should_cancel=cancel, on_iteration=on_iteration)
-            else:
-                res = run_constrained(session, probs, params, locks[0], locks[1], should_cancel=cancel,
-                                      on_iteration=on_iteration)
-            return res.probs, res.labels, uncertainty(res.probs), res.note
-        self.lanes["crf"].submit(self._crf_key(st, params), job)
-
-    def _on_crf_preview(self, key, labels) -> None:
-        st = self.state
-        if st is None or key != self._crf_key(st, self.params) or labels.shape != st.shape:
-            return
-        if st.set_crf_preview(labels):
-            self.preview_changed.emit()
-
-    def _on_crf(self, key, result) -> None:
-        self.warm = True
-        if key[0] == "warm-up":
-            return
-        st = self.state
-        if st is None or key != self._crf_key(st, self.params):
-            return
-        probs, labels, unc, note = result
-        st.set_crf(probs, labels, self.params, unc)
-        self._sync_status()
-        self.results_changed.emit()
-        self.activity.emit(f"Ready: {st.path.name}" + (f" ({note})" if note else ""))
-        self.prefetch.schedule(st.index)
-        self.adapt.idle(st)   # its features, for the first stroke
-
     # ----- misc ----------------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Stop prediction and CRF for now (a new request starts them again)."""
-        busy = self.busy
-        for name in ("predict", "crf", "adapt"):
-            self.lanes[name].cancel()
-        self._drop_crf_preview()
-        if busy:
-            self.activity.emit("Cancelled")
-
-    def _drop_crf_preview(self) -> None:
-        """The CRF run behind the preview will not finish: show the labels it would have replaced."""
-        st = self.state
-        if st is not None and st.crf_preview is not None:
-            st.crf_preview = None
-            self.preview_changed.emit()
-
     @property
     def busy(self) -> bool:
         return any(lane.busy for lane in self.lanes.values())
@@ -477,6 +408,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         return all(lane.wait(msecs) for lane in self.lanes.values()) and self.prefetch.wait(msecs)
 
     def shutdown(self) -> None:
+        self._idle.stop()
         self.prefetch.cancel()
         for lane in self.lanes.values():
             lane.cancel()
@@ -489,7 +421,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, FolderWriterMixin, QObje
         self.busy_changed.emit(self.busy)
 
     def _on_failed(self, key, message: str) -> None:
-        if isinstance(key, tuple) and key and key[0] == "crf":
+        if isinstance(key, tuple) and key and key[0] in ("crf", "local"):
             self._drop_crf_preview()
         if isinstance(key, tuple) and key and key[0] in ("model", "device"):
             self._restore_postponed()      # no class count is coming: restore what waited without it

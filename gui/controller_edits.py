@@ -6,7 +6,7 @@ AnnotatorController, whose attributes (state, dataset, editor, recovery, ...) it
 """
 from __future__ import annotations
 
-from engine.crf_runner import CRFRunner
+from engine.crf.base import labels_from_probs
 from engine.dataset import Status
 from engine.image_state import ImageState
 from engine.overlays import uncertainty
@@ -14,17 +14,6 @@ from engine.uncertainty import order_by_uncertainty
 
 NO_REFINE = ("set labels", "use model result")
 KEEP_EDITS = 16   # saved images whose label map (with locks and undo history) is kept for a return visit
-
-
-class _RunnerSession:
-    """CRFRunner bound to one image, shaped like a backend session for engine.crf.constraints."""
-
-    def __init__(self, runner: CRFRunner, key, image):
-        self.runner, self.key, self.image = runner, key, image
-
-    def run(self, probs, params, should_cancel=None, on_iteration=None):
-        return self.runner.run(self.key, self.image, probs, params, should_cancel=should_cancel,
-                               on_iteration=on_iteration)
 
 
 class HandEditsMixin:
@@ -76,8 +65,9 @@ class HandEditsMixin:
         st = self._sync_status()
         if st is not None and self.auto_refine and st.follows_model and st.probs is not None \
                 and kind not in NO_REFINE:
+            self._edit_serial += 1  # the exact result must now include this edit (ensure_exact)
             if not self.adapt.after_edit(st, kind):   # the head learns first, then asks for the CRF itself
-                self.request_crf()
+                self.request_crf(region=self.editor.last_box)
 
     # ----- prefetch, order and uncertainty -------------------------------------------------------
     def _on_prefetched(self, index: int, ok: bool) -> None:
@@ -92,11 +82,11 @@ class HandEditsMixin:
             self.request_predict()
 
     def _use_prefetched(self, st: ImageState, cached) -> None:
-        """A prefetched (image, probs, unc, alpha, extra): as it is, or, if the adapted head changed since, its
+        """A prefetched entry (gui.prefetch.CACHED): as it is, or, if the adapted head changed since, its
         probabilities made again from the cached features (no backbone run) in the predict lane."""
         extra = cached[4]
         if not self.adapt.is_stale(extra):
-            self._apply_prediction(st, cached[1], cached[2], extra)
+            self._apply_prediction(st, cached[1], cached[2], extra, raw_labels=cached[5])
             return
         redo = self.adapt.redo_fn(extra)
         if redo is None:          # made without features: the network runs again
@@ -105,7 +95,7 @@ class HandEditsMixin:
 
         def job(cancel, report):
             probs, extra2 = redo()
-            return probs, uncertainty(probs), extra2
+            return probs, uncertainty(probs), extra2, labels_from_probs(probs)
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _set_score(self, index: int, score: float) -> None:

@@ -65,6 +65,7 @@ class Editor(QObject):
         self.paint_class = 1
         self.radius = 4
         self._stroke = None     # (editable, segments, kind, class_id, last point)
+        self.last_box = None    # (x0, y0, x1, y1) of the last finished edit: where the CRF re-solves locally
 
     # ----- per-image stacks -------------------------------------------------------------------------
     def bind(self, state) -> None:
@@ -204,6 +205,7 @@ class Editor(QObject):
         st.note_hand_edit()
         if base:
             st.base = base
+        self.last_box = edit.box
         self.region_changed.emit(edit.box)
         self.replaying.emit(edit, undone)   # the adapted head follows (gui/adaptation.py)
         self.edit_finished.emit(edit.kind)
@@ -258,4 +260,5 @@ class Editor(QObject):
         self.stack().push(RegionCommand(self, editable, edit, bases))
         if emit_region:
             self.region_changed.emit(edit.box)
+        self.last_box = edit.box
         self.edit_finished.emit(edit.kind)

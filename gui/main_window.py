@@ -163,6 +163,9 @@ class MainWindow(QMainWindow):
         c.image_opened.connect(self._on_image_opened)
         c.results_changed.connect(self._on_results_changed)
         c.preview_changed.connect(self._on_preview_changed)
+        c.window_refined.connect(self._on_window_refined)
+        c.params_reverted.connect(self._on_params_reverted)
+        c.waiting.connect(self._on_waiting)
         c.status_changed.connect(self.file_list.set_status)
         c.model_changed.connect(self._on_model_changed)
         c.device_changed.connect(self.status.set_device)
@@ -347,15 +350,37 @@ class MainWindow(QMainWindow):
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
         self._show_position()
+        self.status.set_labels_kind(self.ctl.shown_kind())
 
     def _on_results_changed(self) -> None:
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
+        self.status.set_labels_kind(self.ctl.shown_kind())
 
     def _on_preview_changed(self) -> None:
         """A running CRF's labels: redraw the label layer only (probabilities come with the result)."""
         self.presenter.render_labels()
         self.class_panel.set_shares(self.presenter.shares())
+        self.status.set_labels_kind(self.ctl.shown_kind())
+
+    def _on_window_refined(self, boxes) -> None:
+        """Local CRF windows: redraw their boxes (and the probability layers, whose values changed there)."""
+        for box in boxes:
+            self.presenter.render_region(box)
+        self.presenter.render_heat()
+        self.presenter.render_uncertainty()
+        self.presenter.render_changed()
+        self.class_panel.set_shares(self.presenter.shares())
+        self.status.set_labels_kind(self.ctl.shown_kind())
+
+    def _on_params_reverted(self, params: CRFParams) -> None:
+        """Esc: the CRF settings went back to those of the labels shown (the panel must not claim others)."""
+        self.crf_panel.set_params(params)
+        self.settings.setValue("crf/params", json.dumps(params.to_dict()))
+        self.status.set_labels_kind(self.ctl.shown_kind())
+
+    def _on_waiting(self, text: str) -> None:
+        prompts.waiting(self, text, self.ctl.cancel)
 
     def _on_region_edited(self, box) -> None:
         """A stroke changed pixels: redraw just that box (the raw 'before CRF' view would hide the edit)."""

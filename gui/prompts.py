@@ -55,3 +55,30 @@ def ask_save_path(parent, title: str, default: str, filters: str) -> str | None:
 
 def ask_folder(parent, title: str, default: str) -> str | None:
     return QFileDialog.getExistingDirectory(parent, title, default) or None
+
+
+def waiting(parent, text: str, on_cancel) -> None:
+    """Show (text) or close ('') a window-modal busy dialog while the app finishes work the user asked for
+    (a save waiting for the exact CRF); its Cancel calls on_cancel. Never blocks: the caller's loop runs."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QProgressDialog
+
+    dialog = getattr(parent, "_waiting_dialog", None)
+    if not text:
+        if dialog is not None:
+            parent._waiting_dialog = None
+            dialog.canceled.disconnect()  # closing a QProgressDialog emits canceled: the work is done, not cancelled
+            shown = dialog.isVisible()
+            dialog.close()
+            dialog.deleteLater()
+            if shown:
+                parent.activateWindow()
+        return
+    if dialog is None:
+        dialog = QProgressDialog(text, "Cancel", 0, 0, parent)
+        dialog.setWindowTitle("Please wait")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(400)  # shows itself only if the wait lasts (a short one must not steal focus)
+        dialog.canceled.connect(on_cancel)
+        parent._waiting_dialog = dialog
+    dialog.setLabelText(text)

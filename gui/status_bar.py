@@ -1,6 +1,6 @@
-"""Status bar: what is running (with progress and Cancel), the editing tool, the device in use,
-and 'image 5/100'. Messages are elided to the room there is (full text in the tooltip): a long error must
-never widen the window."""
+"""Status bar: what is running (with progress and Cancel), which labels are shown (exact, local, a preview),
+the editing tool, the device in use, and 'image 5/100'. Messages are elided to the room there is (full text in
+the tooltip): a long error must never widen the window."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
@@ -58,9 +58,15 @@ class StatusBar(QStatusBar):
         self.tool = QLabel("")
         self.tool.setToolTip("Editing tool, brush radius and paint class")
         self.device = QLabel("Device: –")
+        self.labels_kind = QLabel("")
+        self.labels_kind.setToolTip("What the label layer shows: the exact CRF result, a local refinement around "
+                                    "your last edit (the exact result follows when you pause), or a preview "
+                                    "computed at lower resolution while you move a slider. Save always writes "
+                                    "the exact result.")
         self.addWidget(self.activity, 1)
         self.addWidget(self.progress)
         self.addWidget(self.cancel)
+        self.addPermanentWidget(self.labels_kind)
         self.addPermanentWidget(self.tool)
         self.addPermanentWidget(self.position)
         self.addPermanentWidget(self.device)
@@ -69,6 +75,9 @@ class StatusBar(QStatusBar):
         self.activity.setText(f"⚠ {text}" if error else text)
         self.activity.setToolTip(text)
         self.activity.setStyleSheet("color: #c0392b;" if error else "")
+
+    def set_labels_kind(self, text: str) -> None:
+        self.labels_kind.setText(f"Labels: {text}" if text else "")
 
     def set_tool(self, text: str) -> None:
         self.tool.setText(text)

@@ -167,9 +167,10 @@ class HeadAdapter:
                 p.copy_(t.to(dev))
         return head
 
-    def probs(self, features, state: HeadState | None) -> np.ndarray:
-        """(C,H,W) float32 probabilities at image size of ``state``'s head on the cached features."""
-        return self.predictor.probs_from_features(features, self.head(state))
+    def probs(self, features, state: HeadState | None, dtype=np.float32) -> np.ndarray:
+        """(C,H,W) probabilities (float32, or float16 for large images) at image size of ``state``'s head on the
+        cached features."""
+        return self.predictor.probs_from_features(features, self.head(state), dtype=dtype)
 
     def targets(self, features, labels: np.ndarray, locked: np.ndarray) -> GridTargets:
         rows, cols = self.predictor.cell_centres(features)

@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..crf.interactive import probs_dtype
 from .adapt import HeadAdapter, HeadState
 from .grid import GridTargets
 
@@ -64,7 +65,7 @@ class ImageAdaptation:
 
     def learn(self, state: HeadState, labels: np.ndarray, locked: np.ndarray, memory: ReplayMemory | None = None,
               should_cancel=None) -> tuple[HeadState, np.ndarray]:
-        """After a stroke: (the head fitted to the current locks starting from ``state``, its (C,H,W) float32
+        """After a stroke: (the head fitted to the current locks starting from ``state``, its (C,H,W)
         probabilities on this image). With ``memory`` the earlier images' locks are replayed and this image's are
         remembered. No painted pixel left (all erased): the head returns to the anchor."""
         targets = self.adapter.targets(self.features, labels, locked)
@@ -72,11 +73,12 @@ class ImageAdaptation:
         new = self.adapter.fit(self.features, targets, state, self.anchor, self.image_id, replay, should_cancel)
         if memory is not None:
             memory.remember(self.image_id, self.features, targets)
-        return new, self.adapter.probs(self.features, new)
+        return new, self.probs(new)
 
     def probs(self, state: HeadState | None) -> np.ndarray:
-        """(C,H,W) float32 probabilities of ``state``'s head (e.g. the head an undo restored)."""
-        return self.adapter.probs(self.features, state)
+        """(C,H,W) probabilities of ``state``'s head (e.g. the head an undo restored): float32, or float16 for
+        large images as their predictions are (engine.crf.interactive.probs_dtype)."""
+        return self.adapter.probs(self.features, state, **probs_dtype(*self.features.image_hw))
 
     def remember(self, labels: np.ndarray, locked: np.ndarray, memory: ReplayMemory | None) -> None:
         """Bring this image's entry in ``memory`` up to date with its locks (after an undo or redo)."""

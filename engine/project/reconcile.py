@@ -73,7 +73,7 @@ class ChannelMap:
         return lut[np.asarray(labels, dtype=np.uint8)]
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
-        """(n_model, H, W) probabilities -> (n_folder, H, W) float32 in folder ids. Folder classes the model
+        """(n_model, H, W) probabilities -> (n_folder, H, W) in folder ids (float16 stays float16). Folder classes the model
         does not know get 0; if model channels are dropped, each pixel is renormalised over the classes kept
         (so the CRF sees a distribution; where only dropped classes had mass, it is uniform)."""
         if probs.ndim != 3 or probs.shape[0] != self.n_model:
@@ -82,7 +82,7 @@ class ChannelMap:
         if self.identity:
             return probs
         _, h, w = probs.shape
-        out = np.zeros((len(self.source), h, w), np.float32)
+        out = np.zeros((len(self.source), h, w), np.float16 if probs.dtype == np.float16 else np.float32)
         fids = [f for f, s in enumerate(self.source) if s >= 0]
         if not fids:
             out[:] = 1.0 / len(self.source)
