@@ -356,7 +356,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         st = self.state
         if st is None or key != ("predict", st.token, self.model_gen):
             return  # the lane already drops superseded keys; this guards state swaps in between
-        self._apply_prediction(st, *result)
+        probs, unc, extra, raw_labels = result
+        self._apply_prediction(st, probs, unc, extra, raw_labels=raw_labels)
 
     def _apply_prediction(self, st: ImageState, probs, unc, extra=None, refine: bool = True,
                           raw_labels=None) -> None:

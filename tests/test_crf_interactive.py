@@ -98,3 +98,31 @@ def test_local_windows_queue_until_taken_and_an_exact_run_clears_them(interactiv
     it.local(probs, PARAMS, (50, 40, 60, 46), (labels, locked))
     it.exact(probs, PARAMS, (labels, locked))
     assert it.pending() == [] and it.solution.kind == "exact"
+
+
+def test_new_probabilities_in_part_of_the_image_are_refined_in_a_window_there(interactive):
+    """A head adaptation changes the probabilities where it flipped labels: a window re-solves them there, close
+    to a whole-image run on the new probabilities, and the next stroke can start from it."""
+    from engine.crf.fast import FastBackend
+
+    it, probs = interactive
+    it.exact(probs, PARAMS)
+    new = probs.copy()
+    new[:, 40:50, 50:62] = 0.02
+    new[3, 40:50, 50:62] = 0.94
+    new.flags.writeable = False
+    box = (50, 40, 62, 50)
+    assert it.plan(PARAMS, new, region=box).first == "preview"  # not said to be a partial change: a new prediction
+    assert it.plan(PARAMS, new, region=box, probs_changed=True) == refiner.Plan("local", exact_after=True, idle=True)
+    assert it.plan(PARAMS, new, region=(0, 0, 120, 80), probs_changed=True).first == "preview"  # most of the image
+    window = it.local(new, PARAMS, box)
+    assert window is not None and window.kind == "local"
+    x0, y0, x1, y1 = window.box
+    assert x0 <= 50 and y0 <= 40 and x1 >= 62 and y1 >= 50 and (x1 - x0) * (y1 - y0) < 90 * 120
+    whole = FastBackend(device="cpu").session(it.image).run(new, PARAMS).labels
+    agree = float(np.mean(window.labels == whole[y0:y1, x0:x1]))
+    assert agree >= 0.995, agree
+    assert (window.labels[40 - y0:50 - y0, 50 - x0:62 - x0] == 3).mean() > 0.9  # the change itself shows
+    assert it.plan(PARAMS, new, region=(10, 10, 20, 20), probs_changed=True).first == "preview"  # mixed now:
+    it.exact(new, PARAMS)                                                     # the exact run comes first
+    assert it.plan(PARAMS, new, region=(10, 10, 20, 20)).first == "local"

@@ -254,17 +254,19 @@ class FastSession:
         with self._lock:
             return win.refine(solution, probs, box, locks=locks, should_cancel=should_cancel)
 
-    def refine_local(self, solution: win.Solution, probs, dirty, locks=None, should_cancel=None
-                     ) -> win.WindowResult | None:
+    def refine_local(self, solution: win.Solution, probs, dirty, locks=None, should_cancel=None,
+                     held_probs=None) -> win.WindowResult | None:
         """refine_window in the window around the dirty box (x0, y0, x1, y1), grown while the change reaches its
-        edge (window.refine_around); None when that window would be most of the image."""
+        edge (window.refine_around); None when that window would be most of the image. held_probs: the
+        probabilities the solution was computed from, when `probs` differ from them (window.refine)."""
         probs = as_probs(probs, keep_half=True)
         check_inputs(self.image, probs)
         if solution.shape != (self.height, self.width):
             raise EngineError(f"a CRF solution for {solution.shape} cannot refine an image of {self.image.shape[:2]}")
         lock_pixels(locks, probs.shape[0], probs.shape[1:])
         with self._lock:
-            return win.refine_around(solution, probs, dirty, locks=locks, should_cancel=should_cancel)
+            return win.refine_around(solution, probs, dirty, locks=locks, should_cancel=should_cancel,
+                                     held_probs=held_probs)
 
     def _advance(self, hist: History, prior: Prior, n_iter: int, should_cancel, on_iteration, capture=False):
         """Q_{n_iter}, from the nearest kept iteration below it. capture: also keep each iteration's blurred

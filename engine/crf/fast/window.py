@@ -128,11 +128,11 @@ def _crop_locks(locks, box):
             np.ascontiguousarray(locks[1][y0:y1, x0:x1], bool))
 
 
-def _priors(solution: Solution, crop: np.ndarray, new_locks, old_locks):
-    """Window priors under the new locks and under the solution's, in one label grouping that refines the
-    solution's (a newly painted class splits from the group of classes absent so far)."""
+def _priors(solution: Solution, crop: np.ndarray, held_crop: np.ndarray, new_locks, old_locks):
+    """Window priors under the new locks (and probabilities) and under the solution's, in one label grouping
+    that refines the solution's (a newly painted class splits from the group of classes absent so far)."""
     new = make_prior(crop, key=("window",), locks=new_locks, within=solution.group_of_label)
-    old = make_prior(crop, key=("window",), locks=old_locks, within=new.group_of_label)
+    old = make_prior(held_crop, key=("window",), locks=old_locks, within=new.group_of_label)
     if not np.array_equal(old.group_of_label, new.group_of_label):
         new = make_prior(crop, key=("window",), locks=new_locks, within=old.group_of_label)
     if not np.array_equal(new.group_of_label, solution.group_of_label):
@@ -141,17 +141,19 @@ def _priors(solution: Solution, crop: np.ndarray, new_locks, old_locks):
 
 
 def refine(solution: Solution, probs: np.ndarray, box: tuple[int, int, int, int], locks=None,
-           should_cancel=None) -> WindowResult:
+           should_cancel=None, held_probs: np.ndarray | None = None) -> WindowResult:
     """Re-solve the window `box` (x0, y0, x1, y1) of probabilities (C,H,W) with `locks` (labels, locked) as hard
-    unaries, pixels outside held at `solution`, its number of iterations. Leaves the solution's state as it was
-    (it may switch to finer label groups): paste() takes the result in."""
+    unaries, pixels outside held at `solution`, its number of iterations. held_probs: the probabilities the
+    solution was computed from, when `probs` are new ones (a head adaptation's); None: the same. Leaves the
+    solution's state as it was (it may switch to finer label groups): paste() takes the result in."""
     h, w = solution.shape
     x0, y0, x1, y1 = box
     crop = np.ascontiguousarray(probs[:, y0:y1, x0:x1], dtype=np.float32)
+    held_crop = crop if held_probs is None else np.ascontiguousarray(held_probs[:, y0:y1, x0:x1], np.float32)
     if locks is None:
         locks = (np.zeros((h, w), np.uint8), np.zeros((h, w), bool))
     new_locks, old_locks = _crop_locks(locks, box), _crop_locks(solution.locks, box)
-    new, old = _priors(solution, crop, new_locks, old_locks)
+    new, old = _priors(solution, crop, held_crop, new_locks, old_locks)
     check_cancel(should_cancel)
     points = _points(box, w)
     subs = [sub_lattice(lat, points) for lat, _ in solution.terms]
@@ -207,8 +209,8 @@ def _edge_band(box, height: int, width: int, band: int = EDGE_BAND) -> np.ndarra
 
 
 def refine_around(solution: Solution, probs: np.ndarray, dirty: tuple[int, int, int, int], locks=None,
-                  should_cancel=None, sigmas: float = MARGIN_SIGMAS, max_fraction: float = MAX_FRACTION
-                  ) -> WindowResult | None:
+                  should_cancel=None, sigmas: float = MARGIN_SIGMAS, max_fraction: float = MAX_FRACTION,
+                  held_probs: np.ndarray | None = None) -> WindowResult | None:
     """refine() in the window around a dirty box (x0, y0, x1, y1), grown while the change still reaches its edge.
 
     Why: how far a stroke's effect spreads depends on the image and the labels, not only on the kernels. If more
@@ -222,7 +224,7 @@ def refine_around(solution: Solution, probs: np.ndarray, dirty: tuple[int, int, 
         box = window_for(dirty, solution.params, h, w, sigmas)
         if (box[2] - box[0]) * (box[3] - box[1]) > max_fraction * h * w:
             return None
-        result = refine(solution, probs, box, locks=locks, should_cancel=should_cancel)
+        result = refine(solution, probs, box, locks=locks, should_cancel=should_cancel, held_probs=held_probs)
         if result.edge_change <= EDGE_TOLERANCE:
             break
         sigmas *= GROW

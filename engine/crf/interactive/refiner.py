@@ -30,6 +30,7 @@ KIND_NETWORK = "network (no CRF)"
 LOCAL_MIN_PIXELS = downscale.PREVIEW_PIXELS  # below this a whole-image run is about as quick as a window
 COMPACT_PIXELS = 1_000_000  # results of larger images keep their probabilities as bytes (compact.py)
 IDLE_MS = 600  # after a local result, the exact run starts once nothing happened for this long
+CHANGED_MAX_SHARE = 0.5  # new probabilities (head adaptation) changing labels over more of the image: no window
 HALF_PROBS_PIXELS = 4_000_000  # larger images keep the network's probabilities as float16 (half the memory)
 
 
@@ -97,6 +98,8 @@ class InteractiveCRF:
         self._preview_lock = threading.Lock()
         self.solution = None            # window.Solution of the last capturing exact run (fast engine)
         self._solution_probs = None     # keys.array_key of the probabilities it was computed from
+        self._base = None               # those probabilities (a reference: a window on new ones holds the old)
+        self._mixed = False             # a window re-solved new probabilities: no more until an exact run
         self._pending: list[Outcome] = []
         self._unpasted = None           # (solution, WindowResult) not yet taken into the solution
         self._pending_lock = threading.Lock()
@@ -123,8 +126,10 @@ class InteractiveCRF:
         if sol is None or sol.params != params or not hasattr(self._session(), "refine_local"):
             return False
         from ..fast.keys import array_key
+        if self._mixed:
+            return False
         if probs_changed:
-            return sol.shape == tuple(probs.shape[1:]) and self._solution_probs is not None
+            return sol.shape == tuple(probs.shape[1:]) and self._base is not None
         return self._solution_probs == array_key(probs)
 
     def plan(self, params: CRFParams, probs, region=None, probs_changed: bool = False) -> Plan:
@@ -132,8 +137,11 @@ class InteractiveCRF:
         probs_changed: the probabilities are new, and differ from the solution's mainly inside region."""
         if params.iterations == 0:
             return Plan("exact")
-        if region is not None and dirty_box(region) is not None \
-                and self.local_possible(params, probs, probs_changed):
+        box = dirty_box(region)
+        if box is not None and probs_changed \
+                and (box[2] - box[0]) * (box[3] - box[1]) > CHANGED_MAX_SHARE * self.pixels:
+            box = None  # new probabilities over most of the image: as a new prediction (a preview first if large)
+        if box is not None and self.local_possible(params, probs, probs_changed):
             return Plan("local", exact_after=True, idle=True)
         if self.wants_preview:
             return Plan("preview", exact_after=True)
@@ -180,6 +188,7 @@ class InteractiveCRF:
             solution = session.solution() if hasattr(session, "solution") else None
             from ..fast.keys import array_key
             self.solution, self._solution_probs = solution, (array_key(probs) if solution is not None else None)
+            self._base, self._mixed = (probs if solution is not None else None), False
         with self._pending_lock:
             self._pending.clear()  # the exact result replaces every window shown before
             self._unpasted = None
@@ -187,18 +196,25 @@ class InteractiveCRF:
 
     def local(self, probs: np.ndarray, params: CRFParams, region, locks=None, should_cancel=None) -> Outcome | None:
         """Re-solve the window around `region`; None when it would be most of the image (run exact()). The
-        window is pasted into the solution before this returns (see pending())."""
+        window is pasted into the solution before this returns (see pending()). probs may be new ones (a head
+        adaptation's, changed mainly inside region): the window is solved with them, held against the
+        probabilities the solution came from; the solution is then mixed, so the next request runs exactly."""
+        from ..fast.keys import array_key
+
         box = dirty_box(region)
         solution = self.solution
         if box is None or solution is None:
             return None
+        changed = self._solution_probs != array_key(probs)
+        if changed and (self._mixed or self._base is None):
+            return None
         self._settle()  # the previous window first
-        result = self._session().refine_local(solution, probs, box, locks=locks, should_cancel=should_cancel)
+        result = self._session().refine_local(solution, probs, box, locks=locks, should_cancel=should_cancel,
+                                              held_probs=self._base if changed else None)
         if result is None:
             return None
         outcome = self._outcome(KIND_LOCAL, params, result.labels, result.probs, box=result.box)
-        from ..fast.keys import array_key
-        self._solution_probs = array_key(probs)  # the next window starts from this one (the exact run will redo it)
+        self._mixed = self._mixed or changed
         with self._pending_lock:  # from here on the window is the current state: it must be shown
             self._pending.append(outcome)
             self._unpasted = (solution, result)  # taken into the solution by the next call (after it is shown)
@@ -226,13 +242,15 @@ class InteractiveCRF:
         """A solution computed elsewhere (prefetch) for this image and these probabilities."""
         from ..fast.keys import array_key
         self.solution, self._solution_probs = solution, array_key(probs)
+        self._base, self._mixed = probs, False
         with self._pending_lock:
             self._pending.clear()
             self._unpasted = None
 
     def forget_solution(self) -> None:
         """New probabilities (a new prediction): the solution no longer describes the image."""
-        self.solution = self._solution_probs = None
+        self.solution = self._solution_probs = self._base = None
+        self._mixed = False
         with self._pending_lock:
             self._pending.clear()
             self._unpasted = None
