@@ -4,6 +4,7 @@
   python main.py FOLDER          open a folder of images (GUI)
   python main.py predict IMAGE --model CKPT [--crf PRESET] --out LABEL.png     headless prediction
   python main.py train-demo | eval-demo                                        the demo model recipe
+  python main.py eval-voc --model CKPT --voc VOC2012 [--crf PRESET]             mIoU on PASCAL VOC 2012 val
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SUBCOMMANDS = ("predict", "train-demo", "eval-demo", "gui")
+SUBCOMMANDS = ("predict", "train-demo", "eval-demo", "eval-voc", "gui")
 
 
 def _predict(argv: list[str]) -> int:
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from engine.demo.evaluate import main as eval_main
 
         return eval_main(argv[1:])
+    if argv and argv[0] == "eval-voc":
+        from engine.eval.voc import main as voc_main
+
+        return voc_main(argv[1:])
     if argv and argv[0] == "gui":
         argv = argv[1:]
     return _gui(argv)

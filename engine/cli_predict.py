@@ -11,6 +11,7 @@ from .paths import DEMO_V1
 
 def build_parser() -> argparse.ArgumentParser:
     from .crf import all_presets, backend_names
+    from .models.pipelines import PIPELINES
 
     p = argparse.ArgumentParser(prog="main.py predict", description="Predict a label PNG for one image.")
     p.add_argument("image", type=Path)
@@ -22,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=backend_names(), default=None, help="CRF backend (default: the app's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
+    p.add_argument("--pipeline", choices=sorted(PIPELINES), default=None,
+                   help="inference pipeline (default: the checkpoint's own: caffe for Caffe weights, kazuto for "
+                        "kazuto's .pth)")
     p.add_argument("--out", type=Path, required=True, help="output label PNG (indexed, 255 = void)")
     return p
 
@@ -38,7 +42,7 @@ def run(args) -> str:
     from .predict import Predictor
 
     class_list = load_class_list(args.classes) if args.classes else None
-    loaded = load_checkpoint(args.model, class_list=class_list)
+    loaded = load_checkpoint(args.model, class_list=class_list, pipeline=args.pipeline)
     image = read_image(args.image)
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
     probs = predictor.predict(image)
@@ -51,7 +55,8 @@ def run(args) -> str:
     counts = np.bincount(labels.ravel(), minlength=len(loaded.spec.class_names))
     names = loaded.spec.class_names
     share = ", ".join(f"{names[i]} {100 * counts[i] / labels.size:.1f}%" for i in np.argsort(-counts)[:5] if counts[i])
-    return f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, crf {args.crf}): {share}"
+    return (f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, "
+            f"{loaded.spec.pipeline} pipeline, crf {args.crf}): {share}")
 
 
 def main(argv: list[str]) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from engine.checkpoints import load_checkpoint
+from engine.checkpoints import load_checkpoint, with_pipeline
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.constraints import run_constrained
 from engine.crf_runner import CRFRunner
@@ -72,6 +72,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.dataset: Dataset | None = None
         self.state: ImageState | None = None
         self.loaded = None
+        self.own_pipeline: str | None = None  # the loaded checkpoint's own inference pipeline
         self.predictor: Predictor | None = None
         self.class_list = None
         self.params: CRFParams = PRESETS["deeplab-v1"]
@@ -249,6 +250,19 @@ class AnnotatorController(HandEditsMixin, QObject):
                 return loaded, Predictor(loaded, device=pref)
         self.lanes["model"].submit(("device", pref), job)
 
+    def set_pipeline(self, name: str) -> None:
+        """Run the loaded weights by another inference pipeline ('caffe' / 'kazuto'); predicted again when ready."""
+        loaded, pref = self.loaded, self.device_pref
+        if loaded is None or name == loaded.spec.pipeline:
+            return
+        self.activity.emit(f"Switching to the {name} pipeline…")
+
+        def job(cancel, report):
+            switched = with_pipeline(loaded, name)
+            with self.model_lock:
+                return switched, Predictor(switched, device=pref)
+        self.lanes["model"].submit(("pipeline", name), job)
+
     def set_class_list(self, class_list) -> bool:
         """Use other names/colours for the model's classes; the count must match the model."""
         if class_list is None and self.loaded is not None:
@@ -264,16 +278,19 @@ class AnnotatorController(HandEditsMixin, QObject):
 
     def _on_model_ready(self, key, result) -> None:
         loaded, predictor = result
-        is_new_model = loaded is not self.loaded
+        is_new_model = loaded is not self.loaded and key[0] != "pipeline"  # a pipeline switch keeps the classes
+        if loaded is not self.loaded:
+            self.scores = {}
+            self.prefetch.clear()
         self.loaded, self.predictor = loaded, predictor
         if is_new_model:
             self.class_list = loaded.spec.class_list()
-            self.scores = {}
-            self.prefetch.clear()
+            self.own_pipeline = loaded.spec.pipeline
         self.model_gen += 1
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
-        self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} on {describe(predictor.device)}")
+        self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
+                           f"on {describe(predictor.device)}")
         self.request_predict()
 
     # ----- prediction ----------------------------------------------------------------------------

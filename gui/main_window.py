@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         self.model_menu.load_requested.connect(self.load_model)
         self.model_menu.class_list_requested.connect(c.set_class_list)
         self.model_menu.device_requested.connect(self._on_device)
+        self.model_menu.pipeline_requested.connect(c.set_pipeline)
         self.model_menu.error.connect(self.show_error)
         tb.fit.triggered.connect(self.canvas.fit)
         tb.actual.triggered.connect(self.canvas.actual_size)
@@ -281,6 +282,7 @@ class MainWindow(QMainWindow):
             self.editing.refresh()
             self.presenter.bind(self.ctl.state, cl.palette_array())
         if self.ctl.loaded is not None:
+            self.model_menu.set_pipeline(self.ctl.loaded.spec.pipeline, self.ctl.own_pipeline)
             self.settings.setValue("last_model", str(self.ctl.loaded.path))
             preset = self.ctl.loaded.spec.crf_preset
             if self.crf_panel.preset_name() != CUSTOM and preset in self.crf_panel.presets \
