@@ -20,7 +20,6 @@ Self-checks of the reference come first and pass on their own. Run time: see the
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 
 import numpy as np
@@ -189,40 +188,37 @@ def _dynamic_caffe_classes():
     from google.protobuf import descriptor_pool, message_factory
 
     F_ = descriptor_pb2.FieldDescriptorProto
+    scalar = {"int32": F_.TYPE_INT32, "int64": F_.TYPE_INT64, "uint32": F_.TYPE_UINT32, "float": F_.TYPE_FLOAT,
+              "bool": F_.TYPE_BOOL, "string": F_.TYPE_STRING}
+    subset = {  # "name=number:type", * = repeated, + = packed, a capitalised type is a message
+        "BlobShape": "dim=1:int64*+",
+        "BlobProto": "num=1:int32 channels=2:int32 height=3:int32 width=4:int32 data=5:float*+ shape=7:BlobShape",
+        "V1Conv": "num_output=1:uint32 pad=3:uint32 kernel_size=4:uint32 stride=6:uint32 hole=17:uint32 "
+                  "dilation=18:uint32",
+        "V1Layer": "name=4:string type=5:int32 blobs=6:BlobProto* convolution_param=10:V1Conv",
+        "BNParam": "use_global_stats=1:bool eps=3:float",
+        "Conv": "num_output=1:uint32 bias_term=2:bool pad=3:uint32* kernel_size=4:uint32* stride=6:uint32* "
+                "dilation=18:uint32*",
+        "Interp": "zoom_factor=3:int32 shrink_factor=4:int32",
+        "Layer": "name=1:string type=2:string blobs=7:BlobProto* convolution_param=106:Conv "
+                 "batch_norm_param=139:BNParam interp_param=143:Interp",
+        "Net": "name=1:string layers=2:V1Layer* layer=100:Layer*",
+    }
     fdp = descriptor_pb2.FileDescriptorProto(name="ref13_caffe_subset.proto", package="ref13", syntax="proto2")
-
-    def msg(name, fields):
-        m = fdp.message_type.add(name=name)
-        for fname, num, ftype, label, type_name, packed in fields:
-            f = m.field.add(name=fname, number=num, type=ftype, label=label)
-            if type_name:
-                f.type_name = ".ref13." + type_name
-            if packed:
+    for message, fields in subset.items():
+        m = fdp.message_type.add(name=message)
+        for spec in fields.split():
+            name, rest = spec.split("=")
+            number, ftype = rest.split(":")
+            base = ftype.rstrip("*+")
+            f = m.field.add(name=name, number=int(number),
+                            label=F_.LABEL_REPEATED if "*" in ftype else F_.LABEL_OPTIONAL)
+            if base in scalar:
+                f.type = scalar[base]
+            else:
+                f.type, f.type_name = F_.TYPE_MESSAGE, ".ref13." + base
+            if "+" in ftype:
                 f.options.packed = True
-
-    OPT, REP = F_.LABEL_OPTIONAL, F_.LABEL_REPEATED
-    msg("BlobShape", [("dim", 1, F_.TYPE_INT64, REP, None, True)])
-    msg("BlobProto", [("num", 1, F_.TYPE_INT32, OPT, None, False), ("channels", 2, F_.TYPE_INT32, OPT, None, False),
-                      ("height", 3, F_.TYPE_INT32, OPT, None, False), ("width", 4, F_.TYPE_INT32, OPT, None, False),
-                      ("data", 5, F_.TYPE_FLOAT, REP, None, True), ("shape", 7, F_.TYPE_MESSAGE, OPT, "BlobShape", False)])
-    msg("V1Conv", [("num_output", 1, F_.TYPE_UINT32, OPT, None, False), ("pad", 3, F_.TYPE_UINT32, OPT, None, False),
-                   ("kernel_size", 4, F_.TYPE_UINT32, OPT, None, False), ("stride", 6, F_.TYPE_UINT32, OPT, None, False),
-                   ("hole", 17, F_.TYPE_UINT32, OPT, None, False), ("dilation", 18, F_.TYPE_UINT32, OPT, None, False)])
-    msg("V1Layer", [("name", 4, F_.TYPE_STRING, OPT, None, False), ("type", 5, F_.TYPE_INT32, OPT, None, False),
-                    ("blobs", 6, F_.TYPE_MESSAGE, REP, "BlobProto", False),
-                    ("convolution_param", 10, F_.TYPE_MESSAGE, OPT, "V1Conv", False)])
-    msg("BNParam", [("use_global_stats", 1, F_.TYPE_BOOL, OPT, None, False), ("eps", 3, F_.TYPE_FLOAT, OPT, None, False)])
-    msg("Conv", [("num_output", 1, F_.TYPE_UINT32, OPT, None, False), ("bias_term", 2, F_.TYPE_BOOL, OPT, None, False),
-                 ("pad", 3, F_.TYPE_UINT32, REP, None, False), ("kernel_size", 4, F_.TYPE_UINT32, REP, None, False),
-                 ("stride", 6, F_.TYPE_UINT32, REP, None, False), ("dilation", 18, F_.TYPE_UINT32, REP, None, False)])
-    msg("Interp", [("zoom_factor", 3, F_.TYPE_INT32, OPT, None, False), ("shrink_factor", 4, F_.TYPE_INT32, OPT, None, False)])
-    msg("Layer", [("name", 1, F_.TYPE_STRING, OPT, None, False), ("type", 2, F_.TYPE_STRING, OPT, None, False),
-                  ("blobs", 7, F_.TYPE_MESSAGE, REP, "BlobProto", False),
-                  ("convolution_param", 106, F_.TYPE_MESSAGE, OPT, "Conv", False),
-                  ("batch_norm_param", 139, F_.TYPE_MESSAGE, OPT, "BNParam", False),
-                  ("interp_param", 143, F_.TYPE_MESSAGE, OPT, "Interp", False)])
-    msg("Net", [("name", 1, F_.TYPE_STRING, OPT, None, False), ("layers", 2, F_.TYPE_MESSAGE, REP, "V1Layer", False),
-                ("layer", 100, F_.TYPE_MESSAGE, REP, "Layer", False)])
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("ref13.Net"))
@@ -295,7 +291,8 @@ def make_case(kind: str, folder: Path, *, full: bool = False) -> Case:
             torch.save(fx.v1_state_dict(vgg, fc8_key="fc8_voc12"), path)
         else:
             field = "dilation" if kind == "caffe_v1_dilation" else "hole"
-            path = cw.write(folder / f"train2_iter_8000_{field}.caffemodel", cw.v1_largefov_chunks(vgg, dilation_field=field))
+            path = cw.write(folder / f"train2_iter_8000_{field}.caffemodel",
+                            cw.v1_largefov_chunks(vgg, dilation_field=field))
         return Case(kind, path, vgg, "deeplab_v1_largefov", n, False)
     shape = {} if full else NARROW_RESNET
     if kind == "caffe_v2_eps_per_layer":  # per-layer eps, some written, some left to Caffe's default
@@ -445,7 +442,8 @@ def test_app_reads_caffemodel_variants(request, tmp_path, kind, size):
     loaded.model.eval()
     _check_loaded(case, loaded)
     rgb = fx.make_image(*size, seed=7)
-    metrics, failures = compare(case, loaded, Predictor(loaded, device="cpu"), rgb, _cached_reference(request, case, rgb))
+    ref = _cached_reference(request, case, rgb)
+    metrics, failures = compare(case, loaded, Predictor(loaded, device="cpu"), rgb, ref)
     assert not failures, _fmt(f"{kind}-{size[0]}x{size[1]}", metrics, failures)
 
 

@@ -31,6 +31,7 @@ from .vgg_largefov import LAYERS as VGG_LAYERS
 
 
 def varint(n: int) -> bytes:
+    """Base-128 varint (protobuf encoding spec, "Base 128 Varints")."""
     if n < 0:
         n += 1 << 64  # int32/int64 negatives are 10-byte two's complement varints
     out = bytearray()
@@ -45,6 +46,7 @@ def varint(n: int) -> bytes:
 
 
 def key(field: int, wire_type: int) -> bytes:
+    """Field key ``(field_number << 3) | wire_type`` (protobuf encoding spec, "Message Structure")."""
     return varint((field << 3) | wire_type)
 
 
@@ -65,6 +67,7 @@ def f_float(field: int, value: float) -> bytes:
 
 
 def f_packed_floats(field: int, values: np.ndarray) -> bytes:
+    """``repeated float ... [packed = true]`` (BlobProto.data = 5): one length-delimited run of little-endian f32."""
     return f_bytes(field, np.ascontiguousarray(values, dtype="<f4").tobytes())
 
 
@@ -94,6 +97,7 @@ V1_IMAGE_SEG_DATA = 39
 
 
 def v1_layer(name: str, type_enum: int, bottoms=(), tops=(), blobs=(), extra: bytes = b"") -> bytes:
+    """One DeepLab v1 ``LayerParameter`` inside ``NetParameter.layers`` (field 2), v1 caffe.proto numbering."""
     body = b"".join(f_string(2, b) for b in bottoms) + b"".join(f_string(3, t) for t in tops)
     body += f_string(4, name) + f_varint(5, type_enum)
     body += b"".join(f_bytes(6, blob_legacy(b)) for b in blobs)
@@ -103,6 +107,7 @@ def v1_layer(name: str, type_enum: int, bottoms=(), tops=(), blobs=(), extra: by
 
 
 def v2_layer(name: str, type_name: str, bottoms=(), tops=(), blobs=(), params=(), extra: bytes = b"") -> bytes:
+    """One v2 ``LayerParameter`` inside ``NetParameter.layer`` (field 100), v2 caffe.proto numbering."""
     body = f_string(1, name) + f_string(2, type_name)
     body += b"".join(f_string(3, b) for b in bottoms) + b"".join(f_string(4, t) for t in tops)
     body += b"".join(f_bytes(6, f_string(1, p) + f_float(3, 1.0) + f_float(4, 1.0)) for p in params)
