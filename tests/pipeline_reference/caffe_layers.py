@@ -38,6 +38,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, pad: int = 0, dila
 
 
 def _right_pad(size: int, kernel: int, stride: int, pad: int) -> tuple[int, int]:
+    """Caffe's output size and the extra bottom/right padding that lets a padding-free torch pool produce it."""
     out = pool_output_size(size, kernel, stride, pad)
     return out, max(0, (out - 1) * stride + kernel - pad - size)
 

@@ -31,6 +31,7 @@ from .vgg_largefov import LAYERS as VGG_LAYERS
 
 
 def varint(n: int) -> bytes:
+    """Base-128 varint (protobuf encoding spec, "Base 128 Varints")."""
     if n < 0:
         n += 1 << 64  # int32/int64 negatives are 10-byte two's complement varints
     out = bytearray()
@@ -45,6 +46,7 @@ def varint(n: int) -> bytes:
 
 
 def key(field: int, wire_type: int) -> bytes:
+    """Field key ``(field_number << 3) | wire_type`` (protobuf encoding spec, "Message Structure")."""
     return varint((field << 3) | wire_type)
 
 
@@ -65,6 +67,7 @@ def f_float(field: int, value: float) -> bytes:
 
 
 def f_packed_floats(field: int, values: np.ndarray) -> bytes:
+    """``repeated float ... [packed = true]`` (BlobProto.data = 5): one length-delimited run of little-endian f32."""
     return f_bytes(field, np.ascontiguousarray(values, dtype="<f4").tobytes())
 
 
@@ -94,6 +97,7 @@ V1_IMAGE_SEG_DATA = 39
 
 
 def v1_layer(name: str, type_enum: int, bottoms=(), tops=(), blobs=(), extra: bytes = b"") -> bytes:
+    """One DeepLab v1 ``LayerParameter`` inside ``NetParameter.layers`` (field 2), v1 caffe.proto numbering."""
     body = b"".join(f_string(2, b) for b in bottoms) + b"".join(f_string(3, t) for t in tops)
     body += f_string(4, name) + f_varint(5, type_enum)
     body += b"".join(f_bytes(6, blob_legacy(b)) for b in blobs)
@@ -103,6 +107,7 @@ def v1_layer(name: str, type_enum: int, bottoms=(), tops=(), blobs=(), extra: by
 
 
 def v2_layer(name: str, type_name: str, bottoms=(), tops=(), blobs=(), params=(), extra: bytes = b"") -> bytes:
+    """One v2 ``LayerParameter`` inside ``NetParameter.layer`` (field 100), v2 caffe.proto numbering."""
     body = f_string(1, name) + f_string(2, type_name)
     body += b"".join(f_string(3, b) for b in bottoms) + b"".join(f_string(4, t) for t in tops)
     body += b"".join(f_bytes(6, f_string(1, p) + f_float(3, 1.0) + f_float(4, 1.0)) for p in params)
@@ -166,20 +171,20 @@ def _conv_param(num_output: int, k: int, s: int, p: int, d: int, bias: bool) -> 
 
 
 def _resnet_branch(net, suffix: str, data: str, eps_written: dict[str, float | None], exp: str) -> list[bytes]:
-    """The layers of one resolution branch (suffix "", "_res075" or "_res05"), weight-shared via ParamSpec
-    names like the prototxt (``param { name: "conv1_0" }``)."""
-    out = []  # one branch's layers (a few hundred chunks; the blob bytes dominate)
+    """The layers of one resolution branch (suffix "", "_res075" or "_res05"), named and wired as in the
+    prototxt (``res2a_branch2a_res05``, ``res2a_relu_res05``...) and weight-shared through ParamSpec names
+    (``param { name: "res2a_branch2a_0" }``)."""
+    out = []  # one branch's layers; the blob bytes dominate
     bottom = data
     for gi, group in enumerate(resnet_layout(net.n_blocks)):
-        block_in = bottom
-        branch_tops = []
+        block_in, shortcut = bottom, bottom
         for spec in group:
             w = net.convs[spec.caffe_conv]
             bn = net.bns[spec.caffe_bn]
             gamma, beta = net.scales[spec.caffe_scale]
-            src = block_in if (spec.caffe_conv.endswith(("branch1", "branch2a")) or gi == 0) else bottom
+            first = spec.caffe_conv.endswith(("branch1", "branch2a")) or gi == 0  # reads the block input
             top = spec.caffe_conv + suffix
-            out.append(v2_layer(spec.caffe_conv + suffix, "Convolution", (src,), (top,), (w,),
+            out.append(v2_layer(top, "Convolution", (block_in if first else bottom,), (top,), (w,),
                                 (spec.caffe_conv + "_0",),
                                 _conv_param(w.shape[0], spec.kernel, spec.stride, spec.pad, spec.dilation, False)))
             out.append(v2_layer(spec.caffe_bn + suffix, "BatchNorm", (top,), (top,),
@@ -190,20 +195,18 @@ def _resnet_branch(net, suffix: str, data: str, eps_written: dict[str, float | N
             if spec.relu:
                 out.append(v2_layer(spec.caffe_conv + "_relu" + suffix, "ReLU", (top,), (top,)))
             if spec.caffe_conv.endswith("branch1"):
-                branch_tops.append(top)
+                shortcut = top
             else:
                 bottom = top
-        if gi == 0:
-            out.append(v2_layer("pool1" + suffix, "Pooling", (bottom,), ("pool1" + suffix,),
-                                extra=f_bytes(121, f_varint(1, 0) + f_varint(2, 3) + f_varint(3, 2) + f_varint(4, 1))))
+        if gi == 0:  # stem: conv1 -> pool1
+            pool = f_varint(1, 0) + f_varint(2, 3) + f_varint(3, 2) + f_varint(4, 1)  # MAX k3 s2 p1
+            out.append(v2_layer("pool1" + suffix, "Pooling", (bottom,), ("pool1" + suffix,), extra=f_bytes(121, pool)))
             bottom = "pool1" + suffix
-        else:
-            name = group[-1].caffe_conv.split("_")[0] + suffix  # res2a
-            shortcut = branch_tops[0] if branch_tops else block_in
-            out.append(v2_layer(name, "Eltwise", (shortcut, bottom), (name,)))
-            out.append(v2_layer(name.replace(suffix, "") + "_relu" + suffix if suffix else name + "_relu",
-                                "ReLU", (name,), (name,)))
-            bottom = name
+        else:  # Eltwise SUM (default operation) of the shortcut and branch2c, then ReLU
+            block = group[-1].caffe_conv.split("_")[0]  # res2a
+            out.append(v2_layer(block + suffix, "Eltwise", (shortcut, bottom), (block + suffix,)))
+            out.append(v2_layer(block + "_relu" + suffix, "ReLU", (block + suffix,), (block + suffix,)))
+            bottom = block + suffix
     c_tops = []
     for i, ((w, b), r) in enumerate(zip(net.aspp, ASPP_RATES)):
         name = f"fc1_{exp}{suffix}_c{i}"
@@ -211,7 +214,7 @@ def _resnet_branch(net, suffix: str, data: str, eps_written: dict[str, float | N
                             (f"fc1_{exp}_c{i}_w", f"fc1_{exp}_c{i}_b"), _conv_param(w.shape[0], 3, 1, r, r, True)))
         c_tops.append(name)
     out.append(v2_layer(f"fc1_{exp}{suffix}", "Eltwise", tuple(c_tops), (f"fc1_{exp}{suffix}",),
-                        extra=f_bytes(110, f_varint(1, 1))))
+                        extra=f_bytes(110, f_varint(1, 1))))  # operation: SUM
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .pipelines import CaffeResNet
-from .resnet_aspp import CaffeBN, STAGES, resnet_layout
+from .resnet_aspp import CaffeBN, resnet_layout
 from .vgg_largefov import LAYERS as VGG_LAYERS
 
 VGG_WIDTHS = {"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512, "conv5": 512, "fc6": 1024, "fc7": 1024}
@@ -129,9 +129,6 @@ def make_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-__all__ = ["random_vgg_largefov", "random_caffe_resnet", "kazuto_state_dict", "v1_state_dict", "make_image",
-           "STAGES"]
-
 
 def center_v1_classes(weights: dict[str, tuple], size: int = 161) -> dict[str, tuple]:
     """Remove the image-independent per-class offset of a random VGG (fc8 bias -= mean score over a test image),
@@ -156,3 +153,7 @@ def center_resnet_classes(net: CaffeResNet, size: int = 161) -> CaffeResNet:
     aspp = list(net.aspp)
     aspp[0] = (aspp[0][0], (aspp[0][1] - mean).astype(np.float32))
     return CaffeResNet(net.convs, net.bns, net.scales, aspp, net.n_blocks)
+
+
+__all__ = ["random_vgg_largefov", "random_caffe_resnet", "kazuto_state_dict", "v1_state_dict", "make_image",
+           "center_v1_classes", "center_resnet_classes"]

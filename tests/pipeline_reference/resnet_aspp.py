@@ -82,6 +82,8 @@ def resnet_layout(n_blocks: tuple[int, int, int, int]) -> list[list[ConvSpec]]:
 
 
 def _forward(layout, conv_bn, aspp, stem_pool, x: torch.Tensor) -> torch.Tensor:
+    """Stem -> pool1 -> bottlenecks (branch2a/2b/2c + branch1 or identity, Eltwise SUM, ReLU) -> ASPP, the order of
+    the prototxt's resolution-1 branch and of kazuto's nn.Sequential."""
     stem, blocks = layout[0][0], layout[1:]
     h = stem_pool(conv_bn(stem, x))
     for group in blocks:
