@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench bundle clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	@$(PY) -m gui.qt_libs --quiet   # Qt's xcb plugin needs system libraries: prints the apt-get line if any is missing
 	$(PY) main.py
 
 test: $(STAMP)
@@ -20,6 +21,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/crf.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_latency.py
+	$(PY) bench/startup.py
+
+# CPU-only PyInstaller bundle in dist/deeplab-annotator/ (own venv under build/); prints its size
+bundle:
+	PYTHON=$(PYTHON) packaging/build_bundle.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build dist

@@ -1,56 +1,21 @@
-"""DeepLab Annotator entry point.
+"""DeepLab Annotator entry point from a checkout; installed, the same is the `deeplab-annotator` command.
 
   python main.py                 open the bundled samples with the demo model (GUI)
   python main.py FOLDER          open a folder of images (GUI)
-  python main.py predict IMAGE --model CKPT [--crf PRESET] --out LABEL.png     headless prediction
+  python main.py predict IMAGE [--model CKPT] [--crf PRESET] --out LABEL.png   headless prediction
+  python main.py prelabel FOLDER [--model CKPT] [--crf PRESET] [--ray [ADDRESS]] pre-label a whole folder
+  python main.py finetune FOLDER --model CKPT --out NEW.pt                      train on the folder's saved labels
+  python main.py tune-crf FOLDER [--model CKPT] [--keep]                        CRF values that fit the saved labels
   python main.py train-demo | eval-demo                                        the demo model recipe
   python main.py eval-voc --model CKPT --voc VOC2012 [--crf PRESET]             mIoU on PASCAL VOC 2012 val
+
+The subcommands are listed in engine/cli.py (COMMANDS).
 """
-from __future__ import annotations
-
-import argparse
+import multiprocessing
 import sys
-from pathlib import Path
 
-SUBCOMMANDS = ("predict", "train-demo", "eval-demo", "eval-voc", "gui")
-
-
-def _predict(argv: list[str]) -> int:
-    from engine.cli_predict import main as predict_main
-
-    return predict_main(argv)
-
-
-def _gui(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="main.py", description="DeepLab Annotator")
-    parser.add_argument("folder", nargs="?", type=Path, help="folder of images (default: bundled samples)")
-    parser.add_argument("--model", type=Path, help="checkpoint to load (default: bundled demo model)")
-    args = parser.parse_args(argv)
-    from gui.app import main as gui_main
-
-    return gui_main(args.folder, args.model)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "predict":
-        return _predict(argv[1:])
-    if argv and argv[0] == "train-demo":
-        from engine.demo.train import main as train_main
-
-        return train_main(argv[1:])
-    if argv and argv[0] == "eval-demo":
-        from engine.demo.evaluate import main as eval_main
-
-        return eval_main(argv[1:])
-    if argv and argv[0] == "eval-voc":
-        from engine.eval.voc import main as voc_main
-
-        return voc_main(argv[1:])
-    if argv and argv[0] == "gui":
-        argv = argv[1:]
-    return _gui(argv)
-
+from engine.cli import main
 
 if __name__ == "__main__":
+    multiprocessing.freeze_support()  # the PyInstaller bundle: a spawned CRF worker runs here, not the CLI
     sys.exit(main())

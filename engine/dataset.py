@@ -1,10 +1,12 @@
 """A folder of images and its labels folder: which images exist, what is saved, what is not.
 
 Labels live in ``<folder>/labels/<stem>.png`` (VOC indexed PNG) with ``class_names.txt`` beside
-them, so the folder stays usable by VOC tooling without this app.
+them, so the folder stays usable by VOC tooling without this app. ``labels/project.json`` holds the
+folder's class list and settings (engine.project); label values are the folder's class ids.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -14,9 +16,11 @@ import numpy as np
 
 from engine.errors import LabelIOError
 from engine.io.images import is_image_file
-from engine.io.labels import read_label_png, write_class_names, write_label_png
-from engine.io.provenance import write_provenance
+from engine.io.labels import encode_class_names, encode_label_png, read_label_png
+from engine.io.provenance import encode_provenance, read_provenance, sidecar_path
+from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList
+from engine.project import FolderClasses, FolderProject, check_known
 
 LABELS_DIRNAME = "labels"
 CLASS_NAMES_FILE = "class_names.txt"
@@ -28,6 +32,8 @@ class Status(str, Enum):
     PREDICTED = "predicted"  # labels from model + CRF, reproducible, not saved
     EDITED = "edited"        # labels differ from the saved file / changed by the user: unsaved work
     SAVED = "saved"          # labels on disk match what is shown
+    PRELABELLED = "pre-labelled"  # labels on disk written by a batch run (machine labels), not reviewed yet
+    ERROR = "error"          # the image file cannot be read (ImageEntry.error says why)
 
 
 @dataclass
@@ -35,10 +41,31 @@ class ImageEntry:
     path: Path
     label_path: Path
     status: Status = Status.NEW
+    error: str = ""          # why the file could not be read, while status is ERROR
 
 
 def _natural_key(name: str):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def is_machine_label(label_path: str | Path, verify: bool = False) -> bool:
+    """True if the label file was written by a batch run (its provenance sidecar says so) and nobody saved it since.
+
+    A label without a sidecar, or with an unreadable one, counts as hand-made: a batch run must never replace it.
+    verify: also check that the PNG still holds the labels the sidecar describes (its label_sha256), so a file
+    repainted by another tool after the batch run counts as hand-made too (reads the PNG).
+    """
+    label_path = Path(label_path)
+    try:
+        record = read_provenance(label_path)
+        if record is None or not record.machine_made:
+            return False
+        if verify:
+            labels = read_label_png(label_path)
+            return hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest() == record.label_sha256
+    except (LabelIOError, OSError):
+        return False
+    return True
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -55,6 +82,7 @@ class Dataset:
             raise LabelIOError(f"{folder}: not a folder of images")
         self.folder = folder
         self.labels_dir = folder / labels_dirname
+        self.project = FolderProject.open(self.labels_dir)   # never raises: problems are in project.problems
         paths = list_images(folder)
         stems: dict[str, int] = {}
         for p in paths:
@@ -64,7 +92,10 @@ class Dataset:
             # Two images with one stem (a.jpg, a.png) must not share a label file.
             name = p.stem if stems[p.stem] == 1 else p.name
             lp = self.labels_dir / f"{name}.png"
-            self.entries.append(ImageEntry(p, lp, Status.SAVED if lp.is_file() else Status.NEW))
+            status = Status.NEW
+            if lp.is_file():
+                status = Status.PRELABELLED if is_machine_label(lp) else Status.SAVED
+            self.entries.append(ImageEntry(p, lp, status))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -84,6 +115,12 @@ class Dataset:
 
     def set_status(self, i: int, status: Status) -> None:
         self.entries[i].status = Status(status)
+        if self.entries[i].status != Status.ERROR:
+            self.entries[i].error = ""
+
+    def mark_unreadable(self, i: int, reason: str) -> None:
+        """Image i cannot be decoded (not an image, truncated...): ERROR until it is read successfully."""
+        self.entries[i].status, self.entries[i].error = Status.ERROR, str(reason)
 
     def progress_text(self, i: int) -> str:
         """'image 5/100' for a 0-based index."""
@@ -105,7 +142,8 @@ class Dataset:
         start = order.index(i) if i in order else -1
         for k in range(1, n + 1):
             j = order[(start + k) % n]
-            if self.entries[j].status != Status.SAVED:
+            if self.entries[j].status not in (Status.SAVED, Status.ERROR):  # pre-labelled ones still need a person;
+                # nothing to save in an unreadable file
                 return j
         return None
 
@@ -123,22 +161,50 @@ class Dataset:
         """Indices holding unsaved hand work (status EDITED)."""
         return [i for i, e in enumerate(self.entries) if e.status == Status.EDITED]
 
+    def is_machine_labelled(self, i: int, verify: bool = False) -> bool:
+        """Image i has a label file written by a batch run that nobody saved since (see is_machine_label)."""
+        return is_machine_label(self.entries[i].label_path, verify=verify)
+
     def load_labels(self, i: int) -> np.ndarray | None:
         """The saved label map of image i, or None if it has none."""
         lp = self.entries[i].label_path
         return read_label_png(lp) if lp.is_file() else None
 
-    def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None) -> Path:
-        """Write image i's labels (atomic), class_names.txt and, if given, the engine.io.provenance record
-        as a sidecar; mark it saved. Returns the label path. LabelIOError (status unchanged) on disk problems."""
+    def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None,
+             keep_unknown: bool = False) -> Path:
+        """Write image i's labels, the folder's class list (project.json, class_names.txt) and, if given, the
+        engine.io.provenance record as a sidecar (else an old sidecar is removed), all or nothing
+        (engine.io.transaction); mark it saved (pre-labelled for a machine-made record). Returns the label path.
+        LabelIOError (status unchanged, the previous files intact) on disk problems.
+
+        ``class_list`` must be the folder's (ClassListMismatch otherwise: the values would mean other classes);
+        a folder without one takes it, in labels/project.json. Values that are not classes nor void raise
+        UnknownLabelValues unless ``keep_unknown`` says the caller decided to keep them."""
         entry = self.entries[i]
+        self.project.check_class_list(class_list)
+        if not keep_unknown:
+            check_known(labels, len(class_list), str(entry.label_path))
+        if not self.project.has_class_list:
+            adopted = FolderClasses.from_class_list(class_list)
+            if self.project.classes is None or self.project.classes.names != adopted.names:
+                self.project.set_classes(adopted)
+        class_list = self.project.class_list()   # the folder's names and colours
         try:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({e.strerror})") from e
-        write_label_png(entry.label_path, labels, class_list)
-        write_class_names(self.labels_dir / CLASS_NAMES_FILE, class_list)
+        txn = SaveTransaction(self.labels_dir)
+        project_text = self.project.stage(txn)   # the class list travels with the labels that use it
+        txn.stage(entry.label_path, encode_label_png(labels, class_list))
+        if project_text is None:
+            txn.stage(self.labels_dir / CLASS_NAMES_FILE, encode_class_names(class_list))
         if provenance is not None:
-            write_provenance(entry.label_path, provenance)
-        entry.status = Status.SAVED
+            txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
+        else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
+            txn.remove(sidecar_path(entry.label_path))
+        txn.commit()
+        if project_text is not None:
+            self.project.committed(project_text)
+        machine = provenance is not None and provenance.machine_made
+        entry.status = Status.PRELABELLED if machine else Status.SAVED
         return entry.label_path

@@ -187,6 +187,18 @@ class EditableLabels:
         cv2.fillPoly(mask, [(pts - [x0, y0]).astype(np.int32).reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8)
         return self._paint((x0, y0, x1, y1), mask.astype(bool), class_id, lock, "polygon")
 
+    def paint_mask(self, mask: np.ndarray, class_id: int, lock: bool = True, kind: str = "mask") -> RegionEdit:
+        """Give every pixel of the (H,W) bool ``mask`` the class ``class_id`` (e.g. the superpixels a click chose)."""
+        self._check_class(class_id)
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.shape:
+            raise ValueError(f"mask must be {self.shape}, got {mask.shape}")
+        box = _tight_box(mask)
+        if box is None:
+            return self._empty(kind)
+        x0, y0, x1, y1 = box
+        return self._paint(box, mask[y0:y1, x0:x1], class_id, lock, kind)
+
     def merge_prediction(self, new_labels: np.ndarray) -> RegionEdit:
         """Take a new prediction or CRF result everywhere except on locked pixels, which keep the annotator's value."""
         new_labels = np.asarray(new_labels)

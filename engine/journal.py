@@ -4,6 +4,10 @@ Each image gets one compressed .npz (labels + locks + a JSON header) in a recove
 (temp file, fsync, os.replace), so an entry on disk is always a complete earlier or later autosave. An entry
 exists only while the image has unsaved edits: save the label file, then discard() the entry. On start,
 pending() lists what a previous session left behind and restore() brings it back.
+
+Entries are read without trust (engine.journal_entry): a damaged one is moved to `damaged/` inside the journal
+folder, with a note saying why, and the rest of the folder opens as usual. File names are derived from
+os.fsencode(image_id), so any name the file system allows (including bytes that are not UTF-8) has an entry.
 """
 from __future__ import annotations
 
@@ -11,21 +15,23 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import LabelIOError
-from .io.atomic import write_bytes_atomic
+from .io.atomic import write_bytes_atomic, write_text_atomic
+from .journal_entry import FORMAT, DamagedEntry, read_entry
 
-__all__ = ["RecoveryJournal", "JournalEntry", "RecoveredEdits", "default_recovery_dir", "FORMAT"]
+__all__ = ["RecoveryJournal", "JournalEntry", "RecoveredEdits", "DamagedEntry", "Quarantined",
+           "default_recovery_dir", "FORMAT", "DAMAGED_DIRNAME"]
 
-FORMAT = "deeplab-annotator-recovery/1"
 _SUFFIX = ".recovery.npz"
+DAMAGED_DIRNAME = "damaged"
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +53,19 @@ class JournalEntry:
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """A damaged entry moved aside: where it was, where it is now (None if it could not be moved), and why."""
+
+    path: Path
+    moved_to: Path | None
+    reason: str
+
+    def message(self) -> str:
+        where = f"moved to {self.moved_to}" if self.moved_to else "could not be moved aside; it is skipped"
+        return f"{self.path.name}: {self.reason} ({where})"
+
+
+@dataclass(frozen=True)
 class RecoveredEdits:
     """Arrays of a restored entry: labels (H,W) uint8 and locked (H,W) bool."""
 
@@ -62,10 +81,12 @@ class RecoveryJournal:
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
+        self.damaged: list[Quarantined] = []   # what the last pending()/restore() moved aside
 
     def path_for(self, image_id: str) -> Path:
-        """File of an image's entry: a readable stem plus a hash of the full id (ids may hold '/' or be long)."""
-        digest = hashlib.sha1(image_id.encode("utf-8")).hexdigest()[:16]
+        """File of an image's entry: a readable stem plus a hash of the full id (ids may hold '/' or be long, or
+        be a file name that is not valid UTF-8, which Python holds as surrogate escapes: os.fsencode takes both)."""
+        digest = hashlib.sha1(os.fsencode(image_id)).hexdigest()[:16]
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(image_id).stem)[:60] or "image"
         return self.folder / f"{stem}-{digest}{_SUFFIX}"
 
@@ -91,48 +112,74 @@ class RecoveryJournal:
         write_bytes_atomic(path, buf.getvalue())
         return path
 
-    def pending(self) -> list[JournalEntry]:
-        """Entries left in the folder, oldest first; unreadable files are logged and skipped, not fatal."""
+    def pending(self, quarantine: bool = True) -> list[JournalEntry]:
+        """Entries left in the folder, oldest first. A damaged file is never fatal: it is moved to damaged/
+        (quarantine=True, the folder's writer) or just skipped, and listed in self.damaged either way."""
+        self.damaged = []
         if not self.folder.is_dir():
             return []
         found = []
         for path in sorted(self.folder.glob("*" + _SUFFIX)):
             try:
-                header = self._read_header(path)
-            except LabelIOError as exc:
-                log.warning("skipping recovery file: %s", exc)
+                header, _, _ = read_entry(path, arrays=False)
+            except DamagedEntry as exc:
+                self._damaged(exc, quarantine)
                 continue
-            found.append(JournalEntry(header["image_id"], path, float(header["saved_at"]),
-                                      tuple(header["shape"]), int(header.get("edited_pixels", 0)),
-                                      header.get("meta", {})))
+            if path != self.path_for(header.image_id):
+                self._damaged(DamagedEntry(path, f"it names image {header.image_id!r}, whose entry has another "
+                                                 f"file name"), quarantine)
+                continue
+            found.append(JournalEntry(header.image_id, path, header.saved_at, header.shape, header.edited_pixels,
+                                      header.meta))
         return sorted(found, key=lambda e: e.saved_at)
 
     def has(self, image_id: str) -> bool:
         return self.path_for(image_id).is_file()
 
-    def restore(self, image_id: str, expected_shape: tuple[int, int] | None = None) -> RecoveredEdits:
-        """Arrays of an entry; raises LabelIOError if it is missing, damaged or not the expected image size."""
+    def restore(self, image_id: str, expected_shape: tuple[int, int] | None = None,
+                n_classes: int | None = None) -> RecoveredEdits:
+        """Arrays of an entry; raises LabelIOError if it is missing or not the expected image size, and
+        DamagedEntry (after moving the file to damaged/) if it is damaged or, given n_classes, names a label that
+        is no class of the model."""
         path = self.path_for(image_id)
         if not path.is_file():
             raise LabelIOError(f"no recovery entry for {image_id!r} in {self.folder}")
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                header = json.loads(str(npz["header"]))
-                labels = np.array(npz["labels"])
-                packed = np.array(npz["locked"])
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise LabelIOError(f"recovery file {path} is damaged ({exc}); discard it") from exc
-        shape = tuple(header.get("shape", ()))
-        if header.get("image_id") != image_id or labels.shape != shape or labels.dtype != np.uint8:
-            raise LabelIOError(f"recovery file {path} does not hold {image_id!r} labels of shape {shape}")
-        n = labels.size
-        if packed.dtype != np.uint8 or packed.size * 8 < n:
-            raise LabelIOError(f"recovery file {path}: lock mask is truncated")
-        locked = np.unpackbits(packed, count=n).astype(bool).reshape(shape)
-        if expected_shape is not None and tuple(expected_shape) != shape:
-            raise LabelIOError(f"recovery file {path} is for a {shape[1]}x{shape[0]} image, but {image_id!r} "
-                               f"is now {expected_shape[1]}x{expected_shape[0]}; it was changed on disk")
-        return RecoveredEdits(image_id, labels, locked, float(header["saved_at"]), header.get("meta", {}))
+            header, labels, locked = read_entry(path, arrays=True, expected_shape=expected_shape,
+                                                n_classes=n_classes)
+            if header.image_id != image_id:
+                raise DamagedEntry(path, f"it holds image {header.image_id!r}, not {image_id!r}")
+        except DamagedEntry as exc:
+            moved = self._damaged(exc, quarantine=True)
+            where = f"; it was moved to {moved.moved_to}" if moved.moved_to else ""
+            raise DamagedEntry(path, exc.reason + where) from exc
+        return RecoveredEdits(image_id, labels, locked, header.saved_at, header.meta)
+
+    def quarantine(self, path: Path, reason: str) -> Quarantined:
+        """Move a damaged entry to damaged/ (never deleted: a person may still want to look at it), with a
+        <name>.why.txt beside it."""
+        target_dir = self.folder / DAMAGED_DIRNAME
+        moved = None
+        try:
+            target_dir.mkdir(parents=True, exist_ok=True)
+            target = target_dir / path.name
+            if target.exists() or target.is_symlink():
+                target = target_dir / f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+            os.replace(path, target)
+            moved = target
+            try:
+                write_text_atomic(target_dir / f"{target.name}.why.txt", reason + "\n")
+            except LabelIOError:
+                pass  # the note is a courtesy; the move is what matters
+        except OSError as exc:
+            log.warning("could not move damaged recovery file %s aside: %s", path, exc)
+        return Quarantined(path, moved, reason)
+
+    def _damaged(self, exc: DamagedEntry, quarantine: bool) -> Quarantined:
+        record = self.quarantine(exc.path, exc.reason) if quarantine else Quarantined(exc.path, None, exc.reason)
+        log.warning("damaged recovery file: %s", record.message())
+        self.damaged.append(record)
+        return record
 
     def discard(self, image_id: str) -> None:
         """Drop an image's entry (after its label file was saved, or the user declined recovery)."""
@@ -156,14 +203,3 @@ class RecoveryJournal:
             except OSError:
                 continue
         return removed
-
-    @staticmethod
-    def _read_header(path: Path) -> dict:
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                header = json.loads(str(npz["header"]))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise LabelIOError(f"{path} is damaged ({exc})") from exc
-        if not isinstance(header, dict) or header.get("format") != FORMAT or "image_id" not in header:
-            raise LabelIOError(f"{path} is not a {FORMAT} file")
-        return header

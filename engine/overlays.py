@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine import colormaps
 from engine.labels import VOID
 from engine.uncertainty import uncertainty_map
 
-UNCERTAINTY_COLOR = (255, 0, 255)   # magenta: not a VOC palette colour, stands out on most images
 CHANGED_COLOR = (255, 255, 0)       # yellow
 LOCK_COLOR = (255, 255, 255)        # white hatching: reads on any class colour
 
@@ -78,15 +78,16 @@ def uncertainty(probs: np.ndarray) -> np.ndarray:
     return uncertainty_map(probs)
 
 
-def uncertainty_rgba(unc: np.ndarray, color=UNCERTAINTY_COLOR, max_alpha: int = 230) -> np.ndarray:
-    """Uncertainty map (H, W) in [0, 1] as a tinted overlay: transparent where the model is sure,
-    opaque colour where two classes tie."""
+def uncertainty_rgba(unc: np.ndarray, cmap: str = colormaps.DEFAULT, max_alpha: int = 230) -> np.ndarray:
+    """Uncertainty map (H, W) in [0, 1] through a perceptual colour map (engine.colormaps): transparent where the
+    model is sure, rising to ``max_alpha`` and the map's top colour where two classes tie."""
     if unc.ndim != 2:
         raise ValueError(f"uncertainty must be an HxW array, got shape {unc.shape}")
     h, w = unc.shape
+    u = np.clip(unc, 0.0, 1.0)
     out = np.empty((h, w, 4), dtype=np.uint8)
-    out[..., :3] = np.asarray(color, dtype=np.uint8)
-    out[..., 3] = (np.clip(unc, 0.0, 1.0) * max_alpha + 0.5).astype(np.uint8)
+    out[..., :3] = colormaps.apply(u, cmap)
+    out[..., 3] = (u * max_alpha + 0.5).astype(np.uint8)
     return out
 
 

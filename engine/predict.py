@@ -18,10 +18,12 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import preprocess
 from .device import pick_device
 from .errors import EngineError, check_cancel
+from .models.registry import DEFAULT_MEAN_BGR
 
 ProgressFn = Optional[Callable[[str, float], None]]
 
@@ -65,6 +67,27 @@ class FeatureSet:
         return sum(int(m.numel() * m.element_size()) for m in self.maps)
 
 
+# RGBA images. Fully transparent pixels (alpha 0) hold no content, so they are void in every model result (the
+# annotator can still paint them); the colour of the rest is composited onto the model's mean for the network, the
+# CRF and the screen. Onto white, the demo models called a cut-out's transparent surround "paper" (99 %); onto the
+# mean, v1 still called 98 % of it "plastic bag" (v2: 96 % belt): no background colour is neutral, hence void.
+
+def alpha_background(spec=None) -> tuple[int, int, int]:
+    """RGB that transparent pixels are composited onto before ``spec``'s network sees them (engine.io.read_image's
+    ``background``): the model's mean colour, so the mean-subtracted input is zero there. None (no model yet):
+    the DeepLab/Caffe mean."""
+    mean = DEFAULT_MEAN_BGR if spec is None else spec.mean_bgr
+    return tuple(int(round(float(c))) for c in mean[::-1])
+
+
+def transparent_mask(alpha: np.ndarray | None) -> np.ndarray | None:
+    """(H, W) bool of the fully transparent pixels (alpha 0), which are void in the labels; None if there are none."""
+    if alpha is None:
+        return None
+    mask = np.asarray(alpha) == 0
+    return mask if mask.any() else None
+
+
 class Predictor:
     """Wraps a LoadedModel; `predict` may be called from a worker thread."""
 
@@ -91,10 +114,12 @@ class Predictor:
         """(1,3,h,w) network input on the device and its Geometry (shrunk to max_side if larger; caffe: padded)."""
         return preprocess.network_input(image_rgb, self.spec.mean_bgr, self.pipeline, self.max_side, self.device)
 
-    def _image_logits(self, score: torch.Tensor, geometry: preprocess.Geometry) -> torch.Tensor:
-        """Fused stride-8 logits -> logits at the image size: the network's own upsampling to its input size
-        (model(x)), the crop of the padding, the resize back when the image was shrunk."""
-        return preprocess.image_logits(self.model.upsample_logits(score, geometry.net_hw), geometry)
+    def _cropped_logits(self, score: torch.Tensor, geometry: preprocess.Geometry) -> torch.Tensor:
+        """Fused stride-8 logits -> logits at the size the network saw the image: the network's own upsampling to
+        its input size (model(x)) and the crop of the padding. The resize back when the image was shrunk
+        (preprocess.image_logits' second step) is _probabilities', chunked so large images never hold every
+        class at full size in float32."""
+        return preprocess.crop_logits(self.model.upsample_logits(score, geometry.net_hw), geometry)
 
     # ---- the classifier seam ----
     def extract_features(self, image_rgb: np.ndarray, should_cancel=None) -> FeatureSet:
@@ -115,12 +140,12 @@ class Predictor:
         head = self.model.classifier if head is None else head
         return self.model.fuse([head(m) for m in features.maps])
 
-    def probs_from_features(self, features: FeatureSet, head=None) -> np.ndarray:
-        """(C,H,W) float32 softmax probabilities at image size from the cached features (predict's upsampling)."""
+    def probs_from_features(self, features: FeatureSet, head=None, dtype=np.float32) -> np.ndarray:
+        """(C,H,W) softmax probabilities at image size from the cached features (predict's upsampling), float32 or
+        float16 (large images)."""
         with torch.inference_mode():
-            logits = self._image_logits(self.head_logits(features, head), features.geometry)
-            probs = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
-        return np.ascontiguousarray(probs, dtype=np.float32)
+            logits = self._cropped_logits(self.head_logits(features, head), features.geometry)
+            return _probabilities(logits, tuple(features.image_hw), np.dtype(dtype))
 
     def cell_centres(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
         """Image-pixel rows (h,) and columns (w,) where each fused stride-8 cell's logit shows after the
@@ -129,8 +154,10 @@ class Predictor:
         features.cells_in_image says how many lie inside."""
         return preprocess.cell_centres(features.geometry, features.cells_hw)
 
-    def predict(self, image_rgb: np.ndarray, should_cancel=None, on_progress: ProgressFn = None) -> np.ndarray:
-        """(H,W,3) uint8 RGB -> (C,H,W) float32 softmax probabilities."""
+    def predict(self, image_rgb: np.ndarray, should_cancel=None, on_progress: ProgressFn = None,
+                dtype=np.float32) -> np.ndarray:
+        """(H,W,3) uint8 RGB -> (C,H,W) softmax probabilities, float32 (or float16 when asked: half the memory
+        for large images, computed in float32 and rounded once)."""
         _check_rgb(image_rgb)
         h, w = image_rgb.shape[:2]
         report = on_progress or (lambda stage, frac: None)
@@ -138,19 +165,23 @@ class Predictor:
         with torch.inference_mode():
             if max(h, w) <= self.max_side or self.strategy == "scale":
                 report("network" if max(h, w) <= self.max_side else "network (scaled)", 0.0)
-                logits = self._logits(image_rgb)
+                logits = self._logits(image_rgb)  # at the size the network saw: resized in _probabilities
             else:
                 logits = self._predict_tiled(image_rgb, should_cancel, report)
             check_cancel(should_cancel)
             report("softmax", 0.95)
-            probs = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
+            probs = _probabilities(logits, (h, w), np.dtype(dtype))
         report("done", 1.0)
-        return np.ascontiguousarray(probs, dtype=np.float32)
+        if not np.isfinite(probs.sum(dtype=np.float64)):  # one pass; NaN/inf anywhere make the sum non-finite
+            raise EngineError(f"the model {self.spec.name or self.spec.arch} produced NaN or infinite scores for "
+                              f"this image: its weights are broken (or overflow); load another checkpoint")
+        return probs
 
     def _logits(self, image_rgb: np.ndarray) -> torch.Tensor:
-        """The pipeline on one image (shrunk if larger than max_side): (1,C,H,W) logits at its size."""
+        """The pipeline on one image (shrunk if larger than max_side): (1,C,h,w) logits at the size the network
+        saw it (the caffe padding cropped); _probabilities resizes them back to the image, a few classes at a time."""
         x, geometry = self._network_input(image_rgb)
-        return self._image_logits(self.model.score_map(x), geometry)
+        return self._cropped_logits(self.model.score_map(x), geometry)
 
     def _predict_tiled(self, image_rgb, should_cancel, report) -> torch.Tensor:
         """Overlapping max_side tiles at full resolution, each through the pipeline; logits averaged with a tent
@@ -179,6 +210,78 @@ class Predictor:
 def _check_rgb(image_rgb: np.ndarray) -> None:
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
         raise EngineError(f"predict needs an (H,W,3) uint8 RGB image, got {image_rgb.shape} {image_rgb.dtype}")
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - tile) / step) + 1
+    return sorted({min(i * step, length - tile) for i in range(n)})
+
+
+def _tent(h: int, w: int, device) -> torch.Tensor:
+    wy = 1.0 - torch.abs(torch.linspace(-1, 1, h, device=device)) * 0.9
+    wx = 1.0 - torch.abs(torch.linspace(-1, 1, w, device=device)) * 0.9
+    return (wy[:, None] * wx[None, :])[None, None]
+
+
+UPSAMPLE_CHUNK = 64 << 20  # bytes of full-size logits upsampled at a time
+
+
+def _probabilities(logits: torch.Tensor, size: tuple[int, int], dtype=np.dtype(np.float32)) -> np.ndarray:
+    """(1,C,h,w) logits -> (C,H,W) softmax probabilities (float32 or float16) in an array numpy owns.
+
+    Why not torch.softmax(F.interpolate(...)): at 12 MP x 21 classes each full-size tensor is 1 GB and that kept
+    two or three alive at once. Here classes are upsampled (bilinear, align_corners=False, per class as before)
+    a few at a time straight into the result, then the softmax runs in place, a band of rows at a time.
+    """
+    if dtype == np.float16:
+        return _half_probabilities(logits, size)
+    c = logits.shape[1]
+    h, w = size
+    out = np.empty((c, h, w), np.float32)
+    target = torch.from_numpy(out)
+    if tuple(logits.shape[-2:]) == (h, w):
+        target.copy_(logits[0])
+    else:
+        k = max(1, min(c, UPSAMPLE_CHUNK // max(1, h * w * 4)))
+        for c0 in range(0, c, k):
+            part = F.interpolate(logits[:, c0:c0 + k].float(), size=size, mode="bilinear", align_corners=False)
+            target[c0:c0 + k] = part[0]
+            del part
+    rows = max(1, UPSAMPLE_CHUNK // max(1, c * w * 4))
+    for y0 in range(0, h, rows):
+        band = target[:, y0:y0 + rows]
+        band.sub_(band.amax(dim=0, keepdim=True))
+        band.exp_()
+        band.div_(band.sum(dim=0, keepdim=True))
+    return out
+
+
+def _half_probabilities(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """_probabilities as float16 without a float32 copy of the whole: the classes are upsampled twice (for the
+    maximum, then for exp(l - max) and its sum), a few at a time, in float32; the result is rounded once."""
+    c = logits.shape[1]
+    h, w = size
+    k = max(1, min(c, UPSAMPLE_CHUNK // max(1, h * w * 4)))
+
+    def upsampled(c0):
+        return F.interpolate(logits[:, c0:c0 + k].float(), size=size, mode="bilinear", align_corners=False)[0]
+
+    top = torch.full((h, w), -float("inf"))
+    for c0 in range(0, c, k):
+        top = torch.maximum(top, upsampled(c0).amax(dim=0).cpu())
+    out = np.empty((c, h, w), np.float16)
+    target = torch.from_numpy(out)
+    total = torch.zeros((h, w))
+    for c0 in range(0, c, k):
+        e = upsampled(c0).cpu().sub_(top).exp_()
+        total += e.sum(dim=0)
+        target[c0:c0 + k] = e
+    inv = total.reciprocal_()
+    for c0 in range(c):
+        target[c0] = target[c0].float().mul_(inv)
+    return out
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:

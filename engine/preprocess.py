@@ -64,11 +64,16 @@ def network_input(image_rgb: np.ndarray, mean_bgr, pipeline: str, max_side: int,
     return tensor, Geometry(pipeline, (H, W), (h, w), net_hw)
 
 
+def crop_logits(logits_net: torch.Tensor, geometry: Geometry) -> torch.Tensor:
+    """Logits at the network-input size (model(x)) -> at the size the network saw the image (the padding cropped)."""
+    h, w = geometry.input_hw
+    return logits_net[..., :h, :w]
+
+
 def image_logits(logits_net: torch.Tensor, geometry: Geometry) -> torch.Tensor:
     """Logits at the network-input size (model(x)) -> logits at the image size: crop the padding, then (when the
     image was shrunk) bilinear with align_corners=False."""
-    h, w = geometry.input_hw
-    logits = logits_net[..., :h, :w]
+    logits = crop_logits(logits_net, geometry)
     if geometry.resized:
         logits = F.interpolate(logits, size=geometry.image_hw, mode="bilinear", align_corners=False)
     return logits

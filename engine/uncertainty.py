@@ -13,13 +13,22 @@ __all__ = ["uncertainty_map", "mean_uncertainty", "order_by_uncertainty"]
 
 def uncertainty_map(probs: np.ndarray) -> np.ndarray:
     """(C,H,W) probabilities -> (H,W) float32 in [0,1]: 0 where one class has all the mass, 1 at a tie."""
-    probs = np.asarray(probs, dtype=np.float32)
-    if probs.ndim != 3 or probs.shape[0] < 1:
-        raise ValueError(f"probabilities must be (C,H,W) with C >= 1, got {probs.shape}")
+    if getattr(probs, "ndim", None) != 3 or probs.shape[0] < 1:
+        raise ValueError(f"probabilities must be (C,H,W) with C >= 1, got {np.shape(probs)}")
     if probs.shape[0] == 1:
-        return (1.0 - probs[0]).astype(np.float32)
-    top2 = -np.partition(-probs, 1, axis=0)[:2]
-    return np.clip(1.0 - (top2[0] - top2[1]), 0.0, 1.0).astype(np.float32)
+        return (1.0 - np.asarray(probs[0], np.float32)).astype(np.float32)
+    # the two largest, one class at a time: three (H,W) arrays, never a copy of all classes (1 GB at 12 MP)
+    p1 = np.array(probs[0], np.float32)
+    p2 = np.full(p1.shape, -np.inf, np.float32)
+    low = np.empty_like(p1)
+    for c in range(1, probs.shape[0]):
+        x = np.asarray(probs[c], np.float32)
+        np.minimum(p1, x, out=low)
+        np.maximum(p2, low, out=p2)
+        np.maximum(p1, x, out=p1)
+    np.subtract(p1, p2, out=p1)
+    np.subtract(np.float32(1.0), p1, out=p1)
+    return np.clip(p1, 0.0, 1.0, out=p1)
 
 
 def mean_uncertainty(probs: np.ndarray, valid: np.ndarray | None = None) -> float:

@@ -1,33 +1,56 @@
 """GUI entry: `main(folder, model)` opens a folder (default: the bundled samples) with a model
-(default: the demo model, or the last one used for a user folder). A missing model is not fatal:
-the window opens, says so in the status bar, and the user loads one from the Model menu."""
+(default: the demo model, the model recorded in the folder's labels/project.json, or the last one used
+for a user folder). A missing model is not fatal:
+the window opens, says so in the status bar, and the user loads one from the Model menu.
+
+Start-up order (gui.startup): check Qt's system libraries, show a splash, import PyTorch and the window's
+modules under it, show the window, then load the model in the background."""
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from engine.paths import DEMO_V1, SAMPLES_DIR
-from gui.main_window import MainWindow
+from engine.errors import EngineError
+from engine.limits import set_max_pixels
+from engine.paths import APP_ID, DEMO_V1, SAMPLES_DIR
+from gui import qt_libs, startup
+from gui.icon import app_icon
 
 ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
 
 
 def choose_model(folder: Path | None, model: Path | None, settings: QSettings) -> Path | None:
-    """Explicit model > (for a user folder) the last model used > the bundled demo model."""
+    """Explicit model > (for a user folder) the folder's recorded model > the last model used > the bundled demo."""
     if model is not None:
         return Path(model)
     if folder is not None:
+        recorded = folder_model(Path(folder).parent if Path(folder).is_file() else Path(folder))
+        if recorded is not None:
+            return recorded
         last = settings.value("last_model", "")
         if last and Path(last).is_file():
             return Path(last)
     return DEMO_V1 if DEMO_V1.is_file() else None
 
 
-def start(window: MainWindow, folder: Path | None, model: Path | None) -> None:
+def folder_model(folder: Path) -> Path | None:
+    """The model file a folder's labels/project.json records, if it is on this computer."""
+    from engine.dataset import LABELS_DIRNAME
+    from engine.project import FolderProject
+
+    saved = FolderProject.open(folder / LABELS_DIRNAME).project.model if folder.is_dir() else None
+    path = saved.resolve(folder / LABELS_DIRNAME) if saved is not None else None
+    return path if path is not None and path.is_file() else None
+
+
+def start(window, folder: Path | None, model: Path | None) -> None:
     """Load the model (in the background) and open the folder in ``window``."""
     chosen = choose_model(folder, model, window.settings)
     if chosen is None:
@@ -43,19 +66,94 @@ def start(window: MainWindow, folder: Path | None, model: Path | None) -> None:
     if not target.is_dir():
         window.show_error(f"Folder not found: {target}; use File > Open Folder… (Ctrl+O)")
         return
-    if window.open_folder(target) and select is not None:
-        try:
-            window.go_to(window.ctl.dataset.index_of(select))
-        except KeyError:
-            pass
+    window.open_folder(target, select)
 
 
-def main(folder: Path | None = None, model: Path | None = None) -> int:
+def screenshot_when_ready(window, path: Path, timeout_s: float = 300.0) -> None:
+    """Smoke test of an installation: once the first image is predicted and refined (or after timeout_s),
+    save a picture of the window to ``path`` and quit, with status 0 only if it got there without an error."""
+    started = time.monotonic()
+
+    def poll():
+        st = window.ctl.state
+        ready = st is not None and st.crf_labels is not None and not window.ctl.busy
+        if not ready and not window.last_error and time.monotonic() - started < timeout_s:
+            QTimer.singleShot(200, poll)
+            return
+        window.grab().save(str(path))
+        ok = ready and not window.last_error
+        print(f"screenshot {path}: {'ready' if ok else 'NOT ready'} after {time.monotonic() - started:.1f} s"
+              f"{'; ' + window.last_error if window.last_error else ''}", flush=True)
+        QApplication.instance().exit(0 if ok else 1)
+    QTimer.singleShot(200, poll)
+
+
+def main(folder: Path | None = None, model: Path | None = None, read_only: bool = False,
+         max_pixels: str | None = None, screenshot: Path | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    startup.mark("main")
+    if qt_libs.check(quiet=True, fast=True) == 1:   # Qt would abort with a hint that names the wrong library
+        return 1
+    if max_pixels is not None:
+        try:
+            set_max_pixels(max_pixels)
+        except EngineError as exc:
+            print(f"error: --max-pixels: {exc}", file=sys.stderr)
+            return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    startup.mark("qapplication")
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName(APP_ID)   # Wayland: match the window to deeplab-annotator.desktop and its icon
+    splash = startup.Splash()
+    splash.show()
+    splash.step("Loading PyTorch…", 0.05)
+    startup.mark("splash")
+    # the slow imports (seconds on a cold disk) run in a thread while the splash stays alive
+    startup.import_with_progress(splash, [("Loading PyTorch…", "torch"), ("Loading the CRF engine…", "engine.crf.fast"),
+                                          ("Loading the window…", "gui.main_window")])
+    from gui.main_window import MainWindow
+
+    splash.step("Opening the window…", 0.9)
     window = MainWindow(QSettings(ORG, APP))
+    startup.mark("window_built")
+    window.ctl.wait_on_shutdown = False   # the process exits right after the window closes (below)
+    startup.watch(window)
+    window.ctl.guard.force_read_only = read_only
     window.show()
+    splash.finish(window)
+    app.processEvents()   # painted, not just mapped
+    startup.mark("window_shown")
     start(window, folder, model)
-    return app.exec()
+    if screenshot is not None:
+        screenshot_when_ready(window, screenshot)
+    code = app.exec()
+    window.settings.sync()
+    startup.mark("quit_done")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip the interpreter teardown (torch, numba and the worker pools took 3-5 s of a 4 s quit); everything is
+    # written by now: labels and the journal synchronously on the GUI thread, the settings just above.
+    os._exit(code)
+
+
+def cli_main(argv: list[str]) -> int:
+    """`deeplab-annotator [FOLDER] [--model CKPT] [--read-only] [--max-pixels N]`: parse the GUI's arguments and
+    open the window."""
+    from engine.cli import COMMANDS, program
+
+    others = ", ".join(name for name in COMMANDS if name != "gui")
+    parser = argparse.ArgumentParser(prog=program(), description="DeepLab Annotator",
+                                     epilog=f"subcommands: {others} (`{program()} SUBCOMMAND --help`)")
+    parser.add_argument("folder", nargs="?", type=Path, help="folder of images (default: bundled samples)")
+    parser.add_argument("--model", type=Path, help="checkpoint to load (default: bundled demo model)")
+    parser.add_argument("--read-only", action="store_true", help="look without saving (no lock, no autosave)")
+    parser.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M; see README)")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="smoke test: when the first image is predicted and refined, save the window as PNG "
+                             "and quit (0 = it worked); runs headless with QT_QPA_PLATFORM=offscreen")
+    args = parser.parse_args(argv)
+    return main(args.folder, args.model, read_only=args.read_only, max_pixels=args.max_pixels,
+                screenshot=args.screenshot)

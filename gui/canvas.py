@@ -67,6 +67,7 @@ class Canvas(QGraphicsView):
         self._image_item.setZValue(0)
         self.scene().addItem(self._image_item)
         self._overlays: dict[str, QGraphicsPixmapItem] = {}
+        self._smooth: set[str] = set()    # overlays drawn smoothed below 100 % (heat, uncertainty)
         self._size = (0, 0)
         self._fit_mode = True
         self._tool: CanvasTool | None = None
@@ -115,8 +116,8 @@ class Canvas(QGraphicsView):
             item = QGraphicsPixmapItem()
             self.scene().addItem(item)
             self._overlays[name] = item
-        item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if smooth
-                                   else Qt.TransformationMode.FastTransformation)
+        (self._smooth.add if smooth else self._smooth.discard)(name)
+        item.setTransformationMode(self._mode(smooth))
         item.setZValue(z)
         item.setPixmap(QPixmap.fromImage(rgba_to_qimage(rgba)))
         if opacity is not None:
@@ -153,6 +154,7 @@ class Canvas(QGraphicsView):
 
     def remove_overlay(self, name: str) -> None:
         item = self._overlays.pop(name, None)
+        self._smooth.discard(name)
         if item is not None:
             self.scene().removeItem(item)
 
@@ -160,12 +162,26 @@ class Canvas(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
+    def _mode(self, smooth: bool) -> Qt.TransformationMode:
+        """Past 100 % every image pixel is drawn as a hard block, like the labels over it: smoothing would
+        invent colours between pixels, and a tiny image would look blurred under crisp labels."""
+        if smooth and self.zoom() <= 1.0:
+            return Qt.TransformationMode.SmoothTransformation
+        return Qt.TransformationMode.FastTransformation
+
+    def _update_sampling(self) -> None:
+        self._image_item.setTransformationMode(self._mode(True))
+        for name in self._smooth:
+            if name in self._overlays:
+                self._overlays[name].setTransformationMode(self._mode(True))
+        self.zoom_changed.emit(self.zoom())
+
     def set_zoom(self, factor: float) -> None:
         """Absolute zoom (1.0 = one image pixel per screen pixel), anchored per the view anchor."""
         factor = min(max(factor, self.MIN_ZOOM), self.MAX_ZOOM)
         self._fit_mode = False
         self.scale(factor / self.zoom(), factor / self.zoom())
-        self.zoom_changed.emit(self.zoom())
+        self._update_sampling()
 
     def zoom_by(self, ratio: float) -> None:
         self.set_zoom(self.zoom() * ratio)
@@ -175,7 +191,7 @@ class Canvas(QGraphicsView):
         self._fit_mode = True
         if self.has_image():
             self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
-            self.zoom_changed.emit(self.zoom())
+            self._update_sampling()
 
     def actual_size(self) -> None:
         self.set_zoom(1.0)

@@ -2,7 +2,9 @@
 
 Clicking a row makes it the paint class of the editing tools (marked with a pencil). Double-clicking
 a row shows that class's probability heat map; double-clicking it again (or Clear) removes it.
-The panel only shows and reports; the window decides what to draw.
+The panel only shows and reports; the window decides what to draw. Rows are shown in the folder's
+display order and each carries its class id (gui.class_editor edits the list); every index in and
+out of the panel is a class id.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ class ClassPanel(QWidget):
         self.tree.setColumnCount(2)
         self.tree.setHeaderLabels(["Class", "Pixels"])
         self._names: list[str] = []
+        self._items: dict[int, QTreeWidgetItem] = {}   # class id -> its row
         self._paint = -1
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -44,22 +47,30 @@ class ClassPanel(QWidget):
         layout.addLayout(buttons)
         self._selected = -1
         self._check_click = False
+        self._paint_before_click: int | None = None
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.itemClicked.connect(self._on_clicked)
         self.tree.itemDoubleClicked.connect(self._on_double_clicked)
         self.show_all.clicked.connect(self._on_show_all)
         self.clear.clicked.connect(lambda: self.select(-1))
 
-    def set_classes(self, names, palette) -> None:
-        """Fill the list (all visible, nothing selected)."""
+    def set_classes(self, names, palette, order=None, hidden=None) -> None:
+        """Fill the list (nothing selected): names and palette by id, rows in ``order`` (ids; default id
+        order), ``hidden`` flags by id (default all visible)."""
         self.tree.blockSignals(True)
         self.tree.clear()
         self._names = list(names)
-        for i, (name, rgb) in enumerate(zip(names, palette)):
+        self._items = {}
+        order = range(len(self._names)) if order is None or sorted(order) != list(range(len(names))) else order
+        for i in order:
+            name, rgb = names[i], palette[i]
             item = QTreeWidgetItem([f"{i}  {name}", ""])
+            item.setData(0, Qt.ItemDataRole.UserRole, i)
             item.setIcon(0, colour_icon(rgb))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(0, Qt.CheckState.Checked)
+            item.setFlags((item.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsDropEnabled)
+            shown = hidden is None or i >= len(hidden) or not hidden[i]
+            item.setCheckState(0, Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked)
+            self._items[i] = item
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
         self.tree.blockSignals(False)
@@ -73,7 +84,7 @@ class ClassPanel(QWidget):
         """Mark ``index`` as the paint class (shown only; the editor owns the value)."""
         self.tree.blockSignals(True)
         for i in (self._paint, index):
-            item = self.tree.topLevelItem(i) if 0 <= i < len(self._names) else None
+            item = self._item(i)
             if item is not None:
                 mark = self.PAINT_MARK if i == index else ""
                 item.setText(0, f"{mark}{i}  {self._names[i]}")
@@ -89,19 +100,40 @@ class ClassPanel(QWidget):
     def set_shares(self, shares: np.ndarray | None) -> None:
         """Pixel share per class (fractions), or None to blank the column."""
         self.tree.blockSignals(True)
-        for i in range(self.tree.topLevelItemCount()):
+        for i, item in self._items.items():
             text = "" if shares is None or i >= len(shares) else f"{100 * shares[i]:.1f} %"
-            self.tree.topLevelItem(i).setText(1, text)
+            item.setText(1, text)
         self.tree.blockSignals(False)
 
     def visible(self) -> np.ndarray:
-        n = self.tree.topLevelItemCount()
-        return np.array([self.tree.topLevelItem(i).checkState(0) == Qt.CheckState.Checked for i in range(n)],
+        """(N,) bool by class id."""
+        return np.array([self._items[i].checkState(0) == Qt.CheckState.Checked for i in range(len(self._names))],
                         dtype=bool)
+
+    def ids_in_order(self) -> list[int]:
+        """Class ids as the rows show them now (after a drag, say)."""
+        return [self._id(self.tree.topLevelItem(r)) for r in range(self.tree.topLevelItemCount())]
+
+    def current_id(self) -> int:
+        """The class of the current row (keyboard focus), -1 if none."""
+        item = self.tree.currentItem()
+        return -1 if item is None else self._id(item)
+
+    def add_tools(self, widget) -> None:
+        """Put a row of tools (the class editor's buttons) under the list."""
+        self.layout().insertWidget(1, widget)
+
+    def _item(self, class_id: int):
+        return self._items.get(class_id)
+
+    @staticmethod
+    def _id(item) -> int:
+        value = item.data(0, Qt.ItemDataRole.UserRole)
+        return -1 if value is None else int(value)
 
     def set_visible(self, index: int, visible: bool) -> None:
         self.tree.blockSignals(True)
-        self.tree.topLevelItem(index).setCheckState(0, Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+        self._item(index).setCheckState(0, Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
         self.tree.blockSignals(False)
         self.visibility_changed.emit(self.visible())
 
@@ -112,8 +144,8 @@ class ClassPanel(QWidget):
         """Select class ``index`` for the heat map (-1 clears)."""
         self.tree.blockSignals(True)
         self.tree.clearSelection()
-        if 0 <= index < self.tree.topLevelItemCount():
-            item = self.tree.topLevelItem(index)
+        item = self._item(index)
+        if item is not None:
             item.setSelected(True)
             self.tree.setCurrentItem(item)
         else:
@@ -128,11 +160,17 @@ class ClassPanel(QWidget):
         if self._check_click:  # a tick is not a request to paint with the class
             self._check_click = False
             return
-        self.paint_class_selected.emit(self.tree.indexOfTopLevelItem(item))
+        self._paint_before_click = self._paint
+        self.paint_class_selected.emit(self._id(item))
 
     def _on_double_clicked(self, item, column) -> None:
-        index = self.tree.indexOfTopLevelItem(item)
+        index = self._id(item)
         self.select(-1 if index == self._selected else index)
+        # A double click arrives as click + double click: the click made the row the paint class, which is not
+        # what asking for a heat map means, so the paint class goes back to what it was.
+        before, self._paint_before_click = self._paint_before_click, None
+        if before is not None and before != self._paint:
+            self.paint_class_selected.emit(before)
 
     def _on_item_changed(self, item, column) -> None:
         if column == 0:

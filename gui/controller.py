@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.batch.report import read_scores
 from engine.checkpoints import load_checkpoint, with_pipeline
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
-from engine.crf.constraints import run_constrained
+from engine.crf.base import labels_from_probs
+from engine.crf.interactive import probs_dtype
 from engine.crf_runner import CRFRunner
 from engine.dataset import Dataset, Status
 from engine.device import describe, pick_device
@@ -26,36 +27,24 @@ from engine.errors import EngineError
 from engine.image_state import ImageState
 from engine.io.images import read_image
 from engine.overlays import uncertainty
-from engine.predict import Predictor
-from gui.controller_edits import HandEditsMixin, _RunnerSession
+from engine.predict import Predictor, alpha_background, transparent_mask
+from gui.adaptation import Adaptation
+from gui.controller_classes import ClassesMixin
+from gui.controller_crf import CRFRequestsMixin
+from gui.controller_edits import HandEditsMixin
+from gui.controller_folder import FolderWriterMixin
 from gui.editor import Editor
+from gui.folder_guard import FolderGuard
 from gui.prefetch import Prefetcher
 from gui.recovery import Recovery
 from gui.workers import Lane
 
-PREVIEW_INTERVAL = 0.06  # s between CRF label previews sent to the window: enough to follow, little GUI work
-
-
-def _preview_reporter(report):
-    """on_iteration for a CRF job: progress text, plus the label map of an unfinished run (at most one per
-    PREVIEW_INTERVAL), so the window shows the result improving while a slider change is still iterating."""
-    last = [float("-inf")]
-
-    def on_iteration(i, n, preview=None):
-        send = None
-        if callable(preview) and i < n:  # a label-map preview (fast CRF): computed only when it will be shown
-            now = time.monotonic()
-            if now - last[0] >= PREVIEW_INTERVAL:
-                last[0], send = now, preview()
-        report(i, n, f"CRF iteration {i}/{n}", send)
-    return on_iteration
-
-
-class AnnotatorController(HandEditsMixin, QObject):
+class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, FolderWriterMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
     preview_changed = Signal()         # a running CRF's label preview of the current image changed
+    window_refined = Signal(object)    # local CRF windows [(x0, y0, x1, y1), ...] of the current image changed
     status_changed = Signal(int, str)  # dataset index, Status value
     model_changed = Signal()           # model or class list changed
     device_changed = Signal(str)       # human-readable device in use
@@ -66,6 +55,9 @@ class AnnotatorController(HandEditsMixin, QObject):
     save_failed = Signal(str)          # a save hit the disk (read-only, full): the edits stay in memory
     score_changed = Signal(int, float)  # dataset index, mean uncertainty of its prediction
     order_changed = Signal()           # the display/navigation order of the folder changed
+    project_settings_applied = Signal(object, str)  # the folder's CRF values and backend were taken
+    params_reverted = Signal(object)   # Esc: the CRF settings went back to those of the labels shown (CRFParams)
+    waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -89,66 +81,86 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.scores: dict[int, float] = {}   # mean uncertainty of each image predicted so far
         self.auto_refine = True              # re-run the CRF with the locks after each hand edit
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
+        self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
+        #                                      stage (a kernel load, a forward pass) need not be waited for
         self._kept: dict[str, object] = {}   # image path -> EditableLabels of a saved image
         self.editor = Editor(self, self)
         self.editor.edit_finished.connect(self._after_edit)
         self.prefetch = Prefetcher(self, parent=self)
         self.prefetch.scored.connect(self._set_score)
         self.prefetch.done.connect(self._on_prefetched)
+        self.guard = FolderGuard(self)                 # one writer per folder (engine.folder_lock)
+        self.guard.message.connect(self.activity)
         self.recovery = Recovery(self, self)
         self.recovery.error.connect(self.error)
-        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf")}
+        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
+        self.adapt = Adaptation(self, self.lanes["adapt"])  # the head learns from strokes (gui/adaptation.py)
+        self.editor.replaying.connect(self.adapt.on_replayed)
         for lane in self.lanes.values():
             lane.busy_changed.connect(self._on_busy)
             lane.failed.connect(self._on_failed)
             lane.progress.connect(lambda _k, d, t, s: self.progress.emit(d, t, s))
         self.lanes["model"].finished.connect(self._on_model_ready)
         self.lanes["image"].finished.connect(self._on_image_loaded)
-        self.lanes["image"].failed.connect(lambda _k, _m: self.image_opened.emit())  # state None: nothing shown
+        self.lanes["image"].failed.connect(self._on_image_failed)
+        self.prefetch.unreadable.connect(self._mark_unreadable)
         self.lanes["predict"].finished.connect(self._on_prediction)
-        self.lanes["crf"].finished.connect(self._on_crf)
-        self.lanes["crf"].preview.connect(self._on_crf_preview)
+        self._init_crf()      # CRF requests and results (gui.controller_crf)
+        self._init_classes()  # the folder's class list and settings (gui.controller_classes)
 
     # ----- folder and images ---------------------------------------------------------------------
-    def open_folder(self, folder: str | Path) -> bool:
-        """Open a folder of images (caller has dealt with unsaved work). False on error."""
+    def open_folder(self, folder: str | Path, start_name: str | None = None) -> bool:
+        """Open a folder of images at the image named ``start_name`` if it is there, else the first (caller has
+        dealt with unsaved work). False on error."""
         try:
             dataset = Dataset(folder)
         except EngineError as exc:
             self.error.emit(str(exc))
             return False
-        for name in ("image", "predict", "crf"):
+        if not self.guard.open(dataset):   # another window holds it and the user cancelled
+            return False
+        for name in ("image", "predict", "crf", "preview", "adapt"):
             self.lanes[name].cancel()
+        self._forget_crf()
+        self.adapt.reset(predict=False)   # another folder: nothing learnt here yet
         self.prefetch.clear()
         self.editor.forget()
         self._kept.clear()
         self.dataset, self.state, self.index = dataset, None, -1
         self.order, self.scores = list(range(len(dataset))), {}
-        pending = self.recovery.open(dataset)
+        pending = self.recovery.open(dataset, writer=not self.guard.read_only)
+        if not self.guard.may_restore:
+            pending = []                   # a live window's autosaves: not a crash to recover from
         if pending and self.ask_restore(pending):
             self.recovery.accept(dataset, pending)
             for i in self.recovery.recovered:
                 dataset.set_status(i, Status.EDITED)
         elif pending:
             self.recovery.decline(pending)
+        self._bind_folder_classes()
         self.folder_opened.emit()
+        for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
+            self._set_score(i, score)
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
             return True
-        return self.open_index(0)
+        start = dataset.index_of_id(start_name) if start_name else None
+        return self.open_index(start if start is not None else 0)
 
     def open_index(self, index: int) -> bool:
         """Load image ``index`` in the background, then predict it (caller has dealt with unsaved work).
         Until it arrives ``state`` is None and ``index`` already names the new image."""
         if self.dataset is None or not 0 <= index < len(self.dataset):
             return False
-        for name in ("image", "predict", "crf"):
+        for name in ("image", "predict", "crf", "preview", "adapt"):
             self.lanes[name].cancel()
+        self._forget_crf()
         self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
         if self.state is not None:
             self.state.crf_preview = None  # its CRF run was just cancelled
         self._keep(self.state)
         dataset, entry, token = self.dataset, self.dataset[index], next(self._tokens)
+        background = self.alpha_background()
         cached = self.prefetch.take(index)
         self.state, self.index = None, index
         self.editor.bind(None)
@@ -156,16 +168,20 @@ class AnnotatorController(HandEditsMixin, QObject):
 
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
-            image = read_image(entry.path) if cached is None else cached[0]
-            saved, problem = None, None
+            if cached is None:
+                image, alpha = read_image(entry.path, background, with_alpha=True)
+            else:
+                image, alpha = cached[0], cached[3]
+            saved, problem, machine = None, None, False
             try:
                 saved = dataset.load_labels(index)
+                machine = saved is not None and dataset.is_machine_labelled(index)  # pre-labelled, not reviewed
                 if saved is not None and saved.shape != image.shape[:2]:
                     saved, problem = None, (f"{entry.label_path}: label size {saved.shape} does not match the "
                                             f"image {image.shape[:2]}; it will be replaced when you save")
             except EngineError as exc:
                 problem = str(exc)
-            return image, saved, problem, cached
+            return image, (saved, machine), problem, cached, alpha
         self.lanes["image"].submit(("image", token, index), job)
         return True
 
@@ -173,10 +189,11 @@ class AnnotatorController(HandEditsMixin, QObject):
         _, token, index = key
         if self.dataset is None or index != self.index:
             return
-        image, saved, problem, cached = result
-        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token)
+        image, (saved, machine), problem, cached, alpha = result
+        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token,
+                           void_mask=transparent_mask(alpha))
         if saved is not None:
-            state.set_saved_labels(saved)
+            state.set_saved_labels(saved, machine=machine)
             kept = self._kept.pop(str(state.path), None)
             if kept is not None and np.array_equal(kept.labels, saved):
                 state.edits = kept               # same labels as on disk: bring back locks and undo history
@@ -187,12 +204,24 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.image_opened.emit()
         if problem:
             self.error.emit(problem)
+        self._report_unknown(state)
         self._sync_status()
         cached = cached or self.prefetch.take(index)
         if cached is not None and self.predictor is not None:
-            self._apply_prediction(state, cached[1], cached[2])   # prefetched: no waiting
+            self._use_prefetched(state, cached)                   # prefetched: no waiting
         elif self.prefetch.inflight != index:
             self.request_predict()                                # else _on_prefetched takes it
+
+    def _on_image_failed(self, key, message: str) -> None:
+        """The file could not be read: nothing is shown (state stays None) and the list says why."""
+        self.image_opened.emit()
+        if self.dataset is not None and key[2] == self.index:
+            self._mark_unreadable(key[2], message)
+
+    def _mark_unreadable(self, index: int, message: str) -> None:
+        if self.dataset is not None and 0 <= index < len(self.dataset):
+            self.dataset.mark_unreadable(index, message)
+            self.status_changed.emit(index, Status.ERROR.value)
 
     def save(self) -> bool:
         """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible."""
@@ -204,10 +233,24 @@ class AnnotatorController(HandEditsMixin, QObject):
         if class_list is None:
             self.error.emit("Load a model or pick a class list before saving.")
             return False
+        if self._refuse_write():           # read-only, or another window took the folder over
+            return False
+        if not self.ensure_exact():  # a preview or a local window is never saved: the exact result is
+            self.error.emit("Not saved: the exact CRF result for the settings shown did not finish "
+                            "(cancelled or failed). Save again to retry.")
+            return False
+        if self.state is not st:     # (the event loop ran while the exact CRF finished)
+            self.error.emit("Not saved: another image was opened while the exact CRF was computed.")
+            return False
         entry = self.dataset[st.index]
+        keep_unknown = self._resolve_unknown()   # label values that are not classes: the user decides
+        if keep_unknown is None:
+            return False
         try:
+            self._record_settings()
             record = st.provenance(self.loaded, self.backend_name, entry.label_path)
-            path = self.dataset.save(st.index, st.labels, class_list, provenance=record)
+            path = self.dataset.save(st.index, st.labels, self.class_list, provenance=record,
+                                     keep_unknown=keep_unknown)
         except EngineError as exc:
             self.error.emit(str(exc))
             self.save_failed.emit(str(exc))
@@ -219,10 +262,15 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.activity.emit(f"Saved {path}")
         return True
 
+    def alpha_background(self) -> tuple[int, int, int]:
+        """What transparent pixels of an RGBA image are composited onto (see engine.predict.alpha_background)."""
+        return alpha_background(self.loaded.spec if self.loaded is not None else None)
+
     # ----- model, device, class list -------------------------------------------------------------
     def load_model(self, path: str | Path) -> None:
         """Load a checkpoint in the background; the current image is predicted again when ready."""
         path, pref = Path(path), self.device_pref
+        self.model_request = path
         self.activity.emit(f"Loading model {path.name}…")
 
         def job(cancel, report):
@@ -264,7 +312,8 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.lanes["model"].submit(("pipeline", name), job)
 
     def set_class_list(self, class_list) -> bool:
-        """Use other names/colours for the model's classes; the count must match the model."""
+        """Other names/colours for the model's classes (the count must match the model); the folder's own class
+        list is then reconciled with them (gui.controller_classes)."""
         if class_list is None and self.loaded is not None:
             class_list = self.loaded.spec.class_list()
         n = self.loaded.spec.n_classes if self.loaded is not None else None
@@ -272,7 +321,10 @@ class AnnotatorController(HandEditsMixin, QObject):
             self.error.emit(f"The class list has {len(class_list) if class_list else 0} classes but the model "
                             f"predicts {n}; pick a list with {n} names.")
             return False
-        self.class_list = class_list
+        old, self.model_classes = self.channel_map, class_list
+        self._reconcile()
+        if old is not None and self.channel_map is not None:
+            self._after_map_change(old, self.channel_map)
         self.model_changed.emit()
         return True
 
@@ -282,11 +334,14 @@ class AnnotatorController(HandEditsMixin, QObject):
         if loaded is not self.loaded:
             self.scores = {}
             self.prefetch.clear()
-        self.loaded, self.predictor = loaded, predictor
+        self.loaded = loaded
         if is_new_model:
-            self.class_list = loaded.spec.class_list()
+            self.model_classes = loaded.spec.class_list()
             self.own_pipeline = loaded.spec.pipeline
+        self._bind_model(predictor, is_new_model)   # folder classes vs the model's; sets self.predictor
+        self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
+        self.adapt.bind_predictor(predictor, is_new_model)
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
@@ -305,12 +360,13 @@ class AnnotatorController(HandEditsMixin, QObject):
         self.lanes["crf"].cancel()
         self._crf.prestart()  # an isolated CRF's process starts while the network runs
         self.activity.emit(f"Predicting {st.path.name}…")
+        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token))  # with the adapted head
 
         def job(cancel, report):
             with self.model_lock:
-                probs = predictor.predict(st.image, should_cancel=cancel,
-                                          on_progress=lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
-            return probs, uncertainty(probs)
+                probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
+            probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
+            return probs, uncertainty(probs), extra, labels_from_probs(probs)  # (not GUI-thread work at 12 MP)
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _on_prediction(self, key, result) -> None:
@@ -319,22 +375,30 @@ class AnnotatorController(HandEditsMixin, QObject):
             return  # the lane already drops superseded keys; this guards state swaps in between
         self._apply_prediction(st, *result)
 
-    def _apply_prediction(self, st: ImageState, probs, unc) -> None:
+    def _apply_prediction(self, st: ImageState, probs, unc, extra=None, refine: bool = True,
+                          raw_labels=None) -> None:
+        """New probabilities for the open image; ``extra``: what adaptation keeps of the prediction (features);
+        refine=False when the caller asks for the CRF itself (adaptation, around what changed: the CRF result
+        shown stays, as the solution a local window starts from, until the new one replaces it)."""
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
-        st.set_prediction(probs, unc)
+        prefetched = self.prefetch.take_crf(st.index, probs, self.params, self.backend_name)
+        st.set_prediction(probs, unc, raw_labels, keep_crf=not refine)
         self._pred_gen += 1
+        if refine:
+            self._forget_crf()
+            self.adapt.image_ready(st, extra)
         self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))
+        if prefetched is not None and st.lock_constraints() is None:  # its CRF ran ahead: final labels at once
+            self._adopt_crf(st, *prefetched)
+            return
         self._sync_status()
         self.results_changed.emit()
-        self.request_crf()
+        if refine:
+            self.request_crf()
 
-    # ----- CRF -----------------------------------------------------------------------------------
-    def set_params(self, params: CRFParams) -> None:
-        self.params = params
-        self.request_crf()
-
+    # ----- CRF (requests and results: gui.controller_crf) ----------------------------------------
     def set_backend(self, name: str) -> None:
         try:
             runner = CRFRunner(name)
@@ -352,73 +416,7 @@ class AnnotatorController(HandEditsMixin, QObject):
         runner = self._crf
         self.lanes["crf"].submit(("warm-up", self.backend_name), lambda cancel, report: runner.warm_up())
 
-    def _crf_key(self, st: ImageState, params: CRFParams):
-        return ("crf", st.token, self._pred_gen, params, self.backend_name)
-
-    def request_crf(self) -> None:
-        st, params = self.state, self.params
-        if st is None or st.probs is None:
-            return
-        if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)
-            self.lanes["crf"].cancel()
-            st.set_crf(st.probs, st.raw_labels, params, st.unc)
-            self._sync_status()
-            self.results_changed.emit()
-            self.prefetch.schedule(st.index)
-            return
-        probs, image, token, runner = st.probs, st.image, st.token, self._crf
-        locks = st.lock_constraints()  # hand edits: hard unaries, and kept whatever the CRF says
-        self.activity.emit(f"Refining with CRF ({self.backend_name})…")
-
-        def job(cancel, report):
-            session = _RunnerSession(runner, token, image)
-            on_iteration = _preview_reporter(report)
-            if locks is None:
-                res = session.run(probs, params, should_cancel=cancel, on_iteration=on_iteration)
-            else:
-                res = run_constrained(session, probs, params, locks[0], locks[1], should_cancel=cancel,
-                                      on_iteration=on_iteration)
-            return res.probs, res.labels, uncertainty(res.probs), res.note
-        self.lanes["crf"].submit(self._crf_key(st, params), job)
-
-    def _on_crf_preview(self, key, labels) -> None:
-        st = self.state
-        if st is None or key != self._crf_key(st, self.params) or labels.shape != st.shape:
-            return
-        if st.set_crf_preview(labels):
-            self.preview_changed.emit()
-
-    def _on_crf(self, key, result) -> None:
-        self.warm = True
-        if key[0] == "warm-up":
-            return
-        st = self.state
-        if st is None or key != self._crf_key(st, self.params):
-            return
-        probs, labels, unc, note = result
-        st.set_crf(probs, labels, self.params, unc)
-        self._sync_status()
-        self.results_changed.emit()
-        self.activity.emit(f"Ready: {st.path.name}" + (f" ({note})" if note else ""))
-        self.prefetch.schedule(st.index)
-
     # ----- misc ----------------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Stop prediction and CRF for now (a new request starts them again)."""
-        busy = self.busy
-        for name in ("predict", "crf"):
-            self.lanes[name].cancel()
-        self._drop_crf_preview()
-        if busy:
-            self.activity.emit("Cancelled")
-
-    def _drop_crf_preview(self) -> None:
-        """The CRF run behind the preview will not finish: show the labels it would have replaced."""
-        st = self.state
-        if st is not None and st.crf_preview is not None:
-            st.crf_preview = None
-            self.preview_changed.emit()
-
     @property
     def busy(self) -> bool:
         return any(lane.busy for lane in self.lanes.values())
@@ -427,18 +425,23 @@ class AnnotatorController(HandEditsMixin, QObject):
         return all(lane.wait(msecs) for lane in self.lanes.values()) and self.prefetch.wait(msecs)
 
     def shutdown(self) -> None:
+        self._idle.stop()
         self.prefetch.cancel()
         for lane in self.lanes.values():
             lane.cancel()
-        self.wait_idle(5000)
+        if self.wait_on_shutdown:
+            self.wait_idle(5000)
         self._crf.close()
+        self.guard.release()
 
     def _on_busy(self, _busy: bool) -> None:
         self.busy_changed.emit(self.busy)
 
     def _on_failed(self, key, message: str) -> None:
-        if isinstance(key, tuple) and key and key[0] == "crf":
+        if isinstance(key, tuple) and key and key[0] in ("crf", "local"):
             self._drop_crf_preview()
+        if isinstance(key, tuple) and key and key[0] in ("model", "device"):
+            self._restore_postponed()      # no class count is coming: restore what waited without it
         self.error.emit(message)
 
     def _sync_status(self) -> ImageState | None:

@@ -6,24 +6,14 @@ AnnotatorController, whose attributes (state, dataset, editor, recovery, ...) it
 """
 from __future__ import annotations
 
-from engine.crf_runner import CRFRunner
+from engine.crf.base import labels_from_probs
 from engine.dataset import Status
 from engine.image_state import ImageState
+from engine.overlays import uncertainty
 from engine.uncertainty import order_by_uncertainty
 
 NO_REFINE = ("set labels", "use model result")
 KEEP_EDITS = 16   # saved images whose label map (with locks and undo history) is kept for a return visit
-
-
-class _RunnerSession:
-    """CRFRunner bound to one image, shaped like a backend session for engine.crf.constraints."""
-
-    def __init__(self, runner: CRFRunner, key, image):
-        self.runner, self.key, self.image = runner, key, image
-
-    def run(self, probs, params, should_cancel=None, on_iteration=None):
-        return self.runner.run(self.key, self.image, probs, params, should_cancel=should_cancel,
-                               on_iteration=on_iteration)
 
 
 class HandEditsMixin:
@@ -31,7 +21,7 @@ class HandEditsMixin:
 
     def _keep(self, st: ImageState | None) -> None:
         """Leaving a saved image: keep its label map (locks, undo history) in case the user comes back."""
-        if st is not None and st.edits is not None and st.status == Status.SAVED:
+        if st is not None and st.edits is not None and st.status in (Status.SAVED, Status.PRELABELLED):
             self._kept.pop(str(st.path), None)
             self._kept[str(st.path)] = st.edits
             while len(self._kept) > KEEP_EDITS:
@@ -43,6 +33,12 @@ class HandEditsMixin:
         if st is not None:
             self.recovery.discard(st.index)
             self._kept.pop(str(st.path), None)
+            # the list must not keep saying "edited" for work that no longer exists
+            on_disk = self.dataset is not None and self.dataset[st.index].label_path.is_file()
+            status = Status.SAVED if on_disk else Status.PREDICTED if st.probs is not None else Status.NEW
+            if self.dataset is not None:
+                self.dataset.set_status(st.index, status)
+            self.status_changed.emit(st.index, status.value)
 
     def set_labels(self, labels) -> None:
         """The annotator replaced the whole label map: changed pixels are locked (undoable)."""
@@ -69,7 +65,9 @@ class HandEditsMixin:
         st = self._sync_status()
         if st is not None and self.auto_refine and st.follows_model and st.probs is not None \
                 and kind not in NO_REFINE:
-            self.request_crf()
+            self._edit_serial += 1  # the exact result must now include this edit (ensure_exact)
+            if not self.adapt.after_edit(st, kind):   # the head learns first, then asks for the CRF itself
+                self.request_crf(region=self.editor.last_box)
 
     # ----- prefetch, order and uncertainty -------------------------------------------------------
     def _on_prefetched(self, index: int, ok: bool) -> None:
@@ -79,9 +77,26 @@ class HandEditsMixin:
             return
         cached = self.prefetch.take(index) if ok else None
         if cached is not None and self.predictor is not None:
-            self._apply_prediction(st, cached[1], cached[2])
+            self._use_prefetched(st, cached)
         else:
             self.request_predict()
+
+    def _use_prefetched(self, st: ImageState, cached) -> None:
+        """A prefetched entry (gui.prefetch.CACHED): as it is, or, if the adapted head changed since, its
+        probabilities made again from the cached features (no backbone run) in the predict lane."""
+        extra = cached[4]
+        if not self.adapt.is_stale(extra):
+            self._apply_prediction(st, cached[1], cached[2], extra, raw_labels=cached[5])
+            return
+        redo = self.adapt.redo_fn(extra)
+        if redo is None:          # made without features: the network runs again
+            self.request_predict()
+            return
+
+        def job(cancel, report):
+            probs, extra2 = redo()
+            return probs, uncertainty(probs), extra2, labels_from_probs(probs)
+        self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _set_score(self, index: int, score: float) -> None:
         self.scores[index] = score

@@ -1,8 +1,9 @@
 """CRF panel: a slider and a spin box per CRFParams field, a preset picker and the backend choice.
 
-Changes are debounced (150 ms) before ``params_changed`` fires, so dragging a slider asks for one
-CRF run when the hand rests rather than one per pixel of travel. Presets come from the engine
-(engine.crf.all_presets), never copied here.
+``params_changed`` fires while a slider moves, once per pass of the event loop (changes made in one
+pass, e.g. a preset setting every row, are one emission): the controller previews each (on a
+downscaled copy for large images) and coalesces what arrives while one runs. Presets come from the
+engine (engine.crf.all_presets), never copied here.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
 from engine.crf import CRFParams, all_presets
 from engine.crf.params import PRESET_LABELS
 
-DEBOUNCE_MS = 150
+DEBOUNCE_MS = 0  # coalesce only the changes of one event-loop pass: previews follow the slider
 CUSTOM = "custom"
 
 
@@ -91,7 +92,7 @@ class _Row(QWidget):
 
 
 class CRFPanel(QWidget):
-    params_changed = Signal(object)   # CRFParams, debounced
+    params_changed = Signal(object)   # CRFParams, as the values change (coalesced per event-loop pass)
     backend_changed = Signal(str)
 
     def __init__(self, backends=(), backend: str = "", parent=None):
@@ -150,12 +151,21 @@ class CRFPanel(QWidget):
             self._base = name
             self.set_params(self.presets[name], emit)
 
+    def add_preset(self, name: str, label: str, params: CRFParams) -> None:
+        """Offer another preset (e.g. the values tuned on this folder's saved labels); replaces one of that name."""
+        self.presets[name] = params
+        i = self.preset_box.findData(name)
+        if i < 0:
+            self.preset_box.insertItem(self.preset_box.findData(CUSTOM), label, name)
+        else:
+            self.preset_box.setItemText(i, label)
+
     def reset(self) -> None:
         """Back to the values of the last chosen preset."""
         self.set_preset(self._base)
 
     def flush(self) -> None:
-        """Emit a pending debounced change now."""
+        """Emit a pending (coalesced) change now."""
         if self._timer.isActive():
             self._timer.stop()
             self.params_changed.emit(self.params())

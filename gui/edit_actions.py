@@ -1,7 +1,7 @@
 """The editing UI: tool actions (toolbar + Edit menu), paint class keys, brush size, undo/redo,
 clear locks and auto-refine, bound to the Editor and the canvas.
 
-Keys: B brush, E eraser, G flood fill, P polygon/lasso, I pick class, H pan; 0-9 paint class;
+Keys: B brush, E eraser, G flood fill, P polygon/lasso, S superpixel fill, I pick class, H pan; 0-9 paint class;
 [ and ] brush size; Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo; Alt+click picks with any tool.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _unique(keys: list[QKeySequence]) -> list[QKeySequence]:
     return out
 
 
-TOOL_KEYS = {"pan": "H", "brush": "B", "eraser": "E", "fill": "G", "polygon": "P", "pick": "I"}
+TOOL_KEYS = {"pan": "H", "brush": "B", "eraser": "E", "fill": "G", "polygon": "P", "superpixel": "S", "pick": "I"}
 
 
 class EditActions(QObject):
@@ -43,7 +43,9 @@ class EditActions(QObject):
             self.tool_actions[name] = act
         self.undo = editor.group.createUndoAction(self, "&Undo")
         self.undo.setShortcuts(_unique([QKeySequence("Ctrl+Z"), QKeySequence(QKeySequence.StandardKey.Undo)]))
+        self.undo.setProperty("help_name", "Undo")   # its text names the command it would undo
         self.redo = editor.group.createRedoAction(self, "&Redo")
+        self.redo.setProperty("help_name", "Redo")
         self.redo.setShortcuts(_unique([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]
                                        + QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)))
         self.smaller = self._act("Smaller brush", "[", lambda: editor.grow(-1))
@@ -58,6 +60,9 @@ class EditActions(QObject):
             window.addAction(act)   # keys work without a menu entry
         self.toolbar = self._build_toolbar()
         self.menu = self._build_menu()
+        for tool in self.tools.values():
+            if hasattr(tool, "attach"):
+                tool.attach(self)   # a tool's own controls (the superpixel size)
         editor.paint_class_changed.connect(lambda _c: self.refresh())
         editor.radius_changed.connect(self._on_radius)
         last = str(window.settings.value("edit/tool", "pan"))
@@ -144,6 +149,8 @@ class EditActions(QObject):
         parts = [title]
         if name in ("brush", "eraser"):
             parts.append(f"r {self.editor.radius}")
+        if hasattr(self.tools.get(name), "status_extra"):
+            parts.append(self.tools[name].status_extra())
         if name not in ("pan", "eraser"):
             parts.append(f"class {self.class_text()}")
         self.window.status.set_tool(" · ".join(parts))

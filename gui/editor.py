@@ -16,6 +16,7 @@ from engine.edits import RegionEdit
 from engine.labels import VOID
 
 KIND_TEXT = {"brush": "Brush stroke", "eraser": "Erase", "fill": "Flood fill", "polygon": "Polygon fill",
+             "superpixel": "Superpixel fill",
              "clear locks": "Clear locks", "set labels": "Set labels", "use model result": "Use model result"}
 
 
@@ -33,11 +34,11 @@ class RegionCommand(QUndoCommand):
             self._applied = False
             return
         self.editable.redo(self.edit)
-        self.editor.replayed(self.editable, self.edit, self.bases and self.bases[1])
+        self.editor.replayed(self.editable, self.edit, self.bases and self.bases[1], undone=False)
 
     def undo(self) -> None:
         self.editable.undo(self.edit)
-        self.editor.replayed(self.editable, self.edit, self.bases and self.bases[0])
+        self.editor.replayed(self.editable, self.edit, self.bases and self.bases[0], undone=True)
 
 
 def _px(point) -> tuple[int, int]:
@@ -49,6 +50,7 @@ def _px(point) -> tuple[int, int]:
 class Editor(QObject):
     region_changed = Signal(object)   # (x0, y0, x1, y1) of pixels just changed: redraw that part
     edit_finished = Signal(str)       # an undoable change is complete (kind): status, autosave, auto-refine
+    replaying = Signal(object, bool)  # (RegionEdit, undone) just before an undo/redo's edit_finished
     paint_class_changed = Signal(int)
     radius_changed = Signal(int)
     message = Signal(str)
@@ -63,6 +65,7 @@ class Editor(QObject):
         self.paint_class = 1
         self.radius = 4
         self._stroke = None     # (editable, segments, kind, class_id, last point)
+        self.last_box = None    # (x0, y0, x1, y1) of the last finished edit: where the CRF re-solves locally
 
     # ----- per-image stacks -------------------------------------------------------------------------
     def bind(self, state) -> None:
@@ -124,7 +127,7 @@ class Editor(QObject):
         return True
 
     def stroke_to(self, point) -> None:
-        if self._stroke is None:
+        if self._stroke is None or self._stroke[4] is None:   # None: a region stroke, not a brush
             return
         p = _px(point)
         if p != self._stroke[4]:
@@ -136,6 +139,26 @@ class Editor(QObject):
         editable, segments, kind, _, _ = self._stroke
         self._stroke = None
         self._record(editable, editable.combine(segments, kind), emit_region=False)
+
+    def begin_region_stroke(self, kind: str) -> bool:
+        """Start a stroke made of whole regions (superpixels): each ``stroke_region`` paints one, ``end_stroke``
+        records them all as one undo step."""
+        editable = self._editable()
+        if editable is None:
+            return False
+        self._stroke = (editable, [], kind, self.paint_class, None)
+        return True
+
+    def stroke_region(self, mask) -> None:
+        """Paint the paint class over the (H, W) bool ``mask`` as part of the current region stroke."""
+        if self._stroke is None:
+            return
+        editable, segments, kind, cls, _ = self._stroke
+        edit = editable.paint_mask(mask, cls, kind=kind)
+        segments.append(edit)
+        if not edit.is_empty:
+            self.ctl.state.note_hand_edit()
+            self.region_changed.emit(edit.box)
 
     @property
     def stroking(self) -> bool:
@@ -174,7 +197,7 @@ class Editor(QObject):
             self._record(st.edits, edit, hand=edit.kind != "use model result", bases=bases)
 
     # ----- internals --------------------------------------------------------------------------------
-    def replayed(self, editable, edit: RegionEdit, base: str | None = None) -> None:
+    def replayed(self, editable, edit: RegionEdit, base: str | None = None, undone: bool = True) -> None:
         """Undo/redo moved pixels back or forth."""
         st = self.ctl.state
         if st is None or st.edits is not editable:
@@ -182,8 +205,18 @@ class Editor(QObject):
         st.note_hand_edit()
         if base:
             st.base = base
+        self.last_box = edit.box
         self.region_changed.emit(edit.box)
+        self.replaying.emit(edit, undone)   # the adapted head follows (gui/adaptation.py)
         self.edit_finished.emit(edit.kind)
+
+    def last_edit(self) -> RegionEdit | None:
+        """The edit of the command on top of the active stack (the one just done), or None."""
+        stack = self.stack()
+        if stack is None or stack.index() == 0:
+            return None
+        cmd = stack.command(stack.index() - 1)
+        return getattr(cmd, "edit", None)
 
     def _n_classes(self) -> int | None:
         cl = self.ctl.class_list
@@ -227,4 +260,5 @@ class Editor(QObject):
         self.stack().push(RegionCommand(self, editable, edit, bases))
         if emit_region:
             self.region_changed.emit(edit.box)
+        self.last_box = edit.box
         self.edit_finished.emit(edit.kind)

@@ -1,11 +1,15 @@
-"""File list: the folder's images with their status (new, predicted, edited, saved) and the mean
+"""File list: the folder's images with their status (new, predicted, edited, saved, pre-labelled, error) and the mean
 uncertainty of their prediction once known. Rows can be shown in any order (e.g. most uncertain
-first); rows are addressed by dataset index whatever the order."""
+first) and filtered by name or status; rows are addressed by dataset index whatever the order.
+The status and uncertainty columns have fixed widths that fit their longest text, so they neither
+clip at the default dock size nor shift as values arrive."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import fnmatch
+
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QTreeWidget, QTreeWidgetItem
 
 from engine.dataset import Dataset, Status
 from gui.qimage import colour_icon
@@ -15,8 +19,22 @@ STATUS_COLOURS = {
     Status.PREDICTED: (70, 130, 220),
     Status.EDITED: (230, 140, 20),   # unsaved work: the one to notice
     Status.SAVED: (40, 170, 70),
+    Status.PRELABELLED: (150, 90, 200),  # machine labels on disk, waiting for review
+    Status.ERROR: (210, 50, 50),     # unreadable file: the reason is in the tooltip
 }
 INDEX_ROLE = Qt.ItemDataRole.UserRole
+NAME_CHARS = 16      # image names the default dock width shows in full
+
+
+def matches(query: str, name: str, status: str) -> bool:
+    """Filter rule: every word of ``query`` matches the file name (substring, or a glob such as *_0?.png) or is
+    the row's status (new, edited, error...), case-insensitively. An empty query matches everything."""
+    name, status = name.lower(), status.lower()
+    for word in query.lower().split():
+        glob = any(ch in word for ch in "*?[")
+        if not (word == status or (fnmatch.fnmatchcase(name, word) if glob else word in name)):
+            return False
+    return True
 
 
 class FileList(QTreeWidget):
@@ -29,9 +47,11 @@ class FileList(QTreeWidget):
         self.headerItem().setToolTip(2, "Mean uncertainty 1 - (p1 - p2) of the prediction (once predicted)")
         self.setRootIsDecorated(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.header().setStretchLastSection(False)
         self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        for column, width in ((1, self._status_width()), (2, self._text_width("0.000", "Unsure"))):
+            self.header().setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            self.header().resizeSection(column, width)
         self._icons = {s: colour_icon(c, 10) for s, c in STATUS_COLOURS.items()}
         self._brushes = {s: QBrush(QColor(*c)) for s, c in STATUS_COLOURS.items()}
         # Fonts made up front: PySide builds QFont's Python enums on first use (~0.2 s), which must
@@ -39,23 +59,43 @@ class FileList(QTreeWidget):
         self._fonts = {False: QFont(self.font()), True: QFont(self.font())}
         self._fonts[True].setBold(True)
         self._items: list[QTreeWidgetItem] = []   # by dataset index
+        self._dataset: Dataset | None = None
+        self._query = ""
         self.itemActivated.connect(self._on_pick)
         self.itemClicked.connect(self._on_pick)
+
+    def _text_width(self, *texts: str, extra: int = 0) -> int:
+        """Room for the widest of ``texts`` (+ ``extra``, e.g. an icon) with the item view's cell margins."""
+        margin = self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1
+        return max(self.fontMetrics().horizontalAdvance(t) for t in texts) + extra + 4 * margin + 8
+
+    def _status_width(self) -> int:
+        icon = self.iconSize().width()
+        if icon <= 0:
+            icon = self.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, self)
+        return self._text_width(*(s.value for s in Status), extra=icon + 4)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name): the default dock width shows every column
+        fm = self.fontMetrics()
+        width = (fm.horizontalAdvance("x" * NAME_CHARS) + self.header().sectionSize(1) + self.header().sectionSize(2)
+                 + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth())
+        return QSize(width, super().sizeHint().height())
 
     def set_dataset(self, dataset: Dataset | None) -> None:
         self.blockSignals(True)
         self.clear()
         self._items = []
+        self._dataset = dataset
         if dataset is not None:
             for i, entry in enumerate(dataset.entries):
                 item = QTreeWidgetItem([entry.path.name, "", ""])
-                item.setToolTip(0, str(entry.path))
                 item.setData(0, INDEX_ROLE, i)
                 item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.addTopLevelItem(item)
                 self._items.append(item)
                 self._paint(item, entry.status)
         self.blockSignals(False)
+        self.set_filter(self._query)
 
     def item_for(self, index: int) -> QTreeWidgetItem | None:
         return self._items[index] if 0 <= index < len(self._items) else None
@@ -83,6 +123,7 @@ class FileList(QTreeWidget):
         if current is not None:
             self.setCurrentItem(current)
         self.blockSignals(False)
+        self.set_filter(self._query)   # rows taken out and put back lose their hidden flag
 
     def order(self) -> list[int]:
         """Dataset indices in display order."""
@@ -97,11 +138,41 @@ class FileList(QTreeWidget):
             self.scrollToItem(item)
             self.blockSignals(False)
 
+    # ----- filter ----------------------------------------------------------------------------------
+    def set_filter(self, query: str) -> None:
+        """Show only the rows matching ``query`` (see ``matches``)."""
+        self._query = query
+        for item in self._items:
+            item.setHidden(not matches(query, item.text(0), item.text(1)))
+
+    def shown(self, order: list[int]) -> list[int]:
+        """The dataset indices of ``order`` whose rows the filter shows."""
+        return [i for i in order if 0 <= i < len(self._items) and not self._items[i].isHidden()]
+
+    def step(self, current: int, delta: int, order: list[int]) -> int | None:
+        """The image ``delta`` rows from ``current`` among the rows shown (clamped at the ends); from a row the
+        filter hides, the nearest shown one in that direction. None if no row is shown that way."""
+        shown = self.shown(order)
+        if not shown:
+            return None
+        if current in shown:
+            return shown[min(max(shown.index(current) + delta, 0), len(shown) - 1)]
+        pos = order.index(current) if current in order else -1
+        ahead = order[pos + 1:] if delta > 0 else order[:max(pos, 0)][::-1]
+        return next((i for i in ahead if i in shown), None)
+
     def _paint(self, item: QTreeWidgetItem, status: Status) -> None:
         item.setText(1, status.value)
         item.setIcon(1, self._icons[status])
         item.setForeground(1, self._brushes[status])
         item.setFont(0, self._fonts[status == Status.EDITED])
+        index = item.data(0, INDEX_ROLE)
+        entry = self._dataset[index] if self._dataset is not None and index is not None else None
+        reason = entry.error if entry is not None and status == Status.ERROR else ""
+        item.setToolTip(0, f"{entry.path}\n{reason}" if reason else (str(entry.path) if entry is not None else ""))
+        item.setToolTip(1, reason or status.value)
+        if self._query:
+            item.setHidden(not matches(self._query, item.text(0), status.value))
 
     def _on_pick(self, item, _column) -> None:
         self.image_requested.emit(int(item.data(0, INDEX_ROLE)))

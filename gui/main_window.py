@@ -10,26 +10,40 @@ import json
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
 from engine.crf import CRFParams, backend_names
+from engine.crf.params import preset_for_model
 from engine.errors import EngineError
-from gui import prompts
+from gui import damaged_journal_dialog, prompts
 from gui.canvas import Canvas
+from gui.class_editor import ClassEditor
 from gui.class_panel import ClassPanel
 from gui.controller import AnnotatorController
 from gui.crf_panel import CUSTOM, CRFPanel
+from gui.drop import DropOpener
 from gui.edit_actions import EditActions
 from gui.export_menu import ExportMenu
-from gui.file_list import FileList
+from gui.help_menu import HelpMenu
+from gui.images_panel import ImagesPanel
+from gui.layout import WindowLayout
+from gui.folder_lock_dialog import FolderLockActions
+from gui.icon import app_icon
+from gui.learn_menu import LearnMenu
 from gui.model_menu import ModelMenu
 from gui.overlay_view import OverlayPresenter
+from gui.prelabel_dialog import PrelabelDialog
+from gui.project_state import ProjectState
+from gui.readout import Readout
+from gui.recent_folders import RecentFolders
 from gui.status_bar import StatusBar
+from gui.uncertainty_legend import UncertaintyLegend
 from gui.view_toolbar import ViewToolbar
 
 log = logging.getLogger(__name__)
+WARM_UP_DELAY_MS = 300   # the CRF kernels load after the window has painted
 
 
 class MainWindow(QMainWindow):
@@ -37,17 +51,21 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings()
         self.setWindowTitle("DeepLab Annotator")
+        self.setWindowIcon(app_icon())
         self.resize(1280, 800)
         self.last_error = ""
         self._closed = False
+        self._preset_model = None   # the model whose CRF preset the panel was last given
+        self.leaving = "moving on"
         self.ctl = AnnotatorController(self)
         self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
         self.presenter = OverlayPresenter(self.canvas)
-        self.file_list = FileList()
+        self.images_panel = ImagesPanel()
+        self.file_list = self.images_panel.list
         self.class_panel = ClassPanel()
         self.crf_panel = CRFPanel(backend_names(), self.ctl.backend_name)
-        self._dock("Images", self.file_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Images", self.images_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Classes", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("CRF", self.crf_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.toolbar = ViewToolbar(self)
@@ -61,8 +79,23 @@ class MainWindow(QMainWindow):
         self.model_menu = ModelMenu(self)
         self._build_menus()
         self._wire()
+        self.class_editor = ClassEditor(self)   # add/rename/recolour/reorder/delete; the folder's questions
+        self.legend = UncertaintyLegend(self.canvas, str(self.settings.value("view/uncertainty_cmap", "auto")))
+        self.presenter.opts.uncertainty_cmap = self.legend.choice()
+        self.legend.cmap_changed.connect(self._on_cmap)
+        self.readout = Readout(self)
+        self.project = ProjectState(self)
+        self.help_menu = HelpMenu(self)
+        self.drop = DropOpener(self, self.canvas.viewport(), self.file_list.viewport())
+        self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/learn_menu.py)
         self._restore_settings()
-        if not self.ctl.warm:
+        self.layout_state = WindowLayout(self, self.view_menu)
+        if not self.ctl.warm:   # once the window is up: loading numba's kernels holds the GIL for a while
+            QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
+
+    def _warm_up(self) -> None:
+        # a CRF run already under way loads the kernels itself; a warm-up submitted now would supersede it
+        if not self.ctl.warm and not self._closed and not self.ctl.lanes["crf"].busy:
             self.ctl.warm_up()
 
     # ----- construction --------------------------------------------------------------------------
@@ -88,15 +121,18 @@ class MainWindow(QMainWindow):
         f = bar.addMenu("&File")
         self.open_action = self._act(f, "&Open Folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open)
         self.save_action = self._act(f, "&Save labels", self.save, QKeySequence.StandardKey.Save)
+        self.recent = RecentFolders(self, f, self.save_action)
         f.addMenu(self.export_menu)
+        self.prelabel = PrelabelDialog.add_to(f, self)   # File > Pre-label folder… (gui/prelabel_dialog.py)
         f.addSeparator()
         self.autosave_action = QAction("&Autosave when leaving an image", self, checkable=True)
         self.autosave_action.toggled.connect(lambda on: self.settings.setValue("autosave", on))
         f.addAction(self.autosave_action)
+        self.lock_actions = FolderLockActions(self, f)   # read-only / take over (one writer per folder)
         f.addSeparator()
-        self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._act(f, "&Quit", self.close, "Ctrl+Q")
 
-        v = bar.addMenu("&View")
+        v = self.view_menu = bar.addMenu("&View")
         for act in self.toolbar.zoom_actions():
             v.addAction(act)
         v.addSeparator()
@@ -109,6 +145,7 @@ class MainWindow(QMainWindow):
         self.prev_action = self._act(n, "&Previous image", lambda: self.go(-1), "A")
         self.next_unsaved_action = self._act(n, "Next &unsaved image", self.go_next_unsaved, "Shift+D")
         self.next_unsaved_action.setShortcuts([QKeySequence("Shift+D"), QKeySequence("N")])
+        self.filter_action = self._act(n, "&Filter images…", self._focus_filter, QKeySequence.StandardKey.Find)
         n.addSeparator()
         self.sort_uncertain_action = self._act(n, "Sort by &uncertainty (most unsure first)",
                                                self.ctl.sort_by_uncertainty, "Ctrl+U")
@@ -126,6 +163,9 @@ class MainWindow(QMainWindow):
         c.image_opened.connect(self._on_image_opened)
         c.results_changed.connect(self._on_results_changed)
         c.preview_changed.connect(self._on_preview_changed)
+        c.window_refined.connect(self._on_window_refined)
+        c.params_reverted.connect(self._on_params_reverted)
+        c.waiting.connect(self._on_waiting)
         c.status_changed.connect(self.file_list.set_status)
         c.model_changed.connect(self._on_model_changed)
         c.device_changed.connect(self.status.set_device)
@@ -137,6 +177,7 @@ class MainWindow(QMainWindow):
         c.score_changed.connect(self.file_list.set_score)
         c.order_changed.connect(lambda: self.file_list.set_order(c.order))
         c.ask_restore = lambda entries: prompts.ask_restore(self, entries)
+        c.recovery.damaged.connect(lambda records: damaged_journal_dialog.show_damaged_journal(self, records))
         ed = c.editor
         ed.region_changed.connect(self._on_region_edited)
         ed.edit_finished.connect(lambda _kind: self.class_panel.set_shares(self.presenter.shares()))
@@ -161,8 +202,9 @@ class MainWindow(QMainWindow):
         tb.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
         tb.labels.toggled.connect(lambda on: self._set_opt("show_labels", on, self.presenter.render_labels))
         tb.locks.toggled.connect(lambda on: self._set_opt("show_locks", on, self.presenter.render_locks))
-        tb.uncertainty.toggled.connect(lambda on: self._set_opt("show_uncertainty", on,
-                                                                self.presenter.render_uncertainty))
+        tb.uncertainty.toggled.connect(lambda on: (self._set_opt("show_uncertainty", on,
+                                                                 self.presenter.render_uncertainty),
+                                                   self.legend.set_shown(on)))
         tb.changed.toggled.connect(lambda on: self._set_opt("show_changed", on, self.presenter.render_changed))
         tb.before.toggled.connect(lambda on: self._set_opt("before_crf", on, self._on_results_changed))
         tb.opacity.valueChanged.connect(self._on_opacity)
@@ -188,15 +230,14 @@ class MainWindow(QMainWindow):
         device = s.value("device", "auto")
         self.model_menu.set_device_checked(device)
         self.ctl.set_device(device)
-        geometry = s.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
 
     # ----- folder / navigation -------------------------------------------------------------------
-    def open_folder(self, folder: Path) -> bool:
-        if not self.keep_work():
+    def open_folder(self, folder: Path, select: Path | None = None) -> bool:
+        """Open ``folder`` at image ``select``, else where the user last was in it, else at its first image."""
+        if not self.keep_work("opening another folder"):
             return False
-        ok = self.ctl.open_folder(folder)
+        name = Path(select).name if select is not None else self.project.last_image(folder)
+        ok = self.ctl.open_folder(folder, start_name=name)
         self._show_position()
         if ok:
             self.settings.setValue("last_folder", str(folder))
@@ -229,17 +270,16 @@ class MainWindow(QMainWindow):
             self.status.set_position(ds.progress_text(i))
 
     def go(self, delta: int) -> bool:
-        """Step through the folder in the order shown (folder order, or by uncertainty)."""
-        order = self.ctl.order
-        if self.ctl.dataset is None or not order:
+        """Step through the rows the list shows (folder order or by uncertainty, narrowed by the filter)."""
+        if self.ctl.dataset is None or not self.ctl.order:
             return False
-        pos = order.index(self.current_index()) if self.current_index() in order else 0
-        return self.go_to(order[min(max(pos + delta, 0), len(order) - 1)])
+        target = self.file_list.step(self.current_index(), delta, self.ctl.order)
+        return target is not None and self.go_to(target)
 
     def go_next_unsaved(self) -> bool:
         if self.ctl.dataset is None or not len(self.ctl.dataset):
             return False
-        j = self.ctl.dataset.next_unsaved(self.current_index(), self.ctl.order)
+        j = self.ctl.dataset.next_unsaved(self.current_index(), self.file_list.shown(self.ctl.order))
         if j is None:
             self.status.set_activity("Every image is saved.")
             return False
@@ -248,13 +288,15 @@ class MainWindow(QMainWindow):
     def save(self) -> bool:
         return self.ctl.save()
 
-    def keep_work(self) -> bool:
-        """Before leaving the current image: True if nothing unsaved would be lost."""
+    def keep_work(self, leaving: str = "moving on") -> bool:
+        """Before leaving the current image (``leaving``: what for, as the prompt says it): True if nothing unsaved
+        would be lost."""
         st = self.ctl.state
         if st is None or not st.dirty:
             return True
         if self.autosave_action.isChecked():
             return self.ctl.save()
+        self.leaving = leaving   # what the prompt says the user is doing (prompts.ask_unsaved reads it)
         answer = prompts.ask_unsaved(self, st.path.name)
         if answer == prompts.SAVE:
             return self.ctl.save()
@@ -274,21 +316,25 @@ class MainWindow(QMainWindow):
     def _on_model_changed(self) -> None:
         cl = self.ctl.class_list
         if cl is not None:
-            self.class_panel.set_classes(cl.names, cl.palette)
+            self.class_panel.set_classes(cl.names, cl.palette, *self.ctl.class_view())
             ed = self.ctl.editor
             if not ed.set_paint_class(ed.paint_class if ed.paint_class < len(cl) else min(1, len(cl) - 1)):
                 ed.set_paint_class(0)
             self.class_panel.set_paint_class(ed.paint_class)
             self.editing.refresh()
             self.presenter.bind(self.ctl.state, cl.palette_array())
-        if self.ctl.loaded is not None:
-            self.model_menu.set_pipeline(self.ctl.loaded.spec.pipeline, self.ctl.own_pipeline)
-            self.settings.setValue("last_model", str(self.ctl.loaded.path))
-            preset = self.ctl.loaded.spec.crf_preset
-            if self.crf_panel.preset_name() != CUSTOM and preset in self.crf_panel.presets \
-                    and preset != self.crf_panel.preset_name():
-                self.crf_panel.set_preset(preset)  # the preset the model was published with
-            self.setWindowTitle(f"DeepLab Annotator — {self.ctl.loaded.spec.name or self.ctl.loaded.path.name}")
+            self.legend.set_palette(cl.palette_array())
+        loaded = self.ctl.loaded
+        if loaded is not None:
+            self.model_menu.set_pipeline(loaded.spec.pipeline, self.ctl.own_pipeline)
+        if loaded is not None and loaded is not self._preset_model:   # a new model, not a new class list
+            self._preset_model = loaded
+            self.settings.setValue("last_model", str(loaded.path))
+            self.model_menu.set_loaded(loaded.path, loaded.spec.name)
+            preset = preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets)
+            if self.crf_panel.preset_name() != CUSTOM and preset != self.crf_panel.preset_name() \
+                    and not self.ctl.crf_from_folder:
+                self.crf_panel.set_preset(preset)  # tuned for this checkpoint, else the one it was published with
         self._on_results_changed()
 
     # ----- views ---------------------------------------------------------------------------------
@@ -307,15 +353,37 @@ class MainWindow(QMainWindow):
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
         self._show_position()
+        self.status.set_labels_kind(self.ctl.shown_kind())
 
     def _on_results_changed(self) -> None:
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
+        self.status.set_labels_kind(self.ctl.shown_kind())
 
     def _on_preview_changed(self) -> None:
         """A running CRF's labels: redraw the label layer only (probabilities come with the result)."""
         self.presenter.render_labels()
         self.class_panel.set_shares(self.presenter.shares())
+        self.status.set_labels_kind(self.ctl.shown_kind())
+
+    def _on_window_refined(self, boxes) -> None:
+        """Local CRF windows: redraw their boxes (and the probability layers, whose values changed there)."""
+        for box in boxes:
+            self.presenter.render_region(box)
+        self.presenter.render_heat()
+        self.presenter.render_uncertainty()
+        self.presenter.render_changed()
+        self.class_panel.set_shares(self.presenter.shares())
+        self.status.set_labels_kind(self.ctl.shown_kind())
+
+    def _on_params_reverted(self, params: CRFParams) -> None:
+        """Esc: the CRF settings went back to those of the labels shown (the panel must not claim others)."""
+        self.crf_panel.set_params(params)
+        self.settings.setValue("crf/params", json.dumps(params.to_dict()))
+        self.status.set_labels_kind(self.ctl.shown_kind())
+
+    def _on_waiting(self, text: str) -> None:
+        prompts.waiting(self, text, self.ctl.cancel)
 
     def _on_region_edited(self, box) -> None:
         """A stroke changed pixels: redraw just that box (the raw 'before CRF' view would hide the edit)."""
@@ -342,6 +410,15 @@ class MainWindow(QMainWindow):
     def _on_class_selected(self, index: int) -> None:
         self._set_opt("heat_class", index, self.presenter.render_heat)
 
+    def _on_cmap(self, name: str) -> None:
+        self.settings.setValue("view/uncertainty_cmap", name)
+        self._set_opt("uncertainty_cmap", name, self.presenter.render_uncertainty)
+
+    def _focus_filter(self) -> None:
+        self.images_panel.parentWidget().show()
+        self.images_panel.filter.setFocus()
+        self.images_panel.filter.selectAll()
+
     def _on_params(self, params: CRFParams) -> None:
         self.settings.setValue("crf/params", json.dumps(params.to_dict()))
         self.ctl.set_params(params)
@@ -365,11 +442,12 @@ class MainWindow(QMainWindow):
         if self._closed:
             event.accept()
             return
-        if not self.keep_work():
+        if not self.keep_work("quitting"):
             event.ignore()
             return
         self._closed = True
         self.settings.setValue("geometry", self.saveGeometry())
+        self.prelabel.shutdown()
         self.ctl.shutdown()
         event.accept()
 

@@ -33,11 +33,24 @@ class ModelMenu(QMenu):
         self.load_action.setShortcut(QKeySequence("Ctrl+L"))
         self.load_action.triggered.connect(self._pick_checkpoint)
         self.addAction(self.load_action)
+        self.model_group = QActionGroup(self)    # the checked entry is the model loaded now
+        self.model_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        self.other_model = QAction("", self, checkable=True)   # a checkpoint that is not a demo model
+        self.other_model.setVisible(False)
+        self.other_model.triggered.connect(lambda: self.other_model.data() and self.load_requested.emit(
+            Path(self.other_model.data())))
+        self.model_group.addAction(self.other_model)
+        self.addAction(self.other_model)
+        self.model_actions: dict[str, QAction] = {}
+        self._loaded_action: QAction | None = None
+        self.aboutToShow.connect(self._sync_checks)
         for label, path in (("Demo model v1 (LargeFOV)", DEMO_V1), ("Demo model v2 (ASPP)", DEMO_V2)):
-            act = QAction(label, self)
+            act = QAction(label, self, checkable=True)
             act.setEnabled(path.is_file())
             act.setToolTip(str(path))
             act.triggered.connect(lambda _=False, p=path: self.load_requested.emit(p))
+            self.model_group.addAction(act)
+            self.model_actions[str(path.resolve())] = act
             self.addAction(act)
         self.addSeparator()
 
@@ -82,6 +95,29 @@ class ModelMenu(QMenu):
             act.setChecked(name == current)
             act.setText(f"{name} (from the checkpoint)" if name == own else name)
         self.pipeline_menu.setTitle(f"&Pipeline: {current}" if current else "&Pipeline")
+
+    def set_loaded(self, path, name: str = "") -> None:
+        """Tick the entry of the model now loaded (a checkpoint of the user's gets an entry of its own)."""
+        key = str(Path(path).resolve())
+        act = self.model_actions.get(key)
+        if act is None:
+            act = self.other_model
+            act.setText(f"Loaded: {name or Path(path).name} ({Path(path).name})")
+            act.setToolTip(key)
+            act.setData(key)
+            act.setVisible(True)
+        act.setChecked(True)
+        self._loaded_action = act
+
+    def _sync_checks(self) -> None:
+        """A load that failed must not leave its entry ticked: the tick is the model in use."""
+        if self._loaded_action is not None:
+            self._loaded_action.setChecked(True)
+        elif self.model_group.checkedAction() is not None:
+            self.model_group.checkedAction().setChecked(False)
+
+    def loaded_action(self) -> QAction | None:
+        return self.model_group.checkedAction()
 
     def set_device_checked(self, pref: str) -> None:
         for act in self.device_group.actions():

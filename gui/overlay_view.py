@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine import colormaps
 from engine.image_state import ImageState
 from engine.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
+from engine.project.values import unknown_mask, unknown_rgba
 from gui.canvas import Canvas
 
-LAYERS = {"labels": 1.0, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
+LAYERS = {"labels": 1.0, "unknown": 1.2, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
 
 
 @dataclass
@@ -25,6 +27,7 @@ class ViewOptions:
     heat_class: int = -1            # class whose probability map is shown, -1 = none
     show_uncertainty: bool = False
     show_changed: bool = False
+    uncertainty_cmap: str = colormaps.AUTO   # engine.colormaps name, or 'auto': the one least like a class colour
     visible: np.ndarray | None = None  # (N,) bool per class, None = all
 
 
@@ -75,6 +78,16 @@ class OverlayPresenter:
             return
         visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
         self.canvas.set_overlay("labels", label_rgba(labels, self.palette, visible), LAYERS["labels"], o.opacity)
+        self.render_unknown()
+
+    def render_unknown(self) -> None:
+        """Label values that are not classes of the folder, in orange/black checks no class uses."""
+        labels = self.labels()
+        mask = None if labels is None or self.palette is None else unknown_mask(labels, len(self.palette))
+        if not self.opts.show_labels or mask is None or not mask.any():
+            self.canvas.set_overlay("unknown", None)
+            return
+        self.canvas.set_overlay("unknown", unknown_rgba(mask), LAYERS["unknown"], 0.85)
 
     def render_locks(self) -> None:
         st = self.state
@@ -94,6 +107,8 @@ class OverlayPresenter:
             visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
             patch = label_rgba(labels[y0:y1, x0:x1], self.palette, visible)
             self.canvas.update_overlay_region("labels", x0, y0, patch)
+            if self.canvas.overlay_visible("unknown"):
+                self.render_unknown()   # a stroke over unknown values may have replaced some
         else:
             self.render_labels()
         if o.show_locks and self.canvas.overlay_visible("locks") and st.edits.has_locks:
@@ -108,13 +123,22 @@ class OverlayPresenter:
             return
         self.canvas.set_overlay("heat", class_heat_rgba(probs[c], self.palette[c]), LAYERS["heat"], 1.0, smooth=True)
 
-    def render_uncertainty(self) -> None:
+    def uncertainty(self) -> np.ndarray | None:
+        """The uncertainty map of what is shown (after the CRF, or of the raw output in 'before' mode)."""
         st = self.state
-        unc = None if st is None else (st.unc if self.opts.before_crf or st.crf_unc is None else st.crf_unc)
+        return None if st is None else (st.unc if self.opts.before_crf or st.crf_unc is None else st.crf_unc)
+
+    def uncertainty_cmap(self) -> str:
+        """The colour map in use ('auto' resolved against the class colours)."""
+        return colormaps.resolve(self.opts.uncertainty_cmap, self.palette)
+
+    def render_uncertainty(self) -> None:
+        unc = self.uncertainty()
         if not self.opts.show_uncertainty or unc is None:
             self.canvas.set_overlay("uncertainty", None)
             return
-        self.canvas.set_overlay("uncertainty", uncertainty_rgba(unc), LAYERS["uncertainty"], 1.0, smooth=True)
+        self.canvas.set_overlay("uncertainty", uncertainty_rgba(unc, self.uncertainty_cmap()), LAYERS["uncertainty"],
+                                1.0, smooth=True)
 
     def render_changed(self) -> None:
         changed = None if self.state is None else self.state.changed_by_crf()

@@ -6,15 +6,19 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 
 
-def ask_unsaved(parent, what: str) -> str:
-    """Ask what to do with unsaved labels of ``what``: SAVE, DISCARD or CANCEL."""
+def ask_unsaved(parent, what: str, leaving: str | None = None) -> str:
+    """Ask what to do with unsaved labels of ``what`` before ``leaving`` ("moving on", "quitting", ...; default:
+    the parent window's ``leaving`` attribute): SAVE, DISCARD or CANCEL. Alt+S saves, Alt+D discards, Esc cancels."""
+    leaving = leaving or getattr(parent, "leaving", None) or "moving on"
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Unsaved labels")
     box.setText(f"The labels of {what} have unsaved changes.")
-    box.setInformativeText("Save them before moving on?")
+    box.setInformativeText(f"Save them before {leaving}?")
     box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                            | QMessageBox.StandardButton.Cancel)
+    box.button(QMessageBox.StandardButton.Save).setText("&Save")
+    box.button(QMessageBox.StandardButton.Discard).setText("&Discard")   # Qt's own text has no mnemonic
     box.setDefaultButton(QMessageBox.StandardButton.Save)
     answer = box.exec()
     if answer == QMessageBox.StandardButton.Save:
@@ -51,3 +55,30 @@ def ask_save_path(parent, title: str, default: str, filters: str) -> str | None:
 
 def ask_folder(parent, title: str, default: str) -> str | None:
     return QFileDialog.getExistingDirectory(parent, title, default) or None
+
+
+def waiting(parent, text: str, on_cancel) -> None:
+    """Show (text) or close ('') a window-modal busy dialog while the app finishes work the user asked for
+    (a save waiting for the exact CRF); its Cancel calls on_cancel. Never blocks: the caller's loop runs."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QProgressDialog
+
+    dialog = getattr(parent, "_waiting_dialog", None)
+    if not text:
+        if dialog is not None:
+            parent._waiting_dialog = None
+            dialog.canceled.disconnect()  # closing a QProgressDialog emits canceled: the work is done, not cancelled
+            shown = dialog.isVisible()
+            dialog.close()
+            dialog.deleteLater()
+            if shown:
+                parent.activateWindow()
+        return
+    if dialog is None:
+        dialog = QProgressDialog(text, "Cancel", 0, 0, parent)
+        dialog.setWindowTitle("Please wait")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(400)  # shows itself only if the wait lasts (a short one must not steal focus)
+        dialog.canceled.connect(on_cancel)
+        parent._waiting_dialog = dialog
+    dialog.setLabelText(text)

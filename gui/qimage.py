@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
@@ -20,7 +20,17 @@ def rgba_to_qimage(rgba: np.ndarray) -> QImage:
 
 
 def colour_icon(rgb, size: int = 14) -> QIcon:
-    """A solid swatch for class lists."""
+    """A solid swatch with a thin grey rim, for class lists. The same pixmap serves every icon mode: the style
+    would otherwise tint a selected row's swatch with the highlight colour, so a blue class on a blue selection
+    vanished."""
+    colour = QColor(*[int(c) for c in rgb])
     pm = QPixmap(size, size)
-    pm.fill(QColor(*[int(c) for c in rgb]))
-    return QIcon(pm)
+    pm.fill(colour)
+    painter = QPainter(pm)
+    painter.setPen(QColor(128, 128, 128))   # mid grey: visible on light and dark rows, on any class colour
+    painter.drawRect(0, 0, size - 1, size - 1)
+    painter.end()
+    icon = QIcon()
+    for mode in (QIcon.Mode.Normal, QIcon.Mode.Active, QIcon.Mode.Selected):
+        icon.addPixmap(pm, mode)
+    return icon

@@ -5,13 +5,17 @@ The journal entry exists exactly while an image holds unsaved edits: it is writt
 the image is dirty, and discarded when it is saved, when the user discards the edits, or when it is
 clean again. A write is a small compressed npz, done on the GUI thread. Disk problems are reported
 once (the edits stay in memory) and retried on the next change.
+
+Only the folder's writer (gui.folder_guard) reads or writes the journal. A damaged entry is moved aside by the
+engine and announced with `damaged`. An entry is restored once the model's class count is known, so labels naming
+a class the model does not have are caught (and the entry moved aside) instead of failing every CRF run.
 """
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.errors import LabelIOError
-from engine.journal import JournalEntry, RecoveryJournal, default_recovery_dir
+from engine.journal import DamagedEntry, JournalEntry, RecoveryJournal, default_recovery_dir
 
 AUTOSAVE_MS = 1000
 
@@ -19,6 +23,7 @@ AUTOSAVE_MS = 1000
 class Recovery(QObject):
     autosaved = Signal(str)     # image id
     error = Signal(str)
+    damaged = Signal(list)      # engine.journal.Quarantined records of entries moved aside
 
     def __init__(self, ctl, parent: QObject | None = None):
         super().__init__(parent)
@@ -30,18 +35,27 @@ class Recovery(QObject):
         self._timer.timeout.connect(self.flush)
         self._failing = ""       # last error shown, so a failing disk is reported once, not every second
         self.recovered: set[int] = set()   # dataset indices whose edits come back when they are opened
+        self.postponed: int | None = None  # index whose restore waits for the model (its class count)
 
     # ----- folder ---------------------------------------------------------------------------------
-    def open(self, dataset) -> list[JournalEntry]:
-        """Use the journal of ``dataset``; return its entries for images of this folder."""
+    def open(self, dataset, writer: bool = True) -> list[JournalEntry]:
+        """Use the journal of ``dataset``; return its entries for images of this folder. A window that is not
+        the folder's writer has no journal: it neither offers, autosaves nor discards entries."""
         self._timer.stop()
-        self.recovered = set()
+        self.recovered, self.postponed = set(), None
+        if not writer:
+            self.journal = None
+            return []
         self.journal = RecoveryJournal(default_recovery_dir(dataset.labels_dir))
-        try:
-            self.journal.clean_temp_files()
-        except OSError:
-            pass
-        return [e for e in self.journal.pending() if dataset.index_of_id(e.image_id) is not None]
+        if not self.ctl.guard.took_live:  # we hold the folder lock and no other writer is alive
+            try:
+                self.journal.clean_temp_files(older_than_s=0)
+            except OSError:
+                pass
+        pending = [e for e in self.journal.pending() if dataset.index_of_id(e.image_id) is not None]
+        if self.journal.damaged:
+            self.damaged.emit(list(self.journal.damaged))
+        return pending
 
     def accept(self, dataset, entries: list[JournalEntry]) -> None:
         """Restore these entries: each image gets its edits back when it is opened."""
@@ -51,11 +65,24 @@ class Recovery(QObject):
         for e in entries:
             self._discard_id(e.image_id)
 
-    def restore_into(self, state, image_id: str) -> bool:
-        """Put the journal's edits of ``image_id`` into a freshly opened ImageState."""
+    def restore_into(self, state, image_id: str) -> bool | None:
+        """Put the journal's edits of ``image_id`` into a freshly opened ImageState. None: postponed until the
+        model being loaded tells how many classes there are (call again then)."""
+        class_list = self.ctl.class_list
+        if class_list is None and self.ctl.lanes["model"].busy:
+            self.postponed = state.index
+            return None
         self.recovered.discard(state.index)
+        self.postponed = None
+        if self.journal is None:
+            return False
         try:
-            rec = self.journal.restore(image_id, expected_shape=state.shape)
+            rec = self.journal.restore(image_id, expected_shape=state.shape,
+                                       n_classes=len(class_list) if class_list is not None else None)
+        except DamagedEntry as exc:
+            self.damaged.emit(list(self.journal.damaged))
+            self.error.emit(f"Could not restore unsaved edits: {exc}")
+            return False
         except LabelIOError as exc:
             self.error.emit(f"Could not restore unsaved edits: {exc}")
             return False
@@ -78,6 +105,8 @@ class Recovery(QObject):
         ctl, st = self.ctl, self.ctl.state
         if self.journal is None or st is None or ctl.dataset is None or st.edits is None:
             return
+        if st.index in self.recovered or not ctl.guard.may_write():
+            return  # its entry is still to be restored / another window took over the folder
         image_id = ctl.dataset.image_id(st.index)
         if not st.dirty:
             self._discard_id(image_id)
@@ -103,6 +132,8 @@ class Recovery(QObject):
             self._discard_id(self.ctl.dataset.image_id(index))
 
     def _discard_id(self, image_id: str) -> None:
+        if self.journal is None or not self.ctl.guard.may_write():
+            return
         try:
             self.journal.discard(image_id)
         except LabelIOError as exc:

@@ -1,14 +1,52 @@
-"""Status bar: what is running (with progress and Cancel), the editing tool, the device in use,
-and 'image 5/100'."""
+"""Status bar: what is running (with progress and Cancel), which labels are shown (exact, local, a preview),
+the editing tool, the device in use, and 'image 5/100'. Messages are elided to the room there is (full text in
+the tooltip): a long error must never widen the window."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QStatusBar
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that asks for no width of its own and draws its text elided ("…") to fit."""
+
+    def __init__(self, text: str = "", parent=None, min_chars: int = 8):
+        super().__init__(parent)
+        self._full = ""
+        self._min_chars = min_chars
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
+        self._full = " ".join(str(text).splitlines())   # one line: newlines would grow the bar's height
+        super().setText(self._full)
+        self.update()
+
+    def text(self) -> str:
+        return self._full
+
+    def shown_text(self) -> str:
+        """What is drawn at the current width."""
+        return self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(self.width(), 0))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(self.fontMetrics().averageCharWidth() * self._min_chars, super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return self.minimumSizeHint()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter),
+                         self.shown_text())
 
 
 class StatusBar(QStatusBar):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.activity = QLabel("Ready")
+        self.activity = ElidedLabel("Ready")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(False)
@@ -20,9 +58,15 @@ class StatusBar(QStatusBar):
         self.tool = QLabel("")
         self.tool.setToolTip("Editing tool, brush radius and paint class")
         self.device = QLabel("Device: –")
+        self.labels_kind = QLabel("")
+        self.labels_kind.setToolTip("What the label layer shows: the exact CRF result, a local refinement around "
+                                    "your last edit (the exact result follows when you pause), or a preview "
+                                    "computed at lower resolution while you move a slider. Save always writes "
+                                    "the exact result.")
         self.addWidget(self.activity, 1)
         self.addWidget(self.progress)
         self.addWidget(self.cancel)
+        self.addPermanentWidget(self.labels_kind)
         self.addPermanentWidget(self.tool)
         self.addPermanentWidget(self.position)
         self.addPermanentWidget(self.device)
@@ -31,6 +75,9 @@ class StatusBar(QStatusBar):
         self.activity.setText(f"⚠ {text}" if error else text)
         self.activity.setToolTip(text)
         self.activity.setStyleSheet("color: #c0392b;" if error else "")
+
+    def set_labels_kind(self, text: str) -> None:
+        self.labels_kind.setText(f"Labels: {text}" if text else "")
 
     def set_tool(self, text: str) -> None:
         self.tool.setText(text)

@@ -229,6 +229,8 @@ class PolygonTool(EditTool):
 
 
 def make_tools(editor: Editor) -> dict[str, EditTool]:
+    from gui.superpixel_tool import SuperpixelTool  # it builds on EditTool
+
     tools = [BrushTool(editor), BrushTool(editor, erase=True), FillTool(editor), PolygonTool(editor),
-             PickTool(editor)]
+             SuperpixelTool(editor), PickTool(editor)]
     return {t.name: t for t in tools}

@@ -76,20 +76,16 @@ def test_matches_pydensecrf(h, w, c, params, absent):
     _assert_matches(FastBackend(device="cpu").session(img).run(probs, params), ref)
 
 
-def test_chunked_and_channel_paths_match_too():  # (the torch engine has its own file: test_crf_torch.py)
+def test_chunked_path_matches_too():  # (the torch engine has its own file: test_crf_torch.py)
     img, probs = _scene(47, 63, 3), _probs(7, 47, 63, 4)
     params = CRFParams(3, 2, 5, 40, 8, 6)
     ref = pydensecrf_refine(img, probs, params)
 
     class Chunked(CpuEngine):  # force the bounded-memory path: channels in chunks of a few
-        def __init__(self, *args):
-            super().__init__(*args, fused_budget=0, wide_budget=0, chunk_budget=3 * 4 * 4 * 400)
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, wide_budget=0, chunk_budget=2 * 4 * 4 * 400)
 
-    class Channels(CpuEngine):  # force the many-labels path: threads split channels, one shared buffer
-        def __init__(self, *args):
-            super().__init__(*args, fused_budget=0)
-
-    for engine, mode in ((Chunked, "chunked"), (Channels, "channels")):
+    for engine, mode in ((Chunked, "chunked"), (CpuEngine, "shared")):
         backend = FastBackend(device="cpu")
         backend._factory = lambda engine=engine: engine
         _fresh()
@@ -160,12 +156,12 @@ def test_weight_change_reuses_the_first_iterations_filtering(monkeypatch):
     monkeypatch.setattr(cpu_kernels, "splat", lambda *a: splats.append(1) or real(*a))
     changed = base.replace(bi_w=7, pos_w=1)
     result = session.run(probs, changed)
-    assert len(splats) == 3  # 4 iterations, the first one's splat and blur came from the cache
+    assert len(splats) == 3 * 2  # 4 iterations x 2 lattices, the first one's splat and blur came from the cache
     _fresh()
     fresh = FastBackend(device="cpu").session(img).run(probs, changed)
     assert np.array_equal(result.probs, fresh.probs)  # bit-identical to filtering Q_0 again
     session.run(probs, changed.replace(bi_rgb_std=9))  # another lattice: nothing to reuse
-    assert len(splats) == 3 + 4 + 4  # (the fresh run above splatted 4 times too)
+    assert len(splats) == (3 + 4 + 4) * 2  # (the fresh run above splatted 4 times too)
 
 
 def test_iteration_slider_costs_only_the_added_iterations():

@@ -161,39 +161,56 @@ def test_unary_in_place_and_threaded_is_bit_identical():
 
 
 @pytest.mark.parametrize("tasks", [1, 2, 3, 7])
-def test_split_splat_owns_rows_exactly_and_matches_full_private_copies(monkeypatch, tasks):
-    from engine.crf.fast import cpu_engine
-    from engine.crf.fast.cpu_engine import CpuEngine, task_spans
-    from engine.crf.fast.prior import make_prior
+def test_splat_owners_cover_every_vertex_once_and_sum_in_pixel_order(tasks):
+    """Each vertex row belongs to one task, which adds its pixels in ascending order: the same bits as one task."""
+    from engine.crf.fast import cpu_kernels as ck
+    from engine.crf.fast.cpu_engine import owners_for
 
     img = synthetic_photo(57, 79, 12)
+    lat = lc.bilateral_lattice(img, lc.image_key(img), 20.0, 6.0)[1]
+    owners = owners_for(lat.offsets, lat.n_vertices, tasks)
+    rows = np.concatenate([np.arange(a, b + 1) for a, b, _, _ in owners])
+    assert np.array_equal(rows, np.arange(lat.n_vertices))  # a partition of 0..M-1, in order
+    for a, b, p_lo, p_hi in owners:  # the pixel span holds every pixel touching the task's rows
+        mine = np.nonzero(((lat.offsets >= a) & (lat.offsets <= b)).any(axis=1))[0]
+        assert mine.size == 0 or (mine.min() >= p_lo and mine.max() < p_hi)
     rng = np.random.default_rng(13)
-    probs = rng.random((5, 57, 79)).astype(np.float32) + 0.05
-    probs /= probs.sum(0)
-    lat_b = lc.bilateral_lattice(img, lc.image_key(img), 20.0, 6.0)[1]
-    lat_g = lc.gaussian_lattice(57, 79, 3.0)[1]
-    spans = task_spans(lat_b, tasks)
-    per = -(-lat_b.offsets.shape[0] // tasks)
-    for t, (lo, hi, a, b) in enumerate(spans):
-        mine = lat_b.offsets[t * per:(t + 1) * per]
-        others = np.concatenate([lat_b.offsets[:t * per], lat_b.offsets[(t + 1) * per:]]).ravel()
-        if mine.size:
-            assert lo == mine.min() and hi == mine.max()
-        if a <= b:
-            assert not np.any((others >= a) & (others <= b))  # a..b really are task t's alone
+    q = rng.random((lat.n_points, 8)).astype(np.float32)
+    base = np.zeros((1, 4), np.float32)
 
-    prior = make_prior(probs)
+    def splat(own):
+        vals = np.full((lat.n_vertices + 1, 8), np.nan, np.float32)
+        vals[-1] = 0
+        ck.splat(q, 0, lat.offsets, lat.weights, vals, own, base, False)
+        return vals
 
-    def blurred(spans_fn):
-        monkeypatch.setattr(cpu_engine, "task_spans", spans_fn)
-        eng = CpuEngine(prior.prior, prior.counts, [(lat_g, 3.0), (lat_b, 4.0)])
-        eng.tasks = tasks
-        eng._splat_blur(eng.initial())
-        return [t.blurred.copy() for t in eng.terms]
+    one = splat(owners_for(lat.offsets, lat.n_vertices, 1))
+    assert np.isfinite(one).all()
+    assert np.array_equal(splat(owners).view(np.uint32), one.view(np.uint32))
+    # one vertex row against the pixel-order sum, as pydensecrf computes it, in float32
+    order_check = np.zeros(8, np.float32)
+    v = int(lat.offsets[lat.n_points // 2, 0])
+    for i, j in zip(*np.nonzero(lat.offsets == v)):
+        order_check = order_check + lat.weights[i, j] * q[i]
+    np.testing.assert_allclose(one[v], order_check, rtol=2e-6, atol=1e-6)
 
-    def full(lat, n):
-        return np.array([[0, lat.n_vertices, 0, -1]] * n, np.int64)
 
-    split, whole = blurred(task_spans), blurred(full)
-    for x, y in zip(split, whole):
-        assert np.array_equal(x, y)
+def test_prior_is_built_narrow_and_exact_when_fingerprints_collide(monkeypatch):
+    """Large inputs count groups first (no full copy of the unary); equal fingerprints never merge unequal rows."""
+    from engine.crf.fast import cpu_kernels as ck
+    from engine.crf.fast import prior as prior_mod
+    from tests.test_crf_fast import _probs
+
+    probs = _probs(12, 40, 50, 1, absent=7)
+    labels, locked = np.zeros((40, 50), np.uint8), np.zeros((40, 50), bool)
+    locked[5:9, 5:20] = True
+    labels[locked] = 10  # an absent class painted: it leaves the merged group
+    want = prior_mod.make_prior(probs, locks=(labels, locked))
+    assert want.n_groups == 7
+    monkeypatch.setattr(prior_mod, "BIG_PRIOR", 0)
+    two_pass = prior_mod.make_prior(probs, locks=(labels, locked))
+    monkeypatch.setattr(ck, "row_fingerprints", lambda x: np.zeros(x.shape[0], np.int64))  # all collide
+    colliding = prior_mod.make_prior(probs, locks=(labels, locked))
+    for got in (two_pass, colliding):
+        assert np.array_equal(got.group_of_label, want.group_of_label)
+        assert np.array_equal(got.prior, want.prior) and np.array_equal(got.counts, want.counts)

@@ -39,8 +39,11 @@ def test_class_list_must_fit_the_model(qtbot, window, env):
     window.save_action.trigger()
     names = (folder / "labels" / "class_names.txt").read_text().split()
     assert "sky" in names and "tree" in names
-    window.model_menu.class_list_requested.emit(None)        # back to the model's own names
-    assert window.ctl.class_list.names[1] == "red thing"
+    window.model_menu.class_list_requested.emit(None)        # back to the model's own names...
+    assert window.ctl.model_classes.names[1] == "red thing"
+    # ...but the folder now has its own class list (saved above): its labels keep their names, and the model's
+    # channels keep feeding the ids chosen for this model (recorded with its sha256 in labels/project.json)
+    assert window.ctl.class_list.names[1] == "car" and window.ctl.channel_map.identity
 
 
 def test_device_choice_is_applied_remembered_and_shown(qtbot, window, env):

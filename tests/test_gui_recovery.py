@@ -33,6 +33,7 @@ def main():
     app = QApplication([])
     settings = QSettings({settings!r}, QSettings.Format.IniFormat)
     settings.setValue("crf/backend", "reference")
+    settings.setValue("learn/adapt", False)   # the journal holds labels and locks, not the adapted head
     w = MainWindow(settings)
     w.show()
     start(w, {folder!r}, {model!r})
@@ -102,6 +103,7 @@ def test_killed_session_edits_are_offered_and_restored_exactly(qtbot, tmp_path, 
     monkeypatch.setattr(ImageState, "restore_edits",
                         lambda st, *a, **k: (real_restore(st, *a, **k), restored.append(st.labels.copy())))
     w = _window(tmp_path)
+    w.learn.adapt_action.setChecked(False)     # as in the killed session: locks only, so the result is exact
     try:
         start(w, folder, model)
         assert [[e.image_id for e in entries] for entries in asked] == [["img2.png"]]

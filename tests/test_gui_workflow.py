@@ -17,9 +17,9 @@ from engine.predict import Predictor
 from engine.uncertainty import mean_uncertainty
 from gui import prompts
 from gui.app import start
-from tests.gui_helpers import make_colour_model, make_folder
-from tests.test_exports import _labelme_rasterise
 from tests.gui_fixtures import wait_image, wait_ready, window  # noqa: F401 (fixtures)
+from tests.gui_helpers import make_colour_model, make_folder
+from tests.labelme_port import labelme2voc_png
 
 
 @pytest.fixture
@@ -116,12 +116,17 @@ def test_sort_by_uncertainty_next_unsaved_and_export(qtbot, window, env, tmp_pat
     window.export_menu.labelme_action.trigger()
     qtbot.waitUntil(lambda: len(done) == 2, timeout=10000)
     assert prompted and "2 images" in done[1]
-    names = {n: i for i, n in enumerate(window.ctl.class_list.names)}
-    names["__ignore__"] = VOID
+    labels_txt = (out / "labels.txt").read_text()
     for i in (0, 2):
         data = json.loads((out / f"img{i + 1}.json").read_text())
         assert (out / data["imagePath"]).resolve() == (folder / f"img{i + 1}.png").resolve()
-        assert (_labelme_rasterise(data, names) == saved[i]).mean() > 0.99
+        assert np.array_equal(labelme2voc_png(out / f"img{i + 1}.json", labels_txt), saved[i])
+
+    assert window.export_menu.export("voc", tmp_path / "voc")
+    qtbot.waitUntil(lambda: len(done) == 3, timeout=10000)
+    assert "train 1, val 1" in done[2]
+    for i in (0, 2):
+        assert np.array_equal(read_label_png(tmp_path / "voc" / "SegmentationClass" / f"img{i + 1}.png"), saved[i])
 
 
 def test_moving_to_the_image_being_prefetched_waits_for_it_instead_of_predicting_again(qtbot, window, env,

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from engine.colormaps import lut
 from engine.labels import VOID
 from engine.overlays import (changed_mask, class_heat_rgba, label_rgba, mask_rgba, pixel_share, uncertainty,
                              uncertainty_rgba, vivid)
@@ -48,8 +49,9 @@ def test_uncertainty_is_one_minus_margin_of_top_two():
     np.testing.assert_allclose(unc[0], [0.0, 1.0, 0.7, 0.8], atol=1e-6)
     one = uncertainty(np.full((1, 2, 2), 1.0, np.float32))
     assert np.all(one == 0)
-    rgba = uncertainty_rgba(unc, color=(255, 0, 255), max_alpha=200)
-    assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 200 and rgba[0, 1, :3].tolist() == [255, 0, 255]
+    rgba = uncertainty_rgba(unc, cmap="viridis", max_alpha=200)
+    assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 200
+    assert rgba[0, 1, :3].tolist() == lut("viridis")[255].tolist()   # a tie: the map's top colour
 
 
 def test_changed_mask_and_mask_rgba():

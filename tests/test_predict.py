@@ -1,4 +1,6 @@
 """Predictor: probabilities at image size for small, odd and large images; cancellation; headless CLI."""
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -85,6 +87,15 @@ def test_cli_predict_writes_label_png(tiny_ckpt, tmp_path):
                  "--backend", "reference", "--out", str(out)]) == 0
     labels = read_label_png(out)
     assert labels.shape == (45, 61) and labels.max() < 3
+    # as the window's Save: class_names.txt and the provenance sidecar beside the PNG
+    from engine.io.provenance import read_provenance
+    from engine.labels import load_class_list
+
+    assert load_class_list(out.parent / "class_names.txt").names == load_checkpoint(tiny_ckpt).spec.class_names
+    record = read_provenance(out)
+    assert record.image == "in.png" and record.crf_backend == "reference" and record.crf_params["bi_xy_std"] == 67
+    assert record.checkpoint_sha256 == load_checkpoint(tiny_ckpt).sha256 and record.edited_pixels == 0
+    assert record.label_sha256 == hashlib.sha256(labels.tobytes()).hexdigest()
     # a broken image gives an error message and exit code 2, not a traceback
     (tmp_path / "bad.png").write_bytes(b"junk")
     assert main(["predict", str(tmp_path / "bad.png"), "--model", str(tiny_ckpt), "--out", str(out)]) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import pickle
 import zipfile
 from dataclasses import dataclass, replace
@@ -22,11 +23,14 @@ from engine.checkpoints.caffemodel import CaffeFormatError, parse_caffemodel
 from engine.checkpoints.fit import bn_eps_kwarg, check_geometry, fit_state_dict, spec_from_state_dict
 from engine.checkpoints.kazuto import KAZUTO_MSC_SCALES, PIPELINE_OF_LAYOUT, normalise_state_dict, unwrap_state_dict
 from engine.checkpoints.own_format import FORMAT, is_own_format, save_checkpoint
+from engine.checkpoints.safety import check_state_dict, check_zip_members, read_model_file
+from engine.checkpoints.spec_check import check_spec, check_spec_dict, check_weight_budget
 from engine.errors import CheckpointError
 from engine.models.registry import ModelSpec, build_model
 
 __all__ = ["LoadedModel", "load_checkpoint", "save_checkpoint", "with_pipeline", "FORMAT"]
 
+log = logging.getLogger(__name__)
 _ZIP_MAGIC = b"PK\x03\x04"
 _NOT_CHECKPOINTS = {b"\xff\xd8\xff": "a JPEG image", b"\x89PNG": "a PNG image",
                     b"GIF8": "a GIF image", b"%PDF": "a PDF document"}
@@ -50,17 +54,21 @@ def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [""])[0][:200]
 
 
-def _build(spec: ModelSpec, path: Path) -> nn.Module:
+def _build(spec: ModelSpec, path: Path, file_bytes: int) -> nn.Module:
+    """Build only what passed the spec ranges and fits the file's size (engine.checkpoints.spec_check)."""
+    check_spec(spec, path)
+    check_weight_budget(spec, path, file_bytes)
     try:
         return build_model(spec)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: cannot build the network it describes: {e}") from e
 
 
-def _load_project(obj: dict, path: Path, class_list):
+def _load_project(obj: dict, path: Path, class_list, file_bytes: int):
+    check_spec_dict(obj.get("spec"), path)
     try:
         spec = ModelSpec.from_dict(obj.get("spec"))
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError) as e:
         raise CheckpointError(f"{path}: the model spec stored in the file is invalid: {e}") from e
     if class_list is not None:
         if len(class_list) != spec.n_classes:
@@ -70,12 +78,15 @@ def _load_project(obj: dict, path: Path, class_list):
     sd = obj.get("state_dict")
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path}: project checkpoint has no 'state_dict' dictionary")
-    model = _build(spec, path)
+    check_state_dict(sd, path)
+    model = _build(spec, path, file_bytes)
     fit_state_dict(model, sd, path, _describe(spec))
     return model, spec, FORMAT
 
 
 def _load_torch(data: bytes, path: Path, class_list):
+    if data.startswith(_ZIP_MAGIC):
+        check_zip_members(data, path)
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -90,8 +101,10 @@ def _load_torch(data: bytes, path: Path, class_list):
                 else f"{type(e).__name__}: {_first_line(e)}")
         raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint: {hint}") from e
     if is_own_format(obj):
-        return _load_project(obj, path, class_list)
+        return _load_project(obj, path, class_list, len(data))
     sd = unwrap_state_dict(obj)
+    if sd:
+        check_state_dict(sd, path)
     found = normalise_state_dict(sd) if sd else None
     if found is None:
         sample = ", ".join(list(map(str, sd))[:5]) if sd else type(obj).__name__
@@ -101,7 +114,7 @@ def _load_torch(data: bytes, path: Path, class_list):
             f"v1 Caffe names (conv1_1.weight ... fc8.weight); found: {sample}")
     arch, scales, sd, layout = found
     spec = spec_from_state_dict(arch, sd, path, scales, class_list, pipeline=PIPELINE_OF_LAYOUT[layout])
-    model = _build(spec, path)
+    model = _build(spec, path, len(data))
     fit_state_dict(model, sd, path, _describe(spec))
     return model, spec, layout
 
@@ -122,16 +135,17 @@ def _load_caffe(data: bytes, path: Path, class_list):
             f"layers (conv1, res2a_branch2a ... fc1_*_c0); layers with weights found: {names}")
     try:
         sd, unknown, geometry, eps_by_path = caffe_state_dict(layers, arch)
-    except ValueError as e:  # e.g. a BatchNorm layer without its statistics
+    except (ValueError, IndexError) as e:  # e.g. a BatchNorm layer without its statistics
         raise CheckpointError(f"{path}: malformed DeepLab .caffemodel: {e}") from e
     msc = KAZUTO_MSC_SCALES if arch == "deeplab_v2_resnet101" and any(
         is_msc_copy(layer.name) for layer in layers if layer.blobs) else ()
+    check_state_dict(sd, path)
     spec = spec_from_state_dict(arch, sd, path, msc, class_list, pipeline="caffe")
-    model = _build(spec, path)
+    model = _build(spec, path, len(data))
     eps = bn_eps_kwarg(model, eps_by_path)
     if eps is not None:  # Caffe adds each BatchNorm layer's own eps (batch_norm_layer.cpp)
         spec = replace(spec, arch_kwargs=spec.arch_kwargs + (("bn_eps", eps),))
-        model = _build(spec, path)
+        model = _build(spec, path, len(data))
     if unknown:
         raise CheckpointError(f"{path}: the weights do not fit {_describe(spec)}. Layers with "
                               f"weights this app cannot place: {', '.join(unknown[:10])}")
@@ -160,14 +174,7 @@ def load_checkpoint(path: str | Path, class_list=None, pipeline: str | None = No
     one the file's source used (spec.pipeline: caffe for .caffemodel and v1 Caffe-name state dicts, kazuto for
     kazuto's .pth, the stored one for project checkpoints); `pipeline` overrides it."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: model file not found") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path}: is a folder, expected a model file (.pt/.pth/.caffemodel)") from None
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read the model file: {e.strerror or e}") from e
+    data = read_model_file(path)  # regular files only, size-capped (engine.checkpoints.safety)
     if not data:
         raise CheckpointError(f"{path}: the model file is empty")
     for magic, kind in _NOT_CHECKPOINTS.items():
@@ -177,7 +184,17 @@ def load_checkpoint(path: str | Path, class_list=None, pipeline: str | None = No
     # torch.save writes a zip; the legacy format is a pickle (protocol 2+ starts with 0x80)
     is_torch = data.startswith(_ZIP_MAGIC) or data[:1] == b"\x80"
     loader = _load_torch if is_torch else _load_caffe
-    model, spec, fmt = loader(data, path, class_list)
+    try:
+        model, spec, fmt = loader(data, path, class_list)
+    except CheckpointError:
+        raise
+    except MemoryError:
+        raise CheckpointError(f"{path}: not enough memory to load this model") from None
+    except Exception as e:  # noqa: BLE001 - the last guard: a hostile file gets a message, never a traceback
+        log.warning("unexpected error reading %s", path, exc_info=True)
+        err = CheckpointError(f"{path}: malformed model file ({type(e).__name__}: {_first_line(e)})")
+        err.unexpected = True  # the fuzz tests look for these: each is a check this module is missing
+        raise err from e
     model.eval()
     loaded = LoadedModel(model=model, spec=spec, source_format=fmt,
                          sha256=hashlib.sha256(data).hexdigest(), path=path)

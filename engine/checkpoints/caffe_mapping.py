@@ -77,6 +77,9 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 def _bn_stats(layer: CaffeLayer) -> dict[str, torch.Tensor]:
     if len(layer.blobs) < 2:
         raise ValueError(f"BatchNorm layer {layer.name!r} has {len(layer.blobs)} blobs, expected 3")
+    if len(layer.blobs) > 2 and layer.blobs[2].size != 1:
+        raise ValueError(f"BatchNorm layer {layer.name!r}: its scale factor blob holds {layer.blobs[2].size} "
+                         f"values, expected 1")
     s = float(layer.blobs[2].reshape(-1)[0]) if len(layer.blobs) > 2 else 1.0
     factor = 0.0 if s == 0 else 1.0 / s
     return {"running_mean": _tensor(layer.blobs[0].reshape(-1) * factor),

@@ -8,6 +8,7 @@ geometry and BatchNorm's eps are kept.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,12 @@ _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 # DeepLab v1 LayerParameter.LayerType enum values that matter here (v1 proto; see §7).
 _V1_TYPES = {4: "Convolution", 6: "Dropout", 14: "InnerProduct", 17: "Pooling", 18: "ReLU",
              25: "Eltwise", 41: "Interp", 45: "DenseCRF"}
+
+
+MAX_LAYERS = 20_000      # DeepLab v2 with its MSC copies has about 1,500
+MAX_BLOBS = 16           # per layer (conv: 2, BatchNorm: 3)
+MAX_DIMS = 8
+MAX_DIM = 1 << 31
 
 
 class CaffeFormatError(ValueError):
@@ -83,13 +90,18 @@ def _text(buf: memoryview, span) -> str:
     return bytes(buf[span[0]:span[1]]).decode("utf-8", errors="replace")
 
 
-def _packed_varints(buf, wt, value) -> list[int]:
+def _packed_varints(buf, wt, value, limit: int = MAX_DIMS) -> list[int]:
+    """Values of a (packed) repeated varint field; more than `limit` is a format error, not a long list."""
     if wt == _VARINT:
         return [value]
+    if wt != _LEN:
+        raise CaffeFormatError(f"repeated integer field with wire type {wt}")
     out, pos = [], value[0]
     while pos < value[1]:
         v, pos = _varint(buf, pos, value[1])
         out.append(v)
+        if len(out) > limit:
+            raise CaffeFormatError(f"more than {limit} values in a shape or geometry field")
     return out
 
 
@@ -98,8 +110,7 @@ def _parse_blob(buf: memoryview, span) -> np.ndarray:
     legacy = {}
     dims: list[int] = []
     packed: list[np.ndarray] = []
-    single: list[bytes] = []
-    dtype = "<f4"
+    single = {"<f4": bytearray(), "<f8": bytearray()}  # unpacked values: one buffer each, not an object per value
     for num, wt, value in iter_fields(buf, *span):
         if num in (1, 2, 3, 4) and wt == _VARINT:
             legacy[num] = value
@@ -107,26 +118,35 @@ def _parse_blob(buf: memoryview, span) -> np.ndarray:
             for n2, wt2, v2 in iter_fields(buf, *value):
                 if n2 == 1:
                     dims.extend(_packed_varints(buf, wt2, v2))
+                    if len(dims) > MAX_DIMS:
+                        raise CaffeFormatError(f"blob shape has more than {MAX_DIMS} dimensions")
         elif num in (5, 8):  # data (float) / double_data (double)
-            if num == 8:
-                dtype = "<f8"
+            dtype = "<f8" if num == 8 else "<f4"
             width = 8 if num == 8 else 4
             if wt == _LEN:
                 if (value[1] - value[0]) % width:
                     raise CaffeFormatError("packed float data length is not a multiple of its size")
                 packed.append(np.frombuffer(buf[value[0]:value[1]], dtype=dtype))
-            elif wt in (_I32, _I64):
-                single.append(value)
-    if single:
-        packed.append(np.frombuffer(b"".join(single), dtype=dtype))
-    data = (np.concatenate(packed) if packed else np.zeros(0)).astype(np.float32)
+            elif wt == (_I64 if num == 8 else _I32):
+                single[dtype] += value
+            else:
+                raise CaffeFormatError(f"blob data field {num} has wire type {wt}")
+    for dtype, raw in single.items():
+        if raw:
+            packed.append(np.frombuffer(bytes(raw), dtype=dtype))
+    if len({p.dtype for p in packed}) > 1:
+        raise CaffeFormatError("blob mixes float and double data")
+    with np.errstate(over="ignore"):  # a double beyond float32 becomes inf: refused with the weights' check
+        data = (np.concatenate(packed) if packed else np.zeros(0)).astype(np.float32)
     if dims:
         shape = tuple(dims)
     elif legacy:
         shape = tuple(legacy.get(i, 1) for i in (1, 2, 3, 4))
     else:
         shape = (data.size,)
-    if int(np.prod(shape, dtype=np.int64)) != data.size:
+    if any(not 0 <= d <= MAX_DIM for d in shape):
+        raise CaffeFormatError(f"blob declares a dimension outside 0..2^31: {shape}")
+    if math.prod(shape) != data.size:  # Python integers: [2^62, 4] cannot wrap around to a small number
         raise CaffeFormatError(f"blob declares shape {shape} but holds {data.size} values")
     return data.reshape(shape)
 
@@ -169,6 +189,8 @@ def _parse_layer(buf, span, legacy: bool) -> CaffeLayer:
         elif num == type_f:
             layer.type = _V1_TYPES.get(value, str(value)) if wt == _VARINT else _text(buf, value)
         elif num == blobs_f and wt == _LEN:
+            if len(layer.blobs) >= MAX_BLOBS:
+                raise CaffeFormatError(f"layer {layer.name!r} has more than {MAX_BLOBS} blobs")
             layer.blobs.append(_parse_blob(buf, value))
         elif num == conv_f and wt == _LEN:
             layer.conv = _parse_conv_param(buf, value, legacy)
@@ -181,6 +203,8 @@ def _parse_layer(buf, span, legacy: bool) -> CaffeLayer:
                 elif n2 == 2 and wt2 == _LEN and not layer.type:
                     layer.type = _text(buf, v2)
                 elif n2 == 50 and wt2 == _LEN:
+                    if len(layer.blobs) >= MAX_BLOBS:
+                        raise CaffeFormatError(f"layer {layer.name!r} has more than {MAX_BLOBS} blobs")
                     layer.blobs.append(_parse_blob(buf, v2))
     return layer
 
@@ -189,7 +213,11 @@ def parse_caffemodel(data: bytes) -> list[CaffeLayer]:
     """All layers of a serialized NetParameter, legacy `layers` (2) and new `layer` (100)."""
     buf = memoryview(data)
     layers = []
+    seen = 0
     for num, wt, value in iter_fields(buf):
         if num in (2, 100) and wt == _LEN:
+            seen += 1
+            if seen > MAX_LAYERS:
+                raise CaffeFormatError(f"more than {MAX_LAYERS} layers; a DeepLab net has under 2,000")
             layers.append(_parse_layer(buf, value, legacy=(num == 2)))
     return layers

@@ -28,6 +28,9 @@ def _need(sd: dict, key: str, path: Path, arch: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise CheckpointError(f"{path}: looks like {arch} but has no tensor {key!r}; "
                               f"it is not a complete DeepLab checkpoint")
+    if value.ndim != 4:
+        raise CheckpointError(f"{path}: {key!r} has shape {tuple(value.shape)}; a convolution weight has 4 "
+                              f"dimensions (out, in, kh, kw)")
     return value
 
 
@@ -123,7 +126,10 @@ def fit_state_dict(model: nn.Module, sd: dict, path: Path, what: str, reshape: b
         raise CheckpointError(f"{path}: the weights do not fit {what}. " + "; ".join(parts))
     for key, value in expected.items():
         fitted.setdefault(key, value)  # num_batches_tracked
-    model.load_state_dict(fitted, strict=True)
+    try:
+        model.load_state_dict(fitted, strict=True)
+    except RuntimeError as e:  # e.g. a tensor whose dtype cannot be copied into the weights
+        raise CheckpointError(f"{path}: the weights do not fit {what}: {str(e).splitlines()[0][:300]}") from e
 
 
 def check_geometry(model: nn.Module, geometry: dict, path: Path) -> None:

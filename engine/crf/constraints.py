@@ -65,7 +65,12 @@ def run_constrained(session, probs: np.ndarray, params: CRFParams, edit_labels: 
                     should_cancel=None, on_iteration=None) -> CRFResult:
     """session.run with the locks as hard unaries, then enforced: what the GUI's CRF worker calls.
 
-    Label-map previews (functions, see FastSession.run) passed to on_iteration have the locks enforced too."""
+    Label-map previews (functions, see FastSession.run) passed to on_iteration have the locks enforced too.
+    A session with `takes_locks` (the fast engine) applies them itself, bit for bit the same, without a copy of
+    the probabilities."""
+    if getattr(session, "takes_locks", False):
+        return session.run(probs, params, should_cancel=should_cancel, on_iteration=on_iteration,
+                           locks=(edit_labels, locked))
     relay = on_iteration
     if on_iteration is not None:
         def relay(i, n, preview):

@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
+from numbers import Real
 from pathlib import Path
 
 from ..errors import EngineError
 from ..paths import PRESETS_DIR
+
+
+# Allowed values: weights beyond 1000 overflow float32 messages into NaN; a std below 1e-3 makes lattice
+# coordinates that crash pydensecrf (checked against the image size at run time too: engine.crf.base).
+PARAM_RANGES = {"pos_w": (0.0, 1000.0), "pos_xy_std": (1e-3, 1e5), "bi_w": (0.0, 1000.0),
+                "bi_xy_std": (1e-3, 1e5), "bi_rgb_std": (1e-3, 1e5), "iterations": (0, 1000)}
 
 
 @dataclass(frozen=True)
@@ -23,12 +31,18 @@ class CRFParams:
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if value < 0:
-                raise EngineError(f"CRF parameter {f.name} must be >= 0, got {value}")
-        for name in ("pos_xy_std", "bi_xy_std", "bi_rgb_std"):
-            if getattr(self, name) <= 0:
-                raise EngineError(f"CRF parameter {name} must be > 0")
-        object.__setattr__(self, "iterations", int(self.iterations))
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+                raise EngineError(f"CRF parameter {f.name} must be a finite number, got {value!r:.40}")
+            lo, hi = PARAM_RANGES[f.name]
+            if not lo <= value <= hi:
+                low = f"> 0 and at least {lo:g}" if lo > 0 else f">= {lo:g}"
+                raise EngineError(f"CRF parameter {f.name} must be {low} and at most {hi:g}, got {value:g}")
+            if f.name == "iterations":
+                if value != int(value):
+                    raise EngineError(f"CRF parameter iterations must be a whole number, got {value:g}")
+                object.__setattr__(self, f.name, int(value))
+            else:
+                object.__setattr__(self, f.name, float(value))
 
     def replace(self, **changes) -> "CRFParams":
         return replace(self, **changes)
@@ -65,6 +79,18 @@ def load_extra_presets(folder: Path = PRESETS_DIR) -> dict[str, CRFParams]:
 def all_presets() -> dict[str, CRFParams]:
     """Built-in presets plus the ones in resources/presets."""
     return {**PRESETS, **load_extra_presets()}
+
+
+def preset_for_model(spec, checkpoint=None, presets: dict | None = None) -> str:
+    """The CRF preset a model starts with: values tuned for that checkpoint and shipped beside the others
+    (resources/presets/<checkpoint stem>.json, e.g. demo_v1 for demo_v1.pt) win over the generic DeepLab preset
+    its spec names (crf_preset), which wins over deeplab-v1."""
+    presets = all_presets() if presets is None else presets
+    stem = Path(checkpoint).stem if checkpoint else ""
+    for name in (stem, getattr(spec, "crf_preset", ""), "deeplab-v1"):
+        if name and name in presets:
+            return name
+    return next(iter(presets))
 
 
 def preset(name: str) -> CRFParams:

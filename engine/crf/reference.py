@@ -5,7 +5,7 @@ import numpy as np
 import pydensecrf.densecrf as dcrf
 
 from ..errors import check_cancel
-from .base import CRFResult, check_inputs, labels_from_probs
+from .base import CRFResult, as_probs, check_image, check_inputs, check_probs, labels_from_probs
 from .params import CRFParams
 from .unary import unary_from_probs
 
@@ -26,12 +26,14 @@ class ReferenceSession:
     """One image; every run rebuilds everything, as pydensecrf does."""
 
     def __init__(self, image_rgb: np.ndarray):
-        # pydensecrf needs a writable C-contiguous buffer; images decoded by Pillow are read-only views
-        self.image = np.require(image_rgb, dtype=np.uint8, requirements=["C", "W"])
+        # pydensecrf needs a writable C-contiguous buffer; images decoded by Pillow are read-only views.
+        # Checked first: np.require would silently cast a float or uint16 image to uint8.
+        self.image = np.require(check_image(image_rgb), dtype=np.uint8, requirements=["C", "W"])
 
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
-        probs = np.asarray(probs, dtype=np.float32)
-        check_inputs(self.image, probs)
+        probs = as_probs(probs)
+        check_inputs(self.image, probs, params)
+        check_probs(probs)
         check_cancel(should_cancel)
         q = pydensecrf_refine(self.image, probs, params)
         check_cancel(should_cancel)

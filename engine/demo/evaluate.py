@@ -7,7 +7,6 @@ only ever scored, never used for choosing anything.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 import time
@@ -57,20 +56,16 @@ def crf_label_maps(backend, scenes, probs, params) -> list[np.ndarray]:
 
 
 def tune_crf(backend, scenes, probs, base, n_classes: int, log=print):
-    """Grid search on the given (validation) scenes; returns (best CRFParams, its mIoU). Sessions are reused per
-    scene so a backend that caches lattices pays only for the parameters that changed."""
-    sessions = [backend.session(s.image) for s in scenes]
-    best, best_miou = base, -1.0
-    keys = list(GRID)
-    for values in itertools.product(*(GRID[k] for k in keys)):
-        params = base.replace(**dict(zip(keys, values)))
-        labels = [sess.run(p, params).labels for sess, p in zip(sessions, probs)]
-        m = score_labels(scenes, labels, n_classes).miou
-        if m > best_miou + 1e-9:
-            best, best_miou = params, m
+    """Grid search on the given (validation) scenes (engine.learn.crf_search, one stage over GRID); returns (best
+    CRFParams, its mIoU). Each bilateral lattice is built once per scene and every weight tried on it."""
+    from engine.learn.crf_search import tune_crf as search
+
+    result = search(backend, [s.image for s in scenes], probs, [s.labels for s in scenes], base, n_classes,
+                    coarse=GRID, fine=False)
+    best = result.best
     log(f"  tuned on {len(scenes)} val scenes: bi_w={best.bi_w:g} bi_xy_std={best.bi_xy_std:g} "
-        f"bi_rgb_std={best.bi_rgb_std:g} (val mIoU {best_miou * 100:.2f})")
-    return best, best_miou
+        f"bi_rgb_std={best.bi_rgb_std:g} (val mIoU {result.best_miou * 100:.2f})")
+    return best, result.best_miou
 
 
 def evaluate_model(key: str, path: Path, val, test, backend, tune: bool, log=print, pipeline=None) -> dict:

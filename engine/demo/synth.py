@@ -9,6 +9,7 @@ translucent bags). Every scene is a pure function of (seed, size): same seed -> 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -55,15 +56,18 @@ def _belt(rng: np.random.Generator, h: int, w: int, s: float) -> np.ndarray:
     ridges = np.sin(2 * np.pi * (xx + angle * yy) / period) * rng.uniform(0.02, 0.05)
     mottle = smooth_noise(rng, h, w, rng.uniform(12, 30) * s) * rng.uniform(0.02, 0.05)
     shade = 1.0 + ridges + mottle
-    img = base[None, None, :] * shade[..., None]
-    # Dirt flecks and stains: belt-labelled things that look a little like objects.
+    return add_dirt(rng, base[None, None, :] * shade[..., None], h, w, s)
+
+
+def add_dirt(rng, img, h, w, s, tones=(0.55, 1.6)) -> np.ndarray:
+    """Dirt flecks and stains: belt-labelled things that look a little like objects."""
     for _ in range(int(rng.integers(2, 7))):
         mask = np.zeros((h, w), np.float32)
         c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         axes = (int(rng.integers(3, 18) * s), int(rng.integers(2, 10) * s))
         cv2.ellipse(mask, c, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
         mask = cv2.GaussianBlur(mask, (0, 0), rng.uniform(1.5, 4.0) * s)
-        tone = rng.uniform(0.55, 1.6)
+        tone = rng.uniform(*tones)
         img = img * (1 - mask[..., None]) + img * tone * mask[..., None]
     return img
 
@@ -82,7 +86,7 @@ def _axis_coords(h: int, w: int, center, angle: float):
     return dx * ca + dy * sa, -dx * sa + dy * ca
 
 
-def _paper(rng, h, w, s):
+def _paper(rng, h, w, s, dom):
     """Opaque sheet or crumpled scrap: pale colour, fibre texture, folds, a few printed lines."""
     cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
     sw, sh = rng.uniform(40, 100) * s, rng.uniform(35, 85) * s
@@ -98,8 +102,7 @@ def _paper(rng, h, w, s):
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
     pts = corners @ rot.T + [cx, cy]
     shape = cv2.GaussianBlur(_polygon_mask(h, w, pts), (0, 0), 0.7)
-    colour = np.array(_pick(rng, [(0.92, 0.91, 0.88), (0.93, 0.89, 0.78), (0.78, 0.84, 0.90), (0.62, 0.50, 0.36),
-                                  (0.85, 0.85, 0.85), (0.90, 0.80, 0.82)]), np.float32)
+    colour = np.array(_pick(rng, dom.paper), np.float32)
     u, v = _axis_coords(h, w, (cx, cy), angle + rng.uniform(-0.5, 0.5))
     tex = 1.0 + smooth_noise(rng, h, w, 3.0) * 0.03 + smooth_noise(rng, h, w, 25 * s) * 0.05
     for _ in range(int(rng.integers(0, 3))):  # folds: one side of a line slightly darker
@@ -113,7 +116,7 @@ def _paper(rng, h, w, s):
     return shape, shape, layer
 
 
-def _bottle(rng, h, w, s):
+def _bottle(rng, h, w, s, dom):
     """Clear or tinted PET bottle lying on the belt: partly see-through, cylinder shading, bright specular streak."""
     cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
     length, radius = rng.uniform(55, 130) * s, rng.uniform(11, 20) * s
@@ -127,8 +130,7 @@ def _bottle(rng, h, w, s):
     cv2.line(mask, tuple(np.round(p1 * 16).astype(int)), tuple(np.round(neck_end * 16).astype(int)), 255,
              int(radius * 0.9), cv2.LINE_AA, shift=4)
     shape = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.8)
-    tint = np.array(_pick(rng, [(0.80, 0.86, 0.90), (0.55, 0.70, 0.90), (0.55, 0.80, 0.62), (0.55, 0.38, 0.25),
-                                (0.85, 0.85, 0.86)]), np.float32)
+    tint = np.array(_pick(rng, dom.bottle), np.float32)
     u, v = _axis_coords(h, w, (cx, cy), angle)
     t = np.clip(v / radius, -1, 1)
     body = 0.75 + 0.25 * np.sqrt(1 - t ** 2)
@@ -138,13 +140,13 @@ def _bottle(rng, h, w, s):
     layer = layer + spec[..., None]
     cap = np.zeros((h, w), np.float32)
     cv2.circle(cap, tuple(np.round(neck_end * 16).astype(int)), int(radius * 0.55 * 16), 1.0, -1, cv2.LINE_AA, shift=4)
-    cap_colour = np.array(_pick(rng, [(0.1, 0.3, 0.8), (0.9, 0.9, 0.9), (0.8, 0.1, 0.1), (0.1, 0.6, 0.2)]), np.float32)
+    cap_colour = np.array(_pick(rng, dom.cap), np.float32)
     layer = layer * (1 - cap[..., None]) + cap_colour * cap[..., None]
     opacity = np.maximum(shape * rng.uniform(0.55, 0.8), cap * shape)
     return shape, opacity, layer.astype(np.float32)
 
 
-def _bag(rng, h, w, s):
+def _bag(rng, h, w, s, dom):
     """Thin plastic bag: irregular blob, very soft edges, translucent, wrinkle highlights."""
     cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
     r0 = rng.uniform(28, 70) * s
@@ -155,8 +157,7 @@ def _bag(rng, h, w, s):
     pts = np.stack([cx + r * np.cos(t) * rng.uniform(0.7, 1.3), cy + r * np.sin(t)], 1)
     hard = _polygon_mask(h, w, pts)
     shape = cv2.GaussianBlur(hard, (0, 0), rng.uniform(1.5, 3.5) * s)
-    colour = np.array(_pick(rng, [(0.88, 0.88, 0.86), (0.45, 0.62, 0.42), (0.50, 0.62, 0.85), (0.90, 0.85, 0.45),
-                                  (0.70, 0.72, 0.74)]), np.float32)
+    colour = np.array(_pick(rng, dom.bag), np.float32)
     wrinkle = np.abs(smooth_noise(rng, h, w, rng.uniform(6, 14) * s))
     tex = 0.85 + 0.35 * np.clip(1.0 - wrinkle, 0, 1) ** 3 + smooth_noise(rng, h, w, 20 * s) * 0.06
     layer = colour[None, None, :] * tex[..., None]
@@ -164,7 +165,7 @@ def _bag(rng, h, w, s):
     return shape, opacity, layer.astype(np.float32)
 
 
-def _can(rng, h, w, s):
+def _can(rng, h, w, s, dom):
     """Crushed drink can: opaque metal cylinder with strong metallic banding; silver or printed colour."""
     cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
     length, radius = rng.uniform(40, 75) * s, rng.uniform(13, 21) * s
@@ -174,8 +175,7 @@ def _can(rng, h, w, s):
     du, dv = np.maximum(np.abs(u) - (length / 2 - corner), 0), np.maximum(np.abs(v) - (radius - corner), 0)
     sd = np.sqrt(du ** 2 + dv ** 2) - corner  # signed-ish distance of a rounded rectangle
     shape = np.clip(0.5 - sd / 1.2, 0, 1).astype(np.float32)
-    base = np.array(_pick(rng, [(0.75, 0.76, 0.78), (0.80, 0.12, 0.12), (0.15, 0.30, 0.75), (0.20, 0.60, 0.30),
-                                (0.72, 0.74, 0.78)]), np.float32)
+    base = np.array(_pick(rng, dom.can), np.float32)
     t = np.clip(v / radius, -1, 1)
     band = 0.55 + 0.35 * np.cos(3.0 * t + rng.uniform(-0.5, 0.5)) ** 2 + 0.4 * np.exp(-((t - 0.3) / 0.1) ** 2)
     dents = 1.0 + smooth_noise(rng, h, w, 6 * s) * 0.12
@@ -185,23 +185,68 @@ def _can(rng, h, w, s):
     return shape, shape, layer.astype(np.float32)
 
 
+def _camera(rng, img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Uneven light, colour cast, defocus blur, sensor noise."""
+    gx = np.linspace(-1, 1, w, dtype=np.float32)[None, :] * rng.uniform(-0.15, 0.15)
+    gy = np.linspace(-1, 1, h, dtype=np.float32)[:, None] * rng.uniform(-0.15, 0.15)
+    img = img * (1 + gx + gy)[..., None] * rng.uniform(0.92, 1.08, 3).astype(np.float32)
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.6, 1.3))
+    return img + rng.normal(0, rng.uniform(0.012, 0.03), img.shape).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What one family of scenes looks like: the belt, the object colours (RGB 0-1 choices per kind) and the camera.
+    Object shapes and the labelling rule are the same in every domain, so ground truth means the same thing."""
+    name: str
+    belt: Callable      # (rng, h, w, s) -> (H,W,3) float32 image
+    camera: Callable    # (rng, img, h, w) -> img
+    paper: tuple
+    bottle: tuple
+    cap: tuple
+    bag: tuple
+    can: tuple
+
+
+BELT_DOMAIN = Domain(
+    "belt", _belt, _camera,
+    paper=((0.92, 0.91, 0.88), (0.93, 0.89, 0.78), (0.78, 0.84, 0.90), (0.62, 0.50, 0.36), (0.85, 0.85, 0.85),
+           (0.90, 0.80, 0.82)),
+    bottle=((0.80, 0.86, 0.90), (0.55, 0.70, 0.90), (0.55, 0.80, 0.62), (0.55, 0.38, 0.25), (0.85, 0.85, 0.86)),
+    cap=((0.1, 0.3, 0.8), (0.9, 0.9, 0.9), (0.8, 0.1, 0.1), (0.1, 0.6, 0.2)),
+    bag=((0.88, 0.88, 0.86), (0.45, 0.62, 0.42), (0.50, 0.62, 0.85), (0.90, 0.85, 0.45), (0.70, 0.72, 0.74)),
+    can=((0.75, 0.76, 0.78), (0.80, 0.12, 0.12), (0.15, 0.30, 0.75), (0.20, 0.60, 0.30), (0.72, 0.74, 0.78)))
+
+
+def domain(name: str = "belt") -> Domain:
+    """The scene family by name: 'belt' (what the demo models were trained on) or 'shifted' (engine.demo.shifted:
+    a fabric belt under warm light with other object colours, which they have never seen)."""
+    if name == "belt":
+        return BELT_DOMAIN
+    if name == "shifted":
+        from engine.demo.shifted import SHIFTED_DOMAIN
+        return SHIFTED_DOMAIN
+    raise ValueError(f"unknown scene domain {name!r}; expected 'belt' or 'shifted'")
+
+
 _MAKERS = {PAPER: _paper, BOTTLE: _bottle, BAG: _bag, CAN: _can}
 _CLASS_WEIGHTS = np.array([0.3, 0.25, 0.2, 0.25])
 
 
-def make_scene(seed: int, size: tuple[int, int] = TRAIN_SIZE) -> Scene:
+def make_scene(seed: int, size: tuple[int, int] = TRAIN_SIZE, scene_domain: str | Domain = "belt") -> Scene:
     """Render scene `seed` at size (H, W). Objects are painted back to front; a pixel takes the class of the topmost
-    object whose shape coverage is >= 0.5 there, otherwise belt. Pure function of (seed, size)."""
+    object whose shape coverage is >= 0.5 there, otherwise belt. Pure function of (seed, size, domain)."""
     h, w = int(size[0]), int(size[1])
     if h < 32 or w < 32:
         raise ValueError(f"scene size must be at least 32x32, got {size}")
+    dom = domain(scene_domain) if isinstance(scene_domain, str) else scene_domain
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), h, w]))
     s = min(h, w) / 240.0  # objects scale with the frame: same camera framing at every resolution
-    img = _belt(rng, h, w, s)
+    img = dom.belt(rng, h, w, s)
     labels = np.zeros((h, w), np.uint8)
     n_obj = int(rng.integers(3, 9))
     for cls in rng.choice(np.arange(1, 5), size=n_obj, p=_CLASS_WEIGHTS):
-        shape, opacity, layer = _MAKERS[int(cls)](rng, h, w, s)
+        shape, opacity, layer = _MAKERS[int(cls)](rng, h, w, s, dom)
         # Soft drop shadow offset down-right, painted before the object itself.
         shift = np.float32([[1, 0, rng.uniform(2, 6) * s], [0, 1, rng.uniform(2, 6) * s]])
         shadow = cv2.GaussianBlur(cv2.warpAffine(shape, shift, (w, h)), (0, 0), rng.uniform(2, 4) * s)
@@ -209,12 +254,7 @@ def make_scene(seed: int, size: tuple[int, int] = TRAIN_SIZE) -> Scene:
         a = opacity[..., None]
         img = img * (1 - a) + layer * a
         labels[shape >= 0.5] = cls
-    # Camera: uneven light, colour cast, defocus blur, sensor noise.
-    gx = np.linspace(-1, 1, w, dtype=np.float32)[None, :] * rng.uniform(-0.15, 0.15)
-    gy = np.linspace(-1, 1, h, dtype=np.float32)[:, None] * rng.uniform(-0.15, 0.15)
-    img = img * (1 + gx + gy)[..., None] * rng.uniform(0.92, 1.08, 3).astype(np.float32)
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.6, 1.3))
-    img = img + rng.normal(0, rng.uniform(0.012, 0.03), img.shape).astype(np.float32)
+    img = dom.camera(rng, img, h, w)
     out = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return Scene(image=np.ascontiguousarray(out), labels=labels, seed=int(seed))
 
@@ -234,10 +274,11 @@ def sample_size(index: int) -> tuple[int, int]:
     return SAMPLE_SIZES[index % len(SAMPLE_SIZES)]
 
 
-def make_split(split: str, count: int, size: tuple[int, int] | None = None) -> list[Scene]:
-    """`count` scenes of a split; size None -> the sample sizes (val/test) or TRAIN_SIZE (train)."""
+def make_split(split: str, count: int, size: tuple[int, int] | None = None, scene_domain: str = "belt",
+               start: int = 0) -> list[Scene]:
+    """`count` scenes of a split from index `start`; size None -> the sample sizes (val/test) or TRAIN_SIZE."""
     scenes = []
-    for i in range(count):
+    for i in range(start, start + count):
         sz = size if size is not None else (TRAIN_SIZE if split == "train" else sample_size(i))
-        scenes.append(make_scene(split_seed(split, i), sz))
+        scenes.append(make_scene(split_seed(split, i), sz, scene_domain))
     return scenes

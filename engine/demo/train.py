@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.demo import synth
+from engine.learn.augment import crop_and_flip
 from engine.models.registry import ModelSpec, build_model
 from engine.paths import MODELS_DIR, SAMPLES_DIR
 
@@ -95,12 +96,7 @@ def _batch(rng: np.random.Generator, images, labels, size: int, crop=CROP):
     x = np.empty((size, ch, cw, 3), np.uint8)
     y = np.empty((size, ch, cw), np.int64)
     for k, i in enumerate(rng.integers(0, len(images), size)):
-        top = int(rng.integers(0, images.shape[1] - ch + 1))
-        left = int(rng.integers(0, images.shape[2] - cw + 1))
-        sy = -1 if rng.random() < 0.5 else 1
-        sx = -1 if rng.random() < 0.5 else 1
-        x[k] = images[i, top:top + ch, left:left + cw][::sy, ::sx]
-        y[k] = labels[i, top:top + ch, left:left + cw][::sy, ::sx]
+        x[k], y[k] = crop_and_flip(rng, images[i], labels[i], crop)
     return x, torch.from_numpy(y)
 
 

@@ -9,14 +9,18 @@ from pathlib import Path
 from ..errors import LabelIOError
 
 
+def explain_os_error(exc: OSError) -> str:
+    """Why a write failed, in words a user can act on."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the folder is read-only or you lack permission"
+    return exc.strerror or str(exc)
+
+
 def _explain(path: Path, exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        why = "the disk is full"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        why = "the folder is read-only or you lack permission"
-    else:
-        why = exc.strerror or str(exc)
-    return f"could not save {path}: {why}. Your edits are still in memory; free space or pick another folder."
+    return (f"could not save {path}: {explain_os_error(exc)}. Your edits are still in memory; free space or pick "
+            f"another folder.")
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

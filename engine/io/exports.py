@@ -1,9 +1,9 @@
-"""Export label maps to the formats other tools read: COCO JSON with RLE masks, and labelme JSON polygons.
+"""Export label maps to the formats other tools read: COCO JSON with RLE masks, and labelme JSON.
 
 COCO: one annotation per (image, class present), compressed RLE from pycocotools, category id = class index + 1
-(COCO reserves 0). labelme: one polygon per connected outline from cv2.findContours, largest first, so drawing
-them in order (as labelme2voc does) reproduces nested regions. Background (a class named "background") is left
-out by default, as both tools treat "unlabelled" as background; void (255) is never a category.
+(COCO reserves 0); a class named "background" is left out by default and void (255) is never a category.
+labelme: shapes that labelme's own rasteriser paints back into the label map pixel for pixel
+(engine.io.labelme_shapes), with a labels.txt for labelme2voc that gives back our label values.
 """
 from __future__ import annotations
 
@@ -19,12 +19,16 @@ from pycocotools import mask as mask_utils
 
 from ..labels import VOID, ClassList
 from .atomic import write_text_atomic
+from .labelme_shapes import exact_shapes
 
 __all__ = ["rle_encode", "rle_decode", "CocoImage", "coco_dict", "write_coco", "labelme_dict", "write_labelme",
-           "LABELME_VERSION", "IGNORE_LABEL"]
+           "labelme_labels_txt", "write_labelme_labels", "LABELME_VERSION", "IGNORE_LABEL", "BACKGROUND_LABEL",
+           "LABELME_LABELS_FILE"]
 
-LABELME_VERSION = "5.5.0"
-IGNORE_LABEL = "__ignore__"  # labelme2voc's name for "do not learn from this region" (our void)
+LABELME_VERSION = "5.5.0"      # "mask" shapes need labelme 5.3 or later
+IGNORE_LABEL = "__ignore__"    # labelme2voc's name for "do not learn from this region" (our void, 255)
+BACKGROUND_LABEL = "_background_"  # labelme2voc's id 0: our class 0
+LABELME_LABELS_FILE = "labels.txt"
 _BACKGROUND_NAMES = {"background", "_background_", "__background__"}
 
 
@@ -100,52 +104,60 @@ def write_coco(path: str | Path, images: Iterable[CocoImage], class_list: ClassL
     return data
 
 
-def _polygon(contour: np.ndarray) -> list[list[float]]:
-    """Contour (K,1,2) -> labelme points; a 1-2 point outline (a dot or a 1-pixel line) repeats its last point,
-    since labelme needs more than 2 points and rasterises such a polygon to exactly those pixels."""
-    pts = contour.reshape(-1, 2).astype(float).tolist()
-    while len(pts) < 3:
-        pts.append(list(pts[-1]))
-    return pts
+def _labelme_names(class_list: ClassList, include_void: bool) -> dict[int, str]:
+    """Label value -> labelme label. Class 0 takes labelme's background slot, so labelme2voc gives it id 0."""
+    names = {0: BACKGROUND_LABEL}
+    for c, name in enumerate(class_list.names[1:], start=1):
+        if name != name.strip() or not name or name in (IGNORE_LABEL, BACKGROUND_LABEL):
+            raise ValueError(f"class {c} is named {name!r}: labelme labels.txt cannot hold it (reserved, empty "
+                             f"or with surrounding spaces); rename the class")
+        names[c] = name
+    if len(set(names.values())) != len(names):
+        raise ValueError("class names repeat; labelme would give one id to several classes")
+    if include_void:
+        names[VOID] = IGNORE_LABEL
+    return names
+
+
+def labelme_labels_txt(class_list: ClassList) -> str:
+    """labels.txt for labelme2voc: __ignore__ (-> 255), _background_ (-> 0, our class 0 whatever its name),
+    then classes 1.. in order, so labelme2voc's ids are our label values."""
+    names = _labelme_names(class_list, include_void=True)
+    return "\n".join([IGNORE_LABEL] + [names[c] for c in range(len(class_list))]) + "\n"
 
 
 def labelme_dict(labels: np.ndarray, class_list: ClassList, image_path: str, include_background: bool = False,
                  include_void: bool = True) -> dict:
     """labelme JSON for one label map; image_path is stored as given (relative to the JSON file, as labelme wants).
 
-    Void regions become "__ignore__" polygons when include_void, so labelme2voc maps them back to 255.
+    labelme's own rasterisation (shapes_to_label with labelme_labels_txt's ids) gives back `labels` exactly.
+    Class 0 is labelme's background: left unlabelled, and drawn as "_background_" only inside other regions'
+    holes (everywhere if include_background). Void becomes "__ignore__" when include_void (labelme2voc maps
+    it back to 255); otherwise void pixels are not drawn.
     """
     labels = _check_labels(labels, class_list, image_path)
     h, w = labels.shape
-    wanted = [(c, class_list.names[c]) for c in _exported_classes(class_list, include_background)]
-    if include_void:
-        wanted.append((VOID, IGNORE_LABEL))
-    present = set(np.unique(labels).tolist())
-    found = []
-    for value, name in wanted:
-        if value not in present:
-            continue
-        mask = (labels == value).astype(np.uint8)
-        # RETR_CCOMP: outer outlines and holes; holes are filled later by the (smaller) shapes drawn over them
-        contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-        for k, contour in enumerate(contours):
-            if hierarchy[0][k][3] != -1:  # a hole of this class's region, not a region
-                continue
-            area = cv2.contourArea(contour)
-            found.append((area, len(found), name, _polygon(contour)))
-    found.sort(key=lambda t: (-t[0], t[1]))
-    shapes = [{"label": name, "points": pts, "group_id": None, "description": "", "shape_type": "polygon",
-               "flags": {}, "mask": None} for _, _, name, pts in found]
-    return {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": image_path,
+    names = _labelme_names(class_list, include_void)
+    shapes = exact_shapes(labels, names, start=0, draw_start=include_background)
+    return {"version": LABELME_VERSION, "flags": {}, "shapes": [s.to_json() for s in shapes], "imagePath": image_path,
             "imageData": None, "imageHeight": int(h), "imageWidth": int(w)}
+
+
+def write_labelme_labels(folder: str | Path, class_list: ClassList) -> Path:
+    """Write labels.txt (labelme2voc's --labels) into folder, atomically."""
+    path = Path(folder) / LABELME_LABELS_FILE
+    write_text_atomic(path, labelme_labels_txt(class_list))
+    return path
 
 
 def write_labelme(json_path: str | Path, labels: np.ndarray, class_list: ClassList, image_file: str | Path,
                   include_background: bool = False, include_void: bool = True) -> dict:
-    """Write <name>.json for an image; imagePath is made relative to the JSON's folder. Atomic."""
+    """Write <name>.json for an image, and labels.txt beside it (labelme2voc's --labels); imagePath is made
+    relative to the JSON's folder. Atomic."""
     json_path = Path(json_path)
     rel = os.path.relpath(Path(image_file).resolve(), json_path.parent.resolve())
     data = labelme_dict(labels, class_list, Path(rel).as_posix(), include_background, include_void)
     write_text_atomic(json_path, json.dumps(data, ensure_ascii=False, indent=2))
+    write_labelme_labels(json_path.parent, class_list)
     return data
 

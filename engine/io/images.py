@@ -1,6 +1,15 @@
-"""Read any common image file as RGB uint8, the one format the rest of the engine accepts."""
+"""Read any common image file as RGB uint8, the one format the rest of the engine accepts.
+
+Every decode is preceded by a look at the header: an image whose declared width x height is over the pixel cap
+(engine.limits) is refused before any pixel is decoded, by whichever decoder would have read it (Pillow for
+PNG/JPEG/TIFF/BMP/WebP, OpenCV as the fallback for files Pillow identifies but cannot decode).
+"""
 from __future__ import annotations
 
+import re
+import stat
+import struct
+import warnings
 from pathlib import Path
 
 import cv2
@@ -8,6 +17,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageReadError
+from ..limits import MAX_PIXELS_ENV, describe_pixels, max_pixels
+
+# Our cap replaces Pillow's guard (which warns above ~89 MP and errors above ~179 MP whatever the cap is):
+# Pillow then only errors beyond twice our default, and its warning, which we act on ourselves, stays quiet.
+Image.MAX_IMAGE_PIXELS = 2 * max_pixels()
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -26,30 +41,99 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.integer):
         hi = 65535 if arr.max(initial=0) > 255 else 255
         return np.clip(arr.astype(np.float64) * (255.0 / hi), 0, 255).astype(np.uint8)
-    arr = np.nan_to_num(arr.astype(np.float64))
+    arr = np.nan_to_num(arr.astype(np.float32), copy=False)  # float32 in place: memory stays ~2x the decode
     hi = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
-    return np.clip(arr * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8)
+    arr *= np.float32(255.0 / hi)
+    arr += np.float32(0.5)
+    return np.clip(arr, 0, 255, out=arr).astype(np.uint8)
 
 
-def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
-    """Composite transparent pixels onto white, which is what viewers show and what a labeller sees."""
+WHITE = (255, 255, 255)
+
+
+def _flatten_alpha(rgba: np.ndarray, background=WHITE) -> np.ndarray:
+    """Composite transparent pixels onto ``background`` (RGB). The app passes the model's mean colour
+    (engine.predict.alpha_background): the network then sees zero input there, not a bright white area it would
+    call some class; plain reads default to white, what viewers show."""
+    if rgba.shape[2] == 3:
+        return rgba
     rgb = rgba[..., :3].astype(np.float32)
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    return np.clip(rgb * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    bg = np.asarray(background, np.float32).reshape(1, 1, 3)
+    return np.clip(rgb * alpha + bg * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _from_pillow(img: Image.Image) -> np.ndarray:
+    """(H, W, 3) RGB, or (H, W, 4) RGBA when the file has transparency."""
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         gray = _to_uint8(np.asarray(img))
         return np.repeat(gray[..., None], 3, axis=2)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        return _flatten_alpha(np.asarray(img.convert("RGBA")))
+        return np.asarray(img.convert("RGBA"))
     return np.asarray(img.convert("RGB"))
 
 
-def _from_opencv(path: Path) -> np.ndarray:
-    """Fallback for files Pillow cannot decode (e.g. 16-bit colour TIFF)."""
+def _over_cap(path, what: str, cap: int) -> ImageReadError:
+    return ImageReadError(
+        f"{path}: the image {what}, over the limit of {describe_pixels(cap)}; it was not decoded. Scale it down "
+        f"or tile it, or raise the limit with --max-pixels or the {MAX_PIXELS_ENV} environment variable (see "
+        f"README, 'Limits and damaged files')")
+
+
+def too_many_pixels(path, width: int, height: int, cap: int) -> ImageReadError:
+    """The message for an image over the cap: what it is, what the limit is, how to change it."""
+    return _over_cap(path, f"is {width}x{height} pixels ({describe_pixels(width * height)})", cap)
+
+
+def check_pixels(path, size: tuple[int, int], cap: int | None = None) -> None:
+    """Refuse a declared (width, height) over the cap, or with no pixels at all."""
+    cap = max_pixels() if cap is None else cap
+    width, height = (int(v) for v in size)
+    if width <= 0 or height <= 0:
+        raise ImageReadError(f"{path}: image has no pixels ({width}x{height})")
+    if width * height > cap:
+        raise too_many_pixels(path, width, height, cap)
+
+
+def check_regular_file(path: Path, what: str = "image") -> None:
+    """Only regular files are read: a FIFO would block, a device (a link to /dev/zero) would never end."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageReadError(f"{path}: is a folder, not an {what} file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(f"{path}: is not a regular file (a pipe, device or socket); it was not read")
+
+
+def open_checked(path: Path, cap: int | None = None) -> Image.Image:
+    """Pillow's lazy open (header only) with the size checked against the cap; nothing is decoded yet.
+    Raises ImageReadError for an image over the cap; Pillow's own errors pass through for the caller."""
+    cap = max_pixels() if cap is None else cap
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < cap:
+        Image.MAX_IMAGE_PIXELS = cap  # a raised cap: Pillow must not refuse what we allow
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as exc:  # beyond Pillow's own (larger) limit: still ours to explain
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = describe_pixels(int(found.group(1))) if found else "too many pixels"
+        raise _over_cap(path, f"has {pixels}", cap) from None
+    try:
+        check_pixels(path, img.size, cap)
+    except ImageReadError:
+        img.close()
+        raise
+    return img
+
+
+def _from_opencv(path: Path, size: tuple[int, int], cap: int) -> np.ndarray:
+    """Fallback for files Pillow identifies (so their size is known and checked) but cannot decode (e.g.
+    16-bit colour TIFF); RGB, or RGBA with transparency."""
+    check_pixels(path, size, cap)
     data = np.fromfile(str(path), dtype=np.uint8)
     try:
         arr = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
@@ -57,28 +141,59 @@ def _from_opencv(path: Path) -> np.ndarray:
         arr = None
     if arr is None:
         raise ImageReadError(f"{path}: not a readable image (unknown format or corrupt data)")
+    if arr.shape[0] * arr.shape[1] > cap:  # OpenCV read another page than the header Pillow saw
+        raise too_many_pixels(path, arr.shape[1], arr.shape[0], cap)
     arr = _to_uint8(arr)
     if arr.ndim == 2:
         return np.repeat(arr[..., None], 3, axis=2)
     if arr.shape[2] == 4:
-        return _flatten_alpha(cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA))
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Return the image as (H,W,3) uint8 RGB, upright per EXIF; raises ImageReadError with the file name."""
+_PILLOW_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError,
+                  IndexError, ZeroDivisionError, struct.error)  # what Pillow's plugins raise on bad bytes
+
+
+def read_image(path: str | Path, background=WHITE, with_alpha: bool = False, max_pixels_: int | None = None):
+    """Return the image as (H,W,3) uint8 RGB, upright per EXIF, transparent pixels composited onto ``background``
+    (RGB); with ``with_alpha`` the pair (rgb, alpha), alpha (H,W) uint8 or None for an opaque file.
+    Raises ImageReadError with the file name.
+
+    max_pixels_ overrides the cap of engine.limits for this call. Whatever the file holds, the result is an
+    array or an ImageReadError: never a decode of more pixels than the cap, never another exception type.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such file")
+    cap = max_pixels() if max_pixels_ is None else int(max_pixels_)
+    check_regular_file(path)
     try:
-        with Image.open(path) as img:
+        img = open_checked(path, cap)
+    except ImageReadError:
+        raise
+    except _PILLOW_ERRORS as exc:  # not even a header Pillow knows: nothing to check a decode against
+        raise ImageReadError(f"{path}: not a readable image (unknown format or corrupt header: "
+                             f"{_short(exc)})") from exc
+    size = img.size
+    try:
+        with img:
             img.load()
             rgb = _from_pillow(img)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except MemoryError:
+        raise ImageReadError(f"{path}: not enough memory to decode this {size[0]}x{size[1]} image") from None
+    except _PILLOW_ERRORS as exc:
         try:
-            rgb = _from_opencv(path)
-        except ImageReadError:
-            raise ImageReadError(f"{path}: not a readable image ({exc})") from exc
+            rgb = _from_opencv(path, size, cap)
+        except ImageReadError as cv_exc:
+            if "over the limit" in str(cv_exc):
+                raise
+            raise ImageReadError(f"{path}: not a readable image ({_short(exc)})") from exc
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError(f"{path}: image has no pixels")
-    return np.ascontiguousarray(rgb)
+    alpha = np.ascontiguousarray(rgb[..., 3]) if rgb.shape[2] == 4 else None
+    rgb = np.ascontiguousarray(_flatten_alpha(rgb, background))
+    return (rgb, alpha) if with_alpha else rgb
+
+
+def _short(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text[:200] or type(exc).__name__

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..errors import LabelIOError
+from ..errors import ImageReadError, LabelIOError
 from ..labels import ClassList
 from .atomic import write_bytes_atomic, write_text_atomic
+from .images import check_regular_file, open_checked
 
 __all__ = ["encode_label_png", "write_label_png", "read_label_png", "read_label_palette", "write_class_names",
-           "write_text_atomic", "write_bytes_atomic"]
+           "encode_class_names", "write_text_atomic", "write_bytes_atomic"]
 
 
 def encode_label_png(labels: np.ndarray, class_list: ClassList) -> bytes:
@@ -33,11 +35,15 @@ def write_label_png(path: str | Path, labels: np.ndarray, class_list: ClassList)
 
 
 def _open_label(path: Path) -> Image.Image:
+    """Decode a label PNG, its size checked against the pixel cap first (a label file can be a bomb too)."""
     try:
-        img = Image.open(path)
+        check_regular_file(path, "label PNG")
+        img = open_checked(path)
         img.load()
         return img
-    except (OSError, ValueError, SyntaxError) as exc:
+    except ImageReadError as exc:
+        raise LabelIOError(str(exc)) from exc
+    except (OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError, IndexError, struct.error) as exc:
         raise LabelIOError(f"{path}: not a readable label PNG ({exc})") from exc
 
 
@@ -58,7 +64,12 @@ def read_label_palette(path: str | Path) -> np.ndarray:
     return np.asarray(pal, dtype=np.uint8).reshape(256, 3)
 
 
-def write_class_names(path: str | Path, class_list: ClassList) -> None:
-    """class_names.txt beside the labels: 'index name' per line, so the PNG indices can be read back."""
+def encode_class_names(class_list: ClassList) -> bytes:
+    """The bytes of class_names.txt: 'index name' per line, so the PNG indices can be read back."""
     lines = [f"{i} {name}" for i, name in enumerate(class_list.names)]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def write_class_names(path: str | Path, class_list: ClassList) -> None:
+    """class_names.txt beside the labels, atomically."""
+    write_bytes_atomic(path, encode_class_names(class_list))

@@ -13,15 +13,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import LabelIOError
-from .atomic import write_text_atomic
+from .atomic import write_bytes_atomic
 from .exports import rle_decode, rle_encode
 
 if TYPE_CHECKING:  # only for the annotation; keeps this module free of the CRF package's imports
     from ..crf.params import CRFParams
 
-__all__ = ["Provenance", "make_provenance", "sidecar_path", "write_provenance", "read_provenance", "FORMAT"]
+__all__ = ["Provenance", "make_provenance", "sidecar_path", "write_provenance", "read_provenance",
+           "encode_provenance", "FORMAT", "ORIGIN_HAND", "ORIGIN_MACHINE"]
 
 FORMAT = "deeplab-annotator-provenance/1"
+# Who wrote the label file. A label saved in the app is a person's decision and must never be overwritten by a
+# batch run; a machine label (main.py prelabel / predict) is a proposal nobody has reviewed yet. Sidecars written
+# before this field existed were all saved by hand, hence the default.
+ORIGIN_HAND = "hand"
+ORIGIN_MACHINE = "machine"
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,25 @@ class Provenance:
     edited_pixels: int = 0
     edited_rle: dict = field(default_factory=dict)
     created: str = ""
+    origin: str = ORIGIN_HAND
     format: str = FORMAT
 
+    @property
+    def machine_made(self) -> bool:
+        """True for labels written by a batch run and not saved by a person since."""
+        return self.origin == ORIGIN_MACHINE
+
     def edited_mask(self) -> np.ndarray:
-        """(H,W) bool of the hand-edited (locked) pixels."""
+        """(H,W) bool of the hand-edited (locked) pixels; LabelIOError if the RLE does not describe (H,W)."""
         if not self.edited_rle:
             return np.zeros((self.height, self.width), bool)
-        return rle_decode(self.edited_rle)
+        rle = self.edited_rle
+        size = rle.get("size") if isinstance(rle, dict) else None
+        if not isinstance(size, (list, tuple)) or [int(v) for v in size if isinstance(v, int)] != \
+                [self.height, self.width] or not isinstance(rle.get("counts"), (str, bytes)):
+            raise LabelIOError(f"provenance of {self.image}: its edited-pixel mask does not describe a "
+                               f"{self.width}x{self.height} label map")
+        return rle_decode(rle)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,12 +78,15 @@ class Provenance:
 
 
 def make_provenance(labels: np.ndarray, locked: np.ndarray, image: str, *, loaded=None,
-                    crf_params: CRFParams | None = None, crf_backend: str = "", now: datetime | None = None
-                    ) -> Provenance:
+                    crf_params: CRFParams | None = None, crf_backend: str = "", now: datetime | None = None,
+                    origin: str = ORIGIN_HAND) -> Provenance:
     """Record for labels (H,W) uint8 as saved, locked (H,W) bool; `loaded` is a LoadedModel (or None if hand-made).
 
-    crf_params None means the CRF was not applied to this label.
+    crf_params None means the CRF was not applied to this label. origin: ORIGIN_HAND (saved in the app) or
+    ORIGIN_MACHINE (written by a batch run without review).
     """
+    if origin not in (ORIGIN_HAND, ORIGIN_MACHINE):
+        raise ValueError(f"origin must be {ORIGIN_HAND!r} or {ORIGIN_MACHINE!r}, got {origin!r}")
     labels = np.asarray(labels)
     locked = np.asarray(locked, dtype=bool)
     if labels.ndim != 2 or labels.dtype != np.uint8 or locked.shape != labels.shape:
@@ -87,6 +108,7 @@ def make_provenance(labels: np.ndarray, locked: np.ndarray, image: str, *, loade
         edited_pixels=int(locked.sum()),
         edited_rle=rle_encode(locked),
         created=when,
+        origin=origin,
     )
 
 
@@ -96,10 +118,15 @@ def sidecar_path(label_path: str | Path) -> Path:
     return label_path.with_name(label_path.stem + ".provenance.json")
 
 
+def encode_provenance(record: Provenance) -> bytes:
+    """The sidecar's bytes (JSON; names that are not valid UTF-8 stay escaped, so any file name round-trips)."""
+    return json.dumps(record.to_dict(), indent=1).encode("utf-8")
+
+
 def write_provenance(label_path: str | Path, record: Provenance) -> Path:
     """Write the sidecar of a label file atomically; raises LabelIOError on disk problems."""
     path = sidecar_path(label_path)
-    write_text_atomic(path, json.dumps(record.to_dict(), indent=1))
+    write_bytes_atomic(path, encode_provenance(record))
     return path
 
 

@@ -13,6 +13,7 @@ import threading
 import numpy as np
 
 POOL_BUDGET = 512 << 20
+POOL_MAX_ARRAY = 128 << 20  # larger arrays (large images, iterated in place) go back to the OS, not the pool
 
 
 class ArrayPool:
@@ -44,7 +45,7 @@ class ArrayPool:
         """Return an array nobody else references (anything not a C-contiguous numpy base array is ignored)."""
         if not isinstance(arr, np.ndarray) or arr.base is not None or not arr.flags.c_contiguous:
             return
-        if arr.nbytes > self.budget:
+        if arr.nbytes > min(self.budget, POOL_MAX_ARRAY):
             return
         key = (arr.shape, arr.dtype.str)
         with self._lock:

@@ -1,7 +1,8 @@
 """numba mean-field kernels for the CPU path: threaded, GIL-free, vectorised over labels or pixels.
 
-Per iteration: `splat` scatters Q into the vertex buffers (each thread sums the rows only it touches directly,
-the rest in private rows), `reduce_blur` adds up the private rows and runs the d+1 double-buffered blurs, `step` slices both lattices, adds the prior and takes the softmax. These three move whole
+Per iteration: `splat` scatters Q into the vertex buffers (each task owns a range of vertex rows and adds the
+pixels that touch them in pixel order, so the sums do not depend on the thread count), `blur` runs the d+1
+double-buffered blurs, `step` slices both lattices, adds the prior and takes the softmax. These three move whole
 padded rows with explicit SIMD (simd.py). (Fusing the next splat into `step` was measured slower, with and
 without SIMD.)
 
@@ -9,8 +10,9 @@ Layouts: Q, prior (N,W) float32 pixel-major (like pydensecrf's Eigen matrices), 
 padding; vertex values (M+1,W) with row M the zero row for missing neighbours. G counts merged label groups;
 `counts[g]` labels share group g, so the softmax denominator is sum_g counts[g]*exp(l_g) (exact merging, §3.2).
 
-Float order differs from pydensecrf only at the ulp level (private-buffer sums, fused multiplies, a polynomial
-exp with relative error ~1.2e-7); the lattice and every structural choice are identical.
+Float order differs from pydensecrf only at the ulp level (fused multiplies, a polynomial exp with relative error
+~1.2e-7); every splat sum runs in pydensecrf's pixel order, and the lattice and every structural choice are
+identical.
 """
 from __future__ import annotations
 
@@ -106,21 +108,6 @@ def _update_block(i0, nb, prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_o
             q_out[i, k] = 0.0
 
 
-@njit(inline="always", fastmath=True)
-def _splat_rows(i0, i1, q, c0, off, w, buf):
-    """buf[off[i, j]] += w[i, j] * q[i, c0:c0+cw] for rows i0..i1 (cw = buf's row width, a multiple of 4), in
-    pixel order, whole rows with SIMD."""
-    cw = buf.shape[1]
-    stride_q = np.int64(q.shape[1] * 4)
-    stride_b = np.int64(cw * 4)
-    base_q = simd.address(q) + np.int64(c0) * 4
-    base = simd.address(buf)
-    for i in range(i0, i1):
-        src = base_q + i * stride_q
-        for j in range(off.shape[1]):
-            simd.axpy(base + np.int64(off[i, j]) * stride_b, src, w[i, j], cw)
-
-
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
 def step(prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slice_b):
     """One mean-field update: q_out = softmax(prior + cg*slice_g(vg) + cb*slice_b(vb)) with group counts.
@@ -146,114 +133,84 @@ def step(prior, counts, offg, wg, vg, cg, offb, wb, vb, cb, q_out, slice_g, slic
 
 
 @njit(inline="always", fastmath=True)
-def _splat_task(t, i0, i1, q, off, w, vals, priv, spans):
-    """Task t's splat of rows i0..i1 (pixel order): rows only it touches go straight into vals, the rest into its
-    private buffer priv[t] (row v at v - lo). Zeroes exactly the rows it will add into."""
-    W = q.shape[1]
-    stride = np.int64(W * 4)
-    lo, hi, a, b = spans[t, 0], spans[t, 1], spans[t, 2], spans[t, 3]
-    buf = priv[t]
-    if a <= b:
-        vals[a:b + 1, :] = 0.0
-        buf[0:a - lo, :] = 0.0
-        buf[b + 1 - lo:hi + 1 - lo, :] = 0.0
-    elif lo <= hi:
-        buf[0:hi + 1 - lo, :] = 0.0
-    base_q = simd.address(q)
+def _splat_owned(q, c0, off, w, vals, base, use_base, v_lo, v_hi, p_lo, p_hi):
+    """vals[v] = (base[v, c0:c0+cw] or 0) + sum of w[i, j] * q[i, c0:c0+cw] over off[i, j] == v, for the vertex
+    rows v_lo..v_hi, scanning pixels p_lo..p_hi-1 in ascending order (cw = vals' row width), whole rows with SIMD."""
+    cw = vals.shape[1]
+    stride_q = np.int64(q.shape[1] * 4)
+    stride_v = np.int64(cw * 4)
+    base_q = simd.address(q) + np.int64(c0) * 4
     base_v = simd.address(vals)
-    base_b = simd.address(buf) - lo * stride
-    for i in range(i0, i1):
-        src = base_q + i * stride
+    if use_base:
+        vals[v_lo:v_hi + 1, :] = base[v_lo:v_hi + 1, c0:c0 + cw]
+    else:
+        vals[v_lo:v_hi + 1, :] = 0.0
+    for i in range(p_lo, p_hi):
+        src = base_q + i * stride_q
         for j in range(off.shape[1]):
             o = np.int64(off[i, j])
-            dst = base_v + o * stride if a <= o <= b else base_b + o * stride
-            simd.axpy(dst, src, w[i, j], W)
+            if v_lo <= o and o <= v_hi:
+                simd.axpy(base_v + o * stride_v, src, w[i, j], cw)
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def splat(q, offg, wg, valsg, privg, spansg, offb, wb, valsb, privb, spansb, splat_g, splat_b):
-    """Splat Q (N,W) (weights w) for reduce_blur: task t takes a contiguous pixel range.
+def splat(q, c0, off, w, vals, owners, base, use_base):
+    """Splat channels c0..c0+cw of Q (rows = points) into vals (M+1, cw), optionally on top of `base`.
 
-    No atomics: a vertex row only task t touches (spans[t, 2..3], see task_spans) is summed straight into vals;
-    rows several tasks touch go to the tasks' private buffers and reduce_blur adds them up. Within a task the sum
-    is in pixel order, as in pydensecrf; the result is bit-identical to full private copies, without zeroing and
-    reducing whole copies."""
-    n, W = q.shape
-    if W % 4:
+    owners (T, 4) int64 rows (v_lo, v_hi, p_lo, p_hi), see cpu_engine.owner_spans: task t alone writes vertex rows
+    v_lo..v_hi, adding the pixels p_lo..p_hi-1 that touch them in ascending order. So every vertex row is the
+    pixel-ordered sum pydensecrf computes, whatever the number of tasks or threads: Q does not depend on the
+    thread count, bit for bit. Row M (the zero row for missing neighbours) is not touched.
+    """
+    if vals.shape[1] % 4:
         raise ValueError("rows must be padded to a multiple of 4 floats")
-    ntask = spansg.shape[0]
-    per = (n + ntask - 1) // ntask
-    for t in prange(ntask):
-        i0 = min(n, t * per)
-        i1 = min(n, (t + 1) * per)
-        if splat_g:
-            _splat_task(t, i0, i1, q, offg, wg, valsg, privg, spansg)
-        if splat_b:
-            _splat_task(t, i0, i1, q, offb, wb, valsb, privb, spansb)
+    for t in prange(owners.shape[0]):
+        _splat_owned(q, c0, off, w, vals, base, use_base, owners[t, 0], owners[t, 1], owners[t, 2], owners[t, 3])
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def task_spans(off, ntask):
-    """(ntask, 2) lowest and highest vertex id each task's pixel range touches (lo > hi: none); ranges as splat's."""
-    n = off.shape[0]
-    per = (n + ntask - 1) // ntask
-    out = np.empty((ntask, 2), np.int64)
-    for t in prange(ntask):
-        lo = np.int64(1) << 62
-        hi = np.int64(-1)
-        for i in range(t * per, min(n, (t + 1) * per)):
+def touch_stats(off, n_rows, m, parts):
+    """(first, last, count) (M,) int64 over points 0..n_rows-1: the first and last point whose d+1 vertex ids include
+    v (first = n_rows, last = -1 when none) and how many (point, vertex) pairs name v. Threaded over point ranges."""
+    per = (n_rows + parts - 1) // parts
+    first = np.full((parts, m), n_rows, np.int64)
+    last = np.full((parts, m), -1, np.int64)
+    count = np.zeros((parts, m), np.int64)
+    for t in prange(parts):
+        for i in range(t * per, min(n_rows, (t + 1) * per)):
             for j in range(off.shape[1]):
-                o = np.int64(off[i, j])
-                lo = min(lo, o)
-                hi = max(hi, o)
-        out[t, 0] = lo
-        out[t, 1] = hi
-    return out
+                v = off[i, j]
+                if first[t, v] == n_rows:
+                    first[t, v] = i
+                last[t, v] = i
+                count[t, v] += 1
+    f = np.empty(m, np.int64)
+    lst = np.empty(m, np.int64)
+    cnt = np.empty(m, np.int64)
+    nch = (m + _VCHUNK - 1) // _VCHUNK
+    for c in prange(nch):
+        for v in range(c * _VCHUNK, min(m, (c + 1) * _VCHUNK)):
+            f[v] = first[0, v]
+            lst[v] = last[0, v]
+            cnt[v] = count[0, v]
+            for t in range(1, parts):
+                f[v] = min(f[v], first[t, v])
+                lst[v] = max(lst[v], last[t, v])
+                cnt[v] += count[t, v]
+    return f, lst, cnt
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def reduce_blur(priv, spans, nbr, vals, tmp, reduce):
-    """Add the tasks' private splat rows into vals (if `reduce`; else vals already holds the splat), then blur
-    along the d+1 axes: new = old + 0.5*(n1 + n2), whole padded rows at a time.
-
-    spans[t] = (lo, hi, a, b): priv[t] holds rows lo..hi at v - lo, and rows a..b are task t's alone (already in
-    vals). Other rows are the sum of the tasks whose span holds them, in task order; rows no task touched
-    (row M, padding vertices) become zero. Returns whichever of vals/tmp holds the result.
-    """
-    ntask = priv.shape[0]
+def blur(nbr, vals, tmp):
+    """Blur vertex rows along the d+1 axes, double-buffered: new = old + 0.5*(n1 + n2), whole padded rows.
+    Returns whichever of vals/tmp holds the result; row M of both must be zero (missing neighbours read it)."""
     m1, W = vals.shape
     if W % 4:
         raise ValueError("rows must be padded to a multiple of 4 floats")
     stride = np.int64(W * 4)
     d1, m, _ = nbr.shape
     base_v = simd.address(vals)
-    base_t = simd.address(tmp)
-    base_p = simd.address(priv)
-    task_stride = np.int64(priv.shape[1]) * stride
-    nch = (m1 + _VCHUNK - 1) // _VCHUNK if reduce else 0
-    for c in prange(nch):
-        for v in range(c * _VCHUNK, min(m1, (c + 1) * _VCHUNK)):
-            own = False
-            for t in range(ntask):
-                if spans[t, 2] <= v <= spans[t, 3]:
-                    own = True
-            if own:
-                continue
-            dst = base_v + v * stride
-            first = True
-            for t in range(ntask):
-                lo = spans[t, 0]
-                if lo <= v <= spans[t, 1]:
-                    src = base_p + t * task_stride + (v - lo) * stride
-                    if first:
-                        simd.copy(dst, src, W)
-                        first = False
-                    else:
-                        simd.axpy(dst, src, np.float32(1.0), W)
-            if first:
-                for k in range(W):
-                    vals[v, k] = 0.0
-    src, dst = base_v, base_t
+    src, dst = base_v, simd.address(tmp)
     nch = (m + _VCHUNK - 1) // _VCHUNK
     for j in range(d1):
         for c in prange(nch):
@@ -262,39 +219,6 @@ def reduce_blur(priv, spans, nbr, vals, tmp, reduce):
                           src + np.int64(nbr[j, v, 1]) * stride, W)
         src, dst = dst, src
     return vals if src == base_v else tmp
-
-
-@njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def splat_shared(q, offg, wg, valsg, offb, wb, valsb, splat_g, splat_b):
-    """Splat Q (N,W) straight into each lattice's one vertex buffer, the two lattices in parallel.
-
-    For many labels: no private copies of the buffers (memory), and full-width rows vectorise far better than
-    splitting labels between threads (measured 3-4x). Summation is in pixel order, as pydensecrf's.
-    """
-    n, W = q.shape
-    if W % 4:
-        raise ValueError("rows must be padded to a multiple of 4 floats")
-    for t in prange(2):
-        if (t == 0 and splat_g) or (t == 1 and splat_b):
-            off = offg if t == 0 else offb
-            w = wg if t == 0 else wb
-            vals = valsg if t == 0 else valsb
-            vals[:, :] = 0.0
-            _splat_rows(0, n, q, 0, off, w, vals)
-
-
-# ---- channel-chunked path: bounded memory when labels x vertices is large (e.g. 182 classes at 1.5 MP) ----
-
-@njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def splat_chunk(q, c0, off, w, priv):
-    """Splat channels [c0, c0+cw) of Q into per-task buffers priv (T, M+1, cw), cw a multiple of 4."""
-    n = q.shape[0]
-    ntask = priv.shape[0]
-    per = (n + ntask - 1) // ntask
-    for t in prange(ntask):
-        buf = priv[t]
-        buf[:, :] = 0.0
-        _splat_rows(min(n, t * per), min(n, (t + 1) * per), q, c0, off, w, buf)
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
@@ -330,19 +254,40 @@ def row_fingerprints(x):
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def gather_prior(u, reps, prior):
-    """prior (N,W) = -u[reps].T for unary energies u (C,N): the merged, pixel-major negative unary; columns
-    past len(reps) (row padding) are zero."""
-    n = u.shape[1]
-    G = reps.shape[0]
-    W = prior.shape[1]
+def set_prior_column(prior, g, u):
+    """prior[:, g] = -u for one class's unary energies u (N,): a new group's column of the pixel-major prior."""
+    n = u.shape[0]
     nch = (n + _VCHUNK - 1) // _VCHUNK
     for c in prange(nch):
         for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
-            for g in range(G):
-                prior[i, g] = -u[reps[g], i]
-            for g in range(G, W):
-                prior[i, g] = 0.0
+            prior[i, g] = -u[i]
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def prior_column_equals(prior, g, u):
+    """True when prior[:, g] == -u everywhere: the class joins group g exactly (a fingerprint only proposes)."""
+    n = u.shape[0]
+    nch = (n + _VCHUNK - 1) // _VCHUNK
+    bad = np.zeros(nch, np.bool_)
+    for c in prange(nch):
+        for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
+            if prior[i, g] != -u[i]:
+                bad[c] = True
+                break
+    return not bad.any()
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def narrow_prior(src, g, dst):
+    """dst (N, W') = the first g columns of src, zero padding after them (W' <= src's width, or src itself)."""
+    n = src.shape[0]
+    nch = (n + _VCHUNK - 1) // _VCHUNK
+    for c in prange(nch):
+        for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
+            for k in range(g):
+                dst[i, k] = src[i, k]
+            for k in range(g, dst.shape[1]):
+                dst[i, k] = 0.0
 
 
 @njit(inline="always")
@@ -385,3 +330,50 @@ def expand(q, group_of_label, rep_label, probs_out, labels_out):
             g = group_of_label[lab]
             for i in range(i0, i1):
                 probs_out[lab, i] = q[i, g]
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def expand_compact(q, group_of_label, rep_label, counts, codes_out, labels_out, unc_out):
+    """What expand gives, compactly, for large images: codes_out (C,N) uint8 = round(255 q[:, group]), labels_out
+    (N,) (first maximum wins) and unc_out (N,) float32 = 1 - (p1 - p2) over the labels (engine.uncertainty's
+    arithmetic; a group of several labels ties with itself), without the (C,N) float32 array."""
+    n = q.shape[0]
+    C = group_of_label.shape[0]
+    G = rep_label.shape[0]
+    nch = (n + _EXPAND - 1) // _EXPAND
+    for c in prange(nch):
+        i0 = c * _EXPAND
+        i1 = min(n, i0 + _EXPAND)
+        _argmax_rows(q, rep_label, labels_out, i0, i1)
+        for i in range(i0, i1):
+            best = 0
+            p1 = q[i, 0]
+            for g in range(1, G):
+                if q[i, g] > p1:
+                    p1 = q[i, g]
+                    best = g
+            if C == 1:
+                u = np.float32(1.0) - p1
+            else:
+                p2 = p1 if counts[best] > 1 else np.float32(-np.inf)
+                for g in range(G):
+                    if g != best and q[i, g] > p2:
+                        p2 = q[i, g]
+                u = np.float32(1.0) - (p1 - p2)
+            unc_out[i] = min(max(u, np.float32(0.0)), np.float32(1.0))
+        for lab in range(C):
+            g = group_of_label[lab]
+            for i in range(i0, i1):
+                v = q[i, g] * np.float32(255.0) + np.float32(0.5)
+                codes_out[lab, i] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def add_rows(dst, ids, src):
+    """dst[ids[i]] += src[i] for distinct ids (float32 rows): a window's change pasted into kept messages."""
+    nch = (ids.shape[0] + _VCHUNK - 1) // _VCHUNK
+    for c in prange(nch):
+        for i in range(c * _VCHUNK, min(ids.shape[0], (c + 1) * _VCHUNK)):
+            r = ids[i]
+            for k in range(dst.shape[1]):
+                dst[r, k] += src[i, k]

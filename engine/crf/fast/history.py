@@ -30,7 +30,9 @@ class History:
 
     @property
     def nbytes(self) -> int:
-        return sum(int(q.nbytes) for q in self.qs.values())  # numpy arrays and torch tensors alike
+        """Kept Q plus the engine's prior (it lives as long as the history: at 6 MP x 21 labels each is 0.6 GB)."""
+        prior = getattr(self.engine, "prior", None)
+        return sum(int(q.nbytes) for q in self.qs.values()) + int(getattr(prior, "nbytes", 0))
 
     def start_for(self, target: int) -> tuple[int, object] | None:
         """The kept (t, Q_t) with the largest t <= target, or None."""

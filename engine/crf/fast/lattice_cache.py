@@ -14,8 +14,8 @@ from .cache import ByteLRU
 from .features import bilateral_features, gaussian_features
 from .lattice import Lattice, build_lattice
 
-GAUSS_BUDGET = 256 << 20
-BILATERAL_BUDGET = 512 << 20
+GAUSS_BUDGET = 384 << 20      # holds the lattice of a 12 MP image (about 330 MB)
+BILATERAL_BUDGET = 768 << 20  # and its bilateral one (about 620 MB)
 
 GAUSSIAN_LATTICES = ByteLRU(GAUSS_BUDGET)
 BILATERAL_LATTICES = ByteLRU(BILATERAL_BUDGET)

@@ -12,15 +12,36 @@ import threading
 import numpy as np
 
 from ...errors import DeviceMemoryError, EngineError, check_cancel
-from ..base import CRFResult, check_inputs
+from ..base import CRFResult, as_probs, check_image, check_inputs, check_probs
+from ..constraints import enforce_locks
 from ..params import CRFParams
+from . import cpu_kernels as ck
 from . import lattice_cache as lc
+from . import simd
+from . import window as win
 from .cache import ByteLRU
 from .history import HISTORIES, History
-from .prior import Prior, make_prior, probs_key
+from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
 from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
+BIG_BYTES = 96 << 20  # a Q larger than this (e.g. 6 MP x 4 labels): iterate in place, keep no history
+TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
+TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
+
+
+def _kept(blurred: list, dtype=np.float32) -> list:
+    """Host copies (rows padded as the CPU engine's) of an iteration's blurred vertex values."""
+    out = []
+    for b in blurred:
+        if isinstance(b, np.ndarray):
+            out.append(b.astype(dtype))
+        else:  # torch (GPU): copied to the host, padded
+            host = b.detach().cpu().numpy()
+            pad = np.zeros((host.shape[0], simd.row_width(host.shape[1])), dtype)
+            pad[:, :host.shape[1]] = host
+            out.append(pad)
+    return out
 
 
 class FastSession:
@@ -28,9 +49,7 @@ class FastSession:
 
     def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: str | None = "labels",
                  merge_labels: bool = True, fallback: tuple | None = None):
-        image = np.asarray(image_rgb)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise EngineError(f"CRF image must be (H,W,3) uint8, got {image.shape} {image.dtype}")
+        image = check_image(image_rgb)
         self.image = np.ascontiguousarray(image).copy()  # our own copy: the lattice cache keys on its content
         self.height, self.width = self.image.shape[:2]
         self.image_key = lc.image_key(self.image)
@@ -46,11 +65,26 @@ class FastSession:
         self._q0 = ByteLRU(PRIOR_BUDGET)  # softmax(prior): the same for every weight and sigma
         self._lock = threading.Lock()
         self.last_stats: dict = {}
+        self._kept_keys: set = set()  # (cache, key) this session put in the process-wide caches (see release)
+        self._checked: list = []  # probs keys whose values passed check_probs
+        self._trajectory: tuple = (None, {})  # (history key, {t: blurred per term}) of the last capturing run
+        self._last = None
+
+    takes_locks = True  # run(locks=...) applies hand-edit constraints itself (engine.crf.constraints uses it)
 
     # ---- cached pieces ----
-    def _prior(self, probs: np.ndarray) -> Prior:
-        key = (probs_key(probs), self.merge_labels)
-        return self._priors.get_or_build(key, lambda: make_prior(probs, key=key, merge=self.merge_labels))
+    def _prior(self, probs: np.ndarray, locks=None) -> Prior:
+        pkey = probs_key(probs)
+        key = (pkey, locks_key(locks), self.merge_labels)
+        return self._priors.get_or_build(key, lambda: (self._check_once(probs, pkey),
+                                                       make_prior(probs, key=key, merge=self.merge_labels,
+                                                                  locks=locks))[1])
+
+    def _check_once(self, probs: np.ndarray, pkey) -> None:
+        """Values checked once per distinct probabilities (a pass over them), not again for every stroke's locks."""
+        if pkey not in self._checked:
+            check_probs(probs)
+            self._checked = (self._checked + [pkey])[-8:]
 
     def _terms(self, params: CRFParams) -> tuple[list, tuple]:
         terms, keys = [], []
@@ -60,6 +94,7 @@ class FastSession:
             keys.append((key, float(np.float32(params.pos_w))))
         if params.bi_w != 0:
             key, lat = lc.bilateral_lattice(self.image, self.image_key, params.bi_xy_std, params.bi_rgb_std)
+            self._kept_keys.add(("bilateral", key))
             terms.append((lat, params.bi_w))
             keys.append((key, float(np.float32(params.bi_w))))
         return terms, tuple(keys)
@@ -73,12 +108,40 @@ class FastSession:
             HISTORIES.put(key, hist)
         hist.key = key
         hist.lattice_keys = tuple(k for k, _ in term_keys)
+        self._kept_keys.add(("history", key))
+        hist.terms = terms
+        hist.groups = (prior.counts, prior.group_of_label, prior.rep_label)
         return hist
 
+    def release(self) -> None:
+        """Forget what only this image can reuse: its bilateral lattices, iteration histories and priors. A batch
+        run calls it after each image, since it never comes back to one; the Gaussian lattice (per image size)
+        stays for the next image, and the history's arrays go back to the buffer pool."""
+        with self._lock:
+            for cache, key in self._kept_keys:
+                if cache == "bilateral":
+                    lc.BILATERAL_LATTICES.pop(key)
+                else:
+                    hist = HISTORIES.pop(key)
+                    if hist is not None:
+                        with hist.lock:
+                            hist.release()
+            self._kept_keys.clear()
+            self._priors.clear()
+            self._q0.clear()
+            self._trajectory, self._last = (None, {}), None
+
     # ---- the backend contract ----
-    def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None) -> CRFResult:
+    def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None, locks=None,
+            capture: bool = False, compact: bool = False) -> CRFResult:
         """Refine softmax probabilities (C,H,W) float32 -> CRFResult(probs (C,H,W) float32, labels (H,W) uint8).
 
+        locks = (labels (H,W) uint8, locked (H,W) bool): hand edits as hard constraints, exactly as
+        constraints.run_constrained applies them to any backend (one-hot unary, labels and probabilities of
+        locked pixels set afterwards), without copying the probabilities. capture: keep what solution() needs
+        for local refinement (every iteration's messages; memory: see window.Solution). compact: the result's
+        probabilities as CompactProbs (bytes) and its uncertainty computed here, never a (C,H,W) float32 array.
+        probs may be float16 (large images keep them so): the unary is computed from them, class by class.
         on_iteration(i, n, preview) after each computed iteration and once at the end. With previews='labels',
         preview is a function that returns the label map (H,W) uint8 of Q_i: one argmax (about 7 ms at 0.5 MP /
         21 labels), paid only if called, and only valid during the on_iteration call. With 'probs' it is Q_i's
@@ -88,7 +151,7 @@ class FastSession:
         failed attempt's GPU caches are dropped and the result's note says what happened.
         """
         try:
-            return self._run_once(probs, params, should_cancel, on_iteration)
+            return self._run_once(probs, params, should_cancel, on_iteration, locks, capture, compact)
         except DeviceMemoryError as exc:
             if self._fallback is None:
                 raise
@@ -98,48 +161,148 @@ class FastSession:
             HISTORIES.clear()  # rare: drop every kept GPU iteration (CPU ones are recomputed on demand)
             self._q0.clear()
             release()
-            return self._run_once(probs, params, should_cancel, on_iteration)
+            return self._run_once(probs, params, should_cancel, on_iteration, locks, capture, compact)
 
-    def _run_once(self, probs, params: CRFParams, should_cancel, on_iteration) -> CRFResult:
+    def _run_once(self, probs, params: CRFParams, should_cancel, on_iteration, locks, capture,
+                  compact=False) -> CRFResult:
         """run() on the current engine."""
-        probs = np.asarray(probs, dtype=np.float32)
-        check_inputs(self.image, probs)
-        if probs.shape[0] == 0:
-            raise EngineError("CRF probabilities have no classes")
+        probs = as_probs(probs, keep_half=True)
+        check_inputs(self.image, probs, params)
+        hard = lock_pixels(locks, probs.shape[0], probs.shape[1:])
         n_iter = int(params.iterations)
-        with self._lock, PARALLEL_LOCK:
-            check_cancel(should_cancel)
-            prior = self._prior(probs)
+        relay = on_iteration
+        if locks is not None and on_iteration is not None:
+            def relay(i, n, preview):
+                if callable(preview):
+                    labels_of = preview
+                    preview = lambda: enforce_locks(labels_of(), *locks)  # noqa: E731
+                on_iteration(i, n, preview)
+        with self._lock:  # (kernels take PARALLEL_LOCK one launch at a time: another session's run interleaves, and
+            check_cancel(should_cancel)  # a callback that waits, e.g. prefetch yielding to the open image, blocks none)
+            prior = self._prior(probs, locks)
             check_cancel(should_cancel)
             hist = self._history(prior, params)
             check_cancel(should_cancel)
             with hist.lock:
-                q = self._advance(hist, prior, n_iter, should_cancel, on_iteration)
-            HISTORIES.resize(hist.key)
-            out_probs, labels = self._expand(hist.engine, q, prior)
+                q = self._advance(hist, prior, n_iter, should_cancel, relay, capture)
+            if prior.prior.nbytes > BIG_BYTES:  # a large image keeps no history (its Q and prior are ~0.2-1 GB each;
+                HISTORIES.pop(hist.key)         # previews, not the iteration slider, make it interactive)
+            else:
+                HISTORIES.resize(hist.key)
+            self._last = (params, hist.key, list(hist.terms), hist.groups, locks)  # not hist: its Q may go
+            if compact:
+                out_probs, labels, unc = self._expand_compact(hist.engine, q, prior)
+            else:
+                (out_probs, labels), unc = self._expand(hist.engine, q, prior), None
+        if hard is not None:  # what constraints.constrain_result does, in place
+            idx, cls = hard
+            flat = (out_probs.codes if compact else out_probs).reshape(out_probs.shape[0], -1)
+            flat[:, idx] = 0
+            flat[cls, idx] = 255 if compact else 1.0
+            labels = enforce_locks(labels, *locks)
+            if unc is not None:
+                unc.reshape(-1)[idx] = 0.0  # one-hot: certain
         if on_iteration is not None:
             on_iteration(n_iter, n_iter, out_probs)
-        return CRFResult(out_probs, labels, self.note)
+        return CRFResult(out_probs, labels, self.note, unc)
 
-    def _advance(self, hist: History, prior: Prior, n_iter: int, should_cancel, on_iteration):
-        """Q_{n_iter}, from the nearest kept iteration below it."""
+    def _expand_compact(self, eng, q, prior: Prior):
+        """(CompactProbs, labels, uncertainty) of an engine Q, without a float32 (C,H,W) array."""
+        from ..interactive.compact import CompactProbs
+        if not isinstance(q, np.ndarray):  # torch: bring Q to the host, padded as the CPU kernels want
+            g = prior.n_groups
+            host = q.detach().cpu().numpy()
+            q = np.zeros((host.shape[0], simd.row_width(g)), np.float32)
+            q[:, :g] = host
+        n = q.shape[0]
+        out = CompactProbs(shape=(prior.n_labels, self.height, self.width))
+        labels = np.empty(n, np.uint8)
+        unc = np.empty(n, np.float32)
+        with PARALLEL_LOCK:
+            ck.expand_compact(q, prior.group_of_label, prior.rep_label, prior.counts,
+                              out.codes.reshape(prior.n_labels, n), labels, unc)
+        return out, labels.reshape(self.height, self.width), unc.reshape(self.height, self.width)
+
+    # ---- local refinement (window.py) ----
+    def solution(self) -> win.Solution | None:
+        """The whole-image state of the last run, for refine_window, if that run captured its messages (run with
+        capture=True) and they are all kept; else None. The solution takes them over (the session forgets them)."""
+        if self._last is None:
+            return None
+        params, hist_key, terms, groups, locks = self._last
+        key, traj = self._trajectory
+        n = int(params.iterations)
+        if key != hist_key or any(t not in traj for t in range(n)) or not terms:
+            return None
+        self._trajectory = (None, {})
+        counts, group_of_label, rep_label = groups
+        if locks is None:
+            locks = (np.zeros((self.height, self.width), np.uint8), np.zeros((self.height, self.width), bool))
+        return win.Solution(params=params, shape=(self.height, self.width), terms=terms,
+                            trajectory=[traj[t] for t in range(n)], counts=counts, group_of_label=group_of_label,
+                            rep_label=rep_label, locks=(np.array(locks[0], np.uint8), np.array(locks[1], bool)))
+
+    def refine_window(self, solution: win.Solution, probs, box, locks=None, should_cancel=None) -> win.WindowResult:
+        """Re-solve window `box` (x0, y0, x1, y1; see window.window_for) of probabilities (C,H,W) with the locks,
+        the rest of the image held at `solution` (which must be for this image); see window.refine. Call
+        window.paste(solution, result) to keep the result as the new current state."""
+        probs = as_probs(probs, keep_half=True)
+        check_inputs(self.image, probs)
+        if solution.shape != (self.height, self.width):
+            raise EngineError(f"a CRF solution for {solution.shape} cannot refine an image of {self.image.shape[:2]}")
+        lock_pixels(locks, probs.shape[0], probs.shape[1:])  # validates
+        with self._lock:
+            return win.refine(solution, probs, box, locks=locks, should_cancel=should_cancel)
+
+    def refine_local(self, solution: win.Solution, probs, dirty, locks=None, should_cancel=None
+                     ) -> win.WindowResult | None:
+        """refine_window in the window around the dirty box (x0, y0, x1, y1), grown while the change reaches its
+        edge (window.refine_around); None when that window would be most of the image."""
+        probs = as_probs(probs, keep_half=True)
+        check_inputs(self.image, probs)
+        if solution.shape != (self.height, self.width):
+            raise EngineError(f"a CRF solution for {solution.shape} cannot refine an image of {self.image.shape[:2]}")
+        lock_pixels(locks, probs.shape[0], probs.shape[1:])
+        with self._lock:
+            return win.refine_around(solution, probs, dirty, locks=locks, should_cancel=should_cancel)
+
+    def _advance(self, hist: History, prior: Prior, n_iter: int, should_cancel, on_iteration, capture=False):
+        """Q_{n_iter}, from the nearest kept iteration below it. capture: also keep each iteration's blurred
+        vertex values (the messages) in self._trajectory, which local refinement holds the image at."""
         eng = hist.engine
         start = hist.start_for(n_iter)
         computed = 0
+        traj = None
+        dtype = self._trajectory_dtype(hist, prior, n_iter) if capture else None
+        if dtype is not None and getattr(eng, "mode", "") != "chunked":
+            traj = self._trajectory[1] if self._trajectory[0] == hist.key else {}
+            if start is not None and any(t not in traj for t in range(start[0])):
+                start = None  # the messages of the kept iterations are gone: compute from Q_0
+            self._trajectory = (hist.key, traj)
+        # a big image keeps only its newest Q and writes the next one over it (bounded history)
+        big = prior.prior.nbytes > BIG_BYTES and eng.kind == "cpu"
         if start is None:
             q0_key = (self._engine_tag, prior.key)
-            t, q = 0, self._q0.get(q0_key)
+            t, q = 0, None if big else self._q0.get(q0_key)
             if q is None:
                 q = eng.initial()
-                self._q0.put(q0_key, q)
-            hist.keep(0, q)
+                if not big:
+                    self._q0.put(q0_key, q)
+            if not big:
+                hist.keep(0, q)
         else:
             t, q = start
         while t < n_iter:
             check_cancel(should_cancel)
             # Q_0 is the same for every weight setting, and so is its filtering: engines may keep it under this key
             messages_key = (self._engine_tag, prior.key, hist.lattice_keys) if t == 0 else None
-            q = eng.iterate(q, messages_key=messages_key)
+            kwargs = {}
+            if traj is not None:
+                kwargs["capture"] = lambda b, t=t: traj.__setitem__(t, _kept(b, dtype))
+            if big:
+                hist.qs.pop(t, None)  # in place: the kept Q_t becomes Q_t+1 (not handed to the pool: it lives on)
+                kwargs["out"] = q
+            q = eng.iterate(q, messages_key=messages_key, **kwargs)
             t += 1
             computed += 1
             hist.keep(t, q)
@@ -148,6 +311,16 @@ class FastSession:
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": computed,
                            "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind)}
         return q
+
+    def _trajectory_dtype(self, hist: History, prior: Prior, n_iter: int):
+        """float32, float16 or None (too big to keep): how the messages of a capturing run are kept."""
+        width = simd.row_width(prior.n_groups)
+        nbytes = n_iter * sum((lat.n_vertices + 1) * width * 4 for lat, _ in hist.terms)
+        if nbytes <= TRAJECTORY_FLOAT32:
+            return np.float32
+        if nbytes // 2 <= TRAJECTORY_BUDGET:
+            return np.float16
+        return None
 
     def _expand(self, eng, q, prior: Prior) -> tuple[np.ndarray, np.ndarray]:
         """Engine Q -> probabilities (C,H,W) float32 and labels (H,W) uint8 on the host."""

@@ -85,14 +85,17 @@ def device_prior(prior: np.ndarray, counts: np.ndarray, device: torch.device) ->
     return hit
 
 
-def filter_q(dl: _DeviceLattice, q: torch.Tensor, coef: float) -> torch.Tensor:
-    """coef * alpha * n * K(n * q) for q (N,G): splat, d+1 double-buffered blurs, slice."""
+def filter_q(dl: _DeviceLattice, q: torch.Tensor, coef: float, keep: list | None = None) -> torch.Tensor:
+    """coef * alpha * n * K(n * q) for q (N,G): splat, d+1 double-buffered blurs, slice. keep: a list that gets
+    the blurred vertex values (M+1,G) (local refinement keeps them, see window.py)."""
     vals = torch.sparse.mm(dl.splat_mat, q)  # (M+1, G); row M has no entries: the zero row
     new = torch.zeros_like(vals)
     for j in range(dl.d1):
         nb = dl.neighbours[j]
         torch.add(vals[:dl.m], 0.5 * (vals[nb[:, 0]] + vals[nb[:, 1]]), out=new[:dl.m])
         vals, new = new, vals
+    if keep is not None:
+        keep.append(vals)
     return torch.sparse.mm(dl.slice_mat, vals).mul_(float(np.float32(coef) * np.float32(dl.alpha)))
 
 
@@ -162,11 +165,15 @@ class TorchEngine:
 
     @_gpu_memory_errors
     @torch.no_grad()
-    def iterate(self, q: torch.Tensor, messages_key=None) -> torch.Tensor:
-        """Q_{t+1} from Q_t (messages_key is part of the engine contract; on a GPU the filtering is cheap)."""
+    def iterate(self, q: torch.Tensor, messages_key=None, capture=None) -> torch.Tensor:
+        """Q_{t+1} from Q_t (messages_key is part of the engine contract; on a GPU the filtering is cheap).
+        capture(blurred) receives each term's blurred vertex values (M+1,G), as the CPU engine's."""
         logits = self.prior.clone()
+        kept = [] if capture is not None else None
         for dl, w in self.terms:
-            logits += filter_q(dl, q, w)
+            logits += filter_q(dl, q, w, kept)
+        if capture is not None:
+            capture(kept)
         out = self._softmax(logits)
         if out.is_cuda:
             torch.cuda.synchronize(out.device)  # so cancellation between iterations is timely

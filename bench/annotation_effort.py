@@ -1,0 +1,216 @@
+"""How much painting corrections that teach save, on a site the shipped demo models have never seen.
+
+    .venv/bin/python bench/annotation_effort.py            # 20 + 20 shifted-domain scenes at the sample sizes
+    .venv/bin/python bench/annotation_effort.py --quick    # the same counts at 240x320, shorter training
+
+A simulated annotator (engine/demo/annotator.py) corrects 20 scenes of the shifted domain (engine/demo/shifted.py:
+fabric belt, warm light, other object colours; ground truth kept): on each it paints a brush stroke of the true
+class in the middle of the largest wrong region, until 98% pixel accuracy or 30 strokes, in three ways over the same
+scenes: (a) locks only (the CRF with the strokes as hard unaries), (b) in-image adaptation (the head learns each
+stroke, reset for every image), (c) adaptation carried across images. After each stroke it runs exactly what the app
+runs (engine.learn.correction.ImageAdaptation.learn, then engine.crf.constraints.run_constrained with the app's CRF
+preset for the model), with the app's brush (EditableLabels.brush).
+
+Then Train on saved labels (engine.learn.finetune.train_on_folder, the recipe of the menu and of `main.py
+finetune`) runs on the labels (c) produced for the first 10 and for all 20 scenes, and the mIoU of untouched
+predictions (raw network, no corrections) on 20 further scenes is printed before and after.
+
+The last line is `effort ratio locks/adaptive: R`: painted pixels of (a) over the better of (b)/(c). (a) is capped at
+30 strokes per scene, so when it does not reach 98% its count is a lower bound and R is conservative.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from engine.checkpoints import load_checkpoint  # noqa: E402
+from engine.crf import preset  # noqa: E402
+from engine.crf.constraints import run_constrained  # noqa: E402
+from engine.crf.fast import FastBackend  # noqa: E402
+from engine.demo import synth  # noqa: E402
+from engine.demo.annotator import next_stroke, paint, pixel_accuracy  # noqa: E402
+from engine.demo.metrics import confusion_matrix, mean_iou  # noqa: E402
+from engine.demo.samples import demo_class_list  # noqa: E402
+from engine.edits import EditableLabels  # noqa: E402
+from engine.io.labels import write_class_names, write_label_png  # noqa: E402
+from engine.learn.adapt import HeadAdapter  # noqa: E402
+from engine.learn.correction import ImageAdaptation, ReplayMemory  # noqa: E402
+from engine.learn.finetune import Recipe, train_on_folder  # noqa: E402
+from engine.paths import DEMO_V1, DEMO_V2  # noqa: E402
+from engine.predict import Predictor  # noqa: E402
+
+TARGET_ACC = 0.98
+MAX_STROKES = 30
+ANNOTATE_START, EVAL_START = 0, 500      # test-split indices of the shifted scenes: disjoint sets
+MODES = {"a": "(a) locks only", "b": "(b) in-image adaptation", "c": "(c) adaptation carried across images"}
+
+
+@dataclass
+class Outcome:
+    labels: np.ndarray
+    strokes: int
+    painted: int
+    accuracy: float
+    start_accuracy: float
+    learn_s: float
+    learn_n: int
+
+
+def scenes(start: int, count: int, size) -> list:
+    return synth.make_split("test", count, size=size, scene_domain="shifted", start=start)
+
+
+def annotate(scene, predictor, adapter, head, memory, mode, params, backend, image_id):
+    """One scene corrected until TARGET_ACC or MAX_STROKES; returns (Outcome, the head afterwards)."""
+    image, gt = scene.image, scene.labels
+    features = None
+    if mode == "a" or head.is_original:
+        probs = predictor.predict(image)                 # the app: the network's own head
+        if mode != "a":
+            features = predictor.extract_features(image)  # the app does this in the adapt lane, once idle
+    else:
+        features = predictor.extract_features(image)      # the app: a prediction with the adapted head
+        probs = adapter.probs(features, head)
+    session = backend.session(image)
+    edits = EditableLabels(session.run(probs, params).labels, n_classes=predictor.n_classes)
+    start = pixel_accuracy(edits.labels, gt)
+    learner = ImageAdaptation(adapter, features, image_id, anchor=head) if mode != "a" else None
+    strokes = painted = learn_n = 0
+    learn_s = 0.0
+    while pixel_accuracy(edits.labels, gt) < TARGET_ACC and strokes < MAX_STROKES:
+        stroke = next_stroke(edits.labels, gt)
+        if stroke is None:
+            break
+        painted += paint(edits, stroke)
+        strokes += 1
+        labels, locked = edits.snapshot()
+        if learner is not None:
+            t0 = time.perf_counter()
+            head, probs = learner.learn(head, labels, locked, memory)
+            learn_s += time.perf_counter() - t0
+            learn_n += 1
+        edits.merge_prediction(run_constrained(session, probs, params, labels, locked).labels)
+    return Outcome(edits.labels.copy(), strokes, painted, pixel_accuracy(edits.labels, gt), start, learn_s,
+                   learn_n), head
+
+
+def run_mode(mode, annotate_set, predictor, params, backend, verbose):
+    adapter = HeadAdapter(predictor)
+    head = adapter.original
+    memory = ReplayMemory() if mode == "c" else None
+    outcomes = []
+    t0 = time.time()
+    for i, scene in enumerate(annotate_set):
+        if mode != "c":
+            head = adapter.original
+        out, head = annotate(scene, predictor, adapter, head, memory, mode, params, backend, f"scene{i}")
+        outcomes.append(out)
+        if verbose:
+            print(f"  {mode} scene {i:2d}: accuracy {out.start_accuracy * 100:5.1f}% -> {out.accuracy * 100:5.1f}%"
+                  f"  strokes {out.strokes:2d}  painted {out.painted:6d} px", flush=True)
+    return outcomes, time.time() - t0
+
+
+def evaluate(loaded, eval_set) -> float:
+    n = loaded.spec.n_classes
+    predictor = Predictor(loaded, device="cpu")
+    conf = np.zeros((n, n), np.int64)
+    for s in eval_set:
+        conf += confusion_matrix(s.labels, predictor.predict(s.image).argmax(0), n)
+    return mean_iou(conf)
+
+
+def write_saved(folder: Path, annotate_set, labels) -> Path:
+    """The scenes as an app folder whose labels were saved: images + labels/*.png + class_names.txt."""
+    classes = demo_class_list()
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (scene, lab) in enumerate(zip(annotate_set, labels)):
+        cv2.imwrite(str(folder / f"scene{i:02d}.png"), cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR))
+        write_label_png(folder / "labels" / f"scene{i:02d}.png", lab, classes)
+    write_class_names(folder / "labels" / "class_names.txt", classes)
+    return folder
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="240x320 scenes and half the training epochs")
+    ap.add_argument("--model", default="v1", help="v1, v2 (the demo models) or a checkpoint path")
+    ap.add_argument("--images", type=int, default=20, help="scenes to annotate (and the most saved for training)")
+    ap.add_argument("--eval", type=int, default=20, help="further scenes to score untouched predictions on")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's; quick: half)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--modes", default="abc", help="which of a, b, c to run")
+    ap.add_argument("--no-train", action="store_true", help="skip Train on saved labels")
+    ap.add_argument("-v", "--verbose", action="store_true", help="one line per scene")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    t_start = time.time()
+    path = {"v1": DEMO_V1, "v2": DEMO_V2}.get(args.model, Path(args.model))
+    loaded = load_checkpoint(path)
+    predictor = Predictor(loaded, device="cpu")
+    params = preset(loaded.spec.crf_preset)
+    backend = FastBackend(device="cpu", previews=None)
+    size = (240, 320) if args.quick else None
+    annotate_set = scenes(ANNOTATE_START, args.images, size)
+    eval_set = scenes(EVAL_START, args.eval, size)
+    sizes = sorted({s.image.shape[:2] for s in annotate_set})
+    print(f"annotation effort on the shifted domain (fabric belt, warm light, new object colours), "
+          f"model {path.name}, CRF {loaded.spec.crf_preset} (fast), {args.images} scenes "
+          f"{', '.join(f'{w}x{h}' for h, w in sizes)}, until {TARGET_ACC:.0%} pixel accuracy or {MAX_STROKES} strokes; "
+          f"torch threads {args.threads}; load {os.getloadavg()[0]:.1f}", flush=True)
+
+    results = {}
+    for mode in args.modes:
+        outcomes, seconds = run_mode(mode, annotate_set, predictor, params, backend, args.verbose)
+        results[mode] = (outcomes, seconds)
+    print(f"{'mode':<40} {'strokes':>7} {'painted px':>11} {'reached 98%':>11} {'mean acc':>9} {'learn/stroke':>12} "
+          f"{'time':>6}")
+    for mode, (outs, seconds) in results.items():
+        learn = sum(o.learn_s for o in outs) / max(sum(o.learn_n for o in outs), 1)
+        learn_text = f"{learn * 1e3:.0f} ms" if mode != "a" else "-"
+        print(f"{MODES[mode]:<40} {sum(o.strokes for o in outs):7d} {sum(o.painted for o in outs):11d} "
+              f"{sum(o.accuracy >= TARGET_ACC for o in outs):7d}/{len(outs):<3d} "
+              f"{np.mean([o.accuracy for o in outs]) * 100:8.1f}% {learn_text:>12} {seconds:5.0f}s")
+    painted = {m: sum(o.painted for o in outs) for m, (outs, _) in results.items()}
+
+    if not args.no_train and "c" in results:
+        labels = [o.labels for o in results["c"][0]]
+        recipe = Recipe()
+        epochs = args.epochs or (recipe.epochs // 2 if args.quick else recipe.epochs)
+        recipe = Recipe(epochs=epochs)
+        base = evaluate(loaded, eval_set)
+        print(f"untouched predictions on {args.eval} further scenes (mIoU, raw network), trained with the app's "
+              f"recipe (SGD, poly, {epochs} epochs, {recipe.holdout:.0%} held out) on the labels (c) saved:")
+        print(f"  {'base model':<34} {base * 100:6.2f}%", flush=True)
+        with tempfile.TemporaryDirectory(prefix="annotation_effort_") as tmp:
+            for n in sorted({min(10, args.images), args.images}):
+                folder = write_saved(Path(tmp) / f"saved{n}", annotate_set[:n], labels[:n])
+                out = Path(tmp) / f"trained{n}.pt"
+                t0 = time.time()
+                train_on_folder(folder, path, out, recipe, device="cpu", loaded=loaded)
+                miou = evaluate(load_checkpoint(out), eval_set)
+                print(f"  {f'trained on {n} saved images':<34} {miou * 100:6.2f}%  ({(miou - base) * 100:+.2f} "
+                      f"points, {time.time() - t0:.0f}s)", flush=True)
+    print(f"wall {time.time() - t_start:.0f}s, load {os.getloadavg()[0]:.1f}")
+    if "a" in painted and any(m in painted for m in "bc"):
+        best = min(painted[m] for m in "bc" if m in painted)
+        print(f"effort ratio locks/adaptive: {painted['a'] / max(best, 1):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""`main.py prelabel FOLDER`: label every image of a folder with the model and the CRF, on this machine or on Ray.
+
+Prints what it will do (and what it skips), a tqdm progress bar with rate and ETA, the errors as they happen, and
+a summary. Exit status: 0 when every image is labelled or skipped, 1 if any image failed, 2 if the run could not
+start (unreadable model or folder, bad settings, no Ray cluster).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import EngineError
+from ..paths import DEMO_V1
+from .run import prelabel
+from .settings import BACKENDS, PrelabelSettings, default_net_threads
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py prelabel",
+                                description="Pre-label every image of FOLDER: labels/<image>.png (machine labels, "
+                                            "never over hand-saved ones) and labels/prelabel.csv.")
+    p.add_argument("folder", type=Path, nargs="?", help="folder of images")
+    p.add_argument("--model", type=Path, default=DEMO_V1, help="checkpoint (default: the bundled demo model)")
+    crf = p.add_mutually_exclusive_group()
+    crf.add_argument("--crf", metavar="PRESET",
+                     help="CRF preset (default: the model's own preset; 'none' for the network's labels as they are)")
+    crf.add_argument("--crf-params", metavar="JSON",
+                     help="CRF parameters as a JSON object or a .json file, e.g. '{\"bi_w\": 5, \"iterations\": 5}'; "
+                          "missing ones come from the model's preset")
+    p.add_argument("--backend", choices=BACKENDS, default="fast", help="CRF backend, on the CPU (default: fast)")
+    p.add_argument("--device", default="auto", help="network device: auto, cpu, cuda, cuda:N (default: auto)")
+    p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
+    p.add_argument("--threads", type=int, default=None,
+                   help=f"torch threads for the network (default: half the cores, here {default_net_threads()})")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on Ray Data: alone, a local Ray; 'auto' or an address, an existing cluster")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --ray: model actors (default: one per GPU, else 2)")
+    p.add_argument("--sequential", action="store_true", help="no pipelining (one stage after the other)")
+    p.add_argument("--map-classes", choices=("name", "position"), default=None,
+                   help="when the labels folder holds other classes than the model: write the folder's ids by class "
+                        "name, or keep them by position (default: refuse)")
+    return p
+
+
+def _crf_params(args, loaded):
+    from ..crf import all_presets, preset
+
+    presets = all_presets()
+    model_preset = loaded.spec.crf_preset if loaded.spec.crf_preset in presets else "deeplab-v1"
+    if args.crf_params:
+        text = args.crf_params
+        if not text.lstrip().startswith("{"):
+            try:
+                text = Path(text).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise EngineError(f"--crf-params: {args.crf_params} is neither a JSON object nor a readable file "
+                                  f"({exc.strerror})") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EngineError(f"--crf-params: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise EngineError("--crf-params must be a JSON object such as {\"bi_w\": 5}")
+        fields = set(presets[model_preset].to_dict())
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise EngineError(f"--crf-params: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+        try:
+            return presets[model_preset].replace(**data)
+        except TypeError as exc:
+            raise EngineError(f"--crf-params: {exc}") from exc
+    name = args.crf or model_preset
+    if name == "none":
+        return None
+    return preset(name)
+
+
+def _run(args) -> int:
+    from tqdm import tqdm
+
+    from ..checkpoints import load_checkpoint
+    from .ray_runner import RayOptions
+
+    loaded = load_checkpoint(args.model)
+    settings = PrelabelSettings(crf_params=_crf_params(args, loaded), crf_backend=args.backend, device=args.device,
+                                strategy="tile" if args.tile else "scale",
+                                net_threads=args.threads or default_net_threads())
+    runner = "ray" if args.ray else ("sequential" if args.sequential else "pipeline")
+    ray_options = RayOptions(address=args.ray, workers=args.workers) if args.ray else None
+    bar = None
+
+    def on_plan(plan):
+        nonlocal bar
+        crf = "no CRF" if settings.crf_params is None else f"CRF {settings.crf_backend} {settings.crf_params.to_dict()}"
+        print(f"{args.folder}: {plan.total} images, {len(plan.todo)} to label with "
+              f"{loaded.spec.name or args.model.name} ({crf})")
+        if plan.skipped:
+            print(f"skipping {len(plan.skipped)} already pre-labelled with this model and CRF settings")
+        if plan.kept:
+            print(f"keeping {len(plan.kept)} hand-saved label{'s' if len(plan.kept) != 1 else ''} (never overwritten)")
+        sys.stdout.flush()
+        if plan.todo:
+            bar = tqdm(total=len(plan.todo), unit="img", desc="pre-labelling", dynamic_ncols=True)
+
+    def on_result(outcome, row):
+        if outcome.error:
+            bar.write(f"error: {outcome.error}", file=sys.stderr)
+        bar.update(1)
+
+    try:
+        summary = prelabel(args.folder, loaded, settings, runner=runner, ray_options=ray_options, on_plan=on_plan,
+                           on_result=on_result, map_classes=args.map_classes)
+    finally:
+        if bar is not None:
+            bar.close()
+    for line in summary.lines():
+        print(line)
+    if summary.workers.get("net_rss"):
+        w = summary.workers
+        print(f"Ray: {w['workers']} model workers {w['actor']}, CRF tasks {w['crf_task']}; peak RSS per process: "
+              f"model workers {max(w['net_rss'].values()):.0f} MiB, CRF workers {max(w['crf_rss'].values()):.0f} MiB")
+    return 1 if summary.errors else 0
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.folder is None and args.ray not in (None, "local", "auto") and Path(args.ray).is_dir():
+        args.folder, args.ray = Path(args.ray), "local"   # `prelabel --ray FOLDER`: the folder, not an address
+    if args.folder is None:
+        parser.print_usage(sys.stderr)
+        print("error: give the folder of images to pre-label", file=sys.stderr)
+        return 2
+    if args.workers is not None and not args.ray:
+        print("error: --workers needs --ray", file=sys.stderr)
+        return 2
+    try:
+        return _run(args)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished images are written; run the same command again to resume", file=sys.stderr)
+        return 130

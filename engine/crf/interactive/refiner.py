@@ -1,0 +1,245 @@
+"""One image's CRF as an annotator drives it: what to compute for each request, and computing it.
+
+Policy (the controller only wires it to lanes and timers):
+  - a new prediction or a slider change on an image above PREVIEW_PIXELS: a preview on a downscaled copy first
+    (downscale.py; the window says 'preview 1/4 resolution'), then the exact whole-image run;
+  - a stroke (or any dirty region, e.g. probabilities a head adaptation changed): a local window (window.py) when
+    the fast engine holds a whole-image solution for these settings; then, once the user is idle, the exact run;
+  - otherwise (small images, the reference backend, no solution yet): the exact run, with its iteration previews.
+Exact runs on large images capture the solution local refinement starts from. Local windows are pasted into it
+as they are computed and queued until the window has shown them (pending()), so what is shown and what the next
+window is held at never drift apart, even when a newer request drops a result on its way.
+Qt-free. preview() may run on one worker thread while exact()/local() run on another.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...overlays import uncertainty
+from ..base import CRFResult
+from ..params import CRFParams
+from . import downscale
+from .compact import CompactProbs
+
+KIND_EXACT = "exact"
+KIND_LOCAL = "local"
+KIND_NETWORK = "network (no CRF)"
+LOCAL_MIN_PIXELS = downscale.PREVIEW_PIXELS  # below this a whole-image run is about as quick as a window
+COMPACT_PIXELS = 1_000_000  # results of larger images keep their probabilities as bytes (compact.py)
+IDLE_MS = 600  # after a local result, the exact run starts once nothing happened for this long
+HALF_PROBS_PIXELS = 4_000_000  # larger images keep the network's probabilities as float16 (half the memory)
+
+
+def probs_dtype(height: int, width: int) -> dict:
+    """Predictor.predict keywords for the dtype the app keeps an image's probabilities in: {'dtype': float16}
+    from HALF_PROBS_PIXELS up (12 MP x 21 classes is 0.5 GB instead of 1 GB; the CRF is then exact for those
+    rounded probabilities), else {} (float32, the predictor's default)."""
+    return {"dtype": np.float16} if height * width >= HALF_PROBS_PIXELS else {}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """first: 'preview', 'local' or 'exact'; exact_after: an exact whole-image run follows; idle: it waits for
+    the user to be idle (after a local result), else it starts right after the first step."""
+
+    first: str
+    exact_after: bool = False
+    idle: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Outcome:
+    """A step's result. kind: KIND_EXACT, KIND_LOCAL or a preview's text ('preview 1/4 resolution');
+    labels (H,W) uint8 (local: the window's (h,w)); probs/unc for exact and local (None for previews), probs
+    float32 (C,H,W) or CompactProbs; box (x0, y0, x1, y1) of a local window."""
+
+    kind: str
+    params: CRFParams
+    labels: np.ndarray
+    probs: object = None
+    unc: np.ndarray | None = None
+    box: tuple | None = None
+    note: str = ""
+
+
+def _union(boxes) -> tuple[int, int, int, int] | None:
+    boxes = [b for b in boxes if b is not None and b[2] > b[0] and b[3] > b[1]]
+    if not boxes:
+        return None
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def dirty_box(region) -> tuple[int, int, int, int] | None:
+    """A region as one box (x0, y0, x1, y1): a box, a list of boxes (their union) or an (H,W) bool mask."""
+    if region is None:
+        return None
+    if isinstance(region, np.ndarray) and region.dtype == bool and region.ndim == 2:
+        ys, xs = np.nonzero(region)
+        return None if ys.size == 0 else (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    if len(region) == 4 and all(np.isscalar(v) for v in region):
+        return _union([tuple(int(v) for v in region)])
+    return _union([tuple(int(v) for v in b) for b in region])
+
+
+class InteractiveCRF:
+    """The CRF of one opened image (token image_key) through `runner` (engine.crf_runner.CRFRunner)."""
+
+    def __init__(self, image_rgb: np.ndarray, runner, image_key):
+        self.image = image_rgb
+        self.runner = runner
+        self.key = image_key
+        self.height, self.width = image_rgb.shape[:2]
+        self.geometry = downscale.Downscaled.for_image(self.height, self.width)
+        self._preview = None            # (session of the small copy, small probs key, small probs)
+        self._preview_lock = threading.Lock()
+        self.solution = None            # window.Solution of the last capturing exact run (fast engine)
+        self._solution_probs = None     # keys.array_key of the probabilities it was computed from
+        self._pending: list[Outcome] = []
+        self._unpasted = None           # (solution, WindowResult) not yet taken into the solution
+        self._pending_lock = threading.Lock()
+
+    # ----- policy ------------------------------------------------------------------------------
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+    @property
+    def wants_preview(self) -> bool:
+        return not self.geometry.is_identity
+
+    def _session(self):
+        return self.runner.session(self.key, self.image)
+
+    def local_possible(self, params: CRFParams, probs, probs_changed: bool = False) -> bool:
+        """A window can be re-solved now: a fast session, a large image, and a solution for these settings (and
+        these probabilities, unless probs_changed: new probabilities of the same shape, e.g. a head adaptation's,
+        whose change the request's region covers; the window re-solves with them, the outside stays held)."""
+        if self.pixels < LOCAL_MIN_PIXELS or params.iterations == 0:  # (read at call time: tests lower it)
+            return False
+        sol = self.solution
+        if sol is None or sol.params != params or not hasattr(self._session(), "refine_local"):
+            return False
+        from ..fast.keys import array_key
+        if probs_changed:
+            return sol.shape == tuple(probs.shape[1:]) and self._solution_probs is not None
+        return self._solution_probs == array_key(probs)
+
+    def plan(self, params: CRFParams, probs, region=None, probs_changed: bool = False) -> Plan:
+        """What to compute for a request: region = the dirty pixels of an edit (box, boxes or mask), else None;
+        probs_changed: the probabilities are new, and differ from the solution's mainly inside region."""
+        if params.iterations == 0:
+            return Plan("exact")
+        if region is not None and dirty_box(region) is not None \
+                and self.local_possible(params, probs, probs_changed):
+            return Plan("local", exact_after=True, idle=True)
+        if self.wants_preview:
+            return Plan("preview", exact_after=True)
+        return Plan("exact")
+
+    # ----- steps -------------------------------------------------------------------------------
+    def preview(self, probs: np.ndarray, params: CRFParams, locks=None, should_cancel=None,
+                on_labels=None) -> Outcome:
+        """The CRF of the downscaled copy, labels brought back to full size (locks enforced there). on_labels(i, n,
+        labels_fn) after each unfinished iteration: labels_fn() gives that iteration's full-size labels (so the
+        window can show the first one at once: after a weight change the first iteration is a single slice)."""
+        from ..fast import FastBackend
+        from ..fast.keys import array_key
+
+        g = self.geometry
+        with self._preview_lock:
+            key = array_key(probs)
+            if self._preview is None:
+                self._preview = [FastBackend(device="cpu").session(g.image(self.image)), None, None]
+            session = self._preview[0]
+            if self._preview[1] != key:
+                small = g.probs(probs)
+                small.flags.writeable = False  # frozen: keyed by identity, not hashed, by the session
+                self._preview[1:] = [key, small]
+            relay = None
+            if on_labels is not None:
+                def relay(i, n, preview):
+                    if callable(preview) and i < n:
+                        on_labels(i, n, lambda: g.upscale_labels(preview(), locks))
+            result = session.run(self._preview[2], g.params(params), should_cancel=should_cancel,
+                                 locks=g.locks(locks), on_iteration=relay)
+        return Outcome(g.text, params, g.upscale_labels(result.labels, locks))
+
+    def exact(self, probs: np.ndarray, params: CRFParams, locks=None, should_cancel=None,
+              on_iteration=None) -> Outcome:
+        """The exact whole-image result (the selected backend). On large images the fast engine also keeps the
+        solution later strokes are refined against."""
+        capture = self.pixels >= LOCAL_MIN_PIXELS
+        result: CRFResult = self.runner.run(self.key, self.image, probs, params, should_cancel=should_cancel,
+                                            on_iteration=on_iteration, locks=locks, capture=capture,
+                                            compact=self.pixels >= COMPACT_PIXELS)
+        if capture:
+            session = self._session()
+            solution = session.solution() if hasattr(session, "solution") else None
+            from ..fast.keys import array_key
+            self.solution, self._solution_probs = solution, (array_key(probs) if solution is not None else None)
+        with self._pending_lock:
+            self._pending.clear()  # the exact result replaces every window shown before
+            self._unpasted = None
+        return self._outcome(KIND_EXACT, params, result.labels, result.probs, note=result.note, unc=result.unc)
+
+    def local(self, probs: np.ndarray, params: CRFParams, region, locks=None, should_cancel=None) -> Outcome | None:
+        """Re-solve the window around `region`; None when it would be most of the image (run exact()). The
+        window is pasted into the solution before this returns (see pending())."""
+        box = dirty_box(region)
+        solution = self.solution
+        if box is None or solution is None:
+            return None
+        self._settle()  # the previous window first
+        result = self._session().refine_local(solution, probs, box, locks=locks, should_cancel=should_cancel)
+        if result is None:
+            return None
+        outcome = self._outcome(KIND_LOCAL, params, result.labels, result.probs, box=result.box)
+        from ..fast.keys import array_key
+        self._solution_probs = array_key(probs)  # the next window starts from this one (the exact run will redo it)
+        with self._pending_lock:  # from here on the window is the current state: it must be shown
+            self._pending.append(outcome)
+            self._unpasted = (solution, result)  # taken into the solution by the next call (after it is shown)
+        return outcome
+
+    def settle(self) -> None:
+        """Take the last window into the solution now (else the next call does): the window's idle work."""
+        self._settle()
+
+    def _settle(self) -> None:
+        """Paste the last window into the solution (deferred: a stroke's labels do not wait for it)."""
+        from ..fast import window as win
+        with self._pending_lock:
+            unpasted, self._unpasted = self._unpasted, None
+        if unpasted is not None:
+            win.paste(*unpasted)
+
+    def pending(self) -> list[Outcome]:
+        """Local windows pasted but not yet taken by the window, oldest first (and forgets them)."""
+        with self._pending_lock:
+            out, self._pending = self._pending, []
+        return out
+
+    def adopt(self, solution, probs) -> None:
+        """A solution computed elsewhere (prefetch) for this image and these probabilities."""
+        from ..fast.keys import array_key
+        self.solution, self._solution_probs = solution, array_key(probs)
+        with self._pending_lock:
+            self._pending.clear()
+            self._unpasted = None
+
+    def forget_solution(self) -> None:
+        """New probabilities (a new prediction): the solution no longer describes the image."""
+        self.solution = self._solution_probs = None
+        with self._pending_lock:
+            self._pending.clear()
+            self._unpasted = None
+
+    def _outcome(self, kind, params, labels, probs, box=None, note="", unc=None) -> Outcome:
+        if unc is None:
+            unc = uncertainty(probs)
+        if self.pixels >= COMPACT_PIXELS and not isinstance(probs, CompactProbs) and box is None:
+            probs = CompactProbs(probs)
+        return Outcome(kind, params, labels, probs, unc, box, note)

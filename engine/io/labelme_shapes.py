@@ -1,0 +1,319 @@
+"""labelme shapes that labelme's own rasteriser turns back into the label map, pixel for pixel.
+
+labelme (`labelme.utils.shapes_to_label`) starts from 0 and paints the shapes in file order: a polygon with
+PIL's `ImageDraw.polygon(xy, outline=1, fill=1)`, a "mask" shape as the bitmap of its bounding box. A plain
+outline per region is therefore not enough: it also paints the region's holes, and a later, smaller shape
+can paint over a pixel that belongs to an earlier one through a diagonal join. Here:
+
+- every 8-connected region of one value is one shape; its outline runs through boundary pixel centres
+  (integer coordinates, cv2.findContours), which PIL fills together with everything it encloses;
+- a hole is cut out of the polygon by splicing the hole's outline in through a zero-width slit (a
+  "keyhole" polygon, which PIL's even-odd fill leaves empty inside); a hole that cannot be cut that way
+  stays painted and is repainted by the shapes inside it, background included ("_background_" shapes);
+- so the shapes are put in an order where every shape comes after each polygon that paints over it
+  (topological order, larger regions first where free);
+- outlines are simplified by dropping vertices for as long as the polygon paints the same pixels it may;
+- what a polygon cannot state exactly is a "mask" shape, drawn last: regions without area (a dot, a
+  1-pixel line, so no polygon is degenerate) and regions interlocked through diagonal joins.
+Every candidate polygon is checked with the same PIL call labelme makes, and the whole result is rasterised
+once more before it is returned; any pixel still wrong (none in the tests) gets a mask shape.
+"""
+from __future__ import annotations
+
+import base64
+import heapq
+import io
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+__all__ = ["Shape", "exact_shapes", "rasterize", "polygon_mask"]
+
+_MAX_SPAN = 256        # longest run of outline vertices one simplified edge may replace
+_PATIENCE = 1          # failed longer edges tried after a failure before the last good one is kept
+
+
+@dataclass
+class Shape:
+    """One labelme shape: `value` is what it paints; points are (x, y) pixel centres (polygon) or the
+    inclusive bounding box corners (mask, whose bitmap is `mask`)."""
+
+    label: str
+    value: int
+    kind: str                      # "polygon" or "mask"
+    points: np.ndarray             # (K,2) int
+    mask: np.ndarray | None = None
+
+    def to_json(self) -> dict:
+        out = {"label": self.label, "points": [[float(x), float(y)] for x, y in self.points.tolist()],
+               "group_id": None, "description": "", "shape_type": self.kind, "flags": {}, "mask": None}
+        if self.kind == "mask":
+            buf = io.BytesIO()
+            Image.fromarray(self.mask.astype(np.uint8)).save(buf, format="PNG")
+            out["mask"] = base64.b64encode(buf.getvalue()).decode("ascii")
+        return out
+
+
+def polygon_mask(points: np.ndarray, height: int, width: int, dx: int = 0, dy: int = 0) -> np.ndarray:
+    """labelme's shape_to_mask for a polygon: PIL fills it with its outline, on an (height,width) canvas
+    whose origin is pixel (dx, dy)."""
+    canvas = Image.new("L", (int(width), int(height)), 0)
+    xy = (np.asarray(points) - (dx, dy)).ravel().tolist()   # x0, y0, x1, y1, ...: same path as labelme's tuples
+    ImageDraw.Draw(canvas).polygon(xy=xy, outline=1, fill=1)
+    return np.frombuffer(canvas.tobytes(), np.uint8).reshape(int(height), int(width)).astype(bool)
+
+
+def rasterize(shapes: list[Shape], height: int, width: int, start: int = 0) -> np.ndarray:
+    """Paint the shapes in order as labelme's shapes_to_label does; (H,W) int32."""
+    out = np.full((height, width), start, np.int32)
+    for s in shapes:
+        if s.kind == "mask":
+            (x1, y1), (x2, y2) = s.points.tolist()
+            out[y1:y2 + 1, x1:x2 + 1][s.mask] = s.value
+        else:
+            x0, y0 = np.maximum(s.points.min(axis=0), 0)
+            x1, y1 = np.minimum(s.points.max(axis=0), [width - 1, height - 1])
+            if x1 < x0 or y1 < y0:
+                continue
+            m = polygon_mask(s.points, y1 - y0 + 1, x1 - x0 + 1, x0, y0)
+            out[y0:y1 + 1, x0:x1 + 1][m] = s.value
+    return out
+
+
+@dataclass
+class _Region:
+    """One 8-connected region of one value, and what its shape paints."""
+
+    value: int
+    x: int
+    y: int
+    own: np.ndarray                   # (h,w) bool: the region's pixels in its bounding box
+    points: np.ndarray | None = None  # polygon (absolute coordinates); None: mask shape
+    paints: np.ndarray | None = None  # (h,w) bool: pixels the polygon paints (within the bounding box)
+    after: set = field(default_factory=set)  # regions that must be drawn after this one
+
+    @property
+    def size(self) -> int:
+        return int(self.own.sum())
+
+
+def _area2(p: np.ndarray) -> int:
+    """Twice the signed area (shoelace)."""
+    x, y = p[:, 0].astype(np.int64), p[:, 1].astype(np.int64)
+    return int(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _dedupe(p: np.ndarray) -> np.ndarray:
+    """Drop consecutive repeated vertices (also across the closing edge)."""
+    keep = np.any(p != np.roll(p, 1, axis=0), axis=1)
+    return p[keep] if keep.any() else p[:1]
+
+
+def _splice(poly: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Keyhole: walk to the hole's nearest vertex, round the hole, and back along the same slit."""
+    d = np.abs(poly[:, None, :] - hole[None, :, :]).max(axis=2)
+    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    ring = np.concatenate([hole[j:], hole[:j + 1]])
+    return _dedupe(np.concatenate([poly[:i + 1], ring, poly[i:]]))
+
+
+def _contours(own: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The outer outline and the hole outlines of one region (local coordinates)."""
+    padded = np.pad(own.astype(np.uint8), 1)
+    contours, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    outer = [k for k in range(len(contours)) if hierarchy[0][k][3] == -1]
+    k_outer = max(outer, key=lambda k: len(contours[k]))
+    holes = [contours[k].reshape(-1, 2) - 1 for k in range(len(contours)) if hierarchy[0][k][3] == k_outer]
+    holes.sort(key=lambda h: -abs(_area2(h)))
+    return contours[k_outer].reshape(-1, 2) - 1, holes
+
+
+def _fits(poly: np.ndarray, own: np.ndarray, allowed: np.ndarray, box=None) -> np.ndarray | None:
+    """What `poly` paints if it paints all of `own` and nothing outside `allowed` (within `box`), else None."""
+    h, w = own.shape
+    x0, y0, x1, y1 = box if box is not None else (0, 0, w - 1, h - 1)
+    painted = polygon_mask(poly, y1 - y0 + 1, x1 - x0 + 1, x0, y0)
+    o, a = own[y0:y1 + 1, x0:x1 + 1], allowed[y0:y1 + 1, x0:x1 + 1]
+    return painted if not (o & ~painted).any() and not (painted & ~a).any() else None
+
+
+def _deviation(run: np.ndarray) -> float:
+    """Largest distance of a run's inner vertices from the edge joining its ends."""
+    d = (run[-1] - run[0]).astype(float)
+    norm = float(np.hypot(*d))
+    rel = (run[1:-1] - run[0]).astype(float)
+    if norm == 0:
+        return float(np.hypot(rel[:, 0], rel[:, 1]).max())
+    return float(np.abs(d[0] * rel[:, 1] - d[1] * rel[:, 0]).max() / norm)
+
+
+def _simplify(poly: np.ndarray, own: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Greedily replace runs of vertices by one edge while the polygon still paints all of `own` and only
+    `allowed` pixels. Only the bounding box of a replaced run can change, so only that is rasterised."""
+    n = len(poly)
+    if n <= 4:
+        return poly
+    h, w = own.shape
+    kept = [0]
+    a = 0
+    while a < n - 1:
+        best, misses = a + 1, 0
+        for b in range(a + 2, min(n, a + _MAX_SPAN) + 1):
+            candidate = np.concatenate([poly[kept], poly[b:]]) if b < n else poly[kept]
+            if len(candidate) < 3:
+                break
+            run = np.concatenate([poly[a:b], poly[b % n][None]])
+            if _deviation(run) > 1.5:   # the edge would leave a pixel of the outline out, or take a neighbour in
+                ok = False
+            else:
+                lo, hi = np.maximum(run.min(axis=0) - 1, 0), np.minimum(run.max(axis=0) + 1, [w - 1, h - 1])
+                ok = _fits(candidate, own, allowed, (lo[0], lo[1], hi[0], hi[1])) is not None
+            if ok:
+                best, misses = b, 0
+            else:
+                misses += 1
+                if misses > _PATIENCE:
+                    break
+        if best >= n:
+            break
+        kept.append(best)
+        a = best
+    out = poly[kept]
+    return out if len(out) >= 3 and _area2(out) != 0 else poly
+
+
+def _trace(region: _Region) -> None:
+    """Set the region's polygon (or leave it a mask): outline, holes cut where exact, simplified."""
+    outer, holes = _contours(region.own)
+    if len(np.unique(outer, axis=0)) < 3 or _area2(outer) == 0:
+        return                                            # no area: a dot or a line -> mask
+    painted = _fits(outer, region.own, np.ones_like(region.own))
+    if painted is None:
+        return
+    poly = outer
+    if holes:
+        every = outer
+        for hole in holes:
+            every = _splice(every, hole)
+        exact = _fits(every, region.own, region.own)
+        if exact is not None:
+            poly, painted = every, exact
+        else:
+            for hole in holes:
+                cut = _splice(poly, hole)
+                smaller = _fits(cut, region.own, painted)
+                if smaller is not None:
+                    poly, painted = cut, smaller
+    poly = _simplify(poly, region.own, painted)
+    final = _fits(poly, region.own, painted)
+    if final is None or _area2(poly) == 0:
+        return
+    region.points = poly + np.array([region.x, region.y])
+    region.paints = final
+
+
+def _regions(mask: np.ndarray, value: int) -> list[_Region]:
+    n, cc, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    out = []
+    for k in range(1, n):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        out.append(_Region(value, x, y, cc[y:y + h, x:x + w] == k))
+    return out
+
+
+def exact_shapes(labels: np.ndarray, names: dict[int, str], start: int = 0,
+                 draw_start: bool = False) -> list[Shape]:
+    """Shapes for the values in `names` (value -> label) that labelme paints back into `labels`.
+
+    labelme's canvas starts as `start` (its unlabelled pixels, our background): regions of that value get
+    a shape only where another shape paints over them, or all of them if `draw_start` (its label must then
+    be in `names` too). Pixels of values not in `names` are not drawn and may end up as anything.
+    """
+    labels = np.asarray(labels)
+    h, w = labels.shape
+    drawn = [v for v in np.unique(labels).tolist() if v in names and (v != start or draw_start)]
+    regions = [r for v in drawn for r in _regions(labels == v, v)]
+    for r in regions:
+        _trace(r)
+    if not draw_start and start in names:
+        covered = np.zeros((h, w), bool)
+        for r in regions:
+            if r.paints is not None:
+                covered[r.y:r.y + r.own.shape[0], r.x:r.x + r.own.shape[1]] |= r.paints & ~r.own
+        repaint = _regions(covered & (labels == start), start)
+        for r in repaint:
+            _trace(r)
+        regions += repaint
+    ids = np.full((h, w), -1, np.int32)
+    for i, r in enumerate(regions):
+        ids[r.y:r.y + r.own.shape[0], r.x:r.x + r.own.shape[1]][r.own] = i
+    for i, r in enumerate(regions):
+        if r.paints is not None:
+            under = ids[r.y:r.y + r.own.shape[0], r.x:r.x + r.own.shape[1]][r.paints & ~r.own]
+            r.after = set(np.unique(under[under >= 0]).tolist()) - {i}
+    shapes = [_shape(regions[i], names) for i in _paint_order(regions)]
+    shapes += [_shape(r, names) for r in regions if r.points is None]
+    return shapes + _repairs(labels, shapes, names, start)
+
+
+def _paint_order(regions: list[_Region]) -> list[int]:
+    """Polygons in an order where each comes after every polygon that paints over it, larger first where
+    free. A cycle (regions interlocked through diagonal joins) is broken by making its smallest region a
+    mask shape, drawn after all polygons."""
+    waiting = {i: 0 for i, r in enumerate(regions) if r.points is not None}
+    for i in waiting:
+        for j in regions[i].after:
+            if j in waiting:
+                waiting[j] += 1
+    ready = [(-regions[i].size, i) for i, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    order, done = [], set()
+
+    def release(i):
+        done.add(i)
+        for j in regions[i].after:
+            if j in waiting and j not in done:
+                waiting[j] -= 1
+                if waiting[j] == 0:
+                    heapq.heappush(ready, (-regions[j].size, j))
+
+    while len(done) < len(waiting):
+        if not ready:
+            stuck = min((i for i in waiting if i not in done), key=lambda i: regions[i].size)
+            regions[stuck].points = regions[stuck].paints = None
+            release(stuck)
+            continue
+        _, i = heapq.heappop(ready)
+        if i in done:
+            continue
+        order.append(i)
+        release(i)
+    return order
+
+
+def _mask_shape(own: np.ndarray, x: int, y: int, value: int, label: str) -> Shape:
+    rows, cols = np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1], cols[0], cols[-1]
+    return Shape(label, value, "mask", np.array([[x + c0, y + r0], [x + c1, y + r1]]),
+                 own[r0:r1 + 1, c0:c1 + 1].copy())
+
+
+def _shape(r: _Region, names: dict[int, str]) -> Shape:
+    if r.points is None:
+        return _mask_shape(r.own, r.x, r.y, r.value, names[r.value])
+    return Shape(names[r.value], r.value, "polygon", r.points.astype(np.int64))
+
+
+def _repairs(labels: np.ndarray, shapes: list[Shape], names: dict[int, str], start: int) -> list[Shape]:
+    """Mask shapes for any pixel the shapes do not reproduce (a safety net; none expected)."""
+    h, w = labels.shape
+    got = rasterize(shapes, h, w, start)
+    care = np.isin(labels, list(set(names) | {start}))
+    wrong = care & (got != labels)
+    out = []
+    for v in np.unique(labels[wrong]).tolist():
+        for r in _regions(wrong & (labels == v), v):
+            out.append(_mask_shape(r.own, r.x, r.y, v, names.get(v, names.get(start, ""))))
+    return out

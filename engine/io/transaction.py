@@ -1,0 +1,189 @@
+"""Save several files as one: every new file is staged first, then all are renamed into place, or none are.
+
+Why: a label PNG, its provenance sidecar and class_names.txt describe each other. Saved one by one, a full disk
+after the PNG left a new PNG beside an old sidecar while the user was told nothing was saved.
+
+Protocol (all in one folder, so every rename is atomic):
+1. stage: each new file is written to a temporary file `.<name>.<random>.tmp` and fsynced. A failure here
+   (disk full) removes the staged files: the old set is untouched.
+2. commit point: a small intent record `.save-<id>.commit` listing (temporary -> final) is written atomically.
+3. rename every temporary file over its final name, fsync the folder, remove the intent record.
+A crash before 2 leaves only temporary files (the start-up sweep removes them: the old set stands); a crash
+after 2 leaves the intent record, and recover() rolls the save forward (its temporaries are complete and
+fsynced): either way the folder holds one consistent set.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import LabelIOError
+from .atomic import _default_mode, _fsync_dir, explain_os_error, write_bytes_atomic
+
+__all__ = ["SaveTransaction", "recover", "sweep_temp_files", "SweepReport", "INTENT_GLOB"]
+
+INTENT_GLOB = ".save-*.commit"
+_TEMP = re.compile(r"^\..+\.tmp$")
+_LOCK_TEMP = re.compile(r"^\.lock\.[0-9a-f]+\.tmp$")  # another window taking the folder lock: not ours to remove
+log = logging.getLogger(__name__)
+
+
+class SaveTransaction:
+    """Stage files with stage(), then commit() them together; abort() (or an error) leaves the old files."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self._staged: list[tuple[Path, Path]] = []   # (temporary, final)
+        self._remove: list[Path] = []               # finals to delete in the same commit (a stale sidecar)
+
+    def stage(self, path: str | Path, data: bytes) -> None:
+        """Write data to a temporary file beside `path` (fsynced); LabelIOError, with nothing changed, if not."""
+        path = Path(path)
+        if path.parent != self.folder:
+            raise ValueError(f"{path} is not in the transaction's folder {self.folder}")
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
+            os.fchmod(fd, _default_mode())
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if tmp is not None:
+                _unlink(Path(tmp))
+            self.abort()
+            raise LabelIOError(f"could not save {path}: {explain_os_error(exc)}. Nothing was changed on disk (the "
+                               f"previous files are intact); your edits are still in memory. Free space or pick "
+                               f"another folder.") from exc
+        self._staged.append((Path(tmp), path))
+
+    def remove(self, path: str | Path) -> None:
+        """Delete `path` as part of the commit (if it exists then)."""
+        self._remove.append(Path(path))
+
+    def commit(self) -> None:
+        """Rename everything into place. LabelIOError if the intent record cannot be written (nothing changed)
+        or a rename fails (the save is then completed by recover() when the folder is next opened)."""
+        intent = self.folder / f".save-{uuid.uuid4().hex[:12]}.commit"
+        record = {"replace": [[t.name, f.name] for t, f in self._staged], "remove": [p.name for p in self._remove]}
+        try:
+            write_bytes_atomic(intent, json.dumps(record).encode("utf-8"))
+        except LabelIOError as exc:
+            self.abort()
+            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
+            why = explain_os_error(cause) if cause is not None else str(exc)
+            names = ", ".join(f.name for _, f in self._staged) or "the files"
+            raise LabelIOError(f"could not save {names} in {self.folder}: {why}. Nothing was changed on disk (the "
+                               f"previous files are intact); your edits are still in memory.") from exc
+        try:
+            _apply(self.folder, record)
+            _unlink(intent)
+            _fsync_dir(self.folder)
+        except OSError as exc:
+            raise LabelIOError(f"the save into {self.folder} was interrupted ({exc.strerror or exc}); it will be "
+                               f"completed when the folder is next opened. Your edits are still in memory.") from exc
+        self._staged, self._remove = [], []
+
+    def abort(self) -> None:
+        for tmp, _ in self._staged:
+            _unlink(tmp)
+        self._staged, self._remove = [], []
+
+
+def _safe_name(name) -> str:
+    if not isinstance(name, str) or not name or name in (".", "..") or os.path.basename(name) != name \
+            or "\0" in name:
+        raise ValueError(f"not a plain file name: {name!r:.80}")
+    return name
+
+
+def _apply(folder: Path, record: dict) -> None:
+    """Do (or finish) the renames of an intent record; a temporary already renamed is simply absent."""
+    for tmp_name, final_name in record.get("replace", []):
+        tmp = folder / _safe_name(tmp_name)
+        final = folder / _safe_name(final_name)
+        if not _TEMP.match(tmp.name):
+            raise ValueError(f"not a staged temporary file: {tmp.name!r}")
+        if tmp.exists():
+            os.replace(tmp, final)
+    for name in record.get("remove", []):
+        _unlink(folder / _safe_name(name))
+    _fsync_dir(folder)
+
+
+@dataclass
+class SweepReport:
+    """What the start-up sweep of a labels folder did."""
+    completed: list[str] = field(default_factory=list)   # interrupted saves rolled forward (their final names)
+    removed: list[str] = field(default_factory=list)     # stale temporary files deleted
+    problems: list[str] = field(default_factory=list)
+
+    def message(self) -> str:
+        parts = []
+        if self.completed:
+            parts.append(f"completed an interrupted save of {', '.join(sorted(self.completed)[:5])}")
+        if self.removed:
+            parts.append(f"removed {len(self.removed)} temporary file(s) left by an interrupted save")
+        parts.extend(self.problems)
+        return "; ".join(parts)
+
+
+def recover(folder: str | Path, report: SweepReport | None = None) -> SweepReport:
+    """Roll forward every committed but unfinished save in `folder`. Call only as the folder's writer."""
+    folder, report = Path(folder), report or SweepReport()
+    if not folder.is_dir():
+        return report
+    for intent in sorted(folder.glob(INTENT_GLOB)):
+        try:
+            with open(intent, "rb") as fh:
+                record = json.loads(fh.read(1 << 20).decode("utf-8"))
+            if not isinstance(record, dict):
+                raise ValueError("not a record")
+            _apply(folder, record)
+            report.completed.extend(str(f) for _, f in record.get("replace", []))
+            _unlink(intent)
+        except (OSError, ValueError, TypeError, UnicodeDecodeError) as exc:
+            report.problems.append(f"could not complete the interrupted save recorded in {intent.name} ({exc}); "
+                                   f"it was left in place")
+    return report
+
+
+def sweep_temp_files(folder: str | Path, report: SweepReport | None = None) -> SweepReport:
+    """Finish interrupted saves, then delete the temporary files no save will use. Call only as the
+    folder's writer (holding its lock): any temporary file is then a dead writer's."""
+    folder = Path(folder)
+    report = recover(folder, report)
+    if not folder.is_dir():
+        return report
+    pending = set()
+    for intent in folder.glob(INTENT_GLOB):  # left in place above: keep what it refers to
+        try:
+            pending.update(t for t, _ in json.loads(intent.read_text("utf-8")).get("replace", []))
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass
+    for entry in folder.iterdir():
+        if _TEMP.match(entry.name) and not _LOCK_TEMP.match(entry.name) and entry.name not in pending \
+                and (entry.is_file() or entry.is_symlink()):
+            if _unlink(entry):
+                report.removed.append(entry.name)
+    if report.completed or report.removed or report.problems:
+        log.info("labels folder %s: %s", folder, report.message())
+    return report
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
+        return False

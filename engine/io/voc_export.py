@@ -1,0 +1,98 @@
+"""A PASCAL VOC-style segmentation dataset from label maps, the layout VOC loaders (torchvision's
+VOCSegmentation, mmseg, kazuto1011/deeplab-pytorch) read:
+
+  JPEGImages/<name>.jpg              the image (a JPEG source is copied byte for byte unless EXIF rotates it)
+  SegmentationClass/<name>.png       indexed PNG, palette = class colours, 255 = void, as VOC ships them
+  ImageSets/Segmentation/train.txt   names, one per line; val.txt and trainval.txt likewise
+  class_names.txt                    class i on line i
+
+The train/val split is a seeded shuffle, so the same seed and names give the same split on any machine.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from PIL import Image
+
+from ..errors import LabelIOError
+from ..labels import ClassList
+from .atomic import write_bytes_atomic, write_text_atomic
+from .images import read_image
+from .labels import encode_label_png
+
+__all__ = ["VocItem", "VocSplit", "split_names", "write_voc"]
+
+
+@dataclass(frozen=True)
+class VocItem:
+    """One image of the dataset: its name (file stem), source image file and label map (H,W) uint8."""
+
+    name: str
+    image_path: Path
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class VocSplit:
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+
+
+def split_names(names: Iterable[str], val_fraction: float = 0.2, seed: int = 0) -> VocSplit:
+    """Seeded split: shuffle the sorted names with numpy's PCG64(seed), the first round(n * val_fraction)
+    (at least one when there are two or more images and val_fraction > 0) are val."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val fraction must be in [0, 1), got {val_fraction}")
+    names = sorted(set(names))
+    n_val = int(round(len(names) * val_fraction))
+    if val_fraction > 0 and len(names) >= 2:
+        n_val = min(max(n_val, 1), len(names) - 1)
+    order = np.random.default_rng(seed).permutation(len(names))
+    val = {names[i] for i in order[:n_val]}
+    return VocSplit(tuple(n for n in names if n not in val), tuple(n for n in names if n in val))
+
+
+def _jpeg_bytes(path: Path, shape: tuple[int, int]) -> bytes:
+    """The image as JPEG: the file itself if it is an upright JPEG of the label's size, else re-encoded."""
+    try:
+        with Image.open(path) as img:
+            upright = img.format == "JPEG" and img.getexif().get(0x0112, 1) == 1 and img.mode in ("RGB", "L")
+            same = (img.height, img.width) == shape
+    except OSError:
+        upright = same = False
+    if upright and same:
+        return path.read_bytes()
+    rgb = read_image(path)
+    if rgb.shape[:2] != shape:
+        raise LabelIOError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} but its labels are "
+                           f"{shape[1]}x{shape[0]}")
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def write_voc(root: str | Path, items: Iterable[VocItem], class_list: ClassList, val_fraction: float = 0.2,
+              seed: int = 0) -> VocSplit:
+    """Write the dataset under root (created; existing files of the same names are replaced atomically)."""
+    root = Path(root)
+    split_dir = root / "ImageSets" / "Segmentation"
+    names: list[str] = []
+    for item in items:
+        if any(c.isspace() for c in item.name) or not item.name:
+            raise LabelIOError(f"{item.image_path}: VOC image set files cannot hold the name {item.name!r}")
+        if item.name in names:
+            raise LabelIOError(f"{item.image_path}: another image is also named {item.name!r}; VOC needs one "
+                               f"name per image")
+        labels = np.asarray(item.labels)
+        write_bytes_atomic(root / "JPEGImages" / f"{item.name}.jpg", _jpeg_bytes(Path(item.image_path), labels.shape))
+        write_bytes_atomic(root / "SegmentationClass" / f"{item.name}.png", encode_label_png(labels, class_list))
+        names.append(item.name)
+    split = split_names(names, val_fraction, seed)
+    for part, members in (("train", split.train), ("val", split.val), ("trainval", tuple(sorted(names)))):
+        write_text_atomic(split_dir / f"{part}.txt", "".join(f"{n}\n" for n in members))
+    write_text_atomic(root / "class_names.txt", "".join(f"{n}\n" for n in class_list.names))
+    return split

@@ -1,0 +1,311 @@
+"""Head adaptation: fit the classifier to the annotator's locked pixels on the image's cached stride-8 features.
+
+Why a head and not the network: the backbone's features are computed once per image (Predictor.extract_features)
+and a head on them costs milliseconds, so a stroke can teach the model within the time of a CRF run. The head
+learns on the locked cells (cross-entropy, void ignored) and is pulled toward the head the image was opened with
+(KL on the cells nobody painted, averaged per predicted class), so it moves only as far as the corrections ask.
+
+Two kinds of head (AdaptConfig(kind=...)):
+- "residual" (default): the network's own classifier, frozen, plus a zero-initialised 1x1 convolution on its
+  inputs. For DeepLab v1 that is exactly fine-tuning fc8 (fc8 + dW is again a 1x1 convolution on fc7); for v2 it
+  avoids back-propagating through the four dilated 3x3 ASPP branches, whose output is cached per image instead
+  (bench/adapt_cost.py measures both). Its inputs are scaled by the mean L1 norm of a feature vector, so its
+  weights have one scale whatever the network's width (128 channels for the demo, 2048 for ResNet-101).
+- "classifier": a trainable copy of the classifier itself (fc8, or the ASPP branches): the expensive alternative,
+  kept for that measurement.
+
+States are immutable CPU snapshots (HeadState), so undo records and background jobs can hold them safely.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import EngineError, check_cancel
+from .grid import GridTargets, grid_targets
+
+KINDS = ("residual", "classifier")
+_serials = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """How a stroke is learnt.
+
+    optimizer "lbfgs" (default, residual heads): the objective is convex in the residual's weights, so L-BFGS
+    solves it in ``steps`` iterations and the result depends on the objective, not on an optimisation path
+    (measured on the shifted demo domain: fewer painted pixels than 30 Adam steps); "adam": ``steps`` steps of
+    Adam at ``lr`` (the classifier kind always uses Adam). kl_weight: the pull toward the head the image was opened
+    with, on unpainted cells; balanced: that pull averaged per class the anchor predicts, so a large region called
+    one class (often the very region being corrected) weighs no more than a small object called another.
+    replay_*: cross-entropy on the locked cells of up to replay_per_step earlier images (when the head is carried
+    across images), so a new image does not erase what the old ones taught."""
+    steps: int = 20
+    lr: float = 0.1
+    kl_weight: float = 1.0
+    replay_weight: float = 1.0
+    replay_per_step: int = 2
+    balanced: bool = True
+    optimizer: str = "lbfgs"
+    kind: str = "residual"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise EngineError(f"unknown head kind {self.kind!r}; use one of {', '.join(KINDS)}")
+        if self.optimizer not in ("lbfgs", "adam"):
+            raise EngineError(f"unknown optimizer {self.optimizer!r}; use 'lbfgs' or 'adam'")
+        if self.steps < 0 or self.lr <= 0 or self.kl_weight < 0 or self.replay_weight < 0:
+            raise EngineError("adaptation steps, kl_weight and replay_weight must be >= 0 and lr > 0")
+
+
+@dataclass(frozen=True, eq=False)
+class HeadState:
+    """The adapted head at one moment: its tensors (CPU; empty = the network's own head), how many strokes and
+    which images taught it. ``serial`` names the snapshot (equal serials = the same head)."""
+    kind: str
+    tensors: tuple = ()
+    strokes: int = 0
+    images: frozenset = frozenset()
+    serial: int = field(default_factory=lambda: next(_serials))
+
+    @property
+    def is_original(self) -> bool:
+        return not self.tensors
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(t.numel() * t.element_size()) for t in self.tensors)
+
+    def describe(self) -> str:
+        """What the status bar says."""
+        if self.is_original:
+            return "model not adapted"
+        n, m = self.strokes, len(self.images)
+        return f"model adapted on {n} stroke{'s' * (n != 1)} / {m} image{'s' * (m != 1)}"
+
+
+class _BaseLogits:
+    """The frozen classifier's logits per feature map, computed once: for v2 they are the ASPP output, far dearer
+    than the 1x1 residual trained on top. Keyed by the map's identity (a FeatureSet's maps live as long as it)."""
+
+    def __init__(self, classifier: nn.Module, capacity: int = 24):
+        self.classifier, self.capacity = classifier, capacity
+        self._entries: dict[int, tuple] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, fmap: torch.Tensor) -> torch.Tensor:
+        key = id(fmap)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0]() is fmap:
+                return hit[1]
+        with torch.inference_mode(False), torch.no_grad():
+            out = self.classifier(fmap)
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if v[0]() is not None}
+            while len(self._entries) >= self.capacity:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (weakref.ref(fmap), out)
+        return out
+
+
+class _ResidualHead(nn.Module):
+    """logits = classifier(f) (cached, frozen) + conv1x1(f * inv_scale; weight, bias)."""
+
+    def __init__(self, base: _BaseLogits, weight: torch.Tensor, bias: torch.Tensor, inv_scale: float):
+        super().__init__()
+        self.base, self.inv_scale = base, float(inv_scale)
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(bias)
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        delta = F.conv2d(fmap, (self.weight * self.inv_scale)[:, :, None, None], self.bias)
+        return self.base(fmap) + delta
+
+
+def _feature_scale(features) -> float:
+    """Mean L1 norm of a feature vector (over the cells of the first scale): what one unit of weight moves."""
+    fmap = features.maps[0]
+    return max(float(fmap.abs().sum(dim=1).mean()), 1e-6)
+
+
+class HeadAdapter:
+    """Builds, fits and applies adapted heads for one Predictor (its model's classifier stays untouched).
+    Thread-safe: every method works on the snapshot it is given."""
+
+    def __init__(self, predictor, config: AdaptConfig = AdaptConfig()):
+        self.predictor, self.config = predictor, config
+        self.kind = config.kind
+        self.classifier = predictor.model.classifier
+        self._base = _BaseLogits(self.classifier)
+        self.original = HeadState(self.kind)
+
+    # ---- applying a state ----
+    def head(self, state: HeadState | None) -> nn.Module | None:
+        """A module for Predictor.head_logits / probs_from_features (None = the network's own head)."""
+        if state is None or state.is_original:
+            return None
+        if state.kind != self.kind:
+            raise EngineError(f"a {state.kind!r} head state cannot be used by a {self.kind!r} adapter")
+        dev = self.predictor.device
+        if self.kind == "residual":
+            weight, bias, scale = state.tensors
+            return _ResidualHead(self._base, weight.to(dev), bias.to(dev), float(scale))
+        head = copy.deepcopy(self.classifier)
+        with torch.no_grad():
+            for p, t in zip(head.parameters(), state.tensors):
+                p.copy_(t.to(dev))
+        return head
+
+    def probs(self, features, state: HeadState | None, dtype=np.float32) -> np.ndarray:
+        """(C,H,W) probabilities (float32, or float16 for large images) at image size of ``state``'s head on the
+        cached features."""
+        return self.predictor.probs_from_features(features, self.head(state), dtype=dtype)
+
+    def targets(self, features, labels: np.ndarray, locked: np.ndarray) -> GridTargets:
+        rows, cols = self.predictor.cell_centres(features)
+        return grid_targets(labels, locked, rows, cols, self.predictor.n_classes)
+
+    # ---- learning ----
+    def _trainable(self, state: HeadState, features) -> tuple[nn.Module, list[dict]]:
+        dev, lr = self.predictor.device, self.config.lr
+        if self.kind == "residual":
+            if state.is_original:
+                cf = features.maps[0].shape[1]
+                c = self.predictor.n_classes
+                weight, bias = torch.zeros(c, cf), torch.zeros(c)
+                scale = 1.0 / _feature_scale(features)
+            else:
+                weight, bias, scale = (t.clone() for t in state.tensors)
+            module = _ResidualHead(self._base, weight.to(dev), bias.to(dev), float(scale))
+            return module, [{"params": [module.weight, module.bias], "lr": lr}]
+        module = self.head(state) if not state.is_original else copy.deepcopy(self.classifier)
+        for p in module.parameters():
+            p.requires_grad_(True)
+        weights = [p for p in module.parameters() if p.dim() > 1]
+        others = [p for p in module.parameters() if p.dim() <= 1]
+        # one Adam step moves each weight by ~lr_w; a logit sums weight x feature over channels and kernel taps
+        taps = max(sum(p[0, 0].numel() for p in weights), 1)
+        lr_w = lr / (_feature_scale(features) * taps)
+        return module, [{"params": weights, "lr": lr_w}, {"params": others, "lr": lr}]
+
+    def _snapshot(self, module: nn.Module, state: HeadState, image_id) -> HeadState:
+        if self.kind == "residual":
+            tensors = (module.weight.detach().cpu().clone(), module.bias.detach().cpu().clone(),
+                       torch.tensor(module.inv_scale))
+        else:
+            tensors = tuple(p.detach().cpu().clone() for p in module.parameters())
+        return HeadState(self.kind, tensors, state.strokes + 1, state.images | {image_id})
+
+    def fit(self, features, targets: GridTargets, state: HeadState, anchor: HeadState | None = None,
+            image_id: str = "", replay=(), should_cancel=None) -> HeadState:
+        """A new state: ``state``'s head fitted (config.steps iterations) to this image's locked cells (targets),
+        held toward ``anchor``'s predictions (default: the network's own) on its free cells, plus the locked cells of
+        the ``replay`` images ((features, targets) pairs). Cancellable between evaluations."""
+        if targets.n_locked == 0:
+            return anchor if anchor is not None else self.original
+        with _threads_for(features):
+            return self._fit(features, targets, state, anchor, image_id, replay, should_cancel)
+
+    def _fit(self, features, targets, state, anchor, image_id, replay, should_cancel) -> HeadState:
+        cfg, dev = self.config, self.predictor.device
+        module, groups = self._trainable(state, features)
+        target = torch.from_numpy(targets.target).to(dev)
+        weight = torch.from_numpy(targets.weight).to(dev)
+        free = torch.from_numpy(targets.free).to(dev)
+        with torch.no_grad():
+            anchor_logp = F.log_softmax(self.predictor.head_logits(features, self.head(anchor)), dim=1)[0]
+        anchor_p = anchor_logp.exp()
+        anchor_class = anchor_logp.argmax(dim=0)
+        replay = [r for r in replay if r[1].n_locked]
+        rng = np.random.default_rng(cfg.seed + state.strokes)
+
+        def objective(picks) -> torch.Tensor:
+            check_cancel(should_cancel)
+            logp = F.log_softmax(self.predictor.head_logits(features, module), dim=1)[0]
+            loss = _weighted_ce(logp, target, weight)
+            if cfg.kl_weight and bool(free.any()):
+                kl = (anchor_p * (anchor_logp - logp)).sum(dim=0)
+                loss = loss + cfg.kl_weight * _balanced_mean(kl, anchor_class, free, cfg.balanced)
+            for i in picks:
+                feats_r, targets_r = replay[int(i)]
+                logp_r = F.log_softmax(self.predictor.head_logits(feats_r, module), dim=1)[0]
+                loss = loss + cfg.replay_weight / len(picks) * _weighted_ce(
+                    logp_r, torch.from_numpy(targets_r.target).to(dev), torch.from_numpy(targets_r.weight).to(dev))
+            return loss
+
+        def pick():
+            if not replay or not cfg.replay_weight:
+                return ()
+            return rng.choice(len(replay), size=min(cfg.replay_per_step, len(replay)), replace=False)
+
+        if cfg.optimizer == "lbfgs" and self.kind == "residual":
+            # convex in the residual's parameters: solve it (the result depends on the objective, not on a path)
+            params = [p for g in groups for p in g["params"]]
+            opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.steps, history_size=10,
+                                    line_search_fn="strong_wolfe")
+            picks = pick()
+
+            def closure():
+                opt.zero_grad(set_to_none=True)
+                loss = objective(picks)
+                loss.backward()
+                return loss
+            opt.step(closure)
+        else:
+            opt = torch.optim.Adam(groups)
+            for _ in range(cfg.steps):
+                loss = objective(pick())
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        return self._snapshot(module, state, image_id)
+
+
+SMALL_WORK = 1_000_000   # cells x channels below which the fit's ops are too small to share between threads
+
+
+@contextlib.contextmanager
+def _threads_for(features):
+    """One intra-op thread for a small head on the CPU: its many tiny ops gain nothing from a second thread and,
+    on a busy machine, lose 10x waiting for it (measured: 0.16 s vs 1.7 s per demo-v1 stroke under load)."""
+    small = features.maps[0].device.type == "cpu" and \
+        sum(m.shape[1] * m.shape[-2] * m.shape[-1] for m in features.maps) < SMALL_WORK
+    before = torch.get_num_threads()
+    if small and before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small and before > 1:
+            torch.set_num_threads(before)
+
+
+def _balanced_mean(values: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor, balanced: bool) -> torch.Tensor:
+    """Mean of values[mask]; balanced: the mean over classes of each class's mean, so a large region the anchor
+    calls one class weighs no more than a small object it calls another."""
+    if not balanced:
+        return values[mask].mean()
+    v, c = values[mask], classes[mask]
+    n = int(c.max()) + 1
+    sums = torch.zeros(n, dtype=v.dtype, device=v.device).index_add_(0, c, v)
+    counts = torch.bincount(c, minlength=n).to(v.dtype)
+    present = counts > 0
+    return (sums[present] / counts[present]).mean()
+
+
+def _weighted_ce(logp: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the cells with a target (target >= 0), each weighted by its painted share."""
+    w = torch.where(target >= 0, weight, torch.zeros_like(weight))
+    picked = logp.gather(0, target.clamp(min=0)[None])[0]
+    return -(w * picked).sum() / w.sum().clamp_min(1e-6)

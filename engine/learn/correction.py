@@ -1,0 +1,86 @@
+"""What happens to the model after a stroke, shared by the app (gui/adaptation.py) and the simulated annotator
+(bench/annotation_effort.py) so both run the same code: the open image's adaptation (ImageAdaptation: its cached
+features and the head it was opened with) learns from the current locks, with the locked cells of earlier images
+(ReplayMemory) when the head is carried across images, and returns the new head and its probabilities, which the
+caller refines with the CRF and the locks (engine.crf.constraints.run_constrained)."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ..crf.interactive import probs_dtype
+from .adapt import HeadAdapter, HeadState
+from .grid import GridTargets
+
+REPLAY_BYTES = 256 << 20   # earlier images' features kept for replay (a 0.25 MP demo image takes ~0.7 MB)
+REPLAY_IMAGES = 32
+
+
+class ReplayMemory:
+    """The features and locked-cell targets of the images corrected so far, most recent last; bounded by count
+    and bytes (the oldest go first). Thread-safe."""
+
+    def __init__(self, max_images: int = REPLAY_IMAGES, max_bytes: int = REPLAY_BYTES):
+        self.max_images, self.max_bytes = max_images, max_bytes
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, image_id: str, features, targets: GridTargets) -> None:
+        with self._lock:
+            self._items.pop(image_id, None)
+            if targets.n_locked == 0:
+                return
+            self._items[image_id] = (features, targets)
+            while self._items and (len(self._items) > self.max_images or self.nbytes > self.max_bytes):
+                self._items.popitem(last=False)
+
+    def items(self, exclude: str | None = None) -> list[tuple]:
+        with self._lock:
+            return [v for k, v in self._items.items() if k != exclude]
+
+    def forget(self, image_id: str | None = None) -> None:
+        """Drop one image (None: all)."""
+        with self._lock:
+            if image_id is None:
+                self._items.clear()
+            else:
+                self._items.pop(image_id, None)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(f.nbytes for f, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ImageAdaptation:
+    """One image's cached features, its id and the head it was opened with (the anchor the KL term holds to)."""
+
+    def __init__(self, adapter: HeadAdapter, features, image_id: str, anchor: HeadState | None = None):
+        self.adapter, self.features, self.image_id = adapter, features, image_id
+        self.anchor = anchor if anchor is not None else adapter.original
+
+    def learn(self, state: HeadState, labels: np.ndarray, locked: np.ndarray, memory: ReplayMemory | None = None,
+              should_cancel=None) -> tuple[HeadState, np.ndarray]:
+        """After a stroke: (the head fitted to the current locks starting from ``state``, its (C,H,W)
+        probabilities on this image). With ``memory`` the earlier images' locks are replayed and this image's are
+        remembered. No painted pixel left (all erased): the head returns to the anchor."""
+        targets = self.adapter.targets(self.features, labels, locked)
+        replay = memory.items(exclude=self.image_id) if memory is not None else ()
+        new = self.adapter.fit(self.features, targets, state, self.anchor, self.image_id, replay, should_cancel)
+        if memory is not None:
+            memory.remember(self.image_id, self.features, targets)
+        return new, self.probs(new)
+
+    def probs(self, state: HeadState | None) -> np.ndarray:
+        """(C,H,W) probabilities of ``state``'s head (e.g. the head an undo restored): float32, or float16 for
+        large images as their predictions are (engine.crf.interactive.probs_dtype)."""
+        return self.adapter.probs(self.features, state, **probs_dtype(*self.features.image_hw))
+
+    def remember(self, labels: np.ndarray, locked: np.ndarray, memory: ReplayMemory | None) -> None:
+        """Bring this image's entry in ``memory`` up to date with its locks (after an undo or redo)."""
+        if memory is not None:
+            memory.remember(self.image_id, self.features, self.adapter.targets(self.features, labels, locked))

@@ -1,0 +1,309 @@
+"""Train on saved labels: fine-tune a loaded DeepLab (the whole network, or the classifier only) on a folder's saved
+label PNGs with DeepLab's recipe, and write the result as a new project checkpoint with its provenance.
+
+Recipe (DeepLab v1/v2 solvers): SGD with momentum 0.9, "poly" learning rate (1 - step/steps)^0.9, weight decay 5e-4
+on weights, the classifier at 10x the base rate (biases 2x their layer's rate, as Caffe's lr_mult), cross-entropy
+ignoring void (255), BatchNorm frozen (its statistics and affine terms stay as loaded), random scale 0.5-1.5, random
+crop padded with the mean pixel / void, random left-right flip. A share of the saved images is held out to report
+mIoU after every epoch (the raw network, as the app predicts). The GPU is used when there is one.
+
+Nothing is written until training ends: cancel (should_cancel) raises Cancelled and leaves no file; running out of
+memory raises TrainingError with what to change; the checkpoint is written atomically (temp file, fsync, rename).
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoints import load_checkpoint, save_checkpoint
+from ..demo.metrics import confusion_matrix, mean_iou
+from ..demo.train import INPUT_STD, to_input
+from ..device import pick_device
+from ..errors import EngineError, check_cancel
+from ..labels import VOID
+from ..predict import Predictor
+from .augment import crop_and_flip, random_scale
+from .saved import (SavedImage, TrainingDataError, check_class_count, folder_class_names, load_checked,
+                    saved_images)
+
+MODES = ("all", "head")
+
+
+class TrainingError(EngineError):
+    """Training could not run to the end (out of memory, diverged); nothing was written."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What train-on-saved-labels does; stored in the new checkpoint's provenance."""
+    mode: str = "all"                     # "all": the whole network; "head": the classifier only
+    epochs: int = 30
+    batch_size: int = 4
+    crop: int = 321                       # capped at the model's input size
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    poly_power: float = 0.9
+    classifier_lr_mult: float = 10.0
+    scale_range: tuple = (0.5, 1.5)
+    holdout: float = 0.2                  # share of saved images held out for mIoU (none with fewer than 5)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise EngineError(f"training mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.crop < 32 or self.lr <= 0:
+            raise EngineError("epochs and batch size must be >= 1, crop >= 32 and the learning rate > 0")
+        if not 0 <= self.holdout < 1:
+            raise EngineError(f"holdout must be in [0, 1), got {self.holdout}")
+        object.__setattr__(self, "scale_range", tuple(float(s) for s in self.scale_range))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["scale_range"] = list(self.scale_range)
+        d.update(optimizer="SGD", lr_policy="poly", ignore_label=VOID, batch_norm="frozen", flip="left-right")
+        return d
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One report: after each step (miou unchanged) and after each epoch's held-out evaluation."""
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    losses: tuple = ()        # every step's loss so far (the live curve)
+    miou: float | None = None  # held-out mIoU after the last finished epoch (epoch 0: before training)
+    mious: tuple = ()         # (epoch, mIoU) so far
+    epoch_done: bool = False  # this report closes an epoch (after its held-out evaluation)
+
+    @property
+    def text(self) -> str:
+        m = f", held-out mIoU {self.miou * 100:.1f}%" if self.miou is not None else ""
+        loss = f", loss {self.loss:.3f}" if self.step else ""
+        return f"epoch {self.epoch}/{self.epochs}, step {self.step}/{self.steps}{loss}{m}"
+
+
+ProgressFn = Optional[Callable[[TrainProgress], None]]
+
+
+@dataclass
+class FinetuneResult:
+    model: torch.nn.Module
+    spec: object
+    provenance: dict
+    mious: tuple = ()
+    losses: tuple = field(default_factory=tuple)
+
+
+def split_holdout(items: list, fraction: float, seed: int = 0) -> tuple[list, list]:
+    """(train, held out): a seeded random share ``fraction`` of the items, none with fewer than 5."""
+    n_hold = int(round(len(items) * fraction)) if len(items) >= 5 else 0
+    order = np.random.default_rng(seed).permutation(len(items))
+    held = sorted(int(i) for i in order[:n_hold])
+    return [x for i, x in enumerate(items) if i not in held], [items[i] for i in held]
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def _param_groups(model, recipe: Recipe) -> list[dict]:
+    """Caffe's multipliers: weights 1x lr with decay, biases 2x without; the classifier 10x (20x for biases).
+    The first convolution sees raw 0-255 pixels (Caffe's input convention), so its gradients are ~INPUT_STD times
+    and its weights ~1/INPUT_STD those of a layer on normalised inputs: its rate is divided by INPUT_STD^2, what
+    plain SGD on normalised inputs would do (at 1x it diverges within ten steps on the demo models)."""
+    head = {id(p) for p in model.classifier.parameters()}
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    first_ids = {id(p) for p in first.parameters()}
+    groups = {}
+    for p in model.parameters():
+        if not p.requires_grad or (recipe.mode == "head" and id(p) not in head):
+            continue
+        mult = (recipe.classifier_lr_mult if id(p) in head else 1.0) * (2.0 if p.dim() == 1 else 1.0)
+        if id(p) in first_ids:
+            mult /= INPUT_STD ** 2
+        decay = recipe.weight_decay if p.dim() > 1 else 0.0
+        groups.setdefault((mult, decay), []).append(p)
+    return [{"params": ps, "lr": recipe.lr * m, "base_mult": m, "weight_decay": d} for (m, d), ps in groups.items()]
+
+
+def _logit_pyramid(model, x: torch.Tensor, head_only: bool) -> list[torch.Tensor]:
+    """Stride-8 logits to train on: [fused] or, for multi-scale v2, [1x, each scale, fused] (DeepLab's MSC losses).
+    With head_only the backbone runs without gradients."""
+    if head_only:
+        with torch.no_grad():
+            inputs = model.classifier_inputs(x)
+    else:
+        inputs = model.classifier_inputs(x)
+    logits = [model.classifier(f) for f in inputs]
+    return model.fuse_pyramid(logits) if hasattr(model, "fuse_pyramid") else [model.fuse(logits)]
+
+
+def _loss(model, x, y, head_only: bool) -> torch.Tensor:
+    pyramid = _logit_pyramid(model, x, head_only)
+    return sum(F.cross_entropy(model.upsample_logits(s, x.shape[-2:]), y, ignore_index=VOID)
+               for s in pyramid) / len(pyramid)
+
+
+def _network_size(pair, size: int):
+    """(image, labels) scaled down (bilinear / nearest) to the long side the network sees, if larger: what
+    training and the held-out scores use, and what keeps hundreds of large photos in memory."""
+    image, labels = pair
+    h, w = labels.shape
+    if max(h, w) <= size:
+        return image, labels
+    s = size / max(h, w)
+    dsize = (max(1, round(w * s)), max(1, round(h * s)))
+    return (cv2.resize(image, dsize, interpolation=cv2.INTER_AREA),
+            cv2.resize(labels, dsize, interpolation=cv2.INTER_NEAREST))
+
+
+class _Batches:
+    """Augmented batches from (image, labels) pairs already at the size the network sees (_network_size)."""
+
+    def __init__(self, pairs, spec, recipe: Recipe):
+        self.pairs, self.spec, self.recipe = pairs, spec, recipe
+        self.crop = min(recipe.crop, spec.input_size)
+        self.pad_rgb = tuple(int(round(v)) for v in spec.mean_bgr[::-1])
+        self.rng = np.random.default_rng(recipe.seed)
+
+    def epoch(self):
+        order = self.rng.permutation(len(self.pairs))
+        bs = self.recipe.batch_size
+        for start in range(0, len(order), bs):
+            xs, ys = [], []
+            for i in order[start:start + bs]:
+                image, labels = random_scale(self.rng, *self.pairs[int(i)], self.recipe.scale_range)
+                x, y = crop_and_flip(self.rng, image, labels, (self.crop, self.crop), vertical=False,
+                                     pad_rgb=self.pad_rgb)
+                xs.append(x)
+                ys.append(y)
+            yield to_input(np.stack(xs), self.spec.mean_bgr), torch.from_numpy(np.stack(ys).astype(np.int64))
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.pairs) / self.recipe.batch_size)
+
+
+def evaluate(loaded, model, pairs, device) -> float | None:
+    """mIoU of the raw network on (image, labels) pairs, predicted as the app does; None without pairs."""
+    if not pairs:
+        return None
+    n = loaded.spec.n_classes
+    predictor = Predictor(replace(loaded, model=model), device=str(device))
+    conf = np.zeros((n, n), np.int64)
+    for image, labels in pairs:
+        conf += confusion_matrix(labels, predictor.predict(image).argmax(0), n)
+    return mean_iou(conf)
+
+
+def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device: str | None = "auto",
+             should_cancel=None, on_progress: ProgressFn = None) -> FinetuneResult:
+    """Fine-tune a copy of ``loaded.model`` on the saved images; the loaded model itself is not changed."""
+    n, size = loaded.spec.n_classes, loaded.spec.input_size
+    train_items, held_items = split_holdout(list(items), recipe.holdout, recipe.seed)
+    train_pairs = [_network_size(p, size) for p in load_checked(train_items, n)]
+    held_pairs = [_network_size(p, size) for p in load_checked(held_items, n)]
+    if not any((lab != VOID).any() for _, lab in train_pairs):
+        raise TrainingDataError("every saved label map to train on is void (255): nothing to learn from")
+    dev = pick_device(device)
+    torch.manual_seed(recipe.seed)
+    report = on_progress or (lambda p: None)
+    try:
+        model = copy.deepcopy(loaded.model).to(dev)
+        mious = []
+        base = evaluate(loaded, model, held_pairs, dev)
+        if base is not None:
+            mious.append((0, base))
+        batches = _Batches(train_pairs, loaded.spec, recipe)
+        steps = recipe.epochs * batches.steps_per_epoch()
+        groups = _param_groups(model, recipe)
+        opt = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum)
+        losses, step = [], 0
+        report(TrainProgress(0, recipe.epochs, 0, steps, float("nan"), (), base, tuple(mious), epoch_done=True))
+        for epoch in range(1, recipe.epochs + 1):
+            model.train()
+            for x, y in batches.epoch():
+                check_cancel(should_cancel)
+                for g in opt.param_groups:
+                    g["lr"] = recipe.lr * g["base_mult"] * (1 - step / steps) ** recipe.poly_power
+                if not bool((y != VOID).any()):
+                    continue                      # only void in these crops: no gradient to take
+                loss = _loss(model, x.to(dev), y.to(dev), recipe.mode == "head")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                losses.append(float(loss.item()))
+                if not math.isfinite(losses[-1]):
+                    raise TrainingError(f"training diverged at step {step} (loss {losses[-1]}); lower the learning "
+                                        f"rate (now {recipe.lr:g}). Nothing was written.")
+                report(TrainProgress(epoch, recipe.epochs, step, steps, losses[-1], tuple(losses),
+                                     mious[-1][1] if mious else None, tuple(mious)))
+            check_cancel(should_cancel)
+            miou = evaluate(loaded, model, held_pairs, dev)
+            if miou is not None:
+                mious.append((epoch, miou))
+            report(TrainProgress(epoch, recipe.epochs, step, steps, losses[-1], tuple(losses),
+                                 mious[-1][1] if mious else None, tuple(mious), epoch_done=True))
+    except Exception as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        raise TrainingError(f"training ran out of memory on {dev} (batch {recipe.batch_size}, crop "
+                            f"{min(recipe.crop, loaded.spec.input_size)} px, mode {recipe.mode!r}): lower the batch "
+                            f"size or the crop, or train the head only. Nothing was written.") from exc
+    model = model.eval().cpu()
+    provenance = _provenance(loaded, recipe, train_items, held_items, dev, losses, mious)
+    return FinetuneResult(model, loaded.spec, provenance, tuple(mious), tuple(losses))
+
+
+def _provenance(loaded, recipe, train_items, held_items, dev, losses, mious) -> dict:
+    return {
+        "base_checkpoint": str(loaded.path), "base_sha256": loaded.sha256, "base_format": loaded.source_format,
+        "images": [{"image": it.name, "labels_sha256": it.label_sha256()} for it in train_items],
+        "held_out": [{"image": it.name, "labels_sha256": it.label_sha256()} for it in held_items],
+        "recipe": recipe.to_dict(), "device": str(dev), "torch": str(torch.__version__),
+        "final_loss": losses[-1] if losses else None,
+        "held_out_miou": [[int(e), float(m)] for e, m in mious],
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | Path, recipe: Recipe = Recipe(),
+                    device: str | None = "auto", should_cancel=None, on_progress: ProgressFn = None,
+                    loaded=None) -> FinetuneResult:
+    """Model > Train on saved labels and `main.py finetune`: check, train, then write ``out_path`` atomically
+    (only then: a cancelled or failed run leaves no file). ``loaded`` skips reading model_path again."""
+    out_path = Path(out_path)
+    if out_path.exists() and out_path.is_dir():
+        raise EngineError(f"{out_path}: is a folder; give the new checkpoint's file name")
+    loaded = loaded if loaded is not None else load_checkpoint(model_path)
+    check_class_count(folder, loaded.spec.n_classes)
+    items = saved_images(folder)
+    result = finetune(loaded, items, recipe, device, should_cancel, on_progress)
+    check_cancel(should_cancel)
+    names = folder_class_names(folder)
+    spec = loaded.spec
+    if names is not None and tuple(names) != spec.class_names:
+        spec = replace(spec, class_names=tuple(names))
+    base_name = spec.name or Path(loaded.path).stem
+    spec = replace(spec, name=f"{base_name}, fine-tuned on {len(result.provenance['images'])} images of "
+                              f"{Path(folder).name}")
+    result.spec = spec
+    save_checkpoint(out_path, result.model, spec, provenance=result.provenance)
+    return result

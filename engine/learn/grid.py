@@ -1,0 +1,84 @@
+"""The annotator's locked pixels as training targets on the classifier's stride-8 grid, and the box a change covers.
+
+A stroke is a few pixels wide while a cell covers 8 network pixels (more when the image was scaled down for the
+network), so sampling only the cell centres would miss thin strokes. Each cell instead takes the majority class of
+the locked pixels inside its footprint (the image pixels nearest to its centre, bounded half-way to its neighbours'
+centres, from Predictor.cell_centres), weighted by the share of the footprint they cover. Void (255) is ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..labels import VOID
+
+
+@dataclass(frozen=True)
+class GridTargets:
+    """target (h,w) int64 class per cell (-1 = none), weight (h,w) float32 in [0, 1] (share of the footprint painted
+    with that class), free (h,w) bool: cells with no painted pixel at all (the regulariser's cells)."""
+    target: np.ndarray
+    weight: np.ndarray
+    free: np.ndarray
+
+    @property
+    def n_locked(self) -> int:
+        return int((self.target >= 0).sum())
+
+
+def footprint_edges(centres: np.ndarray, length: int) -> np.ndarray:
+    """(n+1,) int64 pixel boundaries of the cells whose centres are ``centres`` (sorted), covering [0, length)."""
+    centres = np.asarray(centres, dtype=np.int64)
+    mids = (centres[:-1] + centres[1:] + 1) // 2
+    return np.concatenate([[0], mids, [length]]).astype(np.int64)
+
+
+def _cell_sums(mask: np.ndarray, ey: np.ndarray, ex: np.ndarray) -> np.ndarray:
+    """Sum of a (H,W) mask over each footprint: an integral image read at the edges (empty footprints give 0)."""
+    integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
+    np.cumsum(np.cumsum(mask, axis=0, dtype=np.int64), axis=1, out=integral[1:, 1:])
+    a = integral[np.ix_(ey[1:], ex[1:])] - integral[np.ix_(ey[:-1], ex[1:])]
+    return a - integral[np.ix_(ey[1:], ex[:-1])] + integral[np.ix_(ey[:-1], ex[:-1])]
+
+
+def grid_targets(labels: np.ndarray, locked: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                 n_classes: int) -> GridTargets:
+    """labels (H,W) uint8 and locked (H,W) bool -> GridTargets on the (len(rows), len(cols)) grid whose cell centres
+    are image rows ``rows`` and columns ``cols`` (Predictor.cell_centres)."""
+    labels = np.asarray(labels)
+    locked = np.asarray(locked, dtype=bool)
+    if labels.shape != locked.shape or labels.ndim != 2:
+        raise ValueError(f"labels {labels.shape} and locks {locked.shape} must be the same (H,W)")
+    H, W = labels.shape
+    ey, ex = footprint_edges(rows, H), footprint_edges(cols, W)
+    area = np.maximum(np.diff(ey)[:, None] * np.diff(ex)[None, :], 1).astype(np.float32)
+    painted = locked & (labels != VOID)
+    shape = (len(rows), len(cols))
+    best = np.zeros(shape, np.int64)
+    target = np.full(shape, -1, np.int64)
+    if painted.any():
+        classes = np.unique(labels[painted])
+        if int(classes.max()) >= n_classes:
+            raise ValueError(f"a locked pixel has class {int(classes.max())} but the model has {n_classes} classes")
+        for c in classes:
+            counts = _cell_sums(painted & (labels == c), ey, ex)
+            better = counts > best
+            best[better], target[better] = counts[better], int(c)
+    free = _cell_sums(painted, ey, ex) == 0
+    return GridTargets(target=target, weight=(best / area).astype(np.float32), free=free)
+
+
+def changed_box(old_labels: np.ndarray | None, new_labels: np.ndarray, margin: int = 0):
+    """(x0, y0, x1, y1) bounding box (x1/y1 exclusive) of pixels whose label differs, grown by ``margin`` and clipped
+    to the image; the whole image when there is no old map; None when nothing changed."""
+    h, w = new_labels.shape
+    if old_labels is None:
+        return 0, 0, w, h
+    diff = np.asarray(old_labels) != np.asarray(new_labels)
+    rows = np.flatnonzero(diff.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(diff.any(axis=0))
+    return (max(int(cols[0]) - margin, 0), max(int(rows[0]) - margin, 0),
+            min(int(cols[-1]) + 1 + margin, w), min(int(rows[-1]) + 1 + margin, h))

@@ -1,0 +1,85 @@
+"""A folder's saved labels as training and tuning data: which images have a label PNG, and loading them checked
+against the model (same size as the image, class ids the model has, a class_names.txt with as many classes).
+
+Every problem is a TrainingDataError that names the file and says what was expected, raised before any work."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..dataset import CLASS_NAMES_FILE, Dataset
+from ..errors import EngineError
+from ..io.images import read_image
+from ..io.labels import read_label_png
+from ..labels import VOID, load_class_list
+
+
+class TrainingDataError(EngineError):
+    """The saved labels cannot be used with this model (none saved, other classes, unreadable, wrong size)."""
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    """One image with a saved label PNG."""
+    name: str
+    image_path: Path
+    label_path: Path
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """(H,W,3) uint8 RGB image and (H,W) uint8 labels (255 = void)."""
+        image = read_image(self.image_path)
+        labels = read_label_png(self.label_path)
+        if labels.shape != image.shape[:2]:
+            raise TrainingDataError(f"{self.label_path}: label size {labels.shape[1]}x{labels.shape[0]} does not "
+                                    f"match its image {image.shape[1]}x{image.shape[0]}")
+        return image, labels
+
+    def label_sha256(self) -> str:
+        return hashlib.sha256(self.label_path.read_bytes()).hexdigest()
+
+
+def saved_images(folder: str | Path) -> list[SavedImage]:
+    """The images of ``folder`` that have a saved label PNG, in folder order. TrainingDataError if there are none."""
+    dataset = Dataset(folder)
+    found = [SavedImage(e.path.name, e.path, e.label_path) for e in dataset.entries if e.label_path.is_file()]
+    if not found:
+        raise TrainingDataError(f"{dataset.folder}: no saved labels in {dataset.labels_dir} to learn from; label and "
+                                f"save some images first (Ctrl+S)")
+    return found
+
+
+def folder_class_names(folder: str | Path) -> tuple[str, ...] | None:
+    """The class names of the folder's labels/class_names.txt, or None without one."""
+    path = Dataset(folder).labels_dir / CLASS_NAMES_FILE
+    return load_class_list(path).names if path.is_file() else None
+
+
+def check_class_count(folder: str | Path, n_classes: int) -> None:
+    """TrainingDataError when labels/class_names.txt lists another number of classes than the model predicts."""
+    names = folder_class_names(folder)
+    if names is not None and len(names) != n_classes:
+        path = Dataset(folder).labels_dir / CLASS_NAMES_FILE
+        raise TrainingDataError(f"{path}: the saved labels have {len(names)} classes but the model predicts "
+                                f"{n_classes}; pick a model with the same classes")
+
+
+def check_label_values(item: SavedImage, labels: np.ndarray, n_classes: int) -> None:
+    """TrainingDataError when a label map uses a class id the model does not have (void 255 is fine)."""
+    values = np.unique(labels)
+    bad = values[(values >= n_classes) & (values != VOID)]
+    if bad.size:
+        raise TrainingDataError(f"{item.label_path}: has class ids {', '.join(map(str, bad[:8].tolist()))} but the "
+                                f"model predicts {n_classes} classes (0..{n_classes - 1}, 255 = void)")
+
+
+def load_checked(items: list[SavedImage], n_classes: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every (image, labels) pair, each checked; the first problem raises before anything is used."""
+    pairs = []
+    for item in items:
+        image, labels = item.load()
+        check_label_values(item, labels, n_classes)
+        pairs.append((image, labels))
+    return pairs

@@ -1,0 +1,36 @@
+"""Fixtures for the learning tests: scenes from the shifted domain (engine/demo/shifted.py), on which the bundled
+demo model is confidently wrong (a pale fabric belt it calls "plastic bag" with p ~ 0.9), written as a folder of
+images, optionally with their ground truth saved as labels. Small (120x160) so each test takes seconds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.demo import synth
+from engine.demo.samples import demo_class_list
+from engine.io.labels import write_class_names, write_label_png
+
+SIZE = (120, 160)
+SEED0 = 3_000_000   # outside the train/val/test ranges of the demo data
+
+
+def shifted_scene(i: int, size=SIZE) -> synth.Scene:
+    return synth.make_scene(SEED0 + i, size, "shifted")
+
+
+def write_folder(folder: Path, n: int, saved: int = 0, size=SIZE, start: int = 0, labels=None) -> Path:
+    """``n`` shifted scenes as img1.png.. ; the first ``saved`` get labels saved (their ground truth, or
+    ``labels[i]``), with class_names.txt, as the app saves them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    classes = demo_class_list()
+    for i in range(n):
+        scene = shifted_scene(start + i, size)
+        cv2.imwrite(str(folder / f"img{i + 1}.png"), cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR))
+        if i < saved:
+            lab = scene.labels if labels is None else labels[i]
+            write_label_png(folder / "labels" / f"img{i + 1}.png", np.asarray(lab, np.uint8), classes)
+    if saved:
+        write_class_names(folder / "labels" / "class_names.txt", classes)
+    return folder
