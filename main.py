@@ -7,6 +7,7 @@
   python main.py finetune FOLDER --model CKPT --out NEW.pt                      train on the folder's saved labels
   python main.py tune-crf FOLDER [--model CKPT] [--keep]                        CRF values that fit the saved labels
   python main.py train-demo | eval-demo                                        the demo model recipe
+  python main.py eval-voc --model CKPT --voc VOC2012 [--crf PRESET]             mIoU on PASCAL VOC 2012 val
 
 The subcommands are listed in engine/cli.py (COMMANDS).
 """

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "tune-crf": "engine.learn.cli:tune_crf_main",
     "train-demo": "engine.demo.train:main",
     "eval-demo": "engine.demo.evaluate:main",
+    "eval-voc": "engine.eval.voc:main",
     "export": "engine.cli_export:main",
     "install-desktop": "engine.desktop_install:main",
 }

@@ -11,6 +11,7 @@ from .paths import DEMO_V1
 
 def build_parser() -> argparse.ArgumentParser:
     from .crf import all_presets, backend_names
+    from .models.pipelines import PIPELINES
 
     from .cli import program
 
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=backend_names(), default=None, help="CRF backend (default: the app's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
+    p.add_argument("--pipeline", choices=sorted(PIPELINES), default=None,
+                   help="inference pipeline (default: the checkpoint's own: caffe for Caffe weights, kazuto for "
+                        "kazuto's .pth)")
     p.add_argument("--out", type=Path, required=True,
                    help="output label PNG (indexed, 255 = void); class_names.txt and OUT.provenance.json go beside it")
     p.add_argument("--map-classes", choices=("name", "position"), default=None,
@@ -74,7 +78,7 @@ def run(args) -> str:
     from .project import labels_target
 
     class_list = load_class_list(args.classes) if args.classes else None
-    loaded = load_checkpoint(args.model, class_list=class_list)
+    loaded = load_checkpoint(args.model, class_list=class_list, pipeline=args.pipeline)
     # a labels folder's own class list decides what the values mean: checked before any work is done
     target = labels_target(args.out.parent, loaded.spec.class_list(), args.map_classes)
     image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True)
@@ -94,8 +98,8 @@ def run(args) -> str:
     counts = np.bincount(labels[labels != VOID], minlength=len(names))[:len(names)]
     share = ", ".join(f"{names[i]} {100 * counts[i] / labels.size:.1f}%" for i in np.argsort(-counts)[:5] if counts[i])
     note = f"; {target.note}" if target.note else ""
-    return (f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, crf {args.crf}): "
-            f"{share}{note}")
+    return (f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, "
+            f"{loaded.spec.pipeline} pipeline, crf {args.crf}): {share}{note}")
 
 
 def main(argv: list[str]) -> int:

@@ -1,12 +1,14 @@
 """Predictor: RGB image -> per-class probabilities at image size, on the chosen device, cancellable between stages.
 
-Images larger than the model's comfortable size are either scaled down (default; like the DeepLab demos) or
-tiled with overlap, so memory stays bounded whatever the image size.
+Each checkpoint runs by its pipeline (spec.pipeline, engine.models.pipelines + engine.preprocess): caffe pads the
+image to the crop size and zooms + crops the logits as DeepLab's Caffe test nets do; kazuto feeds the image as it is.
+Images larger than the model's input_size are either shrunk (default; cv2 INTER_LINEAR to the long side, the
+logits resized back with bilinear align_corners=False) or tiled with overlap, so memory stays bounded.
 
 The pipeline is split at the classifier so that engine.learn can adapt the head without rerunning the backbone:
 extract_features (image -> the classifier's stride-8 inputs, one map per scale) + head_logits (any head -> fused
-stride-8 logits) + probs_from_features (the same upsampling and softmax as predict). For the default strategy,
-probs_from_features(extract_features(image)) is predict(image).
+stride-8 logits) + probs_from_features (the same upsampling, crop, resize and softmax as predict). For the default
+strategy, probs_from_features(extract_features(image)) is predict(image).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import preprocess
 from .device import pick_device
 from .errors import EngineError, check_cancel
 from .models.registry import DEFAULT_MEAN_BGR
@@ -30,11 +33,34 @@ class FeatureSet:
     """One image's classifier inputs and the geometry that turns stride-8 logits back into image-size maps.
 
     maps: per scale (1x first), (1, Cf, h_s, w_s) float tensors on the predictor's device, no grad.
-    input_hw: the network input size (after any downscaling); image_hw: the image size (H, W).
+    geometry: the pipeline, the image size, the size the network saw it at (input_hw, after any shrinking) and the
+    network input's size (net_hw, with the caffe pipeline's padding).
     """
     maps: tuple
-    input_hw: tuple[int, int]
-    image_hw: tuple[int, int]
+    geometry: preprocess.Geometry
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.geometry.input_hw
+
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        return self.geometry.image_hw
+
+    @property
+    def net_hw(self) -> tuple[int, int]:
+        return self.geometry.net_hw
+
+    @property
+    def cells_hw(self) -> tuple[int, int]:
+        """(h, w) of the fused stride-8 grid (the 1x map)."""
+        return tuple(self.maps[0].shape[-2:])
+
+    @property
+    def cells_in_image(self) -> tuple[int, int]:
+        """Leading rows/columns of the stride-8 grid whose logit shows inside the image (the caffe pipeline's
+        padding holds the rest)."""
+        return preprocess.cells_in_image(self.geometry, self.cells_hw)
 
     @property
     def nbytes(self) -> int:
@@ -79,34 +105,34 @@ class Predictor:
     def n_classes(self) -> int:
         return self.spec.n_classes
 
-    def _to_tensor(self, image_rgb: np.ndarray) -> torch.Tensor:
-        """RGB uint8 -> (1,3,H,W) float BGR minus the mean, the input the published weights expect."""
-        bgr = image_rgb[..., ::-1].astype(np.float32) - np.asarray(self.spec.mean_bgr, dtype=np.float32)
-        return torch.from_numpy(np.ascontiguousarray(bgr.transpose(2, 0, 1)))[None].to(self.device)
+    @property
+    def pipeline(self) -> str:
+        """The inference pipeline the network runs by (its checkpoint's: "caffe" or "kazuto")."""
+        return getattr(self.model, "pipeline", self.spec.pipeline)
 
-    def _logits(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        logits = self.model(x)
-        if tuple(logits.shape[-2:]) != size:
-            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return logits
+    def _network_input(self, image_rgb: np.ndarray):
+        """(1,3,h,w) network input on the device and its Geometry (shrunk to max_side if larger; caffe: padded)."""
+        return preprocess.network_input(image_rgb, self.spec.mean_bgr, self.pipeline, self.max_side, self.device)
+
+    def _cropped_logits(self, score: torch.Tensor, geometry: preprocess.Geometry) -> torch.Tensor:
+        """Fused stride-8 logits -> logits at the size the network saw the image: the network's own upsampling to
+        its input size (model(x)) and the crop of the padding. The resize back when the image was shrunk
+        (preprocess.image_logits' second step) is _probabilities', chunked so large images never hold every
+        class at full size in float32."""
+        return preprocess.crop_logits(self.model.upsample_logits(score, geometry.net_hw), geometry)
 
     # ---- the classifier seam ----
-    def _network_input(self, image_rgb: np.ndarray) -> np.ndarray:
-        """The image the network sees: the image itself, or (default strategy) scaled down to max_side."""
-        h, w = image_rgb.shape[:2]
-        return image_rgb if max(h, w) <= self.max_side else _scale_down(image_rgb, self.max_side)
-
     def extract_features(self, image_rgb: np.ndarray, should_cancel=None) -> FeatureSet:
         """(H,W,3) uint8 RGB -> FeatureSet: the classifier inputs of the default (scaled) pipeline."""
         _check_rgb(image_rgb)
         check_cancel(should_cancel)
-        small = self._network_input(image_rgb)
+        x, geometry = self._network_input(image_rgb)
         with torch.inference_mode():
-            maps = self.model.classifier_inputs(self._to_tensor(small))
+            maps = self.model.classifier_inputs(x)
         check_cancel(should_cancel)
         # inference tensors cannot be used in autograd: clone them out of inference mode for training a head
         maps = tuple(m.clone() for m in maps)
-        return FeatureSet(maps=maps, input_hw=tuple(small.shape[:2]), image_hw=tuple(image_rgb.shape[:2]))
+        return FeatureSet(maps=maps, geometry=geometry)
 
     def head_logits(self, features: FeatureSet, head=None) -> torch.Tensor:
         """Fused stride-8 logits (1,C,h,w) of ``head`` (default: the model's classifier) on the cached features.
@@ -118,22 +144,15 @@ class Predictor:
         """(C,H,W) softmax probabilities at image size from the cached features (predict's upsampling), float32 or
         float16 (large images)."""
         with torch.inference_mode():
-            score = self.head_logits(features, head)
-            logits = self.model.upsample_logits(score, features.input_hw)
+            logits = self._cropped_logits(self.head_logits(features, head), features.geometry)
             return _probabilities(logits, tuple(features.image_hw), np.dtype(dtype))
 
     def cell_centres(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
-        """Image-pixel rows (h,) and columns (w,) of the fused stride-8 cells' centres, as int64 indices clipped to
-        the image: where a cell's logit is what the upsampled map shows, so labels can be sampled onto the grid."""
-        h8, w8 = features.maps[0].shape[-2:]
-        (hi, wi), (H, W) = features.input_hw, features.image_hw
-
-        def axis(n8, n_in, n_img):
-            # align_corners=True upsampling: cell i sits at input pixel i*(n_in-1)/(n8-1)
-            pos_in = np.arange(n8) * ((n_in - 1) / (n8 - 1) if n8 > 1 else 0.0)
-            pos_img = (pos_in + 0.5) * (n_img / n_in) - 0.5
-            return np.clip(np.rint(pos_img), 0, n_img - 1).astype(np.int64)
-        return axis(h8, hi, H), axis(w8, wi, W)
+        """Image-pixel rows (h,) and columns (w,) where each fused stride-8 cell's logit shows after the
+        pipeline's upsampling, crop and resize, as int64 indices rounded and clipped to the image, so labels can
+        be sampled onto the grid. Cells in the caffe pipeline's padding clip to the last row/column:
+        features.cells_in_image says how many lie inside."""
+        return preprocess.cell_centres(features.geometry, features.cells_hw)
 
     def predict(self, image_rgb: np.ndarray, should_cancel=None, on_progress: ProgressFn = None,
                 dtype=np.float32) -> np.ndarray:
@@ -144,11 +163,9 @@ class Predictor:
         report = on_progress or (lambda stage, frac: None)
         check_cancel(should_cancel)
         with torch.inference_mode():
-            if max(h, w) <= self.max_side:
-                report("network", 0.0)
-                logits = self._logits(self._to_tensor(image_rgb), (h, w))
-            elif self.strategy == "scale":
-                logits = self._predict_scaled(image_rgb, report)  # at the network's size: upsampled below
+            if max(h, w) <= self.max_side or self.strategy == "scale":
+                report("network" if max(h, w) <= self.max_side else "network (scaled)", 0.0)
+                logits = self._logits(image_rgb)  # at the size the network saw: resized in _probabilities
             else:
                 logits = self._predict_tiled(image_rgb, should_cancel, report)
             check_cancel(should_cancel)
@@ -160,13 +177,15 @@ class Predictor:
                               f"this image: its weights are broken (or overflow); load another checkpoint")
         return probs
 
-    def _predict_scaled(self, image_rgb, report) -> torch.Tensor:
-        small = _scale_down(image_rgb, self.max_side)
-        report("network (scaled)", 0.0)
-        return self.model(self._to_tensor(small))  # the network's own logits: one upsampling, in _probabilities
+    def _logits(self, image_rgb: np.ndarray) -> torch.Tensor:
+        """The pipeline on one image (shrunk if larger than max_side): (1,C,h,w) logits at the size the network
+        saw it (the caffe padding cropped); _probabilities resizes them back to the image, a few classes at a time."""
+        x, geometry = self._network_input(image_rgb)
+        return self._cropped_logits(self.model.score_map(x), geometry)
 
     def _predict_tiled(self, image_rgb, should_cancel, report) -> torch.Tensor:
-        """Overlapping tiles at full resolution; logits averaged with a tent weight so seams do not show."""
+        """Overlapping max_side tiles at full resolution, each through the pipeline; logits averaged with a tent
+        weight so seams do not show."""
         h, w = image_rgb.shape[:2]
         t = self.max_side
         step = max(1, (t * 3) // 4)
@@ -182,7 +201,7 @@ class Predictor:
                 tile = image_rgb[y:y + t, x:x + t]
                 th, tw = tile.shape[:2]
                 win = _tent(th, tw, self.device)
-                acc[..., y:y + th, x:x + tw] += self._logits(self._to_tensor(tile), (th, tw)) * win
+                acc[..., y:y + th, x:x + tw] += self._logits(tile) * win
                 weight[..., y:y + th, x:x + tw] += win
                 done += 1
         return acc / weight.clamp_min(1e-6)
@@ -191,16 +210,6 @@ class Predictor:
 def _check_rgb(image_rgb: np.ndarray) -> None:
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
         raise EngineError(f"predict needs an (H,W,3) uint8 RGB image, got {image_rgb.shape} {image_rgb.dtype}")
-
-
-def _scale_down(image_rgb: np.ndarray, max_side: int) -> np.ndarray:
-    """(H,W,3) uint8 scaled so its long side is max_side (antialiased bilinear)."""
-    h, w = image_rgb.shape[:2]
-    s = max_side / max(h, w)
-    small = torch.from_numpy(np.array(image_rgb)).permute(2, 0, 1)[None].float()
-    small = F.interpolate(small, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
-                          align_corners=False, antialias=True)
-    return small[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).numpy()
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:

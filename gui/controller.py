@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from engine.batch.report import read_scores
-from engine.checkpoints import load_checkpoint
+from engine.checkpoints import load_checkpoint, with_pipeline
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.base import labels_from_probs
 from engine.crf.interactive import probs_dtype
@@ -64,6 +64,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         self.dataset: Dataset | None = None
         self.state: ImageState | None = None
         self.loaded = None
+        self.own_pipeline: str | None = None  # the loaded checkpoint's own inference pipeline
         self.predictor: Predictor | None = None
         self.class_list = None
         self.params: CRFParams = PRESETS["deeplab-v1"]
@@ -297,6 +298,19 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
                 return loaded, Predictor(loaded, device=pref)
         self.lanes["model"].submit(("device", pref), job)
 
+    def set_pipeline(self, name: str) -> None:
+        """Run the loaded weights by another inference pipeline ('caffe' / 'kazuto'); predicted again when ready."""
+        loaded, pref = self.loaded, self.device_pref
+        if loaded is None or name == loaded.spec.pipeline:
+            return
+        self.activity.emit(f"Switching to the {name} pipeline…")
+
+        def job(cancel, report):
+            switched = with_pipeline(loaded, name)
+            with self.model_lock:
+                return switched, Predictor(switched, device=pref)
+        self.lanes["model"].submit(("pipeline", name), job)
+
     def set_class_list(self, class_list) -> bool:
         """Other names/colours for the model's classes (the count must match the model); the folder's own class
         list is then reconciled with them (gui.controller_classes)."""
@@ -316,19 +330,22 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
 
     def _on_model_ready(self, key, result) -> None:
         loaded, predictor = result
-        is_new_model = loaded is not self.loaded
+        is_new_model = loaded is not self.loaded and key[0] != "pipeline"  # a pipeline switch keeps the classes
+        if loaded is not self.loaded:
+            self.scores = {}
+            self.prefetch.clear()
         self.loaded = loaded
         if is_new_model:
             self.model_classes = loaded.spec.class_list()
-            self.scores = {}
-            self.prefetch.clear()
+            self.own_pipeline = loaded.spec.pipeline
         self._bind_model(predictor, is_new_model)   # folder classes vs the model's; sets self.predictor
         self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
         self.adapt.bind_predictor(predictor, is_new_model)
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
-        self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} on {describe(predictor.device)}")
+        self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
+                           f"on {describe(predictor.device)}")
         self.request_predict()
 
     # ----- prediction ----------------------------------------------------------------------------

@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
         self.model_menu.load_requested.connect(self.load_model)
         self.model_menu.class_list_requested.connect(c.set_class_list)
         self.model_menu.device_requested.connect(self._on_device)
+        self.model_menu.pipeline_requested.connect(c.set_pipeline)
         self.model_menu.error.connect(self.show_error)
         tb.fit.triggered.connect(self.canvas.fit)
         tb.actual.triggered.connect(self.canvas.actual_size)
@@ -324,6 +325,8 @@ class MainWindow(QMainWindow):
             self.presenter.bind(self.ctl.state, cl.palette_array())
             self.legend.set_palette(cl.palette_array())
         loaded = self.ctl.loaded
+        if loaded is not None:
+            self.model_menu.set_pipeline(loaded.spec.pipeline, self.ctl.own_pipeline)
         if loaded is not None and loaded is not self._preset_model:   # a new model, not a new class list
             self._preset_model = loaded
             self.settings.setValue("last_model", str(loaded.path))

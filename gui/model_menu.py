@@ -1,4 +1,5 @@
-"""Model menu: load a checkpoint (any format the engine reads), pick the class list and the device.
+"""Model menu: load a checkpoint (any format the engine reads), pick the class list, the device and the inference
+pipeline (the checkpoint's own is ticked and marked; choosing the other one runs the same weights that way).
 
 The menu only asks; the controller does the work and reports back (device_changed, errors).
 """
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 from engine.device import available_devices
 from engine.errors import EngineError
 from engine.labels import BUILTIN_CLASS_LISTS, load_class_list
+from engine.models.pipelines import PIPELINES
 from engine.paths import DEMO_V1, DEMO_V2
 
 CHECKPOINT_FILTER = "Model files (*.pt *.pth *.caffemodel *.ckpt);;All files (*)"
@@ -22,6 +24,7 @@ class ModelMenu(QMenu):
     load_requested = Signal(object)          # Path
     class_list_requested = Signal(object)    # ClassList, or None = the model's own
     device_requested = Signal(str)
+    pipeline_requested = Signal(str)
     error = Signal(str)
 
     def __init__(self, parent=None):
@@ -70,6 +73,28 @@ class ModelMenu(QMenu):
             act.setData(name)
             self.device_group.addAction(act)
             act.triggered.connect(lambda _=False, n=name: self.device_requested.emit(n))
+
+        self.pipeline_menu = self.addMenu("&Pipeline")
+        self.pipeline_menu.setToolTipsVisible(True)
+        self.pipeline_group = QActionGroup(self)
+        self.pipeline_group.setExclusive(True)
+        for name, what in PIPELINES.items():
+            act = self.pipeline_menu.addAction(name)
+            act.setCheckable(True)
+            act.setData(name)
+            act.setToolTip(what)
+            act.setEnabled(False)  # until a model is loaded
+            self.pipeline_group.addAction(act)
+            act.triggered.connect(lambda _=False, n=name: self.pipeline_requested.emit(n))
+
+    def set_pipeline(self, current: str | None, own: str | None) -> None:
+        """Tick the pipeline the model runs by; mark the checkpoint's own one ("from the checkpoint")."""
+        for act in self.pipeline_group.actions():
+            name = act.data()
+            act.setEnabled(current is not None)
+            act.setChecked(name == current)
+            act.setText(f"{name} (from the checkpoint)" if name == own else name)
+        self.pipeline_menu.setTitle(f"&Pipeline: {current}" if current else "&Pipeline")
 
     def set_loaded(self, path, name: str = "") -> None:
         """Tick the entry of the model now loaded (a checkpoint of the user's gets an entry of its own)."""

@@ -43,7 +43,8 @@ _SCHEMA = {
                          ("kernel_size", 2, _OPT, F.TYPE_UINT32, None, False),
                          ("stride", 3, _OPT, F.TYPE_UINT32, None, False),
                          ("pad", 4, _OPT, F.TYPE_UINT32, None, False)],
-    "BatchNormParameter": [("use_global_stats", 1, _OPT, F.TYPE_BOOL, None, False)],
+    "BatchNormParameter": [("use_global_stats", 1, _OPT, F.TYPE_BOOL, None, False),
+                           ("eps", 3, _OPT, F.TYPE_FLOAT, None, False)],
     "LayerParameter": [("name", 1, _OPT, F.TYPE_STRING, None, False),
                        ("type", 2, _OPT, F.TYPE_STRING, None, False),
                        ("bottom", 3, _REP, F.TYPE_STRING, None, False),
@@ -184,6 +185,8 @@ def _conv_bn(net, conv_name, bn_name, scale_name, unit, bn_factor):
     _blob(layer.blobs.add(), _np(conv.weight), legacy=False)
     bnl = net.layer.add(name=bn_name, type="BatchNorm")
     bnl.batch_norm_param.use_global_stats = True
+    if bn.eps != 1e-5:  # absent = Caffe's default 1e-5
+        bnl.batch_norm_param.eps = bn.eps
     for stat in (bn.running_mean * bn_factor, bn.running_var * bn_factor, torch.tensor([bn_factor])):
         _blob(bnl.blobs.add(), _np(stat), legacy=False)
     sl = net.layer.add(name=scale_name, type="Scale")

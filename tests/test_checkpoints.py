@@ -48,8 +48,9 @@ X = torch.randn(1, 3, 37, 45, generator=torch.Generator().manual_seed(3)) * 60
 
 
 def same_outputs(a, b, exact=True):
+    """Same network: equal stride-8 score maps (the upsampling is the checkpoint's pipeline, tested apart)."""
     with torch.no_grad():
-        ya, yb = a(X), b(X)
+        ya, yb = a.score_map(X), b.score_map(X)
     return torch.equal(ya, yb) if exact else torch.allclose(ya, yb, rtol=1e-4, atol=1e-5)
 
 
@@ -96,7 +97,7 @@ def test_kazuto_msc_state_dict(tmp_path):
     torch.save(model.state_dict(), path, _use_new_zipfile_serialization=False)
     assert path.read_bytes()[:1] == b"\x80"
     loaded = load_checkpoint(path)
-    assert loaded.source_format == "kazuto"
+    assert loaded.source_format == "kazuto" and loaded.spec.pipeline == loaded.model.pipeline == "kazuto"
     assert loaded.spec.arch == "deeplab_v2_resnet101" and loaded.spec.msc_scales == (0.5, 0.75)
     assert dict(loaded.spec.arch_kwargs) == {"blocks": (1, 2, 2, 1), "base_channels": 8}
     assert loaded.spec.class_names[1] == "aeroplane" and loaded.spec.crf_preset == "deeplab-v2"
@@ -130,6 +131,7 @@ def test_v1_state_dict_with_caffe_names(tmp_path):
     torch.save(sd, path)
     loaded = load_checkpoint(path)
     assert loaded.source_format == "state_dict" and same_outputs(model, loaded.model)
+    assert loaded.spec.pipeline == "caffe" and loaded.model.pipeline == "caffe"  # a conversion of the Caffe release
 
 
 def test_mismatch_lists_missing_unexpected_and_shapes(tmp_path):
@@ -163,6 +165,7 @@ def test_caffemodel_v1(tmp_path, legacy):
     path.write_bytes(v1_caffemodel(model, legacy=legacy))
     loaded = load_checkpoint(path)
     assert loaded.source_format == "caffemodel" and loaded.spec.arch == "deeplab_v1_largefov"
+    assert loaded.spec.pipeline == "caffe" and loaded.model.pipeline == "caffe"
     assert loaded.spec.class_names[0] == "background" and loaded.spec.crf_preset == "deeplab-v1"
     assert dict(loaded.spec.arch_kwargs) == dict(V1_KW)
     assert same_outputs(model, loaded.model)
@@ -178,7 +181,10 @@ def test_caffemodel_v2_msc_bn_scale_and_coco_stuff_classes(tmp_path):
     bn = loaded.model.base.layer3.block2.reduce.bn
     ref = model.base.layer3.block2.reduce.bn
     assert torch.allclose(bn.running_var, ref.running_var, rtol=1e-5)  # divided by the scale factor
-    assert same_outputs(model, loaded.model, exact=False)
+    assert loaded.spec.pipeline == loaded.model.pipeline == "caffe"
+    as_caffe = build_model(replace(_spec_of(model), pipeline="caffe")).eval()
+    as_caffe.load_state_dict(model.state_dict())  # Caffe's MSC (Interp sizes) on the same weights
+    assert same_outputs(as_caffe, loaded.model, exact=False)
 
 
 def test_caffemodel_geometry_mismatch_is_reported(tmp_path):

@@ -113,3 +113,29 @@ def test_saved_labels_are_shown_when_reopened(qtbot, window, env):
     np.testing.assert_array_equal(st.labels, st.crf_labels)
     assert window.file_list.status_text(0) == "edited"
     Image.open(folder / "labels" / "img1.png").verify()
+
+
+def test_pipeline_menu_shows_the_checkpoints_own_and_switches(qtbot, window, env):
+    """Model > Pipeline ticks the pipeline the model runs by, marks the checkpoint's own one, and choosing the other
+    re-runs the same weights that way (the class list stays, the image is predicted again)."""
+    from engine.checkpoints import load_checkpoint, with_pipeline
+    from engine.predict import Predictor
+
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    menu = window.model_menu
+    acts = {a.data(): a for a in menu.pipeline_group.actions()}
+    assert set(acts) == {"caffe", "kazuto"} and all(a.isEnabled() for a in acts.values())
+    assert acts["kazuto"].isChecked() and acts["kazuto"].text() == "kazuto (from the checkpoint)"
+    assert not acts["caffe"].isChecked() and menu.pipeline_menu.title() == "&Pipeline: kazuto"
+    mine = ClassList(("sky", "car", "tree"), ((10, 20, 30), (200, 0, 0), (0, 200, 0)))
+    menu.class_list_requested.emit(mine)
+    acts["caffe"].trigger()
+    qtbot.waitUntil(lambda: window.ctl.predictor.pipeline == "caffe", timeout=20000)
+    st = wait_ready(qtbot, window)
+    assert window.ctl.loaded.spec.pipeline == "caffe" and window.ctl.class_list == mine
+    assert acts["caffe"].isChecked() and acts["caffe"].text() == "caffe"
+    assert acts["kazuto"].text() == "kazuto (from the checkpoint)" and menu.pipeline_menu.title() == "&Pipeline: caffe"
+    expected = Predictor(with_pipeline(load_checkpoint(model), "caffe"), device="cpu").predict(st.image)
+    np.testing.assert_array_equal(st.probs, expected)

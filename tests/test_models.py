@@ -67,15 +67,22 @@ def test_v2_stride8_and_output_size(hw):
     assert out.shape == (1, 3, *hw)
 
 
-def test_upsampling_is_align_corners_true():
-    model = build_model(narrow("deeplab_v1_largefov")).eval()
+def test_upsampling_follows_the_pipeline():
+    """caffe: Interp zoom 8 to (h-1)*8+1 (corner-aligned, cell i at pixel 8i), then the crop; kazuto: bilinear with
+    align_corners=False straight to the input size."""
     x = torch.randn(1, 3, 41, 57)
+    caffe = build_model(narrow("deeplab_v1_largefov", pipeline="caffe")).eval()
+    kazuto = build_model(narrow("deeplab_v1_largefov", pipeline="kazuto")).eval()
+    kazuto.load_state_dict(caffe.state_dict())
     with torch.no_grad():
-        score, out = model.score_map(x), model(x)
-    assert torch.allclose(out, F.interpolate(score, size=(41, 57), mode="bilinear", align_corners=True))
-    # align_corners=True keeps the corner scores exactly (Caffe Interp, (h-1)*8+1 grid)
-    assert torch.equal(out[..., 0, 0], score[..., 0, 0])
-    assert torch.allclose(out[..., -1, -1], score[..., -1, -1])
+        score, out_c, out_k = caffe.score_map(x), caffe(x), kazuto(x)
+    h, w = score.shape[-2:]
+    zoomed = F.interpolate(score, size=((h - 1) * 8 + 1, (w - 1) * 8 + 1), mode="bilinear", align_corners=True)
+    assert out_c.shape == out_k.shape == (1, 3, 41, 57)
+    assert torch.equal(out_c, zoomed[..., :41, :57])
+    assert torch.equal(out_c[..., ::8, ::8], score[..., :6, :8])  # the cells themselves, exactly
+    assert torch.equal(out_k, F.interpolate(score, size=(41, 57), mode="bilinear", align_corners=False))
+    assert not torch.allclose(out_c, out_k)
 
 
 def test_v1_full_size_matches_released_prototxt():

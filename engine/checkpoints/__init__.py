@@ -20,15 +20,15 @@ from torch import nn
 
 from engine.checkpoints.caffe_mapping import caffe_state_dict, detect_caffe_arch, is_msc_copy
 from engine.checkpoints.caffemodel import CaffeFormatError, parse_caffemodel
-from engine.checkpoints.fit import check_geometry, fit_state_dict, spec_from_state_dict
-from engine.checkpoints.kazuto import KAZUTO_MSC_SCALES, normalise_state_dict, unwrap_state_dict
+from engine.checkpoints.fit import bn_eps_kwarg, check_geometry, fit_state_dict, spec_from_state_dict
+from engine.checkpoints.kazuto import KAZUTO_MSC_SCALES, PIPELINE_OF_LAYOUT, normalise_state_dict, unwrap_state_dict
 from engine.checkpoints.own_format import FORMAT, is_own_format, save_checkpoint
 from engine.checkpoints.safety import check_state_dict, check_zip_members, read_model_file
 from engine.checkpoints.spec_check import check_spec, check_spec_dict, check_weight_budget
 from engine.errors import CheckpointError
 from engine.models.registry import ModelSpec, build_model
 
-__all__ = ["LoadedModel", "load_checkpoint", "save_checkpoint", "FORMAT"]
+__all__ = ["LoadedModel", "load_checkpoint", "save_checkpoint", "with_pipeline", "FORMAT"]
 
 log = logging.getLogger(__name__)
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -113,7 +113,7 @@ def _load_torch(data: bytes, path: Path, class_list):
             f"format, kazuto's deeplab-pytorch keys (base.layer1.conv1.conv.weight ...) or DeepLab "
             f"v1 Caffe names (conv1_1.weight ... fc8.weight); found: {sample}")
     arch, scales, sd, layout = found
-    spec = spec_from_state_dict(arch, sd, path, scales, class_list)
+    spec = spec_from_state_dict(arch, sd, path, scales, class_list, pipeline=PIPELINE_OF_LAYOUT[layout])
     model = _build(spec, path, len(data))
     fit_state_dict(model, sd, path, _describe(spec))
     return model, spec, layout
@@ -134,14 +134,18 @@ def _load_caffe(data: bytes, path: Path, class_list):
             f".caffemodel with DeepLab v1 LargeFOV layers (conv1_1 ... fc8_*) or v2 ResNet-101 "
             f"layers (conv1, res2a_branch2a ... fc1_*_c0); layers with weights found: {names}")
     try:
-        sd, unknown, geometry = caffe_state_dict(layers, arch)
+        sd, unknown, geometry, eps_by_path = caffe_state_dict(layers, arch)
     except (ValueError, IndexError) as e:  # e.g. a BatchNorm layer without its statistics
         raise CheckpointError(f"{path}: malformed DeepLab .caffemodel: {e}") from e
     msc = KAZUTO_MSC_SCALES if arch == "deeplab_v2_resnet101" and any(
         is_msc_copy(layer.name) for layer in layers if layer.blobs) else ()
     check_state_dict(sd, path)
-    spec = spec_from_state_dict(arch, sd, path, msc, class_list)
+    spec = spec_from_state_dict(arch, sd, path, msc, class_list, pipeline="caffe")
     model = _build(spec, path, len(data))
+    eps = bn_eps_kwarg(model, eps_by_path)
+    if eps is not None:  # Caffe adds each BatchNorm layer's own eps (batch_norm_layer.cpp)
+        spec = replace(spec, arch_kwargs=spec.arch_kwargs + (("bn_eps", eps),))
+        model = _build(spec, path, len(data))
     if unknown:
         raise CheckpointError(f"{path}: the weights do not fit {_describe(spec)}. Layers with "
                               f"weights this app cannot place: {', '.join(unknown[:10])}")
@@ -150,9 +154,25 @@ def _load_caffe(data: bytes, path: Path, class_list):
     return model, spec, "caffemodel"
 
 
-def load_checkpoint(path: str | Path, class_list=None) -> LoadedModel:
+def with_pipeline(loaded: LoadedModel, pipeline: str) -> LoadedModel:
+    """The same weights run by another inference pipeline ("caffe" / "kazuto"): a new network (CPU, eval), so a
+    Predictor still holding `loaded` is not affected. The file's own pipeline stays in loaded.spec of the original."""
+    try:
+        spec = replace(loaded.spec, pipeline=pipeline)
+    except ValueError as e:
+        raise CheckpointError(f"{loaded.path}: {e}") from e
+    if spec == loaded.spec:
+        return loaded
+    model = _build(spec, loaded.path)
+    model.load_state_dict({k: v.detach().cpu() for k, v in loaded.model.state_dict().items()})
+    return replace(loaded, model=model.eval(), spec=spec)
+
+
+def load_checkpoint(path: str | Path, class_list=None, pipeline: str | None = None) -> LoadedModel:
     """Read any supported model file. class_list overrides the default (21 VOC, 182 COCO-Stuff,
-    else generic names) and must have as many classes as the model's head."""
+    else generic names) and must have as many classes as the model's head. The inference pipeline is the
+    one the file's source used (spec.pipeline: caffe for .caffemodel and v1 Caffe-name state dicts, kazuto for
+    kazuto's .pth, the stored one for project checkpoints); `pipeline` overrides it."""
     path = Path(path)
     data = read_model_file(path)  # regular files only, size-capped (engine.checkpoints.safety)
     if not data:
@@ -176,5 +196,6 @@ def load_checkpoint(path: str | Path, class_list=None) -> LoadedModel:
         err.unexpected = True  # the fuzz tests look for these: each is a check this module is missing
         raise err from e
     model.eval()
-    return LoadedModel(model=model, spec=spec, source_format=fmt,
-                       sha256=hashlib.sha256(data).hexdigest(), path=path)
+    loaded = LoadedModel(model=model, spec=spec, source_format=fmt,
+                         sha256=hashlib.sha256(data).hexdigest(), path=path)
+    return loaded if pipeline is None else with_pipeline(loaded, pipeline)

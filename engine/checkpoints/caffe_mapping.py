@@ -91,7 +91,8 @@ def _param_names(role: str, layer: CaffeLayer) -> list[str]:
 
 
 def caffe_state_dict(layers: list[CaffeLayer], arch: str):
-    """Convert layers to (state_dict, unknown layer names, conv geometry by module path).
+    """Convert layers to (state_dict, unknown layer names, conv geometry by module path, BatchNorm eps by module
+    path for the BN layers that store one).
 
     Blobs keep their stored shape (legacy files store a bias as (1,1,1,N)); the loader reshapes
     them to the model's shapes when the element counts agree.
@@ -99,6 +100,7 @@ def caffe_state_dict(layers: list[CaffeLayer], arch: str):
     sd: dict[str, torch.Tensor] = {}
     unknown: list[str] = []
     geometry: dict[str, dict[str, int]] = {}
+    bn_eps: dict[str, float] = {}
     for layer in layers:
         if not layer.blobs or (arch == "deeplab_v2_resnet101" and is_msc_copy(layer.name)):
             continue
@@ -114,9 +116,11 @@ def caffe_state_dict(layers: list[CaffeLayer], arch: str):
         path, role = target
         if role == "bn":
             sd.update({f"{path}.{k}": v for k, v in _bn_stats(layer).items()})
+            if layer.bn_eps is not None:
+                bn_eps[path] = layer.bn_eps
             continue
         for pname, blob in zip(_param_names(role, layer), layer.blobs):
             sd[f"{path}.{pname}"] = _tensor(blob)
         if role == "conv" and layer.conv:
             geometry[path] = dict(layer.conv)
-    return sd, unknown, geometry
+    return sd, unknown, geometry, bn_eps

@@ -3,8 +3,8 @@
 Why hand-rolled: the DeepLab v1 files use the legacy `layers` field (2) with the v1 layer
 message, the v2 files the new `layer` field (100); one small reader handles both, and reading
 the bytes directly avoids the old 64 MB message limit of some protobuf builds. Field numbers
-are in /work/shared/reference/deeplab.md §7. Only names, types, blobs and the convolution
-geometry are kept.
+are in /work/shared/reference/deeplab.md §7. Only names, types, blobs, the convolution
+geometry and BatchNorm's eps are kept.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class CaffeLayer:
     blobs: list[np.ndarray] = field(default_factory=list)
     conv: dict[str, int] = field(default_factory=dict)  # kernel/stride/pad/dilation if stored
     legacy: bool = False  # True for the v1 `layers` (field 2) message
+    bn_eps: float | None = None  # BatchNormParameter.eps if stored (Caffe's default is 1e-5)
 
 
 def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
@@ -151,15 +152,30 @@ def _parse_blob(buf: memoryview, span) -> np.ndarray:
 
 
 def _parse_conv_param(buf, span, legacy: bool) -> dict[str, int]:
-    """kernel/stride/pad/dilation actually stored (absent fields are left out)."""
-    names = {3: "pad", 4: "kernel", 6: "stride", 17 if legacy else 18: "dilation"}
+    """kernel/stride/pad/dilation actually stored (absent fields are left out). DeepLab v1 calls dilation
+    `hole` (17); a v1 file written with v2's field number 18 (v1's hole_h, the same value for square holes) is
+    read too."""
+    names = {3: "pad", 4: "kernel", 6: "stride", 18: "dilation"}
+    if legacy:
+        names[17] = "hole"
     out: dict[str, int] = {}
     for num, wt, value in iter_fields(buf, *span):
         if num in names and wt in (_VARINT, _LEN):
             vals = _packed_varints(buf, wt, value)
             if vals:
                 out[names[num]] = vals[0]
+    if "hole" in out:
+        out["dilation"] = out.pop("hole")
     return out
+
+
+def _parse_bn_eps(buf, span) -> float | None:
+    """BatchNormParameter { optional float eps = 3 }: the value Caffe adds to the variance."""
+    eps = None
+    for num, wt, value in iter_fields(buf, *span):
+        if num == 3 and wt == _I32:
+            eps = float(np.frombuffer(value, dtype="<f4")[0])
+    return eps
 
 
 def _parse_layer(buf, span, legacy: bool) -> CaffeLayer:
@@ -178,6 +194,8 @@ def _parse_layer(buf, span, legacy: bool) -> CaffeLayer:
             layer.blobs.append(_parse_blob(buf, value))
         elif num == conv_f and wt == _LEN:
             layer.conv = _parse_conv_param(buf, value, legacy)
+        elif not legacy and num == 139 and wt == _LEN:  # batch_norm_param
+            layer.bn_eps = _parse_bn_eps(buf, value)
         elif legacy and num == 1 and wt == _LEN:  # V0LayerParameter: name 1, type 2, blobs 50
             for n2, wt2, v2 in iter_fields(buf, *value):
                 if n2 == 1 and wt2 == _LEN and not layer.name:

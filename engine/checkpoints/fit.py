@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from engine.errors import CheckpointError
+from engine.models.pipelines import DEFAULT_PIPELINE
 from engine.models.registry import ModelSpec
 
 _SHOW = 10  # how many keys of each kind an error message lists
@@ -60,8 +62,9 @@ _ARCH_SHAPES = {"deeplab_v1_largefov": (_v1_kwargs, _V1_DEFAULTS),
 
 
 def spec_from_state_dict(arch: str, sd: dict, path: Path, msc_scales=(), class_list=None,
-                         name: str = "") -> ModelSpec:
-    """ModelSpec whose network has exactly the shapes found in sd (narrow variants included)."""
+                         name: str = "", pipeline: str = DEFAULT_PIPELINE) -> ModelSpec:
+    """ModelSpec whose network has exactly the shapes found in sd (narrow variants included), run by `pipeline`
+    (the reader knows which: caffe for Caffe weights, kazuto for kazuto's .pth)."""
     infer, defaults = _ARCH_SHAPES[arch]
     n_classes, kw = infer(sd, path)
     arch_kwargs = tuple((k, v) for k, v in kw.items() if defaults.get(k) != v)
@@ -73,7 +76,21 @@ def spec_from_state_dict(arch: str, sd: dict, path: Path, msc_scales=(), class_l
         names, palette = class_list.names, class_list.palette
     return ModelSpec(arch=arch, n_classes=n_classes, class_names=names, palette=palette,
                      arch_kwargs=arch_kwargs, msc_scales=tuple(msc_scales),
-                     crf_preset=CRF_PRESET[arch], name=name or path.stem)
+                     crf_preset=CRF_PRESET[arch], name=name or path.stem, pipeline=pipeline)
+
+
+def bn_eps_kwarg(model: nn.Module, eps_by_path: dict[str, float]):
+    """The bn_eps arch_kwarg for the BatchNorm eps a .caffemodel stores per layer (absent = Caffe's 1e-5): None
+    when every layer has the default, one float when all agree, else one value per BatchNorm in module order.
+    Compared and stored as float32, the type Caffe keeps them in."""
+    default = np.float32(1e-5)
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    values = [np.float32(eps_by_path.get(n, default)) for n in names]
+    if all(v == default for v in values):
+        return None
+    if len(set(values)) == 1:
+        return float(values[0])
+    return tuple(float(v) for v in values)
 
 
 def _listing(title: str, items: list[str]) -> str:

@@ -32,8 +32,14 @@ def unwrap_state_dict(obj):
     return obj
 
 
+# layout label (LoadedModel.source_format) -> the pipeline its weights were evaluated with
+PIPELINE_OF_LAYOUT = {"kazuto": "kazuto", "state_dict": "caffe"}
+
+
 def normalise_state_dict(sd: dict):
-    """(arch, msc_scales, state dict in our key names, layout label) or None if unrecognised."""
+    """(arch, msc_scales, state dict in our key names, layout label) or None if unrecognised. v1 state dicts with
+    Caffe names are conversions of the Caffe release (no PyTorch-trained LargeFOV weights were published), so their
+    layout runs the caffe pipeline; kazuto's files run his."""
     keys = [k for k in sd if isinstance(k, str)]
     if "base.layer1.conv1.conv.weight" in sd:
         return "deeplab_v2_resnet101", KAZUTO_MSC_SCALES, dict(sd), "kazuto"

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import CheckpointError
+from engine.models.pipelines import PIPELINES
 from engine.models.registry import ModelSpec, build_model
 
 MAX_CLASSES = 255            # label maps are uint8 with 255 = void
@@ -34,6 +35,7 @@ SPEC_RANGES: dict[str, tuple] = {
     "mean_bgr": (3, (-1000.0, 1000.0)),
 }
 # arch -> arch_kwargs name -> ("int", lo, hi) | ("ints", length, lo, hi) | ("float", lo, hi) | ("choice", {...})
+#   | ("floats", longest, lo, hi): one number or a list of at most `longest`
 ARCH_RANGES: dict[str, dict[str, tuple]] = {
     "deeplab_v1_largefov": {
         "channels": ("ints", 5, 1, 4096),
@@ -46,8 +48,10 @@ ARCH_RANGES: dict[str, dict[str, tuple]] = {
         "head": ("choice", {"aspp", "fc"}),
         "rates": ("ints", (1, 8), 1, 256),
         "freeze_bn": ("choice", {True, False}),
+        "bn_eps": ("floats", 1024, 1e-12, 1.0),  # a .caffemodel's per-layer BatchNorm eps (one, or one per layer)
     },
 }
+MAX_FLAT = 1024  # the longest flat list an arch kwarg may hold (bn_eps has one value per BatchNorm: 104 in v2)
 
 
 def _is_int(v) -> bool:
@@ -101,6 +105,8 @@ def check_spec_dict(d, path: Path) -> None:
     for name in ("name", "crf_preset"):
         if name in d and (not isinstance(d[name], str) or len(d[name]) > 1000):
             raise _bad(path, f"{name} must be a short string")
+    if "pipeline" in d and d["pipeline"] not in PIPELINES:
+        raise _bad(path, f"pipeline must be one of {sorted(PIPELINES)}, got {d['pipeline']!r:.60}")
     kwargs = d.get("arch_kwargs", {})
     items = kwargs.items() if isinstance(kwargs, dict) else kwargs
     if not isinstance(kwargs, (dict, list, tuple)):
@@ -114,7 +120,7 @@ def check_spec_dict(d, path: Path) -> None:
 def _check_flat(path, name, value) -> None:
     """An arch kwarg is a number, string, bool or a short flat list of numbers (nothing nested)."""
     if isinstance(value, (list, tuple)):
-        if len(value) > 64 or not all(_is_real(v) for v in value):
+        if len(value) > MAX_FLAT or not all(_is_real(v) for v in value):
             raise _bad(path, f"arch_kwargs[{name!r}] must be a short list of numbers")
     elif not (isinstance(value, (str, bool)) or _is_real(value)):
         raise _bad(path, f"arch_kwargs[{name!r}] has an unexpected value {value!r:.60}")
@@ -137,6 +143,12 @@ def check_spec(spec: ModelSpec, path: Path) -> None:
             _check_number(path, f"{spec.arch} {name}", value, rule[1], rule[2], integer=True)
         elif kind == "float":
             _check_number(path, f"{spec.arch} {name}", value, rule[1], rule[2], integer=False)
+        elif kind == "floats":
+            values = value if isinstance(value, (list, tuple)) else (value,)
+            if len(values) > rule[1]:
+                raise _bad(path, f"{spec.arch} {name} must be at most {rule[1]} numbers")
+            for v in values:
+                _check_number(path, f"{spec.arch} {name}", v, rule[2], rule[3], integer=False)
         elif kind == "choice":
             if value not in rule[1] or isinstance(value, (list, tuple)):
                 raise _bad(path, f"{spec.arch} {name} must be one of {sorted(map(str, rule[1]))}, got {value!r:.60}")

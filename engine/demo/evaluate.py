@@ -18,6 +18,7 @@ import torch
 
 from engine.demo import synth
 from engine.demo.metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
+from engine.models.pipelines import PIPELINES
 from engine.paths import DEMO_V1, DEMO_V2, PRESETS_DIR
 
 # Coarse grid around the DeepLab presets (paper §4.1.1 searched bi_w 3-6, bi_xy_std 30-100, bi_rgb_std 3-6), widened
@@ -67,19 +68,20 @@ def tune_crf(backend, scenes, probs, base, n_classes: int, log=print):
     return best, result.best_miou
 
 
-def evaluate_model(key: str, path: Path, val, test, backend, tune: bool, log=print) -> dict:
+def evaluate_model(key: str, path: Path, val, test, backend, tune: bool, log=print, pipeline=None) -> dict:
     """Scores of one checkpoint on the test scenes: {'none','preset','tuned'} -> Scored, plus the chosen params."""
     from engine.checkpoints import load_checkpoint
     from engine.crf import preset
     from engine.predict import Predictor
 
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, pipeline=pipeline)
     predictor = Predictor(loaded, device="cpu")
     n = loaded.spec.n_classes
     base = preset(loaded.spec.crf_preset)
     t0 = time.time()
     test_probs = predict_scenes(predictor, test)
-    log(f"[{key}] {path.name}: predicted {len(test)} test scenes in {time.time() - t0:.1f}s")
+    log(f"[{key}] {path.name} ({loaded.spec.pipeline} pipeline): predicted {len(test)} test scenes in "
+        f"{time.time() - t0:.1f}s")
     out = {"none": score_labels(test, [np.argmax(p, 0) for p in test_probs], n),
            "preset": score_labels(test, crf_label_maps(backend, test, test_probs, base), n),
            "preset_name": loaded.spec.crf_preset, "names": loaded.spec.class_names}
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-presets", action="store_true", help="save tuned values to resources/presets/")
     ap.add_argument("--backend", default=None, help="CRF backend (default: the engine's default)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pipeline", choices=sorted(PIPELINES), default=None,
+                    help="run the models by this inference pipeline instead of their own")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     backend = get_backend(args.backend)
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for key in args.models:
         path = (args.checkpoint_dir / f"demo_{key}.pt") if args.checkpoint_dir else DEFAULT_MODELS[key]
-        results[key] = evaluate_model(key, path, val, test, backend, tune=not args.no_tune)
+        results[key] = evaluate_model(key, path, val, test, backend, tune=not args.no_tune, pipeline=args.pipeline)
         if args.write_presets and "tuned_params" in results[key]:
             print(f"  wrote {write_preset(key, results[key]['tuned_params'])}")
     print(format_table(results))

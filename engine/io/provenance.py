@@ -42,6 +42,7 @@ class Provenance:
     model_arch: str = ""
     checkpoint_sha256: str = ""
     checkpoint_format: str = ""
+    model_pipeline: str = ""  # the inference pipeline the network ran by (caffe / kazuto)
     crf_backend: str = ""
     crf_params: dict | None = None
     edited_pixels: int = 0
@@ -101,6 +102,7 @@ def make_provenance(labels: np.ndarray, locked: np.ndarray, image: str, *, loade
         model_arch=str(getattr(spec, "arch", "")),
         checkpoint_sha256=str(getattr(loaded, "sha256", "") or ""),
         checkpoint_format=str(getattr(loaded, "source_format", "") or ""),
+        model_pipeline=str(getattr(spec, "pipeline", "") or ""),
         crf_backend=crf_backend if crf_params is not None else "",
         crf_params=crf_params.to_dict() if crf_params is not None else None,
         edited_pixels=int(locked.sum()),

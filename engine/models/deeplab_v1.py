@@ -4,13 +4,17 @@ Module attributes carry the Caffe layer names (conv1_1 .. conv5_3, fc6, fc7, fc8
 .caffemodel maps blob-for-blob onto the state dict with no renaming table (fc8_voc12 -> fc8).
 Geometry follows /work/shared/reference/deeplab.md §1: ceil-mode pools (Caffe rounding),
 pool4/pool5 stride 1, conv5 dilation 2, pool5a 3x3 average pool, fc6 3x3 dilation 12.
-Output stride is 8. Narrow variants (fewer channels) exist for the bundled demo models.
+Output stride is 8. Narrow variants (fewer channels) exist for the bundled demo models. How the stride-8 map is
+brought to pixel size is the checkpoint's pipeline (engine.models.pipelines: caffe zoom x8 + crop, or kazuto's
+align_corners=False).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from engine.models import pipelines
 
 VGG16_CHANNELS = (64, 128, 256, 512, 512)
 # convolutions per VGG stage: conv1_1..1_2, conv2_1..2_2, conv3_1..3_3, ...
@@ -21,8 +25,9 @@ class DeepLabV1LargeFOV(nn.Module):
     """VGG-16 LargeFOV. Input (N,3,H,W) BGR mean-subtracted 0-255; forward -> logits (N,C,H,W)."""
 
     def __init__(self, n_classes: int, channels=VGG16_CHANNELS, fc_channels: int = 1024,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, pipeline: str = pipelines.DEFAULT_PIPELINE):
         super().__init__()
+        self.pipeline = pipelines.check_pipeline(pipeline)
         channels = tuple(int(c) for c in channels)
         if len(channels) != 5:
             raise ValueError(f"channels must have 5 entries (one per VGG stage), got {channels}")
@@ -72,16 +77,17 @@ class DeepLabV1LargeFOV(nn.Module):
         return self.fuse([self.classifier(f) for f in self.classifier_inputs(x)])
 
     def upsample_logits(self, score: torch.Tensor, size) -> torch.Tensor:
-        """Stride-8 logits -> logits at the network input size: bilinear, align_corners=True like Caffe's Interp."""
-        return F.interpolate(score, size=tuple(size), mode="bilinear", align_corners=True)
+        """Stride-8 logits -> logits at the network input size, by the pipeline (caffe: Interp zoom 8, crop)."""
+        return pipelines.upsample_logits(score, size, self.pipeline)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits at the input size (see upsample_logits)."""
         return self.upsample_logits(self.score_map(x), x.shape[-2:])
 
 
-def build_deeplab_v1(n_classes: int, msc_scales=(), **arch_kwargs) -> DeepLabV1LargeFOV:
+def build_deeplab_v1(n_classes: int, msc_scales=(), pipeline: str = pipelines.DEFAULT_PIPELINE,
+                     **arch_kwargs) -> DeepLabV1LargeFOV:
     """Registry builder. Multi-scale (MSc) v1 is a different net, so msc_scales must be empty."""
     if msc_scales:
         raise ValueError("deeplab_v1_largefov has no multi-scale variant; msc_scales must be ()")
-    return DeepLabV1LargeFOV(n_classes, **arch_kwargs)
+    return DeepLabV1LargeFOV(n_classes, pipeline=pipeline, **arch_kwargs)

@@ -4,16 +4,18 @@ The tree (MSC.base = DeepLabV2: layer1 stem .. layer5, aspp.c0..c3) makes kazuto
 .pth files load without renaming (keys like base.layer2.block1.reduce.conv.weight) and gives
 Caffe names a one-rule mapping. Faithful to the Caffe prototxt (reference §2/§3): stride on the
 first 1x1 of a block, every layer4 3x3 dilated 2 and every layer5 3x3 dilated 4, frozen BN
-(eval mode, no grad) unless freeze_bn=False (narrow demo models trained from scratch).
-MSC fuses the 1x, 0.75x and 0.5x stride-8 score maps by element-wise max, align_corners=True.
+(eval mode, no grad) unless freeze_bn=False (narrow demo models trained from scratch). BN eps is 1e-5 (Caffe's
+and kazuto's default) unless the checkpoint says otherwise (bn_eps: one value, or one per BN layer in module order,
+as read from a .caffemodel's batch_norm_param). MSC fuses the 1x, 0.75x and 0.5x stride-8 score maps by element-wise
+max; how the scaled inputs are made and the scores brought back is the checkpoint's pipeline (engine.models.pipelines).
 """
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from engine.models import pipelines
 
 RESNET101_BLOCKS = (3, 4, 23, 3)
 ASPP_RATES = (6, 12, 18, 24)
@@ -84,7 +86,7 @@ class DeepLabV2(nn.Sequential):
     """ResNet backbone + head; returns stride-8 logits. head='fc' is the COCO-init 1x1 layout."""
 
     def __init__(self, n_classes, blocks=RESNET101_BLOCKS, base_channels=64, rates=ASPP_RATES,
-                 head="aspp"):
+                 head="aspp", bn_eps=1e-5):
         super().__init__()
         b = int(base_channels)
         blocks = tuple(int(n) for n in blocks)
@@ -101,6 +103,7 @@ class DeepLabV2(nn.Sequential):
             self.add_module("fc", nn.Conv2d(32 * b, n_classes, 1))
         else:
             raise ValueError(f"head must be 'aspp' or 'fc', got {head!r}")
+        _set_bn_eps(self, bn_eps)
 
     @property
     def classifier(self) -> nn.Module:
@@ -114,18 +117,27 @@ class DeepLabV2(nn.Sequential):
         return x
 
 
-def _scaled_size(n: int, scale: float) -> int:
-    """Caffe Interp-style size: keeps the corner pixels aligned (513 -> 257 @0.5, 385 @0.75)."""
-    return max(1, int(math.floor((n - 1) * scale + 0.5)) + 1)
+def _set_bn_eps(net: nn.Module, bn_eps) -> None:
+    """One eps for every BatchNorm, or one per BatchNorm in module order (a .caffemodel stores it per layer)."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    values = list(bn_eps) if isinstance(bn_eps, (tuple, list)) else [bn_eps] * len(bns)
+    if len(values) != len(bns):
+        raise ValueError(f"bn_eps has {len(values)} values but the network has {len(bns)} BatchNorm layers")
+    for m, eps in zip(bns, values):
+        if not float(eps) > 0:
+            raise ValueError(f"BatchNorm eps must be positive, got {eps}")
+        m.eps = float(eps)
 
 
 class MSC(nn.Module):
     """Multi-scale wrapper: runs `base` at 1x and each scale, max-fuses at the 1x score size."""
 
-    def __init__(self, base: nn.Module, scales=(), freeze_bn: bool = True):
+    def __init__(self, base: nn.Module, scales=(), freeze_bn: bool = True,
+                 pipeline: str = pipelines.DEFAULT_PIPELINE):
         super().__init__()
         self.base = base
         self.scales = tuple(float(s) for s in scales)
+        self.pipeline = pipelines.check_pipeline(pipeline)
         self.freeze_bn = bool(freeze_bn)
         if self.freeze_bn:
             for m in self._batch_norms():
@@ -151,12 +163,10 @@ class MSC(nn.Module):
         return self.base.classifier
 
     def classifier_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """res5 features of the 1x input, then of each scaled input (Caffe Interp sizes, align_corners=True)."""
+        """res5 features of the 1x input, then of each scaled input (made by the pipeline's MSC resize)."""
         feats = [self.base.features(x)]
         for s in self.scales:
-            h = F.interpolate(x, size=(_scaled_size(x.shape[-2], s), _scaled_size(x.shape[-1], s)),
-                              mode="bilinear", align_corners=True)
-            feats.append(self.base.features(h))
+            feats.append(self.base.features(pipelines.msc_input(x, s, self.pipeline)))
         return feats
 
     def fuse(self, logits: list[torch.Tensor]) -> torch.Tensor:
@@ -168,7 +178,7 @@ class MSC(nn.Module):
         if len(logits) == 1:
             return [logits[0]]
         size = logits[0].shape[-2:]
-        maps = [logits[0]] + [F.interpolate(m, size=size, mode="bilinear", align_corners=True) for m in logits[1:]]
+        maps = [logits[0]] + [pipelines.msc_to_score_size(m, size, self.pipeline) for m in logits[1:]]
         maps.append(torch.stack(maps).amax(dim=0))
         return maps
 
@@ -181,14 +191,15 @@ class MSC(nn.Module):
         return self.fuse([self.classifier(f) for f in self.classifier_inputs(x)])
 
     def upsample_logits(self, score: torch.Tensor, size) -> torch.Tensor:
-        """Stride-8 logits -> logits at the network input size: bilinear, align_corners=True like Caffe."""
-        return F.interpolate(score, size=tuple(size), mode="bilinear", align_corners=True)
+        """Stride-8 logits -> logits at the network input size, by the pipeline (caffe: Interp zoom 8, crop)."""
+        return pipelines.upsample_logits(score, size, self.pipeline)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N,C,H,W) at the input size (see upsample_logits)."""
         return self.upsample_logits(self.score_map(x), x.shape[-2:])
 
 
-def build_deeplab_v2(n_classes: int, msc_scales=(), freeze_bn: bool = True, **arch_kwargs) -> MSC:
+def build_deeplab_v2(n_classes: int, msc_scales=(), freeze_bn: bool = True,
+                     pipeline: str = pipelines.DEFAULT_PIPELINE, **arch_kwargs) -> MSC:
     """Registry builder: MSC(DeepLabV2(...)), so state-dict keys are kazuto's base.*."""
-    return MSC(DeepLabV2(n_classes, **arch_kwargs), scales=msc_scales, freeze_bn=freeze_bn)
+    return MSC(DeepLabV2(n_classes, **arch_kwargs), scales=msc_scales, freeze_bn=freeze_bn, pipeline=pipeline)

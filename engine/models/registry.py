@@ -13,8 +13,9 @@ from torch import nn
 
 from engine.models.deeplab_v1 import build_deeplab_v1
 from engine.models.deeplab_v2 import build_deeplab_v2
+from engine.models.pipelines import DEFAULT_PIPELINE, check_pipeline
 
-# arch name -> builder(n_classes, msc_scales=(), **arch_kwargs) -> nn.Module with
+# arch name -> builder(n_classes, msc_scales=(), pipeline=..., **arch_kwargs) -> nn.Module with
 # forward(x) -> logits at input size and score_map(x) -> stride-8 logits.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "deeplab_v1_largefov": build_deeplab_v1,
@@ -44,6 +45,8 @@ class ModelSpec:
 
     class_names/palette may be left empty: they are then filled from the standard list for
     n_classes (21 -> VOC, 182 -> COCO-Stuff, else generic names and the VOC palette).
+    pipeline is how the weights' authors ran them (engine.models.pipelines): "caffe" or "kazuto";
+    a spec stored without it (project checkpoints from before issue 13) gets DEFAULT_PIPELINE.
     """
     arch: str
     n_classes: int
@@ -55,6 +58,7 @@ class ModelSpec:
     input_size: int = 513
     crf_preset: str = "deeplab-v1"
     name: str = ""
+    pipeline: str = DEFAULT_PIPELINE
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -67,6 +71,7 @@ class ModelSpec:
         set_("msc_scales", tuple(float(s) for s in self.msc_scales))
         set_("mean_bgr", tuple(float(m) for m in self.mean_bgr))
         set_("input_size", int(self.input_size))
+        set_("pipeline", check_pipeline(str(self.pipeline)))
         if not self.class_names or not self.palette:
             from engine.labels import default_class_list  # the one place for this rule
             default = default_class_list(self.n_classes)
@@ -118,6 +123,6 @@ def build_model(spec: ModelSpec) -> nn.Module:
     """A freshly initialised network for `spec` (training mode; call .eval() for inference)."""
     builder = ARCHITECTURES[spec.arch]
     try:
-        return builder(spec.n_classes, msc_scales=spec.msc_scales, **spec.kwargs())
+        return builder(spec.n_classes, msc_scales=spec.msc_scales, pipeline=spec.pipeline, **spec.kwargs())
     except TypeError as e:  # an arch_kwarg the builder does not know
         raise ValueError(f"bad arch_kwargs {spec.kwargs()} for {spec.arch}: {e}") from e

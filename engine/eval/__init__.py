@@ -1,0 +1,1 @@
+"""Scoring checkpoints on public benchmarks the way their published tables were measured."""
