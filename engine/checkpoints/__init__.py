@@ -54,10 +54,12 @@ def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [""])[0][:200]
 
 
-def _build(spec: ModelSpec, path: Path, file_bytes: int) -> nn.Module:
-    """Build only what passed the spec ranges and fits the file's size (engine.checkpoints.spec_check)."""
+def _build(spec: ModelSpec, path: Path, file_bytes: int | None) -> nn.Module:
+    """Build only what passed the spec ranges and fits the file's size (engine.checkpoints.spec_check).
+    file_bytes None: the weights are already in memory (a network rebuilt for another pipeline), no size check."""
     check_spec(spec, path)
-    check_weight_budget(spec, path, file_bytes)
+    if file_bytes is not None:
+        check_weight_budget(spec, path, file_bytes)
     try:
         return build_model(spec)
     except (ValueError, TypeError) as e:
@@ -163,7 +165,7 @@ def with_pipeline(loaded: LoadedModel, pipeline: str) -> LoadedModel:
         raise CheckpointError(f"{loaded.path}: {e}") from e
     if spec == loaded.spec:
         return loaded
-    model = _build(spec, loaded.path)
+    model = _build(spec, loaded.path, None)  # the same weights, already read and checked
     model.load_state_dict({k: v.detach().cpu() for k, v in loaded.model.state_dict().items()})
     return replace(loaded, model=model.eval(), spec=spec)
 
