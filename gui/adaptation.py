@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.crf.base import labels_from_probs
 from engine.crf.interactive import probs_dtype
 from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
 from engine.learn.correction import ImageAdaptation, ReplayMemory
@@ -290,7 +291,8 @@ class Adaptation(QObject):
             report(0, 0, "Learning from the correction…")
             head, probs = image.learn(before, self._model_labels(cmap, labels), locked, memory, should_cancel=cancel)
             probs = self._folder_probs(cmap, probs)
-            return head, probs, uncertainty(probs), _union(changed_box(old, probs.argmax(0).astype(np.uint8)), box)
+            new = labels_from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
+            return head, probs, uncertainty(probs), _union(changed_box(old, new), box), new
         record = (edit, before, self._fit_key, key) if edit is not None else None
         self.lane.submit(("adapt", st.token, key, record), job)
 
@@ -303,7 +305,8 @@ class Adaptation(QObject):
             probs = self._folder_probs(cmap, image.probs(head))
             if labels is not None:
                 image.remember(self._model_labels(cmap, labels), locked, memory)
-            return head, probs, uncertainty(probs), changed_box(old, probs.argmax(0).astype(np.uint8))
+            new = labels_from_probs(probs)
+            return head, probs, uncertainty(probs), changed_box(old, new), new
         self.lane.submit(("adapt", st.token, fit_key, record), job)
 
     def _on_failed(self, key, _message: str) -> None:
@@ -328,13 +331,13 @@ class Adaptation(QObject):
                 self._learn(st, None, None)
             return
         _, _, fit_key, record = key
-        head, probs, unc, box = result
+        head, probs, unc, box, new_labels = result
         if record is not None:
             edit, before, key_before, key_after = record
             self._records[edit] = _Record(before, head, key_before, key_after)
         self.head, self._fit_key = head, fit_key
         self._emit()
-        self.ctl._apply_prediction(st, probs, unc, refine=False)
+        self.ctl._apply_prediction(st, probs, unc, refine=False, raw_labels=new_labels)
         request_refine(self.ctl, box)
 
 

@@ -7,6 +7,7 @@ AnnotatorController, whose attributes (state, dataset, editor, recovery, ...) it
 from __future__ import annotations
 
 from engine.crf.base import labels_from_probs
+from engine.crf.interactive import refiner
 from engine.dataset import Status
 from engine.image_state import ImageState
 from engine.overlays import uncertainty
@@ -66,8 +67,11 @@ class HandEditsMixin:
         if st is not None and self.auto_refine and st.follows_model and st.probs is not None \
                 and kind not in NO_REFINE:
             self._edit_serial += 1  # the exact result must now include this edit (ensure_exact)
-            if not self.adapt.after_edit(st, kind):   # the head learns first, then asks for the CRF itself
+            large = st.shape[0] * st.shape[1] >= refiner.LOCAL_MIN_PIXELS
+            if large:   # the stroke's own window first (under a second), the adapted head's after it
                 self.request_crf(region=self.editor.last_box)
+            if not self.adapt.after_edit(st, kind) and not large:  # small: the head learns first, then asks for
+                self.request_crf(region=self.editor.last_box)      # the CRF of everything it changed
 
     # ----- prefetch, order and uncertainty -------------------------------------------------------
     def _on_prefetched(self, index: int, ok: bool) -> None:

@@ -109,6 +109,41 @@ def test_a_stroke_is_refined_locally_then_exactly_when_idle(qtbot, tmp_path, env
         close_window(w, monkeypatch)
 
 
+def test_with_adaptation_a_large_image_gets_the_strokes_window_then_the_adapted_heads(qtbot, tmp_path, env,  # noqa: F811
+                                                                                     large, monkeypatch):
+    """Adaptation on (the default): on a large image the stroke's own window is asked for at once, before the head
+    has learnt (which takes seconds at 12 MP); the adapted head's probabilities follow, and once idle the labels
+    are the exact CRF of those probabilities with the locks."""
+    w, st, folder, model = _open(qtbot, tmp_path, env)
+    try:
+        adapt = w.ctl.adapt
+        qtbot.waitUntil(lambda: adapt._features is not None and not w.ctl.busy, timeout=10000)
+        probs0 = st.probs
+        asked = []
+        real = w.ctl.request_crf
+
+        def request_crf(region=None, probs_changed=False):
+            asked.append((region, probs_changed, adapt.head.is_original))
+            real(region=region, probs_changed=probs_changed)
+        monkeypatch.setattr(w.ctl, "request_crf", request_crf)
+        ed = w.ctl.editor
+        ed.set_paint_class(2)
+        ed.set_radius(3)
+        ed.begin_stroke((20, 70))
+        ed.stroke_to((35, 72))
+        ed.end_stroke()
+        box = ed.last_box
+        assert asked and asked[0] == (box, False, True)  # at once: the stroke's box, the network's own head
+        qtbot.waitUntil(lambda: not adapt.head.is_original and st.probs is not probs0, timeout=15000)
+        assert any(changed for _, changed, _ in asked[1:])  # then the adapted head's new probabilities
+        qtbot.waitUntil(lambda: w.ctl.shown_kind() == "exact" and not w.ctl.busy, timeout=15000)
+        want = FastBackendSession(st.image).run(st.probs, SMALL, locks=st.lock_constraints()).labels
+        np.testing.assert_array_equal(st.labels, want)
+        assert (st.labels[st.locked] == 2).all() and w.ctl.labels_exact()
+    finally:
+        close_window(w, monkeypatch)
+
+
 def FastBackendSession(image):
     from engine.crf.fast import FastBackend
     return FastBackend(device="cpu").session(image)
