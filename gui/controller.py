@@ -341,7 +341,8 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         self._bind_model(predictor, is_new_model)   # folder classes vs the model's; sets self.predictor
         self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
-        self.adapt.bind_predictor(predictor, is_new_model)
+        # another pipeline gives the network other features: the adapted head starts again (the locks re-teach it)
+        self.adapt.bind_predictor(predictor, is_new_model or key[0] == "pipeline")
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "

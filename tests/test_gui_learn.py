@@ -220,3 +220,26 @@ def test_tune_dialog_shows_both_and_keeps_the_folder_preset(qtbot, window, tmp_p
     dlg.close()
     window.open_folder(folder)                     # opening the folder again picks its preset
     assert window.crf_panel.preset_name() == "folder" and window.crf_panel.params() == res.best
+
+
+def test_a_pipeline_switch_starts_the_head_again_and_the_locks_reteach_it(qtbot, window, tmp_path):
+    """Model > Pipeline gives the network other features: the adapted head starts from the network's own and the
+    image's locks teach it once (still '1 stroke'); back on the checkpoint's pipeline the labels are those from
+    before the switches, not a head refitted on top of itself each time."""
+    folder = write_folder(tmp_path / "site", 1, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    adapt = window.ctl.adapt
+    paint_stroke(window, next_stroke(st.labels.copy(), gt))
+    qtbot.waitUntil(lambda: not adapt.head.is_original, timeout=20000)
+    st = wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: not window.ctl.busy, timeout=20000)
+    before = st.labels.copy()
+    assert window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
+    for name in ("caffe", "kazuto"):
+        window.ctl.set_pipeline(name)
+        qtbot.waitUntil(lambda: window.ctl.loaded.spec.pipeline == name, timeout=20000)
+        qtbot.waitUntil(lambda: not adapt.head.is_original and not window.ctl.busy, timeout=30000)
+        st = wait_ready(qtbot, window)
+        assert window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
+    np.testing.assert_array_equal(st.labels, before)

@@ -341,3 +341,20 @@ def test_a_label_that_cannot_be_written_is_an_error_of_that_image_only(first_run
     assert any("disk is full" in msg for _, msg in summary.errors)
     assert (folder / "labels" / "img4.png").is_file() and not (folder / "labels" / "img3.png").exists()
     assert read_report(folder / "labels")["img3.png"].status == "error"
+
+
+def test_default_crf_is_the_one_the_window_starts_with_for_the_model():
+    """The shipped demo model has tuned values (resources/presets/demo_v1.json): prelabel uses them, as the window
+    does, not the generic DeepLab preset its spec names."""
+    from engine.batch.cli import _crf_params, build_parser
+    from engine.checkpoints import load_checkpoint
+    from engine.crf import preset
+    from engine.crf.params import preset_for_model
+    from engine.paths import DEMO_V1
+
+    loaded = load_checkpoint(DEMO_V1)
+    assert preset_for_model(loaded.spec, loaded.path) == "demo_v1"
+    args = build_parser().parse_args(["somewhere"])
+    assert _crf_params(args, loaded) == preset("demo_v1") != preset(loaded.spec.crf_preset)
+    args = build_parser().parse_args(["somewhere", "--crf-params", '{"iterations": 3}'])
+    assert _crf_params(args, loaded) == preset("demo_v1").replace(iterations=3)

@@ -47,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _crf_params(args, loaded):
     from ..crf import all_presets, preset
+    from ..crf.params import preset_for_model
 
     presets = all_presets()
-    model_preset = loaded.spec.crf_preset if loaded.spec.crf_preset in presets else "deeplab-v1"
+    model_preset = preset_for_model(loaded.spec, loaded.path, presets)  # the one the window starts with
     if args.crf_params:
         text = args.crf_params
         if not text.lstrip().startswith("{"):
