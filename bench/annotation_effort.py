@@ -8,8 +8,8 @@ fabric belt, warm light, other object colours; ground truth kept): on each it pa
 class in the middle of the largest wrong region, until 98% pixel accuracy or 30 strokes, in three ways over the same
 scenes: (a) locks only (the CRF with the strokes as hard unaries), (b) in-image adaptation (the head learns each
 stroke, reset for every image), (c) adaptation carried across images. After each stroke it runs exactly what the app
-runs (engine.learn.correction.ImageAdaptation.learn, then engine.crf.constraints.run_constrained with the app's CRF
-preset for the model), with the app's brush (EditableLabels.brush).
+runs (engine.learn.correction.ImageAdaptation.learn, then engine.crf.constraints.run_constrained with the CRF
+values the window starts with for the model, or --crf PRESET), with the app's brush (EditableLabels.brush).
 
 Then Train on saved labels (engine.learn.finetune.train_on_folder, the recipe of the menu and of `main.py
 finetune`) runs on the labels (c) produced for the first 10 and for all 20 scenes, and the mIoU of untouched
@@ -39,6 +39,7 @@ import torch  # noqa: E402
 
 from engine.checkpoints import load_checkpoint  # noqa: E402
 from engine.crf import preset  # noqa: E402
+from engine.crf.params import preset_for_model  # noqa: E402
 from engine.crf.constraints import run_constrained  # noqa: E402
 from engine.crf.fast import FastBackend  # noqa: E402
 from engine.demo import synth  # noqa: E402
@@ -153,6 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--eval", type=int, default=20, help="further scenes to score untouched predictions on")
     ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's; quick: half)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--crf", default=None, help="CRF preset (default: the one the window starts with for the model)")
     ap.add_argument("--modes", default="abc", help="which of a, b, c to run")
     ap.add_argument("--no-train", action="store_true", help="skip Train on saved labels")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per scene")
@@ -162,14 +164,15 @@ def main(argv=None) -> int:
     path = {"v1": DEMO_V1, "v2": DEMO_V2}.get(args.model, Path(args.model))
     loaded = load_checkpoint(path)
     predictor = Predictor(loaded, device="cpu")
-    params = preset(loaded.spec.crf_preset)
+    preset_name = args.crf or preset_for_model(loaded.spec, path)  # default: what the window starts with
+    params = preset(preset_name)
     backend = FastBackend(device="cpu", previews=None)
     size = (240, 320) if args.quick else None
     annotate_set = scenes(ANNOTATE_START, args.images, size)
     eval_set = scenes(EVAL_START, args.eval, size)
     sizes = sorted({s.image.shape[:2] for s in annotate_set})
     print(f"annotation effort on the shifted domain (fabric belt, warm light, new object colours), "
-          f"model {path.name}, CRF {loaded.spec.crf_preset} (fast), {args.images} scenes "
+          f"model {path.name}, CRF {preset_name} (fast), {args.images} scenes "
           f"{', '.join(f'{w}x{h}' for h, w in sizes)}, until {TARGET_ACC:.0%} pixel accuracy or {MAX_STROKES} strokes; "
           f"torch threads {args.threads}; load {os.getloadavg()[0]:.1f}", flush=True)
 
