@@ -282,16 +282,3 @@ def _half_probabilities(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarr
     for c0 in range(c):
         target[c0] = target[c0].float().mul_(inv)
     return out
-
-
-def _starts(length: int, tile: int, step: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    n = math.ceil((length - tile) / step) + 1
-    return sorted({min(i * step, length - tile) for i in range(n)})
-
-
-def _tent(h: int, w: int, device) -> torch.Tensor:
-    wy = 1.0 - torch.abs(torch.linspace(-1, 1, h, device=device)) * 0.9
-    wx = 1.0 - torch.abs(torch.linspace(-1, 1, w, device=device)) * 0.9
-    return (wy[:, None] * wx[None, :])[None, None]

@@ -171,7 +171,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
             if cached is None:
                 image, alpha = read_image(entry.path, background, with_alpha=True)
             else:
-                image, alpha = cached[0], cached[3]
+                image, alpha = cached.image, cached.alpha
             saved, problem, machine = None, None, False
             try:
                 saved = dataset.load_labels(index)

@@ -7,7 +7,6 @@ AnnotatorController, whose attributes (state, dataset, editor, recovery, ...) it
 from __future__ import annotations
 
 from engine.crf.base import labels_from_probs
-from engine.crf.interactive import refiner
 from engine.dataset import Status
 from engine.image_state import ImageState
 from engine.overlays import uncertainty
@@ -67,7 +66,7 @@ class HandEditsMixin:
         if st is not None and self.auto_refine and st.follows_model and st.probs is not None \
                 and kind not in NO_REFINE:
             self._edit_serial += 1  # the exact result must now include this edit (ensure_exact)
-            large = st.shape[0] * st.shape[1] >= refiner.LOCAL_MIN_PIXELS
+            large = self.interactive().wants_windows
             if large:   # the stroke's own window first (under a second), the adapted head's after it
                 self.request_crf(region=self.editor.last_box)
             if not self.adapt.after_edit(st, kind) and not large:  # small: the head learns first, then asks for
@@ -86,11 +85,11 @@ class HandEditsMixin:
             self.request_predict()
 
     def _use_prefetched(self, st: ImageState, cached) -> None:
-        """A prefetched entry (gui.prefetch.CACHED): as it is, or, if the adapted head changed since, its
+        """A gui.prefetch.Prefetched entry: as it is, or, if the adapted head changed since, its
         probabilities made again from the cached features (no backbone run) in the predict lane."""
-        extra = cached[4]
+        extra = cached.extra
         if not self.adapt.is_stale(extra):
-            self._apply_prediction(st, cached[1], cached[2], extra, raw_labels=cached[5])
+            self._apply_prediction(st, cached.probs, cached.unc, extra, raw_labels=cached.labels)
             return
         redo = self.adapt.redo_fn(extra)
         if redo is None:          # made without features: the network runs again

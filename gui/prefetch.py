@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -32,9 +33,18 @@ from engine.overlays import uncertainty
 from gui.workers import Lane
 
 START_DELAY_MS = 400
-CACHED = ("image", "probs", "unc", "alpha", "extra", "labels")  # a cache entry: alpha (H,W) or None; extra: the
-#   adaptation's Prepared (features and head) or None; labels: the probabilities' argmax
 BUDGET = 1536 << 20  # bytes of predictions, CRF results and solutions kept for the next images
+
+
+class Prefetched(NamedTuple):
+    """A cache entry: the image (composited RGB), its probabilities and uncertainty, alpha (H,W) or None, the
+    adaptation's Prepared (features and head) or None, and the probabilities' argmax labels."""
+    image: np.ndarray
+    probs: np.ndarray
+    unc: np.ndarray
+    alpha: np.ndarray | None
+    extra: object
+    labels: np.ndarray
 
 
 def _lower_thread_priority() -> None:
@@ -56,7 +66,7 @@ class Prefetcher(QObject):
         super().__init__(parent)
         self.ctl, self.capacity, self.ahead = ctl, capacity, ahead
         self.enabled = True
-        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> CACHED fields
+        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> Prefetched
         self.lane = Lane("prefetch", self)
         self.lane.finished.connect(self._on_done)
         self.lane.failed.connect(self._on_failed)  # an unreadable image: skip it quietly
@@ -93,8 +103,7 @@ class Prefetcher(QObject):
             self._timer.start()
 
     def take(self, index: int):
-        """(image, probs, unc, alpha, extra, labels) (see CACHED) for image ``index`` from the cache (for the
-        current model), or None."""
+        """The Prefetched entry of image ``index`` (for the current model), or None."""
         if self.ctl.dataset is None:
             return None
         hit = self.cache.get(self._key(index))
@@ -162,7 +171,7 @@ class Prefetcher(QObject):
     def _wanted(self, index: int) -> bool:
         """Not cached, or cached with another adapted head than the current one."""
         hit = self.cache.get(self._key(index))
-        return hit is None or self.ctl.adapt.is_stale(hit[4])
+        return hit is None or self.ctl.adapt.is_stale(hit.extra)
 
     def _next(self) -> None:
         ctl = self.ctl
@@ -180,13 +189,13 @@ class Prefetcher(QObject):
         path, lock = Path(key[0]), ctl.model_lock
         background = ctl.alpha_background()
         predict = adapt.predict_fn(ctl.predictor, adapt.head_for(None))  # float16 for large images
-        redo = adapt.redo_fn(hit[4]) if hit is not None else None
+        redo = adapt.redo_fn(hit.extra) if hit is not None else None
         self.inflight = index
 
         def job(cancel, report):
             _lower_thread_priority()
             if redo is not None:             # the head changed: only the head runs again
-                image, alpha, (probs, extra) = hit[0], hit[3], redo()
+                image, alpha, (probs, extra) = hit.image, hit.alpha, redo()
             else:
                 try:
                     image, alpha = read_image(path, background, with_alpha=True)
@@ -213,7 +222,7 @@ class Prefetcher(QObject):
         image, probs, unc, score, alpha, extra, labels = result
         ok = gen == self.ctl.model_gen
         if ok:
-            self.cache[(path, gen)] = (image, probs, unc, alpha, extra, labels)
+            self.cache[(path, gen)] = Prefetched(image, probs, unc, alpha, extra, labels)
             self.cache.move_to_end((path, gen))
             while len(self.cache) > self.capacity:
                 self.cache.popitem(last=False)
@@ -235,7 +244,7 @@ class Prefetcher(QObject):
         if hit is None or not ctl.crf_prefetchable():
             self._next()
             return
-        image, probs = hit[0], hit[1]
+        image, probs = hit.image, hit.probs
         params, backend, busy = ctl.params, ctl.backend_name, lambda: ctl.busy
 
         def job(cancel, report):

@@ -78,6 +78,16 @@ def test_slider_previews_are_labelled_and_a_save_writes_the_exact_result(qtbot, 
         close_window(w, monkeypatch)
 
 
+def _paint_stroke(w):
+    """A short brush stroke of class 2 across the lower left of the test image."""
+    ed = w.ctl.editor
+    ed.set_paint_class(2)
+    ed.set_radius(3)
+    ed.begin_stroke((20, 70))
+    ed.stroke_to((35, 72))
+    ed.end_stroke()
+
+
 def test_a_stroke_is_refined_locally_then_exactly_when_idle(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
     w, st, folder, model = _open(qtbot, tmp_path, env)
     try:
@@ -86,12 +96,7 @@ def test_a_stroke_is_refined_locally_then_exactly_when_idle(qtbot, tmp_path, env
         before = st.labels.copy()
         windows = []
         w.ctl.window_refined.connect(windows.append)
-        ed = w.ctl.editor
-        ed.set_paint_class(2)
-        ed.set_radius(3)
-        ed.begin_stroke((20, 70))
-        ed.stroke_to((35, 72))
-        ed.end_stroke()
+        _paint_stroke(w)
         qtbot.waitUntil(lambda: bool(windows), timeout=10000)
         assert w.ctl.shown_kind() == "local" and w.status.labels_kind.text() == "Labels: local"
         (x0, y0, x1, y1), = windows[0]
@@ -126,13 +131,8 @@ def test_with_adaptation_a_large_image_gets_the_strokes_window_then_the_adapted_
             asked.append((region, probs_changed, adapt.head.is_original))
             real(region=region, probs_changed=probs_changed)
         monkeypatch.setattr(w.ctl, "request_crf", request_crf)
-        ed = w.ctl.editor
-        ed.set_paint_class(2)
-        ed.set_radius(3)
-        ed.begin_stroke((20, 70))
-        ed.stroke_to((35, 72))
-        ed.end_stroke()
-        box = ed.last_box
+        _paint_stroke(w)
+        box = w.ctl.editor.last_box
         assert asked and asked[0] == (box, False, True)  # at once: the stroke's box, the network's own head
         qtbot.waitUntil(lambda: not adapt.head.is_original and st.probs is not probs0, timeout=15000)
         assert any(changed for _, changed, _ in asked[1:])  # then the adapted head's new probabilities

@@ -113,6 +113,11 @@ class InteractiveCRF:
     def wants_preview(self) -> bool:
         return not self.geometry.is_identity
 
+    @property
+    def wants_windows(self) -> bool:
+        """Large enough for local windows after edits (smaller images rerun whole about as quickly)."""
+        return self.pixels >= LOCAL_MIN_PIXELS  # (read at call time: tests lower it)
+
     def _session(self):
         return self.runner.session(self.key, self.image)
 
@@ -120,7 +125,7 @@ class InteractiveCRF:
         """A window can be re-solved now: a fast session, a large image, and a solution for these settings (and
         these probabilities, unless probs_changed: new probabilities of the same shape, e.g. a head adaptation's,
         whose change the request's region covers; the window re-solves with them, the outside stays held)."""
-        if self.pixels < LOCAL_MIN_PIXELS or params.iterations == 0:  # (read at call time: tests lower it)
+        if not self.wants_windows or params.iterations == 0:
             return False
         sol = self.solution
         if sol is None or sol.params != params or not hasattr(self._session(), "refine_local"):
@@ -179,7 +184,7 @@ class InteractiveCRF:
               on_iteration=None) -> Outcome:
         """The exact whole-image result (the selected backend). On large images the fast engine also keeps the
         solution later strokes are refined against."""
-        capture = self.pixels >= LOCAL_MIN_PIXELS
+        capture = self.wants_windows
         result: CRFResult = self.runner.run(self.key, self.image, probs, params, should_cancel=should_cancel,
                                             on_iteration=on_iteration, locks=locks, capture=capture,
                                             compact=self.pixels >= COMPACT_PIXELS)
