@@ -7,7 +7,8 @@ A simulated annotator (engine/demo/annotator.py) corrects 20 scenes of the shift
 fabric belt, warm light, other object colours; ground truth kept): on each it paints a brush stroke of the true
 class in the middle of the largest wrong region, until 98% pixel accuracy or 30 strokes, in three ways over the same
 scenes: (a) locks only (the CRF with the strokes as hard unaries), (b) in-image adaptation (the head learns each
-stroke, reset for every image), (c) adaptation carried across images. After each stroke it runs exactly what the app
+stroke, reset for every image), (c) adaptation carried across images (each scene is saved when done, and the app
+replays a saved image's labels while learning on the next ones). After each stroke it runs exactly what the app
 runs (engine.learn.correction.ImageAdaptation.learn, then engine.crf.constraints.run_constrained with the CRF
 values the window starts with for the model, or --crf PRESET), with the app's brush (EditableLabels.brush).
 
@@ -105,6 +106,8 @@ def annotate(scene, predictor, adapter, head, memory, mode, params, backend, ima
             learn_s += time.perf_counter() - t0
             learn_n += 1
         edits.merge_prediction(run_constrained(session, probs, params, labels, locked).labels)
+    if learner is not None:      # the annotator saves the scene: with the head carried, its labels are replayed
+        learner.remember_saved(edits.labels, memory)
     return Outcome(edits.labels.copy(), strokes, painted, pixel_accuracy(edits.labels, gt), start, learn_s,
                    learn_n), head
 

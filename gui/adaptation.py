@@ -15,6 +15,7 @@ reset.
 from __future__ import annotations
 
 import hashlib
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -85,6 +86,8 @@ class Adaptation(QObject):
         self._fit_key = b""          # the locks ``head`` is fitted to on the open image
         self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._replay = None          # (RegionEdit, undone) of an undo/redo about to finish
+        self._saving: threading.Thread | None = None
+        self._memory_epoch = 0       # counts forget()s of ``memory``: a late saved-labels entry must not survive one
         lane.finished.connect(self._on_done)
         lane.failed.connect(self._on_failed)
 
@@ -97,6 +100,7 @@ class Adaptation(QObject):
         if new_model or self.head is None:
             self.head = self.adapter.original
         self.memory.forget()
+        self._memory_epoch += 1
         self._forget_image()
         self._emit()
 
@@ -112,6 +116,7 @@ class Adaptation(QObject):
         self._waiting = None
         self.head = self._anchor = self.adapter.original
         self.memory.forget()
+        self._memory_epoch += 1
         self._fit_key = b""
         self._emit()
         st = self.ctl.state
@@ -247,6 +252,23 @@ class Adaptation(QObject):
             with lock:
                 return predictor.extract_features(image, should_cancel=cancel)
         self.lane.submit(("features", st.token), job)
+
+    def saved(self, st) -> None:
+        """The open image was saved: with the head carried across images, its saved labels (every labelled pixel)
+        become what the head replays for it while it learns on the next images. Computed on a thread of its own
+        (the grid targets take a while at 12 MP; the adapt lane would cancel a stroke's fit)."""
+        if not (self._active() and self.carry) or st is None or st.token != self._token or \
+                self._features is None or st.labels is None:
+            return
+        image, epoch = self._image_adaptation(), self._memory_epoch
+        labels = self._model_labels(self._class_map(), st.labels.copy())
+        memory = self.memory
+
+        def remember():
+            if epoch == self._memory_epoch:
+                image.remember_saved(labels, memory)
+        self._saving = threading.Thread(target=remember, name="adapt-saved-labels", daemon=True)
+        self._saving.start()
 
     # ----- edits ---------------------------------------------------------------------------------------------
     def on_replayed(self, edit, undone: bool) -> None:

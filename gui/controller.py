@@ -257,6 +257,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
             self._sync_status()
             return False
         st.mark_saved()
+        self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
         self._sync_status()
         self.recovery.discard(st.index)
         self.activity.emit(f"Saved {path}")

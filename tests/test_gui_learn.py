@@ -152,6 +152,35 @@ def test_the_head_carries_over_and_never_touches_saved_labels(qtbot, window, tmp
     assert window.file_list.status_text(0) == "saved"
 
 
+def test_a_saved_image_replays_its_saved_labels_on_the_next_images(qtbot, window, tmp_path, monkeypatch):
+    """After a stroke and Save on img1, what the carried head replays for img1 is every labelled pixel of the
+    saved labels, not only the painted ones; the stroke on img2 learns with it."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    folder = write_folder(tmp_path / "site", 2, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    paint_stroke(window, next_stroke(st.labels, gt))
+    st = wait_ready(qtbot, window)
+    adapt = window.ctl.adapt
+    (_, painted), = adapt.memory.items()
+    assert window.ctl.save()
+    qtbot.waitUntil(lambda: adapt.memory.items()[0][1] is not painted, timeout=10000)
+    (feats, saved), = adapt.memory.items()
+    cells = adapt.adapter.targets(feats, st.labels, np.ones(st.labels.shape, bool))
+    assert saved.n_locked == cells.n_locked > 5 * painted.n_locked      # all of the saved labels' cells
+    np.testing.assert_array_equal(saved.target, cells.target)
+
+    replayed = []
+    fit = adapt.adapter.fit
+    monkeypatch.setattr(adapt.adapter, "fit", lambda *a, **k: replayed.append(a[5]) or fit(*a, **k))
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    st = wait_ready(qtbot, window)
+    paint_stroke(window, next_stroke(st.labels, shifted_scene(FLIPS + 1).labels))
+    wait_ready(qtbot, window)
+    assert replayed and [t for _, t in replayed[-1]] == [saved]
+
+
 def test_reset_puts_the_networks_own_head_back(qtbot, window, tmp_path):
     folder = write_folder(tmp_path / "site", 1, start=FLIPS)
     st = opened(qtbot, window, folder)

@@ -159,3 +159,79 @@ def test_a_stroke_on_a_confidently_wrong_region_flips_most_of_it(demo_v1):
     assert (adapted[right] == scene.labels[right]).mean() > 0.95
     for result in (locks_only, adapted):          # locked pixels never change
         assert np.array_equal(result[locked], labels[locked])
+
+
+@pytest.mark.parametrize("spec", [V1, V2_MSC], ids=["v1", "v2-msc"])
+def test_compact_replay_is_the_full_maps_cross_entropy(spec, tmp_path):
+    """Replay runs on copies of the earlier images' locked cells only: the same loss and gradient as the fused
+    logits of the whole feature maps (v2: three scales brought to the 1x size and max-fused)."""
+    import torch
+    import torch.nn.functional as F
+    from engine.learn.adapt import _ResidualHead, _weighted_ce
+    pred = _predictor(spec, tmp_path)
+    adapter = HeadAdapter(pred)
+    feats = pred.extract_features(_image(48, 64, seed=3))
+    labels = np.random.default_rng(0).integers(0, spec.n_classes, (48, 64)).astype(np.uint8)
+    locked = np.zeros((48, 64), bool)
+    locked[5:30, 10:40] = True
+    targets = adapter.targets(feats, labels, locked)
+    cf = feats.maps[0].shape[1]
+    gen = torch.Generator().manual_seed(1)
+    module = _ResidualHead(adapter._base, torch.randn(spec.n_classes, cf, generator=gen),
+                           torch.randn(spec.n_classes, generator=gen), 0.05)
+    compact = adapter._replay_term([(feats, targets)])(module)
+    logp = F.log_softmax(pred.head_logits(feats, module), dim=1)[0]
+    full = _weighted_ce(logp, torch.from_numpy(targets.target), torch.from_numpy(targets.weight))
+    assert float(compact.detach()) == pytest.approx(float(full.detach()), rel=1e-5)
+    g_compact = torch.autograd.grad(compact, module.weight)[0]
+    g_full = torch.autograd.grad(_weighted_ce(F.log_softmax(pred.head_logits(feats, module), dim=1)[0],
+                                              torch.from_numpy(targets.target), torch.from_numpy(targets.weight)),
+                                 module.weight)[0]
+    torch.testing.assert_close(g_compact, g_full, rtol=1e-4, atol=1e-6)
+
+
+def test_a_stroke_that_only_adds_is_held_to_the_head_before_it_an_erase_to_the_opened_one(tmp_path, monkeypatch):
+    pred = _predictor(V1, tmp_path)
+    adapter = HeadAdapter(pred)
+    image = ImageAdaptation(adapter, pred.extract_features(_image(48, 64, seed=4)), "a")
+    held = []
+    fit = adapter.fit
+    monkeypatch.setattr(adapter, "fit", lambda f, t, state, anchor, *a, **k: held.append(anchor) or
+                        fit(f, t, state, anchor, *a, **k))
+    edits = EditableLabels(np.zeros((48, 64), np.uint8), n_classes=V1.n_classes)
+    edits.brush([(5, 5), (20, 5)], 3, 1)
+    first, _ = image.learn(adapter.original, *edits.snapshot())
+    assert held[-1] is adapter.original and first.only_adds_to("a", image.adapter.targets(image.features,
+                                                                                          *edits.snapshot()))
+    before = image.adapter.targets(image.features, *edits.snapshot())
+    edits.brush([(5, 12), (20, 12)], 3, 2)     # a second stroke beside the first, in the same cells: only adds,
+    second, _ = image.learn(first, *edits.snapshot())   # though some of those cells now take its class
+    after = image.adapter.targets(image.features, *edits.snapshot())
+    assert held[-1] is first and ((before.target == 1) & (after.target == 2)).any()
+    edits.brush([(40, 30), (60, 40)], 3, 2)                 # a third, elsewhere
+    third, _ = image.learn(second, *edits.snapshot())
+    assert held[-1] is second
+    second = third
+    assert not second.only_adds_to("b", image.adapter.targets(image.features, *edits.snapshot()))  # another image
+    edits.erase([(5, 5), (20, 5)], 4)                       # erasing the first: back to the opened head
+    image.learn(second, *edits.snapshot())
+    assert held[-1] is adapter.original
+    edits.brush([(40, 30), (60, 40)], 3, 1)                 # painting over the third with another class
+    image.learn(second, *edits.snapshot())
+    assert held[-1] is adapter.original
+
+
+def test_a_saved_image_replays_every_labelled_cell_but_not_void(tmp_path):
+    pred = _predictor(V1, tmp_path)
+    adapter = HeadAdapter(pred)
+    image = ImageAdaptation(adapter, pred.extract_features(_image(48, 64, seed=5)), "a")
+    memory = ReplayMemory()
+    labels = np.ones((48, 64), np.uint8)
+    labels[:, :32] = VOID                                   # the left half was not labelled
+    image.remember_saved(labels, None)                      # not carried: nothing to remember in
+    image.remember_saved(labels, memory)
+    (_, saved), = memory.items()
+    all_cells = adapter.targets(image.features, np.ones((48, 64), np.uint8), np.ones((48, 64), bool))
+    assert 0 < saved.n_locked < all_cells.n_locked
+    assert set(np.unique(saved.target[saved.target >= 0])) == {1}
+    assert saved.target[:, 0].max() == -1 and saved.target[:, -1].min() == 1   # void columns teach nothing

@@ -14,13 +14,24 @@ import numpy as np
 from ..labels import VOID
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GridTargets:
     """target (h,w) int64 class per cell (-1 = none), weight (h,w) float32 in [0, 1] (share of the footprint painted
-    with that class), free (h,w) bool: cells with no painted pixel at all (the regulariser's cells)."""
+    with that class), free (h,w) bool: cells with no painted pixel at all (the regulariser's cells); painted:
+    ((class, (h,w) int64 pixel counts), ...) per painted class, so a later set of locks can tell whether it only
+    added to these. Compared and hashed by identity (caches key on it)."""
     target: np.ndarray
     weight: np.ndarray
     free: np.ndarray
+    painted: tuple = ()
+
+    def only_added_to(self, earlier: "GridTargets") -> bool:
+        """True when no cell has fewer pixels of any class ``earlier`` had painted: strokes were added, nothing
+        was erased or painted over with another class."""
+        if earlier.target.shape != self.target.shape:
+            return False
+        now = dict(self.painted)
+        return all(c in now and bool(np.all(now[c] >= counts)) for c, counts in earlier.painted)
 
     @property
     def n_locked(self) -> int:
@@ -57,16 +68,18 @@ def grid_targets(labels: np.ndarray, locked: np.ndarray, rows: np.ndarray, cols:
     shape = (len(rows), len(cols))
     best = np.zeros(shape, np.int64)
     target = np.full(shape, -1, np.int64)
+    per_class = []
     if painted.any():
         classes = np.unique(labels[painted])
         if int(classes.max()) >= n_classes:
             raise ValueError(f"a locked pixel has class {int(classes.max())} but the model has {n_classes} classes")
         for c in classes:
             counts = _cell_sums(painted & (labels == c), ey, ex)
+            per_class.append((int(c), counts))
             better = counts > best
             best[better], target[better] = counts[better], int(c)
     free = _cell_sums(painted, ey, ex) == 0
-    return GridTargets(target=target, weight=(best / area).astype(np.float32), free=free)
+    return GridTargets(target=target, weight=(best / area).astype(np.float32), free=free, painted=tuple(per_class))
 
 
 def changed_box(old_labels: np.ndarray | None, new_labels: np.ndarray, margin: int = 0):
