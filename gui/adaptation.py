@@ -87,7 +87,6 @@ class Adaptation(QObject):
         self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._replay = None          # (RegionEdit, undone) of an undo/redo about to finish
         self._saving: threading.Thread | None = None
-        self._memory_epoch = 0       # counts forget()s of ``memory``: a late saved-labels entry must not survive one
         lane.finished.connect(self._on_done)
         lane.failed.connect(self._on_failed)
 
@@ -100,7 +99,6 @@ class Adaptation(QObject):
         if new_model or self.head is None:
             self.head = self.adapter.original
         self.memory.forget()
-        self._memory_epoch += 1
         self._forget_image()
         self._emit()
 
@@ -116,7 +114,6 @@ class Adaptation(QObject):
         self._waiting = None
         self.head = self._anchor = self.adapter.original
         self.memory.forget()
-        self._memory_epoch += 1
         self._fit_key = b""
         self._emit()
         st = self.ctl.state
@@ -260,14 +257,10 @@ class Adaptation(QObject):
         if not (self._active() and self.carry) or st is None or st.token != self._token or \
                 self._features is None or st.labels is None:
             return
-        image, epoch = self._image_adaptation(), self._memory_epoch
+        image, memory = self._image_adaptation(), self.memory
         labels = self._model_labels(self._class_map(), st.labels.copy())
-        memory = self.memory
-
-        def remember():
-            if epoch == self._memory_epoch:
-                image.remember_saved(labels, memory)
-        self._saving = threading.Thread(target=remember, name="adapt-saved-labels", daemon=True)
+        self._saving = threading.Thread(target=image.remember_saved, args=(labels, memory, memory.epoch),
+                                        name="adapt-saved-labels", daemon=True)   # dropped if Reset comes first
         self._saving.start()
 
     # ----- edits ---------------------------------------------------------------------------------------------

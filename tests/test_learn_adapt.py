@@ -124,6 +124,12 @@ def test_replay_memory_is_bounded_and_forgets(tmp_path):
     assert len(memory) == 1
     memory.forget()
     assert len(memory) == 0
+    epoch = memory.epoch                   # work begun before a forget-all adds nothing after it
+    memory.forget()
+    memory.remember("late", feats, adapter.targets(feats, np.ones((40, 40), np.uint8), locked), epoch=epoch)
+    assert len(memory) == 0
+    memory.remember("now", feats, adapter.targets(feats, np.ones((40, 40), np.uint8), locked), epoch=memory.epoch)
+    assert len(memory) == 1
 
 
 # ---- on the demo model, shifted domain: the case of the issue --------------------------------------------------------

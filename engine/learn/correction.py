@@ -28,9 +28,18 @@ class ReplayMemory:
         self.max_images, self.max_bytes = max_images, max_bytes
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        self._epoch = 0    # counts forget-alls: work started before one must not add to what follows it
 
-    def remember(self, image_id: str, features, targets: GridTargets) -> None:
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def remember(self, image_id: str, features, targets: GridTargets, epoch: int | None = None) -> None:
+        """Keep (features, targets) for ``image_id`` (replacing its entry); with ``epoch``, only if nothing was
+        forgotten since that epoch was read."""
         with self._lock:
+            if epoch is not None and epoch != self._epoch:
+                return
             self._items.pop(image_id, None)
             if targets.n_locked == 0:
                 return
@@ -47,6 +56,7 @@ class ReplayMemory:
         with self._lock:
             if image_id is None:
                 self._items.clear()
+                self._epoch += 1
             else:
                 self._items.pop(image_id, None)
 
@@ -88,14 +98,15 @@ class ImageAdaptation:
         large images as their predictions are (engine.crf.interactive.probs_dtype)."""
         return self.adapter.probs(self.features, state, **probs_dtype(*self.features.image_hw))
 
-    def remember_saved(self, labels: np.ndarray, memory: ReplayMemory | None) -> None:
+    def remember_saved(self, labels: np.ndarray, memory: ReplayMemory | None, epoch: int | None = None) -> None:
         """The annotator saved this image: its saved labels, every labelled pixel and not only the painted ones,
         become what the head replays for it. A finished image is the most the session knows about the new domain,
         and its labels are the annotator's accepted result (measured on the shifted demo domain, 20 scenes carried
         across: 233k pixels painted with only the locked cells replayed, 197k with the saved labels)."""
         if memory is not None:
             labels = np.asarray(labels)
-            memory.remember(self.image_id, self.features, self.adapter.targets(self.features, labels, labels != VOID))
+            targets = self.adapter.targets(self.features, labels, labels != VOID)
+            memory.remember(self.image_id, self.features, targets, epoch=epoch)
 
     def remember(self, labels: np.ndarray, locked: np.ndarray, memory: ReplayMemory | None) -> None:
         """Bring this image's entry in ``memory`` up to date with its locks (after an undo or redo)."""
