@@ -86,7 +86,6 @@ class Adaptation(QObject):
         self._fit_key = b""          # the locks ``head`` is fitted to on the open image
         self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._replay = None          # (RegionEdit, undone) of an undo/redo about to finish
-        self._saving: threading.Thread | None = None
         lane.finished.connect(self._on_done)
         lane.failed.connect(self._on_failed)
 
@@ -259,9 +258,8 @@ class Adaptation(QObject):
             return
         image, memory = self._image_adaptation(), self.memory
         labels = self._model_labels(self._class_map(), st.labels.copy())
-        self._saving = threading.Thread(target=image.remember_saved, args=(labels, memory, memory.epoch),
-                                        name="adapt-saved-labels", daemon=True)   # dropped if Reset comes first
-        self._saving.start()
+        threading.Thread(target=image.remember_saved, args=(labels, memory, memory.epoch),
+                         name="adapt-saved-labels", daemon=True).start()   # dropped if Reset comes first
 
     # ----- edits ---------------------------------------------------------------------------------------------
     def on_replayed(self, edit, undone: bool) -> None:
