@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	@$(PY) -m gui.qt_libs --quiet   # Qt's xcb plugin needs system libraries: prints the apt-get line if any is missing
+	@$(PY) -m gui.boot.qt_libs --quiet   # Qt's xcb plugin needs system libraries: prints the apt-get line if any is missing
 	$(PY) main.py
 
 test: $(STAMP)

@@ -9,7 +9,7 @@
   python main.py train-demo | eval-demo                                        the demo model recipe
   python main.py eval-voc --model CKPT --voc VOC2012 [--crf PRESET]             mIoU on PASCAL VOC 2012 val
 
-The subcommands are listed in engine/cli.py (COMMANDS).
+The subcommands are listed in engine/cli/__init__.py (COMMANDS).
 """
 import multiprocessing
 import sys

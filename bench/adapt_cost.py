@@ -26,10 +26,10 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from engine.annotate.edits import EditableLabels  # noqa: E402
 from engine.checkpoints import LoadedModel, load_checkpoint  # noqa: E402
 from engine.demo import synth  # noqa: E402
 from engine.demo.annotator import next_stroke, paint  # noqa: E402
-from engine.edits import EditableLabels  # noqa: E402
 from engine.learn.adapt import AdaptConfig, HeadAdapter  # noqa: E402
 from engine.models.registry import ModelSpec, build_model  # noqa: E402
 from engine.paths import DEMO_V1, DEMO_V2  # noqa: E402

@@ -32,7 +32,7 @@ from engine.crf.fast import lattice_cache  # noqa: E402
 from engine.crf.fast.cpu_engine import Q0_MESSAGES  # noqa: E402
 from engine.crf.fast.history import HISTORIES  # noqa: E402
 from engine.crf.reference import pydensecrf_refine  # noqa: E402
-from tests.crf_scenes import synthetic_photo  # noqa: E402
+from tests.support.crf_scenes import synthetic_photo  # noqa: E402
 
 SIZES = {"0.19 MP": (375, 500), "0.5 MP": (612, 816), "1.5 MP": (1000, 1500)}
 

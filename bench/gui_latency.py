@@ -27,10 +27,10 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.crf import DEFAULT_BACKEND  # noqa: E402
 from engine.paths import DEMO_V1, SAMPLES_DIR  # noqa: E402
-from gui import prompts  # noqa: E402
 from gui.app import start  # noqa: E402
-from gui.heartbeat import Heartbeat  # noqa: E402
+from gui.dialogs import prompts  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
+from tests.support.heartbeat import Heartbeat  # noqa: E402
 
 
 def wait_until(cond, timeout_s: float = 120.0) -> bool:
@@ -55,10 +55,10 @@ def ready(w: MainWindow) -> bool:
 
 def inputs(tmp: Path, n: int, size: tuple[int, int]) -> tuple[Path, Path, str]:
     """(folder, model, description): bundled demo assets when present, else synthetic ones."""
-    from engine.dataset import list_images
+    from engine.folder.dataset import list_images
     if DEMO_V1.is_file() and SAMPLES_DIR.is_dir() and len(list_images(SAMPLES_DIR)) >= 3:
         return SAMPLES_DIR, DEMO_V1, f"demo model {DEMO_V1.name} on {SAMPLES_DIR}"
-    from tests.gui_helpers import make_colour_model, make_folder
+    from tests.support.gui_helpers import make_colour_model, make_folder
     folder = make_folder(tmp / "images", n=n, h=size[0], w=size[1])
     model = make_colour_model(tmp / "colour.pt")
     return folder, model, f"synthetic colour model on {n} images {size[0]}x{size[1]} (no demo model found)"

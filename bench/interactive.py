@@ -59,7 +59,7 @@ def child(h: int, w: int, c: int, reps: int, reference: bool) -> dict:
     from engine.crf.fast import FastBackend, warm_up
     from engine.crf.interactive import InteractiveCRF
     from engine.crf.reference import pydensecrf_refine
-    from engine.crf_runner import CRFRunner
+    from engine.crf.runner import CRFRunner
 
     warm_up()
     img = scene(h, w, seed=h)
@@ -189,8 +189,8 @@ def app_child(folder: str) -> dict:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from gui import prompts
     from gui.app import start
+    from gui.dialogs import prompts
     from gui.main_window import MainWindow
 
     tmp = Path(folder)

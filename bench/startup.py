@@ -4,7 +4,7 @@ Each repetition starts fresh processes, back to back:
   bare   a bare PySide6 window (import PySide6, QApplication, QWidget.show), then closed: the floor for
          "something on screen" and for quitting a Qt process;
   torch  `import torch` alone: what the app must load before its window can exist;
-  app    `main.py [FOLDER]` with a clean settings folder, tracing its milestones (gui.startup): splash shown, window
+  app    `main.py [FOLDER]` with a clean settings folder, tracing its milestones (gui.boot.splash): splash shown, window
          shown, model loaded, first labels shown; it then closes itself and the quit is timed to process exit.
 Times are seconds from process spawn (the parent's clock, so interpreter start-up counts). The target: something on
 screen within 2 s. Runs offscreen by default (no display needed); --platform xcb uses $DISPLAY.
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gui.startup import QUIT_ENV, TRACE_ENV, read_trace  # noqa: E402 (needs the repo root on the path)
+from gui.boot.splash import QUIT_ENV, TRACE_ENV, read_trace  # noqa: E402 (needs the repo root on the path)
 
 BARE = """
 import sys, time

@@ -1,6 +1,6 @@
 """Predictor: RGB image -> per-class probabilities at image size, on the chosen device, cancellable between stages.
 
-Each checkpoint runs by its pipeline (spec.pipeline, engine.models.pipelines + engine.preprocess): caffe pads the
+Each checkpoint runs by its pipeline (spec.pipeline, engine.models.pipelines + engine.models.preprocess): caffe pads the
 image to the crop size and zooms + crops the logits as DeepLab's Caffe test nets do; kazuto feeds the image as it is.
 Images larger than the model's input_size are either shrunk (default; cv2 INTER_LINEAR to the long side, the
 logits resized back with bilinear align_corners=False) or tiled with overlap, so memory stays bounded.
@@ -20,8 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import preprocess
-from .device import pick_device
+from engine.models import preprocess
+from engine.models.device import pick_device
+
 from .errors import EngineError, check_cancel
 from .models.registry import DEFAULT_MEAN_BGR
 

@@ -3,7 +3,7 @@
 for a user folder). A missing model is not fatal:
 the window opens, says so in the status bar, and the user loads one from the Model menu.
 
-Start-up order (gui.startup): check Qt's system libraries, show a splash, import PyTorch and the window's
+Start-up order (gui.boot.splash): check Qt's system libraries, show a splash, import PyTorch and the window's
 modules under it, show the window, then load the model in the background."""
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from PySide6.QtWidgets import QApplication
 from engine.errors import EngineError
 from engine.limits import set_max_pixels
 from engine.paths import APP_ID, DEMO_V1, SAMPLES_DIR
-from gui import qt_libs, startup
-from gui.icon import app_icon
+from gui.boot import qt_libs
+from gui.boot import splash as startup
+from gui.boot.icon import app_icon
 
 ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
 
@@ -42,7 +43,7 @@ def choose_model(folder: Path | None, model: Path | None, settings: QSettings) -
 
 def folder_model(folder: Path) -> Path | None:
     """The model file a folder's labels/project.json records, if it is on this computer."""
-    from engine.dataset import LABELS_DIRNAME
+    from engine.folder.dataset import LABELS_DIRNAME
     from engine.project import FolderProject
 
     saved = FolderProject.open(folder / LABELS_DIRNAME).project.model if folder.is_dir() else None

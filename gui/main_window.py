@@ -1,7 +1,7 @@
 """Main window: assembles canvas, panels, menus and status bar, and wires them to the controller.
 
-It owns no computation: images, models and CRF go through gui.controller; overlays are drawn by
-gui.overlay_view; hand editing is gui.editor (tools and keys in gui.edit_actions). Preferences
+It owns no computation: images, models and CRF go through gui.session.controller; overlays are drawn by
+gui.canvas.overlays; hand editing is gui.session.editor (tools and keys in gui.tools.actions). Preferences
 persist in QSettings.
 """
 from __future__ import annotations
@@ -17,30 +17,31 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 from engine.crf import CRFParams, backend_names
 from engine.crf.params import preset_for_model
 from engine.errors import EngineError
-from gui import damaged_journal_dialog, prompts
-from gui.canvas import Canvas
-from gui.class_editor import ClassEditor
-from gui.class_panel import ClassPanel
-from gui.controller import AnnotatorController
-from gui.crf_panel import CUSTOM, CRFPanel
-from gui.drop import DropOpener
-from gui.edit_actions import EditActions
-from gui.export_menu import ExportMenu
-from gui.help_menu import HelpMenu
-from gui.images_panel import ImagesPanel
-from gui.layout import WindowLayout
-from gui.folder_lock_dialog import FolderLockActions
-from gui.icon import app_icon
-from gui.learn_menu import LearnMenu
-from gui.model_menu import ModelMenu
-from gui.overlay_view import OverlayPresenter
-from gui.prelabel_dialog import PrelabelDialog
-from gui.project_state import ProjectState
-from gui.readout import Readout
-from gui.recent_folders import RecentFolders
-from gui.status_bar import StatusBar
-from gui.uncertainty_legend import UncertaintyLegend
-from gui.view_toolbar import ViewToolbar
+from gui.dialogs import damaged_journal as damaged_journal_dialog
+from gui.dialogs import prompts
+from gui.canvas.canvas import Canvas
+from gui.panels.class_editor import ClassEditor
+from gui.panels.classes import ClassPanel
+from gui.session.controller import AnnotatorController
+from gui.panels.crf import CUSTOM, CRFPanel
+from gui.window.drop import DropOpener
+from gui.tools.actions import EditActions
+from gui.menus.export import ExportMenu
+from gui.menus.help import HelpMenu
+from gui.panels.images import ImagesPanel
+from gui.window.layout import WindowLayout
+from gui.menus.folder_lock import FolderLockActions
+from gui.boot.icon import app_icon
+from gui.menus.learn import LearnMenu
+from gui.menus.model import ModelMenu
+from gui.canvas.overlays import OverlayPresenter
+from gui.dialogs.prelabel import PrelabelDialog
+from gui.window.title import ProjectState
+from gui.panels.readout import Readout
+from gui.menus.recent_folders import RecentFolders
+from gui.panels.status_bar import StatusBar
+from gui.canvas.uncertainty_legend import UncertaintyLegend
+from gui.panels.view_toolbar import ViewToolbar
 
 log = logging.getLogger(__name__)
 WARM_UP_DELAY_MS = 300   # the CRF kernels load after the window has painted
@@ -87,7 +88,7 @@ class MainWindow(QMainWindow):
         self.project = ProjectState(self)
         self.help_menu = HelpMenu(self)
         self.drop = DropOpener(self, self.canvas.viewport(), self.file_list.viewport())
-        self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/learn_menu.py)
+        self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/menus/learn.py)
         self._restore_settings()
         self.layout_state = WindowLayout(self, self.view_menu)
         if not self.ctl.warm:   # once the window is up: loading numba's kernels holds the GIL for a while
@@ -123,7 +124,7 @@ class MainWindow(QMainWindow):
         self.save_action = self._act(f, "&Save labels", self.save, QKeySequence.StandardKey.Save)
         self.recent = RecentFolders(self, f, self.save_action)
         f.addMenu(self.export_menu)
-        self.prelabel = PrelabelDialog.add_to(f, self)   # File > Pre-label folder… (gui/prelabel_dialog.py)
+        self.prelabel = PrelabelDialog.add_to(f, self)   # File > Pre-label folder… (gui/dialogs/prelabel.py)
         f.addSeparator()
         self.autosave_action = QAction("&Autosave when leaving an image", self, checkable=True)
         self.autosave_action.toggled.connect(lambda on: self.settings.setValue("autosave", on))

@@ -70,7 +70,7 @@ def main() -> int:
     if not os.environ.get("DISPLAY") or not shutil.which("import"):
         raise SystemExit("needs an X server (DISPLAY) and ImageMagick's import")
     app = QApplication(sys.argv[:1])
-    from gui import startup
+    from gui.boot import splash as startup
     splash = startup.Splash("0.1.0")
     splash.show()
     splash.step("Loading PyTorch…  3 s", 0.35)
@@ -147,7 +147,7 @@ def main() -> int:
     shot("dark", w)
     w.layout_state.set_theme("system")
     w.toolbar.uncertainty.setChecked(False)
-    from gui import prompts
+    from gui.dialogs import prompts
     prompts.ask_unsaved = lambda *a: prompts.DISCARD
     w.close()
     return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..dataset import Dataset, is_machine_label
+from engine.folder.dataset import Dataset, is_machine_label
+
 from ..errors import LabelIOError
 from ..io.provenance import read_provenance
 from .report import LABELLED, SKIPPED, Row, read_report

@@ -1,5 +1,5 @@
 """The driver side of a run: each outcome becomes labels/<image>.png + its machine-made provenance sidecar (through
-engine.dataset, like a save in the app) and a row of labels/prelabel.csv. Only the driver writes, so a Ray run
+engine.folder.dataset, like a save in the app) and a row of labels/prelabel.csv. Only the driver writes, so a Ray run
 needs no shared write access and the files are the same whichever runner computed the labels.
 """
 from __future__ import annotations
@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from ..dataset import Dataset, is_machine_label
+from engine.folder.dataset import Dataset, is_machine_label
+
 from ..errors import EngineError, LabelIOError
 from ..io.provenance import ORIGIN_MACHINE, make_provenance
 from .plan import Plan

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..dataset import Dataset
+from engine.folder.dataset import Dataset
+
 from .pipeline import pipelined, sequential
 from .plan import Plan, plan_folder
 from .recorder import Recorder

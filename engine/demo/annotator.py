@@ -3,7 +3,7 @@
 Rule: take the largest connected region of wrong pixels that share one true class; put the stroke in its middle
 (the pixel farthest from the region's border) along the region's long axis; the brush radius is as large as fits
 inside the region (at most max_radius) and the stroke stays inside it, so every painted pixel gets its true class,
-as a careful annotator's would. Strokes are painted with the app's own brush (engine.edits.EditableLabels.brush).
+as a careful annotator's would. Strokes are painted with the app's own brush (engine.annotate.edits.EditableLabels.brush).
 """
 from __future__ import annotations
 

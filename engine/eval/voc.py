@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.demo.metrics import confusion_matrix, mean_iou, pixel_accuracy
 from engine.errors import EngineError
+from engine.eval.metrics import confusion_matrix, mean_iou, pixel_accuracy
 from engine.io.labels import read_label_png
 
 

@@ -1,4 +1,4 @@
-"""Export a folder's saved labels (engine.dataset.Dataset) as COCO, labelme or VOC; the same code runs for
+"""Export a folder's saved labels (engine.folder.dataset.Dataset) as COCO, labelme or VOC; the same code runs for
 File > Export and for `deeplab-annotator export`. Only saved labels are exported, in folder order."""
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ EXPORTERS = {"coco": export_coco, "labelme": export_labelme, "voc": export_voc}
 
 def saved_class_list(dataset) -> ClassList:
     """The class list the folder's labels were saved with: labels/class_names.txt, colours from a label PNG."""
-    from ..dataset import CLASS_NAMES_FILE
+    from engine.folder.dataset import CLASS_NAMES_FILE
 
     names_file = dataset.labels_dir / CLASS_NAMES_FILE
     if not names_file.is_file():

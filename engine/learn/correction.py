@@ -1,4 +1,4 @@
-"""What happens to the model after a stroke, shared by the app (gui/adaptation.py) and the simulated annotator
+"""What happens to the model after a stroke, shared by the app (gui/session/adaptation.py) and the simulated annotator
 (bench/annotation_effort.py) so both run the same code: the open image's adaptation (ImageAdaptation: its cached
 features and the head it was opened with) learns from the current locks, with the locked cells of earlier images
 (ReplayMemory; a saved image replays its saved labels) when the head is carried across images, and returns the

@@ -16,8 +16,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from engine.eval.metrics import confusion_matrix, mean_iou
+
 from ..crf.params import CRFParams
-from ..demo.metrics import confusion_matrix, mean_iou
 from ..errors import EngineError, check_cancel
 
 COARSE = {"bi_xy_std": (20.0, 40.0, 70.0, 120.0), "bi_rgb_std": (3.0, 5.0, 9.0, 15.0, 25.0),

@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoints import load_checkpoint, save_checkpoint
-from ..demo.metrics import confusion_matrix, mean_iou
+from engine.eval.metrics import confusion_matrix, mean_iou
 from ..demo.train import INPUT_STD, to_input
-from ..device import pick_device
+from engine.models.device import pick_device
 from ..errors import EngineError, check_cancel
 from ..labels import VOID
 from ..predict import Predictor

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.folder.dataset import LABELS_DIRNAME
+
 from ..crf.params import CRFParams
-from ..dataset import LABELS_DIRNAME
 from ..errors import LabelIOError
 from ..project import CRFSettings, FolderProject
 from ..project.folder import PROJECT_FILE

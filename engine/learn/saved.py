@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dataset import CLASS_NAMES_FILE, Dataset
+from engine.folder.dataset import CLASS_NAMES_FILE, Dataset
+
 from ..errors import EngineError
 from ..io.images import read_image
 from ..io.labels import read_label_png

@@ -9,7 +9,7 @@ how multi-scale (MSC) inputs are made and fused. Each checkpoint runs the way it
   ``F.interpolate(x, scale_factor=s, align_corners=False)``, scores back to the 1x size with align_corners=False,
   max fused; logits to the input size with bilinear, align_corners=False.
 
-Image-side steps (mean subtraction, padding to the crop size, shrinking large images) belong to engine.preprocess.
+Image-side steps (mean subtraction, padding to the crop size, shrinking large images) belong to engine.models.preprocess.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
 - reconcile.py: folder list vs model list -> Match, the user's Decision, ChannelMap for the probabilities
 - values.py:    label values that are not classes: found, shown, resolved
 - guard.py:     for headless writers: may a model's labels go into this folder, and how
-Qt-free; the window binds it in gui/controller_classes.py and gui/class_editor.py.
+Qt-free; the window binds it in gui/session/classes.py and gui/panels/class_editor.py.
 """
 from .classes import FolderClasses, ProjectClass, match_key
 from .errors import ClassEditError, ClassListMismatch, ProjectFileError, UnknownLabelValues

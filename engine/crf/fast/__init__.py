@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...device import pick_device
+from engine.models.device import pick_device
+
 from ...errors import EngineError
 from .session import FastSession
 

@@ -5,7 +5,7 @@ was: four changed pixels kept it, and a fresh session got the previous image's r
 
   ('frozen', n)          a read-only array that owns its memory (or a read-only view of one) cannot change while
                          it lives: it is numbered once, O(1) per call, and the number is never reused (the app
-                         freezes the probabilities it holds, engine.image_state);
+                         freezes the probabilities it holds, engine.annotate.state);
   ('blake2b', ..., hex)  anything else: shape, dtype and a 128-bit BLAKE2b digest of the bytes, hashed in 16 MB
                          pieces on a few threads (hashlib releases the GIL), the pieces' digests hashed again.
                          About 500 MB/s per core here: ~1 s for 6 MP x 21 classes (504 MB) on one core.

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...overlays import uncertainty
+from engine.display.overlays import uncertainty
+
 from ..base import CRFResult
 from ..params import CRFParams
 from . import downscale
@@ -86,7 +87,7 @@ def dirty_box(region) -> tuple[int, int, int, int] | None:
 
 
 class InteractiveCRF:
-    """The CRF of one opened image (token image_key) through `runner` (engine.crf_runner.CRFRunner)."""
+    """The CRF of one opened image (token image_key) through `runner` (engine.crf.runner.CRFRunner)."""
 
     def __init__(self, image_rgb: np.ndarray, runner, image_key):
         self.image = image_rgb

@@ -1,0 +1,282 @@
+"""Everything known about the image being annotated, and the rules for which label map wins.
+
+Rules: the label map lives in an EditableLabels (labels + locked pixels). Labels whose base is the
+model follow each new model/CRF result, except on locked (hand-edited) pixels, which keep the
+annotator's value. Labels read from disk do not follow the model: new results are kept for
+display only, until the user asks to use the model result again. Status is derived from the data,
+never set by hand, so it cannot go stale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.annotate.edits import EditableLabels, RegionEdit
+from engine.crf.base import labels_from_probs
+from engine.display.overlays import uncertainty
+from engine.errors import LabelIOError
+from engine.folder.dataset import Status
+from engine.io.provenance import Provenance, make_provenance, read_provenance
+from engine.labels import VOID
+
+SOURCE_NONE, SOURCE_MODEL, SOURCE_DISK, SOURCE_HAND = "none", "model", "disk", "hand"
+
+
+@dataclass
+class ImageState:
+    """One opened image. ``token`` is unique per opening, so results computed for an earlier
+    opening of the same file can be told apart and dropped."""
+    index: int
+    path: Path
+    image: np.ndarray                      # (H, W, 3) uint8 RGB
+    token: int = 0
+    probs: np.ndarray | None = None        # (C, H, W) float32 softmax
+    raw_labels: np.ndarray | None = None   # (H, W) uint8 argmax of probs
+    unc: np.ndarray | None = None          # (H, W) float32, 1 - (p1 - p2)
+    crf_probs: np.ndarray | None = None    # (C, H, W) float32 after CRF
+    crf_labels: np.ndarray | None = None   # (H, W) uint8 after CRF
+    crf_unc: np.ndarray | None = None      # (H, W) float32 uncertainty after CRF
+    crf_params: object = None              # the CRFParams crf_* was computed with
+    crf_preview: np.ndarray | None = None  # (H, W) uint8 labels of a CRF run still iterating (shown until it ends)
+    crf_kind: str = ""                     # what crf_* are: 'exact' or 'local' (engine.crf.interactive)
+    preview_kind: str = ""                 # what crf_preview is: 'preview 1/4 resolution', 'exact, iteration 3/10'
+
+    edits: EditableLabels | None = None    # what Save writes, with the hand-locked pixels
+    base: str = SOURCE_NONE                # where the unlocked labels come from: none, model or disk
+    hand: bool = False                     # the annotator changed something since the base was set
+    saved_labels: np.ndarray | None = field(default=None, repr=False)
+    saved_by_machine: bool = False         # saved_labels came from a batch run (pre-labelled), not from a person
+    void_mask: np.ndarray | None = field(default=None, repr=False)   # (H, W) bool, fully transparent: void in
+    #                                                                   every model result (engine.predict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.image.shape[:2]
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """(H, W) uint8 read-only view of the current label map, or None before any labels exist."""
+        return None if self.edits is None else self.edits.labels
+
+    @property
+    def locked(self) -> np.ndarray | None:
+        """(H, W) bool read-only view of the hand-locked pixels, or None before any labels exist."""
+        return None if self.edits is None else self.edits.locked
+
+    @property
+    def source(self) -> str:
+        return SOURCE_HAND if self.hand else self.base
+
+    def ensure_edits(self, n_classes: int | None = None) -> EditableLabels:
+        """The editable label map, created all-void if nothing has arrived yet (painting from scratch)."""
+        if self.edits is None:
+            h, w = self.shape
+            self.edits = EditableLabels.blank(h, w, n_classes)
+        if n_classes is not None:
+            self.edits.n_classes = n_classes
+        return self.edits
+
+    def set_saved_labels(self, labels: np.ndarray, machine: bool = False) -> None:
+        """Labels read from the labels folder: they win over the model from now on. machine: the file was
+        written by a batch run (engine.folder.dataset.is_machine_label), so it shows as pre-labelled until saved."""
+        self.crf_preview = None  # it predates these labels
+        self._check(labels)
+        self.saved_labels = labels.copy()
+        self.saved_by_machine = bool(machine)
+        self.edits = EditableLabels(labels)
+        self.base, self.hand = SOURCE_DISK, False
+
+    def restore_edits(self, labels: np.ndarray, locked: np.ndarray, base: str = SOURCE_MODEL) -> None:
+        """Edits recovered from the journal after a crash: unsaved hand work on top of ``base``."""
+        self.crf_preview = None  # it predates these labels
+        self._check(labels)
+        n = self.edits.n_classes if self.edits is not None else None
+        self.edits = EditableLabels(labels, locked, n)
+        self.base = base if base in (SOURCE_MODEL, SOURCE_DISK) else SOURCE_MODEL
+        self.hand = True
+
+    def set_prediction(self, probs: np.ndarray, unc: np.ndarray | None = None,
+                       raw_labels: np.ndarray | None = None, keep_crf: bool = False) -> None:
+        """New model probabilities (C, H, W) (and, computed in a worker, their uncertainty and argmax labels);
+        drops the CRF result made from older ones, unless keep_crf: then it stays shown, marked 'local' (not exact
+        for these probabilities), until a CRF run for them replaces it (a head adaptation's small change)."""
+        if probs.ndim != 3 or probs.shape[1:] != self.shape:
+            raise ValueError(f"probs shape {probs.shape} does not fit image {self.shape}")
+        if not probs.flags.owndata:  # e.g. memory shared with a torch tensor: only an array of our own can be frozen
+            probs = np.array(probs, dtype=probs.dtype)
+        probs.flags.writeable = False  # frozen: the CRF keys it by identity instead of hashing 0.5 GB (crf.fast.keys)
+        self.probs = probs
+        self.raw_labels = self._void(labels_from_probs(probs) if raw_labels is None else raw_labels)
+        self.unc = uncertainty(probs) if unc is None else unc
+        if keep_crf and self.crf_labels is not None:
+            self.crf_preview, self.preview_kind = None, ""
+            self.crf_kind = "local"
+            return
+        self.crf_probs = self.crf_labels = self.crf_unc = self.crf_params = self.crf_preview = None
+        self.crf_kind = self.preview_kind = ""
+        if self.follows_model:
+            self._take_model(self.raw_labels, probs.shape[0])
+
+    def set_crf(self, probs: np.ndarray, labels: np.ndarray, params, unc: np.ndarray | None = None,
+                kind: str = "exact") -> None:
+        """A whole-image CRF result for the current probabilities and ``params`` (probs: (C, H, W) float32 or
+        engine.crf.interactive.CompactProbs)."""
+        self._check(labels)
+        labels = self._void(labels)
+        self.crf_probs, self.crf_labels, self.crf_params = probs, labels, params
+        self.crf_unc = uncertainty(probs) if unc is None else unc
+        self.crf_preview, self.crf_kind, self.preview_kind = None, kind, ""
+        if self.follows_model:
+            self._take_model(labels, probs.shape[0])
+
+    def set_crf_window(self, box, labels: np.ndarray, probs, unc: np.ndarray, params) -> bool:
+        """A local refinement of the window box (x0, y0, x1, y1) for ``params``, pasted into the CRF result (which
+        it needs: False and ignored without one for the same params). Pixels outside the box do not change."""
+        if self.crf_labels is None or self.crf_params != params:
+            return False
+        x0, y0, x1, y1 = box
+        self.crf_labels = self.crf_labels.copy()
+        self.crf_labels[y0:y1, x0:x1] = labels
+        if hasattr(self.crf_probs, "paste"):
+            self.crf_probs.paste(box, probs)
+        else:
+            self.crf_probs = np.array(self.crf_probs)
+            self.crf_probs[:, y0:y1, x0:x1] = probs
+        self.crf_unc = self.crf_unc.copy()
+        self.crf_unc[y0:y1, x0:x1] = unc
+        self.crf_preview, self.crf_kind, self.preview_kind = None, "local", ""
+        if self.follows_model:
+            self._take_model(self.crf_labels, self.crf_probs.shape[0])
+        return True
+
+    def set_crf_preview(self, labels: np.ndarray, kind: str = "") -> bool:
+        """Labels of an unfinished or approximate CRF run (kind says which), to show until the result comes. False
+        (and ignored) when the shown labels do not follow the model (labels read from disk), since the CRF
+        result will not replace them either."""
+        self._check(labels)
+        if not self.follows_model:
+            return False
+        self.crf_preview, self.preview_kind = self._void(labels), kind
+        return True
+
+    @property
+    def shown_labels(self) -> np.ndarray | None:
+        """What the label layer shows: a running CRF's preview, else the current labels."""
+        return self.crf_preview if self.crf_preview is not None else self.labels
+
+    def set_hand_labels(self, labels: np.ndarray) -> RegionEdit:
+        """The annotator replaced the whole map: changed pixels are locked. Returns the (undoable) edit."""
+        self._check(labels)
+        edit = self.ensure_edits().replace_all(labels, lock_changed=True, kind="set labels")
+        self.hand, self.crf_preview = True, None
+        return edit
+
+    def note_hand_edit(self) -> None:
+        """An editing tool (or its undo/redo) changed ``edits``."""
+        self.crf_preview = None  # it predates these labels
+        self.hand = True
+
+    def use_model_result(self) -> RegionEdit | None:
+        """Replace the labels (and locks) by the latest model/CRF result. None if there is none yet."""
+        result = self.crf_labels if self.crf_labels is not None else self.raw_labels
+        if result is None:
+            return None
+        edit = self.ensure_edits().replace_all(result, lock_changed=False, keep_locks=False, kind="use model result")
+        self.base, self.hand, self.crf_preview = SOURCE_MODEL, False, None
+        return edit
+
+    def mark_saved(self) -> None:
+        if self.labels is not None:
+            self.saved_labels = self.labels.copy()
+            self.saved_by_machine = False
+
+    @property
+    def follows_model(self) -> bool:
+        return self.base in (SOURCE_NONE, SOURCE_MODEL)
+
+    @property
+    def status(self) -> Status:
+        if self.labels is None:
+            return Status.NEW
+        if self.saved_labels is not None:
+            if np.array_equal(self.labels, self.saved_labels):
+                return Status.PRELABELLED if self.saved_by_machine else Status.SAVED
+            return Status.EDITED
+        # Never saved: the annotator's work is what differs from the model (locks, or labels the model did not
+        # give), so undoing every stroke makes the image "predicted" again rather than leaving a stale flag.
+        if self.edits.has_locks:
+            return Status.EDITED
+        model = self.model_labels
+        if model is None:
+            return Status.EDITED if (self.labels != VOID).any() else Status.NEW
+        return Status.PREDICTED if np.array_equal(self.labels, model) else Status.EDITED
+
+    @property
+    def model_labels(self) -> np.ndarray | None:
+        """The latest model result (CRF labels, else the raw argmax) that unlocked pixels follow, or None."""
+        return self.crf_labels if self.crf_labels is not None else self.raw_labels
+
+    @property
+    def dirty(self) -> bool:
+        """True when leaving this image without saving would lose the annotator's work."""
+        return self.status == Status.EDITED
+
+    def changed_by_crf(self) -> np.ndarray | None:
+        """(H, W) bool: pixels the CRF relabelled, or None before a CRF result exists."""
+        if self.raw_labels is None or self.crf_labels is None:
+            return None
+        return self.raw_labels != self.crf_labels
+
+    def lock_constraints(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Copies of (labels, locked) for a CRF run with the hand edits as hard constraints; None if none."""
+        if self.edits is None or not self.edits.has_locks:
+            return None
+        return self.edits.snapshot()
+
+    def provenance(self, loaded, crf_backend: str, label_path: str | Path) -> Provenance:
+        """The provenance record of the labels as they are now (engine.io.provenance).
+
+        Labels following the model record ``loaded`` (a LoadedModel or None) and the CRF parameters of
+        the last CRF result. Labels based on a file on disk keep the model/CRF facts of that file's
+        sidecar, and its edited pixels are added to today's.
+        """
+        labels, locked = self.edits.snapshot()
+        name = Path(self.path).name if self.path is not None else ""
+        if self.follows_model:
+            params = self.crf_params if getattr(self.crf_params, "iterations", 0) else None
+            return make_provenance(labels, locked, name, loaded=loaded, crf_params=params, crf_backend=crf_backend)
+        try:
+            previous = read_provenance(label_path)
+            if previous is not None and (previous.height, previous.width) == labels.shape:
+                locked = locked | previous.edited_mask()
+        except LabelIOError:  # a damaged sidecar: today's record starts afresh
+            previous = None
+        if previous is None or (previous.height, previous.width) != labels.shape:
+            return make_provenance(labels, locked, name)
+        record = make_provenance(labels, locked, name)
+        return replace(record, model_name=previous.model_name, model_arch=previous.model_arch,
+                       checkpoint_sha256=previous.checkpoint_sha256, checkpoint_format=previous.checkpoint_format,
+                       crf_backend=previous.crf_backend, crf_params=previous.crf_params)
+
+    def _take_model(self, labels: np.ndarray, n_classes: int) -> None:
+        if self.edits is None:
+            self.edits = EditableLabels(labels, n_classes=n_classes)
+        else:
+            self.edits.merge_prediction(labels)
+            self.edits.n_classes = n_classes
+        if self.base == SOURCE_NONE:
+            self.base = SOURCE_MODEL
+
+    def _void(self, labels: np.ndarray) -> np.ndarray:
+        """A model result with the fully transparent pixels made void (a copy when it changes anything)."""
+        if self.void_mask is None or self.void_mask.shape != labels.shape:
+            return labels
+        labels = labels.copy()
+        labels[self.void_mask] = VOID
+        return labels
+
+    def _check(self, labels: np.ndarray) -> None:
+        if labels.shape != self.shape or labels.dtype != np.uint8:
+            raise ValueError(f"labels {labels.dtype} {labels.shape} do not fit image {self.shape}")

@@ -1,0 +1,116 @@
+"""`deeplab-annotator predict` (`main.py predict`): image -> model -> optional CRF -> VOC label PNG, headless; exercises the whole engine."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.paths import DEMO_V1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.crf import all_presets, backend_names
+    from engine.models.pipelines import PIPELINES
+
+    from engine.cli import program
+
+    p = argparse.ArgumentParser(prog=f"{program()} predict", description="Predict a label PNG for one image.")
+    p.add_argument("image", type=Path)
+    p.add_argument("--model", type=Path, default=DEMO_V1,
+                   help="checkpoint: project .pt, kazuto .pth or .caffemodel (default: bundled demo model)")
+    p.add_argument("--classes", type=Path, help="class list file (one name per line) to use instead of the model's")
+    p.add_argument("--crf", choices=sorted(all_presets()) + ["none"], default="none",
+                   help="refine with a dense CRF preset (default: none)")
+    p.add_argument("--backend", choices=backend_names(), default=None, help="CRF backend (default: the app's)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
+    p.add_argument("--pipeline", choices=sorted(PIPELINES), default=None,
+                   help="inference pipeline (default: the checkpoint's own: caffe for Caffe weights, kazuto for "
+                        "kazuto's .pth)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output label PNG (indexed, 255 = void); class_names.txt and OUT.provenance.json go beside it")
+    p.add_argument("--map-classes", choices=("name", "position"), default=None,
+                   help="when --out is in a labels folder with another class list (labels/project.json or "
+                        "class_names.txt): map the model's classes to the folder's ids by name, or keep the "
+                        "folder's ids by position (default: refuse)")
+    p.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M, or $DEEPLAB_MAX_PIXELS)")
+    return p
+
+
+def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_backend: str,
+                  class_list=None) -> None:
+    """What the window's Save writes, headless and all or nothing (engine.io.transaction): the label PNG,
+    class_names.txt beside it and the provenance sidecar (model, checkpoint hash, CRF settings; no hand-edited
+    pixels; origin "machine", as a batch run's labels). class_list: the PNG's classes (default: the model's)."""
+    import numpy as np
+
+    from engine.folder.dataset import CLASS_NAMES_FILE
+    from engine.io.labels import encode_class_names, encode_label_png
+    from engine.io.provenance import ORIGIN_MACHINE, encode_provenance, make_provenance, sidecar_path
+    from engine.io.transaction import SaveTransaction
+
+    out = Path(out)
+    class_list = class_list or loaded.spec.class_list()
+    record = make_provenance(labels, np.zeros(labels.shape, bool), image_name, loaded=loaded,
+                             crf_params=crf_params, crf_backend=crf_backend, origin=ORIGIN_MACHINE)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from engine.errors import LabelIOError
+        raise LabelIOError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from exc
+    txn = SaveTransaction(out.parent)
+    txn.stage(out, encode_label_png(labels, class_list))
+    txn.stage(out.parent / CLASS_NAMES_FILE, encode_class_names(class_list))
+    txn.stage(sidecar_path(out), encode_provenance(record))
+    txn.commit()
+
+
+def run(args) -> str:
+    """Do the work; return a one-line summary."""
+    import numpy as np
+
+    from engine.checkpoints import load_checkpoint
+    from engine.crf import DEFAULT_BACKEND, get_backend, preset
+    from engine.io.images import read_image
+    from engine.labels import VOID, load_class_list
+    from engine.predict import Predictor, alpha_background, transparent_mask
+    from engine.project import labels_target
+
+    class_list = load_class_list(args.classes) if args.classes else None
+    loaded = load_checkpoint(args.model, class_list=class_list, pipeline=args.pipeline)
+    # a labels folder's own class list decides what the values mean: checked before any work is done
+    target = labels_target(args.out.parent, loaded.spec.class_list(), args.map_classes)
+    image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True)
+    predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
+    probs = target.channel_map.apply(predictor.predict(image))
+    params = preset(args.crf) if args.crf != "none" else None
+    if params is not None:
+        labels = get_backend(args.backend).session(image).run(probs, params).labels
+    else:
+        labels = np.argmax(probs, axis=0).astype(np.uint8)
+    clear = transparent_mask(alpha)
+    if clear is not None:
+        labels[clear] = VOID      # fully transparent: no content to label
+    write_outputs(args.out, labels, loaded, Path(args.image).name, params, args.backend or DEFAULT_BACKEND,
+                  target.class_list)
+    names = target.class_list.names
+    counts = np.bincount(labels[labels != VOID], minlength=len(names))[:len(names)]
+    share = ", ".join(f"{names[i]} {100 * counts[i] / labels.size:.1f}%" for i in np.argsort(-counts)[:5] if counts[i])
+    note = f"; {target.note}" if target.note else ""
+    return (f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, "
+            f"{loaded.spec.pipeline} pipeline, crf {args.crf}): {share}{note}")
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.max_pixels is not None:
+            from engine.limits import set_max_pixels
+
+            set_max_pixels(args.max_pixels)
+        print(run(args))
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

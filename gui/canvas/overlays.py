@@ -1,0 +1,152 @@
+"""Draws the current image's overlays on the canvas from ImageState + view options.
+
+The pixel work is engine.display.overlays (numpy); this module only chooses what to show and pushes it
+into named canvas items, layer by layer, so a change of one option redraws one layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.display import colormaps
+from engine.annotate.state import ImageState
+from engine.display.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
+from engine.project.values import unknown_mask, unknown_rgba
+from gui.canvas.canvas import Canvas
+
+LAYERS = {"labels": 1.0, "unknown": 1.2, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
+
+
+@dataclass
+class ViewOptions:
+    show_labels: bool = True
+    show_locks: bool = True
+    opacity: float = 0.5
+    before_crf: bool = False        # show the raw argmax (and raw probabilities) instead of the CRF result
+    heat_class: int = -1            # class whose probability map is shown, -1 = none
+    show_uncertainty: bool = False
+    show_changed: bool = False
+    uncertainty_cmap: str = colormaps.AUTO   # engine.display.colormaps name, or 'auto': the one least like a class colour
+    visible: np.ndarray | None = None  # (N,) bool per class, None = all
+
+
+class OverlayPresenter:
+    def __init__(self, canvas: Canvas):
+        self.canvas = canvas
+        self.opts = ViewOptions()
+        self.state: ImageState | None = None
+        self.palette: np.ndarray | None = None
+
+    def bind(self, state: ImageState | None, palette: np.ndarray | None) -> None:
+        self.state, self.palette = state, palette
+
+    # what is on screen ---------------------------------------------------------------------------
+    def labels(self) -> np.ndarray | None:
+        """The label map being displayed (raw argmax in 'before' mode)."""
+        st = self.state
+        if st is None:
+            return None
+        return st.raw_labels if self.opts.before_crf else st.shown_labels
+
+    def probs(self) -> np.ndarray | None:
+        st = self.state
+        if st is None:
+            return None
+        if self.opts.before_crf or st.crf_probs is None:
+            return st.probs
+        return st.crf_probs
+
+    def shares(self) -> np.ndarray | None:
+        labels = self.labels()
+        if labels is None or self.palette is None:
+            return None
+        return pixel_share(labels, len(self.palette))
+
+    # layers --------------------------------------------------------------------------------------
+    def render(self) -> None:
+        self.render_labels()
+        self.render_locks()
+        self.render_heat()
+        self.render_uncertainty()
+        self.render_changed()
+
+    def render_labels(self) -> None:
+        labels, o = self.labels(), self.opts
+        if not o.show_labels or labels is None or self.palette is None:
+            self.canvas.set_overlay("labels", None)
+            return
+        visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
+        self.canvas.set_overlay("labels", label_rgba(labels, self.palette, visible), LAYERS["labels"], o.opacity)
+        self.render_unknown()
+
+    def render_unknown(self) -> None:
+        """Label values that are not classes of the folder, in orange/black checks no class uses."""
+        labels = self.labels()
+        mask = None if labels is None or self.palette is None else unknown_mask(labels, len(self.palette))
+        if not self.opts.show_labels or mask is None or not mask.any():
+            self.canvas.set_overlay("unknown", None)
+            return
+        self.canvas.set_overlay("unknown", unknown_rgba(mask), LAYERS["unknown"], 0.85)
+
+    def render_locks(self) -> None:
+        st = self.state
+        locked = None if st is None else st.locked
+        if not self.opts.show_locks or locked is None or not locked.any():
+            self.canvas.set_overlay("locks", None)
+            return
+        self.canvas.set_overlay("locks", lock_rgba(locked), LAYERS["locks"], 1.0)
+
+    def render_region(self, box) -> None:
+        """Redraw labels and locks inside box (x0, y0, x1, y1) only: what a brush stroke needs."""
+        x0, y0, x1, y1 = box
+        labels, st, o = self.labels(), self.state, self.opts
+        if labels is None or st is None:
+            return
+        if o.show_labels and self.palette is not None and self.canvas.overlay_visible("labels"):
+            visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
+            patch = label_rgba(labels[y0:y1, x0:x1], self.palette, visible)
+            self.canvas.update_overlay_region("labels", x0, y0, patch)
+            if self.canvas.overlay_visible("unknown"):
+                self.render_unknown()   # a stroke over unknown values may have replaced some
+        else:
+            self.render_labels()
+        if o.show_locks and self.canvas.overlay_visible("locks") and st.edits.has_locks:
+            self.canvas.update_overlay_region("locks", x0, y0, lock_rgba(st.locked[y0:y1, x0:x1], x0, y0))
+        else:
+            self.render_locks()
+
+    def render_heat(self) -> None:
+        probs, c = self.probs(), self.opts.heat_class
+        if probs is None or self.palette is None or not 0 <= c < min(len(probs), len(self.palette)):
+            self.canvas.set_overlay("heat", None)
+            return
+        self.canvas.set_overlay("heat", class_heat_rgba(probs[c], self.palette[c]), LAYERS["heat"], 1.0, smooth=True)
+
+    def uncertainty(self) -> np.ndarray | None:
+        """The uncertainty map of what is shown (after the CRF, or of the raw output in 'before' mode)."""
+        st = self.state
+        return None if st is None else (st.unc if self.opts.before_crf or st.crf_unc is None else st.crf_unc)
+
+    def uncertainty_cmap(self) -> str:
+        """The colour map in use ('auto' resolved against the class colours)."""
+        return colormaps.resolve(self.opts.uncertainty_cmap, self.palette)
+
+    def render_uncertainty(self) -> None:
+        unc = self.uncertainty()
+        if not self.opts.show_uncertainty or unc is None:
+            self.canvas.set_overlay("uncertainty", None)
+            return
+        self.canvas.set_overlay("uncertainty", uncertainty_rgba(unc, self.uncertainty_cmap()), LAYERS["uncertainty"],
+                                1.0, smooth=True)
+
+    def render_changed(self) -> None:
+        changed = None if self.state is None else self.state.changed_by_crf()
+        if not self.opts.show_changed or changed is None:
+            self.canvas.set_overlay("changed", None)
+            return
+        self.canvas.set_overlay("changed", mask_rgba(changed), LAYERS["changed"], 0.8)
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opts.opacity = opacity
+        self.canvas.set_overlay_opacity("labels", opacity)

@@ -1,0 +1,362 @@
+"""Corrections that teach, bound to the annotator session: after each stroke the model's head learns the locked
+pixels on the open image's cached features (engine.learn), in the "adapt" lane; its new probabilities then go to
+the CRF with the locks, so a correction flips the similar-looking region it was painted on.
+
+Features: a prediction made with the network's own head is Predictor.predict as before; the image's classifier
+inputs are then extracted in the adapt lane once the image is ready (or at the first stroke). Once the head has
+learnt something, predictions go through the cached features (Predictor.extract_features + the adapted head) and
+keep them. The head (an immutable engine.learn.adapt.HeadState) carries over to the next images (``carry``, on by
+default): predictions and prefetched predictions are made with it. Each stroke's undo record is paired with the
+head before and after it (kept here, keyed by the RegionEdit), so undo and redo restore the head with the labels;
+when the head has moved on since (another image taught it, or a learning run was superseded), undo refits it to
+the locks that remain instead. Widget-free: the window's actions (gui.menus.learn) flip ``enabled``/``carry`` or
+reset.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from engine.crf.base import labels_from_probs
+from engine.crf.interactive import probs_dtype
+from engine.display.overlays import uncertainty
+from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
+from engine.learn.correction import ImageAdaptation, ReplayMemory
+from engine.learn.grid import changed_box
+
+LEARNS_FROM = ("brush", "eraser", "fill", "polygon", "clear locks")  # edits the head follows (undo/redo too)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a prediction carries besides the probabilities: the head that made them and, when it went through
+    the classifier seam, the image's features (None after a plain Predictor.predict)."""
+    features: object
+    head: HeadState
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A stroke's heads: ``before`` fitted to the locks with key ``key_before``, ``after`` to ``key_after``."""
+    before: HeadState
+    after: HeadState
+    key_before: bytes
+    key_after: bytes
+
+
+def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
+    """A digest of which pixels are locked and to what: the head is 'fitted to' one such set of locks."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.packbits(locked).tobytes())
+    h.update(np.ascontiguousarray(labels[locked]).tobytes())
+    return h.digest()
+
+
+def request_refine(ctl, region) -> None:
+    """Refine with the CRF around ``region`` (x0, y0, x1, y1), where the adapted head changed the labels (and the
+    stroke was): a local window on large images, then the exact run when the user pauses; else the whole image."""
+    if region is not None:
+        ctl.request_crf(region=region, probs_changed=True)
+    else:
+        ctl.request_crf()
+
+
+class Adaptation(QObject):
+    status_changed = Signal(str)   # "model adapted on N strokes / M images"
+
+    def __init__(self, ctl, lane, config: AdaptConfig = AdaptConfig()):
+        super().__init__(ctl)
+        self.ctl, self.lane, self.config = ctl, lane, config
+        self.enabled = True       # Edit > Adapt the model to corrections
+        self.carry = True         # Model > Carry adaptation to the next images
+        self.adapter: HeadAdapter | None = None
+        self.head: HeadState | None = None
+        self.memory = ReplayMemory()
+        self._token = None           # the open image (ImageState token) the fields below describe
+        self._image_id = ""
+        self._anchor: HeadState | None = None   # the head that image was opened with
+        self._features = None        # its classifier inputs, once extracted
+        self._waiting = None         # (token, edit, replay) of an edit that waits for the features
+        self._teach_on_ready = False  # the image came with locks (restored, revisited): learn them when ready
+        self._fit_key = b""          # the locks ``head`` is fitted to on the open image
+        self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._replay = None          # (RegionEdit, undone) of an undo/redo about to finish
+        lane.finished.connect(self._on_done)
+        lane.failed.connect(self._on_failed)
+
+    # ----- model ---------------------------------------------------------------------------------------------
+    def bind_predictor(self, predictor, new_model: bool) -> None:
+        """A model was loaded (new head, nothing learnt) or moved to another device (the head is kept: its
+        tensors live on the CPU; cached features were on the old device and are dropped)."""
+        self.lane.cancel()
+        self.adapter = HeadAdapter(predictor, self.config)
+        if new_model or self.head is None:
+            self.head = self.adapter.original
+        self.memory.forget()
+        self._forget_image()
+        self._emit()
+
+    def _forget_image(self) -> None:
+        self._token, self._features, self._anchor, self._waiting = None, None, None, None
+
+    def reset(self, predict: bool = True) -> None:
+        """Model > Reset adaptation (and a new folder): back to the network's own head, nothing remembered; with
+        ``predict`` the open image's probabilities are made again with it."""
+        if self.adapter is None:
+            return
+        self.lane.cancel()
+        self._waiting = None
+        self.head = self._anchor = self.adapter.original
+        self.memory.forget()
+        self._fit_key = b""
+        self._emit()
+        st = self.ctl.state
+        if predict and st is not None and st.token == self._token and st.probs is not None:
+            if self._features is not None:
+                self._submit_probs(st, self.head, record=None, fit_key=b"")
+            else:
+                self.ctl.request_predict()
+
+    def set_enabled(self, on: bool) -> None:
+        """The switch: off, strokes only lock pixels (the head stays as it is, unused)."""
+        self.enabled = bool(on)
+        if not on:
+            self.lane.cancel()
+            self._waiting = None
+        self._emit()
+
+    def set_carry(self, on: bool) -> None:
+        self.carry = bool(on)
+
+    def status_text(self) -> str:
+        if self.head is None:
+            return ""
+        return self.head.describe() if self.enabled else "adaptation off"
+
+    def _emit(self) -> None:
+        self.status_changed.emit(self.status_text())
+
+    # ----- predictions ---------------------------------------------------------------------------------------
+    def _active(self, predictor=None) -> bool:
+        # the window's predictor may be the model's wrapped in the folder's class map (engine.project)
+        return self.enabled and self.adapter is not None and \
+            (predictor is None or self.adapter.predictor is getattr(predictor, "inner", predictor))
+
+    def _class_map(self):
+        """The folder's ChannelMap when it is not the identity, else None. The head learns and predicts in the
+        model's channels; the labels painted and the probabilities shown are in the folder's ids."""
+        cmap = getattr(self.ctl, "channel_map", None)
+        return None if cmap is None or cmap.identity else cmap
+
+    @staticmethod
+    def _model_labels(cmap, labels):
+        return labels if cmap is None or labels is None else cmap.to_model_labels(labels)
+
+    @staticmethod
+    def _folder_probs(cmap, probs):
+        return probs if cmap is None else cmap.apply(probs)
+
+    def head_for(self, token) -> HeadState | None:
+        """The head a prediction of the image opened as ``token`` is made with: the current one for the open
+        image or when it carries over, else the network's own (None: adaptation off or no model)."""
+        if not self._active():
+            return None
+        return self.head if (self.carry or token == self._token) else self.adapter.original
+
+    def predict_fn(self, predictor, head: HeadState | None):
+        """fn(image, should_cancel, on_progress=None) -> (probs, Prepared or None), for a worker thread. With an
+        adapted head the backbone's features are kept and the head makes the probabilities; with the network's
+        own head (or adaptation off) it is Predictor.predict. Probabilities are float16 for large images
+        (engine.crf.interactive.probs_dtype)."""
+        adapter, cmap = self.adapter, self._class_map()
+        if not self._active(predictor) or head is None or head.is_original:
+            return lambda image, cancel, progress=None: (
+                predictor.predict(image, should_cancel=cancel, on_progress=progress,
+                                  **probs_dtype(*image.shape[:2])), None)
+
+        def run(image, cancel, progress=None):
+            if progress is not None:
+                progress("network", 0.0)
+            features = adapter.predictor.extract_features(image, should_cancel=cancel)
+            if progress is not None:
+                progress("adapted head", 0.9)
+            probs = adapter.probs(features, head, **probs_dtype(*image.shape[:2]))
+            return self._folder_probs(cmap, probs), Prepared(features, head)
+        return run
+
+    def _head_of(self, extra) -> HeadState | None:
+        return extra.head if extra is not None else (self.adapter.original if self.adapter else None)
+
+    def is_stale(self, extra) -> bool:
+        """A prefetched prediction made with another head than a new image would get now (it must be redone)."""
+        return self._active() and self._head_of(extra) is not self.head_for(None)
+
+    def redo_fn(self, extra: Prepared | None):
+        """fn() -> (probs, Prepared) from cached features with the current head (no backbone run); None when
+        the prediction kept no features."""
+        if extra is None or extra.features is None or not self._active():
+            return None
+        adapter, head, cmap = self.adapter, self.head_for(None), self._class_map()
+        kw = probs_dtype(*extra.features.image_hw)
+        return lambda: (self._folder_probs(cmap, adapter.probs(extra.features, head, **kw)),
+                        Prepared(extra.features, head))
+
+    def image_ready(self, st, extra: Prepared | None) -> None:
+        """A prediction of the open image arrived (with its features when it went through the seam)."""
+        if not self._active():
+            if st.token != self._token:
+                self._forget_image()
+            return
+        same = st.token == self._token
+        if not same:
+            if not self.carry:
+                self.head = self.adapter.original
+            self._anchor = self._head_of(extra)
+            self._features, self._waiting = None, None
+            self._teach_on_ready = st.edits is not None and st.edits.has_locks
+            self._fit_key = b""
+        if extra is not None and extra.features is not None:
+            self._features = extra.features
+        self._token, self._image_id = st.token, st.path.name
+        self._emit()
+
+    def idle(self, st) -> None:
+        """The open image is ready (its CRF finished): extract its features now, so the first stroke is quick;
+        an image that came with locks (restored after a crash, or revisited) teaches the head what they say."""
+        if not self._active() or st is None or st.token != self._token or self.lane.busy:
+            return
+        if self._features is None:
+            self._extract(st)
+        elif self._teach_on_ready:
+            self._teach_on_ready = False
+            self._learn(st, None, None)
+
+    @property
+    def _extracting(self) -> bool:
+        key = self.lane.current_key
+        return key is not None and key[0] == "features" and key[1] == self._token
+
+    def _extract(self, st) -> None:
+        predictor, image, lock = self.adapter.predictor, st.image, self.ctl.model_lock
+
+        def job(cancel, report):   # quiet: the status bar keeps saying what the image's CRF said
+            with lock:
+                return predictor.extract_features(image, should_cancel=cancel)
+        self.lane.submit(("features", st.token), job)
+
+    def saved(self, st) -> None:
+        """The open image was saved: with the head carried across images, its saved labels (every labelled pixel)
+        become what the head replays for it while it learns on the next images. Computed on a thread of its own
+        (the grid targets take a while at 12 MP; the adapt lane would cancel a stroke's fit)."""
+        if not (self._active() and self.carry) or st is None or st.token != self._token or \
+                self._features is None or st.labels is None:
+            return
+        image, memory = self._image_adaptation(), self.memory
+        labels = self._model_labels(self._class_map(), st.labels.copy())
+        threading.Thread(target=image.remember_saved, args=(labels, memory, memory.epoch),
+                         name="adapt-saved-labels", daemon=True).start()   # dropped if Reset comes first
+
+    # ----- edits ---------------------------------------------------------------------------------------------
+    def on_replayed(self, edit, undone: bool) -> None:
+        """Editor: an undo (undone=True) or redo is about to be reported as a finished edit."""
+        self._replay = (edit, undone)
+
+    def after_edit(self, st, kind: str) -> bool:
+        """A hand edit finished with auto-refine on: learn from it (True: the CRF follows from here)."""
+        replay, self._replay = self._replay, None
+        if not self._active() or st.token != self._token or kind not in LEARNS_FROM or st.edits is None:
+            return False
+        edit = replay[0] if replay is not None else self.ctl.editor.last_edit()
+        if self._features is None:            # first stroke before the features are in: they come first
+            self._waiting = (st.token, edit if replay is None else None, replay)
+            if not self._extracting:
+                self._extract(st)
+            return True
+        self._learn(st, edit if replay is None else None, replay)
+        return True
+
+    def _learn(self, st, edit, replay) -> None:
+        labels, locked = st.edits.snapshot()
+        key = locks_key(labels, locked)
+        if replay is not None:
+            rec = self._records.get(replay[0])
+            if rec is not None:
+                src, dst, want = (rec.after, rec.before, rec.key_before) if replay[1] else \
+                    (rec.before, rec.after, rec.key_after)
+                if self.head is src and key == want:   # nothing learnt since: restore exactly
+                    self._submit_probs(st, dst, record=None, fit_key=key)
+                    return
+        self._submit_fit(st, labels, locked, key, edit)   # a new stroke, or the head moved on: fit the locks
+
+    def _image_adaptation(self) -> ImageAdaptation:
+        return ImageAdaptation(self.adapter, self._features, self._image_id, anchor=self._anchor)
+
+    def _submit_fit(self, st, labels, locked, key, edit) -> None:
+        image, before, memory = self._image_adaptation(), self.head, (self.memory if self.carry else None)
+        old, box, cmap = st.raw_labels, (edit.box if edit is not None else None), self._class_map()
+
+        def job(cancel, report):
+            report(0, 0, "Learning from the correction…")
+            head, probs = image.learn(before, self._model_labels(cmap, labels), locked, memory, should_cancel=cancel)
+            probs = self._folder_probs(cmap, probs)
+            new = labels_from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
+            return head, probs, uncertainty(probs), _union(changed_box(old, new), box), new
+        record = (edit, before, self._fit_key, key) if edit is not None else None
+        self.lane.submit(("adapt", st.token, key, record), job)
+
+    def _submit_probs(self, st, head: HeadState, record, fit_key) -> None:
+        image, old, cmap = self._image_adaptation(), st.raw_labels, self._class_map()
+        labels, locked = st.edits.snapshot() if st.edits is not None else (None, None)
+        memory = self.memory if self.carry else None
+
+        def job(cancel, report):
+            probs = self._folder_probs(cmap, image.probs(head))
+            if labels is not None:
+                image.remember(self._model_labels(cmap, labels), locked, memory)
+            new = labels_from_probs(probs)
+            return head, probs, uncertainty(probs), changed_box(old, new), new
+        self.lane.submit(("adapt", st.token, fit_key, record), job)
+
+    def _on_failed(self, key, _message: str) -> None:
+        """Learning failed (the controller shows the message): the edit still gets its CRF, with the locks."""
+        self._waiting = None
+        st = self.ctl.state
+        if st is not None and st.token == key[1]:
+            self.ctl.request_crf()
+
+    def _on_done(self, key, result) -> None:
+        st = self.ctl.state
+        if st is None or st.token != key[1] or key[1] != self._token:
+            return
+        if key[0] == "features":
+            self._features = result
+            waiting, self._waiting = self._waiting, None
+            if waiting is not None and waiting[0] == st.token:
+                self._teach_on_ready = False
+                self._learn(st, waiting[1], waiting[2])
+            elif self._teach_on_ready:
+                self._teach_on_ready = False
+                self._learn(st, None, None)
+            return
+        _, _, fit_key, record = key
+        head, probs, unc, box, new_labels = result
+        if record is not None:
+            edit, before, key_before, key_after = record
+            self._records[edit] = _Record(before, head, key_before, key_after)
+        self.head, self._fit_key = head, fit_key
+        self._emit()
+        self.ctl._apply_prediction(st, probs, unc, refine=False, raw_labels=new_labels)
+        request_refine(self.ctl, box)
+
+
+def _union(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])

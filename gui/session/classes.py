@@ -1,0 +1,313 @@
+"""The folder's class list and settings in the annotator session, split from gui.session.controller to keep it short.
+
+The folder's classes (engine.project) decide what label values mean; the model predicts in its own order
+and ``channel_map`` carries its channels to the folder's ids (in the worker thread, MappedPredictor), so
+everything the window holds - probabilities, CRF, edits, saved PNGs - is in folder ids. A mismatch asks
+the user once (``ask_classes``); the answer is kept in labels/project.json with the model's sha256.
+Opening a folder whose recorded model or CRF values differ from the current ones asks ``ask_settings``.
+Mixed into AnnotatorController, whose attributes (dataset, state, lanes, prefetch, ...) it uses.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.crf import backend_names
+from engine.errors import EngineError
+from engine.labels import VOID
+from engine.project import (ChannelMap, CRFSettings, FolderClasses, MappedPredictor, ModelSettings, decide,
+                            match_key, reconcile)
+from engine.project.reconcile import fit_channels
+from engine.project.schema import stored_model_path
+from engine.project.values import describe_unknown, unknown_values, void_unknown
+
+VOID_THEM, KEEP_THEM, ADD_CLASSES, CANCEL = "void", "keep", "add", "cancel"
+
+
+def _params_text(p) -> str:
+    return (f"pos_w {p.pos_w:g}, pos_xy_std {p.pos_xy_std:g}, bi_w {p.bi_w:g}, bi_xy_std {p.bi_xy_std:g}, "
+            f"bi_rgb_std {p.bi_rgb_std:g}, {p.iterations} iterations")
+
+
+class ClassesMixin:
+    """Methods of AnnotatorController about the folder's classes and settings (see module docstring)."""
+
+    def _init_classes(self) -> None:
+        self.model_classes = None        # ClassList naming the model's channels (Model > Class list may rename)
+        self.model_predictor = None      # the Predictor as loaded, in the model's channel order
+        self.channel_map: ChannelMap | None = None
+        self.model_request: Path | None = None   # the model loaded or being loaded
+        self._awaiting_model = False     # a folder opened while its model loads: reconcile when it is ready
+        self.crf_from_folder = False     # the CRF values in use were taken from the folder's project.json
+        self.ask_classes = lambda rec: rec.suggested()   # the window shows the mismatch dialog
+        self.ask_settings = lambda lines: True           # headless: a teammate gets the folder's settings
+        self.ask_unknown = lambda text, values: CANCEL   # headless: never save unknown values unasked
+        self.lanes["model"].failed.connect(self._on_model_failed)
+
+    @property
+    def project(self):
+        """The open folder's engine.project.FolderProject, or None."""
+        return None if self.dataset is None else self.dataset.project
+
+    def class_view(self) -> tuple[tuple[int, ...] | None, tuple[bool, ...] | None]:
+        """(display order of ids, hidden flags by id) for the class panel; None = id order, all shown."""
+        classes = self.project.classes if self.project is not None else None
+        if classes is None or self.class_list is None or len(classes) != len(self.class_list):
+            return None, None
+        return classes.order, classes.hidden
+
+    # ----- folder and model -------------------------------------------------------------------------
+    def _bind_folder_classes(self) -> None:
+        """A folder was opened: report unreadable project files, offer its settings, reconcile its classes."""
+        project = self.project
+        for problem in project.problems:
+            self.error.emit(problem)
+        switching = self._offer_folder_settings(project)
+        if switching or self.lanes["model"].busy:   # this folder's model is on its way: reconcile when it lands
+            self._awaiting_model = True
+            self.predictor, self.channel_map = None, None
+            self.class_list = project.class_list()
+            self.model_changed.emit()
+            return
+        self._reconcile()
+        self.model_changed.emit()
+
+    def _bind_model(self, predictor, new_model: bool) -> None:
+        """A model (or the same model on another device) is ready."""
+        self.model_predictor = predictor
+        if new_model or self._awaiting_model or self.channel_map is None:
+            self._reconcile()
+        else:
+            self._set_map(self.channel_map)
+
+    def _on_model_failed(self, _key, _message) -> None:
+        if self._awaiting_model and self.model_predictor is not None:   # keep working with the model we had
+            self._reconcile()
+            self.model_changed.emit()
+
+    def _reconcile(self) -> None:
+        """Folder classes vs model classes -> class_list (folder ids) and channel_map; may ask the user."""
+        self._awaiting_model = False
+        project, model = self.project, self.model_classes
+        if model is None:
+            self.class_list = project.class_list() if project is not None else None
+            self.channel_map, self.predictor = None, None
+            return
+        if project is None:
+            self.class_list = model
+            self._set_map(ChannelMap(tuple(range(len(model))), len(model)))
+            return
+        folder = project.classes if project.has_class_list else None
+        rec = reconcile(folder, model)
+        cmap = self._remembered_map(folder)
+        if cmap is None:
+            decision = (self.ask_classes(rec) or rec.suggested()) if rec.needs_decision else rec.suggested()
+            classes, cmap = decide(folder, model, decision)
+            project.set_classes(classes)
+            if folder is not None and classes != folder:   # the user chose to add the model's classes
+                self._write_project()
+            elif rec.model_only and folder is not None:
+                self.activity.emit(f"The model also knows {', '.join(rec.model_only[:5])}, which this folder "
+                                   "lacks: 'From model' in the Classes panel adds them")
+        self.class_list = project.class_list()
+        self._set_map(cmap)
+        self._note_model()
+        if self.state is not None:   # opened before the class list was known
+            self._report_unknown(self.state)
+
+    def _remembered_map(self, folder: FolderClasses | None) -> ChannelMap | None:
+        """The map the user chose earlier for this very model (same sha256), if it still fits."""
+        saved = self.project.project.model
+        loaded, n = self.loaded, len(self.model_classes)
+        if (folder is None or saved is None or saved.channels is None or loaded is None
+                or not saved.sha256 or saved.sha256 != loaded.sha256 or len(saved.channels) != len(folder)
+                or any(c >= n for c in saved.channels)):
+            return None
+        return ChannelMap(tuple(saved.channels), n)
+
+    def _set_map(self, cmap: ChannelMap) -> None:
+        self.channel_map = cmap
+        p = self.model_predictor
+        self.predictor = None if p is None else (p if cmap.identity else MappedPredictor(p, cmap))
+        if cmap.mapped == 0:
+            self.error.emit("The model predicts none of this folder's classes; paint by hand or remap the classes "
+                            "(Model > Class list)")
+
+    def _note_model(self) -> None:
+        """Record the model and its channel map in the folder's settings (written with the next save)."""
+        loaded, project = self.loaded, self.project
+        if loaded is None or project is None or self.channel_map is None or project.classes is None:
+            return
+        project.set_model(ModelSettings(stored_model_path(loaded.path, project.labels_dir),
+                                        str(loaded.spec.name or Path(loaded.path).stem)[:200], loaded.sha256,
+                                        self.channel_map.source))
+
+    def _offer_folder_settings(self, project) -> bool:
+        """Ask whether to use the folder's recorded model and CRF values where they differ from the current
+        ones; True if its model is now loading (reconcile waits for it)."""
+        saved, lines, model_path = project.project, [], None
+        self.crf_from_folder = False
+        current = self.model_request or (self.loaded.path if self.loaded is not None else None)
+        if saved.model is not None:
+            path = saved.model.resolve(project.labels_dir)
+            same = ((self.loaded is not None and self.loaded.sha256 == saved.model.sha256
+                     and (current is None or Path(current) == Path(self.loaded.path)))
+                    or (current is not None and Path(current).resolve() == path.resolve()))
+            if not same and path.is_file():
+                model_path = path
+                lines.append(f"Model: {saved.model.name or path.name} ({path}) instead of "
+                             f"{Path(current).name if current else 'none'}")
+            elif not same:
+                self.error.emit(f"{project.project_path}: this folder's model {saved.model.name or path.name} is not "
+                                f"at {path}; using {Path(current).name if current else 'no model'}")
+        crf = saved.crf
+        backend = crf.backend if crf is not None and crf.backend in backend_names() else ""
+        if crf is not None and (crf.params != self.params or (backend and backend != self.backend_name)):
+            lines.append(f"CRF: {_params_text(crf.params)}" + (f", engine {backend}" if backend else "")
+                         + f" instead of {_params_text(self.params)}, engine {self.backend_name}")
+        else:
+            crf = None
+        if not lines or not self.ask_settings(lines):
+            return False
+        if crf is not None:
+            self.params, self.crf_from_folder = crf.params, True
+            if backend and backend != self.backend_name:
+                self.set_backend(backend)
+            self.project_settings_applied.emit(self.params, self.backend_name)
+        if model_path is not None:
+            self.load_model(model_path)
+            return True
+        return False
+
+    def _record_settings(self) -> None:
+        """Before a label save: the folder records the model, channel map and CRF values in use."""
+        project = self.project
+        if project is not None:
+            self._note_model()
+            project.set_crf(CRFSettings(self.params, self.backend_name))
+
+    def _write_project(self) -> bool:
+        try:
+            self.project.write()
+        except EngineError as exc:
+            self.error.emit(f"The class list is changed for this session only: {exc}")
+            return False
+        return True
+
+    # ----- class edits ------------------------------------------------------------------------------
+    def edit_classes(self, classes: FolderClasses, what: str = "Classes changed") -> bool:
+        """Use ``classes`` as the folder's list (from the class editor) and write it. Ids are stable, so saved
+        labels are untouched; a kept id keeps its model channel, a new one takes the model class of its name."""
+        project = self.project
+        if project is None:
+            self.error.emit("Open a folder before editing its classes.")
+            return False
+        if classes == project.classes:
+            return True
+        old = self.channel_map
+        if old is not None:
+            index = {match_key(n): c for c, n in enumerate(self.model_classes.names)}
+            source = list(old.source[:len(classes)])
+            source += [index.get(match_key(classes.by_id(i).name), -1) for i in range(len(source), len(classes))]
+            new = ChannelMap(tuple(source), old.n_model)
+        project.set_classes(classes)
+        self.class_list = classes.class_list()
+        if old is not None:
+            self._set_map(new)
+            self._note_model()
+            self._after_map_change(old, new)
+        if self.state is not None and self.state.edits is not None:
+            self.state.edits.n_classes = len(classes)
+        ok = self._write_project()
+        self.model_changed.emit()
+        if ok:
+            self.activity.emit(f"{what}; saved in {project.project_path}")
+        return ok
+
+    def set_hidden(self, hidden) -> bool:
+        """Hidden flags by id (the panel's tick boxes), saved with the folder; nothing else changes."""
+        project = self.project
+        if project is None or project.classes is None:
+            return False
+        project.set_classes(project.classes.with_hidden(hidden))
+        return self._write_project()
+
+    def _after_map_change(self, old: ChannelMap, new: ChannelMap) -> None:
+        """The current probabilities are in the old folder ids: fit them to the new count now (so a CRF or a
+        stroke with a new class never sees too few channels), and predict again if any model channel moved."""
+        if old == new:
+            return
+        self.model_gen += 1
+        self.prefetch.clear()
+        st = self.state
+        if st is None or st.probs is None:
+            return
+        n, k = len(new.source), min(len(old.source), len(new.source))
+        extra = new.source[k:] + old.source[k:]
+        if new.source[:k] == old.source[:k] and all(s < 0 for s in extra):
+            # only classes the model does not know came or went: their probabilities are 0, the labels stand
+            st.probs = fit_channels(st.probs, n)
+            if st.crf_probs is not None:
+                st.crf_probs = fit_channels(st.crf_probs, n)
+            return
+        st.set_prediction(fit_channels(st.probs, n))
+        self._pred_gen += 1
+        self.results_changed.emit()
+        self.request_predict()
+
+    def class_usage(self, class_id: int) -> tuple[list[str], object]:
+        """(the open image if its unsaved labels use ``class_id``, a job listing the saved label files that do).
+        The first part is read here on the GUI thread; the job only reads files, for a worker lane."""
+        st, entries = self.state, list(self.dataset.entries)
+        unsaved = st is not None and st.dirty and bool((st.labels == class_id).any())
+        open_use = [st.path.name + " (open, unsaved)"] if unsaved else []
+
+        def job(cancel, report):
+            from engine.io.labels import read_label_png
+            used = []
+            for entry in entries:
+                if cancel():
+                    break
+                if entry.label_path.is_file():
+                    try:
+                        if (read_label_png(entry.label_path) == class_id).any():
+                            used.append(entry.label_path.name)
+                    except EngineError as exc:
+                        used.append(f"{entry.label_path.name} (unreadable: {exc})")
+            return used
+        return open_use, job
+
+    # ----- label values that are not classes --------------------------------------------------------
+    def _report_unknown(self, state) -> None:
+        if state.saved_labels is None or self.class_list is None:
+            return
+        n = len(self.class_list)
+        values, pixels = unknown_values(state.saved_labels, n)
+        if values:
+            label_path = self.dataset[state.index].label_path
+            self.error.emit(describe_unknown(f"{label_path.parent.name}/{label_path.name}", values, pixels, n)
+                            + "; drawn in orange checks, Save asks")
+
+    def _resolve_unknown(self) -> bool | None:
+        """Before a save: False if the labels hold only classes and void (or unknown values were just made void
+        or given classes), True to keep unknown values as they are, None if the user cancelled."""
+        st, n = self.state, len(self.class_list)
+        values, pixels = unknown_values(st.labels, n)
+        if not values:
+            return False
+        answer = self.ask_unknown(describe_unknown(st.path.name, values, pixels, n), values)
+        if answer == VOID_THEM:
+            self.set_labels(void_unknown(st.labels, n))
+            return False
+        if answer == ADD_CLASSES and max(values) < VOID:
+            classes = self.project.classes or FolderClasses.from_class_list(self.class_list)
+            for v in range(len(classes), max(values) + 1):
+                name, k = f"class {v}", 2
+                while classes.id_of(name) is not None:
+                    name, k = f"class {v} ({k})", k + 1
+                classes = classes.add(name)
+            self.edit_classes(classes, f"Added classes {n}-{max(values)} for the values in {st.path.name}")
+            return False
+        if answer == KEEP_THEM:
+            return True
+        self.activity.emit(f"Not saved: {st.path.name} holds label values that are not classes")
+        return None

@@ -1,0 +1,459 @@
+"""Binds the engine objects of one session (folder, current image, model, CRF) to background lanes.
+
+Widget-free, so the flow can be driven and tested without a window. Every request is keyed by
+the image token and the generation of its inputs; a result is applied only if its key still
+matches the current state, otherwise it is dropped (see gui.session.lanes.Lane). Hand edits go through
+``editor`` (undo stacks), are autosaved by ``recovery`` and constrain the CRF as locked pixels;
+``prefetch`` predicts the next images ahead of the user.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from engine.batch.report import read_scores
+from engine.checkpoints import load_checkpoint, with_pipeline
+from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
+from engine.crf.base import labels_from_probs
+from engine.crf.interactive import probs_dtype
+from engine.crf.runner import CRFRunner
+from engine.folder.dataset import Dataset, Status
+from engine.models.device import describe, pick_device
+from engine.errors import EngineError
+from engine.annotate.state import ImageState
+from engine.io.images import read_image
+from engine.display.overlays import uncertainty
+from engine.predict import Predictor, alpha_background, transparent_mask
+from gui.session.adaptation import Adaptation
+from gui.session.classes import ClassesMixin
+from gui.session.crf_requests import CRFRequestsMixin
+from gui.session.hand_edits import HandEditsMixin
+from gui.session.folder_writer import FolderWriterMixin
+from gui.session.editor import Editor
+from gui.session.folder_guard import FolderGuard
+from gui.session.prefetch import Prefetcher
+from gui.session.recovery import Recovery
+from gui.session.lanes import Lane
+
+class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, FolderWriterMixin, QObject):
+    folder_opened = Signal()
+    image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
+    results_changed = Signal()         # probabilities / CRF / labels of the current image changed
+    preview_changed = Signal()         # a running CRF's label preview of the current image changed
+    window_refined = Signal(object)    # local CRF windows [(x0, y0, x1, y1), ...] of the current image changed
+    status_changed = Signal(int, str)  # dataset index, Status value
+    model_changed = Signal()           # model or class list changed
+    device_changed = Signal(str)       # human-readable device in use
+    activity = Signal(str)             # what is running / last outcome, for the status bar
+    progress = Signal(int, int, str)   # done, total (0 = unknown), text
+    busy_changed = Signal(bool)
+    error = Signal(str)
+    save_failed = Signal(str)          # a save hit the disk (read-only, full): the edits stay in memory
+    score_changed = Signal(int, float)  # dataset index, mean uncertainty of its prediction
+    order_changed = Signal()           # the display/navigation order of the folder changed
+    project_settings_applied = Signal(object, str)  # the folder's CRF values and backend were taken
+    params_reverted = Signal(object)   # Esc: the CRF settings went back to those of the labels shown (CRFParams)
+    waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.dataset: Dataset | None = None
+        self.state: ImageState | None = None
+        self.loaded = None
+        self.own_pipeline: str | None = None  # the loaded checkpoint's own inference pipeline
+        self.predictor: Predictor | None = None
+        self.class_list = None
+        self.params: CRFParams = PRESETS["deeplab-v1"]
+        self.device_pref = "auto"
+        self.backend_name = DEFAULT_BACKEND
+        self._crf = CRFRunner(self.backend_name)  # used from the CRF lane only (and closed here)
+        self.warm = False                          # CRF kernels loaded (see warm_up)
+        self._tokens = itertools.count(1)
+        self.model_gen = 0
+        self._pred_gen = 0
+        self.model_lock = threading.Lock()   # a device move must not overlap a forward pass
+        self.index = -1                      # image shown or being opened
+        self.order: list[int] = []           # dataset indices in display/navigation order
+        self.scores: dict[int, float] = {}   # mean uncertainty of each image predicted so far
+        self.auto_refine = True              # re-run the CRF with the locks after each hand edit
+        self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
+        self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
+        #                                      stage (a kernel load, a forward pass) need not be waited for
+        self._kept: dict[str, object] = {}   # image path -> EditableLabels of a saved image
+        self.editor = Editor(self, self)
+        self.editor.edit_finished.connect(self._after_edit)
+        self.prefetch = Prefetcher(self, parent=self)
+        self.prefetch.scored.connect(self._set_score)
+        self.prefetch.done.connect(self._on_prefetched)
+        self.guard = FolderGuard(self)                 # one writer per folder (engine.folder.lock)
+        self.guard.message.connect(self.activity)
+        self.recovery = Recovery(self, self)
+        self.recovery.error.connect(self.error)
+        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
+        self.adapt = Adaptation(self, self.lanes["adapt"])  # the head learns from strokes (gui/session/adaptation.py)
+        self.editor.replaying.connect(self.adapt.on_replayed)
+        for lane in self.lanes.values():
+            lane.busy_changed.connect(self._on_busy)
+            lane.failed.connect(self._on_failed)
+            lane.progress.connect(lambda _k, d, t, s: self.progress.emit(d, t, s))
+        self.lanes["model"].finished.connect(self._on_model_ready)
+        self.lanes["image"].finished.connect(self._on_image_loaded)
+        self.lanes["image"].failed.connect(self._on_image_failed)
+        self.prefetch.unreadable.connect(self._mark_unreadable)
+        self.lanes["predict"].finished.connect(self._on_prediction)
+        self._init_crf()      # CRF requests and results (gui.session.crf_requests)
+        self._init_classes()  # the folder's class list and settings (gui.session.classes)
+
+    # ----- folder and images ---------------------------------------------------------------------
+    def open_folder(self, folder: str | Path, start_name: str | None = None) -> bool:
+        """Open a folder of images at the image named ``start_name`` if it is there, else the first (caller has
+        dealt with unsaved work). False on error."""
+        try:
+            dataset = Dataset(folder)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            return False
+        if not self.guard.open(dataset):   # another window holds it and the user cancelled
+            return False
+        for name in ("image", "predict", "crf", "preview", "adapt"):
+            self.lanes[name].cancel()
+        self._forget_crf()
+        self.adapt.reset(predict=False)   # another folder: nothing learnt here yet
+        self.prefetch.clear()
+        self.editor.forget()
+        self._kept.clear()
+        self.dataset, self.state, self.index = dataset, None, -1
+        self.order, self.scores = list(range(len(dataset))), {}
+        pending = self.recovery.open(dataset, writer=not self.guard.read_only)
+        if not self.guard.may_restore:
+            pending = []                   # a live window's autosaves: not a crash to recover from
+        if pending and self.ask_restore(pending):
+            self.recovery.accept(dataset, pending)
+            for i in self.recovery.recovered:
+                dataset.set_status(i, Status.EDITED)
+        elif pending:
+            self.recovery.decline(pending)
+        self._bind_folder_classes()
+        self.folder_opened.emit()
+        for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
+            self._set_score(i, score)
+        if len(dataset) == 0:
+            self.activity.emit(f"No images in {dataset.folder}")
+            return True
+        start = dataset.index_of_id(start_name) if start_name else None
+        return self.open_index(start if start is not None else 0)
+
+    def open_index(self, index: int) -> bool:
+        """Load image ``index`` in the background, then predict it (caller has dealt with unsaved work).
+        Until it arrives ``state`` is None and ``index`` already names the new image."""
+        if self.dataset is None or not 0 <= index < len(self.dataset):
+            return False
+        for name in ("image", "predict", "crf", "preview", "adapt"):
+            self.lanes[name].cancel()
+        self._forget_crf()
+        self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
+        if self.state is not None:
+            self.state.crf_preview = None  # its CRF run was just cancelled
+        self._keep(self.state)
+        dataset, entry, token = self.dataset, self.dataset[index], next(self._tokens)
+        background = self.alpha_background()
+        cached = self.prefetch.take(index)
+        self.state, self.index = None, index
+        self.editor.bind(None)
+        self.activity.emit(f"Opening {entry.path.name}…")
+
+        def job(cancel, report):
+            # decoding a large TIFF/JPEG is not GUI-thread work
+            if cached is None:
+                image, alpha = read_image(entry.path, background, with_alpha=True)
+            else:
+                image, alpha = cached.image, cached.alpha
+            saved, problem, machine = None, None, False
+            try:
+                saved = dataset.load_labels(index)
+                machine = saved is not None and dataset.is_machine_labelled(index)  # pre-labelled, not reviewed
+                if saved is not None and saved.shape != image.shape[:2]:
+                    saved, problem = None, (f"{entry.label_path}: label size {saved.shape} does not match the "
+                                            f"image {image.shape[:2]}; it will be replaced when you save")
+            except EngineError as exc:
+                problem = str(exc)
+            return image, (saved, machine), problem, cached, alpha
+        self.lanes["image"].submit(("image", token, index), job)
+        return True
+
+    def _on_image_loaded(self, key, result) -> None:
+        _, token, index = key
+        if self.dataset is None or index != self.index:
+            return
+        image, (saved, machine), problem, cached, alpha = result
+        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token,
+                           void_mask=transparent_mask(alpha))
+        if saved is not None:
+            state.set_saved_labels(saved, machine=machine)
+            kept = self._kept.pop(str(state.path), None)
+            if kept is not None and np.array_equal(kept.labels, saved):
+                state.edits = kept               # same labels as on disk: bring back locks and undo history
+        if index in self.recovery.recovered:
+            self.recovery.restore_into(state, self.dataset.image_id(index))
+        self.state = state
+        self.editor.bind(state)
+        self.image_opened.emit()
+        if problem:
+            self.error.emit(problem)
+        self._report_unknown(state)
+        self._sync_status()
+        cached = cached or self.prefetch.take(index)
+        if cached is not None and self.predictor is not None:
+            self._use_prefetched(state, cached)                   # prefetched: no waiting
+        elif self.prefetch.inflight != index:
+            self.request_predict()                                # else _on_prefetched takes it
+
+    def _on_image_failed(self, key, message: str) -> None:
+        """The file could not be read: nothing is shown (state stays None) and the list says why."""
+        self.image_opened.emit()
+        if self.dataset is not None and key[2] == self.index:
+            self._mark_unreadable(key[2], message)
+
+    def _mark_unreadable(self, index: int, message: str) -> None:
+        if self.dataset is not None and 0 <= index < len(self.dataset):
+            self.dataset.mark_unreadable(index, message)
+            self.status_changed.emit(index, Status.ERROR.value)
+
+    def save(self) -> bool:
+        """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible."""
+        st = self.state
+        if st is None or st.labels is None or self.dataset is None:
+            self.error.emit("Nothing to save yet: no labels for this image.")
+            return False
+        class_list = self.class_list
+        if class_list is None:
+            self.error.emit("Load a model or pick a class list before saving.")
+            return False
+        if self._refuse_write():           # read-only, or another window took the folder over
+            return False
+        if not self.ensure_exact():  # a preview or a local window is never saved: the exact result is
+            self.error.emit("Not saved: the exact CRF result for the settings shown did not finish "
+                            "(cancelled or failed). Save again to retry.")
+            return False
+        if self.state is not st:     # (the event loop ran while the exact CRF finished)
+            self.error.emit("Not saved: another image was opened while the exact CRF was computed.")
+            return False
+        entry = self.dataset[st.index]
+        keep_unknown = self._resolve_unknown()   # label values that are not classes: the user decides
+        if keep_unknown is None:
+            return False
+        try:
+            self._record_settings()
+            record = st.provenance(self.loaded, self.backend_name, entry.label_path)
+            path = self.dataset.save(st.index, st.labels, self.class_list, provenance=record,
+                                     keep_unknown=keep_unknown)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            self.save_failed.emit(str(exc))
+            self._sync_status()
+            return False
+        st.mark_saved()
+        self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
+        self._sync_status()
+        self.recovery.discard(st.index)
+        self.activity.emit(f"Saved {path}")
+        return True
+
+    def alpha_background(self) -> tuple[int, int, int]:
+        """What transparent pixels of an RGBA image are composited onto (see engine.predict.alpha_background)."""
+        return alpha_background(self.loaded.spec if self.loaded is not None else None)
+
+    # ----- model, device, class list -------------------------------------------------------------
+    def load_model(self, path: str | Path) -> None:
+        """Load a checkpoint in the background; the current image is predicted again when ready."""
+        path, pref = Path(path), self.device_pref
+        self.model_request = path
+        self.activity.emit(f"Loading model {path.name}…")
+
+        def job(cancel, report):
+            loaded = load_checkpoint(path)
+            with self.model_lock:
+                return loaded, Predictor(loaded, device=pref)
+        self.lanes["model"].submit(("model", str(path), pref), job)
+
+    def set_device(self, pref: str) -> None:
+        """Move the model to another device ('auto', 'cpu', 'cuda:0', ...)."""
+        try:
+            device = pick_device(pref)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            return
+        self.device_pref = pref
+        if self.loaded is None:
+            self.device_changed.emit(describe(device))
+            return
+        loaded = self.loaded
+        self.activity.emit(f"Moving model to {describe(device)}…")
+
+        def job(cancel, report):
+            with self.model_lock:
+                return loaded, Predictor(loaded, device=pref)
+        self.lanes["model"].submit(("device", pref), job)
+
+    def set_pipeline(self, name: str) -> None:
+        """Run the loaded weights by another inference pipeline ('caffe' / 'kazuto'); predicted again when ready."""
+        loaded, pref = self.loaded, self.device_pref
+        if loaded is None or name == loaded.spec.pipeline:
+            return
+        self.activity.emit(f"Switching to the {name} pipeline…")
+
+        def job(cancel, report):
+            switched = with_pipeline(loaded, name)
+            with self.model_lock:
+                return switched, Predictor(switched, device=pref)
+        self.lanes["model"].submit(("pipeline", name), job)
+
+    def set_class_list(self, class_list) -> bool:
+        """Other names/colours for the model's classes (the count must match the model); the folder's own class
+        list is then reconciled with them (gui.session.classes)."""
+        if class_list is None and self.loaded is not None:
+            class_list = self.loaded.spec.class_list()
+        n = self.loaded.spec.n_classes if self.loaded is not None else None
+        if class_list is None or (n is not None and len(class_list) != n):
+            self.error.emit(f"The class list has {len(class_list) if class_list else 0} classes but the model "
+                            f"predicts {n}; pick a list with {n} names.")
+            return False
+        old, self.model_classes = self.channel_map, class_list
+        self._reconcile()
+        if old is not None and self.channel_map is not None:
+            self._after_map_change(old, self.channel_map)
+        self.model_changed.emit()
+        return True
+
+    def _on_model_ready(self, key, result) -> None:
+        loaded, predictor = result
+        is_new_model = loaded is not self.loaded and key[0] != "pipeline"  # a pipeline switch keeps the classes
+        if loaded is not self.loaded:
+            self.scores = {}
+            self.prefetch.clear()
+        self.loaded = loaded
+        if is_new_model:
+            self.model_classes = loaded.spec.class_list()
+            self.own_pipeline = loaded.spec.pipeline
+        self._bind_model(predictor, is_new_model)   # folder classes vs the model's; sets self.predictor
+        self._restore_postponed()          # a journal entry waiting for the class count
+        self.model_gen += 1
+        # another pipeline gives the network other features: the adapted head starts again (the locks re-teach it)
+        self.adapt.bind_predictor(predictor, is_new_model or key[0] == "pipeline")
+        self.device_changed.emit(describe(predictor.device))
+        self.model_changed.emit()
+        self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
+                           f"on {describe(predictor.device)}")
+        self.request_predict()
+
+    # ----- prediction ----------------------------------------------------------------------------
+    def request_predict(self) -> None:
+        st, predictor = self.state, self.predictor
+        if st is None:
+            return
+        if predictor is None:
+            if not self.lanes["model"].busy:
+                self.activity.emit("No model loaded: use Model > Load checkpoint…")
+            return
+        self.lanes["crf"].cancel()
+        self._crf.prestart()  # an isolated CRF's process starts while the network runs
+        self.activity.emit(f"Predicting {st.path.name}…")
+        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token))  # with the adapted head
+
+        def job(cancel, report):
+            with self.model_lock:
+                probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
+            probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
+            return probs, uncertainty(probs), extra, labels_from_probs(probs)  # (not GUI-thread work at 12 MP)
+        self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
+
+    def _on_prediction(self, key, result) -> None:
+        st = self.state
+        if st is None or key != ("predict", st.token, self.model_gen):
+            return  # the lane already drops superseded keys; this guards state swaps in between
+        probs, unc, extra, raw_labels = result
+        self._apply_prediction(st, probs, unc, extra, raw_labels=raw_labels)
+
+    def _apply_prediction(self, st: ImageState, probs, unc, extra=None, refine: bool = True,
+                          raw_labels=None) -> None:
+        """New probabilities for the open image; ``extra``: what adaptation keeps of the prediction (features);
+        refine=False when the caller asks for the CRF itself (adaptation, around what changed: the CRF result
+        shown stays, as the solution a local window starts from, until the new one replaces it)."""
+        if self.class_list is not None and probs.shape[0] != len(self.class_list):
+            self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
+            return
+        prefetched = self.prefetch.take_crf(st.index, probs, self.params, self.backend_name)
+        st.set_prediction(probs, unc, raw_labels, keep_crf=not refine)
+        self._pred_gen += 1
+        if refine:
+            self._forget_crf()
+            self.adapt.image_ready(st, extra)
+        self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))
+        if prefetched is not None and st.lock_constraints() is None:  # its CRF ran ahead: final labels at once
+            self._adopt_crf(st, *prefetched)
+            return
+        self._sync_status()
+        self.results_changed.emit()
+        if refine:
+            self.request_crf()
+
+    # ----- CRF (requests and results: gui.session.crf_requests) ----------------------------------------
+    def set_backend(self, name: str) -> None:
+        try:
+            runner = CRFRunner(name)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            return
+        self.lanes["crf"].cancel()
+        self._crf.close()
+        self._crf, self.backend_name, self.warm = runner, name, False
+        self.warm_up()
+        self.request_crf()
+
+    def warm_up(self) -> None:
+        """Load the CRF kernels (or start its process) now, in the CRF lane: see CRFRunner.warm_up."""
+        runner = self._crf
+        self.lanes["crf"].submit(("warm-up", self.backend_name), lambda cancel, report: runner.warm_up())
+
+    # ----- misc ----------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return any(lane.busy for lane in self.lanes.values())
+
+    def wait_idle(self, msecs: int = 30000) -> bool:
+        return all(lane.wait(msecs) for lane in self.lanes.values()) and self.prefetch.wait(msecs)
+
+    def shutdown(self) -> None:
+        self._idle.stop()
+        self.prefetch.cancel()
+        for lane in self.lanes.values():
+            lane.cancel()
+        if self.wait_on_shutdown:
+            self.wait_idle(5000)
+        self._crf.close()
+        self.guard.release()
+
+    def _on_busy(self, _busy: bool) -> None:
+        self.busy_changed.emit(self.busy)
+
+    def _on_failed(self, key, message: str) -> None:
+        if isinstance(key, tuple) and key and key[0] in ("crf", "local"):
+            self._drop_crf_preview()
+        if isinstance(key, tuple) and key and key[0] in ("model", "device"):
+            self._restore_postponed()      # no class count is coming: restore what waited without it
+        self.error.emit(message)
+
+    def _sync_status(self) -> ImageState | None:
+        """Push the current image's derived status to the dataset and views; autosave follows it."""
+        st = self.state
+        if st is None or self.dataset is None:
+            return None
+        status = st.status
+        self.dataset.set_status(st.index, status)
+        self.status_changed.emit(st.index, status.value)
+        self.recovery.schedule()
+        return st

@@ -1,0 +1,321 @@
+"""The CRF side of the annotator session: requests, their results, Esc, and the exact run a save needs.
+
+Mixed into AnnotatorController (split from gui/session/controller.py). What to compute is engine.crf.interactive's
+policy (InteractiveCRF.plan); this module wires it to two lanes and a timer:
+  'preview'  downscaled previews, never cancelled mid-run: while a slider moves, the newest settings wait for
+             the running preview and then run, so previews keep coming at their own pace;
+  'crf'      local windows and exact whole-image runs (a newer request cancels the one running);
+  idle timer after a local window, the exact run starts once nothing happened for IDLE_MS.
+
+API (all on the GUI thread):
+  request_crf(region=None, probs_changed=False)
+                            refine the current image for self.params. region: the pixels whose inputs changed
+                            (a box (x0, y0, x1, y1), a list of boxes, or an (H, W) bool mask), e.g. a stroke's
+                            box or, with probs_changed, where a head adaptation's new probabilities differ: a
+                            window around it is re-solved when possible. None: anything may have changed.
+  set_params(params)        the CRF settings changed (call it as often as a slider moves).
+  ensure_exact()            wait (the event loop runs) until the labels are the exact result for the settings
+                            shown; False if that was cancelled or failed. save() calls it.
+  shown_kind()              what the label layer shows: 'exact', 'local', 'preview 1/4 resolution', ...
+  cancel()                  Esc: stop, and if the labels shown are for other settings than the panel's, the
+                            panel goes back to theirs (params_reverted), so panel and labels always agree.
+"""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QEventLoop, QObject, QTimer
+
+from engine.crf import CRFParams
+from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
+
+PREVIEW_INTERVAL = 0.06  # s between label previews of an iterating exact run: enough to follow, little GUI work
+DEBOUNCE_MS = 150  # the reference backend (a child process it kills to cancel) runs when a slider rests this long
+
+
+def _iteration_reporter(report, with_labels: bool):
+    """on_iteration for an exact run: progress text, and (small images: with_labels) the label map of the
+    unfinished run at most once per PREVIEW_INTERVAL, so the window shows the result improving."""
+    last = [float("-inf")]
+
+    def on_iteration(i, n, preview=None):
+        send = None
+        if with_labels and callable(preview) and i < n:  # computed only when it will be shown
+            now = time.monotonic()
+            if now - last[0] >= PREVIEW_INTERVAL:
+                last[0], send = now, (f"exact, iteration {i}/{n}", preview())
+        report(i, n, f"CRF iteration {i}/{n}", send)
+    return on_iteration
+
+
+class CRFRequestsMixin:
+    """Methods of AnnotatorController about the CRF (see module docstring). Call _init_crf() in __init__."""
+
+    def _init_crf(self) -> None:
+        self._interactive: InteractiveCRF | None = None
+        self._preview_next = None          # the newest preview request, waiting for the running one
+        self._edit_serial = 0              # counts edits the CRF refines, so a result knows which it saw
+        self._exact_serial = -1            # the edit serial of the exact result shown
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(IDLE_MS)
+        self._idle.timeout.connect(lambda: self._submit_exact(self.state, capture=True))
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.request_crf)
+        self.lanes["crf"].finished.connect(self._on_crf)
+        self.lanes["crf"].preview.connect(self._on_crf_preview)
+        self.lanes["preview"].finished.connect(self._on_preview)
+        self.lanes["preview"].preview.connect(self._on_preview_progress)
+        self.lanes["preview"].failed.connect(lambda _k, _m: self._next_preview())
+
+    # ----- requests ----------------------------------------------------------------------------
+    def set_params(self, params: CRFParams) -> None:
+        if params == self.params:
+            return
+        self.params = params
+        if self._crf.isolated is not None:  # pydensecrf cannot stop: a new run per slider step would kill its
+            self._debounce.start()          # process each time, so it waits for the hand to rest (as before)
+            return
+        self.request_crf()
+
+    def request_crf(self, region=None, probs_changed: bool = False) -> None:
+        st, params = self.state, self.params
+        self._idle.stop()
+        self._debounce.stop()
+        if st is None or st.probs is None:
+            return
+        if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)
+            self.lanes["crf"].cancel()
+            st.set_crf(st.probs, st.raw_labels, params, st.unc, kind=KIND_EXACT)
+            self._exact_serial = self._edit_serial
+            self._sync_status()
+            self.results_changed.emit()
+            self.prefetch.schedule(st.index)
+            return
+        plan = self.interactive().plan(params, st.probs, region, probs_changed)
+        if plan.first == "local":
+            self._submit_local(st, region)
+        elif plan.first == "preview":
+            self.lanes["crf"].cancel()
+            self._submit_preview(st)
+        else:
+            self._submit_exact(st, capture=True)
+
+    def interactive(self) -> InteractiveCRF:
+        """The current image's InteractiveCRF (a new one per opened image, and per backend)."""
+        st = self.state
+        it = self._interactive
+        if it is None or it.key != st.token or it.runner is not self._crf:
+            self._interactive = it = InteractiveCRF(st.image, self._crf, st.token)
+        return it
+
+    def _key(self, kind: str, st, params: CRFParams):
+        return (kind, st.token, self._pred_gen, params, self.backend_name, self._edit_serial)
+
+    def _submit_exact(self, st, capture: bool = True) -> None:
+        if st is None or st is not self.state or st.probs is None:
+            return
+        it, probs, params, locks = self.interactive(), st.probs, self.params, st.lock_constraints()
+        with_labels = not it.wants_preview  # large images show a downscaled preview instead
+        self.activity.emit(f"Refining with CRF ({self.backend_name})…")
+
+        def job(cancel, report):
+            return it.exact(probs, params, locks, should_cancel=cancel,
+                            on_iteration=_iteration_reporter(report, with_labels))
+        self.lanes["crf"].submit(self._key("crf", st, params), job)
+
+    def _submit_local(self, st, region) -> None:
+        it, probs, params, locks = self.interactive(), st.probs, self.params, st.lock_constraints()
+        self.activity.emit("Refining around the edit…")
+
+        def job(cancel, report):
+            if it.local(probs, params, region, locks, should_cancel=cancel) is None:
+                return it.exact(probs, params, locks, should_cancel=cancel)  # the window would be most of it
+            return None  # the windows are taken from it.pending() on the GUI thread
+        self.lanes["crf"].submit(self._key("local", st, params), job)
+
+    def _submit_preview(self, st) -> None:
+        request = (st, self.params, st.lock_constraints(), self._key("preview", st, self.params))
+        if self.lanes["preview"].busy:
+            self._preview_next = request
+            return
+        it = self.interactive()
+        _, params, locks, key = request
+        probs = st.probs
+
+        def job(cancel, report):
+            def on_labels(i, n, labels_of):  # the preview's first iteration shows at once (a large image's full
+                report(i, n, f"Preview iteration {i}/{n}",  # redraw costs too much to show every one)
+                       (it.geometry.text, labels_of()) if i == 1 else None)
+            return it.preview(probs, params, locks, on_labels=on_labels)  # runs to its end (see module docstring)
+        self.lanes["preview"].submit(key, job)
+
+    def _next_preview(self) -> None:
+        """A preview ended: run the newest waiting one, or (settings at rest) the exact run."""
+        request, self._preview_next = self._preview_next, None
+        st = self.state
+        if request is not None and request[0] is st and st is not None:
+            self._submit_preview(st)
+        elif st is not None and st.probs is not None and self.params.iterations > 0:
+            self._submit_exact(st, capture=True)
+
+    def crf_prefetchable(self) -> bool:
+        """The next images' CRF can run ahead: an in-process backend (the reference one's child process is the
+        open image's) and the CRF on."""
+        return self._crf.isolated is None and self.params.iterations > 0
+
+    def _adopt_crf(self, st, outcome, solution) -> None:
+        """A prefetched exact result (and solution) for the image just opened."""
+        st.set_crf(outcome.probs, outcome.labels, outcome.params, outcome.unc, kind=outcome.kind)
+        self._exact_serial = self._edit_serial
+        if solution is not None:
+            self.interactive().adopt(solution, st.probs)
+        self._sync_status()
+        self.results_changed.emit()
+        self.activity.emit(f"Ready: {st.path.name} (refined ahead)")
+        self.prefetch.schedule(st.index)
+        self.adapt.idle(st)
+
+    # ----- results -----------------------------------------------------------------------------
+    def _current(self, key) -> bool:
+        st = self.state
+        return st is not None and key[1:4] == (st.token, self._pred_gen, self.params) \
+            and key[4] == self.backend_name
+
+    def _on_preview(self, key, outcome) -> None:
+        st = self.state
+        if st is not None and key[1:3] == (st.token, self._pred_gen) and self.lanes["crf"].current_key is None \
+                and st.set_crf_preview(outcome.labels, outcome.kind):
+            self.preview_changed.emit()
+        self._next_preview()
+
+    def _on_preview_progress(self, key, payload) -> None:
+        st = self.state
+        if st is not None and key[1:3] == (st.token, self._pred_gen) and self.lanes["crf"].current_key is None \
+                and payload[1].shape == st.shape and st.set_crf_preview(payload[1], payload[0]):
+            self.preview_changed.emit()
+
+    def _on_crf_preview(self, key, payload) -> None:
+        st = self.state
+        if not self._current(key) or payload[1].shape != st.shape:
+            return
+        if st.set_crf_preview(payload[1], payload[0]):
+            self.preview_changed.emit()
+
+    def _on_crf(self, key, outcome) -> None:
+        self.warm = True
+        if key[0] in ("warm-up", "settle"):
+            return
+        st = self.state
+        if not self._current(key):
+            return
+        windows = self._take_windows()
+        if outcome is not None:  # an exact run (a local request that had to run the whole image, too)
+            st.set_crf(outcome.probs, outcome.labels, outcome.params, outcome.unc, kind=outcome.kind)
+            self._exact_serial = key[5]
+            self._sync_status()
+            self.results_changed.emit()
+            self.activity.emit(f"Ready: {st.path.name}" + (f" ({outcome.note})" if outcome.note else ""))
+            self.prefetch.schedule(st.index)
+            self.adapt.idle(st)   # its features, for the first stroke
+        elif windows:
+            self.activity.emit("Refined around the edit (local); the exact result follows when you pause")
+            it = self._interactive
+            self.lanes["crf"].submit(("settle",) + key[1:], lambda cancel, report: it.settle())  # meanwhile
+            self._idle.start()
+
+    def _take_windows(self) -> bool:
+        """Show every local window pasted so far (in order); True if there were any."""
+        st, it = self.state, self._interactive
+        if st is None or it is None or it.key != st.token:
+            return False
+        shown = False
+        boxes = [w.box for w in it.pending() if st.set_crf_window(w.box, w.labels, w.probs, w.unc, w.params)]
+        if boxes:
+            self._sync_status()
+            self.window_refined.emit(boxes)
+        return bool(boxes)
+
+    # ----- what is shown, Esc, saving ------------------------------------------------------------
+    def shown_kind(self) -> str:
+        st = self.state
+        if st is None or st.labels is None:
+            return ""
+        if st.crf_preview is not None:
+            return st.preview_kind or "preview"
+        if not st.follows_model:
+            return "from the labels file"
+        if st.crf_labels is None or st.crf_params is None or st.crf_params.iterations == 0:
+            return KIND_NETWORK
+        return st.crf_kind or KIND_EXACT
+
+    def labels_exact(self) -> bool:
+        """The labels are what an exact run gives for the settings shown (or do not depend on the CRF)."""
+        st = self.state
+        if st is None or st.labels is None or not st.follows_model or st.probs is None:
+            return True
+        if self.params.iterations == 0:
+            return st.crf_params is not None and st.crf_params.iterations == 0
+        return (st.crf_preview is None and st.crf_kind == KIND_EXACT and st.crf_params == self.params
+                and self._exact_serial == self._edit_serial)
+
+    def ensure_exact(self) -> bool:
+        """Compute the exact result now if the labels shown are not it; wait for it with the event loop running
+        (the window shows progress; Esc cancels). True when the labels are exact."""
+        if self.labels_exact():
+            return True
+        st = self.state
+        self._idle.stop()
+        self._preview_next = None
+        key = self._key("crf", st, self.params)
+        if self.lanes["crf"].current_key != key:
+            self._submit_exact(st, capture=True)
+        loop = QEventLoop()
+        lane = self.lanes["crf"]
+        connections = [lane.finished.connect(lambda *_: loop.quit()), lane.failed.connect(lambda *_: loop.quit()),
+                       lane.busy_changed.connect(lambda busy: busy or loop.quit())]
+        self.waiting.emit("Computing the exact CRF before saving…")
+        try:
+            if lane.busy:
+                loop.exec()
+        finally:
+            for c in connections:
+                QObject.disconnect(c)
+            self.waiting.emit("")
+        return self.labels_exact()
+
+    def cancel(self) -> None:
+        """Stop prediction and CRF for now (a new request starts them again). Labels and panel stay in step: a
+        preview goes, windows already computed are shown, and the panel returns to the labels' settings."""
+        busy = self.busy
+        self._idle.stop()
+        self._preview_next = None
+        for name in ("predict", "crf", "preview", "adapt"):
+            self.lanes[name].cancel()
+        self._take_windows()
+        self._drop_crf_preview()
+        st = self.state
+        reverted = st is not None and st.crf_params is not None and st.crf_params != self.params \
+            and st.follows_model
+        if reverted:
+            self.params = st.crf_params
+            self.params_reverted.emit(st.crf_params)
+        if busy or reverted:
+            self.activity.emit("Cancelled" + ("; the CRF settings are back to those of the labels shown"
+                                              if reverted else ""))
+
+    def _drop_crf_preview(self) -> None:
+        """The CRF run behind the preview will not finish: show the labels it would have replaced."""
+        st = self.state
+        if st is not None and st.crf_preview is not None:
+            st.crf_preview, st.preview_kind = None, ""
+            self.preview_changed.emit()
+
+    def _forget_crf(self) -> None:
+        """New probabilities for the current image: its solution and pending windows are stale."""
+        self._idle.stop()
+        self._preview_next = None
+        if self._interactive is not None:
+            self._interactive.forget_solution()

@@ -1,0 +1,120 @@
+"""One writer per folder, for the controller: takes the folder's lock (engine.folder.lock) when a folder opens,
+asks when another window holds it, sweeps what interrupted saves left once it is the writer, and says no to
+every write once another window has taken over. Widget-free: the question itself is `ask` (the window sets it
+to gui.menus.folder_lock.ask_lock_choice)."""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.folder.lock import FolderLock, LockInfo, Outcome, read_lock
+from engine.io.transaction import sweep_temp_files
+
+READ_ONLY, TAKE_OVER, CANCEL = "read-only", "take-over", "cancel"
+
+
+class FolderGuard(QObject):
+    message = Signal(str)        # for the status bar
+    lost = Signal(str)           # another window took over: this one is read-only now
+    mode_changed = Signal(bool)  # read_only
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.lock: FolderLock | None = None
+        self.labels_dir = None
+        self.read_only = False
+        self.took_live = False       # took over from a live window: its journal entries are its live autosaves
+        self.force_read_only = False  # `main.py FOLDER --read-only`
+        self.holder: LockInfo | None = None
+        self.ask = lambda holder, folder: READ_ONLY  # headless default: never take another window's folder
+
+    @property
+    def may_restore(self) -> bool:
+        """May this window offer the journal's entries as a crash restore? Only as the writer, and not when
+        they belong to a window that is still running."""
+        return not self.read_only and not self.took_live
+
+    def open(self, dataset) -> bool:
+        """Lock the folder of ``dataset``. False if the user cancelled (the previous folder stays locked)."""
+        if self.lock is not None and self.labels_dir == dataset.labels_dir:
+            self.release()  # the same folder again: our own lock must not count as another window's
+        lock, read_only, took_live = FolderLock(dataset.labels_dir), False, False
+        outcome = Outcome.UNAVAILABLE if self.force_read_only else lock.acquire()
+        note = ""
+        if self.force_read_only:
+            read_only, note = True, "Opened read-only (--read-only): nothing is saved or autosaved"
+        elif outcome == Outcome.HELD:
+            holder = lock.holder
+            who = holder.describe() if holder is not None else "another window"
+            choice = self.ask(holder, dataset.folder)
+            if choice == CANCEL:
+                return False
+            if choice == TAKE_OVER:
+                try:
+                    lock.take_over()
+                    took_live = True
+                    note = f"Took over {dataset.folder} from {who}; that window can no longer save"
+                except OSError as exc:
+                    read_only, note = True, f"Could not take over the folder ({exc.strerror or exc}): read-only"
+            else:
+                read_only, note = True, f"Read-only: {who} is working on this folder"
+            lock.holder = holder
+        elif outcome == Outcome.TOOK_STALE:
+            note = "Took over the folder lock of a session that ended without closing"
+        elif outcome == Outcome.UNAVAILABLE:
+            note = f"No folder lock ({lock.problem}); saving may fail here"
+        self.release()
+        self.holder = lock.holder
+        self.lock = lock if lock.held else None
+        self.labels_dir, self.read_only, self.took_live = dataset.labels_dir, read_only, took_live
+        if self.lock is not None and not took_live:  # only the writer cleans up, and not under a live window's
+            report = sweep_temp_files(dataset.labels_dir)   # save in progress
+            if report.message():
+                note = "; ".join(filter(None, [note, "Labels folder: " + report.message()]))
+        self.mode_changed.emit(self.read_only)
+        if note:
+            self.message.emit(note)
+        return True
+
+    def may_write(self) -> bool:
+        """Before a save or an autosave: is this window (still) the folder's writer?"""
+        if self.read_only:
+            return False
+        if self.lock is None or self.lock.holds():
+            return True  # no lock could be made (read-only disk): the write itself will say why it fails
+        self.read_only = True
+        other = read_lock(self.lock.path)
+        self.holder = other
+        self.lost.emit(f"Another window ({other.describe() if other else 'unknown'}) took over this folder. This "
+                       f"window is now read-only: your edits are kept in memory; use File > Take over folder "
+                       f"to save them here.")
+        self.mode_changed.emit(True)
+        return False
+
+    def why_not(self) -> str:
+        """Why a write was refused, for the error message."""
+        who = self.holder.describe() if self.holder else "another window"
+        if self.force_read_only:
+            return "This window was opened read-only (--read-only); nothing is saved."
+        return f"Read-only: {who} holds this folder. File > Take over folder saves here; your edits stay in memory."
+
+    def take_over(self) -> bool:
+        """From read-only to writer (File > Take over folder)."""
+        if self.labels_dir is None or not self.read_only:
+            return False
+        lock = FolderLock(self.labels_dir)
+        try:
+            if lock.acquire() == Outcome.HELD:
+                lock.take_over()
+        except OSError as exc:
+            self.message.emit(f"Could not take over the folder: {exc.strerror or exc}")
+            return False
+        self.force_read_only = False
+        self.lock, self.read_only, self.took_live = (lock if lock.held else None), False, True
+        self.mode_changed.emit(False)
+        self.message.emit("This window is now the folder's writer")
+        return True
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+        self.lock = None

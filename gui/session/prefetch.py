@@ -1,0 +1,285 @@
+"""Prefetch: predict the next images, and run their CRF, in the background so that moving on shows the final
+labels at once.
+
+Runs in its own lane (one job per image and step, newest plan wins), starts a short while after the current
+image is ready so it does not compete with that image's CRF, lowers its thread's CPU priority where the OS
+allows, pauses its CRF between iterations while the open image has work running, and is cancelled whenever
+the user moves. Predictions live in a small LRU cache keyed by (image path, model generation), so a new model
+never serves old probabilities; a CRF result is kept with the settings and backend it was made for (and, on
+large images, the solution local refinement starts from), and is used only if they still hold. Everything
+cached stays within BUDGET bytes. With adaptation on (gui.session.adaptation) predictions are made with the adapted head
+and keep the image's features; when the head changes, cached predictions are redone from those features (no
+backbone run), and their CRF after them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.crf.base import labels_from_probs
+from engine.crf.interactive import InteractiveCRF, probs_dtype
+from engine.crf.runner import CRFRunner
+from engine.display.overlays import uncertainty
+from engine.errors import ImageReadError
+from engine.io.images import read_image
+from gui.session.lanes import Lane
+
+START_DELAY_MS = 400
+BUDGET = 1536 << 20  # bytes of predictions, CRF results and solutions kept for the next images
+
+
+class Prefetched(NamedTuple):
+    """A cache entry: the image (composited RGB), its probabilities and uncertainty, alpha (H,W) or None, the
+    adaptation's Prepared (features and head) or None, and the probabilities' argmax labels."""
+    image: np.ndarray
+    probs: np.ndarray
+    unc: np.ndarray
+    alpha: np.ndarray | None
+    extra: object
+    labels: np.ndarray
+
+
+def _lower_thread_priority() -> None:
+    """Best effort: on Linux, setpriority on a thread id renices only that thread."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (OSError, AttributeError):
+            pass
+
+
+class Prefetcher(QObject):
+    """Owned by the controller; ``schedule(index)`` after an image is ready, ``take`` when opening one."""
+    scored = Signal(int, float)   # dataset index, mean uncertainty of its prediction
+    done = Signal(int, bool)      # dataset index, whether its prediction is now in the cache
+    unreadable = Signal(int, str)  # dataset index, why its file cannot be read
+
+    def __init__(self, ctl, capacity: int = 3, ahead: int = 2, parent: QObject | None = None):
+        super().__init__(parent)
+        self.ctl, self.capacity, self.ahead = ctl, capacity, ahead
+        self.enabled = True
+        self.cache: OrderedDict = OrderedDict()   # (path str, model gen) -> Prefetched
+        self.lane = Lane("prefetch", self)
+        self.lane.finished.connect(self._on_done)
+        self.lane.failed.connect(self._on_failed)  # an unreadable image: skip it quietly
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(START_DELAY_MS)
+        self._timer.timeout.connect(self._next)
+        self._plan: list = []                # dataset indices to predict; ("crf", index) to refine
+        self.inflight: int | None = None     # index being predicted right now
+        self.crf: dict = {}                  # cache key -> (probs, params, backend, Outcome, solution)
+        self.crf_enabled = True
+
+    def schedule(self, index: int) -> None:
+        """Plan the next ``ahead`` images after ``index`` (in the controller's display order)."""
+        ctl = self.ctl
+        if not self.enabled or ctl.dataset is None or ctl.predictor is None or index < 0:
+            return
+        order = ctl.order
+        pos = order.index(index) if index in order else -1
+        plan = []
+        for i in order[pos + 1: pos + 1 + self.ahead]:
+            if self._wanted(i):
+                plan.append(i)  # predicted, then refined (see _on_done)
+            elif self.crf_enabled and self._key(i) not in self.crf and ctl.crf_prefetchable():
+                plan.append(("crf", i))
+        if self.inflight is not None and self.inflight in plan:
+            self._plan = [i for i in plan if i != self.inflight]   # let the running one finish
+            return
+        if plan == self._plan and self._timer.isActive():
+            return
+        self._stop()
+        self._plan = plan
+        if plan:
+            self._timer.start()
+
+    def take(self, index: int):
+        """The Prefetched entry of image ``index`` (for the current model), or None."""
+        if self.ctl.dataset is None:
+            return None
+        hit = self.cache.get(self._key(index))
+        if hit is not None:
+            self.cache.move_to_end(self._key(index))
+        return hit
+
+    def take_crf(self, index: int, probs, params, backend: str):
+        """(Outcome, solution or None) of image ``index`` if its CRF was prefetched from these probabilities with
+        these settings and backend (it is handed over, not kept), else None."""
+        if self.ctl.dataset is None:
+            return None
+        hit = self.crf.pop(self._key(index), None)
+        if hit is None or hit[0] is not probs or hit[1] != params or hit[2] != backend:
+            return None
+        return hit[3], hit[4]
+
+    def nbytes(self) -> int:
+        total = sum(_nbytes(a) for entry in self.cache.values() for a in entry)
+        for _, _, _, outcome, solution in self.crf.values():
+            total += outcome.labels.nbytes + outcome.probs.nbytes + outcome.unc.nbytes
+            total += solution.nbytes if solution is not None else 0
+        return total
+
+    def _trim(self) -> None:
+        """Oldest first: solutions, then CRF results, then predictions, until within BUDGET."""
+        while self.nbytes() > BUDGET:
+            with_solution = [k for k, v in self.crf.items() if v[4] is not None]
+            if with_solution:
+                k = with_solution[0]
+                self.crf[k] = self.crf[k][:4] + (None,)
+            elif self.crf:
+                self.crf.pop(next(iter(self.crf)))
+            elif len(self.cache) > 1:
+                self.cache.popitem(last=False)
+            else:
+                return
+
+    def cancel(self, keep: int | None = None) -> None:
+        """The user moved: forget the plan and stop what is running (the cache stays), unless it is
+        image ``keep``, the one the user moved to: then its result is on its way (see ``done``)."""
+        self._timer.stop()
+        self._plan = []
+        if keep is None or self.inflight != keep:
+            self._stop()
+
+    def clear(self) -> None:
+        """A new model: cached probabilities are stale."""
+        self.cancel()
+        self.cache.clear()
+        self.crf.clear()
+
+    def _stop(self) -> None:
+        self.lane.cancel()
+        if self.inflight is not None:
+            index, self.inflight = self.inflight, None
+            self.done.emit(index, False)
+
+    def wait(self, msecs: int = 30000) -> bool:
+        return self.lane.wait(msecs)
+
+    def _key(self, index: int):
+        return str(self.ctl.dataset[index].path), self.ctl.model_gen
+
+    def _wanted(self, index: int) -> bool:
+        """Not cached, or cached with another adapted head than the current one."""
+        hit = self.cache.get(self._key(index))
+        return hit is None or self.ctl.adapt.is_stale(hit.extra)
+
+    def _next(self) -> None:
+        ctl = self.ctl
+        if not self._plan or ctl.dataset is None or ctl.predictor is None:
+            return
+        index = self._plan.pop(0)
+        if isinstance(index, tuple):
+            self._refine(index[1])
+            return
+        key = self._key(index)
+        if not self._wanted(index):
+            self._next()
+            return
+        adapt, hit = ctl.adapt, self.cache.get(key)
+        path, lock = Path(key[0]), ctl.model_lock
+        background = ctl.alpha_background()
+        predict = adapt.predict_fn(ctl.predictor, adapt.head_for(None))  # float16 for large images
+        redo = adapt.redo_fn(hit.extra) if hit is not None else None
+        self.inflight = index
+
+        def job(cancel, report):
+            _lower_thread_priority()
+            if redo is not None:             # the head changed: only the head runs again
+                image, alpha, (probs, extra) = hit.image, hit.alpha, redo()
+            else:
+                try:
+                    image, alpha = read_image(path, background, with_alpha=True)
+                except ImageReadError as exc:
+                    return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
+                with lock:
+                    probs, extra = predict(image, cancel)
+            probs = np.require(probs, requirements=["C", "O"])  # owned, so the open image can freeze it
+            unc = uncertainty(probs)
+            return image, probs, unc, float(unc.mean(dtype="float64")), alpha, extra, labels_from_probs(probs)
+        self.lane.submit(("prefetch", index) + key, job)
+
+    def _on_done(self, key, result) -> None:
+        if key[0] == "prefetch-crf":
+            self._on_refined(key, result)
+            return
+        _, index, path, gen = key
+        self.inflight = None
+        if isinstance(result, str):
+            self.unreadable.emit(index, result)
+            self.done.emit(index, False)
+            self._next()
+            return
+        image, probs, unc, score, alpha, extra, labels = result
+        ok = gen == self.ctl.model_gen
+        if ok:
+            self.cache[(path, gen)] = Prefetched(image, probs, unc, alpha, extra, labels)
+            self.cache.move_to_end((path, gen))
+            while len(self.cache) > self.capacity:
+                self.cache.popitem(last=False)
+            self._trim()
+            self.scored.emit(index, score)
+            if self.ctl.adapt.is_stale(extra) and index not in self._plan:
+                self._plan.insert(0, index)     # the head changed while it ran: redo it with the new one
+            elif self.crf_enabled and self.ctl.params.iterations > 0:
+                self._plan.insert(0, ("crf", index))
+        self.done.emit(index, ok)
+        self._next()
+
+    def _refine(self, index: int) -> None:
+        """The CRF of a prefetched prediction, for the current settings, with the fast backend only (the
+        reference one runs in a child process the open image needs)."""
+        ctl = self.ctl
+        key = self._key(index)
+        hit = self.cache.get(key)
+        if hit is None or not ctl.crf_prefetchable():
+            self._next()
+            return
+        image, probs = hit.image, hit.probs
+        params, backend, busy = ctl.params, ctl.backend_name, lambda: ctl.busy
+
+        def job(cancel, report):
+            _lower_thread_priority()
+
+            def polite():  # between iterations: let the open image's work go first
+                while busy() and not cancel():
+                    time.sleep(0.02)
+                return cancel()
+            runner = CRFRunner(backend)
+            try:
+                it = InteractiveCRF(image, runner, ("prefetch",) + key)
+                outcome = it.exact(probs, params, should_cancel=polite)
+                return probs, params, backend, outcome, it.solution
+            finally:
+                runner.close()
+        self.lane.submit(("prefetch-crf", index) + key, job)
+
+    def _on_refined(self, key, result) -> None:
+        self.crf[key[2:]] = result
+        self._trim()
+        self._next()
+
+    def _on_failed(self, key, _message: str) -> None:
+        if key[0] == "prefetch-crf":
+            self._next()
+            return
+        self.inflight = None
+        self.done.emit(key[1], False)
+        self._next()
+
+
+def _nbytes(field) -> int:
+    """Bytes a cache field holds: an array's, the adaptation's kept features', nothing for None."""
+    if isinstance(field, np.ndarray):
+        return field.nbytes
+    features = getattr(field, "features", None)
+    return int(getattr(features, "nbytes", 0) or 0)

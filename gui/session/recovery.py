@@ -1,0 +1,140 @@
+"""Never lose work: autosave the current image's unsaved edits to the folder's recovery journal
+(engine.folder.journal) a moment after each change, and bring them back after a crash.
+
+The journal entry exists exactly while an image holds unsaved edits: it is written (debounced) when
+the image is dirty, and discarded when it is saved, when the user discards the edits, or when it is
+clean again. A write is a small compressed npz, done on the GUI thread. Disk problems are reported
+once (the edits stay in memory) and retried on the next change.
+
+Only the folder's writer (gui.session.folder_guard) reads or writes the journal. A damaged entry is moved aside by the
+engine and announced with `damaged`. An entry is restored once the model's class count is known, so labels naming
+a class the model does not have are caught (and the entry moved aside) instead of failing every CRF run.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.errors import LabelIOError
+from engine.folder.journal import DamagedEntry, JournalEntry, RecoveryJournal, default_recovery_dir
+
+AUTOSAVE_MS = 1000
+
+
+class Recovery(QObject):
+    autosaved = Signal(str)     # image id
+    error = Signal(str)
+    damaged = Signal(list)      # engine.folder.journal.Quarantined records of entries moved aside
+
+    def __init__(self, ctl, parent: QObject | None = None):
+        super().__init__(parent)
+        self.ctl = ctl
+        self.journal: RecoveryJournal | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(AUTOSAVE_MS)
+        self._timer.timeout.connect(self.flush)
+        self._failing = ""       # last error shown, so a failing disk is reported once, not every second
+        self.recovered: set[int] = set()   # dataset indices whose edits come back when they are opened
+        self.postponed: int | None = None  # index whose restore waits for the model (its class count)
+
+    # ----- folder ---------------------------------------------------------------------------------
+    def open(self, dataset, writer: bool = True) -> list[JournalEntry]:
+        """Use the journal of ``dataset``; return its entries for images of this folder. A window that is not
+        the folder's writer has no journal: it neither offers, autosaves nor discards entries."""
+        self._timer.stop()
+        self.recovered, self.postponed = set(), None
+        if not writer:
+            self.journal = None
+            return []
+        self.journal = RecoveryJournal(default_recovery_dir(dataset.labels_dir))
+        if not self.ctl.guard.took_live:  # we hold the folder lock and no other writer is alive
+            try:
+                self.journal.clean_temp_files(older_than_s=0)
+            except OSError:
+                pass
+        pending = [e for e in self.journal.pending() if dataset.index_of_id(e.image_id) is not None]
+        if self.journal.damaged:
+            self.damaged.emit(list(self.journal.damaged))
+        return pending
+
+    def accept(self, dataset, entries: list[JournalEntry]) -> None:
+        """Restore these entries: each image gets its edits back when it is opened."""
+        self.recovered = {dataset.index_of_id(e.image_id) for e in entries}
+
+    def decline(self, entries: list[JournalEntry]) -> None:
+        for e in entries:
+            self._discard_id(e.image_id)
+
+    def restore_into(self, state, image_id: str) -> bool | None:
+        """Put the journal's edits of ``image_id`` into a freshly opened ImageState. None: postponed until the
+        model being loaded tells how many classes there are (call again then)."""
+        class_list = self.ctl.class_list
+        if class_list is None and self.ctl.lanes["model"].busy:
+            self.postponed = state.index
+            return None
+        self.recovered.discard(state.index)
+        self.postponed = None
+        if self.journal is None:
+            return False
+        try:
+            rec = self.journal.restore(image_id, expected_shape=state.shape,
+                                       n_classes=len(class_list) if class_list is not None else None)
+        except DamagedEntry as exc:
+            self.damaged.emit(list(self.journal.damaged))
+            self.error.emit(f"Could not restore unsaved edits: {exc}")
+            return False
+        except LabelIOError as exc:
+            self.error.emit(f"Could not restore unsaved edits: {exc}")
+            return False
+        state.restore_edits(rec.labels, rec.locked, rec.meta.get("base", "model"))
+        return True
+
+    # ----- autosave -------------------------------------------------------------------------------
+    def schedule(self) -> None:
+        """Something changed: autosave in AUTOSAVE_MS unless something changes again first."""
+        if self.journal is not None:
+            self._timer.start()
+
+    @property
+    def pending_write(self) -> bool:
+        return self._timer.isActive()
+
+    def flush(self) -> None:
+        """Write (or drop) the current image's entry now."""
+        self._timer.stop()
+        ctl, st = self.ctl, self.ctl.state
+        if self.journal is None or st is None or ctl.dataset is None or st.edits is None:
+            return
+        if st.index in self.recovered or not ctl.guard.may_write():
+            return  # its entry is still to be restored / another window took over the folder
+        image_id = ctl.dataset.image_id(st.index)
+        if not st.dirty:
+            self._discard_id(image_id)
+            return
+        labels, locked = st.edits.snapshot()
+        try:
+            self.journal.save(image_id, labels, locked, {"base": st.base, "image": image_id})
+        except LabelIOError as exc:
+            message = f"Autosave failed, your edits are only in memory: {exc}"
+            if message != self._failing:
+                self._failing = message
+                self.error.emit(message)
+            return
+        self._failing = ""
+        self.autosaved.emit(image_id)
+
+    def discard(self, index: int) -> None:
+        """Image ``index`` was saved or its edits were thrown away: its entry must go."""
+        if self.ctl.dataset is not None and self.journal is not None:
+            if self.ctl.state is not None and self.ctl.state.index == index:
+                self._timer.stop()
+            self.recovered.discard(index)
+            self._discard_id(self.ctl.dataset.image_id(index))
+
+    def _discard_id(self, image_id: str) -> None:
+        if self.journal is None or not self.ctl.guard.may_write():
+            return
+        try:
+            self.journal.discard(image_id)
+        except LabelIOError as exc:
+            self.error.emit(str(exc))

@@ -1,0 +1,135 @@
+"""engine.crf.interactive without Qt: the policy (preview / local / exact), downscaled previews, compact
+probabilities, dirty regions, and the queue of pasted windows."""
+import numpy as np
+import pytest
+
+from engine.crf import CRFParams
+from engine.crf.interactive import (
+    CompactProbs,
+    Downscaled,
+    InteractiveCRF,
+    dirty_box,
+    downscale,
+    refiner,
+)
+from engine.crf.runner import CRFRunner
+from tests.support.crf_probs import random_probs
+from tests.support.crf_scenes import synthetic_photo
+
+PARAMS = CRFParams(pos_w=3, pos_xy_std=2, bi_w=5, bi_xy_std=8, bi_rgb_std=8, iterations=5)
+
+
+def test_downscaled_copy_fits_the_budget_and_scales_the_kernels():
+    g = Downscaled.for_image(2000, 3000)
+    assert g.small[0] * g.small[1] <= downscale.PREVIEW_PIXELS and g.text == "preview 1/5 resolution"
+    assert Downscaled.for_image(300, 400).is_identity
+    small = g.params(CRFParams(3, 2, 4, 121, 5, 10))
+    assert small.bi_xy_std == pytest.approx(121 * g.scale) and small.bi_rgb_std == 5 and small.pos_w == 3
+    assert small.pos_xy_std == 0.5  # 2 px * 0.2 is below the panel's smallest width
+    g = Downscaled.for_image(100, 120, budget=3000)
+    probs = random_probs(4, 100, 120, 1)
+    sp = g.probs(probs)
+    assert sp.shape == (4,) + g.small and np.allclose(sp.sum(0), 1, atol=1e-5)
+    labels, locked = np.zeros((100, 120), np.uint8), np.zeros((100, 120), bool)
+    locked[10:12, 5:90] = True  # a thin stroke vanishes at the small size ...
+    labels[locked] = 3
+    up = g.upscale_labels(np.zeros(g.small, np.uint8), (labels, locked))
+    assert up.shape == (100, 120) and (up[locked] == 3).all() and (up[~locked] == 0).all()  # ... not when shown
+
+
+def test_compact_probs_are_bytes_and_read_back_within_half_a_step():
+    probs = random_probs(5, 40, 50, 2)
+    cp = CompactProbs(probs)
+    assert cp.nbytes == probs.size and len(cp) == 5 and cp.shape == probs.shape
+    assert np.abs(cp[2] - probs[2]).max() <= 0.5 / 255 + 1e-7
+    assert np.abs(np.asarray(cp) - probs).max() <= 0.5 / 255 + 1e-7
+    cp.paste((10, 5, 20, 15), np.ones((5, 10, 10), np.float32))
+    assert (cp[0][5:15, 10:20] == 1).all() and (cp[0][:5] != 1).any()
+
+
+def test_dirty_regions_as_a_box_boxes_or_a_mask():
+    assert dirty_box((3, 4, 10, 12)) == (3, 4, 10, 12)
+    assert dirty_box([(3, 4, 10, 12), (20, 1, 25, 5)]) == (3, 1, 25, 12)
+    mask = np.zeros((30, 40), bool)
+    mask[5:7, 8:30] = True
+    assert dirty_box(mask) == (8, 5, 30, 7)
+    assert dirty_box(np.zeros((3, 3), bool)) is None and dirty_box(None) is None and dirty_box([]) is None
+
+
+@pytest.fixture
+def interactive(monkeypatch):
+    monkeypatch.setattr(downscale, "PREVIEW_PIXELS", 4000)
+    monkeypatch.setattr(refiner, "LOCAL_MIN_PIXELS", 1000)
+    img = synthetic_photo(90, 120, 7)
+    probs = random_probs(4, 90, 120, 8, absent=1)
+    probs.flags.writeable = False
+    runner = CRFRunner("fast")
+    yield InteractiveCRF(img, runner, "img"), probs
+    runner.close()
+
+
+def test_the_plan_follows_size_settings_and_what_is_known(interactive):
+    it, probs = interactive
+    assert it.plan(PARAMS, probs) == refiner.Plan("preview", exact_after=True)
+    assert it.plan(PARAMS, probs, region=(10, 10, 20, 20)).first == "preview"  # no solution yet
+    assert it.plan(PARAMS.replace(iterations=0), probs).first == "exact"
+    preview = it.preview(probs, PARAMS)
+    assert preview.kind.startswith("preview 1/") and preview.labels.shape == (90, 120) and preview.probs is None
+    exact = it.exact(probs, PARAMS)
+    assert exact.kind == "exact" and it.solution is not None
+    assert it.plan(PARAMS, probs, region=(10, 10, 20, 20)) == refiner.Plan("local", exact_after=True, idle=True)
+    assert it.plan(PARAMS.replace(bi_w=6), probs, region=(10, 10, 20, 20)).first == "preview"  # other settings
+    other = probs.copy()
+    assert it.plan(PARAMS, other, region=(10, 10, 20, 20)).first == "preview"  # other probabilities
+    it.forget_solution()
+    assert it.plan(PARAMS, probs, region=(10, 10, 20, 20)).first == "preview"
+    small = InteractiveCRF(synthetic_photo(40, 50, 1), it.runner, "small")
+    assert small.plan(PARAMS, random_probs(4, 40, 50, 1), region=(1, 1, 5, 5)).first == "exact"
+
+
+def test_local_windows_queue_until_taken_and_an_exact_run_clears_them(interactive):
+    it, probs = interactive
+    base = it.exact(probs, PARAMS)
+    labels, locked = base.labels.copy(), np.zeros((90, 120), bool)
+    locked[40:46, 50:60] = True
+    labels[locked] = 3
+    first = it.local(probs, PARAMS, (50, 40, 60, 46), (labels, locked))
+    assert first is not None and first.kind == "local"
+    assert it.solution.kind == "exact"  # the window is pasted into the solution by the next call, not before
+    locked[60:64, 20:30] = True
+    labels[60:64, 20:30] = 1
+    second = it.local(probs, PARAMS, [(20, 60, 30, 64)], (labels, locked))
+    assert it.solution.kind == "local" and it.solution.windows == 1
+    assert [w.box for w in it.pending()] == [first.box, second.box] and it.pending() == []
+    assert it.local(probs, PARAMS, (0, 0, 120, 90), (labels, locked)) is None  # most of the image
+    it.local(probs, PARAMS, (50, 40, 60, 46), (labels, locked))
+    it.exact(probs, PARAMS, (labels, locked))
+    assert it.pending() == [] and it.solution.kind == "exact"
+
+
+def test_new_probabilities_in_part_of_the_image_are_refined_in_a_window_there(interactive):
+    """A head adaptation changes the probabilities where it flipped labels: a window re-solves them there, close
+    to a whole-image run on the new probabilities, and the next stroke can start from it."""
+    from engine.crf.fast import FastBackend
+
+    it, probs = interactive
+    it.exact(probs, PARAMS)
+    new = probs.copy()
+    new[:, 40:50, 50:62] = 0.02
+    new[3, 40:50, 50:62] = 0.94
+    new.flags.writeable = False
+    box = (50, 40, 62, 50)
+    assert it.plan(PARAMS, new, region=box).first == "preview"  # not said to be a partial change: a new prediction
+    assert it.plan(PARAMS, new, region=box, probs_changed=True) == refiner.Plan("local", exact_after=True, idle=True)
+    assert it.plan(PARAMS, new, region=(0, 0, 120, 80), probs_changed=True).first == "preview"  # most of the image
+    window = it.local(new, PARAMS, box)
+    assert window is not None and window.kind == "local"
+    x0, y0, x1, y1 = window.box
+    assert x0 <= 50 and y0 <= 40 and x1 >= 62 and y1 >= 50 and (x1 - x0) * (y1 - y0) < 90 * 120
+    whole = FastBackend(device="cpu").session(it.image).run(new, PARAMS).labels
+    agree = float(np.mean(window.labels == whole[y0:y1, x0:x1]))
+    assert agree >= 0.995, agree
+    assert (window.labels[40 - y0:50 - y0, 50 - x0:62 - x0] == 3).mean() > 0.9  # the change itself shows
+    assert it.plan(PARAMS, new, region=(10, 10, 20, 20), probs_changed=True).first == "preview"  # mixed now:
+    it.exact(new, PARAMS)                                                     # the exact run comes first
+    assert it.plan(PARAMS, new, region=(10, 10, 20, 20)).first == "local"

@@ -1,0 +1,61 @@
+"""engine.crf.runner / engine.crf.isolated: a GIL-holding backend (pydensecrf) runs in a child
+process with the same result as in-process, can be cancelled mid-run, and keeps serving after."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from engine.crf import PRESETS, get_backend
+from engine.crf.isolated import IsolatedCRF, needs_process
+from engine.crf.runner import CRFRunner
+from engine.errors import Cancelled, EngineError
+from tests.support.gui_helpers import make_image
+
+
+def _probs(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.random((3, h, w)).astype(np.float32) + 0.1
+    return p / p.sum(0)
+
+
+def test_reference_runs_isolated_with_identical_output():
+    assert needs_process(get_backend("reference"))
+    image, probs = make_image(1, 48, 64), _probs(48, 64)
+    params = PRESETS["deeplab-v2"]
+    want = get_backend("reference").session(image).run(probs, params)
+    runner = CRFRunner("reference")
+    try:
+        assert runner.isolated is not None
+        iters = []
+        got = runner.run("img", image, probs, params, on_iteration=lambda i, n, q: iters.append((i, n)))
+        np.testing.assert_array_equal(got.labels, want.labels)
+        np.testing.assert_allclose(got.probs, want.probs, atol=1e-6)
+        assert iters and iters[-1] == (params.iterations, params.iterations)
+        got2 = runner.run("img", image, probs, params.replace(iterations=2))  # same image: no resend
+        np.testing.assert_array_equal(got2.labels, get_backend("reference").session(image)
+                                      .run(probs, params.replace(iterations=2)).labels)
+    finally:
+        runner.close()
+
+
+def test_cancel_kills_the_run_and_the_next_one_works():
+    image, probs = make_image(2, 300, 400), _probs(300, 400, 1)
+    params = PRESETS["deeplab-v1"].replace(iterations=30)
+    iso = IsolatedCRF("reference")
+    try:
+        iso.warm_up()
+        flag = threading.Event()
+        threading.Timer(0.05, flag.set).start()
+        t = time.perf_counter()
+        with pytest.raises(Cancelled):
+            iso.run("a", image, probs, params, should_cancel=flag.is_set)
+        assert time.perf_counter() - t < 1.0       # did not wait for the 30 iterations
+        small = params.replace(iterations=1)
+        got = iso.run("a", image[:40, :40].copy(), probs[:, :40, :40].copy(), small)
+        want = get_backend("reference").session(image[:40, :40].copy()).run(probs[:, :40, :40].copy(), small)
+        np.testing.assert_array_equal(got.labels, want.labels)
+    finally:
+        iso.close()
+    with pytest.raises(EngineError, match="closed"):
+        iso.run("a", image, probs, params)

@@ -1,0 +1,69 @@
+"""engine.display.overlays: the RGBA layers the canvas shows, checked pixel by pixel (no Qt)."""
+import numpy as np
+import pytest
+
+from engine.display.colormaps import lut
+from engine.labels import VOID
+from engine.display.overlays import (changed_mask, class_heat_rgba, label_rgba, mask_rgba, pixel_share, uncertainty, uncertainty_rgba, vivid)
+
+PALETTE = np.array([[0, 0, 0], [128, 0, 0], [0, 128, 0]], np.uint8)
+
+
+def test_label_rgba_colours_and_transparency():
+    labels = np.array([[0, 1], [2, VOID]], np.uint8)
+    out = label_rgba(labels, PALETTE, alpha=200)
+    assert out.shape == (2, 2, 4) and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert out[0, 1].tolist() == [128, 0, 0, 200]
+    assert out[1, 0].tolist() == [0, 128, 0, 200]
+    assert out[1, 1, 3] == 0  # void is see-through
+
+
+def test_label_rgba_hidden_class_and_out_of_range_are_transparent():
+    labels = np.array([[0, 1, 2, 7]], np.uint8)
+    out = label_rgba(labels, PALETTE, visible=np.array([True, False, True]))
+    assert out[0, :, 3].tolist() == [255, 0, 255, 0]
+    with pytest.raises(ValueError, match="visible"):
+        label_rgba(labels, PALETTE, visible=np.array([True, False]))
+    with pytest.raises(ValueError, match="uint8"):
+        label_rgba(labels.astype(np.int32), PALETTE)
+
+
+def test_class_heat_follows_probability_in_vivid_class_colour():
+    prob = np.array([[0.0, 0.5, 1.0]], np.float32)
+    out = class_heat_rgba(prob, (128, 0, 0), max_alpha=220, floor_alpha=100)
+    assert out[0, 2].tolist() == [255, 0, 0, 220]      # dark VOC red pushed to full red
+    assert out[0, 0].tolist() == [0, 0, 0, 100]        # low probability: dark veil
+    assert 100 < out[0, 1, 3] < 220 and out[0, 1, 0] == 128
+    assert vivid((0, 0, 0)).tolist() == [255, 255, 255]
+
+
+def test_uncertainty_is_one_minus_margin_of_top_two():
+    probs = np.zeros((3, 1, 4), np.float32)
+    probs[:, 0, 0] = [1.0, 0.0, 0.0]
+    probs[:, 0, 1] = [0.5, 0.5, 0.0]
+    probs[:, 0, 2] = [0.1, 0.6, 0.3]
+    probs[:, 0, 3] = [0.2, 0.3, 0.5]
+    unc = uncertainty(probs)
+    assert unc.dtype == np.float32
+    np.testing.assert_allclose(unc[0], [0.0, 1.0, 0.7, 0.8], atol=1e-6)
+    one = uncertainty(np.full((1, 2, 2), 1.0, np.float32))
+    assert np.all(one == 0)
+    rgba = uncertainty_rgba(unc, cmap="viridis", max_alpha=200)
+    assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 200
+    assert rgba[0, 1, :3].tolist() == lut("viridis")[255].tolist()   # a tie: the map's top colour
+
+
+def test_changed_mask_and_mask_rgba():
+    a = np.array([[0, 1, 2]], np.uint8)
+    b = np.array([[0, 2, 2]], np.uint8)
+    m = changed_mask(a, b)
+    assert m.tolist() == [[False, True, False]]
+    rgba = mask_rgba(m, (255, 255, 0), alpha=180)
+    assert rgba[0, 1].tolist() == [255, 255, 0, 180] and rgba[0, 0, 3] == 0
+    with pytest.raises(ValueError, match="shape"):
+        changed_mask(a, b[:, :2])
+
+
+def test_pixel_share_counts_void_in_denominator_only():
+    labels = np.array([[0, 0, 1, VOID]], np.uint8)
+    np.testing.assert_allclose(pixel_share(labels, 3), [0.5, 0.25, 0.0])

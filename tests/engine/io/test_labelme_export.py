@@ -1,0 +1,178 @@
+"""The labelme export is exact: labelme's rasteriser (tests/support/labelme_port.py, and the real labelme package when
+it is installed) paints every exported file back into the saved label PNG pixel for pixel, with labelme2voc's
+ids from our labels.txt; polygons are never degenerate and are simpler than the pixel outline."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.io.exports import (BACKGROUND_LABEL, IGNORE_LABEL, labelme_dict, labelme_labels_txt, write_labelme,
+                               write_labelme_labels)
+from engine.io.labels import read_label_png
+from engine.labels import VOID, ClassList, voc_classes
+from engine.paths import RESOURCES
+from tests.support.labelme_port import labelme2voc_png, labels_txt_ids, shapes_to_label
+
+BELT = ClassList(("belt", "paper", "plastic bottle", "plastic bag", "metal can"))
+
+
+def _export(tmp_path, lab, classes=BELT, name="a", **kw):
+    """Write image + labelme JSON + labels.txt like File > Export; return (json path, labels.txt text)."""
+    (tmp_path / "img").mkdir(exist_ok=True)
+    Image.fromarray(np.zeros(lab.shape + (3,), np.uint8)).save(tmp_path / "img" / f"{name}.png")
+    out = tmp_path / "labelme"
+    path = out / f"{name}.json"
+    write_labelme(path, lab, classes, tmp_path / "img" / f"{name}.png", **kw)
+    assert (out / "labels.txt").read_text() == labelme_labels_txt(classes)     # written beside the JSON
+    return path, write_labelme_labels(out, classes).read_text()
+
+
+def _back(path, labels_txt):
+    return labelme2voc_png(path, labels_txt)
+
+
+def _polygons(path):
+    return [s for s in json.loads(path.read_text())["shapes"] if s["shape_type"] == "polygon"]
+
+
+def _assert_not_degenerate(shapes):
+    for s in shapes:
+        pts = np.array(s["points"])
+        assert len(np.unique(pts, axis=0)) >= 3
+        assert abs(cv2.contourArea(pts.astype(np.float32))) > 0
+
+
+def test_issue_minimal_diagonal_join(tmp_path):
+    """Pixel (2,2) is class 0 joined to the outside only through a diagonal: it must stay 0."""
+    lab = np.zeros((7, 7), np.uint8)
+    lab[1:6, 1:6] = 1
+    lab[1, 1] = 0
+    lab[2, 2] = 0
+    path, txt = _export(tmp_path, lab)
+    assert np.array_equal(_back(path, txt), lab)
+    shapes = json.loads(path.read_text())["shapes"]
+    assert [s["shape_type"] for s in shapes] == ["polygon"]   # the hole is cut into the one polygon
+    _assert_not_degenerate(shapes)
+
+
+def _nested_scene():
+    lab = np.zeros((64, 80), np.uint8)
+    lab[4:60, 4:44] = 1                          # paper with a hole of plastic bottle ...
+    lab[10:50, 10:38] = 2
+    lab[16:40, 16:32] = 0                        # ... which holds belt (class 0) ...
+    lab[22:30, 20:28] = 3                        # ... which holds a bag
+    lab[25, 23] = 1                              # a paper dot inside the bag
+    cv2.circle(lab, (62, 20), 12, 4, -1)         # a can with a void hole (curved outlines)
+    cv2.circle(lab, (62, 20), 4, VOID, -1)
+    lab[40:52, 50:76] = VOID                     # void with a class-0 hole and a paper hole
+    lab[44:48, 54:58] = 0
+    lab[44:48, 66:70] = 1
+    lab[56, 50:78] = 2                           # a 1-pixel line
+    for k in range(8):                           # a checkerboard of diagonal joins
+        for j in range(8):
+            if (k + j) % 2:
+                lab[k + 54, j + 4] = 3
+    lab[0, 0] = 4                                # corner pixels
+    lab[63, 79] = VOID
+    return lab
+
+
+def test_holes_void_class0_and_order_are_exact(tmp_path):
+    lab = _nested_scene()
+    path, txt = _export(tmp_path, lab)
+    assert np.array_equal(_back(path, txt), lab)
+    data = json.loads(path.read_text())
+    labels = {s["label"] for s in data["shapes"]}
+    assert {"paper", "plastic bottle", "plastic bag", "metal can", IGNORE_LABEL} <= labels
+    assert "belt" not in labels                  # class 0 is labelme's background slot
+    _assert_not_degenerate(_polygons(path))
+
+
+def test_explicit_background_and_without_void(tmp_path):
+    lab = _nested_scene()
+    path, txt = _export(tmp_path, lab, include_background=True)
+    assert np.array_equal(_back(path, txt), lab)
+    assert BACKGROUND_LABEL in {s["label"] for s in json.loads(path.read_text())["shapes"]}
+    data = labelme_dict(lab, BELT, "a.png", include_void=False)
+    assert IGNORE_LABEL not in {s["label"] for s in data["shapes"]}
+    back = shapes_to_label(lab.shape, _decoded(data), labels_txt_ids(labelme_labels_txt(BELT))).astype(np.uint8)
+    assert np.array_equal(back[lab != VOID], lab[lab != VOID])   # void is simply not drawn
+
+
+def _decoded(data):
+    """Shapes of an in-memory dict as labelme's loader gives them (mask PNG decoded)."""
+    import base64
+    import io
+    out = []
+    for s in data["shapes"]:
+        m = None if s["mask"] is None else np.array(Image.open(io.BytesIO(base64.b64decode(s["mask"])))) > 0
+        out.append(dict(s, mask=m))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_label_maps_are_exact(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(8, 40, 2)
+    if seed % 2:      # salt and pepper: dots, lines, diagonal joins everywhere
+        lab = rng.choice([0, 1, 2, VOID], size=(h, w), p=[0.4, 0.3, 0.2, 0.1]).astype(np.uint8)
+    else:             # blobs with smooth, nested outlines
+        coarse = rng.integers(0, 4, (4, 5)).astype(np.float32)
+        lab = cv2.GaussianBlur(cv2.resize(coarse, (int(w), int(h)), interpolation=cv2.INTER_NEAREST), (0, 0), 2)
+        lab = np.rint(lab).astype(np.uint8)
+        lab[rng.random((h, w)) < 0.02] = VOID
+    classes = ClassList(("belt", "a", "b", "c"))
+    data = labelme_dict(lab, classes, "x.png", include_background=bool(seed % 3 == 0))
+    back = shapes_to_label(lab.shape, _decoded(data), labels_txt_ids(labelme_labels_txt(classes)))
+    assert np.array_equal(back.astype(np.uint8), lab)
+    _assert_not_degenerate([s for s in data["shapes"] if s["shape_type"] == "polygon"])
+
+
+def test_demo_labels_exact_simplified_and_mostly_polygons(tmp_path):
+    """On the shipped ground truth: exact, fewer vertices than the pixel outline, at most a few masks."""
+    for name in ("belt_02", "belt_11"):
+        lab = read_label_png(RESOURCES / "samples_gt" / f"{name}.png")
+        path, txt = _export(tmp_path, lab, name=name)
+        assert np.array_equal(_back(path, txt), lab)
+        shapes = json.loads(path.read_text())["shapes"]
+        polygons = [s for s in shapes if s["shape_type"] == "polygon"]
+        assert len(polygons) >= len(shapes) - 1
+        _assert_not_degenerate(polygons)
+        outline = 0
+        for c in np.unique(lab[lab != 0]):
+            contours, _ = cv2.findContours((lab == c).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+            outline += sum(len(k) for k in contours)
+        vertices = sum(len(s["points"]) for s in polygons)
+        assert vertices < 0.75 * outline, (vertices, outline)
+
+
+def test_labels_txt_is_accepted_by_labelme2voc_and_gives_our_ids(tmp_path):
+    txt = labelme_labels_txt(BELT)
+    assert txt.splitlines() == [IGNORE_LABEL, BACKGROUND_LABEL, "paper", "plastic bottle", "plastic bag",
+                                "metal can"]
+    ids = labels_txt_ids(txt)
+    assert ids[IGNORE_LABEL] == -1 and ids[BACKGROUND_LABEL] == 0
+    assert all(ids[n] == i for i, n in enumerate(BELT.names) if i)
+    voc = voc_classes()
+    assert labels_txt_ids(labelme_labels_txt(voc))["person"] == voc.names.index("person")
+
+
+def test_names_labelme_cannot_hold_are_refused():
+    lab = np.zeros((4, 4), np.uint8)
+    for names in (("belt", "_background_"), ("belt", "__ignore__"), ("belt", " paper"), ("bg", "a", "a")):
+        with pytest.raises(ValueError, match="labelme"):
+            labelme_dict(lab, ClassList(names), "x.png")
+
+
+def test_real_labelme_rasterises_the_export_exactly(tmp_path):
+    """The same check with the labelme package itself (runs where labelme is installed)."""
+    labelme = pytest.importorskip("labelme", exc_type=ImportError)
+    for lab in (_nested_scene(), read_label_png(RESOURCES / "samples_gt" / "belt_04.png")):
+        path, txt = _export(tmp_path, lab)
+        ids = labels_txt_ids(txt)
+        label_file = labelme.LabelFile(filename=str(path))
+        cls, _ = labelme.utils.shapes_to_label(img_shape=lab.shape, shapes=label_file.shapes,
+                                               label_name_to_value=ids)
+        assert np.array_equal(cls.astype(np.uint8), lab)

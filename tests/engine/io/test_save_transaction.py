@@ -1,0 +1,197 @@
+"""A save writes the label PNG, its provenance sidecar and the folder's class list (class_names.txt, and
+project.json when the list changed) as one transaction: a full disk between files leaves the old set and says so; a
+kill at any moment leaves a set that the start-up sweep turns into the old or the new one, consistent, with no
+temporary files left. The class list changes the way the app changes it: a class edit of the folder's list, then a
+save (engine.project: a save never writes labels for another list than the folder's)."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import LabelIOError
+from engine.folder.dataset import CLASS_NAMES_FILE, Dataset
+from engine.io import transaction
+from engine.io.labels import read_label_png
+from engine.io.provenance import make_provenance, read_provenance
+from engine.io.transaction import SaveTransaction, sweep_temp_files
+from engine.labels import ClassList
+from engine.project import FolderClasses
+from tests.support.gui_helpers import make_folder
+from tests.support.paths import ROOT
+
+OLD, NEW = ClassList(("bg", "a", "b")), ClassList(("bg", "x", "y", "z"))
+
+
+def _labels(v: int, h=60, w=80) -> np.ndarray:
+    return np.random.default_rng(v).integers(0, 3, (h, w)).astype(np.uint8)
+
+
+def _save(ds: Dataset, v: int, classes=OLD):
+    """Save version v with ``classes`` as the folder's class list (a class edit first when it differs)."""
+    labels = _labels(v)
+    if ds.project.has_class_list and ds.project.classes.names != FolderClasses.from_class_list(classes).names:
+        ds.project.set_classes(FolderClasses.from_class_list(classes))
+    ds.save(0, labels, classes, make_provenance(labels, labels == 1, "img1.png"))
+    return labels
+
+
+def _consistent_set(labels_dir: Path) -> tuple[int, str]:
+    """(which version is on disk, class names text); asserts PNG, sidecar and class list agree."""
+    png = read_label_png(labels_dir / "img1.png")
+    prov = read_provenance(labels_dir / "img1.png")
+    assert prov.label_sha256 == hashlib.sha256(png.tobytes()).hexdigest(), "sidecar describes another PNG"
+    which = [v for v in (0, 1) if np.array_equal(png, _labels(v))]
+    assert len(which) == 1
+    names = (labels_dir / CLASS_NAMES_FILE).read_text()
+    project = json.loads((labels_dir / "project.json").read_text())
+    by_id = sorted((c["id"], c["name"]) for c in project["classes"])
+    assert "".join(f"{i} {n}\n" for i, n in by_id) == names, "project.json and class_names.txt disagree"
+    return which[0], names
+
+
+def _leftovers(labels_dir: Path) -> list[str]:
+    return sorted(p.name for p in labels_dir.iterdir() if p.name.endswith((".tmp", ".commit")))
+
+
+def test_full_disk_between_files_keeps_the_old_set_and_says_so(tmp_path, monkeypatch):
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+    _save(ds, 0)
+    before = {p.name: p.read_bytes() for p in ds.labels_dir.iterdir()}
+    real_mkstemp = transaction.tempfile.mkstemp
+
+    def full_at_sidecar(prefix="", suffix="", dir=None):
+        if prefix.startswith(".img1.provenance.json"):      # the PNG and class list are already staged
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_mkstemp(prefix=prefix, suffix=suffix, dir=dir)
+    monkeypatch.setattr(transaction.tempfile, "mkstemp", full_at_sidecar)
+    with pytest.raises(LabelIOError, match=r"the disk is full\. Nothing was changed on disk"):
+        _save(ds, 1, NEW)
+    assert {p.name: p.read_bytes() for p in ds.labels_dir.iterdir()} == before   # old set, byte for byte
+    assert _consistent_set(ds.labels_dir)[0] == 0
+
+
+def test_full_disk_at_the_commit_record_keeps_the_old_set(tmp_path, monkeypatch):
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+    _save(ds, 0)
+    real = transaction.write_bytes_atomic
+
+    def no_space(path, data):
+        if str(path).endswith(".commit"):
+            raise LabelIOError(f"could not save {path}: the disk is full.") from OSError(errno.ENOSPC, "full")
+        return real(path, data)
+    monkeypatch.setattr(transaction, "write_bytes_atomic", no_space)
+    with pytest.raises(LabelIOError, match="Nothing was changed on disk"):
+        _save(ds, 1, NEW)
+    assert _consistent_set(ds.labels_dir) == (0, "0 bg\n1 a\n2 b\n") and _leftovers(ds.labels_dir) == []
+
+
+def test_an_interrupted_commit_is_rolled_forward(tmp_path, monkeypatch):
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+    _save(ds, 0)
+    calls = []
+
+    def dies_after_first_rename(src, dst):
+        if calls:
+            raise OSError(errno.EIO, "simulated crash")
+        calls.append(dst)
+        os.rename(src, dst)
+    monkeypatch.setattr(transaction.os, "replace", dies_after_first_rename)
+    with pytest.raises(LabelIOError, match="completed when the folder is next opened"):
+        _save(ds, 1, NEW)
+    monkeypatch.undo()
+    assert any(p.endswith(".commit") for p in _leftovers(ds.labels_dir))
+    report = sweep_temp_files(ds.labels_dir)
+    assert sorted(report.completed) == sorted(["img1.png", CLASS_NAMES_FILE, "img1.provenance.json", "project.json"])
+    assert _consistent_set(ds.labels_dir) == (1, "0 bg\n1 x\n2 y\n3 z\n") and _leftovers(ds.labels_dir) == []
+
+
+def test_a_save_without_provenance_removes_the_old_sidecar(tmp_path):
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+    _save(ds, 0)
+    ds.save(0, _labels(1), OLD)
+    assert read_provenance(ds.labels_dir / "img1.png") is None
+
+
+def test_sweep_removes_stale_temporaries_only(tmp_path):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for name in (".img1.png.abc123.tmp", ".class_names.txt.x.tmp", ".img1.provenance.json.q.tmp"):
+        (labels / name).write_bytes(b"half")
+    keep = [".lock.0123abcd.tmp", "img1.png", ".lock", "notes.tmp"]
+    for name in keep:
+        (labels / name).write_bytes(b"keep")
+    report = sweep_temp_files(labels)
+    assert len(report.removed) == 3 and "removed 3 temporary file(s)" in report.message()
+    assert sorted(p.name for p in labels.iterdir()) == sorted(keep)
+
+
+def test_a_hostile_commit_record_renames_nothing_outside(tmp_path):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (tmp_path / "precious.txt").write_text("mine")
+    (labels / ".x.tmp").write_text("attack")
+    (labels / ".save-evil.commit").write_text(json.dumps({"replace": [[".x.tmp", "../precious.txt"]]}))
+    report = sweep_temp_files(labels)
+    assert (tmp_path / "precious.txt").read_text() == "mine" and report.problems
+
+
+def test_the_transaction_refuses_files_of_another_folder(tmp_path):
+    with pytest.raises(ValueError):
+        SaveTransaction(tmp_path / "a").stage(tmp_path / "b" / "x.png", b"")
+
+
+_KILLED_SAVER = r"""
+import sys
+sys.path.insert(0, {root!r})
+import numpy as np
+from engine.folder.dataset import Dataset
+from engine.io.provenance import make_provenance
+from engine.labels import ClassList
+from engine.project import FolderClasses
+OLD, NEW = ClassList(("bg", "a", "b")), ClassList(("bg", "x", "y", "z"))
+_labels = lambda v: np.random.default_rng(v).integers(0, 3, (60, 80)).astype(np.uint8)  # as in the test
+ds = Dataset({folder!r})
+v = 0
+while True:
+    labels = _labels(v % 2)
+    classes = NEW if v % 2 else OLD
+    if ds.project.has_class_list:  # a class edit, then the save (as the app does)
+        ds.project.set_classes(FolderClasses.from_class_list(classes))
+    ds.save(0, labels, classes, make_provenance(labels, labels == 1, "img1.png"))
+    if v == 0:
+        print("saved", flush=True)
+    v += 1
+"""
+
+
+def test_kills_during_saves_always_leave_one_consistent_set(tmp_path):
+    """SIGKILL at random moments of a save loop; after each, the start-up sweep leaves the old or the new set
+    (PNG, sidecar and class list of one version) and no temporary file."""
+    folder = make_folder(tmp_path / "f", n=1)
+    ds = Dataset(folder)
+    code = _KILLED_SAVER.format(root=str(ROOT), folder=str(folder))
+    rng = random.Random(14)
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=ROOT)
+        try:
+            assert proc.stdout.readline().strip() == b"saved"
+            time.sleep(rng.uniform(0.05, 0.4))
+            assert proc.poll() is None, "the save loop must still be saving when it is killed"
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        sweep_temp_files(ds.labels_dir)
+        version, names = _consistent_set(ds.labels_dir)
+        assert names == ("0 bg\n1 x\n2 y\n3 z\n" if version else "0 bg\n1 a\n2 b\n")
+        assert _leftovers(ds.labels_dir) == []

@@ -1,0 +1,146 @@
+"""Train on saved labels (engine.learn.finetune, `main.py finetune`): a checkpoint that loads and predicts, with its
+provenance; head-only training; and the bad inputs (no saved labels, other classes, out of memory, cancel), each
+with a clear message and no file left behind. A tiny colour model and 96x128 images keep it to seconds."""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoints import load_checkpoint
+from engine.checkpoints.own_format import read_checkpoint_provenance
+from engine.errors import Cancelled
+from engine.io.labels import write_class_names, write_label_png
+from engine.labels import ClassList
+from engine.learn import finetune as ft
+from engine.learn.finetune import Recipe, TrainingError, finetune, train_on_folder
+from engine.learn.saved import TrainingDataError, saved_images
+from engine.paths import DEMO_V1
+from engine.predict import Predictor
+from main import main
+from tests.support.gui_helpers import CLASS_NAMES, make_colour_model, make_folder
+from tests.support.learn_fixtures import write_folder
+
+QUICK = dict(epochs=1, batch_size=2, crop=64)
+
+
+def _saved_folder(tmp_path, n=5) -> tuple[Path, Path]:
+    """n images labelled by the colour model itself, and the model."""
+    folder = make_folder(tmp_path / "images", n=n)
+    model = make_colour_model(tmp_path / "colour.pt")
+    pred = Predictor(load_checkpoint(model), device="cpu")
+    from engine.io.images import read_image
+    classes = ClassList(CLASS_NAMES)
+    for i in range(n):
+        labels = pred.predict(read_image(folder / f"img{i + 1}.png")).argmax(0).astype(np.uint8)
+        write_label_png(folder / "labels" / f"img{i + 1}.png", labels, classes)
+    write_class_names(folder / "labels" / "class_names.txt", classes)
+    return folder, model
+
+
+def _no_leftovers(folder: Path, out: Path) -> None:
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.*")), "a temporary file was left behind"
+
+
+def test_finetune_cli_writes_a_checkpoint_that_loads_and_predicts(tmp_path, capsys):
+    folder, model = _saved_folder(tmp_path)
+    out = tmp_path / "new.pt"
+    rc = main(["finetune", str(folder), "--model", str(model), "--out", str(out), "--epochs", "2",
+               "--batch-size", "2", "--crop", "64", "--threads", "1"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "epoch 2/2" in text and f"wrote {out}" in text and "held-out mIoU" in text
+    loaded = load_checkpoint(out)
+    assert loaded.spec.class_names == CLASS_NAMES and "fine-tuned on 4 images" in loaded.spec.name
+    probs = Predictor(loaded, device="cpu").predict(np.zeros((40, 50, 3), np.uint8))
+    assert probs.shape == (3, 40, 50) and np.allclose(probs.sum(0), 1, atol=1e-5)
+    prov = read_checkpoint_provenance(out)
+    assert prov["base_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert len(prov["images"]) == 4 and len(prov["held_out"]) == 1
+    assert prov["images"][0]["labels_sha256"] == hashlib.sha256(
+        (folder / "labels" / f"{Path(prov['images'][0]['image']).stem}.png").read_bytes()).hexdigest()
+    recipe = prov["recipe"]
+    assert recipe["optimizer"] == "SGD" and recipe["momentum"] == 0.9 and recipe["lr_policy"] == "poly"
+    assert recipe["poly_power"] == 0.9 and recipe["ignore_label"] == 255 and recipe["batch_norm"] == "frozen"
+    assert recipe["mode"] == "all" and recipe["epochs"] == 2
+
+
+def test_training_learns_what_the_saved_labels_say(tmp_path):
+    """The demo model on scenes of a new site it gets wrong: a few epochs on their saved labels raise the held-out
+    mIoU of the raw network; head-only training moves nothing but the classifier."""
+    folder = write_folder(tmp_path / "site", 5, saved=5)
+    loaded = load_checkpoint(DEMO_V1)
+    res = finetune(loaded, saved_images(folder), Recipe(epochs=3, batch_size=2, crop=64), device="cpu")
+    (_, first), (_, last) = res.mious[0], res.mious[-1]
+    assert [e for e, _ in res.mious] == [0, 1, 2, 3] and last > first + 0.04 and last > 2 * first
+    head = finetune(loaded, saved_images(folder), Recipe(mode="head", epochs=1, batch_size=2, crop=64), device="cpu")
+    changed = [k for k, v in head.model.state_dict().items() if not torch.equal(v, loaded.model.state_dict()[k])]
+    assert changed == ["fc8.weight", "fc8.bias"]
+
+
+def test_no_saved_labels_is_refused_before_training(tmp_path, capsys):
+    folder = make_folder(tmp_path / "images", n=2)
+    model = make_colour_model(tmp_path / "colour.pt")
+    out = tmp_path / "new.pt"
+    assert main(["finetune", str(folder), "--model", str(model), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no saved labels" in err and str(folder) in err
+    _no_leftovers(folder, out)
+
+
+def test_labels_with_another_class_count_are_refused(tmp_path):
+    folder, model = _saved_folder(tmp_path, n=2)
+    out = tmp_path / "new.pt"
+    write_class_names(folder / "labels" / "class_names.txt", ClassList(("a", "b", "c", "d", "e")))
+    with pytest.raises(TrainingDataError, match="5 classes but the model predicts 3"):
+        train_on_folder(folder, model, out, Recipe(**QUICK), device="cpu")
+    _no_leftovers(folder, out)
+    write_class_names(folder / "labels" / "class_names.txt", ClassList(CLASS_NAMES))
+    bad = np.zeros((96, 128), np.uint8)
+    bad[0, 0] = 7
+    write_label_png(folder / "labels" / "img2.png", bad, ClassList(CLASS_NAMES))
+    with pytest.raises(TrainingDataError, match=r"img2\.png: has class ids 7 but the model predicts 3"):
+        train_on_folder(folder, model, out, Recipe(**QUICK), device="cpu")
+    _no_leftovers(folder, out)
+
+
+def test_labels_that_are_all_void_are_refused(tmp_path):
+    folder, model = _saved_folder(tmp_path, n=2)
+    for i in (1, 2):
+        write_label_png(folder / "labels" / f"img{i}.png", np.full((96, 128), 255, np.uint8), ClassList(CLASS_NAMES))
+    out = tmp_path / "new.pt"
+    with pytest.raises(TrainingDataError, match="void"):
+        train_on_folder(folder, model, out, Recipe(**QUICK), device="cpu")
+    _no_leftovers(folder, out)
+
+
+def test_out_of_memory_gives_advice_and_writes_nothing(tmp_path, monkeypatch):
+    folder, model = _saved_folder(tmp_path, n=2)
+    out = tmp_path / "new.pt"
+
+    def oom(*_a, **_k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(ft, "_loss", oom)
+    with pytest.raises(TrainingError, match="ran out of memory .* lower the batch size or the crop, or train the "
+                                            "head only. Nothing was written"):
+        train_on_folder(folder, model, out, Recipe(**QUICK), device="cpu")
+    _no_leftovers(folder, out)
+
+
+def test_cancel_leaves_no_file(tmp_path):
+    folder, model = _saved_folder(tmp_path, n=2)
+    out = tmp_path / "new.pt"
+    reports = []
+    with pytest.raises(Cancelled):
+        train_on_folder(folder, model, out, Recipe(epochs=3, batch_size=1, crop=64), device="cpu",
+                        on_progress=reports.append, should_cancel=lambda: len(reports) >= 2)
+    _no_leftovers(folder, out)
+
+
+def test_recipe_is_checked():
+    with pytest.raises(Exception, match="training mode"):
+        Recipe(mode="backbone")
+    with pytest.raises(Exception, match="holdout"):
+        Recipe(holdout=1.5)

@@ -1,0 +1,208 @@
+"""The folder's classes in the real window (offscreen): the mismatch dialog when class_names.txt differs from the
+model, the class editor (add, rename with F2, recolour, reorder, hide, delete), label values that are not
+classes, a hostile project.json, and the folder's recorded CRF values."""
+import json
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from engine.checkpoints import load_checkpoint
+from engine.crf import PRESETS
+from engine.io.images import read_image
+from engine.io.labels import read_label_png, write_label_png
+from engine.labels import VOID, ClassList
+from engine.predict import Predictor
+from engine.project import CRFSettings, FolderProject
+from gui.app import start
+from gui.dialogs import classes as class_dialogs
+from gui.session.classes import CANCEL, VOID_THEM
+from tests.support.class_dialogs import answer_mismatch
+from tests.support.gui_fixtures import (  # noqa: F401
+    close_window,
+    env,
+    open_window,
+    wait_image,
+    wait_ready,
+    window,
+)
+
+FOLDER_LIST = "0 background\n1 green thing\n2 red thing\n"   # the model's order: background, red, green
+
+
+
+
+def test_folder_with_other_class_order_remap_by_name_then_save(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    labels_dir = folder / "labels"
+    labels_dir.mkdir()
+    (labels_dir / "class_names.txt").write_text(FOLDER_LIST, encoding="utf-8")
+    saved = np.zeros((96, 128), np.uint8)
+    saved[10:30, 10:40] = 1                                          # "green thing" in the folder's ids
+    write_label_png(labels_dir / "img2.png", saved, ClassList(("background", "green thing", "red thing")))
+    w = open_window(tmp_path)
+    seen = []
+    answer_mismatch("remap_button", seen)
+    start(w, folder, model)
+    st = wait_ready(qtbot, w)
+    assert seen == [["background", "green thing", "red thing"]]      # by name, each folder class finds its own
+    assert w.ctl.class_list.names == ("background", "green thing", "red thing")
+    assert w.class_panel.tree.topLevelItem(2).text(0).endswith("red thing")
+    probs = Predictor(load_checkpoint(model), "cpu").predict(read_image(folder / "img1.png"))
+    np.testing.assert_allclose(st.probs, probs[[0, 2, 1]], atol=1e-5)   # model channels in the folder's ids
+    image = read_image(folder / "img1.png").astype(int)
+    red = (image[..., 0] > 150) & (image[..., 1] < 110)
+    assert (st.labels[red] == 2).mean() > 0.9                        # red pixels get the folder's "red thing"
+    assert w.save()
+    np.testing.assert_array_equal(read_label_png(labels_dir / "img1.png"), st.labels)
+    assert (labels_dir / "class_names.txt").read_text() == FOLDER_LIST   # the folder's names, not the model's
+    project = json.loads((labels_dir / "project.json").read_text())
+    assert [c["name"] for c in project["classes"]] == ["background", "green thing", "red thing"]
+    assert project["model"]["channels"] == [0, 2, 1]
+    w.go(+1)                                                         # saved labels are read as they are
+    st2 = wait_image(qtbot, w, 1)
+    qtbot.waitUntil(lambda: st2.labels is not None)
+    np.testing.assert_array_equal(st2.labels, saved)
+    close_window(w, monkeypatch)
+
+    monkeypatch.setattr(class_dialogs, "ask_mismatch", lambda *a: (_ for _ in ()).throw(AssertionError("asked")))
+    w2 = open_window(tmp_path)                                       # the answer is remembered for this model
+    start(w2, folder, model)
+    wait_ready(qtbot, w2)
+    assert w2.ctl.channel_map.source == (0, 2, 1)
+    close_window(w2, monkeypatch)
+
+
+def test_keep_by_position_keeps_the_folders_ids_and_names(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    (folder / "labels").mkdir()
+    (folder / "labels" / "class_names.txt").write_text("0 sky\n1 car\n2 tree\n", encoding="utf-8")
+    w = open_window(tmp_path)
+    seen = []
+    answer_mismatch("keep_button", seen)
+    start(w, folder, model)
+    st = wait_ready(qtbot, w)
+    assert seen and w.ctl.channel_map.identity and w.ctl.class_list.names == ("sky", "car", "tree")
+    assert w.save()
+    assert (folder / "labels" / "class_names.txt").read_text() == "0 sky\n1 car\n2 tree\n"
+    np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), st.labels)
+    close_window(w, monkeypatch)
+
+
+def test_class_editor_add_rename_recolour_reorder_hide_delete(qtbot, window, env, monkeypatch, tmp_path):
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    ctl, editor, panel = window.ctl, window.class_editor, window.class_panel
+    names = iter(["scratch", "crimson", "spare"])
+    monkeypatch.setattr(class_dialogs, "ask_class_name", lambda *a: next(names))
+    told = []
+    monkeypatch.setattr(class_dialogs, "inform", lambda parent, title, text: told.append(text))
+    monkeypatch.setattr(class_dialogs, "confirm", lambda *a: True)
+
+    assert editor.add()                                              # a class the model does not know: id 3
+    assert ctl.class_list.names[3] == "scratch" and ctl.channel_map.source == (0, 1, 2, -1)
+    assert ctl.editor.paint_class == 3 and ctl.state.probs.shape[0] == 4
+    assert panel.tree.topLevelItemCount() == 4
+    assert (folder / "labels" / "class_names.txt").read_text().splitlines()[-1] == "3 scratch"
+    ctl.editor.begin_stroke((60, 50))                                # paint it; the CRF runs with it locked
+    ctl.editor.stroke_to((70, 50))
+    ctl.editor.end_stroke()
+    st = wait_ready(qtbot, window)
+    assert (st.labels == 3).any()
+    assert window.save()
+    png = (folder / "labels" / "img1.png").read_bytes()
+
+    window.activateWindow()
+    ctl.editor.set_paint_class(1)
+    panel.tree.setFocus()
+    qtbot.keyClick(panel.tree, Qt.Key.Key_F2)                        # rename the paint class
+    assert ctl.class_list.names[1] == "crimson"
+    monkeypatch.setattr(class_dialogs, "ask_colour", lambda parent, rgb: (1, 2, 3))
+    assert editor.recolour() and ctl.class_list.palette[1] == (1, 2, 3)
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)   # shown one row lower
+    assert panel.ids_in_order() == [0, 2, 1, 3]
+    assert ctl.class_list.names == ("background", "crimson", "green thing", "scratch")   # ids unchanged
+    tree = panel.tree                                                # a drag: the row is taken and put back
+    tree.insertTopLevelItem(0, tree.takeTopLevelItem(3))
+    qtbot.waitUntil(lambda: ctl.project.classes.order == (3, 0, 2, 1), timeout=5000)
+    tree.insertTopLevelItem(3, tree.takeTopLevelItem(0))
+    qtbot.waitUntil(lambda: ctl.project.classes.order == (0, 2, 1, 3), timeout=5000)
+    panel._item(2).setCheckState(0, Qt.CheckState.Unchecked)         # hide "green thing"
+    assert (folder / "labels" / "img1.png").read_bytes() == png      # no label file was rewritten
+
+    project = FolderProject.open(folder / "labels")
+    assert project.classes.order == (0, 2, 1, 3) and project.classes.hidden == (False, False, True, False)
+    assert project.classes.by_id(1).name == "crimson" and project.classes.by_id(1).color == (1, 2, 3)
+
+    ctl.editor.set_paint_class(3)
+    assert editor.delete()                                           # used in img1.png: refused
+    qtbot.waitUntil(lambda: len(told) == 1, timeout=10000)
+    assert "used in 1 image: img1.png." in told[0]
+    ctl.editor.set_paint_class(1)
+    assert not editor.delete() and "highest id" in told[1]          # would renumber the ids after it
+    assert editor.add()                                              # 'spare', id 4, unused: can go
+    assert editor.delete()
+    qtbot.waitUntil(lambda: len(ctl.class_list) == 4, timeout=10000)
+
+    done = []
+    window.export_menu.finished.connect(done.append)
+    assert window.export_menu.export("coco", tmp_path / "coco.json")   # exports use the folder's list
+    qtbot.waitUntil(lambda: len(done) == 1, timeout=10000)
+    cats = json.loads((tmp_path / "coco.json").read_text())["categories"]
+    assert [c["name"] for c in cats] == ["crimson", "green thing", "scratch"]
+
+    assert not wait_ready(qtbot, window).dirty                       # class edits changed no label
+    window.open_folder(folder)                                       # reopened: order and hidden flags come back
+    assert panel.ids_in_order() == [0, 2, 1, 3] and list(panel.visible()) == [True, True, False, True]
+
+
+def test_label_values_that_are_not_classes_are_flagged_and_need_a_decision(qtbot, window, env, monkeypatch):
+    folder, model = env
+    (folder / "labels").mkdir()
+    saved = np.zeros((96, 128), np.uint8)
+    saved[5:15, 5:25] = 7                                            # 200 pixels of a class the folder lacks
+    write_label_png(folder / "labels" / "img1.png", saved, ClassList(("background", "red thing", "green thing")))
+    png = (folder / "labels" / "img1.png").read_bytes()
+    errors = []
+    window.ctl.error.connect(errors.append)
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    assert any("img1.png" in e and "200 pixels with label value 7" in e for e in errors)
+    assert window.canvas.overlay_visible("unknown")                  # drawn with their own checks
+
+    answers = [CANCEL]
+    monkeypatch.setattr(class_dialogs, "ask_unknown", lambda parent, text, values: answers.pop(0))
+    assert not window.save()                                         # cancelled: nothing written
+    assert (folder / "labels" / "img1.png").read_bytes() == png
+    answers.append(VOID_THEM)
+    assert window.save()
+    written = read_label_png(folder / "labels" / "img1.png")
+    assert (written[5:15, 5:25] == VOID).all() and not window.canvas.overlay_visible("unknown")
+    window.ctl.editor.stack().undo()                                 # making them void is one undoable step
+    assert (window.ctl.state.labels[5:15, 5:25] == 7).all()
+
+
+def test_hostile_project_json_folder_opens_and_recorded_crf_values_are_offered(qtbot, window, env, monkeypatch):
+    folder, model = env
+    (folder / "labels").mkdir()
+    (folder / "labels" / "project.json").write_text('{"format": "deeplab-annotator-project", "version": 1, '
+                                                     '"classes": [{"id": 0, "name": "a\\nb", "color": [0, 0, 0]}]}')
+    errors = []
+    window.ctl.error.connect(errors.append)
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    assert any("project.json" in e and "control characters" in e for e in errors)
+    assert window.file_list.topLevelItemCount() == 3 and window.ctl.class_list.names[1] == "red thing"
+    assert window.save()
+    assert (folder / "labels" / "project.json.damaged").is_file()     # kept, not overwritten
+
+    project = FolderProject.open(folder / "labels")                  # a teammate tuned the CRF
+    project.set_crf(CRFSettings(PRESETS["deeplab-v2"].replace(pos_w=7.0), "reference"))
+    project.write()
+    asked = []
+    monkeypatch.setattr(class_dialogs, "ask_settings", lambda parent, lines: asked.append(lines) or True)
+    window.open_folder(folder)
+    st = wait_ready(qtbot, window)
+    assert len(asked) == 1 and "pos_w 7" in asked[0][0] and not any("Model" in line for line in asked[0])
+    assert window.ctl.params.pos_w == 7.0 and window.crf_panel.params() == window.ctl.params
+    assert st.crf_params.pos_w == 7.0

@@ -1,0 +1,239 @@
+"""The window side of issue 14: a second window on a folder gets the read-only / take-over choice and is never
+offered the first window's live autosaves; a window that was taken over stops saving and says so; damaged
+journal entries are announced and moved aside while the folder opens; a journal naming a class the model lacks
+is caught; names that are not UTF-8 autosave, save and discard; a failed save tells what is on disk."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import numpy as np
+
+from engine.folder.journal import DAMAGED_DIRNAME, RecoveryJournal
+from engine.io import transaction
+from engine.io.labels import read_label_png
+from gui.app import start
+from gui.dialogs import damaged_journal as damaged_journal_dialog
+from gui.dialogs import prompts
+from gui.menus import folder_lock as folder_lock_dialog
+from gui.session.folder_guard import READ_ONLY, TAKE_OVER
+from tests.support.gui_fixtures import (  # noqa: F401
+    close_window,
+    env,
+    open_window,
+    wait_image,
+    wait_ready,
+)
+from tests.support.journal_entries import NON_UTF8, journal_entry
+
+
+def _paint(w, at=(10, 20)):
+    w.ctl.editor.set_paint_class(2)
+    w.ctl.editor.begin_stroke(at)
+    w.ctl.editor.stroke_to((at[0] + 20, at[1]))
+    w.ctl.editor.end_stroke()
+
+
+def _two_windows(qtbot, tmp_path, folder, model):
+    """A first window on ``folder`` with an autosaved edit of img1 (its live journal entry), and a second one
+    not opened yet (its own settings file)."""
+    w1 = open_window(tmp_path)
+    (tmp_path / "w2").mkdir()
+    w2 = open_window(tmp_path / "w2")
+    start(w1, folder, model)
+    wait_ready(qtbot, w1)
+    _paint(w1)
+    w1.ctl.recovery.flush()
+    return w1, w2
+
+
+def test_second_window_read_only_then_take_over(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    asked, restore_asked, warned = [], [], []
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: restore_asked.append(entries) or True)
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append((title, text)))
+    w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
+    try:
+        journal = RecoveryJournal(folder / "labels" / ".recovery")
+        assert journal.has("img1.png")                          # w1's live autosave
+
+        monkeypatch.setattr(folder_lock_dialog, "ask_lock_choice",
+                            lambda parent, holder, f: asked.append(holder) or READ_ONLY)
+        start(w2, folder, model)
+        assert [h.pid for h in asked] == [os.getpid()] and restore_asked == []   # not offered as a crash
+        assert w2.ctl.guard.read_only and w2.windowTitle().endswith("[read-only]")
+        assert w2.lock_actions.take_over_action.isEnabled()
+        st2 = wait_ready(qtbot, w2)
+        _paint(w2, (30, 40))
+        w2.ctl.recovery.flush()
+        assert not w2.save() and warned[-1][1].startswith("Read-only: process")
+        assert journal.has("img1.png") and not (folder / "labels" / "img1.png").exists()
+        np.testing.assert_array_equal(journal.restore("img1.png").locked, w1.ctl.state.locked)  # w1's, untouched
+
+        assert w2.ctl.take_over_folder()                        # File > Take over folder
+        assert not w2.ctl.guard.read_only and not w2.windowTitle().endswith("[read-only]")
+        assert w2.save() and read_label_png(folder / "labels" / "img1.png")[40, 35] == st2.labels[40, 35]
+        assert restore_asked == []
+
+        _paint(w1, (50, 60))                                    # w1 goes on working...
+        assert not w1.save()                                    # ...and is told, instead of overwriting w2
+        assert any(t == "This folder was taken over" for t, _ in warned)
+        assert w1.ctl.guard.read_only and w1.windowTitle().endswith("[read-only]")
+        assert w1.ctl.state.dirty                               # its edits are still in memory
+        np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), st2.labels)
+    finally:
+        close_window(w2, monkeypatch)
+        close_window(w1, monkeypatch)
+    assert not (folder / "labels" / ".lock").exists()
+
+
+def test_second_window_taking_over_at_open_leaves_the_autosaves_alone(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    restore_asked, warned = [], []
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: restore_asked.append(entries) or False)
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append(title))
+    w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
+    try:
+        monkeypatch.setattr(folder_lock_dialog, "ask_lock_choice", lambda *a: TAKE_OVER)
+        start(w2, folder, model)
+        assert restore_asked == [] and not w2.ctl.guard.read_only
+        assert RecoveryJournal(folder / "labels" / ".recovery").has("img1.png")   # declining would delete it
+        assert not w1.ctl.guard.may_write() and w1.ctl.guard.read_only
+        assert warned == ["This folder was taken over"]
+    finally:
+        close_window(w2, monkeypatch)
+        close_window(w1, monkeypatch)
+
+
+def test_damaged_journal_is_announced_and_the_folder_opens(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    journal = RecoveryJournal(folder / "labels" / ".recovery")
+    journal.save("img2.png", np.zeros((96, 128), np.uint8), np.ones((96, 128), bool))
+    journal.path_for("img1.png").write_bytes(b"")
+    journal.path_for("img3.png").write_bytes(journal_entry("img3.png", saved_at="yesterday"))
+    journal.path_for("x.png").write_bytes(journal_entry("x.png", meta=[1, 2]))
+    shown, restore_asked = [], []
+    monkeypatch.setattr(damaged_journal_dialog, "show_damaged_journal", lambda parent, records: shown.append(records))
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: restore_asked.append(entries) or True)
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        assert [sorted(r.path.name for r in records) for records in shown] == \
+            [sorted(journal.path_for(n).name for n in ("img1.png", "img3.png", "x.png"))]
+        assert [[e.image_id for e in entries] for entries in restore_asked] == [["img2.png"]]
+        assert len(list((folder / "labels" / ".recovery" / DAMAGED_DIRNAME).glob("*.npz"))) == 3
+        assert wait_ready(qtbot, w).index == 0                  # the folder opened and works
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_journal_with_a_class_the_model_lacks_is_caught_and_crf_still_runs(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    labels = np.zeros((96, 128), np.uint8)
+    labels[10:20, 10:20] = 200                                  # the colour model has 3 classes
+    RecoveryJournal(folder / "labels" / ".recovery").save("img1.png", labels, labels == 200, {"base": "model"})
+    shown = []
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: True)
+    monkeypatch.setattr(damaged_journal_dialog, "show_damaged_journal", lambda parent, records: shown.append(records))
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        st = wait_ready(qtbot, w)                               # the CRF ran: no "class 200" failure
+        assert st.labels.max() < 3 and not st.locked.any()
+        assert shown and "label value(s) [200]" in shown[-1][0].reason
+        assert "200" in w.last_error
+        assert (folder / "labels" / ".recovery" / DAMAGED_DIRNAME).is_dir()
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_non_utf8_image_name_autosaves_saves_and_discards(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    odd = folder / NON_UTF8
+    (folder / "img1.png").rename(odd)
+    w = open_window(tmp_path)
+    try:
+        start(w, odd, model)                                     # main.py FOLDER/IMAGE opens at that image
+        st = wait_ready(qtbot, w)
+        assert st.path == odd
+        _paint(w)
+        w.ctl.recovery.flush()
+        journal = w.ctl.recovery.journal
+        assert journal.has(NON_UTF8)
+        assert w.save() and not journal.has(NON_UTF8)
+        label = folder / "labels" / (os.path.splitext(NON_UTF8)[0] + ".png")
+        np.testing.assert_array_equal(read_label_png(label), st.labels)
+        sidecar = json.loads((folder / "labels" / (os.path.splitext(NON_UTF8)[0] + ".provenance.json")).read_text())
+        assert sidecar["image"] == NON_UTF8
+        _paint(w, (40, 60))
+        w.ctl.recovery.flush()
+        assert journal.has(NON_UTF8)
+        w.ctl.discard_edits()
+        assert not journal.has(NON_UTF8)
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_save_failure_between_files_says_nothing_changed(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    warned = []
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append(text))
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        st = wait_ready(qtbot, w)
+        assert w.save()
+        saved = read_label_png(folder / "labels" / "img1.png")
+        _paint(w)
+        real = transaction.tempfile.mkstemp
+
+        def full(prefix="", suffix="", dir=None):
+            if "provenance" in prefix:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(prefix=prefix, suffix=suffix, dir=dir)
+        monkeypatch.setattr(transaction.tempfile, "mkstemp", full)
+        assert not w.save()
+        assert "Nothing was changed on disk" in warned[-1] and "still in memory" in warned[-1]
+        np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), saved)
+        assert st.dirty and not [p for p in (folder / "labels").iterdir() if p.name.endswith(".tmp")]
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_stale_temporary_files_are_swept_when_the_folder_opens(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    (folder / "labels" / ".recovery").mkdir(parents=True)
+    stale = [folder / "labels" / ".img1.png.k1ll3d.tmp", folder / "labels" / ".class_names.txt.x.tmp",
+             folder / "labels" / ".recovery" / ".img1-0123.recovery.npz.y.tmp"]
+    for p in stale:
+        p.write_bytes(b"half-written")
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        assert not any(p.exists() for p in stale)
+        wait_image(qtbot, w, 0)
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_image_bomb_in_the_folder_and_a_fifo_model_get_messages(qtbot, tmp_path, env, monkeypatch):
+    """The window used to show MemoryError at 4.1 GB for a 30000x30000 PNG, and hang on a FIFO as model."""
+    from tests.support.attacks.bombs import png_bomb
+    folder, model = env
+    (folder / "img2.png").write_bytes(png_bomb(30000, 30000, colour=False))
+    os.mkfifo(tmp_path / "model.pt")
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        w.go(+1)
+        qtbot.waitUntil(lambda: "over the limit of 100 MP" in w.last_error, timeout=10000)
+        assert w.ctl.state is None and "img2.png" in w.last_error
+        w.go(+1)
+        assert wait_ready(qtbot, w).index == 2                  # the next image opens as usual
+        w.load_model(tmp_path / "model.pt")
+        qtbot.waitUntil(lambda: "is a pipe" in w.last_error, timeout=10000)
+        assert w.ctl.loaded.path == model                       # the working model stays
+    finally:
+        close_window(w, monkeypatch)

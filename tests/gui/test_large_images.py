@@ -1,0 +1,199 @@
+"""The window on large images, driven as a user would (thresholds lowered so the small test images count as large):
+downscaled previews while a slider moves, never saved; local windows after strokes, the exact result when idle;
+Esc keeps the panel and the labels in step; prefetched images open with their final labels."""
+import threading
+
+import numpy as np
+import pytest
+
+from engine.crf import CRFParams
+from engine.crf.interactive import downscale, refiner
+from engine.io.labels import read_label_png
+from engine.io.provenance import read_provenance
+from gui.app import start
+from tests.support.gui_expected import expected
+from tests.support.gui_fixtures import (  # noqa: F401 (fixtures)
+    close_window,
+    env,
+    open_window,
+    wait_image,
+    wait_ready,
+)
+
+SMALL = CRFParams(pos_w=3, pos_xy_std=2, bi_w=5, bi_xy_std=6, bi_rgb_std=8, iterations=5)  # kernels << image
+
+
+@pytest.fixture
+def large(monkeypatch):
+    """96x128 test images count as large: previews at 1/2 resolution, local windows, compact results."""
+    monkeypatch.setattr(downscale, "PREVIEW_PIXELS", 3000)
+    monkeypatch.setattr(refiner, "LOCAL_MIN_PIXELS", 1000)
+    monkeypatch.setattr(refiner, "COMPACT_PIXELS", 1000)
+    monkeypatch.setattr(refiner, "IDLE_MS", 300)
+
+
+def _slow_exact(monkeypatch, gate: threading.Event):
+    """Exact runs wait for `gate` (checked with the cancel flag), so a test can act while one is pending."""
+    real = refiner.InteractiveCRF.exact
+
+    def exact(self, probs, params, locks=None, should_cancel=None, on_iteration=None):
+        while not gate.wait(0.01):
+            if should_cancel is not None and should_cancel():
+                from engine.errors import Cancelled
+                raise Cancelled("test")
+        return real(self, probs, params, locks, should_cancel, on_iteration)
+    monkeypatch.setattr(refiner.InteractiveCRF, "exact", exact)
+
+
+def _open(qtbot, tmp_path, env, params=SMALL):  # noqa: F811
+    folder, model = env
+    w = open_window(tmp_path, backend="fast")
+    w.crf_panel.set_params(params)
+    w.ctl.params = params
+    start(w, folder, model)
+    return w, wait_ready(qtbot, w), folder, model
+
+
+def test_slider_previews_are_labelled_and_a_save_writes_the_exact_result(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
+    w, st, folder, model = _open(qtbot, tmp_path, env)
+    try:
+        assert w.ctl.shown_kind() == "exact" and w.status.labels_kind.text() == "Labels: exact"
+        gate = threading.Event()
+        _slow_exact(monkeypatch, gate)
+        row = w.crf_panel.rows["bi_rgb_std"]
+        kinds = []
+        w.ctl.preview_changed.connect(lambda: kinds.append(w.ctl.shown_kind()))
+        for step in (4, 8, 12):                 # a drag: the panel emits at every step, not after a pause
+            row.slider.setValue(row.slider.value() + step)
+            qtbot.wait(5)
+        qtbot.waitUntil(lambda: w.ctl.state.crf_preview is not None and not w.ctl.lanes["preview"].busy,
+                        timeout=10000)
+        assert kinds and all(k == "preview 1/2 resolution" for k in kinds)
+        assert w.status.labels_kind.text() == "Labels: preview 1/2 resolution"
+        params = w.crf_panel.params()
+        preview = w.ctl.state.crf_preview.copy()
+        _, exact = expected(model, folder / "img1.png", params, "fast")
+        assert not np.array_equal(preview, exact)  # (else this test could not tell them apart)
+        gate.set()
+        assert w.save()                          # waits for the exact result: a preview is never saved
+        saved = read_label_png(folder / "labels" / "img1.png")
+        np.testing.assert_array_equal(saved, exact)
+        assert read_provenance(folder / "labels" / "img1.png").crf_params == params.to_dict()
+        assert w.ctl.shown_kind() == "exact" and w.ctl.state.crf_preview is None
+    finally:
+        close_window(w, monkeypatch)
+
+
+def _paint_stroke(w):
+    """A short brush stroke of class 2 across the lower left of the test image."""
+    ed = w.ctl.editor
+    ed.set_paint_class(2)
+    ed.set_radius(3)
+    ed.begin_stroke((20, 70))
+    ed.stroke_to((35, 72))
+    ed.end_stroke()
+
+
+def test_a_stroke_is_refined_locally_then_exactly_when_idle(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
+    w, st, folder, model = _open(qtbot, tmp_path, env)
+    try:
+        assert w.ctl.interactive().solution is not None  # the exact run kept what windows start from
+        w.ctl.adapt.set_enabled(False)  # the CRF's own windows: an adapted head would widen the region (below)
+        before = st.labels.copy()
+        windows = []
+        w.ctl.window_refined.connect(windows.append)
+        _paint_stroke(w)
+        qtbot.waitUntil(lambda: bool(windows), timeout=10000)
+        assert w.ctl.shown_kind() == "local" and w.status.labels_kind.text() == "Labels: local"
+        (x0, y0, x1, y1), = windows[0]
+        assert x1 - x0 < st.shape[1] and y1 - y0 < st.shape[0]  # a window, not the image
+        outside = np.ones(st.shape, bool)
+        outside[y0:y1, x0:x1] = False
+        np.testing.assert_array_equal(st.labels[outside], before[outside])  # the rest is untouched
+        assert (st.labels[st.locked] == 2).all()
+        qtbot.waitUntil(lambda: w.ctl.shown_kind() == "exact" and not w.ctl.busy, timeout=10000)  # idle: exact
+        session = FastBackendSession(st.image)
+        want = session.run(st.probs, SMALL, locks=st.lock_constraints()).labels
+        np.testing.assert_array_equal(st.labels, want)
+        assert w.ctl.labels_exact()
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_with_adaptation_a_large_image_gets_the_strokes_window_then_the_adapted_heads(qtbot, tmp_path, env,  # noqa: F811
+                                                                                     large, monkeypatch):
+    """Adaptation on (the default): on a large image the stroke's own window is asked for at once, before the head
+    has learnt (which takes seconds at 12 MP); the adapted head's probabilities follow, and once idle the labels
+    are the exact CRF of those probabilities with the locks."""
+    w, st, folder, model = _open(qtbot, tmp_path, env)
+    try:
+        adapt = w.ctl.adapt
+        qtbot.waitUntil(lambda: adapt._features is not None and not w.ctl.busy, timeout=10000)
+        probs0 = st.probs
+        asked = []
+        real = w.ctl.request_crf
+
+        def request_crf(region=None, probs_changed=False):
+            asked.append((region, probs_changed, adapt.head.is_original))
+            real(region=region, probs_changed=probs_changed)
+        monkeypatch.setattr(w.ctl, "request_crf", request_crf)
+        _paint_stroke(w)
+        box = w.ctl.editor.last_box
+        assert asked and asked[0] == (box, False, True)  # at once: the stroke's box, the network's own head
+        qtbot.waitUntil(lambda: not adapt.head.is_original and st.probs is not probs0, timeout=15000)
+        assert any(changed for _, changed, _ in asked[1:])  # then the adapted head's new probabilities
+        qtbot.waitUntil(lambda: w.ctl.shown_kind() == "exact" and not w.ctl.busy, timeout=15000)
+        want = FastBackendSession(st.image).run(st.probs, SMALL, locks=st.lock_constraints()).labels
+        np.testing.assert_array_equal(st.labels, want)
+        assert (st.labels[st.locked] == 2).all() and w.ctl.labels_exact()
+    finally:
+        close_window(w, monkeypatch)
+
+
+def FastBackendSession(image):
+    from engine.crf.fast import FastBackend
+    return FastBackend(device="cpu").session(image)
+
+
+def test_esc_during_a_rerun_puts_the_panel_back_to_the_labels_shown(qtbot, tmp_path, env, monkeypatch):  # noqa: F811
+    """Issue 15, bug 1: pos_w 8 -> 3, Esc: panel, labels and provenance all say 8."""
+    w, st, folder, model = _open(qtbot, tmp_path, env, SMALL.replace(pos_w=8))
+    try:
+        shown = st.labels.copy()
+        gate = threading.Event()
+        _slow_exact(monkeypatch, gate)
+        row = w.crf_panel.rows["pos_w"]
+        row.spin.setValue(3.0)
+        qtbot.waitUntil(lambda: w.ctl.params.pos_w == 3 and w.ctl.lanes["crf"].busy, timeout=5000)
+        w.cancel_action.trigger()                # Esc
+        assert w.crf_panel.params().pos_w == 8 and w.ctl.params.pos_w == 8
+        assert w.ctl.state.crf_params == w.ctl.params and w.ctl.shown_kind() == "exact"
+        np.testing.assert_array_equal(w.presenter.labels(), shown)
+        assert "back to those of the labels shown" in w.status.activity.text()
+        gate.set()
+        qtbot.wait(100)
+        assert not w.ctl.busy and w.crf_panel.params().pos_w == 8  # nothing restarted behind the panel's back
+        assert w.save()
+        assert read_provenance(folder / "labels" / "img1.png").crf_params["pos_w"] == 8
+        np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), shown)
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_moving_on_shows_the_prefetched_final_labels_at_once(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
+    w, st, folder, model = _open(qtbot, tmp_path, env)
+    try:
+        pf = w.ctl.prefetch
+        qtbot.waitUntil(lambda: pf._key(1) in pf.crf and not pf.lane.busy, timeout=20000)
+        requested = []
+        monkeypatch.setattr(type(w.ctl), "request_crf", lambda self, region=None: requested.append(region))
+        w.go(+1)
+        st = wait_image(qtbot, w, 1)
+        qtbot.waitUntil(lambda: w.ctl.state.crf_labels is not None, timeout=5000)
+        assert not requested                     # no CRF to wait for: it ran ahead
+        assert w.ctl.shown_kind() == "exact"
+        _, want = expected(model, folder / "img2.png", SMALL, "fast")
+        np.testing.assert_array_equal(w.ctl.state.labels, want)
+        assert w.ctl.interactive().solution is not None  # strokes here refine locally at once
+    finally:
+        close_window(w, monkeypatch)

@@ -1,0 +1,274 @@
+"""Corrections that teach, in the real window (offscreen): a stroke on a region the demo model is confidently wrong
+about flips it; undo restores labels and head together, redo both again; the switch turns it off; the head
+carries to the next image (prefetched predictions redone with it) and never touches another image's saved labels;
+Reset; Model > Train on saved labels… (finish and cancel) and CRF > Tune on saved labels… (keep the preset)."""
+import hashlib
+
+import numpy as np
+import pytest
+
+from engine.demo.annotator import _largest_wrong_region, next_stroke
+from engine.learn.folder_preset import load_folder_preset, preset_path
+from engine.paths import DEMO_V1
+from gui.app import start
+from gui.dialogs import prompts
+from tests.support.gui_fixtures import close_window, open_window, wait_image, wait_ready
+from tests.support.learn_fixtures import shifted_scene, write_folder
+
+FLIPS = 2       # shifted scene 2: the pale belt is called "plastic bag" with p ~ 0.9 (see test_learn_adapt)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    w = open_window(tmp_path, backend="fast")
+    yield w
+    close_window(w, monkeypatch)
+
+
+def opened(qtbot, w, folder, index=0):
+    w.editing.auto_refine.setChecked(True)
+    start(w, folder, DEMO_V1)
+    st = wait_ready(qtbot, w)
+    if index:
+        assert w.go_to(index)
+        wait_image(qtbot, w, index)
+        st = wait_ready(qtbot, w)
+    return st
+
+
+def paint_stroke(w, stroke):
+    ed = w.ctl.editor
+    ed.set_paint_class(stroke.class_id)
+    ed.set_radius(stroke.radius)
+    ed.begin_stroke(stroke.points[0])
+    for p in stroke.points[1:]:
+        ed.stroke_to(p)
+    ed.end_stroke()
+
+
+def test_a_stroke_flips_the_wrong_region_and_undo_restores_labels_and_head(qtbot, window, tmp_path):
+    folder = write_folder(tmp_path / "site", 2, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    before, adapt = st.labels.copy(), window.ctl.adapt
+    head0 = adapt.head
+    region, cls = _largest_wrong_region(before, gt)
+    assert head0.is_original and region.mean() > 0.3
+    assert window.learn.status_label.text() == "model not adapted"
+
+    paint_stroke(window, next_stroke(before, gt))
+    locked = st.locked.copy()
+    st = wait_ready(qtbot, window)
+    assert (st.labels[region] == cls).mean() > 0.8                 # the similar-looking region followed
+    assert np.all(st.labels[locked] == cls)                         # locked pixels never change
+    head1 = adapt.head
+    assert not head1.is_original and window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
+
+    window.ctl.editor.stack().undo()
+    st = wait_ready(qtbot, window)
+    assert adapt.head is head0 and not st.locked.any()              # the head came back with the labels
+    np.testing.assert_array_equal(st.labels, before)
+    assert window.learn.status_label.text() == "model not adapted"
+
+    window.ctl.editor.stack().redo()
+    st = wait_ready(qtbot, window)
+    assert adapt.head is head1 and (st.labels[region] == cls).mean() > 0.8
+
+
+def test_adaptation_learns_in_a_folder_whose_classes_are_in_another_order(qtbot, window, tmp_path):
+    """Folder ids differ from the model's channels (remapped by name): the stroke's class is translated to the
+    model's channel to learn, and the adapted probabilities come back in the folder's ids."""
+    from engine.checkpoints import load_checkpoint
+    from engine.labels import VOID
+    from tests.support.class_dialogs import answer_mismatch
+
+    folder = write_folder(tmp_path / "site", 1, start=FLIPS)
+    names = load_checkpoint(DEMO_V1).spec.class_names
+    (folder / "labels").mkdir(exist_ok=True)
+    (folder / "labels" / "class_names.txt").write_text(
+        "".join(f"{i} {n}\n" for i, n in enumerate(reversed(names))), encoding="utf-8")
+    seen = []
+    answer_mismatch("remap_button", seen)
+    st = opened(qtbot, window, folder)
+    assert seen and window.ctl.class_list.names == tuple(reversed(names))
+    last = len(names) - 1
+    gt = shifted_scene(FLIPS).labels
+    gt = np.where(gt == VOID, VOID, last - gt.astype(int)).astype(np.uint8)      # ground truth in folder ids
+    before = st.labels.copy()
+    region, cls = _largest_wrong_region(before, gt)
+    paint_stroke(window, next_stroke(before, gt))
+    locked = st.locked.copy()
+    st = wait_ready(qtbot, window)
+    assert not window.ctl.adapt.head.is_original
+    assert (st.labels[region] == cls).mean() > 0.8 and np.all(st.labels[locked] == cls)
+    assert st.probs.shape[0] == len(names)
+
+
+def test_the_switch_turns_adaptation_off(qtbot, window, tmp_path):
+    folder = write_folder(tmp_path / "site", 1, start=FLIPS)
+    window.learn.adapt_action.setChecked(False)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    region, cls = _largest_wrong_region(st.labels, gt)
+    paint_stroke(window, next_stroke(st.labels, gt))
+    st = wait_ready(qtbot, window)
+    assert window.ctl.adapt.head.is_original and (st.labels[region] == cls).mean() < 0.3   # locks only
+    assert window.learn.status_label.text() == "adaptation off"
+    assert window.settings.value("learn/adapt", type=bool) is False
+
+
+def test_the_head_carries_over_and_never_touches_saved_labels(qtbot, window, tmp_path, monkeypatch):
+    """img1 is saved; a stroke on img2 teaches the head; img3 (prefetched before) is predicted with it; img1's
+    labels, on screen and on disk, stay as saved."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    folder = write_folder(tmp_path / "site", 3, saved=1, start=FLIPS - 1)
+    saved_file = folder / "labels" / "img1.png"
+    digest = hashlib.sha256(saved_file.read_bytes()).hexdigest()
+    st = opened(qtbot, window, folder)
+    saved_labels = st.labels.copy()
+    st = opened(qtbot, window, folder, index=1)
+    gt = shifted_scene(FLIPS).labels
+    paint_stroke(window, next_stroke(st.labels, gt))
+    st = wait_ready(qtbot, window)
+    head = window.ctl.adapt.head
+    assert not head.is_original
+    qtbot.waitUntil(lambda: window.ctl.prefetch.take(2) is not None and
+                    window.ctl.prefetch.take(2)[4] is not None and window.ctl.prefetch.take(2)[4].head is head,
+                    timeout=20000)                                   # the prefetched img3 was redone with it
+
+    assert window.go_to(2)
+    st = wait_image(qtbot, window, 2)
+    st = wait_ready(qtbot, window)
+    pred, adapter = window.ctl.predictor, window.ctl.adapt.adapter
+    want = adapter.probs(pred.extract_features(st.image), head)
+    np.testing.assert_allclose(st.probs, want, atol=1e-6)
+    assert not np.allclose(st.probs, pred.predict(st.image), atol=1e-3)
+
+    assert window.go_to(0)
+    st = wait_image(qtbot, window, 0)
+    wait_ready(qtbot, window)
+    np.testing.assert_array_equal(st.labels, saved_labels)
+    assert hashlib.sha256(saved_file.read_bytes()).hexdigest() == digest
+    assert window.file_list.status_text(0) == "saved"
+
+
+def test_a_saved_image_replays_its_saved_labels_on_the_next_images(qtbot, window, tmp_path, monkeypatch):
+    """After a stroke and Save on img1, what the carried head replays for img1 is every labelled pixel of the
+    saved labels, not only the painted ones; the stroke on img2 learns with it."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    folder = write_folder(tmp_path / "site", 2, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    paint_stroke(window, next_stroke(st.labels, gt))
+    st = wait_ready(qtbot, window)
+    adapt = window.ctl.adapt
+    (_, painted), = adapt.memory.items()
+    assert window.ctl.save()
+    qtbot.waitUntil(lambda: adapt.memory.items()[0][1] is not painted, timeout=10000)
+    (feats, saved), = adapt.memory.items()
+    cells = adapt.adapter.targets(feats, st.labels, np.ones(st.labels.shape, bool))
+    assert saved.n_locked == cells.n_locked > 5 * painted.n_locked      # all of the saved labels' cells
+    np.testing.assert_array_equal(saved.target, cells.target)
+
+    replayed = []
+    fit = adapt.adapter.fit
+    monkeypatch.setattr(adapt.adapter, "fit", lambda *a, **k: replayed.append(a[5]) or fit(*a, **k))
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    st = wait_ready(qtbot, window)
+    paint_stroke(window, next_stroke(st.labels, shifted_scene(FLIPS + 1).labels))
+    wait_ready(qtbot, window)
+    assert replayed and [t for _, t in replayed[-1]] == [saved]
+
+
+def test_reset_puts_the_networks_own_head_back(qtbot, window, tmp_path):
+    folder = write_folder(tmp_path / "site", 1, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    paint_stroke(window, next_stroke(st.labels, gt))
+    wait_ready(qtbot, window)
+    assert not window.ctl.adapt.head.is_original
+    window.learn.reset_action.trigger()
+    st = wait_ready(qtbot, window)
+    assert window.ctl.adapt.head.is_original and window.learn.status_label.text() == "model not adapted"
+    np.testing.assert_array_equal(st.probs, window.ctl.predictor.predict(st.image))
+
+
+def test_train_dialog_saves_a_checkpoint_and_cancel_writes_nothing(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    folder = write_folder(tmp_path / "site", 2, saved=2)
+    opened(qtbot, window, folder)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    window.learn.train_action.trigger()
+    dlg = window.learn.train_dialog
+    assert "2 saved images" in dlg.info.text()
+    out = tmp_path / "trained.pt"
+    dlg.out.setText(str(out))
+    dlg.epochs.setValue(1)
+    dlg.batch.setValue(2)
+    dlg.head.setChecked(True)
+    dlg.start()
+    qtbot.waitUntil(lambda: bool(asked), timeout=60000)
+    assert out.is_file() and "Saved" in dlg.status.text()
+    assert dlg.curve.losses and len(dlg.curve.losses) == dlg.progress.maximum()
+
+    cancelled = tmp_path / "cancelled.pt"
+    dlg.out.setText(str(cancelled))
+    dlg.epochs.setValue(200)
+    dlg.start()
+    qtbot.waitUntil(lambda: bool(dlg.curve.losses), timeout=60000)   # it is running
+    dlg.cancel()
+    assert dlg.status.text() == "Cancelled: nothing was written."
+    dlg.lane.wait(60000)
+    qtbot.wait(50)
+    assert not cancelled.exists() and not list(tmp_path.glob(".cancelled.pt.*"))
+    dlg.close()
+
+
+def test_tune_dialog_shows_both_and_keeps_the_folder_preset(qtbot, window, tmp_path, monkeypatch):
+    from engine.learn import crf_search
+    monkeypatch.setattr(crf_search, "COARSE", {"bi_xy_std": (30.0, 80.0), "bi_rgb_std": (5.0, 13.0),
+                                               "bi_w": (4.0, 8.0)})   # a small grid: the search itself is tested
+    monkeypatch.setattr(crf_search, "FINE_SIGMA", (1.0,))              # in test_learn_crf_search
+    folder = write_folder(tmp_path / "site", 2, saved=2)
+    opened(qtbot, window, folder)
+    window.learn.tune_action.trigger()
+    dlg = window.learn.tune_dialog
+    dlg.start()
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=120000)
+    res = dlg.result
+    assert dlg.table.item(6, 0).text() == f"{res.baseline_miou * 100:.2f}%"
+    assert dlg.table.item(6, 1).text() == f"{res.best_miou * 100:.2f}%"
+    assert dlg.table.item(2, 1).text() == f"{res.best.bi_w:g}"
+    assert res.best_miou > res.baseline_miou and dlg.keep_button.isEnabled()
+    dlg.keep()
+    assert preset_path(folder).is_file() and load_folder_preset(folder) == res.best
+    assert window.crf_panel.preset_name() == "folder" and window.ctl.params == res.best
+    dlg.close()
+    window.open_folder(folder)                     # opening the folder again picks its preset
+    assert window.crf_panel.preset_name() == "folder" and window.crf_panel.params() == res.best
+
+
+def test_a_pipeline_switch_starts_the_head_again_and_the_locks_reteach_it(qtbot, window, tmp_path):
+    """Model > Pipeline gives the network other features: the adapted head starts from the network's own and the
+    image's locks teach it once (still '1 stroke'); back on the checkpoint's pipeline the labels are those from
+    before the switches, not a head refitted on top of itself each time."""
+    folder = write_folder(tmp_path / "site", 1, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    adapt = window.ctl.adapt
+    paint_stroke(window, next_stroke(st.labels.copy(), gt))
+    qtbot.waitUntil(lambda: not adapt.head.is_original, timeout=20000)
+    st = wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: not window.ctl.busy, timeout=20000)
+    before = st.labels.copy()
+    assert window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
+    for name in ("caffe", "kazuto"):
+        window.ctl.set_pipeline(name)
+        qtbot.waitUntil(lambda: window.ctl.loaded.spec.pipeline == name, timeout=20000)
+        qtbot.waitUntil(lambda: not adapt.head.is_original and not window.ctl.busy, timeout=30000)
+        st = wait_ready(qtbot, window)
+        assert window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
+    np.testing.assert_array_equal(st.labels, before)

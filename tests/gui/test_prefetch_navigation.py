@@ -1,0 +1,154 @@
+"""Workflow (offscreen): the next images are predicted in the background so moving on is instant,
+the list sorts by mean uncertainty and navigation follows it, next-unsaved skips saved images, and
+File > Export writes COCO (pycocotools) and labelme files of the saved labels."""
+import json
+import threading
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from PySide6.QtCore import Qt
+
+from engine.checkpoints import load_checkpoint
+from engine.io.images import read_image
+from engine.io.labels import read_label_png
+from engine.labels import VOID
+from engine.predict import Predictor
+from engine.uncertainty import mean_uncertainty
+from gui.app import start
+from gui.dialogs import prompts
+from tests.support.gui_fixtures import wait_image, wait_ready, window  # noqa: F401 (fixtures)
+from tests.support.gui_helpers import make_colour_model, make_folder
+from tests.support.labelme_port import labelme2voc_png
+
+
+@pytest.fixture
+def env(tmp_path):
+    return make_folder(tmp_path / "images", n=4), make_colour_model(tmp_path / "colour.pt")
+
+
+def _cached(w, index):
+    return w.ctl.prefetch.take(index) is not None
+
+
+def test_prefetched_prediction_shows_at_once_and_moving_supersedes_it(qtbot, window, env):
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: _cached(window, 1) and _cached(window, 2), timeout=15000)
+    assert not _cached(window, 3)                      # only the next two
+    assert window.file_list.item_for(2).text(2) != "" and window.file_list.item_for(3).text(2) == ""
+
+    predicted = []
+    window.ctl.lanes["predict"].busy_changed.connect(lambda busy: busy and predicted.append(1))
+    shown = []
+    window.ctl.image_opened.connect(lambda: shown.append(window.ctl.state.probs is not None))
+    window.go(+1)
+    st = wait_image(qtbot, window, 1)
+    assert shown == [False] and st.probs is not None   # the prediction came with the image, no wait
+    assert not predicted                               # and the network did not run again
+    want = Predictor(load_checkpoint(model), "cpu").predict(read_image(folder / "img2.png"))
+    np.testing.assert_allclose(st.probs, want, atol=1e-5)
+    wait_ready(qtbot, window)
+    assert window.ctl.scores[1] == pytest.approx(mean_uncertainty(want), abs=1e-6)
+
+    qtbot.waitUntil(lambda: window.ctl.prefetch.lane.busy or window.ctl.prefetch._timer.isActive()
+                    or _cached(window, 3), timeout=5000)
+    window.go(-1)                                      # moving on cancels the background plan
+    assert not window.ctl.prefetch.lane.busy and not window.ctl.prefetch._timer.isActive()
+    wait_ready(qtbot, window)
+
+
+def test_sort_by_uncertainty_next_unsaved_and_export(qtbot, window, env, tmp_path, monkeypatch):
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: _cached(window, 2), timeout=15000)
+    scores = dict(window.ctl.scores)
+    assert set(scores) == {0, 1, 2}
+    window.sort_uncertain_action.trigger()
+    order = window.ctl.order
+    assert order[:3] == sorted(scores, key=scores.get, reverse=True) and order[3] == 3   # unknown last
+    assert window.file_list.order() == order
+    assert window.file_list.currentItem().text(0) == "img1.png"   # the open image stays selected
+
+    pos = order.index(0)
+    if pos + 1 < len(order):                           # D follows the sorted list
+        window.go(+1)
+        wait_image(qtbot, window, order[pos + 1])
+    window.sort_name_action.trigger()
+    assert window.ctl.order == [0, 1, 2, 3] and window.file_list.order() == [0, 1, 2, 3]
+
+    window.go_to(0)
+    st = wait_ready(qtbot, window)
+    assert window.save()
+    window.go_to(2)
+    st = wait_ready(qtbot, window)
+    window.ctl.editor.set_paint_class(2)
+    window.ctl.editor.begin_stroke((3, 3), erase=True)  # some void, to see it exported as __ignore__
+    window.ctl.editor.end_stroke()
+    assert window.save()
+    saved = {i: read_label_png(folder / "labels" / f"img{i + 1}.png") for i in (0, 2)}
+    assert (saved[2] == VOID).any()
+    window.activateWindow()
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_N)        # next unsaved, wrapping past saved img1
+    assert wait_image(qtbot, window, 3)
+    window.go_to(0)
+    wait_image(qtbot, window, 0)
+    assert window.next_unsaved_action.shortcuts()[0].toString() == "Shift+D"
+    assert window.go_next_unsaved() and window.ctl.index == 1
+
+    done = []
+    window.export_menu.finished.connect(done.append)
+    coco_path = tmp_path / "out" / "coco.json"
+    assert window.export_menu.export("coco", coco_path)
+    qtbot.waitUntil(lambda: len(done) == 1, timeout=10000)
+    coco = COCO(str(coco_path))
+    files = {img["id"]: img["file_name"] for img in coco.loadImgs(coco.getImgIds())}
+    assert sorted(files.values()) == ["img1.png", "img3.png"]
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        labels = saved[0] if files[ann["image_id"]] == "img1.png" else saved[2]
+        assert np.array_equal(coco.annToMask(ann).astype(bool), labels == ann["category_id"] - 1)
+
+    prompted, out = [], tmp_path / "labelme"
+    monkeypatch.setattr(prompts, "ask_folder", lambda parent, title, default: prompted.append(default) or str(out))
+    window.export_menu.labelme_action.trigger()
+    qtbot.waitUntil(lambda: len(done) == 2, timeout=10000)
+    assert prompted and "2 images" in done[1]
+    labels_txt = (out / "labels.txt").read_text()
+    for i in (0, 2):
+        data = json.loads((out / f"img{i + 1}.json").read_text())
+        assert (out / data["imagePath"]).resolve() == (folder / f"img{i + 1}.png").resolve()
+        assert np.array_equal(labelme2voc_png(out / f"img{i + 1}.json", labels_txt), saved[i])
+
+    assert window.export_menu.export("voc", tmp_path / "voc")
+    qtbot.waitUntil(lambda: len(done) == 3, timeout=10000)
+    assert "train 1, val 1" in done[2]
+    for i in (0, 2):
+        assert np.array_equal(read_label_png(tmp_path / "voc" / "SegmentationClass" / f"img{i + 1}.png"), saved[i])
+
+
+def test_moving_to_the_image_being_prefetched_waits_for_it_instead_of_predicting_again(qtbot, window, env,
+                                                                                       monkeypatch):
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    real, gate, calls = window.ctl.predictor.predict, threading.Event(), []
+
+    def gated(image, should_cancel=None, on_progress=None):
+        calls.append(1)
+        gate.wait(10)
+        return real(image, should_cancel=should_cancel)
+    monkeypatch.setattr(window.ctl.predictor, "predict", gated)
+    qtbot.waitUntil(lambda: window.ctl.prefetch.inflight == 1 and len(calls) == 1, timeout=5000)
+    predicted = []
+    window.ctl.lanes["predict"].busy_changed.connect(lambda busy: busy and predicted.append(1))
+    window.go(+1)
+    st = wait_image(qtbot, window, 1)
+    assert st.probs is None and window.ctl.prefetch.inflight == 1
+    gate.set()
+    st = wait_ready(qtbot, window)
+    assert not predicted and len(calls) >= 1 and st.probs is not None
+    want = Predictor(load_checkpoint(model), "cpu").predict(read_image(folder / "img2.png"))
+    np.testing.assert_allclose(st.probs, want, atol=1e-5)

@@ -1,0 +1,116 @@
+"""The attack run of issue 14 through the command line, in real processes: `main.py predict` with image bombs
+and hostile `--model` files ends with a one-line error (exit 2), no traceback, quickly, and without the memory
+the file asks for; `main.py FOLDER` opens a folder whose recovery journal is damaged."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.support.attacks import bombs
+from tests.support.attacks import checkpoints as hostile
+from tests.support.gui_helpers import make_folder
+from tests.support.journal_entries import journal_entry
+from tests.support.paths import ROOT
+
+PEAK_MB = 1200   # a plain `main.py predict` of a small image peaks at about 0.7 GB here (torch + model)
+
+
+def _run(args, timeout=120, env=None):
+    """(exit code, stderr, seconds, peak RSS in MB) of `python main.py ARGS` (os.wait4 gives that child's own
+    peak, not the largest of all children of this test process)."""
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "main.py", *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        err = proc.stderr.read().decode(errors="replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - start
+    assert seconds < timeout, f"main.py {' '.join(map(str, args))} did not finish in {timeout} s"
+    return proc.returncode, err, seconds, usage.ru_maxrss / 1024
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    (d / "bomb.png").write_bytes(bombs.png_bomb(30000, 30000, colour=False))
+    (d / "bomb.jpg").write_bytes(bombs.jpeg_with_size(20000, 20000))
+    make_folder(d / "imgs", n=1)
+    for name, data in (("block200000.pth", hostile.pth_block_key()), ("zip_bomb.pt", hostile.pt_zip_bomb()),
+                       ("fc_channels_32768.pt", hostile.pt_with_spec(fc_channels=32768))):
+        (d / name).write_bytes(data)
+    special = hostile.special_files(d / "special")
+    return {"dir": d, "image": d / "imgs" / "img1.png", **special}
+
+
+@pytest.mark.parametrize("image, model, message", [
+    ("bomb.png", None, "over the limit of 100 MP"),
+    ("bomb.jpg", None, "20000x20000 pixels"),
+    ("image", "block200000.pth", "block 200000"),
+    ("image", "zip_bomb.pt", "zip bomb"),
+    ("image", "fifo", "is a pipe"),
+    ("image", "dev-zero", "is a device"),
+])
+def test_predict_ends_with_a_clear_error(files, tmp_path, image, model, message):
+    img = files[image] if image in files else files["dir"] / image
+    args = ["predict", img, "--out", tmp_path / "out.png"]
+    if model is not None:
+        args += ["--model", files[model] if model in files else files["dir"] / model]
+    code, err, seconds, peak_mb = _run(args)
+    assert code == 2, err[-2000:]
+    assert "Traceback" not in err and err.startswith("error: "), err[-2000:]
+    assert message in err and str(args[1] if model is None else args[-1]) in err
+    assert seconds < 60 and not (tmp_path / "out.png").exists()
+    assert peak_mb < PEAK_MB, f"peak {peak_mb:.0f} MB"
+
+
+def test_predict_max_pixels_flag(files, tmp_path):
+    code, err, _, _ = _run(["predict", files["image"], "--max-pixels", "5000", "--out", tmp_path / "o.png"])
+    assert code == 2 and "128x96 pixels" in err and "over the limit of 5000 pixels" in err
+    assert not (tmp_path / "o.png").exists()   # the environment variable: test_attacks_engine (same code path)
+
+
+def test_gui_opens_a_folder_with_a_damaged_journal(tmp_path):
+    """`main.py FOLDER` used to exit 1 with EOFError: now it logs what it moved aside and keeps running."""
+    folder = make_folder(tmp_path / "imgs", n=2)
+    rec = folder / "labels" / ".recovery"
+    rec.mkdir(parents=True)
+    from engine.folder.journal import RecoveryJournal
+    j = RecoveryJournal(rec)
+    j.path_for("img1.png").write_bytes(b"")
+    j.path_for("img2.png").write_bytes(journal_entry("img2.png", saved_at="yesterday"))
+    j.path_for("a.png").write_bytes(journal_entry("a.png", shape=5))
+    j.path_for("b.png").write_bytes(journal_entry("b.png", meta=[1, 2]))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    proc = subprocess.Popen([sys.executable, "main.py", str(folder)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env)
+    lines = []
+    try:
+        deadline = time.monotonic() + 120
+        while sum("damaged recovery file" in line for line in lines) < 4 and time.monotonic() < deadline:
+            line = proc.stdout.readline().decode(errors="replace")
+            if not line and proc.poll() is not None:
+                break
+            lines.append(line)
+        time.sleep(1.0)
+        assert proc.poll() is None, "".join(lines)[-3000:]      # still running: the folder opened
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    text = "".join(lines)
+    assert "Traceback" not in text and "EOFError" not in text, text[-3000:]
+    for reason in ("empty (0 bytes)", "saved_at must be a time", "shape must be", "meta must be a record"):
+        assert reason in text
+    assert len(list((rec / "damaged").glob("*.npz"))) == 4 and not list(rec.glob("*.npz"))
+    assert np.all([p.name.endswith(".why.txt") for p in (rec / "damaged").glob("*.txt")])
