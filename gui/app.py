@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
@@ -24,10 +25,13 @@ from gui.boot import qt_libs
 from gui.boot import splash as startup
 from gui.boot.icon import app_icon
 
+if TYPE_CHECKING:
+    from gui.window.preferences import Preferences
+
 ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
 
 
-def choose_model(folder: Path | None, model: Path | None, settings: QSettings) -> Path | None:
+def choose_model(folder: Path | None, model: Path | None, prefs: Preferences) -> Path | None:
     """Explicit model > (for a user folder) the folder's recorded model > the last model used > the bundled demo."""
     if model is not None:
         return Path(model)
@@ -35,7 +39,7 @@ def choose_model(folder: Path | None, model: Path | None, settings: QSettings) -
         recorded = folder_model(Path(folder).parent if Path(folder).is_file() else Path(folder))
         if recorded is not None:
             return recorded
-        last = settings.value("last_model", "")
+        last = prefs.last_model
         if last and Path(last).is_file():
             return Path(last)
     return DEMO_V1 if DEMO_V1.is_file() else None
@@ -53,7 +57,7 @@ def folder_model(folder: Path) -> Path | None:
 
 def start(window, folder: Path | None, model: Path | None) -> None:
     """Load the model (in the background) and open the folder in ``window``."""
-    chosen = choose_model(folder, model, window.settings)
+    chosen = choose_model(folder, model, window.prefs)
     if chosen is None:
         window.show_error(f"No demo model at {DEMO_V1}; load one with Model > Load checkpoint… (Ctrl+L)")
     elif not chosen.is_file():

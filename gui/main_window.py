@@ -6,17 +6,14 @@ persist in QSettings.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
 from engine.crf import CRFParams, backend_names
 from engine.crf.params import preset_for_model
-from engine.errors import EngineError
 from gui.dialogs import damaged_journal as damaged_journal_dialog
 from gui.dialogs import prompts
 from gui.canvas.canvas import Canvas
@@ -33,10 +30,12 @@ from gui.window.layout import WindowLayout
 from gui.menus.folder_lock import FolderLockActions
 from gui.boot.icon import app_icon
 from gui.menus.learn import LearnMenu
+from gui.menus.menubar import build_menubar
 from gui.menus.model import ModelMenu
 from gui.canvas.overlays import OverlayPresenter
 from gui.dialogs.prelabel import PrelabelDialog
 from gui.window.title import ProjectState
+from gui.window.preferences import Preferences
 from gui.panels.readout import Readout
 from gui.menus.recent_folders import RecentFolders
 from gui.panels.status_bar import StatusBar
@@ -51,6 +50,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings()
+        self.prefs = Preferences(self.settings)   # every key, typed (gui/window/preferences.py)
         self.setWindowTitle("DeepLab Annotator")
         self.setWindowIcon(app_icon())
         self.resize(1280, 800)
@@ -78,17 +78,23 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.editing.toolbar)
         self.export_menu = ExportMenu(self)
         self.model_menu = ModelMenu(self)
-        self._build_menus()
+        self.recent = RecentFolders(self)
+        self.prelabel = PrelabelDialog.for_window(self)   # File > Pre-label folder…
+        self.lock_actions = FolderLockActions(self)       # read-only / take over (one writer per folder)
+        self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/menus/learn.py)
+        self.help_menu = HelpMenu(self)
+        self.menus = build_menubar(self)                  # the one place that orders the menus
+        self.editing.toolbar.addAction(self.learn.adapt_action)
+        self.status.addPermanentWidget(self.lock_actions.badge)
         self._wire()
         self.class_editor = ClassEditor(self)   # add/rename/recolour/reorder/delete; the folder's questions
-        self.legend = UncertaintyLegend(self.canvas, str(self.settings.value("view/uncertainty_cmap", "auto")))
+        self.legend = UncertaintyLegend(self.canvas, self.prefs.uncertainty_cmap)
         self.presenter.opts.uncertainty_cmap = self.legend.choice()
         self.legend.cmap_changed.connect(self._on_cmap)
         self.readout = Readout(self)
+        self.status.addPermanentWidget(self.learn.status_label)
         self.project = ProjectState(self)
-        self.help_menu = HelpMenu(self)
         self.drop = DropOpener(self, self.canvas.viewport(), self.file_list.viewport())
-        self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/menus/learn.py)
         self._restore_settings()
         self.layout_state = WindowLayout(self, self.view_menu)
         if not self.ctl.warm:   # once the window is up: loading numba's kernels holds the GIL for a while
@@ -108,55 +114,6 @@ class MainWindow(QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
-
-    def _act(self, menu, text: str, slot, shortcut=None) -> QAction:
-        act = QAction(text, self)
-        if shortcut is not None:
-            act.setShortcut(QKeySequence(shortcut))
-        act.triggered.connect(slot)
-        menu.addAction(act)
-        return act
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        f = bar.addMenu("&File")
-        self.open_action = self._act(f, "&Open Folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open)
-        self.save_action = self._act(f, "&Save labels", self.save, QKeySequence.StandardKey.Save)
-        self.recent = RecentFolders(self, f, self.save_action)
-        f.addMenu(self.export_menu)
-        self.prelabel = PrelabelDialog.add_to(f, self)   # File > Pre-label folder… (gui/dialogs/prelabel.py)
-        f.addSeparator()
-        self.autosave_action = QAction("&Autosave when leaving an image", self, checkable=True)
-        self.autosave_action.toggled.connect(lambda on: self.settings.setValue("autosave", on))
-        f.addAction(self.autosave_action)
-        self.lock_actions = FolderLockActions(self, f)   # read-only / take over (one writer per folder)
-        f.addSeparator()
-        self._act(f, "&Quit", self.close, "Ctrl+Q")
-
-        v = self.view_menu = bar.addMenu("&View")
-        for act in self.toolbar.zoom_actions():
-            v.addAction(act)
-        v.addSeparator()
-        for act in self.toolbar.overlay_actions():
-            v.addAction(act)
-
-        bar.insertMenu(v.menuAction(), self.editing.menu)
-        n = bar.addMenu("&Navigate")
-        self.next_action = self._act(n, "&Next image", lambda: self.go(+1), "D")
-        self.prev_action = self._act(n, "&Previous image", lambda: self.go(-1), "A")
-        self.next_unsaved_action = self._act(n, "Next &unsaved image", self.go_next_unsaved, "Shift+D")
-        self.next_unsaved_action.setShortcuts([QKeySequence("Shift+D"), QKeySequence("N")])
-        self.filter_action = self._act(n, "&Filter images…", self._focus_filter, QKeySequence.StandardKey.Find)
-        n.addSeparator()
-        self.sort_uncertain_action = self._act(n, "Sort by &uncertainty (most unsure first)",
-                                               self.ctl.sort_by_uncertainty, "Ctrl+U")
-        self.sort_name_action = self._act(n, "Sort by &name", self.ctl.sort_by_name)
-
-        bar.addMenu(self.model_menu)
-        i = bar.addMenu("&Image")
-        self._act(i, "&Predict again", self.ctl.request_predict, "F5")
-        self._act(i, "&Use model result (replace saved labels)", self.ctl.use_model_result, "Ctrl+R")
-        self.cancel_action = self._act(i, "&Cancel running work", self.ctl.cancel, "Esc")
 
     def _wire(self) -> None:
         c, tb = self.ctl, self.toolbar
@@ -211,24 +168,21 @@ class MainWindow(QMainWindow):
         tb.opacity.valueChanged.connect(self._on_opacity)
 
     def _restore_settings(self) -> None:
-        s = self.settings
-        self.autosave_action.setChecked(s.value("autosave", False, type=bool))
-        self.editing.auto_refine.setChecked(s.value("edit/auto_refine", True, type=bool))
+        s = self.prefs
+        self.autosave_action.setChecked(s.autosave)
+        self.editing.auto_refine.setChecked(s.auto_refine)
         self.ctl.auto_refine = self.editing.auto_refine.isChecked()
-        self.toolbar.opacity.setValue(int(s.value("view/opacity", 50)))
+        self.toolbar.opacity.setValue(s.opacity)
         self.presenter.set_opacity(self.toolbar.opacity.value() / 100)
-        backend = s.value("crf/backend", "")
+        backend = s.crf_backend
         if backend and backend in backend_names() and backend != self.ctl.backend_name:
             self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
             self.ctl.set_backend(backend)
-        try:
-            params = CRFParams.from_dict(json.loads(s.value("crf/params", "") or "{}"))
-            if s.value("crf/params", ""):
-                self.crf_panel.set_params(params)
-        except (ValueError, TypeError, EngineError):
-            pass
+        params = s.crf_params
+        if params is not None:
+            self.crf_panel.set_params(params)
         self.ctl.params = self.crf_panel.params()
-        device = s.value("device", "auto")
+        device = s.device
         self.model_menu.set_device_checked(device)
         self.ctl.set_device(device)
 
@@ -241,11 +195,11 @@ class MainWindow(QMainWindow):
         ok = self.ctl.open_folder(folder, start_name=name)
         self._show_position()
         if ok:
-            self.settings.setValue("last_folder", str(folder))
+            self.prefs.last_folder = str(folder)
         return ok
 
     def open_folder_dialog(self) -> None:
-        start = self.settings.value("last_folder", "")
+        start = self.prefs.last_folder
         folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", start)
         if folder:
             self.open_folder(Path(folder))
@@ -311,7 +265,7 @@ class MainWindow(QMainWindow):
         self.ctl.load_model(path)
 
     def _on_device(self, pref: str) -> None:
-        self.settings.setValue("device", pref)
+        self.prefs.device = pref
         self.ctl.set_device(pref)
 
     def _on_model_changed(self) -> None:
@@ -330,7 +284,7 @@ class MainWindow(QMainWindow):
             self.model_menu.set_pipeline(loaded.spec.pipeline, self.ctl.own_pipeline)
         if loaded is not None and loaded is not self._preset_model:   # a new model, not a new class list
             self._preset_model = loaded
-            self.settings.setValue("last_model", str(loaded.path))
+            self.prefs.last_model = str(loaded.path)
             self.model_menu.set_loaded(loaded.path, loaded.spec.name)
             preset = preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets)
             if self.crf_panel.preset_name() != CUSTOM and preset != self.crf_panel.preset_name() \
@@ -380,7 +334,7 @@ class MainWindow(QMainWindow):
     def _on_params_reverted(self, params: CRFParams) -> None:
         """Esc: the CRF settings went back to those of the labels shown (the panel must not claim others)."""
         self.crf_panel.set_params(params)
-        self.settings.setValue("crf/params", json.dumps(params.to_dict()))
+        self.prefs.crf_params = params
         self.status.set_labels_kind(self.ctl.shown_kind())
 
     def _on_waiting(self, text: str) -> None:
@@ -395,7 +349,7 @@ class MainWindow(QMainWindow):
 
     def _on_auto_refine(self, on: bool) -> None:
         self.ctl.auto_refine = on
-        self.settings.setValue("edit/auto_refine", on)
+        self.prefs.auto_refine = on
 
     def _set_opt(self, name: str, value, render) -> None:
         setattr(self.presenter.opts, name, value)
@@ -403,7 +357,7 @@ class MainWindow(QMainWindow):
 
     def _on_opacity(self, value: int) -> None:
         self.presenter.set_opacity(value / 100)
-        self.settings.setValue("view/opacity", value)
+        self.prefs.opacity = value
 
     def _on_visibility(self, visible) -> None:
         self._set_opt("visible", visible, self.presenter.render_labels)
@@ -412,20 +366,20 @@ class MainWindow(QMainWindow):
         self._set_opt("heat_class", index, self.presenter.render_heat)
 
     def _on_cmap(self, name: str) -> None:
-        self.settings.setValue("view/uncertainty_cmap", name)
+        self.prefs.uncertainty_cmap = name
         self._set_opt("uncertainty_cmap", name, self.presenter.render_uncertainty)
 
-    def _focus_filter(self) -> None:
+    def focus_filter(self) -> None:
         self.images_panel.parentWidget().show()
         self.images_panel.filter.setFocus()
         self.images_panel.filter.selectAll()
 
     def _on_params(self, params: CRFParams) -> None:
-        self.settings.setValue("crf/params", json.dumps(params.to_dict()))
+        self.prefs.crf_params = params
         self.ctl.set_params(params)
 
     def _on_backend(self, name: str) -> None:
-        self.settings.setValue("crf/backend", name)
+        self.prefs.crf_backend = name
         self.ctl.set_backend(name)
 
     def _on_busy(self, busy: bool) -> None:
@@ -447,7 +401,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closed = True
-        self.settings.setValue("geometry", self.saveGeometry())
+        self.prefs.geometry = self.saveGeometry()
         self.prelabel.shutdown()
         self.ctl.shutdown()
         event.accept()

@@ -84,3 +84,14 @@ def load_checked(items: list[SavedImage], n_classes: int) -> list[tuple[np.ndarr
         check_label_values(item, labels, n_classes)
         pairs.append((image, labels))
     return pairs
+
+
+def saved_count(dataset, loaded) -> tuple[int | None, str]:
+    """(how many images of the open folder have saved labels, "") or (None, why there is nothing to learn from);
+    what the Train and Tune dialogs show before they start."""
+    if dataset is None or loaded is None:
+        return None, "Open a folder and load a model first."
+    try:
+        return len(saved_images(dataset.folder)), ""
+    except EngineError as exc:
+        return None, str(exc)

@@ -69,13 +69,12 @@ class PrelabelDialog(QDialog):
 
     # ----- the File menu entry ---------------------------------------------------------------------
     @classmethod
-    def add_to(cls, menu, window) -> "PrelabelDialog":
-        """Add File > Pre-label folder… to ``menu``; returns the (hidden) dialog."""
+    def for_window(cls, window) -> "PrelabelDialog":
+        """The (hidden) dialog and its File > Pre-label folder… ``action`` (placed by gui.menus.menubar)."""
         dialog = cls(window)
         act = QAction("Pre-la&bel folder…", window)
         act.setToolTip("Label every image of the folder with the model and the CRF settings (machine labels)")
         act.triggered.connect(dialog.open_dialog)
-        menu.addAction(act)
         dialog.action = act
         return dialog
 

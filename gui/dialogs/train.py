@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFileD
 
 from engine.errors import EngineError
 from engine.learn.finetune import Recipe, train_on_folder
-from gui.menus.learn import saved_count
+from engine.learn.saved import saved_count
 from gui.session.lanes import Lane
 
 
@@ -123,7 +123,7 @@ class TrainDialog(QDialog):
     def refresh(self) -> None:
         """What would be trained on, and a default file name beside the images."""
         ds, loaded = self.ctl.dataset, self.ctl.loaded
-        n, problem = saved_count(self.ctl)
+        n, problem = saved_count(self.ctl.dataset, self.ctl.loaded)
         if n is None:
             self.info.setText(problem)     # Start still says why, with the engine's own message
             self.start_button.setEnabled(ds is not None and loaded is not None and not self.lane.busy)

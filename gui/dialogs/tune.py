@@ -10,7 +10,7 @@ from engine.crf.fast import FastBackend
 from engine.errors import LabelIOError
 from engine.learn.crf_search import tune_on_folder
 from engine.learn.folder_preset import save_folder_preset
-from gui.menus.learn import saved_count
+from engine.learn.saved import saved_count
 from gui.session.lanes import Lane
 
 MAX_IMAGES = 20
@@ -29,9 +29,9 @@ class _LockedPredictor:
 
 
 class TuneDialog(QDialog):
-    def __init__(self, window, learn_menu):
+    def __init__(self, window):
         super().__init__(window)
-        self.window, self.ctl, self.learn_menu = window, window.ctl, learn_menu
+        self.window, self.ctl = window, window.ctl
         self.setWindowTitle("Tune the CRF on saved labels")
         self.lane = Lane("tune-crf", self)
         self.ctl.lanes["tune-crf"] = self.lane   # so closing the window stops it (AnnotatorController.shutdown)
@@ -72,7 +72,7 @@ class TuneDialog(QDialog):
     def refresh(self) -> None:
         ds = self.ctl.dataset
         self._show(self.ctl.params, None, 0)
-        n, problem = saved_count(self.ctl)
+        n, problem = saved_count(self.ctl.dataset, self.ctl.loaded)
         if n is None or self.ctl.predictor is None:
             self.info.setText(problem or "The model is still loading.")
             self.start_button.setEnabled(False)
@@ -155,6 +155,6 @@ class TuneDialog(QDialog):
             self.status.setText(f"⚠ {exc}")
             return
         self.ctl.crf_from_folder = True   # the model's own preset must not replace them
-        self.learn_menu.use_folder_preset(res.best)
+        self.window.crf_panel.use_folder_preset(res.best)
         self.keep_button.setEnabled(False)
         self.status.setText(f"Kept as this folder's preset ({path}); the CRF panel uses it now.")

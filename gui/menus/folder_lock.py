@@ -36,15 +36,14 @@ def ask_lock_choice(parent, holder, folder) -> str:
 class FolderLockActions:
     """Binds a window to its controller's FolderGuard (a few lines in MainWindow create it)."""
 
-    def __init__(self, window, file_menu):
+    def __init__(self, window):
+        """``take_over_action`` goes in the File menu (gui.menus.menubar), ``badge`` in the status bar."""
         self.window, guard = window, window.ctl.guard
         self.take_over_action = QAction("&Take over folder (make this window the one that saves)", window)
         self.take_over_action.setEnabled(False)
         self.take_over_action.triggered.connect(window.ctl.take_over_folder)
-        file_menu.addAction(self.take_over_action)
         self.badge = QLabel("<b>Read-only</b>")          # stays visible while other messages come and go
         self.badge.setVisible(False)
-        window.statusBar().addPermanentWidget(self.badge)
         guard.ask = lambda holder, folder: ask_lock_choice(window, holder, folder)
         guard.mode_changed.connect(self._on_mode)
         guard.lost.connect(lambda msg: prompts.warn(window, "This folder was taken over", msg))

@@ -148,7 +148,6 @@ class HelpMenu(QMenu):
         self.addAction(self.shortcuts_action)
         self.addSeparator()
         self.addAction(self.about_action)
-        window.menuBar().addMenu(self)
         self.dialog: ShortcutsDialog | None = None
 
     def show_shortcuts(self) -> ShortcutsDialog:

@@ -10,7 +10,6 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMenu
 
 MAX_RECENT = 10
-KEY = "recent_folders"
 
 
 def updated(recent: list[str], folder: str, limit: int = MAX_RECENT) -> list[str]:
@@ -19,28 +18,25 @@ def updated(recent: list[str], folder: str, limit: int = MAX_RECENT) -> list[str
 
 
 class RecentFolders(QObject):
-    def __init__(self, window, file_menu: QMenu, before):
-        """Adds the submenu to ``file_menu`` before the action ``before``; records every folder the window opens."""
+    def __init__(self, window):
+        """The File > Open Recent submenu (``menu``, placed by gui.menus.menubar); records every folder the window
+        opens."""
         super().__init__(window)
-        self.window, self.settings = window, window.settings
+        self.window, self.prefs = window, window.prefs
         self.menu = QMenu("Open &Recent", window)
-        file_menu.insertMenu(before, self.menu)
         self.menu.aboutToShow.connect(self.rebuild)
         window.ctl.folder_opened.connect(self._on_folder_opened)
         self.rebuild()
 
     def folders(self) -> list[str]:
-        value = self.settings.value(KEY, [])
-        if isinstance(value, str):      # QSettings (ini) gives a lone entry back as a plain string
-            value = [value]
-        return [str(v) for v in (value or []) if v]
+        return self.prefs.recent_folders
 
     def add(self, folder) -> None:
-        self.settings.setValue(KEY, updated(self.folders(), str(Path(folder).resolve())))
+        self.prefs.recent_folders = updated(self.folders(), str(Path(folder).resolve()))
         self.rebuild()
 
     def clear(self) -> None:
-        self.settings.setValue(KEY, [])
+        self.prefs.recent_folders = []
         self.rebuild()
 
     def rebuild(self) -> None:

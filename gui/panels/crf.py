@@ -18,6 +18,7 @@ from engine.crf.params import PRESET_LABELS
 
 DEBOUNCE_MS = 0  # coalesce only the changes of one event-loop pass: previews follow the slider
 CUSTOM = "custom"
+FOLDER_PRESET, FOLDER_PRESET_LABEL = "folder", "This folder (tuned)"   # CRF > Tune on saved labels…
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,12 @@ class CRFPanel(QWidget):
     def reset(self) -> None:
         """Back to the values of the last chosen preset."""
         self.set_preset(self._base)
+
+    def use_folder_preset(self, params: CRFParams) -> None:
+        """The values CRF > Tune found for this folder: offered as its own preset and chosen now."""
+        self.add_preset(FOLDER_PRESET, FOLDER_PRESET_LABEL, params)
+        self.set_preset(FOLDER_PRESET)
+        self.flush()   # a deliberate choice: no need to wait for the slider debounce
 
     def flush(self) -> None:
         """Emit a pending (coalesced) change now."""

@@ -65,7 +65,7 @@ class EditActions(QObject):
                 tool.attach(self)   # a tool's own controls (the superpixel size)
         editor.paint_class_changed.connect(lambda _c: self.refresh())
         editor.radius_changed.connect(self._on_radius)
-        last = str(window.settings.value("edit/tool", "pan"))
+        last = window.prefs.tool
         self.set_tool(last if last in self.tool_actions else "pan")
 
     def _act(self, text: str, key: str, slot, tip: str = "") -> QAction:
@@ -120,7 +120,7 @@ class EditActions(QObject):
         """'pan' (no tool: left-drag pans), 'brush', 'eraser', 'fill', 'polygon' or 'pick'."""
         self.canvas.set_tool(self.tools.get(name))
         self.tool_actions[name].setChecked(True)
-        self.window.settings.setValue("edit/tool", name)
+        self.window.prefs.tool = name
         self.refresh()
 
     def _on_radius(self, radius: int) -> None:

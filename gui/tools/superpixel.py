@@ -15,11 +15,10 @@ from PySide6.QtWidgets import QLabel, QSpinBox
 from engine.annotate import superpixels
 from engine.display.overlays import mask_rgba
 from gui.session.lanes import Lane
-from gui.tools import EditTool
+from gui.tools.base import EditTool
 
 OUTLINE_Z = 4.5
 OUTLINE_COLOR = (255, 255, 255)
-SIZE_KEY = "edit/superpixel_size"
 
 
 class SuperpixelTool(EditTool):
@@ -47,15 +46,15 @@ class SuperpixelTool(EditTool):
     def attach(self, actions) -> None:
         """Size box in the Tools toolbar, size keys in the Edit menu, the size remembered in QSettings."""
         self._actions = actions
-        settings = actions.window.settings
-        self.size = int(settings.value(SIZE_KEY, superpixels.DEFAULT_SIZE))
+        prefs = actions.window.prefs
+        self.size = prefs.superpixel_size or superpixels.DEFAULT_SIZE
         box = self.size_box = QSpinBox()
         box.setRange(superpixels.MIN_SIZE, superpixels.MAX_SIZE)
         box.setValue(self.size)
         box.setSuffix(" px")
         box.setToolTip("Superpixel size: about how many pixels across each superpixel is (Ctrl+[ / Ctrl+])")
         box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        box.valueChanged.connect(lambda v: (settings.setValue(SIZE_KEY, v), self.set_size(v)))
+        box.valueChanged.connect(lambda v: (setattr(prefs, "superpixel_size", v), self.set_size(v)))
         actions.toolbar.addWidget(QLabel(" Superpixel "))
         actions.toolbar.addWidget(box)
         self.smaller = QAction("Smaller superpixels", actions)

@@ -10,7 +10,6 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QDockWidget, QMenu, QStyleFactory, QToolBar
 
-STATE_KEY, THEME_KEY = "window_state", "view/theme"
 THEMES = {"system": "&System", "light": "&Light", "dark": "&Dark"}
 
 
@@ -92,7 +91,7 @@ class WindowLayout(QObject):
 
     def __init__(self, window, view_menu: QMenu):
         super().__init__(window)
-        self.window, self.settings = window, window.settings
+        self.window, self.prefs = window, window.prefs
         self.docks = window.findChildren(QDockWidget)
         self.toolbars = window.findChildren(QToolBar)
         for dock in self.docks:
@@ -108,7 +107,7 @@ class WindowLayout(QObject):
         self.reset_action = self.panels.addAction("&Reset layout", self.reset)
         self.theme_menu = view_menu.addMenu("&Theme")
         self.theme_group = QActionGroup(self)
-        choice = str(self.settings.value(THEME_KEY, "system"))
+        choice = self.prefs.theme
         for key, label in THEMES.items():
             act = QAction(label, self, checkable=True)
             act.setData(key)
@@ -119,11 +118,11 @@ class WindowLayout(QObject):
         self.theme = choice if choice in THEMES else "system"
         self.dark = apply_theme(self.theme)
         QApplication.instance().styleHints().colorSchemeChanged.connect(self._on_scheme_changed)
-        geometry = self.settings.value("geometry")      # saved by the window when it closes
+        geometry = self.prefs.geometry      # saved by the window when it closes
         self.restored = geometry is not None and window.restoreGeometry(geometry)
         if not self.restored:
             fit_default_size(window)
-        state = self.settings.value(STATE_KEY)
+        state = self.prefs.window_state
         if state is not None:
             window.restoreState(state)
         window.installEventFilter(self)
@@ -131,7 +130,7 @@ class WindowLayout(QObject):
 
     def set_theme(self, choice: str) -> None:
         self.theme = choice
-        self.settings.setValue(THEME_KEY, choice)
+        self.prefs.theme = choice
         self.dark = apply_theme(choice)
 
     def _on_scheme_changed(self, _scheme) -> None:
@@ -148,7 +147,7 @@ class WindowLayout(QObject):
         clamp_to_screen(self.window)
 
     def save(self) -> None:
-        self.settings.setValue(STATE_KEY, self.window.saveState())
+        self.prefs.window_state = self.window.saveState()
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
         if obj is self.window:

@@ -1,12 +1,12 @@
 """Project state in the window frame: the title names the image, folder and model and carries Qt's modified
 marker (*) while the open image holds unsaved work; reopening a folder resumes at the image last open there.
 
-The last image per folder lives in QSettings ('resume', one JSON map folder -> image file name, the most recent
-RESUME_LIMIT folders), so it follows the user, not the folder (a teammate opening it starts where they left off).
+The last image per folder lives in the user's preferences (gui.window.preferences: 'resume', folder -> image file
+name, the most recent RESUME_LIMIT folders), so it follows the user, not the folder (a teammate opening it starts
+where they left off).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -14,8 +14,6 @@ from PySide6.QtCore import QObject
 from engine.folder.dataset import Status
 
 APP_TITLE = "DeepLab Annotator"
-RESUME_KEY = "resume"
-RESUME_LIMIT = 100
 
 
 def window_title(image: str = "", folder: str = "", model: str = "") -> str:
@@ -27,7 +25,7 @@ def window_title(image: str = "", folder: str = "", model: str = "") -> str:
 class ProjectState(QObject):
     def __init__(self, window):
         super().__init__(window)
-        self.window, self.settings, ctl = window, window.settings, window.ctl
+        self.window, ctl = window, window.ctl
         ctl.folder_opened.connect(self.update_title)
         ctl.image_opened.connect(self._on_image_opened)
         ctl.model_changed.connect(self.update_title)
@@ -54,23 +52,10 @@ class ProjectState(QObject):
             self.remember(ctl.dataset.folder, ctl.state.path.name)
 
     # ----- resume ------------------------------------------------------------------------------
-    def _resume_map(self) -> dict:
-        try:
-            data = json.loads(self.settings.value(RESUME_KEY, "") or "{}")
-        except (TypeError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
     def remember(self, folder, image_name: str) -> None:
-        data = self._resume_map()
-        key = str(Path(folder).resolve())
-        data.pop(key, None)
-        data[key] = image_name                      # insertion order = recency
-        while len(data) > RESUME_LIMIT:
-            data.pop(next(iter(data)))
-        self.settings.setValue(RESUME_KEY, json.dumps(data))
+        self.window.prefs.remember_image(str(Path(folder).resolve()), image_name)
 
     def last_image(self, folder) -> str | None:
         """File name of the image last open in ``folder``, or None."""
-        name = self._resume_map().get(str(Path(folder).resolve()))
+        name = self.window.prefs.resume.get(str(Path(folder).resolve()))
         return name if isinstance(name, str) and name else None

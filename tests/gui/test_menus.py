@@ -92,7 +92,7 @@ def test_settings_restore_params_and_preferences(qtbot, tmp_path, env, monkeypat
         assert w2.crf_panel.params().bi_w == 7.5 and w2.ctl.params.bi_w == 7.5
         assert w2.crf_panel.preset_name() == "custom"
         assert w2.toolbar.opacity.value() == 30 and w2.autosave_action.isChecked()
-        assert choose_model(folder, None, w2.settings) == model   # last model for a user folder
+        assert choose_model(folder, None, w2.prefs) == model   # last model for a user folder
     finally:
         monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
         w2.close()
