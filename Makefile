@@ -18,10 +18,17 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
+# every benchmark's quick mode (docs/benchmarks.md says what each measures; drop --quick for the full runs)
 bench: $(STAMP)
-	$(PY) bench/crf.py
-	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_latency.py
-	$(PY) bench/startup.py
+	$(PY) bench/crf.py --quick
+	$(PY) bench/bandwidth.py --quick
+	$(PY) bench/adapt_cost.py --quick
+	$(PY) bench/prelabel.py --quick
+	$(PY) bench/annotation_effort.py --quick
+	QT_QPA_PLATFORM=offscreen $(PY) bench/interactive.py --quick
+	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_latency.py --quick
+	$(PY) bench/startup.py --quick
+	@if command -v nvidia-smi >/dev/null 2>&1; then bash bench/gpu_check.sh; else echo "bench/gpu_check.sh: no GPU here, skipped"; fi
 
 # CPU-only PyInstaller bundle in dist/deeplab-annotator/ (own venv under build/); prints its size
 bundle:

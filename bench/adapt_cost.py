@@ -90,7 +90,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--aspp-steps", type=int, default=3, help="ASPP steps timed (per-step time is reported)")
+    ap.add_argument("--quick", action="store_true", help="the demo models only, one repetition (make bench)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.demo_only, args.repeat = True, 1
     torch.set_num_threads(max(1, args.threads))
     print(f"head adaptation per stroke at {SIZE[1]}x{SIZE[0]} (0.5 MP), torch threads {args.threads}, "
           f"load {os.getloadavg()[0]:.1f}")

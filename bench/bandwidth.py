@@ -10,6 +10,8 @@ iterations over that traffic give the floor for a weight change, before any arit
 """
 from __future__ import annotations
 
+import argparse
+
 import sys
 import time
 from pathlib import Path
@@ -45,10 +47,13 @@ def triad_gb_s(threads: int, reps: int = 20) -> float:
     return 3 * a.nbytes / best / 1e9
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="5 triad repetitions instead of 20 (make bench)")
+    reps = 5 if ap.parse_args(argv).quick else 20
     cores = numba.config.NUMBA_NUM_THREADS
-    one, full = triad_gb_s(1), triad_gb_s(cores)
-    print(f"triad bandwidth: {one:.1f} GB/s on 1 thread, {full:.1f} GB/s on {cores} threads (best of 20)")
+    one, full = triad_gb_s(1, reps), triad_gb_s(cores, reps)
+    print(f"triad bandwidth: {one:.1f} GB/s on 1 thread, {full:.1f} GB/s on {cores} threads (best of {reps})")
     n = 816 * 612
     for labels in (21, 3):
         q = n * simd.row_width(labels) * 4

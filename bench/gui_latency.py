@@ -104,7 +104,10 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--size", default="375x500", help="synthetic image size HxW (when no demo assets)")
     ap.add_argument("--idle", type=float, default=2.0, help="seconds of idle baseline")
+    ap.add_argument("--quick", action="store_true", help="2 images and a 1 s idle baseline (make bench)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.images, args.idle = 2, 1.0
     size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

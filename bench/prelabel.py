@@ -48,7 +48,10 @@ def main(argv=None) -> int:
     ap.add_argument("--model", choices=("v1", "v2"), default="v1")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="8 images, no Ray (make bench)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.images, args.skip_ray = 8, True
 
     cores = os.cpu_count() or 1
     loaded = load_checkpoint(DEMO_V1 if args.model == "v1" else DEMO_V2)

@@ -94,7 +94,10 @@ def main(argv=None) -> int:
     ap.add_argument("--folder", type=Path, default=None, help="folder to open (default: the bundled samples)")
     ap.add_argument("--model", type=Path, default=None, help="checkpoint (default: the bundled demo model)")
     ap.add_argument("--platform", choices=("offscreen", "xcb"), default="offscreen")
+    ap.add_argument("--quick", action="store_true", help="one run of each (make bench)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.runs = 1
     rows = []
     print(f"{'run':>3} | {'bare win':>8} {'bare quit':>9} {'torch':>6} | {'splash':>6} {'window':>6} {'model':>6} "
           f"{'labels':>6} {'quit':>6}   (s from spawn; quit: close to exit)")

@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from engine.models import preprocess
+from engine.crf.base import labels_from_probs
 from engine.models.device import pick_device
+from engine.uncertainty import uncertainty_map
 
 from .errors import EngineError, check_cancel
 from .models.registry import DEFAULT_MEAN_BGR
@@ -283,3 +285,19 @@ def _half_probabilities(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarr
     for c0 in range(c):
         target[c0] = target[c0].float().mul_(inv)
     return out
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's network output as the window uses it: the probabilities (C, H, W), their uncertainty (H, W)
+    and argmax labels (H, W), and what adaptation keeps of the forward pass (``extra``: features and head, or
+    None). Built once, by ``from_probs``, in a worker thread: at 12 MP the uncertainty and argmax take seconds."""
+    probs: np.ndarray
+    unc: np.ndarray
+    labels: np.ndarray
+    extra: object = None
+
+    @classmethod
+    def from_probs(cls, probs: np.ndarray, extra=None) -> "Prediction":
+        probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
+        return cls(probs, uncertainty_map(probs), labels_from_probs(probs), extra)

@@ -119,6 +119,18 @@ class ImageState:
         if self.follows_model:
             self._take_model(self.raw_labels, probs.shape[0])
 
+    def set_channels(self, probs: np.ndarray, crf_probs=None) -> None:
+        """The same probabilities with another channel count: classes the model does not know came (at 0) or went.
+        The labels stand; the new array is frozen like set_prediction's."""
+        if probs.ndim != 3 or probs.shape[1:] != self.shape:
+            raise ValueError(f"probs shape {probs.shape} does not fit image {self.shape}")
+        if not probs.flags.owndata:
+            probs = np.array(probs, dtype=probs.dtype)
+        probs.flags.writeable = False
+        self.probs = probs
+        if crf_probs is not None:
+            self.crf_probs = crf_probs
+
     def set_crf(self, probs: np.ndarray, labels: np.ndarray, params, unc: np.ndarray | None = None,
                 kind: str = "exact") -> None:
         """A whole-image CRF result for the current probabilities and ``params`` (probs: (C, H, W) float32 or

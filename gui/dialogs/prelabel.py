@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QPlainTextEdit
 
 from engine.batch import PrelabelSettings, prelabel
 from engine.batch.report import ERROR, HAND, LABELLED
-from engine.folder.dataset import Status
 from gui.session.lanes import Lane
 
 
@@ -198,20 +197,8 @@ class PrelabelDialog(QDialog):
             self.log.appendPlainText(f"Error: {detail}")
         elif status == HAND:
             self.log.appendPlainText(detail)
-        if i is None or status != LABELLED:
-            return
-        if score is not None:
-            ctl._set_score(i, score)
-        st = ctl.state
-        if i != ctl.index:
-            ctl.dataset.set_status(i, Status.PRELABELLED)
-            ctl.status_changed.emit(i, Status.PRELABELLED.value)
-        elif st is not None and st.index == i and st.status in (Status.NEW, Status.PREDICTED) \
-                and labels is not None and labels.shape == st.shape:
-            # the open image, with no hand work: it now shows the file just written, as a reopened one would
-            st.set_saved_labels(labels, machine=True)
-            ctl._sync_status()
-            ctl.results_changed.emit()
+        if i is not None and status == LABELLED:
+            ctl.take_prelabelled(i, score, labels)   # its status, score, and the open image if untouched
 
     def _on_finished(self, _key, summary) -> None:
         self._set_running(False)

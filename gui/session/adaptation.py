@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from engine.crf.base import labels_from_probs
 from engine.crf.interactive import probs_dtype
-from engine.display.overlays import uncertainty
 from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
 from engine.learn.correction import ImageAdaptation, ReplayMemory
+
 from engine.learn.grid import changed_box
+from engine.predict import Prediction
 
 LEARNS_FROM = ("brush", "eraser", "fill", "polygon", "clear locks")  # edits the head follows (undo/redo too)
 
@@ -57,17 +57,9 @@ def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
     return h.digest()
 
 
-def request_refine(ctl, region) -> None:
-    """Refine with the CRF around ``region`` (x0, y0, x1, y1), where the adapted head changed the labels (and the
-    stroke was): a local window on large images, then the exact run when the user pauses; else the whole image."""
-    if region is not None:
-        ctl.request_crf(region=region, probs_changed=True)
-    else:
-        ctl.request_crf()
-
-
 class Adaptation(QObject):
     status_changed = Signal(str)   # "model adapted on N strokes / M images"
+    adapted = Signal(int, object, object)   # (image token, Prediction of the adapted head, box it changed or None)
 
     def __init__(self, ctl, lane, config: AdaptConfig = AdaptConfig()):
         super().__init__(ctl)
@@ -304,8 +296,8 @@ class Adaptation(QObject):
             report(0, 0, "Learning from the correction…")
             head, probs = image.learn(before, self._model_labels(cmap, labels), locked, memory, should_cancel=cancel)
             probs = self._folder_probs(cmap, probs)
-            new = labels_from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
-            return head, probs, uncertainty(probs), _union(changed_box(old, new), box), new
+            pred = Prediction.from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
+            return head, pred, union(changed_box(old, pred.labels), box)
         record = (edit, before, self._fit_key, key) if edit is not None else None
         self.lane.submit(("adapt", st.token, key, record), job)
 
@@ -318,8 +310,8 @@ class Adaptation(QObject):
             probs = self._folder_probs(cmap, image.probs(head))
             if labels is not None:
                 image.remember(self._model_labels(cmap, labels), locked, memory)
-            new = labels_from_probs(probs)
-            return head, probs, uncertainty(probs), changed_box(old, new), new
+            pred = Prediction.from_probs(probs)
+            return head, pred, changed_box(old, pred.labels)
         self.lane.submit(("adapt", st.token, fit_key, record), job)
 
     def _on_failed(self, key, _message: str) -> None:
@@ -344,17 +336,16 @@ class Adaptation(QObject):
                 self._learn(st, None, None)
             return
         _, _, fit_key, record = key
-        head, probs, unc, box, new_labels = result
+        head, pred, box = result
         if record is not None:
             edit, before, key_before, key_after = record
             self._records[edit] = _Record(before, head, key_before, key_after)
         self.head, self._fit_key = head, fit_key
         self._emit()
-        self.ctl._apply_prediction(st, probs, unc, refine=False, raw_labels=new_labels)
-        request_refine(self.ctl, box)
+        self.adapted.emit(st.token, pred, box)   # the session shows it and refines around ``box``
 
 
-def _union(a, b):
+def union(a, b):   # TEMP: replaced by engine.boxes.union at merge
     if a is None:
         return b
     if b is None:

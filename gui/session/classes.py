@@ -14,6 +14,7 @@ from pathlib import Path
 from engine.crf import backend_names
 from engine.errors import EngineError
 from engine.labels import VOID
+from engine.predict import Prediction
 from engine.project import (ChannelMap, CRFSettings, FolderClasses, MappedPredictor, ModelSettings, decide,
                             match_key, reconcile)
 from engine.project.reconcile import fit_channels
@@ -245,12 +246,10 @@ class ClassesMixin:
         extra = new.source[k:] + old.source[k:]
         if new.source[:k] == old.source[:k] and all(s < 0 for s in extra):
             # only classes the model does not know came or went: their probabilities are 0, the labels stand
-            st.probs = fit_channels(st.probs, n)
-            if st.crf_probs is not None:
-                st.crf_probs = fit_channels(st.crf_probs, n)
+            self.image.refit_channels(fit_channels(st.probs, n),
+                                      None if st.crf_probs is None else fit_channels(st.crf_probs, n))
             return
-        st.set_prediction(fit_channels(st.probs, n))
-        self._pred_gen += 1
+        self.image.take_prediction(Prediction.from_probs(fit_channels(st.probs, n)), keep_crf=False)
         self.results_changed.emit()
         self.request_predict()
 

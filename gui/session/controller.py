@@ -8,17 +8,16 @@ matches the current state, otherwise it is dropped (see gui.session.lanes.Lane).
 """
 from __future__ import annotations
 
-import itertools
 import threading
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoGroup
 
 from engine.batch.report import read_scores
 from engine.checkpoints import load_checkpoint, with_pipeline
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
-from engine.crf.base import labels_from_probs
 from engine.crf.interactive import probs_dtype
 from engine.crf.runner import CRFRunner
 from engine.folder.dataset import Dataset, Status
@@ -26,20 +25,20 @@ from engine.models.device import describe, pick_device
 from engine.errors import EngineError
 from engine.annotate.state import ImageState
 from engine.io.images import read_image
-from engine.display.overlays import uncertainty
-from engine.predict import Predictor, alpha_background, transparent_mask
+from engine.predict import Prediction, Predictor, alpha_background, transparent_mask
 from gui.session.adaptation import Adaptation
 from gui.session.classes import ClassesMixin
 from gui.session.crf_requests import CRFRequestsMixin
 from gui.session.hand_edits import HandEditsMixin
-from gui.session.folder_writer import FolderWriterMixin
 from gui.session.editor import Editor
 from gui.session.folder_guard import FolderGuard
 from gui.session.prefetch import Prefetcher
 from gui.session.recovery import Recovery
+from gui.session.history import ImageHistory
 from gui.session.lanes import Lane
+from gui.session.open_image import OpenImage
 
-class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, FolderWriterMixin, QObject):
+class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
@@ -62,7 +61,6 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.dataset: Dataset | None = None
-        self.state: ImageState | None = None
         self.loaded = None
         self.own_pipeline: str | None = None  # the loaded checkpoint's own inference pipeline
         self.predictor: Predictor | None = None
@@ -72,9 +70,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         self.backend_name = DEFAULT_BACKEND
         self._crf = CRFRunner(self.backend_name)  # used from the CRF lane only (and closed here)
         self.warm = False                          # CRF kernels loaded (see warm_up)
-        self._tokens = itertools.count(1)
         self.model_gen = 0
-        self._pred_gen = 0
         self.model_lock = threading.Lock()   # a device move must not overlap a forward pass
         self.index = -1                      # image shown or being opened
         self.order: list[int] = []           # dataset indices in display/navigation order
@@ -83,11 +79,13 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
         self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
         #                                      stage (a kernel load, a forward pass) need not be waited for
-        self._kept: dict[str, object] = {}   # image path -> EditableLabels of a saved image
-        self.editor = Editor(self, self)
+        history = ImageHistory(QUndoGroup(self))   # one store of per-image undo history, with one cap
+        self.image = OpenImage(history)             # the one owner of the open image
+        self.editor = Editor(history, lambda: self.class_list, self)
         self.editor.edit_finished.connect(self._after_edit)
+        self.editor.activity.connect(self.activity)
         self.prefetch = Prefetcher(self, parent=self)
-        self.prefetch.scored.connect(self._set_score)
+        self.prefetch.scored.connect(self.set_score)
         self.prefetch.done.connect(self._on_prefetched)
         self.guard = FolderGuard(self)                 # one writer per folder (engine.folder.lock)
         self.guard.message.connect(self.activity)
@@ -95,6 +93,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         self.recovery.error.connect(self.error)
         self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
         self.adapt = Adaptation(self, self.lanes["adapt"])  # the head learns from strokes (gui/session/adaptation.py)
+        self.adapt.adapted.connect(self._on_adapted)
         self.editor.replaying.connect(self.adapt.on_replayed)
         for lane in self.lanes.values():
             lane.busy_changed.connect(self._on_busy)
@@ -124,9 +123,9 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         self._forget_crf()
         self.adapt.reset(predict=False)   # another folder: nothing learnt here yet
         self.prefetch.clear()
-        self.editor.forget()
-        self._kept.clear()
-        self.dataset, self.state, self.index = dataset, None, -1
+        self.image.leave(keep_history=False)
+        self.image.history.clear()
+        self.dataset, self.index = dataset, -1
         self.order, self.scores = list(range(len(dataset))), {}
         pending = self.recovery.open(dataset, writer=not self.guard.read_only)
         if not self.guard.may_restore:
@@ -140,7 +139,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         self._bind_folder_classes()
         self.folder_opened.emit()
         for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
-            self._set_score(i, score)
+            self.set_score(i, score)
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
             return True
@@ -156,13 +155,13 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
             self.lanes[name].cancel()
         self._forget_crf()
         self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
-        if self.state is not None:
-            self.state.crf_preview = None  # its CRF run was just cancelled
-        self._keep(self.state)
-        dataset, entry, token = self.dataset, self.dataset[index], next(self._tokens)
+        st = self.state                    # leaving it: its history stays if its labels are on disk
+        self.image.leave(keep_history=st is not None and st.status in (Status.SAVED, Status.PRELABELLED))
+        dataset, entry, token = self.dataset, self.dataset[index], self.image.new_token()
         background = self.alpha_background()
         cached = self.prefetch.take(index)
-        self.state, self.index = None, index
+        self.index = index
+        self.image.show(None)
         self.editor.bind(None)
         self.activity.emit(f"Opening {entry.path.name}…")
 
@@ -194,12 +193,12 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
                            void_mask=transparent_mask(alpha))
         if saved is not None:
             state.set_saved_labels(saved, machine=machine)
-            kept = self._kept.pop(str(state.path), None)
+            kept = self.image.kept_labels(state)
             if kept is not None and np.array_equal(kept.labels, saved):
                 state.edits = kept               # same labels as on disk: bring back locks and undo history
         if index in self.recovery.recovered:
             self.recovery.restore_into(state, self.dataset.image_id(index))
-        self.state = state
+        self.image.show(state)
         self.editor.bind(state)
         self.image_opened.emit()
         if problem:
@@ -214,9 +213,10 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
 
     def _on_image_failed(self, key, message: str) -> None:
         """The file could not be read: nothing is shown (state stays None) and the list says why."""
+        _, _, index = key
         self.image_opened.emit()
-        if self.dataset is not None and key[2] == self.index:
-            self._mark_unreadable(key[2], message)
+        if self.dataset is not None and index == self.index:
+            self._mark_unreadable(index, message)
 
     def _mark_unreadable(self, index: int, message: str) -> None:
         if self.dataset is not None and 0 <= index < len(self.dataset):
@@ -367,32 +367,36 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
         def job(cancel, report):
             with self.model_lock:
                 probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
-            probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
-            return probs, uncertainty(probs), extra, labels_from_probs(probs)  # (not GUI-thread work at 12 MP)
+            return Prediction.from_probs(probs, extra)   # (not GUI-thread work at 12 MP)
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
     def _on_prediction(self, key, result) -> None:
         st = self.state
         if st is None or key != ("predict", st.token, self.model_gen):
             return  # the lane already drops superseded keys; this guards state swaps in between
-        probs, unc, extra, raw_labels = result
-        self._apply_prediction(st, probs, unc, extra, raw_labels=raw_labels)
+        self._apply_prediction(st, result)
 
-    def _apply_prediction(self, st: ImageState, probs, unc, extra=None, refine: bool = True,
-                          raw_labels=None) -> None:
-        """New probabilities for the open image; ``extra``: what adaptation keeps of the prediction (features);
-        refine=False when the caller asks for the CRF itself (adaptation, around what changed: the CRF result
-        shown stays, as the solution a local window starts from, until the new one replaces it)."""
+    def _on_adapted(self, token: int, pred: Prediction, box) -> None:
+        """The adapted head's new probabilities for the open image: shown, and the CRF re-solves around ``box``
+        (what they changed) while the CRF result shown stays, as the solution a local window starts from."""
+        st = self.state
+        if st is None or st.token != token:
+            return
+        self._apply_prediction(st, pred, refine=False)
+        self.refine_changed(box)
+
+    def _apply_prediction(self, st: ImageState, pred: Prediction, refine: bool = True) -> None:
+        """New probabilities for the open image; refine=False when the caller asks for the CRF itself."""
+        probs = pred.probs
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
         prefetched = self.prefetch.take_crf(st.index, probs, self.params, self.backend_name)
-        st.set_prediction(probs, unc, raw_labels, keep_crf=not refine)
-        self._pred_gen += 1
+        self.image.take_prediction(pred, keep_crf=not refine)
         if refine:
             self._forget_crf()
-            self.adapt.image_ready(st, extra)
-        self._set_score(st.index, float(st.unc.mean(dtype=np.float64)))
+            self.adapt.image_ready(st, pred.extra)
+        self.set_score(st.index, float(st.unc.mean(dtype=np.float64)))
         if prefetched is not None and st.lock_constraints() is None:  # its CRF ran ahead: final labels at once
             self._adopt_crf(st, *prefetched)
             return
@@ -436,6 +440,60 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, Folder
             self.wait_idle(5000)
         self._crf.close()
         self.guard.release()
+
+    @property
+    def state(self) -> ImageState | None:
+        """The open image's ImageState (owned by ``image``, gui.session.open_image.OpenImage)."""
+        return self.image.state
+
+    def set_score(self, index: int, score: float) -> None:
+        """The mean uncertainty of image ``index``'s prediction (list column, sort order)."""
+        self.scores[index] = score
+        self.score_changed.emit(index, score)
+
+    def take_prelabelled(self, index: int, score: float | None, labels) -> None:
+        """A pre-labelling run wrote image ``index``'s labels (File > Pre-label folder): its score and status; the
+        open image, if it has no hand work, shows the file just written, as a reopened one would."""
+        if self.dataset is None:
+            return
+        if score is not None:
+            self.set_score(index, score)
+        st = self.state
+        if index != self.index:
+            self.dataset.set_status(index, Status.PRELABELLED)
+            self.status_changed.emit(index, Status.PRELABELLED.value)
+        elif st is not None and st.index == index and st.status in (Status.NEW, Status.PREDICTED) \
+                and labels is not None and labels.shape == st.shape:
+            st.set_saved_labels(labels, machine=True)
+            self._sync_status()
+            self.results_changed.emit()
+
+    def _refuse_write(self) -> bool:
+        """True (and the user told why) if this window may not write the folder now."""
+        message = self.guard.refusal()
+        if message:
+            self.error.emit(message)
+            self.save_failed.emit(message)
+        return bool(message)
+
+    def take_over_folder(self) -> bool:
+        """File > Take over folder: this read-only window becomes the writer (the other one stops saving).
+        The journal's entries are not offered: they are the other window's autosaves."""
+        if self.dataset is None or not self.guard.take_over():
+            return False
+        self.recovery.open(self.dataset)
+        self.recovery.schedule()
+        return True
+
+    def _restore_postponed(self) -> None:
+        """The model is ready: restore the entry of the open image that waited for its class count."""
+        st = self.state
+        if st is None or self.dataset is None:
+            return
+        if self.recovery.restore_postponed(st, self.dataset.image_id(st.index)):
+            self.editor.bind(st)
+            self.results_changed.emit()
+        self._sync_status()
 
     def _on_busy(self, _busy: bool) -> None:
         self.busy_changed.emit(self.busy)

@@ -28,6 +28,7 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer
 
 from engine.crf import CRFParams
 from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
+from gui.session.open_image import CrfKey
 
 PREVIEW_INTERVAL = 0.06  # s between label previews of an iterating exact run: enough to follow, little GUI work
 DEBOUNCE_MS = 150  # the reference backend (a child process it kills to cancel) runs when a slider rests this long
@@ -52,10 +53,7 @@ class CRFRequestsMixin:
     """Methods of AnnotatorController about the CRF (see module docstring). Call _init_crf() in __init__."""
 
     def _init_crf(self) -> None:
-        self._interactive: InteractiveCRF | None = None
         self._preview_next = None          # the newest preview request, waiting for the running one
-        self._edit_serial = 0              # counts edits the CRF refines, so a result knows which it saw
-        self._exact_serial = -1            # the edit serial of the exact result shown
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
         self._idle.setInterval(IDLE_MS)
@@ -89,7 +87,7 @@ class CRFRequestsMixin:
         if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)
             self.lanes["crf"].cancel()
             st.set_crf(st.probs, st.raw_labels, params, st.unc, kind=KIND_EXACT)
-            self._exact_serial = self._edit_serial
+            self.image.mark_exact()
             self._sync_status()
             self.results_changed.emit()
             self.prefetch.schedule(st.index)
@@ -103,16 +101,20 @@ class CRFRequestsMixin:
         else:
             self._submit_exact(st, capture=True)
 
+    def refine_changed(self, region) -> None:
+        """Refine around ``region`` (x0, y0, x1, y1), where the adapted head changed the labels (and the stroke
+        was): a local window on large images, then the exact run when the user pauses; None: the whole image."""
+        if region is not None:
+            self.request_crf(region=region, probs_changed=True)
+        else:
+            self.request_crf()
+
     def interactive(self) -> InteractiveCRF:
         """The current image's InteractiveCRF (a new one per opened image, and per backend)."""
-        st = self.state
-        it = self._interactive
-        if it is None or it.key != st.token or it.runner is not self._crf:
-            self._interactive = it = InteractiveCRF(st.image, self._crf, st.token)
-        return it
+        return self.image.crf(self._crf)
 
-    def _key(self, kind: str, st, params: CRFParams):
-        return (kind, st.token, self._pred_gen, params, self.backend_name, self._edit_serial)
+    def _key(self, kind: str, st, params: CRFParams) -> CrfKey:
+        return self.image.crf_key(kind, params, self.backend_name)
 
     def _submit_exact(self, st, capture: bool = True) -> None:
         if st is None or st is not self.state or st.probs is None:
@@ -169,7 +171,7 @@ class CRFRequestsMixin:
     def _adopt_crf(self, st, outcome, solution) -> None:
         """A prefetched exact result (and solution) for the image just opened."""
         st.set_crf(outcome.probs, outcome.labels, outcome.params, outcome.unc, kind=outcome.kind)
-        self._exact_serial = self._edit_serial
+        self.image.mark_exact()
         if solution is not None:
             self.interactive().adopt(solution, st.probs)
         self._sync_status()
@@ -179,21 +181,19 @@ class CRFRequestsMixin:
         self.adapt.idle(st)
 
     # ----- results -----------------------------------------------------------------------------
-    def _current(self, key) -> bool:
-        st = self.state
-        return st is not None and key[1:4] == (st.token, self._pred_gen, self.params) \
-            and key[4] == self.backend_name
+    def _current(self, key: CrfKey) -> bool:
+        return self.image.is_current(key, self.params, self.backend_name)
 
     def _on_preview(self, key, outcome) -> None:
         st = self.state
-        if st is not None and key[1:3] == (st.token, self._pred_gen) and self.lanes["crf"].current_key is None \
+        if self.image.shows_probs_of(key) and self.lanes["crf"].current_key is None \
                 and st.set_crf_preview(outcome.labels, outcome.kind):
             self.preview_changed.emit()
         self._next_preview()
 
     def _on_preview_progress(self, key, payload) -> None:
         st = self.state
-        if st is not None and key[1:3] == (st.token, self._pred_gen) and self.lanes["crf"].current_key is None \
+        if self.image.shows_probs_of(key) and self.lanes["crf"].current_key is None \
                 and payload[1].shape == st.shape and st.set_crf_preview(payload[1], payload[0]):
             self.preview_changed.emit()
 
@@ -206,7 +206,7 @@ class CRFRequestsMixin:
 
     def _on_crf(self, key, outcome) -> None:
         self.warm = True
-        if key[0] in ("warm-up", "settle"):
+        if key[0] in ("warm-up", "settle"):   # (warm-up keys are not CrfKeys)
             return
         st = self.state
         if not self._current(key):
@@ -214,7 +214,7 @@ class CRFRequestsMixin:
         windows = self._take_windows()
         if outcome is not None:  # an exact run (a local request that had to run the whole image, too)
             st.set_crf(outcome.probs, outcome.labels, outcome.params, outcome.unc, kind=outcome.kind)
-            self._exact_serial = key[5]
+            self.image.mark_exact(key.edit_serial)
             self._sync_status()
             self.results_changed.emit()
             self.activity.emit(f"Ready: {st.path.name}" + (f" ({outcome.note})" if outcome.note else ""))
@@ -222,16 +222,15 @@ class CRFRequestsMixin:
             self.adapt.idle(st)   # its features, for the first stroke
         elif windows:
             self.activity.emit("Refined around the edit (local); the exact result follows when you pause")
-            it = self._interactive
-            self.lanes["crf"].submit(("settle",) + key[1:], lambda cancel, report: it.settle())  # meanwhile
+            it = self.image.crf_session()
+            self.lanes["crf"].submit(key._replace(kind="settle"), lambda cancel, report: it.settle())  # meanwhile
             self._idle.start()
 
     def _take_windows(self) -> bool:
         """Show every local window pasted so far (in order); True if there were any."""
-        st, it = self.state, self._interactive
-        if st is None or it is None or it.key != st.token:
+        st, it = self.state, self.image.crf_session()
+        if it is None:
             return False
-        shown = False
         boxes = [w.box for w in it.pending() if st.set_crf_window(w.box, w.labels, w.probs, w.unc, w.params)]
         if boxes:
             self._sync_status()
@@ -259,7 +258,7 @@ class CRFRequestsMixin:
         if self.params.iterations == 0:
             return st.crf_params is not None and st.crf_params.iterations == 0
         return (st.crf_preview is None and st.crf_kind == KIND_EXACT and st.crf_params == self.params
-                and self._exact_serial == self._edit_serial)
+                and self.image.exact_is_current)
 
     def ensure_exact(self) -> bool:
         """Compute the exact result now if the labels shown are not it; wait for it with the event loop running
@@ -317,5 +316,4 @@ class CRFRequestsMixin:
         """New probabilities for the current image: its solution and pending windows are stale."""
         self._idle.stop()
         self._preview_next = None
-        if self._interactive is not None:
-            self._interactive.forget_solution()
+        self.image.forget_crf()

@@ -1,16 +1,16 @@
 """Hand correction bound to Qt: applies engine.annotate.edits operations to the current image and records
 each one as a QUndoCommand holding only the changed region (engine.annotate.edits.RegionEdit).
 
-One QUndoStack per image (in a QUndoGroup whose active stack is the open image's), one command per
-mouse stroke. A stack stays valid while its image keeps the same EditableLabels object; when an image
-is opened afresh (new object) its stack is cleared. Widget-free: tools call it with image coordinates.
+One command per mouse stroke, pushed on the open image's QUndoStack; the stacks live in the per-image history
+store it is handed (gui.session.history.ImageHistory, which also caps them). Widget-free: tools call it with
+image coordinates, and it edits only the state it was bound to.
 """
 from __future__ import annotations
 
 import math
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoGroup, QUndoStack
+from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from engine.annotate.edits import RegionEdit
 from engine.labels import VOID
@@ -54,14 +54,17 @@ class Editor(QObject):
     paint_class_changed = Signal(int)
     radius_changed = Signal(int)
     message = Signal(str)
+    activity = Signal(str)            # what a tool is computing, for the status bar
+    bound = Signal()                  # another image (or none) is being edited now
 
     MAX_RADIUS = 200
 
-    def __init__(self, ctl, parent: QObject | None = None):
+    def __init__(self, history, class_list, parent: QObject | None = None):
+        """``history``: the per-image history store (its group's active stack is the open image's);
+        ``class_list``: a callable giving the current class list (or None), for the paint class's range."""
         super().__init__(parent)
-        self.ctl = ctl
-        self.group = QUndoGroup(self)
-        self._stacks: dict[str, tuple[object, QUndoStack]] = {}   # image path -> (EditableLabels, stack)
+        self.history, self._class_list = history, class_list
+        self.state = None       # the open image's ImageState (bind)
         self.paint_class = 1
         self.radius = 4
         self._stroke = None     # (editable, segments, kind, class_id, last point)
@@ -69,31 +72,19 @@ class Editor(QObject):
 
     # ----- per-image stacks -------------------------------------------------------------------------
     def bind(self, state) -> None:
-        """The open image changed: make its stack active (cleared if its label map is a new object)."""
+        """The open image changed: edit ``state`` from now on, on its stack (cleared if its label map is a new
+        object)."""
         self._stroke = None
-        if state is None:
-            self.group.setActiveStack(None)
-            return
-        key = str(state.path)
-        owner, stack = self._stacks.get(key, (None, None))
-        if stack is None:
-            stack = QUndoStack(self)
-            self.group.addStack(stack)
-        elif owner is not state.edits:
-            stack.clear()
-        self._stacks[key] = (state.edits, stack)
-        self.group.setActiveStack(stack)
+        self.state = state
+        self.history.activate(None if state is None else str(state.path), None if state is None else state.edits)
+        self.bound.emit()
+
+    @property
+    def group(self):
+        return self.history.group
 
     def stack(self) -> QUndoStack | None:
         return self.group.activeStack()
-
-    def forget(self) -> None:
-        """A new folder: drop every stack."""
-        self.group.setActiveStack(None)
-        for _, stack in self._stacks.values():
-            self.group.removeStack(stack)
-            stack.deleteLater()
-        self._stacks.clear()
 
     # ----- state ------------------------------------------------------------------------------------
     def set_paint_class(self, class_id: int) -> bool:
@@ -157,7 +148,7 @@ class Editor(QObject):
         edit = editable.paint_mask(mask, cls, kind=kind)
         segments.append(edit)
         if not edit.is_empty:
-            self.ctl.state.note_hand_edit()
+            self.state.note_hand_edit()
             self.region_changed.emit(edit.box)
 
     @property
@@ -177,7 +168,7 @@ class Editor(QObject):
 
     def pick(self, point) -> int | None:
         """Eyedropper: the class under ``point`` becomes the paint class (void picks the eraser value)."""
-        st = self.ctl.state
+        st = self.state
         if st is None or st.labels is None or not self._inside(point):
             return None
         cls = st.edits.pick(_px(point))
@@ -185,21 +176,21 @@ class Editor(QObject):
         return cls
 
     def clear_locks(self) -> None:
-        st = self.ctl.state
+        st = self.state
         if st is not None and st.edits is not None:
             self._record(st.edits, st.edits.clear_locks())
 
     def push_edit(self, edit: RegionEdit, bases: tuple[str, str] | None = None) -> None:
         """Record an edit made elsewhere (set labels, use model result) on the current image;
         ``bases`` (before, after) when it switched where the labels come from (ImageState.base)."""
-        st = self.ctl.state
+        st = self.state
         if st is not None and st.edits is not None:
             self._record(st.edits, edit, hand=edit.kind != "use model result", bases=bases)
 
     # ----- internals --------------------------------------------------------------------------------
     def replayed(self, editable, edit: RegionEdit, base: str | None = None, undone: bool = True) -> None:
         """Undo/redo moved pixels back or forth."""
-        st = self.ctl.state
+        st = self.state
         if st is None or st.edits is not editable:
             return
         st.note_hand_edit()
@@ -219,11 +210,11 @@ class Editor(QObject):
         return getattr(cmd, "edit", None)
 
     def _n_classes(self) -> int | None:
-        cl = self.ctl.class_list
+        cl = self._class_list()
         return len(cl) if cl is not None else None
 
     def _editable(self):
-        st = self.ctl.state
+        st = self.state
         if st is None:
             self.message.emit("No image to edit yet.")
             return None
@@ -233,7 +224,7 @@ class Editor(QObject):
         return st.ensure_edits(self._n_classes())
 
     def _inside(self, point) -> bool:
-        st = self.ctl.state
+        st = self.state
         x, y = _px(point)
         return st is not None and 0 <= x < st.shape[1] and 0 <= y < st.shape[0]
 
@@ -243,20 +234,19 @@ class Editor(QObject):
         segments.append(edit)
         self._stroke = (editable, segments, kind, cls, pts[-1])
         if not edit.is_empty:
-            self.ctl.state.note_hand_edit()
+            self.state.note_hand_edit()
             self.region_changed.emit(edit.box)
 
     def _record(self, editable, edit: RegionEdit, emit_region: bool = True, hand: bool = True,
                 bases: tuple[str, str] | None = None) -> None:
         if edit.is_empty:
             return
-        st = self.ctl.state
+        st = self.state
         if hand and st is not None and st.edits is editable:
             st.note_hand_edit()
         if self.stack() is None:
             self.bind(st)
-        key = str(st.path)
-        self._stacks[key] = (editable, self._stacks[key][1])
+        self.history.track(str(st.path), editable)
         self.stack().push(RegionCommand(self, editable, edit, bases))
         if emit_region:
             self.region_changed.emit(edit.box)

@@ -90,6 +90,10 @@ class FolderGuard(QObject):
         self.mode_changed.emit(True)
         return False
 
+    def refusal(self) -> str:
+        """'' if this window may write the folder now, else why not (for the error message)."""
+        return "" if self.may_write() else self.why_not()
+
     def why_not(self) -> str:
         """Why a write was refused, for the error message."""
         who = self.holder.describe() if self.holder else "another window"

@@ -1,38 +1,26 @@
 """The hand-correction side of the annotator session, split from gui.session.controller to keep it short:
-whole-map edits, discarding, keeping a saved image's label map for a return visit, the reaction to
-an edit (status, autosave, auto-refine), taking a prefetched prediction, and the folder order by
+whole-map edits, discarding, the reaction to an edit (status, autosave, auto-refine), taking a prefetched prediction, and the folder order by
 uncertainty. Mixed into
 AnnotatorController, whose attributes (state, dataset, editor, recovery, ...) it uses.
 """
 from __future__ import annotations
 
 from engine.annotate.state import ImageState
-from engine.crf.base import labels_from_probs
-from engine.display.overlays import uncertainty
 from engine.folder.dataset import Status
+from engine.predict import Prediction
 from engine.uncertainty import order_by_uncertainty
 
 NO_REFINE = ("set labels", "use model result")
-KEEP_EDITS = 16   # saved images whose label map (with locks and undo history) is kept for a return visit
 
 
 class HandEditsMixin:
     """Methods of AnnotatorController about hand edits and ordering (see module docstring)."""
-
-    def _keep(self, st: ImageState | None) -> None:
-        """Leaving a saved image: keep its label map (locks, undo history) in case the user comes back."""
-        if st is not None and st.edits is not None and st.status in (Status.SAVED, Status.PRELABELLED):
-            self._kept.pop(str(st.path), None)
-            self._kept[str(st.path)] = st.edits
-            while len(self._kept) > KEEP_EDITS:
-                self._kept.pop(next(iter(self._kept)))
 
     def discard_edits(self) -> None:
         """The user threw away the current image's unsaved edits: forget them, on disk too."""
         st = self.state
         if st is not None:
             self.recovery.discard(st.index)
-            self._kept.pop(str(st.path), None)
             # the list must not keep saying "edited" for work that no longer exists
             on_disk = self.dataset is not None and self.dataset[st.index].label_path.is_file()
             status = Status.SAVED if on_disk else Status.PREDICTED if st.probs is not None else Status.NEW
@@ -65,7 +53,7 @@ class HandEditsMixin:
         st = self._sync_status()
         if st is not None and self.auto_refine and st.follows_model and st.probs is not None \
                 and kind not in NO_REFINE:
-            self._edit_serial += 1  # the exact result must now include this edit (ensure_exact)
+            self.image.edited()  # the exact result must now include this edit (ensure_exact)
             large = self.interactive().wants_windows
             if large:   # the stroke's own window first (under a second), the adapted head's after it
                 self.request_crf(region=self.editor.last_box)
@@ -89,7 +77,7 @@ class HandEditsMixin:
         probabilities made again from the cached features (no backbone run) in the predict lane."""
         extra = cached.extra
         if not self.adapt.is_stale(extra):
-            self._apply_prediction(st, cached.probs, cached.unc, extra, raw_labels=cached.labels)
+            self._apply_prediction(st, cached.pred)
             return
         redo = self.adapt.redo_fn(extra)
         if redo is None:          # made without features: the network runs again
@@ -97,13 +85,8 @@ class HandEditsMixin:
             return
 
         def job(cancel, report):
-            probs, extra2 = redo()
-            return probs, uncertainty(probs), extra2, labels_from_probs(probs)
+            return Prediction.from_probs(*redo())
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
-
-    def _set_score(self, index: int, score: float) -> None:
-        self.scores[index] = score
-        self.score_changed.emit(index, score)
 
     def sort_by_uncertainty(self) -> None:
         """Most uncertain first (mean uncertainty of the predictions made so far); unknown ones last."""

@@ -24,10 +24,9 @@ from typing import NamedTuple
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.crf.base import labels_from_probs
 from engine.crf.interactive import InteractiveCRF, probs_dtype
 from engine.crf.runner import CRFRunner
-from engine.display.overlays import uncertainty
+from engine.predict import Prediction
 from engine.errors import ImageReadError
 from engine.io.images import read_image
 from gui.session.lanes import Lane
@@ -37,14 +36,19 @@ BUDGET = 1536 << 20  # bytes of predictions, CRF results and solutions kept for 
 
 
 class Prefetched(NamedTuple):
-    """A cache entry: the image (composited RGB), its probabilities and uncertainty, alpha (H,W) or None, the
-    adaptation's Prepared (features and head) or None, and the probabilities' argmax labels."""
+    """A cache entry: the image (composited RGB), alpha (H,W) or None, and its Prediction (probabilities,
+    uncertainty, argmax labels, and the adaptation's Prepared: features and head, or None)."""
     image: np.ndarray
-    probs: np.ndarray
-    unc: np.ndarray
     alpha: np.ndarray | None
-    extra: object
-    labels: np.ndarray
+    pred: Prediction
+
+    @property
+    def probs(self) -> np.ndarray:
+        return self.pred.probs
+
+    @property
+    def extra(self):
+        return self.pred.extra
 
 
 def _lower_thread_priority() -> None:
@@ -203,9 +207,7 @@ class Prefetcher(QObject):
                     return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
                 with lock:
                     probs, extra = predict(image, cancel)
-            probs = np.require(probs, requirements=["C", "O"])  # owned, so the open image can freeze it
-            unc = uncertainty(probs)
-            return image, probs, unc, float(unc.mean(dtype="float64")), alpha, extra, labels_from_probs(probs)
+            return image, alpha, Prediction.from_probs(probs, extra)   # owned, so the open image can freeze it
         self.lane.submit(("prefetch", index) + key, job)
 
     def _on_done(self, key, result) -> None:
@@ -219,16 +221,16 @@ class Prefetcher(QObject):
             self.done.emit(index, False)
             self._next()
             return
-        image, probs, unc, score, alpha, extra, labels = result
+        image, alpha, pred = result
         ok = gen == self.ctl.model_gen
         if ok:
-            self.cache[(path, gen)] = Prefetched(image, probs, unc, alpha, extra, labels)
+            self.cache[(path, gen)] = Prefetched(image, alpha, pred)
             self.cache.move_to_end((path, gen))
             while len(self.cache) > self.capacity:
                 self.cache.popitem(last=False)
             self._trim()
-            self.scored.emit(index, score)
-            if self.ctl.adapt.is_stale(extra) and index not in self._plan:
+            self.scored.emit(index, float(pred.unc.mean(dtype="float64")))
+            if self.ctl.adapt.is_stale(pred.extra) and index not in self._plan:
                 self._plan.insert(0, index)     # the head changed while it ran: redo it with the new one
             elif self.crf_enabled and self.ctl.params.iterations > 0:
                 self._plan.insert(0, ("crf", index))

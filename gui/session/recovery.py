@@ -65,6 +65,10 @@ class Recovery(QObject):
         for e in entries:
             self._discard_id(e.image_id)
 
+    def restore_postponed(self, state, image_id: str) -> bool:
+        """The model is ready: restore the open image's entry if it waited for the class count."""
+        return self.postponed == state.index and bool(self.restore_into(state, image_id))
+
     def restore_into(self, state, image_id: str) -> bool | None:
         """Put the journal's edits of ``image_id`` into a freshly opened ImageState. None: postponed until the
         model being loaded tells how many classes there are (call again then)."""

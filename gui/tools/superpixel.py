@@ -27,7 +27,6 @@ class SuperpixelTool(EditTool):
 
     def __init__(self, editor):
         super().__init__(editor)
-        self.ctl = editor.ctl
         self.size = superpixels.DEFAULT_SIZE
         self.cache = superpixels.SuperpixelCache()
         self.lane = Lane("superpixels", editor)
@@ -40,7 +39,7 @@ class SuperpixelTool(EditTool):
         self._visited: set[int] = set()
         self.size_box: QSpinBox | None = None
         self._actions = None        # the EditActions that show this tool's status
-        self.ctl.image_opened.connect(self._on_image_opened)
+        editor.bound.connect(self._on_image_opened)
 
     # ----- window hook-up (called by EditActions) ----------------------------------------------------
     def attach(self, actions) -> None:
@@ -72,7 +71,7 @@ class SuperpixelTool(EditTool):
     # ----- segmentation ------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        st = self.ctl.state
+        st = self.editor.state
         return self.segments is not None and st is not None and self._for == (st.token, self.size)
 
     def set_size(self, size: int) -> None:
@@ -84,7 +83,7 @@ class SuperpixelTool(EditTool):
 
     def request(self) -> None:
         """Get the segmentation of the open image at the current size, in the worker (from the cache if there)."""
-        st = self.ctl.state
+        st = self.editor.state
         self.segments, self._for = None, None
         if st is None:
             return
@@ -95,16 +94,16 @@ class SuperpixelTool(EditTool):
             seg = cache.get_or_compute(key, image, size)
             return seg, superpixels.boundaries(seg)
         if cache.get(key, size) is None:
-            self.ctl.activity.emit(f"Computing superpixels ({size} px)…")
+            self.editor.activity.emit(f"Computing superpixels ({size} px)…")
         self.lane.submit(("slic", st.token, size), job)
         self._refresh_status()
 
     def _on_ready(self, key, result) -> None:
         _, token, size = key
-        st = self.ctl.state
+        st = self.editor.state
         if st is None or st.token != token or size != self.size or self._canvas is None:
             return   # another image, size or tool by now: stale
-        self.ctl.activity.emit(f"Superpixels ready ({size} px)")
+        self.editor.activity.emit(f"Superpixels ready ({size} px)")
         self._take(token, size, *result)
 
     def _refresh_status(self) -> None:

@@ -1,0 +1,111 @@
+"""The one per-image history store: each image's label map (EditableLabels, with its locks) and its undo stack.
+
+One QUndoStack per image, in the QUndoGroup the editor is handed, so Ctrl+Z always undoes the open image's last
+stroke. The open image's entry is always kept. When the user leaves an image, its entry stays only if its labels
+are on disk (saved or pre-labelled): coming back to it brings back the locks and the undo history, as long as the
+file still holds the same labels. Unsaved work is the recovery journal's (gui.session.recovery), not this store's.
+The store has one real cap, by count and by bytes (label map, locks and every undo record), oldest first; before
+it, a cap of 16 bounded one dict while the editor kept a stack for every image visited.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+from PySide6.QtGui import QUndoGroup, QUndoStack
+
+MAX_IMAGES = 16                  # images whose history is kept besides the open one
+MAX_BYTES = 512 * 1024 * 1024    # label maps, locks and undo records together (a 12 MP map is 24 MB)
+
+
+def _edit_bytes(edit) -> int:
+    return sum(v.nbytes for v in vars(edit).values() if isinstance(v, np.ndarray))
+
+
+def entry_bytes(editable, stack: QUndoStack) -> int:
+    """What one entry holds: the label map and locks, and the before/after patches of every undo record."""
+    total = 0 if editable is None else editable.labels.nbytes + editable.locked.nbytes
+    for i in range(stack.count()):
+        edit = getattr(stack.command(i), "edit", None)
+        if edit is not None:
+            total += _edit_bytes(edit)
+    return total
+
+
+class ImageHistory:
+    """Image key (its path) -> (EditableLabels, QUndoStack), least recently left first."""
+
+    def __init__(self, group: QUndoGroup, max_images: int = MAX_IMAGES, max_bytes: int = MAX_BYTES):
+        self.group, self.max_images, self.max_bytes = group, max_images, max_bytes
+        self._entries: OrderedDict[str, tuple[object, QUndoStack]] = OrderedDict()
+        self._open: str | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def activate(self, key: str | None, editable) -> QUndoStack | None:
+        """``key`` is the open image now (None: no image): its stack becomes the active one, cleared if its label
+        map is another object than the one the stack's commands were made on."""
+        self._open = key
+        if key is None:
+            self.group.setActiveStack(None)
+            return None
+        owner, stack = self._entries.get(key, (None, None))
+        if stack is None:
+            stack = QUndoStack(self.group)
+            self.group.addStack(stack)
+        elif owner is not editable:
+            stack.clear()
+        self._entries[key] = (editable, stack)
+        self.group.setActiveStack(stack)
+        return stack
+
+    def track(self, key: str, editable) -> None:
+        """The open image's label map is now ``editable`` (created by its first edit)."""
+        if key in self._entries:
+            self._entries[key] = (editable, self._entries[key][1])
+
+    def leave(self, key: str, keep: bool) -> None:
+        """The user leaves image ``key``: its history stays if ``keep`` (labels on disk), within the caps."""
+        if self._open == key:
+            self._open = None
+        if not keep:
+            self._drop(key)
+            return
+        if key in self._entries:
+            self._entries.move_to_end(key)
+        self._enforce_caps()
+
+    def kept_labels(self, key: str):
+        """The EditableLabels kept for ``key`` (to compare with the file before taking them back), or None."""
+        return self._entries.get(key, (None, None))[0]
+
+    def forget(self, key: str) -> None:
+        if key != self._open:
+            self._drop(key)
+
+    def clear(self) -> None:
+        """A new folder: every entry goes."""
+        self.group.setActiveStack(None)
+        self._open = None
+        for key in list(self._entries):
+            self._drop(key)
+
+    def total_bytes(self) -> int:
+        return sum(entry_bytes(e, s) for e, s in self._entries.values())
+
+    def _enforce_caps(self) -> None:
+        closed = [k for k in self._entries if k != self._open]
+        sizes = {k: entry_bytes(*self._entries[k]) for k in closed}
+        total = sum(sizes.values())
+        while closed and (len(closed) > self.max_images or total > self.max_bytes):
+            oldest = closed.pop(0)
+            total -= sizes[oldest]
+            self._drop(oldest)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            stack = entry[1]
+            self.group.removeStack(stack)
+            stack.deleteLater()
