@@ -155,7 +155,7 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("folder", nargs="?", type=Path, help="folder of images (default: bundled samples)")
     parser.add_argument("--model", type=Path, help="checkpoint to load (default: bundled demo model)")
     parser.add_argument("--read-only", action="store_true", help="look without saving (no lock, no autosave)")
-    parser.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M; see README)")
+    parser.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M; see docs/user/limits.md)")
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
                         help="smoke test: when the first image is predicted and refined, save the window as PNG "
                              "and quit (0 = it worked); runs headless with QT_QPA_PLATFORM=offscreen")

@@ -21,6 +21,7 @@ OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="dla-shots-"))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QPointF, QSettings  # noqa: E402
@@ -99,6 +100,9 @@ def main() -> int:
     w.go_to(w.ctl.dataset.index_of(work / "belt_02.png"))
     until(ready)
     st = w.ctl.state
+    for c in range(5):
+        n, comp, stats, cent = cv2.connectedComponentsWithStats((st.labels == c).astype(np.uint8))
+        print(c, [(int(stats[i, 4]), tuple(int(v) for v in cent[i])) for i in range(1, n)])
     ys, xs = np.nonzero(st.labels == 2)
     move_mouse(w, float(xs.mean()), float(ys.mean()))
     shot("main", w)

@@ -78,7 +78,7 @@ def _over_cap(path, what: str, cap: int) -> ImageReadError:
     return ImageReadError(
         f"{path}: the image {what}, over the limit of {describe_pixels(cap)}; it was not decoded. Scale it down "
         f"or tile it, or raise the limit with --max-pixels or the {MAX_PIXELS_ENV} environment variable (see "
-        f"README, 'Limits and damaged files')")
+        f"docs/user/limits.md)")
 
 
 def too_many_pixels(path, width: int, height: int, cap: int) -> ImageReadError:

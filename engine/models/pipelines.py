@@ -23,7 +23,7 @@ PIPELINES = {
     "kazuto": "kazuto1011/deeplab-pytorch: the image as it is, bilinear align_corners=False",
 }
 # Project checkpoints saved before the spec had a pipeline: they were trained and run by this project's PyTorch code
-# on unpadded images, which is what the kazuto pipeline does (see README "Models and checkpoints").
+# on unpadded images, which is what the kazuto pipeline does (see docs/models.md).
 DEFAULT_PIPELINE = "kazuto"
 OUTPUT_STRIDE = 8
 

@@ -1,4 +1,4 @@
-"""The folder's class list and settings in the annotator session, split from gui.session.controller to keep it short.
+"""The folder's class list and settings in the annotator session (one concern of AnnotatorController).
 
 The folder's classes (engine.project) decide what label values mean; the model predicts in its own order
 and ``channel_map`` carries its channels to the folder's ids (in the worker thread, MappedPredictor), so

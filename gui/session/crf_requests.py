@@ -1,6 +1,6 @@
 """The CRF side of the annotator session: requests, their results, Esc, and the exact run a save needs.
 
-Mixed into AnnotatorController (split from gui/session/controller.py). What to compute is engine.crf.interactive's
+Mixed into AnnotatorController (its CRF concern; the open image's keys come from gui.session.open_image). What to compute is engine.crf.interactive's
 policy (InteractiveCRF.plan); this module wires it to two lanes and a timer:
   'preview'  downscaled previews, never cancelled mid-run: while a slider moves, the newest settings wait for
              the running preview and then run, so previews keep coming at their own pace;

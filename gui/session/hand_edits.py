@@ -1,7 +1,7 @@
-"""The hand-correction side of the annotator session, split from gui.session.controller to keep it short:
-whole-map edits, discarding, the reaction to an edit (status, autosave, auto-refine), taking a prefetched prediction, and the folder order by
-uncertainty. Mixed into
-AnnotatorController, whose attributes (state, dataset, editor, recovery, ...) it uses.
+"""The hand-correction side of the annotator session (one concern of AnnotatorController): whole-map edits,
+discarding, the reaction to an edit (status, autosave, auto-refine), taking a prefetched prediction, and the
+folder order by uncertainty. Mixed into AnnotatorController, whose attributes (image, dataset, editor, recovery,
+...) it uses.
 """
 from __future__ import annotations
 

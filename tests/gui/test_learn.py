@@ -133,7 +133,7 @@ def test_the_head_carries_over_and_never_touches_saved_labels(qtbot, window, tmp
     head = window.ctl.adapt.head
     assert not head.is_original
     qtbot.waitUntil(lambda: window.ctl.prefetch.take(2) is not None and
-                    window.ctl.prefetch.take(2)[4] is not None and window.ctl.prefetch.take(2)[4].head is head,
+                    window.ctl.prefetch.take(2).extra is not None and window.ctl.prefetch.take(2).extra.head is head,
                     timeout=20000)                                   # the prefetched img3 was redone with it
 
     assert window.go_to(2)
