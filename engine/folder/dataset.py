@@ -16,14 +16,13 @@ import numpy as np
 
 from engine.errors import LabelIOError
 from engine.io.images import is_image_file
-from engine.io.labels import encode_class_names, encode_label_png, read_label_png
+from engine.io.labels import CLASS_NAMES_FILE, encode_class_names, encode_label_png, read_label_png
 from engine.io.provenance import encode_provenance, read_provenance, sidecar_path
 from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList
 from engine.project import FolderClasses, FolderProject, check_known
 
 LABELS_DIRNAME = "labels"
-CLASS_NAMES_FILE = "class_names.txt"
 
 
 class Status(str, Enum):
