@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.display.overlays import uncertainty
+from engine.uncertainty import uncertainty_map
 
 from ..base import CRFResult
 from ..params import CRFParams
@@ -263,7 +263,7 @@ class InteractiveCRF:
 
     def _outcome(self, kind, params, labels, probs, box=None, note="", unc=None) -> Outcome:
         if unc is None:
-            unc = uncertainty(probs)
+            unc = uncertainty_map(probs)
         if self.pixels >= COMPACT_PIXELS and not isinstance(probs, CompactProbs) and box is None:
             probs = CompactProbs(probs)
         return Outcome(kind, params, labels, probs, unc, box, note)
