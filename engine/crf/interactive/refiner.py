@@ -21,9 +21,9 @@ import numpy as np
 from engine.uncertainty import uncertainty_map
 
 from ..base import CRFResult
+from ..compact import CompactProbs
 from ..params import CRFParams
 from . import downscale
-from .compact import CompactProbs
 
 KIND_EXACT = "exact"
 KIND_LOCAL = "local"
