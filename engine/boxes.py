@@ -6,8 +6,6 @@ after a stroke are all such boxes; each place had its own copy of these few line
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 __all__ = ["Box", "mask_box", "union", "grow_clip", "is_empty"]
@@ -15,7 +13,7 @@ __all__ = ["Box", "mask_box", "union", "grow_clip", "is_empty"]
 Box = tuple[int, int, int, int]
 
 
-def mask_box(mask: np.ndarray) -> Optional[Box]:
+def mask_box(mask: np.ndarray) -> Box | None:
     """The tight box of the True (non-zero) pixels of a 2-D mask, or None when there are none."""
     mask = np.asarray(mask)
     rows = np.flatnonzero(mask.any(axis=1))
@@ -25,12 +23,12 @@ def mask_box(mask: np.ndarray) -> Optional[Box]:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def is_empty(box: Optional[Box]) -> bool:
+def is_empty(box: Box | None) -> bool:
     """True for None and for a box with no pixels (x1 <= x0 or y1 <= y0)."""
     return box is None or box[2] <= box[0] or box[3] <= box[1]
 
 
-def union(*boxes: Optional[Box]) -> Optional[Box]:
+def union(*boxes: Box | None) -> Box | None:
     """The smallest box holding every given box; None ones are skipped (None when all are None).
 
     Boxes with no pixels are not skipped (a caller that must ignore them filters with is_empty first)."""
@@ -40,7 +38,7 @@ def union(*boxes: Optional[Box]) -> Optional[Box]:
     return (min(b[0] for b in given), min(b[1] for b in given), max(b[2] for b in given), max(b[3] for b in given))
 
 
-def grow_clip(box: Optional[Box], margin, shape) -> Optional[Box]:
+def grow_clip(box: Box | None, margin, shape) -> Box | None:
     """The box grown by ``margin`` pixels on every side and clipped to an image of ``shape`` (H, W, ...); None
     stays None. Used for the context a change needs around it (CRF windows, adapted labels)."""
     if box is None:

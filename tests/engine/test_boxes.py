@@ -10,7 +10,6 @@ import pytest
 
 from engine.boxes import grow_clip, is_empty, mask_box, union
 
-
 # --- the copies these helpers replaced, verbatim ---------------------------------------------------------------
 
 def _tight_box_edits(changed):          # engine/annotate/edits.py
