@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from engine.boxes import mask_box
 from engine.labels import VOID
 
 __all__ = ["RegionEdit", "EditableLabels"]
@@ -49,15 +50,6 @@ class RegionEdit:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.before_labels, self.after_labels, self.before_locked, self.after_locked))
-
-
-def _tight_box(changed: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Bounding box (x0, y0, x1, y1) of the True pixels of a 2-D mask, or None."""
-    rows = np.flatnonzero(changed.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(changed.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def _as_points(points: Iterable[Sequence[float]]) -> np.ndarray:
@@ -193,7 +185,7 @@ class EditableLabels:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.shape:
             raise ValueError(f"mask must be {self.shape}, got {mask.shape}")
-        box = _tight_box(mask)
+        box = mask_box(mask)
         if box is None:
             return self._empty(kind)
         x0, y0, x1, y1 = box
@@ -279,7 +271,7 @@ class EditableLabels:
         x0, y0, x1, y1 = box
         old_l = self._labels[y0:y1, x0:x1]
         old_k = self._locked[y0:y1, x0:x1]
-        tight = _tight_box((old_l != new_labels) | (old_k != new_locked))
+        tight = mask_box((old_l != new_labels) | (old_k != new_locked))
         if tight is None:
             return self._empty(kind)
         tx0, ty0, tx1, ty1 = tight

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from engine.annotate.edits import EditableLabels, RegionEdit
+from engine.annotate.status import Status
 from engine.crf.base import labels_from_probs
-from engine.display.overlays import uncertainty
 from engine.errors import LabelIOError
-from engine.folder.dataset import Status
 from engine.io.provenance import Provenance, make_provenance, read_provenance
 from engine.labels import VOID
+from engine.uncertainty import uncertainty_map
 
 SOURCE_NONE, SOURCE_MODEL, SOURCE_DISK, SOURCE_HAND = "none", "model", "disk", "hand"
 
@@ -109,7 +109,7 @@ class ImageState:
         probs.flags.writeable = False  # frozen: the CRF keys it by identity instead of hashing 0.5 GB (crf.fast.keys)
         self.probs = probs
         self.raw_labels = self._void(labels_from_probs(probs) if raw_labels is None else raw_labels)
-        self.unc = uncertainty(probs) if unc is None else unc
+        self.unc = uncertainty_map(probs) if unc is None else unc
         if keep_crf and self.crf_labels is not None:
             self.crf_preview, self.preview_kind = None, ""
             self.crf_kind = "local"
@@ -138,7 +138,7 @@ class ImageState:
         self._check(labels)
         labels = self._void(labels)
         self.crf_probs, self.crf_labels, self.crf_params = probs, labels, params
-        self.crf_unc = uncertainty(probs) if unc is None else unc
+        self.crf_unc = uncertainty_map(probs) if unc is None else unc
         self.crf_preview, self.crf_kind, self.preview_kind = None, kind, ""
         if self.follows_model:
             self._take_model(labels, probs.shape[0])

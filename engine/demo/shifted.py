@@ -11,12 +11,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.demo.synth import Domain, _pick, add_dirt, smooth_noise
+from engine.demo.texture import Domain, add_dirt, pick, smooth_noise
 
 
 def _fabric_belt(rng: np.random.Generator, h: int, w: int, s: float) -> np.ndarray:
     """Pale woven fabric: a warp/weft thread pattern, transverse seams, slow fading and dark oil stains."""
-    base = np.array(_pick(rng, [(0.42, 0.40, 0.34), (0.36, 0.40, 0.36), (0.50, 0.46, 0.38), (0.40, 0.40, 0.42)]),
+    base = np.array(pick(rng, [(0.42, 0.40, 0.34), (0.36, 0.40, 0.36), (0.50, 0.46, 0.38), (0.40, 0.40, 0.42)]),
                     np.float32) * rng.uniform(0.85, 1.1)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     period = rng.uniform(3.0, 5.0) * s

@@ -9,10 +9,11 @@ translucent bags). Every scene is a pure function of (seed, size): same seed -> 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import cv2
 import numpy as np
+
+from engine.demo.shifted import SHIFTED_DOMAIN
+from engine.demo.texture import Domain, add_dirt, pick, smooth_noise
 
 CLASS_NAMES: tuple[str, ...] = ("belt", "paper", "plastic bottle", "plastic bag", "metal can")
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -35,20 +36,9 @@ class Scene:
     seed: int
 
 
-def smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
-    """Zero-mean, unit-ish smooth noise (H,W) float32: random grid of about cell px, bicubic upsampled."""
-    gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
-    grid = rng.standard_normal((gh, gw)).astype(np.float32)
-    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-def _pick(rng: np.random.Generator, options):
-    return options[int(rng.integers(len(options)))]
-
-
 def _belt(rng: np.random.Generator, h: int, w: int, s: float) -> np.ndarray:
     """Rubber conveyor belt: dark tinted base, transverse ridges, mottling, dirt flecks and a light gradient."""
-    base = np.array(_pick(rng, [(0.24, 0.25, 0.26), (0.18, 0.22, 0.20), (0.20, 0.21, 0.27), (0.30, 0.28, 0.25)]),
+    base = np.array(pick(rng, [(0.24, 0.25, 0.26), (0.18, 0.22, 0.20), (0.20, 0.21, 0.27), (0.30, 0.28, 0.25)]),
                     np.float32) * rng.uniform(0.8, 1.25)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     period = rng.uniform(5.0, 11.0) * s
@@ -57,19 +47,6 @@ def _belt(rng: np.random.Generator, h: int, w: int, s: float) -> np.ndarray:
     mottle = smooth_noise(rng, h, w, rng.uniform(12, 30) * s) * rng.uniform(0.02, 0.05)
     shade = 1.0 + ridges + mottle
     return add_dirt(rng, base[None, None, :] * shade[..., None], h, w, s)
-
-
-def add_dirt(rng, img, h, w, s, tones=(0.55, 1.6)) -> np.ndarray:
-    """Dirt flecks and stains: belt-labelled things that look a little like objects."""
-    for _ in range(int(rng.integers(2, 7))):
-        mask = np.zeros((h, w), np.float32)
-        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        axes = (int(rng.integers(3, 18) * s), int(rng.integers(2, 10) * s))
-        cv2.ellipse(mask, c, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
-        mask = cv2.GaussianBlur(mask, (0, 0), rng.uniform(1.5, 4.0) * s)
-        tone = rng.uniform(*tones)
-        img = img * (1 - mask[..., None]) + img * tone * mask[..., None]
-    return img
 
 
 def _polygon_mask(h: int, w: int, pts: np.ndarray) -> np.ndarray:
@@ -102,7 +79,7 @@ def _paper(rng, h, w, s, dom):
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
     pts = corners @ rot.T + [cx, cy]
     shape = cv2.GaussianBlur(_polygon_mask(h, w, pts), (0, 0), 0.7)
-    colour = np.array(_pick(rng, dom.paper), np.float32)
+    colour = np.array(pick(rng, dom.paper), np.float32)
     u, v = _axis_coords(h, w, (cx, cy), angle + rng.uniform(-0.5, 0.5))
     tex = 1.0 + smooth_noise(rng, h, w, 3.0) * 0.03 + smooth_noise(rng, h, w, 25 * s) * 0.05
     for _ in range(int(rng.integers(0, 3))):  # folds: one side of a line slightly darker
@@ -130,7 +107,7 @@ def _bottle(rng, h, w, s, dom):
     cv2.line(mask, tuple(np.round(p1 * 16).astype(int)), tuple(np.round(neck_end * 16).astype(int)), 255,
              int(radius * 0.9), cv2.LINE_AA, shift=4)
     shape = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.8)
-    tint = np.array(_pick(rng, dom.bottle), np.float32)
+    tint = np.array(pick(rng, dom.bottle), np.float32)
     u, v = _axis_coords(h, w, (cx, cy), angle)
     t = np.clip(v / radius, -1, 1)
     body = 0.75 + 0.25 * np.sqrt(1 - t ** 2)
@@ -140,7 +117,7 @@ def _bottle(rng, h, w, s, dom):
     layer = layer + spec[..., None]
     cap = np.zeros((h, w), np.float32)
     cv2.circle(cap, tuple(np.round(neck_end * 16).astype(int)), int(radius * 0.55 * 16), 1.0, -1, cv2.LINE_AA, shift=4)
-    cap_colour = np.array(_pick(rng, dom.cap), np.float32)
+    cap_colour = np.array(pick(rng, dom.cap), np.float32)
     layer = layer * (1 - cap[..., None]) + cap_colour * cap[..., None]
     opacity = np.maximum(shape * rng.uniform(0.55, 0.8), cap * shape)
     return shape, opacity, layer.astype(np.float32)
@@ -157,7 +134,7 @@ def _bag(rng, h, w, s, dom):
     pts = np.stack([cx + r * np.cos(t) * rng.uniform(0.7, 1.3), cy + r * np.sin(t)], 1)
     hard = _polygon_mask(h, w, pts)
     shape = cv2.GaussianBlur(hard, (0, 0), rng.uniform(1.5, 3.5) * s)
-    colour = np.array(_pick(rng, dom.bag), np.float32)
+    colour = np.array(pick(rng, dom.bag), np.float32)
     wrinkle = np.abs(smooth_noise(rng, h, w, rng.uniform(6, 14) * s))
     tex = 0.85 + 0.35 * np.clip(1.0 - wrinkle, 0, 1) ** 3 + smooth_noise(rng, h, w, 20 * s) * 0.06
     layer = colour[None, None, :] * tex[..., None]
@@ -175,7 +152,7 @@ def _can(rng, h, w, s, dom):
     du, dv = np.maximum(np.abs(u) - (length / 2 - corner), 0), np.maximum(np.abs(v) - (radius - corner), 0)
     sd = np.sqrt(du ** 2 + dv ** 2) - corner  # signed-ish distance of a rounded rectangle
     shape = np.clip(0.5 - sd / 1.2, 0, 1).astype(np.float32)
-    base = np.array(_pick(rng, dom.can), np.float32)
+    base = np.array(pick(rng, dom.can), np.float32)
     t = np.clip(v / radius, -1, 1)
     band = 0.55 + 0.35 * np.cos(3.0 * t + rng.uniform(-0.5, 0.5)) ** 2 + 0.4 * np.exp(-((t - 0.3) / 0.1) ** 2)
     dents = 1.0 + smooth_noise(rng, h, w, 6 * s) * 0.12
@@ -194,20 +171,6 @@ def _camera(rng, img: np.ndarray, h: int, w: int) -> np.ndarray:
     return img + rng.normal(0, rng.uniform(0.012, 0.03), img.shape).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class Domain:
-    """What one family of scenes looks like: the belt, the object colours (RGB 0-1 choices per kind) and the camera.
-    Object shapes and the labelling rule are the same in every domain, so ground truth means the same thing."""
-    name: str
-    belt: Callable      # (rng, h, w, s) -> (H,W,3) float32 image
-    camera: Callable    # (rng, img, h, w) -> img
-    paper: tuple
-    bottle: tuple
-    cap: tuple
-    bag: tuple
-    can: tuple
-
-
 BELT_DOMAIN = Domain(
     "belt", _belt, _camera,
     paper=((0.92, 0.91, 0.88), (0.93, 0.89, 0.78), (0.78, 0.84, 0.90), (0.62, 0.50, 0.36), (0.85, 0.85, 0.85),
@@ -224,7 +187,6 @@ def domain(name: str = "belt") -> Domain:
     if name == "belt":
         return BELT_DOMAIN
     if name == "shifted":
-        from engine.demo.shifted import SHIFTED_DOMAIN
         return SHIFTED_DOMAIN
     raise ValueError(f"unknown scene domain {name!r}; expected 'belt' or 'shifted'")
 

@@ -22,10 +22,10 @@ import torch.nn.functional as F
 
 from engine.demo import synth
 from engine.learn.augment import crop_and_flip
+from engine.models.preprocess import INPUT_STD, to_input
 from engine.models.registry import ModelSpec, build_model
 from engine.paths import MODELS_DIR, SAMPLES_DIR
 
-INPUT_STD = 60.0  # rough spread of mean-subtracted 0-255 pixels
 CROP = (192, 256)  # training crop (H, W) from the 240x320 scenes: 2/3 of the pixels per step
 SCALE_RANGE = (0.6, 1.2)  # random scaling of each training batch
 INPUT_SIZE = 321  # Predictor scales larger images to this longer side: the framing the models were trained at
@@ -82,12 +82,6 @@ def make_training_set(n: int, log=print) -> tuple[np.ndarray, np.ndarray]:
         images[i], labels[i] = scene.image, scene.labels
     log(f"generated {n} training scenes {w}x{h} in {time.time() - t0:.0f}s")
     return images, labels
-
-
-def to_input(images_rgb: np.ndarray, mean_bgr) -> torch.Tensor:
-    """(N,H,W,3) uint8 RGB -> (N,3,H,W) float32 BGR minus mean, 0-255 scale: what the models (and Predictor) use."""
-    bgr = images_rgb[..., ::-1].astype(np.float32) - np.asarray(mean_bgr, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(bgr.transpose(0, 3, 1, 2)))
 
 
 def _batch(rng: np.random.Generator, images, labels, size: int, crop=CROP):

@@ -9,31 +9,20 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
+from engine.annotate.status import Status  # re-exported: `from engine.folder.dataset import Status`
 from engine.errors import LabelIOError
 from engine.io.images import is_image_file
-from engine.io.labels import encode_class_names, encode_label_png, read_label_png
+from engine.io.labels import CLASS_NAMES_FILE, encode_class_names, encode_label_png, read_label_png
 from engine.io.provenance import encode_provenance, read_provenance, sidecar_path
 from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList
 from engine.project import FolderClasses, FolderProject, check_known
 
 LABELS_DIRNAME = "labels"
-CLASS_NAMES_FILE = "class_names.txt"
-
-
-class Status(str, Enum):
-    """Where an image stands. Only EDITED holds work that exists nowhere but in memory."""
-    NEW = "new"              # no labels yet
-    PREDICTED = "predicted"  # labels from model + CRF, reproducible, not saved
-    EDITED = "edited"        # labels differ from the saved file / changed by the user: unsaved work
-    SAVED = "saved"          # labels on disk match what is shown
-    PRELABELLED = "pre-labelled"  # labels on disk written by a batch run (machine labels), not reviewed yet
-    ERROR = "error"          # the image file cannot be read (ImageEntry.error says why)
 
 
 @dataclass

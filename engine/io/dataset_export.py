@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import EngineError
 from ..labels import ClassList, load_class_list
 from .exports import CocoImage, write_coco, write_labelme, write_labelme_labels
-from .labels import read_label_palette, read_label_png
+from .labels import CLASS_NAMES_FILE, read_label_palette, read_label_png
 from .voc_export import VocItem, write_voc
 
 __all__ = ["saved_labels", "export_coco", "export_labelme", "export_voc", "EXPORTERS", "saved_class_list"]
@@ -50,8 +50,6 @@ EXPORTERS = {"coco": export_coco, "labelme": export_labelme, "voc": export_voc}
 
 def saved_class_list(dataset) -> ClassList:
     """The class list the folder's labels were saved with: labels/class_names.txt, colours from a label PNG."""
-    from engine.folder.dataset import CLASS_NAMES_FILE
-
     names_file = dataset.labels_dir / CLASS_NAMES_FILE
     if not names_file.is_file():
         raise EngineError(f"{names_file} not found: save labels in the app first, or pass --classes FILE")

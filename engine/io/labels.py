@@ -13,8 +13,12 @@ from ..labels import ClassList
 from .atomic import write_bytes_atomic, write_text_atomic
 from .images import check_regular_file, open_checked
 
-__all__ = ["encode_label_png", "write_label_png", "read_label_png", "read_label_palette", "write_class_names",
+__all__ = ["CLASS_NAMES_FILE", "encode_label_png", "write_label_png", "read_label_png", "read_label_palette", "write_class_names",
            "encode_class_names", "write_text_atomic", "write_bytes_atomic"]
+
+# The class names beside the label PNGs in a labels folder (VOC tooling and labelme2voc read it). Defined here, with
+# the label files, so the folder (engine.folder), its settings (engine.project) and the exports share one name.
+CLASS_NAMES_FILE = "class_names.txt"
 
 
 def encode_label_png(labels: np.ndarray, class_list: ClassList) -> bytes:

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 from ..checkpoints import load_checkpoint, save_checkpoint
 from engine.eval.metrics import confusion_matrix, mean_iou
-from ..demo.train import INPUT_STD, to_input
 from engine.models.device import pick_device
+from engine.models.preprocess import INPUT_STD, to_input
 from ..errors import EngineError, check_cancel
 from ..labels import VOID
 from ..predict import Predictor

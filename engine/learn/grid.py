@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boxes import grow_clip, mask_box
 from ..labels import VOID
 
 
@@ -88,10 +89,4 @@ def changed_box(old_labels: np.ndarray | None, new_labels: np.ndarray, margin: i
     h, w = new_labels.shape
     if old_labels is None:
         return 0, 0, w, h
-    diff = np.asarray(old_labels) != np.asarray(new_labels)
-    rows = np.flatnonzero(diff.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(diff.any(axis=0))
-    return (max(int(cols[0]) - margin, 0), max(int(rows[0]) - margin, 0),
-            min(int(cols[-1]) + 1 + margin, w), min(int(rows[-1]) + 1 + margin, h))
+    return grow_clip(mask_box(np.asarray(old_labels) != np.asarray(new_labels)), margin, (h, w))

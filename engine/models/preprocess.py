@@ -7,6 +7,8 @@
 - ``kazuto`` (libs/datasets/base.py): BGR float32 ``-=`` the float64 mean; no padding.
 - Logits at the network-input size are resized to the image size, when it was shrunk, with bilinear,
   align_corners=False, before the softmax.
+- Training batches (the demo recipe and train-on-saved-labels) go through ``to_input``: BGR float32 minus the mean,
+  the caffe arithmetic, no resizing or padding (the crops are already the network's input).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.pipelines import OUTPUT_STRIDE
+
+INPUT_STD = 60.0  # rough spread of mean-subtracted 0-255 pixels: scales the first layer's init and learning rate
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,12 @@ def subtract_mean(image_rgb: np.ndarray, mean_bgr, pipeline: str) -> np.ndarray:
     if pipeline == "caffe":
         return bgr.astype(np.float32) - np.asarray(mean_bgr, dtype=np.float32)
     return (bgr.astype(np.float64) - np.asarray(mean_bgr, dtype=np.float64)).astype(np.float32)
+
+
+def to_input(images_rgb: np.ndarray, mean_bgr) -> torch.Tensor:
+    """(N,H,W,3) uint8 RGB -> (N,3,H,W) float32 BGR minus mean, 0-255 scale: what the models (and Predictor) use."""
+    bgr = images_rgb[..., ::-1].astype(np.float32) - np.asarray(mean_bgr, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(bgr.transpose(0, 3, 1, 2)))
 
 
 def network_input(image_rgb: np.ndarray, mean_bgr, pipeline: str, max_side: int, device="cpu"):

@@ -19,14 +19,14 @@ from pathlib import Path
 
 from ..errors import LabelIOError
 from ..io.atomic import write_text_atomic
-from ..io.labels import read_label_palette
+from ..io.labels import CLASS_NAMES_FILE, read_label_palette
 from ..labels import ClassList
 from .classes import FolderClasses, match_key
 from .errors import ClassEditError, ClassListMismatch, ProjectFileError
+from .reconcile import describe_difference
 from .schema import MAX_BYTES, CRFSettings, ModelSettings, Project, parse_project, project_json
 
 PROJECT_FILE = "project.json"
-CLASS_NAMES_FILE = "class_names.txt"
 _INDEXED = re.compile(r"^(\d+)\s+(\S.*)$")
 
 
@@ -195,7 +195,6 @@ class FolderProject:
         mine = self.classes.names
         if FolderClasses.from_class_list(class_list).names == mine:
             return
-        from .reconcile import describe_difference   # reconcile imports this module
         raise ClassListMismatch(f"{self.labels_dir} already holds labels for other classes: "
                                 f"{describe_difference(mine, class_list.names)}")
 

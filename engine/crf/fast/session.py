@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import DeviceMemoryError, EngineError, check_cancel
 from ..base import CRFResult, as_probs, check_image, check_inputs, check_probs
+from ..compact import CompactProbs
 from ..constraints import enforce_locks
 from ..params import CRFParams
 from . import cpu_kernels as ck
@@ -208,7 +209,6 @@ class FastSession:
 
     def _expand_compact(self, eng, q, prior: Prior):
         """(CompactProbs, labels, uncertainty) of an engine Q, without a float32 (C,H,W) array."""
-        from ..interactive.compact import CompactProbs
         if not isinstance(q, np.ndarray):  # torch: bring Q to the host, padded as the CPU kernels want
             g = prior.n_groups
             host = q.detach().cpu().numpy()

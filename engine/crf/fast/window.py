@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from ...boxes import grow_clip
 from ...errors import check_cancel
 from ..constraints import enforce_locks, hard_unary_probs
 from ..params import CRFParams
@@ -46,8 +47,7 @@ def window_for(box: tuple[int, int, int, int], params: CRFParams, height: int, w
                sigmas: float = MARGIN_SIGMAS) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the window re-solved around a dirty box (x0, y0, x1, y1), clipped to the image."""
     margin = max(MIN_MARGIN, int(math.ceil(sigmas * kernel_reach(params))))
-    x0, y0, x1, y1 = box
-    return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
+    return grow_clip(box, margin, (height, width))
 
 
 def _filtered(lat: Lattice, q: np.ndarray) -> np.ndarray:

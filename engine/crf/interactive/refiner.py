@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.display.overlays import uncertainty
+from engine.boxes import is_empty, mask_box, union
+from engine.uncertainty import uncertainty_map
 
 from ..base import CRFResult
+from ..compact import CompactProbs
 from ..params import CRFParams
 from . import downscale
-from .compact import CompactProbs
 
 KIND_EXACT = "exact"
 KIND_LOCAL = "local"
@@ -67,23 +68,16 @@ class Outcome:
     note: str = ""
 
 
-def _union(boxes) -> tuple[int, int, int, int] | None:
-    boxes = [b for b in boxes if b is not None and b[2] > b[0] and b[3] > b[1]]
-    if not boxes:
-        return None
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
 def dirty_box(region) -> tuple[int, int, int, int] | None:
-    """A region as one box (x0, y0, x1, y1): a box, a list of boxes (their union) or an (H,W) bool mask."""
+    """A region as one box (x0, y0, x1, y1): a box, a list of boxes (their union) or an (H,W) bool mask. Boxes with
+    no pixels are ignored; None when nothing is left."""
     if region is None:
         return None
     if isinstance(region, np.ndarray) and region.dtype == bool and region.ndim == 2:
-        ys, xs = np.nonzero(region)
-        return None if ys.size == 0 else (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        return mask_box(region)
     if len(region) == 4 and all(np.isscalar(v) for v in region):
-        return _union([tuple(int(v) for v in region)])
-    return _union([tuple(int(v) for v in b) for b in region])
+        region = [region]
+    return union(*(box for box in (tuple(int(v) for v in b) for b in region) if not is_empty(box)))
 
 
 class InteractiveCRF:
@@ -263,7 +257,7 @@ class InteractiveCRF:
 
     def _outcome(self, kind, params, labels, probs, box=None, note="", unc=None) -> Outcome:
         if unc is None:
-            unc = uncertainty(probs)
+            unc = uncertainty_map(probs)
         if self.pixels >= COMPACT_PIXELS and not isinstance(probs, CompactProbs) and box is None:
             probs = CompactProbs(probs)
         return Outcome(kind, params, labels, probs, unc, box, note)

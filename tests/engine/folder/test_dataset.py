@@ -132,3 +132,10 @@ def test_reopen_saved_file_round_trip(tmp_path):
     st = _state()
     st.set_saved_labels(ds.load_labels(0))
     assert st.status == Status.SAVED and (st.labels == labels).all()
+
+
+def test_status_lives_below_the_folder_and_keeps_its_old_import_path():
+    """Status moved to engine.annotate.status (the open image derives it without importing the folder);
+    engine.folder.dataset re-exports the same class for its callers."""
+    from engine.annotate.status import Status as LowStatus
+    assert Status is LowStatus

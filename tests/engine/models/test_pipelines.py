@@ -18,7 +18,7 @@ from engine.models import ModelSpec, build_model
 from engine.models.pipelines import (DEFAULT_PIPELINE, caffe_interp, interp_size, msc_input, scale_factors,
                                      zoom_then_crop)
 from engine.predict import Predictor
-from engine.models.preprocess import network_input, shrink_to
+from engine.models.preprocess import network_input, shrink_to, to_input
 from tests.support.caffe_fixtures import v2_caffemodel
 
 torch.set_num_threads(1)
@@ -141,6 +141,17 @@ def test_network_input_per_pipeline():
     assert np.array_equal(xc[0, :, :37, :45].numpy(), caffe)
     assert (xc[0, :, 37:, :] == 0).all() and (xc[0, :, :, 45:] == 0).all()  # the mean pixel, minus the mean
     assert np.array_equal(xk[0].numpy(), kazuto)
+
+
+def test_training_batches_get_the_caffe_arithmetic():
+    """to_input (training: the demo recipe, train on saved labels) is network_input's caffe arithmetic per image,
+    without the padding, for a whole batch."""
+    imgs = np.random.default_rng(2).integers(0, 256, (3, 20, 30, 3), dtype=np.uint8)
+    mean = (104.008, 116.669, 122.675)
+    x = to_input(imgs, mean)
+    assert x.shape == (3, 3, 20, 30) and x.dtype == torch.float32
+    for i in range(3):
+        assert np.array_equal(x[i].numpy(), network_input(imgs[i], mean, "caffe", 30)[0][0, :, :20, :30].numpy())
 
 
 def test_large_images_shrink_like_kazutos_demo():
