@@ -26,6 +26,7 @@ from engine.crf.interactive import probs_dtype
 from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 
+from engine.boxes import union
 from engine.learn.grid import changed_box
 from engine.predict import Prediction
 
@@ -343,11 +344,3 @@ class Adaptation(QObject):
         self.head, self._fit_key = head, fit_key
         self._emit()
         self.adapted.emit(st.token, pred, box)   # the session shows it and refines around ``box``
-
-
-def union(a, b):   # TEMP: replaced by engine.boxes.union at merge
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
