@@ -1,10 +1,16 @@
 """Regenerate the README screenshots: drives the real window under an X server and captures the screen with
 ImageMagick's `import -window root` (so menus, dialogs and the cursor readout are what a user sees).
 
-  Xvfb :93 -screen 0 1400x900x24 &   DISPLAY=:93 .venv/bin/python docs/screenshots/take.py
+  xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots/take.py
 
-Needs xvfb, xdotool and imagemagick (apt-get install -y xvfb xdotool imagemagick). Settings go to a temporary
-folder, so the user's own are untouched. Each PNG is quantised to 256 colours to stay small.
+Needs xvfb, xdotool and imagemagick (apt-get install -y xvfb xdotool imagemagick; Qt's xcb plugin also wants
+libxcb-cursor0). Settings go to a temporary folder, so the user's own are untouched. Each PNG is quantised to 256
+colours to stay small.
+
+The corrections it paints on belt_02.png are real ones: pieces of bottle the demo model calls belt, found with the
+samples' ground truth (resources/samples_gt). Two superpixel clicks (superpixel.png, then undone), then two brush
+strokes with Edit > Adapt the model to corrections on, so main.png and the shots after it show the status-bar note
+"model adapted on 2 strokes / 1 image".
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QPointF, QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
 
+from engine.demo.samples import SAMPLES_GT_DIR  # noqa: E402
 from engine.paths import SAMPLES_DIR  # noqa: E402
 
 
@@ -67,6 +74,34 @@ def move_mouse(window, x: float, y: float) -> None:
     pump(0.3)
 
 
+def missed_pieces(gt: np.ndarray, labels: np.ndarray, cls: int, min_px: int = 40) -> list[np.ndarray]:
+    """Masks of the connected pieces of class ``cls`` (ground truth) that ``labels`` misses, largest first."""
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(((gt == cls) & (labels != cls)).astype(np.uint8))
+    order = sorted(range(1, n), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
+    return [comp == i for i in order if stats[i, cv2.CC_STAT_AREA] >= min_px]
+
+
+def stroke_points(piece: np.ndarray, radius: int, n: int = 6) -> list[tuple[float, float]]:
+    """A brush path along a piece's long axis through its pixels ``radius`` or more from its edge (its innermost
+    ones where it is narrower), so the brush stays (about) inside: those pixels at n quantiles along that axis."""
+    dist = cv2.distanceTransform(piece.astype(np.uint8), cv2.DIST_L2, 5)
+    ys, xs = np.nonzero(dist >= min(radius, dist.max()))
+    pts = np.stack([xs, ys], 1).astype(float)
+    centred = pts - pts.mean(0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    t = centred @ axis
+    order = np.argsort(t)
+    picks = order[(np.linspace(0.05, 0.95, n) * (len(order) - 1)).astype(int)]
+    return [(float(pts[i, 0]) + 0.5, float(pts[i, 1]) + 0.5) for i in picks]
+
+
+def inner_point(piece: np.ndarray) -> tuple[float, float]:
+    """The centre of the piece's pixel nearest its centroid (the centroid itself may lie outside it)."""
+    ys, xs = np.nonzero(piece)
+    i = int(np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2))
+    return float(xs[i]) + 0.5, float(ys[i]) + 0.5
+
+
 def main() -> int:
     if not os.environ.get("DISPLAY") or not shutil.which("import"):
         raise SystemExit("needs an X server (DISPLAY) and ImageMagick's import")
@@ -99,14 +134,55 @@ def main() -> int:
         until(lambda: w.file_list.status_text(w.ctl.dataset.index_of(work / bad)) == "error", 20)
     w.go_to(w.ctl.dataset.index_of(work / "belt_02.png"))
     until(ready)
-    st = w.ctl.state
-    for c in range(5):
-        n, comp, stats, cent = cv2.connectedComponentsWithStats((st.labels == c).astype(np.uint8))
-        print(c, [(int(stats[i, 4]), tuple(int(v) for v in cent[i])) for i in range(1, n)])
-    ys, xs = np.nonzero(st.labels == 2)
-    move_mouse(w, float(xs.mean()), float(ys.mean()))
+    w.last_error = ""                           # (the unreadable files' messages)
+    ed = w.ctl.editor
+    ed.set_paint_class(2)
+    # where the model calls bottle belt (the ground truth ships with the samples): the corrections below
+    gt = np.array(Image.open(SAMPLES_GT_DIR / "belt_02.png"))
+    misses = missed_pieces(gt, w.ctl.state.labels, 2)
+    if len(misses) < 4:
+        raise SystemExit(f"belt_02.png: expected the demo model to miss four pieces of bottle, found {len(misses)}")
+
+    # superpixel fill (no learning from it): two clicks on two of the missed pieces, then undone
+    w.editing.set_tool("superpixel")
+    tool = w.canvas.tool
+    tool.size_box.setValue(16)
+    until(lambda: tool.ready and not w.ctl.busy, 60)
+    vp = w.canvas.viewport()
+    for piece in misses[2:4]:
+        x, y = inner_point(piece)
+        p = vp.mapToGlobal(w.canvas.mapFromScene(QPointF(x, y)))
+        subprocess.run(["xdotool", "mousemove", str(p.x()), str(p.y()), "click", "1"], check=True)
+        pump(0.3)
+        until(lambda: not w.ctl.busy, 60)
+    shot("superpixel", w)
+    w.editing.set_tool("pan")
+    w.ctl.editor.stack().undo()
+    w.ctl.editor.stack().undo()
+    until(lambda: not w.ctl.busy, 60)
+
+    # corrections that teach (Edit > Adapt the model to corrections, on by default): two brush strokes along the
+    # two largest missed pieces; the status bar then says "model adapted on 2 strokes / 1 image"
+    if not (w.learn.adapt_action.isChecked() and w.editing.auto_refine.isChecked()):
+        raise SystemExit("adaptation or auto-refine is off")
+    ed.set_radius(4)
+    for n, piece in enumerate(misses[:2], 1):
+        pts = stroke_points(piece, ed.radius)
+        ed.begin_stroke(pts[0])
+        for pt in pts[1:]:
+            ed.stroke_to(pt)
+        ed.end_stroke()
+        adapted = f"model adapted on {n} stroke{'s' * (n > 1)} / 1 image"
+        until(lambda: w.learn.status_label.text() == adapted and not w.ctl.busy, 120)
+        pump(0.5)
+        until(lambda: not w.ctl.busy, 60)      # the CRF that follows the adapted head
+    if w.last_error:
+        raise SystemExit(f"the window reported an error: {w.last_error}")
+    move_mouse(w, *inner_point(misses[0]))      # the readout on a corrected piece
     shot("main", w)
 
+    st = w.ctl.state
+    ys, xs = np.nonzero(st.labels == 2)
     w.toolbar.before.setChecked(True)           # the raw network output: its uncertainty is wider than the CRF's
     w.toolbar.uncertainty.setChecked(True)
     move_mouse(w, float(xs.min()) + 1, float(ys.mean()))
@@ -114,27 +190,18 @@ def main() -> int:
     w.toolbar.uncertainty.setChecked(False)
     w.toolbar.before.setChecked(False)
 
-    w.editing.set_tool("superpixel")
-    tool = w.canvas.tool
-    tool.size_box.setValue(16)
-    until(lambda: tool.ready, 30)
-    w.ctl.editor.set_paint_class(1)
-    ys, xs = np.nonzero(st.labels == 0)
-    vp = w.canvas.viewport()
-    for i in (len(xs) // 3, len(xs) // 2):
-        p = vp.mapToGlobal(w.canvas.mapFromScene(QPointF(float(xs[i]), float(ys[i]))))
-        subprocess.run(["xdotool", "mousemove", str(p.x()), str(p.y()), "click", "1"], check=True)
-        pump(0.3)
-    shot("superpixel", w)
-    w.editing.set_tool("pan")
-    w.ctl.editor.stack().undo()
-    w.ctl.editor.stack().undo()
-
     w.images_panel.filter.setText("error")
     fl = w.file_list
     item = fl.item_for(w.ctl.dataset.index_of(work / "scan_notes.jpg"))
+    pump(0.3)                                   # the list re-lays out after the filter
     rect = fl.visualItemRect(item)
-    QToolTip.showText(fl.viewport().mapToGlobal(rect.center()), item.toolTip(1), fl.viewport())
+    for _ in range(10):                         # a tooltip shown during a re-layout can close at once
+        QToolTip.showText(fl.viewport().mapToGlobal(rect.center()), item.toolTip(1), fl.viewport())
+        pump(0.3)
+        if QToolTip.isVisible():
+            break
+    else:
+        raise SystemExit("the tooltip did not stay up")
     shot("filter_and_errors", w)
     QToolTip.hideText()
     w.images_panel.filter.setText("")

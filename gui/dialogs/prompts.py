@@ -57,16 +57,19 @@ def ask_folder(parent, title: str, default: str) -> str | None:
     return QFileDialog.getExistingDirectory(parent, title, default) or None
 
 
+WAITING_DIALOG = "waiting_dialog"   # objectName of the busy dialog, found again among the parent's children
+
+
 def waiting(parent, text: str, on_cancel) -> None:
     """Show (text) or close ('') a window-modal busy dialog while the app finishes work the user asked for
     (a save waiting for the exact CRF); its Cancel calls on_cancel. Never blocks: the caller's loop runs."""
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QProgressDialog
 
-    dialog = getattr(parent, "_waiting_dialog", None)
+    dialog = parent.findChild(QProgressDialog, WAITING_DIALOG)
     if not text:
         if dialog is not None:
-            parent._waiting_dialog = None
+            dialog.setObjectName("")      # (deleteLater keeps it a child until the event loop runs)
             dialog.canceled.disconnect()  # closing a QProgressDialog emits canceled: the work is done, not cancelled
             shown = dialog.isVisible()
             dialog.close()
@@ -76,9 +79,9 @@ def waiting(parent, text: str, on_cancel) -> None:
         return
     if dialog is None:
         dialog = QProgressDialog(text, "Cancel", 0, 0, parent)
+        dialog.setObjectName(WAITING_DIALOG)
         dialog.setWindowTitle("Please wait")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(400)  # shows itself only if the wait lasts (a short one must not steal focus)
         dialog.canceled.connect(on_cancel)
-        parent._waiting_dialog = dialog
     dialog.setLabelText(text)

@@ -446,28 +446,6 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         """The open image's ImageState (owned by ``image``, gui.session.open_image.OpenImage)."""
         return self.image.state
 
-    def set_score(self, index: int, score: float) -> None:
-        """The mean uncertainty of image ``index``'s prediction (list column, sort order)."""
-        self.scores[index] = score
-        self.score_changed.emit(index, score)
-
-    def take_prelabelled(self, index: int, score: float | None, labels) -> None:
-        """A pre-labelling run wrote image ``index``'s labels (File > Pre-label folder): its score and status; the
-        open image, if it has no hand work, shows the file just written, as a reopened one would."""
-        if self.dataset is None:
-            return
-        if score is not None:
-            self.set_score(index, score)
-        st = self.state
-        if index != self.index:
-            self.dataset.set_status(index, Status.PRELABELLED)
-            self.status_changed.emit(index, Status.PRELABELLED.value)
-        elif st is not None and st.index == index and st.status in (Status.NEW, Status.PREDICTED) \
-                and labels is not None and labels.shape == st.shape:
-            st.set_saved_labels(labels, machine=True)
-            self._sync_status()
-            self.results_changed.emit()
-
     def _refuse_write(self) -> bool:
         """True (and the user told why) if this window may not write the folder now."""
         message = self.guard.refusal()

@@ -88,6 +88,28 @@ class HandEditsMixin:
             return Prediction.from_probs(*redo())
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
 
+    def set_score(self, index: int, score: float) -> None:
+        """The mean uncertainty of image ``index``'s prediction (list column, sort order)."""
+        self.scores[index] = score
+        self.score_changed.emit(index, score)
+
+    def take_prelabelled(self, index: int, score: float | None, labels) -> None:
+        """A pre-labelling run wrote image ``index``'s labels (File > Pre-label folder): its score and status; the
+        open image, if it has no hand work, shows the file just written, as a reopened one would."""
+        if self.dataset is None:
+            return
+        if score is not None:
+            self.set_score(index, score)
+        st = self.state
+        if index != self.index:
+            self.dataset.set_status(index, Status.PRELABELLED)
+            self.status_changed.emit(index, Status.PRELABELLED.value)
+        elif st is not None and st.index == index and st.status in (Status.NEW, Status.PREDICTED) \
+                and labels is not None and labels.shape == st.shape:
+            st.set_saved_labels(labels, machine=True)
+            self._sync_status()
+            self.results_changed.emit()
+
     def sort_by_uncertainty(self) -> None:
         """Most uncertain first (mean uncertainty of the predictions made so far); unknown ones last."""
         if self.dataset is not None:

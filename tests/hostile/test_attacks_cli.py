@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import threading
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,22 +25,29 @@ PEAK_MB = 1200   # a plain `main.py predict` of a small image peaks at about 0.7
 
 
 def _run(args, timeout=120, env=None):
-    """(exit code, stderr, seconds, peak RSS in MB) of `python main.py ARGS` (os.wait4 gives that child's own
-    peak, not the largest of all children of this test process)."""
+    """(exit code, stderr, seconds, peak RSS in MB) of `python main.py ARGS`, the peak measured by a small launcher
+    (tests/support/peak_rss.py): wait4 from this test process would count this process's own size at the fork."""
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "main.py", *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
-    timer = threading.Timer(timeout, proc.kill)
+    fd, name = tempfile.mkstemp(suffix=".peak")
+    os.close(fd)
+    peak_file = Path(name)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "peak_rss.py"), str(peak_file),
+                             sys.executable, "main.py", *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, start_new_session=True)
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
     timer.start()
     try:
         err = proc.stderr.read().decode(errors="replace")
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
     finally:
         timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - start
     assert seconds < timeout, f"main.py {' '.join(map(str, args))} did not finish in {timeout} s"
-    return proc.returncode, err, seconds, usage.ru_maxrss / 1024
+    try:
+        peak_kb = int(peak_file.read_text())
+    finally:
+        peak_file.unlink(missing_ok=True)
+    return proc.returncode, err, seconds, peak_kb / 1024
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,6 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from gui.dialogs.classes import ClassMismatchDialog
-from tests.support.gui_fixtures import (  # noqa: F401
-    close_window,
-    env,
-    open_window,
-    wait_image,
-    wait_ready,
-    window,
-)
 
 
 def answer_mismatch(button: str, seen: list) -> None:

@@ -3,7 +3,6 @@ from engine.checkpoints import load_checkpoint
 from engine.crf import get_backend
 from engine.io.images import read_image
 from engine.predict import Predictor
-from tests.support.gui_fixtures import env, wait_image, wait_ready, window  # noqa: F401 (fixtures)
 
 
 def expected(model, image_path, params, backend_name):
