@@ -77,7 +77,7 @@ def session(app, settings_path: Path, backend: str, folder: Path, model: Path, s
     beat.start()
     t0 = time.perf_counter()
     start(w, folder, model)
-    ok = wait_until(lambda: w.ctl.warm and ready(w))
+    ok = wait_until(lambda: w.ctl.crf.warm and ready(w))
     beat.stop()
     out["startup"] = (beat.worst_stall_ms, beat.percentile_ms(99), time.perf_counter() - t0, ok)
 
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         idle_settings.setValue("crf/backend", "reference")  # so the fast kernels first load in its own start-up
         idle_w = MainWindow(idle_settings)
         idle_w.show()
-        wait_until(lambda: idle_w.ctl.warm and not idle_w.ctl.busy)
+        wait_until(lambda: idle_w.ctl.crf.warm and not idle_w.ctl.busy)
         beat = Heartbeat(5)
         beat.start()
         wait_until(lambda: False, args.idle)

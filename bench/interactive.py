@@ -231,10 +231,10 @@ def app_child(folder: str) -> dict:
     ctl = win.ctl
     shown = []  # label-layer changes: (kind, time)
     for signal in (ctl.preview_changed, ctl.results_changed, ctl.window_refined):
-        signal.connect(lambda *_: shown.append(ctl.shown_kind()))
+        signal.connect(lambda *_: shown.append(ctl.crf.shown_kind()))
     wait(lambda: ctl.state is not None and ctl.state.probs is not None, "predicted")
     wait(lambda: ctl.state.crf_preview is not None or ctl.state.crf_labels is not None, "first labels")
-    wait(lambda: ctl.state.crf_labels is not None and ctl.shown_kind() == "exact" and not ctl.busy, "exact")
+    wait(lambda: ctl.state.crf_labels is not None and ctl.crf.shown_kind() == "exact" and not ctl.busy, "exact")
     ed = ctl.editor
     ed.set_radius(8)
     h, w = ctl.state.shape
@@ -246,14 +246,14 @@ def app_child(folder: str) -> dict:
     wait(lambda: any(k in ("local", "exact") or k.startswith("preview") for k in shown), "stroke refined")
     marks["stroke kind"] = shown[0]
     marks["stroke latency"] = _ms(t_stroke)
-    wait(lambda: ctl.shown_kind() == "exact" and not ctl.busy, "stroke exact")
+    wait(lambda: ctl.crf.shown_kind() == "exact" and not ctl.busy, "stroke exact")
     row = win.crf_panel.rows["bi_w"]
     del shown[:]
     t_slider = time.perf_counter()
     row.slider.setValue(row.slider.value() + 4)
     wait(lambda: bool(shown), "slider first")
     marks["slider first latency"] = _ms(t_slider)
-    wait(lambda: ctl.shown_kind() == "exact" and not ctl.busy, "slider exact")
+    wait(lambda: ctl.crf.shown_kind() == "exact" and not ctl.busy, "slider exact")
     prompts.ask_unsaved = lambda *a: prompts.DISCARD
     ok = win.save()
     marks["saved"] = _ms(t0)

@@ -65,7 +65,7 @@ class MainWindow(QMainWindow):
         self.images_panel = ImagesPanel()
         self.file_list = self.images_panel.list
         self.class_panel = ClassPanel()
-        self.crf_panel = CRFPanel(backend_names(), self.ctl.backend_name)
+        self.crf_panel = CRFPanel(backend_names(), self.ctl.crf.backend_name)
         self._dock("Images", self.images_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Classes", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("CRF", self.crf_panel, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -97,13 +97,13 @@ class MainWindow(QMainWindow):
         self.drop = DropOpener(self, self.canvas.viewport(), self.file_list.viewport())
         self._restore_settings()
         self.layout_state = WindowLayout(self, self.view_menu)
-        if not self.ctl.warm:   # once the window is up: loading numba's kernels holds the GIL for a while
+        if not self.ctl.crf.warm:   # once the window is up: loading numba's kernels holds the GIL for a while
             QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
 
     def _warm_up(self) -> None:
         # a CRF run already under way loads the kernels itself; a warm-up submitted now would supersede it
-        if not self.ctl.warm and not self._closed and not self.ctl.lanes["crf"].busy:
-            self.ctl.warm_up()
+        if not self.ctl.crf.warm and not self._closed and not self.ctl.lanes["crf"].busy:
+            self.ctl.crf.warm_up()
 
     # ----- construction --------------------------------------------------------------------------
     def _dock(self, title: str, widget, area) -> QDockWidget:
@@ -133,7 +133,7 @@ class MainWindow(QMainWindow):
         c.error.connect(self.show_error)
         c.save_failed.connect(lambda msg: prompts.warn(self, "Could not save the labels", msg))
         c.score_changed.connect(self.file_list.set_score)
-        c.order_changed.connect(lambda: self.file_list.set_order(c.order))
+        c.order_changed.connect(lambda: self.file_list.set_order(c.ordering.order))
         c.ask_restore = lambda entries: prompts.ask_restore(self, entries)
         c.recovery.damaged.connect(lambda records: damaged_journal_dialog.show_damaged_journal(self, records))
         ed = c.editor
@@ -171,17 +171,17 @@ class MainWindow(QMainWindow):
         s = self.prefs
         self.autosave_action.setChecked(s.autosave)
         self.editing.auto_refine.setChecked(s.auto_refine)
-        self.ctl.auto_refine = self.editing.auto_refine.isChecked()
+        self.ctl.edits.auto_refine = self.editing.auto_refine.isChecked()
         self.toolbar.opacity.setValue(s.opacity)
         self.presenter.set_opacity(self.toolbar.opacity.value() / 100)
         backend = s.crf_backend
-        if backend and backend in backend_names() and backend != self.ctl.backend_name:
+        if backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
             self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
-            self.ctl.set_backend(backend)
+            self.ctl.crf.set_backend(backend)
         params = s.crf_params
         if params is not None:
             self.crf_panel.set_params(params)
-        self.ctl.params = self.crf_panel.params()
+        self.ctl.crf.take_params(self.crf_panel.params())
         device = s.device
         self.model_menu.set_device_checked(device)
         self.ctl.set_device(device)
@@ -226,15 +226,15 @@ class MainWindow(QMainWindow):
 
     def go(self, delta: int) -> bool:
         """Step through the rows the list shows (folder order or by uncertainty, narrowed by the filter)."""
-        if self.ctl.dataset is None or not self.ctl.order:
+        if self.ctl.dataset is None or not self.ctl.ordering.order:
             return False
-        target = self.file_list.step(self.current_index(), delta, self.ctl.order)
+        target = self.file_list.step(self.current_index(), delta, self.ctl.ordering.order)
         return target is not None and self.go_to(target)
 
     def go_next_unsaved(self) -> bool:
         if self.ctl.dataset is None or not len(self.ctl.dataset):
             return False
-        j = self.ctl.dataset.next_unsaved(self.current_index(), self.file_list.shown(self.ctl.order))
+        j = self.ctl.dataset.next_unsaved(self.current_index(), self.file_list.shown(self.ctl.ordering.order))
         if j is None:
             self.status.set_activity("Every image is saved.")
             return False
@@ -308,18 +308,18 @@ class MainWindow(QMainWindow):
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
         self._show_position()
-        self.status.set_labels_kind(self.ctl.shown_kind())
+        self.status.set_labels_kind(self.ctl.crf.shown_kind())
 
     def _on_results_changed(self) -> None:
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
-        self.status.set_labels_kind(self.ctl.shown_kind())
+        self.status.set_labels_kind(self.ctl.crf.shown_kind())
 
     def _on_preview_changed(self) -> None:
         """A running CRF's labels: redraw the label layer only (probabilities come with the result)."""
         self.presenter.render_labels()
         self.class_panel.set_shares(self.presenter.shares())
-        self.status.set_labels_kind(self.ctl.shown_kind())
+        self.status.set_labels_kind(self.ctl.crf.shown_kind())
 
     def _on_window_refined(self, boxes) -> None:
         """Local CRF windows: redraw their boxes (and the probability layers, whose values changed there)."""
@@ -329,13 +329,13 @@ class MainWindow(QMainWindow):
         self.presenter.render_uncertainty()
         self.presenter.render_changed()
         self.class_panel.set_shares(self.presenter.shares())
-        self.status.set_labels_kind(self.ctl.shown_kind())
+        self.status.set_labels_kind(self.ctl.crf.shown_kind())
 
     def _on_params_reverted(self, params: CRFParams) -> None:
         """Esc: the CRF settings went back to those of the labels shown (the panel must not claim others)."""
         self.crf_panel.set_params(params)
         self.prefs.crf_params = params
-        self.status.set_labels_kind(self.ctl.shown_kind())
+        self.status.set_labels_kind(self.ctl.crf.shown_kind())
 
     def _on_waiting(self, text: str) -> None:
         prompts.waiting(self, text, self.ctl.cancel)
@@ -348,7 +348,7 @@ class MainWindow(QMainWindow):
             self.presenter.render_region(box)
 
     def _on_auto_refine(self, on: bool) -> None:
-        self.ctl.auto_refine = on
+        self.ctl.edits.auto_refine = on
         self.prefs.auto_refine = on
 
     def _set_opt(self, name: str, value, render) -> None:
@@ -376,11 +376,11 @@ class MainWindow(QMainWindow):
 
     def _on_params(self, params: CRFParams) -> None:
         self.prefs.crf_params = params
-        self.ctl.set_params(params)
+        self.ctl.crf.set_params(params)
 
     def _on_backend(self, name: str) -> None:
         self.prefs.crf_backend = name
-        self.ctl.set_backend(name)
+        self.ctl.crf.set_backend(name)
 
     def _on_busy(self, busy: bool) -> None:
         self.status.set_busy(busy)

@@ -101,7 +101,7 @@ class PrelabelDialog(QDialog):
         return ""
 
     def _settings(self) -> PrelabelSettings:
-        params = self.window.ctl.params
+        params = self.window.ctl.crf.params
         return PrelabelSettings(crf_params=params if params.iterations else None, crf_backend="fast")
 
     def _describe(self) -> None:

@@ -71,7 +71,7 @@ class TuneDialog(QDialog):
 
     def refresh(self) -> None:
         ds = self.ctl.dataset
-        self._show(self.ctl.params, None, 0)
+        self._show(self.ctl.crf.params, None, 0)
         n, problem = saved_count(self.ctl.dataset, self.ctl.loaded)
         if n is None or self.ctl.predictor is None:
             self.info.setText(problem or "The model is still loading.")
@@ -97,7 +97,7 @@ class TuneDialog(QDialog):
         ds, pred = self.ctl.dataset, self.ctl.predictor
         if ds is None or pred is None:
             return
-        folder, baseline = ds.folder, self.ctl.params
+        folder, baseline = ds.folder, self.ctl.crf.params
         predictor = _LockedPredictor(pred, self.ctl.model_lock)
         device = self.ctl.device_pref
 
@@ -150,7 +150,7 @@ class TuneDialog(QDialog):
         if res is None or ds is None:
             return
         try:
-            path = save_folder_preset(ds.folder, res.best, self.ctl.backend_name, project=ds.project)
+            path = save_folder_preset(ds.folder, res.best, self.ctl.crf.backend_name, project=ds.project)
         except LabelIOError as exc:
             self.status.setText(f"⚠ {exc}")
             return

@@ -131,7 +131,7 @@ def about_text(window) -> str:
         spec = loaded.spec
         lines.append(f"<b>Model:</b> {spec.name or loaded.path.name} ({spec.arch}, {spec.n_classes} classes)")
         lines.append(f"Checkpoint: {loaded.path}")
-    lines.append(f"<b>CRF engine:</b> {ctl.backend_name}")
+    lines.append(f"<b>CRF engine:</b> {ctl.crf.backend_name}")
     return "<br>".join(lines)
 
 

@@ -70,16 +70,16 @@ def navigate_menu(w) -> QMenu:
     w.next_unsaved_action.setShortcuts([QKeySequence("Shift+D"), QKeySequence("N")])
     w.filter_action = _act(w, n, "&Filter images…", w.focus_filter, QKeySequence.StandardKey.Find)
     n.addSeparator()
-    w.sort_uncertain_action = _act(w, n, "Sort by &uncertainty (most unsure first)", w.ctl.sort_by_uncertainty,
+    w.sort_uncertain_action = _act(w, n, "Sort by &uncertainty (most unsure first)", w.ctl.ordering.sort_by_uncertainty,
                                    "Ctrl+U")
-    w.sort_name_action = _act(w, n, "Sort by &name", w.ctl.sort_by_name)
+    w.sort_name_action = _act(w, n, "Sort by &name", w.ctl.ordering.sort_by_name)
     return n
 
 
 def image_menu(w) -> QMenu:
     i = QMenu("&Image", w)
     _act(w, i, "&Predict again", w.ctl.request_predict, "F5")
-    _act(w, i, "&Use model result (replace saved labels)", w.ctl.use_model_result, "Ctrl+R")
+    _act(w, i, "&Use model result (replace saved labels)", w.ctl.edits.use_model_result, "Ctrl+R")
     w.cancel_action = _act(w, i, "&Cancel running work", w.ctl.cancel, "Esc")
     return i
 

@@ -229,4 +229,4 @@ class ClassEditor(QObject):
         if box.findData(backend) >= 0:
             box.setCurrentIndex(box.findData(backend))
         w.crf_panel.set_params(params)
-        self.ctl.params = w.crf_panel.params()
+        self.ctl.crf.take_params(w.crf_panel.params())

@@ -320,7 +320,7 @@ class Adaptation(QObject):
         self._waiting = None
         st = self.ctl.state
         if st is not None and st.token == key[1]:
-            self.ctl.request_crf()
+            self.ctl.crf.request_crf()
 
     def _on_done(self, key, result) -> None:
         st = self.ctl.state

@@ -162,18 +162,19 @@ class ClassesMixin:
                                 f"at {path}; using {Path(current).name if current else 'no model'}")
         crf = saved.crf
         backend = crf.backend if crf is not None and crf.backend in backend_names() else ""
-        if crf is not None and (crf.params != self.params or (backend and backend != self.backend_name)):
+        if crf is not None and (crf.params != self.crf.params or (backend and backend != self.crf.backend_name)):
             lines.append(f"CRF: {_params_text(crf.params)}" + (f", engine {backend}" if backend else "")
-                         + f" instead of {_params_text(self.params)}, engine {self.backend_name}")
+                         + f" instead of {_params_text(self.crf.params)}, engine {self.crf.backend_name}")
         else:
             crf = None
         if not lines or not self.ask_settings(lines):
             return False
         if crf is not None:
-            self.params, self.crf_from_folder = crf.params, True
-            if backend and backend != self.backend_name:
-                self.set_backend(backend)
-            self.project_settings_applied.emit(self.params, self.backend_name)
+            self.crf.take_params(crf.params)
+            self.crf_from_folder = True
+            if backend and backend != self.crf.backend_name:
+                self.crf.set_backend(backend)
+            self.project_settings_applied.emit(self.crf.params, self.crf.backend_name)
         if model_path is not None:
             self.load_model(model_path)
             return True
@@ -184,7 +185,7 @@ class ClassesMixin:
         project = self.project
         if project is not None:
             self._note_model()
-            project.set_crf(CRFSettings(self.params, self.backend_name))
+            project.set_crf(CRFSettings(self.crf.params, self.crf.backend_name))
 
     def _write_project(self) -> bool:
         try:
@@ -295,7 +296,7 @@ class ClassesMixin:
             return False
         answer = self.ask_unknown(describe_unknown(st.path.name, values, pixels, n), values)
         if answer == VOID_THEM:
-            self.set_labels(void_unknown(st.labels, n))
+            self.edits.set_labels(void_unknown(st.labels, n))
             return False
         if answer == ADD_CLASSES and max(values) < VOID:
             classes = self.project.classes or FolderClasses.from_class_list(self.class_list)

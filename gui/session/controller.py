@@ -17,9 +17,6 @@ from PySide6.QtGui import QUndoGroup
 
 from engine.batch.report import read_scores
 from engine.checkpoints import load_checkpoint, with_pipeline
-from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
-from engine.crf.interactive import probs_dtype
-from engine.crf.runner import CRFRunner
 from engine.folder.dataset import Dataset, Status
 from engine.models.device import describe, pick_device
 from engine.errors import EngineError
@@ -28,8 +25,8 @@ from engine.io.images import read_image
 from engine.predict import Prediction, Predictor, alpha_background, transparent_mask
 from gui.session.adaptation import Adaptation
 from gui.session.classes import ClassesMixin
-from gui.session.crf_requests import CRFRequestsMixin
-from gui.session.hand_edits import HandEditsMixin
+from gui.session.crf_requests import CRFRequests
+from gui.session.hand_edits import HandEdits
 from gui.session.editor import Editor
 from gui.session.folder_guard import FolderGuard
 from gui.session.prefetch import Prefetcher
@@ -37,8 +34,9 @@ from gui.session.recovery import Recovery
 from gui.session.history import ImageHistory
 from gui.session.lanes import Lane
 from gui.session.open_image import OpenImage
+from gui.session.ordering import Ordering
 
-class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObject):
+class AnnotatorController(ClassesMixin, QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
@@ -65,27 +63,22 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         self.own_pipeline: str | None = None  # the loaded checkpoint's own inference pipeline
         self.predictor: Predictor | None = None
         self.class_list = None
-        self.params: CRFParams = PRESETS["deeplab-v1"]
         self.device_pref = "auto"
-        self.backend_name = DEFAULT_BACKEND
-        self._crf = CRFRunner(self.backend_name)  # used from the CRF lane only (and closed here)
-        self.warm = False                          # CRF kernels loaded (see warm_up)
         self.model_gen = 0
         self.model_lock = threading.Lock()   # a device move must not overlap a forward pass
         self.index = -1                      # image shown or being opened
-        self.order: list[int] = []           # dataset indices in display/navigation order
-        self.scores: dict[int, float] = {}   # mean uncertainty of each image predicted so far
-        self.auto_refine = True              # re-run the CRF with the locks after each hand edit
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
         self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
         #                                      stage (a kernel load, a forward pass) need not be waited for
         history = ImageHistory(QUndoGroup(self))   # one store of per-image undo history, with one cap
         self.image = OpenImage(history)             # the one owner of the open image
         self.editor = Editor(history, lambda: self.class_list, self)
-        self.editor.edit_finished.connect(self._after_edit)
         self.editor.activity.connect(self.activity)
+        self.ordering = Ordering(self)   # display order and scores (gui/session/ordering.py)
+        self.ordering.score_changed.connect(self.score_changed)
+        self.ordering.order_changed.connect(self.order_changed)
         self.prefetch = Prefetcher(self, parent=self)
-        self.prefetch.scored.connect(self.set_score)
+        self.prefetch.scored.connect(self.ordering.set_score)
         self.prefetch.done.connect(self._on_prefetched)
         self.guard = FolderGuard(self)                 # one writer per folder (engine.folder.lock)
         self.guard.message.connect(self.activity)
@@ -104,7 +97,15 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         self.lanes["image"].failed.connect(self._on_image_failed)
         self.prefetch.unreadable.connect(self._mark_unreadable)
         self.lanes["predict"].finished.connect(self._on_prediction)
-        self._init_crf()      # CRF requests and results (gui.session.crf_requests)
+        self.crf = CRFRequests(self.image, self.lanes["crf"], self.lanes["preview"], self)   # gui/session/crf_requests
+        for name in ("results_changed", "preview_changed", "window_refined", "params_reverted", "activity", "waiting",
+                     "error"):
+            getattr(self.crf, name).connect(getattr(self, name))
+        self.crf.labels_changed.connect(self.sync_status)
+        self.crf.settled.connect(self.prefetch.schedule)
+        self.crf.exact_ready.connect(self.adapt.idle)
+        self.edits = HandEdits(self.image, self.editor, self.crf, self.adapt, self.sync_status, self)
+        self.edits.results_changed.connect(self.results_changed)
         self._init_classes()  # the folder's class list and settings (gui.session.classes)
 
     # ----- folder and images ---------------------------------------------------------------------
@@ -120,13 +121,13 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
             return False
         for name in ("image", "predict", "crf", "preview", "adapt"):
             self.lanes[name].cancel()
-        self._forget_crf()
+        self.crf.forget()
         self.adapt.reset(predict=False)   # another folder: nothing learnt here yet
         self.prefetch.clear()
         self.image.leave(keep_history=False)
         self.image.history.clear()
         self.dataset, self.index = dataset, -1
-        self.order, self.scores = list(range(len(dataset))), {}
+        self.ordering.reset(len(dataset))
         pending = self.recovery.open(dataset, writer=not self.guard.read_only)
         if not self.guard.may_restore:
             pending = []                   # a live window's autosaves: not a crash to recover from
@@ -139,7 +140,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         self._bind_folder_classes()
         self.folder_opened.emit()
         for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
-            self.set_score(i, score)
+            self.ordering.set_score(i, score)
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
             return True
@@ -153,7 +154,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
             return False
         for name in ("image", "predict", "crf", "preview", "adapt"):
             self.lanes[name].cancel()
-        self._forget_crf()
+        self.crf.forget()
         self.prefetch.cancel(keep=index)   # if image ``index`` is being prefetched, its result is awaited
         st = self.state                    # leaving it: its history stays if its labels are on disk
         self.image.leave(keep_history=st is not None and st.status in (Status.SAVED, Status.PRELABELLED))
@@ -204,7 +205,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         if problem:
             self.error.emit(problem)
         self._report_unknown(state)
-        self._sync_status()
+        self.sync_status()
         cached = cached or self.prefetch.take(index)
         if cached is not None and self.predictor is not None:
             self._use_prefetched(state, cached)                   # prefetched: no waiting
@@ -235,7 +236,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
             return False
         if self._refuse_write():           # read-only, or another window took the folder over
             return False
-        if not self.ensure_exact():  # a preview or a local window is never saved: the exact result is
+        if not self.crf.ensure_exact():  # a preview or a local window is never saved: the exact result is
             self.error.emit("Not saved: the exact CRF result for the settings shown did not finish "
                             "(cancelled or failed). Save again to retry.")
             return False
@@ -248,17 +249,17 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
             return False
         try:
             self._record_settings()
-            record = st.provenance(self.loaded, self.backend_name, entry.label_path)
+            record = st.provenance(self.loaded, self.crf.backend_name, entry.label_path)
             path = self.dataset.save(st.index, st.labels, self.class_list, provenance=record,
                                      keep_unknown=keep_unknown)
         except EngineError as exc:
             self.error.emit(str(exc))
             self.save_failed.emit(str(exc))
-            self._sync_status()
+            self.sync_status()
             return False
         st.mark_saved()
         self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
-        self._sync_status()
+        self.sync_status()
         self.recovery.discard(st.index)
         self.activity.emit(f"Saved {path}")
         return True
@@ -333,7 +334,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         loaded, predictor = result
         is_new_model = loaded is not self.loaded and key[0] != "pipeline"  # a pipeline switch keeps the classes
         if loaded is not self.loaded:
-            self.scores = {}
+            self.ordering.forget_scores()
             self.prefetch.clear()
         self.loaded = loaded
         if is_new_model:
@@ -359,8 +360,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
             if not self.lanes["model"].busy:
                 self.activity.emit("No model loaded: use Model > Load checkpoint…")
             return
-        self.lanes["crf"].cancel()
-        self._crf.prestart()  # an isolated CRF's process starts while the network runs
+        self.crf.before_prediction()
         self.activity.emit(f"Predicting {st.path.name}…")
         predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token))  # with the adapted head
 
@@ -383,7 +383,7 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         if st is None or st.token != token:
             return
         self._apply_prediction(st, pred, refine=False)
-        self.refine_changed(box)
+        self.crf.refine_changed(box)
 
     def _apply_prediction(self, st: ImageState, pred: Prediction, refine: bool = True) -> None:
         """New probabilities for the open image; refine=False when the caller asks for the CRF itself."""
@@ -391,37 +391,43 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         if self.class_list is not None and probs.shape[0] != len(self.class_list):
             self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
             return
-        prefetched = self.prefetch.take_crf(st.index, probs, self.params, self.backend_name)
+        prefetched = self.prefetch.take_crf(st.index, probs, self.crf.params, self.crf.backend_name)
         self.image.take_prediction(pred, keep_crf=not refine)
         if refine:
-            self._forget_crf()
+            self.crf.forget()
             self.adapt.image_ready(st, pred.extra)
-        self.set_score(st.index, float(st.unc.mean(dtype=np.float64)))
+        self.ordering.set_score(st.index, float(st.unc.mean(dtype=np.float64)))
         if prefetched is not None and st.lock_constraints() is None:  # its CRF ran ahead: final labels at once
-            self._adopt_crf(st, *prefetched)
+            self.crf.adopt_prefetched(st, *prefetched)
             return
-        self._sync_status()
+        self.sync_status()
         self.results_changed.emit()
         if refine:
-            self.request_crf()
+            self.crf.request_crf()
 
-    # ----- CRF (requests and results: gui.session.crf_requests) ----------------------------------------
-    def set_backend(self, name: str) -> None:
-        try:
-            runner = CRFRunner(name)
-        except EngineError as exc:
-            self.error.emit(str(exc))
+    def _on_prefetched(self, index: int, ok: bool) -> None:
+        """A background prediction ended; the open image may have been waiting for it."""
+        st = self.state
+        if st is None or st.index != index or st.probs is not None or self.lanes["predict"].busy:
             return
-        self.lanes["crf"].cancel()
-        self._crf.close()
-        self._crf, self.backend_name, self.warm = runner, name, False
-        self.warm_up()
-        self.request_crf()
+        cached = self.prefetch.take(index) if ok else None
+        if cached is not None and self.predictor is not None:
+            self._use_prefetched(st, cached)
+        else:
+            self.request_predict()
 
-    def warm_up(self) -> None:
-        """Load the CRF kernels (or start its process) now, in the CRF lane: see CRFRunner.warm_up."""
-        runner = self._crf
-        self.lanes["crf"].submit(("warm-up", self.backend_name), lambda cancel, report: runner.warm_up())
+    def _use_prefetched(self, st: ImageState, cached) -> None:
+        """A gui.session.prefetch.Prefetched entry: as it is, or, if the adapted head changed since, its
+        probabilities made again from the cached features (no backbone run) in the predict lane."""
+        if not self.adapt.is_stale(cached.extra):
+            self._apply_prediction(st, cached.pred)
+            return
+        redo = self.adapt.redo_fn(cached.extra)
+        if redo is None:          # made without features: the network runs again
+            self.request_predict()
+            return
+        self.lanes["predict"].submit(("predict", st.token, self.model_gen),
+                                     lambda cancel, report: Prediction.from_probs(*redo()))
 
     # ----- misc ----------------------------------------------------------------------------------
     @property
@@ -431,20 +437,59 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
     def wait_idle(self, msecs: int = 30000) -> bool:
         return all(lane.wait(msecs) for lane in self.lanes.values()) and self.prefetch.wait(msecs)
 
+    def cancel(self) -> None:
+        """Esc: stop prediction, learning and the CRF for now (a new request starts them again); the CRF panel
+        returns to the settings of the labels shown (CRFRequests.stop)."""
+        busy = self.busy
+        for name in ("predict", "adapt"):
+            self.lanes[name].cancel()
+        reverted = self.crf.stop()
+        if busy or reverted:
+            self.activity.emit("Cancelled" + ("; the CRF settings are back to those of the labels shown"
+                                              if reverted else ""))
+
     def shutdown(self) -> None:
-        self._idle.stop()
         self.prefetch.cancel()
         for lane in self.lanes.values():
             lane.cancel()
         if self.wait_on_shutdown:
             self.wait_idle(5000)
-        self._crf.close()
+        self.crf.close()
         self.guard.release()
 
     @property
     def state(self) -> ImageState | None:
         """The open image's ImageState (owned by ``image``, gui.session.open_image.OpenImage)."""
         return self.image.state
+
+    def discard_edits(self) -> None:
+        """The user threw away the current image's unsaved edits: forget them, on disk too."""
+        st = self.state
+        if st is not None:
+            self.recovery.discard(st.index)
+            # the list must not keep saying "edited" for work that no longer exists
+            on_disk = self.dataset is not None and self.dataset[st.index].label_path.is_file()
+            status = Status.SAVED if on_disk else Status.PREDICTED if st.probs is not None else Status.NEW
+            if self.dataset is not None:
+                self.dataset.set_status(st.index, status)
+            self.status_changed.emit(st.index, status.value)
+
+    def take_prelabelled(self, index: int, score: float | None, labels) -> None:
+        """A pre-labelling run wrote image ``index``'s labels (File > Pre-label folder): its score and status; the
+        open image, if it has no hand work, shows the file just written, as a reopened one would."""
+        if self.dataset is None:
+            return
+        if score is not None:
+            self.ordering.set_score(index, score)
+        st = self.state
+        if index != self.index:
+            self.dataset.set_status(index, Status.PRELABELLED)
+            self.status_changed.emit(index, Status.PRELABELLED.value)
+        elif st is not None and st.index == index and st.status in (Status.NEW, Status.PREDICTED) \
+                and labels is not None and labels.shape == st.shape:
+            st.set_saved_labels(labels, machine=True)
+            self.sync_status()
+            self.results_changed.emit()
 
     def _refuse_write(self) -> bool:
         """True (and the user told why) if this window may not write the folder now."""
@@ -471,19 +516,19 @@ class AnnotatorController(ClassesMixin, HandEditsMixin, CRFRequestsMixin, QObjec
         if self.recovery.restore_postponed(st, self.dataset.image_id(st.index)):
             self.editor.bind(st)
             self.results_changed.emit()
-        self._sync_status()
+        self.sync_status()
 
     def _on_busy(self, _busy: bool) -> None:
         self.busy_changed.emit(self.busy)
 
     def _on_failed(self, key, message: str) -> None:
         if isinstance(key, tuple) and key and key[0] in ("crf", "local"):
-            self._drop_crf_preview()
+            self.crf.drop_preview()
         if isinstance(key, tuple) and key and key[0] in ("model", "device"):
             self._restore_postponed()      # no class count is coming: restore what waited without it
         self.error.emit(message)
 
-    def _sync_status(self) -> ImageState | None:
+    def sync_status(self) -> ImageState | None:
         """Push the current image's derived status to the dataset and views; autosave follows it."""
         st = self.state
         if st is None or self.dataset is None:

@@ -1,6 +1,8 @@
 """The CRF side of the annotator session: requests, their results, Esc, and the exact run a save needs.
 
-Mixed into AnnotatorController (its CRF concern; the open image's keys come from gui.session.open_image). What to compute is engine.crf.interactive's
+CRFRequests owns the CRF settings in use (``params``), the backend (its CRFRunner) and the timers; the session
+composes it and hands it the open image (gui.session.open_image.OpenImage, whose keys say whether a result is
+still for what is shown) and two lanes. It answers with signals. What to compute is engine.crf.interactive's
 policy (InteractiveCRF.plan); this module wires it to two lanes and a timer:
   'preview'  downscaled previews, never cancelled mid-run: while a slider moves, the newest settings wait for
              the running preview and then run, so previews keep coming at their own pace;
@@ -17,18 +19,21 @@ API (all on the GUI thread):
   ensure_exact()            wait (the event loop runs) until the labels are the exact result for the settings
                             shown; False if that was cancelled or failed. save() calls it.
   shown_kind()              what the label layer shows: 'exact', 'local', 'preview 1/4 resolution', ...
-  cancel()                  Esc: stop, and if the labels shown are for other settings than the panel's, the
+  stop()                    Esc: stop, and if the labels shown are for other settings than the panel's, the
                             panel goes back to theirs (params_reverted), so panel and labels always agree.
 """
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEventLoop, QObject, QTimer
+from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
-from engine.crf import CRFParams
+from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
-from gui.session.open_image import CrfKey
+from engine.crf.runner import CRFRunner
+from engine.errors import EngineError
+from gui.session.lanes import Lane
+from gui.session.open_image import CrfKey, OpenImage
 
 PREVIEW_INTERVAL = 0.06  # s between label previews of an iterating exact run: enough to follow, little GUI work
 DEBOUNCE_MS = 150  # the reference backend (a child process it kills to cancel) runs when a slider rests this long
@@ -49,54 +54,102 @@ def _iteration_reporter(report, with_labels: bool):
     return on_iteration
 
 
-class CRFRequestsMixin:
-    """Methods of AnnotatorController about the CRF (see module docstring). Call _init_crf() in __init__."""
+class CRFRequests(QObject):
+    """The open image's CRF: requests, results and what is shown (see module docstring)."""
+    results_changed = Signal()         # the CRF result shown changed (an exact run, or CRF off)
+    preview_changed = Signal()         # a running CRF's label preview changed
+    window_refined = Signal(object)    # local CRF windows [(x0, y0, x1, y1), ...] were pasted
+    labels_changed = Signal()          # what the labels are changed: the session updates the image's status
+    settled = Signal(int)              # image index: its exact labels are shown (the next images may be refined)
+    exact_ready = Signal(object)       # ImageState: an exact result is shown (adaptation may take its features)
+    params_reverted = Signal(object)   # Esc: the settings went back to those of the labels shown (CRFParams)
+    activity = Signal(str)
+    waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
+    error = Signal(str)
 
-    def _init_crf(self) -> None:
+    def __init__(self, image: OpenImage, crf_lane: Lane, preview_lane: Lane, parent: QObject | None = None):
+        super().__init__(parent)
+        self.image, self.lane, self.preview_lane = image, crf_lane, preview_lane
+        self.params: CRFParams = PRESETS["deeplab-v1"]
+        self.backend_name = DEFAULT_BACKEND
+        self.runner = CRFRunner(self.backend_name)   # used from the CRF lane only (and closed here)
+        self.warm = False                             # CRF kernels loaded (see warm_up)
         self._preview_next = None          # the newest preview request, waiting for the running one
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
         self._idle.setInterval(IDLE_MS)
-        self._idle.timeout.connect(lambda: self._submit_exact(self.state, capture=True))
+        self._idle.timeout.connect(lambda: self._submit_exact(self.image.state, capture=True))
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self.request_crf)
-        self.lanes["crf"].finished.connect(self._on_crf)
-        self.lanes["crf"].preview.connect(self._on_crf_preview)
-        self.lanes["preview"].finished.connect(self._on_preview)
-        self.lanes["preview"].preview.connect(self._on_preview_progress)
-        self.lanes["preview"].failed.connect(lambda _k, _m: self._next_preview())
+        self.lane.finished.connect(self._on_crf)
+        self.lane.preview.connect(self._on_crf_preview)
+        self.preview_lane.finished.connect(self._on_preview)
+        self.preview_lane.preview.connect(self._on_preview_progress)
+        self.preview_lane.failed.connect(lambda _k, _m: self._next_preview())
+
+    # ----- settings and backend ----------------------------------------------------------------
+    def take_params(self, params: CRFParams) -> None:
+        """Use ``params`` from now on without refining now (restored settings, the folder's values)."""
+        self.params = params
+
+    def set_backend(self, name: str) -> None:
+        try:
+            runner = CRFRunner(name)
+        except EngineError as exc:
+            self.error.emit(str(exc))
+            return
+        self.lane.cancel()
+        self.runner.close()
+        self.runner, self.backend_name, self.warm = runner, name, False
+        self.warm_up()
+        self.request_crf()
+
+    def warm_up(self) -> None:
+        """Load the CRF kernels (or start its process) now, in the CRF lane: see CRFRunner.warm_up."""
+        runner = self.runner
+        self.lane.submit(("warm-up", self.backend_name), lambda cancel, report: runner.warm_up())
+
+    def before_prediction(self) -> None:
+        """The network is about to run: the CRF of the old probabilities stops; an isolated CRF's process starts
+        meanwhile."""
+        self.lane.cancel()
+        self.runner.prestart()
+
+    def close(self) -> None:
+        self._idle.stop()
+        self.runner.close()
 
     # ----- requests ----------------------------------------------------------------------------
     def set_params(self, params: CRFParams) -> None:
         if params == self.params:
             return
         self.params = params
-        if self._crf.isolated is not None:  # pydensecrf cannot stop: a new run per slider step would kill its
+        if self.runner.isolated is not None:  # pydensecrf cannot stop: a new run per slider step would kill its
             self._debounce.start()          # process each time, so it waits for the hand to rest (as before)
             return
         self.request_crf()
 
     def request_crf(self, region=None, probs_changed: bool = False) -> None:
-        st, params = self.state, self.params
+        st, params = self.image.state, self.params
         self._idle.stop()
         self._debounce.stop()
         if st is None or st.probs is None:
             return
         if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)
-            self.lanes["crf"].cancel()
+            self.lane.cancel()
             st.set_crf(st.probs, st.raw_labels, params, st.unc, kind=KIND_EXACT)
             self.image.mark_exact()
-            self._sync_status()
+            self.labels_changed.emit()
             self.results_changed.emit()
-            self.prefetch.schedule(st.index)
+            self.settled.emit(st.index)
             return
         plan = self.interactive().plan(params, st.probs, region, probs_changed)
         if plan.first == "local":
             self._submit_local(st, region)
         elif plan.first == "preview":
-            self.lanes["crf"].cancel()
+            self.lane.cancel()
             self._submit_preview(st)
         else:
             self._submit_exact(st, capture=True)
@@ -111,13 +164,13 @@ class CRFRequestsMixin:
 
     def interactive(self) -> InteractiveCRF:
         """The current image's InteractiveCRF (a new one per opened image, and per backend)."""
-        return self.image.crf(self._crf)
+        return self.image.crf(self.runner)
 
-    def _key(self, kind: str, st, params: CRFParams) -> CrfKey:
+    def _key(self, kind: str, params: CRFParams) -> CrfKey:
         return self.image.crf_key(kind, params, self.backend_name)
 
     def _submit_exact(self, st, capture: bool = True) -> None:
-        if st is None or st is not self.state or st.probs is None:
+        if st is None or st is not self.image.state or st.probs is None:
             return
         it, probs, params, locks = self.interactive(), st.probs, self.params, st.lock_constraints()
         with_labels = not it.wants_preview  # large images show a downscaled preview instead
@@ -126,7 +179,7 @@ class CRFRequestsMixin:
         def job(cancel, report):
             return it.exact(probs, params, locks, should_cancel=cancel,
                             on_iteration=_iteration_reporter(report, with_labels))
-        self.lanes["crf"].submit(self._key("crf", st, params), job)
+        self.lane.submit(self._key("crf", params), job)
 
     def _submit_local(self, st, region) -> None:
         it, probs, params, locks = self.interactive(), st.probs, self.params, st.lock_constraints()
@@ -136,11 +189,11 @@ class CRFRequestsMixin:
             if it.local(probs, params, region, locks, should_cancel=cancel) is None:
                 return it.exact(probs, params, locks, should_cancel=cancel)  # the window would be most of it
             return None  # the windows are taken from it.pending() on the GUI thread
-        self.lanes["crf"].submit(self._key("local", st, params), job)
+        self.lane.submit(self._key("local", params), job)
 
     def _submit_preview(self, st) -> None:
-        request = (st, self.params, st.lock_constraints(), self._key("preview", st, self.params))
-        if self.lanes["preview"].busy:
+        request = (st, self.params, st.lock_constraints(), self._key("preview", self.params))
+        if self.preview_lane.busy:
             self._preview_next = request
             return
         it = self.interactive()
@@ -152,53 +205,53 @@ class CRFRequestsMixin:
                 report(i, n, f"Preview iteration {i}/{n}",  # redraw costs too much to show every one)
                        (it.geometry.text, labels_of()) if i == 1 else None)
             return it.preview(probs, params, locks, on_labels=on_labels)  # runs to its end (see module docstring)
-        self.lanes["preview"].submit(key, job)
+        self.preview_lane.submit(key, job)
 
     def _next_preview(self) -> None:
         """A preview ended: run the newest waiting one, or (settings at rest) the exact run."""
         request, self._preview_next = self._preview_next, None
-        st = self.state
+        st = self.image.state
         if request is not None and request[0] is st and st is not None:
             self._submit_preview(st)
         elif st is not None and st.probs is not None and self.params.iterations > 0:
             self._submit_exact(st, capture=True)
 
-    def crf_prefetchable(self) -> bool:
+    def prefetchable(self) -> bool:
         """The next images' CRF can run ahead: an in-process backend (the reference one's child process is the
         open image's) and the CRF on."""
-        return self._crf.isolated is None and self.params.iterations > 0
+        return self.runner.isolated is None and self.params.iterations > 0
 
-    def _adopt_crf(self, st, outcome, solution) -> None:
+    def adopt_prefetched(self, st, outcome, solution) -> None:
         """A prefetched exact result (and solution) for the image just opened."""
         st.set_crf(outcome.probs, outcome.labels, outcome.params, outcome.unc, kind=outcome.kind)
         self.image.mark_exact()
         if solution is not None:
             self.interactive().adopt(solution, st.probs)
-        self._sync_status()
+        self.labels_changed.emit()
         self.results_changed.emit()
         self.activity.emit(f"Ready: {st.path.name} (refined ahead)")
-        self.prefetch.schedule(st.index)
-        self.adapt.idle(st)
+        self.settled.emit(st.index)
+        self.exact_ready.emit(st)
 
     # ----- results -----------------------------------------------------------------------------
     def _current(self, key: CrfKey) -> bool:
         return self.image.is_current(key, self.params, self.backend_name)
 
     def _on_preview(self, key, outcome) -> None:
-        st = self.state
-        if self.image.shows_probs_of(key) and self.lanes["crf"].current_key is None \
+        st = self.image.state
+        if self.image.shows_probs_of(key) and self.lane.current_key is None \
                 and st.set_crf_preview(outcome.labels, outcome.kind):
             self.preview_changed.emit()
         self._next_preview()
 
     def _on_preview_progress(self, key, payload) -> None:
-        st = self.state
-        if self.image.shows_probs_of(key) and self.lanes["crf"].current_key is None \
+        st = self.image.state
+        if self.image.shows_probs_of(key) and self.lane.current_key is None \
                 and payload[1].shape == st.shape and st.set_crf_preview(payload[1], payload[0]):
             self.preview_changed.emit()
 
     def _on_crf_preview(self, key, payload) -> None:
-        st = self.state
+        st = self.image.state
         if not self._current(key) or payload[1].shape != st.shape:
             return
         if st.set_crf_preview(payload[1], payload[0]):
@@ -208,38 +261,38 @@ class CRFRequestsMixin:
         self.warm = True
         if key[0] in ("warm-up", "settle"):   # (warm-up keys are not CrfKeys)
             return
-        st = self.state
+        st = self.image.state
         if not self._current(key):
             return
         windows = self._take_windows()
         if outcome is not None:  # an exact run (a local request that had to run the whole image, too)
             st.set_crf(outcome.probs, outcome.labels, outcome.params, outcome.unc, kind=outcome.kind)
             self.image.mark_exact(key.edit_serial)
-            self._sync_status()
+            self.labels_changed.emit()
             self.results_changed.emit()
             self.activity.emit(f"Ready: {st.path.name}" + (f" ({outcome.note})" if outcome.note else ""))
-            self.prefetch.schedule(st.index)
-            self.adapt.idle(st)   # its features, for the first stroke
+            self.settled.emit(st.index)
+            self.exact_ready.emit(st)   # its features, for the first stroke
         elif windows:
             self.activity.emit("Refined around the edit (local); the exact result follows when you pause")
             it = self.image.crf_session()
-            self.lanes["crf"].submit(key._replace(kind="settle"), lambda cancel, report: it.settle())  # meanwhile
+            self.lane.submit(key._replace(kind="settle"), lambda cancel, report: it.settle())  # meanwhile
             self._idle.start()
 
     def _take_windows(self) -> bool:
         """Show every local window pasted so far (in order); True if there were any."""
-        st, it = self.state, self.image.crf_session()
+        st, it = self.image.state, self.image.crf_session()
         if it is None:
             return False
         boxes = [w.box for w in it.pending() if st.set_crf_window(w.box, w.labels, w.probs, w.unc, w.params)]
         if boxes:
-            self._sync_status()
+            self.labels_changed.emit()
             self.window_refined.emit(boxes)
         return bool(boxes)
 
     # ----- what is shown, Esc, saving ------------------------------------------------------------
     def shown_kind(self) -> str:
-        st = self.state
+        st = self.image.state
         if st is None or st.labels is None:
             return ""
         if st.crf_preview is not None:
@@ -252,7 +305,7 @@ class CRFRequestsMixin:
 
     def labels_exact(self) -> bool:
         """The labels are what an exact run gives for the settings shown (or do not depend on the CRF)."""
-        st = self.state
+        st = self.image.state
         if st is None or st.labels is None or not st.follows_model or st.probs is None:
             return True
         if self.params.iterations == 0:
@@ -265,14 +318,14 @@ class CRFRequestsMixin:
         (the window shows progress; Esc cancels). True when the labels are exact."""
         if self.labels_exact():
             return True
-        st = self.state
+        st = self.image.state
         self._idle.stop()
         self._preview_next = None
-        key = self._key("crf", st, self.params)
-        if self.lanes["crf"].current_key != key:
+        key = self._key("crf", self.params)
+        if self.lane.current_key != key:
             self._submit_exact(st, capture=True)
         loop = QEventLoop()
-        lane = self.lanes["crf"]
+        lane = self.lane
         connections = [lane.finished.connect(lambda *_: loop.quit()), lane.failed.connect(lambda *_: loop.quit()),
                        lane.busy_changed.connect(lambda busy: busy or loop.quit())]
         self.waiting.emit("Computing the exact CRF before saving…")
@@ -285,34 +338,31 @@ class CRFRequestsMixin:
             self.waiting.emit("")
         return self.labels_exact()
 
-    def cancel(self) -> None:
-        """Stop prediction and CRF for now (a new request starts them again). Labels and panel stay in step: a
-        preview goes, windows already computed are shown, and the panel returns to the labels' settings."""
-        busy = self.busy
+    def stop(self) -> bool:
+        """Esc: stop the CRF for now (a new request starts it again). Labels and panel stay in step: a preview
+        goes, windows already computed are shown, and the panel returns to the labels' settings (True then)."""
         self._idle.stop()
         self._preview_next = None
-        for name in ("predict", "crf", "preview", "adapt"):
-            self.lanes[name].cancel()
+        self.lane.cancel()
+        self.preview_lane.cancel()
         self._take_windows()
-        self._drop_crf_preview()
-        st = self.state
+        self.drop_preview()
+        st = self.image.state
         reverted = st is not None and st.crf_params is not None and st.crf_params != self.params \
             and st.follows_model
         if reverted:
             self.params = st.crf_params
             self.params_reverted.emit(st.crf_params)
-        if busy or reverted:
-            self.activity.emit("Cancelled" + ("; the CRF settings are back to those of the labels shown"
-                                              if reverted else ""))
+        return reverted
 
-    def _drop_crf_preview(self) -> None:
+    def drop_preview(self) -> None:
         """The CRF run behind the preview will not finish: show the labels it would have replaced."""
-        st = self.state
+        st = self.image.state
         if st is not None and st.crf_preview is not None:
             st.crf_preview, st.preview_kind = None, ""
             self.preview_changed.emit()
 
-    def _forget_crf(self) -> None:
+    def forget(self) -> None:
         """New probabilities for the current image: its solution and pending windows are stale."""
         self._idle.stop()
         self._preview_next = None

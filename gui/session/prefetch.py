@@ -88,13 +88,13 @@ class Prefetcher(QObject):
         ctl = self.ctl
         if not self.enabled or ctl.dataset is None or ctl.predictor is None or index < 0:
             return
-        order = ctl.order
+        order = ctl.ordering.order
         pos = order.index(index) if index in order else -1
         plan = []
         for i in order[pos + 1: pos + 1 + self.ahead]:
             if self._wanted(i):
                 plan.append(i)  # predicted, then refined (see _on_done)
-            elif self.crf_enabled and self._key(i) not in self.crf and ctl.crf_prefetchable():
+            elif self.crf_enabled and self._key(i) not in self.crf and ctl.crf.prefetchable():
                 plan.append(("crf", i))
         if self.inflight is not None and self.inflight in plan:
             self._plan = [i for i in plan if i != self.inflight]   # let the running one finish
@@ -232,7 +232,7 @@ class Prefetcher(QObject):
             self.scored.emit(index, float(pred.unc.mean(dtype="float64")))
             if self.ctl.adapt.is_stale(pred.extra) and index not in self._plan:
                 self._plan.insert(0, index)     # the head changed while it ran: redo it with the new one
-            elif self.crf_enabled and self.ctl.params.iterations > 0:
+            elif self.crf_enabled and self.ctl.crf.params.iterations > 0:
                 self._plan.insert(0, ("crf", index))
         self.done.emit(index, ok)
         self._next()
@@ -243,11 +243,11 @@ class Prefetcher(QObject):
         ctl = self.ctl
         key = self._key(index)
         hit = self.cache.get(key)
-        if hit is None or not ctl.crf_prefetchable():
+        if hit is None or not ctl.crf.prefetchable():
             self._next()
             return
         image, probs = hit.image, hit.probs
-        params, backend, busy = ctl.params, ctl.backend_name, lambda: ctl.busy
+        params, backend, busy = ctl.crf.params, ctl.crf.backend_name, lambda: ctl.busy
 
         def job(cancel, report):
             _lower_thread_priority()

@@ -9,7 +9,6 @@ bundle compiles the CRF kernels (numba caches them in ~/.cache/numba, as for a u
 """
 import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 load no Qt (engine/ never imports it)."""
 import subprocess
 import sys
-from pathlib import Path
 
 from engine import cli
 from tests.support.paths import ROOT

@@ -204,5 +204,5 @@ def test_hostile_project_json_folder_opens_and_recorded_crf_values_are_offered(q
     window.open_folder(folder)
     st = wait_ready(qtbot, window)
     assert len(asked) == 1 and "pos_w 7" in asked[0][0] and not any("Model" in line for line in asked[0])
-    assert window.ctl.params.pos_w == 7.0 and window.crf_panel.params() == window.ctl.params
+    assert window.ctl.crf.params.pos_w == 7.0 and window.crf_panel.params() == window.ctl.crf.params
     assert st.crf_params.pos_w == 7.0

@@ -153,7 +153,7 @@ def test_fill_polygon_lasso_and_pick(qtbot, window, env):
 
 def test_locks_survive_crf_and_new_prediction_and_clear_locks(qtbot, window, env):
     st = opened(qtbot, window, env, auto_refine=True)
-    assert window.editing.auto_refine.isChecked() and window.ctl.auto_refine
+    assert window.editing.auto_refine.isChecked() and window.ctl.edits.auto_refine
     ys, xs = np.nonzero(st.labels == RED)
     y, x = int(np.median(ys)), int(np.median(xs))
     window.ctl.editor.set_paint_class(GREEN)
@@ -165,7 +165,7 @@ def test_locks_survive_crf_and_new_prediction_and_clear_locks(qtbot, window, env
     st = wait_ready(qtbot, window)
     assert np.all(st.labels[locked] == GREEN)
     session = get_backend("reference").session(st.image)
-    want = run_constrained(session, st.probs, window.ctl.params, st.labels, locked).labels
+    want = run_constrained(session, st.probs, window.ctl.crf.params, st.labels, locked).labels
     np.testing.assert_array_equal(st.labels, want)         # exactly the constrained CRF
 
     window.ctl.request_predict()                           # F5: a new prediction keeps the locks
@@ -204,7 +204,7 @@ def test_save_writes_provenance_and_a_failed_save_keeps_the_edits(qtbot, window,
     prov = read_provenance(folder / "labels" / "img1.png")
     assert prov.edited_pixels == st.locked.sum() > 0 and np.array_equal(prov.edited_mask(), st.locked)
     assert prov.model_name == "colour-test" and prov.crf_backend == "reference"
-    assert prov.crf_params == json.loads(json.dumps(window.ctl.params.to_dict()))
+    assert prov.crf_params == json.loads(json.dumps(window.ctl.crf.params.to_dict()))
 
     drag(qtbot, window, [(10, 50), (40, 50)])
     edited = st.labels.copy()

@@ -49,7 +49,7 @@ def _open(qtbot, tmp_path, env, params=SMALL):  # noqa: F811
     folder, model = env
     w = open_window(tmp_path, backend="fast")
     w.crf_panel.set_params(params)
-    w.ctl.params = params
+    w.ctl.crf.take_params(params)
     start(w, folder, model)
     return w, wait_ready(qtbot, w), folder, model
 
@@ -57,12 +57,12 @@ def _open(qtbot, tmp_path, env, params=SMALL):  # noqa: F811
 def test_slider_previews_are_labelled_and_a_save_writes_the_exact_result(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
     w, st, folder, model = _open(qtbot, tmp_path, env)
     try:
-        assert w.ctl.shown_kind() == "exact" and w.status.labels_kind.text() == "Labels: exact"
+        assert w.ctl.crf.shown_kind() == "exact" and w.status.labels_kind.text() == "Labels: exact"
         gate = threading.Event()
         _slow_exact(monkeypatch, gate)
         row = w.crf_panel.rows["bi_rgb_std"]
         kinds = []
-        w.ctl.preview_changed.connect(lambda: kinds.append(w.ctl.shown_kind()))
+        w.ctl.preview_changed.connect(lambda: kinds.append(w.ctl.crf.shown_kind()))
         for step in (4, 8, 12):                 # a drag: the panel emits at every step, not after a pause
             row.slider.setValue(row.slider.value() + step)
             qtbot.wait(5)
@@ -79,7 +79,7 @@ def test_slider_previews_are_labelled_and_a_save_writes_the_exact_result(qtbot, 
         saved = read_label_png(folder / "labels" / "img1.png")
         np.testing.assert_array_equal(saved, exact)
         assert read_provenance(folder / "labels" / "img1.png").crf_params == params.to_dict()
-        assert w.ctl.shown_kind() == "exact" and w.ctl.state.crf_preview is None
+        assert w.ctl.crf.shown_kind() == "exact" and w.ctl.state.crf_preview is None
     finally:
         close_window(w, monkeypatch)
 
@@ -97,25 +97,25 @@ def _paint_stroke(w):
 def test_a_stroke_is_refined_locally_then_exactly_when_idle(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
     w, st, folder, model = _open(qtbot, tmp_path, env)
     try:
-        assert w.ctl.interactive().solution is not None  # the exact run kept what windows start from
+        assert w.ctl.crf.interactive().solution is not None  # the exact run kept what windows start from
         w.ctl.adapt.set_enabled(False)  # the CRF's own windows: an adapted head would widen the region (below)
         before = st.labels.copy()
         windows = []
         w.ctl.window_refined.connect(windows.append)
         _paint_stroke(w)
         qtbot.waitUntil(lambda: bool(windows), timeout=10000)
-        assert w.ctl.shown_kind() == "local" and w.status.labels_kind.text() == "Labels: local"
+        assert w.ctl.crf.shown_kind() == "local" and w.status.labels_kind.text() == "Labels: local"
         (x0, y0, x1, y1), = windows[0]
         assert x1 - x0 < st.shape[1] and y1 - y0 < st.shape[0]  # a window, not the image
         outside = np.ones(st.shape, bool)
         outside[y0:y1, x0:x1] = False
         np.testing.assert_array_equal(st.labels[outside], before[outside])  # the rest is untouched
         assert (st.labels[st.locked] == 2).all()
-        qtbot.waitUntil(lambda: w.ctl.shown_kind() == "exact" and not w.ctl.busy, timeout=10000)  # idle: exact
+        qtbot.waitUntil(lambda: w.ctl.crf.shown_kind() == "exact" and not w.ctl.busy, timeout=10000)  # idle: exact
         session = FastBackendSession(st.image)
         want = session.run(st.probs, SMALL, locks=st.lock_constraints()).labels
         np.testing.assert_array_equal(st.labels, want)
-        assert w.ctl.labels_exact()
+        assert w.ctl.crf.labels_exact()
     finally:
         close_window(w, monkeypatch)
 
@@ -131,21 +131,21 @@ def test_with_adaptation_a_large_image_gets_the_strokes_window_then_the_adapted_
         qtbot.waitUntil(lambda: adapt._features is not None and not w.ctl.busy, timeout=10000)
         probs0 = st.probs
         asked = []
-        real = w.ctl.request_crf
+        real = w.ctl.crf.request_crf
 
         def request_crf(region=None, probs_changed=False):
             asked.append((region, probs_changed, adapt.head.is_original))
             real(region=region, probs_changed=probs_changed)
-        monkeypatch.setattr(w.ctl, "request_crf", request_crf)
+        monkeypatch.setattr(w.ctl.crf, "request_crf", request_crf)
         _paint_stroke(w)
         box = w.ctl.editor.last_box
         assert asked and asked[0] == (box, False, True)  # at once: the stroke's box, the network's own head
         qtbot.waitUntil(lambda: not adapt.head.is_original and st.probs is not probs0, timeout=15000)
         assert any(changed for _, changed, _ in asked[1:])  # then the adapted head's new probabilities
-        qtbot.waitUntil(lambda: w.ctl.shown_kind() == "exact" and not w.ctl.busy, timeout=15000)
+        qtbot.waitUntil(lambda: w.ctl.crf.shown_kind() == "exact" and not w.ctl.busy, timeout=15000)
         want = FastBackendSession(st.image).run(st.probs, SMALL, locks=st.lock_constraints()).labels
         np.testing.assert_array_equal(st.labels, want)
-        assert (st.labels[st.locked] == 2).all() and w.ctl.labels_exact()
+        assert (st.labels[st.locked] == 2).all() and w.ctl.crf.labels_exact()
     finally:
         close_window(w, monkeypatch)
 
@@ -164,10 +164,10 @@ def test_esc_during_a_rerun_puts_the_panel_back_to_the_labels_shown(qtbot, tmp_p
         _slow_exact(monkeypatch, gate)
         row = w.crf_panel.rows["pos_w"]
         row.spin.setValue(3.0)
-        qtbot.waitUntil(lambda: w.ctl.params.pos_w == 3 and w.ctl.lanes["crf"].busy, timeout=5000)
+        qtbot.waitUntil(lambda: w.ctl.crf.params.pos_w == 3 and w.ctl.lanes["crf"].busy, timeout=5000)
         w.cancel_action.trigger()                # Esc
-        assert w.crf_panel.params().pos_w == 8 and w.ctl.params.pos_w == 8
-        assert w.ctl.state.crf_params == w.ctl.params and w.ctl.shown_kind() == "exact"
+        assert w.crf_panel.params().pos_w == 8 and w.ctl.crf.params.pos_w == 8
+        assert w.ctl.state.crf_params == w.ctl.crf.params and w.ctl.crf.shown_kind() == "exact"
         np.testing.assert_array_equal(w.presenter.labels(), shown)
         assert "back to those of the labels shown" in w.status.activity.text()
         gate.set()
@@ -186,14 +186,14 @@ def test_moving_on_shows_the_prefetched_final_labels_at_once(qtbot, tmp_path, en
         pf = w.ctl.prefetch
         qtbot.waitUntil(lambda: pf._key(1) in pf.crf and not pf.lane.busy, timeout=20000)
         requested = []
-        monkeypatch.setattr(type(w.ctl), "request_crf", lambda self, region=None: requested.append(region))
+        monkeypatch.setattr(type(w.ctl.crf), "request_crf", lambda self, region=None: requested.append(region))
         w.go(+1)
         st = wait_image(qtbot, w, 1)
         qtbot.waitUntil(lambda: w.ctl.state.crf_labels is not None, timeout=5000)
         assert not requested                     # no CRF to wait for: it ran ahead
-        assert w.ctl.shown_kind() == "exact"
+        assert w.ctl.crf.shown_kind() == "exact"
         _, want = expected(model, folder / "img2.png", SMALL, "fast")
         np.testing.assert_array_equal(w.ctl.state.labels, want)
-        assert w.ctl.interactive().solution is not None  # strokes here refine locally at once
+        assert w.ctl.crf.interactive().solution is not None  # strokes here refine locally at once
     finally:
         close_window(w, monkeypatch)

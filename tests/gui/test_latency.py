@@ -45,13 +45,13 @@ def test_gui_thread_never_stalls_while_predicting_and_refining(qtbot, tmp_path, 
     w.resize(1000, 700)
     w.show()
     # Start-up (kernel loading, see AnnotatorController._warm_up) is not what this test measures.
-    qtbot.waitUntil(lambda: w.ctl.warm and not w.ctl.busy, timeout=60000)
+    qtbot.waitUntil(lambda: w.ctl.crf.warm and not w.ctl.busy, timeout=60000)
     beat = Heartbeat(5)
     beat.start()
     try:
         start(w, folder, model)
         qtbot.waitUntil(lambda: _ready(w), timeout=60000)
-        assert w.ctl.backend_name == backend
+        assert w.ctl.crf.backend_name == backend
         row = w.crf_panel.rows["bi_rgb_std"]
         for step in (10, 25):                      # two slider moves: two debounced CRF runs
             row.slider.setValue(row.slider.value() + step)

@@ -245,7 +245,7 @@ def test_tune_dialog_shows_both_and_keeps_the_folder_preset(qtbot, window, tmp_p
     assert res.best_miou > res.baseline_miou and dlg.keep_button.isEnabled()
     dlg.keep()
     assert preset_path(folder).is_file() and load_folder_preset(folder) == res.best
-    assert window.crf_panel.preset_name() == "folder" and window.ctl.params == res.best
+    assert window.crf_panel.preset_name() == "folder" and window.ctl.crf.params == res.best
     dlg.close()
     window.open_folder(folder)                     # opening the folder again picks its preset
     assert window.crf_panel.preset_name() == "folder" and window.crf_panel.params() == res.best

@@ -89,7 +89,7 @@ def test_settings_restore_params_and_preferences(qtbot, tmp_path, env, monkeypat
     w.close()
     w2 = _window(tmp_path)
     try:
-        assert w2.crf_panel.params().bi_w == 7.5 and w2.ctl.params.bi_w == 7.5
+        assert w2.crf_panel.params().bi_w == 7.5 and w2.ctl.crf.params.bi_w == 7.5
         assert w2.crf_panel.preset_name() == "custom"
         assert w2.toolbar.opacity.value() == 30 and w2.autosave_action.isChecked()
         assert choose_model(folder, None, w2.prefs) == model   # last model for a user folder
@@ -109,7 +109,7 @@ def test_saved_labels_are_shown_when_reopened(qtbot, window, env):
     st = wait_ready(qtbot, window)
     np.testing.assert_array_equal(st.labels, saved)            # disk wins over the model
     assert window.file_list.status_text(0) == "saved" and not st.dirty
-    window.ctl.use_model_result()                              # Ctrl+R: take the model's labels
+    window.ctl.edits.use_model_result()                              # Ctrl+R: take the model's labels
     np.testing.assert_array_equal(st.labels, st.crf_labels)
     assert window.file_list.status_text(0) == "edited"
     Image.open(folder / "labels" / "img1.png").verify()

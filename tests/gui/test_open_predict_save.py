@@ -23,7 +23,7 @@ def test_open_predict_change_slider_save(qtbot, window, env):
     assert st.index == 0 and window.status.position.text() == "image 1/3"
     assert window.status.device.text().startswith("Device: CPU")
     assert window.file_list.status_text(0) == "predicted"
-    probs, before = expected(model, folder / "img1.png", window.ctl.params, window.ctl.backend_name)
+    probs, before = expected(model, folder / "img1.png", window.ctl.crf.params, window.ctl.crf.backend_name)
     np.testing.assert_allclose(st.probs, probs, atol=1e-5)
     np.testing.assert_array_equal(st.labels, before)
 
@@ -34,7 +34,7 @@ def test_open_predict_change_slider_save(qtbot, window, env):
     assert new.bi_rgb_std == pytest.approx(20.0)
     st = wait_ready(qtbot, window)
     assert st.crf_params == new
-    _, after = expected(model, folder / "img1.png", new, window.ctl.backend_name)
+    _, after = expected(model, folder / "img1.png", new, window.ctl.crf.backend_name)
     assert (after != before).mean() > 0.001                # the slider really changes the result
     np.testing.assert_array_equal(st.labels, after)
 
@@ -77,7 +77,7 @@ def test_stale_prediction_is_dropped(qtbot, window, env, monkeypatch):
     st = wait_ready(qtbot, window)
     assert st.index == 2 and window.status.position.text() == "image 3/3"
     assert [k for k in dropped if k[1] == stale_token], "the superseded prediction was not dropped"
-    probs, _ = expected(model, folder / "img3.png", window.ctl.params, window.ctl.backend_name)
+    probs, _ = expected(model, folder / "img3.png", window.ctl.crf.params, window.ctl.crf.backend_name)
     np.testing.assert_allclose(st.probs, probs, atol=1e-5)
 
 
@@ -85,15 +85,15 @@ def test_newer_crf_settings_supersede_older(qtbot, window, env):
     folder, model = env
     start(window, folder, model)
     wait_ready(qtbot, window)
-    a = window.ctl.params.replace(bi_w=10.0)
-    b = window.ctl.params.replace(bi_rgb_std=25.0, iterations=3)
+    a = window.ctl.crf.params.replace(bi_w=10.0)
+    b = window.ctl.crf.params.replace(bi_rgb_std=25.0, iterations=3)
     window.crf_panel.set_params(a, emit=True)
     window.crf_panel.flush()
     window.crf_panel.set_params(b, emit=True)
     window.crf_panel.flush()
     st = wait_ready(qtbot, window)
     assert st.crf_params == b
-    _, want = expected(model, folder / "img1.png", b, window.ctl.backend_name)
+    _, want = expected(model, folder / "img1.png", b, window.ctl.crf.backend_name)
     np.testing.assert_array_equal(st.labels, want)
 
 
@@ -103,7 +103,7 @@ def test_unsaved_edits_are_never_silently_dropped(qtbot, window, env, monkeypatc
     st = wait_ready(qtbot, window)
     hand = st.labels.copy()
     hand[:10, :10] = 2
-    window.ctl.set_labels(hand)
+    window.ctl.edits.set_labels(hand)
     assert window.file_list.status_text(0) == "edited"
     answers = []
     monkeypatch.setattr(prompts, "ask_unsaved", lambda parent, what: answers.pop(0))
@@ -118,14 +118,14 @@ def test_unsaved_edits_are_never_silently_dropped(qtbot, window, env, monkeypatc
     assert window.file_list.status_text(0) == "saved"
 
     wait_ready(qtbot, window)
-    window.ctl.set_labels(np.zeros_like(window.ctl.state.labels))
+    window.ctl.edits.set_labels(np.zeros_like(window.ctl.state.labels))
     window.autosave_action.setChecked(True)           # autosave: no question, file written
     assert window.go(-1)
     assert (read_label_png(folder / "labels" / "img2.png") == 0).all()
     np.testing.assert_array_equal(wait_image(qtbot, window, 0).labels, hand)  # reopened from disk
 
     window.autosave_action.setChecked(False)
-    window.ctl.set_labels(np.ones_like(hand))
+    window.ctl.edits.set_labels(np.ones_like(hand))
     answers.append(prompts.CANCEL)
     assert not window.close() and window.isVisible()  # closing asks too
     answers.append(prompts.DISCARD)

@@ -50,7 +50,7 @@ def test_prefetched_prediction_shows_at_once_and_moving_supersedes_it(qtbot, win
     want = Predictor(load_checkpoint(model), "cpu").predict(read_image(folder / "img2.png"))
     np.testing.assert_allclose(st.probs, want, atol=1e-5)
     wait_ready(qtbot, window)
-    assert window.ctl.scores[1] == pytest.approx(mean_uncertainty(want), abs=1e-6)
+    assert window.ctl.ordering.scores[1] == pytest.approx(mean_uncertainty(want), abs=1e-6)
 
     qtbot.waitUntil(lambda: window.ctl.prefetch.lane.busy or window.ctl.prefetch._timer.isActive()
                     or _cached(window, 3), timeout=5000)
@@ -64,10 +64,10 @@ def test_sort_by_uncertainty_next_unsaved_and_export(qtbot, window, env, tmp_pat
     start(window, folder, model)
     wait_ready(qtbot, window)
     qtbot.waitUntil(lambda: _cached(window, 2), timeout=15000)
-    scores = dict(window.ctl.scores)
+    scores = dict(window.ctl.ordering.scores)
     assert set(scores) == {0, 1, 2}
     window.sort_uncertain_action.trigger()
-    order = window.ctl.order
+    order = window.ctl.ordering.order
     assert order[:3] == sorted(scores, key=scores.get, reverse=True) and order[3] == 3   # unknown last
     assert window.file_list.order() == order
     assert window.file_list.currentItem().text(0) == "img1.png"   # the open image stays selected
@@ -77,7 +77,7 @@ def test_sort_by_uncertainty_next_unsaved_and_export(qtbot, window, env, tmp_pat
         window.go(+1)
         wait_image(qtbot, window, order[pos + 1])
     window.sort_name_action.trigger()
-    assert window.ctl.order == [0, 1, 2, 3] and window.file_list.order() == [0, 1, 2, 3]
+    assert window.ctl.ordering.order == [0, 1, 2, 3] and window.file_list.order() == [0, 1, 2, 3]
 
     window.go_to(0)
     st = wait_ready(qtbot, window)

@@ -74,12 +74,12 @@ def test_prelabel_folder_runs_in_the_background_and_updates_the_list(qtbot, wind
 
     # the next visit sorts by the report's uncertainty before predicting anything
     window.open_folder(folder)
-    scores = window.ctl.scores
+    scores = window.ctl.ordering.scores
     names = {window.ctl.dataset.image_id(i) for i in scores}
     assert {"img1.png", "img3.png", "img4.png"} <= names
-    window.ctl.sort_by_uncertainty()
-    first = window.ctl.dataset.image_id(window.ctl.order[0])
-    assert scores[window.ctl.order[0]] == max(scores.values()) and first in names
+    window.ctl.ordering.sort_by_uncertainty()
+    first = window.ctl.dataset.image_id(window.ctl.ordering.order[0])
+    assert scores[window.ctl.ordering.order[0]] == max(scores.values()) and first in names
 
 
 def test_cancel_stops_the_run_and_keeps_what_finished(qtbot, window, tmp_path):

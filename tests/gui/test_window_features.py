@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -116,20 +115,20 @@ def test_filter_narrows_the_list_and_navigation(qtbot, window, env, tmp_path):
     names = [window.ctl.dataset[i].path.name for i in range(len(window.ctl.dataset))]
     assert names[0] == "broken.png"
     panel.filter.setText("img")
-    assert [names[i] for i in fl.shown(window.ctl.order)] == ["img1.png", "img2.png", "img3.png"]
+    assert [names[i] for i in fl.shown(window.ctl.ordering.order)] == ["img1.png", "img2.png", "img3.png"]
     panel.filter.setText("img?.png -")           # every word must match
-    assert fl.shown(window.ctl.order) == []
+    assert fl.shown(window.ctl.ordering.order) == []
     panel.filter.setText("*[13].png")              # globs
-    shown = fl.shown(window.ctl.order)
+    shown = fl.shown(window.ctl.ordering.order)
     assert [names[i] for i in shown] == ["img1.png", "img3.png"]
     assert window.go(+1) and window.ctl.index == names.index("img1.png")   # from a hidden row: the next shown
     wait_ready(qtbot, window)
     assert window.go(+1) and window.ctl.index == names.index("img3.png")   # img2 is filtered out
     assert not window.go(+1) and window.ctl.index == names.index("img3.png")   # clamped at the last row shown
     panel.filter.setText("error")
-    assert [names[i] for i in fl.shown(window.ctl.order)] == ["broken.png"]
+    assert [names[i] for i in fl.shown(window.ctl.ordering.order)] == ["broken.png"]
     panel.filter.setText("")
-    assert len(fl.shown(window.ctl.order)) == 4
+    assert len(fl.shown(window.ctl.ordering.order)) == 4
     window.filter_action.trigger()                               # Ctrl+F
     assert window.filter_action.shortcut().matches(QKeySequence("Ctrl+F")) == QKeySequence.SequenceMatch.ExactMatch
     assert QApplication.focusWidget() is panel.filter or not window.isActiveWindow()
@@ -161,7 +160,7 @@ def test_title_marks_unsaved_work_and_a_folder_resumes_at_its_last_image(qtbot, 
         start(w, folder, model)
         wait_ready(qtbot, w)
         assert "img1.png" in w.windowTitle() and "[*]" in w.windowTitle() and not w.isWindowModified()
-        w.ctl.set_labels(np.full_like(w.ctl.state.labels, 2))
+        w.ctl.edits.set_labels(np.full_like(w.ctl.state.labels, 2))
         assert w.isWindowModified()
         assert w.save() and not w.isWindowModified()
         w.go_to(2)

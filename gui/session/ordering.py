@@ -1,0 +1,45 @@
+"""The folder's display and navigation order, and each image's score (the mean uncertainty of its prediction).
+
+Widget-free: the file list shows ``order`` and the scores; Navigate > Sort by uncertainty puts the images the model
+is least sure of first, so the annotator corrects where it helps most. Scores come from predictions, prefetches
+and pre-labelling runs (labels/prelabel.csv).
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.uncertainty import order_by_uncertainty
+
+
+class Ordering(QObject):
+    score_changed = Signal(int, float)  # dataset index, mean uncertainty of its prediction
+    order_changed = Signal()            # the display/navigation order changed
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.order: list[int] = []           # dataset indices in display/navigation order
+        self.scores: dict[int, float] = {}   # mean uncertainty of each image predicted so far
+        self.count: int | None = None        # images in the open folder (None: no folder)
+
+    def reset(self, count: int) -> None:
+        """A new folder of ``count`` images: folder order, no scores."""
+        self.count, self.order, self.scores = count, list(range(count)), {}
+
+    def forget_scores(self) -> None:
+        """Another model: the scores were the old model's."""
+        self.scores = {}
+
+    def set_score(self, index: int, score: float) -> None:
+        self.scores[index] = score
+        self.score_changed.emit(index, score)
+
+    def sort_by_uncertainty(self) -> None:
+        """Most uncertain first (mean uncertainty of the predictions made so far); unknown ones last."""
+        if self.count is not None:
+            self.order = order_by_uncertainty({i: self.scores.get(i) for i in range(self.count)})
+            self.order_changed.emit()
+
+    def sort_by_name(self) -> None:
+        if self.count is not None:
+            self.order = list(range(self.count))
+            self.order_changed.emit()
