@@ -1,5 +1,8 @@
 """Export a folder's saved labels (engine.folder.dataset.Dataset) as COCO, labelme or VOC; the same code runs for
-File > Export and for `deeplab-annotator export`. Only saved labels are exported, in folder order."""
+File > Export and for `deeplab-annotator export`. Only saved labels are exported, in folder order.
+
+The dataset is taken as a parameter and only read (``entries``, ``labels_dir``): engine/io sits below engine/folder
+and does not import it (tests/test_architecture.py)."""
 from __future__ import annotations
 
 from pathlib import Path
