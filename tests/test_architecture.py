@@ -333,23 +333,50 @@ def test_no_import_cycles_through_engine():
     assert not cycles, "import circles through engine/:\n" + "\n".join(cycles)
 
 
-@pytest.mark.xfail(strict=False, reason="two circles in gui/, hidden by function-level imports, for the gui/ owners: "
-                   "gui.tools (make_tools imports gui.tools.superpixel, which imports EditTool from gui.tools) and "
-                   "gui.menus.learn (opens gui.dialogs.train / tune, which import saved_count from gui.menus.learn)")
 def test_no_import_cycles_in_gui():
     cycles = _cycle_report("gui")
     assert not cycles, "import circles in gui/:\n" + "\n".join(cycles)
 
 
-# gui/session is the widget-free layer under the windows (gui/session is being reworked; only this much is fixed
-# for now): it may ask the user through gui.dialogs.prompts but must not reach the widgets above it.
-SESSION_MUST_NOT_IMPORT = ("gui.canvas", "gui.tools", "gui.panels", "gui.menus", "gui.dialogs", "gui.window",
-                           "gui.main_window", "gui.app")
-SESSION_MAY_IMPORT = ("gui.dialogs.prompts",)
+# gui/ by role, lowest first: a package imports only packages of lower layers (never one beside or above it).
+# boot runs before the window exists; session is the widget-free session (QObjects, lanes, the open image); canvas
+# and dialogs show what the session holds; tools, panels, menus and window bind them to the session; main_window
+# assembles them; app starts it all.
+GUI_LAYERS = (
+    ("gui.boot", "gui.session"),
+    ("gui.canvas", "gui.dialogs"),
+    ("gui.tools", "gui.panels", "gui.menus", "gui.window"),
+    ("gui.main_window",),
+    ("gui.app",),
+)
 
 
-def test_gui_session_imports_nothing_above_it():
-    bad = [f"{m} line {line}: {t}" for m, out in sorted(graph().items()) if _in(m, "gui.session")
-           for t, line in sorted(out.items())
-           if any(_in(t, p) for p in SESSION_MUST_NOT_IMPORT) and not any(_in(t, p) for p in SESSION_MAY_IMPORT)]
-    assert not bad, "gui/session imports from the widgets above it:\n" + "\n".join(bad)
+def _gui_layer(module: str) -> tuple[int, str] | None:
+    for level, packages in enumerate(GUI_LAYERS):
+        for package in packages:
+            if _in(module, package):
+                return level, package
+    return None
+
+
+def gui_layering_violations() -> list[str]:
+    bad = []
+    for module, out in sorted(graph().items()):
+        here = _gui_layer(module)
+        if here is None:
+            continue
+        for target, line in sorted(out.items()):
+            there = _gui_layer(target)
+            if there is not None and there[1] != here[1] and there[0] >= here[0]:
+                bad.append(f"{module} line {line} imports {target} (layer {there[0]}, not below {here[0]})")
+    return bad
+
+
+def test_gui_layering():
+    bad = gui_layering_violations()
+    assert not bad, "gui/ imports sideways or up:\n" + "\n".join(bad)
+
+
+def test_every_gui_module_has_a_layer():
+    missing = [m for m in _modules() if _in(m, "gui") and m != "gui" and _gui_layer(m) is None]
+    assert not missing, f"gui modules outside GUI_LAYERS: {missing}"
