@@ -150,7 +150,7 @@ class MainWindow(QMainWindow):
         self.class_panel.visibility_changed.connect(self._on_visibility)
         self.class_panel.class_selected.connect(self._on_class_selected)
         self.model_menu.load_requested.connect(self.load_model)
-        self.model_menu.class_list_requested.connect(c.set_class_list)
+        self.model_menu.class_list_requested.connect(c.classes.set_model_classes)
         self.model_menu.device_requested.connect(self._on_device)
         self.model_menu.pipeline_requested.connect(c.set_pipeline)
         self.model_menu.error.connect(self.show_error)
@@ -269,9 +269,9 @@ class MainWindow(QMainWindow):
         self.ctl.set_device(pref)
 
     def _on_model_changed(self) -> None:
-        cl = self.ctl.class_list
+        cl = self.ctl.classes.class_list
         if cl is not None:
-            self.class_panel.set_classes(cl.names, cl.palette, *self.ctl.class_view())
+            self.class_panel.set_classes(cl.names, cl.palette, *self.ctl.classes.class_view())
             ed = self.ctl.editor
             if not ed.set_paint_class(ed.paint_class if ed.paint_class < len(cl) else min(1, len(cl) - 1)):
                 ed.set_paint_class(0)
@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
             self.model_menu.set_loaded(loaded.path, loaded.spec.name)
             preset = preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets)
             if self.crf_panel.preset_name() != CUSTOM and preset != self.crf_panel.preset_name() \
-                    and not self.ctl.crf_from_folder:
+                    and not self.ctl.classes.crf_from_folder:
                 self.crf_panel.set_preset(preset)  # tuned for this checkpoint, else the one it was published with
         self._on_results_changed()
 
@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
             self.status.set_position("no images")
 
     def _on_image_opened(self) -> None:
-        st, cl = self.ctl.state, self.ctl.class_list
+        st, cl = self.ctl.state, self.ctl.classes.class_list
         if st is None:
             self.canvas.clear()
         else:

@@ -73,7 +73,7 @@ class TuneDialog(QDialog):
         ds = self.ctl.dataset
         self._show(self.ctl.crf.params, None, 0)
         n, problem = saved_count(self.ctl.dataset, self.ctl.loaded)
-        if n is None or self.ctl.predictor is None:
+        if n is None or self.ctl.classes.predictor is None:
             self.info.setText(problem or "The model is still loading.")
             self.start_button.setEnabled(False)
             return
@@ -94,7 +94,7 @@ class TuneDialog(QDialog):
         self.cancel_button.setEnabled(on)
 
     def start(self) -> None:
-        ds, pred = self.ctl.dataset, self.ctl.predictor
+        ds, pred = self.ctl.dataset, self.ctl.classes.predictor
         if ds is None or pred is None:
             return
         folder, baseline = ds.folder, self.ctl.crf.params
@@ -154,7 +154,7 @@ class TuneDialog(QDialog):
         except LabelIOError as exc:
             self.status.setText(f"⚠ {exc}")
             return
-        self.ctl.crf_from_folder = True   # the model's own preset must not replace them
+        self.ctl.classes.crf_from_folder = True   # the model's own preset must not replace them
         self.window.crf_panel.use_folder_preset(res.best)
         self.keep_button.setEnabled(False)
         self.status.setText(f"Kept as this folder's preset ({path}); the CRF panel uses it now.")

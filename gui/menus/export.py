@@ -42,7 +42,7 @@ class ExportMenu(QMenu):
     def export(self, kind: str, target: str | Path | None = None) -> bool:
         """Ask where (unless ``target`` is given), then export in the background. False if not started."""
         ctl, w = self.window.ctl, self.window
-        if ctl.dataset is None or ctl.class_list is None:
+        if ctl.dataset is None or ctl.classes.class_list is None:
             w.show_error("Open a folder and load a model (or a class list) before exporting.")
             return False
         folder = ctl.dataset.folder
@@ -55,7 +55,7 @@ class ExportMenu(QMenu):
                 target = prompts.ask_folder(w, "Export a VOC dataset into", str(folder / "voc"))
             if not target:
                 return False
-        target, dataset, class_list = Path(target), ctl.dataset, ctl.class_list
+        target, dataset, class_list = Path(target), ctl.dataset, ctl.classes.class_list
         fn = EXPORTERS[kind]
 
         def job(cancel, report):

@@ -60,10 +60,10 @@ class ClassEditor(QObject):
         self.lane.finished.connect(self._on_usage)
         self.lane.failed.connect(lambda _k, msg: self.window.show_error(msg))
         ctl = self.ctl
-        ctl.ask_classes = lambda rec: class_dialogs.ask_mismatch(
+        ctl.classes.ask_classes = lambda rec: class_dialogs.ask_mismatch(
             window, rec, ctl.loaded.spec.name if ctl.loaded is not None else "")
-        ctl.ask_settings = lambda lines: class_dialogs.ask_settings(window, lines)
-        ctl.ask_unknown = lambda text, values: class_dialogs.ask_unknown(window, text, values)
+        ctl.classes.ask_settings = lambda lines: class_dialogs.ask_settings(window, lines)
+        ctl.classes.ask_unknown = lambda text, values: class_dialogs.ask_unknown(window, text, values)
         ctl.project_settings_applied.connect(self._on_settings_applied)
 
     def _action(self, text, tip, slot, row, shortcut=None) -> QAction:
@@ -81,12 +81,12 @@ class ClassEditor(QObject):
 
     # ----- what the edits act on ----------------------------------------------------------------------
     def classes(self) -> FolderClasses | None:
-        project = self.ctl.project
+        project = self.ctl.classes.project
         if project is None:
             self.window.show_error("Open a folder before editing its classes.")
             return None
-        if project.classes is None and self.ctl.class_list is not None:
-            return FolderClasses.from_class_list(self.ctl.class_list)
+        if project.classes is None and self.ctl.classes.class_list is not None:
+            return FolderClasses.from_class_list(self.ctl.classes.class_list)
         if project.classes is None:
             self.window.show_error("Load a model or pick a class list first: the folder has no classes yet.")
         return project.classes
@@ -94,7 +94,7 @@ class ClassEditor(QObject):
     def target(self) -> int:
         """The class the edit acts on: the paint class."""
         c = self.ctl.editor.paint_class
-        classes = self.ctl.project.classes if self.ctl.project is not None else None
+        classes = self.ctl.classes.project.classes if self.ctl.classes.project is not None else None
         if c == VOID or classes is None or not 0 <= c < len(classes):
             self.window.show_error("Click a class in the list first (the edit acts on the paint class).")
             return -1
@@ -107,7 +107,7 @@ class ClassEditor(QObject):
         except ClassEditError as exc:
             class_dialogs.inform(self.window, "Classes", str(exc))
             return False
-        return self.ctl.edit_classes(new, what)
+        return self.ctl.classes.edit_classes(new, what)
 
     # ----- edits ------------------------------------------------------------------------------------
     def add(self) -> bool:
@@ -123,13 +123,13 @@ class ClassEditor(QObject):
         return False
 
     def add_from_model(self, names=None) -> bool:
-        classes, model = self.classes(), self.ctl.model_classes
+        classes, model = self.classes(), self.ctl.classes.model_classes
         if classes is None or model is None:
             return False
         return self._apply(lambda: add_model_classes(classes, model, names), "Added the model's classes")
 
     def _missing_model_classes(self) -> list[str]:
-        classes, model = self.ctl.project.classes if self.ctl.project else None, self.ctl.model_classes
+        classes, model = self.ctl.classes.project.classes if self.ctl.classes.project else None, self.ctl.classes.model_classes
         if classes is None or model is None:
             return []
         have = {match_key(n) for n in classes.names}
@@ -174,7 +174,7 @@ class ClassEditor(QObject):
 
     def _on_rows_moved(self) -> None:
         """After a drag: the rows' order becomes the display order."""
-        classes = self.ctl.project.classes if self.ctl.project is not None else None
+        classes = self.ctl.classes.project.classes if self.ctl.classes.project is not None else None
         ids = self.panel.ids_in_order()
         if classes is None or sorted(ids) != list(range(len(classes))) or tuple(ids) == classes.order:
             return
@@ -182,12 +182,12 @@ class ClassEditor(QObject):
 
     def _on_visibility(self, visible) -> None:
         """The tick boxes are the hidden flags, saved with the folder."""
-        classes = self.ctl.project.classes if self.ctl.project is not None else None
+        classes = self.ctl.classes.project.classes if self.ctl.classes.project is not None else None
         if classes is None or len(visible) != len(classes):
             return
         hidden = tuple(not bool(v) for v in visible)
         if hidden != classes.hidden:
-            self.ctl.set_hidden(hidden)
+            self.ctl.classes.set_hidden(hidden)
 
     def delete(self) -> bool:
         """Check ids first, then (in the background) that no label uses the class; then confirm."""
@@ -199,14 +199,14 @@ class ClassEditor(QObject):
             class_dialogs.inform(self.window, "Delete a class", f"Cannot delete {classes.by_id(c).name!r}: {why}.")
             return False
         self.window.status.set_activity(f"Checking the saved labels for {classes.by_id(c).name!r}…")
-        open_use, job = self.ctl.class_usage(c)
+        open_use, job = self.ctl.classes.class_usage(c)
         self.lane.submit(("usage", c, classes, tuple(open_use)), job)
         return True
 
     def _on_usage(self, key, saved: list[str]) -> None:
         _, c, classes, open_use = key
         used = list(open_use) + saved
-        if self.ctl.project is None or self.ctl.project.classes != classes:
+        if self.ctl.classes.project is None or self.ctl.classes.project.classes != classes:
             return   # the list changed meanwhile
         name = classes.by_id(c).name
         if used:

@@ -43,7 +43,7 @@ class Readout(QObject):
         if info is None:
             self.pixel.setText("")
             return
-        cl = self.window.ctl.class_list
+        cl = self.window.ctl.classes.class_list
         self.pixel.setText(info.text(cl.names if cl is not None else ()))
 
     def refresh(self) -> None:

@@ -61,10 +61,16 @@ def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
 class Adaptation(QObject):
     status_changed = Signal(str)   # "model adapted on N strokes / M images"
     adapted = Signal(int, object, object)   # (image token, Prediction of the adapted head, box it changed or None)
+    predict_requested = Signal()   # the head was reset and the image has no features: the network runs again
+    crf_requested = Signal()       # learning failed: the edit still gets its CRF, with the locks
 
-    def __init__(self, ctl, lane, config: AdaptConfig = AdaptConfig()):
-        super().__init__(ctl)
-        self.ctl, self.lane, self.config = ctl, lane, config
+    def __init__(self, image, lane, model_lock, editor, channel_map, config: AdaptConfig = AdaptConfig(),
+                 parent=None):
+        """``image``: the session's OpenImage; ``model_lock``: held during a forward pass; ``editor``: the last
+        edit comes from it; ``channel_map()``: the folder's ChannelMap (or None)."""
+        super().__init__(parent)
+        self.image, self.lane, self.config = image, lane, config
+        self.model_lock, self.editor, self.channel_map = model_lock, editor, channel_map
         self.enabled = True       # Edit > Adapt the model to corrections
         self.carry = True         # Model > Carry adaptation to the next images
         self.adapter: HeadAdapter | None = None
@@ -108,12 +114,12 @@ class Adaptation(QObject):
         self.memory.forget()
         self._fit_key = b""
         self._emit()
-        st = self.ctl.state
+        st = self.image.state
         if predict and st is not None and st.token == self._token and st.probs is not None:
             if self._features is not None:
                 self._submit_probs(st, self.head, record=None, fit_key=b"")
             else:
-                self.ctl.request_predict()
+                self.predict_requested.emit()
 
     def set_enabled(self, on: bool) -> None:
         """The switch: off, strokes only lock pixels (the head stays as it is, unused)."""
@@ -143,7 +149,7 @@ class Adaptation(QObject):
     def _class_map(self):
         """The folder's ChannelMap when it is not the identity, else None. The head learns and predicts in the
         model's channels; the labels painted and the probabilities shown are in the folder's ids."""
-        cmap = getattr(self.ctl, "channel_map", None)
+        cmap = self.channel_map()
         return None if cmap is None or cmap.identity else cmap
 
     @staticmethod
@@ -235,7 +241,7 @@ class Adaptation(QObject):
         return key is not None and key[0] == "features" and key[1] == self._token
 
     def _extract(self, st) -> None:
-        predictor, image, lock = self.adapter.predictor, st.image, self.ctl.model_lock
+        predictor, image, lock = self.adapter.predictor, st.image, self.model_lock
 
         def job(cancel, report):   # quiet: the status bar keeps saying what the image's CRF said
             with lock:
@@ -264,7 +270,7 @@ class Adaptation(QObject):
         replay, self._replay = self._replay, None
         if not self._active() or st.token != self._token or kind not in LEARNS_FROM or st.edits is None:
             return False
-        edit = replay[0] if replay is not None else self.ctl.editor.last_edit()
+        edit = replay[0] if replay is not None else self.editor.last_edit()
         if self._features is None:            # first stroke before the features are in: they come first
             self._waiting = (st.token, edit if replay is None else None, replay)
             if not self._extracting:
@@ -318,12 +324,12 @@ class Adaptation(QObject):
     def _on_failed(self, key, _message: str) -> None:
         """Learning failed (the controller shows the message): the edit still gets its CRF, with the locks."""
         self._waiting = None
-        st = self.ctl.state
+        st = self.image.state
         if st is not None and st.token == key[1]:
-            self.ctl.crf.request_crf()
+            self.crf_requested.emit()
 
     def _on_done(self, key, result) -> None:
-        st = self.ctl.state
+        st = self.image.state
         if st is None or st.token != key[1] or key[1] != self._token:
             return
         if key[0] == "features":

@@ -1,15 +1,22 @@
-"""The folder's class list and settings in the annotator session (one concern of AnnotatorController).
+"""The folder's class list and settings in the annotator session.
 
 The folder's classes (engine.project) decide what label values mean; the model predicts in its own order
 and ``channel_map`` carries its channels to the folder's ids (in the worker thread, MappedPredictor), so
 everything the window holds - probabilities, CRF, edits, saved PNGs - is in folder ids. A mismatch asks
 the user once (``ask_classes``); the answer is kept in labels/project.json with the model's sha256.
 Opening a folder whose recorded model or CRF values differ from the current ones asks ``ask_settings``.
-Mixed into AnnotatorController, whose attributes (dataset, state, lanes, prefetch, ...) it uses.
+
+``Classes`` owns the class list, the model's classes, the channel map and the predictor that applies it. The
+session composes it and hands it what it reads (the open folder and model, the open image, the CRF requests, the
+model lane, the hand edits); it answers with signals: the session loads a model, predicts again, or tells the
+views.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
 
 from engine.crf import backend_names
 from engine.errors import EngineError
@@ -29,10 +36,24 @@ def _params_text(p) -> str:
             f"bi_rgb_std {p.bi_rgb_std:g}, {p.iterations} iterations")
 
 
-class ClassesMixin:
-    """Methods of AnnotatorController about the folder's classes and settings (see module docstring)."""
+class Classes(QObject):
+    """The folder's classes against the model's (see module docstring)."""
+    model_changed = Signal()           # the class list (or what the model's channels mean) changed
+    error = Signal(str)
+    activity = Signal(str)
+    project_settings_applied = Signal(object, str)   # the folder's CRF values and backend were taken
+    load_requested = Signal(object)    # Path: the folder's recorded model is to be loaded
+    channels_changed = Signal()        # the channel map changed: predictions made before are stale
+    predict_again = Signal()           # a model channel moved: the open image's probabilities are stale
 
-    def _init_classes(self) -> None:
+    def __init__(self, folder: Callable, model: Callable, image, crf, model_lane, edits,
+                 parent: QObject | None = None):
+        """``folder()``: the open Dataset or None; ``model()``: the loaded checkpoint or None."""
+        super().__init__(parent)
+        self._folder, self._model, self.image, self.crf, self.model_lane, self.edits = \
+            folder, model, image, crf, model_lane, edits
+        self.class_list = None           # the folder's classes (folder ids), what every label value means
+        self.predictor = None            # the model's Predictor mapped to folder ids (None: no model)
         self.model_classes = None        # ClassList naming the model's channels (Model > Class list may rename)
         self.model_predictor = None      # the Predictor as loaded, in the model's channel order
         self.channel_map: ChannelMap | None = None
@@ -42,12 +63,13 @@ class ClassesMixin:
         self.ask_classes = lambda rec: rec.suggested()   # the window shows the mismatch dialog
         self.ask_settings = lambda lines: True           # headless: a teammate gets the folder's settings
         self.ask_unknown = lambda text, values: CANCEL   # headless: never save unknown values unasked
-        self.lanes["model"].failed.connect(self._on_model_failed)
+        model_lane.failed.connect(self._on_model_failed)
 
     @property
     def project(self):
         """The open folder's engine.project.FolderProject, or None."""
-        return None if self.dataset is None else self.dataset.project
+        dataset = self._folder()
+        return None if dataset is None else dataset.project
 
     def class_view(self) -> tuple[tuple[int, ...] | None, tuple[bool, ...] | None]:
         """(display order of ids, hidden flags by id) for the class panel; None = id order, all shown."""
@@ -57,35 +79,35 @@ class ClassesMixin:
         return classes.order, classes.hidden
 
     # ----- folder and model -------------------------------------------------------------------------
-    def _bind_folder_classes(self) -> None:
+    def bind_folder(self) -> None:
         """A folder was opened: report unreadable project files, offer its settings, reconcile its classes."""
         project = self.project
         for problem in project.problems:
             self.error.emit(problem)
         switching = self._offer_folder_settings(project)
-        if switching or self.lanes["model"].busy:   # this folder's model is on its way: reconcile when it lands
+        if switching or self.model_lane.busy:   # this folder's model is on its way: reconcile when it lands
             self._awaiting_model = True
             self.predictor, self.channel_map = None, None
             self.class_list = project.class_list()
             self.model_changed.emit()
             return
-        self._reconcile()
+        self.reconcile()
         self.model_changed.emit()
 
-    def _bind_model(self, predictor, new_model: bool) -> None:
+    def bind_model(self, predictor, new_model: bool) -> None:
         """A model (or the same model on another device) is ready."""
         self.model_predictor = predictor
         if new_model or self._awaiting_model or self.channel_map is None:
-            self._reconcile()
+            self.reconcile()
         else:
             self._set_map(self.channel_map)
 
     def _on_model_failed(self, _key, _message) -> None:
         if self._awaiting_model and self.model_predictor is not None:   # keep working with the model we had
-            self._reconcile()
+            self.reconcile()
             self.model_changed.emit()
 
-    def _reconcile(self) -> None:
+    def reconcile(self) -> None:
         """Folder classes vs model classes -> class_list (folder ids) and channel_map; may ask the user."""
         self._awaiting_model = False
         project, model = self.project, self.model_classes
@@ -112,13 +134,13 @@ class ClassesMixin:
         self.class_list = project.class_list()
         self._set_map(cmap)
         self._note_model()
-        if self.state is not None:   # opened before the class list was known
-            self._report_unknown(self.state)
+        if self.image.state is not None:   # opened before the class list was known
+            self.report_unknown(self.image.state)
 
     def _remembered_map(self, folder: FolderClasses | None) -> ChannelMap | None:
         """The map the user chose earlier for this very model (same sha256), if it still fits."""
         saved = self.project.project.model
-        loaded, n = self.loaded, len(self.model_classes)
+        loaded, n = self._model(), len(self.model_classes)
         if (folder is None or saved is None or saved.channels is None or loaded is None
                 or not saved.sha256 or saved.sha256 != loaded.sha256 or len(saved.channels) != len(folder)
                 or any(c >= n for c in saved.channels)):
@@ -135,7 +157,7 @@ class ClassesMixin:
 
     def _note_model(self) -> None:
         """Record the model and its channel map in the folder's settings (written with the next save)."""
-        loaded, project = self.loaded, self.project
+        loaded, project = self._model(), self.project
         if loaded is None or project is None or self.channel_map is None or project.classes is None:
             return
         project.set_model(ModelSettings(stored_model_path(loaded.path, project.labels_dir),
@@ -147,11 +169,12 @@ class ClassesMixin:
         ones; True if its model is now loading (reconcile waits for it)."""
         saved, lines, model_path = project.project, [], None
         self.crf_from_folder = False
-        current = self.model_request or (self.loaded.path if self.loaded is not None else None)
+        loaded = self._model()
+        current = self.model_request or (loaded.path if loaded is not None else None)
         if saved.model is not None:
             path = saved.model.resolve(project.labels_dir)
-            same = ((self.loaded is not None and self.loaded.sha256 == saved.model.sha256
-                     and (current is None or Path(current) == Path(self.loaded.path)))
+            same = ((loaded is not None and loaded.sha256 == saved.model.sha256
+                     and (current is None or Path(current) == Path(loaded.path)))
                     or (current is not None and Path(current).resolve() == path.resolve()))
             if not same and path.is_file():
                 model_path = path
@@ -176,11 +199,11 @@ class ClassesMixin:
                 self.crf.set_backend(backend)
             self.project_settings_applied.emit(self.crf.params, self.crf.backend_name)
         if model_path is not None:
-            self.load_model(model_path)
+            self.load_requested.emit(model_path)
             return True
         return False
 
-    def _record_settings(self) -> None:
+    def record_settings(self) -> None:
         """Before a label save: the folder records the model, channel map and CRF values in use."""
         project = self.project
         if project is not None:
@@ -193,6 +216,24 @@ class ClassesMixin:
         except EngineError as exc:
             self.error.emit(f"The class list is changed for this session only: {exc}")
             return False
+        return True
+
+    def set_model_classes(self, class_list) -> bool:
+        """Other names/colours for the model's classes (the count must match the model); the folder's own class
+        list is then reconciled with them."""
+        loaded = self._model()
+        if class_list is None and loaded is not None:
+            class_list = loaded.spec.class_list()
+        n = loaded.spec.n_classes if loaded is not None else None
+        if class_list is None or (n is not None and len(class_list) != n):
+            self.error.emit(f"The class list has {len(class_list) if class_list else 0} classes but the model "
+                            f"predicts {n}; pick a list with {n} names.")
+            return False
+        old, self.model_classes = self.channel_map, class_list
+        self.reconcile()
+        if old is not None and self.channel_map is not None:
+            self.after_map_change(old, self.channel_map)
+        self.model_changed.emit()
         return True
 
     # ----- class edits ------------------------------------------------------------------------------
@@ -216,9 +257,9 @@ class ClassesMixin:
         if old is not None:
             self._set_map(new)
             self._note_model()
-            self._after_map_change(old, new)
-        if self.state is not None and self.state.edits is not None:
-            self.state.edits.n_classes = len(classes)
+            self.after_map_change(old, new)
+        if self.image.state is not None and self.image.state.edits is not None:
+            self.image.state.edits.n_classes = len(classes)
         ok = self._write_project()
         self.model_changed.emit()
         if ok:
@@ -233,14 +274,13 @@ class ClassesMixin:
         project.set_classes(project.classes.with_hidden(hidden))
         return self._write_project()
 
-    def _after_map_change(self, old: ChannelMap, new: ChannelMap) -> None:
+    def after_map_change(self, old: ChannelMap, new: ChannelMap) -> None:
         """The current probabilities are in the old folder ids: fit them to the new count now (so a CRF or a
         stroke with a new class never sees too few channels), and predict again if any model channel moved."""
         if old == new:
             return
-        self.model_gen += 1
-        self.prefetch.clear()
-        st = self.state
+        self.channels_changed.emit()   # predictions made with the old map (prefetched ones too) are stale
+        st = self.image.state
         if st is None or st.probs is None:
             return
         n, k = len(new.source), min(len(old.source), len(new.source))
@@ -251,13 +291,12 @@ class ClassesMixin:
                                       None if st.crf_probs is None else fit_channels(st.crf_probs, n))
             return
         self.image.take_prediction(Prediction.from_probs(fit_channels(st.probs, n)), keep_crf=False)
-        self.results_changed.emit()
-        self.request_predict()
+        self.predict_again.emit()
 
     def class_usage(self, class_id: int) -> tuple[list[str], object]:
         """(the open image if its unsaved labels use ``class_id``, a job listing the saved label files that do).
         The first part is read here on the GUI thread; the job only reads files, for a worker lane."""
-        st, entries = self.state, list(self.dataset.entries)
+        st, entries = self.image.state, list(self._folder().entries)
         unsaved = st is not None and st.dirty and bool((st.labels == class_id).any())
         open_use = [st.path.name + " (open, unsaved)"] if unsaved else []
 
@@ -277,20 +316,20 @@ class ClassesMixin:
         return open_use, job
 
     # ----- label values that are not classes --------------------------------------------------------
-    def _report_unknown(self, state) -> None:
+    def report_unknown(self, state) -> None:
         if state.saved_labels is None or self.class_list is None:
             return
         n = len(self.class_list)
         values, pixels = unknown_values(state.saved_labels, n)
         if values:
-            label_path = self.dataset[state.index].label_path
+            label_path = self._folder()[state.index].label_path
             self.error.emit(describe_unknown(f"{label_path.parent.name}/{label_path.name}", values, pixels, n)
                             + "; drawn in orange checks, Save asks")
 
-    def _resolve_unknown(self) -> bool | None:
+    def resolve_unknown(self) -> bool | None:
         """Before a save: False if the labels hold only classes and void (or unknown values were just made void
         or given classes), True to keep unknown values as they are, None if the user cancelled."""
-        st, n = self.state, len(self.class_list)
+        st, n = self.image.state, len(self.class_list)
         values, pixels = unknown_values(st.labels, n)
         if not values:
             return False

@@ -24,7 +24,7 @@ from engine.annotate.state import ImageState
 from engine.io.images import read_image
 from engine.predict import Prediction, Predictor, alpha_background, transparent_mask
 from gui.session.adaptation import Adaptation
-from gui.session.classes import ClassesMixin
+from gui.session.classes import Classes
 from gui.session.crf_requests import CRFRequests
 from gui.session.hand_edits import HandEdits
 from gui.session.editor import Editor
@@ -36,7 +36,7 @@ from gui.session.lanes import Lane
 from gui.session.open_image import OpenImage
 from gui.session.ordering import Ordering
 
-class AnnotatorController(ClassesMixin, QObject):
+class AnnotatorController(QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
@@ -61,8 +61,6 @@ class AnnotatorController(ClassesMixin, QObject):
         self.dataset: Dataset | None = None
         self.loaded = None
         self.own_pipeline: str | None = None  # the loaded checkpoint's own inference pipeline
-        self.predictor: Predictor | None = None
-        self.class_list = None
         self.device_pref = "auto"
         self.model_gen = 0
         self.model_lock = threading.Lock()   # a device move must not overlap a forward pass
@@ -72,7 +70,7 @@ class AnnotatorController(ClassesMixin, QObject):
         #                                      stage (a kernel load, a forward pass) need not be waited for
         history = ImageHistory(QUndoGroup(self))   # one store of per-image undo history, with one cap
         self.image = OpenImage(history)             # the one owner of the open image
-        self.editor = Editor(history, lambda: self.class_list, self)
+        self.editor = Editor(history, lambda: self.classes.class_list, self)
         self.editor.activity.connect(self.activity)
         self.ordering = Ordering(self)   # display order and scores (gui/session/ordering.py)
         self.ordering.score_changed.connect(self.score_changed)
@@ -85,7 +83,9 @@ class AnnotatorController(ClassesMixin, QObject):
         self.recovery = Recovery(self, self)
         self.recovery.error.connect(self.error)
         self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
-        self.adapt = Adaptation(self, self.lanes["adapt"])  # the head learns from strokes (gui/session/adaptation.py)
+        self.adapt = Adaptation(self.image, self.lanes["adapt"], self.model_lock, self.editor,
+                                lambda: self.classes.channel_map, parent=self)   # the head learns from strokes
+        self.adapt.predict_requested.connect(self.request_predict)
         self.adapt.adapted.connect(self._on_adapted)
         self.editor.replaying.connect(self.adapt.on_replayed)
         for lane in self.lanes.values():
@@ -104,9 +104,16 @@ class AnnotatorController(ClassesMixin, QObject):
         self.crf.labels_changed.connect(self.sync_status)
         self.crf.settled.connect(self.prefetch.schedule)
         self.crf.exact_ready.connect(self.adapt.idle)
+        self.adapt.crf_requested.connect(self.crf.request_crf)
         self.edits = HandEdits(self.image, self.editor, self.crf, self.adapt, self.sync_status, self)
         self.edits.results_changed.connect(self.results_changed)
-        self._init_classes()  # the folder's class list and settings (gui.session.classes)
+        self.classes = Classes(lambda: self.dataset, lambda: self.loaded, self.image, self.crf, self.lanes["model"],
+                               self.edits, self)   # the folder's classes against the model's (gui/session/classes)
+        for name in ("model_changed", "error", "activity", "project_settings_applied"):
+            getattr(self.classes, name).connect(getattr(self, name))
+        self.classes.load_requested.connect(self.load_model)
+        self.classes.channels_changed.connect(self._on_channels_changed)
+        self.classes.predict_again.connect(self._on_predict_again)
 
     # ----- folder and images ---------------------------------------------------------------------
     def open_folder(self, folder: str | Path, start_name: str | None = None) -> bool:
@@ -137,7 +144,7 @@ class AnnotatorController(ClassesMixin, QObject):
                 dataset.set_status(i, Status.EDITED)
         elif pending:
             self.recovery.decline(pending)
-        self._bind_folder_classes()
+        self.classes.bind_folder()
         self.folder_opened.emit()
         for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
             self.ordering.set_score(i, score)
@@ -204,10 +211,10 @@ class AnnotatorController(ClassesMixin, QObject):
         self.image_opened.emit()
         if problem:
             self.error.emit(problem)
-        self._report_unknown(state)
+        self.classes.report_unknown(state)
         self.sync_status()
         cached = cached or self.prefetch.take(index)
-        if cached is not None and self.predictor is not None:
+        if cached is not None and self.classes.predictor is not None:
             self._use_prefetched(state, cached)                   # prefetched: no waiting
         elif self.prefetch.inflight != index:
             self.request_predict()                                # else _on_prefetched takes it
@@ -230,7 +237,7 @@ class AnnotatorController(ClassesMixin, QObject):
         if st is None or st.labels is None or self.dataset is None:
             self.error.emit("Nothing to save yet: no labels for this image.")
             return False
-        class_list = self.class_list
+        class_list = self.classes.class_list
         if class_list is None:
             self.error.emit("Load a model or pick a class list before saving.")
             return False
@@ -244,13 +251,13 @@ class AnnotatorController(ClassesMixin, QObject):
             self.error.emit("Not saved: another image was opened while the exact CRF was computed.")
             return False
         entry = self.dataset[st.index]
-        keep_unknown = self._resolve_unknown()   # label values that are not classes: the user decides
+        keep_unknown = self.classes.resolve_unknown()   # label values that are not classes: the user decides
         if keep_unknown is None:
             return False
         try:
-            self._record_settings()
+            self.classes.record_settings()
             record = st.provenance(self.loaded, self.crf.backend_name, entry.label_path)
-            path = self.dataset.save(st.index, st.labels, self.class_list, provenance=record,
+            path = self.dataset.save(st.index, st.labels, self.classes.class_list, provenance=record,
                                      keep_unknown=keep_unknown)
         except EngineError as exc:
             self.error.emit(str(exc))
@@ -272,7 +279,7 @@ class AnnotatorController(ClassesMixin, QObject):
     def load_model(self, path: str | Path) -> None:
         """Load a checkpoint in the background; the current image is predicted again when ready."""
         path, pref = Path(path), self.device_pref
-        self.model_request = path
+        self.classes.model_request = path
         self.activity.emit(f"Loading model {path.name}…")
 
         def job(cancel, report):
@@ -313,22 +320,14 @@ class AnnotatorController(ClassesMixin, QObject):
                 return switched, Predictor(switched, device=pref)
         self.lanes["model"].submit(("pipeline", name), job)
 
-    def set_class_list(self, class_list) -> bool:
-        """Other names/colours for the model's classes (the count must match the model); the folder's own class
-        list is then reconciled with them (gui.session.classes)."""
-        if class_list is None and self.loaded is not None:
-            class_list = self.loaded.spec.class_list()
-        n = self.loaded.spec.n_classes if self.loaded is not None else None
-        if class_list is None or (n is not None and len(class_list) != n):
-            self.error.emit(f"The class list has {len(class_list) if class_list else 0} classes but the model "
-                            f"predicts {n}; pick a list with {n} names.")
-            return False
-        old, self.model_classes = self.channel_map, class_list
-        self._reconcile()
-        if old is not None and self.channel_map is not None:
-            self._after_map_change(old, self.channel_map)
-        self.model_changed.emit()
-        return True
+    def _on_channels_changed(self) -> None:
+        """The channel map changed: predictions made with the old one (prefetched ones too) are stale."""
+        self.model_gen += 1
+        self.prefetch.clear()
+
+    def _on_predict_again(self) -> None:
+        self.results_changed.emit()
+        self.request_predict()
 
     def _on_model_ready(self, key, result) -> None:
         loaded, predictor = result
@@ -338,9 +337,9 @@ class AnnotatorController(ClassesMixin, QObject):
             self.prefetch.clear()
         self.loaded = loaded
         if is_new_model:
-            self.model_classes = loaded.spec.class_list()
+            self.classes.model_classes = loaded.spec.class_list()
             self.own_pipeline = loaded.spec.pipeline
-        self._bind_model(predictor, is_new_model)   # folder classes vs the model's; sets self.predictor
+        self.classes.bind_model(predictor, is_new_model)   # folder classes vs the model's; sets its predictor
         self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
         # another pipeline gives the network other features: the adapted head starts again (the locks re-teach it)
@@ -353,7 +352,7 @@ class AnnotatorController(ClassesMixin, QObject):
 
     # ----- prediction ----------------------------------------------------------------------------
     def request_predict(self) -> None:
-        st, predictor = self.state, self.predictor
+        st, predictor = self.state, self.classes.predictor
         if st is None:
             return
         if predictor is None:
@@ -388,8 +387,8 @@ class AnnotatorController(ClassesMixin, QObject):
     def _apply_prediction(self, st: ImageState, pred: Prediction, refine: bool = True) -> None:
         """New probabilities for the open image; refine=False when the caller asks for the CRF itself."""
         probs = pred.probs
-        if self.class_list is not None and probs.shape[0] != len(self.class_list):
-            self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.class_list)}.")
+        if self.classes.class_list is not None and probs.shape[0] != len(self.classes.class_list):
+            self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.classes.class_list)}.")
             return
         prefetched = self.prefetch.take_crf(st.index, probs, self.crf.params, self.crf.backend_name)
         self.image.take_prediction(pred, keep_crf=not refine)
@@ -411,7 +410,7 @@ class AnnotatorController(ClassesMixin, QObject):
         if st is None or st.index != index or st.probs is not None or self.lanes["predict"].busy:
             return
         cached = self.prefetch.take(index) if ok else None
-        if cached is not None and self.predictor is not None:
+        if cached is not None and self.classes.predictor is not None:
             self._use_prefetched(st, cached)
         else:
             self.request_predict()

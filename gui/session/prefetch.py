@@ -86,7 +86,7 @@ class Prefetcher(QObject):
     def schedule(self, index: int) -> None:
         """Plan the next ``ahead`` images after ``index`` (in the controller's display order)."""
         ctl = self.ctl
-        if not self.enabled or ctl.dataset is None or ctl.predictor is None or index < 0:
+        if not self.enabled or ctl.dataset is None or ctl.classes.predictor is None or index < 0:
             return
         order = ctl.ordering.order
         pos = order.index(index) if index in order else -1
@@ -179,7 +179,7 @@ class Prefetcher(QObject):
 
     def _next(self) -> None:
         ctl = self.ctl
-        if not self._plan or ctl.dataset is None or ctl.predictor is None:
+        if not self._plan or ctl.dataset is None or ctl.classes.predictor is None:
             return
         index = self._plan.pop(0)
         if isinstance(index, tuple):
@@ -192,7 +192,7 @@ class Prefetcher(QObject):
         adapt, hit = ctl.adapt, self.cache.get(key)
         path, lock = Path(key[0]), ctl.model_lock
         background = ctl.alpha_background()
-        predict = adapt.predict_fn(ctl.predictor, adapt.head_for(None))  # float16 for large images
+        predict = adapt.predict_fn(ctl.classes.predictor, adapt.head_for(None))  # float16 for large images
         redo = adapt.redo_fn(hit.extra) if hit is not None else None
         self.inflight = index
 

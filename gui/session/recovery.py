@@ -72,7 +72,7 @@ class Recovery(QObject):
     def restore_into(self, state, image_id: str) -> bool | None:
         """Put the journal's edits of ``image_id`` into a freshly opened ImageState. None: postponed until the
         model being loaded tells how many classes there are (call again then)."""
-        class_list = self.ctl.class_list
+        class_list = self.ctl.classes.class_list
         if class_list is None and self.ctl.lanes["model"].busy:
             self.postponed = state.index
             return None

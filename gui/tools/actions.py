@@ -130,7 +130,7 @@ class EditActions(QObject):
 
     def class_text(self) -> str:
         c = self.editor.paint_class
-        cl = self.window.ctl.class_list
+        cl = self.window.ctl.classes.class_list
         if c == VOID:
             return "void"
         name = cl.names[c] if cl is not None and c < len(cl) else "?"
@@ -138,7 +138,7 @@ class EditActions(QObject):
 
     def refresh(self) -> None:
         """Show the tool, paint class and brush size in the toolbar and status bar."""
-        c, cl = self.editor.paint_class, self.window.ctl.class_list
+        c, cl = self.editor.paint_class, self.window.ctl.classes.class_list
         swatch = ""
         if cl is not None and c < len(cl):
             r, g, b = cl.palette[c]

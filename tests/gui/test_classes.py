@@ -45,7 +45,7 @@ def test_folder_with_other_class_order_remap_by_name_then_save(qtbot, tmp_path, 
     start(w, folder, model)
     st = wait_ready(qtbot, w)
     assert seen == [["background", "green thing", "red thing"]]      # by name, each folder class finds its own
-    assert w.ctl.class_list.names == ("background", "green thing", "red thing")
+    assert w.ctl.classes.class_list.names == ("background", "green thing", "red thing")
     assert w.class_panel.tree.topLevelItem(2).text(0).endswith("red thing")
     probs = Predictor(load_checkpoint(model), "cpu").predict(read_image(folder / "img1.png"))
     np.testing.assert_allclose(st.probs, probs[[0, 2, 1]], atol=1e-5)   # model channels in the folder's ids
@@ -68,7 +68,7 @@ def test_folder_with_other_class_order_remap_by_name_then_save(qtbot, tmp_path, 
     w2 = open_window(tmp_path)                                       # the answer is remembered for this model
     start(w2, folder, model)
     wait_ready(qtbot, w2)
-    assert w2.ctl.channel_map.source == (0, 2, 1)
+    assert w2.ctl.classes.channel_map.source == (0, 2, 1)
     close_window(w2, monkeypatch)
 
 
@@ -81,7 +81,7 @@ def test_keep_by_position_keeps_the_folders_ids_and_names(qtbot, tmp_path, env, 
     answer_mismatch("keep_button", seen)
     start(w, folder, model)
     st = wait_ready(qtbot, w)
-    assert seen and w.ctl.channel_map.identity and w.ctl.class_list.names == ("sky", "car", "tree")
+    assert seen and w.ctl.classes.channel_map.identity and w.ctl.classes.class_list.names == ("sky", "car", "tree")
     assert w.save()
     assert (folder / "labels" / "class_names.txt").read_text() == "0 sky\n1 car\n2 tree\n"
     np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), st.labels)
@@ -100,7 +100,7 @@ def test_class_editor_add_rename_recolour_reorder_hide_delete(qtbot, window, env
     monkeypatch.setattr(class_dialogs, "confirm", lambda *a: True)
 
     assert editor.add()                                              # a class the model does not know: id 3
-    assert ctl.class_list.names[3] == "scratch" and ctl.channel_map.source == (0, 1, 2, -1)
+    assert ctl.classes.class_list.names[3] == "scratch" and ctl.classes.channel_map.source == (0, 1, 2, -1)
     assert ctl.editor.paint_class == 3 and ctl.state.probs.shape[0] == 4
     assert panel.tree.topLevelItemCount() == 4
     assert (folder / "labels" / "class_names.txt").read_text().splitlines()[-1] == "3 scratch"
@@ -116,17 +116,17 @@ def test_class_editor_add_rename_recolour_reorder_hide_delete(qtbot, window, env
     ctl.editor.set_paint_class(1)
     panel.tree.setFocus()
     qtbot.keyClick(panel.tree, Qt.Key.Key_F2)                        # rename the paint class
-    assert ctl.class_list.names[1] == "crimson"
+    assert ctl.classes.class_list.names[1] == "crimson"
     monkeypatch.setattr(class_dialogs, "ask_colour", lambda parent, rgb: (1, 2, 3))
-    assert editor.recolour() and ctl.class_list.palette[1] == (1, 2, 3)
+    assert editor.recolour() and ctl.classes.class_list.palette[1] == (1, 2, 3)
     qtbot.keyClick(panel.tree, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)   # shown one row lower
     assert panel.ids_in_order() == [0, 2, 1, 3]
-    assert ctl.class_list.names == ("background", "crimson", "green thing", "scratch")   # ids unchanged
+    assert ctl.classes.class_list.names == ("background", "crimson", "green thing", "scratch")   # ids unchanged
     tree = panel.tree                                                # a drag: the row is taken and put back
     tree.insertTopLevelItem(0, tree.takeTopLevelItem(3))
-    qtbot.waitUntil(lambda: ctl.project.classes.order == (3, 0, 2, 1), timeout=5000)
+    qtbot.waitUntil(lambda: ctl.classes.project.classes.order == (3, 0, 2, 1), timeout=5000)
     tree.insertTopLevelItem(3, tree.takeTopLevelItem(0))
-    qtbot.waitUntil(lambda: ctl.project.classes.order == (0, 2, 1, 3), timeout=5000)
+    qtbot.waitUntil(lambda: ctl.classes.project.classes.order == (0, 2, 1, 3), timeout=5000)
     panel._item(2).setCheckState(0, Qt.CheckState.Unchecked)         # hide "green thing"
     assert (folder / "labels" / "img1.png").read_bytes() == png      # no label file was rewritten
 
@@ -142,7 +142,7 @@ def test_class_editor_add_rename_recolour_reorder_hide_delete(qtbot, window, env
     assert not editor.delete() and "highest id" in told[1]          # would renumber the ids after it
     assert editor.add()                                              # 'spare', id 4, unused: can go
     assert editor.delete()
-    qtbot.waitUntil(lambda: len(ctl.class_list) == 4, timeout=10000)
+    qtbot.waitUntil(lambda: len(ctl.classes.class_list) == 4, timeout=10000)
 
     done = []
     window.export_menu.finished.connect(done.append)
@@ -192,7 +192,7 @@ def test_hostile_project_json_folder_opens_and_recorded_crf_values_are_offered(q
     start(window, folder, model)
     wait_ready(qtbot, window)
     assert any("project.json" in e and "control characters" in e for e in errors)
-    assert window.file_list.topLevelItemCount() == 3 and window.ctl.class_list.names[1] == "red thing"
+    assert window.file_list.topLevelItemCount() == 3 and window.ctl.classes.class_list.names[1] == "red thing"
     assert window.save()
     assert (folder / "labels" / "project.json.damaged").is_file()     # kept, not overwritten
 

@@ -90,7 +90,7 @@ def test_adaptation_learns_in_a_folder_whose_classes_are_in_another_order(qtbot,
     seen = []
     answer_mismatch("remap_button", seen)
     st = opened(qtbot, window, folder)
-    assert seen and window.ctl.class_list.names == tuple(reversed(names))
+    assert seen and window.ctl.classes.class_list.names == tuple(reversed(names))
     last = len(names) - 1
     gt = shifted_scene(FLIPS).labels
     gt = np.where(gt == VOID, VOID, last - gt.astype(int)).astype(np.uint8)      # ground truth in folder ids
@@ -139,7 +139,7 @@ def test_the_head_carries_over_and_never_touches_saved_labels(qtbot, window, tmp
     assert window.go_to(2)
     st = wait_image(qtbot, window, 2)
     st = wait_ready(qtbot, window)
-    pred, adapter = window.ctl.predictor, window.ctl.adapt.adapter
+    pred, adapter = window.ctl.classes.predictor, window.ctl.adapt.adapter
     want = adapter.probs(pred.extract_features(st.image), head)
     np.testing.assert_allclose(st.probs, want, atol=1e-6)
     assert not np.allclose(st.probs, pred.predict(st.image), atol=1e-3)
@@ -191,7 +191,7 @@ def test_reset_puts_the_networks_own_head_back(qtbot, window, tmp_path):
     window.learn.reset_action.trigger()
     st = wait_ready(qtbot, window)
     assert window.ctl.adapt.head.is_original and window.learn.status_label.text() == "model not adapted"
-    np.testing.assert_array_equal(st.probs, window.ctl.predictor.predict(st.image))
+    np.testing.assert_array_equal(st.probs, window.ctl.classes.predictor.predict(st.image))
 
 
 def test_train_dialog_saves_a_checkpoint_and_cancel_writes_nothing(qtbot, window, tmp_path, monkeypatch):

@@ -30,20 +30,20 @@ def test_class_list_must_fit_the_model(qtbot, window, env):
     folder, model = env
     start(window, folder, model)
     wait_ready(qtbot, window)
-    assert not window.ctl.set_class_list(voc_classes())       # 21 names for a 3-class model
+    assert not window.ctl.classes.set_model_classes(voc_classes())       # 21 names for a 3-class model
     assert "21 classes" in window.last_error and "predicts 3" in window.last_error
     mine = ClassList(("sky", "car", "tree"), ((10, 20, 30), (200, 0, 0), (0, 200, 0)))
     window.model_menu.class_list_requested.emit(mine)
-    assert window.ctl.class_list == mine
+    assert window.ctl.classes.class_list == mine
     assert window.class_panel.tree.topLevelItem(1).text(0).endswith("car")
     window.save_action.trigger()
     names = (folder / "labels" / "class_names.txt").read_text().split()
     assert "sky" in names and "tree" in names
     window.model_menu.class_list_requested.emit(None)        # back to the model's own names...
-    assert window.ctl.model_classes.names[1] == "red thing"
+    assert window.ctl.classes.model_classes.names[1] == "red thing"
     # ...but the folder now has its own class list (saved above): its labels keep their names, and the model's
     # channels keep feeding the ids chosen for this model (recorded with its sha256 in labels/project.json)
-    assert window.ctl.class_list.names[1] == "car" and window.ctl.channel_map.identity
+    assert window.ctl.classes.class_list.names[1] == "car" and window.ctl.classes.channel_map.identity
 
 
 def test_device_choice_is_applied_remembered_and_shown(qtbot, window, env):
@@ -54,13 +54,13 @@ def test_device_choice_is_applied_remembered_and_shown(qtbot, window, env):
     window.model_menu.device_requested.emit("cpu")
     qtbot.waitUntil(lambda: window.ctl.device_pref == "cpu" and not window.ctl.busy
                     and window.ctl.state.crf_labels is not None, timeout=20000)
-    assert window.ctl.predictor.device.type == "cpu" and window.ctl.state.token == token
+    assert window.ctl.classes.predictor.device.type == "cpu" and window.ctl.state.token == token
     assert window.settings.value("device") == "cpu"
     assert window.status.device.text().startswith("Device: CPU")
     window.model_menu.device_requested.emit("cuda:7")         # not on this machine: a message, no crash
     if "cuda:7" not in [a.data() for a in window.model_menu.device_group.actions()]:
         assert "CUDA" in window.last_error or "cuda" in window.last_error.lower()
-        assert window.ctl.predictor.device.type == "cpu"
+        assert window.ctl.classes.predictor.device.type == "cpu"
 
 
 def test_unreadable_image_is_reported_and_the_next_one_opens(qtbot, window, env):
@@ -132,9 +132,9 @@ def test_pipeline_menu_shows_the_checkpoints_own_and_switches(qtbot, window, env
     mine = ClassList(("sky", "car", "tree"), ((10, 20, 30), (200, 0, 0), (0, 200, 0)))
     menu.class_list_requested.emit(mine)
     acts["caffe"].trigger()
-    qtbot.waitUntil(lambda: window.ctl.predictor.pipeline == "caffe", timeout=20000)
+    qtbot.waitUntil(lambda: window.ctl.classes.predictor.pipeline == "caffe", timeout=20000)
     st = wait_ready(qtbot, window)
-    assert window.ctl.loaded.spec.pipeline == "caffe" and window.ctl.class_list == mine
+    assert window.ctl.loaded.spec.pipeline == "caffe" and window.ctl.classes.class_list == mine
     assert acts["caffe"].isChecked() and acts["caffe"].text() == "caffe"
     assert acts["kazuto"].text() == "kazuto (from the checkpoint)" and menu.pipeline_menu.title() == "&Pipeline: caffe"
     expected = Predictor(with_pipeline(load_checkpoint(model), "caffe"), device="cpu").predict(st.image)

@@ -57,7 +57,7 @@ def test_stale_prediction_is_dropped(qtbot, window, env, monkeypatch):
     folder, model = env
     start(window, folder, model)
     wait_ready(qtbot, window)
-    predictor = window.ctl.predictor
+    predictor = window.ctl.classes.predictor
     real = predictor.predict
     gate, calls = threading.Event(), []
 
@@ -214,4 +214,4 @@ def test_missing_model_is_reported_and_images_still_open(qtbot, window, env, tmp
     assert "No model loaded" in window.status.activity.text()
     window.load_model(folder / "img1.png")                  # not a checkpoint: a clear error, no crash
     qtbot.waitUntil(lambda: "img1.png" in window.last_error, timeout=10000)
-    assert window.ctl.predictor is None
+    assert window.ctl.classes.predictor is None

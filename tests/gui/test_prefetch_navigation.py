@@ -134,13 +134,13 @@ def test_moving_to_the_image_being_prefetched_waits_for_it_instead_of_predicting
     folder, model = env
     start(window, folder, model)
     wait_ready(qtbot, window)
-    real, gate, calls = window.ctl.predictor.predict, threading.Event(), []
+    real, gate, calls = window.ctl.classes.predictor.predict, threading.Event(), []
 
     def gated(image, should_cancel=None, on_progress=None):
         calls.append(1)
         gate.wait(10)
         return real(image, should_cancel=should_cancel)
-    monkeypatch.setattr(window.ctl.predictor, "predict", gated)
+    monkeypatch.setattr(window.ctl.classes.predictor, "predict", gated)
     qtbot.waitUntil(lambda: window.ctl.prefetch.inflight == 1 and len(calls) == 1, timeout=5000)
     predicted = []
     window.ctl.lanes["predict"].busy_changed.connect(lambda busy: busy and predicted.append(1))

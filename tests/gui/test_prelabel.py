@@ -33,7 +33,7 @@ def test_prelabel_folder_runs_in_the_background_and_updates_the_list(qtbot, wind
     model = make_colour_model(tmp_path / "colour.pt")
     hand = label_bytes(folder)[HAND_IMAGE]
     start(window, folder, model)
-    qtbot.waitUntil(lambda: window.ctl.predictor is not None and not window.ctl.busy, timeout=20000)
+    qtbot.waitUntil(lambda: window.ctl.classes.predictor is not None and not window.ctl.busy, timeout=20000)
     threads, real = [], prelabel_dialog.prelabel
 
     def spy(*args, **kwargs):
@@ -86,7 +86,7 @@ def test_cancel_stops_the_run_and_keeps_what_finished(qtbot, window, tmp_path):
     folder = make_folder(tmp_path / "images", n=8)
     model = make_colour_model(tmp_path / "colour.pt")
     start(window, folder, model)
-    qtbot.waitUntil(lambda: window.ctl.predictor is not None and not window.ctl.busy, timeout=20000)
+    qtbot.waitUntil(lambda: window.ctl.classes.predictor is not None and not window.ctl.busy, timeout=20000)
     dialog = window.prelabel
     dialog.open_dialog()
 

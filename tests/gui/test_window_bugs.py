@@ -115,7 +115,7 @@ def test_uncertainty_overlay_uses_a_map_unlike_the_class_colours_with_a_legend(q
     folder, model = env
     start(window, folder, model)
     st = wait_ready(qtbot, window)
-    palette = window.ctl.class_list.palette_array()
+    palette = window.ctl.classes.class_list.palette_array()
     window.toolbar.uncertainty.setChecked(True)
     assert window.legend.isVisible() and window.legend.choice() == colormaps.AUTO
     chosen = window.presenter.uncertainty_cmap()
@@ -232,7 +232,7 @@ def test_selected_class_row_keeps_its_colour_swatch(qtbot, window, env):
     item = panel.tree.topLevelItem(1)
     rect = panel.tree.visualItemRect(item)
     grab = panel.tree.viewport().grab().toImage()
-    want = QColor(*window.ctl.class_list.palette[1])
+    want = QColor(*window.ctl.classes.class_list.palette[1])
     found = any(grab.pixelColor(x, rect.center().y()) == want for x in range(rect.left(), rect.left() + 60))
     assert found, "the selected row's swatch is not drawn in the class colour"
 

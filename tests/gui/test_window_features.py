@@ -145,7 +145,7 @@ def test_readouts_zoom_and_the_pixel_under_the_cursor(qtbot, window, env):
     text = window.readout.pixel.text()
     probs = st.crf_probs[:, y, x]
     first, second = np.argsort(-probs)[:2]
-    names = window.ctl.class_list.names
+    names = window.ctl.classes.class_list.names
     assert text.startswith(f"x {x}  y {y} · {names[st.labels[y, x]]}")
     assert f"{names[first]} {probs[first]:.2f}, {names[second]} {probs[second]:.2f}" in text
     assert f"unsure {st.crf_unc[y, x]:.2f}" in text
