@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
         self.model_menu.load_requested.connect(self.load_model)
         self.model_menu.class_list_requested.connect(c.classes.set_model_classes)
         self.model_menu.device_requested.connect(self._on_device)
-        self.model_menu.pipeline_requested.connect(c.set_pipeline)
+        self.model_menu.pipeline_requested.connect(c.loader.set_pipeline)
         self.model_menu.error.connect(self.show_error)
         tb.fit.triggered.connect(self.canvas.fit)
         tb.actual.triggered.connect(self.canvas.actual_size)
@@ -184,7 +184,7 @@ class MainWindow(QMainWindow):
         self.ctl.crf.take_params(self.crf_panel.params())
         device = s.device
         self.model_menu.set_device_checked(device)
-        self.ctl.set_device(device)
+        self.ctl.loader.set_device(device)
 
     # ----- folder / navigation -------------------------------------------------------------------
     def open_folder(self, folder: Path, select: Path | None = None) -> bool:
@@ -262,11 +262,11 @@ class MainWindow(QMainWindow):
 
     # ----- model ---------------------------------------------------------------------------------
     def load_model(self, path: Path) -> None:
-        self.ctl.load_model(path)
+        self.ctl.loader.load(path)
 
     def _on_device(self, pref: str) -> None:
         self.prefs.device = pref
-        self.ctl.set_device(pref)
+        self.ctl.loader.set_device(pref)
 
     def _on_model_changed(self) -> None:
         cl = self.ctl.classes.class_list
@@ -279,9 +279,9 @@ class MainWindow(QMainWindow):
             self.editing.refresh()
             self.presenter.bind(self.ctl.state, cl.palette_array())
             self.legend.set_palette(cl.palette_array())
-        loaded = self.ctl.loaded
+        loaded = self.ctl.loader.loaded
         if loaded is not None:
-            self.model_menu.set_pipeline(loaded.spec.pipeline, self.ctl.own_pipeline)
+            self.model_menu.set_pipeline(loaded.spec.pipeline, self.ctl.loader.own_pipeline)
         if loaded is not None and loaded is not self._preset_model:   # a new model, not a new class list
             self._preset_model = loaded
             self.prefs.last_model = str(loaded.path)

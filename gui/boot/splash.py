@@ -129,7 +129,7 @@ def watch(window) -> None:
     ctl = window.ctl
 
     def on_model() -> None:
-        if ctl.loaded is not None:
+        if ctl.loader.loaded is not None:
             mark("model_loaded")
 
     def on_results() -> None:

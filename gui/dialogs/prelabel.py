@@ -96,7 +96,7 @@ class PrelabelDialog(QDialog):
         ctl = self.window.ctl
         if ctl.dataset is None:
             return "Open a folder of images first."
-        if ctl.loaded is None or ctl.classes.predictor is None:
+        if ctl.loader.loaded is None or ctl.classes.predictor is None:
             return "Load a model first (Model > Load checkpoint…)."
         return ""
 
@@ -115,7 +115,7 @@ class PrelabelDialog(QDialog):
         crf = "none" if s.crf_params is None else ", ".join(f"{k} {v}" for k, v in s.crf_params.to_dict().items())
         self.about.setText(
             f"<b>{ctl.dataset.folder}</b>: {len(ctl.dataset)} images<br>"
-            f"Model: {ctl.loaded.spec.name or ctl.loaded.path.name} ({ctl.classes.predictor.device})<br>"
+            f"Model: {ctl.loader.loaded.spec.name or ctl.loader.loaded.path.name} ({ctl.classes.predictor.device})<br>"
             f"CRF (the CRF panel's settings, fast engine on the CPU): {crf}<br>"
             "Writes labels/&lt;image&gt;.png as machine labels (shown as <i>pre-labelled</i>) and "
             "labels/prelabel.csv. Hand-saved labels and unsaved edits are never overwritten; images done before "
@@ -133,7 +133,7 @@ class PrelabelDialog(QDialog):
         if self.running:
             return False
         ctl = self.window.ctl
-        dataset, loaded, predictor, lock = ctl.dataset, ctl.loaded, ctl.classes.predictor, ctl.model_lock
+        dataset, loaded, predictor, lock = ctl.dataset, ctl.loader.loaded, ctl.classes.predictor, ctl.loader.lock
         protect = {dataset.image_id(i) for i in dataset.unsaved()}
         if ctl.state is not None and ctl.state.dirty:
             protect.add(dataset.image_id(ctl.state.index))

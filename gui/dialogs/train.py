@@ -122,8 +122,8 @@ class TrainDialog(QDialog):
     # ----- state -----------------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """What would be trained on, and a default file name beside the images."""
-        ds, loaded = self.ctl.dataset, self.ctl.loaded
-        n, problem = saved_count(self.ctl.dataset, self.ctl.loaded)
+        ds, loaded = self.ctl.dataset, self.ctl.loader.loaded
+        n, problem = saved_count(self.ctl.dataset, self.ctl.loader.loaded)
         if n is None:
             self.info.setText(problem)     # Start still says why, with the engine's own message
             self.start_button.setEnabled(ds is not None and loaded is not None and not self.lane.busy)
@@ -152,7 +152,7 @@ class TrainDialog(QDialog):
 
     # ----- the job ---------------------------------------------------------------------------------------------
     def start(self) -> None:
-        ds, loaded = self.ctl.dataset, self.ctl.loaded
+        ds, loaded = self.ctl.dataset, self.ctl.loader.loaded
         if ds is None or loaded is None or not self.out.text().strip():
             self.status.setText("Open a folder, load a model and choose where to save.")
             return
@@ -161,7 +161,7 @@ class TrainDialog(QDialog):
         except EngineError as exc:
             self._on_failed(None, str(exc))
             return
-        out, folder, lock, device = Path(self.out.text().strip()), ds.folder, self.ctl.model_lock, self.ctl.device_pref
+        out, folder, lock, device = Path(self.out.text().strip()), ds.folder, self.ctl.loader.lock, self.ctl.loader.device_pref
 
         def job(cancel, report):
             import copy
@@ -202,7 +202,7 @@ class TrainDialog(QDialog):
         self.status.setText(f"Saved {out}.{gain}")
         if QMessageBox.question(self, "Training finished", f"Saved {out}.{gain}\n\nLoad the new model now?") \
                 == QMessageBox.StandardButton.Yes:
-            self.ctl.load_model(out)
+            self.ctl.loader.load(out)
 
     def _on_failed(self, _key, message: str) -> None:
         self._running(False)

@@ -72,7 +72,7 @@ class TuneDialog(QDialog):
     def refresh(self) -> None:
         ds = self.ctl.dataset
         self._show(self.ctl.crf.params, None, 0)
-        n, problem = saved_count(self.ctl.dataset, self.ctl.loaded)
+        n, problem = saved_count(self.ctl.dataset, self.ctl.loader.loaded)
         if n is None or self.ctl.classes.predictor is None:
             self.info.setText(problem or "The model is still loading.")
             self.start_button.setEnabled(False)
@@ -98,8 +98,8 @@ class TuneDialog(QDialog):
         if ds is None or pred is None:
             return
         folder, baseline = ds.folder, self.ctl.crf.params
-        predictor = _LockedPredictor(pred, self.ctl.model_lock)
-        device = self.ctl.device_pref
+        predictor = _LockedPredictor(pred, self.ctl.loader.lock)
+        device = self.ctl.loader.device_pref
 
         def job(cancel, report):
             return tune_on_folder(folder, predictor, baseline, backend=FastBackend(device=device, previews=None),

@@ -122,9 +122,9 @@ def about_text(window) -> str:
              "Label semantic-segmentation datasets with DeepLab v1/v2 and a live-tunable dense CRF.", "",
              f"Python {platform.python_version()} on {platform.system()} {platform.machine()}; Qt {qVersion()}"]
     lines += [f"{d} {_version(d)}" for d in VERSIONED[1:]]
-    device = window.status.device.text().removeprefix("Device: ") or ctl.device_pref
-    lines += ["", f"<b>Device:</b> {device} (preference: {ctl.device_pref})"]
-    loaded = ctl.loaded
+    device = window.status.device.text().removeprefix("Device: ") or ctl.loader.device_pref
+    lines += ["", f"<b>Device:</b> {device} (preference: {ctl.loader.device_pref})"]
+    loaded = ctl.loader.loaded
     if loaded is None:
         lines.append("<b>Model:</b> none loaded (Model > Load checkpoint…)")
     else:

@@ -61,7 +61,7 @@ class ClassEditor(QObject):
         self.lane.failed.connect(lambda _k, msg: self.window.show_error(msg))
         ctl = self.ctl
         ctl.classes.ask_classes = lambda rec: class_dialogs.ask_mismatch(
-            window, rec, ctl.loaded.spec.name if ctl.loaded is not None else "")
+            window, rec, ctl.loader.loaded.spec.name if ctl.loader.loaded is not None else "")
         ctl.classes.ask_settings = lambda lines: class_dialogs.ask_settings(window, lines)
         ctl.classes.ask_unknown = lambda text, values: class_dialogs.ask_unknown(window, text, values)
         ctl.project_settings_applied.connect(self._on_settings_applied)

@@ -218,6 +218,10 @@ class Classes(QObject):
             return False
         return True
 
+    def expect_model(self, path) -> None:
+        """A checkpoint is being loaded: opening a folder now compares its recorded model with this one."""
+        self.model_request = path
+
     def set_model_classes(self, class_list) -> bool:
         """Other names/colours for the model's classes (the count must match the model); the folder's own class
         list is then reconciled with them."""

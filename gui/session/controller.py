@@ -8,7 +8,6 @@ matches the current state, otherwise it is dropped (see gui.session.lanes.Lane).
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,12 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoGroup
 
 from engine.batch.report import read_scores
-from engine.checkpoints import load_checkpoint, with_pipeline
 from engine.folder.dataset import Dataset, Status
-from engine.models.device import describe, pick_device
+from engine.models.device import describe
 from engine.errors import EngineError
 from engine.annotate.state import ImageState
 from engine.io.images import read_image
-from engine.predict import Prediction, Predictor, alpha_background, transparent_mask
+from engine.predict import Prediction, transparent_mask
 from gui.session.adaptation import Adaptation
 from gui.session.classes import Classes
 from gui.session.crf_requests import CRFRequests
@@ -33,6 +31,7 @@ from gui.session.prefetch import Prefetcher
 from gui.session.recovery import Recovery
 from gui.session.history import ImageHistory
 from gui.session.lanes import Lane
+from gui.session.model_loader import ModelLoader
 from gui.session.open_image import OpenImage
 from gui.session.ordering import Ordering
 
@@ -59,11 +58,7 @@ class AnnotatorController(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.dataset: Dataset | None = None
-        self.loaded = None
-        self.own_pipeline: str | None = None  # the loaded checkpoint's own inference pipeline
-        self.device_pref = "auto"
         self.model_gen = 0
-        self.model_lock = threading.Lock()   # a device move must not overlap a forward pass
         self.index = -1                      # image shown or being opened
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
         self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
@@ -83,7 +78,11 @@ class AnnotatorController(QObject):
         self.recovery = Recovery(self, self)
         self.recovery.error.connect(self.error)
         self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
-        self.adapt = Adaptation(self.image, self.lanes["adapt"], self.model_lock, self.editor,
+        self.loader = ModelLoader(self.lanes["model"], self)   # checkpoint, device, pipeline (gui/session/model_loader)
+        self.loader.ready.connect(self._on_model_ready)
+        for name in ("device_changed", "activity", "error"):
+            getattr(self.loader, name).connect(getattr(self, name))
+        self.adapt = Adaptation(self.image, self.lanes["adapt"], self.loader.lock, self.editor,
                                 lambda: self.classes.channel_map, parent=self)   # the head learns from strokes
         self.adapt.predict_requested.connect(self.request_predict)
         self.adapt.adapted.connect(self._on_adapted)
@@ -92,7 +91,6 @@ class AnnotatorController(QObject):
             lane.busy_changed.connect(self._on_busy)
             lane.failed.connect(self._on_failed)
             lane.progress.connect(lambda _k, d, t, s: self.progress.emit(d, t, s))
-        self.lanes["model"].finished.connect(self._on_model_ready)
         self.lanes["image"].finished.connect(self._on_image_loaded)
         self.lanes["image"].failed.connect(self._on_image_failed)
         self.prefetch.unreadable.connect(self._mark_unreadable)
@@ -107,11 +105,12 @@ class AnnotatorController(QObject):
         self.adapt.crf_requested.connect(self.crf.request_crf)
         self.edits = HandEdits(self.image, self.editor, self.crf, self.adapt, self.sync_status, self)
         self.edits.results_changed.connect(self.results_changed)
-        self.classes = Classes(lambda: self.dataset, lambda: self.loaded, self.image, self.crf, self.lanes["model"],
+        self.classes = Classes(lambda: self.dataset, lambda: self.loader.loaded, self.image, self.crf, self.lanes["model"],
                                self.edits, self)   # the folder's classes against the model's (gui/session/classes)
         for name in ("model_changed", "error", "activity", "project_settings_applied"):
             getattr(self.classes, name).connect(getattr(self, name))
-        self.classes.load_requested.connect(self.load_model)
+        self.classes.load_requested.connect(self.loader.load)
+        self.loader.loading.connect(self.classes.expect_model)
         self.classes.channels_changed.connect(self._on_channels_changed)
         self.classes.predict_again.connect(self._on_predict_again)
 
@@ -166,7 +165,7 @@ class AnnotatorController(QObject):
         st = self.state                    # leaving it: its history stays if its labels are on disk
         self.image.leave(keep_history=st is not None and st.status in (Status.SAVED, Status.PRELABELLED))
         dataset, entry, token = self.dataset, self.dataset[index], self.image.new_token()
-        background = self.alpha_background()
+        background = self.loader.alpha_background()
         cached = self.prefetch.take(index)
         self.index = index
         self.image.show(None)
@@ -256,7 +255,7 @@ class AnnotatorController(QObject):
             return False
         try:
             self.classes.record_settings()
-            record = st.provenance(self.loaded, self.crf.backend_name, entry.label_path)
+            record = st.provenance(self.loader.loaded, self.crf.backend_name, entry.label_path)
             path = self.dataset.save(st.index, st.labels, self.classes.class_list, provenance=record,
                                      keep_unknown=keep_unknown)
         except EngineError as exc:
@@ -271,55 +270,6 @@ class AnnotatorController(QObject):
         self.activity.emit(f"Saved {path}")
         return True
 
-    def alpha_background(self) -> tuple[int, int, int]:
-        """What transparent pixels of an RGBA image are composited onto (see engine.predict.alpha_background)."""
-        return alpha_background(self.loaded.spec if self.loaded is not None else None)
-
-    # ----- model, device, class list -------------------------------------------------------------
-    def load_model(self, path: str | Path) -> None:
-        """Load a checkpoint in the background; the current image is predicted again when ready."""
-        path, pref = Path(path), self.device_pref
-        self.classes.model_request = path
-        self.activity.emit(f"Loading model {path.name}…")
-
-        def job(cancel, report):
-            loaded = load_checkpoint(path)
-            with self.model_lock:
-                return loaded, Predictor(loaded, device=pref)
-        self.lanes["model"].submit(("model", str(path), pref), job)
-
-    def set_device(self, pref: str) -> None:
-        """Move the model to another device ('auto', 'cpu', 'cuda:0', ...)."""
-        try:
-            device = pick_device(pref)
-        except EngineError as exc:
-            self.error.emit(str(exc))
-            return
-        self.device_pref = pref
-        if self.loaded is None:
-            self.device_changed.emit(describe(device))
-            return
-        loaded = self.loaded
-        self.activity.emit(f"Moving model to {describe(device)}…")
-
-        def job(cancel, report):
-            with self.model_lock:
-                return loaded, Predictor(loaded, device=pref)
-        self.lanes["model"].submit(("device", pref), job)
-
-    def set_pipeline(self, name: str) -> None:
-        """Run the loaded weights by another inference pipeline ('caffe' / 'kazuto'); predicted again when ready."""
-        loaded, pref = self.loaded, self.device_pref
-        if loaded is None or name == loaded.spec.pipeline:
-            return
-        self.activity.emit(f"Switching to the {name} pipeline…")
-
-        def job(cancel, report):
-            switched = with_pipeline(loaded, name)
-            with self.model_lock:
-                return switched, Predictor(switched, device=pref)
-        self.lanes["model"].submit(("pipeline", name), job)
-
     def _on_channels_changed(self) -> None:
         """The channel map changed: predictions made with the old one (prefetched ones too) are stale."""
         self.model_gen += 1
@@ -329,21 +279,19 @@ class AnnotatorController(QObject):
         self.results_changed.emit()
         self.request_predict()
 
-    def _on_model_ready(self, key, result) -> None:
-        loaded, predictor = result
-        is_new_model = loaded is not self.loaded and key[0] != "pipeline"  # a pipeline switch keeps the classes
-        if loaded is not self.loaded:
+    def _on_model_ready(self, changed: bool, switched: bool, predictor) -> None:
+        """The loader has a model (another checkpoint, the same on another device, or another pipeline)."""
+        loaded, is_new_model = self.loader.loaded, changed and not switched   # a pipeline switch keeps the classes
+        if changed:
             self.ordering.forget_scores()
             self.prefetch.clear()
-        self.loaded = loaded
         if is_new_model:
             self.classes.model_classes = loaded.spec.class_list()
-            self.own_pipeline = loaded.spec.pipeline
         self.classes.bind_model(predictor, is_new_model)   # folder classes vs the model's; sets its predictor
         self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
         # another pipeline gives the network other features: the adapted head starts again (the locks re-teach it)
-        self.adapt.bind_predictor(predictor, is_new_model or key[0] == "pipeline")
+        self.adapt.bind_predictor(predictor, is_new_model or switched)
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
@@ -364,7 +312,7 @@ class AnnotatorController(QObject):
         predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token))  # with the adapted head
 
         def job(cancel, report):
-            with self.model_lock:
+            with self.loader.lock:
                 probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
             return Prediction.from_probs(probs, extra)   # (not GUI-thread work at 12 MP)
         self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)

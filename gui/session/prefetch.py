@@ -190,8 +190,8 @@ class Prefetcher(QObject):
             self._next()
             return
         adapt, hit = ctl.adapt, self.cache.get(key)
-        path, lock = Path(key[0]), ctl.model_lock
-        background = ctl.alpha_background()
+        path, lock = Path(key[0]), ctl.loader.lock
+        background = ctl.loader.alpha_background()
         predict = adapt.predict_fn(ctl.classes.predictor, adapt.head_for(None))  # float16 for large images
         redo = adapt.redo_fn(hit.extra) if hit is not None else None
         self.inflight = index

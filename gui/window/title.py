@@ -35,7 +35,7 @@ class ProjectState(QObject):
     # ----- title and modified marker --------------------------------------------------------------
     def update_title(self) -> None:
         ctl = self.window.ctl
-        ds, loaded = ctl.dataset, ctl.loaded
+        ds, loaded = ctl.dataset, ctl.loader.loaded
         image = ds[ctl.index].path.name if ds is not None and 0 <= ctl.index < len(ds) else ""
         model = (loaded.spec.name or Path(loaded.path).name) if loaded is not None else ""
         self.window.setWindowTitle(window_title(image, ds.folder.name if ds is not None else "", model))

@@ -234,6 +234,6 @@ def test_image_bomb_in_the_folder_and_a_fifo_model_get_messages(qtbot, tmp_path,
         assert wait_ready(qtbot, w).index == 2                  # the next image opens as usual
         w.load_model(tmp_path / "model.pt")
         qtbot.waitUntil(lambda: "is a pipe" in w.last_error, timeout=10000)
-        assert w.ctl.loaded.path == model                       # the working model stays
+        assert w.ctl.loader.loaded.path == model                       # the working model stays
     finally:
         close_window(w, monkeypatch)

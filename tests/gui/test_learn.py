@@ -266,8 +266,8 @@ def test_a_pipeline_switch_starts_the_head_again_and_the_locks_reteach_it(qtbot,
     before = st.labels.copy()
     assert window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
     for name in ("caffe", "kazuto"):
-        window.ctl.set_pipeline(name)
-        qtbot.waitUntil(lambda: window.ctl.loaded.spec.pipeline == name, timeout=20000)
+        window.ctl.loader.set_pipeline(name)
+        qtbot.waitUntil(lambda: window.ctl.loader.loaded.spec.pipeline == name, timeout=20000)
         qtbot.waitUntil(lambda: not adapt.head.is_original and not window.ctl.busy, timeout=30000)
         st = wait_ready(qtbot, window)
         assert window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"

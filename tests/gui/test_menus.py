@@ -52,7 +52,7 @@ def test_device_choice_is_applied_remembered_and_shown(qtbot, window, env):
     wait_ready(qtbot, window)
     token = window.ctl.state.token
     window.model_menu.device_requested.emit("cpu")
-    qtbot.waitUntil(lambda: window.ctl.device_pref == "cpu" and not window.ctl.busy
+    qtbot.waitUntil(lambda: window.ctl.loader.device_pref == "cpu" and not window.ctl.busy
                     and window.ctl.state.crf_labels is not None, timeout=20000)
     assert window.ctl.classes.predictor.device.type == "cpu" and window.ctl.state.token == token
     assert window.settings.value("device") == "cpu"
@@ -134,7 +134,7 @@ def test_pipeline_menu_shows_the_checkpoints_own_and_switches(qtbot, window, env
     acts["caffe"].trigger()
     qtbot.waitUntil(lambda: window.ctl.classes.predictor.pipeline == "caffe", timeout=20000)
     st = wait_ready(qtbot, window)
-    assert window.ctl.loaded.spec.pipeline == "caffe" and window.ctl.classes.class_list == mine
+    assert window.ctl.loader.loaded.spec.pipeline == "caffe" and window.ctl.classes.class_list == mine
     assert acts["caffe"].isChecked() and acts["caffe"].text() == "caffe"
     assert acts["kazuto"].text() == "kazuto (from the checkpoint)" and menu.pipeline_menu.title() == "&Pipeline: caffe"
     expected = Predictor(with_pipeline(load_checkpoint(model), "caffe"), device="cpu").predict(st.image)

@@ -172,7 +172,7 @@ def test_transparent_pixels_are_void_and_the_rest_sits_on_the_models_mean(qtbot,
     window.editing.auto_refine.setChecked(False)
     start(window, folder, model)
     st = wait_ready(qtbot, window)
-    mean = alpha_background(window.ctl.loaded.spec)
+    mean = alpha_background(window.ctl.loader.loaded.spec)
     assert tuple(st.image[0, 0]) == mean and tuple(st.image[40, 60]) == (210, 50, 40) and mean != (255, 255, 255)
     clear = rgba[..., 3] == 0
     assert (st.labels[clear] == VOID).all() and (st.labels[~clear] != VOID).all()
@@ -266,7 +266,7 @@ def test_model_menu_marks_the_loaded_model(qtbot, window, env):
     assert act is not None and act.isChecked() and "colour-test" in act.text()
     assert sum(a.isChecked() for a in window.model_menu.model_group.actions()) == 1
     window.load_model(DEMO_V1)
-    qtbot.waitUntil(lambda: window.ctl.loaded is not None and window.ctl.loaded.path == DEMO_V1, timeout=20000)
+    qtbot.waitUntil(lambda: window.ctl.loader.loaded is not None and window.ctl.loader.loaded.path == DEMO_V1, timeout=20000)
     act = window.model_menu.loaded_action()
     assert act.isChecked() and act.toolTip() == str(DEMO_V1.resolve())
     assert sum(a.isChecked() for a in window.model_menu.model_group.actions()) == 1
