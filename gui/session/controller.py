@@ -75,7 +75,8 @@ class AnnotatorController(QObject):
         self.prefetch.done.connect(self._on_prefetched)
         self.guard = FolderGuard(self)                 # one writer per folder (engine.folder.lock)
         self.guard.message.connect(self.activity)
-        self.recovery = Recovery(self, self)
+        self.recovery = Recovery(self.guard, self.image, lambda: self.dataset, lambda: self.classes.class_list,
+                                 lambda: self.lanes["model"].busy, self)   # the recovery journal's autosaves
         self.recovery.error.connect(self.error)
         self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
         self.loader = ModelLoader(self.lanes["model"], self)   # checkpoint, device, pipeline (gui/session/model_loader)

@@ -25,9 +25,13 @@ class Recovery(QObject):
     error = Signal(str)
     damaged = Signal(list)      # engine.folder.journal.Quarantined records of entries moved aside
 
-    def __init__(self, ctl, parent: QObject | None = None):
+    def __init__(self, guard, image, folder, class_list, model_loading, parent: QObject | None = None):
+        """``guard``: the folder's FolderGuard (only its writer journals); ``image``: the session's OpenImage;
+        ``folder()``: the open Dataset or None; ``class_list()``: the folder's classes or None;
+        ``model_loading()``: a model is on its way (its class count will come)."""
         super().__init__(parent)
-        self.ctl = ctl
+        self.guard, self.image = guard, image
+        self._folder, self._class_list, self._model_loading = folder, class_list, model_loading
         self.journal: RecoveryJournal | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -47,7 +51,7 @@ class Recovery(QObject):
             self.journal = None
             return []
         self.journal = RecoveryJournal(default_recovery_dir(dataset.labels_dir))
-        if not self.ctl.guard.took_live:  # we hold the folder lock and no other writer is alive
+        if not self.guard.took_live:  # we hold the folder lock and no other writer is alive
             try:
                 self.journal.clean_temp_files(older_than_s=0)
             except OSError:
@@ -72,8 +76,8 @@ class Recovery(QObject):
     def restore_into(self, state, image_id: str) -> bool | None:
         """Put the journal's edits of ``image_id`` into a freshly opened ImageState. None: postponed until the
         model being loaded tells how many classes there are (call again then)."""
-        class_list = self.ctl.classes.class_list
-        if class_list is None and self.ctl.lanes["model"].busy:
+        class_list = self._class_list()
+        if class_list is None and self._model_loading():
             self.postponed = state.index
             return None
         self.recovered.discard(state.index)
@@ -106,12 +110,12 @@ class Recovery(QObject):
     def flush(self) -> None:
         """Write (or drop) the current image's entry now."""
         self._timer.stop()
-        ctl, st = self.ctl, self.ctl.state
-        if self.journal is None or st is None or ctl.dataset is None or st.edits is None:
+        st, dataset = self.image.state, self._folder()
+        if self.journal is None or st is None or dataset is None or st.edits is None:
             return
-        if st.index in self.recovered or not ctl.guard.may_write():
+        if st.index in self.recovered or not self.guard.may_write():
             return  # its entry is still to be restored / another window took over the folder
-        image_id = ctl.dataset.image_id(st.index)
+        image_id = dataset.image_id(st.index)
         if not st.dirty:
             self._discard_id(image_id)
             return
@@ -129,14 +133,15 @@ class Recovery(QObject):
 
     def discard(self, index: int) -> None:
         """Image ``index`` was saved or its edits were thrown away: its entry must go."""
-        if self.ctl.dataset is not None and self.journal is not None:
-            if self.ctl.state is not None and self.ctl.state.index == index:
+        dataset, st = self._folder(), self.image.state
+        if dataset is not None and self.journal is not None:
+            if st is not None and st.index == index:
                 self._timer.stop()
             self.recovered.discard(index)
-            self._discard_id(self.ctl.dataset.image_id(index))
+            self._discard_id(dataset.image_id(index))
 
     def _discard_id(self, image_id: str) -> None:
-        if self.journal is None or not self.ctl.guard.may_write():
+        if self.journal is None or not self.guard.may_write():
             return
         try:
             self.journal.discard(image_id)
