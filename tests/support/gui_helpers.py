@@ -68,3 +68,14 @@ def make_folder(folder: Path, n: int = 3, h: int = 96, w: int = 128) -> Path:
     for i in range(n):
         Image.fromarray(make_image(i, h, w)).save(folder / f"img{i + 1}.png")
     return folder
+
+
+def brush_stroke(window, start, end, class_id: int = 1, radius: int = 3) -> None:
+    """One brush stroke of ``class_id`` from ``start`` to ``end`` (image coordinates), through the editor as the
+    brush tool drives it."""
+    ed = window.ctl.editor
+    ed.set_paint_class(class_id)
+    ed.set_radius(radius)
+    ed.begin_stroke(start)
+    ed.stroke_to(end)
+    ed.end_stroke()

@@ -1,0 +1,69 @@
+"""The numpy pictures behind the status bar and the overlays: the pixel readout (label, top two, uncertainty),
+perceptual colour maps, and an RGBA image composited onto a background."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.annotate.state import ImageState
+from engine.display import colormaps
+from engine.display.readout import read_pixel
+from engine.folder.dataset import Status
+from engine.io.images import read_image
+from engine.labels import VOID
+from engine.models.registry import DEFAULT_MEAN_BGR
+from engine.predict import alpha_background, transparent_mask
+
+
+def test_pixel_readout_gives_label_top_two_and_uncertainty():
+    probs = np.zeros((3, 2, 2), np.float32)
+    probs[:, 1, 0] = [0.2, 0.5, 0.3]
+    labels = np.array([[0, 0], [1, VOID]], np.uint8)
+    unc = np.array([[0, 0], [0.8, 0.1]], np.float32)
+    r = read_pixel(0, 1, labels, probs, unc)
+    assert (r.x, r.y, r.label) == (0, 1, 1)
+    assert r.top[0][0] == 1 and r.top[0][1] == pytest.approx(0.5) and r.top[1][0] == 2
+    assert r.uncertainty == pytest.approx(0.8)
+    text = r.text(("bg", "car", "tree"))
+    assert text == "x 0  y 1 · car · car 0.50, tree 0.30 · unsure 0.80"
+    assert read_pixel(1, 1, labels).text(("bg",)) == "x 1  y 1 · void"
+    assert read_pixel(5, 0, labels) is None and read_pixel(0, 0) is None
+
+
+def test_colour_maps_rise_in_lightness_and_auto_picks_the_most_distinct():
+    for name in ("viridis", "magma", "cividis"):
+        lab = colormaps._lab(colormaps.lut(name))
+        assert np.all(np.diff(lab[::16, 0]) > 0), name          # perceptual: brighter means more
+    palette = [(230, 200, 60), (230, 60, 160)]
+    best = colormaps.most_distinct(palette)
+    assert all(colormaps.distance_to_palette(best, palette) >= colormaps.distance_to_palette(n, palette)
+               for n in colormaps.COLORMAPS)
+    assert colormaps.resolve("auto", palette) == best and colormaps.resolve("nope", palette) == colormaps.DEFAULT
+    with pytest.raises(KeyError, match="viridis"):
+        colormaps.lut("rainbow")
+
+
+def test_rgba_is_composited_onto_the_given_background(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., :3] = 200
+    rgba[0, 0, 3] = 255
+    rgba[0, 1, 3] = 128
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    mean = alpha_background()
+    assert mean == tuple(int(round(c)) for c in DEFAULT_MEAN_BGR[::-1])
+    img = read_image(tmp_path / "a.png", background=mean)
+    assert tuple(img[0, 0]) == (200, 200, 200) and tuple(img[3, 3]) == mean
+    assert abs(int(img[0, 1, 0]) - round(200 * 128 / 255 + mean[0] * 127 / 255)) <= 1
+    assert tuple(read_image(tmp_path / "a.png")[3, 3]) == (255, 255, 255)   # plain reads: white, as viewers
+    rgb, alpha = read_image(tmp_path / "a.png", background=mean, with_alpha=True)
+    assert np.array_equal(rgb, img) and alpha[0, 0] == 255 and alpha[3, 3] == 0
+    clear = transparent_mask(alpha)
+    assert clear.sum() == 14 and not clear[0, 1]                 # half-transparent pixels keep their label
+    Image.fromarray(rgba[..., :3]).save(tmp_path / "b.png")
+    assert read_image(tmp_path / "b.png", with_alpha=True)[1] is None and transparent_mask(None) is None
+    st = ImageState(index=0, path=None, image=img, void_mask=clear)
+    probs = np.zeros((2, 4, 4), np.float32)
+    probs[1] = 1
+    st.set_prediction(probs)
+    assert (st.labels[clear] == VOID).all() and (st.labels[~clear] == 1).all() and st.status == Status.PREDICTED
+    st.set_crf(probs, np.ones((4, 4), np.uint8), None)
+    assert (st.crf_labels[clear] == VOID).all()

@@ -1,0 +1,87 @@
+"""Getting to an image: dropping a folder or an image on the window, the image filter (and navigation within it),
+the title's unsaved-work marker and reopening a folder at its last image."""
+import numpy as np
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QApplication
+
+from gui.app import start
+from tests.support.gui_fixtures import close_window, env, open_window, wait_image, wait_ready, window  # noqa: F401 (fixtures)
+
+
+def _drop(window, widget, paths):
+    """Deliver a drag-enter and a drop to ``widget`` as Qt would: through the event filter on it (QApplication
+    refuses drop events that no real drag started, so they are handed to the filter directly)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    assert window.drop.eventFilter(widget, enter) and enter.isAccepted()
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    assert window.drop.eventFilter(widget, event)
+    return event
+
+
+def test_dropping_a_folder_or_an_image_opens_it(qtbot, window, env, tmp_path):
+    folder, model = env
+    for w in (window, window.canvas.viewport(), window.file_list.viewport()):
+        assert w.acceptDrops()
+    _drop(window, window.canvas.viewport(), [folder])
+    assert window.ctl.dataset is not None and window.ctl.dataset.folder == folder
+    _drop(window, window, [folder / "img3.png"])
+    assert window.ctl.index == 2
+    (tmp_path / "notes.txt").write_text("x")
+    _drop(window, window.file_list.viewport(), [tmp_path / "notes.txt"])
+    assert "notes.txt" in window.last_error and window.ctl.dataset.folder == folder
+
+
+def test_filter_narrows_the_list_and_navigation(qtbot, window, env, tmp_path):
+    folder, model = env
+    (folder / "broken.png").write_text("not an image")
+    window.ctl.prefetch.enabled = False
+    start(window, folder, model)                                # opens broken.png, the first name
+    panel, fl = window.images_panel, window.file_list
+    qtbot.waitUntil(lambda: fl.status_text(0) == "error", timeout=10000)
+    names = [window.ctl.dataset[i].path.name for i in range(len(window.ctl.dataset))]
+    assert names[0] == "broken.png"
+    panel.filter.setText("img")
+    assert [names[i] for i in fl.shown(window.ctl.ordering.order)] == ["img1.png", "img2.png", "img3.png"]
+    panel.filter.setText("img?.png -")           # every word must match
+    assert fl.shown(window.ctl.ordering.order) == []
+    panel.filter.setText("*[13].png")              # globs
+    shown = fl.shown(window.ctl.ordering.order)
+    assert [names[i] for i in shown] == ["img1.png", "img3.png"]
+    assert window.go(+1) and window.ctl.index == names.index("img1.png")   # from a hidden row: the next shown
+    wait_ready(qtbot, window)
+    assert window.go(+1) and window.ctl.index == names.index("img3.png")   # img2 is filtered out
+    assert not window.go(+1) and window.ctl.index == names.index("img3.png")   # clamped at the last row shown
+    panel.filter.setText("error")
+    assert [names[i] for i in fl.shown(window.ctl.ordering.order)] == ["broken.png"]
+    panel.filter.setText("")
+    assert len(fl.shown(window.ctl.ordering.order)) == 4
+    window.filter_action.trigger()                               # Ctrl+F
+    assert window.filter_action.shortcut().matches(QKeySequence("Ctrl+F")) == QKeySequence.SequenceMatch.ExactMatch
+    assert QApplication.focusWidget() is panel.filter or not window.isActiveWindow()
+
+
+def test_title_marks_unsaved_work_and_a_folder_resumes_at_its_last_image(qtbot, tmp_path, env, monkeypatch):
+    folder, model = env
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        assert "img1.png" in w.windowTitle() and "[*]" in w.windowTitle() and not w.isWindowModified()
+        w.ctl.edits.set_labels(np.full_like(w.ctl.state.labels, 2))
+        assert w.isWindowModified()
+        assert w.save() and not w.isWindowModified()
+        w.go_to(2)
+        wait_image(qtbot, w, 2)
+    finally:
+        close_window(w, monkeypatch)
+    w2 = open_window(tmp_path)
+    try:
+        start(w2, folder, model)
+        assert w2.ctl.index == 2 and wait_image(qtbot, w2, 2).path.name == "img3.png"
+    finally:
+        close_window(w2, monkeypatch)

@@ -1,0 +1,42 @@
+"""The unsaved-work prompt says what the user is doing (quitting, moving on), and its keys answer it."""
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from gui.app import start
+from tests.support.gui_fixtures import env, wait_ready, window  # noqa: F401 (fixtures)
+from tests.support.gui_helpers import brush_stroke
+
+
+def _answer_modal(qtbot, keys, seen):
+    def poke():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, poke)
+            return
+        seen.append(box.informativeText())
+        box.activateWindow()                                   # mnemonics need the dialog to be active
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is box, timeout=3000)
+        qtbot.keyClick(box, *keys)
+        QTimer.singleShot(3000, box, lambda: box.done(0))      # never hang the suite (cancelled if box is gone)
+    QTimer.singleShot(20, poke)
+
+
+def test_quit_prompt_says_quitting_and_alt_d_discards(qtbot, window, env):
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    brush_stroke(window, (5, 5), (17, 5))
+    seen = []
+    _answer_modal(qtbot, (Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier), seen)
+    assert window.close()                                      # Alt+D = Discard: the window closes
+    assert seen and "quitting" in seen[0] and "moving on" not in seen[0]
+
+
+def test_moving_on_prompt_still_says_moving_on(qtbot, window, env):
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    brush_stroke(window, (5, 5), (17, 5))
+    seen = []
+    _answer_modal(qtbot, (Qt.Key.Key_Escape,), seen)
+    assert not window.go(+1) and "moving on" in seen[0]       # Esc = Cancel: stays
