@@ -58,6 +58,7 @@ class ImageHistory:
             stack.clear()
         self._entries[key] = (editable, stack)
         self.group.setActiveStack(stack)
+        self._enforce_caps()   # here, not on leaving: the image being opened may be the one left longest ago
         return stack
 
     def track(self, key: str, editable) -> None:
@@ -66,7 +67,8 @@ class ImageHistory:
             self._entries[key] = (editable, self._entries[key][1])
 
     def leave(self, key: str, keep: bool) -> None:
-        """The user leaves image ``key``: its history stays if ``keep`` (labels on disk), within the caps."""
+        """The user leaves image ``key``: its history stays if ``keep`` (labels on disk); the caps apply when the
+        next image is opened."""
         if self._open == key:
             self._open = None
         if not keep:
@@ -74,7 +76,6 @@ class ImageHistory:
             return
         if key in self._entries:
             self._entries.move_to_end(key)
-        self._enforce_caps()
 
     def kept_labels(self, key: str):
         """The EditableLabels kept for ``key`` (to compare with the file before taking them back), or None."""

@@ -224,6 +224,31 @@ def test_save_writes_provenance_and_a_failed_save_keeps_the_edits(qtbot, window,
     np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), edited)
 
 
+def test_history_is_bounded_while_visiting_saved_images(qtbot, window, env):
+    """One history store with a real cap: saved images keep their undo history for a return visit, but only the
+    last ``max_images`` of them; before, the editor kept a stack for every image visited."""
+    opened(qtbot, window, env)
+    history = window.ctl.image.history
+    history.max_images = 1
+    ed = window.ctl.editor
+    ed.set_paint_class(GREEN)
+    window.editing.set_tool("brush")
+    for i in range(len(window.ctl.dataset)):
+        drag(qtbot, window, [(10, 10 + 5 * i), (30, 10 + 5 * i)])
+        assert window.save()
+        if i + 1 < len(window.ctl.dataset):
+            window.go(+1)
+            wait_ready(qtbot, window)
+    assert len(window.ctl.dataset) >= 3
+    assert len(history) == 2                      # the open image and the one left last
+    window.go(-1)
+    wait_ready(qtbot, window)
+    assert ed.stack().count() == 1                # the image left last: its stroke can still be undone
+    window.go(-1)
+    wait_ready(qtbot, window)
+    assert ed.stack().count() == 0                # dropped by the cap: labels and locks from disk, no undo
+
+
 def test_undo_stacks_are_per_image_and_a_saved_image_keeps_its_locks(qtbot, window, env, monkeypatch):
     opened(qtbot, window, env)
     ed = window.ctl.editor

@@ -1,0 +1,48 @@
+"""gui.window.preferences: every QSettings key in one typed place. Values round-trip through an ini file (as
+QSettings stores them on Linux), a value of the wrong type reads as the default, and the lists and maps keep
+their shape."""
+from PySide6.QtCore import QSettings
+
+from engine.crf import PRESETS
+from gui.window.preferences import RESUME_LIMIT, Preferences
+
+
+def _prefs(tmp_path):
+    return Preferences(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+def test_values_round_trip_through_the_ini_file_with_their_types(tmp_path):
+    p = _prefs(tmp_path)
+    assert (p.autosave, p.auto_refine, p.opacity, p.tool, p.device, p.crf_params) == (False, True, 50, "pan", "auto",
+                                                                                      None)
+    p.autosave, p.opacity, p.tool, p.crf_params = True, 70, "brush", PRESETS["deeplab-v2"]
+    p.qsettings.sync()
+    again = _prefs(tmp_path)                       # a new window reads the file
+    assert (again.autosave, again.opacity, again.tool) == (True, 70, "brush")
+    assert isinstance(again.autosave, bool) and isinstance(again.opacity, int)
+    assert again.crf_params == PRESETS["deeplab-v2"]
+
+
+def test_a_value_of_the_wrong_type_reads_as_the_default(tmp_path):
+    p = _prefs(tmp_path)
+    p.qsettings.setValue("view/opacity", "lots")
+    p.qsettings.setValue("crf/params", "{not json")
+    p.qsettings.setValue("resume", "[1, 2]")
+    assert p.opacity == 50 and p.crf_params is None and p.resume == {}
+
+
+def test_recent_folders_and_the_resume_map_keep_their_shape(tmp_path):
+    p = _prefs(tmp_path)
+    p.qsettings.setValue("recent_folders", "/only/one")   # ini gives a lone entry back as a plain string
+    assert p.recent_folders == ["/only/one"]
+    for i in range(RESUME_LIMIT + 5):
+        p.remember_image(f"/folder{i}", f"img{i}.png")
+    p.remember_image("/folder7", "again.png")            # most recent last
+    resume = _prefs(tmp_path).resume
+    assert len(resume) == RESUME_LIMIT and list(resume)[-1] == "/folder7" and resume["/folder7"] == "again.png"
+    assert "/folder0" not in resume
+
+
+def test_every_key_is_declared_once():
+    names = [v.name for v in vars(Preferences).values() if hasattr(v, "name") and hasattr(v, "default")]
+    assert len(names) == len(set(names)) and "crf/backend" in names and "edit/superpixel_size" in names
