@@ -44,7 +44,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         name, rest = DEFAULT, argv
     return int(resolve(COMMANDS[name])(rest) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,3 +29,12 @@ def test_headless_commands_import_no_qt():
             "bad = [m for m in sys.modules if m.startswith(('PySide6', 'gui'))]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
+
+
+def test_python_dash_m_engine_cli_runs_the_subcommands():
+    """The desktop entry falls back to `python -m engine.cli` (engine/cli/install_desktop.py), so the package must
+    run as a module; `predict --help` answers without opening a window."""
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "predict", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "usage:" in out.stdout and "--out" in out.stdout
