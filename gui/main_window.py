@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
 from engine.crf import CRFParams, backend_names
 from engine.crf.params import preset_for_model
-from gui.dialogs import damaged_journal as damaged_journal_dialog
+from gui.dialogs import damaged_journal
 from gui.dialogs import prompts
 from gui.canvas.canvas import Canvas
 from gui.panels.class_editor import ClassEditor
@@ -135,7 +135,7 @@ class MainWindow(QMainWindow):
         c.score_changed.connect(self.file_list.set_score)
         c.order_changed.connect(lambda: self.file_list.set_order(c.ordering.order))
         c.ask_restore = lambda entries: prompts.ask_restore(self, entries)
-        c.recovery.damaged.connect(lambda records: damaged_journal_dialog.show_damaged_journal(self, records))
+        c.recovery.damaged.connect(lambda records: damaged_journal.show_damaged_journal(self, records))
         ed = c.editor
         ed.region_changed.connect(self._on_region_edited)
         ed.edit_finished.connect(lambda _kind: self.class_panel.set_shares(self.presenter.shares()))

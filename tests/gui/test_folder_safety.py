@@ -14,9 +14,9 @@ from engine.folder.journal import DAMAGED_DIRNAME, RecoveryJournal
 from engine.io import transaction
 from engine.io.labels import read_label_png
 from gui.app import start
-from gui.dialogs import damaged_journal as damaged_journal_dialog
+from gui.dialogs import damaged_journal
 from gui.dialogs import prompts
-from gui.menus import folder_lock as folder_lock_dialog
+from gui.menus import folder_lock
 from gui.session.folder_guard import READ_ONLY, TAKE_OVER
 from tests.support.gui_fixtures import (  # noqa: F401
     close_window,
@@ -58,7 +58,7 @@ def test_second_window_read_only_then_take_over(qtbot, tmp_path, env, monkeypatc
         journal = RecoveryJournal(folder / "labels" / ".recovery")
         assert journal.has("img1.png")                          # w1's live autosave
 
-        monkeypatch.setattr(folder_lock_dialog, "ask_lock_choice",
+        monkeypatch.setattr(folder_lock, "ask_lock_choice",
                             lambda parent, holder, f: asked.append(holder) or READ_ONLY)
         start(w2, folder, model)
         assert [h.pid for h in asked] == [os.getpid()] and restore_asked == []   # not offered as a crash
@@ -95,7 +95,7 @@ def test_second_window_taking_over_at_open_leaves_the_autosaves_alone(qtbot, tmp
     monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append(title))
     w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
     try:
-        monkeypatch.setattr(folder_lock_dialog, "ask_lock_choice", lambda *a: TAKE_OVER)
+        monkeypatch.setattr(folder_lock, "ask_lock_choice", lambda *a: TAKE_OVER)
         start(w2, folder, model)
         assert restore_asked == [] and not w2.ctl.guard.read_only
         assert RecoveryJournal(folder / "labels" / ".recovery").has("img1.png")   # declining would delete it
@@ -114,7 +114,7 @@ def test_damaged_journal_is_announced_and_the_folder_opens(qtbot, tmp_path, env,
     journal.path_for("img3.png").write_bytes(journal_entry("img3.png", saved_at="yesterday"))
     journal.path_for("x.png").write_bytes(journal_entry("x.png", meta=[1, 2]))
     shown, restore_asked = [], []
-    monkeypatch.setattr(damaged_journal_dialog, "show_damaged_journal", lambda parent, records: shown.append(records))
+    monkeypatch.setattr(damaged_journal, "show_damaged_journal", lambda parent, records: shown.append(records))
     monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: restore_asked.append(entries) or True)
     w = open_window(tmp_path)
     try:
@@ -135,7 +135,7 @@ def test_journal_with_a_class_the_model_lacks_is_caught_and_crf_still_runs(qtbot
     RecoveryJournal(folder / "labels" / ".recovery").save("img1.png", labels, labels == 200, {"base": "model"})
     shown = []
     monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: True)
-    monkeypatch.setattr(damaged_journal_dialog, "show_damaged_journal", lambda parent, records: shown.append(records))
+    monkeypatch.setattr(damaged_journal, "show_damaged_journal", lambda parent, records: shown.append(records))
     w = open_window(tmp_path)
     try:
         start(w, folder, model)
