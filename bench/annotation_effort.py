@@ -38,16 +38,16 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from engine.annotate.edits import EditableLabels  # noqa: E402
 from engine.checkpoints import load_checkpoint  # noqa: E402
 from engine.crf import preset  # noqa: E402
-from engine.crf.params import preset_for_model  # noqa: E402
 from engine.crf.constraints import run_constrained  # noqa: E402
 from engine.crf.fast import FastBackend  # noqa: E402
+from engine.crf.params import preset_for_model  # noqa: E402
 from engine.demo import synth  # noqa: E402
 from engine.demo.annotator import next_stroke, paint, pixel_accuracy  # noqa: E402
-from engine.eval.metrics import confusion_matrix, mean_iou  # noqa: E402
 from engine.demo.samples import demo_class_list  # noqa: E402
-from engine.annotate.edits import EditableLabels  # noqa: E402
+from engine.eval.metrics import confusion_matrix, mean_iou  # noqa: E402
 from engine.io.labels import write_class_names, write_label_png  # noqa: E402
 from engine.learn.adapt import HeadAdapter  # noqa: E402
 from engine.learn.correction import ImageAdaptation, ReplayMemory  # noqa: E402

@@ -11,7 +11,6 @@ iterations over that traffic give the floor for a weight change, before any arit
 from __future__ import annotations
 
 import argparse
-
 import sys
 import time
 from pathlib import Path

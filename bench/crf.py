@@ -27,8 +27,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from engine.crf import PRESETS  # noqa: E402
-from engine.crf.fast import FastBackend, warm_up  # noqa: E402
-from engine.crf.fast import lattice_cache  # noqa: E402
+from engine.crf.fast import (  # noqa: E402
+    FastBackend,
+    lattice_cache,  # noqa: E402
+    warm_up,
+)
 from engine.crf.fast.cpu_engine import Q0_MESSAGES  # noqa: E402
 from engine.crf.fast.history import HISTORIES  # noqa: E402
 from engine.crf.reference import pydensecrf_refine  # noqa: E402

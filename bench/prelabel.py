@@ -79,8 +79,9 @@ def main(argv=None) -> int:
             shutil.copytree(source, folder)
             options = None
             if runner == "ray":
-                from engine.batch.ray_runner import RayOptions, init_ray
                 import ray
+
+                from engine.batch.ray_runner import RayOptions, init_ray
 
                 t = time.perf_counter()
                 init_ray(RayOptions(num_cpus=cores))

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.models import preprocess
 from engine.crf.base import labels_from_probs
+from engine.models import preprocess
 from engine.models.device import pick_device
 from engine.uncertainty import uncertainty_map
 

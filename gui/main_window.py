@@ -14,33 +14,32 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
 from engine.crf import CRFParams, backend_names
 from engine.crf.params import preset_for_model
-from gui.dialogs import damaged_journal
-from gui.dialogs import prompts
-from gui.canvas.canvas import Canvas
-from gui.panels.class_editor import ClassEditor
-from gui.panels.classes import ClassPanel
-from gui.session.controller import AnnotatorController
-from gui.panels.crf import CUSTOM, CRFPanel
-from gui.window.drop import DropOpener
-from gui.tools.actions import EditActions
-from gui.menus.export import ExportMenu
-from gui.menus.help import HelpMenu
-from gui.panels.images import ImagesPanel
-from gui.window.layout import WindowLayout
-from gui.menus.folder_lock import FolderLockActions
 from gui.boot.icon import app_icon
+from gui.canvas.canvas import Canvas
+from gui.canvas.overlays import OverlayPresenter
+from gui.canvas.uncertainty_legend import UncertaintyLegend
+from gui.dialogs import damaged_journal, prompts
+from gui.dialogs.prelabel import PrelabelDialog
+from gui.menus.export import ExportMenu
+from gui.menus.folder_lock import FolderLockActions
+from gui.menus.help import HelpMenu
 from gui.menus.learn import LearnMenu
 from gui.menus.menubar import build_menubar
 from gui.menus.model import ModelMenu
-from gui.canvas.overlays import OverlayPresenter
-from gui.dialogs.prelabel import PrelabelDialog
-from gui.window.title import ProjectState
-from gui.window.preferences import Preferences
-from gui.panels.readout import Readout
 from gui.menus.recent_folders import RecentFolders
+from gui.panels.class_editor import ClassEditor
+from gui.panels.classes import ClassPanel
+from gui.panels.crf import CUSTOM, CRFPanel
+from gui.panels.images import ImagesPanel
+from gui.panels.readout import Readout
 from gui.panels.status_bar import StatusBar
-from gui.canvas.uncertainty_legend import UncertaintyLegend
 from gui.panels.view_toolbar import ViewToolbar
+from gui.session.controller import AnnotatorController
+from gui.tools.actions import EditActions
+from gui.window.drop import DropOpener
+from gui.window.layout import WindowLayout
+from gui.window.preferences import Preferences
+from gui.window.title import ProjectState
 
 log = logging.getLogger(__name__)
 WARM_UP_DELAY_MS = 300   # the CRF kernels load after the window has painted

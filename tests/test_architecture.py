@@ -22,7 +22,6 @@ from functools import cache
 from itertools import pairwise
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "gui")
 

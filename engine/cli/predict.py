@@ -10,10 +10,9 @@ from engine.paths import DEMO_V1
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.cli import program
     from engine.crf import all_presets, backend_names
     from engine.models.pipelines import PIPELINES
-
-    from engine.cli import program
 
     p = argparse.ArgumentParser(prog=f"{program()} predict", description="Predict a label PNG for one image.")
     p.add_argument("image", type=Path)
@@ -46,7 +45,12 @@ def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_ba
     import numpy as np
 
     from engine.io.labels import CLASS_NAMES_FILE, encode_class_names, encode_label_png
-    from engine.io.provenance import ORIGIN_MACHINE, encode_provenance, make_provenance, sidecar_path
+    from engine.io.provenance import (
+        ORIGIN_MACHINE,
+        encode_provenance,
+        make_provenance,
+        sidecar_path,
+    )
     from engine.io.transaction import SaveTransaction
 
     out = Path(out)

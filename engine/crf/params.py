@@ -10,7 +10,6 @@ from pathlib import Path
 from ..errors import EngineError
 from ..paths import PRESETS_DIR
 
-
 # Allowed values: weights beyond 1000 overflow float32 messages into NaN; a std below 1e-3 makes lattice
 # coordinates that crash pydensecrf (checked against the image size at run time too: engine.crf.base).
 PARAM_RANGES = {"pos_w": (0.0, 1000.0), "pos_xy_std": (1e-3, 1e5), "bi_w": (0.0, 1000.0),

@@ -9,6 +9,7 @@ translucent bags). Every scene is a pure function of (seed, size): same seed -> 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import cv2
 import numpy as np
 

@@ -24,16 +24,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoints import load_checkpoint, save_checkpoint
 from engine.eval.metrics import confusion_matrix, mean_iou
 from engine.models.device import pick_device
 from engine.models.preprocess import INPUT_STD, to_input
+
+from ..checkpoints import load_checkpoint, save_checkpoint
 from ..errors import EngineError, check_cancel
 from ..labels import VOID
 from ..predict import Predictor
 from .augment import crop_and_flip, random_scale
-from .saved import (SavedImage, TrainingDataError, check_class_count, folder_class_names, load_checked,
-                    saved_images)
+from .saved import (
+    SavedImage,
+    TrainingDataError,
+    check_class_count,
+    folder_class_names,
+    load_checked,
+    saved_images,
+)
 
 MODES = ("all", "head")
 

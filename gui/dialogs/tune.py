@@ -3,8 +3,15 @@ lane, cancellable), show them and their mIoU beside the current settings', and o
 preset (labels/crf_preset.json, picked again whenever the folder is opened)."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from engine.crf.fast import FastBackend
 from engine.errors import LabelIOError

@@ -18,15 +18,15 @@ import hashlib
 import threading
 import weakref
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.boxes import union
 from engine.crf.interactive import probs_dtype
 from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
 from engine.learn.correction import ImageAdaptation, ReplayMemory
-
-from engine.boxes import union
 from engine.learn.grid import changed_box
 from engine.predict import Prediction
 
@@ -56,6 +56,15 @@ def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
     h.update(np.packbits(locked).tobytes())
     h.update(np.ascontiguousarray(labels[locked]).tobytes())
     return h.digest()
+
+
+class AdaptKey(NamedTuple):
+    """What an adapt-lane job is for: the image's features ('features') or a head fit ('adapt') of opening
+    ``token``; a fit carries the fit key it computes and, for a stroke, its undo record."""
+    kind: str
+    token: int
+    fit_key: bytes = b""
+    record: tuple | None = None
 
 
 class Adaptation(QObject):
@@ -238,7 +247,7 @@ class Adaptation(QObject):
     @property
     def _extracting(self) -> bool:
         key = self.lane.current_key
-        return key is not None and key[0] == "features" and key[1] == self._token
+        return key is not None and key.kind == "features" and key.token == self._token
 
     def _extract(self, st) -> None:
         predictor, image, lock = self.adapter.predictor, st.image, self.model_lock
@@ -246,7 +255,7 @@ class Adaptation(QObject):
         def job(cancel, report):   # quiet: the status bar keeps saying what the image's CRF said
             with lock:
                 return predictor.extract_features(image, should_cancel=cancel)
-        self.lane.submit(("features", st.token), job)
+        self.lane.submit(AdaptKey("features", st.token), job)
 
     def saved(self, st) -> None:
         """The open image was saved: with the head carried across images, its saved labels (every labelled pixel)
@@ -306,7 +315,7 @@ class Adaptation(QObject):
             pred = Prediction.from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
             return head, pred, union(changed_box(old, pred.labels), box)
         record = (edit, before, self._fit_key, key) if edit is not None else None
-        self.lane.submit(("adapt", st.token, key, record), job)
+        self.lane.submit(AdaptKey("adapt", st.token, key, record), job)
 
     def _submit_probs(self, st, head: HeadState, record, fit_key) -> None:
         image, old, cmap = self._image_adaptation(), st.raw_labels, self._class_map()
@@ -319,20 +328,20 @@ class Adaptation(QObject):
                 image.remember(self._model_labels(cmap, labels), locked, memory)
             pred = Prediction.from_probs(probs)
             return head, pred, changed_box(old, pred.labels)
-        self.lane.submit(("adapt", st.token, fit_key, record), job)
+        self.lane.submit(AdaptKey("adapt", st.token, fit_key, record), job)
 
     def _on_failed(self, key, _message: str) -> None:
         """Learning failed (the controller shows the message): the edit still gets its CRF, with the locks."""
         self._waiting = None
         st = self.image.state
-        if st is not None and st.token == key[1]:
+        if st is not None and st.token == key.token:
             self.crf_requested.emit()
 
     def _on_done(self, key, result) -> None:
         st = self.image.state
-        if st is None or st.token != key[1] or key[1] != self._token:
+        if st is None or st.token != key.token or key.token != self._token:
             return
-        if key[0] == "features":
+        if key.kind == "features":
             self._features = result
             waiting, self._waiting = self._waiting, None
             if waiting is not None and waiting[0] == st.token:
@@ -342,7 +351,7 @@ class Adaptation(QObject):
                 self._teach_on_ready = False
                 self._learn(st, None, None)
             return
-        _, _, fit_key, record = key
+        fit_key, record = key.fit_key, key.record
         head, pred, box = result
         if record is not None:
             edit, before, key_before, key_after = record

@@ -9,31 +9,47 @@ matches the current state, otherwise it is dropped (see gui.session.lanes.Lane).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoGroup
 
-from engine.batch.report import read_scores
-from engine.folder.dataset import Dataset, Status
-from engine.models.device import describe
-from engine.errors import EngineError
 from engine.annotate.state import ImageState
+from engine.batch.report import read_scores
+from engine.errors import EngineError
+from engine.folder.dataset import Dataset, Status
 from engine.io.images import read_image
+from engine.models.device import describe
 from engine.predict import Prediction, transparent_mask
 from gui.session.adaptation import Adaptation
 from gui.session.classes import Classes
 from gui.session.crf_requests import CRFRequests
-from gui.session.hand_edits import HandEdits
 from gui.session.editor import Editor
 from gui.session.folder_guard import FolderGuard
-from gui.session.prefetch import Prefetcher
-from gui.session.recovery import Recovery
+from gui.session.hand_edits import HandEdits
 from gui.session.history import ImageHistory
 from gui.session.lanes import Lane
 from gui.session.model_loader import ModelLoader
 from gui.session.open_image import OpenImage
 from gui.session.ordering import Ordering
+from gui.session.prefetch import Prefetcher
+from gui.session.recovery import Recovery
+
+
+class ImageKey(NamedTuple):
+    """An image-lane job: reading image ``index`` for its opening ``token``."""
+    kind: str
+    token: int
+    index: int
+
+
+class PredictKey(NamedTuple):
+    """A predict-lane job: the network on opening ``token`` with the model of generation ``model_gen``."""
+    kind: str
+    token: int
+    model_gen: int
+
 
 class AnnotatorController(QObject):
     folder_opened = Signal()
@@ -189,11 +205,11 @@ class AnnotatorController(QObject):
             except EngineError as exc:
                 problem = str(exc)
             return image, (saved, machine), problem, cached, alpha
-        self.lanes["image"].submit(("image", token, index), job)
+        self.lanes["image"].submit(ImageKey("image", token, index), job)
         return True
 
     def _on_image_loaded(self, key, result) -> None:
-        _, token, index = key
+        token, index = key.token, key.index
         if self.dataset is None or index != self.index:
             return
         image, (saved, machine), problem, cached, alpha = result
@@ -221,7 +237,7 @@ class AnnotatorController(QObject):
 
     def _on_image_failed(self, key, message: str) -> None:
         """The file could not be read: nothing is shown (state stays None) and the list says why."""
-        _, _, index = key
+        index = key.index
         self.image_opened.emit()
         if self.dataset is not None and index == self.index:
             self._mark_unreadable(index, message)
@@ -316,11 +332,11 @@ class AnnotatorController(QObject):
             with self.loader.lock:
                 probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
             return Prediction.from_probs(probs, extra)   # (not GUI-thread work at 12 MP)
-        self.lanes["predict"].submit(("predict", st.token, self.model_gen), job)
+        self.lanes["predict"].submit(PredictKey("predict", st.token, self.model_gen), job)
 
     def _on_prediction(self, key, result) -> None:
         st = self.state
-        if st is None or key != ("predict", st.token, self.model_gen):
+        if st is None or key != PredictKey("predict", st.token, self.model_gen):
             return  # the lane already drops superseded keys; this guards state swaps in between
         self._apply_prediction(st, result)
 
@@ -374,7 +390,7 @@ class AnnotatorController(QObject):
         if redo is None:          # made without features: the network runs again
             self.request_predict()
             return
-        self.lanes["predict"].submit(("predict", st.token, self.model_gen),
+        self.lanes["predict"].submit(PredictKey("predict", st.token, self.model_gen),
                                      lambda cancel, report: Prediction.from_probs(*redo()))
 
     # ----- misc ----------------------------------------------------------------------------------

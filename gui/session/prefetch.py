@@ -26,13 +26,26 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.crf.interactive import InteractiveCRF, probs_dtype
 from engine.crf.runner import CRFRunner
-from engine.predict import Prediction
 from engine.errors import ImageReadError
 from engine.io.images import read_image
+from engine.predict import Prediction
 from gui.session.lanes import Lane
 
 START_DELAY_MS = 400
 BUDGET = 1536 << 20  # bytes of predictions, CRF results and solutions kept for the next images
+
+
+class PrefetchKey(NamedTuple):
+    """A prefetch-lane job: the prediction ('prefetch') or the CRF ('prefetch-crf') of image ``index``, for the
+    model of generation ``gen``; its cache entries are keyed by (path, gen)."""
+    kind: str
+    index: int
+    path: str
+    gen: int
+
+    @property
+    def cache_key(self) -> tuple[str, int]:
+        return self.path, self.gen
 
 
 class Prefetched(NamedTuple):
@@ -208,13 +221,13 @@ class Prefetcher(QObject):
                 with lock:
                     probs, extra = predict(image, cancel)
             return image, alpha, Prediction.from_probs(probs, extra)   # owned, so the open image can freeze it
-        self.lane.submit(("prefetch", index) + key, job)
+        self.lane.submit(PrefetchKey("prefetch", index, *key), job)
 
     def _on_done(self, key, result) -> None:
-        if key[0] == "prefetch-crf":
+        if key.kind == "prefetch-crf":
             self._on_refined(key, result)
             return
-        _, index, path, gen = key
+        index, path, gen = key.index, key.path, key.gen
         self.inflight = None
         if isinstance(result, str):
             self.unreadable.emit(index, result)
@@ -263,19 +276,19 @@ class Prefetcher(QObject):
                 return probs, params, backend, outcome, it.solution
             finally:
                 runner.close()
-        self.lane.submit(("prefetch-crf", index) + key, job)
+        self.lane.submit(PrefetchKey("prefetch-crf", index, *key), job)
 
     def _on_refined(self, key, result) -> None:
-        self.crf[key[2:]] = result
+        self.crf[key.cache_key] = result
         self._trim()
         self._next()
 
     def _on_failed(self, key, _message: str) -> None:
-        if key[0] == "prefetch-crf":
+        if key.kind == "prefetch-crf":
             self._next()
             return
         self.inflight = None
-        self.done.emit(key[1], False)
+        self.done.emit(key.index, False)
         self._next()
 
 

@@ -14,6 +14,7 @@ from engine.labels import VOID
 from gui.session.editor import Editor
 from gui.tools import make_tools
 
+
 def _unique(keys: list[QKeySequence]) -> list[QKeySequence]:
     """Shortcuts without repeats (a key listed twice makes Qt call it ambiguous)."""
     out = []

@@ -14,8 +14,7 @@ from engine.folder.journal import DAMAGED_DIRNAME, RecoveryJournal
 from engine.io import transaction
 from engine.io.labels import read_label_png
 from gui.app import start
-from gui.dialogs import damaged_journal
-from gui.dialogs import prompts
+from gui.dialogs import damaged_journal, prompts
 from gui.menus import folder_lock
 from gui.session.folder_guard import READ_ONLY, TAKE_OVER
 from tests.support.gui_fixtures import (  # noqa: F401

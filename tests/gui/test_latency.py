@@ -9,12 +9,11 @@ from PySide6.QtCore import QSettings
 from engine.crf import DEFAULT_BACKEND
 from engine.crf.runner import CRFRunner
 from engine.predict import Predictor
-from gui.dialogs import prompts
 from gui.app import start
-from tests.support.heartbeat import Heartbeat
+from gui.dialogs import prompts
 from gui.main_window import MainWindow
 from tests.support.gui_helpers import make_colour_model, make_folder
-
+from tests.support.heartbeat import Heartbeat
 
 
 def _record_threads(monkeypatch, cls, name, calls):

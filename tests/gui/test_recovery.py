@@ -10,11 +10,11 @@ import numpy as np
 
 from engine.annotate.state import ImageState
 from engine.folder.journal import RecoveryJournal
-from gui.dialogs import prompts
 from gui.app import start
-from tests.support.gui_fixtures import close_window as _close, env, wait_image, wait_ready  # noqa: F401
+from gui.dialogs import prompts
+from tests.support.gui_fixtures import close_window as _close
+from tests.support.gui_fixtures import env, wait_image, wait_ready  # noqa: F401 (fixtures)
 from tests.support.gui_fixtures import open_window as _window
-
 from tests.support.paths import ROOT
 
 _SESSION = r'''

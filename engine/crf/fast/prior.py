@@ -14,8 +14,7 @@ import numpy as np
 from ...labels import VOID
 from ..unary import unary_from_probs
 from . import cpu_kernels as ck
-from . import keys
-from . import simd
+from . import keys, simd
 from .buffers import POOL
 from .threads import PARALLEL_LOCK
 

@@ -7,17 +7,27 @@ import threading
 import numpy as np
 import pytest
 
+from engine.annotate.state import ImageState
 from engine.batch import PrelabelSettings, prelabel, read_report, read_scores
 from engine.batch.cli import main as cli_main
 from engine.batch.pipeline import pipelined, sequential
 from engine.batch.plan import Item
 from engine.batch.stages import Outcome
-from engine.folder.dataset import Dataset, Status, is_machine_label
 from engine.errors import ImageReadError
-from engine.annotate.state import ImageState
+from engine.folder.dataset import Dataset, Status, is_machine_label
 from engine.io.labels import read_label_png, write_label_png
 from engine.io.provenance import make_provenance, read_provenance
-from tests.support.prelabel_fixtures import (BROKEN_IMAGE, CRF, HAND_IMAGE, colour_classes, colour_model, copy_folder, hand_labels, label_bytes, make_prelabel_folder)
+from tests.support.prelabel_fixtures import (
+    BROKEN_IMAGE,
+    CRF,
+    HAND_IMAGE,
+    colour_classes,
+    colour_model,
+    copy_folder,
+    hand_labels,
+    label_bytes,
+    make_prelabel_folder,
+)
 
 CRF_JSON = json.dumps({"iterations": CRF.iterations})   # the model's preset (deeplab-v1) with 3 iterations
 

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from tests.support.caffe_fixtures import PB, v1_caffemodel, v2_caffemodel
 from engine.checkpoints import load_checkpoint, save_checkpoint
 from engine.checkpoints.caffe_mapping import _bn_stats, _v2_module
 from engine.checkpoints.caffemodel import CaffeLayer, parse_caffemodel
@@ -16,6 +15,7 @@ from engine.errors import CheckpointError
 from engine.labels import generic_classes
 from engine.models import ModelSpec, build_model
 from engine.models.deeplab_v2 import DeepLabV2
+from tests.support.caffe_fixtures import PB, v1_caffemodel, v2_caffemodel
 
 torch.set_num_threads(1)  # 2 shared cores: intra-op threads only add contention for tiny nets
 V1_KW = (("channels", (4, 4, 8, 8, 8)), ("fc_channels", 16))

@@ -3,8 +3,17 @@ import numpy as np
 import pytest
 
 from engine.display.colormaps import lut
+from engine.display.overlays import (
+    changed_mask,
+    class_heat_rgba,
+    label_rgba,
+    mask_rgba,
+    pixel_share,
+    uncertainty,
+    uncertainty_rgba,
+    vivid,
+)
 from engine.labels import VOID
-from engine.display.overlays import (changed_mask, class_heat_rgba, label_rgba, mask_rgba, pixel_share, uncertainty, uncertainty_rgba, vivid)
 
 PALETTE = np.array([[0, 0, 0], [128, 0, 0], [0, 128, 0]], np.uint8)
 

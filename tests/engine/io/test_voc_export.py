@@ -5,10 +5,15 @@ import pytest
 from PIL import Image
 
 from engine.cli import main as cli_main
-from engine.folder.dataset import CLASS_NAMES_FILE, Dataset
 from engine.errors import LabelIOError
+from engine.folder.dataset import CLASS_NAMES_FILE, Dataset
 from engine.io.dataset_export import export_voc, saved_class_list
-from engine.io.labels import read_label_palette, read_label_png, write_class_names, write_label_png
+from engine.io.labels import (
+    read_label_palette,
+    read_label_png,
+    write_class_names,
+    write_label_png,
+)
 from engine.io.voc_export import VocItem, split_names, write_voc
 from engine.labels import VOID, ClassList
 
