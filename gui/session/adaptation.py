@@ -18,7 +18,6 @@ import hashlib
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -29,6 +28,7 @@ from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
 from engine.predict import Prediction
+from gui.session.keys import AdaptKey
 
 LEARNS_FROM = ("brush", "eraser", "fill", "polygon", "clear locks")  # edits the head follows (undo/redo too)
 
@@ -56,15 +56,6 @@ def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
     h.update(np.packbits(locked).tobytes())
     h.update(np.ascontiguousarray(labels[locked]).tobytes())
     return h.digest()
-
-
-class AdaptKey(NamedTuple):
-    """What an adapt-lane job is for: the image's features ('features') or a head fit ('adapt') of opening
-    ``token``; a fit carries the fit key it computes and, for a stroke, its undo record."""
-    kind: str
-    token: int
-    fit_key: bytes = b""
-    record: tuple | None = None
 
 
 class Adaptation(QObject):

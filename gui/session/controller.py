@@ -1,15 +1,17 @@
-"""Binds the engine objects of one session (folder, current image, model, CRF) to background lanes.
+"""The annotation session: opens folders and images, runs the network, saves, and composes the services that own
+the rest (docs/design/architecture.md, "The session").
 
-Widget-free, so the flow can be driven and tested without a window. Every request is keyed by
-the image token and the generation of its inputs; a result is applied only if its key still
-matches the current state, otherwise it is dropped (see gui.session.lanes.Lane). Hand edits go through
-``editor`` (undo stacks), are autosaved by ``recovery`` and constrain the CRF as locked pixels;
-``prefetch`` predicts the next images ahead of the user.
+Widget-free, so the flow can be driven and tested without a window. Every request is keyed by the image token and
+the generation of its inputs; a result is applied only if its key still matches the current state, otherwise it
+is dropped (see gui.session.lanes.Lane). The services, each handed only what it uses and answering with signals:
+``image`` (the open image), ``editor`` (hand edits and their undo), ``crf`` (CRF requests and settings), ``edits``
+(the reaction to an edit), ``classes`` (the folder's classes against the model's), ``loader`` (the model),
+``ordering`` (display order and scores), ``adapt`` (the head learns from strokes), ``recovery`` (autosave and
+crash recovery), ``guard`` (one writer per folder) and ``prefetch`` (the next images, ahead of the user).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -29,6 +31,7 @@ from gui.session.editor import Editor
 from gui.session.folder_guard import FolderGuard
 from gui.session.hand_edits import HandEdits
 from gui.session.history import ImageHistory
+from gui.session.keys import ImageKey, PredictKey
 from gui.session.lanes import Lane
 from gui.session.model_loader import ModelLoader
 from gui.session.open_image import OpenImage
@@ -37,18 +40,10 @@ from gui.session.prefetch import Prefetcher
 from gui.session.recovery import Recovery
 
 
-class ImageKey(NamedTuple):
-    """An image-lane job: reading image ``index`` for its opening ``token``."""
-    kind: str
-    token: int
-    index: int
-
-
-class PredictKey(NamedTuple):
-    """A predict-lane job: the network on opening ``token`` with the model of generation ``model_gen``."""
-    kind: str
-    token: int
-    model_gen: int
+def _relay(source: QObject, target: QObject, *signals: str) -> None:
+    """Re-emit a service's signals as the session's own (the window listens to the session only)."""
+    for name in signals:
+        getattr(source, name).connect(getattr(target, name))
 
 
 class AnnotatorController(QObject):
@@ -83,9 +78,8 @@ class AnnotatorController(QObject):
         self.image = OpenImage(history)             # the one owner of the open image
         self.editor = Editor(history, lambda: self.classes.class_list, self)
         self.editor.activity.connect(self.activity)
-        self.ordering = Ordering(self)   # display order and scores (gui/session/ordering.py)
-        self.ordering.score_changed.connect(self.score_changed)
-        self.ordering.order_changed.connect(self.order_changed)
+        self.ordering = Ordering(self)
+        _relay(self.ordering, self, "score_changed", "order_changed")
         self.prefetch = Prefetcher(self, parent=self)
         self.prefetch.scored.connect(self.ordering.set_score)
         self.prefetch.done.connect(self._on_prefetched)
@@ -95,10 +89,9 @@ class AnnotatorController(QObject):
                                  lambda: self.lanes["model"].busy, self)   # the recovery journal's autosaves
         self.recovery.error.connect(self.error)
         self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
-        self.loader = ModelLoader(self.lanes["model"], self)   # checkpoint, device, pipeline (gui/session/model_loader)
+        self.loader = ModelLoader(self.lanes["model"], self)   # checkpoint, device, pipeline
         self.loader.ready.connect(self._on_model_ready)
-        for name in ("device_changed", "activity", "error"):
-            getattr(self.loader, name).connect(getattr(self, name))
+        _relay(self.loader, self, "device_changed", "activity", "error")
         self.adapt = Adaptation(self.image, self.lanes["adapt"], self.loader.lock, self.editor,
                                 lambda: self.classes.channel_map, parent=self)   # the head learns from strokes
         self.adapt.predict_requested.connect(self.request_predict)
@@ -112,20 +105,18 @@ class AnnotatorController(QObject):
         self.lanes["image"].failed.connect(self._on_image_failed)
         self.prefetch.unreadable.connect(self._mark_unreadable)
         self.lanes["predict"].finished.connect(self._on_prediction)
-        self.crf = CRFRequests(self.image, self.lanes["crf"], self.lanes["preview"], self)   # gui/session/crf_requests
-        for name in ("results_changed", "preview_changed", "window_refined", "params_reverted", "activity", "waiting",
-                     "error"):
-            getattr(self.crf, name).connect(getattr(self, name))
+        self.crf = CRFRequests(self.image, self.lanes["crf"], self.lanes["preview"], self)
+        _relay(self.crf, self, "results_changed", "preview_changed", "window_refined", "params_reverted", "activity",
+               "waiting", "error")
         self.crf.labels_changed.connect(self.sync_status)
         self.crf.settled.connect(self.prefetch.schedule)
         self.crf.exact_ready.connect(self.adapt.idle)
         self.adapt.crf_requested.connect(self.crf.request_crf)
         self.edits = HandEdits(self.image, self.editor, self.crf, self.adapt, self.sync_status, self)
         self.edits.results_changed.connect(self.results_changed)
-        self.classes = Classes(lambda: self.dataset, lambda: self.loader.loaded, self.image, self.crf, self.lanes["model"],
-                               self.edits, self)   # the folder's classes against the model's (gui/session/classes)
-        for name in ("model_changed", "error", "activity", "project_settings_applied"):
-            getattr(self.classes, name).connect(getattr(self, name))
+        self.classes = Classes(lambda: self.dataset, lambda: self.loader.loaded, self.image, self.crf,
+                               self.lanes["model"], self.edits, self)
+        _relay(self.classes, self, "model_changed", "error", "activity", "project_settings_applied")
         self.classes.load_requested.connect(self.loader.load)
         self.loader.loading.connect(self.classes.expect_model)
         self.classes.channels_changed.connect(self._on_channels_changed)

@@ -32,8 +32,9 @@ from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
 from engine.crf.runner import CRFRunner
 from engine.errors import EngineError
+from gui.session.keys import CrfKey
 from gui.session.lanes import Lane
-from gui.session.open_image import CrfKey, OpenImage
+from gui.session.open_image import OpenImage
 
 PREVIEW_INTERVAL = 0.06  # s between label previews of an iterating exact run: enough to follow, little GUI work
 DEBOUNCE_MS = 150  # the reference backend (a child process it kills to cancel) runs when a slider rests this long

@@ -9,23 +9,13 @@ controller and four mixins. Widget-free.
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
 
 from engine.annotate.state import ImageState
 from engine.crf import CRFParams
 from engine.crf.interactive import InteractiveCRF
 from engine.predict import Prediction
 from gui.session.history import ImageHistory
-
-
-class CrfKey(NamedTuple):
-    """What a CRF request was computed for; a result is shown only while all of it still holds."""
-    kind: str            # 'crf' (exact), 'local' (windows), 'preview', 'settle', 'warm-up'
-    token: int           # ImageState.token: which opening of which image
-    pred_gen: int        # which probabilities of that image
-    params: CRFParams | None
-    backend: str
-    edit_serial: int     # how many hand edits the CRF had seen
+from gui.session.keys import CrfKey
 
 
 class OpenImage:

@@ -24,28 +24,16 @@ from typing import NamedTuple
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.crf.interactive import InteractiveCRF, probs_dtype
+from engine.crf.interactive import InteractiveCRF
 from engine.crf.runner import CRFRunner
 from engine.errors import ImageReadError
 from engine.io.images import read_image
 from engine.predict import Prediction
+from gui.session.keys import PrefetchKey
 from gui.session.lanes import Lane
 
 START_DELAY_MS = 400
 BUDGET = 1536 << 20  # bytes of predictions, CRF results and solutions kept for the next images
-
-
-class PrefetchKey(NamedTuple):
-    """A prefetch-lane job: the prediction ('prefetch') or the CRF ('prefetch-crf') of image ``index``, for the
-    model of generation ``gen``; its cache entries are keyed by (path, gen)."""
-    kind: str
-    index: int
-    path: str
-    gen: int
-
-    @property
-    def cache_key(self) -> tuple[str, int]:
-        return self.path, self.gen
 
 
 class Prefetched(NamedTuple):

@@ -9,7 +9,8 @@ from engine.annotate.state import ImageState
 from engine.crf import PRESETS
 from engine.predict import Prediction
 from gui.session.history import ImageHistory
-from gui.session.open_image import CrfKey, OpenImage
+from gui.session.keys import CrfKey
+from gui.session.open_image import OpenImage
 
 
 def _probs(seed=0, c=3, h=8, w=10):
