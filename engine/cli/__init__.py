@@ -27,8 +27,9 @@ DEFAULT = "gui"
 
 
 def program() -> str:
-    """How the user called us, for usage lines: "deeplab-annotator" or "main.py"."""
-    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "deeplab-annotator"
+    """How the user called us, for usage lines: "deeplab-annotator", "main.py" or "python -m engine.cli"."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "deeplab-annotator"
+    return "python -m engine.cli" if name == "__main__.py" else name
 
 
 def resolve(target: str):

@@ -37,4 +37,4 @@ def test_python_dash_m_engine_cli_runs_the_subcommands():
     out = subprocess.run([sys.executable, "-m", "engine.cli", "predict", "--help"], cwd=ROOT, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "usage:" in out.stdout and "--out" in out.stdout
+    assert "usage: python -m engine.cli predict" in out.stdout and "--out" in out.stdout
