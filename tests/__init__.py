@@ -1,1 +1,1 @@
-"""tests."""
+"""The tests, mirroring the code: engine/<package>/, gui/, cli/, hostile/ (attacks and fuzzing), support/."""

@@ -1,1 +1,2 @@
-"""gui.boot."""
+"""Before the window exists: the Qt system-library check (qt_libs.py), the splash and start-up trace (splash.py),
+the app icon (icon.py)."""

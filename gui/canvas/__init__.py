@@ -1,1 +1,2 @@
-"""gui.canvas."""
+"""The image view: the zoomable canvas (canvas.py), the overlays drawn on it (overlays.py), the uncertainty legend
+and numpy-to-QImage conversion."""
