@@ -29,8 +29,6 @@ from tests.support.gui_fixtures import (  # noqa: F401
 FOLDER_LIST = "0 background\n1 green thing\n2 red thing\n"   # the model's order: background, red, green
 
 
-
-
 def test_folder_with_other_class_order_remap_by_name_then_save(qtbot, tmp_path, env, monkeypatch):
     folder, model = env
     labels_dir = folder / "labels"

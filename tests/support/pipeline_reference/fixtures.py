@@ -129,7 +129,6 @@ def make_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-
 def center_v1_classes(weights: dict[str, tuple], size: int = 161) -> dict[str, tuple]:
     """Remove the image-independent per-class offset of a random VGG (fc8 bias -= mean score over a test image),
     so that random logits vary across the image instead of one class winning everywhere."""
