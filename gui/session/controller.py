@@ -404,6 +404,7 @@ class AnnotatorController(QObject):
                                               if reverted else ""))
 
     def shutdown(self) -> None:
+        self.crf.halt()
         self.prefetch.cancel()
         for lane in self.lanes.values():
             lane.cancel()

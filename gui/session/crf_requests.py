@@ -118,8 +118,14 @@ class CRFRequests(QObject):
         self.lane.cancel()
         self.runner.prestart()
 
-    def close(self) -> None:
+    def halt(self) -> None:
+        """The session is closing: no timer may start a run from now on."""
         self._idle.stop()
+        self._debounce.stop()
+        self._preview_next = None
+
+    def close(self) -> None:
+        """After the lanes are idle: the backend's caches (and an isolated backend's process) go."""
         self.runner.close()
 
     # ----- requests ----------------------------------------------------------------------------
