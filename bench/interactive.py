@@ -290,8 +290,9 @@ def main(argv=None) -> int:
         print(json.dumps(child(h, w, c, reps, bool(ref))))
         return 0
     if args.app_child:
-        print(json.dumps(app_child(args.app_child)))
-        return 0
+        print(json.dumps(app_child(args.app_child)), flush=True)
+        sys.stderr.flush()
+        os._exit(0)   # as the app quits (docs/adr/0003-quit-path.md): the teardown after a 12 MP session aborts
     import numba
     print(f"numba {numba.get_num_threads()} threads, {len(os.sched_getaffinity(0))} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")

@@ -15,6 +15,7 @@ from engine.display.overlays import lock_rgba
 from engine.folder.dataset import Dataset, Status
 from engine.io.provenance import make_provenance, write_provenance
 from engine.labels import VOID
+from engine.project.reconcile import fit_channels
 
 
 def _state(h=6, w=8):
@@ -137,3 +138,15 @@ def test_next_unsaved_follows_the_display_order(tmp_path):
     for i in range(4):
         ds.set_status(i, Status.SAVED)
     assert ds.next_unsaved(1, [3, 2, 1, 0]) is None
+
+
+def test_a_class_count_change_keeps_the_probabilities_frozen_and_the_labels():
+    """The folder gained a class the model does not know: the same probabilities with one more channel (at 0) go in
+    through ImageState.set_channels, frozen like set_prediction's (the CRF keys them by identity), labels kept."""
+    st = ImageState(index=0, path=Path("a.png"), image=np.zeros((6, 8, 3), np.uint8))
+    probs = np.random.default_rng(0).random((3, 6, 8)).astype(np.float32)
+    st.set_prediction(probs / probs.sum(0))
+    labels = st.labels.copy()
+    st.set_channels(fit_channels(st.probs, 4))
+    assert st.probs.shape == (4, 6, 8) and not st.probs.flags.writeable
+    assert not st.probs[3].any() and np.array_equal(st.labels, labels)
