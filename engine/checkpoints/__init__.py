@@ -18,35 +18,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.checkpoints.caffe_mapping import (
-    caffe_state_dict,
-    detect_caffe_arch,
-    is_msc_copy,
-)
+from engine.checkpoints.caffe_mapping import caffe_state_dict, detect_caffe_arch, is_msc_copy
 from engine.checkpoints.caffemodel import CaffeFormatError, parse_caffemodel
-from engine.checkpoints.fit import (
-    bn_eps_kwarg,
-    check_geometry,
-    fit_state_dict,
-    spec_from_state_dict,
-)
-from engine.checkpoints.kazuto import (
-    KAZUTO_MSC_SCALES,
-    PIPELINE_OF_LAYOUT,
-    normalise_state_dict,
-    unwrap_state_dict,
-)
+from engine.checkpoints.fit import bn_eps_kwarg, check_geometry, fit_state_dict, spec_from_state_dict
+from engine.checkpoints.kazuto import KAZUTO_MSC_SCALES, PIPELINE_OF_LAYOUT, normalise_state_dict, unwrap_state_dict
 from engine.checkpoints.own_format import FORMAT, is_own_format, save_checkpoint
-from engine.checkpoints.safety import (
-    check_state_dict,
-    check_zip_members,
-    read_model_file,
-)
-from engine.checkpoints.spec_check import (
-    check_spec,
-    check_spec_dict,
-    check_weight_budget,
-)
+from engine.checkpoints.safety import check_state_dict, check_zip_members, read_model_file
+from engine.checkpoints.spec_check import check_spec, check_spec_dict, check_weight_budget
 from engine.errors import CheckpointError
 from engine.models.registry import ModelSpec, build_model
 

@@ -45,12 +45,7 @@ def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_ba
     import numpy as np
 
     from engine.io.labels import CLASS_NAMES_FILE, encode_class_names, encode_label_png
-    from engine.io.provenance import (
-        ORIGIN_MACHINE,
-        encode_provenance,
-        make_provenance,
-        sidecar_path,
-    )
+    from engine.io.provenance import ORIGIN_MACHINE, encode_provenance, make_provenance, sidecar_path
     from engine.io.transaction import SaveTransaction
 
     out = Path(out)

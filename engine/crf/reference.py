@@ -5,14 +5,7 @@ import numpy as np
 import pydensecrf.densecrf as dcrf
 
 from ..errors import check_cancel
-from .base import (
-    CRFResult,
-    as_probs,
-    check_image,
-    check_inputs,
-    check_probs,
-    labels_from_probs,
-)
+from .base import CRFResult, as_probs, check_image, check_inputs, check_probs, labels_from_probs
 from .params import CRFParams
 from .unary import unary_from_probs
 

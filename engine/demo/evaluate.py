@@ -17,12 +17,7 @@ import numpy as np
 import torch
 
 from engine.demo import synth
-from engine.eval.metrics import (
-    confusion_matrix,
-    iou_per_class,
-    mean_iou,
-    pixel_accuracy,
-)
+from engine.eval.metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from engine.models.pipelines import PIPELINES
 from engine.paths import DEMO_V1, DEMO_V2, PRESETS_DIR
 

@@ -13,17 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.annotate.status import (
-    Status,  # re-exported: `from engine.folder.dataset import Status`
-)
+from engine.annotate.status import Status  # re-exported: `from engine.folder.dataset import Status`
 from engine.errors import LabelIOError
 from engine.io.images import is_image_file
-from engine.io.labels import (
-    CLASS_NAMES_FILE,
-    encode_class_names,
-    encode_label_png,
-    read_label_png,
-)
+from engine.io.labels import CLASS_NAMES_FILE, encode_class_names, encode_label_png, read_label_png
 from engine.io.provenance import encode_provenance, read_provenance, sidecar_path
 from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList

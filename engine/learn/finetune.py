@@ -33,14 +33,7 @@ from ..errors import EngineError, check_cancel
 from ..labels import VOID
 from ..predict import Predictor
 from .augment import crop_and_flip, random_scale
-from .saved import (
-    SavedImage,
-    TrainingDataError,
-    check_class_count,
-    folder_class_names,
-    load_checked,
-    saved_images,
-)
+from .saved import SavedImage, TrainingDataError, check_class_count, folder_class_names, load_checked, saved_images
 
 MODES = ("all", "head")
 

@@ -9,25 +9,11 @@
 Qt-free; the window binds it in gui/session/classes.py and gui/panels/class_editor.py.
 """
 from .classes import FolderClasses, ProjectClass, match_key
-from .errors import (
-                        ClassEditError,
-                        ClassListMismatch,
-                        ProjectFileError,
-                        UnknownLabelValues,
-)
+from .errors import ClassEditError, ClassListMismatch, ProjectFileError, UnknownLabelValues
 from .folder import CLASS_NAMES_FILE, PROJECT_FILE, FolderProject, parse_class_names
 from .guard import LabelsTarget, is_labels_folder, labels_target
-from .reconcile import (
-                        BY_NAME,
-                        BY_POSITION,
-                        ChannelMap,
-                        Decision,
-                        MappedPredictor,
-                        Match,
-                        Reconciliation,
-                        decide,
-                        reconcile,
-)
+from .reconcile import (BY_NAME, BY_POSITION, ChannelMap, Decision, MappedPredictor, Match, Reconciliation, decide,
+                        reconcile)
 from .schema import CRFSettings, ModelSettings, Project, parse_project, project_json
 from .values import check_known, unknown_mask, unknown_values, void_unknown
 

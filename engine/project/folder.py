@@ -24,14 +24,7 @@ from ..labels import ClassList
 from .classes import FolderClasses, match_key
 from .errors import ClassEditError, ClassListMismatch, ProjectFileError
 from .reconcile import describe_difference
-from .schema import (
-    MAX_BYTES,
-    CRFSettings,
-    ModelSettings,
-    Project,
-    parse_project,
-    project_json,
-)
+from .schema import MAX_BYTES, CRFSettings, ModelSettings, Project, parse_project, project_json
 
 PROJECT_FILE = "project.json"
 _INDEXED = re.compile(r"^(\d+)\s+(\S.*)$")

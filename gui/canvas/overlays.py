@@ -11,14 +11,7 @@ import numpy as np
 
 from engine.annotate.state import ImageState
 from engine.display import colormaps
-from engine.display.overlays import (
-    class_heat_rgba,
-    label_rgba,
-    lock_rgba,
-    mask_rgba,
-    pixel_share,
-    uncertainty_rgba,
-)
+from engine.display.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
 from engine.project.values import unknown_mask, unknown_rgba
 from gui.canvas.canvas import Canvas
 

@@ -22,16 +22,8 @@ from engine.crf import backend_names
 from engine.errors import EngineError
 from engine.labels import VOID
 from engine.predict import Prediction
-from engine.project import (
-    ChannelMap,
-    CRFSettings,
-    FolderClasses,
-    MappedPredictor,
-    ModelSettings,
-    decide,
-    match_key,
-    reconcile,
-)
+from engine.project import (ChannelMap, CRFSettings, FolderClasses, MappedPredictor, ModelSettings, decide, match_key,
+                            reconcile)
 from engine.project.reconcile import fit_channels
 from engine.project.schema import stored_model_path
 from engine.project.values import describe_unknown, unknown_values, void_unknown

@@ -15,12 +15,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.errors import LabelIOError
-from engine.folder.journal import (
-    DamagedEntry,
-    JournalEntry,
-    RecoveryJournal,
-    default_recovery_dir,
-)
+from engine.folder.journal import DamagedEntry, JournalEntry, RecoveryJournal, default_recovery_dir
 
 AUTOSAVE_MS = 1000
 

@@ -17,14 +17,7 @@ from gui.app import start
 from gui.dialogs import classes as class_dialogs
 from gui.session.classes import CANCEL, VOID_THEM
 from tests.support.class_dialogs import answer_mismatch
-from tests.support.gui_fixtures import (  # noqa: F401
-    close_window,
-    env,
-    open_window,
-    wait_image,
-    wait_ready,
-    window,
-)
+from tests.support.gui_fixtures import close_window, env, open_window, wait_image, wait_ready, window  # noqa: F401
 
 FOLDER_LIST = "0 background\n1 green thing\n2 red thing\n"   # the model's order: background, red, green
 

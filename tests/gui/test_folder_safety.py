@@ -17,13 +17,7 @@ from gui.app import start
 from gui.dialogs import damaged_journal, prompts
 from gui.menus import folder_lock
 from gui.session.folder_guard import READ_ONLY, TAKE_OVER
-from tests.support.gui_fixtures import (  # noqa: F401
-    close_window,
-    env,
-    open_window,
-    wait_image,
-    wait_ready,
-)
+from tests.support.gui_fixtures import close_window, env, open_window, wait_image, wait_ready  # noqa: F401
 from tests.support.journal_entries import NON_UTF8, journal_entry
 
 

@@ -12,13 +12,7 @@ from engine.io.labels import read_label_png
 from engine.io.provenance import read_provenance
 from gui.app import start
 from tests.support.gui_expected import expected
-from tests.support.gui_fixtures import (  # noqa: F401 (fixtures)
-    close_window,
-    env,
-    open_window,
-    wait_image,
-    wait_ready,
-)
+from tests.support.gui_fixtures import close_window, env, open_window, wait_image, wait_ready  # noqa: F401 (fixtures)
 
 SMALL = CRFParams(pos_w=3, pos_xy_std=2, bi_w=5, bi_xy_std=6, bi_rgb_std=8, iterations=5)  # kernels << image
 

@@ -6,14 +6,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from gui.app import start
-from tests.support.gui_fixtures import (  # noqa: F401 (fixtures)
-    close_window,
-    env,
-    open_window,
-    wait_image,
-    wait_ready,
-    window,
-)
+from tests.support.gui_fixtures import close_window, env, open_window, wait_image, wait_ready, window  # noqa: F401 (fixtures)
 
 
 def _drop(window, widget, paths):

@@ -4,15 +4,8 @@ double-click; the zoom and pixel readouts under the cursor."""
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import (
-    QEvent,
-    QPointF,
-    Qt,
-)
-from PySide6.QtGui import (
-    QColor,
-    QMouseEvent,
-)
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QColor, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.display import colormaps

@@ -12,12 +12,7 @@ from engine.io.provenance import read_provenance
 from gui.app import start
 from tests.support.gui_fixtures import wait_image, wait_ready, window  # noqa: F401
 from tests.support.gui_helpers import make_colour_model, make_folder
-from tests.support.prelabel_fixtures import (
-    BROKEN_IMAGE,
-    HAND_IMAGE,
-    label_bytes,
-    make_prelabel_folder,
-)
+from tests.support.prelabel_fixtures import BROKEN_IMAGE, HAND_IMAGE, label_bytes, make_prelabel_folder
 
 
 def _menu_action(w, text):

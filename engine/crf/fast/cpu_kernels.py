@@ -21,10 +21,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from . import (
-    simd,
-    threads,  # noqa: F401  (chooses the threading layer before any parallel launch)
-)
+from . import simd
+from . import threads  # noqa: F401  (chooses the threading layer before any parallel launch)
 
 _BLOCK = 64  # pixels per softmax block: their logits are exponentiated as one flat, vectorised loop
 _VCHUNK = 1024

@@ -17,17 +17,8 @@ from engine.errors import ImageReadError
 from engine.folder.dataset import Dataset, Status, is_machine_label
 from engine.io.labels import read_label_png, write_label_png
 from engine.io.provenance import make_provenance, read_provenance
-from tests.support.prelabel_fixtures import (
-    BROKEN_IMAGE,
-    CRF,
-    HAND_IMAGE,
-    colour_classes,
-    colour_model,
-    copy_folder,
-    hand_labels,
-    label_bytes,
-    make_prelabel_folder,
-)
+from tests.support.prelabel_fixtures import (BROKEN_IMAGE, CRF, HAND_IMAGE, colour_classes, colour_model, copy_folder,
+                                             hand_labels, label_bytes, make_prelabel_folder)
 
 CRF_JSON = json.dumps({"iterations": CRF.iterations})   # the model's preset (deeplab-v1) with 3 iterations
 

@@ -12,15 +12,8 @@ ray = pytest.importorskip("ray")
 from engine.batch import PrelabelSettings, prelabel, read_report  # noqa: E402
 from engine.batch.cli import main as cli_main  # noqa: E402
 from engine.io.provenance import read_provenance  # noqa: E402
-from tests.support.prelabel_fixtures import (
-    BROKEN_IMAGE,
-    CRF,
-    HAND_IMAGE,
-    colour_model,
-    copy_folder,
-    label_bytes,
-    make_prelabel_folder,
-)
+from tests.support.prelabel_fixtures import (BROKEN_IMAGE, CRF, HAND_IMAGE, colour_model, copy_folder, label_bytes,
+                                             make_prelabel_folder)
 
 
 def _descendants(pid: int) -> list[tuple[int, str]]:

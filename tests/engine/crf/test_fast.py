@@ -15,13 +15,7 @@ from engine.crf.fast.history import History
 from engine.crf.fast.lattice import build_lattice
 from engine.crf.reference import pydensecrf_refine
 from engine.errors import Cancelled, EngineError
-from tests.support.crf_probs import (
-    GRID,
-    assert_matches_reference,
-    clear_crf_caches,
-    random_probs,
-    scene_image,
-)
+from tests.support.crf_probs import GRID, assert_matches_reference, clear_crf_caches, random_probs, scene_image
 
 
 @pytest.mark.parametrize("h,w,c,params,absent", GRID)

@@ -4,14 +4,7 @@ import numpy as np
 import pytest
 
 from engine.crf import CRFParams
-from engine.crf.interactive import (
-    CompactProbs,
-    Downscaled,
-    InteractiveCRF,
-    dirty_box,
-    downscale,
-    refiner,
-)
+from engine.crf.interactive import CompactProbs, Downscaled, InteractiveCRF, dirty_box, downscale, refiner
 from engine.crf.runner import CRFRunner
 from tests.support.crf_probs import random_probs
 from tests.support.crf_scenes import synthetic_photo

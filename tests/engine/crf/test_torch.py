@@ -15,13 +15,7 @@ from engine.crf.fast.cpu_engine import CpuEngine
 from engine.crf.fast.session import FastSession
 from engine.crf.reference import pydensecrf_refine
 from engine.errors import DeviceMemoryError, EngineError
-from tests.support.crf_probs import (
-    GRID,
-    assert_matches_reference,
-    clear_crf_caches,
-    random_probs,
-    scene_image,
-)
+from tests.support.crf_probs import GRID, assert_matches_reference, clear_crf_caches, random_probs, scene_image
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

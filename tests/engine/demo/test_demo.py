@@ -8,12 +8,7 @@ import pytest
 import torch
 
 from engine.demo import synth
-from engine.eval.metrics import (
-    confusion_matrix,
-    iou_per_class,
-    mean_iou,
-    pixel_accuracy,
-)
+from engine.eval.metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from engine.labels import VOID
 from engine.paths import DEMO_V1, DEMO_V2, SAMPLES_DIR
 

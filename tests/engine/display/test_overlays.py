@@ -3,16 +3,8 @@ import numpy as np
 import pytest
 
 from engine.display.colormaps import lut
-from engine.display.overlays import (
-    changed_mask,
-    class_heat_rgba,
-    label_rgba,
-    mask_rgba,
-    pixel_share,
-    uncertainty,
-    uncertainty_rgba,
-    vivid,
-)
+from engine.display.overlays import (changed_mask, class_heat_rgba, label_rgba, mask_rgba, pixel_share, uncertainty,
+                                     uncertainty_rgba, vivid)
 from engine.labels import VOID
 
 PALETTE = np.array([[0, 0, 0], [128, 0, 0], [0, 128, 0]], np.uint8)

@@ -12,20 +12,8 @@ from pycocotools.coco import COCO
 
 from engine.crf.params import PRESETS, CRFParams
 from engine.errors import LabelIOError
-from engine.io.exports import (
-    CocoImage,
-    labelme_labels_txt,
-    rle_decode,
-    rle_encode,
-    write_coco,
-    write_labelme,
-)
-from engine.io.provenance import (
-    make_provenance,
-    read_provenance,
-    sidecar_path,
-    write_provenance,
-)
+from engine.io.exports import CocoImage, labelme_labels_txt, rle_decode, rle_encode, write_coco, write_labelme
+from engine.io.provenance import make_provenance, read_provenance, sidecar_path, write_provenance
 from engine.labels import VOID, voc_classes
 from tests.support.labelme_port import labelme2voc_png
 

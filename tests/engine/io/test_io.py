@@ -8,20 +8,8 @@ from PIL import Image
 from engine.errors import ImageReadError, LabelIOError
 from engine.io import atomic
 from engine.io.images import read_image
-from engine.io.labels import (
-    read_label_palette,
-    read_label_png,
-    write_class_names,
-    write_label_png,
-)
-from engine.labels import (
-    VOID,
-    ClassList,
-    coco_stuff_classes,
-    load_class_list,
-    voc_classes,
-    voc_palette,
-)
+from engine.io.labels import read_label_palette, read_label_png, write_class_names, write_label_png
+from engine.labels import VOID, ClassList, coco_stuff_classes, load_class_list, voc_classes, voc_palette
 
 
 def test_rgb_png_round_trip(tmp_path):

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.io.exports import (
-    BACKGROUND_LABEL,
-    IGNORE_LABEL,
-    labelme_dict,
-    labelme_labels_txt,
-    write_labelme,
-    write_labelme_labels,
-)
+from engine.io.exports import (BACKGROUND_LABEL, IGNORE_LABEL, labelme_dict, labelme_labels_txt, write_labelme,
+                               write_labelme_labels)
 from engine.io.labels import read_label_png
 from engine.labels import VOID, ClassList, voc_classes
 from engine.paths import RESOURCES

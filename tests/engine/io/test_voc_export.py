@@ -8,12 +8,7 @@ from engine.cli import main as cli_main
 from engine.errors import LabelIOError
 from engine.folder.dataset import CLASS_NAMES_FILE, Dataset
 from engine.io.dataset_export import export_voc, saved_class_list
-from engine.io.labels import (
-    read_label_palette,
-    read_label_png,
-    write_class_names,
-    write_label_png,
-)
+from engine.io.labels import read_label_palette, read_label_png, write_class_names, write_label_png
 from engine.io.voc_export import VocItem, split_names, write_voc
 from engine.labels import VOID, ClassList
 

@@ -16,11 +16,7 @@ from engine.errors import EngineError, LabelIOError
 from engine.io.labels import write_class_names, write_label_png
 from engine.labels import ClassList
 from engine.learn.crf_search import COARSE, grid, tune_crf
-from engine.learn.folder_preset import (
-    load_folder_preset,
-    preset_path,
-    save_folder_preset,
-)
+from engine.learn.folder_preset import load_folder_preset, preset_path, save_folder_preset
 from main import main
 from tests.support.gui_helpers import BG, CLASS_NAMES, RED, make_colour_model
 

@@ -15,14 +15,8 @@ import torch.nn.functional as F
 from engine.checkpoints import load_checkpoint, save_checkpoint, with_pipeline
 from engine.errors import CheckpointError
 from engine.models import ModelSpec, build_model
-from engine.models.pipelines import (
-    DEFAULT_PIPELINE,
-    caffe_interp,
-    interp_size,
-    msc_input,
-    scale_factors,
-    zoom_then_crop,
-)
+from engine.models.pipelines import (DEFAULT_PIPELINE, caffe_interp, interp_size, msc_input, scale_factors,
+                                     zoom_then_crop)
 from engine.models.preprocess import network_input, shrink_to, to_input
 from engine.predict import Predictor
 from tests.support.caffe_fixtures import v2_caffemodel

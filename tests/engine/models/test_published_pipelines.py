@@ -30,23 +30,11 @@ import torch.nn.functional as F
 from tests.support.pipeline_reference import caffemodel_writer as cw
 from tests.support.pipeline_reference import fixtures as fx
 from tests.support.pipeline_reference import pipelines as pl
-from tests.support.pipeline_reference.caffe_interp import (
-    caffe_cpu_interp2,
-    caffe_cpu_interp2_loops,
-    interp_layer,
-    interp_output_size,
-)
-from tests.support.pipeline_reference.caffe_layers import (
-    ave_pool,
-    ave_pool_loops,
-    max_pool,
-    max_pool_loops,
-    pool_output_size,
-)
-from tests.support.pipeline_reference.resnet_aspp import (
-    resnet_score_map_caffe,
-    resnet_score_map_kazuto,
-)
+from tests.support.pipeline_reference.caffe_interp import (caffe_cpu_interp2, caffe_cpu_interp2_loops, interp_layer,
+                                                           interp_output_size)
+from tests.support.pipeline_reference.caffe_layers import (ave_pool, ave_pool_loops, max_pool, max_pool_loops,
+                                                           pool_output_size)
+from tests.support.pipeline_reference.resnet_aspp import resnet_score_map_caffe, resnet_score_map_kazuto
 from tests.support.pipeline_reference.vgg_largefov import vgg_largefov_score_map
 
 SIZES = [(321, 321), (375, 500), (513, 513), (333, 257), (600, 801)]

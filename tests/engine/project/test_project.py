@@ -13,30 +13,10 @@ from engine.crf import PRESETS
 from engine.folder.dataset import Dataset
 from engine.io.labels import read_label_palette, read_label_png, write_label_png
 from engine.labels import VOID, ClassList
-from engine.project import (
-    BY_NAME,
-    BY_POSITION,
-    ClassEditError,
-    ClassListMismatch,
-    CRFSettings,
-    Decision,
-    FolderClasses,
-    FolderProject,
-    Match,
-    ModelSettings,
-    Project,
-    ProjectFileError,
-    UnknownLabelValues,
-    decide,
-    labels_target,
-    match_key,
-    parse_class_names,
-    parse_project,
-    project_json,
-    reconcile,
-    unknown_values,
-    void_unknown,
-)
+from engine.project import (BY_NAME, BY_POSITION, ClassEditError, ClassListMismatch, CRFSettings, Decision,
+                            FolderClasses, FolderProject, Match, ModelSettings, Project, ProjectFileError,
+                            UnknownLabelValues, decide, labels_target, match_key, parse_class_names, parse_project,
+                            project_json, reconcile, unknown_values, void_unknown)
 from engine.project.reconcile import ChannelMap, MappedPredictor, fit_channels
 from engine.project.values import unknown_mask, unknown_rgba
 

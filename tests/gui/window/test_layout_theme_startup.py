@@ -13,13 +13,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 from gui.app import start
 from gui.boot import splash as startup
 from gui.window import layout
-from tests.support.gui_fixtures import (  # noqa: F401 (fixtures)
-    close_window,
-    env,
-    open_window,
-    wait_ready,
-    window,
-)
+from tests.support.gui_fixtures import close_window, env, open_window, wait_ready, window  # noqa: F401 (fixtures)
 from tests.support.paths import ROOT
 
 

@@ -24,11 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.support.pipeline_reference.resnet_aspp import (
-    ASPP_RATES,
-    CaffeBN,
-    resnet_layout,
-)
+from tests.support.pipeline_reference.resnet_aspp import ASPP_RATES, CaffeBN, resnet_layout
 from tests.support.pipeline_reference.vgg_largefov import LAYERS as VGG_LAYERS
 
 # --------------------------------------------------------------------------------------------- wire format

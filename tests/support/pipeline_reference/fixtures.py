@@ -132,10 +132,7 @@ def make_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 def center_v1_classes(weights: dict[str, tuple], size: int = 161) -> dict[str, tuple]:
     """Remove the image-independent per-class offset of a random VGG (fc8 bias -= mean score over a test image),
     so that random logits vary across the image instead of one class winning everywhere."""
-    from tests.support.pipeline_reference.pipelines import (
-        caffe_net_input,
-        caffe_v1_score_map,
-    )
+    from tests.support.pipeline_reference.pipelines import caffe_net_input, caffe_v1_score_map
 
     x = torch.from_numpy(caffe_net_input(make_image(size, size, seed=99)))[:, :, :size, :size].contiguous()
     mean = caffe_v1_score_map(weights, x)[0].mean(axis=(1, 2))

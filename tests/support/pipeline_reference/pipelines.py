@@ -20,15 +20,8 @@ import torch.nn.functional as F
 
 from tests.support.pipeline_reference.caffe_interp import interp_layer
 from tests.support.pipeline_reference.caffe_layers import eltwise_max
-from tests.support.pipeline_reference.resnet_aspp import (
-    CaffeBN,
-    resnet_score_map_caffe,
-    resnet_score_map_kazuto,
-)
-from tests.support.pipeline_reference.vgg_largefov import (
-    FC8_ZOOM,
-    vgg_largefov_score_map,
-)
+from tests.support.pipeline_reference.resnet_aspp import CaffeBN, resnet_score_map_caffe, resnet_score_map_kazuto
+from tests.support.pipeline_reference.vgg_largefov import FC8_ZOOM, vgg_largefov_score_map
 
 # transform_param { mean_value: 104.008 mean_value: 116.669 mean_value: 122.675 crop_size: 513 } in both test
 # prototxts; kazuto configs/voc12.yaml IMAGE.MEAN B/G/R and SIZE.TEST 513 are the same numbers.

@@ -27,10 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tests.support.pipeline_reference.caffe_layers import (
-    caffe_batch_norm_scale,
-    max_pool,
-)
+from tests.support.pipeline_reference.caffe_layers import caffe_batch_norm_scale, max_pool
 
 STAGES = (2, 3, 4, 5)
 STAGE_STRIDE = {2: 1, 3: 2, 4: 1, 5: 1}  # res3a_branch1/res3a_branch2a stride 2; kazuto layer3 stride 2
