@@ -138,8 +138,8 @@ class AnnotatorController(QObject):
         self.crf.forget()
         self.adapt.reset(predict=False)   # another folder: nothing learnt here yet
         self.prefetch.clear()
-        self.image.leave(keep_history=False)
-        self.image.history.clear()
+        self.image.close_folder()
+        self.editor.bind(None)          # nothing to edit until an image of the new folder is read
         self.dataset, self.index = dataset, -1
         self.ordering.reset(len(dataset))
         pending = self.recovery.open(dataset, writer=not self.guard.read_only)
@@ -176,7 +176,6 @@ class AnnotatorController(QObject):
         background = self.loader.alpha_background()
         cached = self.prefetch.take(index)
         self.index = index
-        self.image.show(None)
         self.editor.bind(None)
         self.activity.emit(f"Opening {entry.path.name}…")
 

@@ -81,10 +81,6 @@ class ImageHistory:
         """The EditableLabels kept for ``key`` (to compare with the file before taking them back), or None."""
         return self._entries.get(key, (None, None))[0]
 
-    def forget(self, key: str) -> None:
-        if key != self._open:
-            self._drop(key)
-
     def clear(self) -> None:
         """A new folder: every entry goes."""
         self.group.setActiveStack(None)

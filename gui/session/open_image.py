@@ -43,10 +43,14 @@ class OpenImage:
             self.history.leave(str(st.path), keep=keep_history and st.edits is not None)
         self.state = None
 
-    def show(self, state: ImageState | None) -> None:
-        """``state`` is the open image now; its undo stack becomes the active one."""
+    def close_folder(self) -> None:
+        """Another folder: the open image and every history kept from this one go."""
+        self.leave(keep_history=False)
+        self.history.clear()
+
+    def show(self, state: ImageState) -> None:
+        """``state`` is the open image now (the editor, bound to it, makes its undo stack the active one)."""
         self.state = state
-        self.history.activate(None if state is None else str(state.path), None if state is None else state.edits)
 
     def kept_labels(self, state: ImageState):
         """The label map (with locks and undo history) kept from an earlier visit, if any."""

@@ -224,6 +224,19 @@ def test_save_writes_provenance_and_a_failed_save_keeps_the_edits(qtbot, window,
     np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), edited)
 
 
+def test_after_opening_an_empty_folder_nothing_is_edited(qtbot, window, env, tmp_path):
+    """The editor is bound to the open image only: once another folder opens (here with no images), a stroke finds
+    nothing to edit and the image left behind is untouched."""
+    opened(qtbot, window, env)
+    left = window.ctl.state
+    locked = left.locked.copy() if left.locked is not None else None
+    (tmp_path / "empty").mkdir()
+    assert window.ctl.open_folder(tmp_path / "empty")
+    assert window.ctl.state is None
+    assert not window.ctl.editor.begin_stroke((10, 10))
+    assert (left.locked is None and locked is None) or np.array_equal(left.locked, locked)
+
+
 def test_history_is_bounded_while_visiting_saved_images(qtbot, window, env):
     """One history store with a real cap: saved images keep their undo history for a return visit, but only the
     last ``max_images`` of them; before, the editor kept a stack for every image visited."""
