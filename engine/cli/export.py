@@ -41,21 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_target(kind: str, out: Path, force: bool) -> None:
-    """EngineError if ``out`` is the wrong kind of path for ``kind`` or would be overwritten without ``force``."""
-    wants_file = kind == "coco" or (kind == "cvat-mask" and out.suffix.lower() == ".zip")
-    if wants_file and out.is_dir():
-        example = out / ("coco.json" if kind == "coco" else "masks.zip")
-        raise EngineError(f"--out {out} is a folder, but {kind} writes one file here: give a file name such as "
-                          f"{example}")
-    if not wants_file and out.exists() and not out.is_dir():
-        raise EngineError(f"--out {out} is a file, but {kind} writes a folder: give a folder")
-    if force:
-        return
-    if wants_file and out.exists():
-        raise EngineError(f"{out} already exists; pass --force to replace it")
-    if not wants_file and out.is_dir() and any(out.iterdir()):
-        raise EngineError(f"{out} is not empty; pass --force to write into it (files of the same names are "
-                          f"replaced, the others are kept)")
+    """EngineError if ``out`` is the wrong kind of path for ``kind`` or would be written into without ``force``."""
+    from engine.io.dataset_export import target_conflict, writes_file
+
+    wrong, existing = target_conflict(kind, out)
+    if wrong:
+        hint = (f"give a file name such as {out / ('coco.json' if kind == 'coco' else 'masks.zip')}"
+                if writes_file(kind, out) else "give a folder")
+        raise EngineError(f"--out {wrong}: {hint}")
+    if existing and not force:
+        what = "replace it" if writes_file(kind, out) else \
+            "write into it (files of the same names are replaced, the others are kept)"
+        raise EngineError(f"{existing}; pass --force to {what}")
 
 
 class _Progress:

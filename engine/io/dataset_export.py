@@ -21,9 +21,30 @@ from .voc_export import VocItem, split_names, voc_labelmap, write_voc
 from .yolo_export import YoloItem, write_yolo_seg
 
 __all__ = ["saved_entries", "saved_labels", "export_coco", "export_labelme", "export_voc", "export_cvat_masks",
-           "export_yolo_seg", "EXPORTERS", "FILE_KINDS", "saved_class_list"]
+           "export_yolo_seg", "EXPORTERS", "writes_file", "target_conflict", "saved_class_list"]
 
-FILE_KINDS = {"coco": (".json",), "cvat-mask": (".zip",)}   # kinds whose target may (coco: must) be a file
+
+def writes_file(kind: str, target: Path) -> bool:
+    """True if ``kind`` writes one file at ``target`` (coco; cvat-mask into a .zip), False if a folder."""
+    return kind == "coco" or (kind == "cvat-mask" and Path(target).suffix.lower() == ".zip")
+
+
+def target_conflict(kind: str, target: Path) -> tuple[str, str]:
+    """(wrong, existing) for an export target: ``wrong`` says why ``target`` cannot take this kind at all (a folder
+    where one file is written, or the other way round), ``existing`` what the export would write into (an existing
+    file, a folder that is not empty); '' when there is nothing to say. The CLI and the window word their answer."""
+    target = Path(target)
+    if writes_file(kind, target):
+        if target.is_dir():
+            return f"{target} is a folder, but {kind} writes one file here", ""
+        return "", (f"{target} already exists" if target.exists() else "")
+    if target.exists() and not target.is_dir():
+        return f"{target} is a file, but {kind} writes a folder", ""
+    try:
+        busy = target.is_dir() and any(target.iterdir())
+    except OSError:
+        busy = False
+    return "", (f"{target} is not empty" if busy else "")
 
 
 def saved_entries(dataset) -> list:
