@@ -8,15 +8,28 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.io.exports import (BACKGROUND_LABEL, IGNORE_LABEL, labelme_dict, labelme_labels_txt, write_labelme,
-                               write_labelme_labels)
+from engine.io.exports import (
+    BACKGROUND_LABEL,
+    IGNORE_LABEL,
+    labelme_dict,
+    labelme_labels_txt,
+    write_labelme,
+    write_labelme_labels,
+)
+from engine.io.images import read_image
+from engine.io.labelme_shapes import SPECK_PAD
 from engine.io.labels import read_label_png
 from engine.labels import VOID, ClassList, voc_classes
 from engine.paths import RESOURCES
-from engine.io.images import read_image
-from engine.io.labelme_shapes import SPECK_PAD
-from tests.support.labelme_port import (labelme2voc_png, labelme_image, labels_txt_ids, load_label_file,
-                                        shapes_to_instances, shapes_to_label, xanylabeling_rejects)
+from tests.support.labelme_port import (
+    labelme2voc_png,
+    labelme_image,
+    labels_txt_ids,
+    load_label_file,
+    shapes_to_instances,
+    shapes_to_label,
+    xanylabeling_rejects,
+)
 
 BELT = ClassList(("belt", "paper", "plastic bottle", "plastic bag", "metal can"))
 
