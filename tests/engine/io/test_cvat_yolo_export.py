@@ -152,3 +152,24 @@ def test_yolo_skips_background_void_and_specks():
     assert [c for c, _ in polygons] == [1] and dropped == 1
     polygons, _ = yolo_polygons(lab, ClassList(("floor", "x")))
     assert sorted(c for c, _ in polygons) == [0, 1]
+
+
+def test_real_ultralytics_loads_the_yolo_export(tmp_path, monkeypatch):
+    """Ultralytics itself (where installed): data.yaml resolves, no label file is corrupt, every polygon counts."""
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "settings"))      # its settings file, if imported here
+    pytest.importorskip("ultralytics", exc_type=ImportError)
+    import ultralytics.data.utils as yolo_utils
+    from ultralytics.data.dataset import YOLODataset
+    monkeypatch.setattr(yolo_utils, "check_font", lambda *a, **k: None)    # it would download a font
+    classes = ClassList(("belt", "paper", "can"))
+    folder, saved = _folder(tmp_path, classes=classes)
+    out = tmp_path / "yolo"
+    export_yolo_seg(Dataset(folder), classes, out)
+    data = yolo_utils.check_det_dataset(str(out / "data.yaml"))
+    assert data["names"] == {0: "belt", 1: "paper", 2: "can"}
+    n = 0
+    for part in ("train", "val"):
+        ds = YOLODataset(img_path=data[part], data=data, task="segment", augment=False, imgsz=64, cache=False)
+        n += len(ds.labels)
+        assert all(len(label["segments"]) == 4 for label in ds.labels)   # belt, paper, two cans
+    assert n == len(saved)
