@@ -281,3 +281,13 @@ def test_real_labelme_rasterises_the_export_exactly(tmp_path):
                                                  label_name_to_value=ids)
         assert np.array_equal(cls.astype(np.uint8), lab)
         assert ins.max() <= 255
+
+
+def test_real_x_anylabeling_loads_the_export(tmp_path):
+    """X-AnyLabeling's own reader (where installed, with its PyQt6): the files load, specks and all."""
+    label_file = pytest.importorskip("anylabeling.views.labeling.label_file", exc_type=ImportError)
+    for lab in (_speckled()[0], read_label_png(RESOURCES / "samples_gt" / "belt_10.png")):
+        path, _ = _export(tmp_path, lab)
+        loaded = label_file.LabelFile(str(path), image_dir=str(tmp_path / "img"))
+        assert {s.shape_type for s in loaded.shapes} == {"polygon"}
+        assert len(loaded.shapes) == len(json.loads(path.read_text())["shapes"])
