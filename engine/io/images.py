@@ -13,7 +13,6 @@ PNG/JPEG/8-bit TIFF/BMP/WebP; OpenCV for 16-bit colour PNGs and for files Pillow
 from __future__ import annotations
 
 import re
-import stat
 import struct
 import warnings
 from pathlib import Path
@@ -23,7 +22,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageReadError
-from ..limits import MAX_PIXELS_ENV, describe_pixels, max_pixels
+from ..limits import describe_pixels, max_pixels
+from .checks import _over_cap, check_pixels, check_regular_file, too_many_pixels  # noqa: F401 - re-exported
 from .orientation import orient
 from .scaling import ImageScaling, ImageSettingsError, alpha_to_uint8, to_rgb8
 from .tiff import CodecMissing, is_tiff, read_tiff
@@ -91,42 +91,6 @@ def _png_16bit_colour(path: Path) -> bool:
         return False
     return (len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and head[24] == 16
             and head[25] in (2, 4, 6))
-
-
-def _over_cap(path, what: str, cap: int) -> ImageReadError:
-    return ImageReadError(
-        f"{path}: the image {what}, over the limit of {describe_pixels(cap)}; it was not decoded. Scale it down "
-        f"or tile it, or raise the limit with --max-pixels or the {MAX_PIXELS_ENV} environment variable (see "
-        f"docs/user/limits.md)")
-
-
-def too_many_pixels(path, width: int, height: int, cap: int) -> ImageReadError:
-    """The message for an image over the cap: what it is, what the limit is, how to change it."""
-    return _over_cap(path, f"is {width}x{height} pixels ({describe_pixels(width * height)})", cap)
-
-
-def check_pixels(path, size: tuple[int, int], cap: int | None = None) -> None:
-    """Refuse a declared (width, height) over the cap, or with no pixels at all."""
-    cap = max_pixels() if cap is None else cap
-    width, height = (int(v) for v in size)
-    if width <= 0 or height <= 0:
-        raise ImageReadError(f"{path}: image has no pixels ({width}x{height})")
-    if width * height > cap:
-        raise too_many_pixels(path, width, height, cap)
-
-
-def check_regular_file(path: Path, what: str = "image") -> None:
-    """Only regular files are read: a FIFO would block, a device (a link to /dev/zero) would never end."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageReadError(f"{path}: is a folder, not an {what} file")
-    if not stat.S_ISREG(st.st_mode):
-        raise ImageReadError(f"{path}: is not a regular file (a pipe, device or socket); it was not read")
 
 
 def open_checked(path: Path, cap: int | None = None) -> Image.Image:

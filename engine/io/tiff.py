@@ -22,6 +22,7 @@ import tifffile
 
 from ..errors import ImageReadError
 from ..limits import MAX_BANDS, MAX_TIFF_PAGES, max_decode_bytes
+from .checks import check_pixels
 from .orientation import orient
 from .scaling import alpha_to_uint8
 
@@ -77,8 +78,6 @@ class _Layout:
 
 
 def _layout(path: Path, tif: tifffile.TiffFile, cap: int) -> _Layout:
-    from .images import check_pixels      # (images imports this module: the one cap check is there)
-
     if _too_many_pages(tif):
         raise ImageReadError(f"{path}: the TIFF has more than {MAX_TIFF_PAGES} pages; this app labels one 2-D "
                              "image per file (save the page you want as its own file). It was not decoded")

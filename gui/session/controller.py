@@ -21,7 +21,6 @@ from engine.annotate.state import ImageState
 from engine.batch.report import read_scores
 from engine.errors import EngineError
 from engine.folder.dataset import Dataset, Status
-from engine.io.images import read_image
 from engine.models.device import describe
 from engine.predict import Prediction, transparent_mask
 from gui.session.adaptation import Adaptation
@@ -182,7 +181,7 @@ class AnnotatorController(QObject):
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
             if cached is None:
-                image, alpha = read_image(entry.path, background, with_alpha=True)
+                image, alpha = dataset.read_image(index, background, with_alpha=True)   # the folder's scaling
             else:
                 image, alpha = cached.image, cached.alpha
             saved, problem, machine = None, None, False
