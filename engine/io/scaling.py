@@ -140,14 +140,16 @@ def band_limits(band: np.ndarray, scaling: ImageScaling) -> tuple[float, float]:
 def _scale_into(band: np.ndarray, lo: float, hi: float, out: np.ndarray, nodata: np.ndarray | None) -> None:
     """out[:] = band mapped lo..hi -> 0..255 (rounded, clipped); out (H,W) uint8, block by block."""
     gain = 255.0 / (hi - lo)
+    wide = band.dtype == np.float64 or max(abs(lo), abs(hi)) > 1e30     # beyond float32's reach
     for y, block in _row_blocks(band):
-        vals = block.astype(np.float64 if block.dtype == np.float64 else np.float32)  # a copy: samples stay
-        vals -= lo
-        vals *= gain
-        vals += 0.5
-        np.clip(vals, 0, 255, out=vals)
-        if nodata is not None:
-            bad = ~np.isfinite(block)
+        with np.errstate(over="ignore", invalid="ignore"):         # non-finite samples are no-data, set below
+            vals = block.astype(np.float64 if wide else np.float32)   # a copy: the decoded samples stay
+            vals -= lo
+            vals *= gain
+            vals += 0.5
+            np.clip(vals, 0, 255, out=vals)
+        bad = ~np.isfinite(block) if nodata is not None else None
+        if bad is not None:
             vals[bad] = 0
             nodata[y:y + block.shape[0]] |= bad
         out[y:y + block.shape[0]] = vals.astype(np.uint8)
