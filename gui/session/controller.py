@@ -283,10 +283,9 @@ class AnnotatorController(QObject):
 
     def _on_image_failed(self, key, message: str) -> None:
         """The file could not be read: nothing is shown (state stays None) and the list says why. Read again with
-        other bands or scaling, the image shown stays (with its edits) and the message says why."""
+        other bands or scaling, the image shown stays, with its edits (``_on_failed`` shows the message)."""
         index = key.index
         if key.kind == "reread":
-            self.error.emit(message)
             return
         self.image_opened.emit()
         if self.dataset is not None and index == self.index:

@@ -87,3 +87,19 @@ def test_the_dialog_returns_what_it_shows(qtbot, window):
     again.r_high.setValue(100)                          # low == high: refused, the dialog stays open
     again.accept()
     assert again.scaling is None and "low < high" in again.problem.text()
+
+
+def test_a_band_the_image_lacks_keeps_the_image_shown(qtbot, window, tmp_path):
+    folder, model = _folder(tmp_path)
+    start(window, folder, model)
+    st = wait_ready(qtbot, window)
+    image, token = st.image.copy(), st.token
+    window.image_scaling.ask = lambda current, about: ImageScaling(bands=(7,))
+    window.image_scaling.action.trigger()
+    qtbot.waitUntil(lambda: "band 7 is chosen" in (window.last_error or ""), timeout=10000)
+    assert "has 3 bands" in window.last_error and "field_0.tif" in window.last_error
+    assert window.ctl.state is st and st.token == token and np.array_equal(st.image, image)   # nothing lost
+    window.image_scaling.ask = lambda current, about: ImageScaling()        # back to the default: read again
+    window.image_scaling.action.trigger()
+    qtbot.waitUntil(lambda: window.ctl.state.token != token, timeout=10000)
+    np.testing.assert_array_equal(wait_ready(qtbot, window).image, image)
