@@ -139,20 +139,23 @@ def band_limits(band: np.ndarray, scaling: ImageScaling) -> tuple[float, float]:
 
 def _scale_into(band: np.ndarray, lo: float, hi: float, out: np.ndarray, nodata: np.ndarray | None) -> None:
     """out[:] = band mapped lo..hi -> 0..255 (rounded, clipped); out (H,W) uint8, block by block."""
-    gain = 255.0 / (hi - lo)
     wide = band.dtype == np.float64 or max(abs(lo), abs(hi)) > 1e30     # beyond float32's reach
+    kind = np.float64 if wide else np.float32
+    low, gain = kind(lo), kind(255.0 / (hi - lo))
     for y, block in _row_blocks(band):
+        rows = slice(y, y + block.shape[0])
         with np.errstate(over="ignore", invalid="ignore"):         # non-finite samples are no-data, set below
-            vals = block.astype(np.float64 if wide else np.float32)   # a copy: the decoded samples stay
-            vals -= lo
-            vals *= gain
-            vals += 0.5
+            vals = np.subtract(block, low, dtype=kind)                # a new array: the samples stay untouched
+            vals *= gain                                              # (v - lo) first: exact for nearby values
+            vals += kind(0.5)
             np.clip(vals, 0, 255, out=vals)
-        bad = ~np.isfinite(block) if nodata is not None else None
-        if bad is not None:
-            vals[bad] = 0
-            nodata[y:y + block.shape[0]] |= bad
-        out[y:y + block.shape[0]] = vals.astype(np.uint8)
+        if nodata is not None:
+            finite = np.isfinite(block)
+            if not finite.all():
+                bad = ~finite
+                vals[bad] = 0
+                nodata[rows] |= bad
+        out[rows] = vals          # the cast to uint8 truncates: with the +0.5 above, rounding
 
 
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
