@@ -11,7 +11,7 @@ from engine.io.images import read_image
 from engine.io.labels import read_label_png
 from engine.io.scaling import ImageScaling
 from engine.predict import Predictor
-from tests.support.gui_helpers import make_colour_model
+from tests.support.gui_helpers import CLASS_NAMES, make_colour_model
 
 H, W = 40, 56
 
@@ -46,7 +46,7 @@ def test_predict_on_a_float_tiff_uses_the_folders_bands_and_scaling(tmp_path, ca
     labels.mkdir()
     (labels / "project.json").write_text(json.dumps({
         "format": "deeplab-annotator-project", "version": 1,
-        "classes": [{"id": i, "name": n, "color": [0, 0, 0]} for i, n in enumerate(("background", "red", "green"))],
+        "classes": [{"id": i, "name": n, "color": [0, 0, 0]} for i, n in enumerate(CLASS_NAMES)],
         "image": {"bands": [2, 1, 3], "scaling": "percentile", "percentiles": [1, 99]}}))
     assert main.main(["predict", str(image), "--model", str(model), "--out", str(out)]) == 0
     swapped = read_label_png(out)
@@ -63,3 +63,19 @@ def test_predict_with_a_band_the_image_lacks_is_one_error_line(tmp_path, capsys)
     rc = main.main(["predict", str(image), "--model", str(model), "--out", str(tmp_path / "x.png"), "--bands", "5"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "band 5 is chosen" in err and "has 3 bands" in err
+
+
+def test_prelabel_reads_the_folder_with_its_bands_and_scaling(tmp_path, capsys):
+    image, model = _scene(tmp_path)
+    labels = image.parent / "labels"
+    labels.mkdir()
+    (labels / "project.json").write_text(json.dumps({
+        "format": "deeplab-annotator-project", "version": 1,
+        "classes": [{"id": i, "name": n, "color": [0, 0, 0]} for i, n in enumerate(CLASS_NAMES)],
+        "image": {"bands": [2, 1, 3], "scaling": "minmax"}}))
+    rc = main.main(["prelabel", str(image.parent), "--model", str(model), "--crf-params", '{"iterations": 0}'])
+    assert rc == 0, capsys.readouterr().err
+    written = read_label_png(labels / "field.png")
+    assert written.shape == (H, W)
+    np.testing.assert_array_equal(written, _expected(model, image, ImageScaling("minmax", bands=(2, 1, 3))))
+    assert written[H // 2, W // 4] != _expected(model, image, ImageScaling())[H // 2, W // 4]   # not the default

@@ -102,3 +102,19 @@ def test_without_any_class_list_the_setting_waits_for_the_first_save(tmp_path):
     assert not (tmp_path / "labels" / "project.json").exists() and ds.image_settings == choice
     ds.save(0, np.zeros((6, 8), np.uint8), CLASSES)
     assert Dataset(tmp_path).image_settings == choice
+
+
+def test_training_reads_saved_images_with_the_folders_setting(tmp_path):
+    from engine.io.images import read_image
+    from engine.learn.saved import saved_images
+
+    data = np.random.default_rng(3).normal(500, 80, (6, 8, 4)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "a.tif", data, photometric="minisblack", planarconfig="contig")
+    ds = Dataset(tmp_path)
+    choice = ImageScaling("minmax", bands=(4, 1, 2))
+    ds.set_image_settings(choice, CLASSES)
+    ds.save(0, np.ones((6, 8), np.uint8), CLASSES)
+    (item,) = saved_images(tmp_path)
+    image, labels = item.load()
+    np.testing.assert_array_equal(image, read_image(tmp_path / "a.tif", scaling=choice))
+    assert not np.array_equal(image, read_image(tmp_path / "a.tif")) and labels.shape == (6, 8)
