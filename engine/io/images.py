@@ -131,8 +131,8 @@ def _from_opencv(path: Path, size: tuple[int, int], cap: int, scaling: ImageScal
     alpha = None
     if arr.ndim == 3 and arr.shape[2] in (2, 4):    # grey + alpha, BGRA
         alpha, arr = alpha_to_uint8(arr[..., -1]), arr[..., :-1]
-    if arr.ndim == 3 and arr.shape[2] >= 3:
-        arr = arr[..., 2::-1]                     # BGR -> RGB
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = arr[..., ::-1]                      # BGR -> RGB (OpenCV keeps other band counts in file order)
     return _with_alpha(_scaled(path, arr, scaling), alpha)
 
 
