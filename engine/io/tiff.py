@@ -77,7 +77,9 @@ class _Layout:
     orientation: int
 
 
-def _layout(path: Path, tif: tifffile.TiffFile, cap: int) -> _Layout:
+def _layout(path: Path, tif: tifffile.TiffFile, cap: int) -> _Layout | None:
+    """What the first series holds, every limit checked; None for several 8-bit pages (a multi-page scan), which
+    Pillow reads as before: its first page."""
     if _too_many_pages(tif):
         raise ImageReadError(f"{path}: the TIFF has more than {MAX_TIFF_PAGES} pages; this app labels one 2-D "
                              "image per file (save the page you want as its own file). It was not decoded")
@@ -89,6 +91,8 @@ def _layout(path: Path, tif: tifffile.TiffFile, cap: int) -> _Layout:
     check_pixels(path, (shape[x], shape[y]), cap)
     stacks = [(a, n) for i, (a, n) in enumerate(zip(axes, shape)) if i not in (y, x) and n > 1]
     if len(stacks) > 1:
+        if series.dtype in (np.uint8, np.bool_):
+            return None
         raise ImageReadError(f"{path}: the TIFF is a stack (axes {axes}, shape {shape}); this app labels one 2-D "
                              "image with one band axis per file. Save one plane as its own file")
     bands = stacks[0][1] if stacks else 1
@@ -135,7 +139,7 @@ def read_tiff(path: Path, cap: int) -> RawImage | None:
         with tifffile.TiffFile(path) as tif:
             layout = _layout(path, tif, cap)
             series = tif.series[0]
-            if _plain(layout, series.dtype):
+            if layout is None or _plain(layout, series.dtype):
                 return None
             try:
                 data = series.asarray()

@@ -196,3 +196,12 @@ def test_saved_labels_keep_the_source_geometry(tmp_path, bands5):
     labels[:, W // 2:] = 1
     ds.save(0, labels, ClassList(("background", "field"), ((0, 0, 0), (0, 200, 0))))
     assert np.array_equal(Dataset(tmp_path).load_labels(0), labels)
+
+
+def test_stacks_are_refused_but_an_8bit_multipage_scan_reads_its_first_page(tmp_path):
+    tifffile.imwrite(tmp_path / "tzyx.tif", np.zeros((2, 3, H, W), np.float32), photometric="minisblack")
+    with pytest.raises(ImageReadError, match=r"tzyx.tif: the TIFF is a stack \(axes"):
+        read_image(tmp_path / "tzyx.tif")
+    pages = np.random.default_rng(9).integers(0, 256, (2, H, W, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "scan.tif", pages, photometric="rgb")
+    assert np.array_equal(read_image(tmp_path / "scan.tif"), pages[0])
