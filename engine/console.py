@@ -97,7 +97,8 @@ class LineProgress:
         self.postfix = text
 
     def write(self, text: str, file=None) -> None:
-        print(text, file=file or self.file, flush=True)
+        """A message between progress lines; stdout unless told, as tqdm.write."""
+        print(text, file=file or sys.stdout, flush=True)
 
     def close(self) -> None:
         pass
@@ -118,3 +119,31 @@ def progress(total: int | None, desc: str, unit: str = "it", file=None):
 
         return tqdm(total=total, desc=desc, unit=unit, file=file, dynamic_ncols=True)
     return LineProgress(total, desc, unit, file=file)
+
+
+class PhaseProgress:
+    """The engine's progress callback, ``report(done, total, text)``, as one bar per phase: `phase_of(text)` names
+    the phase a report belongs to (e.g. "predicting" then "CRF runs"); a new phase closes the last bar as
+    complete. Totals may grow within a phase (a search adds its fine stage)."""
+
+    def __init__(self, phase_of, unit: str = "it", file=None):
+        self.phase_of, self.unit, self.file = phase_of, unit, file
+        self.phase, self.bar = None, None
+
+    def __call__(self, done: int, total: int, text: str = "") -> None:
+        phase = self.phase_of(text)
+        if phase != self.phase:
+            self.close()
+            self.phase, self.bar = phase, progress(total, phase, unit=self.unit, file=self.file)
+        if total != self.bar.total:
+            self.bar.total = total
+        if done > self.bar.n:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        """End the current phase's bar as complete."""
+        if self.bar is not None:
+            if self.bar.total and self.bar.n < self.bar.total:
+                self.bar.update(self.bar.total - self.bar.n)
+            self.bar.close()
+            self.bar = None

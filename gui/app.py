@@ -145,9 +145,9 @@ def main(folder: Path | None = None, model: Path | None = None, read_only: bool 
 
 def cli_main(argv: list[str]) -> int:
     """`deeplab-annotator [FOLDER] [--model CKPT] [--read-only] [--max-pixels N]`: parse the window's arguments
-    (engine/cli/window.py) and open the window."""
-    from engine.cli.window import build_parser
+    (engine.cli.window_parser) and open the window."""
+    from engine.cli import window_parser
 
-    args = build_parser().parse_args(argv)
+    args = window_parser().parse_args(argv)
     return main(args.folder, args.model, read_only=args.read_only, max_pixels=args.max_pixels,
                 screenshot=args.screenshot)

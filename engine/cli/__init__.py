@@ -13,11 +13,14 @@ one, exit status 2, instead of a window on a folder that does not exist.
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib
 import os
 import sys
+from pathlib import Path
 
+from engine.console import parser as make_parser
 from engine.console import program, version_line
 
 COMMANDS: dict[str, str] = {
@@ -48,7 +51,8 @@ SUMMARIES: dict[str, str] = {
 }
 TYPO_CUTOFF = 0.6   # difflib ratio above which an unknown word counts as a mistyped subcommand
 
-__all__ = ["COMMANDS", "DEFAULT", "SUMMARIES", "main", "program", "resolve", "subcommand_list", "typo_of"]
+__all__ = ["COMMANDS", "DEFAULT", "SUMMARIES", "main", "program", "resolve", "subcommand_list", "typo_of",
+           "window_parser"]
 
 
 def resolve(target: str):
@@ -62,6 +66,25 @@ def subcommand_list() -> str:
     names = [name for name in COMMANDS if name != DEFAULT]
     width = max(map(len, names))
     return "\n".join(f"  {name:<{width}}  {SUMMARIES.get(name, '')}".rstrip() for name in names)
+
+
+def window_parser() -> argparse.ArgumentParser:
+    """The window's command line (`deeplab-annotator [FOLDER] [--model CKPT] ...`), defined Qt-free so `--help`
+    answers without loading Qt; gui/app.py parses with it. Its help ends with the subcommands."""
+    p = make_parser(None, "DeepLab Annotator: label semantic-segmentation datasets with DeepLab and a dense CRF.\n"
+                          "With no subcommand it opens the window on FOLDER.",
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=f"subcommands (`{program()} SUBCOMMAND --help` for each):\n{subcommand_list()}")
+    p.add_argument("folder", nargs="?", type=Path,
+                   help="folder of images, or one image to open its folder at (default: the bundled samples)")
+    p.add_argument("--model", type=Path, help="checkpoint to load (default: the bundled demo model)")
+    p.add_argument("--read-only", action="store_true", help="look without saving (no lock, no autosave)")
+    p.add_argument("--max-pixels",
+                   help="largest image to decode, e.g. 250M (default 100M; see docs/user/limits.md)")
+    p.add_argument("--screenshot", type=Path, metavar="PNG",
+                   help="smoke test: when the first image is predicted and refined, save the window as PNG "
+                        "and quit (0 = it worked); runs headless with QT_QPA_PLATFORM=offscreen")
+    return p
 
 
 def typo_of(word: str) -> str | None:
@@ -85,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(version_line())
         return 0
     if argv and argv[0] in ("-h", "--help"):
-        from engine.cli.window import build_parser
-
-        build_parser().print_help()
+        window_parser().print_help()
         return 0
     if argv and argv[0] in COMMANDS:
         name, rest = argv[0], argv[1:]
