@@ -83,7 +83,8 @@ class LineProgress:
     def _line(self) -> str:
         count = f"{self.n}/{self.total}" if self.total else str(self.n)
         post = f", {self.postfix}" if self.postfix else ""
-        return f"{self.desc}: {count} {self.unit} ({time.monotonic() - self._t0:.0f} s{post})"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.desc}: {count}{unit} ({time.monotonic() - self._t0:.0f} s{post})"
 
     def update(self, n: int = 1) -> None:
         self.n += n

@@ -43,9 +43,13 @@ def user_data_dir() -> Path:
 
 
 def is_installed(resources: Path) -> bool:
-    """Whether `resources` belongs to an installation the app must not write into: inside site-packages or
-    dist-packages, in a frozen bundle, or not writable."""
-    if getattr(sys, "frozen", False) or {"site-packages", "dist-packages"} & set(Path(resources).parts):
+    """Whether `resources` belongs to an installation the app must not write into: package data of the engine
+    package (a wheel, pipx, `pip install --target`), inside site-packages or dist-packages, in a frozen bundle,
+    or not writable. A checkout's (or an editable install's) top-level resources/ is none of these."""
+    resources = Path(resources)
+    if getattr(sys, "frozen", False) or {"site-packages", "dist-packages"} & set(resources.parts):
+        return True
+    if resources.parent.name == "engine" and (resources.parent / "__init__.py").is_file():
         return True
     return not os.access(resources, os.W_OK)
 

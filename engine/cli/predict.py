@@ -59,9 +59,10 @@ def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_ba
         from engine.errors import LabelIOError
         raise LabelIOError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from exc
     txn = SaveTransaction(out.parent)
-    txn.stage(out, encode_label_png(labels, class_list))
+    png = encode_label_png(labels, class_list)
+    txn.stage(out, png)
     txn.stage(out.parent / CLASS_NAMES_FILE, encode_class_names(class_list))
-    txn.stage(sidecar_path(out), encode_provenance(record))
+    txn.stage(sidecar_path(out), encode_provenance(record.for_file(png)))
     txn.commit()
 
 

@@ -125,7 +125,8 @@ def tune_crf_main(argv: list[str]) -> int:
         predictor = Predictor(loaded, device=args.device)
         backend = FastBackend(device=args.device)
         warm_up_with_notice(say, backend)   # compiled once after an install: said, not silent
-        bars = PhaseProgress(lambda text: "predicting saved images" if "predicting" in text else "CRF runs")
+        bars = PhaseProgress(lambda text: "predicting saved images" if "predicting" in text else "CRF runs",
+                             unit="")
         try:
             result = tune_on_folder(args.folder, predictor, baseline, backend=backend, max_images=args.max_images,
                                     on_progress=bars)
