@@ -17,8 +17,9 @@ SLOW_S = 5.0   # a warm-up longer than this was a compilation
 
 
 def kernels_cached() -> bool | None:
-    """True when every cached kernel has an index for its current source, False when one has none (a cold
-    cache: the first CPU run compiles), None when it cannot tell."""
+    """False when no kernel has compiled code in the cache for its current source (a fresh install or an upgrade:
+    the first CPU run compiles them all, ~40 s), True when some have (a run compiled them; kernels a run has not
+    needed yet compile on their first use, a second or two each), None when it cannot tell."""
     try:
         from numba.core.caching import FunctionCache
         from numba.core.dispatcher import Dispatcher
@@ -29,9 +30,9 @@ def kernels_cached() -> bool | None:
             for obj in vars(module).values():
                 if isinstance(obj, Dispatcher) and isinstance(obj._cache, FunctionCache):
                     found += 1
-                    if not obj._cache._cache_file._load_index():
-                        return False
-        return True if found else None
+                    if obj._cache._cache_file._load_index():
+                        return True
+        return False if found else None
     except Exception:   # numba's private layout moved: say nothing rather than something wrong
         return None
 
