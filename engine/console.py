@@ -70,7 +70,8 @@ def say(message: str) -> None:
 
 
 class LineProgress:
-    """tqdm's few methods used here, as plain lines on stderr ("desc: 3/40 img, 12 s"), for logs and pipes."""
+    """tqdm's few methods used here, as plain lines on stderr ("desc: 3/40 img (12 s, 0.25 img/s)"), for logs and
+    pipes."""
 
     def __init__(self, total: int | None, desc: str, unit: str, file=None, every_s: float = LINE_EVERY_S):
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0
@@ -84,7 +85,9 @@ class LineProgress:
         count = f"{self.n}/{self.total}" if self.total else str(self.n)
         post = f", {self.postfix}" if self.postfix else ""
         unit = f" {self.unit}" if self.unit else ""
-        return f"{self.desc}: {count}{unit} ({time.monotonic() - self._t0:.0f} s{post})"
+        elapsed = time.monotonic() - self._t0
+        rate = f", {self.n / elapsed:.2f} {self.unit or 'it'}/s" if elapsed > 0 and self.n else ""
+        return f"{self.desc}: {count}{unit} ({elapsed:.0f} s{rate}{post})"
 
     def update(self, n: int = 1) -> None:
         self.n += n
