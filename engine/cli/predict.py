@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference pipeline (default: the checkpoint's own: caffe for Caffe weights, kazuto for "
                         "kazuto's .pth)")
     p.add_argument("--out", type=Path, required=True,
-                   help="output label PNG (indexed, 255 = void); class_names.txt and the provenance sidecar go beside it "
-                        "(--out x.png writes x.provenance.json)")
+                   help="output label PNG (indexed, 255 = void); class_names.txt and the provenance sidecar go "
+                        "beside it (--out x.png writes x.provenance.json)")
     p.add_argument("--map-classes", choices=("name", "position"), default=None,
                    help="when --out is in a labels folder with another class list (labels/project.json or "
                         "class_names.txt): map the model's classes to the folder's ids by name, or keep the "

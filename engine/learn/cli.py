@@ -26,9 +26,12 @@ def build_finetune_parser() -> argparse.ArgumentParser:
                    help=f"passes over the training images (default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size,
                    help=f"crops per training step (default {d.batch_size})")
-    p.add_argument("--crop", type=int, default=d.crop, help=f"training crop in pixels, capped at the model's size (default {d.crop})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"base learning rate, poly decay with power 0.9 (default {d.lr:g})")
-    p.add_argument("--holdout", type=float, default=d.holdout, help=f"share of saved images held out for mIoU (default {d.holdout:g})")
+    p.add_argument("--crop", type=int, default=d.crop,
+                   help=f"training crop in pixels, capped at the model's size (default {d.crop})")
+    p.add_argument("--lr", type=float, default=d.lr,
+                   help=f"base learning rate, poly decay with power 0.9 (default {d.lr:g})")
+    p.add_argument("--holdout", type=float, default=d.holdout,
+                   help=f"share of saved images held out for mIoU (default {d.holdout:g})")
     p.add_argument("--seed", type=int, default=d.seed,
                    help=f"seed of the hold-out split, crops and flips (default {d.seed})")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
