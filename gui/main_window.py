@@ -29,7 +29,7 @@ from gui.menus.model import ModelMenu
 from gui.menus.recent_folders import RecentFolders
 from gui.panels.class_editor import ClassEditor
 from gui.panels.classes import ClassPanel
-from gui.panels.crf import CUSTOM, CRFPanel
+from gui.panels.crf import CRFPanel
 from gui.panels.images import ImagesPanel
 from gui.panels.readout import Readout
 from gui.panels.status_bar import StatusBar
@@ -177,10 +177,7 @@ class MainWindow(QMainWindow):
         if backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
             self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
             self.ctl.crf.set_backend(backend)
-        params = s.crf_params
-        if params is not None:
-            self.crf_panel.set_params(params)
-        self.ctl.crf.take_params(self.crf_panel.params())
+        self.ctl.crf.take_params(self.crf_panel.params())   # CRF values are each folder's (_on_folder_opened)
         device = s.device
         self.model_menu.set_device_checked(device)
         self.ctl.loader.set_device(device)
@@ -285,14 +282,26 @@ class MainWindow(QMainWindow):
             self._preset_model = loaded
             self.prefs.last_model = str(loaded.path)
             self.model_menu.set_loaded(loaded.path, loaded.spec.name)
-            preset = preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets)
-            if self.crf_panel.preset_name() != CUSTOM and preset != self.crf_panel.preset_name() \
-                    and not self.ctl.classes.crf_from_folder:
-                self.crf_panel.set_preset(preset)  # tuned for this checkpoint, else the one it was published with
+            if not self.ctl.classes.crf_from_folder:   # the folder's own CRF values are never replaced
+                self._use_model_preset("for the model " + (loaded.spec.name or Path(loaded.path).name))
         self._on_results_changed()
 
     # ----- views ---------------------------------------------------------------------------------
+    def _use_model_preset(self, why: str) -> None:
+        """The CRF preset of the loaded model (tuned for that checkpoint, else the one it was published with),
+        taken now and said in the status bar: a folder without CRF values of its own starts from it."""
+        loaded = self.ctl.loader.loaded
+        name = (preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets) if loaded is not None
+                else next(iter(self.crf_panel.presets)))
+        if self.crf_panel.preset_name() == name and self.crf_panel.params() == self.ctl.crf.params:
+            return
+        self.crf_panel.set_preset(name, emit=False)
+        self.ctl.crf.set_params(self.crf_panel.params())
+        self.status.set_activity(f"CRF preset {self.crf_panel.preset_box.currentText()} {why}")
+
     def _on_folder_opened(self) -> None:
+        if not self.ctl.classes.crf_from_folder:   # no CRF values of its own: the model's preset, not the last folder's
+            self._use_model_preset("(this folder has no CRF values of its own yet)")
         self.file_list.set_dataset(self.ctl.dataset)
         if self.ctl.dataset is not None and len(self.ctl.dataset) == 0:
             self.status.set_position("no images")
@@ -333,7 +342,7 @@ class MainWindow(QMainWindow):
     def _on_params_reverted(self, params: CRFParams) -> None:
         """Esc: the CRF settings went back to those of the labels shown (the panel must not claim others)."""
         self.crf_panel.set_params(params)
-        self.prefs.crf_params = params
+        self.ctl.classes.note_crf()
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
 
     def _on_waiting(self, text: str) -> None:
@@ -374,8 +383,8 @@ class MainWindow(QMainWindow):
         self.images_panel.filter.selectAll()
 
     def _on_params(self, params: CRFParams) -> None:
-        self.prefs.crf_params = params
         self.ctl.crf.set_params(params)
+        self.ctl.classes.note_crf()   # the values are this folder's (labels/project.json), never the next one's
 
     def _on_backend(self, name: str) -> None:
         self.prefs.crf_backend = name
