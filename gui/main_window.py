@@ -16,6 +16,7 @@ from engine.crf import CRFParams, backend_names
 from engine.crf.params import preset_for_model
 from gui.boot.icon import app_icon
 from gui.canvas.canvas import Canvas
+from gui.canvas.overlay_legend import OverlayLegend
 from gui.canvas.overlays import OverlayPresenter
 from gui.canvas.uncertainty_legend import UncertaintyLegend
 from gui.dialogs import damaged_journal, prompts
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self.legend = UncertaintyLegend(self.canvas, self.prefs.uncertainty_cmap)
         self.presenter.opts.uncertainty_cmap = self.legend.choice()
         self.legend.cmap_changed.connect(self._on_cmap)
+        self.overlay_legend = OverlayLegend(self.canvas)   # changed by CRF, locks, heat map, unknown values
         self.readout = Readout(self)
         self.status.addPermanentWidget(self.learn.status_label)
         self.project = ProjectState(self)
@@ -137,7 +139,8 @@ class MainWindow(QMainWindow):
         c.recovery.damaged.connect(lambda records: damaged_journal.show_damaged_journal(self, records))
         ed = c.editor
         ed.region_changed.connect(self._on_region_edited)
-        ed.edit_finished.connect(lambda _kind: self.class_panel.set_shares(self.presenter.shares()))
+        ed.edit_finished.connect(lambda _kind: (self.class_panel.set_shares(self.presenter.shares()),
+                                                self.refresh_legend()))
         ed.message.connect(self.show_error)
         ed.paint_class_changed.connect(self.class_panel.set_paint_class)
         self.class_panel.paint_class_selected.connect(ed.set_paint_class)
@@ -273,6 +276,7 @@ class MainWindow(QMainWindow):
                 ed.set_paint_class(0)
             self.class_panel.set_paint_class(ed.paint_class)
             self.editing.refresh()
+            self.presenter.names = cl.names
             self.presenter.bind(self.ctl.state, cl.palette_array())
             self.legend.set_palette(cl.palette_array())
         loaded = self.ctl.loader.loaded
@@ -317,11 +321,17 @@ class MainWindow(QMainWindow):
         self.class_panel.set_shares(self.presenter.shares())
         self._show_position()
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
 
     def _on_results_changed(self) -> None:
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
+
+    def refresh_legend(self) -> None:
+        """The overlay legend lists what is on screen now (cheap when nothing changed)."""
+        self.overlay_legend.set_items(self.presenter.legend_items())
 
     def _on_preview_changed(self) -> None:
         """A running CRF's labels: redraw the label layer only (probabilities come with the result)."""
@@ -338,6 +348,7 @@ class MainWindow(QMainWindow):
         self.presenter.render_changed()
         self.class_panel.set_shares(self.presenter.shares())
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
 
     def _on_params_reverted(self, params: CRFParams) -> None:
         """Esc: the CRF settings went back to those of the labels shown (the panel must not claim others)."""
@@ -362,6 +373,7 @@ class MainWindow(QMainWindow):
     def _set_opt(self, name: str, value, render) -> None:
         setattr(self.presenter.opts, name, value)
         render()
+        self.refresh_legend()
 
     def _on_opacity(self, value: int) -> None:
         self.presenter.set_opacity(value / 100)
