@@ -11,17 +11,21 @@ from PySide6.QtWidgets import QLabel
 from engine.display.readout import read_pixel
 from gui.panels.status_bar import ElidedLabel
 
+ROOM = 0.4   # the share of the window's width the cursor readout may claim
+
 
 class Readout(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.window = window
         self.pixel = ElidedLabel("", min_chars=30)
-        self.pixel.setToolTip("Under the cursor: x, y · label · the two likeliest classes · uncertainty 1 - (p1 - p2)")
+        self.pixel.setToolTip("Under the cursor: x, y, the two likeliest classes with their probability (the first is "
+                              "the label; a label set otherwise comes first, as 'label: ...'), uncertainty "
+                              "1 - (p1 - p2)")
         self.zoom = QLabel("")
         self.zoom.setToolTip("Zoom: 100 % = one image pixel per screen pixel (Ctrl+1); F fits")
         self.zoom.setMinimumWidth(self.zoom.fontMetrics().horizontalAdvance("Zoom 6400 %") + 8)
-        window.status.addWidget(self.pixel, 1)
+        window.status.addWidget(self.pixel)
         window.status.addPermanentWidget(self.zoom)
         self._last = (-1, -1)
         window.canvas.cursor_moved.connect(self.show_pixel)
@@ -44,7 +48,16 @@ class Readout(QObject):
             self.pixel.setText("")
             return
         cl = self.window.ctl.classes.class_list
-        self.pixel.setText(info.text(cl.names if cl is not None else ()))
+        text = info.text(cl.names if cl is not None else ())
+        self.pixel.setText(text)
+        self._make_room(text)
+
+    def _make_room(self, text: str) -> None:
+        """The readout takes the width its text needs (it only grows, so the bar does not jitter; at most
+        ROOM of the window); the activity message beside it is what gets shortened."""
+        need = min(self.pixel.fontMetrics().horizontalAdvance(text) + 12, int(self.window.width() * ROOM))
+        if need > self.pixel.minimumWidth():
+            self.pixel.setMinimumWidth(need)
 
     def refresh(self) -> None:
         self.show_pixel(*self._last)

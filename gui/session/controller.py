@@ -275,7 +275,8 @@ class AnnotatorController(QObject):
         self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
         self.sync_status()
         self.recovery.discard(st.index)
-        self.activity.emit(f"Saved {path}")
+        path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name
+        self.activity.emit(f"Saved {path.parent.name}/{path.name} (in {path.parent.parent})")
         return True
 
     def _on_channels_changed(self) -> None:
