@@ -16,6 +16,7 @@ from engine.crf import CRFParams, backend_names
 from engine.crf.params import preset_for_model
 from gui.boot.icon import app_icon
 from gui.canvas.canvas import Canvas
+from gui.canvas.focus import BackToCanvas
 from gui.canvas.overlay_legend import OverlayLegend
 from gui.canvas.overlays import OverlayPresenter
 from gui.canvas.uncertainty_legend import UncertaintyLegend
@@ -92,6 +93,9 @@ class MainWindow(QMainWindow):
         self.presenter.opts.uncertainty_cmap = self.legend.choice()
         self.legend.cmap_changed.connect(self._on_cmap)
         self.overlay_legend = OverlayLegend(self.canvas)   # changed by CRF, locks, heat map, unknown values
+        self.back_to_canvas = BackToCanvas(self.canvas)    # Enter in a small box: the next shortcut is the image's
+        self.back_to_canvas.watch(self.editing.size_box, self.images_panel.filter,
+                                  *[t.size_box for t in self.editing.tools.values() if getattr(t, "size_box", None)])
         self.readout = Readout(self)
         self.status.addPermanentWidget(self.learn.status_label)
         self.project = ProjectState(self)
@@ -248,8 +252,8 @@ class MainWindow(QMainWindow):
         st = self.ctl.state
         if st is None or not st.dirty:
             return True
-        if self.autosave_action.isChecked():
-            return self.ctl.save()
+        if self.autosave_action.isChecked() and not self.ctl.guard.read_only and self.ctl.save():
+            return True   # read-only, or the save failed: ask, so the window can still be left (Discard)
         self.leaving = leaving   # what the prompt says the user is doing (prompts.ask_unsaved reads it)
         answer = prompts.ask_unsaved(self, st.path.name)
         if answer == prompts.SAVE:
