@@ -46,35 +46,40 @@ class OverlayLegend(QFrame):
         canvas.installEventFilter(self)
         self.hide()
 
-    def texts(self) -> dict[str, str]:
-        """key -> text of the rows shown (what a user reads)."""
-        return {key: text.text() for key, (_swatch, text) in self.rows.items()}
-
     def set_items(self, items) -> None:
         """``items``: [(key, text, tip, (H, W, 4) swatch RGBA)], from OverlayPresenter.legend_items."""
         shown = tuple((key, text, swatch.tobytes()) for key, text, _tip, swatch in items)
         if shown == self._shown:
             return
         self._shown = shown
-        for swatch, text in self.rows.values():
-            self.grid.removeWidget(swatch)
-            self.grid.removeWidget(text)
-            swatch.deleteLater()
-            text.deleteLater()
-        self.rows = {}
-        for row, (key, text, tip, rgba) in enumerate(items):
-            swatch, label = QLabel(), QLabel(text)
+        keys = [key for key, *_ in items]
+        for key, (swatch, label) in self.rows.items():
+            if key not in keys:
+                swatch.hide()
+                label.hide()
+        for key, text, tip, rgba in items:
+            if key not in self.rows:   # one row per kind of overlay, made once, in the order first shown
+                row = len(self.rows)
+                self.rows[key] = (QLabel(), QLabel())
+                self.grid.addWidget(self.rows[key][0], row, 0)
+                self.grid.addWidget(self.rows[key][1], row, 1)
+            swatch, label = self.rows[key]
             swatch.setPixmap(QPixmap.fromImage(rgba_to_qimage(on_checker(rgba))))
+            label.setText(text)
             for w in (swatch, label):
                 w.setToolTip(tip)
-            self.grid.addWidget(swatch, row, 0)
-            self.grid.addWidget(label, row, 1)
-            self.rows[key] = (swatch, label)
+                w.show()
         self.setVisible(bool(items))
         if items:
+            self.grid.activate()
             self.adjustSize()
             self._place()
             self.raise_()
+
+    def texts(self) -> dict[str, str]:
+        """key -> text of the rows shown (what a user reads)."""
+        keys = [key for key, *_ in self._shown]
+        return {key: self.rows[key][1].text() for key in keys}
 
     def _place(self) -> None:
         vp = self.canvas.viewport().geometry()   # inside the frame, left of a vertical scroll bar

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import QLabel
 from engine.display.readout import read_pixel
 from gui.panels.status_bar import ElidedLabel
 
-ROOM = 0.4   # the share of the window's width the cursor readout may claim
+ROOM = 2   # the readout's stretch against the activity message's 1: two thirds of the free width (at 1280 px
+#            about 390 px, where a full readout with two long class names needs about 330)
 
 
 class Readout(QObject):
@@ -25,7 +26,7 @@ class Readout(QObject):
         self.zoom = QLabel("")
         self.zoom.setToolTip("Zoom: 100 % = one image pixel per screen pixel (Ctrl+1); F fits")
         self.zoom.setMinimumWidth(self.zoom.fontMetrics().horizontalAdvance("Zoom 6400 %") + 8)
-        window.status.addWidget(self.pixel)
+        window.status.addWidget(self.pixel, ROOM)
         window.status.addPermanentWidget(self.zoom)
         self._last = (-1, -1)
         window.canvas.cursor_moved.connect(self.show_pixel)
@@ -48,16 +49,7 @@ class Readout(QObject):
             self.pixel.setText("")
             return
         cl = self.window.ctl.classes.class_list
-        text = info.text(cl.names if cl is not None else ())
-        self.pixel.setText(text)
-        self._make_room(text)
-
-    def _make_room(self, text: str) -> None:
-        """The readout takes the width its text needs (it only grows, so the bar does not jitter; at most
-        ROOM of the window); the activity message beside it is what gets shortened."""
-        need = min(self.pixel.fontMetrics().horizontalAdvance(text) + 12, int(self.window.width() * ROOM))
-        if need > self.pixel.minimumWidth():
-            self.pixel.setMinimumWidth(need)
+        self.pixel.setText(info.text(cl.names if cl is not None else ()))
 
     def refresh(self) -> None:
         self.show_pixel(*self._last)

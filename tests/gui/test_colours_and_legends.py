@@ -65,6 +65,9 @@ def test_every_marking_overlay_on_screen_has_a_legend_row_in_its_own_colour(qtbo
 
     brush_stroke(window, (20, 20), (50, 30), class_id=1)
     qtbot.waitUntil(lambda: "locks" in legend.texts(), timeout=5000)
+    text = legend.rows["locks"][1]                                  # the box grew to hold both rows
+    assert legend.width() > text.sizeHint().width() and legend.height() > 2 * text.sizeHint().height()
+    assert window.canvas.viewport().geometry().contains(legend.geometry())
     window.class_panel.class_selected.emit(2)                       # the heat map of "green thing"
     assert legend.texts()["heat"] == "p(green thing) 0 → 1"
     window.toolbar.changed.setChecked(False)

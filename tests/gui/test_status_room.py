@@ -26,6 +26,10 @@ def test_at_1280_px_the_readout_shows_both_classes_and_the_uncertainty_uncut(qtb
     assert "%," in label.text() and "unsure" in label.text()
     assert label.shown_text() == label.text(), label.shown_text()
     assert window.width() == 1280                              # the room came from the activity message
+    right = label.geometry().right()
+    for other in (window.status.labels_kind, window.status.tool, window.status.position, window.status.device):
+        assert right < other.geometry().left()                 # drawn beside them, not over them
+    assert window.status.activity.geometry().right() < label.geometry().left()
 
 
 def test_a_save_message_names_the_file_first_and_keeps_the_full_path_in_its_tooltip(qtbot, window, tmp_path):
