@@ -8,7 +8,7 @@ It floats in the canvas's bottom-right corner while any of them is on; the uncer
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel
 
@@ -87,5 +87,5 @@ class OverlayLegend(QFrame):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         if obj is self.canvas and event.type() == QEvent.Type.Resize and self.isVisible():
-            self._place()
+            QTimer.singleShot(0, self._place)   # once the viewport inside has its new size too
         return False

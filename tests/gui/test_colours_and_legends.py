@@ -68,6 +68,14 @@ def test_every_marking_overlay_on_screen_has_a_legend_row_in_its_own_colour(qtbo
     text = legend.rows["locks"][1]                                  # the box grew to hold both rows
     assert legend.width() > text.sizeHint().width() and legend.height() > 2 * text.sizeHint().height()
     assert window.canvas.viewport().geometry().contains(legend.geometry())
+    before = window.canvas.viewport().geometry()
+    window.resize(window.width() + 300, window.height() + 100)     # it stays in the corner of a larger canvas
+
+    def in_corner():
+        vp = window.canvas.viewport().geometry()
+        return (vp.width() > before.width() + 200 and 0 <= vp.right() - legend.geometry().right() < 20
+                and 0 <= vp.bottom() - legend.geometry().bottom() < 20)
+    qtbot.waitUntil(in_corner, timeout=3000)
     window.class_panel.class_selected.emit(2)                       # the heat map of "green thing"
     assert legend.texts()["heat"] == "p(green thing) 0 → 1"
     window.toolbar.changed.setChecked(False)
