@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "eval-demo": "engine.demo.evaluate:main",
     "eval-voc": "engine.eval.voc:main",
     "export": "engine.cli.export:main",
+    "import": "engine.cli.import_labels:main",
     "install-desktop": "engine.cli.install_desktop:main",
 }
 DEFAULT = "gui"
