@@ -1,0 +1,187 @@
+"""engine.folder.imports: classes matched by name (new ones added, the rest asked for), images matched by name,
+hand labels never overwritten without force, imported labels saved as hand labels that training learns from."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.annotate.status import Status
+from engine.folder.dataset import Dataset
+from engine.folder.imports import match_classes, plan_import, run_import
+from engine.io.imports import read_labelme
+from engine.io.labels import read_label_png
+from engine.io.provenance import ORIGIN_HAND, ORIGIN_MACHINE, make_provenance, read_provenance
+from engine.labels import VOID, ClassList
+from engine.learn.saved import saved_images
+from engine.project import FolderClasses
+from engine.project.errors import ClassEditError
+
+H, W = 30, 40
+SQUARE = [[2, 2], [20, 2], [20, 20], [2, 20]]
+
+
+def make_folder(tmp_path, names=("a", "b", "c")):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for n in names:
+        Image.fromarray(np.full((H, W, 3), 90, np.uint8)).save(folder / f"{n}.png")
+    return folder
+
+
+def labelme(tmp_path, files: dict[str, list[tuple[str, list]]]):
+    src = tmp_path / "labelme"
+    src.mkdir()
+    for stem, shapes in files.items():
+        doc = {"version": "5.4.1", "flags": {}, "imagePath": f"{stem}.png", "imageData": None, "imageHeight": H,
+               "imageWidth": W, "shapes": [{"label": lab, "points": pts, "shape_type": "polygon", "flags": {},
+                                            "group_id": None} for lab, pts in shapes]}
+        (src / f"{stem}.json").write_text(json.dumps(doc))
+    return read_labelme(src)
+
+
+def with_classes(folder, names):
+    ds = Dataset(folder)
+    ds.project.set_classes(FolderClasses.from_names(names))
+    ds.project.write()
+    return Dataset(folder)
+
+
+def test_names_match_whatever_the_case_and_separators_near_misses_are_suggested():
+    folder = FolderClasses.from_names(["background", "plastic bottle", "dog"])
+    classes, targets, added, unmatched = match_classes(["Plastic_Bottle", "DOG", "dgo", "_background_"], folder)
+    assert targets == {"Plastic_Bottle": 1, "DOG": 2, "_background_": 0}
+    assert unmatched == {"dgo": ["dog"]} and added == [] and classes == folder
+    classes, targets, added, unmatched = match_classes(["DOG", "dgo", "cat"], folder, {"dgo": "dog", "cat": "void"})
+    assert targets == {"DOG": 2, "dgo": 2, "cat": None} and not unmatched
+    classes, targets, added, _ = match_classes(["dog", "cat"], folder, add_new=True)
+    assert added == ["cat"] and classes.names == ("background", "plastic bottle", "dog", "cat") and targets["cat"] == 3
+    with pytest.raises(ClassEditError, match="no class 'horse'"):
+        match_classes(["dog"], folder, {"dog": "horse"})
+    with pytest.raises(ClassEditError, match="does not use"):
+        match_classes(["dog"], folder, {"cow": "dog"})
+
+
+def test_labelme_background_is_class_0_when_the_folder_has_no_background_class():
+    folder = FolderClasses.from_names(["belt", "paper"])
+    _, targets, _, unmatched = match_classes(["_background_", "paper"], folder)
+    assert targets == {"_background_": 0, "paper": 1} and not unmatched
+
+
+def test_a_folder_without_classes_takes_the_sources_and_the_labels_are_saved_hand_labels(tmp_path):
+    folder = make_folder(tmp_path)
+    source = labelme(tmp_path, {"a": [("cat", SQUARE)], "b": [("dog", SQUARE), ("cat", [[10, 10], [30, 10], [30, 25]])],
+                                "zzz": [("cat", SQUARE)]})
+    ds = Dataset(folder)
+    plan = plan_import(ds, source)
+    assert plan.classes.names == ("cat", "dog") and plan.added == ["cat", "dog"]
+    assert plan.not_found == ["zzz.png"] and [j.index for j in plan.jobs] == [0, 1]
+    seen = []
+    result = run_import(ds, plan, progress=lambda d, t, n: seen.append((d, t, n)))
+    assert result.imported == ["a.png", "b.png"] and not result.errors and seen[-1] == (2, 2, "b.png")
+    labels = read_label_png(folder / "labels" / "a.png")
+    assert labels.shape == (H, W) and labels[10, 10] == 0 and labels[25, 35] == VOID
+    record = read_provenance(folder / "labels" / "a.png")
+    assert record.origin == ORIGIN_HAND and record.edited_pixels == H * W and record.model_name == ""
+    again = Dataset(folder)
+    assert [again.status(i) for i in range(3)] == [Status.SAVED, Status.SAVED, Status.NEW]
+    assert again.project.classes.names == ("cat", "dog")
+    assert [s.name for s in saved_images(folder)] == ["a.png", "b.png"]   # "Train on saved labels" takes them
+
+
+def test_saved_hand_labels_are_kept_unless_forced_machine_labels_are_replaced(tmp_path):
+    folder = make_folder(tmp_path)
+    ds = with_classes(folder, ["cat", "dog"])
+    mine = np.full((H, W), 1, np.uint8)
+    ds.save(0, mine, ds.project.class_list(), provenance=make_provenance(mine, np.ones((H, W), bool), "a.png"))
+    machine = np.zeros((H, W), np.uint8)
+    ds.save(1, machine, ds.project.class_list(),
+            provenance=make_provenance(machine, np.zeros((H, W), bool), "b.png", origin=ORIGIN_MACHINE))
+    source = labelme(tmp_path, {"a": [("cat", SQUARE)], "b": [("cat", SQUARE)], "c": [("cat", SQUARE)]})
+    ds = Dataset(folder)
+    plan = plan_import(ds, source, protect={"c.png"})
+    assert [ds.entries[j.index].path.name for j in plan.jobs] == ["b.png"] and plan.jobs[0].replaces == "machine"
+    assert plan.hand_saved == ["a.png"] and "unsaved edits" in dict(plan.kept)["c.png"]
+    result = run_import(ds, plan)
+    assert result.replaced == ["b.png"]
+    assert np.array_equal(read_label_png(folder / "labels" / "a.png"), mine)           # untouched
+    assert read_provenance(folder / "labels" / "b.png").origin == ORIGIN_HAND
+    forced = plan_import(Dataset(folder), source, force=True)
+    assert [j.replaces for j in forced.jobs] == ["hand", "hand", ""]
+    run_import(Dataset(folder), forced)
+    assert read_label_png(folder / "labels" / "a.png")[10, 10] == 0
+
+
+def test_unmatched_classes_stop_the_run_until_decided_and_unlabelled_can_take_a_class(tmp_path):
+    folder = make_folder(tmp_path, ["a"])
+    with_classes(folder, ["background", "dog"])
+    source = labelme(tmp_path, {"a": [("dgo", SQUARE)]})
+    plan = plan_import(Dataset(folder), source)
+    assert plan.unmatched == {"dgo": ["dog"]}
+    with pytest.raises(ClassEditError, match="dgo"):
+        run_import(Dataset(folder), plan)
+    assert not (folder / "labels" / "a.png").exists()
+    plan = plan_import(Dataset(folder), source, mapping={"dgo": "dog"}, unlabelled="background")
+    run_import(Dataset(folder), plan)
+    labels = read_label_png(folder / "labels" / "a.png")
+    assert labels[10, 10] == 1 and labels[25, 35] == 0 and VOID not in labels
+    with pytest.raises(ClassEditError, match="--unlabelled"):
+        plan_import(Dataset(folder), source, mapping={"dgo": "dog"}, unlabelled="sky")
+
+
+def test_new_classes_are_added_to_the_folder_list_with_the_labels(tmp_path):
+    folder = make_folder(tmp_path, ["a"])
+    with_classes(folder, ["background", "dog"])
+    source = labelme(tmp_path, {"a": [("Cat", SQUARE), ("DOG", [[25, 5], [35, 5], [35, 15]])]})
+    plan = plan_import(Dataset(folder), source, add_new=True)
+    assert plan.added == ["Cat"] and plan.targets == {"Cat": 2, "DOG": 1}
+    run_import(Dataset(folder), plan)
+    ds = Dataset(folder)
+    assert ds.project.classes.names == ("background", "dog", "Cat")
+    assert (folder / "labels" / "class_names.txt").read_text().splitlines() == ["0 background", "1 dog", "2 Cat"]
+    labels = read_label_png(folder / "labels" / "a.png")
+    assert labels[10, 10] == 2 and labels[7, 30] == 1
+
+
+def test_one_bad_annotation_fails_its_image_only(tmp_path):
+    folder = make_folder(tmp_path, ["a", "b"])
+    source = labelme(tmp_path, {"a": [("cat", [[1e30, 0], [5, 5], [0, 9]])], "b": [("cat", SQUARE)]})
+    ds = Dataset(folder)
+    result = run_import(ds, plan_import(ds, source))
+    assert result.imported == ["b.png"]
+    (name, why), = result.errors
+    assert name == "a.png" and "far outside" in why
+    assert not (folder / "labels" / "a.png").exists()
+
+
+def test_an_annotation_for_another_size_is_refused_with_both_sizes(tmp_path):
+    folder = make_folder(tmp_path, ["a"])
+    src = tmp_path / "lm"
+    src.mkdir()
+    (src / "a.json").write_text(json.dumps({"imagePath": "a.png", "imageHeight": 300, "imageWidth": 400,
+                                            "shapes": [{"label": "x", "points": SQUARE, "shape_type": "polygon"}]}))
+    ds = Dataset(folder)
+    result = run_import(ds, plan_import(ds, read_labelme(src)))
+    assert "drawn on a 400x300 image, but the image is 40x30" in result.errors[0][1]
+
+
+def test_cancel_stops_between_images(tmp_path):
+    folder = make_folder(tmp_path)
+    source = labelme(tmp_path, {n: [("cat", SQUARE)] for n in "abc"})
+    ds = Dataset(folder)
+    calls = []
+    result = run_import(ds, plan_import(ds, source), should_cancel=lambda: len(calls) >= 1,
+                        progress=lambda *a: calls.append(a))
+    assert result.cancelled and result.imported == ["a.png"]
+
+
+def test_class_list_mismatch_is_never_written(tmp_path):
+    """The folder's list is the authority: a plan made from another list does not rewrite ids silently."""
+    folder = make_folder(tmp_path, ["a"])
+    ds = with_classes(folder, ["x", "y"])
+    assert ds.project.class_list() == ClassList(("x", "y"), ds.project.class_list().palette)
+    source = labelme(tmp_path, {"a": [("y", SQUARE)]})
+    run_import(ds, plan_import(ds, source))
+    assert read_label_png(folder / "labels" / "a.png")[10, 10] == 1
