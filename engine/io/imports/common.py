@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ...errors import EngineError, ImageReadError
-from ...limits import MAX_IMPORT_FILE_BYTES, MAX_IMPORT_POINTS
+from ... import limits
 from ..images import check_pixels
 
 UNLABELLED = -1   # no shape covers the pixel: void, or the class the user picks for it
@@ -60,8 +60,10 @@ def canvas(height: int, width: int) -> np.ndarray:
     return np.full((height, width), UNLABELLED, np.int32)
 
 
-def read_capped(path: Path, what: str, cap: int = MAX_IMPORT_FILE_BYTES) -> bytes:
-    """A regular file's bytes, refused above ``cap`` before it is read."""
+def read_capped(path: Path, what: str, cap: int | None = None) -> bytes:
+    """A regular file's bytes, refused above ``cap`` (default engine.limits.MAX_IMPORT_FILE_BYTES) before it is
+    read."""
+    cap = limits.MAX_IMPORT_FILE_BYTES if cap is None else cap
     try:
         if not path.is_file():
             raise ImportSourceError(f"{path}: not a regular file ({what} expected)")
@@ -101,8 +103,8 @@ def check_points(where: str, points, height: int, width: int, flat: bool = False
     image size outside the image (absurd coordinates would overflow the rasterisers), at most MAX_IMPORT_POINTS."""
     if not isinstance(points, (list, tuple)) or not points:
         raise ImportSourceError(f"{where}: points must be a non-empty list")
-    if len(points) > MAX_IMPORT_POINTS * (2 if flat else 1):
-        raise ImportSourceError(f"{where}: more than {MAX_IMPORT_POINTS} points in one shape")
+    if len(points) > limits.MAX_IMPORT_POINTS * (2 if flat else 1):
+        raise ImportSourceError(f"{where}: more than {limits.MAX_IMPORT_POINTS} points in one shape")
     try:
         if flat:
             if len(points) % 2:

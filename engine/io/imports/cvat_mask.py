@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ...limits import MAX_IMPORT_FILE_BYTES, MAX_ZIP_MEMBERS, MAX_ZIP_TOTAL_BYTES
+from ... import limits
 from .common import IGNORE, UNLABELLED, ImportSourceError, Source, SourceItem, decode_png, name_index, read_capped
 
 LABELMAP = "labelmap.txt"
@@ -78,11 +78,11 @@ class _Zip:
             infos = self.zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise ImportSourceError(f"{path}: not a readable zip ({exc})") from exc
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise ImportSourceError(f"{path}: {len(infos)} entries; at most {MAX_ZIP_MEMBERS} are read")
-        if sum(i.file_size for i in infos) > MAX_ZIP_TOTAL_BYTES:
+        if len(infos) > limits.MAX_ZIP_MEMBERS:
+            raise ImportSourceError(f"{path}: {len(infos)} entries; at most {limits.MAX_ZIP_MEMBERS} are read")
+        if sum(i.file_size for i in infos) > limits.MAX_ZIP_TOTAL_BYTES:
             raise ImportSourceError(f"{path}: its files would expand to more than "
-                                    f"{MAX_ZIP_TOTAL_BYTES >> 30} GiB; not read (a zip bomb?)")
+                                    f"{limits.MAX_ZIP_TOTAL_BYTES >> 30} GiB; not read (a zip bomb?)")
         self.members, self.problems = {}, []
         for info in infos:
             name = info.filename
@@ -103,12 +103,13 @@ class _Zip:
 
     def read(self, name: str) -> bytes:
         info = self.members[name]
-        if info.file_size > MAX_IMPORT_FILE_BYTES or info.file_size > MAX_RATIO * max(info.compress_size, 1) + (1 << 20):
+        ratio_cap = MAX_RATIO * max(info.compress_size, 1) + (1 << 20)
+        if info.file_size > limits.MAX_IMPORT_FILE_BYTES or info.file_size > ratio_cap:
             raise ImportSourceError(f"{self.label}: entry {name} would expand to {info.file_size} bytes from "
                                     f"{info.compress_size}; not read (a zip bomb?)")
         try:
             with self.zf.open(info) as fh:
-                data = fh.read(min(info.file_size, MAX_IMPORT_FILE_BYTES) + 1)
+                data = fh.read(min(info.file_size, limits.MAX_IMPORT_FILE_BYTES) + 1)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
             raise ImportSourceError(f"{self.label}: entry {name} cannot be read ({exc})") from exc
         if len(data) > info.file_size:
