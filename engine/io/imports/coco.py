@@ -24,7 +24,7 @@ from .common import ImportSourceError, Source, SourceItem, canvas, check_points,
 def _compressed_runs(counts: str, where: str) -> int:
     """The total of a compressed RLE's runs, read the way pycocotools' rleFrString does; ImportSourceError if the
     string is damaged (a run that never ends, a negative run)."""
-    total, runs, k, x, shift, more = 0, [], 0, 0, 0, False
+    total, runs, x, shift, more = 0, [], 0, 0, False
     for ch in counts:
         c = ord(ch) - 48
         if not 0 <= c < 64:
@@ -42,7 +42,6 @@ def _compressed_runs(counts: str, where: str) -> int:
             runs.append(x)
             total += x
             x, shift = 0, 0
-        k += 1
     if more:
         raise ImportSourceError(f"{where}: its RLE counts end in the middle of a run")
     return total
