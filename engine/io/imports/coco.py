@@ -78,16 +78,15 @@ def _rle(segmentation, height: int, width: int, where: str):
 
 
 def _render(anns: list[dict], height: int, width: int) -> np.ndarray:
-    masks = []
+    """Paint crowd regions first, then instances by area, largest first; one decoded mask in memory at a time."""
+    rles = []
     for order, ann in enumerate(anns):
         rle = _rle(ann["segmentation"], height, width, ann["where"])
-        if rle is None:
-            continue
-        mask = mask_utils.decode(rle).astype(bool)
-        masks.append((not ann["crowd"], -int(mask.sum()), order, ann["value"], mask))
+        if rle is not None:
+            rles.append((not ann["crowd"], -int(mask_utils.area(rle)), order, ann["value"], rle))
     out = canvas(height, width)
-    for _, _, _, value, mask in sorted(masks, key=lambda m: m[:3]):
-        out[mask] = value
+    for *_, value, rle in sorted(rles, key=lambda r: r[:3]):
+        out[mask_utils.decode(rle).astype(bool)] = value
     return out
 
 

@@ -27,19 +27,18 @@ POINT_COUNTS = {"point": 1, "rectangle": 2, "line": 2, "circle": 2, "mask": 2, "
 SHAPE_TYPES = ("polygon", "linestrip", *POINT_COUNTS)
 
 
-def _shape_mask(shape_type: str, xy: np.ndarray, height: int, width: int) -> np.ndarray:
+def _shape_mask(shape_type: str, xy: np.ndarray, height: int, width: int) -> tuple[int, int, np.ndarray]:
     """labelme's shape_to_mask for every drawn type, on a crop around the shape (integer offsets, so PIL paints
-    exactly the pixels it would on the whole canvas); returns a full (height, width) bool mask."""
+    exactly the pixels it would on the whole canvas): (y0, x0, the crop's bool mask)."""
     margin = LINE_WIDTH + POINT_SIZE + 2
     if shape_type == "circle":
-        margin += int(math.ceil(math.hypot(*(xy[0] - xy[1]))))
-    x0 = max(int(math.floor(xy[:, 0].min())) - margin, 0)
-    y0 = max(int(math.floor(xy[:, 1].min())) - margin, 0)
-    x1 = min(int(math.ceil(xy[:, 0].max())) + margin + 1, width)
-    y1 = min(int(math.ceil(xy[:, 1].max())) + margin + 1, height)
-    out = np.zeros((height, width), bool)
+        margin += math.ceil(math.hypot(*(xy[0] - xy[1])))
+    x0 = max(math.floor(xy[:, 0].min()) - margin, 0)
+    y0 = max(math.floor(xy[:, 1].min()) - margin, 0)
+    x1 = min(math.ceil(xy[:, 0].max()) + margin + 1, width)
+    y1 = min(math.ceil(xy[:, 1].max()) + margin + 1, height)
     if x0 >= x1 or y0 >= y1:
-        return out
+        return 0, 0, np.zeros((0, 0), bool)
     img = Image.new("L", (x1 - x0, y1 - y0), 0)
     draw = ImageDraw.Draw(img)
     pts = [(float(x) - x0, float(y) - y0) for x, y in xy]
@@ -59,13 +58,11 @@ def _shape_mask(shape_type: str, xy: np.ndarray, height: int, width: int) -> np.
         draw.ellipse(((cx - POINT_SIZE, cy - POINT_SIZE), (cx + POINT_SIZE, cy + POINT_SIZE)), outline=1, fill=1)
     else:  # polygon, oriented_rectangle
         draw.polygon(xy=pts, outline=1, fill=1)
-    out[y0:y1, x0:x1] = np.asarray(img, dtype=bool)
-    return out
+    return y0, x0, np.asarray(img, dtype=bool)
 
 
-def _place_mask(points: np.ndarray, bitmap: np.ndarray, height: int, width: int) -> np.ndarray:
-    """labelme's placement of a "mask" shape's bitmap (shapes_to_label)."""
-    mask = np.zeros((height, width), bool)
+def _place_mask(points: np.ndarray, bitmap: np.ndarray, height: int, width: int) -> tuple[int, int, np.ndarray]:
+    """labelme's placement of a "mask" shape's bitmap (shapes_to_label): (y0, x0, the part inside the image)."""
     (x1, y1), (x2, y2) = np.round(points).astype(int)
     if np.array_equal(points, np.trunc(points)):
         ph, pw = y2 - y1 + 1, x2 - x1 + 1
@@ -74,9 +71,8 @@ def _place_mask(points: np.ndarray, bitmap: np.ndarray, height: int, width: int)
     ys, ye = max(y1, 0), min(y1 + ph, height)
     xs, xe = max(x1, 0), min(x1 + pw, width)
     if ys < ye and xs < xe:
-        patch = bitmap[ys - y1:ye - y1, xs - x1:xe - x1]
-        mask[ys:ys + patch.shape[0], xs:xs + patch.shape[1]] = patch
-    return mask
+        return ys, xs, bitmap[ys - y1:ye - y1, xs - x1:xe - x1]
+    return 0, 0, np.zeros((0, 0), bool)
 
 
 def _parse_shape(raw, where: str, names: list[str]) -> dict:
@@ -119,10 +115,10 @@ def _render(shapes: list[dict], height: int, width: int) -> np.ndarray:
             bitmap = np.asarray(decode_png(data, s["where"] + " mask"))
             if bitmap.ndim == 3:
                 bitmap = bitmap[..., 0]
-            mask = _place_mask(pts, bitmap.astype(bool), height, width)
+            y0, x0, crop = _place_mask(pts, bitmap.astype(bool), height, width)
         else:
-            mask = _shape_mask(s["type"], pts, height, width)
-        out[mask] = s["value"]
+            y0, x0, crop = _shape_mask(s["type"], pts, height, width)
+        out[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][crop] = s["value"]
     return out
 
 

@@ -70,16 +70,26 @@ def _parse_line(line: str, where: str, n_classes: int):
     return cls, coords
 
 
+def _fill(pts: np.ndarray, height: int, width: int) -> tuple[int, int, np.ndarray]:
+    """polygon2mask on the polygon's box inside the image (an integer shift: the same pixels): (y0, x0, crop)."""
+    x0, y0 = max(int(pts[:, 0].min()), 0), max(int(pts[:, 1].min()), 0)
+    x1, y1 = min(int(pts[:, 0].max()) + 1, width), min(int(pts[:, 1].max()) + 1, height)
+    if x0 >= x1 or y0 >= y1:
+        return 0, 0, np.zeros((0, 0), bool)
+    crop = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(crop, [(pts - np.array([x0, y0], np.int32)).reshape(-1, 1, 2)], color=1)
+    return y0, x0, crop.astype(bool)
+
+
 def _render(objects: list[tuple[int, list[float], str]], height: int, width: int) -> np.ndarray:
     masks = []
     for cls, coords, where in objects:
         pts = check_points(where, coords, 1, 1, flat=True) * np.array([width, height], np.float64)
-        mask = np.zeros((height, width), np.uint8)
-        cv2.fillPoly(mask, [pts.astype(np.int32).reshape(-1, 1, 2)], color=1)
-        masks.append((-int(mask.sum()), len(masks), cls, mask.astype(bool)))
+        y0, x0, crop = _fill(pts.astype(np.int32), height, width)
+        masks.append((-int(crop.sum()), len(masks), cls, y0, x0, crop))
     out = canvas(height, width)
-    for _, _, cls, mask in sorted(masks, key=lambda m: m[:2]):
-        out[mask] = cls
+    for _, _, cls, y0, x0, crop in sorted(masks, key=lambda m: m[:2]):
+        out[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][crop] = cls
     return out
 
 

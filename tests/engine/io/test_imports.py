@@ -77,6 +77,7 @@ def every_shape():
     speck = np.array([[1, 0, 1], [0, 1, 0]], bool)
     return [
         {"label": "belt", "points": [[2.5, 3.2], [60.1, 4.7], [55.3, 40.2], [3.0, 44.9]], "shape_type": "polygon"},
+        {"label": "bag", "points": [[-20.5, 30.2], [70.3, 52.9], [50.2, 60.0]], "shape_type": "polygon"},
         {"label": "paper", "points": [[40.6, 30.2], [10.4, 8.8]], "shape_type": "rectangle"},
         {"label": "can", "points": [[30.3, 24.1], [36.9, 28.6]], "shape_type": "circle"},
         {"label": "bag", "points": [[1, 47], [63, 1]], "shape_type": "line"},
@@ -103,11 +104,32 @@ def test_labelme_every_shape_type_paints_what_labelmes_rasteriser_paints(tmp_pat
     source = read_labelme(tmp_path)
     (item,) = source.items
     assert item.image == "scene.jpg" and item.size == (H, W) and item.aliases == ("scene",)
-    assert source.names == ["belt", "paper", "can", "bag"]
+    assert source.names == ["belt", "bag", "paper", "can"]
     got = item.render(H, W)
     want = labelme_reference(shapes, source.names)
     assert np.array_equal(got, want)
     assert {IGNORE, UNLABELLED, 0, 1, 2, 3} <= set(np.unique(got).tolist())
+
+
+def test_labelme_crops_paint_the_same_pixels_as_the_whole_canvas_for_random_shapes(tmp_path):
+    rng = np.random.default_rng(25)
+    counts = {"polygon": 5, "rectangle": 2, "circle": 2, "line": 2, "linestrip": 4, "point": 1,
+              "oriented_rectangle": 4}
+    shapes = []
+    for k in range(300):
+        kind = list(counts)[k % len(counts)]
+        pts = np.c_[rng.uniform(-W / 2, 1.4 * W, counts[kind]), rng.uniform(-H / 2, 1.4 * H, counts[kind])]
+        if kind in ("circle", "point", "rectangle"):
+            pts = np.c_[rng.uniform(-5, W + 5, counts[kind]), rng.uniform(-5, H + 5, counts[kind])]
+        shapes.append({"label": f"c{k % 7}", "points": np.round(pts, 2).tolist(), "shape_type": kind})
+    write_labelme(tmp_path / "all", "random", shapes)
+    source = read_labelme(tmp_path / "all")
+    assert np.array_equal(source.items[0].render(H, W), labelme_reference(shapes, source.names))
+    for k, shape in enumerate(shapes):   # each alone too, so no later shape hides a wrong pixel
+        write_labelme(tmp_path / "one", f"s{k:03d}", [shape])
+    for item, shape in zip(read_labelme(tmp_path / "one").items, shapes):
+        assert np.array_equal(item.render(H, W) >= 0, labelme_shape_to_mask((H, W), shape["points"],
+                                                                            shape["shape_type"])), shape
 
 
 def test_labelme_package_agrees_when_installed(tmp_path):
@@ -295,7 +317,7 @@ def test_yolo_seg_polygons_rasterise_as_ultralytics_does(tmp_path, names):
     (tmp_path / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\n" + names)
     (tmp_path / "labels" / "train").mkdir(parents=True)
     rows = [(0, [0.05, 0.1, 0.95, 0.1, 0.95, 0.9, 0.05, 0.9]), (2, [0.4, 0.4, 0.6, 0.42, 0.5, 0.7]),
-            (1, [0.1, 0.5, 0.3, 0.5, 0.3, 0.8])]
+            (1, [0.1, 0.5, 0.3, 0.5, 0.3, 0.8]), (2, [-0.2, -0.1, 0.5, -0.1, 1.1, 1.2])]   # the last crosses the borders
     text = "\n".join(f"{c} " + " ".join(f"{v:.6f}" for v in p) for c, p in rows) + "\n2 0.5 0.5 0.1 0.1\n"
     (tmp_path / "labels" / "train" / "scene.txt").write_text(text)
     source = read_yolo_seg(tmp_path)
