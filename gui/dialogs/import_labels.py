@@ -60,6 +60,7 @@ class ImportDialog(QDialog):
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Source class", "Folder class"])
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.unlabelled_box = QComboBox()   # pixels no annotation covers: void, or a folder class
         self.summary = QPlainTextEdit()
         self.summary.setReadOnly(True)
         self.bar = QProgressBar()
@@ -79,7 +80,12 @@ class ImportDialog(QDialog):
         self.close_button.clicked.connect(self.hide)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for w in (self.hint, QLabel("Where each source class goes:"), self.table, self.summary, self.bar, buttons):
+        for w in (self.hint, QLabel("Where each source class goes:"), self.table):
+            layout.addWidget(w)
+        fill = QFormLayout()
+        fill.addRow("Pixels no annotation covers", self.unlabelled_box)
+        layout.addLayout(fill)
+        for w in (self.summary, self.bar, buttons):
             layout.addWidget(w)
         self.lane = Lane("import", self)
         self.lane.finished.connect(self._on_finished)
@@ -87,6 +93,7 @@ class ImportDialog(QDialog):
         self.lane.progress.connect(lambda _k, done, total, _t: (self.bar.setMaximum(total), self.bar.setValue(done)))
         self.lane.busy_changed.connect(lambda _b: self._sync_buttons())
         self.plan = None
+        self._folder = None          # the folder the plan was made for
         self._stop = threading.Event()
         self._on_format(self.format_box.currentText())
 
@@ -160,7 +167,7 @@ class ImportDialog(QDialog):
         def job(cancel, report):
             source = read_source(fmt, path)
             return plan_import(Dataset(folder), source, classes, add_new=False, force=True, protect=protect)
-        self.plan = None
+        self.plan, self._folder = None, folder
         self.table.setRowCount(0)
         self.summary.setPlainText(f"Reading {path}…")
         self.lane.submit(("read", fmt, path), job)
@@ -185,6 +192,8 @@ class ImportDialog(QDialog):
                 near = plan.unmatched.get(name) or []
                 box.setCurrentText(near[0] if near else NEW)
             self.table.setCellWidget(row, 1, box)
+        self.unlabelled_box.clear()
+        self.unlabelled_box.addItems([VOID] + folder_names)
         found = len(plan.jobs)
         hand = [self.window.ctl.dataset.entries[j.index].path.name for j in plan.jobs if j.replaces == "hand"]
         lines = [plan.describe()]
@@ -208,6 +217,9 @@ class ImportDialog(QDialog):
         """Add the chosen new classes (through the session), ask about saved labels, then write in the background."""
         ctl, plan = self.window.ctl, self.plan
         if plan is None or self.running or ctl.dataset is None:
+            return False
+        if ctl.dataset.folder != self._folder:
+            self.window.show_error("Another folder was opened since the source was read: read it again.")
             return False
         refusal = ctl.guard.refusal()
         if refusal:
@@ -236,13 +248,15 @@ class ImportDialog(QDialog):
                 return False
             force = answer == prompts.REPLACE
         folder, source, protect = ctl.dataset.folder, plan.source, self._protected()
+        fill = self.unlabelled_box.currentText()
+        unlabelled = None if fill in (VOID, "") else fill
         self._stop.clear()
         stop = self._stop
 
         def job(cancel, report):
             dataset = Dataset(folder)
             final = plan_import(dataset, source, classes, mapping=mapping, add_new=True, force=force,
-                                protect=protect)
+                                protect=protect, unlabelled=unlabelled)
             result = run_import(dataset, final, stop.is_set,
                                 lambda done, total, name: report(done, total, f"Imported {name}"))
             return final, result

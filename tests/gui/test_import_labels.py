@@ -73,3 +73,32 @@ def test_import_labels_from_the_file_menu(qtbot, window, env, tmp_path, monkeypa
     st = wait_ready(qtbot, window)
     assert st.status == Status.SAVED and np.array_equal(st.labels, on_disk)
     assert window.file_list.status_text(0) == "saved"
+
+
+def test_an_image_with_unsaved_edits_is_never_written_and_unlabelled_pixels_can_take_a_class(qtbot, window, env,
+                                                                                             tmp_path):
+    from tests.support.gui_helpers import brush_stroke
+
+    folder, model = env
+    src = tmp_path / "labelme"
+    src.mkdir()
+    for stem in ("img1", "img2"):
+        write_labelme(src, stem, [("green thing", [[10, 10], [60, 10], [60, 50]], "polygon")])
+    start(window, folder, model)
+    st = wait_ready(qtbot, window)
+    brush_stroke(window, (20, 60), (60, 60), class_id=1)
+    assert st.dirty
+    edited = st.labels.copy()
+    dialog = window.importer
+    with qtbot.waitSignal(dialog.planned, timeout=20000):
+        dialog.read("labelme", src)
+    assert "img1.png: has unsaved edits" in dialog.summary.toPlainText()
+    dialog.unlabelled_box.setCurrentText("background")
+    with qtbot.waitSignal(dialog.run_finished, timeout=30000) as done:
+        assert dialog.start()
+    assert done.args[0].imported == ["img2.png"]
+    assert not (folder / "labels" / "img1.png").exists()
+    assert window.ctl.state is st and st.dirty and np.array_equal(st.labels, edited)
+    labels = read_label_png(folder / "labels" / "img2.png")
+    assert labels[20, 40] == 2 and labels[90, 120] == 0 and 255 not in labels
+    assert window.file_list.status_text(1) == "saved" and window.file_list.status_text(0) == "edited"

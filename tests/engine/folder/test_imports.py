@@ -185,3 +185,32 @@ def test_class_list_mismatch_is_never_written(tmp_path):
     source = labelme(tmp_path, {"a": [("y", SQUARE)]})
     run_import(ds, plan_import(ds, source))
     assert read_label_png(folder / "labels" / "a.png")[10, 10] == 1
+
+
+def test_an_annotation_on_the_stored_pixels_of_an_exif_rotated_photo_is_turned_like_the_image(tmp_path):
+    """labelme and the app show the photo upright; a COCO file made by a tool that ignored EXIF declares the
+    stored size: its map is turned with the image, so the saved labels fit the image the app and training read."""
+    from engine.io.images import read_image
+    from engine.io.imports import read_coco
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 8   # stored 40 wide x 30 high, shown rotated 90 degrees counter-clockwise: 30 wide x 40 high
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(folder / "p.jpg", exif=exif)
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(folder / "q.jpg", exif=exif)
+    doc = {"images": [{"id": 1, "file_name": "p.jpg", "height": H, "width": W},      # the stored frame
+                      {"id": 2, "file_name": "q.jpg", "height": W, "width": H}],     # the upright frame
+           "categories": [{"id": 1, "name": "mark"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 4, 0, 4, 4, 0, 4]]},
+                           {"id": 2, "image_id": 2, "category_id": 1, "segmentation": [[0, 0, 4, 0, 4, 4, 0, 4]]}]}
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    ds = Dataset(folder)
+    result = run_import(ds, plan_import(ds, read_coco(tmp_path / "c.json")))
+    assert result.imported == ["p.jpg", "q.jpg"] and not result.errors
+    upright = read_image(folder / "p.jpg").shape[:2]
+    p, q = read_label_png(folder / "labels" / "p.png"), read_label_png(folder / "labels" / "q.png")
+    assert upright == (W, H) and p.shape == q.shape == upright
+    assert p[-2, 1] == 0 and p[1, 1] == VOID        # stored top-left -> upright bottom-left (orientation 8)
+    assert q[1, 1] == 0 and q[-2, 1] == VOID        # drawn upright: kept as drawn
+    assert [s.load()[1].shape for s in saved_images(folder)] == [upright, upright]
