@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from ...errors import EngineError, ImageReadError
 from ... import limits
+from ...errors import EngineError, ImageReadError
 from ..images import check_pixels
 
 UNLABELLED = -1   # no shape covers the pixel: void, or the class the user picks for it
@@ -158,10 +158,5 @@ def name_index(names: list[str], name: str) -> int:
         return len(names) - 1
 
 
-def polygon_area(points: np.ndarray) -> float:
-    x, y = points[:, 0], points[:, 1]
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
-
-
 __all__ = ["UNLABELLED", "IGNORE", "ImportSourceError", "SourceItem", "Source", "canvas", "read_capped", "load_json",
-           "check_size", "check_points", "decode_png", "is_ignore", "name_index", "polygon_area"]
+           "check_size", "check_points", "decode_png", "is_ignore", "name_index"]
