@@ -7,7 +7,7 @@ Two steps, so a window can ask its questions in between:
   name, then stem). It writes nothing. Classes it cannot place are `unmatched` (with near names suggested); the
   caller decides before running.
 - `run_import` renders each matched annotation on its image's frame (engine.io.imports.frame: EXIF), maps it to
-  the folder's ids (unlabelled pixels void, or `unlabelled`'s class) and saves it with Dataset.save, the app's
+  the folder's ids (unlabelled pixels void, or the class the user or the source names) and saves it with Dataset.save, the app's
   own all-or-nothing save, with a provenance record that says a person made every pixel (origin hand). So
   prediction, pre-labelling and prelabel runs never replace it, the window shows it as saved, and training on
   saved labels learns from it.
@@ -88,10 +88,11 @@ def _near(name: str, folder_names: list[str]) -> list[str]:
 
 
 def match_classes(source_names: list[str], folder: FolderClasses | None, mapping: dict[str, str] | None = None,
-                  add_new: bool = False) -> tuple[FolderClasses | None, dict[str, int | None], list[str],
-                                                   dict[str, list[str]]]:
+                  add_new: bool = False, unused=frozenset()) -> tuple[FolderClasses | None, dict[str, int | None],
+                                                                       list[str], dict[str, list[str]]]:
     """(the folder's classes after the import, source name -> folder id or None for void, names added, names
     left unmatched -> near folder names). A folder without classes takes the source's (so nothing is unmatched).
+    ``unused``: names the source declares but draws nowhere; they need no decision (void unless they match).
     ClassEditError for a mapping that names a class the folder lacks."""
     mapping = {match_key(k): v for k, v in (mapping or {}).items()}
     known = {match_key(n) for n in source_names}
@@ -125,6 +126,8 @@ def match_classes(source_names: list[str], folder: FolderClasses | None, mapping
             fid = 0   # labelme2voc: _background_ is id 0
         if fid is not None:
             targets[name] = fid
+        elif name in unused and folder is not None:
+            targets[name] = None   # no pixel carries it
         elif add_new:
             classes = classes.add(name)
             targets[name] = classes.id_of(name)
@@ -132,7 +135,7 @@ def match_classes(source_names: list[str], folder: FolderClasses | None, mapping
         else:
             unmatched[name] = _near(name, list(classes.names))
     if folder is None:
-        added = [n for n in source_names if n in targets and targets[n] is not None]
+        added = [n for n in source_names if targets.get(n) is not None]
     return classes, targets, added, unmatched
 
 
@@ -167,13 +170,15 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
                 protect: set[str] = frozenset(), unlabelled: str | None = None) -> ImportPlan:
     """What importing ``source`` into ``dataset`` would do. ``folder``: the folder's classes as the caller knows
     them (default: the folder's own, None if it has none); ``protect``: image names never written (unsaved
-    edits); ``unlabelled``: a class name for pixels no shape covers (default void). ClassEditError for a bad
-    mapping or unlabelled class."""
+    edits); ``unlabelled``: a class name (or "void") for pixels no shape covers (default: the class the source
+    names for them, else void). ClassEditError for a bad mapping or unlabelled class."""
     if folder is None and dataset.project.has_class_list:
         folder = dataset.project.classes
-    classes, targets, added, unmatched = match_classes(source.names, folder, mapping, add_new)
+    classes, targets, added, unmatched = match_classes(source.names, folder, mapping, add_new, source.unused)
     fill = None
-    if unlabelled is not None and match_key(unlabelled) != VOID_NAME:
+    if unlabelled is None:   # what the source says (labelme2voc's labels.txt: _background_), else void
+        fill = targets.get(source.unlabelled) if source.unlabelled else None
+    elif match_key(unlabelled) != VOID_NAME:
         fill = classes.id_of(unlabelled)
         if fill is None:
             raise ClassEditError(f"--unlabelled {unlabelled}: the folder has no class {unlabelled!r}")

@@ -194,6 +194,8 @@ class ImportDialog(QDialog):
             self.table.setCellWidget(row, 1, box)
         self.unlabelled_box.clear()
         self.unlabelled_box.addItems([VOID] + folder_names)
+        if plan.unlabelled is not None:   # the source names a class for them (labelme2voc's labels.txt)
+            self.unlabelled_box.setCurrentIndex(plan.unlabelled + 1)
         found = len(plan.jobs)
         hand = [self.window.ctl.dataset.entries[j.index].path.name for j in plan.jobs if j.replaces == "hand"]
         lines = [plan.describe()]
@@ -249,7 +251,7 @@ class ImportDialog(QDialog):
             force = answer == prompts.REPLACE
         folder, source, protect = ctl.dataset.folder, plan.source, self._protected()
         fill = self.unlabelled_box.currentText()
-        unlabelled = None if fill in (VOID, "") else fill
+        unlabelled = "void" if fill in (VOID, "") else fill
         self._stop.clear()
         stop = self._stop
 

@@ -54,6 +54,8 @@ class Source:
     names: list[str]
     items: list[SourceItem]
     problems: list[str] = field(default_factory=list)   # files or entries skipped, with why
+    unlabelled: str | None = None   # the class the source gives pixels no shape covers (labelme2voc: _background_)
+    unused: frozenset[str] = frozenset()   # names the source declares but no annotation uses
 
 
 def canvas(height: int, width: int) -> np.ndarray:

@@ -7,7 +7,10 @@ min and max, circle `ellipse` of radius |centre - rim|, line `line(width=10)`, l
 `line(width=10, joint="curve")`, point a 5 px radius `ellipse`; a "mask" shape is its base64 PNG placed at its
 rounded first point (integer corners crop it to the box, as labelme does). A shape labelled `__ignore__` paints
 void. Pixels no shape covers are UNLABELLED (labelme2voc makes them `_background_`; here they become void unless
-the user picks a class for them). The JSON is matched to an image by its imagePath (file name), else its own stem.
+the user picks a class for them), except in a folder that holds labelme2voc's `labels.txt` (`__ignore__`,
+`_background_`, then the classes, as this app's labelme export writes it): there unlabelled pixels are
+`_background_`, as labelme2voc makes them, and the class order is that file's. The JSON is matched to an image by
+its imagePath (file name), else its own stem.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from .common import (IGNORE, ImportSourceError, Source, SourceItem, canvas, chec
                      is_ignore, load_json, name_index, read_capped)
 
 LINE_WIDTH, POINT_SIZE = 10, 5          # labelme's shape_to_mask defaults
+LABELS_TXT, BACKGROUND = "labels.txt", "_background_"   # labelme2voc's --labels file and its id 0
 POINT_COUNTS = {"point": 1, "rectangle": 2, "line": 2, "circle": 2, "mask": 2, "oriented_rectangle": 4}
 SHAPE_TYPES = ("polygon", "linestrip", *POINT_COUNTS)
 
@@ -122,8 +126,9 @@ def _render(shapes: list[dict], height: int, width: int) -> np.ndarray:
     return out
 
 
-def read_label_file(path: Path, names: list[str]) -> SourceItem:
-    """One labelme JSON -> a SourceItem (ImportSourceError if it is not a labelme file or is damaged)."""
+def read_label_file(path: Path, names: list[str], used: set[str] | None = None) -> SourceItem:
+    """One labelme JSON -> a SourceItem (ImportSourceError if it is not a labelme file or is damaged); the class
+    names its shapes use are added to ``names`` (and to ``used``)."""
     where = str(path)
     data = load_json(read_capped(path, "labelme JSON"), where)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
@@ -133,6 +138,8 @@ def read_label_file(path: Path, names: list[str]) -> SourceItem:
     h, w = data.get("imageHeight"), data.get("imageWidth")
     size = check_size(where, h, w) if h is not None and w is not None else None
     shapes = [_parse_shape(s, f"{where}, shape {k}", names) for k, s in enumerate(data["shapes"])]
+    if used is not None:
+        used.update(names[s["value"]] for s in shapes if s["value"] >= 0)
     return SourceItem(image or path.stem, where, size, lambda hh, ww: _render(shapes, hh, ww), (path.stem,))
 
 
@@ -148,11 +155,30 @@ def read_labelme(source: str | Path) -> Source:
         raise ImportSourceError(f"{source}: no such file or folder")
     if not files:
         raise ImportSourceError(f"{source}: no labelme .json files in this folder")
-    names: list[str] = []
-    items, problems = [], []
+    declared = _labels_txt(source if source.is_dir() else source.parent)
+    names: list[str] = list(declared)
+    items, problems, used = [], [], set()
     for path in files:
         try:
-            items.append(read_label_file(path, names))
+            items.append(read_label_file(path, names, used))
         except ImportSourceError as exc:
             problems.append(str(exc))
-    return Source("labelme", source, names, items, problems)
+    return Source("labelme", source, names, items, problems, BACKGROUND if declared else None,
+                  frozenset(n for n in declared if n not in used))
+
+
+def _labels_txt(folder: Path) -> list[str]:
+    """The class names of labelme2voc's labels.txt beside the JSON files, when it follows labelme2voc's rule
+    (`__ignore__`, then `_background_`, then the classes); [] otherwise."""
+    path = folder / LABELS_TXT
+    if not path.is_file():
+        return []
+    try:
+        lines = [ln.strip() for ln in read_capped(path, LABELS_TXT, 1 << 20).decode("utf-8-sig").splitlines()]
+    except (ImportSourceError, UnicodeDecodeError):
+        return []
+    lines = [ln for ln in lines if ln]
+    if len(lines) < 2 or not is_ignore(lines[0]) or lines[1] != BACKGROUND:
+        return []
+    return list(dict.fromkeys(lines[1:]))
+

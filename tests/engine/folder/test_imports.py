@@ -214,3 +214,53 @@ def test_an_annotation_on_the_stored_pixels_of_an_exif_rotated_photo_is_turned_l
     assert p[-2, 1] == 0 and p[1, 1] == VOID        # stored top-left -> upright bottom-left (orientation 8)
     assert q[1, 1] == 0 and q[-2, 1] == VOID        # drawn upright: kept as drawn
     assert [s.load()[1].shape for s in saved_images(folder)] == [upright, upright]
+
+
+def test_the_apps_own_labelme_export_imports_back_pixel_for_pixel(tmp_path):
+    """labels.txt beside the JSON files (labelme2voc's: __ignore__, _background_, classes) says unlabelled pixels
+    are _background_, our class 0; __ignore__ is void. So export -> import gives the saved labels back."""
+    from engine.io.dataset_export import export_labelme
+
+    folder = make_folder(tmp_path, ["a", "b"])
+    ds = with_classes(folder, ["belt", "paper", "can"])
+    rng = np.random.default_rng(3)
+    saved = []
+    for i in range(2):
+        labels = np.zeros((H, W), np.uint8)
+        for _ in range(6):
+            y, x, h, w = rng.integers(0, H - 4), rng.integers(0, W - 4), rng.integers(2, 12), rng.integers(2, 12)
+            labels[y:y + h, x:x + w] = rng.choice([1, 2, VOID])
+        labels[5:8, 5:8] = 0    # a hole of class 0 inside another region
+        ds.save(i, labels, ds.project.class_list(), provenance=make_provenance(labels, np.ones((H, W), bool), "x"))
+        saved.append(labels)
+    export_labelme(ds, ds.project.class_list(), tmp_path / "exported")
+    source = read_labelme(tmp_path / "exported")
+    assert source.unlabelled == "_background_"
+    plan = plan_import(Dataset(folder), source, force=True)
+    assert plan.targets["_background_"] == 0 and not plan.unmatched
+    result = run_import(Dataset(folder), plan)
+    assert result.imported == ["a.png", "b.png"]
+    for name, labels in zip(("a", "b"), saved):
+        assert np.array_equal(read_label_png(folder / "labels" / f"{name}.png"), labels)
+    # into a folder without classes: labels.txt's order gives the same ids (class 0 is labelme's _background_)
+    (tmp_path / "fresh").mkdir()
+    fresh = make_folder(tmp_path / "fresh", ["a", "b"])
+    run_import(Dataset(fresh), plan_import(Dataset(fresh), source))
+    assert Dataset(fresh).project.classes.names == ("_background_", "paper", "can")
+    assert np.array_equal(read_label_png(fresh / "labels" / "a.png"), saved[0])
+
+
+def test_classes_labels_txt_declares_but_no_shape_uses_need_no_decision(tmp_path):
+    folder = make_folder(tmp_path, ["a"])
+    with_classes(folder, ["background", "cat"])
+    source = labelme(tmp_path, {"a": [("cat", SQUARE)]})
+    (tmp_path / "labelme" / "labels.txt").write_text("__ignore__\n_background_\ncat\nunicorn\n")
+    source = read_labelme(tmp_path / "labelme")
+    assert source.unused == {"unicorn", "_background_"} and source.unlabelled == "_background_"
+    plan = plan_import(Dataset(folder), source)
+    assert not plan.unmatched and plan.targets["unicorn"] is None and plan.unlabelled == 0
+    run_import(Dataset(folder), plan)
+    labels = read_label_png(folder / "labels" / "a.png")
+    assert labels[10, 10] == 1 and labels[25, 35] == 0
+    plan = plan_import(Dataset(folder), source, force=True, unlabelled="void")
+    assert plan.unlabelled is None
