@@ -264,3 +264,20 @@ def test_classes_labels_txt_declares_but_no_shape_uses_need_no_decision(tmp_path
     assert labels[10, 10] == 1 and labels[25, 35] == 0
     plan = plan_import(Dataset(folder), source, force=True, unlabelled="void")
     assert plan.unlabelled is None
+
+
+def test_the_apps_own_coco_export_imports_back(tmp_path):
+    """COCO leaves class 0 (background) out: imported back with --unlabelled naming it, the labels are the same."""
+    from engine.io.dataset_export import export_coco
+    from engine.io.imports import read_coco
+
+    folder = make_folder(tmp_path, ["a"])
+    ds = with_classes(folder, ["belt", "paper", "can"])
+    labels = np.zeros((H, W), np.uint8)
+    labels[3:20, 4:30], labels[10:25, 20:38], labels[12:15, 8:12] = 1, 2, 0
+    ds.save(0, labels, ds.project.class_list(), provenance=make_provenance(labels, np.ones((H, W), bool), "a.png"))
+    export_coco(ds, ds.project.class_list(), tmp_path / "coco.json")
+    plan = plan_import(Dataset(folder), read_coco(tmp_path / "coco.json"), force=True, unlabelled="belt")
+    assert plan.targets == {"belt": 0, "paper": 1, "can": 2}
+    run_import(Dataset(folder), plan)
+    assert np.array_equal(read_label_png(folder / "labels" / "a.png"), labels)
