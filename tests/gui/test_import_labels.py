@@ -90,6 +90,10 @@ def test_an_image_with_unsaved_edits_is_never_written_and_unlabelled_pixels_can_
     assert st.dirty
     edited = st.labels.copy()
     dialog = window.importer
+    assert dialog.read("coco", tmp_path / "missing.json")
+    qtbot.waitUntil(lambda: not dialog.running, timeout=20000)
+    assert "missing.json: not a regular file" in window.last_error and dialog.plan is None
+    assert not dialog.start()
     with qtbot.waitSignal(dialog.planned, timeout=20000):
         dialog.read("labelme", src)
     assert "img1.png: has unsaved edits" in dialog.summary.toPlainText()
