@@ -15,7 +15,9 @@ from engine.io.imports import read_labelme
 from engine.io.labels import read_label_png
 from engine.io.provenance import ORIGIN_HAND, ORIGIN_MACHINE, make_provenance, read_provenance
 from engine.labels import VOID, ClassList
-from engine.learn.saved import saved_images
+from engine.batch.plan import plan_folder
+from engine.batch.settings import PrelabelSettings
+from engine.learn.saved import load_checked, saved_images
 from engine.project import FolderClasses
 from engine.project.errors import ClassEditError
 
@@ -89,6 +91,11 @@ def test_a_folder_without_classes_takes_the_sources_and_the_labels_are_saved_han
     assert [again.status(i) for i in range(3)] == [Status.SAVED, Status.SAVED, Status.NEW]
     assert again.project.classes.names == ("cat", "dog")
     assert [s.name for s in saved_images(folder)] == ["a.png", "b.png"]   # "Train on saved labels" takes them
+    pairs = load_checked(saved_images(folder), 2)
+    assert [lab.shape for _, lab in pairs] == [(H, W), (H, W)]
+    prelabel = plan_folder(again, None, PrelabelSettings(crf_params=None))     # pre-labelling leaves them alone
+    assert [item.name for item in prelabel.todo] == ["c.png"]
+    assert {item.name for item, why in prelabel.kept if "saved by hand" in why} == {"a.png", "b.png"}
 
 
 def test_saved_hand_labels_are_kept_unless_forced_machine_labels_are_replaced(tmp_path):
