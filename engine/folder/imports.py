@@ -213,6 +213,7 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
 class ImportResult:
     imported: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)   # of imported: labels that were there before
+    kept: list[str] = field(default_factory=list)       # saved by a person while the import ran: theirs wins
     errors: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
 
@@ -222,6 +223,8 @@ class ImportResult:
             parts.append(f"added class{'es' if len(plan.added) > 1 else ''} {', '.join(plan.added)}")
         if self.replaced:
             parts.append(f"replaced {len(self.replaced)} earlier label file(s)")
+        if self.kept:
+            parts.append(f"kept {len(self.kept)} image(s) saved by hand during the import")
         if plan.kept:
             parts.append(f"kept {len(plan.kept)} image(s) as they were")
         if plan.not_found:
@@ -277,6 +280,9 @@ def run_import(dataset: Dataset, plan: ImportPlan, should_cancel=None, progress=
             result.cancelled = True
             break
         entry = dataset.entries[job.index]
+        if job.replaces != "hand" and entry.label_path.is_file() and not is_machine_label(entry.label_path):
+            result.kept.append(entry.path.name)   # a person saved it since the plan was made
+            continue
         try:
             labels = render_labels(dataset, job, lut)
             record = make_provenance(labels, np.ones(labels.shape, bool), entry.path.name, origin=ORIGIN_HAND)

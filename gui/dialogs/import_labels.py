@@ -307,11 +307,13 @@ class ImportDialog(QDialog):
         if ctl.dataset is None:
             return
         imported = set(result.imported)
-        reopen = False
         for i, entry in enumerate(ctl.dataset.entries):
-            if entry.path.name in imported:
-                ctl.dataset.set_status(i, Status.SAVED)
-                ctl.status_changed.emit(i, Status.SAVED.value)
-                reopen |= i == ctl.index
-        if reopen and (ctl.state is None or not ctl.state.dirty):
-            ctl.open_index(ctl.index)
+            if entry.path.name not in imported:
+                continue
+            if i == ctl.index and ctl.state is not None and ctl.state.dirty:
+                ctl.sync_status()        # edited while the import ran: the edits stay, and so does "edited"
+                continue
+            ctl.dataset.set_status(i, Status.SAVED)
+            ctl.status_changed.emit(i, Status.SAVED.value)
+            if i == ctl.index:
+                ctl.open_index(i)        # show the imported labels, as a reopened image would

@@ -288,3 +288,17 @@ def test_the_apps_own_coco_export_imports_back(tmp_path):
     assert plan.targets == {"belt": 0, "paper": 1, "can": 2}
     run_import(Dataset(folder), plan)
     assert np.array_equal(read_label_png(folder / "labels" / "a.png"), labels)
+
+
+def test_labels_a_person_saves_while_the_import_runs_win(tmp_path):
+    folder = make_folder(tmp_path, ["a", "b"])
+    source = labelme(tmp_path, {"a": [("cat", SQUARE)], "b": [("cat", SQUARE)]})
+    ds = Dataset(folder)
+    plan = plan_import(ds, source)
+    mine = np.full((H, W), VOID, np.uint8)
+    ds.project.set_classes(plan.classes)
+    ds.save(1, mine, ds.project.class_list(), provenance=make_provenance(mine, np.ones((H, W), bool), "b.png"))
+    result = run_import(Dataset(folder), plan)
+    assert result.imported == ["a.png"] and result.kept == ["b.png"]
+    assert "kept 1 image(s) saved by hand during the import" in result.message(plan)
+    assert np.array_equal(read_label_png(folder / "labels" / "b.png"), mine)
