@@ -7,9 +7,9 @@ Two steps, so a window can ask its questions in between:
   name, then stem). It writes nothing. Classes it cannot place are `unmatched` (with near names suggested); the
   caller decides before running.
 - `run_import` renders each matched annotation on its image's frame (engine.io.imports.frame: EXIF), maps it to
-  the folder's ids (unlabelled pixels void, or the class the user or the source names) and saves it with Dataset.save, the app's
-  own all-or-nothing save, with a provenance record that says a person made every pixel (origin hand). So
-  prediction, pre-labelling and prelabel runs never replace it, the window shows it as saved, and training on
+  the folder's ids (unlabelled pixels void, or the class the user or the source names) and saves it with
+  Dataset.save, the app's own all-or-nothing save, with a provenance record that says a person made every pixel
+  (origin hand). So prediction and pre-labelling never replace it, the window shows it as saved, and training on
   saved labels learns from it.
 
 Never overwritten: labels a person saved (unless `force`), and images the caller protects (unsaved edits in a

@@ -92,7 +92,8 @@ def every_shape():
 
 def write_labelme(folder, stem, shapes, image_path=None, size=(H, W)):
     folder.mkdir(parents=True, exist_ok=True)
-    doc = {"version": "5.4.1", "flags": {}, "shapes": [dict(s, group_id=None, flags={}, description="") for s in shapes],
+    doc = {"version": "5.4.1", "flags": {},
+           "shapes": [dict(s, group_id=None, flags={}, description="") for s in shapes],
            "imagePath": image_path or f"{stem}.png", "imageData": None,
            "imageHeight": size[0] if size else None, "imageWidth": size[1] if size else None}
     (folder / f"{stem}.json").write_text(json.dumps(doc))
@@ -174,7 +175,8 @@ def coco_fixture(path):
     big, small, crowd = _disc(30, 24, 18), _disc(34, 22, 6), np.zeros((H, W), bool)
     crowd[30:46, 2:40] = True
     rle = mask_utils.encode(np.asfortranarray(big.astype(np.uint8)))
-    small_rle = {"size": [H, W], "counts": mask_utils.encode(np.asfortranarray(small.astype(np.uint8)))["counts"].decode()}
+    small_rle = {"size": [H, W],
+                 "counts": mask_utils.encode(np.asfortranarray(small.astype(np.uint8)))["counts"].decode()}
     uncompressed = {"size": [H, W], "counts": []}
     flat = crowd.ravel(order="F").astype(np.uint8)
     run, value = 0, 0
@@ -189,7 +191,8 @@ def coco_fixture(path):
                    {"id": 8, "file_name": "empty.jpg", "height": H, "width": W}],
         "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "Plastic Bag"}, {"id": 5, "name": "can"}],
         "annotations": [
-            {"id": 1, "image_id": 7, "category_id": 5, "iscrowd": 0, "segmentation": [[30, 20, 40, 20, 40, 28, 30, 28]]},
+            {"id": 1, "image_id": 7, "category_id": 5, "iscrowd": 0,
+             "segmentation": [[30, 20, 40, 20, 40, 28, 30, 28]]},
             {"id": 2, "image_id": 7, "category_id": 3, "iscrowd": 0,
              "segmentation": {"size": [H, W], "counts": rle["counts"].decode()}},
             {"id": 3, "image_id": 7, "category_id": 1, "iscrowd": 0, "segmentation": small_rle},
@@ -317,7 +320,8 @@ def test_yolo_seg_polygons_rasterise_as_ultralytics_does(tmp_path, names):
     (tmp_path / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\n" + names)
     (tmp_path / "labels" / "train").mkdir(parents=True)
     rows = [(0, [0.05, 0.1, 0.95, 0.1, 0.95, 0.9, 0.05, 0.9]), (2, [0.4, 0.4, 0.6, 0.42, 0.5, 0.7]),
-            (1, [0.1, 0.5, 0.3, 0.5, 0.3, 0.8]), (2, [-0.2, -0.1, 0.5, -0.1, 1.1, 1.2])]   # the last crosses the borders
+            (1, [0.1, 0.5, 0.3, 0.5, 0.3, 0.8]),
+            (2, [-0.2, -0.1, 0.5, -0.1, 1.1, 1.2])]   # crosses the image's borders
     text = "\n".join(f"{c} " + " ".join(f"{v:.6f}" for v in p) for c, p in rows) + "\n2 0.5 0.5 0.1 0.1\n"
     (tmp_path / "labels" / "train" / "scene.txt").write_text(text)
     source = read_yolo_seg(tmp_path)
