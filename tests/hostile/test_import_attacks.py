@@ -96,3 +96,13 @@ def test_a_cvat_mask_of_the_wrong_size_fails_its_image_only(tmp_path):
     ds = Dataset(images)
     result = run_import(ds, plan_import(ds, read_cvat_mask(src)))
     assert result.imported == ["a.png"] and "drawn on a 31x20 image" in result.errors[0][1]
+
+
+def test_a_source_naming_more_classes_than_the_cap_is_refused(tmp_path):
+    from engine.io.imports import read_yolo_seg
+
+    (tmp_path / "data.yaml").write_text("names: [" + ", ".join(f"n{k}" for k in range(20000)) + "]\n")
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "x.txt").write_text("0 0.1 0.1 0.2 0.2 0.3 0.1\n")
+    with pytest.raises(ImportSourceError, match="20000 class names; at most 10000"):
+        read_yolo_seg(tmp_path)

@@ -57,6 +57,11 @@ class Source:
     unlabelled: str | None = None   # the class the source gives pixels no shape covers (labelme2voc: _background_)
     unused: frozenset[str] = frozenset()   # names the source declares but no annotation uses
 
+    def __post_init__(self):
+        if len(self.names) > limits.MAX_IMPORT_CLASSES:
+            raise ImportSourceError(f"{self.path}: {len(self.names)} class names; at most {limits.MAX_IMPORT_CLASSES} "
+                                    "are read (a folder holds at most 255 classes)")
+
 
 def canvas(height: int, width: int) -> np.ndarray:
     return np.full((height, width), UNLABELLED, np.int32)
