@@ -125,3 +125,32 @@ def test_help_names_every_option_and_the_subcommand_loads_no_qt():
             "import engine.folder.imports, engine.io.imports\n"
             "assert not [m for m in sys.modules if m.startswith(('PySide6', 'gui'))]\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
+
+
+def test_cvat_mask_zip_and_yolo_seg_import_end_to_end(tmp_path, capsys):
+    import io
+    import zipfile
+
+    f = folder(tmp_path)
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[2:10, 3:15] = (250, 50, 83)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    with zipfile.ZipFile(tmp_path / "task.zip", "w") as zf:
+        zf.writestr("labelmap.txt", "# label:color_rgb:parts:actions\nbackground:0,0,0::\ncat:250,50,83::\n")
+        zf.writestr("SegmentationClass/a.png", buf.getvalue())
+        zf.writestr("ImageSets/Segmentation/default.txt", "a\n")
+    code, out, err = run([f, "--from", "cvat-mask", tmp_path / "task.zip"], capsys)
+    assert code == 0, err
+    labels = read_label_png(f / "labels" / "a.png")
+    assert labels[5, 5] == 1 and labels[20, 20] == 0            # background, cat: the labelmap's order
+
+    yolo = tmp_path / "yolo"
+    (yolo / "labels" / "val").mkdir(parents=True)
+    (yolo / "data.yaml").write_text("names:\n  0: background\n  1: Cat\n")
+    (yolo / "labels" / "val" / "b.txt").write_text("1 0.0 0.0 0.5 0.0 0.5 0.5 0.0 0.5\n")
+    code, out, err = run([f, "--from", "yolo-seg", yolo], capsys)
+    assert code == 0, err
+    assert "class 'Cat' -> cat" in out
+    labels = read_label_png(f / "labels" / "b.png")
+    assert labels[3, 3] == 1 and labels[20, 25] == 255
