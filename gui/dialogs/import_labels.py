@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QWidget)
 
 from engine.annotate.status import Status
+from engine.errors import EngineError
 from engine.folder.dataset import Dataset
 from engine.folder.imports import match_classes, plan_import, run_import
 from engine.io.imports import FORMATS, read_source
@@ -227,28 +228,24 @@ class ImportDialog(QDialog):
         if refusal:
             self.window.show_error(refusal)
             return False
-        mapping, new = {}, []
-        for name, choice in self.choices().items():
-            if choice == NEW:
-                new.append(name)
-            else:
-                mapping[name] = "void" if choice == VOID else choice
+        hand = [ctl.dataset.entries[j.index].path.name for j in plan.jobs if j.replaces == "hand"]
+        force = False
+        if hand:   # asked first: a cancelled import changes nothing, not even the class list
+            answer = prompts.ask_replace_saved(self, hand)
+            if answer == prompts.CANCEL:
+                return False
+            force = answer == prompts.REPLACE
+        mapping = {name: ("void" if choice == VOID else choice) for name, choice in self.choices().items()
+                   if choice != NEW}   # NEW: left to add_new
         base = self._folder_classes()
         try:
             classes, _, added, _ = match_classes(plan.source.names, base, mapping, add_new=True)
-        except Exception as exc:   # noqa: BLE001 - a class name the folder refuses (reserved, too long)
+        except EngineError as exc:   # a class name the folder refuses (reserved, too long, too many classes)
             self.window.show_error(f"Cannot import: {exc}")
             return False
         if classes != base and not ctl.classes.edit_classes(
                 classes, f"Classes added by the import: {', '.join(added)}"):
             return False
-        hand = [ctl.dataset.entries[j.index].path.name for j in plan.jobs if j.replaces == "hand"]
-        force = False
-        if hand:
-            answer = prompts.ask_replace_saved(self, hand)
-            if answer == prompts.CANCEL:
-                return False
-            force = answer == prompts.REPLACE
         folder, source, protect = ctl.dataset.folder, plan.source, self._protected()
         fill = self.unlabelled_box.currentText()
         unlabelled = "void" if fill in (VOID, "") else fill

@@ -52,6 +52,9 @@ def test_import_labels_from_the_file_menu(qtbot, window, env, tmp_path, monkeypa
     assert dialog.choices() == {"Red_Thing": "red thing", "cat": NEW, "grn thing": "green thing"}
     assert "1 of the 3 image(s) have saved labels" in dialog.summary.toPlainText()
 
+    monkeypatch.setattr(prompts, "ask_replace_saved", lambda parent, names: prompts.CANCEL)
+    assert not dialog.start()                                                  # cancelled: nothing changes
+    assert window.ctl.classes.class_list.names == CLASS_NAMES and not (folder / "labels" / "img1.png").exists()
     asked = []
     monkeypatch.setattr(prompts, "ask_replace_saved", lambda parent, names: asked.append(names) or prompts.KEEP)
     with qtbot.waitSignal(dialog.run_finished, timeout=30000) as done:
