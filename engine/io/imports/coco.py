@@ -13,6 +13,7 @@ crowd keeps their outline, and the crowd's own pixels get its class.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
@@ -86,7 +87,11 @@ def _render(anns: list[dict], height: int, width: int) -> np.ndarray:
             rles.append((not ann["crowd"], -int(mask_utils.area(rle)), order, ann["value"], rle))
     out = canvas(height, width)
     for *_, value, rle in sorted(rles, key=lambda r: r[:3]):
-        out[mask_utils.decode(rle).astype(bool)] = value
+        x, y, w, h = (int(math.ceil(v)) if k >= 2 else int(v) for k, v in enumerate(mask_utils.toBbox(rle)))
+        if w <= 0 or h <= 0:
+            continue
+        crop = mask_utils.decode(rle)[y:y + h, x:x + w]   # only the box is scanned (the decode is Fortran order)
+        out[y:y + h, x:x + w][crop.astype(bool)] = value
     return out
 
 

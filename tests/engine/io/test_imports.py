@@ -224,6 +224,22 @@ def test_coco_polygons_and_rle_decode_as_pycocotools_does_smaller_instances_on_t
     assert got[24, 35] == 2 and got[17, 34] == 0 and got[24, 20] == 1 and got[44, 5] == 0
 
 
+def test_coco_random_polygons_each_paint_what_pycocotools_decodes(tmp_path):
+    rng = np.random.default_rng(1)
+    polys = []
+    for _ in range(200):
+        n = rng.integers(3, 9)
+        polys.append([round(v, 2) for v in np.c_[rng.uniform(-20, W + 20, n), rng.uniform(-20, H + 20, n)].ravel()])
+    doc = {"images": [{"id": k, "file_name": f"{k}.png", "height": H, "width": W} for k in range(len(polys))],
+           "categories": [{"id": 1, "name": "x"}],
+           "annotations": [{"id": k, "image_id": k, "category_id": 1, "segmentation": [p]} for k, p in enumerate(polys)]}
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    api = COCO(str(tmp_path / "c.json"))
+    for item in read_coco(tmp_path / "c.json").items:
+        k = int(item.image.split(".")[0])
+        assert np.array_equal(item.render(H, W) == 0, api.annToMask(api.loadAnns([k])[0]).astype(bool)), k
+
+
 def test_coco_refuses_an_rle_whose_runs_do_not_cover_the_image(tmp_path):
     doc = {"images": [{"id": 1, "file_name": "a.png", "height": H, "width": W}],
            "categories": [{"id": 1, "name": "x"}],
