@@ -232,7 +232,8 @@ def test_coco_random_polygons_each_paint_what_pycocotools_decodes(tmp_path):
         polys.append([round(v, 2) for v in np.c_[rng.uniform(-20, W + 20, n), rng.uniform(-20, H + 20, n)].ravel()])
     doc = {"images": [{"id": k, "file_name": f"{k}.png", "height": H, "width": W} for k in range(len(polys))],
            "categories": [{"id": 1, "name": "x"}],
-           "annotations": [{"id": k, "image_id": k, "category_id": 1, "segmentation": [p]} for k, p in enumerate(polys)]}
+           "annotations": [{"id": k, "image_id": k, "category_id": 1, "segmentation": [p]}
+                           for k, p in enumerate(polys)]}
     (tmp_path / "c.json").write_text(json.dumps(doc))
     api = COCO(str(tmp_path / "c.json"))
     for item in read_coco(tmp_path / "c.json").items:
