@@ -56,7 +56,7 @@ class _Folder:
         self.root, self.label = root, str(root)
 
     def find_labelmap(self) -> str | None:
-        hits = sorted(self.root.rglob(LABELMAP), key=lambda p: len(p.parts))
+        hits = [p for p in [self.root / LABELMAP, *sorted(self.root.glob(f"*/{LABELMAP}"))] if p.is_file()]
         return str(hits[0].relative_to(self.root).as_posix()) if hits else None
 
     def pngs(self, under: str) -> list[str]:
