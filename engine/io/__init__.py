@@ -1,2 +1,3 @@
 """Files in and out, Qt-free: image reading with size caps (images.py), label PNGs (labels.py), atomic writes and
-save transactions, exports (COCO, labelme, VOC) and provenance sidecars."""
+save transactions, exports (COCO and labelme: exports.py; VOC, labelmap.txt, CVAT masks, YOLO-seg: one module each;
+the folder-level entry: dataset_export.py) and provenance sidecars."""

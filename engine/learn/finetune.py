@@ -284,6 +284,24 @@ def _provenance(loaded, recipe, train_items, held_items, dev, losses, mious) -> 
     }
 
 
+def _to_folder_classes(folder, loaded):
+    """The folder's class list differs from the model's (more, fewer, another order): train a network with the
+    folder's classes, matched by name; classes the model lacks start from the head the strokes taught here."""
+    from ..folder.dataset import Dataset
+    from .folder_classes import same_classes, to_folder_classes
+    from .head_store import HeadFileError, HeadStore
+    from .saved import folder_class_list
+
+    classes = folder_class_list(folder)
+    if classes is None or same_classes(classes.names, loaded.spec.class_names):
+        return loaded
+    try:
+        head = HeadStore(Dataset(folder).labels_dir, loaded.sha256).load(len(classes))
+    except HeadFileError:
+        head = None
+    return to_folder_classes(loaded, classes, head)
+
+
 def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | Path, recipe: Recipe = Recipe(),
                     device: str | None = "auto", should_cancel=None, on_progress: ProgressFn = None,
                     loaded=None) -> FinetuneResult:
@@ -293,6 +311,7 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
     if out_path.exists() and out_path.is_dir():
         raise EngineError(f"{out_path}: is a folder; give the new checkpoint's file name")
     loaded = loaded if loaded is not None else load_checkpoint(model_path)
+    loaded = _to_folder_classes(folder, loaded)
     check_class_count(folder, loaded.spec.n_classes)
     items = saved_images(folder)
     result = finetune(loaded, items, recipe, device, should_cancel, on_progress)

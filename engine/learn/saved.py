@@ -54,8 +54,14 @@ def saved_images(folder: str | Path) -> list[SavedImage]:
 
 def folder_class_names(folder: str | Path) -> tuple[str, ...] | None:
     """The class names of the folder's labels/class_names.txt, or None without one."""
+    classes = folder_class_list(folder)
+    return None if classes is None else classes.names
+
+
+def folder_class_list(folder: str | Path):
+    """The folder's labels/class_names.txt as a ClassList (names and colours), or None without one."""
     path = Dataset(folder).labels_dir / CLASS_NAMES_FILE
-    return load_class_list(path).names if path.is_file() else None
+    return load_class_list(path) if path.is_file() else None
 
 
 def check_class_count(folder: str | Path, n_classes: int) -> None:

@@ -48,6 +48,13 @@ def warn(parent, title: str, text: str) -> None:
     QMessageBox.warning(parent, title, text)
 
 
+def ask_overwrite(parent, title: str, text: str) -> bool:
+    """Write into something that exists (an export target)? No is the default."""
+    answer = QMessageBox.question(parent, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
 def ask_save_path(parent, title: str, default: str, filters: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
     return path or None

@@ -22,6 +22,7 @@ from engine.batch.report import read_scores
 from engine.errors import EngineError
 from engine.folder.dataset import Dataset, Status
 from engine.io.images import read_image
+from engine.learn.head_store import HeadStore
 from engine.models.device import describe
 from engine.predict import Prediction, transparent_mask
 from gui.session.adaptation import Adaptation
@@ -152,6 +153,8 @@ class AnnotatorController(QObject):
         elif pending:
             self.recovery.decline(pending)
         self.classes.bind_folder()
+        self.adapt.classes_changed()       # the head predicts this folder's classes
+        self._restore_head()
         self.folder_opened.emit()
         for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
             self.ordering.set_score(i, score)
@@ -272,6 +275,7 @@ class AnnotatorController(QObject):
             return False
         st.mark_saved()
         self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
+        self._save_head()
         self.sync_status()
         self.recovery.discard(st.index)
         self.activity.emit(f"Saved {path}")
@@ -281,6 +285,48 @@ class AnnotatorController(QObject):
         """The channel map changed: predictions made with the old one (prefetched ones too) are stale."""
         self.model_gen += 1
         self.prefetch.clear()
+        self.adapt.classes_changed()
+
+    def class_origins(self) -> list[tuple[str, str]]:
+        """Per folder class id: (short text, tooltip) saying whether the model knows it or strokes here taught it."""
+        cl, cmap = self.classes.class_list, self.classes.channel_map
+        if cl is None:
+            return []
+        out = []
+        for i in range(len(cl)):
+            known = cmap is None or (i < len(cmap.source) and cmap.source[i] >= 0)
+            strokes, images = self.adapt.taught(i)
+            taught = f"{strokes} stroke{'s' * (strokes != 1)} on {images} image{'s' * (images != 1)}"
+            if known:
+                out.append(("model" + (" + learnt" if strokes else ""),
+                            "The model was trained on this class" + (f"; strokes here refined it ({taught})"
+                                                                     if strokes else "")))
+            elif strokes:
+                out.append((f"learnt ({strokes})", f"New to the model: learnt here from {taught}"))
+            else:
+                out.append(("new", "New to the model: paint it and the model learns it from your strokes"))
+        return out
+
+    # ----- what the head learnt, kept in the folder (engine.learn.head_store) ----------------------
+    def head_store(self):
+        loaded = self.loader.loaded
+        if self.dataset is None or loaded is None:
+            return None
+        return HeadStore(self.dataset.labels_dir, loaded.sha256)
+
+    def _restore_head(self) -> None:
+        message = self.adapt.restore(self.head_store())
+        if message:
+            self.activity.emit(message)
+
+    def _save_head(self) -> None:
+        if self.guard.read_only:
+            return
+        try:
+            cl = self.classes.class_list
+            self.adapt.save_to(self.head_store(), cl.names if cl is not None else ())
+        except EngineError as exc:
+            self.error.emit(f"The labels were saved, but what the model learnt was not: {exc}")
 
     def _on_predict_again(self) -> None:
         self.results_changed.emit()
@@ -299,6 +345,8 @@ class AnnotatorController(QObject):
         self.model_gen += 1
         # another pipeline gives the network other features: the adapted head starts again (the locks re-teach it)
         self.adapt.bind_predictor(predictor, is_new_model or switched)
+        if is_new_model:
+            self._restore_head()
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
