@@ -4,8 +4,10 @@ The format is PASCAL VOC's segmentation layout as CVAT and datumaro write it: `l
 `name:r,g,b:parts:actions` per class (lines starting with '#' are comments), and `SegmentationClass/<image
 stem>.png` paints each pixel with its class's colour. Colours are mapped to names through the labelmap. Black
 that the labelmap does not declare is unlabelled, and the VOC void colour (224, 224, 192) or a class named
-`void` / `__ignore__` is void; any other colour the labelmap does not declare makes that image fail with the
-colours named (datumaro refuses them the same way).
+`void`, `ignored` (datumaro's VOC void) or `__ignore__` is void; any other colour the labelmap does not declare
+makes that image fail with the colours named (datumaro refuses them the same way). CVAT paints every pixel nobody
+annotated with its `background` class, black: those pixels are unlabelled, and the source names `background` as
+their class, so they take the folder's background class where it has one, else they are void.
 
 A zip is read in memory, never extracted: member names with `..`, absolute paths or drive letters are refused
 (zip-slip), and each member is read with a bound, so a zip bomb stops at the limit instead of filling memory.
@@ -23,7 +25,8 @@ from .common import IGNORE, UNLABELLED, ImportSourceError, Source, SourceItem, d
 LABELMAP = "labelmap.txt"
 CLASS_DIR = "SegmentationClass"
 VOC_VOID = (224, 224, 192)
-VOID_NAMES = ("void", "__ignore__")
+VOID_NAMES = ("void", "ignored", "__ignore__")   # "ignored": datumaro's VOC void line (224,224,192)
+BACKGROUND = "background"   # CVAT paints what nobody annotated with it, black
 MAX_RATIO = 1000          # uncompressed / compressed size of one member; PNGs barely compress, bombs do
 
 
@@ -161,10 +164,16 @@ def read_cvat_mask(source: str | Path) -> Source:
         raise ImportSourceError(f"{source}/{labelmap}: not UTF-8 text") from exc
     names: list[str] = []
     colours: dict[int, int] = {}
+    unlabelled = None
     for name, (r, g, b) in parse_labelmap(text, f"{source}/{labelmap}"):
         key = r << 16 | g << 8 | b
         if key in colours:
             problems.append(f"{source}/{labelmap}: {name!r} has the colour {(r, g, b)} of an earlier class; ignored")
+            continue
+        if key == 0 and name.casefold() == BACKGROUND:   # CVAT's "not annotated"
+            unlabelled = name
+            name_index(names, name)
+            colours[key] = UNLABELLED
             continue
         colours[key] = IGNORE if name.casefold() in VOID_NAMES else name_index(names, name)
     root = str(PurePosixPath(labelmap).parent)
@@ -180,4 +189,5 @@ def read_cvat_mask(source: str | Path) -> Source:
         items.append(SourceItem(rel.with_suffix("").as_posix(), where, None,
                                 lambda h, w, m=member, wh=where: _render(archive, m, colours, wh),
                                 (rel.stem,)))
-    return Source("cvat-mask", source, names, items, problems)
+    return Source("cvat-mask", source, names, items, problems, unlabelled,
+                  frozenset([unlabelled]) if unlabelled else frozenset())

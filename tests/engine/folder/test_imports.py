@@ -302,3 +302,61 @@ def test_labels_a_person_saves_while_the_import_runs_win(tmp_path):
     assert result.imported == ["a.png"] and result.kept == ["b.png"]
     assert "kept 1 image(s) saved by hand during the import" in result.message(plan)
     assert np.array_equal(read_label_png(folder / "labels" / "b.png"), mine)
+
+
+def _saved_scene(tmp_path, names=("belt", "paper", "can"), void=True):
+    """A folder with two saved label maps: rectangles of every class, class 0 around them, void where asked."""
+    folder = make_folder(tmp_path, ["a", "b"])
+    ds = with_classes(folder, list(names))
+    saved = []
+    for i in range(2):
+        labels = np.zeros((H, W), np.uint8)
+        labels[3 + i:14, 4:22], labels[12:26, 18 + i:37] = 1, 2
+        if void:
+            labels[0:2, :] = VOID
+        ds.save(i, labels, ds.project.class_list(), provenance=make_provenance(labels, np.ones((H, W), bool), "x"))
+        saved.append(labels)
+    return folder, saved
+
+
+def test_the_apps_own_cvat_mask_and_voc_exports_import_back(tmp_path):
+    """CVAT masks: class colours come back as names, CVAT's background (what was void) is void again. A VOC
+    export has the same layout (labelmap.txt with datumaro's `ignored` void line, indexed PNGs): read the same way."""
+    from engine.io.dataset_export import EXPORTERS
+    from engine.io.imports import read_cvat_mask
+
+    folder, saved = _saved_scene(tmp_path)
+    ds = Dataset(folder)
+    for kind, target in (("cvat-mask", tmp_path / "cvat.zip"), ("cvat-mask", tmp_path / "cvat"),
+                         ("voc", tmp_path / "voc")):
+        EXPORTERS[kind](ds, ds.project.class_list(), target)
+        plan = plan_import(Dataset(folder), read_cvat_mask(target), force=True)
+        assert not plan.unmatched and [plan.targets[n] for n in ("belt", "paper", "can")] == [0, 1, 2], kind
+        result = run_import(Dataset(folder), plan)
+        assert result.imported == ["a.png", "b.png"] and not result.errors, (kind, result.errors)
+        for name, labels in zip("ab", saved):
+            assert np.array_equal(read_label_png(folder / "labels" / f"{name}.png"), labels), (kind, target)
+
+
+def test_the_apps_own_yolo_seg_export_imports_back_up_to_its_coordinate_rounding(tmp_path):
+    """YOLO-seg stores coordinates as 6-decimal fractions, which Ultralytics (and this import) truncate to pixels: a
+    border at 13/30 = 0.433333 comes back at row 12.99999 -> 12. So the labels come back except, at most, one
+    pixel along a region's border."""
+    from engine.io.dataset_export import export_yolo_seg
+    from engine.io.imports import read_yolo_seg
+
+    folder, saved = _saved_scene(tmp_path, void=False)
+    ds = Dataset(folder)
+    export_yolo_seg(ds, ds.project.class_list(), tmp_path / "yolo")
+    plan = plan_import(Dataset(folder), read_yolo_seg(tmp_path / "yolo"), force=True)
+    assert sorted(j.item.image for j in plan.jobs) == ["a", "b"] and not plan.unmatched
+    run_import(Dataset(folder), plan)
+    for name, labels in zip("ab", saved):
+        got = read_label_png(folder / "labels" / f"{name}.png")
+        border = np.zeros_like(labels, bool)
+        border[1:] |= labels[1:] != labels[:-1]
+        border[:-1] |= labels[1:] != labels[:-1]
+        border[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+        border[:, :-1] |= labels[:, 1:] != labels[:, :-1]
+        wrong = got != labels
+        assert not (wrong & ~border).any() and wrong.mean() < 0.05, name

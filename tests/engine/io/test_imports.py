@@ -281,9 +281,10 @@ def test_cvat_mask_folder_maps_colours_to_names(tmp_path):
     (tmp_path / "SegmentationClass" / "scene.png").write_bytes(_png(cvat_mask()))
     source = read_cvat_mask(tmp_path)
     assert source.names == ["background", "cat", "dog"]
+    assert source.unlabelled == "background" and source.unused == {"background"}   # CVAT's "not annotated"
     got = source.items[0].render(H, W)
     assert source.items[0].image == "scene"
-    assert got[10, 10] == 1 and got[30, 40] == 2 and got[45, 5] == 0 and got[0, 0] == IGNORE
+    assert got[10, 10] == 1 and got[30, 40] == 2 and got[45, 5] == UNLABELLED and got[0, 0] == IGNORE
 
 
 def test_cvat_mask_zip_is_read_in_memory_and_refuses_slips_bombs_and_undeclared_colours(tmp_path):
