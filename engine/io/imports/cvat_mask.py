@@ -30,8 +30,9 @@ BACKGROUND = "background"   # CVAT paints what nobody annotated with it, black
 MAX_RATIO = 1000          # uncompressed / compressed size of one member; PNGs barely compress, bombs do
 
 
-def parse_labelmap(text: str, where: str) -> list[tuple[str, tuple[int, int, int]]]:
-    """(name, colour) per class, in file order."""
+def parse_labelmap(text: str, where: str) -> list[tuple[str, tuple[int, int, int] | None]]:
+    """(name, colour) per class, in file order, read as datumaro's parse_label_map does (a class without a colour
+    is allowed; no mask pixel can carry it)."""
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -41,13 +42,16 @@ def parse_labelmap(text: str, where: str) -> list[tuple[str, tuple[int, int, int
         name = fields[0].strip()
         if not name:
             raise ImportSourceError(f"{where}, line {n}: a class without a name")
+        if len(fields) < 2 or not fields[1].strip():
+            out.append((name, None))
+            continue
         try:
-            colour = tuple(int(v) for v in fields[1].split(",")) if len(fields) > 1 else ()
+            colour = tuple(int(v) for v in fields[1].split(","))
         except ValueError as exc:
             raise ImportSourceError(f"{where}, line {n}: colour {fields[1]!r:.40} is not r,g,b") from exc
         if len(colour) != 3 or not all(0 <= v <= 255 for v in colour):
             raise ImportSourceError(f"{where}, line {n}: class {name!r} needs a colour r,g,b (0-255), "
-                                    f"got {fields[1] if len(fields) > 1 else 'none'!r:.40}")
+                                    f"got {fields[1]!r:.40}")
         out.append((name, colour))
     if not out:
         raise ImportSourceError(f"{where}: no classes (lines like `cat:255,0,0::` expected)")
@@ -164,8 +168,12 @@ def read_cvat_mask(source: str | Path) -> Source:
         raise ImportSourceError(f"{source}/{labelmap}: not UTF-8 text") from exc
     names: list[str] = []
     colours: dict[int, int] = {}
-    unlabelled = None
-    for name, (r, g, b) in parse_labelmap(text, f"{source}/{labelmap}"):
+    unlabelled, uncoloured = None, set()
+    for name, colour in parse_labelmap(text, f"{source}/{labelmap}"):
+        if colour is None:
+            uncoloured.add(names[name_index(names, name)])
+            continue
+        r, g, b = colour
         key = r << 16 | g << 8 | b
         if key in colours:
             problems.append(f"{source}/{labelmap}: {name!r} has the colour {(r, g, b)} of an earlier class; ignored")
@@ -190,4 +198,4 @@ def read_cvat_mask(source: str | Path) -> Source:
                                 lambda h, w, m=member, wh=where: _render(archive, m, colours, wh),
                                 (rel.stem,)))
     return Source("cvat-mask", source, names, items, problems, unlabelled,
-                  frozenset([unlabelled]) if unlabelled else frozenset())
+                  frozenset(uncoloured | ({unlabelled} if unlabelled else set())))

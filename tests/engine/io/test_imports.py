@@ -287,6 +287,22 @@ def test_cvat_mask_folder_maps_colours_to_names(tmp_path):
     assert got[10, 10] == 1 and got[30, 40] == 2 and got[45, 5] == UNLABELLED and got[0, 0] == IGNORE
 
 
+def test_cvat_mask_agrees_with_datumaros_reading_of_the_same_folder(tmp_path):
+    from tests.support.datumaro_port import parse_label_map, read_mask
+
+    (tmp_path / "SegmentationClass").mkdir()
+    (tmp_path / "labelmap.txt").write_text(LABELMAP + "void:224,224,192::\nbird:::\n")
+    (tmp_path / "SegmentationClass" / "scene.png").write_bytes(_png(cvat_mask()))
+    source = read_cvat_mask(tmp_path)
+    assert source.unused == {"background", "bird"}
+    got = source.items[0].render(H, W)
+    label_map = parse_label_map(tmp_path / "labelmap.txt")
+    theirs = np.array(list(label_map))[read_mask(tmp_path / "SegmentationClass" / "scene.png", label_map)]
+    ours = np.where(got == UNLABELLED, "background", np.where(got == IGNORE, "void",
+                                                                np.array(source.names + [""])[got]))
+    assert np.array_equal(ours, theirs)
+
+
 def test_cvat_mask_zip_is_read_in_memory_and_refuses_slips_bombs_and_undeclared_colours(tmp_path):
     path = tmp_path / "export.zip"
     bad = cvat_mask()
