@@ -21,6 +21,10 @@ MAX_PIXELS_ENV = "DEEPLAB_MAX_PIXELS"
 MAX_CHECKPOINT_BYTES = 2 << 30            # 2 GiB; DeepLab v2 ResNet-101 files are about 180 MB
 MAX_ZIP_EXPANSION = 4                     # a .pt's members may hold at most 4x the file's size, plus 1 MiB
 MAX_LOCK_BYTES = 64 << 10                 # a folder lock file is a few hundred bytes
+MAX_TIFF_PAGES = 1024                     # pages (IFDs) of one TIFF; counted before any page is decoded
+MAX_BANDS = 256                           # bands of one image (hyperspectral cubes have about 200)
+DECODE_BYTES_PER_PIXEL = 24               # a TIFF may decode to this many bytes per pixel of the cap (3 float64
+#                                           bands): 2.4 GB at the default cap, more bands of a smaller image
 
 _max_pixels: int | None = None            # set_max_pixels() wins over the environment
 
@@ -59,6 +63,11 @@ def set_max_pixels(value: str | int | None) -> None:
     _max_pixels = None if value is None else parse_pixels(value)
     if "cv2" not in sys.modules:  # OpenCV reads its limit when it loads (see engine/__init__.py)
         os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels())
+
+
+def max_decode_bytes() -> int:
+    """The most bytes one image's samples may take when decoded (all its bands, in the file's own type)."""
+    return max_pixels() * DECODE_BYTES_PER_PIXEL
 
 
 def describe_pixels(n: int) -> str:

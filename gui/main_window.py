@@ -24,6 +24,7 @@ from gui.dialogs.prelabel import PrelabelDialog
 from gui.menus.export import ExportMenu
 from gui.menus.folder_lock import FolderLockActions
 from gui.menus.help import HelpMenu
+from gui.menus.image_scaling import ImageScalingMenu
 from gui.menus.learn import LearnMenu
 from gui.menus.menubar import build_menubar
 from gui.menus.model import ModelMenu
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.lock_actions = FolderLockActions(self)       # read-only / take over (one writer per folder)
         self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/menus/learn.py)
         self.help_menu = HelpMenu(self)
+        self.image_scaling = ImageScalingMenu(self)       # Image > Bands and scaling… (gui/menus/image_scaling.py)
         self.menus = build_menubar(self)                  # the one place that orders the menus
         self.editing.toolbar.addAction(self.learn.adapt_action)
         self.status.addPermanentWidget(self.lock_actions.badge)
@@ -120,6 +122,7 @@ class MainWindow(QMainWindow):
         c, tb = self.ctl, self.toolbar
         c.folder_opened.connect(self._on_folder_opened)
         c.image_opened.connect(self._on_image_opened)
+        c.pixels_changed.connect(self._on_pixels_changed)
         c.results_changed.connect(self._on_results_changed)
         c.preview_changed.connect(self._on_preview_changed)
         c.window_refined.connect(self._on_window_refined)
@@ -312,6 +315,13 @@ class MainWindow(QMainWindow):
         self.class_panel.set_shares(self.presenter.shares())
         self._show_position()
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+
+    def _on_pixels_changed(self) -> None:
+        """The open image was read again with other bands or scaling: new pixels, the same view and labels."""
+        st = self.ctl.state
+        if st is not None:
+            self.canvas.set_image(st.image, keep_view=True)
+            self._on_results_changed()
 
     def _on_results_changed(self) -> None:
         self.presenter.render()

@@ -97,6 +97,15 @@ class ImageState:
         self.base = base if base in (SOURCE_MODEL, SOURCE_DISK) else SOURCE_MODEL
         self.hand = True
 
+    def take_pixels(self, image: np.ndarray, token: int, void_mask: np.ndarray | None = None) -> None:
+        """The same file read again with another band choice or scaling: new pixels of the same size and a new
+        ``token``, so every result keyed to the old pixels is dropped. Labels, locks and saved labels stay (the
+        geometry is the file's); the probabilities shown stay until the new prediction replaces them."""
+        if image.shape[:2] != self.shape:
+            raise ValueError(f"image shape {image.shape[:2]} does not fit the open image {self.shape}")
+        self.image, self.token, self.void_mask = image, token, void_mask
+        self.crf_preview, self.preview_kind = None, ""
+
     def set_prediction(self, probs: np.ndarray, unc: np.ndarray | None = None,
                        raw_labels: np.ndarray | None = None, keep_crf: bool = False) -> None:
         """New model probabilities (C, H, W) (and, computed in a worker, their uncertainty and argmax labels);

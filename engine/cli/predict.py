@@ -34,7 +34,36 @@ def build_parser() -> argparse.ArgumentParser:
                         "class_names.txt): map the model's classes to the folder's ids by name, or keep the "
                         "folder's ids by position (default: refuse)")
     p.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M, or $DEEPLAB_MAX_PIXELS)")
+    p.add_argument("--bands", help="16-bit, float or multi-band images: the bands shown and predicted, from 1: "
+                                   "R,G,B (e.g. 4,3,2) or one band as grey (default: the image folder's "
+                                   "labels/project.json, else the first three)")
+    p.add_argument("--scaling", help="how those samples become 0-255: percentile[:LOW,HIGH] (default 2,98), minmax "
+                                     "or fixed:LOW,HIGH in the file's units (default: the image folder's setting)")
     return p
+
+
+def image_scaling(args):
+    """The band choice and scaling for args.image: the image folder's (labels/project.json), with --bands and
+    --scaling replacing what they name. EngineError for values that cannot be used."""
+    from dataclasses import replace
+
+    from engine.folder.dataset import folder_image_settings
+    from engine.io.scaling import ImageSettingsError
+
+    scaling = folder_image_settings(Path(args.image).parent)
+    try:
+        if args.bands:
+            scaling = replace(scaling, bands=tuple(int(b) for b in args.bands.split(",")))
+        if args.scaling:
+            mode, _, values = args.scaling.partition(":")
+            numbers = tuple(float(v) for v in values.split(",")) if values else None
+            if mode == "percentile":
+                scaling = replace(scaling, mode=mode, percentiles=numbers or (2.0, 98.0))
+            else:
+                scaling = replace(scaling, mode=mode, range=numbers)
+    except ValueError as exc:
+        raise ImageSettingsError(f"--bands/--scaling: not numbers ({exc})") from None
+    return scaling
 
 
 def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_backend: str,
@@ -79,7 +108,8 @@ def run(args) -> str:
     loaded = load_checkpoint(args.model, class_list=class_list, pipeline=args.pipeline)
     # a labels folder's own class list decides what the values mean: checked before any work is done
     target = labels_target(args.out.parent, loaded.spec.class_list(), args.map_classes)
-    image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True)
+    image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True,
+                              scaling=image_scaling(args))
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
     probs = target.channel_map.apply(predictor.predict(image))
     params = preset(args.crf) if args.crf != "none" else None

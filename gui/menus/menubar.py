@@ -82,6 +82,8 @@ def image_menu(w) -> QMenu:
     _act(w, i, "&Predict again", w.ctl.request_predict, "F5")
     _act(w, i, "&Use model result (replace saved labels)", w.ctl.edits.use_model_result, "Ctrl+R")
     w.cancel_action = _act(w, i, "&Cancel running work", w.ctl.cancel, "Esc")
+    i.addSeparator()
+    i.addAction(w.image_scaling.action)                  # Bands and scaling… (gui/menus/image_scaling.py)
     return i
 
 

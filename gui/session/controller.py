@@ -21,7 +21,6 @@ from engine.annotate.state import ImageState
 from engine.batch.report import read_scores
 from engine.errors import EngineError
 from engine.folder.dataset import Dataset, Status
-from engine.io.images import read_image
 from engine.learn.head_store import HeadStore
 from engine.models.device import describe
 from engine.predict import Prediction, transparent_mask
@@ -50,6 +49,7 @@ def _relay(source: QObject, target: QObject, *signals: str) -> None:
 class AnnotatorController(QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
+    pixels_changed = Signal()          # the open image was read again (another band choice or scaling)
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
     preview_changed = Signal()         # a running CRF's label preview of the current image changed
     window_refined = Signal(object)    # local CRF windows [(x0, y0, x1, y1), ...] of the current image changed
@@ -185,7 +185,7 @@ class AnnotatorController(QObject):
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
             if cached is None:
-                image, alpha = read_image(entry.path, background, with_alpha=True)
+                image, alpha = dataset.read_image(index, background, with_alpha=True)   # the folder's scaling
             else:
                 image, alpha = cached.image, cached.alpha
             saved, problem, machine = None, None, False
@@ -201,7 +201,63 @@ class AnnotatorController(QObject):
         self.lanes["image"].submit(ImageKey("image", token, index), job)
         return True
 
+    def set_image_settings(self, scaling) -> bool:
+        """Image > Bands and scaling: the folder's band choice and scaling (an engine.io.scaling.ImageScaling, None
+        for the default). Written to labels/project.json when this window may write the folder (else kept for
+        this session), then the open image is read again with it and predicted again; prefetched images go."""
+        dataset = self.dataset
+        if dataset is None:
+            return False
+        message = self.guard.refusal()
+        if message:
+            dataset.project.set_image_settings(scaling)
+            self.activity.emit(f"Bands and scaling used for this session only: {message}")
+        else:
+            try:
+                written = dataset.set_image_settings(scaling, self.classes.class_list)
+            except EngineError as exc:
+                self.error.emit(f"{exc}. The bands and scaling are used for this session only")
+            else:
+                self.activity.emit(f"Bands and scaling: {dataset.image_settings.describe()}" + (
+                    "" if written else " (written to labels/project.json with the first save)"))
+        self.model_gen += 1                  # predictions from the old pixels (prefetched ones too) are stale
+        self.prefetch.clear()
+        self.reread_image()
+        return True
+
+    def reread_image(self) -> None:
+        """Read the open image again (the folder's band choice or scaling changed), off the GUI thread; its labels,
+        locks and undo history stay. An image that could not be read is opened again from the start."""
+        st, dataset = self.state, self.dataset
+        if dataset is None or not 0 <= self.index < len(dataset):
+            return
+        if st is None or st.index != self.index:
+            self.open_index(self.index)
+            return
+        for name in ("image", "predict", "crf", "preview", "adapt"):
+            self.lanes[name].cancel()
+        self.crf.forget()
+        index, token, background = st.index, self.image.new_token(), self.loader.alpha_background()
+        self.activity.emit(f"Reading {st.path.name} again…")
+        self.lanes["image"].submit(ImageKey("reread", token, index),
+                                   lambda cancel, report: dataset.read_image(index, background, with_alpha=True))
+
+    def _on_pixels_read(self, key, result) -> None:
+        st = self.state
+        if st is None or st.index != key.index or self.index != key.index:
+            return
+        image, alpha = result
+        if image.shape[:2] != st.shape:      # the file itself changed on disk: open it as a new image
+            self.open_index(key.index)
+            return
+        st.take_pixels(image, key.token, transparent_mask(alpha))
+        self.pixels_changed.emit()
+        self.request_predict()
+
     def _on_image_loaded(self, key, result) -> None:
+        if key.kind == "reread":
+            self._on_pixels_read(key, result)
+            return
         token, index = key.token, key.index
         if self.dataset is None or index != self.index:
             return
@@ -229,8 +285,11 @@ class AnnotatorController(QObject):
             self.request_predict()                                # else _on_prefetched takes it
 
     def _on_image_failed(self, key, message: str) -> None:
-        """The file could not be read: nothing is shown (state stays None) and the list says why."""
+        """The file could not be read: nothing is shown (state stays None) and the list says why. Read again with
+        other bands or scaling, the image shown stays, with its edits (``_on_failed`` shows the message)."""
         index = key.index
+        if key.kind == "reread":
+            return
         self.image_opened.emit()
         if self.dataset is not None and index == self.index:
             self._mark_unreadable(index, message)
