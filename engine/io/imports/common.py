@@ -20,7 +20,7 @@ from PIL import Image
 
 from ... import limits
 from ...errors import EngineError, ImageReadError
-from ..images import check_pixels
+from ..checks import check_pixels
 
 UNLABELLED = -1   # no shape covers the pixel: void, or the class the user picks for it
 IGNORE = -2       # the source marks the pixel void on purpose (labelme "__ignore__")

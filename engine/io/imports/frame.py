@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import tifffile
 
 from ...errors import ImageReadError
-from ..images import check_regular_file, open_checked
+from ..checks import check_pixels, check_regular_file
+from ..images import open_checked
+from ..orientation import orient
+from ..tiff import is_tiff
 
-_ORIENTATION_TAG = 0x0112
-# EXIF orientation -> the Pillow transpose that makes the stored pixels upright (as ImageOps.exif_transpose does)
-_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-              8: Image.Transpose.ROTATE_90}
+_ORIENTATION_TAG = 0x0112   # EXIF and TIFF Orientation (274)
+_TURNS = (5, 6, 7, 8)       # orientations that swap width and height
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,38 @@ class Frame:
         neither the upright nor the stored size."""
         if size is None or tuple(size) == self.shape:
             return self.shape, False
-        if tuple(size) == self.stored and self.orientation in _TRANSPOSE:
+        if tuple(size) == self.stored and self.orientation in _TURNS:
             return self.stored, True
         raise ValueError(f"{where}: drawn on a {size[1]}x{size[0]} image, but the image is {self.width}x"
                          f"{self.height}; it belongs to another image or another version of it")
 
     def upright(self, labels: np.ndarray) -> np.ndarray:
-        """A label map drawn on the stored pixels, turned like the image (uint8, nearest: values are kept)."""
-        method = _TRANSPOSE.get(self.orientation)
-        if method is None:
-            return labels
-        return np.array(Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8), mode="L").transpose(method))
+        """A label map drawn on the stored pixels, turned like the image (engine.io.orientation, as every reader
+        turns the pixels)."""
+        return np.ascontiguousarray(orient(labels, self.orientation))
+
+
+def _frame(height: int, width: int, orientation: int) -> Frame:
+    orientation = orientation if 1 <= orientation <= 8 else 1
+    if orientation in _TURNS:
+        return Frame(width, height, (height, width), orientation)
+    return Frame(height, width, (height, width), orientation)
+
+
+def _tiff_frame(path: Path) -> Frame:
+    """A TIFF Pillow cannot open (float, 16-bit colour, many bands): its first series' size and orientation."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, shape = series.axes, tuple(int(v) for v in series.shape)
+            height, width = shape[axes.index("Y")], shape[axes.index("X")]
+            page = series.pages[0] if series.pages else tif.pages[0]
+            tag = getattr(page, "keyframe", page).tags.get(274)
+            orientation = int(tag.value) if tag is not None else 1
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many types on damaged bytes
+        raise ImageReadError(f"{path}: not a readable TIFF ({str(exc)[:200]})") from exc
+    check_pixels(path, (width, height))
+    return _frame(height, width, orientation)
 
 
 def image_frame(path: str | Path) -> Frame:
@@ -67,6 +88,8 @@ def image_frame(path: str | Path) -> Frame:
     except ImageReadError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError, IndexError) as exc:
+        if is_tiff(path):
+            return _tiff_frame(path)
         raise ImageReadError(f"{path}: not a readable image ({str(exc)[:200]})") from exc
     with img:
         width, height = img.size
@@ -74,6 +97,4 @@ def image_frame(path: str | Path) -> Frame:
             orientation = int(img.getexif().get(_ORIENTATION_TAG, 1) or 1)
         except (OSError, ValueError, TypeError, SyntaxError):
             orientation = 1
-    if orientation in (5, 6, 7, 8):
-        return Frame(width, height, (height, width), orientation)
-    return Frame(height, width, (height, width), orientation if orientation in _TRANSPOSE else 1)
+    return _frame(height, width, orientation)

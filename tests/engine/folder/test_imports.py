@@ -360,3 +360,25 @@ def test_the_apps_own_yolo_seg_export_imports_back_up_to_its_coordinate_rounding
         border[:, :-1] |= labels[:, 1:] != labels[:, :-1]
         wrong = got != labels
         assert not (wrong & ~border).any() and wrong.mean() < 0.05, name
+
+
+def test_annotations_import_onto_multi_band_float_tiffs(tmp_path):
+    """A float TIFF with five bands (Pillow cannot open it; tifffile's header gives its frame) takes labels like
+    any image, at the size the window and training read it."""
+    import tifffile
+
+    from engine.io.imports import read_coco
+    from engine.learn.saved import saved_images
+
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    tifffile.imwrite(folder / "s.tif", np.random.default_rng(0).random((H, W, 5), dtype=np.float32),
+                     photometric="minisblack", planarconfig="contig")
+    doc = {"images": [{"id": 1, "file_name": "s.tif", "height": H, "width": W}],
+           "categories": [{"id": 1, "name": "field"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 20, 2, 20, 20]]}]}
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    result = run_import(Dataset(folder), plan_import(Dataset(folder), read_coco(tmp_path / "c.json")))
+    assert result.imported == ["s.tif"] and not result.errors
+    image, labels = saved_images(folder)[0].load()
+    assert labels.shape == image.shape[:2] == (H, W) and labels[5, 15] == 0
