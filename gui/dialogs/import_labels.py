@@ -171,6 +171,7 @@ class ImportDialog(QDialog):
         self.plan, self._folder = None, folder
         self.table.setRowCount(0)
         self.summary.setPlainText(f"Reading {path}…")
+        self.bar.setRange(0, 0)   # busy: reading has no steps to count
         self.lane.submit(("read", fmt, path), job)
         return True
 
@@ -259,6 +260,7 @@ class ImportDialog(QDialog):
             result = run_import(dataset, final, stop.is_set,
                                 lambda done, total, name: report(done, total, f"Imported {name}"))
             return final, result
+        self.bar.setRange(0, max(len(plan.jobs), 1))
         self.bar.setValue(0)
         self.summary.appendPlainText("Importing…")
         self.lane.submit(("import", str(source.path)), job)
@@ -279,6 +281,7 @@ class ImportDialog(QDialog):
         self.cancel_button.setEnabled(self.running)
 
     def _on_finished(self, key, value) -> None:
+        self.bar.setRange(0, max(self.bar.maximum(), 1))
         if key[0] == "read":
             self._show_plan(value)
             self._sync_buttons()
@@ -294,6 +297,7 @@ class ImportDialog(QDialog):
         self.run_finished.emit(result)
 
     def _on_failed(self, key, message: str) -> None:
+        self.bar.setRange(0, 1)
         self.summary.appendPlainText(f"Failed: {message}")
         self.window.show_error(f"Import failed: {message}")
         self._sync_buttons()

@@ -62,6 +62,7 @@ def test_import_labels_from_the_file_menu(qtbot, window, env, tmp_path, monkeypa
     result = done.args[0]
     assert asked == [["img3.png"]]
     assert result.imported == ["img1.png", "img2.png"] and not result.errors
+    assert dialog.bar.maximum() == dialog.bar.value() == 2                       # the progress bar went through
     assert window.ctl.classes.class_list.names == (*CLASS_NAMES, "cat")      # the new class, in the window too
     assert Dataset(folder).project.classes.names == (*CLASS_NAMES, "cat")
     assert np.array_equal(read_label_png(folder / "labels" / "img3.png"), mine)
