@@ -282,16 +282,17 @@ def run_import(dataset: Dataset, plan: ImportPlan, should_cancel=None, progress=
         entry = dataset.entries[job.index]
         if job.replaces != "hand" and entry.label_path.is_file() and not is_machine_label(entry.label_path):
             result.kept.append(entry.path.name)   # a person saved it since the plan was made
-            continue
-        try:
-            labels = render_labels(dataset, job, lut)
-            record = make_provenance(labels, np.ones(labels.shape, bool), entry.path.name, origin=ORIGIN_HAND)
-            dataset.save(job.index, labels, class_list, provenance=record)
-            result.imported.append(entry.path.name)
-            if job.replaces:
-                result.replaced.append(entry.path.name)
-        except (EngineError, MemoryError) as exc:
-            result.errors.append((entry.path.name, str(exc) if isinstance(exc, EngineError) else "out of memory"))
+        else:
+            try:
+                labels = render_labels(dataset, job, lut)
+                record = make_provenance(labels, np.ones(labels.shape, bool), entry.path.name, origin=ORIGIN_HAND)
+                dataset.save(job.index, labels, class_list, provenance=record)
+                result.imported.append(entry.path.name)
+                if job.replaces:
+                    result.replaced.append(entry.path.name)
+            except (EngineError, MemoryError) as exc:
+                why = str(exc) if isinstance(exc, EngineError) else "not enough memory for this image"
+                result.errors.append((entry.path.name, why))
         if progress is not None:
             progress(done, len(plan.jobs), entry.path.name)
     return result

@@ -298,8 +298,9 @@ def test_labels_a_person_saves_while_the_import_runs_win(tmp_path):
     mine = np.full((H, W), VOID, np.uint8)
     ds.project.set_classes(plan.classes)
     ds.save(1, mine, ds.project.class_list(), provenance=make_provenance(mine, np.ones((H, W), bool), "b.png"))
-    result = run_import(Dataset(folder), plan)
-    assert result.imported == ["a.png"] and result.kept == ["b.png"]
+    seen = []
+    result = run_import(Dataset(folder), plan, progress=lambda *a: seen.append(a))
+    assert result.imported == ["a.png"] and result.kept == ["b.png"] and seen[-1] == (2, 2, "b.png")
     assert "kept 1 image(s) saved by hand during the import" in result.message(plan)
     assert np.array_equal(read_label_png(folder / "labels" / "b.png"), mine)
 
