@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
-from engine.crf import CRFParams, backend_names
+from engine.crf import CRFParams, backend_names, unavailable_backends
 from engine.crf.params import preset_for_model
 from gui.boot.icon import app_icon
 from gui.canvas.canvas import Canvas
@@ -180,7 +180,10 @@ class MainWindow(QMainWindow):
         self.toolbar.opacity.setValue(s.opacity)
         self.presenter.set_opacity(self.toolbar.opacity.value() / 100)
         backend = s.crf_backend
-        if backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
+        missing = unavailable_backends().get(backend) if backend else None
+        if missing:   # chosen last time, not installed now (pydensecrf is an optional extra)
+            self.show_error(f"CRF engine '{backend}' is not available, using '{self.ctl.crf.backend_name}': {missing}")
+        elif backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
             self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
             self.ctl.crf.set_backend(backend)
         params = s.crf_params

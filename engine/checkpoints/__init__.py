@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.checkpoints import backbone
 from engine.checkpoints.caffe_mapping import caffe_state_dict, detect_caffe_arch, is_msc_copy
 from engine.checkpoints.caffemodel import CaffeFormatError, parse_caffemodel
 from engine.checkpoints.fit import bn_eps_kwarg, check_geometry, fit_state_dict, spec_from_state_dict
@@ -144,10 +146,15 @@ def _load_torch(data: bytes, path: Path, class_list):
             f"format, kazuto's deeplab-pytorch keys (base.layer1.conv1.conv.weight ...) or DeepLab "
             f"v1 Caffe names (conv1_1.weight ... fc8.weight); found: {sample}")
     arch, scales, sd, layout = found
+    stripped = backbone.strip_classifier(arch, sd)
+    if stripped is not None:
+        sd, class_list, layout_name = stripped, backbone.CLASSES, f"{layout}, {backbone.MARK}"
+    else:
+        layout_name = layout
     spec = spec_from_state_dict(arch, sd, path, scales, class_list, pipeline=PIPELINE_OF_LAYOUT[layout])
     model = _build(spec, path, len(data))
     fit_state_dict(model, sd, path, _describe(spec))
-    return model, spec, layout
+    return model, spec, layout_name
 
 
 def _load_caffe(data: bytes, path: Path, class_list):
@@ -171,6 +178,12 @@ def _load_caffe(data: bytes, path: Path, class_list):
     msc = KAZUTO_MSC_SCALES if arch == "deeplab_v2_resnet101" and any(
         is_msc_copy(layer.name) for layer in layers if layer.blobs) else ()
     check_state_dict(sd, path)
+    fmt = "caffemodel"
+    if unknown and all(re.fullmatch(r"fc\d+", name) for name in unknown):
+        unknown = []                  # an ImageNet classifier (ResNet-101's fc1000): a backbone-only file
+    stripped = backbone.strip_classifier(arch, sd)
+    if stripped is not None:
+        sd, class_list, fmt = stripped, backbone.CLASSES, f"caffemodel, {backbone.MARK}"
     spec = spec_from_state_dict(arch, sd, path, msc, class_list, pipeline="caffe")
     model = _build(spec, path, len(data))
     eps = bn_eps_kwarg(model, eps_by_path)
@@ -182,7 +195,7 @@ def _load_caffe(data: bytes, path: Path, class_list):
                               f"weights this app cannot place: {', '.join(unknown[:10])}")
     fit_state_dict(model, sd, path, _describe(spec), reshape=True)
     check_geometry(model, geometry, path)
-    return model, spec, "caffemodel"
+    return model, spec, fmt
 
 
 def with_pipeline(loaded: LoadedModel, pipeline: str) -> LoadedModel:

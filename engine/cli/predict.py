@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from engine.console import error, say
+from engine.console import parser as make_parser
 from engine.errors import EngineError
 from engine.paths import DEMO_V1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import program
     from engine.crf import all_presets, backend_names
     from engine.models.pipelines import PIPELINES
 
-    p = argparse.ArgumentParser(prog=f"{program()} predict", description="Predict a label PNG for one image.")
-    p.add_argument("image", type=Path)
+    p = make_parser("predict", "Predict a label PNG for one image.")
+    p.add_argument("image", type=Path, help="the image to label (PNG, JPEG, TIFF, ...)")
     p.add_argument("--model", type=Path, default=DEMO_V1,
                    help="checkpoint: project .pt, kazuto .pth or .caffemodel (default: bundled demo model)")
     p.add_argument("--classes", type=Path, help="class list file (one name per line) to use instead of the model's")
@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference pipeline (default: the checkpoint's own: caffe for Caffe weights, kazuto for "
                         "kazuto's .pth)")
     p.add_argument("--out", type=Path, required=True,
-                   help="output label PNG (indexed, 255 = void); class_names.txt and OUT.provenance.json go beside it")
+                   help="output label PNG (indexed, 255 = void); class_names.txt and the provenance sidecar go "
+                        "beside it (--out x.png writes x.provenance.json)")
     p.add_argument("--map-classes", choices=("name", "position"), default=None,
                    help="when --out is in a labels folder with another class list (labels/project.json or "
                         "class_names.txt): map the model's classes to the folder's ids by name, or keep the "
@@ -87,9 +88,10 @@ def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_ba
         from engine.errors import LabelIOError
         raise LabelIOError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from exc
     txn = SaveTransaction(out.parent)
-    txn.stage(out, encode_label_png(labels, class_list))
+    png = encode_label_png(labels, class_list)
+    txn.stage(out, png)
     txn.stage(out.parent / CLASS_NAMES_FILE, encode_class_names(class_list))
-    txn.stage(sidecar_path(out), encode_provenance(record))
+    txn.stage(sidecar_path(out), encode_provenance(record.for_file(png)))
     txn.commit()
 
 
@@ -98,6 +100,7 @@ def run(args) -> str:
     import numpy as np
 
     from engine.checkpoints import load_checkpoint
+    from engine.checkpoints.backbone import is_backbone_only
     from engine.crf import DEFAULT_BACKEND, get_backend, preset
     from engine.io.images import read_image
     from engine.labels import VOID, load_class_list
@@ -106,6 +109,11 @@ def run(args) -> str:
 
     class_list = load_class_list(args.classes) if args.classes else None
     loaded = load_checkpoint(args.model, class_list=class_list, pipeline=args.pipeline)
+    if is_backbone_only(loaded):
+        raise EngineError(f"{args.model} is a backbone-only initialisation: it has no classifier, so it cannot label "
+                          f"images yet. Open a folder in the window with it, add your classes and paint a stroke of "
+                          f"each (the model learns them), then Model > Export adapted model… and predict with that "
+                          f"file.")
     # a labels folder's own class list decides what the values mean: checked before any work is done
     target = labels_target(args.out.parent, loaded.spec.class_list(), args.map_classes)
     image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True,
@@ -114,7 +122,11 @@ def run(args) -> str:
     probs = target.channel_map.apply(predictor.predict(image))
     params = preset(args.crf) if args.crf != "none" else None
     if params is not None:
-        labels = get_backend(args.backend).session(image).run(probs, params).labels
+        from engine.crf.fast.kernel_cache import warm_up_with_notice
+
+        backend = get_backend(args.backend)
+        warm_up_with_notice(say, backend)   # the first CPU run after an install compiles: say so
+        labels = backend.session(image).run(probs, params).labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
     clear = transparent_mask(alpha)
@@ -139,6 +151,5 @@ def main(argv: list[str]) -> int:
             set_max_pixels(args.max_pixels)
         print(run(args))
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     return 0

@@ -8,7 +8,7 @@ from numbers import Real
 from pathlib import Path
 
 from ..errors import EngineError
-from ..paths import PRESETS_DIR
+from ..paths import PRESET_DIRS, PRESETS_DIR
 
 # Allowed values: weights beyond 1000 overflow float32 messages into NaN; a std below 1e-3 makes lattice
 # coordinates that crash pydensecrf (checked against the image size at run time too: engine.crf.base).
@@ -76,8 +76,12 @@ def load_extra_presets(folder: Path = PRESETS_DIR) -> dict[str, CRFParams]:
 
 
 def all_presets() -> dict[str, CRFParams]:
-    """Built-in presets plus the ones in resources/presets."""
-    return {**PRESETS, **load_extra_presets()}
+    """Built-in presets plus the ones in resources/presets and, installed, the user's data folder's presets/
+    (engine.paths.PRESET_DIRS: where `eval-demo --write-presets` writes)."""
+    found = dict(PRESETS)
+    for folder in PRESET_DIRS:
+        found.update(load_extra_presets(folder))
+    return found
 
 
 def preset_for_model(spec, checkpoint=None, presets: dict | None = None) -> str:

@@ -212,10 +212,12 @@ class Dataset:
             raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({e.strerror})") from e
         txn = SaveTransaction(self.labels_dir)
         project_text = self.project.stage(txn)   # the class list travels with the labels that use it
-        txn.stage(entry.label_path, encode_label_png(labels, class_list))
+        png = encode_label_png(labels, class_list)
+        txn.stage(entry.label_path, png)
         if project_text is None:
             txn.stage(self.labels_dir / CLASS_NAMES_FILE, encode_class_names(class_list))
         if provenance is not None:
+            provenance = provenance.for_file(png)   # the sidecar names the exact file it describes
             txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
         else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
             txn.remove(sidecar_path(entry.label_path))

@@ -118,7 +118,10 @@ class HeadStore:
         target_dir = path.parent / DAMAGED_DIRNAME
         try:
             target_dir.mkdir(parents=True, exist_ok=True)
-            target = target_dir / f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+            stem = f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+            target, n = target_dir / stem, 1
+            while target.exists():           # two in the same second: never overwrite the first
+                target, n = target_dir / f"{stem}-{n}", n + 1
             os.replace(path, target)
         except OSError as exc:
             log.warning("could not move the damaged head file %s aside: %s", path, exc)

@@ -92,6 +92,7 @@ def model_menu(w) -> QMenu:
     m.addSeparator()
     m.addAction(learn.carry_action)
     m.addAction(learn.reset_action)
+    m.addAction(learn.export_action)
     m.addSeparator()
     m.addAction(learn.train_action)
     return m

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.crf import CRFParams, all_presets
+from engine.crf import CRFParams, all_presets, unavailable_backends
 from engine.crf.params import PRESET_LABELS
 
 DEBOUNCE_MS = 0  # coalesce only the changes of one event-loop pass: previews follow the slider
@@ -105,7 +105,9 @@ class CRFPanel(QWidget):
     params_changed = Signal(object)   # CRFParams, as the values change (coalesced per event-loop pass)
     backend_changed = Signal(str)
 
-    def __init__(self, backends=(), backend: str = "", parent=None):
+    def __init__(self, backends=(), backend: str = "", parent=None, unavailable: dict[str, str] | None = None):
+        """unavailable: backend -> why it cannot run here (default: engine.crf.unavailable_backends()); such a
+        backend stays listed, greyed out, its tooltip saying what to install."""
         super().__init__(parent)
         self.presets = all_presets()
         self.preset_box = QComboBox()
@@ -114,8 +116,14 @@ class CRFPanel(QWidget):
         self.preset_box.addItem("Custom", CUSTOM)
         self.reset_button = QPushButton("Reset to preset")
         self.backend_box = QComboBox()
+        unavailable = unavailable_backends() if unavailable is None else unavailable
         for name in backends:
-            self.backend_box.addItem(name, name)
+            reason = unavailable.get(name)
+            self.backend_box.addItem(f"{name} (not installed)" if reason else name, name)
+            if reason:
+                index = self.backend_box.count() - 1
+                self.backend_box.model().item(index).setEnabled(False)
+                self.backend_box.setItemData(index, reason, Qt.ItemDataRole.ToolTipRole)
         if backend:
             self.backend_box.setCurrentIndex(max(0, self.backend_box.findData(backend)))
         self.backend_box.setToolTip("CRF engine: 'reference' is pydensecrf; others must give the same result")

@@ -20,6 +20,7 @@ from PySide6.QtGui import QUndoGroup
 from engine.annotate.state import ImageState
 from engine.batch.report import read_scores
 from engine.errors import EngineError
+from engine.checkpoints.backbone import is_backbone_only
 from engine.folder.dataset import Dataset, Status
 from engine.learn.head_store import HeadStore
 from engine.models.device import describe
@@ -44,6 +45,11 @@ def _relay(source: QObject, target: QObject, *signals: str) -> None:
     """Re-emit a service's signals as the session's own (the window listens to the session only)."""
     for name in signals:
         getattr(source, name).connect(getattr(target, name))
+
+
+BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. Add your "
+                      "classes in the Classes panel, then paint a stroke of each: the model learns them from your "
+                      "strokes (Edit > Adapt the model to corrections).")
 
 
 class AnnotatorController(QObject):
@@ -366,6 +372,16 @@ class AnnotatorController(QObject):
                 out.append(("new", "New to the model: paint it and the model learns it from your strokes"))
         return out
 
+    def export_adapted(self, path) -> Path:
+        """Model > Export adapted model…: the base network plus what the strokes taught, with the folder's classes
+        (engine.learn.export). Raises EngineError with what to do when there is nothing to export."""
+        from engine.learn.export import export_adapted
+        loaded, adapter, cl = self.loader.loaded, self.adapt.adapter, self.classes.class_list
+        if loaded is None or adapter is None or cl is None:
+            raise EngineError("Open a folder and load a model first.")
+        return export_adapted(path, loaded, adapter, self.adapt.head, cl,
+                              folder=self.dataset.folder if self.dataset is not None else None)
+
     # ----- what the head learnt, kept in the folder (engine.learn.head_store) ----------------------
     def head_store(self):
         loaded = self.loader.loaded
@@ -410,6 +426,8 @@ class AnnotatorController(QObject):
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
                            f"on {describe(predictor.device)}")
+        if is_new_model and is_backbone_only(loaded) and (self.adapt.head is None or self.adapt.head.is_original):
+            self.activity.emit(BACKBONE_ONLY_HINT)
         self.request_predict()
 
     # ----- prediction ----------------------------------------------------------------------------
