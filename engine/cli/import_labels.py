@@ -20,11 +20,10 @@ Imported labels count as hand labels: prediction and pre-labelling never replace
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import program
+    from engine.console import parser
     from engine.io.imports import FORMATS
 
-    p = argparse.ArgumentParser(prog=f"{program()} import", epilog=EPILOG,
-                                description="Import existing annotations as the folder's saved labels.")
+    p = parser("import", "Import existing annotations as the folder's saved labels.", epilog=EPILOG)
     p.add_argument("folder", type=Path, help="folder of images; labels go into its labels/ folder")
     p.add_argument("--from", dest="fmt", choices=FORMATS, required=True, metavar="FORMAT",
                    help=f"the annotations' format: {', '.join(FORMATS)}")
@@ -67,8 +66,7 @@ def _lock(folder):
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from tqdm import tqdm
-
+    from engine.console import error, progress
     from engine.folder.dataset import Dataset
     from engine.folder.imports import plan_import, run_import
     from engine.io.imports import read_source
@@ -99,11 +97,10 @@ def main(argv: list[str]) -> int:
         if not plan.jobs:
             print("nothing to import")
             return 1 if plan.not_found else 0
-        with tqdm(total=len(plan.jobs), unit="image", file=sys.stderr, disable=None) as bar:
+        with progress(len(plan.jobs), f"import {args.fmt}", unit="image") as bar:
             result = run_import(dataset, plan, progress=lambda done, total, name: bar.update(1))
     except (EngineError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     finally:
         if lock is not None:
             lock.release()
