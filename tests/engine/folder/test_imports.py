@@ -2,6 +2,7 @@
 hand labels never overwritten without force, imported labels saved as hand labels that training learns from."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -87,6 +88,7 @@ def test_a_folder_without_classes_takes_the_sources_and_the_labels_are_saved_han
     assert labels.shape == (H, W) and labels[10, 10] == 0 and labels[25, 35] == VOID
     record = read_provenance(folder / "labels" / "a.png")
     assert record.origin == ORIGIN_HAND and record.edited_pixels == H * W and record.model_name == ""
+    assert record.label_file_sha256 == hashlib.sha256((folder / "labels" / "a.png").read_bytes()).hexdigest()
     again = Dataset(folder)
     assert [again.status(i) for i in range(3)] == [Status.SAVED, Status.SAVED, Status.NEW]
     assert again.project.classes.names == ("cat", "dog")
