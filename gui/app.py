@@ -31,13 +31,15 @@ ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
 
 
 def choose_model(folder: Path | None, model: Path | None, prefs: Preferences) -> Path | None:
-    """Explicit model > (for a user folder) the folder's recorded model > the last model used > the bundled demo."""
+    """Explicit model > the folder's recorded model (the bundled samples' too: a model chosen there with *Use the
+    folder's settings* loads directly on the next start) > for a user folder the last model used > the demo."""
     if model is not None:
         return Path(model)
+    where = Path(folder) if folder is not None else SAMPLES_DIR
+    recorded = folder_model(where.parent if where.is_file() else where)
+    if recorded is not None:
+        return recorded
     if folder is not None:
-        recorded = folder_model(Path(folder).parent if Path(folder).is_file() else Path(folder))
-        if recorded is not None:
-            return recorded
         last = prefs.last_model
         if last and Path(last).is_file():
             return Path(last)

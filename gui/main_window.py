@@ -16,6 +16,8 @@ from engine.crf import CRFParams, backend_names, unavailable_backends
 from engine.crf.params import preset_for_model
 from gui.boot.icon import app_icon
 from gui.canvas.canvas import Canvas
+from gui.canvas.focus import BackToCanvas
+from gui.canvas.overlay_legend import OverlayLegend
 from gui.canvas.overlays import OverlayPresenter
 from gui.canvas.uncertainty_legend import UncertaintyLegend
 from gui.dialogs import damaged_journal, prompts
@@ -31,7 +33,7 @@ from gui.menus.model import ModelMenu
 from gui.menus.recent_folders import RecentFolders
 from gui.panels.class_editor import ClassEditor
 from gui.panels.classes import ClassPanel
-from gui.panels.crf import CUSTOM, CRFPanel
+from gui.panels.crf import CRFPanel
 from gui.panels.images import ImagesPanel
 from gui.panels.readout import Readout
 from gui.panels.status_bar import StatusBar
@@ -94,6 +96,10 @@ class MainWindow(QMainWindow):
         self.legend = UncertaintyLegend(self.canvas, self.prefs.uncertainty_cmap)
         self.presenter.opts.uncertainty_cmap = self.legend.choice()
         self.legend.cmap_changed.connect(self._on_cmap)
+        self.overlay_legend = OverlayLegend(self.canvas)   # changed by CRF, locks, heat map, unknown values
+        self.back_to_canvas = BackToCanvas(self.canvas)    # Enter in a small box: the next shortcut is the image's
+        self.back_to_canvas.watch(self.editing.size_box, self.images_panel.filter,
+                                  *[t.size_box for t in self.editing.tools.values() if getattr(t, "size_box", None)])
         self.readout = Readout(self)
         self.status.addPermanentWidget(self.learn.status_label)
         self.project = ProjectState(self)
@@ -143,7 +149,8 @@ class MainWindow(QMainWindow):
         c.recovery.damaged.connect(lambda records: damaged_journal.show_damaged_journal(self, records))
         ed = c.editor
         ed.region_changed.connect(self._on_region_edited)
-        ed.edit_finished.connect(lambda _kind: self.class_panel.set_shares(self.presenter.shares()))
+        ed.edit_finished.connect(lambda _kind: (self.class_panel.set_shares(self.presenter.shares()),
+                                                self.refresh_legend()))
         ed.message.connect(self.show_error)
         ed.paint_class_changed.connect(self.class_panel.set_paint_class)
         self.class_panel.paint_class_selected.connect(ed.set_paint_class)
@@ -186,10 +193,7 @@ class MainWindow(QMainWindow):
         elif backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
             self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
             self.ctl.crf.set_backend(backend)
-        params = s.crf_params
-        if params is not None:
-            self.crf_panel.set_params(params)
-        self.ctl.crf.take_params(self.crf_panel.params())
+        self.ctl.crf.take_params(self.crf_panel.params())   # CRF values are each folder's (_on_folder_opened)
         device = s.device
         self.model_menu.set_device_checked(device)
         self.ctl.loader.set_device(device)
@@ -257,8 +261,8 @@ class MainWindow(QMainWindow):
         st = self.ctl.state
         if st is None or not st.dirty:
             return True
-        if self.autosave_action.isChecked():
-            return self.ctl.save()
+        if self.autosave_action.isChecked() and not self.ctl.guard.read_only and self.ctl.save():
+            return True   # read-only, or the save failed: ask, so the window can still be left (Discard)
         self.leaving = leaving   # what the prompt says the user is doing (prompts.ask_unsaved reads it)
         answer = prompts.ask_unsaved(self, st.path.name)
         if answer == prompts.SAVE:
@@ -286,6 +290,7 @@ class MainWindow(QMainWindow):
                 ed.set_paint_class(0)
             self.class_panel.set_paint_class(ed.paint_class)
             self.editing.refresh()
+            self.presenter.names = cl.names
             self.presenter.bind(self.ctl.state, cl.palette_array())
             self.legend.set_palette(cl.palette_array())
         loaded = self.ctl.loader.loaded
@@ -295,14 +300,26 @@ class MainWindow(QMainWindow):
             self._preset_model = loaded
             self.prefs.last_model = str(loaded.path)
             self.model_menu.set_loaded(loaded.path, loaded.spec.name)
-            preset = preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets)
-            if self.crf_panel.preset_name() != CUSTOM and preset != self.crf_panel.preset_name() \
-                    and not self.ctl.classes.crf_from_folder:
-                self.crf_panel.set_preset(preset)  # tuned for this checkpoint, else the one it was published with
+            if not self.ctl.classes.crf_from_folder:   # the folder's own CRF values are never replaced
+                self._use_model_preset("for the model " + (loaded.spec.name or Path(loaded.path).name))
         self._on_results_changed()
 
     # ----- views ---------------------------------------------------------------------------------
+    def _use_model_preset(self, why: str) -> None:
+        """The CRF preset of the loaded model (tuned for that checkpoint, else the one it was published with),
+        taken now and said in the status bar: a folder without CRF values of its own starts from it."""
+        loaded = self.ctl.loader.loaded
+        name = (preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets) if loaded is not None
+                else next(iter(self.crf_panel.presets)))
+        if self.crf_panel.preset_name() == name and self.crf_panel.params() == self.ctl.crf.params:
+            return
+        self.crf_panel.set_preset(name, emit=False)
+        self.ctl.crf.set_params(self.crf_panel.params())
+        self.status.set_activity(f"CRF preset {self.crf_panel.preset_box.currentText()} {why}")
+
     def _on_folder_opened(self) -> None:
+        if not self.ctl.classes.crf_from_folder:   # no CRF values of its own: the model's preset, not the last folder's
+            self._use_model_preset("(this folder has no CRF values of its own yet)")
         self.file_list.set_dataset(self.ctl.dataset)
         if self.ctl.dataset is not None and len(self.ctl.dataset) == 0:
             self.status.set_position("no images")
@@ -318,6 +335,7 @@ class MainWindow(QMainWindow):
         self.class_panel.set_shares(self.presenter.shares())
         self._show_position()
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
 
     def _on_pixels_changed(self) -> None:
         """The open image was read again with other bands or scaling: new pixels, the same view and labels."""
@@ -330,6 +348,11 @@ class MainWindow(QMainWindow):
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
+
+    def refresh_legend(self) -> None:
+        """The overlay legend lists what is on screen now (cheap when nothing changed)."""
+        self.overlay_legend.set_items(self.presenter.legend_items())
 
     def _on_preview_changed(self) -> None:
         """A running CRF's labels: redraw the label layer only (probabilities come with the result)."""
@@ -346,11 +369,12 @@ class MainWindow(QMainWindow):
         self.presenter.render_changed()
         self.class_panel.set_shares(self.presenter.shares())
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
 
     def _on_params_reverted(self, params: CRFParams) -> None:
         """Esc: the CRF settings went back to those of the labels shown (the panel must not claim others)."""
         self.crf_panel.set_params(params)
-        self.prefs.crf_params = params
+        self.ctl.classes.note_crf()
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
 
     def _on_waiting(self, text: str) -> None:
@@ -370,6 +394,7 @@ class MainWindow(QMainWindow):
     def _set_opt(self, name: str, value, render) -> None:
         setattr(self.presenter.opts, name, value)
         render()
+        self.refresh_legend()
 
     def _on_opacity(self, value: int) -> None:
         self.presenter.set_opacity(value / 100)
@@ -391,8 +416,8 @@ class MainWindow(QMainWindow):
         self.images_panel.filter.selectAll()
 
     def _on_params(self, params: CRFParams) -> None:
-        self.prefs.crf_params = params
         self.ctl.crf.set_params(params)
+        self.ctl.classes.note_crf()   # the values are this folder's (labels/project.json), never the next one's
 
     def _on_backend(self, name: str) -> None:
         self.prefs.crf_backend = name

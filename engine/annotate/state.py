@@ -213,6 +213,15 @@ class ImageState:
             self.saved_labels = self.labels.copy()
             self.saved_by_machine = False
 
+    def keep_saved(self) -> bool:
+        """Labels that match the saved file stop following the model, as when the image is opened again: a new
+        model must not turn saved work into unsaved edits (use_model_result takes its result). True if changed."""
+        if (self.saved_labels is None or self.labels is None or self.base == SOURCE_DISK
+                or not np.array_equal(self.labels, self.saved_labels)):
+            return False
+        self.base = SOURCE_DISK
+        return True
+
     @property
     def follows_model(self) -> bool:
         return self.base in (SOURCE_NONE, SOURCE_MODEL)

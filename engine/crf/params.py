@@ -61,6 +61,9 @@ PRESETS: dict[str, CRFParams] = {
     "deeplab-v2": CRFParams(pos_w=3, pos_xy_std=1, bi_w=4, bi_xy_std=67, bi_rgb_std=3, iterations=10),
 }
 PRESET_LABELS = {"deeplab-v1": "DeepLab v1 (LargeFOV)", "deeplab-v2": "DeepLab v2 (ResNet-101)"}
+# What the window calls each value (the CRF panel's rows, the Tune dialog's table): one name everywhere
+FIELD_LABELS = {"pos_w": "Smoothness weight", "pos_xy_std": "Smoothness width (px)", "bi_w": "Appearance weight",
+                "bi_xy_std": "Appearance width (px)", "bi_rgb_std": "Colour tolerance", "iterations": "Iterations"}
 
 
 def load_extra_presets(folder: Path = PRESETS_DIR) -> dict[str, CRFParams]:

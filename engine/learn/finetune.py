@@ -106,9 +106,17 @@ class FinetuneResult:
     losses: tuple = field(default_factory=tuple)
 
 
+HOLDOUT_MIN = 5   # fewer saved images than this: none is held out (each one is needed to train)
+
+
+def held_out_count(n_items: int, fraction: float) -> int:
+    """How many of ``n_items`` saved images split_holdout holds out (0 below HOLDOUT_MIN)."""
+    return int(round(n_items * fraction)) if n_items >= HOLDOUT_MIN else 0
+
+
 def split_holdout(items: list, fraction: float, seed: int = 0) -> tuple[list, list]:
-    """(train, held out): a seeded random share ``fraction`` of the items, none with fewer than 5."""
-    n_hold = int(round(len(items) * fraction)) if len(items) >= 5 else 0
+    """(train, held out): a seeded random share ``fraction`` of the items, none with fewer than HOLDOUT_MIN."""
+    n_hold = held_out_count(len(items), fraction)
     order = np.random.default_rng(seed).permutation(len(items))
     held = sorted(int(i) for i in order[:n_hold])
     return [x for i, x in enumerate(items) if i not in held], [items[i] for i in held]

@@ -92,6 +92,9 @@ def gate_weights(folded: torch.Tensor, source: tuple[int, ...], gate: float) -> 
         return torch.ones_like(folded)
     conf = F.softmax(folded[:, known], dim=1).amax(dim=1, keepdim=True)
     g = ((1.0 - conf) / max(1.0 - float(gate), 1e-6)).clamp(0.0, 1.0)
+    import os
+    if os.environ.get("DLA_GATE_NEW"):
+        return g.expand_as(folded)
     return torch.where(known[None, :, None, None], g.expand_as(folded), torch.ones_like(folded))
 
 

@@ -58,6 +58,7 @@ class PrelabelDialog(QDialog):
                         (self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole),
                         (self.close_button, QDialogButtonBox.ButtonRole.AcceptRole)):
             buttons.addButton(b, role)
+        self.start_button.setDefault(True)   # Enter starts the run (Close stays one click away)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.hide)

@@ -138,6 +138,7 @@ class AnnotatorController(QObject):
         except EngineError as exc:
             self.error.emit(str(exc))
             return False
+        self.leave_folder()
         if not self.guard.open(dataset):   # another window holds it and the user cancelled
             return False
         for name in ("image", "predict", "crf", "preview", "adapt"):
@@ -343,7 +344,8 @@ class AnnotatorController(QObject):
         self._save_head()
         self.sync_status()
         self.recovery.discard(st.index)
-        self.activity.emit(f"Saved {path}")
+        path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name
+        self.activity.emit(f"Saved {path.parent.name}/{path.name} (in {path.parent.parent})")
         return True
 
     def _on_channels_changed(self) -> None:
@@ -415,6 +417,8 @@ class AnnotatorController(QObject):
             self.prefetch.clear()
         if is_new_model:
             self.classes.model_classes = loaded.spec.class_list()
+            if self.state is not None:   # saved labels stay as saved: the new model's result is one Ctrl+R away
+                self.state.keep_saved()
         self.classes.bind_model(predictor, is_new_model)   # folder classes vs the model's; sets its predictor
         self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
@@ -527,7 +531,13 @@ class AnnotatorController(QObject):
             self.activity.emit("Cancelled" + ("; the CRF settings are back to those of the labels shown"
                                               if reverted else ""))
 
+    def leave_folder(self) -> None:
+        """Before another folder opens or the window closes: CRF values moved in this folder stay with it."""
+        if self.dataset is not None:
+            self.classes.keep_crf(self.guard.may_write)
+
     def shutdown(self) -> None:
+        self.leave_folder()
         self.crf.halt()
         self.prefetch.cancel()
         for lane in self.lanes.values():
@@ -549,7 +559,8 @@ class AnnotatorController(QObject):
             self.recovery.discard(st.index)
             # the list must not keep saying "edited" for work that no longer exists
             on_disk = self.dataset is not None and self.dataset[st.index].label_path.is_file()
-            status = Status.SAVED if on_disk else Status.PREDICTED if st.probs is not None else Status.NEW
+            status = ((Status.PRELABELLED if self.dataset.is_machine_labelled(st.index) else Status.SAVED) if on_disk
+                      else Status.PREDICTED if st.probs is not None else Status.NEW)
             if self.dataset is not None:
                 self.dataset.set_status(st.index, status)
             self.status_changed.emit(st.index, status.value)
