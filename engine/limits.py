@@ -73,3 +73,10 @@ def max_decode_bytes() -> int:
 def describe_pixels(n: int) -> str:
     """100000000 -> '100 MP' (one place for how limits are shown)."""
     return f"{n / 1e6:.3g} MP" if n >= 1_000_000 else f"{n} pixels"
+
+# Imports of other tools' annotations (engine.io.imports): what one annotation file, one shape and one zip may hold.
+MAX_IMPORT_FILE_BYTES = 1 << 30           # one JSON / txt / PNG: 1 GiB (COCO train2017's instances file is 0.45 GB)
+MAX_IMPORT_POINTS = 1_000_000             # vertices of one polygon
+MAX_IMPORT_CLASSES = 10_000               # class names one source may use (a folder holds at most 255)
+MAX_ZIP_MEMBERS = 200_000                 # entries of one CVAT export zip
+MAX_ZIP_TOTAL_BYTES = 8 << 30             # what the members of one zip may expand to, together

@@ -21,6 +21,7 @@ from gui.canvas.overlay_legend import OverlayLegend
 from gui.canvas.overlays import OverlayPresenter
 from gui.canvas.uncertainty_legend import UncertaintyLegend
 from gui.dialogs import damaged_journal, prompts
+from gui.dialogs.import_labels import ImportDialog
 from gui.dialogs.prelabel import PrelabelDialog
 from gui.menus.export import ExportMenu
 from gui.menus.folder_lock import FolderLockActions
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.model_menu = ModelMenu(self)
         self.recent = RecentFolders(self)
         self.prelabel = PrelabelDialog.for_window(self)   # File > Pre-label folder…
+        self.importer = ImportDialog.for_window(self)     # File > Import labels…
         self.lock_actions = FolderLockActions(self)       # read-only / take over (one writer per folder)
         self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/menus/learn.py)
         self.help_menu = HelpMenu(self)
@@ -442,6 +444,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.prefs.geometry = self.saveGeometry()
         self.prelabel.shutdown()
+        self.importer.shutdown()
         self.ctl.shutdown()
         event.accept()
 

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "eval-demo": "engine.demo.evaluate:main",
     "eval-voc": "engine.eval.voc:main",
     "export": "engine.cli.export:main",
+    "import": "engine.cli.import_labels:main",
     "install-desktop": "engine.cli.install_desktop:main",
 }
 DEFAULT = "gui"
@@ -47,6 +48,7 @@ SUMMARIES: dict[str, str] = {
     "eval-demo": "score the demo models on held-out scenes",
     "eval-voc": "a checkpoint's mIoU on PASCAL VOC 2012 val",
     "export": "write the saved labels as COCO, labelme, VOC, CVAT masks or YOLO-seg",
+    "import": "turn labelme, COCO, CVAT mask or YOLO-seg annotations into a folder's saved labels",
     "install-desktop": "install the desktop entry and icons",
 }
 TYPO_CUTOFF = 0.6   # difflib ratio above which an unknown word counts as a mistyped subcommand

@@ -34,6 +34,7 @@ def file_menu(w) -> QMenu:
     w.open_action = _act(w, f, "&Open Folder…", w.open_folder_dialog, QKeySequence.StandardKey.Open)
     f.addMenu(w.recent.menu)
     w.save_action = _act(w, f, "&Save labels", w.save, QKeySequence.StandardKey.Save)
+    f.addAction(w.importer.action)                       # File > Import labels… (gui/dialogs/import_labels.py)
     f.addMenu(w.export_menu)
     f.addAction(w.prelabel.action)                       # File > Pre-label folder… (gui/dialogs/prelabel.py)
     f.addSeparator()
