@@ -285,14 +285,17 @@ class HeadAdapter:
                          fitted=targets, taught=_taught(state, image_id, targets))
 
     def fit(self, features, targets: GridTargets, state: HeadState, anchor: HeadState | None = None,
-            image_id: str = "", replay=(), should_cancel=None, anchor_carried: bool = False) -> HeadState:
-        """A new state: ``state``'s head fitted (config.steps iterations) to this image's locked cells (targets),
+            image_id: str = "", replay=(), should_cancel=None, anchor_carried: bool = False,
+            start: HeadState | None = None) -> HeadState:
+        """A new state: ``start``'s head (default ``state``'s) fitted (config.steps iterations) to this image's locked
+        cells (targets), counted as one stroke more than ``state``,
         held toward ``anchor``'s predictions (default: the network's own) on its free cells, plus the locked cells of
         the ``replay`` images ((features, targets) pairs). Cancellable between evaluations."""
         if targets.n_locked == 0:
             return anchor if anchor is not None else self.original
         with _threads_for(features):
-            return self._fit(features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried)
+            return self._fit(features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried,
+                             state if start is None else start)
 
     def _replay_cells(self, features, targets: GridTargets) -> "_ReplayCells":
         """An earlier image's locked cells, compact (cached while its targets live): per scale, the features and
@@ -337,9 +340,10 @@ class HeadAdapter:
             return -(weight * picked).sum()
         return term
 
-    def _fit(self, features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried) -> HeadState:
+    def _fit(self, features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried,
+             start) -> HeadState:
         cfg, dev = self.config, self.predictor.device
-        module, groups = self._trainable(state, features)
+        module, groups = self._trainable(start, features)
         target = torch.from_numpy(targets.target).to(dev)
         weight = torch.from_numpy(targets.weight).to(dev)
         free = torch.from_numpy(targets.free).to(dev)

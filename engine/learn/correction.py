@@ -89,8 +89,9 @@ class ImageAdaptation:
         replay = memory.items(exclude=self.image_id) if memory is not None else ()
         hold = state if targets.n_locked and state.only_adds_to(self.image_id, targets) else self.anchor
         # the head the image was opened with is held as the image showed it: carried (engine.models.folder_head)
+        # an erase, a repaint or an undo starts again from the held head: what it took back leaves no trace
         new = self.adapter.fit(self.features, targets, state, hold, self.image_id, replay, should_cancel,
-                               anchor_carried=hold is self.anchor)
+                               anchor_carried=hold is self.anchor, start=hold)
         if memory is not None:
             memory.remember(self.image_id, self.features, targets)
         return new, self.probs(new)

@@ -182,6 +182,18 @@ class Adaptation(QObject):
             else:
                 self.predict_requested.emit()
 
+    def discard(self, st) -> None:
+        """The open image's unsaved edits were thrown away (Discard): what they taught goes too. While an image is
+        open only its strokes teach, so the head it was opened with is the head without them."""
+        if self.adapter is None or st is None or st.token != self._token:
+            return
+        self.lane.cancel()
+        self._waiting, self._teach_on_ready, self._fit_key = None, False, b""
+        self.memory.forget(self._image_id)
+        if self._anchor is not None and self.head is not self._anchor:
+            self.head = self._anchor
+        self._emit()
+
     def set_enabled(self, on: bool) -> None:
         """The switch: off, strokes only lock pixels (the head stays as it is, unused)."""
         self.enabled = bool(on)

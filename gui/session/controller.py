@@ -556,6 +556,7 @@ class AnnotatorController(QObject):
         """The user threw away the current image's unsaved edits: forget them, on disk too."""
         st = self.state
         if st is not None:
+            self.adapt.discard(st)          # what the discarded strokes taught goes with them
             self.recovery.discard(st.index)
             # the list must not keep saying "edited" for work that no longer exists
             on_disk = self.dataset is not None and self.dataset[st.index].label_path.is_file()

@@ -141,3 +141,20 @@ def test_a_damaged_head_file_is_moved_aside_and_the_folder_still_opens(qtbot, wi
     wait_ready(qtbot, window)
     assert window.ctl.adapt.head.is_original and not store.path.exists()
     assert any("could not be restored" in m and "damaged" in m for m in messages)
+
+
+def test_discarded_strokes_leave_no_trace_in_the_head(qtbot, window, tmp_path):
+    """Issue 26: Discard throws away what the image's strokes taught, so the next image is not predicted with it."""
+    scenes = cardboard_scenes(1)
+    folder = write_site(tmp_path / "site", scenes)
+    window.editing.auto_refine.setChecked(True)
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    add_classes(window, "cardboard")
+    wait_ready(qtbot, window)
+    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
+    wait_ready(qtbot, window)
+    assert not window.ctl.adapt.head.is_original
+    window.ctl.discard_edits()
+    assert window.ctl.adapt.head.is_original
+    assert window.learn.status_label.text() == "model not adapted"
