@@ -131,7 +131,7 @@ class PrelabelDialog(QDialog):
         self.about.setText(
             f"<b>{ctl.dataset.folder}</b>: {len(ctl.dataset)} images<br>"
             f"Model: {ctl.loader.loaded.spec.name or ctl.loader.loaded.path.name} ({ctl.classes.predictor.device})"
-            f"{f', with what it learnt here ({head.strokes} strokes)' if self._adapted() else ''}<br>"
+            f"{f', with what it learnt here ({head.strokes} stroke' + 's' * (head.strokes != 1) + ')' if self._adapted() else ''}<br>"
             f"CRF (the CRF panel's settings, fast engine on the CPU): {crf}<br>"
             "Writes labels/&lt;image&gt;.png as machine labels (shown as <i>pre-labelled</i>) and "
             "labels/prelabel.csv. Hand-saved labels and unsaved edits are never overwritten; images done before "

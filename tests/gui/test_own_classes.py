@@ -158,3 +158,28 @@ def test_discarded_strokes_leave_no_trace_in_the_head(qtbot, window, tmp_path):
     window.ctl.discard_edits()
     assert window.ctl.adapt.head.is_original
     assert window.learn.status_label.text() == "model not adapted"
+
+
+def test_prelabel_uses_the_adapted_model_with_the_new_class(qtbot, window, tmp_path):
+    scenes = cardboard_scenes(3)
+    folder = write_site(tmp_path / "site", scenes)
+    window.editing.auto_refine.setChecked(True)
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    add_classes(window, "cardboard")
+    wait_ready(qtbot, window)
+    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
+    wait_ready(qtbot, window)
+    dialog = window.prelabel
+    dialog.open_dialog()
+    assert dialog.use_adapted.isEnabled() and dialog.use_adapted.isChecked()
+    assert "learnt here (1 stroke)" in dialog.about.text()
+    with qtbot.waitSignal(dialog.run_finished, timeout=120000) as done:
+        assert dialog.start()
+    assert done.args[0].labelled >= 2                                   # the open, edited image is protected
+    exported = list((folder / "labels" / ".model").glob("adapted-*.pt"))
+    assert len(exported) == 1
+    from engine.io.labels import read_label_png
+    written = read_label_png(folder / "labels" / "img2.png")
+    region = scenes[1].labels == CARDBOARD
+    assert ((written == CARDBOARD) & region).sum() > 0.3 * region.sum()
