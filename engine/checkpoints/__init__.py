@@ -101,6 +101,7 @@ def _with_folder_head(spec, head, sd: dict, path: Path, file_bytes: int):
         source = [int(v) for v in head["source"]]
         n_model, inv_scale = int(head["n_model"]), float(head["inv_scale"])
         gate = None if head.get("gate") is None else float(head["gate"])
+        gate_new = None if head.get("gate_new") is None else float(head["gate_new"])
         margin = float(head.get("margin", folder_head.NEW_CLASS_MARGIN))
         weight = sd["folder_head.weight"]
     except (KeyError, TypeError, ValueError) as e:
@@ -108,12 +109,12 @@ def _with_folder_head(spec, head, sd: dict, path: Path, file_bytes: int):
     if not (1 <= n_model <= MAX_CLASSES and len(source) == spec.n_classes and
             all(-1 <= v < n_model for v in source) and math.isfinite(inv_scale) and inv_scale > 0 and
             isinstance(weight, torch.Tensor) and weight.ndim == 2 and weight.shape[0] == spec.n_classes and
-            (gate is None or 0 <= gate < 1) and math.isfinite(margin)):
+            (gate is None or 0 <= gate < 1) and (gate_new is None or 0 <= gate_new < 1) and math.isfinite(margin)):
         raise CheckpointError(f"{path}: the adapted head stored in the file does not fit its network")
     model = _build(replace(spec, n_classes=n_model, class_names=(), palette=()), path, file_bytes)
     own = folder_head.NetworkClassifier(model.classifier)
     zeros = torch.zeros(tuple(weight.shape)), torch.zeros(spec.n_classes)
-    folder_head.attach(model, folder_head.FolderHead(own, source, *zeros, inv_scale, gate, margin))
+    folder_head.attach(model, folder_head.FolderHead(own, source, *zeros, inv_scale, gate, margin, gate_new))
     return model
 
 

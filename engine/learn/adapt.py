@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import EngineError, check_cancel
-from ..models.folder_head import (DEFAULT_GATE, FolderHead, NetworkClassifier, fold_logits, identity_source,
+from ..models.folder_head import (DEFAULT_GATE, DEFAULT_GATE_NEW, FolderHead, NetworkClassifier, fold_logits, identity_source,
                                   network_part)
 from .grid import GridTargets, grid_targets
 
@@ -69,6 +69,7 @@ class AdaptConfig:
     kind: str = "residual"
     seed: int = 0
     gate: float | None = DEFAULT_GATE
+    gate_new: float | None = DEFAULT_GATE_NEW
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -235,7 +236,7 @@ class HeadAdapter:
         if self.kind == "residual":
             weight, bias, scale = self.resized(state).tensors
             return FolderHead(self._base, self.source, weight.to(dev), bias.to(dev), float(scale),
-                              gate=self.config.gate if carried else None)
+                              gate=self.config.gate if carried else None, gate_new=self.config.gate_new)
         head = _OnNetworkPart(copy.deepcopy(self.classifier))
         with torch.no_grad():
             for p, t in zip(head.parameters(), state.tensors):

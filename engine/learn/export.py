@@ -38,7 +38,7 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
     network = copy.deepcopy(loaded.model).cpu().eval()
     own = folder_head.NetworkClassifier(network.classifier)
     head = folder_head.FolderHead(own, adapter.source, weight.clone(), bias.clone(), float(scale),
-                                  gate=adapter.config.gate)
+                                  gate=adapter.config.gate, gate_new=adapter.config.gate_new)
     folder_head.attach(network, head)
     spec = replace(loaded.spec, n_classes=len(class_list), class_names=class_list.names, palette=class_list.palette,
                    name=f"{loaded.spec.name or Path(loaded.path).stem} adapted")
@@ -48,7 +48,8 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
                              for c, n, images in state.taught if c < len(class_list)},
                   "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     settings = {"source": list(adapter.source), "n_model": adapter.n_model, "inv_scale": float(scale),
-                "gate": adapter.config.gate, "margin": folder_head.NEW_CLASS_MARGIN}
+                "gate": adapter.config.gate, "gate_new": adapter.config.gate_new,
+                "margin": folder_head.NEW_CLASS_MARGIN}
     path = Path(path)
     save_checkpoint(path, network, spec, provenance=provenance, folder_head=settings)
     return path
