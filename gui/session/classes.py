@@ -321,14 +321,16 @@ class Classes(QObject):
 
     # ----- label values that are not classes --------------------------------------------------------
     def report_unknown(self, state) -> None:
-        if state.saved_labels is None or self.class_list is None:
+        """Say which label values of the opened image (from its label PNG or restored edits) are no class."""
+        if state is None or state.labels is None or self.class_list is None:
             return
         n = len(self.class_list)
-        values, pixels = unknown_values(state.saved_labels, n)
+        values, pixels = unknown_values(state.labels, n)
         if values:
             label_path = self._folder()[state.index].label_path
-            self.error.emit(describe_unknown(f"{label_path.parent.name}/{label_path.name}", values, pixels, n)
-                            + "; drawn in orange checks, Save asks")
+            where = (f"{label_path.parent.name}/{label_path.name}" if not state.hand
+                     else f"the restored unsaved edits of {state.path.name}")
+            self.error.emit(describe_unknown(where, values, pixels, n) + "; drawn in orange checks, Save asks")
 
     def resolve_unknown(self) -> bool | None:
         """Before a save: False if the labels hold only classes and void (or unknown values were just made void

@@ -494,6 +494,7 @@ class AnnotatorController(QObject):
         if self.recovery.restore_postponed(st, self.dataset.image_id(st.index)):
             self.editor.bind(st)
             self.results_changed.emit()
+            self.classes.report_unknown(st)
         self.sync_status()
 
     def _on_busy(self, _busy: bool) -> None:
