@@ -298,6 +298,7 @@ class AnnotatorController(QObject):
         self.sync_status()
         self.recovery.discard(st.index)
         self.activity.emit(f"Saved {path}")
+        self.classes.report_kept_aside()   # after "Saved": a replaced class_names.txt must not go unnoticed
         return True
 
     def _on_channels_changed(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtWidgets import QMessageBox
 
 from engine.folder.journal import RecoveryJournal
 from engine.io.labels import read_label_png
@@ -160,12 +161,14 @@ def test_damaged_class_names_is_shown_and_kept(qtbot, tmp_path, env, monkeypatch
     w = open_window(tmp_path)
     try:
         start(w, folder, model)
-        wait_ready(qtbot, w)
-        titles = [t for t, _ in warned]
-        assert titles == ["This folder's class list cannot be used"]
-        text = warned[0][1]
-        assert "class_names.txt" in text and "line 4" in text and "repeats" in text and "line 6" in text
-        assert "200001 characters" in text and "class_names.txt.damaged" in text
+        wait_ready(qtbot, w)                                   # the folder opened behind the (non-modal) box
+        boxes = [b for b in w.findChildren(QMessageBox) if b.isVisible()]
+        assert [b.windowTitle() for b in boxes] == ["This folder's class list cannot be used"] and warned == []
+        text = boxes[0].detailedText()
+        assert "class_names.txt" in text and "line 4: 'red thing' repeats line 3" in text
+        assert "line 6 is 200001 characters long" in text and "class_names.txt.damaged" in text
+        assert "class_names.txt" in boxes[0].text() and len(boxes[0].text()) <= 300
+        boxes[0].close()
         assert (folder / "labels" / "class_names.txt").read_bytes() == original   # nothing written on open
         assert w.save()
         kept = folder / "labels" / "class_names.txt.damaged"
