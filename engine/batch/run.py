@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.folder.dataset import Dataset
+from engine.folder.lock import sweep_unless_held
 
 from .pipeline import pipelined, sequential
 from .plan import Plan, plan_folder
@@ -98,6 +99,7 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
         class_list = target.class_list
         if not target.channel_map.identity:
             settings = replace(settings, channel_map=target.channel_map)
+    sweep_unless_held(dataset.labels_dir)   # what killed runs left behind (logged); a live window's folder: its own
     plan = plan_folder(dataset, loaded, settings, protect)
     if on_plan is not None:
         on_plan(plan)

@@ -220,3 +220,19 @@ class FolderLock:
         self._held = False
         with _LIVE:
             _LIVE_TOKENS.discard(self.info.token)
+
+
+def sweep_unless_held(labels_dir: str | Path) -> str:
+    """For writers that take no lock (a pre-labelling run, `main.py predict` into a labels folder): at their start,
+    finish interrupted saves and remove the temporary files killed writers left in ``labels_dir``, unless a live
+    window holds the folder (it swept when it opened it, and it is the folder's writer). A live writer's files
+    are never touched (engine.io.transaction). Returns what was done, '' for nothing."""
+    from engine.io.transaction import sweep_temp_files
+
+    folder = Path(labels_dir)
+    if not folder.is_dir():
+        return ""
+    holder = read_lock(folder / LOCK_NAME)
+    if holder is not None and not is_stale(holder):
+        return ""
+    return sweep_temp_files(folder).message()

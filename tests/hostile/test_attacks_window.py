@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from PySide6.QtWidgets import QMessageBox
 
+from engine.annotate.status import Status
 from engine.folder.journal import RecoveryJournal
 from engine.io.labels import read_label_png
 from engine.labels import VOID
@@ -17,7 +18,6 @@ from gui.app import start
 from gui.dialogs import classes as class_dialogs
 from gui.dialogs import damaged_journal, prompts
 from gui.dialogs.classes import VOID_THEM
-from engine.annotate.status import Status
 from tests.support.attacks import bombs, class_files
 from tests.support.gui_fixtures import close_window, env, open_window, wait_image, wait_ready  # noqa: F401
 from tests.support.gui_helpers import make_image
