@@ -49,7 +49,8 @@ def test_strip_images_predict_and_refine_in_the_window(qtbot, tmp_path, env, mon
         w.ctl.editor.stroke_to((min(shape[1] - 1, 30), min(shape[0] - 1, 30)))
         w.ctl.editor.end_stroke()
         st = wait_ready(qtbot, w)
-        assert st.labels[0, 0] == 2 and w.save()
+        qtbot.waitUntil(lambda: not w.ctl.lanes["adapt"].busy, timeout=20000)   # the head learnt from it
+        assert st.labels[0, 0] == 2 and w.save() and not w.last_error
         assert read_label_png(strip / "labels" / "strip.png").shape == shape
     finally:
         close_window(w, monkeypatch)
