@@ -9,7 +9,9 @@
   python main.py train-demo | eval-demo                                        the demo model recipe
   python main.py eval-voc --model CKPT --voc VOC2012 [--crf PRESET]             mIoU on PASCAL VOC 2012 val
 
-The subcommands are listed in engine/cli/__init__.py (COMMANDS).
+  python main.py --version | --help | SUBCOMMAND --help                         version, the subcommands, options
+
+The subcommands are listed in engine/cli/__init__.py (COMMANDS); a mistyped one is an error, not a window.
 """
 import multiprocessing
 import sys

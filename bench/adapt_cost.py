@@ -5,7 +5,8 @@
 
 Per model: the backbone's features (once per image; the app does it when the image is ready), then per stroke the
 locked-pixel targets, the fit (engine.learn.adapt, the app's settings) and the new probabilities at image size.
-For DeepLab v2 it also times the alternative head, the four ASPP branches themselves ("classifier" kind, Adam):
+The real-size networks are also timed with a head over 21 and over 182 folder classes (161 of them classes the
+network lacks, engine.models.folder_head). For DeepLab v2 it also times the alternative head, the four ASPP branches themselves ("classifier" kind, Adam):
 per step, and its ratio to the 1x1 residual on res5 that the app adapts instead. The real-size networks have
 random weights (timing does not depend on them). Times are the best of --repeat runs; the machine may be shared,
 so the load is printed beside them.
@@ -54,7 +55,9 @@ def real_size(arch: str) -> LoadedModel:
     return LoadedModel(build_model(spec).eval(), spec, "random", "", Path(f"random {arch}"))
 
 
-def measure(name: str, loaded, repeat: int, aspp_steps: int) -> None:
+def measure(name: str, loaded, repeat: int, aspp_steps: int, folder_classes: int | None = None) -> None:
+    """``folder_classes``: the head predicts that many folder classes, the model's own first and the rest classes
+    it lacks (engine.models.folder_head), as a COCO-Stuff-sized folder on a 21-class model."""
     predictor = Predictor(loaded, device="cpu")
     scene = synth.make_scene(synth.split_seed("test", 0), SIZE, "shifted")
     image = scene.image
@@ -65,7 +68,9 @@ def measure(name: str, loaded, repeat: int, aspp_steps: int) -> None:
     edits = EditableLabels(base, n_classes=n)
     paint(edits, next_stroke(base, gt) or next_stroke(np.full_like(gt, (int(gt.max()) + 1) % n), gt))
     labels, locked = edits.snapshot()
-    adapter = HeadAdapter(predictor)
+    source = None if folder_classes is None else \
+        tuple(range(min(n, folder_classes))) + (-1,) * max(0, folder_classes - n)
+    adapter = HeadAdapter(predictor, source=source)
     adapter.fit(features, adapter.targets(features, labels, locked), adapter.original)   # warm (autograd init)
     tgt_s, targets = _best(lambda: adapter.targets(features, labels, locked), repeat)
     fit_s, head = _best(lambda: adapter.fit(features, targets, adapter.original), repeat)
@@ -73,14 +78,17 @@ def measure(name: str, loaded, repeat: int, aspp_steps: int) -> None:
     cells = sum(int(np.prod(m.shape[-2:])) for m in features.maps)
     channels = features.maps[0].shape[1]
     total = tgt_s + fit_s + probs_s
-    print(f"{name:<34} {channels:5d} ch {cells:6d} cells | features {feat_s * 1e3:7.0f} ms | per stroke: targets "
+    if folder_classes is not None:
+        name = f"{name}, {folder_classes} folder cl."
+    print(f"{name:<44} {channels:5d} ch {cells:6d} cells | features {feat_s * 1e3:7.0f} ms | per stroke: targets "
           f"{tgt_s * 1e3:5.1f}  fit {fit_s * 1e3:6.0f}  probs {probs_s * 1e3:5.0f}  = {total * 1e3:6.0f} ms", flush=True)
-    if hasattr(loaded.model, "scales") or type(loaded.model.classifier).__name__ == "_ASPP":
+    if folder_classes is None and (hasattr(loaded.model, "scales") or
+                                   type(loaded.model.classifier).__name__ == "_ASPP"):
         aspp = HeadAdapter(predictor, AdaptConfig(kind="classifier", steps=aspp_steps, optimizer="adam"))
         step_s, _ = _best(lambda: aspp.fit(features, targets, aspp.original), 1)
         per_step = step_s / max(aspp_steps, 1)
         full = per_step * AdaptConfig().steps
-        print(f"{'':<34}   ASPP branches themselves (Adam): {per_step * 1e3:7.0f} ms per step, "
+        print(f"{'':<44}   ASPP branches themselves (Adam): {per_step * 1e3:7.0f} ms per step, "
               f"{AdaptConfig().steps} steps {full:6.1f} s = {full / fit_s:5.1f}x the residual fit", flush=True)
 
 
@@ -104,7 +112,10 @@ def main(argv=None) -> int:
     if not args.demo_only:
         for name, arch in (("VGG-16 LargeFOV, 21 classes", "deeplab_v1_largefov"),
                            ("ResNet-101 ASPP MSC, 21 classes", "deeplab_v2_resnet101")):
-            measure(name, real_size(arch), max(1, args.repeat - 1), args.aspp_steps)
+            loaded = real_size(arch)
+            measure(name, loaded, max(1, args.repeat - 1), args.aspp_steps)
+            for folder_classes in (21, 182):   # a head over the folder's classes: 21, and 182 (161 of them new)
+                measure(name.split(",")[0], loaded, max(1, args.repeat - 1), args.aspp_steps, folder_classes)
     print(f"load {os.getloadavg()[0]:.1f}")
     return 0
 

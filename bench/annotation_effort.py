@@ -16,6 +16,15 @@ Then Train on saved labels (engine.learn.finetune.train_on_folder, the recipe of
 finetune`) runs on the labels (c) produced for the first 10 and for all 20 scenes, and the mIoU of untouched
 predictions (raw network, no corrections) on 20 further scenes is printed before and after.
 
+--scenes FOLDER runs the same on any folder of images with ground truth in labels/*.png and its
+labels/class_names.txt (classes the model lacks included; matched to the model by name): in name order, the first
+--images are annotated and the next --eval score untouched predictions. --scenes own is the built-in set with two
+classes the demo models never saw (engine/demo/own_classes.py: cardboard, glass). Where the folder has classes the
+model lacks, the IoU of each in the carried head's untouched predictions after 10 annotated scenes is printed as
+`new-class IoU after 10 scenes: NAME X.XX, ...`. Every run also prints the no-harm row: 5 scenes of the demo model's
+own test domain corrected with the head carried, then the mean pixel accuracy of untouched predictions on 20 further
+home scenes, carried head vs the network's own: `no harm: home accuracy carried X.X% vs network Y.Y%`.
+
 The last line is `effort ratio locks/adaptive: R`: painted pixels of (a) over the better of (b)/(c). (a) is capped at
 30 strokes per scene, so when it does not reach 98% its count is a lower bound and R is conservative.
 """
@@ -52,13 +61,37 @@ from engine.io.labels import write_class_names, write_label_png  # noqa: E402
 from engine.learn.adapt import HeadAdapter  # noqa: E402
 from engine.learn.correction import ImageAdaptation, ReplayMemory  # noqa: E402
 from engine.learn.finetune import Recipe, train_on_folder  # noqa: E402
+from engine.demo import own_classes  # noqa: E402
+from engine.io.images import read_image  # noqa: E402
+from engine.io.labels import read_label_png  # noqa: E402
+from engine.labels import ClassList, load_class_list  # noqa: E402
 from engine.paths import DEMO_V1, DEMO_V2  # noqa: E402
 from engine.predict import Predictor  # noqa: E402
+from engine.project import FolderClasses, reconcile  # noqa: E402
+from engine.project.reconcile import BY_NAME  # noqa: E402
 
 TARGET_ACC = 0.98
 MAX_STROKES = 30
 ANNOTATE_START, EVAL_START = 0, 500      # test-split indices of the shifted scenes: disjoint sets
 MODES = {"a": "(a) locks only", "b": "(b) in-image adaptation", "c": "(c) adaptation carried across images"}
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One scene to annotate or score: image (H,W,3) uint8 RGB, ground truth (H,W) uint8, its name."""
+    image: np.ndarray
+    labels: np.ndarray
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SceneSet:
+    """What a run annotates and scores, the folder's class list and how it maps onto the model's channels."""
+    title: str
+    annotate: list
+    evaluate: list
+    classes: ClassList
+    source: tuple    # folder class id -> model channel, -1 for a class the model lacks
 
 
 @dataclass
@@ -76,19 +109,28 @@ def scenes(start: int, count: int, size) -> list:
     return synth.make_split("test", count, size=size, scene_domain="shifted", start=start)
 
 
+def network_probs(predictor, source, image) -> np.ndarray:
+    """The network's own prediction in the folder's classes (the app's MappedPredictor: a class it lacks gets 0)."""
+    probs = predictor.predict(image)
+    if tuple(source) == tuple(range(predictor.n_classes)):
+        return probs
+    from engine.project import ChannelMap
+    return ChannelMap(tuple(source), predictor.n_classes).apply(probs)
+
+
 def annotate(scene, predictor, adapter, head, memory, mode, params, backend, image_id):
     """One scene corrected until TARGET_ACC or MAX_STROKES; returns (Outcome, the head afterwards)."""
     image, gt = scene.image, scene.labels
     features = None
     if mode == "a" or head.is_original:
-        probs = predictor.predict(image)                 # the app: the network's own head
+        probs = network_probs(predictor, adapter.source, image)   # the app: the network's own head
         if mode != "a":
             features = predictor.extract_features(image)  # the app does this in the adapt lane, once idle
     else:
-        features = predictor.extract_features(image)      # the app: a prediction with the adapted head
-        probs = adapter.probs(features, head)
+        features = predictor.extract_features(image)      # the app: a prediction with the adapted head, carried
+        probs = adapter.probs(features, head, carried=True)
     session = backend.session(image)
-    edits = EditableLabels(session.run(probs, params).labels, n_classes=predictor.n_classes)
+    edits = EditableLabels(session.run(probs, params).labels, n_classes=adapter.n_classes)
     start = pixel_accuracy(edits.labels, gt)
     learner = ImageAdaptation(adapter, features, image_id, anchor=head) if mode != "a" else None
     strokes = painted = learn_n = 0
@@ -112,9 +154,10 @@ def annotate(scene, predictor, adapter, head, memory, mode, params, backend, ima
                    learn_n), head
 
 
-def run_mode(mode, annotate_set, predictor, params, backend, verbose):
-    adapter = HeadAdapter(predictor)
-    head = adapter.original
+def run_mode(mode, annotate_set, predictor, params, backend, verbose, source=None, keep_after=None):
+    """Annotate every scene in ``mode``; returns (outcomes, seconds, the head after ``keep_after`` scenes)."""
+    adapter = HeadAdapter(predictor, source=source)
+    head = kept = adapter.original
     memory = ReplayMemory() if mode == "c" else None
     outcomes = []
     t0 = time.time()
@@ -123,10 +166,77 @@ def run_mode(mode, annotate_set, predictor, params, backend, verbose):
             head = adapter.original
         out, head = annotate(scene, predictor, adapter, head, memory, mode, params, backend, f"scene{i}")
         outcomes.append(out)
+        if keep_after is not None and i + 1 == keep_after:
+            kept = head
         if verbose:
             print(f"  {mode} scene {i:2d}: accuracy {out.start_accuracy * 100:5.1f}% -> {out.accuracy * 100:5.1f}%"
                   f"  strokes {out.strokes:2d}  painted {out.painted:6d} px", flush=True)
-    return outcomes, time.time() - t0
+    return outcomes, time.time() - t0, (adapter, kept)
+
+
+def untouched_labels(predictor, adapter, head, image) -> np.ndarray:
+    """What an image nobody corrected shows before its CRF: the carried head's argmax (the network's own head:
+    its argmax in the folder's classes)."""
+    if head.is_original:
+        return network_probs(predictor, adapter.source, image).argmax(0)
+    return adapter.probs(predictor.extract_features(image), head, carried=True).argmax(0)
+
+
+def class_ious(predictor, adapter, head, eval_set, classes) -> dict:
+    n = adapter.n_classes
+    conf = np.zeros((n, n), np.int64)
+    for s in eval_set:
+        conf += confusion_matrix(s.labels, untouched_labels(predictor, adapter, head, s.image), n)
+    inter = np.diag(conf).astype(np.float64)
+    union = conf.sum(0) + conf.sum(1) - np.diag(conf)
+    return {c: inter[c] / union[c] if union[c] else float("nan") for c in classes}
+
+
+def no_harm(predictor, params, backend, size, verbose) -> tuple[float, float]:
+    """(carried, network) mean pixel accuracy of untouched predictions on 20 home test scenes after 5 home scenes
+    were corrected with the head carried: the 5 of the first 30 test scenes the network gets most wrong (most home
+    scenes already start above the 98% the annotator stops at, and a scene nobody paints teaches nothing)."""
+    pool = synth.make_split("test", 30, size=size, start=ANNOTATE_START)
+    worst = np.argsort([pixel_accuracy(predictor.predict(s.image).argmax(0), s.labels) for s in pool])[:5]
+    corrected = [pool[int(i)] for i in sorted(worst)]
+    further = synth.make_split("test", 20, size=size, start=EVAL_START)
+    outcomes, _, (adapter, head) = run_mode("c", corrected, predictor, params, backend, verbose, keep_after=5)
+    print(f"no-harm corrections: {sum(o.strokes for o in outcomes)} strokes on 5 home scenes "
+          f"({', '.join(f'{o.start_accuracy * 100:.1f}%' for o in outcomes)} to start)", flush=True)
+    carried = [pixel_accuracy(untouched_labels(predictor, adapter, head, s.image), s.labels) for s in further]
+    own = [pixel_accuracy(predictor.predict(s.image).argmax(0), s.labels) for s in further]
+    return float(np.mean(carried)), float(np.mean(own))
+
+
+def folder_scenes(folder: Path, n_annotate: int, n_eval: int, model_classes: ClassList) -> SceneSet:
+    """A folder of images with ground truth in labels/<stem>.png and labels/class_names.txt, in name order."""
+    names_file = folder / "labels" / "class_names.txt"
+    if not names_file.is_file():
+        raise SystemExit(f"{folder}: no labels/class_names.txt (the folder's class list)")
+    classes = load_class_list(names_file)
+    items = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in
+                       (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")):
+        gt = folder / "labels" / (path.stem + ".png")
+        if gt.is_file():
+            items.append(Labelled(read_image(path), read_label_png(gt), path.name))
+    if len(items) < n_annotate + 1:
+        raise SystemExit(f"{folder}: {len(items)} images with ground truth; --images {n_annotate} needs more")
+    return SceneSet(f"folder {folder}", items[:n_annotate], items[n_annotate:n_annotate + n_eval], classes,
+                    _source(classes, model_classes))
+
+
+def _source(classes: ClassList, model_classes: ClassList) -> tuple:
+    folder = FolderClasses.from_class_list(classes)
+    return reconcile(folder, model_classes).channel_map(BY_NAME).source
+
+
+def own_scenes(n_annotate: int, n_eval: int, size, model_classes: ClassList) -> SceneSet:
+    classes = ClassList(own_classes.CLASS_NAMES, own_classes.PALETTE)
+    ann = own_classes.make_set(0, n_annotate, size)
+    ev = own_classes.make_set(500, n_eval, size)
+    return SceneSet("built-in scenes with two classes the demo models lack (cardboard, glass)", ann, ev, classes,
+                    _source(classes, model_classes))
 
 
 def evaluate(loaded, eval_set) -> float:
@@ -161,6 +271,11 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", default="abc", help="which of a, b, c to run")
     ap.add_argument("--no-train", action="store_true", help="skip Train on saved labels")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per scene")
+    ap.add_argument("--scenes", default=None,
+                    help="'own' (built-in scenes with two classes the demo models lack) or a FOLDER of images with "
+                         "labels/*.png and labels/class_names.txt (default: the shifted belt domain)")
+    ap.add_argument("--no-harm", dest="no_harm", action="store_false", default=True,
+                    help="skip the no-harm row (home scenes, carried head vs the network)")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     t_start = time.time()
@@ -171,18 +286,33 @@ def main(argv=None) -> int:
     params = preset(preset_name)
     backend = FastBackend(device="cpu", previews=None)
     size = (240, 320) if args.quick else None
-    annotate_set = scenes(ANNOTATE_START, args.images, size)
-    eval_set = scenes(EVAL_START, args.eval, size)
+    model_classes = loaded.spec.class_list()
+    if args.scenes is None:
+        scene_set = SceneSet("the shifted domain (fabric belt, warm light, new object colours)",
+                             scenes(ANNOTATE_START, args.images, size), scenes(EVAL_START, args.eval, size),
+                             model_classes, tuple(range(loaded.spec.n_classes)))
+    elif args.scenes == "own":
+        scene_set = own_scenes(args.images, args.eval, size, model_classes)
+    else:
+        scene_set = folder_scenes(Path(args.scenes), args.images, args.eval, model_classes)
+    annotate_set, eval_set, source = scene_set.annotate, scene_set.evaluate, scene_set.source
+    new_classes = [c for c, m in enumerate(source) if m < 0]
     sizes = sorted({s.image.shape[:2] for s in annotate_set})
-    print(f"annotation effort on the shifted domain (fabric belt, warm light, new object colours), "
-          f"model {path.name}, CRF {preset_name} (fast), {args.images} scenes "
+    print(f"annotation effort on {scene_set.title}, "
+          f"model {path.name}, CRF {preset_name} (fast), {len(annotate_set)} scenes "
           f"{', '.join(f'{w}x{h}' for h, w in sizes)}, until {TARGET_ACC:.0%} pixel accuracy or {MAX_STROKES} strokes; "
           f"torch threads {args.threads}; load {os.getloadavg()[0]:.1f}", flush=True)
+    if new_classes:
+        print(f"classes the model lacks: {', '.join(scene_set.classes.names[c] for c in new_classes)}")
 
     results = {}
+    carried_at_10 = None
     for mode in args.modes:
-        outcomes, seconds = run_mode(mode, annotate_set, predictor, params, backend, args.verbose)
+        outcomes, seconds, (adapter, kept) = run_mode(mode, annotate_set, predictor, params, backend, args.verbose,
+                                                      source, keep_after=min(10, len(annotate_set)))
         results[mode] = (outcomes, seconds)
+        if mode == "c":
+            carried_at_10 = (adapter, kept)
     print(f"{'mode':<40} {'strokes':>7} {'painted px':>11} {'reached 98%':>11} {'mean acc':>9} {'learn/stroke':>12} "
           f"{'time':>6}")
     for mode, (outs, seconds) in results.items():
@@ -192,8 +322,15 @@ def main(argv=None) -> int:
               f"{sum(o.accuracy >= TARGET_ACC for o in outs):7d}/{len(outs):<3d} "
               f"{np.mean([o.accuracy for o in outs]) * 100:8.1f}% {learn_text:>12} {seconds:5.0f}s")
     painted = {m: sum(o.painted for o in outs) for m, (outs, _) in results.items()}
+    if new_classes and carried_at_10 is not None and eval_set:
+        ious = class_ious(predictor, *carried_at_10, eval_set, new_classes)
+        print(f"new-class IoU after {min(10, len(annotate_set))} scenes: "
+              + ", ".join(f"{scene_set.classes.names[c]} {ious[c]:.2f}" for c in new_classes), flush=True)
+    if args.no_harm:
+        carried, own = no_harm(predictor, params, backend, size, args.verbose)
+        print(f"no harm: home accuracy carried {carried * 100:.1f}% vs network {own * 100:.1f}%", flush=True)
 
-    if not args.no_train and "c" in results:
+    if not args.no_train and "c" in results and args.scenes is None:
         labels = [o.labels for o in results["c"][0]]
         recipe = Recipe()
         epochs = args.epochs or (recipe.epochs // 2 if args.quick else recipe.epochs)

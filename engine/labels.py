@@ -11,6 +11,32 @@ from .paths import CLASSES_DIR
 
 VOID = 255  # VOC convention: "ignore / not labelled"
 
+# Colours with a fixed meaning on the canvas (engine.display.overlays, engine.project.values): no class takes one.
+LOCK_COLOUR = (255, 255, 255)                    # white hatching over hand-painted (locked) pixels
+UNKNOWN_COLOURS = ((255, 128, 0), (0, 0, 0))     # orange and black checks: label values that are not classes
+FIXED_OVERLAY_COLOURS = (LOCK_COLOUR, *UNKNOWN_COLOURS)
+_LEVELS = tuple(range(0, 256, 17))               # candidate colours: the 4096 of this RGB grid (0, 17, .. 255)
+
+
+def distinct_colour(taken) -> tuple[int, int, int]:
+    """The candidate colour farthest from every colour in ``taken`` (RGB triples): it maximises the smallest
+    CIEDE2000 distance in CIELAB (skimage.color), so a new class or an overlay never looks like one already shown."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    grid = np.array([(r, g, b) for r in _LEVELS for g in _LEVELS for b in _LEVELS], np.float64)
+    used = np.asarray([tuple(c)[:3] for c in taken], np.float64).reshape(-1, 3)
+    if not len(used):
+        return tuple(int(v) for v in grid[len(grid) // 2])
+    lab_grid, lab_used = rgb2lab(grid[:, None, :] / 255.0), rgb2lab(used[None, :, :] / 255.0)
+    nearest = deltaE_ciede2000(lab_grid, lab_used).min(axis=1)   # (candidates, taken) -> (candidates,)
+    return tuple(int(v) for v in grid[int(np.argmax(nearest))])
+
+
+def changed_colour(palette) -> tuple[int, int, int]:
+    """The colour of the "changed by CRF" overlay for these class colours: unlike every class and fixed overlay."""
+    return distinct_colour([*(tuple(int(v) for v in c) for c in np.asarray(palette).reshape(-1, 3)),
+                            *FIXED_OVERLAY_COLOURS])
+
 
 def voc_palette(n: int = 256) -> np.ndarray:
     """The PASCAL VOC colour map (bit-interleaved), (n,3) uint8; index 255 is the VOC void colour."""

@@ -21,6 +21,10 @@ MAX_PIXELS_ENV = "DEEPLAB_MAX_PIXELS"
 MAX_CHECKPOINT_BYTES = 2 << 30            # 2 GiB; DeepLab v2 ResNet-101 files are about 180 MB
 MAX_ZIP_EXPANSION = 4                     # a .pt's members may hold at most 4x the file's size, plus 1 MiB
 MAX_LOCK_BYTES = 64 << 10                 # a folder lock file is a few hundred bytes
+MAX_TIFF_PAGES = 1024                     # pages (IFDs) of one TIFF; counted before any page is decoded
+MAX_BANDS = 256                           # bands of one image (hyperspectral cubes have about 200)
+DECODE_BYTES_PER_PIXEL = 24               # a TIFF may decode to this many bytes per pixel of the cap (3 float64
+#                                           bands): 2.4 GB at the default cap, more bands of a smaller image
 
 _max_pixels: int | None = None            # set_max_pixels() wins over the environment
 
@@ -61,6 +65,18 @@ def set_max_pixels(value: str | int | None) -> None:
         os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels())
 
 
+def max_decode_bytes() -> int:
+    """The most bytes one image's samples may take when decoded (all its bands, in the file's own type)."""
+    return max_pixels() * DECODE_BYTES_PER_PIXEL
+
+
 def describe_pixels(n: int) -> str:
     """100000000 -> '100 MP' (one place for how limits are shown)."""
     return f"{n / 1e6:.3g} MP" if n >= 1_000_000 else f"{n} pixels"
+
+# Imports of other tools' annotations (engine.io.imports): what one annotation file, one shape and one zip may hold.
+MAX_IMPORT_FILE_BYTES = 1 << 30           # one JSON / txt / PNG: 1 GiB (COCO train2017's instances file is 0.45 GB)
+MAX_IMPORT_POINTS = 1_000_000             # vertices of one polygon
+MAX_IMPORT_CLASSES = 10_000               # class names one source may use (a folder holds at most 255)
+MAX_ZIP_MEMBERS = 200_000                 # entries of one CVAT export zip
+MAX_ZIP_TOTAL_BYTES = 8 << 30             # what the members of one zip may expand to, together

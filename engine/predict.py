@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from engine.crf.base import labels_from_probs
 from engine.models import preprocess
 from engine.models.device import pick_device
+from engine.models.folder_head import NetworkClassifier, with_colour
 from engine.uncertainty import uncertainty_map
 
 from .errors import EngineError, check_cancel
@@ -35,7 +36,8 @@ ProgressFn = Optional[Callable[[str, float], None]]
 class FeatureSet:
     """One image's classifier inputs and the geometry that turns stride-8 logits back into image-size maps.
 
-    maps: per scale (1x first), (1, Cf, h_s, w_s) float tensors on the predictor's device, no grad.
+    maps: per scale (1x first), (1, Cf + N_COLOUR, h_s, w_s) float tensors on the predictor's device, no grad: the
+    classifier's inputs and the cell colour (engine.models.folder_head.with_colour).
     geometry: the pipeline, the image size, the size the network saw it at (input_hw, after any shrinking) and the
     network input's size (net_hw, with the caffe pipeline's padding).
     """
@@ -131,7 +133,7 @@ class Predictor:
         check_cancel(should_cancel)
         x, geometry = self._network_input(image_rgb)
         with torch.inference_mode():
-            maps = self.model.classifier_inputs(x)
+            maps = with_colour(self.model.classifier_inputs(x), x)   # the cell colour too (models.folder_head)
         check_cancel(should_cancel)
         # inference tensors cannot be used in autograd: clone them out of inference mode for training a head
         maps = tuple(m.clone() for m in maps)
@@ -140,7 +142,7 @@ class Predictor:
     def head_logits(self, features: FeatureSet, head=None) -> torch.Tensor:
         """Fused stride-8 logits (1,C,h,w) of ``head`` (default: the model's classifier) on the cached features.
         Differentiable in the head's parameters when called with grad enabled."""
-        head = self.model.classifier if head is None else head
+        head = NetworkClassifier(self.model.classifier if head is None else head)
         return self.model.fuse([head(m) for m in features.maps])
 
     def probs_from_features(self, features: FeatureSet, head=None, dtype=np.float32) -> np.ndarray:

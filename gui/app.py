@@ -7,7 +7,6 @@ Start-up order (gui.boot.splash): check Qt's system libraries, show a splash, im
 modules under it, show the window, then load the model in the background."""
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -32,13 +31,15 @@ ORG, APP = "DeepLabAnnotator", "DeepLab Annotator"
 
 
 def choose_model(folder: Path | None, model: Path | None, prefs: Preferences) -> Path | None:
-    """Explicit model > (for a user folder) the folder's recorded model > the last model used > the bundled demo."""
+    """Explicit model > the folder's recorded model (the bundled samples' too: a model chosen there with *Use the
+    folder's settings* loads directly on the next start) > for a user folder the last model used > the demo."""
     if model is not None:
         return Path(model)
+    where = Path(folder) if folder is not None else SAMPLES_DIR
+    recorded = folder_model(where.parent if where.is_file() else where)
+    if recorded is not None:
+        return recorded
     if folder is not None:
-        recorded = folder_model(Path(folder).parent if Path(folder).is_file() else Path(folder))
-        if recorded is not None:
-            return recorded
         last = prefs.last_model
         if last and Path(last).is_file():
             return Path(last)
@@ -145,20 +146,10 @@ def main(folder: Path | None = None, model: Path | None = None, read_only: bool 
 
 
 def cli_main(argv: list[str]) -> int:
-    """`deeplab-annotator [FOLDER] [--model CKPT] [--read-only] [--max-pixels N]`: parse the GUI's arguments and
-    open the window."""
-    from engine.cli import COMMANDS, program
+    """`deeplab-annotator [FOLDER] [--model CKPT] [--read-only] [--max-pixels N]`: parse the window's arguments
+    (engine.cli.window_parser) and open the window."""
+    from engine.cli import window_parser
 
-    others = ", ".join(name for name in COMMANDS if name != "gui")
-    parser = argparse.ArgumentParser(prog=program(), description="DeepLab Annotator",
-                                     epilog=f"subcommands: {others} (`{program()} SUBCOMMAND --help`)")
-    parser.add_argument("folder", nargs="?", type=Path, help="folder of images (default: bundled samples)")
-    parser.add_argument("--model", type=Path, help="checkpoint to load (default: bundled demo model)")
-    parser.add_argument("--read-only", action="store_true", help="look without saving (no lock, no autosave)")
-    parser.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M; see docs/user/limits.md)")
-    parser.add_argument("--screenshot", type=Path, metavar="PNG",
-                        help="smoke test: when the first image is predicted and refined, save the window as PNG "
-                             "and quit (0 = it worked); runs headless with QT_QPA_PLATFORM=offscreen")
-    args = parser.parse_args(argv)
+    args = window_parser().parse_args(argv)
     return main(args.folder, args.model, read_only=args.read_only, max_pixels=args.max_pixels,
                 screenshot=args.screenshot)

@@ -12,24 +12,28 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
-from engine.crf import CRFParams, backend_names
+from engine.crf import CRFParams, backend_names, unavailable_backends
 from engine.crf.params import preset_for_model
 from gui.boot.icon import app_icon
 from gui.canvas.canvas import Canvas
+from gui.canvas.focus import BackToCanvas
+from gui.canvas.overlay_legend import OverlayLegend
 from gui.canvas.overlays import OverlayPresenter
 from gui.canvas.uncertainty_legend import UncertaintyLegend
 from gui.dialogs import damaged_journal, prompts
+from gui.dialogs.import_labels import ImportDialog
 from gui.dialogs.prelabel import PrelabelDialog
 from gui.menus.export import ExportMenu
 from gui.menus.folder_lock import FolderLockActions
 from gui.menus.help import HelpMenu
+from gui.menus.image_scaling import ImageScalingMenu
 from gui.menus.learn import LearnMenu
 from gui.menus.menubar import build_menubar
 from gui.menus.model import ModelMenu
 from gui.menus.recent_folders import RecentFolders
 from gui.panels.class_editor import ClassEditor
 from gui.panels.classes import ClassPanel
-from gui.panels.crf import CUSTOM, CRFPanel
+from gui.panels.crf import CRFPanel
 from gui.panels.images import ImagesPanel
 from gui.panels.readout import Readout
 from gui.panels.status_bar import StatusBar
@@ -79,9 +83,11 @@ class MainWindow(QMainWindow):
         self.model_menu = ModelMenu(self)
         self.recent = RecentFolders(self)
         self.prelabel = PrelabelDialog.for_window(self)   # File > Pre-label folder…
+        self.importer = ImportDialog.for_window(self)     # File > Import labels…
         self.lock_actions = FolderLockActions(self)       # read-only / take over (one writer per folder)
         self.learn = LearnMenu(self)   # adaptation switch, train on saved labels, CRF tuning (gui/menus/learn.py)
         self.help_menu = HelpMenu(self)
+        self.image_scaling = ImageScalingMenu(self)       # Image > Bands and scaling… (gui/menus/image_scaling.py)
         self.menus = build_menubar(self)                  # the one place that orders the menus
         self.editing.toolbar.addAction(self.learn.adapt_action)
         self.status.addPermanentWidget(self.lock_actions.badge)
@@ -90,6 +96,10 @@ class MainWindow(QMainWindow):
         self.legend = UncertaintyLegend(self.canvas, self.prefs.uncertainty_cmap)
         self.presenter.opts.uncertainty_cmap = self.legend.choice()
         self.legend.cmap_changed.connect(self._on_cmap)
+        self.overlay_legend = OverlayLegend(self.canvas)   # changed by CRF, locks, heat map, unknown values
+        self.back_to_canvas = BackToCanvas(self.canvas)    # Enter in a small box: the next shortcut is the image's
+        self.back_to_canvas.watch(self.editing.size_box, self.images_panel.filter,
+                                  *[t.size_box for t in self.editing.tools.values() if getattr(t, "size_box", None)])
         self.readout = Readout(self)
         self.status.addPermanentWidget(self.learn.status_label)
         self.project = ProjectState(self)
@@ -118,6 +128,7 @@ class MainWindow(QMainWindow):
         c, tb = self.ctl, self.toolbar
         c.folder_opened.connect(self._on_folder_opened)
         c.image_opened.connect(self._on_image_opened)
+        c.pixels_changed.connect(self._on_pixels_changed)
         c.results_changed.connect(self._on_results_changed)
         c.preview_changed.connect(self._on_preview_changed)
         c.window_refined.connect(self._on_window_refined)
@@ -125,6 +136,7 @@ class MainWindow(QMainWindow):
         c.waiting.connect(self._on_waiting)
         c.status_changed.connect(self.file_list.set_status)
         c.model_changed.connect(self._on_model_changed)
+        c.adapt.status_changed.connect(lambda _text: self.class_panel.set_origins(c.class_origins()))
         c.device_changed.connect(self.status.set_device)
         c.activity.connect(self.status.set_activity)
         c.progress.connect(lambda d, t, s: (self.status.set_progress(d, t), self.status.set_activity(s)))
@@ -139,7 +151,8 @@ class MainWindow(QMainWindow):
         c.recovery.damaged.connect(lambda records: damaged_journal.show_damaged_journal(self, records))
         ed = c.editor
         ed.region_changed.connect(self._on_region_edited)
-        ed.edit_finished.connect(lambda _kind: self.class_panel.set_shares(self.presenter.shares()))
+        ed.edit_finished.connect(lambda _kind: (self.class_panel.set_shares(self.presenter.shares()),
+                                                self.refresh_legend()))
         ed.message.connect(self.show_error)
         ed.paint_class_changed.connect(self.class_panel.set_paint_class)
         self.class_panel.paint_class_selected.connect(ed.set_paint_class)
@@ -176,13 +189,13 @@ class MainWindow(QMainWindow):
         self.toolbar.opacity.setValue(s.opacity)
         self.presenter.set_opacity(self.toolbar.opacity.value() / 100)
         backend = s.crf_backend
-        if backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
+        missing = unavailable_backends().get(backend) if backend else None
+        if missing:   # chosen last time, not installed now (pydensecrf is an optional extra)
+            self.show_error(f"CRF engine '{backend}' is not available, using '{self.ctl.crf.backend_name}': {missing}")
+        elif backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
             self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
             self.ctl.crf.set_backend(backend)
-        params = s.crf_params
-        if params is not None:
-            self.crf_panel.set_params(params)
-        self.ctl.crf.take_params(self.crf_panel.params())
+        self.ctl.crf.take_params(self.crf_panel.params())   # CRF values are each folder's (_on_folder_opened)
         device = s.device
         self.model_menu.set_device_checked(device)
         self.ctl.loader.set_device(device)
@@ -250,8 +263,8 @@ class MainWindow(QMainWindow):
         st = self.ctl.state
         if st is None or not st.dirty:
             return True
-        if self.autosave_action.isChecked():
-            return self.ctl.save()
+        if self.autosave_action.isChecked() and not self.ctl.guard.read_only and self.ctl.save():
+            return True   # read-only, or the save failed: ask, so the window can still be left (Discard)
         self.leaving = leaving   # what the prompt says the user is doing (prompts.ask_unsaved reads it)
         answer = prompts.ask_unsaved(self, st.path.name)
         if answer == prompts.SAVE:
@@ -273,11 +286,13 @@ class MainWindow(QMainWindow):
         cl = self.ctl.classes.class_list
         if cl is not None:
             self.class_panel.set_classes(cl.names, cl.palette, *self.ctl.classes.class_view())
+            self.class_panel.set_origins(self.ctl.class_origins())
             ed = self.ctl.editor
             if not ed.set_paint_class(ed.paint_class if ed.paint_class < len(cl) else min(1, len(cl) - 1)):
                 ed.set_paint_class(0)
             self.class_panel.set_paint_class(ed.paint_class)
             self.editing.refresh()
+            self.presenter.names = cl.names
             self.presenter.bind(self.ctl.state, cl.palette_array())
             self.legend.set_palette(cl.palette_array())
         loaded = self.ctl.loader.loaded
@@ -287,14 +302,26 @@ class MainWindow(QMainWindow):
             self._preset_model = loaded
             self.prefs.last_model = str(loaded.path)
             self.model_menu.set_loaded(loaded.path, loaded.spec.name)
-            preset = preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets)
-            if self.crf_panel.preset_name() != CUSTOM and preset != self.crf_panel.preset_name() \
-                    and not self.ctl.classes.crf_from_folder:
-                self.crf_panel.set_preset(preset)  # tuned for this checkpoint, else the one it was published with
+            if not self.ctl.classes.crf_from_folder:   # the folder's own CRF values are never replaced
+                self._use_model_preset("for the model " + (loaded.spec.name or Path(loaded.path).name))
         self._on_results_changed()
 
     # ----- views ---------------------------------------------------------------------------------
+    def _use_model_preset(self, why: str) -> None:
+        """The CRF preset of the loaded model (tuned for that checkpoint, else the one it was published with),
+        taken now and said in the status bar: a folder without CRF values of its own starts from it."""
+        loaded = self.ctl.loader.loaded
+        name = (preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets) if loaded is not None
+                else next(iter(self.crf_panel.presets)))
+        if self.crf_panel.preset_name() == name and self.crf_panel.params() == self.ctl.crf.params:
+            return
+        self.crf_panel.set_preset(name, emit=False)
+        self.ctl.crf.set_params(self.crf_panel.params())
+        self.status.set_activity(f"CRF preset {self.crf_panel.preset_box.currentText()} {why}")
+
     def _on_folder_opened(self) -> None:
+        if not self.ctl.classes.crf_from_folder:   # no CRF values of its own: the model's preset, not the last folder's
+            self._use_model_preset("(this folder has no CRF values of its own yet)")
         self.file_list.set_dataset(self.ctl.dataset)
         if self.ctl.dataset is not None and len(self.ctl.dataset) == 0:
             self.status.set_position("no images")
@@ -310,11 +337,24 @@ class MainWindow(QMainWindow):
         self.class_panel.set_shares(self.presenter.shares())
         self._show_position()
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
+
+    def _on_pixels_changed(self) -> None:
+        """The open image was read again with other bands or scaling: new pixels, the same view and labels."""
+        st = self.ctl.state
+        if st is not None:
+            self.canvas.set_image(st.image, keep_view=True)
+            self._on_results_changed()
 
     def _on_results_changed(self) -> None:
         self.presenter.render()
         self.class_panel.set_shares(self.presenter.shares())
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
+
+    def refresh_legend(self) -> None:
+        """The overlay legend lists what is on screen now (cheap when nothing changed)."""
+        self.overlay_legend.set_items(self.presenter.legend_items())
 
     def _on_preview_changed(self) -> None:
         """A running CRF's labels: redraw the label layer only (probabilities come with the result)."""
@@ -331,11 +371,12 @@ class MainWindow(QMainWindow):
         self.presenter.render_changed()
         self.class_panel.set_shares(self.presenter.shares())
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
+        self.refresh_legend()
 
     def _on_params_reverted(self, params: CRFParams) -> None:
         """Esc: the CRF settings went back to those of the labels shown (the panel must not claim others)."""
         self.crf_panel.set_params(params)
-        self.prefs.crf_params = params
+        self.ctl.classes.note_crf()
         self.status.set_labels_kind(self.ctl.crf.shown_kind())
 
     def _on_waiting(self, text: str) -> None:
@@ -355,6 +396,7 @@ class MainWindow(QMainWindow):
     def _set_opt(self, name: str, value, render) -> None:
         setattr(self.presenter.opts, name, value)
         render()
+        self.refresh_legend()
 
     def _on_opacity(self, value: int) -> None:
         self.presenter.set_opacity(value / 100)
@@ -376,8 +418,8 @@ class MainWindow(QMainWindow):
         self.images_panel.filter.selectAll()
 
     def _on_params(self, params: CRFParams) -> None:
-        self.prefs.crf_params = params
         self.ctl.crf.set_params(params)
+        self.ctl.classes.note_crf()   # the values are this folder's (labels/project.json), never the next one's
 
     def _on_backend(self, name: str) -> None:
         self.prefs.crf_backend = name
@@ -404,6 +446,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.prefs.geometry = self.saveGeometry()
         self.prelabel.shutdown()
+        self.importer.shutdown()
         self.ctl.shutdown()
         event.accept()
 

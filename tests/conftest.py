@@ -1,7 +1,10 @@
-"""Test-wide setup: Qt runs offscreen so CI needs no display; the repo root is importable."""
+"""Test-wide setup: Qt runs offscreen so CI needs no display; the repo root is importable; a test that needs the
+optional pydensecrf where it is missing is skipped (tests/support/reference_crf.py)."""
 import os
 import sys
 from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,3 +17,18 @@ try:  # one torch thread per test process: small tensors run faster and the 2-co
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover
     pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that reaches the reference CRF backend where pydensecrf is not installed (an optional extra) is
+    skipped, not failed: the error is engine.crf.reference.ReferenceUnavailable, and nothing else raises it."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and report.failed:
+        from engine.crf.reference import ReferenceUnavailable
+
+        if call.excinfo.errisinstance(ReferenceUnavailable):
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0,
+                               "Skipped: needs pydensecrf (pip install '.[reference]'; the dev extra installs it)")

@@ -10,7 +10,9 @@ colours to stay small.
 The corrections it paints on belt_02.png are real ones: pieces of bottle the demo model calls belt, found with the
 samples' ground truth (resources/samples_gt). Two superpixel clicks (superpixel.png, then undone), then two brush
 strokes with Edit > Adapt the model to corrections on, so main.png and the shots after it show the status-bar note
-"model adapted on 2 strokes / 1 image".
+"model adapted on 2 strokes / 1 image". main.png is taken at 1600 px wide, legends.png at 1280x720 (the readout
+must show both classes and the uncertainty uncut there, the legend every marking overlay), new_class.png after
+adding a class (its colour is the one farthest from every colour shown).
 """
 from __future__ import annotations
 
@@ -74,6 +76,13 @@ def move_mouse(window, x: float, y: float) -> None:
     pump(0.3)
 
 
+def check_readout(window) -> None:
+    """The cursor readout must show two classes and the uncertainty, uncut."""
+    label = window.readout.pixel
+    if "%," not in label.text() or "unsure" not in label.text() or label.shown_text() != label.text():
+        raise SystemExit(f"the readout is cut or incomplete at {window.width()} px: {label.shown_text()!r}")
+
+
 def missed_pieces(gt: np.ndarray, labels: np.ndarray, cls: int, min_px: int = 40) -> list[np.ndarray]:
     """Masks of the connected pieces of class ``cls`` (ground truth) that ``labels`` misses, largest first."""
     n, comp, stats, _ = cv2.connectedComponentsWithStats(((gt == cls) & (labels != cls)).astype(np.uint8))
@@ -122,7 +131,7 @@ def main() -> int:
     (work / "scan_notes.jpg").write_text("not an image")   # a text file named .jpg
     settings = QSettings(str(Path(os.environ["XDG_CONFIG_HOME"]) / "shots.ini"), QSettings.Format.IniFormat)
     w = MainWindow(settings)
-    w.resize(1320, 840)
+    w.resize(1600, 960)
     w.move(0, 0)
     w.show()
     start(w, work, None)
@@ -179,6 +188,7 @@ def main() -> int:
     if w.last_error:
         raise SystemExit(f"the window reported an error: {w.last_error}")
     move_mouse(w, *inner_point(misses[0]))      # the readout on a corrected piece
+    check_readout(w)
     shot("main", w)
 
     st = w.ctl.state
@@ -189,6 +199,26 @@ def main() -> int:
     shot("uncertainty", w)
     w.toolbar.uncertainty.setChecked(False)
     w.toolbar.before.setChecked(False)
+
+    w.resize(1280, 720)                         # a small screen: the readout and the legends still fit
+    w.toolbar.changed.setChecked(True)
+    pump(0.5)
+    edge = np.argwhere(st.changed_by_crf())
+    move_mouse(w, float(edge[len(edge) // 2][1]) + 0.5, float(edge[len(edge) // 2][0]) + 0.5)
+    check_readout(w)
+    if set(w.overlay_legend.texts()) != {"changed", "locks"}:
+        raise SystemExit(f"legend rows: {w.overlay_legend.texts()}")
+    shot("legends", w)
+    w.toolbar.changed.setChecked(False)
+    w.resize(1600, 960)
+    pump(0.5)
+
+    from gui.dialogs import classes as class_dialogs
+    class_dialogs.ask_class_name = lambda *a: "label tape"
+    if not w.class_editor.add():
+        raise SystemExit("could not add a class")
+    until(lambda: not w.ctl.busy, 60)
+    shot("new_class", w)
 
     w.images_panel.filter.setText("error")
     fl = w.file_list

@@ -97,6 +97,15 @@ class ImageState:
         self.base = base if base in (SOURCE_MODEL, SOURCE_DISK) else SOURCE_MODEL
         self.hand = True
 
+    def take_pixels(self, image: np.ndarray, token: int, void_mask: np.ndarray | None = None) -> None:
+        """The same file read again with another band choice or scaling: new pixels of the same size and a new
+        ``token``, so every result keyed to the old pixels is dropped. Labels, locks and saved labels stay (the
+        geometry is the file's); the probabilities shown stay until the new prediction replaces them."""
+        if image.shape[:2] != self.shape:
+            raise ValueError(f"image shape {image.shape[:2]} does not fit the open image {self.shape}")
+        self.image, self.token, self.void_mask = image, token, void_mask
+        self.crf_preview, self.preview_kind = None, ""
+
     def set_prediction(self, probs: np.ndarray, unc: np.ndarray | None = None,
                        raw_labels: np.ndarray | None = None, keep_crf: bool = False) -> None:
         """New model probabilities (C, H, W) (and, computed in a worker, their uncertainty and argmax labels);
@@ -203,6 +212,15 @@ class ImageState:
         if self.labels is not None:
             self.saved_labels = self.labels.copy()
             self.saved_by_machine = False
+
+    def keep_saved(self) -> bool:
+        """Labels that match the saved file stop following the model, as when the image is opened again: a new
+        model must not turn saved work into unsaved edits (use_model_result takes its result). True if changed."""
+        if (self.saved_labels is None or self.labels is None or self.base == SOURCE_DISK
+                or not np.array_equal(self.labels, self.saved_labels)):
+            return False
+        self.base = SOURCE_DISK
+        return True
 
     @property
     def follows_model(self) -> bool:

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..console import error, progress, say
+from ..console import parser as make_parser
 from ..errors import EngineError
 from ..paths import DEMO_V1
 from .run import prelabel
@@ -18,9 +20,8 @@ from .settings import BACKENDS, PrelabelSettings, default_net_threads
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="main.py prelabel",
-                                description="Pre-label every image of FOLDER: labels/<image>.png (machine labels, "
-                                            "never over hand-saved ones) and labels/prelabel.csv.")
+    p = make_parser("prelabel", "Pre-label every image of FOLDER: labels/<image>.png (machine labels, never over "
+                                "hand-saved ones) and labels/prelabel.csv.")
     p.add_argument("folder", type=Path, nargs="?", help="folder of images")
     p.add_argument("--model", type=Path, default=DEMO_V1, help="checkpoint (default: the bundled demo model)")
     crf = p.add_mutually_exclusive_group()
@@ -80,8 +81,6 @@ def _crf_params(args, loaded):
 
 
 def _run(args) -> int:
-    from tqdm import tqdm
-
     from ..checkpoints import load_checkpoint
     from .ray_runner import RayOptions
 
@@ -103,8 +102,12 @@ def _run(args) -> int:
         if plan.kept:
             print(f"keeping {len(plan.kept)} hand-saved label{'s' if len(plan.kept) != 1 else ''} (never overwritten)")
         sys.stdout.flush()
+        if plan.todo and settings.crf_params is not None and settings.crf_backend == "fast":
+            from ..crf.fast.kernel_cache import warm_up_with_notice
+
+            warm_up_with_notice(say)   # compiled once after an install (~40 s): said, not silent
         if plan.todo:
-            bar = tqdm(total=len(plan.todo), unit="img", desc="pre-labelling", dynamic_ncols=True)
+            bar = progress(len(plan.todo), "pre-labelling", unit="img")
 
     def on_result(outcome, row):
         if outcome.error:
@@ -133,16 +136,13 @@ def main(argv: list[str]) -> int:
         args.folder, args.ray = Path(args.ray), "local"   # `prelabel --ray FOLDER`: the folder, not an address
     if args.folder is None:
         parser.print_usage(sys.stderr)
-        print("error: give the folder of images to pre-label", file=sys.stderr)
-        return 2
+        return error("give the folder of images to pre-label")
     if args.workers is not None and not args.ray:
-        print("error: --workers needs --ray", file=sys.stderr)
-        return 2
+        return error("--workers needs --ray")
     try:
         return _run(args)
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     except KeyboardInterrupt:
         print("interrupted: finished images are written; run the same command again to resume", file=sys.stderr)
         return 130

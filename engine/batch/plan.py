@@ -13,16 +13,19 @@ from engine.folder.dataset import Dataset, is_machine_label
 
 from ..errors import LabelIOError
 from ..io.provenance import read_provenance
+from ..io.scaling import ImageScaling
 from .report import LABELLED, SKIPPED, Row, read_report
 from .settings import PrelabelSettings
 
 
 @dataclass(frozen=True)
 class Item:
-    """One image to label: its dataset index and file name, and its path as text (Ray rows carry it)."""
+    """One image to label: its dataset index and file name, its path as text (Ray rows carry it), and the band
+    choice and scaling it is read with (engine.io.scaling; None: the default)."""
     index: int
     name: str
     path: str
+    scaling: ImageScaling | None = None
 
 
 @dataclass
@@ -56,7 +59,7 @@ def plan_folder(dataset: Dataset, loaded, settings: PrelabelSettings, protect=()
     plan = Plan(previous=previous)
     protect = set(protect)
     for i, entry in enumerate(dataset.entries):
-        item = Item(i, entry.path.name, str(entry.path))
+        item = Item(i, entry.path.name, str(entry.path), settings.image)
         if item.name in protect:
             plan.kept.append((item, "has unsaved edits in the window: left as it is"))
             continue

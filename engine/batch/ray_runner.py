@@ -39,8 +39,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _read_row(row: dict) -> dict:
-    item = Item(int(row["index"]), row["name"], row["path"])
+def _read_row(row: dict, settings: PrelabelSettings) -> dict:
+    item = Item(int(row["index"]), row["name"], row["path"], settings.image)
     try:
         return {**row, "error": "", "image": read_stage(item)}
     except Exception as exc:  # noqa: BLE001 - reported per image, the run goes on
@@ -158,7 +158,7 @@ def ray_outcomes(items: Iterable[Item], loaded, settings: PrelabelSettings, opti
             stats["workers"] = workers
         rows = [{"index": it.index, "name": it.name, "path": it.path} for it in items]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-        ds = ds.map(_read_row, num_cpus=0.25)
+        ds = ds.map(_read_row, fn_kwargs={"settings": worker_settings}, num_cpus=0.25)
         with warnings.catch_warnings():  # max_restarts has no named parameter; Ray warns about the keyword
             warnings.simplefilter("ignore", DeprecationWarning)
             # no restarts: Ray Data keeps the actor class in the object store, and a restart would log an error at

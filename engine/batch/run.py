@@ -99,6 +99,10 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
         class_list = target.class_list
         if not target.channel_map.identity:
             settings = replace(settings, channel_map=target.channel_map)
+    if settings.image is None:             # the folder's band choice and scaling, as the window shows its images
+        from dataclasses import replace
+
+        settings = replace(settings, image=dataset.image_settings)
     sweep_unless_held(dataset.labels_dir)   # what killed runs left behind (logged); a live window's folder: its own
     plan = plan_folder(dataset, loaded, settings, protect)
     if on_plan is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..crf.params import CRFParams
 from ..errors import EngineError
+from ..io.scaling import ImageScaling
 
 BACKENDS = ("fast", "reference")
 
@@ -25,6 +26,8 @@ class PrelabelSettings:
     GPU it only affects the little CPU work around the network. crf_threads: numba threads of each CRF (None: all
     cores of the machine running it; the fast CRF's results do not depend on it). channel_map: an
     engine.project ChannelMap from the model's channels to the labels folder's class ids (None: the same ids).
+    image: the band choice and scaling of 16-bit, float and multi-band images (engine.io.scaling; None: the
+    folder's own, from its labels/project.json, which engine.batch.run fills in).
     """
 
     crf_params: CRFParams | None
@@ -34,6 +37,7 @@ class PrelabelSettings:
     net_threads: int | None = None
     crf_threads: int | None = None
     channel_map: object = None
+    image: ImageScaling | None = None
 
     def __post_init__(self):
         if self.crf_params is not None and self.crf_params.iterations == 0:

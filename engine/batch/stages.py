@@ -40,8 +40,8 @@ def describe_error(item: Item, exc: BaseException) -> str:
 
 
 def read_stage(item: Item) -> np.ndarray:
-    """(H,W,3) uint8 RGB; ImageReadError for a missing or broken file."""
-    return read_image(item.path)
+    """(H,W,3) uint8 RGB with the run's band choice and scaling; ImageReadError for a missing or broken file."""
+    return read_image(item.path, scaling=item.scaling)
 
 
 class NetworkStage:

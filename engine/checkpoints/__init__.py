@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,13 +20,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.checkpoints import backbone
 from engine.checkpoints.caffe_mapping import caffe_state_dict, detect_caffe_arch, is_msc_copy
 from engine.checkpoints.caffemodel import CaffeFormatError, parse_caffemodel
 from engine.checkpoints.fit import bn_eps_kwarg, check_geometry, fit_state_dict, spec_from_state_dict
 from engine.checkpoints.kazuto import KAZUTO_MSC_SCALES, PIPELINE_OF_LAYOUT, normalise_state_dict, unwrap_state_dict
 from engine.checkpoints.own_format import FORMAT, is_own_format, save_checkpoint
 from engine.checkpoints.safety import check_state_dict, check_zip_members, read_model_file
-from engine.checkpoints.spec_check import check_spec, check_spec_dict, check_weight_budget
+from engine.checkpoints.spec_check import MAX_CLASSES, check_spec, check_spec_dict, check_weight_budget
 from engine.errors import CheckpointError
 from engine.models.registry import ModelSpec, build_model
 
@@ -81,9 +84,37 @@ def _load_project(obj: dict, path: Path, class_list, file_bytes: int):
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path}: project checkpoint has no 'state_dict' dictionary")
     check_state_dict(sd, path)
-    model = _build(spec, path, file_bytes)
+    head = obj.get("folder_head")
+    if head is None:
+        model = _build(spec, path, file_bytes)
+    else:
+        model = _with_folder_head(spec, head, sd, path, file_bytes)
     fit_state_dict(model, sd, path, _describe(spec))
     return model, spec, FORMAT
+
+
+def _with_folder_head(spec, head, sd: dict, path: Path, file_bytes: int):
+    """An exported adapted model: the network with its own n_model outputs, under a head over spec's classes."""
+    from engine.models import folder_head
+
+    try:
+        source = [int(v) for v in head["source"]]
+        n_model, inv_scale = int(head["n_model"]), float(head["inv_scale"])
+        gate = None if head.get("gate") is None else float(head["gate"])
+        margin = float(head.get("margin", folder_head.NEW_CLASS_MARGIN))
+        weight = sd["folder_head.weight"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: the adapted head stored in the file is malformed ({e})") from e
+    if not (1 <= n_model <= MAX_CLASSES and len(source) == spec.n_classes and
+            all(-1 <= v < n_model for v in source) and math.isfinite(inv_scale) and inv_scale > 0 and
+            isinstance(weight, torch.Tensor) and weight.ndim == 2 and weight.shape[0] == spec.n_classes and
+            (gate is None or 0 <= gate < 1) and math.isfinite(margin)):
+        raise CheckpointError(f"{path}: the adapted head stored in the file does not fit its network")
+    model = _build(replace(spec, n_classes=n_model, class_names=(), palette=()), path, file_bytes)
+    own = folder_head.NetworkClassifier(model.classifier)
+    zeros = torch.zeros(tuple(weight.shape)), torch.zeros(spec.n_classes)
+    folder_head.attach(model, folder_head.FolderHead(own, source, *zeros, inv_scale, gate, margin))
+    return model
 
 
 def _load_torch(data: bytes, path: Path, class_list):
@@ -115,10 +146,15 @@ def _load_torch(data: bytes, path: Path, class_list):
             f"format, kazuto's deeplab-pytorch keys (base.layer1.conv1.conv.weight ...) or DeepLab "
             f"v1 Caffe names (conv1_1.weight ... fc8.weight); found: {sample}")
     arch, scales, sd, layout = found
+    stripped = backbone.strip_classifier(arch, sd)
+    if stripped is not None:
+        sd, class_list, layout_name = stripped, backbone.CLASSES, f"{layout}, {backbone.MARK}"
+    else:
+        layout_name = layout
     spec = spec_from_state_dict(arch, sd, path, scales, class_list, pipeline=PIPELINE_OF_LAYOUT[layout])
     model = _build(spec, path, len(data))
     fit_state_dict(model, sd, path, _describe(spec))
-    return model, spec, layout
+    return model, spec, layout_name
 
 
 def _load_caffe(data: bytes, path: Path, class_list):
@@ -142,6 +178,12 @@ def _load_caffe(data: bytes, path: Path, class_list):
     msc = KAZUTO_MSC_SCALES if arch == "deeplab_v2_resnet101" and any(
         is_msc_copy(layer.name) for layer in layers if layer.blobs) else ()
     check_state_dict(sd, path)
+    fmt = "caffemodel"
+    if unknown and all(re.fullmatch(r"fc\d+", name) for name in unknown):
+        unknown = []                  # an ImageNet classifier (ResNet-101's fc1000): a backbone-only file
+    stripped = backbone.strip_classifier(arch, sd)
+    if stripped is not None:
+        sd, class_list, fmt = stripped, backbone.CLASSES, f"caffemodel, {backbone.MARK}"
     spec = spec_from_state_dict(arch, sd, path, msc, class_list, pipeline="caffe")
     model = _build(spec, path, len(data))
     eps = bn_eps_kwarg(model, eps_by_path)
@@ -153,7 +195,7 @@ def _load_caffe(data: bytes, path: Path, class_list):
                               f"weights this app cannot place: {', '.join(unknown[:10])}")
     fit_state_dict(model, sd, path, _describe(spec), reshape=True)
     check_geometry(model, geometry, path)
-    return model, spec, "caffemodel"
+    return model, spec, fmt
 
 
 def with_pipeline(loaded: LoadedModel, pipeline: str) -> LoadedModel:

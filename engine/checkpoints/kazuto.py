@@ -52,4 +52,6 @@ def normalise_state_dict(sd: dict):
             renamed = {("fc8" + k[len(head):] if k.startswith(head + ".") else k): v
                        for k, v in sd.items()}
             return "deeplab_v1_largefov", (), renamed, "state_dict"
+        if not heads and "fc7.weight" in sd:   # vgg16_20M: the backbone DeepLab v1 trains from (checkpoints.backbone)
+            return "deeplab_v1_largefov", (), dict(sd), "state_dict"
     return None

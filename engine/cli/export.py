@@ -1,4 +1,9 @@
-"""`deeplab-annotator export coco|labelme|voc FOLDER --out TARGET`: File > Export without the window."""
+"""`deeplab-annotator export KIND FOLDER --out TARGET`: File > Export without the window.
+
+The target is checked before anything is written: a file where a folder is expected (or the other way round) is an
+error, and an existing file or a non-empty folder is only written into with --force. A progress bar (tqdm, on
+stderr) runs when there are many images.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,19 +12,66 @@ from pathlib import Path
 
 from engine.errors import EngineError
 
+KINDS = {
+    "coco": "one COCO JSON file, RLE masks (pycocotools)",
+    "labelme": "a labelme JSON per image + labels.txt for labelme2voc (opens in labelme and X-AnyLabeling)",
+    "voc": "a PASCAL VOC segmentation folder with labelmap.txt (torchvision, mmseg, datumaro, CVAT)",
+    "cvat-mask": "CVAT 'Segmentation mask 1.1': a folder, or a ZIP if --out ends in .zip",
+    "yolo-seg": "an Ultralytics YOLO-seg folder: images/, labels/ with polygons, data.yaml",
+}
+PROGRESS_MIN = 10        # images from which the progress bar shows
+
 
 def build_parser() -> argparse.ArgumentParser:
     from engine.cli import program
 
-    p = argparse.ArgumentParser(prog=f"{program()} export", description="Export a folder's saved labels.")
-    p.add_argument("kind", choices=("coco", "labelme", "voc"),
-                   help="coco: one JSON with RLE masks; labelme: JSON per image + labels.txt; voc: VOC dataset")
+    kinds = "; ".join(f"{k}: {v}" for k, v in KINDS.items())
+    p = argparse.ArgumentParser(prog=f"{program()} export", description=f"Export a folder's saved labels. {kinds}.")
+    p.add_argument("kind", choices=tuple(KINDS), help="the format to write (see above)")
     p.add_argument("folder", type=Path, help="folder of images whose labels/ the app saved")
-    p.add_argument("--out", type=Path, required=True, help="coco: the JSON file; labelme, voc: a folder")
+    p.add_argument("--out", type=Path, required=True,
+                   help="coco: the JSON file; cvat-mask: a folder or a .zip file; labelme, voc, yolo-seg: a folder")
+    p.add_argument("--force", action="store_true",
+                   help="write into an existing file or non-empty folder (files of the same names are replaced)")
     p.add_argument("--classes", type=Path, help="class list file (default: the folder's labels/class_names.txt)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="voc: share of images in val.txt (default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="voc: seed of the train/val split (default 0)")
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="voc, yolo-seg: share of images in the val split (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="voc, yolo-seg: seed of the train/val split (default 0)")
     return p
+
+
+def check_target(kind: str, out: Path, force: bool) -> None:
+    """EngineError if ``out`` is the wrong kind of path for ``kind`` or would be written into without ``force``."""
+    from engine.io.dataset_export import target_conflict, writes_file
+
+    wrong, existing = target_conflict(kind, out)
+    if wrong:
+        hint = (f"give a file name such as {out / ('coco.json' if kind == 'coco' else 'masks.zip')}"
+                if writes_file(kind, out) else "give a folder")
+        raise EngineError(f"--out {wrong}: {hint}")
+    if existing and not force:
+        what = "replace it" if writes_file(kind, out) else \
+            "write into it (files of the same names are replaced, the others are kept)"
+        raise EngineError(f"{existing}; pass --force to {what}")
+
+
+class _Progress:
+    """progress(done, total) for the exporters: a tqdm bar on stderr, opened once the total is known."""
+
+    def __init__(self, kind: str):
+        self.kind, self.bar = kind, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < PROGRESS_MIN:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=f"export {self.kind}", unit="image", file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def main(argv: list[str]) -> int:
@@ -28,15 +80,19 @@ def main(argv: list[str]) -> int:
     from engine.io.dataset_export import EXPORTERS, saved_class_list
     from engine.labels import load_class_list
 
+    progress = _Progress(args.kind)
     try:
         if not args.folder.is_dir():
             raise EngineError(f"{args.folder}: no such folder")
+        check_target(args.kind, args.out, args.force)
         dataset = Dataset(args.folder)
         class_list = load_class_list(args.classes) if args.classes else saved_class_list(dataset)
         summary = EXPORTERS[args.kind](dataset, class_list, args.out, val_fraction=args.val_fraction,
-                                       seed=args.seed)
+                                       seed=args.seed, progress=progress)
     except (EngineError, ValueError) as exc:
+        progress.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    progress.close()
     print(f"exported {summary} as {args.kind} to {args.out}")
     return 0

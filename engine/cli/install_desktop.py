@@ -101,21 +101,25 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
-def main(argv: list[str]) -> int:
-    from engine.cli import program
+def build_parser() -> argparse.ArgumentParser:
+    from engine.console import parser as make_parser
 
-    p = argparse.ArgumentParser(prog=f"{program()} install-desktop",
-                                description="Install the desktop entry, icons and AppStream metadata.")
+    p = make_parser("install-desktop", "Install the desktop entry, icons and AppStream metadata.")
     p.add_argument("--prefix", type=Path, default=None,
                    help="data directory (default: $XDG_DATA_HOME or ~/.local/share; /usr/local/share for all users)")
     p.add_argument("--uninstall", action="store_true", help="remove what install-desktop put there")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    from engine.console import error
+
+    args = build_parser().parse_args(argv)
     data_dir = args.prefix or default_data_dir()
     try:
         paths = uninstall(data_dir) if args.uninstall else install(data_dir)
     except (OSError, EngineError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     verb = "removed" if args.uninstall else "installed"
     for path in paths:
         print(f"{verb} {path}")

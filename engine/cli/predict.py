@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from engine.console import error, say
+from engine.console import parser as make_parser
 from engine.errors import EngineError
 from engine.paths import DEMO_V1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import program
     from engine.crf import all_presets, backend_names
     from engine.models.pipelines import PIPELINES
 
-    p = argparse.ArgumentParser(prog=f"{program()} predict", description="Predict a label PNG for one image.")
-    p.add_argument("image", type=Path)
+    p = make_parser("predict", "Predict a label PNG for one image.")
+    p.add_argument("image", type=Path, help="the image to label (PNG, JPEG, TIFF, ...)")
     p.add_argument("--model", type=Path, default=DEMO_V1,
                    help="checkpoint: project .pt, kazuto .pth or .caffemodel (default: bundled demo model)")
     p.add_argument("--classes", type=Path, help="class list file (one name per line) to use instead of the model's")
@@ -28,13 +28,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference pipeline (default: the checkpoint's own: caffe for Caffe weights, kazuto for "
                         "kazuto's .pth)")
     p.add_argument("--out", type=Path, required=True,
-                   help="output label PNG (indexed, 255 = void); class_names.txt and OUT.provenance.json go beside it")
+                   help="output label PNG (indexed, 255 = void); class_names.txt and the provenance sidecar go "
+                        "beside it (--out x.png writes x.provenance.json)")
     p.add_argument("--map-classes", choices=("name", "position"), default=None,
                    help="when --out is in a labels folder with another class list (labels/project.json or "
                         "class_names.txt): map the model's classes to the folder's ids by name, or keep the "
                         "folder's ids by position (default: refuse)")
     p.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M, or $DEEPLAB_MAX_PIXELS)")
+    p.add_argument("--bands", help="16-bit, float or multi-band images: the bands shown and predicted, from 1: "
+                                   "R,G,B (e.g. 4,3,2) or one band as grey (default: the image folder's "
+                                   "labels/project.json, else the first three)")
+    p.add_argument("--scaling", help="how those samples become 0-255: percentile[:LOW,HIGH] (default 2,98), minmax "
+                                     "or fixed:LOW,HIGH in the file's units (default: the image folder's setting)")
     return p
+
+
+def image_scaling(args):
+    """The band choice and scaling for args.image: the image folder's (labels/project.json), with --bands and
+    --scaling replacing what they name. EngineError for values that cannot be used."""
+    from dataclasses import replace
+
+    from engine.folder.dataset import folder_image_settings
+    from engine.io.scaling import ImageSettingsError
+
+    scaling = folder_image_settings(Path(args.image).parent)
+    try:
+        if args.bands:
+            scaling = replace(scaling, bands=tuple(int(b) for b in args.bands.split(",")))
+        if args.scaling:
+            mode, _, values = args.scaling.partition(":")
+            numbers = tuple(float(v) for v in values.split(",")) if values else None
+            if mode == "percentile":
+                scaling = replace(scaling, mode=mode, percentiles=numbers or (2.0, 98.0))
+            else:
+                scaling = replace(scaling, mode=mode, range=numbers)
+    except ValueError as exc:
+        raise ImageSettingsError(f"--bands/--scaling: not numbers ({exc})") from None
+    return scaling
 
 
 def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_backend: str,
@@ -62,9 +92,10 @@ def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_ba
     if is_labels_folder(out.parent):   # only the app's labels folders: elsewhere a .tmp file may be another app's
         sweep_unless_held(out.parent)
     txn = SaveTransaction(out.parent)
-    txn.stage(out, encode_label_png(labels, class_list))
+    png = encode_label_png(labels, class_list)
+    txn.stage(out, png)
     txn.stage(out.parent / CLASS_NAMES_FILE, encode_class_names(class_list))
-    txn.stage(sidecar_path(out), encode_provenance(record))
+    txn.stage(sidecar_path(out), encode_provenance(record.for_file(png)))
     txn.commit()
 
 
@@ -73,6 +104,7 @@ def run(args) -> str:
     import numpy as np
 
     from engine.checkpoints import load_checkpoint
+    from engine.checkpoints.backbone import is_backbone_only
     from engine.crf import DEFAULT_BACKEND, get_backend, preset
     from engine.io.images import read_image
     from engine.labels import VOID, load_class_list
@@ -81,14 +113,24 @@ def run(args) -> str:
 
     class_list = load_class_list(args.classes) if args.classes else None
     loaded = load_checkpoint(args.model, class_list=class_list, pipeline=args.pipeline)
+    if is_backbone_only(loaded):
+        raise EngineError(f"{args.model} is a backbone-only initialisation: it has no classifier, so it cannot label "
+                          f"images yet. Open a folder in the window with it, add your classes and paint a stroke of "
+                          f"each (the model learns them), then Model > Export adapted model… and predict with that "
+                          f"file.")
     # a labels folder's own class list decides what the values mean: checked before any work is done
     target = labels_target(args.out.parent, loaded.spec.class_list(), args.map_classes)
-    image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True)
+    image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True,
+                              scaling=image_scaling(args))
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
     probs = target.channel_map.apply(predictor.predict(image))
     params = preset(args.crf) if args.crf != "none" else None
     if params is not None:
-        labels = get_backend(args.backend).session(image).run(probs, params).labels
+        from engine.crf.fast.kernel_cache import warm_up_with_notice
+
+        backend = get_backend(args.backend)
+        warm_up_with_notice(say, backend)   # the first CPU run after an install compiles: say so
+        labels = backend.session(image).run(probs, params).labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
     clear = transparent_mask(alpha)
@@ -113,6 +155,5 @@ def main(argv: list[str]) -> int:
             set_max_pixels(args.max_pixels)
         print(run(args))
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .base import CRFResult
 from .params import PRESETS, CRFParams, all_presets, preset
-from .reference import ReferenceBackend
+from .reference import ReferenceBackend, ReferenceUnavailable
 
 _BACKENDS = {"reference": ReferenceBackend}
 DEFAULT_BACKEND = "reference"
@@ -31,6 +31,14 @@ def backend_names() -> list[str]:
     return list(_BACKENDS)
 
 
+def unavailable_backends() -> dict[str, str]:
+    """Backends that cannot run in this installation -> why (the reference one without pydensecrf)."""
+    from .reference import unavailable_reason
+
+    reason = unavailable_reason()
+    return {"reference": reason} if reason else {}
+
+
 def get_backend(name: str | None = None):
     """A backend instance by name (None -> the default)."""
     from ..errors import EngineError
@@ -44,4 +52,4 @@ def get_backend(name: str | None = None):
 BACKEND_NAMES = backend_names()
 
 __all__ = ["CRFParams", "CRFResult", "PRESETS", "all_presets", "preset", "get_backend", "register_backend",
-           "backend_names", "BACKEND_NAMES", "DEFAULT_BACKEND"]
+           "backend_names", "BACKEND_NAMES", "DEFAULT_BACKEND", "ReferenceUnavailable", "unavailable_backends"]

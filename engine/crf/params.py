@@ -8,7 +8,7 @@ from numbers import Real
 from pathlib import Path
 
 from ..errors import EngineError
-from ..paths import PRESETS_DIR
+from ..paths import PRESET_DIRS, PRESETS_DIR
 
 # Allowed values: weights beyond 1000 overflow float32 messages into NaN; a std below 1e-3 makes lattice
 # coordinates that crash pydensecrf (checked against the image size at run time too: engine.crf.base).
@@ -61,6 +61,9 @@ PRESETS: dict[str, CRFParams] = {
     "deeplab-v2": CRFParams(pos_w=3, pos_xy_std=1, bi_w=4, bi_xy_std=67, bi_rgb_std=3, iterations=10),
 }
 PRESET_LABELS = {"deeplab-v1": "DeepLab v1 (LargeFOV)", "deeplab-v2": "DeepLab v2 (ResNet-101)"}
+# What the window calls each value (the CRF panel's rows, the Tune dialog's table): one name everywhere
+FIELD_LABELS = {"pos_w": "Smoothness weight", "pos_xy_std": "Smoothness width (px)", "bi_w": "Appearance weight",
+                "bi_xy_std": "Appearance width (px)", "bi_rgb_std": "Colour tolerance", "iterations": "Iterations"}
 
 
 def load_extra_presets(folder: Path = PRESETS_DIR) -> dict[str, CRFParams]:
@@ -76,8 +79,12 @@ def load_extra_presets(folder: Path = PRESETS_DIR) -> dict[str, CRFParams]:
 
 
 def all_presets() -> dict[str, CRFParams]:
-    """Built-in presets plus the ones in resources/presets."""
-    return {**PRESETS, **load_extra_presets()}
+    """Built-in presets plus the ones in resources/presets and, installed, the user's data folder's presets/
+    (engine.paths.PRESET_DIRS: where `eval-demo --write-presets` writes)."""
+    found = dict(PRESETS)
+    for folder in PRESET_DIRS:
+        found.update(load_extra_presets(folder))
+    return found
 
 
 def preset_for_model(spec, checkpoint=None, presets: dict | None = None) -> str:

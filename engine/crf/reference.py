@@ -1,17 +1,50 @@
-"""Reference backend: a direct pydensecrf call, fed the raw RGB image (never the mean-subtracted one)."""
+"""Reference backend: a direct pydensecrf call, fed the raw RGB image (never the mean-subtracted one).
+
+pydensecrf (the pydensecrf2 package) is optional: PyPI has no wheel for it, so installing it needs a C compiler,
+and the app's default CRF is its own engine. `pip install 'deeplab-annotator[reference]'` adds it (the dev extra,
+so `make test`, includes it). Without it this module still imports; choosing the backend raises
+ReferenceUnavailable, an EngineError whose message says how to install it.
+"""
 from __future__ import annotations
 
 import numpy as np
-import pydensecrf.densecrf as dcrf
 
-from ..errors import check_cancel
+from ..errors import EngineError, check_cancel
 from .base import CRFResult, as_probs, check_image, check_inputs, check_probs, labels_from_probs
 from .params import CRFParams
 from .unary import unary_from_probs
 
 
+INSTALL_HINT = ("the reference CRF backend needs pydensecrf, which is not installed: "
+                "pip install 'deeplab-annotator[reference]' (or pip install pydensecrf2; it builds from source and "
+                "needs a C compiler). The default backend, 'fast', needs nothing more.")
+
+
+class ReferenceUnavailable(EngineError):
+    """The reference backend was chosen but pydensecrf is not installed."""
+
+
+def _densecrf():
+    """pydensecrf.densecrf, or ReferenceUnavailable."""
+    try:
+        import pydensecrf.densecrf as dcrf
+    except ImportError as exc:
+        raise ReferenceUnavailable(INSTALL_HINT) from exc
+    return dcrf
+
+
+def unavailable_reason() -> str | None:
+    """Why the reference backend cannot run here (pydensecrf missing), or None when it can."""
+    try:
+        _densecrf()
+    except ReferenceUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def pydensecrf_refine(image_rgb: np.ndarray, probs: np.ndarray, params: CRFParams) -> np.ndarray:
     """The textbook call (kazuto's crf.py): returns Q as (C,H,W) float32."""
+    dcrf = _densecrf()
     c, h, w = probs.shape
     d = dcrf.DenseCRF2D(w, h, c)
     d.setUnaryEnergy(unary_from_probs(probs))
@@ -47,6 +80,9 @@ class ReferenceBackend:
 
     name = "reference"
     label = "pydensecrf (reference)"
+
+    def __init__(self):
+        _densecrf()   # ReferenceUnavailable now, with its message, rather than at the first run
 
     def session(self, image_rgb: np.ndarray) -> ReferenceSession:
         return ReferenceSession(image_rgb)

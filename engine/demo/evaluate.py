@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.console import PhaseProgress
+from engine.console import parser as make_parser
 from engine.demo import synth
 from engine.eval.metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from engine.models.pipelines import PIPELINES
-from engine.paths import DEMO_V1, DEMO_V2, PRESETS_DIR
+from engine.paths import DEMO_V1, DEMO_V2, WRITABLE_PRESETS_DIR
 
 # Coarse grid around the DeepLab presets (paper §4.1.1 searched bi_w 3-6, bi_xy_std 30-100, bi_rgb_std 3-6), widened
 # towards stronger kernels because this data's soft, noisy edges favour them. Val mIoU is flat near the strong end;
@@ -38,9 +40,17 @@ class Scored:
         return mean_iou(self.conf)
 
 
-def predict_scenes(predictor, scenes) -> list[np.ndarray]:
+def _counted(items, report, text: str):
+    """Yield the items, calling report(done, total, text) after each one is handled."""
+    for k, item in enumerate(items, start=1):
+        yield item
+        if report is not None:
+            report(k, len(items), text)
+
+
+def predict_scenes(predictor, scenes, report=None, text: str = "predicting") -> list[np.ndarray]:
     """Softmax probabilities (C,H,W) float32 for each scene, through the same Predictor the app uses."""
-    return [predictor.predict(s.image) for s in scenes]
+    return [predictor.predict(s.image) for s in _counted(scenes, report, text)]
 
 
 def score_labels(scenes, label_maps, n_classes: int) -> Scored:
@@ -50,26 +60,29 @@ def score_labels(scenes, label_maps, n_classes: int) -> Scored:
     return Scored(conf)
 
 
-def crf_label_maps(backend, scenes, probs, params) -> list[np.ndarray]:
+def crf_label_maps(backend, scenes, probs, params, report=None, text: str = "CRF") -> list[np.ndarray]:
     """Argmax labels after the dense CRF with `params`, one session per scene."""
-    return [backend.session(s.image).run(p, params).labels for s, p in zip(scenes, probs)]
+    return [backend.session(s.image).run(p, params).labels
+            for s, p in _counted(list(zip(scenes, probs)), report, text)]
 
 
-def tune_crf(backend, scenes, probs, base, n_classes: int, log=print):
+def tune_crf(backend, scenes, probs, base, n_classes: int, log=print, on_progress=None):
     """Grid search on the given (validation) scenes (engine.learn.crf_search, one stage over GRID); returns (best
     CRFParams, its mIoU). Each bilateral lattice is built once per scene and every weight tried on it."""
     from engine.learn.crf_search import tune_crf as search
 
     result = search(backend, [s.image for s in scenes], probs, [s.labels for s in scenes], base, n_classes,
-                    coarse=GRID, fine=False)
+                    coarse=GRID, fine=False, on_progress=on_progress)
     best = result.best
     log(f"  tuned on {len(scenes)} val scenes: bi_w={best.bi_w:g} bi_xy_std={best.bi_xy_std:g} "
         f"bi_rgb_std={best.bi_rgb_std:g} (val mIoU {result.best_miou * 100:.2f})")
     return best, result.best_miou
 
 
-def evaluate_model(key: str, path: Path, val, test, backend, tune: bool, log=print, pipeline=None) -> dict:
-    """Scores of one checkpoint on the test scenes: {'none','preset','tuned'} -> Scored, plus the chosen params."""
+def evaluate_model(key: str, path: Path, val, test, backend, tune: bool, log=print, pipeline=None,
+                   report=None) -> dict:
+    """Scores of one checkpoint on the test scenes: {'none','preset','tuned'} -> Scored, plus the chosen params.
+    report(done, total, phase): progress, the phase's name as text ("[v1] predicting test scenes", ...)."""
     from engine.checkpoints import load_checkpoint
     from engine.crf import preset
     from engine.predict import Predictor
@@ -79,15 +92,19 @@ def evaluate_model(key: str, path: Path, val, test, backend, tune: bool, log=pri
     n = loaded.spec.n_classes
     base = preset(loaded.spec.crf_preset)
     t0 = time.time()
-    test_probs = predict_scenes(predictor, test)
+    test_probs = predict_scenes(predictor, test, report, f"[{key}] predicting test scenes")
     log(f"[{key}] {path.name} ({loaded.spec.pipeline} pipeline): predicted {len(test)} test scenes in "
         f"{time.time() - t0:.1f}s")
     out = {"none": score_labels(test, [np.argmax(p, 0) for p in test_probs], n),
-           "preset": score_labels(test, crf_label_maps(backend, test, test_probs, base), n),
+           "preset": score_labels(test, crf_label_maps(backend, test, test_probs, base, report,
+                                                       f"[{key}] CRF {loaded.spec.crf_preset}"), n),
            "preset_name": loaded.spec.crf_preset, "names": loaded.spec.class_names}
     if tune:
-        tuned, _ = tune_crf(backend, val, predict_scenes(predictor, val), base, n, log)
-        out["tuned"] = score_labels(test, crf_label_maps(backend, test, test_probs, tuned), n)
+        val_probs = predict_scenes(predictor, val, report, f"[{key}] predicting val scenes")
+        search = None if report is None else (lambda d, t, _s: report(d, t, f"[{key}] CRF search"))
+        tuned, _ = tune_crf(backend, val, val_probs, base, n, log, on_progress=search)
+        out["tuned"] = score_labels(test, crf_label_maps(backend, test, test_probs, tuned, report,
+                                                         f"[{key}] CRF tuned"), n)
         out["tuned_params"] = tuned
     return out
 
@@ -108,8 +125,9 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_preset(key: str, params, folder: Path = PRESETS_DIR) -> Path:
-    """resources/presets/demo_<key>.json, read by engine.crf.params.load_extra_presets as preset 'demo_<key>'."""
+def write_preset(key: str, params, folder: Path = WRITABLE_PRESETS_DIR) -> Path:
+    """presets/demo_<key>.json, read by engine.crf.params.all_presets as preset 'demo_<key>': resources/presets in a
+    checkout, the user's data folder when installed (engine.paths.WRITABLE)."""
     from engine.io.atomic import write_text_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,24 +136,39 @@ def write_preset(key: str, params, folder: Path = PRESETS_DIR) -> Path:
     return path
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("eval-demo", __doc__.split("\n")[0])
+    p.add_argument("--models", nargs="+", choices=sorted(DEFAULT_MODELS), default=sorted(DEFAULT_MODELS),
+                   help="which demo models to score (default: all)")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="folder with demo_v1.pt/demo_v2.pt (default: the app's demo models)")
+    p.add_argument("--test", type=int, default=40, help="number of held-out test scenes (default 40)")
+    p.add_argument("--val", type=int, default=12, help="number of validation scenes for CRF tuning (default 12)")
+    p.add_argument("--no-tune", action="store_true", help="skip the CRF grid search")
+    p.add_argument("--write-presets", action="store_true",
+                   help=f"save the tuned values as presets demo_v1/demo_v2 in {WRITABLE_PRESETS_DIR} (installed: "
+                        "the user's data folder, where the app reads them)")
+    p.add_argument("--backend", default=None, help="CRF backend (default: the engine's default)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, as the README's numbers)")
+    p.add_argument("--pipeline", choices=sorted(PIPELINES), default=None,
+                   help="run the models by this inference pipeline instead of their own")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the mIoU table for the demo models (no CRF / preset CRF / tuned CRF) on held-out scenes."""
+    from engine.console import error, say
     from engine.crf import get_backend
+    from engine.crf.fast.kernel_cache import warm_up_with_notice
+    from engine.errors import EngineError
 
-    ap = argparse.ArgumentParser(prog="eval-demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--models", nargs="+", choices=sorted(DEFAULT_MODELS), default=sorted(DEFAULT_MODELS))
-    ap.add_argument("--checkpoint-dir", type=Path, default=None, help="folder with demo_v1.pt/demo_v2.pt")
-    ap.add_argument("--test", type=int, default=40, help="number of held-out test scenes")
-    ap.add_argument("--val", type=int, default=12, help="number of validation scenes for CRF tuning")
-    ap.add_argument("--no-tune", action="store_true", help="skip the CRF grid search")
-    ap.add_argument("--write-presets", action="store_true", help="save tuned values to resources/presets/")
-    ap.add_argument("--backend", default=None, help="CRF backend (default: the engine's default)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--pipeline", choices=sorted(PIPELINES), default=None,
-                    help="run the models by this inference pipeline instead of their own")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
-    backend = get_backend(args.backend)
+    try:
+        backend = get_backend(args.backend)
+    except EngineError as exc:
+        return error(str(exc))
+    warm_up_with_notice(say, backend)   # compiled once after an install: said, not silent
     test = synth.make_split("test", args.test)
     val = synth.make_split("val", args.val) if not args.no_tune else []
     print(f"held-out test scenes: {len(test)} (seeds {synth.TEST_SEED0}+), val for tuning: {len(val)} "
@@ -143,7 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for key in args.models:
         path = (args.checkpoint_dir / f"demo_{key}.pt") if args.checkpoint_dir else DEFAULT_MODELS[key]
-        results[key] = evaluate_model(key, path, val, test, backend, tune=not args.no_tune, pipeline=args.pipeline)
+        bars = PhaseProgress(lambda phase: phase, unit="step")
+        try:
+            results[key] = evaluate_model(key, path, val, test, backend, tune=not args.no_tune,
+                                          pipeline=args.pipeline, report=bars, log=lambda m: print(m, flush=True))
+        finally:
+            bars.close()
         if args.write_presets and "tuned_params" in results[key]:
             print(f"  wrote {write_preset(key, results[key]['tuned_params'])}")
     print(format_table(results))

@@ -196,9 +196,12 @@ _MAKERS = {PAPER: _paper, BOTTLE: _bottle, BAG: _bag, CAN: _can}
 _CLASS_WEIGHTS = np.array([0.3, 0.25, 0.2, 0.25])
 
 
-def make_scene(seed: int, size: tuple[int, int] = TRAIN_SIZE, scene_domain: str | Domain = "belt") -> Scene:
+def make_scene(seed: int, size: tuple[int, int] = TRAIN_SIZE, scene_domain: str | Domain = "belt",
+               makers: dict | None = None, weights=None) -> Scene:
     """Render scene `seed` at size (H, W). Objects are painted back to front; a pixel takes the class of the topmost
-    object whose shape coverage is >= 0.5 there, otherwise belt. Pure function of (seed, size, domain)."""
+    object whose shape coverage is >= 0.5 there, otherwise belt. Pure function of (seed, size, domain).
+    ``makers`` {class id: maker(rng, h, w, s, domain)} and ``weights`` (their draw probabilities) replace the four
+    demo object kinds (engine.demo.own_classes adds kinds the demo models never saw)."""
     h, w = int(size[0]), int(size[1])
     if h < 32 or w < 32:
         raise ValueError(f"scene size must be at least 32x32, got {size}")
@@ -208,8 +211,10 @@ def make_scene(seed: int, size: tuple[int, int] = TRAIN_SIZE, scene_domain: str 
     img = dom.belt(rng, h, w, s)
     labels = np.zeros((h, w), np.uint8)
     n_obj = int(rng.integers(3, 9))
-    for cls in rng.choice(np.arange(1, 5), size=n_obj, p=_CLASS_WEIGHTS):
-        shape, opacity, layer = _MAKERS[int(cls)](rng, h, w, s, dom)
+    kinds = _MAKERS if makers is None else makers
+    p = _CLASS_WEIGHTS if makers is None else np.asarray(weights, np.float64)
+    for cls in rng.choice(np.array(sorted(kinds)), size=n_obj, p=p):
+        shape, opacity, layer = kinds[int(cls)](rng, h, w, s, dom)
         # Soft drop shadow offset down-right, painted before the object itself.
         shift = np.float32([[1, 0, rng.uniform(2, 6) * s], [0, 1, rng.uniform(2, 6) * s]])
         shadow = cv2.GaussianBlur(cv2.warpAffine(shape, shift, (w, h)), (0, 0), rng.uniform(2, 4) * s)

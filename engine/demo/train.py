@@ -20,11 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.console import parser as make_parser
+from engine.console import progress
 from engine.demo import synth
 from engine.learn.augment import crop_and_flip
 from engine.models.preprocess import INPUT_STD, to_input
 from engine.models.registry import ModelSpec, build_model
-from engine.paths import MODELS_DIR, SAMPLES_DIR
+from engine.paths import SAMPLES_DIR, WRITABLE_MODELS_DIR, WRITABLE_SAMPLES_DIR
 
 CROP = (192, 256)  # training crop (H, W) from the 240x320 scenes: 2/3 of the pixels per step
 SCALE_RANGE = (0.6, 1.2)  # random scaling of each training batch
@@ -71,8 +73,9 @@ RECIPES: dict[str, Recipe] = {
 N_TRAIN_SCENES = 800
 
 
-def make_training_set(n: int, log=print) -> tuple[np.ndarray, np.ndarray]:
-    """(N,H,W,3) uint8 RGB images and (N,H,W) uint8 labels of train scenes 0..n-1 at synth.TRAIN_SIZE."""
+def make_training_set(n: int, log=print, on_scene=None) -> tuple[np.ndarray, np.ndarray]:
+    """(N,H,W,3) uint8 RGB images and (N,H,W) uint8 labels of train scenes 0..n-1 at synth.TRAIN_SIZE.
+    on_scene(): called after each scene (a progress bar)."""
     h, w = synth.TRAIN_SIZE
     images = np.empty((n, h, w, 3), np.uint8)
     labels = np.empty((n, h, w), np.uint8)
@@ -80,6 +83,8 @@ def make_training_set(n: int, log=print) -> tuple[np.ndarray, np.ndarray]:
     for i in range(n):
         scene = synth.make_scene(synth.split_seed("train", i), synth.TRAIN_SIZE)
         images[i], labels[i] = scene.image, scene.labels
+        if on_scene is not None:
+            on_scene()
     log(f"generated {n} training scenes {w}x{h} in {time.time() - t0:.0f}s")
     return images, labels
 
@@ -158,8 +163,9 @@ def _loss(model, x, y, weight) -> torch.Tensor:
 
 
 def train_one(recipe: Recipe, images, labels, steps: int | None = None, log=print,
-              bn_batches: int = 20) -> torch.nn.Module:
-    """Train one model from scratch; returns it in eval mode. Deterministic for a given recipe and thread count."""
+              bn_batches: int = 20, on_step=None) -> torch.nn.Module:
+    """Train one model from scratch; returns it in eval mode. Deterministic for a given recipe and thread count.
+    on_step(step, steps, running loss) after each step (a progress bar); without it, a log line every 50 steps."""
     steps = recipe.steps if steps is None else steps
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
@@ -186,26 +192,37 @@ def train_one(recipe: Recipe, images, labels, steps: int | None = None, log=prin
         running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
         if not math.isfinite(running):
             raise RuntimeError(f"{recipe.key}: training diverged at step {step}")
-        if (step + 1) % 50 == 0 or step + 1 == steps:
+        if on_step is not None:
+            on_step(step + 1, steps, running)
+        elif (step + 1) % 50 == 0 or step + 1 == steps:
             log(f"[{recipe.key}] step {step + 1}/{steps} loss {running:.4f} ({time.time() - t0:.0f}s)")
     recalibrate_bn(model, rng, images, labels, recipe.spec.mean_bgr, batches=bn_batches, batch=recipe.batch)
     return model.eval()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("train-demo", __doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, default=WRITABLE_MODELS_DIR,
+                   help=f"folder for demo_v1.pt / demo_v2.pt (default: {WRITABLE_MODELS_DIR}; installed, the "
+                        "user's data folder, where the app looks for them first)")
+    p.add_argument("--models", nargs="+", choices=sorted(RECIPES), default=sorted(RECIPES),
+                   help="which demo models to train (default: all)")
+    p.add_argument("--steps", type=int, default=None, help="override the recipe's step count (quick checks)")
+    p.add_argument("--scenes", type=int, default=N_TRAIN_SCENES,
+                   help=f"number of training scenes (default {N_TRAIN_SCENES})")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the recipe uses 2)")
+    p.add_argument("--samples-dir", type=Path, default=WRITABLE_SAMPLES_DIR,
+                   help=f"where to (re)write the held-out sample images (default: {WRITABLE_SAMPLES_DIR}); their "
+                        "ground truth goes to samples_gt beside it")
+    p.add_argument("--no-samples", action="store_true", help="do not write the sample images")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: train the demo models and write them in the project checkpoint format."""
     from engine.checkpoints import save_checkpoint
 
-    ap = argparse.ArgumentParser(prog="train-demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=MODELS_DIR, help="folder for demo_v1.pt / demo_v2.pt")
-    ap.add_argument("--models", nargs="+", choices=sorted(RECIPES), default=sorted(RECIPES))
-    ap.add_argument("--steps", type=int, default=None, help="override the recipe's step count (quick checks)")
-    ap.add_argument("--scenes", type=int, default=N_TRAIN_SCENES, help="number of training scenes")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the recipe uses 2)")
-    ap.add_argument("--samples-dir", type=Path, default=SAMPLES_DIR,
-                    help="where to (re)write the held-out sample images; ground truth goes to resources/samples_gt")
-    ap.add_argument("--no-samples", action="store_true", help="do not write the sample images")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     torch.use_deterministic_algorithms(True, warn_only=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -213,11 +230,17 @@ def main(argv: list[str] | None = None) -> int:
         from engine.demo.samples import SAMPLES_GT_DIR, write_samples
         gt_dir = SAMPLES_GT_DIR if args.samples_dir == SAMPLES_DIR else args.samples_dir.parent / "samples_gt"
         print(f"wrote {len(write_samples(args.samples_dir, gt_dir))} samples to {args.samples_dir} (+ {gt_dir})")
-    images, labels = make_training_set(args.scenes)
+    with progress(args.scenes, "generating scenes", unit="scene") as bar:
+        images, labels = make_training_set(args.scenes, log=bar.write, on_scene=bar.update)
     for key in args.models:
         recipe = RECIPES[key]
         t0 = time.time()
-        model = train_one(recipe, images, labels, steps=args.steps)
+        steps = recipe.steps if args.steps is None else args.steps
+        with progress(steps, f"training {key}", unit="step") as bar:
+            def on_step(step, _total, loss, bar=bar):
+                bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+                bar.update(step - bar.n)
+            model = train_one(recipe, images, labels, steps=steps, on_step=on_step)
         path = args.out / recipe.filename
         save_checkpoint(path, model, recipe.spec)
         size_mb = path.stat().st_size / 1e6

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from engine.display import colormaps
-from engine.labels import VOID
+from engine.labels import LOCK_COLOUR, VOID
 from engine.uncertainty import uncertainty_map
 
-CHANGED_COLOR = (255, 255, 0)       # yellow
-LOCK_COLOR = (255, 255, 255)        # white hatching: reads on any class colour
+CHANGED_COLOR = (255, 255, 0)       # the default of mask_rgba; the canvas passes changed_colour(palette) instead
+LOCK_COLOR = LOCK_COLOUR            # white hatching: reads on any class colour
 
 
 def _check_labels(labels: np.ndarray) -> None:

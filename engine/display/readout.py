@@ -21,19 +21,22 @@ class PixelReadout:
     uncertainty: float | None = None                       # 1 - (p1 - p2) of the probabilities shown
 
     def text(self, names) -> str:
-        """'x 12  y 40 · bottle · bottle 0.81, bag 0.12 · unsure 0.31' (parts that are unknown are left out)."""
+        """'12, 40  bottle 81%, bag 12%  unsure 0.31': position, the two likeliest classes in whole percent (the
+        first is the label shown; a label that differs, e.g. painted by hand, comes first as 'bag: ...'), and the
+        uncertainty; short enough for a status bar at 1280 px. Unknown parts are left out."""
         def name(c: int) -> str:
             if c == VOID:
                 return "void"
             return names[c] if 0 <= c < len(names) else f"class {c}"
-        parts = [f"x {self.x}  y {self.y}"]
-        if self.label is not None:
-            parts.append(name(self.label))
-        if self.top:
-            parts.append(", ".join(f"{name(c)} {p:.2f}" for c, p in self.top))
+        parts = [f"{self.x}, {self.y}"]
+        odds = ", ".join(f"{name(c)} {p * 100:.0f}%" for c, p in self.top)
+        if self.label is not None and (not self.top or self.label != self.top[0][0]):
+            parts.append(f"{name(self.label)}: {odds}" if odds else name(self.label))
+        elif odds:
+            parts.append(odds)
         if self.uncertainty is not None:
             parts.append(f"unsure {self.uncertainty:.2f}")
-        return " · ".join(parts)
+        return "  ".join(parts)
 
 
 def read_pixel(x: int, y: int, labels: np.ndarray | None = None, probs: np.ndarray | None = None,

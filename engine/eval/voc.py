@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.console import error, progress, say
+from engine.console import parser as make_parser
 from engine.errors import EngineError
 from engine.eval.metrics import confusion_matrix, mean_iou, pixel_accuracy
 from engine.io.labels import read_label_png
@@ -43,8 +45,10 @@ def read_bgr_as_rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(bgr[..., ::-1])
 
 
-def evaluate(predictor, items, crf=None, backend=None, log=print, every: int = 50) -> dict:
-    """{'none': confusion, 'crf': confusion or None, 'n': images} over `items` ((id, image, label) triples)."""
+def evaluate(predictor, items, crf=None, backend=None, log=print, every: int = 50, bar=None) -> dict:
+    """{'none': confusion, 'crf': confusion or None, 'n': images} over `items` ((id, image, label) triples).
+    bar: a progress bar (engine.console.progress) updated per image, its postfix the running mIoU; without
+    one, a log line every `every` images."""
     n = predictor.n_classes
     conf = {"none": np.zeros((n, n), np.int64), "crf": np.zeros((n, n), np.int64) if crf is not None else None}
     t0 = time.time()
@@ -54,31 +58,41 @@ def evaluate(predictor, items, crf=None, backend=None, log=print, every: int = 5
         conf["none"] += confusion_matrix(gt, probs.argmax(0), n)
         if crf is not None:
             conf["crf"] += confusion_matrix(gt, backend.session(image).run(probs, crf).labels, n)
-        if k % every == 0 or k == len(items):
-            crf_part = f", CRF {mean_iou(conf['crf']) * 100:.2f}" if crf is not None else ""
+        crf_part = f", CRF {mean_iou(conf['crf']) * 100:.2f}" if crf is not None else ""
+        if bar is not None:
+            bar.set_postfix_str(f"mIoU {mean_iou(conf['none']) * 100:.2f}{crf_part}", refresh=False)
+            bar.update(1)
+        elif k % every == 0 or k == len(items):
             log(f"  {k}/{len(items)} images ({time.time() - t0:.0f}s): mIoU {mean_iou(conf['none']) * 100:.2f}"
                 f"{crf_part}")
     conf["n"] = len(items)
     return conf
 
 
+def build_parser() -> argparse.ArgumentParser:
+    from engine.crf import all_presets, backend_names
+    from engine.models.pipelines import PIPELINES
+
+    p = make_parser("eval-voc", __doc__.split("\n")[0])
+    p.add_argument("--model", type=Path, required=True, help="checkpoint (.pth, .caffemodel, project .pt)")
+    p.add_argument("--voc", type=Path, required=True, help="the VOC2012 folder (VOCdevkit/VOC2012)")
+    p.add_argument("--split", default="val", help="ImageSets/Segmentation list (default: val, 1449 images)")
+    p.add_argument("--crf", choices=sorted(all_presets()), default=None, help="also score the CRF's labels")
+    p.add_argument("--backend", choices=backend_names(), default=None, help="CRF backend (default: the app's)")
+    p.add_argument("--pipeline", choices=sorted(PIPELINES), default=None, help="override the checkpoint's own")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--tile", action="store_true", help="tile images larger than input_size instead of shrinking")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N images (a quick check)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     from engine.checkpoints import load_checkpoint
-    from engine.crf import all_presets, backend_names, get_backend, preset
-    from engine.models.pipelines import PIPELINES
+    from engine.crf import get_backend, preset
+    from engine.crf.fast.kernel_cache import warm_up_with_notice
     from engine.predict import Predictor
 
-    ap = argparse.ArgumentParser(prog="main.py eval-voc", description=__doc__.split("\n")[0])
-    ap.add_argument("--model", type=Path, required=True, help="checkpoint (.pth, .caffemodel, project .pt)")
-    ap.add_argument("--voc", type=Path, required=True, help="the VOC2012 folder (VOCdevkit/VOC2012)")
-    ap.add_argument("--split", default="val", help="ImageSets/Segmentation list (default: val, 1449 images)")
-    ap.add_argument("--crf", choices=sorted(all_presets()), default=None, help="also score the CRF's labels")
-    ap.add_argument("--backend", choices=backend_names(), default=None, help="CRF backend (default: the app's)")
-    ap.add_argument("--pipeline", choices=sorted(PIPELINES), default=None, help="override the checkpoint's own")
-    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    ap.add_argument("--tile", action="store_true", help="tile images larger than input_size instead of shrinking")
-    ap.add_argument("--limit", type=int, default=None, help="score only the first N images (a quick check)")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         items = voc_items(args.voc, args.split)[: args.limit]
         loaded = load_checkpoint(args.model, pipeline=args.pipeline)
@@ -87,10 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         backend = get_backend(args.backend) if crf is not None else None
         print(f"{args.model.name}: {loaded.spec.arch}, {loaded.spec.n_classes} classes, {loaded.spec.pipeline} "
               f"pipeline, device {predictor.device}; {len(items)} {args.split} images")
-        conf = evaluate(predictor, items, crf, backend)
+        if backend is not None:
+            warm_up_with_notice(say, backend)   # compiled once after an install: said, not silent
+        with progress(len(items), f"{args.split} images", unit="img") as bar:
+            conf = evaluate(predictor, items, crf, backend, bar=bar)
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     line = f"mIoU {mean_iou(conf['none']) * 100:.2f} (pixel acc {pixel_accuracy(conf['none']) * 100:.2f})"
     if crf is not None:
         line += f"; with CRF {args.crf}: mIoU {mean_iou(conf['crf']) * 100:.2f} " \

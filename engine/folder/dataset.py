@@ -15,7 +15,8 @@ import numpy as np
 
 from engine.annotate.status import Status  # re-exported: `from engine.folder.dataset import Status`
 from engine.errors import LabelIOError
-from engine.io.images import is_image_file
+from engine.io.images import WHITE, is_image_file, read_image
+from engine.io.scaling import ImageScaling
 from engine.io.labels import CLASS_NAMES_FILE, encode_class_names, encode_label_png, read_label_png
 from engine.io.provenance import encode_provenance, read_provenance, sidecar_path
 from engine.io.transaction import SaveTransaction
@@ -60,6 +61,12 @@ def is_machine_label(label_path: str | Path, verify: bool = False) -> bool:
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder`` (not recursive), in natural order (2 before 10)."""
     return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: _natural_key(p.name))
+
+
+def folder_image_settings(folder: str | Path) -> ImageScaling:
+    """The band choice and scaling of the images in ``folder`` (its labels/project.json; the default without one
+    or when it cannot be read): for readers that get an image path, not a Dataset (``main.py predict``)."""
+    return FolderProject.open(Path(folder) / LABELS_DIRNAME).image_settings
 
 
 class Dataset:
@@ -154,6 +161,27 @@ class Dataset:
         """Image i has a label file written by a batch run that nobody saved since (see is_machine_label)."""
         return is_machine_label(self.entries[i].label_path, verify=verify)
 
+    # ----- the images' pixels ------------------------------------------------------------------------
+    @property
+    def image_settings(self) -> ImageScaling:
+        """How this folder's 16-bit, float and multi-band images become RGB (labels/project.json 'image')."""
+        return self.project.image_settings
+
+    def read_image(self, i: int, background=WHITE, with_alpha: bool = False):
+        """Image i as engine.io.images.read_image returns it, with this folder's band choice and scaling."""
+        return read_image(self.entries[i].path, background, with_alpha=with_alpha, scaling=self.image_settings)
+
+    def set_image_settings(self, scaling: ImageScaling | None, class_list: ClassList | None = None) -> bool:
+        """Take a new band choice and scaling (None: the default) and write labels/project.json at once. A folder
+        without a class list takes ``class_list`` (as a first save would); without either, the setting is kept
+        in memory and written with the first save. True if the file was written; LabelIOError on disk problems."""
+        self.project.set_image_settings(scaling)
+        if not self.project.has_class_list and class_list is not None:
+            self.project.set_classes(FolderClasses.from_class_list(class_list))
+        if self.project.classes is None:
+            return False
+        return self.project.write()
+
     def load_labels(self, i: int) -> np.ndarray | None:
         """The saved label map of image i, or None if it has none."""
         lp = self.entries[i].label_path
@@ -184,10 +212,12 @@ class Dataset:
             raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({e.strerror})") from e
         txn = SaveTransaction(self.labels_dir)
         project_text = self.project.stage(txn)   # the class list travels with the labels that use it
-        txn.stage(entry.label_path, encode_label_png(labels, class_list))
+        png = encode_label_png(labels, class_list)
+        txn.stage(entry.label_path, png)
         if project_text is None:
             txn.stage(self.labels_dir / CLASS_NAMES_FILE, encode_class_names(class_list))
         if provenance is not None:
+            provenance = provenance.for_file(png)   # the sidecar names the exact file it describes
             txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
         else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
             txn.remove(sidecar_path(entry.label_path))

@@ -14,6 +14,7 @@ import socket
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import LabelIOError
@@ -101,13 +102,20 @@ def explain_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _explain(path: Path, exc: OSError) -> str:
-    return (f"could not save {path}: {explain_os_error(exc)}. Your edits are still in memory; free space or pick "
-            f"another folder.")
+class WriteFailed(LabelIOError):
+    """A write failed; the message is the window's (the edits are still in memory), ``path`` and ``reason`` let
+    other callers (exports, the CLI) say it their own way."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"could not save {path}: {reason}. Your edits are still in memory; free space or pick "
+                         f"another folder.")
+        self.path, self.reason = path, reason
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Temp file in the same folder, flush, fsync, os.replace, fsync the folder."""
+@contextmanager
+def open_atomic(path: str | Path):
+    """A binary file to write ``path`` through: a temp file in the same folder, flushed, fsynced and renamed into
+    place when the block ends without an error (then the folder is fsynced); removed otherwise. WriteFailed."""
     path = Path(path)
     tmp = None
     try:
@@ -115,7 +123,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         fd, tmp = make_temp(path.parent, path.name)
         os.fchmod(fd, _default_mode())  # mkstemp makes 0600 files; saved labels should be as readable as any file
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -123,7 +131,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         tmp = None
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise LabelIOError(_explain(path, exc)) from exc
+        raise WriteFailed(path, explain_os_error(exc)) from exc
     finally:
         if tmp is not None:
             try:
@@ -131,6 +139,12 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
             except OSError:
                 pass
             done_temp(tmp)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Temp file in the same folder, flush, fsync, os.replace, fsync the folder (open_atomic)."""
+    with open_atomic(path) as fh:
+        fh.write(data)
 
 
 def _read_umask() -> int:

@@ -2,8 +2,9 @@
 
 COCO: one annotation per (image, class present), compressed RLE from pycocotools, category id = class index + 1
 (COCO reserves 0); a class named "background" is left out by default and void (255) is never a category.
-labelme: shapes that labelme's own rasteriser paints back into the label map pixel for pixel
-(engine.io.labelme_shapes), with a labels.txt for labelme2voc that gives back our label values.
+labelme: polygons that labelme's own rasteriser paints back into the label map pixel for pixel
+(engine.io.labelme_shapes; no shape type X-AnyLabeling refuses), with a labels.txt for labelme2voc that gives back
+our label values; the image is embedded where labelme cannot open the file (engine.io.labelme_image).
 """
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from pycocotools import mask as mask_utils
 
 from ..labels import VOID, ClassList
 from .atomic import write_text_atomic
+from .labelme_image import embedded_image_data, labelme_opens
 from .labelme_shapes import exact_shapes
 
 __all__ = ["rle_encode", "rle_decode", "CocoImage", "coco_dict", "write_coco", "labelme_dict", "write_labelme",
            "labelme_labels_txt", "write_labelme_labels", "LABELME_VERSION", "IGNORE_LABEL", "BACKGROUND_LABEL",
            "LABELME_LABELS_FILE"]
 
-LABELME_VERSION = "5.5.0"      # "mask" shapes need labelme 5.3 or later
+LABELME_VERSION = "5.5.0"      # the file layout of labelme 5.x and 6.x (polygons only)
 IGNORE_LABEL = "__ignore__"    # labelme2voc's name for "do not learn from this region" (our void, 255)
 BACKGROUND_LABEL = "_background_"  # labelme2voc's id 0: our class 0
 LABELME_LABELS_FILE = "labels.txt"
@@ -127,8 +129,9 @@ def labelme_labels_txt(class_list: ClassList) -> str:
 
 
 def labelme_dict(labels: np.ndarray, class_list: ClassList, image_path: str, include_background: bool = False,
-                 include_void: bool = True) -> dict:
-    """labelme JSON for one label map; image_path is stored as given (relative to the JSON file, as labelme wants).
+                 include_void: bool = True, image_data: str | None = None) -> dict:
+    """labelme JSON for one label map; image_path is stored as given (relative to the JSON file, as labelme wants),
+    image_data (base64 image file, or None: labelme reads image_path) as labelme's imageData.
 
     labelme's own rasterisation (shapes_to_label with labelme_labels_txt's ids) gives back `labels` exactly.
     Class 0 is labelme's background: left unlabelled, and drawn as "_background_" only inside other regions'
@@ -140,7 +143,7 @@ def labelme_dict(labels: np.ndarray, class_list: ClassList, image_path: str, inc
     names = _labelme_names(class_list, include_void)
     shapes = exact_shapes(labels, names, start=0, draw_start=include_background)
     return {"version": LABELME_VERSION, "flags": {}, "shapes": [s.to_json() for s in shapes], "imagePath": image_path,
-            "imageData": None, "imageHeight": int(h), "imageWidth": int(w)}
+            "imageData": image_data, "imageHeight": int(h), "imageWidth": int(w)}
 
 
 def write_labelme_labels(folder: str | Path, class_list: ClassList) -> Path:
@@ -153,10 +156,12 @@ def write_labelme_labels(folder: str | Path, class_list: ClassList) -> Path:
 def write_labelme(json_path: str | Path, labels: np.ndarray, class_list: ClassList, image_file: str | Path,
                   include_background: bool = False, include_void: bool = True) -> dict:
     """Write <name>.json for an image, and labels.txt beside it (labelme2voc's --labels); imagePath is made
-    relative to the JSON's folder. Atomic."""
+    relative to the JSON's folder; the image is embedded when labelme cannot open the file. Atomic."""
     json_path = Path(json_path)
     rel = os.path.relpath(Path(image_file).resolve(), json_path.parent.resolve())
-    data = labelme_dict(labels, class_list, Path(rel).as_posix(), include_background, include_void)
+    labels = np.asarray(labels)
+    image_data = None if labelme_opens(image_file) else embedded_image_data(image_file, labels.shape[:2])
+    data = labelme_dict(labels, class_list, Path(rel).as_posix(), include_background, include_void, image_data)
     write_text_atomic(json_path, json.dumps(data, ensure_ascii=False, indent=2))
     write_labelme_labels(json_path.parent, class_list)
     return data

@@ -1,13 +1,18 @@
-"""Read any common image file as RGB uint8, the one format the rest of the engine accepts.
+"""Read any common or scientific image file as RGB uint8, the one format the rest of the engine accepts.
+
+``read_image`` is the one function every image goes through (the window, its prefetcher, ``predict``,
+``prelabel``, training and CRF tuning on saved labels): 8-bit files keep their colours; 16-bit, 32-bit, float and
+multi-band samples become RGB with a band choice and a scaling (engine.io.scaling.ImageScaling: the folder's, from
+its labels/project.json; percentile 2-98 when none is given).
 
 Every decode is preceded by a look at the header: an image whose declared width x height is over the pixel cap
-(engine.limits) is refused before any pixel is decoded, by whichever decoder would have read it (Pillow for
-PNG/JPEG/TIFF/BMP/WebP, OpenCV as the fallback for files Pillow identifies but cannot decode).
+(engine.limits) is refused before any pixel is decoded, by whichever decoder would have read it (tifffile for TIFFs
+with 16-bit, float or many bands, which also checks pages, bands, bytes and truncation: engine.io.tiff; Pillow for
+PNG/JPEG/8-bit TIFF/BMP/WebP; OpenCV for 16-bit colour PNGs and for files Pillow identifies but cannot decode).
 """
 from __future__ import annotations
 
 import re
-import stat
 import struct
 import warnings
 from pathlib import Path
@@ -17,7 +22,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageReadError
-from ..limits import MAX_PIXELS_ENV, describe_pixels, max_pixels
+from ..limits import describe_pixels, max_pixels
+from .checks import _over_cap, check_pixels, check_regular_file, too_many_pixels  # noqa: F401 - re-exported
+from .orientation import orient
+from .scaling import ImageScaling, ImageSettingsError, alpha_to_uint8, to_rgb8
+from .tiff import CodecMissing, is_tiff, read_tiff
 
 # Our cap replaces Pillow's guard (which warns above ~89 MP and errors above ~179 MP whatever the cap is):
 # Pillow then only errors beyond twice our default, and its warning, which we act on ourselves, stays quiet.
@@ -30,22 +39,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 def is_image_file(path: Path) -> bool:
     """True for files the folder view should list."""
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Scale 16-bit / float data to 0-255 by its type's range (not by the image's own max, so tones stay honest)."""
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.uint16:
-        return (arr >> 8).astype(np.uint8)
-    if np.issubdtype(arr.dtype, np.integer):
-        hi = 65535 if arr.max(initial=0) > 255 else 255
-        return np.clip(arr.astype(np.float64) * (255.0 / hi), 0, 255).astype(np.uint8)
-    arr = np.nan_to_num(arr.astype(np.float32), copy=False)  # float32 in place: memory stays ~2x the decode
-    hi = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
-    arr *= np.float32(255.0 / hi)
-    arr += np.float32(0.5)
-    return np.clip(arr, 0, 255, out=arr).astype(np.uint8)
 
 
 WHITE = (255, 255, 255)
@@ -63,51 +56,41 @@ def _flatten_alpha(rgba: np.ndarray, background=WHITE) -> np.ndarray:
     return np.clip(rgb * alpha + bg * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
 
 
-def _from_pillow(img: Image.Image) -> np.ndarray:
+class BandChoiceError(ImageReadError):
+    """The folder's band choice asks for a band this image does not have."""
+
+
+def _scaled(path, data: np.ndarray, scaling: ImageScaling | None) -> np.ndarray:
+    """The folder's band choice and scaling, with a band the image lacks reported as this file's problem."""
+    try:
+        return to_rgb8(data, scaling)
+    except ImageSettingsError as exc:
+        raise BandChoiceError(f"{path}: {exc}") from None
+
+
+def _with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    return rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+
+
+def _from_pillow(path, img: Image.Image, scaling: ImageScaling | None) -> np.ndarray:
     """(H, W, 3) RGB, or (H, W, 4) RGBA when the file has transparency."""
     img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        gray = _to_uint8(np.asarray(img))
-        return np.repeat(gray[..., None], 3, axis=2)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):      # one band of 16/32-bit or float samples
+        return _scaled(path, np.asarray(img), scaling)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         return np.asarray(img.convert("RGBA"))
     return np.asarray(img.convert("RGB"))
 
 
-def _over_cap(path, what: str, cap: int) -> ImageReadError:
-    return ImageReadError(
-        f"{path}: the image {what}, over the limit of {describe_pixels(cap)}; it was not decoded. Scale it down "
-        f"or tile it, or raise the limit with --max-pixels or the {MAX_PIXELS_ENV} environment variable (see "
-        f"docs/user/limits.md)")
-
-
-def too_many_pixels(path, width: int, height: int, cap: int) -> ImageReadError:
-    """The message for an image over the cap: what it is, what the limit is, how to change it."""
-    return _over_cap(path, f"is {width}x{height} pixels ({describe_pixels(width * height)})", cap)
-
-
-def check_pixels(path, size: tuple[int, int], cap: int | None = None) -> None:
-    """Refuse a declared (width, height) over the cap, or with no pixels at all."""
-    cap = max_pixels() if cap is None else cap
-    width, height = (int(v) for v in size)
-    if width <= 0 or height <= 0:
-        raise ImageReadError(f"{path}: image has no pixels ({width}x{height})")
-    if width * height > cap:
-        raise too_many_pixels(path, width, height, cap)
-
-
-def check_regular_file(path: Path, what: str = "image") -> None:
-    """Only regular files are read: a FIFO would block, a device (a link to /dev/zero) would never end."""
+def _png_16bit_colour(path: Path) -> bool:
+    """A PNG with 16-bit colour (or grey + alpha) samples: Pillow would cut them to 8 bits, OpenCV keeps them."""
     try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageReadError(f"{path}: is a folder, not an {what} file")
-    if not stat.S_ISREG(st.st_mode):
-        raise ImageReadError(f"{path}: is not a regular file (a pipe, device or socket); it was not read")
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+    except OSError:
+        return False
+    return (len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and head[24] == 16
+            and head[25] in (2, 4, 6))
 
 
 def open_checked(path: Path, cap: int | None = None) -> Image.Image:
@@ -130,68 +113,92 @@ def open_checked(path: Path, cap: int | None = None) -> Image.Image:
     return img
 
 
-def _from_opencv(path: Path, size: tuple[int, int], cap: int) -> np.ndarray:
-    """Fallback for files Pillow identifies (so their size is known and checked) but cannot decode (e.g.
-    16-bit colour TIFF); RGB, or RGBA with transparency."""
+def _from_opencv(path: Path, size: tuple[int, int], cap: int, scaling: ImageScaling | None,
+                 orientation: int = 1) -> np.ndarray:
+    """Files Pillow identifies (so their size is known and checked) but cannot decode, or not in full (16-bit
+    colour PNG/TIFF); RGB, or RGBA with transparency."""
     check_pixels(path, size, cap)
     data = np.fromfile(str(path), dtype=np.uint8)
     try:
-        arr = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None   # all bits, all channels
     except cv2.error:
         arr = None
     if arr is None:
         raise ImageReadError(f"{path}: not a readable image (unknown format or corrupt data)")
     if arr.shape[0] * arr.shape[1] > cap:  # OpenCV read another page than the header Pillow saw
         raise too_many_pixels(path, arr.shape[1], arr.shape[0], cap)
-    arr = _to_uint8(arr)
-    if arr.ndim == 2:
-        return np.repeat(arr[..., None], 3, axis=2)
-    if arr.shape[2] == 4:
-        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
-    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    arr = orient(arr, orientation)
+    alpha = None
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):    # grey + alpha, BGRA
+        alpha, arr = alpha_to_uint8(arr[..., -1]), arr[..., :-1]
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = arr[..., ::-1]                      # BGR -> RGB (OpenCV keeps other band counts in file order)
+    return _with_alpha(_scaled(path, arr, scaling), alpha)
 
 
 _PILLOW_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError,
                   IndexError, ZeroDivisionError, struct.error)  # what Pillow's plugins raise on bad bytes
 
 
-def read_image(path: str | Path, background=WHITE, with_alpha: bool = False, max_pixels_: int | None = None):
+def read_image(path: str | Path, background=WHITE, with_alpha: bool = False, max_pixels_: int | None = None,
+               scaling: ImageScaling | None = None):
     """Return the image as (H,W,3) uint8 RGB, upright per EXIF, transparent pixels composited onto ``background``
     (RGB); with ``with_alpha`` the pair (rgb, alpha), alpha (H,W) uint8 or None for an opaque file.
     Raises ImageReadError with the file name.
 
+    scaling: the band choice and scaling for samples that are not 8-bit or not grey/RGB (engine.io.scaling; None:
+    the default, first three bands or grey, percentile 2-98); 8-bit grey, RGB and palette files ignore it.
     max_pixels_ overrides the cap of engine.limits for this call. Whatever the file holds, the result is an
     array or an ImageReadError: never a decode of more pixels than the cap, never another exception type.
     """
     path = Path(path)
     cap = max_pixels() if max_pixels_ is None else int(max_pixels_)
     check_regular_file(path)
-    try:
-        img = open_checked(path, cap)
-    except ImageReadError:
-        raise
-    except _PILLOW_ERRORS as exc:  # not even a header Pillow knows: nothing to check a decode against
-        raise ImageReadError(f"{path}: not a readable image (unknown format or corrupt header: "
-                             f"{_short(exc)})") from exc
-    size = img.size
-    try:
-        with img:
-            img.load()
-            rgb = _from_pillow(img)
-    except MemoryError:
-        raise ImageReadError(f"{path}: not enough memory to decode this {size[0]}x{size[1]} image") from None
-    except _PILLOW_ERRORS as exc:
+    rgb, codec = None, None
+    if is_tiff(path):
         try:
-            rgb = _from_opencv(path, size, cap)
-        except ImageReadError as cv_exc:
-            if "over the limit" in str(cv_exc):
-                raise
-            raise ImageReadError(f"{path}: not a readable image ({_short(exc)})") from exc
+            raw = read_tiff(path, cap)           # None: a plain 8-bit TIFF, Pillow's to read
+        except CodecMissing as exc:
+            raw, codec = None, exc               # Pillow may still decode it (one band, LZW)
+        if raw is not None:
+            rgb = _with_alpha(_scaled(path, raw.data, scaling), raw.alpha)
+    if rgb is None:
+        rgb = _read_common(path, cap, scaling, codec)
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError(f"{path}: image has no pixels")
     alpha = np.ascontiguousarray(rgb[..., 3]) if rgb.shape[2] == 4 else None
     rgb = np.ascontiguousarray(_flatten_alpha(rgb, background))
     return (rgb, alpha) if with_alpha else rgb
+
+
+def _read_common(path: Path, cap: int, scaling: ImageScaling | None, codec: CodecMissing | None) -> np.ndarray:
+    """PNG, JPEG, 8-bit TIFF, BMP, WebP: Pillow, else OpenCV; (H,W,3) or (H,W,4)."""
+    try:
+        img = open_checked(path, cap)
+    except ImageReadError:
+        raise
+    except _PILLOW_ERRORS as exc:  # not even a header Pillow knows: nothing to check a decode against
+        raise codec or ImageReadError(f"{path}: not a readable image (unknown format or corrupt header: "
+                                      f"{_short(exc)})") from exc
+    size = img.size
+    try:
+        with img:
+            if _png_16bit_colour(path):
+                orientation = int(img.getexif().get(0x0112, 1) or 1)
+                return _from_opencv(path, size, cap, scaling, orientation)
+            img.load()
+            return _from_pillow(path, img, scaling)
+    except MemoryError:
+        raise ImageReadError(f"{path}: not enough memory to decode this {size[0]}x{size[1]} image") from None
+    except ImageReadError:
+        raise
+    except _PILLOW_ERRORS as exc:
+        try:
+            return _from_opencv(path, size, cap, scaling)
+        except ImageReadError as cv_exc:
+            if "over the limit" in str(cv_exc) or isinstance(cv_exc, BandChoiceError):
+                raise
+            raise codec or ImageReadError(f"{path}: not a readable image ({_short(exc)})") from exc
 
 
 def _short(exc: BaseException) -> str:

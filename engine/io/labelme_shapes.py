@@ -1,9 +1,9 @@
 """labelme shapes that labelme's own rasteriser turns back into the label map, pixel for pixel.
 
-labelme (`labelme.utils.shapes_to_label`) starts from 0 and paints the shapes in file order: a polygon with
-PIL's `ImageDraw.polygon(xy, outline=1, fill=1)`, a "mask" shape as the bitmap of its bounding box. A plain
-outline per region is therefore not enough: it also paints the region's holes, and a later, smaller shape
-can paint over a pixel that belongs to an earlier one through a diagonal join. Here:
+labelme (`labelme.utils.shapes_to_label`) starts from 0 and paints the shapes in file order, a polygon with
+PIL's `ImageDraw.polygon(xy, outline=1, fill=1)`. A plain outline per region is therefore not enough: it also
+paints the region's holes, and a later, smaller shape can paint over a pixel that belongs to an earlier one
+through a diagonal join. Here:
 
 - every 8-connected region of one value is one shape; its outline runs through boundary pixel centres
   (integer coordinates, cv2.findContours), which PIL fills together with everything it encloses;
@@ -13,16 +13,18 @@ can paint over a pixel that belongs to an earlier one through a diagonal join. H
 - so the shapes are put in an order where every shape comes after each polygon that paints over it
   (topological order, larger regions first where free);
 - outlines are simplified by dropping vertices for as long as the polygon paints the same pixels it may;
-- what a polygon cannot state exactly is a "mask" shape, drawn last: regions without area (a dot, a
-  1-pixel line, so no polygon is degenerate) and regions interlocked through diagonal joins.
+- what a polygon cannot state exactly is a *speck*, drawn last as small box polygons that tile its pixels:
+  regions without area (a dot, a 1-pixel line, a diagonal chain) and regions interlocked through diagonal
+  joins. A box covering pixels x0..x1, y0..y1 has its corners at (x0, y0) and (x1 + 0.25, y1 + 0.25): a real
+  polygon with area (so no tool sees a degenerate shape) that PIL paints as exactly those pixels, whether it
+  rounds (Pillow 12) or floors (Pillow 13) fractional vertices. labelme's "mask" shape would also be exact,
+  but X-AnyLabeling refuses the whole file for it ("Unexpected shape_type: mask"), so it is never written.
 Every candidate polygon is checked with the same PIL call labelme makes, and the whole result is rasterised
-once more before it is returned; any pixel still wrong (none in the tests) gets a mask shape.
+once more before it is returned; any pixel still wrong (none in the tests) gets speck boxes.
 """
 from __future__ import annotations
 
-import base64
 import heapq
-import io
 from dataclasses import dataclass, field
 
 import cv2
@@ -33,27 +35,26 @@ __all__ = ["Shape", "exact_shapes", "rasterize", "polygon_mask"]
 
 _MAX_SPAN = 256        # longest run of outline vertices one simplified edge may replace
 _PATIENCE = 1          # failed longer edges tried after a failure before the last good one is kept
+SPECK_PAD = 0.25       # a speck box reaches this far past its last pixel: below 0.5, so rounding and flooring agree
 
 
 @dataclass
 class Shape:
-    """One labelme shape: `value` is what it paints; points are (x, y) pixel centres (polygon) or the
-    inclusive bounding box corners (mask, whose bitmap is `mask`)."""
+    """One labelme shape; `value` is what it paints. A "polygon" runs through pixel centres (integer points);
+    a "box" (a speck's piece, written as a polygon too) has the corners (x0, y0), (x1 + SPECK_PAD, y1 + SPECK_PAD)
+    of the pixels x0..x1, y0..y1 it paints."""
 
     label: str
     value: int
-    kind: str                      # "polygon" or "mask"
-    points: np.ndarray             # (K,2) int
-    mask: np.ndarray | None = None
+    kind: str                      # "polygon" or "box"
+    points: np.ndarray             # (K,2): int for a polygon, float for a box
 
     def to_json(self) -> dict:
-        out = {"label": self.label, "points": [[float(x), float(y)] for x, y in self.points.tolist()],
-               "group_id": None, "description": "", "shape_type": self.kind, "flags": {}, "mask": None}
-        if self.kind == "mask":
-            buf = io.BytesIO()
-            Image.fromarray(self.mask.astype(np.uint8)).save(buf, format="PNG")
-            out["mask"] = base64.b64encode(buf.getvalue()).decode("ascii")
-        return out
+        """The labelme shape. group_id is the label value: labelme2voc makes one instance per (label, group_id),
+        so every region of a class is one instance and an image with hundreds of regions still fits its
+        8-bit SegmentationObject PNG."""
+        return {"label": self.label, "points": [[float(x), float(y)] for x, y in self.points.tolist()],
+                "group_id": int(self.value), "description": "", "shape_type": "polygon", "flags": {}, "mask": None}
 
 
 def polygon_mask(points: np.ndarray, height: int, width: int, dx: int = 0, dy: int = 0) -> np.ndarray:
@@ -69,16 +70,12 @@ def rasterize(shapes: list[Shape], height: int, width: int, start: int = 0) -> n
     """Paint the shapes in order as labelme's shapes_to_label does; (H,W) int32."""
     out = np.full((height, width), start, np.int32)
     for s in shapes:
-        if s.kind == "mask":
-            (x1, y1), (x2, y2) = s.points.tolist()
-            out[y1:y2 + 1, x1:x2 + 1][s.mask] = s.value
-        else:
-            x0, y0 = np.maximum(s.points.min(axis=0), 0)
-            x1, y1 = np.minimum(s.points.max(axis=0), [width - 1, height - 1])
-            if x1 < x0 or y1 < y0:
-                continue
-            m = polygon_mask(s.points, y1 - y0 + 1, x1 - x0 + 1, x0, y0)
-            out[y0:y1 + 1, x0:x1 + 1][m] = s.value
+        x0, y0 = np.maximum(np.floor(s.points.min(axis=0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(s.points.max(axis=0)).astype(int) + 1, [width - 1, height - 1])
+        if x1 < x0 or y1 < y0:
+            continue
+        m = polygon_mask(s.points, y1 - y0 + 1, x1 - x0 + 1, x0, y0)
+        out[y0:y1 + 1, x0:x1 + 1][m] = s.value
     return out
 
 
@@ -90,7 +87,7 @@ class _Region:
     x: int
     y: int
     own: np.ndarray                   # (h,w) bool: the region's pixels in its bounding box
-    points: np.ndarray | None = None  # polygon (absolute coordinates); None: mask shape
+    points: np.ndarray | None = None  # polygon (absolute coordinates); None: a speck (boxes)
     paints: np.ndarray | None = None  # (h,w) bool: pixels the polygon paints (within the bounding box)
     after: set = field(default_factory=set)  # regions that must be drawn after this one
 
@@ -185,10 +182,10 @@ def _simplify(poly: np.ndarray, own: np.ndarray, allowed: np.ndarray) -> np.ndar
 
 
 def _trace(region: _Region) -> None:
-    """Set the region's polygon (or leave it a mask): outline, holes cut where exact, simplified."""
+    """Set the region's polygon (or leave it a speck): outline, holes cut where exact, simplified."""
     outer, holes = _contours(region.own)
     if len(np.unique(outer, axis=0)) < 3 or _area2(outer) == 0:
-        return                                            # no area: a dot or a line -> mask
+        return                                            # no area: a dot or a line -> speck
     painted = _fits(outer, region.own, np.ones_like(region.own))
     if painted is None:
         return
@@ -253,15 +250,18 @@ def exact_shapes(labels: np.ndarray, names: dict[int, str], start: int = 0,
         if r.paints is not None:
             under = ids[r.y:r.y + r.own.shape[0], r.x:r.x + r.own.shape[1]][r.paints & ~r.own]
             r.after = set(np.unique(under[under >= 0]).tolist()) - {i}
-    shapes = [_shape(regions[i], names) for i in _paint_order(regions)]
-    shapes += [_shape(r, names) for r in regions if r.points is None]
+    shapes = [Shape(names[regions[i].value], regions[i].value, "polygon", regions[i].points.astype(np.int64))
+              for i in _paint_order(regions)]
+    for r in regions:
+        if r.points is None:
+            shapes += _speck_boxes(r.own, r.x, r.y, r.value, names[r.value])
     return shapes + _repairs(labels, shapes, names, start)
 
 
 def _paint_order(regions: list[_Region]) -> list[int]:
     """Polygons in an order where each comes after every polygon that paints over it, larger first where
     free. A cycle (regions interlocked through diagonal joins) is broken by making its smallest region a
-    mask shape, drawn after all polygons."""
+    speck, drawn after all polygons."""
     waiting = {i: 0 for i, r in enumerate(regions) if r.points is not None}
     for i in waiting:
         for j in regions[i].after:
@@ -293,21 +293,34 @@ def _paint_order(regions: list[_Region]) -> list[int]:
     return order
 
 
-def _mask_shape(own: np.ndarray, x: int, y: int, value: int, label: str) -> Shape:
-    rows, cols = np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1], cols[0], cols[-1]
-    return Shape(label, value, "mask", np.array([[x + c0, y + r0], [x + c1, y + r1]]),
-                 own[r0:r1 + 1, c0:c1 + 1].copy())
+def _runs(row: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) columns of each run of True in a 1-D bool row."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def _shape(r: _Region, names: dict[int, str]) -> Shape:
-    if r.points is None:
-        return _mask_shape(r.own, r.x, r.y, r.value, names[r.value])
-    return Shape(names[r.value], r.value, "polygon", r.points.astype(np.int64))
+def _boxes(own: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Inclusive rectangles (x0, y0, x1, y1) that tile `own` exactly: each row's runs, stacked down while the
+    next row has the same run."""
+    out, open_runs = [], {}
+    for y in range(own.shape[0] + 1):
+        runs = set(_runs(own[y])) if y < own.shape[0] else set()
+        for run in [r for r in open_runs if r not in runs]:
+            out.append((run[0], open_runs.pop(run), run[1], y - 1))
+        for run in runs:
+            open_runs.setdefault(run, y)
+    return out
+
+
+def _speck_boxes(own: np.ndarray, x: int, y: int, value: int, label: str) -> list[Shape]:
+    """Box polygons painting exactly the pixels of `own` (a region's bounding box, origin (x, y))."""
+    return [Shape(label, value, "box", np.array([[x + a, y + b], [x + c + SPECK_PAD, y + b],
+                                                 [x + c + SPECK_PAD, y + d + SPECK_PAD], [x + a, y + d + SPECK_PAD]]))
+            for a, b, c, d in _boxes(own)]
 
 
 def _repairs(labels: np.ndarray, shapes: list[Shape], names: dict[int, str], start: int) -> list[Shape]:
-    """Mask shapes for any pixel the shapes do not reproduce (a safety net; none expected)."""
+    """Speck boxes for any pixel the shapes do not reproduce (a safety net; none expected)."""
     h, w = labels.shape
     got = rasterize(shapes, h, w, start)
     care = np.isin(labels, list(set(names) | {start}))
@@ -315,5 +328,5 @@ def _repairs(labels: np.ndarray, shapes: list[Shape], names: dict[int, str], sta
     out = []
     for v in np.unique(labels[wrong]).tolist():
         for r in _regions(wrong & (labels == v), v):
-            out.append(_mask_shape(r.own, r.x, r.y, v, names.get(v, names.get(start, ""))))
+            out += _speck_boxes(r.own, r.x, r.y, v, names.get(v, names.get(start, "")))
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,9 @@ class Provenance:
     label_sha256: str  # sha256 of the (H,W) uint8 label array bytes, row-major (not of the PNG file)
     height: int
     width: int
+    # sha256 of the label PNG file's bytes as written (what `sha256sum cat.png` prints); "" in sidecars written
+    # before it existed. label_sha256 survives a re-encoding of the same pixels, this one checks the file itself.
+    label_file_sha256: str = ""
     model_name: str = ""
     model_arch: str = ""
     checkpoint_sha256: str = ""
@@ -70,6 +73,10 @@ class Provenance:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def for_file(self, png: bytes) -> "Provenance":
+        """This record with label_file_sha256 set from the label PNG's bytes, as they are about to be written."""
+        return replace(self, label_file_sha256=hashlib.sha256(png).hexdigest())
 
     @classmethod
     def from_dict(cls, data: dict) -> "Provenance":

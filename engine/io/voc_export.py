@@ -5,6 +5,8 @@ VOCSegmentation, mmseg, kazuto1011/deeplab-pytorch) read:
   SegmentationClass/<name>.png       indexed PNG, palette = class colours, 255 = void, as VOC ships them
   ImageSets/Segmentation/train.txt   names, one per line; val.txt and trainval.txt likewise
   class_names.txt                    class i on line i
+  labelmap.txt                       the classes and colours as datumaro and CVAT read them (engine.io.labelmap),
+                                     void (224,224,192) on its own line
 
 The train/val split is a seeded shuffle, so the same seed and names give the same split on any machine.
 """
@@ -22,9 +24,10 @@ from ..errors import LabelIOError
 from ..labels import ClassList
 from .atomic import write_bytes_atomic, write_text_atomic
 from .images import read_image
+from .labelmap import LABELMAP_FILE, VOID_COLOUR, colour_clashes, labelmap_text, void_name
 from .labels import encode_label_png
 
-__all__ = ["VocItem", "VocSplit", "split_names", "write_voc"]
+__all__ = ["VocItem", "VocSplit", "split_names", "write_voc", "voc_labelmap", "check_item_name"]
 
 
 @dataclass(frozen=True)
@@ -75,18 +78,31 @@ def _jpeg_bytes(path: Path, shape: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
+def check_item_name(name: str, image_path, seen) -> None:
+    """VOC-style image set files hold one name per line without spaces, each name once: LabelIOError if not."""
+    if any(c.isspace() for c in name) or not name:
+        raise LabelIOError(f"{image_path}: VOC image set files cannot hold the name {name!r}; rename the image")
+    if name in seen:
+        raise LabelIOError(f"{image_path}: another image is also named {name!r}; the dataset needs one name per "
+                           f"image")
+
+
+def voc_labelmap(class_list: ClassList) -> tuple[str, list[str]]:
+    """labelmap.txt for the VOC PNGs (class i's line is label i, then void), and the colour clashes that keep
+    datumaro and CVAT from telling classes apart (the PNGs stay right for loaders that read the index)."""
+    labels = [(n, c) for n, c in zip(class_list.names, class_list.palette)] + [(void_name(class_list), VOID_COLOUR)]
+    return labelmap_text(labels), colour_clashes(labels)
+
+
 def write_voc(root: str | Path, items: Iterable[VocItem], class_list: ClassList, val_fraction: float = 0.2,
               seed: int = 0) -> VocSplit:
     """Write the dataset under root (created; existing files of the same names are replaced atomically)."""
     root = Path(root)
     split_dir = root / "ImageSets" / "Segmentation"
+    labelmap, _ = voc_labelmap(class_list)          # a name the format cannot hold is refused before any write
     names: list[str] = []
     for item in items:
-        if any(c.isspace() for c in item.name) or not item.name:
-            raise LabelIOError(f"{item.image_path}: VOC image set files cannot hold the name {item.name!r}")
-        if item.name in names:
-            raise LabelIOError(f"{item.image_path}: another image is also named {item.name!r}; VOC needs one "
-                               f"name per image")
+        check_item_name(item.name, item.image_path, names)
         labels = np.asarray(item.labels)
         write_bytes_atomic(root / "JPEGImages" / f"{item.name}.jpg", _jpeg_bytes(Path(item.image_path), labels.shape))
         write_bytes_atomic(root / "SegmentationClass" / f"{item.name}.png", encode_label_png(labels, class_list))
@@ -95,4 +111,5 @@ def write_voc(root: str | Path, items: Iterable[VocItem], class_list: ClassList,
     for part, members in (("train", split.train), ("val", split.val), ("trainval", tuple(sorted(names)))):
         write_text_atomic(split_dir / f"{part}.txt", "".join(f"{n}\n" for n in members))
     write_text_atomic(root / "class_names.txt", "".join(f"{n}\n" for n in class_list.names))
+    write_text_atomic(root / LABELMAP_FILE, labelmap)
     return split

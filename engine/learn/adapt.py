@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import EngineError, check_cancel
+from ..models.folder_head import (DEFAULT_GATE, FolderHead, NetworkClassifier, fold_logits, identity_source,
+                                  network_part)
 from .grid import GridTargets, grid_targets
 
 KINDS = ("residual", "classifier")
@@ -54,7 +56,9 @@ class AdaptConfig:
     images), so a new image does not erase what the old ones taught. The residual head replays every remembered
     image at every evaluation, on compact copies of their locked cells (a fixed objective: a random few per
     stroke made each stroke's solution jump, measured: 282k vs 264k painted pixels on the shifted demo domain);
-    the classifier kind replays replay_per_step whole images per step."""
+    the classifier kind replays replay_per_step whole images per step. gate: how sure the network must be before
+    a carried head's known-class residual fades on an image nobody corrected yet (engine.models.folder_head; None:
+    carried in full)."""
     steps: int = 20
     lr: float = 0.1
     kl_weight: float = 1.0
@@ -64,6 +68,7 @@ class AdaptConfig:
     optimizer: str = "lbfgs"
     kind: str = "residual"
     seed: int = 0
+    gate: float | None = DEFAULT_GATE
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -87,6 +92,14 @@ class HeadState:
     serial: int = field(default_factory=lambda: next(_serials))
     fitted_on: str = ""
     fitted: GridTargets | None = None
+    taught: tuple = ()   # ((folder class id, strokes, frozenset of images), ...) for the classes strokes taught
+
+    def taught_by(self, class_id: int) -> tuple[int, int]:
+        """(strokes, images) that taught class ``class_id``."""
+        for c, n, images in self.taught:
+            if c == class_id:
+                return n, len(images)
+        return 0, 0
 
     def only_adds_to(self, image_id: str, targets: GridTargets) -> bool:
         """True when ``targets`` (image ``image_id``'s locks now) keep every locked pixel this head was fitted to
@@ -114,7 +127,7 @@ class _BaseLogits:
     than the 1x1 residual trained on top. Keyed by the map's identity (a FeatureSet's maps live as long as it)."""
 
     def __init__(self, classifier: nn.Module, capacity: int = 24):
-        self.classifier, self.capacity = classifier, capacity
+        self.classifier, self.capacity = NetworkClassifier(classifier), capacity
         self._entries: dict[int, tuple] = {}
         self._lock = threading.Lock()
 
@@ -144,64 +157,99 @@ class _ReplayCells:
     weight: torch.Tensor
 
 
-class _ResidualHead(nn.Module):
-    """logits = classifier(f) (cached, frozen) + conv1x1(f * inv_scale; weight, bias)."""
+class _OnNetworkPart(nn.Module):
+    """A trainable copy of the network's classifier (the "classifier" kind) reading a map's network channels."""
+    reads_colour = True   # it slices them itself
 
-    def __init__(self, base: _BaseLogits, weight: torch.Tensor, bias: torch.Tensor, inv_scale: float):
+    def __init__(self, classifier: nn.Module):
         super().__init__()
-        self.base, self.inv_scale = base, float(inv_scale)
-        self.weight = nn.Parameter(weight)
-        self.bias = nn.Parameter(bias)
+        self.classifier = classifier
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
-        delta = F.conv2d(fmap, (self.weight * self.inv_scale)[:, :, None, None], self.bias)
-        return self.base(fmap) + delta
+        return self.classifier(network_part(fmap))
 
 
 def _feature_scale(features) -> float:
     """Mean L1 norm of a feature vector (over the cells of the first scale): what one unit of weight moves."""
-    fmap = features.maps[0]
+    fmap = network_part(features.maps[0])
     return max(float(fmap.abs().sum(dim=1).mean()), 1e-6)
 
 
 class HeadAdapter:
     """Builds, fits and applies adapted heads for one Predictor (its model's classifier stays untouched).
-    Thread-safe: every method works on the snapshot it is given."""
+    ``source``: folder class id -> the network's channel, or -1 for a class it lacks (engine.project.ChannelMap's
+    source; default: the network's own classes). The heads predict the folder's classes. Thread-safe: every method
+    works on the snapshot it is given."""
 
-    def __init__(self, predictor, config: AdaptConfig = AdaptConfig()):
+    def __init__(self, predictor, config: AdaptConfig = AdaptConfig(), source=None):
         self.predictor, self.config = predictor, config
         self.kind = config.kind
         self.classifier = predictor.model.classifier
+        self.n_model = predictor.n_classes
+        self.source = tuple(range(self.n_model)) if source is None else tuple(int(s) for s in source)
+        self.identity = identity_source(self.source, self.n_model)
+        if not self.identity and self.kind != "residual":
+            raise EngineError("only the residual head can learn classes the network does not have")
         self._base = _BaseLogits(self.classifier)
         self._cells: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # targets -> _ReplayCells
         self._cells_lock = threading.Lock()
         self.original = HeadState(self.kind)
 
+    @property
+    def n_classes(self) -> int:
+        """How many classes the heads predict: the folder's."""
+        return len(self.source)
+
+    def with_source(self, source) -> "HeadAdapter":
+        """The same network and config over another folder class list (classes added, deleted or rematched)."""
+        return HeadAdapter(self.predictor, self.config, source)
+
+    def resized(self, state: HeadState | None) -> HeadState | None:
+        """``state`` with one residual row per folder class now (ids are stable: new classes get zero rows at the
+        end, deleted ones lose theirs), so a class added or deleted mid-session keeps what the others learnt."""
+        if state is None or state.is_original or self.kind != "residual":
+            return state
+        weight, bias, scale = state.tensors
+        n = self.n_classes
+        if weight.shape[0] == n:
+            return state
+        k = min(n, weight.shape[0])
+        w2, b2 = torch.zeros(n, weight.shape[1]), torch.zeros(n)
+        w2[:k], b2[:k] = weight[:k], bias[:k]
+        taught = tuple(t for t in state.taught if t[0] < n)
+        return HeadState(state.kind, (w2, b2, scale), state.strokes, state.images, taught=taught)
+
     # ---- applying a state ----
-    def head(self, state: HeadState | None) -> nn.Module | None:
-        """A module for Predictor.head_logits / probs_from_features (None = the network's own head)."""
-        if state is None or state.is_original:
+    def head(self, state: HeadState | None, carried: bool = False) -> nn.Module | None:
+        """A module for Predictor.head_logits / probs_from_features (None = the network's own head). ``carried``:
+        the head as an image nobody corrected yet sees it (its known-class residual gated by the network's
+        confidence, config.gate)."""
+        original = state is None or state.is_original
+        if original and self.identity:
             return None
-        if state.kind != self.kind:
+        if not original and state.kind != self.kind:
             raise EngineError(f"a {state.kind!r} head state cannot be used by a {self.kind!r} adapter")
         dev = self.predictor.device
+        if original:
+            return FolderHead(self._base, self.source)
         if self.kind == "residual":
-            weight, bias, scale = state.tensors
-            return _ResidualHead(self._base, weight.to(dev), bias.to(dev), float(scale))
-        head = copy.deepcopy(self.classifier)
+            weight, bias, scale = self.resized(state).tensors
+            return FolderHead(self._base, self.source, weight.to(dev), bias.to(dev), float(scale),
+                              gate=self.config.gate if carried else None)
+        head = _OnNetworkPart(copy.deepcopy(self.classifier))
         with torch.no_grad():
             for p, t in zip(head.parameters(), state.tensors):
                 p.copy_(t.to(dev))
         return head
 
-    def probs(self, features, state: HeadState | None, dtype=np.float32) -> np.ndarray:
+    def probs(self, features, state: HeadState | None, dtype=np.float32, carried: bool = False) -> np.ndarray:
         """(C,H,W) probabilities (float32, or float16 for large images) at image size of ``state``'s head on the
-        cached features."""
-        return self.predictor.probs_from_features(features, self.head(state), dtype=dtype)
+        cached features (``carried``: as an image nobody corrected sees it)."""
+        return self.predictor.probs_from_features(features, self.head(state, carried), dtype=dtype)
 
     def targets(self, features, labels: np.ndarray, locked: np.ndarray) -> GridTargets:
         rows, cols = self.predictor.cell_centres(features)
-        return grid_targets(labels, locked, rows, cols, self.predictor.n_classes)
+        return grid_targets(labels, locked, rows, cols, self.n_classes)
 
     # ---- learning ----
     def _trainable(self, state: HeadState, features) -> tuple[nn.Module, list[dict]]:
@@ -209,14 +257,15 @@ class HeadAdapter:
         if self.kind == "residual":
             if state.is_original:
                 cf = features.maps[0].shape[1]
-                c = self.predictor.n_classes
+                c = self.n_classes
                 weight, bias = torch.zeros(c, cf), torch.zeros(c)
                 scale = 1.0 / _feature_scale(features)
             else:
-                weight, bias, scale = (t.clone() for t in state.tensors)
-            module = _ResidualHead(self._base, weight.to(dev), bias.to(dev), float(scale))
+                weight, bias, scale = (t.clone() for t in self.resized(state).tensors)
+            module = FolderHead(self._base, self.source, nn.Parameter(weight.to(dev)), nn.Parameter(bias.to(dev)),
+                                float(scale))
             return module, [{"params": [module.weight, module.bias], "lr": lr}]
-        module = self.head(state) if not state.is_original else copy.deepcopy(self.classifier)
+        module = self.head(state) if not state.is_original else _OnNetworkPart(copy.deepcopy(self.classifier))
         for p in module.parameters():
             p.requires_grad_(True)
         weights = [p for p in module.parameters() if p.dim() > 1]
@@ -233,17 +282,20 @@ class HeadAdapter:
         else:
             tensors = tuple(p.detach().cpu().clone() for p in module.parameters())
         return HeadState(self.kind, tensors, state.strokes + 1, state.images | {image_id}, fitted_on=image_id,
-                         fitted=targets)
+                         fitted=targets, taught=_taught(state, image_id, targets))
 
     def fit(self, features, targets: GridTargets, state: HeadState, anchor: HeadState | None = None,
-            image_id: str = "", replay=(), should_cancel=None) -> HeadState:
-        """A new state: ``state``'s head fitted (config.steps iterations) to this image's locked cells (targets),
+            image_id: str = "", replay=(), should_cancel=None, anchor_carried: bool = False,
+            start: HeadState | None = None) -> HeadState:
+        """A new state: ``start``'s head (default ``state``'s) fitted (config.steps iterations) to this image's locked
+        cells (targets), counted as one stroke more than ``state``,
         held toward ``anchor``'s predictions (default: the network's own) on its free cells, plus the locked cells of
         the ``replay`` images ((features, targets) pairs). Cancellable between evaluations."""
         if targets.n_locked == 0:
             return anchor if anchor is not None else self.original
         with _threads_for(features):
-            return self._fit(features, targets, state, anchor, image_id, replay, should_cancel)
+            return self._fit(features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried,
+                             state if start is None else start)
 
     def _replay_cells(self, features, targets: GridTargets) -> "_ReplayCells":
         """An earlier image's locked cells, compact (cached while its targets live): per scale, the features and
@@ -259,7 +311,7 @@ class HeadAdapter:
         idx = torch.nonzero(flat >= 0).reshape(-1)
         to_score = getattr(self.predictor.model, "fuse_pyramid", None)
         with torch.inference_mode(False), torch.no_grad():
-            maps, base = list(features.maps), [self._base(m) for m in features.maps]
+            maps, base = list(features.maps), [fold_logits(self._base(m), self.source) for m in features.maps]
             if len(maps) > 1:   # every scale at the 1x score size, as the model's fuse brings them
                 maps, base = to_score(maps)[:-1], to_score(base)[:-1]
             cells = _ReplayCells(
@@ -281,21 +333,23 @@ class HeadAdapter:
         weight = torch.cat([c.weight / c.weight.sum().clamp_min(1e-6) for c in cells]) / len(cells)
 
         def term(module) -> torch.Tensor:
-            w = module.weight * module.inv_scale
+            w = module.scaled_weight()
             logits = [b + f @ w.T + module.bias for f, b in zip(feats, base)]
             fused = logits[0] if len(logits) == 1 else torch.stack(logits).amax(dim=0)
             picked = F.log_softmax(fused, dim=1).gather(1, target[:, None])[:, 0]
             return -(weight * picked).sum()
         return term
 
-    def _fit(self, features, targets, state, anchor, image_id, replay, should_cancel) -> HeadState:
+    def _fit(self, features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried,
+             start) -> HeadState:
         cfg, dev = self.config, self.predictor.device
-        module, groups = self._trainable(state, features)
+        module, groups = self._trainable(start, features)
         target = torch.from_numpy(targets.target).to(dev)
         weight = torch.from_numpy(targets.weight).to(dev)
         free = torch.from_numpy(targets.free).to(dev)
         with torch.no_grad():
-            anchor_logp = F.log_softmax(self.predictor.head_logits(features, self.head(anchor)), dim=1)[0]
+            anchor_head = self.head(anchor, carried=anchor_carried)
+            anchor_logp = F.log_softmax(self.predictor.head_logits(features, anchor_head), dim=1)[0]
         anchor_p = anchor_logp.exp()
         anchor_class = anchor_logp.argmax(dim=0)
         replay = [r for r in replay if r[1].n_locked] if cfg.replay_weight else []
@@ -344,6 +398,19 @@ class HeadAdapter:
                 loss.backward()
                 opt.step()
         return self._snapshot(module, state, image_id, targets)
+
+
+def _taught(state: HeadState, image_id: str, targets: GridTargets) -> tuple:
+    """state.taught plus this stroke: the classes whose painted pixels grew since the head was last fitted on this
+    image (all painted classes on an image it was not fitted on)."""
+    before = dict(state.fitted.painted) if state.fitted is not None and state.fitted_on == image_id else {}
+    grew = {c for c, counts in targets.painted
+            if c not in before or before[c].shape != counts.shape or bool(np.any(counts > before[c]))}
+    out = {c: (n, images) for c, n, images in state.taught}
+    for c in grew:
+        n, images = out.get(c, (0, frozenset()))
+        out[c] = (n + 1, images | {image_id})
+    return tuple(sorted((c, n, images) for c, (n, images) in out.items()))
 
 
 SMALL_WORK = 1_000_000   # cells x channels below which the fit's ops are too small to share between threads

@@ -7,50 +7,69 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..console import PhaseProgress, error, progress, say
+from ..console import parser as make_parser
 from ..errors import EngineError
 from ..paths import DEMO_V1
 
 
-def _finetune_parser() -> argparse.ArgumentParser:
+def build_finetune_parser() -> argparse.ArgumentParser:
     from .finetune import Recipe
 
     d = Recipe()
-    p = argparse.ArgumentParser(prog="main.py finetune",
-                                description="Fine-tune a model on a folder's saved labels; writes a new checkpoint.")
+    p = make_parser("finetune", "Fine-tune a model on a folder's saved labels; writes a new checkpoint.")
     p.add_argument("folder", type=Path, help="folder of images with saved labels in FOLDER/labels/")
     p.add_argument("--model", type=Path, required=True, help="base checkpoint (.pt, kazuto .pth or .caffemodel)")
     p.add_argument("--out", type=Path, required=True, help="the new checkpoint (project format), written at the end")
     p.add_argument("--head-only", action="store_true", help="train only the classifier (faster, less memory)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--crop", type=int, default=d.crop, help="training crop in pixels (capped at the model's size)")
-    p.add_argument("--lr", type=float, default=d.lr, help="base learning rate (poly decay, power 0.9)")
-    p.add_argument("--holdout", type=float, default=d.holdout, help="share of saved images held out for mIoU")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--epochs", type=int, default=d.epochs,
+                   help=f"passes over the training images (default {d.epochs})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help=f"crops per training step (default {d.batch_size})")
+    p.add_argument("--crop", type=int, default=d.crop,
+                   help=f"training crop in pixels, capped at the model's size (default {d.crop})")
+    p.add_argument("--lr", type=float, default=d.lr,
+                   help=f"base learning rate, poly decay with power 0.9 (default {d.lr:g})")
+    p.add_argument("--holdout", type=float, default=d.holdout,
+                   help=f"share of saved images held out for mIoU (default {d.holdout:g})")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help=f"seed of the hold-out split, crops and flips (default {d.seed})")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     return p
 
 
 def finetune_main(argv: list[str]) -> int:
-    """`main.py finetune`: progress on stdout, problems on stderr (exit 2), Ctrl+C writes nothing (exit 130)."""
+    """`main.py finetune`: a progress bar over the training steps on stderr, each epoch's held-out mIoU on stdout,
+    problems on stderr (exit 2), Ctrl+C writes nothing (exit 130); stdout says what was written."""
     import torch
 
     from .finetune import Recipe, train_on_folder
 
-    args = _finetune_parser().parse_args(argv)
+    args = build_finetune_parser().parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    bar = None
 
-    def progress(p):
+    def report(p):
+        nonlocal bar
+        if bar is None and p.steps:
+            bar = progress(p.steps, "training", unit="step")
+        if bar is not None and p.step > bar.n:
+            bar.set_postfix_str(f"loss {p.loss:.3f}", refresh=False)
+            bar.update(p.step - bar.n)
         if p.epoch_done:
-            print(p.text, flush=True)
+            (bar.write if bar is not None else print)(p.text)
 
     def run():
         recipe = Recipe(mode="head" if args.head_only else "all", epochs=args.epochs, batch_size=args.batch_size,
                         crop=args.crop, lr=args.lr, holdout=args.holdout, seed=args.seed)
-        prov = train_on_folder(args.folder, args.model, args.out, recipe, device=args.device,
-                               on_progress=progress).provenance
+        try:
+            prov = train_on_folder(args.folder, args.model, args.out, recipe, device=args.device,
+                                   on_progress=report).provenance
+        finally:
+            if bar is not None:
+                bar.close()
         mious = prov["held_out_miou"]
         miou = f", held-out mIoU {mious[0][1] * 100:.1f}% -> {mious[-1][1] * 100:.1f}%" if mious else ""
         print(f"wrote {args.out}: {len(prov['images'])} training images, {len(prov['held_out'])} held out{miou}")
@@ -65,16 +84,14 @@ def _guarded(run, cancelled: str) -> int:
         print(cancelled, file=sys.stderr)
         return 130
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     return 0
 
 
-def _tune_parser() -> argparse.ArgumentParser:
+def build_tune_parser() -> argparse.ArgumentParser:
     from ..crf import all_presets
 
-    p = argparse.ArgumentParser(prog="main.py tune-crf",
-                                description="Search the CRF parameters that best match a folder's saved labels.")
+    p = make_parser("tune-crf", "Search the CRF parameters that best match a folder's saved labels.")
     p.add_argument("folder", type=Path, help="folder of images with saved labels in FOLDER/labels/")
     p.add_argument("--model", type=Path, default=DEMO_V1, help="checkpoint (default: the bundled demo model)")
     p.add_argument("--preset", choices=sorted(all_presets()), default=None,
@@ -87,15 +104,17 @@ def _tune_parser() -> argparse.ArgumentParser:
 
 
 def tune_crf_main(argv: list[str]) -> int:
-    """`main.py tune-crf`: prints the values found beside the preset's; --keep stores them for the folder."""
+    """`main.py tune-crf`: progress on stderr (predicting the saved images, then the CRF runs), the values found
+    beside the preset's on stdout; --keep stores them for the folder."""
     from ..checkpoints import load_checkpoint
     from ..crf import preset
     from ..crf.fast import FastBackend
     from ..predict import Predictor
+    from ..crf.fast.kernel_cache import warm_up_with_notice
     from .crf_search import tune_on_folder
     from .folder_preset import load_folder_preset, save_folder_preset
 
-    args = _tune_parser().parse_args(argv)
+    args = build_tune_parser().parse_args(argv)
 
     def run():
         loaded = load_checkpoint(args.model)
@@ -107,8 +126,15 @@ def tune_crf_main(argv: list[str]) -> int:
             if baseline is None:
                 baseline, label = preset(loaded.spec.crf_preset), loaded.spec.crf_preset
         predictor = Predictor(loaded, device=args.device)
-        result = tune_on_folder(args.folder, predictor, baseline, backend=FastBackend(device=args.device),
-                                max_images=args.max_images)
+        backend = FastBackend(device=args.device)
+        warm_up_with_notice(say, backend)   # compiled once after an install: said, not silent
+        bars = PhaseProgress(lambda text: "predicting saved images" if "predicting" in text else "CRF runs",
+                             unit="")
+        try:
+            result = tune_on_folder(args.folder, predictor, baseline, backend=backend, max_images=args.max_images,
+                                    on_progress=bars)
+        finally:
+            bars.close()
         print(f"preset ({label}): {baseline.to_dict()}  mIoU {result.baseline_miou * 100:.2f}%")
         print(f"found:            {result.best.to_dict()}  mIoU {result.best_miou * 100:.2f}%")
         print(result.summary())

@@ -88,15 +88,19 @@ class ImageAdaptation:
         targets = self.adapter.targets(self.features, labels, locked)
         replay = memory.items(exclude=self.image_id) if memory is not None else ()
         hold = state if targets.n_locked and state.only_adds_to(self.image_id, targets) else self.anchor
-        new = self.adapter.fit(self.features, targets, state, hold, self.image_id, replay, should_cancel)
+        # the head the image was opened with is held as the image showed it: carried (engine.models.folder_head)
+        # an erase, a repaint or an undo starts again from the held head: what it took back leaves no trace
+        new = self.adapter.fit(self.features, targets, state, hold, self.image_id, replay, should_cancel,
+                               anchor_carried=hold is self.anchor, start=hold)
         if memory is not None:
             memory.remember(self.image_id, self.features, targets)
         return new, self.probs(new)
 
-    def probs(self, state: HeadState | None) -> np.ndarray:
+    def probs(self, state: HeadState | None, carried: bool = False) -> np.ndarray:
         """(C,H,W) probabilities of ``state``'s head (e.g. the head an undo restored): float32, or float16 for
-        large images as their predictions are (engine.crf.interactive.probs_dtype)."""
-        return self.adapter.probs(self.features, state, **probs_dtype(*self.features.image_hw))
+        large images as their predictions are (engine.crf.interactive.probs_dtype). ``carried``: as the image
+        shows it before anyone corrects it (the head it was opened with)."""
+        return self.adapter.probs(self.features, state, carried=carried, **probs_dtype(*self.features.image_hw))
 
     def remember_saved(self, labels: np.ndarray, memory: ReplayMemory | None, epoch: int | None = None) -> None:
         """The annotator saved this image: its saved labels, every labelled pixel and not only the painted ones,

@@ -106,9 +106,17 @@ class FinetuneResult:
     losses: tuple = field(default_factory=tuple)
 
 
+HOLDOUT_MIN = 5   # fewer saved images than this: none is held out (each one is needed to train)
+
+
+def held_out_count(n_items: int, fraction: float) -> int:
+    """How many of ``n_items`` saved images split_holdout holds out (0 below HOLDOUT_MIN)."""
+    return int(round(n_items * fraction)) if n_items >= HOLDOUT_MIN else 0
+
+
 def split_holdout(items: list, fraction: float, seed: int = 0) -> tuple[list, list]:
-    """(train, held out): a seeded random share ``fraction`` of the items, none with fewer than 5."""
-    n_hold = int(round(len(items) * fraction)) if len(items) >= 5 else 0
+    """(train, held out): a seeded random share ``fraction`` of the items, none with fewer than HOLDOUT_MIN."""
+    n_hold = held_out_count(len(items), fraction)
     order = np.random.default_rng(seed).permutation(len(items))
     held = sorted(int(i) for i in order[:n_hold])
     return [x for i, x in enumerate(items) if i not in held], [items[i] for i in held]
@@ -284,6 +292,24 @@ def _provenance(loaded, recipe, train_items, held_items, dev, losses, mious) -> 
     }
 
 
+def _to_folder_classes(folder, loaded):
+    """The folder's class list differs from the model's (more, fewer, another order): train a network with the
+    folder's classes, matched by name; classes the model lacks start from the head the strokes taught here."""
+    from ..folder.dataset import Dataset
+    from .folder_classes import same_classes, to_folder_classes
+    from .head_store import HeadFileError, HeadStore
+    from .saved import folder_class_list
+
+    classes = folder_class_list(folder)
+    if classes is None or same_classes(classes.names, loaded.spec.class_names):
+        return loaded
+    try:
+        head = HeadStore(Dataset(folder).labels_dir, loaded.sha256).load(len(classes))
+    except HeadFileError:
+        head = None
+    return to_folder_classes(loaded, classes, head)
+
+
 def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | Path, recipe: Recipe = Recipe(),
                     device: str | None = "auto", should_cancel=None, on_progress: ProgressFn = None,
                     loaded=None) -> FinetuneResult:
@@ -293,6 +319,7 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
     if out_path.exists() and out_path.is_dir():
         raise EngineError(f"{out_path}: is a folder; give the new checkpoint's file name")
     loaded = loaded if loaded is not None else load_checkpoint(model_path)
+    loaded = _to_folder_classes(folder, loaded)
     check_class_count(folder, loaded.spec.n_classes)
     items = saved_images(folder)
     result = finetune(loaded, items, recipe, device, should_cancel, on_progress)

@@ -15,6 +15,7 @@ from engine.folder.dataset import CLASS_NAMES_FILE, Dataset
 from ..errors import EngineError
 from ..io.images import read_image
 from ..io.labels import read_label_png
+from ..io.scaling import DEFAULT_SCALING, ImageScaling
 from ..labels import VOID, load_class_list
 
 
@@ -24,14 +25,15 @@ class TrainingDataError(EngineError):
 
 @dataclass(frozen=True)
 class SavedImage:
-    """One image with a saved label PNG."""
+    """One image with a saved label PNG, read with its folder's band choice and scaling (as the window shows it)."""
     name: str
     image_path: Path
     label_path: Path
+    scaling: ImageScaling = DEFAULT_SCALING
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """(H,W,3) uint8 RGB image and (H,W) uint8 labels (255 = void)."""
-        image = read_image(self.image_path)
+        image = read_image(self.image_path, scaling=self.scaling)
         labels = read_label_png(self.label_path)
         if labels.shape != image.shape[:2]:
             raise TrainingDataError(f"{self.label_path}: label size {labels.shape[1]}x{labels.shape[0]} does not "
@@ -45,7 +47,8 @@ class SavedImage:
 def saved_images(folder: str | Path) -> list[SavedImage]:
     """The images of ``folder`` that have a saved label PNG, in folder order. TrainingDataError if there are none."""
     dataset = Dataset(folder)
-    found = [SavedImage(e.path.name, e.path, e.label_path) for e in dataset.entries if e.label_path.is_file()]
+    found = [SavedImage(e.path.name, e.path, e.label_path, dataset.image_settings)
+             for e in dataset.entries if e.label_path.is_file()]
     if not found:
         raise TrainingDataError(f"{dataset.folder}: no saved labels in {dataset.labels_dir} to learn from; label and "
                                 f"save some images first (Ctrl+S)")
@@ -54,8 +57,14 @@ def saved_images(folder: str | Path) -> list[SavedImage]:
 
 def folder_class_names(folder: str | Path) -> tuple[str, ...] | None:
     """The class names of the folder's labels/class_names.txt, or None without one."""
+    classes = folder_class_list(folder)
+    return None if classes is None else classes.names
+
+
+def folder_class_list(folder: str | Path):
+    """The folder's labels/class_names.txt as a ClassList (names and colours), or None without one."""
     path = Dataset(folder).labels_dir / CLASS_NAMES_FILE
-    return load_class_list(path).names if path.is_file() else None
+    return load_class_list(path) if path.is_file() else None
 
 
 def check_class_count(folder: str | Path, n_classes: int) -> None:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models import pipelines
+from engine.models import folder_head, pipelines
 
 VGG16_CHANNELS = (64, 128, 256, 512, 512)
 # convolutions per VGG stage: conv1_1..1_2, conv2_1..2_2, conv3_1..3_3, ...
@@ -55,8 +55,15 @@ class DeepLabV1LargeFOV(nn.Module):
     # ---- the classifier seam (engine.learn adapts the head on cached classifier inputs) ----
     @property
     def classifier(self) -> nn.Module:
-        """The last layer (fc8): classifier inputs (N,fc_channels,h,w) -> stride-8 logits (N,C,h,w)."""
-        return self.fc8
+        """The last layer (fc8): classifier inputs (N,fc_channels,h,w) -> stride-8 logits (N,C,h,w); an exported
+        adapted model's folder head (engine.models.folder_head) when one is attached."""
+        head = self._modules.get("folder_head")
+        return self.fc8 if head is None else head
+
+    def _head_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """What the classifier reads: its inputs, with the cell colour when a folder head is attached."""
+        maps = self.classifier_inputs(x)
+        return maps if self._modules.get("folder_head") is None else folder_head.with_colour(maps, x)
 
     def classifier_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """[fc7 activations] at stride 8: one map, since LargeFOV has no multi-scale branch."""
@@ -74,7 +81,7 @@ class DeepLabV1LargeFOV(nn.Module):
 
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
         """Stride-8 logits (N,C,h,w), h = Caffe ceil-pooled size (513 -> 65, 500 -> 64)."""
-        return self.fuse([self.classifier(f) for f in self.classifier_inputs(x)])
+        return self.fuse([self.classifier(f) for f in self._head_inputs(x)])
 
     def upsample_logits(self, score: torch.Tensor, size) -> torch.Tensor:
         """Stride-8 logits -> logits at the network input size, by the pipeline (caffe: Interp zoom 8, crop)."""

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models import pipelines
+from engine.models import folder_head, pipelines
 
 RESNET101_BLOCKS = (3, 4, 23, 3)
 ASPP_RATES = (6, 12, 18, 24)
@@ -159,8 +159,15 @@ class MSC(nn.Module):
     # ---- the classifier seam (engine.learn adapts the head on cached classifier inputs) ----
     @property
     def classifier(self) -> nn.Module:
-        """The head shared by every scale: res5 features -> stride-8 logits."""
-        return self.base.classifier
+        """The head shared by every scale: res5 features -> stride-8 logits; an exported adapted model's folder
+        head (engine.models.folder_head) when one is attached."""
+        head = self._modules.get("folder_head")
+        return self.base.classifier if head is None else head
+
+    def _head_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """What the classifier reads: its inputs, with the cell colour when a folder head is attached."""
+        maps = self.classifier_inputs(x)
+        return maps if self._modules.get("folder_head") is None else folder_head.with_colour(maps, x)
 
     def classifier_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """res5 features of the 1x input, then of each scaled input (made by the pipeline's MSC resize)."""
@@ -184,11 +191,11 @@ class MSC(nn.Module):
 
     def score_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """[1x, each scale..., max-fused] stride-8 logits, all at the 1x score size (for MSC losses)."""
-        return self.fuse_pyramid([self.classifier(f) for f in self.classifier_inputs(x)])
+        return self.fuse_pyramid([self.classifier(f) for f in self._head_inputs(x)])
 
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
         """Stride-8 fused logits (N,C,h,w)."""
-        return self.fuse([self.classifier(f) for f in self.classifier_inputs(x)])
+        return self.fuse([self.classifier(f) for f in self._head_inputs(x)])
 
     def upsample_logits(self, score: torch.Tensor, size) -> torch.Tensor:
         """Stride-8 logits -> logits at the network input size, by the pipeline (caffe: Interp zoom 8, crop)."""

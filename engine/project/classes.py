@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 
-from ..labels import VOID, ClassList, voc_palette
+from ..labels import FIXED_OVERLAY_COLOURS, VOID, ClassList, changed_colour, distinct_colour, voc_palette
 from .errors import ClassEditError
 
 MAX_CLASSES = VOID          # ids 0..254; 255 is void
@@ -160,16 +160,16 @@ class FolderClasses:
         return FolderClasses(tuple(replace(c, **changes) if c.id == class_id else c for c in self.classes))
 
     def add(self, name: str, color=None) -> "FolderClasses":
-        """A new class with the next id, shown last; colour: the first VOC colour no class uses yet."""
+        """A new class with the next id, shown last; colour: the one farthest (CIELAB) from every class colour and
+        every overlay colour shown with them (engine.labels.distinct_colour)."""
         if len(self) >= MAX_CLASSES:
             raise ClassEditError(f"a folder can hold at most {MAX_CLASSES} classes (255 is void)")
         name = check_name(name)
         if self.id_of(name) is not None:
             raise ClassEditError(f"there is already a class named {self.by_id(self.id_of(name)).name!r}")
         if color is None:
-            taken = {c.color for c in self.classes}
-            pal = [tuple(int(v) for v in rgb) for rgb in voc_palette(256)[1:255]]
-            color = next((rgb for rgb in pal[len(self) - 1:] + pal if rgb not in taken), pal[0])
+            taken = [c.color for c in self.classes]
+            color = distinct_colour([*taken, *FIXED_OVERLAY_COLOURS, *([changed_colour(taken)] if taken else [])])
         return FolderClasses(self.classes + (ProjectClass(len(self), name, check_colour(color)),))
 
     def rename(self, class_id: int, name: str) -> "FolderClasses":

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import LabelIOError
 from ..io.atomic import write_text_atomic
+from ..io.scaling import DEFAULT_SCALING, ImageScaling
 from ..io.labels import CLASS_NAMES_FILE, read_label_palette
 from ..labels import ClassList
 from .classes import MAX_CLASSES, FolderClasses, check_name, match_key
@@ -205,6 +206,15 @@ class FolderProject:
 
     def set_crf(self, crf: CRFSettings | None) -> None:
         self.project = replace(self.project, crf=crf)
+
+    @property
+    def image_settings(self) -> ImageScaling:
+        """The folder's band choice and scaling (the default when project.json has none, or is damaged)."""
+        return self.project.image if self.project.image is not None else DEFAULT_SCALING
+
+    def set_image_settings(self, image: ImageScaling | None) -> None:
+        """None: back to the default (the 'image' field is left out of project.json)."""
+        self.project = replace(self.project, image=None if image == DEFAULT_SCALING else image)
 
     @property
     def dirty(self) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..labels import ClassList
 from .errors import ClassListMismatch, ProjectFileError
 from .folder import CLASS_NAMES_FILE, PROJECT_FILE, FolderProject
-from .reconcile import BY_NAME, BY_POSITION, ChannelMap, Match, reconcile
+from .reconcile import BY_NAME, BY_POSITION, ChannelMap, Match, reconcile, recover_class0
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ def labels_target(folder: str | Path, model: ClassList, by: str | None = None) -
     if project.classes is None:
         raise ProjectFileError(f"cannot tell which classes {folder} holds: {' '.join(project.problems)}. "
                                "Fix or remove that file, or write elsewhere")
-    rec = reconcile(project.classes, model)
-    folder_list = project.class_list()
+    classes = recover_class0(project.classes, model)     # labelme2voc's "_background_" is the model's class 0
+    rec = reconcile(classes, model)
+    folder_list = classes.class_list()
     hint = ("pass --map-classes name to write the folder's ids by class name, --map-classes position to keep "
             "the folder's ids as they are, or write into another folder")
     if rec.match == Match.SAME:

@@ -12,6 +12,11 @@ renumbers it. Rules (folder list vs model list, names compared with classes.matc
 - DIFFERENT: other names at some ids: the user chooses remap by name (model classes the folder lacks may
   be added) or keep by position (channel i feeds id i, the folder's names stay).
 
+labelme2voc names id 0 "_background_" whatever class it was (its script requires that name on the second line of
+labels.txt), so a folder whose labels went through labelme and came back has lost class 0's name. That
+placeholder stands for the model's class 0: ``recover_class0`` gives it the model's name before any comparison,
+so the round trip needs no decision (the folder list then carries the real name again).
+
 Whatever is chosen, the folder's saved labels and its class list are not rewritten: predictions are
 mapped into the folder's ids (``ChannelMap.apply``), so saving writes the folder's ids and names.
 """
@@ -24,8 +29,10 @@ import numpy as np
 
 from ..labels import VOID, ClassList
 from .classes import MAX_CLASSES, FolderClasses, match_key
+from .errors import ClassEditError
 
 BY_NAME, BY_POSITION = "name", "position"
+LABELME_BACKGROUND = "_background_"     # labelme2voc's fixed name for id 0
 
 
 class Match(str, Enum):
@@ -142,12 +149,27 @@ class Reconciliation:
         return describe_difference(self.folder, self.model)
 
 
+def recover_class0(folder: FolderClasses | None, model: ClassList) -> FolderClasses | None:
+    """The folder list with class 0 named as the model's class 0 when the folder calls it labelme2voc's
+    "_background_" placeholder (and no other folder class has the model's name); else the folder list as is."""
+    if folder is None or not model.names or folder.by_id(0).name.strip() != LABELME_BACKGROUND:
+        return folder
+    name = model.names[0].strip()
+    other = folder.id_of(name)
+    if other not in (None, 0) or match_key(name) == match_key(LABELME_BACKGROUND):
+        return folder
+    try:
+        return folder.rename(0, name)
+    except ClassEditError:        # a model name the folder cannot hold (reserved, control characters)
+        return folder
+
+
 def reconcile(folder: FolderClasses | None, model: ClassList) -> Reconciliation:
     """Compare the folder's classes (None: it has none yet) with the model's (see the module rules)."""
     mnames = tuple(model.names)
     if folder is None:
         return Reconciliation((), mnames, Match.NEW)
-    fnames = folder.names
+    fnames = recover_class0(folder, model).names
     fk, mk = [match_key(n) for n in fnames], [match_key(n) for n in mnames]
     if fk == mk:
         match = Match.SAME
@@ -178,11 +200,14 @@ def add_model_classes(folder: FolderClasses, model: ClassList, names=None) -> Fo
 
 
 def decide(folder: FolderClasses | None, model: ClassList, decision: Decision) -> tuple[FolderClasses, ChannelMap]:
-    """The folder list to use (the model's when the folder has none; with the model's missing classes added
-    when asked) and the channel map for ``decision``."""
+    """The folder list to use (the model's when the folder has none; class 0 named again when labelme2voc left
+    "_background_" (recover_class0); with the model's missing classes added when asked) and the channel map for
+    ``decision``."""
     if folder is None:
         folder = FolderClasses.from_class_list(model)
-    elif decision.add_missing and decision.by == BY_NAME:
+    else:
+        folder = recover_class0(folder, model)
+    if decision.add_missing and decision.by == BY_NAME:
         folder = add_model_classes(folder, model)
     return folder, reconcile(folder, model).channel_map(decision.by)
 

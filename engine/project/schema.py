@@ -16,8 +16,11 @@ Schema (version 1)::
       },                                 # to a class mismatch, reused while the model's sha256 is the same
       "crf": {"backend": "fast",         # optional: the CRF values last saved with
               "params": {"pos_w": 3, "pos_xy_std": 3, "bi_w": 4, "bi_xy_std": 121, "bi_rgb_std": 5,
-                         "iterations": 10}}
-    }
+                         "iterations": 10}},
+      "image": {"bands": [4, 3, 2],      # optional: how 16-bit, float and multi-band images are shown and
+                "scaling": "percentile", # fed to the model (engine.io.scaling): bands from 1 (one = grey,
+                "percentiles": [2, 98]}  # absent = RGB / the first three); scaling percentile (percentiles,
+    }                                    # default [2, 98]), minmax, or fixed (range [low, high] required)
 
 Strict like labelme's label files: unknown keys, wrong types, NaN/Infinity, duplicate keys, ids that
 are not 0..N-1, repeated names and files over 1 MiB are refused with a message naming the file and
@@ -35,6 +38,8 @@ from pathlib import Path, PurePosixPath
 
 from ..crf.params import CRFParams
 from ..errors import EngineError
+from ..io.scaling import MODES, ImageScaling, ImageSettingsError
+from ..limits import MAX_BANDS
 from ..paths import RESOURCES
 from .classes import FolderClasses, ProjectClass
 from .errors import ClassEditError, ProjectFileError
@@ -76,6 +81,7 @@ class Project:
     classes: FolderClasses | None = None
     model: ModelSettings | None = None
     crf: CRFSettings | None = None
+    image: ImageScaling | None = None     # None: the default band choice and scaling
 
 
 class _Checker:
@@ -196,6 +202,54 @@ def _parse_crf(value, c: _Checker) -> CRFSettings | None:
         raise ProjectFileError(f"{c.where}: crf.params: {exc}") from exc
 
 
+def _numbers(value, c: _Checker, field: str) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        c.fail(field, f"must be [low, high], got {json.dumps(value)[:40]}")
+    for v in value:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or abs(v) > 1e300:
+            c.fail(field, f"must hold two finite numbers, got {json.dumps(value)[:40]}")
+    return float(value[0]), float(value[1])
+
+
+def _parse_image(value, c: _Checker) -> ImageScaling | None:
+    if value is None:
+        return None
+    c.obj(value, "'image'", ("scaling",), ("bands", "percentiles", "range"))
+    mode = c.text(value["scaling"], "image.scaling", 20)
+    if mode not in MODES:
+        c.fail("image.scaling", f"must be one of {', '.join(MODES)}, got {mode[:20]!r}")
+    bands = value.get("bands")
+    if bands is not None:
+        if not isinstance(bands, list) or len(bands) not in (1, 3):
+            c.fail("image.bands", f"must list one band (grey) or three (red, green, blue), got "
+                                  f"{json.dumps(bands)[:40]}")
+        bands = tuple(c.integer(b, "image.bands", 1, MAX_BANDS) for b in bands)
+    percentiles = _numbers(value["percentiles"], c, "image.percentiles") if "percentiles" in value else (2.0, 98.0)
+    rng = _numbers(value["range"], c, "image.range") if "range" in value else None
+    try:
+        return ImageScaling(mode, percentiles, rng, bands)
+    except ImageSettingsError as exc:
+        raise ProjectFileError(f"{c.where}: 'image': {exc}") from exc
+
+
+def image_to_dict(image: ImageScaling) -> dict:
+    """The 'image' object of project.json (what _parse_image reads back)."""
+    out: dict = {}
+    if image.bands is not None:
+        out["bands"] = list(image.bands)
+    out["scaling"] = image.mode
+    if image.mode == "percentile" or image.percentiles != (2.0, 98.0):
+        out["percentiles"] = [_plain(v) for v in image.percentiles]
+    if image.range is not None:
+        out["range"] = [_plain(v) for v in image.range]
+    return out
+
+
+def _plain(v: float):
+    """2.0 -> 2 in the file, so it reads as a person would write it."""
+    return int(v) if float(v).is_integer() and abs(v) < 2 ** 53 else v
+
+
 def parse_project(data: bytes | str, where: str = "project.json") -> Project:
     """The Project in ``data`` (the file's bytes); ProjectFileError with the file and field if it is not valid."""
     if len(data) > MAX_BYTES:
@@ -215,9 +269,10 @@ def parse_project(data: bytes | str, where: str = "project.json") -> Project:
         raise ProjectFileError(f"{where}: written by a newer version of the app (project version {version}); "
                                f"this one reads version {VERSION}. Update the app to use it")
     c.integer(version, "'version'", 1, VERSION)
-    c.obj(obj, "the top level", ("format", "version", "classes"), ("model", "crf"))
+    c.obj(obj, "the top level", ("format", "version", "classes"), ("model", "crf", "image"))
     classes = _parse_classes(obj["classes"], c)
-    return Project(classes, _parse_model(obj.get("model"), c, len(classes)), _parse_crf(obj.get("crf"), c))
+    return Project(classes, _parse_model(obj.get("model"), c, len(classes)), _parse_crf(obj.get("crf"), c),
+                   _parse_image(obj.get("image"), c))
 
 
 def project_to_dict(project: Project) -> dict:
@@ -233,6 +288,8 @@ def project_to_dict(project: Project) -> dict:
             out["model"]["channels"] = list(m.channels)
     if project.crf is not None:
         out["crf"] = {"backend": project.crf.backend, "params": project.crf.params.to_dict()}
+    if project.image is not None:
+        out["image"] = image_to_dict(project.image)
     return out
 
 

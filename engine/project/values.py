@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..labels import VOID
+from ..labels import UNKNOWN_COLOURS, VOID   # orange and black checks: no class colour, not the lock hatching
 from .errors import UnknownLabelValues
-
-UNKNOWN_COLOURS = ((255, 128, 0), (0, 0, 0))   # orange and black checks: no class colour, not the lock hatching
 _CHECK = 4                                     # px per check
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from engine.annotate.state import ImageState
 from engine.display import colormaps
 from engine.display.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
+from engine.labels import changed_colour
 from engine.project.values import unknown_mask, unknown_rgba
 from gui.canvas.canvas import Canvas
 
@@ -31,15 +32,43 @@ class ViewOptions:
     visible: np.ndarray | None = None  # (N,) bool per class, None = all
 
 
+SWATCH = (12, 48)   # legend swatch (h, w), drawn by the overlays' own functions
+
+
 class OverlayPresenter:
     def __init__(self, canvas: Canvas):
         self.canvas = canvas
         self.opts = ViewOptions()
         self.state: ImageState | None = None
         self.palette: np.ndarray | None = None
+        self.names: tuple[str, ...] = ()    # class names, for the heat map's legend row
+        self.changed_colour = (255, 255, 0)
 
     def bind(self, state: ImageState | None, palette: np.ndarray | None) -> None:
+        if palette is not None and (self.palette is None or not np.array_equal(palette, self.palette)):
+            self.changed_colour = changed_colour(palette)   # unlike every class colour and fixed overlay
         self.state, self.palette = state, palette
+
+    def legend_items(self) -> list[tuple[str, str, str, np.ndarray]]:
+        """(key, text, tip, swatch RGBA) for each marking overlay on screen now, drawn as the overlay draws it."""
+        h, w = SWATCH
+        on, items = self.canvas.overlay_visible, []
+        if on("changed"):
+            items.append(("changed", "Changed by CRF", "Pixels whose label the CRF changed from the network's",
+                          mask_rgba(np.ones((h, w), bool), self.changed_colour)))
+        if on("locks"):
+            items.append(("locks", "Painted by hand (locked)", "Hand-painted pixels: the CRF and new predictions "
+                          "keep them", lock_rgba(np.ones((h, w), bool))))
+        c = self.opts.heat_class
+        if on("heat") and self.palette is not None and 0 <= c < len(self.palette):
+            ramp = np.repeat(np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :], h, axis=0)
+            name = self.names[c] if c < len(self.names) else f"class {c}"
+            items.append(("heat", f"p({name}) 0 → 1", f"The model's probability of {name}: dark where it is "
+                          "low, bright in the class colour where it is high", class_heat_rgba(ramp, self.palette[c])))
+        if on("unknown"):
+            items.append(("unknown", "Not a class of this folder", "Label values above the class list (Save asks "
+                          "what to do with them)", unknown_rgba(np.ones((h, w), bool))))
+        return items
 
     # what is on screen ---------------------------------------------------------------------------
     def labels(self) -> np.ndarray | None:
@@ -145,7 +174,7 @@ class OverlayPresenter:
         if not self.opts.show_changed or changed is None:
             self.canvas.set_overlay("changed", None)
             return
-        self.canvas.set_overlay("changed", mask_rgba(changed), LAYERS["changed"], 0.8)
+        self.canvas.set_overlay("changed", mask_rgba(changed, self.changed_colour), LAYERS["changed"], 0.8)
 
     def set_opacity(self, opacity: float) -> None:
         self.opts.opacity = opacity

@@ -7,7 +7,7 @@ colour (engine.display.colormaps.most_distinct), so an unsure pixel never reads 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QComboBox, QFrame, QGridLayout, QLabel
 
@@ -103,5 +103,5 @@ class UncertaintyLegend(QFrame):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         if obj is self.canvas and event.type() == QEvent.Type.Resize and self.isVisible():
-            self._place()
+            QTimer.singleShot(0, self._place)   # once the viewport inside has its new size too
         return False

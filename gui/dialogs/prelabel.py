@@ -12,10 +12,14 @@ import time
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QVBoxLayout)
 
 from engine.batch import PrelabelSettings, prelabel
 from engine.batch.report import ERROR, HAND, LABELLED
+from engine.checkpoints import load_checkpoint
+from engine.learn.export import export_adapted
+from engine.predict import Predictor
 from gui.session.lanes import Lane
 
 
@@ -40,6 +44,10 @@ class PrelabelDialog(QDialog):
         self.about.setWordWrap(True)
         self.bar = QProgressBar()
         self.progress = QLabel("Not started")
+        self.use_adapted = QCheckBox("Use what the model learnt in this folder (the adapted head, new classes "
+                                     "included)")
+        self.use_adapted.setChecked(True)
+        self.use_adapted.toggled.connect(lambda _on: self._describe())
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         buttons = QDialogButtonBox()
@@ -50,11 +58,12 @@ class PrelabelDialog(QDialog):
                         (self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole),
                         (self.close_button, QDialogButtonBox.ButtonRole.AcceptRole)):
             buttons.addButton(b, role)
+        self.start_button.setDefault(True)   # Enter starts the run (Close stays one click away)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.hide)
         layout = QVBoxLayout(self)
-        for w in (self.about, self.bar, self.progress, self.log, buttons):
+        for w in (self.about, self.use_adapted, self.bar, self.progress, self.log, buttons):
             layout.addWidget(w)
         self.lane = Lane("prelabel", self)
         self.lane.preview.connect(self._on_image)
@@ -99,6 +108,11 @@ class PrelabelDialog(QDialog):
             return "Load a model first (Model > Load checkpoint…)."
         return ""
 
+    def _adapted(self) -> bool:
+        """The run uses the adapted head: it learnt something and the box is ticked."""
+        head = self.window.ctl.adapt.head
+        return self.use_adapted.isChecked() and head is not None and not head.is_original
+
     def _settings(self) -> PrelabelSettings:
         params = self.window.ctl.crf.params
         return PrelabelSettings(crf_params=params if params.iterations else None, crf_backend="fast")
@@ -110,11 +124,14 @@ class PrelabelDialog(QDialog):
             self.start_button.setEnabled(False)
             return
         ctl = self.window.ctl
+        head = ctl.adapt.head
+        self.use_adapted.setEnabled(head is not None and not head.is_original)
         s = self._settings()
         crf = "none" if s.crf_params is None else ", ".join(f"{k} {v}" for k, v in s.crf_params.to_dict().items())
         self.about.setText(
             f"<b>{ctl.dataset.folder}</b>: {len(ctl.dataset)} images<br>"
-            f"Model: {ctl.loader.loaded.spec.name or ctl.loader.loaded.path.name} ({ctl.classes.predictor.device})<br>"
+            f"Model: {ctl.loader.loaded.spec.name or ctl.loader.loaded.path.name} ({ctl.classes.predictor.device})"
+            f"{f', with what it learnt here ({head.strokes} stroke' + 's' * (head.strokes != 1) + ')' if self._adapted() else ''}<br>"
             f"CRF (the CRF panel's settings, fast engine on the CPU): {crf}<br>"
             "Writes labels/&lt;image&gt;.png as machine labels (shown as <i>pre-labelled</i>) and "
             "labels/prelabel.csv. Hand-saved labels and unsaved edits are never overwritten; images done before "
@@ -137,6 +154,7 @@ class PrelabelDialog(QDialog):
         if ctl.state is not None and ctl.state.dirty:
             protect.add(dataset.image_id(ctl.state.index))
         settings, class_list, folder = self._settings(), ctl.classes.class_list, dataset.folder
+        adapted = (ctl.adapt.adapter, ctl.adapt.head) if self._adapted() else None
         self._stop = stop = threading.Event()
         self.log.clear()
         self.bar.setRange(0, 0)
@@ -154,8 +172,15 @@ class PrelabelDialog(QDialog):
                 report(counter["done"], counter["total"], "image",
                        ("image", row.image, row.status, row.mean_uncertainty, row.detail, outcome.labels))
 
+            run_loaded, run_predictor = loaded, predictor
+            if adapted is not None:   # the adapted model, exported next to the head it came from, predicts
+                path = export_adapted(dataset.labels_dir / ".model" / f"adapted-{loaded.sha256[:16]}.pt", loaded,
+                                      *adapted, class_list, folder=folder)
+                run_loaded = load_checkpoint(path)
+                run_predictor = Predictor(run_loaded, device=str(predictor.device))
             # its own Dataset object: the window's is only touched on the GUI thread (see _on_image)
-            return prelabel(folder, loaded, settings, class_list=class_list, protect=protect, predictor=predictor,
+            return prelabel(folder, run_loaded, settings, class_list=class_list, protect=protect,
+                            predictor=run_predictor,
                             lock=lock, on_plan=on_plan, on_result=on_result,
                             should_cancel=lambda: cancel() or stop.is_set())
         self._started = time.monotonic()

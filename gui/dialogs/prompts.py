@@ -62,6 +62,13 @@ def notice(parent, title: str, text: str) -> None:
     box.show()
 
 
+def ask_overwrite(parent, title: str, text: str) -> bool:
+    """Write into something that exists (an export target)? No is the default."""
+    answer = QMessageBox.question(parent, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
 def ask_save_path(parent, title: str, default: str, filters: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
     return path or None
@@ -99,3 +106,25 @@ def waiting(parent, text: str, on_cancel) -> None:
         dialog.setMinimumDuration(400)  # shows itself only if the wait lasts (a short one must not steal focus)
         dialog.canceled.connect(on_cancel)
     dialog.setLabelText(text)
+
+
+REPLACE, KEEP = "replace", "keep"
+
+
+def ask_replace_saved(parent, names: list[str]) -> str:
+    """An import would replace labels a person saved (``names``): REPLACE them, KEEP them (import the rest) or
+    CANCEL the import."""
+    shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Replace saved labels?")
+    box.setText(f"{len(names)} image{'s' if len(names) != 1 else ''} already {'have' if len(names) != 1 else 'has'} "
+                f"saved labels: {shown}")
+    box.setInformativeText("Replace them with the imported annotations, or keep them and import the other images?")
+    replace = box.addButton("&Replace", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("&Keep saved labels", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(keep)
+    box.exec()
+    clicked = box.clickedButton()
+    return REPLACE if clicked is replace else KEEP if clicked is keep else CANCEL

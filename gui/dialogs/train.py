@@ -6,6 +6,7 @@ the controller's model lock), so predicting and correcting go on meanwhile. Canc
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, Qt
@@ -29,43 +30,92 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import EngineError
-from engine.learn.finetune import Recipe, train_on_folder
+from engine.learn.finetune import HOLDOUT_MIN, Recipe, held_out_count, train_on_folder
 from engine.learn.saved import saved_count
 from gui.session.lanes import Lane
 
+MODELS_DIRNAME = ".models"   # labels/.models/: new checkpoints, out of the image list and of VOC tools' way
+
+
+def nice_ticks(top: float, count: int = 4) -> list[float]:
+    """0 and round steps (1, 2 or 5 x 10^k) up to ``top``: the loss axis' ticks."""
+    if not top > 0:
+        return [0.0]
+    raw = top / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    return [i * step for i in range(int(top / step + 1e-9) + 1)]
+
 
 class LossCurve(QWidget):
-    """Every step's loss as a polyline (log-free, scaled to the largest loss seen); held-out mIoU as dots."""
+    """Every step's loss as a polyline against its step, on axes with ticks and labels (loss on the left, from 0
+    to the largest loss seen; held-out mIoU in % on the right, as green dots at each epoch's end)."""
+    MARGIN = (46, 10, 40, 30)   # left, top, right, bottom: room for the tick labels and axis names
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumSize(360, 140)
+        self.setMinimumSize(360, 160)
         self.losses: tuple = ()
         self.mious: tuple = ()
         self.steps = 1
+        self.epochs = 1
 
-    def set_data(self, losses, mious, steps: int) -> None:
+    def set_data(self, losses, mious, steps: int, epochs: int = 1) -> None:
         self.losses, self.mious, self.steps = tuple(losses), tuple(mious), max(int(steps), 1)
+        self.epochs = max(int(epochs), 1)
         self.update()
+
+    def top(self) -> float:
+        """The loss axis' upper end: the largest finite loss seen, rounded up to a tick."""
+        finite = [v for v in self.losses if v == v]
+        top = max(finite) if finite and max(finite) > 0 else 1.0
+        ticks = nice_ticks(top)
+        return ticks[-1] if ticks[-1] >= top else ticks[-1] + (ticks[1] - ticks[0] if len(ticks) > 1 else top)
 
     def paintEvent(self, _event) -> None:  # noqa: N802
         p = QPainter(self)
         p.fillRect(self.rect(), Qt.GlobalColor.white)
-        w, h = self.width() - 8, self.height() - 8
-        p.setPen(QPen(Qt.GlobalColor.lightGray))
-        p.drawRect(4, 4, w, h)
-        finite = [v for v in self.losses if v == v]
-        if finite:
-            top = max(finite) or 1.0
-            pts = [QPointF(4 + w * (i + 1) / self.steps, 4 + h * (1 - v / top)) for i, v in enumerate(self.losses)
-                   if v == v]
+        left, top_m, right, bottom = self.MARGIN
+        x0, y0 = left, top_m
+        w, h = self.width() - left - right, self.height() - top_m - bottom
+        fm = p.fontMetrics()
+        top = self.top()
+        p.setPen(QPen(Qt.GlobalColor.black))
+        p.drawLine(x0, y0 + h, x0 + w, y0 + h)          # x: steps
+        p.drawLine(x0, y0, x0, y0 + h)                  # y: loss
+        p.drawLine(x0 + w, y0, x0 + w, y0 + h)          # y right: mIoU
+        for v in nice_ticks(top):                       # loss ticks
+            y = round(y0 + h * (1 - v / top))
+            p.drawLine(x0 - 4, y, x0, y)
+            text = f"{v:g}"
+            p.drawText(x0 - 6 - fm.horizontalAdvance(text), y + fm.ascent() // 2, text)
+        for pct in (0, 50, 100):                        # mIoU ticks
+            y = round(y0 + h * (1 - pct / 100))
+            p.drawLine(x0 + w, y, x0 + w + 4, y)
+            p.drawText(x0 + w + 6, y + fm.ascent() // 2, f"{pct}%")
+        for v in nice_ticks(self.steps):                # step ticks
+            x = round(x0 + w * v / self.steps)
+            p.drawLine(x, y0 + h, x, y0 + h + 4)
+            text = f"{v:g}"
+            p.drawText(x - fm.horizontalAdvance(text) // 2, y0 + h + 4 + fm.ascent(), text)
+        p.drawText(x0 + w // 2 - fm.horizontalAdvance("step") // 2, self.height() - 2, "step")
+        p.save()
+        p.translate(fm.ascent(), y0 + h // 2 + fm.horizontalAdvance("loss") // 2)
+        p.rotate(-90)
+        p.setPen(QPen(Qt.GlobalColor.darkBlue))
+        p.drawText(0, 0, "loss")
+        p.restore()
+        p.setPen(QPen(Qt.GlobalColor.darkGreen))
+        p.drawText(x0 + w - fm.horizontalAdvance("held-out mIoU") - 4, y0 + fm.ascent(), "held-out mIoU")
+        pts = [QPointF(x0 + w * (i + 1) / self.steps, y0 + h * (1 - min(v / top, 1.0)))
+               for i, v in enumerate(self.losses) if v == v]
+        if pts:
             p.setPen(QPen(Qt.GlobalColor.darkBlue, 1.5))
             p.drawPolyline(QPolygonF(pts))
         if self.mious:
-            epochs = max(e for e, _ in self.mious) or 1
             p.setPen(QPen(Qt.GlobalColor.darkGreen, 5))
             for e, m in self.mious:
-                p.drawPoint(QPointF(4 + w * e / max(epochs, 1), 4 + h * (1 - m)))
+                p.drawPoint(QPointF(x0 + w * e / self.epochs, y0 + h * (1 - m)))
         p.end()
 
 
@@ -143,10 +193,19 @@ class TrainDialog(QDialog):
             self.start_button.setEnabled(ds is not None and loaded is not None and not self.lane.busy)
             return
         self.info.setText(f"{n} saved image{'s' * (n != 1)} in {ds.labels_dir} (unsaved edits are not used); "
-                          f"base model: {loaded.spec.name or loaded.path.name} (SHA-256 {loaded.sha256[:12]}…)")
-        if not self.out.text():
-            self.out.setText(str(ds.folder / f"{Path(loaded.path).stem}_finetuned.pt"))
+                          f"base model: {loaded.spec.name or loaded.path.name} (SHA-256 {loaded.sha256[:12]}…). "
+                          + self.holdout_note(n))
+        if not self.out.text():   # beside the labels, never among the images
+            self.out.setText(str(ds.labels_dir / MODELS_DIRNAME / f"{Path(loaded.path).stem}_finetuned.pt"))
         self.start_button.setEnabled(not self.lane.busy)
+
+    def holdout_note(self, n: int) -> str:
+        """What the held-out mIoU will be measured on, or why there is none."""
+        held = held_out_count(n, Recipe().holdout)
+        if held == 0:
+            return (f"No held-out mIoU: with fewer than {HOLDOUT_MIN} saved images every one is used to train, so "
+                    "none is kept aside to measure on; only the loss is shown.")
+        return f"{held} of them are held out to measure mIoU before and after."
 
     def recipe(self) -> Recipe:
         return Recipe(mode="head" if self.head.isChecked() else "all", epochs=self.epochs.value(),
@@ -203,7 +262,7 @@ class TrainDialog(QDialog):
     def _on_progress(self, _key, p) -> None:
         self.progress.setRange(0, max(p.steps, 1))
         self.progress.setValue(p.step)
-        self.curve.set_data(p.losses, p.mious, p.steps)
+        self.curve.set_data(p.losses, p.mious, p.steps, p.epochs)
         self.status.setText(p.text)
 
     def _on_finished(self, _key, result) -> None:
@@ -212,7 +271,8 @@ class TrainDialog(QDialog):
         self.result_path = out
         mious = res.mious
         gain = (f" Held-out mIoU {mious[0][1] * 100:.1f}% before, {mious[-1][1] * 100:.1f}% after."
-                if len(mious) >= 2 else "")
+                if len(mious) >= 2 else " " + self.holdout_note(len(res.provenance["images"])
+                                                                  + len(res.provenance["held_out"])))
         self.status.setText(f"Saved {out}.{gain}")
         if QMessageBox.question(self, "Training finished", f"Saved {out}.{gain}\n\nLoad the new model now?") \
                 == QMessageBox.StandardButton.Yes:

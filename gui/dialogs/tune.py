@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.crf.fast import FastBackend
+from engine.crf.params import FIELD_LABELS
 from engine.errors import LabelIOError
 from engine.learn.crf_search import tune_on_folder
 from engine.learn.folder_preset import save_folder_preset
@@ -50,7 +51,9 @@ class TuneDialog(QDialog):
         self.info.setWordWrap(True)
         self.table = QTableWidget(len(ROWS) + 1, 2)
         self.table.setHorizontalHeaderLabels(["Current", "Found"])
-        self.table.setVerticalHeaderLabels(list(ROWS) + ["mIoU (saved labels)"])
+        self.table.setVerticalHeaderLabels([FIELD_LABELS[r] for r in ROWS] + ["mIoU (saved labels)"])
+        for row, name in enumerate(ROWS):   # the CRF panel's names; the raw field name for who scripts it
+            self.table.verticalHeaderItem(row).setToolTip(name)
         self.table.resizeRowsToContents()
         rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
         self.table.setMinimumSize(360, rows + self.table.horizontalHeader().height() + 6)

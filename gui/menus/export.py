@@ -1,7 +1,9 @@
-"""File > Export: the folder's saved labels as one COCO JSON (RLE masks, loadable by pycocotools), as labelme
-JSON files (one per image, exact under labelme's rasteriser, with labels.txt) or as a VOC segmentation dataset
-(seeded train/val split). The formats are engine.io (dataset_export); this menu picks the destination and
-runs the export in the background, so a large folder does not freeze the window.
+"""File > Export: the folder's saved labels as COCO JSON (RLE masks, pycocotools), labelme JSON (one per image, exact
+under labelme's rasteriser, opens in X-AnyLabeling too, with labels.txt), a VOC segmentation dataset (seeded
+train/val split, labelmap.txt for datumaro and CVAT), CVAT "Segmentation mask 1.1" (a ZIP) or a YOLO-seg dataset
+(Ultralytics). The formats are engine.io (dataset_export); this menu picks the destination, asks before writing into
+an existing file or a folder that is not empty, and runs the export in the background with its progress in the
+status bar, so a large folder does not freeze the window.
 Only saved labels are exported: unsaved edits of the open image are not (the user is told).
 """
 from __future__ import annotations
@@ -12,12 +14,21 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
-from engine.errors import LabelIOError
-from engine.io.dataset_export import EXPORTERS
+from engine.errors import LabelIOError, check_cancel
+from engine.io.dataset_export import EXPORTERS, target_conflict
 from gui.dialogs import prompts
 from gui.session.lanes import Lane
 
 VOC_VAL_FRACTION, VOC_SEED = 0.2, 0
+_SPLIT = f"train/val {100 - 100 * VOC_VAL_FRACTION:.0f}/{100 * VOC_VAL_FRACTION:.0f}, seed {VOC_SEED}"
+# kind -> (menu text, dialog title, default name in the folder or "" for the folder itself, file filter or None)
+KINDS = {
+    "coco": ("&COCO JSON (RLE masks) of all saved labels…", "Export COCO JSON", "coco.json", "JSON (*.json)"),
+    "labelme": ("&labelme JSON, one per saved image (labelme, X-AnyLabeling)…", "Export labelme JSON into", "", None),
+    "voc": (f"&VOC dataset ({_SPLIT})…", "Export a VOC dataset into", "voc", None),
+    "cvat-mask": ("CVAT &Segmentation mask 1.1 (ZIP)…", "Export CVAT masks", "cvat_masks.zip", "ZIP (*.zip)"),
+    "yolo-seg": (f"&YOLO-seg dataset, Ultralytics ({_SPLIT})…", "Export a YOLO-seg dataset into", "yolo", None),
+}
 
 
 class ExportMenu(QMenu):
@@ -26,18 +37,25 @@ class ExportMenu(QMenu):
     def __init__(self, window):
         super().__init__("&Export", window)
         self.window = window
-        self.coco_action = QAction("&COCO JSON (RLE masks) of all saved labels…", self)
-        self.coco_action.triggered.connect(lambda: self.export("coco"))
-        self.labelme_action = QAction("&labelme JSON, one per saved image…", self)
-        self.labelme_action.triggered.connect(lambda: self.export("labelme"))
-        self.voc_action = QAction(f"&VOC dataset (train/val {100 - 100 * VOC_VAL_FRACTION:.0f}/"
-                                  f"{100 * VOC_VAL_FRACTION:.0f}, seed {VOC_SEED})…", self)
-        self.voc_action.triggered.connect(lambda: self.export("voc"))
-        for action in (self.coco_action, self.labelme_action, self.voc_action):
+        self.actions_by_kind: dict[str, QAction] = {}
+        for kind, (text, *_rest) in KINDS.items():
+            action = QAction(text, self)
+            action.triggered.connect(lambda _=False, k=kind: self.export(k))
             self.addAction(action)
+            self.actions_by_kind[kind] = action
+        self.coco_action, self.labelme_action = self.actions_by_kind["coco"], self.actions_by_kind["labelme"]
+        self.voc_action = self.actions_by_kind["voc"]
         self.lane = Lane("export", self)
         self.lane.finished.connect(self._on_done)
+        self.lane.progress.connect(lambda key, done, total, _t: self.window.status.set_activity(
+            f"Exporting {key[0]} to {key[1]}: {done}/{total} images…"))
         self.lane.failed.connect(lambda _k, msg: self.window.show_error(f"Export failed: {msg}"))
+
+    def _ask_target(self, kind: str, folder: Path) -> str | None:
+        _text, title, default, filters = KINDS[kind]
+        if filters:
+            return prompts.ask_save_path(self.window, title, str(folder / default), filters)
+        return prompts.ask_folder(self.window, title, str(folder / default) if default else str(folder))
 
     def export(self, kind: str, target: str | Path | None = None) -> bool:
         """Ask where (unless ``target`` is given), then export in the background. False if not started."""
@@ -45,23 +63,28 @@ class ExportMenu(QMenu):
         if ctl.dataset is None or ctl.classes.class_list is None:
             w.show_error("Open a folder and load a model (or a class list) before exporting.")
             return False
-        folder = ctl.dataset.folder
         if target is None:
-            if kind == "coco":
-                target = prompts.ask_save_path(w, "Export COCO JSON", str(folder / "coco.json"), "JSON (*.json)")
-            elif kind == "labelme":
-                target = prompts.ask_folder(w, "Export labelme JSON into", str(folder))
-            else:
-                target = prompts.ask_folder(w, "Export a VOC dataset into", str(folder / "voc"))
+            target = self._ask_target(kind, ctl.dataset.folder)
             if not target:
                 return False
-        target, dataset, class_list = Path(target), ctl.dataset, ctl.classes.class_list
-        fn = EXPORTERS[kind]
+        target = Path(target)
+        wrong, existing = target_conflict(kind, target)
+        if wrong:
+            w.show_error(f"Export: {wrong}; pick another place.")
+            return False
+        if existing and not prompts.ask_overwrite(
+                w, "Export", f"{existing}. Export into it anyway? Files of the same names are replaced."):
+            return False
+        dataset, class_list, fn = ctl.dataset, ctl.classes.class_list, EXPORTERS[kind]
 
         def job(cancel, report):
+            def progress(done, total):
+                check_cancel(cancel)
+                report(done, total, "")
             try:
-                return fn(dataset, class_list, target, val_fraction=VOC_VAL_FRACTION, seed=VOC_SEED)
-            except ValueError as exc:   # labels that do not fit the class list, names labelme cannot hold
+                return fn(dataset, class_list, target, val_fraction=VOC_VAL_FRACTION, seed=VOC_SEED,
+                          progress=progress)
+            except ValueError as exc:   # labels that do not fit the class list, names a format cannot hold
                 raise LabelIOError(str(exc)) from exc
         self.lane.submit((kind, str(target)), job)
         w.status.set_activity(f"Exporting {kind} to {target}…")

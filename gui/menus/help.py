@@ -33,8 +33,10 @@ TOOL_INPUTS = (  # (where, what, input): read by the canvas and its tools, not Q
     ("Polygon tool", "Drop the last point", "Backspace"),
     ("Classes panel", "Paint with a class / show its probability map", "Click / double-click a row"),
 )
-VERSIONED = ("deeplab-annotator", "PySide6-Essentials", "torch", "torchvision", "numpy", "numba", "pydensecrf2",
-             "opencv-python-headless", "scikit-image", "pillow", "pycocotools")
+# what the app imports (pyproject.toml's dependencies), and pydensecrf2, the optional reference CRF ("not installed"
+# without the [reference] extra); not torchvision, which nothing imports
+VERSIONED = ("deeplab-annotator", "PySide6-Essentials", "torch", "numpy", "numba", "pydensecrf2",
+             "opencv-python-headless", "scikit-image", "pillow", "pycocotools", "tqdm")
 
 
 def _plain(text: str) -> str:

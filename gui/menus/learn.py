@@ -1,5 +1,5 @@
 """The window's learning actions: Edit > Adapt the model to corrections (the switch), Model > Carry adaptation to
-the next images / Reset adaptation / Train on saved labels…, CRF > Tune on saved labels…, and the status-bar note
+the next images / Reset adaptation / Export adapted model… / Train on saved labels…, CRF > Tune on saved labels…, and the status-bar note
 "model adapted on N strokes / M images" (``status_label``). gui.menus.menubar places the actions; the window puts
 the label in the status bar.
 
@@ -8,9 +8,13 @@ Binds gui.session.adaptation and the dialogs to the window; the switches persist
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QFileDialog, QLabel
+
+from engine.errors import EngineError
 
 from gui.dialogs.train import TrainDialog
 from gui.dialogs.tune import TuneDialog
@@ -42,6 +46,11 @@ class LearnMenu(QObject):
                                      "a new checkpoint")
         self.train_action.triggered.connect(self.open_train_dialog)
 
+        self.export_action = QAction("&Export adapted model…", w)
+        self.export_action.setToolTip("Save the model with what your strokes taught it (the folder's classes "
+                                      "included) as a checkpoint that predict, prelabel and finetune load")
+        self.export_action.triggered.connect(self.export_adapted)
+
         self.tune_action = QAction("&Tune on saved labels…", w)
         self.tune_action.setToolTip("Search the CRF values that best match this folder's saved labels")
         self.tune_action.triggered.connect(self.open_tune_dialog)
@@ -59,6 +68,24 @@ class LearnMenu(QObject):
     def _on_carry(self, on: bool) -> None:
         self.window.prefs.learn_carry = on
         self.window.ctl.adapt.set_carry(on)
+
+    def export_adapted(self, path=None) -> Path | None:
+        """Ask where (unless ``path`` is given) and write the adapted model; None when cancelled or refused."""
+        w, ctl = self.window, self.window.ctl
+        if path is None:
+            loaded = ctl.loader.loaded
+            stem = Path(loaded.path).stem if loaded is not None else "model"
+            start = (ctl.dataset.folder.parent if ctl.dataset is not None else Path.home()) / f"{stem}-adapted.pt"
+            path, _ = QFileDialog.getSaveFileName(w, "Export adapted model", str(start), "Checkpoints (*.pt)")
+            if not path:
+                return None
+        try:
+            out = ctl.export_adapted(Path(path))
+        except EngineError as exc:
+            w.show_error(str(exc))
+            return None
+        w.status.set_activity(f"Exported the adapted model to {out}")
+        return out
 
     def open_train_dialog(self) -> None:
         if self.train_dialog is None:

@@ -34,6 +34,7 @@ def file_menu(w) -> QMenu:
     w.open_action = _act(w, f, "&Open Folder…", w.open_folder_dialog, QKeySequence.StandardKey.Open)
     f.addMenu(w.recent.menu)
     w.save_action = _act(w, f, "&Save labels", w.save, QKeySequence.StandardKey.Save)
+    f.addAction(w.importer.action)                       # File > Import labels… (gui/dialogs/import_labels.py)
     f.addMenu(w.export_menu)
     f.addAction(w.prelabel.action)                       # File > Pre-label folder… (gui/dialogs/prelabel.py)
     f.addSeparator()
@@ -81,6 +82,8 @@ def image_menu(w) -> QMenu:
     _act(w, i, "&Predict again", w.ctl.request_predict, "F5")
     _act(w, i, "&Use model result (replace saved labels)", w.ctl.edits.use_model_result, "Ctrl+R")
     w.cancel_action = _act(w, i, "&Cancel running work", w.ctl.cancel, "Esc")
+    i.addSeparator()
+    i.addAction(w.image_scaling.action)                  # Bands and scaling… (gui/menus/image_scaling.py)
     return i
 
 
@@ -89,6 +92,7 @@ def model_menu(w) -> QMenu:
     m.addSeparator()
     m.addAction(learn.carry_action)
     m.addAction(learn.reset_action)
+    m.addAction(learn.export_action)
     m.addSeparator()
     m.addAction(learn.train_action)
     return m

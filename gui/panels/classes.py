@@ -33,8 +33,8 @@ class ClassPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.tree = QTreeWidget()
-        self.tree.setColumnCount(2)
-        self.tree.setHeaderLabels(["Class", "Pixels"])
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Class", "Pixels", "From"])
         self._names: list[str] = []
         self._items: dict[int, QTreeWidgetItem] = {}   # class id -> its row
         self._paint = -1
@@ -42,6 +42,7 @@ class ClassPanel(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setToolTip("Click: paint with this class (keys 0-9). Double-click: show its probability map. "
                              "Tick: show the class in the label overlay.")
         self.show_all = QPushButton("Show all")
@@ -72,7 +73,7 @@ class ClassPanel(QWidget):
         order = range(len(self._names)) if order is None or sorted(order) != list(range(len(names))) else order
         for i in order:
             name, rgb = names[i], palette[i]
-            item = QTreeWidgetItem([f"{i}  {name}", ""])
+            item = QTreeWidgetItem([f"{i}  {name}", "", ""])
             item.setData(0, Qt.ItemDataRole.UserRole, i)
             item.setIcon(0, colour_icon(rgb))
             item.setFlags((item.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsDropEnabled)
@@ -112,6 +113,20 @@ class ClassPanel(QWidget):
             text = "" if shares is None or i >= len(shares) else f"{100 * shares[i]:.1f} %"
             item.setText(1, text)
         self.tree.blockSignals(False)
+
+    def set_origins(self, origins) -> None:
+        """Where each class's predictions come from, by id: (short text, tooltip) pairs, e.g. ("model", …) or
+        ("learnt: 3 strokes", …) for a class this folder's strokes taught."""
+        self.tree.blockSignals(True)
+        for i, item in self._items.items():
+            text, tip = origins[i] if i < len(origins) else ("", "")
+            item.setText(2, text)
+            item.setToolTip(2, tip)
+        self.tree.blockSignals(False)
+
+    def origin(self, class_id: int) -> str:
+        item = self._item(class_id)
+        return "" if item is None else item.text(2)
 
     def visible(self) -> np.ndarray:
         """(N,) bool by class id."""

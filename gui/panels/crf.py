@@ -7,6 +7,7 @@ engine (engine.crf.all_presets), never copied here.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.crf import CRFParams, all_presets
-from engine.crf.params import PRESET_LABELS
+from engine.crf import CRFParams, all_presets, unavailable_backends
+from engine.crf.params import FIELD_LABELS, PRESET_LABELS
 
 DEBOUNCE_MS = 0  # coalesce only the changes of one event-loop pass: previews follow the slider
 CUSTOM = "custom"
@@ -41,24 +42,30 @@ class Field:
 
 
 FIELDS = (
-    Field("pos_w", "Smoothness weight", 0, 20, 0.5, "pos_w: weight of the position-only (Gaussian) kernel"),
-    Field("pos_xy_std", "Smoothness width (px)", 0.5, 20, 0.5, "pos_xy_std: spatial std of the Gaussian kernel"),
-    Field("bi_w", "Appearance weight", 0, 20, 0.5, "bi_w: weight of the colour-aware (bilateral) kernel"),
-    Field("bi_xy_std", "Appearance width (px)", 1, 200, 1, "bi_xy_std: spatial std of the bilateral kernel"),
-    Field("bi_rgb_std", "Colour tolerance", 0.5, 40, 0.5, "bi_rgb_std: colour std of the bilateral kernel"),
-    Field("iterations", "Iterations", 0, 30, 1, "mean-field iterations (0 = CRF off)"),
+    Field("pos_w", FIELD_LABELS["pos_w"], 0, 20, 0.5, "pos_w: weight of the position-only (Gaussian) kernel"),
+    Field("pos_xy_std", FIELD_LABELS["pos_xy_std"], 0.5, 20, 0.5, "pos_xy_std: spatial std of the Gaussian kernel"),
+    Field("bi_w", FIELD_LABELS["bi_w"], 0, 20, 0.5, "bi_w: weight of the colour-aware (bilateral) kernel"),
+    Field("bi_xy_std", FIELD_LABELS["bi_xy_std"], 1, 200, 1, "bi_xy_std: spatial std of the bilateral kernel"),
+    Field("bi_rgb_std", FIELD_LABELS["bi_rgb_std"], 0.5, 40, 0.5, "bi_rgb_std: colour std of the bilateral kernel"),
+    Field("iterations", FIELD_LABELS["iterations"], 0, 30, 1, "mean-field iterations (0 = CRF off)"),
 )
 
 
+LOG_STEPS = 1000   # slider positions of a log-scale row
+
+
 class _Row(QWidget):
-    """Slider + spin box kept in step; ``changed`` fires on user edits only."""
+    """Slider + spin box kept in step; ``changed`` fires on user edits only. A value that spans decades (a width
+    of 1 to 200 px) moves on a log scale, so each pixel of a drag changes it by the same ratio (a short drag
+    near 80 no longer lands at 1); weights, which start at 0, stay linear."""
     changed = Signal()
 
     def __init__(self, field: Field, parent=None):
         super().__init__(parent)
         self.field = field
+        self.log = field.lo > 0 and field.hi / field.lo >= 10
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, round((field.hi - field.lo) / field.step))
+        self.slider.setRange(0, LOG_STEPS if self.log else round((field.hi - field.lo) / field.step))
         if field.name == "iterations":
             self.spin = QSpinBox()
         else:
@@ -69,13 +76,23 @@ class _Row(QWidget):
         self.spin.setKeyboardTracking(False)
         self.spin.setMinimumWidth(70)
         for w in (self.slider, self.spin):
-            w.setToolTip(field.tip)
+            w.setToolTip(field.tip + (" (log scale: each step multiplies)" if self.log and w is self.slider else ""))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self.spin)
         self.slider.valueChanged.connect(self._from_slider)
         self.spin.valueChanged.connect(self._from_spin)
+
+    def to_slider(self, value: float) -> int:
+        f = self.field
+        if self.log:
+            return round(LOG_STEPS * math.log(max(value, f.lo) / f.lo) / math.log(f.hi / f.lo))
+        return round((value - f.lo) / f.step)
+
+    def from_slider(self, pos: int) -> float:
+        f = self.field
+        return f.lo * (f.hi / f.lo) ** (pos / LOG_STEPS) if self.log else f.lo + pos * f.step
 
     def value(self) -> float:
         return self.spin.value()
@@ -84,19 +101,19 @@ class _Row(QWidget):
         for w in (self.slider, self.spin):
             w.blockSignals(True)
         self.spin.setValue(value)
-        self.slider.setValue(round((value - self.field.lo) / self.field.step))
+        self.slider.setValue(self.to_slider(value))
         for w in (self.slider, self.spin):
             w.blockSignals(False)
 
     def _from_slider(self, pos: int) -> None:
         self.spin.blockSignals(True)
-        self.spin.setValue(self.field.lo + pos * self.field.step)
+        self.spin.setValue(self.from_slider(pos))
         self.spin.blockSignals(False)
         self.changed.emit()
 
     def _from_spin(self, value) -> None:
         self.slider.blockSignals(True)
-        self.slider.setValue(round((value - self.field.lo) / self.field.step))
+        self.slider.setValue(self.to_slider(value))
         self.slider.blockSignals(False)
         self.changed.emit()
 
@@ -105,7 +122,9 @@ class CRFPanel(QWidget):
     params_changed = Signal(object)   # CRFParams, as the values change (coalesced per event-loop pass)
     backend_changed = Signal(str)
 
-    def __init__(self, backends=(), backend: str = "", parent=None):
+    def __init__(self, backends=(), backend: str = "", parent=None, unavailable: dict[str, str] | None = None):
+        """unavailable: backend -> why it cannot run here (default: engine.crf.unavailable_backends()); such a
+        backend stays listed, greyed out, its tooltip saying what to install."""
         super().__init__(parent)
         self.presets = all_presets()
         self.preset_box = QComboBox()
@@ -114,12 +133,20 @@ class CRFPanel(QWidget):
         self.preset_box.addItem("Custom", CUSTOM)
         self.reset_button = QPushButton("Reset to preset")
         self.backend_box = QComboBox()
+        unavailable = unavailable_backends() if unavailable is None else unavailable
         for name in backends:
-            self.backend_box.addItem(name, name)
+            reason = unavailable.get(name)
+            self.backend_box.addItem(f"{name} (not installed)" if reason else name, name)
+            if reason:
+                index = self.backend_box.count() - 1
+                self.backend_box.model().item(index).setEnabled(False)
+                self.backend_box.setItemData(index, reason, Qt.ItemDataRole.ToolTipRole)
         if backend:
             self.backend_box.setCurrentIndex(max(0, self.backend_box.findData(backend)))
         self.backend_box.setToolTip("CRF engine: 'reference' is pydensecrf; others must give the same result")
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)   # each slider as wide as the panel: a
+        form.setVerticalSpacing(2)                                     # pixel of drag is a small step
         form.addRow("Preset", self.preset_box)
         self.rows: dict[str, _Row] = {}
         for field in FIELDS:

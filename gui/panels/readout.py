@@ -11,17 +11,22 @@ from PySide6.QtWidgets import QLabel
 from engine.display.readout import read_pixel
 from gui.panels.status_bar import ElidedLabel
 
+ROOM = 2   # the readout's stretch against the activity message's 1: two thirds of the free width (at 1280 px
+#            about 390 px, where a full readout with two long class names needs about 330)
+
 
 class Readout(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.window = window
         self.pixel = ElidedLabel("", min_chars=30)
-        self.pixel.setToolTip("Under the cursor: x, y · label · the two likeliest classes · uncertainty 1 - (p1 - p2)")
+        self.pixel.setToolTip("Under the cursor: x, y, the two likeliest classes with their probability (the first is "
+                              "the label; a label set otherwise comes first, as 'label: ...'), uncertainty "
+                              "1 - (p1 - p2)")
         self.zoom = QLabel("")
         self.zoom.setToolTip("Zoom: 100 % = one image pixel per screen pixel (Ctrl+1); F fits")
         self.zoom.setMinimumWidth(self.zoom.fontMetrics().horizontalAdvance("Zoom 6400 %") + 8)
-        window.status.addWidget(self.pixel, 1)
+        window.status.addWidget(self.pixel, ROOM)
         window.status.addPermanentWidget(self.zoom)
         self._last = (-1, -1)
         window.canvas.cursor_moved.connect(self.show_pixel)

@@ -3,7 +3,9 @@ the editing tool, the device in use, and 'image 5/100'. Messages are elided to t
 the tooltip): a long error must never widen the window."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+import time
+
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QStatusBar
 
@@ -51,6 +53,13 @@ class StatusBar(QStatusBar):
         self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(False)
         self.progress.hide()
+        self.elapsed = QLabel("")
+        self.elapsed.setToolTip("How long the running work (prediction, CRF, a save's exact CRF) has taken so far")
+        self.elapsed.hide()
+        self._since = 0.0
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._show_elapsed)
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("Stop prediction / CRF (Esc)")
         self.cancel.setEnabled(False)
@@ -65,6 +74,7 @@ class StatusBar(QStatusBar):
                                     "the exact result.")
         self.addWidget(self.activity, 1)
         self.addWidget(self.progress)
+        self.addWidget(self.elapsed)
         self.addWidget(self.cancel)
         self.addPermanentWidget(self.labels_kind)
         self.addPermanentWidget(self.tool)
@@ -89,10 +99,28 @@ class StatusBar(QStatusBar):
         self.position.setText(text)
 
     def set_busy(self, busy: bool) -> None:
+        """Busy: a moving bar (numbers when the job reports them) and, after a second, the time taken so far, so a
+        long CRF on a 12 MP image visibly runs."""
         self.cancel.setEnabled(busy)
+        was = self.progress.isVisibleTo(self)
         self.progress.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)  # indeterminate until a job reports numbers
+            if not was or not self._tick.isActive():
+                self._since = time.monotonic()
+                self._tick.start()
+        else:
+            self._tick.stop()
+            self.elapsed.hide()
+
+    def elapsed_s(self) -> float:
+        """Seconds the current busy spell has lasted (0 when idle)."""
+        return time.monotonic() - self._since if self._tick.isActive() else 0.0
+
+    def _show_elapsed(self) -> None:
+        s = int(self.elapsed_s())
+        self.elapsed.setText(f"{s // 60}:{s % 60:02d}")
+        self.elapsed.setVisible(s >= 1)
 
     def set_progress(self, done: int, total: int) -> None:
         if total > 0:

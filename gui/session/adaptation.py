@@ -2,6 +2,11 @@
 pixels on the open image's cached features (engine.learn), in the "adapt" lane; its new probabilities then go to
 the CRF with the locks, so a correction flips the similar-looking region it was painted on.
 
+The head predicts the folder's classes (engine.models.folder_head): a class the model knows keeps its channel, one it
+lacks gets an output strokes teach, so labels and probabilities are in the folder's ids throughout. A class added,
+renamed or deleted mid-session (classes_changed) keeps what the others learnt. What the head learnt is kept in the
+folder with every save (engine.learn.head_store) and restored when the folder is opened with that model again.
+
 Features: a prediction made with the network's own head is Predictor.predict as before; the image's classifier
 inputs are then extracted in the adapt lane once the image is ready (or at the first stroke). Once the head has
 learnt something, predictions go through the cached features (Predictor.extract_features + the adapted head) and
@@ -93,12 +98,68 @@ class Adaptation(QObject):
         """A model was loaded (new head, nothing learnt) or moved to another device (the head is kept: its
         tensors live on the CPU; cached features were on the old device and are dropped)."""
         self.lane.cancel()
-        self.adapter = HeadAdapter(predictor, self.config)
+        self.adapter = HeadAdapter(predictor, self.config, self._source())
         if new_model or self.head is None:
             self.head = self.adapter.original
+        else:
+            self.head = self.adapter.resized(self.head)
         self.memory.forget()
         self._forget_image()
         self._emit()
+
+    def _source(self):
+        cmap = self.channel_map()
+        return None if cmap is None else cmap.source
+
+    def classes_changed(self) -> None:
+        """The folder's classes or their match to the model changed: the head keeps a row per folder class id
+        (a new class starts untaught, a deleted one loses its output); what the earlier images taught is
+        replayed only when no class was deleted or rematched."""
+        if self.adapter is None:
+            return
+        source = self._source()
+        source = tuple(range(self.adapter.n_model)) if source is None else tuple(source)
+        if source == self.adapter.source:
+            return
+        old = self.adapter.source
+        self.lane.cancel()
+        self._waiting = None
+        self.adapter = self.adapter.with_source(source)
+        self.head = self.adapter.resized(self.head)
+        self._anchor = self.adapter.resized(self._anchor)
+        if source[:len(old)] != old[:len(source)] or len(source) < len(old):
+            self.memory.forget()
+        self._fit_key = b""
+        self._emit()
+
+    def restore(self, store) -> str:
+        """The folder was opened with this model: take the head it learnt before (engine.learn.head_store).
+        Returns a message for the user ('' when there was nothing to restore); a bad file was moved aside."""
+        if self.adapter is None or store is None:
+            return ""
+        from engine.learn.head_store import HeadFileError
+        try:
+            state = store.load(self.adapter.n_classes)
+        except HeadFileError as exc:
+            return str(exc)
+        if state is None:
+            return ""
+        self.lane.cancel()
+        self.head = self.adapter.resized(state)
+        self.memory.forget()
+        self._emit()
+        n, m = self.head.strokes, len(self.head.images)
+        return f"Restored what the model learnt in this folder: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}"
+
+    def save_to(self, store, class_names) -> None:
+        """Keep the head in the folder (with every save). Raises EngineError when the disk refuses."""
+        if self.adapter is None or store is None or self.adapter.kind != "residual":
+            return
+        store.save(self.head, class_names, self.adapter.source)
+
+    def taught(self, class_id: int) -> tuple[int, int]:
+        """(strokes, images) that taught folder class ``class_id`` in this session's head."""
+        return (0, 0) if self.head is None else self.head.taught_by(class_id)
 
     def _forget_image(self) -> None:
         self._token, self._features, self._anchor, self._waiting = None, None, None, None
@@ -120,6 +181,18 @@ class Adaptation(QObject):
                 self._submit_probs(st, self.head, record=None, fit_key=b"")
             else:
                 self.predict_requested.emit()
+
+    def discard(self, st) -> None:
+        """The open image's unsaved edits were thrown away (Discard): what they taught goes too. While an image is
+        open only its strokes teach, so the head it was opened with is the head without them."""
+        if self.adapter is None or st is None or st.token != self._token:
+            return
+        self.lane.cancel()
+        self._waiting, self._teach_on_ready, self._fit_key = None, False, b""
+        self.memory.forget(self._image_id)
+        if self._anchor is not None and self.head is not self._anchor:
+            self.head = self._anchor
+        self._emit()
 
     def set_enabled(self, on: bool) -> None:
         """The switch: off, strokes only lock pixels (the head stays as it is, unused)."""
@@ -146,20 +219,6 @@ class Adaptation(QObject):
         return self.enabled and self.adapter is not None and \
             (predictor is None or self.adapter.predictor is getattr(predictor, "inner", predictor))
 
-    def _class_map(self):
-        """The folder's ChannelMap when it is not the identity, else None. The head learns and predicts in the
-        model's channels; the labels painted and the probabilities shown are in the folder's ids."""
-        cmap = self.channel_map()
-        return None if cmap is None or cmap.identity else cmap
-
-    @staticmethod
-    def _model_labels(cmap, labels):
-        return labels if cmap is None or labels is None else cmap.to_model_labels(labels)
-
-    @staticmethod
-    def _folder_probs(cmap, probs):
-        return probs if cmap is None else cmap.apply(probs)
-
     def head_for(self, token) -> HeadState | None:
         """The head a prediction of the image opened as ``token`` is made with: the current one for the open
         image or when it carries over, else the network's own (None: adaptation off or no model)."""
@@ -172,7 +231,7 @@ class Adaptation(QObject):
         adapted head the backbone's features are kept and the head makes the probabilities; with the network's
         own head (or adaptation off) it is Predictor.predict. Probabilities are float16 for large images
         (engine.crf.interactive.probs_dtype)."""
-        adapter, cmap = self.adapter, self._class_map()
+        adapter = self.adapter
         if not self._active(predictor) or head is None or head.is_original:
             return lambda image, cancel, progress=None: (
                 predictor.predict(image, should_cancel=cancel, on_progress=progress,
@@ -184,8 +243,8 @@ class Adaptation(QObject):
             features = adapter.predictor.extract_features(image, should_cancel=cancel)
             if progress is not None:
                 progress("adapted head", 0.9)
-            probs = adapter.probs(features, head, **probs_dtype(*image.shape[:2]))
-            return self._folder_probs(cmap, probs), Prepared(features, head)
+            probs = adapter.probs(features, head, carried=True, **probs_dtype(*image.shape[:2]))
+            return probs, Prepared(features, head)
         return run
 
     def _head_of(self, extra) -> HeadState | None:
@@ -200,10 +259,9 @@ class Adaptation(QObject):
         the prediction kept no features."""
         if extra is None or extra.features is None or not self._active():
             return None
-        adapter, head, cmap = self.adapter, self.head_for(None), self._class_map()
+        adapter, head = self.adapter, self.head_for(None)
         kw = probs_dtype(*extra.features.image_hw)
-        return lambda: (self._folder_probs(cmap, adapter.probs(extra.features, head, **kw)),
-                        Prepared(extra.features, head))
+        return lambda: (adapter.probs(extra.features, head, carried=True, **kw), Prepared(extra.features, head))
 
     def image_ready(self, st, extra: Prepared | None) -> None:
         """A prediction of the open image arrived (with its features when it went through the seam)."""
@@ -256,7 +314,7 @@ class Adaptation(QObject):
                 self._features is None or st.labels is None:
             return
         image, memory = self._image_adaptation(), self.memory
-        labels = self._model_labels(self._class_map(), st.labels.copy())
+        labels = st.labels.copy()
         threading.Thread(target=image.remember_saved, args=(labels, memory, memory.epoch),
                          name="adapt-saved-labels", daemon=True).start()   # dropped if Reset comes first
 
@@ -297,26 +355,25 @@ class Adaptation(QObject):
 
     def _submit_fit(self, st, labels, locked, key, edit) -> None:
         image, before, memory = self._image_adaptation(), self.head, (self.memory if self.carry else None)
-        old, box, cmap = st.raw_labels, (edit.box if edit is not None else None), self._class_map()
+        old, box = st.raw_labels, (edit.box if edit is not None else None)
 
         def job(cancel, report):
             report(0, 0, "Learning from the correction…")
-            head, probs = image.learn(before, self._model_labels(cmap, labels), locked, memory, should_cancel=cancel)
-            probs = self._folder_probs(cmap, probs)
+            head, probs = image.learn(before, labels, locked, memory, should_cancel=cancel)
             pred = Prediction.from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
             return head, pred, union(changed_box(old, pred.labels), box)
         record = (edit, before, self._fit_key, key) if edit is not None else None
         self.lane.submit(AdaptKey("adapt", st.token, key, record), job)
 
     def _submit_probs(self, st, head: HeadState, record, fit_key) -> None:
-        image, old, cmap = self._image_adaptation(), st.raw_labels, self._class_map()
+        image, old = self._image_adaptation(), st.raw_labels
         labels, locked = st.edits.snapshot() if st.edits is not None else (None, None)
         memory = self.memory if self.carry else None
 
         def job(cancel, report):
-            probs = self._folder_probs(cmap, image.probs(head))
+            probs = image.probs(head)
             if labels is not None:
-                image.remember(self._model_labels(cmap, labels), locked, memory)
+                image.remember(labels, locked, memory)
             pred = Prediction.from_probs(probs)
             return head, pred, changed_box(old, pred.labels)
         self.lane.submit(AdaptKey("adapt", st.token, fit_key, record), job)

@@ -4,7 +4,8 @@ The folder's classes (engine.project) decide what label values mean; the model p
 and ``channel_map`` carries its channels to the folder's ids (in the worker thread, MappedPredictor), so
 everything the window holds - probabilities, CRF, edits, saved PNGs - is in folder ids. A mismatch asks
 the user once (``ask_classes``); the answer is kept in labels/project.json with the model's sha256.
-Opening a folder whose recorded model or CRF values differ from the current ones asks ``ask_settings``.
+CRF values belong to the folder: opening it takes those its project.json records (note_crf / keep_crf keep the
+ones moved there). A recorded model other than the one loaded is offered with ``ask_settings``.
 
 ``Classes`` owns the class list, the model's classes, the channel map and the predictor that applies it. The
 session composes it and hands it what it reads (the open folder and model, the open image, the CRF requests, the
@@ -31,11 +32,6 @@ from engine.project.values import describe_unknown, unknown_values, void_unknown
 VOID_THEM, KEEP_THEM, ADD_CLASSES, CANCEL = "void", "keep", "add", "cancel"
 
 
-def _params_text(p) -> str:
-    return (f"pos_w {p.pos_w:g}, pos_xy_std {p.pos_xy_std:g}, bi_w {p.bi_w:g}, bi_xy_std {p.bi_xy_std:g}, "
-            f"bi_rgb_std {p.bi_rgb_std:g}, {p.iterations} iterations")
-
-
 class Classes(QObject):
     """The folder's classes against the model's (see module docstring)."""
     model_changed = Signal()           # the class list (or what the model's channels mean) changed
@@ -60,7 +56,8 @@ class Classes(QObject):
         self.channel_map: ChannelMap | None = None
         self.model_request: Path | None = None   # the model loaded or being loaded
         self._awaiting_model = False     # a folder opened while its model loads: reconcile when it is ready
-        self.crf_from_folder = False     # the CRF values in use were taken from the folder's project.json
+        self.crf_from_folder = False     # the CRF values in use are the folder's (its project.json, or moved here)
+        self._crf_moved = False          # the user moved them in this folder: keep_crf writes them when leaving
         self.ask_classes = lambda rec: rec.suggested()   # the window shows the mismatch dialog
         self.ask_settings = lambda lines: True           # headless: a teammate gets the folder's settings
         self.ask_unknown = lambda text, values: CANCEL   # headless: never save unknown values unasked
@@ -168,43 +165,61 @@ class Classes(QObject):
                                         self.channel_map.source))
 
     def _offer_folder_settings(self, project) -> bool:
-        """Ask whether to use the folder's recorded model and CRF values where they differ from the current
-        ones; True if its model is now loading (reconcile waits for it)."""
-        saved, lines, model_path = project.project, [], None
-        self.crf_from_folder = False
-        loaded = self._model()
-        current = self.model_request or (loaded.path if loaded is not None else None)
-        if saved.model is not None:
-            path = saved.model.resolve(project.labels_dir)
-            same = ((loaded is not None and loaded.sha256 == saved.model.sha256
-                     and (current is None or Path(current) == Path(loaded.path)))
-                    or (current is not None and Path(current).resolve() == path.resolve()))
-            if not same and path.is_file():
-                model_path = path
-                lines.append(f"Model: {saved.model.name or path.name} ({path}) instead of "
-                             f"{Path(current).name if current else 'none'}")
-            elif not same:
-                self.error.emit(f"{project.project_path}: this folder's model {saved.model.name or path.name} is not "
-                                f"at {path}; using {Path(current).name if current else 'no model'}")
+        """The folder's CRF values are taken as they are (they belong to the folder: values moved in one folder
+        never show in another); its recorded model is offered where it differs from the one loaded. True if
+        that model is now loading (reconcile waits for it)."""
+        saved, model_path = project.project, None
+        self.crf_from_folder, self._crf_moved = False, False
         crf = saved.crf
-        backend = crf.backend if crf is not None and crf.backend in backend_names() else ""
-        if crf is not None and (crf.params != self.crf.params or (backend and backend != self.crf.backend_name)):
-            lines.append(f"CRF: {_params_text(crf.params)}" + (f", engine {backend}" if backend else "")
-                         + f" instead of {_params_text(self.crf.params)}, engine {self.crf.backend_name}")
-        else:
-            crf = None
-        if not lines or not self.ask_settings(lines):
-            return False
         if crf is not None:
+            backend = crf.backend if crf.backend in backend_names() else ""
             self.crf.take_params(crf.params)
             self.crf_from_folder = True
             if backend and backend != self.crf.backend_name:
                 self.crf.set_backend(backend)
             self.project_settings_applied.emit(self.crf.params, self.crf.backend_name)
-        if model_path is not None:
-            self.load_requested.emit(model_path)
-            return True
-        return False
+        loaded = self._model()
+        current = self.model_request or (loaded.path if loaded is not None else None)
+        if saved.model is None:
+            return False
+        path = saved.model.resolve(project.labels_dir)
+        same = ((loaded is not None and loaded.sha256 == saved.model.sha256
+                 and (current is None or Path(current) == Path(loaded.path)))
+                or (current is not None and Path(current).resolve() == path.resolve()))
+        if same:
+            return False
+        if not path.is_file():
+            self.error.emit(f"{project.project_path}: this folder's model {saved.model.name or path.name} is not "
+                            f"at {path}; using {Path(current).name if current else 'no model'}")
+            return False
+        model_path = path
+        line = (f"Model: {saved.model.name or path.name} ({path}) instead of "
+                f"{Path(current).name if current else 'none'}")
+        if current is not None and not self.ask_settings([line]):
+            return False
+        self.load_requested.emit(model_path)
+        return True
+
+    def note_crf(self) -> None:
+        """The user moved the CRF values: they are this folder's from now on (kept by keep_crf)."""
+        project = self.project
+        if project is not None:
+            project.set_crf(CRFSettings(self.crf.params, self.crf.backend_name))
+            self.crf_from_folder = self._crf_moved = True
+
+    def keep_crf(self, may_write: Callable[[], bool]) -> None:
+        """Leaving the folder: CRF values moved here and not yet saved with a label are written to its
+        project.json (when this window may write the folder), so they are there when it opens again."""
+        project = self.project
+        if project is None or not self._crf_moved or not project.dirty or not may_write():
+            return
+        self._crf_moved = False
+        try:
+            project.write()
+        except EngineError as exc:
+            self.error.emit(f"The CRF values moved in {project.labels_dir.parent.name} were not kept: {exc}")
+            return
+        self.activity.emit(f"CRF values kept in {project.project_path}")
 
     def record_settings(self) -> None:
         """Before a label save: the folder records the model, channel map and CRF values in use."""

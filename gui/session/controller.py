@@ -20,8 +20,9 @@ from PySide6.QtGui import QUndoGroup
 from engine.annotate.state import ImageState
 from engine.batch.report import read_scores
 from engine.errors import EngineError
+from engine.checkpoints.backbone import is_backbone_only
 from engine.folder.dataset import Dataset, Status
-from engine.io.images import read_image
+from engine.learn.head_store import HeadStore
 from engine.models.device import describe
 from engine.predict import Prediction, transparent_mask
 from gui.session.adaptation import Adaptation
@@ -46,9 +47,15 @@ def _relay(source: QObject, target: QObject, *signals: str) -> None:
         getattr(source, name).connect(getattr(target, name))
 
 
+BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. Add your "
+                      "classes in the Classes panel, then paint a stroke of each: the model learns them from your "
+                      "strokes (Edit > Adapt the model to corrections).")
+
+
 class AnnotatorController(QObject):
     folder_opened = Signal()
     image_opened = Signal()            # a new ImageState (None if the file could not be read): views reset
+    pixels_changed = Signal()          # the open image was read again (another band choice or scaling)
     results_changed = Signal()         # probabilities / CRF / labels of the current image changed
     preview_changed = Signal()         # a running CRF's label preview of the current image changed
     window_refined = Signal(object)    # local CRF windows [(x0, y0, x1, y1), ...] of the current image changed
@@ -132,6 +139,7 @@ class AnnotatorController(QObject):
         except EngineError as exc:
             self.error.emit(str(exc))
             return False
+        self.leave_folder()
         if not self.guard.open(dataset):   # another window holds it and the user cancelled
             return False
         for name in ("image", "predict", "crf", "preview", "adapt"):
@@ -153,6 +161,8 @@ class AnnotatorController(QObject):
         elif pending:
             self.recovery.decline(pending)
         self.classes.bind_folder()
+        self.adapt.classes_changed()       # the head predicts this folder's classes
+        self._restore_head()
         self.folder_opened.emit()
         for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
             self.ordering.set_score(i, score)
@@ -186,7 +196,7 @@ class AnnotatorController(QObject):
         def job(cancel, report):
             # decoding a large TIFF/JPEG is not GUI-thread work
             if cached is None:
-                image, alpha = read_image(entry.path, background, with_alpha=True)
+                image, alpha = dataset.read_image(index, background, with_alpha=True)   # the folder's scaling
             else:
                 image, alpha = cached.image, cached.alpha
             saved, problem, machine = None, None, False
@@ -202,7 +212,63 @@ class AnnotatorController(QObject):
         self.lanes["image"].submit(ImageKey("image", token, index), job)
         return True
 
+    def set_image_settings(self, scaling) -> bool:
+        """Image > Bands and scaling: the folder's band choice and scaling (an engine.io.scaling.ImageScaling, None
+        for the default). Written to labels/project.json when this window may write the folder (else kept for
+        this session), then the open image is read again with it and predicted again; prefetched images go."""
+        dataset = self.dataset
+        if dataset is None:
+            return False
+        message = self.guard.refusal()
+        if message:
+            dataset.project.set_image_settings(scaling)
+            self.activity.emit(f"Bands and scaling used for this session only: {message}")
+        else:
+            try:
+                written = dataset.set_image_settings(scaling, self.classes.class_list)
+            except EngineError as exc:
+                self.error.emit(f"{exc}. The bands and scaling are used for this session only")
+            else:
+                self.activity.emit(f"Bands and scaling: {dataset.image_settings.describe()}" + (
+                    "" if written else " (written to labels/project.json with the first save)"))
+        self.model_gen += 1                  # predictions from the old pixels (prefetched ones too) are stale
+        self.prefetch.clear()
+        self.reread_image()
+        return True
+
+    def reread_image(self) -> None:
+        """Read the open image again (the folder's band choice or scaling changed), off the GUI thread; its labels,
+        locks and undo history stay. An image that could not be read is opened again from the start."""
+        st, dataset = self.state, self.dataset
+        if dataset is None or not 0 <= self.index < len(dataset):
+            return
+        if st is None or st.index != self.index:
+            self.open_index(self.index)
+            return
+        for name in ("image", "predict", "crf", "preview", "adapt"):
+            self.lanes[name].cancel()
+        self.crf.forget()
+        index, token, background = st.index, self.image.new_token(), self.loader.alpha_background()
+        self.activity.emit(f"Reading {st.path.name} again…")
+        self.lanes["image"].submit(ImageKey("reread", token, index),
+                                   lambda cancel, report: dataset.read_image(index, background, with_alpha=True))
+
+    def _on_pixels_read(self, key, result) -> None:
+        st = self.state
+        if st is None or st.index != key.index or self.index != key.index:
+            return
+        image, alpha = result
+        if image.shape[:2] != st.shape:      # the file itself changed on disk: open it as a new image
+            self.open_index(key.index)
+            return
+        st.take_pixels(image, key.token, transparent_mask(alpha))
+        self.pixels_changed.emit()
+        self.request_predict()
+
     def _on_image_loaded(self, key, result) -> None:
+        if key.kind == "reread":
+            self._on_pixels_read(key, result)
+            return
         token, index = key.token, key.index
         if self.dataset is None or index != self.index:
             return
@@ -235,8 +301,11 @@ class AnnotatorController(QObject):
             self.request_predict()                                # else _on_prefetched takes it
 
     def _on_image_failed(self, key, message: str) -> None:
-        """The file could not be read: nothing is shown (state stays None) and the list says why."""
+        """The file could not be read: nothing is shown (state stays None) and the list says why. Read again with
+        other bands or scaling, the image shown stays, with its edits (``_on_failed`` shows the message)."""
         index = key.index
+        if key.kind == "reread":
+            return
         self.image_opened.emit()
         if self.dataset is not None and index == self.index:
             self._mark_unreadable(index, message)
@@ -295,9 +364,11 @@ class AnnotatorController(QObject):
             return False
         st.mark_saved()
         self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
+        self._save_head()
         self.sync_status()
         self.recovery.discard(st.index)
-        self.activity.emit(f"Saved {path}")
+        path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name
+        self.activity.emit(f"Saved {path.parent.name}/{path.name} (in {path.parent.parent})")
         self.classes.report_kept_aside()   # after "Saved": a replaced class_names.txt must not go unnoticed
         return True
 
@@ -305,6 +376,58 @@ class AnnotatorController(QObject):
         """The channel map changed: predictions made with the old one (prefetched ones too) are stale."""
         self.model_gen += 1
         self.prefetch.clear()
+        self.adapt.classes_changed()
+
+    def class_origins(self) -> list[tuple[str, str]]:
+        """Per folder class id: (short text, tooltip) saying whether the model knows it or strokes here taught it."""
+        cl, cmap = self.classes.class_list, self.classes.channel_map
+        if cl is None:
+            return []
+        out = []
+        for i in range(len(cl)):
+            known = cmap is None or (i < len(cmap.source) and cmap.source[i] >= 0)
+            strokes, images = self.adapt.taught(i)
+            taught = f"{strokes} stroke{'s' * (strokes != 1)} on {images} image{'s' * (images != 1)}"
+            if known:
+                out.append(("model" + (" + learnt" if strokes else ""),
+                            "The model was trained on this class" + (f"; strokes here refined it ({taught})"
+                                                                     if strokes else "")))
+            elif strokes:
+                out.append((f"learnt ({strokes})", f"New to the model: learnt here from {taught}"))
+            else:
+                out.append(("new", "New to the model: paint it and the model learns it from your strokes"))
+        return out
+
+    def export_adapted(self, path) -> Path:
+        """Model > Export adapted model…: the base network plus what the strokes taught, with the folder's classes
+        (engine.learn.export). Raises EngineError with what to do when there is nothing to export."""
+        from engine.learn.export import export_adapted
+        loaded, adapter, cl = self.loader.loaded, self.adapt.adapter, self.classes.class_list
+        if loaded is None or adapter is None or cl is None:
+            raise EngineError("Open a folder and load a model first.")
+        return export_adapted(path, loaded, adapter, self.adapt.head, cl,
+                              folder=self.dataset.folder if self.dataset is not None else None)
+
+    # ----- what the head learnt, kept in the folder (engine.learn.head_store) ----------------------
+    def head_store(self):
+        loaded = self.loader.loaded
+        if self.dataset is None or loaded is None:
+            return None
+        return HeadStore(self.dataset.labels_dir, loaded.sha256)
+
+    def _restore_head(self) -> None:
+        message = self.adapt.restore(self.head_store())
+        if message:
+            self.activity.emit(message)
+
+    def _save_head(self) -> None:
+        if self.guard.read_only:
+            return
+        try:
+            cl = self.classes.class_list
+            self.adapt.save_to(self.head_store(), cl.names if cl is not None else ())
+        except EngineError as exc:
+            self.error.emit(f"The labels were saved, but what the model learnt was not: {exc}")
 
     def _on_predict_again(self) -> None:
         self.results_changed.emit()
@@ -318,15 +441,21 @@ class AnnotatorController(QObject):
             self.prefetch.clear()
         if is_new_model:
             self.classes.model_classes = loaded.spec.class_list()
+            if self.state is not None:   # saved labels stay as saved: the new model's result is one Ctrl+R away
+                self.state.keep_saved()
         self.classes.bind_model(predictor, is_new_model)   # folder classes vs the model's; sets its predictor
         self._restore_postponed()          # a journal entry waiting for the class count
         self.model_gen += 1
         # another pipeline gives the network other features: the adapted head starts again (the locks re-teach it)
         self.adapt.bind_predictor(predictor, is_new_model or switched)
+        if is_new_model:
+            self._restore_head()
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
                            f"on {describe(predictor.device)}")
+        if is_new_model and is_backbone_only(loaded) and (self.adapt.head is None or self.adapt.head.is_original):
+            self.activity.emit(BACKBONE_ONLY_HINT)
         self.request_predict()
 
     # ----- prediction ----------------------------------------------------------------------------
@@ -426,7 +555,13 @@ class AnnotatorController(QObject):
             self.activity.emit("Cancelled" + ("; the CRF settings are back to those of the labels shown"
                                               if reverted else ""))
 
+    def leave_folder(self) -> None:
+        """Before another folder opens or the window closes: CRF values moved in this folder stay with it."""
+        if self.dataset is not None:
+            self.classes.keep_crf(self.guard.may_write)
+
     def shutdown(self) -> None:
+        self.leave_folder()
         self.crf.halt()
         self.prefetch.cancel()
         for lane in self.lanes.values():
@@ -445,10 +580,12 @@ class AnnotatorController(QObject):
         """The user threw away the current image's unsaved edits: forget them, on disk too."""
         st = self.state
         if st is not None:
+            self.adapt.discard(st)          # what the discarded strokes taught goes with them
             self.recovery.discard(st.index)
             # the list must not keep saying "edited" for work that no longer exists
             on_disk = self.dataset is not None and self.dataset[st.index].label_path.is_file()
-            status = Status.SAVED if on_disk else Status.PREDICTED if st.probs is not None else Status.NEW
+            status = ((Status.PRELABELLED if self.dataset.is_machine_labelled(st.index) else Status.SAVED) if on_disk
+                      else Status.PREDICTED if st.probs is not None else Status.NEW)
             if self.dataset is not None:
                 self.dataset.set_status(st.index, status)
             self.status_changed.emit(st.index, status.value)

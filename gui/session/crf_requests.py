@@ -30,6 +30,7 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
+from engine.crf.fast.kernel_cache import kernels_cached, uses_numba
 from engine.crf.runner import CRFRunner
 from engine.errors import EngineError
 from gui.session.keys import CrfKey
@@ -37,6 +38,7 @@ from gui.session.lanes import Lane
 from gui.session.open_image import OpenImage
 
 PREVIEW_INTERVAL = 0.06  # s between label previews of an iterating exact run: enough to follow, little GUI work
+COMPILE_STATUS = "Compiling the CRF kernels once (about 40 s; later starts load them at once)…"
 DEBOUNCE_MS = 150  # the reference backend (a child process it kills to cancel) runs when a slider rests this long
 
 
@@ -108,9 +110,19 @@ class CRFRequests(QObject):
         self.request_crf()
 
     def warm_up(self) -> None:
-        """Load the CRF kernels (or start its process) now, in the CRF lane: see CRFRunner.warm_up."""
+        """Load the CRF kernels (or start its process) now, in the CRF lane: see CRFRunner.warm_up. The first
+        start after an install compiles the fast engine's kernels (~40 s): the status bar says so while it runs
+        (COMPILE_STATUS, as lane progress) and when it is done."""
         runner = self.runner
-        self.lane.submit(("warm-up", self.backend_name), lambda cancel, report: runner.warm_up())
+
+        def job(cancel, report):
+            cold = uses_numba(runner.backend) and kernels_cached() is False   # checked here: it imports numba
+            if cold:
+                report(0, 1, COMPILE_STATUS)
+            t0 = time.monotonic()
+            runner.warm_up()
+            return ("compiled", time.monotonic() - t0) if cold else None
+        self.lane.submit(("warm-up", self.backend_name), job)
 
     def before_prediction(self) -> None:
         """The network is about to run: the CRF of the old probabilities stops; an isolated CRF's process starts
@@ -266,6 +278,8 @@ class CRFRequests(QObject):
 
     def _on_crf(self, key, outcome) -> None:
         self.warm = True
+        if key[0] == "warm-up" and outcome:
+            self.activity.emit(f"CRF kernels compiled in {outcome[1]:.0f} s; from now on they load at once")
         if key[0] in ("warm-up", "settle"):   # (warm-up keys are not CrfKeys)
             return
         st = self.image.state

@@ -21,7 +21,7 @@ class CrfKey(NamedTuple):
 
 class ImageKey(NamedTuple):
     """An image-lane job: reading image ``index`` for its opening ``token``."""
-    kind: str
+    kind: str            # 'image' (opening it) or 'reread' (the open image with another band choice or scaling)
     token: int
     index: int
 

@@ -27,7 +27,6 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.crf.interactive import InteractiveCRF
 from engine.crf.runner import CRFRunner
 from engine.errors import ImageReadError
-from engine.io.images import read_image
 from engine.predict import Prediction
 from gui.session.keys import PrefetchKey
 from gui.session.lanes import Lane
@@ -192,7 +191,7 @@ class Prefetcher(QObject):
             return
         adapt, hit = ctl.adapt, self.cache.get(key)
         path, lock = Path(key[0]), ctl.loader.lock
-        background = ctl.loader.alpha_background()
+        background, dataset = ctl.loader.alpha_background(), ctl.dataset
         predict = adapt.predict_fn(ctl.classes.predictor, adapt.head_for(None))  # float16 for large images
         redo = adapt.redo_fn(hit.extra) if hit is not None else None
         self.inflight = index
@@ -203,7 +202,7 @@ class Prefetcher(QObject):
                 image, alpha, (probs, extra) = hit.image, hit.alpha, redo()
             else:
                 try:
-                    image, alpha = read_image(path, background, with_alpha=True)
+                    image, alpha = dataset.read_image(index, background, with_alpha=True)
                 except ImageReadError as exc:
                     return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
                 with lock:

@@ -15,11 +15,15 @@ from gui.session.editor import Editor
 from gui.tools import make_tools
 
 
+MEDIA_KEYS = (Qt.Key.Key_Undo, Qt.Key.Key_Redo)   # keys of some multimedia keyboards, not of a labeller's
+
+
 def _unique(keys: list[QKeySequence]) -> list[QKeySequence]:
-    """Shortcuts without repeats (a key listed twice makes Qt call it ambiguous)."""
+    """Shortcuts without repeats (a key listed twice makes Qt call it ambiguous), and without the platform's
+    dedicated Undo/Redo keys: the shortcuts list would show them as a key called "Redo"."""
     out = []
     for k in keys:
-        if not k.isEmpty() and k not in out:
+        if not k.isEmpty() and k not in out and k[0].key() not in MEDIA_KEYS:
             out.append(k)
     return out
 

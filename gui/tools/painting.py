@@ -9,6 +9,10 @@ from gui.session.editor import Editor
 from gui.tools.base import OUTLINE_Z, EditTool, point_xy
 
 
+MIN_OUTLINE_PX = 6   # the outline's smallest radius on screen: a brush smaller than that at this zoom is drawn
+#                      this big, dashed (not to scale), so it never vanishes (radius 5 at 15 % zoom is 0.8 px)
+
+
 class BrushTool(EditTool):
     """Paint (or, as the eraser, paint void) along the drag; one undo step per stroke."""
     name, title = "brush", "Brush"
@@ -31,13 +35,15 @@ class BrushTool(EditTool):
         self.outline.setVisible(False)
         canvas.scene().addItem(self.outline)
         self.editor.radius_changed.connect(self._resize)
+        canvas.zoom_changed.connect(self._resize)
 
     def deactivate(self, canvas) -> None:
         self.editor.end_stroke()
-        try:
-            self.editor.radius_changed.disconnect(self._resize)
-        except (RuntimeError, TypeError):
-            pass
+        for signal in (self.editor.radius_changed, canvas.zoom_changed):
+            try:
+                signal.disconnect(self._resize)
+            except (RuntimeError, TypeError):
+                pass
         if self.outline is not None:
             canvas.scene().removeItem(self.outline)
             self.outline = None
@@ -46,11 +52,23 @@ class BrushTool(EditTool):
         if self.outline is None:
             return
         r = self.editor.radius + 0.5
+        zoom = self._canvas.zoom() if self._canvas is not None else 1.0
+        least = MIN_OUTLINE_PX / max(zoom, 1e-6)
+        pen = self.outline.pen()
+        pen.setStyle(Qt.PenStyle.DashLine if r < least else Qt.PenStyle.SolidLine)
+        self.outline.setPen(pen)
+        r = max(r, least)
         cx, cy = int(pos.x()) + 0.5, int(pos.y()) + 0.5   # centred on the pixel that gets painted
         self.outline.setRect(QRectF(cx - r, cy - r, 2 * r, 2 * r))
         self.outline.setVisible(True)
 
-    def _resize(self, _radius: int) -> None:
+    def outline_screen_radius(self) -> float:
+        """The outline's radius in screen pixels now (0 when hidden)."""
+        if self.outline is None or not self.outline.isVisible() or self._canvas is None:
+            return 0.0
+        return self.outline.rect().width() / 2 * self._canvas.zoom()
+
+    def _resize(self, _value=None) -> None:
         if self.outline is not None and self.outline.isVisible():
             c = self.outline.rect().center()
             self._place(QPointF(c.x() - 0.5, c.y() - 0.5))

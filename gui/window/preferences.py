@@ -12,8 +12,6 @@ import json
 
 from PySide6.QtCore import QSettings
 
-from engine.crf import CRFParams
-from engine.errors import EngineError
 
 RESUME_LIMIT = 100   # folders whose last image is remembered
 
@@ -75,7 +73,7 @@ class Preferences:
     theme = _Key("view/theme", "system", str)
     geometry = _Key("geometry", None)           # QByteArray from saveGeometry
     window_state = _Key("window_state", None)   # QByteArray from saveState
-    # Model, CRF, learning
+    # Model, CRF engine, learning (CRF values are each folder's: labels/project.json, gui.session.classes)
     device = _Key("device", "auto", str)
     crf_backend = _Key("crf/backend", "", str)
     learn_adapt = _Key("learn/adapt", True, bool)
@@ -83,21 +81,6 @@ class Preferences:
 
     def __init__(self, qsettings: QSettings | None = None):
         self.qsettings = qsettings if qsettings is not None else QSettings()
-
-    # CRF values: kept as JSON of CRFParams.to_dict(); None when never set or unreadable
-    @property
-    def crf_params(self) -> CRFParams | None:
-        text = self.qsettings.value("crf/params", "")
-        if not text:
-            return None
-        try:
-            return CRFParams.from_dict(json.loads(text))
-        except (ValueError, TypeError, EngineError):
-            return None
-
-    @crf_params.setter
-    def crf_params(self, params: CRFParams) -> None:
-        self.qsettings.setValue("crf/params", json.dumps(params.to_dict()))
 
     # Recent folders: a list; QSettings (ini) gives a lone entry back as a plain string
     @property

@@ -176,3 +176,54 @@ def test_screenshot_smoke_option_quits_when_refined(qtbot, tmp_path, monkeypatch
             assert im.size == (window.width(), window.height())
     finally:
         close_window(window, monkeypatch)
+
+
+def _requires_dist(installed: Path) -> list[str]:
+    meta = next(installed.glob("deeplab_annotator-*.dist-info")) / "METADATA"
+    return [line.split(":", 1)[1].strip() for line in meta.read_text(encoding="utf-8").splitlines()
+            if line.startswith("Requires-Dist:")]
+
+
+def test_wheel_needs_no_compiler_pydensecrf_is_an_extra_and_torchvision_is_gone(installed):
+    """`pip install deeplab-annotator` builds nothing: the wheel is pure Python, and pydensecrf2 (source only on
+    PyPI, a C build) is asked for only by the [reference] and [dev] extras; torchvision by nothing."""
+    wheel = next((installed.parent / "dist").glob("deeplab_annotator-*.whl"))
+    assert wheel.name.endswith("-py3-none-any.whl")
+    requires = _requires_dist(installed)
+    assert any(r.startswith("torch") and not r.startswith("torchvision") for r in requires)
+    assert not [r for r in requires if r.lower().startswith("torchvision")]
+    pydensecrf = [r for r in requires if r.lower().startswith("pydensecrf")]
+    assert pydensecrf and all("extra ==" in r for r in pydensecrf), pydensecrf
+    assert {r.split("extra ==")[1].strip().strip("'\"") for r in pydensecrf} == {"reference", "dev"}
+
+
+def test_installed_defaults_write_to_the_users_data_folder_and_the_app_reads_them(installed, tmp_path):
+    """Installed, train-demo and eval-demo --write-presets default to $XDG_DATA_HOME/deeplab-annotator, and the
+    app finds a model and a preset put there (they win over the shipped ones)."""
+    xdg = tmp_path / "xdg"
+    own = xdg / APP_ID
+    (own / "models").mkdir(parents=True)
+    (own / "presets").mkdir()
+    shutil.copy2(installed / "engine" / "resources" / "models" / "demo_v1.pt", own / "models" / "demo_v1.pt")
+    (own / "presets" / "demo_v1.json").write_text('{"bi_w": 7.5}', encoding="utf-8")
+    code = ("import engine.paths as p\n"
+            "from engine.crf import all_presets\n"
+            "from engine.demo import train, evaluate\n"
+            "print(p.WRITABLE); print(p.DEMO_V1); print(all_presets()['demo_v1'].bi_w)\n"
+            "print(train.build_parser().parse_args([]).out); print(evaluate.write_preset.__defaults__[0])\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(installed, XDG_DATA_HOME=str(xdg)),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    writable, demo, bi_w, train_out, presets = run.stdout.split()
+    assert Path(writable) == own and Path(demo) == own / "models" / "demo_v1.pt" and float(bi_w) == 7.5
+    assert Path(train_out) == own / "models" and Path(presets) == own / "presets"
+
+
+def test_installed_command_answers_version_and_typos(installed, tmp_path):
+    exe = installed / "bin" / APP_ID
+    version = subprocess.run([str(exe), "--version"], cwd=tmp_path, env=_env(installed), capture_output=True,
+                             text=True, timeout=120)
+    assert version.returncode == 0 and version.stdout.startswith(f"{APP_ID} ")
+    typo = subprocess.run([str(exe), "predcit"], cwd=tmp_path, env=_env(installed), capture_output=True,
+                          text=True, timeout=120)
+    assert typo.returncode == 2 and "did you mean 'predict'?" in typo.stderr

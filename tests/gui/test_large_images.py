@@ -42,9 +42,10 @@ def _slow_exact(monkeypatch, gate: threading.Event):
 def _open(qtbot, tmp_path, env, params=SMALL):  # noqa: F811
     folder, model = env
     w = open_window(tmp_path, backend="fast")
-    w.crf_panel.set_params(params)
-    w.ctl.crf.take_params(params)
     start(w, folder, model)
+    wait_ready(qtbot, w)
+    w.crf_panel.set_params(params, emit=True)   # in the open folder: CRF values are the folder's (issue 26)
+    w.crf_panel.flush()
     return w, wait_ready(qtbot, w), folder, model
 
 

@@ -14,6 +14,7 @@ from gui.dialogs import prompts
 from gui.main_window import MainWindow
 from tests.support.gui_helpers import make_colour_model, make_folder
 from tests.support.heartbeat import Heartbeat
+from tests.support.reference_crf import REFERENCE
 
 
 def _record_threads(monkeypatch, cls, name, calls):
@@ -31,7 +32,8 @@ def _ready(w):
                 and not w.ctl.busy)
 
 
-@pytest.mark.parametrize("backend", sorted({"reference", DEFAULT_BACKEND}))
+@pytest.mark.parametrize("backend", [REFERENCE if b == "reference" else b
+                                     for b in sorted({"reference", DEFAULT_BACKEND})])
 def test_gui_thread_never_stalls_while_predicting_and_refining(qtbot, tmp_path, monkeypatch, backend):
     folder = make_folder(tmp_path / "images", n=2, h=300, w=400)
     model = make_colour_model(tmp_path / "colour.pt")

@@ -140,7 +140,7 @@ def test_the_head_carries_over_and_never_touches_saved_labels(qtbot, window, tmp
     st = wait_image(qtbot, window, 2)
     st = wait_ready(qtbot, window)
     pred, adapter = window.ctl.classes.predictor, window.ctl.adapt.adapter
-    want = adapter.probs(pred.extract_features(st.image), head)
+    want = adapter.probs(pred.extract_features(st.image), head, carried=True)   # as carried to an untouched image
     np.testing.assert_allclose(st.probs, want, atol=1e-6)
     assert not np.allclose(st.probs, pred.predict(st.image), atol=1e-3)
 

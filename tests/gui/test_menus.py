@@ -89,10 +89,13 @@ def test_settings_restore_params_and_preferences(qtbot, tmp_path, env, monkeypat
     w.close()
     w2 = _window(tmp_path)
     try:
+        assert w2.toolbar.opacity.value() == 30 and w2.autosave_action.isChecked()
+        start(w2, folder, model)                 # CRF values are the folder's: back with it (issue 26, item 5)
+        wait_ready(qtbot, w2)
         assert w2.crf_panel.params().bi_w == 7.5 and w2.ctl.crf.params.bi_w == 7.5
         assert w2.crf_panel.preset_name() == "custom"
-        assert w2.toolbar.opacity.value() == 30 and w2.autosave_action.isChecked()
-        assert choose_model(folder, None, w2.prefs) == model   # last model for a user folder
+        assert choose_model(folder, None, w2.prefs).resolve() == model.resolve()   # the folder's (and last) model
+        assert choose_model(folder.parent, None, w2.prefs) == model   # last model for a user folder
     finally:
         monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
         w2.close()

@@ -28,7 +28,7 @@ def test_open_predict_change_slider_save(qtbot, window, env):
     np.testing.assert_array_equal(st.labels, before)
 
     row = window.crf_panel.rows["bi_rgb_std"]
-    row.slider.setValue(row.slider.value() + 30)          # colour tolerance 5 -> 20, as a drag would
+    row.slider.setValue(row.to_slider(20.0))              # colour tolerance 5 -> 20, as a drag would (log scale)
     assert window.crf_panel.preset_name() == "custom"
     new = window.crf_panel.params()
     assert new.bi_rgb_std == pytest.approx(20.0)

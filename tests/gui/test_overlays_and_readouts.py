@@ -140,8 +140,8 @@ def test_readouts_zoom_and_the_pixel_under_the_cursor(qtbot, window, env):
     probs = st.crf_probs[:, y, x]
     first, second = np.argsort(-probs)[:2]
     names = window.ctl.classes.class_list.names
-    assert text.startswith(f"x {x}  y {y} · {names[st.labels[y, x]]}")
-    assert f"{names[first]} {probs[first]:.2f}, {names[second]} {probs[second]:.2f}" in text
+    assert st.labels[y, x] == first and text.startswith(f"{x}, {y}  {names[first]}")
+    assert f"{names[first]} {probs[first] * 100:.0f}%, {names[second]} {probs[second] * 100:.0f}%" in text
     assert f"unsure {st.crf_unc[y, x]:.2f}" in text
     window.canvas.cursor_moved.emit(-1, -1)
     assert window.readout.pixel.text() == ""

@@ -40,3 +40,15 @@ def test_moving_on_prompt_still_says_moving_on(qtbot, window, env):
     seen = []
     _answer_modal(qtbot, (Qt.Key.Key_Escape,), seen)
     assert not window.go(+1) and "moving on" in seen[0]       # Esc = Cancel: stays
+
+
+def test_replace_saved_prompt_names_the_images_and_its_keys_answer(qtbot, window):
+    from gui.dialogs import prompts
+
+    for keys, want in (((Qt.Key.Key_R, Qt.KeyboardModifier.AltModifier), prompts.REPLACE),
+                       ((Qt.Key.Key_K, Qt.KeyboardModifier.AltModifier), prompts.KEEP),
+                       ((Qt.Key.Key_Escape,), prompts.CANCEL)):
+        seen = []
+        _answer_modal(qtbot, keys, seen)
+        assert prompts.ask_replace_saved(window, ["a.png", "b.png"]) == want
+        assert seen and "import the other images" in seen[0]

@@ -21,6 +21,7 @@ from tests.support.attacks import bombs
 from tests.support.attacks import checkpoints as hostile
 from tests.support.fuzz_helpers import peak_memory_below
 from tests.support.gui_helpers import make_colour_model
+from tests.support.reference_crf import REFERENCE
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +141,7 @@ def _scene(c=3, h=20, w=24):
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8), probs / probs.sum(0)
 
 
-@pytest.mark.parametrize("backend", ["reference", "fast"])
+@pytest.mark.parametrize("backend", [REFERENCE, "fast"])
 def test_crf_refuses_non_finite_or_out_of_range_probabilities(backend):
     img, probs = _scene()
     session = get_backend(backend).session(img)
@@ -156,7 +157,7 @@ def test_crf_refuses_non_finite_or_out_of_range_probabilities(backend):
     assert session.run(probs, CRFParams(iterations=2)).labels.shape == (20, 24)   # the session still works
 
 
-@pytest.mark.parametrize("backend", ["reference", "fast"])
+@pytest.mark.parametrize("backend", [REFERENCE, "fast"])
 def test_crf_refuses_images_it_would_silently_cast(backend):
     img, probs = _scene()
     for bad in (img.astype(np.float32) / 255, img.astype(np.uint16) * 257, img[..., :2]):
@@ -186,7 +187,7 @@ def test_crf_params_refuse_non_finite_and_out_of_range(changes, message):
         CRFParams.from_dict({**CRFParams().to_dict(), **changes})
 
 
-@pytest.mark.parametrize("backend", ["reference", "fast"])
+@pytest.mark.parametrize("backend", [REFERENCE, "fast"])
 def test_crf_std_too_small_for_the_image_is_refused_not_crashed(backend):
     """pydensecrf's lattice corrupts memory (a crash, not an error) when position/std is huge."""
     img, probs = _scene(h=4, w=1100)

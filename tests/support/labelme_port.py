@@ -10,7 +10,14 @@ Ported from labelme 6.3.1 (PyPI wheel, MIT licence, Kentaro Wada):
   zeroed uint8 image; "Polygon must have points more than 2") and shapes_to_label (start from 0; paint each
   shape in file order; a "mask" shape is written into its inclusive bounding box points[0]..points[1]);
 - examples/semantic_segmentation/labelme2voc.py: labels.txt line i gets id i - 1, line 1 must be
-  __ignore__ and line 2 _background_; the label PNG stores the ids as uint8, so -1 becomes 255.
+  __ignore__ and line 2 _background_; the label PNG stores the ids as uint8, so -1 becomes 255;
+- labelme/utils/shape.py shapes_to_label's instances and labelme2voc's SegmentationObject: one instance per
+  (label, group_id), a shape without group_id its own; ids 1.. in order of first appearance, 0 where ignored,
+  saved as uint8 (more than 255 instances do not fit: the crash of the issue);
+- labelme/_label_file.py `_imread`: an image file opens only in the PIL modes labelme shows.
+
+And from X-AnyLabeling (CVHub520/X-AnyLabeling, anylabeling/views/labeling/shape.py, Shape.shape_type setter and
+get_supported_shape): the shape types it loads; any other ("mask") raises "Unexpected shape_type" for the file.
 """
 from __future__ import annotations
 
@@ -24,6 +31,27 @@ import PIL.Image
 import PIL.ImageDraw
 
 TOP_KEYS = ("version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth")
+LABELME_MODES = {"1", "L", "P", "RGB", "RGBA", "LA", "PA"}
+XANYLABELING_SHAPES = ("polygon", "rectangle", "rotation", "quadrilateral", "point", "line", "circle", "linestrip",
+                       "cuboid")
+
+
+def xanylabeling_rejects(data: dict) -> list[str]:
+    """The shape types of a labelme dict X-AnyLabeling refuses (its Shape.shape_type setter); [] if it loads."""
+    return sorted({s.get("shape_type") or "polygon" for s in data["shapes"]} - set(XANYLABELING_SHAPES))
+
+
+def labelme_image(path: str | Path) -> np.ndarray:
+    """The picture labelme shows for a label file: imageData decoded, else the image file, which must open in a
+    mode labelme shows (else labelme refuses the file: AssertionError here)."""
+    path = Path(path)
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw["imageData"] is not None:
+        img = PIL.Image.open(io.BytesIO(base64.b64decode(raw["imageData"])))
+    else:
+        img = PIL.Image.open(path.parent / raw["imagePath"])
+    assert img.mode in LABELME_MODES, f"labelme cannot show a {img.mode} image"
+    return np.array(img)
 
 
 def load_label_file(path: str | Path) -> dict:
@@ -35,7 +63,10 @@ def load_label_file(path: str | Path) -> dict:
     if raw["imageData"] is None:
         with PIL.Image.open(path.parent / raw["imagePath"]) as im:
             width, height = im.size
-        assert raw.get("imageHeight") in (None, height) and raw.get("imageWidth") in (None, width)
+    else:
+        with PIL.Image.open(io.BytesIO(base64.b64decode(raw["imageData"]))) as im:
+            width, height = im.size
+    assert raw.get("imageHeight") in (None, height) and raw.get("imageWidth") in (None, width)
     shapes = []
     for s in raw["shapes"]:
         assert isinstance(s["label"], str)
@@ -77,6 +108,22 @@ def shapes_to_label(img_shape, shapes, label_name_to_value) -> np.ndarray:
             mask = shape_to_mask(img_shape[:2], shape["points"], shape["shape_type"])
         cls[mask] = cls_id
     return cls
+
+
+def shapes_to_instances(img_shape, shapes, label_name_to_value) -> np.ndarray:
+    """labelme2voc's instance map: one id per (label, group_id) in order of first appearance (a shape without a
+    group_id is its own instance), 0 where no shape or the label is __ignore__ (-1); int32."""
+    cls = shapes_to_label(img_shape, shapes, label_name_to_value)
+    ins = np.zeros(img_shape[:2], dtype=np.int32)
+    instances = []
+    for k, shape in enumerate(shapes):
+        gid = shape.get("group_id")
+        instance = (shape["label"], ("own", k) if gid is None else gid)
+        if instance not in instances:
+            instances.append(instance)
+        ins[shape_to_mask(img_shape[:2], shape["points"], shape["shape_type"])] = instances.index(instance) + 1
+    ins[cls == -1] = 0
+    return ins
 
 
 def labels_txt_ids(text: str) -> dict[str, int]:

@@ -1,11 +1,13 @@
-"""The reference backend and the presets reproduce a direct pydensecrf call, on the raw RGB image."""
+"""The reference backend and the presets reproduce a direct pydensecrf call, on the raw RGB image (skipped where
+the optional pydensecrf is not installed)."""
 import numpy as np
-import pydensecrf.densecrf as dcrf
 import pytest
-from pydensecrf.utils import unary_from_softmax
 
-from engine.crf import PRESETS, CRFParams, get_backend
-from engine.errors import Cancelled, EngineError
+dcrf = pytest.importorskip("pydensecrf.densecrf", reason="pydensecrf is optional: pip install '.[reference]'")
+unary_from_softmax = pytest.importorskip("pydensecrf.utils").unary_from_softmax
+
+from engine.crf import PRESETS, CRFParams, get_backend  # noqa: E402
+from engine.errors import Cancelled, EngineError  # noqa: E402 (after the skip)
 
 
 def _scene(h=37, w=53, c=4, seed=0):

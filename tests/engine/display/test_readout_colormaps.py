@@ -24,8 +24,10 @@ def test_pixel_readout_gives_label_top_two_and_uncertainty():
     assert r.top[0][0] == 1 and r.top[0][1] == pytest.approx(0.5) and r.top[1][0] == 2
     assert r.uncertainty == pytest.approx(0.8)
     text = r.text(("bg", "car", "tree"))
-    assert text == "x 0  y 1 · car · car 0.50, tree 0.30 · unsure 0.80"
-    assert read_pixel(1, 1, labels).text(("bg",)) == "x 1  y 1 · void"
+    assert text == "0, 1  car 50%, tree 30%  unsure 0.80"          # the label is the likeliest class
+    painted = read_pixel(0, 1, np.array([[0, 0], [0, VOID]], np.uint8), probs, unc)
+    assert painted.text(("bg", "car", "tree")) == "0, 1  bg: car 50%, tree 30%  unsure 0.80"   # a label it is not
+    assert read_pixel(1, 1, labels).text(("bg",)) == "1, 1  void"
     assert read_pixel(5, 0, labels) is None and read_pixel(0, 0) is None
 
 

@@ -8,6 +8,7 @@ from PIL import Image
 from engine.errors import ImageReadError, LabelIOError
 from engine.io import atomic
 from engine.io.images import read_image
+from engine.io.scaling import ImageScaling
 from engine.io.labels import read_label_palette, read_label_png, write_class_names, write_label_png
 from engine.labels import VOID, ClassList, coco_stuff_classes, load_class_list, voc_classes, voc_palette
 
@@ -39,9 +40,12 @@ def test_grayscale_and_16bit(tmp_path):
     assert out.shape == (10, 20, 3) and np.array_equal(out[..., 0], gray) and np.array_equal(out[..., 2], gray)
     deep = (np.arange(200, dtype=np.uint16).reshape(10, 20) * 300).astype(np.uint16)
     Image.fromarray(deep).save(tmp_path / "d.png")
-    out16 = read_image(tmp_path / "d.png")
+    out16 = read_image(tmp_path / "d.png")   # the default scaling: each band's 2nd-98th percentile to 0-255
     assert out16.dtype == np.uint8 and out16.shape == (10, 20, 3)
-    assert np.array_equal(out16[..., 1], (deep >> 8).astype(np.uint8))
+    lo, hi = np.percentile(deep, [2, 98])
+    assert np.array_equal(out16[..., 1], np.clip((deep - lo) * (255 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8))
+    whole = read_image(tmp_path / "d.png", scaling=ImageScaling("fixed", range=(0, 65535)))  # the type's range
+    assert np.abs(whole[..., 1].astype(int) - (deep >> 8)).max() <= 1
 
 
 def test_16bit_colour_via_opencv(tmp_path):

@@ -8,12 +8,28 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.io.exports import (BACKGROUND_LABEL, IGNORE_LABEL, labelme_dict, labelme_labels_txt, write_labelme,
-                               write_labelme_labels)
+from engine.io.exports import (
+    BACKGROUND_LABEL,
+    IGNORE_LABEL,
+    labelme_dict,
+    labelme_labels_txt,
+    write_labelme,
+    write_labelme_labels,
+)
+from engine.io.images import read_image
+from engine.io.labelme_shapes import SPECK_PAD
 from engine.io.labels import read_label_png
 from engine.labels import VOID, ClassList, voc_classes
 from engine.paths import RESOURCES
-from tests.support.labelme_port import labelme2voc_png, labels_txt_ids, shapes_to_label
+from tests.support.labelme_port import (
+    labelme2voc_png,
+    labelme_image,
+    labels_txt_ids,
+    load_label_file,
+    shapes_to_instances,
+    shapes_to_label,
+    xanylabeling_rejects,
+)
 
 BELT = ClassList(("belt", "paper", "plastic bottle", "plastic bag", "metal can"))
 
@@ -166,13 +182,112 @@ def test_names_labelme_cannot_hold_are_refused():
             labelme_dict(lab, ClassList(names), "x.png")
 
 
+def _speckled(h=64, w=120):
+    """More than 255 regions: 2x2 blocks, dots and 1-pixel lines of four classes on class 0, and void."""
+    lab = np.zeros((h, w), np.uint8)
+    k = 0
+    for y in range(1, h - 3, 5):
+        for x in range(1, w - 3, 5):
+            size = (1, 2, 3)[k % 3]
+            lab[y:y + size, x:x + (1 if k % 7 == 0 else size)] = 1 + k % 4
+            k += 1
+    lab[h - 1, :] = 2                            # a 1-pixel line
+    lab[0, :4] = VOID
+    lab[30:33, 40] = VOID
+    return lab, k
+
+
+def test_specks_are_box_polygons_every_tool_loads(tmp_path):
+    """No shape type X-AnyLabeling refuses; dots, lines and diagonal chains are boxes that labelme paints exactly."""
+    lab, regions = _speckled()
+    assert regions > 255
+    path, txt = _export(tmp_path, lab)
+    data = json.loads(path.read_text())
+    assert xanylabeling_rejects(data) == []
+    assert {s["shape_type"] for s in data["shapes"]} == {"polygon"} and all(s["mask"] is None for s in data["shapes"])
+    assert np.array_equal(_back(path, txt), lab)
+    _assert_not_degenerate(data["shapes"])                  # boxes are real polygons with area
+    boxes = [np.array(s["points"]) for s in data["shapes"] if np.array(s["points"]).max() % 1]
+    assert boxes and all(len(b) == 4 and np.allclose(b.max(axis=0) % 1, SPECK_PAD) for b in boxes)
+    dot = np.zeros((5, 5), np.uint8)
+    dot[2, 2] = 1
+    shapes = labelme_dict(dot, BELT, "x.png")["shapes"]
+    assert shapes == [dict(shapes[0], points=[[2.0, 2.0], [2 + SPECK_PAD, 2.0], [2 + SPECK_PAD, 2 + SPECK_PAD],
+                                              [2.0, 2 + SPECK_PAD]])]
+
+
+def test_every_sample_loads_in_x_anylabeling_and_is_exact(tmp_path):
+    """The issue's measurement: 10 of 12 sample exports held "mask" shapes X-AnyLabeling refuses."""
+    for gt in sorted((RESOURCES / "samples_gt").glob("*.png")):
+        lab = read_label_png(gt)
+        path, txt = _export(tmp_path, lab, name=gt.stem)
+        assert xanylabeling_rejects(json.loads(path.read_text())) == [], gt.name
+        assert np.array_equal(_back(path, txt), lab), gt.name
+
+
+def test_labelme2voc_instances_fit_8_bits_with_hundreds_of_regions(tmp_path):
+    """group_id is the class: labelme2voc's SegmentationObject holds one instance per class, not per region."""
+    lab, regions = _speckled()
+    path, txt = _export(tmp_path, lab)
+    data = load_label_file(path)
+    assert {s["group_id"] for s in data["shapes"]} <= set(range(256))
+    ids = labels_txt_ids(txt)
+    ins = shapes_to_instances(lab.shape, data["shapes"], ids)
+    assert ins.max() <= 255 and regions > 255
+    for c in (1, 2, 3, 4):                                  # each class is exactly one instance
+        assert len(np.unique(ins[lab == c])) == 1 and ins[lab == c][0] > 0
+    assert (ins[lab == VOID] == 0).all()
+    without = [dict(s, group_id=None) for s in data["shapes"]]   # what the old export did: one per region
+    assert shapes_to_instances(lab.shape, without, ids).max() > 255
+
+
+@pytest.mark.parametrize("kind", ["cmyk", "grey16"])
+def test_images_labelme_cannot_open_are_embedded(tmp_path, kind):
+    """A CMYK JPEG or a 16-bit grey PNG: labelme refuses the file, so the JSON carries the picture the app shows."""
+    rgb = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    (tmp_path / "img").mkdir()
+    if kind == "cmyk":
+        image = tmp_path / "img" / "a.jpg"
+        Image.fromarray(rgb).convert("CMYK").save(image)
+    else:
+        image = tmp_path / "img" / "a.png"
+        Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(image)
+    with Image.open(image) as im:
+        assert im.mode in ("CMYK", "I;16", "I")              # modes labelme does not show
+    lab = np.zeros((20, 30), np.uint8)
+    lab[5:15, 5:20] = 2
+    path = tmp_path / "lm" / "a.json"
+    write_labelme(path, lab, BELT, image)
+    data = json.loads(path.read_text())
+    assert data["imageData"] is not None and data["imagePath"] == f"../img/{image.name}"
+    shown = labelme_image(path)
+    assert shown.dtype == np.uint8 and shown.shape == (20, 30, 3)
+    assert np.array_equal(shown, read_image(image))          # what the app labelled, 8-bit RGB
+    assert np.array_equal(labelme2voc_png(path, labelme_labels_txt(BELT)), lab)
+    plain = tmp_path / "img" / "b.png"
+    Image.fromarray(rgb).save(plain)
+    assert write_labelme(tmp_path / "lm" / "b.json", lab, BELT, plain)["imageData"] is None   # opens: not embedded
+
+
 def test_real_labelme_rasterises_the_export_exactly(tmp_path):
-    """The same check with the labelme package itself (runs where labelme is installed)."""
+    """The same checks with the labelme package itself (runs where labelme is installed): exact classes,
+    instances that fit 8 bits, embedded images."""
     labelme = pytest.importorskip("labelme", exc_type=ImportError)
-    for lab in (_nested_scene(), read_label_png(RESOURCES / "samples_gt" / "belt_04.png")):
+    for lab in (_nested_scene(), read_label_png(RESOURCES / "samples_gt" / "belt_04.png"), _speckled()[0]):
         path, txt = _export(tmp_path, lab)
         ids = labels_txt_ids(txt)
         label_file = labelme.LabelFile(filename=str(path))
-        cls, _ = labelme.utils.shapes_to_label(img_shape=lab.shape, shapes=label_file.shapes,
-                                               label_name_to_value=ids)
+        cls, ins = labelme.utils.shapes_to_label(img_shape=lab.shape, shapes=label_file.shapes,
+                                                 label_name_to_value=ids)
         assert np.array_equal(cls.astype(np.uint8), lab)
+        assert ins.max() <= 255
+
+
+def test_real_x_anylabeling_loads_the_export(tmp_path):
+    """X-AnyLabeling's own reader (where installed, with its PyQt6): the files load, specks and all."""
+    label_file = pytest.importorskip("anylabeling.views.labeling.label_file", exc_type=ImportError)
+    for lab in (_speckled()[0], read_label_png(RESOURCES / "samples_gt" / "belt_10.png")):
+        path, _ = _export(tmp_path, lab)
+        loaded = label_file.LabelFile(str(path), image_dir=str(tmp_path / "img"))
+        assert {s.shape_type for s in loaded.shapes} == {"polygon"}
+        assert len(loaded.shapes) == len(json.loads(path.read_text())["shapes"])

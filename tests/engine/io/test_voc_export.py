@@ -9,8 +9,9 @@ from engine.errors import LabelIOError
 from engine.folder.dataset import CLASS_NAMES_FILE, Dataset
 from engine.io.dataset_export import export_voc, saved_class_list
 from engine.io.labels import read_label_palette, read_label_png, write_class_names, write_label_png
-from engine.io.voc_export import VocItem, split_names, write_voc
+from engine.io.voc_export import VocItem, split_names, voc_labelmap, write_voc
 from engine.labels import VOID, ClassList
+from tests.support.datumaro_port import parse_label_map, read_mask
 
 CLASSES = ClassList(("belt", "paper", "can"), ((10, 20, 30), (200, 0, 0), (0, 0, 200)))
 
@@ -87,3 +88,56 @@ def test_headless_export_subcommand(tmp_path, capsys):
     assert len(list((tmp_path / "lm").glob("*.json"))) == 4
     assert cli_main(["export", "coco", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c.json")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_labelmap_declares_every_colour_so_datumaro_reads_the_masks(tmp_path):
+    """The issue: datumaro stopped at 'Undeclared color' without labelmap.txt; void needs its own line."""
+    folder, saved = _folder(tmp_path)
+    out = tmp_path / "voc"
+    export_voc(Dataset(folder), CLASSES, out)
+    text = (out / "labelmap.txt").read_text()
+    assert text.splitlines() == ["# label:color_rgb:parts:actions", "belt:10,20,30::", "paper:200,0,0::",
+                                 "can:0,0,200::", "ignored:224,224,192::"]
+    label_map = parse_label_map(out / "labelmap.txt")
+    for name, lab in saved.items():
+        got = read_mask(out / "SegmentationClass" / f"{name}.png", label_map)
+        want = lab.astype(int)
+        want[lab == VOID] = list(label_map).index("ignored")
+        assert np.array_equal(got, want)
+    with pytest.raises(KeyError, match="Undeclared color"):      # what datumaro said before
+        read_mask(out / "SegmentationClass" / "im1.png", {"background": (0, 0, 0)})
+
+
+def test_labelmap_names_void_apart_and_warns_of_shared_colours(tmp_path):
+    classes = ClassList(("ignored", "a", "b"), ((1, 1, 1), (5, 5, 5), (5, 5, 5)))
+    text, clashes = voc_labelmap(classes)
+    assert text.splitlines()[-1] == "void:224,224,192::" and clashes == ["'a' and 'b' share the colour (5, 5, 5)"]
+    folder, _ = _folder(tmp_path)
+    write_class_names(folder / "labels" / CLASS_NAMES_FILE, classes)
+    summary = export_voc(Dataset(folder), classes, tmp_path / "voc")
+    assert "warning: 'a' and 'b' share the colour (5, 5, 5)" in summary
+    with pytest.raises(ValueError, match="holds ':'"):
+        voc_labelmap(ClassList(("bg", "a:b")))
+
+
+def test_real_datumaro_imports_the_voc_export(tmp_path):
+    """datumaro itself (where installed): every mask decodes to the saved labels."""
+    dm = pytest.importorskip("datumaro", exc_type=ImportError)
+    from datumaro.components.annotation import AnnotationType
+    folder, saved = _folder(tmp_path)
+    out = tmp_path / "voc"
+    export_voc(Dataset(folder), CLASSES, out)
+    ds = dm.Dataset.import_from(str(out), "voc_segmentation")
+    names = [c.name for c in ds.categories()[AnnotationType.label]]
+    assert names == ["belt", "paper", "can", "ignored"]
+    seen = set()
+    for item in ds:
+        got = np.full(saved[item.id].shape, -1)
+        for ann in item.annotations:
+            if ann.type == AnnotationType.mask:
+                got[ann.image.astype(bool)] = ann.label
+        want = saved[item.id].astype(int)
+        want[want == VOID] = 3
+        assert np.array_equal(got, want)
+        seen.add(item.id)
+    assert seen == set(saved)

@@ -168,25 +168,30 @@ def test_a_stroke_on_a_confidently_wrong_region_flips_most_of_it(demo_v1):
         assert np.array_equal(result[locked], labels[locked])
 
 
+@pytest.mark.parametrize("own_classes", [False, True], ids=["model-classes", "folder-classes"])
 @pytest.mark.parametrize("spec", [V1, V2_MSC], ids=["v1", "v2-msc"])
-def test_compact_replay_is_the_full_maps_cross_entropy(spec, tmp_path):
+def test_compact_replay_is_the_full_maps_cross_entropy(spec, own_classes, tmp_path):
     """Replay runs on copies of the earlier images' locked cells only: the same loss and gradient as the fused
-    logits of the whole feature maps (v2: three scales brought to the 1x size and max-fused)."""
+    logits of the whole feature maps (v2: three scales brought to the 1x size and max-fused), also over a folder
+    class list with classes the network lacks and one of its channels dropped."""
     import torch
     import torch.nn.functional as F
 
-    from engine.learn.adapt import _ResidualHead, _weighted_ce
+    from engine.learn.adapt import _weighted_ce
+    from engine.models.folder_head import FolderHead
     pred = tiny_predictor(spec, tmp_path)
-    adapter = HeadAdapter(pred)
+    source = (2, 0, -1, 1, -1) if own_classes else None
+    adapter = HeadAdapter(pred, source=source)
     feats = pred.extract_features(small_image(48, 64, seed=3))
-    labels = np.random.default_rng(0).integers(0, spec.n_classes, (48, 64)).astype(np.uint8)
+    n = adapter.n_classes
+    labels = np.random.default_rng(0).integers(0, n, (48, 64)).astype(np.uint8)
     locked = np.zeros((48, 64), bool)
     locked[5:30, 10:40] = True
     targets = adapter.targets(feats, labels, locked)
     cf = feats.maps[0].shape[1]
     gen = torch.Generator().manual_seed(1)
-    module = _ResidualHead(adapter._base, torch.randn(spec.n_classes, cf, generator=gen),
-                           torch.randn(spec.n_classes, generator=gen), 0.05)
+    module = FolderHead(adapter._base, adapter.source, torch.nn.Parameter(torch.randn(n, cf, generator=gen)),
+                        torch.nn.Parameter(torch.randn(n, generator=gen)), 0.05)
     compact = adapter._replay_term([(feats, targets)])(module)
     logp = F.log_softmax(pred.head_logits(feats, module), dim=1)[0]
     full = _weighted_ce(logp, torch.from_numpy(targets.target), torch.from_numpy(targets.weight))

@@ -71,7 +71,12 @@ def test_tune_crf_cli_beats_the_preset_and_keeps_the_folder_preset(tmp_path, cap
     write_class_names(folder / "labels" / "class_names.txt", classes)
     model = make_colour_model(tmp_path / "colour.pt")
     assert main(["tune-crf", str(folder), "--model", str(model), "--device", "cpu", "--keep"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    # progress on stderr, one line per step without a terminal: the predictions, then every CRF run to the last
+    assert "predicting saved images: 3/3 (" in captured.err
+    runs = re.findall(r"CRF runs: (\d+)/(\d+)", captured.err)
+    assert runs and runs[-1][0] == runs[-1][1], captured.err
     preset_miou = float(re.search(r"preset \(deeplab-v1\):.*mIoU ([\d.]+)%", out).group(1))
     found_miou = float(re.search(r"found:.*mIoU ([\d.]+)%", out).group(1))
     assert found_miou > preset_miou + 10, out

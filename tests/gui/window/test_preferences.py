@@ -3,7 +3,6 @@ QSettings stores them on Linux), a value of the wrong type reads as the default,
 their shape."""
 from PySide6.QtCore import QSettings
 
-from engine.crf import PRESETS
 from gui.window.preferences import RESUME_LIMIT, Preferences
 
 
@@ -13,22 +12,20 @@ def _prefs(tmp_path):
 
 def test_values_round_trip_through_the_ini_file_with_their_types(tmp_path):
     p = _prefs(tmp_path)
-    assert (p.autosave, p.auto_refine, p.opacity, p.tool, p.device, p.crf_params) == (False, True, 50, "pan", "auto",
-                                                                                      None)
-    p.autosave, p.opacity, p.tool, p.crf_params = True, 70, "brush", PRESETS["deeplab-v2"]
+    assert (p.autosave, p.auto_refine, p.opacity, p.tool, p.device) == (False, True, 50, "pan", "auto")
+    p.autosave, p.opacity, p.tool, p.crf_backend = True, 70, "brush", "fast"
     p.qsettings.sync()
     again = _prefs(tmp_path)                       # a new window reads the file
     assert (again.autosave, again.opacity, again.tool) == (True, 70, "brush")
     assert isinstance(again.autosave, bool) and isinstance(again.opacity, int)
-    assert again.crf_params == PRESETS["deeplab-v2"]
+    assert again.crf_backend == "fast" and not hasattr(again, "crf_params")   # CRF values are each folder's
 
 
 def test_a_value_of_the_wrong_type_reads_as_the_default(tmp_path):
     p = _prefs(tmp_path)
     p.qsettings.setValue("view/opacity", "lots")
-    p.qsettings.setValue("crf/params", "{not json")
     p.qsettings.setValue("resume", "[1, 2]")
-    assert p.opacity == 50 and p.crf_params is None and p.resume == {}
+    assert p.opacity == 50 and p.resume == {}
 
 
 def test_recent_folders_and_the_resume_map_keep_their_shape(tmp_path):

@@ -1,0 +1,51 @@
+"""Backbone-only checkpoints: DeepLab's published initialisations, used as feature extractors for a head that
+strokes teach (engine.models.folder_head).
+
+Recognised: a v1 LargeFOV with no fc8 (vgg16_20M.caffemodel, the reduced ImageNet VGG-16 that DeepLab v1 trains
+from, or the same as a state dict with Caffe names), and a v1 or v2 whose classifier is wider than a label map can
+hold (an ImageNet fc with 1000 outputs). Such a network gets a one-output classifier of zeros named "background":
+until strokes teach the folder's classes, every class is equally likely (or "background", when the folder has a
+class of that name). The 91-class MS-COCO init of DeepLab v2 (init.caffemodel, kazuto's
+deeplabv1_resnet101-coco.pth) has a real classifier and loads as a 91-class model.
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+from engine.checkpoints.spec_check import MAX_CLASSES
+from engine.labels import ClassList
+
+MARK = "backbone only"
+CLASSES = ClassList(("background",), ((0, 0, 0),))
+_V2_HEADS = re.compile(r"^base\.(aspp\.c\d+|fc)\.(weight|bias)$")
+
+
+def is_backbone_only(loaded) -> bool:
+    return MARK in str(getattr(loaded, "source_format", ""))
+
+
+def strip_classifier(arch: str, sd: dict) -> dict | None:
+    """A copy of ``sd`` (our key names) with a one-output zero classifier when it has none or one wider than
+    MAX_CLASSES; None when its classifier is a usable one."""
+    if arch == "deeplab_v1_largefov":
+        head = sd.get("fc8.weight")
+        fc7 = sd.get("fc7.weight")
+        if (isinstance(head, torch.Tensor) and head.ndim == 4 and head.shape[0] <= MAX_CLASSES) or \
+                not isinstance(fc7, torch.Tensor) or fc7.ndim != 4:
+            return None
+        out = {k: v for k, v in sd.items() if not k.startswith("fc8.")}
+        out["fc8.weight"], out["fc8.bias"] = torch.zeros(1, fc7.shape[0], 1, 1), torch.zeros(1)
+        return out
+    heads = {k: v for k, v in sd.items() if _V2_HEADS.match(k)}
+    widths = {int(v.shape[0]) for k, v in heads.items() if k.endswith("weight") and isinstance(v, torch.Tensor)}
+    if widths and max(widths) <= MAX_CLASSES:
+        return None
+    last = sorted(k for k in sd if re.match(r"^base\.layer5\.block\d+\.increase\.conv\.weight$", k))
+    if not last or not isinstance(sd[last[-1]], torch.Tensor):
+        return None
+    channels = int(sd[last[-1]].shape[0])
+    out = {k: v for k, v in sd.items() if k not in heads}
+    out["base.fc.weight"], out["base.fc.bias"] = torch.zeros(1, channels, 1, 1), torch.zeros(1)
+    return out

@@ -1,0 +1,55 @@
+"""Model > Export adapted model…: the base network plus the head the strokes taught, as one project checkpoint.
+
+The file holds the network's own weights, the head over the folder's classes (engine.models.folder_head) and the
+folder's class names, with provenance (base model and its SHA-256, strokes, images, folder). `predict`, `prelabel`,
+`finetune` and the window load it like any other checkpoint, and it predicts what the window shows for an image
+nobody has corrected yet: the head as it is carried to new images (its known-class residual gated by the network's
+confidence).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..checkpoints.own_format import save_checkpoint
+from ..errors import EngineError
+from ..labels import ClassList
+from ..models import folder_head
+from .adapt import HeadAdapter, HeadState
+
+
+def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadState, class_list: ClassList,
+                   folder: str | Path | None = None) -> Path:
+    """Write ``loaded``'s network with ``state``'s head (over ``class_list``, adapter.source's classes) to
+    ``path`` atomically; returns the path."""
+    if state is None or state.is_original:
+        raise EngineError("The model has not learnt anything yet: paint a correction first, then export.")
+    if adapter.kind != "residual":
+        raise EngineError("only the residual head can be exported")
+    if len(class_list) != adapter.n_classes:
+        raise EngineError(f"the class list has {len(class_list)} classes but the head predicts {adapter.n_classes}")
+    weight, bias, scale = adapter.resized(state).tensors
+    if folder_head.attached(loaded.model) is not None:
+        raise EngineError("This model is itself an exported adapted model; one head is exported on top of a base "
+                          "network. Export from the base model, or use Train on saved labels to build the classes "
+                          "into a network of their own.")
+    network = copy.deepcopy(loaded.model).cpu().eval()
+    own = folder_head.NetworkClassifier(network.classifier)
+    head = folder_head.FolderHead(own, adapter.source, weight.clone(), bias.clone(), float(scale),
+                                  gate=adapter.config.gate)
+    folder_head.attach(network, head)
+    spec = replace(loaded.spec, n_classes=len(class_list), class_names=class_list.names, palette=class_list.palette,
+                   name=f"{loaded.spec.name or Path(loaded.path).stem} adapted")
+    provenance = {"adapted_from": str(loaded.path), "base_sha256": loaded.sha256, "strokes": state.strokes,
+                  "images": sorted(state.images), "folder": str(folder) if folder is not None else None,
+                  "taught": {class_list.names[c]: {"strokes": n, "images": len(images)}
+                             for c, n, images in state.taught if c < len(class_list)},
+                  "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    settings = {"source": list(adapter.source), "n_model": adapter.n_model, "inv_scale": float(scale),
+                "gate": adapter.config.gate, "margin": folder_head.NEW_CLASS_MARGIN}
+    path = Path(path)
+    save_checkpoint(path, network, spec, provenance=provenance, folder_head=settings)
+    return path
+

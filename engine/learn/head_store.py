@@ -1,0 +1,137 @@
+"""What the adapted head learnt, kept in the folder: labels/.model/<model sha256[:16]>.npz, one file per base model.
+
+Saved atomically with every save of an image, restored when the folder is reopened with the same model, so a class
+the strokes taught is still predicted tomorrow. The file is a NumPy archive read with allow_pickle=False (no code
+can run from it): the residual's weight, bias and feature scale, and a JSON header with the format, the base
+model's SHA-256, the folder's class names, the channel source and the teaching counts. One file per model, so
+switching models and back keeps both. A file that cannot be read, or that names another model or another class
+count than its place says, is moved to labels/.model/damaged/ with a .why.txt, like a damaged journal entry, and
+the session starts from the network's own head.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import EngineError
+from ..io.atomic import write_bytes_atomic, write_text_atomic
+from .adapt import HeadState
+
+log = logging.getLogger(__name__)
+
+FORMAT = "deeplab-annotator-head/1"
+DIRNAME = ".model"
+DAMAGED_DIRNAME = "damaged"
+MAX_BYTES = 64 << 20      # 255 classes x 2048+6 channels of float32 is 2 MB; anything far larger is not ours
+
+
+class HeadFileError(EngineError):
+    """A saved head that cannot be used (damaged, or made for another model); ``moved_to``: where it was put."""
+
+    def __init__(self, path: Path, reason: str, moved_to: Path | None = None):
+        where = f"; it was moved to {moved_to}" if moved_to else ""
+        super().__init__(f"The learnt head {path} could not be restored: {reason}{where}. The model starts from "
+                         f"its own head; your labels are untouched.")
+        self.path, self.reason, self.moved_to = path, reason, moved_to
+
+
+@dataclass(frozen=True)
+class HeadStore:
+    """Where one folder keeps the head learnt on top of one base model (its SHA-256)."""
+    labels_dir: Path
+    model_sha256: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.labels_dir) / DIRNAME / f"{self.model_sha256[:16]}.npz"
+
+    def save(self, state: HeadState, class_names, source) -> Path | None:
+        """Write ``state`` (a residual head) atomically; an unadapted head removes the file. Raises EngineError
+        (LabelIOError) when the disk refuses."""
+        path = self.path
+        if state is None or state.is_original:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise EngineError(f"could not remove {path}: {exc}") from exc
+            return None
+        if state.kind != "residual":
+            raise EngineError("only the residual head is kept in the folder")
+        weight, bias, scale = state.tensors
+        header = {"format": FORMAT, "model_sha256": self.model_sha256, "class_names": [str(n) for n in class_names],
+                  "source": [int(s) for s in source], "strokes": int(state.strokes),
+                  "images": sorted(str(i) for i in state.images),
+                  "taught": [[int(c), int(n), sorted(str(i) for i in images)] for c, n, images in state.taught],
+                  "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        buf = io.BytesIO()
+        np.savez(buf, weight=weight.numpy().astype(np.float32), bias=bias.numpy().astype(np.float32),
+                 scale=np.float32(float(scale)), header=np.frombuffer(json.dumps(header).encode(), np.uint8))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, buf.getvalue())
+        return path
+
+    def load(self, n_classes: int) -> HeadState | None:
+        """The saved head (None when there is none). Raises HeadFileError after moving a bad file aside."""
+        path = self.path
+        if not path.is_file():
+            return None
+        try:
+            return self._read(path, n_classes)
+        except (_Bad, OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable head file ({exc})"
+            raise HeadFileError(path, reason, self._quarantine(path, reason)) from exc
+
+    def _read(self, path: Path, n_classes: int) -> HeadState:
+        if path.stat().st_size > MAX_BYTES:
+            raise _Bad(f"it is {path.stat().st_size} bytes, far more than a head takes")
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(bytes(z["header"]).decode("utf-8"))
+            weight, bias, scale = z["weight"], z["bias"], z["scale"]
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise _Bad(f"it is not a {FORMAT} file")
+        if header.get("model_sha256") != self.model_sha256:
+            raise _Bad(f"it was learnt on another model (SHA-256 {str(header.get('model_sha256'))[:16]}…)")
+        if weight.ndim != 2 or bias.shape != (weight.shape[0],) or weight.dtype != np.float32 or \
+                not np.isfinite(weight).all() or not np.isfinite(bias).all() or not np.isfinite(scale) or scale <= 0:
+            raise _Bad("its weights are malformed")
+        if len(header.get("class_names", ())) != weight.shape[0]:
+            raise _Bad("its class list does not match its weights")
+        taught = tuple((int(c), int(n), frozenset(str(i) for i in images))
+                       for c, n, images in header.get("taught", ()) if 0 <= int(c) < n_classes)
+        return HeadState("residual", (torch.from_numpy(weight.copy()), torch.from_numpy(bias.copy()),
+                                      torch.tensor(float(scale))),
+                         strokes=int(header.get("strokes", 0)), images=frozenset(header.get("images", ())),
+                         taught=taught)
+
+    def _quarantine(self, path: Path, reason: str) -> Path | None:
+        target_dir = path.parent / DAMAGED_DIRNAME
+        try:
+            target_dir.mkdir(parents=True, exist_ok=True)
+            stem = f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+            target, n = target_dir / stem, 1
+            while target.exists():           # two in the same second: never overwrite the first
+                target, n = target_dir / f"{stem}-{n}", n + 1
+            os.replace(path, target)
+        except OSError as exc:
+            log.warning("could not move the damaged head file %s aside: %s", path, exc)
+            return None
+        try:
+            write_text_atomic(target_dir / f"{target.name}.why.txt", reason + "\n")
+        except EngineError:
+            pass   # the note is a courtesy; the move is what matters
+        return target
+
+
+class _Bad(Exception):
+    pass

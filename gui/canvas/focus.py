@@ -1,0 +1,25 @@
+"""Return the keyboard to the canvas once a small entry box is done (Enter or Esc), so the next shortcut (a class
+digit, B for the brush) acts on the image instead of being typed into the box."""
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+
+DONE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape)
+
+
+class BackToCanvas(QObject):
+    """Event filter: after Enter or Esc in a watched widget, the canvas takes the focus (the widget keeps the key
+    first, so a spin box still takes its value)."""
+
+    def __init__(self, canvas, parent: QObject | None = None):
+        super().__init__(parent or canvas)
+        self.canvas = canvas
+
+    def watch(self, *widgets) -> None:
+        for widget in widgets:
+            widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.KeyPress and event.key() in DONE_KEYS:
+            QTimer.singleShot(0, self.canvas.setFocus)
+        return False

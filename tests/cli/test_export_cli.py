@@ -1,0 +1,99 @@
+"""`export`: every format from the command line, targets checked before anything is written (--force to write into
+what exists), messages worded for a terminal, help on every option, a progress bar on stderr for many images."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.cli import main as cli_main
+from engine.cli.export import KINDS, PROGRESS_MIN, build_parser
+from engine.folder.dataset import CLASS_NAMES_FILE
+from engine.io.labels import read_label_png, write_class_names, write_label_png
+from engine.labels import ClassList
+
+CLASSES = ClassList(("belt", "paper", "can"), ((10, 20, 30), (200, 0, 0), (0, 0, 200)))
+
+
+def _folder(tmp_path, n=3):
+    folder = tmp_path / "imgs"
+    (folder / "labels").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+        lab = np.zeros((12, 16), np.uint8)
+        lab[2:8, 3:9] = 1 + i % 2
+        write_label_png(folder / "labels" / f"im{i}.png", lab, CLASSES)
+    write_class_names(folder / "labels" / CLASS_NAMES_FILE, CLASSES)
+    return folder
+
+
+@pytest.mark.parametrize("kind,out,written", [
+    ("coco", "c.json", "c.json"), ("labelme", "lm", "lm/im0.json"), ("voc", "voc", "voc/labelmap.txt"),
+    ("cvat-mask", "cvat", "cvat/labelmap.txt"), ("cvat-mask", "cvat.zip", "cvat.zip"),
+    ("yolo-seg", "yolo", "yolo/data.yaml")])
+def test_every_kind_exports_and_refuses_to_overwrite_without_force(tmp_path, capsys, kind, out, written):
+    folder = _folder(tmp_path)
+    target = tmp_path / out
+    assert cli_main(["export", kind, str(folder), "--out", str(target)]) == 0
+    assert (tmp_path / written).is_file()
+    assert "exported 3 images" in capsys.readouterr().out
+    before = (tmp_path / written).read_bytes()
+    assert cli_main(["export", kind, str(folder), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "--force" in err and ("already exists" in err or "is not empty" in err)
+    assert (tmp_path / written).read_bytes() == before
+    assert cli_main(["export", kind, str(folder), "--out", str(target), "--force"]) == 0
+
+
+def test_wrong_kind_of_target_gets_a_cli_message(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile.json").write_text("{}")
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "adir")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder, but coco writes one file here" in err and "coco.json" in err
+    assert "edits" not in err and "memory" not in err        # the window's wording is gone
+    assert cli_main(["export", "voc", str(folder), "--out", str(tmp_path / "afile.json"), "--force"]) == 2
+    assert "is a file, but voc writes a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile.json").read_text() == "{}"
+
+
+def test_a_failed_write_is_told_without_the_window_wording(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "im0.json").mkdir()                   # a folder where a file must go
+    assert cli_main(["export", "labelme", str(folder), "--out", str(tmp_path / "lm"), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "could not write" in err and "im0.json" in err and "Your edits" not in err
+
+
+def test_progress_bar_on_stderr_for_many_images(tmp_path, capsys):
+    folder = _folder(tmp_path, n=PROGRESS_MIN)
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "c.json")]) == 0
+    captured = capsys.readouterr()
+    assert f"{PROGRESS_MIN}/{PROGRESS_MIN}" in captured.err and "export coco" in captured.err
+    assert "%|" not in captured.out
+    coco = json.loads((tmp_path / "c.json").read_text())
+    assert len(coco["images"]) == PROGRESS_MIN
+    few = _folder(tmp_path / "few", n=2)
+    assert cli_main(["export", "coco", str(few), "--out", str(tmp_path / "d.json")]) == 0
+    assert "%|" not in capsys.readouterr().err                # no bar for a couple of images
+
+
+def test_every_option_has_help():
+    parser = build_parser()
+    for action in parser._actions:
+        assert action.help, action.dest
+    assert set(parser._option_string_actions["--force"].option_strings) == {"--force"}
+    kind = next(a for a in parser._actions if a.dest == "kind")
+    assert tuple(kind.choices) == tuple(KINDS) == ("coco", "labelme", "voc", "cvat-mask", "yolo-seg")
+    assert all(k in parser.description for k in KINDS)
+
+
+def test_exported_labels_match_the_saved_ones(tmp_path):
+    folder = _folder(tmp_path)
+    assert cli_main(["export", "voc", str(folder), "--out", str(tmp_path / "voc")]) == 0
+    for i in range(3):
+        assert np.array_equal(read_label_png(tmp_path / "voc" / "SegmentationClass" / f"im{i}.png"),
+                              read_label_png(folder / "labels" / f"im{i}.png"))

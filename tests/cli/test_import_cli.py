@@ -1,0 +1,156 @@
+"""`main.py import FOLDER --from FORMAT SOURCE`: exit codes and messages (engine.cli.import_labels)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from engine import cli
+from engine.folder.lock import FolderLock
+from engine.io.labels import read_label_png
+from engine.io.provenance import read_provenance
+from tests.support.paths import ROOT
+
+H, W = 24, 32
+
+
+def folder(tmp_path, names=("a", "b")):
+    f = tmp_path / "images"
+    f.mkdir()
+    for n in names:
+        Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(f / f"{n}.jpg")
+    return f
+
+
+def coco(tmp_path, names=("cat",), files=("a.jpg",)):
+    m = np.zeros((H, W), np.uint8)
+    m[4:12, 4:20] = 1
+    rle = mask_utils.encode(np.asfortranarray(m))
+    doc = {"images": [{"id": i, "file_name": f, "height": H, "width": W} for i, f in enumerate(files)],
+           "categories": [{"id": k + 1, "name": n} for k, n in enumerate(names)],
+           "annotations": [{"id": i, "image_id": i, "category_id": 1, "iscrowd": 0,
+                            "segmentation": {"size": [H, W], "counts": rle["counts"].decode()}}
+                           for i in range(len(files))]}
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def run(argv, capsys):
+    code = cli.main(["import", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_import_writes_hand_labels_and_says_what_it_did(tmp_path, capsys):
+    f = folder(tmp_path)
+    code, out, err = run([f, "--from", "coco", coco(tmp_path)], capsys)
+    assert code == 0, err
+    assert "class 'cat' -> cat (new class)" in out and "imported 1 image(s); added class cat" in out
+    labels = read_label_png(f / "labels" / "a.png")
+    assert labels[5, 5] == 0 and labels[20, 30] == 255
+    assert read_provenance(f / "labels" / "a.png").origin == "hand"
+
+
+def test_saved_labels_need_force(tmp_path, capsys):
+    f = folder(tmp_path)
+    src = coco(tmp_path)
+    assert run([f, "--from", "coco", src], capsys)[0] == 0
+    code, out, _ = run([f, "--from", "coco", src], capsys)
+    assert code == 0 and "saved labels (a.png) kept; replace them with --force" in out and "nothing to import" in out
+    code, out, _ = run([f, "--from", "coco", src, "--force"], capsys)
+    assert code == 0 and "replaced 1 earlier label file(s)" in out
+
+
+def test_unmatched_classes_exit_2_with_the_map_to_give(tmp_path, capsys):
+    f = folder(tmp_path)
+    assert run([f, "--from", "coco", coco(tmp_path, names=("dog",))], capsys)[0] == 0
+    (tmp_path / "instances.json").unlink()
+    code, _, err = run([f, "--from", "coco", coco(tmp_path, names=("dgo",))], capsys)
+    assert code == 2 and "match no class of the folder: dgo" in err and "--map dgo=dog" in err
+    assert "--add-new" in err
+    code, out, _ = run([f, "--from", "coco", tmp_path / "instances.json", "--map", "dgo=dog", "--force"], capsys)
+    assert code == 0 and "class 'dgo' -> dog" in out
+    code, _, err = run([f, "--from", "coco", tmp_path / "instances.json", "--map", "dgo"], capsys)
+    assert code == 2 and "expected SOURCE=FOLDER" in err
+
+
+def test_images_not_found_exit_1_and_are_named(tmp_path, capsys):
+    f = folder(tmp_path, ["a"])
+    code, out, _ = run([f, "--from", "coco", coco(tmp_path, files=("a.jpg", "gone.jpg"))], capsys)
+    assert code == 1 and "name images that are not in the folder: gone.jpg" in out
+    assert (f / "labels" / "a.png").is_file()
+
+
+def test_unreadable_source_and_missing_folder_exit_2(tmp_path, capsys):
+    f = folder(tmp_path)
+    (tmp_path / "bad.json").write_text("[1, 2")
+    code, _, err = run([f, "--from", "coco", tmp_path / "bad.json"], capsys)
+    assert code == 2 and "bad.json: not valid JSON" in err
+    code, _, err = run([tmp_path / "nope", "--from", "labelme", tmp_path], capsys)
+    assert code == 2 and "no such folder" in err
+    assert not (f / "labels").exists()
+
+
+def test_dry_run_writes_nothing(tmp_path, capsys):
+    f = folder(tmp_path)
+    code, out, _ = run([f, "--from", "coco", coco(tmp_path), "--dry-run"], capsys)
+    assert code == 0 and "1 to import" in out and "dry run: nothing written" in out
+    assert not (f / "labels" / "a.png").exists()
+
+
+def test_a_folder_a_window_holds_is_refused(tmp_path, capsys):
+    f = folder(tmp_path)
+    lock = FolderLock(f / "labels")
+    lock.acquire()
+    try:
+        code, _, err = run([f, "--from", "coco", coco(tmp_path)], capsys)
+    finally:
+        lock.release()
+    assert code == 2 and "is working on this folder" in err
+    assert not (f / "labels" / "a.png").exists()
+
+
+def test_help_names_every_option_and_the_subcommand_loads_no_qt():
+    out = subprocess.run([sys.executable, "main.py", "import", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    for option in ("--from", "--map", "--add-new", "--unlabelled", "--force", "--dry-run", "labelme", "cvat-mask"):
+        assert option in out.stdout
+    code = ("import sys, engine.cli as c\nc.resolve(c.COMMANDS['import'])\n"
+            "import engine.folder.imports, engine.io.imports\n"
+            "assert not [m for m in sys.modules if m.startswith(('PySide6', 'gui'))]\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
+
+
+def test_cvat_mask_zip_and_yolo_seg_import_end_to_end(tmp_path, capsys):
+    import io
+    import zipfile
+
+    f = folder(tmp_path)
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[2:10, 3:15] = (250, 50, 83)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    with zipfile.ZipFile(tmp_path / "task.zip", "w") as zf:
+        zf.writestr("labelmap.txt", "# label:color_rgb:parts:actions\nbackground:0,0,0::\ncat:250,50,83::\n")
+        zf.writestr("SegmentationClass/a.png", buf.getvalue())
+        zf.writestr("ImageSets/Segmentation/default.txt", "a\n")
+    code, out, err = run([f, "--from", "cvat-mask", tmp_path / "task.zip"], capsys)
+    assert code == 0, err
+    labels = read_label_png(f / "labels" / "a.png")
+    assert labels[5, 5] == 1 and labels[20, 20] == 0            # background, cat: the labelmap's order
+
+    yolo = tmp_path / "yolo"
+    (yolo / "labels" / "val").mkdir(parents=True)
+    (yolo / "data.yaml").write_text("names:\n  0: background\n  1: Cat\n")
+    (yolo / "labels" / "val" / "b.txt").write_text("1 0.0 0.0 0.5 0.0 0.5 0.5 0.0 0.5\n")
+    code, out, err = run([f, "--from", "yolo-seg", yolo], capsys)
+    assert code == 0, err
+    assert "class 'Cat' -> cat" in out
+    labels = read_label_png(f / "labels" / "b.png")
+    assert labels[3, 3] == 1 and labels[20, 25] == 255

@@ -1,0 +1,237 @@
+"""Classes the model never knew (issue 23): the head over the folder's classes, carried across images, kept in the
+folder, exported, trained into a network, and learnt from strokes alone when nothing matches."""
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoints import load_checkpoint
+from engine.demo import own_classes
+from engine.labels import ClassList
+from engine.learn.adapt import HeadAdapter
+from engine.learn.correction import ImageAdaptation, ReplayMemory
+from engine.learn.head_store import HeadFileError, HeadStore
+from engine.models.folder_head import NEW_CLASS_MARGIN, fold_logits
+from engine.paths import DEMO_V1
+from engine.predict import Predictor
+from engine.project import ChannelMap
+from tests.support.predict_fixtures import V1, V2_MSC, small_image, tiny_predictor
+
+SOURCE = (0, 1, 2, 3, 4, -1, -1)       # the demo model's five classes, then cardboard and glass
+CLASSES = ClassList(own_classes.CLASS_NAMES, own_classes.PALETTE)
+SIZE = (120, 160)
+
+
+@lru_cache(maxsize=1)
+def demo():
+    loaded = load_checkpoint(DEMO_V1)
+    return loaded, Predictor(loaded, device="cpu")
+
+
+def scene_with(cls: int, min_px: int = 800, skip: int = 0):
+    """The first own-class scene (120x160) with at least ``min_px`` pixels of ``cls``, after ``skip`` of them."""
+    for i in range(200):
+        sc = own_classes.make_scene(i, SIZE)
+        if (sc.labels == cls).sum() >= min_px:
+            if skip == 0:
+                return sc
+            skip -= 1
+    raise AssertionError("no such scene")
+
+
+def stroke_on(labels, cls, n=150):
+    """Lock the first ``n`` pixels (raster order) of class ``cls``: a stroke across the top of its region."""
+    locked = np.zeros(labels.shape, bool)
+    ys, xs = np.nonzero(labels == cls)
+    locked[ys[:n], xs[:n]] = True
+    return locked
+
+
+def test_an_untaught_class_steals_no_pixel_and_known_classes_keep_the_networks_probabilities():
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    probs = adapter.probs(pred.extract_features(sc.image), adapter.original)
+    assert probs.shape[0] == 7 and probs[5:].max() < 1e-3          # starts improbable everywhere
+    mapped = ChannelMap(SOURCE, 5).apply(pred.predict(sc.image))
+    np.testing.assert_allclose(probs[:5] / probs[:5].sum(0), mapped[:5], atol=1e-5)
+
+
+def test_fold_logits_gathers_known_channels_and_puts_new_ones_below_them():
+    logits = torch.randn(1, 3, 4, 5)
+    folded = fold_logits(logits, (2, -1, 0))
+    torch.testing.assert_close(folded[:, 0], logits[:, 2])
+    torch.testing.assert_close(folded[:, 2], logits[:, 0])
+    expected = torch.logsumexp(logits[:, [0, 2]], dim=1) - NEW_CLASS_MARGIN    # channel 1 is dropped
+    torch.testing.assert_close(folded[:, 1], expected)
+    assert fold_logits(logits, (-1, -1)).abs().max() == 0                    # nothing known: uniform
+
+
+def test_a_new_class_stroke_spreads_to_its_region_and_leaves_the_others_alone():
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    image = ImageAdaptation(adapter, pred.extract_features(sc.image), "a")
+    before = image.probs(adapter.original).argmax(0)
+    locked = stroke_on(sc.labels, own_classes.CARDBOARD)
+    head, probs = image.learn(adapter.original, sc.labels, locked)
+    after = probs.argmax(0)
+    region = sc.labels == own_classes.CARDBOARD
+    grew = (after == own_classes.CARDBOARD) & region & ~locked
+    assert grew.sum() > 3 * locked.sum()                               # beyond the painted pixels
+    # away from the region (more than half a stride-8 cell: the raw map's edges are soft until the CRF)
+    outside = ~cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert ((after == own_classes.CARDBOARD) & outside).sum() < 0.02 * region.sum()
+    # other regions keep their labels (the narrow demo network's features do not separate every class: one stroke
+    # moves a few per cent elsewhere, measured 3.0% here; see corrections-that-teach.md, "reaches too far")
+    assert (after[outside] == before[outside]).mean() > 0.95
+    assert head.taught_by(own_classes.CARDBOARD) == (1, 1) and head.taught_by(0) == (0, 0)
+
+
+def test_a_class_taught_on_one_image_is_predicted_on_the_next_when_carried():
+    loaded, pred = demo()
+    adapter = HeadAdapter(pred, source=SOURCE)
+    memory = ReplayMemory()
+    first, second = scene_with(own_classes.CARDBOARD), scene_with(own_classes.CARDBOARD, skip=1)
+    image = ImageAdaptation(adapter, pred.extract_features(first.image), "first")
+    head, _ = image.learn(adapter.original, first.labels, stroke_on(first.labels, own_classes.CARDBOARD), memory)
+    image.remember_saved(first.labels, memory)
+    carried = adapter.probs(pred.extract_features(second.image), head, carried=True).argmax(0)
+    region = second.labels == own_classes.CARDBOARD
+    hit = (carried == own_classes.CARDBOARD) & region
+    assert hit.sum() > 0.3 * region.sum()
+    # taught by one stroke on one image, it also claims some of what that image never showed (a bag: 1.4x the
+    # region here); the next strokes and images teach the difference
+    assert ((carried == own_classes.CARDBOARD) & ~region).sum() < 2 * region.sum()
+
+
+@pytest.mark.parametrize("spec", [V1, V2_MSC], ids=["v1", "v2-msc"])
+def test_any_class_count_and_no_matching_class_at_all_learn_from_strokes_alone(spec, tmp_path):
+    """A folder whose classes share no name with the model (all new): uniform until taught; two strokes then
+    separate two regions, on v1 and on v2 with its scales."""
+    pred = tiny_predictor(spec, tmp_path)
+    adapter = HeadAdapter(pred, source=(-1, -1, -1))
+    img = small_image(48, 64, seed=5)
+    img[:, :32] = (200, 40, 40)
+    img[:, 32:] = (40, 40, 200)
+    feats = pred.extract_features(img)
+    start = adapter.probs(feats, adapter.original)
+    np.testing.assert_allclose(start, 1 / 3, atol=1e-6)
+    labels = np.zeros((48, 64), np.uint8)
+    labels[:, 32:] = 2
+    locked = np.zeros((48, 64), bool)
+    locked[20:28, 8:20] = locked[20:28, 44:56] = True
+    head, probs = ImageAdaptation(adapter, feats, "a").learn(adapter.original, labels, locked)
+    out = probs.argmax(0)
+    assert (out[:, :28] == 0).mean() > 0.9 and (out[:, 36:] == 2).mean() > 0.9
+
+
+def test_a_class_added_or_deleted_keeps_what_the_others_learnt():
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE[:6])
+    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
+        adapter.original, np.where(sc.labels == 6, 0, sc.labels).astype(np.uint8),
+        stroke_on(sc.labels, own_classes.CARDBOARD))
+    grown = adapter.with_source(SOURCE)
+    feats = pred.extract_features(sc.image)
+    p6, p7 = adapter.probs(feats, head), grown.probs(feats, grown.resized(head))
+    assert p7.shape[0] == 7 and p7[6].max() < 5e-3 and not (p7.argmax(0) == 6).any()   # the added class: untaught
+    np.testing.assert_allclose(p7[:6], p6, atol=1e-3)
+    shrunk = adapter.with_source(SOURCE[:5])                           # the taught class deleted: its output goes
+    p5 = shrunk.probs(feats, shrunk.resized(head))
+    assert p5.shape[0] == 5 and shrunk.resized(head).taught == ()
+
+
+def test_the_folder_keeps_the_head_and_gives_back_identical_probabilities(tmp_path):
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    feats = pred.extract_features(sc.image)
+    head, _ = ImageAdaptation(adapter, feats, "a").learn(adapter.original, sc.labels,
+                                                         stroke_on(sc.labels, own_classes.CARDBOARD))
+    store = HeadStore(tmp_path / "labels", loaded.sha256)
+    path = store.save(head, CLASSES.names, SOURCE)
+    assert path.parent.name == ".model" and path.is_file()
+    back = store.load(7)
+    assert back.strokes == head.strokes and back.taught_by(5) == head.taught_by(5)
+    np.testing.assert_array_equal(adapter.probs(feats, back), adapter.probs(feats, head))
+    store.save(adapter.original, CLASSES.names, SOURCE)                # Reset, then save: nothing is kept
+    assert not path.exists() and store.load(7) is None
+
+
+def test_a_damaged_or_foreign_head_file_is_moved_aside_with_a_message(tmp_path):
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
+        adapter.original, sc.labels, stroke_on(sc.labels, own_classes.CARDBOARD))
+    other = HeadStore(tmp_path / "labels", "f" * 64)
+    other.save(head, CLASSES.names, SOURCE)
+    mine = HeadStore(tmp_path / "labels", loaded.sha256)
+    mine.path.write_bytes(other.path.read_bytes())                      # another model's head under this model's name
+    with pytest.raises(HeadFileError, match="another model") as err:
+        mine.load(7)
+    assert err.value.moved_to is not None and err.value.moved_to.is_file() and not mine.path.exists()
+    assert "labels are untouched" in str(err.value)
+    mine.path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(HeadFileError, match="not a readable head file"):
+        mine.load(7)
+    assert not mine.path.exists() and len(list((mine.path.parent / "damaged").glob("*.why.txt"))) == 2
+
+
+def test_an_exported_adapted_model_predicts_exactly_what_an_untouched_image_shows(tmp_path):
+    from engine.learn.export import export_adapted
+
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
+        adapter.original, sc.labels, stroke_on(sc.labels, own_classes.CARDBOARD))
+    out = export_adapted(tmp_path / "adapted.pt", loaded, adapter, head, CLASSES)
+    back = load_checkpoint(out)
+    assert back.spec.class_names == CLASSES.names and back.spec.n_classes == 7
+    nxt = scene_with(own_classes.CARDBOARD, skip=1)
+    shown = adapter.probs(pred.extract_features(nxt.image), head, carried=True)
+    np.testing.assert_allclose(Predictor(back, device="cpu").predict(nxt.image), shown, atol=1e-6)
+
+
+def test_backbone_only_checkpoints_load_as_feature_extractors(tmp_path):
+    from engine.checkpoints.backbone import is_backbone_only
+
+    loaded, _ = demo()
+    sd = {k: v for k, v in loaded.model.state_dict().items() if not k.startswith("fc8")}   # vgg16_20M: no fc8
+    torch.save(sd, tmp_path / "no_classifier.pth")
+    sd["fc8.weight"], sd["fc8.bias"] = torch.randn(1000, 128, 1, 1), torch.zeros(1000)   # an ImageNet fc8
+    torch.save(sd, tmp_path / "imagenet.pth")
+    for name in ("no_classifier.pth", "imagenet.pth"):
+        back = load_checkpoint(tmp_path / name)
+        assert is_backbone_only(back) and back.spec.class_names == ("background",)
+        pred = Predictor(back, device="cpu")
+        adapter = HeadAdapter(pred, source=(-1, -1))                    # crop / weed: nothing matches
+        sc = scene_with(own_classes.CARDBOARD)
+        labels = (sc.labels == own_classes.CARDBOARD).astype(np.uint8)
+        locked = stroke_on(labels, 1) | stroke_on(labels, 0, n=300)
+        _, probs = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(adapter.original,
+                                                                                         labels, locked)
+        hit = (probs.argmax(0) == 1) & (labels == 1)
+        assert hit.sum() > 2 * (locked & (labels == 1)).sum()
+    assert not is_backbone_only(loaded)
+
+
+def test_an_erased_stroke_leaves_no_trace_in_the_head():
+    """Issue 26: erase what a stroke painted and the head is exactly the one the remaining strokes give."""
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    image = ImageAdaptation(adapter, pred.extract_features(sc.image), "a")
+    first = stroke_on(sc.labels, own_classes.CARDBOARD)
+    only_first, _ = image.learn(adapter.original, sc.labels, first)
+    second = first | stroke_on(sc.labels, 0, n=300)
+    both, _ = image.learn(only_first, sc.labels, second)
+    assert not torch.equal(both.tensors[0], only_first.tensors[0])
+    erased, _ = image.learn(both, sc.labels, first)                    # the second stroke erased
+    for a, b in zip(erased.tensors, only_first.tensors):
+        assert torch.equal(a, b)

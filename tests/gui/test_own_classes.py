@@ -1,0 +1,185 @@
+"""Own classes in the window (issue 23): a class added in the app is learnt from its strokes and spreads, the Classes
+panel says where each class comes from, the learning is kept in the folder with every save and restored on reopening,
+and Model > Export adapted model writes a checkpoint that predicts what the window shows."""
+import cv2
+import numpy as np
+import pytest
+
+from engine.checkpoints import load_checkpoint
+from engine.demo import own_classes
+from engine.demo.annotator import Stroke
+from engine.paths import DEMO_V1
+from engine.predict import Predictor
+from gui.app import start
+from gui.dialogs import prompts
+from tests.support.gui_fixtures import close_window, open_window, wait_image, wait_ready
+
+SIZE = (120, 160)
+CARDBOARD = own_classes.CARDBOARD
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    w = open_window(tmp_path, backend="fast")
+    yield w
+    close_window(w, monkeypatch)
+
+
+def cardboard_scenes(n: int):
+    out = []
+    for i in range(300):
+        sc = own_classes.make_scene(i, SIZE)
+        if (sc.labels == CARDBOARD).sum() >= 900:
+            out.append(sc)
+            if len(out) == n:
+                return out
+    raise AssertionError("not enough scenes")
+
+
+def write_site(folder, scenes):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, sc in enumerate(scenes):
+        cv2.imwrite(str(folder / f"img{i + 1}.png"), cv2.cvtColor(sc.image, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def stroke_across(labels, cls, radius=3) -> Stroke:
+    """A horizontal stroke through the middle row of class ``cls``'s largest run."""
+    ys, xs = np.nonzero(labels == cls)
+    row = int(np.median(ys))
+    cols = np.nonzero(labels[row] == cls)[0]
+    mid = cols[len(cols) // 2]
+    span = max(2, min(12, len(cols) // 3))
+    return Stroke(((int(mid - span), row), (int(mid + span), row)), radius, cls)
+
+
+def paint(w, stroke):
+    ed = w.ctl.editor
+    ed.set_paint_class(stroke.class_id)
+    ed.set_radius(stroke.radius)
+    ed.begin_stroke(stroke.points[0])
+    for p in stroke.points[1:]:
+        ed.stroke_to(p)
+    ed.end_stroke()
+
+
+def add_classes(w, *names):
+    classes = w.ctl.classes.project.classes
+    for n in names:
+        classes = classes.add(n)
+    assert w.ctl.classes.edit_classes(classes)
+
+
+def test_a_class_added_in_the_app_is_learnt_kept_restored_and_exported(qtbot, window, tmp_path, monkeypatch):
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    scenes = cardboard_scenes(2)
+    folder = write_site(tmp_path / "site", scenes)
+    window.editing.auto_refine.setChecked(True)
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    add_classes(window, "cardboard", "glass")
+    st = wait_ready(qtbot, window)
+    assert st.probs.shape[0] == 7 and window.class_panel.origin(CARDBOARD) == "new"
+    assert window.class_panel.origin(0) == "model"
+    region = scenes[0].labels == CARDBOARD
+    assert (st.labels[region] == CARDBOARD).mean() == 0                 # the model never predicts it by itself
+
+    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
+    painted = st.locked.copy()
+    st = wait_ready(qtbot, window)
+    spread = (st.labels == CARDBOARD) & region & ~painted
+    assert spread.sum() > max(painted.sum(), 0.3 * region.sum())     # it flipped the region, not just the stroke
+    assert ((st.labels == CARDBOARD) & ~region).sum() < 0.25 * region.sum()
+    head = window.ctl.adapt.head
+    assert head.taught_by(CARDBOARD) == (1, 1)
+    assert window.class_panel.origin(CARDBOARD) == "learnt (1)"
+
+    window.ctl.editor.stack().undo()                                   # undo takes labels and head back together
+    st = wait_ready(qtbot, window)
+    assert window.ctl.adapt.head.is_original and (st.labels[region] == CARDBOARD).mean() == 0
+    window.ctl.editor.stack().redo()
+    st = wait_ready(qtbot, window)
+    assert window.ctl.adapt.head is head
+
+    assert window.ctl.save()
+    kept = window.ctl.head_store().path
+    assert kept.is_file() and kept.parent == folder / "labels" / ".model"
+
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    st = wait_ready(qtbot, window)
+    carried = st.probs.copy()
+    assert ((st.probs.argmax(0) == CARDBOARD) & (scenes[1].labels == CARDBOARD)).sum() > 0.3 * \
+        (scenes[1].labels == CARDBOARD).sum()                           # carried to the next image
+
+    out = window.learn.export_adapted(tmp_path / "adapted.pt")
+    exported = load_checkpoint(out)
+    assert exported.spec.class_names[5:] == ("cardboard", "glass")
+    np.testing.assert_allclose(Predictor(exported, device="cpu").predict(st.image), carried, atol=1e-5)
+
+    assert window.ctl.open_folder(folder)                              # reopened: the head comes back
+    qtbot.waitUntil(lambda: window.ctl.adapt.head is not None and not window.ctl.adapt.head.is_original,
+                    timeout=10000)
+    assert window.ctl.adapt.head.taught_by(CARDBOARD) == (1, 1)
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    st = wait_ready(qtbot, window)
+    np.testing.assert_allclose(st.probs, carried, atol=1e-6)
+
+
+def test_a_damaged_head_file_is_moved_aside_and_the_folder_still_opens(qtbot, window, tmp_path):
+    from engine.checkpoints import load_checkpoint as load
+    from engine.learn.head_store import HeadStore
+
+    folder = write_site(tmp_path / "site", cardboard_scenes(1))
+    store = HeadStore(folder / "labels", load(DEMO_V1).sha256)
+    store.path.parent.mkdir(parents=True)
+    store.path.write_bytes(b"\x00" * 64)
+    messages = []
+    window.ctl.activity.connect(messages.append)
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    assert window.ctl.adapt.head.is_original and not store.path.exists()
+    assert any("could not be restored" in m and "damaged" in m for m in messages)
+
+
+def test_discarded_strokes_leave_no_trace_in_the_head(qtbot, window, tmp_path):
+    """Issue 26: Discard throws away what the image's strokes taught, so the next image is not predicted with it."""
+    scenes = cardboard_scenes(1)
+    folder = write_site(tmp_path / "site", scenes)
+    window.editing.auto_refine.setChecked(True)
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    add_classes(window, "cardboard")
+    wait_ready(qtbot, window)
+    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
+    wait_ready(qtbot, window)
+    assert not window.ctl.adapt.head.is_original
+    window.ctl.discard_edits()
+    assert window.ctl.adapt.head.is_original
+    assert window.learn.status_label.text() == "model not adapted"
+
+
+def test_prelabel_uses_the_adapted_model_with_the_new_class(qtbot, window, tmp_path):
+    scenes = cardboard_scenes(3)
+    folder = write_site(tmp_path / "site", scenes)
+    window.editing.auto_refine.setChecked(True)
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    add_classes(window, "cardboard")
+    wait_ready(qtbot, window)
+    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
+    wait_ready(qtbot, window)
+    dialog = window.prelabel
+    dialog.open_dialog()
+    assert dialog.use_adapted.isEnabled() and dialog.use_adapted.isChecked()
+    assert "learnt here (1 stroke)" in dialog.about.text()
+    with qtbot.waitSignal(dialog.run_finished, timeout=120000) as done:
+        assert dialog.start()
+    assert done.args[0].labelled >= 2                                   # the open, edited image is protected
+    exported = list((folder / "labels" / ".model").glob("adapted-*.pt"))
+    assert len(exported) == 1
+    from engine.io.labels import read_label_png
+    written = read_label_png(folder / "labels" / "img2.png")
+    region = scenes[1].labels == CARDBOARD
+    assert ((written == CARDBOARD) & region).sum() > 0.3 * region.sum()

@@ -1,0 +1,47 @@
+"""The status bar keeps room for what a labeller reads (issue 26, item 9): at 1280 px the cursor readout shows the
+two likeliest classes and the uncertainty uncut; a save message names the file first and keeps the full path in
+its tooltip."""
+import numpy as np
+from PySide6.QtWidgets import QApplication
+
+from gui.app import start
+from tests.support.gui_fixtures import env, wait_ready, window  # noqa: F401 (fixtures)
+from tests.support.gui_helpers import brush_stroke
+
+
+def test_at_1280_px_the_readout_shows_both_classes_and_the_uncertainty_uncut(qtbot, window, env):
+    folder, model = env
+    window.resize(1280, 720)
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    brush_stroke(window, (20, 20), (60, 40), class_id=1)      # the learning status, the tool text: all there
+    st = wait_ready(qtbot, window)
+    window.status.set_activity("Predicting img1.png…")
+    QApplication.processEvents()
+    unc = st.crf_unc
+    y, x = np.unravel_index(int(np.argmax(unc)), unc.shape)    # a pixel between two classes
+    window.canvas.cursor_moved.emit(int(x), int(y))
+    QApplication.processEvents()
+    label = window.readout.pixel
+    assert "%," in label.text() and "unsure" in label.text()
+    assert label.shown_text() == label.text(), label.shown_text()
+    assert window.width() == 1280                              # the room came from the activity message
+    right = label.geometry().right()
+    for other in (window.status.labels_kind, window.status.tool, window.status.position, window.status.device):
+        assert right < other.geometry().left()                 # drawn beside them, not over them
+    assert window.status.activity.geometry().right() < label.geometry().left()
+
+
+def test_a_save_message_names_the_file_first_and_keeps_the_full_path_in_its_tooltip(qtbot, window, tmp_path):
+    from tests.support.gui_helpers import make_colour_model, make_folder
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "site" / "images"
+    folder, model = make_folder(deep), make_colour_model(tmp_path / "colour.pt")
+    window.resize(1280, 720)
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    window.canvas.cursor_moved.emit(10, 10)
+    assert window.save()
+    QApplication.processEvents()
+    activity = window.status.activity
+    assert activity.shown_text().startswith("Saved labels/img1.png")   # the name survives; the folder is cut
+    assert str(folder) in activity.toolTip()
