@@ -167,3 +167,35 @@ def test_prelabel_a_folder_of_strips(tmp_path):
     assert code == 0 and "Traceback" not in err, err[-2000:]
     for name, hw in shapes.items():
         assert read_label_png(folder / "labels" / name).shape == hw
+
+
+def test_prelabel_killed_mid_run_leaves_nothing_behind_after_the_next_run(tmp_path):
+    """Issue 26 item 16: temporary files stayed in labels/ after kills (only the journal's were swept). A run killed
+    (SIGKILL) while it writes labels, plus a dead writer's leftovers: the next run sweeps them at its start and
+    finishes the folder; a live writer's file is left alone."""
+    from engine.io import atomic
+    folder = make_folder(tmp_path / "imgs", n=24)
+    proc = subprocess.Popen([sys.executable, "main.py", "prelabel", str(folder), "--sequential"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    labels = folder / "labels"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(labels.glob("img*.png"))) < 3 and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftovers = [labels / f".img{i}.png.{atomic.HOST_TAG}-{int(dead.stdout)}.k1ll3d.tmp" for i in (5, 6)]
+    for p in leftovers:
+        p.write_bytes(b"half a label")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        mine = labels / f".img7.png.{atomic.HOST_TAG}-{live.pid}.wr1t1ng.tmp"   # a live writer's
+        mine.write_bytes(b"being written")
+        code, err, _, _ = _run(["prelabel", folder, "--sequential"])
+        assert code == 0 and "Traceback" not in err, err[-2000:]
+        left = sorted(p.name for p in labels.iterdir() if p.name.endswith((".tmp", ".commit")))
+        assert left == [mine.name]
+        assert len(list(labels.glob("img*.png"))) == 24
+    finally:
+        live.kill()
+        live.wait()
