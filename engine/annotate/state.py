@@ -260,10 +260,15 @@ class ImageState:
         return self.raw_labels != self.crf_labels
 
     def lock_constraints(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Copies of (labels, locked) for a CRF run with the hand edits as hard constraints; None if none."""
+        """Copies of (labels, locked) for a CRF run with the hand edits as hard constraints; None if none.
+        Locked values that are no class of the probabilities (restored from an autosave made with more classes)
+        are void to the CRF: no unary for them; the label map keeps them until the user decides at Save."""
         if self.edits is None or not self.edits.has_locks:
             return None
-        return self.edits.snapshot()
+        labels, locked = self.edits.snapshot()
+        if self.probs is not None:
+            labels[(labels >= self.probs.shape[0]) & (labels != VOID)] = VOID
+        return labels, locked
 
     def provenance(self, loaded, crf_backend: str, label_path: str | Path) -> Provenance:
         """The provenance record of the labels as they are now (engine.io.provenance).

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.folder.dataset import Dataset
+from engine.folder.lock import sweep_unless_held
 
 from .pipeline import pipelined, sequential
 from .plan import Plan, plan_folder
@@ -102,6 +103,7 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
         from dataclasses import replace
 
         settings = replace(settings, image=dataset.image_settings)
+    sweep_unless_held(dataset.labels_dir)   # what killed runs left behind (logged); a live window's folder: its own
     plan = plan_folder(dataset, loaded, settings, protect)
     if on_plan is not None:
         on_plan(plan)

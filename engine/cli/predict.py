@@ -87,6 +87,10 @@ def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_ba
     except OSError as exc:
         from engine.errors import LabelIOError
         raise LabelIOError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from exc
+    from engine.folder.lock import sweep_unless_held
+    from engine.project import is_labels_folder
+    if is_labels_folder(out.parent):   # only the app's labels folders: elsewhere a .tmp file may be another app's
+        sweep_unless_held(out.parent)
     txn = SaveTransaction(out.parent)
     png = encode_label_png(labels, class_list)
     txn.stage(out, png)

@@ -4,6 +4,9 @@ Why: two windows on one folder overwrite each other's saves and take each other'
 leftovers. The first window holds the lock; a second one is told who holds it and chooses read-only or take-over.
 A lock whose process is gone (same host, pid dead or reused) is stale and taken over without asking. The holder
 checks `holds()` before every write, so a window that was taken over stops writing and says so.
+The holder also keeps an advisory lock (flock) on the lock file's inode for as long as it holds it; the kernel drops
+it when the process ends, even by kill -9. A pid alone cannot tell: a window in a sandbox or container (its own pid
+namespace, same host name) looks dead or reused from outside, and was taken over without asking (issue 26).
 Qt-free; the GUI asks the question (gui/menus/folder_lock.py).
 """
 from __future__ import annotations
@@ -20,6 +23,11 @@ from enum import Enum
 from pathlib import Path
 
 from engine.limits import MAX_LOCK_BYTES
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (Windows: the pid checks alone)
+    fcntl = None
 
 LOCK_NAME = ".lock"
 FORMAT = "deeplab-annotator-lock/1"
@@ -89,16 +97,39 @@ def read_lock(path: Path) -> LockInfo | None:
         return LockInfo(0, "", "", "")
 
 
-def is_stale(info: LockInfo) -> bool:
-    """True if the holder is certainly gone: unparseable lock, or same host and the pid is dead or reused, or
-    this very process holding a token no live FolderLock owns any more (a window closed without releasing)."""
+def flock_held(path: Path) -> bool | None:
+    """Does a live process hold the advisory lock of the lock file at ``path``? None where that cannot be told
+    (no such file, no flock on this file system)."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)   # closing drops the shared lock we may have taken
+    return False
+
+
+def is_stale(info: LockInfo, path: Path | None = None) -> bool:
+    """True if the holder is certainly gone: unparseable lock, or nobody holds the lock file's flock (``path``)
+    and, on the same host, the pid is dead or reused, or this very process holds a token no live FolderLock owns
+    any more (a window closed without releasing)."""
     if info.pid == 0 and not info.token:
         return True
-    if info.host != socket.gethostname():
-        return False  # cannot look at another machine's processes: ask the user
-    if info.pid == os.getpid():
+    if info.host == socket.gethostname() and info.pid == os.getpid():
         with _LIVE:
             return info.token not in _LIVE_TOKENS
+    if path is not None and flock_held(path):
+        return False     # its holder runs, whatever its pid looks like from here
+    if info.host != socket.gethostname():
+        return False  # cannot look at another machine's processes: ask the user
     if not _alive(info.pid):
         return True
     return bool(info.pid_start) and _proc_start(info.pid) not in ("", info.pid_start)
@@ -115,6 +146,11 @@ class FolderLock:
         self.holder: LockInfo | None = None   # who held it when acquire() said HELD
         self.problem = ""                     # why it was UNAVAILABLE
         self._held = False
+        self._fd: int | None = None           # open on the lock file while held, with its flock
+
+    def __del__(self):   # a lock object dropped without release(): its descriptor must not keep the flock
+        if getattr(self, "_fd", None) is not None:
+            self._close()
 
     @property
     def held(self) -> bool:
@@ -132,14 +168,17 @@ class FolderLock:
         current = read_lock(self.path)
         if current is None:  # released between our two looks
             return self.acquire()
-        if is_stale(current):
+        if is_stale(current, self.path):
             try:
                 self._replace()
             except OSError as exc:
                 self.problem = f"cannot replace the stale lock file {self.path} ({exc.strerror or exc})"
                 return Outcome.UNAVAILABLE
             now = read_lock(self.path)  # two windows replacing the same stale lock: the last rename wins
-            return self._took(Outcome.TOOK_STALE) if now and now.token == self.info.token else self._held_by(now)
+            if now and now.token == self.info.token:
+                return self._took(Outcome.TOOK_STALE)
+            self._close()
+            return self._held_by(now)
         return self._held_by(current)
 
     def take_over(self) -> None:
@@ -171,31 +210,40 @@ class FolderLock:
     def _payload(self) -> bytes:
         return json.dumps(asdict(self.info)).encode("utf-8")
 
-    def _staged(self) -> Path:
+    def _staged(self) -> tuple[Path, int]:
+        """The lock's content in a temporary file, fsynced, flocked: (its path, the open descriptor)."""
         tmp = self.path.with_name(f".lock.{self.info.token}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(self._payload())
-            fh.flush()
-            os.fsync(fh.fileno())
-        return tmp
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o644)
+        try:
+            os.write(fd, self._payload())
+            os.fsync(fd)
+            _flock(fd)    # before the file is visible as the lock: no moment where it shows unheld
+        except OSError:
+            os.close(fd)
+            raise
+        return tmp, fd
 
     def _create(self) -> bool:
         """Atomically create the lock with its full content (a hard link never exists half-written)."""
-        tmp = self._staged()
+        tmp, fd = self._staged()
         try:
             os.link(tmp, self.path)
+            self._keep(fd)
             return True
         except FileExistsError:
+            os.close(fd)
             return False
         except OSError as exc:
+            os.close(fd)
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
                 raise
             try:  # no hard links here (FAT, some network shares): exclusive create instead
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
             except FileExistsError:
                 return False
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self._payload())
+            os.write(fd, self._payload())
+            _flock(fd)
+            self._keep(fd)
             return True
         finally:
             try:
@@ -204,7 +252,26 @@ class FolderLock:
                 pass
 
     def _replace(self) -> None:
-        os.replace(self._staged(), self.path)
+        tmp, fd = self._staged()
+        try:
+            os.replace(tmp, self.path)
+        except OSError:
+            os.close(fd)
+            raise
+        self._keep(fd)
+
+    def _keep(self, fd: int) -> None:
+        """Hold ``fd`` (and its flock) while this lock is held."""
+        self._close()
+        self._fd = fd
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
 
     def _took(self, outcome):
         self._held, self.holder = True, None
@@ -218,5 +285,32 @@ class FolderLock:
 
     def _forget(self) -> None:
         self._held = False
+        self._close()
         with _LIVE:
             _LIVE_TOKENS.discard(self.info.token)
+
+
+def _flock(fd: int) -> None:
+    """An exclusive advisory lock on fd's file, where the file system has them (else only the pid checks)."""
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass
+
+
+def sweep_unless_held(labels_dir: str | Path) -> str:
+    """For writers that take no lock (a pre-labelling run, `main.py predict` into a labels folder): at their start,
+    finish interrupted saves and remove the temporary files killed writers left in ``labels_dir``, unless a live
+    window holds the folder (it swept when it opened it, and it is the folder's writer). A live writer's files
+    are never touched (engine.io.transaction). Returns what was done, '' for nothing."""
+    from engine.io.transaction import sweep_temp_files
+
+    folder = Path(labels_dir)
+    if not folder.is_dir():
+        return ""
+    holder = read_lock(folder / LOCK_NAME)
+    if holder is not None and not is_stale(holder, folder / LOCK_NAME):
+        return ""
+    return sweep_temp_files(folder).message()

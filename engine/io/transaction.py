@@ -4,13 +4,15 @@ Why: a label PNG, its provenance sidecar and class_names.txt describe each other
 after the PNG left a new PNG beside an old sidecar while the user was told nothing was saved.
 
 Protocol (all in one folder, so every rename is atomic):
-1. stage: each new file is written to a temporary file `.<name>.<random>.tmp` and fsynced. A failure here
-   (disk full) removes the staged files: the old set is untouched.
-2. commit point: a small intent record `.save-<id>.commit` listing (temporary -> final) is written atomically.
+1. stage: each new file is written to a temporary file `.<name>.<host>-<pid>.<random>.tmp` (engine.io.atomic)
+   and fsynced. A failure here (disk full) removes the staged files: the old set is untouched.
+2. commit point: a small intent record `.save-<host>-<pid>-<id>.commit` listing (temporary -> final) is written
+   atomically.
 3. rename every temporary file over its final name, fsync the folder, remove the intent record.
 A crash before 2 leaves only temporary files (the start-up sweep removes them: the old set stands); a crash
 after 2 leaves the intent record, and recover() rolls the save forward (its temporaries are complete and
-fsynced): either way the folder holds one consistent set.
+fsynced): either way the folder holds one consistent set. The sweep and recover() leave alone whatever a live
+writer (a pre-labelling run, `main.py predict`, another thread) named: only a dead writer's files are its to touch.
 """
 from __future__ import annotations
 
@@ -18,19 +20,31 @@ import json
 import logging
 import os
 import re
-import tempfile
+import tempfile  # noqa: F401 (tests replace transaction.tempfile.mkstemp to fill the disk)
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LabelIOError
-from .atomic import _default_mode, _fsync_dir, explain_os_error, write_bytes_atomic
+from .atomic import (
+    HOST_TAG,
+    _default_mode,
+    _fsync_dir,
+    done_temp,
+    explain_os_error,
+    make_temp,
+    mark_writing,
+    owner_alive,
+    temp_in_use,
+    write_bytes_atomic,
+)
 
 __all__ = ["SaveTransaction", "recover", "sweep_temp_files", "SweepReport", "INTENT_GLOB"]
 
 INTENT_GLOB = ".save-*.commit"
 _TEMP = re.compile(r"^\..+\.tmp$")
 _LOCK_TEMP = re.compile(r"^\.lock\.[0-9a-f]+\.tmp$")  # another window taking the folder lock: not ours to remove
+_INTENT_OWNER = re.compile(r"^\.save-([0-9a-f]{8})-(\d+)-[0-9a-f]+\.commit$")
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +63,7 @@ class SaveTransaction:
             raise ValueError(f"{path} is not in the transaction's folder {self.folder}")
         tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
+            fd, tmp = make_temp(self.folder, path.name)   # in progress until commit() or abort() ends
             os.fchmod(fd, _default_mode())
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -58,6 +72,7 @@ class SaveTransaction:
         except OSError as exc:
             if tmp is not None:
                 _unlink(Path(tmp))
+                done_temp(tmp)
             self.abort()
             raise LabelIOError(f"could not save {path}: {explain_os_error(exc)}. Nothing was changed on disk (the "
                                f"previous files are intact); your edits are still in memory. Free space or pick "
@@ -71,11 +86,13 @@ class SaveTransaction:
     def commit(self) -> None:
         """Rename everything into place. LabelIOError if the intent record cannot be written (nothing changed)
         or a rename fails (the save is then completed by recover() when the folder is next opened)."""
-        intent = self.folder / f".save-{uuid.uuid4().hex[:12]}.commit"
+        intent = self.folder / f".save-{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:12]}.commit"
         record = {"replace": [[t.name, f.name] for t, f in self._staged], "remove": [p.name for p in self._remove]}
+        mark_writing(intent)
         try:
             write_bytes_atomic(intent, json.dumps(record).encode("utf-8"))
         except LabelIOError as exc:
+            done_temp(intent)
             self.abort()
             cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
             why = explain_os_error(cause) if cause is not None else str(exc)
@@ -89,11 +106,14 @@ class SaveTransaction:
         except OSError as exc:
             raise LabelIOError(f"the save into {self.folder} was interrupted ({exc.strerror or exc}); it will be "
                                f"completed when the folder is next opened. Your edits are still in memory.") from exc
+        finally:   # done or interrupted: from now on a sweep (here too) may finish what is left
+            done_temp(intent, *(t for t, _ in self._staged))
         self._staged, self._remove = [], []
 
     def abort(self) -> None:
         for tmp, _ in self._staged:
             _unlink(tmp)
+        done_temp(*(t for t, _ in self._staged))
         self._staged, self._remove = [], []
 
 
@@ -141,6 +161,8 @@ def recover(folder: str | Path, report: SweepReport | None = None) -> SweepRepor
     if not folder.is_dir():
         return report
     for intent in sorted(folder.glob(INTENT_GLOB)):
+        if _intent_in_use(intent):
+            continue       # a live writer between its commit record and its renames: its own to finish
         try:
             with open(intent, "rb") as fh:
                 record = json.loads(fh.read(1 << 20).decode("utf-8"))
@@ -170,12 +192,17 @@ def sweep_temp_files(folder: str | Path, report: SweepReport | None = None) -> S
             pass
     for entry in folder.iterdir():
         if _TEMP.match(entry.name) and not _LOCK_TEMP.match(entry.name) and entry.name not in pending \
-                and (entry.is_file() or entry.is_symlink()):
+                and (entry.is_file() or entry.is_symlink()) and not temp_in_use(entry):
             if _unlink(entry):
                 report.removed.append(entry.name)
     if report.completed or report.removed or report.problems:
         log.info("labels folder %s: %s", folder, report.message())
     return report
+
+
+def _intent_in_use(intent: Path) -> bool:
+    m = _INTENT_OWNER.match(intent.name)
+    return m is not None and owner_alive(m.group(1), int(m.group(2)), intent)
 
 
 def _unlink(path: Path) -> bool:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..boxes import grow_clip, mask_box
-from ..labels import VOID
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,16 +64,13 @@ def grid_targets(labels: np.ndarray, locked: np.ndarray, rows: np.ndarray, cols:
     H, W = labels.shape
     ey, ex = footprint_edges(rows, H), footprint_edges(cols, W)
     area = np.maximum(np.diff(ey)[:, None] * np.diff(ex)[None, :], 1).astype(np.float32)
-    painted = locked & (labels != VOID)
+    painted = locked & (labels < n_classes)   # void, and values that are no class (kept until Save asks), teach nothing
     shape = (len(rows), len(cols))
     best = np.zeros(shape, np.int64)
     target = np.full(shape, -1, np.int64)
     per_class = []
     if painted.any():
-        classes = np.unique(labels[painted])
-        if int(classes.max()) >= n_classes:
-            raise ValueError(f"a locked pixel has class {int(classes.max())} but the model has {n_classes} classes")
-        for c in classes:
+        for c in np.unique(labels[painted]):
             counts = _cell_sums(painted & (labels == c), ey, ex)
             per_class.append((int(c), counts))
             better = counts > best

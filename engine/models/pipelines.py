@@ -90,6 +90,10 @@ def msc_input(x: torch.Tensor, scale: float, pipeline: str) -> torch.Tensor:
         zoom, shrink = scale_factors(scale)
         h, w = x.shape[-2:]
         return caffe_interp(x, (interp_size(h, zoom, shrink), interp_size(w, zoom, shrink)))
+    h, w = x.shape[-2:]
+    if int(h * scale) < 1 or int(w * scale) < 1:   # a strip: torch refuses a side of zero pixels, keep one
+        return F.interpolate(x, size=(max(1, int(h * scale)), max(1, int(w * scale))), mode="bilinear",
+                             align_corners=False)
     return F.interpolate(x, scale_factor=float(scale), mode="bilinear", align_corners=False)
 
 

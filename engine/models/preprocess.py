@@ -40,9 +40,15 @@ class Geometry:
 
 def shrink_to(image_rgb: np.ndarray, max_side: int) -> np.ndarray:
     """(H,W,3) uint8 with its long side shrunk to max_side by cv2.resize(fx=fy=max_side/long side, INTER_LINEAR),
-    kazuto's demo.py preprocessing (OpenCV maps pixels by that factor, not by the rounded output size)."""
-    scale = max_side / max(image_rgb.shape[:2])
-    return cv2.resize(np.ascontiguousarray(image_rgb), dsize=None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    kazuto's demo.py preprocessing (OpenCV maps pixels by that factor, not by the rounded output size).
+    A side that factor would take to zero pixels (a 65535x1 strip) is kept at one: OpenCV refuses an empty size."""
+    h, w = image_rgb.shape[:2]
+    scale = max_side / max(h, w)
+    image = np.ascontiguousarray(image_rgb)
+    if round(h * scale) < 1 or round(w * scale) < 1:   # OpenCV rounds fx * width half to even, as round() does
+        dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return cv2.resize(image, dsize, interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, dsize=None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
 
 
 def subtract_mean(image_rgb: np.ndarray, mean_bgr, pipeline: str) -> np.ndarray:

@@ -22,7 +22,7 @@ from ..io.atomic import write_text_atomic
 from ..io.scaling import DEFAULT_SCALING, ImageScaling
 from ..io.labels import CLASS_NAMES_FILE, read_label_palette
 from ..labels import ClassList
-from .classes import FolderClasses, match_key
+from .classes import MAX_CLASSES, FolderClasses, check_name, match_key
 from .errors import ClassEditError, ClassListMismatch, ProjectFileError
 from .reconcile import describe_difference
 from .schema import MAX_BYTES, CRFSettings, ModelSettings, Project, parse_project, project_json
@@ -68,11 +68,34 @@ def parse_class_names(data: bytes, where: str = CLASS_NAMES_FILE) -> tuple[str, 
             names.append(m.group(2).strip())
     else:
         names = [line for _, line in lines]
+    _check_lines(where, [n for n, _ in lines], names)
     try:
         FolderClasses.from_names(names)
     except ClassEditError as exc:
         raise ProjectFileError(f"{where}: {exc}") from exc
     return tuple(names)
+
+
+def _check_lines(where: str, numbers: list[int], names: list[str], shown: int = 5) -> None:
+    """ProjectFileError naming every bad line (the first ``shown``): invalid names and names that repeat an
+    earlier one, so a user fixes the file in one go. A long line is measured, never quoted."""
+    problems, first = [], {}
+    for n, name in zip(numbers, names):
+        try:
+            check_name(name, f"line {n}")
+        except ClassEditError as exc:
+            problems.append(str(exc))
+            continue
+        key = match_key(name)
+        if key in first:
+            problems.append(f"line {n}: {name!r} repeats line {first[key]}")
+        else:
+            first[key] = n
+    if len(names) > MAX_CLASSES:
+        problems.append(f"{len(names)} names; at most {MAX_CLASSES} classes are allowed (255 is void)")
+    if problems:
+        more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+        raise ProjectFileError(f"{where}: " + "; ".join(problems[:shown]) + more)
 
 
 def class_names_text(class_list: ClassList) -> str:
@@ -112,6 +135,7 @@ class FolderProject:
         self.problems: list[str] = []          # what could not be read, for the user
         self._aside: list[tuple[Path, str]] = []   # files to keep aside (suffix) before they are replaced
         self._written = ""                     # project.json text on disk, to skip writes that change nothing
+        self.kept_aside: list[tuple[Path, Path]] = []   # (file, where it was kept) since the caller last looked
 
     @property
     def project_path(self) -> Path:
@@ -218,7 +242,9 @@ class FolderProject:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
             for path, suffix in list(self._aside):
                 if path.exists():
-                    os.replace(path, _aside_name(path, suffix))
+                    target = _aside_name(path, suffix)
+                    os.replace(path, target)
+                    self.kept_aside.append((path, target))
                 self._aside.remove((path, suffix))
         except OSError as exc:
             raise LabelIOError(f"could not keep {path} aside before replacing it: {exc.strerror or exc}. "

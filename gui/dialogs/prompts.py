@@ -48,6 +48,20 @@ def warn(parent, title: str, text: str) -> None:
     QMessageBox.warning(parent, title, text)
 
 
+def notice(parent, title: str, text: str) -> None:
+    """A problem the user must see that needs no answer now (a damaged file in the folder): a warning box that
+    does not block, so the folder goes on opening behind it."""
+    from PySide6.QtCore import Qt
+
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text.split("\n\n")[0][:300], QMessageBox.StandardButton.Ok,
+                      parent)
+    box.setInformativeText("What was found is listed under Show Details.")
+    box.setDetailedText(text)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setWindowModality(Qt.WindowModality.NonModal)
+    box.show()
+
+
 def ask_overwrite(parent, title: str, text: str) -> bool:
     """Write into something that exists (an export target)? No is the default."""
     answer = QMessageBox.question(parent, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,

@@ -37,6 +37,7 @@ class Classes(QObject):
     model_changed = Signal()           # the class list (or what the model's channels mean) changed
     error = Signal(str)
     activity = Signal(str)
+    project_problems = Signal(str)     # the folder's class list or settings file cannot be used (a dialog shows it)
     project_settings_applied = Signal(object, str)   # the folder's CRF values and backend were taken
     load_requested = Signal(object)    # Path: the folder's recorded model is to be loaded
     channels_changed = Signal()        # the channel map changed: predictions made before are stale
@@ -81,6 +82,8 @@ class Classes(QObject):
         project = self.project
         for problem in project.problems:
             self.error.emit(problem)
+        if project.problems:   # the status bar line is gone at the next message: this must be seen
+            self.project_problems.emit("\n\n".join(project.problems))
         switching = self._offer_folder_settings(project)
         if switching or self.model_lane.busy:   # this folder's model is on its way: reconcile when it lands
             self._awaiting_model = True
@@ -231,7 +234,16 @@ class Classes(QObject):
         except EngineError as exc:
             self.error.emit(f"The class list is changed for this session only: {exc}")
             return False
+        self.report_kept_aside()
         return True
+
+    def report_kept_aside(self) -> None:
+        """Say where an unreadable class_names.txt or project.json went when the folder's classes replaced it."""
+        project = self.project
+        if project is not None and project.kept_aside:
+            moved = "; ".join(f"{a.name} (it could not be used) is kept as {b.name}" for a, b in project.kept_aside)
+            project.kept_aside.clear()
+            self.error.emit(f"{project.labels_dir}: {moved}; the folder's classes were written in its place")
 
     def expect_model(self, path) -> None:
         """A checkpoint is being loaded: opening a folder now compares its recorded model with this one."""
@@ -336,14 +348,16 @@ class Classes(QObject):
 
     # ----- label values that are not classes --------------------------------------------------------
     def report_unknown(self, state) -> None:
-        if state.saved_labels is None or self.class_list is None:
+        """Say which label values of the opened image (from its label PNG or restored edits) are no class."""
+        if state is None or state.labels is None or self.class_list is None:
             return
         n = len(self.class_list)
-        values, pixels = unknown_values(state.saved_labels, n)
+        values, pixels = unknown_values(state.labels, n)
         if values:
             label_path = self._folder()[state.index].label_path
-            self.error.emit(describe_unknown(f"{label_path.parent.name}/{label_path.name}", values, pixels, n)
-                            + "; drawn in orange checks, Save asks")
+            where = (f"{label_path.parent.name}/{label_path.name}" if not state.hand
+                     else f"the restored unsaved edits of {state.path.name}")
+            self.error.emit(describe_unknown(where, values, pixels, n) + "; drawn in orange checks, Save asks")
 
     def resolve_unknown(self) -> bool | None:
         """Before a save: False if the labels hold only classes and void (or unknown values were just made void

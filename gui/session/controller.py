@@ -78,6 +78,7 @@ class AnnotatorController(QObject):
         self.dataset: Dataset | None = None
         self.model_gen = 0
         self.index = -1                      # image shown or being opened
+        self._skipped: list[int] | None = None   # while a folder opens: the images refused so far (else None)
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
         self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
         #                                      stage (a kernel load, a forward pass) need not be waited for
@@ -169,13 +170,16 @@ class AnnotatorController(QObject):
             self.activity.emit(f"No images in {dataset.folder}")
             return True
         start = dataset.index_of_id(start_name) if start_name else None
-        return self.open_index(start if start is not None else 0)
+        ok = self.open_index(start if start is not None else 0)
+        self._skipped = []           # set after open_index, which clears it: until one opens, go past refusals
+        return ok
 
     def open_index(self, index: int) -> bool:
         """Load image ``index`` in the background, then predict it (caller has dealt with unsaved work).
         Until it arrives ``state`` is None and ``index`` already names the new image."""
         if self.dataset is None or not 0 <= index < len(self.dataset):
             return False
+        self._skipped = None         # an image the user chose: if it cannot be read, it says why and stays
         for name in ("image", "predict", "crf", "preview", "adapt"):
             self.lanes[name].cancel()
         self.crf.forget()
@@ -281,6 +285,11 @@ class AnnotatorController(QObject):
         self.image.show(state)
         self.editor.bind(state)
         self.image_opened.emit()
+        skipped, self._skipped = self._skipped, None
+        if skipped:
+            names = ", ".join(self.dataset[i].path.name for i in skipped[:3]) + (" …" if len(skipped) > 3 else "")
+            self.error.emit(f"Opened {state.path.name}: {names} cannot be opened (marked in the list; its tooltip "
+                            f"says why)")
         if problem:
             self.error.emit(problem)
         self.classes.report_unknown(state)
@@ -300,6 +309,20 @@ class AnnotatorController(QObject):
         self.image_opened.emit()
         if self.dataset is not None and index == self.index:
             self._mark_unreadable(index, message)
+            if self._skipped is not None:   # the folder is opening: go on to the next image that may open
+                self._open_next_readable(index, self._skipped + [index])
+
+    def _open_next_readable(self, refused: int, skipped: list[int]) -> None:
+        """After ``refused`` failed while a folder opened: open the next image in display order (wrapping
+        around) not known to be unreadable; the refused ones stay listed, marked with their reason."""
+        order = self.ordering.order or list(range(len(self.dataset)))
+        pos = order.index(refused) if refused in order else -1
+        for i in order[pos + 1:] + order[:max(pos, 0)]:
+            if i not in skipped and self.dataset.status(i) != Status.ERROR:
+                self.open_index(i)
+                self._skipped = skipped
+                return
+        self.error.emit(f"No image in {self.dataset.folder} can be opened: the list says why for each")
 
     def _mark_unreadable(self, index: int, message: str) -> None:
         if self.dataset is not None and 0 <= index < len(self.dataset):
@@ -346,6 +369,7 @@ class AnnotatorController(QObject):
         self.recovery.discard(st.index)
         path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name
         self.activity.emit(f"Saved {path.parent.name}/{path.name} (in {path.parent.parent})")
+        self.classes.report_kept_aside()   # after "Saved": a replaced class_names.txt must not go unnoticed
         return True
 
     def _on_channels_changed(self) -> None:
@@ -608,6 +632,7 @@ class AnnotatorController(QObject):
         if self.recovery.restore_postponed(st, self.dataset.image_id(st.index)):
             self.editor.bind(st)
             self.results_changed.emit()
+            self.classes.report_unknown(st)
         self.sync_status()
 
     def _on_busy(self, _busy: bool) -> None:

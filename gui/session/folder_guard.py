@@ -4,12 +4,15 @@ every write once another window has taken over. Widget-free: the question itself
 to gui.menus.folder_lock.ask_lock_choice)."""
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QObject, Signal
 
 from engine.folder.lock import FolderLock, LockInfo, Outcome, read_lock
 from engine.io.transaction import sweep_temp_files
 
 READ_ONLY, TAKE_OVER, CANCEL = "read-only", "take-over", "cancel"
+log = logging.getLogger(__name__)
 
 
 class FolderGuard(QObject):
@@ -45,7 +48,9 @@ class FolderGuard(QObject):
         elif outcome == Outcome.HELD:
             holder = lock.holder
             who = holder.describe() if holder is not None else "another window"
+            log.warning("%s is held by %s: asking whether to open it read-only or take it over", dataset.folder, who)
             choice = self.ask(holder, dataset.folder)
+            log.info("%s: %s", dataset.folder, choice)
             if choice == CANCEL:
                 return False
             if choice == TAKE_OVER:

@@ -7,8 +7,9 @@ clean again. A write is a small compressed npz, done on the GUI thread. Disk pro
 once (the edits stay in memory) and retried on the next change.
 
 Only the folder's writer (gui.session.folder_guard) reads or writes the journal. A damaged entry is moved aside by the
-engine and announced with `damaged`. An entry is restored once the model's class count is known, so labels naming
-a class the model does not have are caught (and the entry moved aside) instead of failing every CRF run.
+engine and announced with `damaged`. An entry is restored once the model's class count is known. Label values that
+are no class of the folder (a class list made shorter since the autosave) are restored as they are, as a label PNG's
+would be: the window shows them with their own checks, the CRF treats them as void, and Save asks what to do.
 """
 from __future__ import annotations
 
@@ -85,8 +86,7 @@ class Recovery(QObject):
         if self.journal is None:
             return False
         try:
-            rec = self.journal.restore(image_id, expected_shape=state.shape,
-                                       n_classes=len(class_list) if class_list is not None else None)
+            rec = self.journal.restore(image_id, expected_shape=state.shape)   # unknown values: Save asks
         except DamagedEntry as exc:
             self.damaged.emit(list(self.journal.damaged))
             self.error.emit(f"Could not restore unsaved edits: {exc}")

@@ -40,11 +40,15 @@ def test_filter_narrows_the_list_and_navigation(qtbot, window, env, tmp_path):
     folder, model = env
     (folder / "broken.png").write_text("not an image")
     window.ctl.prefetch.enabled = False
-    start(window, folder, model)                                # opens broken.png, the first name
+    start(window, folder, model)                                # tries broken.png, the first name...
     panel, fl = window.images_panel, window.file_list
     qtbot.waitUntil(lambda: fl.status_text(0) == "error", timeout=10000)
     names = [window.ctl.dataset[i].path.name for i in range(len(window.ctl.dataset))]
     assert names[0] == "broken.png"
+    qtbot.waitUntil(lambda: window.ctl.state is not None and window.ctl.index == 1, timeout=10000)  # ...goes on
+    assert window.go_to(0) and window.ctl.index == 0            # picked by hand, a refused image stays selected
+    qtbot.waitUntil(lambda: not window.ctl.busy and "broken.png" in window.last_error, timeout=10000)
+    assert window.ctl.state is None and window.ctl.index == 0
     panel.filter.setText("img")
     assert [names[i] for i in fl.shown(window.ctl.ordering.order)] == ["img1.png", "img2.png", "img3.png"]
     panel.filter.setText("img?.png -")           # every word must match

@@ -123,3 +123,79 @@ def test_gui_opens_a_folder_with_a_damaged_journal(tmp_path):
         assert reason in text
     assert len(list((rec / "damaged").glob("*.npz"))) == 4 and not list(rec.glob("*.npz"))
     assert np.all([p.name.endswith(".why.txt") for p in (rec / "damaged").glob("*.txt")])
+
+
+# ---------------------------------------------------------------- issue 26
+@pytest.mark.parametrize("hw", [(1, 65535), (65535, 1)])
+def test_predict_on_a_strip_writes_labels(tmp_path, hw):
+    """Issue 26 item 11: a 65535x1 or 1x65535 PNG ended in a cv2 traceback (`!dsize.empty()`)."""
+    from PIL import Image
+    Image.fromarray(np.full(hw + (3,), 120, np.uint8)).save(tmp_path / "strip.png")
+    code, err, _, _ = _run(["predict", tmp_path / "strip.png", "--out", tmp_path / "labels" / "strip.png",
+                            "--crf", "demo_v1"])
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    from engine.io.labels import read_label_png
+    assert read_label_png(tmp_path / "labels" / "strip.png").shape == hw
+
+
+def test_prelabel_refuses_a_damaged_class_names_and_keeps_it(tmp_path):
+    """Issue 26 item 14: the file is checked on read, the message names each bad line, nothing is written."""
+    from tests.support.attacks.class_files import LONG_LINE, hostile_class_names
+    folder = make_folder(tmp_path / "imgs", n=1)
+    (folder / "labels").mkdir()
+    (folder / "labels" / "class_names.txt").write_bytes(hostile_class_names())
+    code, err, _, _ = _run(["prelabel", folder])
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err, err[-2000:]
+    assert "line 4: 'red thing' repeats line 3" in err and f"line 6 is {LONG_LINE} characters long" in err
+    assert len(err) < 2000                                          # the 200 kB line is measured, not printed
+    assert sorted(p.name for p in (folder / "labels").iterdir()) == ["class_names.txt"]
+    assert (folder / "labels" / "class_names.txt").read_bytes() == hostile_class_names()
+
+
+def test_prelabel_a_folder_of_strips(tmp_path):
+    """Issue 26 item 11, pre-labelling: strips of every orientation with the demo v2 model (MSC) and its CRF."""
+    from PIL import Image
+
+    from engine.io.labels import read_label_png
+    from engine.paths import RESOURCES
+    folder = tmp_path / "strips"
+    folder.mkdir()
+    shapes = {"wide.png": (1, 65535), "tall.png": (65535, 1), "dot.png": (1, 1), "thin.png": (3, 9000)}
+    for name, hw in shapes.items():
+        Image.fromarray(np.full(hw + (3,), 90, np.uint8)).save(folder / name)
+    code, err, _, _ = _run(["prelabel", folder, "--model", RESOURCES / "models" / "demo_v2.pt"])
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    for name, hw in shapes.items():
+        assert read_label_png(folder / "labels" / name).shape == hw
+
+
+def test_prelabel_killed_mid_run_leaves_nothing_behind_after_the_next_run(tmp_path):
+    """Issue 26 item 16: temporary files stayed in labels/ after kills (only the journal's were swept). A run killed
+    (SIGKILL) while it writes labels, plus a dead writer's leftovers: the next run sweeps them at its start and
+    finishes the folder; a live writer's file is left alone."""
+    from engine.io import atomic
+    folder = make_folder(tmp_path / "imgs", n=24)
+    proc = subprocess.Popen([sys.executable, "main.py", "prelabel", str(folder), "--sequential"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    labels = folder / "labels"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(labels.glob("img*.png"))) < 3 and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftovers = [labels / f".img{i}.png.{atomic.HOST_TAG}-{int(dead.stdout)}.k1ll3d.tmp" for i in (5, 6)]
+    for p in leftovers:
+        p.write_bytes(b"half a label")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        mine = labels / f".img7.png.{atomic.HOST_TAG}-{live.pid}.wr1t1ng.tmp"   # a live writer's
+        mine.write_bytes(b"being written")
+        code, err, _, _ = _run(["prelabel", folder, "--sequential"])
+        assert code == 0 and "Traceback" not in err, err[-2000:]
+        left = sorted(p.name for p in labels.iterdir() if p.name.endswith((".tmp", ".commit")))
+        assert left == [mine.name]
+        assert len(list(labels.glob("img*.png"))) == 24
+    finally:
+        live.kill()
+        live.wait()

@@ -289,7 +289,7 @@ def test_class_names_txt_forms(text, names):
 
 @pytest.mark.parametrize("data,message", [
     (b"0 a\n2 b\n", "id 2 where 1"),
-    (b"a\nA\n", "both named"),
+    (b"a\nA\n", "line 2: 'A' repeats line 1"),
     (b"\xff\xfe\x00", "UTF-8"),
     (b"# nothing\n\n", "no class names"),
 ])
