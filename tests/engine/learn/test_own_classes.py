@@ -235,3 +235,16 @@ def test_an_erased_stroke_leaves_no_trace_in_the_head():
     erased, _ = image.learn(both, sc.labels, first)                    # the second stroke erased
     for a, b in zip(erased.tensors, only_first.tensors):
         assert torch.equal(a, b)
+
+
+def test_a_head_file_that_unpacks_to_gigabytes_is_refused_before_it_is_read(tmp_path):
+    import zipfile
+
+    loaded, _ = demo()
+    store = HeadStore(tmp_path / "labels", loaded.sha256)
+    store.path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(store.path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("weight.npy", b"\x00" * (80 << 20))                # 80 MB of zeros, a few kB on disk
+    assert store.path.stat().st_size < 1 << 20
+    with pytest.raises(HeadFileError, match="unpacks to far more"):
+        store.load(7)
