@@ -248,3 +248,19 @@ def test_a_head_file_that_unpacks_to_gigabytes_is_refused_before_it_is_read(tmp_
     assert store.path.stat().st_size < 1 << 20
     with pytest.raises(HeadFileError, match="unpacks to far more"):
         store.load(7)
+
+
+def test_more_folder_classes_than_a_label_map_holds_are_refused_and_the_most_still_learn():
+    """Bad input: a 256th class is refused with a message (ids 0..254, 255 is void); a head over all 255 works."""
+    from engine.project import ClassEditError, FolderClasses
+
+    classes = FolderClasses.from_names([f"class {i}" for i in range(255)])
+    with pytest.raises(ClassEditError, match="at most 255 classes"):
+        classes.add("one too many")
+    loaded, pred = demo()
+    adapter = HeadAdapter(pred, source=tuple(range(5)) + (-1,) * 250)
+    sc = scene_with(own_classes.CARDBOARD)
+    labels = np.where(sc.labels == own_classes.CARDBOARD, 254, sc.labels).astype(np.uint8)
+    head, probs = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
+        adapter.original, labels, stroke_on(labels, 254))
+    assert probs.shape[0] == 255 and ((probs.argmax(0) == 254) & (labels == 254)).sum() > 0.3 * (labels == 254).sum()
