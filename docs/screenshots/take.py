@@ -12,7 +12,8 @@ samples' ground truth (resources/samples_gt). Two superpixel clicks (superpixel.
 strokes with Edit > Adapt the model to corrections on, so main.png and the shots after it show the status-bar note
 "model adapted on 2 strokes / 1 image". main.png is taken at 1600 px wide, legends.png at 1280x720 (the readout
 must show both classes and the uncertainty uncut there, the legend every marking overlay), new_class.png after
-adding a class (its colour is the one farthest from every colour shown).
+adding a class (its colour is the one farthest from every colour shown), own_class.png in a folder with classes the
+model never knew: one stroke of "cardboard" spreads to the whole panel.
 """
 from __future__ import annotations
 
@@ -250,8 +251,54 @@ def main() -> int:
     w.toolbar.uncertainty.setChecked(False)
     from gui.dialogs import prompts
     prompts.ask_unsaved = lambda *a: prompts.DISCARD
+    own_class_shot(w, ready)
     w.close()
     return 0
+
+
+def own_class_shot(w, ready) -> None:
+    """own_class.png: a folder with two classes the demo model never saw (engine/demo/own_classes.py), added in the
+    Classes panel; one stroke of "cardboard" across a panel spreads to the panel, and the panel says the class was
+    learnt here."""
+    from engine.demo import own_classes
+    site = Path(tempfile.mkdtemp(prefix="dla-shots-own-"))
+    scenes = []
+    for i in range(40):
+        sc = own_classes.make_scene(i, (360, 480))
+        if (sc.labels == own_classes.CARDBOARD).sum() > 8000:
+            scenes.append(sc)
+            cv2.imwrite(str(site / f"site_{len(scenes):02d}.png"), cv2.cvtColor(sc.image, cv2.COLOR_RGB2BGR))
+        if len(scenes) == 2:
+            break
+    w.open_folder(site)
+    until(ready, 120)
+    classes = w.ctl.classes.project.classes.add("cardboard").add("glass")
+    if not w.ctl.classes.edit_classes(classes):
+        raise SystemExit("could not add the classes")
+    until(ready, 120)
+    region = scenes[0].labels == own_classes.CARDBOARD
+    ys, xs = np.nonzero(region)
+    row = int(np.median(ys))
+    cols = np.nonzero(region[row])[0]
+    ed = w.ctl.editor
+    ed.set_paint_class(own_classes.CARDBOARD)
+    ed.set_radius(5)
+    mid, span = int(cols[len(cols) // 2]), max(4, len(cols) // 4)
+    ed.begin_stroke((mid - span, row))
+    ed.stroke_to((mid + span, row))
+    ed.end_stroke()
+    until(lambda: w.learn.status_label.text() == "model adapted on 1 stroke / 1 image" and not w.ctl.busy, 120)
+    pump(0.5)
+    until(lambda: not w.ctl.busy, 60)
+    if w.class_panel.origin(own_classes.CARDBOARD) != "learnt (1)":
+        raise SystemExit(f"the Classes panel says {w.class_panel.origin(own_classes.CARDBOARD)!r}")
+    spread = region & (w.ctl.state.labels == own_classes.CARDBOARD) & ~w.ctl.state.locked
+    if spread.sum() < 0.3 * region.sum():
+        raise SystemExit(f"the stroke spread to {spread.sum()} of {region.sum()} cardboard pixels")
+    ys, xs = np.nonzero(spread)
+    move_mouse(w, float(xs[len(xs) // 2]), float(ys[len(ys) // 2]))   # the readout on a pixel it spread to
+    pump(0.5)
+    shot("own_class", w)
 
 
 if __name__ == "__main__":
