@@ -29,21 +29,22 @@ def is_backbone_only(loaded) -> bool:
 def strip_classifier(arch: str, sd: dict) -> dict | None:
     """A copy of ``sd`` (our key names) with a one-output zero classifier when it has none or one wider than
     MAX_CLASSES; None when its classifier is a usable one."""
+    def conv(v) -> bool:
+        return isinstance(v, torch.Tensor) and v.ndim == 4
+
     if arch == "deeplab_v1_largefov":
-        head = sd.get("fc8.weight")
-        fc7 = sd.get("fc7.weight")
-        if (isinstance(head, torch.Tensor) and head.ndim == 4 and head.shape[0] <= MAX_CLASSES) or \
-                not isinstance(fc7, torch.Tensor) or fc7.ndim != 4:
-            return None
+        head, fc7 = sd.get("fc8.weight"), sd.get("fc7.weight")
+        if not conv(fc7) or (head is not None and not (conv(head) and head.shape[0] > MAX_CLASSES)):
+            return None     # a usable classifier, or a malformed file the normal path reports
         out = {k: v for k, v in sd.items() if not k.startswith("fc8.")}
         out["fc8.weight"], out["fc8.bias"] = torch.zeros(1, fc7.shape[0], 1, 1), torch.zeros(1)
         return out
     heads = {k: v for k, v in sd.items() if _V2_HEADS.match(k)}
-    widths = {int(v.shape[0]) for k, v in heads.items() if k.endswith("weight") and isinstance(v, torch.Tensor)}
-    if widths and max(widths) <= MAX_CLASSES:
+    weights = [v for k, v in heads.items() if k.endswith("weight")]
+    if weights and not (all(conv(v) for v in weights) and max(int(v.shape[0]) for v in weights) > MAX_CLASSES):
         return None
     last = sorted(k for k in sd if re.match(r"^base\.layer5\.block\d+\.increase\.conv\.weight$", k))
-    if not last or not isinstance(sd[last[-1]], torch.Tensor):
+    if not last or not conv(sd[last[-1]]):
         return None
     channels = int(sd[last[-1]].shape[0])
     out = {k: v for k, v in sd.items() if k not in heads}

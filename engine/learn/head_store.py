@@ -95,6 +95,10 @@ class HeadStore:
     def _read(self, path: Path, n_classes: int) -> HeadState:
         if path.stat().st_size > MAX_BYTES:
             raise _Bad(f"it is {path.stat().st_size} bytes, far more than a head takes")
+        with zipfile.ZipFile(path) as zf:   # a compressed member could unpack to far more than the file holds
+            members = zf.infolist()
+            if len(members) > 8 or sum(m.file_size for m in members) > MAX_BYTES:
+                raise _Bad("it unpacks to far more than a head takes")
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(bytes(z["header"]).decode("utf-8"))
             weight, bias, scale = z["weight"], z["bias"], z["scale"]

@@ -262,12 +262,16 @@ class Adaptation(QObject):
             return None
         return self.head if (self.carry or token == self._token) else self.adapter.original
 
-    def predict_fn(self, predictor, head: HeadState | None):
+    def predict_fn(self, predictor, head: HeadState | None, token=None):
         """fn(image, should_cancel, on_progress=None) -> (probs, Prepared or None), for a worker thread. With an
         adapted head the backbone's features are kept and the head makes the probabilities; with the network's
         own head (or adaptation off) it is Predictor.predict. Probabilities are float16 for large images
-        (engine.crf.interactive.probs_dtype)."""
+        (engine.crf.interactive.probs_dtype). The head is carried (gated, engine.models.folder_head) unless
+        ``token`` is the open image and its own strokes taught the head (predicting it again shows what it
+        showed)."""
         adapter = self.adapter
+        carried = not (token is not None and token == self._token and head is not None
+                       and head.fitted_on == self._image_id)
         if not self._active(predictor) or head is None or head.is_original:
             return lambda image, cancel, progress=None: (
                 predictor.predict(image, should_cancel=cancel, on_progress=progress,
@@ -279,7 +283,7 @@ class Adaptation(QObject):
             features = adapter.predictor.extract_features(image, should_cancel=cancel)
             if progress is not None:
                 progress("adapted head", 0.9)
-            probs = adapter.probs(features, head, carried=True, **probs_dtype(*image.shape[:2]))
+            probs = adapter.probs(features, head, carried=carried, **probs_dtype(*image.shape[:2]))
             return probs, Prepared(features, head)
         return run
 

@@ -469,7 +469,7 @@ class AnnotatorController(QObject):
             return
         self.crf.before_prediction()
         self.activity.emit(f"Predicting {st.path.name}…")
-        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token))  # with the adapted head
+        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token), st.token)  # the adapted head
 
         def job(cancel, report):
             with self.loader.lock:

@@ -136,6 +136,7 @@ def test_the_head_carries_over_and_never_touches_saved_labels(qtbot, window, tmp
                     window.ctl.prefetch.take(2).extra is not None and window.ctl.prefetch.take(2).extra.head is head,
                     timeout=20000)                                   # the prefetched img3 was redone with it
 
+    assert window.ctl.save()           # kept (Discard would take back what img2's stroke taught: issue 26)
     assert window.go_to(2)
     st = wait_image(qtbot, window, 2)
     st = wait_ready(qtbot, window)

@@ -235,3 +235,32 @@ def test_an_erased_stroke_leaves_no_trace_in_the_head():
     erased, _ = image.learn(both, sc.labels, first)                    # the second stroke erased
     for a, b in zip(erased.tensors, only_first.tensors):
         assert torch.equal(a, b)
+
+
+def test_a_head_file_that_unpacks_to_gigabytes_is_refused_before_it_is_read(tmp_path):
+    import zipfile
+
+    loaded, _ = demo()
+    store = HeadStore(tmp_path / "labels", loaded.sha256)
+    store.path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(store.path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("weight.npy", b"\x00" * (80 << 20))                # 80 MB of zeros, a few kB on disk
+    assert store.path.stat().st_size < 1 << 20
+    with pytest.raises(HeadFileError, match="unpacks to far more"):
+        store.load(7)
+
+
+def test_more_folder_classes_than_a_label_map_holds_are_refused_and_the_most_still_learn():
+    """Bad input: a 256th class is refused with a message (ids 0..254, 255 is void); a head over all 255 works."""
+    from engine.project import ClassEditError, FolderClasses
+
+    classes = FolderClasses.from_names([f"class {i}" for i in range(255)])
+    with pytest.raises(ClassEditError, match="at most 255 classes"):
+        classes.add("one too many")
+    loaded, pred = demo()
+    adapter = HeadAdapter(pred, source=tuple(range(5)) + (-1,) * 250)
+    sc = scene_with(own_classes.CARDBOARD)
+    labels = np.where(sc.labels == own_classes.CARDBOARD, 254, sc.labels).astype(np.uint8)
+    head, probs = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
+        adapter.original, labels, stroke_on(labels, 254))
+    assert probs.shape[0] == 255 and ((probs.argmax(0) == 254) & (labels == 254)).sum() > 0.3 * (labels == 254).sum()
