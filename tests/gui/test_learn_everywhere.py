@@ -38,8 +38,15 @@ def network_labels(folder, n):
     return [labels_from_probs(predictor.predict(read_image(folder / f"img{i + 1}.png"))) for i in range(n)]
 
 
-def saved_folder(tmp_path, n=1):
+def saved_folder(tmp_path, n=1, prelabelled=False):
+    """Scenes whose labels file holds the network's own (wrong) result: saved by hand, or written by a pre-labelling
+    run (``main.py prelabel``, the CRF off so the file is the network's result as it is)."""
     folder = write_folder(tmp_path / "site", n, start=FLIPS)
+    if prelabelled:
+        from engine.batch.cli import main as prelabel
+        assert prelabel([str(folder), "--model", str(DEMO_V1), "--crf", "none", "--device", "cpu",
+                         "--sequential"]) == 0
+        return folder
     return write_folder(folder, n, saved=n, start=FLIPS, labels=network_labels(folder, n))
 
 
@@ -54,12 +61,15 @@ def near(mask, reach):
     return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
 
 
-def test_a_stroke_on_a_saved_image_teaches_and_spreads_near_itself_and_undo_restores_it(qtbot, window, tmp_path):
-    folder = saved_folder(tmp_path)
+@pytest.mark.parametrize("prelabelled", [False, True], ids=["saved", "pre-labelled"])
+def test_a_stroke_on_a_saved_image_teaches_and_spreads_near_itself_and_undo_restores_it(qtbot, window, tmp_path,
+                                                                                         prelabelled):
+    folder = saved_folder(tmp_path, prelabelled=prelabelled)
+    shown = "pre-labelled" if prelabelled else "saved"
     st = opened(qtbot, window, folder)
     saved, gt = st.labels.copy(), shifted_scene(FLIPS).labels
     region, cls = _largest_wrong_region(saved, gt)
-    assert window.file_list.status_text(0) == "saved" and region.mean() > 0.3   # the file keeps the wrong region
+    assert window.file_list.status_text(0) == shown and region.mean() > 0.3   # the file keeps the wrong region
     assert not st.follows_model and window.ctl.adapt.head.is_original
 
     paint_stroke(window, next_stroke(saved, gt))
@@ -78,7 +88,7 @@ def test_a_stroke_on_a_saved_image_teaches_and_spreads_near_itself_and_undo_rest
     st = wait_ready(qtbot, window)
     np.testing.assert_array_equal(st.labels, saved)                      # exactly the file again
     assert not st.locked.any() and window.ctl.adapt.head.is_original and status(window) == "model not adapted"
-    assert window.file_list.status_text(0) == "saved"
+    assert window.file_list.status_text(0) == shown
 
 
 def test_use_model_result_keeps_the_hand_edits(qtbot, window, tmp_path):
