@@ -257,6 +257,15 @@ class EditableLabels:
             locked = locked | (new_labels != self._labels)
         return self._commit((0, 0) + self.shape[::-1], new_labels, locked, kind)
 
+    def replace_box(self, box, new_labels: np.ndarray, kind: str = "replace") -> RegionEdit:
+        """New labels for the box (x0, y0, x1, y1) only, locks unchanged (a correction's spread: a window of a
+        large image, without diffing the rest)."""
+        x0, y0, x1, y1 = box
+        new_labels = np.asarray(new_labels)
+        if new_labels.shape != (y1 - y0, x1 - x0) or new_labels.dtype != np.uint8:
+            raise ValueError(f"labels {new_labels.shape} {new_labels.dtype} do not fit the box {box}")
+        return self._commit(box, new_labels, self._locked[y0:y1, x0:x1], kind)
+
     def clear_locks(self) -> RegionEdit:
         """Unlock every pixel (labels stay); the next CRF run or prediction may change them again."""
         return self._commit((0, 0) + self.shape[::-1], self._labels, np.zeros_like(self._locked), "clear locks")

@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.annotate.edits import EditableLabels, RegionEdit
 from engine.annotate.spread import corrections, reach_for, spread_mask
+from engine.boxes import grow_clip, mask_box, union
 from engine.annotate.status import Status
 from engine.crf.base import labels_from_probs
 from engine.errors import LabelIOError
@@ -241,20 +242,26 @@ class ImageState:
             return False
         labels, locked = edits.labels, edits.locked
         seeds = corrections(labels, locked, base)
-        new = spread_mask(labels, seeds, model, locked, reach_for(*self.shape)) if seeds.any() else None
         old = self.spread
-        if new is None and old is None:
+        box = union(grow_clip(mask_box(seeds), reach_for(*self.shape), self.shape),
+                    mask_box(old) if old is not None else None)   # the work stays in the window it can change
+        if box is None:
             return False
-        target = labels.copy()
+        x0, y0, x1, y1 = box
+        sl = np.s_[y0:y1, x0:x1]
+        new = spread_mask(labels[sl], seeds[sl], model[sl], locked[sl], reach_for(*self.shape))
+        target = labels[sl].copy()
         if old is not None:
-            back = old & ~locked if new is None else old & ~new & ~locked
-            target[back] = base[back]
-        if new is not None:
-            target[new] = model[new]
-        self.spread = new if new is not None and new.any() else None
-        if np.array_equal(target, labels):
+            back = old[sl] & ~new & ~locked[sl]
+            target[back] = base[sl][back]
+        target[new] = model[sl][new]
+        if new.any():
+            self.spread = np.zeros(self.shape, dtype=bool)
+            self.spread[sl] = new
+        else:
+            self.spread = None
+        if edits.replace_box(box, target, kind="spread").is_empty:
             return False
-        edits.replace_all(target, lock_changed=False, keep_locks=True, kind="spread")
         self.crf_preview = None
         return True
 
