@@ -15,8 +15,8 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from engine.annotate.edits import RegionEdit
 from engine.labels import VOID
 
-KIND_TEXT = {"brush": "Brush stroke", "eraser": "Erase", "void": "Paint void", "fill": "Flood fill", "polygon": "Polygon fill",
-             "superpixel": "Superpixel fill",
+KIND_TEXT = {"brush": "Brush stroke", "eraser": "Erase", "void": "Paint void", "fill": "Flood fill",
+             "polygon": "Polygon fill", "superpixel": "Superpixel fill",
              "clear locks": "Clear locks", "set labels": "Set labels", "use model result": "Use model result"}
 
 

@@ -16,6 +16,6 @@ __all__ = ["BrushTool", "EditTool", "FillTool", "PickTool", "PolygonTool", "Supe
 
 
 def make_tools(editor: Editor) -> dict[str, EditTool]:
-    tools = [BrushTool(editor), BrushTool(editor, erase=True), BrushTool(editor, void=True), FillTool(editor), PolygonTool(editor),
-             SuperpixelTool(editor), PickTool(editor)]
+    tools = [BrushTool(editor), BrushTool(editor, erase=True), BrushTool(editor, void=True), FillTool(editor),
+             PolygonTool(editor), SuperpixelTool(editor), PickTool(editor)]
     return {t.name: t for t in tools}

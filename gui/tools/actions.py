@@ -1,8 +1,9 @@
 """The editing UI: tool actions (toolbar + Edit menu), paint class keys, brush size, undo/redo,
 clear locks and auto-refine, bound to the Editor and the canvas.
 
-Keys: B brush, E eraser (back to the model's labels, unlocked), V paint void (locked), G flood fill, P polygon/lasso, S superpixel fill, I pick class, H pan; 0-9 paint class;
-[ and ] brush size; Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo; Alt+click picks with any tool.
+Keys: B brush, E eraser (back to the model's labels, unlocked), V paint void (locked), G flood fill, P polygon/lasso,
+S superpixel fill, I pick class, H pan; 0-9 paint class; [ and ] brush size; Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y)
+undo / redo; Alt+click picks with any tool.
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def _unique(keys: list[QKeySequence]) -> list[QKeySequence]:
 
 TOOL_TIPS = {"eraser": "Eraser: the pixels go back to the model's labels, unlocked (nothing is taught there)",
              "void": "Paint void: the pixels become void and stay so (locked); nothing learns from them"}
-TOOL_KEYS = {"pan": "H", "brush": "B", "eraser": "E", "void": "V", "fill": "G", "polygon": "P", "superpixel": "S", "pick": "I"}
+TOOL_KEYS = {"pan": "H", "brush": "B", "eraser": "E", "void": "V", "fill": "G", "polygon": "P", "superpixel": "S",
+             "pick": "I"}
 
 
 class EditActions(QObject):
