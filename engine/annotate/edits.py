@@ -1,4 +1,5 @@
-"""Hand corrections on a label map: brush, eraser, flood fill, polygon fill, pick, and locked pixels.
+"""Hand corrections on a label map: brush, paint void, eraser (unlock), flood fill, polygon fill, pick, and locked
+pixels.
 
 Every change returns a RegionEdit holding only the changed bounding box (before and after patches of labels and
 locks), so undo costs memory proportional to the edit, not to the image; the GUI wraps each in a QUndoCommand.
@@ -50,6 +51,22 @@ class RegionEdit:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.before_labels, self.after_labels, self.before_locked, self.after_locked))
+
+    def stands_in(self, labels: np.ndarray, locked: np.ndarray, n_classes: int | None = None) -> bool:
+        """True while a class this edit locked still stands somewhere in (labels, locked): the pixels it newly
+        locked or relabelled keep its label and lock (void, and ids >= n_classes, teach nothing and do not count).
+        So a stroke painted over or unlocked by the eraser is no longer in effect."""
+        if self.is_empty:
+            return False
+        x0, y0, x1, y1 = self.box
+        painted = self.after_locked & ~(self.before_locked & (self.before_labels == self.after_labels))
+        painted &= self.after_labels != VOID
+        if n_classes is not None:
+            painted &= self.after_labels < n_classes
+        if not painted.any():
+            return False
+        now_l, now_k = labels[y0:y1, x0:x1], locked[y0:y1, x0:x1]
+        return bool(np.any(painted & now_k & (now_l == self.after_labels)))
 
 
 def _as_points(points: Iterable[Sequence[float]]) -> np.ndarray:
@@ -121,6 +138,32 @@ class EditableLabels:
     def brush(self, points: Iterable[Sequence[float]], radius: int, class_id: int, lock: bool = True) -> RegionEdit:
         """Paint a round brush of `radius` pixels along the polyline; radius 0 paints the 1-pixel path."""
         self._check_class(class_id)
+        kind = "void" if class_id == VOID else "brush"
+        footprint = self._footprint(points, radius)
+        if footprint is None:
+            return self._empty(kind)
+        box, mask = footprint
+        return self._paint(box, mask, class_id, lock, kind)
+
+    def unlock(self, points: Iterable[Sequence[float]], radius: int, model: np.ndarray | None) -> RegionEdit:
+        """The eraser: the pixels under the round brush go back to unlabelled by hand, i.e. unlocked and showing
+        ``model`` (the model's current labels, (H,W) uint8; None before any result: void), as in labelme and CVAT."""
+        footprint = self._footprint(points, radius)
+        if footprint is None:
+            return self._empty("eraser")
+        (x0, y0, x1, y1), mask = footprint
+        new_l = self._labels[y0:y1, x0:x1].copy()
+        if model is None:
+            new_l[mask] = VOID
+        elif model.shape != self.shape:
+            raise ValueError(f"model labels {model.shape} do not fit the {self.shape} label map")
+        else:
+            new_l[mask] = model[y0:y1, x0:x1][mask]
+        new_k = self._locked[y0:y1, x0:x1] & ~mask
+        return self._commit((x0, y0, x1, y1), new_l, new_k, "eraser")
+
+    def _footprint(self, points, radius: int):
+        """((x0, y0, x1, y1), (h, w) bool mask) of a round brush along the polyline, or None outside the image."""
         radius = int(radius)
         if radius < 0:
             raise ValueError(f"brush radius must be >= 0, got {radius}")
@@ -131,7 +174,7 @@ class EditableLabels:
         x1 = min(int(pts[:, 0].max()) + radius + 1, w)
         y1 = min(int(pts[:, 1].max()) + radius + 1, h)
         if x0 >= x1 or y0 >= y1:
-            return self._empty("eraser" if class_id == VOID else "brush")
+            return None
         # draw the 1-px path with a margin so off-box points still rasterise correctly, then dilate by the disc
         m = radius
         mask = np.zeros((y1 - y0 + 2 * m, x1 - x0 + 2 * m), dtype=np.uint8)
@@ -144,11 +187,11 @@ class EditableLabels:
         if radius > 0:
             disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
             mask = cv2.dilate(mask, disc)
-        mask = mask[m: m + (y1 - y0), m: m + (x1 - x0)].astype(bool)
-        return self._paint((x0, y0, x1, y1), mask, class_id, lock, "eraser" if class_id == VOID else "brush")
+        return (x0, y0, x1, y1), mask[m: m + (y1 - y0), m: m + (x1 - x0)].astype(bool)
 
     def erase(self, points: Iterable[Sequence[float]], radius: int) -> RegionEdit:
-        """Paint void (255) and lock it, so the CRF and new predictions leave it void."""
+        """Paint void (255) and lock it, so the CRF and new predictions leave it void: the window's *Paint void*
+        tool (its Eraser is ``unlock``)."""
         return self.brush(points, radius, VOID, lock=True)
 
     def flood_fill(self, point: Sequence[float], class_id: int, lock: bool = True) -> RegionEdit:
@@ -201,7 +244,7 @@ class EditableLabels:
 
     def replace_all(self, new_labels: np.ndarray, lock_changed: bool = True, keep_locks: bool = True,
                     kind: str = "replace") -> RegionEdit:
-        """Put a whole new label map in place (a map set by hand, or "use the model result").
+        """Put a whole new label map in place (a map set by hand, "use the model result", a correction's spread).
 
         lock_changed locks the pixels whose label changes (the annotator's word on them); keep_locks False unlocks
         every other pixel, so the map follows the model again.
@@ -213,6 +256,15 @@ class EditableLabels:
         if lock_changed:
             locked = locked | (new_labels != self._labels)
         return self._commit((0, 0) + self.shape[::-1], new_labels, locked, kind)
+
+    def replace_box(self, box, new_labels: np.ndarray, kind: str = "replace") -> RegionEdit:
+        """New labels for the box (x0, y0, x1, y1) only, locks unchanged (a correction's spread: a window of a
+        large image, without diffing the rest)."""
+        x0, y0, x1, y1 = box
+        new_labels = np.asarray(new_labels)
+        if new_labels.shape != (y1 - y0, x1 - x0) or new_labels.dtype != np.uint8:
+            raise ValueError(f"labels {new_labels.shape} {new_labels.dtype} do not fit the box {box}")
+        return self._commit(box, new_labels, self._locked[y0:y1, x0:x1], kind)
 
     def clear_locks(self) -> RegionEdit:
         """Unlock every pixel (labels stay); the next CRF run or prediction may change them again."""

@@ -3,8 +3,9 @@
 Rules: the label map lives in an EditableLabels (labels + locked pixels). Labels whose base is the
 model follow each new model/CRF result, except on locked (hand-edited) pixels, which keep the
 annotator's value. Labels read from disk do not follow the model: new results are kept for
-display only, until the user asks to use the model result again. Status is derived from the data,
-never set by hand, so it cannot go stale.
+display, and taken only where a correction on them spreads (engine.annotate.spread: near the
+correction, its own class), until the user asks to use the model result (which keeps the locked
+pixels). Status is derived from the data, never set by hand, so it cannot go stale.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.annotate.edits import EditableLabels, RegionEdit
+from engine.annotate.spread import corrections, reach_for, spread_mask
+from engine.boxes import grow_clip, mask_box, union
 from engine.annotate.status import Status
 from engine.crf.base import labels_from_probs
 from engine.errors import LabelIOError
@@ -50,6 +53,10 @@ class ImageState:
     saved_by_machine: bool = False         # saved_labels came from a batch run (pre-labelled), not from a person
     void_mask: np.ndarray | None = field(default=None, repr=False)   # (H, W) bool, fully transparent: void in
     #                                                                   every model result (engine.predict)
+    disk_labels: np.ndarray | None = field(default=None, repr=False)  # the file's labels this opening started
+    #                                   from: what a disk-based pixel shows unless a correction spreads over it
+    spread: np.ndarray | None = field(default=None, repr=False)       # (H, W) bool: disk-based pixels that show
+    #                                   the model's label because a correction spread there (engine.annotate.spread)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -86,6 +93,7 @@ class ImageState:
         self.saved_labels = labels.copy()
         self.saved_by_machine = bool(machine)
         self.edits = EditableLabels(labels)
+        self.disk_labels, self.spread = labels.copy(), None
         self.base, self.hand = SOURCE_DISK, False
 
     def restore_edits(self, labels: np.ndarray, locked: np.ndarray, base: str = SOURCE_MODEL) -> None:
@@ -127,6 +135,8 @@ class ImageState:
         self.crf_kind = self.preview_kind = ""
         if self.follows_model:
             self._take_model(self.raw_labels, probs.shape[0])
+        else:
+            self.follow_corrections()
 
     def set_channels(self, probs: np.ndarray, crf_probs=None) -> None:
         """The same probabilities with another channel count: classes the model does not know came (at 0) or went.
@@ -151,6 +161,8 @@ class ImageState:
         self.crf_preview, self.crf_kind, self.preview_kind = None, kind, ""
         if self.follows_model:
             self._take_model(labels, probs.shape[0])
+        else:
+            self.follow_corrections()
 
     def set_crf_window(self, box, labels: np.ndarray, probs, unc: np.ndarray, params) -> bool:
         """A local refinement of the window box (x0, y0, x1, y1) for ``params``, pasted into the CRF result (which
@@ -170,6 +182,8 @@ class ImageState:
         self.crf_preview, self.crf_kind, self.preview_kind = None, "local", ""
         if self.follows_model:
             self._take_model(self.crf_labels, self.crf_probs.shape[0])
+        else:
+            self.follow_corrections()
         return True
 
     def set_crf_preview(self, labels: np.ndarray, kind: str = "") -> bool:
@@ -200,13 +214,56 @@ class ImageState:
         self.hand = True
 
     def use_model_result(self) -> RegionEdit | None:
-        """Replace the labels (and locks) by the latest model/CRF result. None if there is none yet."""
+        """Take the latest model/CRF result everywhere except on the locked pixels (strokes, fills, polygons,
+        superpixels: the annotator's word), which keep their label and lock; from now on the labels follow the
+        model. None if there is no result yet."""
         result = self.crf_labels if self.crf_labels is not None else self.raw_labels
         if result is None:
             return None
-        edit = self.ensure_edits().replace_all(result, lock_changed=False, keep_locks=False, kind="use model result")
-        self.base, self.hand, self.crf_preview = SOURCE_MODEL, False, None
+        edits = self.ensure_edits()
+        merged = np.where(edits.locked, edits.labels, result)
+        edit = edits.replace_all(merged, lock_changed=False, keep_locks=True, kind="use model result")
+        self.base, self.hand, self.crf_preview = SOURCE_MODEL, edits.has_locks, None
         return edit
+
+    @property
+    def spreads(self) -> bool:
+        """Labels read from disk with corrections on them: the model's result is taken around the corrections."""
+        return (self.base == SOURCE_DISK and self.disk_labels is not None and self.edits is not None
+                and bool(corrections(self.edits.labels, self.edits.locked, self.disk_labels).any()))
+
+    def follow_corrections(self) -> bool:
+        """Labels read from disk: the pixels near a correction that the model now gives the correction's class
+        show it; pixels a correction no longer reaches (undone, erased, the model changed) show the file's label
+        again; every other pixel keeps the file's label (engine.annotate.spread). Called with each new model or
+        CRF result and after each hand edit; not an undo step (it follows from the locks). True if it changed."""
+        model, base, edits = self.model_labels, self.disk_labels, self.edits
+        if self.base != SOURCE_DISK or base is None or edits is None or model is None or base.shape != self.shape:
+            return False
+        labels, locked = edits.labels, edits.locked
+        seeds = corrections(labels, locked, base)
+        old = self.spread
+        box = union(grow_clip(mask_box(seeds), reach_for(*self.shape), self.shape),
+                    mask_box(old) if old is not None else None)   # the work stays in the window it can change
+        if box is None:
+            return False
+        x0, y0, x1, y1 = box
+        sl = np.s_[y0:y1, x0:x1]
+        new = spread_mask(labels[sl], seeds[sl], model[sl], locked[sl], reach_for(*self.shape))
+        target = labels[sl].copy()
+        if old is not None:
+            back = old[sl] & ~new & ~locked[sl]
+            target[back] = base[sl][back]
+        target[new] = model[sl][new]
+        if new.any():
+            self.spread = np.zeros(self.shape, dtype=bool)
+            self.spread[sl] = new
+        else:
+            self.spread = None
+        if edits.replace_box(box, target, kind="spread").is_empty:
+            return False
+        self.crf_preview = None
+        return True
 
     def mark_saved(self) -> None:
         if self.labels is not None:
@@ -220,6 +277,7 @@ class ImageState:
                 or not np.array_equal(self.labels, self.saved_labels)):
             return False
         self.base = SOURCE_DISK
+        self.disk_labels, self.spread = self.saved_labels.copy(), None
         return True
 
     @property

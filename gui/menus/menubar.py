@@ -80,7 +80,7 @@ def navigate_menu(w) -> QMenu:
 def image_menu(w) -> QMenu:
     i = QMenu("&Image", w)
     _act(w, i, "&Predict again", w.ctl.request_predict, "F5")
-    _act(w, i, "&Use model result (replace saved labels)", w.ctl.edits.use_model_result, "Ctrl+R")
+    w.use_model_action = _act(w, i, "&Use model result (keeps hand edits)", w.ctl.edits.use_model_result, "Ctrl+R")
     w.cancel_action = _act(w, i, "&Cancel running work", w.ctl.cancel, "Esc")
     i.addSeparator()
     i.addAction(w.image_scaling.action)                  # Bands and scaling… (gui/menus/image_scaling.py)

@@ -16,13 +16,18 @@ head before and after it (kept here, keyed by the RegionEdit), so undo and redo 
 when the head has moved on since (another image taught it, or a learning run was superseded), undo refits it to
 the locks that remain instead. Widget-free: the window's actions (gui.menus.learn) flip ``enabled``/``carry`` or
 reset.
+
+What the status bar counts is the strokes in effect, not the fits: each image's teaching edits that still stand
+(not undone, painted over or erased), plus what the head it was opened with counted for the other images. A fit
+that only re-teaches (an undo after the head moved on, an erase, a revisited image) does not add a stroke, and a
+revisited image whose locks the carried head already learnt is not taught them again.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -35,7 +40,9 @@ from engine.learn.grid import changed_box
 from engine.predict import Prediction
 from gui.session.keys import AdaptKey
 
-LEARNS_FROM = ("brush", "eraser", "fill", "polygon", "clear locks")  # edits the head follows (undo/redo too)
+LEARNS_FROM = ("brush", "eraser", "void", "fill", "polygon", "superpixel", "clear locks")  # edits the head
+#                                                                                   follows (undo/redo too)
+TEACHES = ("brush", "fill", "polygon", "superpixel")   # edits counted as strokes while their class stands
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,10 @@ class Adaptation(QObject):
         self._fit_key = b""          # the locks ``head`` is fitted to on the open image
         self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._replay = None          # (RegionEdit, undone) of an undo/redo about to finish
+        self._counts: dict[str, int] = {}     # image id -> its strokes in effect when the head last learnt there
+        self._learnt: dict[str, bytes] = {}   # image id -> the locks the head last learnt there (locks_key)
+        self._others = 0             # strokes the open image's anchor counted for the other images
+        self._opened = (0, None)     # the open image's (count, learnt) entries when it was opened (Discard)
         lane.finished.connect(self._on_done)
         lane.failed.connect(self._on_failed)
 
@@ -101,6 +112,7 @@ class Adaptation(QObject):
         self.adapter = HeadAdapter(predictor, self.config, self._source())
         if new_model or self.head is None:
             self.head = self.adapter.original
+            self._forget_counts()
         else:
             self.head = self.adapter.resized(self.head)
         self.memory.forget()
@@ -147,6 +159,7 @@ class Adaptation(QObject):
         self.lane.cancel()
         self.head = self.adapter.resized(state)
         self.memory.forget()
+        self._forget_counts()
         self._emit()
         n, m = self.head.strokes, len(self.head.images)
         return f"Restored what the model learnt in this folder: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}"
@@ -164,6 +177,27 @@ class Adaptation(QObject):
     def _forget_image(self) -> None:
         self._token, self._features, self._anchor, self._waiting = None, None, None, None
 
+    def _forget_counts(self) -> None:
+        self._counts.clear()
+        self._learnt.clear()
+        self._others, self._opened = 0, (0, None)
+
+    def strokes_in_effect(self, st) -> int:
+        """The open image's teaching edits that still stand (engine.annotate.edits.RegionEdit.stands_in): on its
+        undo stack, not undone, not painted over or erased; locks that no such edit explains (restored from the
+        journal, kept by Use model result after the stack was capped) count as one."""
+        if st is None or st.edits is None or self.adapter is None:
+            return 0
+        labels, locked, n = st.edits.labels, st.edits.locked, self.adapter.n_classes
+        stack, count = self.editor.stack(), 0
+        for i in range(stack.count() if stack is not None and self.editor.state is st else 0):
+            edit = getattr(stack.command(i), "edit", None)   # an undone command's pixels do not stand
+            if edit is not None and edit.kind in TEACHES and edit.stands_in(labels, locked, n):
+                count += 1
+        if count == 0 and bool(np.any(locked & (labels < n))):
+            count = 1
+        return count
+
     def reset(self, predict: bool = True) -> None:
         """Model > Reset adaptation (and a new folder): back to the network's own head, nothing remembered; with
         ``predict`` the open image's probabilities are made again with it."""
@@ -174,6 +208,7 @@ class Adaptation(QObject):
         self.head = self._anchor = self.adapter.original
         self.memory.forget()
         self._fit_key = b""
+        self._forget_counts()
         self._emit()
         st = self.image.state
         if predict and st is not None and st.token == self._token and st.probs is not None:
@@ -192,6 +227,7 @@ class Adaptation(QObject):
         self.memory.forget(self._image_id)
         if self._anchor is not None and self.head is not self._anchor:
             self.head = self._anchor
+        self._set_entry(self._image_id, *self._opened)
         self._emit()
 
     def set_enabled(self, on: bool) -> None:
@@ -277,9 +313,15 @@ class Adaptation(QObject):
         if not same:
             if not self.carry:
                 self.head = self.adapter.original
-            self._anchor = self._head_of(extra)
+            self._anchor = anchor = self._head_of(extra)
             self._features, self._waiting = None, None
-            self._teach_on_ready = st.edits is not None and st.edits.has_locks
+            image_id = st.path.name
+            self._opened = (self._counts.get(image_id, 0), self._learnt.get(image_id))
+            taught_here = anchor is not None and image_id in anchor.images
+            self._others = max(0, anchor.strokes - (self._opened[0] if taught_here else 0)) if anchor else 0
+            locks = st.edits is not None and st.edits.has_locks
+            # a revisited image whose locks the carried head learnt already: nothing to teach again
+            self._teach_on_ready = locks and not (taught_here and self._opened[1] == locks_key(*st.edits.snapshot()))
             self._fit_key = b""
         if extra is not None and extra.features is not None:
             self._features = extra.features
@@ -360,12 +402,13 @@ class Adaptation(QObject):
     def _submit_fit(self, st, labels, locked, key, edit) -> None:
         image, before, memory = self._image_adaptation(), self.head, (self.memory if self.carry else None)
         old, box = st.raw_labels, (edit.box if edit is not None else None)
+        count = self.strokes_in_effect(st)
 
         def job(cancel, report):
             report(0, 0, "Learning from the correction…")
             head, probs = image.learn(before, labels, locked, memory, should_cancel=cancel)
             pred = Prediction.from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
-            return head, pred, union(changed_box(old, pred.labels), box)
+            return head, pred, union(changed_box(old, pred.labels), box), count
         record = (edit, before, self._fit_key, key) if edit is not None else None
         self.lane.submit(AdaptKey("adapt", st.token, key, record), job)
 
@@ -373,14 +416,36 @@ class Adaptation(QObject):
         image, old = self._image_adaptation(), st.raw_labels
         labels, locked = st.edits.snapshot() if st.edits is not None else (None, None)
         memory = self.memory if self.carry else None
+        count = self.strokes_in_effect(st)
 
         def job(cancel, report):
             probs = image.probs(head)
             if labels is not None:
                 image.remember(labels, locked, memory)
             pred = Prediction.from_probs(probs)
-            return head, pred, changed_box(old, pred.labels)
+            return head, pred, changed_box(old, pred.labels), count
         self.lane.submit(AdaptKey("adapt", st.token, fit_key, record), job)
+
+    def _counted(self, head: HeadState, count: int, fit_key: bytes) -> HeadState:
+        """``head`` counting the strokes in effect: the other images' (as the anchor counted them) plus ``count``
+        on the open image, which it has learnt with the locks ``fit_key``."""
+        self._set_entry(self._image_id, count, fit_key or None)
+        want = self._others + count
+        if head.is_original or head.strokes == want:
+            return head
+        return replace(head, strokes=want)
+
+    def _set_entry(self, image_id: str, count: int, learnt) -> None:
+        if not image_id:
+            return
+        if count:
+            self._counts[image_id] = count
+        else:
+            self._counts.pop(image_id, None)
+        if learnt:
+            self._learnt[image_id] = learnt
+        else:
+            self._learnt.pop(image_id, None)
 
     def _on_failed(self, key, _message: str) -> None:
         """Learning failed (the controller shows the message): the edit still gets its CRF, with the locks."""
@@ -404,7 +469,9 @@ class Adaptation(QObject):
                 self._learn(st, None, None)
             return
         fit_key, record = key.fit_key, key.record
-        head, pred, box = result
+        head, pred, box, count = result
+        if key.kind == "adapt":   # the count is the strokes in effect (a refit is no new stroke)
+            head = self._counted(head, count, fit_key)
         if record is not None:
             edit, before, key_before, key_after = record
             self._records[edit] = _Record(before, head, key_before, key_after)

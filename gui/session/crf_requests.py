@@ -325,9 +325,10 @@ class CRFRequests(QObject):
         return st.crf_kind or KIND_EXACT
 
     def labels_exact(self) -> bool:
-        """The labels are what an exact run gives for the settings shown (or do not depend on the CRF)."""
+        """The labels are what an exact run gives for the settings shown (or do not depend on the CRF: labels from
+        disk do, around the corrections that spread on them)."""
         st = self.image.state
-        if st is None or st.labels is None or not st.follows_model or st.probs is None:
+        if st is None or st.labels is None or st.probs is None or not (st.follows_model or st.spreads):
             return True
         if self.params.iterations == 0:
             return st.crf_params is not None and st.crf_params.iterations == 0

@@ -15,8 +15,8 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from engine.annotate.edits import RegionEdit
 from engine.labels import VOID
 
-KIND_TEXT = {"brush": "Brush stroke", "eraser": "Erase", "fill": "Flood fill", "polygon": "Polygon fill",
-             "superpixel": "Superpixel fill",
+KIND_TEXT = {"brush": "Brush stroke", "eraser": "Erase", "void": "Paint void", "fill": "Flood fill",
+             "polygon": "Polygon fill", "superpixel": "Superpixel fill",
              "clear locks": "Clear locks", "set labels": "Set labels", "use model result": "Use model result"}
 
 
@@ -108,12 +108,15 @@ class Editor(QObject):
         self.set_radius(self.radius + sign * max(1, round(self.radius * 0.2)))
 
     # ----- operations (points are image positions, floats allowed) ---------------------------------
-    def begin_stroke(self, point, erase: bool = False) -> bool:
+    def begin_stroke(self, point, erase: bool = False, void: bool = False) -> bool:
+        """A brush stroke of the paint class; ``erase``: the eraser (the pixels go back to the model's labels,
+        unlocked); ``void``: paint void, locked (a region nothing learns from and no result relabels)."""
         editable = self._editable()
         if editable is None:
             return False
-        cls = VOID if erase else self.paint_class
-        self._stroke = (editable, [], "eraser" if erase else "brush", cls, _px(point))
+        kind = "eraser" if erase else "void" if void else "brush"
+        cls = VOID if erase or void else self.paint_class
+        self._stroke = (editable, [], kind, cls, _px(point))
         self._segment([_px(point)])
         return True
 
@@ -230,7 +233,10 @@ class Editor(QObject):
 
     def _segment(self, pts) -> None:
         editable, segments, kind, cls, _ = self._stroke
-        edit = editable.brush(pts, self.radius, cls)
+        if kind == "eraser":
+            edit = editable.unlock(pts, self.radius, self.state.model_labels)
+        else:
+            edit = editable.brush(pts, self.radius, cls)
         segments.append(edit)
         self._stroke = (editable, segments, kind, cls, pts[-1])
         if not edit.is_empty:

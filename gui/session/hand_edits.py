@@ -1,6 +1,8 @@
 """The hand-correction side of the annotator session: whole-map edits (set labels, use the model result) and the
 reaction to every finished edit: the image's status (and so its autosave), then the CRF spreads the edit and the
-adapted head learns from it (auto-refine).
+adapted head learns from it (auto-refine). Every image gets that help: on labels read from disk (saved or
+pre-labelled) the model's result is taken only around the corrections (ImageState.follow_corrections), so the rest
+of the file's labels stays as saved.
 
 Composed by the session and handed exactly what it uses: the open image, the editor, the CRF requests, the
 adaptation and a way to re-derive the image's status. Widget-free.
@@ -11,6 +13,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from engine.annotate.state import SOURCE_DISK
 from gui.session.open_image import OpenImage
 
 NO_REFINE = ("set labels", "use model result")
@@ -34,7 +37,8 @@ class HandEdits(QObject):
             self.results_changed.emit()
 
     def use_model_result(self) -> None:
-        """Replace saved/edited labels (and locks) of the current image by the model + CRF result (undoable)."""
+        """Take the model + CRF result on the current image, except on its locked (hand-edited) pixels, which keep
+        their label and lock (undoable)."""
         st = self.image.state
         if st is None:
             return
@@ -48,9 +52,13 @@ class HandEdits(QObject):
     def after_edit(self, kind: str) -> None:
         """An undoable hand edit is complete: status, autosave, and the CRF spreads it (auto-refine).
         A whole map set at once (set labels, use model result) is taken as it is."""
+        st = self.image.state
+        if st is not None and kind not in NO_REFINE and (self.auto_refine or st.spread is not None) \
+                and st.follow_corrections():   # a saved image: at once, so an undo or an erase takes its spread
+            self.results_changed.emit()        # back before any new result comes
         st = self.sync_status()
-        if st is not None and self.auto_refine and st.follows_model and st.probs is not None \
-                and kind not in NO_REFINE:
+        if st is not None and self.auto_refine and (st.follows_model or st.base == SOURCE_DISK) \
+                and st.probs is not None and kind not in NO_REFINE:
             self.image.edited()  # the exact result must now include this edit (ensure_exact)
             large = self.crf.interactive().wants_windows
             if large:   # the stroke's own window first (under a second), the adapted head's after it

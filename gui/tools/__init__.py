@@ -1,4 +1,5 @@
-"""Canvas tools for hand correction: brush, eraser, flood fill, polygon/lasso, pick class.
+"""Canvas tools for hand correction: brush, eraser (back to the model's labels), paint void, flood fill,
+polygon/lasso, pick class.
 
 Each tool turns mouse events (already in image coordinates) into Editor calls; the pixel work is
 engine.annotate.edits. Alt+click picks the class under the cursor with any tool. The brush and eraser show
@@ -15,6 +16,6 @@ __all__ = ["BrushTool", "EditTool", "FillTool", "PickTool", "PolygonTool", "Supe
 
 
 def make_tools(editor: Editor) -> dict[str, EditTool]:
-    tools = [BrushTool(editor), BrushTool(editor, erase=True), FillTool(editor), PolygonTool(editor),
-             SuperpixelTool(editor), PickTool(editor)]
+    tools = [BrushTool(editor), BrushTool(editor, erase=True), BrushTool(editor, void=True), FillTool(editor),
+             PolygonTool(editor), SuperpixelTool(editor), PickTool(editor)]
     return {t.name: t for t in tools}

@@ -1,8 +1,9 @@
 """The editing UI: tool actions (toolbar + Edit menu), paint class keys, brush size, undo/redo,
 clear locks and auto-refine, bound to the Editor and the canvas.
 
-Keys: B brush, E eraser, G flood fill, P polygon/lasso, S superpixel fill, I pick class, H pan; 0-9 paint class;
-[ and ] brush size; Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo; Alt+click picks with any tool.
+Keys: B brush, E eraser (back to the model's labels, unlocked), V paint void (locked), G flood fill, P polygon/lasso,
+S superpixel fill, I pick class, H pan; 0-9 paint class; [ and ] brush size; Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y)
+undo / redo; Alt+click picks with any tool.
 """
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ def _unique(keys: list[QKeySequence]) -> list[QKeySequence]:
     return out
 
 
-TOOL_KEYS = {"pan": "H", "brush": "B", "eraser": "E", "fill": "G", "polygon": "P", "superpixel": "S", "pick": "I"}
+TOOL_TIPS = {"eraser": "Eraser: the pixels go back to the model's labels, unlocked (nothing is taught there)",
+             "void": "Paint void: the pixels become void and stay so (locked); nothing learns from them"}
+TOOL_KEYS = {"pan": "H", "brush": "B", "eraser": "E", "void": "V", "fill": "G", "polygon": "P", "superpixel": "S",
+             "pick": "I"}
 
 
 class EditActions(QObject):
@@ -42,7 +46,7 @@ class EditActions(QObject):
         for name, title in [("pan", "Pan")] + [(t.name, t.title) for t in self.tools.values()]:
             act = QAction(title, self, checkable=True)
             act.setShortcut(QKeySequence(TOOL_KEYS[name]))
-            act.setToolTip(f"{title} ({TOOL_KEYS[name]})")
+            act.setToolTip(f"{TOOL_TIPS.get(name, title)} ({TOOL_KEYS[name]})")
             act.triggered.connect(lambda _=False, n=name: self.set_tool(n))
             self.tool_group.addAction(act)
             self.tool_actions[name] = act
@@ -122,7 +126,7 @@ class EditActions(QObject):
         return "pan" if tool is None else tool.name
 
     def set_tool(self, name: str) -> None:
-        """'pan' (no tool: left-drag pans), 'brush', 'eraser', 'fill', 'polygon' or 'pick'."""
+        """'pan' (no tool: left-drag pans), 'brush', 'eraser', 'void', 'fill', 'polygon', 'superpixel' or 'pick'."""
         self.canvas.set_tool(self.tools.get(name))
         self.tool_actions[name].setChecked(True)
         self.window.prefs.tool = name
@@ -152,10 +156,10 @@ class EditActions(QObject):
         name = self.tool_name
         title = "Pan" if name == "pan" else self.tools[name].title
         parts = [title]
-        if name in ("brush", "eraser"):
+        if name in ("brush", "eraser", "void"):
             parts.append(f"r {self.editor.radius}")
         if hasattr(self.tools.get(name), "status_extra"):
             parts.append(self.tools[name].status_extra())
-        if name not in ("pan", "eraser"):
+        if name not in ("pan", "eraser", "void"):
             parts.append(f"class {self.class_text()}")
         self.window.status.set_tool(" · ".join(parts))

@@ -1,4 +1,4 @@
-"""The painting tools: brush (and eraser), flood fill, polygon/lasso and the class picker."""
+"""The painting tools: brush (and eraser, and paint void), flood fill, polygon/lasso and the class picker."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -14,22 +14,26 @@ MIN_OUTLINE_PX = 6   # the outline's smallest radius on screen: a brush smaller 
 
 
 class BrushTool(EditTool):
-    """Paint (or, as the eraser, paint void) along the drag; one undo step per stroke."""
+    """Paint along the drag; one undo step per stroke. As the eraser: the pixels go back to the model's labels,
+    unlocked (labelme's and CVAT's erase); as paint void: void, locked (nothing learns from it)."""
     name, title = "brush", "Brush"
     cursor = Qt.CursorShape.CrossCursor   # the outline shows the footprint; the cross stays visible when tiny
 
-    def __init__(self, editor: Editor, erase: bool = False):
+    def __init__(self, editor: Editor, erase: bool = False, void: bool = False):
         super().__init__(editor)
-        self.erase = erase
+        self.erase, self.void = erase, void and not erase
         if erase:
             self.name, self.title = "eraser", "Eraser"
+        elif self.void:
+            self.name, self.title = "void", "Paint void"
         self.outline: QGraphicsEllipseItem | None = None
         self._canvas = None
 
     def activate(self, canvas) -> None:
         self._canvas = canvas
         self.outline = QGraphicsEllipseItem()
-        pen = QPen(QColor(255, 255, 255) if not self.erase else QColor(255, 80, 80), 0)  # cosmetic: 1 screen px
+        colour = QColor(255, 80, 80) if self.erase else QColor(160, 160, 160) if self.void else QColor(255, 255, 255)
+        pen = QPen(colour, 0)  # cosmetic: 1 screen px
         self.outline.setPen(pen)
         self.outline.setZValue(OUTLINE_Z)
         self.outline.setVisible(False)
@@ -75,7 +79,7 @@ class BrushTool(EditTool):
 
     def on_press(self, canvas, pos, event) -> bool:
         self._place(pos)
-        return self.editor.begin_stroke(point_xy(pos), erase=self.erase)
+        return self.editor.begin_stroke(point_xy(pos), erase=self.erase, void=self.void)
 
     def move(self, canvas, pos, event) -> bool:
         self._place(pos)

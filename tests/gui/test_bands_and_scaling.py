@@ -64,7 +64,8 @@ def test_folder_of_float_tiffs_and_a_new_band_choice(qtbot, window, tmp_path):
     assert stored["image"] == {"bands": [2, 1, 3], "scaling": "percentile", "percentiles": [2, 98]}
     assert window.ctl.dataset.image_settings == choice
 
-    window.ctl.edits.use_model_result()                                      # nothing unsaved: move on
+    window.ctl.editor.clear_locks()                                          # Ctrl+R keeps locked pixels:
+    window.ctl.edits.use_model_result()                                      # unlocked, nothing unsaved: move on
     window.go(+1)
     st = wait_image(qtbot, window, 1)
     np.testing.assert_array_equal(st.image, read_image(folder / "field_1.tif", scaling=choice))

@@ -88,20 +88,29 @@ def test_brush_eraser_size_keys_and_undo_redo(qtbot, window, env):
     outline = window.canvas.tool.outline
     assert outline is not None and outline.isVisible() and outline.rect().width() == pytest.approx(5.0)
 
-    key(qtbot, window, Qt.Key.Key_E)                     # eraser paints void, locked
+    key(qtbot, window, Qt.Key.Key_E)                     # the eraser: back to the model's labels, unlocked
+    assert "Eraser" in window.status.tool.text()
+    drag(qtbot, window, [(10, 80), (13, 80)])
+    assert not st.locked[80, 11] and st.labels[80, 11] == st.model_labels[80, 11] != GREEN
+    assert st.locked[80, 30] and st.labels[80, 30] == GREEN          # the rest of the stroke stays
+    after_erase = snapshot(window)
+    key(qtbot, window, Qt.Key.Key_V)                     # paint void: void, locked
+    assert "Paint void" in window.status.tool.text()
     drag(qtbot, window, [(100, 10), (110, 10)])
     assert st.labels[10, 105] == VOID and st.locked[10, 105]
-    after_both = snapshot(window)
-    assert stack.count() == 2
+    after_all = snapshot(window)
+    assert stack.count() == 3
 
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert all(np.array_equal(a, b) for a, b in zip(snapshot(window), after_erase))
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(snapshot(window)[0], labels) and np.array_equal(snapshot(window)[1], locked)
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(snapshot(window)[0], before[0]) and not snapshot(window)[1].any()
-    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert all(np.array_equal(a, b) for a, b in zip(snapshot(window), after_both))
-    assert window.editing.undo.text().replace("&", "") == "Undo Erase"
+    for _ in range(3):
+        key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert all(np.array_equal(a, b) for a, b in zip(snapshot(window), after_all))
+    assert window.editing.undo.text().replace("&", "") == "Undo Paint void"
     assert window.editing.redo.shortcuts()[0].toString() == "Ctrl+Shift+Z"
     img = window.canvas.overlay("labels").pixmap().toImage()   # the overlay shows the edit
     assert img.pixelColor(30, 80).green() > 100 and img.pixelColor(105, 10).alpha() == 0

@@ -85,7 +85,7 @@ def test_sort_by_uncertainty_next_unsaved_and_export(qtbot, window, env, tmp_pat
     window.go_to(2)
     st = wait_ready(qtbot, window)
     window.ctl.editor.set_paint_class(2)
-    window.ctl.editor.begin_stroke((3, 3), erase=True)  # some void, to see it exported as __ignore__
+    window.ctl.editor.begin_stroke((3, 3), void=True)  # some void, to see it exported as __ignore__
     window.ctl.editor.end_stroke()
     assert window.save()
     saved = {i: read_label_png(folder / "labels" / f"img{i + 1}.png") for i in (0, 2)}

@@ -42,11 +42,31 @@ def test_brush_clips_at_image_border_and_outside_is_noop():
     assert e2.is_empty and m.revision == rev
 
 
-def test_eraser_paints_void_and_locks():
+def test_paint_void_paints_void_and_locks():
     m = _model()
     e = m.erase([(30, 30)], radius=1)
     assert m.labels[30, 30] == VOID and m.locked[30, 30]
-    assert e.kind == "eraser"
+    assert e.kind == "void"
+
+
+def test_the_eraser_unlocks_back_to_the_model_and_a_stroke_stands_until_erased():
+    m = _model()
+    model = np.asarray(m.labels).copy()
+    stroke = m.brush([(20, 20), (30, 20)], radius=2, class_id=3)
+    assert stroke.stands_in(m.labels, m.locked, n_classes=5)
+    e = m.unlock([(20, 20)], radius=3, model=model)       # part of it: the rest still stands
+    assert e.kind == "eraser" and not m.locked[20, 20] and m.labels[20, 20] == model[20, 20]
+    assert stroke.stands_in(m.labels, m.locked, n_classes=5)
+    m.unlock([(20, 20), (30, 20)], radius=3, model=model)
+    np.testing.assert_array_equal(m.labels, model)        # back to the model's labels, nothing locked
+    assert not m.locked.any() and not stroke.stands_in(m.labels, m.locked)
+    m.redo(stroke)
+    assert stroke.stands_in(m.labels, m.locked)
+    m.undo(stroke)
+    assert not stroke.stands_in(m.labels, m.locked)
+    m.unlock([(5, 5)], radius=0, model=None)               # no model result yet: unlabelled is void
+    assert m.labels[5, 5] == VOID and not m.locked[5, 5]
+    assert not m.erase([(40, 35)], 1).stands_in(m.labels, m.locked)   # void teaches nothing
 
 
 def test_flood_fill_takes_4_connected_equal_label_region_only():

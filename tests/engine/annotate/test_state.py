@@ -54,7 +54,7 @@ def test_disk_labels_do_not_follow_the_model_but_take_edits():
     assert st.labels[0, 0] == 0 and (st.labels.ravel()[1:] == 2).all() and st.status == Status.EDITED
 
 
-def test_set_hand_labels_locks_changes_and_use_model_result_unlocks_everything():
+def test_set_hand_labels_locks_changes_and_use_model_result_keeps_them():
     st = _state()
     st.set_prediction(_probs(1))
     hand = st.labels.copy()
@@ -64,7 +64,8 @@ def test_set_hand_labels_locks_changes_and_use_model_result_unlocks_everything()
     st.set_crf(_probs(1), np.ones((6, 8), np.uint8), "p")
     assert (st.labels[2:4, 2:4] == 0).all()
     undo = st.use_model_result()
-    assert (st.labels == 1).all() and not st.locked.any() and st.base == "model" and not st.hand
+    assert (st.labels == 1).sum() == 44 and (st.labels[2:4, 2:4] == 0).all() and st.locked.sum() == 4
+    assert st.base == "model" and st.follows_model
     st.edits.undo(undo)
     assert (st.labels[2:4, 2:4] == 0).all() and st.locked.sum() == 4
 
