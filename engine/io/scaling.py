@@ -162,8 +162,12 @@ def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
     """Transparency samples of any type as 0-255 (integers by their type's range, floats 0-1)."""
     if alpha.dtype == np.uint8:
         return np.ascontiguousarray(alpha)
+    if alpha.dtype.kind == "b":          # a 1-bit alpha: transparent or opaque
+        return np.where(alpha, 255, 0).astype(np.uint8)
     if alpha.dtype.kind == "f":
         return (np.clip(np.nan_to_num(alpha), 0, 1) * 255 + 0.5).astype(np.uint8)
+    if alpha.dtype.kind not in "iu":
+        raise ImageSettingsError(f"transparency samples of type {alpha.dtype} are not supported")
     top = float(np.iinfo(alpha.dtype).max)
     return (np.clip(alpha.astype(np.float64), 0, top) * (255.0 / top) + 0.5).astype(np.uint8)
 

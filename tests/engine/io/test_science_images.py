@@ -205,3 +205,18 @@ def test_stacks_are_refused_but_an_8bit_multipage_scan_reads_its_first_page(tmp_
     pages = np.random.default_rng(9).integers(0, 256, (2, H, W, 3), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "scan.tif", pages, photometric="rgb")
     assert np.array_equal(read_image(tmp_path / "scan.tif"), pages[0])
+
+
+def test_a_one_bit_alpha_channel_reads_as_transparent_or_opaque(tmp_path):
+    """Found by the reader fuzz test: a 1x1 two-sample 1-bit TIFF whose second sample is alpha (ExtraSamples 2)."""
+    from engine.io.images import read_image
+    data = (b"II*\x00\x08\x00\x00\x00\x0b\x00\x00\x01\x04\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01\x01\x04\x00\x01"
+            b"\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00\x08\x00\x03\x01\x03\x00\x01\x00"
+            b"\x00\x00\x01\x00\x00\x00\x06\x01\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00\x11\x01\x04\x00\x01\x00\x00"
+            b"\x00\x92\x00\x00\x00\x15\x01\x03\x00\x01\x00\x00\x00\x02\x00\x00\x00\x16\x01\x04\x00\x01\x00\x00\x00"
+            b"\x01\x00\x00\x00\x17\x01\x04\x00\x01\x00\x00\x00\x02\x00\x00\x00\x1c\x01\x03\x00\x01\x00\x00\x00\x01"
+            b"\x00\x00\x00R\x01\x03\x00\x01\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x7f\xff")
+    path = tmp_path / "one_bit_alpha.tif"
+    path.write_bytes(data)
+    image, alpha = read_image(path, with_alpha=True)
+    assert image.shape == (1, 1, 3) and alpha.dtype == np.uint8 and alpha[0, 0] in (0, 255)
