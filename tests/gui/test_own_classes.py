@@ -13,6 +13,7 @@ from engine.predict import Predictor
 from gui.app import start
 from gui.dialogs import prompts
 from tests.support.gui_fixtures import close_window, open_window, wait_image, wait_ready
+from tests.support.gui_helpers import brush_stroke
 
 SIZE = (120, 160)
 CARDBOARD = own_classes.CARDBOARD
@@ -54,13 +55,22 @@ def stroke_across(labels, cls, radius=3) -> Stroke:
 
 
 def paint(w, stroke):
-    ed = w.ctl.editor
-    ed.set_paint_class(stroke.class_id)
-    ed.set_radius(stroke.radius)
-    ed.begin_stroke(stroke.points[0])
-    for p in stroke.points[1:]:
-        ed.stroke_to(p)
-    ed.end_stroke()
+    brush_stroke(w, stroke.points[0], stroke.points[-1], stroke.class_id, stroke.radius)
+
+
+def taught_cardboard(qtbot, w, tmp_path, n: int):
+    """A folder of ``n`` cardboard scenes opened with the demo model, "cardboard" added and one stroke of it
+    painted on the first image; returns the scenes and the folder."""
+    scenes = cardboard_scenes(n)
+    folder = write_site(tmp_path / "site", scenes)
+    w.editing.auto_refine.setChecked(True)
+    start(w, folder, DEMO_V1)
+    wait_ready(qtbot, w)
+    add_classes(w, "cardboard")
+    wait_ready(qtbot, w)
+    paint(w, stroke_across(scenes[0].labels, CARDBOARD))
+    wait_ready(qtbot, w)
+    return scenes, folder
 
 
 def add_classes(w, *names):
@@ -145,15 +155,7 @@ def test_a_damaged_head_file_is_moved_aside_and_the_folder_still_opens(qtbot, wi
 
 def test_discarded_strokes_leave_no_trace_in_the_head(qtbot, window, tmp_path):
     """Issue 26: Discard throws away what the image's strokes taught, so the next image is not predicted with it."""
-    scenes = cardboard_scenes(1)
-    folder = write_site(tmp_path / "site", scenes)
-    window.editing.auto_refine.setChecked(True)
-    start(window, folder, DEMO_V1)
-    wait_ready(qtbot, window)
-    add_classes(window, "cardboard")
-    wait_ready(qtbot, window)
-    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
-    wait_ready(qtbot, window)
+    taught_cardboard(qtbot, window, tmp_path, 1)
     assert not window.ctl.adapt.head.is_original
     window.ctl.discard_edits()
     assert window.ctl.adapt.head.is_original
@@ -161,15 +163,7 @@ def test_discarded_strokes_leave_no_trace_in_the_head(qtbot, window, tmp_path):
 
 
 def test_prelabel_uses_the_adapted_model_with_the_new_class(qtbot, window, tmp_path):
-    scenes = cardboard_scenes(3)
-    folder = write_site(tmp_path / "site", scenes)
-    window.editing.auto_refine.setChecked(True)
-    start(window, folder, DEMO_V1)
-    wait_ready(qtbot, window)
-    add_classes(window, "cardboard")
-    wait_ready(qtbot, window)
-    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
-    wait_ready(qtbot, window)
+    scenes, folder = taught_cardboard(qtbot, window, tmp_path, 3)
     dialog = window.prelabel
     dialog.open_dialog()
     assert dialog.use_adapted.isEnabled() and dialog.use_adapted.isChecked()
