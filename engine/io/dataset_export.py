@@ -90,7 +90,8 @@ def export_labelme(dataset, class_list: ClassList, folder: Path, progress=None, 
     """<label name>.json per saved image, and labels.txt for labelme2voc, into ``folder``."""
     n = embedded = 0
     for entry, labels in saved_labels(dataset, progress):
-        data = write_labelme(Path(folder) / f"{entry.label_path.stem}.json", labels, class_list, entry.path)
+        data = write_labelme(Path(folder) / f"{entry.label_path.stem}.json", labels, class_list, entry.path,
+                             scaling=dataset.image_settings)
         n, embedded = n + 1, embedded + (data["imageData"] is not None)
     write_labelme_labels(folder, class_list)   # also when no image is saved yet
     note = (f"; {embedded} carry their image, which labelme cannot open from the file (CMYK, 16-bit or "
@@ -108,7 +109,7 @@ def export_voc(dataset, class_list: ClassList, folder: Path, val_fraction: float
                progress=None, **_) -> str:
     """A VOC segmentation dataset under ``folder`` with a seeded train/val split and datumaro's labelmap.txt."""
     items = (VocItem(entry.label_path.stem, entry.path, labels) for entry, labels in saved_labels(dataset, progress))
-    split = write_voc(folder, items, class_list, val_fraction, seed)
+    split = write_voc(folder, items, class_list, val_fraction, seed, scaling=dataset.image_settings)
     n = len(split.train) + len(split.val)
     return (f"{_images(n)} (train {len(split.train)}, val {len(split.val)}, seed {seed})"
             + _clash_note(voc_labelmap(class_list)[1]))
@@ -128,7 +129,8 @@ def export_yolo_seg(dataset, class_list: ClassList, folder: Path, val_fraction: 
     """An Ultralytics YOLO-seg dataset under ``folder`` (images, polygon label files, data.yaml)."""
     split = split_names([e.label_path.stem for e in saved_entries(dataset)], val_fraction, seed)
     items = (YoloItem(entry.label_path.stem, entry.path, labels) for entry, labels in saved_labels(dataset, progress))
-    train, val, polygons, dropped = write_yolo_seg(folder, items, class_list, split.val)
+    train, val, polygons, dropped = write_yolo_seg(folder, items, class_list, split.val,
+                                                   scaling=dataset.image_settings)
     note = f", {dropped} speck{'s' if dropped != 1 else ''} under 3 outline points dropped" if dropped else ""
     return f"{_images(train + val)} (train {train}, val {val}, seed {seed}), {polygons} polygons{note}"
 

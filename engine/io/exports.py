@@ -154,13 +154,13 @@ def write_labelme_labels(folder: str | Path, class_list: ClassList) -> Path:
 
 
 def write_labelme(json_path: str | Path, labels: np.ndarray, class_list: ClassList, image_file: str | Path,
-                  include_background: bool = False, include_void: bool = True) -> dict:
+                  include_background: bool = False, include_void: bool = True, scaling=None) -> dict:
     """Write <name>.json for an image, and labels.txt beside it (labelme2voc's --labels); imagePath is made
     relative to the JSON's folder; the image is embedded when labelme cannot open the file. Atomic."""
     json_path = Path(json_path)
     rel = os.path.relpath(Path(image_file).resolve(), json_path.parent.resolve())
     labels = np.asarray(labels)
-    image_data = None if labelme_opens(image_file) else embedded_image_data(image_file, labels.shape[:2])
+    image_data = None if labelme_opens(image_file) else embedded_image_data(image_file, labels.shape[:2], scaling)
     data = labelme_dict(labels, class_list, Path(rel).as_posix(), include_background, include_void, image_data)
     write_text_atomic(json_path, json.dumps(data, ensure_ascii=False, indent=2))
     write_labelme_labels(json_path.parent, class_list)

@@ -31,10 +31,10 @@ def labelme_opens(path: str | Path) -> bool:
         return False
 
 
-def embedded_image_data(path: str | Path, shape: tuple[int, int]) -> str:
+def embedded_image_data(path: str | Path, shape: tuple[int, int], scaling=None) -> str:
     """The image as labelme's imageData: base64 of an 8-bit RGB PNG of what the app shows. ``shape`` (H, W)
     is the label map's; a different picture size is refused (the labels would not fit it)."""
-    rgb = read_image(path)
+    rgb = read_image(path, scaling=scaling)   # the folder's bands and scaling, as the app shows it
     if rgb.shape[:2] != tuple(shape):
         raise LabelIOError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} but its labels are "
                            f"{shape[1]}x{shape[0]}")

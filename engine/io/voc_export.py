@@ -59,8 +59,9 @@ def split_names(names: Iterable[str], val_fraction: float = 0.2, seed: int = 0) 
     return VocSplit(tuple(n for n in names if n not in val), tuple(n for n in names if n in val))
 
 
-def _jpeg_bytes(path: Path, shape: tuple[int, int]) -> bytes:
-    """The image as JPEG: the file itself if it is an upright JPEG of the label's size, else re-encoded."""
+def _jpeg_bytes(path: Path, shape: tuple[int, int], scaling=None) -> bytes:
+    """The image as JPEG: the file itself if it is an upright JPEG of the label's size, else re-encoded (as the app
+    shows it: ``scaling``, the folder's bands and scaling, for 16-bit, float and multi-band images)."""
     try:
         with Image.open(path) as img:
             upright = img.format == "JPEG" and img.getexif().get(0x0112, 1) == 1 and img.mode in ("RGB", "L")
@@ -69,7 +70,7 @@ def _jpeg_bytes(path: Path, shape: tuple[int, int]) -> bytes:
         upright = same = False
     if upright and same:
         return path.read_bytes()
-    rgb = read_image(path)
+    rgb = read_image(path, scaling=scaling)
     if rgb.shape[:2] != shape:
         raise LabelIOError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} but its labels are "
                            f"{shape[1]}x{shape[0]}")
@@ -95,7 +96,7 @@ def voc_labelmap(class_list: ClassList) -> tuple[str, list[str]]:
 
 
 def write_voc(root: str | Path, items: Iterable[VocItem], class_list: ClassList, val_fraction: float = 0.2,
-              seed: int = 0) -> VocSplit:
+              seed: int = 0, scaling=None) -> VocSplit:
     """Write the dataset under root (created; existing files of the same names are replaced atomically)."""
     root = Path(root)
     split_dir = root / "ImageSets" / "Segmentation"
@@ -104,7 +105,8 @@ def write_voc(root: str | Path, items: Iterable[VocItem], class_list: ClassList,
     for item in items:
         check_item_name(item.name, item.image_path, names)
         labels = np.asarray(item.labels)
-        write_bytes_atomic(root / "JPEGImages" / f"{item.name}.jpg", _jpeg_bytes(Path(item.image_path), labels.shape))
+        write_bytes_atomic(root / "JPEGImages" / f"{item.name}.jpg", _jpeg_bytes(Path(item.image_path), labels.shape,
+                                                                                      scaling))
         write_bytes_atomic(root / "SegmentationClass" / f"{item.name}.png", encode_label_png(labels, class_list))
         names.append(item.name)
     split = split_names(names, val_fraction, seed)

@@ -78,7 +78,7 @@ def data_yaml(root: Path, class_list: ClassList) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _image_file(path: Path, shape: tuple[int, int]) -> tuple[bytes, str]:
+def _image_file(path: Path, shape: tuple[int, int], scaling=None) -> tuple[bytes, str]:
     """The image's bytes and suffix: an upright RGB or grey JPEG/PNG of the label's size is copied, anything else
     is written as a PNG of what the app shows."""
     try:
@@ -90,7 +90,7 @@ def _image_file(path: Path, shape: tuple[int, int]) -> tuple[bytes, str]:
         plain = False
     if plain:
         return path.read_bytes(), suffix
-    rgb = read_image(path)
+    rgb = read_image(path, scaling=scaling)   # the folder's bands and scaling, as the app shows it
     if rgb.shape[:2] != shape:
         raise LabelIOError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} but its labels are "
                            f"{shape[1]}x{shape[0]}")
@@ -100,7 +100,7 @@ def _image_file(path: Path, shape: tuple[int, int]) -> tuple[bytes, str]:
 
 
 def write_yolo_seg(root: str | Path, items: Iterable[YoloItem], class_list: ClassList,
-                   val_names: Iterable[str] = ()) -> tuple[int, int, int, int]:
+                   val_names: Iterable[str] = (), scaling=None) -> tuple[int, int, int, int]:
     """Write the dataset under root, the images named in ``val_names`` into val, the others into train (the
     caller splits the names first, so the label maps stream through one at a time);
     (train images, val images, polygons, specks dropped)."""
@@ -116,7 +116,7 @@ def write_yolo_seg(root: str | Path, items: Iterable[YoloItem], class_list: Clas
         if labels.ndim != 2 or labels.dtype != np.uint8:
             raise ValueError(f"{item.name}: labels must be (H,W) uint8, got {labels.shape} {labels.dtype}")
         part = "val" if item.name in val else "train"
-        data, suffix = _image_file(Path(item.image_path), labels.shape)
+        data, suffix = _image_file(Path(item.image_path), labels.shape, scaling)
         polygons, dropped = yolo_polygons(labels, class_list)
         write_bytes_atomic(root / "images" / part / f"{item.name}{suffix}", data)
         write_text_atomic(root / "labels" / part / f"{item.name}.txt",

@@ -141,3 +141,44 @@ def test_real_datumaro_imports_the_voc_export(tmp_path):
         assert np.array_equal(got, want)
         seen.add(item.id)
     assert seen == set(saved)
+
+
+def test_exports_show_a_float_image_with_the_folders_scaling(tmp_path):
+    """A float TIFF exported to VOC, YOLO-seg and labelme is written as the app shows it: the folder's bands and
+    scaling (labels/project.json), not the default stretch."""
+    import io as _io
+
+    import tifffile
+    from PIL import Image
+
+    from engine.folder.dataset import Dataset
+    from engine.io.dataset_export import EXPORTERS
+    from engine.io.images import read_image
+    from engine.io.labels import write_class_names, write_label_png
+    from engine.io.scaling import ImageScaling
+    from engine.labels import ClassList
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    values = np.linspace(0, 1000, 40 * 50, dtype=np.float32).reshape(40, 50)
+    tifffile.imwrite(folder / "scan.tif", values)
+    classes = ClassList(("background", "thing"))
+    write_label_png(folder / "labels" / "scan.png", (values > 500).astype(np.uint8), classes)
+    write_class_names(folder / "labels" / "class_names.txt", classes)
+    dataset = Dataset(folder)
+    fixed = ImageScaling(mode="fixed", range=(0.0, 4000.0))
+    dataset.set_image_settings(fixed)
+    shown = read_image(folder / "scan.tif", scaling=fixed)
+    assert shown.max() < 80                                   # the default stretch would reach 255
+    EXPORTERS["voc"](Dataset(folder), classes, tmp_path / "voc")
+    jpeg = np.asarray(Image.open(tmp_path / "voc" / "JPEGImages" / "scan.jpg").convert("RGB"))
+    assert np.abs(jpeg.astype(int) - shown.astype(int)).max() <= 8
+    EXPORTERS["yolo-seg"](Dataset(folder), classes, tmp_path / "yolo")
+    png = next((tmp_path / "yolo" / "images").rglob("scan.*"))
+    np.testing.assert_array_equal(np.asarray(Image.open(png).convert("RGB")), shown)
+    EXPORTERS["labelme"](Dataset(folder), classes, tmp_path / "lm")
+    import base64
+    import json
+    data = json.loads((tmp_path / "lm" / "scan.json").read_text())
+    embedded = np.asarray(Image.open(_io.BytesIO(base64.b64decode(data["imageData"]))).convert("RGB"))
+    np.testing.assert_array_equal(embedded, shown)
