@@ -20,10 +20,12 @@ predictions (raw network, no corrections) on 20 further scenes is printed before
 labels/class_names.txt (classes the model lacks included; matched to the model by name): in name order, the first
 --images are annotated and the next --eval score untouched predictions. --scenes own is the built-in set with two
 classes the demo models never saw (engine/demo/own_classes.py: cardboard, glass). Where the folder has classes the
-model lacks, the IoU of each in the carried head's untouched predictions after 10 annotated scenes is printed as
-`new-class IoU after 10 scenes: NAME X.XX, ...`. Every run also prints the no-harm row: 5 scenes of the demo model's
-own test domain corrected with the head carried, then the mean pixel accuracy of untouched predictions on 20 further
-home scenes, carried head vs the network's own: `no harm: home accuracy carried X.X% vs network Y.Y%`.
+model lacks, the IoU of each in the carried head's untouched predictions after 10 annotated scenes (what the window
+shows on an image nobody corrected: the carried head, then the CRF with the window's values; the raw argmax is on
+the line before) is printed as `new-class IoU after 10 scenes: NAME X.XX, ...`. Every run also prints the no-harm
+row: the 5 home test scenes the network gets most wrong corrected with the head carried, then the mean pixel
+accuracy of untouched predictions on 20 further home scenes, carried head vs the network's own:
+`no harm: home accuracy carried X.X% vs network Y.Y%`.
 
 The last line is `effort ratio locks/adaptive: R`: painted pixels of (a) over the better of (b)/(c). (a) is capped at
 30 strokes per scene, so when it does not reach 98% its count is a lower bound and R is conservative.
@@ -174,19 +176,28 @@ def run_mode(mode, annotate_set, predictor, params, backend, verbose, source=Non
     return outcomes, time.time() - t0, (adapter, kept)
 
 
-def untouched_labels(predictor, adapter, head, image) -> np.ndarray:
-    """What an image nobody corrected shows before its CRF: the carried head's argmax (the network's own head:
-    its argmax in the folder's classes)."""
+def untouched_probs(predictor, adapter, head, image) -> np.ndarray:
+    """What an image nobody corrected is predicted with: the carried head (the network's own head, in the
+    folder's classes, before anything was learnt)."""
     if head.is_original:
-        return network_probs(predictor, adapter.source, image).argmax(0)
-    return adapter.probs(predictor.extract_features(image), head, carried=True).argmax(0)
+        return network_probs(predictor, adapter.source, image)
+    return adapter.probs(predictor.extract_features(image), head, carried=True)
 
 
-def class_ious(predictor, adapter, head, eval_set, classes) -> dict:
+def untouched_labels(predictor, adapter, head, image) -> np.ndarray:
+    """The raw argmax of untouched_probs (before the CRF)."""
+    return untouched_probs(predictor, adapter, head, image).argmax(0)
+
+
+def class_ious(predictor, adapter, head, eval_set, classes, params=None, backend=None) -> dict:
+    """IoU per class of untouched predictions on ``eval_set``: the raw argmax, or with ``params`` what the window
+    shows on an image nobody corrected (the carried head, then the CRF with the window's values)."""
     n = adapter.n_classes
     conf = np.zeros((n, n), np.int64)
     for s in eval_set:
-        conf += confusion_matrix(s.labels, untouched_labels(predictor, adapter, head, s.image), n)
+        probs = untouched_probs(predictor, adapter, head, s.image)
+        labels = probs.argmax(0) if params is None else backend.session(s.image).run(probs, params).labels
+        conf += confusion_matrix(s.labels, labels, n)
     inter = np.diag(conf).astype(np.float64)
     union = conf.sum(0) + conf.sum(1) - np.diag(conf)
     return {c: inter[c] / union[c] if union[c] else float("nan") for c in classes}
@@ -323,7 +334,10 @@ def main(argv=None) -> int:
               f"{np.mean([o.accuracy for o in outs]) * 100:8.1f}% {learn_text:>12} {seconds:5.0f}s")
     painted = {m: sum(o.painted for o in outs) for m, (outs, _) in results.items()}
     if new_classes and carried_at_10 is not None and eval_set:
-        ious = class_ious(predictor, *carried_at_10, eval_set, new_classes)
+        raw = class_ious(predictor, *carried_at_10, eval_set, new_classes)
+        print("(raw argmax, before the CRF: "
+              + ", ".join(f"{scene_set.classes.names[c]} {raw[c]:.2f}" for c in new_classes) + ")", flush=True)
+        ious = class_ious(predictor, *carried_at_10, eval_set, new_classes, params, backend)
         print(f"new-class IoU after {min(10, len(annotate_set))} scenes: "
               + ", ".join(f"{scene_set.classes.names[c]} {ious[c]:.2f}" for c in new_classes), flush=True)
     if args.no_harm:

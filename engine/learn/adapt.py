@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import EngineError, check_cancel
-from ..models.folder_head import (DEFAULT_GATE, DEFAULT_GATE_NEW, FolderHead, NetworkClassifier, fold_logits, identity_source,
-                                  network_part)
+from ..models.folder_head import (DEFAULT_GATE, DEFAULT_GATE_NEW, FolderHead, NetworkClassifier, fold_logits,
+                                  identity_source, network_part)
 from .grid import GridTargets, grid_targets
 
 KINDS = ("residual", "classifier")
