@@ -75,7 +75,13 @@ def ask_save_path(parent, title: str, default: str, filters: str) -> str | None:
 
 
 def ask_folder(parent, title: str, default: str) -> str | None:
-    return QFileDialog.getExistingDirectory(parent, title, default) or None
+    """An existing folder; a suggested one that does not exist yet opens the dialog at its parent (a folder dialog
+    cannot accept a name that is not there: the user picks the parent's New Folder, or another folder)."""
+    from pathlib import Path
+    start = Path(default)
+    while not start.is_dir() and start != start.parent:
+        start = start.parent
+    return QFileDialog.getExistingDirectory(parent, title, str(start)) or None
 
 
 WAITING_DIALOG = "waiting_dialog"   # objectName of the busy dialog, found again among the parent's children

@@ -49,7 +49,7 @@ class LearnMenu(QObject):
         self.export_action = QAction("&Export adapted model…", w)
         self.export_action.setToolTip("Save the model with what your strokes taught it (the folder's classes "
                                       "included) as a checkpoint that predict, prelabel and finetune load")
-        self.export_action.triggered.connect(self.export_adapted)
+        self.export_action.triggered.connect(lambda _checked=False: self.export_adapted())   # not triggered's bool
 
         self.tune_action = QAction("&Tune on saved labels…", w)
         self.tune_action.setToolTip("Search the CRF values that best match this folder's saved labels")

@@ -177,3 +177,18 @@ def test_prelabel_uses_the_adapted_model_with_the_new_class(qtbot, window, tmp_p
     written = read_label_png(folder / "labels" / "img2.png")
     region = scenes[1].labels == CARDBOARD
     assert ((written == CARDBOARD) & region).sum() > 0.3 * region.sum()
+
+
+def test_the_export_menu_action_asks_where_and_writes_the_adapted_model(qtbot, window, tmp_path, monkeypatch):
+    """The walk found the menu entry dead (QAction.triggered passed its checked flag as the path)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    taught_cardboard(qtbot, window, tmp_path, 1)
+    target = tmp_path / "exported.pt"
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (asked.append(a) or str(target), "")))
+    window.learn.export_action.trigger()
+    assert asked and target.is_file()
+    assert load_checkpoint(target).spec.class_names[-1] == "cardboard"
+    assert window.status.activity.toolTip() == f"Exported the adapted model to {target}"

@@ -52,3 +52,14 @@ def test_replace_saved_prompt_names_the_images_and_its_keys_answer(qtbot, window
         _answer_modal(qtbot, keys, seen)
         assert prompts.ask_replace_saved(window, ["a.png", "b.png"]) == want
         assert seen and "import the other images" in seen[0]
+
+
+def test_a_suggested_export_folder_that_does_not_exist_opens_the_dialog_at_its_parent(tmp_path, monkeypatch):
+    """The walk: File > Export > VOC suggested <images>/voc, which a folder dialog cannot accept."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from gui.dialogs import prompts as p
+    seen = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: seen.append(a[2]) or ""))
+    assert p.ask_folder(None, "Export", str(tmp_path / "voc")) is None
+    assert seen == [str(tmp_path)]
