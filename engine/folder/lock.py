@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
+from engine.io.atomic import process_alive
 from engine.limits import MAX_LOCK_BYTES
 
 try:
@@ -64,20 +65,6 @@ def _proc_start(pid: int) -> str:
         return raw.rsplit(b")", 1)[1].split()[19].decode()
     except (OSError, IndexError, ValueError):
         return ""
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True   # exists, owned by someone else
-    except OSError:
-        return True
-    return True
 
 
 def read_lock(path: Path) -> LockInfo | None:
@@ -130,7 +117,7 @@ def is_stale(info: LockInfo, path: Path | None = None) -> bool:
         return False     # its holder runs, whatever its pid looks like from here
     if info.host != socket.gethostname():
         return False  # cannot look at another machine's processes: ask the user
-    if not _alive(info.pid):
+    if not process_alive(info.pid):   # another user's process counts as alive
         return True
     return bool(info.pid_start) and _proc_start(info.pid) not in ("", info.pid_start)
 
