@@ -209,6 +209,7 @@ class ClassEditor(QObject):
         if self.ctl.classes.project is None or self.ctl.classes.project.classes != classes:
             return   # the list changed meanwhile
         name = classes.by_id(c).name
+        self.window.status.set_activity(f"{name!r} is used in {len(used)} image{'s' * (len(used) != 1)}")  # checked
         if used:
             shown = ", ".join(used[:8]) + (f" and {len(used) - 8} more" if len(used) > 8 else "")
             class_dialogs.inform(self.window, "Delete a class",

@@ -129,6 +129,7 @@ def test_class_editor_add_rename_recolour_reorder_hide_delete(qtbot, window, env
     assert editor.delete()                                           # used in img1.png: refused
     qtbot.waitUntil(lambda: len(told) == 1, timeout=10000)
     assert "used in 1 image: img1.png." in told[0]
+    assert "Checking" not in window.status.activity.text()          # the check's status line has its answer
     ctl.editor.set_paint_class(1)
     assert not editor.delete() and "highest id" in told[1]          # would renumber the ids after it
     assert editor.add()                                              # 'spare', id 4, unused: can go
