@@ -25,7 +25,7 @@ import numpy as np
 
 from engine.errors import LabelIOError
 from engine.folder.journal_entry import FORMAT, DamagedEntry, read_entry
-from engine.io.atomic import write_bytes_atomic, write_text_atomic
+from engine.io.atomic import move_aside, write_bytes_atomic
 
 __all__ = ["RecoveryJournal", "JournalEntry", "RecoveredEdits", "DamagedEntry", "Quarantined",
            "default_recovery_dir", "FORMAT", "DAMAGED_DIRNAME"]
@@ -158,19 +158,9 @@ class RecoveryJournal:
     def quarantine(self, path: Path, reason: str) -> Quarantined:
         """Move a damaged entry to damaged/ (never deleted: a person may still want to look at it), with a
         <name>.why.txt beside it."""
-        target_dir = self.folder / DAMAGED_DIRNAME
         moved = None
         try:
-            target_dir.mkdir(parents=True, exist_ok=True)
-            target = target_dir / path.name
-            if target.exists() or target.is_symlink():
-                target = target_dir / f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-            os.replace(path, target)
-            moved = target
-            try:
-                write_text_atomic(target_dir / f"{target.name}.why.txt", reason + "\n")
-            except LabelIOError:
-                pass  # the note is a courtesy; the move is what matters
+            moved = move_aside(path, self.folder / DAMAGED_DIRNAME, reason)
         except OSError as exc:
             log.warning("could not move damaged recovery file %s aside: %s", path, exc)
         return Quarantined(path, moved, reason)

@@ -177,3 +177,22 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def move_aside(path: Path, target_dir: Path, reason: str) -> Path:
+    """Move a damaged file into ``target_dir`` (never deleted: a person may still want to look at it), under its own
+    name or, when that is taken, with the time, pid and a counter added (never over an earlier one), with
+    <name>.why.txt beside it. Returns where it went; OSError when it could not be moved (the note is a courtesy)."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / path.name
+    if target.exists() or target.is_symlink():
+        stem = f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        target, n = target_dir / stem, 1
+        while target.exists() or target.is_symlink():
+            target, n = target_dir / f"{stem}-{n}", n + 1
+    os.replace(path, target)
+    try:
+        write_text_atomic(target_dir / f"{target.name}.why.txt", reason + "\n")
+    except LabelIOError:
+        pass
+    return target

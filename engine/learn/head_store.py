@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import time
 import zipfile
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import EngineError
-from ..io.atomic import write_bytes_atomic, write_text_atomic
+from ..io.atomic import move_aside, write_bytes_atomic
 from .adapt import HeadState
 
 log = logging.getLogger(__name__)
@@ -119,22 +118,11 @@ class HeadStore:
                          taught=taught)
 
     def _quarantine(self, path: Path, reason: str) -> Path | None:
-        target_dir = path.parent / DAMAGED_DIRNAME
         try:
-            target_dir.mkdir(parents=True, exist_ok=True)
-            stem = f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-            target, n = target_dir / stem, 1
-            while target.exists():           # two in the same second: never overwrite the first
-                target, n = target_dir / f"{stem}-{n}", n + 1
-            os.replace(path, target)
+            return move_aside(path, path.parent / DAMAGED_DIRNAME, reason)
         except OSError as exc:
             log.warning("could not move the damaged head file %s aside: %s", path, exc)
             return None
-        try:
-            write_text_atomic(target_dir / f"{target.name}.why.txt", reason + "\n")
-        except EngineError:
-            pass   # the note is a courtesy; the move is what matters
-        return target
 
 
 class _Bad(Exception):
