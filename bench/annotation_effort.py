@@ -69,7 +69,7 @@ from engine.io.labels import read_label_png  # noqa: E402
 from engine.labels import ClassList, load_class_list  # noqa: E402
 from engine.paths import DEMO_V1, DEMO_V2  # noqa: E402
 from engine.predict import Predictor  # noqa: E402
-from engine.project import FolderClasses, reconcile  # noqa: E402
+from engine.project import ChannelMap, FolderClasses, reconcile  # noqa: E402
 from engine.project.reconcile import BY_NAME  # noqa: E402
 
 TARGET_ACC = 0.98
@@ -113,11 +113,7 @@ def scenes(start: int, count: int, size) -> list:
 
 def network_probs(predictor, source, image) -> np.ndarray:
     """The network's own prediction in the folder's classes (the app's MappedPredictor: a class it lacks gets 0)."""
-    probs = predictor.predict(image)
-    if tuple(source) == tuple(range(predictor.n_classes)):
-        return probs
-    from engine.project import ChannelMap
-    return ChannelMap(tuple(source), predictor.n_classes).apply(probs)
+    return ChannelMap(tuple(source), predictor.n_classes).apply(predictor.predict(image))
 
 
 def annotate(scene, predictor, adapter, head, memory, mode, params, backend, image_id):

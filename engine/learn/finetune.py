@@ -301,7 +301,7 @@ def _to_folder_classes(folder, loaded):
     from .saved import folder_class_list
 
     classes = folder_class_list(folder)
-    if classes is None or same_classes(classes.names, loaded.spec.class_names):
+    if classes is None or same_classes(classes, loaded.spec.class_list()):
         return loaded
     try:
         head = HeadStore(Dataset(folder).labels_dir, loaded.sha256).load(len(classes))

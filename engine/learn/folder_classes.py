@@ -13,31 +13,28 @@ from dataclasses import replace
 
 import torch
 
+from ..errors import EngineError
 from ..labels import ClassList
 from ..models.folder_head import N_COLOUR, attached
 from ..models.registry import build_model
-from ..project.classes import match_key
+from ..project import BY_NAME, FolderClasses, Match, reconcile
 
 
-def channel_source(folder_names, model_names) -> tuple[int, ...]:
-    """Folder class id -> the model's channel of the same name (match_key), or -1."""
-    index = {}
-    for c, n in enumerate(model_names):
-        index.setdefault(match_key(n), c)
-    return tuple(index.get(match_key(n), -1) for n in folder_names)
+def _reconciled(classes: ClassList, model_classes: ClassList):
+    """The folder's classes against the model's, by the project's one rule (engine.project.reconcile)."""
+    return reconcile(FolderClasses.from_class_list(classes), model_classes)
 
 
-def same_classes(folder_names, model_names) -> bool:
-    return [match_key(n) for n in folder_names] == [match_key(n) for n in model_names]
+def same_classes(classes: ClassList, model_classes: ClassList) -> bool:
+    return _reconciled(classes, model_classes).match == Match.SAME
 
 
 def to_folder_classes(loaded, classes: ClassList, head=None):
     """``loaded`` (LoadedModel) with one classifier output per class of ``classes``; ``head``: a residual
     HeadState over these classes (its rows initialise the classes the model lacks). Returns a new LoadedModel."""
     if attached(loaded.model) is not None:
-        from ..errors import EngineError
         raise EngineError("this model is an exported adapted model; train from its base model instead")
-    source = channel_source(classes.names, loaded.spec.class_names)
+    source = _reconciled(classes, loaded.spec.class_list()).channel_map(BY_NAME).source
     spec = replace(loaded.spec, n_classes=len(classes), class_names=classes.names, palette=classes.palette)
     model = build_model(spec)
     old_model = loaded.model

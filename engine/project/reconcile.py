@@ -27,7 +27,7 @@ from enum import Enum
 
 import numpy as np
 
-from ..labels import VOID, ClassList
+from ..labels import ClassList
 from .classes import MAX_CLASSES, FolderClasses, match_key
 from .errors import ClassEditError
 
@@ -69,15 +69,6 @@ class ChannelMap:
         """Model channels no folder class takes."""
         used = set(self.source)
         return tuple(c for c in range(self.n_model) if c not in used)
-
-    def to_model_labels(self, labels: np.ndarray) -> np.ndarray:
-        """(H,W) uint8 folder ids -> model channel ids, for learning from the folder's labels; classes the model
-        does not know, void and unknown values become void (255)."""
-        lut = np.full(256, VOID, np.uint8)
-        for f, s in enumerate(self.source):
-            if s >= 0:
-                lut[f] = s
-        return lut[np.asarray(labels, dtype=np.uint8)]
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
         """(n_model, H, W) probabilities -> (n_folder, H, W) in folder ids (float16 stays float16). Folder classes the model

@@ -87,8 +87,6 @@ def test_mapped_predictor_and_labels_back_to_model_ids():
     np.testing.assert_array_equal(mapped.predict(None)[:3], probs[[0, 2, 1]])
     np.testing.assert_array_equal(mapped.probs_from_features(None)[:3], probs[[0, 2, 1]])
     assert mapped.device == "cpu"
-    folder_labels = np.array([[0, 1, 2, 3, VOID, 9]], np.uint8)
-    np.testing.assert_array_equal(cmap.to_model_labels(folder_labels), [[0, 2, 1, VOID, VOID, VOID]])
 
 
 def test_decide_adds_model_classes_as_new_ids_without_touching_existing_ones():
