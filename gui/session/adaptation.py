@@ -37,6 +37,7 @@ from engine.crf.interactive import probs_dtype
 from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
+from engine.learn.head_store import HeadFileError
 from engine.predict import Prediction
 from gui.session.keys import AdaptKey
 
@@ -149,7 +150,6 @@ class Adaptation(QObject):
         Returns a message for the user ('' when there was nothing to restore); a bad file was moved aside."""
         if self.adapter is None or store is None:
             return ""
-        from engine.learn.head_store import HeadFileError
         try:
             state = store.load(self.adapter.n_classes)
         except HeadFileError as exc:
