@@ -95,14 +95,19 @@ def test_start_is_the_prelabel_dialogs_default_button(qtbot, window, env):
 
 
 def test_a_long_job_shows_the_time_it_has_taken(qtbot, window):
+    import threading
     import time
     qtbot.waitUntil(lambda: window.ctl.crf.warm and not window.ctl.busy, timeout=60000)   # the kernels' warm-up
     status = window.status
 
-    def slow(cancel, report):                                    # a CRF as long as a 12 MP one, in the lane
-        time.sleep(1.6)
+    shown = threading.Event()
+
+    def slow(cancel, report):         # a CRF as long as a 12 MP one, in the lane: it runs until the time has shown
+        time.sleep(1.6)               # (a loaded machine must not end it before the status bar's first tick)
+        shown.wait(10)
     window.ctl.lanes["crf"].submit(("slow",), slow)
     qtbot.waitUntil(status.elapsed.isVisible, timeout=3000)
+    shown.set()
     assert status.elapsed.text() == "0:01" and status.progress.isVisible()
     qtbot.waitUntil(lambda: not window.ctl.busy, timeout=5000)
     assert not status.elapsed.isVisible() and status.elapsed_s() == 0.0
