@@ -68,6 +68,40 @@ def network_probs(c: int, h: int, w: int, seed: int = 0, absent: int = 0) -> np.
     return p
 
 
+def faint_probs(c: int, likely: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    """network_probs with `likely` classes and c - likely faint ones, small but unequal (peaks log-uniform in
+    1e-8 .. 3e-5, smooth like the rest): as a trained network leaves the classes an image lacks, so some merge at the
+    1e-5 clip and the others are what pruning (engine/crf/fast/prune.py) is for."""
+    rng = np.random.default_rng(seed + 1)
+    p = network_probs(likely, h, w, seed)
+    faint = network_probs(c - likely, h, w, seed + 2)
+    peaks = 10 ** rng.uniform(-8, np.log10(3e-5), c - likely).astype(np.float32)
+    for k in range(c - likely):
+        faint[k] *= peaks[k] / faint[k].max()
+    p *= 1 - faint.sum(0)
+    return np.concatenate([p, faint])
+
+
+def pruning_case(label: str, h: int, w: int, c: int, likely: int) -> None:
+    """The exact run with and without pruning (prune.py) on faint_probs: channels, time, max |dQ| and labels."""
+    from engine.crf.fast.prune import PRUNE_MASS
+    img, probs = scene(h, w, seed=h), faint_probs(c, likely, h, w, seed=w)
+    params = PRESETS["deeplab-v1"]
+    out = {}
+    for mass in (0.0, PRUNE_MASS):
+        cold()
+        session = FastBackend(device="cpu", prune_mass=mass).session(img)
+        t0 = time.perf_counter()
+        result = session.run(probs, params)
+        out[mass] = ((time.perf_counter() - t0) * 1000, session.last_stats["groups"], result)
+    (t_full, g_full, full), (t_pruned, g_pruned, pruned) = out[0.0], out[PRUNE_MASS]
+    dq = float(np.abs(pruned.probs - full.probs).max())
+    agree = float((pruned.labels == full.labels).mean()) * 100
+    print(f"pruning {label} {c} classes ({likely} likely, {c - likely} faint): channels {g_full} -> {g_pruned}, "
+          f"full {t_full:.0f} ms, pruned {t_pruned:.0f} ms ({t_full / t_pruned:.1f}x), max|dQ| {dq:.1e} "
+          f"(bound {PRUNE_MASS:.0e}), labels {agree:.4f}%", flush=True)
+
+
 def best_ms(fn, reps: int) -> tuple[float, object]:
     best, out = float("inf"), None
     for _ in range(reps):
@@ -192,6 +226,8 @@ def main(argv=None) -> int:
     h, w = SIZES["0.5 MP"]
     bench_case("0.5 MP", h, w, 21, "deeplab-v1", 2, absent=18, device=args.device, reference=ref)  # merge to 4
     bench_case("0.5 MP", h, w, 21, "deeplab-v2", 2, device=args.device, reference=ref)
+    if args.device == "cpu":
+        pruning_case("0.5 MP", h, w, 182 if not args.quick else 60, 12)
     if not args.no_memory and args.device == "cpu":
         print("memory, 1.5 MP (fresh process each):")
         runs = [(0, 0), (170, 0)] + ([(0, 1)] if args.memory_reference else [])

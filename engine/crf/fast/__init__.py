@@ -14,6 +14,7 @@ import torch
 from engine.models.device import pick_device
 
 from ...errors import EngineError
+from .prune import PRUNE_MASS
 from .session import FastSession
 
 
@@ -23,7 +24,8 @@ class FastBackend:
     device: 'auto' (CUDA when available, else the numba CPU engine; never MPS), 'cpu', 'cuda[:i]'. engine: 'auto',
     'numba' or 'torch' (torch on the CPU is slow; it exists to check the CUDA code path without a GPU).
     previews: what on_iteration receives after each iteration: 'labels' (a function returning the label map, so
-    only a caller that shows it pays for the argmax), 'probs' or None.
+    only a caller that shows it pays for the argmax), 'probs' or None. prune_mass: classes whose combined
+    probability stays below it at every pixel leave the run (prune.py; default PRUNE_MASS, 0 keeps every class).
     """
 
     name = "fast"
@@ -31,7 +33,7 @@ class FastBackend:
     releases_gil = True  # numba kernels run with nogil, torch releases the GIL: safe in a worker thread
 
     def __init__(self, device: str | None = "auto", engine: str = "auto", previews: str | None = "labels",
-                 merge_labels: bool = True):
+                 merge_labels: bool = True, prune_mass: float | None = None):
         self.device = pick_device(device)
         if self.device.type == "mps":  # the torch engine's sparse products are CUDA/CPU only (and untested there)
             if (device or "auto").lower() != "auto":
@@ -46,6 +48,7 @@ class FastBackend:
         self.engine = engine
         self.previews = previews
         self.merge_labels = merge_labels
+        self.prune_mass = PRUNE_MASS if prune_mass is None else float(prune_mass)
 
     def _factory(self):
         if self.engine == "numba":
@@ -62,7 +65,8 @@ class FastBackend:
             from .torch_engine import release_device_memory
             fallback = (CpuEngine, "numba:cpu", release_device_memory)
         return FastSession(image_rgb, self._factory(), engine_tag=f"{self.engine}:{self.device}",
-                           previews=self.previews, merge_labels=self.merge_labels, fallback=fallback)
+                           previews=self.previews, merge_labels=self.merge_labels, fallback=fallback,
+                           prune_mass=self.prune_mass)
 
 
 def warm_up() -> None:

@@ -23,13 +23,15 @@ from .threads import PARALLEL_LOCK
 class Prior:
     """prior (N,W) float32 = -unary of each group's first label, pixel-major, rows zero-padded to
     W = simd.row_width(G) for the CPU kernels; counts (G,) labels per group;
-    group_of_label (C,) int32; rep_label (G,) int32 = first label of each group (groups sorted by it)."""
+    group_of_label (C,) int32; rep_label (G,) int32 = first label of each group (groups sorted by it);
+    pruned (C,) bool or None: labels given the floor's unary (prune.py)."""
 
     prior: np.ndarray
     counts: np.ndarray
     group_of_label: np.ndarray
     rep_label: np.ndarray
     key: tuple
+    pruned: np.ndarray | None = None
 
     @property
     def n_labels(self) -> int:
@@ -82,12 +84,13 @@ def locks_key(locks) -> tuple | None:
 
 
 def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, chunk: int = 4, locks=None,
-               within: np.ndarray | None = None) -> Prior:
+               within: np.ndarray | None = None, pruned: np.ndarray | None = None) -> Prior:
     """Prior from softmax probabilities (C,H,W) float32 (or float16); `merge=False` keeps one channel per label.
 
     locks = (labels, locked): locked non-void pixels get the hard unary of constraints.hard_unary_probs (one-hot
     on their label), bit for bit, without copying the probabilities. within (C,) group ids: labels merge only
-    inside the same group (local refinement refines the groups of the solution it starts from).
+    inside the same group (local refinement refines the groups of the solution it starts from). pruned (C,) bool:
+    labels whose unary is the floor's (probability 0 clipped) wherever they are not locked (prune.py).
     The unary is computed `chunk` classes at a time (engine.crf.unary, the one definition) and each new group's
     row goes straight into its column of the pixel-major prior, so memory is the prior plus `chunk` rows (at
     12 MP x 21 classes the former copy of every row was another 1 GB). A class joins a group only when its row
@@ -101,6 +104,8 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
 
     def unary_rows(c0, k):
         u = unary_from_probs(probs[c0:c0 + k], out=u_chunk[:k])
+        if pruned is not None:
+            u[pruned[c0:c0 + k]] = e0
         if hard is not None and hard[0].size:
             idx, cls = hard
             u[:, idx] = e0
@@ -154,5 +159,7 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
         group_of_label[members] = gi
     counts = np.array([len(m) for m in groups], np.float32)
     rep_label = np.array([m[0] for m in groups], np.int32)
+    if pruned is not None and not pruned.any():
+        pruned = None
     return Prior(prior=prior, counts=counts, group_of_label=group_of_label, rep_label=rep_label,
-                 key=key if key is not None else (probs_key(probs), locks_key(locks)))
+                 key=key if key is not None else (probs_key(probs), locks_key(locks)), pruned=pruned)

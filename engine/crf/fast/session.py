@@ -23,6 +23,7 @@ from . import window as win
 from .cache import ByteLRU
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
+from .prune import PRUNE_MASS, negligible_labels
 from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
@@ -49,7 +50,7 @@ class FastSession:
     """One image. `engine_factory(prior, counts, terms)` makes the mean-field engine (CPU numba or torch)."""
 
     def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: str | None = "labels",
-                 merge_labels: bool = True, fallback: tuple | None = None):
+                 merge_labels: bool = True, fallback: tuple | None = None, prune_mass: float = PRUNE_MASS):
         image = check_image(image_rgb)
         self.image = np.ascontiguousarray(image).copy()  # our own copy: the lattice cache keys on its content
         self.height, self.width = self.image.shape[:2]
@@ -62,6 +63,8 @@ class FastSession:
             raise ValueError(f"previews must be None, 'labels' or 'probs', got {previews!r}")
         self.previews = previews
         self.merge_labels = merge_labels
+        self.prune_mass = float(prune_mass) if merge_labels else 0.0  # prune.py; 0: every class keeps its row
+        self._pruned: tuple = (None, None)  # (probs key, negligible_labels of them): once per probabilities
         self._priors = ByteLRU(PRIOR_BUDGET)
         self._q0 = ByteLRU(PRIOR_BUDGET)  # softmax(prior): the same for every weight and sigma
         self._lock = threading.Lock()
@@ -76,10 +79,21 @@ class FastSession:
     # ---- cached pieces ----
     def _prior(self, probs: np.ndarray, locks=None) -> Prior:
         pkey = probs_key(probs)
-        key = (pkey, locks_key(locks), self.merge_labels)
-        return self._priors.get_or_build(key, lambda: (self._check_once(probs, pkey),
-                                                       make_prior(probs, key=key, merge=self.merge_labels,
-                                                                  locks=locks))[1])
+        key = (pkey, locks_key(locks), self.merge_labels, self.prune_mass)
+
+        def build() -> Prior:
+            self._check_once(probs, pkey)
+            return make_prior(probs, key=key, merge=self.merge_labels, locks=locks,
+                              pruned=self._negligible(probs, pkey))
+        return self._priors.get_or_build(key, build)
+
+    def _negligible(self, probs: np.ndarray, pkey) -> np.ndarray | None:
+        """The classes of these probabilities that leave the CRF (prune.py), computed once per probabilities."""
+        if self.prune_mass <= 0:
+            return None
+        if self._pruned[0] != pkey:
+            self._pruned = (pkey, negligible_labels(probs, self.prune_mass))
+        return self._pruned[1]
 
     def _check_once(self, probs: np.ndarray, pkey) -> None:
         """Values checked once per distinct probabilities (a pass over them), not again for every stroke's locks."""
@@ -111,7 +125,7 @@ class FastSession:
         hist.lattice_keys = tuple(k for k, _ in term_keys)
         self._kept_keys.add(("history", key))
         hist.terms = terms
-        hist.groups = (prior.counts, prior.group_of_label, prior.rep_label)
+        hist.groups = (prior.counts, prior.group_of_label, prior.rep_label, prior.pruned)
         return hist
 
     def release(self) -> None:
@@ -131,6 +145,7 @@ class FastSession:
             self._priors.clear()
             self._q0.clear()
             self._trajectory, self._last = (None, {}), None
+            self._pruned = (None, None)
 
     # ---- the backend contract ----
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None, locks=None,
@@ -235,12 +250,13 @@ class FastSession:
         if key != hist_key or any(t not in traj for t in range(n)) or not terms:
             return None
         self._trajectory = (None, {})
-        counts, group_of_label, rep_label = groups
+        counts, group_of_label, rep_label, pruned = groups
         if locks is None:
             locks = (np.zeros((self.height, self.width), np.uint8), np.zeros((self.height, self.width), bool))
         return win.Solution(params=params, shape=(self.height, self.width), terms=terms,
                             trajectory=[traj[t] for t in range(n)], counts=counts, group_of_label=group_of_label,
-                            rep_label=rep_label, locks=(np.array(locks[0], np.uint8), np.array(locks[1], bool)))
+                            rep_label=rep_label, locks=(np.array(locks[0], np.uint8), np.array(locks[1], bool)),
+                            pruned=pruned)
 
     def refine_window(self, solution: win.Solution, probs, box, locks=None, should_cancel=None) -> win.WindowResult:
         """Re-solve window `box` (x0, y0, x1, y1; see window.window_for) of probabilities (C,H,W) with the locks,

@@ -25,6 +25,7 @@ from . import simd
 from .cpu_engine import CpuEngine, owner_spans
 from .lattice import Lattice
 from .prior import make_prior
+from .prune import negligible_labels
 from .sublattice import SubLattice, sub_lattice
 from .threads import PARALLEL_LOCK
 
@@ -84,6 +85,7 @@ class Solution:
     locks: tuple
     kind: str = "exact"   # 'local' once a window has been pasted
     windows: int = field(default=0)
+    pruned: np.ndarray | None = None  # (C,) bool: the labels the solve pruned (prune.py)
 
     @property
     def nbytes(self) -> int:
@@ -130,11 +132,15 @@ def _crop_locks(locks, box):
 
 def _priors(solution: Solution, crop: np.ndarray, held_crop: np.ndarray, new_locks, old_locks):
     """Window priors under the new locks (and probabilities) and under the solution's, in one label grouping
-    that refines the solution's (a newly painted class splits from the group of classes absent so far)."""
-    new = make_prior(crop, key=("window",), locks=new_locks, within=solution.group_of_label)
-    old = make_prior(held_crop, key=("window",), locks=old_locks, within=new.group_of_label)
+    that refines the solution's (a newly painted class splits from the group of classes absent so far).
+    The held side keeps the solution's pruned labels; the new side only those still negligible in the window (a
+    class the new probabilities make likely, e.g. one a stroke just taught, gets its own row back)."""
+    held_pruned = solution.pruned
+    new_pruned = None if held_pruned is None else held_pruned & negligible_labels(crop)
+    new = make_prior(crop, key=("window",), locks=new_locks, within=solution.group_of_label, pruned=new_pruned)
+    old = make_prior(held_crop, key=("window",), locks=old_locks, within=new.group_of_label, pruned=held_pruned)
     if not np.array_equal(old.group_of_label, new.group_of_label):
-        new = make_prior(crop, key=("window",), locks=new_locks, within=old.group_of_label)
+        new = make_prior(crop, key=("window",), locks=new_locks, within=old.group_of_label, pruned=new_pruned)
     if not np.array_equal(new.group_of_label, solution.group_of_label):
         solution.regroup(new.group_of_label, new.rep_label, new.counts)
     return new, old

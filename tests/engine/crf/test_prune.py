@@ -1,0 +1,85 @@
+"""Label pruning (engine.crf.fast.prune): classes with negligible probability everywhere leave the CRF, and the
+solution stays within the stated bound of the full solve; a stroke of a pruned class still shows it."""
+import numpy as np
+import pytest
+
+from engine.crf import PRESETS
+from engine.crf.fast import FastBackend
+from engine.crf.fast.prune import PRUNE_MASS, negligible_labels
+from engine.crf.reference import pydensecrf_refine
+from tests.support.crf_probs import clear_crf_caches, random_probs
+from tests.support.crf_scenes import synthetic_photo
+
+BOUND = PRUNE_MASS   # max |dQ| against the full solve, as docs/crf.md states it
+
+
+def faint_probs(c, present, h, w, seed=0):
+    """A network-like softmax with `present` likely classes and c - present faint ones whose probabilities are
+    small but unequal (1.2e-5 .. 3e-5 at their peaks, a few below the 1e-5 clip), as a trained network leaves the
+    classes an image lacks."""
+    rng = np.random.default_rng(seed)
+    p = random_probs(present, h, w, seed=seed)
+    faint = []
+    for k in range(c - present):
+        peak = rng.uniform(1.2e-5, 3e-5) if k < 12 else 10 ** rng.uniform(-7, -5.1)
+        field = random_probs(2, h, w, seed=seed + 100 + k)[0]
+        faint.append(peak * field / field.max())
+    faint = np.stack(faint).astype(np.float32)
+    p = p * (1 - faint.sum(0, keepdims=True))
+    return np.concatenate([p, faint]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    h, w = 90, 130
+    return synthetic_photo(h, w, 5), faint_probs(21, 4, h, w, seed=3)
+
+
+def test_pruned_classes_are_the_least_likely_and_their_mass_is_bounded(scene):
+    _, probs = scene
+    pruned = negligible_labels(probs)
+    assert pruned[4:].sum() >= 10 and not pruned[:4].any()      # most faint ones go, no likely one
+    assert float(probs[pruned].sum(0).max()) <= PRUNE_MASS       # the stated bound, at every pixel
+    peaks = probs.reshape(21, -1).max(1)
+    kept_faint = peaks[4:][~pruned[4:]]
+    if kept_faint.size:                                          # taken from the least likely up
+        assert peaks[pruned].max() <= kept_faint.min()
+    assert not negligible_labels(probs, mass=0).any()
+    assert not negligible_labels(random_probs(5, 40, 50, seed=1)).any()   # every class likely somewhere: none
+
+
+def test_a_pruned_run_is_within_the_bound_of_the_full_solve(scene):
+    img, probs = scene
+    params = PRESETS["deeplab-v1"].replace(bi_xy_std=20.0)
+    clear_crf_caches()
+    full_session = FastBackend(device="cpu", prune_mass=0).session(img)
+    full = full_session.run(probs, params)
+    pruned_session = FastBackend(device="cpu").session(img)
+    pruned = pruned_session.run(probs, params)
+    assert pruned_session.last_stats["groups"] <= full_session.last_stats["groups"] - 4   # fewer channels solved
+    assert float(np.abs(pruned.probs - full.probs).max()) <= BOUND
+    assert (pruned.labels == full.labels).mean() >= 0.999
+    ref = pydensecrf_refine(img, probs, params)                   # the full solve is pydensecrf's
+    assert float(np.abs(full.probs - ref).max()) <= 1e-4
+    assert float(np.abs(pruned.probs - ref).max()) <= BOUND + 1e-4
+
+
+def test_a_stroke_of_a_pruned_class_shows_it_and_the_window_matches_a_whole_run(scene):
+    img, probs = scene
+    h, w = img.shape[:2]
+    params = PRESETS["deeplab-v1"].replace(bi_xy_std=15.0)
+    clear_crf_caches()
+    session = FastBackend(device="cpu").session(img)
+    base = session.run(probs, params, capture=True)
+    solution = session.solution()
+    target = int(np.flatnonzero(negligible_labels(probs))[-1])
+    box = (60, 40, 80, 52)
+    edit, locked = base.labels.copy(), np.zeros((h, w), bool)
+    locked[box[1]:box[3], box[0]:box[2]] = True
+    edit[locked] = target
+    result = session.refine_local(solution, probs, box, locks=(edit, locked))
+    x0, y0, x1, y1 = result.box
+    assert (result.labels[locked[y0:y1, x0:x1]] == target).all()
+    whole = session.run(probs, params, locks=(edit, locked))
+    assert (whole.labels[locked] == target).all()
+    assert (result.labels == whole.labels[y0:y1, x0:x1]).mean() >= 0.995
