@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         c.waiting.connect(self._on_waiting)
         c.status_changed.connect(self.file_list.set_status)
         c.model_changed.connect(self._on_model_changed)
-        c.adapt.status_changed.connect(lambda _text: self.class_panel.set_origins(c.class_origins()))
+        c.adapt.status_changed.connect(lambda _text: self.class_panel.set_origins(c.learnt.origins()))
         c.device_changed.connect(self.status.set_device)
         c.activity.connect(self.status.set_activity)
         c.progress.connect(lambda d, t, s: (self.status.set_progress(d, t), self.status.set_activity(s)))
@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
         cl = self.ctl.classes.class_list
         if cl is not None:
             self.class_panel.set_classes(cl.names, cl.palette, *self.ctl.classes.class_view())
-            self.class_panel.set_origins(self.ctl.class_origins())
+            self.class_panel.set_origins(self.ctl.learnt.origins())
             ed = self.ctl.editor
             if not ed.set_paint_class(ed.paint_class if ed.paint_class < len(cl) else min(1, len(cl) - 1)):
                 ed.set_paint_class(0)

@@ -80,7 +80,7 @@ class LearnMenu(QObject):
             if not path:
                 return None
         try:
-            out = ctl.export_adapted(Path(path))
+            out = ctl.learnt.export(Path(path))
         except EngineError as exc:
             w.show_error(str(exc))
             return None

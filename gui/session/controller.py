@@ -20,9 +20,7 @@ from PySide6.QtGui import QUndoGroup
 from engine.annotate.state import ImageState
 from engine.batch.report import read_scores
 from engine.errors import EngineError
-from engine.checkpoints.backbone import is_backbone_only
 from engine.folder.dataset import Dataset, Status
-from engine.learn.head_store import HeadStore
 from engine.models.device import describe
 from engine.predict import Prediction, transparent_mask
 from gui.session.adaptation import Adaptation
@@ -34,6 +32,7 @@ from gui.session.hand_edits import HandEdits
 from gui.session.history import ImageHistory
 from gui.session.keys import ImageKey, PredictKey
 from gui.session.lanes import Lane
+from gui.session.learnt_head import LearntHead
 from gui.session.model_loader import ModelLoader
 from gui.session.open_image import OpenImage
 from gui.session.ordering import Ordering
@@ -45,11 +44,6 @@ def _relay(source: QObject, target: QObject, *signals: str) -> None:
     """Re-emit a service's signals as the session's own (the window listens to the session only)."""
     for name in signals:
         getattr(source, name).connect(getattr(target, name))
-
-
-BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. Add your "
-                      "classes in the Classes panel, then paint a stroke of each: the model learns them from your "
-                      "strokes (Edit > Adapt the model to corrections).")
 
 
 class AnnotatorController(QObject):
@@ -128,6 +122,9 @@ class AnnotatorController(QObject):
         self.classes.load_requested.connect(self.loader.load)
         self.loader.loading.connect(self.classes.expect_model)
         self.classes.channels_changed.connect(self._on_channels_changed)
+        self.learnt = LearntHead(self.loader, self.adapt, self.classes, self.guard, lambda: self.dataset,
+                                 self)   # what the head learnt: kept in the folder, exported
+        _relay(self.learnt, self, "activity", "error")
         self.classes.predict_again.connect(self._on_predict_again)
 
     # ----- folder and images ---------------------------------------------------------------------
@@ -162,7 +159,7 @@ class AnnotatorController(QObject):
             self.recovery.decline(pending)
         self.classes.bind_folder()
         self.adapt.classes_changed()       # the head predicts this folder's classes
-        self._restore_head()
+        self.learnt.restore()
         self.folder_opened.emit()
         for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
             self.ordering.set_score(i, score)
@@ -364,7 +361,7 @@ class AnnotatorController(QObject):
             return False
         st.mark_saved()
         self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
-        self._save_head()
+        self.learnt.save()
         self.sync_status()
         self.recovery.discard(st.index)
         path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name
@@ -377,57 +374,6 @@ class AnnotatorController(QObject):
         self.model_gen += 1
         self.prefetch.clear()
         self.adapt.classes_changed()
-
-    def class_origins(self) -> list[tuple[str, str]]:
-        """Per folder class id: (short text, tooltip) saying whether the model knows it or strokes here taught it."""
-        cl, cmap = self.classes.class_list, self.classes.channel_map
-        if cl is None:
-            return []
-        out = []
-        for i in range(len(cl)):
-            known = cmap is None or (i < len(cmap.source) and cmap.source[i] >= 0)
-            strokes, images = self.adapt.taught(i)
-            taught = f"{strokes} stroke{'s' * (strokes != 1)} on {images} image{'s' * (images != 1)}"
-            if known:
-                out.append(("model" + (" + learnt" if strokes else ""),
-                            "The model was trained on this class" + (f"; strokes here refined it ({taught})"
-                                                                     if strokes else "")))
-            elif strokes:
-                out.append((f"learnt ({strokes})", f"New to the model: learnt here from {taught}"))
-            else:
-                out.append(("new", "New to the model: paint it and the model learns it from your strokes"))
-        return out
-
-    def export_adapted(self, path) -> Path:
-        """Model > Export adapted model…: the base network plus what the strokes taught, with the folder's classes
-        (engine.learn.export). Raises EngineError with what to do when there is nothing to export."""
-        from engine.learn.export import export_adapted
-        loaded, adapter, cl = self.loader.loaded, self.adapt.adapter, self.classes.class_list
-        if loaded is None or adapter is None or cl is None:
-            raise EngineError("Open a folder and load a model first.")
-        return export_adapted(path, loaded, adapter, self.adapt.head, cl,
-                              folder=self.dataset.folder if self.dataset is not None else None)
-
-    # ----- what the head learnt, kept in the folder (engine.learn.head_store) ----------------------
-    def head_store(self):
-        loaded = self.loader.loaded
-        if self.dataset is None or loaded is None:
-            return None
-        return HeadStore(self.dataset.labels_dir, loaded.sha256)
-
-    def _restore_head(self) -> None:
-        message = self.adapt.restore(self.head_store())
-        if message:
-            self.activity.emit(message)
-
-    def _save_head(self) -> None:
-        if self.guard.read_only:
-            return
-        try:
-            cl = self.classes.class_list
-            self.adapt.save_to(self.head_store(), cl.names if cl is not None else ())
-        except EngineError as exc:
-            self.error.emit(f"The labels were saved, but what the model learnt was not: {exc}")
 
     def _on_predict_again(self) -> None:
         self.results_changed.emit()
@@ -449,13 +395,13 @@ class AnnotatorController(QObject):
         # another pipeline gives the network other features: the adapted head starts again (the locks re-teach it)
         self.adapt.bind_predictor(predictor, is_new_model or switched)
         if is_new_model:
-            self._restore_head()
+            self.learnt.restore()
         self.device_changed.emit(describe(predictor.device))
         self.model_changed.emit()
         self.activity.emit(f"Model {loaded.spec.name or Path(loaded.path).name} ({loaded.spec.pipeline} pipeline) "
                            f"on {describe(predictor.device)}")
-        if is_new_model and is_backbone_only(loaded) and (self.adapt.head is None or self.adapt.head.is_original):
-            self.activity.emit(BACKBONE_ONLY_HINT)
+        if is_new_model:
+            self.learnt.hint_if_untaught_backbone()
         self.request_predict()
 
     # ----- prediction ----------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def test_a_class_added_in_the_app_is_learnt_kept_restored_and_exported(qtbot, wi
     assert window.ctl.adapt.head is head
 
     assert window.ctl.save()
-    kept = window.ctl.head_store().path
+    kept = window.ctl.learnt.store().path
     assert kept.is_file() and kept.parent == folder / "labels" / ".model"
 
     assert window.go_to(1)

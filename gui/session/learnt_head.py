@@ -1,0 +1,89 @@
+"""What the strokes taught the head, kept beyond the session: the folder's head file, the adapted checkpoint, and
+which classes the model knows against those learnt here (engine.learn.head_store, engine.learn.export).
+
+A service of the session (gui.session.controller): it is handed the loader, the adaptation, the classes, the
+folder guard and a way to read the open dataset, and answers with ``activity`` and ``error`` signals.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.checkpoints.backbone import is_backbone_only
+from engine.errors import EngineError
+from engine.learn.head_store import HeadStore
+
+BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. Add your "
+                      "classes in the Classes panel, then paint a stroke of each: the model learns them from your "
+                      "strokes (Edit > Adapt the model to corrections).")
+
+
+class LearntHead(QObject):
+    activity = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, loader, adapt, classes, guard, dataset_fn, parent: QObject | None = None):
+        super().__init__(parent)
+        self.loader, self.adapt, self.classes, self.guard = loader, adapt, classes, guard
+        self._dataset = dataset_fn
+
+    def store(self) -> HeadStore | None:
+        """The open folder's head file for the loaded model (labels/.model/<sha16>.npz), or None."""
+        dataset, loaded = self._dataset(), self.loader.loaded
+        if dataset is None or loaded is None:
+            return None
+        return HeadStore(dataset.labels_dir, loaded.sha256)
+
+    def restore(self) -> None:
+        """A folder or model was opened: take up what the head learnt there (a damaged file is set aside)."""
+        message = self.adapt.restore(self.store())
+        if message:
+            self.activity.emit(message)
+
+    def save(self) -> None:
+        """The labels were saved: keep the head with them (not in a read-only window)."""
+        if self.guard.read_only:
+            return
+        try:
+            cl = self.classes.class_list
+            self.adapt.save_to(self.store(), cl.names if cl is not None else ())
+        except EngineError as exc:
+            self.error.emit(f"The labels were saved, but what the model learnt was not: {exc}")
+
+    def hint_if_untaught_backbone(self) -> None:
+        """A backbone-only checkpoint with nothing learnt yet: say what to do."""
+        loaded, head = self.loader.loaded, self.adapt.head
+        if loaded is not None and is_backbone_only(loaded) and (head is None or head.is_original):
+            self.activity.emit(BACKBONE_ONLY_HINT)
+
+    def export(self, path) -> Path:
+        """Model > Export adapted model…: the base network plus what the strokes taught, with the folder's classes.
+        Raises EngineError with what to do when there is nothing to export."""
+        from engine.learn.export import export_adapted
+        loaded, adapter, cl = self.loader.loaded, self.adapt.adapter, self.classes.class_list
+        if loaded is None or adapter is None or cl is None:
+            raise EngineError("Open a folder and load a model first.")
+        dataset = self._dataset()
+        return export_adapted(path, loaded, adapter, self.adapt.head, cl,
+                              folder=dataset.folder if dataset is not None else None)
+
+    def origins(self) -> list[tuple[str, str]]:
+        """Per folder class id: (short text, tooltip) saying whether the model knows it or strokes here taught it."""
+        cl, cmap = self.classes.class_list, self.classes.channel_map
+        if cl is None:
+            return []
+        out = []
+        for i in range(len(cl)):
+            known = cmap is None or (i < len(cmap.source) and cmap.source[i] >= 0)
+            strokes, images = self.adapt.taught(i)
+            taught = f"{strokes} stroke{'s' * (strokes != 1)} on {images} image{'s' * (images != 1)}"
+            if known:
+                out.append(("model" + (" + learnt" if strokes else ""),
+                            "The model was trained on this class" + (f"; strokes here refined it ({taught})"
+                                                                     if strokes else "")))
+            elif strokes:
+                out.append((f"learnt ({strokes})", f"New to the model: learnt here from {taught}"))
+            else:
+                out.append(("new", "New to the model: paint it and the model learns it from your strokes"))
+        return out
