@@ -4,7 +4,7 @@ Each row runs in fresh child processes started by the parent, which watches thei
 1. the parent writes a photo-like scene (bench.crf.scene) as a JPEG, and for the ResNet-101 rows a checkpoint;
 2. the window child opens the folder with the model (the demo row passes none, so the window picks its default,
    resources/models/demo_v1.pt), then: a stroke once the first exact labels show, a slider move once the stroke's
-   exact labels show; it reports each step's time, the peak RSS (getrusage) and the idle RSS (VmRSS 2 s after the
+   exact labels show; it reports each step's time, the peak RSS (VmHWM) and the idle RSS (VmRSS 2 s after the
    last exact run, after gc), and writes the probabilities it refined for step 3;
 3. where the estimate fits the memory available (bench/app_table.py), the pydensecrf child runs pydensecrf on those
    probabilities and the image with the window's CRF values, then the fast engine's whole-image exact run of the same
@@ -24,7 +24,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -90,9 +89,19 @@ def write_r101(path: Path, classes: int, seed: int = 0) -> Path:
 
 
 # ---- the window child ------------------------------------------------------------------------------------------
-def _vmrss_gb() -> float:
+def _status_gb(field: str) -> float:
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) * 1024 / GB
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) * 1024 / GB
+
+
+def _vmrss_gb() -> float:
+    return _status_gb("VmRSS")
+
+
+def _peak_gb() -> float:
+    """This process's own peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that over fork and exec, so a
+    child started by a 1.5 GB parent reports at least 1.5 GB whatever it uses itself (measured)."""
+    return _status_gb("VmHWM")
 
 
 def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
@@ -163,7 +172,7 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
     row.slider.setValue(row.slider.value() + 4)
     wait(lambda: bool(shown), "slider first", t_slider)
     wait(exact, "slider exact", t_slider)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB
+    peak = _peak_gb()
     end = time.time() + IDLE_S
     while time.time() < end:
         app.processEvents()
@@ -210,7 +219,7 @@ def reference_child(folder: str) -> dict:
     t0 = time.perf_counter()
     FastBackend(device="cpu").session(img).run(probs, params, compact=h * w >= 1_000_000)
     out["fast_s"] = time.perf_counter() - t0
-    out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB
+    out["peak_gb"] = _peak_gb()
     return out
 
 
