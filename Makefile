@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(PY) bench/prelabel.py --quick
 	$(PY) bench/annotation_effort.py --quick
 	QT_QPA_PLATFORM=offscreen $(PY) bench/interactive.py --quick
+	QT_QPA_PLATFORM=offscreen $(PY) bench/interactive.py --app --quick
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_latency.py --quick
 	$(PY) bench/startup.py --quick
 	@if command -v nvidia-smi >/dev/null 2>&1; then bash bench/gpu_check.sh; else echo "bench/gpu_check.sh: no GPU here, skipped"; fi

@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/interactive.py            # every size x classes, pydensecrf too (long: ~15 min)
     .venv/bin/python bench/interactive.py --quick    # 6 MP, 5 classes, a few repetitions (~2 min)
-    .venv/bin/python bench/interactive.py --app      # the real window at 12 MP / 21 classes (all, or 4 present)
+    .venv/bin/python bench/interactive.py --app      # the real window: 6/12/24 MP x demo/r101-21/r101-182 (hours)
+    .venv/bin/python bench/interactive.py --app --sizes 6,12 --models demo,r101-21   # a subset of the rows
+    .venv/bin/python bench/interactive.py --app --quick   # 12 MP, the demo model (~4 min)
 
 Each case runs in a fresh child process (cold caches, its own peak RSS) through engine.crf.interactive, the
 code the window runs: open -> first labels (downscaled preview of a new prediction), open -> exact labels
@@ -12,8 +14,9 @@ whole-image exact CRF of the stroke's inputs and pydensecrf on the same inputs. 
 stroke against the whole-image exact run, fast exact against pydensecrf (the 'cpu ratio' compares process CPU
 times: pydensecrf uses one core, the fast engine two). 'agree' is the share of the stroke window's labels equal
 to the whole-image run's; a stroke column of '-' means no window was possible (the solution's messages did not
-fit their memory budget, so the window would show a preview and the exact run). Probabilities are smooth and network-like with every class
-present (nothing merges: the worst case). Times in ms, the best of the repetitions (the machine is shared).
+fit their memory budget, so the window would show a preview and the exact run). Probabilities are smooth and
+network-like with every class present (nothing merges: the worst case). Times in ms, the best of the repetitions
+(the machine is shared). --app measures the real window instead (bench/app_window.py says how).
 """
 from __future__ import annotations
 
@@ -156,118 +159,9 @@ def child(h: int, w: int, c: int, reps: int, reference: bool) -> dict:
     return out
 
 
-def app_inputs(h: int, w: int, c: int, present: int) -> Path:
-    """A folder with one h x w image and a c-class DeepLab (random weights; only the first `present` classes can
-    win, the others get ~0 probability, as absent classes do with a trained network). Made here, in the parent,
-    so the child's peak RSS is the app's alone."""
-    import tempfile
-
-    import cv2
-    import torch
-
-    from bench.crf import scene
-    from engine.checkpoints import save_checkpoint
-    from engine.models.registry import ModelSpec, build_model
-
-    tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
-    (tmp / "images").mkdir()
-    cv2.imwrite(str(tmp / "images" / "big.png"), scene(h, w, 3)[..., ::-1])
-    spec = ModelSpec(arch="deeplab_v1_largefov", n_classes=c, class_names=tuple(f"class {i}" for i in range(c)),
-                     arch_kwargs=(("channels", (8, 8, 16, 16, 16)), ("fc_channels", 16)), name="bench")
-    torch.manual_seed(0)
-    model = build_model(spec)
-    if present < c:
-        with torch.no_grad():
-            model.fc8.bias[present:] = -60.0  # below the CRF's 1e-5 clip everywhere: these classes merge
-    save_checkpoint(tmp / "model.pt", model, spec)
-    return tmp
-
-
-def app_child(folder: str) -> dict:
-    """The real window (offscreen) on the folder app_inputs made: open, stroke, slider, save; timings and RSS."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from gui.app import start
-    from gui.dialogs import prompts
-    from gui.main_window import MainWindow
-
-    tmp = Path(folder)
-    app = QApplication.instance() or QApplication([])
-    settings = QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    win.show()
-    app.processEvents()
-    base = _rss_mb()
-    t0 = time.perf_counter()
-    marks = {}
-
-    import threading
-    phase_peak, current = {}, ["open"]
-
-    def sample():  # the RSS peak of each phase, read from /proc every 20 ms
-        while current[0] is not None:
-            try:
-                with open("/proc/self/status") as f:
-                    rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-            except (OSError, StopIteration):
-                return
-            phase_peak[current[0]] = max(phase_peak.get(current[0], 0.0), rss)
-            time.sleep(0.02)
-    threading.Thread(target=sample, daemon=True).start()
-
-    def wait(cond, what, timeout=900):
-        end = time.time() + timeout
-        while not cond():
-            app.processEvents()
-            time.sleep(0.01)
-            if time.time() > end:
-                raise TimeoutError(what)
-        marks[what] = _ms(t0)
-        current[0] = f"after {what}"
-
-    start(win, tmp / "images", tmp / "model.pt")
-    ctl = win.ctl
-    shown = []  # label-layer changes: (kind, time)
-    for signal in (ctl.preview_changed, ctl.results_changed, ctl.window_refined):
-        signal.connect(lambda *_: shown.append(ctl.crf.shown_kind()))
-    wait(lambda: ctl.state is not None and ctl.state.probs is not None, "predicted")
-    wait(lambda: ctl.state.crf_preview is not None or ctl.state.crf_labels is not None, "first labels")
-    wait(lambda: ctl.state.crf_labels is not None and ctl.crf.shown_kind() == "exact" and not ctl.busy, "exact")
-    ed = ctl.editor
-    ed.set_radius(8)
-    h, w = ctl.state.shape
-    del shown[:]
-    t_stroke = time.perf_counter()
-    ed.begin_stroke((w // 2, h // 2))
-    ed.stroke_to((w // 2 + 60, h // 2 + 5))
-    ed.end_stroke()
-    wait(lambda: any(k in ("local", "exact") or k.startswith("preview") for k in shown), "stroke refined")
-    marks["stroke kind"] = shown[0]
-    marks["stroke latency"] = _ms(t_stroke)
-    wait(lambda: ctl.crf.shown_kind() == "exact" and not ctl.busy, "stroke exact")
-    row = win.crf_panel.rows["bi_w"]
-    del shown[:]
-    t_slider = time.perf_counter()
-    row.slider.setValue(row.slider.value() + 4)
-    wait(lambda: bool(shown), "slider first")
-    marks["slider first latency"] = _ms(t_slider)
-    wait(lambda: ctl.crf.shown_kind() == "exact" and not ctl.busy, "slider exact")
-    prompts.ask_unsaved = lambda *a: prompts.DISCARD
-    ok = win.save()
-    marks["saved"] = _ms(t0)
-    peak = _rss_mb()
-    current[0] = None
-    win.close()
-    shape = ctl.state.shape
-    return {"size": f"{shape[0]}x{shape[1]}", "saved": ok, "marks_ms": marks, "peak_rss": peak, "base_rss": base,
-            "phase_peak_mb": {k: round(v) for k, v in phase_peak.items()}}
-
-
 def _run_child(args: list[str]) -> dict:
     cmd = [sys.executable, __file__] + args
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"child {args} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -277,40 +171,67 @@ def _fmt(v, spec="7.0f") -> str:
     return "      -" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
 
+def app(sizes: str | None, models: str | None, quick: bool, reference: bool, timeout_s: float,
+        verbose: bool) -> int:
+    """The --app table: one row per size x model, each in fresh child processes (bench/app_window.py)."""
+    from bench.app_table import MODELS, format_row, header, quick_line, select_rows
+    from bench.app_window import available_bytes, run_row
+
+    try:
+        rows = select_rows(sizes, models, quick)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    reference = reference and not quick
+    print(f"the real window, offscreen; {available_bytes() / 1e9:.1f} GB available; models: "
+          + "; ".join(f"{m} = {MODELS[m]}" for m in dict.fromkeys(m for _, m in rows)))
+    print("open = from opening the folder (model load and prediction included); stroke / slider = from the stroke "
+          "or the slider move;\n'1st' = the first labels shown (a preview or a local window), 'exact' = the exact "
+          "labels shown and the window idle;\npeak = peak RSS of the window's process, idle = its RSS 2 s after the "
+          "last exact run (after gc); pydensecrf and\nfast = the whole-image CRF of the window's probabilities, "
+          "pydensecrf and this engine (cold) in one child, ratio = pydensecrf / fast;\n'-' where pydensecrf would "
+          "not fit in the memory available (the reason follows the row)", flush=True)
+    print(header(), flush=True)
+    last = None
+    for mp, model in rows:
+        t0 = time.time()
+        r, reason = run_row(mp, model, reference, timeout_s)
+        print(format_row(mp, model, r, reason), flush=True)
+        if verbose and r is not None:
+            print(f"    {time.time() - t0:.0f} s; predicted after {r['predicted_s']:.1f} s; stroke shown first as "
+                  f"{r['stroke_kind']!r}; {r['classes_shown']} classes on 0.1% of the labels or more; probabilities "
+                  f"{r['probs_dtype']}; RSS peak (GB) "
+                  + ", ".join(f"{k} {v}" for k, v in r["phase_peak_gb"].items()), flush=True)
+        last = r
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    if quick:
+        if last is None:
+            return 1
+        print(quick_line(last))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="6 MP, 5 classes, a few repetitions")
-    ap.add_argument("--app", action="store_true", help="peak RSS of the real window at 12 MP / 21 classes")
+    ap.add_argument("--quick", action="store_true", help="6 MP, 5 classes, a few repetitions (with --app: 12 MP, "
+                    "the demo model, no pydensecrf)")
+    ap.add_argument("--app", action="store_true", help="the real window: sizes x models (bench/app_window.py)")
+    ap.add_argument("--sizes", help="with --app: megapixels to run, of 6,12,24 (default: all)")
+    ap.add_argument("--models", help="with --app: models to run, of demo,r101-21,r101-182 (default: all)")
+    ap.add_argument("--timeout", type=float, default=3600, help="with --app: seconds a child may run (default 3600)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="with --app: each row's phases and RSS peaks")
     ap.add_argument("--no-reference", action="store_true", help="skip pydensecrf")
     ap.add_argument("--child", nargs=5, type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--app-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         h, w, c, reps, ref = args.child
         print(json.dumps(child(h, w, c, reps, bool(ref))))
         return 0
-    if args.app_child:
-        print(json.dumps(app_child(args.app_child)), flush=True)
-        sys.stderr.flush()
-        os._exit(0)   # as the app quits (docs/adr/0003-quit-path.md): the teardown after a 12 MP session aborts
     import numba
     print(f"numba {numba.get_num_threads()} threads, {len(os.sched_getaffinity(0))} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     if args.app:
-        import shutil
-        for h, w, c, present in ((3000, 4000, 21, 21), (3000, 4000, 21, 3)):
-            folder = app_inputs(h, w, c, present)
-            try:
-                r = _run_child(["--app-child", str(folder)])
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-            marks = ", ".join(f"{k} {v / 1000:.2f} s" if isinstance(v, float) else f"{k} {v}"
-                              for k, v in r["marks_ms"].items())
-            print(f"app {r['size']} {c} classes ({present} can be present): peak RSS {r['peak_rss']:.0f} MiB (before opening the folder "
-                  f"{r['base_rss']:.0f}); {marks}; saved {r['saved']}")
-            print("  RSS peak (MiB) until each step: " + ", ".join(f"{k} {v}" for k, v in r["phase_peak_mb"].items()))
-        print(f"load average {os.getloadavg()[0]:.1f} at the end")
-        return 0
+        return app(args.sizes, args.models, args.quick, not args.no_reference, args.timeout, args.verbose)
     cases = [("6 MP", 5)] if args.quick else [(s, c) for s in SIZES for c in (5, 21)]
     reps = 3 if args.quick else 4
     print("ms (best of the repetitions); 'whole' = whole-image exact run of the stroke's inputs; 'agree' = the "
