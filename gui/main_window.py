@@ -427,7 +427,7 @@ class MainWindow(QMainWindow):
 
     def _on_busy(self, busy: bool) -> None:
         self.status.set_busy(busy)
-        if not busy and self.status.activity.text().startswith(("Predicting", "CRF", "Refining")):
+        if not busy and self.status.activity.text().startswith(("Predicting", "CRF", "Refining", "Learning")):
             self.status.set_activity("Ready")
 
     def show_error(self, message: str) -> None:

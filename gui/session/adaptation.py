@@ -17,6 +17,10 @@ when the head has moved on since (another image taught it, or a learning run was
 the locks that remain instead. Widget-free: the window's actions (gui.menus.learn) flip ``enabled``/``carry`` or
 reset.
 
+The learning step never delays a stroke's own answer: after_edit only takes what to learn from the edit; the
+session (gui.session.hand_edits) calls start_learning once the CRF has shown the stroke's refined labels, and the
+CRF's idle exact run waits while ``learning`` (the fit's result asks for the CRF again).
+
 What the status bar counts is the strokes in effect, not the fits: each image's teaching edits that still stand
 (not undone, painted over or erased), plus what the head it was opened with counted for the other images. A fit
 that only re-teaches (an undo after the head moved on, an erase, a revisited image) does not add a stroke, and a
@@ -44,6 +48,8 @@ from gui.session.keys import AdaptKey
 LEARNS_FROM = ("brush", "eraser", "void", "fill", "polygon", "superpixel", "clear locks")  # edits the head
 #                                                                                   follows (undo/redo too)
 TEACHES = ("brush", "fill", "polygon", "superpixel")   # edits counted as strokes while their class stands
+FEATURES_STATUS = "Learning: reading the image's features…"
+LEARN_STATUS = "Learning from the correction…"
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,6 @@ class Adaptation(QObject):
     status_changed = Signal(str)   # "model adapted on N strokes / M images"
     adapted = Signal(int, object, object)   # (image token, Prediction of the adapted head, box it changed or None)
     predict_requested = Signal()   # the head was reset and the image has no features: the network runs again
-    crf_requested = Signal()       # learning failed: the edit still gets its CRF, with the locks
 
     def __init__(self, image, lane, model_lock, editor, channel_map, config: AdaptConfig = AdaptConfig(),
                  parent=None):
@@ -94,6 +99,7 @@ class Adaptation(QObject):
         self._anchor: HeadState | None = None   # the head that image was opened with
         self._features = None        # its classifier inputs, once extracted
         self._waiting = None         # (token, edit, replay) of an edit that waits for the features
+        self._pending = None         # (token, edit, replay) of an edit that waits for its CRF answer (start_learning)
         self._teach_on_ready = False  # the image came with locks (restored, revisited): learn them when ready
         self._fit_key = b""          # the locks ``head`` is fitted to on the open image
         self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -136,7 +142,7 @@ class Adaptation(QObject):
             return
         old = self.adapter.source
         self.lane.cancel()
-        self._waiting = None
+        self._waiting = self._pending = None
         self.adapter = self.adapter.with_source(source)
         self.head = self.adapter.resized(self.head)
         self._anchor = self.adapter.resized(self._anchor)
@@ -175,7 +181,7 @@ class Adaptation(QObject):
         return (0, 0) if self.head is None else self.head.taught_by(class_id)
 
     def _forget_image(self) -> None:
-        self._token, self._features, self._anchor, self._waiting = None, None, None, None
+        self._token, self._features, self._anchor, self._waiting, self._pending = None, None, None, None, None
 
     def _forget_counts(self) -> None:
         self._counts.clear()
@@ -204,7 +210,7 @@ class Adaptation(QObject):
         if self.adapter is None:
             return
         self.lane.cancel()
-        self._waiting = None
+        self._waiting = self._pending = None
         self.head = self._anchor = self.adapter.original
         self.memory.forget()
         self._fit_key = b""
@@ -223,19 +229,25 @@ class Adaptation(QObject):
         if self.adapter is None or st is None or st.token != self._token:
             return
         self.lane.cancel()
-        self._waiting, self._teach_on_ready, self._fit_key = None, False, b""
+        self._waiting, self._pending, self._teach_on_ready, self._fit_key = None, None, False, b""
         self.memory.forget(self._image_id)
         if self._anchor is not None and self.head is not self._anchor:
             self.head = self._anchor
         self._set_entry(self._image_id, *self._opened)
         self._emit()
 
+    def stop(self) -> None:
+        """Esc: the running learning step stops and the one waiting for its edit's CRF answer is dropped (the next
+        stroke learns every lock that stands)."""
+        self.lane.cancel()
+        self._waiting = self._pending = None
+
     def set_enabled(self, on: bool) -> None:
         """The switch: off, strokes only lock pixels (the head stays as it is, unused)."""
         self.enabled = bool(on)
         if not on:
             self.lane.cancel()
-            self._waiting = None
+            self._waiting = self._pending = None
         self._emit()
 
     def set_carry(self, on: bool) -> None:
@@ -314,7 +326,7 @@ class Adaptation(QObject):
             if not self.carry:
                 self.head = self.adapter.original
             self._anchor = anchor = self._head_of(extra)
-            self._features, self._waiting = None, None
+            self._features, self._waiting, self._pending = None, None, None
             image_id = st.path.name
             self._opened = (self._counts.get(image_id, 0), self._learnt.get(image_id))
             taught_here = anchor is not None and image_id in anchor.images
@@ -334,7 +346,7 @@ class Adaptation(QObject):
         if not self._active() or st is None or st.token != self._token or self.lane.busy:
             return
         if self._features is None:
-            self._extract(st)
+            self._extract(st, quiet=True)
         elif self._teach_on_ready:
             self._teach_on_ready = False
             self._learn(st, None, None)
@@ -344,10 +356,14 @@ class Adaptation(QObject):
         key = self.lane.current_key
         return key is not None and key.kind == "features" and key.token == self._token
 
-    def _extract(self, st) -> None:
+    def _extract(self, st, quiet: bool = False) -> None:
+        """The image's features in the adapt lane (the network's forward pass: seconds at 12 MP). ``quiet`` when
+        the image just got ready: the status bar keeps saying what its CRF said (a note, 'refined ahead')."""
         predictor, image, lock = self.adapter.predictor, st.image, self.model_lock
 
-        def job(cancel, report):   # quiet: the status bar keeps saying what the image's CRF said
+        def job(cancel, report):
+            if not quiet:   # a stroke's learning waits for them
+                report(0, 0, FEATURES_STATUS)
             with lock:
                 return predictor.extract_features(image, should_cancel=cancel)
         self.lane.submit(AdaptKey("features", st.token), job)
@@ -370,18 +386,44 @@ class Adaptation(QObject):
         self._replay = (edit, undone)
 
     def after_edit(self, st, kind: str) -> bool:
-        """A hand edit finished with auto-refine on: learn from it (True: the CRF follows from here)."""
-        replay, self._replay = self._replay, None
+        """A hand edit finished with auto-refine on: take what to learn from it (the edit, or the undo/redo being
+        replayed) now; the learning starts with start_learning, after the edit's own CRF answer (True: pending).
+        A fit still running for earlier locks is superseded: the new one learns every lock."""
+        replay, self._replay, self._pending = self._replay, None, None
         if not self._active() or st.token != self._token or kind not in LEARNS_FROM or st.edits is None:
             return False
         edit = replay[0] if replay is not None else self.editor.last_edit()
+        key = self.lane.current_key
+        if key is not None and key.kind == "adapt":   # its result would ask for a CRF ahead of this edit's
+            self.lane.cancel()
+        self._pending = (st.token, edit if replay is None else None, replay)
+        return True
+
+    def start_learning(self) -> None:
+        """The pending edit's CRF answer is shown: learn from it now (the first stroke extracts the features
+        first, unless they are on their way)."""
+        pending, self._pending = self._pending, None
+        st = self.image.state
+        if pending is None or st is None or st.token != pending[0] or st.token != self._token \
+                or not self._active() or st.edits is None:
+            return
         if self._features is None:            # first stroke before the features are in: they come first
-            self._waiting = (st.token, edit if replay is None else None, replay)
+            self._waiting = pending
             if not self._extracting:
                 self._extract(st)
+            return
+        self._learn(st, pending[1], pending[2])
+
+    @property
+    def learning(self) -> bool:
+        """A learning step for the open image is due or running (its result will ask for the CRF again)."""
+        st, key = self.image.state, self.lane.current_key
+        if st is None or st.token != self._token:
+            return False
+        if self._pending is not None and self._pending[0] == st.token:
             return True
-        self._learn(st, edit if replay is None else None, replay)
-        return True
+        return key is not None and key.token == st.token and \
+            (key.kind == "adapt" or (key.kind == "features" and self._waiting is not None))
 
     def _learn(self, st, edit, replay) -> None:
         labels, locked = st.edits.snapshot()
@@ -405,7 +447,7 @@ class Adaptation(QObject):
         count = self.strokes_in_effect(st)
 
         def job(cancel, report):
-            report(0, 0, "Learning from the correction…")
+            report(0, 0, LEARN_STATUS)
             head, probs = image.learn(before, labels, locked, memory, should_cancel=cancel)
             pred = Prediction.from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
             return head, pred, union(changed_box(old, pred.labels), box), count
@@ -448,11 +490,8 @@ class Adaptation(QObject):
             self._learnt.pop(image_id, None)
 
     def _on_failed(self, key, _message: str) -> None:
-        """Learning failed (the controller shows the message): the edit still gets its CRF, with the locks."""
+        """Learning failed (the controller shows the message): the edit's CRF, asked for first, stands."""
         self._waiting = None
-        st = self.image.state
-        if st is not None and st.token == key.token:
-            self.crf_requested.emit()
 
     def _on_done(self, key, result) -> None:
         st = self.image.state

@@ -113,7 +113,6 @@ class AnnotatorController(QObject):
         self.crf.labels_changed.connect(self.sync_status)
         self.crf.settled.connect(self.prefetch.schedule)
         self.crf.exact_ready.connect(self.adapt.idle)
-        self.adapt.crf_requested.connect(self.crf.request_crf)
         self.edits = HandEdits(self.image, self.editor, self.crf, self.adapt, self.sync_status, self)
         self.edits.results_changed.connect(self.results_changed)
         self.classes = Classes(lambda: self.dataset, lambda: self.loader.loaded, self.image, self.crf,
@@ -494,8 +493,8 @@ class AnnotatorController(QObject):
         """Esc: stop prediction, learning and the CRF for now (a new request starts them again); the CRF panel
         returns to the settings of the labels shown (CRFRequests.stop)."""
         busy = self.busy
-        for name in ("predict", "adapt"):
-            self.lanes[name].cancel()
+        self.lanes["predict"].cancel()
+        self.adapt.stop()
         reverted = self.crf.stop()
         if busy or reverted:
             self.activity.emit("Cancelled" + ("; the CRF settings are back to those of the labels shown"

@@ -7,10 +7,14 @@ policy (InteractiveCRF.plan); this module wires it to two lanes and a timer:
   'preview'  downscaled previews, never cancelled mid-run: while a slider moves, the newest settings wait for
              the running preview and then run, so previews keep coming at their own pace;
   'crf'      local windows and exact whole-image runs (a newer request cancels the one running);
-  idle timer after a local window, the exact run starts once nothing happened for IDLE_MS.
+  idle timer after a local window, the exact run starts once nothing happened for IDLE_MS, and not while the
+             open image's learning step is due or running (``exact_waits``): its result asks for the CRF again.
+Every request has a serial (request_crf returns it); ``answered(serial)`` says its first answer is shown (a local
+window, a preview, an exact result) or that none is coming (it failed), so a stroke's learning step can wait for
+the stroke's own answer (gui.session.hand_edits).
 
 API (all on the GUI thread):
-  request_crf(region=None, probs_changed=False)
+  request_crf(region=None, probs_changed=False) -> serial
                             refine the current image for self.params. region: the pixels whose inputs changed
                             (a box (x0, y0, x1, y1), a list of boxes, or an (H, W) bool mask), e.g. a stroke's
                             box or, with probs_changed, where a head adaptation's new probabilities differ: a
@@ -42,9 +46,9 @@ COMPILE_STATUS = "Compiling the CRF kernels once (about 40 s; later starts load 
 DEBOUNCE_MS = 150  # the reference backend (a child process it kills to cancel) runs when a slider rests this long
 
 
-def _iteration_reporter(report, with_labels: bool):
-    """on_iteration for an exact run: progress text, and (small images: with_labels) the label map of the
-    unfinished run at most once per PREVIEW_INTERVAL, so the window shows the result improving."""
+def _iteration_reporter(report, with_labels: bool, text: str):
+    """on_iteration for an exact run: progress ('{text} 3/10' and the bar), and (small images: with_labels) the
+    label map of the unfinished run at most once per PREVIEW_INTERVAL, so the window shows the result improving."""
     last = [float("-inf")]
 
     def on_iteration(i, n, preview=None):
@@ -53,7 +57,7 @@ def _iteration_reporter(report, with_labels: bool):
             now = time.monotonic()
             if now - last[0] >= PREVIEW_INTERVAL:
                 last[0], send = now, (f"exact, iteration {i}/{n}", preview())
-        report(i, n, f"CRF iteration {i}/{n}", send)
+        report(i, n, f"{text} {i}/{n}", send)
     return on_iteration
 
 
@@ -69,10 +73,15 @@ class CRFRequests(QObject):
     activity = Signal(str)
     waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
     error = Signal(str)
+    answered = Signal(int)             # request serial: its first answer is shown, or none is coming (failed)
 
     def __init__(self, image: OpenImage, crf_lane: Lane, preview_lane: Lane, parent: QObject | None = None):
         super().__init__(parent)
         self.image, self.lane, self.preview_lane = image, crf_lane, preview_lane
+        self.exact_waits = lambda: False   # True while the idle exact run must wait (the open image learns)
+        self.serial = 0                    # requests made so far (request_crf)
+        self._answered = 0                 # the newest request that has answered
+        self._serial_of = {}               # lane name -> the request its current job serves
         self.params: CRFParams = PRESETS["deeplab-v1"]
         self.backend_name = DEFAULT_BACKEND
         self.runner = CRFRunner(self.backend_name)   # used from the CRF lane only (and closed here)
@@ -81,16 +90,17 @@ class CRFRequests(QObject):
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
         self._idle.setInterval(IDLE_MS)
-        self._idle.timeout.connect(lambda: self._submit_exact(self.image.state, capture=True))
+        self._idle.timeout.connect(self.idle_exact)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self.request_crf)
         self.lane.finished.connect(self._on_crf)
+        self.lane.failed.connect(lambda key, _m: self._answer(self.lane, key))
         self.lane.preview.connect(self._on_crf_preview)
         self.preview_lane.finished.connect(self._on_preview)
         self.preview_lane.preview.connect(self._on_preview_progress)
-        self.preview_lane.failed.connect(lambda _k, _m: self._next_preview())
+        self.preview_lane.failed.connect(self._on_preview_failed)
 
     # ----- settings and backend ----------------------------------------------------------------
     def take_params(self, params: CRFParams) -> None:
@@ -150,12 +160,14 @@ class CRFRequests(QObject):
             return
         self.request_crf()
 
-    def request_crf(self, region=None, probs_changed: bool = False) -> None:
+    def request_crf(self, region=None, probs_changed: bool = False) -> int:
+        """See the module docstring; returns the request's serial (``answered`` carries it)."""
         st, params = self.image.state, self.params
         self._idle.stop()
         self._debounce.stop()
+        self.serial += 1
         if st is None or st.probs is None:
-            return
+            return self.serial
         if params.iterations == 0:  # CRF off: the raw argmax is the result (locked pixels kept by set_crf)
             self.lane.cancel()
             st.set_crf(st.probs, st.raw_labels, params, st.unc, kind=KIND_EXACT)
@@ -163,7 +175,9 @@ class CRFRequests(QObject):
             self.labels_changed.emit()
             self.results_changed.emit()
             self.settled.emit(st.index)
-            return
+            self._answered = self.serial
+            self.answered.emit(self.serial)
+            return self.serial
         plan = self.interactive().plan(params, st.probs, region, probs_changed)
         if plan.first == "local":
             self._submit_local(st, region)
@@ -172,6 +186,35 @@ class CRFRequests(QObject):
             self._submit_preview(st)
         else:
             self._submit_exact(st, capture=True)
+        return self.serial
+
+    @property
+    def answered_serial(self) -> int:
+        """The newest request that has answered (see ``answered``)."""
+        return self._answered
+
+    @property
+    def pending(self) -> bool:
+        """Work for the open image is due without running yet: the idle exact run, a slider's rest, a preview that
+        waits for the running one (prefetch does not start meanwhile). GUI thread only."""
+        return self._idle.isActive() or self._debounce.isActive() or self._preview_next is not None
+
+    def idle_exact(self) -> None:
+        """The user paused after a local window (the idle timer): the exact run, unless the open image's learning
+        step is due or running; its result asks for the CRF again, so the exact run waits for it (on 2 cores it
+        would slow the learning, and be cancelled by its result)."""
+        if self.exact_waits():
+            self._idle.start()
+            return
+        self._submit_exact(self.image.state, capture=True)
+
+    def _answer(self, lane: Lane, key) -> None:
+        """A job of ``lane`` ended with something shown, or with nothing to show (failed): its request answered."""
+        serial = self._serial_of.get(lane.name, 0)
+        if key is None or not isinstance(key, CrfKey) or serial <= self._answered:
+            return
+        self._answered = serial
+        self.answered.emit(serial)
 
     def refine_changed(self, region) -> None:
         """Refine around ``region`` (x0, y0, x1, y1), where the adapted head changed the labels (and the stroke
@@ -193,11 +236,15 @@ class CRFRequests(QObject):
             return
         it, probs, params, locks = self.interactive(), st.probs, self.params, st.lock_constraints()
         with_labels = not it.wants_preview  # large images show a downscaled preview instead
-        self.activity.emit(f"Refining with CRF ({self.backend_name})…")
+        text = f"Refining with CRF ({self.backend_name})…"
+        self.activity.emit(text)
 
         def job(cancel, report):
+            n = int(params.iterations)
+            report(0, n, f"{text} 0/{n}")   # the bar from the start: the lattice is built before iteration 1
             return it.exact(probs, params, locks, should_cancel=cancel,
-                            on_iteration=_iteration_reporter(report, with_labels))
+                            on_iteration=_iteration_reporter(report, with_labels, text))
+        self._serial_of[self.lane.name] = self.serial
         self.lane.submit(self._key("crf", params), job)
 
     def _submit_local(self, st, region) -> None:
@@ -208,6 +255,7 @@ class CRFRequests(QObject):
             if it.local(probs, params, region, locks, should_cancel=cancel) is None:
                 return it.exact(probs, params, locks, should_cancel=cancel)  # the window would be most of it
             return None  # the windows are taken from it.pending() on the GUI thread
+        self._serial_of[self.lane.name] = self.serial
         self.lane.submit(self._key("local", params), job)
 
     def _submit_preview(self, st) -> None:
@@ -224,6 +272,7 @@ class CRFRequests(QObject):
                 report(i, n, f"Preview iteration {i}/{n}",  # redraw costs too much to show every one)
                        (it.geometry.text, labels_of()) if i == 1 else None)
             return it.preview(probs, params, locks, on_labels=on_labels)  # runs to its end (see module docstring)
+        self._serial_of[self.preview_lane.name] = self.serial
         self.preview_lane.submit(key, job)
 
     def _next_preview(self) -> None:
@@ -233,7 +282,10 @@ class CRFRequests(QObject):
         if request is not None and request[0] is st and st is not None:
             self._submit_preview(st)
         elif st is not None and st.probs is not None and self.params.iterations > 0:
-            self._submit_exact(st, capture=True)
+            if self.exact_waits():
+                self._idle.start()      # after the learning step (see idle_exact)
+            else:
+                self._submit_exact(st, capture=True)
 
     def prefetchable(self) -> bool:
         """The next images' CRF can run ahead: an in-process backend (the reference one's child process is the
@@ -261,6 +313,12 @@ class CRFRequests(QObject):
         if self.image.shows_probs_of(key) and self.lane.current_key is None \
                 and st.set_crf_preview(outcome.labels, outcome.kind):
             self.preview_changed.emit()
+        if self.image.shows_probs_of(key):
+            self._answer(self.preview_lane, key)   # (not shown: a newer request runs in the CRF lane)
+        self._next_preview()
+
+    def _on_preview_failed(self, key, _message: str) -> None:
+        self._answer(self.preview_lane, key)
         self._next_preview()
 
     def _on_preview_progress(self, key, payload) -> None:
@@ -297,8 +355,10 @@ class CRFRequests(QObject):
         elif windows:
             self.activity.emit("Refined around the edit (local); the exact result follows when you pause")
             it = self.image.crf_session()
+            self._answer(self.lane, key)   # (before the settle job replaces the lane's key)
             self.lane.submit(key._replace(kind="settle"), lambda cancel, report: it.settle())  # meanwhile
             self._idle.start()
+        self._answer(self.lane, key)
 
     def _take_windows(self) -> bool:
         """Show every local window pasted so far (in order); True if there were any."""

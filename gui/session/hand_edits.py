@@ -1,6 +1,9 @@
 """The hand-correction side of the annotator session: whole-map edits (set labels, use the model result) and the
 reaction to every finished edit: the image's status (and so its autosave), then the CRF spreads the edit and the
-adapted head learns from it (auto-refine). Every image gets that help: on labels read from disk (saved or
+adapted head learns from it (auto-refine). The edit's own CRF answer comes first (a local window on large images,
+current probabilities and the new locks); the learning step starts once that answer is shown (CRFRequests.answered),
+and its result refines again where the adapted head changed the labels. On 2 cores a fit running beside the
+stroke's CRF would slow the answer the user waits for. Every image gets that help: on labels read from disk (saved or
 pre-labelled) the model's result is taken only around the corrections (ImageState.follow_corrections), so the rest
 of the file's labels stays as saved.
 
@@ -27,7 +30,10 @@ class HandEdits(QObject):
         super().__init__(parent)
         self.image, self.editor, self.crf, self.adapt, self.sync_status = image, editor, crf, adapt, sync_status
         self.auto_refine = True      # re-run the CRF with the locks after each hand edit (Edit > Auto-refine)
+        self._learn_after = None     # serial of the CRF request whose answer the pending learning step waits for
         editor.edit_finished.connect(self.after_edit)
+        crf.answered.connect(self._on_answered)
+        crf.exact_waits = lambda: adapt.learning   # the idle exact run waits for the learning step's result
 
     def set_labels(self, labels) -> None:
         """The annotator replaced the whole label map: changed pixels are locked (undoable)."""
@@ -60,8 +66,16 @@ class HandEdits(QObject):
         if st is not None and self.auto_refine and (st.follows_model or st.base == SOURCE_DISK) \
                 and st.probs is not None and kind not in NO_REFINE:
             self.image.edited()  # the exact result must now include this edit (ensure_exact)
-            large = self.crf.interactive().wants_windows
-            if large:   # the stroke's own window first (under a second), the adapted head's after it
-                self.crf.request_crf(region=self.editor.last_box)
-            if not self.adapt.after_edit(st, kind) and not large:  # small: the head learns first, then asks for
-                self.crf.request_crf(region=self.editor.last_box)  # the CRF of everything it changed
+            learns = self.adapt.after_edit(st, kind)   # takes the edit; learns when the answer below is shown
+            self._learn_after = None
+            serial = self.crf.request_crf(region=self.editor.last_box)   # the stroke's own answer first
+            if learns:
+                self._learn_after = serial
+                if self.crf.answered_serial >= serial:   # answered at once (the CRF is off)
+                    self._on_answered(serial)
+
+    def _on_answered(self, serial: int) -> None:
+        """The CRF showed the answer to request ``serial`` (or to a newer one): the pending learning starts."""
+        if self._learn_after is not None and serial >= self._learn_after:
+            self._learn_after = None
+            self.adapt.start_learning()

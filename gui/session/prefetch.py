@@ -2,14 +2,18 @@
 labels at once.
 
 Runs in its own lane (one job per image and step, newest plan wins), starts a short while after the current
-image is ready so it does not compete with that image's CRF, lowers its thread's CPU priority where the OS
-allows, pauses its CRF between iterations while the open image has work running, and is cancelled whenever
-the user moves. Predictions live in a small LRU cache keyed by (image path, model generation), so a new model
-never serves old probabilities; a CRF result is kept with the settings and backend it was made for (and, on
-large images, the solution local refinement starts from), and is used only if they still hold. Everything
-cached stays within BUDGET bytes. With adaptation on (gui.session.adaptation) predictions are made with the adapted head
-and keep the image's features; when the head changes, cached predictions are redone from those features (no
-backbone run), and their CRF after them.
+image is ready so it does not compete with that image's CRF, and never while the open image has work running or
+due (a stroke's window, the idle exact run, a learning step, a slider's preview: ``open_image_busy``); lowers its
+thread's CPU priority where the OS allows; once running, it pauses while the open image works: its CRF between
+iterations, its prediction before the network runs and before the probabilities are post-processed (not while it
+holds the model lock, which the open image may need); and it is cancelled whenever the user moves.
+
+Predictions live in a small LRU cache keyed by (image path, model generation), so a new model never serves old
+probabilities; a CRF result is kept with the settings and backend it was made for (and, on large images, the
+solution local refinement starts from), and is used only if they still hold. Everything cached stays within BUDGET
+bytes. With adaptation on (gui.session.adaptation) predictions are made with the adapted head and keep the image's
+features; when the head changes, cached predictions are redone from those features (no backbone run), and their CRF
+after them.
 """
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -26,7 +29,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.crf.interactive import InteractiveCRF
 from engine.crf.runner import CRFRunner
-from engine.errors import ImageReadError
+from engine.errors import ImageReadError, check_cancel
 from engine.predict import Prediction
 from gui.session.keys import PrefetchKey
 from gui.session.lanes import Lane
@@ -49,6 +52,14 @@ class Prefetched(NamedTuple):
     @property
     def extra(self):
         return self.pred.extra
+
+
+def _wait_politely(busy, cancel) -> None:
+    """In a prefetch job: wait while the open image has work running (``busy()``); raises Cancelled if the job
+    was superseded meanwhile."""
+    while busy() and not cancel():
+        time.sleep(0.02)
+    check_cancel(cancel)
 
 
 def _lower_thread_priority() -> None:
@@ -177,9 +188,17 @@ class Prefetcher(QObject):
         hit = self.cache.get(self._key(index))
         return hit is None or self.ctl.adapt.is_stale(hit.extra)
 
+    def open_image_busy(self) -> bool:
+        """The open image has work running or due (GUI thread): prefetch waits for it."""
+        ctl = self.ctl
+        return ctl.busy or ctl.crf.pending or ctl.adapt.learning
+
     def _next(self) -> None:
         ctl = self.ctl
         if not self._plan or ctl.dataset is None or ctl.classes.predictor is None:
+            return
+        if self.open_image_busy():   # its answers first: look again in a while
+            self._timer.start()
             return
         index = self._plan.pop(0)
         if isinstance(index, tuple):
@@ -190,14 +209,18 @@ class Prefetcher(QObject):
             self._next()
             return
         adapt, hit = ctl.adapt, self.cache.get(key)
-        path, lock = Path(key[0]), ctl.loader.lock
+        lock = ctl.loader.lock
         background, dataset = ctl.loader.alpha_background(), ctl.dataset
         predict = adapt.predict_fn(ctl.classes.predictor, adapt.head_for(None))  # float16 for large images
         redo = adapt.redo_fn(hit.extra) if hit is not None else None
+
+        def busy():   # read from the worker: the lanes' plain flags
+            return ctl.busy
         self.inflight = index
 
         def job(cancel, report):
             _lower_thread_priority()
+            _wait_politely(busy, cancel)
             if redo is not None:             # the head changed: only the head runs again
                 image, alpha, (probs, extra) = hit.image, hit.alpha, redo()
             else:
@@ -205,8 +228,10 @@ class Prefetcher(QObject):
                     image, alpha = dataset.read_image(index, background, with_alpha=True)
                 except ImageReadError as exc:
                     return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
+                _wait_politely(busy, cancel)   # (outside the model lock: the open image may need it)
                 with lock:
                     probs, extra = predict(image, cancel)
+            _wait_politely(busy, cancel)
             return image, alpha, Prediction.from_probs(probs, extra)   # owned, so the open image can freeze it
         self.lane.submit(PrefetchKey("prefetch", index, *key), job)
 
@@ -253,9 +278,8 @@ class Prefetcher(QObject):
             _lower_thread_priority()
 
             def polite():  # between iterations: let the open image's work go first
-                while busy() and not cancel():
-                    time.sleep(0.02)
-                return cancel()
+                _wait_politely(busy, cancel)
+                return False
             runner = CRFRunner(backend)
             try:
                 it = InteractiveCRF(image, runner, ("prefetch",) + key)

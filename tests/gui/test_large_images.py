@@ -13,6 +13,7 @@ from engine.io.provenance import read_provenance
 from gui.app import start
 from tests.support.gui_expected import expected
 from tests.support.gui_fixtures import close_window, env, open_window, wait_image, wait_ready  # noqa: F401 (fixtures)
+from tests.support.learn_fixtures import gate_learning
 
 SMALL = CRFParams(pos_w=3, pos_xy_std=2, bi_w=5, bi_xy_std=6, bi_rgb_std=8, iterations=5)  # kernels << image
 
@@ -115,32 +116,72 @@ def test_a_stroke_is_refined_locally_then_exactly_when_idle(qtbot, tmp_path, env
         close_window(w, monkeypatch)
 
 
-def test_with_adaptation_a_large_image_gets_the_strokes_window_then_the_adapted_heads(qtbot, tmp_path, env,  # noqa: F811
-                                                                                     large, monkeypatch):
-    """Adaptation on (the default): on a large image the stroke's own window is asked for at once, before the head
-    has learnt (which takes seconds at 12 MP); the adapted head's probabilities follow, and once idle the labels
-    are the exact CRF of those probabilities with the locks."""
-    w, st, folder, model = _open(qtbot, tmp_path, env)
+def test_with_adaptation_a_large_image_shows_the_strokes_window_before_the_head_learns(qtbot, tmp_path, env,  # noqa: F811
+                                                                                      large, monkeypatch):
+    """Adaptation on (the default): the stroke's own window (current probabilities, the new locks) is asked for at
+    once and shown while the head's learning step has not even started; the learning starts after it, the idle
+    exact run waits for it, and the adapted head's probabilities follow; once idle the labels are the exact CRF of
+    those probabilities with the locks."""
+    w, st, _, _ = _open(qtbot, tmp_path, env)
     try:
-        adapt = w.ctl.adapt
+        adapt, crf = w.ctl.adapt, w.ctl.crf
         qtbot.waitUntil(lambda: adapt._features is not None and not w.ctl.busy, timeout=10000)
         probs0 = st.probs
-        asked = []
-        real = w.ctl.crf.request_crf
+        asked, events, gate = [], [], threading.Event()
+        gate_learning(monkeypatch, gate, events)
+        w.ctl.window_refined.connect(lambda boxes: events.append("window"))
+        real = crf.request_crf
 
         def request_crf(region=None, probs_changed=False):
             asked.append((region, probs_changed, adapt.head.is_original))
-            real(region=region, probs_changed=probs_changed)
-        monkeypatch.setattr(w.ctl.crf, "request_crf", request_crf)
+            return real(region=region, probs_changed=probs_changed)
+        monkeypatch.setattr(crf, "request_crf", request_crf)
         _paint_stroke(w)
         box = w.ctl.editor.last_box
-        assert asked and asked[0] == (box, False, True)  # at once: the stroke's box, the network's own head
+        assert asked == [(box, False, True)]             # at once: the stroke's box, the network's own head
+        assert "learn" not in events and adapt.learning   # the learning step waits for the stroke's answer
+        qtbot.waitUntil(lambda: "learn" in events, timeout=10000)
+        assert events[0] == "window"                     # the window was shown first, the learning started after
+        assert crf.shown_kind() == "local" and (st.labels[st.locked] == 2).all()
+        assert adapt.head.is_original and st.probs is probs0     # (the learning is held by the gate)
+        crf.idle_exact()                                 # the user pauses while the head learns:
+        assert w.ctl.lanes["crf"].current_key is None or w.ctl.lanes["crf"].current_key.kind != "crf"
+        gate.set()                                       # the exact run waits for the learning step's result
         qtbot.waitUntil(lambda: not adapt.head.is_original and st.probs is not probs0, timeout=15000)
         assert any(changed for _, changed, _ in asked[1:])  # then the adapted head's new probabilities
         qtbot.waitUntil(lambda: w.ctl.crf.shown_kind() == "exact" and not w.ctl.busy, timeout=15000)
         want = FastBackendSession(st.image).run(st.probs, SMALL, locks=st.lock_constraints()).labels
         np.testing.assert_array_equal(st.labels, want)
         assert (st.labels[st.locked] == 2).all() and w.ctl.crf.labels_exact()
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_a_stroke_does_not_wait_for_the_exact_run_in_flight(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
+    """The idle exact run is running (held here until the test lets it go): a new stroke's window is shown while
+    that run still has not finished; the exact run comes again once the user pauses."""
+    w, st, _, _ = _open(qtbot, tmp_path, env)
+    try:
+        w.ctl.adapt.set_enabled(False)
+        windows, gate = [], threading.Event()
+        w.ctl.window_refined.connect(windows.append)
+        _slow_exact(monkeypatch, gate)
+        _paint_stroke(w)
+        qtbot.waitUntil(lambda: len(windows) == 1, timeout=10000)
+        lane = w.ctl.lanes["crf"]
+        qtbot.waitUntil(lambda: lane.current_key is not None and lane.current_key.kind == "crf", timeout=10000)
+        ed = w.ctl.editor                                # the exact run is in flight (held): a second stroke
+        ed.set_paint_class(1)
+        ed.begin_stroke((90, 20))
+        ed.stroke_to((100, 24))
+        ed.end_stroke()
+        qtbot.waitUntil(lambda: len(windows) == 2, timeout=10000)
+        assert not gate.is_set() and w.ctl.crf.shown_kind() == "local"
+        assert (st.labels[st.locked & (st.edits.labels == 1)] == 1).all()
+        gate.set()
+        qtbot.waitUntil(lambda: w.ctl.crf.shown_kind() == "exact" and not w.ctl.busy, timeout=15000)
+        want = FastBackendSession(st.image).run(st.probs, SMALL, locks=st.lock_constraints()).labels
+        np.testing.assert_array_equal(st.labels, want)
     finally:
         close_window(w, monkeypatch)
 

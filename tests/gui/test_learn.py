@@ -3,6 +3,7 @@ about flips it; undo restores labels and head together, redo both again; the swi
 carries to the next image (prefetched predictions redone with it) and never touches another image's saved labels;
 Reset; Model > Train on saved labels… (finish and cancel) and CRF > Tune on saved labels… (keep the preset)."""
 import hashlib
+import threading
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from engine.paths import DEMO_V1
 from gui.app import start
 from gui.dialogs import prompts
 from tests.support.gui_fixtures import close_window, open_window, wait_image, wait_ready
-from tests.support.learn_fixtures import shifted_scene, write_folder
+from tests.support.learn_fixtures import gate_learning, shifted_scene, write_folder
 
 FLIPS = 2       # shifted scene 2: the pale belt is called "plastic bag" with p ~ 0.9 (see test_learn_adapt)
 
@@ -273,3 +274,43 @@ def test_a_pipeline_switch_starts_the_head_again_and_the_locks_reteach_it(qtbot,
         st = wait_ready(qtbot, window)
         assert window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
     np.testing.assert_array_equal(st.labels, before)
+
+
+def test_the_strokes_refined_labels_show_before_the_head_learns(qtbot, window, tmp_path, monkeypatch):
+    """The stroke's own CRF answer (the current probabilities, the new locks) is shown while the learning step is
+    held on a gate the test controls: the answer does not wait for it, and the learning starts only once the
+    answer is shown. Let go, the learning brings the similar-looking region."""
+    folder = write_folder(tmp_path / "site", 1, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    region, cls = _largest_wrong_region(st.labels, gt)
+    events, gate = [], threading.Event()
+    gate_learning(monkeypatch, gate, events)
+    window.ctl.results_changed.connect(lambda: events.append("shown"))
+    paint_stroke(window, next_stroke(st.labels, gt))
+    assert "learn" not in events and window.ctl.adapt.learning        # due, after the stroke's answer
+    qtbot.waitUntil(lambda: "learn" in events, timeout=20000)
+    assert events[0] == "shown"                                      # the answer first, then the learning
+    assert window.ctl.crf.shown_kind() == "exact" and st.crf_params == window.crf_panel.params()
+    np.testing.assert_array_equal(window.presenter.labels()[st.locked], cls)   # the stroke's labels are shown
+    assert window.ctl.adapt.head.is_original and (st.labels[region] == cls).mean() < 0.3   # locks only, so far
+    gate.set()
+    st = wait_ready(qtbot, window)
+    assert not window.ctl.adapt.head.is_original and (st.labels[region] == cls).mean() > 0.8
+
+
+def test_the_first_stroke_before_the_features_are_read_still_teaches(qtbot, window, tmp_path):
+    """No features yet when the stroke comes (they are read when the image is ready; here not): the stroke's answer
+    is shown, then the features are read and the head learns."""
+    folder = write_folder(tmp_path / "site", 1, start=FLIPS)
+    window.ctl.crf.exact_ready.disconnect(window.ctl.adapt.idle)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    region, cls = _largest_wrong_region(st.labels, gt)
+    kinds = []
+    window.ctl.lanes["adapt"].busy_changed.connect(
+        lambda busy: busy and kinds.append(window.ctl.lanes["adapt"].current_key.kind))
+    paint_stroke(window, next_stroke(st.labels, gt))
+    st = wait_ready(qtbot, window)
+    assert kinds[:2] == ["features", "adapt"]
+    assert not window.ctl.adapt.head.is_original and (st.labels[region] == cls).mean() > 0.8

@@ -3,6 +3,8 @@ the list sorts by mean uncertainty and navigation follows it, next-unsaved skips
 File > Export writes COCO (pycocotools) and labelme files of the saved labels."""
 import json
 import threading
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from engine.predict import Predictor
 from engine.uncertainty import mean_uncertainty
 from gui.app import start
 from gui.dialogs import prompts
+from gui.session.keys import CrfKey
 from tests.support.gui_fixtures import wait_image, wait_ready, window  # noqa: F401 (fixtures)
 from tests.support.gui_helpers import make_colour_model, make_folder
 from tests.support.labelme_port import labelme2voc_png
@@ -152,3 +155,61 @@ def test_moving_to_the_image_being_prefetched_waits_for_it_instead_of_predicting
     assert not predicted and len(calls) >= 1 and st.probs is not None
     want = Predictor(load_checkpoint(model), "cpu").predict(read_image(folder / "img2.png"))
     np.testing.assert_allclose(st.probs, want, atol=1e-5)
+
+
+def _hold_open_image(w, gate):
+    """Work of the open image in its CRF lane that runs until ``gate`` is set (a 'settle' job: no result to show)."""
+    key = CrfKey("settle", w.ctl.state.token, 0, None, "", 0)
+    w.ctl.lanes["crf"].submit(key, lambda cancel, report: gate.wait(20))
+
+
+def test_prefetch_does_not_start_while_the_open_image_works(qtbot, window, env, monkeypatch):  # noqa: F811
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    pf, calls, gate, ticks = window.ctl.prefetch, [], threading.Event(), []
+    pf.clear()
+    real = window.ctl.classes.predictor.predict
+    monkeypatch.setattr(window.ctl.classes.predictor, "predict",
+                        lambda image, should_cancel=None, on_progress=None, **kw: calls.append(1) or real(image, **kw))
+    pf._timer.timeout.connect(lambda: ticks.append(1))
+    _hold_open_image(window, gate)                     # e.g. a stroke's window, the idle exact run
+    pf.schedule(0)
+    qtbot.waitUntil(lambda: len(ticks) >= 3, timeout=10000)   # it looked, three times, and waited each time
+    assert not calls and pf.inflight is None and not pf.lane.busy
+    gate.set()                                         # the open image is done: prefetch goes on
+    qtbot.waitUntil(lambda: _cached(window, 1), timeout=15000)
+    assert calls
+
+
+def test_a_running_prefetch_pauses_before_the_network_while_the_open_image_works(qtbot, window, env,  # noqa: F811
+                                                                                 monkeypatch):
+    """The prefetch job is reading its image when a stroke's work starts on the open image: it waits before the
+    network runs (outside the model lock, which the open image may need) and goes on when the open image is done."""
+    import gui.session.prefetch as prefetch_module
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    pf, calls, waited = window.ctl.prefetch, [], threading.Event()
+    reading, read_gate, hold = threading.Event(), threading.Event(), threading.Event()
+    pf.clear()
+    dataset, real_read = window.ctl.dataset, window.ctl.dataset.read_image
+
+    def read_image(*args, **kw):
+        reading.set()
+        read_gate.wait(20)
+        return real_read(*args, **kw)
+    monkeypatch.setattr(dataset, "read_image", read_image)
+    real = window.ctl.classes.predictor.predict
+    monkeypatch.setattr(window.ctl.classes.predictor, "predict",
+                        lambda image, should_cancel=None, on_progress=None, **kw: calls.append(1) or real(image, **kw))
+    monkeypatch.setattr(prefetch_module, "time", SimpleNamespace(sleep=lambda s: (waited.set(), time.sleep(s))))
+    pf.schedule(0)
+    qtbot.waitUntil(reading.is_set, timeout=10000)   # the prefetch job runs: the open image starts work
+    _hold_open_image(window, hold)
+    read_gate.set()
+    qtbot.waitUntil(waited.is_set, timeout=10000)    # the job waits, the network has not run
+    assert not calls and pf.inflight == 1 and not window.ctl.loader.lock.locked()
+    hold.set()
+    qtbot.waitUntil(lambda: _cached(window, 1), timeout=15000)
+    assert calls

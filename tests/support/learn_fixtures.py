@@ -1,6 +1,7 @@
 """Fixtures for the learning tests: scenes from the shifted domain (engine/demo/shifted.py), on which the bundled
 demo model is confidently wrong (a pale fabric belt it calls "plastic bag" with p ~ 0.9), written as a folder of
-images, optionally with their ground truth saved as labels. Small (120x160) so each test takes seconds."""
+images, optionally with their ground truth saved as labels. Small (120x160) so each test takes seconds. And a gate
+on the head's fit, so a test can hold a learning step while it looks at the window."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,3 +35,20 @@ def write_folder(folder: Path, n: int, saved: int = 0, size=SIZE, start: int = 0
     if saved:
         write_class_names(folder / "labels" / "class_names.txt", classes)
     return folder
+
+
+def gate_learning(monkeypatch, gate, events: list) -> None:
+    """Every head fit (ImageAdaptation.learn, a stroke's learning step) appends 'learn' to ``events`` when it starts
+    and then waits for the threading.Event ``gate`` (its cancel flag still stops it), so a test can look at the
+    window while a learning step is running."""
+    from engine.errors import Cancelled
+    from engine.learn.correction import ImageAdaptation
+    real = ImageAdaptation.learn
+
+    def learn(self, state, labels, locked, memory=None, should_cancel=None):
+        events.append("learn")
+        while not gate.wait(0.01):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("test")
+        return real(self, state, labels, locked, memory, should_cancel=should_cancel)
+    monkeypatch.setattr(ImageAdaptation, "learn", learn)
