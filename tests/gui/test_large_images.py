@@ -233,3 +233,24 @@ def test_moving_on_shows_the_prefetched_final_labels_at_once(qtbot, tmp_path, en
         assert w.ctl.crf.interactive().solution is not None  # strokes here refine locally at once
     finally:
         close_window(w, monkeypatch)
+
+
+def test_the_exact_run_shows_its_progress_in_the_status_bar(qtbot, tmp_path, env, monkeypatch):  # noqa: F811
+    """'Refining with CRF (fast)…' is followed by the iteration it is at, from the start (0/5: the lattice is built
+    before the first iteration) to the end, with the bar's total."""
+    w, _, _, _ = _open(qtbot, tmp_path, env)
+    try:
+        seen, shown = [], []
+        w.ctl.progress.connect(lambda done, total, text: seen.append((done, total, text)))
+        w.ctl.progress.connect(lambda *_: shown.append((w.status.activity.text(), w.status.progress.maximum())))
+        w.crf_panel.set_params(SMALL.replace(bi_w=6), emit=True)   # other weights: every iteration runs again
+        w.crf_panel.flush()
+        wait_ready(qtbot, w)
+        n = SMALL.iterations
+        texts = [(d, t, s) for d, t, s in seen if s.startswith("Refining with CRF (fast)…")]
+        assert texts[0] == (0, n, f"Refining with CRF (fast)… 0/{n}") and texts[-1] == (n, n, f"Refining with CRF "
+                                                                                        f"(fast)… {n}/{n}")
+        assert [d for d, _, _ in texts] == list(range(n + 1))
+        assert (f"Refining with CRF (fast)… 2/{n}", n) in shown      # what the status bar showed
+    finally:
+        close_window(w, monkeypatch)
