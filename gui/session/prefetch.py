@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -85,6 +86,8 @@ class Prefetcher(QObject):
         self.lane = Lane("prefetch", self)
         self.lane.finished.connect(self._on_done)
         self.lane.failed.connect(self._on_failed)  # an unreadable image: skip it quietly
+        self.lane.progress.connect(self._on_progress)
+        ctl.image_opened.connect(self._on_opened)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(START_DELAY_MS)
@@ -188,6 +191,21 @@ class Prefetcher(QObject):
         hit = self.cache.get(self._key(index))
         return hit is None or self.ctl.adapt.is_stale(hit.extra)
 
+    def _waited_for(self, index) -> bool:
+        """The open image is ``index`` and waits for its prediction from this lane (the user moved to it)."""
+        st = self.ctl.state
+        return index is not None and index == self.inflight and st is not None and st.index == index \
+            and st.probs is None
+
+    def _on_opened(self) -> None:
+        if self._waited_for(self.inflight):
+            self.ctl.activity.emit(f"Predicting {self.ctl.state.path.name} (begun ahead)…")
+
+    def _on_progress(self, key, done: int, total: int, text: str) -> None:
+        """A prediction the open image waits for: its progress is the session's."""
+        if key.kind == "prefetch" and self._waited_for(key.index) and text:
+            self.ctl.progress.emit(done, total, text)
+
     def open_image_busy(self) -> bool:
         """The open image has work running or due (GUI thread): prefetch waits for it."""
         ctl = self.ctl
@@ -212,6 +230,7 @@ class Prefetcher(QObject):
         lock = ctl.loader.lock
         background, dataset = ctl.loader.alpha_background(), ctl.dataset
         predict = adapt.predict_fn(ctl.classes.predictor, adapt.head_for(None))  # float16 for large images
+        name = Path(key[0]).name
         redo = adapt.redo_fn(hit.extra) if hit is not None else None
 
         def busy():   # read from the worker: the lanes' plain flags
@@ -230,7 +249,8 @@ class Prefetcher(QObject):
                     return str(exc)   # not a failure of the prefetch: the list shows the image as unreadable
                 _wait_politely(busy, cancel)   # (outside the model lock: the open image may need it)
                 with lock:
-                    probs, extra = predict(image, cancel)
+                    probs, extra = predict(image, cancel, lambda stage, frac: report(0, 0, f"Predicting {name}: "
+                                                                                         f"{stage}"))
             _wait_politely(busy, cancel)
             return image, alpha, Prediction.from_probs(probs, extra)   # owned, so the open image can freeze it
         self.lane.submit(PrefetchKey("prefetch", index, *key), job)

@@ -150,6 +150,7 @@ def test_moving_to_the_image_being_prefetched_waits_for_it_instead_of_predicting
     window.go(+1)
     st = wait_image(qtbot, window, 1)
     assert st.probs is None and window.ctl.prefetch.inflight == 1
+    assert window.status.activity.text() == "Predicting img2.png (begun ahead)…"   # what the wait is for
     gate.set()
     st = wait_ready(qtbot, window)
     assert not predicted and len(calls) >= 1 and st.probs is not None
