@@ -31,6 +31,7 @@ class HandEdits(QObject):
         self.image, self.editor, self.crf, self.adapt, self.sync_status = image, editor, crf, adapt, sync_status
         self.auto_refine = True      # re-run the CRF with the locks after each hand edit (Edit > Auto-refine)
         self._learn_after = None     # serial of the CRF request whose answer the pending learning step waits for
+        self._unanswered = (None, [], 0)   # (image token, boxes, request serial): edits whose CRF has not answered
         editor.edit_finished.connect(self.after_edit)
         crf.answered.connect(self._on_answered)
         crf.exact_waits = lambda: adapt.learning   # the idle exact run waits for the learning step's result
@@ -68,14 +69,25 @@ class HandEdits(QObject):
             self.image.edited()  # the exact result must now include this edit (ensure_exact)
             learns = self.adapt.after_edit(st, kind)   # takes the edit; learns when the answer below is shown
             self._learn_after = None
-            serial = self.crf.request_crf(region=self.editor.last_box)   # the stroke's own answer first
-            if learns:
-                self._learn_after = serial
-                if self.crf.answered_serial >= serial:   # answered at once (the CRF is off)
-                    self._on_answered(serial)
+            boxes = self._unanswered_boxes(st)
+            serial = self.crf.request_crf(region=boxes or None)   # the stroke's own answer first
+            self._unanswered = (st.token, boxes, serial)
+            self._learn_after = serial if learns else None
+            if self.crf.answered_serial >= serial:   # answered at once (the CRF is off)
+                self._on_answered(serial)
+
+    def _unanswered_boxes(self, st) -> list:
+        """The boxes of this edit and of the earlier ones whose CRF has not answered: a quick second stroke cancels
+        the first one's window, so the new window covers both."""
+        token, boxes, _ = self._unanswered
+        box = self.editor.last_box
+        return (boxes if token == st.token else []) + ([box] if box is not None else [])
 
     def _on_answered(self, serial: int) -> None:
-        """The CRF showed the answer to request ``serial`` (or to a newer one): the pending learning starts."""
+        """The CRF showed the answer to request ``serial`` (or to a newer one): the edits before it are answered,
+        and the pending learning starts."""
+        if serial >= self._unanswered[2]:
+            self._unanswered = (None, [], 0)
         if self._learn_after is not None and serial >= self._learn_after:
             self._learn_after = None
             self.adapt.start_learning()

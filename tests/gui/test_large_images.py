@@ -254,3 +254,40 @@ def test_the_exact_run_shows_its_progress_in_the_status_bar(qtbot, tmp_path, env
         assert (f"Refining with CRF (fast)… 2/{n}", n) in shown      # what the status bar showed
     finally:
         close_window(w, monkeypatch)
+
+
+def test_a_quick_second_stroke_refines_the_first_ones_window_too(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
+    """The first stroke's window is still being solved (held here) when the second stroke comes: the second request
+    cancels it, and its window covers both strokes, so neither waits for the exact run to be refined."""
+    w, st, _, _ = _open(qtbot, tmp_path, env)
+    try:
+        w.ctl.adapt.set_enabled(False)
+        real, calls = refiner.InteractiveCRF.local, []
+
+        def local(self, probs, params, region, locks=None, should_cancel=None):
+            calls.append(refiner.dirty_box(region))
+            while len(calls) == 1:                      # the first stroke's window: until it is cancelled
+                if should_cancel is not None and should_cancel():
+                    from engine.errors import Cancelled
+                    raise Cancelled("test")
+                threading.Event().wait(0.01)
+            return real(self, probs, params, region, locks, should_cancel)
+        monkeypatch.setattr(refiner.InteractiveCRF, "local", local)
+        windows = []
+        w.ctl.window_refined.connect(windows.append)
+        _paint_stroke(w)
+        first = w.ctl.editor.last_box
+        qtbot.waitUntil(lambda: len(calls) == 1, timeout=10000)
+        ed = w.ctl.editor
+        ed.set_paint_class(1)
+        ed.begin_stroke((60, 40))
+        ed.stroke_to((66, 44))
+        ed.end_stroke()
+        second = w.ctl.editor.last_box
+        qtbot.waitUntil(lambda: bool(windows), timeout=10000)
+        x0, y0, x1, y1 = windows[0][0]
+        for bx0, by0, bx1, by1 in (first, second):       # the window shown holds both strokes
+            assert x0 <= bx0 and y0 <= by0 and bx1 <= x1 and by1 <= y1
+        assert calls[1] == refiner.dirty_box([first, second])
+    finally:
+        close_window(w, monkeypatch)
