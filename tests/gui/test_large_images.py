@@ -138,7 +138,7 @@ def test_with_adaptation_a_large_image_shows_the_strokes_window_before_the_head_
         monkeypatch.setattr(crf, "request_crf", request_crf)
         _paint_stroke(w)
         box = w.ctl.editor.last_box
-        assert asked == [(box, False, True)]             # at once: the stroke's box, the network's own head
+        assert asked == [([box], False, True)]           # at once: the stroke's box, the network's own head
         assert "learn" not in events and adapt.learning   # the learning step waits for the stroke's answer
         qtbot.waitUntil(lambda: "learn" in events, timeout=10000)
         assert events[0] == "window"                     # the window was shown first, the learning started after
