@@ -28,10 +28,9 @@ revisited image whose locks the carried head already learnt is not taught them a
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -43,6 +42,7 @@ from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
 from engine.learn.head_store import HeadFileError
 from engine.predict import Prediction
+from gui.session.adapt_records import Prepared, StrokeHeads, locks_key
 from gui.session.keys import AdaptKey
 
 LEARNS_FROM = ("brush", "eraser", "void", "fill", "polygon", "superpixel", "clear locks")  # edits the head
@@ -50,31 +50,6 @@ LEARNS_FROM = ("brush", "eraser", "void", "fill", "polygon", "superpixel", "clea
 TEACHES = ("brush", "fill", "polygon", "superpixel")   # edits counted as strokes while their class stands
 FEATURES_STATUS = "Learning: reading the image's features…"
 LEARN_STATUS = "Learning from the correction…"
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What a prediction carries besides the probabilities: the head that made them and, when it went through
-    the classifier seam, the image's features (None after a plain Predictor.predict)."""
-    features: object
-    head: HeadState
-
-
-@dataclass(frozen=True)
-class _Record:
-    """A stroke's heads: ``before`` fitted to the locks with key ``key_before``, ``after`` to ``key_after``."""
-    before: HeadState
-    after: HeadState
-    key_before: bytes
-    key_after: bytes
-
-
-def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
-    """A digest of which pixels are locked and to what: the head is 'fitted to' one such set of locks."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(np.packbits(locked).tobytes())
-    h.update(np.ascontiguousarray(labels[locked]).tobytes())
-    return h.digest()
 
 
 class Adaptation(QObject):
@@ -513,7 +488,7 @@ class Adaptation(QObject):
             head = self._counted(head, count, fit_key)
         if record is not None:
             edit, before, key_before, key_after = record
-            self._records[edit] = _Record(before, head, key_before, key_after)
+            self._records[edit] = StrokeHeads(before, head, key_before, key_after)
         self.head, self._fit_key = head, fit_key
         self._emit()
         self.adapted.emit(st.token, pred, box)   # the session shows it and refines around ``box``

@@ -85,6 +85,7 @@ class AnnotatorController(QObject):
         self.prefetch = Prefetcher(self, parent=self)
         self.prefetch.scored.connect(self.ordering.set_score)
         self.prefetch.done.connect(self._on_prefetched)
+        _relay(self.prefetch, self, "activity", "progress")   # a prediction begun ahead that the open image awaits
         self.guard = FolderGuard(self)                 # one writer per folder (engine.folder.lock)
         self.guard.message.connect(self.activity)
         self.recovery = Recovery(self.guard, self.image, lambda: self.dataset, lambda: self.classes.class_list,

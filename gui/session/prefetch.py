@@ -77,6 +77,8 @@ class Prefetcher(QObject):
     scored = Signal(int, float)   # dataset index, mean uncertainty of its prediction
     done = Signal(int, bool)      # dataset index, whether its prediction is now in the cache
     unreadable = Signal(int, str)  # dataset index, why its file cannot be read
+    activity = Signal(str)        # the open image waits for a prediction begun ahead: what runs
+    progress = Signal(int, int, str)   # and how far it is (done, total, text), as the session's own
 
     def __init__(self, ctl, capacity: int = 3, ahead: int = 2, parent: QObject | None = None):
         super().__init__(parent)
@@ -199,12 +201,12 @@ class Prefetcher(QObject):
 
     def _on_opened(self) -> None:
         if self._waited_for(self.inflight):
-            self.ctl.activity.emit(f"Predicting {self.ctl.state.path.name} (begun ahead)…")
+            self.activity.emit(f"Predicting {self.ctl.state.path.name} (begun ahead)…")
 
     def _on_progress(self, key, done: int, total: int, text: str) -> None:
         """A prediction the open image waits for: its progress is the session's."""
         if key.kind == "prefetch" and self._waited_for(key.index) and text:
-            self.ctl.progress.emit(done, total, text)
+            self.progress.emit(done, total, text)
 
     def open_image_busy(self) -> bool:
         """The open image has work running or due (GUI thread): prefetch waits for it."""
