@@ -21,6 +21,7 @@ from engine.annotate.state import ImageState
 from engine.batch.report import read_scores
 from engine.errors import EngineError
 from engine.folder.dataset import Dataset, Status
+from engine.folder.opening import next_readable, read_for_opening
 from engine.models.device import describe
 from engine.predict import Prediction, transparent_mask
 from gui.session.adaptation import Adaptation
@@ -191,21 +192,7 @@ class AnnotatorController(QObject):
         self.activity.emit(f"Opening {entry.path.name}…")
 
         def job(cancel, report):
-            # decoding a large TIFF/JPEG is not GUI-thread work
-            if cached is None:
-                image, alpha = dataset.read_image(index, background, with_alpha=True)   # the folder's scaling
-            else:
-                image, alpha = cached.image, cached.alpha
-            saved, problem, machine = None, None, False
-            try:
-                saved = dataset.load_labels(index)
-                machine = saved is not None and dataset.is_machine_labelled(index)  # pre-labelled, not reviewed
-                if saved is not None and saved.shape != image.shape[:2]:
-                    saved, problem = None, (f"{entry.label_path}: label size {saved.shape} does not match the "
-                                            f"image {image.shape[:2]}; it will be replaced when you save")
-            except EngineError as exc:
-                problem = str(exc)
-            return image, (saved, machine), problem, cached, alpha
+            return read_for_opening(dataset, index, background, cached), cached
         self.lanes["image"].submit(ImageKey("image", token, index), job)
         return True
 
@@ -269,13 +256,13 @@ class AnnotatorController(QObject):
         token, index = key.token, key.index
         if self.dataset is None or index != self.index:
             return
-        image, (saved, machine), problem, cached, alpha = result
-        state = ImageState(index=index, path=self.dataset[index].path, image=image, token=token,
-                           void_mask=transparent_mask(alpha))
-        if saved is not None:
-            state.set_saved_labels(saved, machine=machine)
+        opened, cached = result
+        state = ImageState(index=index, path=self.dataset[index].path, image=opened.image, token=token,
+                           void_mask=transparent_mask(opened.alpha))
+        if opened.saved is not None:
+            state.set_saved_labels(opened.saved, machine=opened.machine)
             kept = self.image.kept_labels(state)
-            if kept is not None and np.array_equal(kept.labels, saved):
+            if kept is not None and np.array_equal(kept.labels, opened.saved):
                 state.edits = kept               # same labels as on disk: bring back locks and undo history
         if index in self.recovery.recovered:
             self.recovery.restore_into(state, self.dataset.image_id(index))
@@ -287,8 +274,8 @@ class AnnotatorController(QObject):
             names = ", ".join(self.dataset[i].path.name for i in skipped[:3]) + (" …" if len(skipped) > 3 else "")
             self.error.emit(f"Opened {state.path.name}: {names} cannot be opened (marked in the list; its tooltip "
                             f"says why)")
-        if problem:
-            self.error.emit(problem)
+        if opened.problem:
+            self.error.emit(opened.problem)
         self.classes.report_unknown(state)
         self.sync_status()
         cached = cached or self.prefetch.take(index)
@@ -313,12 +300,11 @@ class AnnotatorController(QObject):
         """After ``refused`` failed while a folder opened: open the next image in display order (wrapping
         around) not known to be unreadable; the refused ones stay listed, marked with their reason."""
         order = self.ordering.order or list(range(len(self.dataset)))
-        pos = order.index(refused) if refused in order else -1
-        for i in order[pos + 1:] + order[:max(pos, 0)]:
-            if i not in skipped and self.dataset.status(i) != Status.ERROR:
-                self.open_index(i)
-                self._skipped = skipped
-                return
+        i = next_readable(order, refused, skipped, lambda i: self.dataset.status(i) == Status.ERROR)
+        if i is not None:
+            self.open_index(i)
+            self._skipped = skipped
+            return
         self.error.emit(f"No image in {self.dataset.folder} can be opened: the list says why for each")
 
     def _mark_unreadable(self, index: int, message: str) -> None:
@@ -442,7 +428,8 @@ class AnnotatorController(QObject):
         """New probabilities for the open image; refine=False when the caller asks for the CRF itself."""
         probs = pred.probs
         if self.classes.class_list is not None and probs.shape[0] != len(self.classes.class_list):
-            self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has {len(self.classes.class_list)}.")
+            self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has "
+                            f"{len(self.classes.class_list)}.")
             return
         prefetched = self.prefetch.take_crf(st.index, probs, self.crf.params, self.crf.backend_name)
         self.image.take_prediction(pred, keep_crf=not refine)

@@ -1,0 +1,50 @@
+"""Reading an image of the folder to open it: its pixels (or the prefetched ones) and its saved labels, with what
+is wrong with them said rather than raised. Worker-thread work: decoding a large TIFF or JPEG is slow."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import EngineError
+
+
+@dataclass(frozen=True)
+class OpenedImage:
+    """image (H,W,3) uint8; alpha or None; saved labels or None; machine: the saved labels are a pre-labelling run's,
+    not reviewed; problem: a message about the saved labels (unreadable, or another size: replaced on save)."""
+
+    image: np.ndarray
+    alpha: np.ndarray | None
+    saved: np.ndarray | None
+    machine: bool
+    problem: str | None
+
+
+def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImage:
+    """Image ``index`` of ``dataset`` with the folder's scaling (or ``cached``'s pixels, a prefetched image) and its
+    saved labels. Raises EngineError only when the image itself cannot be read."""
+    if cached is None:
+        image, alpha = dataset.read_image(index, background, with_alpha=True)
+    else:
+        image, alpha = cached.image, cached.alpha
+    saved, problem, machine = None, None, False
+    try:
+        saved = dataset.load_labels(index)
+        machine = saved is not None and dataset.is_machine_labelled(index)
+        if saved is not None and saved.shape != image.shape[:2]:
+            saved, problem = None, (f"{dataset[index].label_path}: label size {saved.shape} does not match the "
+                                    f"image {image.shape[:2]}; it will be replaced when you save")
+    except EngineError as exc:
+        problem = str(exc)
+    return OpenedImage(image, alpha, saved, machine, problem)
+
+
+def next_readable(order: list[int], refused: int, skipped: list[int], unreadable) -> int | None:
+    """After image ``refused`` failed while a folder opened: the next in display ``order`` (wrapping around) that
+    is neither in ``skipped`` nor ``unreadable(i)``; None when there is none."""
+    pos = order.index(refused) if refused in order else -1
+    for i in order[pos + 1:] + order[:max(pos, 0)]:
+        if i not in skipped and not unreadable(i):
+            return i
+    return None

@@ -1,0 +1,47 @@
+"""engine.folder.opening: what opening an image reads, and which image a folder opens after a refused one."""
+import numpy as np
+from PIL import Image
+
+from engine.folder.dataset import Dataset
+from engine.folder.opening import next_readable, read_for_opening
+from engine.io.labels import write_label_png
+from engine.labels import ClassList
+
+CLASSES = ClassList(("background", "cat"))
+
+
+def _folder(tmp_path):
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.full((6, 8, 3), 40, np.uint8)).save(tmp_path / name)
+    (tmp_path / "labels").mkdir()
+    return Dataset(tmp_path)
+
+
+def test_reads_pixels_and_saved_labels_and_says_what_is_wrong_with_the_labels(tmp_path):
+    ds = _folder(tmp_path)
+    write_label_png(ds[0].label_path, np.ones((6, 8), np.uint8), CLASSES)
+    write_label_png(ds[1].label_path, np.ones((5, 8), np.uint8), CLASSES)      # another size than the image
+    first = read_for_opening(ds, 0, (255, 255, 255))
+    assert first.image.shape == (6, 8, 3) and (first.saved == 1).all() and first.problem is None
+    second = read_for_opening(ds, 1, (255, 255, 255))
+    assert second.saved is None and "does not match the image" in second.problem
+    ds[0].label_path.write_bytes(b"not a png")
+    broken = read_for_opening(ds, 0, (255, 255, 255))                  # unreadable labels: said, not raised
+    assert broken.saved is None and broken.problem and broken.image.shape == (6, 8, 3)
+
+
+def test_prefetched_pixels_are_used_as_they_are(tmp_path):
+    ds = _folder(tmp_path)
+
+    class Cached:
+        image, alpha = np.zeros((6, 8, 3), np.uint8), None
+    opened = read_for_opening(ds, 0, (255, 255, 255), Cached())
+    assert opened.image is Cached.image
+
+
+def test_next_readable_goes_on_in_display_order_wrapping_and_skips_what_failed():
+    order = [3, 0, 2, 1]
+    bad = {2}
+    assert next_readable(order, 0, [0], bad.__contains__) == 1        # 2 is unreadable: the next after it
+    assert next_readable(order, 1, [0, 1], bad.__contains__) == 3     # wraps around to the start
+    assert next_readable(order, 1, [0, 1, 3], bad.__contains__) is None
