@@ -224,6 +224,10 @@ class StreamEngine:
         splat = splat and bool(self.terms)
         if splat:
             self._start_splat()
+        else:  # the last sweep: only the messages are read, the splat buffers can go before the result is made
+            for k, t in enumerate(self.terms):
+                if t.bufs is not None:
+                    t.bufs = [b for b in t.bufs if self.blurred is not None and b is self.blurred[k]] or None
         for k, a in enumerate(range(0, n, tile)):
             b = min(n, a + tile)
             p, q = self._p[:b - a], self._q[:b - a]
@@ -245,12 +249,14 @@ class StreamEngine:
 
     def _start_splat(self) -> None:
         """Pick each kernel's splat buffer (the one not holding the messages) and zero it."""
-        m1 = None
         for k, t in enumerate(self.terms):
             m1 = t.lat.n_vertices + 1
             if t.bufs is None:
                 t.bufs = [np.empty((m1, self.prior.width), np.float32) for _ in range(2)]
                 t.bufs[1][m1 - 1] = 0.0  # the blur reads row M (missing neighbours) of its scratch too
+            if len(t.bufs) == 1:  # (after a last sweep: a splat buffer again)
+                t.bufs.append(np.empty((m1, self.prior.width), np.float32))
+                t.bufs[1][m1 - 1] = 0.0
             held = None if self.blurred is None else self.blurred[k]
             t.vals = t.bufs[1] if held is t.bufs[0] else t.bufs[0]
             with PARALLEL_LOCK:
