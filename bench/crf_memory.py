@@ -8,6 +8,12 @@ results as the window asks for them above 1 MP), then a weight change (the slide
 samples VmRSS every 20 ms; the report gives the baseline (inputs made, before the first run), each run's peak
 and the idle RSS after it, the arrays the engine holds (lattices, trajectory, caches) and the run times.
 Used for docs/design/memory.md. Probabilities are network-like with every class present (nothing merges).
+
+    .venv/bin/python bench/crf_memory.py --compare --size 1200x1600 --reps 3 [--reference]
+
+times the streamed engine against the in-memory one (the session's BIG_BYTES raised so nothing streams), the same
+inputs alternately in this process, checks they agree bit for bit, and with --reference gives max |dQ| against
+pydensecrf. Times are the best of the repetitions (the machine is shared).
 """
 from __future__ import annotations
 
@@ -78,14 +84,53 @@ def held_arrays(it, runner) -> dict:
     return out
 
 
+def compare(h: int, w: int, c: int, reps: int, reference: bool) -> None:
+    """Streamed vs in-memory exact runs (float32 probabilities, full results): time, agreement, pydensecrf."""
+    from bench.crf import network_probs, scene
+    from engine.crf import PRESETS
+    from engine.crf.fast import FastBackend, warm_up
+    from engine.crf.fast import session as session_mod
+
+    warm_up()
+    img, probs = scene(h, w, seed=h), network_probs(c, h, w, seed=w)
+    params = PRESETS["deeplab-v1"]
+    streamed_limit = session_mod.BIG_BYTES
+    best, out = {}, {}
+    for _ in range(reps):
+        for mode, limit in (("in-memory", 1 << 62), ("streamed", 0)):
+            session_mod.BIG_BYTES = limit
+            session = FastBackend(device="cpu").session(img)
+            session.run(probs, params.replace(iterations=0))  # lattices built and label groups found: not timed
+            t0 = time.perf_counter()
+            out[mode] = session.run(probs, params).probs
+            best[mode] = min(best.get(mode, float("inf")), time.perf_counter() - t0)
+            assert session.last_stats["mode"] == ("streamed" if limit == 0 else "shared"), session.last_stats
+    session_mod.BIG_BYTES = streamed_limit
+    same = np.array_equal(out["streamed"].view(np.uint32), out["in-memory"].view(np.uint32))
+    print(f"{h}x{w}, {c} classes, {params.iterations} iterations: in-memory {best['in-memory']:.2f} s, streamed "
+          f"{best['streamed']:.2f} s (best of {reps}); bit-identical: {same}")
+    if reference:
+        from engine.crf.reference import pydensecrf_refine
+        t0 = time.perf_counter()
+        ref = pydensecrf_refine(img, probs, params)
+        print(f"pydensecrf {time.perf_counter() - t0:.2f} s; streamed max |dQ| = "
+              f"{float(np.abs(out['streamed'] - ref).max()):.2e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="3000x4000", help="HxW")
     ap.add_argument("--classes", type=int, default=21)
     ap.add_argument("--float32", action="store_true", help="keep the probabilities float32 (default: float16)")
+    ap.add_argument("--compare", action="store_true", help="streamed vs in-memory engine: time and agreement")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reference", action="store_true", help="with --compare: max |dQ| against pydensecrf")
     args = ap.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
     c = args.classes
+    if args.compare:
+        compare(h, w, c, args.reps, args.reference)
+        return
 
     from bench.crf import network_probs, scene
     from engine.crf import PRESETS
