@@ -85,34 +85,44 @@ def held_arrays(it, runner) -> dict:
 
 
 def compare(h: int, w: int, c: int, reps: int, reference: bool) -> None:
-    """Streamed vs in-memory exact runs (float32 probabilities, full results): time, agreement, pydensecrf."""
+    """Streamed vs in-memory exact runs (float32 and float16 probabilities, full results): time, agreement, and
+    the float16 run's max |dQ| against pydensecrf on the same (rounded) probabilities. The in-memory run reuses
+    the Q_0 its untimed run made (one softmax, a few % of a run)."""
     from bench.crf import network_probs, scene
     from engine.crf import PRESETS
     from engine.crf.fast import FastBackend, warm_up
     from engine.crf.fast import session as session_mod
+    from engine.crf.fast.cpu_engine import Q0_MESSAGES
+    from engine.crf.fast.history import HISTORIES
 
     warm_up()
     img, probs = scene(h, w, seed=h), network_probs(c, h, w, seed=w)
     params = PRESETS["deeplab-v1"]
     streamed_limit = session_mod.BIG_BYTES
-    best, out = {}, {}
-    for _ in range(reps):
-        for mode, limit in (("in-memory", 1 << 62), ("streamed", 0)):
-            session_mod.BIG_BYTES = limit
-            session = FastBackend(device="cpu").session(img)
-            session.run(probs, params.replace(iterations=0))  # lattices built and label groups found: not timed
-            t0 = time.perf_counter()
-            out[mode] = session.run(probs, params).probs
-            best[mode] = min(best.get(mode, float("inf")), time.perf_counter() - t0)
-            assert session.last_stats["mode"] == ("streamed" if limit == 0 else "shared"), session.last_stats
-    session_mod.BIG_BYTES = streamed_limit
-    same = np.array_equal(out["streamed"].view(np.uint32), out["in-memory"].view(np.uint32))
-    print(f"{h}x{w}, {c} classes, {params.iterations} iterations: in-memory {best['in-memory']:.2f} s, streamed "
-          f"{best['streamed']:.2f} s (best of {reps}); bit-identical: {same}")
+    out = {}
+    for dtype in (np.float32, np.float16):
+        inputs, best = probs.astype(dtype), {}
+        for _ in range(reps):
+            for mode, limit in (("in-memory", 1 << 62), ("streamed", 0)):
+                session_mod.BIG_BYTES = limit
+                session = FastBackend(device="cpu").session(img)
+                session.run(inputs, params.replace(iterations=0))  # lattices, prior or label groups: not timed
+                HISTORIES.clear()  # (kept iterations would answer the timed run)
+                Q0_MESSAGES.clear()
+                t0 = time.perf_counter()
+                out[mode] = session.run(inputs, params).probs
+                best[mode] = min(best.get(mode, float("inf")), time.perf_counter() - t0)
+                assert session.last_stats["mode"] == ("streamed" if limit == 0 else "shared"), session.last_stats
+                assert session.last_stats["computed_iterations"] == params.iterations
+        session_mod.BIG_BYTES = streamed_limit
+        same = np.array_equal(out["streamed"].view(np.uint32), out["in-memory"].view(np.uint32))
+        print(f"{h}x{w}, {c} classes, {np.dtype(dtype).name} probabilities, {params.iterations} iterations: "
+              f"in-memory {best['in-memory']:.2f} s, streamed {best['streamed']:.2f} s (best of {reps}); "
+              f"bit-identical: {same}")
     if reference:
         from engine.crf.reference import pydensecrf_refine
         t0 = time.perf_counter()
-        ref = pydensecrf_refine(img, probs, params)
+        ref = pydensecrf_refine(img, inputs.astype(np.float32), params)
         print(f"pydensecrf {time.perf_counter() - t0:.2f} s; streamed max |dQ| = "
               f"{float(np.abs(out['streamed'] - ref).max()):.2e}")
 

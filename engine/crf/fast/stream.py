@@ -102,11 +102,22 @@ class StreamPrior:
                     out[at, :g] = self.hard_values[0]
                     out[at, self.group_of_label[cls[lo:hi]]] = self.hard_values[1]
             return out
-        column = np.empty(b - a, np.float32)
-        for gi, label in enumerate(self.rep_label):
-            out[:, gi] = self.label_row(int(label), a, b, column)
-        out[:, g:] = 0.0
+        block = np.take(self.flat[:, a:b], self.rep_label, axis=0)  # (G, b-a) float32: the groups' rows
+        unary_from_probs(block, out=block)
+        if self.hard is not None:
+            self._lock_block(block, a, b)
+        with PARALLEL_LOCK:
+            sk.negated_transpose(block, out)
         return out
+
+    def _lock_block(self, block: np.ndarray, a: int, b: int) -> None:
+        """The unaries of locked pixels in a (G, b-a) block of the groups' unaries (what label_row does)."""
+        idx, cls = self.hard
+        lo, hi = np.searchsorted(idx, (a, b))
+        if hi > lo:
+            at = idx[lo:hi] - a
+            block[:, at] = -self.hard_values[0]
+            block[self.group_of_label[cls[lo:hi]], at] = -self.hard_values[1]
 
     def materialise(self) -> Prior:
         """The (N, W) prior as a Prior (for images whose label groups make it small)."""
@@ -120,25 +131,13 @@ class StreamPrior:
 def find_groups(src: StreamPrior, merge: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(counts (G,) float32, group_of_label (C,) int32, rep_label (G,) int32) of make_prior's merging: a label joins
     the first group whose representative's prior row equals its own everywhere. Rows are fingerprinted (float64
-    sums a chunk at a time) and candidates compared a chunk at a time, so nothing of size N x C is held."""
-    c, n = src.n_labels, src.n_points
+    sums over fixed pixel ranges) and candidates compared in place or a chunk at a time: nothing of size N x C."""
+    c = src.n_labels
     if not merge:
         return np.ones(c, np.float32), np.arange(c, dtype=np.int32), np.arange(c, dtype=np.int32)
-    buf_a, buf_b = np.empty(min(n, CHUNK), np.float32), np.empty(min(n, CHUNK), np.float32)
-
-    def fingerprint(label):
-        return sum(float(src.label_row(label, a, min(n, a + CHUNK), buf_a[:min(n, a + CHUNK) - a]).sum(dtype=np.float64))
-                   for a in range(0, n, CHUNK))
-
-    def same(l1, l2):
-        for a in range(0, n, CHUNK):
-            b = min(n, a + CHUNK)
-            if not np.array_equal(src.label_row(l1, a, b, buf_a[:b - a]), src.label_row(l2, a, b, buf_b[:b - a])):
-                return False
-        return True
-
+    fingerprint, same = _half_row_tests(src) if src.half else _row_tests(src)
     groups: list[list[int]] = []
-    by_fp: dict[float, list[int]] = {}
+    by_fp: dict = {}
     for label in range(c):
         cands = by_fp.setdefault(fingerprint(label), [])
         for gi in cands:
@@ -153,6 +152,55 @@ def find_groups(src: StreamPrior, merge: bool = True) -> tuple[np.ndarray, np.nd
         group_of_label[members] = gi
     return (np.array([len(m) for m in groups], np.float32), group_of_label,
             np.array([m[0] for m in groups], np.int32))
+
+
+def _row_tests(src: StreamPrior):
+    """(fingerprint(label), same(l1, l2)) on prior rows made a chunk at a time (float32 probabilities)."""
+    n = src.n_points
+    buf_a, buf_b = np.empty(min(n, CHUNK), np.float32), np.empty(min(n, CHUNK), np.float32)
+
+    def fingerprint(label):
+        return sum(float(src.label_row(label, a, min(n, a + CHUNK), buf_a[:min(n, a + CHUNK) - a]).sum(dtype=np.float64))
+                   for a in range(0, n, CHUNK))
+
+    def same(l1, l2):
+        for a in range(0, n, CHUNK):
+            b = min(n, a + CHUNK)
+            if not np.array_equal(src.label_row(l1, a, b, buf_a[:b - a]), src.label_row(l2, a, b, buf_b[:b - a])):
+                return False
+        return True
+
+    return fingerprint, same
+
+
+def _half_row_tests(src: StreamPrior):
+    """The same tests for float16 probabilities, on their bits through the table (kernels, no row copies); locked
+    pixels, whose prior values the locks set, are compared apart."""
+    codes, table = src.flat.view(np.uint16), half_table()
+    hard = np.zeros(1, np.uint8)
+    if src.hard is not None:
+        hard = np.zeros(src.n_points, np.uint8)
+        hard[src.hard[0]] = 1
+    use_hard = src.hard is not None
+    parts = 64  # fixed: the fingerprint of a row does not depend on the thread count
+
+    def locked_values(label):
+        if src.hard is None:
+            return b""
+        return np.where(src.hard[1] == label, src.hard_values[1], src.hard_values[0]).tobytes()
+
+    def fingerprint(label):
+        with PARALLEL_LOCK:
+            sums = sk.row_sums_lut(codes, label, table, hard, use_hard, parts)
+        return (float(sum(sums.tolist())), hash(locked_values(label)))
+
+    def same(l1, l2):
+        if locked_values(l1) != locked_values(l2):
+            return False
+        with PARALLEL_LOCK:
+            return bool(sk.rows_equal_lut(codes, l1, l2, table, hard, use_hard))
+
+    return fingerprint, same
 
 
 def tile_cuts(lat: Lattice, tile: int, tasks: int) -> list[np.ndarray]:

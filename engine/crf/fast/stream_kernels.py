@@ -67,3 +67,48 @@ def zero_rows(vals):
         for v in range(c * _VCHUNK, min(m, (c + 1) * _VCHUNK)):
             for k in range(width):
                 vals[v, k] = 0.0
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def row_sums_lut(codes, label, table, hard, use_hard, parts):
+    """(parts,) float64: sums of table[codes[label, i]] over fixed, equal pixel ranges, pixels with hard[i] != 0
+    left out (when use_hard). Summed in order by the caller: the same row always gives the same total."""
+    n = codes.shape[1]
+    per = (n + parts - 1) // parts
+    out = np.zeros(parts, np.float64)
+    for t in prange(parts):
+        s = 0.0
+        for i in range(t * per, min(n, (t + 1) * per)):
+            if not (use_hard and hard[i]):
+                s += table[codes[label, i]]
+        out[t] = s
+    return out
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def rows_equal_lut(codes, l1, l2, table, hard, use_hard):
+    """True when table[codes[l1]] == table[codes[l2]] at every pixel (pixels with hard[i] != 0 skipped)."""
+    n = codes.shape[1]
+    nch = (n + _VCHUNK * 64 - 1) // (_VCHUNK * 64)
+    bad = np.zeros(nch, np.bool_)
+    for c in prange(nch):
+        for i in range(c * _VCHUNK * 64, min(n, (c + 1) * _VCHUNK * 64)):
+            a, b = codes[l1, i], codes[l2, i]
+            if a != b and table[a] != table[b] and not (use_hard and hard[i]):
+                bad[c] = True
+                break
+    return not bad.any()
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def negated_transpose(block, out):
+    """out[i, g] = -block[g, i] for the G rows of block, padding columns of out 0 (prior rows from unaries)."""
+    groups, n = block.shape
+    width = out.shape[1]
+    nch = (n + _VCHUNK - 1) // _VCHUNK
+    for c in prange(nch):
+        for i in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
+            for g in range(groups):
+                out[i, g] = -block[g, i]
+            for g in range(groups, width):
+                out[i, g] = 0.0

@@ -64,7 +64,7 @@ def test_streamed_exact_run_stays_within_its_formula(scene, monkeypatch, half):
     session.run(probs, params, compact=True)  # builds the lattices and finds the label groups (kept: not measured)
     width = simd.row_width(C)
     vertex, _ = _vertex_bytes(params, width)
-    budget = C * N + N + 4 * N + vertex + 2 * TILE * width * 4 + (0 if half else TILE * 4) + SLACK
+    budget = C * N + N + 4 * N + vertex + 2 * TILE * width * 4 + (0 if half else C * TILE * 4) + SLACK
     peak = _peak(lambda: session.run(probs, params, compact=True))
     assert session.last_stats["mode"] == "streamed"
     assert peak <= budget, f"peak {peak} B over the budget {budget} B"

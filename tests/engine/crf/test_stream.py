@@ -81,6 +81,17 @@ def test_groups_and_prior_rows_are_make_priors(scene, half):
     assert make_prior(probs, locks=locks).n_groups == make_prior(probs).n_groups + 1  # the painted class split off
 
 
+def test_groups_stay_exact_when_fingerprints_collide(scene, monkeypatch):
+    """A fingerprint only proposes: with every fingerprint equal, the row comparison still splits the groups."""
+    _, probs, locks = scene
+    half = probs.astype(np.float16)
+    monkeypatch.setattr(stream.sk, "row_sums_lut", lambda codes, *a: np.zeros(a[-1], np.float64))
+    for lk in (None, locks):
+        want = make_prior(half, locks=lk)
+        got = stream.StreamPrior(half, key=("k",), locks=lk)
+        assert np.array_equal(got.group_of_label, want.group_of_label) and got.n_groups == want.n_groups
+
+
 def test_streamed_previews_and_captured_messages_match(scene, monkeypatch):
     img, probs, locks = scene
     monkeypatch.setattr(session_mod, "TRAJECTORY_FLOAT32", 1 << 40)
