@@ -245,6 +245,8 @@ class FastSession:
         n_iter = int(params.iterations)
         terms, term_keys = self._terms(params)
         key = (self._engine_tag, prior.key, term_keys)
+        if prior.flat.dtype != np.float16:
+            prior.hold()  # (float32 probabilities: below 4 MP in the app, HALF_PROBS_PIXELS; dropped after the run)
         eng = StreamEngine(prior, terms)
         dtype = self._trajectory_dtype(terms, prior.n_groups, n_iter) if capture and eng.terms else None
         traj = {} if dtype is not None else None
@@ -283,6 +285,7 @@ class FastSession:
                 out = out.reshape(-1, self.height, self.width)
         finally:
             eng.release()
+            prior.release()
         if traj is not None:
             self._trajectory = (key, traj)
         self._last = (params, key, list(terms), (prior.counts, gol, rep), locks)

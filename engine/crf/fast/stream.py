@@ -65,12 +65,26 @@ class StreamPrior:
         self.half = self.flat.dtype == np.float16
         self.group_of_label = np.zeros(c, np.int32)  # (n_labels before the groups are known)
         self.counts, self.group_of_label, self.rep_label = groups if groups is not None else find_groups(self, merge)
+        self.whole = None  # the (N, W) prior, when held for a run (hold())
 
     n_labels = property(lambda self: int(self.group_of_label.shape[0]))
     n_groups = property(lambda self: int(self.rep_label.shape[0]))
     n_points = property(lambda self: int(self.flat.shape[1]))
     width = property(lambda self: simd.row_width(self.n_groups))
-    nbytes = 0  # (what it references, the probabilities, belongs to the caller)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its own: the held prior, if any (the probabilities it references belong to the caller)."""
+        return 0 if self.whole is None else int(self.whole.nbytes)
+
+    def hold(self) -> None:
+        """Make the (N, W) prior once and serve rows from it. Float32 probabilities: a unary per row and pass cost
+        about as much as the pass itself; float16 ones go through the table instead and are never held."""
+        if self.whole is None:
+            self.whole = self.materialise().prior
+
+    def release(self) -> None:
+        self.whole = None
 
     def label_row(self, label: int, a: int, b: int, out: np.ndarray) -> np.ndarray:
         """out (b-a,) float32 = the prior of `label` at points a..b-1, hard-locked pixels included."""
@@ -89,7 +103,10 @@ class StreamPrior:
         return out
 
     def rows(self, a: int, b: int, out: np.ndarray) -> np.ndarray:
-        """out (b-a, W) float32 = prior rows of points a..b-1 (padding columns zero)."""
+        """Prior rows (b-a, W) float32 of points a..b-1 (padding columns zero): written into out, or a view of the
+        held prior."""
+        if self.whole is not None:
+            return self.whole[a:b]
         g = self.n_groups
         if self.half:
             with PARALLEL_LOCK:
@@ -121,9 +138,12 @@ class StreamPrior:
 
     def materialise(self) -> Prior:
         """The (N, W) prior as a Prior (for images whose label groups make it small)."""
+        if self.whole is not None:
+            return Prior(prior=self.whole, counts=self.counts, group_of_label=self.group_of_label,
+                         rep_label=self.rep_label, key=self.key)
         prior = np.empty((self.n_points, self.width), np.float32)
-        for a in range(0, self.n_points, CHUNK):
-            self.rows(a, min(self.n_points, a + CHUNK), prior[a:a + CHUNK])
+        for a in range(0, self.n_points, TILE):
+            self.rows(a, min(self.n_points, a + TILE), prior[a:a + TILE])
         return Prior(prior=prior, counts=self.counts, group_of_label=self.group_of_label, rep_label=self.rep_label,
                      key=self.key)
 
@@ -258,12 +278,13 @@ class StreamEngine:
                 raise ValueError(f"lattice has {t.lat.n_points} points, the prior {prior.n_points}")
         self.blurred: list | None = None
         rows = min(tile, prior.n_points)
-        self._p = np.empty((rows, prior.width), np.float32)
+        self._p = np.empty((rows, prior.width), np.float32) if prior.whole is None else None
         self._q = np.empty((rows, prior.width), np.float32)
 
     @property
     def nbytes(self) -> int:
-        return int(self._p.nbytes + self._q.nbytes + sum(b.nbytes for t in self.terms for b in (t.bufs or ())))
+        tiles = sum(x.nbytes for x in (self._p, self._q) if x is not None)
+        return int(tiles + sum(b.nbytes for t in self.terms for b in (t.bufs or ())))
 
     def sweep(self, consumer=None, splat: bool = True) -> None:
         """One pass over the tiles: Q from the prior and the messages; to consumer, and splatted if `splat`."""
@@ -278,8 +299,8 @@ class StreamEngine:
                     t.bufs = [b for b in t.bufs if self.blurred is not None and b is self.blurred[k]] or None
         for k, a in enumerate(range(0, n, tile)):
             b = min(n, a + tile)
-            p, q = self._p[:b - a], self._q[:b - a]
-            self.prior.rows(a, b, p)
+            q = self._q[:b - a]
+            p = self.prior.rows(a, b, None if self._p is None else self._p[:b - a])
             args = []
             for idx in range(2):
                 if slice_on and idx < len(self.terms):
