@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=21)
     ap.add_argument("--float32", action="store_true", help="keep the probabilities float32 (default: float16)")
     ap.add_argument("--compare", action="store_true", help="streamed vs in-memory engine: time and agreement")
+    ap.add_argument("--once", action="store_true", help="only the first exact run (no weight change after it)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--reference", action="store_true", help="with --compare: max |dQ| against pydensecrf")
     args = ap.parse_args()
@@ -191,6 +192,9 @@ def main() -> None:
     print(f"  result: probs {type(out.probs).__name__} {out.probs.nbytes / MB:.0f} MB, labels "
           f"{out.labels.nbytes / MB:.0f} MB, uncertainty {out.unc.nbytes / MB:.0f} MB")
     out = None
+    if args.once:
+        sampler.stop()
+        return
     run("slider (bilateral weight) exact run", params.replace(bi_w=5.0))
     for k, v in held_arrays(it, runner).items():
         print(f"  held: {k}: {v / MB:.0f} MB")
