@@ -51,7 +51,8 @@ def half_table() -> np.ndarray:
 class StreamPrior:
     """The prior of probabilities (C,H,W) float16 or float32, row by row: prior rows (N, W) as make_prior lays
     them out (W = simd.row_width(G)), computed on demand. counts, group_of_label, rep_label, key as in Prior.
-    Holds a reference to the probabilities (a view), nothing of size N x W. groups: (counts, group_of_label,
+    Holds a reference to the probabilities (a view), nothing of size N x W unless asked to hold() the prior for a
+    run (float32 probabilities). groups: (counts, group_of_label,
     rep_label) when known (e.g. cached for these probabilities and locks), else found here (find_groups)."""
 
     def __init__(self, probs: np.ndarray, key: tuple, locks=None, merge: bool = True, groups: tuple | None = None):
