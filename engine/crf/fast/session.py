@@ -234,7 +234,8 @@ class FastSession:
             HISTORIES.pop(hist.key)         # previews, not the iteration slider, make it interactive)
         else:
             HISTORIES.resize(hist.key)
-        self._last = (params, hist.key, list(hist.terms), hist.groups, locks)  # not hist: its Q may go
+        kept = self._trajectory[0] == hist.key  # the lattices only with messages (else a cache may have let them go)
+        self._last = (params, hist.key, list(hist.terms) if kept else [], hist.groups, locks)  # not hist: Q may go
         if compact:
             out_probs, labels, unc = self._expand_compact(hist.engine, q, prior)
         else:
@@ -290,7 +291,7 @@ class FastSession:
             prior.release()
         if traj is not None:
             self._trajectory = (key, traj)
-        self._last = (params, key, list(terms), (prior.counts, gol, rep), locks)
+        self._last = (params, key, list(terms) if traj is not None else [], (prior.counts, gol, rep), locks)
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": n_iter,
                            "engine": eng.kind, "mode": eng.mode}
         return out, labels.reshape(self.height, self.width), unc
@@ -323,6 +324,7 @@ class FastSession:
         if key != hist_key or any(t not in traj for t in range(n)) or not terms:
             return None
         self._trajectory = (None, {})
+        self._last = (params, hist_key, [], groups, locks)  # the solution holds the lattices now, the session not
         counts, group_of_label, rep_label = groups
         if locks is None:
             locks = (np.zeros((self.height, self.width), np.uint8), np.zeros((self.height, self.width), bool))

@@ -6,7 +6,9 @@ tiles and the captured messages, nothing of size pixels x classes in float32. Th
 or the unary is kept whole in float32, or a float32 (C,H,W) copy of the probabilities appears: at 200 x 300 x 21
 classes each of those is 5-6 MB, more than the whole budget's slack.
 """
+import gc
 import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
@@ -91,3 +93,26 @@ def test_capturing_run_adds_only_its_float16_messages(scene, monkeypatch):
     peak = _peak(lambda: session.run(probs, params, compact=True, capture=True, on_iteration=lambda i, n, p: None))
     assert session.solution() is not None and session.solution() is None  # kept once, then handed over
     assert peak <= budget, f"peak {peak} B over the budget {budget} B"
+
+
+def test_a_run_holds_no_lattice_its_cache_let_go(scene, monkeypatch):
+    """Lattices over their cache's budget (24 MP) are not kept: nor may the session keep them for a solution it
+    has no messages for, or one it has handed over (1.9 GB were held idle at 24 MP)."""
+    img, probs = scene
+    built = []
+    real_build = lc.build_lattice
+    monkeypatch.setattr(lc, "build_lattice", lambda feats: built.append(weakref.ref(lat := real_build(feats))) or lat)
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(lc, "GAUSSIAN_LATTICES", lc.ByteLRU(0))  # nothing fits
+    monkeypatch.setattr(lc, "BILATERAL_LATTICES", lc.ByteLRU(0))
+    session = FastBackend(device="cpu").session(img)
+    for capture in (False, True):
+        built.clear()
+        session.run(probs, PRESETS["deeplab-v1"], capture=capture)
+        assert len(built) == 2
+        if capture:
+            solution = session.solution()
+            assert solution is not None and all(lat is ref() for (lat, _), ref in zip(solution.terms, built))
+            del solution
+        gc.collect()
+        assert all(ref() is None for ref in built)
