@@ -197,11 +197,11 @@ class InteractiveCRF:
         return self._outcome(KIND_EXACT, params, result.labels, result.probs, note=result.note, unc=result.unc)
 
     def _drop_stale_solution(self, params: CRFParams) -> None:
-        """Before a capturing run: forget a solution for other settings (no request can use it: windows need the
-        settings they are solved with), so its messages (1.4 GB at 12 MP x 21 classes) are not held beside the
-        new run's. One for these settings stays: if the run is cancelled (a new stroke, new probabilities of a
-        head adaptation), the next window still starts from it."""
-        if self.solution is not None and self.solution.params != params:
+        """Before a capturing run: forget a solution no request can use any more, so its messages (1.4 GB at 12 MP
+        x 21 classes) are not held beside the new run's: one for other settings (windows need the settings they
+        are solved with) or a mixed one (a window re-solved new probabilities in it: no more windows). Any other
+        stays: if the run is cancelled (a new stroke), the next window still starts from it."""
+        if self.solution is not None and (self.solution.params != params or self._mixed):
             self.forget_solution()
 
     def local(self, probs: np.ndarray, params: CRFParams, region, locks=None, should_cancel=None) -> Outcome | None:

@@ -130,7 +130,7 @@ def test_new_probabilities_in_part_of_the_image_are_refined_in_a_window_there(in
 
 def test_a_capturing_run_for_other_settings_does_not_hold_the_old_solution(interactive):
     """Its messages would be held beside the new run's (two trajectories: 2.8 GB at 12 MP x 21 classes); a solution
-    for the same settings stays, for a stroke that cancels the run."""
+    for the same settings stays, for a stroke that cancels the run, unless a window mixed new probabilities in."""
     it, probs = interactive
     it.exact(probs, PARAMS)
     seen = []
@@ -140,3 +140,12 @@ def test_a_capturing_run_for_other_settings_does_not_hold_the_old_solution(inter
     it.exact(probs, PARAMS.replace(bi_w=6), on_iteration=lambda i, n, p: seen.append(it.solution))
     assert seen and all(s is None for s in seen)
     assert it.solution is not None and it.solution.params == PARAMS.replace(bi_w=6)
+    new = probs.copy()  # a head adaptation's probabilities, re-solved in a window: the solution is mixed
+    new[:, 40:50, 50:62] = 0.02
+    new[3, 40:50, 50:62] = 0.94
+    new.flags.writeable = False
+    params = PARAMS.replace(bi_w=6)
+    assert it.local(new, params, (50, 40, 62, 50)) is not None and not it.local_possible(params, new, True)
+    seen.clear()
+    it.exact(new, params, on_iteration=lambda i, n, p: seen.append(it.solution))
+    assert seen and all(s is None for s in seen)  # no window could start from it any more
