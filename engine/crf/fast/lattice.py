@@ -15,7 +15,7 @@ import numpy as np
 from ...errors import EngineError
 from . import build_kernels as bk
 from . import hash_kernels as hk
-from .buffers import POOL
+from .buffers import POOL, POOL_MAX_ARRAY
 from .threads import PARALLEL_LOCK
 
 _PARALLEL_INSERT_MIN = 1 << 16  # points per part, below which one thread is quicker
@@ -103,31 +103,42 @@ def _neighbour_deltas(stride: np.ndarray) -> np.ndarray:
     return deltas
 
 
-def _insert_codes(codes: np.ndarray, parts: int | None = None):
+def _insert_codes(codes, parts: int | None = None):
     """hk.insert_codes over all points, with the parts hashed concurrently and merged in order.
 
     Why: the hash insert was the largest serial step of a build (about 50 ms of 120 at 0.5 MP). Each part runs
     the serial, GIL-free kernel on its own thread; merging the later parts' vertices in their first-touch order
-    gives exactly the ids of one sequential pass, so the lattice is unchanged.
+    gives exactly the ids of one sequential pass, so the lattice is unchanged. codes: the (P,d+1) int64 array, or
+    a one-element list holding it, which is emptied once every part is hashed, so the keys (1.2 GB for a 24 MP
+    bilateral lattice) are freed before the merged offsets are made (the caller keeps no other reference).
     """
-    n = codes.shape[0]
+    held = codes if isinstance(codes, list) else [codes]
+    n = held[0].shape[0]
     if parts is None:
         parts = min(numba.get_num_threads(), n // _PARALLEL_INSERT_MIN)
     parts = min(parts, n)
     if parts <= 1:
-        return hk.insert_codes(codes)
+        out = hk.insert_codes(held[0])
+        held.clear()
+        return out
     bounds = np.linspace(0, n, parts + 1).astype(np.int64)
     spans = list(zip(bounds[:-1], bounds[1:]))
-    later = [_insert_threads().submit(hk.insert_codes, codes[a:b]) for a, b in spans[1:]]
-    offsets0, vcodes, table = hk.insert_codes(codes[spans[0][0]:spans[0][1]])
-    offsets = np.empty((n, codes.shape[1]), np.int32)
+    later = [_insert_threads().submit(hk.insert_codes, held[0][a:b]) for a, b in spans[1:]]
+    offsets0, vcodes, table = hk.insert_codes(held[0][spans[0][0]:spans[0][1]])
+    results = [job.result() for job in later]
+    del later
+    d1 = held[0].shape[1]
+    held.clear()
+    offsets = np.empty((n, d1), np.int32)
     offsets[:spans[0][1]] = offsets0
+    del offsets0
     m = vcodes.shape[0]
-    for (a, b), job in zip(spans[1:], later):
-        part_offsets, part_codes, _ = job.result()
+    for a, b in spans[1:]:
+        part_offsets, part_codes, _ = results.pop(0)  # (each part's arrays go once merged)
         table, vcodes, m, ids = hk.merge_codes(table, vcodes, m, part_codes)
         hk.remap(part_offsets, ids)
         offsets[a:b] = part_offsets
+        del part_offsets, part_codes
     return offsets, vcodes[:m].copy(), table
 
 
@@ -150,8 +161,11 @@ def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
         codes = POOL.take((n, d + 1), np.int64)  # scratch: recycled, since first touches are slow
         bk.embed_packed(feat, scale, lo, radix, stride, codes, bary, bad)
         if bad[0] == 0:
-            offsets, vcodes, table = _insert_codes(codes)
-            POOL.give(codes)
+            pooled = codes if codes.nbytes <= POOL_MAX_ARRAY else None  # larger keys: freed once hashed
+            keys = [codes]
+            del codes
+            offsets, vcodes, table = _insert_codes(keys)
+            POOL.give(pooled)  # (warm memory for the next build)
             return offsets, hk.neighbours_packed(vcodes, table, _neighbour_deltas(stride)), vcodes.shape[0]
         POOL.give(codes)
         if bad[0] == 1:

@@ -4,6 +4,8 @@ run() = prior (cached per probabilities, labels with identical unaries merged) +
 size and sxy) + bilateral lattice (cached per image and sigmas) + a History of Q per iteration (cached per
 weights). A weight change reuses both lattices; an iteration change reuses the history; a sigma change rebuilds
 only its own lattice. Cancellation is checked between iterations; progress is reported after each.
+On the CPU, an image whose prior would pass BIG_BYTES runs streamed (stream.py): its prior and Q are made a pixel
+tile at a time, only its label groups are cached, and no history is kept (docs/design/memory.md).
 """
 from __future__ import annotations
 
@@ -21,13 +23,15 @@ from . import lattice_cache as lc
 from . import simd
 from . import window as win
 from .cache import ByteLRU
+from .cpu_engine import CpuEngine
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
 from .prune import PRUNE_MASS, negligible_labels
+from .stream import StreamEngine, StreamPrior
 from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
-BIG_BYTES = 96 << 20  # a Q larger than this (e.g. 6 MP x 4 labels): iterate in place, keep no history
+BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the CPU: streamed (stream.py), no history
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
 
@@ -66,6 +70,7 @@ class FastSession:
         self.prune_mass = float(prune_mass) if merge_labels else 0.0  # prune.py; 0: every class keeps its row
         self._pruned: tuple = (None, None)  # (probs key, negligible_labels of them): once per probabilities
         self._priors = ByteLRU(PRIOR_BUDGET)
+        self._groups: list = []  # [(prior key, groups)] of the last streamed priors (a few small arrays each)
         self._q0 = ByteLRU(PRIOR_BUDGET)  # softmax(prior): the same for every weight and sigma
         self._lock = threading.Lock()
         self.last_stats: dict = {}
@@ -77,15 +82,33 @@ class FastSession:
     takes_locks = True  # run(locks=...) applies hand-edit constraints itself (engine.crf.constraints uses it)
 
     # ---- cached pieces ----
-    def _prior(self, probs: np.ndarray, locks=None) -> Prior:
+    def _prior(self, probs: np.ndarray, locks=None) -> Prior | StreamPrior:
+        """The prior of probs under locks: a Prior (N, W) float32, or for a large image on the CPU a StreamPrior
+        (rows computed tile by tile, nothing of size N x W held; label groups cached)."""
         pkey = probs_key(probs)
         key = (pkey, locks_key(locks), self.merge_labels, self.prune_mass)
-
-        def build() -> Prior:
-            self._check_once(probs, pkey)
-            return make_prior(probs, key=key, merge=self.merge_labels, locks=locks,
-                              pruned=self._negligible(probs, pkey))
-        return self._priors.get_or_build(key, build)
+        n = probs.shape[1] * probs.shape[2]
+        if self._engine_factory is not CpuEngine or n * simd.row_width(probs.shape[0]) * 4 <= BIG_BYTES:
+            def build() -> Prior:
+                self._check_once(probs, pkey)
+                return make_prior(probs, key=key, merge=self.merge_labels, locks=locks,
+                                  pruned=self._negligible(probs, pkey))
+            return self._priors.get_or_build(key, build)
+        prior = self._priors.get(key)
+        if prior is not None:
+            return prior
+        self._check_once(probs, pkey)
+        groups = dict(self._groups).get(key)
+        src = StreamPrior(probs, key, locks, merge=self.merge_labels, groups=groups,
+                          pruned=self._negligible(probs, pkey))
+        if groups is None:
+            groups = (src.counts, src.group_of_label, src.rep_label)
+            self._groups = [(k, g) for k, g in self._groups if k != key][-3:] + [(key, groups)]
+        if n * src.width * 4 <= BIG_BYTES:  # few distinct labels: small enough to keep, with its history
+            prior = src.materialise()
+            self._priors.put(key, prior)
+            return prior
+        return src
 
     def _negligible(self, probs: np.ndarray, pkey) -> np.ndarray | None:
         """The classes of these probabilities that leave the CRF (prune.py), computed once per probabilities."""
@@ -143,6 +166,7 @@ class FastSession:
                             hist.release()
             self._kept_keys.clear()
             self._priors.clear()
+            self._groups = []
             self._q0.clear()
             self._trajectory, self._last = (None, {}), None
             self._pruned = (None, None)
@@ -197,19 +221,10 @@ class FastSession:
             check_cancel(should_cancel)  # a callback that waits, e.g. prefetch yielding to the open image, blocks none)
             prior = self._prior(probs, locks)
             check_cancel(should_cancel)
-            hist = self._history(prior, params)
-            check_cancel(should_cancel)
-            with hist.lock:
-                q = self._advance(hist, prior, n_iter, should_cancel, relay, capture)
-            if prior.prior.nbytes > BIG_BYTES:  # a large image keeps no history (its Q and prior are ~0.2-1 GB each;
-                HISTORIES.pop(hist.key)         # previews, not the iteration slider, make it interactive)
+            if isinstance(prior, StreamPrior):
+                out_probs, labels, unc = self._streamed(prior, params, should_cancel, relay, capture, compact, locks)
             else:
-                HISTORIES.resize(hist.key)
-            self._last = (params, hist.key, list(hist.terms), hist.groups, locks)  # not hist: its Q may go
-            if compact:
-                out_probs, labels, unc = self._expand_compact(hist.engine, q, prior)
-            else:
-                (out_probs, labels), unc = self._expand(hist.engine, q, prior), None
+                out_probs, labels, unc = self._in_memory(prior, params, should_cancel, relay, capture, compact, locks)
         if hard is not None:  # what constraints.constrain_result does, in place
             idx, cls = hard
             flat = (out_probs.codes if compact else out_probs).reshape(out_probs.shape[0], -1)
@@ -221,6 +236,81 @@ class FastSession:
         if on_iteration is not None:
             on_iteration(n_iter, n_iter, out_probs)
         return CRFResult(out_probs, labels, self.note, unc)
+
+    def _in_memory(self, prior: Prior, params: CRFParams, should_cancel, relay, capture, compact, locks):
+        """(probabilities, labels, uncertainty or None) of a run on an (N, W) prior with the session's engine,
+        through an iteration history."""
+        n_iter = int(params.iterations)
+        hist = self._history(prior, params)
+        check_cancel(should_cancel)
+        with hist.lock:
+            q = self._advance(hist, prior, n_iter, should_cancel, relay, capture)
+        if prior.prior.nbytes > BIG_BYTES:  # a large image keeps no history (its Q and prior are ~0.2-1 GB each;
+            HISTORIES.pop(hist.key)         # previews, not the iteration slider, make it interactive)
+        else:
+            HISTORIES.resize(hist.key)
+        kept = self._trajectory[0] == hist.key  # the lattices only with messages (else a cache may have let them go)
+        self._last = (params, hist.key, list(hist.terms) if kept else [], hist.groups, locks)  # not hist: Q may go
+        if compact:
+            out_probs, labels, unc = self._expand_compact(hist.engine, q, prior)
+        else:
+            (out_probs, labels), unc = self._expand(hist.engine, q, prior), None
+        return out_probs, labels, unc
+
+    def _streamed(self, prior: StreamPrior, params: CRFParams, should_cancel, relay, capture, compact, locks):
+        """(probabilities, labels, uncertainty or None) of a streamed run (stream.py): Q never held whole; what
+        the last sweep gives is expanded tile by tile into the result."""
+        n_iter = int(params.iterations)
+        terms, term_keys = self._terms(params)
+        key = (self._engine_tag, prior.key, term_keys)
+        if prior.flat.dtype != np.float16:
+            prior.hold()  # (float32 probabilities: below 4 MP in the app, HALF_PROBS_PIXELS; dropped after the run)
+        eng = StreamEngine(prior, terms)
+        dtype = self._trajectory_dtype(terms, prior.n_groups, n_iter) if capture and eng.terms else None
+        traj = {} if dtype is not None else None
+        self._trajectory = (None, {})  # (the last run's messages go before this run's are made)
+        n, gol, rep = prior.n_points, prior.group_of_label, prior.rep_label
+        preview, consumer = None, None
+        if relay is not None and self.previews is not None:
+            if self.previews == "labels":
+                shown = np.empty(n, np.uint8)
+                consumer = lambda a, b, q: ck.argmax_labels(q, rep, shown[a:b])
+                preview = lambda: shown.reshape(self.height, self.width)
+            else:
+                shown = np.empty((prior.n_labels, n), np.float32)
+                consumer = lambda a, b, q: ck.expand(q, gol, rep, shown[:, a:b], np.empty(b - a, np.uint8))
+                preview = shown.reshape(-1, self.height, self.width)
+        try:
+            for t in range(n_iter if eng.terms else 0):
+                check_cancel(should_cancel)
+                eng.sweep(consumer if t > 0 else None)  # Q_t, splatted
+                if t > 0 and relay is not None:
+                    relay(t, n_iter, preview)
+                check_cancel(should_cancel)
+                eng.blur()
+                if traj is not None:
+                    traj[t] = _kept(eng.blurred, dtype)
+            labels = np.empty(n, np.uint8)
+            if compact:
+                out = CompactProbs(shape=(prior.n_labels, self.height, self.width))
+                codes, unc = out.codes.reshape(prior.n_labels, n), np.empty(n, np.float32)
+                eng.sweep(lambda a, b, q: ck.expand_compact(q, gol, rep, prior.counts, codes[:, a:b], labels[a:b],
+                                                            unc[a:b]), splat=False)
+                unc = unc.reshape(self.height, self.width)
+            else:
+                out, unc = np.empty((prior.n_labels, n), np.float32), None
+                eng.sweep(lambda a, b, q: ck.expand(q, gol, rep, out[:, a:b], labels[a:b]), splat=False)
+                out = out.reshape(-1, self.height, self.width)
+        finally:
+            eng.release()
+            prior.release()
+        if traj is not None:
+            self._trajectory = (key, traj)
+        self._last = (params, key, list(terms) if traj is not None else [], (prior.counts, gol, rep, prior.pruned),
+                      locks)
+        self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": n_iter,
+                           "engine": eng.kind, "mode": eng.mode}
+        return out, labels.reshape(self.height, self.width), unc
 
     def _expand_compact(self, eng, q, prior: Prior):
         """(CompactProbs, labels, uncertainty) of an engine Q, without a float32 (C,H,W) array."""
@@ -250,6 +340,7 @@ class FastSession:
         if key != hist_key or any(t not in traj for t in range(n)) or not terms:
             return None
         self._trajectory = (None, {})
+        self._last = (params, hist_key, [], groups, locks)  # the solution holds the lattices now, the session not
         counts, group_of_label, rep_label, pruned = groups
         if locks is None:
             locks = (np.zeros((self.height, self.width), np.uint8), np.zeros((self.height, self.width), bool))
@@ -291,7 +382,7 @@ class FastSession:
         start = hist.start_for(n_iter)
         computed = 0
         traj = None
-        dtype = self._trajectory_dtype(hist, prior, n_iter) if capture else None
+        dtype = self._trajectory_dtype(hist.terms, prior.n_groups, n_iter) if capture else None
         if dtype is not None and getattr(eng, "mode", "") != "chunked":
             traj = self._trajectory[1] if self._trajectory[0] == hist.key else {}
             if start is not None and any(t not in traj for t in range(start[0])):
@@ -330,10 +421,11 @@ class FastSession:
                            "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind)}
         return q
 
-    def _trajectory_dtype(self, hist: History, prior: Prior, n_iter: int):
+    @staticmethod
+    def _trajectory_dtype(terms: list, groups: int, n_iter: int):
         """float32, float16 or None (too big to keep): how the messages of a capturing run are kept."""
-        width = simd.row_width(prior.n_groups)
-        nbytes = n_iter * sum((lat.n_vertices + 1) * width * 4 for lat, _ in hist.terms)
+        width = simd.row_width(groups)
+        nbytes = n_iter * sum((lat.n_vertices + 1) * width * 4 for lat, _ in terms)
         if nbytes <= TRAJECTORY_FLOAT32:
             return np.float32
         if nbytes // 2 <= TRAJECTORY_BUDGET:

@@ -180,6 +180,8 @@ class InteractiveCRF:
         """The exact whole-image result (the selected backend). On large images the fast engine also keeps the
         solution later strokes are refined against."""
         capture = self.wants_windows
+        if capture:
+            self._drop_stale_solution(params)
         result: CRFResult = self.runner.run(self.key, self.image, probs, params, should_cancel=should_cancel,
                                             on_iteration=on_iteration, locks=locks, capture=capture,
                                             compact=self.pixels >= COMPACT_PIXELS)
@@ -193,6 +195,14 @@ class InteractiveCRF:
             self._pending.clear()  # the exact result replaces every window shown before
             self._unpasted = None
         return self._outcome(KIND_EXACT, params, result.labels, result.probs, note=result.note, unc=result.unc)
+
+    def _drop_stale_solution(self, params: CRFParams) -> None:
+        """Before a capturing run: forget a solution no request can use any more, so its messages (1.4 GB at 12 MP
+        x 21 classes) are not held beside the new run's: one for other settings (windows need the settings they
+        are solved with) or a mixed one (a window re-solved new probabilities in it: no more windows). Any other
+        stays: if the run is cancelled (a new stroke), the next window still starts from it."""
+        if self.solution is not None and (self.solution.params != params or self._mixed):
+            self.forget_solution()
 
     def local(self, probs: np.ndarray, params: CRFParams, region, locks=None, should_cancel=None) -> Outcome | None:
         """Re-solve the window around `region`; None when it would be most of the image (run exact()). The

@@ -126,3 +126,26 @@ def test_new_probabilities_in_part_of_the_image_are_refined_in_a_window_there(in
     assert it.plan(PARAMS, new, region=(10, 10, 20, 20), probs_changed=True).first == "preview"  # mixed now:
     it.exact(new, PARAMS)                                                     # the exact run comes first
     assert it.plan(PARAMS, new, region=(10, 10, 20, 20)).first == "local"
+
+
+def test_a_capturing_run_for_other_settings_does_not_hold_the_old_solution(interactive):
+    """Its messages would be held beside the new run's (two trajectories: 2.8 GB at 12 MP x 21 classes); a solution
+    for the same settings stays, for a stroke that cancels the run, unless a window mixed new probabilities in."""
+    it, probs = interactive
+    it.exact(probs, PARAMS)
+    seen = []
+    it.exact(probs, PARAMS, on_iteration=lambda i, n, p: seen.append(it.solution))
+    assert seen and all(s is not None and s.params == PARAMS for s in seen)  # same settings: kept during the run
+    seen.clear()
+    it.exact(probs, PARAMS.replace(bi_w=6), on_iteration=lambda i, n, p: seen.append(it.solution))
+    assert seen and all(s is None for s in seen)
+    assert it.solution is not None and it.solution.params == PARAMS.replace(bi_w=6)
+    new = probs.copy()  # a head adaptation's probabilities, re-solved in a window: the solution is mixed
+    new[:, 40:50, 50:62] = 0.02
+    new[3, 40:50, 50:62] = 0.94
+    new.flags.writeable = False
+    params = PARAMS.replace(bi_w=6)
+    assert it.local(new, params, (50, 40, 62, 50)) is not None and not it.local_possible(params, new, True)
+    seen.clear()
+    it.exact(new, params, on_iteration=lambda i, n, p: seen.append(it.solution))
+    assert seen and all(s is None for s in seen)  # no window could start from it any more

@@ -83,3 +83,30 @@ def test_a_stroke_of_a_pruned_class_shows_it_and_the_window_matches_a_whole_run(
     whole = session.run(probs, params, locks=(edit, locked))
     assert (whole.labels[locked] == target).all()
     assert (result.labels == whole.labels[y0:y1, x0:x1]).mean() >= 0.995
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_streamed_runs_prune_the_same_classes_bit_for_bit(scene, monkeypatch, half):
+    """Large images run streamed (stream.py): the same pruning, the same Q as the in-memory engine."""
+    from engine.crf.fast import session as session_mod
+    from engine.crf.fast import stream
+    img, probs = scene
+    probs = probs.astype(np.float16) if half else probs
+    params = PRESETS["deeplab-v1"].replace(bi_xy_std=20.0)
+    h, w = img.shape[:2]
+    locked = np.zeros((h, w), bool)
+    locked[30:40, 50:70] = True
+    target = int(np.flatnonzero(negligible_labels(probs))[-1])
+    locks = (np.where(locked, target, 0).astype(np.uint8), locked)   # a stroke of a pruned class
+    clear_crf_caches()
+    in_memory = FastBackend(device="cpu").session(img)
+    want = in_memory.run(probs, params, locks=locks)
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(stream, "TILE", 1024)
+    clear_crf_caches()
+    streamed = FastBackend(device="cpu").session(img)
+    got = streamed.run(probs, params, locks=locks)
+    assert streamed.last_stats.get("mode") is not None                       # it did run streamed
+    assert streamed.last_stats["groups"] == in_memory.last_stats["groups"] < 21
+    assert np.array_equal(got.probs, want.probs) and np.array_equal(got.labels, want.labels)
+    assert (got.labels[locked] == target).all()

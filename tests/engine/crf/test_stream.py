@@ -1,0 +1,133 @@
+"""The streamed mean-field (engine.crf.fast.stream): large images never hold their prior or Q whole, and get the
+in-memory engine's result bit for bit, with the same label groups, previews, captured messages and locks."""
+import numba
+import numpy as np
+import pytest
+
+from engine.crf import CRFParams
+from engine.crf.fast import FastBackend, cpu_engine, stream
+from engine.crf.fast import session as session_mod
+from engine.crf.fast.prior import make_prior
+from tests.support.crf_probs import clear_crf_caches, random_probs
+from tests.support.crf_scenes import synthetic_photo
+
+H, W = 70, 90
+PARAMS = CRFParams(3, 3, 4, 20, 6, 4)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    img = synthetic_photo(H, W, 4)
+    probs = random_probs(7, H, W, seed=5, absent=3)  # three absent classes: one merged group
+    labels, locked = np.zeros((H, W), np.uint8), np.zeros((H, W), bool)
+    locked[20:30, 30:40] = True
+    labels[locked] = 6  # an absent class painted: it leaves the merged group
+    return img, probs, (labels, locked)
+
+
+def _streamed(monkeypatch, tile=128):
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(stream, "TILE", tile)  # several tiles, the last one partial (70 x 90 = 6300 pixels)
+
+
+@pytest.mark.parametrize("half", [False, True])
+@pytest.mark.parametrize("with_locks", [False, True])
+def test_streamed_runs_match_the_in_memory_engine_bit_for_bit(scene, monkeypatch, half, with_locks):
+    img, probs, locks = scene
+    probs = probs.astype(np.float16) if half else probs
+    locks = locks if with_locks else None
+    want = {}
+    for params in (PARAMS, PARAMS.replace(iterations=0), PARAMS.replace(pos_w=0, bi_w=0)):
+        want[params] = FastBackend(device="cpu").session(img).run(probs, params, locks=locks)
+    _streamed(monkeypatch)
+    for params, ref in want.items():
+        s = FastBackend(device="cpu").session(img)
+        got = s.run(probs, params, locks=locks)
+        assert s.last_stats["mode"] == "streamed"
+        assert np.array_equal(got.probs.view(np.uint32), ref.probs.view(np.uint32))
+        assert np.array_equal(got.labels, ref.labels)
+        compact = s.run(probs, params, locks=locks, compact=True)
+        ref_compact = FastBackend(device="cpu").session(img).run(probs, params, locks=locks, compact=True)
+        assert np.array_equal(compact.probs.codes, ref_compact.probs.codes)
+        np.testing.assert_array_equal(compact.unc, ref_compact.unc)
+
+
+def test_streamed_q_is_the_same_at_any_thread_count_and_tile_size(scene, monkeypatch):
+    img, probs, locks = scene
+    real_threads = numba.config.NUMBA_NUM_THREADS
+    results = []
+    for tasks, tile in ((1, 64), (2, 128), (5, 4096)):
+        _streamed(monkeypatch, tile)
+        monkeypatch.setattr(cpu_engine.numba, "get_num_threads", lambda tasks=tasks: tasks)
+        numba.set_num_threads(min(tasks, real_threads))
+        clear_crf_caches()
+        results.append(FastBackend(device="cpu").session(img).run(probs, PARAMS, locks=locks).probs)
+    numba.set_num_threads(real_threads)
+    for other in results[1:]:
+        assert np.array_equal(other.view(np.uint32), results[0].view(np.uint32))
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_groups_and_prior_rows_are_make_priors(scene, half):
+    _, probs, locks = scene
+    probs = probs.astype(np.float16) if half else probs
+    for lk in (None, locks):
+        want = make_prior(probs, locks=lk)
+        src = stream.StreamPrior(probs, key=("k",), locks=lk)
+        assert np.array_equal(src.group_of_label, want.group_of_label)
+        assert np.array_equal(src.rep_label, want.rep_label) and np.array_equal(src.counts, want.counts)
+        assert np.array_equal(src.materialise().prior.view(np.uint32), want.prior.view(np.uint32))
+        assert src.nbytes == 0  # it holds nothing of its own: rows are made on demand
+    assert make_prior(probs, locks=locks).n_groups == make_prior(probs).n_groups + 1  # the painted class split off
+
+
+def test_groups_stay_exact_when_fingerprints_collide(scene, monkeypatch):
+    """A fingerprint only proposes: with every fingerprint equal, the row comparison still splits the groups."""
+    _, probs, locks = scene
+    half = probs.astype(np.float16)
+    monkeypatch.setattr(stream.sk, "row_sums_lut", lambda codes, *a: np.zeros(a[-1], np.float64))
+    for lk in (None, locks):
+        want = make_prior(half, locks=lk)
+        got = stream.StreamPrior(half, key=("k",), locks=lk)
+        assert np.array_equal(got.group_of_label, want.group_of_label) and got.n_groups == want.n_groups
+
+
+def test_streamed_previews_and_captured_messages_match(scene, monkeypatch):
+    img, probs, locks = scene
+    monkeypatch.setattr(session_mod, "TRAJECTORY_FLOAT32", 1 << 40)
+
+    def run():
+        seen = {}
+        s = FastBackend(device="cpu").session(img)
+        s.run(probs, PARAMS, locks=locks, capture=True,
+              on_iteration=lambda i, n, p: seen.__setitem__(i, p().copy() if callable(p) else None))
+        return s, seen
+
+    ref_session, ref_seen = run()
+    _streamed(monkeypatch)
+    s, seen = run()
+    assert sorted(seen) == sorted(ref_seen) == list(range(1, PARAMS.iterations + 1))
+    for i in range(1, PARAMS.iterations):
+        assert np.array_equal(seen[i], ref_seen[i])  # labels of Q_i, locks enforced
+    got, want = s.solution(), ref_session.solution()
+    assert got is not None and want is not None
+    for step_got, step_want in zip(got.trajectory, want.trajectory, strict=True):
+        for a, b in zip(step_got, step_want, strict=True):
+            assert a.dtype == np.float32 and np.array_equal(a, b)
+    box = (30, 20, 60, 45)
+    assert np.array_equal(s.refine_window(got, probs, box, locks=locks).labels,
+                          ref_session.refine_window(want, probs, box, locks=locks).labels)
+
+
+def test_few_distinct_labels_keep_the_in_memory_engine(scene, monkeypatch):
+    """Above the streaming threshold by classes, below it by label groups: the prior is made whole (from the
+    rows) and the iteration history works as before."""
+    img, _, _ = scene
+    probs = random_probs(9, H, W, seed=2, absent=7)  # 9 classes, 3 groups: (N, 4) floats, under (N, 16)
+    n = H * W
+    monkeypatch.setattr(session_mod, "BIG_BYTES", n * 4 * 4)
+    s = FastBackend(device="cpu").session(img)
+    s.run(probs, PARAMS)
+    assert s.last_stats["mode"] == "shared" and s.last_stats["groups"] == 3
+    s.run(probs, PARAMS.replace(iterations=2))
+    assert s.last_stats["computed_iterations"] == 0  # the kept history answered
