@@ -47,7 +47,7 @@ from ..models.folder_head import (
 )
 from .grid import GridTargets, grid_targets
 from .pixels import colours_at, interpolate, pixel_targets
-from .rows import Rows, balanced_mean, cross_entropy_term, row_logits, rows_where
+from .rows import Rows, balanced_mean, balanced_mean_weights, cross_entropy_term, row_logits, rows_where
 
 KINDS = ("residual", "classifier")
 _serials = itertools.count(1)
@@ -401,13 +401,14 @@ class HeadAdapter:
                 delta = anchor_head.pixel_delta(as_map(free.detail), None if gate is None else as_map(gate))
                 logits = logits + delta[0, :, :, 0].T
             anchor_logp = F.log_softmax(logits, dim=1)
-        anchor_p, anchor_class = anchor_logp.exp(), anchor_logp.argmax(dim=1)
-        everywhere = torch.ones_like(anchor_class, dtype=torch.bool)
+        anchor_p = anchor_logp.exp()
+        # balanced_mean's weights, once: each row 1 / (rows of its anchor class x classes present)
+        each = torch.full((len(anchor_p),), 1.0 / len(anchor_p), device=anchor_p.device)
+        weight = balanced_mean_weights(anchor_logp.argmax(dim=1)) if self.config.balanced else each
 
         def term(module) -> torch.Tensor:
             logp = F.log_softmax(row_logits(free, module), dim=1)
-            kl = (anchor_p * (anchor_logp - logp)).sum(dim=1)
-            return balanced_mean(kl, anchor_class, everywhere, self.config.balanced)
+            return (weight * (anchor_p * (anchor_logp - logp)).sum(dim=1)).sum()
         return term
 
     def _fit(self, features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried,

@@ -18,9 +18,9 @@ import torch
 
 from ..models import preprocess
 
-PER_CLASS = 512
+PER_CLASS = 512   # locked pixels sampled per class
 BALANCE = 0.5     # each class weighs its painted count to this power
-FREE = 2048     # unpainted pixels sampled for the pull toward the anchor head, which holds the pixel term there
+FREE = 2048       # pixels drawn (the unpainted ones kept) for the pull toward the anchor head
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,18 +48,20 @@ def pixel_targets(labels: np.ndarray, locked: np.ndarray, n_classes: int, geomet
     if not painted.any():
         return None
     rng = np.random.default_rng(seed)
+    where = np.flatnonzero(painted)
+    of = labels.ravel()[where]
     picks, classes, weights = [], [], []
-    for c in np.unique(labels[painted]):
-        idx = np.flatnonzero(painted & (labels == c))
+    for c in np.unique(of):
+        idx = where[of == c]
         pick = idx if idx.size <= per_class else np.sort(rng.choice(idx, per_class, replace=False))
         picks.append(pick)
         classes.append(np.full(pick.size, int(c), np.int64))
         weights.append(np.full(pick.size, idx.size ** BALANCE / pick.size))
     weight = np.concatenate(weights)
     weight = weight / weight.sum()
-    unpainted = np.flatnonzero(~painted)
-    if unpainted.size and free:
-        pick = unpainted if unpainted.size <= free else np.sort(rng.choice(unpainted, free, replace=False))
+    if free:   # random pixels, the painted ones dropped (cheaper than listing every unpainted one)
+        pick = np.unique(rng.integers(0, painted.size, free))
+        pick = pick[~painted.ravel()[pick]]
         picks.append(pick)
         classes.append(np.full(pick.size, -1, np.int64))
         weight = np.concatenate([weight, np.zeros(pick.size)])

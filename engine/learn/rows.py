@@ -65,3 +65,10 @@ def balanced_mean(values: torch.Tensor, classes: torch.Tensor, mask: torch.Tenso
     counts = torch.bincount(c, minlength=n).to(v.dtype)
     present = counts > 0
     return (sums[present] / counts[present]).mean()
+
+
+def balanced_mean_weights(classes: torch.Tensor) -> torch.Tensor:
+    """(n,) weights w with (w * values).sum() == balanced_mean(values, classes, all rows, True): fixed classes
+    (the anchor's), so they are computed once per fit."""
+    counts = torch.bincount(classes)
+    return 1.0 / (counts[classes].to(torch.float32) * int((counts > 0).sum()))
