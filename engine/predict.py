@@ -138,7 +138,7 @@ class Predictor:
         mean = self._cropped_logits(cell_mean_colour(maps[0]), geometry)   # maps[0] is at the fused score size
         gates = [head.cell_gate(m) for m in maps]
         gate = None if gates[0] is None else self._cropped_logits(self.model.fuse(gates), geometry)
-        return logits + head.pixel_delta(pixels - mean, gate)
+        return head.add_pixel_term(logits.contiguous(), pixels - mean, gate)
 
     # ---- the classifier seam ----
     def extract_features(self, image_rgb: np.ndarray, should_cancel=None) -> FeatureSet:

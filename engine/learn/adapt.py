@@ -397,9 +397,9 @@ class HeadAdapter:
                 gates = [anchor_head.cell_gate(m) for m in features.maps]
                 gate = None if gates[0] is None else \
                     interpolate(self.predictor.model.fuse(gates), pt.cell_y[keep], pt.cell_x[keep])
-                as_map = lambda rows: rows.T[None, :, :, None]   # noqa: E731  (n, c) -> (1, c, n, 1)
-                delta = anchor_head.pixel_delta(as_map(free.detail), None if gate is None else as_map(gate))
-                logits = logits + delta[0, :, :, 0].T
+                as_map = lambda rows: rows.T[None, :, :, None].contiguous()   # noqa: E731  (n, c) -> (1, c, n, 1)
+                logits = anchor_head.add_pixel_term(as_map(logits), as_map(free.detail),
+                                                    None if gate is None else as_map(gate))[0, :, :, 0].T
             anchor_logp = F.log_softmax(logits, dim=1)
         anchor_p = anchor_logp.exp()
         # balanced_mean's weights, once: each row 1 / (rows of its anchor class x classes present)

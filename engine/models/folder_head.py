@@ -179,14 +179,22 @@ class FolderHead(nn.Module):
             known = [i for i, s in enumerate(self.source) if s >= 0]
             return torch.cat([g[:, known[:1] or new[:1]], g[:, new[:1] or known[:1]]], 1)
 
-    def pixel_delta(self, detail: torch.Tensor, gate: torch.Tensor | None = None) -> torch.Tensor:
-        """(N,F,H,W) the pixel term: pixel . ``detail`` (N,3,H,W: the colour minus the upsampled cell mean),
-        times the upsampled ``gate`` (N,2,H,W from cell_gate: known rows take the first, new rows the second)."""
-        delta = torch.einsum("fc,nchw->nfhw", self.pixel.to(detail.dtype), detail)
-        if gate is None:
-            return delta
-        new = torch.tensor([s < 0 for s in self.source], device=delta.device)[None, :, None, None]
-        return delta * torch.where(new, gate[:, 1:2], gate[:, 0:1])
+    def add_pixel_term(self, logits: torch.Tensor, detail: torch.Tensor, gate: torch.Tensor | None = None):
+        """Add the pixel term to ``logits`` (N,F,H,W) in place and return them: pixel . ``detail`` (N,3,H,W: the
+        colour minus the upsampled cell mean), times the upsampled ``gate`` (N,2,H,W from cell_gate: known rows take
+        the first, new rows the second). One group of rows at a time, so 182 classes at 513x513 add one temporary
+        the size of their logits, not three."""
+        for k, is_new in enumerate((False, True)):
+            rows = [i for i, s in enumerate(self.source) if (s < 0) == is_new]
+            if not rows:
+                continue
+            idx = torch.tensor(rows, device=logits.device)
+            delta = torch.einsum("fc,nchw->nfhw", self.pixel.index_select(0, idx).to(logits.dtype),
+                                 detail.to(logits.dtype))
+            if gate is not None:
+                delta.mul_(gate[:, k:k + 1].to(logits.dtype))
+            logits.index_add_(1, idx, delta)
+        return logits
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
         folded = fold_logits(self.base(fmap), self.source, self.margin)
