@@ -20,7 +20,7 @@ from ..models import preprocess
 
 PER_CLASS = 512   # locked pixels sampled per class
 BALANCE = 0.5     # each class weighs its painted count to this power
-FREE = 2048       # pixels drawn (the unpainted ones kept) for the pull toward the anchor head
+FREE = 2048       # unpainted pixels drawn for the pull toward the anchor head
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,9 +59,9 @@ def pixel_targets(labels: np.ndarray, locked: np.ndarray, n_classes: int, geomet
         weights.append(np.full(pick.size, idx.size ** BALANCE / pick.size))
     weight = np.concatenate(weights)
     weight = weight / weight.sum()
-    if free:   # random pixels, the painted ones dropped (cheaper than listing every unpainted one)
-        pick = np.unique(rng.integers(0, painted.size, free))
-        pick = pick[~painted.ravel()[pick]]
+    unpainted = np.flatnonzero(~painted)
+    if unpainted.size and free:
+        pick = unpainted if unpainted.size <= free else np.sort(rng.choice(unpainted, free, replace=False))
         picks.append(pick)
         classes.append(np.full(pick.size, -1, np.int64))
         weight = np.concatenate([weight, np.zeros(pick.size)])
