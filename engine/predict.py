@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from engine.crf.base import labels_from_probs
 from engine.models import preprocess
 from engine.models.device import pick_device
-from engine.models.folder_head import NetworkClassifier, with_colour
+from engine.models.folder_head import NetworkClassifier, cell_mean_colour, pixel_colour, with_colour
 from engine.uncertainty import uncertainty_map
 
 from .errors import EngineError, check_cancel
@@ -40,9 +40,12 @@ class FeatureSet:
     classifier's inputs and the cell colour (engine.models.folder_head.with_colour).
     geometry: the pipeline, the image size, the size the network saw it at (input_hw, after any shrinking) and the
     network input's size (net_hw, with the caffe pipeline's padding).
+    pixels: (1, 3, *input_hw) the network input's colour per pixel (engine.models.folder_head.pixel_colour), for a
+    head's pixel term.
     """
     maps: tuple
     geometry: preprocess.Geometry
+    pixels: torch.Tensor | None = None
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -69,7 +72,8 @@ class FeatureSet:
 
     @property
     def nbytes(self) -> int:
-        return sum(int(m.numel() * m.element_size()) for m in self.maps)
+        extra = () if self.pixels is None else (self.pixels,)
+        return sum(int(m.numel() * m.element_size()) for m in (*self.maps, *extra))
 
 
 # RGBA images. Fully transparent pixels (alpha 0) hold no content, so they are void in every model result (the
@@ -126,6 +130,16 @@ class Predictor:
         class at full size in float32."""
         return preprocess.crop_logits(self.model.upsample_logits(score, geometry.net_hw), geometry)
 
+    def _with_pixel_term(self, head, maps, logits: torch.Tensor, pixels: torch.Tensor, geometry) -> torch.Tensor:
+        """``logits`` (at the size the network saw the image) plus ``head``'s pixel term, if it has one
+        (engine.models.folder_head): the colour's detail inside each cell, gated as the head's cells are."""
+        if not getattr(head, "has_pixel_term", False) or pixels is None:
+            return logits
+        mean = self._cropped_logits(cell_mean_colour(maps[0]), geometry)   # maps[0] is at the fused score size
+        gates = [head.cell_gate(m) for m in maps]
+        gate = None if gates[0] is None else self._cropped_logits(self.model.fuse(gates), geometry)
+        return head.add_pixel_term(logits.contiguous(), pixels - mean, gate)
+
     # ---- the classifier seam ----
     def extract_features(self, image_rgb: np.ndarray, should_cancel=None) -> FeatureSet:
         """(H,W,3) uint8 RGB -> FeatureSet: the classifier inputs of the default (scaled) pipeline."""
@@ -134,10 +148,11 @@ class Predictor:
         x, geometry = self._network_input(image_rgb)
         with torch.inference_mode():
             maps = with_colour(self.model.classifier_inputs(x), x)   # the cell colour too (models.folder_head)
+            pixels = _input_pixels(x, geometry)
         check_cancel(should_cancel)
         # inference tensors cannot be used in autograd: clone them out of inference mode for training a head
         maps = tuple(m.clone() for m in maps)
-        return FeatureSet(maps=maps, geometry=geometry)
+        return FeatureSet(maps=maps, geometry=geometry, pixels=pixels.clone())
 
     def head_logits(self, features: FeatureSet, head=None) -> torch.Tensor:
         """Fused stride-8 logits (1,C,h,w) of ``head`` (default: the model's classifier) on the cached features.
@@ -148,8 +163,10 @@ class Predictor:
     def probs_from_features(self, features: FeatureSet, head=None, dtype=np.float32) -> np.ndarray:
         """(C,H,W) softmax probabilities at image size from the cached features (predict's upsampling), float32 or
         float16 (large images)."""
+        head = self.model.classifier if head is None else head
         with torch.inference_mode():
             logits = self._cropped_logits(self.head_logits(features, head), features.geometry)
+            logits = self._with_pixel_term(head, features.maps, logits, features.pixels, features.geometry)
             return _probabilities(logits, tuple(features.image_hw), np.dtype(dtype))
 
     def cell_centres(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +203,13 @@ class Predictor:
         """The pipeline on one image (shrunk if larger than max_side): (1,C,h,w) logits at the size the network
         saw it (the caffe padding cropped); _probabilities resizes them back to the image, a few classes at a time."""
         x, geometry = self._network_input(image_rgb)
-        return self._cropped_logits(self.model.score_map(x), geometry)
+        head = self.model.classifier
+        if not getattr(head, "has_pixel_term", False):
+            return self._cropped_logits(self.model.score_map(x), geometry)
+        # an exported adapted model whose head has a pixel term: the same steps as probs_from_features
+        maps = with_colour(self.model.classifier_inputs(x), x)
+        logits = self._cropped_logits(self.model.fuse([head(m) for m in maps]), geometry)
+        return self._with_pixel_term(head, maps, logits, _input_pixels(x, geometry), geometry)
 
     def _predict_tiled(self, image_rgb, should_cancel, report) -> torch.Tensor:
         """Overlapping max_side tiles at full resolution, each through the pipeline; logits averaged with a tent
@@ -210,6 +233,11 @@ class Predictor:
                 weight[..., y:y + th, x:x + tw] += win
                 done += 1
         return acc / weight.clamp_min(1e-6)
+
+
+def _input_pixels(x: torch.Tensor, geometry) -> torch.Tensor:
+    """The network input's colour per pixel, its padding cropped: (1, 3, *input_hw)."""
+    return preprocess.crop_logits(pixel_colour(x), geometry)
 
 
 def _check_rgb(image_rgb: np.ndarray) -> None:

@@ -114,7 +114,12 @@ def _with_folder_head(spec, head, sd: dict, path: Path, file_bytes: int):
     model = _build(replace(spec, n_classes=n_model, class_names=(), palette=()), path, file_bytes)
     own = folder_head.NetworkClassifier(model.classifier)
     zeros = torch.zeros(tuple(weight.shape)), torch.zeros(spec.n_classes)
-    folder_head.attach(model, folder_head.FolderHead(own, source, *zeros, inv_scale, gate, margin, gate_new))
+    pixel = sd.get("folder_head.pixel")   # exports before the pixel term have none
+    if pixel is not None and (not isinstance(pixel, torch.Tensor) or
+                              tuple(pixel.shape) != (spec.n_classes, folder_head.N_PIXEL)):
+        raise CheckpointError(f"{path}: the adapted head stored in the file does not fit its network")
+    folder_head.attach(model, folder_head.FolderHead(own, source, *zeros, inv_scale, gate, margin, gate_new,
+                                                     pixel=None if pixel is None else torch.zeros(tuple(pixel.shape))))
     return model
 
 

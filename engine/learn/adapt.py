@@ -11,7 +11,9 @@ Two kinds of head (AdaptConfig(kind=...)):
   inputs. For DeepLab v1 that is exactly fine-tuning fc8 (fc8 + dW is again a 1x1 convolution on fc7); for v2 it
   avoids back-propagating through the four dilated 3x3 ASPP branches, whose output is cached per image instead
   (bench/adapt_cost.py measures both). Its inputs are scaled by the mean L1 norm of a feature vector, so its
-  weights have one scale whatever the network's width (128 channels for the demo, 2048 for ResNet-101).
+  weights have one scale whatever the network's width (128 channels for the demo, 2048 for ResNet-101). It has a
+  pixel colour term too (engine.models.folder_head), learnt from a sample of the locked pixels themselves
+  (engine.learn.pixels) besides the cells.
 - "classifier": a trainable copy of the classifier itself (fc8, or the ASPP branches): the expensive alternative,
   kept for that measurement.
 
@@ -24,7 +26,7 @@ import copy
 import itertools
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -32,9 +34,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import EngineError, check_cancel
-from ..models.folder_head import (DEFAULT_GATE, DEFAULT_GATE_NEW, FolderHead, NetworkClassifier, fold_logits,
-                                  identity_source, network_part)
+from ..models.folder_head import (
+    DEFAULT_GATE,
+    DEFAULT_GATE_NEW,
+    N_PIXEL,
+    FolderHead,
+    NetworkClassifier,
+    cell_mean_colour,
+    fold_logits,
+    identity_source,
+    network_part,
+)
 from .grid import GridTargets, grid_targets
+from .pixels import colours_at, interpolate, pixel_targets
+from .rows import Rows, balanced_mean, balanced_mean_weights, cross_entropy_term, row_logits, rows_where
 
 KINDS = ("residual", "classifier")
 _serials = itertools.count(1)
@@ -58,7 +71,9 @@ class AdaptConfig:
     stroke made each stroke's solution jump, measured: 282k vs 264k painted pixels on the shifted demo domain);
     the classifier kind replays replay_per_step whole images per step. gate: how sure the network must be before
     a carried head's known-class residual fades on an image nobody corrected yet (engine.models.folder_head; None:
-    carried in full)."""
+    carried in full). pixel_weight: the cross-entropy on a sample of the locked pixels (engine.learn.pixels), which
+    teaches the residual's pixel colour term, for this image and (times replay_weight) each replayed one; 0: the
+    head has no pixel term."""
     steps: int = 20
     lr: float = 0.1
     kl_weight: float = 1.0
@@ -70,22 +85,23 @@ class AdaptConfig:
     seed: int = 0
     gate: float | None = DEFAULT_GATE
     gate_new: float | None = DEFAULT_GATE_NEW
+    pixel_weight: float = 1.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise EngineError(f"unknown head kind {self.kind!r}; use one of {', '.join(KINDS)}")
         if self.optimizer not in ("lbfgs", "adam"):
             raise EngineError(f"unknown optimizer {self.optimizer!r}; use 'lbfgs' or 'adam'")
-        if self.steps < 0 or self.lr <= 0 or self.kl_weight < 0 or self.replay_weight < 0:
-            raise EngineError("adaptation steps, kl_weight and replay_weight must be >= 0 and lr > 0")
+        if self.steps < 0 or self.lr <= 0 or self.kl_weight < 0 or self.replay_weight < 0 or self.pixel_weight < 0:
+            raise EngineError("adaptation steps, kl_weight, replay_weight and pixel_weight must be >= 0 and lr > 0")
 
 
 @dataclass(frozen=True, eq=False)
 class HeadState:
-    """The adapted head at one moment: its tensors (CPU; empty = the network's own head), how many strokes and
-    which images taught it, and the locks it was last fitted to (``fitted``: GridTargets on image ``fitted_on``),
-    so the next stroke knows whether it only adds to them. ``serial`` names the snapshot (equal serials = the
-    same head)."""
+    """The adapted head at one moment: its tensors (CPU; empty = the network's own head; a residual head's:
+    residual_parts), how many strokes and which images taught it, and the locks it was last fitted to (``fitted``:
+    GridTargets on image ``fitted_on``), so the next stroke knows whether it only adds to them. ``serial`` names
+    the snapshot (equal serials = the same head)."""
     kind: str
     tensors: tuple = ()
     strokes: int = 0
@@ -148,14 +164,11 @@ class _BaseLogits:
         return out
 
 
-@dataclass(frozen=True, eq=False)
-class _ReplayCells:
-    """One earlier image's locked cells: per scale (n, channels) features and (n, classes) frozen logits at the
-    fused score size, and the cells' (n,) targets and painted shares."""
-    feats: tuple
-    base: tuple
-    target: torch.Tensor
-    weight: torch.Tensor
+def residual_parts(tensors) -> tuple:
+    """A residual head state's (weight, bias, scale, pixel): states saved before the pixel term had none (zeros)."""
+    weight, bias, scale = tensors[:3]
+    pixel = tensors[3] if len(tensors) > 3 else torch.zeros(weight.shape[0], N_PIXEL)
+    return weight, bias, scale, pixel
 
 
 class _OnNetworkPart(nn.Module):
@@ -192,7 +205,8 @@ class HeadAdapter:
         if not self.identity and self.kind != "residual":
             raise EngineError("only the residual head can learn classes the network does not have")
         self._base = _BaseLogits(self.classifier)
-        self._cells: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # targets -> _ReplayCells
+        self._cells: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # targets -> Rows
+        self._pixels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # targets -> their pixels' Rows
         self._cells_lock = threading.Lock()
         self.original = HeadState(self.kind)
 
@@ -210,15 +224,15 @@ class HeadAdapter:
         end, deleted ones lose theirs), so a class added or deleted mid-session keeps what the others learnt."""
         if state is None or state.is_original or self.kind != "residual":
             return state
-        weight, bias, scale = state.tensors
+        weight, bias, scale, pixel = residual_parts(state.tensors)
         n = self.n_classes
         if weight.shape[0] == n:
             return state
         k = min(n, weight.shape[0])
-        w2, b2 = torch.zeros(n, weight.shape[1]), torch.zeros(n)
-        w2[:k], b2[:k] = weight[:k], bias[:k]
+        w2, b2, p2 = torch.zeros(n, weight.shape[1]), torch.zeros(n), torch.zeros(n, pixel.shape[1])
+        w2[:k], b2[:k], p2[:k] = weight[:k], bias[:k], pixel[:k]
         taught = tuple(t for t in state.taught if t[0] < n)
-        return HeadState(state.kind, (w2, b2, scale), state.strokes, state.images, taught=taught)
+        return HeadState(state.kind, (w2, b2, scale, p2), state.strokes, state.images, taught=taught)
 
     # ---- applying a state ----
     def head(self, state: HeadState | None, carried: bool = False) -> nn.Module | None:
@@ -234,9 +248,10 @@ class HeadAdapter:
         if original:
             return FolderHead(self._base, self.source)
         if self.kind == "residual":
-            weight, bias, scale = self.resized(state).tensors
+            weight, bias, scale, pixel = residual_parts(self.resized(state).tensors)
             return FolderHead(self._base, self.source, weight.to(dev), bias.to(dev), float(scale),
-                              gate=self.config.gate if carried else None, gate_new=self.config.gate_new)
+                              gate=self.config.gate if carried else None, gate_new=self.config.gate_new,
+                              pixel=pixel.to(dev) if self.config.pixel_weight else None)
         head = _OnNetworkPart(copy.deepcopy(self.classifier))
         with torch.no_grad():
             for p, t in zip(head.parameters(), state.tensors):
@@ -250,7 +265,11 @@ class HeadAdapter:
 
     def targets(self, features, labels: np.ndarray, locked: np.ndarray) -> GridTargets:
         rows, cols = self.predictor.cell_centres(features)
-        return grid_targets(labels, locked, rows, cols, self.n_classes)
+        grid = grid_targets(labels, locked, rows, cols, self.n_classes)
+        if not self.config.pixel_weight or getattr(features, "pixels", None) is None or self.kind != "residual":
+            return grid
+        return replace(grid, pixels=pixel_targets(labels, locked, self.n_classes, features.geometry,
+                                                  features.cells_hw))
 
     # ---- learning ----
     def _trainable(self, state: HeadState, features) -> tuple[nn.Module, list[dict]]:
@@ -259,13 +278,15 @@ class HeadAdapter:
             if state.is_original:
                 cf = features.maps[0].shape[1]
                 c = self.n_classes
-                weight, bias = torch.zeros(c, cf), torch.zeros(c)
+                weight, bias, pixel = torch.zeros(c, cf), torch.zeros(c), torch.zeros(c, N_PIXEL)
                 scale = 1.0 / _feature_scale(features)
             else:
-                weight, bias, scale = (t.clone() for t in self.resized(state).tensors)
+                weight, bias, scale, pixel = (t.clone() for t in residual_parts(self.resized(state).tensors))
+            pixel = nn.Parameter(pixel.to(dev)) if self.config.pixel_weight else None
             module = FolderHead(self._base, self.source, nn.Parameter(weight.to(dev)), nn.Parameter(bias.to(dev)),
-                                float(scale))
-            return module, [{"params": [module.weight, module.bias], "lr": lr}]
+                                float(scale), pixel=pixel)
+            params = [module.weight, module.bias] + ([module.pixel] if pixel is not None else [])
+            return module, [{"params": params, "lr": lr}]
         module = self.head(state) if not state.is_original else _OnNetworkPart(copy.deepcopy(self.classifier))
         for p in module.parameters():
             p.requires_grad_(True)
@@ -278,8 +299,9 @@ class HeadAdapter:
 
     def _snapshot(self, module: nn.Module, state: HeadState, image_id, targets: GridTargets) -> HeadState:
         if self.kind == "residual":
+            pixel = module.pixel if module.pixel is not None else torch.zeros(module.weight.shape[0], N_PIXEL)
             tensors = (module.weight.detach().cpu().clone(), module.bias.detach().cpu().clone(),
-                       torch.tensor(module.inv_scale))
+                       torch.tensor(module.inv_scale), pixel.detach().cpu().clone())
         else:
             tensors = tuple(p.detach().cpu().clone() for p in module.parameters())
         return HeadState(self.kind, tensors, state.strokes + 1, state.images | {image_id}, fitted_on=image_id,
@@ -298,7 +320,7 @@ class HeadAdapter:
             return self._fit(features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried,
                              state if start is None else start)
 
-    def _replay_cells(self, features, targets: GridTargets) -> "_ReplayCells":
+    def _replay_cells(self, features, targets: GridTargets) -> "Rows":
         """An earlier image's locked cells, compact (cached while its targets live): per scale, the features and
         the frozen classifier's logits there, both at the fused score size. The residual is linear in the
         features and the scales are brought to that size by a linear interpolation, so a residual's fused logits at
@@ -315,7 +337,7 @@ class HeadAdapter:
             maps, base = list(features.maps), [fold_logits(self._base(m), self.source) for m in features.maps]
             if len(maps) > 1:   # every scale at the 1x score size, as the model's fuse brings them
                 maps, base = to_score(maps)[:-1], to_score(base)[:-1]
-            cells = _ReplayCells(
+            cells = Rows(
                 feats=tuple(m[0].reshape(m.shape[1], -1)[:, idx].T.contiguous() for m in maps),
                 base=tuple(b[0].reshape(b.shape[1], -1)[:, idx].T.contiguous() for b in base),
                 target=flat[idx], weight=torch.from_numpy(targets.weight).to(dev).reshape(-1)[idx])
@@ -323,22 +345,70 @@ class HeadAdapter:
             self._cells[targets] = cells
         return cells
 
+    def _pixel_cells(self, features, targets: GridTargets) -> tuple:
+        """An image's sampled pixels (targets.pixels) as compact rows, (locked, unpainted): per scale, the features
+        and frozen logits interpolated at each pixel (the residual is linear, so its logit there is the
+        interpolated cell logit) and the colour detail the pixel term reads (cached while its targets live)."""
+        with self._cells_lock:
+            hit = self._pixels.get(targets)
+        if hit is not None:
+            return hit
+        pt, dev = targets.pixels, self.predictor.device
+        to_score = getattr(self.predictor.model, "fuse_pyramid", None)
+        with torch.inference_mode(False), torch.no_grad():
+            maps, base = list(features.maps), [fold_logits(self._base(m), self.source) for m in features.maps]
+            if len(maps) > 1:
+                maps, base = to_score(maps)[:-1], to_score(base)[:-1]
+            feats = tuple(interpolate(m, pt.cell_y, pt.cell_x) for m in maps)
+            everything = Rows(feats=feats, base=tuple(interpolate(b, pt.cell_y, pt.cell_x) for b in base),
+                                      target=torch.from_numpy(pt.target).to(dev),
+                                      weight=torch.from_numpy(pt.weight).to(dev),
+                                      detail=colours_at(features.pixels, pt) - cell_mean_colour(feats[0]))
+            locked = everything.target >= 0
+            cells = (rows_where(everything, locked), rows_where(everything, ~locked))
+        with self._cells_lock:
+            self._pixels[targets] = cells
+        return cells
+
     def _replay_term(self, replay):
         """For the residual head: a function of the module giving the mean, over the ``replay`` images, of each
         one's weighted cross-entropy on its locked cells (all images, every evaluation: a few small products)."""
-        cells = [self._replay_cells(f, t) for f, t in replay]
-        feats = [torch.cat([c.feats[s] for c in cells]) for s in range(len(cells[0].feats))]
-        base = [torch.cat([c.base[s] for c in cells]) for s in range(len(cells[0].base))]
-        target = torch.cat([c.target for c in cells])
-        # each image's weights sum to 1/len(cells): every image counts the same, however much was painted on it
-        weight = torch.cat([c.weight / c.weight.sum().clamp_min(1e-6) for c in cells]) / len(cells)
+        return cross_entropy_term([self._replay_cells(f, t) for f, t in replay])
+
+    def _pixel_term(self, items):
+        """The same over the sampled locked pixels of ``items`` ((features, targets) pairs); None if none has any."""
+        cells = [self._pixel_cells(f, t)[0] for f, t in items if t.pixels is not None and f.pixels is not None]
+        return cross_entropy_term(cells) if cells else None
+
+    def _pixel_hold(self, features, targets: GridTargets, anchor_head):
+        """For the image being corrected: a function of the module giving the balanced KL from ``anchor_head``'s
+        predictions at its sampled unpainted pixels (None if there are none)."""
+        if targets.pixels is None or features.pixels is None:
+            return None
+        free = self._pixel_cells(features, targets)[1]
+        if free.target.numel() == 0:
+            return None
+        pt = targets.pixels
+        keep = pt.target < 0
+        with torch.no_grad():
+            cells = self.predictor.head_logits(features, anchor_head)
+            logits = interpolate(cells, pt.cell_y[keep], pt.cell_x[keep])
+            if getattr(anchor_head, "has_pixel_term", False):   # as probs_from_features adds it, at these pixels
+                gates = [anchor_head.cell_gate(m) for m in features.maps]
+                gate = None if gates[0] is None else \
+                    interpolate(self.predictor.model.fuse(gates), pt.cell_y[keep], pt.cell_x[keep])
+                as_map = lambda rows: rows.T[None, :, :, None].contiguous()   # noqa: E731  (n, c) -> (1, c, n, 1)
+                logits = anchor_head.add_pixel_term(as_map(logits), as_map(free.detail),
+                                                    None if gate is None else as_map(gate))[0, :, :, 0].T
+            anchor_logp = F.log_softmax(logits, dim=1)
+        anchor_p = anchor_logp.exp()
+        # balanced_mean's weights, once: each row 1 / (rows of its anchor class x classes present)
+        each = torch.full((len(anchor_p),), 1.0 / len(anchor_p), device=anchor_p.device)
+        weight = balanced_mean_weights(anchor_logp.argmax(dim=1)) if self.config.balanced else each
 
         def term(module) -> torch.Tensor:
-            w = module.scaled_weight()
-            logits = [b + f @ w.T + module.bias for f, b in zip(feats, base)]
-            fused = logits[0] if len(logits) == 1 else torch.stack(logits).amax(dim=0)
-            picked = F.log_softmax(fused, dim=1).gather(1, target[:, None])[:, 0]
-            return -(weight * picked).sum()
+            logp = F.log_softmax(row_logits(free, module), dim=1)
+            return (weight * (anchor_p * (anchor_logp - logp)).sum(dim=1)).sum()
         return term
 
     def _fit(self, features, targets, state, anchor, image_id, replay, should_cancel, anchor_carried,
@@ -356,6 +426,12 @@ class HeadAdapter:
         replay = [r for r in replay if r[1].n_locked] if cfg.replay_weight else []
         rng = np.random.default_rng(cfg.seed + state.strokes)
         every = self._replay_term(replay) if replay and self.kind == "residual" else None
+        pixel_now = pixel_then = pixel_hold = None
+        if self.kind == "residual" and module.pixel is not None and cfg.pixel_weight:
+            pixel_now = self._pixel_term([(features, targets)])
+            pixel_then = self._pixel_term(replay) if replay else None
+            if cfg.kl_weight:
+                pixel_hold = self._pixel_hold(features, targets, anchor_head)
 
         def objective(picks) -> torch.Tensor:
             check_cancel(should_cancel)
@@ -363,9 +439,15 @@ class HeadAdapter:
             loss = _weighted_ce(logp, target, weight)
             if cfg.kl_weight and bool(free.any()):
                 kl = (anchor_p * (anchor_logp - logp)).sum(dim=0)
-                loss = loss + cfg.kl_weight * _balanced_mean(kl, anchor_class, free, cfg.balanced)
+                loss = loss + cfg.kl_weight * balanced_mean(kl, anchor_class, free, cfg.balanced)
             if every is not None:
                 loss = loss + cfg.replay_weight * every(module)
+            if pixel_now is not None:
+                loss = loss + cfg.pixel_weight * pixel_now(module)
+            if pixel_then is not None:
+                loss = loss + cfg.pixel_weight * cfg.replay_weight * pixel_then(module)
+            if pixel_hold is not None:
+                loss = loss + cfg.pixel_weight * cfg.kl_weight * pixel_hold(module)
             for i in picks:
                 feats_r, targets_r = replay[int(i)]
                 logp_r = F.log_softmax(self.predictor.head_logits(feats_r, module), dim=1)[0]
@@ -431,19 +513,6 @@ def _threads_for(features):
     finally:
         if small and before > 1:
             torch.set_num_threads(before)
-
-
-def _balanced_mean(values: torch.Tensor, classes: torch.Tensor, mask: torch.Tensor, balanced: bool) -> torch.Tensor:
-    """Mean of values[mask]; balanced: the mean over classes of each class's mean, so a large region the anchor
-    calls one class weighs no more than a small object it calls another."""
-    if not balanced:
-        return values[mask].mean()
-    v, c = values[mask], classes[mask]
-    n = int(c.max()) + 1
-    sums = torch.zeros(n, dtype=v.dtype, device=v.device).index_add_(0, c, v)
-    counts = torch.bincount(c, minlength=n).to(v.dtype)
-    present = counts > 0
-    return (sums[present] / counts[present]).mean()
 
 
 def _weighted_ce(logp: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from ..checkpoints.own_format import save_checkpoint
 from ..errors import EngineError
 from ..labels import ClassList
 from ..models import folder_head
-from .adapt import HeadAdapter, HeadState
+from .adapt import HeadAdapter, HeadState, residual_parts
 
 
 def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadState, class_list: ClassList,
@@ -30,7 +30,7 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
         raise EngineError("only the residual head can be exported")
     if len(class_list) != adapter.n_classes:
         raise EngineError(f"the class list has {len(class_list)} classes but the head predicts {adapter.n_classes}")
-    weight, bias, scale = adapter.resized(state).tensors
+    weight, bias, scale, pixel = residual_parts(adapter.resized(state).tensors)
     if folder_head.attached(loaded.model) is not None:
         raise EngineError("This model is itself an exported adapted model; one head is exported on top of a base "
                           "network. Export from the base model, or use Train on saved labels to build the classes "
@@ -38,7 +38,8 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
     network = copy.deepcopy(loaded.model).cpu().eval()
     own = folder_head.NetworkClassifier(network.classifier)
     head = folder_head.FolderHead(own, adapter.source, weight.clone(), bias.clone(), float(scale),
-                                  gate=adapter.config.gate, gate_new=adapter.config.gate_new)
+                                  gate=adapter.config.gate, gate_new=adapter.config.gate_new,
+                                  pixel=pixel.clone() if adapter.config.pixel_weight else None)
     folder_head.attach(network, head)
     spec = replace(loaded.spec, n_classes=len(class_list), class_names=class_list.names, palette=class_list.palette,
                    name=f"{loaded.spec.name or Path(loaded.path).stem} adapted")

@@ -69,7 +69,7 @@ def _head_rows(head, n: int):
     """(weight (n, network channels) as it multiplies the features, bias (n,)) of a residual head, or None."""
     if head is None or head.is_original or head.kind != "residual":
         return None
-    weight, bias, scale = head.tensors
+    weight, bias, scale = head.tensors[:3]   # the colour channels and pixel term have no place in a network
     if weight.shape[0] != n:
         return None
     return weight[:, :weight.shape[1] - N_COLOUR] * float(scale), bias

@@ -19,11 +19,13 @@ class GridTargets:
     """target (h,w) int64 class per cell (-1 = none), weight (h,w) float32 in [0, 1] (share of the footprint painted
     with that class), free (h,w) bool: cells with no painted pixel at all (the regulariser's cells); painted:
     ((class, (h,w) int64 pixel counts), ...) per painted class, so a later set of locks can tell whether it only
-    added to these. Compared and hashed by identity (caches key on it)."""
+    added to these; pixels: a sample of the locked pixels themselves (engine.learn.pixels.PixelTargets, or None),
+    for a head's pixel term. Compared and hashed by identity (caches key on it)."""
     target: np.ndarray
     weight: np.ndarray
     free: np.ndarray
     painted: tuple = ()
+    pixels: object = None
 
     def only_added_to(self, earlier: "GridTargets") -> bool:
         """True when no cell has fewer pixels of any class ``earlier`` had painted: strokes were added, nothing

@@ -2,11 +2,11 @@
 
 Saved atomically with every save of an image, restored when the folder is reopened with the same model, so a class
 the strokes taught is still predicted tomorrow. The file is a NumPy archive read with allow_pickle=False (no code
-can run from it): the residual's weight, bias and feature scale, and a JSON header with the format, the base
-model's SHA-256, the folder's class names, the channel source and the teaching counts. One file per model, so
-switching models and back keeps both. A file that cannot be read, or that names another model or another class
-count than its place says, is moved to labels/.model/damaged/ with a .why.txt, like a damaged journal entry, and
-the session starts from the network's own head.
+can run from it): the residual's weight, bias, feature scale and pixel colour term (absent in older files: zeros),
+and a JSON header with the format, the base model's SHA-256, the folder's class names, the channel source and the
+teaching counts. One file per model, so switching models and back keeps both. A file that cannot be read, or that
+names another model or another class count than its place says, is moved to labels/.model/damaged/ with a
+.why.txt, like a damaged journal entry, and the session starts from the network's own head.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ import torch
 
 from ..errors import EngineError
 from ..io.atomic import move_aside, write_bytes_atomic
-from .adapt import HeadState
+from ..models.folder_head import N_PIXEL
+from .adapt import HeadState, residual_parts
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class HeadStore:
             return None
         if state.kind != "residual":
             raise EngineError("only the residual head is kept in the folder")
-        weight, bias, scale = state.tensors
+        weight, bias, scale, pixel = residual_parts(state.tensors)
         header = {"format": FORMAT, "model_sha256": self.model_sha256, "class_names": [str(n) for n in class_names],
                   "source": [int(s) for s in source], "strokes": int(state.strokes),
                   "images": sorted(str(i) for i in state.images),
@@ -75,7 +76,8 @@ class HeadStore:
                   "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         buf = io.BytesIO()
         np.savez(buf, weight=weight.numpy().astype(np.float32), bias=bias.numpy().astype(np.float32),
-                 scale=np.float32(float(scale)), header=np.frombuffer(json.dumps(header).encode(), np.uint8))
+                 scale=np.float32(float(scale)), pixel=pixel.numpy().astype(np.float32),
+                 header=np.frombuffer(json.dumps(header).encode(), np.uint8))
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(path, buf.getvalue())
         return path
@@ -101,19 +103,22 @@ class HeadStore:
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(bytes(z["header"]).decode("utf-8"))
             weight, bias, scale = z["weight"], z["bias"], z["scale"]
+            pixel = z["pixel"] if "pixel" in z.files else np.zeros((weight.shape[0], N_PIXEL), np.float32)
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise _Bad(f"it is not a {FORMAT} file")
         if header.get("model_sha256") != self.model_sha256:
             raise _Bad(f"it was learnt on another model (SHA-256 {str(header.get('model_sha256'))[:16]}…)")
         if weight.ndim != 2 or bias.shape != (weight.shape[0],) or weight.dtype != np.float32 or \
-                not np.isfinite(weight).all() or not np.isfinite(bias).all() or not np.isfinite(scale) or scale <= 0:
+                not np.isfinite(weight).all() or not np.isfinite(bias).all() or not np.isfinite(scale) or scale <= 0 \
+                or pixel.shape != (weight.shape[0], N_PIXEL) or pixel.dtype != np.float32 \
+                or not np.isfinite(pixel).all():
             raise _Bad("its weights are malformed")
         if len(header.get("class_names", ())) != weight.shape[0]:
             raise _Bad("its class list does not match its weights")
         taught = tuple((int(c), int(n), frozenset(str(i) for i in images))
                        for c, n, images in header.get("taught", ()) if 0 <= int(c) < n_classes)
         return HeadState("residual", (torch.from_numpy(weight.copy()), torch.from_numpy(bias.copy()),
-                                      torch.tensor(float(scale))),
+                                      torch.tensor(float(scale)), torch.from_numpy(pixel.copy())),
                          strokes=int(header.get("strokes", 0)), images=frozenset(header.get("images", ())),
                          taught=taught)
 

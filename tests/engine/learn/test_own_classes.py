@@ -10,10 +10,10 @@ import torch
 from engine.checkpoints import load_checkpoint
 from engine.demo import own_classes
 from engine.labels import ClassList
-from engine.learn.adapt import HeadAdapter
+from engine.learn.adapt import AdaptConfig, HeadAdapter
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.head_store import HeadFileError, HeadStore
-from engine.models.folder_head import NEW_CLASS_MARGIN, fold_logits
+from engine.models.folder_head import NEW_CLASS_MARGIN, attached, fold_logits
 from engine.paths import DEMO_V1
 from engine.predict import Predictor
 from engine.project import ChannelMap
@@ -90,6 +90,31 @@ def test_a_new_class_stroke_spreads_to_its_region_and_leaves_the_others_alone():
     assert head.taught_by(own_classes.CARDBOARD) == (1, 1) and head.taught_by(0) == (0, 0)
 
 
+def test_a_new_class_narrower_than_a_cell_is_recovered_beyond_the_painted_pixels():
+    """A 2-pixel shard across a plain belt (a stride-8 cell is 8 pixels): painted along its top quarter, the rest of
+    it is predicted too, and the pixels 2-3 away from it, in the same cells, are not; the cell colour alone cannot
+    tell them apart (without the pixel term nothing of the shard is found)."""
+    loaded, pred = demo()
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(70, 4, (120, 160, 3)), 0, 255).astype(np.uint8)
+    img[:, 81:83] = (30, 140, 60)
+    labels = np.zeros((120, 160), np.uint8)
+    labels[:, 81:83] = own_classes.GLASS
+    locked = np.zeros((120, 160), bool)
+    locked[10:40, 81:83] = locked[10:40, 60:66] = True                 # the shard's top, and some belt
+    feats = pred.extract_features(img)
+    found = {}
+    for pixel_weight in (1.0, 0.0):
+        adapter = HeadAdapter(pred, AdaptConfig(pixel_weight=pixel_weight), source=SOURCE)
+        _, probs = ImageAdaptation(adapter, feats, "a").learn(adapter.original, labels, locked)
+        out = probs.argmax(0)
+        found[pixel_weight] = (out[50:115, 81:83] == own_classes.GLASS).mean()
+        beside = out[50:115, [78, 79, 84, 85]]
+        assert (beside == own_classes.GLASS).mean() < 0.1
+        assert (out[:, :50] == own_classes.GLASS).sum() == 0
+    assert found[1.0] > 0.8 and found[0.0] < 0.2
+
+
 def test_a_class_taught_on_one_image_is_predicted_on_the_next_when_carried():
     loaded, pred = demo()
     adapter = HeadAdapter(pred, source=SOURCE)
@@ -162,6 +187,24 @@ def test_the_folder_keeps_the_head_and_gives_back_identical_probabilities(tmp_pa
     assert not path.exists() and store.load(7) is None
 
 
+def test_a_head_file_saved_before_the_pixel_term_still_restores(tmp_path):
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
+        adapter.original, sc.labels, stroke_on(sc.labels, own_classes.CARDBOARD))
+    store = HeadStore(tmp_path / "labels", loaded.sha256)
+    path = store.save(head, CLASSES.names, SOURCE)
+    with np.load(path) as z:
+        assert z["pixel"].shape == (7, 3) and np.abs(z["pixel"]).max() > 0
+        old = {k: z[k] for k in z.files if k != "pixel"}
+    np.savez(path.with_suffix(".tmp.npz"), **old)
+    path.with_suffix(".tmp.npz").replace(path)
+    back = store.load(7)
+    np.testing.assert_array_equal(back.tensors[0], head.tensors[0])
+    assert back.tensors[3].abs().max() == 0                            # no pixel term: the cells' head as it was
+
+
 def test_a_damaged_or_foreign_head_file_is_moved_aside_with_a_message(tmp_path):
     loaded, pred = demo()
     sc = scene_with(own_classes.CARDBOARD)
@@ -193,6 +236,7 @@ def test_an_exported_adapted_model_predicts_exactly_what_an_untouched_image_show
     out = export_adapted(tmp_path / "adapted.pt", loaded, adapter, head, CLASSES)
     back = load_checkpoint(out)
     assert back.spec.class_names == CLASSES.names and back.spec.n_classes == 7
+    assert attached(back.model).has_pixel_term and attached(back.model).pixel.abs().max() > 0   # the pixel term too
     nxt = scene_with(own_classes.CARDBOARD, skip=1)
     shown = adapter.probs(pred.extract_features(nxt.image), head, carried=True)
     np.testing.assert_allclose(Predictor(back, device="cpu").predict(nxt.image), shown, atol=1e-6)
