@@ -3,7 +3,7 @@
 run() = prior (cached per probabilities, labels with identical unaries merged) + Gaussian lattice (cached per
 size and sxy) + bilateral lattice (cached per image and sigmas) + a History of Q per iteration (cached per
 weights). A weight change reuses both lattices; an iteration change reuses the history; a sigma change rebuilds
-only its own lattice. Cancellation is checked between iterations; progress is reported after each.
+only its own lattice. Cancellation is checked between iterations (and, streamed, before every tile); progress is reported after each.
 On the CPU, an image whose prior would pass BIG_BYTES runs streamed (stream.py): its prior and Q are made a pixel
 tile at a time, only its label groups are cached, and no history is kept (docs/design/memory.md).
 """
@@ -283,7 +283,7 @@ class FastSession:
         try:
             for t in range(n_iter if eng.terms else 0):
                 check_cancel(should_cancel)
-                eng.sweep(consumer if t > 0 else None)  # Q_t, splatted
+                eng.sweep(consumer if t > 0 else None, should_cancel=should_cancel)  # Q_t, splatted
                 if t > 0 and relay is not None:
                     relay(t, n_iter, preview)
                 check_cancel(should_cancel)

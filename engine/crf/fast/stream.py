@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from ...errors import check_cancel
 from ..unary import unary_from_probs
 from . import cpu_kernels as ck
 from . import simd
@@ -316,8 +317,10 @@ class StreamEngine:
         tiles = sum(x.nbytes for x in (self._p, self._q) if x is not None)
         return int(tiles + sum(b.nbytes for t in self.terms for b in (t.bufs or ())))
 
-    def sweep(self, consumer=None, splat: bool = True) -> None:
-        """One pass over the tiles: Q from the prior and the messages; to consumer, and splatted if `splat`."""
+    def sweep(self, consumer=None, splat: bool = True, should_cancel=None) -> None:
+        """One pass over the tiles: Q from the prior and the messages; to consumer, and splatted if `splat`.
+        should_cancel() is checked before each tile (a pass takes seconds at 12 MP: a stroke must not wait for it);
+        a cancelled pass leaves the engine unusable (the run ends)."""
         n, tile = self.prior.n_points, self.tile
         slice_on = self.blurred is not None and bool(self.terms)
         splat = splat and bool(self.terms)
@@ -328,6 +331,7 @@ class StreamEngine:
                 if t.bufs is not None:
                     t.bufs = [b for b in t.bufs if self.blurred is not None and b is self.blurred[k]] or None
         for k, a in enumerate(range(0, n, tile)):
+            check_cancel(should_cancel)
             b = min(n, a + tile)
             q = self._q[:b - a]
             p = self.prior.rows(a, b, None if self._p is None else self._p[:b - a])

@@ -131,3 +131,29 @@ def test_few_distinct_labels_keep_the_in_memory_engine(scene, monkeypatch):
     assert s.last_stats["mode"] == "shared" and s.last_stats["groups"] == 3
     s.run(probs, PARAMS.replace(iterations=2))
     assert s.last_stats["computed_iterations"] == 0  # the kept history answered
+
+
+def test_a_streamed_pass_can_be_cancelled_between_its_tiles(scene, monkeypatch):
+    """A pass takes seconds at 12 MP: cancelling (a stroke) is polled before every tile, not only between
+    iterations, and a cancelled run leaves the session able to run again with the same result."""
+    from engine.errors import Cancelled
+    img, probs, _ = scene
+    _streamed(monkeypatch)
+    clear_crf_caches()
+    session = FastBackend(device="cpu").session(img)
+    calls = []
+    want = session.run(probs, PARAMS, should_cancel=lambda: calls.append(1) and False)
+    tiles = -(-H * W // 128)
+    assert len(calls) >= PARAMS.iterations * tiles          # polled tile by tile, every pass
+
+    polled, seen = [0], []
+
+    def cancel_mid_pass():
+        polled[0] += 1
+        return polled[0] == 2 * tiles                          # inside the second pass (the first iteration's Q)
+    with pytest.raises(Cancelled):
+        session.run(probs, PARAMS.replace(bi_w=5.0), should_cancel=cancel_mid_pass,
+                    on_iteration=lambda i, n, p: seen.append(i))
+    assert seen == []                                         # it stopped before an iteration was reported
+    again = session.run(probs, PARAMS)
+    assert np.array_equal(again.probs, want.probs) and np.array_equal(again.labels, want.labels)
