@@ -3,7 +3,8 @@
 run() = prior (cached per probabilities, labels with identical unaries merged) + Gaussian lattice (cached per
 size and sxy) + bilateral lattice (cached per image and sigmas) + a History of Q per iteration (cached per
 weights). A weight change reuses both lattices; an iteration change reuses the history; a sigma change rebuilds
-only its own lattice. Cancellation is checked between iterations (and, streamed, before every tile); progress is reported after each.
+only its own lattice. Cancellation is checked between iterations (and, streamed, before every tile); progress
+is reported after each.
 On the CPU, an image whose prior would pass BIG_BYTES runs streamed (stream.py): its prior and Q are made a pixel
 tile at a time, only its label groups are cached, and no history is kept (docs/design/memory.md).
 """
