@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..labels import UNKNOWN_COLOURS, VOID   # orange and black checks: no class colour, not the lock hatching
+# UNKNOWN_COLOURS: orange and black checks, no class colour and not the lock hatching
+from ..labels import UNKNOWN_COLOURS, VOID, label_counts
 from .errors import UnknownLabelValues
+
 _CHECK = 4                                     # px per check
 
 
@@ -28,7 +30,7 @@ def unknown_mask(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 def unknown_values(labels: np.ndarray, n_classes: int) -> tuple[tuple[int, ...], int]:
     """(the values that are not classes, how many pixels carry them)."""
-    counts = np.bincount(np.asarray(labels, dtype=np.uint8).ravel(), minlength=256)
+    counts = label_counts(labels)
     bad = np.flatnonzero(_lut(n_classes) & (counts > 0))
     return tuple(int(v) for v in bad), int(counts[bad].sum())
 

@@ -13,7 +13,7 @@ from engine.annotate.state import ImageState
 from engine.display import colormaps
 from engine.display.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
 from engine.labels import changed_colour
-from engine.project.values import unknown_mask, unknown_rgba
+from engine.project.values import unknown_mask, unknown_rgba, unknown_values
 from gui.canvas.canvas import Canvas
 
 LAYERS = {"labels": 1.0, "unknown": 1.2, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
@@ -112,8 +112,9 @@ class OverlayPresenter:
     def render_unknown(self) -> None:
         """Label values that are not classes of the folder, in orange/black checks no class uses."""
         labels = self.labels()
-        mask = None if labels is None or self.palette is None else unknown_mask(labels, len(self.palette))
-        if not self.opts.show_labels or mask is None or not mask.any():
+        known = labels is None or self.palette is None or not unknown_values(labels, len(self.palette))[0]
+        mask = None if known or not self.opts.show_labels else unknown_mask(labels, len(self.palette))
+        if mask is None:   # (a histogram first: the mask of a 12 MP map costs 40 ms on every label change)
             self.canvas.set_overlay("unknown", None)
             return
         self.canvas.set_overlay("unknown", unknown_rgba(mask), LAYERS["unknown"], 0.85)

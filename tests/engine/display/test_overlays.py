@@ -68,3 +68,20 @@ def test_changed_mask_and_mask_rgba():
 def test_pixel_share_counts_void_in_denominator_only():
     labels = np.array([[0, 0, 1, VOID]], np.uint8)
     np.testing.assert_allclose(pixel_share(labels, 3), [0.5, 0.25, 0.0])
+
+
+def test_label_rgba_and_counts_match_numpy_on_every_value_and_layout():
+    """The OpenCV paths (table lookup, histogram) give numpy's answers: every value 0-255, strided views, empty."""
+    from engine.labels import label_counts
+    rng = np.random.default_rng(3)
+    palette = rng.integers(0, 256, (21, 3)).astype(np.uint8)
+    visible = rng.random(21) > 0.3
+    lut = np.zeros((256, 4), np.uint8)
+    lut[:21, :3], lut[:21, 3] = palette, np.where(visible, 200, 0)
+    for labels in (rng.integers(0, 256, (37, 53)).astype(np.uint8),
+                   rng.integers(0, 256, (40, 60)).astype(np.uint8)[:, ::3],
+                   np.zeros((0, 5), np.uint8), np.full((1, 1), 255, np.uint8)):
+        got = label_rgba(labels, palette, visible, alpha=200)
+        assert got.shape == labels.shape + (4,) and got.dtype == np.uint8 and got.flags.c_contiguous
+        assert np.array_equal(got, lut[labels])
+        assert np.array_equal(label_counts(labels), np.bincount(labels.ravel(), minlength=256))
