@@ -153,6 +153,16 @@ def test_any_class_count_and_no_matching_class_at_all_learn_from_strokes_alone(s
     assert (out[:, :28] == 0).mean() > 0.9 and (out[:, 36:] == 2).mean() > 0.9
 
 
+def cardboard_taught():
+    """(loaded, predictor, adapter, head) after one cardboard stroke on a demo scene."""
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
+        adapter.original, sc.labels, stroke_on(sc.labels, own_classes.CARDBOARD))
+    return loaded, pred, adapter, head
+
+
 def test_a_class_added_or_deleted_keeps_what_the_others_learnt():
     loaded, pred = demo()
     sc = scene_with(own_classes.CARDBOARD)
@@ -188,11 +198,7 @@ def test_the_folder_keeps_the_head_and_gives_back_identical_probabilities(tmp_pa
 
 
 def test_a_head_file_saved_before_the_pixel_term_still_restores(tmp_path):
-    loaded, pred = demo()
-    sc = scene_with(own_classes.CARDBOARD)
-    adapter = HeadAdapter(pred, source=SOURCE)
-    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
-        adapter.original, sc.labels, stroke_on(sc.labels, own_classes.CARDBOARD))
+    loaded, pred, adapter, head = cardboard_taught()
     store = HeadStore(tmp_path / "labels", loaded.sha256)
     path = store.save(head, CLASSES.names, SOURCE)
     with np.load(path) as z:
@@ -206,11 +212,7 @@ def test_a_head_file_saved_before_the_pixel_term_still_restores(tmp_path):
 
 
 def test_a_damaged_or_foreign_head_file_is_moved_aside_with_a_message(tmp_path):
-    loaded, pred = demo()
-    sc = scene_with(own_classes.CARDBOARD)
-    adapter = HeadAdapter(pred, source=SOURCE)
-    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
-        adapter.original, sc.labels, stroke_on(sc.labels, own_classes.CARDBOARD))
+    loaded, pred, adapter, head = cardboard_taught()
     other = HeadStore(tmp_path / "labels", "f" * 64)
     other.save(head, CLASSES.names, SOURCE)
     mine = HeadStore(tmp_path / "labels", loaded.sha256)
@@ -228,11 +230,7 @@ def test_a_damaged_or_foreign_head_file_is_moved_aside_with_a_message(tmp_path):
 def test_an_exported_adapted_model_predicts_exactly_what_an_untouched_image_shows(tmp_path):
     from engine.learn.export import export_adapted
 
-    loaded, pred = demo()
-    sc = scene_with(own_classes.CARDBOARD)
-    adapter = HeadAdapter(pred, source=SOURCE)
-    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
-        adapter.original, sc.labels, stroke_on(sc.labels, own_classes.CARDBOARD))
+    loaded, pred, adapter, head = cardboard_taught()
     out = export_adapted(tmp_path / "adapted.pt", loaded, adapter, head, CLASSES)
     back = load_checkpoint(out)
     assert back.spec.class_names == CLASSES.names and back.spec.n_classes == 7
