@@ -139,7 +139,7 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
             if time.time() > end:
                 raise TimeoutError(what)
         marks[what] = time.perf_counter() - since
-        current[0] = f"until {what}"
+        current[0] = f"after {what}"   # the phase that starts at this mark
 
     t_open = time.perf_counter()
     start(win, tmp / "images", Path(model) if model else None)
