@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.annotate.status import Status  # re-exported: `from engine.folder.dataset import Status`
-from engine.errors import LabelIOError
+from engine.errors import EngineError, LabelIOError
 from engine.io.images import WHITE, is_image_file, read_image
-from engine.io.scaling import ImageScaling
 from engine.io.labels import CLASS_NAMES_FILE, encode_class_names, encode_label_png, read_label_png
 from engine.io.provenance import encode_provenance, read_provenance, sidecar_path
+from engine.io.scaling import ImageScaling
 from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList
 from engine.project import FolderClasses, FolderProject, check_known
@@ -181,6 +181,26 @@ class Dataset:
         if self.project.classes is None:
             return False
         return self.project.write()
+
+    def apply_image_settings(self, scaling: ImageScaling | None, class_list: ClassList | None,
+                             refusal: str = "") -> tuple[str, bool]:
+        """Image > Bands and scaling: take them, and write them unless ``refusal`` says this window may not write
+        the folder (then they hold for the session). -> (what to tell the user, whether it is an error)."""
+        if refusal:
+            self.project.set_image_settings(scaling)
+            return f"Bands and scaling used for this session only: {refusal}", False
+        try:
+            written = self.set_image_settings(scaling, class_list)
+        except EngineError as exc:
+            return f"{exc}. The bands and scaling are used for this session only", True
+        return (f"Bands and scaling: {self.image_settings.describe()}"
+                + ("" if written else " (written to labels/project.json with the first save)")), False
+
+    def status_on_disk(self, i: int, predicted: bool) -> Status:
+        """Image i's status with no unsaved edits: what its file on disk says, else predicted or new."""
+        if self.entries[i].label_path.is_file():
+            return Status.PRELABELLED if self.is_machine_labelled(i) else Status.SAVED
+        return Status.PREDICTED if predicted else Status.NEW
 
     def load_labels(self, i: int) -> np.ndarray | None:
         """The saved label map of image i, or None if it has none."""

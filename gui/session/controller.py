@@ -7,7 +7,8 @@ is dropped (see gui.session.lanes.Lane). The services, each handed only what it 
 ``image`` (the open image), ``editor`` (hand edits and their undo), ``crf`` (CRF requests and settings), ``edits``
 (the reaction to an edit), ``classes`` (the folder's classes against the model's), ``loader`` (the model),
 ``ordering`` (display order and scores), ``adapt`` (the head learns from strokes), ``recovery`` (autosave and
-crash recovery), ``guard`` (one writer per folder) and ``prefetch`` (the next images, ahead of the user).
+crash recovery), ``guard`` (one writer per folder), ``prefetch`` (the next images, ahead of the user) and
+``predictions`` (the network's probabilities for the open image).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from engine.errors import EngineError
 from engine.folder.dataset import Dataset, Status
 from engine.folder.opening import next_readable, read_for_opening
 from engine.models.device import describe
-from engine.predict import Prediction, transparent_mask
+from engine.predict import transparent_mask
 from gui.session.adaptation import Adaptation
 from gui.session.classes import Classes
 from gui.session.crf_requests import CRFRequests
@@ -31,20 +32,16 @@ from gui.session.editor import Editor
 from gui.session.folder_guard import FolderGuard
 from gui.session.hand_edits import HandEdits
 from gui.session.history import ImageHistory
-from gui.session.keys import ImageKey, PredictKey
+from gui.session.keys import ImageKey
 from gui.session.lanes import Lane
 from gui.session.learnt_head import LearntHead
 from gui.session.model_loader import ModelLoader
 from gui.session.open_image import OpenImage
 from gui.session.ordering import Ordering
+from gui.session.predictions import Predictions
 from gui.session.prefetch import Prefetcher
 from gui.session.recovery import Recovery
-
-
-def _relay(source: QObject, target: QObject, *signals: str) -> None:
-    """Re-emit a service's signals as the session's own (the window listens to the session only)."""
-    for name in signals:
-        getattr(source, name).connect(getattr(target, name))
+from gui.session.relay import relay as _relay
 
 
 class AnnotatorController(QObject):
@@ -75,8 +72,7 @@ class AnnotatorController(QObject):
         self.index = -1                      # image shown or being opened
         self._skipped: list[int] | None = None   # while a folder opens: the images refused so far (else None)
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
-        self.wait_on_shutdown = True         # False when the process ends right after (gui.app): an uncancellable
-        #                                      stage (a kernel load, a forward pass) need not be waited for
+        self.wait_on_shutdown = True  # False when the process ends right after (gui.app): no stage need be waited for
         history = ImageHistory(QUndoGroup(self))   # one store of per-image undo history, with one cap
         self.image = OpenImage(history)             # the one owner of the open image
         self.editor = Editor(history, lambda: self.classes.class_list, self)
@@ -85,7 +81,6 @@ class AnnotatorController(QObject):
         _relay(self.ordering, self, "score_changed", "order_changed")
         self.prefetch = Prefetcher(self, parent=self)
         self.prefetch.scored.connect(self.ordering.set_score)
-        self.prefetch.done.connect(self._on_prefetched)
         _relay(self.prefetch, self, "activity", "progress")   # a prediction begun ahead that the open image awaits
         self.guard = FolderGuard(self)                 # one writer per folder (engine.folder.lock)
         self.guard.message.connect(self.activity)
@@ -99,7 +94,6 @@ class AnnotatorController(QObject):
         self.adapt = Adaptation(self.image, self.lanes["adapt"], self.loader.lock, self.editor,
                                 lambda: self.classes.channel_map, parent=self)   # the head learns from strokes
         self.adapt.predict_requested.connect(self.request_predict)
-        self.adapt.adapted.connect(self._on_adapted)
         self.editor.replaying.connect(self.adapt.on_replayed)
         for lane in self.lanes.values():
             lane.busy_changed.connect(self._on_busy)
@@ -108,7 +102,6 @@ class AnnotatorController(QObject):
         self.lanes["image"].finished.connect(self._on_image_loaded)
         self.lanes["image"].failed.connect(self._on_image_failed)
         self.prefetch.unreadable.connect(self._mark_unreadable)
-        self.lanes["predict"].finished.connect(self._on_prediction)
         self.crf = CRFRequests(self.image, self.lanes["crf"], self.lanes["preview"], self)
         _relay(self.crf, self, "results_changed", "preview_changed", "window_refined", "params_reverted", "activity",
                "waiting", "error")
@@ -126,6 +119,11 @@ class AnnotatorController(QObject):
         self.learnt = LearntHead(self.loader, self.adapt, self.classes, self.guard, lambda: self.dataset,
                                  self)   # what the head learnt: kept in the folder, exported
         _relay(self.learnt, self, "activity", "error")
+        self.predictions = Predictions(self.image, self.classes, self.lanes, self.crf, self.adapt, self.loader.lock,
+                                       self.prefetch, self.ordering, lambda: self.model_gen, self.sync_status, self)
+        _relay(self.predictions, self, "activity", "error", "results_changed")
+        self.prefetch.done.connect(self.predictions.on_prefetched)
+        self.adapt.adapted.connect(self.predictions.on_adapted)
         self.classes.predict_again.connect(self._on_predict_again)
 
     # ----- folder and images ---------------------------------------------------------------------
@@ -203,18 +201,8 @@ class AnnotatorController(QObject):
         dataset = self.dataset
         if dataset is None:
             return False
-        message = self.guard.refusal()
-        if message:
-            dataset.project.set_image_settings(scaling)
-            self.activity.emit(f"Bands and scaling used for this session only: {message}")
-        else:
-            try:
-                written = dataset.set_image_settings(scaling, self.classes.class_list)
-            except EngineError as exc:
-                self.error.emit(f"{exc}. The bands and scaling are used for this session only")
-            else:
-                self.activity.emit(f"Bands and scaling: {dataset.image_settings.describe()}" + (
-                    "" if written else " (written to labels/project.json with the first save)"))
+        message, failed = dataset.apply_image_settings(scaling, self.classes.class_list, self.guard.refusal() or "")
+        (self.error if failed else self.activity).emit(message)
         self.model_gen += 1                  # predictions from the old pixels (prefetched ones too) are stale
         self.prefetch.clear()
         self.reread_image()
@@ -280,7 +268,7 @@ class AnnotatorController(QObject):
         self.sync_status()
         cached = cached or self.prefetch.take(index)
         if cached is not None and self.classes.predictor is not None:
-            self._use_prefetched(state, cached)                   # prefetched: no waiting
+            self.predictions.use_prefetched(state, cached)        # prefetched: no waiting
         elif self.prefetch.inflight != index:
             self.request_predict()                                # else _on_prefetched takes it
 
@@ -390,84 +378,9 @@ class AnnotatorController(QObject):
             self.learnt.hint_if_untaught_backbone()
         self.request_predict()
 
-    # ----- prediction ----------------------------------------------------------------------------
     def request_predict(self) -> None:
-        st, predictor = self.state, self.classes.predictor
-        if st is None:
-            return
-        if predictor is None:
-            if not self.lanes["model"].busy:
-                self.activity.emit("No model loaded: use Model > Load checkpoint…")
-            return
-        self.crf.before_prediction()
-        self.activity.emit(f"Predicting {st.path.name}…")
-        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token), st.token)  # the adapted head
-
-        def job(cancel, report):
-            with self.loader.lock:
-                probs, extra = predict(st.image, cancel, lambda stage, frac: report(0, 0, f"Predicting: {stage}"))
-            return Prediction.from_probs(probs, extra)   # (not GUI-thread work at 12 MP)
-        self.lanes["predict"].submit(PredictKey("predict", st.token, self.model_gen), job)
-
-    def _on_prediction(self, key, result) -> None:
-        st = self.state
-        if st is None or key != PredictKey("predict", st.token, self.model_gen):
-            return  # the lane already drops superseded keys; this guards state swaps in between
-        self._apply_prediction(st, result)
-
-    def _on_adapted(self, token: int, pred: Prediction, box) -> None:
-        """The adapted head's new probabilities for the open image: shown, and the CRF re-solves around ``box``
-        (what they changed) while the CRF result shown stays, as the solution a local window starts from."""
-        st = self.state
-        if st is None or st.token != token:
-            return
-        self._apply_prediction(st, pred, refine=False)
-        self.crf.refine_changed(box)
-
-    def _apply_prediction(self, st: ImageState, pred: Prediction, refine: bool = True) -> None:
-        """New probabilities for the open image; refine=False when the caller asks for the CRF itself."""
-        probs = pred.probs
-        if self.classes.class_list is not None and probs.shape[0] != len(self.classes.class_list):
-            self.error.emit(f"The model gave {probs.shape[0]} classes but the class list has "
-                            f"{len(self.classes.class_list)}.")
-            return
-        prefetched = self.prefetch.take_crf(st.index, probs, self.crf.params, self.crf.backend_name)
-        self.image.take_prediction(pred, keep_crf=not refine)
-        if refine:
-            self.crf.forget()
-            self.adapt.image_ready(st, pred.extra)
-        self.ordering.set_score(st.index, float(st.unc.mean(dtype=np.float64)))
-        if prefetched is not None and st.lock_constraints() is None:  # its CRF ran ahead: final labels at once
-            self.crf.adopt_prefetched(st, *prefetched)
-            return
-        self.sync_status()
-        self.results_changed.emit()
-        if refine:
-            self.crf.request_crf()
-
-    def _on_prefetched(self, index: int, ok: bool) -> None:
-        """A background prediction ended; the open image may have been waiting for it."""
-        st = self.state
-        if st is None or st.index != index or st.probs is not None or self.lanes["predict"].busy:
-            return
-        cached = self.prefetch.take(index) if ok else None
-        if cached is not None and self.classes.predictor is not None:
-            self._use_prefetched(st, cached)
-        else:
-            self.request_predict()
-
-    def _use_prefetched(self, st: ImageState, cached) -> None:
-        """A gui.session.prefetch.Prefetched entry: as it is, or, if the adapted head changed since, its
-        probabilities made again from the cached features (no backbone run) in the predict lane."""
-        if not self.adapt.is_stale(cached.extra):
-            self._apply_prediction(st, cached.pred)
-            return
-        redo = self.adapt.redo_fn(cached.extra)
-        if redo is None:          # made without features: the network runs again
-            self.request_predict()
-            return
-        self.lanes["predict"].submit(PredictKey("predict", st.token, self.model_gen),
-                                     lambda cancel, report: Prediction.from_probs(*redo()))
+        """Predict the open image again (F5; a new model, pixels or class map): gui.session.predictions."""
+        self.predictions.request()
 
     # ----- misc ----------------------------------------------------------------------------------
     @property
@@ -515,13 +428,10 @@ class AnnotatorController(QObject):
         if st is not None:
             self.adapt.discard(st)          # what the discarded strokes taught goes with them
             self.recovery.discard(st.index)
-            # the list must not keep saying "edited" for work that no longer exists
-            on_disk = self.dataset is not None and self.dataset[st.index].label_path.is_file()
-            status = ((Status.PRELABELLED if self.dataset.is_machine_labelled(st.index) else Status.SAVED) if on_disk
-                      else Status.PREDICTED if st.probs is not None else Status.NEW)
-            if self.dataset is not None:
+            if self.dataset is not None:   # the list must not keep saying "edited" for work that no longer exists
+                status = self.dataset.status_on_disk(st.index, predicted=st.probs is not None)
                 self.dataset.set_status(st.index, status)
-            self.status_changed.emit(st.index, status.value)
+                self.status_changed.emit(st.index, status.value)
 
     def take_prelabelled(self, index: int, score: float | None, labels) -> None:
         """A pre-labelling run wrote image ``index``'s labels (File > Pre-label folder): its score and status; the

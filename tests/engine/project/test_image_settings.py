@@ -118,3 +118,37 @@ def test_training_reads_saved_images_with_the_folders_setting(tmp_path):
     image, labels = item.load()
     np.testing.assert_array_equal(image, read_image(tmp_path / "a.tif", scaling=choice))
     assert not np.array_equal(image, read_image(tmp_path / "a.tif")) and labels.shape == (6, 8)
+
+
+def test_apply_image_settings_says_what_happened_and_holds_them_for_the_session_when_it_may_not_write(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((6, 8), np.uint16))
+    ds = Dataset(tmp_path)
+    choice = ImageScaling("minmax", bands=(1,))
+    message, failed = ds.apply_image_settings(choice, None, refusal="another window writes this folder")
+    assert not failed and "session only: another window writes this folder" in message
+    assert ds.image_settings == choice and not (tmp_path / "labels" / "project.json").exists()
+    message, failed = ds.apply_image_settings(choice, None)
+    assert not failed and "written to labels/project.json with the first save" in message
+    message, failed = ds.apply_image_settings(choice, CLASSES)
+    assert not failed and message.startswith("Bands and scaling: ") and "first save" not in message
+    assert Dataset(tmp_path).image_settings == choice
+    (tmp_path / "labels" / "project.json").chmod(0o444)
+    (tmp_path / "labels").chmod(0o555)
+    try:
+        message, failed = Dataset(tmp_path).apply_image_settings(None, CLASSES)
+    finally:
+        (tmp_path / "labels").chmod(0o755)
+    if failed:   # (root ignores permissions: then the write simply succeeds)
+        assert message.endswith("The bands and scaling are used for this session only")
+
+
+def test_status_on_disk_is_what_the_file_says_else_predicted_or_new(tmp_path):
+    from engine.folder.dataset import Status
+    for name in ("a.tif", "b.tif"):
+        tifffile.imwrite(tmp_path / name, np.zeros((6, 8), np.uint16))
+    ds = Dataset(tmp_path)
+    assert ds.status_on_disk(0, predicted=False) == Status.NEW
+    assert ds.status_on_disk(0, predicted=True) == Status.PREDICTED
+    ds.save(0, np.zeros((6, 8), np.uint8), CLASSES)
+    assert ds.status_on_disk(0, predicted=True) == Status.SAVED
+    assert ds.status_on_disk(1, predicted=True) == Status.PREDICTED
