@@ -92,6 +92,8 @@ def test_an_image_with_unsaved_edits_is_never_written_and_unlabelled_pixels_can_
     st = wait_ready(qtbot, window)
     brush_stroke(window, (20, 60), (60, 60), class_id=1)
     assert st.dirty
+    ctl = window.ctl   # the stroke's window, the head's learning and the exact run change the labels: let them end
+    qtbot.waitUntil(lambda: ctl.crf.shown_kind() == "exact" and not ctl.busy and not ctl.crf.pending, timeout=30000)
     edited = st.labels.copy()
     dialog = window.importer
     assert dialog.read("coco", tmp_path / "missing.json")
