@@ -30,7 +30,7 @@ def pixel_accuracy(labels: np.ndarray, gt: np.ndarray) -> float:
     return float((labels[keep] == gt[keep]).mean()) if keep.any() else 1.0
 
 
-def _largest_wrong_region(labels: np.ndarray, gt: np.ndarray):
+def largest_wrong_region(labels: np.ndarray, gt: np.ndarray):
     """(mask, class) of the largest 4-connected region of wrong pixels of one true class, or None."""
     wrong = (labels != gt) & (gt != VOID)
     best, best_size, best_cls = None, 0, -1
@@ -46,7 +46,7 @@ def _largest_wrong_region(labels: np.ndarray, gt: np.ndarray):
 
 def next_stroke(labels: np.ndarray, gt: np.ndarray, max_radius: int = MAX_RADIUS) -> Stroke | None:
     """The stroke for the current label map, or None when nothing is wrong."""
-    found = _largest_wrong_region(labels, gt)
+    found = largest_wrong_region(labels, gt)
     if found is None:
         return None
     mask, cls = found

@@ -8,13 +8,12 @@ import threading
 import numpy as np
 import pytest
 
-from engine.demo.annotator import _largest_wrong_region, next_stroke
+from engine.demo.annotator import largest_wrong_region, next_stroke
 from engine.learn.folder_preset import load_folder_preset, preset_path
 from engine.paths import DEMO_V1
-from gui.app import start
 from gui.dialogs import prompts
 from tests.support.gui_fixtures import close_window, open_window, wait_image, wait_ready
-from tests.support.learn_fixtures import gate_learning, shifted_scene, write_folder
+from tests.support.learn_fixtures import gate_learning, opened, paint_stroke, shifted_scene, write_folder
 
 FLIPS = 2       # shifted scene 2: the pale belt is called "plastic bag" with p ~ 0.9 (see test_learn_adapt)
 
@@ -26,34 +25,13 @@ def window(qtbot, tmp_path, monkeypatch):
     close_window(w, monkeypatch)
 
 
-def opened(qtbot, w, folder, index=0):
-    w.editing.auto_refine.setChecked(True)
-    start(w, folder, DEMO_V1)
-    st = wait_ready(qtbot, w)
-    if index:
-        assert w.go_to(index)
-        wait_image(qtbot, w, index)
-        st = wait_ready(qtbot, w)
-    return st
-
-
-def paint_stroke(w, stroke):
-    ed = w.ctl.editor
-    ed.set_paint_class(stroke.class_id)
-    ed.set_radius(stroke.radius)
-    ed.begin_stroke(stroke.points[0])
-    for p in stroke.points[1:]:
-        ed.stroke_to(p)
-    ed.end_stroke()
-
-
 def test_a_stroke_flips_the_wrong_region_and_undo_restores_labels_and_head(qtbot, window, tmp_path):
     folder = write_folder(tmp_path / "site", 2, start=FLIPS)
     st = opened(qtbot, window, folder)
     gt = shifted_scene(FLIPS).labels
     before, adapt = st.labels.copy(), window.ctl.adapt
     head0 = adapt.head
-    region, cls = _largest_wrong_region(before, gt)
+    region, cls = largest_wrong_region(before, gt)
     assert head0.is_original and region.mean() > 0.3
     assert window.learn.status_label.text() == "model not adapted"
 
@@ -96,7 +74,7 @@ def test_adaptation_learns_in_a_folder_whose_classes_are_in_another_order(qtbot,
     gt = shifted_scene(FLIPS).labels
     gt = np.where(gt == VOID, VOID, last - gt.astype(int)).astype(np.uint8)      # ground truth in folder ids
     before = st.labels.copy()
-    region, cls = _largest_wrong_region(before, gt)
+    region, cls = largest_wrong_region(before, gt)
     paint_stroke(window, next_stroke(before, gt))
     locked = st.locked.copy()
     st = wait_ready(qtbot, window)
@@ -110,7 +88,7 @@ def test_the_switch_turns_adaptation_off(qtbot, window, tmp_path):
     window.learn.adapt_action.setChecked(False)
     st = opened(qtbot, window, folder)
     gt = shifted_scene(FLIPS).labels
-    region, cls = _largest_wrong_region(st.labels, gt)
+    region, cls = largest_wrong_region(st.labels, gt)
     paint_stroke(window, next_stroke(st.labels, gt))
     st = wait_ready(qtbot, window)
     assert window.ctl.adapt.head.is_original and (st.labels[region] == cls).mean() < 0.3   # locks only
@@ -283,7 +261,7 @@ def test_the_strokes_refined_labels_show_before_the_head_learns(qtbot, window, t
     folder = write_folder(tmp_path / "site", 1, start=FLIPS)
     st = opened(qtbot, window, folder)
     gt = shifted_scene(FLIPS).labels
-    region, cls = _largest_wrong_region(st.labels, gt)
+    region, cls = largest_wrong_region(st.labels, gt)
     events, gate = [], threading.Event()
     gate_learning(monkeypatch, gate, events)
     window.ctl.results_changed.connect(lambda: events.append("shown"))
@@ -306,7 +284,7 @@ def test_the_first_stroke_before_the_features_are_read_still_teaches(qtbot, wind
     window.ctl.crf.exact_ready.disconnect(window.ctl.adapt.idle)
     st = opened(qtbot, window, folder)
     gt = shifted_scene(FLIPS).labels
-    region, cls = _largest_wrong_region(st.labels, gt)
+    region, cls = largest_wrong_region(st.labels, gt)
     kinds = []
     window.ctl.lanes["adapt"].busy_changed.connect(
         lambda busy: busy and kinds.append(window.ctl.lanes["adapt"].current_key.kind))

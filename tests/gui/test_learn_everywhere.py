@@ -12,15 +12,14 @@ import pytest
 from engine.annotate.spread import reach_for
 from engine.checkpoints import load_checkpoint
 from engine.crf.base import labels_from_probs
-from engine.demo.annotator import _largest_wrong_region, next_stroke
+from engine.demo.annotator import largest_wrong_region, next_stroke
 from engine.io.images import read_image
 from engine.labels import VOID
 from engine.paths import DEMO_V1
 from engine.predict import Predictor
 from gui.dialogs import prompts
-from tests.gui.test_learn import opened, paint_stroke
 from tests.support.gui_fixtures import close_window, open_window, wait_image, wait_ready
-from tests.support.learn_fixtures import shifted_scene, write_folder
+from tests.support.learn_fixtures import opened, paint_stroke, shifted_scene, write_folder
 
 FLIPS = 2       # shifted scene 2: the pale belt is called "plastic bag" with p ~ 0.9 (see test_learn)
 
@@ -68,7 +67,7 @@ def test_a_stroke_on_a_saved_image_teaches_and_spreads_near_itself_and_undo_rest
     shown = "pre-labelled" if prelabelled else "saved"
     st = opened(qtbot, window, folder)
     saved, gt = st.labels.copy(), shifted_scene(FLIPS).labels
-    region, cls = _largest_wrong_region(saved, gt)
+    region, cls = largest_wrong_region(saved, gt)
     assert window.file_list.status_text(0) == shown and region.mean() > 0.3   # the file keeps the wrong region
     assert not st.follows_model and window.ctl.adapt.head.is_original
 

@@ -1,7 +1,8 @@
 """Fixtures for the learning tests: scenes from the shifted domain (engine/demo/shifted.py), on which the bundled
 demo model is confidently wrong (a pale fabric belt it calls "plastic bag" with p ~ 0.9), written as a folder of
-images, optionally with their ground truth saved as labels. Small (120x160) so each test takes seconds. And a gate
-on the head's fit, so a test can hold a learning step while it looks at the window."""
+images, optionally with their ground truth saved as labels. Small (120x160) so each test takes seconds. A gate on
+the head's fit, so a test can hold a learning step while it looks at the window, and the window opened on such a
+folder with a stroke painted as the editor takes it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,3 +53,30 @@ def gate_learning(monkeypatch, gate, events: list) -> None:
                 raise Cancelled("test")
         return real(self, state, labels, locked, memory, should_cancel=should_cancel)
     monkeypatch.setattr(ImageAdaptation, "learn", learn)
+
+
+def opened(qtbot, w, folder, index=0):
+    """The window ``w`` on ``folder`` with the demo model and auto-refine on, at image ``index``, once ready."""
+    from engine.paths import DEMO_V1
+    from gui.app import start
+    from tests.support.gui_fixtures import wait_image, wait_ready
+
+    w.editing.auto_refine.setChecked(True)
+    start(w, folder, DEMO_V1)
+    st = wait_ready(qtbot, w)
+    if index:
+        assert w.go_to(index)
+        wait_image(qtbot, w, index)
+        st = wait_ready(qtbot, w)
+    return st
+
+
+def paint_stroke(w, stroke):
+    """A simulated annotator's stroke (engine.demo.annotator) through the window's editor."""
+    ed = w.ctl.editor
+    ed.set_paint_class(stroke.class_id)
+    ed.set_radius(stroke.radius)
+    ed.begin_stroke(stroke.points[0])
+    for p in stroke.points[1:]:
+        ed.stroke_to(p)
+    ed.end_stroke()
