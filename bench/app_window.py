@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.app_table import GB, SIZES, pydensecrf_bytes
+from bench.proc_status import status_bytes
 
 PRESENT = 12
 IDLE_S = 2.0
@@ -89,19 +90,13 @@ def write_r101(path: Path, classes: int, seed: int = 0) -> Path:
 
 
 # ---- the window child ------------------------------------------------------------------------------------------
-def _status_gb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field)) * 1024 / GB
-
-
 def _vmrss_gb() -> float:
-    return _status_gb("VmRSS")
+    return status_bytes("VmRSS") / GB
 
 
 def _peak_gb() -> float:
-    """This process's own peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that over fork and exec, so a
-    child started by a 1.5 GB parent reports at least 1.5 GB whatever it uses itself (measured)."""
-    return _status_gb("VmHWM")
+    """This process's own peak RSS (VmHWM; see bench/proc_status.py for why not ru_maxrss)."""
+    return status_bytes("VmHWM") / GB
 
 
 def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
@@ -125,7 +120,7 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
         while (phase := current[0]) is not None:
             try:
                 rss = _vmrss_gb()
-            except (OSError, StopIteration):
+            except OSError:
                 return
             phase_peak[phase] = max(phase_peak.get(phase, 0.0), rss)
             time.sleep(0.02)
@@ -238,8 +233,7 @@ def run_child(args: list[str], timeout_s: float, cap_bytes: int) -> tuple[dict |
         t0, reason = time.time(), None
         while proc.poll() is None:
             try:
-                with open(f"/proc/{proc.pid}/status") as f:
-                    rss = next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS")), 0)
+                rss = status_bytes("VmRSS", proc.pid)
             except OSError:
                 rss = 0
             if rss > cap_bytes:
