@@ -7,7 +7,7 @@ from engine.annotate.edits import EditableLabels
 from engine.checkpoints import load_checkpoint
 from engine.crf import PRESETS, get_backend
 from engine.crf.constraints import run_constrained
-from engine.demo.annotator import _largest_wrong_region, next_stroke, paint
+from engine.demo.annotator import largest_wrong_region, next_stroke, paint
 from engine.errors import Cancelled, EngineError
 from engine.labels import VOID
 from engine.learn.adapt import AdaptConfig, HeadAdapter
@@ -148,7 +148,7 @@ def test_a_stroke_on_a_confidently_wrong_region_flips_most_of_it(demo_v1):
     probs = demo_v1.predict(scene.image)
     session = get_backend("fast").session(scene.image)
     before = session.run(probs, params).labels
-    region, cls = _largest_wrong_region(before, scene.labels)
+    region, cls = largest_wrong_region(before, scene.labels)
     assert probs.max(0)[region].mean() > 0.8 and region.mean() > 0.3   # confidently wrong, and large
     edits = EditableLabels(before, n_classes=5)
     painted = paint(edits, next_stroke(before, scene.labels))
