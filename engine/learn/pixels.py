@@ -70,8 +70,8 @@ def pixel_targets(labels: np.ndarray, locked: np.ndarray, n_classes: int, geomet
     (hi, wi), (hn, wn), (h8, w8) = geometry.input_hw, geometry.net_hw, cells_hw
     rows = _to_input(flat // W, H, hi)
     cols = _to_input(flat % W, W, wi)
-    return PixelTargets(rows, cols, _cell_coord(rows, h8, hn, geometry.pipeline),
-                        _cell_coord(cols, w8, wn, geometry.pipeline), np.concatenate(classes),
+    return PixelTargets(rows, cols, preprocess.cell_coordinate(rows, h8, hn, geometry.pipeline),
+                        preprocess.cell_coordinate(cols, w8, wn, geometry.pipeline), np.concatenate(classes),
                         weight.astype(np.float32))
 
 
@@ -80,15 +80,6 @@ def _to_input(pos: np.ndarray, n_img: int, n_in: int) -> np.ndarray:
     if n_img == n_in:
         return pos.astype(np.int64)
     return np.clip(np.rint((pos + 0.5) * (n_in / n_img) - 0.5), 0, n_in - 1).astype(np.int64)
-
-
-def _cell_coord(pos: np.ndarray, n_cells: int, n_net: int, pipeline: str) -> np.ndarray:
-    """Network-input pixel -> fractional cell coordinate, the inverse of preprocess.cell positions."""
-    if pipeline == "caffe":
-        src = pos / float(preprocess.OUTPUT_STRIDE)
-    else:
-        src = (pos + 0.5) * (n_cells / n_net) - 0.5
-    return np.clip(src, 0, n_cells - 1).astype(np.float32)
 
 
 def interpolate(fmap: torch.Tensor, cell_y: np.ndarray, cell_x: np.ndarray) -> torch.Tensor:

@@ -103,6 +103,16 @@ def _cell_positions(n_cells: int, n_net: int, pipeline: str) -> np.ndarray:
     return (i + 0.5) * (n_net / n_cells) - 0.5  # align_corners=False: src = (dst + 0.5) * n_cells / n_net - 0.5
 
 
+def cell_coordinate(pos: np.ndarray, n_cells: int, n_net: int, pipeline: str) -> np.ndarray:
+    """Network-input pixel -> fractional stride-8 cell coordinate (float32, clipped to the grid): the inverse of
+    _cell_positions, where a pixel falls between the cells whose logits the upsampling blends."""
+    if pipeline == "caffe":
+        src = pos / float(OUTPUT_STRIDE)
+    else:
+        src = (pos + 0.5) * (n_cells / n_net) - 0.5
+    return np.clip(src, 0, n_cells - 1).astype(np.float32)
+
+
 def cell_centres(geometry: Geometry, cells_hw) -> tuple[np.ndarray, np.ndarray]:
     """Image rows (h,) and columns (w,) where each stride-8 cell's logit shows, int64, rounded and clipped to the
     image (cells in the caffe pipeline's padding clip to the last row/column; see cells_in_image)."""
