@@ -20,11 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.crf.base import labels_from_probs
 from engine.models import preprocess
 from engine.models.device import pick_device
 from engine.models.folder_head import NetworkClassifier, cell_mean_colour, pixel_colour, with_colour
-from engine.uncertainty import uncertainty_map
+from engine.uncertainty import margin_and_labels
 
 from .errors import EngineError, check_cancel
 from .models.registry import DEFAULT_MEAN_BGR
@@ -330,4 +329,5 @@ class Prediction:
     @classmethod
     def from_probs(cls, probs: np.ndarray, extra=None) -> "Prediction":
         probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
-        return cls(probs, uncertainty_map(probs), labels_from_probs(probs), extra)
+        unc, labels = margin_and_labels(probs)
+        return cls(probs, unc, labels, extra)

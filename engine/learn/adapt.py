@@ -48,6 +48,13 @@ from .pixels import colours_at, interpolate, pixel_targets
 from .rows import Rows, balanced_mean, balanced_mean_weights, cross_entropy_term, row_logits, rows_where
 
 
+def warm_up_optimizer() -> None:
+    """Make one LBFGS on a dummy tensor. The first optimizer a process makes imports torch's compiler
+    (torch._dynamo: 2.5 s measured on the 2-core machine), which would otherwise land on the first stroke's
+    learning step; the window calls this in its learning lane while the open image is idle."""
+    torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
+
+
 class _BaseLogits:
     """The frozen classifier's logits per feature map, computed once: for v2 they are the ASPP output, far dearer
     than the 1x1 residual trained on top. Keyed by the map's identity (a FeatureSet's maps live as long as it)."""

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
-from gui.canvas.qimage import rgb_to_qimage, rgba_to_qimage
+from gui.canvas.qimage import rgb_to_qimage, rgba_to_pixmap, rgba_to_qimage
 
 
 class CanvasTool:
@@ -111,6 +111,14 @@ class Canvas(QGraphicsView):
             return
         if rgba.shape[:2] != self._size:
             raise ValueError(f"overlay {name!r} is {rgba.shape[:2]}, image is {self._size}")
+        self.set_overlay_pixmap(name, rgba_to_pixmap(rgba), z, opacity, smooth)
+
+    def set_overlay_pixmap(self, name: str, pixmap: QPixmap, z: float = 1.0, opacity: float | None = None,
+                           smooth: bool = False) -> None:
+        """set_overlay for a pixmap made already (gui.canvas.qimage.labels_to_pixmap: labels coloured straight
+        into its pixels)."""
+        if (pixmap.height(), pixmap.width()) != self._size:
+            raise ValueError(f"overlay {name!r} is {(pixmap.height(), pixmap.width())}, image is {self._size}")
         item = self._overlays.get(name)
         if item is None:
             item = QGraphicsPixmapItem()
@@ -119,7 +127,7 @@ class Canvas(QGraphicsView):
         (self._smooth.add if smooth else self._smooth.discard)(name)
         item.setTransformationMode(self._mode(smooth))
         item.setZValue(z)
-        item.setPixmap(QPixmap.fromImage(rgba_to_qimage(rgba)))
+        item.setPixmap(pixmap)
         if opacity is not None:
             item.setOpacity(opacity)
         item.setVisible(True)

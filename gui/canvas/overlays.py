@@ -11,10 +11,19 @@ import numpy as np
 
 from engine.annotate.state import ImageState
 from engine.display import colormaps
-from engine.display.overlays import class_heat_rgba, label_rgba, lock_rgba, mask_rgba, pixel_share, uncertainty_rgba
+from engine.display.overlays import (
+    class_heat_rgba,
+    label_lut,
+    label_rgba,
+    lock_rgba,
+    mask_rgba,
+    pixel_share,
+    uncertainty_rgba,
+)
 from engine.labels import changed_colour
 from engine.project.values import unknown_mask, unknown_rgba, unknown_values
 from gui.canvas.canvas import Canvas
+from gui.canvas.qimage import labels_to_pixmap
 
 LAYERS = {"labels": 1.0, "unknown": 1.2, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
 
@@ -106,7 +115,8 @@ class OverlayPresenter:
             self.canvas.set_overlay("labels", None)
             return
         visible = o.visible if o.visible is not None and len(o.visible) == len(self.palette) else None
-        self.canvas.set_overlay("labels", label_rgba(labels, self.palette, visible), LAYERS["labels"], o.opacity)
+        self.canvas.set_overlay_pixmap("labels", labels_to_pixmap(labels, label_lut(self.palette, visible)),
+                                       LAYERS["labels"], o.opacity)
         self.render_unknown()
 
     def render_unknown(self) -> None:

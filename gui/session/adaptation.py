@@ -37,7 +37,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.boxes import union
 from engine.crf.interactive import probs_dtype
-from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState
+from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState, warm_up_optimizer
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
 from engine.learn.head_store import HeadFileError
@@ -340,7 +340,9 @@ class Adaptation(QObject):
             if not quiet:   # a stroke's learning waits for them
                 report(0, 0, FEATURES_STATUS)
             with lock:
-                return predictor.extract_features(image, should_cancel=cancel)
+                features = predictor.extract_features(image, should_cancel=cancel)
+            warm_up_optimizer()   # torch's one-time import for the first optimizer, before the first stroke needs it
+            return features
         self.lane.submit(AdaptKey("features", st.token), job)
 
     def saved(self, st) -> None:

@@ -21,3 +21,28 @@ def test_order_puts_unsure_first_and_unscored_last():
     scores = {"a.jpg": 0.1, "b.jpg": None, "c.jpg": 0.9, "d.jpg": 0.5, "e.jpg": None}
     assert order_by_uncertainty(scores) == ["c.jpg", "d.jpg", "a.jpg", "b.jpg", "e.jpg"]
     assert order_by_uncertainty(scores, most_uncertain_first=False)[:3] == ["a.jpg", "d.jpg", "c.jpg"]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("classes", [2, 5, 21])
+def test_margin_and_labels_is_the_two_maps_bit_for_bit(dtype, classes, monkeypatch):
+    """One pass over bands of rows gives exactly uncertainty_map and labels_from_probs: ties (first maximum wins,
+    margin 0), a class that wins nowhere, one-hot pixels, and a last band shorter than the others."""
+    import engine.uncertainty as u
+    from engine.crf.base import labels_from_probs
+    from engine.uncertainty import margin_and_labels
+
+    monkeypatch.setattr(u, "BAND_BYTES", 4 * 37 * 7)   # 7 rows a band: 53 rows end on a short band
+    rng = np.random.default_rng(classes)
+    p = rng.random((classes, 53, 37)).astype(np.float32) ** 3
+    p[classes - 1] *= 0.01                                # wins (almost) nowhere
+    p /= p.sum(0)
+    p = p.astype(dtype)
+    p[1, :5] = p[0, :5]                                   # exact ties between the first two
+    p[:, 5:8] = 0
+    p[classes - 1, 5:8] = 1                               # one-hot on the last class
+    unc, labels = margin_and_labels(p)
+    np.testing.assert_array_equal(unc, uncertainty_map(p))
+    np.testing.assert_array_equal(labels, labels_from_probs(p))
+    assert unc.dtype == np.float32 and labels.dtype == np.uint8
+    assert (labels[:5] != 1).all() and (unc[:5] == 1).any()

@@ -292,3 +292,15 @@ def test_the_first_stroke_before_the_features_are_read_still_teaches(qtbot, wind
     st = wait_ready(qtbot, window)
     assert kinds[:2] == ["features", "adapt"]
     assert not window.ctl.adapt.head.is_original and (st.labels[region] == cls).mean() > 0.8
+
+
+def test_the_idle_image_warms_the_optimizer_before_the_first_stroke(qtbot, window, tmp_path, monkeypatch):
+    """Once the open image is ready its learning lane reads the features and makes torch's first optimizer
+    (engine.learn.adapt.warm_up_optimizer: a 2.5 s import), so the first stroke's learning does not pay for it."""
+    import gui.session.adaptation as adaptation
+    calls = []
+    monkeypatch.setattr(adaptation, "warm_up_optimizer", lambda: calls.append(threading.current_thread()))
+    folder = write_folder(tmp_path / "site", 1, start=FLIPS)
+    opened(qtbot, window, folder)
+    qtbot.waitUntil(lambda: bool(calls) and not window.ctl.lanes["adapt"].busy, timeout=60_000)
+    assert calls[0] is not threading.main_thread()        # in the lane, never on the GUI thread

@@ -214,3 +214,21 @@ def test_prior_is_built_narrow_and_exact_when_fingerprints_collide(monkeypatch):
     for got in (two_pass, colliding):
         assert np.array_equal(got.group_of_label, want.group_of_label)
         assert np.array_equal(got.prior, want.prior) and np.array_equal(got.counts, want.counts)
+
+
+def test_kept_messages_are_numpy_s_conversion_bit_for_bit():
+    """A capturing run keeps every iteration's messages, converted on torch's threads (session._converted): the
+    bits are numpy's astype, rounding, overflow, subnormals and the padding's zeros included."""
+    from engine.crf.fast.session import _converted
+
+    rng = np.random.default_rng(3)
+    values = (rng.standard_normal((1001, 8)) * np.float32(10.0) ** rng.integers(-9, 6, (1001, 8))).astype(np.float32)
+    values[0, :4] = (65520.0, -7e4, 6e-8, 2.9802322e-08)     # past float16's range, its subnormals, a halfway case
+    values[:, 6:] = 0.0
+    for dtype in (np.float16, np.float32):
+        got = _converted(values, dtype)
+        with np.errstate(over="ignore"):   # (numpy warns about the values past float16's range; so it should)
+            want = values.astype(dtype)
+        assert got.dtype == dtype and got.flags.c_contiguous and not np.shares_memory(got, values)
+        np.testing.assert_array_equal(got.view(np.uint16 if dtype == np.float16 else np.uint32),
+                                      want.view(np.uint16 if dtype == np.float16 else np.uint32))

@@ -248,3 +248,26 @@ def test_a_saved_image_replays_every_labelled_cell_but_not_void(tmp_path):
     assert 0 < saved.n_locked < all_cells.n_locked
     assert set(np.unique(saved.target[saved.target >= 0])) == {1}
     assert saved.target[:, 0].max() == -1 and saved.target[:, -1].min() == 1   # void columns teach nothing
+
+
+def test_warm_up_optimizer_takes_torch_s_one_time_import_off_the_first_stroke():
+    """The first optimizer a process makes imports torch's compiler (seconds); after warm_up_optimizer making the
+    learning step's LBFGS imports nothing more. In a fresh interpreter, so nothing imported it before."""
+    import subprocess
+    import sys
+    code = (
+        "import sys, torch\n"
+        "from engine.learn.adapt import warm_up_optimizer\n"
+        "before = set(sys.modules)\n"
+        "warm_up_optimizer()\n"
+        "loaded = set(sys.modules) - before\n"
+        "assert loaded, 'the warm-up imported nothing: the first optimizer is cheap now (drop the warm-up?)'\n"
+        "after = set(sys.modules)\n"
+        "torch.optim.LBFGS([torch.zeros(2, requires_grad=True)], lr=1.0, max_iter=3, history_size=10,\n"
+        "                  line_search_fn='strong_wolfe')\n"
+        "assert set(sys.modules) == after, sorted(set(sys.modules) - after)\n"
+    )
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
