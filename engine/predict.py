@@ -20,10 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.crf.base import labels_from_probs
 from engine.models import preprocess
 from engine.models.device import pick_device
 from engine.models.folder_head import NetworkClassifier, cell_mean_colour, pixel_colour, with_colour
-from engine.uncertainty import margin_and_labels
+from engine.uncertainty import margin_and_labels, uncertainty_map
 
 from .errors import EngineError, check_cancel
 from .models.registry import DEFAULT_MEAN_BGR
@@ -329,5 +330,8 @@ class Prediction:
     @classmethod
     def from_probs(cls, probs: np.ndarray, extra=None) -> "Prediction":
         probs = np.require(probs, requirements=["C", "O"])  # our own memory (ImageState freezes it)
-        unc, labels = margin_and_labels(probs)
+        if probs.dtype in (np.float16, np.float32):
+            unc, labels = margin_and_labels(probs)
+        else:
+            unc, labels = uncertainty_map(probs), labels_from_probs(probs)
         return cls(probs, unc, labels, extra)

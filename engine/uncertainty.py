@@ -34,14 +34,16 @@ def uncertainty_map(probs: np.ndarray) -> np.ndarray:
 
 
 def margin_and_labels(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(uncertainty_map(probs), engine.crf.base.labels_from_probs(probs)) in one pass, bit for bit the same, for
-    float16 and float32 probabilities: what every prediction shows. Why: at 12 MP the two apart read the classes
-    twice, in float16 arithmetic; here each band of rows is read once, in float32 (exact for float16), while its
-    running arrays stay in cache (820 -> 410 ms at 12 MP x 5 classes measured on the 2-core machine)."""
-    from engine.crf.base import labels_from_probs
-
-    if getattr(probs, "dtype", None) not in (np.float16, np.float32) or probs.ndim != 3 or probs.shape[0] < 2:
-        return uncertainty_map(probs), labels_from_probs(probs)
+    """(uncertainty_map(probs), the argmax labels (H, W) uint8, first maximum winning, as
+    engine.crf.base.labels_from_probs) in one pass, bit for bit the same, for (C, H, W) float16 or float32
+    probabilities: what every prediction shows. Why: at 12 MP the two apart read the classes twice, in float16
+    arithmetic; here each band of rows is read once, in float32 (exact for float16), while its running arrays
+    stay in cache (820 -> 410 ms at 12 MP x 5 classes measured on the 2-core machine)."""
+    if getattr(probs, "dtype", None) not in (np.float16, np.float32) or probs.ndim != 3:
+        raise ValueError(f"margin_and_labels takes (C,H,W) float16 or float32 probabilities, got "
+                         f"{getattr(probs, 'dtype', None)} {np.shape(probs)}")
+    if probs.shape[0] < 2:
+        return uncertainty_map(probs), np.zeros(probs.shape[1:], np.uint8)
     c, h, w = probs.shape
     unc = np.empty((h, w), np.float32)
     labels = np.zeros((h, w), np.uint8)

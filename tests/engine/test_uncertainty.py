@@ -46,3 +46,12 @@ def test_margin_and_labels_is_the_two_maps_bit_for_bit(dtype, classes, monkeypat
     np.testing.assert_array_equal(labels, labels_from_probs(p))
     assert unc.dtype == np.float32 and labels.dtype == np.uint8
     assert (labels[:5] != 1).all() and (unc[:5] == 1).any()
+
+
+def test_margin_and_labels_takes_float16_and_float32_only():
+    from engine.uncertainty import margin_and_labels
+
+    with pytest.raises(ValueError):
+        margin_and_labels(np.full((2, 3, 4), 0.5))            # float64: Prediction.from_probs uses the two maps
+    unc, labels = margin_and_labels(np.ones((1, 3, 4), np.float32))
+    assert (unc == 0).all() and (labels == 0).all()

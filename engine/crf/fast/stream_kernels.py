@@ -58,6 +58,23 @@ def splat_tile(q, a, off, w, vals, cuts):
                     simd.axpy(base_v + o * stride, src, w[p, j], cw)
 
 
+@njit(nogil=True, fastmath=True, cache=True)
+def splat_tile_serial(q, a, off, w, vals):
+    """splat_tile as one task, with no parallel launch: the streamed sweep runs it on a thread of its own while
+    the step kernel computes the next tile (stream.StreamEngine.sweep). The same adds in the same order."""
+    cw = vals.shape[1]
+    if cw % 4 or q.shape[1] != cw:
+        raise ValueError("q and the vertex rows must have the same width, a multiple of 4 floats")
+    stride = np.int64(cw * 4)
+    base_q = simd.address(q)
+    base_v = simd.address(vals)
+    for i in range(q.shape[0]):
+        p = a + i
+        src = base_q + i * stride
+        for j in range(off.shape[1]):
+            simd.axpy(base_v + np.int64(off[p, j]) * stride, src, w[p, j], cw)
+
+
 @njit(nogil=True, parallel=True, cache=True)
 def zero_rows(vals):
     """vals[:] = 0 on all threads (the vertex buffer a pass splats into)."""
