@@ -33,8 +33,8 @@ import time
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
-from engine.crf.fast.kernel_cache import kernels_cached, uses_numba
 from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
+from engine.crf.fast.kernel_cache import kernels_cached, uses_numba
 from engine.crf.runner import CRFRunner
 from engine.errors import EngineError
 from gui.session.keys import CrfKey
@@ -135,20 +135,10 @@ class CRFRequests(QObject):
         self.lane.submit(("warm-up", self.backend_name), job)
 
     def before_prediction(self) -> None:
-        """The network is about to run: the CRF of the old probabilities stops; meanwhile the open image's
-        lattices are built in the CRF lane (they need the image and the settings, not the probabilities: 3.6 s of
-        the first exact run at 12 MP), and an isolated CRF's process starts."""
+        """The network is about to run: the CRF of the old probabilities stops; an isolated CRF's process starts
+        meanwhile."""
         self.lane.cancel()
         self.runner.prestart()
-        st = self.image.state
-        if st is None or self.runner.isolated is not None or self.params.iterations == 0:
-            return
-        it, params = self.interactive(), self.params
-
-        def job(cancel, report):
-            if not cancel():
-                it.prepare(params)
-        self.lane.submit(("prepare", st.token), job)
 
     def halt(self) -> None:
         """The session is closing: no timer may start a run from now on."""
@@ -315,18 +305,12 @@ class CRFRequests(QObject):
         self.exact_ready.emit(st)
 
     # ----- results -----------------------------------------------------------------------------
-    def _request_running(self) -> bool:
-        """A request's job (a window or an exact run, whose answer is newer than any preview) is in the CRF lane;
-        building the lattices ahead (before_prediction) is none."""
-        key = self.lane.current_key
-        return key is not None and key[0] != "prepare"
-
     def _current(self, key: CrfKey) -> bool:
         return self.image.is_current(key, self.params, self.backend_name)
 
     def _on_preview(self, key, outcome) -> None:
         st = self.image.state
-        if self.image.shows_probs_of(key) and not self._request_running() \
+        if self.image.shows_probs_of(key) and self.lane.current_key is None \
                 and st.set_crf_preview(outcome.labels, outcome.kind):
             self.preview_changed.emit()
         if self.image.shows_probs_of(key):
@@ -339,7 +323,7 @@ class CRFRequests(QObject):
 
     def _on_preview_progress(self, key, payload) -> None:
         st = self.image.state
-        if self.image.shows_probs_of(key) and not self._request_running() \
+        if self.image.shows_probs_of(key) and self.lane.current_key is None \
                 and payload[1].shape == st.shape and st.set_crf_preview(payload[1], payload[0]):
             self.preview_changed.emit()
 
@@ -354,7 +338,7 @@ class CRFRequests(QObject):
         self.warm = True
         if key[0] == "warm-up" and outcome:
             self.activity.emit(f"CRF kernels compiled in {outcome[1]:.0f} s; from now on they load at once")
-        if key[0] in ("warm-up", "settle", "prepare"):   # (these keys are not CrfKeys)
+        if key[0] in ("warm-up", "settle"):   # (warm-up keys are not CrfKeys)
             return
         st = self.image.state
         if not self._current(key):

@@ -69,39 +69,3 @@ def test_gui_thread_never_stalls_while_predicting_and_refining(qtbot, tmp_path, 
     assert len(beat.gaps_ms) > 20                       # the GUI event loop ran while the work went on
     assert len(on_gui_thread["predict"]) >= 2 and len(on_gui_thread["crf"]) >= 4
     assert not any(on_gui_thread["predict"]) and not any(on_gui_thread["crf"])
-
-
-def test_the_lattices_are_built_while_the_network_predicts(qtbot, tmp_path, monkeypatch):
-    """Opening an image builds its CRF lattices in the CRF lane while the network still predicts (they need the
-    image and the settings, not the probabilities), so the first exact run builds nothing: here the prediction
-    is held until the lattices exist."""
-    from engine.crf.fast import lattice_cache as lc
-    from gui.session import predictions
-    from tests.support.crf_probs import clear_crf_caches
-    from tests.support.gui_fixtures import close_window, open_window, wait_ready
-
-    clear_crf_caches()
-    folder = make_folder(tmp_path / "images", n=1, h=300, w=400)
-    model = make_colour_model(tmp_path / "colour.pt")
-    gate, held = threading.Event(), []
-    made = predictions.Prediction.from_probs
-
-    def held_prediction(probs, extra=None):
-        held.append(True)
-        assert gate.wait(60)
-        return made(probs, extra)
-    monkeypatch.setattr(predictions.Prediction, "from_probs", held_prediction)
-    w = open_window(tmp_path, backend="fast")
-    try:
-        builds = dict(lc.BUILD_COUNTS)
-        start(w, folder, model)
-        qtbot.waitUntil(lambda: bool(held) and lc.BUILD_COUNTS["bilateral"] == builds["bilateral"] + 1
-                        and lc.BUILD_COUNTS["gaussian"] >= builds["gaussian"], timeout=60_000)
-        assert w.ctl.state.probs is None                     # the network's answer is not there yet
-        built = dict(lc.BUILD_COUNTS)
-        gate.set()
-        wait_ready(qtbot, w, timeout=60_000)
-        assert lc.BUILD_COUNTS == built                       # the exact run took the lattices built ahead
-    finally:
-        gate.set()
-        close_window(w, monkeypatch)

@@ -90,7 +90,6 @@ class FastSession:
         self._checked: list = []  # probs keys whose values passed check_probs
         self._trajectory: tuple = (None, {})  # (history key, {t: blurred per term}) of the last capturing run
         self._last = None
-        self._held: dict = {}  # lattice key -> Lattice built by prepare() for the next run
 
     takes_locks = True  # run(locks=...) applies hand-edit constraints itself (engine.crf.constraints uses it)
 
@@ -137,39 +136,14 @@ class FastSession:
             check_probs(probs)
             self._checked = (self._checked + [pkey])[-8:]
 
-    def prepare(self, params: CRFParams) -> None:
-        """Build the lattices ``params`` need now: they depend on the image and the sigmas, not on the
-        probabilities, so the window builds them while the network predicts (3.6 s at 12 MP on two cores) and the
-        first run starts iterating at once. They are held here until a run takes them, also where they are over
-        the caches' budgets (then that run alone uses them)."""
-        if params.iterations == 0:
-            return
-        with self._lock:
-            held = {}
-            if params.pos_w != 0:
-                held.update([lc.gaussian_lattice(self.height, self.width, params.pos_xy_std)])
-            if params.bi_w != 0:
-                key, lat = lc.bilateral_lattice(self.image, self.image_key, params.bi_xy_std, params.bi_rgb_std)
-                self._kept_keys.add(("bilateral", key))
-                held[key] = lat
-            self._held = held
-
     def _terms(self, params: CRFParams) -> tuple[list, tuple]:
-        """[(lattice, weight)] and their keys; the lattices prepare() built are taken (not held any longer)."""
-        held, self._held = self._held, {}
         terms, keys = [], []
         if params.pos_w != 0:
-            key = lc.gaussian_key(self.height, self.width, params.pos_xy_std)
-            lat = held.get(key)
-            if lat is None:
-                lat = lc.gaussian_lattice(self.height, self.width, params.pos_xy_std)[1]
+            key, lat = lc.gaussian_lattice(self.height, self.width, params.pos_xy_std)
             terms.append((lat, params.pos_w))
             keys.append((key, float(np.float32(params.pos_w))))
         if params.bi_w != 0:
-            key = lc.bilateral_key(self.image_key, params.bi_xy_std, params.bi_rgb_std)
-            lat = held.get(key)
-            if lat is None:
-                lat = lc.bilateral_lattice(self.image, self.image_key, params.bi_xy_std, params.bi_rgb_std)[1]
+            key, lat = lc.bilateral_lattice(self.image, self.image_key, params.bi_xy_std, params.bi_rgb_std)
             self._kept_keys.add(("bilateral", key))
             terms.append((lat, params.bi_w))
             keys.append((key, float(np.float32(params.bi_w))))
@@ -208,7 +182,6 @@ class FastSession:
             self._q0.clear()
             self._trajectory, self._last = (None, {}), None
             self._pruned = (None, None)
-            self._held = {}
 
     # ---- the backend contract ----
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None, locks=None,

@@ -257,13 +257,6 @@ class InteractiveCRF:
             self._pending.clear()
             self._unpasted = None
 
-    def prepare(self, params: CRFParams) -> None:
-        """Build what the image's first run needs before its probabilities exist (the fast engine's lattices,
-        FastSession.prepare): the window calls it while the network predicts. Nothing for other backends."""
-        session = self._session()
-        if session is not None and hasattr(session, "prepare"):
-            session.prepare(params)
-
     def forget_solution(self) -> None:
         """New probabilities (a new prediction): the solution no longer describes the image."""
         self.solution = self._solution_probs = self._base = None

@@ -70,33 +70,6 @@ def test_generic_int16_key_path_builds_the_same_lattice(monkeypatch):
     assert_matches_reference(FastBackend(device="cpu").session(img).run(probs, params), pydensecrf_refine(img, probs, params))
 
 
-@pytest.mark.parametrize("cached", [True, False])
-def test_prepared_lattices_serve_the_next_run_without_a_rebuild(monkeypatch, cached):
-    """prepare() builds the lattices before the probabilities exist (the window: while the network predicts); the
-    run then builds none and gives the same Q. cached=False: lattices over the caches' budgets (a 24 MP image)
-    are held by the session for that run, then let go."""
-    clear_crf_caches()
-    if not cached:
-        monkeypatch.setattr(lc, "GAUSSIAN_LATTICES", ByteLRU(1))
-        monkeypatch.setattr(lc, "BILATERAL_LATTICES", ByteLRU(1))
-    img, probs = scene_image(52, 77, 5), random_probs(4, 52, 77, 6)
-    params = CRFParams(3, 3, 4, 60, 6, 5)
-    want = FastBackend(device="cpu").session(img).run(probs, params).probs
-    session = FastBackend(device="cpu").session(img)
-    builds = dict(lc.BUILD_COUNTS)
-    session.prepare(params)
-    assert lc.BUILD_COUNTS == {k: v + (0 if cached else 1) for k, v in builds.items()}   # (cached: by `want`)
-    builds = dict(lc.BUILD_COUNTS)
-    got = session.run(probs, params).probs
-    assert lc.BUILD_COUNTS == builds          # nothing built twice
-    np.testing.assert_array_equal(got, want)
-    session.run(probs, params.replace(bi_w=3.0))
-    assert (lc.BUILD_COUNTS == builds) == cached   # held for one run only: past the budgets, built again
-    builds = dict(lc.BUILD_COUNTS)
-    session.prepare(params.replace(iterations=0))   # the CRF off: nothing to build
-    assert lc.BUILD_COUNTS == builds
-
-
 def test_weight_changes_reuse_lattices_and_sigma_changes_rebuild():
     clear_crf_caches()
     img, probs = scene_image(52, 77, 5), random_probs(4, 52, 77, 6)
