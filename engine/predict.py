@@ -301,15 +301,18 @@ def _half_probabilities(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarr
     def upsampled(c0):
         return F.interpolate(logits[:, c0:c0 + k].float(), size=size, mode="bilinear", align_corners=False)[0]
 
+    def over_classes(part, reduce):   # (a single class: itself, not a reduced copy of it)
+        return part[0] if part.shape[0] == 1 else reduce(part, dim=0)
+
     top = torch.full((h, w), -float("inf"))
     for c0 in range(0, c, k):
-        top = torch.maximum(top, upsampled(c0).amax(dim=0).cpu())
+        torch.maximum(top, over_classes(upsampled(c0).cpu(), torch.amax), out=top)
     out = np.empty((c, h, w), np.float16)
     target = torch.from_numpy(out)
     total = torch.zeros((h, w))
     for c0 in range(0, c, k):
         e = upsampled(c0).cpu().sub_(top).exp_()
-        total += e.sum(dim=0)
+        total += over_classes(e, torch.sum)
         target[c0:c0 + k] = e
     inv = total.reciprocal_()
     for c0 in range(c):

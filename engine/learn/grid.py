@@ -47,12 +47,25 @@ def footprint_edges(centres: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([[0], mids, [length]]).astype(np.int64)
 
 
-def _cell_sums(mask: np.ndarray, ey: np.ndarray, ex: np.ndarray) -> np.ndarray:
-    """Sum of a (H,W) mask over each footprint: an integral image read at the edges (empty footprints give 0)."""
-    integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
-    np.cumsum(np.cumsum(mask, axis=0, dtype=np.int64), axis=1, out=integral[1:, 1:])
-    a = integral[np.ix_(ey[1:], ex[1:])] - integral[np.ix_(ey[:-1], ex[1:])]
-    return a - integral[np.ix_(ey[1:], ex[:-1])] + integral[np.ix_(ey[:-1], ex[:-1])]
+def footprint_sums(mask: np.ndarray, ey: np.ndarray, ex: np.ndarray) -> np.ndarray:
+    """Sum of a (H,W) mask over each footprint (empty footprints give 0): an integral image of the cells around
+    the mask's box only, read at their edges. Why the box: strokes cover little of an image, and the integral
+    image of a whole 12 MP mask took 0.6 s of a stroke's learning step."""
+    out = np.zeros((len(ey) - 1, len(ex) - 1), np.int64)
+    box = mask_box(mask)
+    if box is None:
+        return out
+    x0, y0, x1, y1 = box
+    i0, i1 = np.searchsorted(ey, y0, side="right") - 1, np.searchsorted(ey, y1, side="left")   # cells i0..i1-1
+    j0, j1 = np.searchsorted(ex, x0, side="right") - 1, np.searchsorted(ex, x1, side="left")
+    sy, sx = ey[i0:i1 + 1], ex[j0:j1 + 1]
+    part = mask[sy[0]:sy[-1], sx[0]:sx[-1]]
+    sy, sx = sy - sy[0], sx - sx[0]
+    integral = np.zeros((part.shape[0] + 1, part.shape[1] + 1), np.int64)
+    np.cumsum(np.cumsum(part, axis=0, dtype=np.int64), axis=1, out=integral[1:, 1:])
+    a = integral[np.ix_(sy[1:], sx[1:])] - integral[np.ix_(sy[:-1], sx[1:])]
+    out[i0:i1, j0:j1] = a - integral[np.ix_(sy[1:], sx[:-1])] + integral[np.ix_(sy[:-1], sx[:-1])]
+    return out
 
 
 def grid_targets(labels: np.ndarray, locked: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -73,11 +86,11 @@ def grid_targets(labels: np.ndarray, locked: np.ndarray, rows: np.ndarray, cols:
     per_class = []
     if painted.any():
         for c in np.unique(labels[painted]):
-            counts = _cell_sums(painted & (labels == c), ey, ex)
+            counts = footprint_sums(painted & (labels == c), ey, ex)
             per_class.append((int(c), counts))
             better = counts > best
             best[better], target[better] = counts[better], int(c)
-    free = _cell_sums(painted, ey, ex) == 0
+    free = footprint_sums(painted, ey, ex) == 0
     return GridTargets(target=target, weight=(best / area).astype(np.float32), free=free, painted=tuple(per_class))
 
 

@@ -37,6 +37,22 @@ def test_probabilities_at_image_size(tiny_ckpt, h, w):
     assert np.allclose(probs.sum(0), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("chunk", [1, 1 << 40])   # bytes: one class upsampled at a time (as at 12 MP), or all
+def test_float16_probabilities_are_the_float32_ones_rounded(tiny_ckpt, monkeypatch, chunk):
+    """predict(dtype=float16), which never holds a float32 copy of all classes, gives the float32 probabilities
+    to float16's rounding, with one class upsampled at a time or all at once."""
+    import engine.predict as predict_mod
+
+    monkeypatch.setattr(predict_mod, "UPSAMPLE_CHUNK", chunk)
+    pred = Predictor(load_checkpoint(tiny_ckpt), device="cpu")
+    image = _image(150, 217, seed=4)
+    half = pred.predict(image, dtype=np.float16)
+    full = pred.predict(image)
+    assert half.dtype == np.float16 and half.shape == full.shape
+    np.testing.assert_allclose(half.astype(np.float32), full, rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(half.astype(np.float32).sum(0), 1.0, atol=4e-3)
+
+
 def test_input_is_bgr_minus_mean(tiny_ckpt):
     loaded = load_checkpoint(tiny_ckpt)
     pred = Predictor(loaded, device="cpu")
