@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.boxes import mask_box
 from engine.display import colormaps
 from engine.labels import LOCK_COLOUR, VOID, label_counts
 from engine.uncertainty import uncertainty_map
@@ -135,25 +136,41 @@ def mask_rgba(mask: np.ndarray, color=CHANGED_COLOR, alpha: int = 220) -> np.nda
     return out
 
 
-def lock_rgba(locked: np.ndarray, x0: int = 0, y0: int = 0, color=LOCK_COLOR, alpha: int = 150,
-              period: int = 6) -> np.ndarray:
-    """Locked (hand-edited) pixels as diagonal hatching, so the labels under them stay visible.
+LOCK_VEIL, LOCK_STRIPE = 1, 2   # lock_codes' values (0: not locked)
 
-    locked: (H, W) bool, possibly a patch whose top-left pixel is (x0, y0) in the image, so a redrawn
-    patch lines up with the stripes around it. -> (H, W, 4) uint8.
-    """
+
+def lock_codes(locked: np.ndarray, x0: int = 0, y0: int = 0, period: int = 6) -> np.ndarray:
+    """(H, W) uint8: LOCK_STRIPE on the diagonal stripes of the locked pixels, LOCK_VEIL between them, 0 elsewhere.
+    locked may be a patch whose top-left pixel is (x0, y0) in the image, so a redrawn patch lines up with the
+    stripes around it. Computed inside the box of the locked pixels only (a stroke is small; the image is not)."""
     if locked.ndim != 2:
         raise ValueError(f"lock mask must be HxW, got shape {locked.shape}")
-    h, w = locked.shape
-    ys, xs = np.ogrid[y0:y0 + h, x0:x0 + w]
+    out = np.zeros(locked.shape, np.uint8)
+    box = mask_box(locked)
+    if box is None:
+        return out
+    bx0, by0, bx1, by1 = box
+    part = locked[by0:by1, bx0:bx1]
+    ys, xs = np.ogrid[y0 + by0:y0 + by1, x0 + bx0:x0 + bx1]
     stripe = ((xs + ys) % period) < max(period // 3, 1)
-    on = locked & stripe
-    out = np.zeros((h, w, 4), dtype=np.uint8)
-    out[on, :3] = np.asarray(color, dtype=np.uint8)
-    out[on, 3] = alpha
-    out[locked & ~stripe, 3] = 40            # a faint veil between stripes marks the whole region
-    out[locked & ~stripe, :3] = np.asarray(color, dtype=np.uint8)
+    out[by0:by1, bx0:bx1] = part * np.where(stripe, LOCK_STRIPE, LOCK_VEIL).astype(np.uint8)
     return out
+
+
+def lock_lut(color=LOCK_COLOR, alpha: int = 150, veil_alpha: int = 40) -> np.ndarray:
+    """(256, 4) uint8 RGBA of lock_codes: the stripes in colour at alpha, a faint veil between them (so the labels
+    under a locked region stay visible and the whole region is marked), nothing elsewhere."""
+    lut = np.zeros((256, 4), np.uint8)
+    lut[LOCK_STRIPE, :3] = lut[LOCK_VEIL, :3] = np.asarray(color, dtype=np.uint8)
+    lut[LOCK_STRIPE, 3], lut[LOCK_VEIL, 3] = alpha, veil_alpha
+    return lut
+
+
+def lock_rgba(locked: np.ndarray, x0: int = 0, y0: int = 0, color=LOCK_COLOR, alpha: int = 150,
+              period: int = 6) -> np.ndarray:
+    """Locked (hand-edited) pixels as diagonal hatching, so the labels under them stay visible: lock_codes
+    through lock_lut. locked: (H, W) bool, possibly a patch at (x0, y0) in the image. -> (H, W, 4) uint8."""
+    return apply_label_lut(lock_codes(locked, x0, y0, period), lock_lut(color, alpha))
 
 
 def pixel_share(labels: np.ndarray, n_classes: int) -> np.ndarray:

@@ -139,6 +139,7 @@ class Canvas(QGraphicsView):
         if item is None or item.pixmap().isNull() or rgba.size == 0:
             return False
         target = item.pixmap()
+        item.setPixmap(QPixmap())   # the item lets go of it, so painting the patch does not copy the whole first
         if not target.hasAlphaChannel() and (rgba[..., 3] < 255).any():
             # Qt stores a fully opaque overlay without alpha; a transparent patch needs it back
             target = target.toImage().convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)

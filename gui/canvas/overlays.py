@@ -15,6 +15,8 @@ from engine.display.overlays import (
     class_heat_rgba,
     label_lut,
     label_rgba,
+    lock_codes,
+    lock_lut,
     lock_rgba,
     mask_rgba,
     pixel_share,
@@ -135,7 +137,7 @@ class OverlayPresenter:
         if not self.opts.show_locks or locked is None or not locked.any():
             self.canvas.set_overlay("locks", None)
             return
-        self.canvas.set_overlay("locks", lock_rgba(locked), LAYERS["locks"], 1.0)
+        self.canvas.set_overlay_pixmap("locks", labels_to_pixmap(lock_codes(locked), lock_lut()), LAYERS["locks"], 1.0)
 
     def render_region(self, box) -> None:
         """Redraw labels and locks inside box (x0, y0, x1, y1) only: what a brush stroke needs."""

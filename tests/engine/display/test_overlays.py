@@ -85,3 +85,29 @@ def test_label_rgba_and_counts_match_numpy_on_every_value_and_layout():
         assert got.shape == labels.shape + (4,) and got.dtype == np.uint8 and got.flags.c_contiguous
         assert np.array_equal(got, lut[labels])
         assert np.array_equal(label_counts(labels), np.bincount(labels.ravel(), minlength=256))
+
+
+def _hatching(locked, x0, y0, color=(255, 255, 255), alpha=150, period=6):
+    """The hatching spelled out pixel by pixel: stripes where (x + y) % period < period // 3, a veil between."""
+    h, w = locked.shape
+    out = np.zeros((h, w, 4), np.uint8)
+    for y in range(h):
+        for x in range(w):
+            if locked[y, x]:
+                out[y, x, :3] = color
+                out[y, x, 3] = alpha if (x + x0 + y + y0) % period < max(period // 3, 1) else 40
+    return out
+
+
+def test_lock_hatching_is_drawn_from_the_locked_box_and_lines_up_across_patches():
+    from engine.display.overlays import LOCK_COLOR, lock_rgba
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        locked = rng.random((h, w)) > rng.random()
+        if trial % 3 == 0:
+            locked[:] = False
+            locked[h // 2:h // 2 + 2, w // 3:w // 3 + 4] = True      # a stroke, far from the corner
+        x0, y0 = (int(v) for v in rng.integers(0, 50, 2))
+        np.testing.assert_array_equal(lock_rgba(locked, x0, y0), _hatching(locked, x0, y0, LOCK_COLOR))
