@@ -73,7 +73,7 @@ class _Term:
         self.vals = self.tmp = self.blurred = None
 
 
-class _Kept(list):
+class KeptMessages(list):
     """Filtered vertex values of Q_0, one array per term (a list with nbytes for the byte-bounded cache)."""
 
     @property
@@ -81,7 +81,7 @@ class _Kept(list):
         return sum(a.nbytes for a in self)
 
 
-Q0_MESSAGES = ByteLRU(MESSAGES_BUDGET)  # (prior, lattices) -> _Kept: the first iteration's splat and blur
+Q0_MESSAGES = ByteLRU(MESSAGES_BUDGET)  # (prior, lattices) -> KeptMessages: the first splat and blur
 
 _OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Lattice -> {(ntask, rows): owners}
 
@@ -215,7 +215,7 @@ class CpuEngine:
                         t.splat_blur(q)
                         t.drop_scratch()  # keep only the blurred values until the step: one buffer, not two
                     if key is not None and sum(t.blurred.nbytes for t in self.terms) <= Q0_MESSAGES.budget:
-                        Q0_MESSAGES.put(key, _Kept([t.blurred.copy() for t in self.terms]))
+                        Q0_MESSAGES.put(key, KeptMessages([t.blurred.copy() for t in self.terms]))
                 if capture is not None:
                     capture([t.blurred for t in self.terms])
                 return self._step(self.prior, True, out=out)

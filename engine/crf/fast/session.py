@@ -24,7 +24,7 @@ from . import lattice_cache as lc
 from . import simd
 from . import window as win
 from .cache import ByteLRU
-from .cpu_engine import CpuEngine
+from .cpu_engine import Q0_MESSAGES, CpuEngine, KeptMessages
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
 from .prune import PRUNE_MASS, negligible_labels
@@ -292,14 +292,23 @@ class FastSession:
                 shown = np.empty((prior.n_labels, n), np.float32)
                 consumer = lambda a, b, q: ck.expand(q, gol, rep, shown[:, a:b], np.empty(b - a, np.uint8))
                 preview = shown.reshape(-1, self.height, self.width)
+        q0_key = ("streamed", self._engine_tag, prior.key, prior.group_of_label.tobytes(),   # (no weights: Q_0's
+                  None if prior.pruned is None else prior.pruned.tobytes(),  # messages are the same for all)
+                  tuple(k for k, _ in term_keys))
         try:
             for t in range(n_iter if eng.terms else 0):
                 check_cancel(should_cancel)
-                eng.sweep(consumer if t > 0 else None, should_cancel=should_cancel)  # Q_t, splatted
-                if t > 0 and relay is not None:
-                    relay(t, n_iter, preview)
-                check_cancel(should_cancel)
-                eng.blur()
+                kept = Q0_MESSAGES.get(q0_key) if t == 0 else None
+                if kept is not None:
+                    eng.seed(kept)   # a weight change (a slider) skips a pass and a blur
+                else:
+                    eng.sweep(consumer if t > 0 else None, should_cancel=should_cancel)  # Q_t, splatted
+                    if t > 0 and relay is not None:
+                        relay(t, n_iter, preview)
+                    check_cancel(should_cancel)
+                    eng.blur()
+                    if t == 0 and sum(b.nbytes for b in eng.blurred) <= Q0_MESSAGES.budget:
+                        Q0_MESSAGES.put(q0_key, KeptMessages([b.copy() for b in eng.blurred]))
                 if traj is not None:
                     traj[t] = _kept(eng.blurred, dtype)
             labels = np.empty(n, np.uint8)

@@ -398,6 +398,13 @@ class StreamEngine:
             with PARALLEL_LOCK:
                 sk.zero_rows(t.vals)
 
+    def seed(self, blurred: list) -> None:
+        """Start from messages made before (Q_0's, which no weight changes: the session keeps them): the next
+        sweep slices them. They are only read."""
+        if len(blurred) != len(self.terms):
+            raise ValueError(f"{len(blurred)} message arrays for {len(self.terms)} kernels")
+        self.blurred = list(blurred)
+
     def blur(self) -> None:
         """The splat of the last sweep, blurred: the messages of that sweep's Q."""
         out = []

@@ -152,10 +152,41 @@ def test_a_streamed_pass_can_be_cancelled_between_its_tiles(scene, monkeypatch):
 
     def cancel_mid_pass():
         polled[0] += 1
-        return polled[0] == 2 * tiles                          # inside the second pass (the first iteration's Q)
+        return polled[0] == tiles // 2                         # inside the first pass it makes (the first
+                                                               # iteration's Q: Q_0's messages were kept)
     with pytest.raises(Cancelled):
         session.run(probs, PARAMS.replace(bi_w=5.0), should_cancel=cancel_mid_pass,
                     on_iteration=lambda i, n, p: seen.append(i))
     assert seen == []                                         # it stopped before an iteration was reported
     again = session.run(probs, PARAMS)
     assert np.array_equal(again.probs, want.probs) and np.array_equal(again.labels, want.labels)
+
+
+def test_a_weight_change_starts_from_q0_s_kept_messages(scene, monkeypatch):
+    """Q_0's messages do not depend on the weights, so a streamed run for new weights (a slider) starts from the
+    ones the last run kept: one pass fewer, the same bits as a cold session; other probabilities, locks or
+    sigmas never take them."""
+    img, probs, locks = scene
+    _streamed(monkeypatch)
+    sweeps = []
+    real_sweep = stream.StreamEngine.sweep
+    def counted(self, *a, **k):
+        sweeps.append(1)
+        return real_sweep(self, *a, **k)
+    monkeypatch.setattr(stream.StreamEngine, "sweep", counted)
+    clear_crf_caches()
+    s = FastBackend(device="cpu").session(img)
+    s.run(probs, PARAMS, locks=locks)
+    first = len(sweeps)
+    heavier = PARAMS.replace(bi_w=9.0, pos_w=1.5)
+    got = s.run(probs, heavier, locks=locks)
+    assert len(sweeps) - first == first - 1                      # the pass of Q_0 was skipped
+    clear_crf_caches()
+    want = FastBackend(device="cpu").session(img).run(probs, heavier, locks=locks)
+    assert np.array_equal(got.probs.view(np.uint32), want.probs.view(np.uint32))
+    for other in ((probs, PARAMS.replace(bi_rgb_std=7), locks), (probs[::-1].copy(), PARAMS, locks),
+                  (probs, PARAMS, None)):
+        before = len(sweeps)
+        s.run(other[0], other[1], locks=other[2])
+        s.run(other[0], other[1].replace(bi_w=2.0), locks=other[2])
+        assert len(sweeps) - before == 2 * first - 1             # its own Q_0 pass once, then kept
