@@ -35,36 +35,17 @@ def prior_rows_lut(codes, rep_label, table, a, out):
                 out[i, g] = 0.0
 
 
-@njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def splat_tile(q, a, off, w, vals, cuts):
-    """vals[v] += w[a+i, j] * q[i] for every tile pixel i (point a+i) with off[a+i, j] == v, in ascending i.
-
-    Task t alone adds to the vertex rows cuts[t]..cuts[t+1]-1 (it scans the whole tile), so each row's sum runs
-    in pixel order at any number of tasks. Rows are whole padded rows (SIMD), as in cpu_kernels.splat."""
-    cw = vals.shape[1]
-    if cw % 4 or q.shape[1] != cw:
+@njit(inline="always")
+def _check_rows(q, vals):
+    if vals.shape[1] % 4 or q.shape[1] != vals.shape[1]:
         raise ValueError("q and the vertex rows must have the same width, a multiple of 4 floats")
-    stride = np.int64(cw * 4)
-    base_q = simd.address(q)
-    base_v = simd.address(vals)
-    for t in prange(cuts.shape[0] - 1):
-        lo, hi = cuts[t], cuts[t + 1]
-        for i in range(q.shape[0]):
-            p = a + i
-            src = base_q + i * stride
-            for j in range(off.shape[1]):
-                o = np.int64(off[p, j])
-                if lo <= o < hi:
-                    simd.axpy(base_v + o * stride, src, w[p, j], cw)
 
 
-@njit(nogil=True, fastmath=True, cache=True)
-def splat_tile_serial(q, a, off, w, vals):
-    """splat_tile as one task, with no parallel launch: the streamed sweep runs it on a thread of its own while
-    the step kernel computes the next tile (stream.StreamEngine.sweep). The same adds in the same order."""
+@njit(inline="always", fastmath=True)
+def _splat_span(q, a, off, w, vals, lo, hi):
+    """vals[v] += w[a+i, j] * q[i] for the tile pixels i (points a+i) with lo <= off[a+i, j] == v < hi, in
+    ascending i: whole padded rows (SIMD), as in cpu_kernels.splat."""
     cw = vals.shape[1]
-    if cw % 4 or q.shape[1] != cw:
-        raise ValueError("q and the vertex rows must have the same width, a multiple of 4 floats")
     stride = np.int64(cw * 4)
     base_q = simd.address(q)
     base_v = simd.address(vals)
@@ -72,7 +53,28 @@ def splat_tile_serial(q, a, off, w, vals):
         p = a + i
         src = base_q + i * stride
         for j in range(off.shape[1]):
-            simd.axpy(base_v + np.int64(off[p, j]) * stride, src, w[p, j], cw)
+            o = np.int64(off[p, j])
+            if lo <= o < hi:
+                simd.axpy(base_v + o * stride, src, w[p, j], cw)
+
+
+@njit(nogil=True, parallel=True, fastmath=True, cache=True)
+def splat_tile(q, a, off, w, vals, cuts):
+    """vals[v] += w[a+i, j] * q[i] for every tile pixel i (point a+i) with off[a+i, j] == v, in ascending i.
+
+    Task t alone adds to the vertex rows cuts[t]..cuts[t+1]-1 (it scans the whole tile), so each row's sum runs
+    in pixel order at any number of tasks."""
+    _check_rows(q, vals)
+    for t in prange(cuts.shape[0] - 1):
+        _splat_span(q, a, off, w, vals, cuts[t], cuts[t + 1])
+
+
+@njit(nogil=True, fastmath=True, cache=True)
+def splat_tile_serial(q, a, off, w, vals):
+    """splat_tile as one task, with no parallel launch: the streamed sweep runs it on a thread of its own while
+    the step kernel computes the next tile (stream.StreamEngine.sweep). The same adds in the same order."""
+    _check_rows(q, vals)
+    _splat_span(q, a, off, w, vals, np.int64(0), np.int64(vals.shape[0]))
 
 
 @njit(nogil=True, parallel=True, cache=True)
