@@ -261,13 +261,19 @@ def _splatter() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="crf-splat")
 
 
-def splat_tasks(threads: int | None = None) -> int:
-    """How many tasks a tile's splat is split into. Each task scans the whole tile for the vertex rows it owns,
-    so the scans add up: on the 2-core machine a 12 MP sweep's splat took 0.35 s as one task against 0.62 s as
-    two (both lattices, DeepLab v1 preset, 8 floats a row), so up to two threads it is one task, and the step
-    kernel keeps both. Beyond two threads the split stays one task per thread (not measured here)."""
+BESIDE_WIDTH = 16  # rows up to this many floats: the splat runs as one task beside the step (splat_tasks)
+
+
+def splat_tasks(width: int, threads: int | None = None) -> int:
+    """How many tasks a tile's splat of rows `width` floats wide is split into. Each task scans the whole tile for
+    the vertex rows it owns, so the scans add up; one task runs on a thread of its own beside the step kernel of
+    the next tile instead (StreamEngine.sweep). Measured on the 2-core machine, a weight change's exact run, best
+    of 3-4 alternating in one process: 8 floats (5 classes, 12 MP) 11.2 s beside against 12.3 split in two;
+    16 (13 classes, 6 MP) 7.6 against 8.4; 24 (21 classes, 6 MP) 11.0 against 10.2 with the DeepLab v1 preset and
+    22.3 against 20.8 with v2: wide rows make the one splat thread the slower side. So up to two threads and 16
+    floats it is one task; otherwise one task per thread (more threads: not measured here)."""
     threads = max(1, numba.get_num_threads() if threads is None else int(threads))
-    return 1 if threads <= 2 else threads
+    return 1 if threads <= 2 and width <= BESIDE_WIDTH else threads
 
 
 def tile_cuts(lat: Lattice, tile: int, tasks: int) -> list[np.ndarray]:
@@ -317,7 +323,7 @@ class StreamEngine:
             raise ValueError("the CPU engine takes at most two pairwise kernels")
         self.prior = prior
         self.tile = tile
-        self.tasks = tasks = splat_tasks()
+        self.tasks = tasks = splat_tasks(prior.width)
         self.terms = [_Term(lat, np.float32(np.float32(w) * lat.alpha), tile_cuts(lat, tile, tasks), None)
                       for lat, w in terms if w != 0]
         for t in self.terms:

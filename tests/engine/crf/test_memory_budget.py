@@ -55,13 +55,13 @@ def _vertex_bytes(params, width: int) -> int:
 
 def _tiles() -> int:
     """(TILE, W) float32 tiles of a streamed run: the prior's, Q's, and Q's second while a splat runs beside."""
-    return 3 if stream.splat_tasks() == 1 else 2
+    return 3 if stream.splat_tasks(simd.row_width(C)) == 1 else 2
 
 
 @pytest.mark.parametrize("half", [False, True])
 def test_streamed_exact_run_stays_within_its_formula(scene, monkeypatch, half):
     """Peak <= result (C*N codes + labels N + uncertainty 4N) + 2 vertex buffers per kernel + the tiles (the
-    prior's and Q's, and a second Q tile where the splat runs beside the step: stream.splat_tasks() == 1) + slack;
+    prior's and Q's, and a second Q tile where the splat runs beside the step: stream.splat_tasks(W) == 1) + slack;
     float32 probabilities (below 4 MP in the app) add the prior, held for the run (N*W*4) and made a block of
     groups at a time (C*TILE*4)."""
     img, probs = scene

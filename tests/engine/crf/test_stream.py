@@ -52,10 +52,14 @@ def test_streamed_runs_match_the_in_memory_engine_bit_for_bit(scene, monkeypatch
         np.testing.assert_array_equal(compact.unc, ref_compact.unc)
 
 
-def test_streamed_q_is_the_same_at_any_thread_count_and_tile_size(scene, monkeypatch):
+@pytest.mark.parametrize("wide", [False, True])
+def test_streamed_q_is_the_same_at_any_thread_count_and_tile_size(scene, monkeypatch, wide):
     """1 and 2 threads: each tile's splat runs on a thread of its own beside the next tile's step
-    (stream.splat_tasks() == 1); 5: the splat is split in five tasks by vertex rows. The same bits."""
+    (stream.splat_tasks(8) == 1: 7 labels, 8 floats a row); 5: the splat is split in five tasks by vertex rows.
+    The same bits. wide: 21 labels, 24 floats a row, split in tasks at every thread count."""
     img, probs, locks = scene
+    if wide:
+        probs = random_probs(21, H, W, seed=9, absent=2)
     real_threads = numba.config.NUMBA_NUM_THREADS
     results = []
     for tasks, tile in ((1, 64), (2, 128), (5, 4096)):
