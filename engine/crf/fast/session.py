@@ -66,7 +66,8 @@ class FastSession:
     """One image. `engine_factory(prior, counts, terms)` makes the mean-field engine (CPU numba or torch)."""
 
     def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: str | None = "labels",
-                 merge_labels: bool = True, fallback: tuple | None = None, prune_mass: float = PRUNE_MASS):
+                 merge_labels: bool = True, fallback: tuple | None = None, prune_mass: float = PRUNE_MASS,
+                 big_bytes: int | None = None):
         image = check_image(image_rgb)
         self.image = np.ascontiguousarray(image).copy()  # our own copy: the lattice cache keys on its content
         self.height, self.width = self.image.shape[:2]
@@ -90,6 +91,13 @@ class FastSession:
         self._checked: list = []  # probs keys whose values passed check_probs
         self._trajectory: tuple = (None, {})  # (history key, {t: blurred per term}) of the last capturing run
         self._last = None
+        self._big_bytes = big_bytes  # None: BIG_BYTES (read at each run); 0: every run streamed (warm_up)
+
+    @property
+    def big_bytes(self) -> int:
+        """Priors above this many bytes run streamed on the CPU (BIG_BYTES unless the session was made with
+        another bound)."""
+        return BIG_BYTES if self._big_bytes is None else self._big_bytes
 
     takes_locks = True  # run(locks=...) applies hand-edit constraints itself (engine.crf.constraints uses it)
 
@@ -100,7 +108,7 @@ class FastSession:
         pkey = probs_key(probs)
         key = (pkey, locks_key(locks), self.merge_labels, self.prune_mass)
         n = probs.shape[1] * probs.shape[2]
-        if self._engine_factory is not CpuEngine or n * simd.row_width(probs.shape[0]) * 4 <= BIG_BYTES:
+        if self._engine_factory is not CpuEngine or n * simd.row_width(probs.shape[0]) * 4 <= self.big_bytes:
             def build() -> Prior:
                 self._check_once(probs, pkey)
                 return make_prior(probs, key=key, merge=self.merge_labels, locks=locks,
@@ -116,7 +124,7 @@ class FastSession:
         if groups is None:
             groups = (src.counts, src.group_of_label, src.rep_label)
             self._groups = [(k, g) for k, g in self._groups if k != key][-3:] + [(key, groups)]
-        if n * src.width * 4 <= BIG_BYTES:  # few distinct labels: small enough to keep, with its history
+        if n * src.width * 4 <= self.big_bytes:  # few distinct labels: small enough to keep, with its history
             prior = src.materialise()
             self._priors.put(key, prior)
             return prior
@@ -257,7 +265,7 @@ class FastSession:
         check_cancel(should_cancel)
         with hist.lock:
             q = self._advance(hist, prior, n_iter, should_cancel, relay, capture)
-        if prior.prior.nbytes > BIG_BYTES:  # a large image keeps no history (its Q and prior are ~0.2-1 GB each;
+        if prior.prior.nbytes > self.big_bytes:  # a large image keeps no history (its Q and prior are ~0.2-1 GB each;
             HISTORIES.pop(hist.key)         # previews, not the iteration slider, make it interactive)
         else:
             HISTORIES.resize(hist.key)
@@ -410,7 +418,7 @@ class FastSession:
                 start = None  # the messages of the kept iterations are gone: compute from Q_0
             self._trajectory = (hist.key, traj)
         # a big image keeps only its newest Q and writes the next one over it (bounded history)
-        big = prior.prior.nbytes > BIG_BYTES and eng.kind == "cpu"
+        big = prior.prior.nbytes > self.big_bytes and eng.kind == "cpu"
         if start is None:
             q0_key = (self._engine_tag, prior.key)
             t, q = 0, None if big else self._q0.get(q0_key)

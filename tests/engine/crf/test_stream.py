@@ -194,3 +194,23 @@ def test_a_weight_change_starts_from_q0_s_kept_messages(scene, monkeypatch):
         s.run(other[0], other[1], locks=other[2])
         s.run(other[0], other[1].replace(bi_w=2.0), locks=other[2])
         assert len(sweeps) - before == 2 * first - 1             # its own Q_0 pass once, then kept
+
+
+def test_warm_up_readies_the_streamed_kernels_too():
+    """warm_up() (the window's start, in the CRF lane) also makes a tiny streamed run, so the first large image's
+    exact run does not compile stream_kernels (4 s after an install). In a fresh interpreter: nothing ran before."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = (
+        "from engine.crf.fast import warm_up, stream_kernels as sk\n"
+        "assert not sk.prior_rows_lut.signatures\n"
+        "warm_up()\n"
+        "ready = {n: bool(getattr(sk, n).signatures) for n in ('prior_rows_lut', 'zero_rows', 'splat_tile',\n"
+        "                                                      'splat_tile_serial')}\n"
+        "assert ready['prior_rows_lut'] and ready['zero_rows'], ready\n"
+        "assert ready['splat_tile'] or ready['splat_tile_serial'], ready\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
