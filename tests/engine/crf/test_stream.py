@@ -199,9 +199,7 @@ def test_a_weight_change_starts_from_q0_s_kept_messages(scene, monkeypatch):
 def test_warm_up_readies_the_streamed_kernels_too():
     """warm_up() (the window's start, in the CRF lane) also makes a tiny streamed run, so the first large image's
     exact run does not compile stream_kernels (4 s after an install). In a fresh interpreter: nothing ran before."""
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.support.paths import fresh_python
     code = (
         "from engine.crf.fast import warm_up, stream_kernels as sk\n"
         "assert not sk.prior_rows_lut.signatures\n"
@@ -211,6 +209,5 @@ def test_warm_up_readies_the_streamed_kernels_too():
         "assert ready['prior_rows_lut'] and ready['zero_rows'], ready\n"
         "assert ready['splat_tile'] or ready['splat_tile_serial'], ready\n"
     )
-    root = Path(__file__).resolve().parents[3]
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    done = fresh_python(code)
     assert done.returncode == 0, done.stderr

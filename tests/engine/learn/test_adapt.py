@@ -253,8 +253,7 @@ def test_a_saved_image_replays_every_labelled_cell_but_not_void(tmp_path):
 def test_warm_up_optimizer_takes_torch_s_one_time_import_off_the_first_stroke():
     """The first optimizer a process makes imports torch's compiler (seconds); after warm_up_optimizer making the
     learning step's LBFGS imports nothing more. In a fresh interpreter, so nothing imported it before."""
-    import subprocess
-    import sys
+    from tests.support.paths import fresh_python
     code = (
         "import sys, torch\n"
         "from engine.learn.adapt import warm_up_optimizer\n"
@@ -267,7 +266,5 @@ def test_warm_up_optimizer_takes_torch_s_one_time_import_off_the_first_stroke():
         "                  line_search_fn='strong_wolfe')\n"
         "assert set(sys.modules) == after, sorted(set(sys.modules) - after)\n"
     )
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[3]
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    done = fresh_python(code)
     assert done.returncode == 0, done.stderr
