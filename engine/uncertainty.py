@@ -19,53 +19,49 @@ def uncertainty_map(probs: np.ndarray) -> np.ndarray:
         raise ValueError(f"probabilities must be (C,H,W) with C >= 1, got {np.shape(probs)}")
     if probs.shape[0] == 1:
         return (1.0 - np.asarray(probs[0], np.float32)).astype(np.float32)
-    # the two largest, one class at a time: three (H,W) arrays, never a copy of all classes (1 GB at 12 MP)
-    p1 = np.array(probs[0], np.float32)
-    p2 = np.full(p1.shape, -np.inf, np.float32)
-    low = np.empty_like(p1)
-    for c in range(1, probs.shape[0]):
-        x = np.asarray(probs[c], np.float32)
-        np.minimum(p1, x, out=low)
-        np.maximum(p2, low, out=p2)
-        np.maximum(p1, x, out=p1)
-    np.subtract(p1, p2, out=p1)
-    np.subtract(np.float32(1.0), p1, out=p1)
-    return np.clip(p1, 0.0, 1.0, out=p1)
+    return _margin(probs, None)
 
 
 def margin_and_labels(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(uncertainty_map(probs), the argmax labels (H, W) uint8, first maximum winning, as
-    engine.crf.base.labels_from_probs) in one pass, bit for bit the same, for (C, H, W) float16 or float32
-    probabilities: what every prediction shows. Why: at 12 MP the two apart read the classes twice, in float16
-    arithmetic; here each band of rows is read once, in float32 (exact for float16), while its running arrays
-    stay in cache (820 -> 410 ms at 12 MP x 5 classes measured on the 2-core machine)."""
+    engine.crf.base.labels_from_probs) in one pass, for (C, H, W) float16 or float32 probabilities (where float32
+    compares as the probabilities do): what every prediction shows. Why: the two apart read the classes twice
+    (820 -> 410 ms at 12 MP x 5 classes measured on the 2-core machine)."""
     if getattr(probs, "dtype", None) not in (np.float16, np.float32) or probs.ndim != 3:
         raise ValueError(f"margin_and_labels takes (C,H,W) float16 or float32 probabilities, got "
                          f"{getattr(probs, 'dtype', None)} {np.shape(probs)}")
+    labels = np.zeros(probs.shape[1:], np.uint8)
     if probs.shape[0] < 2:
-        return uncertainty_map(probs), np.zeros(probs.shape[1:], np.uint8)
+        return uncertainty_map(probs), labels
+    return _margin(probs, labels), labels
+
+
+def _margin(probs: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """1 - (top-1 minus top-2), clipped, in float32, a band of rows at a time (each class read once per band,
+    while the band's running arrays stay in cache; never a copy of all classes: 1 GB at 12 MP); with `labels`,
+    the argmax is written there too (first maximum wins)."""
     c, h, w = probs.shape
     unc = np.empty((h, w), np.float32)
-    labels = np.zeros((h, w), np.uint8)
     rows = max(1, BAND_BYTES // max(1, 4 * w))
     p2, x, low = (np.empty((rows, w), np.float32) for _ in range(3))
     better = np.empty((rows, w), bool)
     for y0 in range(0, h, rows):
         n = min(rows, h - y0)
-        p1, sec, cur, lo, gt, lab = unc[y0:y0 + n], p2[:n], x[:n], low[:n], better[:n], labels[y0:y0 + n]
-        np.copyto(p1, probs[0, y0:y0 + n])
+        p1, sec, cur, lo, gt = unc[y0:y0 + n], p2[:n], x[:n], low[:n], better[:n]
+        np.copyto(p1, probs[0, y0:y0 + n], casting="unsafe")
         sec.fill(-np.inf)
         for k in range(1, c):
-            np.copyto(cur, probs[k, y0:y0 + n])
-            np.greater(cur, p1, out=gt)                 # first maximum wins, as labels_from_probs
-            np.copyto(lab, np.uint8(k), where=gt)
-            np.minimum(p1, cur, out=lo)                 # the two largest, as uncertainty_map
+            np.copyto(cur, probs[k, y0:y0 + n], casting="unsafe")
+            if labels is not None:
+                np.greater(cur, p1, out=gt)
+                np.copyto(labels[y0:y0 + n], np.uint8(k), where=gt)
+            np.minimum(p1, cur, out=lo)   # the two largest
             np.maximum(sec, lo, out=sec)
             np.maximum(p1, cur, out=p1)
         np.subtract(p1, sec, out=p1)
         np.subtract(np.float32(1.0), p1, out=p1)
         np.clip(p1, 0.0, 1.0, out=p1)
-    return unc, labels
+    return unc
 
 
 def mean_uncertainty(probs: np.ndarray, valid: np.ndarray | None = None) -> float:

@@ -69,7 +69,6 @@ def label_rgba(labels: np.ndarray, palette: np.ndarray, visible: np.ndarray | No
 
     labels: (H, W) uint8; palette: (N, 3) uint8; visible: (N,) bool or None (all visible).
     """
-    _check_labels(labels)
     return apply_label_lut(labels, label_lut(palette, visible, alpha))
 
 

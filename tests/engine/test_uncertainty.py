@@ -26,8 +26,9 @@ def test_order_puts_unsure_first_and_unscored_last():
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])
 @pytest.mark.parametrize("classes", [2, 5, 21])
 def test_margin_and_labels_is_the_two_maps_bit_for_bit(dtype, classes, monkeypatch):
-    """One pass over bands of rows gives exactly uncertainty_map and labels_from_probs: ties (first maximum wins,
-    margin 0), a class that wins nowhere, one-hot pixels, and a last band shorter than the others."""
+    """One pass over bands of rows gives exactly the margin of the two largest (sorted) and labels_from_probs:
+    ties (first maximum wins, margin 0), a class that wins nowhere, one-hot pixels, and a last band shorter than
+    the others."""
     import engine.uncertainty as u
     from engine.crf.base import labels_from_probs
     from engine.uncertainty import margin_and_labels
@@ -42,6 +43,8 @@ def test_margin_and_labels_is_the_two_maps_bit_for_bit(dtype, classes, monkeypat
     p[:, 5:8] = 0
     p[classes - 1, 5:8] = 1                               # one-hot on the last class
     unc, labels = margin_and_labels(p)
+    top = np.sort(p.astype(np.float32), axis=0)                   # the margin spelled out: the two largest
+    np.testing.assert_array_equal(unc, np.clip(np.float32(1.0) - (top[-1] - top[-2]), 0.0, 1.0))
     np.testing.assert_array_equal(unc, uncertainty_map(p))
     np.testing.assert_array_equal(labels, labels_from_probs(p))
     assert unc.dtype == np.float32 and labels.dtype == np.uint8
