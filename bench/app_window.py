@@ -144,11 +144,18 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
         signal.connect(lambda *_: shown.append(ctl.crf.shown_kind()))
 
     def exact():
-        return ctl.state.crf_labels is not None and ctl.crf.shown_kind() == "exact" and not ctl.busy
+        """The exact labels are shown and nothing that could replace them runs or waits: the CRF, the preview and
+        the prediction. (The learning lane may still take the image's features for later strokes: `idle`.)"""
+        return ctl.state.crf_labels is not None and ctl.crf.shown_kind() == "exact" and not ctl.crf.pending \
+            and not any(ctl.lanes[name].busy for name in ("crf", "preview", "predict"))
+
+    def idle():
+        return exact() and not ctl.busy
 
     wait(lambda: ctl.state is not None and ctl.state.probs is not None, "predicted", t_open)
     wait(lambda: ctl.state.crf_preview is not None or ctl.state.crf_labels is not None, "open first", t_open)
     wait(exact, "open exact", t_open)
+    wait(idle, "open idle", t_open)   # (not timed as a step: the stroke starts on an idle window)
     params = ctl.crf.params.to_dict()
     ed = ctl.editor
     ed.set_radius(8)
@@ -161,12 +168,14 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
     wait(lambda: any(k in ("local", "exact") or k.startswith("preview") for k in shown), "stroke first", t_stroke)
     stroke_kind = shown[0]
     wait(exact, "stroke exact", t_stroke)
+    wait(idle, "stroke idle", t_stroke)
     row = win.crf_panel.rows["bi_w"]
     del shown[:]
     t_slider = time.perf_counter()
     row.slider.setValue(row.slider.value() + 4)
     wait(lambda: bool(shown), "slider first", t_slider)
     wait(exact, "slider exact", t_slider)
+    wait(idle, "slider idle", t_slider)
     peak = _peak_gb()
     end = time.time() + IDLE_S
     while time.time() < end:
@@ -188,6 +197,7 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
             "predicted_s": marks["predicted"], "stroke_first_ms": marks["stroke first"] * 1000,
             "stroke_kind": stroke_kind, "stroke_exact_s": marks["stroke exact"],
             "slider_first_ms": marks["slider first"] * 1000, "slider_exact_s": marks["slider exact"],
+            "idle_after_s": {k: round(marks[f"{k} idle"], 2) for k in ("open", "stroke", "slider")},
             "peak_gb": peak, "idle_gb": idle, "saved": bool(saved),
             "classes_shown": int((counts > 0.001 * counts.sum()).sum()),
             "phase_peak_gb": {k: round(v, 2) for k, v in phase_peak.items()}}

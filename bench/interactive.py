@@ -187,8 +187,10 @@ def app(sizes: str | None, models: str | None, quick: bool, reference: bool, tim
           + "; ".join(f"{m} = {MODELS[m]}" for m in dict.fromkeys(m for _, m in rows)))
     print("open = from opening the folder (model load and prediction included); stroke / slider = from the stroke "
           "or the slider move;\n'1st' = the first labels shown (a preview or a local window), 'exact' = the exact "
-          "labels shown and the window idle;\npeak = peak RSS of the window's process, idle = its RSS 2 s after the "
-          "last exact run (after gc); pydensecrf and\nfast = the whole-image CRF of the window's probabilities, "
+          "labels shown with nothing left to run that could change them\n(the learning lane may still take the "
+          "image's features for later strokes: -v prints when the window was idle);\npeak = peak RSS of the "
+          "window's process, idle = its RSS 2 s after the last exact run (after gc); pydensecrf and\n"
+          "fast = the whole-image CRF of the window's probabilities, "
           "pydensecrf and this engine (cold) in one child, ratio = pydensecrf / fast;\n'-' where pydensecrf would "
           "not fit in the memory available (the reason follows the row)", flush=True)
     print(header(), flush=True)
@@ -200,7 +202,8 @@ def app(sizes: str | None, models: str | None, quick: bool, reference: bool, tim
         if verbose and r is not None:
             print(f"    {time.time() - t0:.0f} s; predicted after {r['predicted_s']:.1f} s; stroke shown first as "
                   f"{r['stroke_kind']!r}; {r['classes_shown']} classes on 0.1% of the labels or more; probabilities "
-                  f"{r['probs_dtype']}; RSS peak (GB) "
+                  f"{r['probs_dtype']}; idle after (s) "
+                  + ", ".join(f"{k} {v}" for k, v in r["idle_after_s"].items()) + "; RSS peak (GB) "
                   + ", ".join(f"{k} {v}" for k, v in r["phase_peak_gb"].items()), flush=True)
         last = r
     print(f"load average {os.getloadavg()[0]:.1f} at the end")

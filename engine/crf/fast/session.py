@@ -27,7 +27,7 @@ from .cache import ByteLRU
 from .cpu_engine import Q0_MESSAGES, CpuEngine, KeptMessages
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
-from .prune import PRUNE_MASS, negligible_labels
+from .prune import PRUNE_LADDER, PRUNE_MASS, negligible_labels
 from .stream import StreamEngine, StreamPrior
 from .threads import PARALLEL_LOCK
 
@@ -35,6 +35,7 @@ PRIOR_BUDGET = 384 << 20
 BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the CPU: streamed (stream.py), no history
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
+STREAM_BYTES = 1536 << 20  # a streamed run's vertex buffers: above this, faint classes are pruned at up to 1e-2
 
 
 def _converted(values: np.ndarray, dtype) -> np.ndarray:
@@ -81,7 +82,7 @@ class FastSession:
         self.previews = previews
         self.merge_labels = merge_labels
         self.prune_mass = float(prune_mass) if merge_labels else 0.0  # prune.py; 0: every class keeps its row
-        self._pruned: tuple = (None, None)  # (probs key, negligible_labels of them): once per probabilities
+        self._pruned: dict = {}  # (probs key, mass) -> negligible_labels of them: once per probabilities and mass
         self._priors = ByteLRU(PRIOR_BUDGET)
         self._groups: list = []  # [(prior key, groups)] of the last streamed priors (a few small arrays each)
         self._q0 = ByteLRU(PRIOR_BUDGET)  # softmax(prior): the same for every weight and sigma
@@ -102,17 +103,19 @@ class FastSession:
     takes_locks = True  # run(locks=...) applies hand-edit constraints itself (engine.crf.constraints uses it)
 
     # ---- cached pieces ----
-    def _prior(self, probs: np.ndarray, locks=None) -> Prior | StreamPrior:
+    def _prior(self, probs: np.ndarray, locks=None, mass: float | None = None) -> Prior | StreamPrior:
         """The prior of probs under locks: a Prior (N, W) float32, or for a large image on the CPU a StreamPrior
-        (rows computed tile by tile, nothing of size N x W held; label groups cached)."""
+        (rows computed tile by tile, nothing of size N x W held; label groups cached). mass: the combined
+        probability of the classes pruned (prune.py; the session's prune_mass unless a wider run needs more)."""
         pkey = probs_key(probs)
-        key = (pkey, locks_key(locks), self.merge_labels, self.prune_mass)
+        mass = self.prune_mass if mass is None else mass
+        key = (pkey, locks_key(locks), self.merge_labels, mass)
         n = probs.shape[1] * probs.shape[2]
         if self._engine_factory is not CpuEngine or n * simd.row_width(probs.shape[0]) * 4 <= self.big_bytes:
             def build() -> Prior:
                 self._check_once(probs, pkey)
                 return make_prior(probs, key=key, merge=self.merge_labels, locks=locks,
-                                  pruned=self._negligible(probs, pkey))
+                                  pruned=self._negligible(probs, pkey, mass))
             return self._priors.get_or_build(key, build)
         prior = self._priors.get(key)
         if prior is not None:
@@ -120,7 +123,7 @@ class FastSession:
         self._check_once(probs, pkey)
         groups = dict(self._groups).get(key)
         src = StreamPrior(probs, key, locks, merge=self.merge_labels, groups=groups,
-                          pruned=self._negligible(probs, pkey))
+                          pruned=self._negligible(probs, pkey, mass))
         if groups is None:
             groups = (src.counts, src.group_of_label, src.rep_label)
             self._groups = [(k, g) for k, g in self._groups if k != key][-3:] + [(key, groups)]
@@ -130,13 +133,36 @@ class FastSession:
             return prior
         return src
 
-    def _negligible(self, probs: np.ndarray, pkey) -> np.ndarray | None:
-        """The classes of these probabilities that leave the CRF (prune.py), computed once per probabilities."""
-        if self.prune_mass <= 0:
+    def _negligible(self, probs: np.ndarray, pkey, mass: float) -> np.ndarray | None:
+        """The classes of these probabilities that leave the CRF at combined `mass` (prune.py), computed once per
+        probabilities and mass (the last few kept)."""
+        if mass <= 0:
             return None
-        if self._pruned[0] != pkey:
-            self._pruned = (pkey, negligible_labels(probs, self.prune_mass))
-        return self._pruned[1]
+        if (pkey, mass) not in self._pruned:
+            self._pruned = dict(list(self._pruned.items())[-3:])
+            self._pruned[(pkey, mass)] = negligible_labels(probs, mass)
+        return self._pruned[(pkey, mass)]
+
+    def _fitted(self, prior: StreamPrior, terms: list, probs: np.ndarray, locks) -> StreamPrior:
+        """The streamed prior whose vertex buffers fit STREAM_BYTES: when the session's pruning leaves rows too wide
+        for these lattices (182 classes whose faint ones are not all below 1e-4, or the DeepLab v2 preset's
+        lattices at 12 MP), faint classes are pruned at the next combined mass of PRUNE_LADDER that fits, or at
+        its last (docs/crf.md states the error each allows)."""
+        vertices = sum(lat.n_vertices + 1 for lat, w in terms if w != 0)
+
+        def fits(groups: int) -> bool:
+            return 2 * 4 * simd.row_width(groups) * vertices <= STREAM_BYTES
+
+        if self.prune_mass <= 0 or fits(prior.n_groups):
+            return prior
+        pkey = probs_key(probs)
+        for mass in (m for m in PRUNE_LADDER if m > self.prune_mass):
+            pruned = self._negligible(probs, pkey, mass)
+            bound = int((~pruned).sum()) + int(pruned.any())   # groups at most (identical rows merge further)
+            if fits(bound) or mass == PRUNE_LADDER[-1]:
+                wider = self._prior(probs, locks, mass)
+                return wider if wider.n_groups < prior.n_groups else prior
+        return prior
 
     def _check_once(self, probs: np.ndarray, pkey) -> None:
         """Values checked once per distinct probabilities (a pass over them), not again for every stroke's locks."""
@@ -168,7 +194,7 @@ class FastSession:
         hist.lattice_keys = tuple(k for k, _ in term_keys)
         self._kept_keys.add(("history", key))
         hist.terms = terms
-        hist.groups = (prior.counts, prior.group_of_label, prior.rep_label, prior.pruned)
+        hist.groups = (prior.counts, prior.group_of_label, prior.rep_label, prior.pruned, prior.key[3])
         return hist
 
     def release(self) -> None:
@@ -189,7 +215,7 @@ class FastSession:
             self._groups = []
             self._q0.clear()
             self._trajectory, self._last = (None, {}), None
-            self._pruned = (None, None)
+            self._pruned = {}
 
     # ---- the backend contract ----
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None, locks=None,
@@ -242,7 +268,11 @@ class FastSession:
             prior = self._prior(probs, locks)
             check_cancel(should_cancel)
             if isinstance(prior, StreamPrior):
-                out_probs, labels, unc = self._streamed(prior, params, should_cancel, relay, capture, compact, locks)
+                terms = self._terms(params)
+                prior = self._fitted(prior, terms[0], probs, locks)
+                check_cancel(should_cancel)
+                out_probs, labels, unc = self._streamed(prior, params, terms, should_cancel, relay, capture, compact,
+                                                        locks)
             else:
                 out_probs, labels, unc = self._in_memory(prior, params, should_cancel, relay, capture, compact, locks)
         if hard is not None:  # what constraints.constrain_result does, in place
@@ -255,7 +285,11 @@ class FastSession:
                 unc.reshape(-1)[idx] = 0.0  # one-hot: certain
         if on_iteration is not None:
             on_iteration(n_iter, n_iter, out_probs)
-        return CRFResult(out_probs, labels, self.note, unc)
+        note = self.note
+        if prior.key[3] > self.prune_mass and prior.pruned is not None:   # (_fitted: a wide run pruned more)
+            note = "; ".join(x for x in (note, f"{int(prior.pruned.sum())} faint classes (together below "
+                                               f"{prior.key[3]:g} at every pixel) left the CRF to fit its memory") if x)
+        return CRFResult(out_probs, labels, note, unc)
 
     def _in_memory(self, prior: Prior, params: CRFParams, should_cancel, relay, capture, compact, locks):
         """(probabilities, labels, uncertainty or None) of a run on an (N, W) prior with the session's engine,
@@ -277,11 +311,12 @@ class FastSession:
             (out_probs, labels), unc = self._expand(hist.engine, q, prior), None
         return out_probs, labels, unc
 
-    def _streamed(self, prior: StreamPrior, params: CRFParams, should_cancel, relay, capture, compact, locks):
+    def _streamed(self, prior: StreamPrior, params: CRFParams, terms: tuple, should_cancel, relay, capture, compact,
+                  locks):
         """(probabilities, labels, uncertainty or None) of a streamed run (stream.py): Q never held whole; what
         the last sweep gives is expanded tile by tile into the result."""
         n_iter = int(params.iterations)
-        terms, term_keys = self._terms(params)
+        terms, term_keys = terms
         key = (self._engine_tag, prior.key, term_keys)
         if prior.flat.dtype != np.float16:
             prior.hold()  # (float32 probabilities: below 4 MP in the app, HALF_PROBS_PIXELS; dropped after the run)
@@ -335,10 +370,11 @@ class FastSession:
             prior.release()
         if traj is not None:
             self._trajectory = (key, traj)
-        self._last = (params, key, list(terms) if traj is not None else [], (prior.counts, gol, rep, prior.pruned),
-                      locks)
+        self._last = (params, key, list(terms) if traj is not None else [],
+                      (prior.counts, gol, rep, prior.pruned, prior.key[3]), locks)
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": n_iter,
-                           "engine": eng.kind, "mode": eng.mode}
+                           "engine": eng.kind, "mode": eng.mode, "prune_mass": prior.key[3],
+                           "pruned": 0 if prior.pruned is None else int(prior.pruned.sum())}
         return out, labels.reshape(self.height, self.width), unc
 
     def _expand_compact(self, eng, q, prior: Prior):
@@ -370,13 +406,13 @@ class FastSession:
             return None
         self._trajectory = (None, {})
         self._last = (params, hist_key, [], groups, locks)  # the solution holds the lattices now, the session not
-        counts, group_of_label, rep_label, pruned = groups
+        counts, group_of_label, rep_label, pruned, mass = groups
         if locks is None:
             locks = (np.zeros((self.height, self.width), np.uint8), np.zeros((self.height, self.width), bool))
         return win.Solution(params=params, shape=(self.height, self.width), terms=terms,
                             trajectory=[traj[t] for t in range(n)], counts=counts, group_of_label=group_of_label,
                             rep_label=rep_label, locks=(np.array(locks[0], np.uint8), np.array(locks[1], bool)),
-                            pruned=pruned)
+                            pruned=pruned, prune_mass=mass)
 
     def refine_window(self, solution: win.Solution, probs, box, locks=None, should_cancel=None) -> win.WindowResult:
         """Re-solve window `box` (x0, y0, x1, y1; see window.window_for) of probabilities (C,H,W) with the locks,

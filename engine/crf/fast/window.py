@@ -25,7 +25,7 @@ from . import simd
 from .cpu_engine import CpuEngine, owner_spans
 from .lattice import Lattice
 from .prior import make_prior
-from .prune import negligible_labels
+from .prune import PRUNE_MASS, negligible_labels
 from .sublattice import SubLattice, sub_lattice
 from .threads import PARALLEL_LOCK
 
@@ -86,6 +86,7 @@ class Solution:
     kind: str = "exact"   # 'local' once a window has been pasted
     windows: int = field(default=0)
     pruned: np.ndarray | None = None  # (C,) bool: the labels the solve pruned (prune.py)
+    prune_mass: float = PRUNE_MASS    # at which combined mass (a wide streamed run may prune more: session.py)
 
     @property
     def nbytes(self) -> int:
@@ -136,7 +137,7 @@ def _priors(solution: Solution, crop: np.ndarray, held_crop: np.ndarray, new_loc
     The held side keeps the solution's pruned labels; the new side only those still negligible in the window (a
     class the new probabilities make likely, e.g. one a stroke just taught, gets its own row back)."""
     held_pruned = solution.pruned
-    new_pruned = None if held_pruned is None else held_pruned & negligible_labels(crop)
+    new_pruned = None if held_pruned is None else held_pruned & negligible_labels(crop, solution.prune_mass)
     new = make_prior(crop, key=("window",), locks=new_locks, within=solution.group_of_label, pruned=new_pruned)
     old = make_prior(held_crop, key=("window",), locks=old_locks, within=new.group_of_label, pruned=held_pruned)
     if not np.array_equal(old.group_of_label, new.group_of_label):

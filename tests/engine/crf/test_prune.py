@@ -110,3 +110,52 @@ def test_streamed_runs_prune_the_same_classes_bit_for_bit(scene, monkeypatch, ha
     assert streamed.last_stats["groups"] == in_memory.last_stats["groups"] < 21
     assert np.array_equal(got.probs, want.probs) and np.array_equal(got.labels, want.labels)
     assert (got.labels[locked] == target).all()
+
+
+def test_a_streamed_run_too_wide_for_its_memory_prunes_more_within_the_stated_bound(monkeypatch):
+    """Faint classes above 1e-4 (a 182-class model's absent ones): a streamed run whose vertex buffers would pass
+    STREAM_BYTES prunes at the next mass of PRUNE_LADDER, says so, and stays within that mass of the full solve; a
+    stroke's window on that solution keeps its width (the window prunes at the solution's mass)."""
+    from engine.crf.fast import session as session_mod
+    from engine.crf.fast import stream
+    from engine.crf.fast.prune import PRUNE_LADDER
+    h, w = 90, 130
+    img = synthetic_photo(h, w, 5)
+    rng = np.random.default_rng(7)
+    p = random_probs(4, h, w, seed=7)
+    faint = []
+    for k in range(17):   # peaks 2e-5 .. 5e-4: together about 4e-3 at most, most above the default 1e-4
+        field = random_probs(2, h, w, seed=200 + k)[0]
+        faint.append(10 ** rng.uniform(-4.7, -3.3) * field / field.max())
+    faint = np.stack(faint).astype(np.float32)
+    probs = np.concatenate([p * (1 - faint.sum(0, keepdims=True)), faint]).astype(np.float32)
+    params = PRESETS["deeplab-v1"].replace(bi_xy_std=20.0)
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(stream, "TILE", 1024)
+    clear_crf_caches()
+    full = FastBackend(device="cpu", prune_mass=0).session(img).run(probs, params)
+    roomy = FastBackend(device="cpu").session(img)
+    default = roomy.run(probs, params)
+    assert roomy.last_stats["prune_mass"] == PRUNE_MASS and roomy.last_stats["groups"] > 8   # fits: as before
+    assert "left the CRF" not in default.note
+    monkeypatch.setattr(session_mod, "STREAM_BYTES", 0)   # no width fits: the last rung
+    clear_crf_caches()
+    tight = FastBackend(device="cpu").session(img)
+    got = tight.run(probs, params, capture=True)
+    mass = PRUNE_LADDER[-1]
+    assert tight.last_stats["prune_mass"] == mass and tight.last_stats["pruned"] == 17
+    assert tight.last_stats["groups"] == 5 and "17 faint classes" in got.note
+    assert float(np.abs(got.probs - full.probs).max()) <= mass   # the bound docs/crf.md states
+    assert (got.labels == full.labels).mean() >= 0.999
+    solution = tight.solution()
+    width = solution.trajectory[0][0].shape[1]
+    assert solution.prune_mass == mass
+    box = (60, 40, 80, 52)
+    edit, locked = got.labels.copy(), np.zeros((h, w), bool)
+    locked[box[1]:box[3], box[0]:box[2]] = True
+    edit[locked] = 2
+    result = tight.refine_local(solution, probs, box, locks=(edit, locked))
+    assert solution.trajectory[0][0].shape[1] == width                # no faint class came back as its own row
+    x0, y0, x1, y1 = result.box
+    whole = tight.run(probs, params, locks=(edit, locked))
+    assert (result.labels == whole.labels[y0:y1, x0:x1]).mean() >= 0.995
