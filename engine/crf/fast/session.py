@@ -35,7 +35,8 @@ PRIOR_BUDGET = 384 << 20
 BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the CPU: streamed (stream.py), no history
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
-STREAM_BYTES = 1536 << 20  # a streamed run's vertex buffers: above this, faint classes are pruned at up to 1e-2
+STREAM_BYTES = 3 << 30  # a streamed run's vertex buffers: above this, faint classes are pruned at up to 1e-2
+# (6 MP x 21 classes with the DeepLab v2 preset, 2.2 GB, stays exact: pydensecrf fits there and is compared)
 
 
 def _converted(values: np.ndarray, dtype) -> np.ndarray:

@@ -30,6 +30,17 @@ def test_downscaled_copy_fits_the_budget_and_scales_the_kernels():
     assert up.shape == (100, 120) and (up[locked] == 3).all() and (up[~locked] == 0).all()  # ... not when shown
 
 
+def test_half_probabilities_scale_down_as_their_float32_values_do():
+    """A preview widens float16 probabilities plane by plane (on torch's threads): the same small copy as the
+    float32 values give, bit for bit, and class sums still one."""
+    g = Downscaled.for_image(700, 900, budget=20_000)
+    half = random_probs(5, 700, 900, seed=4).astype(np.float16)
+    small = g.probs(half)
+    assert small.dtype == np.float32 and small.shape == (5,) + g.small
+    assert np.array_equal(small, g.probs(half.astype(np.float32)))
+    assert np.abs(small.sum(0) - 1).max() < 5e-3   # (float16 rounding of each class)
+
+
 def test_compact_probs_are_bytes_and_read_back_within_half_a_step():
     probs = random_probs(5, 40, 50, 2)
     cp = CompactProbs(probs)
