@@ -35,6 +35,7 @@ PRIOR_BUDGET = 384 << 20
 BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the CPU: streamed (stream.py), no history
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
+HELD_PRIOR_BYTES = 512 << 20  # a streamed run holds the (N, W) prior of float16 probabilities up to this (below)
 STREAM_BYTES = 3 << 30  # a streamed run's vertex buffers: above this, faint classes are pruned at up to 1e-2
 # (6 MP x 21 classes with the DeepLab v2 preset, 2.2 GB, stays exact: pydensecrf fits there and is compared)
 
@@ -319,7 +320,7 @@ class FastSession:
         n_iter = int(params.iterations)
         terms, term_keys = terms
         key = (self._engine_tag, prior.key, term_keys)
-        if prior.flat.dtype != np.float16:
+        if prior.flat.dtype != np.float16 or prior.n_points * prior.width * 4 <= HELD_PRIOR_BYTES:
             prior.hold()  # (float32 probabilities: below 4 MP in the app, HALF_PROBS_PIXELS; dropped after the run)
         eng = StreamEngine(prior, terms)
         dtype = self._trajectory_dtype(terms, prior.n_groups, n_iter) if capture and eng.terms else None

@@ -58,14 +58,22 @@ def _tiles() -> int:
     return 3 if stream.splat_tasks(simd.row_width(C)) == 1 else 2
 
 
-@pytest.mark.parametrize("half", [False, True])
-def test_streamed_exact_run_stays_within_its_formula(scene, monkeypatch, half):
+def _held(half: bool, width: int) -> bool:
+    """Whether a streamed run holds its (N, W) prior: float32 probabilities always, float16 ones up to
+    session.HELD_PRIOR_BYTES."""
+    return not half or N * width * 4 <= session_mod.HELD_PRIOR_BYTES
+
+
+@pytest.mark.parametrize("half, held_bytes", [(False, None), (True, None), (True, 0)])
+def test_streamed_exact_run_stays_within_its_formula(scene, monkeypatch, half, held_bytes):
     """Peak <= result (C*N codes + labels N + uncertainty 4N) + 2 vertex buffers per kernel + the tiles (the
     prior's and Q's, and a second Q tile where the splat runs beside the step: stream.splat_tasks(W) == 1) + slack;
-    float32 probabilities (below 4 MP in the app) add the prior, held for the run (N*W*4) and made a block of
-    groups at a time (C*TILE*4)."""
+    a prior held for the run adds N*W*4 (float32 probabilities, below 4 MP in the app, always, and make it a
+    block of groups at a time, C*TILE*4; float16 ones up to HELD_PRIOR_BYTES; held_bytes 0: never)."""
     img, probs = scene
     probs = probs.astype(np.float16) if half else probs
+    if held_bytes is not None:
+        monkeypatch.setattr(session_mod, "HELD_PRIOR_BYTES", held_bytes)
     monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
     monkeypatch.setattr(stream, "TILE", TILE)
     lc.clear()
@@ -74,8 +82,8 @@ def test_streamed_exact_run_stays_within_its_formula(scene, monkeypatch, half):
     session.run(probs, params, compact=True)  # builds the lattices and finds the label groups (kept: not measured)
     width = simd.row_width(C)
     vertex, _ = _vertex_bytes(params, width)
-    budget = C * N + N + 4 * N + vertex + _tiles() * TILE * width * 4 + (0 if half else N * width * 4 + C * TILE * 4) \
-        + SLACK
+    budget = C * N + N + 4 * N + vertex + _tiles() * TILE * width * 4 + (N * width * 4 if _held(half, width) else 0) \
+        + (0 if half else C * TILE * 4) + SLACK
     peak = _peak(lambda: session.run(probs, params, compact=True))
     assert session.last_stats["mode"] == "streamed"
     assert peak <= budget, f"peak {peak} B over the budget {budget} B"
@@ -96,7 +104,8 @@ def test_capturing_run_adds_only_its_float16_messages(scene, monkeypatch):
     vertex, rows = _vertex_bytes(params, width)
     messages = params.iterations * rows * width * 2
     previews = N  # the labels of each iteration, for on_iteration
-    budget = C * N + 5 * N + vertex + _tiles() * TILE * width * 4 + messages + previews + SLACK
+    held = N * width * 4 if _held(True, width) else 0
+    budget = C * N + 5 * N + vertex + _tiles() * TILE * width * 4 + held + messages + previews + SLACK
     peak = _peak(lambda: session.run(probs, params, compact=True, capture=True, on_iteration=lambda i, n, p: None))
     assert session.solution() is not None and session.solution() is None  # kept once, then handed over
     assert peak <= budget, f"peak {peak} B over the budget {budget} B"

@@ -30,11 +30,15 @@ def _streamed(monkeypatch, tile=128):
     monkeypatch.setattr(stream, "TILE", tile)  # several tiles, the last one partial (70 x 90 = 6300 pixels)
 
 
-@pytest.mark.parametrize("half", [False, True])
+@pytest.mark.parametrize("half, held", [(False, True), (True, True), (True, False)])
 @pytest.mark.parametrize("with_locks", [False, True])
-def test_streamed_runs_match_the_in_memory_engine_bit_for_bit(scene, monkeypatch, half, with_locks):
+def test_streamed_runs_match_the_in_memory_engine_bit_for_bit(scene, monkeypatch, half, held, with_locks):
+    """Float16 probabilities' prior rows held for the run (session.HELD_PRIOR_BYTES) or made through the table
+    at every pass: the same bits."""
     img, probs, locks = scene
     probs = probs.astype(np.float16) if half else probs
+    if not held:
+        monkeypatch.setattr(session_mod, "HELD_PRIOR_BYTES", 0)
     locks = locks if with_locks else None
     want = {}
     for params in (PARAMS, PARAMS.replace(iterations=0), PARAMS.replace(pos_w=0, bi_w=0)):
