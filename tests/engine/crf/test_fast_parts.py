@@ -232,3 +232,13 @@ def test_kept_messages_are_numpy_s_conversion_bit_for_bit():
         assert got.dtype == dtype and got.flags.c_contiguous and not np.shares_memory(got, values)
         np.testing.assert_array_equal(got.view(np.uint16 if dtype == np.float16 else np.uint32),
                                       want.view(np.uint16 if dtype == np.float16 else np.uint32))
+
+
+@pytest.mark.parametrize("sxy, srgb", [(121.0, 5.0), (67.0, 3.0), (0.7, 0.3)])
+def test_bilateral_features_are_pydensecrfs_float32_quotients(sxy, srgb):
+    """Written in place, the features stay int / float32(sigma) in float32, column x first (features.py)."""
+    img = synthetic_photo(37, 53, 2)
+    f = bilateral_features(img, sxy, srgb).reshape(37, 53, 5)
+    ys, xs = np.mgrid[0:37, 0:53].astype(np.float32)
+    assert np.array_equal(f[..., 0], xs / np.float32(sxy)) and np.array_equal(f[..., 1], ys / np.float32(sxy))
+    assert np.array_equal(f[..., 2:], img.astype(np.float32) / np.float32(srgb))
