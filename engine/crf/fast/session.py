@@ -289,8 +289,8 @@ class FastSession:
             on_iteration(n_iter, n_iter, out_probs)
         note = self.note
         if prior.key[3] > self.prune_mass and prior.pruned is not None:   # (_fitted: a wide run pruned more)
-            note = "; ".join(x for x in (note, f"{int(prior.pruned.sum())} faint classes (together below "
-                                               f"{prior.key[3]:g} at every pixel) left the CRF to fit its memory") if x)
+            note = "; ".join(x for x in (note, f"{int(prior.pruned.sum())} faint classes, under {prior.key[3]:g} "
+                                               "together, left the CRF to fit memory") if x)
         return CRFResult(out_probs, labels, note, unc)
 
     def _in_memory(self, prior: Prior, params: CRFParams, should_cancel, relay, capture, compact, locks):
