@@ -145,7 +145,7 @@ class FastSession:
             self._pruned[(pkey, mass)] = negligible_labels(probs, mass)
         return self._pruned[(pkey, mass)]
 
-    def _fitted(self, prior: StreamPrior, terms: list, probs: np.ndarray, locks) -> StreamPrior:
+    def _fitted(self, prior: StreamPrior, terms: list, probs: np.ndarray, locks) -> Prior | StreamPrior:
         """The streamed prior whose vertex buffers fit STREAM_BYTES: when the session's pruning leaves rows too wide
         for these lattices (182 classes whose faint ones are not all below 1e-4, or the DeepLab v2 preset's
         lattices at 12 MP), faint classes are pruned at the next combined mass of PRUNE_LADDER that fits, or at
@@ -271,8 +271,9 @@ class FastSession:
             check_cancel(should_cancel)
             if isinstance(prior, StreamPrior):
                 terms = self._terms(params)
-                prior = self._fitted(prior, terms[0], probs, locks)
+                prior = self._fitted(prior, terms[0], probs, locks)   # (narrowed, it may be small enough to hold)
                 check_cancel(should_cancel)
+            if isinstance(prior, StreamPrior):
                 out_probs, labels, unc = self._streamed(prior, params, terms, should_cancel, relay, capture, compact,
                                                         locks)
             else:
@@ -485,7 +486,8 @@ class FastSession:
             if on_iteration is not None and t < n_iter:
                 on_iteration(t, n_iter, self._preview(eng, q, prior))
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": computed,
-                           "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind)}
+                           "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind), "prune_mass": prior.key[3],
+                           "pruned": 0 if prior.pruned is None else int(prior.pruned.sum())}
         return q
 
     @staticmethod

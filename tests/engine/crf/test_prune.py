@@ -112,10 +112,12 @@ def test_streamed_runs_prune_the_same_classes_bit_for_bit(scene, monkeypatch, ha
     assert (got.labels[locked] == target).all()
 
 
-def test_a_streamed_run_too_wide_for_its_memory_prunes_more_within_the_stated_bound(monkeypatch):
+@pytest.mark.parametrize("big_bytes", [0, 500_000])
+def test_a_streamed_run_too_wide_for_its_memory_prunes_more_within_the_stated_bound(monkeypatch, big_bytes):
     """Faint classes above 1e-4 (a 182-class model's absent ones): a streamed run whose vertex buffers would pass
     STREAM_BYTES prunes at the next mass of PRUNE_LADDER, says so, and stays within that mass of the full solve; a
-    stroke's window on that solution keeps its width (the window prunes at the solution's mass)."""
+    stroke's window on that solution keeps its width (the window prunes at the solution's mass). big_bytes
+    500000: the 21-class prior (1.1 MB) runs streamed, the pruned one (0.37 MB) is small enough to hold."""
     from engine.crf.fast import session as session_mod
     from engine.crf.fast import stream
     from engine.crf.fast.prune import PRUNE_LADDER
@@ -130,7 +132,7 @@ def test_a_streamed_run_too_wide_for_its_memory_prunes_more_within_the_stated_bo
     faint = np.stack(faint).astype(np.float32)
     probs = np.concatenate([p * (1 - faint.sum(0, keepdims=True)), faint]).astype(np.float32)
     params = PRESETS["deeplab-v1"].replace(bi_xy_std=20.0)
-    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(session_mod, "BIG_BYTES", big_bytes)
     monkeypatch.setattr(stream, "TILE", 1024)
     clear_crf_caches()
     full = FastBackend(device="cpu", prune_mass=0).session(img).run(probs, params)
@@ -144,6 +146,7 @@ def test_a_streamed_run_too_wide_for_its_memory_prunes_more_within_the_stated_bo
     got = tight.run(probs, params, capture=True)
     mass = PRUNE_LADDER[-1]
     assert tight.last_stats["prune_mass"] == mass and tight.last_stats["pruned"] == 17
+    assert tight.last_stats["mode"] == ("streamed" if big_bytes == 0 else "shared")
     assert tight.last_stats["groups"] == 5 and "17 faint classes, under 0.01 together, left the CRF" in got.note
     assert float(np.abs(got.probs - full.probs).max()) <= mass   # the bound docs/crf.md states
     assert (got.labels == full.labels).mean() >= 0.999
