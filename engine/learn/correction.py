@@ -100,7 +100,8 @@ class ImageAdaptation:
         """(C,H,W) probabilities of ``state``'s head (e.g. the head an undo restored): float32, or float16 for
         large images as their predictions are (engine.crf.interactive.probs_dtype). ``carried``: as the image
         shows it before anyone corrects it (the head it was opened with)."""
-        return self.adapter.probs(self.features, state, carried=carried, **probs_dtype(*self.features.image_hw))
+        kw = probs_dtype(*self.features.image_hw, self.adapter.n_classes)
+        return self.adapter.probs(self.features, state, carried=carried, **kw)
 
     def remember_saved(self, labels: np.ndarray, memory: ReplayMemory | None, epoch: int | None = None) -> None:
         """The annotator saved this image: its saved labels, every labelled pixel and not only the painted ones,

@@ -262,7 +262,7 @@ class Adaptation(QObject):
         if not self._active(predictor) or head is None or head.is_original:
             return lambda image, cancel, progress=None: (
                 predictor.predict(image, should_cancel=cancel, on_progress=progress,
-                                  **probs_dtype(*image.shape[:2])), None)
+                                  **probs_dtype(*image.shape[:2], predictor.n_classes)), None)
 
         def run(image, cancel, progress=None):
             if progress is not None:
@@ -270,7 +270,8 @@ class Adaptation(QObject):
             features = adapter.predictor.extract_features(image, should_cancel=cancel)
             if progress is not None:
                 progress("adapted head", 0.9)
-            probs = adapter.probs(features, head, carried=carried, **probs_dtype(*image.shape[:2]))
+            probs = adapter.probs(features, head, carried=carried,
+                                  **probs_dtype(*image.shape[:2], adapter.n_classes))
             return probs, Prepared(features, head)
         return run
 
@@ -287,7 +288,7 @@ class Adaptation(QObject):
         if extra is None or extra.features is None or not self._active():
             return None
         adapter, head = self.adapter, self.head_for(None)
-        kw = probs_dtype(*extra.features.image_hw)
+        kw = probs_dtype(*extra.features.image_hw, adapter.n_classes)
         return lambda: (adapter.probs(extra.features, head, carried=True, **kw), Prepared(extra.features, head))
 
     def image_ready(self, st, extra: Prepared | None) -> None:

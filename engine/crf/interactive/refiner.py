@@ -33,14 +33,18 @@ LOCAL_MIN_PIXELS = downscale.PREVIEW_PIXELS  # below this a whole-image run is a
 COMPACT_PIXELS = 1_000_000  # results of larger images keep their probabilities as bytes (compact.py)
 IDLE_MS = 600  # after a local result, the exact run starts once nothing happened for this long
 CHANGED_MAX_SHARE = 0.5  # new probabilities (head adaptation) changing labels over more of the image: no window
-HALF_PROBS_PIXELS = 4_000_000  # larger images keep the network's probabilities as float16 (half the memory)
+HALF_PROBS_PIXELS = 4_000_000  # larger images keep the network's probabilities as float16 (half the memory),
+HALF_PROBS_BYTES = 1 << 30      # and so do those whose float32 (C,H,W) would pass this (3 MP x 182 classes: 2.2 GB)
 
 
-def probs_dtype(height: int, width: int) -> dict:
+def probs_dtype(height: int, width: int, classes: int = 0) -> dict:
     """Predictor.predict keywords for the dtype the app keeps an image's probabilities in: {'dtype': float16}
     from HALF_PROBS_PIXELS up (12 MP x 21 classes is 0.5 GB instead of 1 GB; the CRF is then exact for those
-    rounded probabilities), else {} (float32, the predictor's default)."""
-    return {"dtype": np.float16} if height * width >= HALF_PROBS_PIXELS else {}
+    rounded probabilities) or where `classes` make float32 pass HALF_PROBS_BYTES (a 182-class model from
+    1.5 MP), else {} (float32, the predictor's default)."""
+    pixels = height * width
+    half = pixels >= HALF_PROBS_PIXELS or pixels * max(0, int(classes)) * 4 >= HALF_PROBS_BYTES
+    return {"dtype": np.float16} if half else {}
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,14 @@ def test_downscaled_copy_fits_the_budget_and_scales_the_kernels():
     assert up.shape == (100, 120) and (up[locked] == 3).all() and (up[~locked] == 0).all()  # ... not when shown
 
 
+def test_probabilities_are_kept_as_float16_for_large_images_and_wide_label_sets():
+    assert refiner.probs_dtype(3000, 4000, 5) == {"dtype": np.float16}            # 12 MP: by pixels
+    assert refiner.probs_dtype(1500, 2000, 21) == {}                               # 3 MP x 21: 252 MB float32
+    assert refiner.probs_dtype(1500, 2000, 182) == {"dtype": np.float16}          # 3 MP x 182: 2.2 GB float32
+    assert refiner.probs_dtype(1000, 1000, 182) == {}                              # 1 MP x 182: 0.7 GB
+    assert refiner.probs_dtype(1500, 2000) == {}                                   # (classes unknown: by pixels)
+
+
 def test_half_probabilities_scale_down_as_their_float32_values_do():
     """A preview widens float16 probabilities plane by plane (on torch's threads): the same small copy as the
     float32 values give, bit for bit, and class sums still one."""
