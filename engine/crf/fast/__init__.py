@@ -4,7 +4,8 @@ Layout: features.py (pydensecrf's exact features) -> build_kernels.py + hash_ker
 symmetric normalisation) -> lattice_cache.py (byte-bounded caches) -> cpu_kernels.py + cpu_engine.py (numba,
 threaded, GIL released; simd.py issues whole-row vector ops, buffers.py recycles big arrays, threads.py picks the
 threading layer; stream.py + stream_kernels.py run large images a pixel tile at a time) or torch_engine.py
-(CUDA) -> prior.py (label merging), history.py (Q per iteration) -> session.py. Memory: docs/design/memory.md. Matches pydensecrf to ~1e-6 (reference dense_crf.md §1).
+(CUDA) -> prior.py (label merging), prune.py, history.py (Q per iteration), convert.py (dtype copies on torch's
+threads) -> session.py. Memory: docs/design/memory.md. Matches pydensecrf to ~1e-6 (reference dense_crf.md §1).
 """
 from __future__ import annotations
 

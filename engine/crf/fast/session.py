@@ -24,6 +24,7 @@ from . import lattice_cache as lc
 from . import simd
 from . import window as win
 from .cache import ByteLRU
+from .convert import kept_messages
 from .cpu_engine import Q0_MESSAGES, CpuEngine, KeptMessages
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
@@ -38,31 +39,6 @@ TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels:
 HELD_PRIOR_BYTES = 512 << 20  # a streamed run holds the (N, W) prior of float16 probabilities up to this (below)
 STREAM_BYTES = 3 << 30  # a streamed run's vertex buffers: above this, faint classes are pruned at up to 1e-2
 # (6 MP x 21 classes with the DeepLab v2 preset, 2.2 GB, stays exact: pydensecrf fits there and is compared)
-
-
-def _converted(values: np.ndarray, dtype) -> np.ndarray:
-    """values.astype(dtype), the same bits, on torch's threads: numpy converts float32 to float16 on one core, and
-    a capturing run converts every iteration's messages (1.4 of 17 s at 12 MP x 5 classes on two cores; half
-    that with torch)."""
-    import torch
-
-    out = np.empty(values.shape, dtype)
-    torch.from_numpy(out).copy_(torch.from_numpy(np.ascontiguousarray(values)))
-    return out
-
-
-def _kept(blurred: list, dtype=np.float32) -> list:
-    """Host copies (rows padded as the CPU engine's) of an iteration's blurred vertex values."""
-    out = []
-    for b in blurred:
-        if isinstance(b, np.ndarray):
-            out.append(_converted(b, dtype))
-        else:  # torch (GPU): copied to the host, padded
-            host = b.detach().cpu().numpy()
-            pad = np.zeros((host.shape[0], simd.row_width(host.shape[1])), dtype)
-            pad[:, :host.shape[1]] = host
-            out.append(pad)
-    return out
 
 
 class FastSession:
@@ -356,7 +332,7 @@ class FastSession:
                     if t == 0 and sum(b.nbytes for b in eng.blurred) <= Q0_MESSAGES.budget:
                         Q0_MESSAGES.put(q0_key, KeptMessages([b.copy() for b in eng.blurred]))
                 if traj is not None:
-                    traj[t] = _kept(eng.blurred, dtype)
+                    traj[t] = kept_messages(eng.blurred, dtype)
             labels = np.empty(n, np.uint8)
             if compact:
                 out = CompactProbs(shape=(prior.n_labels, self.height, self.width))
@@ -475,7 +451,7 @@ class FastSession:
             messages_key = (self._engine_tag, prior.key, hist.lattice_keys) if t == 0 else None
             kwargs = {}
             if traj is not None:
-                kwargs["capture"] = lambda b, t=t: traj.__setitem__(t, _kept(b, dtype))
+                kwargs["capture"] = lambda b, t=t: traj.__setitem__(t, kept_messages(b, dtype))
             if big:
                 hist.qs.pop(t, None)  # in place: the kept Q_t becomes Q_t+1 (not handed to the pool: it lives on)
                 kwargs["out"] = q

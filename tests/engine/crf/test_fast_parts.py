@@ -217,9 +217,9 @@ def test_prior_is_built_narrow_and_exact_when_fingerprints_collide(monkeypatch):
 
 
 def test_kept_messages_are_numpy_s_conversion_bit_for_bit():
-    """A capturing run keeps every iteration's messages, converted on torch's threads (session._converted): the
+    """A capturing run keeps every iteration's messages, converted on torch's threads (convert.converted): the
     bits are numpy's astype, rounding, overflow, subnormals and the padding's zeros included."""
-    from engine.crf.fast.session import _converted
+    from engine.crf.fast.convert import converted as _converted
 
     rng = np.random.default_rng(3)
     values = (rng.standard_normal((1001, 8)) * np.float32(10.0) ** rng.integers(-9, 6, (1001, 8))).astype(np.float32)
