@@ -41,6 +41,12 @@ STREAM_BYTES = 3 << 30  # a streamed run's vertex buffers: above this, faint cla
 # (6 MP x 21 classes with the DeepLab v2 preset, 2.2 GB, stays exact: pydensecrf fits there and is compared)
 
 
+def _pruning(prior: Prior | StreamPrior) -> dict:
+    """What a run's prior pruned: the combined mass it was made with (the fourth part of its key, _prior) and how
+    many classes left the CRF at it."""
+    return {"prune_mass": prior.key[3], "pruned": 0 if prior.pruned is None else int(prior.pruned.sum())}
+
+
 class FastSession:
     """One image. `engine_factory(prior, counts, terms)` makes the mean-field engine (CPU numba or torch)."""
 
@@ -172,7 +178,7 @@ class FastSession:
         hist.lattice_keys = tuple(k for k, _ in term_keys)
         self._kept_keys.add(("history", key))
         hist.terms = terms
-        hist.groups = (prior.counts, prior.group_of_label, prior.rep_label, prior.pruned, prior.key[3])
+        hist.groups = (prior.counts, prior.group_of_label, prior.rep_label, prior.pruned, _pruning(prior)["prune_mass"])
         return hist
 
     def release(self) -> None:
@@ -264,9 +270,9 @@ class FastSession:
                 unc.reshape(-1)[idx] = 0.0  # one-hot: certain
         if on_iteration is not None:
             on_iteration(n_iter, n_iter, out_probs)
-        note = self.note
-        if prior.key[3] > self.prune_mass and prior.pruned is not None:   # (_fitted: a wide run pruned more)
-            note = "; ".join(x for x in (note, f"{int(prior.pruned.sum())} faint classes, under {prior.key[3]:g} "
+        note, pruning = self.note, _pruning(prior)
+        if pruning["prune_mass"] > self.prune_mass and pruning["pruned"]:   # (_fitted: a wide run pruned more)
+            note = "; ".join(x for x in (note, f"{pruning['pruned']} faint classes, under {pruning['prune_mass']:g} "
                                                "together, left the CRF to fit memory") if x)
         return CRFResult(out_probs, labels, note, unc)
 
@@ -298,7 +304,7 @@ class FastSession:
         terms, term_keys = terms
         key = (self._engine_tag, prior.key, term_keys)
         if prior.flat.dtype != np.float16 or prior.n_points * prior.width * 4 <= HELD_PRIOR_BYTES:
-            prior.hold()  # (float32 probabilities: below 4 MP in the app, HALF_PROBS_PIXELS; dropped after the run)
+            prior.hold()  # (float32 probabilities, below 4 MP in the app, and small float16 ones; dropped after)
         eng = StreamEngine(prior, terms)
         dtype = self._trajectory_dtype(terms, prior.n_groups, n_iter) if capture and eng.terms else None
         traj = {} if dtype is not None else None
@@ -350,10 +356,9 @@ class FastSession:
         if traj is not None:
             self._trajectory = (key, traj)
         self._last = (params, key, list(terms) if traj is not None else [],
-                      (prior.counts, gol, rep, prior.pruned, prior.key[3]), locks)
+                      (prior.counts, gol, rep, prior.pruned, _pruning(prior)["prune_mass"]), locks)
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": n_iter,
-                           "engine": eng.kind, "mode": eng.mode, "prune_mass": prior.key[3],
-                           "pruned": 0 if prior.pruned is None else int(prior.pruned.sum())}
+                           "engine": eng.kind, "mode": eng.mode, **_pruning(prior)}
         return out, labels.reshape(self.height, self.width), unc
 
     def _expand_compact(self, eng, q, prior: Prior):
@@ -462,8 +467,7 @@ class FastSession:
             if on_iteration is not None and t < n_iter:
                 on_iteration(t, n_iter, self._preview(eng, q, prior))
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": computed,
-                           "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind), "prune_mass": prior.key[3],
-                           "pruned": 0 if prior.pruned is None else int(prior.pruned.sum())}
+                           "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind), **_pruning(prior)}
         return q
 
     @staticmethod
