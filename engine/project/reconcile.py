@@ -255,11 +255,18 @@ def fit_channels(probs: np.ndarray, n: int) -> np.ndarray:
     c = probs.shape[0]
     if c == n:
         return probs
-    if c < n:
-        out = np.zeros((n,) + probs.shape[1:], np.float32)
+    if hasattr(probs, "with_channels"):   # a compact CRF result: plane by plane, never a float32 (C, H, W) copy
+        return probs.with_channels(n)
+    dtype = probs.dtype if probs.dtype == np.float16 else np.float32   # (float16 stays float16: no float32 copy
+    if c < n:                                                          # of a wide model's 12 MP probabilities)
+        out = np.zeros((n,) + probs.shape[1:], dtype)
         out[:c] = probs
         return out
-    out = np.array(probs[:n], dtype=np.float32)
-    total = out.sum(axis=0)
-    out /= np.where(total > 1e-12, total, 1.0)[None]
+    total = np.zeros(probs.shape[1:], np.float32)
+    for k in range(n):
+        total += probs[k]
+    total = np.where(total > 1e-12, total, np.float32(1.0))
+    out = np.empty((n,) + probs.shape[1:], dtype)
+    for k in range(n):   # a class at a time, divided in float32 and rounded once
+        out[k] = np.asarray(probs[k], np.float32) / total
     return out

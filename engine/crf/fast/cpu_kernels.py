@@ -334,8 +334,9 @@ def expand(q, group_of_label, rep_label, probs_out, labels_out):
 
 @njit(nogil=True, parallel=True, cache=True)
 def expand_compact(q, group_of_label, rep_label, counts, codes_out, labels_out, unc_out):
-    """What expand gives, compactly, for large images: codes_out (C,N) uint8 = round(255 q[:, group]), labels_out
-    (N,) (first maximum wins) and unc_out (N,) float32 = 1 - (p1 - p2) over the labels (engine.uncertainty's
+    """What expand gives, compactly, for large images: codes_out (G,N) uint8 = round(255 q[:, group]), one row
+    per label group (engine.crf.compact.CompactProbs.grouped: the labels of a group share it), labels_out (N,)
+    (first maximum wins) and unc_out (N,) float32 = 1 - (p1 - p2) over the labels (engine.uncertainty's
     arithmetic; a group of several labels ties with itself), without the (C,N) float32 array."""
     n = q.shape[0]
     C = group_of_label.shape[0]
@@ -361,11 +362,10 @@ def expand_compact(q, group_of_label, rep_label, counts, codes_out, labels_out, 
                         p2 = q[i, g]
                 u = np.float32(1.0) - (p1 - p2)
             unc_out[i] = min(max(u, np.float32(0.0)), np.float32(1.0))
-        for lab in range(C):
-            g = group_of_label[lab]
+        for g in range(G):
             for i in range(i0, i1):
                 v = q[i, g] * np.float32(255.0) + np.float32(0.5)
-                codes_out[lab, i] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
+                codes_out[g, i] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
 
 
 @njit(nogil=True, parallel=True, cache=True)

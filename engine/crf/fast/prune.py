@@ -18,7 +18,7 @@ import numpy as np
 from ..unary import PROB_CLIP
 
 PRUNE_MASS = 1e-4  # the combined probability, at every pixel, of the classes a run may prune
-PRUNE_LADDER = (1e-3, 1e-2)  # the masses a streamed run whose rows are too wide for its memory may prune at
+PRUNE_LADDER = (1e-3, 1e-2, 3e-2)  # the masses a streamed run whose rows are too wide for its memory may prune at
 
 
 def negligible_labels(probs: np.ndarray, mass: float = PRUNE_MASS, chunk: int = 4) -> np.ndarray:

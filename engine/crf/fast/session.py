@@ -37,7 +37,7 @@ BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the 
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
 HELD_PRIOR_BYTES = 512 << 20  # a streamed run holds the (N, W) prior of float16 probabilities up to this (below)
-STREAM_BYTES = 3 << 30  # a streamed run's vertex buffers: above this, faint classes are pruned at up to 1e-2
+STREAM_BYTES = 3 << 30  # a streamed run's vertex buffers: above this, faint classes are pruned at up to 3e-2
 # (6 MP x 21 classes with the DeepLab v2 preset, 2.2 GB, stays exact: pydensecrf fits there and is compared)
 
 
@@ -262,9 +262,12 @@ class FastSession:
                 out_probs, labels, unc = self._in_memory(prior, params, should_cancel, relay, capture, compact, locks)
         if hard is not None:  # what constraints.constrain_result does, in place
             idx, cls = hard
-            flat = (out_probs.codes if compact else out_probs).reshape(out_probs.shape[0], -1)
-            flat[:, idx] = 0
-            flat[cls, idx] = 255 if compact else 1.0
+            if compact:
+                out_probs.lock(idx, cls)
+            else:
+                flat = out_probs.reshape(out_probs.shape[0], -1)
+                flat[:, idx] = 0
+                flat[cls, idx] = 1.0
             labels = enforce_locks(labels, *locks)
             if unc is not None:
                 unc.reshape(-1)[idx] = 0.0  # one-hot: certain
@@ -341,8 +344,8 @@ class FastSession:
                     traj[t] = kept_messages(eng.blurred, dtype)
             labels = np.empty(n, np.uint8)
             if compact:
-                out = CompactProbs(shape=(prior.n_labels, self.height, self.width))
-                codes, unc = out.codes.reshape(prior.n_labels, n), np.empty(n, np.float32)
+                out, codes = CompactProbs.grouped(gol, (self.height, self.width))   # (a plane per label group)
+                unc = np.empty(n, np.float32)
                 eng.sweep(lambda a, b, q: ck.expand_compact(q, gol, rep, prior.counts, codes[:, a:b], labels[a:b],
                                                             unc[a:b]), splat=False)
                 unc = unc.reshape(self.height, self.width)
@@ -369,12 +372,11 @@ class FastSession:
             q = np.zeros((host.shape[0], simd.row_width(g)), np.float32)
             q[:, :g] = host
         n = q.shape[0]
-        out = CompactProbs(shape=(prior.n_labels, self.height, self.width))
+        out, codes = CompactProbs.grouped(prior.group_of_label, (self.height, self.width))
         labels = np.empty(n, np.uint8)
         unc = np.empty(n, np.float32)
         with PARALLEL_LOCK:
-            ck.expand_compact(q, prior.group_of_label, prior.rep_label, prior.counts,
-                              out.codes.reshape(prior.n_labels, n), labels, unc)
+            ck.expand_compact(q, prior.group_of_label, prior.rep_label, prior.counts, codes, labels, unc)
         return out, labels.reshape(self.height, self.width), unc.reshape(self.height, self.width)
 
     # ---- local refinement (window.py) ----

@@ -52,11 +52,52 @@ def test_half_probabilities_scale_down_as_their_float32_values_do():
 def test_compact_probs_are_bytes_and_read_back_within_half_a_step():
     probs = random_probs(5, 40, 50, 2)
     cp = CompactProbs(probs)
-    assert cp.nbytes == probs.size and len(cp) == 5 and cp.shape == probs.shape
+    assert cp.nbytes == probs.size + 5 * 4 and len(cp) == 5 and cp.shape == probs.shape   # (+ plane_of)
     assert np.abs(cp[2] - probs[2]).max() <= 0.5 / 255 + 1e-7
     assert np.abs(np.asarray(cp) - probs).max() <= 0.5 / 255 + 1e-7
     cp.paste((10, 5, 20, 15), np.ones((5, 10, 10), np.float32))
     assert (cp[0][5:15, 10:20] == 1).all() and (cp[0][:5] != 1).any()
+
+
+def test_compact_probs_share_planes_of_equal_classes_and_split_them_on_writes():
+    """Absent classes share one zero plane; a grouped store (the CRF's label groups) holds a plane per group; a
+    paste or a lock that makes two classes of a plane differ gives them their own; reading is per class."""
+    probs = np.zeros((40, 30, 20), np.float32)
+    probs[3], probs[7] = 0.25, 0.75
+    cp = CompactProbs(probs)
+    assert cp.n_planes == 3 and cp.nbytes < 4 * 30 * 20 + 40 * 4   # 40 classes, 3 planes
+    assert np.array_equal(np.asarray(cp), np.round(probs * 255) / 255) and cp[:, 4, 5].shape == (40,)
+    assert np.array_equal(cp[:, 4, 5], np.asarray(cp)[:, 4, 5]) and cp[[7, 3, 0], 2:4].shape == (3, 2, 20)
+    assert np.array_equal(cp[(1, 2), 1, 2:5], np.zeros((2, 3), np.float32))
+
+    win = np.zeros((40, 5, 5), np.float32)
+    win[3], win[9] = 0.5, 0.5          # class 9 (a zero-plane class) turns up in the window
+    cp.paste((2, 3, 7, 8), win)
+    assert cp.n_planes == 4 and (cp[9][3:8, 2:7] == 128 / 255).all() and not cp[10].any() and not cp[9][:3].any()
+    assert np.array_equal(cp.codes[3, 3:8, 2:7], np.full((5, 5), 128, np.uint8))
+
+    grouped, block = CompactProbs.grouped(np.array([0, 1, 1, 2, 1], np.int32), (4, 5))
+    assert block.shape == (3, 20) and grouped.shape == (5, 4, 5)
+    block[:] = [[0], [10], [245]]
+    grouped.lock(np.array([0, 6]), np.array([2, 4]))   # classes 2 and 4 share group 1 with class 1
+    assert grouped.n_planes == 5
+    assert grouped.codes[:, 0, 0].tolist() == [0, 0, 255, 0, 0] and grouped.codes[:, 1, 1].tolist() == [0, 0, 0, 0, 255]
+    assert grouped.codes[:, 3, 4].tolist() == [0, 10, 10, 245, 10]
+
+
+def test_compact_probs_change_channel_count_plane_by_plane():
+    """fit_channels of a compact result (a class added or removed): new classes at 0, the kept ones renormalised,
+    with no float32 (C, H, W) array and the planes still shared."""
+    from engine.project.reconcile import fit_channels
+    probs = np.zeros((6, 8, 9), np.float32)
+    probs[0], probs[1], probs[5] = 0.2, 0.2, 0.6
+    cp = CompactProbs(probs)
+    more = fit_channels(cp, 8)
+    assert more.shape == (8, 8, 9) and more.n_planes == cp.n_planes + 1 and not more[7].any()
+    assert np.array_equal(np.asarray(more)[:6], np.asarray(cp))
+    fewer = fit_channels(cp, 3)
+    assert fewer.shape == (3, 8, 9) and fewer.n_planes == 3   # (classes 0, 1 and the zero plane of 2)
+    assert np.allclose(np.asarray(fewer), fit_channels(np.asarray(cp), 3), atol=0.5 / 255 + 1e-6)
 
 
 def test_dirty_regions_as_a_box_boxes_or_a_mask():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from engine.crf import PRESETS
+from engine.crf.compact import CompactProbs
 from engine.crf.fast import FastBackend
 from engine.crf.fast.prune import PRUNE_MASS, negligible_labels
 from engine.crf.reference import pydensecrf_refine
@@ -110,6 +111,9 @@ def test_streamed_runs_prune_the_same_classes_bit_for_bit(scene, monkeypatch, ha
     assert streamed.last_stats["groups"] == in_memory.last_stats["groups"] < 21
     assert np.array_equal(got.probs, want.probs) and np.array_equal(got.labels, want.labels)
     assert (got.labels[locked] == target).all()
+    compact = streamed.run(probs, params, locks=locks, compact=True)   # a plane per label group, not per class
+    assert compact.probs.n_planes <= streamed.last_stats["groups"] + 1 < 21   # (+ the locked class's own)
+    assert np.array_equal(compact.probs.codes, CompactProbs.encode(got.probs))
 
 
 @pytest.mark.parametrize("big_bytes", [0, 500_000])
@@ -147,7 +151,7 @@ def test_a_streamed_run_too_wide_for_its_memory_prunes_more_within_the_stated_bo
     mass = PRUNE_LADDER[-1]
     assert tight.last_stats["prune_mass"] == mass and tight.last_stats["pruned"] == 17
     assert tight.last_stats["mode"] == ("streamed" if big_bytes == 0 else "shared")
-    assert tight.last_stats["groups"] == 5 and "17 faint classes, under 0.01 together, left the CRF" in got.note
+    assert tight.last_stats["groups"] == 5 and f"17 faint classes, under {mass:g} together, left the CRF" in got.note
     assert float(np.abs(got.probs - full.probs).max()) <= mass   # the bound docs/crf.md states
     assert (got.labels == full.labels).mean() >= 0.999
     solution = tight.solution()

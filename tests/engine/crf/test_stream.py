@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from engine.crf import CRFParams
+from engine.crf.compact import CompactProbs
 from engine.crf.fast import FastBackend, cpu_engine, stream
 from engine.crf.fast import session as session_mod
 from engine.crf.fast.prior import make_prior
@@ -53,6 +54,7 @@ def test_streamed_runs_match_the_in_memory_engine_bit_for_bit(scene, monkeypatch
         compact = s.run(probs, params, locks=locks, compact=True)
         ref_compact = FastBackend(device="cpu").session(img).run(probs, params, locks=locks, compact=True)
         assert np.array_equal(compact.probs.codes, ref_compact.probs.codes)
+        assert np.array_equal(compact.probs.codes, CompactProbs.encode(got.probs))   # (locks too)
         np.testing.assert_array_equal(compact.unc, ref_compact.unc)
 
 

@@ -106,6 +106,11 @@ def test_fit_channels_pads_and_truncates():
     np.testing.assert_array_equal(padded[:3], probs)
     assert not padded[3:].any()
     np.testing.assert_allclose(fit_channels(probs, 2).sum(0), 1, atol=1e-6)
+    half = probs.astype(np.float16)   # large images' probabilities: no float32 copy of all classes
+    for n in (2, 5):
+        got = fit_channels(half, n)
+        assert got.dtype == np.float16 and got.shape == (n,) + probs.shape[1:]
+        np.testing.assert_allclose(got, fit_channels(half.astype(np.float32), n), atol=1e-3)
 
 
 # ----- class list edits: ids are stable -----------------------------------------------------------------
