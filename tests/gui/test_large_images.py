@@ -291,3 +291,37 @@ def test_a_quick_second_stroke_refines_the_first_ones_window_too(qtbot, tmp_path
         assert calls[1] == refiner.dirty_box([first, second])
     finally:
         close_window(w, monkeypatch)
+
+
+def test_a_class_added_on_a_large_image_keeps_the_result_compact_and_shows_it(qtbot, tmp_path, env, large,  # noqa: F811
+                                                                             monkeypatch):
+    """A compact CRF result (a plane per label group) through a class edit: the new class reads 0 everywhere,
+    shares a plane, its heat map and the readout work, and a stroke of it shows in the next exact result."""
+    from engine.crf.compact import CompactProbs
+    from gui.dialogs import classes as class_dialogs
+    w, st, folder, model = _open(qtbot, tmp_path, env)
+    try:
+        assert isinstance(st.crf_probs, CompactProbs) and st.crf_probs.shape[0] == 3
+        monkeypatch.setattr(class_dialogs, "ask_class_name", lambda *a: "scratch")
+        assert w.class_editor.add()
+        st = w.ctl.state
+        assert isinstance(st.crf_probs, CompactProbs) and st.crf_probs.shape == (4,) + st.shape
+        assert not st.crf_probs[3].any() and st.crf_probs.n_planes <= 4
+        w.class_panel.select(3)                                       # its heat map: p = 0 everywhere
+        assert w.canvas.overlay_visible("heat")
+        w.canvas.cursor_moved.emit(20, 10)
+        assert "%" in w.readout.pixel.text()
+        w.ctl.editor.set_paint_class(3)
+        w.ctl.editor.begin_stroke((60, 50))
+        w.ctl.editor.stroke_to((75, 52))
+        w.ctl.editor.end_stroke()
+        qtbot.waitUntil(lambda: w.ctl.crf.shown_kind() == "exact" and not w.ctl.busy
+                        and (w.ctl.state.crf_labels == 3).any(), timeout=30000)
+        st = w.ctl.state
+        assert isinstance(st.crf_probs, CompactProbs) and st.crf_probs.shape[0] == 4
+        painted = np.asarray(st.locked, bool)
+        assert painted.any() and (st.crf_labels[painted] == 3).all()
+        assert (st.crf_probs[3][painted] == 1.0).all()             # the locked class, one-hot where it was painted
+        assert not np.asarray(st.crf_probs)[:3][:, painted].any()
+    finally:
+        close_window(w, monkeypatch)
