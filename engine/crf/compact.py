@@ -86,10 +86,12 @@ class CompactProbs:
 
     @property
     def codes(self) -> np.ndarray:
-        """All classes' codes as one (C,H,W) uint8 array (a copy: C planes, not the shared ones)."""
+        """All classes' codes as one (C,H,W) uint8 array: a read-only copy (C planes, not the shared ones), so a
+        write to it fails instead of being lost (writers use grouped, lock or paste)."""
         out = np.empty(self.shape, np.uint8)
         for c, p in enumerate(self.plane_of):
             out[c] = self.planes[p]
+        out.flags.writeable = False
         return out
 
     def __len__(self) -> int:

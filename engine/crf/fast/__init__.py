@@ -27,6 +27,9 @@ class FastBackend:
     previews: what on_iteration receives after each iteration: 'labels' (a function returning the label map, so
     only a caller that shows it pays for the argmax), 'probs' or None. prune_mass: classes whose combined
     probability stays below it at every pixel leave the run (prune.py; default PRUNE_MASS, 0 keeps every class).
+    keep_history False: a session keeps no iteration history after a run; cache_bytes: the budget of a
+    session's priors and Q_0 caches (session.PRIOR_BUDGET by default); both for a preview's session, whose
+    runs are cheap to redo and which should not hold a wide model's arrays.
     """
 
     name = "fast"
@@ -34,7 +37,8 @@ class FastBackend:
     releases_gil = True  # numba kernels run with nogil, torch releases the GIL: safe in a worker thread
 
     def __init__(self, device: str | None = "auto", engine: str = "auto", previews: str | None = "labels",
-                 merge_labels: bool = True, prune_mass: float | None = None):
+                 merge_labels: bool = True, prune_mass: float | None = None, keep_history: bool = True,
+                 cache_bytes: int | None = None):
         self.device = pick_device(device)
         if self.device.type == "mps":  # the torch engine's sparse products are CUDA/CPU only (and untested there)
             if (device or "auto").lower() != "auto":
@@ -50,6 +54,7 @@ class FastBackend:
         self.previews = previews
         self.merge_labels = merge_labels
         self.prune_mass = PRUNE_MASS if prune_mass is None else float(prune_mass)
+        self.keep_history, self.cache_bytes = keep_history, cache_bytes   # (FastSession: what a session keeps)
 
     def _factory(self):
         if self.engine == "numba":
@@ -67,7 +72,8 @@ class FastBackend:
             fallback = (CpuEngine, "numba:cpu", release_device_memory)
         return FastSession(image_rgb, self._factory(), engine_tag=f"{self.engine}:{self.device}",
                            previews=self.previews, merge_labels=self.merge_labels, fallback=fallback,
-                           prune_mass=self.prune_mass)
+                           prune_mass=self.prune_mass, keep_history=self.keep_history,
+                           cache_bytes=self.cache_bytes)
 
 
 def warm_up() -> None:

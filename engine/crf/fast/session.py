@@ -52,7 +52,7 @@ class FastSession:
 
     def __init__(self, image_rgb: np.ndarray, engine_factory, engine_tag: str, previews: str | None = "labels",
                  merge_labels: bool = True, fallback: tuple | None = None, prune_mass: float = PRUNE_MASS,
-                 big_bytes: int | None = None):
+                 big_bytes: int | None = None, keep_history: bool = True, cache_bytes: int | None = None):
         image = check_image(image_rgb)
         self.image = np.ascontiguousarray(image).copy()  # our own copy: the lattice cache keys on its content
         self.height, self.width = self.image.shape[:2]
@@ -67,9 +67,11 @@ class FastSession:
         self.merge_labels = merge_labels
         self.prune_mass = float(prune_mass) if merge_labels else 0.0  # prune.py; 0: every class keeps its row
         self._pruned: dict = {}  # (probs key, mass) -> negligible_labels of them: once per probabilities and mass
-        self._priors = ByteLRU(PRIOR_BUDGET)
+        budget = PRIOR_BUDGET if cache_bytes is None else int(cache_bytes)   # (a preview's session: less)
+        self._priors = ByteLRU(budget)
         self._groups: list = []  # [(prior key, groups)] of the last streamed priors (a few small arrays each)
-        self._q0 = ByteLRU(PRIOR_BUDGET)  # softmax(prior): the same for every weight and sigma
+        self._q0 = ByteLRU(budget)  # softmax(prior): the same for every weight and sigma
+        self.keep_history = keep_history  # False: no iteration history is kept after a run (a preview's session)
         self._lock = threading.Lock()
         self.last_stats: dict = {}
         self._kept_keys: set = set()  # (cache, key) this session put in the process-wide caches (see release)
@@ -287,8 +289,9 @@ class FastSession:
         check_cancel(should_cancel)
         with hist.lock:
             q = self._advance(hist, prior, n_iter, should_cancel, relay, capture)
-        if prior.prior.nbytes > self.big_bytes:  # a large image keeps no history (its Q and prior are ~0.2-1 GB each;
-            HISTORIES.pop(hist.key)         # previews, not the iteration slider, make it interactive)
+        if prior.prior.nbytes > self.big_bytes or not self.keep_history:  # a large image keeps no history (its Q
+            HISTORIES.pop(hist.key)   # and prior are ~0.2-1 GB each; previews, not the iteration slider, make it
+            #                           interactive), nor does a preview's session
         else:
             HISTORIES.resize(hist.key)
         kept = self._trajectory[0] == hist.key  # the lattices only with messages (else a cache may have let them go)
