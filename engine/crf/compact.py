@@ -26,6 +26,7 @@ class CompactProbs:
     def __init__(self, probs: np.ndarray | None = None, shape: tuple | None = None):
         if probs is not None:
             probs = np.asarray(probs)
+            self._hw = tuple(probs.shape[1:])
             self.planes, self.plane_of = [], np.zeros(probs.shape[0], np.int32)
             zero = None
             for c in range(probs.shape[0]):
@@ -40,9 +41,9 @@ class CompactProbs:
                     self.planes.append(plane)
         else:
             c, h, w = shape
+            self._hw = (h, w)
             self.planes = [np.zeros((h, w), np.uint8)] if c else []
             self.plane_of = np.zeros(c, np.int32)
-        self._hw = tuple(probs.shape[1:]) if probs is not None else tuple(shape[1:])
 
     @classmethod
     def grouped(cls, plane_of: np.ndarray, hw: tuple[int, int]) -> tuple["CompactProbs", np.ndarray]:
@@ -157,13 +158,13 @@ class CompactProbs:
         """These probabilities with exactly n channels (engine.project.reconcile.fit_channels): new classes at 0
         (one shared plane), removed ones dropped and the rest renormalised, plane by plane."""
         c = len(self)
-        out = CompactProbs(shape=(0,) + self._hw)
         if n >= c:
-            out.planes = [p.copy() for p in self.planes]
-            out.plane_of = np.concatenate([self.plane_of, np.full(n - c, len(out.planes), np.int32)])
+            out = self.copy()
             if n > c:
+                out.plane_of = np.concatenate([out.plane_of, np.full(n - c, len(out.planes), np.int32)])
                 out.planes.append(np.zeros(self._hw, np.uint8))
             return out
+        out = CompactProbs(shape=(0,) + self._hw)
         kept = self.plane_of[:n]
         used, out.plane_of = np.unique(kept, return_inverse=True)
         out.plane_of = out.plane_of.astype(np.int32).reshape(-1)
