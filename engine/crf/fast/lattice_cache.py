@@ -3,10 +3,17 @@
 The Gaussian lattice depends only on (H, W, sxy), so every image of the same size shares it. The bilateral
 lattice depends on the image and (sxy, srgb). Weights, iterations and the unary never rebuild a lattice.
 Keys use float32 sigmas, the precision pydensecrf sees, so 3.0 and 3.0000000001 share a lattice.
+
+A lattice over its cache's budget (both lattices at 24 MP with the DeepLab v1 preset; at 12 MP with the v2 preset)
+is not kept, but whatever still holds it (the last run's solution, which local windows slice; a run in progress)
+keeps it alive: LIVE finds it by key, so the next run for the same image and sigmas shares that copy instead of
+building a second one beside it (measured at 24 MP, demo model: a stroke's exact run held two copies of both).
 """
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 
 import numpy as np
 
@@ -19,6 +26,10 @@ BILATERAL_BUDGET = 768 << 20  # and its bilateral one (about 620 MB)
 
 GAUSSIAN_LATTICES = ByteLRU(GAUSS_BUDGET)
 BILATERAL_LATTICES = ByteLRU(BILATERAL_BUDGET)
+
+# Every lattice handed out that something still references, by key (weak: it holds no memory itself).
+LIVE: "weakref.WeakValueDictionary[tuple, Lattice]" = weakref.WeakValueDictionary()
+_LIVE_LOCK = threading.Lock()
 
 # Counters so tests (and the bench) can see what was rebuilt.
 BUILD_COUNTS = {"gaussian": 0, "bilateral": 0}
@@ -45,7 +56,7 @@ def gaussian_lattice(height: int, width: int, sxy: float) -> tuple[tuple, Lattic
         BUILD_COUNTS["gaussian"] += 1
         return build_lattice(gaussian_features(height, width, sxy))
 
-    return key, GAUSSIAN_LATTICES.get_or_build(key, build)
+    return key, _get_or_build(GAUSSIAN_LATTICES, key, build)
 
 
 def bilateral_lattice(image_rgb: np.ndarray, img_key: tuple, sxy: float, srgb: float) -> tuple[tuple, Lattice]:
@@ -55,10 +66,27 @@ def bilateral_lattice(image_rgb: np.ndarray, img_key: tuple, sxy: float, srgb: f
         BUILD_COUNTS["bilateral"] += 1
         return build_lattice(bilateral_features(image_rgb, sxy, srgb))
 
-    return key, BILATERAL_LATTICES.get_or_build(key, build)
+    return key, _get_or_build(BILATERAL_LATTICES, key, build)
+
+
+def _get_or_build(cache, key: tuple, build) -> Lattice:
+    """The cached lattice for ``key``, else a live one (held elsewhere, over the budget), else a new one."""
+    lat = cache.get(key)
+    if lat is None:
+        with _LIVE_LOCK:
+            lat = LIVE.get(key)
+        if lat is None:
+            lat = build()
+        cache.put(key, lat)
+    with _LIVE_LOCK:
+        LIVE[key] = lat
+    return lat
 
 
 def clear() -> None:
-    """Drop every cached lattice (tests; or to give memory back)."""
+    """Drop every cached lattice and forget the live ones, so the next run builds its own (tests, benches that
+    time a run from scratch; or to give memory back)."""
     GAUSSIAN_LATTICES.clear()
     BILATERAL_LATTICES.clear()
+    with _LIVE_LOCK:
+        LIVE.clear()

@@ -11,7 +11,7 @@ from engine.crf.fast import lattice_cache as lc
 from engine.crf.fast.cache import ByteLRU
 from engine.crf.fast.cpu_engine import CpuEngine
 from engine.crf.fast.features import gaussian_features
-from engine.crf.fast.history import History
+from engine.crf.fast.history import HISTORIES, History
 from engine.crf.fast.lattice import build_lattice
 from engine.crf.reference import pydensecrf_refine
 from engine.errors import Cancelled, EngineError
@@ -225,3 +225,30 @@ def test_history_thinning_and_byte_lru():
     assert len(lru) == 2 and 3 in lru and 0 not in lru and lru.used == 200
     lru.put("big", np.zeros(100, np.float32))  # larger than the budget: not kept
     assert "big" not in lru
+
+
+def test_a_lattice_over_its_budget_is_shared_while_something_holds_it(monkeypatch):
+    """Lattices too big for their caches (24 MP) are not kept, but the next run for the same image and sigmas
+    shares the copy the last run's solution still holds, instead of building a second one beside it."""
+    import gc
+
+    clear_crf_caches()
+    monkeypatch.setattr(lc.GAUSSIAN_LATTICES, "budget", 0)
+    monkeypatch.setattr(lc.BILATERAL_LATTICES, "budget", 0)
+    img, probs = scene_image(52, 77, 5), random_probs(4, 52, 77, 6)
+    params = CRFParams(3, 3, 4, 60, 6, 5)
+    _, held_g = lc.gaussian_lattice(52, 77, params.pos_xy_std)
+    _, held_b = lc.bilateral_lattice(img, lc.image_key(img), params.bi_xy_std, params.bi_rgb_std)
+    assert len(lc.GAUSSIAN_LATTICES) == len(lc.BILATERAL_LATTICES) == 0   # over budget: not cached
+    builds = dict(lc.BUILD_COUNTS)
+    result = FastBackend(device="cpu").session(img).run(probs, params)
+    assert lc.BUILD_COUNTS == builds                                       # the held copies were used
+    assert lc.gaussian_lattice(52, 77, params.pos_xy_std)[1] is held_g
+    assert_matches_reference(result, pydensecrf_refine(img, probs, params))
+    del held_g, held_b, result
+    HISTORIES.clear()    # (the run's iteration history references them too)
+    gc.collect()
+    assert len(lc.LIVE) == 0
+    FastBackend(device="cpu").session(img).run(probs, params)
+    assert lc.BUILD_COUNTS["gaussian"] == builds["gaussian"] + 1           # nothing held them: built again
+    assert lc.BUILD_COUNTS["bilateral"] == builds["bilateral"] + 1

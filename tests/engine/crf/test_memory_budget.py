@@ -121,6 +121,7 @@ def test_a_run_holds_no_lattice_its_cache_let_go(scene, monkeypatch):
     monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
     monkeypatch.setattr(lc, "GAUSSIAN_LATTICES", lc.ByteLRU(0))  # nothing fits
     monkeypatch.setattr(lc, "BILATERAL_LATTICES", lc.ByteLRU(0))
+    monkeypatch.setattr(lc, "LIVE", weakref.WeakValueDictionary())   # (no earlier test's copy to share)
     session = FastBackend(device="cpu").session(img)
     for capture in (False, True):
         built.clear()
