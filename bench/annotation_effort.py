@@ -17,15 +17,16 @@ finetune`) runs on the labels (c) produced for the first 10 and for all 20 scene
 predictions (raw network, no corrections) on 20 further scenes is printed before and after.
 
 --scenes FOLDER runs the same on any folder of images with ground truth in labels/*.png and its
-labels/class_names.txt (classes the model lacks included; matched to the model by name): in name order, the first
---images are annotated and the next --eval score untouched predictions. --scenes own is the built-in set with two
-classes the demo models never saw (engine/demo/own_classes.py: cardboard, glass). Where the folder has classes the
-model lacks, the IoU of each in the carried head's untouched predictions after 10 annotated scenes (what the window
-shows on an image nobody corrected: the carried head, then the CRF with the window's values; the raw argmax is on
-the line before) is printed as `new-class IoU after 10 scenes: NAME X.XX, ...`. Every run also prints the no-harm
-row: the 5 home test scenes the network gets most wrong corrected with the head carried, then the mean pixel
-accuracy of untouched predictions on 20 further home scenes, carried head vs the network's own:
-`no harm: home accuracy carried X.X% vs network Y.Y%`.
+labels/class_names.txt or project.json, read as the window reads them (labelme2voc's __ignore__ is void, its
+_background_ the model's class 0; classes the model lacks included; matched to the model by name): in name order,
+the first --images are annotated and the next --eval score untouched predictions. --scenes own is the built-in set
+with two classes the demo models never saw (engine/demo/own_classes.py: cardboard, glass). Where the folder has
+classes the model lacks, the IoU of each in the carried head's untouched predictions after 10 annotated scenes (what
+the window shows on an image nobody corrected: the carried head, then the CRF with the window's values; the raw
+argmax is on the line before) is printed as `new-class IoU after 10 scenes: NAME X.XX, ...`. Every run also prints
+the no-harm row: the 5 home test scenes the network gets most wrong corrected with the head carried, then the mean
+pixel accuracy of untouched predictions on 20 further home scenes, carried head vs the network's own: `no harm: home
+accuracy carried X.X% vs network Y.Y%`.
 
 The last line is `effort ratio locks/adaptive: R`: painted pixels of (a) over the better of (b)/(c). (a) is capped at
 30 strokes per scene, so when it does not reach 98% its count is a lower bound and R is conservative.
@@ -66,11 +67,12 @@ from engine.learn.finetune import Recipe, train_on_folder  # noqa: E402
 from engine.demo import own_classes  # noqa: E402
 from engine.io.images import read_image  # noqa: E402
 from engine.io.labels import read_label_png  # noqa: E402
-from engine.labels import ClassList, load_class_list  # noqa: E402
+from engine.labels import ClassList  # noqa: E402
 from engine.paths import DEMO_V1, DEMO_V2  # noqa: E402
 from engine.predict import Predictor  # noqa: E402
 from engine.project import ChannelMap, FolderClasses, reconcile  # noqa: E402
-from engine.project.reconcile import BY_NAME  # noqa: E402
+from engine.project.folder import FolderProject  # noqa: E402
+from engine.project.reconcile import BY_NAME, recover_class0  # noqa: E402
 
 TARGET_ACC = 0.98
 MAX_STROKES = 30
@@ -217,10 +219,11 @@ def no_harm(predictor, params, backend, size, verbose) -> tuple[float, float]:
 
 def folder_scenes(folder: Path, n_annotate: int, n_eval: int, model_classes: ClassList) -> SceneSet:
     """A folder of images with ground truth in labels/<stem>.png and labels/class_names.txt, in name order."""
-    names_file = folder / "labels" / "class_names.txt"
-    if not names_file.is_file():
-        raise SystemExit(f"{folder}: no labels/class_names.txt (the folder's class list)")
-    classes = load_class_list(names_file)
+    project = FolderProject.open(folder / "labels")   # as the window reads it: labelme's lists and project.json too
+    if project.classes is None:
+        raise SystemExit(f"{folder}: no readable class list in labels/ (class_names.txt or project.json)"
+                         + (f": {' '.join(project.problems)}" if project.problems else ""))
+    classes = recover_class0(project.classes, model_classes).class_list()   # labelme2voc's _background_
     items = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in
                        (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")):
