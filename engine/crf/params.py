@@ -99,6 +99,12 @@ def preset_for_model(spec, checkpoint=None, presets: dict | None = None) -> str:
     return next(iter(presets))
 
 
+def preset_named(params: CRFParams, presets: dict | None = None) -> str | None:
+    """The name of a preset with exactly these values (built-in first, then shipped and the user's), or None."""
+    presets = all_presets() if presets is None else presets
+    return next((name for name, values in presets.items() if values == params), None)
+
+
 def preset(name: str) -> CRFParams:
     presets = all_presets()
     if name not in presets:

@@ -4,7 +4,9 @@ The file holds the network's own weights, the head over the folder's classes (en
 folder's class names, with provenance (base model and its SHA-256, strokes, images, folder). `predict`, `prelabel`,
 `finetune` and the window load it like any other checkpoint, and it predicts what the window shows for an image
 nobody has corrected yet: the head as it is carried to new images (its known-class residual gated by the network's
-confidence).
+confidence). Its spec names the CRF preset the window used (``crf``, when they match a preset; else the one the
+base model starts with), so the window, `prelabel` and `predict --crf` refine with those values too: the name of
+the file alone would not find a preset tuned for the base checkpoint (demo_v1.pt's demo_v1).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..checkpoints.own_format import save_checkpoint
+from ..crf.params import CRFParams, preset_for_model, preset_named
 from ..errors import EngineError
 from ..labels import ClassList
 from ..models import folder_head
@@ -21,9 +24,9 @@ from .adapt import HeadAdapter, HeadState, residual_parts
 
 
 def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadState, class_list: ClassList,
-                   folder: str | Path | None = None) -> Path:
+                   folder: str | Path | None = None, crf: CRFParams | None = None) -> Path:
     """Write ``loaded``'s network with ``state``'s head (over ``class_list``, adapter.source's classes) to
-    ``path`` atomically; returns the path."""
+    ``path`` atomically; returns the path. ``crf``: the CRF values the window shows (see exported_preset)."""
     if state is None or state.is_original:
         raise EngineError("The model has not learnt anything yet: paint a correction first, then export.")
     if adapter.kind != "residual":
@@ -42,7 +45,8 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
                                   pixel=pixel.clone() if adapter.config.pixel_weight else None)
     folder_head.attach(network, head)
     spec = replace(loaded.spec, n_classes=len(class_list), class_names=class_list.names, palette=class_list.palette,
-                   name=f"{loaded.spec.name or Path(loaded.path).stem} adapted")
+                   name=f"{loaded.spec.name or Path(loaded.path).stem} adapted",
+                   crf_preset=exported_preset(loaded, crf))
     provenance = {"adapted_from": str(loaded.path), "base_sha256": loaded.sha256, "strokes": state.strokes,
                   "images": sorted(state.images), "folder": str(folder) if folder is not None else None,
                   "taught": {class_list.names[c]: {"strokes": n, "images": len(images)}
@@ -55,3 +59,8 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
     save_checkpoint(path, network, spec, provenance=provenance, folder_head=settings)
     return path
 
+
+
+def exported_preset(loaded, crf: CRFParams | None = None) -> str:
+    """The CRF preset an export names: the preset ``crf`` matches, else the one the base model starts with."""
+    return (preset_named(crf) if crf is not None else None) or preset_for_model(loaded.spec, loaded.path)

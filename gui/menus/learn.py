@@ -14,7 +14,9 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel
 
+from engine.crf.params import preset_named
 from engine.errors import EngineError
+from engine.learn.export import exported_preset
 
 from gui.dialogs.train import TrainDialog
 from gui.dialogs.tune import TuneDialog
@@ -79,12 +81,15 @@ class LearnMenu(QObject):
             path, _ = QFileDialog.getSaveFileName(w, "Export adapted model", str(start), "Checkpoints (*.pt)")
             if not path:
                 return None
+        crf = w.crf_panel.params()
         try:
-            out = ctl.learnt.export(Path(path))
+            out = ctl.learnt.export(Path(path), crf=crf)
         except EngineError as exc:
             w.show_error(str(exc))
             return None
-        w.status.set_activity(f"Exported the adapted model to {out}")
+        named = exported_preset(ctl.loader.loaded, crf)
+        note = "" if preset_named(crf) else " Your own CRF slider values are not stored in it."
+        w.status.set_activity(f"Exported the adapted model to {out} (CRF preset {named}).{note}")
         return out
 
     def open_train_dialog(self) -> None:

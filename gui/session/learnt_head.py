@@ -57,16 +57,17 @@ class LearntHead(QObject):
         if loaded is not None and is_backbone_only(loaded) and (head is None or head.is_original):
             self.activity.emit(BACKBONE_ONLY_HINT)
 
-    def export(self, path) -> Path:
-        """Model > Export adapted model…: the base network plus what the strokes taught, with the folder's classes.
-        Raises EngineError with what to do when there is nothing to export."""
+    def export(self, path, crf=None) -> Path:
+        """Model > Export adapted model…: the base network plus what the strokes taught, with the folder's classes
+        and the name of the CRF preset ``crf`` (the values shown) matches. Raises EngineError with what to do when
+        there is nothing to export."""
         from engine.learn.export import export_adapted
         loaded, adapter, cl = self.loader.loaded, self.adapt.adapter, self.classes.class_list
         if loaded is None or adapter is None or cl is None:
             raise EngineError("Open a folder and load a model first.")
         dataset = self._dataset()
         return export_adapted(path, loaded, adapter, self.adapt.head, cl,
-                              folder=dataset.folder if dataset is not None else None)
+                              folder=dataset.folder if dataset is not None else None, crf=crf)
 
     def origins(self) -> list[tuple[str, str]]:
         """Per folder class id: (short text, tooltip) saying whether the model knows it or strokes here taught it."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.checkpoints import load_checkpoint
+from engine.crf.params import preset, preset_for_model
 from engine.demo import own_classes
 from engine.demo.annotator import Stroke
 from engine.paths import DEMO_V1
@@ -125,6 +126,7 @@ def test_a_class_added_in_the_app_is_learnt_kept_restored_and_exported(qtbot, wi
     out = window.learn.export_adapted(tmp_path / "adapted.pt")
     exported = load_checkpoint(out)
     assert exported.spec.class_names[5:] == ("cardboard", "glass")
+    assert preset(preset_for_model(exported.spec, out)) == window.crf_panel.params()   # and the CRF values shown
     np.testing.assert_allclose(Predictor(exported, device="cpu").predict(st.image), carried, atol=1e-5)
 
     assert window.ctl.open_folder(folder)                              # reopened: the head comes back
@@ -191,4 +193,4 @@ def test_the_export_menu_action_asks_where_and_writes_the_adapted_model(qtbot, w
     window.learn.export_action.trigger()
     assert asked and target.is_file()
     assert load_checkpoint(target).spec.class_names[-1] == "cardboard"
-    assert window.status.activity.toolTip() == f"Exported the adapted model to {target}"
+    assert window.status.activity.toolTip() == f"Exported the adapted model to {target} (CRF preset demo_v1)."

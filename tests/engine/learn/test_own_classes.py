@@ -240,6 +240,23 @@ def test_an_exported_adapted_model_predicts_exactly_what_an_untouched_image_show
     np.testing.assert_allclose(Predictor(back, device="cpu").predict(nxt.image), shown, atol=1e-6)
 
 
+def test_an_export_names_the_crf_preset_the_window_refined_with(tmp_path):
+    """demo_v1.pt starts with the demo_v1 preset because of its file name; an export under another name must
+    still name it (a walk found the window and prelabel refining an export with deeplab-v1's values)."""
+    from engine.crf.params import preset, preset_for_model
+    from engine.learn.export import export_adapted
+
+    loaded, _, adapter, head = cardboard_taught()
+    assert preset_for_model(loaded.spec, loaded.path) == "demo_v1" != loaded.spec.crf_preset
+    out = export_adapted(tmp_path / "site-adapted.pt", loaded, adapter, head, CLASSES)
+    assert preset_for_model(load_checkpoint(out).spec, out) == "demo_v1"          # no values given: the base's
+    out = export_adapted(tmp_path / "site-adapted.pt", loaded, adapter, head, CLASSES, crf=preset("deeplab-v2"))
+    assert preset_for_model(load_checkpoint(out).spec, out) == "deeplab-v2"       # the values shown, by name
+    own = preset("deeplab-v2").replace(bi_w=7.25)
+    out = export_adapted(tmp_path / "site-adapted.pt", loaded, adapter, head, CLASSES, crf=own)
+    assert preset_for_model(load_checkpoint(out).spec, out) == "demo_v1"          # values of no preset: the base's
+
+
 def test_backbone_only_checkpoints_load_as_feature_extractors(tmp_path):
     from engine.checkpoints.backbone import is_backbone_only
 
