@@ -123,6 +123,20 @@ class Predictor:
         """(1,3,h,w) network input on the device and its Geometry (shrunk to max_side if larger; caffe: padded)."""
         return preprocess.network_input(image_rgb, self.spec.mean_bgr, self.pipeline, self.max_side, self.device)
 
+    def scale_note(self, height: int, width: int) -> str | None:
+        """What to tell the user when scaling an image to max_side leaves the network too few pixels across
+        (a 12000x1000 panorama is seen at 513x43: about five stride-8 cells, not enough to recognise much);
+        None otherwise, and when tiling."""
+        long, short = max(height, width), min(height, width)
+        if self.strategy != "scale" or long <= self.max_side:
+            return None
+        seen = max(1, round(short * self.max_side / long))
+        if seen >= MIN_SHORT_SIDE:
+            return None
+        h, w = (seen, self.max_side) if width >= height else (self.max_side, seen)
+        return (f"the network sees this {width}x{height} image scaled to {w}x{h}, too narrow to recognise much: "
+                "cut it into pieces, or predict it tiled at full resolution (predict --tile, slower)")
+
     def _cropped_logits(self, score: torch.Tensor, geometry: preprocess.Geometry) -> torch.Tensor:
         """Fused stride-8 logits -> logits at the size the network saw the image: the network's own upsampling to
         its input size (model(x)) and the crop of the padding. The resize back when the image was shrunk
@@ -318,6 +332,9 @@ def _half_probabilities(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarr
     for c0 in range(c):
         target[c0] = target[c0].float().mul_(inv)
     return out
+
+
+MIN_SHORT_SIDE = 96   # px across the network input below which a scaled image says so (12 stride-8 cells)
 
 
 @dataclass(frozen=True)

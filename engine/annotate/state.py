@@ -45,6 +45,7 @@ class ImageState:
     crf_preview: np.ndarray | None = None  # (H, W) uint8 labels of a CRF run still iterating (shown until it ends)
     crf_kind: str = ""                     # what crf_* are: 'exact' or 'local' (engine.crf.interactive)
     preview_kind: str = ""                 # what crf_preview is: 'preview 1/4 resolution', 'exact, iteration 3/10'
+    note: str = ""                         # what the user should know about its prediction (Predictor.scale_note)
 
     edits: EditableLabels | None = None    # what Save writes, with the hand-locked pixels
     base: str = SOURCE_NONE                # where the unlocked labels come from: none, model or disk

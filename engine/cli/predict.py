@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.console import error, say
+from engine.console import PhaseProgress, error, say
 from engine.console import parser as make_parser
 from engine.errors import EngineError
 from engine.paths import DEMO_V1
@@ -123,16 +123,23 @@ def run(args) -> str:
     image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True,
                               scaling=image_scaling(args))
     predictor = Predictor(loaded, device=args.device, strategy="tile" if args.tile else "scale")
-    probs = target.channel_map.apply(predictor.predict(image))
+    squashed = predictor.scale_note(*image.shape[:2])
+    if squashed:
+        say(f"warning: {squashed}")
+    bars = PhaseProgress(lambda phase: phase, unit="step")   # a 12 MP run takes half a minute: show it moves
+    probs = target.channel_map.apply(predictor.predict(image, on_progress=_network_progress(bars)))
     params = preset(args.crf) if args.crf != "none" else None
     if params is not None:
         from engine.crf.fast.kernel_cache import warm_up_with_notice
 
         backend = get_backend(args.backend)
         warm_up_with_notice(say, backend)   # the first CPU run after an install compiles: say so
-        labels = backend.session(image).run(probs, params).labels
+        bars(0, params.iterations, f"CRF {args.crf}")
+        labels = backend.session(image).run(
+            probs, params, on_iteration=lambda i, n, _preview: bars(i, n, f"CRF {args.crf}")).labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
+    bars.close()
     clear = transparent_mask(alpha)
     if clear is not None:
         labels[clear] = VOID      # fully transparent: no content to label
@@ -144,6 +151,18 @@ def run(args) -> str:
     note = f"; {target.note}" if target.note else ""
     return (f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, "
             f"{loaded.spec.pipeline} pipeline, crf {args.crf}): {share}{note}")
+
+
+def _network_progress(bars):
+    """Predictor.predict's on_progress(stage, fraction) as PhaseProgress steps: the network in one step, or its
+    tiles one by one ("tile 3/12")."""
+    def report(stage: str, fraction: float) -> None:
+        if stage.startswith("tile "):
+            done, total = (int(v) for v in stage[5:].split("/"))
+            bars(done - 1, total, "network, tiles")
+        elif stage.startswith("network"):
+            bars(0, 1, stage)
+    return report
 
 
 def main(argv: list[str]) -> int:

@@ -300,7 +300,7 @@ class CRFRequests(QObject):
             self.interactive().adopt(solution, st.probs)
         self.labels_changed.emit()
         self.results_changed.emit()
-        self.activity.emit(f"Ready: {st.path.name} (refined ahead)")
+        self.activity.emit(f"Ready: {st.path.name} (refined ahead" + (f"; {st.note})" if st.note else ")"))
         self.settled.emit(st.index)
         self.exact_ready.emit(st)
 
@@ -349,7 +349,8 @@ class CRFRequests(QObject):
             self.image.mark_exact(key.edit_serial)
             self.labels_changed.emit()
             self.results_changed.emit()
-            self.activity.emit(f"Ready: {st.path.name}" + (f" ({outcome.note})" if outcome.note else ""))
+            notes = "; ".join(n for n in (outcome.note, st.note) if n)
+            self.activity.emit(f"Ready: {st.path.name}" + (f" ({notes})" if notes else ""))
             self.settled.emit(st.index)
             self.exact_ready.emit(st)   # its features, for the first stroke
         elif windows:

@@ -71,6 +71,8 @@ class Predictions(QObject):
             return
         prefetched = self.prefetch.take_crf(st.index, probs, self.crf.params, self.crf.backend_name)
         self.image.take_prediction(pred, keep_crf=not refine)
+        predictor = self.classes.predictor
+        st.note = (predictor.scale_note(*st.shape) if predictor is not None else None) or ""
         if refine:
             self.crf.forget()
             self.adapt.image_ready(st, pred.extra)

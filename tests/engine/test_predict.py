@@ -1,5 +1,6 @@
 """Predictor: probabilities at image size for small, odd and large images; cancellation; headless CLI."""
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -92,6 +93,27 @@ def test_cancel_and_bad_input(tiny_ckpt):
         Predictor(load_checkpoint(tiny_ckpt), strategy="magic")
 
 
+def test_cli_predict_shows_its_progress_on_stderr(tiny_ckpt, tmp_path, capsys):
+    """A 12 MP predict takes half a minute: the network step and each CRF iteration show (stderr, so stdout keeps
+    only the result line); tiles one by one."""
+    from PIL import Image
+
+    from main import main
+
+    Image.fromarray(_image(45, 61)).save(tmp_path / "in.png")
+    assert main(["predict", str(tmp_path / "in.png"), "--model", str(tiny_ckpt), "--crf", "deeplab-v1",
+                 "--out", str(tmp_path / "out.png")]) == 0
+    captured = capsys.readouterr()
+    assert "network: 1/1 step" in captured.err and "CRF deeplab-v1: 10/10 step" in captured.err
+    assert "CRF" not in captured.out and captured.out.startswith("wrote ")
+    Image.fromarray(_image(100, 150)).save(tmp_path / "big.png")   # over the tiny model's 64 px: tiles
+    assert main(["predict", str(tmp_path / "big.png"), "--model", str(tiny_ckpt), "--tile",
+                 "--out", str(tmp_path / "big_out.png")]) == 0
+    err = capsys.readouterr().err
+    steps = re.findall(r"network, tiles: (\d+)/(\d+) step", err)
+    assert steps and steps[-1][0] == steps[-1][1] and int(steps[-1][1]) > 1, err
+
+
 def test_cli_predict_writes_label_png(tiny_ckpt, tmp_path):
     from PIL import Image
 
@@ -115,3 +137,14 @@ def test_cli_predict_writes_label_png(tiny_ckpt, tmp_path):
     # a broken image gives an error message and exit code 2, not a traceback
     (tmp_path / "bad.png").write_bytes(b"junk")
     assert main(["predict", str(tmp_path / "bad.png"), "--model", str(tiny_ckpt), "--out", str(out)]) == 2
+
+
+def test_a_narrow_panorama_scaled_for_the_network_says_so(tiny_ckpt):
+    """12000x1000 shrunk to a long side of 513 leaves the network 43 px across: the user is told, with what to do.
+    A photo's 4:3 and a tiled run say nothing."""
+    pred = Predictor(load_checkpoint(tiny_ckpt), max_side=513)   # (a photo model's input size)
+    note = pred.scale_note(1000, 12000)
+    assert note and "12000x1000" in note and "513x43" in note and "--tile" in note
+    assert "43x513" in pred.scale_note(12000, 1000)                       # portrait: width x height as seen
+    assert pred.scale_note(3000, 4000) is None and pred.scale_note(400, 500) is None
+    assert Predictor(load_checkpoint(tiny_ckpt), strategy="tile", max_side=513).scale_note(1000, 12000) is None
