@@ -6,13 +6,13 @@ The numbers come from engine.display.readout; this module only follows the mouse
 from __future__ import annotations
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from engine.display.readout import read_pixel
 from gui.panels.status_bar import ElidedLabel
 
-ROOM = 2   # the readout's stretch against the activity message's 1: two thirds of the free width (at 1280 px
-#            about 390 px, where a full readout with two long class names needs about 330)
+MOST = 0.45  # the readout asks for the room its longest text so far needs (a full one with two long class names:
+#             330-480 px), up to this share of the window; the activity message (stretch 1) takes what is left
 
 
 class Readout(QObject):
@@ -20,13 +20,14 @@ class Readout(QObject):
         super().__init__(window)
         self.window = window
         self.pixel = ElidedLabel("", min_chars=30)
+        self.pixel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)   # its hint: reserve()
         self.pixel.setToolTip("Under the cursor: x, y, the two likeliest classes with their probability (the first is "
                               "the label; a label set otherwise comes first, as 'label: ...'), uncertainty "
                               "1 - (p1 - p2)")
         self.zoom = QLabel("")
         self.zoom.setToolTip("Zoom: 100 % = one image pixel per screen pixel (Ctrl+1); F fits")
         self.zoom.setMinimumWidth(self.zoom.fontMetrics().horizontalAdvance("Zoom 6400 %") + 8)
-        window.status.addWidget(self.pixel, ROOM)
+        window.status.addWidget(self.pixel)
         window.status.addPermanentWidget(self.zoom)
         self._last = (-1, -1)
         window.canvas.cursor_moved.connect(self.show_pixel)
@@ -49,7 +50,9 @@ class Readout(QObject):
             self.pixel.setText("")
             return
         cl = self.window.ctl.classes.class_list
-        self.pixel.setText(info.text(cl.names if cl is not None else ()))
+        text = info.text(cl.names if cl is not None else ())
+        self.pixel.setText(text)
+        self.pixel.reserve(text, int(self.window.width() * MOST))
 
     def refresh(self) -> None:
         self.show_pixel(*self._last)

@@ -17,6 +17,7 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self._full = ""
         self._min_chars = min_chars
+        self._reserved = 0   # px asked for by reserve()
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setText(text)
 
@@ -32,11 +33,21 @@ class ElidedLabel(QLabel):
         """What is drawn at the current width."""
         return self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(self.width(), 0))
 
+    def reserve(self, text: str, most: int) -> None:
+        """Ask for room for ``text`` uncut from now on (at most ``most`` px, never less than before), as a size
+        hint the layout meets where it can, not a minimum: a readout the cursor changes grows once to what it
+        needs, its neighbours do not jump at every move, and the window can still be made narrower."""
+        need = min(self.fontMetrics().horizontalAdvance(text) + 2 * self.fontMetrics().averageCharWidth(), most)
+        if need > self._reserved:
+            self._reserved = need
+            self.updateGeometry()
+
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         return QSize(self.fontMetrics().averageCharWidth() * self._min_chars, super().minimumSizeHint().height())
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        return self.minimumSizeHint()
+        hint = self.minimumSizeHint()
+        return QSize(max(hint.width(), self._reserved), hint.height())
 
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
@@ -63,6 +74,7 @@ class StatusBar(QStatusBar):
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("Stop prediction / CRF (Esc)")
         self.cancel.setEnabled(False)
+        self.cancel.hide()   # shown while work runs: idle, its room goes to the readout and the messages
         self.position = QLabel("")
         self.tool = QLabel("")
         self.tool.setToolTip("Editing tool, brush radius and paint class")
@@ -102,6 +114,7 @@ class StatusBar(QStatusBar):
         """Busy: a moving bar (numbers when the job reports them) and, after a second, the time taken so far, so a
         long CRF on a 12 MP image visibly runs."""
         self.cancel.setEnabled(busy)
+        self.cancel.setVisible(busy)
         was = self.progress.isVisibleTo(self)
         self.progress.setVisible(busy)
         if busy:

@@ -7,6 +7,8 @@ undo / redo; Alt+click picks with any tool.
 """
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMenu, QSpinBox, QToolBar
@@ -91,6 +93,7 @@ class EditActions(QObject):
             tb.addAction(act)
         tb.addSeparator()
         self.class_label = QLabel()
+        self.class_label.setTextFormat(Qt.TextFormat.RichText)   # (plain text would show the &nbsp; when no swatch)
         self.class_label.setToolTip("Paint class: keys 0-9, click a class in the Classes panel, or I / Alt+click")
         tb.addWidget(self.class_label)
         tb.addWidget(QLabel(" Size "))
@@ -152,7 +155,7 @@ class EditActions(QObject):
         if cl is not None and c < len(cl):
             r, g, b = cl.palette[c]
             swatch = f'<span style="background-color:#{r:02x}{g:02x}{b:02x}">&nbsp;&nbsp;&nbsp;&nbsp;</span> '
-        self.class_label.setText(f"&nbsp;Class: {swatch}{self.class_text()}&nbsp;")
+        self.class_label.setText(f"&nbsp;Class: {swatch}{html.escape(self.class_text())}&nbsp;")
         name = self.tool_name
         title = "Pan" if name == "pan" else self.tools[name].title
         parts = [title]

@@ -45,3 +45,34 @@ def test_a_save_message_names_the_file_first_and_keeps_the_full_path_in_its_tool
     activity = window.status.activity
     assert activity.shown_text().startswith("Saved labels/img1.png")   # the name survives; the folder is cut
     assert str(folder) in activity.toolTip()
+
+
+def test_long_class_names_get_the_room_the_readout_needs(qtbot, window, tmp_path):
+    """A walk found '167, 121  Orange Ball 100%, belt 0…' at 1280 px: long class names, the adapted-model note and
+    the tool text took the room. Idle, the Cancel button is hidden, and the readout asks for what its texts need
+    (the activity message gives way, elided, its full text in the tooltip)."""
+    from tests.support.gui_helpers import make_colour_model, make_folder
+    folder = make_folder(tmp_path / "images")
+    model = make_colour_model(tmp_path / "long.pt", names=("conveyor belt surface", "orange ball (damaged)",
+                                                           "green plastic bottle"))
+    window.resize(1280, 720)
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    brush_stroke(window, (20, 20), (60, 40), class_id=1)
+    st = wait_ready(qtbot, window)
+    assert not window.status.cancel.isVisible()
+    unc = st.crf_unc
+    y, x = np.unravel_index(int(np.argmax(unc)), unc.shape)   # two long names and the uncertainty
+    window.canvas.cursor_moved.emit(int(x), int(y))
+    for _ in range(3):
+        QApplication.processEvents()
+    label = window.readout.pixel
+    assert "orange ball (damaged)" in label.text() and "unsure" in label.text(), label.text()
+    assert label.shown_text() == label.text(), label.shown_text()
+    assert window.width() == 1280
+    right = label.geometry().right()
+    for other in (window.status.labels_kind, window.status.tool, window.status.position, window.status.device):
+        assert right < other.geometry().left()
+    window.resize(900, 720)                                     # and the window can still be made narrower
+    QApplication.processEvents()
+    assert window.width() == 900

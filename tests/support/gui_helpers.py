@@ -16,10 +16,10 @@ CLASS_NAMES = ("background", "red thing", "green thing")
 BG, RED, GREEN = (40, 60, 110), (210, 50, 40), (40, 190, 70)
 
 
-def make_colour_model(path: Path, scale: float = 0.002) -> Path:
+def make_colour_model(path: Path, scale: float = 0.002, names: tuple = CLASS_NAMES) -> Path:
     """A 3-class v1 LargeFOV (channels 8..16) passing colour through identity taps, then
     classifying each pixel by its nearest class colour (soft: logits scaled by ``scale``)."""
-    spec = ModelSpec(arch="deeplab_v1_largefov", n_classes=3, class_names=CLASS_NAMES,
+    spec = ModelSpec(arch="deeplab_v1_largefov", n_classes=3, class_names=tuple(names),
                      arch_kwargs=(("channels", (8, 8, 16, 16, 16)), ("fc_channels", 16)), name="colour-test")
     model = build_model(spec)
     with torch.no_grad():
