@@ -292,3 +292,15 @@ def test_undo_stacks_are_per_image_and_a_saved_image_keeps_its_locks(qtbot, wind
     assert ed.stack() is first_stack and ed.stack().count() == 1
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not st1.locked.any() and window.file_list.status_text(0) == "edited"
+
+
+def test_the_toolbar_class_label_is_rich_text_with_or_without_a_swatch(qtbot, window):
+    """A walk saw '&nbsp;Class: 1 ?&nbsp;' while the model loaded: with no swatch the text held no tag, so Qt
+    showed it as plain text. A class name is escaped, not read as markup."""
+    label = window.editing.class_label
+    window.editing.refresh()                       # no class list yet: no swatch
+    assert label.textFormat() == Qt.TextFormat.RichText
+    assert "?" in label.text() and "<" not in window.editing.class_text()
+    window.editing.class_text = lambda: "1 <b>bold</b> & co"
+    window.editing.refresh()
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in label.text()
