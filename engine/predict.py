@@ -124,16 +124,15 @@ class Predictor:
         return preprocess.network_input(image_rgb, self.spec.mean_bgr, self.pipeline, self.max_side, self.device)
 
     def scale_note(self, height: int, width: int) -> str | None:
-        """What to tell the user when scaling an image to max_side leaves the network too few pixels across
-        (a 12000x1000 panorama is seen at 513x43: about five stride-8 cells, not enough to recognise much);
-        None otherwise, and when tiling."""
-        long, short = max(height, width), min(height, width)
-        if self.strategy != "scale" or long <= self.max_side:
+        """What to tell the user when the network input leaves too few pixels across an image it had to shrink
+        (a 100000x1000 line scan is seen at 4104x41: five stride-8 cells; preprocess.input_scale keeps narrower
+        panoramas 256 px across); None otherwise, and when tiling."""
+        scale = preprocess.input_scale(height, width, self.max_side)
+        if self.strategy != "scale" or scale >= 1.0:
             return None
-        seen = max(1, round(short * self.max_side / long))
-        if seen >= MIN_SHORT_SIDE:
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        if min(h, w) >= preprocess.narrow_side(self.max_side):
             return None
-        h, w = (seen, self.max_side) if width >= height else (self.max_side, seen)
         return (f"the network sees this {width}x{height} image scaled to {w}x{h}, too narrow to recognise much: "
                 "cut it into pieces, or predict it tiled at full resolution (predict --tile, slower)")
 
@@ -332,9 +331,6 @@ def _half_probabilities(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarr
     for c0 in range(c):
         target[c0] = target[c0].float().mul_(inv)
     return out
-
-
-MIN_SHORT_SIDE = 96   # px across the network input below which a scaled image says so (12 stride-8 cells)
 
 
 @dataclass(frozen=True)

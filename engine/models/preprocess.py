@@ -2,6 +2,8 @@
 
 - Images larger than ``max_side`` (the checkpoint's input_size, 513 for DeepLab) are shrunk as kazuto's demo.py
   does, for both pipelines: ``cv2.resize(image, None, fx=s, fy=s)`` (INTER_LINEAR) with s = max_side / long side.
+  Not a narrow one (input_scale): a 12000x1000 panorama would be seen at 513x43, about five stride-8 cells across,
+  so it keeps NARROW_INPUT px across instead, within LONG_MAX max_sides along (the same resize, another factor).
 - ``caffe`` (data_transformer.cpp, TEST phase): BGR float minus the mean in float32, padded at the bottom/right to
   max_side x max_side with the mean (exactly 0 after the subtraction). Logits are cropped back to the image.
 - ``kazuto`` (libs/datasets/base.py): BGR float32 ``-=`` the float64 mean; no padding.
@@ -38,12 +40,43 @@ class Geometry:
         return self.input_hw != self.image_hw
 
 
+NARROW = 3 / 16      # of max_side: px across the long-side-shrunk input below which an image is narrow (96 at 513:
+#                      12 stride-8 cells)
+NARROW_INPUT = 1 / 2  # of max_side: px across a narrow image's input instead (256 at 513; never enlarged)
+LONG_MAX = 8          # max_sides along a narrow image's input at most (its features stay bounded: 4104x256 at 513)
+
+
+def narrow_side(max_side: int) -> float:
+    """px across the network input below which an image counts as narrow."""
+    return max_side * NARROW
+
+
+def input_scale(height: int, width: int, max_side: int) -> float:
+    """The factor the network input is resized by (1: the image as it is): max_side / long side for an image
+    larger than max_side, as kazuto's demo.py; for a narrow one (that factor leaves under narrow_side px across),
+    the factor that keeps max_side * NARROW_INPUT px across (or the whole short side), at most LONG_MAX * max_side
+    along."""
+    long, short = max(height, width), min(height, width)
+    if long <= max_side:
+        return 1.0
+    scale = max_side / long
+    if short * scale >= narrow_side(max_side):
+        return scale
+    return max(scale, min(1.0, int(max_side * NARROW_INPUT) / short, LONG_MAX * max_side / long))
+
+
 def shrink_to(image_rgb: np.ndarray, max_side: int) -> np.ndarray:
     """(H,W,3) uint8 with its long side shrunk to max_side by cv2.resize(fx=fy=max_side/long side, INTER_LINEAR),
-    kazuto's demo.py preprocessing (OpenCV maps pixels by that factor, not by the rounded output size).
-    A side that factor would take to zero pixels (a 65535x1 strip) is kept at one: OpenCV refuses an empty size."""
+    kazuto's demo.py preprocessing."""
     h, w = image_rgb.shape[:2]
-    scale = max_side / max(h, w)
+    return resize_by(image_rgb, max_side / max(h, w))
+
+
+def resize_by(image_rgb: np.ndarray, scale: float) -> np.ndarray:
+    """(H,W,3) uint8 resized by cv2.resize(fx=fy=scale, INTER_LINEAR) (OpenCV maps pixels by that factor, not by
+    the rounded output size). A side that factor would take to zero pixels (a 65535x1 strip) is kept at one:
+    OpenCV refuses an empty size."""
+    h, w = image_rgb.shape[:2]
     image = np.ascontiguousarray(image_rgb)
     if round(h * scale) < 1 or round(w * scale) < 1:   # OpenCV rounds fx * width half to even, as round() does
         dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -69,7 +102,8 @@ def to_input(images_rgb: np.ndarray, mean_bgr) -> torch.Tensor:
 def network_input(image_rgb: np.ndarray, mean_bgr, pipeline: str, max_side: int, device="cpu"):
     """(H,W,3) uint8 RGB -> ((1,3,h,w) float32 tensor on device, Geometry) as the pipeline feeds its network."""
     H, W = image_rgb.shape[:2]
-    small = image_rgb if max(H, W) <= max_side else shrink_to(image_rgb, max_side)
+    scale = input_scale(H, W, max_side)
+    small = image_rgb if scale == 1.0 else resize_by(image_rgb, scale)
     h, w = small.shape[:2]
     x = subtract_mean(small, mean_bgr, pipeline)
     net_hw = (h, w)

@@ -139,12 +139,20 @@ def test_cli_predict_writes_label_png(tiny_ckpt, tmp_path):
     assert main(["predict", str(tmp_path / "bad.png"), "--model", str(tiny_ckpt), "--out", str(out)]) == 2
 
 
-def test_a_narrow_panorama_scaled_for_the_network_says_so(tiny_ckpt):
-    """12000x1000 shrunk to a long side of 513 leaves the network 43 px across: the user is told, with what to do.
-    A photo's 4:3 and a tiled run say nothing."""
-    pred = Predictor(load_checkpoint(tiny_ckpt), max_side=513)   # (a photo model's input size)
-    note = pred.scale_note(1000, 12000)
-    assert note and "12000x1000" in note and "513x43" in note and "--tile" in note
-    assert "43x513" in pred.scale_note(12000, 1000)                       # portrait: width x height as seen
-    assert pred.scale_note(3000, 4000) is None and pred.scale_note(400, 500) is None
-    assert Predictor(load_checkpoint(tiny_ckpt), strategy="tile", max_side=513).scale_note(1000, 12000) is None
+def test_a_narrow_image_keeps_pixels_across_and_says_so_when_it_cannot(tiny_ckpt):
+    """Shrunk to a long side of 513, a 12000x1000 panorama would be 43 px high: it keeps 256 instead (3072x256).
+    A 100000x1000 line scan, bounded at 8 x 513 along, is still 41 px high: the user is told, with what to do.
+    A photo's 4:3 is the published resize, and says nothing; nor does a tiled run."""
+    from engine.models.preprocess import input_scale, network_input
+
+    assert input_scale(3000, 4000, 513) == 513 / 4000 and input_scale(400, 500, 513) == 1.0
+    assert input_scale(1000, 12000, 513) == 0.256 and input_scale(12000, 1000, 513) == 0.256
+    assert input_scale(90, 2000, 513) == 1.0                                # narrow and small: as it is
+    _, geometry = network_input(_image(100, 1200), (104, 117, 123), "kazuto", 64)
+    assert geometry.input_hw == (32, 384)                # at max_side 64: 5 px across would be 12 or less: 32
+    pred = Predictor(load_checkpoint(tiny_ckpt), max_side=513)               # (a photo model's input size)
+    assert pred.scale_note(1000, 12000) is None and pred.scale_note(3000, 4000) is None
+    note = pred.scale_note(1000, 100000)
+    assert note and "100000x1000" in note and "4104x41" in note and "--tile" in note
+    assert "41x4104" in pred.scale_note(100000, 1000)                      # portrait: width x height as seen
+    assert Predictor(load_checkpoint(tiny_ckpt), strategy="tile", max_side=513).scale_note(1000, 100000) is None

@@ -89,17 +89,18 @@ def test_a_long_message_is_elided_and_never_widens_the_window(qtbot, window):
 
 def test_a_narrow_panorama_says_the_network_saw_it_too_small(qtbot, window, tmp_path):
     """A walk found a 12000x1000 panorama labelled with blobs and no word why: scaled to a long side of 513 the
-    network sees it 43 px high. The Ready message says so, and what to do."""
+    network saw it 43 px high. Such an image now keeps 256 px across, at most 8 x 513 along; one that still ends up
+    too narrow (6000x100: 4104x68) says so in the Ready message, and what to do."""
     import numpy as np
     from PIL import Image
 
     from tests.support.gui_helpers import make_colour_model, make_image
     folder = tmp_path / "images"
     folder.mkdir()
-    strip = np.concatenate([make_image(s, 40, 200) for s in range(8)], axis=1)   # 1600 x 40
+    strip = np.concatenate([make_image(s, 100, 200) for s in range(30)], axis=1)   # 6000 x 100
     Image.fromarray(strip).save(folder / "pano.png")
     start(window, folder, make_colour_model(tmp_path / "colour.pt"))
     wait_ready(qtbot, window)
     qtbot.waitUntil(lambda: window.status.activity.text().startswith("Ready"), timeout=10000)
     text = window.status.activity.text()
-    assert "1600x40" in text and "too narrow" in text and "--tile" in text, text
+    assert "6000x100" in text and "4104x68" in text and "too narrow" in text and "--tile" in text, text
