@@ -23,10 +23,10 @@ PROGRESS_MIN = 10        # images from which the progress bar shows
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import program
+    from engine.console import parser
 
     kinds = "; ".join(f"{k}: {v}" for k, v in KINDS.items())
-    p = argparse.ArgumentParser(prog=f"{program()} export", description=f"Export a folder's saved labels. {kinds}.")
+    p = parser("export", f"Export a folder's saved labels. {kinds}.")
     p.add_argument("kind", choices=tuple(KINDS), help="the format to write (see above)")
     p.add_argument("folder", type=Path, help="folder of images whose labels/ the app saved")
     p.add_argument("--out", type=Path, required=True,
@@ -44,6 +44,12 @@ def check_target(kind: str, out: Path, force: bool) -> None:
     """EngineError if ``out`` is the wrong kind of path for ``kind`` or would be written into without ``force``."""
     from engine.io.dataset_export import target_conflict, writes_file
 
+    if str(out) == "-":
+        raise EngineError("--out -: export writes files, not standard output; give a file or folder name")
+    if writes_file(kind, out) and out.is_symlink():   # (replacing the file atomically would replace the link)
+        raise EngineError(f"--out {out} is a symbolic link; give the path it points to, or another name")
+    if out.exists() and not out.is_dir() and not out.is_file():
+        raise EngineError(f"--out {out} is not a regular file (a device, a pipe or a socket); give a file name")
     wrong, existing = target_conflict(kind, out)
     if wrong:
         hint = (f"give a file name such as {out / ('coco.json' if kind == 'coco' else 'masks.zip')}"
@@ -56,7 +62,8 @@ def check_target(kind: str, out: Path, force: bool) -> None:
 
 
 class _Progress:
-    """progress(done, total) for the exporters: a tqdm bar on stderr, opened once the total is known."""
+    """progress(done, total) for the exporters: the console's bar on stderr (tqdm on a terminal, plain lines in a
+    log), opened once the total is known."""
 
     def __init__(self, kind: str):
         self.kind, self.bar = kind, None
@@ -65,8 +72,8 @@ class _Progress:
         if total < PROGRESS_MIN:
             return
         if self.bar is None:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=f"export {self.kind}", unit="image", file=sys.stderr)
+            from engine.console import progress
+            self.bar = progress(total, f"export {self.kind}", unit="image")
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -93,6 +100,11 @@ def main(argv: list[str]) -> int:
         progress.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"interrupted: {args.out} may hold part of the export (each file in it is whole); run it again "
+              "with --force", file=sys.stderr)
+        return 130
     progress.close()
     print(f"exported {summary} as {args.kind} to {args.out}")
     return 0

@@ -30,6 +30,8 @@ from .atomic import open_atomic, write_bytes_atomic
 from .labelmap import LABELMAP_FILE, labelmap_text
 from .voc_export import check_item_name
 
+CVAT_NAMES = "CVAT's mask subset file (ImageSets/Segmentation/default.txt)"
+
 __all__ = ["CvatItem", "cvat_labels", "class_mask_png", "object_mask_png", "write_cvat_masks"]
 
 BLACK = (0, 0, 0)
@@ -106,7 +108,7 @@ def _files(items: Iterable[CvatItem], class_list: ClassList):
     yield LABELMAP_FILE, labelmap_text(lines).encode("utf-8")
     names: list[str] = []
     for item in items:
-        check_item_name(item.name, item.image_path, names)
+        check_item_name(item.name, item.image_path, names, CVAT_NAMES)
         labels = _check(item, class_list)
         yield f"SegmentationClass/{item.name}.png", class_mask_png(labels, lut)
         yield f"SegmentationObject/{item.name}.png", object_mask_png(labels, class_list)

@@ -14,11 +14,11 @@ from pathlib import Path
 from ..errors import EngineError, LabelIOError
 from ..labels import ClassList, load_class_list
 from .atomic import WriteFailed
-from .cvat_export import CvatItem, write_cvat_masks
+from .cvat_export import CVAT_NAMES, CvatItem, write_cvat_masks
 from .exports import CocoImage, write_coco, write_labelme, write_labelme_labels
 from .labels import CLASS_NAMES_FILE, read_label_palette, read_label_png
-from .voc_export import VocItem, split_names, voc_labelmap, write_voc
-from .yolo_export import YoloItem, write_yolo_seg
+from .voc_export import VocItem, check_names, split_names, voc_labelmap, write_voc
+from .yolo_export import YOLO_NAMES, YoloItem, write_yolo_seg
 
 __all__ = ["saved_entries", "saved_labels", "export_coco", "export_labelme", "export_voc", "export_cvat_masks",
            "export_yolo_seg", "EXPORTERS", "writes_file", "target_conflict", "saved_class_list"]
@@ -59,6 +59,11 @@ def saved_labels(dataset, progress=None):
         yield entry, read_label_png(entry.label_path)
         if progress is not None:
             progress(done, len(entries))
+
+
+def _check_names(dataset, where: str) -> None:
+    """Every saved image's dataset name checked before the first file is written (LabelIOError)."""
+    check_names(((e.label_path.stem, e.path) for e in saved_entries(dataset)), where)
 
 
 def _images(n: int) -> str:
@@ -108,6 +113,7 @@ def _clash_note(clashes: list[str]) -> str:
 def export_voc(dataset, class_list: ClassList, folder: Path, val_fraction: float = 0.2, seed: int = 0,
                progress=None, **_) -> str:
     """A VOC segmentation dataset under ``folder`` with a seeded train/val split and datumaro's labelmap.txt."""
+    _check_names(dataset, "VOC image set files")
     items = (VocItem(entry.label_path.stem, entry.path, labels) for entry, labels in saved_labels(dataset, progress))
     split = write_voc(folder, items, class_list, val_fraction, seed, scaling=dataset.image_settings)
     n = len(split.train) + len(split.val)
@@ -118,6 +124,7 @@ def export_voc(dataset, class_list: ClassList, folder: Path, val_fraction: float
 @_plain_errors
 def export_cvat_masks(dataset, class_list: ClassList, target: Path, progress=None, **_) -> str:
     """CVAT "Segmentation mask 1.1" into the folder ``target``, or a ZIP when it ends in .zip."""
+    _check_names(dataset, CVAT_NAMES)
     items = (CvatItem(entry.label_path.stem, entry.path, labels) for entry, labels in saved_labels(dataset, progress))
     return _images(write_cvat_masks(target, items, class_list)) + " (masks only: CVAT matches them to the task's " \
                                                                   "images by name)"
@@ -127,6 +134,7 @@ def export_cvat_masks(dataset, class_list: ClassList, target: Path, progress=Non
 def export_yolo_seg(dataset, class_list: ClassList, folder: Path, val_fraction: float = 0.2, seed: int = 0,
                     progress=None, **_) -> str:
     """An Ultralytics YOLO-seg dataset under ``folder`` (images, polygon label files, data.yaml)."""
+    _check_names(dataset, YOLO_NAMES)
     split = split_names([e.label_path.stem for e in saved_entries(dataset)], val_fraction, seed)
     items = (YoloItem(entry.label_path.stem, entry.path, labels) for entry, labels in saved_labels(dataset, progress))
     train, val, polygons, dropped = write_yolo_seg(folder, items, class_list, split.val,

@@ -17,9 +17,9 @@ VOID_COLOUR = (224, 224, 192)      # VOC's void (255) colour, datumaro's "ignore
 
 def _check(name: str) -> str:
     name = str(name).strip()
-    if not name or ":" in name or "\n" in name:
-        raise ValueError(f"class name {name!r} cannot be written to {LABELMAP_FILE} (empty, or holds ':'); "
-                         f"rename the class")
+    if not name or ":" in name or "\n" in name or name.startswith("#"):
+        raise ValueError(f"class name {name!r} cannot be written to {LABELMAP_FILE} (empty, holds ':', or starts "
+                         f"with '#', which readers take for a comment); rename the class")
     return name
 
 

@@ -27,7 +27,7 @@ from .images import read_image
 from .labelmap import LABELMAP_FILE, VOID_COLOUR, colour_clashes, labelmap_text, void_name
 from .labels import encode_label_png
 
-__all__ = ["VocItem", "VocSplit", "split_names", "write_voc", "voc_labelmap", "check_item_name"]
+__all__ = ["VocItem", "VocSplit", "split_names", "write_voc", "voc_labelmap", "check_item_name", "check_names"]
 
 
 @dataclass(frozen=True)
@@ -79,13 +79,23 @@ def _jpeg_bytes(path: Path, shape: tuple[int, int], scaling=None) -> bytes:
     return buf.getvalue()
 
 
-def check_item_name(name: str, image_path, seen) -> None:
+def check_item_name(name: str, image_path, seen, where: str = "VOC image set files") -> None:
     """VOC-style image set files hold one name per line without spaces, each name once: LabelIOError if not."""
     if any(c.isspace() for c in name) or not name:
-        raise LabelIOError(f"{image_path}: VOC image set files cannot hold the name {name!r}; rename the image")
+        raise LabelIOError(f"{image_path}: {where} cannot hold the name {name!r} (it has a space); rename the "
+                           f"image")
     if name in seen:
         raise LabelIOError(f"{image_path}: another image is also named {name!r}; the dataset needs one name per "
                            f"image")
+
+
+def check_names(named, where: str = "VOC image set files") -> None:
+    """check_item_name for every (name, image path) of ``named`` before anything is written: a dataset refused
+    halfway would leave half its files behind."""
+    seen: set = set()
+    for name, image_path in named:
+        check_item_name(name, image_path, seen, where)
+        seen.add(name)
 
 
 def voc_labelmap(class_list: ClassList) -> tuple[str, list[str]]:

@@ -32,6 +32,8 @@ from .atomic import write_bytes_atomic, write_text_atomic
 from .images import read_image
 from .voc_export import check_item_name
 
+YOLO_NAMES = "YOLO-seg datasets (Ultralytics splits its list files at spaces)"
+
 __all__ = ["YoloItem", "yolo_polygons", "yolo_label_text", "data_yaml", "write_yolo_seg"]
 
 
@@ -110,7 +112,7 @@ def write_yolo_seg(root: str | Path, items: Iterable[YoloItem], class_list: Clas
     counts = {"train": 0, "val": 0}
     n_poly = n_dropped = 0
     for item in items:
-        check_item_name(item.name, item.image_path, seen)
+        check_item_name(item.name, item.image_path, seen, YOLO_NAMES)
         seen.append(item.name)
         labels = np.asarray(item.labels)
         if labels.ndim != 2 or labels.dtype != np.uint8:

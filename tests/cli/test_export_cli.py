@@ -97,3 +97,39 @@ def test_exported_labels_match_the_saved_ones(tmp_path):
     for i in range(3):
         assert np.array_equal(read_label_png(tmp_path / "voc" / "SegmentationClass" / f"im{i}.png"),
                               read_label_png(folder / "labels" / f"im{i}.png"))
+
+
+@pytest.mark.parametrize("kind", ["voc", "cvat-mask", "yolo-seg"])
+def test_a_name_the_format_cannot_hold_is_refused_before_anything_is_written(tmp_path, capsys, kind):
+    """A walk found 4 images' files written before 'sp ace.png' was refused, and the rerun needing --force."""
+    folder = _folder(tmp_path)
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(folder / "zz top.png")   # sorted last
+    write_label_png(folder / "labels" / "zz top.png", np.zeros((12, 16), np.uint8), CLASSES)
+    target = tmp_path / "out"
+    assert cli_main(["export", kind, str(folder), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "zz top" in err and "space" in err and ("VOC" in err) == (kind == "voc")
+    assert not target.exists()
+
+
+def test_class_names_a_label_map_cannot_hold_are_refused(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    write_class_names(folder / "labels" / CLASS_NAMES_FILE, ClassList(("belt", "# hash", "can")))
+    assert cli_main(["export", "voc", str(folder), "--out", str(tmp_path / "voc")]) == 2
+    assert "'#'" in capsys.readouterr().err and not (tmp_path / "voc").exists()
+
+
+def test_targets_that_are_no_regular_file_or_stdout_are_refused(tmp_path, capsys):
+    import os
+    folder = _folder(tmp_path)
+    assert cli_main(["export", "coco", str(folder), "--out", "-"]) == 2
+    assert "standard output" in capsys.readouterr().err and not (tmp_path / "-").exists()
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    assert cli_main(["export", "coco", str(folder), "--out", str(fifo), "--force"]) == 2
+    assert "not a regular file" in capsys.readouterr().err and fifo.is_fifo()
+    real = tmp_path / "real.json"
+    real.write_text("{}")
+    (tmp_path / "link.json").symlink_to(real)
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "link.json"), "--force"]) == 2
+    assert "symbolic link" in capsys.readouterr().err and (tmp_path / "link.json").is_symlink()
