@@ -2,8 +2,9 @@
 folder's saved hand labels (File > Import labels… without the window; engine.folder.imports does the work).
 
 Exit status: 0 when every annotation found its image and was imported or kept by rule (hand-saved labels without
---force); 1 when some images failed, or some annotations name images the folder lacks; 2 when nothing was
-written: an unreadable source, classes without a place (use --map / --add-new), a folder another window holds.
+--force); 1 when some images failed (a source file or image that could not be read included), or some annotations name
+images the folder lacks; 2 when nothing was written: an unreadable source, classes without a place (use --map /
+--add-new), a folder another window holds; 130 when interrupted (Ctrl+C).
 """
 from __future__ import annotations
 
@@ -77,8 +78,13 @@ def main(argv: list[str]) -> int:
             raise EngineError(f"{args.folder}: no such folder")
         dataset = Dataset(args.folder)
         source = read_source(args.fmt, args.source)
+        if source.failed and not source.items:   # the one file given, or every file, unreadable
+            raise EngineError("; ".join(source.problems[:3]) + ("" if len(source.problems) <= 3 else
+                                                                  f"; and {len(source.problems) - 3} more"))
         if not args.dry_run:
             lock = _lock(dataset.labels_dir)
+            from engine.io.transaction import sweep_temp_files
+            sweep_temp_files(dataset.labels_dir)   # what an interrupted run left (ours now: we hold the lock)
         plan = plan_import(dataset, source, mapping=_mapping(args.map), add_new=args.add_new, force=args.force,
                            unlabelled=args.unlabelled)
         print(plan.describe())
@@ -96,15 +102,25 @@ def main(argv: list[str]) -> int:
             return 0
         if not plan.jobs:
             print("nothing to import")
-            return 1 if plan.not_found else 0
+            return 1 if plan.not_found or source.failed else 0
         with progress(len(plan.jobs), f"import {args.fmt}", unit="image") as bar:
             result = run_import(dataset, plan, progress=lambda done, total, name: bar.update(1))
     except (EngineError, OSError) as exc:
         return error(str(exc))
+    except KeyboardInterrupt:
+        if lock is not None:   # an image cut off mid-save leaves only temporary files: swept while the lock is ours
+            from engine.io.transaction import sweep_temp_files
+            sweep_temp_files(dataset.labels_dir)
+        print("interrupted: the images imported so far are saved; run the same command again for the rest "
+              "(add --force only to replace labels you saved by hand)", file=sys.stderr)
+        return 130
     finally:
         if lock is not None:
             lock.release()
     for name, why in result.errors:
         print(f"error: {name}: {why}", file=sys.stderr)
+    if source.failed:
+        print(f"error: {len(source.failed)} source file(s) or image(s) could not be read (see the notes above); "
+              "nothing of them was imported", file=sys.stderr)
     print(f"{result.message(plan)} into {dataset.labels_dir}")
-    return 1 if result.errors or plan.not_found else 0
+    return 1 if result.errors or plan.not_found or source.failed else 0

@@ -154,3 +154,44 @@ def test_cvat_mask_zip_and_yolo_seg_import_end_to_end(tmp_path, capsys):
     assert "class 'Cat' -> cat" in out
     labels = read_label_png(f / "labels" / "b.png")
     assert labels[3, 3] == 1 and labels[20, 25] == 255
+
+
+def _labelme(path, shapes, h=H, w=W, image="a.jpg"):
+    path.write_text(json.dumps({"version": "5.0.1", "flags": {}, "shapes": shapes, "imagePath": image,
+                                "imageData": None, "imageHeight": h, "imageWidth": w}))
+
+
+def test_a_file_that_cannot_be_read_is_a_failure_not_a_note(tmp_path, capsys):
+    """A walk found a labelme file with one 2-point polygon (or broken JSON) dropped with exit 0."""
+    f = folder(tmp_path)
+    src = tmp_path / "lm"
+    src.mkdir()
+    good = {"label": "cat", "points": [[2, 2], [20, 2], [20, 10]], "shape_type": "polygon", "flags": {}}
+    bad = {"label": "cat", "points": [[2, 2], [20, 2]], "shape_type": "polygon", "flags": {}}
+    _labelme(src / "a.json", [good, bad])
+    code, out, err = run([f, "--from", "labelme", src / "a.json", "--add-new"], capsys)
+    assert code == 2 and "2 points" in err                                  # the one file given: unreadable
+    _labelme(src / "b.json", [good], image="b.jpg")
+    code, out, err = run([f, "--from", "labelme", src, "--add-new"], capsys)
+    assert code == 1 and "a.json" in err and "could not be read" in err      # the others are imported
+    assert (read_label_png(f / "labels" / "b.png") != 255).sum() > 20 and not (f / "labels" / "a.png").exists()
+    (src / "a.json").write_text('{"shapes": [')
+    code, out, err = run([f, "--from", "labelme", src / "a.json"], capsys)
+    assert code == 2 and "not valid JSON" in err
+
+
+def test_a_class_named_ignored_is_a_class_when_the_label_map_has_its_own_void(tmp_path, capsys):
+    """This app's VOC export calls void 'void' when a class is named 'ignored'; the import read both as void."""
+    f = folder(tmp_path, names=("a",))
+    src = tmp_path / "voc"
+    (src / "SegmentationClass").mkdir(parents=True)
+    (src / "labelmap.txt").write_text("# label:color_rgb:parts:actions\nbackground:0,0,0::\nignored:1,2,3::\n"
+                                      "void:224,224,192::\n")
+    mask = np.zeros((H, W, 3), np.uint8)
+    mask[2:6, 2:6] = (1, 2, 3)
+    mask[10:12, 10:12] = (224, 224, 192)
+    Image.fromarray(mask).save(src / "SegmentationClass" / "a.png")
+    code, out, err = run([f, "--from", "cvat-mask", src, "--add-new"], capsys)
+    assert code == 0, err
+    labels = read_label_png(f / "labels" / "a.png")
+    assert (labels[2:6, 2:6] != 255).all() and (labels[10:12, 10:12] == 255).all()

@@ -119,16 +119,19 @@ def read_coco(source: str | Path) -> Source:
             names.append(name)
         category[cat["id"]] = names.index(name)
     problems: list[str] = []
+    failed: list[str] = []
     images: dict[int, dict] = {}
     for img in data["images"]:
         if not isinstance(img, dict) or not _int(img.get("id")) or not isinstance(img.get("file_name"), str):
             problems.append(f"{where}: an image entry without an integer id and a file_name was skipped "
                             f"({img!r:.80})")
+            failed.append(f"{img!r:.40}")
             continue
         try:
             size = check_size(f"{where}, image {img['file_name']}", img.get("height"), img.get("width"))
         except ImportSourceError as exc:
             problems.append(str(exc))
+            failed.append(img["file_name"])
             continue
         images[img["id"]] = {"file_name": img["file_name"], "size": size, "anns": []}
     for k, ann in enumerate(data["annotations"]):
@@ -158,4 +161,4 @@ def read_coco(source: str | Path) -> Source:
         base = PureWindowsPath(name).name if "\\" in name else PurePosixPath(name).name
         items.append(SourceItem(base, f"{where}, image {name}", img["size"],
                                 lambda h, w, anns=img["anns"]: _render(anns, h, w)))
-    return Source("coco", source, names, items, problems)
+    return Source("coco", source, names, items, problems, failed=failed)

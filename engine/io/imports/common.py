@@ -56,6 +56,7 @@ class Source:
     problems: list[str] = field(default_factory=list)   # files or entries skipped, with why
     unlabelled: str | None = None   # the class the source gives pixels no shape covers (labelme2voc: _background_)
     unused: frozenset[str] = frozenset()   # names the source declares but no annotation uses
+    failed: list[str] = field(default_factory=list)   # files or images that could not be read at all (in problems)
 
     def __post_init__(self):
         if len(self.names) > limits.MAX_IMPORT_CLASSES:

@@ -3,8 +3,9 @@
 The format is PASCAL VOC's segmentation layout as CVAT and datumaro write it: `labelmap.txt` lists
 `name:r,g,b:parts:actions` per class (lines starting with '#' are comments), and `SegmentationClass/<image
 stem>.png` paints each pixel with its class's colour. Colours are mapped to names through the labelmap. Black
-that the labelmap does not declare is unlabelled, and the VOC void colour (224, 224, 192) or a class named
-`void`, `ignored` (datumaro's VOC void) or `__ignore__` is void; any other colour the labelmap does not declare
+that the labelmap does not declare is unlabelled, and the VOC void colour (224, 224, 192) or a line named
+`void`, `ignored` (datumaro's VOC void) or `__ignore__` is void (of several such lines, the one with the void
+colour, else the last: a class may be called "ignored"); any other colour the labelmap does not declare
 makes that image fail with the colours named (datumaro refuses them the same way). CVAT paints every pixel nobody
 annotated with its `background` class, black: those pixels are unlabelled, and the source names `background` as
 their class, so they take the folder's background class where it has one, else they are void.
@@ -26,6 +27,15 @@ LABELMAP = "labelmap.txt"
 CLASS_DIR = "SegmentationClass"
 VOC_VOID = (224, 224, 192)
 VOID_NAMES = ("void", "ignored", "__ignore__")   # "ignored": datumaro's VOC void line (224,224,192)
+VOC_VOID = (224, 224, 192)
+
+
+def _void_line(entries) -> int | None:
+    """Which labelmap line is void: of the lines named as VOID_NAMES, the one with VOC's void colour, else the
+    last (this app's exports write void last, as "void" when a class is named "ignored"); the others are classes."""
+    named = [i for i, (name, colour) in enumerate(entries) if colour is not None and name.casefold() in VOID_NAMES]
+    coloured = [i for i in named if tuple(entries[i][1]) == VOC_VOID]
+    return (coloured or named or [None])[-1]
 BACKGROUND = "background"   # CVAT paints what nobody annotated with it, black
 MAX_RATIO = 1000          # uncompressed / compressed size of one member; PNGs barely compress, bombs do
 
@@ -169,7 +179,9 @@ def read_cvat_mask(source: str | Path) -> Source:
     names: list[str] = []
     colours: dict[int, int] = {}
     unlabelled, uncoloured = None, set()
-    for name, colour in parse_labelmap(text, f"{source}/{labelmap}"):
+    entries = list(parse_labelmap(text, f"{source}/{labelmap}"))
+    void_line = _void_line(entries)
+    for i, (name, colour) in enumerate(entries):
         if colour is None:
             uncoloured.add(names[name_index(names, name)])
             continue
@@ -183,7 +195,7 @@ def read_cvat_mask(source: str | Path) -> Source:
             name_index(names, name)
             colours[key] = UNLABELLED
             continue
-        colours[key] = IGNORE if name.casefold() in VOID_NAMES else name_index(names, name)
+        colours[key] = IGNORE if i == void_line else name_index(names, name)
     root = str(PurePosixPath(labelmap).parent)
     root = "" if root == "." else root
     under = f"{root}/{CLASS_DIR}" if root else CLASS_DIR

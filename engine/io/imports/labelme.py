@@ -158,13 +158,15 @@ def read_labelme(source: str | Path) -> Source:
     declared = _labels_txt(source if source.is_dir() else source.parent)
     names: list[str] = list(declared)
     items, problems, used = [], [], set()
+    failed = []
     for path in files:
         try:
             items.append(read_label_file(path, names, used))
         except ImportSourceError as exc:
             problems.append(str(exc))
+            failed.append(str(path))
     return Source("labelme", source, names, items, problems, BACKGROUND if declared else None,
-                  frozenset(n for n in declared if n not in used))
+                  frozenset(n for n in declared if n not in used), failed)
 
 
 def _labels_txt(folder: Path) -> list[str]:

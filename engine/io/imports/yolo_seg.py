@@ -127,14 +127,15 @@ def read_yolo_seg(source: str | Path) -> Source:
     files = sorted(p for p in search.rglob("*.txt") if p.is_file() and p.name != "classes.txt")
     if not files:
         raise ImportSourceError(f"{search}: no YOLO label .txt files")
-    items, problems = [], []
+    items, problems, failed = [], [], []
     for path in files:
         try:
             item, notes = read_label_txt(path, names)
         except ImportSourceError as exc:
             problems.append(str(exc))
+            failed.append(str(path))
             continue
         problems.extend(notes)
         if item is not None:
             items.append(item)
-    return Source("yolo-seg", source, names, items, problems)
+    return Source("yolo-seg", source, names, items, problems, failed=failed)
