@@ -75,22 +75,40 @@ def start(window, folder: Path | None, model: Path | None) -> None:
     window.open_folder(target, select)
 
 
+QUESTION_WAIT_S = 20.0   # --screenshot: how long a question may stay open before the smoke test reports it
+_active_modal = QApplication.activeModalWidget
+
+
 def screenshot_when_ready(window, path: Path, timeout_s: float = 300.0) -> None:
     """Smoke test of an installation: once the first image is predicted and refined (or after timeout_s),
-    save a picture of the window to ``path`` and quit, with status 0 only if it got there without an error."""
+    save a picture of the window to ``path`` and quit, with status 0 only if it got there without an error. A
+    question left open QUESTION_WAIT_S (the folder's classes differ from the model's, another window holds the
+    folder) ends it too, pictured and named, with status 1: nobody is there to answer it."""
     started = time.monotonic()
+    asked_since = []
 
     def poll():
         st = window.ctl.state
         ready = st is not None and st.crf_labels is not None and not window.ctl.busy
-        if not ready and not window.last_error and time.monotonic() - started < timeout_s:
+        asking = _active_modal()   # a question (the folder's classes, another window's lock) nobody will answer
+        if asking is None:
+            asked_since.clear()
+        elif not asked_since:
+            asked_since.append(time.monotonic())
+        unanswered = asking is not None and time.monotonic() - asked_since[0] >= QUESTION_WAIT_S
+        if not ready and not window.last_error and not unanswered and time.monotonic() - started < timeout_s:
             QTimer.singleShot(200, poll)
             return
-        window.grab().save(str(path))
-        ok = ready and not window.last_error
+        asking = asking if unanswered else None
+        (asking or window).grab().save(str(path))
+        ok = ready and not window.last_error and asking is None
+        why = f"; it asks: {asking.windowTitle() or 'a question'} (open the folder in the window to answer)" \
+            if asking is not None else ""
         print(f"screenshot {path}: {'ready' if ok else 'NOT ready'} after {time.monotonic() - started:.1f} s"
-              f"{'; ' + window.last_error if window.last_error else ''}", flush=True)
+              f"{'; ' + window.last_error if window.last_error else ''}{why}", flush=True)
         QApplication.instance().exit(0 if ok else 1)
+        if asking is not None:
+            asking.reject() if hasattr(asking, "reject") else asking.close()   # its own loop ends, then ours
     QTimer.singleShot(200, poll)
 
 

@@ -227,3 +227,27 @@ def test_installed_command_answers_version_and_typos(installed, tmp_path):
     typo = subprocess.run([str(exe), "predcit"], cwd=tmp_path, env=_env(installed), capture_output=True,
                           text=True, timeout=120)
     assert typo.returncode == 2 and "did you mean 'predict'?" in typo.stderr
+
+
+def test_screenshot_smoke_option_reports_a_question_nobody_answers(qtbot, tmp_path, monkeypatch):
+    """A walk found `--screenshot` hanging on a folder whose classes differ from the model's: the question stays
+    open. After QUESTION_WAIT_S it is pictured, named, closed unanswered, and the run ends with status 1."""
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui import app as app_module
+    from tests.support.gui_fixtures import close_window, open_window
+
+    exits = []
+    monkeypatch.setattr(app_module, "QApplication", SimpleNamespace(instance=lambda: SimpleNamespace(exit=exits.append)))
+    monkeypatch.setattr(app_module, "QUESTION_WAIT_S", 0.5)
+    window = open_window(tmp_path)
+    box = QMessageBox(QMessageBox.Icon.Question, "Which classes?", "Remap?", QMessageBox.StandardButton.Cancel, window)
+    try:
+        app_module.screenshot_when_ready(window, tmp_path / "shot.png")
+        assert box.exec() == QMessageBox.StandardButton.Cancel.value or not box.isVisible()   # closed for us
+        qtbot.waitUntil(lambda: bool(exits), timeout=10000)
+        assert exits == [1] and (tmp_path / "shot.png").is_file()
+    finally:
+        close_window(window, monkeypatch)
