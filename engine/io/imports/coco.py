@@ -135,20 +135,21 @@ def read_coco(source: str | Path) -> Source:
             continue
         images[img["id"]] = {"file_name": img["file_name"], "size": size, "anns": []}
     for k, ann in enumerate(data["annotations"]):
+        label = _annotation_label(ann, k)
         if not isinstance(ann, dict) or ann.get("image_id") not in images:
-            problems.append(f"{where}: annotation {k} names no listed image; skipped")
+            problems.append(f"{where}: {label} names no listed image; skipped")
             continue
         value = category.get(ann.get("category_id"))
         if value is None:
-            problems.append(f"{where}: annotation {k} has category {ann.get('category_id')!r:.20}, which is not "
+            problems.append(f"{where}: {label} has category {ann.get('category_id')!r:.20}, which is not "
                             "among the categories; skipped")
             continue
         if "segmentation" not in ann:
-            problems.append(f"{where}: annotation {k} has no segmentation (a box only); skipped")
+            problems.append(f"{where}: {label} has no segmentation (a box only); skipped")
             continue
         images[ann["image_id"]]["anns"].append({"segmentation": ann["segmentation"], "value": value,
                                                 "crowd": ann.get("iscrowd") in (1, True),
-                                                "where": f"{where}, annotation {ann.get('id', k)!r:.20}"})
+                                                "where": f"{where}, {label}"})
     items = []
     empty = [img["file_name"] for img in images.values() if not img["anns"]]
     if empty:
@@ -162,3 +163,10 @@ def read_coco(source: str | Path) -> Source:
         items.append(SourceItem(base, f"{where}, image {name}", img["size"],
                                 lambda h, w, anns=img["anns"]: _render(anns, h, w)))
     return Source("coco", source, names, items, problems, failed=failed)
+
+
+def _annotation_label(ann, k: int) -> str:
+    """How messages name an annotation: by its COCO id, as the file does, else by its place in the list."""
+    if isinstance(ann, dict) and isinstance(ann.get("id"), int) and not isinstance(ann.get("id"), bool):
+        return f"annotation {ann['id']}"
+    return f"annotation #{k + 1} (no id)"

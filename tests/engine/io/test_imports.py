@@ -406,3 +406,17 @@ def test_an_exif_rotated_image_has_its_upright_frame_and_stored_maps_turn_with_i
     stored[0, 0] = 1                                  # top-left of the stored pixels
     upright = frame.upright(stored)
     assert upright.shape == (W, H) and upright[0, H - 1] == 1   # orientation 6: top-left goes to top-right
+
+
+def test_coco_messages_name_annotations_by_their_id_as_the_file_does(tmp_path):
+    """A walk found notes counting annotations from 0 by place while errors used the COCO id."""
+    import json as _json
+
+    from engine.io.imports.coco import read_coco
+    doc = {"images": [{"id": 1, "file_name": "a.png", "height": 4, "width": 4}],
+           "categories": [{"id": 1, "name": "x"}],
+           "annotations": [{"id": 6, "image_id": 1, "category_id": 99, "segmentation": [[0, 0, 3, 0, 3, 3]]},
+                           {"image_id": 1, "category_id": 1}]}
+    (tmp_path / "c.json").write_text(_json.dumps(doc))
+    problems = " | ".join(read_coco(tmp_path / "c.json").problems)
+    assert "annotation 6 has category 99" in problems and "annotation #2 (no id) has no segmentation" in problems
