@@ -153,6 +153,8 @@ def main(folder: Path | None = None, model: Path | None = None, read_only: bool 
     if screenshot is not None:
         screenshot_when_ready(window, screenshot)
     code = app.exec()
+    if screenshot is not None:   # it quit without closing the window: give the folder back (its lock file)
+        window.ctl.shutdown()
     window.settings.sync()
     startup.mark("quit_done")
     logging.shutdown()

@@ -251,3 +251,17 @@ def test_screenshot_smoke_option_reports_a_question_nobody_answers(qtbot, tmp_pa
         assert exits == [1] and (tmp_path / "shot.png").is_file()
     finally:
         close_window(window, monkeypatch)
+
+
+def test_screenshot_run_gives_the_folder_back(tmp_path):
+    """`main.py FOLDER --screenshot PNG` quits without closing its window: it must still release the folder's
+    lock (a walk found labels/.lock left behind by every smoke test)."""
+    from tests.support.gui_helpers import make_colour_model, make_folder
+    from tests.support.paths import ROOT
+
+    folder, model = make_folder(tmp_path / "images", n=1), make_colour_model(tmp_path / "m.pt")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    run = subprocess.run([sys.executable, "main.py", str(folder), "--model", str(model), "--screenshot",
+                          str(tmp_path / "shot.png")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert (tmp_path / "shot.png").is_file() and not (folder / "labels" / ".lock").exists()
