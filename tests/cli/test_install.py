@@ -240,7 +240,8 @@ def test_screenshot_smoke_option_reports_a_question_nobody_answers(qtbot, tmp_pa
     from tests.support.gui_fixtures import close_window, open_window
 
     exits = []
-    monkeypatch.setattr(app_module, "QApplication", SimpleNamespace(instance=lambda: SimpleNamespace(exit=exits.append)))
+    app = SimpleNamespace(instance=lambda: SimpleNamespace(exit=exits.append))
+    monkeypatch.setattr(app_module, "QApplication", app)
     monkeypatch.setattr(app_module, "QUESTION_WAIT_S", 0.5)
     window = open_window(tmp_path)
     box = QMessageBox(QMessageBox.Icon.Question, "Which classes?", "Remap?", QMessageBox.StandardButton.Cancel, window)
