@@ -292,6 +292,11 @@ class CRFRequests(QObject):
         open image's) and the CRF on."""
         return self.runner.isolated is None and self.params.iterations > 0
 
+    def _ready(self, st, note: str = "") -> None:
+        """'Ready: NAME (what to know)': the run's note and the image's own (st.note, e.g. seen too narrow)."""
+        notes = "; ".join(n for n in (note, st.note) if n)
+        self.activity.emit(f"Ready: {st.path.name}" + (f" ({notes})" if notes else ""))
+
     def adopt_prefetched(self, st, outcome, solution) -> None:
         """A prefetched exact result (and solution) for the image just opened."""
         st.set_crf(outcome.probs, outcome.labels, outcome.params, outcome.unc, kind=outcome.kind)
@@ -300,7 +305,7 @@ class CRFRequests(QObject):
             self.interactive().adopt(solution, st.probs)
         self.labels_changed.emit()
         self.results_changed.emit()
-        self.activity.emit(f"Ready: {st.path.name} (refined ahead" + (f"; {st.note})" if st.note else ")"))
+        self._ready(st, "refined ahead")
         self.settled.emit(st.index)
         self.exact_ready.emit(st)
 
@@ -349,8 +354,7 @@ class CRFRequests(QObject):
             self.image.mark_exact(key.edit_serial)
             self.labels_changed.emit()
             self.results_changed.emit()
-            notes = "; ".join(n for n in (outcome.note, st.note) if n)
-            self.activity.emit(f"Ready: {st.path.name}" + (f" ({notes})" if notes else ""))
+            self._ready(st, outcome.note)
             self.settled.emit(st.index)
             self.exact_ready.emit(st)   # its features, for the first stroke
         elif windows:
