@@ -71,6 +71,7 @@ def main(argv: list[str]) -> int:
     from engine.folder.dataset import Dataset
     from engine.folder.imports import plan_import, run_import
     from engine.io.imports import read_source
+    from engine.io.transaction import sweep_temp_files
 
     lock = None
     try:
@@ -83,7 +84,6 @@ def main(argv: list[str]) -> int:
                                                                   f"; and {len(source.problems) - 3} more"))
         if not args.dry_run:
             lock = _lock(dataset.labels_dir)
-            from engine.io.transaction import sweep_temp_files
             sweep_temp_files(dataset.labels_dir)   # what an interrupted run left (ours now: we hold the lock)
         plan = plan_import(dataset, source, mapping=_mapping(args.map), add_new=args.add_new, force=args.force,
                            unlabelled=args.unlabelled)
@@ -109,7 +109,6 @@ def main(argv: list[str]) -> int:
         return error(str(exc))
     except KeyboardInterrupt:
         if lock is not None:   # an image cut off mid-save leaves only temporary files: swept while the lock is ours
-            from engine.io.transaction import sweep_temp_files
             sweep_temp_files(dataset.labels_dir)
         print("interrupted: the images imported so far are saved; run the same command again for the rest "
               "(add --force only to replace labels you saved by hand)", file=sys.stderr)

@@ -60,7 +60,6 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
     return path
 
 
-
 def exported_preset(loaded, crf: CRFParams | None = None) -> str:
     """The CRF preset an export names: the preset ``crf`` matches, else the one the base model starts with."""
     return (preset_named(crf) if crf is not None else None) or preset_for_model(loaded.spec, loaded.path)

@@ -87,9 +87,10 @@ class LearnMenu(QObject):
         except EngineError as exc:
             w.show_error(str(exc))
             return None
-        named = exported_preset(ctl.loader.loaded, crf)
-        note = "" if preset_named(crf) else " Your own CRF slider values are not stored in it."
-        w.status.set_activity(f"Exported the adapted model to {out} (CRF preset {named}).{note}")
+        named = preset_named(crf)
+        note = "" if named else " Your own CRF slider values are not stored in it."
+        w.status.set_activity(f"Exported the adapted model to {out} (CRF preset "
+                              f"{named or exported_preset(ctl.loader.loaded)}).{note}")
         return out
 
     def open_train_dialog(self) -> None:

@@ -27,7 +27,8 @@ LABELMAP = "labelmap.txt"
 CLASS_DIR = "SegmentationClass"
 VOC_VOID = (224, 224, 192)
 VOID_NAMES = ("void", "ignored", "__ignore__")   # "ignored": datumaro's VOC void line (224,224,192)
-VOC_VOID = (224, 224, 192)
+BACKGROUND = "background"   # CVAT paints what nobody annotated with it, black
+MAX_RATIO = 1000          # uncompressed / compressed size of one member; PNGs barely compress, bombs do
 
 
 def _void_line(entries) -> int | None:
@@ -36,8 +37,6 @@ def _void_line(entries) -> int | None:
     named = [i for i, (name, colour) in enumerate(entries) if colour is not None and name.casefold() in VOID_NAMES]
     coloured = [i for i in named if tuple(entries[i][1]) == VOC_VOID]
     return (coloured or named or [None])[-1]
-BACKGROUND = "background"   # CVAT paints what nobody annotated with it, black
-MAX_RATIO = 1000          # uncompressed / compressed size of one member; PNGs barely compress, bombs do
 
 
 def parse_labelmap(text: str, where: str) -> list[tuple[str, tuple[int, int, int] | None]]:
