@@ -116,6 +116,8 @@ def main(argv: list[str]) -> int:
     finally:
         if lock is not None:
             lock.release()
+    for name in result.empty:
+        print(f"note: {name}: its annotation labels no pixel; its labels were left as they were", file=sys.stderr)
     for name, why in result.errors:
         print(f"error: {name}: {why}", file=sys.stderr)
     if source.failed:

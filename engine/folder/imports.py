@@ -214,6 +214,7 @@ class ImportResult:
     imported: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)   # of imported: labels that were there before
     kept: list[str] = field(default_factory=list)       # saved by a person while the import ran: theirs wins
+    empty: list[str] = field(default_factory=list)      # nothing in the source labels them: left as they were
     errors: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
 
@@ -227,6 +228,8 @@ class ImportResult:
             parts.append(f"kept {len(self.kept)} image(s) saved by hand during the import")
         if plan.kept:
             parts.append(f"kept {len(plan.kept)} image(s) as they were")
+        if self.empty:
+            parts.append(f"skipped {len(self.empty)} image(s) whose annotation labels no pixel")
         if plan.not_found:
             parts.append(f"{len(plan.not_found)} image(s) not found in the folder")
         if self.errors:
@@ -285,11 +288,17 @@ def run_import(dataset: Dataset, plan: ImportPlan, should_cancel=None, progress=
         else:
             try:
                 labels = render_labels(dataset, job, lut)
-                record = make_provenance(labels, np.ones(labels.shape, bool), entry.path.name, origin=ORIGIN_HAND)
-                dataset.save(job.index, labels, class_list, provenance=record)
-                result.imported.append(entry.path.name)
-                if job.replaces:
-                    result.replaced.append(entry.path.name)
+                if (labels != VOID).any():
+                    record = make_provenance(labels, np.ones(labels.shape, bool), entry.path.name,
+                                             origin=ORIGIN_HAND)
+                    dataset.save(job.index, labels, class_list, provenance=record)
+                    result.imported.append(entry.path.name)
+                    if job.replaces:
+                        result.replaced.append(entry.path.name)
+                else:
+                    # An empty annotation (a labelme file with no shapes, or only ignore regions) says nothing:
+                    # saving it would mark the image labelled and replace a machine label with nothing.
+                    result.empty.append(entry.path.name)
             except (EngineError, MemoryError) as exc:
                 why = str(exc) if isinstance(exc, EngineError) else "not enough memory for this image"
                 result.errors.append((entry.path.name, why))

@@ -385,3 +385,21 @@ def test_annotations_import_onto_multi_band_float_tiffs(tmp_path):
     assert result.imported == ["s.tif"] and not result.errors
     image, labels = saved_images(folder)[0].load()
     assert labels.shape == image.shape[:2] == (H, W) and labels[5, 15] == 0
+
+
+def test_an_empty_annotation_is_skipped_and_leaves_a_machine_label_as_it_was(tmp_path):
+    folder = make_folder(tmp_path)
+    ds = with_classes(folder, ["cat", "dog"])
+    machine = np.zeros((H, W), np.uint8)
+    ds.save(1, machine, ds.project.class_list(),
+            provenance=make_provenance(machine, np.zeros((H, W), bool), "b.png", origin=ORIGIN_MACHINE))
+    # a: one shape; b: no shapes at all; c: only an __ignore__ region
+    source = labelme(tmp_path, {"a": [("cat", SQUARE)], "b": [], "c": [("__ignore__", SQUARE)]})
+    ds = Dataset(folder)
+    plan = plan_import(ds, source)
+    result = run_import(ds, plan)
+    assert result.imported == ["a.png"] and result.empty == ["b.png", "c.png"] and not result.errors
+    assert "skipped 2 image(s) whose annotation labels no pixel" in result.message(plan)
+    assert read_provenance(folder / "labels" / "b.png").origin == ORIGIN_MACHINE
+    assert np.array_equal(read_label_png(folder / "labels" / "b.png"), machine)
+    assert not (folder / "labels" / "c.png").exists()
