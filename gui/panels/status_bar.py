@@ -33,12 +33,23 @@ class ElidedLabel(QLabel):
         """What is drawn at the current width."""
         return self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(self.width(), 0))
 
+    def _need(self, text: str, most: int) -> int:
+        return min(self.fontMetrics().horizontalAdvance(text) + 2 * self.fontMetrics().averageCharWidth(), most)
+
     def reserve(self, text: str, most: int) -> None:
         """Ask for room for ``text`` uncut from now on (at most ``most`` px, never less than before), as a size
         hint the layout meets where it can, not a minimum: a readout the cursor changes grows once to what it
         needs, its neighbours do not jump at every move, and the window can still be made narrower."""
-        need = min(self.fontMetrics().horizontalAdvance(text) + 2 * self.fontMetrics().averageCharWidth(), most)
+        need = self._need(text, most)
         if need > self._reserved:
+            self._reserved = need
+            self.updateGeometry()
+
+    def ask(self, most: int) -> None:
+        """Ask for the room the current text needs (at most ``most`` px), as a size hint: a message shares the
+        bar with its neighbours when room is short instead of getting only what they leave."""
+        need = self._need(self._full, most)
+        if need != self._reserved:
             self._reserved = need
             self.updateGeometry()
 
@@ -56,12 +67,16 @@ class ElidedLabel(QLabel):
                          self.shown_text())
 
 
+ACTIVITY_MOST = 0.6   # share of the bar a message may ask for while work runs (idle, the readout comes first)
+
+
 class StatusBar(QStatusBar):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.activity = ElidedLabel("Ready")
+        self.activity = ElidedLabel("Ready", min_chars=2)
+        self.activity.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)   # hint: ask()
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
+        self.progress.setMaximumWidth(100)
         self.progress.setTextVisible(False)
         self.progress.hide()
         self.elapsed = QLabel("")
@@ -85,6 +100,7 @@ class StatusBar(QStatusBar):
                                     "computed at lower resolution while you move a slider. Save always writes "
                                     "the exact result.")
         self.addWidget(self.activity, 1)
+        self._activity_stretch = 1
         self.addWidget(self.progress)
         self.addWidget(self.elapsed)
         self.addWidget(self.cancel)
@@ -95,8 +111,23 @@ class StatusBar(QStatusBar):
 
     def set_activity(self, text: str, error: bool = False) -> None:
         self.activity.setText(f"⚠ {text}" if error else text)
+        self._ask_room()
         self.activity.setToolTip(text)
         self.activity.setStyleSheet("color: #c0392b;" if error else "")
+
+    def _ask_room(self) -> None:
+        """While work runs its message ("Refining with CRF… 3/10") shares the bar with the cursor readout; idle,
+        it gets what the readout leaves (its full text is in the tooltip)."""
+        busy = self.progress.isVisibleTo(self)
+        self.activity.ask(int(self.width() * ACTIVITY_MOST) if busy else 0)
+        # A QBoxLayout short of room shrinks items with stretch first, down to their minimum, and takes the rest
+        # equally from the others: stretch 0 while busy, so the message and the readout give way alike.
+        stretch = 0 if busy else 1
+        if stretch != self._activity_stretch:
+            self._activity_stretch = stretch
+            self.removeWidget(self.activity)
+            self.insertWidget(0, self.activity, stretch)
+            self.activity.show()
 
     def set_labels_kind(self, text: str) -> None:
         self.labels_kind.setText(f"Labels: {text}" if text else "")
@@ -125,6 +156,7 @@ class StatusBar(QStatusBar):
         else:
             self._tick.stop()
             self.elapsed.hide()
+        self._ask_room()
 
     def elapsed_s(self) -> float:
         """Seconds the current busy spell has lasted (0 when idle)."""

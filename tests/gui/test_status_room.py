@@ -76,3 +76,31 @@ def test_long_class_names_get_the_room_the_readout_needs(qtbot, window, tmp_path
     window.resize(900, 720)                                     # and the window can still be made narrower
     QApplication.processEvents()
     assert window.width() == 900
+
+
+def test_while_work_runs_its_message_shares_the_bar_with_the_readout(qtbot, window, env):
+    """At 1280 px a running CRF's message was cut to 'Refining with CRF (fas…' beside Cancel and the progress bar;
+    busy, the message and the readout give way alike, and once idle the readout has its room back."""
+    folder, model = env
+    window.resize(1280, 720)
+    start(window, folder, model)
+    st = wait_ready(qtbot, window)
+    unc = st.crf_unc
+    y, x = np.unravel_index(int(np.argmax(unc)), unc.shape)
+    window.canvas.cursor_moved.emit(int(x), int(y))
+    QApplication.processEvents()
+    status, label = window.status, window.readout.pixel
+    full = label.text()
+    status.set_busy(True)
+    status.set_activity("Refining with CRF (fast)… iteration 3 of 10 (exact labels follow)")
+    for _ in range(3):
+        QApplication.processEvents()
+    assert "iteration 3 of 10" in status.activity.shown_text(), status.activity.shown_text()
+    assert label.shown_text().startswith(full.split("%")[0]), label.shown_text()   # x, y and the first class
+    assert window.width() == 1280
+    assert status.activity.geometry().right() < status.progress.geometry().left()
+    status.set_busy(False)
+    status.set_activity("Ready")
+    for _ in range(3):
+        QApplication.processEvents()
+    assert label.shown_text() == full
