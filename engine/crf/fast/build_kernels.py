@@ -245,7 +245,8 @@ def column_bounds(feat):
 
 @njit(nogil=True, parallel=True, cache=True)
 def norm_weights(offsets, bary, nbr, n_vertices, alpha, out_weights):
-    """NORMALIZE_SYMMETRIC: n = 1/sqrt(K*1 + 1e-20), K as pydensecrf's seqCompute; writes bary*n per point.
+    """NORMALIZE_SYMMETRIC: n = 1/sqrt(K*1 + 1e-20), K as pydensecrf's seqCompute; writes bary*n per point
+    (``out_weights`` may be ``bary`` itself: each point's row is read whole before it is written).
 
     The splat stays sequential (pydensecrf's summation order); the blur and the slice are threaded.
     """

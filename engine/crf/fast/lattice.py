@@ -19,6 +19,7 @@ from .buffers import POOL, POOL_MAX_ARRAY
 from .threads import PARALLEL_LOCK
 
 _PARALLEL_INSERT_MIN = 1 << 16  # points per part, below which one thread is quicker
+BUILD_CHUNK = 1 << 21   # points whose vertex codes are made and hashed at a time in a large build (96 MB for d=5)
 _INSERT_THREADS: ThreadPoolExecutor | None = None
 
 
@@ -151,12 +152,57 @@ def _insert_threads() -> ThreadPoolExecutor:
     return _INSERT_THREADS
 
 
+def _insert_chunked(feat, scale, pack, bary, bad):
+    """The vertex codes of BUILD_CHUNK points at a time, each chunk hashed on a worker while the next is embedded
+    and merged in order (first-touch ids, so the lattice is exactly one sequential pass's). Why: all the codes at
+    once are int64 (N,d+1), 1.2 GB for a 24 MP bilateral lattice, at the build's peak; here two chunks are held.
+    None (with ``bad`` set) when a key leaves the packing box."""
+    lo, radix, stride = pack
+    n, d = feat.shape
+    offsets = np.empty((n, d + 1), np.int32)
+    merged = {"table": None, "vcodes": None, "m": 0}
+
+    def merge(a, b, job):
+        part_offsets, part_codes, part_table = job.result()
+        if merged["table"] is None:
+            merged.update(table=part_table, vcodes=part_codes, m=part_codes.shape[0])
+        else:
+            merged["table"], merged["vcodes"], merged["m"], ids = hk.merge_codes(
+                merged["table"], merged["vcodes"], merged["m"], part_codes)
+            hk.remap(part_offsets, ids)
+        offsets[a:b] = part_offsets
+
+    pending = None
+    for a in range(0, n, BUILD_CHUNK):
+        b = min(n, a + BUILD_CHUNK)
+        codes = np.empty((b - a, d + 1), np.int64)
+        bk.embed_packed(feat[a:b], scale, lo, radix, stride, codes, bary[a:b], bad)
+        if bad[0]:
+            if pending is not None:
+                pending[2].result()
+            return None
+        job = _insert_threads().submit(hk.insert_codes, codes)
+        del codes
+        if pending is not None:
+            merge(*pending)
+        pending = (a, b, job)
+    merge(*pending)
+    return offsets, merged["vcodes"][:merged["m"]].copy(), merged["table"]
+
+
 def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
     """(offsets (P,d+1) int32, neighbours (d+1,M,2) int32, M); packed codes when they fit, else int16 keys."""
     n, d = feat.shape
     bad = np.zeros(1, np.int64)
     pack = packing(feat, scale)
-    if pack is not None:
+    if pack is not None and n > 2 * BUILD_CHUNK:
+        found = _insert_chunked(feat, scale, pack, bary, bad)
+        if found is not None:
+            offsets, vcodes, table = found
+            return offsets, hk.neighbours_packed(vcodes, table, _neighbour_deltas(pack[2])), vcodes.shape[0]
+        if bad[0] == 1:
+            return None
+    elif pack is not None:
         lo, radix, stride = pack
         codes = POOL.take((n, d + 1), np.int64)  # scratch: recycled, since first touches are slow
         bk.embed_packed(feat, scale, lo, radix, stride, codes, bary, bad)
@@ -181,7 +227,10 @@ def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
 
 
 def _build(feat: np.ndarray, n: int, d: int) -> Lattice:
-    scratch = POOL.take((feat.shape[0], d + 1))  # barycentric weights: scratch, given back below
+    # The barycentric weights: pooled scratch for a small build (warm memory), and for a large one the lattice's
+    # own weights array, normalised in place, so a 24 MP build does not hold both (576 MB each, bilateral).
+    large = feat.shape[0] > 2 * BUILD_CHUNK
+    scratch = np.empty((feat.shape[0], d + 1), np.float32) if large else POOL.take((feat.shape[0], d + 1))
     try:
         found = _vertices(feat, scale_factors(d), scratch)
         if found is None:
@@ -190,8 +239,9 @@ def _build(feat: np.ndarray, n: int, d: int) -> Lattice:
         offsets, nbr, m = found
         offsets = np.ascontiguousarray(offsets[:n])
         alpha = slice_alpha(d)
-        weights = np.empty((n, d + 1), np.float32)
-        bk.norm_weights(offsets, scratch[:n], nbr, m, alpha, weights)
+        weights = scratch[:n] if large else np.empty((n, d + 1), np.float32)
+        bk.norm_weights(offsets, scratch[:n], nbr, m, alpha, weights)   # in place when large: row by row
     finally:
-        POOL.give(scratch)
+        if not large:
+            POOL.give(scratch)
     return Lattice(d=d, n_points=n, n_vertices=m, offsets=offsets, weights=weights, neighbours=nbr, alpha=alpha)

@@ -147,6 +147,47 @@ def test_split_hash_insert_gives_the_sequential_vertex_ids():
         assert (table[:, 1] >= 0).sum() == vc1.shape[0]
 
 
+@pytest.mark.parametrize("odd", [0, 3])   # 3: the zero padding point pydensecrf inserts
+def test_a_build_made_a_chunk_at_a_time_is_the_whole_builds_lattice(monkeypatch, odd):
+    """A large build embeds and hashes BUILD_CHUNK points at a time (the int64 codes of every point at once were
+    the 24 MP build's peak): the same vertex ids, weights and neighbours as the build from all codes at once."""
+    img = synthetic_photo(97, 131, 8)
+    feats = bilateral_features(img, 13.0, 6.0)[:97 * 131 - odd]
+    whole = lattice_mod.build_lattice(feats)
+    monkeypatch.setattr(lattice_mod, "BUILD_CHUNK", 1000)     # 13 chunks
+    chunked = lattice_mod.build_lattice(feats)
+    assert chunked.n_vertices == whole.n_vertices
+    for name in ("offsets", "weights", "neighbours"):
+        assert np.array_equal(getattr(chunked, name), getattr(whole, name)), name
+    used = []
+    real = lattice_mod._insert_chunked
+    monkeypatch.setattr(lattice_mod, "_insert_chunked", lambda *a: used.append(1) or real(*a))
+    lattice_mod.build_lattice(feats)
+    assert used                                                # the chunked path ran
+
+
+def test_a_chunked_build_holds_two_chunks_of_codes_and_no_second_weights_array(monkeypatch):
+    """The large build's budget beyond the lattice it returns: two chunks of int64 codes (one hashing, one being
+    made) with their part offsets and vertex codes, and the hash tables (at most 4 slots of 16 bytes a vertex, and
+    a 1 MiB table per part); not the codes of every point (8 (d+1) bytes each) nor barycentric weights beside the
+    weights. numba's arrays are traced too. The build from all codes at once needs 29.6 MB more here, this 9.5."""
+    import tracemalloc
+    feats = bilateral_features(synthetic_photo(480, 640, 8), 13.0, 6.0)
+    chunk = 8000
+    monkeypatch.setattr(lattice_mod, "BUILD_CHUNK", chunk)
+    lattice_mod.build_lattice(feats[:20000])                   # numba kernels compiled outside the trace
+    tracemalloc.start()
+    try:
+        lat = lattice_mod.build_lattice(feats)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    held = lat.offsets.nbytes + lat.weights.nbytes + lat.neighbours.nbytes
+    budget = 2 * chunk * (6 * 8 + 6 * 4 + 8) + 4 * 16 * lat.n_vertices + 2 * (1 << 20)
+    assert peak - held <= budget, (peak - held, budget)
+    assert budget < feats.shape[0] * 6 * (8 + 4)                # (which the old build's codes and bary exceed)
+
+
 def test_unary_in_place_and_threaded_is_bit_identical():
     rng = np.random.default_rng(9)
     probs = rng.random((5, 300, 900)).astype(np.float32) * 1.2  # some > 1 and some < PROB_CLIP after scaling
