@@ -23,11 +23,13 @@ anchor head, the replay) sees the head's cell average.
 
 ``gate``: on an image nobody has corrected yet, a carried residual should not overrule the network where the network
 is sure (measured: four strokes on one demo image cost another image 5.5 points where the head was carried ungated).
-With a gate g, the known classes' residual is scaled by clamp((1 - conf) / (1 - g), 0, 1), conf being the network's
-top probability at that cell. New classes' rows are gated only where the network is all but certain (``gate_new``,
-0.99: the network cannot be sure about a class it lacks, but a head taught on a few images must not paint a new
-class over a belt the network calls belt at p > 0.99, measured: one carried scene fell to 26% accuracy). The image
-being corrected sees the residual in full (gate None).
+With a gate g, the known classes' residual is scaled by clamp((1 - conf) / (1 - g), 0, 1), conf being the
+network's probability (over all its outputs) of the likeliest folder class it knows at that cell: a network with one
+output (a backbone-only checkpoint's placeholder) is never sure, and nor is one sure of a class the folder lacks.
+New classes' rows are gated only where the network is all but certain (``gate_new``, 0.99: the network cannot be
+sure about a class it lacks, but a head taught on a few images must not paint a new class over a belt the network
+calls belt at p > 0.99, measured: one carried scene fell to 26% accuracy). The image being corrected sees the
+residual in full (gate None).
 """
 from __future__ import annotations
 
@@ -108,18 +110,24 @@ def fold_logits(logits: torch.Tensor, source: tuple[int, ...], margin: float = N
     return torch.where(new, floor.expand_as(out), out)
 
 
-def gate_weights(folded: torch.Tensor, source: tuple[int, ...], gate: float,
+def gate_weights(logits: torch.Tensor, source: tuple[int, ...], gate: float,
                  gate_new: float | None = None) -> torch.Tensor:
-    """(N,F,h,w) weights for the residual: known rows clamp((1 - conf) / (1 - gate), 0, 1), new rows the same with
-    ``gate_new`` (1 when None)."""
-    known = torch.tensor([s >= 0 for s in source], device=folded.device)
-    if not bool(known.any()):
-        return torch.ones_like(folded)
-    conf = F.softmax(folded[:, known], dim=1).amax(dim=1, keepdim=True)
+    """(N,F,h,w) weights for the residual from the network's own logits (N,K,h,w): known rows
+    clamp((1 - conf) / (1 - gate), 0, 1), new rows the same with ``gate_new`` (1 when None). conf is the network's
+    probability, over all its outputs, of the likeliest folder class it knows: sure of a class the folder does not
+    list, it says nothing about the folder's. A network with one output (a backbone-only checkpoint's placeholder)
+    or none of the folder's classes is never sure: no gate."""
+    n, k, h, w = logits.shape
+    known = sorted({s for s in source if s >= 0})
+    if k < 2 or not known:
+        return logits.new_ones((n, len(source), h, w))
+    probs = F.softmax(logits, dim=1)
+    conf = probs.index_select(1, torch.tensor(known, device=logits.device)).amax(dim=1, keepdim=True)
     g = ((1.0 - conf) / max(1.0 - float(gate), 1e-6)).clamp(0.0, 1.0)
     g_new = torch.ones_like(conf) if gate_new is None else \
         ((1.0 - conf) / max(1.0 - float(gate_new), 1e-6)).clamp(0.0, 1.0)
-    return torch.where(known[None, :, None, None], g.expand_as(folded), g_new.expand_as(folded))
+    rows = torch.tensor([s >= 0 for s in source], device=logits.device)[None, :, None, None]
+    return torch.where(rows, g.expand(n, len(source), h, w), g_new.expand(n, len(source), h, w))
 
 
 class FolderHead(nn.Module):
@@ -173,8 +181,7 @@ class FolderHead(nn.Module):
         if self.gate is None:
             return None
         with torch.no_grad():
-            folded = fold_logits(self.base(fmap), self.source, self.margin)
-            g = gate_weights(folded, self.source, self.gate, self.gate_new)
+            g = gate_weights(self.base(fmap), self.source, self.gate, self.gate_new)
             new = [i for i, s in enumerate(self.source) if s < 0]
             known = [i for i, s in enumerate(self.source) if s >= 0]
             return torch.cat([g[:, known[:1] or new[:1]], g[:, new[:1] or known[:1]]], 1)
@@ -197,13 +204,14 @@ class FolderHead(nn.Module):
         return logits
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
-        folded = fold_logits(self.base(fmap), self.source, self.margin)
+        logits = self.base(fmap)
+        folded = fold_logits(logits, self.source, self.margin)
         if self.weight is None:
             return folded
         delta = F.conv2d(fmap, self.scaled_weight()[:, :, None, None], self.bias)
         if self.gate is not None:
             with torch.no_grad():
-                g = gate_weights(folded, self.source, self.gate, self.gate_new)
+                g = gate_weights(logits, self.source, self.gate, self.gate_new)
             delta = delta * g
         return folded + delta
 

@@ -280,6 +280,39 @@ def test_backbone_only_checkpoints_load_as_feature_extractors(tmp_path):
     assert not is_backbone_only(loaded)
 
 
+def test_a_backbone_only_model_carries_classes_taught_beside_its_placeholder_to_the_next_image(tmp_path):
+    """A walk: a backbone-only checkpoint, a folder with "background" (the placeholder's name) and two classes
+    added; strokes taught them on two images, yet every pixel of the third was background, and so was every pixel
+    the exported model predicted. The gate had asked how sure a one-output network is (always: p = 1)."""
+    loaded, _ = demo()
+    sd = {k: v for k, v in loaded.model.state_dict().items() if not k.startswith("fc8")}
+    torch.save(sd, tmp_path / "no_classifier.pth")
+    pred = Predictor(load_checkpoint(tmp_path / "no_classifier.pth"), device="cpu")
+    adapter = HeadAdapter(pred, source=(0, -1))                          # background (the placeholder), cardboard
+    first, second = scene_with(own_classes.CARDBOARD), scene_with(own_classes.CARDBOARD, skip=1)
+    labels = (first.labels == own_classes.CARDBOARD).astype(np.uint8)
+    memory = ReplayMemory()
+    image = ImageAdaptation(adapter, pred.extract_features(first.image), "first")
+    head, _ = image.learn(adapter.original, labels, stroke_on(labels, 1) | stroke_on(labels, 0, n=300), memory)
+    carried = adapter.probs(pred.extract_features(second.image), head, carried=True).argmax(0)
+    region = second.labels == own_classes.CARDBOARD
+    assert ((carried == 1) & region).sum() > 0.3 * region.sum()
+
+
+def test_the_gate_asks_how_sure_the_network_is_of_a_folder_class_over_all_its_outputs():
+    from engine.models.folder_head import gate_weights
+    logits = torch.zeros(1, 3, 1, 2)
+    logits[0, 2, 0, 0] = 20.0                 # cell 0: sure of network class 2; cell 1: unsure (1/3 each)
+    # the folder lists network class 2 and one new class: gated where the network is sure of class 2
+    g = gate_weights(logits, (2, -1), 0.9, 0.99)
+    assert g[0, :, 0, 0].max() == 0 and g[0, 0, 0, 1] == 1 and g[0, 1, 0, 1] == 1
+    # the folder lists network class 0 only: sure of class 2, which the folder lacks, the network says nothing
+    g = gate_weights(logits, (0, -1), 0.9, 0.99)
+    assert float(g.min()) == 1.0
+    # one output (a backbone-only placeholder) is never sure
+    assert float(gate_weights(torch.zeros(1, 1, 1, 2), (0, -1, -1), 0.9, 0.99).min()) == 1.0
+
+
 def test_an_erased_stroke_leaves_no_trace_in_the_head():
     """Issue 26: erase what a stroke painted and the head is exactly the one the remaining strokes give."""
     loaded, pred = demo()
