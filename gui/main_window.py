@@ -145,6 +145,8 @@ class MainWindow(QMainWindow):
         c.save_failed.connect(lambda msg: prompts.warn(self, "Could not save the labels", msg))
         c.classes.project_problems.connect(
             lambda text: prompts.notice(self, "This folder's class list cannot be used", text))
+        c.learnt.set_aside.connect(lambda text: prompts.notice(self, "What the model learnt could not be restored",
+                                                                text))
         c.score_changed.connect(self.file_list.set_score)
         c.order_changed.connect(lambda: self.file_list.set_order(c.ordering.order))
         c.ask_restore = lambda entries: prompts.ask_restore(self, entries)

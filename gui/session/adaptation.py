@@ -126,24 +126,26 @@ class Adaptation(QObject):
         self._fit_key = b""
         self._emit()
 
-    def restore(self, store) -> str:
+    def restore(self, store) -> tuple[str, bool]:
         """The folder was opened with this model: take the head it learnt before (engine.learn.head_store).
-        Returns a message for the user ('' when there was nothing to restore); a bad file was moved aside."""
+        Returns (a message for the user, '' when there was nothing to restore; whether the file was bad and moved
+        aside)."""
         if self.adapter is None or store is None:
-            return ""
+            return "", False
         try:
             state = store.load(self.adapter.n_classes)
         except HeadFileError as exc:
-            return str(exc)
+            return str(exc), True
         if state is None:
-            return ""
+            return "", False
         self.lane.cancel()
         self.head = self.adapter.resized(state)
         self.memory.forget()
         self._forget_counts()
         self._emit()
         n, m = self.head.strokes, len(self.head.images)
-        return f"Restored what the model learnt in this folder: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}"
+        return f"Restored what the model learnt in this folder: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}", \
+            False
 
     def save_to(self, store, class_names) -> None:
         """Keep the head in the folder (with every save). Raises EngineError when the disk refuses."""

@@ -22,6 +22,7 @@ BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no c
 class LearntHead(QObject):
     activity = Signal(str)
     error = Signal(str)
+    set_aside = Signal(str)   # the folder's head file was damaged or foreign and was moved aside: say so, and stay
 
     def __init__(self, loader, adapt, classes, guard, dataset_fn, parent: QObject | None = None):
         super().__init__(parent)
@@ -37,8 +38,11 @@ class LearntHead(QObject):
 
     def restore(self) -> None:
         """A folder or model was opened: take up what the head learnt there (a damaged file is set aside)."""
-        message = self.adapt.restore(self.store())
-        if message:
+        message, bad = self.adapt.restore(self.store())
+        if bad:
+            self.error.emit(message)
+            self.set_aside.emit(message)
+        elif message:
             self.activity.emit(message)
 
     def save(self) -> None:

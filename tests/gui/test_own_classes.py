@@ -4,6 +4,7 @@ and Model > Export adapted model writes a checkpoint that predicts what the wind
 import cv2
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.checkpoints import load_checkpoint
 from engine.crf.params import preset, preset_for_model
@@ -148,11 +149,17 @@ def test_a_damaged_head_file_is_moved_aside_and_the_folder_still_opens(qtbot, wi
     store.path.parent.mkdir(parents=True)
     store.path.write_bytes(b"\x00" * 64)
     messages = []
-    window.ctl.activity.connect(messages.append)
+    window.ctl.error.connect(messages.append)
     start(window, folder, DEMO_V1)
     wait_ready(qtbot, window)
     assert window.ctl.adapt.head.is_original and not store.path.exists()
     assert any("could not be restored" in m and "damaged" in m for m in messages)
+    # a walk saw it as a plain message, replaced within a second by "Ready": it is an error, and a box says it
+    assert "could not be restored" in window.last_error
+    boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+    assert any("could not be restored" in b.detailedText() for b in boxes)
+    for b in boxes:
+        b.close()
 
 
 def test_discarded_strokes_leave_no_trace_in_the_head(qtbot, window, tmp_path):
