@@ -151,9 +151,9 @@ class Classes(QObject):
         self.channel_map = cmap
         p = self.model_predictor
         self.predictor = None if p is None else (p if cmap.identity else MappedPredictor(p, cmap))
-        if cmap.mapped == 0:
-            self.error.emit("The model predicts none of this folder's classes; paint by hand or remap the classes "
-                            "(Model > Class list)")
+        if cmap.mapped == 0:   # not an error: strokes teach such classes (a walk read it as one)
+            self.activity.emit("The model knows none of this folder's classes by name: paint a stroke of each class "
+                               "and it learns them on its own features (the Classes panel counts the strokes)")
 
     def _note_model(self) -> None:
         """Record the model and its channel map in the folder's settings (written with the next save)."""

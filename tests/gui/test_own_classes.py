@@ -201,3 +201,22 @@ def test_the_export_menu_action_asks_where_and_writes_the_adapted_model(qtbot, w
     assert asked and target.is_file()
     assert load_checkpoint(target).spec.class_names[-1] == "cardboard"
     assert window.status.activity.toolTip() == f"Exported the adapted model to {target} (CRF preset demo_v1)."
+
+
+def test_a_folder_sharing_no_class_with_the_model_is_told_strokes_teach_them_not_given_an_error(qtbot, window,
+                                                                                              tmp_path, monkeypatch):
+    """A walk: 'floor, box, shard' with the demo model got the error 'The model predicts none of this folder's
+    classes; paint by hand or remap…', though strokes teach such classes (and did: floor 1.00, box 0.98)."""
+    folder = write_site(tmp_path / "site", cardboard_scenes(1))
+    (folder / "labels").mkdir()
+    (folder / "labels" / "class_names.txt").write_text("floor\nbox\nshard\n")
+    from engine.project import BY_NAME, Decision
+    from gui.dialogs import classes as class_dialogs
+    monkeypatch.setattr(class_dialogs, "ask_mismatch", lambda *a, **k: Decision(BY_NAME))   # "Remap by name"
+    errors, notes = [], []
+    window.ctl.error.connect(errors.append)
+    window.ctl.activity.connect(notes.append)
+    start(window, folder, DEMO_V1)
+    st = wait_ready(qtbot, window)
+    assert st.probs.shape[0] == 3 and not errors, errors
+    assert any("knows none of this folder's classes" in m and "stroke" in m for m in notes), notes
