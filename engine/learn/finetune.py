@@ -292,22 +292,29 @@ def _provenance(loaded, recipe, train_items, held_items, dev, losses, mious) -> 
     }
 
 
-def _to_folder_classes(folder, loaded):
-    """The folder's class list differs from the model's (more, fewer, another order): train a network with the
-    folder's classes, matched by name; classes the model lacks start from the head the strokes taught here."""
+def _to_folder_classes(folder, loaded, should_cancel=None):
+    """The folder's class list differs from the model's (more, fewer, another order), or the model is an exported
+    adapted one: train a network with the folder's classes, matched by name; classes the network lacks start from
+    the head the strokes taught (the folder's, or the adapted model's own)."""
     from ..folder.dataset import Dataset
+    from ..models.folder_head import attached
     from .folder_classes import same_classes, to_folder_classes
     from .head_store import HeadFileError, HeadStore
     from .saved import folder_class_list
 
     classes = folder_class_list(folder)
-    if classes is None or same_classes(classes, loaded.spec.class_list()):
+    adapted = attached(loaded.model) is not None
+    if not adapted and (classes is None or same_classes(classes, loaded.spec.class_list())):
         return loaded
-    try:
-        head = HeadStore(Dataset(folder).labels_dir, loaded.sha256).load(len(classes))
-    except HeadFileError:
-        head = None
-    return to_folder_classes(loaded, classes, head)
+    classes = classes if classes is not None else loaded.spec.class_list()
+    head = None
+    if not adapted:
+        try:
+            head = HeadStore(Dataset(folder).labels_dir, loaded.sha256).load(len(classes))
+        except HeadFileError:
+            head = None
+    images = (item.load()[0] for item in saved_images(folder))
+    return to_folder_classes(loaded, classes, head, images, should_cancel)
 
 
 def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | Path, recipe: Recipe = Recipe(),
@@ -319,7 +326,7 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
     if out_path.exists() and out_path.is_dir():
         raise EngineError(f"{out_path}: is a folder; give the new checkpoint's file name")
     loaded = loaded if loaded is not None else load_checkpoint(model_path)
-    loaded = _to_folder_classes(folder, loaded)
+    loaded = _to_folder_classes(folder, loaded, should_cancel)
     check_class_count(folder, loaded.spec.n_classes)
     items = saved_images(folder)
     result = finetune(loaded, items, recipe, device, should_cancel, on_progress)
