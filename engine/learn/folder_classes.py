@@ -4,8 +4,8 @@ folder class, matched to the model's by name.
 A folder class the model has keeps the model's classifier row; a class it lacks starts from a row distilled from the
 head the strokes taught it (labels/.model/, engine.learn.head_store, or an exported adapted model's own head;
 engine.learn.distil) where there is one, else from zero; a model class the folder does not list is dropped. An
-exported adapted model trains as the network under its head, with the head's classes. The rest of the network is copied unchanged, so fine-tuning (engine.learn.finetune) starts
-from what the model and the strokes already know.
+exported adapted model trains as the network under its head, with the head's classes. The rest of the network is
+copied unchanged, so fine-tuning (engine.learn.finetune) starts from what the model and the strokes already know.
 """
 from __future__ import annotations
 

@@ -144,8 +144,8 @@ class Adaptation(QObject):
         self._forget_counts()
         self._emit()
         n, m = self.head.strokes, len(self.head.images)
-        return f"Restored what the model learnt in this folder: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}", \
-            False
+        text = f"Restored what the model learnt in this folder: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}"
+        return text, False
 
     def save_to(self, store, class_names) -> None:
         """Keep the head in the folder (with every save). Raises EngineError when the disk refuses."""
