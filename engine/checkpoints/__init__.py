@@ -89,8 +89,23 @@ def _load_project(obj: dict, path: Path, class_list, file_bytes: int):
         model = _build(spec, path, file_bytes)
     else:
         model = _with_folder_head(spec, head, sd, path, file_bytes)
+        model.folder_head.taught = _taught(obj.get("provenance"))
     fit_state_dict(model, sd, path, _describe(spec))
     return model, spec, FORMAT
+
+
+def _taught(provenance) -> dict[str, tuple[int, int]]:
+    """An adapted model's provenance 'taught': class name -> (strokes, images) of the strokes that taught it before
+    the export (the Classes panel says so). Anything malformed is left out: it is only shown."""
+    taught = provenance.get("taught") if isinstance(provenance, dict) else None
+    out = {}
+    if isinstance(taught, dict):
+        for name, counts in list(taught.items())[:MAX_CLASSES]:
+            if isinstance(name, str) and isinstance(counts, dict):
+                n, m = counts.get("strokes"), counts.get("images")
+                if type(n) is int and type(m) is int and 0 <= n < 1 << 31 and 0 <= m < 1 << 31:
+                    out[name[:200]] = (n, m)
+    return out
 
 
 def _with_folder_head(spec, head, sd: dict, path: Path, file_bytes: int):

@@ -144,6 +144,7 @@ class FolderHead(nn.Module):
         self.source, self.margin, self.gate, self.inv_scale = tuple(int(s) for s in source), float(margin), gate, \
             float(inv_scale)
         self.gate_new = gate_new
+        self.taught: dict[str, tuple[int, int]] = {}   # an exported head: class -> (strokes, images) that taught it
         if isinstance(weight, nn.Parameter):
             self.weight, self.bias = weight, bias
         elif weight is not None:

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.checkpoints.backbone import is_backbone_only
 from engine.errors import EngineError
 from engine.learn.head_store import HeadStore
+from engine.models.folder_head import attached
 
 BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. Add your "
                       "classes in the Classes panel, then paint a stroke of each: the model learns them from your "
@@ -74,21 +75,41 @@ class LearntHead(QObject):
                               folder=dataset.folder if dataset is not None else None, crf=crf)
 
     def origins(self) -> list[tuple[str, str]]:
-        """Per folder class id: (short text, tooltip) saying whether the model knows it or strokes here taught it."""
-        cl, cmap = self.classes.class_list, self.classes.channel_map
+        """Per folder class id: (short text, tooltip) saying whether the model knows it or strokes taught it: here,
+        or before an exported adapted model was written (its provenance). A backbone-only checkpoint's placeholder
+        class was never trained."""
+        cl, cmap, loaded = self.classes.class_list, self.classes.channel_map, self.loader.loaded
         if cl is None:
             return []
+        backbone = loaded is not None and is_backbone_only(loaded)
+        exported = attached(loaded.model) if loaded is not None else None
         out = []
         for i in range(len(cl)):
-            known = cmap is None or (i < len(cmap.source) and cmap.source[i] >= 0)
+            channel = i if cmap is None else (cmap.source[i] if i < len(cmap.source) else -1)
+            known = channel >= 0 and not backbone
             strokes, images = self.adapt.taught(i)
-            taught = f"{strokes} stroke{'s' * (strokes != 1)} on {images} image{'s' * (images != 1)}"
-            if known:
-                out.append(("model" + (" + learnt" if strokes else ""),
-                            "The model was trained on this class" + (f"; strokes here refined it ({taught})"
-                                                                     if strokes else "")))
+            here = _strokes(strokes, images)
+            before, base_knew = (0, 0), known
+            if known and exported is not None and channel < len(exported.source):
+                base_knew = exported.source[channel] >= 0
+                before = exported.taught.get(loaded.spec.class_names[channel], (0, 0))
+            if known and base_knew:
+                learnt = [f"before the export ({_strokes(*before)})"] * bool(before[0]) + \
+                    [f"here ({here})"] * bool(strokes)
+                out.append(("model" + (" + learnt" if learnt else ""),
+                            "The model was trained on this class" +
+                            (f"; strokes refined it {' and '.join(learnt)}" if learnt else "")))
+            elif known and (before[0] or strokes):
+                where = f"before the export ({_strokes(*before)})" if before[0] else "before the export"
+                out.append((f"learnt ({before[0] + strokes})",
+                            f"New to the base model: learnt from strokes {where}" +
+                            (f" and here ({here})" if strokes else "")))
             elif strokes:
-                out.append((f"learnt ({strokes})", f"New to the model: learnt here from {taught}"))
+                out.append((f"learnt ({strokes})", f"New to the model: learnt here from {here}"))
             else:
                 out.append(("new", "New to the model: paint it and the model learns it from your strokes"))
         return out
+
+
+def _strokes(strokes: int, images: int) -> str:
+    return f"{strokes} stroke{'s' * (strokes != 1)} on {images} image{'s' * (images != 1)}"

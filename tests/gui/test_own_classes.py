@@ -220,3 +220,50 @@ def test_a_folder_sharing_no_class_with_the_model_is_told_strokes_teach_them_not
     st = wait_ready(qtbot, window)
     assert st.probs.shape[0] == 3 and not errors, errors
     assert any("knows none of this folder's classes" in m and "stroke" in m for m in notes), notes
+
+
+def test_the_from_column_says_what_strokes_taught_an_exported_model_and_that_a_placeholder_was_never_trained(
+        qtbot, window, tmp_path):
+    """A walk: an exported adapted model's cardboard, learnt from one stroke, read 'model' ("The model was trained
+    on this class"); so did a backbone-only checkpoint's placeholder class, whose classifier is zeros."""
+    import torch
+
+    from engine.learn.adapt import HeadAdapter
+    from engine.learn.correction import ImageAdaptation
+    from engine.learn.export import export_adapted
+    from engine.project import ChannelMap
+
+    loaded = load_checkpoint(DEMO_V1)
+    pred = Predictor(loaded, device="cpu")
+    sc = cardboard_scenes(1)[0]
+    adapter = HeadAdapter(pred, source=own_classes_source())
+    locked = np.zeros(sc.labels.shape, bool)
+    locked[sc.labels == CARDBOARD] = True
+    head, _ = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(adapter.original, sc.labels,
+                                                                                    locked)
+    classes = own_classes_list()
+    model = export_adapted(tmp_path / "adapted.pt", loaded, adapter, head, classes)
+    folder = write_site(tmp_path / "site", [sc])
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    panel = window.class_panel
+    assert panel.origin(CARDBOARD) == "learnt (1)" and panel.origin(0) == "model"
+    assert panel.origin(own_classes.GLASS) == "new"            # a row of its own in the export, never painted
+    sd = {k: v for k, v in loaded.model.state_dict().items() if not k.startswith("fc8")}
+    torch.save(sd, tmp_path / "backbone.pth")
+    other = write_site(tmp_path / "other", [sc])
+    (other / "labels").mkdir()
+    (other / "labels" / "class_names.txt").write_text("background\ncardboard\n")
+    start(window, other, tmp_path / "backbone.pth")
+    wait_ready(qtbot, window)
+    assert window.ctl.classes.channel_map == ChannelMap((0, -1), 1)
+    assert panel.origin(0) == "new" and panel.origin(1) == "new"
+
+
+def own_classes_source():
+    return tuple(range(5)) + (-1, -1)
+
+
+def own_classes_list():
+    from engine.labels import ClassList
+    return ClassList(own_classes.CLASS_NAMES, own_classes.PALETTE)
