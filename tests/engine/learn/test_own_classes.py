@@ -1,5 +1,6 @@
 """Classes the model never knew (issue 23): the head over the folder's classes, carried across images, kept in the
 folder, exported, trained into a network, and learnt from strokes alone when nothing matches."""
+from dataclasses import replace
 from functools import lru_cache
 
 import cv2
@@ -267,6 +268,32 @@ def test_training_starts_from_the_adapted_model_where_strokes_taught_a_class_fro
         assert kept > 0.5 * wanted, (kept, wanted)          # (79 % here; 25 % with the first decay tried)
     no_head = to_folder_classes(loaded, CLASSES, None, images=[sc.image for sc in scenes])   # zero rows
     assert not (Predictor(no_head, device="cpu").predict(scenes[0].image).argmax(0) >= 5).any()
+
+
+def test_distilled_rows_fit_the_aspp_classifier_of_a_multi_scale_v2(tmp_path):
+    """ResNet-101's ASPP (the row goes to one branch's centre tap; the branches are summed) with its scales: a class
+    the network lacks, taught by two strokes, is in the plain network's start where the head put it. (LargeFOV's 1x1
+    fc8: the demo model, above; a random 8-channel LargeFOV cannot separate the region without the colour.)"""
+    spec = V2_MSC
+    from engine.learn.folder_classes import to_folder_classes
+
+    pred = tiny_predictor(spec, tmp_path)
+    n = pred.n_classes
+    source = tuple(range(n)) + (-1,)
+    adapter = HeadAdapter(pred, source=source)
+    img = small_image(48, 64, seed=5)
+    img[:, 40:] = (250, 250, 20)
+    labels = np.zeros((48, 64), np.uint8)
+    labels[:, 40:] = n
+    locked = np.zeros((48, 64), bool)
+    locked[18:30, 8:20] = locked[18:30, 46:58] = True
+    head, _ = ImageAdaptation(adapter, pred.extract_features(img), "a").learn(adapter.original, labels, locked)
+    want = adapter.probs(pred.extract_features(img), head, carried=True).argmax(0) == n
+    names = ClassList(tuple(f"c{k}" for k in range(n + 1)))
+    loaded = replace(pred.loaded, spec=replace(pred.loaded.spec, class_names=names.names[:n]))
+    plain = to_folder_classes(loaded, names, head, images=[img])
+    got = Predictor(plain, device="cpu").predict(img).argmax(0) == n
+    assert want[:, 44:].mean() > 0.8 and got[:, 44:].mean() > 0.7 and got[:, :36].mean() < 0.1
 
 
 @pytest.mark.parametrize("mode", [["--head-only"], []], ids=["head-only", "whole"])
