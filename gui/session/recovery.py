@@ -41,13 +41,15 @@ class Recovery(QObject):
         self._failing = ""       # last error shown, so a failing disk is reported once, not every second
         self.recovered: set[int] = set()   # dataset indices whose edits come back when they are opened
         self.postponed: int | None = None  # index whose restore waits for the model (its class count)
+        # a live window's autosaves found when this one took the folder over: its edits, not ours to drop
+        self._foreign: set[str] = set()
 
     # ----- folder ---------------------------------------------------------------------------------
     def open(self, dataset, writer: bool = True) -> list[JournalEntry]:
         """Use the journal of ``dataset``; return its entries for images of this folder. A window that is not
         the folder's writer has no journal: it neither offers, autosaves nor discards entries."""
         self._timer.stop()
-        self.recovered, self.postponed = set(), None
+        self.recovered, self.postponed, self._foreign = set(), None, set()
         if not writer:
             self.journal = None
             return []
@@ -58,6 +60,8 @@ class Recovery(QObject):
             except OSError:
                 pass
         pending = [e for e in self.journal.pending() if dataset.index_of_id(e.image_id) is not None]
+        if self.guard.took_live:
+            self._foreign = {e.image_id for e in pending}
         if self.journal.damaged:
             self.damaged.emit(list(self.journal.damaged))
         return pending
@@ -122,6 +126,7 @@ class Recovery(QObject):
         labels, locked = st.edits.snapshot()
         try:
             self.journal.save(image_id, labels, locked, {"base": st.base, "image": image_id})
+            self._foreign.discard(image_id)   # (ours now: this window's edits of the image replaced them)
         except LabelIOError as exc:
             message = f"Autosave failed, your edits are only in memory: {exc}"
             if message != self._failing:
@@ -141,7 +146,9 @@ class Recovery(QObject):
             self._discard_id(dataset.image_id(index))
 
     def _discard_id(self, image_id: str) -> None:
-        if self.journal is None or not self.guard.may_write():
+        """Drop an entry of this window's (never a live window's that this one took the folder from: a walk found
+        such edits gone half a second after the takeover, so a crash of that window lost them)."""
+        if self.journal is None or not self.guard.may_write() or image_id in self._foreign:
             return
         try:
             self.journal.discard(image_id)

@@ -94,6 +94,18 @@ def test_second_window_taking_over_at_open_leaves_the_autosaves_alone(qtbot, tmp
         assert RecoveryJournal(folder / "labels" / ".recovery").has("img1.png")   # declining would delete it
         assert not w1.ctl.guard.may_write() and w1.ctl.guard.read_only
         assert warned == ["This folder was taken over"]
+        # ...and after the taking window has opened img1 (clean) and autosaved: a walk found w1's entry gone
+        # half a second after the takeover, so a crash of w1 then lost its edits
+        wait_ready(qtbot, w2)
+        w2.ctl.sync_status()
+        w2.ctl.recovery.flush()
+        assert w2.ctl.state.index == 0 and not w2.ctl.state.dirty
+        journal = RecoveryJournal(folder / "labels" / ".recovery")
+        assert journal.has("img1.png")
+        np.testing.assert_array_equal(journal.restore("img1.png").locked, w1.ctl.state.locked)
+        _paint(w2, (30, 40))                                    # once w2 edits img1 the entry is w2's own
+        w2.ctl.recovery.flush()
+        assert w2.save() and not journal.has("img1.png")
     finally:
         close_window(w2, monkeypatch)
         close_window(w1, monkeypatch)
