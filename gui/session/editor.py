@@ -29,6 +29,10 @@ class RegionCommand(QUndoCommand):
         self.bases = bases      # (before, after) label base, for edits that switch it (use model result)
         self._applied = True
 
+    def copy(self) -> "RegionCommand":
+        """The same record, as applied (for a history that drops its oldest records by rebuilding its stack)."""
+        return RegionCommand(self.editor, self.editable, self.edit, self.bases)
+
     def redo(self) -> None:
         if self._applied:       # QUndoStack.push calls redo(); the edit is already in place
             self._applied = False
@@ -254,6 +258,7 @@ class Editor(QObject):
             self.bind(st)
         self.history.track(str(st.path), editable)
         self.stack().push(RegionCommand(self, editable, edit, bases))
+        self.history.trim_open()
         if emit_region:
             self.region_changed.emit(edit.box)
         self.last_box = edit.box

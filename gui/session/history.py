@@ -5,7 +5,9 @@ stroke. The open image's entry is always kept. When the user leaves an image, it
 are on disk (saved or pre-labelled): coming back to it brings back the locks and the undo history, as long as the
 file still holds the same labels. Unsaved work is the recovery journal's (gui.session.recovery), not this store's.
 The store has one real cap, by count and by bytes (label map, locks and every undo record), oldest first; before
-it, a cap of 16 bounded one dict while the editor kept a stack for every image visited.
+it, a cap of 16 bounded one dict while the editor kept a stack for every image visited. The open image's own undo
+records have a cap of their own, by bytes (OPEN_UNDO_BYTES), oldest first: a walk filled a 6 MP image 40 times and
+held 1 GB of records (26 MB each).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from PySide6.QtGui import QUndoGroup, QUndoStack
 
 MAX_IMAGES = 16                  # images whose history is kept besides the open one
 MAX_BYTES = 512 * 1024 * 1024    # label maps, locks and undo records together (a 12 MP map is 24 MB)
+OPEN_UNDO_BYTES = 256 * 1024 * 1024   # the open image's undo records (a whole-image fill at 6 MP: 26 MB)
 
 
 def _edit_bytes(edit) -> int:
@@ -90,6 +93,36 @@ class ImageHistory:
 
     def total_bytes(self) -> int:
         return sum(entry_bytes(e, s) for e, s in self._entries.values())
+
+    def trim_open(self) -> int:
+        """After a push: keep the open image's newest undo records within OPEN_UNDO_BYTES (the last one always).
+        QUndoStack cannot drop its oldest commands once it holds any, so the stack is rebuilt from copies of the
+        kept ones (``command.copy()``, already applied), in the same group. Returns how many were dropped."""
+        key = self._open
+        if key is None or key not in self._entries:
+            return 0
+        editable, stack = self._entries[key]
+        n = stack.count()
+        if n < 2 or stack.index() != n:
+            return 0
+        edits = [getattr(stack.command(i), "edit", None) for i in range(n)]
+        sizes = [0 if e is None else _edit_bytes(e) for e in edits]
+        if sum(sizes) <= OPEN_UNDO_BYTES:
+            return 0
+        first, total = n - 1, sizes[-1]
+        while first > 0 and total + sizes[first - 1] <= OPEN_UNDO_BYTES:
+            first -= 1
+            total += sizes[first]
+        kept = [stack.command(i).copy() for i in range(first, n)]
+        fresh = QUndoStack(self.group)
+        self.group.addStack(fresh)
+        for command in kept:
+            fresh.push(command)
+        self._entries[key] = (editable, fresh)
+        self.group.setActiveStack(fresh)
+        self.group.removeStack(stack)
+        stack.deleteLater()
+        return first
 
     def _enforce_caps(self) -> None:
         closed = [k for k in self._entries if k != self._open]

@@ -74,3 +74,38 @@ def test_clear_drops_everything_for_a_new_folder(qapp):
         history.leave(key, keep=True)
     history.clear()
     assert len(history) == 0 and history.group.activeStack() is None
+
+
+class _Copyable(_Edit):
+    def copy(self):
+        return _Copyable(self.edit)
+
+
+def test_the_open_images_undo_records_are_capped_by_bytes_oldest_first(qapp, monkeypatch):
+    """A walk filled a 6 MP image 40 times: 1 GB of undo records, no cap. The open image keeps its newest records
+    within OPEN_UNDO_BYTES (the last one always), in a stack that is still the group's active one."""
+    from gui.session import history as history_mod
+
+    history = ImageHistory(QUndoGroup())
+    labels = EditableLabels.blank(40, 50, 3)
+    history.activate("a", labels)
+    one = entry_bytes(None, _one_record_stack(labels))
+    monkeypatch.setattr(history_mod, "OPEN_UNDO_BYTES", 3 * one)
+    edits = []
+    for i in range(7):
+        stack = history.group.activeStack()
+        edit = labels.brush([(5 + i, 5), (20 + i, 10)], 3, 1 + i % 2)
+        edits.append(edit)
+        stack.push(_Copyable(edit))
+        history.trim_open()
+    stack = history.group.activeStack()
+    assert stack.count() == 3 and entry_bytes(None, stack) <= 3 * one
+    assert [stack.command(i).edit for i in range(3)] == edits[-3:]     # the newest, in order
+    assert history.kept_labels("a") is labels and stack.canUndo() and stack.index() == 3
+
+
+def _one_record_stack(labels):
+    from PySide6.QtGui import QUndoStack
+    stack = QUndoStack()
+    stack.push(_Edit(labels.brush([(5, 5), (20, 10)], 3, 1)))
+    return stack
