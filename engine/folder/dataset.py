@@ -22,6 +22,7 @@ from engine.io.scaling import ImageScaling
 from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList
 from engine.project import FolderClasses, FolderProject, check_known
+from engine.project.folder import aside_name
 
 LABELS_DIRNAME = "labels"
 
@@ -79,6 +80,7 @@ class Dataset:
         self.folder = folder
         self.labels_dir = folder / labels_dirname
         self.project = FolderProject.open(self.labels_dir)   # never raises: problems are in project.problems
+        self.kept_aside: list[tuple[Path, Path]] = []   # (label file, where it was kept) since the caller looked
         paths = list_images(folder)
         stems: dict[str, int] = {}
         for p in paths:
@@ -208,7 +210,7 @@ class Dataset:
         return read_label_png(lp) if lp.is_file() else None
 
     def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None,
-             keep_unknown: bool = False) -> Path:
+             keep_unknown: bool = False, keep_aside: bool = False) -> Path:
         """Write image i's labels, the folder's class list (project.json, class_names.txt) and, if given, the
         engine.io.provenance record as a sidecar (else an old sidecar is removed), all or nothing
         (engine.io.transaction); mark it saved (pre-labelled for a machine-made record). Returns the label path.
@@ -216,7 +218,9 @@ class Dataset:
 
         ``class_list`` must be the folder's (ClassListMismatch otherwise: the values would mean other classes);
         a folder without one takes it, in labels/project.json. Values that are not classes nor void raise
-        UnknownLabelValues unless ``keep_unknown`` says the caller decided to keep them."""
+        UnknownLabelValues unless ``keep_unknown`` says the caller decided to keep them. ``keep_aside``: the label
+        file there could not be used (another size, unreadable): it is renamed (``<name>.replaced``), never
+        overwritten; ``kept_aside`` records where."""
         entry = self.entries[i]
         self.project.check_class_list(class_list)
         if not keep_unknown:
@@ -241,6 +245,14 @@ class Dataset:
             txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
         else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
             txn.remove(sidecar_path(entry.label_path))
+        if keep_aside and entry.label_path.exists():
+            target = aside_name(entry.label_path, ".replaced")
+            try:
+                entry.label_path.replace(target)
+            except OSError as e:
+                raise LabelIOError(f"could not keep {entry.label_path} aside before replacing it: "
+                                   f"{e.strerror or e}. Nothing was written") from e
+            self.kept_aside.append((entry.label_path, target))
         txn.commit()
         if project_text is not None:
             self.project.committed(project_text)

@@ -33,8 +33,9 @@ def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImag
         saved = dataset.load_labels(index)
         machine = saved is not None and dataset.is_machine_labelled(index)
         if saved is not None and saved.shape != image.shape[:2]:
-            saved, problem = None, (f"{dataset[index].label_path}: label size {saved.shape} does not match the "
-                                    f"image {image.shape[:2]}; it will be replaced when you save")
+            path = dataset[index].label_path
+            saved, problem = None, (f"{path}: label size {saved.shape} does not match the image {image.shape[:2]}; "
+                                    f"when you save, it is kept as {path.name}.replaced")
     except EngineError as exc:
         problem = str(exc)
     return OpenedImage(image, alpha, saved, machine, problem)

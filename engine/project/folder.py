@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..errors import LabelIOError
 from ..io.atomic import write_text_atomic
-from ..io.scaling import DEFAULT_SCALING, ImageScaling
 from ..io.labels import CLASS_NAMES_FILE, read_label_palette
+from ..io.scaling import DEFAULT_SCALING, ImageScaling
 from ..labels import ClassList
 from .classes import MAX_CLASSES, FolderClasses, check_name, match_key
 from .errors import ClassEditError, ClassListMismatch, ProjectFileError
@@ -117,7 +117,8 @@ def _saved_palette(labels_dir: Path, n: int):
     return None
 
 
-def _aside_name(path: Path, suffix: str) -> Path:
+def aside_name(path: Path, suffix: str) -> Path:
+    """A free name beside ``path`` for keeping it aside (``name<suffix>``, then ``name<suffix>2``, ...)."""
     target, k = path.with_name(path.name + suffix), 2
     while target.exists():
         target, k = path.with_name(f"{path.name}{suffix}{k}"), k + 1
@@ -242,7 +243,7 @@ class FolderProject:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
             for path, suffix in list(self._aside):
                 if path.exists():
-                    target = _aside_name(path, suffix)
+                    target = aside_name(path, suffix)
                     os.replace(path, target)
                     self.kept_aside.append((path, target))
                 self._aside.remove((path, suffix))

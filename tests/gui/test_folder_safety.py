@@ -246,3 +246,36 @@ def test_image_bomb_in_the_folder_and_a_fifo_model_get_messages(qtbot, tmp_path,
         assert w.ctl.loader.loaded.path == model                       # the working model stays
     finally:
         close_window(w, monkeypatch)
+
+
+def test_a_label_file_of_another_size_or_unreadable_is_kept_aside_when_the_image_is_saved(qtbot, tmp_path, env,
+                                                                                           monkeypatch):
+    """A walk: a 320x240 label PNG for a 400x300 image was overwritten by Ctrl+S with no question, after a message
+    shown for 0.36 s. It is now renamed (<name>.replaced), never overwritten, and the window says so."""
+    from engine.io.labels import write_label_png
+    from engine.labels import ClassList
+
+    folder, model = env
+    small = np.ones((40, 50), np.uint8)
+    write_label_png(folder / "labels" / "img1.png", small, ClassList(("a", "b", "c")))
+    (folder / "labels" / "img2.png").write_bytes(b"not a png at all")
+    errors = []
+    w = open_window(tmp_path)
+    try:
+        w.ctl.error.connect(errors.append)
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        assert any("does not match the image" in e and "img1.png.replaced" in e for e in errors), errors
+        assert w.save()
+        assert np.array_equal(read_label_png(folder / "labels" / "img1.png.replaced"), small)
+        assert read_label_png(folder / "labels" / "img1.png").shape == w.ctl.state.shape
+        assert any("img1.png (it could not be used) is kept as img1.png.replaced" in e for e in errors), errors
+        assert w.go_to(1)
+        wait_ready(qtbot, w)
+        assert w.save()
+        assert (folder / "labels" / "img2.png.replaced").read_bytes() == b"not a png at all"
+        assert w.go_to(0)
+        wait_ready(qtbot, w)
+        assert w.save() and not (folder / "labels" / "img1.png.replaced2").exists()   # once, not at every save
+    finally:
+        close_window(w, monkeypatch)
