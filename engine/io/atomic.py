@@ -93,6 +93,15 @@ def done_temp(*tmps) -> None:
         _WRITING.difference_update(str(t) for t in tmps)
 
 
+def what_to_do(exc: OSError) -> str:
+    """What a user can do about a failed write: free space for a full disk, permissions for a refused one."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "Free space or pick another folder."
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "Make the folder writable or pick another folder."
+    return "Check the disk or pick another folder."
+
+
 def explain_os_error(exc: OSError) -> str:
     """Why a write failed, in words a user can act on."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -106,9 +115,8 @@ class WriteFailed(LabelIOError):
     """A write failed; the message is the window's (the edits are still in memory), ``path`` and ``reason`` let
     other callers (exports, the CLI) say it their own way."""
 
-    def __init__(self, path: Path, reason: str):
-        super().__init__(f"could not save {path}: {reason}. Your edits are still in memory; free space or pick "
-                         f"another folder.")
+    def __init__(self, path: Path, reason: str, advice: str = "Free space or pick another folder."):
+        super().__init__(f"could not save {path}: {reason}. Your edits are still in memory. {advice}")
         self.path, self.reason = path, reason
 
 
@@ -131,7 +139,7 @@ def open_atomic(path: str | Path):
         tmp = None
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise WriteFailed(path, explain_os_error(exc)) from exc
+        raise WriteFailed(path, explain_os_error(exc), what_to_do(exc)) from exc
     finally:
         if tmp is not None:
             try:

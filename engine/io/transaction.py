@@ -36,6 +36,7 @@ from .atomic import (
     mark_writing,
     owner_alive,
     temp_in_use,
+    what_to_do,
     write_bytes_atomic,
 )
 
@@ -75,8 +76,8 @@ class SaveTransaction:
                 done_temp(tmp)
             self.abort()
             raise LabelIOError(f"could not save {path}: {explain_os_error(exc)}. Nothing was changed on disk (the "
-                               f"previous files are intact); your edits are still in memory. Free space or pick "
-                               f"another folder.") from exc
+                               f"previous files are intact); your edits are still in memory. {what_to_do(exc)}") \
+                from exc
         self._staged.append((Path(tmp), path))
 
     def remove(self, path: str | Path) -> None:

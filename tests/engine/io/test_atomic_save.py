@@ -101,7 +101,7 @@ def _edited_model():
     ("write", errno.ENOSPC, "disk is full"),
     ("mkstemp", errno.EROFS, "read-only"),
     ("mkstemp", errno.EACCES, "read-only"),
-])
+])   # (and the advice fits the cause: a walk was told to free space on a folder it could not write)
 def test_full_disk_or_readonly_gives_clear_error_and_keeps_everything(tmp_path, monkeypatch, failing, code, words):
     path = tmp_path / "label.png"
     write_label_png(path, _version(0, 40, 50), voc_classes())
@@ -142,6 +142,7 @@ def test_full_disk_or_readonly_gives_clear_error_and_keeps_everything(tmp_path, 
         write_label_png(path, model.labels, voc_classes())
     msg = str(info.value)
     assert str(path) in msg and words in msg and "still in memory" in msg
+    assert ("Free space" in msg) == (code == errno.ENOSPC) and ("writable" in msg) == (code != errno.ENOSPC)
     monkeypatch.undo()
     assert path.read_bytes() == old_bytes                       # old file untouched
     assert [p.name for p in tmp_path.iterdir()] == ["label.png"]  # no temp file left behind

@@ -81,6 +81,19 @@ def test_full_disk_between_files_keeps_the_old_set_and_says_so(tmp_path, monkeyp
     assert _consistent_set(ds.labels_dir)[0] == 0
 
 
+@pytest.mark.parametrize("code, advice", [(errno.ENOSPC, "Free space"), (errno.EACCES, "Make the folder writable")])
+def test_a_failed_save_gives_advice_that_fits_its_cause(tmp_path, monkeypatch, code, advice):
+    """A walk with an unwritable labels folder was told to free space."""
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+
+    def refuse(prefix="", suffix="", dir=None):
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(transaction.tempfile, "mkstemp", refuse)
+    with pytest.raises(LabelIOError) as info:
+        _save(ds, 0)
+    assert advice in str(info.value) and ("Free space" in str(info.value)) == (code == errno.ENOSPC)
+
+
 def test_full_disk_at_the_commit_record_keeps_the_old_set(tmp_path, monkeypatch):
     ds = Dataset(make_folder(tmp_path / "f", n=1))
     _save(ds, 0)
