@@ -461,10 +461,12 @@ class AnnotatorController(QObject):
 
     def _refuse_write(self) -> bool:
         """True (and the user told why) if this window may not write the folder now."""
+        was_read_only = self.guard.read_only
         message = self.guard.refusal()
         if message:
             self.error.emit(message)
-            self.save_failed.emit(message)
+            if was_read_only:   # (a window that has just lost the folder was told so by the guard's own box)
+                self.save_failed.emit(message)
         return bool(message)
 
     def take_over_folder(self) -> bool:
