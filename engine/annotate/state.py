@@ -16,8 +16,8 @@ import numpy as np
 
 from engine.annotate.edits import EditableLabels, RegionEdit
 from engine.annotate.spread import corrections, reach_for, spread_mask
-from engine.boxes import grow_clip, mask_box, union
 from engine.annotate.status import Status
+from engine.boxes import grow_clip, mask_box, union
 from engine.crf.base import labels_from_probs
 from engine.errors import LabelIOError
 from engine.io.provenance import Provenance, make_provenance, read_provenance
@@ -52,6 +52,8 @@ class ImageState:
     hand: bool = False                     # the annotator changed something since the base was set
     saved_labels: np.ndarray | None = field(default=None, repr=False)
     saved_by_machine: bool = False         # saved_labels came from a batch run (pre-labelled), not from a person
+    label_file_unusable: bool = False      # its label file could not be used (another size, unreadable): the next
+    #                                        save keeps that file aside instead of overwriting it
     void_mask: np.ndarray | None = field(default=None, repr=False)   # (H, W) bool, fully transparent: void in
     #                                                                   every model result (engine.predict)
     disk_labels: np.ndarray | None = field(default=None, repr=False)  # the file's labels this opening started
@@ -269,7 +271,7 @@ class ImageState:
     def mark_saved(self) -> None:
         if self.labels is not None:
             self.saved_labels = self.labels.copy()
-            self.saved_by_machine = False
+            self.saved_by_machine = self.label_file_unusable = False
 
     def keep_saved(self) -> bool:
         """Labels that match the saved file stop following the model, as when the image is opened again: a new

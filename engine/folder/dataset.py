@@ -209,6 +209,12 @@ class Dataset:
         lp = self.entries[i].label_path
         return read_label_png(lp) if lp.is_file() else None
 
+    def pop_kept_aside(self) -> str:
+        """What saves kept aside since the last call, in words ('' for nothing), and forget it."""
+        moved = "; ".join(f"{a.name} (it could not be used) is kept as {b.name}" for a, b in self.kept_aside)
+        self.kept_aside.clear()
+        return f"{self.labels_dir}: {moved}; the labels shown were saved in its place" if moved else ""
+
     def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None,
              keep_unknown: bool = False, keep_aside: bool = False) -> Path:
         """Write image i's labels, the folder's class list (project.json, class_names.txt) and, if given, the

@@ -71,7 +71,6 @@ class AnnotatorController(QObject):
         self.model_gen = 0
         self.index = -1                      # image shown or being opened
         self._skipped: list[int] | None = None   # while a folder opens: the images refused so far (else None)
-        self._unusable_labels: set[int] = set()  # images whose label file could not be used (kept aside on save)
         self.ask_restore = lambda entries: True  # the window asks the user; headless: restore
         self.wait_on_shutdown = True  # False when the process ends right after (gui.app): no stage need be waited for
         history = ImageHistory(QUndoGroup(self))   # one store of per-image undo history, with one cap
@@ -148,7 +147,6 @@ class AnnotatorController(QObject):
         self.editor.bind(None)          # nothing to edit until an image of the new folder is read
         self.dataset, self.index = dataset, -1
         self.ordering.reset(len(dataset))
-        self._unusable_labels = set()
         pending = self.recovery.open(dataset, writer=not self.guard.read_only)
         if not self.guard.may_restore:
             pending = []                   # a live window's autosaves: not a crash to recover from
@@ -248,7 +246,7 @@ class AnnotatorController(QObject):
             return
         opened, cached = result
         state = ImageState(index=index, path=self.dataset[index].path, image=opened.image, token=token,
-                           void_mask=transparent_mask(opened.alpha))
+                           void_mask=transparent_mask(opened.alpha), label_file_unusable=bool(opened.problem))
         if opened.saved is not None:
             state.set_saved_labels(opened.saved, machine=opened.machine)
             kept = self.image.kept_labels(state)
@@ -266,7 +264,6 @@ class AnnotatorController(QObject):
                             f"says why)")
         if opened.problem:
             self.error.emit(opened.problem)
-            self._unusable_labels.add(index)   # kept aside (renamed), not overwritten, when this image is saved
         self.classes.report_unknown(state)
         self.sync_status()
         cached = cached or self.prefetch.take(index)
@@ -330,7 +327,7 @@ class AnnotatorController(QObject):
             self.classes.record_settings()
             record = st.provenance(self.loader.loaded, self.crf.backend_name, entry.label_path)
             path = self.dataset.save(st.index, st.labels, self.classes.class_list, provenance=record,
-                                     keep_unknown=keep_unknown, keep_aside=st.index in self._unusable_labels)
+                                     keep_unknown=keep_unknown, keep_aside=st.label_file_unusable)
         except EngineError as exc:
             self.error.emit(str(exc))
             self.save_failed.emit(str(exc))
@@ -344,12 +341,8 @@ class AnnotatorController(QObject):
         path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name
         self.activity.emit(f"Saved {path.parent.name}/{path.name} (in {path.parent.parent})")
         self.classes.report_kept_aside()   # after "Saved": a replaced class_names.txt must not go unnoticed
-        self._unusable_labels.discard(st.index)
-        if self.dataset.kept_aside:
-            moved = "; ".join(f"{a.name} (it could not be used) is kept as {b.name}"
-                              for a, b in self.dataset.kept_aside)
-            self.dataset.kept_aside.clear()
-            self.error.emit(f"{path.parent}: {moved}; the labels shown were saved in its place")
+        if moved := self.dataset.pop_kept_aside():   # a label file that could not be used, renamed
+            self.error.emit(moved)
         return True
 
     def _on_channels_changed(self) -> None:
@@ -461,12 +454,11 @@ class AnnotatorController(QObject):
 
     def _refuse_write(self) -> bool:
         """True (and the user told why) if this window may not write the folder now."""
-        was_read_only = self.guard.read_only
-        message = self.guard.refusal()
+        was_read_only, message = self.guard.read_only, self.guard.refusal()
         if message:
             self.error.emit(message)
-            if was_read_only:   # (a window that has just lost the folder was told so by the guard's own box)
-                self.save_failed.emit(message)
+        if message and was_read_only:   # (a window that has just lost the folder was told so by the guard's box)
+            self.save_failed.emit(message)
         return bool(message)
 
     def take_over_folder(self) -> bool:
