@@ -67,6 +67,8 @@ class ElidedLabel(QLabel):
                          self.shown_text())
 
 
+ERROR_HOLD_S = 6.0    # an error stays readable this long: later plain messages wait (a walk saw warnings about a
+#                      label file replaced by "Ready" within half a second)
 ACTIVITY_MOST = 0.6   # share of the bar a message may ask for while work runs (idle, the readout comes first)
 
 
@@ -86,6 +88,11 @@ class StatusBar(QStatusBar):
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._show_elapsed)
+        self._error_until = 0.0
+        self._deferred: str | None = None     # the plain message that waits for an error's hold to end
+        self._hold = QTimer(self)
+        self._hold.setSingleShot(True)
+        self._hold.timeout.connect(self._release)
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("Stop prediction / CRF (Esc)")
         self.cancel.setEnabled(False)
@@ -110,10 +117,23 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.device)
 
     def set_activity(self, text: str, error: bool = False) -> None:
+        left = self._error_until - time.monotonic()
+        if not error and left > 0:        # an error is still being read: the latest plain message waits
+            self._deferred = text
+            self._hold.start(int(left * 1000) + 1)
+            return
+        self._deferred = None
+        if error:
+            self._error_until = time.monotonic() + ERROR_HOLD_S
         self.activity.setText(f"⚠ {text}" if error else text)
         self._ask_room()
         self.activity.setToolTip(text)
         self.activity.setStyleSheet("color: #c0392b;" if error else "")
+
+    def _release(self) -> None:
+        """An error's hold ended: the plain message that came meanwhile (the latest) is shown."""
+        if self._deferred is not None:
+            self.set_activity(self._deferred)
 
     def _ask_room(self) -> None:
         """While work runs its message ("Refining with CRF… 3/10") shares the bar with the cursor readout; idle,

@@ -104,3 +104,21 @@ def test_while_work_runs_its_message_shares_the_bar_with_the_readout(qtbot, wind
     for _ in range(3):
         QApplication.processEvents()
     assert label.shown_text() == full
+
+
+def test_an_error_stays_readable_before_later_messages_replace_it(qtbot, monkeypatch):
+    """A walk: 'labels/belt_01.png: 2800 pixels with label values 7, 9, …' was replaced by the model's and the
+    CRF's progress within half a second. Plain messages now wait for the error's hold; the latest one follows."""
+    from gui.panels import status_bar as sb
+
+    monkeypatch.setattr(sb, "ERROR_HOLD_S", 0.3)
+    bar = sb.StatusBar()
+    qtbot.addWidget(bar)
+    bar.set_activity("labels/x.png: values 7, 9 are not classes", error=True)
+    bar.set_activity("Predicting x.png…")
+    bar.set_activity("Ready: x.png")
+    assert bar.activity.text() == "⚠ labels/x.png: values 7, 9 are not classes"
+    qtbot.waitUntil(lambda: bar.activity.text() == "Ready: x.png", timeout=2000)
+    bar.set_activity("second problem", error=True)              # an error never waits
+    bar.set_activity("third problem", error=True)
+    assert bar.activity.text() == "⚠ third problem"
