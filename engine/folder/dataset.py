@@ -22,7 +22,7 @@ from engine.io.scaling import ImageScaling
 from engine.io.transaction import SaveTransaction
 from engine.labels import ClassList
 from engine.project import FolderClasses, FolderProject, check_known
-from engine.project.folder import aside_name
+from engine.project.folder import aside_name, kept_aside_words
 
 LABELS_DIRNAME = "labels"
 
@@ -211,7 +211,7 @@ class Dataset:
 
     def pop_kept_aside(self) -> str:
         """What saves kept aside since the last call, in words ('' for nothing), and forget it."""
-        moved = "; ".join(f"{a.name} (it could not be used) is kept as {b.name}" for a, b in self.kept_aside)
+        moved = kept_aside_words(self.kept_aside)
         self.kept_aside.clear()
         return f"{self.labels_dir}: {moved}; the labels shown were saved in its place" if moved else ""
 

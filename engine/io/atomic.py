@@ -93,20 +93,24 @@ def done_temp(*tmps) -> None:
         _WRITING.difference_update(str(t) for t in tmps)
 
 
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def what_to_do(exc: OSError) -> str:
     """What a user can do about a failed write: free space for a full disk, permissions for a refused one."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in _FULL:
         return "Free space or pick another folder."
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if exc.errno in _REFUSED:
         return "Make the folder writable or pick another folder."
     return "Check the disk or pick another folder."
 
 
 def explain_os_error(exc: OSError) -> str:
     """Why a write failed, in words a user can act on."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in _FULL:
         return "the disk is full"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if exc.errno in _REFUSED:
         return "the folder is read-only or you lack permission"
     return exc.strerror or str(exc)
 

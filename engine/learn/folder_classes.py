@@ -52,14 +52,15 @@ def to_folder_classes(loaded, classes: ClassList, head=None, images=(), should_c
         source = _reconciled(classes, loaded.spec.class_list()).channel_map(BY_NAME).source
         base, teacher, head_rows, inv_scale = loaded, None, list(range(len(classes))), 1.0
     new = [f for f, s in enumerate(source) if s < 0 and head_rows[f] >= 0]
-    predictor = Predictor(base, device="cpu") if new and images else None
-    if predictor is not None and teacher is None and head is not None and not head.is_original \
-            and head.kind == "residual" and len(head.tensors[0]) == len(classes):
-        teacher = HeadAdapter(predictor, source=source).head(head, carried=True)
-        inv_scale = float(head.tensors[2])
+    taught = teacher is not None or (head is not None and not head.is_original and head.kind == "residual"
+                                     and len(head.tensors[0]) == len(classes))
     rows = None
-    if predictor is not None and teacher is not None:
-        known = [(head_rows[f], s) for f, s in enumerate(source) if s >= 0 and head_rows[f] >= 0]
+    if new and taught and images:   # (no images: zero rows)
+        predictor = Predictor(base, device="cpu")
+        if teacher is None:
+            teacher = HeadAdapter(predictor, source=source).head(head, carried=True)
+            inv_scale = float(head.tensors[2])
+        known = [(head_rows[f], s) for f, s in enumerate(source) if s >= 0]
         w, b = distil_new_rows(predictor, teacher, known, [head_rows[f] for f in new], images, inv_scale,
                                should_cancel)
         rows = {f: (w[i], b[i]) for i, f in enumerate(new)}

@@ -117,6 +117,11 @@ def _saved_palette(labels_dir: Path, n: int):
     return None
 
 
+def kept_aside_words(pairs) -> str:
+    """(file, where it was kept) pairs in words, for the message after a save ('' for none)."""
+    return "; ".join(f"{a.name} (it could not be used) is kept as {b.name}" for a, b in pairs)
+
+
 def aside_name(path: Path, suffix: str) -> Path:
     """A free name beside ``path`` for keeping it aside (``name<suffix>``, then ``name<suffix>2``, ...)."""
     target, k = path.with_name(path.name + suffix), 2

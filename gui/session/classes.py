@@ -25,6 +25,7 @@ from engine.labels import VOID
 from engine.predict import Prediction
 from engine.project import (ChannelMap, CRFSettings, FolderClasses, MappedPredictor, ModelSettings, decide, match_key,
                             reconcile)
+from engine.project.folder import kept_aside_words
 from engine.project.reconcile import fit_channels
 from engine.project.schema import stored_model_path
 from engine.project.values import describe_unknown, unknown_values, void_unknown
@@ -241,7 +242,7 @@ class Classes(QObject):
         """Say where an unreadable class_names.txt or project.json went when the folder's classes replaced it."""
         project = self.project
         if project is not None and project.kept_aside:
-            moved = "; ".join(f"{a.name} (it could not be used) is kept as {b.name}" for a, b in project.kept_aside)
+            moved = kept_aside_words(project.kept_aside)
             project.kept_aside.clear()
             self.error.emit(f"{project.labels_dir}: {moved}; the folder's classes were written in its place")
 

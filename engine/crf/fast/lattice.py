@@ -20,6 +20,11 @@ from .threads import PARALLEL_LOCK
 
 _PARALLEL_INSERT_MIN = 1 << 16  # points per part, below which one thread is quicker
 BUILD_CHUNK = 1 << 21   # points whose vertex codes are made and hashed at a time in a large build (96 MB for d=5)
+
+
+def _is_large(points: int) -> bool:
+    """A build made a chunk at a time, its weights normalised in place (more than two chunks of points)."""
+    return points > 2 * BUILD_CHUNK
 _INSERT_THREADS: ThreadPoolExecutor | None = None
 
 
@@ -195,7 +200,7 @@ def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
     n, d = feat.shape
     bad = np.zeros(1, np.int64)
     pack = packing(feat, scale)
-    if pack is not None and n > 2 * BUILD_CHUNK:
+    if pack is not None and _is_large(n):
         found = _insert_chunked(feat, scale, pack, bary, bad)
         if found is not None:
             offsets, vcodes, table = found
@@ -229,7 +234,7 @@ def _vertices(feat: np.ndarray, scale: np.ndarray, bary: np.ndarray):
 def _build(feat: np.ndarray, n: int, d: int) -> Lattice:
     # The barycentric weights: pooled scratch for a small build (warm memory), and for a large one the lattice's
     # own weights array, normalised in place, so a 24 MP build does not hold both (576 MB each, bilateral).
-    large = feat.shape[0] > 2 * BUILD_CHUNK
+    large = _is_large(feat.shape[0])
     scratch = np.empty((feat.shape[0], d + 1), np.float32) if large else POOL.take((feat.shape[0], d + 1))
     try:
         found = _vertices(feat, scale_factors(d), scratch)
