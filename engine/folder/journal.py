@@ -133,6 +133,10 @@ class RecoveryJournal:
                                       header.meta))
         return sorted(found, key=lambda e: e.saved_at)
 
+    def is_empty(self) -> bool:
+        """No entry is left (damaged ones moved aside do not count)."""
+        return not self.folder.is_dir() or not any(self.folder.glob("*" + _SUFFIX))
+
     def has(self, image_id: str) -> bool:
         return self.path_for(image_id).is_file()
 

@@ -7,6 +7,10 @@ and a JSON header with the format, the base model's SHA-256, the folder's class 
 teaching counts. One file per model, so switching models and back keeps both. A file that cannot be read, or that
 names another model or another class count than its place says, is moved to labels/.model/damaged/ with a
 .why.txt, like a damaged journal entry, and the session starts from the network's own head.
+
+Between saves the head also goes to the recovery journal (``JournalledHead``: labels/.recovery/head/), with each
+autosave of the edits that taught it, so a crash restores the head those edits were shown with instead of teaching
+it again from their locks (which is another fit and shows other labels).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import EngineError
+from ..folder.journal import default_recovery_dir
 from ..io.atomic import move_aside, write_bytes_atomic
 from ..models.folder_head import N_PIXEL
 from .adapt import HeadState, residual_parts
@@ -46,17 +51,20 @@ class HeadFileError(EngineError):
 
 @dataclass(frozen=True)
 class HeadStore:
-    """Where one folder keeps the head learnt on top of one base model (its SHA-256)."""
+    """Where one folder keeps the head learnt on top of one base model (its SHA-256); ``folder``: the folder's
+    labels/.model/ (or the journal's head folder)."""
     labels_dir: Path
     model_sha256: str
+    folder: Path | None = None
 
     @property
     def path(self) -> Path:
-        return Path(self.labels_dir) / DIRNAME / f"{self.model_sha256[:16]}.npz"
+        folder = self.folder if self.folder is not None else Path(self.labels_dir) / DIRNAME
+        return folder / f"{self.model_sha256[:16]}.npz"
 
-    def save(self, state: HeadState, class_names, source) -> Path | None:
-        """Write ``state`` (a residual head) atomically; an unadapted head removes the file. Raises EngineError
-        (LabelIOError) when the disk refuses."""
+    def save(self, state: HeadState, class_names, source, session: dict | None = None) -> Path | None:
+        """Write ``state`` (a residual head) atomically; an unadapted head removes the file. ``session``: what the
+        journal keeps beside it (JournalledHead). Raises EngineError (LabelIOError) when the disk refuses."""
         path = self.path
         if state is None or state.is_original:
             try:
@@ -74,6 +82,8 @@ class HeadStore:
                   "images": sorted(str(i) for i in state.images),
                   "taught": [[int(c), int(n), sorted(str(i) for i in images)] for c, n, images in state.taught],
                   "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        if session is not None:
+            header["session"] = session
         buf = io.BytesIO()
         np.savez(buf, weight=weight.numpy().astype(np.float32), bias=bias.numpy().astype(np.float32),
                  scale=np.float32(float(scale)), pixel=pixel.numpy().astype(np.float32),
@@ -84,16 +94,21 @@ class HeadStore:
 
     def load(self, n_classes: int) -> HeadState | None:
         """The saved head (None when there is none). Raises HeadFileError after moving a bad file aside."""
+        found = self.load_with_session(n_classes)
+        return None if found is None else found[0]
+
+    def load_with_session(self, n_classes: int) -> tuple[HeadState, dict] | None:
+        """The saved head and the journal's session header ({} in the folder's file), or None."""
         path = self.path
         if not path.is_file():
             return None
         try:
             return self._read(path, n_classes)
-        except (_Bad, OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        except (_Bad, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
             reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable head file ({exc})"
-            raise HeadFileError(path, reason, self._quarantine(path, reason)) from exc
+            raise HeadFileError(path, reason, _set_aside(path, reason)) from exc
 
-    def _read(self, path: Path, n_classes: int) -> HeadState:
+    def _read(self, path: Path, n_classes: int) -> tuple[HeadState, dict]:
         if path.stat().st_size > MAX_BYTES:
             raise _Bad(f"it is {path.stat().st_size} bytes, far more than a head takes")
         with zipfile.ZipFile(path) as zf:   # a compressed member could unpack to far more than the file holds
@@ -117,18 +132,120 @@ class HeadStore:
             raise _Bad("its class list does not match its weights")
         taught = tuple((int(c), int(n), frozenset(str(i) for i in images))
                        for c, n, images in header.get("taught", ()) if 0 <= int(c) < n_classes)
-        return HeadState("residual", (torch.from_numpy(weight.copy()), torch.from_numpy(bias.copy()),
-                                      torch.tensor(float(scale)), torch.from_numpy(pixel.copy())),
-                         strokes=int(header.get("strokes", 0)), images=frozenset(header.get("images", ())),
-                         taught=taught)
+        session = _session(header.get("session", {}))
+        state = HeadState("residual", (torch.from_numpy(weight.copy()), torch.from_numpy(bias.copy()),
+                                       torch.tensor(float(scale)), torch.from_numpy(pixel.copy())),
+                          strokes=int(header.get("strokes", 0)), images=frozenset(header.get("images", ())),
+                          taught=taught, fitted_on=session.get("fitted_on", ""))
+        return state, session
 
-    def _quarantine(self, path: Path, reason: str) -> Path | None:
-        try:
-            return move_aside(path, path.parent / DAMAGED_DIRNAME, reason)
-        except OSError as exc:
-            log.warning("could not move the damaged head file %s aside: %s", path, exc)
-            return None
 
 
 class _Bad(Exception):
     pass
+
+
+def _set_aside(path: Path, reason: str) -> Path | None:
+    """Move a bad file to damaged/ beside it, with a .why.txt (never deleted: a person may want to look at it)."""
+    try:
+        return move_aside(path, path.parent / DAMAGED_DIRNAME, reason)
+    except OSError as exc:
+        log.warning("could not move the damaged head file %s aside: %s", path, exc)
+        return None
+
+
+JOURNAL_DIRNAME = "head"
+_ORIGINAL = ".original.json"
+
+
+@dataclass(frozen=True)
+class JournalledHead:
+    """The head as the last autosave left it (labels/.recovery/head/<sha16>.npz), with the session facts a restore
+    needs to show what was shown: which image the head was last fitted on (that image predicts with it ungated),
+    and per image the strokes in effect and the digest of the locks the head learnt there (an image whose locks are
+    the learnt ones is not taught again). The network's own head (Reset, or nothing learnt yet) is a small
+    <sha16>.original.json, so a crash after Reset does not bring back the folder's older head file."""
+    labels_dir: Path
+    model_sha256: str
+
+    @property
+    def folder(self) -> Path:
+        return default_recovery_dir(self.labels_dir) / JOURNAL_DIRNAME
+
+    @property
+    def store(self) -> HeadStore:
+        return HeadStore(self.labels_dir, self.model_sha256, self.folder)
+
+    @property
+    def original_marker(self) -> Path:
+        return self.folder / f"{self.model_sha256[:16]}{_ORIGINAL}"
+
+    def save(self, state: HeadState, class_names, source, learnt: dict[str, tuple[int, bytes | None]]) -> None:
+        """Journal ``state`` and ``learnt`` (image id -> (strokes in effect, locks digest or None)). Raises
+        EngineError when the disk refuses."""
+        session = {"fitted_on": state.fitted_on if state is not None else "",
+                   "learnt": {str(i): [int(n), key.hex() if key else None] for i, (n, key) in learnt.items()}}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if state is None or state.is_original:
+            write_bytes_atomic(self.original_marker, json.dumps({"format": FORMAT, "session": session}).encode())
+            _unlink(self.store.path)
+        else:
+            self.store.save(state, class_names, source, session)
+            _unlink(self.original_marker)
+
+    def load(self, n_classes: int) -> tuple[HeadState | None, dict[str, tuple[int, bytes | None]]] | None:
+        """(the journalled head, None for the network's own; what each image taught), or None when nothing is
+        journalled for this model. Raises HeadFileError after moving a bad file aside."""
+        found = self.store.load_with_session(n_classes)
+        if found is not None:
+            state, session = found
+            return state, session["learnt"]
+        marker = self.original_marker
+        if not marker.is_file():
+            return None
+        try:
+            if marker.stat().st_size > 1 << 20:
+                raise _Bad("it is far larger than a journal note")
+            header = json.loads(marker.read_bytes().decode("utf-8"))
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                raise _Bad(f"it is not a {FORMAT} note")
+            return None, _session(header.get("session", {}))["learnt"]
+        except (_Bad, OSError, ValueError, KeyError, TypeError) as exc:
+            reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable journal note ({exc})"
+            raise HeadFileError(marker, reason, _set_aside(marker, reason)) from exc
+
+
+
+def drop_journalled(labels_dir: Path) -> None:
+    """No unsaved edits are left in a folder's journal: no journalled head is needed, for any model (the folder's
+    head files are current). Raises EngineError when the disk refuses."""
+    folder = default_recovery_dir(labels_dir) / JOURNAL_DIRNAME
+    for pattern in ("*.npz", "*" + _ORIGINAL):
+        for path in (folder.glob(pattern) if folder.is_dir() else ()):
+            _unlink(path)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise EngineError(f"could not remove {path}: {exc}") from exc
+
+
+def _session(raw) -> dict:
+    """The journal's session header, checked: {"fitted_on": image id, "learnt": {id: (count, digest or None)}}."""
+    if not isinstance(raw, dict):
+        raise _Bad("its session header is malformed")
+    fitted_on = raw.get("fitted_on", "")
+    learnt = raw.get("learnt", {})
+    if not isinstance(fitted_on, str) or not isinstance(learnt, dict) or len(learnt) > 1_000_000:
+        raise _Bad("its session header is malformed")
+    out = {}
+    for image_id, entry in learnt.items():
+        if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], int) or entry[0] < 0 or \
+                not (entry[1] is None or (isinstance(entry[1], str) and len(entry[1]) <= 128)):
+            raise _Bad("its session header is malformed")
+        out[image_id] = (entry[0], bytes.fromhex(entry[1]) if entry[1] else None)
+    return {"fitted_on": fitted_on, "learnt": out}

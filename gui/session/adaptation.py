@@ -147,6 +147,37 @@ class Adaptation(QObject):
         text = f"Restored what the model learnt in this folder: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}"
         return text, False
 
+    def restore_journalled(self, journal) -> tuple[str, bool] | None:
+        """The folder's unsaved edits were restored after a crash: take up the head they were shown with
+        (engine.learn.head_store.JournalledHead), and what each image taught, so an image whose locks it learnt is
+        not taught again. None when nothing was journalled for this model (the folder's head file applies)."""
+        if self.adapter is None or journal is None:
+            return None
+        try:
+            found = journal.load(self.adapter.n_classes)
+        except HeadFileError as exc:
+            return str(exc), True
+        if found is None:
+            return None
+        state, learnt = found
+        self.lane.cancel()
+        self.head = self.adapter.original if state is None else self.adapter.resized(state)
+        self.memory.forget()
+        self._forget_counts()
+        for image_id, (count, key) in learnt.items():
+            self._set_entry(image_id, count, key)
+        self._emit()
+        n, m = self.head.strokes, len(self.head.images)
+        return (f"Restored what the model learnt before it stopped: {n} stroke{'s' * (n != 1)} on {m} "
+                f"image{'s' * (m != 1)}"), False
+
+    def journal_to(self, journal, class_names) -> None:
+        """Autosave: journal the head with what each image taught (JournalledHead). Raises EngineError."""
+        if self.adapter is None or journal is None or self.adapter.kind != "residual":
+            return
+        learnt = {i: (self._counts.get(i, 0), self._learnt.get(i)) for i in {*self._counts, *self._learnt}}
+        journal.save(self.head, class_names, self.adapter.source, learnt)
+
     def save_to(self, store, class_names) -> None:
         """Keep the head in the folder (with every save). Raises EngineError when the disk refuses."""
         if self.adapter is None or store is None or self.adapter.kind != "residual":
@@ -251,16 +282,15 @@ class Adaptation(QObject):
             return None
         return self.head if (self.carry or token == self._token) else self.adapter.original
 
-    def predict_fn(self, predictor, head: HeadState | None, token=None):
+    def predict_fn(self, predictor, head: HeadState | None, image_id: str = ""):
         """fn(image, should_cancel, on_progress=None) -> (probs, Prepared or None), for a worker thread. With an
         adapted head the backbone's features are kept and the head makes the probabilities; with the network's
         own head (or adaptation off) it is Predictor.predict. Probabilities are float16 for large images
-        (engine.crf.interactive.probs_dtype). The head is carried (gated, engine.models.folder_head) unless
-        ``token`` is the open image and its own strokes taught the head (predicting it again shows what it
-        showed)."""
+        (engine.crf.interactive.probs_dtype). The head is carried (gated, engine.models.folder_head) unless it was
+        last fitted on image ``image_id`` (predicting that image again, revisited or restored after a crash, shows
+        what its strokes showed)."""
         adapter = self.adapter
-        carried = not (token is not None and token == self._token and head is not None
-                       and head.fitted_on == self._image_id)
+        carried = _carried(head, image_id)
         if not self._active(predictor) or head is None or head.is_original:
             return lambda image, cancel, progress=None: (
                 predictor.predict(image, should_cancel=cancel, on_progress=progress,
@@ -284,14 +314,14 @@ class Adaptation(QObject):
         """A prefetched prediction made with another head than a new image would get now (it must be redone)."""
         return self._active() and self._head_of(extra) is not self.head_for(None)
 
-    def redo_fn(self, extra: Prepared | None):
-        """fn() -> (probs, Prepared) from cached features with the current head (no backbone run); None when
-        the prediction kept no features."""
+    def redo_fn(self, extra: Prepared | None, image_id: str = ""):
+        """fn() -> (probs, Prepared) of image ``image_id`` from cached features with the current head (no backbone
+        run); None when the prediction kept no features."""
         if extra is None or extra.features is None or not self._active():
             return None
         adapter, head = self.adapter, self.head_for(None)
-        kw = probs_dtype(*extra.features.image_hw, adapter.n_classes)
-        return lambda: (adapter.probs(extra.features, head, carried=True, **kw), Prepared(extra.features, head))
+        kw, carried = probs_dtype(*extra.features.image_hw, adapter.n_classes), _carried(head, image_id)
+        return lambda: (adapter.probs(extra.features, head, carried=carried, **kw), Prepared(extra.features, head))
 
     def image_ready(self, st, extra: Prepared | None) -> None:
         """A prediction of the open image arrived (with its features when it went through the seam)."""
@@ -497,3 +527,8 @@ class Adaptation(QObject):
         self.head, self._fit_key = head, fit_key
         self._emit()
         self.adapted.emit(st.token, pred, box)   # the session shows it and refines around ``box``
+
+
+def _carried(head: HeadState | None, image_id: str) -> bool:
+    """A head is carried (gated where the network is sure) to every image but the one it was last fitted on."""
+    return not (head is not None and image_id and head.fitted_on == image_id)

@@ -124,6 +124,9 @@ class AnnotatorController(QObject):
         _relay(self.predictions, self, "activity", "error", "results_changed")
         self.prefetch.done.connect(self.predictions.on_prefetched)
         self.adapt.adapted.connect(self.predictions.on_adapted)
+        self.adapt.adapted.connect(lambda *_: self.recovery.schedule())   # the head changed: journal it too
+        self.recovery.autosaved.connect(lambda _image_id: self.learnt.journal())
+        self.recovery.emptied.connect(self.learnt.drop_journal)
         self.classes.predict_again.connect(self._on_predict_again)
 
     # ----- folder and images ---------------------------------------------------------------------
@@ -150,8 +153,10 @@ class AnnotatorController(QObject):
         pending = self.recovery.open(dataset, writer=not self.guard.read_only)
         if not self.guard.may_restore:
             pending = []                   # a live window's autosaves: not a crash to recover from
+        self.learnt.from_journal = False
         if pending and self.ask_restore(pending):
             self.recovery.accept(dataset, pending)
+            self.learnt.from_journal = True   # the head those edits were shown with comes back with them
             for i in self.recovery.recovered:
                 dataset.set_status(i, Status.EDITED)
         elif pending:

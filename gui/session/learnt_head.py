@@ -1,5 +1,6 @@
-"""What the strokes taught the head, kept beyond the session: the folder's head file, the adapted checkpoint, and
-which classes the model knows against those learnt here (engine.learn.head_store, engine.learn.export).
+"""What the strokes taught the head, kept beyond the session: the folder's head file, the head journalled with each
+autosave (so a crash restores it with the edits it was shown with), the adapted checkpoint, and which classes the
+model knows against those learnt here (engine.learn.head_store, engine.learn.export).
 
 A service of the session (gui.session.controller): it is handed the loader, the adaptation, the classes, the
 folder guard and a way to read the open dataset, and answers with ``activity`` and ``error`` signals.
@@ -12,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.checkpoints.backbone import is_backbone_only
 from engine.errors import EngineError
-from engine.learn.head_store import HeadStore
+from engine.learn.head_store import HeadStore, JournalledHead, drop_journalled
 from engine.models.folder_head import attached
 
 BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. Add your "
@@ -29,6 +30,8 @@ class LearntHead(QObject):
         super().__init__(parent)
         self.loader, self.adapt, self.classes, self.guard = loader, adapt, classes, guard
         self._dataset = dataset_fn
+        self.from_journal = False   # the folder's unsaved edits were restored: their journalled head comes first
+        self._journal_failing = ""  # the last journal error shown (a failing disk is reported once)
 
     def store(self) -> HeadStore | None:
         """The open folder's head file for the loaded model (labels/.model/<sha16>.npz), or None."""
@@ -37,9 +40,27 @@ class LearntHead(QObject):
             return None
         return HeadStore(dataset.labels_dir, loaded.sha256)
 
+    def journalled(self) -> JournalledHead | None:
+        """The head as the open folder's last autosave left it, for the loaded model, or None."""
+        dataset, loaded = self._dataset(), self.loader.loaded
+        if dataset is None or loaded is None:
+            return None
+        return JournalledHead(dataset.labels_dir, loaded.sha256)
+
     def restore(self) -> None:
-        """A folder or model was opened: take up what the head learnt there (a damaged file is set aside)."""
-        message, bad = self.adapt.restore(self.store())
+        """A folder or model was opened: take up what the head learnt there (a damaged file is set aside): after a
+        crash whose edits were restored, the head journalled with them; else the folder's head file."""
+        journal, found = self.journalled(), None
+        if self.from_journal and journal is not None and self.adapt.adapter is not None:
+            self.from_journal = False
+            found = self.adapt.restore_journalled(journal)
+        if found is not None:
+            message, bad = found
+            if bad:   # the folder's head file is the best left
+                self.error.emit(message)
+                self.set_aside.emit(message)
+                found = None
+        message, bad = found if found is not None else self.adapt.restore(self.store())
         if bad:
             self.error.emit(message)
             self.set_aside.emit(message)
@@ -55,6 +76,31 @@ class LearntHead(QObject):
             self.adapt.save_to(self.store(), cl.names if cl is not None else ())
         except EngineError as exc:
             self.error.emit(f"The labels were saved, but what the model learnt was not: {exc}")
+
+    def journal(self) -> None:
+        """An autosave was written: journal the head beside it (a failing disk is reported once)."""
+        if self.guard.read_only or self.from_journal:   # (a restore still to come must not be overwritten first)
+            return
+        cl = self.classes.class_list
+        try:
+            self.adapt.journal_to(self.journalled(), cl.names if cl is not None else ())
+        except EngineError as exc:
+            message = f"Autosave of what the model learnt failed (your edits were autosaved): {exc}"
+            if message != self._journal_failing:
+                self._journal_failing = message
+                self.error.emit(message)
+            return
+        self._journal_failing = ""
+
+    def drop_journal(self) -> None:
+        """No unsaved edits are left in the journal: the folder's head file says what the head learnt."""
+        dataset = self._dataset()
+        if dataset is None or self.guard.read_only or self.from_journal:
+            return
+        try:
+            drop_journalled(dataset.labels_dir)
+        except EngineError as exc:
+            self.error.emit(str(exc))
 
     def hint_if_untaught_backbone(self) -> None:
         """A backbone-only checkpoint with nothing learnt yet: say what to do."""

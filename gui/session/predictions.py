@@ -39,7 +39,7 @@ class Predictions(QObject):
             return
         self.crf.before_prediction()
         self.activity.emit(f"Predicting {st.path.name}…")
-        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token), st.token)
+        predict = self.adapt.predict_fn(predictor, self.adapt.head_for(st.token), st.path.name)
         lock = self._model_lock
 
         def job(cancel, report):
@@ -102,7 +102,7 @@ class Predictions(QObject):
         if not self.adapt.is_stale(cached.extra):
             self.apply(st, cached.pred)
             return
-        redo = self.adapt.redo_fn(cached.extra)
+        redo = self.adapt.redo_fn(cached.extra, st.path.name)
         if redo is None:          # made without features: the network runs again
             self.request()
             return

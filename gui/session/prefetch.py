@@ -231,9 +231,9 @@ class Prefetcher(QObject):
         adapt, hit = ctl.adapt, self.cache.get(key)
         lock = ctl.loader.lock
         background, dataset = ctl.loader.alpha_background(), ctl.dataset
-        predict = adapt.predict_fn(ctl.classes.predictor, adapt.head_for(None))  # float16 for large images
         name = Path(key[0]).name
-        redo = adapt.redo_fn(hit.extra) if hit is not None else None
+        predict = adapt.predict_fn(ctl.classes.predictor, adapt.head_for(None), name)  # float16 for large images
+        redo = adapt.redo_fn(hit.extra, name) if hit is not None else None
 
         def busy():   # read from the worker: the lanes' plain flags
             return ctl.busy

@@ -23,6 +23,7 @@ AUTOSAVE_MS = 1000
 
 class Recovery(QObject):
     autosaved = Signal(str)     # image id
+    emptied = Signal()          # the journal holds no entry any more (all saved or thrown away)
     error = Signal(str)
     damaged = Signal(list)      # engine.folder.journal.Quarantined records of entries moved aside
 
@@ -154,3 +155,6 @@ class Recovery(QObject):
             self.journal.discard(image_id)
         except LabelIOError as exc:
             self.error.emit(str(exc))
+            return
+        if self.journal.is_empty():
+            self.emptied.emit()
