@@ -110,6 +110,7 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
     from gui.main_window import MainWindow
 
     tmp = Path(folder)
+    jobs = _time_lanes()
     app = QApplication.instance() or QApplication([])
     win = MainWindow(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
     win.show()
@@ -161,6 +162,7 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
     ed.set_radius(8)
     h, w = ctl.state.shape
     del shown[:]
+    del jobs[:]
     t_stroke = time.perf_counter()
     ed.begin_stroke((w // 2, h // 2))
     ed.stroke_to((w // 2 + 60, h // 2 + 5))
@@ -169,6 +171,7 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
     stroke_kind = shown[0]
     wait(exact, "stroke exact", t_stroke)
     wait(idle, "stroke idle", t_stroke)
+    stroke_jobs = [(lane, kind, round(a - t_stroke, 2), round(b - a, 2), how) for lane, kind, a, b, how in jobs]
     row = win.crf_panel.rows["bi_w"]
     del shown[:]
     t_slider = time.perf_counter()
@@ -200,7 +203,31 @@ def window_child(folder: str, model: str | None, keep_probs: bool) -> dict:
             "idle_after_s": {k: round(marks[f"{k} idle"], 2) for k in ("open", "stroke", "slider")},
             "peak_gb": peak, "idle_gb": idle, "saved": bool(saved),
             "classes_shown": int((counts > 0.001 * counts.sum()).sum()),
-            "phase_peak_gb": {k: round(v, 2) for k, v in phase_peak.items()}}
+            "phase_peak_gb": {k: round(v, 2) for k, v in phase_peak.items()}, "stroke_jobs": stroke_jobs}
+
+
+def _time_lanes() -> list:
+    """Every background job the window runs, as (lane, kind, start, end, 'done' or why not), timed on its worker:
+    where a stroke's time goes (-v prints the stroke's)."""
+    from gui.session import lanes
+
+    jobs, submit = [], lanes.Lane.submit
+
+    def timed_submit(lane, key, fn):
+        kind = getattr(key, "kind", None) or (key[0] if isinstance(key, tuple) and key else type(key).__name__)
+
+        def job(cancel, report):
+            t0, how = time.perf_counter(), "done"
+            try:
+                return fn(cancel, report)
+            except BaseException as exc:
+                how = type(exc).__name__
+                raise
+            finally:
+                jobs.append((lane.name, str(kind), t0, time.perf_counter(), "cancelled" if cancel() else how))
+        return submit(lane, key, job)
+    lanes.Lane.submit = timed_submit
+    return jobs
 
 
 # ---- the pydensecrf child ----------------------------------------------------------------------------------------

@@ -205,6 +205,9 @@ def app(sizes: str | None, models: str | None, quick: bool, reference: bool, tim
                   f"{r['probs_dtype']}; idle after (s) "
                   + ", ".join(f"{k} {v}" for k, v in r["idle_after_s"].items()) + "; RSS peak (GB) "
                   + ", ".join(f"{k} {v}" for k, v in r["phase_peak_gb"].items()), flush=True)
+            print("    the stroke's jobs (lane kind: start +duration s from the stroke): "
+                  + ", ".join(f"{lane} {kind}: {a:.2f} +{d:.2f}" + ("" if how == "done" else f" ({how})")
+                              for lane, kind, a, d, how in sorted(r["stroke_jobs"], key=lambda j: j[2])), flush=True)
         last = r
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     if quick:
@@ -222,7 +225,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", help="with --app: megapixels to run, of 6,12,24 (default: all)")
     ap.add_argument("--models", help="with --app: models to run, of demo,r101-21,r101-182 (default: all)")
     ap.add_argument("--timeout", type=float, default=3600, help="with --app: seconds a child may run (default 3600)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="with --app: each row's phases and RSS peaks")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="with --app: each row's phases, RSS peaks and the stroke's background jobs")
     ap.add_argument("--no-reference", action="store_true", help="skip pydensecrf")
     ap.add_argument("--child", nargs=5, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
