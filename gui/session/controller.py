@@ -43,6 +43,8 @@ from gui.session.prefetch import Prefetcher
 from gui.session.recovery import Recovery
 from gui.session.relay import relay as _relay
 
+IMAGE_LANES = ("model", "image", "predict", "crf", "preview", "adapt")   # the open image's work
+
 
 class AnnotatorController(QObject):
     folder_opened = Signal()
@@ -87,7 +89,7 @@ class AnnotatorController(QObject):
         self.recovery = Recovery(self.guard, self.image, lambda: self.dataset, lambda: self.classes.class_list,
                                  lambda: self.lanes["model"].busy, self)   # the recovery journal's autosaves
         self.recovery.error.connect(self.error)
-        self.lanes = {name: Lane(name, self) for name in ("model", "image", "predict", "crf", "preview", "adapt")}
+        self.lanes = {name: Lane(name, self) for name in IMAGE_LANES}   # (dialogs add theirs: train, tune-crf)
         self.loader = ModelLoader(self.lanes["model"], self)   # checkpoint, device, pipeline
         self.loader.ready.connect(self._on_model_ready)
         _relay(self.loader, self, "device_changed", "activity", "error")
@@ -364,7 +366,8 @@ class AnnotatorController(QObject):
         """The loader has a model (another checkpoint, the same on another device, or another pipeline)."""
         loaded, is_new_model = self.loader.loaded, changed and not switched   # a pipeline switch keeps the classes
         if changed:
-            self.ordering.forget_scores()
+            if self.model_gen:   # another model: the scores were the old one's (the first keeps prelabel.csv's)
+                self.ordering.forget_scores()
             self.prefetch.clear()
         if is_new_model:
             self.classes.model_classes = loaded.spec.class_list()
@@ -393,6 +396,13 @@ class AnnotatorController(QObject):
     @property
     def busy(self) -> bool:
         return any(lane.busy for lane in self.lanes.values())
+
+    @property
+    def image_busy(self) -> bool:
+        """The open image's own work runs (not a dialog's search or training): what a prefetch job that is already
+        running waits for. (A CRF search on the same image waits for that job's iteration history: a job waiting
+        for the search in turn never ended.)"""
+        return any(self.lanes[name].busy for name in IMAGE_LANES)
 
     def wait_idle(self, msecs: int = 30000) -> bool:
         return all(lane.wait(msecs) for lane in self.lanes.values()) and self.prefetch.wait(msecs)

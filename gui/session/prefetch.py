@@ -294,7 +294,7 @@ class Prefetcher(QObject):
             self._next()
             return
         image, probs = hit.image, hit.probs
-        params, backend, busy = ctl.crf.params, ctl.crf.backend_name, lambda: ctl.busy
+        params, backend, busy = ctl.crf.params, ctl.crf.backend_name, lambda: ctl.image_busy
 
         def job(cancel, report):
             _lower_thread_priority()

@@ -214,3 +214,35 @@ def test_a_running_prefetch_pauses_before_the_network_while_the_open_image_works
     hold.set()
     qtbot.waitUntil(lambda: _cached(window, 1), timeout=15000)
     assert calls
+
+
+def test_a_running_prefetch_crf_does_not_wait_for_a_dialogs_search(qtbot, tmp_path, env, monkeypatch):  # noqa: F811
+    """A walk's CRF > Tune on saved labels… hung for good: its search waited for the iteration history of the same
+    image that a prefetched CRF held, and that CRF, between iterations, waited for the window to be idle, the
+    search's own lane included. A prefetch job already running waits only for the open image's work."""
+    import gui.session.prefetch as prefetch_module
+    from tests.support.gui_fixtures import close_window, open_window
+
+    folder, model = env
+    w = open_window(tmp_path, backend="fast")
+    search = SimpleNamespace(busy=False, wait=lambda msecs: True, cancel=lambda: None)   # a dialog's lane
+    passed = threading.Event()
+
+    class Searched(prefetch_module.InteractiveCRF):
+        def exact(self, probs, params, should_cancel=None, **kw):
+            search.busy = True                 # the dialog's search starts while this CRF runs
+            should_cancel()                    # between two iterations
+            passed.set()
+            return super().exact(probs, params, should_cancel=should_cancel, **kw)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        w.ctl.prefetch.clear()
+        monkeypatch.setattr(prefetch_module, "InteractiveCRF", Searched)
+        w.ctl.lanes["tune-crf"] = search
+        w.ctl.prefetch.schedule(0)
+        qtbot.waitUntil(passed.is_set, timeout=20000)
+        assert w.ctl.busy and not w.ctl.image_busy
+    finally:
+        search.busy = False
+        close_window(w, monkeypatch)

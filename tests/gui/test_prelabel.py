@@ -115,3 +115,27 @@ def test_prelabel_needs_a_model(qtbot, window, tmp_path):
     assert not window.prelabel.start_button.isEnabled()
     assert not window.prelabel.start()
     qtbot.keyClick(window.prelabel, Qt.Key.Key_Escape)
+
+
+def test_a_window_started_on_a_prelabelled_folder_sorts_by_the_report_at_once(qtbot, window, tmp_path):
+    """A walk: started with the folder and the model together (the model loads after the folder opened), the
+    report's scores were thrown away as 'another model's' when the first model arrived, and the sort did nothing."""
+    from engine.batch.report import Row, write_report
+
+    folder = make_folder(tmp_path / "images", n=4)
+    model = make_colour_model(tmp_path / "colour.pt")
+    (folder / "labels").mkdir(exist_ok=True)
+    unsure = {"img1.png": 0.01, "img2.png": 0.2, "img3.png": 0.4, "img4.png": 0.3}
+    write_report(folder / "labels", [Row(n, u, (), "labelled") for n, u in unsure.items()])
+    start(window, folder, model)                            # the folder opens now, the model comes later
+    predicted = set()                                       # images the model scored itself since
+    window.ctl.score_changed.connect(lambda i, _s: predicted.add(i))
+    wait_ready(qtbot, window)
+    window.ctl.prefetch.cancel()
+    qtbot.waitUntil(lambda: not window.ctl.busy and not window.ctl.prefetch.lane.busy, timeout=20000)
+    scores, ids = window.ctl.ordering.scores, window.ctl.dataset.image_id
+    kept = {ids(i): s for i, s in scores.items() if i not in predicted}
+    assert len(kept) >= 2 and all(kept[n] == unsure[n] for n in kept), (kept, predicted)
+    window.ctl.ordering.sort_by_uncertainty()
+    names = [n for n in map(ids, window.ctl.ordering.order) if n in kept]
+    assert names == sorted(kept, key=lambda n: -unsure[n])
