@@ -323,6 +323,7 @@ class MainWindow(QMainWindow):
 
     def _on_folder_opened(self) -> None:
         if not self.ctl.classes.crf_from_folder:   # no CRF values of its own: the model's preset, not the last folder's
+            self.crf_panel.drop_folder_preset()
             self._use_model_preset("(this folder has no CRF values of its own yet)")
         self.file_list.set_dataset(self.ctl.dataset)
         if self.ctl.dataset is not None and len(self.ctl.dataset) == 0:

@@ -98,8 +98,9 @@ def build_tune_parser() -> argparse.ArgumentParser:
                    help="the preset to compare with (default: this folder's preset, else the model's)")
     p.add_argument("--max-images", type=int, default=20, help="saved images to tune on (spread over the folder)")
     p.add_argument("--device", default="auto", help="network and CRF device: auto, cpu, cuda, cuda:N")
-    p.add_argument("--keep", action="store_true", help="keep the values found as this folder's preset "
-                                                       "(FOLDER/labels/crf_preset.json)")
+    p.add_argument("--keep", action="store_true", help="keep the values found as this folder's CRF values (the "
+                                                       "crf entry of FOLDER/labels/project.json; a folder with no "
+                                                       "class list yet gets the model's)")
     return p
 
 
@@ -107,12 +108,13 @@ def tune_crf_main(argv: list[str]) -> int:
     """`main.py tune-crf`: progress on stderr (predicting the saved images, then the CRF runs), the values found
     beside the preset's on stdout; --keep stores them for the folder."""
     from ..checkpoints import load_checkpoint
-    from ..crf import preset
+    from ..crf import all_presets, preset
     from ..crf.fast import FastBackend
-    from ..predict import Predictor
     from ..crf.fast.kernel_cache import warm_up_with_notice
+    from ..crf.params import preset_for_model
+    from ..predict import Predictor
     from .crf_search import tune_on_folder
-    from .folder_preset import load_folder_preset, save_folder_preset
+    from .folder_preset import keep_project, load_folder_preset, save_folder_preset
 
     args = build_tune_parser().parse_args(argv)
 
@@ -123,8 +125,10 @@ def tune_crf_main(argv: list[str]) -> int:
         else:
             baseline = load_folder_preset(args.folder)
             label = "this folder's preset"
-            if baseline is None:
-                baseline, label = preset(loaded.spec.crf_preset), loaded.spec.crf_preset
+            if baseline is None:   # the preset the window starts this model with (demo_v1 for demo_v1.pt)
+                label = preset_for_model(loaded.spec, args.model, all_presets())
+                baseline = preset(label)
+        project = keep_project(args.folder, loaded) if args.keep else None   # (before the search: it may refuse)
         predictor = Predictor(loaded, device=args.device)
         backend = FastBackend(device=args.device)
         warm_up_with_notice(say, backend)   # compiled once after an install: said, not silent
@@ -139,6 +143,6 @@ def tune_crf_main(argv: list[str]) -> int:
         print(f"found:            {result.best.to_dict()}  mIoU {result.best_miou * 100:.2f}%")
         print(result.summary())
         if args.keep:
-            path = save_folder_preset(args.folder, result.best)
+            path = save_folder_preset(args.folder, result.best, project=project)
             print(f"kept as this folder's CRF values: {path} (crf)")
     return _guarded(run, "cancelled")

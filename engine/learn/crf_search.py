@@ -98,10 +98,11 @@ def grid(base: CRFParams, space: dict) -> list[CRFParams]:
 
 
 def fine_grid(best: CRFParams) -> list[CRFParams]:
-    """The fine stage: the bilateral widths and weight scaled around the coarse winner."""
-    return grid(best, {"bi_xy_std": tuple(best.bi_xy_std * m for m in FINE_SIGMA),
-                       "bi_rgb_std": tuple(best.bi_rgb_std * m for m in FINE_SIGMA),
-                       "bi_w": tuple(best.bi_w * m for m in FINE_WEIGHT)})
+    """The fine stage: the bilateral widths and weight scaled around the coarse winner, to 0.01 (what the CRF
+    panel shows and a folder's project.json keeps, so the values kept are the values scored)."""
+    return grid(best, {"bi_xy_std": tuple(round(best.bi_xy_std * m, 2) for m in FINE_SIGMA),
+                       "bi_rgb_std": tuple(round(best.bi_rgb_std * m, 2) for m in FINE_SIGMA),
+                       "bi_w": tuple(round(best.bi_w * m, 2) for m in FINE_WEIGHT)})
 
 
 def tune_crf(backend, images, probs, gts, baseline: CRFParams, n_classes: int, coarse: dict | None = None,

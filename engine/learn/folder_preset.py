@@ -12,7 +12,7 @@ from engine.folder.dataset import LABELS_DIRNAME
 
 from ..crf.params import CRFParams
 from ..errors import LabelIOError
-from ..project import CRFSettings, FolderProject
+from ..project import CRFSettings, FolderClasses, FolderProject
 from ..project.folder import PROJECT_FILE
 
 
@@ -34,6 +34,16 @@ def save_folder_preset(folder: str | Path, params: CRFParams, backend: str = "fa
     project.set_crf(CRFSettings(params, backend))
     project.write()
     return project.project_path
+
+
+def keep_project(folder: str | Path, loaded) -> FolderProject:
+    """The folder's settings, ready to keep CRF values: a folder whose labels came with no class list (another
+    tool's, in the model's ids: the search checked their values against the model) takes the model's classes, as
+    the window does when it opens such a folder."""
+    project = _project(folder, None)
+    if project.classes is None:
+        project.set_classes(FolderClasses.from_class_list(loaded.spec.class_list()))
+    return project
 
 
 def load_folder_preset(folder: str | Path, project: FolderProject | None = None) -> CRFParams | None:

@@ -1,6 +1,7 @@
 """CRF > Tune on saved labels…: search the CRF values that best match this folder's saved labels (in a background
 lane, cancellable), show them and their mIoU beside the current settings', and offer to keep them as this folder's
-preset (labels/crf_preset.json, picked again whenever the folder is opened)."""
+CRF values (the `crf` entry of labels/project.json, taken again whenever the folder is opened). A search belongs to
+the folder it ran on: opening another folder stops it and forgets its result."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
@@ -46,7 +47,9 @@ class TuneDialog(QDialog):
         self.lane.progress.connect(self._on_progress)
         self.lane.finished.connect(self._on_finished)
         self.lane.failed.connect(self._on_failed)
+        self.ctl.folder_opened.connect(self._on_folder_opened)
         self.result = None
+        self.searched = None   # the folder the running search or its result belongs to
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.table = QTableWidget(len(ROWS) + 1, 2)
@@ -114,7 +117,7 @@ class TuneDialog(QDialog):
         def job(cancel, report):
             return tune_on_folder(folder, predictor, baseline, backend=FastBackend(device=device, previews=None),
                                   max_images=MAX_IMAGES, should_cancel=cancel, on_progress=report)
-        self.result = None
+        self.result, self.searched = None, folder
         self.keep_button.setEnabled(False)
         self.table.setItem(len(ROWS), 0, QTableWidgetItem(""))
         self.table.setItem(len(ROWS), 1, QTableWidgetItem(""))
@@ -122,6 +125,24 @@ class TuneDialog(QDialog):
         self.progress.setRange(0, 0)
         self.status.setText("Searching…")
         self.lane.submit(("tune", str(folder), baseline), job)
+
+    def _on_folder_opened(self) -> None:
+        """Values searched on one folder are never recorded for another: the search stops, its result goes."""
+        ds = self.ctl.dataset
+        if self.searched is None or (ds is not None and ds.folder == self.searched):
+            return
+        self.lane.cancel()
+        self._running(False)
+        self.result, self.searched = None, None
+        self.keep_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        for col in (0, 1):
+            self.table.setItem(len(ROWS), col, QTableWidgetItem(""))
+        for row in range(len(ROWS)):
+            self.table.setItem(row, 1, QTableWidgetItem(""))
+        self.refresh()
+        self.status.setText("Another folder was opened: search again to tune on its saved labels.")
 
     def cancel(self) -> None:
         if self.lane.busy:
@@ -157,7 +178,7 @@ class TuneDialog(QDialog):
     def keep(self) -> None:
         """Record the values as the folder's CRF values (labels/project.json) and switch the CRF panel to them."""
         res, ds = self.result, self.ctl.dataset
-        if res is None or ds is None:
+        if res is None or ds is None or ds.folder != self.searched:
             return
         try:
             path = save_folder_preset(ds.folder, res.best, self.ctl.crf.backend_name, project=ds.project)

@@ -17,6 +17,7 @@ from engine.labels import VOID
 from engine.project import ClassEditError, FolderClasses, match_key
 from engine.project.reconcile import add_model_classes
 from gui.dialogs import classes as class_dialogs
+from gui.panels.crf import FOLDER_VALUES_LABEL
 from gui.session.lanes import Lane
 
 
@@ -229,5 +230,5 @@ class ClassEditor(QObject):
         box = w.crf_panel.backend_box
         if box.findData(backend) >= 0:
             box.setCurrentIndex(box.findData(backend))
-        w.crf_panel.set_params(params)
+        w.crf_panel.use_folder_preset(params, FOLDER_VALUES_LABEL, emit=False)   # not "Custom": the folder's own
         self.ctl.crf.take_params(w.crf_panel.params())

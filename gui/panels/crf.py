@@ -29,6 +29,7 @@ from engine.crf.params import FIELD_LABELS, PRESET_LABELS
 DEBOUNCE_MS = 0  # coalesce only the changes of one event-loop pass: previews follow the slider
 CUSTOM = "custom"
 FOLDER_PRESET, FOLDER_PRESET_LABEL = "folder", "This folder (tuned)"   # CRF > Tune on saved labels…
+FOLDER_VALUES_LABEL = "This folder"   # the CRF values an opened folder's project.json records
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class _Row(QWidget):
             self.spin = QSpinBox()
         else:
             self.spin = QDoubleSpinBox()
-            self.spin.setDecimals(1)
+            self.spin.setDecimals(2)   # the CRF search's values (10.64) and a folder's, as they are, not rounded
             self.spin.setSingleStep(field.step)
         self.spin.setRange(field.lo, field.hi)
         self.spin.setKeyboardTracking(False)
@@ -201,11 +202,25 @@ class CRFPanel(QWidget):
         """Back to the values of the last chosen preset."""
         self.set_preset(self._base)
 
-    def use_folder_preset(self, params: CRFParams) -> None:
-        """The values CRF > Tune found for this folder: offered as its own preset and chosen now."""
-        self.add_preset(FOLDER_PRESET, FOLDER_PRESET_LABEL, params)
-        self.set_preset(FOLDER_PRESET)
-        self.flush()   # a deliberate choice: no need to wait for the slider debounce
+    def use_folder_preset(self, params: CRFParams, label: str = FOLDER_PRESET_LABEL, emit: bool = True) -> None:
+        """This folder's values (what CRF > Tune found, or what its project.json records): offered as its own
+        preset and chosen now."""
+        self.add_preset(FOLDER_PRESET, label, params)
+        self.set_preset(FOLDER_PRESET, emit)
+        if emit:
+            self.flush()   # a deliberate choice: no need to wait for the slider debounce
+
+    def drop_folder_preset(self) -> None:
+        """Another folder, with no CRF values of its own: the last folder's are no preset here."""
+        self.presets.pop(FOLDER_PRESET, None)
+        if self._base == FOLDER_PRESET:
+            self._base = next(iter(self.presets))
+        i = self.preset_box.findData(FOLDER_PRESET)
+        if i >= 0:
+            self.preset_box.blockSignals(True)
+            self.preset_box.removeItem(i)
+            self.preset_box.blockSignals(False)
+            self._sync_preset_box(self.params())
 
     def flush(self) -> None:
         """Emit a pending (coalesced) change now."""

@@ -229,6 +229,31 @@ def test_tune_dialog_shows_both_and_keeps_the_folder_preset(qtbot, window, tmp_p
     dlg.close()
     window.open_folder(folder)                     # opening the folder again picks its preset
     assert window.crf_panel.preset_name() == "folder" and window.crf_panel.params() == res.best
+    assert window.crf_panel.preset_box.currentText() == "This folder" and window.ctl.crf.params == res.best
+
+    # a walk: Keep after opening another folder wrote the first folder's values into the second
+    window.learn.tune_action.trigger()
+    dlg.start()
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=120000)
+    other = write_folder(tmp_path / "other", 2, saved=2)
+    window.open_folder(other)
+    assert dlg.result is None and not dlg.keep_button.isEnabled() and "Another folder" in dlg.status.text()
+    dlg.keep()
+    assert load_folder_preset(other) is None
+    assert window.crf_panel.preset_box.findData("folder") < 0     # no values of its own: not the last folder's
+    dlg.close()
+
+
+def test_tuned_values_are_kept_and_run_as_found_not_rounded_by_the_panel(qtbot, window, tmp_path):
+    """A walk: the search's 10.64 ran as 10.6, and a folder kept by `tune-crf --keep` opened as "Custom"."""
+    from engine.learn.folder_preset import save_folder_preset
+
+    folder = write_folder(tmp_path / "site", 2, saved=2)
+    tuned = window.crf_panel.presets["demo_v1"].replace(bi_w=10.64, bi_rgb_std=19.95, bi_xy_std=93.33)
+    save_folder_preset(folder, tuned)
+    opened(qtbot, window, folder)
+    assert window.crf_panel.params() == tuned and window.ctl.crf.params == tuned
+    assert window.crf_panel.preset_box.currentText() == "This folder"
 
 
 def test_a_pipeline_switch_starts_the_head_again_and_the_locks_reteach_it(qtbot, window, tmp_path):

@@ -93,7 +93,8 @@ def test_settings_restore_params_and_preferences(qtbot, tmp_path, env, monkeypat
         start(w2, folder, model)                 # CRF values are the folder's: back with it (issue 26, item 5)
         wait_ready(qtbot, w2)
         assert w2.crf_panel.params().bi_w == 7.5 and w2.ctl.crf.params.bi_w == 7.5
-        assert w2.crf_panel.preset_name() == "custom"
+        assert w2.crf_panel.preset_name() == "folder"          # the folder's own values, not "Custom"
+        assert w2.crf_panel.preset_box.currentText() == "This folder"
         assert choose_model(folder, None, w2.prefs).resolve() == model.resolve()   # the folder's (and last) model
         assert choose_model(folder.parent, None, w2.prefs) == model   # last model for a user folder
     finally:

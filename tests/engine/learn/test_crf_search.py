@@ -54,10 +54,8 @@ def test_the_search_beats_a_preset_that_is_wrong_and_reuses_lattices():
         tune_crf(FastBackend(device="cpu"), [], [], [], baseline, 2)
 
 
-def test_tune_crf_cli_beats_the_preset_and_keeps_the_folder_preset(tmp_path, capsys):
-    """Red things on a blue background with a wavy edge and noise of std 22; the colour model's max pools blur its
-    edge, and the preset's colour kernel (std 5) is too narrow to pull it back: `tune-crf` finds one that does."""
-    folder = tmp_path / "images"
+def _wavy_folder(folder, class_names: bool = True):
+    """Red things on a blue background with a wavy edge and noise of std 22, their labels saved."""
     classes = ClassList(CLASS_NAMES)
     for s in range(3):
         rng = np.random.default_rng(s)
@@ -68,7 +66,15 @@ def test_tune_crf_cli_beats_the_preset_and_keeps_the_folder_preset(tmp_path, cap
         Image.fromarray(np.clip(img + rng.normal(0, 22, img.shape), 0, 255).astype(np.uint8)).save(
             folder / f"img{s}.png")
         write_label_png(folder / "labels" / f"img{s}.png", gt, classes)
-    write_class_names(folder / "labels" / "class_names.txt", classes)
+    if class_names:
+        write_class_names(folder / "labels" / "class_names.txt", classes)
+    return folder
+
+
+def test_tune_crf_cli_beats_the_preset_and_keeps_the_folder_preset(tmp_path, capsys):
+    """The colour model's max pools blur the wavy edge, and the preset's colour kernel (std 5) is too narrow to pull
+    it back: `tune-crf` finds one that does."""
+    folder = _wavy_folder(tmp_path / "images")
     model = make_colour_model(tmp_path / "colour.pt")
     assert main(["tune-crf", str(folder), "--model", str(model), "--device", "cpu", "--keep"]) == 0
     captured = capsys.readouterr()
@@ -102,3 +108,28 @@ def test_folder_preset_round_trip_and_a_broken_file_is_ignored(tmp_path):
     path.write_text("{not json")
     assert load_folder_preset(tmp_path) is None
     assert load_folder_preset(tmp_path / "nowhere") is None
+
+
+def test_the_fine_grid_holds_values_the_panel_and_project_json_keep_as_they_are():
+    from engine.crf.params import CRFParams
+    from engine.learn.crf_search import fine_grid
+
+    for p in fine_grid(CRFParams(bi_w=8.0, bi_xy_std=70.0, bi_rgb_std=15.0)):
+        for v in (p.bi_w, p.bi_xy_std, p.bi_rgb_std):
+            assert v == round(v, 2), p
+    assert {p.bi_w for p in fine_grid(CRFParams(bi_w=8.0))} == {6.0, 8.0, 10.64}
+
+
+def test_tune_crf_compares_with_the_models_own_preset_and_keeps_on_a_folder_with_no_class_list(tmp_path, capsys):
+    """A walk: for demo_v1.pt the CLI compared with deeplab-v1 (the window starts it with demo_v1), and --keep on
+    labels another tool wrote (no class list) threw the finished search away with 'save a label image first'."""
+    import shutil
+
+    folder = _wavy_folder(tmp_path / "images", class_names=False)
+    model = tmp_path / "demo_v1.pt"                                   # named as the shipped tuned preset's model
+    shutil.copy(make_colour_model(tmp_path / "colour.pt"), model)
+    assert main(["tune-crf", str(folder), "--model", str(model), "--device", "cpu", "--keep"]) == 0
+    out = capsys.readouterr().out
+    assert "preset (demo_v1):" in out and "kept as this folder's CRF values" in out, out
+    project = json.loads(preset_path(folder).read_text())
+    assert [c["name"] for c in project["classes"]] == list(CLASS_NAMES) and load_folder_preset(folder) is not None
