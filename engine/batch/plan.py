@@ -32,12 +32,13 @@ class Item:
 class Plan:
     todo: list[Item] = field(default_factory=list)
     skipped: list[Item] = field(default_factory=list)   # done before with the same model and CRF settings
-    kept: list[tuple[Item, str]] = field(default_factory=list)  # (item, why it is left alone)
+    kept: list[tuple[Item, str]] = field(default_factory=list)  # (item, why it is left alone): saved by hand
+    editing: list[Item] = field(default_factory=list)   # unsaved edits in the window: left alone, not hand-saved
     previous: dict[str, Row] = field(default_factory=dict)      # prelabel.csv as it was before this run
 
     @property
     def total(self) -> int:
-        return len(self.todo) + len(self.skipped) + len(self.kept)
+        return len(self.todo) + len(self.skipped) + len(self.kept) + len(self.editing)
 
 
 def _same_run(label_path, loaded, settings: PrelabelSettings) -> bool:
@@ -61,7 +62,7 @@ def plan_folder(dataset: Dataset, loaded, settings: PrelabelSettings, protect=()
     for i, entry in enumerate(dataset.entries):
         item = Item(i, entry.path.name, str(entry.path), settings.image)
         if item.name in protect:
-            plan.kept.append((item, "has unsaved edits in the window: left as it is"))
+            plan.editing.append(item)
             continue
         if entry.label_path.is_file():
             if not is_machine_label(entry.label_path, verify=True):

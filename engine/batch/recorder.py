@@ -13,7 +13,9 @@ from engine.folder.dataset import Dataset, is_machine_label
 from ..errors import EngineError, LabelIOError
 from ..io.provenance import ORIGIN_MACHINE, make_provenance
 from .plan import Plan
-from .report import ERROR, HAND, LABELLED, SKIPPED, Row, write_report
+from .report import EDITING, ERROR, HAND, LABELLED, SKIPPED, Row, write_report
+
+EDITING_WHY = "has unsaved edits in the window: left as it is"
 from .settings import PrelabelSettings
 from .stages import Outcome, describe_error
 
@@ -36,6 +38,8 @@ class Recorder:
             self.rows[item.name] = Row(item.name, old.mean_uncertainty, old.classes, SKIPPED)
         for item, why in plan.kept:
             self.rows[item.name] = Row(item.name, None, (), HAND, why)
+        for item in plan.editing:
+            self.rows[item.name] = Row(item.name, None, (), EDITING, EDITING_WHY)
 
     def _classes(self, labels: np.ndarray) -> tuple[str, ...]:
         present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256)[:len(self.class_list)])

@@ -22,6 +22,7 @@ CLASS_SEPARATOR = ";"
 LABELLED = "labelled"        # written by this run
 SKIPPED = "skipped"          # done by an earlier run with the same model and CRF settings
 HAND = "hand-labelled"       # has labels a person saved (or another tool wrote): left alone
+EDITING = "being edited"     # has unsaved edits in the window that started the run: left alone
 ERROR = "error"              # could not be labelled; detail says why
 
 

@@ -26,7 +26,8 @@ class Summary:
     total: int = 0            # images in the folder
     labelled: int = 0         # written by this run
     skipped: int = 0          # done before with the same model and CRF settings
-    kept: int = 0             # hand-saved (or protected) labels left alone
+    kept: int = 0             # hand-saved labels left alone
+    editing: int = 0          # images with unsaved edits in the window that started the run, left alone
     errors: list[tuple[str, str]] = field(default_factory=list)   # (image, message)
     seconds: float = 0.0      # computing and writing, after planning
     cancelled: bool = False
@@ -50,6 +51,9 @@ class Summary:
             out.append(f"skipped {self.skipped} already pre-labelled with this model and CRF settings")
         if self.kept:
             out.append(f"kept {self.kept} hand-saved label{'s' if self.kept != 1 else ''} (never overwritten)")
+        if self.editing:
+            out.append(f"left {self.editing} image{'s' if self.editing != 1 else ''} with unsaved edits in the window "
+                       f"alone")
         if self.errors:
             out.append(f"{len(self.errors)} error{'s' if len(self.errors) != 1 else ''}:")
             out += [f"  {msg}" for _, msg in self.errors]
@@ -108,7 +112,8 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
     if on_plan is not None:
         on_plan(plan)
     recorder = Recorder(dataset, loaded, class_list, settings, plan)
-    summary = Summary(total=len(dataset), skipped=len(plan.skipped), kept=len(plan.kept), runner=runner)
+    summary = Summary(total=len(dataset), skipped=len(plan.skipped), kept=len(plan.kept),
+                      editing=len(plan.editing), runner=runner)
     stats: dict = {}
     start = time.perf_counter()
     finished = 0

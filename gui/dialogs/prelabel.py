@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QLabel, QPl
                                QVBoxLayout)
 
 from engine.batch import PrelabelSettings, prelabel
-from engine.batch.report import ERROR, HAND, LABELLED
+from engine.batch.report import EDITING, ERROR, HAND, LABELLED
 from engine.checkpoints import load_checkpoint
 from engine.learn.export import export_adapted
 from engine.predict import Predictor
@@ -165,7 +165,8 @@ class PrelabelDialog(QDialog):
 
             def on_plan(plan):
                 counter["total"] = len(plan.todo)
-                report(0, len(plan.todo), "plan", ("plan", len(plan.todo), len(plan.skipped), len(plan.kept)))
+                report(0, len(plan.todo), "plan", ("plan", len(plan.todo), len(plan.skipped), len(plan.kept),
+                                                          len(plan.editing)))
 
             def on_result(outcome, row):
                 counter["done"] += 1
@@ -207,11 +208,13 @@ class PrelabelDialog(QDialog):
 
     def _on_image(self, _key, payload) -> None:
         if payload[0] == "plan":
-            _, todo, skipped, kept = payload
+            _, todo, skipped, kept, editing = payload
             if skipped:
                 self.log.appendPlainText(f"Skipping {skipped} already pre-labelled with this model and CRF settings.")
             if kept:
-                self.log.appendPlainText(f"Keeping {kept} hand-saved or unsaved image(s): never overwritten.")
+                self.log.appendPlainText(f"Keeping {kept} hand-saved image(s): never overwritten.")
+            if editing:
+                self.log.appendPlainText(f"Leaving {editing} image(s) with unsaved edits in the window alone.")
             self._started = time.monotonic()
             return
         _, name, status, score, detail, labels = payload
@@ -219,7 +222,7 @@ class PrelabelDialog(QDialog):
         i = ctl.dataset.index_of_id(name) if ctl.dataset is not None else None
         if status == ERROR:
             self.log.appendPlainText(f"Error: {detail}")
-        elif status == HAND:
+        elif status in (HAND, EDITING):
             self.log.appendPlainText(detail)
         if i is not None and status == LABELLED:
             ctl.take_prelabelled(i, score, labels)   # its status, score, and the open image if untouched

@@ -358,3 +358,17 @@ def test_default_crf_is_the_one_the_window_starts_with_for_the_model():
     assert _crf_params(args, loaded) == preset("demo_v1") != preset(loaded.spec.crf_preset)
     args = build_parser().parse_args(["somewhere", "--crf-params", '{"iterations": 3}'])
     assert _crf_params(args, loaded) == preset("demo_v1").replace(iterations=3)
+
+
+def test_an_image_with_unsaved_edits_in_the_window_is_left_alone_and_not_called_hand_saved(first_run, tmp_path):
+    """A walk: the report called an unsaved machine label 'hand-labelled' and the summary counted it as hand-saved."""
+    folder = copy_folder(first_run[0], tmp_path / "editing")
+    before = label_bytes(folder)
+    summary = prelabel(folder, colour_model(tmp_path / "m.pt"), PrelabelSettings(None, net_threads=1),
+                       protect={"img4.png"})
+    row = read_report(folder / "labels")["img4.png"]
+    assert row.status == "being edited" and "unsaved edits" in row.detail
+    assert label_bytes(folder).get("img4.png") == before.get("img4.png")            # not written
+    assert summary.editing == 1 and summary.kept == 1                   # (the one hand-saved image of the folder)
+    assert any("1 image with unsaved edits in the window alone" in line for line in summary.lines())
+    assert not any("kept 2" in line for line in summary.lines())
