@@ -14,10 +14,10 @@ from ..errors import EngineError, LabelIOError
 from ..io.provenance import ORIGIN_MACHINE, make_provenance
 from .plan import Plan
 from .report import EDITING, ERROR, HAND, LABELLED, SKIPPED, Row, write_report
-
-EDITING_WHY = "has unsaved edits in the window: left as it is"
 from .settings import PrelabelSettings
 from .stages import Outcome, describe_error
+
+EDITING_WHY = "has unsaved edits in the window: left as it is"
 
 
 class Recorder:
