@@ -50,7 +50,7 @@ def nice_ticks(top: float, count: int = 4) -> list[float]:
 class LossCurve(QWidget):
     """Every step's loss as a polyline against its step, on axes with ticks and labels (loss on the left, from 0
     to the largest loss seen; held-out mIoU in % on the right, as green dots at each epoch's end)."""
-    MARGIN = (46, 10, 40, 30)   # left, top, right, bottom: room for the tick labels and axis names
+    MARGIN = (46, 10, 40, 38)   # left, top, right, bottom: room for the tick labels and axis names
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -98,7 +98,8 @@ class LossCurve(QWidget):
             p.drawLine(x, y0 + h, x, y0 + h + 4)
             text = f"{v:g}"
             p.drawText(x - fm.horizontalAdvance(text) // 2, y0 + h + 4 + fm.ascent(), text)
-        p.drawText(x0 + w // 2 - fm.horizontalAdvance("step") // 2, self.height() - 2, "step")
+        p.drawText(x0 + w // 2 - fm.horizontalAdvance("step") // 2,   # a line below the tick labels, not on them
+                   min(y0 + h + 4 + fm.ascent() + fm.height(), self.height() - fm.descent()), "step")
         p.save()
         p.translate(fm.ascent(), y0 + h // 2 + fm.horizontalAdvance("loss") // 2)
         p.rotate(-90)
@@ -151,11 +152,11 @@ class TrainDialog(QDialog):
         self.lr.setSingleStep(1e-4)
         self.lr.setValue(d.lr)
         self.out = QLineEdit()
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self._browse)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out, 1)
-        out_row.addWidget(browse)
+        out_row.addWidget(self.browse)
         form = QFormLayout()
         form.addRow("Train", modes)
         form.addRow("Epochs", self.epochs)
@@ -214,7 +215,7 @@ class TrainDialog(QDialog):
     def _running(self, on: bool) -> None:
         self.start_button.setEnabled(not on)
         self.cancel_button.setEnabled(on)
-        for w in (self.whole, self.head, self.epochs, self.batch, self.lr, self.out):
+        for w in (self.whole, self.head, self.epochs, self.batch, self.lr, self.out, self.browse):
             w.setEnabled(not on)
 
     def _browse(self) -> None:

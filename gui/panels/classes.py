@@ -55,6 +55,7 @@ class ClassPanel(QWidget):
         layout.addWidget(self.tree)
         layout.addLayout(buttons)
         self._selected = -1
+        self._names: list[str] = []
         self._check_click = False
         self._paint_before_click: int | None = None
         self.tree.itemChanged.connect(self._on_item_changed)
@@ -64,8 +65,11 @@ class ClassPanel(QWidget):
         self.clear.clicked.connect(lambda: self.select(-1))
 
     def set_classes(self, names, palette, order=None, hidden=None) -> None:
-        """Fill the list (nothing selected): names and palette by id, rows in ``order`` (ids; default id
-        order), ``hidden`` flags by id (default all visible)."""
+        """Fill the list: names and palette by id, rows in ``order`` (ids; default id order), ``hidden`` flags by
+        id (default all visible). The heat map's class stays selected while the same class keeps its id (a class
+        added, recoloured or hidden: a walk saw adding one turn the heat map off); otherwise nothing is."""
+        keep = self._selected if 0 <= self._selected < min(len(self._names), len(names)) and \
+            self._names[self._selected] == names[self._selected] else -1
         self.tree.blockSignals(True)
         self.tree.clear()
         self._names = list(names)
@@ -88,6 +92,7 @@ class ClassPanel(QWidget):
         self.set_paint_class(paint)
         self.visibility_changed.emit(self.visible())
         self.class_selected.emit(-1)
+        self.select(keep)
 
     def set_paint_class(self, index: int) -> None:
         """Mark ``index`` as the paint class (shown only; the editor owns the value)."""

@@ -90,7 +90,9 @@ def test_class_editor_add_rename_recolour_reorder_hide_delete(qtbot, window, env
     monkeypatch.setattr(class_dialogs, "inform", lambda parent, title, text: told.append(text))
     monkeypatch.setattr(class_dialogs, "confirm", lambda *a: True)
 
+    panel.select(2)                                                  # the heat map of class 2 is open
     assert editor.add()                                              # a class the model does not know: id 3
+    assert panel.selected() == 2 and window.presenter.opts.heat_class == 2   # (adding one had closed it)
     assert ctl.classes.class_list.names[3] == "scratch" and ctl.classes.channel_map.source == (0, 1, 2, -1)
     assert ctl.editor.paint_class == 3 and ctl.state.probs.shape[0] == 4
     assert panel.tree.topLevelItemCount() == 4

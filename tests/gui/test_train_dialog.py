@@ -40,6 +40,7 @@ def test_the_checkpoint_goes_to_labels_models_and_no_miou_is_explained(qtbot, wi
     dlg.batch.setValue(2)
     dlg.head.setChecked(True)
     dlg.start()
+    assert not dlg.browse.isEnabled() and not dlg.out.isEnabled()   # (a walk: Browse… stayed enabled)
     qtbot.waitUntil(lambda: bool(asked), timeout=60000)
     assert out.is_file() and "No held-out mIoU" in dlg.status.text()
     assert not list(folder.glob("*.pt")) and window.file_list.topLevelItemCount() == 3
