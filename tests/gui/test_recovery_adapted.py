@@ -131,3 +131,32 @@ def test_declined_edits_take_their_journalled_head_with_them(qtbot, tmp_path, mo
         assert not RecoveryJournal(labels / ".recovery").pending() and not journal.original_marker.exists()
     finally:
         close_window(w, monkeypatch)
+
+
+def test_a_damaged_journalled_head_is_set_aside_with_a_message_and_the_edits_still_come_back(qtbot, tmp_path,
+                                                                                            monkeypatch):
+    from engine.checkpoints import load_checkpoint
+    from engine.folder.journal import RecoveryJournal
+    from engine.paths import DEMO_V1
+
+    folder = write_folder(tmp_path / "site", 2, start=START)
+    labels = folder / "labels"
+    locked = np.zeros((120, 160), bool)
+    locked[40:60, 40:80] = True
+    RecoveryJournal(labels / ".recovery").save("img1.png", np.where(locked, 2, 0).astype(np.uint8), locked)
+    journal = JournalledHead(labels, load_checkpoint(DEMO_V1).sha256)
+    journal.folder.mkdir(parents=True)
+    journal.store.path.write_bytes(b"PK\x03\x04 cut short by the crash")
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: True)
+    errors = []
+    w = open_window(tmp_path, backend="fast")
+    w.ctl.error.connect(errors.append)
+    try:
+        start(w, folder, DEMO_V1)
+        st = wait_ready(qtbot, w, timeout=60000)
+        qtbot.waitUntil(lambda: any("could not be restored" in e for e in errors), timeout=20000)
+        assert not journal.store.path.exists() and list((journal.folder / "damaged").glob("*.why.txt"))
+        np.testing.assert_array_equal(st.locked, locked)               # the edits came back all the same
+        assert (st.labels[locked] == 2).all()
+    finally:
+        close_window(w, monkeypatch)
