@@ -42,11 +42,15 @@ MAX_BYTES = 64 << 20      # 255 classes x 2048+6 channels of float32 is 2 MB; an
 class HeadFileError(EngineError):
     """A saved head that cannot be used (damaged, or made for another model); ``moved_to``: where it was put."""
 
-    def __init__(self, path: Path, reason: str, moved_to: Path | None = None):
+    def __init__(self, path: Path, reason: str, moved_to: Path | None = None, then: str = ""):
         where = f"; it was moved to {moved_to}" if moved_to else ""
-        super().__init__(f"The learnt head {path} could not be restored: {reason}{where}. The model starts from "
-                         f"its own head; your labels are untouched.")
+        then = then or "The model starts from its own head; your labels are untouched."
+        super().__init__(f"The learnt head {path} could not be restored: {reason}{where}. {then}")
         self.path, self.reason, self.moved_to = path, reason, moved_to
+
+
+JOURNAL_THEN = ("The restored edits teach the model again from the head saved with the folder, so the labels the "
+                "model makes may differ a little from those shown before; your hand edits are all there.")
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,10 @@ class JournalledHead:
     def load(self, n_classes: int) -> tuple[HeadState | None, dict[str, tuple[int, bytes | None]]] | None:
         """(the journalled head, None for the network's own; what each image taught), or None when nothing is
         journalled for this model. Raises HeadFileError after moving a bad file aside."""
-        found = self.store.load_with_session(n_classes)
+        try:
+            found = self.store.load_with_session(n_classes)
+        except HeadFileError as exc:
+            raise HeadFileError(exc.path, exc.reason, exc.moved_to, JOURNAL_THEN) from exc
         if found is not None:
             state, session = found
             return state, session["learnt"]
@@ -212,7 +219,7 @@ class JournalledHead:
             return None, _session(header.get("session", {}))["learnt"]
         except (_Bad, OSError, ValueError, KeyError, TypeError) as exc:
             reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable journal note ({exc})"
-            raise HeadFileError(marker, reason, _set_aside(marker, reason)) from exc
+            raise HeadFileError(marker, reason, _set_aside(marker, reason), JOURNAL_THEN) from exc
 
 
 

@@ -155,6 +155,8 @@ def test_a_damaged_journalled_head_is_set_aside_with_a_message_and_the_edits_sti
         start(w, folder, DEMO_V1)
         st = wait_ready(qtbot, w, timeout=60000)
         qtbot.waitUntil(lambda: any("could not be restored" in e for e in errors), timeout=20000)
+        said = next(e for e in errors if "could not be restored" in e)
+        assert "teach the model again" in said and "labels are untouched" not in said   # (a walk: it was not so)
         assert not journal.store.path.exists() and list((journal.folder / "damaged").glob("*.why.txt"))
         np.testing.assert_array_equal(st.locked, locked)               # the edits came back all the same
         assert (st.labels[locked] == 2).all()
