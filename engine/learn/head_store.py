@@ -71,12 +71,7 @@ class HeadStore:
         journal keeps beside it (JournalledHead). Raises EngineError (LabelIOError) when the disk refuses."""
         path = self.path
         if state is None or state.is_original:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise EngineError(f"could not remove {path}: {exc}") from exc
+            _unlink(path)
             return None
         if state.kind != "residual":
             raise EngineError("only the residual head is kept in the folder")
