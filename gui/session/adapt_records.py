@@ -1,5 +1,6 @@
 """What the adaptation (gui.session.adaptation) keeps beside the head: what a prediction carries (Prepared), each
-stroke's heads for its undo record (StrokeHeads), and the digest that says which locks a head is fitted to."""
+stroke's heads for its undo record (StrokeHeads), what each image taught (TaughtImages), and the digest that says
+which locks a head is fitted to."""
 from __future__ import annotations
 
 import hashlib
@@ -33,3 +34,40 @@ def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
     h.update(np.packbits(locked).tobytes())
     h.update(np.ascontiguousarray(labels[locked]).tobytes())
     return h.digest()
+
+
+class TaughtImages:
+    """Per image id: its strokes in effect when the head last learnt there, and the locks it learnt (locks_key),
+    so a revisited or restored image whose locks the head learnt is not taught them again. Journalled with the head
+    (engine.learn.head_store.JournalledHead) as {image id: (count, digest or None)}."""
+
+    def __init__(self):
+        self._counts: dict[str, int] = {}
+        self._learnt: dict[str, bytes] = {}
+
+    def get(self, image_id: str) -> tuple[int, bytes | None]:
+        return self._counts.get(image_id, 0), self._learnt.get(image_id)
+
+    def set(self, image_id: str, count: int, learnt: bytes | None) -> None:
+        if not image_id:
+            return
+        if count:
+            self._counts[image_id] = count
+        else:
+            self._counts.pop(image_id, None)
+        if learnt:
+            self._learnt[image_id] = learnt
+        else:
+            self._learnt.pop(image_id, None)
+
+    def clear(self) -> None:
+        self._counts.clear()
+        self._learnt.clear()
+
+    def entries(self) -> dict[str, tuple[int, bytes | None]]:
+        return {i: self.get(i) for i in {*self._counts, *self._learnt}}
+
+    def take(self, entries: dict[str, tuple[int, bytes | None]]) -> None:
+        self.clear()
+        for image_id, (count, learnt) in entries.items():
+            self.set(image_id, count, learnt)

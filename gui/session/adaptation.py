@@ -40,9 +40,8 @@ from engine.crf.interactive import probs_dtype
 from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState, warm_up_optimizer
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
-from engine.learn.head_store import HeadFileError
 from engine.predict import Prediction
-from gui.session.adapt_records import Prepared, StrokeHeads, locks_key
+from gui.session.adapt_records import Prepared, StrokeHeads, TaughtImages, locks_key
 from gui.session.keys import AdaptKey
 
 LEARNS_FROM = ("brush", "eraser", "void", "fill", "polygon", "superpixel", "clear locks")  # edits the head
@@ -79,8 +78,7 @@ class Adaptation(QObject):
         self._fit_key = b""          # the locks ``head`` is fitted to on the open image
         self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._replay = None          # (RegionEdit, undone) of an undo/redo about to finish
-        self._counts: dict[str, int] = {}     # image id -> its strokes in effect when the head last learnt there
-        self._learnt: dict[str, bytes] = {}   # image id -> the locks the head last learnt there (locks_key)
+        self._taught = TaughtImages()   # per image: strokes in effect and the locks the head last learnt there
         self._others = 0             # strokes the open image's anchor counted for the other images
         self._opened = (0, None)     # the open image's (count, learnt) entries when it was opened (Discard)
         lane.finished.connect(self._on_done)
@@ -126,63 +124,26 @@ class Adaptation(QObject):
         self._fit_key = b""
         self._emit()
 
-    def restore(self, store) -> tuple[str, bool]:
-        """The folder was opened with this model: take the head it learnt before (engine.learn.head_store).
-        Returns (a message for the user, '' when there was nothing to restore; whether the file was bad and moved
-        aside)."""
-        if self.adapter is None or store is None:
-            return "", False
-        try:
-            state = store.load(self.adapter.n_classes)
-        except HeadFileError as exc:
-            return str(exc), True
-        if state is None:
-            return "", False
-        self.lane.cancel()
-        self.head = self.adapter.resized(state)
-        self.memory.forget()
-        self._forget_counts()
-        self._emit()
-        n, m = self.head.strokes, len(self.head.images)
-        text = f"Restored what the model learnt in this folder: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}"
-        return text, False
-
-    def restore_journalled(self, journal) -> tuple[str, bool] | None:
-        """The folder's unsaved edits were restored after a crash: take up the head they were shown with
-        (engine.learn.head_store.JournalledHead), and what each image taught, so an image whose locks it learnt is
-        not taught again. None when nothing was journalled for this model (the folder's head file applies)."""
-        if self.adapter is None or journal is None:
-            return None
-        try:
-            found = journal.load(self.adapter.n_classes)
-        except HeadFileError as exc:
-            return str(exc), True
-        if found is None:
-            return None
-        state, learnt = found
+    def take_head(self, state: HeadState | None, taught: dict | None = None) -> None:
+        """A head kept beyond the session (the folder's head file, or the journal's after a crash; None: the
+        network's own) is the head from now on, with what each image taught (the journal's; else nothing), so an
+        image whose locks it learnt is not taught them again. Nothing is replayed: the earlier images' features
+        are not kept (engine.learn.head_store)."""
+        if self.adapter is None:
+            return
         self.lane.cancel()
         self.head = self.adapter.original if state is None else self.adapter.resized(state)
         self.memory.forget()
         self._forget_counts()
-        for image_id, (count, key) in learnt.items():
-            self._set_entry(image_id, count, key)
+        self._taught.take(taught or {})
         self._emit()
-        n, m = self.head.strokes, len(self.head.images)
-        return (f"Restored what the model learnt before it stopped: {n} stroke{'s' * (n != 1)} on {m} "
-                f"image{'s' * (m != 1)}"), False
 
-    def journal_to(self, journal, class_names) -> None:
-        """Autosave: journal the head with what each image taught (JournalledHead). Raises EngineError."""
-        if self.adapter is None or journal is None or self.adapter.kind != "residual":
-            return
-        learnt = {i: (self._counts.get(i, 0), self._learnt.get(i)) for i in {*self._counts, *self._learnt}}
-        journal.save(self.head, class_names, self.adapter.source, learnt)
-
-    def save_to(self, store, class_names) -> None:
-        """Keep the head in the folder (with every save). Raises EngineError when the disk refuses."""
-        if self.adapter is None or store is None or self.adapter.kind != "residual":
-            return
-        store.save(self.head, class_names, self.adapter.source)
+    def kept(self) -> tuple[HeadState, tuple, dict] | None:
+        """What the folder keeps of the head (engine.learn.head_store): (head, channel source, what each image
+        taught), or None when there is nothing to keep (no model, or a head kind that is not kept)."""
+        if self.adapter is None or self.adapter.kind != "residual":
+            return None
+        return self.head, self.adapter.source, self._taught.entries()
 
     def taught(self, class_id: int) -> tuple[int, int]:
         """(strokes, images) that taught folder class ``class_id`` in this session's head."""
@@ -192,8 +153,7 @@ class Adaptation(QObject):
         self._token, self._features, self._anchor, self._waiting, self._pending = None, None, None, None, None
 
     def _forget_counts(self) -> None:
-        self._counts.clear()
-        self._learnt.clear()
+        self._taught.clear()
         self._others, self._opened = 0, (0, None)
 
     def strokes_in_effect(self, st) -> int:
@@ -241,7 +201,7 @@ class Adaptation(QObject):
         self.memory.forget(self._image_id)
         if self._anchor is not None and self.head is not self._anchor:
             self.head = self._anchor
-        self._set_entry(self._image_id, *self._opened)
+        self._taught.set(self._image_id, *self._opened)
         self._emit()
 
     def stop(self) -> None:
@@ -336,7 +296,7 @@ class Adaptation(QObject):
             self._anchor = anchor = self._head_of(extra)
             self._features, self._waiting, self._pending = None, None, None
             image_id = st.path.name
-            self._opened = (self._counts.get(image_id, 0), self._learnt.get(image_id))
+            self._opened = self._taught.get(image_id)
             taught_here = anchor is not None and image_id in anchor.images
             self._others = max(0, anchor.strokes - (self._opened[0] if taught_here else 0)) if anchor else 0
             locks = st.edits is not None and st.edits.has_locks
@@ -481,23 +441,11 @@ class Adaptation(QObject):
     def _counted(self, head: HeadState, count: int, fit_key: bytes) -> HeadState:
         """``head`` counting the strokes in effect: the other images' (as the anchor counted them) plus ``count``
         on the open image, which it has learnt with the locks ``fit_key``."""
-        self._set_entry(self._image_id, count, fit_key or None)
+        self._taught.set(self._image_id, count, fit_key or None)
         want = self._others + count
         if head.is_original or head.strokes == want:
             return head
         return replace(head, strokes=want)
-
-    def _set_entry(self, image_id: str, count: int, learnt) -> None:
-        if not image_id:
-            return
-        if count:
-            self._counts[image_id] = count
-        else:
-            self._counts.pop(image_id, None)
-        if learnt:
-            self._learnt[image_id] = learnt
-        else:
-            self._learnt.pop(image_id, None)
 
     def _on_failed(self, key, _message: str) -> None:
         """Learning failed (the controller shows the message): the edit's CRF, asked for first, stands."""

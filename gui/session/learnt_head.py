@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.checkpoints.backbone import is_backbone_only
 from engine.errors import EngineError
-from engine.learn.head_store import HeadStore, JournalledHead, drop_journalled
+from engine.learn.head_store import HeadFileError, HeadStore, JournalledHead, drop_journalled
 from engine.models.folder_head import attached
 
 BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. Add your "
@@ -48,42 +48,52 @@ class LearntHead(QObject):
         return JournalledHead(dataset.labels_dir, loaded.sha256)
 
     def restore(self) -> None:
-        """A folder or model was opened: take up what the head learnt there (a damaged file is set aside): after a
-        crash whose edits were restored, the head journalled with them; else the folder's head file."""
-        journal, found = self.journalled(), None
-        if self.from_journal and journal is not None and self.adapt.adapter is not None:
+        """A folder or model was opened: take up what the head learnt there (a damaged file is set aside, with a
+        message): after a crash whose edits were restored, the head journalled with them; else the folder's head
+        file."""
+        adapter, journal = self.adapt.adapter, self.journalled()
+        if adapter is None:
+            return
+        if self.from_journal and journal is not None:
             self.from_journal = False
-            found = self.adapt.restore_journalled(journal)
-        if found is not None:
-            message, bad = found
-            if bad:   # the folder's head file is the best left
-                self.error.emit(message)
-                self.set_aside.emit(message)
-                found = None
-        message, bad = found if found is not None else self.adapt.restore(self.store())
-        if bad:
-            self.error.emit(message)
-            self.set_aside.emit(message)
-        elif message:
-            self.activity.emit(message)
+            try:
+                found = journal.load(adapter.n_classes)
+            except HeadFileError as exc:   # the folder's head file is the best left
+                found = self._set_aside(exc)
+            if found is not None:
+                self.adapt.take_head(*found)
+                self.activity.emit(_restored("Restored what the model learnt before it stopped", self.adapt.head))
+                return
+        store = self.store()
+        try:
+            state = store.load(adapter.n_classes) if store is not None else None
+        except HeadFileError as exc:
+            state = self._set_aside(exc)
+        if state is not None:
+            self.adapt.take_head(state)
+            self.activity.emit(_restored("Restored what the model learnt in this folder", self.adapt.head))
+
+    def _set_aside(self, exc: HeadFileError) -> None:
+        self.error.emit(str(exc))
+        self.set_aside.emit(str(exc))
 
     def save(self) -> None:
         """The labels were saved: keep the head with them (not in a read-only window)."""
-        if self.guard.read_only:
+        kept, store = self.adapt.kept(), self.store()
+        if self.guard.read_only or kept is None or store is None:
             return
         try:
-            cl = self.classes.class_list
-            self.adapt.save_to(self.store(), cl.names if cl is not None else ())
+            store.save(kept[0], self._names(), kept[1])
         except EngineError as exc:
             self.error.emit(f"The labels were saved, but what the model learnt was not: {exc}")
 
     def journal(self) -> None:
         """An autosave was written: journal the head beside it (a failing disk is reported once)."""
-        if self.guard.read_only or self.from_journal:   # (a restore still to come must not be overwritten first)
-            return
-        cl = self.classes.class_list
+        kept, journal = self.adapt.kept(), self.journalled()
+        if self.guard.read_only or self.from_journal or kept is None or journal is None:
+            return   # (from_journal: a restore still to come must not be overwritten first)
         try:
-            self.adapt.journal_to(self.journalled(), cl.names if cl is not None else ())
+            journal.save(kept[0], self._names(), kept[1], kept[2])
         except EngineError as exc:
             message = f"Autosave of what the model learnt failed (your edits were autosaved): {exc}"
             if message != self._journal_failing:
@@ -91,6 +101,10 @@ class LearntHead(QObject):
                 self.error.emit(message)
             return
         self._journal_failing = ""
+
+    def _names(self) -> tuple:
+        cl = self.classes.class_list
+        return cl.names if cl is not None else ()
 
     def drop_journal(self) -> None:
         """No unsaved edits are left in the journal: the folder's head file says what the head learnt."""
@@ -159,3 +173,8 @@ class LearntHead(QObject):
 
 def _strokes(strokes: int, images: int) -> str:
     return f"{strokes} stroke{'s' * (strokes != 1)} on {images} image{'s' * (images != 1)}"
+
+
+def _restored(what: str, head) -> str:
+    n, m = head.strokes, len(head.images)
+    return f"{what}: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}"
