@@ -9,7 +9,9 @@ DONE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape)
 
 class BackToCanvas(QObject):
     """Event filter: after Enter or Esc in a watched widget, the canvas takes the focus (the widget keeps the key
-    first, so a spin box still takes its value)."""
+    first, so a spin box still takes its value). The window's own Esc (Image > Cancel running work) would take the
+    key before the widget sees it (a walk: the box kept the focus, and the next keys were typed into it): in a
+    watched widget the key is claimed for the widget, so Esc there only hands the keys back."""
 
     def __init__(self, canvas, parent: QObject | None = None):
         super().__init__(parent or canvas)
@@ -20,6 +22,9 @@ class BackToCanvas(QObject):
             widget.installEventFilter(self)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in DONE_KEYS:
+            event.accept()     # the widget's key, not a window shortcut's: it comes as a KeyPress next
+            return True
         if event.type() == QEvent.Type.KeyPress and event.key() in DONE_KEYS:
             QTimer.singleShot(0, self.canvas.setFocus)
         return False

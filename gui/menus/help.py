@@ -74,7 +74,7 @@ def shortcut_rows(window) -> list[tuple[str, str, str]]:
     for act in window.findChildren(QAction):
         if id(act) not in seen and _keys(act) and act.text():
             seen.add(id(act))
-            rows.append(("Other keys", action_name(act), _keys(act)))
+            rows.append((act.property("help_where") or "Other keys", action_name(act), _keys(act)))
     return rows
 
 

@@ -29,7 +29,8 @@ class ClassEditor(QObject):
         row = QHBoxLayout(bar)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
-        self.add_action = self._action("+", "Add a class (it gets the next id)", self.add, row, "Ctrl+Shift+N")
+        self.add_action = self._action("+", "Add a class (it gets the next id)", self.add, row, "Ctrl+Shift+N",
+                                       "Add a class")
         self.model_button = QToolButton()
         self.model_button.setText("From model")
         self.model_button.setToolTip("Add classes the model knows and this folder lacks")
@@ -38,12 +39,13 @@ class ClassEditor(QObject):
         self.model_menu.aboutToShow.connect(self._fill_model_menu)
         self.model_button.setMenu(self.model_menu)
         row.addWidget(self.model_button)
-        self.rename_action = self._action("Rename", "Rename the paint class (F2)", self.rename, row, "F2")
+        self.rename_action = self._action("Rename", "Rename the paint class (F2)", self.rename, row, "F2",
+                                          "Rename the paint class")
         self.colour_action = self._action("Colour", "Change the paint class's colour", self.recolour, row)
         self.up_action = self._action("\u2191", "Show the paint class higher (Alt+Up; ids do not change)",
-                                      lambda: self.move(-1), row, "Alt+Up")
+                                      lambda: self.move(-1), row, "Alt+Up", "Move the paint class up")
         self.down_action = self._action("\u2193", "Show the paint class lower (Alt+Down; ids do not change)",
-                                        lambda: self.move(+1), row, "Alt+Down")
+                                        lambda: self.move(+1), row, "Alt+Down", "Move the paint class down")
         self.delete_action = self._action("Delete", "Delete the paint class (only the highest id, and only if "
                                           "no saved label uses it)", self.delete, row)
         row.addStretch(1)
@@ -67,9 +69,11 @@ class ClassEditor(QObject):
         ctl.classes.ask_unknown = lambda text, values: class_dialogs.ask_unknown(window, text, values)
         ctl.project_settings_applied.connect(self._on_settings_applied)
 
-    def _action(self, text, tip, slot, row, shortcut=None) -> QAction:
+    def _action(self, text, tip, slot, row, shortcut=None, name=None) -> QAction:
         act = QAction(text, self.panel)
         act.setToolTip(tip)
+        act.setProperty("help_name", name or text)           # what F1 calls it (a button may show only an arrow)
+        act.setProperty("help_where", "Classes panel (with the focus)")
         act.triggered.connect(slot)
         if shortcut:
             act.setShortcut(QKeySequence(shortcut))

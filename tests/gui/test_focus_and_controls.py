@@ -44,6 +44,26 @@ def test_enter_in_the_size_box_or_the_filter_returns_the_keys_to_the_canvas(qtbo
     assert window.images_panel.filter.text() == "img2"           # the filter stays applied
 
 
+def test_esc_in_the_size_box_or_the_filter_returns_the_keys_to_the_canvas_and_cancels_nothing(qtbot, window, env,
+                                                                                             monkeypatch):
+    """A walk: the window's Esc (Cancel running work) took the key first, so the box kept the focus and the next
+    keys were typed into it (the filter became 'belt3g', the size 72)."""
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    cancelled = []
+    monkeypatch.setattr(window.ctl, "cancel", lambda: cancelled.append(1))
+    for box, typed in ((window.editing.size_box, "7"), (window.images_panel.filter, "img")):
+        _focus(qtbot, window, box)
+        qtbot.keyClicks(box, typed)
+        qtbot.keyClick(box, Qt.Key.Key_Escape)
+        qtbot.waitUntil(window.canvas.hasFocus, timeout=5000)
+        qtbot.keyClick(QApplication.focusWidget(), "2")               # a shortcut again, not typed into the box
+        assert window.ctl.editor.paint_class == 2
+        window.ctl.editor.set_paint_class(0)
+    assert window.images_panel.filter.text() == "img" and not cancelled
+
+
 def test_widths_move_on_a_log_scale_so_a_short_drag_stays_near(qtbot, window):
     rows = window.crf_panel.rows
     assert {n for n, r in rows.items() if r.log} == {"pos_xy_std", "bi_xy_std", "bi_rgb_std"}

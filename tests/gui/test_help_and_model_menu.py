@@ -31,6 +31,8 @@ def test_f1_lists_every_shortcut_from_the_actions(qtbot, window):
     assert any(r[1] == "Superpixel fill" and r[2] == "S" for r in dialog.rows())
     assert any(r[2].startswith("Mouse wheel") for r in dialog.rows())   # gestures the tools read themselves
     assert ("Edit", "Undo", "Ctrl+Z") in dialog.rows()
+    where = "Classes panel (with the focus)"      # (a walk: F1 listed "+", "↑", "↓" under "Other keys")
+    assert {(where, "Add a class", "Ctrl+Shift+N"), (where, "Move the paint class up", "Alt+Up")} <= set(dialog.rows())
     dialog.filter.setText("undo")
     assert dialog.rows() and all("undo" in " ".join(r).lower() for r in dialog.rows())
     assert window.help_menu.shortcuts_action.shortcut().toString() == "F1"
