@@ -108,7 +108,7 @@ class _Row(QWidget):
 
     def _from_slider(self, pos: int) -> None:
         self.spin.blockSignals(True)
-        self.spin.setValue(self.from_slider(pos))
+        self.spin.setValue(round(self.from_slider(pos), 1))   # a drag lands on tenths (typed or kept values: 0.01)
         self.spin.blockSignals(False)
         self.changed.emit()
 
