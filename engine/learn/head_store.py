@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import EngineError
+from ..errors import EngineError, LabelIOError
 from ..folder.journal import default_recovery_dir
 from ..io.atomic import move_aside, write_bytes_atomic
 from ..models.folder_head import N_PIXEL
@@ -87,7 +87,7 @@ class HeadStore:
         np.savez(buf, weight=weight.numpy().astype(np.float32), bias=bias.numpy().astype(np.float32),
                  scale=np.float32(float(scale)), pixel=pixel.numpy().astype(np.float32),
                  header=np.frombuffer(json.dumps(header).encode(), np.uint8))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(path.parent)
         write_bytes_atomic(path, buf.getvalue())
         return path
 
@@ -184,7 +184,7 @@ class JournalledHead:
         EngineError when the disk refuses."""
         session = {"fitted_on": state.fitted_on if state is not None else "",
                    "learnt": {str(i): [int(n), key.hex() if key else None] for i, (n, key) in learnt.items()}}
-        self.folder.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.folder)
         if state is None or state.is_original:
             write_bytes_atomic(self.original_marker, json.dumps({"format": FORMAT, "session": session}).encode())
             _unlink(self.store.path)
@@ -225,6 +225,14 @@ def drop_journalled(labels_dir: Path) -> None:
     for pattern in ("*.npz", "*" + _ORIGINAL):
         for path in (folder.glob(pattern) if folder.is_dir() else ()):
             _unlink(path)
+
+
+def _make_folder(folder: Path) -> None:
+    """A read-only or full disk is the caller's EngineError (said once, the edits kept), not a raw OSError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LabelIOError(f"could not create {folder}: {exc}") from exc
 
 
 def _unlink(path: Path) -> None:

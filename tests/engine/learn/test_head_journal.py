@@ -67,3 +67,18 @@ def test_a_foreign_or_damaged_journal_is_moved_aside_with_a_message(tmp_path):
     with pytest.raises(HeadFileError, match="not a readable journal note"):
         journal.load(7)
     assert len(list((journal.folder / "damaged").glob("*.why.txt"))) == 3
+
+
+def test_a_folder_that_cannot_be_made_is_an_engine_error_not_a_raw_os_error(tmp_path):
+    """(A raw OSError escaped the autosave's handler, which reports EngineErrors once and keeps the edits.)"""
+    from engine.errors import EngineError
+
+    loaded, pred, adapter, head = cardboard_taught()
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / ".recovery").write_text("a file where the journal's folder goes")
+    (labels / ".model").write_text("and one where the head files go")
+    with pytest.raises(EngineError, match="could not create"):
+        JournalledHead(labels, loaded.sha256).save(head, CLASSES.names, SOURCE, {})
+    with pytest.raises(EngineError, match="could not create"):
+        HeadStore(labels, loaded.sha256).save(head, CLASSES.names, SOURCE)
