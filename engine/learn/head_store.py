@@ -139,7 +139,6 @@ class HeadStore:
         return state, session
 
 
-
 class _Bad(Exception):
     pass
 
@@ -169,7 +168,7 @@ class JournalledHead:
 
     @property
     def folder(self) -> Path:
-        return default_recovery_dir(self.labels_dir) / JOURNAL_DIRNAME
+        return _journal_folder(self.labels_dir)
 
     @property
     def store(self) -> HeadStore:
@@ -217,14 +216,17 @@ class JournalledHead:
             raise HeadFileError(marker, reason, _set_aside(marker, reason), JOURNAL_THEN) from exc
 
 
-
 def drop_journalled(labels_dir: Path) -> None:
     """No unsaved edits are left in a folder's journal: no journalled head is needed, for any model (the folder's
     head files are current). Raises EngineError when the disk refuses."""
-    folder = default_recovery_dir(labels_dir) / JOURNAL_DIRNAME
+    folder = _journal_folder(labels_dir)
     for pattern in ("*.npz", "*" + _ORIGINAL):
         for path in (folder.glob(pattern) if folder.is_dir() else ()):
             _unlink(path)
+
+
+def _journal_folder(labels_dir: Path) -> Path:
+    return default_recovery_dir(labels_dir) / JOURNAL_DIRNAME
 
 
 def _make_folder(folder: Path) -> None:

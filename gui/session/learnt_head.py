@@ -59,7 +59,8 @@ class LearntHead(QObject):
             try:
                 found = journal.load(adapter.n_classes)
             except HeadFileError as exc:   # the folder's head file is the best left
-                found = self._set_aside(exc)
+                self._set_aside(exc)
+                found = None
             if found is not None:
                 self.adapt.take_head(*found)
                 self.activity.emit(_restored("Restored what the model learnt before it stopped", self.adapt.head))
@@ -68,7 +69,8 @@ class LearntHead(QObject):
         try:
             state = store.load(adapter.n_classes) if store is not None else None
         except HeadFileError as exc:
-            state = self._set_aside(exc)
+            self._set_aside(exc)
+            state = None
         if state is not None:
             self.adapt.take_head(state)
             self.activity.emit(_restored("Restored what the model learnt in this folder", self.adapt.head))
@@ -176,5 +178,4 @@ def _strokes(strokes: int, images: int) -> str:
 
 
 def _restored(what: str, head) -> str:
-    n, m = head.strokes, len(head.images)
-    return f"{what}: {n} stroke{'s' * (n != 1)} on {m} image{'s' * (m != 1)}"
+    return f"{what}: {_strokes(head.strokes, len(head.images))}"
