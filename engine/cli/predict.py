@@ -130,13 +130,14 @@ def run(args) -> str:
     probs = target.channel_map.apply(predictor.predict(image, on_progress=_network_progress(bars)))
     params = preset(args.crf) if args.crf != "none" else None
     if params is not None:
+        from engine.crf.base import progress_only
         from engine.crf.fast.kernel_cache import warm_up_with_notice
 
         backend = get_backend(args.backend)
         warm_up_with_notice(say, backend)   # the first CPU run after an install compiles: say so
         bars(0, params.iterations, f"CRF {args.crf}")
         labels = backend.session(image).run(
-            probs, params, on_iteration=lambda i, n, _preview: bars(i, n, f"CRF {args.crf}")).labels
+            probs, params, on_iteration=progress_only(lambda i, n, _preview: bars(i, n, f"CRF {args.crf}"))).labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
     bars.close()

@@ -20,6 +20,19 @@ class CRFResult:
     unc: np.ndarray | None = None  # (H,W) uncertainty when the backend computed it (compact results, see fast)
 
 
+def progress_only(on_iteration):
+    """Mark an on_iteration callback that never calls its preview (it reports progress only), so a run need not
+    make one: a streamed run otherwise writes every pass's labels as it goes (0.4-0.5 s of a 12 MP exact run).
+    Returns the callback; such a callback gets None as its preview."""
+    on_iteration.wants_preview = False
+    return on_iteration
+
+
+def wants_preview(on_iteration) -> bool:
+    """Whether a run should make previews for this on_iteration (None: no callback, none)."""
+    return on_iteration is not None and getattr(on_iteration, "wants_preview", True)
+
+
 PROB_TOLERANCE = 1e-3   # probabilities a little outside [0, 1] (rounding) are clipped by the unary anyway
 MAX_FEATURE = 1e6       # |position / std| and |colour / std| beyond this crash pydensecrf's lattice
 
@@ -52,8 +65,29 @@ def as_probs(probs, keep_half: bool = False) -> np.ndarray:
     return np.asarray(arr, dtype=np.float32)
 
 
+_UNSIGNED = {np.dtype(np.float16): np.uint16, np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+
+
+def nonnegative_max(values: np.ndarray) -> float | None:
+    """The largest of float16/32/64 values by their bits, or None when a sign bit is set somewhere (-0.0 or a
+    negative: ask np.max). Why: for floats without a sign bit the bit patterns order like the values (NaN above
+    infinity above the finite ones), and an integer maximum is about 30x faster than numpy's float16 maximum
+    (12 MP x 5 classes: 4 ms against 130 ms, paid by every stroke's new probabilities)."""
+    arr = np.asarray(values)
+    unsigned = _UNSIGNED.get(arr.dtype)
+    if unsigned is None or arr.size == 0:
+        return None
+    top = arr.view(unsigned).max()
+    if top >> (8 * arr.itemsize - 1):
+        return None
+    return float(np.array(top, unsigned).view(arr.dtype))
+
+
 def check_probs(probs: np.ndarray) -> None:
     """Every value finite and within [0, 1]: one NaN would make all of Q NaN and every label 0."""
+    hi = nonnegative_max(probs)
+    if hi is not None and hi <= 1 + PROB_TOLERANCE:  # (NaN compares False): no sign bit, so none below 0
+        return
     lo, hi = float(np.min(probs)), float(np.max(probs))  # NaN propagates through min/max
     if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = int(np.count_nonzero(~np.isfinite(probs)))

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from engine.crf.base import CRFResult
+from engine.crf.base import CRFResult, progress_only
 from engine.errors import Cancelled, EngineError
 
 _POLL_S = 0.02
@@ -42,7 +42,8 @@ def _serve(conn, backend_name: str) -> None:
             try:
                 if key != session_key:
                     raise EngineError("CRF worker got probabilities for an image it does not hold")
-                res = session.run(probs, params, on_iteration=lambda i, n, q=None: conn.send(("iter", i, n)))
+                progress = progress_only(lambda i, n, q=None: conn.send(("iter", i, n)))
+                res = session.run(probs, params, on_iteration=progress)
                 conn.send(("ok", res.probs, res.labels))
             except EngineError as exc:
                 conn.send(("err", "engine", str(exc)))

@@ -33,6 +33,7 @@ import time
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
+from engine.crf.base import progress_only
 from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
 from engine.crf.fast.kernel_cache import kernels_cached, uses_numba
 from engine.crf.runner import CRFRunner
@@ -58,7 +59,7 @@ def _iteration_reporter(report, with_labels: bool, text: str):
             if now - last[0] >= PREVIEW_INTERVAL:
                 last[0], send = now, (f"exact, iteration {i}/{n}", preview())
         report(i, n, f"{text} {i}/{n}", send)
-    return on_iteration
+    return on_iteration if with_labels else progress_only(on_iteration)
 
 
 class CRFRequests(QObject):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..base import nonnegative_max
 from ..unary import PROB_CLIP
 
 PRUNE_MASS = 1e-4  # the combined probability, at every pixel, of the classes a run may prune
@@ -31,7 +32,7 @@ def negligible_labels(probs: np.ndarray, mass: float = PRUNE_MASS, chunk: int = 
     out = np.zeros(c, bool)
     if mass <= 0 or c < 2:
         return out
-    peak = np.array([float(np.max(probs[k])) for k in range(c)])
+    peak = np.array([_peak(probs[k]) for k in range(c)])
     order = [int(k) for k in np.argsort(peak, kind="stable") if peak[k] <= mass]
     if not order:
         return out
@@ -45,3 +46,9 @@ def negligible_labels(probs: np.ndarray, mass: float = PRUNE_MASS, chunk: int = 
             break
         out[k] = True
     return out
+
+
+def _peak(plane: np.ndarray) -> float:
+    """The maximum of one class's probabilities: by their bits where no sign bit is set (base.nonnegative_max)."""
+    top = nonnegative_max(plane)
+    return float(np.max(plane)) if top is None else top

@@ -15,7 +15,7 @@ import threading
 import numpy as np
 
 from ...errors import DeviceMemoryError, EngineError, check_cancel
-from ..base import CRFResult, as_probs, check_image, check_inputs, check_probs
+from ..base import CRFResult, as_probs, check_image, check_inputs, check_probs, progress_only, wants_preview
 from ..compact import CompactProbs
 from ..constraints import enforce_locks
 from ..params import CRFParams
@@ -243,7 +243,9 @@ class FastSession:
         hard = lock_pixels(locks, probs.shape[0], probs.shape[1:])
         n_iter = int(params.iterations)
         relay = on_iteration
-        if locks is not None and on_iteration is not None:
+        if on_iteration is not None and not wants_preview(on_iteration):   # no previews made for it
+            relay = progress_only(lambda i, n, preview: on_iteration(i, n, None))
+        elif locks is not None and on_iteration is not None:
             def relay(i, n, preview):
                 if callable(preview):
                     labels_of = preview
@@ -317,7 +319,7 @@ class FastSession:
         self._trajectory = (None, {})  # (the last run's messages go before this run's are made)
         n, gol, rep = prior.n_points, prior.group_of_label, prior.rep_label
         preview, consumer = None, None
-        if relay is not None and self.previews is not None:
+        if wants_preview(relay) and self.previews is not None:   # (progress only: no labels made per pass)
             if self.previews == "labels":
                 shown = np.empty(n, np.uint8)
                 consumer = lambda a, b, q: ck.argmax_labels(q, rep, shown[a:b])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from engine.crf import CRFParams
+from engine.crf.base import progress_only
 from engine.crf.compact import CompactProbs
 from engine.crf.fast import FastBackend, cpu_engine, stream
 from engine.crf.fast import session as session_mod
@@ -129,6 +130,34 @@ def test_streamed_previews_and_captured_messages_match(scene, monkeypatch):
     box = (30, 20, 60, 45)
     assert np.array_equal(s.refine_window(got, probs, box, locks=locks).labels,
                           ref_session.refine_window(want, probs, box, locks=locks).labels)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_progress_only_callback_gets_no_previews_and_none_are_made(scene, monkeypatch, streamed):
+    """The window's large images show a downscaled preview, not an exact run's passes: their progress callback is
+    progress_only, so a streamed pass writes no labels (0.4-0.5 s of a 12 MP run), and the result is the same."""
+    img, probs, locks = scene
+    if streamed:
+        _streamed(monkeypatch)
+    made = []
+    argmax = session_mod.ck.argmax_labels
+    monkeypatch.setattr(session_mod.ck, "argmax_labels", lambda *a: (made.append(1), argmax(*a))[1])
+
+    def run(on_iteration):
+        clear_crf_caches()
+        return FastBackend(device="cpu").session(img).run(probs, PARAMS, locks=locks, on_iteration=on_iteration)
+
+    previews = {}
+    full = run(lambda i, n, p: previews.__setitem__(i, p))
+    assert callable(previews[1]) and (made or not streamed)
+    made.clear()
+    previews.clear()
+    quiet = run(progress_only(lambda i, n, p: previews.__setitem__(i, p)))
+    assert not made
+    assert sorted(previews) == list(range(1, PARAMS.iterations + 1))
+    assert all(p is None for i, p in previews.items() if i < PARAMS.iterations)
+    assert previews[PARAMS.iterations] is quiet.probs   # the final call still gives the result
+    assert np.array_equal(quiet.labels, full.labels) and np.array_equal(quiet.probs, full.probs)
 
 
 def test_few_distinct_labels_keep_the_in_memory_engine(scene, monkeypatch):
