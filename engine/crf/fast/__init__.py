@@ -88,10 +88,12 @@ def warm_up() -> None:
     probs = np.full((2, 9, 11), 0.5, np.float32)
     probs[0, :, 5:], probs[1, :, 5:] = 0.2, 0.8
     FastBackend(device="cpu").session(image).run(probs, CRFParams())
-    # the kernels of large images' streamed runs (stream_kernels: 4 s to compile), here rather than in the first
-    # large image's exact run
+    # the kernels of large images' streamed runs (stream_kernels: 4 s to compile) and of the xy kernel's grid
+    # lattice they take (grid_lattice; another size, so no stored xy lattice is at hand), here rather than in the
+    # first large image's exact run
     from .cpu_engine import CpuEngine
-    FastSession(image, CpuEngine, "numba:cpu", big_bytes=0).run(probs.astype(np.float16), CRFParams(), compact=True)
+    FastSession(image[1:], CpuEngine, "numba:cpu", big_bytes=0).run(probs[:, 1:].astype(np.float16), CRFParams(),
+                                                                    compact=True)
 
 
 __all__ = ["FastBackend", "FastSession", "warm_up"]

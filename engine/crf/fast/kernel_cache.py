@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import time
 
-KERNEL_MODULES = ("build_kernels", "cpu_kernels", "hash_kernels", "sublattice", "stream_kernels")
+KERNEL_MODULES = ("build_kernels", "cpu_kernels", "grid_lattice", "hash_kernels", "sublattice", "stream_kernels")
 COMPILE_NOTE = "compiling the CRF kernels once (about 40 s; later runs load them from numba's cache)…"
 SLOW_S = 5.0   # a warm-up longer than this was a compilation
 

@@ -19,6 +19,8 @@ import numpy as np
 
 from .cache import ByteLRU
 from .features import bilateral_features, gaussian_features
+from .grid_lattice import GridLattice
+from .grid_lattice import make as make_grid
 from .lattice import Lattice, build_lattice
 
 GAUSS_BUDGET = 384 << 20      # holds the lattice of a 12 MP image (about 330 MB)
@@ -32,7 +34,7 @@ LIVE: "weakref.WeakValueDictionary[tuple, Lattice]" = weakref.WeakValueDictionar
 _LIVE_LOCK = threading.Lock()
 
 # Counters so tests (and the bench) can see what was rebuilt.
-BUILD_COUNTS = {"gaussian": 0, "bilateral": 0}
+BUILD_COUNTS = {"gaussian": 0, "gaussian-grid": 0, "bilateral": 0}
 
 
 def image_key(image_rgb: np.ndarray) -> tuple:
@@ -59,6 +61,23 @@ def gaussian_lattice(height: int, width: int, sxy: float) -> tuple[tuple, Lattic
     return key, _get_or_build(GAUSSIAN_LATTICES, key, build)
 
 
+def grid_key(height: int, width: int, sxy: float) -> tuple:
+    return ("gaussian-grid", int(height), int(width), float(np.float32(sxy)))
+
+
+def gaussian_grid(height: int, width: int, sxy: float) -> tuple[tuple, GridLattice] | None:
+    """The xy lattice in its grid form (grid_lattice.py), cached like the stored one (and in its budget), or None
+    where it cannot be made (keys past the packed range: the stored lattice handles those)."""
+    key = grid_key(height, width, sxy)
+
+    def build():
+        BUILD_COUNTS["gaussian-grid"] += 1
+        return make_grid(height, width, sxy)
+
+    lat = _get_or_build(GAUSSIAN_LATTICES, key, build)
+    return None if lat is None else (key, lat)
+
+
 def bilateral_lattice(image_rgb: np.ndarray, img_key: tuple, sxy: float, srgb: float) -> tuple[tuple, Lattice]:
     key = bilateral_key(img_key, sxy, srgb)
 
@@ -69,14 +88,25 @@ def bilateral_lattice(image_rgb: np.ndarray, img_key: tuple, sxy: float, srgb: f
     return key, _get_or_build(BILATERAL_LATTICES, key, build)
 
 
-def _get_or_build(cache, key: tuple, build) -> Lattice:
-    """The cached lattice for ``key``, else a live one (held elsewhere, over the budget), else a new one."""
+def held(key: tuple) -> bool:
+    """A lattice for this key is cached or still referenced somewhere (reusing it costs nothing)."""
+    if key in GAUSSIAN_LATTICES or key in BILATERAL_LATTICES:
+        return True
+    with _LIVE_LOCK:
+        return LIVE.get(key) is not None
+
+
+def _get_or_build(cache, key: tuple, build) -> Lattice | GridLattice | None:
+    """The cached lattice for ``key``, else a live one (held elsewhere, over the budget), else a new one (None if
+    build() gives none)."""
     lat = cache.get(key)
     if lat is None:
         with _LIVE_LOCK:
             lat = LIVE.get(key)
         if lat is None:
             lat = build()
+            if lat is None:
+                return None
         cache.put(key, lat)
     with _LIVE_LOCK:
         LIVE[key] = lat

@@ -28,6 +28,7 @@ from .convert import kept_messages
 from .cpu_engine import Q0_MESSAGES, CpuEngine, KeptMessages
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
+from .grid_lattice import GridLattice, cell_count
 from .prune import PRUNE_LADDER, PRUNE_MASS, negligible_labels
 from .stream import StreamEngine, StreamPrior
 from .threads import PARALLEL_LOCK
@@ -156,17 +157,39 @@ class FastSession:
             check_probs(probs)
             self._checked = (self._checked + [pkey])[-8:]
 
-    def _terms(self, params: CRFParams) -> tuple[list, tuple]:
+    def _xy_on_grid(self, params: CRFParams, bilateral, capture: bool, groups: int, n_iter: int) -> bool:
+        """Whether a streamed run takes the xy kernel on the grid (grid_lattice.py): when no stored xy lattice is
+        cached or held for these settings (one that is costs nothing) and the run keeps no history (local windows
+        slice stored lattices): it does not capture, or its messages would be over the trajectory's budget."""
+        if params.pos_w == 0 or lc.held(lc.gaussian_key(self.height, self.width, params.pos_xy_std)):
+            return False
+        if not capture:
+            return True
+        vertices = cell_count(self.height, self.width, params.pos_xy_std) + (0 if bilateral is None else
+                                                                             bilateral.n_vertices + 1)
+        return self._trajectory_dtype_for(vertices, groups, n_iter) is None
+
+    def _terms(self, params: CRFParams, grid=False) -> tuple[list, tuple]:
+        """[(lattice, weight)] and their keys. grid: the xy kernel as a grid_lattice.GridLattice (no hashing, no
+        neighbour lists; lattice_cache.gaussian_grid) where one can be made: a bool, or a function of the bilateral
+        lattice (built first) that says."""
         terms, keys = [], []
-        if params.pos_w != 0:
+        bilateral = None
+        if params.bi_w != 0:
+            bi_key, bilateral = lc.bilateral_lattice(self.image, self.image_key, params.bi_xy_std, params.bi_rgb_std)
+            self._kept_keys.add(("bilateral", bi_key))
+        grid = grid(bilateral) if callable(grid) else grid
+        made = lc.gaussian_grid(self.height, self.width, params.pos_xy_std) if grid and params.pos_w != 0 else None
+        if made is not None:
+            terms.append((made[1], params.pos_w))
+            keys.append((made[0], float(np.float32(params.pos_w))))
+        elif params.pos_w != 0:
             key, lat = lc.gaussian_lattice(self.height, self.width, params.pos_xy_std)
             terms.append((lat, params.pos_w))
             keys.append((key, float(np.float32(params.pos_w))))
-        if params.bi_w != 0:
-            key, lat = lc.bilateral_lattice(self.image, self.image_key, params.bi_xy_std, params.bi_rgb_std)
-            self._kept_keys.add(("bilateral", key))
-            terms.append((lat, params.bi_w))
-            keys.append((key, float(np.float32(params.bi_w))))
+        if bilateral is not None:
+            terms.append((bilateral, params.bi_w))
+            keys.append((bi_key, float(np.float32(params.bi_w))))
         return terms, tuple(keys)
 
     def _history(self, prior: Prior, params: CRFParams) -> History:
@@ -256,8 +279,12 @@ class FastSession:
             prior = self._prior(probs, locks)
             check_cancel(should_cancel)
             if isinstance(prior, StreamPrior):
-                terms = self._terms(params)
+                terms = self._terms(params, grid=lambda bilateral: self._xy_on_grid(params, bilateral, capture,
+                                                                                     prior.n_groups, n_iter))
+                grid = any(isinstance(lat, GridLattice) for lat, _ in terms[0])
                 prior = self._fitted(prior, terms[0], probs, locks)   # (narrowed, it may be small enough to hold)
+                if grid and capture and self._trajectory_dtype(terms[0], prior.n_groups, n_iter) is not None:
+                    terms = self._terms(params)   # (narrowed, its history can be kept: stored lattices after all)
                 check_cancel(should_cancel)
             if isinstance(prior, StreamPrior):
                 out_probs, labels, unc = self._streamed(prior, params, terms, should_cancel, relay, capture, compact,
@@ -480,8 +507,13 @@ class FastSession:
     @staticmethod
     def _trajectory_dtype(terms: list, groups: int, n_iter: int):
         """float32, float16 or None (too big to keep): how the messages of a capturing run are kept."""
+        return FastSession._trajectory_dtype_for(sum(lat.n_vertices + 1 for lat, _ in terms), groups, n_iter)
+
+    @staticmethod
+    def _trajectory_dtype_for(vertices: int, groups: int, n_iter: int):
+        """_trajectory_dtype for this many vertex rows over all kernels."""
         width = simd.row_width(groups)
-        nbytes = n_iter * sum((lat.n_vertices + 1) * width * 4 for lat, _ in terms)
+        nbytes = n_iter * vertices * width * 4
         if nbytes <= TRAJECTORY_FLOAT32:
             return np.float32
         if nbytes // 2 <= TRAJECTORY_BUDGET:

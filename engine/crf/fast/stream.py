@@ -28,6 +28,7 @@ from ..unary import unary_from_probs
 from . import cpu_kernels as ck
 from . import simd
 from . import stream_kernels as sk
+from .grid_lattice import GridLattice
 from .lattice import Lattice
 from .prior import Prior, hard_unary_values, lock_pixels
 from .threads import PARALLEL_LOCK
@@ -300,7 +301,7 @@ def tile_cuts(lat: Lattice, tile: int, tasks: int) -> list[np.ndarray]:
 
 @dataclass(eq=False)
 class _Term:
-    lat: Lattice
+    lat: Lattice | GridLattice   # (a grid lattice: the xy kernel's, whose blur finds neighbours by arithmetic)
     coef: np.float32
     cuts: list
     bufs: list  # two (M+1, W) float32 vertex buffers, or None before the first pass
@@ -419,7 +420,8 @@ class StreamEngine:
         for t in self.terms:
             scratch = t.bufs[1] if t.vals is t.bufs[0] else t.bufs[0]
             with PARALLEL_LOCK:
-                out.append(ck.blur(t.lat.neighbours, t.vals, scratch))
+                out.append(t.lat.blur(t.vals, scratch) if isinstance(t.lat, GridLattice)
+                           else ck.blur(t.lat.neighbours, t.vals, scratch))
             t.vals = None
         self.blurred = out
 

@@ -1,0 +1,112 @@
+"""The xy kernel's lattice computed over the pixel grid (engine.crf.fast.grid_lattice): the stored lattice's vertices,
+weights and blur under other ids, and streamed runs on it give the stored lattice's Q bit for bit without
+building or holding the stored one."""
+import numba
+import numpy as np
+import pytest
+
+from engine.crf import CRFParams
+from engine.crf.fast import FastBackend, stream
+from engine.crf.fast import cpu_kernels as ck
+from engine.crf.fast import grid_lattice as gl
+from engine.crf.fast import lattice_cache as lc
+from engine.crf.fast import session as session_mod
+from engine.crf.fast.features import gaussian_features
+from engine.crf.fast.lattice import build_lattice
+from tests.support.crf_probs import clear_crf_caches, random_probs
+from tests.support.crf_scenes import synthetic_photo
+
+SIZES = [(7, 9, 1.0), (30, 41, 1.0), (30, 41, 3.0), (50, 37, 0.7), (64, 80, 2.5), (13, 200, 13.0), (201, 3, 1.0)]
+
+
+@pytest.mark.parametrize("h, w, sxy", SIZES)
+def test_the_grid_has_the_stored_lattices_vertices_and_weights(h, w, sxy):
+    lat, grid = build_lattice(gaussian_features(h, w, sxy)), gl.make(h, w, sxy)
+    pairs = np.unique(np.stack([lat.offsets.ravel(), grid.offsets.ravel()], 1), axis=0)
+    assert len(pairs) == lat.n_vertices == len(np.unique(pairs[:, 1]))   # one grid id per stored vertex, and back
+    assert int(grid.touched.sum()) == lat.n_vertices and grid.touched[grid.offsets.ravel()].all()
+    assert np.array_equal(grid.weights, lat.weights)   # barycentric x normalisation, the same bits
+    margins = 12 * (2 * h + w) / sxy + 2000   # (a band of ids a few wide around the image's keys)
+    assert grid.n_vertices == gl.cell_count(h, w, sxy) < 1.2 * lat.n_vertices + margins   # dense inside
+
+
+def test_a_large_grid_is_made_a_tile_at_a_time_with_the_same_result(monkeypatch):
+    whole = gl.make(90, 70, 1.0)
+    monkeypatch.setattr(gl, "TILE", 1000)   # 6300 pixels: 7 tiles, the last one partial
+    tiled = gl.make(90, 70, 1.0)
+    assert np.array_equal(whole.offsets, tiled.offsets) and np.array_equal(whole.weights, tiled.weights)
+
+
+@pytest.mark.parametrize("h, w, sxy", SIZES[1:5])
+def test_the_grid_blur_is_the_stored_lattices(h, w, sxy):
+    lat, grid = build_lattice(gaussian_features(h, w, sxy)), gl.make(h, w, sxy)
+    ids = grid.offsets
+    m, width = lat.n_vertices, 8
+    vals = np.zeros((m + 1, width), np.float32)
+    vals[:m] = np.random.default_rng(0).random((m, width), dtype=np.float32)
+    want = ck.blur(lat.neighbours, vals.copy(), np.zeros_like(vals))
+    gvals = np.zeros((grid.n_vertices + 1, width), np.float32)
+    gvals[ids.ravel()] = vals[lat.offsets.ravel()]
+    scratch = np.full_like(gvals, 7.0)   # garbage, as a used buffer holds, but for the zero row
+    scratch[-1] = 0.0
+    got = grid.blur(gvals, scratch)
+    assert np.array_equal(got[ids.ravel()], want[lat.offsets.ravel()])
+    assert not got[:-1][grid.touched == 0].any()   # no value reaches a vertex pydensecrf does not have
+
+
+def _run(img, probs, params, locks=None, capture=False):
+    s = FastBackend(device="cpu").session(img)
+    return s, s.run(probs, params, locks=locks, capture=capture)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("half", [False, True])
+def test_a_streamed_run_on_the_grid_is_the_stored_lattices_bit_for_bit(monkeypatch, threads, half):
+    h, w = 70, 90
+    img = synthetic_photo(h, w, 4)
+    probs = random_probs(9, h, w, seed=3)
+    probs = probs.astype(np.float16) if half else probs
+    locks = (np.zeros((h, w), np.uint8), np.zeros((h, w), bool))
+    locks[1][10:20, 30:50], locks[0][10:20, 30:50] = True, 4
+    params = CRFParams(3, 1, 4, 20, 6, 4)   # the DeepLab v2 preset's xy std
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(stream, "TILE", 640)
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        clear_crf_caches()
+        built = lc.BUILD_COUNTS["gaussian"]
+        _, on_grid = _run(img, probs, params, locks)
+        assert lc.BUILD_COUNTS["gaussian"] == built   # the stored xy lattice was neither built nor needed
+        assert lc.GAUSSIAN_LATTICES.get(lc.grid_key(h, w, params.pos_xy_std)) is not None   # its grid is cached
+        lc.gaussian_lattice(h, w, params.pos_xy_std)   # now it is cached: runs reuse it
+        _, stored = _run(img, probs, params, locks)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(on_grid.probs, stored.probs) and np.array_equal(on_grid.labels, stored.labels)
+
+
+def test_a_run_whose_history_is_kept_uses_stored_lattices_for_its_local_windows(monkeypatch):
+    h, w = 60, 80
+    img, probs = synthetic_photo(h, w, 4), random_probs(6, h, w, seed=4)
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    clear_crf_caches()
+    params = CRFParams(3, 1, 4, 20, 6, 4)
+    s, full = _run(img, probs, params, capture=True)
+    solution = s.solution()
+    assert solution is not None and not any(isinstance(lat, gl.GridLattice) for lat, _ in solution.terms)
+    assert s.refine_window(solution, probs, (10, 10, 40, 30)).labels.shape == (20, 30)
+
+
+def test_a_capturing_run_too_big_to_keep_its_history_runs_on_the_grid(monkeypatch):
+    """The window's exact runs capture; where their messages would be over the trajectory's budget (the DeepLab v2
+    preset at 12 MP) nothing is kept for local windows, so nothing needs the stored xy lattice."""
+    h, w = 60, 80
+    img, probs = synthetic_photo(h, w, 4), random_probs(6, h, w, seed=4)
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(session_mod, "TRAJECTORY_FLOAT32", 0)
+    monkeypatch.setattr(session_mod, "TRAJECTORY_BUDGET", 0)
+    clear_crf_caches()
+    built = lc.BUILD_COUNTS["gaussian"]
+    s, result = _run(img, probs, CRFParams(3, 1, 4, 20, 6, 4), capture=True)
+    assert s.solution() is None and lc.BUILD_COUNTS["gaussian"] == built
