@@ -58,9 +58,18 @@ def parser(command: str | None, description: str, **kwargs) -> argparse.Argument
     return p
 
 
+_WINDOW_ONLY = re.compile(r"[.;] [Yy]our edits are still in memory\.?")
+
+
+def headless(message: str) -> str:
+    """An engine message as a command line says it: without the window's 'your edits are still in memory' (a
+    command holds no edits; the save errors of engine.io word it for the window)."""
+    return _WINDOW_ONLY.sub(".", message).replace("..", ".")
+
+
 def error(message: str) -> int:
     """Print `error: message` on stderr; returns 2, the exit status of a run that could not do its work."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    print(f"error: {headless(message)}", file=sys.stderr, flush=True)
     return 2
 
 

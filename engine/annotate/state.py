@@ -58,6 +58,8 @@ class ImageState:
     #                                                                   every model result (engine.predict)
     disk_labels: np.ndarray | None = field(default=None, repr=False)  # the file's labels this opening started
     #                                   from: what a disk-based pixel shows unless a correction spreads over it
+    disk_hand: np.ndarray | None = field(default=None, repr=False)    # (H, W) bool: of those, the pixels a person
+    #                                   edited (the file's provenance): no spread takes them
     spread: np.ndarray | None = field(default=None, repr=False)       # (H, W) bool: disk-based pixels that show
     #                                   the model's label because a correction spread there (engine.annotate.spread)
 
@@ -88,15 +90,18 @@ class ImageState:
             self.edits.n_classes = n_classes
         return self.edits
 
-    def set_saved_labels(self, labels: np.ndarray, machine: bool = False) -> None:
+    def set_saved_labels(self, labels: np.ndarray, machine: bool = False, hand: np.ndarray | None = None) -> None:
         """Labels read from the labels folder: they win over the model from now on. machine: the file was
-        written by a batch run (engine.folder.dataset.is_machine_label), so it shows as pre-labelled until saved."""
+        written by a batch run (engine.folder.dataset.is_machine_label), so it shows as pre-labelled until saved.
+        hand: (H,W) bool, the file's pixels a person edited (its provenance; all of imported labels): a
+        correction's spread never takes those (engine.annotate.spread), as it never takes today's locks."""
         self.crf_preview = None  # it predates these labels
         self._check(labels)
         self.saved_labels = labels.copy()
         self.saved_by_machine = bool(machine)
         self.edits = EditableLabels(labels)
         self.disk_labels, self.spread = labels.copy(), None
+        self.disk_hand = None if hand is None or hand.shape != labels.shape else hand.astype(bool, copy=True)
         self.base, self.hand = SOURCE_DISK, False
 
     def restore_edits(self, labels: np.ndarray, locked: np.ndarray, base: str = SOURCE_MODEL) -> None:
@@ -252,7 +257,8 @@ class ImageState:
             return False
         x0, y0, x1, y1 = box
         sl = np.s_[y0:y1, x0:x1]
-        new = spread_mask(labels[sl], seeds[sl], model[sl], locked[sl], reach_for(*self.shape))
+        kept = locked[sl] if self.disk_hand is None else locked[sl] | self.disk_hand[sl]   # (a person's pixels)
+        new = spread_mask(labels[sl], seeds[sl], model[sl], kept, reach_for(*self.shape))
         target = labels[sl].copy()
         if old is not None:
             back = old[sl] & ~new & ~locked[sl]

@@ -81,6 +81,20 @@ class _Progress:
             self.bar.close()
 
 
+def _unique(classes, path):
+    """A --classes list whose names are all different (as the folder's must be: case, spaces and underscores do not
+    count), else EngineError: an export would write two categories a reader cannot tell apart."""
+    from engine.project import match_key
+
+    seen: dict[str, int] = {}
+    for i, name in enumerate(classes.names):
+        first = seen.setdefault(match_key(name), i)
+        if first != i:
+            raise EngineError(f"{path}: class {name!r} (id {i}) has the name of class {classes.names[first]!r} "
+                              f"(id {first}); class names must differ")
+    return classes
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from engine.folder.dataset import Dataset
@@ -93,7 +107,7 @@ def main(argv: list[str]) -> int:
             raise EngineError(f"{args.folder}: no such folder")
         check_target(args.kind, args.out, args.force)
         dataset = Dataset(args.folder)
-        class_list = load_class_list(args.classes) if args.classes else saved_class_list(dataset)
+        class_list = _unique(load_class_list(args.classes), args.classes) if args.classes else saved_class_list(dataset)
         summary = EXPORTERS[args.kind](dataset, class_list, args.out, val_fraction=args.val_fraction,
                                        seed=args.seed, progress=progress)
     except (EngineError, ValueError) as exc:

@@ -4,7 +4,8 @@ folder's saved hand labels (File > Import labels… without the window; engine.f
 Exit status: 0 when every annotation found its image and was imported or kept by rule (hand-saved labels without
 --force); 1 when some images failed (a source file or image that could not be read included), or some annotations name
 images the folder lacks; 2 when nothing was written: an unreadable source, classes without a place (use --map /
---add-new), a folder another window holds; 130 when interrupted (Ctrl+C).
+--add-new), a folder whose class list cannot be read, a folder another window holds, every image failing (a read-only
+labels folder); 130 when interrupted (Ctrl+C).
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def _lock(folder):
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from engine.console import error, progress
+    from engine.console import error, headless, progress
     from engine.folder.dataset import Dataset
     from engine.folder.imports import plan_import, run_import
     from engine.io.imports import read_source
@@ -119,9 +120,11 @@ def main(argv: list[str]) -> int:
     for name in result.empty:
         print(f"note: {name}: its annotation labels no pixel; its labels were left as they were", file=sys.stderr)
     for name, why in result.errors:
-        print(f"error: {name}: {why}", file=sys.stderr)
+        print(f"error: {name}: {headless(why)}", file=sys.stderr)
     if source.failed:
         print(f"error: {len(source.failed)} source file(s) or image(s) could not be read (see the notes above); "
               "nothing of them was imported", file=sys.stderr)
     print(f"{result.message(plan)} into {dataset.labels_dir}")
+    if result.errors and not result.imported:
+        return 2   # every image failed: nothing was written
     return 1 if result.errors or plan.not_found or source.failed else 0

@@ -30,7 +30,8 @@ from engine.io.imports import IGNORE, UNLABELLED, ImportSourceError, Source, ima
 from engine.io.provenance import ORIGIN_HAND, make_provenance
 from engine.labels import VOID
 from engine.project import FolderClasses, match_key
-from engine.project.errors import ClassEditError
+from engine.project.errors import ClassEditError, ProjectFileError
+from engine.project.guard import is_labels_folder
 
 VOID_NAME = "void"
 LABELME_BACKGROUND = "_background_"
@@ -88,10 +89,12 @@ def _near(name: str, folder_names: list[str]) -> list[str]:
 
 
 def match_classes(source_names: list[str], folder: FolderClasses | None, mapping: dict[str, str] | None = None,
-                  add_new: bool = False, unused=frozenset()) -> tuple[FolderClasses | None, dict[str, int | None],
-                                                                       list[str], dict[str, list[str]]]:
+                  add_new: bool = False, unused=frozenset(), first: str | None = None
+                  ) -> tuple[FolderClasses | None, dict[str, int | None], list[str], dict[str, list[str]]]:
     """(the folder's classes after the import, source name -> folder id or None for void, names added, names
-    left unmatched -> near folder names). A folder without classes takes the source's (so nothing is unmatched).
+    left unmatched -> near folder names). A folder without classes takes the source's (so nothing is unmatched),
+    after ``first`` where given (the class of unlabelled pixels the source does not name: COCO leaves out the
+    background, which a class list exported from this app has as class 0).
     ``unused``: names the source declares but draws nowhere; they need no decision (void unless they match).
     ClassEditError for a mapping that names a class the folder lacks."""
     mapping = {match_key(k): v for k, v in (mapping or {}).items()}
@@ -106,7 +109,7 @@ def match_classes(source_names: list[str], folder: FolderClasses | None, mapping
         fresh = [n for n in order if match_key(n) not in mapping]
         if not fresh:
             raise ClassEditError("the folder has no classes yet and every source class is mapped elsewhere")
-        classes = FolderClasses.from_names(_unique(fresh))
+        classes = FolderClasses.from_names(_unique(([first] if first else []) + fresh))
     targets, added, unmatched = {}, [], {}
     for name in source_names:
         key = match_key(name)
@@ -135,7 +138,8 @@ def match_classes(source_names: list[str], folder: FolderClasses | None, mapping
         else:
             unmatched[name] = _near(name, list(classes.names))
     if folder is None:
-        added = [n for n in source_names if targets.get(n) is not None]
+        added = ([first] if first and first not in source_names else []) + [n for n in source_names
+                                                                          if targets.get(n) is not None]
     return classes, targets, added, unmatched
 
 
@@ -174,7 +178,15 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
     names for them, else void). ClassEditError for a bad mapping or unlabelled class."""
     if folder is None and dataset.project.has_class_list:
         folder = dataset.project.classes
-    classes, targets, added, unmatched = match_classes(source.names, folder, mapping, add_new, source.unused)
+    elif folder is None and is_labels_folder(dataset.labels_dir):   # a class list is there but cannot be read
+        raise ProjectFileError(f"cannot tell which classes {dataset.labels_dir} holds: "
+                               f"{' '.join(dataset.project.problems)}. Importing now would give its saved labels' "
+                               "ids new meanings; fix or remove that file first")
+    first = None   # a folder without classes: the class named for unlabelled pixels comes first (see match_classes)
+    if folder is None and unlabelled is not None and match_key(unlabelled) != VOID_NAME \
+            and match_key(unlabelled) not in {match_key(n) for n in source.names}:
+        first = unlabelled
+    classes, targets, added, unmatched = match_classes(source.names, folder, mapping, add_new, source.unused, first)
     fill = None
     if unlabelled is None:   # what the source says (labelme2voc's labels.txt: _background_), else void
         fill = targets.get(source.unlabelled) if source.unlabelled else None
@@ -220,7 +232,7 @@ class ImportResult:
 
     def message(self, plan: ImportPlan) -> str:
         parts = [f"imported {len(self.imported)} image(s)"]
-        if plan.added:
+        if plan.added and self.imported:   # (the classes are written with the first label file)
             parts.append(f"added class{'es' if len(plan.added) > 1 else ''} {', '.join(plan.added)}")
         if self.replaced:
             parts.append(f"replaced {len(self.replaced)} earlier label file(s)")

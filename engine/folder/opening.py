@@ -7,18 +7,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import EngineError
+from ..io.provenance import read_provenance
 
 
 @dataclass(frozen=True)
 class OpenedImage:
     """image (H,W,3) uint8; alpha or None; saved labels or None; machine: the saved labels are a pre-labelling run's,
-    not reviewed; problem: a message about the saved labels (unreadable, or another size: replaced on save)."""
+    not reviewed; problem: a message about the saved labels (unreadable, or another size: replaced on save);
+    hand: (H,W) bool, the saved pixels a person edited (their provenance sidecar's record; all of them for
+    imported labels), or None when no sidecar says."""
 
     image: np.ndarray
     alpha: np.ndarray | None
     saved: np.ndarray | None
     machine: bool
     problem: str | None
+    hand: np.ndarray | None = None
 
 
 def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImage:
@@ -38,7 +42,21 @@ def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImag
                                     f"when you save, it is kept as {path.name}.replaced")
     except EngineError as exc:
         problem = str(exc)
-    return OpenedImage(image, alpha, saved, machine, problem)
+    hand = None if saved is None or machine else _hand_edited(dataset[index].label_path, saved.shape)
+    return OpenedImage(image, alpha, saved, machine, problem, hand)
+
+
+def _hand_edited(label_path, shape) -> np.ndarray | None:
+    """The pixels of a saved label file its provenance sidecar records as edited by a person, or None (no sidecar,
+    a damaged one, or one for another size: nothing is known, nothing is protected beyond today's locks)."""
+    try:
+        record = read_provenance(label_path)
+        if record is None or (record.height, record.width) != tuple(shape):
+            return None
+        mask = record.edited_mask()
+    except EngineError:
+        return None
+    return mask if mask.any() else None
 
 
 def next_readable(order: list[int], refused: int, skipped: list[int], unreadable) -> int | None:

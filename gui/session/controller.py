@@ -255,7 +255,7 @@ class AnnotatorController(QObject):
         state = ImageState(index=index, path=self.dataset[index].path, image=opened.image, token=token,
                            void_mask=transparent_mask(opened.alpha), label_file_unusable=bool(opened.problem))
         if opened.saved is not None:
-            state.set_saved_labels(opened.saved, machine=opened.machine)
+            state.set_saved_labels(opened.saved, machine=opened.machine, hand=opened.hand)
             kept = self.image.kept_labels(state)
             if kept is not None and np.array_equal(kept.labels, opened.saved):
                 state.edits = kept               # same labels as on disk: bring back locks and undo history

@@ -133,3 +133,13 @@ def test_targets_that_are_no_regular_file_or_stdout_are_refused(tmp_path, capsys
     (tmp_path / "link.json").symlink_to(real)
     assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "link.json"), "--force"]) == 2
     assert "symbolic link" in capsys.readouterr().err and (tmp_path / "link.json").is_symlink()
+
+
+def test_a_class_list_with_a_name_twice_is_refused(tmp_path, capsys):
+    """Two COCO categories (or labelme labels) named alike could not be told apart by a reader."""
+    folder = _folder(tmp_path)
+    classes = tmp_path / "dup.txt"
+    classes.write_text("belt\npaper\nPaper\n")
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "c.json"), "--classes", str(classes)]) == 2
+    assert "'Paper' (id 2) has the name of class 'paper' (id 1)" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()

@@ -195,3 +195,47 @@ def test_a_class_named_ignored_is_a_class_when_the_label_map_has_its_own_void(tm
     assert code == 0, err
     labels = read_label_png(f / "labels" / "a.png")
     assert (labels[2:6, 2:6] != 255).all() and (labels[10:12, 10:12] == 255).all()
+
+
+def test_a_folder_whose_class_list_cannot_be_read_is_refused_not_renumbered(tmp_path, capsys):
+    """A damaged class_names.txt (a name twice) next to saved labels: importing would make a new list, and the
+    saved labels' ids would change meaning. It stops (exit 2) and says which file, with the dry run too."""
+    f = folder(tmp_path)
+    (f / "labels").mkdir()
+    (f / "labels" / "class_names.txt").write_text("0 background\n1 cat\n2 Cat\n3 car\n")
+    saved = np.full((H, W), 3, np.uint8)
+    Image.fromarray(saved).save(f / "labels" / "b.png")
+    for extra in ([], ["--dry-run"]):
+        code, out, err = run([f, "--from", "coco", coco(tmp_path), "--add-new", *extra], capsys)
+        assert code == 2 and "class_names.txt" in err and "fix or remove that file" in err, (code, err)
+    assert (f / "labels" / "class_names.txt").read_text().startswith("0 background")   # untouched
+    assert not (f / "labels" / "a.png").exists() and not (f / "labels" / "class_names.txt.damaged").exists()
+
+
+def test_a_folder_that_takes_no_file_exits_2_and_claims_no_class(tmp_path, capsys, monkeypatch):
+    """Every save refused (a read-only labels folder; as root only an immutable flag does it, so the save is
+    made to fail here): nothing was written, so exit 2, no 'added class', and no window wording."""
+    from engine.folder.dataset import Dataset
+    from engine.io.atomic import WriteFailed
+
+    def refuse(self, index, *a, **k):
+        raise WriteFailed(self.entries[index].label_path, "the folder is read-only or you lack permission")
+    monkeypatch.setattr(Dataset, "save", refuse)
+    f = folder(tmp_path)
+    code, out, err = run([f, "--from", "coco", coco(tmp_path, files=("a.jpg", "b.jpg"))], capsys)
+    assert code == 2, err
+    assert "imported 0 image(s); 2 failed" in out and "added class" not in out
+    assert err.count("read-only") == 2 and "in memory" not in err
+
+
+def test_coco_into_a_new_folder_with_unlabelled_naming_class_0_gives_the_exported_ids(tmp_path, capsys):
+    """COCO leaves the background out; a folder without classes given --unlabelled background makes it class 0,
+    so an export from a background-first list comes back with its ids."""
+    f = folder(tmp_path)
+    code, out, err = run([f, "--from", "coco", coco(tmp_path, names=("cat",)), "--unlabelled", "background"],
+                         capsys)
+    assert code == 0, err
+    assert (f / "labels" / "class_names.txt").read_text().split() == ["0", "background", "1", "cat"]
+    labels = read_label_png(f / "labels" / "a.png")
+    assert labels[5, 5] == 1 and labels[20, 30] == 0
+    assert "added classes background, cat" in out

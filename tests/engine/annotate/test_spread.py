@@ -76,3 +76,28 @@ def test_use_model_result_keeps_the_locked_pixels():
     assert np.all(st.labels[~locked] == 1)
     st.edits.undo(edit)
     assert np.all(st.labels[~locked] == 0)
+
+
+def test_a_correction_never_spreads_over_pixels_a_person_edited_in_the_file():
+    """Imported labels (every pixel a person's, by their provenance) or the strokes of an earlier session: a new
+    correction spreads only over the file's other pixels, not a rectangle of someone's drawing."""
+    disk = np.zeros((H, W), np.uint8)
+    hand = np.zeros((H, W), bool)
+    hand[:, 30:60] = True                          # a band someone painted in an earlier session
+    st = ImageState(index=0, path=None, image=np.zeros((H, W, 3), np.uint8))
+    st.set_saved_labels(disk, hand=hand)
+    model = np.ones((H, W), np.uint8)
+    st.set_crf(_probs(model), model, "p")
+    st.edits.brush([(10, 20), (14, 20)], 2, 1)
+    st.note_hand_edit()
+    assert st.follow_corrections()
+    assert (st.labels[:, 17:30] == 1).all()        # the file's other pixels near it take the model's class...
+    assert (st.labels[:, 30:60] == 0).all()        # ...a person's stay, and the spread stops at them
+    assert (st.labels[:, 60:] == 0).all()          # (beyond them it is no longer connected)
+    imported = ImageState(index=0, path=None, image=np.zeros((H, W, 3), np.uint8))
+    imported.set_saved_labels(disk, hand=np.ones((H, W), bool))   # an import: every pixel a person's
+    imported.set_crf(_probs(model), model, "p")
+    imported.edits.brush([(10, 20), (14, 20)], 2, 1)
+    imported.note_hand_edit()
+    imported.follow_corrections()
+    assert int((imported.labels == 1).sum()) == int(imported.locked.sum())   # only the stroke itself

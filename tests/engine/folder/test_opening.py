@@ -45,3 +45,26 @@ def test_next_readable_goes_on_in_display_order_wrapping_and_skips_what_failed()
     assert next_readable(order, 0, [0], bad.__contains__) == 1        # 2 is unreadable: the next after it
     assert next_readable(order, 1, [0, 1], bad.__contains__) == 3     # wraps around to the start
     assert next_readable(order, 1, [0, 1, 3], bad.__contains__) is None
+
+
+def test_the_pixels_a_person_edited_come_with_the_saved_labels(tmp_path):
+    """From the labels' provenance sidecar: all of them for imported labels, a stroke's for a window save; none
+    known for a pre-labelling run's file or a file without a sidecar."""
+    from engine.io.provenance import ORIGIN_HAND, ORIGIN_MACHINE, make_provenance
+
+    ds = _folder(tmp_path)
+    labels = np.ones((6, 8), np.uint8)
+    stroke = np.zeros((6, 8), bool)
+    stroke[2:4, 3:6] = True
+    ds.save(0, labels, CLASSES, provenance=make_provenance(labels, np.ones((6, 8), bool), "a.png",
+                                                           origin=ORIGIN_HAND))
+    ds.save(1, labels, CLASSES, provenance=make_provenance(labels, stroke, "b.png"))
+    assert read_for_opening(ds, 0, (255, 255, 255)).hand.all()
+    assert np.array_equal(read_for_opening(ds, 1, (255, 255, 255)).hand, stroke)
+    ds.save(1, labels, CLASSES, provenance=make_provenance(labels, np.zeros((6, 8), bool), "b.png",
+                                                           origin=ORIGIN_MACHINE))
+    assert read_for_opening(ds, 1, (255, 255, 255)).hand is None
+    sidecars = list(tmp_path.joinpath("labels").glob("a*.json"))
+    assert len(sidecars) == 1
+    sidecars[0].unlink()   # a file saved by another tool: no record of who edited what
+    assert read_for_opening(ds, 0, (255, 255, 255)).hand is None
