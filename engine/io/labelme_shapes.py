@@ -57,11 +57,26 @@ class Shape:
                 "group_id": int(self.value), "description": "", "shape_type": "polygon", "flags": {}, "mask": None}
 
 
+def _rows_only(local: np.ndarray, height: int) -> np.ndarray:
+    """The polygon with every vertex dropped whose edges on both sides lie wholly above the canvas's rows (y < -2)
+    or wholly below them (y > height + 1): the edge that replaces such a run lies there too, so it touches no row
+    of the canvas, and the fill and outline drawn on the canvas are the same. Why: exporting a complex mask checks
+    thousands of small boxes against a polygon of thousands of vertices, and PIL visits every edge on every row
+    (17 -> 11 s for an 800x600 image of a walk's twelve self-crossing 40-point polygons)."""
+    if len(local) <= 8:
+        return local
+    side = np.where(local[:, 1] < -2, -1, np.where(local[:, 1] > height + 1, 1, 0))
+    drop = (side != 0) & (side == np.roll(side, 1)) & (side == np.roll(side, -1))
+    kept = local[~drop]
+    return kept if len(kept) >= 3 else local
+
+
 def polygon_mask(points: np.ndarray, height: int, width: int, dx: int = 0, dy: int = 0) -> np.ndarray:
     """labelme's shape_to_mask for a polygon: PIL fills it with its outline, on an (height,width) canvas
     whose origin is pixel (dx, dy)."""
     canvas = Image.new("L", (int(width), int(height)), 0)
-    xy = (np.asarray(points) - (dx, dy)).ravel().tolist()   # x0, y0, x1, y1, ...: same path as labelme's tuples
+    local = _rows_only(np.asarray(points) - (dx, dy), int(height))
+    xy = local.ravel().tolist()   # x0, y0, x1, y1, ...: same path as labelme's tuples
     ImageDraw.Draw(canvas).polygon(xy=xy, outline=1, fill=1)
     return np.frombuffer(canvas.tobytes(), np.uint8).reshape(int(height), int(width)).astype(bool)
 

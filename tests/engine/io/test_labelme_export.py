@@ -291,3 +291,21 @@ def test_real_x_anylabeling_loads_the_export(tmp_path):
         loaded = label_file.LabelFile(str(path), image_dir=str(tmp_path / "img"))
         assert {s.shape_type for s in loaded.shapes} == {"polygon"}
         assert len(loaded.shapes) == len(json.loads(path.read_text())["shapes"])
+
+
+def test_a_polygon_cut_to_the_canvas_rows_draws_the_same_pixels():
+    """polygon_mask drops runs of vertices wholly above or below its canvas; on random self-crossing polygons and
+    small canvases anywhere over them the pixels are PIL's for the whole polygon."""
+    from PIL import Image, ImageDraw
+
+    from engine.io.labelme_shapes import polygon_mask
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        poly = rng.integers(0, 120, (int(rng.integers(9, 60)), 2))
+        h, w = int(rng.integers(1, 25)), int(rng.integers(1, 25))
+        x0, y0 = int(rng.integers(-10, 120)), int(rng.integers(-10, 120))
+        canvas = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(canvas).polygon(xy=(poly - (x0, y0)).ravel().tolist(), outline=1, fill=1)
+        whole = np.asarray(canvas).astype(bool)
+        assert np.array_equal(polygon_mask(poly, h, w, x0, y0), whole)
