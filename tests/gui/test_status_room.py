@@ -61,8 +61,11 @@ def test_long_class_names_get_the_room_the_readout_needs(qtbot, window, tmp_path
     brush_stroke(window, (20, 20), (60, 40), class_id=1)
     st = wait_ready(qtbot, window)
     assert not window.status.cancel.isVisible()
-    unc = st.crf_unc
-    y, x = np.unravel_index(int(np.argmax(unc)), unc.shape)   # two long names and the uncertainty
+    probs = np.asarray(st.crf_probs, np.float32)
+    top2 = np.argsort(probs, axis=0)[-2:]                       # the two likeliest classes of each pixel
+    ball = (top2 == 1).any(axis=0)
+    unc = np.where(ball, st.crf_unc, -1.0)                      # two long names (the ball's one of them) and the
+    y, x = np.unravel_index(int(np.argmax(unc)), unc.shape)    # uncertainty: the most unsure of those pixels
     window.canvas.cursor_moved.emit(int(x), int(y))
     for _ in range(3):
         QApplication.processEvents()
