@@ -79,13 +79,16 @@ QUESTION_WAIT_S = 20.0   # --screenshot: how long a question may stay open befor
 _active_modal = QApplication.activeModalWidget
 
 
-def screenshot_when_ready(window, path: Path, timeout_s: float = 300.0) -> None:
+def screenshot_when_ready(window, path: Path, timeout_s: float = 300.0) -> dict:
     """Smoke test of an installation: once the first image is predicted and refined (or after timeout_s),
     save a picture of the window to ``path`` and quit, with status 0 only if it got there without an error. A
     question left open QUESTION_WAIT_S (the folder's classes differ from the model's, another window holds the
-    folder) ends it too, pictured and named, with status 1: nobody is there to answer it."""
+    folder) ends it too, pictured and named, with status 1: nobody is there to answer it. Call it before the
+    folder opens: a question asked while it opens runs its own event loop, in which the polling goes on.
+    Returns a dict that gets the exit status ("code") when the picture is taken."""
     started = time.monotonic()
     asked_since = []
+    outcome: dict = {}
 
     def poll():
         st = window.ctl.state
@@ -106,10 +109,12 @@ def screenshot_when_ready(window, path: Path, timeout_s: float = 300.0) -> None:
             if asking is not None else ""
         print(f"screenshot {path}: {'ready' if ok else 'NOT ready'} after {time.monotonic() - started:.1f} s"
               f"{'; ' + window.last_error if window.last_error else ''}{why}", flush=True)
-        QApplication.instance().exit(0 if ok else 1)
+        outcome["code"] = 0 if ok else 1
+        QApplication.instance().exit(outcome["code"])
         if asking is not None:
             asking.reject() if hasattr(asking, "reject") else asking.close()   # its own loop ends, then ours
     QTimer.singleShot(200, poll)
+    return outcome
 
 
 def main(folder: Path | None = None, model: Path | None = None, read_only: bool = False,
@@ -149,10 +154,11 @@ def main(folder: Path | None = None, model: Path | None = None, read_only: bool 
     splash.finish(window)
     app.processEvents()   # painted, not just mapped
     startup.mark("window_shown")
+    shot = screenshot_when_ready(window, screenshot) if screenshot is not None else None
     start(window, folder, model)
-    if screenshot is not None:
-        screenshot_when_ready(window, screenshot)
-    code = app.exec()
+    # (a question asked while the folder opened may have ended the smoke test in its own loop: the main loop would
+    # then never be told to stop)
+    code = shot["code"] if shot is not None and "code" in shot else app.exec()
     if screenshot is not None:   # it quit without closing the window: give the folder back (its lock file)
         window.ctl.shutdown()
     window.settings.sync()

@@ -266,3 +266,26 @@ def test_screenshot_run_gives_the_folder_back(tmp_path):
                           str(tmp_path / "shot.png")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert (tmp_path / "shot.png").is_file() and not (folder / "labels" / ".lock").exists()
+
+
+def test_screenshot_of_a_folder_that_asks_while_it_opens_ends_with_status_1(tmp_path):
+    """A walk found `--screenshot` hanging (killed after 90 s, no picture) on a folder saved with another model: its
+    settings question opens while the folder opens, before the smoke test used to start polling. Now the question
+    is pictured and named after QUESTION_WAIT_S (20 s) and the run ends with status 1."""
+    import json
+
+    from tests.support.gui_helpers import CLASS_NAMES, make_colour_model, make_folder
+    from tests.support.paths import ROOT
+
+    folder = make_folder(tmp_path / "images", n=1)
+    saved_with, given = make_colour_model(tmp_path / "a.pt"), make_colour_model(tmp_path / "b.pt", scale=0.003)
+    (folder / "labels").mkdir(exist_ok=True)
+    (folder / "labels" / "project.json").write_text(json.dumps({
+        "format": "deeplab-annotator-project", "version": 1,
+        "classes": [{"id": i, "name": n, "color": [40 * i, 90, 200], "hidden": False} for i, n in enumerate(CLASS_NAMES)],
+        "model": {"path": str(saved_with), "name": "the model the folder was saved with", "sha256": "0" * 64}}))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    run = subprocess.run([sys.executable, "main.py", str(folder), "--model", str(given), "--screenshot",
+                          str(tmp_path / "shot.png")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "it asks:" in run.stdout and (tmp_path / "shot.png").is_file()
