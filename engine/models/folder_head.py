@@ -92,13 +92,17 @@ def identity_source(source, n_model: int) -> bool:
 
 def fold_logits(logits: torch.Tensor, source: tuple[int, ...], margin: float = NEW_CLASS_MARGIN) -> torch.Tensor:
     """(N,K,h,w) network logits -> (N,F,h,w) folder logits: known classes take their channel, new ones sit
-    ``margin`` below the log-sum-exp of the known ones; with no known class at all, zeros (uniform)."""
+    ``margin`` below the log-sum-exp of the known ones; with no known class at all, zeros (uniform). A network with
+    one output (a backbone-only checkpoint's placeholder) knows no class either: its softmax is 1 everywhere, so
+    the folder class matched to it would otherwise stand ``margin`` above every class strokes teach and keep
+    every pixel they do not reach (a walk: 84 % of an unseen image 'background', never painted, and the taught
+    field 0 %)."""
     k = logits.shape[1]
     if identity_source(source, k):
         return logits
     n, _, h, w = logits.shape
     known = [s for s in source if s >= 0]
-    if not known:
+    if not known or k < 2:
         return logits.new_zeros((n, len(source), h, w))
     dev = logits.device
     out = logits.index_select(1, torch.tensor([max(s, 0) for s in source], device=dev))

@@ -68,6 +68,9 @@ def test_fold_logits_gathers_known_channels_and_puts_new_ones_below_them():
     expected = torch.logsumexp(logits[:, [0, 2]], dim=1) - NEW_CLASS_MARGIN    # channel 1 is dropped
     torch.testing.assert_close(folded[:, 1], expected)
     assert fold_logits(logits, (-1, -1)).abs().max() == 0                    # nothing known: uniform
+    # one output (a backbone-only placeholder, softmax 1 everywhere) knows no class: the class matched to it
+    # does not stand above the ones strokes teach
+    assert fold_logits(torch.full((1, 1, 4, 5), 3.0), (0, -1, -1)).abs().max() == 0
 
 
 def test_a_new_class_stroke_spreads_to_its_region_and_leaves_the_others_alone():
@@ -380,6 +383,9 @@ def test_a_backbone_only_model_carries_classes_taught_beside_its_placeholder_to_
     carried = adapter.probs(pred.extract_features(second.image), head, carried=True).argmax(0)
     region = second.labels == own_classes.CARDBOARD
     assert ((carried == 1) & region).sum() > 0.3 * region.sum()
+    # and the placeholder, painted only as "not cardboard" here, does not take the cardboard it was not taught on
+    # (before: it stood NEW_CLASS_MARGIN above every taught class wherever their rows were not sure)
+    assert ((carried == 0) & region).sum() < 0.5 * region.sum()
 
 
 def test_the_gate_asks_how_sure_the_network_is_of_a_folder_class_over_all_its_outputs():
