@@ -67,9 +67,13 @@ class ClassPanel(QWidget):
     def set_classes(self, names, palette, order=None, hidden=None) -> None:
         """Fill the list: names and palette by id, rows in ``order`` (ids; default id order), ``hidden`` flags by
         id (default all visible). The heat map's class stays selected while the same class keeps its id (a class
-        added, recoloured or hidden: a walk saw adding one turn the heat map off); otherwise nothing is."""
-        keep = self._selected if 0 <= self._selected < min(len(self._names), len(names)) and \
-            self._names[self._selected] == names[self._selected] else -1
+        added, recoloured, hidden or renamed: walks saw adding or renaming one turn the heat map off); otherwise
+        nothing is."""
+        keep, old = self._selected, self._names
+        same = 0 <= keep < min(len(old), len(names)) and (
+            old[keep] == names[keep]                                   # the same name at that id
+            or (len(old) == len(names) and all(a == b for i, (a, b) in enumerate(zip(old, names)) if i != keep)))
+        keep = keep if same else -1                                     # (or only that class's name changed)
         self.tree.blockSignals(True)
         self.tree.clear()
         self._names = list(names)

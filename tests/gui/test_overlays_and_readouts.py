@@ -145,3 +145,19 @@ def test_readouts_zoom_and_the_pixel_under_the_cursor(qtbot, window, env):
     assert f"unsure {st.crf_unc[y, x]:.2f}" in text
     window.canvas.cursor_moved.emit(-1, -1)
     assert window.readout.pixel.text() == ""
+
+
+def test_the_heat_map_stays_on_its_class_when_the_class_is_renamed_and_goes_when_it_is_deleted(qtbot, window, env):
+    """A walk saw renaming a class turn its heat map off (adding one did, before)."""
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    _double_click(window.class_panel.tree, window.class_panel.tree.topLevelItem(2))
+    assert window.class_panel.selected() == 2
+    classes = window.ctl.classes.project.classes
+    assert window.ctl.classes.edit_classes(classes.rename(2, "pond"))
+    assert window.class_panel.selected() == 2 and window.presenter.opts.heat_class == 2
+    assert window.ctl.classes.edit_classes(window.ctl.classes.project.classes.rename(1, "red pond"))
+    assert window.class_panel.selected() == 2   # another class renamed: the same
+    window.class_panel.set_classes(["a", "b"], [(0, 0, 0), (1, 1, 1)])   # (the list shrank past it)
+    assert window.class_panel.selected() == -1
