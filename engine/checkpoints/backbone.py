@@ -5,8 +5,9 @@ Recognised: a v1 LargeFOV with no fc8 (vgg16_20M.caffemodel, the reduced ImageNe
 from, or the same as a state dict with Caffe names), and a v1 or v2 whose classifier is wider than a label map can
 hold (an ImageNet fc with 1000 outputs). Such a network gets a one-output classifier of zeros named "background":
 until strokes teach the folder's classes, every class is equally likely, a folder class named "background"
-included (a one-output network knows no class: engine.models.folder_head.fold_logits). The 91-class MS-COCO init of DeepLab v2 (init.caffemodel, kazuto's
-deeplabv1_resnet101-coco.pth) has a real classifier and loads as a 91-class model.
+included (a one-output network knows no class: engine.models.folder_head.fold_logits). The 91-class MS-COCO init
+of DeepLab v2 (init.caffemodel, kazuto's deeplabv1_resnet101-coco.pth) has a real classifier and loads as a
+91-class model.
 """
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.base import progress_only
-from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
 from engine.crf.fast.kernel_cache import kernels_cached, uses_numba
+from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
 from engine.crf.runner import CRFRunner
 from engine.errors import EngineError
 from gui.session.keys import CrfKey

@@ -282,7 +282,8 @@ def test_screenshot_of_a_folder_that_asks_while_it_opens_ends_with_status_1(tmp_
     (folder / "labels").mkdir(exist_ok=True)
     (folder / "labels" / "project.json").write_text(json.dumps({
         "format": "deeplab-annotator-project", "version": 1,
-        "classes": [{"id": i, "name": n, "color": [40 * i, 90, 200], "hidden": False} for i, n in enumerate(CLASS_NAMES)],
+        "classes": [{"id": i, "name": n, "color": [40 * i, 90, 200], "hidden": False}
+                    for i, n in enumerate(CLASS_NAMES)],
         "model": {"path": str(saved_with), "name": "the model the folder was saved with", "sha256": "0" * 64}}))
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
     run = subprocess.run([sys.executable, "main.py", str(folder), "--model", str(given), "--screenshot",

@@ -24,8 +24,10 @@ import numpy as np
 from numba import njit, prange
 
 from . import build_kernels as bk
-from . import simd
-from . import threads  # noqa: F401  (chooses the threading layer before any parallel launch)
+from . import (
+    simd,
+    threads,  # noqa: F401  (chooses the threading layer before any parallel launch)
+)
 from .features import _sigma
 from .lattice import packing, scale_factors, slice_alpha
 from .threads import PARALLEL_LOCK

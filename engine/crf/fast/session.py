@@ -26,9 +26,9 @@ from . import window as win
 from .cache import ByteLRU
 from .convert import kept_messages
 from .cpu_engine import Q0_MESSAGES, CpuEngine, KeptMessages
+from .grid_lattice import GridLattice, cell_count
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
-from .grid_lattice import GridLattice, cell_count
 from .prune import PRUNE_LADDER, PRUNE_MASS, negligible_labels
 from .stream import StreamEngine, StreamPrior
 from .threads import PARALLEL_LOCK
