@@ -65,14 +65,17 @@ def finetune_main(argv: list[str]) -> int:
         recipe = Recipe(mode="head" if args.head_only else "all", epochs=args.epochs, batch_size=args.batch_size,
                         crop=args.crop, lr=args.lr, holdout=args.holdout, seed=args.seed)
         try:
-            prov = train_on_folder(args.folder, args.model, args.out, recipe, device=args.device,
-                                   on_progress=report).provenance
+            result = train_on_folder(args.folder, args.model, args.out, recipe, device=args.device,
+                                     on_progress=report)
         finally:
             if bar is not None:
                 bar.close()
+        prov = result.provenance
         mious = prov["held_out_miou"]
         miou = f", held-out mIoU {mious[0][1] * 100:.1f}% -> {mious[-1][1] * 100:.1f}%" if mious else ""
         print(f"wrote {args.out}: {len(prov['images'])} training images, {len(prov['held_out'])} held out{miou}")
+        if result.lost:
+            print(f"warning: {result.lost_text()}", file=sys.stderr)
     return _guarded(run, "cancelled: nothing was written")
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.eval.metrics import confusion_matrix, mean_iou
+from engine.eval.metrics import confusion_matrix, iou_per_class, mean_iou
 from engine.models.device import pick_device
 from engine.models.preprocess import INPUT_STD, to_input
 
@@ -104,6 +104,16 @@ class FinetuneResult:
     provenance: dict
     mious: tuple = ()
     losses: tuple = field(default_factory=tuple)
+    lost: tuple = ()      # (class name, IoU before, after) on the training images: see lost_classes
+
+    def lost_text(self) -> str:
+        """'' or a warning naming the classes the training lost, for the CLI and the dialog."""
+        if not self.lost:
+            return ""
+        what = ", ".join(f"{name} (IoU {a:.2f} -> {b:.2f})" for name, a, b in self.lost)
+        return (f"after training the network no longer predicts {what} on the very images it trained on. Keep the "
+                "model the strokes adapted for them (Model > Export adapted model…), or save more images labelling "
+                "them and train again")
 
 
 HOLDOUT_MIN = 5   # fewer saved images than this: none is held out (each one is needed to train)
@@ -206,6 +216,36 @@ class _Batches:
         return math.ceil(len(self.pairs) / self.recipe.batch_size)
 
 
+LOST_IMAGES = 12     # training images lost_classes predicts (twice each: before and after)
+LOST_SHARE = 0.5     # a class is lost when its IoU falls below this share of its IoU before and below LOST_IOU
+LOST_IOU = 0.1
+
+
+def class_ious(loaded, model, pairs, device) -> np.ndarray:
+    """(C,) IoU of the raw network on (image, labels) pairs, NaN for a class in neither."""
+    n = loaded.spec.n_classes
+    predictor = Predictor(replace(loaded, model=model), device=str(device))
+    conf = np.zeros((n, n), np.int64)
+    for image, labels in pairs:
+        conf += confusion_matrix(labels, predictor.predict(image).argmax(0), n)
+    return iou_per_class(conf)
+
+
+def lost_classes(loaded, before, after, pairs, device) -> tuple:
+    """(name, IoU before, IoU after) of the classes that ``after`` (the trained network) all but stopped predicting
+    on the training images ``pairs`` (the first LOST_IMAGES), where ``before`` (the network it started from)
+    predicted them. Why: a walk trained on four saved images with two classes strokes had taught; the trained
+    network predicted neither anywhere (IoU 0.00), and nothing said so."""
+    pairs = pairs[:LOST_IMAGES]
+    if not pairs:
+        return ()
+    start, end = class_ious(loaded, before, pairs, device), class_ious(loaded, after, pairs, device)
+    names = loaded.spec.class_names
+    return tuple((names[c], float(start[c]), float(end[c])) for c in range(len(names))
+                 if np.isfinite(start[c]) and start[c] >= LOST_IOU
+                 and not (np.isfinite(end[c]) and end[c] >= min(LOST_IOU, LOST_SHARE * start[c])))
+
+
 def evaluate(loaded, model, pairs, device) -> float | None:
     """mIoU of the raw network on (image, labels) pairs, predicted as the app does; None without pairs."""
     if not pairs:
@@ -276,8 +316,12 @@ def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device:
                             f"{min(recipe.crop, loaded.spec.input_size)} px, mode {recipe.mode!r}): lower the batch "
                             f"size or the crop, or train the head only. Nothing was written.") from exc
     model = model.eval().cpu()
+    check_cancel(should_cancel)
+    lost = lost_classes(loaded, loaded.model, model, train_pairs, "cpu")
     provenance = _provenance(loaded, recipe, train_items, held_items, dev, losses, mious)
-    return FinetuneResult(model, loaded.spec, provenance, tuple(mious), tuple(losses))
+    if lost:
+        provenance["lost_classes"] = [[name, round(a, 4), round(b, 4)] for name, a, b in lost]
+    return FinetuneResult(model, loaded.spec, provenance, tuple(mious), tuple(losses), lost)
 
 
 def _provenance(loaded, recipe, train_items, held_items, dev, losses, mious) -> dict:

@@ -44,6 +44,12 @@ def test_the_checkpoint_goes_to_labels_models_and_no_miou_is_explained(qtbot, wi
     qtbot.waitUntil(lambda: bool(asked), timeout=60000)
     assert out.is_file() and "No held-out mIoU" in dlg.status.text()
     assert not list(folder.glob("*.pt")) and window.file_list.topLevelItemCount() == 3
+    assert "lost" not in dlg.status.text() and "no longer predicts" not in asked[-1][2]
+    # a run that lost a class says so in the question and the status (a walk: nothing said so)
+    from engine.learn.finetune import FinetuneResult
+    lost = FinetuneResult(None, None, {"images": [1, 2], "held_out": []}, (), (), (("road", 0.51, 0.0),))
+    dlg.lane.finished.emit(("train", str(out)), (lost, out))
+    assert "no longer predicts road (IoU 0.51 -> 0.00)" in asked[-1][2] and "lost classes" in dlg.status.text()
     dlg.close()
 
 
