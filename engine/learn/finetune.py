@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.eval.metrics import confusion_matrix, iou_per_class, mean_iou
+from engine.eval.metrics import confusion_matrix, iou_per_class
 from engine.models.device import pick_device
 from engine.models.preprocess import INPUT_STD, to_input
 
@@ -250,12 +250,8 @@ def evaluate(loaded, model, pairs, device) -> float | None:
     """mIoU of the raw network on (image, labels) pairs, predicted as the app does; None without pairs."""
     if not pairs:
         return None
-    n = loaded.spec.n_classes
-    predictor = Predictor(replace(loaded, model=model), device=str(device))
-    conf = np.zeros((n, n), np.int64)
-    for image, labels in pairs:
-        conf += confusion_matrix(labels, predictor.predict(image).argmax(0), n)
-    return mean_iou(conf)
+    ious = class_ious(loaded, model, pairs, device)
+    return float(np.nanmean(ious)) if np.isfinite(ious).any() else float("nan")   # (metrics.mean_iou)
 
 
 def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device: str | None = "auto",
