@@ -82,16 +82,16 @@ class _Progress:
 
 
 def _unique(classes, path):
-    """A --classes list whose names are all different (as the folder's must be: case, spaces and underscores do not
-    count), else EngineError: an export would write two categories a reader cannot tell apart."""
-    from engine.project import match_key
+    """A --classes list whose names are all different, by the folder's own rule (FolderClasses.from_names: case,
+    spaces and underscores do not count), else EngineError: an export would write two categories a reader cannot
+    tell apart."""
+    from engine.project import FolderClasses
+    from engine.project.errors import ClassEditError
 
-    seen: dict[str, int] = {}
-    for i, name in enumerate(classes.names):
-        first = seen.setdefault(match_key(name), i)
-        if first != i:
-            raise EngineError(f"{path}: class {name!r} (id {i}) has the name of class {classes.names[first]!r} "
-                              f"(id {first}); class names must differ")
+    try:
+        FolderClasses.from_names(classes.names)
+    except ClassEditError as exc:
+        raise EngineError(f"{path}: {exc}") from exc
     return classes
 
 

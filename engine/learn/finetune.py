@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.eval.metrics import confusion_matrix, iou_per_class
+from engine.eval.metrics import confusion_matrix, iou_per_class, mean_iou
 from engine.models.device import pick_device
 from engine.models.preprocess import INPUT_STD, to_input
 
@@ -221,14 +221,19 @@ LOST_SHARE = 0.5     # a class is lost when its IoU falls below this share of it
 LOST_IOU = 0.1
 
 
-def class_ious(loaded, model, pairs, device) -> np.ndarray:
-    """(C,) IoU of the raw network on (image, labels) pairs, NaN for a class in neither."""
+def _confusion(loaded, model, pairs, device) -> np.ndarray:
+    """The raw network's confusion matrix on (image, labels) pairs, predicted as the app does."""
     n = loaded.spec.n_classes
     predictor = Predictor(replace(loaded, model=model), device=str(device))
     conf = np.zeros((n, n), np.int64)
     for image, labels in pairs:
         conf += confusion_matrix(labels, predictor.predict(image).argmax(0), n)
-    return iou_per_class(conf)
+    return conf
+
+
+def class_ious(loaded, model, pairs, device) -> np.ndarray:
+    """(C,) IoU of the raw network on (image, labels) pairs, NaN for a class in neither."""
+    return iou_per_class(_confusion(loaded, model, pairs, device))
 
 
 def lost_classes(loaded, before, after, pairs, device) -> tuple:
@@ -250,8 +255,7 @@ def evaluate(loaded, model, pairs, device) -> float | None:
     """mIoU of the raw network on (image, labels) pairs, predicted as the app does; None without pairs."""
     if not pairs:
         return None
-    ious = class_ious(loaded, model, pairs, device)
-    return float(np.nanmean(ious)) if np.isfinite(ious).any() else float("nan")   # (metrics.mean_iou)
+    return mean_iou(_confusion(loaded, model, pairs, device))
 
 
 def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device: str | None = "auto",

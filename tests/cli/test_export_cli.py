@@ -141,5 +141,5 @@ def test_a_class_list_with_a_name_twice_is_refused(tmp_path, capsys):
     classes = tmp_path / "dup.txt"
     classes.write_text("belt\npaper\nPaper\n")
     assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "c.json"), "--classes", str(classes)]) == 2
-    assert "'Paper' (id 2) has the name of class 'paper' (id 1)" in capsys.readouterr().err
+    assert f"{classes}: two classes are both named 'paper' / 'Paper'" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
