@@ -29,6 +29,7 @@ from . import cpu_kernels as ck
 from . import simd
 from . import stream_kernels as sk
 from .grid_lattice import GridLattice
+from .grid_stream import FusedGrid
 from .lattice import Lattice
 from .prior import Prior, hard_unary_values, lock_pixels
 from .threads import PARALLEL_LOCK
@@ -299,6 +300,12 @@ def tile_cuts(lat: Lattice, tile: int, tasks: int) -> list[np.ndarray]:
     return out
 
 
+def buffer_rows(lat: Lattice | GridLattice) -> int:
+    """(M+1)-row vertex buffers a streamed run holds for a kernel on this lattice, in rows: two, or one for the
+    xy kernel's grid lattice, whose splat and blur run inside the sweep (grid_stream.py)."""
+    return (1 if isinstance(lat, GridLattice) else 2) * (lat.n_vertices + 1)
+
+
 @dataclass(eq=False)
 class _Term:
     lat: Lattice | GridLattice   # (a grid lattice: the xy kernel's, whose blur finds neighbours by arithmetic)
@@ -306,6 +313,7 @@ class _Term:
     cuts: list
     bufs: list  # two (M+1, W) float32 vertex buffers, or None before the first pass
     vals: np.ndarray | None = None  # the buffer the current pass splats into
+    fused: FusedGrid | None = None  # a grid lattice's one buffer, splat and blur inside the sweep (grid_stream.py)
 
 
 class StreamEngine:
@@ -327,7 +335,8 @@ class StreamEngine:
         self.prior = prior
         self.tile = tile
         self.tasks = tasks = splat_tasks(prior.width)
-        self.terms = [_Term(lat, np.float32(np.float32(w) * lat.alpha), tile_cuts(lat, tile, tasks), None)
+        self.terms = [_Term(lat, np.float32(np.float32(w) * lat.alpha), tile_cuts(lat, tile, tasks), None,
+                            fused=FusedGrid(lat, tile, prior.width) if isinstance(lat, GridLattice) else None)
                       for lat, w in terms if w != 0]
         for t in self.terms:
             if t.lat.n_points != prior.n_points:
@@ -341,7 +350,8 @@ class StreamEngine:
     @property
     def nbytes(self) -> int:
         tiles = sum(x.nbytes for x in (self._p, self._q, self._q2) if x is not None)
-        return int(tiles + sum(b.nbytes for t in self.terms for b in (t.bufs or ())))
+        return int(tiles + sum(b.nbytes for t in self.terms for b in (t.bufs or ()))
+                   + sum(t.fused.nbytes for t in self.terms if t.fused is not None))
 
     def sweep(self, consumer=None, splat: bool = True, should_cancel=None) -> None:
         """One pass over the tiles: Q from the prior and the messages; to consumer, and splatted if `splat`.
@@ -354,7 +364,9 @@ class StreamEngine:
             self._start_splat()
         else:  # the last sweep: only the messages are read, the splat buffers can go before the result is made
             for k, t in enumerate(self.terms):
-                if t.bufs is not None:
+                if t.fused is not None:
+                    t.fused.drop_staging()
+                elif t.bufs is not None:
                     t.bufs = [b for b in t.bufs if self.blurred is not None and b is self.blurred[k]] or None
         beside = splat and self.tasks == 1   # the splat of a tile runs beside the step of the next one
         if beside and self._q2 is None:
@@ -377,24 +389,46 @@ class StreamEngine:
                     ck.step(p, self.prior.counts, *args, q, slice_on, slice_on and len(self.terms) > 1)
                     if splat and not beside:
                         for t in self.terms:
-                            sk.splat_tile(q, a, t.lat.offsets, t.lat.weights, t.vals, t.cuts[k])
+                            if t.fused is not None:
+                                t.fused.splat(q, a, k, t.cuts[k])
+                                t.fused.fuse(k)
+                            else:
+                                sk.splat_tile(q, a, t.lat.offsets, t.lat.weights, t.vals, t.cuts[k], np.int64(0))
                     if consumer is not None:  # (its kernels launch under the lock too)
                         consumer(a, b, q)
                 if beside:
                     if pending is not None:
                         pending.result()   # tile k-1 is splatted: every vertex row stays a pixel-ordered sum
-                    pending = _splatter().submit(self._splat_serial, q, a)
+                        self._fuse(k - 1)
+                    pending = _splatter().submit(self._splat_serial, q, a, k)
+            if pending is not None:
+                pending.result()
+                pending = None
+                self._fuse(-(-n // tile) - 1)
         finally:
             if pending is not None:
                 pending.result()
 
-    def _splat_serial(self, q: np.ndarray, a: int) -> None:
+    def _splat_serial(self, q: np.ndarray, a: int, k: int) -> None:
         for t in self.terms:
-            sk.splat_tile_serial(q, a, t.lat.offsets, t.lat.weights, t.vals)
+            if t.fused is not None:
+                t.fused.splat(q, a, k)
+            else:
+                sk.splat_tile_serial(q, a, t.lat.offsets, t.lat.weights, t.vals, np.int64(0))
+
+    def _fuse(self, k: int) -> None:
+        """The grid lattices' messages of the bands tile k's splat made final (grid_stream.FusedGrid.fuse)."""
+        for t in self.terms:
+            if t.fused is not None:
+                with PARALLEL_LOCK:
+                    t.fused.fuse(k)
 
     def _start_splat(self) -> None:
         """Pick each kernel's splat buffer (the one not holding the messages) and zero it."""
         for k, t in enumerate(self.terms):
+            if t.fused is not None:
+                t.fused.start()
+                continue
             m1 = t.lat.n_vertices + 1
             if t.bufs is None:
                 t.bufs = [np.empty((m1, self.prior.width), np.float32) for _ in range(2)]
@@ -418,16 +452,18 @@ class StreamEngine:
         """The splat of the last sweep, blurred: the messages of that sweep's Q."""
         out = []
         for t in self.terms:
+            if t.fused is not None:   # (blurred inside the sweep)
+                out.append(t.fused.main)
+                continue
             scratch = t.bufs[1] if t.vals is t.bufs[0] else t.bufs[0]
             with PARALLEL_LOCK:
-                out.append(t.lat.blur(t.vals, scratch) if isinstance(t.lat, GridLattice)
-                           else ck.blur(t.lat.neighbours, t.vals, scratch))
+                out.append(ck.blur(t.lat.neighbours, t.vals, scratch))
             t.vals = None
         self.blurred = out
 
     def release(self) -> None:
         """Drop the vertex buffers and tiles (the engine is one run's)."""
         for t in self.terms:
-            t.bufs = t.vals = None
+            t.bufs = t.vals = t.fused = None
         self.blurred = None
         self._p = self._q = self._q2 = None

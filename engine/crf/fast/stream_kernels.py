@@ -42,13 +42,14 @@ def _check_rows(q, vals):
 
 
 @njit(inline="always", fastmath=True)
-def _splat_span(q, a, off, w, vals, lo, hi):
-    """vals[v] += w[a+i, j] * q[i] for the tile pixels i (points a+i) with lo <= off[a+i, j] == v < hi, in
-    ascending i: whole padded rows (SIMD), as in cpu_kernels.splat."""
+def _splat_span(q, a, off, w, vals, lo, hi, shift):
+    """vals[v - shift] += w[a+i, j] * q[i] for the tile pixels i (points a+i) with lo <= off[a+i, j] == v < hi,
+    in ascending i: whole padded rows (SIMD), as in cpu_kernels.splat. (shift: vals holds the vertex rows from
+    `shift` on, grid_stream.py's staging rows; 0 for a whole buffer.)"""
     cw = vals.shape[1]
     stride = np.int64(cw * 4)
     base_q = simd.address(q)
-    base_v = simd.address(vals)
+    base_v = simd.address(vals) - shift * stride
     for i in range(q.shape[0]):
         p = a + i
         src = base_q + i * stride
@@ -59,22 +60,24 @@ def _splat_span(q, a, off, w, vals, lo, hi):
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def splat_tile(q, a, off, w, vals, cuts):
-    """vals[v] += w[a+i, j] * q[i] for every tile pixel i (point a+i) with off[a+i, j] == v, in ascending i.
+def splat_tile(q, a, off, w, vals, cuts, shift):
+    """vals[v - shift] += w[a+i, j] * q[i] for every tile pixel i (point a+i) with off[a+i, j] == v, in
+    ascending i.
 
     Task t alone adds to the vertex rows cuts[t]..cuts[t+1]-1 (it scans the whole tile), so each row's sum runs
     in pixel order at any number of tasks."""
     _check_rows(q, vals)
     for t in prange(cuts.shape[0] - 1):
-        _splat_span(q, a, off, w, vals, cuts[t], cuts[t + 1])
+        lo, hi = max(cuts[t], shift), min(cuts[t + 1], shift + vals.shape[0])   # (never outside vals)
+        _splat_span(q, a, off, w, vals, lo, hi, shift)
 
 
 @njit(nogil=True, fastmath=True, cache=True)
-def splat_tile_serial(q, a, off, w, vals):
+def splat_tile_serial(q, a, off, w, vals, shift):
     """splat_tile as one task, with no parallel launch: the streamed sweep runs it on a thread of its own while
     the step kernel computes the next tile (stream.StreamEngine.sweep). The same adds in the same order."""
     _check_rows(q, vals)
-    _splat_span(q, a, off, w, vals, np.int64(0), np.int64(vals.shape[0]))
+    _splat_span(q, a, off, w, vals, shift, shift + vals.shape[0], shift)
 
 
 @njit(nogil=True, parallel=True, cache=True)

@@ -47,11 +47,21 @@ def test_the_grid_blur_is_the_stored_lattices(h, w, sxy):
     want = ck.blur(lat.neighbours, vals.copy(), np.zeros_like(vals))
     gvals = np.zeros((grid.n_vertices + 1, width), np.float32)
     gvals[ids.ravel()] = vals[lat.offsets.ravel()]
-    scratch = np.full_like(gvals, 7.0)   # garbage, as a used buffer holds, but for the zero row
-    scratch[-1] = 0.0
-    got = grid.blur(gvals, scratch)
+    got = _blur_whole(grid, gvals)
     assert np.array_equal(got[ids.ravel()], want[lat.offsets.ravel()])
     assert not got[:-1][grid.touched == 0].any()   # no value reaches a vertex pydensecrf does not have
+
+
+def _blur_whole(grid, vals):
+    """The three axes of blur_bands over every band, garbage in the scratch as a used buffer holds."""
+    bands, zero = grid.n_vertices // (2 * grid.n_cols), np.zeros((1, vals.shape[1]), np.float32)
+    src = vals
+    for j in range(3):
+        dst = np.full_like(vals, 7.0)
+        dst[-1] = 0.0
+        gl.blur_bands(src, 0, dst, 0, 0, bands, j, grid.touched, grid.n_cols, grid.a_min, bands, zero)
+        src = dst
+    return src
 
 
 def _run(img, probs, params, locks=None, capture=False):
@@ -110,3 +120,60 @@ def test_a_capturing_run_too_big_to_keep_its_history_runs_on_the_grid(monkeypatc
     built = lc.BUILD_COUNTS["gaussian"]
     s, result = _run(img, probs, CRFParams(3, 1, 4, 20, 6, 4), capture=True)
     assert s.solution() is None and lc.BUILD_COUNTS["gaussian"] == built
+
+
+@pytest.mark.parametrize("threads, classes, tile, piece, windows", [
+    (1, 9, 448, 32, 4),     # one splat task beside the step; tiles end inside pixel rows
+    (2, 21, 640, 32, 4),    # 24-float rows: the splat split between two tasks under the step's lock
+    (2, 9, 448, 1, 1),      # a band blurred at a time, staging one window deep: moved and grown often
+    (2, 21, 64, 2, 1),      # tiles shorter than a pixel row
+])
+def test_the_fused_grid_sweep_is_the_two_buffer_run_bit_for_bit(monkeypatch, threads, classes, tile, piece, windows):
+    """grid_stream: one buffer, the splat staged and blurred band by band inside the sweep, gives the stored
+    lattice's messages and so its Q, whatever the tile, the piece, the staging depth and the splat's tasks."""
+    from engine.crf.fast import grid_stream
+    h, w = 83, 90
+    img = synthetic_photo(h, w, 5)
+    probs = random_probs(classes, h, w, seed=6).astype(np.float16)
+    params = CRFParams(3, 1, 4, 20, 6, 4)
+    monkeypatch.setattr(session_mod, "BIG_BYTES", 0)
+    monkeypatch.setattr(stream, "TILE", tile)
+    monkeypatch.setattr(grid_stream, "PIECE", piece)
+    monkeypatch.setattr(grid_stream, "WINDOWS", windows)
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        clear_crf_caches()
+        _, on_grid = _run(img, probs, params)
+        assert lc.GAUSSIAN_LATTICES.get(lc.grid_key(h, w, params.pos_xy_std)) is not None
+        lc.gaussian_lattice(h, w, params.pos_xy_std)
+        _, stored = _run(img, probs, params)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(on_grid.probs.view(np.uint8), stored.probs.view(np.uint8))
+    assert np.array_equal(on_grid.labels, stored.labels)
+
+
+def test_a_sweep_holds_one_buffer_of_the_grid_lattice_and_a_few_bands(monkeypatch):
+    """The memory the fused grid saves: one (M+1, W) buffer where a stored lattice takes two, and staging rows
+    of a few tiles' bands."""
+    from engine.crf.fast import grid_stream
+    h, w, classes = 1500, 50, 21   # (tall: the staging rows are a few tiles' bands of the image's)
+    probs = random_probs(classes, h, w, seed=2).astype(np.float16)
+    grid, bilateral = gl.make(h, w, 1.0), build_lattice(gaussian_features(h, w, 3.0))   # (any second lattice)
+    prior = stream.StreamPrior(probs, ("p",))
+    eng = stream.StreamEngine(prior, [(grid, 3.0), (bilateral, 4.0)], tile=1024)
+    width = prior.width
+    for _ in range(2):
+        eng.sweep()
+        eng.blur()
+    fused = eng.terms[0].fused
+    assert eng.blurred[0] is fused.main and fused.main.shape == (grid.n_vertices + 1, width)
+    assert eng.terms[0].bufs is None
+    band = 2 * grid.n_cols * width * 4
+    lo, hi = grid_stream.tile_bands(grid, 1024)
+    window = grid_stream.window_bands(lo, hi)
+    assert fused.stage.nbytes <= grid_stream.WINDOWS * window * band < fused.main.nbytes / 4
+    stored = 2 * (bilateral.n_vertices + 1) * width * 4
+    tiles = 3 * 1024 * width * 4
+    assert eng.nbytes <= fused.main.nbytes + fused.stage.nbytes + (2 * grid_stream.PIECE + 6) * band + stored + tiles

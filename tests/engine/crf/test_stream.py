@@ -244,7 +244,7 @@ def test_warm_up_readies_the_streamed_kernels_too():
         "assert ready['prior_rows_lut'] and ready['zero_rows'], ready\n"
         "assert ready['splat_tile'] or ready['splat_tile_serial'], ready\n"
         "from engine.crf.fast import grid_lattice as gl\n"   # the xy kernel's grid form, which such runs take
-        "assert gl.blur.signatures and gl.codes_to_ids.signatures and gl.norm_blur.signatures\n"
+        "assert gl.blur_bands.signatures and gl.codes_to_ids.signatures and gl.norm_blur.signatures\n"
     )
     done = fresh_python(code)
     assert done.returncode == 0, done.stderr
