@@ -148,7 +148,11 @@ class HeadAdapter:
         w2, b2, p2 = torch.zeros(n, weight.shape[1]), torch.zeros(n), torch.zeros(n, pixel.shape[1])
         w2[:k], b2[:k], p2[:k] = weight[:k], bias[:k], pixel[:k]
         taught = tuple(t for t in state.taught if t[0] < n)
-        return HeadState(state.kind, (w2, b2, scale, p2), state.strokes, state.images, taught=taught)
+        # the locks it was fitted to stay its own (else the next stroke would count every painted class again),
+        # unless they paint a class that went
+        fitted = state.fitted if state.fitted is None or all(c < n for c, _ in state.fitted.painted) else None
+        return HeadState(state.kind, (w2, b2, scale, p2), state.strokes, state.images, taught=taught,
+                         fitted_on=state.fitted_on, fitted=fitted)
 
     # ---- applying a state ----
     def head(self, state: HeadState | None, carried: bool = False) -> nn.Module | None:

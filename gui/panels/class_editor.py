@@ -9,6 +9,8 @@ only the class with the highest id can be deleted, once no saved label uses it.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QMenu, QToolButton, QWidget
@@ -222,9 +224,12 @@ class ClassEditor(QObject):
                                  f"{shown}. Paint those pixels with another class (or erase them) and save, "
                                  "or hide the class instead.")
             return
-        if class_dialogs.confirm(self.window, "Delete a class", f"Delete class {c} {name!r}? No saved label uses it."):
-            if self.ctl.editor.paint_class == c:
-                self.ctl.editor.set_paint_class(0)
+        held = self.ctl.editor.history_holding(c)
+        undo = (f" The undo history of {len(held)} image{'s' * (len(held) != 1)} holds it and will be cleared "
+                f"({', '.join(Path(k).name for k in held[:4])}{' …' if len(held) > 4 else ''}).") if held else ""
+        if class_dialogs.confirm(self.window, "Delete a class",
+                                 f"Delete class {c} {name!r}? No saved label uses it.{undo}"):
+            self.ctl.editor.forget_class(c)
             self._apply(lambda: classes.delete(c), f"Deleted class {c} {name!r}")
 
     # ----- the folder's settings ----------------------------------------------------------------------

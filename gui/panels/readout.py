@@ -46,8 +46,9 @@ class Readout(QObject):
         info = None
         if st is not None and x >= 0:
             info = read_pixel(x, y, presenter.labels(), presenter.probs(), presenter.uncertainty())
-        if info is None:
-            self.pixel.setText("")
+        if info is None:   # the cursor left the image (for a menu, a panel): the message gets the room (a walk
+            self.pixel.setText("")   # at 1400 px read only "Renamed…" of a class rename's message)
+            self.pixel.release()
             return
         cl = self.window.ctl.classes.class_list
         text = info.text(cl.names if cl is not None else ())

@@ -45,6 +45,12 @@ class ElidedLabel(QLabel):
             self._reserved = need
             self.updateGeometry()
 
+    def release(self) -> None:
+        """Ask for no room until the next reserve() (a readout with nothing to show gives its room back)."""
+        if self._reserved:
+            self._reserved = 0
+            self.updateGeometry()
+
     def ask(self, most: int) -> None:
         """Ask for the room the current text needs (at most ``most`` px), as a size hint: a message shares the
         bar with its neighbours when room is short instead of getting only what they leave."""

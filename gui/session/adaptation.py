@@ -121,7 +121,7 @@ class Adaptation(QObject):
         self._anchor = self.adapter.resized(self._anchor)
         if source[:len(old)] != old[:len(source)] or len(source) < len(old):
             self.memory.forget()
-        self._fit_key = b""
+            self._fit_key = b""   # (a class added keeps the head's fit to these locks: an undo restores it exactly)
         self._emit()
 
     def take_head(self, state: HeadState | None, taught: dict | None = None) -> None:

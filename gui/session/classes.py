@@ -19,12 +19,13 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from engine.checkpoints.backbone import is_backbone_only
 from engine.crf import backend_names
 from engine.errors import EngineError
 from engine.labels import VOID
 from engine.predict import Prediction
-from engine.project import (ChannelMap, CRFSettings, FolderClasses, MappedPredictor, ModelSettings, decide, match_key,
-                            reconcile)
+from engine.project import (BY_NAME, ChannelMap, CRFSettings, Decision, FolderClasses, MappedPredictor, ModelSettings,
+                            decide, match_key, reconcile)
 from engine.project.folder import kept_aside_words
 from engine.project.reconcile import fit_channels
 from engine.project.schema import stored_model_path
@@ -124,12 +125,16 @@ class Classes(QObject):
         rec = reconcile(folder, model)
         cmap = self._remembered_map(folder)
         if cmap is None:
-            decision = (self.ask_classes(rec) or rec.suggested()) if rec.needs_decision else rec.suggested()
+            blank = is_backbone_only(self._model())   # its one placeholder output knows no class: nothing to ask
+            if blank and folder is not None:
+                decision = Decision(BY_NAME)
+            else:
+                decision = (self.ask_classes(rec) or rec.suggested()) if rec.needs_decision else rec.suggested()
             classes, cmap = decide(folder, model, decision)
             project.set_classes(classes)
             if folder is not None and classes != folder:   # the user chose to add the model's classes
                 self._write_project()
-            elif rec.model_only and folder is not None:
+            elif rec.model_only and folder is not None and not blank:
                 self.activity.emit(f"The model also knows {', '.join(rec.model_only[:5])}, which this folder "
                                    "lacks: 'From model' in the Classes panel adds them")
         self.class_list = project.class_list()

@@ -91,6 +91,17 @@ class Editor(QObject):
         return self.group.activeStack()
 
     # ----- state ------------------------------------------------------------------------------------
+    def history_holding(self, class_id: int) -> list[str]:
+        """Images (paths) whose undo history would paint ``class_id`` back (see forget_class)."""
+        return self.history.holding(class_id)
+
+    def forget_class(self, class_id: int) -> None:
+        """``class_id`` is being deleted: the undo history that holds it goes (an undo or redo would bring back
+        pixels of a class the folder no longer has, which Save then refuses)."""
+        self.history.forget(self.history.holding(class_id))
+        if self.paint_class == class_id:
+            self.set_paint_class(0)
+
     def set_paint_class(self, class_id: int) -> bool:
         n = self._n_classes()
         if class_id != VOID and (class_id < 0 or (n is not None and class_id >= n)):

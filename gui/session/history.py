@@ -25,6 +25,10 @@ def _edit_bytes(edit) -> int:
     return sum(v.nbytes for v in vars(edit).values() if isinstance(v, np.ndarray))
 
 
+def _holds(edit, class_id: int) -> bool:
+    return edit is not None and bool((edit.before_labels == class_id).any() or (edit.after_labels == class_id).any())
+
+
 def entry_bytes(editable, stack: QUndoStack) -> int:
     """What one entry holds: the label map and locks, and the before/after patches of every undo record."""
     total = 0 if editable is None else editable.labels.nbytes + editable.locked.nbytes
@@ -90,6 +94,17 @@ class ImageHistory:
         self._open = None
         for key in list(self._entries):
             self._drop(key)
+
+    def holding(self, class_id: int) -> list[str]:
+        """Keys of the images whose undo records hold ``class_id`` (an undo or redo there would paint it)."""
+        return [key for key, (_, stack) in self._entries.items()
+                if any(_holds(getattr(stack.command(i), "edit", None), class_id) for i in range(stack.count()))]
+
+    def forget(self, keys) -> None:
+        """Clear the undo history of these images (a class their records hold is being deleted)."""
+        for key in keys:
+            if key in self._entries:
+                self._entries[key][1].clear()
 
     def total_bytes(self) -> int:
         return sum(entry_bytes(e, s) for e, s in self._entries.values())

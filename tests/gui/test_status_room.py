@@ -125,3 +125,34 @@ def test_an_error_stays_readable_before_later_messages_replace_it(qtbot, monkeyp
     bar.set_activity("second problem", error=True)              # an error never waits
     bar.set_activity("third problem", error=True)
     assert bar.activity.text() == "⚠ third problem"
+
+
+def test_with_the_cursor_off_the_image_a_message_gets_the_readouts_room(qtbot, window, env):
+    """A walk at 1400 px read only 'Renamed…' of 'Renamed class 8 …; saved in …': the readout kept the room its
+    last text needed while the user was in the Classes panel. Off the image the readout gives it back; back on the
+    image it shows uncut again."""
+    folder, model = env
+    window.resize(1280, 720)
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    brush_stroke(window, (20, 20), (60, 40), class_id=1)
+    st = wait_ready(qtbot, window)
+    unc = st.crf_unc
+    y, x = np.unravel_index(int(np.argmax(unc)), unc.shape)
+    window.canvas.cursor_moved.emit(int(x), int(y))             # the readout takes its room
+    QApplication.processEvents()
+    message = "Renamed class 1 'a' to 'a much longer name'; saved in " + str(folder.parent / "labels" / "project.json")
+    window.status.set_activity(message)
+    for _ in range(3):
+        QApplication.processEvents()
+    squeezed = len(window.status.activity.shown_text())
+    window.canvas.cursor_moved.emit(-1, -1)                     # to the Classes panel
+    for _ in range(3):
+        QApplication.processEvents()
+    roomy = window.status.activity.shown_text()
+    assert len(roomy) > squeezed + 20 and roomy.startswith("Renamed class 1 'a' to 'a much longer name'"), roomy
+    window.canvas.cursor_moved.emit(int(x), int(y))
+    for _ in range(3):
+        QApplication.processEvents()
+    label = window.readout.pixel
+    assert label.shown_text() == label.text() and "unsure" in label.text()
