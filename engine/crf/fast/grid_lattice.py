@@ -132,43 +132,90 @@ def normalise(ids, weights, vals, alpha):
 
 
 @njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def blur_bands(src, src0, dst, dst0, b_lo, b_hi, j, touched, n_cols, a_min, n_bands, zero):
-    """cpu_kernels.blur's axis j over the grid's ids (new = old + 0.5*(n1 + n2); ids no pixel touches are written
-    0, as pydensecrf has no such vertex), for the bands b_lo..b_hi-1 only (grid_stream.py): src holds the ids from src0 on, dst those
-    from dst0 on (an id's row there is id - src0, id - dst0); neighbours off the grid read `zero` (one zero row).
-    The same simd.blur on the same rows as the stored lattice's blur, so the same values bit for bit."""
-    width = src.shape[1]
+def blur(vals, tmp, touched, n_cols, a_min):
+    """cpu_kernels.blur over the grid's ids: whole padded rows, new = old + 0.5*(n1 + n2), three axes; ids no
+    pixel touches are written 0 (a missing vertex) from row M, which must be zero in both buffers. Returns
+    whichever of vals/tmp holds the result."""
+    m1, width = vals.shape
+    m = m1 - 1
+    n_rows = m // n_cols
     stride = np.int64(width * 4)
+    base_v = simd.address(vals)
+    src, dst = base_v, simd.address(tmp)
+    n_bands = n_rows // _BAND
+    for j in range(3):
+        for band in prange(n_bands):
+            d = np.empty((_BAND, 2), np.int64)   # id steps to the two neighbours, per row of the band
+            for sub in range(_BAND):
+                row = band * _BAND + sub
+                for side in range(2):
+                    r, c = _steps(j, side, (row + a_min) & 1)
+                    d[sub, side] = (np.int64((row + r) // _BAND - band) * n_cols + c) * _BAND + (row + r) % _BAND - sub
+            edge = band < 1 or band >= n_bands - 1   # (rows 2 away may leave the grid: checked one by one)
+            for col in range(n_cols):
+                inner = not edge and 0 < col < n_cols - 1
+                for sub in range(_BAND):
+                    v = (np.int64(band) * n_cols + col) * _BAND + sub
+                    if touched[v]:
+                        if inner:
+                            n1, n2 = v + d[sub, 0], v + d[sub, 1]
+                        else:
+                            row = band * _BAND + sub
+                            n1 = np.int64(_neighbour(row, col, j, 0, a_min, n_rows, n_cols, m))
+                            n2 = np.int64(_neighbour(row, col, j, 1, a_min, n_rows, n_cols, m))
+                        simd.blur(dst + v * stride, src + v * stride, src + n1 * stride, src + n2 * stride, width)
+                    else:
+                        simd.copy(dst + v * stride, src + np.int64(m) * stride, width)
+        src, dst = dst, src
+    return vals if src == base_v else tmp
+
+
+@njit(inline="always", fastmath=True)
+def _blur_band(band, base_s, base_d, z, stride, width, j, touched, n_cols, a_min, n_bands):
+    """blur_bands' work for one band (addresses: see blur_bands)."""
     n_rows = n_bands * _BAND
     m = np.int64(n_bands) * n_cols * _BAND
+    d = np.empty((_BAND, 2), np.int64)   # id steps to the two neighbours, per row of the band
+    for sub in range(_BAND):
+        row = band * _BAND + sub
+        for side in range(2):
+            r, c = _steps(j, side, (row + a_min) & 1)
+            d[sub, side] = (np.int64((row + r) // _BAND - band) * n_cols + c) * _BAND + (row + r) % _BAND - sub
+    edge = band < 1 or band >= n_bands - 1   # (rows 2 away may leave the grid: checked one by one)
+    for col in range(n_cols):
+        inner = not edge and 0 < col < n_cols - 1
+        for sub in range(_BAND):
+            v = (np.int64(band) * n_cols + col) * _BAND + sub
+            if touched[v]:
+                if inner:
+                    n1 = base_s + (v + d[sub, 0]) * stride
+                    n2 = base_s + (v + d[sub, 1]) * stride
+                else:
+                    row = band * _BAND + sub
+                    n1 = np.int64(_neighbour(row, col, j, 0, a_min, n_rows, n_cols, m))
+                    n2 = np.int64(_neighbour(row, col, j, 1, a_min, n_rows, n_cols, m))
+                    n1 = z if n1 == m else base_s + n1 * stride
+                    n2 = z if n2 == m else base_s + n2 * stride
+                simd.blur(base_d + v * stride, base_s + v * stride, n1, n2, width)
+            else:
+                simd.copy(base_d + v * stride, z, width)
+
+
+@njit(nogil=True, fastmath=True, cache=True)
+def blur_bands(src, src0, dst, dst0, b_lo, b_hi, j, touched, n_cols, a_min, n_bands, zero):
+    """cpu_kernels.blur's axis j over the grid's ids (new = old + 0.5*(n1 + n2); ids no pixel touches are written
+    0, as pydensecrf has no such vertex), for the bands b_lo..b_hi-1 only (grid_stream.py): src holds the ids from
+    src0 on, dst those from dst0 on (an id's row there is id - src0, id - dst0); neighbours off the grid read
+    `zero` (one zero row). The same simd.blur on the same rows as the stored lattice's blur, so the same values
+    bit for bit. On the calling thread, no parallel launch: the streamed sweep runs it on its side thread beside
+    the step kernel of the next tile (stream.StreamEngine.sweep)."""
+    width = src.shape[1]
+    stride = np.int64(width * 4)
     base_s = simd.address(src) - np.int64(src0) * stride
     base_d = simd.address(dst) - np.int64(dst0) * stride
     z = simd.address(zero)
-    for band in prange(b_lo, b_hi):
-        d = np.empty((_BAND, 2), np.int64)   # id steps to the two neighbours, per row of the band
-        for sub in range(_BAND):
-            row = band * _BAND + sub
-            for side in range(2):
-                r, c = _steps(j, side, (row + a_min) & 1)
-                d[sub, side] = (np.int64((row + r) // _BAND - band) * n_cols + c) * _BAND + (row + r) % _BAND - sub
-        edge = band < 1 or band >= n_bands - 1   # (rows 2 away may leave the grid: checked one by one)
-        for col in range(n_cols):
-            inner = not edge and 0 < col < n_cols - 1
-            for sub in range(_BAND):
-                v = (np.int64(band) * n_cols + col) * _BAND + sub
-                if touched[v]:
-                    if inner:
-                        n1 = base_s + (v + d[sub, 0]) * stride
-                        n2 = base_s + (v + d[sub, 1]) * stride
-                    else:
-                        row = band * _BAND + sub
-                        n1 = np.int64(_neighbour(row, col, j, 0, a_min, n_rows, n_cols, m))
-                        n2 = np.int64(_neighbour(row, col, j, 1, a_min, n_rows, n_cols, m))
-                        n1 = z if n1 == m else base_s + n1 * stride
-                        n2 = z if n2 == m else base_s + n2 * stride
-                    simd.blur(base_d + v * stride, base_s + v * stride, n1, n2, width)
-                else:
-                    simd.copy(base_d + v * stride, z, width)
+    for band in range(b_lo, b_hi):
+        _blur_band(band, base_s, base_d, z, stride, width, j, touched, n_cols, a_min, n_bands)
 
 
 @njit(nogil=True, parallel=True, cache=True)
@@ -183,8 +230,8 @@ def positions(a, width, sxy, out):
 @dataclass(frozen=True, eq=False)
 class GridLattice:
     """The xy lattice of an H x W image at xy std sxy (make()): offsets (N, 3) int32 grid ids and weights (N, 3)
-    float32 as a stored Lattice has them, touched (M,) uint8. Its blur runs inside a streamed sweep, a band of rows
-    at a time (blur_bands, grid_stream.py)."""
+    float32 as a stored Lattice has them, touched (M,) uint8; blur() blurs (M+1, W) vertex rows (or, inside a
+    streamed sweep, a band of rows at a time: blur_bands, grid_stream.py)."""
 
     height: int
     width: int
@@ -202,6 +249,10 @@ class GridLattice:
     @property
     def nbytes(self) -> int:
         return int(self.offsets.nbytes + self.weights.nbytes + self.touched.nbytes)
+
+    def blur(self, vals: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+        """The whole lattice's blur, for a run that holds two buffers (stream.fuses)."""
+        return blur(vals, tmp, self.touched, self.n_cols, self.a_min)
 
 
 def _geometry(height: int, width: int, s: np.float32) -> tuple[int, int, int, int]:

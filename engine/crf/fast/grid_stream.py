@@ -101,8 +101,8 @@ class FusedGrid:
             sk.splat_tile_serial(q, a, self.lat.offsets, self.lat.weights, self.stage, shift)
 
     def fuse(self, k: int) -> None:
-        """After tile k's splat: blur the bands whose splat and halo are final into main (the caller holds
-        PARALLEL_LOCK); after the last tile, all that are left."""
+        """After tile k's splat: blur the bands whose splat and halo are final into main; after the last tile, all
+        that are left. On the calling thread (the sweep's side thread, beside the next tile's step)."""
         low = 0 if k >= self.last else max(int(self.after[k]) + HALO + 1, 0)
         top = self.done
         if low >= top:

@@ -30,7 +30,7 @@ from .grid_lattice import GridLattice, cell_count
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
 from .prune import PRUNE_LADDER, PRUNE_MASS, negligible_labels
-from .stream import StreamEngine, StreamPrior, buffer_rows
+from .stream import StreamEngine, StreamPrior, fuses, vertex_bytes
 from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
@@ -38,8 +38,9 @@ BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the 
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
 HELD_PRIOR_BYTES = 512 << 20  # a streamed run holds the (N, W) prior of float16 probabilities up to this (below)
-STREAM_BYTES = 2 << 30  # a streamed run's vertex buffers: above this, faint classes are pruned at up to 3e-2
-#                        (3 GB while the xy grid lattice took two buffers: the same pruning at 12 MP, v2 preset)
+STREAM_BYTES = 5 << 29  # a streamed run's vertex buffers (stream.vertex_bytes): above this, faint classes are
+#                        pruned at up to 3e-2. 2.5 GB: 6 MP x 21 classes keeps two buffers (2.2 GB) and its speed;
+#                        12 MP with the v2 preset prunes to 16-float rows as with 3 GB before the grid was fused
 # (6 MP x 21 classes with the DeepLab v2 preset, 2.2 GB, stays exact: pydensecrf fits there and is compared)
 
 
@@ -136,10 +137,11 @@ class FastSession:
         for these lattices (182 classes whose faint ones are not all below 1e-4, or the DeepLab v2 preset's
         lattices at 12 MP), faint classes are pruned at the next combined mass of PRUNE_LADDER that fits, or at
         its last (docs/crf.md states the error each allows)."""
-        rows = sum(buffer_rows(lat) for lat, w in terms if w != 0)
+        lats = [lat for lat, w in terms if w != 0]
 
         def fits(groups: int) -> bool:
-            return 4 * simd.row_width(groups) * rows <= STREAM_BYTES
+            width = simd.row_width(groups)
+            return vertex_bytes(lats, width, fuses(lats, width, STREAM_BYTES)) <= STREAM_BYTES
 
         if self.prune_mass <= 0 or fits(prior.n_groups):
             return prior
@@ -341,7 +343,7 @@ class FastSession:
         key = (self._engine_tag, prior.key, term_keys)
         if prior.flat.dtype != np.float16 or prior.n_points * prior.width * 4 <= HELD_PRIOR_BYTES:
             prior.hold()  # (float32 probabilities, below 4 MP in the app, and small float16 ones; dropped after)
-        eng = StreamEngine(prior, terms)
+        eng = StreamEngine(prior, terms, fuse=fuses([lat for lat, _ in terms], prior.width, STREAM_BYTES))
         dtype = self._trajectory_dtype(terms, prior.n_groups, n_iter) if capture and eng.terms else None
         traj = {} if dtype is not None else None
         self._trajectory = (None, {})  # (the last run's messages go before this run's are made)

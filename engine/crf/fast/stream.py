@@ -300,10 +300,19 @@ def tile_cuts(lat: Lattice, tile: int, tasks: int) -> list[np.ndarray]:
     return out
 
 
-def buffer_rows(lat: Lattice | GridLattice) -> int:
-    """(M+1)-row vertex buffers a streamed run holds for a kernel on this lattice, in rows: two, or one for the
-    xy kernel's grid lattice, whose splat and blur run inside the sweep (grid_stream.py)."""
-    return (1 if isinstance(lat, GridLattice) else 2) * (lat.n_vertices + 1)
+def vertex_bytes(lattices: list, width: int, fused: bool) -> int:
+    """Bytes of the (M+1, W) float32 vertex buffers a streamed run holds: two per lattice, one for the xy kernel's
+    grid lattice when `fused` (its splat and blur inside the sweep, grid_stream.py)."""
+    return sum(4 * width * (lat.n_vertices + 1) * (1 if fused and isinstance(lat, GridLattice) else 2)
+               for lat in lattices)
+
+
+def fuses(lattices: list, width: int, budget: int) -> bool:
+    """Whether a run takes its grid lattice fused: where the splat runs as one task beside the step (the blur then
+    runs beside it too: faster as well as smaller; 12 MP, 16-float rows: 20.5 s against 22.1-23.3 s), and where
+    two buffers would pass `budget`. Otherwise it keeps two: with the splat split between tasks under the step's
+    lock, the side thread's blur made a 6 MP, 24-float-row run about 15 % slower."""
+    return splat_tasks(width) == 1 or vertex_bytes(lattices, width, False) > budget
 
 
 @dataclass(eq=False)
@@ -326,7 +335,8 @@ class StreamEngine:
     kind = "cpu"
     mode = "streamed"
 
-    def __init__(self, prior: StreamPrior, terms: list[tuple[Lattice, float]], tile: int | None = None):
+    def __init__(self, prior: StreamPrior, terms: list[tuple[Lattice, float]], tile: int | None = None,
+                 fuse: bool = True):
         tile = TILE if tile is None else int(tile)
         if tile % 64:
             raise ValueError("tiles must start on the step kernel's 64-pixel blocks")
@@ -336,7 +346,7 @@ class StreamEngine:
         self.tile = tile
         self.tasks = tasks = splat_tasks(prior.width)
         self.terms = [_Term(lat, np.float32(np.float32(w) * lat.alpha), tile_cuts(lat, tile, tasks), None,
-                            fused=FusedGrid(lat, tile, prior.width) if isinstance(lat, GridLattice) else None)
+                            fused=FusedGrid(lat, tile, prior.width) if fuse and isinstance(lat, GridLattice) else None)
                       for lat, w in terms if w != 0]
         for t in self.terms:
             if t.lat.n_points != prior.n_points:
@@ -371,7 +381,8 @@ class StreamEngine:
         beside = splat and self.tasks == 1   # the splat of a tile runs beside the step of the next one
         if beside and self._q2 is None:
             self._q2 = np.empty_like(self._q)
-        pending = None
+        fuse_beside = splat and not beside and any(t.fused is not None for t in self.terms)
+        pending = None   # the side thread's task: tile k-1's splat (and grid blur), or its grid blur
         try:
             for k, a in enumerate(range(0, n, tile)):
                 check_cancel(should_cancel)
@@ -388,23 +399,25 @@ class StreamEngine:
                 with PARALLEL_LOCK:
                     ck.step(p, self.prior.counts, *args, q, slice_on, slice_on and len(self.terms) > 1)
                     if splat and not beside:
+                        if pending is not None:   # tile k-1's grid blur is done before this splat stages rows
+                            pending.result()
+                            pending = None
                         for t in self.terms:
                             if t.fused is not None:
                                 t.fused.splat(q, a, k, t.cuts[k])
-                                t.fused.fuse(k)
                             else:
                                 sk.splat_tile(q, a, t.lat.offsets, t.lat.weights, t.vals, t.cuts[k], np.int64(0))
                     if consumer is not None:  # (its kernels launch under the lock too)
                         consumer(a, b, q)
+                if fuse_beside:   # the grid blur of the bands tile k made final, beside the next tile's step
+                    pending = _splatter().submit(self._fuse_serial, k)
                 if beside:
                     if pending is not None:
                         pending.result()   # tile k-1 is splatted: every vertex row stays a pixel-ordered sum
-                        self._fuse(k - 1)
                     pending = _splatter().submit(self._splat_serial, q, a, k)
             if pending is not None:
                 pending.result()
                 pending = None
-                self._fuse(-(-n // tile) - 1)
         finally:
             if pending is not None:
                 pending.result()
@@ -413,15 +426,16 @@ class StreamEngine:
         for t in self.terms:
             if t.fused is not None:
                 t.fused.splat(q, a, k)
+                t.fused.fuse(k)
             else:
                 sk.splat_tile_serial(q, a, t.lat.offsets, t.lat.weights, t.vals, np.int64(0))
 
-    def _fuse(self, k: int) -> None:
-        """The grid lattices' messages of the bands tile k's splat made final (grid_stream.FusedGrid.fuse)."""
+    def _fuse_serial(self, k: int) -> None:
+        """The grid lattices' messages of the bands tile k's splat made final (grid_stream.FusedGrid.fuse), on the
+        side thread: the blur runs beside the next tile's step, as a splat does."""
         for t in self.terms:
             if t.fused is not None:
-                with PARALLEL_LOCK:
-                    t.fused.fuse(k)
+                t.fused.fuse(k)
 
     def _start_splat(self) -> None:
         """Pick each kernel's splat buffer (the one not holding the messages) and zero it."""
@@ -457,7 +471,8 @@ class StreamEngine:
                 continue
             scratch = t.bufs[1] if t.vals is t.bufs[0] else t.bufs[0]
             with PARALLEL_LOCK:
-                out.append(ck.blur(t.lat.neighbours, t.vals, scratch))
+                out.append(t.lat.blur(t.vals, scratch) if isinstance(t.lat, GridLattice)
+                           else ck.blur(t.lat.neighbours, t.vals, scratch))
             t.vals = None
         self.blurred = out
 

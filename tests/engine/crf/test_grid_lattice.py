@@ -47,7 +47,11 @@ def test_the_grid_blur_is_the_stored_lattices(h, w, sxy):
     want = ck.blur(lat.neighbours, vals.copy(), np.zeros_like(vals))
     gvals = np.zeros((grid.n_vertices + 1, width), np.float32)
     gvals[ids.ravel()] = vals[lat.offsets.ravel()]
+    scratch = np.full_like(gvals, 7.0)   # garbage, as a used buffer holds, but for the zero row
+    scratch[-1] = 0.0
+    whole = grid.blur(gvals.copy(), scratch)
     got = _blur_whole(grid, gvals)
+    assert np.array_equal(whole, got)   # (the whole lattice at once, and band by band)
     assert np.array_equal(got[ids.ravel()], want[lat.offsets.ravel()])
     assert not got[:-1][grid.touched == 0].any()   # no value reaches a vertex pydensecrf does not have
 
@@ -122,16 +126,23 @@ def test_a_capturing_run_too_big_to_keep_its_history_runs_on_the_grid(monkeypatc
     assert s.solution() is None and lc.BUILD_COUNTS["gaussian"] == built
 
 
-@pytest.mark.parametrize("threads, classes, tile, piece, windows", [
-    (1, 9, 448, 32, 4),     # one splat task beside the step; tiles end inside pixel rows
-    (2, 21, 640, 32, 4),    # 24-float rows: the splat split between two tasks under the step's lock
-    (2, 9, 448, 1, 1),      # a band blurred at a time, staging one window deep: moved and grown often
-    (2, 21, 64, 2, 1),      # tiles shorter than a pixel row
+@pytest.mark.parametrize("threads, classes, tile, piece, windows, fuse", [
+    (1, 9, 448, 32, 4, True),     # one splat task beside the step; tiles end inside pixel rows
+    (2, 21, 640, 32, 4, True),    # 24-float rows: the splat split between two tasks, the blur beside the step
+    (2, 9, 448, 1, 1, True),      # a band blurred at a time, staging one window deep: moved and grown often
+    (2, 21, 64, 2, 1, True),      # tiles shorter than a pixel row
+    (2, 21, 640, 32, 4, False),   # the grid lattice with two buffers (stream.fuses: where they fit, wide rows)
 ])
-def test_the_fused_grid_sweep_is_the_two_buffer_run_bit_for_bit(monkeypatch, threads, classes, tile, piece, windows):
+def test_the_fused_grid_sweep_is_the_two_buffer_run_bit_for_bit(monkeypatch, threads, classes, tile, piece, windows,
+                                                                fuse):
     """grid_stream: one buffer, the splat staged and blurred band by band inside the sweep, gives the stored
     lattice's messages and so its Q, whatever the tile, the piece, the staging depth and the splat's tasks."""
     from engine.crf.fast import grid_stream
+    monkeypatch.setattr(session_mod, "fuses", lambda *a: fuse)
+    made = []
+    real = stream.StreamEngine.__init__
+    monkeypatch.setattr(stream.StreamEngine, "__init__", lambda self, *a, **k: made.append(k.get("fuse"))
+                        or real(self, *a, **k))
     h, w = 83, 90
     img = synthetic_photo(h, w, 5)
     probs = random_probs(classes, h, w, seed=6).astype(np.float16)
@@ -150,6 +161,7 @@ def test_the_fused_grid_sweep_is_the_two_buffer_run_bit_for_bit(monkeypatch, thr
         _, stored = _run(img, probs, params)
     finally:
         numba.set_num_threads(before)
+    assert made and set(made) == {fuse}
     assert np.array_equal(on_grid.probs.view(np.uint8), stored.probs.view(np.uint8))
     assert np.array_equal(on_grid.labels, stored.labels)
 
@@ -177,3 +189,19 @@ def test_a_sweep_holds_one_buffer_of_the_grid_lattice_and_a_few_bands(monkeypatc
     stored = 2 * (bilateral.n_vertices + 1) * width * 4
     tiles = 3 * 1024 * width * 4
     assert eng.nbytes <= fused.main.nbytes + fused.stage.nbytes + (2 * grid_stream.PIECE + 6) * band + stored + tiles
+
+
+def test_a_run_fuses_its_grid_lattice_where_the_splat_runs_beside_the_step_or_two_buffers_do_not_fit():
+    grid, other = gl.make(300, 200, 1.0), build_lattice(gaussian_features(300, 200, 3.0))
+    lats = [grid, other]
+    two, one = stream.vertex_bytes(lats, 24, False), stream.vertex_bytes(lats, 24, True)
+    assert two - one == 4 * 24 * (grid.n_vertices + 1)      # one buffer of the grid lattice less
+    assert stream.vertex_bytes([other], 24, True) == stream.vertex_bytes([other], 24, False)   # stored: two
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        assert stream.fuses(lats, 16, budget=1 << 40)          # one splat task beside the step: always
+        assert not stream.fuses(lats, 24, budget=two)          # wide rows, two buffers fit: kept (faster)
+        assert stream.fuses(lats, 24, budget=two - 1)          # they do not: one
+    finally:
+        numba.set_num_threads(before)

@@ -47,14 +47,14 @@ def _peak(fn) -> int:
 
 def _vertex_bytes(params, width: int, grid: bool = False) -> int:
     """Two (M+1, W) float32 vertex buffers per kernel, of the lattices the session used; grid: the xy kernel's
-    grid form, which a streamed run that keeps no history takes, holds one, its staging rows (a few tiles'
-    bands) and the blur's two scratch pieces (grid_stream.py)."""
+    grid form, which a streamed run that keeps no history takes, holds one where the run fuses it (stream.fuses),
+    its staging rows (a few tiles' bands) and the blur's two scratch pieces (grid_stream.py)."""
     key = (lc.grid_key if grid else lc.gaussian_key)(H, W, params.pos_xy_std)
     lats = [lc.GAUSSIAN_LATTICES.get(key)]
     lats += [lat for key in list(lc.BILATERAL_LATTICES._items) if (lat := lc.BILATERAL_LATTICES.get(key))]
     assert len(lats) == 2 and all(lat is not None and lat.n_points == N for lat in lats)
     total = sum(2 * (lat.n_vertices + 1) * width * 4 for lat in lats)
-    if grid:
+    if grid and stream.fuses(lats, width, session_mod.STREAM_BYTES):
         bw = 2 * lats[0].n_cols
         bands = lats[0].n_vertices // bw
         lo, hi = grid_stream.tile_bands(lats[0], TILE)
