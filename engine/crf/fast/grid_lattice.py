@@ -131,48 +131,10 @@ def normalise(ids, weights, vals, alpha):
             weights[p, r] = weights[p, r] * nrm
 
 
-@njit(nogil=True, parallel=True, fastmath=True, cache=True)
-def blur(vals, tmp, touched, n_cols, a_min):
-    """cpu_kernels.blur over the grid's ids: whole padded rows, new = old + 0.5*(n1 + n2), three axes; ids no
-    pixel touches are written 0 (a missing vertex) from row M, which must be zero in both buffers. Returns
-    whichever of vals/tmp holds the result."""
-    m1, width = vals.shape
-    m = m1 - 1
-    n_rows = m // n_cols
-    stride = np.int64(width * 4)
-    base_v = simd.address(vals)
-    src, dst = base_v, simd.address(tmp)
-    n_bands = n_rows // _BAND
-    for j in range(3):
-        for band in prange(n_bands):
-            d = np.empty((_BAND, 2), np.int64)   # id steps to the two neighbours, per row of the band
-            for sub in range(_BAND):
-                row = band * _BAND + sub
-                for side in range(2):
-                    r, c = _steps(j, side, (row + a_min) & 1)
-                    d[sub, side] = (np.int64((row + r) // _BAND - band) * n_cols + c) * _BAND + (row + r) % _BAND - sub
-            edge = band < 1 or band >= n_bands - 1   # (rows 2 away may leave the grid: checked one by one)
-            for col in range(n_cols):
-                inner = not edge and 0 < col < n_cols - 1
-                for sub in range(_BAND):
-                    v = (np.int64(band) * n_cols + col) * _BAND + sub
-                    if touched[v]:
-                        if inner:
-                            n1, n2 = v + d[sub, 0], v + d[sub, 1]
-                        else:
-                            row = band * _BAND + sub
-                            n1 = np.int64(_neighbour(row, col, j, 0, a_min, n_rows, n_cols, m))
-                            n2 = np.int64(_neighbour(row, col, j, 1, a_min, n_rows, n_cols, m))
-                        simd.blur(dst + v * stride, src + v * stride, src + n1 * stride, src + n2 * stride, width)
-                    else:
-                        simd.copy(dst + v * stride, src + np.int64(m) * stride, width)
-        src, dst = dst, src
-    return vals if src == base_v else tmp
-
-
 @njit(inline="always", fastmath=True)
 def _blur_band(band, base_s, base_d, z, stride, width, j, touched, n_cols, a_min, n_bands):
-    """blur_bands' work for one band (addresses: see blur_bands)."""
+    """One band of one axis, for blur and blur_bands: base_s / base_d are the byte addresses id 0 would have in
+    the source and the destination, z a zero row (missing neighbours and untouched ids read it)."""
     n_rows = n_bands * _BAND
     m = np.int64(n_bands) * n_cols * _BAND
     d = np.empty((_BAND, 2), np.int64)   # id steps to the two neighbours, per row of the band
@@ -199,6 +161,26 @@ def _blur_band(band, base_s, base_d, z, stride, width, j, touched, n_cols, a_min
                 simd.blur(base_d + v * stride, base_s + v * stride, n1, n2, width)
             else:
                 simd.copy(base_d + v * stride, z, width)
+
+
+@njit(nogil=True, parallel=True, fastmath=True, cache=True)
+def blur(vals, tmp, touched, n_cols, a_min):
+    """cpu_kernels.blur over the grid's ids: whole padded rows, new = old + 0.5*(n1 + n2), three axes; ids no
+    pixel touches are written 0 (a missing vertex) from row M, which must be zero in both buffers. Returns
+    whichever of vals/tmp holds the result."""
+    m1, width = vals.shape
+    m = m1 - 1
+    n_rows = m // n_cols
+    stride = np.int64(width * 4)
+    base_v = simd.address(vals)
+    src, dst = base_v, simd.address(tmp)
+    n_bands = n_rows // _BAND
+    for j in range(3):
+        zero = src + np.int64(m) * stride   # (row M of the source: zero)
+        for band in prange(n_bands):
+            _blur_band(band, src, dst, zero, stride, width, j, touched, n_cols, a_min, n_bands)
+        src, dst = dst, src
+    return vals if src == base_v else tmp
 
 
 @njit(nogil=True, fastmath=True, cache=True)
