@@ -415,11 +415,8 @@ class StreamEngine:
                     if pending is not None:
                         pending.result()   # tile k-1 is splatted: every vertex row stays a pixel-ordered sum
                     pending = _splatter().submit(self._splat_serial, q, a, k)
-            if pending is not None:
-                pending.result()
-                pending = None
         finally:
-            if pending is not None:
+            if pending is not None:   # (the last tile's splat or blur: the messages are whole after it)
                 pending.result()
 
     def _splat_serial(self, q: np.ndarray, a: int, k: int) -> None:
