@@ -302,7 +302,9 @@ class Adaptation(QObject):
             locks = st.edits is not None and st.edits.has_locks
             # a revisited image whose locks the carried head learnt already: nothing to teach again
             self._teach_on_ready = locks and not (taught_here and self._opened[1] == locks_key(*st.edits.snapshot()))
-            self._fit_key = b""
+            # the head is fitted to the locks the image has now unless they are to be taught: an undo back to them
+            # restores the head exactly (a walk: a saved stroke undone after a visit to another image stayed learnt)
+            self._fit_key = b"" if self._teach_on_ready else _locks_now(st)
         if extra is not None and extra.features is not None:
             self._features = extra.features
         self._token, self._image_id = st.token, st.path.name
@@ -475,6 +477,14 @@ class Adaptation(QObject):
         self.head, self._fit_key = head, fit_key
         self._emit()
         self.adapted.emit(st.token, pred, box)   # the session shows it and refines around ``box``
+
+
+def _locks_now(st) -> bytes:
+    """locks_key of the image's locks now (none before its first edit)."""
+    if st.edits is not None:
+        return locks_key(*st.edits.snapshot())
+    h, w = st.image.shape[:2]
+    return locks_key(np.zeros((h, w), np.uint8), np.zeros((h, w), bool))
 
 
 def _carried(head: HeadState | None, image_id: str) -> bool:

@@ -341,3 +341,35 @@ def test_a_backbone_only_checkpoint_asks_nothing_about_its_placeholder(qtbot, wi
     assert window.ctl.classes.channel_map == ChannelMap((-1, -1, -1), 1)
     assert window.ctl.classes.class_list.names == ("counter", "tomato", "cardboard")   # nothing added
     assert [window.class_panel.origin(c) for c in range(3)] == ["new"] * 3
+
+
+def test_undo_of_a_saved_stroke_after_visiting_another_image_takes_back_what_it_taught(qtbot, window, tmp_path,
+                                                                                       monkeypatch):
+    """A walk: add cardboard, paint it on img1, save, go to img2 and back, Undo: the head still held the stroke
+    (cardboard 'learnt (1)' with 0 strokes), since the image's locks on its return were not known to be the ones
+    the head was fitted to, and the refit kept what the head img1 came back with had learnt."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    scenes = cardboard_scenes(2)
+    folder = write_site(tmp_path / "site", scenes)
+    window.editing.auto_refine.setChecked(True)
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    add_classes(window, "cardboard")
+    wait_ready(qtbot, window)
+    adapt = window.ctl.adapt
+    before = adapt.head
+    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
+    wait_ready(qtbot, window)
+    assert adapt.taught(CARDBOARD) == (1, 1) and adapt.head is not before
+    assert window.save()
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    wait_ready(qtbot, window)
+    assert window.go_to(0)
+    wait_image(qtbot, window, 0)
+    wait_ready(qtbot, window)
+    assert window.editing.undo.isEnabled()
+    window.editing.undo.trigger()
+    wait_ready(qtbot, window)
+    assert adapt.head is before and adapt.taught(CARDBOARD) == (0, 0)
+    assert window.class_panel.origin(CARDBOARD) == "new"
