@@ -60,9 +60,9 @@ def paint(w, stroke):
     brush_stroke(w, stroke.points[0], stroke.points[-1], stroke.class_id, stroke.radius)
 
 
-def taught_cardboard(qtbot, w, tmp_path, n: int):
-    """A folder of ``n`` cardboard scenes opened with the demo model, "cardboard" added and one stroke of it
-    painted on the first image; returns the scenes and the folder."""
+def site_with_cardboard(qtbot, w, tmp_path, n: int):
+    """A folder of ``n`` cardboard scenes opened with the demo model and "cardboard" added; returns the scenes and
+    the folder."""
     scenes = cardboard_scenes(n)
     folder = write_site(tmp_path / "site", scenes)
     w.editing.auto_refine.setChecked(True)
@@ -70,6 +70,12 @@ def taught_cardboard(qtbot, w, tmp_path, n: int):
     wait_ready(qtbot, w)
     add_classes(w, "cardboard")
     wait_ready(qtbot, w)
+    return scenes, folder
+
+
+def taught_cardboard(qtbot, w, tmp_path, n: int):
+    """site_with_cardboard, and one stroke of cardboard painted on the first image."""
+    scenes, folder = site_with_cardboard(qtbot, w, tmp_path, n)
     paint(w, stroke_across(scenes[0].labels, CARDBOARD))
     wait_ready(qtbot, w)
     return scenes, folder
@@ -349,13 +355,7 @@ def test_undo_of_a_saved_stroke_after_visiting_another_image_takes_back_what_it_
     (cardboard 'learnt (1)' with 0 strokes), since the image's locks on its return were not known to be the ones
     the head was fitted to, and the refit kept what the head img1 came back with had learnt."""
     monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
-    scenes = cardboard_scenes(2)
-    folder = write_site(tmp_path / "site", scenes)
-    window.editing.auto_refine.setChecked(True)
-    start(window, folder, DEMO_V1)
-    wait_ready(qtbot, window)
-    add_classes(window, "cardboard")
-    wait_ready(qtbot, window)
+    scenes, _ = site_with_cardboard(qtbot, window, tmp_path, 2)
     adapt = window.ctl.adapt
     before = adapt.head
     paint(window, stroke_across(scenes[0].labels, CARDBOARD))
