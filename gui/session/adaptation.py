@@ -299,12 +299,12 @@ class Adaptation(QObject):
             self._opened = self._taught.get(image_id)
             taught_here = anchor is not None and image_id in anchor.images
             self._others = max(0, anchor.strokes - (self._opened[0] if taught_here else 0)) if anchor else 0
-            locks = st.edits is not None and st.edits.has_locks
+            locks, now = st.edits is not None and st.edits.has_locks, _locks_now(st)
             # a revisited image whose locks the carried head learnt already: nothing to teach again
-            self._teach_on_ready = locks and not (taught_here and self._opened[1] == locks_key(*st.edits.snapshot()))
+            self._teach_on_ready = locks and not (taught_here and self._opened[1] == now)
             # the head is fitted to the locks the image has now unless they are to be taught: an undo back to them
             # restores the head exactly (a walk: a saved stroke undone after a visit to another image stayed learnt)
-            self._fit_key = b"" if self._teach_on_ready else _locks_now(st)
+            self._fit_key = b"" if self._teach_on_ready else now
         if extra is not None and extra.features is not None:
             self._features = extra.features
         self._token, self._image_id = st.token, st.path.name
