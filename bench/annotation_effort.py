@@ -26,7 +26,10 @@ the window shows on an image nobody corrected: the carried head, then the CRF wi
 argmax is on the line before) is printed as `new-class IoU after 10 scenes: NAME X.XX, ...`. Every run also prints
 the no-harm row: the 5 home test scenes the network gets most wrong corrected with the head carried, then the mean
 pixel accuracy of untouched predictions on 20 further home scenes, carried head vs the network's own: `no harm: home
-accuracy carried X.X% vs network Y.Y%`.
+accuracy carried X.X% vs network Y.Y%`. With classes the model lacks, Train on saved labels then runs on the labels
+(c) saved for the first 10 scenes, with the head carried after them as the folder's saved head, and prints each new
+class's IoU in the trained checkpoint's raw argmax on the --eval scenes, as written (its head over the folder's
+classes kept, engine.learn.trained_head) and with --plain (the network alone); --no-train skips it.
 
 The last line is `effort ratio locks/adaptive: R`: painted pixels of (a) over the better of (b)/(c). (a) is capped at
 30 strokes per scene, so when it does not reach 98% its count is a lower bound and R is conservative.
@@ -59,11 +62,12 @@ from engine.crf.params import preset_for_model  # noqa: E402
 from engine.demo import synth  # noqa: E402
 from engine.demo.annotator import next_stroke, paint, pixel_accuracy  # noqa: E402
 from engine.demo.samples import demo_class_list  # noqa: E402
-from engine.eval.metrics import confusion_matrix, mean_iou  # noqa: E402
+from engine.eval.metrics import confusion_matrix, iou_per_class, mean_iou  # noqa: E402
 from engine.io.labels import write_class_names, write_label_png  # noqa: E402
 from engine.learn.adapt import HeadAdapter  # noqa: E402
 from engine.learn.correction import ImageAdaptation, ReplayMemory  # noqa: E402
 from engine.learn.finetune import Recipe, train_on_folder  # noqa: E402
+from engine.learn.head_store import HeadStore  # noqa: E402
 from engine.demo import own_classes  # noqa: E402
 from engine.io.images import read_image  # noqa: E402
 from engine.io.labels import read_label_png  # noqa: E402
@@ -258,15 +262,42 @@ def evaluate(loaded, eval_set) -> float:
     return mean_iou(conf)
 
 
-def write_saved(folder: Path, annotate_set, labels) -> Path:
+def write_saved(folder: Path, annotate_set, labels, classes: ClassList | None = None) -> Path:
     """The scenes as an app folder whose labels were saved: images + labels/*.png + class_names.txt."""
-    classes = demo_class_list()
+    classes = classes or demo_class_list()
     folder.mkdir(parents=True, exist_ok=True)
     for i, (scene, lab) in enumerate(zip(annotate_set, labels)):
         cv2.imwrite(str(folder / f"scene{i:02d}.png"), cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR))
         write_label_png(folder / "labels" / f"scene{i:02d}.png", lab, classes)
     write_class_names(folder / "labels" / "class_names.txt", classes)
     return folder
+
+
+def train_new_classes(args, loaded, path, scene_set, outcomes, carried, new_classes) -> None:
+    """Train on saved labels with classes the model lacks: the labels (c) saved for the first 10 scenes and the
+    head carried after them (the folder's saved head, as the app keeps it), the app's recipe; the new classes' IoU
+    of the trained checkpoint's untouched raw argmax on the --eval scenes, as written (with the head kept over the
+    folder's classes, engine.learn.trained_head) and with --plain (the network alone)."""
+    n = min(10, len(outcomes))
+    epochs = args.epochs or (Recipe().epochs // 2 if args.quick else Recipe().epochs)
+    names = scene_set.classes.names
+    with tempfile.TemporaryDirectory(prefix="annotation_effort_") as tmp:
+        folder = write_saved(Path(tmp) / "saved", scene_set.annotate[:n], [o.labels for o in outcomes[:n]],
+                             scene_set.classes)
+        HeadStore(folder / "labels", loaded.sha256).save(carried[1], names, scene_set.source)
+        for plain in (False, True):
+            out = Path(tmp) / f"trained_{plain}.pt"
+            t0 = time.time()
+            train_on_folder(folder, path, out, Recipe(epochs=epochs, folder_head=not plain), device="cpu",
+                            loaded=loaded)
+            predictor = Predictor(load_checkpoint(out), device="cpu")
+            conf = sum(confusion_matrix(s.labels, predictor.predict(s.image).argmax(0), len(names))
+                       for s in scene_set.evaluate)
+            ious = iou_per_class(conf)
+            what = "the network alone (--plain)" if plain else "with the head kept"
+            print(f"trained on {n} saved images ({epochs} epochs), {what}, raw argmax: "
+                  + ", ".join(f"{names[c]} {ious[c]:.2f}" for c in new_classes)
+                  + f"; mIoU {np.nanmean(ious) * 100:.1f}% ({time.time() - t0:.0f}s)", flush=True)
 
 
 def main(argv=None) -> int:
@@ -361,6 +392,8 @@ def main(argv=None) -> int:
                 miou = evaluate(load_checkpoint(out), eval_set)
                 print(f"  {f'trained on {n} saved images':<34} {miou * 100:6.2f}%  ({(miou - base) * 100:+.2f} "
                       f"points, {time.time() - t0:.0f}s)", flush=True)
+    if not args.no_train and new_classes and carried_at_10 is not None:
+        train_new_classes(args, loaded, path, scene_set, results["c"][0], carried_at_10, new_classes)
     print(f"wall {time.time() - t_start:.0f}s, load {os.getloadavg()[0]:.1f}")
     if "a" in painted and any(m in painted for m in "bc"):
         best = min(painted[m] for m in "bc" if m in painted)

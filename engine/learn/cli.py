@@ -34,6 +34,9 @@ def build_finetune_parser() -> argparse.ArgumentParser:
                    help=f"share of saved images held out for mIoU (default {d.holdout:g})")
     p.add_argument("--seed", type=int, default=d.seed,
                    help=f"seed of the hold-out split, crops and flips (default {d.seed})")
+    p.add_argument("--plain", action="store_true",
+                   help="write the network alone, without the head over classes it lacked that training otherwise "
+                        "keeps (for other DeepLab code; such classes are then predicted far worse)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     return p
@@ -63,7 +66,8 @@ def finetune_main(argv: list[str]) -> int:
 
     def run():
         recipe = Recipe(mode="head" if args.head_only else "all", epochs=args.epochs, batch_size=args.batch_size,
-                        crop=args.crop, lr=args.lr, holdout=args.holdout, seed=args.seed)
+                        crop=args.crop, lr=args.lr, holdout=args.holdout, seed=args.seed,
+                        folder_head=not args.plain)
         try:
             result = train_on_folder(args.folder, args.model, args.out, recipe, device=args.device,
                                      on_progress=report)
@@ -73,6 +77,10 @@ def finetune_main(argv: list[str]) -> int:
         prov = result.provenance
         mious = prov["held_out_miou"]
         miou = f", held-out mIoU {mious[0][1] * 100:.1f}% -> {mious[-1][1] * 100:.1f}%" if mious else ""
+        if result.folder_head is not None:
+            with_head = (f", {result.head_miou * 100:.1f}% with the head" if result.head_miou is not None else "")
+            miou += (f"; kept a head over the folder's classes, fitted to {prov['folder_head']['fitted_on']} "
+                     f"saved images{with_head}")
         print(f"wrote {args.out}: {len(prov['images'])} training images, {len(prov['held_out'])} held out{miou}")
         if result.lost:
             print(f"warning: {result.lost_text()}", file=sys.stderr)

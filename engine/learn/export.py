@@ -33,17 +33,12 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
         raise EngineError("only the residual head can be exported")
     if len(class_list) != adapter.n_classes:
         raise EngineError(f"the class list has {len(class_list)} classes but the head predicts {adapter.n_classes}")
-    weight, bias, scale, pixel = residual_parts(adapter.resized(state).tensors)
     if folder_head.attached(loaded.model) is not None:
-        raise EngineError("This model is itself an exported adapted model; one head is exported on top of a base "
-                          "network. Export from the base model, or use Train on saved labels to build the classes "
-                          "into a network of their own.")
-    network = copy.deepcopy(loaded.model).cpu().eval()
-    own = folder_head.NetworkClassifier(network.classifier)
-    head = folder_head.FolderHead(own, adapter.source, weight.clone(), bias.clone(), float(scale),
-                                  gate=adapter.config.gate, gate_new=adapter.config.gate_new,
-                                  pixel=pixel.clone() if adapter.config.pixel_weight else None)
-    folder_head.attach(network, head)
+        raise EngineError("This model already carries a head over its folder's classes (an exported adapted model, "
+                          "or one trained on saved labels with classes of its own); one head is exported on top of "
+                          "a network. Use Train on saved labels to build what the strokes taught into it, or export "
+                          "from the base model.")
+    network, settings = network_with_head(loaded.model, adapter, state)
     spec = replace(loaded.spec, n_classes=len(class_list), class_names=class_list.names, palette=class_list.palette,
                    name=f"{loaded.spec.name or Path(loaded.path).stem} adapted",
                    crf_preset=exported_preset(loaded, crf))
@@ -52,12 +47,26 @@ def export_adapted(path: str | Path, loaded, adapter: HeadAdapter, state: HeadSt
                   "taught": {class_list.names[c]: {"strokes": n, "images": len(images)}
                              for c, n, images in state.taught if c < len(class_list)},
                   "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    settings = {"source": list(adapter.source), "n_model": adapter.n_model, "inv_scale": float(scale),
-                "gate": adapter.config.gate, "gate_new": adapter.config.gate_new,
-                "margin": folder_head.NEW_CLASS_MARGIN}
     path = Path(path)
     save_checkpoint(path, network, spec, provenance=provenance, folder_head=settings)
     return path
+
+
+def network_with_head(model, adapter: HeadAdapter, state: HeadState) -> tuple:
+    """(a copy of ``model`` on the CPU with ``state``'s head attached, the head's settings for save_checkpoint):
+    the head as an image nobody corrected sees it (gated by adapter.config). Shared by the export and by Train on
+    saved labels, which keeps a head over a folder's own classes (engine.learn.trained_head)."""
+    weight, bias, scale, pixel = residual_parts(adapter.resized(state).tensors)
+    network = copy.deepcopy(model).cpu().eval()
+    own = folder_head.NetworkClassifier(network.classifier)
+    head = folder_head.FolderHead(own, adapter.source, weight.clone(), bias.clone(), float(scale),
+                                  gate=adapter.config.gate, gate_new=adapter.config.gate_new,
+                                  pixel=pixel.clone() if adapter.config.pixel_weight else None)
+    folder_head.attach(network, head)
+    settings = {"source": list(adapter.source), "n_model": adapter.n_model, "inv_scale": float(scale),
+                "gate": adapter.config.gate, "gate_new": adapter.config.gate_new,
+                "margin": folder_head.NEW_CLASS_MARGIN}
+    return network, settings
 
 
 def exported_preset(loaded, crf: CRFParams | None = None) -> str:

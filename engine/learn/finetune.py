@@ -34,6 +34,7 @@ from ..labels import VOID
 from ..predict import Predictor
 from .augment import crop_and_flip, random_scale
 from .saved import SavedImage, TrainingDataError, check_class_count, folder_class_names, load_checked, saved_images
+from .trained_head import HEAD_IMAGES, with_trained_head
 
 MODES = ("all", "head")
 
@@ -57,6 +58,8 @@ class Recipe:
     scale_range: tuple = (0.5, 1.5)
     holdout: float = 0.2                  # share of saved images held out for mIoU (none with fewer than 5)
     seed: int = 0
+    folder_head: bool = True              # keep a head over classes the network lacked (trained_head); False:
+    #                                       a plain network, as other DeepLab code reads it
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -86,9 +89,12 @@ class TrainProgress:
     miou: float | None = None  # held-out mIoU after the last finished epoch (epoch 0: before training)
     mious: tuple = ()         # (epoch, mIoU) so far
     epoch_done: bool = False  # this report closes an epoch (after its held-out evaluation)
+    stage: str = ""           # after the epochs: what runs now (the head over the folder's classes)
 
     @property
     def text(self) -> str:
+        if self.stage:
+            return self.stage
         m = f", held-out mIoU {self.miou * 100:.1f}%" if self.miou is not None else ""
         loss = f", loss {self.loss:.3f}" if self.step else ""
         return f"epoch {self.epoch}/{self.epochs}, step {self.step}/{self.steps}{loss}{m}"
@@ -105,6 +111,8 @@ class FinetuneResult:
     mious: tuple = ()
     losses: tuple = field(default_factory=tuple)
     lost: tuple = ()      # (class name, IoU before, after) on the training images: see lost_classes
+    head_miou: float | None = None   # held-out mIoU with the head kept over the folder's classes (trained_head)
+    folder_head: dict | None = None  # that head's settings for save_checkpoint; None: a plain network
 
     def lost_text(self) -> str:
         """'' or a warning naming the classes the training lost, for the CLI and the dialog."""
@@ -259,8 +267,9 @@ def evaluate(loaded, model, pairs, device) -> float | None:
 
 
 def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device: str | None = "auto",
-             should_cancel=None, on_progress: ProgressFn = None) -> FinetuneResult:
-    """Fine-tune a copy of ``loaded.model`` on the saved images; the loaded model itself is not changed."""
+             should_cancel=None, on_progress: ProgressFn = None, keep_head: bool = False) -> FinetuneResult:
+    """Fine-tune a copy of ``loaded.model`` on the saved images; the loaded model itself is not changed.
+    ``keep_head``: then fit a head over its classes to the training images' labels (engine.learn.trained_head)."""
     n, size = loaded.spec.n_classes, loaded.spec.input_size
     train_items, held_items = split_holdout(list(items), recipe.holdout, recipe.seed)
     train_pairs = [_network_size(p, size) for p in load_checked(train_items, n)]
@@ -317,11 +326,21 @@ def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device:
                             f"size or the crop, or train the head only. Nothing was written.") from exc
     model = model.eval().cpu()
     check_cancel(should_cancel)
+    settings = head_miou = None
+    if keep_head:
+        report(TrainProgress(recipe.epochs, recipe.epochs, steps, steps, losses[-1] if losses else float("nan"),
+                             tuple(losses), mious[-1][1] if mious else None, tuple(mious),
+                             stage="Fitting the head over the folder's classes to the saved labels…"))
+        model, settings = with_trained_head(loaded, model, train_pairs, should_cancel)
+        head_miou = evaluate(loaded, model, held_pairs, "cpu") if settings is not None else None
     lost = lost_classes(loaded, loaded.model, model, train_pairs, "cpu")
     provenance = _provenance(loaded, recipe, train_items, held_items, dev, losses, mious)
+    if settings is not None:
+        provenance["folder_head"] = {"fitted_on": min(len(train_pairs), HEAD_IMAGES),
+                                     "held_out_miou": None if head_miou is None else float(head_miou)}
     if lost:
         provenance["lost_classes"] = [[name, round(a, 4), round(b, 4)] for name, a, b in lost]
-    return FinetuneResult(model, loaded.spec, provenance, tuple(mious), tuple(losses), lost)
+    return FinetuneResult(model, loaded.spec, provenance, tuple(mious), tuple(losses), lost, head_miou, settings)
 
 
 def _provenance(loaded, recipe, train_items, held_items, dev, losses, mious) -> dict:
@@ -336,20 +355,22 @@ def _provenance(loaded, recipe, train_items, held_items, dev, losses, mious) -> 
     }
 
 
-def _to_folder_classes(folder, loaded, should_cancel=None):
-    """The folder's class list differs from the model's (more, fewer, another order), or the model is an exported
-    adapted one: train a network with the folder's classes, matched by name; classes the network lacks start from
-    the head the strokes taught (the folder's, or the adapted model's own)."""
+def _to_folder_classes(folder, loaded, should_cancel=None) -> tuple:
+    """(the model to train, whether it keeps a head over the folder's classes). The folder's class list differs
+    from the model's (more, fewer, another order), or the model is an exported adapted one: train a network with
+    the folder's classes, matched by name; classes the network lacks start from the head the strokes taught (the
+    folder's, or the adapted model's own), and the trained network keeps such a head (trained_head) when the
+    folder has a class the network lacked or the model came with a head."""
     from ..folder.dataset import Dataset
     from ..models.folder_head import attached
-    from .folder_classes import same_classes, to_folder_classes
+    from .folder_classes import lacking_classes, same_classes, to_folder_classes
     from .head_store import HeadFileError, HeadStore
     from .saved import folder_class_list
 
     classes = folder_class_list(folder)
     adapted = attached(loaded.model) is not None
     if not adapted and (classes is None or same_classes(classes, loaded.spec.class_list())):
-        return loaded
+        return loaded, False
     classes = classes if classes is not None else loaded.spec.class_list()
     head = None
     if not adapted:
@@ -358,7 +379,8 @@ def _to_folder_classes(folder, loaded, should_cancel=None):
         except HeadFileError:
             head = None
     images = (item.load()[0] for item in saved_images(folder))
-    return to_folder_classes(loaded, classes, head, images, should_cancel)
+    keep = adapted or bool(lacking_classes(classes, loaded.spec.class_list()))
+    return to_folder_classes(loaded, classes, head, images, should_cancel), keep
 
 
 def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | Path, recipe: Recipe = Recipe(),
@@ -370,10 +392,10 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
     if out_path.exists() and out_path.is_dir():
         raise EngineError(f"{out_path}: is a folder; give the new checkpoint's file name")
     loaded = loaded if loaded is not None else load_checkpoint(model_path)
-    loaded = _to_folder_classes(folder, loaded, should_cancel)
+    loaded, keep_head = _to_folder_classes(folder, loaded, should_cancel)
     check_class_count(folder, loaded.spec.n_classes)
     items = saved_images(folder)
-    result = finetune(loaded, items, recipe, device, should_cancel, on_progress)
+    result = finetune(loaded, items, recipe, device, should_cancel, on_progress, keep_head and recipe.folder_head)
     check_cancel(should_cancel)
     names = folder_class_names(folder)
     spec = loaded.spec
@@ -383,5 +405,5 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
     spec = replace(spec, name=f"{base_name}, fine-tuned on {len(result.provenance['images'])} images of "
                               f"{Path(folder).name}")
     result.spec = spec
-    save_checkpoint(out_path, result.model, spec, provenance=result.provenance)
+    save_checkpoint(out_path, result.model, spec, provenance=result.provenance, folder_head=result.folder_head)
     return result

@@ -30,6 +30,11 @@ def same_classes(classes: ClassList, model_classes: ClassList) -> bool:
     return _reconciled(classes, model_classes).match == Match.SAME
 
 
+def lacking_classes(classes: ClassList, model_classes: ClassList) -> list[int]:
+    """The folder classes the model lacks (matched by name, as everywhere)."""
+    return [f for f, s in enumerate(_reconciled(classes, model_classes).channel_map(BY_NAME).source) if s < 0]
+
+
 def to_folder_classes(loaded, classes: ClassList, head=None, images=(), should_cancel=None):
     """``loaded`` (LoadedModel) with one classifier output per class of ``classes``, matched by name. ``head``: a
     residual HeadState over these classes taught on ``loaded`` (the folder's labels/.model/ file); an exported

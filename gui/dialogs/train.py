@@ -274,6 +274,10 @@ class TrainDialog(QDialog):
         gain = (f" Held-out mIoU {mious[0][1] * 100:.1f}% before, {mious[-1][1] * 100:.1f}% after."
                 if len(mious) >= 2 else " " + self.holdout_note(len(res.provenance["images"])
                                                                   + len(res.provenance["held_out"])))
+        if res.folder_head is not None:
+            gain += (" It keeps a head over the folder's classes, fitted to the saved labels"
+                     + (f" (held-out mIoU {res.head_miou * 100:.1f}% with it)." if res.head_miou is not None
+                        else "."))
         lost = f"\n\n⚠ {res.lost_text()[0].upper()}{res.lost_text()[1:]}." if res.lost else ""
         self.status.setText(f"Saved {out}.{gain}" + (" ⚠ It lost classes: see the question." if res.lost else ""))
         if QMessageBox.question(self, "Training finished", f"Saved {out}.{gain}{lost}\n\nLoad the new model now?") \

@@ -10,6 +10,7 @@ import torch
 
 from engine.checkpoints import load_checkpoint
 from engine.demo import own_classes
+from engine.errors import EngineError
 from engine.labels import ClassList
 from engine.learn.adapt import AdaptConfig, HeadAdapter
 from engine.learn.correction import ImageAdaptation, ReplayMemory
@@ -322,7 +323,8 @@ def test_finetune_trains_an_exported_adapted_model_like_any_other_checkpoint(tmp
     assert main(["finetune", str(folder), "--model", str(model), "--out", str(out), "--epochs", "1",
                  "--batch-size", "2", "--crop", "96", "--threads", "1", *mode]) == 0
     trained = load_checkpoint(out)
-    assert trained.spec.class_names == CLASSES.names and attached(trained.model) is None
+    # the network under the head now has every folder class, and keeps a head over them (engine.learn.trained_head)
+    assert trained.spec.class_names == CLASSES.names and list(attached(trained.model).source) == list(range(7))
     assert Predictor(trained, device="cpu").predict(scene_with(own_classes.CARDBOARD).image).shape[0] == 7
 
 
@@ -445,3 +447,16 @@ def test_more_folder_classes_than_a_label_map_holds_are_refused_and_the_most_sti
     head, probs = ImageAdaptation(adapter, pred.extract_features(sc.image), "a").learn(
         adapter.original, labels, stroke_on(labels, 254))
     assert probs.shape[0] == 255 and ((probs.argmax(0) == 254) & (labels == 254)).sum() > 0.3 * (labels == 254).sum()
+
+
+def test_a_model_that_already_carries_a_head_is_not_exported_again(tmp_path):
+    """One head is exported on top of a network. A model that carries one already (an export, or a network trained
+    with classes of its own, which keeps its head) is refused with what to do instead, and nothing is written."""
+    from engine.learn.export import export_adapted
+
+    loaded, _, adapter, head = cardboard_taught()
+    first = export_adapted(tmp_path / "adapted.pt", loaded, adapter, head, CLASSES)
+    again = load_checkpoint(first)
+    with pytest.raises(EngineError, match="already carries a head.*Train on saved labels"):
+        export_adapted(tmp_path / "again.pt", again, adapter, head, CLASSES)
+    assert not (tmp_path / "again.pt").exists()
