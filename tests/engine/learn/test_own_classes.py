@@ -460,3 +460,34 @@ def test_a_model_that_already_carries_a_head_is_not_exported_again(tmp_path):
     with pytest.raises(EngineError, match="already carries a head.*Train on saved labels"):
         export_adapted(tmp_path / "again.pt", again, adapter, head, CLASSES)
     assert not (tmp_path / "again.pt").exists()
+
+
+def test_training_a_v2_msc_network_with_a_class_it_lacks_keeps_a_head_that_loads_and_predicts(tmp_path):
+    """The kept head (engine.learn.trained_head) on DeepLab v2 with multi-scale inputs: fitted on its scales, written
+    with the network, loaded back with every folder class, predicting probabilities that sum to one."""
+    from engine.checkpoints.own_format import save_checkpoint
+    from engine.io.labels import write_class_names, write_label_png
+    from engine.learn.finetune import Recipe, train_on_folder
+    from engine.models.registry import build_model
+
+    spec = replace(V2_MSC, class_names=("background", "a", "b", "c"))
+    torch.manual_seed(0)
+    base = tmp_path / "v2.pt"
+    save_checkpoint(base, build_model(spec), spec)
+    folder = tmp_path / "site"
+    (folder / "labels").mkdir(parents=True)
+    classes = ClassList(("background", "a", "b", "c", "shard"))
+    for k in range(2):
+        image = small_image(48, 64, seed=k)
+        labels = np.zeros((48, 64), np.uint8)
+        labels[8:30, 10:40] = 4
+        image[8:30, 10:40] = (250, 20, 200)
+        cv2.imwrite(str(folder / f"img{k}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        write_label_png(folder / "labels" / f"img{k}.png", labels, classes)
+    write_class_names(folder / "labels" / "class_names.txt", classes)
+    out = tmp_path / "trained.pt"
+    res = train_on_folder(folder, base, out, Recipe(mode="head", epochs=1, batch_size=2, crop=48), device="cpu")
+    trained = load_checkpoint(out)
+    assert res.folder_head is not None and list(attached(trained.model).source) == list(range(5))
+    probs = Predictor(trained, device="cpu").predict(small_image(48, 64, seed=0))
+    assert probs.shape == (5, 48, 64) and np.allclose(probs.sum(0), 1, atol=1e-4)
