@@ -21,6 +21,7 @@ from ..constraints import enforce_locks
 from ..params import CRFParams
 from . import cpu_kernels as ck
 from . import lattice_cache as lc
+from . import results
 from . import simd
 from . import window as win
 from .cache import ByteLRU
@@ -31,7 +32,6 @@ from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
 from .prune import PRUNE_LADDER, PRUNE_MASS, negligible_labels
 from .stream import StreamEngine, StreamPrior, fuses, vertex_bytes
-from .threads import PARALLEL_LOCK
 
 PRIOR_BUDGET = 384 << 20
 BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the CPU: streamed (stream.py), no history
@@ -329,9 +329,9 @@ class FastSession:
         kept = self._trajectory[0] == hist.key  # the lattices only with messages (else a cache may have let them go)
         self._last = (params, hist.key, list(hist.terms) if kept else [], hist.groups, locks)  # not hist: Q may go
         if compact:
-            out_probs, labels, unc = self._expand_compact(hist.engine, q, prior)
+            out_probs, labels, unc = results.compact(q, prior, (self.height, self.width))
         else:
-            (out_probs, labels), unc = self._expand(hist.engine, q, prior), None
+            (out_probs, labels), unc = results.full(hist.engine, q, prior, (self.height, self.width)), None
         return out_probs, labels, unc
 
     def _streamed(self, prior: StreamPrior, params: CRFParams, terms: tuple, should_cancel, relay, capture, compact,
@@ -398,21 +398,6 @@ class FastSession:
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": n_iter,
                            "engine": eng.kind, "mode": eng.mode, **_pruning(prior)}
         return out, labels.reshape(self.height, self.width), unc
-
-    def _expand_compact(self, eng, q, prior: Prior):
-        """(CompactProbs, labels, uncertainty) of an engine Q, without a float32 (C,H,W) array."""
-        if not isinstance(q, np.ndarray):  # torch: bring Q to the host, padded as the CPU kernels want
-            g = prior.n_groups
-            host = q.detach().cpu().numpy()
-            q = np.zeros((host.shape[0], simd.row_width(g)), np.float32)
-            q[:, :g] = host
-        n = q.shape[0]
-        out, codes = CompactProbs.grouped(prior.group_of_label, (self.height, self.width))
-        labels = np.empty(n, np.uint8)
-        unc = np.empty(n, np.float32)
-        with PARALLEL_LOCK:
-            ck.expand_compact(q, prior.group_of_label, prior.rep_label, prior.counts, codes, labels, unc)
-        return out, labels.reshape(self.height, self.width), unc.reshape(self.height, self.width)
 
     # ---- local refinement (window.py) ----
     def solution(self) -> win.Solution | None:
@@ -502,7 +487,7 @@ class FastSession:
             computed += 1
             hist.keep(t, q)
             if on_iteration is not None and t < n_iter:
-                on_iteration(t, n_iter, self._preview(eng, q, prior))
+                on_iteration(t, n_iter, results.preview(self.previews, eng, q, prior, (self.height, self.width)))
         self.last_stats = {"groups": prior.n_groups, "labels": prior.n_labels, "computed_iterations": computed,
                            "engine": eng.kind, "mode": getattr(eng, "mode", eng.kind), **_pruning(prior)}
         return q
@@ -521,16 +506,4 @@ class FastSession:
             return np.float32
         if nbytes // 2 <= TRAJECTORY_BUDGET:
             return np.float16
-        return None
-
-    def _expand(self, eng, q, prior: Prior) -> tuple[np.ndarray, np.ndarray]:
-        """Engine Q -> probabilities (C,H,W) float32 and labels (H,W) uint8 on the host."""
-        probs, labels = eng.expand(q, prior.group_of_label, prior.rep_label)
-        return probs.reshape(-1, self.height, self.width), labels.reshape(self.height, self.width)
-
-    def _preview(self, eng, q, prior: Prior):
-        if self.previews == "labels":
-            return lambda: eng.labels(q, prior.rep_label).reshape(self.height, self.width)
-        if self.previews == "probs":
-            return self._expand(eng, q, prior)[0]
         return None
