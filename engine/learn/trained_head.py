@@ -23,14 +23,17 @@ from .adapt import HeadAdapter
 from .correction import ReplayMemory
 from .export import network_with_head
 
-HEAD_IMAGES = 12   # saved images the head is fitted to (a forward pass each; the app replays up to 32)
+HEAD_IMAGES = 12   # saved images the head is fitted to, spread over the training images (a forward pass each;
+#                    the app replays up to 32)
 
 
 def with_trained_head(loaded, model, pairs, should_cancel=None) -> tuple:
     """(``model`` with a residual head over its classes fitted to the (image, labels) ``pairs``, the head's settings
     for save_checkpoint); (model, None) when no pair has a labelled pixel. ``loaded``: the spec the model predicts
     (the folder's classes)."""
-    pairs = [(image, labels) for image, labels in pairs if (labels != VOID).any()][:HEAD_IMAGES]
+    pairs = [(image, labels) for image, labels in pairs if (labels != VOID).any()]
+    if len(pairs) > HEAD_IMAGES:   # spread over the training images, not the first few
+        pairs = [pairs[round(i * (len(pairs) - 1) / (HEAD_IMAGES - 1))] for i in range(HEAD_IMAGES)]
     if not pairs:
         return model, None
     predictor = Predictor(replace(loaded, model=model.eval()), device="cpu")
