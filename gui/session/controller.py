@@ -44,6 +44,7 @@ from gui.session.recovery import Recovery
 from gui.session.relay import relay as _relay
 
 IMAGE_LANES = ("model", "image", "predict", "crf", "preview", "adapt")   # the open image's work
+LEARN_BEFORE_SAVE = "Learning from the last correction before saving…"
 
 
 class AnnotatorController(QObject):
@@ -319,6 +320,8 @@ class AnnotatorController(QObject):
             return False
         if self._refuse_write():           # read-only, or another window took the folder over
             return False
+        if not self._learnt_before_saving(st):
+            return False
         if not self.crf.ensure_exact():  # a preview or a local window is never saved: the exact result is
             self.error.emit("Not saved: the exact CRF result for the settings shown did not finish "
                             "(cancelled or failed). Save again to retry.")
@@ -350,6 +353,21 @@ class AnnotatorController(QObject):
         self.classes.report_kept_aside()   # after "Saved": a replaced class_names.txt must not go unnoticed
         if moved := self.dataset.pop_kept_aside():   # a label file that could not be used, renamed
             self.error.emit(moved)
+        return True
+
+    def _learnt_before_saving(self, st) -> bool:
+        """The learning a stroke started is part of what the stroke shows: a save waits for it (Adaptation.settle)."""
+        if not self.adapt.learning:
+            return True
+        self.waiting.emit(LEARN_BEFORE_SAVE)
+        try:
+            learnt = self.adapt.settle()
+        finally:
+            self.waiting.emit("")
+        if not learnt or self.state is not st:
+            self.error.emit("Not saved: the learning from the last correction did not finish (failed, or another "
+                            "image was opened). Save again to retry.")
+            return False
         return True
 
     def _on_channels_changed(self) -> None:

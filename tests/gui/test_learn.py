@@ -54,6 +54,41 @@ def test_a_stroke_flips_the_wrong_region_and_undo_restores_labels_and_head(qtbot
     assert adapt.head is head1 and (st.labels[region] == cls).mean() > 0.8
 
 
+def test_a_save_right_after_a_stroke_saves_what_the_learning_leads_to(qtbot, window, tmp_path):
+    """A walk pressed Ctrl+S 0.05 s after a stroke on a 12 MP photo: the save waited for an exact run and wrote
+    it, then the stroke's learning arrived, changed 14.8 % of the labels and the image went back to *edited*. The
+    save now waits for the learning too: what is saved is what shows once everything settles."""
+    from engine.annotate.status import Status
+    from engine.io.labels import read_label_png
+
+    folder = write_folder(tmp_path / "site", 2, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    region, cls = largest_wrong_region(st.labels, gt)
+    paint_stroke(window, next_stroke(st.labels, gt))
+    assert window.ctl.adapt.learning                          # due: it starts after the stroke's CRF answer
+    assert window.save()                                       # at once, before any answer came
+    st = wait_ready(qtbot, window)
+    assert not window.ctl.adapt.head.is_original               # the stroke was learnt, before the save
+    assert (st.labels[region] == cls).mean() > 0.8
+    assert st.status == Status.SAVED and not window.isWindowModified()
+    np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), st.labels)
+
+
+def test_leaving_right_after_a_stroke_with_autosave_carries_what_it_taught(qtbot, window, tmp_path):
+    """The same walk, with File > Autosave when leaving: D right after a stroke saved the image and cancelled the
+    stroke's learning, so the next image showed "model not adapted" and learnt nothing from it."""
+    folder = write_folder(tmp_path / "site", 2, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    window.autosave_action.setChecked(True)
+    paint_stroke(window, next_stroke(st.labels, gt))
+    assert window.go(1)
+    st = wait_ready(qtbot, window)
+    assert st.index == 1 and window.ctl.dataset[0].label_path.is_file()
+    assert window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
+
+
 def test_adaptation_learns_in_a_folder_whose_classes_are_in_another_order(qtbot, window, tmp_path):
     """Folder ids differ from the model's channels (remapped by name): the stroke's class is translated to the
     model's channel to learn, and the adapted probabilities come back in the folder's ids."""
