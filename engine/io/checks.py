@@ -43,3 +43,5 @@ def check_regular_file(path: Path, what: str = "image") -> None:
         raise ImageReadError(f"{path}: is a folder, not an {what} file")
     if not stat.S_ISREG(st.st_mode):
         raise ImageReadError(f"{path}: is not a regular file (a pipe, device or socket); it was not read")
+    if st.st_size == 0:
+        raise ImageReadError(f"{path}: the file is empty (0 bytes)")

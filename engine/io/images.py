@@ -179,7 +179,7 @@ def _read_common(path: Path, cap: int, scaling: ImageScaling | None, codec: Code
         raise
     except _PILLOW_ERRORS as exc:  # not even a header Pillow knows: nothing to check a decode against
         raise codec or ImageReadError(f"{path}: not a readable image (unknown format or corrupt header: "
-                                      f"{_short(exc)})") from exc
+                                      f"{_short(exc, path)})") from exc
     size = img.size
     try:
         with img:
@@ -198,9 +198,15 @@ def _read_common(path: Path, cap: int, scaling: ImageScaling | None, codec: Code
         except ImageReadError as cv_exc:
             if "over the limit" in str(cv_exc) or isinstance(cv_exc, BandChoiceError):
                 raise
-            raise codec or ImageReadError(f"{path}: not a readable image ({_short(exc)})") from exc
+            raise codec or ImageReadError(f"{path}: not a readable image ({_short(exc, path)})") from exc
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException, path: Path | None = None) -> str:
+    """The first line of a decoder's message, without the file's path (the message starts with it already), and
+    a cut-off file said in words (Pillow: 'image file is truncated (30 bytes not processed)')."""
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if path is not None:
+        text = text.replace(f" '{path}'", "").replace(f" {path}", "").replace(str(path), path.name)
+    if "truncated" in text.lower():
+        text = f"the file is cut short: {text}; a partial download or copy?"
     return text[:200] or type(exc).__name__

@@ -82,8 +82,22 @@ def test_truncated_jpeg_gives_clear_error(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "full.jpg")
     data = (tmp_path / "full.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 3])
-    with pytest.raises(ImageReadError, match="cut.jpg"):
+    with pytest.raises(ImageReadError, match="cut.jpg") as err:
         read_image(tmp_path / "cut.jpg")
+    # a walk read 'image file is truncated (30 bytes not processed)' for a photo cut at half its size
+    assert "cut short" in str(err.value) or "corrupt data" in str(err.value)
+
+
+def test_an_empty_file_says_so_and_a_message_names_the_path_once(tmp_path):
+    """A walk read 'unknown format or corrupt header: cannot identify image file '<full path>'' for a 0-byte JPEG:
+    the path twice and no word of the file being empty."""
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageReadError, match=r"empty.jpg: the file is empty \(0 bytes\)"):
+        read_image(tmp_path / "empty.jpg")
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    with pytest.raises(ImageReadError) as err:
+        read_image(tmp_path / "junk.png")
+    assert str(err.value).count(str(tmp_path)) == 1, str(err.value)
 
 
 def test_label_png_round_trip_keeps_indices_and_palette(tmp_path):
