@@ -34,6 +34,7 @@ class Readout(QObject):
         window.canvas.zoom_changed.connect(self.show_zoom)
         # the pixel under a still cursor changes when the labels do
         window.ctl.results_changed.connect(self.refresh)
+        window.ctl.image_opened.connect(self.refresh)   # (a walk: an unreadable image kept the last one's values)
         window.ctl.preview_changed.connect(self.refresh)
         window.ctl.editor.region_changed.connect(lambda _box: self.refresh())
 

@@ -22,8 +22,11 @@ class ElidedLabel(QLabel):
         self.setText(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
+        was_empty = not self._full
         self._full = " ".join(str(text).splitlines())   # one line: newlines would grow the bar's height
         super().setText(self._full)
+        if was_empty != (not self._full):   # its minimum width comes or goes (minimumSizeHint)
+            self.updateGeometry()
         self.update()
 
     def text(self) -> str:
@@ -60,7 +63,10 @@ class ElidedLabel(QLabel):
             self.updateGeometry()
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
-        return QSize(self.fontMetrics().averageCharWidth() * self._min_chars, super().minimumSizeHint().height())
+        """min_chars wide, or nothing while it has nothing to show (a walk: an empty readout held 180 px while the
+        message beside it was cut to 'Refining wit…')."""
+        chars = self._min_chars if self._full else 0
+        return QSize(self.fontMetrics().averageCharWidth() * chars, super().minimumSizeHint().height())
 
     def sizeHint(self) -> QSize:  # noqa: N802
         hint = self.minimumSizeHint()

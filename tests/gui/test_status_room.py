@@ -156,3 +156,40 @@ def test_with_the_cursor_off_the_image_a_message_gets_the_readouts_room(qtbot, w
         QApplication.processEvents()
     label = window.readout.pixel
     assert label.shown_text() == label.text() and "unsure" in label.text()
+
+
+def test_an_empty_readout_takes_no_room_from_a_running_steps_message(qtbot, window, env):
+    """A big-photo walk at 1280 px, the learning label at 'model adapted on 1 stroke / 1 image': the message of
+    the running exact run read 'Refining wit…' while the empty readout beside it held 180 px (30 characters)."""
+    folder, model = env
+    window.resize(1280, 720)
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    brush_stroke(window, (20, 20), (60, 40), class_id=1)        # the learning status takes its room too
+    wait_ready(qtbot, window)
+    window.canvas.cursor_moved.emit(-1, -1)                     # no cursor on the image: nothing to read out
+    status = window.status
+    status.set_busy(True)
+    message = "Refining with CRF (fast)… iteration 3 of 10 (exact labels follow)"
+    status.set_activity(message)
+    for _ in range(3):
+        QApplication.processEvents()
+    assert window.readout.pixel.text() == "" and window.readout.pixel.width() < 20
+    assert status.activity.shown_text() == message, status.activity.shown_text()
+    status.set_busy(False)
+
+
+def test_an_image_that_cannot_be_read_clears_the_last_images_readout(qtbot, window, tmp_path):
+    """The same walk pressed D from a photo to a 0-byte file: the canvas was empty, the readout still read
+    '1980, 863  paper 99%, plastic bottle 0%  unsure 0.01'."""
+    from tests.support.gui_helpers import make_colour_model, make_folder
+    folder, model = make_folder(tmp_path / "images", n=1), make_colour_model(tmp_path / "colour.pt")
+    (folder / "img9.png").write_bytes(b"")
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    window.canvas.cursor_moved.emit(10, 10)
+    assert "%" in window.readout.pixel.text()
+    window.ctl.open_index(1)
+    qtbot.waitUntil(lambda: window.ctl.dataset[1].status.value == "error", timeout=10000)
+    QApplication.processEvents()
+    assert window.ctl.state is None and window.readout.pixel.text() == ""
