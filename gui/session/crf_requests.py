@@ -267,6 +267,7 @@ class CRFRequests(QObject):
         it = self.interactive()
         _, params, locks, key = request
         probs = st.probs
+        self.activity.emit(f"Refining with CRF: {it.geometry.text}…")
 
         def job(cancel, report):
             def on_labels(i, n, labels_of):  # the preview's first iteration shows at once (a large image's full

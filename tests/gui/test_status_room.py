@@ -193,3 +193,21 @@ def test_an_image_that_cannot_be_read_clears_the_last_images_readout(qtbot, wind
     qtbot.waitUntil(lambda: window.ctl.dataset[1].status.value == "error", timeout=10000)
     QApplication.processEvents()
     assert window.ctl.state is None and window.readout.pixel.text() == ""
+
+
+def test_a_step_handing_over_to_the_next_never_says_ready_between_them(qtbot, window, env, monkeypatch):
+    """A big-photo walk read 'Ready' for 1-7 s between 'Predicting: done' and the CRF's first iteration, with the
+    bar and Cancel still showing, and the elapsed time started again: the prediction's lane went idle before its
+    result handed over to the CRF's."""
+    folder, model = env
+    shown = []
+    real = window.status.set_activity
+    monkeypatch.setattr(window.status, "set_activity",
+                        lambda text, *a, **k: shown.append(text) or real(text, *a, **k))
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    for _ in range(3):
+        QApplication.processEvents()
+    ready = [i for i, t in enumerate(shown) if t == "Ready"]
+    later = [i for i, t in enumerate(shown) if t.startswith(("Refining", "Predicting"))]
+    assert not any(r < w for r in ready for w in later), shown
