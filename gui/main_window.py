@@ -139,7 +139,8 @@ class MainWindow(QMainWindow):
         c.adapt.status_changed.connect(lambda _text: self.class_panel.set_origins(c.learnt.origins()))
         c.device_changed.connect(self.status.set_device)
         c.activity.connect(self.status.set_activity)
-        c.progress.connect(lambda d, t, s: (self.status.set_progress(d, t), self.status.set_activity(s)))
+        c.progress.connect(lambda d, t, s: (self.status.set_progress(d, t), self.status.set_activity(s),
+                                            prompts.waiting_progress(self, d, t)))
         c.busy_changed.connect(self._on_busy)
         c.error.connect(self.show_error)
         c.save_failed.connect(lambda msg: prompts.warn(self, "Could not save the labels", msg))

@@ -87,6 +87,17 @@ def ask_folder(parent, title: str, default: str) -> str | None:
 WAITING_DIALOG = "waiting_dialog"   # objectName of the busy dialog, found again among the parent's children
 
 
+def waiting_progress(parent, done: int, total: int) -> None:
+    """The busy dialog's bar follows the work it waits for (a walk: it kept moving to and fro while the status bar
+    behind it counted the exact run's iterations); nothing when no dialog is open or no total is known."""
+    from PySide6.QtWidgets import QProgressDialog
+
+    dialog = parent.findChild(QProgressDialog, WAITING_DIALOG)
+    if dialog is not None and total > 0:
+        dialog.setRange(0, total)
+        dialog.setValue(min(done, total - 1))   # (at total a QProgressDialog resets and hides itself)
+
+
 def waiting(parent, text: str, on_cancel) -> None:
     """Show (text) or close ('') a window-modal busy dialog while the app finishes work the user asked for
     (a save waiting for the exact CRF); its Cancel calls on_cancel. Never blocks: the caller's loop runs."""
@@ -111,6 +122,8 @@ def waiting(parent, text: str, on_cancel) -> None:
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(400)  # shows itself only if the wait lasts (a short one must not steal focus)
         dialog.canceled.connect(on_cancel)
+    if dialog.labelText() != text:
+        dialog.setRange(0, 0)   # another step: its own numbers come with its progress (waiting_progress)
     dialog.setLabelText(text)
 
 

@@ -63,3 +63,24 @@ def test_a_suggested_export_folder_that_does_not_exist_opens_the_dialog_at_its_p
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: seen.append(a[2]) or ""))
     assert p.ask_folder(None, "Export", str(tmp_path / "voc")) is None
     assert seen == [str(tmp_path)]
+
+
+def test_the_save_wait_dialog_counts_what_the_status_bar_counts(qtbot):
+    """A big-photo walk: the dialog a save waits behind kept an indeterminate bar while the status bar behind it
+    counted the exact run's iterations 1/10 ... 10/10."""
+    from PySide6.QtWidgets import QProgressDialog, QWidget
+
+    from gui.dialogs import prompts
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    prompts.waiting(parent, "Computing the exact CRF before saving…", lambda: None)
+    dialog = parent.findChild(QProgressDialog, prompts.WAITING_DIALOG)
+    assert dialog.maximum() == 0                                # nothing known yet: to and fro
+    prompts.waiting_progress(parent, 3, 10)
+    assert (dialog.value(), dialog.maximum()) == (3, 10)
+    prompts.waiting_progress(parent, 10, 10)                    # the end: still open until the save closes it
+    assert parent.findChild(QProgressDialog, prompts.WAITING_DIALOG) is dialog and dialog.value() == 9
+    prompts.waiting(parent, "Learning from the last correction before saving…", lambda: None)
+    assert dialog.maximum() == 0                                # another step: its own numbers
+    prompts.waiting(parent, "", lambda: None)
+    assert parent.findChild(QProgressDialog, prompts.WAITING_DIALOG) is None
