@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
         self.presenter = OverlayPresenter(self.canvas)
+        self.presenter.painter.drawing.connect(self._on_drawing)
         self.images_panel = ImagesPanel()
         self.file_list = self.images_panel.list
         self.class_panel = ClassPanel()
@@ -428,6 +429,13 @@ class MainWindow(QMainWindow):
     def _on_backend(self, name: str) -> None:
         self.prefs.crf_backend = name
         self.ctl.crf.set_backend(name)
+
+    def _on_drawing(self, text: str) -> None:
+        """A large image's heat map or uncertainty is coloured in the background: say so until it shows."""
+        if text:
+            self.status.set_activity(text)
+        elif self.status.activity.text().startswith("Drawing the"):
+            self.status.set_activity("Ready")
 
     def _on_busy(self, busy: bool) -> None:
         """A job that ends hands over to the next (a prediction to its CRF, a preview to the exact run) after its

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtGui import QImage, QPixmap
 
 from engine.annotate.state import ImageState
 from engine.display import colormaps
@@ -25,7 +27,7 @@ from engine.display.overlays import (
 from engine.labels import changed_colour
 from engine.project.values import unknown_mask, unknown_rgba, unknown_values
 from gui.canvas.canvas import Canvas
-from gui.canvas.qimage import labels_to_pixmap
+from gui.canvas.qimage import labels_to_pixmap, rgba_to_qimage
 
 LAYERS = {"labels": 1.0, "unknown": 1.2, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
 
@@ -44,11 +46,25 @@ class ViewOptions:
 
 
 SWATCH = (12, 48)   # legend swatch (h, w), drawn by the overlays' own functions
+ASYNC_PIXELS = 4_000_000   # the probability layers of larger images are coloured off the GUI thread: a walk's
+#                            24 MP photo froze the window 1.2 s for the uncertainty, 1.4-2.5 s for a heat map
+
+
+class _Painter(QObject):
+    """Colours a probability layer in a worker thread; the result comes back to the GUI thread as a signal."""
+    done = Signal(str, int, object)   # layer, generation, QImage (premultiplied, ready for a pixmap)
+    drawing = Signal(str)             # what is being drawn ('' when nothing is)
 
 
 class OverlayPresenter:
     def __init__(self, canvas: Canvas):
         self.canvas = canvas
+        self.painter = _Painter()
+        self.painter.done.connect(self._on_painted)
+        self._pool = QThreadPool(self.painter)
+        self._pool.setMaxThreadCount(1)
+        self._generation: dict[str, int] = {}   # per layer: the newest request (older results are dropped)
+        self._waiting: set[str] = set()
         self.opts = ViewOptions()
         self.state: ImageState | None = None
         self.palette: np.ndarray | None = None
@@ -161,9 +177,11 @@ class OverlayPresenter:
     def render_heat(self) -> None:
         probs, c = self.probs(), self.opts.heat_class
         if probs is None or self.palette is None or not 0 <= c < min(len(probs), len(self.palette)):
-            self.canvas.set_overlay("heat", None)
+            self._paint("heat", None)
             return
-        self.canvas.set_overlay("heat", class_heat_rgba(probs[c], self.palette[c]), LAYERS["heat"], 1.0, smooth=True)
+        colour = self.palette[c]
+        name = self.names[c] if c < len(self.names) else f"class {c}"
+        self._paint("heat", lambda: class_heat_rgba(probs[c], colour), f"Drawing the heat map of {name}…")
 
     def uncertainty(self) -> np.ndarray | None:
         """The uncertainty map of what is shown (after the CRF, or of the raw output in 'before' mode)."""
@@ -177,10 +195,43 @@ class OverlayPresenter:
     def render_uncertainty(self) -> None:
         unc = self.uncertainty()
         if not self.opts.show_uncertainty or unc is None:
-            self.canvas.set_overlay("uncertainty", None)
+            self._paint("uncertainty", None)
             return
-        self.canvas.set_overlay("uncertainty", uncertainty_rgba(unc, self.uncertainty_cmap()), LAYERS["uncertainty"],
-                                1.0, smooth=True)
+        cmap = self.uncertainty_cmap()
+        self._paint("uncertainty", lambda: uncertainty_rgba(unc, cmap), "Drawing the uncertainty…")
+
+    def _paint(self, layer: str, make_rgba, text: str = "") -> None:
+        """Show ``make_rgba()`` (None: hide the layer) as a smooth probability layer: at once for images up to
+        ASYNC_PIXELS, else coloured in the painter's thread while the window stays live; a newer request for the
+        layer drops an older one's result."""
+        self._generation[layer] = generation = self._generation.get(layer, 0) + 1
+        if make_rgba is None or self.state is None or self.state.shape[0] * self.state.shape[1] <= ASYNC_PIXELS:
+            self._waiting.discard(layer)
+            self.canvas.set_overlay(layer, None if make_rgba is None else make_rgba(), LAYERS[layer], 1.0,
+                                    smooth=True)
+            self._announce()
+            return
+        self._waiting.add(layer)
+        self.painter.drawing.emit(text)
+        painter = self.painter
+        self._pool.start(lambda: painter.done.emit(layer, generation, _premultiplied(make_rgba())))
+
+    def _on_painted(self, layer: str, generation: int, image: QImage) -> None:
+        if generation != self._generation.get(layer) or self.state is None \
+                or (image.height(), image.width()) != tuple(self.state.shape[:2]):
+            return   # stale: the layer was asked for again, hidden, or the image changed
+        self._waiting.discard(layer)
+        self.canvas.set_overlay_pixmap(layer, QPixmap.fromImage(image), LAYERS[layer], 1.0, smooth=True)
+        self._announce()
+
+    def _announce(self) -> None:
+        if not self._waiting:
+            self.painter.drawing.emit("")
+
+    @property
+    def drawing(self) -> bool:
+        """A probability layer is being coloured in the background."""
+        return bool(self._waiting)
 
     def render_changed(self) -> None:
         changed = None if self.state is None else self.state.changed_by_crf()
@@ -192,3 +243,8 @@ class OverlayPresenter:
     def set_opacity(self, opacity: float) -> None:
         self.opts.opacity = opacity
         self.canvas.set_overlay_opacity("labels", opacity)
+
+
+def _premultiplied(rgba: np.ndarray) -> QImage:
+    """RGBA -> the image format a pixmap takes without converting it again (made in the worker thread)."""
+    return rgba_to_qimage(rgba).convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)

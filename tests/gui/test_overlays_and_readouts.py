@@ -5,7 +5,7 @@ double-click; the zoom and pixel readouts under the cursor."""
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QColor, QMouseEvent
+from PySide6.QtGui import QColor, QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.display import colormaps
@@ -161,3 +161,39 @@ def test_the_heat_map_stays_on_its_class_when_the_class_is_renamed_and_goes_when
     assert window.class_panel.selected() == 2   # another class renamed: the same
     window.class_panel.set_classes(["a", "b"], [(0, 0, 0), (1, 1, 1)])   # (the list shrank past it)
     assert window.class_panel.selected() == -1
+
+
+def test_a_large_images_probability_layers_are_coloured_off_the_gui_thread_newest_first(qtbot, window, env,
+                                                                                         monkeypatch):
+    """A big-photo walk: on a 24 MP photo the uncertainty froze the window 1.2 s and a heat map 1.4-2.5 s, with no
+    word of it. Above ASYNC_PIXELS (lowered here to this small image) the layers are coloured in a worker: the
+    window says what it draws, a newer request drops an older one's result, and the layer shows when ready."""
+    import threading
+
+    from engine.display import overlays as display_overlays
+    from gui.canvas import overlays
+
+    folder, model = env
+    start(window, folder, model)
+    st = wait_ready(qtbot, window)
+    monkeypatch.setattr(overlays, "ASYNC_PIXELS", 0)
+    gate, real = threading.Event(), display_overlays.class_heat_rgba
+
+    def slow(plane, colour):
+        gate.wait(10)
+        return real(plane, colour)
+    monkeypatch.setattr(overlays, "class_heat_rgba", slow)
+    names = window.ctl.classes.class_list.names
+    window.presenter.opts.heat_class = 1
+    window.presenter.render_heat()                                  # returns at once: coloured in the worker
+    assert window.presenter.drawing and window.status.activity.text() == f"Drawing the heat map of {names[1]}…"
+    window.presenter.opts.heat_class = 2
+    window.presenter.render_heat()                                  # the newer request wins
+    gate.set()
+    qtbot.waitUntil(lambda: not window.presenter.drawing, timeout=10000)
+    img = window.canvas.overlay("heat").pixmap().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+    alpha = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.width(), 4)[..., 3].astype(int)
+    palette = window.ctl.classes.class_list.palette_array()
+    off = [np.abs(alpha - real(st.crf_probs[c], palette[c])[..., 3]).mean() for c in (1, 2)]
+    assert off[1] < 2 < off[0], off                                 # class 2's map, not class 1's
+    assert window.status.activity.text() == "Ready"
