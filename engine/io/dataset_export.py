@@ -53,8 +53,11 @@ def saved_entries(dataset) -> list:
 
 
 def saved_labels(dataset, progress=None):
-    """(entry, labels) of every image with a label file, in folder order; progress(done, total) after each."""
+    """(entry, labels) of every image with a label file, in folder order; progress(0, total) first (a bar from the
+    start: one 12 MP labelme export takes minutes), then progress(done, total) after each."""
     entries = saved_entries(dataset)
+    if progress is not None and entries:
+        progress(0, len(entries))
     for done, entry in enumerate(entries, start=1):
         yield entry, read_label_png(entry.label_path)
         if progress is not None:
