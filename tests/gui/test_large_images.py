@@ -186,6 +186,46 @@ def test_a_stroke_does_not_wait_for_the_exact_run_in_flight(qtbot, tmp_path, env
         close_window(w, monkeypatch)
 
 
+def test_with_learning_on_a_stroke_during_the_exact_run_after_a_learnt_one_gets_its_window(qtbot, tmp_path, env,  # noqa: F811
+                                                                                           large, monkeypatch):
+    """A big-photo walk, learning on (the default): after a stroke's learning re-solved its window with the head's
+    new probabilities, a second stroke during the exact run that followed got a 1/7-resolution preview of the whole
+    image, not its window (with learning off it got its window in 0.29 s). Its window now starts from that
+    solution, and the exact labels follow as before."""
+    from engine.crf.fast import window as win
+    # on these small images the head's change spans most of the image: let it stay a window all the same
+    monkeypatch.setattr(refiner, "CHANGED_MAX_SHARE", 1.0)
+    monkeypatch.setattr(win.refine_around, "__defaults__", (None, None, win.MARGIN_SIGMAS, 1.0, None))
+    w, st, _, _ = _open(qtbot, tmp_path, env)
+    try:
+        adapt, crf, lane = w.ctl.adapt, w.ctl.crf, w.ctl.lanes["crf"]
+        qtbot.waitUntil(lambda: adapt._features is not None and not w.ctl.busy, timeout=10000)
+        windows, kinds, gate = [], [], threading.Event()
+        w.ctl.window_refined.connect(windows.append)
+        w.ctl.preview_changed.connect(lambda: kinds.append(crf.shown_kind()))
+        _slow_exact(monkeypatch, gate)
+        probs0 = st.probs
+        _paint_stroke(w)
+        qtbot.waitUntil(lambda: st.probs is not probs0 and len(windows) >= 2, timeout=15000)   # learnt, re-solved
+        qtbot.waitUntil(lambda: lane.current_key is not None and lane.current_key.kind == "crf", timeout=10000)
+        shown, kinds[:] = len(windows), []
+        ed = w.ctl.editor                                 # the exact run is in flight (held): a second stroke
+        ed.set_paint_class(1)
+        ed.begin_stroke((90, 20))
+        ed.stroke_to((100, 24))
+        ed.end_stroke()
+        qtbot.waitUntil(lambda: len(windows) > shown, timeout=10000)
+        assert not gate.is_set() and crf.shown_kind() == "local" and "preview" not in " ".join(kinds), kinds
+        assert (st.labels[st.locked & (st.edits.labels == 1)] == 1).all()
+        gate.set()
+        qtbot.waitUntil(lambda: crf.shown_kind() == "exact" and not w.ctl.busy and not adapt.learning,
+                        timeout=20000)
+        want = FastBackendSession(st.image).run(st.probs, SMALL, locks=st.lock_constraints()).labels
+        np.testing.assert_array_equal(st.labels, want)
+    finally:
+        close_window(w, monkeypatch)
+
+
 def FastBackendSession(image):
     from engine.crf.fast import FastBackend
     return FastBackend(device="cpu").session(image)

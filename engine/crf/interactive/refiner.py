@@ -104,7 +104,9 @@ class InteractiveCRF:
         self.solution = None            # window.Solution of the last capturing exact run (fast engine)
         self._solution_probs = None     # keys.array_key of the probabilities it was computed from
         self._base = None               # those probabilities (a reference: a window on new ones holds the old)
-        self._mixed = False             # a window re-solved new probabilities: no more until an exact run
+        self._mixed = False             # windows re-solved new probabilities into it: those below, and no others
+        self._mixed_with = None         # keys.array_key of those new probabilities
+        self._mixed_boxes: list = []    # the windows that used them (window.HeldProbs)
         self._pending: list[Outcome] = []
         self._unpasted = None           # (solution, WindowResult) not yet taken into the solution
         self._pending_lock = threading.Lock()
@@ -136,11 +138,12 @@ class InteractiveCRF:
         if sol is None or sol.params != params or not hasattr(self._session(), "refine_local"):
             return False
         from ..fast.keys import array_key
-        if self._mixed:
-            return False
+        key = array_key(probs)
+        if self._mixed:   # windows may go on with the probabilities mixed in, not with yet others
+            return key == self._mixed_with
         if probs_changed:
             return sol.shape == tuple(probs.shape[1:]) and self._base is not None
-        return self._solution_probs == array_key(probs)
+        return self._solution_probs == key
 
     def plan(self, params: CRFParams, probs, region=None, probs_changed: bool = False) -> Plan:
         """What to compute for a request: region = the dirty pixels of an edit (box, boxes or mask), else None;
@@ -193,7 +196,7 @@ class InteractiveCRF:
         solution later strokes are refined against."""
         capture = self.wants_windows
         if capture:
-            self._drop_stale_solution(params)
+            self._drop_stale_solution(params, probs)
         result: CRFResult = self.runner.run(self.key, self.image, probs, params, should_cancel=should_cancel,
                                             on_iteration=on_iteration, locks=locks, capture=capture,
                                             compact=self.pixels >= COMPACT_PIXELS)
@@ -202,18 +205,21 @@ class InteractiveCRF:
             solution = session.solution() if hasattr(session, "solution") else None
             from ..fast.keys import array_key
             self.solution, self._solution_probs = solution, (array_key(probs) if solution is not None else None)
-            self._base, self._mixed = (probs if solution is not None else None), False
+            self._base = probs if solution is not None else None
+            self._unmix()
         with self._pending_lock:
             self._pending.clear()  # the exact result replaces every window shown before
             self._unpasted = None
         return self._outcome(KIND_EXACT, params, result.labels, result.probs, note=result.note, unc=result.unc)
 
-    def _drop_stale_solution(self, params: CRFParams) -> None:
+    def _drop_stale_solution(self, params: CRFParams, probs) -> None:
         """Before a capturing run: forget a solution no request can use any more, so its messages (1.4 GB at 12 MP
         x 21 classes) are not held beside the new run's: one for other settings (windows need the settings they
-        are solved with) or a mixed one (a window re-solved new probabilities in it: no more windows). Any other
-        stays: if the run is cancelled (a new stroke), the next window still starts from it."""
-        if self.solution is not None and (self.solution.params != params or self._mixed):
+        are solved with) or one mixed with other probabilities than the run's (windows go on only with those).
+        Any other stays: if the run is cancelled (a new stroke), the next window still starts from it."""
+        from ..fast.keys import array_key
+        if self.solution is not None and (self.solution.params != params or
+                                          (self._mixed and self._mixed_with != array_key(probs))):
             self.forget_solution()
 
     def local(self, probs: np.ndarray, params: CRFParams, region, locks=None, should_cancel=None) -> Outcome | None:
@@ -223,24 +229,33 @@ class InteractiveCRF:
         probabilities the solution came from; the solution is then mixed, so the next request runs exactly."""
         from ..fast.keys import array_key
 
+        from ..fast.window import HeldProbs
+
         box = dirty_box(region)
         solution = self.solution
         if box is None or solution is None:
             return None
-        changed = self._solution_probs != array_key(probs)
-        if changed and (self._mixed or self._base is None):
+        key = array_key(probs)
+        changed = self._solution_probs != key
+        if changed and (self._base is None or (self._mixed and key != self._mixed_with)):
             return None
         self._settle()  # the previous window first
+        held = HeldProbs(self._base, tuple(self._mixed_boxes)) if changed else None
         result = self._session().refine_local(solution, probs, box, locks=locks, should_cancel=should_cancel,
-                                              held_probs=self._base if changed else None)
+                                              held_probs=held)
         if result is None:
             return None
         outcome = self._outcome(KIND_LOCAL, params, result.labels, result.probs, box=result.box)
-        self._mixed = self._mixed or changed
+        if changed:
+            self._mixed, self._mixed_with = True, key
+            self._mixed_boxes.append(result.box)
         with self._pending_lock:  # from here on the window is the current state: it must be shown
             self._pending.append(outcome)
             self._unpasted = (solution, result)  # taken into the solution by the next call (after it is shown)
         return outcome
+
+    def _unmix(self) -> None:
+        self._mixed, self._mixed_with, self._mixed_boxes = False, None, []
 
     def settle(self) -> None:
         """Take the last window into the solution now (else the next call does): the window's idle work."""
@@ -264,7 +279,8 @@ class InteractiveCRF:
         """A solution computed elsewhere (prefetch) for this image and these probabilities."""
         from ..fast.keys import array_key
         self.solution, self._solution_probs = solution, array_key(probs)
-        self._base, self._mixed = probs, False
+        self._base = probs
+        self._unmix()
         with self._pending_lock:
             self._pending.clear()
             self._unpasted = None
@@ -272,7 +288,7 @@ class InteractiveCRF:
     def forget_solution(self) -> None:
         """New probabilities (a new prediction): the solution no longer describes the image."""
         self.solution = self._solution_probs = self._base = None
-        self._mixed = False
+        self._unmix()
         with self._pending_lock:
             self._pending.clear()
             self._unpasted = None

@@ -207,14 +207,46 @@ def test_new_probabilities_in_part_of_the_image_are_refined_in_a_window_there(in
     agree = float(np.mean(window.labels == whole[y0:y1, x0:x1]))
     assert agree >= 0.995, agree
     assert (window.labels[40 - y0:50 - y0, 50 - x0:62 - x0] == 3).mean() > 0.9  # the change itself shows
-    assert it.plan(PARAMS, new, region=(10, 10, 20, 20), probs_changed=True).first == "preview"  # mixed now:
-    it.exact(new, PARAMS)                                                     # the exact run comes first
+    newer = new.copy()                                          # yet other probabilities (the next learning step)
+    newer[3, 10:20, 10:20] = 0.9
+    newer.flags.writeable = False
+    assert it.plan(PARAMS, newer, region=(10, 10, 20, 20), probs_changed=True).first == "preview"  # mixed now:
+    it.exact(new, PARAMS)                                       # with other ones, the exact run comes first
     assert it.plan(PARAMS, new, region=(10, 10, 20, 20)).first == "local"
+
+
+def test_after_a_window_on_new_probabilities_the_next_strokes_windows_hold_the_image_as_the_solution_has_it(
+        interactive):
+    """A big-photo walk: after a stroke's learning re-solved its window with the head's new probabilities, a second
+    stroke during the next exact run got a 1/7-resolution preview, not its window (the solution was 'mixed'). The
+    next windows now go on with those probabilities, each held against what the solution holds: the old ones,
+    and the new ones where an earlier window put them in (window.HeldProbs). Each agrees with a whole-image run on
+    the new probabilities as closely as the first window does."""
+    from engine.crf.fast import FastBackend
+
+    it, probs = interactive
+    it.exact(probs, PARAMS)
+    new = probs.copy()                  # the head changed two places: one around the stroke, one far from it
+    for ys, xs in ((slice(40, 50), slice(50, 62)), (slice(8, 20), slice(8, 22))):
+        new[:, ys, xs] = 0.02
+        new[3, ys, xs] = 0.94
+    new.flags.writeable = False
+    whole = FastBackend(device="cpu").session(it.image).run(new, PARAMS).labels
+    first = it.local(new, PARAMS, (50, 40, 62, 50))          # the learning's window, around the stroke
+    assert first is not None and it.plan(PARAMS, new, region=(8, 8, 22, 20)).first == "local"
+    for box in ((8, 8, 22, 20), (46, 36, 70, 56)):          # a stroke far away, then one over the first window
+        window = it.local(new, PARAMS, box)
+        assert window is not None and window.kind == "local"
+        x0, y0, x1, y1 = window.box
+        agree = float(np.mean(window.labels == whole[y0:y1, x0:x1]))
+        assert agree >= 0.995, (box, agree)
+    assert (window.labels[40 - y0:50 - y0, 50 - x0:62 - x0] == 3).mean() > 0.9
 
 
 def test_a_capturing_run_for_other_settings_does_not_hold_the_old_solution(interactive):
     """Its messages would be held beside the new run's (two trajectories: 2.8 GB at 12 MP x 21 classes); a solution
-    for the same settings stays, for a stroke that cancels the run, unless a window mixed new probabilities in."""
+    for the same settings stays, for a stroke that cancels the run, unless windows mixed other probabilities in
+    than the run's."""
     it, probs = interactive
     it.exact(probs, PARAMS)
     seen = []
@@ -229,7 +261,17 @@ def test_a_capturing_run_for_other_settings_does_not_hold_the_old_solution(inter
     new[3, 40:50, 50:62] = 0.94
     new.flags.writeable = False
     params = PARAMS.replace(bi_w=6)
-    assert it.local(new, params, (50, 40, 62, 50)) is not None and not it.local_possible(params, new, True)
+    assert it.local(new, params, (50, 40, 62, 50)) is not None and it.local_possible(params, new, True)
     seen.clear()
     it.exact(new, params, on_iteration=lambda i, n, p: seen.append(it.solution))
-    assert seen and all(s is None for s in seen)  # no window could start from it any more
+    assert seen and all(s is not None for s in seen)   # a stroke that cancels the run still starts from it
+    newer = new.copy()
+    newer[3, 10:20, 10:20] = 0.9
+    newer.flags.writeable = False
+    assert it.local(newer, params, (10, 10, 20, 20)) is not None   # mixed with ``newer`` now
+    newest = newer.copy()
+    newest[3, 60:70, 90:100] = 0.9
+    newest.flags.writeable = False
+    seen.clear()
+    it.exact(newest, params, on_iteration=lambda i, n, p: seen.append(it.solution))
+    assert seen and all(s is None for s in seen)  # mixed with other probabilities: no window could start from it
