@@ -69,6 +69,11 @@ def ask_overwrite(parent, title: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def confirm(parent, title: str, text: str) -> bool:
+    """Yes or No to something that cannot be undone; No is the default."""
+    return ask_overwrite(parent, title, text)
+
+
 def ask_save_path(parent, title: str, default: str, filters: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
     return path or None

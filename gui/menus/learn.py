@@ -18,6 +18,7 @@ from engine.crf.params import preset_named
 from engine.errors import EngineError
 from engine.learn.export import exported_preset
 
+from gui.dialogs import prompts
 from gui.dialogs.train import TrainDialog
 from gui.dialogs.tune import TuneDialog
 
@@ -41,8 +42,9 @@ class LearnMenu(QObject):
         adapt.set_carry(self.carry_action.isChecked())
         self.carry_action.toggled.connect(self._on_carry)
         self.reset_action = QAction("&Reset adaptation", w)
-        self.reset_action.setToolTip("Forget what the corrections taught: back to the network's own head")
-        self.reset_action.triggered.connect(lambda: adapt.reset())
+        self.reset_action.setToolTip("Forget what the corrections taught: back to the network's own head (the "
+                                     "folder's saved learning too)")
+        self.reset_action.triggered.connect(lambda _checked=False: self.reset())
         self.train_action = QAction("&Train on saved labels…", w)
         self.train_action.setToolTip("Fine-tune the network (or its head) on this folder's saved labels and save "
                                      "a new checkpoint")
@@ -62,6 +64,18 @@ class LearnMenu(QObject):
         adapt.status_changed.connect(self.status_label.setText)
         self.train_dialog = None
         self.tune_dialog = None
+
+    def reset(self) -> bool:
+        """Model > Reset adaptation, after asking when the folder keeps what was learnt (it is removed too)."""
+        ctl = self.window.ctl
+        head, store = ctl.adapt.carried_head, ctl.learnt.store()
+        if head is not None and not head.is_original and store is not None and not ctl.guard.read_only and \
+                not prompts.confirm(self.window, "Reset adaptation",
+                                    f"Forget what the corrections taught ({head.describe()})? The copy this "
+                                    "folder keeps is removed too."):
+            return False
+        ctl.learnt.reset()
+        return True
 
     def _on_adapt(self, on: bool) -> None:
         self.window.prefs.learn_adapt = on

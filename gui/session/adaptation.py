@@ -67,6 +67,7 @@ class Adaptation(QObject):
         self.carry = True         # Model > Carry adaptation to the next images
         self.adapter: HeadAdapter | None = None
         self.head: HeadState | None = None
+        self._parked: HeadState | None = None   # the carried head, set aside while Carry is off (see set_carry)
         self.memory = ReplayMemory()
         self._token = None           # the open image (ImageState token) the fields below describe
         self._image_id = ""
@@ -133,6 +134,7 @@ class Adaptation(QObject):
             return
         self.lane.cancel()
         self.head = self.adapter.original if state is None else self.adapter.resized(state)
+        self._parked = None
         self.memory.forget()
         self._forget_counts()
         self._taught.take(taught or {})
@@ -143,11 +145,18 @@ class Adaptation(QObject):
         taught), or None when there is nothing to keep (no model, or a head kind that is not kept)."""
         if self.adapter is None or self.adapter.kind != "residual":
             return None
-        return self.head, self.adapter.source, self._taught.entries()
+        return self.carried_head, self.adapter.source, self._taught.entries()
+
+    @property
+    def carried_head(self) -> HeadState | None:
+        """The head the next images get and the folder keeps: the open image's, or while Carry is off the one set
+        aside when it went off (what the open image learns then stays on it)."""
+        return self._parked if self._parked is not None else self.head
 
     def taught(self, class_id: int) -> tuple[int, int]:
         """(strokes, images) that taught folder class ``class_id`` in this session's head."""
-        return (0, 0) if self.head is None else self.head.taught_by(class_id)
+        head = self.carried_head
+        return (0, 0) if head is None else head.taught_by(class_id)
 
     def _forget_image(self) -> None:
         self._token, self._features, self._anchor, self._waiting, self._pending = None, None, None, None, None
@@ -180,6 +189,7 @@ class Adaptation(QObject):
         self.lane.cancel()
         self._waiting = self._pending = None
         self.head = self._anchor = self.adapter.original
+        self._parked = None
         self.memory.forget()
         self._fit_key = b""
         self._forget_counts()
@@ -219,12 +229,22 @@ class Adaptation(QObject):
         self._emit()
 
     def set_carry(self, on: bool) -> None:
+        """Model > Carry adaptation to the next images. Off: each next image starts from the network's own head and
+        what a stroke teaches stays on its image; the carried head is set aside, not lost (a walk: turning it off
+        threw away 23 strokes' learning, and the next save overwrote the folder's head with a 1-stroke one), and
+        comes back to the next images when Carry is on again. The folder keeps the carried head meanwhile."""
         self.carry = bool(on)
+        self._emit()
 
     def status_text(self) -> str:
         if self.head is None:
             return ""
-        return self.head.describe() if self.enabled else "adaptation off"
+        if not self.enabled:
+            return "adaptation off"
+        parked = self._parked
+        if parked is not None and not parked.is_original and parked is not self.head:
+            return f"{self.head.describe()} (Carry off; kept: {parked.describe().replace('model adapted on ', '')})"
+        return self.head.describe()
 
     def _emit(self) -> None:
         self.status_changed.emit(self.status_text())
@@ -240,7 +260,9 @@ class Adaptation(QObject):
         image or when it carries over, else the network's own (None: adaptation off or no model)."""
         if not self._active():
             return None
-        return self.head if (self.carry or token == self._token) else self.adapter.original
+        if token is not None and token == self._token:
+            return self.head
+        return self.carried_head if self.carry else self.adapter.original
 
     def predict_fn(self, predictor, head: HeadState | None, image_id: str = ""):
         """fn(image, should_cancel, on_progress=None) -> (probs, Prepared or None), for a worker thread. With an
@@ -291,8 +313,12 @@ class Adaptation(QObject):
             return
         same = st.token == self._token
         if not same:
-            if not self.carry:
+            if not self.carry:                # the carried head waits aside (set_carry)
+                if self._parked is None:
+                    self._parked = self.head
                 self.head = self.adapter.original
+            elif self._parked is not None:    # Carry on again: the next images get it back
+                self.head, self._parked = self._parked, None
             self._anchor = anchor = self._head_of(extra)
             self._features, self._waiting, self._pending = None, None, None
             image_id = st.path.name

@@ -118,6 +118,12 @@ class LearntHead(QObject):
         except EngineError as exc:
             self.error.emit(str(exc))
 
+    def reset(self) -> None:
+        """Model > Reset adaptation: back to the network's own head, in the folder too (a walk: Reset, then close
+        and reopen, and the folder's head file brought all of it back)."""
+        self.adapt.reset()
+        self.save()
+
     def hint_if_untaught_backbone(self) -> None:
         """A backbone-only checkpoint with nothing learnt yet: say what to do."""
         loaded, head = self.loader.loaded, self.adapt.head

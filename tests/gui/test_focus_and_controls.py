@@ -130,7 +130,9 @@ def test_a_long_job_shows_the_time_it_has_taken(qtbot, window):
     shown.set()
     assert status.elapsed.text() == "0:01" and status.progress.isVisible()
     qtbot.waitUntil(lambda: not window.ctl.busy, timeout=5000)
-    assert not status.elapsed.isVisible() and status.elapsed_s() == 0.0
+    # (the window settles one event-loop turn after the lanes, so a job handing over to the next keeps the time)
+    qtbot.waitUntil(lambda: not status.elapsed.isVisible(), timeout=1000)
+    assert status.elapsed_s() == 0.0
 
 
 def test_the_shortcuts_list_names_no_key_called_redo(window):

@@ -196,17 +196,71 @@ def test_a_saved_image_replays_its_saved_labels_on_the_next_images(qtbot, window
     assert replayed and [t for _, t in replayed[-1]] == [saved]
 
 
-def test_reset_puts_the_networks_own_head_back(qtbot, window, tmp_path):
+def test_reset_puts_the_networks_own_head_back(qtbot, window, tmp_path, monkeypatch):
     folder = write_folder(tmp_path / "site", 1, start=FLIPS)
     st = opened(qtbot, window, folder)
     gt = shifted_scene(FLIPS).labels
     paint_stroke(window, next_stroke(st.labels, gt))
     wait_ready(qtbot, window)
     assert not window.ctl.adapt.head.is_original
+    asked = []
+    monkeypatch.setattr(prompts, "confirm", lambda *a: asked.append(a) or True)
     window.learn.reset_action.trigger()
+    assert asked and "is removed too" in asked[0][2]
     st = wait_ready(qtbot, window)
     assert window.ctl.adapt.head.is_original and window.learn.status_label.text() == "model not adapted"
     np.testing.assert_array_equal(st.probs, window.ctl.classes.predictor.predict(st.image))
+
+
+def test_reset_also_forgets_the_folders_copy(qtbot, window, tmp_path, monkeypatch):
+    """A walk: Reset adaptation, then close and reopen, and the folder's head file brought all of it back."""
+    folder = write_folder(tmp_path / "site", 2, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    paint_stroke(window, next_stroke(st.labels, shifted_scene(FLIPS).labels))
+    wait_ready(qtbot, window)
+    assert window.save()
+    store = window.ctl.learnt.store()
+    assert store.path.is_file()
+    monkeypatch.setattr(prompts, "confirm", lambda *a: False)          # No: nothing happens
+    window.learn.reset_action.trigger()
+    assert store.path.is_file() and not window.ctl.adapt.head.is_original
+    monkeypatch.setattr(prompts, "confirm", lambda *a: True)
+    window.learn.reset_action.trigger()
+    wait_ready(qtbot, window)
+    assert not store.path.exists() and window.ctl.adapt.head.is_original
+
+
+def test_carry_off_sets_the_carried_head_aside_and_keeps_it_in_the_folder(qtbot, window, tmp_path, monkeypatch):
+    """A walk turned Carry adaptation off on the 8th image of a folder taught by 23 strokes: the status read 'model
+    not adapted', turning Carry on again brought nothing back, and the next save overwrote the folder's head with a
+    1-stroke one. Now the next images start from the network's own head while Carry is off, the carried head waits
+    aside (and stays the folder's), and the images after Carry comes on again get it back."""
+    import torch
+
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    folder = write_folder(tmp_path / "site", 3, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    paint_stroke(window, next_stroke(st.labels, shifted_scene(FLIPS).labels))
+    wait_ready(qtbot, window)
+    assert window.save()
+    adapt, store = window.ctl.adapt, window.ctl.learnt.store()
+    taught = adapt.head
+    window.learn.carry_action.setChecked(False)
+    assert window.go(1)
+    st = wait_ready(qtbot, window)
+    assert adapt.head.is_original and adapt.carried_head is taught
+    assert window.learn.status_label.text() == "model not adapted (Carry off; kept: 1 stroke / 1 image)"
+    paint_stroke(window, next_stroke(st.labels, shifted_scene(FLIPS + 1).labels))   # learnt on this image only
+    wait_ready(qtbot, window)
+    assert not adapt.head.is_original and adapt.carried_head is taught
+    assert window.save()
+    kept = store.load(len(window.ctl.classes.class_list))             # the folder keeps the carried head
+    assert kept.strokes == taught.strokes and kept.images == taught.images
+    assert all(torch.equal(a, b) for a, b in zip(kept.tensors, taught.tensors))
+    window.learn.carry_action.setChecked(True)
+    assert window.go(1)
+    wait_ready(qtbot, window)
+    assert adapt.head is taught and window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
 
 
 def test_train_dialog_saves_a_checkpoint_and_cancel_writes_nothing(qtbot, window, tmp_path, monkeypatch):
