@@ -46,9 +46,11 @@ class Classes(QObject):
     predict_again = Signal()           # a model channel moved: the open image's probabilities are stale
 
     def __init__(self, folder: Callable, model: Callable, image, crf, model_lane, edits,
-                 parent: QObject | None = None):
-        """``folder()``: the open Dataset or None; ``model()``: the loaded checkpoint or None."""
+                 parent: QObject | None = None, read_only: Callable = lambda: False):
+        """``folder()``: the open Dataset or None; ``model()``: the loaded checkpoint or None; ``read_only()``:
+        another window holds the folder (nothing is written, and the class list is not edited here)."""
         super().__init__(parent)
+        self.read_only = read_only
         self._folder, self._model, self.image, self.crf, self.model_lane, self.edits = \
             folder, model, image, crf, model_lane, edits
         self.class_list = None           # the folder's classes (folder ids), what every label value means
@@ -235,6 +237,8 @@ class Classes(QObject):
             project.set_crf(CRFSettings(self.crf.params, self.crf.backend_name))
 
     def _write_project(self) -> bool:
+        if self.read_only():
+            return False   # this session only: another window writes the folder
         try:
             self.project.write()
         except EngineError as exc:
@@ -283,6 +287,10 @@ class Classes(QObject):
             return False
         if classes == project.classes:
             return True
+        if self.read_only():   # (a walk: a read-only window added and renamed classes in project.json)
+            self.error.emit("This window is read-only (another window holds the folder): its class list is edited "
+                            "in that window.")
+            return False
         old = self.channel_map
         if old is not None:
             index = {match_key(n): c for c, n in enumerate(self.model_classes.names)}

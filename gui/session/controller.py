@@ -114,7 +114,8 @@ class AnnotatorController(QObject):
         self.edits = HandEdits(self.image, self.editor, self.crf, self.adapt, self.sync_status, self)
         self.edits.results_changed.connect(self.results_changed)
         self.classes = Classes(lambda: self.dataset, lambda: self.loader.loaded, self.image, self.crf,
-                               self.lanes["model"], self.edits, self)
+                               self.lanes["model"], self.edits, self,
+                               read_only=lambda: self.guard.read_only)
         _relay(self.classes, self, "model_changed", "error", "activity", "project_settings_applied")
         self.classes.load_requested.connect(self.loader.load)
         self.loader.loading.connect(self.classes.expect_model)

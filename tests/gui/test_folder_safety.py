@@ -280,3 +280,29 @@ def test_a_label_file_of_another_size_or_unreadable_is_kept_aside_when_the_image
         assert w.save() and not (folder / "labels" / "img1.png.replaced2").exists()   # once, not at every save
     finally:
         close_window(w, monkeypatch)
+
+
+def test_a_read_only_window_neither_edits_nor_writes_the_folders_classes(qtbot, tmp_path, env, monkeypatch):
+    """A walk: the read-only window B added 'mitosis' and renamed a class ('saved in …/project.json'); window A
+    kept the old names, and after A saved, project.json and class_names.txt disagreed."""
+    folder, model = env
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: True)
+    w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
+    try:
+        monkeypatch.setattr(folder_lock, "ask_lock_choice", lambda parent, holder, f: READ_ONLY)
+        start(w2, folder, model)
+        wait_ready(qtbot, w2)
+        project = folder / "labels" / "project.json"
+        before = project.read_bytes() if project.exists() else None
+        errors = []
+        w2.ctl.error.connect(errors.append)
+        classes = w2.ctl.classes.project.classes
+        assert not w2.ctl.classes.edit_classes(classes.add("mitosis"))
+        assert not w2.ctl.classes.edit_classes(classes.rename(1, "renamed in B"))
+        assert errors and "read-only" in errors[-1]
+        assert w2.ctl.classes.project.classes == classes                # nothing changed in B either
+        assert (project.read_bytes() if project.exists() else None) == before
+        assert w1.ctl.classes.edit_classes(w1.ctl.classes.project.classes.add("mitosis"))   # A, the writer, may
+    finally:
+        close_window(w2, monkeypatch)
+        close_window(w1, monkeypatch)
