@@ -344,6 +344,7 @@ class Classes(QObject):
         st, entries = self.image.state, list(self._folder().entries)
         unsaved = st is not None and st.dirty and bool((st.labels == class_id).any())
         open_use = [st.path.name + " (open, unsaved)"] if unsaved else []
+        listed = entries[st.index].label_path if unsaved and 0 <= st.index < len(entries) else None
 
         def job(cancel, report):
             from engine.io.labels import read_label_png
@@ -351,6 +352,8 @@ class Classes(QObject):
             for entry in entries:
                 if cancel():
                     break
+                if entry.label_path == listed:   # listed once, as the open image (a walk read it twice)
+                    continue
                 if entry.label_path.is_file():
                     try:
                         if (read_label_png(entry.label_path) == class_id).any():

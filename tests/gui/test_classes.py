@@ -200,3 +200,24 @@ def test_hostile_project_json_folder_opens_and_recorded_crf_values_are_taken(qtb
     assert asked == []                          # CRF values are the folder's: taken, not asked (issue 26, item 5)
     assert window.ctl.crf.params.pos_w == 7.0 and window.crf_panel.params() == window.ctl.crf.params
     assert st.crf_params.pos_w == 7.0
+
+
+def test_an_open_image_whose_unsaved_and_saved_labels_use_a_class_is_counted_once(qtbot, window, env):
+    """A walk: "'mitosis' is used in 2 images: tile07.png (open, unsaved), tile07.png." for one image saved with
+    the class and edited again since."""
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    ed = window.ctl.editor
+    ed.set_paint_class(2)
+    for y in (20, 40):                                  # saved with the class, then painted with it again
+        ed.begin_stroke((40, y))
+        ed.stroke_to((60, y))
+        ed.end_stroke()
+        st = wait_ready(qtbot, window)
+        if y == 20:
+            assert window.save() and (read_label_png(folder / "labels" / "img1.png") == 2).any()
+    assert st.dirty
+    open_use, job = window.ctl.classes.class_usage(2)
+    saved = job(lambda: False, None)
+    assert open_use == ["img1.png (open, unsaved)"] and "img1.png" not in saved
