@@ -29,6 +29,7 @@ from engine.models.device import pick_device
 from engine.models.preprocess import INPUT_STD, to_input
 
 from ..checkpoints import load_checkpoint, save_checkpoint
+from ..crf.params import preset_for_model
 from ..errors import EngineError, check_cancel
 from ..labels import VOID
 from ..predict import Predictor
@@ -392,6 +393,9 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
     if out_path.exists() and out_path.is_dir():
         raise EngineError(f"{out_path}: is a folder; give the new checkpoint's file name")
     loaded = loaded if loaded is not None else load_checkpoint(model_path)
+    # the CRF values the base starts with, by name: the new file's name finds no preset tuned for it (a walk: a
+    # model trained from demo_v1.pt refined with deeplab-v1's values, not demo_v1's)
+    preset = preset_for_model(loaded.spec, loaded.path)
     loaded, keep_head = _to_folder_classes(folder, loaded, should_cancel)
     check_class_count(folder, loaded.spec.n_classes)
     items = saved_images(folder)
@@ -403,7 +407,7 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
         spec = replace(spec, class_names=tuple(names))
     base_name = spec.name or Path(loaded.path).stem
     spec = replace(spec, name=f"{base_name}, fine-tuned on {len(result.provenance['images'])} images of "
-                              f"{Path(folder).name}")
+                              f"{Path(folder).name}", crf_preset=preset)
     result.spec = spec
     save_checkpoint(out_path, result.model, spec, provenance=result.provenance, folder_head=result.folder_head)
     return result

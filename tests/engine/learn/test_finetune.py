@@ -158,6 +158,8 @@ def test_classes_the_network_lacked_are_kept_in_a_head_over_the_trained_network(
     assert attached(with_head.model) is not None and attached(alone.model) is None
     assert with_head.spec.class_names == alone.spec.class_names == own_classes.CLASS_NAMES
     assert read_checkpoint_provenance(kept)["folder_head"]["fitted_on"] == 4
+    from engine.crf.params import preset_for_model   # the base's tuned CRF values, whatever the new file is called
+    assert preset_for_model(with_head.spec, kept) == preset_for_model(alone.spec, plain) == "demo_v1"
     a, b = _own_class_ious(kept, unseen), _own_class_ious(plain, unseen)
     for c in (own_classes.CARDBOARD, own_classes.GLASS):
         assert a[c] > b[c] + 0.15, (own_classes.CLASS_NAMES[c], a[c], b[c])
