@@ -163,6 +163,12 @@ class Classes(QObject):
             self.activity.emit("The model knows none of this folder's classes by name: paint a stroke of each class "
                                "and it learns them on its own features (the Classes panel counts the strokes)")
 
+    def knows_none(self) -> bool:
+        """The model knows none of the folder's classes (a backbone-only checkpoint's placeholder, or no name in
+        common): only strokes can teach them."""
+        loaded, cmap = self._model(), self.channel_map
+        return loaded is not None and cmap is not None and (cmap.mapped == 0 or is_backbone_only(loaded))
+
     def _note_model(self) -> None:
         """Record the model and its channel map in the folder's settings (written with the next save)."""
         loaded, project = self._model(), self.project

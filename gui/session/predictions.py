@@ -14,6 +14,8 @@ from engine.predict import Prediction
 from gui.session.keys import PredictKey
 
 
+UNTAUGHT_NOTE = "the model knows none of these classes yet: paint a stroke of each and it learns them"
+
 class Predictions(QObject):
     activity = Signal(str)
     error = Signal(str)
@@ -72,7 +74,11 @@ class Predictions(QObject):
         prefetched = self.prefetch.take_crf(st.index, probs, self.crf.params, self.crf.backend_name)
         self.image.take_prediction(pred, keep_crf=not refine)
         predictor = self.classes.predictor
-        st.note = (predictor.scale_note(*st.shape) if predictor is not None else None) or ""
+        notes = [predictor.scale_note(*st.shape) if predictor is not None else None]
+        head = self.adapt.carried_head
+        if self.classes.knows_none() and (head is None or head.is_original):   # stays with 'Ready: NAME' until
+            notes.append(UNTAUGHT_NOTE)   # a stroke teaches (a walk: the advice at loading showed for 0.04 s)
+        st.note = "; ".join(n for n in notes if n)
         if refine:
             self.crf.forget()
             self.adapt.image_ready(st, pred.extra)

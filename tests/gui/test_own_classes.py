@@ -226,6 +226,13 @@ def test_a_folder_sharing_no_class_with_the_model_is_told_strokes_teach_them_not
     st = wait_ready(qtbot, window)
     assert st.probs.shape[0] == 3 and not errors, errors
     assert any("knows none of this folder's classes" in m and "stroke" in m for m in notes), notes
+    # and it stays where the user reads it: the walk saw that advice for 0.04 s, then 'Ready: tile01.png'
+    from gui.session.predictions import UNTAUGHT_NOTE
+    qtbot.waitUntil(lambda: window.status.activity.text().startswith("Ready: img1.png"), timeout=10000)
+    assert UNTAUGHT_NOTE in window.status.activity.text()
+    paint(window, stroke_across(np.asarray(st.labels) * 0 + 1, 1))      # a stroke of 'box' teaches it
+    wait_ready(qtbot, window)
+    assert not window.ctl.adapt.head.is_original and UNTAUGHT_NOTE not in window.ctl.state.note
 
 
 def test_the_from_column_says_what_strokes_taught_an_exported_model_and_that_a_placeholder_was_never_trained(
