@@ -71,3 +71,33 @@ class TaughtImages:
         self.clear()
         for image_id, (count, learnt) in entries.items():
             self.set(image_id, count, learnt)
+
+
+def locks_now(st) -> bytes:
+    """locks_key of an image's locks now (none before its first edit)."""
+    if st.edits is not None:
+        return locks_key(*st.edits.snapshot())
+    h, w = st.image.shape[:2]
+    return locks_key(np.zeros((h, w), np.uint8), np.zeros((h, w), bool))
+
+
+def carried_to(head: HeadState | None, image_id: str) -> bool:
+    """A head is carried (gated where the network is sure) to every image but the one it was last fitted on."""
+    return not (head is not None and image_id and head.fitted_on == image_id)
+
+
+TEACHES = ("brush", "fill", "polygon", "superpixel")   # edits counted as strokes while their class stands
+
+
+def standing_strokes(edits, stack, n_classes: int) -> int:
+    """An image's teaching edits that still stand (engine.annotate.edits.RegionEdit.stands_in): on its undo
+    ``stack`` (None: not the editor's image), not undone, not painted over or erased; locks that no such edit
+    explains (restored from the journal, kept by Use model result after the stack was capped) count as one."""
+    labels, locked, count = edits.labels, edits.locked, 0
+    for i in range(stack.count() if stack is not None else 0):
+        edit = getattr(stack.command(i), "edit", None)   # an undone command's pixels do not stand
+        if edit is not None and edit.kind in TEACHES and edit.stands_in(labels, locked, n_classes):
+            count += 1
+    if count == 0 and bool(np.any(locked & (labels < n_classes))):
+        count = 1
+    return count

@@ -32,8 +32,7 @@ import threading
 import weakref
 from dataclasses import replace
 
-import numpy as np
-from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from engine.boxes import union
 from engine.crf.interactive import probs_dtype
@@ -41,12 +40,13 @@ from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState, warm_up_opti
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
 from engine.predict import Prediction
-from gui.session.adapt_records import Prepared, StrokeHeads, TaughtImages, locks_key
+from gui.session.adapt_records import (Prepared, StrokeHeads, TaughtImages, carried_to, locks_key, locks_now,
+                                       standing_strokes)
+from gui.session.event_wait import wait_for
 from gui.session.keys import AdaptKey
 
 LEARNS_FROM = ("brush", "eraser", "void", "fill", "polygon", "superpixel", "clear locks")  # edits the head
 #                                                                                   follows (undo/redo too)
-TEACHES = ("brush", "fill", "polygon", "superpixel")   # edits counted as strokes while their class stands
 FEATURES_STATUS = "Learning: reading the image's features…"
 LEARN_STATUS = "Learning from the correction…"
 
@@ -166,20 +166,11 @@ class Adaptation(QObject):
         self._others, self._opened = 0, (0, None)
 
     def strokes_in_effect(self, st) -> int:
-        """The open image's teaching edits that still stand (engine.annotate.edits.RegionEdit.stands_in): on its
-        undo stack, not undone, not painted over or erased; locks that no such edit explains (restored from the
-        journal, kept by Use model result after the stack was capped) count as one."""
+        """The open image's teaching edits that still stand (adapt_records.standing_strokes)."""
         if st is None or st.edits is None or self.adapter is None:
             return 0
-        labels, locked, n = st.edits.labels, st.edits.locked, self.adapter.n_classes
-        stack, count = self.editor.stack(), 0
-        for i in range(stack.count() if stack is not None and self.editor.state is st else 0):
-            edit = getattr(stack.command(i), "edit", None)   # an undone command's pixels do not stand
-            if edit is not None and edit.kind in TEACHES and edit.stands_in(labels, locked, n):
-                count += 1
-        if count == 0 and bool(np.any(locked & (labels < n))):
-            count = 1
-        return count
+        stack = self.editor.stack() if self.editor.state is st else None
+        return standing_strokes(st.edits, stack, self.adapter.n_classes)
 
     def reset(self, predict: bool = True) -> None:
         """Model > Reset adaptation (and a new folder): back to the network's own head, nothing remembered; with
@@ -272,7 +263,7 @@ class Adaptation(QObject):
         last fitted on image ``image_id`` (predicting that image again, revisited or restored after a crash, shows
         what its strokes showed)."""
         adapter = self.adapter
-        carried = _carried(head, image_id)
+        carried = carried_to(head, image_id)
         if not self._active(predictor) or head is None or head.is_original:
             return lambda image, cancel, progress=None: (
                 predictor.predict(image, should_cancel=cancel, on_progress=progress,
@@ -302,7 +293,7 @@ class Adaptation(QObject):
         if extra is None or extra.features is None or not self._active():
             return None
         adapter, head = self.adapter, self.head_for(None)
-        kw, carried = probs_dtype(*extra.features.image_hw, adapter.n_classes), _carried(head, image_id)
+        kw, carried = probs_dtype(*extra.features.image_hw, adapter.n_classes), carried_to(head, image_id)
         return lambda: (adapter.probs(extra.features, head, carried=carried, **kw), Prepared(extra.features, head))
 
     def image_ready(self, st, extra: Prepared | None) -> None:
@@ -325,7 +316,7 @@ class Adaptation(QObject):
             self._opened = self._taught.get(image_id)
             taught_here = anchor is not None and image_id in anchor.images
             self._others = max(0, anchor.strokes - (self._opened[0] if taught_here else 0)) if anchor else 0
-            locks, now = st.edits is not None and st.edits.has_locks, _locks_now(st)
+            locks, now = st.edits is not None and st.edits.has_locks, locks_now(st)
             # a revisited image whose locks the carried head learnt already: nothing to teach again
             self._teach_on_ready = locks and not (taught_here and self._opened[1] == now)
             # the head is fitted to the locks the image has now unless they are to be taught: an undo back to them
@@ -428,23 +419,11 @@ class Adaptation(QObject):
         waited for with the event loop running, so the labels saved are the ones it leads to. A walk pressed Ctrl+S
         0.05 s after a stroke on a 12 MP photo: the save waited for an exact run, the learning came after it and
         changed 14.8 % of the saved labels, and the image went back to edited. True when nothing is left to learn
-        (cancelled counts: the labels then stay as they are); False when the learning failed."""
+        (a learning step that failed or was cancelled leaves the labels as they are)."""
         if self._pending is not None:
             self.start_learning()
-        if not self.learning:
-            return True
-        loop, failed = QEventLoop(), []
-        timer = QTimer()
-        timer.setInterval(25)
-        timer.timeout.connect(lambda: None if self.learning else loop.quit())
-        connection = self.lane.failed.connect(lambda *_: failed.append(1) or loop.quit())
-        timer.start()
-        try:
-            loop.exec()
-        finally:
-            timer.stop()
-            QObject.disconnect(connection)
-        return not failed
+        wait_for(lambda: not self.learning, self.lane.failed)
+        return not self.learning
 
     def _learn(self, st, edit, replay) -> None:
         labels, locked = st.edits.snapshot()
@@ -526,16 +505,3 @@ class Adaptation(QObject):
         self.head, self._fit_key = head, fit_key
         self._emit()
         self.adapted.emit(st.token, pred, box)   # the session shows it and refines around ``box``
-
-
-def _locks_now(st) -> bytes:
-    """locks_key of the image's locks now (none before its first edit)."""
-    if st.edits is not None:
-        return locks_key(*st.edits.snapshot())
-    h, w = st.image.shape[:2]
-    return locks_key(np.zeros((h, w), np.uint8), np.zeros((h, w), bool))
-
-
-def _carried(head: HeadState | None, image_id: str) -> bool:
-    """A head is carried (gated where the network is sure) to every image but the one it was last fitted on."""
-    return not (head is not None and image_id and head.fitted_on == image_id)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
 from engine.crf.base import progress_only
@@ -38,6 +38,7 @@ from engine.crf.fast.kernel_cache import kernels_cached, uses_numba
 from engine.crf.interactive import IDLE_MS, KIND_EXACT, KIND_NETWORK, InteractiveCRF
 from engine.crf.runner import CRFRunner
 from engine.errors import EngineError
+from gui.session.event_wait import wait_for
 from gui.session.keys import CrfKey
 from gui.session.lanes import Lane
 from gui.session.open_image import OpenImage
@@ -413,17 +414,11 @@ class CRFRequests(QObject):
         key = self._key("crf", self.params)
         if self.lane.current_key != key:
             self._submit_exact(st, capture=True)
-        loop = QEventLoop()
         lane = self.lane
-        connections = [lane.finished.connect(lambda *_: loop.quit()), lane.failed.connect(lambda *_: loop.quit()),
-                       lane.busy_changed.connect(lambda busy: busy or loop.quit())]
         self.waiting.emit("Computing the exact CRF before saving…")
         try:
-            if lane.busy:
-                loop.exec()
+            wait_for(lambda: not lane.busy, lane.finished, lane.failed)
         finally:
-            for c in connections:
-                QObject.disconnect(c)
             self.waiting.emit("")
         return self.labels_exact()
 
