@@ -445,7 +445,7 @@ class MainWindow(QMainWindow):
             self.status.set_busy(True)
         else:
             text = self.status.activity.text()
-            QTimer.singleShot(0, lambda: self._settle_busy(text))
+            QTimer.singleShot(0, self, lambda: self._settle_busy(text))   # (dropped if the window is gone)
 
     def _settle_busy(self, text: str) -> None:
         """Idle after the handover: 'Ready' replaces a running step's message, unless a new one came meanwhile
