@@ -7,12 +7,17 @@ folder guard and a way to read the open dataset, and answers with ``activity`` a
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from engine.annotate.status import Status
 from engine.checkpoints.backbone import is_backbone_only
 from engine.errors import EngineError
+from engine.io.images import read_image
+from engine.io.labels import read_label_png
+from engine.learn.correction import REPLAY_IMAGES
 from engine.learn.head_store import HeadFileError, HeadStore, JournalledHead, drop_journalled
 from engine.models.folder_head import attached
 
@@ -63,6 +68,7 @@ class LearntHead(QObject):
                 found = None
             if found is not None:
                 self.adapt.take_head(*found)
+                self.adapt.replay_saved(self._saved_images())
                 self.activity.emit(_restored("Restored what the model learnt before it stopped", self.adapt.head))
                 return
         store = self.store()
@@ -73,7 +79,19 @@ class LearntHead(QObject):
             state = None
         if state is not None:
             self.adapt.take_head(state)
+            self.adapt.replay_saved(self._saved_images())
             self.activity.emit(_restored("Restored what the model learnt in this folder", self.adapt.head))
+
+    def _saved_images(self) -> list:
+        """(image id, read()) of the folder's hand-saved images for the head to replay, the most recently saved
+        REPLAY_IMAGES, oldest first (the replay memory drops the oldest when full)."""
+        dataset = self._dataset()
+        if dataset is None:
+            return []
+        saved = [e for e in dataset.entries if e.status == Status.SAVED and e.label_path.is_file()]
+        saved = sorted(saved, key=lambda e: e.label_path.stat().st_mtime)[-REPLAY_IMAGES:]
+        scaling = dataset.image_settings
+        return [(e.path.name, functools.partial(_read_saved, e.path, e.label_path, scaling)) for e in saved]
 
     def _set_aside(self, exc: HeadFileError) -> None:
         self.error.emit(str(exc))
@@ -185,3 +203,11 @@ def _strokes(strokes: int, images: int) -> str:
 
 def _restored(what: str, head) -> str:
     return f"{what}: {_strokes(head.strokes, len(head.images))}"
+
+
+def _read_saved(path, label_path, scaling):
+    """(rgb, labels) of a saved image, or None when either cannot be read now."""
+    try:
+        return read_image(path, scaling=scaling), read_label_png(label_path)
+    except EngineError:
+        return None

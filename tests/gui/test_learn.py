@@ -263,6 +263,27 @@ def test_carry_off_sets_the_carried_head_aside_and_keeps_it_in_the_folder(qtbot,
     assert adapt.head is taught and window.learn.status_label.text() == "model adapted on 1 stroke / 1 image"
 
 
+def test_a_reopened_folder_replays_its_saved_images_as_the_session_that_taught_it_did(qtbot, window, tmp_path,
+                                                                                      monkeypatch):
+    """A walk reopened a folder taught by 23 strokes on 6 saved images: the head came back, but nothing was
+    replayed, and one 17-px stroke on a nucleus edge took the next images' stroma from IoU 0.99 to 0.04 (0.99 with
+    the saved images replayed). A reopened folder's saved images are now read again while the open image is idle,
+    and the head replays their labels from the next stroke on."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    folder = write_folder(tmp_path / "site", 3, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    paint_stroke(window, next_stroke(st.labels, shifted_scene(FLIPS).labels))
+    wait_ready(qtbot, window)
+    assert window.save() and window.go(1)
+    wait_ready(qtbot, window)
+    window.ctl.open_folder(folder)                                  # reopened: the head comes from the file
+    adapt = window.ctl.adapt
+    qtbot.waitUntil(lambda: window.ctl.state is not None and not adapt.head.is_original, timeout=20000)
+    assert len(adapt.memory) == 0
+    qtbot.waitUntil(lambda: len(adapt.memory) == 1 and not window.ctl.busy, timeout=30000)
+    assert adapt.memory.items(exclude="img1.png") == []             # img1's saved labels, what it replays
+
+
 def test_train_dialog_saves_a_checkpoint_and_cancel_writes_nothing(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
