@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.labels import VOID
 from engine.learn.adapt import HeadState
+from engine.learn.correction import ImageAdaptation
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,21 @@ def standing_strokes(edits, stack, n_classes: int) -> int:
     if count == 0 and bool(np.any(locked & (labels < n_classes))):
         count = 1
     return count
+
+
+def replay_job(adapter, model_lock, memory, image_id: str, read):
+    """An adapt-lane job: a saved image read again (``read() -> (rgb, labels) or None``) and its saved labels put in
+    the replay ``memory`` (Adaptation.replay_saved); answers ``image_id``. Nothing is kept if the memory was
+    forgotten (Reset) while it ran."""
+    epoch = memory.epoch
+
+    def job(cancel, report):
+        found = read()   # None: unreadable now (the file's own message comes when it is opened)
+        if found is not None:
+            image, labels = found
+            with model_lock:
+                features = adapter.predictor.extract_features(image, should_cancel=cancel)
+            labels = np.where(labels < adapter.n_classes, labels, VOID).astype(np.uint8)
+            ImageAdaptation(adapter, features, image_id).remember_saved(labels, memory, epoch)
+        return image_id
+    return job

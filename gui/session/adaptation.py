@@ -32,18 +32,16 @@ import threading
 import weakref
 from dataclasses import replace
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from engine.boxes import union
 from engine.crf.interactive import probs_dtype
 from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState, warm_up_optimizer
 from engine.learn.correction import ImageAdaptation, ReplayMemory
-from engine.labels import VOID
 from engine.learn.grid import changed_box
 from engine.predict import Prediction
 from gui.session.adapt_records import (Prepared, StrokeHeads, TaughtImages, carried_to, locks_key, locks_now,
-                                       standing_strokes)
+                                       replay_job, standing_strokes)
 from gui.session.event_wait import wait_for
 from gui.session.keys import AdaptKey
 
@@ -353,17 +351,7 @@ class Adaptation(QObject):
 
     def _replay_next(self) -> None:
         image_id, read = self._to_replay[0]
-        adapter, lock, memory, epoch = self.adapter, self.model_lock, self.memory, self.memory.epoch
-
-        def job(cancel, report):
-            found = read()   # None: unreadable now (the file's own message comes when it is opened)
-            if found is not None:
-                image, labels = found
-                with lock:
-                    features = adapter.predictor.extract_features(image, should_cancel=cancel)
-                labels = np.where(labels < adapter.n_classes, labels, VOID).astype(np.uint8)
-                ImageAdaptation(adapter, features, image_id).remember_saved(labels, memory, epoch)
-            return image_id
+        job = replay_job(self.adapter, self.model_lock, self.memory, image_id, read)
         self.lane.submit(AdaptKey("replay", self._token), job)
 
     @property
