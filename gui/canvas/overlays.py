@@ -27,7 +27,7 @@ from engine.display.overlays import (
 from engine.labels import changed_colour
 from engine.project.values import unknown_mask, unknown_rgba, unknown_values
 from gui.canvas.canvas import Canvas
-from gui.canvas.qimage import labels_to_pixmap, rgba_to_qimage
+from gui.canvas.qimage import labels_to_pixmap, rgba_to_premultiplied
 
 LAYERS = {"labels": 1.0, "unknown": 1.2, "locks": 1.5, "heat": 2.0, "uncertainty": 3.0, "changed": 4.0}  # name -> z
 
@@ -214,7 +214,7 @@ class OverlayPresenter:
         self._waiting.add(layer)
         self.painter.drawing.emit(text)
         painter = self.painter
-        self._pool.start(lambda: painter.done.emit(layer, generation, _premultiplied(make_rgba())))
+        self._pool.start(lambda: painter.done.emit(layer, generation, rgba_to_premultiplied(make_rgba())))
 
     def _on_painted(self, layer: str, generation: int, image: QImage) -> None:
         if generation != self._generation.get(layer) or self.state is None \
@@ -243,8 +243,3 @@ class OverlayPresenter:
     def set_opacity(self, opacity: float) -> None:
         self.opts.opacity = opacity
         self.canvas.set_overlay_opacity("labels", opacity)
-
-
-def _premultiplied(rgba: np.ndarray) -> QImage:
-    """RGBA -> the image format a pixmap takes without converting it again (made in the worker thread)."""
-    return rgba_to_qimage(rgba).convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)

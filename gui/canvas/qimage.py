@@ -46,12 +46,17 @@ def labels_to_pixmap(labels: np.ndarray, lut_rgba: np.ndarray) -> QPixmap:
 
 
 def rgba_to_pixmap(rgba: np.ndarray) -> QPixmap:
-    """(H, W, 4) uint8 RGBA (not premultiplied) -> a QPixmap: converted once, into an image the pixmap takes over
-    (the conversion always makes an image of its own, so nothing points into rgba)."""
+    """(H, W, 4) uint8 RGBA (not premultiplied) -> a QPixmap that takes over rgba_to_premultiplied's image."""
+    return QPixmap.fromImageInPlace(rgba_to_premultiplied(rgba))
+
+
+def rgba_to_premultiplied(rgba: np.ndarray) -> QImage:
+    """(H, W, 4) uint8 RGBA (not premultiplied) -> an owning QImage in the format a pixmap takes as it is: converted
+    once (the conversion always makes an image of its own, so nothing points into rgba). Safe off the GUI thread."""
     rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
     h, w = rgba.shape[:2]
     image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-    return QPixmap.fromImageInPlace(image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied))
+    return image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
 
 
 def rgba_to_qimage(rgba: np.ndarray) -> QImage:

@@ -366,8 +366,8 @@ class AnnotatorController(QObject):
         finally:
             self.waiting.emit("")
         if not learnt or self.state is not st:
-            self.error.emit("Not saved: the learning from the last correction did not finish (failed, or another "
-                            "image was opened). Save again to retry.")
+            self.error.emit("Not saved: the learning from the last correction did not finish (another image was "
+                            "opened meanwhile). Save again to retry.")
             return False
         return True
 

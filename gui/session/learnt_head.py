@@ -67,8 +67,7 @@ class LearntHead(QObject):
                 self._set_aside(exc)
                 found = None
             if found is not None:
-                self.adapt.take_head(*found)
-                self.adapt.replay_saved(self._saved_images())
+                self._take(*found)
                 self.activity.emit(_restored("Restored what the model learnt before it stopped", self.adapt.head))
                 return
         store = self.store()
@@ -78,9 +77,13 @@ class LearntHead(QObject):
             self._set_aside(exc)
             state = None
         if state is not None:
-            self.adapt.take_head(state)
-            self.adapt.replay_saved(self._saved_images())
+            self._take(state)
             self.activity.emit(_restored("Restored what the model learnt in this folder", self.adapt.head))
+
+    def _take(self, state, taught=None) -> None:
+        """The head kept beyond the session, and the saved images it learnt from, to replay again."""
+        self.adapt.take_head(state, taught)
+        self.adapt.replay_saved(self._saved_images())
 
     def _saved_images(self) -> list:
         """(image id, read()) of the folder's hand-saved images for the head to replay, the most recently saved

@@ -16,6 +16,7 @@ from gui.session.keys import PredictKey
 
 UNTAUGHT_NOTE = "the model knows none of these classes yet: paint a stroke of each and it learns them"
 
+
 class Predictions(QObject):
     activity = Signal(str)
     error = Signal(str)

@@ -44,11 +44,12 @@ def env(tmp_path):
 
 
 def wait_ready(qtbot, w, timeout=20000):
-    """Until the current image has a CRF result for the parameters the panel shows, nothing runs."""
+    """Until the current image has a CRF result for the parameters the panel shows, nothing runs (and the status
+    bar has settled: it does so one event-loop turn after the lanes, MainWindow._on_busy)."""
     def ready():
         st = w.ctl.state
         return bool(st is not None and st.crf_labels is not None and st.crf_params == w.crf_panel.params()
-                    and not w.ctl.busy)
+                    and not w.ctl.busy and not w.status.cancel.isVisibleTo(w))
     qtbot.waitUntil(ready, timeout=timeout)
     return w.ctl.state
 

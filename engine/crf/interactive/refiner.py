@@ -225,10 +225,9 @@ class InteractiveCRF:
     def local(self, probs: np.ndarray, params: CRFParams, region, locks=None, should_cancel=None) -> Outcome | None:
         """Re-solve the window around `region`; None when it would be most of the image (run exact()). The
         window is pasted into the solution before this returns (see pending()). probs may be new ones (a head
-        adaptation's, changed mainly inside region): the window is solved with them, held against the
-        probabilities the solution came from; the solution is then mixed, so the next request runs exactly."""
+        adaptation's, changed mainly inside region): the window is solved with them, held against what the
+        solution holds (window.HeldProbs); the solution is then mixed, and later windows go on only with them."""
         from ..fast.keys import array_key
-
         from ..fast.window import HeldProbs
 
         box = dirty_box(region)
