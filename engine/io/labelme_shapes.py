@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["Shape", "exact_shapes", "rasterize", "polygon_mask"]
+__all__ = ["Shape", "exact_shapes", "polygon_mask", "rasterize"]
 
 _MAX_SPAN = 256        # longest run of outline vertices one simplified edge may replace
 _PATIENCE = 1          # failed longer edges tried after a failure before the last good one is kept
@@ -65,8 +65,11 @@ def _rows_only(local: np.ndarray, height: int) -> np.ndarray:
     (17 -> 11 s for an 800x600 image of a walk's twelve self-crossing 40-point polygons)."""
     if len(local) <= 8:
         return local
-    side = np.where(local[:, 1] < -2, -1, np.where(local[:, 1] > height + 1, 1, 0))
-    drop = (side != 0) & (side == np.roll(side, 1)) & (side == np.roll(side, -1))
+    y = local[:, 1]
+    side = (y > height + 1).astype(np.int8) - (y < -2).astype(np.int8)
+    before = np.concatenate((side[-1:], side[:-1]))
+    after = np.concatenate((side[1:], side[:1]))
+    drop = (side != 0) & (side == before) & (side == after)
     kept = local[~drop]
     return kept if len(kept) >= 3 else local
 
@@ -123,12 +126,28 @@ def _dedupe(p: np.ndarray) -> np.ndarray:
     return p[keep] if keep.any() else p[:1]
 
 
-def _splice(poly: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Keyhole: walk to the hole's nearest vertex, round the hole, and back along the same slit."""
-    d = np.abs(poly[:, None, :] - hole[None, :, :]).max(axis=2)
-    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+def _splice(poly: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Keyhole: walk to the hole's nearest vertex, round the hole, and back along the same slit. Returns the polygon
+    and the box (x0, y0, x1, y1) of the hole and its slit: the only pixels the cut can change.
+
+    The nearest vertex is looked for among the vertices near the hole first (the first vertex at the least
+    Chebyshev distance, as a search over all of them finds): a region with hundreds of holes spliced into a polygon
+    of thousands of vertices made every splice a distance matrix of both (17 of a 12 MP photo's 111 s)."""
+    lo, hi = hole.min(axis=0), hole.max(axis=0)
+    reach = 1
+    while True:
+        near = np.flatnonzero(np.all((poly >= lo - reach) & (poly <= hi + reach), axis=1))
+        if len(near):
+            d = np.abs(poly[near][:, None, :] - hole[None, :, :]).max(axis=2)
+            k, j = np.unravel_index(int(np.argmin(d)), d.shape)
+            if d[k, j] <= reach:   # every vertex outside the search box is farther than this
+                i = int(near[k])
+                break
+        reach *= 4
     ring = np.concatenate([hole[j:], hole[:j + 1]])
-    return _dedupe(np.concatenate([poly[:i + 1], ring, poly[i:]]))
+    x0, y0 = np.minimum(lo, poly[i])
+    x1, y1 = np.maximum(hi, poly[i])
+    return _dedupe(np.concatenate([poly[:i + 1], ring, poly[i:]])), (int(x0), int(y0), int(x1), int(y1))
 
 
 def _contours(own: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -168,18 +187,19 @@ def _simplify(poly: np.ndarray, own: np.ndarray, allowed: np.ndarray) -> np.ndar
     if n <= 4:
         return poly
     h, w = own.shape
-    kept = [0]
+    kept = np.empty_like(poly)     # the kept vertices so far, in order: kept[:m]
+    kept[0], m = poly[0], 1
     a = 0
     while a < n - 1:
         best, misses = a + 1, 0
         for b in range(a + 2, min(n, a + _MAX_SPAN) + 1):
-            candidate = np.concatenate([poly[kept], poly[b:]]) if b < n else poly[kept]
-            if len(candidate) < 3:
+            if m + (n - b) < 3:
                 break
             run = np.concatenate([poly[a:b], poly[b % n][None]])
             if _deviation(run) > 1.5:   # the edge would leave a pixel of the outline out, or take a neighbour in
                 ok = False
             else:
+                candidate = np.concatenate([kept[:m], poly[b:]]) if b < n else kept[:m]
                 lo, hi = np.maximum(run.min(axis=0) - 1, 0), np.minimum(run.max(axis=0) + 1, [w - 1, h - 1])
                 ok = _fits(candidate, own, allowed, (lo[0], lo[1], hi[0], hi[1])) is not None
             if ok:
@@ -190,9 +210,9 @@ def _simplify(poly: np.ndarray, own: np.ndarray, allowed: np.ndarray) -> np.ndar
                     break
         if best >= n:
             break
-        kept.append(best)
+        kept[m], m = poly[best], m + 1
         a = best
-    out = poly[kept]
+    out = kept[:m].copy()
     return out if len(out) >= 3 and _area2(out) != 0 else poly
 
 
@@ -208,22 +228,35 @@ def _trace(region: _Region) -> None:
     if holes:
         every = outer
         for hole in holes:
-            every = _splice(every, hole)
+            every = _splice(every, hole)[0]
         exact = _fits(every, region.own, region.own)
         if exact is not None:
             poly, painted = every, exact
         else:
             for hole in holes:
-                cut = _splice(poly, hole)
-                smaller = _fits(cut, region.own, painted)
-                if smaller is not None:
-                    poly, painted = cut, smaller
+                poly, painted = _cut_if_exact(poly, hole, region.own, painted)
     poly = _simplify(poly, region.own, painted)
     final = _fits(poly, region.own, painted)
     if final is None or _area2(poly) == 0:
         return
     region.points = poly + np.array([region.x, region.y])
     region.paints = final
+
+
+def _cut_if_exact(poly: np.ndarray, hole: np.ndarray, own: np.ndarray, painted: np.ndarray) -> tuple:
+    """(polygon, what it paints) with ``hole`` cut out where the cut still paints all of ``own`` and no more
+    than ``painted``; else as they were. A cut changes only the pixels of its hole and slit, so only their box
+    (a pixel wider each way) is rasterised: checking each of a region's 576 holes on its whole 2570 x 2000 box
+    took 28 s of a 12 MP photo's export."""
+    cut, (x0, y0, x1, y1) = _splice(poly, hole)
+    h, w = own.shape
+    box = (max(x0 - 1, 0), max(y0 - 1, 0), min(x1 + 1, w - 1), min(y1 + 1, h - 1))
+    local = _fits(cut, own, painted, box)
+    if local is None:
+        return poly, painted
+    painted = painted.copy()
+    painted[box[1]:box[3] + 1, box[0]:box[2] + 1] = local
+    return cut, painted
 
 
 def _regions(mask: np.ndarray, value: int) -> list[_Region]:

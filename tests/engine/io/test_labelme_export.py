@@ -309,3 +309,56 @@ def test_a_polygon_cut_to_the_canvas_rows_draws_the_same_pixels():
         ImageDraw.Draw(canvas).polygon(xy=(poly - (x0, y0)).ravel().tolist(), outline=1, fill=1)
         whole = np.asarray(canvas).astype(bool)
         assert np.array_equal(polygon_mask(poly, h, w, x0, y0), whole)
+
+
+def test_a_keyhole_slit_starts_at_the_vertex_a_full_search_finds():
+    """_splice looks for the hole's nearest polygon vertex among those near the hole first; the vertex it takes
+    (the first at the least Chebyshev distance) and the polygon it makes are the full search's."""
+    from engine.io.labelme_shapes import _dedupe, _splice
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        poly = rng.integers(0, 400, (int(rng.integers(3, 80)), 2))
+        hole = rng.integers(0, 400, (int(rng.integers(3, 12)), 2)) // int(rng.integers(1, 8))
+        d = np.abs(poly[:, None, :] - hole[None, :, :]).max(axis=2)
+        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+        ring = np.concatenate([hole[j:], hole[:j + 1]])
+        expected = _dedupe(np.concatenate([poly[:i + 1], ring, poly[i:]]))
+        cut, (x0, y0, x1, y1) = _splice(poly, hole)
+        assert np.array_equal(cut, expected)
+        assert (x0, y0) == tuple(np.minimum(hole.min(axis=0), poly[i])) and \
+            (x1, y1) == tuple(np.maximum(hole.max(axis=0), poly[i]))
+
+
+def test_a_hole_is_cut_by_rasterising_its_box_only(monkeypatch):
+    """A region with many holes whose all-at-once keyhole is not exact cuts them one at a time; each cut is checked
+    on its hole's and slit's box (not the region's: 576 holes on a 2570 x 2000 region took 28 s of a 12 MP
+    export), and what the polygon paints afterwards is what PIL paints for it over the whole region."""
+    from engine.io import labelme_shapes as ls
+
+    own = np.ones((120, 160), bool)
+    rng = np.random.default_rng(5)
+    for _ in range(30):                      # square holes of 2-5 px, some touching diagonally (interlocked)
+        y, x, s = int(rng.integers(4, 110)), int(rng.integers(4, 150)), int(rng.integers(2, 6))
+        own[y:y + s, x:x + s] = False
+    own[50:52, 60:62] = False
+    own[52:54, 62:64] = False                # two holes joined at a corner: one keyhole for all cannot be exact
+    region = ls._Region(1, 0, 0, own)
+    outer, holes = ls._contours(own)
+    assert len(holes) > 10
+    every = outer
+    for hole in holes:
+        every = ls._splice(every, hole)[0]
+    assert ls._fits(every, own, own) is None       # so _trace cuts them one at a time
+    canvases = []
+    real = ls.polygon_mask
+    monkeypatch.setattr(ls, "polygon_mask", lambda p, h, w, dx=0, dy=0: canvases.append(h * w) or real(p, h, w, dx, dy))
+    poly, painted = outer, ls._fits(outer, own, np.ones_like(own))
+    for hole in holes:
+        cut_before = canvases.copy()
+        poly, painted = ls._cut_if_exact(poly, hole, own, painted)
+        assert max(canvases[len(cut_before):]) < own.size / 4    # the hole's box, not the region's
+    assert np.array_equal(real(poly, *own.shape), painted)      # the box-merged result is the whole polygon's
+    assert (painted & own).sum() == own.sum() and (~own & ~painted).sum() > 0   # holes were cut out
+    ls._trace(region)
+    assert region.points is not None and np.array_equal(region.paints, real(region.points, *own.shape))
