@@ -475,9 +475,10 @@ class Adaptation(QObject):
         labels, locked = st.edits.snapshot() if st.edits is not None else (None, None)
         memory = self.memory if self.carry else None
         count = self.strokes_in_effect(st)
+        carried = carried_to(head, self._image_id)   # an undo back to the head the image was opened with: as shown
 
         def job(cancel, report):
-            probs = image.probs(head)
+            probs = image.probs(head, carried=carried)
             if labels is not None:
                 image.remember(labels, locked, memory)
             pred = Prediction.from_probs(probs)

@@ -167,6 +167,34 @@ def test_the_head_carries_over_and_never_touches_saved_labels(qtbot, window, tmp
     assert window.file_list.status_text(0) == "saved"
 
 
+def test_undo_on_an_image_the_head_was_carried_to_gives_back_what_it_showed(qtbot, window, tmp_path, monkeypatch):
+    """A walk: an image opened with the head carried (gated where the network is sure), one stroke, Ctrl+Z. The
+    head came back, but its probabilities were made ungated, as on the image that taught it: 6.4 % of a 4 MP
+    image kept other labels, and the image was marked predicted. Undo now gives back what the image showed."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    folder = write_folder(tmp_path / "site", 2, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    paint_stroke(window, next_stroke(st.labels, shifted_scene(FLIPS).labels))
+    wait_ready(qtbot, window)
+    assert window.ctl.save()
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    st = wait_ready(qtbot, window)
+    adapt = window.ctl.adapt
+    carried, shown, probs = adapt.head, st.labels.copy(), st.probs.copy()
+    assert not carried.is_original and carried.fitted_on != st.path.name
+    ungated = adapt.adapter.probs(adapt.adapter.predictor.extract_features(st.image), carried)
+    assert not np.allclose(ungated, probs, atol=1e-3)               # the gate matters on this image
+    paint_stroke(window, next_stroke(shown, shifted_scene(FLIPS + 1).labels))
+    wait_ready(qtbot, window)
+    assert adapt.head is not carried
+    window.ctl.editor.stack().undo()
+    st = wait_ready(qtbot, window)
+    assert adapt.head is carried
+    np.testing.assert_allclose(st.probs, probs, atol=1e-6)
+    np.testing.assert_array_equal(st.labels, shown)
+
+
 def test_a_saved_image_replays_its_saved_labels_on_the_next_images(qtbot, window, tmp_path, monkeypatch):
     """After a stroke and Save on img1, what the carried head replays for img1 is every labelled pixel of the
     saved labels, not only the painted ones; the stroke on img2 learns with it."""
