@@ -193,7 +193,8 @@ class TrainDialog(QDialog):
             self.info.setText(problem)     # Start still says why, with the engine's own message
             self.start_button.setEnabled(ds is not None and loaded is not None and not self.lane.busy)
             return
-        self.info.setText(f"{n} saved image{'s' * (n != 1)} in {ds.labels_dir} (unsaved edits are not used); "
+        self.info.setText(f"{n} saved image{'s' * (n != 1)} in {ds.labels_dir} (unsaved edits are not used"
+                          + (f"; {problem[0].lower()}{problem[1:-1]}" if problem else "") + "); "
                           f"base model: {loaded.spec.name or loaded.path.name} (SHA-256 {loaded.sha256[:12]}…). "
                           + self.holdout_note(n))
         if not self.out.text():   # beside the labels, never among the images
@@ -206,7 +207,7 @@ class TrainDialog(QDialog):
         if held == 0:
             return (f"No held-out mIoU: with fewer than {HOLDOUT_MIN} saved images every one is used to train, so "
                     "none is kept aside to measure on; only the loss is shown.")
-        return f"{held} of them are held out to measure mIoU before and after."
+        return f"{held} of them {'is' if held == 1 else 'are'} held out to measure mIoU before and after."
 
     def recipe(self) -> Recipe:
         return Recipe(mode="head" if self.head.isChecked() else "all", epochs=self.epochs.value(),

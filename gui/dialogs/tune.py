@@ -92,7 +92,8 @@ class TuneDialog(QDialog):
             return
         which = f"the {n} saved image{'s' * (n != 1)}" if n <= MAX_IMAGES else f"{MAX_IMAGES} of the {n} saved images"
         self.info.setText(f"Searches the bilateral kernel (weight and widths) on {which} of {ds.folder.name}, "
-                          f"scored by mIoU against their labels (a coarse grid, then a fine one around the best).")
+                          f"scored by mIoU against their labels (a coarse grid, then a fine one around the best)."
+                          + (f" {problem}" if problem else ""))
         self.start_button.setEnabled(not self.lane.busy)
 
     def _show(self, current, found, column: int) -> None:
