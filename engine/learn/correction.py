@@ -94,7 +94,9 @@ class ImageAdaptation:
                                anchor_carried=hold is self.anchor, start=hold)
         if memory is not None:
             memory.remember(self.image_id, self.features, targets)
-        return new, self.probs(new)
+        # no lock left (an undo past the first stroke): the anchor comes back, shown as the image was opened
+        # with it (carried, gated), not as on the image that taught it (a walk: 20 % of an image relabelled)
+        return new, self.probs(new, carried=new.fitted_on != self.image_id)
 
     def probs(self, state: HeadState | None, carried: bool = False) -> np.ndarray:
         """(C,H,W) probabilities of ``state``'s head (e.g. the head an undo restored): float32, or float16 for

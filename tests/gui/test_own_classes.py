@@ -306,6 +306,31 @@ def test_undo_right_after_adding_a_class_restores_the_head_and_counts_each_strok
     assert adapt.taught(CARDBOARD) == (1, 1) and adapt.taught(mould) == (0, 0)
 
 
+def test_undo_after_adding_a_class_gives_back_what_a_carried_image_showed(qtbot, window, tmp_path, monkeypatch):
+    """A walk: on an image the head was carried to, a cardboard stroke, '+' (a class added), then Undo. The head
+    was resized by the add, so the undo refitted to no locks and got the head the image was opened with back, but
+    made its probabilities ungated: 20.5 % of the image kept other labels (a bag became glass), not marked edited.
+    The head an image was opened with is shown as it was: carried."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    scenes, _ = taught_cardboard(qtbot, window, tmp_path, 2)
+    assert window.ctl.save() and window.go_to(1)
+    wait_image(qtbot, window, 1)
+    st = wait_ready(qtbot, window)
+    adapt, shown, probs = window.ctl.adapt, st.labels.copy(), st.probs.copy()
+    assert not adapt.head.is_original and adapt.head.fitted_on != st.path.name
+    ungated = adapt.adapter.probs(adapt.adapter.predictor.extract_features(st.image), adapt.head)
+    assert not np.allclose(ungated, probs, atol=1e-3)               # the gate matters on this image
+    paint(window, stroke_across(scenes[1].labels, CARDBOARD))
+    wait_ready(qtbot, window)
+    add_classes(window, "tin")
+    wait_ready(qtbot, window)
+    window.editing.undo.trigger()
+    st = wait_ready(qtbot, window)
+    assert not st.locked.any()
+    np.testing.assert_allclose(st.probs[:probs.shape[0]], probs, atol=1e-3)
+    np.testing.assert_array_equal(st.labels, shown)
+
+
 def test_deleting_a_class_clears_the_undo_history_that_would_paint_it_back(qtbot, window, tmp_path, monkeypatch):
     """A walk: add 'garlic', paint it, Undo, Delete garlic (no label used it), then Redo: 243 pixels of label 9 in
     a folder of 9 classes, which Save refused."""
