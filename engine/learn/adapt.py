@@ -87,6 +87,25 @@ def residual_parts(tensors) -> tuple:
     return weight, bias, scale, pixel
 
 
+def resize_rows(state: HeadState | None, n: int) -> HeadState | None:
+    """A residual ``state`` with ``n`` rows, one per folder class id (ids are stable: new classes get zero rows at
+    the end, deleted ones lose theirs), so a class added or deleted mid-session keeps what the others learnt."""
+    if state is None or state.is_original:
+        return state
+    weight, bias, scale, pixel = residual_parts(state.tensors)
+    if weight.shape[0] == n:
+        return state
+    k = min(n, weight.shape[0])
+    w2, b2, p2 = torch.zeros(n, weight.shape[1]), torch.zeros(n), torch.zeros(n, pixel.shape[1])
+    w2[:k], b2[:k], p2[:k] = weight[:k], bias[:k], pixel[:k]
+    taught = tuple(t for t in state.taught if t[0] < n)
+    # the locks it was fitted to stay its own (else the next stroke would count every painted class again),
+    # unless they paint a class that went
+    fitted = state.fitted if state.fitted is None or all(c < n for c, _ in state.fitted.painted) else None
+    return HeadState(state.kind, (w2, b2, scale, p2), state.strokes, state.images, taught=taught,
+                     fitted_on=state.fitted_on, fitted=fitted)
+
+
 class _OnNetworkPart(nn.Module):
     """A trainable copy of the network's classifier (the "classifier" kind) reading a map's network channels."""
     reads_colour = True   # it slices them itself
@@ -136,23 +155,10 @@ class HeadAdapter:
         return HeadAdapter(self.predictor, self.config, source)
 
     def resized(self, state: HeadState | None) -> HeadState | None:
-        """``state`` with one residual row per folder class now (ids are stable: new classes get zero rows at the
-        end, deleted ones lose theirs), so a class added or deleted mid-session keeps what the others learnt."""
-        if state is None or state.is_original or self.kind != "residual":
+        """``state`` with one residual row per folder class now (resize_rows)."""
+        if self.kind != "residual":
             return state
-        weight, bias, scale, pixel = residual_parts(state.tensors)
-        n = self.n_classes
-        if weight.shape[0] == n:
-            return state
-        k = min(n, weight.shape[0])
-        w2, b2, p2 = torch.zeros(n, weight.shape[1]), torch.zeros(n), torch.zeros(n, pixel.shape[1])
-        w2[:k], b2[:k], p2[:k] = weight[:k], bias[:k], pixel[:k]
-        taught = tuple(t for t in state.taught if t[0] < n)
-        # the locks it was fitted to stay its own (else the next stroke would count every painted class again),
-        # unless they paint a class that went
-        fitted = state.fitted if state.fitted is None or all(c < n for c, _ in state.fitted.painted) else None
-        return HeadState(state.kind, (w2, b2, scale, p2), state.strokes, state.images, taught=taught,
-                         fitted_on=state.fitted_on, fitted=fitted)
+        return resize_rows(state, self.n_classes)
 
     # ---- applying a state ----
     def head(self, state: HeadState | None, carried: bool = False) -> nn.Module | None:

@@ -376,7 +376,7 @@ def _to_folder_classes(folder, loaded, should_cancel=None) -> tuple:
     head = None
     if not adapted:
         try:
-            head = HeadStore(Dataset(folder).labels_dir, loaded.sha256).load(len(classes))
+            head = HeadStore(Dataset(folder).labels_dir, loaded.sha256).load(len(classes), classes.names)
         except HeadFileError:
             head = None
     images = (item.load()[0] for item in saved_images(folder))

@@ -29,7 +29,7 @@ from ..errors import EngineError, LabelIOError
 from ..folder.journal import default_recovery_dir
 from ..io.atomic import move_aside, write_bytes_atomic
 from ..models.folder_head import N_PIXEL
-from .adapt import HeadState, residual_parts
+from .adapt import HeadState, residual_parts, resize_rows
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +91,41 @@ class HeadStore:
         write_bytes_atomic(path, buf.getvalue())
         return path
 
-    def load(self, n_classes: int) -> HeadState | None:
-        """The saved head (None when there is none). Raises HeadFileError after moving a bad file aside."""
-        found = self.load_with_session(n_classes)
+    def load(self, n_classes: int, class_names=None) -> HeadState | None:
+        """The saved head (None when there is none). Raises HeadFileError after moving a bad file aside. With
+        ``class_names`` (the folder's now) its rows are matched to them by name (by_name)."""
+        found = self.load_with_session(n_classes, class_names)
         return None if found is None else found[0]
 
-    def load_with_session(self, n_classes: int) -> tuple[HeadState, dict] | None:
+    def load_with_session(self, n_classes: int, class_names=None) -> tuple[HeadState, dict] | None:
         """The saved head and the journal's session header ({} in the folder's file), or None."""
         path = self.path
         if not path.is_file():
             return None
         try:
-            return self._read(path, n_classes)
+            state, session, names = self._read(path, n_classes)
+            return (state if class_names is None else by_name(state, names, class_names)), session
         except (_Bad, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
             reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable head file ({exc})"
             raise HeadFileError(path, reason, _set_aside(path, reason)) from exc
 
-    def _read(self, path: Path, n_classes: int) -> tuple[HeadState, dict]:
+    def relabel(self, class_names, source) -> Path | None:
+        """The folder's class list was edited (ids are stable: a class renamed, added at the end, the last one
+        deleted): the saved head's rows and names follow the ids, and nothing it learnt changes. Without this a
+        class deleted and another added in its id inherited its learning on reopening (a walk: 'rubber', never
+        painted, came back 'learnt (1)' and took the deleted 'wood''s 839 px). Raises HeadFileError (a bad file,
+        moved aside) or EngineError (the disk refuses)."""
+        path = self.path
+        if not path.is_file():
+            return None
+        try:
+            state, _, _ = self._read(path, len(class_names))
+        except (_Bad, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+            reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable head file ({exc})"
+            raise HeadFileError(path, reason, _set_aside(path, reason)) from exc
+        return self.save(resize_rows(state, len(class_names)), class_names, source)   # (the folder's file: no session)
+
+    def _read(self, path: Path, n_classes: int) -> tuple[HeadState, dict, list]:
         if path.stat().st_size > MAX_BYTES:
             raise _Bad(f"it is {path.stat().st_size} bytes, far more than a head takes")
         with zipfile.ZipFile(path) as zf:   # a compressed member could unpack to far more than the file holds
@@ -136,7 +154,29 @@ class HeadStore:
                                        torch.tensor(float(scale)), torch.from_numpy(pixel.copy())),
                           strokes=int(header.get("strokes", 0)), images=frozenset(header.get("images", ())),
                           taught=taught, fitted_on=session.get("fitted_on", ""))
-        return state, session
+        return state, session, [str(n) for n in header["class_names"]]
+
+
+def by_name(state: HeadState, saved_names, class_names) -> HeadState:
+    """``state`` (rows in ``saved_names``' order) with one row per class of ``class_names``: each takes the row of
+    its name, a class the file does not name starts untaught (a zero row), a name the folder no longer has is
+    dropped. A file whose names are the folder's is returned as it is (the usual case: class edits relabel the
+    file, HeadStore.relabel); this matters for a file left by an older version or a crash between an edit and
+    its relabelling."""
+    saved, now = [str(n) for n in saved_names], [str(n) for n in class_names]
+    if saved == now:
+        return state
+    row_of = {n: i for i, n in reversed(list(enumerate(saved)))}
+    rows = [row_of.get(n, -1) for n in now]
+    weight, bias, scale, pixel = residual_parts(state.tensors)
+    w2, b2, p2 = torch.zeros(len(now), weight.shape[1]), torch.zeros(len(now)), torch.zeros(len(now), pixel.shape[1])
+    for f, r in enumerate(rows):
+        if r >= 0:
+            w2[f], b2[f], p2[f] = weight[r], bias[r], pixel[r]
+    new_id = {r: f for f, r in enumerate(rows) if r >= 0}
+    taught = tuple((new_id[c], n, images) for c, n, images in state.taught if c in new_id)
+    return HeadState(state.kind, (w2, b2, scale, p2), state.strokes, state.images, taught=taught,
+                     fitted_on=state.fitted_on)
 
 
 class _Bad(Exception):
@@ -191,11 +231,13 @@ class JournalledHead:
             self.store.save(state, class_names, source, session)
             _unlink(self.original_marker)
 
-    def load(self, n_classes: int) -> tuple[HeadState | None, dict[str, tuple[int, bytes | None]]] | None:
+    def load(self, n_classes: int, class_names=None) -> tuple[HeadState | None, dict[str, tuple[int, bytes | None]]] \
+            | None:
         """(the journalled head, None for the network's own; what each image taught), or None when nothing is
-        journalled for this model. Raises HeadFileError after moving a bad file aside."""
+        journalled for this model. Raises HeadFileError after moving a bad file aside. ``class_names``: as
+        HeadStore.load."""
         try:
-            found = self.store.load_with_session(n_classes)
+            found = self.store.load_with_session(n_classes, class_names)
         except HeadFileError as exc:
             raise HeadFileError(exc.path, exc.reason, exc.moved_to, JOURNAL_THEN) from exc
         if found is not None:

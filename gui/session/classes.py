@@ -43,6 +43,7 @@ class Classes(QObject):
     project_settings_applied = Signal(object, str)   # the folder's CRF values and backend were taken
     load_requested = Signal(object)    # Path: the folder's recorded model is to be loaded
     channels_changed = Signal()        # the channel map changed: predictions made before are stale
+    edited = Signal()                  # the class list was edited and written (the head file follows it)
     predict_again = Signal()           # a model channel moved: the open image's probabilities are stale
 
     def __init__(self, folder: Callable, model: Callable, image, crf, model_lane, edits,
@@ -314,6 +315,7 @@ class Classes(QObject):
         ok = self._write_project()
         self.model_changed.emit()
         if ok:
+            self.edited.emit()
             self.activity.emit(f"{what}; saved in {project.project_path}")
         return ok
 

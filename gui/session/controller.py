@@ -123,6 +123,7 @@ class AnnotatorController(QObject):
         self.learnt = LearntHead(self.loader, self.adapt, self.classes, self.guard, lambda: self.dataset,
                                  self)   # what the head learnt: kept in the folder, exported
         _relay(self.learnt, self, "activity", "error")
+        self.classes.edited.connect(self.learnt.classes_edited)   # the folder's head file follows the class list
         self.predictions = Predictions(self.image, self.classes, self.lanes, self.crf, self.adapt, self.loader.lock,
                                        self.prefetch, self.ordering, lambda: self.model_gen, self.sync_status, self)
         _relay(self.predictions, self, "activity", "error", "results_changed")

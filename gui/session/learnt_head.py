@@ -62,7 +62,7 @@ class LearntHead(QObject):
         if self.from_journal and journal is not None:
             self.from_journal = False
             try:
-                found = journal.load(adapter.n_classes)
+                found = journal.load(adapter.n_classes, self._names())
             except HeadFileError as exc:   # the folder's head file is the best left
                 self._set_aside(exc)
                 found = None
@@ -72,7 +72,7 @@ class LearntHead(QObject):
                 return
         store = self.store()
         try:
-            state = store.load(adapter.n_classes) if store is not None else None
+            state = store.load(adapter.n_classes, self._names()) if store is not None else None
         except HeadFileError as exc:
             self._set_aside(exc)
             state = None
@@ -109,6 +109,19 @@ class LearntHead(QObject):
             store.save(kept[0], self._names(), kept[1])
         except EngineError as exc:
             self.error.emit(f"The labels were saved, but what the model learnt was not: {exc}")
+
+    def classes_edited(self) -> None:
+        """The folder's class list was edited (renamed, added, deleted): its head file follows the class ids now
+        (HeadStore.relabel), not at the next save; not in a read-only window."""
+        kept, store = self.adapt.kept(), self.store()
+        if self.guard.read_only or kept is None or store is None:
+            return
+        try:
+            store.relabel(self._names(), kept[1])
+        except HeadFileError as exc:
+            self._set_aside(exc)
+        except EngineError as exc:
+            self.error.emit(f"The class list was saved, but the learnt head's file still names the old classes: {exc}")
 
     def journal(self) -> None:
         """An autosave was written: journal the head beside it (a failing disk is reported once)."""

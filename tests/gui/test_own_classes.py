@@ -331,6 +331,35 @@ def test_undo_after_adding_a_class_gives_back_what_a_carried_image_showed(qtbot,
     np.testing.assert_array_equal(st.labels, shown)
 
 
+def test_the_folders_head_file_names_the_classes_as_soon_as_they_are_edited(qtbot, window, tmp_path, monkeypatch):
+    """A walk found the head file naming the old classes after a rename, add or delete until the next save, and
+    read by position on reopening (a deleted class's learning went to the class added in its id). The file follows
+    each edit at once, and a reopened folder restores the renamed class's learning."""
+    import json
+
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    _, folder = taught_cardboard(qtbot, window, tmp_path, 2)
+    assert window.ctl.save()
+    store = window.ctl.learnt.store()
+
+    def names():
+        with np.load(store.path) as z:
+            return json.loads(bytes(z["header"]).decode())["class_names"]
+
+    assert names()[-1] == "cardboard"
+    classes = window.ctl.classes.project.classes
+    assert window.ctl.classes.edit_classes(classes.rename(CARDBOARD, "carton"))
+    assert names()[-1] == "carton"
+    add_classes(window, "tin")
+    assert names()[-2:] == ["carton", "tin"]
+    wait_ready(qtbot, window)
+    start(window, write_site(tmp_path / "elsewhere", cardboard_scenes(1)), DEMO_V1)   # another folder, then back
+    wait_ready(qtbot, window)
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    assert window.ctl.adapt.taught(CARDBOARD) == (1, 1) and window.class_panel.origin(CARDBOARD).startswith("learnt")
+
+
 def test_deleting_a_class_clears_the_undo_history_that_would_paint_it_back(qtbot, window, tmp_path, monkeypatch):
     """A walk: add 'garlic', paint it, Undo, Delete garlic (no label used it), then Redo: 243 pixels of label 9 in
     a folder of 9 classes, which Save refused."""

@@ -202,6 +202,38 @@ def test_the_folder_keeps_the_head_and_gives_back_identical_probabilities(tmp_pa
     assert not path.exists() and store.load(7) is None
 
 
+def test_the_head_file_follows_class_edits_and_matches_rows_by_name(tmp_path):
+    """A walk: 'wood' (id 7) taught and saved, then deleted, then 'rubber' added in id 7, and the folder reopened:
+    rubber came back 'learnt (1)' and predicted wood's pixels, since the file kept wood's row and was read by
+    position. Class edits relabel the file (ids are stable); a file whose names are not the folder's is read by
+    name: a class it does not name starts untaught, a name the folder lost is dropped."""
+    loaded, pred = demo()
+    sc = scene_with(own_classes.CARDBOARD)
+    adapter = HeadAdapter(pred, source=SOURCE)
+    feats = pred.extract_features(sc.image)
+    head, _ = ImageAdaptation(adapter, feats, "a").learn(adapter.original, sc.labels,
+                                                         stroke_on(sc.labels, own_classes.CARDBOARD))
+    wood = CLASSES.names[:5] + ("glass", "wood")                     # the taught class (id 5) named 'wood', last
+    wood_head = replace(head, tensors=tuple(t.clone() for t in head.tensors))
+    w, b = wood_head.tensors[0], wood_head.tensors[1]
+    w[[5, 6]], b[[5, 6]] = w[[6, 5]].clone(), b[[6, 5]].clone()       # rows in 'wood''s order: glass 5, wood 6
+    wood_head = replace(wood_head, taught=((6, 1, frozenset({"a"})),))
+    store = HeadStore(tmp_path / "labels", loaded.sha256)
+    store.save(wood_head, wood, SOURCE)
+    stale = store.load(7, CLASSES.names[:5] + ("glass", "rubber"))    # an old file: rubber is not wood
+    assert stale.taught == () and not stale.tensors[0][6].any() and torch.equal(stale.tensors[0][5], w[5])
+    moved = store.load(7, CLASSES.names[:5] + ("wood", "glass"))      # another order: each row follows its name
+    assert moved.taught == ((5, 1, frozenset({"a"})),) and torch.equal(moved.tensors[0][5], w[6])
+
+    store.relabel(wood[:6], SOURCE[:6])                               # 'wood' deleted: its row goes
+    store.relabel(wood[:6] + ("rubber",), SOURCE)                     # 'rubber' added in its id: untaught
+    back = store.load(7, wood[:6] + ("rubber",))
+    assert back.taught == () and not back.tensors[0][6].any() and torch.equal(back.tensors[0][5], w[5])
+    store.relabel(wood[:5] + ("bottle glass", "rubber"), SOURCE)      # a rename keeps the row
+    assert torch.equal(store.load(7, wood[:5] + ("bottle glass", "rubber")).tensors[0][5], w[5])
+    assert store.load(7).strokes == head.strokes
+
+
 def test_a_head_file_saved_before_the_pixel_term_still_restores(tmp_path):
     loaded, pred, adapter, head = cardboard_taught()
     store = HeadStore(tmp_path / "labels", loaded.sha256)
