@@ -70,6 +70,17 @@ class ClassEditor(QObject):
         ctl.classes.ask_settings = lambda lines: class_dialogs.ask_settings(window, lines)
         ctl.classes.ask_unknown = lambda text, values: class_dialogs.ask_unknown(window, text, values)
         ctl.project_settings_applied.connect(self._on_settings_applied)
+        ctl.guard.mode_changed.connect(self._on_mode)
+
+    def _on_mode(self, read_only: bool) -> None:
+        """A read-only window (another holds the folder) does not edit the folder's classes: its buttons are off,
+        not refusing after a name was typed (a walk). Hiding a class stays: it only changes this window's view."""
+        for act in (self.add_action, self.rename_action, self.colour_action, self.up_action, self.down_action,
+                    self.delete_action):
+            act.setEnabled(not read_only)
+        self.model_button.setEnabled(not read_only)
+        tree = self.panel.tree
+        tree.setDragDropMode(tree.DragDropMode.NoDragDrop if read_only else tree.DragDropMode.InternalMove)
 
     def _action(self, text, tip, slot, row, shortcut=None, name=None) -> QAction:
         act = QAction(text, self.panel)

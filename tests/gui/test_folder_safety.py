@@ -302,6 +302,11 @@ def test_a_read_only_window_neither_edits_nor_writes_the_folders_classes(qtbot, 
         assert errors and "read-only" in errors[-1]
         assert w2.ctl.classes.project.classes == classes                # nothing changed in B either
         assert (project.read_bytes() if project.exists() else None) == before
+        editor = w2.class_editor                 # its buttons are off too (a walk typed a name, then was refused)
+        assert not any(a.isEnabled() for a in (editor.add_action, editor.rename_action, editor.colour_action,
+                                                 editor.up_action, editor.down_action, editor.delete_action))
+        assert not editor.model_button.isEnabled()
+        assert w1.class_editor.add_action.isEnabled() and w1.class_editor.delete_action.isEnabled()
         assert w1.ctl.classes.edit_classes(w1.ctl.classes.project.classes.add("mitosis"))   # A, the writer, may
     finally:
         close_window(w2, monkeypatch)
