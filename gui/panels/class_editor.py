@@ -232,7 +232,7 @@ class ClassEditor(QObject):
             shown = ", ".join(used[:8]) + (f" and {len(used) - 8} more" if len(used) > 8 else "")
             class_dialogs.inform(self.window, "Delete a class",
                                  f"{name!r} is used in {len(used)} image{'s' if len(used) != 1 else ''}: "
-                                 f"{shown}. Paint those pixels with another class (or erase them) and save, "
+                                 f"{shown}. Paint those pixels with another class and save, "
                                  "or hide the class instead.")
             return
         held = self.ctl.editor.history_holding(c)

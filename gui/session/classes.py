@@ -347,10 +347,13 @@ class Classes(QObject):
         self.predict_again.emit()
 
     def class_usage(self, class_id: int) -> tuple[list[str], object]:
-        """(the open image if its unsaved labels use ``class_id``, a job listing the saved label files that do).
+        """(the open image if its unsaved painted labels use ``class_id``, a job listing the saved label files that do).
         The first part is read here on the GUI thread; the job only reads files, for a worker lane."""
         st, entries = self.image.state, list(self._folder().entries)
-        unsaved = st is not None and st.dirty and bool((st.labels == class_id).any())
+        # painted pixels only: the rest are the model's and go with the class's output (a walk erased a taught
+        # class's stroke as told and was refused again: the model still predicted it there)
+        unsaved = st is not None and st.dirty and st.locked is not None and \
+            bool((st.labels[st.locked] == class_id).any())
         open_use = [st.path.name + " (open, unsaved)"] if unsaved else []
         listed = entries[st.index].label_path if unsaved and 0 <= st.index < len(entries) else None
 

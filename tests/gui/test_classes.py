@@ -221,3 +221,24 @@ def test_an_open_image_whose_unsaved_and_saved_labels_use_a_class_is_counted_onc
     open_use, job = window.ctl.classes.class_usage(2)
     saved = job(lambda: False, None)
     assert open_use == ["img1.png (open, unsaved)"] and "img1.png" not in saved
+
+
+def test_a_class_the_open_image_only_predicts_does_not_block_its_delete(qtbot, window, env):
+    """A walk: deleting a taught class was refused because the open, edited image showed it; erasing the stroke as
+    told did not help, since the model still predicted it there. Only painted pixels count: predicted ones go with
+    the class's output."""
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    ed = window.ctl.editor
+    st = window.ctl.state
+    predicted = int(np.bincount(st.labels[st.labels != 255].ravel()).argmax())
+    painted = (predicted + 1) % len(window.ctl.classes.class_list)
+    ed.set_paint_class(painted)
+    ed.begin_stroke((40, 20))
+    ed.stroke_to((60, 20))
+    ed.end_stroke()
+    st = wait_ready(qtbot, window)
+    assert st.dirty and (st.labels[~st.locked] == predicted).any() and not (st.labels[st.locked] == predicted).any()
+    assert window.ctl.classes.class_usage(predicted)[0] == []
+    assert window.ctl.classes.class_usage(painted)[0] == ["img1.png (open, unsaved)"]
