@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=DEMO_V1, help="checkpoint (default: the bundled demo model)")
     crf = p.add_mutually_exclusive_group()
     crf.add_argument("--crf", metavar="PRESET",
-                     help="CRF preset (default: the model's own preset; 'none' for the network's labels as they are)")
+                     help="CRF preset (default: the folder's recorded values in labels/project.json, as the window "
+                          "uses them, else the model's own preset; 'none' for the network's labels as they are)")
     crf.add_argument("--crf-params", metavar="JSON",
                      help="CRF parameters as a JSON object or a .json file, e.g. '{\"bi_w\": 5, \"iterations\": 5}'; "
                           "missing ones come from the model's preset")
@@ -74,10 +75,22 @@ def _crf_params(args, loaded):
             return presets[model_preset].replace(**data)
         except TypeError as exc:
             raise EngineError(f"--crf-params: {exc}") from exc
+    if args.crf is None and args.folder is not None:
+        folder_values = _folder_values(args.folder)
+        if folder_values is not None:   # what the window refines this folder with (a walk: 0.1-0.2 % differed)
+            return folder_values
     name = args.crf or model_preset
     if name == "none":
         return None
     return preset(name)
+
+
+def _folder_values(folder: Path):
+    """The folder's recorded CRF values (labels/project.json: tuned, or the window's), or None."""
+    from ..project import FolderProject
+
+    crf = FolderProject.open(Path(folder) / "labels").project.crf
+    return None if crf is None else crf.params
 
 
 def _run(args) -> int:
@@ -88,6 +101,8 @@ def _run(args) -> int:
     settings = PrelabelSettings(crf_params=_crf_params(args, loaded), crf_backend=args.backend, device=args.device,
                                 strategy="tile" if args.tile else "scale",
                                 net_threads=args.threads or default_net_threads())
+    from_folder = args.crf is None and not args.crf_params and args.folder is not None and \
+        settings.crf_params is not None and settings.crf_params == _folder_values(args.folder)
     runner = "ray" if args.ray else ("sequential" if args.sequential else "pipeline")
     ray_options = RayOptions(address=args.ray, workers=args.workers) if args.ray else None
     bar = None
@@ -95,6 +110,8 @@ def _run(args) -> int:
     def on_plan(plan):
         nonlocal bar
         crf = "no CRF" if settings.crf_params is None else f"CRF {settings.crf_backend} {settings.crf_params.to_dict()}"
+        if from_folder:
+            crf += ", the folder's values"
         print(f"{args.folder}: {plan.total} images, {len(plan.todo)} to label with "
               f"{loaded.spec.name or args.model.name} ({crf})")
         if plan.skipped:

@@ -360,6 +360,25 @@ def test_default_crf_is_the_one_the_window_starts_with_for_the_model():
     assert _crf_params(args, loaded) == preset("demo_v1").replace(iterations=3)
 
 
+def test_a_folder_with_recorded_crf_values_is_prelabelled_with_them(tmp_path):
+    """A walk: the window refined with the folder's values (labels/project.json), prelabel with the model's preset,
+    and 0.1-0.2 % of the pixels differed. The folder's recorded values are prelabel's default too; --crf overrides."""
+    from engine.batch.cli import _crf_params, build_parser
+    from engine.checkpoints import load_checkpoint
+    from engine.crf import preset
+    from engine.learn.folder_preset import keep_project, save_folder_preset
+    from engine.paths import DEMO_V1
+
+    loaded = load_checkpoint(DEMO_V1)
+    folder = tmp_path / "site"
+    folder.mkdir()
+    tuned = preset("demo_v1").replace(bi_rgb_std=22.25)
+    save_folder_preset(folder, tuned, project=keep_project(folder, loaded))
+    assert _crf_params(build_parser().parse_args([str(folder)]), loaded) == tuned
+    assert _crf_params(build_parser().parse_args([str(folder), "--crf", "demo_v1"]), loaded) == preset("demo_v1")
+    assert _crf_params(build_parser().parse_args([str(tmp_path)]), loaded) == preset("demo_v1")   # none recorded
+
+
 def test_an_image_with_unsaved_edits_in_the_window_is_left_alone_and_not_called_hand_saved(first_run, tmp_path):
     """A walk: the report called an unsaved machine label 'hand-labelled' and the summary counted it as hand-saved."""
     folder = copy_folder(first_run[0], tmp_path / "editing")
