@@ -47,6 +47,7 @@ from gui.window.title import ProjectState
 
 log = logging.getLogger(__name__)
 WARM_UP_DELAY_MS = 300   # the CRF kernels load after the window has painted
+PREPARING_SEP = " \u2014 "   # "Ready: img.png — reading this image's features for learning…"
 
 
 class MainWindow(QMainWindow):
@@ -441,7 +442,7 @@ class MainWindow(QMainWindow):
         """A job that ends hands over to the next (a prediction to its CRF, a preview to the exact run) after its
         lane says idle: the window settles once the event loop has run the handover, so it does not flash 'Ready'
         while the bar and Cancel stay, nor restart the elapsed time (a walk: 1-7 s of 'Ready' at 12-24 MP)."""
-        if busy:
+        if busy and not self.ctl.preparing:
             self.status.set_busy(True)
         else:
             text = self.status.activity.text()
@@ -449,13 +450,19 @@ class MainWindow(QMainWindow):
 
     def _settle_busy(self, text: str) -> None:
         """Idle after the handover: 'Ready' replaces a running step's message, unless a new one came meanwhile
-        (e.g. 'Predicting img2.png (begun ahead)…': the wait for a prefetch, which runs in no lane of the image)."""
-        if self.ctl.busy:
+        (e.g. 'Predicting img2.png (begun ahead)…': the wait for a prefetch, which runs in no lane of the image).
+        Only the adapt lane's preparation running (ctl.preparing) counts as idle, and the message says it."""
+        if self.ctl.busy and not self.ctl.preparing:
             return
         self.status.set_busy(False)
         now = self.status.activity.text()
-        if now == text and now.startswith(("Predicting", "CRF", "Refining", "Learning")):
-            self.status.set_activity("Ready")
+        base = now.split(PREPARING_SEP)[0]
+        if base == text.split(PREPARING_SEP)[0] and base.startswith(("Predicting", "CRF", "Refining", "Learning")):
+            base = "Ready"
+        preparing = self.ctl.preparing
+        want = f"{base}{PREPARING_SEP}{preparing}…" if preparing else base
+        if want != now:
+            self.status.set_activity(want)
 
     def show_error(self, message: str) -> None:
         log.warning("%s", message)

@@ -420,6 +420,17 @@ class Adaptation(QObject):
         self._learn(st, pending[1], pending[2])
 
     @property
+    def preparing(self) -> str:
+        """What the adapt lane does while nobody waits for it ('' when it is idle or a stroke waits for it): an idle
+        image's features, a reopened folder's saved images. The status bar says it beside 'Ready', without the
+        busy bar and Cancel (a walk read 'Ready' beside a moving bar for 1-1.6 s)."""
+        key = self.lane.current_key
+        if not self.lane.busy or key is None or self.learning:
+            return ""
+        return {"features": "reading this image's features for learning",
+                "replay": "reading the folder's saved images for learning"}.get(key.kind, "")
+
+    @property
     def learning(self) -> bool:
         """A learning step for the open image is due or running (its result will ask for the CRF again)."""
         st, key = self.image.state, self.lane.current_key

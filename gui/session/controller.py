@@ -418,6 +418,13 @@ class AnnotatorController(QObject):
         return any(lane.busy for lane in self.lanes.values())
 
     @property
+    def preparing(self) -> str:
+        """The adapt lane's preparation when it is all that runs (Adaptation.preparing), else ''."""
+        if any(lane.busy for name, lane in self.lanes.items() if name != "adapt"):
+            return ""
+        return self.adapt.preparing
+
+    @property
     def image_busy(self) -> bool:
         """The open image's own work runs (not a dialog's search or training): what a prefetch job that is already
         running waits for. (A CRF search on the same image waits for that job's iteration history: a job waiting

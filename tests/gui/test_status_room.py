@@ -211,3 +211,38 @@ def test_a_step_handing_over_to_the_next_never_says_ready_between_them(qtbot, wi
     ready = [i for i, t in enumerate(shown) if t == "Ready"]
     later = [i for i, t in enumerate(shown) if t.startswith(("Refining", "Predicting"))]
     assert not any(r < w for r in ready for w in later), shown
+
+
+def test_the_idle_images_features_show_beside_ready_without_a_busy_bar(qtbot, window, env, monkeypatch):
+    """A walk: after the exact labels, 'Ready: belt_01.jpg' stood beside a moving bar and Cancel for 1.6 s while
+    the adapt lane read the image's features (and, on reopening, the saved images). That preparation now says so
+    beside Ready, with no bar and no Cancel, and the message goes back to Ready when it is done."""
+    import threading
+
+    from engine.predict import Predictor
+
+    gate, started = threading.Event(), threading.Event()
+    real = Predictor.extract_features
+
+    def slow(self, image, should_cancel=None):
+        started.set()
+        gate.wait(20)
+        return real(self, image, should_cancel=should_cancel)
+
+    monkeypatch.setattr(Predictor, "extract_features", slow)
+    folder, model = env
+    window.editing.auto_refine.setChecked(True)
+    start(window, folder, model)
+    qtbot.waitUntil(started.is_set, timeout=20000)
+    status = window.status
+    try:
+        qtbot.waitUntil(lambda: window.ctl.preparing != "" and
+                        status.activity.text().endswith("reading this image's features for learning…"),
+                        timeout=20000)
+        assert status.activity.text().startswith("Ready") and not status.cancel.isVisible()
+        assert not status.progress.isVisible()
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: not window.ctl.busy, timeout=20000)
+    qtbot.waitUntil(lambda: "features" not in status.activity.text(), timeout=5000)
+    assert status.activity.text().startswith("Ready")
