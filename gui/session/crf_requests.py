@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.crf import DEFAULT_BACKEND, PRESETS, CRFParams
@@ -89,6 +90,7 @@ class CRFRequests(QObject):
         self.runner = CRFRunner(self.backend_name)   # used from the CRF lane only (and closed here)
         self.warm = False                             # CRF kernels loaded (see warm_up)
         self._preview_next = None          # the newest preview request, waiting for the running one
+        self._windows = None               # (image token, params, [boxes]): local windows shown since the exact run
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
         self._idle.setInterval(IDLE_MS)
@@ -316,10 +318,23 @@ class CRFRequests(QObject):
     def _current(self, key: CrfKey) -> bool:
         return self.image.is_current(key, self.params, self.backend_name)
 
+    def _with_windows(self, st, key, labels: np.ndarray) -> np.ndarray:
+        """A whole-image preview with the local windows shown since the last exact run kept in their boxes: full
+        resolution there, refined for the same settings, where the preview is a coarse copy (a walk: after a
+        stroke's learning the sharp window gave way to a 1/4-resolution preview for 5 s until the exact run)."""
+        kept = self._windows
+        if kept is None or kept[0] != st.token or kept[1] != key.params or st.crf_kind != "local" \
+                or st.labels is None or labels.shape != st.labels.shape:
+            return labels
+        labels = labels.copy()
+        for x0, y0, x1, y1 in kept[2]:
+            labels[y0:y1, x0:x1] = st.labels[y0:y1, x0:x1]
+        return labels
+
     def _on_preview(self, key, outcome) -> None:
         st = self.image.state
         if self.image.shows_probs_of(key) and self.lane.current_key is None \
-                and st.set_crf_preview(outcome.labels, outcome.kind):
+                and st.set_crf_preview(self._with_windows(st, key, outcome.labels), outcome.kind):
             self.preview_changed.emit()
         if self.image.shows_probs_of(key):
             self._answer(self.preview_lane, key)   # (not shown: a newer request runs in the CRF lane)
@@ -332,14 +347,15 @@ class CRFRequests(QObject):
     def _on_preview_progress(self, key, payload) -> None:
         st = self.image.state
         if self.image.shows_probs_of(key) and self.lane.current_key is None \
-                and payload[1].shape == st.shape and st.set_crf_preview(payload[1], payload[0]):
+                and payload[1].shape == st.shape and st.set_crf_preview(self._with_windows(st, key, payload[1]),
+                                                                        payload[0]):
             self.preview_changed.emit()
 
     def _on_crf_preview(self, key, payload) -> None:
         st = self.image.state
         if not self._current(key) or payload[1].shape != st.shape:
             return
-        if st.set_crf_preview(payload[1], payload[0]):
+        if st.set_crf_preview(self._with_windows(st, key, payload[1]), payload[0]):
             self.preview_changed.emit()
 
     def _on_crf(self, key, outcome) -> None:
@@ -353,6 +369,7 @@ class CRFRequests(QObject):
             return
         windows = self._take_windows()
         if outcome is not None:  # an exact run (a local request that had to run the whole image, too)
+            self._windows = None
             st.set_crf(outcome.probs, outcome.labels, outcome.params, outcome.unc, kind=outcome.kind)
             self.image.mark_exact(key.edit_serial)
             self.labels_changed.emit()
@@ -375,6 +392,9 @@ class CRFRequests(QObject):
             return False
         boxes = [w.box for w in it.pending() if st.set_crf_window(w.box, w.labels, w.probs, w.unc, w.params)]
         if boxes:
+            if self._windows is None or self._windows[:2] != (st.token, st.crf_params):
+                self._windows = (st.token, st.crf_params, [])
+            self._windows[2].extend(boxes)
             self.labels_changed.emit()
             self.window_refined.emit(boxes)
         return bool(boxes)

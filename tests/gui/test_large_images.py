@@ -365,3 +365,39 @@ def test_a_class_added_on_a_large_image_keeps_the_result_compact_and_shows_it(qt
         assert not np.asarray(st.crf_probs)[:3][:, painted].any()
     finally:
         close_window(w, monkeypatch)
+
+
+def test_a_preview_after_a_strokes_window_keeps_the_window_sharp(qtbot, tmp_path, env, large, monkeypatch):  # noqa: F811
+    """A walk: after a stroke's learning the whole image was previewed at 1/4 resolution and the stroke's sharp
+    window gave way to it for 5 s, until the exact run. A preview now shows the windows refined since the last
+    exact run in their boxes, and its own labels elsewhere; the exact run replaces both."""
+    w, st, _, _ = _open(qtbot, tmp_path, env)
+    try:
+        crf = w.ctl.crf
+        gate = threading.Event()
+        _slow_exact(monkeypatch, gate)
+        boxes = []
+        w.ctl.window_refined.connect(boxes.extend)
+        _paint_stroke(w)
+        qtbot.waitUntil(lambda: crf.shown_kind() == "local", timeout=10000)
+        (x0, y0, x1, y1), = boxes
+        window_labels = st.labels.copy()
+        previews = []
+        real = refiner.InteractiveCRF.preview
+        monkeypatch.setattr(refiner.InteractiveCRF, "preview",
+                            lambda self, *a, **k: previews.append(real(self, *a, **k)) or previews[-1])
+        crf.request_crf(region=None, probs_changed=True)          # new probabilities everywhere, as after learning
+        qtbot.waitUntil(lambda: bool(previews) and st.crf_preview is not None and not w.ctl.lanes["preview"].busy,
+                        timeout=10000)
+        shown, coarse = st.crf_preview, previews[-1].labels
+        np.testing.assert_array_equal(shown[y0:y1, x0:x1], window_labels[y0:y1, x0:x1])
+        assert not np.array_equal(coarse[y0:y1, x0:x1], window_labels[y0:y1, x0:x1])   # (else nothing is tested)
+        outside = np.ones(shown.shape, bool)
+        outside[y0:y1, x0:x1] = False
+        np.testing.assert_array_equal(shown[outside], coarse[outside])
+        gate.set()
+        qtbot.waitUntil(lambda: crf.shown_kind() == "exact" and not w.ctl.busy, timeout=15000)
+        assert st.crf_preview is None
+    finally:
+        gate.set()
+        close_window(w, monkeypatch)
