@@ -23,7 +23,8 @@ class Readout(QObject):
         self.pixel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)   # its hint: reserve()
         self.pixel.setToolTip("Under the cursor: x, y, the two likeliest classes with their probability (the first is "
                               "the label; a label set otherwise comes first, as 'label: ...'), uncertainty "
-                              "1 - (p1 - p2)")
+                              "1 - (p1 - p2). In brackets, where the CRF is sure but the network gives a second class "
+                              "20 % or more: the network's own probability of each class before the CRF")
         self.zoom = QLabel("")
         self.zoom.setToolTip("Zoom: 100 % = one image pixel per screen pixel (Ctrl+1); F fits")
         self.zoom.setMinimumWidth(self.zoom.fontMetrics().horizontalAdvance("Zoom 6400 %") + 8)
@@ -46,7 +47,7 @@ class Readout(QObject):
         presenter, st = self.window.presenter, self.window.ctl.state
         info = None
         if st is not None and x >= 0:
-            info = read_pixel(x, y, presenter.labels(), presenter.probs(), presenter.uncertainty())
+            info = read_pixel(x, y, presenter.labels(), presenter.probs(), presenter.uncertainty(), st.probs)
         if info is None:   # the cursor left the image (for a menu, a panel): the message gets the room (a walk
             self.pixel.setText("")   # at 1400 px read only "Renamed…" of a class rename's message)
             self.pixel.release()
