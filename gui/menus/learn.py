@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QLabel
+from PySide6.QtWidgets import QFileDialog
 
 from engine.crf.params import preset_named
 from engine.errors import EngineError
@@ -59,8 +59,8 @@ class LearnMenu(QObject):
         self.tune_action.setToolTip("Search the CRF values that best match this folder's saved labels")
         self.tune_action.triggered.connect(self.open_tune_dialog)
 
-        self.status_label = QLabel("")
-        self.status_label.setToolTip("What the corrections have taught the model so far (Model > Reset adaptation)")
+        self.status_label = window.status.fact_label("What the corrections have taught the model so far (Model > "
+                                                     "Reset adaptation)")
         adapt.status_changed.connect(self.status_label.setText)
         self.train_dialog = None
         self.tune_dialog = None

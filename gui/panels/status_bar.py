@@ -84,6 +84,25 @@ ERROR_HOLD_S = 6.0    # an error stays readable this long: later plain messages 
 ACTIVITY_MOST = 0.6   # share of the bar a message may ask for while work runs (idle, the readout comes first)
 
 
+class FittedLabel(ElidedLabel):
+    """A status-bar fact (which labels, the tool, the device, what the model learnt): it asks for its whole text and
+    gives way down to ``min_chars`` when the bar is short, elided (the full text on hover), so a narrow window cuts
+    every part a little (a walk at 1110 px: these kept 700 px whole and the running step's message got 12 px,
+    shown as '…')."""
+    _help = ""
+
+    def __init__(self, text: str = "", help_text: str = "", min_chars: int = 6):
+        super().__init__(text, None, min_chars)
+        self._help = help_text
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
+        super().setText(text)
+        self.setToolTip(f"{self.text()}\n\n{self._help}" if self._help and self.text() else self._help or self.text())
+        self.ask(1 << 16)
+
+
 class StatusBar(QStatusBar):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -110,14 +129,12 @@ class StatusBar(QStatusBar):
         self.cancel.setEnabled(False)
         self.cancel.hide()   # shown while work runs: idle, its room goes to the readout and the messages
         self.position = QLabel("")
-        self.tool = QLabel("")
-        self.tool.setToolTip("Editing tool, brush radius and paint class")
-        self.device = QLabel("Device: –")
-        self.labels_kind = QLabel("")
-        self.labels_kind.setToolTip("What the label layer shows: the exact CRF result, a local refinement around "
-                                    "your last edit (the exact result follows when you pause), or a preview "
-                                    "computed at lower resolution while you move a slider. Save always writes "
-                                    "the exact result.")
+        self.tool = FittedLabel("", "Editing tool, brush radius and paint class")
+        self.device = FittedLabel("Device: –")
+        self.labels_kind = FittedLabel("", "What the label layer shows: the exact CRF result, a local refinement "
+                                       "around your last edit (the exact result follows when you pause), or a "
+                                       "preview computed at lower resolution while you move a slider. Save always "
+                                       "writes the exact result.")
         self.addWidget(self.activity, 1)
         self._activity_stretch = 1
         self.addWidget(self.progress)
@@ -127,6 +144,12 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.tool)
         self.addPermanentWidget(self.position)
         self.addPermanentWidget(self.device)
+
+    @staticmethod
+    def fact_label(help_text: str = "") -> FittedLabel:
+        """A label for a fact another part of the window keeps in the bar (what the model learnt): it gives way
+        when the bar is short, as the bar's own do."""
+        return FittedLabel("", help_text)
 
     def set_activity(self, text: str, error: bool = False) -> None:
         left = self._error_until - time.monotonic()

@@ -246,3 +246,30 @@ def test_the_idle_images_features_show_beside_ready_without_a_busy_bar(qtbot, wi
     qtbot.waitUntil(lambda: not window.ctl.busy, timeout=20000)
     qtbot.waitUntil(lambda: "features" not in status.activity.text(), timeout=5000)
     assert status.activity.text().startswith("Ready")
+
+
+
+def test_in_a_narrow_window_the_bars_facts_give_way_to_a_running_steps_message(qtbot, window):
+    """A walk at 1110 px: the labels kind, tool, device and learning facts kept 700 px whole and the running step's
+    message got 12 px, shown as '…' through the whole open. Each fact now gives way too (elided, the full text on
+    hover)."""
+    window.resize(1110, 720)
+    status = window.status
+    status.set_labels_kind("from the labels file")
+    status.set_tool("Brush · r 18 · class 5 cardboard")
+    status.set_device("CPU (2 threads)")
+    window.learn.status_label.setText("model adapted on 5 strokes / 3 images")
+    status.set_busy(True)
+    message = "Refining with CRF: preview 1/4 resolution…"
+    try:
+        status.set_activity(message)
+        for _ in range(3):
+            QApplication.processEvents()
+        shown = status.activity.shown_text()
+        assert len(shown) >= 25 and message.startswith(shown.rstrip("…")), shown
+        facts = (status.labels_kind, status.tool, status.device, window.learn.status_label)
+        assert any(f.shown_text() != f.text() for f in facts)            # they gave way
+        assert all(len(f.shown_text()) >= 4 for f in facts)               # each still says something
+        assert status.labels_kind.toolTip().startswith("Labels: from the labels file")
+    finally:
+        status.set_busy(False)
