@@ -185,13 +185,19 @@ def test_a_class_added_or_deleted_keeps_what_the_others_learnt():
     assert p5.shape[0] == 5 and shrunk.resized(head).taught == ()
 
 
-def test_the_folder_keeps_the_head_and_gives_back_identical_probabilities(tmp_path):
+def taught_cardboard_head():
+    """(loaded, adapter, features, head): the demo model's head over the own classes after one cardboard stroke."""
     loaded, pred = demo()
     sc = scene_with(own_classes.CARDBOARD)
     adapter = HeadAdapter(pred, source=SOURCE)
     feats = pred.extract_features(sc.image)
     head, _ = ImageAdaptation(adapter, feats, "a").learn(adapter.original, sc.labels,
                                                          stroke_on(sc.labels, own_classes.CARDBOARD))
+    return loaded, adapter, feats, head
+
+
+def test_the_folder_keeps_the_head_and_gives_back_identical_probabilities(tmp_path):
+    loaded, adapter, feats, head = taught_cardboard_head()
     store = HeadStore(tmp_path / "labels", loaded.sha256)
     path = store.save(head, CLASSES.names, SOURCE)
     assert path.parent.name == ".model" and path.is_file()
@@ -207,12 +213,7 @@ def test_the_head_file_follows_class_edits_and_matches_rows_by_name(tmp_path):
     rubber came back 'learnt (1)' and predicted wood's pixels, since the file kept wood's row and was read by
     position. Class edits relabel the file (ids are stable); a file whose names are not the folder's is read by
     name: a class it does not name starts untaught, a name the folder lost is dropped."""
-    loaded, pred = demo()
-    sc = scene_with(own_classes.CARDBOARD)
-    adapter = HeadAdapter(pred, source=SOURCE)
-    feats = pred.extract_features(sc.image)
-    head, _ = ImageAdaptation(adapter, feats, "a").learn(adapter.original, sc.labels,
-                                                         stroke_on(sc.labels, own_classes.CARDBOARD))
+    loaded, adapter, feats, head = taught_cardboard_head()
     wood = CLASSES.names[:5] + ("glass", "wood")                     # the taught class (id 5) named 'wood', last
     wood_head = replace(head, tensors=tuple(t.clone() for t in head.tensors))
     w, b = wood_head.tensors[0], wood_head.tensors[1]
