@@ -64,9 +64,9 @@ def saved_labels(dataset, progress=None):
             progress(done, len(entries))
 
 
-def _check_names(dataset, where: str) -> None:
+def _check_names(dataset, where: str, spaces: bool = False) -> None:
     """Every saved image's dataset name checked before the first file is written (LabelIOError)."""
-    check_names(((e.label_path.stem, e.path) for e in saved_entries(dataset)), where)
+    check_names(((e.label_path.stem, e.path) for e in saved_entries(dataset)), where, spaces)
 
 
 def _images(n: int) -> str:
@@ -137,7 +137,7 @@ def export_cvat_masks(dataset, class_list: ClassList, target: Path, progress=Non
 def export_yolo_seg(dataset, class_list: ClassList, folder: Path, val_fraction: float = 0.2, seed: int = 0,
                     progress=None, **_) -> str:
     """An Ultralytics YOLO-seg dataset under ``folder`` (images, polygon label files, data.yaml)."""
-    _check_names(dataset, YOLO_NAMES)
+    _check_names(dataset, YOLO_NAMES, spaces=True)   # no list files: spaces are fine
     split = split_names([e.label_path.stem for e in saved_entries(dataset)], val_fraction, seed)
     items = (YoloItem(entry.label_path.stem, entry.path, labels) for entry, labels in saved_labels(dataset, progress))
     train, val, polygons, dropped = write_yolo_seg(folder, items, class_list, split.val,

@@ -79,9 +79,10 @@ def _jpeg_bytes(path: Path, shape: tuple[int, int], scaling=None) -> bytes:
     return buf.getvalue()
 
 
-def check_item_name(name: str, image_path, seen, where: str = "VOC image set files") -> None:
-    """VOC-style image set files hold one name per line without spaces, each name once: LabelIOError if not."""
-    if any(c.isspace() for c in name) or not name:
+def check_item_name(name: str, image_path, seen, where: str = "VOC image set files", spaces: bool = False) -> None:
+    """VOC-style image set files hold one name per line without spaces (``spaces``: a format without such lists
+    may hold them), each name once: LabelIOError if not."""
+    if not name or (not spaces and any(c.isspace() for c in name)) or "\n" in name or "\r" in name:
         raise LabelIOError(f"{image_path}: {where} cannot hold the name {name!r} (it has a space); rename the "
                            f"image")
     if name in seen:
@@ -89,12 +90,12 @@ def check_item_name(name: str, image_path, seen, where: str = "VOC image set fil
                            f"image")
 
 
-def check_names(named, where: str = "VOC image set files") -> None:
+def check_names(named, where: str = "VOC image set files", spaces: bool = False) -> None:
     """check_item_name for every (name, image path) of ``named`` before anything is written: a dataset refused
     halfway would leave half its files behind."""
     seen: set = set()
     for name, image_path in named:
-        check_item_name(name, image_path, seen, where)
+        check_item_name(name, image_path, seen, where, spaces)
         seen.add(name)
 
 

@@ -32,7 +32,7 @@ from .atomic import write_bytes_atomic, write_text_atomic
 from .images import read_image
 from .voc_export import check_item_name
 
-YOLO_NAMES = "YOLO-seg datasets (Ultralytics splits its list files at spaces)"
+YOLO_NAMES = "YOLO-seg datasets"
 
 __all__ = ["YoloItem", "yolo_polygons", "yolo_label_text", "data_yaml", "write_yolo_seg"]
 
@@ -108,12 +108,14 @@ def write_yolo_seg(root: str | Path, items: Iterable[YoloItem], class_list: Clas
     (train images, val images, polygons, specks dropped)."""
     root = Path(root)
     val = set(val_names)
-    seen: list[str] = []
+    seen: set[str] = set()
     counts = {"train": 0, "val": 0}
     n_poly = n_dropped = 0
     for item in items:
-        check_item_name(item.name, item.image_path, seen, YOLO_NAMES)
-        seen.append(item.name)
+        # a name with spaces is fine: no list file is written (Ultralytics finds labels/<part>/<name>.txt beside
+        # images/<part>/; a walk had a whole export refused for 'Flasche grün 01.jpg')
+        check_item_name(item.name, item.image_path, seen, YOLO_NAMES, spaces=True)
+        seen.add(item.name)
         labels = np.asarray(item.labels)
         if labels.ndim != 2 or labels.dtype != np.uint8:
             raise ValueError(f"{item.name}: labels must be (H,W) uint8, got {labels.shape} {labels.dtype}")

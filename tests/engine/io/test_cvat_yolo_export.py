@@ -173,3 +173,25 @@ def test_real_ultralytics_loads_the_yolo_export(tmp_path, monkeypatch):
         n += len(ds.labels)
         assert all(len(label["segments"]) == 4 for label in ds.labels)   # belt, paper, two cans
     assert n == len(saved)
+
+
+def test_yolo_takes_image_names_with_spaces_that_voc_and_cvat_refuse(tmp_path):
+    """A walk's 'Flasche grün 01.jpg' refused the whole YOLO-seg export, for list files it never writes:
+    Ultralytics finds labels/<part>/<name>.txt beside images/<part>/<name>.<ext>. VOC and CVAT write image set
+    lists, split at spaces, and still refuse such a name."""
+    from engine.errors import LabelIOError
+    from engine.io.dataset_export import export_voc
+
+    classes = ClassList(("belt", "paper", "can"))
+    folder, saved = _folder(tmp_path, n=2, classes=classes)
+    (folder / "im1.png").rename(folder / "Flasche grün 01.png")
+    (folder / "labels" / "im1.png").rename(folder / "labels" / "Flasche grün 01.png")
+    out = tmp_path / "yolo"
+    export_yolo_seg(Dataset(folder), classes, out, val_fraction=0.0, seed=0)
+    image = out / "images" / "train" / "Flasche grün 01.png"
+    assert image.is_file()
+    segments = read_segments(img2label_path(image), 3)
+    assert sorted(c for c, _ in segments) == [0, 1, 2, 2]
+    for export in (export_voc, export_cvat_masks):
+        with pytest.raises(LabelIOError, match="it has a space"):
+            export(Dataset(folder), classes, tmp_path / export.__name__)
