@@ -89,13 +89,16 @@ def _near(name: str, folder_names: list[str]) -> list[str]:
 
 
 def match_classes(source_names: list[str], folder: FolderClasses | None, mapping: dict[str, str] | None = None,
-                  add_new: bool = False, unused=frozenset(), first: str | None = None
+                  add_new: bool = False, unused=frozenset(), first: str | None = None, not_a_class: str | None = None
                   ) -> tuple[FolderClasses | None, dict[str, int | None], list[str], dict[str, list[str]]]:
     """(the folder's classes after the import, source name -> folder id or None for void, names added, names
     left unmatched -> near folder names). A folder without classes takes the source's (so nothing is unmatched),
     after ``first`` where given (the class of unlabelled pixels the source does not name: COCO leaves out the
     background, which a class list exported from this app has as class 0).
     ``unused``: names the source declares but draws nowhere; they need no decision (void unless they match).
+    ``not_a_class``: the name a source paints unannotated pixels with (CVAT's black `background`): a folder without
+    classes does not take it as one, so its pixels are void and the source's classes keep their ids (a walk
+    imported the app's own CVAT export into a fresh folder: 'background' became class 0 and every id moved).
     ClassEditError for a mapping that names a class the folder lacks."""
     mapping = {match_key(k): v for k, v in (mapping or {}).items()}
     known = {match_key(n) for n in source_names}
@@ -106,7 +109,7 @@ def match_classes(source_names: list[str], folder: FolderClasses | None, mapping
     classes = folder
     if classes is None:   # nothing to match: the source's classes become the folder's, _background_ first
         order = sorted(source_names, key=lambda n: n != LABELME_BACKGROUND)
-        fresh = [n for n in order if match_key(n) not in mapping]
+        fresh = [n for n in order if match_key(n) not in mapping and n != not_a_class]
         if not fresh:
             raise ClassEditError("the folder has no classes yet and every source class is mapped elsewhere")
         classes = FolderClasses.from_names(_unique(([first] if first else []) + fresh))
@@ -114,6 +117,9 @@ def match_classes(source_names: list[str], folder: FolderClasses | None, mapping
     for name in source_names:
         key = match_key(name)
         wanted = mapping.get(key)
+        if folder is None and name == not_a_class and wanted is None:
+            targets[name] = None
+            continue
         if wanted is not None:
             if match_key(wanted) == VOID_NAME:
                 targets[name] = None
@@ -186,7 +192,9 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
     if folder is None and unlabelled is not None and match_key(unlabelled) != VOID_NAME \
             and match_key(unlabelled) not in {match_key(n) for n in source.names}:
         first = unlabelled
-    classes, targets, added, unmatched = match_classes(source.names, folder, mapping, add_new, source.unused, first)
+    not_a_class = source.unlabelled if source.unlabelled != LABELME_BACKGROUND else None   # (labelme2voc: id 0)
+    classes, targets, added, unmatched = match_classes(source.names, folder, mapping, add_new, source.unused, first,
+                                                       not_a_class)
     fill = None
     if unlabelled is None:   # what the source says (labelme2voc's labels.txt: _background_), else void
         fill = targets.get(source.unlabelled) if source.unlabelled else None

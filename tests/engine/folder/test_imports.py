@@ -341,6 +341,30 @@ def test_the_apps_own_cvat_mask_and_voc_exports_import_back(tmp_path):
             assert np.array_equal(read_label_png(folder / "labels" / f"{name}.png"), labels), (kind, target)
 
 
+def test_a_cvat_export_into_a_folder_with_no_classes_keeps_its_ids_and_void(tmp_path):
+    """A walk imported the app's own CVAT zip on the command line into a folder of bare images: CVAT's black
+    'background' (what nobody annotated: the void) became class 0, every class id moved by one and the void came
+    back as that class. A folder without classes takes the source's classes, not its 'not annotated' colour."""
+    import shutil
+
+    from engine.io.dataset_export import EXPORTERS
+    from engine.io.imports import read_cvat_mask
+
+    folder, saved = _saved_scene(tmp_path)
+    ds = Dataset(folder)
+    EXPORTERS["cvat-mask"](ds, ds.project.class_list(), tmp_path / "cvat.zip")
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for image in folder.glob("*.png"):
+        shutil.copy(image, fresh / image.name)
+    plan = plan_import(Dataset(fresh), read_cvat_mask(tmp_path / "cvat.zip"))
+    assert plan.classes.names == ("belt", "paper", "can") and plan.targets["background"] is None
+    result = run_import(Dataset(fresh), plan)
+    assert result.imported == ["a.png", "b.png"] and not result.errors
+    for name, labels in zip("ab", saved):
+        assert np.array_equal(read_label_png(fresh / "labels" / f"{name}.png"), labels)
+
+
 def test_the_apps_own_yolo_seg_export_imports_back_up_to_its_coordinate_rounding(tmp_path):
     """YOLO-seg stores coordinates as 6-decimal fractions, which Ultralytics (and this import) truncate to pixels: a
     border at 13/30 = 0.433333 comes back at row 12.99999 -> 12. So the labels come back except, at most, one
