@@ -3,7 +3,7 @@ folder's saved hand labels (File > Import labels… without the window; engine.f
 
 Exit status: 0 when every annotation found its image and was imported or kept by rule (hand-saved labels without
 --force); 1 when some images failed (a source file or image that could not be read included), or some annotations name
-images the folder lacks; 2 when nothing was written: an unreadable source, classes without a place (use --map /
+images the folder lacks or an image another annotation already named (the first is used); 2 when nothing was written: an unreadable source, classes without a place (use --map /
 --add-new), a folder whose class list cannot be read, a folder another window holds, every image failing (a read-only
 labels folder); 130 when interrupted (Ctrl+C).
 """
@@ -91,6 +91,8 @@ def main(argv: list[str]) -> int:
         print(plan.describe())
         for problem in plan.problems:
             print(f"note: {problem}", file=sys.stderr)
+        for name, which in plan.twice:
+            print(f"warning: {name} is annotated twice ({which}); the first is used", file=sys.stderr)
         if plan.unmatched:
             first = next(iter(plan.unmatched))
             near = plan.unmatched[first]
@@ -103,7 +105,7 @@ def main(argv: list[str]) -> int:
             return 0
         if not plan.jobs:
             print("nothing to import")
-            return 1 if plan.not_found or source.failed else 0
+            return 1 if plan.not_found or source.failed or plan.twice else 0
         with progress(len(plan.jobs), f"import {args.fmt}", unit="image") as bar:
             result = run_import(dataset, plan, progress=lambda done, total, name: bar.update(1))
     except (EngineError, OSError) as exc:
@@ -127,4 +129,4 @@ def main(argv: list[str]) -> int:
     print(f"{result.message(plan)} into {dataset.labels_dir}")
     if result.errors and not result.imported:
         return 2   # every image failed: nothing was written
-    return 1 if result.errors or plan.not_found or source.failed else 0
+    return 1 if result.errors or plan.not_found or source.failed or plan.twice else 0

@@ -58,6 +58,7 @@ class ImportPlan:
     kept: list[tuple[str, str]]            # (image name, why it is not imported)
     unlabelled: int | None = None          # folder id for pixels no shape covers (None = void)
     problems: list[str] = field(default_factory=list)
+    twice: list[tuple[str, str]] = field(default_factory=list)   # (image name, which annotations): the first is used
 
     @property
     def hand_saved(self) -> list[str]:
@@ -76,6 +77,8 @@ class ImportPlan:
         if self.not_found:
             lines.append(f"  {len(self.not_found)} annotation(s) name images that are not in the folder: "
                          + ", ".join(self.not_found[:5]) + (" …" if len(self.not_found) > 5 else ""))
+        for name, which in self.twice[:10]:
+            lines.append(f"  {name}: annotated twice ({which}); the first is used")
         for name, why in self.kept[:10]:
             lines.append(f"  {name}: {why}")
         if len(self.kept) > 10:
@@ -189,10 +192,14 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
                                f"{' '.join(dataset.project.problems)}. Importing now would give its saved labels' "
                                "ids new meanings; fix or remove that file first")
     first = None   # a folder without classes: the class named for unlabelled pixels comes first (see match_classes)
-    if folder is None and unlabelled is not None and match_key(unlabelled) != VOID_NAME \
-            and match_key(unlabelled) not in {match_key(n) for n in source.names}:
-        first = unlabelled
     not_a_class = source.unlabelled if source.unlabelled != LABELME_BACKGROUND else None   # (labelme2voc: id 0)
+    asked = unlabelled is not None and source.unlabelled is not None and \
+        match_key(unlabelled) == match_key(source.unlabelled)
+    if folder is None and unlabelled is not None and match_key(unlabelled) != VOID_NAME \
+            and (asked or match_key(unlabelled) not in {match_key(n) for n in source.names}):
+        first = source.unlabelled if asked else unlabelled
+    if asked:
+        not_a_class = None   # --unlabelled background: CVAT's 'not annotated' is wanted as a class
     classes, targets, added, unmatched = match_classes(source.names, folder, mapping, add_new, source.unused, first,
                                                        not_a_class)
     fill = None
@@ -203,7 +210,7 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
         if fill is None:
             raise ClassEditError(f"--unlabelled {unlabelled}: the folder has no class {unlabelled!r}")
     by_name, by_stem = _index_images(dataset)
-    jobs, not_found, kept, taken = [], [], [], {}
+    jobs, not_found, kept, taken, twice = [], [], [], {}, []
     for item in source.items:
         index = _find(item, by_name, by_stem)
         if index is None:
@@ -211,7 +218,7 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
             continue
         entry = dataset.entries[index]
         if index in taken:
-            kept.append((entry.path.name, f"annotated twice ({taken[index]} and {item.where}); the first is used"))
+            twice.append((entry.path.name, f"{taken[index]} and {item.where}"))
             continue
         taken[index] = item.where
         if entry.path.name in protect:
@@ -226,7 +233,7 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
                 continue
         jobs.append(ImportJob(index, item, replaces))
     return ImportPlan(source, classes, targets, added, unmatched, jobs, not_found, kept, fill,
-                      list(source.problems))
+                      list(source.problems), twice)
 
 
 @dataclass
@@ -248,6 +255,8 @@ class ImportResult:
             parts.append(f"kept {len(self.kept)} image(s) saved by hand during the import")
         if plan.kept:
             parts.append(f"kept {len(plan.kept)} image(s) as they were")
+        if plan.twice:
+            parts.append(f"ignored {len(plan.twice)} second annotation(s) of an image (the first was used)")
         if self.empty:
             parts.append(f"skipped {len(self.empty)} image(s) whose annotation labels no pixel")
         if plan.not_found:

@@ -86,6 +86,18 @@ def test_images_not_found_exit_1_and_are_named(tmp_path, capsys):
     assert (f / "labels" / "a.png").is_file()
 
 
+def test_an_image_annotated_twice_is_a_warning_on_stderr_and_exit_1(tmp_path, capsys):
+    """A walk: a COCO file naming cam1/a.jpg and cam2/a.jpg exited 0 with the note on stdout only, and the summary
+    said 'kept 1 image(s) as they were' of an image that had no labels before."""
+    f = folder(tmp_path, ["a"])
+    code, out, err = run([f, "--from", "coco", coco(tmp_path, files=("cam1/a.jpg", "cam2/a.jpg"))], capsys)
+    assert code == 1
+    assert "warning: a.jpg is annotated twice" in err and "the first is used" in err
+    assert "imported 1 image(s)" in out and "as they were" not in out
+    assert "ignored 1 second annotation(s) of an image (the first was used)" in out
+    assert (f / "labels" / "a.png").is_file()
+
+
 def test_unreadable_source_and_missing_folder_exit_2(tmp_path, capsys):
     f = folder(tmp_path)
     (tmp_path / "bad.json").write_text("[1, 2")
@@ -140,10 +152,17 @@ def test_cvat_mask_zip_and_yolo_seg_import_end_to_end(tmp_path, capsys):
         zf.writestr("labelmap.txt", "# label:color_rgb:parts:actions\nbackground:0,0,0::\ncat:250,50,83::\n")
         zf.writestr("SegmentationClass/a.png", buf.getvalue())
         zf.writestr("ImageSets/Segmentation/default.txt", "a\n")
-    code, out, err = run([f, "--from", "cvat-mask", tmp_path / "task.zip"], capsys)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "a.jpg").write_bytes((f / "a.jpg").read_bytes())
+    code, out, err = run([plain, "--from", "cvat-mask", tmp_path / "task.zip"], capsys)
+    assert code == 0, err                                         # CVAT's black 'background': not annotated
+    labels = read_label_png(plain / "labels" / "a.png")
+    assert labels[5, 5] == 0 and labels[20, 20] == 255            # cat is the folder's class 0, the rest void
+    code, out, err = run([f, "--from", "cvat-mask", tmp_path / "task.zip", "--unlabelled", "background"], capsys)
     assert code == 0, err
     labels = read_label_png(f / "labels" / "a.png")
-    assert labels[5, 5] == 1 and labels[20, 20] == 0            # background, cat: the labelmap's order
+    assert labels[5, 5] == 1 and labels[20, 20] == 0            # asked for: background, cat
 
     yolo = tmp_path / "yolo"
     (yolo / "labels" / "val").mkdir(parents=True)
