@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = parser("export", f"Export a folder's saved labels. {kinds}.")
     p.add_argument("kind", choices=tuple(KINDS), help="the format to write (see above)")
     p.add_argument("folder", type=Path, help="folder of images whose labels/ the app saved")
-    p.add_argument("--out", type=Path, required=True,
+    p.add_argument("-o", "--out", type=Path, required=True,
                    help="coco: the JSON file; cvat-mask: a folder or a .zip file; labelme, voc, yolo-seg: a folder")
     p.add_argument("--force", action="store_true",
                    help="write into an existing file or non-empty folder (files of the same names are replaced)")

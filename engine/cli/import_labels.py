@@ -1,4 +1,4 @@
-"""`main.py import FOLDER --from {labelme,coco,cvat-mask,yolo-seg} SOURCE`: another tool's annotations become the
+"""`main.py import FOLDER --from {labelme,coco,cvat-mask,voc,yolo-seg} SOURCE`: another tool's annotations become the
 folder's saved hand labels (File > Import labels… without the window; engine.folder.imports does the work).
 
 Exit status: 0 when every annotation found its image and was imported or kept by rule (hand-saved labels without
@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the annotations' format: {', '.join(FORMATS)}")
     p.add_argument("source", type=Path,
                    help="labelme: folder of .json files; coco: the instances .json; cvat-mask: the export folder or "
-                        ".zip; yolo-seg: the dataset folder (data.yaml + labels/) or its data.yaml")
+                        ".zip; voc: the dataset folder (labelmap.txt + SegmentationClass/); yolo-seg: the dataset "
+                        "folder (data.yaml + labels/) or its data.yaml")
     p.add_argument("--map", action="append", default=[], metavar="SOURCE=FOLDER",
                    help="put source class SOURCE into folder class FOLDER ('void' makes it void); repeatable")
     p.add_argument("--add-new", action="store_true",

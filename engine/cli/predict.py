@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", choices=sorted(PIPELINES), default=None,
                    help="inference pipeline (default: the checkpoint's own: caffe for Caffe weights, kazuto for "
                         "kazuto's .pth)")
-    p.add_argument("--out", type=Path, required=True,
+    p.add_argument("-o", "--out", type=Path, required=True,
                    help="output label PNG (indexed, 255 = void); class_names.txt and the provenance sidecar go "
                         "beside it (--out x.png writes x.provenance.json)")
     p.add_argument("--map-classes", choices=("name", "position"), default=None,

@@ -98,6 +98,18 @@ def test_an_image_annotated_twice_is_a_warning_on_stderr_and_exit_1(tmp_path, ca
     assert (f / "labels" / "a.png").is_file()
 
 
+def test_the_apps_own_voc_export_imports_with_from_voc(tmp_path, capsys):
+    """A walk: `import --from voc` was refused; the app's VOC export had to be imported as cvat-mask."""
+    f = folder(tmp_path, ["a"])
+    assert run([f, "--from", "coco", coco(tmp_path)], capsys)[0] == 0
+    before = read_label_png(f / "labels" / "a.png")
+    assert cli.main(["export", "voc", str(f), "-o", str(tmp_path / "voc")]) == 0
+    capsys.readouterr()
+    code, out, err = run([f, "--from", "voc", tmp_path / "voc", "--force"], capsys)
+    assert code == 0, err
+    assert "imported 1 image(s)" in out and np.array_equal(read_label_png(f / "labels" / "a.png"), before)
+
+
 def test_unreadable_source_and_missing_folder_exit_2(tmp_path, capsys):
     f = folder(tmp_path)
     (tmp_path / "bad.json").write_text("[1, 2")

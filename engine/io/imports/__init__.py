@@ -2,7 +2,8 @@
 
 - labelme.py:   a folder of labelme JSON files (labelme's own rasteriser, shape by shape);
 - coco.py:      a COCO instances JSON (polygons and RLE through pycocotools);
-- cvat_mask.py: CVAT "Segmentation mask 1.1" (labelmap.txt + SegmentationClass colour PNGs; folder or zip);
+- cvat_mask.py: CVAT "Segmentation mask 1.1" (labelmap.txt + SegmentationClass colour PNGs; folder or zip), and
+                a VOC dataset with datumaro's labelmap.txt (--from voc);
 - yolo_seg.py:  Ultralytics YOLO segmentation (labels/*.txt polygons + data.yaml names);
 - common.py:    the Source every reader returns and the checks on untrusted input; frame.py: EXIF orientation.
 Writing them into a folder (class matching, never overwriting hand labels) is engine.folder.imports.
@@ -16,7 +17,9 @@ from .frame import Frame, image_frame
 from .labelme import read_labelme
 from .yolo_seg import read_yolo_seg
 
-READERS = {"labelme": read_labelme, "coco": read_coco, "cvat-mask": read_cvat_mask, "yolo-seg": read_yolo_seg}
+# a VOC dataset with datumaro's labelmap.txt (this app's VOC export) has CVAT's mask layout: the same reader
+READERS = {"labelme": read_labelme, "coco": read_coco, "cvat-mask": read_cvat_mask, "voc": read_cvat_mask,
+           "yolo-seg": read_yolo_seg}
 FORMATS = tuple(READERS)
 
 
