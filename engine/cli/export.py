@@ -105,9 +105,13 @@ def main(argv: list[str]) -> int:
     progress = _Progress(args.kind)
     try:
         if not args.folder.is_dir():
-            raise EngineError(f"{args.folder}: no such folder")
+            raise EngineError(f"{args.folder}: " + ("not a folder (give the folder of images whose labels to export)"
+                                                    if args.folder.exists() else "no such folder"))
         check_target(args.kind, args.out, args.force)
         dataset = Dataset(args.folder)
+        if not any(e.label_path.is_file() for e in dataset.entries):   # (a walk got an empty COCO file, exit 0)
+            raise EngineError(f"{args.folder}: no saved labels in {dataset.labels_dir} to export; label and save "
+                              "some images first (Ctrl+S in the window, or main.py import / prelabel)")
         class_list = _unique(load_class_list(args.classes), args.classes) if args.classes else saved_class_list(dataset)
         summary = EXPORTERS[args.kind](dataset, class_list, args.out, val_fraction=args.val_fraction,
                                        seed=args.seed, progress=progress)

@@ -153,3 +153,17 @@ def test_a_class_list_with_a_name_twice_is_refused(tmp_path, capsys):
     assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "c.json"), "--classes", str(classes)]) == 2
     assert f"{classes}: two classes are both named 'paper' / 'Paper'" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
+
+
+def test_a_folder_with_no_saved_labels_or_a_file_is_refused_with_what_to_do(tmp_path, capsys):
+    """A walk: a folder with a class list and no saved labels exited 0 with an empty COCO file; a file given as
+    the folder was 'no such folder'."""
+    folder = _folder(tmp_path)
+    for label in (folder / "labels").glob("*.png"):
+        label.unlink()
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err
+    assert "no saved labels" in err and not (tmp_path / "c.json").exists()
+    image = next(folder.glob("*.png"))
+    assert cli_main(["export", "coco", str(image), "--out", str(tmp_path / "c.json")]) == 2
+    assert "not a folder" in capsys.readouterr().err
