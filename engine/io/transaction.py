@@ -145,6 +145,7 @@ class SweepReport:
     completed: list[str] = field(default_factory=list)   # interrupted saves rolled forward (their final names)
     removed: list[str] = field(default_factory=list)     # stale temporary files deleted
     problems: list[str] = field(default_factory=list)
+    committed: dict[str, float] = field(default_factory=dict)   # final name -> when its save was committed (mtime)
 
     def message(self) -> str:
         parts = []
@@ -169,8 +170,10 @@ def recover(folder: str | Path, report: SweepReport | None = None) -> SweepRepor
                 record = json.loads(fh.read(1 << 20).decode("utf-8"))
             if not isinstance(record, dict):
                 raise ValueError("not a record")
+            committed_at = intent.stat().st_mtime
             _apply(folder, record)
             report.completed.extend(str(f) for _, f in record.get("replace", []))
+            report.committed.update({Path(str(f)).name: committed_at for _, f in record.get("replace", [])})
             _unlink(intent)
         except (OSError, ValueError, TypeError, UnicodeDecodeError) as exc:
             report.problems.append(f"could not complete the interrupted save recorded in {intent.name} ({exc}); "

@@ -28,6 +28,7 @@ class FolderGuard(QObject):
         self.took_live = False       # took over from a live window: its journal entries are its live autosaves
         self.force_read_only = False  # `main.py FOLDER --read-only`
         self.holder: LockInfo | None = None
+        self.sweep = None             # the labels folder's start-up sweep (engine.io.transaction.SweepReport)
         self.ask = lambda holder, folder: READ_ONLY  # headless default: never take another window's folder
 
     @property
@@ -71,8 +72,10 @@ class FolderGuard(QObject):
         self.holder = lock.holder
         self.lock = lock if lock.held else None
         self.labels_dir, self.read_only, self.took_live = dataset.labels_dir, read_only, took_live
+        self.sweep = None
         if self.lock is not None and not took_live:  # only the writer cleans up, and not under a live window's
             report = sweep_temp_files(dataset.labels_dir)   # save in progress
+            self.sweep = report   # (the journal drops the autosaves a completed save replaced: gui.session.recovery)
             if report.message():
                 note = "; ".join(filter(None, [note, "Labels folder: " + report.message()]))
         self.mode_changed.emit(self.read_only)

@@ -145,3 +145,54 @@ def test_declined_restore_and_discarded_edits_leave_no_entry(qtbot, tmp_path, en
         assert not journal.has("img1.png")                 # discarded edits are not offered again
     finally:
         _close(w, monkeypatch)
+
+
+def test_an_autosave_older_than_a_save_completed_on_opening_is_not_offered(qtbot, tmp_path, env, monkeypatch):
+    """A walk killed the app after a save's commit record, before the journal entry was dropped: the next start
+    completed the save, then offered the older autosave with Restore first, which put labels 92.7 % alike over the
+    saved file and the model back a stroke. Such an entry is dropped; one autosaved after the commit is offered."""
+    import errno
+    import time
+
+    import pytest
+
+    from engine.errors import LabelIOError
+    from engine.folder.dataset import Dataset
+    from engine.io import transaction
+    from engine.io.labels import read_label_png
+
+    folder, model = env
+    journal = RecoveryJournal(folder / "labels" / ".recovery")
+    journal.save("img1.png", np.zeros((96, 128), np.uint8), np.ones((96, 128), bool), {"base": "model"})
+    time.sleep(0.05)
+    ds = Dataset(folder)
+    saved = np.ones((96, 128), np.uint8)
+    calls = []
+
+    def dies_after_first_rename(src, dst):
+        if calls:
+            raise OSError(errno.EIO, "simulated crash")
+        calls.append(dst)
+        os.rename(src, dst)
+    monkeypatch.setattr(transaction.os, "replace", dies_after_first_rename)
+    with pytest.raises(LabelIOError, match="completed when the folder is next opened"):
+        ds.save(0, saved, ds.project.class_list() if ds.project.has_class_list else _classes(model))
+    monkeypatch.undo()
+    time.sleep(0.05)
+    journal.save("img2.png", np.zeros((96, 128), np.uint8), np.ones((96, 128), bool), {"base": "model"})   # newer
+    asked = []
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: asked.append([e.image_id for e in entries]))
+    w = _window(tmp_path)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        assert asked == [["img2.png"]]                                   # img1's autosave is older than its save
+        assert not journal.has("img1.png")
+        np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), saved)
+    finally:
+        _close(w, monkeypatch)
+
+
+def _classes(model):
+    from engine.checkpoints import load_checkpoint
+    return load_checkpoint(model).spec.class_list()
