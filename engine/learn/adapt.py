@@ -34,6 +34,7 @@ from torch import nn
 
 from ..errors import EngineError, check_cancel
 from ..models.folder_head import (
+    N_COLOUR,
     N_PIXEL,
     FolderHead,
     NetworkClassifier,
@@ -149,6 +150,13 @@ class HeadAdapter:
     def n_classes(self) -> int:
         """How many classes the heads predict: the folder's."""
         return len(self.source)
+
+    @property
+    def feature_channels(self) -> int | None:
+        """Channels of the maps a residual row reads: the classifier's input channels plus the colour ones (None
+        when the classifier has no convolution to tell)."""
+        convs = [p for p in self.predictor.model.classifier.parameters() if p.ndim == 4]
+        return int(convs[0].shape[1]) + N_COLOUR if convs else None
 
     def with_source(self, source) -> "HeadAdapter":
         """The same network and config over another folder class list (classes added, deleted or rematched)."""

@@ -91,20 +91,28 @@ class HeadStore:
         write_bytes_atomic(path, buf.getvalue())
         return path
 
-    def load(self, n_classes: int, class_names=None) -> HeadState | None:
+    def load(self, n_classes: int, class_names=None, channels: int | None = None) -> HeadState | None:
         """The saved head (None when there is none). Raises HeadFileError after moving a bad file aside. With
-        ``class_names`` (the folder's now) its rows are matched to them by name (by_name)."""
-        found = self.load_with_session(n_classes, class_names)
+        ``class_names`` (the folder's now) its rows are matched to them by name (by_name); with ``channels`` (the
+        feature channels a row reads, HeadAdapter.feature_channels) a file made for other features is bad."""
+        found = self.load_with_session(n_classes, class_names, channels)
         return None if found is None else found[0]
 
-    def load_with_session(self, n_classes: int, class_names=None) -> tuple[HeadState, dict] | None:
+    def load_with_session(self, n_classes: int, class_names=None, channels: int | None = None
+                          ) -> tuple[HeadState, dict] | None:
         """The saved head and the journal's session header ({} in the folder's file), or None."""
         path = self.path
         if not path.is_file():
             return None
         try:
             state, session, names = self._read(path, n_classes)
+            width = int(state.tensors[0].shape[1])
+            if channels is not None and width != channels:   # (a walk: every image then failed in the network)
+                raise _Bad(f"its rows read {width} feature channels, and this model gives {channels}")
             return (state if class_names is None else by_name(state, names, class_names)), session
+        except RecursionError as exc:   # a header nested thousands deep (a walk: the window hung on opening)
+            raise HeadFileError(path, "its header is nested too deep to be ours", _set_aside(path, "nested header")) \
+                from exc
         except (_Bad, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
             reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable head file ({exc})"
             raise HeadFileError(path, reason, _set_aside(path, reason)) from exc
@@ -231,13 +239,13 @@ class JournalledHead:
             self.store.save(state, class_names, source, session)
             _unlink(self.original_marker)
 
-    def load(self, n_classes: int, class_names=None) -> tuple[HeadState | None, dict[str, tuple[int, bytes | None]]] \
-            | None:
+    def load(self, n_classes: int, class_names=None, channels: int | None = None
+             ) -> tuple[HeadState | None, dict[str, tuple[int, bytes | None]]] | None:
         """(the journalled head, None for the network's own; what each image taught), or None when nothing is
         journalled for this model. Raises HeadFileError after moving a bad file aside. ``class_names``: as
         HeadStore.load."""
         try:
-            found = self.store.load_with_session(n_classes, class_names)
+            found = self.store.load_with_session(n_classes, class_names, channels)
         except HeadFileError as exc:
             raise HeadFileError(exc.path, exc.reason, exc.moved_to, JOURNAL_THEN) from exc
         if found is not None:
@@ -253,8 +261,8 @@ class JournalledHead:
             if not isinstance(header, dict) or header.get("format") != FORMAT:
                 raise _Bad(f"it is not a {FORMAT} note")
             return None, _session(header.get("session", {}))["learnt"]
-        except (_Bad, OSError, ValueError, KeyError, TypeError) as exc:
-            reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable journal note ({exc})"
+        except (_Bad, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable journal note ({type(exc).__name__})"
             raise HeadFileError(marker, reason, _set_aside(marker, reason), JOURNAL_THEN) from exc
 
 

@@ -62,7 +62,7 @@ class LearntHead(QObject):
         if self.from_journal and journal is not None:
             self.from_journal = False
             try:
-                found = journal.load(adapter.n_classes, self._names())
+                found = journal.load(adapter.n_classes, self._names(), adapter.feature_channels)
             except HeadFileError as exc:   # the folder's head file is the best left
                 self._set_aside(exc)
                 found = None
@@ -72,7 +72,8 @@ class LearntHead(QObject):
                 return
         store = self.store()
         try:
-            state = store.load(adapter.n_classes, self._names()) if store is not None else None
+            state = store.load(adapter.n_classes, self._names(), adapter.feature_channels) \
+                if store is not None else None
         except HeadFileError as exc:
             self._set_aside(exc)
             state = None

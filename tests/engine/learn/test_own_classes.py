@@ -265,6 +265,32 @@ def test_a_damaged_or_foreign_head_file_is_moved_aside_with_a_message(tmp_path):
     assert not mine.path.exists() and len(list((mine.path.parent / "damaged").glob("*.why.txt"))) == 2
 
 
+def test_a_head_file_for_other_features_or_with_a_nested_header_is_moved_aside(tmp_path):
+    """A walk: a head file whose rows read 7 channels (the demo model gives 134) was taken, and every image then
+    failed in the network with a raw RuntimeError; one whose JSON header nested thousands deep hung the window."""
+    import io
+
+    loaded, pred, adapter, head = cardboard_taught()
+    assert adapter.feature_channels == pred.extract_features(scene_with(own_classes.CARDBOARD).image).maps[0].shape[1]
+    store = HeadStore(tmp_path / "labels", loaded.sha256)
+    narrow = replace(head, tensors=(head.tensors[0][:, :7].contiguous(), *head.tensors[1:]))
+    store.save(narrow, CLASSES.names, SOURCE)
+    with pytest.raises(HeadFileError, match="read 7 feature channels, and this model gives 134"):
+        store.load(7, CLASSES.names, adapter.feature_channels)
+    assert not store.path.exists()
+    store.save(head, CLASSES.names, SOURCE)
+    assert store.load(7, CLASSES.names, adapter.feature_channels).strokes == head.strokes
+    with np.load(store.path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["header"] = np.frombuffer(("[" * 100000 + "]" * 100000).encode(), np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    store.path.write_bytes(buf.getvalue())
+    with pytest.raises(HeadFileError, match="nested too deep"):
+        store.load(7, CLASSES.names, adapter.feature_channels)
+    assert not store.path.exists()
+
+
 def test_an_exported_adapted_model_predicts_exactly_what_an_untouched_image_shows(tmp_path):
     from engine.learn.export import export_adapted
 
