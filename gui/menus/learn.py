@@ -68,8 +68,13 @@ class LearnMenu(QObject):
     def reset(self) -> bool:
         """Model > Reset adaptation, after asking when the folder keeps what was learnt (it is removed too)."""
         ctl = self.window.ctl
+        if ctl.guard.read_only:   # (a walk: reset here unasked, then Take over and a save removed the folder's head)
+            prompts.warn(self.window, "Reset adaptation",
+                         "This window is read-only (another window holds the folder): reset adaptation in that "
+                         "window, or take the folder over first (File > Take over folder).")
+            return False
         head, store = ctl.adapt.carried_head, ctl.learnt.store()
-        if head is not None and not head.is_original and store is not None and not ctl.guard.read_only and \
+        if head is not None and not head.is_original and store is not None and \
                 not prompts.confirm(self.window, "Reset adaptation",
                                     f"Forget what the corrections taught ({head.describe()})? The copy this "
                                     "folder keeps is removed too."):

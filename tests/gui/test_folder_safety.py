@@ -307,6 +307,12 @@ def test_a_read_only_window_neither_edits_nor_writes_the_folders_classes(qtbot, 
                                                  editor.up_action, editor.down_action, editor.delete_action))
         assert not editor.model_button.isEnabled()
         assert w1.class_editor.add_action.isEnabled() and w1.class_editor.delete_action.isEnabled()
+        warned = []
+        monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append(text))
+        reset = []
+        monkeypatch.setattr(w2.ctl.learnt, "reset", lambda: reset.append(1))
+        assert not w2.learn.reset() and not reset        # nor does it reset what the folder keeps (a walk: Reset
+        assert "read-only" in warned[-1]                  # here, Take over, and a save removed the folder's head)
         assert w1.ctl.classes.edit_classes(w1.ctl.classes.project.classes.add("mitosis"))   # A, the writer, may
     finally:
         close_window(w2, monkeypatch)
