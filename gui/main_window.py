@@ -148,6 +148,8 @@ class MainWindow(QMainWindow):
         c.save_failed.connect(lambda msg: prompts.warn(self, "Could not save the labels", msg))
         c.classes.project_problems.connect(
             lambda text: prompts.notice(self, "This folder's class list cannot be used", text))
+        c.learnt.not_kept.connect(lambda text: prompts.notice(self, "What the model learnt was not saved",
+                                                              text + "\n\nFree some space and save again to keep it."))
         c.learnt.set_aside.connect(lambda text: prompts.notice(self, "What the model learnt could not be restored",
                                                                 text))
         c.score_changed.connect(self.file_list.set_score)

@@ -30,6 +30,7 @@ class LearntHead(QObject):
     activity = Signal(str)
     error = Signal(str)
     set_aside = Signal(str)   # the folder's head file was damaged or foreign and was moved aside: say so, and stay
+    not_kept = Signal(str)    # the labels were saved but the head file was not (a full disk): a box says so
 
     def __init__(self, loader, adapt, classes, guard, dataset_fn, parent: QObject | None = None):
         super().__init__(parent)
@@ -108,8 +109,10 @@ class LearntHead(QObject):
             return
         try:
             store.save(kept[0], self._names(), kept[1])
-        except EngineError as exc:
-            self.error.emit(f"The labels were saved, but what the model learnt was not: {exc}")
+        except EngineError as exc:   # a box, not only the status bar: a walk closed the window and lost it unasked
+            message = f"The labels were saved, but what the model learnt was not: {exc}"
+            self.error.emit(message)
+            self.not_kept.emit(message)
 
     def classes_edited(self) -> None:
         """The folder's class list was edited (renamed, added, deleted): its head file follows the class ids now

@@ -360,6 +360,24 @@ def test_the_folders_head_file_names_the_classes_as_soon_as_they_are_edited(qtbo
     assert window.ctl.adapt.taught(CARDBOARD) == (1, 1) and window.class_panel.origin(CARDBOARD).startswith("learnt")
 
 
+def test_a_head_file_the_disk_refuses_is_said_in_a_box(qtbot, window, tmp_path, monkeypatch):
+    """A walk filled the disk at the head file's write: the labels were saved, the status bar said the learning was
+    not, and closing lost it unasked. A box says so now."""
+    from engine.errors import LabelIOError
+    from engine.learn.head_store import HeadStore
+
+    taught_cardboard(qtbot, window, tmp_path, 1)
+    boxes = []
+    monkeypatch.setattr(prompts, "notice", lambda parent, title, text: boxes.append((title, text)))
+
+    def full(self, *a, **k):
+        raise LabelIOError("No space left on device")
+    monkeypatch.setattr(HeadStore, "save", full)
+    assert window.ctl.save()
+    assert boxes and boxes[-1][0] == "What the model learnt was not saved"
+    assert "No space left on device" in boxes[-1][1] and "save again" in boxes[-1][1]
+
+
 def test_deleting_a_class_clears_the_undo_history_that_would_paint_it_back(qtbot, window, tmp_path, monkeypatch):
     """A walk: add 'garlic', paint it, Undo, Delete garlic (no label used it), then Redo: 243 pixels of label 9 in
     a folder of 9 classes, which Save refused."""
