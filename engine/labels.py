@@ -1,6 +1,8 @@
 """Class lists and palettes: names and colours travel together so a label PNG always carries the right palette."""
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,38 @@ LOCK_COLOUR = (255, 255, 255)                    # white hatching over hand-pain
 UNKNOWN_COLOURS = ((255, 128, 0), (0, 0, 0))     # orange and black checks: label values that are not classes
 FIXED_OVERLAY_COLOURS = (LOCK_COLOUR, *UNKNOWN_COLOURS)
 _LEVELS = tuple(range(0, 256, 17))               # candidate colours: the 4096 of this RGB grid (0, 17, .. 255)
+
+
+MAX_NAME_LENGTH = 100
+RESERVED_NAMES = ("__ignore__",)   # labelme's name for void
+
+
+def match_key(name: str) -> str:
+    """The form two class names are compared in: case, surrounding underscores and the spelling of
+    separators do not count ('_background_' == 'Background', 'plastic_bottle' == 'plastic bottle')."""
+    key = unicodedata.normalize("NFKC", str(name)).casefold()
+    key = re.sub(r"[\s_\-]+", " ", key)
+    return key.strip()
+
+
+def name_problem(name, where: str = "class name") -> str:
+    """What is wrong with a class name ('' when nothing is): the rules every class list follows, a folder's
+    (engine.project) and a checkpoint's (engine.checkpoints.spec_check) alike."""
+    if not isinstance(name, str):
+        return f"{where} must be text, got {type(name).__name__}"
+    name = name.strip()
+    if not name:
+        return f"{where} is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"{where} is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed"
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+    if bad:
+        return f"{where} {name!r} contains control characters ({', '.join(repr(c) for c in bad[:3])})"
+    if not match_key(name):
+        return f"{where} {name!r} has no letters or digits"
+    if match_key(name) in {match_key(r) for r in RESERVED_NAMES}:
+        return f"{where} {name!r} is reserved for void (unlabelled) pixels"
+    return ""
 
 
 def label_counts(labels: np.ndarray) -> np.ndarray:

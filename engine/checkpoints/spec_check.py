@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import CheckpointError
+from engine.labels import match_key, name_problem
 from engine.models.pipelines import PIPELINES
 from engine.models.registry import ModelSpec, build_model
 
@@ -98,6 +99,14 @@ def check_spec_dict(d, path: Path) -> None:
     if not isinstance(names, (list, tuple)) or len(names) not in (0, n) or \
             not all(isinstance(x, str) and len(x) <= 1000 for x in names):
         raise _bad(path, f"class_names must be {n} strings (or none)")
+    first: dict[str, int] = {}
+    for i, x in enumerate(names):   # a folder's rules (a walk: 'belt' twice, 'pa\nper' made a class_names.txt the
+        problem = name_problem(x, f"class {i}")   # app itself then refused)
+        if problem:
+            raise _bad(path, f"{problem}; a class list cannot hold it")
+        if match_key(x) in first:
+            raise _bad(path, f"class {i} {x!r} repeats class {first[match_key(x)]}; a class list cannot hold it")
+        first[match_key(x)] = i
     if not isinstance(palette, (list, tuple)) or len(palette) not in (0, n) or not all(
             isinstance(c, (list, tuple)) and len(c) == 3 and all(_is_int(v) and 0 <= v <= 255 for v in c)
             for c in palette):

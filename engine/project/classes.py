@@ -9,43 +9,21 @@ no label file is ever renumbered. Every edit returns a new, validated FolderClas
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, replace
 
-from ..labels import FIXED_OVERLAY_COLOURS, VOID, ClassList, changed_colour, distinct_colour, voc_palette
+from ..labels import MAX_NAME_LENGTH, RESERVED_NAMES, match_key  # noqa: F401 (the rules live there; kept importable here)
+from ..labels import FIXED_OVERLAY_COLOURS, VOID, ClassList, changed_colour, distinct_colour, name_problem, voc_palette
 from .errors import ClassEditError
 
 MAX_CLASSES = VOID          # ids 0..254; 255 is void
-MAX_NAME_LENGTH = 100
-RESERVED_NAMES = ("__ignore__",)   # labelme's name for void
-
-
-def match_key(name: str) -> str:
-    """The form two class names are compared in: case, surrounding underscores and the spelling of
-    separators do not count ('_background_' == 'Background', 'plastic_bottle' == 'plastic bottle')."""
-    key = unicodedata.normalize("NFKC", str(name)).casefold()
-    key = re.sub(r"[\s_\-]+", " ", key)
-    return key.strip()
 
 
 def check_name(name, where: str = "class name") -> str:
-    """A valid class name (stripped) or ClassEditError saying what is wrong with it."""
-    if not isinstance(name, str):
-        raise ClassEditError(f"{where} must be text, got {type(name).__name__}")
-    name = name.strip()
-    if not name:
-        raise ClassEditError(f"{where} is empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ClassEditError(f"{where} is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed")
-    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
-    if bad:
-        raise ClassEditError(f"{where} {name!r} contains control characters ({', '.join(repr(c) for c in bad[:3])})")
-    if not match_key(name):
-        raise ClassEditError(f"{where} {name!r} has no letters or digits")
-    if match_key(name) in {match_key(r) for r in RESERVED_NAMES}:
-        raise ClassEditError(f"{where} {name!r} is reserved for void (unlabelled) pixels")
-    return name
+    """A valid class name (stripped) or ClassEditError saying what is wrong with it (engine.labels.name_problem)."""
+    problem = name_problem(name, where)
+    if problem:
+        raise ClassEditError(problem)
+    return name.strip()
 
 
 def check_colour(colour, where: str = "colour") -> tuple[int, int, int]:

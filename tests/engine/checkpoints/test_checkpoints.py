@@ -89,6 +89,20 @@ def test_own_format_spec_that_does_not_fit_names_keys_and_shapes(tmp_path):
     assert str(path) in msg and "fc8.weight: file (21, 16, 1, 1) vs model (5, 16, 1, 1)" in msg
 
 
+@pytest.mark.parametrize("names,why", [(("belt", "Belt", "can"), "repeats class 0"),
+                                       (("belt", "pa\nper", "can"), "control characters"),
+                                       (("belt", "", "can"), "is empty")])
+def test_class_names_a_class_list_cannot_hold_are_refused(tmp_path, names, why):
+    """A walk: a checkpoint naming 'belt' twice, or 'pa\\nper', loaded, and predict wrote a class_names.txt that the
+    app then refused (the next predict into that folder exited 2). A checkpoint's names follow a folder's rules."""
+    model = v1_model(3)
+    path = tmp_path / "names.pt"
+    save_checkpoint(path, model, ModelSpec(arch="deeplab_v1_largefov", n_classes=3, arch_kwargs=V1_KW,
+                                           class_names=names, palette=((0, 0, 0), (1, 1, 1), (2, 2, 2))))
+    with pytest.raises(CheckpointError, match=why):
+        load_checkpoint(path)
+
+
 # ---------------------------------------------------------------- plain state dicts
 def test_kazuto_msc_state_dict(tmp_path):
     model = v2_model(n_classes=21)
