@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..labels import MAX_NAME_LENGTH, RESERVED_NAMES, match_key  # noqa: F401 (the rules live there; kept importable here)
-from ..labels import FIXED_OVERLAY_COLOURS, VOID, ClassList, changed_colour, distinct_colour, name_problem, voc_palette
+from ..labels import (
+    FIXED_OVERLAY_COLOURS,
+    VOID,
+    ClassList,
+    changed_colour,
+    distinct_colour,
+    match_key,
+    name_problem,
+    voc_palette,
+)
 from .errors import ClassEditError
 
 MAX_CLASSES = VOID          # ids 0..254; 255 is void
