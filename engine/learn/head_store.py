@@ -279,6 +279,12 @@ def _journal_folder(labels_dir: Path) -> Path:
     return default_recovery_dir(labels_dir) / JOURNAL_DIRNAME
 
 
+def head_folders(labels_dir: str | Path) -> tuple[Path, Path]:
+    """Where a folder keeps heads: its head files and the journal's (the folder's writer sweeps their temporary
+    files when it opens the folder, as it does the labels')."""
+    return Path(labels_dir) / DIRNAME, _journal_folder(Path(labels_dir))
+
+
 def _make_folder(folder: Path) -> None:
     """A read-only or full disk is the caller's EngineError (said once, the edits kept), not a raw OSError."""
     try:

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.folder.lock import FolderLock, LockInfo, Outcome, read_lock
 from engine.io.transaction import sweep_temp_files
+from engine.learn.head_store import head_folders
 
 READ_ONLY, TAKE_OVER, CANCEL = "read-only", "take-over", "cancel"
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class FolderGuard(QObject):
         if self.lock is not None and not took_live:  # only the writer cleans up, and not under a live window's
             report = sweep_temp_files(dataset.labels_dir)   # save in progress
             self.sweep = report   # (the journal drops the autosaves a completed save replaced: gui.session.recovery)
+            for kept in head_folders(dataset.labels_dir):
+                sweep_temp_files(kept)   # a head file's write cut off by a kill (a walk found them left)
             if report.message():
                 note = "; ".join(filter(None, [note, "Labels folder: " + report.message()]))
         self.mode_changed.emit(self.read_only)

@@ -317,3 +317,25 @@ def test_a_read_only_window_neither_edits_nor_writes_the_folders_classes(qtbot, 
     finally:
         close_window(w2, monkeypatch)
         close_window(w1, monkeypatch)
+
+
+def test_the_writer_sweeps_head_files_a_kill_cut_off(qtbot, tmp_path, env, monkeypatch):
+    """A walk killed the app while a head file and its journal copy were written: their temporary files stayed in
+    labels/.model/ and labels/.recovery/head/ for good. The folder's writer sweeps them when it opens the folder."""
+    from engine.learn.head_store import head_folders
+
+    folder, model = env
+    left = []
+    for kept in head_folders(folder / "labels"):
+        kept.mkdir(parents=True, exist_ok=True)
+        (kept / ".0123456789abcdef.npz.x1y2z3.tmp").write_bytes(b"half a head")
+        (kept / "notes.txt").write_text("mine")
+        left.append(kept)
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        for kept in left:
+            assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
+    finally:
+        close_window(w, monkeypatch)
