@@ -154,6 +154,15 @@ class Classes(QObject):
                 or not saved.sha256 or saved.sha256 != loaded.sha256 or len(saved.channels) != len(folder)
                 or any(c >= n for c in saved.channels)):
             return None
+        model_of = {match_key(name): k for k, name in enumerate(self.model_classes.names)}
+        for f, channel in enumerate(saved.channels):   # a class whose own name the model has, sent elsewhere
+            name = folder.by_id(f).name
+            own = model_of.get(match_key(name))
+            if own is not None and channel != own:    # (a walk edited the file: belt and metal can swapped, silently)
+                other = self.model_classes.names[channel] if channel >= 0 else "nothing"
+                self.error.emit(f"{self.project.project_path}: it matched class {f} {name!r} to the model's "
+                                f"{other!r}, though the model has {name!r}; the classes are matched by name instead")
+                return None
         return ChannelMap(tuple(saved.channels), n)
 
     def _set_map(self, cmap: ChannelMap) -> None:

@@ -63,6 +63,34 @@ def test_folder_with_other_class_order_remap_by_name_then_save(qtbot, tmp_path, 
     close_window(w2, monkeypatch)
 
 
+def test_a_remembered_map_that_sends_a_class_away_from_its_own_name_is_matched_by_name(qtbot, tmp_path, env,
+                                                                                         monkeypatch):
+    """A walk edited project.json's model.channels to swap two classes whose names the model has: no message,
+    and every pixel of one was labelled the other. Such a map is not taken; the classes are matched by name."""
+    folder, model = env
+    w = open_window(tmp_path)
+    start(w, folder, model)
+    wait_ready(qtbot, w)
+    assert w.save()
+    close_window(w, monkeypatch)
+    path = folder / "labels" / "project.json"
+    project = json.loads(path.read_text())
+    n = len(project["model"]["channels"])
+    assert project["model"]["channels"] == list(range(n))
+    project["model"]["channels"] = list(reversed(range(n)))
+    path.write_text(json.dumps(project))
+    w2 = open_window(tmp_path)
+    errors = []
+    w2.ctl.error.connect(errors.append)
+    try:
+        start(w2, folder, model)
+        wait_ready(qtbot, w2)
+        assert w2.ctl.classes.channel_map.source == tuple(range(n))
+        assert any("matched by name instead" in e for e in errors), errors
+    finally:
+        close_window(w2, monkeypatch)
+
+
 def test_keep_by_position_keeps_the_folders_ids_and_names(qtbot, tmp_path, env, monkeypatch):
     folder, model = env
     (folder / "labels").mkdir()
