@@ -56,7 +56,12 @@ def read_label_png(path: str | Path) -> np.ndarray:
     path = Path(path)
     img = _open_label(path)
     if img.mode not in ("P", "L"):
-        raise LabelIOError(f"{path}: label PNG must be indexed (P) or grayscale (L), got mode {img.mode}")
+        kind = {"I;16": "16-bit grey", "I": "32-bit grey", "I;16B": "16-bit grey", "RGB": "colour (RGB)",
+                "RGBA": "colour with alpha (RGBA)", "LA": "grey with alpha", "1": "black and white (1 bit)",
+                "F": "floating-point"}.get(img.mode, img.mode)
+        raise LabelIOError(f"{path}: a label PNG holds one 8-bit class id per pixel, indexed (P) or grey (L); this "
+                           f"one is {kind} (mode {img.mode}). Convert it to 8-bit grey with ids 0-254 (255 = void), "
+                           "or import colour masks with File > Import labels (CVAT masks, VOC)")
     return np.array(img, dtype=np.uint8)
 
 

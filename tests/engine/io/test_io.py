@@ -115,6 +115,20 @@ def test_label_png_round_trip_keeps_indices_and_palette(tmp_path):
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]  # temp file renamed away
 
 
+def test_a_label_png_of_another_kind_says_what_it_is_and_what_to_do(tmp_path):
+    """A walk's 16-bit label PNG was refused with 'got mode I;16' and no advice."""
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.arange(12, dtype=np.uint16).reshape(3, 4) * 1000).save(path)
+    with pytest.raises(LabelIOError) as err:
+        read_label_png(path)
+    text = str(err.value)
+    assert "16-bit grey" in text and "Convert it to 8-bit grey" in text and "Import labels" in text
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(rgb)
+    with pytest.raises(LabelIOError, match=r"colour \(RGB\)"):
+        read_label_png(rgb)
+
+
 def test_label_write_rejects_wrong_dtype(tmp_path):
     with pytest.raises(LabelIOError, match="uint8"):
         write_label_png(tmp_path / "x.png", np.zeros((4, 4), np.int32), voc_classes())
