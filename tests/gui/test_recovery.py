@@ -151,15 +151,14 @@ def test_an_autosave_older_than_a_save_completed_on_opening_is_not_offered(qtbot
     """A walk killed the app after a save's commit record, before the journal entry was dropped: the next start
     completed the save, then offered the older autosave with Restore first, which put labels 92.7 % alike over the
     saved file and the model back a stroke. Such an entry is dropped; one autosaved after the commit is offered."""
-    import errno
     import time
 
     import pytest
 
     from engine.errors import LabelIOError
     from engine.folder.dataset import Dataset
-    from engine.io import transaction
     from engine.io.labels import read_label_png
+    from tests.support.interrupted_save import die_after_first_rename
 
     folder, model = env
     journal = RecoveryJournal(folder / "labels" / ".recovery")
@@ -167,14 +166,7 @@ def test_an_autosave_older_than_a_save_completed_on_opening_is_not_offered(qtbot
     time.sleep(0.05)
     ds = Dataset(folder)
     saved = np.ones((96, 128), np.uint8)
-    calls = []
-
-    def dies_after_first_rename(src, dst):
-        if calls:
-            raise OSError(errno.EIO, "simulated crash")
-        calls.append(dst)
-        os.rename(src, dst)
-    monkeypatch.setattr(transaction.os, "replace", dies_after_first_rename)
+    die_after_first_rename(monkeypatch)
     with pytest.raises(LabelIOError, match="completed when the folder is next opened"):
         ds.save(0, saved, ds.project.class_list() if ds.project.has_class_list else _classes(model))
     monkeypatch.undo()

@@ -28,6 +28,7 @@ from engine.io.transaction import SaveTransaction, sweep_temp_files
 from engine.labels import ClassList
 from engine.project import FolderClasses
 from tests.support.gui_helpers import make_folder
+from tests.support.interrupted_save import die_after_first_rename
 from tests.support.paths import ROOT
 
 OLD, NEW = ClassList(("bg", "a", "b")), ClassList(("bg", "x", "y", "z"))
@@ -112,14 +113,7 @@ def test_full_disk_at_the_commit_record_keeps_the_old_set(tmp_path, monkeypatch)
 def test_an_interrupted_commit_is_rolled_forward(tmp_path, monkeypatch):
     ds = Dataset(make_folder(tmp_path / "f", n=1))
     _save(ds, 0)
-    calls = []
-
-    def dies_after_first_rename(src, dst):
-        if calls:
-            raise OSError(errno.EIO, "simulated crash")
-        calls.append(dst)
-        os.rename(src, dst)
-    monkeypatch.setattr(transaction.os, "replace", dies_after_first_rename)
+    die_after_first_rename(monkeypatch)
     with pytest.raises(LabelIOError, match="completed when the folder is next opened"):
         _save(ds, 1, NEW)
     monkeypatch.undo()
