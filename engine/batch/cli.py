@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _crf_params(args, loaded):
+    """The CRF values prelabel runs with (None: no CRF)."""
+    return _crf_choice(args, loaded)[0]
+
+
+def _crf_choice(args, loaded):
+    """(the CRF values prelabel runs with or None, whether they are the folder's recorded ones)."""
     from ..crf import all_presets, preset
     from ..crf.params import preset_for_model
 
@@ -72,24 +78,25 @@ def _crf_params(args, loaded):
         if unknown:
             raise EngineError(f"--crf-params: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
         try:
-            return presets[model_preset].replace(**data)
+            return presets[model_preset].replace(**data), False
         except TypeError as exc:
             raise EngineError(f"--crf-params: {exc}") from exc
     if args.crf is None and args.folder is not None:
         folder_values = _folder_values(args.folder)
         if folder_values is not None:   # what the window refines this folder with (a walk: 0.1-0.2 % differed)
-            return folder_values
+            return folder_values, True
     name = args.crf or model_preset
     if name == "none":
-        return None
-    return preset(name)
+        return None, False
+    return preset(name), False
 
 
 def _folder_values(folder: Path):
     """The folder's recorded CRF values (labels/project.json: tuned, or the window's), or None."""
+    from ..folder.dataset import LABELS_DIRNAME
     from ..project import FolderProject
 
-    crf = FolderProject.open(Path(folder) / "labels").project.crf
+    crf = FolderProject.open(Path(folder) / LABELS_DIRNAME).project.crf
     return None if crf is None else crf.params
 
 
@@ -98,11 +105,10 @@ def _run(args) -> int:
     from .ray_runner import RayOptions
 
     loaded = load_checkpoint(args.model)
-    settings = PrelabelSettings(crf_params=_crf_params(args, loaded), crf_backend=args.backend, device=args.device,
+    crf_params, from_folder = _crf_choice(args, loaded)
+    settings = PrelabelSettings(crf_params=crf_params, crf_backend=args.backend, device=args.device,
                                 strategy="tile" if args.tile else "scale",
                                 net_threads=args.threads or default_net_threads())
-    from_folder = args.crf is None and not args.crf_params and args.folder is not None and \
-        settings.crf_params is not None and settings.crf_params == _folder_values(args.folder)
     runner = "ray" if args.ray else ("sequential" if args.sequential else "pipeline")
     ray_options = RayOptions(address=args.ray, workers=args.workers) if args.ray else None
     bar = None

@@ -3,9 +3,9 @@ folder's saved hand labels (File > Import labels… without the window; engine.f
 
 Exit status: 0 when every annotation found its image and was imported or kept by rule (hand-saved labels without
 --force); 1 when some images failed (a source file or image that could not be read included), or some annotations name
-images the folder lacks or an image another annotation already named (the first is used); 2 when nothing was written: an unreadable source, classes without a place (use --map /
---add-new), a folder whose class list cannot be read, a folder another window holds, every image failing (a read-only
-labels folder); 130 when interrupted (Ctrl+C).
+images the folder lacks or an image another annotation already named (the first is used); 2 when nothing was
+written: an unreadable source, classes without a place (use --map / --add-new), a folder whose class list cannot be
+read, a folder another window holds, every image failing (a read-only labels folder); 130 when interrupted (Ctrl+C).
 """
 from __future__ import annotations
 

@@ -60,16 +60,18 @@ def read_pixel(x: int, y: int, labels: np.ndarray | None = None, probs: np.ndarr
     sure of nearly every pixel (a walk over 4 MP photos: 98 % of pixels above 0.99 after the CRF, 76 % before), so
     a class the network hesitates over (a cardboard panel: paper 62 %, cardboard 36 %) read 'paper 100%, belt 0%'.
     Where the network gives its runner-up NETWORK_DOUBT or more and the CRF's is under CRF_SURE, the network's own
-    odds of the two classes shown follow each in brackets ('paper 100% (62%), cardboard 0% (36%)'), and a CRF runner-up tied at 0 % is the network's runner-up,
-    not the first class id."""
+    odds of the two classes shown follow each in brackets ('paper 100% (62%), cardboard 0% (36%)'), and a CRF
+    runner-up tied at 0 % is the network's runner-up, not the first class id."""
     shape = next((a.shape[-2:] for a in (labels, unc, probs) if a is not None), None)
     if shape is None or not (0 <= y < shape[0] and 0 <= x < shape[1]):
         return None
     label = int(labels[y, x]) if labels is not None else None
     top: tuple[tuple[int, float], ...] = ()
     own: tuple[tuple[int, float], ...] = ()
+    net = None   # the network's column at (x, y), when it is not what ``probs`` already show
     if network is not None and network.shape[-2:] == shape and len(network) and network is not probs:
-        own = _top(np.asarray(network[:, y, x], dtype=np.float64))
+        net = np.asarray(network[:, y, x], dtype=np.float64)
+        own = _top(net)
     if probs is not None and probs.shape[-2:] == shape and len(probs):
         column = np.asarray(probs[:, y, x], dtype=np.float64)
         top = _top(column)
@@ -80,6 +82,5 @@ def read_pixel(x: int, y: int, labels: np.ndarray | None = None, probs: np.ndarr
     u = float(unc[y, x]) if unc is not None and unc.shape == shape else None
     network_part = ()
     if len(own) == 2 and own[1][1] >= NETWORK_DOUBT and len(top) == 2 and top[1][1] < CRF_SURE:
-        column = np.asarray(network[:, y, x], dtype=np.float64)
-        network_part = tuple(float(column[c]) if c < len(column) else 0.0 for c, _ in top)
+        network_part = tuple(float(net[c]) if c < len(net) else 0.0 for c, _ in top)
     return PixelReadout(int(x), int(y), label, top, u, network_part)

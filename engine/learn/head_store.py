@@ -104,18 +104,8 @@ class HeadStore:
         path = self.path
         if not path.is_file():
             return None
-        try:
-            state, session, names = self._read(path, n_classes)
-            width = int(state.tensors[0].shape[1])
-            if channels is not None and width != channels:   # (a walk: every image then failed in the network)
-                raise _Bad(f"its rows read {width} feature channels, and this model gives {channels}")
-            return (state if class_names is None else by_name(state, names, class_names)), session
-        except RecursionError as exc:   # a header nested thousands deep (a walk: the window hung on opening)
-            raise HeadFileError(path, "its header is nested too deep to be ours", _set_aside(path, "nested header")) \
-                from exc
-        except (_Bad, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
-            reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable head file ({exc})"
-            raise HeadFileError(path, reason, _set_aside(path, reason)) from exc
+        state, session, names = self._checked(path, n_classes, channels)
+        return (state if class_names is None else by_name(state, names, class_names)), session
 
     def relabel(self, class_names, source) -> Path | None:
         """The folder's class list was edited (ids are stable: a class renamed, added at the end, the last one
@@ -126,12 +116,24 @@ class HeadStore:
         path = self.path
         if not path.is_file():
             return None
+        state, _, _ = self._checked(path, len(class_names))
+        return self.save(resize_rows(state, len(class_names)), class_names, source)   # (the folder's file: no session)
+
+    def _checked(self, path: Path, n_classes: int, channels: int | None = None) -> tuple[HeadState, dict, list]:
+        """_read, with a file that cannot be used moved aside as HeadFileError; with ``channels``, a file whose rows
+        read other features cannot (a walk: every image then failed in the network)."""
         try:
-            state, _, _ = self._read(path, len(class_names))
+            state, session, names = self._read(path, n_classes)
+            width = int(state.tensors[0].shape[1])
+            if channels is not None and width != channels:
+                raise _Bad(f"its rows read {width} feature channels, and this model gives {channels}")
+            return state, session, names
+        except RecursionError as exc:   # a header nested thousands deep (a walk: the window hung on opening)
+            raise HeadFileError(path, "its header is nested too deep to be ours", _set_aside(path, "nested header")) \
+                from exc
         except (_Bad, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
             reason = str(exc) if isinstance(exc, _Bad) else f"it is not a readable head file ({exc})"
             raise HeadFileError(path, reason, _set_aside(path, reason)) from exc
-        return self.save(resize_rows(state, len(class_names)), class_names, source)   # (the folder's file: no session)
 
     def _read(self, path: Path, n_classes: int) -> tuple[HeadState, dict, list]:
         if path.stat().st_size > MAX_BYTES:
