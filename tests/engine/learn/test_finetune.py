@@ -88,10 +88,10 @@ def test_pre_labelled_files_are_not_training_data_until_a_person_saves_them(tmp_
     held-out mIoU fell 50.6 % -> 43.9 %. Machine labels (their sidecar says so, and they still hold what the batch
     run wrote) are left out and counted; one repainted by another tool since counts as hand-made."""
     from engine.demo.samples import demo_class_list
+    from engine.folder.dataset import Dataset
     from engine.io.labels import read_label_png, write_label_png
     from engine.io.provenance import ORIGIN_MACHINE, make_provenance, write_provenance
     from engine.learn.saved import saved_count
-    from engine.folder.dataset import Dataset
 
     folder = write_folder(tmp_path / "site", 4, saved=4)
     labels_dir = folder / "labels"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.learn.head_store import HeadFileError, HeadStore, JournalledHead, drop_journalled
-from tests.engine.learn.test_own_classes import CLASSES, SOURCE, cardboard_taught
+from tests.support.own_class_fixtures import CLASSES, SOURCE, cardboard_taught
 
 LEARNT = {"a.png": (2, bytes(range(16))), "b.png": (1, None)}
 
