@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
 from engine.crf import CRFParams, backend_names, unavailable_backends
 from engine.crf.params import preset_for_model
+from gui.boot import preload
 from gui.boot.icon import app_icon
 from gui.canvas.canvas import Canvas
 from gui.canvas.focus import BackToCanvas
@@ -53,6 +54,7 @@ PREPARING_SEP = " \u2014 "   # "Ready: img.png — reading this image's features
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
+        preload.start()   # skimage.color, off the GUI thread before a palette binds
         self.settings = settings if settings is not None else QSettings()
         self.prefs = Preferences(self.settings)   # every key, typed (gui/window/preferences.py)
         self.setWindowTitle("DeepLab Annotator")
