@@ -216,7 +216,7 @@ class Dataset:
         return f"{self.labels_dir}: {moved}; the labels shown were saved in its place" if moved else ""
 
     def save(self, i: int, labels: np.ndarray, class_list: ClassList, provenance=None,
-             keep_unknown: bool = False, keep_aside: bool = False) -> Path:
+             keep_unknown: bool = False, keep_aside: bool = False, also=None) -> Path:
         """Write image i's labels, the folder's class list (project.json, class_names.txt) and, if given, the
         engine.io.provenance record as a sidecar (else an old sidecar is removed), all or nothing
         (engine.io.transaction); mark it saved (pre-labelled for a machine-made record). Returns the label path.
@@ -226,7 +226,8 @@ class Dataset:
         a folder without one takes it, in labels/project.json. Values that are not classes nor void raise
         UnknownLabelValues unless ``keep_unknown`` says the caller decided to keep them. ``keep_aside``: the label
         file there could not be used (another size, unreadable): it is renamed (``<name>.replaced``), never
-        overwritten; ``kept_aside`` records where."""
+        overwritten; ``kept_aside`` records where. ``also``: a function given the save's transaction, staging
+        more files (in the labels folder or a subfolder) that are committed with these labels (the learnt head)."""
         entry = self.entries[i]
         self.project.check_class_list(class_list)
         if not keep_unknown:
@@ -251,6 +252,12 @@ class Dataset:
             txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
         else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
             txn.remove(sidecar_path(entry.label_path))
+        if also is not None:
+            try:
+                also(txn)
+            except BaseException:
+                txn.abort()
+                raise
         if keep_aside and entry.label_path.exists():
             target = aside_name(entry.label_path, ".replaced")
             try:

@@ -3,12 +3,14 @@
 Why: a label PNG, its provenance sidecar and class_names.txt describe each other. Saved one by one, a full disk
 after the PNG left a new PNG beside an old sidecar while the user was told nothing was saved.
 
-Protocol (all in one folder, so every rename is atomic):
+Protocol (all in one folder, or a subfolder of it given by name, so every rename is atomic):
 1. stage: each new file is written to a temporary file `.<name>.<host>-<pid>.<random>.tmp` (engine.io.atomic)
    and fsynced. A failure here (disk full) removes the staged files: the old set is untouched.
 2. commit point: a small intent record `.save-<host>-<pid>-<id>.commit` listing (temporary -> final) is written
    atomically.
 3. rename every temporary file over its final name, fsync the folder, remove the intent record.
+A file a save keeps in a subfolder (the head the strokes taught, in labels/.model/) is staged and renamed there,
+named in the record as `<subfolder>/<name>`, so it is committed with the labels it learnt from.
 A crash before 2 leaves only temporary files (the start-up sweep removes them: the old set stands); a crash
 after 2 leaves the intent record, and recover() rolls the save forward (its temporaries are complete and
 fsynced): either way the folder holds one consistent set. The sweep and recover() leave alone whatever a live
@@ -58,13 +60,13 @@ class SaveTransaction:
         self._remove: list[Path] = []               # finals to delete in the same commit (a stale sidecar)
 
     def stage(self, path: str | Path, data: bytes) -> None:
-        """Write data to a temporary file beside `path` (fsynced); LabelIOError, with nothing changed, if not."""
+        """Write data to a temporary file beside `path` (fsynced); LabelIOError, with nothing changed, if not.
+        `path` is in the transaction's folder or in a subfolder of it (one level, not a link)."""
         path = Path(path)
-        if path.parent != self.folder:
-            raise ValueError(f"{path} is not in the transaction's folder {self.folder}")
+        self._check_place(path)
         tmp = None
         try:
-            fd, tmp = make_temp(self.folder, path.name)   # in progress until commit() or abort() ends
+            fd, tmp = make_temp(path.parent, path.name)   # in progress until commit() or abort() ends
             os.fchmod(fd, _default_mode())
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -82,13 +84,24 @@ class SaveTransaction:
 
     def remove(self, path: str | Path) -> None:
         """Delete `path` as part of the commit (if it exists then)."""
-        self._remove.append(Path(path))
+        path = Path(path)
+        self._check_place(path)
+        self._remove.append(path)
+
+    def _check_place(self, path: Path) -> None:
+        if path.parent != self.folder and (path.parent.parent != self.folder or path.parent.is_symlink()):
+            raise ValueError(f"{path} is not in the transaction's folder {self.folder} or a subfolder of it")
+
+    def _name(self, path: Path) -> str:
+        """How the intent record names `path`: its name, or `<subfolder>/<name>`."""
+        return path.name if path.parent == self.folder else f"{path.parent.name}/{path.name}"
 
     def commit(self) -> None:
         """Rename everything into place. LabelIOError if the intent record cannot be written (nothing changed)
         or a rename fails (the save is then completed by recover() when the folder is next opened)."""
         intent = self.folder / f".save-{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:12]}.commit"
-        record = {"replace": [[t.name, f.name] for t, f in self._staged], "remove": [p.name for p in self._remove]}
+        record = {"replace": [[self._name(t), self._name(f)] for t, f in self._staged],
+                  "remove": [self._name(p) for p in self._remove]}
         mark_writing(intent)
         try:
             write_bytes_atomic(intent, json.dumps(record).encode("utf-8"))
@@ -125,18 +138,38 @@ def _safe_name(name) -> str:
     return name
 
 
+def _place(folder: Path, name) -> Path:
+    """The path an intent record's entry names: a plain file name in `folder`, or `<subfolder>/<name>` in a
+    subfolder of it that is a real folder (not a link out of it)."""
+    if isinstance(name, str) and name.count("/") == 1:
+        sub, leaf = name.split("/")
+        sub_path = folder / _safe_name(sub)
+        if sub_path.is_symlink():
+            raise ValueError(f"not a subfolder of the labels folder: {sub!r:.80} is a link")
+        return sub_path / _safe_name(leaf)
+    return folder / _safe_name(name)
+
+
 def _apply(folder: Path, record: dict) -> None:
     """Do (or finish) the renames of an intent record; a temporary already renamed is simply absent."""
-    for tmp_name, final_name in record.get("replace", []):
-        tmp = folder / _safe_name(tmp_name)
-        final = folder / _safe_name(final_name)
+    touched, renames = {folder}, []
+    for tmp_name, final_name in record.get("replace", []):   # every entry checked before anything is renamed
+        tmp, final = _place(folder, tmp_name), _place(folder, final_name)
         if not _TEMP.match(tmp.name):
             raise ValueError(f"not a staged temporary file: {tmp.name!r}")
+        if tmp.parent != final.parent:
+            raise ValueError(f"a staged file renamed into another folder: {tmp_name!r:.80} -> {final_name!r:.80}")
+        renames.append((tmp, final))
+    removals = [_place(folder, name) for name in record.get("remove", [])]
+    for tmp, final in renames:
         if tmp.exists():
             os.replace(tmp, final)
-    for name in record.get("remove", []):
-        _unlink(folder / _safe_name(name))
-    _fsync_dir(folder)
+            touched.add(final.parent)
+    for path in removals:
+        _unlink(path)
+        touched.add(path.parent)
+    for place in sorted(touched, key=str, reverse=True):   # a subfolder's renames first, the folder last
+        _fsync_dir(place)
 
 
 @dataclass
@@ -173,7 +206,7 @@ def recover(folder: str | Path, report: SweepReport | None = None) -> SweepRepor
             committed_at = intent.stat().st_mtime
             _apply(folder, record)
             report.completed.extend(str(f) for _, f in record.get("replace", []))
-            report.committed.update({Path(str(f)).name: committed_at for _, f in record.get("replace", [])})
+            report.committed.update({str(f): committed_at for _, f in record.get("replace", [])})
             _unlink(intent)
         except (OSError, ValueError, TypeError, UnicodeDecodeError) as exc:
             report.problems.append(f"could not complete the interrupted save recorded in {intent.name} ({exc}); "
@@ -181,9 +214,10 @@ def recover(folder: str | Path, report: SweepReport | None = None) -> SweepRepor
     return report
 
 
-def sweep_temp_files(folder: str | Path, report: SweepReport | None = None) -> SweepReport:
-    """Finish interrupted saves, then delete the temporary files no save will use. Call only as the
-    folder's writer (holding its lock): any temporary file is then a dead writer's."""
+def sweep_temp_files(folder: str | Path, report: SweepReport | None = None, subfolders=()) -> SweepReport:
+    """Finish interrupted saves, then delete the temporary files no save will use, in `folder` and in the
+    `subfolders` (names) its saves write into. Call only as the folder's writer (holding its lock): any temporary
+    file is then a dead writer's."""
     folder = Path(folder)
     report = recover(folder, report)
     if not folder.is_dir():
@@ -194,11 +228,14 @@ def sweep_temp_files(folder: str | Path, report: SweepReport | None = None) -> S
             pending.update(t for t, _ in json.loads(intent.read_text("utf-8")).get("replace", []))
         except (OSError, ValueError, TypeError, AttributeError):
             pass
-    for entry in folder.iterdir():
-        if _TEMP.match(entry.name) and not _LOCK_TEMP.match(entry.name) and entry.name not in pending \
-                and (entry.is_file() or entry.is_symlink()) and not temp_in_use(entry):
-            if _unlink(entry):
-                report.removed.append(entry.name)
+    places = [(folder, "")] + [(folder / s, f"{s}/") for s in subfolders
+                               if (folder / s).is_dir() and not (folder / s).is_symlink()]
+    for place, prefix in places:
+        for entry in place.iterdir():
+            if _TEMP.match(entry.name) and not _LOCK_TEMP.match(entry.name) and prefix + entry.name not in pending \
+                    and (entry.is_file() or entry.is_symlink()) and not temp_in_use(entry):
+                if _unlink(entry):
+                    report.removed.append(prefix + entry.name)
     if report.completed or report.removed or report.problems:
         log.info("labels folder %s: %s", folder, report.message())
     return report

@@ -69,9 +69,28 @@ class HeadStore:
     def save(self, state: HeadState, class_names, source, session: dict | None = None) -> Path | None:
         """Write ``state`` (a residual head) atomically; an unadapted head removes the file. ``session``: what the
         journal keeps beside it (JournalledHead). Raises EngineError (LabelIOError) when the disk refuses."""
-        path = self.path
-        if state is None or state.is_original:
+        path, data = self.path, self.encode(state, class_names, source, session)
+        if data is None:
             _unlink(path)
+            return None
+        _make_folder(path.parent)
+        write_bytes_atomic(path, data)
+        return path
+
+    def stage(self, txn, state: HeadState, class_names, source) -> None:
+        """Put ``state`` in a save transaction of the labels folder (engine.io.transaction), so the head file is
+        committed with the labels it learnt from: a kill between them once left the labels new and the head a save
+        behind. An unadapted head removes the file in the same commit."""
+        path, data = self.path, self.encode(state, class_names, source)
+        if data is None:
+            txn.remove(path)
+            return
+        _make_folder(path.parent)
+        txn.stage(path, data)
+
+    def encode(self, state: HeadState, class_names, source, session: dict | None = None) -> bytes | None:
+        """The head file's bytes for ``state``; None for an unadapted head (no file)."""
+        if state is None or state.is_original:
             return None
         if state.kind != "residual":
             raise EngineError("only the residual head is kept in the folder")
@@ -87,9 +106,7 @@ class HeadStore:
         np.savez(buf, weight=weight.numpy().astype(np.float32), bias=bias.numpy().astype(np.float32),
                  scale=np.float32(float(scale)), pixel=pixel.numpy().astype(np.float32),
                  header=np.frombuffer(json.dumps(header).encode(), np.uint8))
-        _make_folder(path.parent)
-        write_bytes_atomic(path, buf.getvalue())
-        return path
+        return buf.getvalue()
 
     def load(self, n_classes: int, class_names=None, channels: int | None = None) -> HeadState | None:
         """The saved head (None when there is none). Raises HeadFileError after moving a bad file aside. With

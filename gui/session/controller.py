@@ -339,7 +339,8 @@ class AnnotatorController(QObject):
             self.classes.record_settings()
             record = st.provenance(self.loader.loaded, self.crf.backend_name, entry.label_path)
             path = self.dataset.save(st.index, st.labels, self.classes.class_list, provenance=record,
-                                     keep_unknown=keep_unknown, keep_aside=st.label_file_unusable)
+                                     keep_unknown=keep_unknown, keep_aside=st.label_file_unusable,
+                                     also=self.learnt.staging())   # the head, committed with the labels
         except EngineError as exc:
             self.error.emit(str(exc))
             self.save_failed.emit(str(exc))
@@ -347,7 +348,6 @@ class AnnotatorController(QObject):
             return False
         st.mark_saved()
         self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
-        self.learnt.save()
         self.sync_status()
         self.recovery.discard(st.index)
         path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name

@@ -75,10 +75,11 @@ class FolderGuard(QObject):
         self.labels_dir, self.read_only, self.took_live = dataset.labels_dir, read_only, took_live
         self.sweep = None
         if self.lock is not None and not took_live:  # only the writer cleans up, and not under a live window's
-            report = sweep_temp_files(dataset.labels_dir)   # save in progress
+            head_files, head_journal = head_folders(dataset.labels_dir)
+            # a save in progress, with the head file it commits in labels/.model/
+            report = sweep_temp_files(dataset.labels_dir, subfolders=(head_files.name,))
             self.sweep = report   # (the journal drops the autosaves a completed save replaced: gui.session.recovery)
-            for kept in head_folders(dataset.labels_dir):
-                sweep_temp_files(kept)   # a head file's write cut off by a kill (a walk found them left)
+            sweep_temp_files(head_journal)   # a journalled head's write cut off by a kill (a walk found them left)
             if report.message():
                 note = "; ".join(filter(None, [note, "Labels folder: " + report.message()]))
         self.mode_changed.emit(self.read_only)

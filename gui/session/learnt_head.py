@@ -102,8 +102,18 @@ class LearntHead(QObject):
         self.error.emit(str(exc))
         self.set_aside.emit(str(exc))
 
+    def staging(self):
+        """For a save of the labels: a function staging the head file in its transaction (Dataset.save's
+        ``also``), so labels and head are committed together; None when there is nothing to keep (a read-only
+        window, no model or folder)."""
+        kept, store = self.adapt.kept(), self.store()
+        if self.guard.read_only or kept is None or store is None:
+            return None
+        names = self._names()
+        return lambda txn: store.stage(txn, kept[0], names, kept[1])
+
     def save(self) -> None:
-        """The labels were saved: keep the head with them (not in a read-only window)."""
+        """Keep the head in the folder's head file now (Reset adaptation; not in a read-only window)."""
         kept, store = self.adapt.kept(), self.store()
         if self.guard.read_only or kept is None or store is None:
             return

@@ -360,22 +360,50 @@ def test_the_folders_head_file_names_the_classes_as_soon_as_they_are_edited(qtbo
     assert window.ctl.adapt.taught(CARDBOARD) == (1, 1) and window.class_panel.origin(CARDBOARD).startswith("learnt")
 
 
-def test_a_head_file_the_disk_refuses_is_said_in_a_box(qtbot, window, tmp_path, monkeypatch):
-    """A walk filled the disk at the head file's write: the labels were saved, the status bar said the learning was
-    not, and closing lost it unasked. A box says so now."""
+def test_a_head_file_the_disk_refuses_fails_the_save_and_keeps_the_edits(qtbot, window, tmp_path, monkeypatch):
+    """A walk filled the disk at the head file's write: the labels were saved and the learning was not. The head is
+    now committed with the labels, so the save fails as a whole, says why in a box, and keeps the edits."""
     from engine.errors import LabelIOError
     from engine.learn.head_store import HeadStore
 
-    taught_cardboard(qtbot, window, tmp_path, 1)
+    _, folder = taught_cardboard(qtbot, window, tmp_path, 1)
     boxes = []
-    monkeypatch.setattr(prompts, "notice", lambda parent, title, text: boxes.append((title, text)))
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: boxes.append((title, text)))
 
     def full(self, *a, **k):
-        raise LabelIOError("No space left on device")
-    monkeypatch.setattr(HeadStore, "save", full)
-    assert window.ctl.save()
-    assert boxes and boxes[-1][0] == "What the model learnt was not saved"
-    assert "No space left on device" in boxes[-1][1] and "save again" in boxes[-1][1]
+        raise LabelIOError("could not save the head file: No space left on device. Nothing was changed on disk")
+    monkeypatch.setattr(HeadStore, "stage", full)
+    assert not window.ctl.save()
+    assert boxes and boxes[-1][0] == "Could not save the labels" and "No space left on device" in boxes[-1][1]
+    assert not (folder / "labels" / "img1.png").exists()            # nothing half-saved: no labels without head
+    assert not list((folder / "labels").glob(".*.tmp"))
+    assert window.ctl.state.dirty                                    # the edits wait for the next save
+    monkeypatch.undo()
+    assert window.ctl.save() and window.ctl.learnt.store().path.is_file()
+
+
+def test_a_kill_during_a_save_keeps_the_head_with_the_labels(qtbot, window, tmp_path, monkeypatch):
+    """A save cut off after its commit record (the first rename done, the next failing, as a kill there leaves
+    it): reopening the folder completes it, the head file included. Before, the head was written after the
+    labels' commit, and a kill between them left the labels new and the head a save behind."""
+    from engine.errors import LabelIOError
+    from tests.support.interrupted_save import die_after_first_rename
+
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    _, folder = taught_cardboard(qtbot, window, tmp_path, 1)
+    head_file = window.ctl.learnt.store().path
+    assert not head_file.exists()
+    with monkeypatch.context() as m:
+        die_after_first_rename(m)
+        with pytest.raises(LabelIOError, match="completed when the folder is next opened"):
+            window.ctl.dataset.save(0, window.ctl.state.labels, window.ctl.classes.class_list,
+                                    also=window.ctl.learnt.staging())
+    assert not head_file.exists()                                     # cut off before the head's rename
+    assert window.ctl.open_folder(folder)                              # reopened: the save is completed
+    qtbot.waitUntil(lambda: window.ctl.adapt.head is not None and not window.ctl.adapt.head.is_original,
+                    timeout=10000)
+    assert head_file.is_file() and not list(head_file.parent.glob(".*.tmp"))
+    assert window.ctl.adapt.head.taught_by(CARDBOARD) == (1, 1)
 
 
 def test_deleting_a_class_clears_the_undo_history_that_would_paint_it_back(qtbot, window, tmp_path, monkeypatch):

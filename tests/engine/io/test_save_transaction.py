@@ -22,6 +22,7 @@ import pytest
 from engine.errors import LabelIOError
 from engine.folder.dataset import CLASS_NAMES_FILE, Dataset
 from engine.io import transaction
+from engine.io.atomic import HOST_TAG
 from engine.io.labels import read_label_png
 from engine.io.provenance import make_provenance, read_provenance
 from engine.io.transaction import SaveTransaction, sweep_temp_files
@@ -202,3 +203,62 @@ def test_kills_during_saves_always_leave_one_consistent_set(tmp_path):
         version, names = _consistent_set(ds.labels_dir)
         assert names == ("0 bg\n1 x\n2 y\n3 z\n" if version else "0 bg\n1 a\n2 b\n")
         assert _leftovers(ds.labels_dir) == []
+
+
+def test_a_file_in_a_subfolder_is_committed_with_the_labels_and_rolled_forward_after_a_kill(tmp_path, monkeypatch):
+    """The learnt head lives in labels/.model/: staged in the labels' transaction, a kill after the commit record
+    leaves it to the sweep like the label PNG (before, it was written after the labels' commit)."""
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+    head = ds.labels_dir / ".model" / "head.npz"
+    head.parent.mkdir(parents=True)
+
+    def also(txn):
+        txn.stage(head, b"new head")
+    labels = _labels(0)
+    die_after_first_rename(monkeypatch)
+    with pytest.raises(LabelIOError, match="completed when the folder is next opened"):
+        ds.save(0, labels, OLD, also=also)
+    monkeypatch.undo()
+    assert not head.exists() and len(list(head.parent.glob(".*.tmp"))) == 1
+    intent = json.loads(next(ds.labels_dir.glob(".save-*.commit")).read_text())
+    assert [".model/head.npz" in f for _, f in intent["replace"]].count(True) == 1
+    report = sweep_temp_files(ds.labels_dir, subfolders=(".model",))
+    assert head.read_bytes() == b"new head" and ".model/head.npz" in report.committed
+    np.testing.assert_array_equal(read_label_png(ds.labels_dir / "img1.png"), labels)
+    assert _leftovers(ds.labels_dir) == [] and not list(head.parent.glob(".*.tmp"))
+
+
+def test_a_subfolder_temp_of_an_unfinished_save_outlives_the_sweep(tmp_path):
+    """A commit record the sweep could not apply keeps its temporary files, in the subfolder too; a stray one there
+    (a dead writer's, named in no record) goes."""
+    folder = tmp_path / "labels"
+    (folder / ".model").mkdir(parents=True)
+    kept, stray = folder / ".model" / ".h.npz.0-1.a.tmp", folder / ".model" / ".h.npz.0-2.b.tmp"
+    kept.write_bytes(b"x")
+    stray.write_bytes(b"y")
+    blocked = folder / f".save-{HOST_TAG}-{os.getpid()}-abc.commit"   # ours, not being written: a dead save's
+    blocked.write_text(json.dumps({"replace": [[".model/" + kept.name, ".model/h.npz"],
+                                                ["../.x.tmp", "../escape"]]}))   # checked whole, none renamed
+    report = sweep_temp_files(folder, subfolders=(".model",))
+    assert kept.exists() and not stray.exists() and blocked.exists()
+    assert any("could not complete" in p for p in report.problems)
+    assert not (tmp_path / "escape").exists()
+
+
+@pytest.mark.parametrize("name", ["../outside.tmp", "a/b/c.tmp", "/abs.tmp", "sub/", "sub/..", "../x"])
+def test_intent_entries_outside_the_folder_or_a_direct_subfolder_are_refused(tmp_path, name):
+    with pytest.raises(ValueError):
+        transaction._place(tmp_path, name)
+
+
+def test_a_subfolder_that_is_a_link_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / ".model").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="is a link"):
+        transaction._place(tmp_path / "labels", ".model/.h.tmp")
+    txn = SaveTransaction(tmp_path / "labels")
+    with pytest.raises(ValueError, match="not in the transaction's folder"):
+        txn.stage(tmp_path / "labels" / ".model" / "h.npz", b"x")
+    with pytest.raises(ValueError, match="not in the transaction's folder"):
+        txn.stage(tmp_path / "elsewhere" / "deeper" / "h.npz", b"x")
