@@ -2,6 +2,8 @@
 engine.io.labels): only regular files are read, and a declared width x height must be within the pixel cap."""
 from __future__ import annotations
 
+import errno
+import os
 import stat
 from pathlib import Path
 
@@ -36,8 +38,13 @@ def check_regular_file(path: Path, what: str = "image") -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
+        if path.is_symlink():   # listed so that it does not vanish from the folder unexplained
+            raise ImageReadError(f"{path}: a link to {os.readlink(path)}, which does not exist") from None
         raise ImageReadError(f"{path}: no such file") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageReadError(f"{path}: a link that leads back to itself (a loop of links), not an {what} file; "
+                                 f"point it at the {what} or remove it") from None
         raise ImageReadError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from exc
     if stat.S_ISDIR(st.st_mode):
         raise ImageReadError(f"{path}: is a folder, not an {what} file")

@@ -37,8 +37,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def is_image_file(path: Path) -> bool:
-    """True for files the folder view should list."""
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    """True for files the folder view should list: a broken link too (dangling, or a loop), which says why when
+    opened rather than vanishing from the list (a walk: a folder of 12 photos listed 11, unexplained)."""
+    listed = path.is_file() or (path.is_symlink() and not path.is_dir())
+    return listed and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
 WHITE = (255, 255, 255)

@@ -92,6 +92,21 @@ def test_special_files_as_images_are_refused_unread(tmp_path):
         read_image(tmp_path)
 
 
+def test_broken_links_are_listed_and_say_why_when_read(tmp_path):
+    """A dangling link and a loop of links stay in the folder's list (a walk: a photo vanished unexplained) and
+    say what they are when opened; a link to a folder named like an image is not listed."""
+    from engine.folder.dataset import list_images
+    (tmp_path / "a_dangling.jpg").symlink_to("moved_away.jpg")
+    (tmp_path / "b_loop.jpg").symlink_to("b_loop.jpg")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "c_dir.jpg").symlink_to(tmp_path / "dir")
+    assert [p.name for p in list_images(tmp_path)] == ["a_dangling.jpg", "b_loop.jpg"]
+    with pytest.raises(ImageReadError, match="a link to moved_away.jpg, which does not exist"):
+        read_image(tmp_path / "a_dangling.jpg")
+    with pytest.raises(ImageReadError, match="a loop of links"):
+        read_image(tmp_path / "b_loop.jpg")
+
+
 # ---------------------------------------------------------------- checkpoints
 @pytest.mark.parametrize("name, message", [
     ("block200000.pth", "block 200000"),
