@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from engine.checkpoints.backbone import refuse_untaught
 from engine.folder.dataset import Dataset
 from engine.folder.lock import sweep_unless_held
 
@@ -93,6 +94,9 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
     """
     if runner not in RUNNERS:
         raise ValueError(f"unknown runner {runner!r}; use one of {RUNNERS}")
+    refuse_untaught(loaded, getattr(loaded, "path", None) or "the model",
+                    "pre-label with the adapted model (Pre-label folder… in the window, or Model > Export adapted "
+                    "model… and prelabel --model that file)")
     dataset = folder if isinstance(folder, Dataset) else Dataset(folder)
     if class_list is None:
         from dataclasses import replace

@@ -27,6 +27,18 @@ def is_backbone_only(loaded) -> bool:
     return MARK in str(getattr(loaded, "source_format", ""))
 
 
+def refuse_untaught(loaded, name, then: str) -> None:
+    """EngineError for a tool that labels images with a backbone-only checkpoint: its one zero placeholder output
+    labels every pixel class 0 (a walk: prelabel wrote 6 all-background label maps, exit 0, and gave the folder a
+    one-class list). ``then``: how to label with what strokes teach, in that tool."""
+    from engine.errors import EngineError
+
+    if is_backbone_only(loaded):
+        raise EngineError(f"{name} is a backbone-only initialisation: it has no classifier, so it cannot label images "
+                          f"yet. Open a folder in the window with it, add your classes and paint a stroke of each "
+                          f"(the model learns them), then {then}.")
+
+
 def strip_classifier(arch: str, sd: dict) -> dict | None:
     """A copy of ``sd`` (our key names) with a one-output zero classifier when it has none or one wider than
     MAX_CLASSES; None when its classifier is a usable one."""

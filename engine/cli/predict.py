@@ -104,7 +104,7 @@ def run(args) -> str:
     import numpy as np
 
     from engine.checkpoints import load_checkpoint
-    from engine.checkpoints.backbone import is_backbone_only
+    from engine.checkpoints.backbone import refuse_untaught
     from engine.crf import DEFAULT_BACKEND, get_backend, preset
     from engine.io.images import read_image
     from engine.labels import VOID, load_class_list
@@ -113,11 +113,7 @@ def run(args) -> str:
 
     class_list = load_class_list(args.classes) if args.classes else None
     loaded = load_checkpoint(args.model, class_list=class_list, pipeline=args.pipeline)
-    if is_backbone_only(loaded):
-        raise EngineError(f"{args.model} is a backbone-only initialisation: it has no classifier, so it cannot label "
-                          f"images yet. Open a folder in the window with it, add your classes and paint a stroke of "
-                          f"each (the model learns them), then Model > Export adapted model… and predict with that "
-                          f"file.")
+    refuse_untaught(loaded, args.model, "Model > Export adapted model… and predict with that file")
     # a labels folder's own class list decides what the values mean: checked before any work is done
     target = labels_target(args.out.parent, loaded.spec.class_list(), args.map_classes)
     image, alpha = read_image(args.image, background=alpha_background(loaded.spec), with_alpha=True,

@@ -70,7 +70,10 @@ class ClassMismatchDialog(QDialog):
         self.keep_button = QPushButton("&Keep the folder's ids (by position)")
         buttons.addButton(self.remap_button, QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.addButton(self.keep_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        (self.remap_button if self.decision.by == BY_NAME else self.keep_button).setDefault(True)
+        chosen = self.remap_button if self.decision.by == BY_NAME else self.keep_button
+        for button in (self.remap_button, self.keep_button):   # Enter and Esc (or closing) give the same answer:
+            button.setAutoDefault(False)                        # a focused button no longer takes over Enter
+        chosen.setDefault(True)
         self.remap_button.clicked.connect(lambda: self._choose(BY_NAME))
         self.keep_button.clicked.connect(lambda: self._choose(BY_POSITION))
         self.add_missing.toggled.connect(lambda on: self.keep_button.setEnabled(not on))
@@ -80,6 +83,7 @@ class ClassMismatchDialog(QDialog):
         layout.addWidget(self.add_missing)
         layout.addWidget(buttons)
         self.resize(720, 420)
+        chosen.setFocus()
 
     def _choose(self, by: str) -> None:
         self.decision = Decision(by, self.add_missing.isChecked() and by == BY_NAME)

@@ -170,8 +170,9 @@ class Classes(QObject):
         p = self.model_predictor
         self.predictor = None if p is None else (p if cmap.identity else MappedPredictor(p, cmap))
         if cmap.mapped == 0:   # not an error: strokes teach such classes (a walk read it as one)
-            self.activity.emit("The model knows none of this folder's classes by name: paint a stroke of each class "
-                               "and it learns them on its own features (the Classes panel counts the strokes)")
+            # (true also when the folder's head file then restores what strokes taught: no "paint" order)
+            self.activity.emit("The network knows none of this folder's classes by name: they are learnt from "
+                               "strokes of each class on its features (the Classes panel counts the strokes)")
 
     def knows_none(self) -> bool:
         """The model knows none of the folder's classes (a backbone-only checkpoint's placeholder, or no name in

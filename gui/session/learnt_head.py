@@ -17,13 +17,15 @@ from engine.checkpoints.backbone import is_backbone_only
 from engine.errors import EngineError
 from engine.io.images import read_image
 from engine.io.labels import read_label_png
+from engine.labels import match_key
 from engine.learn.correction import REPLAY_IMAGES
 from engine.learn.head_store import HeadFileError, HeadStore, JournalledHead, drop_journalled
 from engine.models.folder_head import attached
 
-BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. Add your "
-                      "classes in the Classes panel, then paint a stroke of each: the model learns them from your "
-                      "strokes (Edit > Adapt the model to corrections).")
+BACKBONE_ONLY_HINT = ("This model is a backbone-only initialisation: it has no classes of its own yet. {first}"
+                      "paint a stroke of each: the model learns them from your strokes (Edit > Adapt the model to "
+                      "corrections).")
+ADD_CLASSES_FIRST = "Add your classes in the Classes panel, then "
 
 
 class LearntHead(QObject):
@@ -176,7 +178,10 @@ class LearntHead(QObject):
         """A backbone-only checkpoint with nothing learnt yet: say what to do."""
         loaded, head = self.loader.loaded, self.adapt.head
         if loaded is not None and is_backbone_only(loaded) and (head is None or head.is_original):
-            self.activity.emit(BACKBONE_ONLY_HINT)
+            names = self._names()   # a folder that lists its classes already needs no "add your classes"
+            own = [n for n in names if match_key(n) not in {match_key(c) for c in loaded.spec.class_names}]
+            first = "For this folder's classes, " if own else ADD_CLASSES_FIRST
+            self.activity.emit(BACKBONE_ONLY_HINT.format(first=first))
 
     def export(self, path, crf=None) -> Path:
         """Model > Export adapted model…: the base network plus what the strokes taught, with the folder's classes
@@ -212,9 +217,15 @@ class LearntHead(QObject):
             if known and base_knew:
                 learnt = [f"before the export ({_strokes(*before)})"] * bool(before[0]) + \
                     [f"here ({here})"] * bool(strokes)
-                out.append(("model" + (" + learnt" if learnt else ""),
-                            "The model was trained on this class" +
-                            (f"; strokes refined it {' and '.join(learnt)}" if learnt else "")))
+                refined = f"; strokes refined it {' and '.join(learnt)}" if learnt else ""
+                fed_by = _other_name(loaded, channel, cl.names[i])
+                if fed_by is not None:   # kept by position: the model's class of another name feeds it
+                    out.append((f"model: {fed_by}" + (" + learnt" if learnt else ""),
+                                f"Fed by the model's class '{fed_by}' (the folder's ids kept by position): the "
+                                f"model was trained on {fed_by}, not on a class of this name{refined}"))
+                else:
+                    out.append(("model" + (" + learnt" if learnt else ""),
+                                "The model was trained on this class" + refined))
             elif known and (before[0] or strokes):
                 where = f"before the export ({_strokes(*before)})" if before[0] else "before the export"
                 out.append((f"learnt ({before[0] + strokes})",
@@ -225,6 +236,14 @@ class LearntHead(QObject):
             else:
                 out.append(("new", "New to the model: paint it and the model learns it from your strokes"))
         return out
+
+
+def _other_name(loaded, channel: int, name: str) -> str | None:
+    """The model's name for ``channel`` where it is not the folder's ``name`` (a by-position map), else None."""
+    names = loaded.spec.class_names if loaded is not None else ()
+    if not 0 <= channel < len(names) or match_key(names[channel]) == match_key(name):
+        return None
+    return names[channel]
 
 
 def _strokes(strokes: int, images: int) -> str:

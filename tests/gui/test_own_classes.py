@@ -448,9 +448,13 @@ def test_a_backbone_only_checkpoint_asks_nothing_about_its_placeholder(qtbot, wi
     folder = write_site(tmp_path / "site", cardboard_scenes(1))
     (folder / "labels").mkdir()
     (folder / "labels" / "class_names.txt").write_text("counter\ntomato\ncardboard\n")
+    notes = []
+    window.ctl.activity.connect(notes.append)
     start(window, folder, tmp_path / "backbone.pth")
     wait_ready(qtbot, window)
     assert not asked
+    hint = [m for m in notes if "backbone-only" in m]   # the folder lists its classes: not "add your classes"
+    assert hint and "For this folder's classes, paint a stroke of each" in hint[-1] and "Add your" not in hint[-1]
     assert window.ctl.classes.channel_map == ChannelMap((-1, -1, -1), 1)
     assert window.ctl.classes.class_list.names == ("counter", "tomato", "cardboard")   # nothing added
     assert [window.class_panel.origin(c) for c in range(3)] == ["new"] * 3
@@ -511,3 +515,20 @@ def test_train_on_saved_labels_keeps_the_learnt_class_in_a_head_and_the_window_l
     # trained into the network under the head now (the open image's locks then teach the new model too)
     assert window.class_panel.origin(CARDBOARD).startswith("model")
     dlg.close()
+
+
+def test_the_from_column_names_the_model_class_that_feeds_a_class_kept_by_position(qtbot, window, tmp_path,
+                                                                                   monkeypatch):
+    """A walk kept crop / weed / soil by position: they read 'model', "The model was trained on this class", though
+    the model's belt, paper and plastic bottle fed them."""
+    from engine.project import BY_POSITION, Decision
+    from gui.dialogs import classes as class_dialogs
+    monkeypatch.setattr(class_dialogs, "ask_mismatch", lambda *a, **k: Decision(BY_POSITION))
+    folder = write_site(tmp_path / "site", cardboard_scenes(1))
+    (folder / "labels").mkdir()
+    (folder / "labels" / "class_names.txt").write_text("crop\nweed\nsoil\n")
+    start(window, folder, DEMO_V1)
+    wait_ready(qtbot, window)
+    origins = window.ctl.learnt.origins()
+    assert [o[0] for o in origins] == ["model: belt", "model: paper", "model: plastic bottle"]
+    assert "Fed by the model's class 'belt'" in origins[0][1] and "trained on this class" not in origins[0][1]

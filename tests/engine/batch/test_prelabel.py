@@ -391,3 +391,22 @@ def test_an_image_with_unsaved_edits_in_the_window_is_left_alone_and_not_called_
     assert summary.editing == 1 and summary.kept == 1                   # (the one hand-saved image of the folder)
     assert any("1 image with unsaved edits in the window alone" in line for line in summary.lines())
     assert not any("kept 2" in line for line in summary.lines())
+
+
+def test_a_backbone_only_checkpoint_is_refused_before_anything_is_written(tmp_path, capsys):
+    """A walk: prelabel with a backbone-only initialisation exited 0, wrote 6 all-background label maps and gave the
+    folder a one-class list. Its one placeholder output labels nothing: refused, as predict refuses it."""
+    from engine.checkpoints import load_checkpoint
+    from engine.paths import DEMO_V1
+
+    sd = {k: v for k, v in load_checkpoint(DEMO_V1).model.state_dict().items() if not k.startswith("fc8")}
+    import torch
+    torch.save(sd, tmp_path / "vgg_init.pth")
+    folder = make_prelabel_folder(tmp_path / "site")
+    before = sorted(p.name for p in folder.rglob("*"))
+    assert cli_main([str(folder), "--model", str(tmp_path / "vgg_init.pth"), "--crf", "none"]) == 2
+    err = capsys.readouterr().err
+    assert "backbone-only initialisation" in err and "Export adapted model" in err
+    assert sorted(p.name for p in folder.rglob("*")) == before
+    with pytest.raises(Exception, match="backbone-only"):
+        prelabel(folder, load_checkpoint(tmp_path / "vgg_init.pth"), PrelabelSettings(crf_params=None))
