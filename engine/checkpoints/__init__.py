@@ -24,7 +24,13 @@ from engine.checkpoints import backbone
 from engine.checkpoints.caffe_mapping import caffe_state_dict, detect_caffe_arch, is_msc_copy
 from engine.checkpoints.caffemodel import CaffeFormatError, parse_caffemodel
 from engine.checkpoints.fit import bn_eps_kwarg, check_geometry, fit_state_dict, spec_from_state_dict
-from engine.checkpoints.kazuto import KAZUTO_MSC_SCALES, PIPELINE_OF_LAYOUT, normalise_state_dict, unwrap_state_dict
+from engine.checkpoints.kazuto import (
+    KAZUTO_MSC_SCALES,
+    PIPELINE_OF_LAYOUT,
+    near_miss,
+    normalise_state_dict,
+    unwrap_state_dict,
+)
 from engine.checkpoints.own_format import FORMAT, is_own_format, save_checkpoint
 from engine.checkpoints.safety import check_state_dict, check_zip_members, read_model_file
 from engine.checkpoints.spec_check import MAX_CLASSES, check_spec, check_spec_dict, check_weight_budget
@@ -162,6 +168,9 @@ def _load_torch(data: bytes, path: Path, class_list):
     found = normalise_state_dict(sd) if sd else None
     if found is None:
         sample = ", ".join(list(map(str, sd))[:5]) if sd else type(obj).__name__
+        why = near_miss(sd) if sd else ""
+        if why:   # (a walk: "expected conv1_1.weight ... found: conv1_1.weight" for a file with no fc7)
+            raise CheckpointError(f"{path}: a PyTorch file, but not a DeepLab model this app knows: {why}")
         raise CheckpointError(
             f"{path}: a PyTorch file, but not a DeepLab model this app knows. Expected the project "
             f"format, kazuto's deeplab-pytorch keys (base.layer1.conv1.conv.weight ...) or DeepLab "

@@ -55,3 +55,16 @@ def normalise_state_dict(sd: dict):
         if not heads and "fc7.weight" in sd:   # vgg16_20M: the backbone DeepLab v1 trains from (checkpoints.backbone)
             return "deeplab_v1_largefov", (), dict(sd), "state_dict"
     return None
+
+
+def near_miss(sd: dict) -> str:
+    """Why a state dict that starts like a known layout is not one (normalise_state_dict gave None): '' if it
+    does not start like one."""
+    keys = [k for k in sd if isinstance(k, str)]
+    if "conv1_1.weight" not in sd:
+        return ""
+    heads = sorted(k for k in keys if k.startswith("fc8") and k.endswith(".weight"))
+    if len(heads) > 1:
+        return f"it has DeepLab v1 Caffe names but {len(heads)} classifiers ({', '.join(heads[:4])}); keep one"
+    return "it has DeepLab v1 Caffe names but no fc7.weight (a backbone has conv1_1 ... fc7, a model fc8 too)"
+

@@ -76,7 +76,8 @@ class ChannelMap:
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
         """(n_model, H, W) probabilities -> (n_folder, H, W) in folder ids (float16 stays float16). Folder classes the model
-        does not know get 0; if model channels are dropped, each pixel is renormalised over the classes kept
+        does not know get 0 (all are level when the model has one output, which says nothing:
+        engine.models.folder_head.fold_logits); if model channels are dropped, each pixel is renormalised over the classes kept
         (so the CRF sees a distribution; where only dropped classes had mass, it is uniform)."""
         if probs.ndim != 3 or probs.shape[0] != self.n_model:
             raise ValueError(f"probabilities have {probs.shape[0] if probs.ndim == 3 else '?'} channels; "
@@ -86,8 +87,8 @@ class ChannelMap:
         _, h, w = probs.shape
         out = np.zeros((len(self.source), h, w), np.float16 if probs.dtype == np.float16 else np.float32)
         fids = [f for f, s in enumerate(self.source) if s >= 0]
-        if not fids:
-            out[:] = 1.0 / len(self.source)
+        if not fids or self.n_model < 2:   # one output (a backbone-only placeholder) knows no class: level
+            out[:] = 1.0 / len(self.source)   # (a walk: 'background 100%' on every pixel, uncertainty 0)
             return out
         out[fids] = probs[[self.source[f] for f in fids]]
         if self.dropped:

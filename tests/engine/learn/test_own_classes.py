@@ -280,6 +280,22 @@ def test_backbone_only_checkpoints_load_as_feature_extractors(tmp_path):
     assert not is_backbone_only(loaded)
 
 
+def test_a_v1_file_missing_fc7_or_with_two_classifiers_says_what_is_wrong(tmp_path):
+    """A walk: a v1 state dict with no fc7 was told 'expected conv1_1.weight ... found: conv1_1.weight, ...'."""
+    from engine.errors import CheckpointError
+
+    loaded, _ = demo()
+    sd = {k: v for k, v in loaded.model.state_dict().items() if not k.startswith(("fc7", "fc8"))}
+    torch.save(sd, tmp_path / "no_fc7.pth")
+    with pytest.raises(CheckpointError, match="Caffe names but no fc7.weight"):
+        load_checkpoint(tmp_path / "no_fc7.pth")
+    sd = dict(loaded.model.state_dict())
+    sd["fc8_coco.weight"], sd["fc8_coco.bias"] = sd["fc8.weight"], sd["fc8.bias"]
+    torch.save(sd, tmp_path / "two.pth")
+    with pytest.raises(CheckpointError, match="2 classifiers .*fc8.weight, fc8_coco.weight.*keep one"):
+        load_checkpoint(tmp_path / "two.pth")
+
+
 def test_a_backbone_only_model_carries_classes_taught_beside_its_placeholder_to_the_next_image(tmp_path):
     """A walk: a backbone-only checkpoint, a folder with "background" (the placeholder's name) and two classes
     added; strokes taught them on two images, yet every pixel of the third was background, and so was every pixel

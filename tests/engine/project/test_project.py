@@ -69,6 +69,10 @@ def test_channel_map_apply_reorders_zeroes_unknown_and_renormalises_dropped():
     assert ident.identity and ident.apply(probs) is probs
     with pytest.raises(ValueError, match="channels"):
         ChannelMap((0, 1), 2).apply(probs)
+    # a one-output model (a backbone-only placeholder) says nothing: the placeholder's class and the classes added
+    # beside it start level (a walk: 'background 100%' everywhere, uncertainty 0)
+    level = ChannelMap((0, -1, -1, -1), 1).apply(np.ones((1, 4, 5), np.float32))
+    np.testing.assert_array_equal(level, np.full((4, 4, 5), 0.25, np.float32))
 
 
 def test_mapped_predictor_and_labels_back_to_model_ids():
