@@ -90,8 +90,12 @@ class ImageAdaptation:
         hold = state if targets.n_locked and state.only_adds_to(self.image_id, targets) else self.anchor
         # the head the image was opened with is held as the image showed it: carried (engine.models.folder_head)
         # an erase, a repaint or an undo starts again from the held head: what it took back leaves no trace
+        # held as this image showed it: the anchor carried (gated), unless it was last fitted on this very image
+        # (restored after a crash, or revisited), which shows it in full (a walk: the first stroke after a restore
+        # was held to the gated head and took back 44 % of what the restored stroke had taught)
+        carried = hold is self.anchor and self.anchor.fitted_on != self.image_id
         new = self.adapter.fit(self.features, targets, state, hold, self.image_id, replay, should_cancel,
-                               anchor_carried=hold is self.anchor, start=hold)
+                               anchor_carried=carried, start=hold)
         if memory is not None:
             memory.remember(self.image_id, self.features, targets)
         # no lock left (an undo past the first stroke): the anchor comes back, shown as the image was opened

@@ -91,17 +91,24 @@ def carried_to(head: HeadState | None, image_id: str) -> bool:
 TEACHES = ("brush", "fill", "polygon", "superpixel")   # edits counted as strokes while their class stands
 
 
-def standing_strokes(edits, stack, n_classes: int) -> int:
+def standing_strokes(edits, stack, n_classes: int, unexplained: int = 1) -> int:
     """An image's teaching edits that still stand (engine.annotate.edits.RegionEdit.stands_in): on its undo
     ``stack`` (None: not the editor's image), not undone, not painted over or erased; locks that no such edit
-    explains (restored from the journal, kept by Use model result after the stack was capped) count as one."""
+    explains (restored from the journal, kept by Use model result after the stack was capped) count as
+    ``unexplained`` (the strokes the image counted when it was opened, else one)."""
     labels, locked, count = edits.labels, edits.locked, 0
+    explained = np.zeros(locked.shape, bool)   # locks some edit on the stack made
     for i in range(stack.count() if stack is not None else 0):
         edit = getattr(stack.command(i), "edit", None)   # an undone command's pixels do not stand
-        if edit is not None and edit.kind in TEACHES and edit.stands_in(labels, locked, n_classes):
+        if edit is None or edit.is_empty:
+            continue
+        x0, y0, x1, y1 = edit.box
+        explained[y0:y1, x0:x1] |= edit.after_locked
+        if edit.kind in TEACHES and edit.stands_in(labels, locked, n_classes):
             count += 1
-    if count == 0 and bool(np.any(locked & (labels < n_classes))):
-        count = 1
+    # (also beside new strokes: a walk's first stroke after a restore counted 1, not 2)
+    if bool(np.any(locked & ~explained & (labels < n_classes))):
+        count += max(1, unexplained)
     return count
 
 

@@ -171,7 +171,8 @@ class Adaptation(QObject):
         if st is None or st.edits is None or self.adapter is None:
             return 0
         stack = self.editor.stack() if self.editor.state is st else None
-        return standing_strokes(st.edits, stack, self.adapter.n_classes)
+        opened = self._opened[0] if st.token == self._token else 0   # the strokes it came with (a restore)
+        return standing_strokes(st.edits, stack, self.adapter.n_classes, opened or 1)
 
     def reset(self, predict: bool = True) -> None:
         """Model > Reset adaptation (and a new folder): back to the network's own head, nothing remembered; with

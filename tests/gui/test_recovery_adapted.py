@@ -104,11 +104,36 @@ def test_a_killed_adapted_session_comes_back_with_its_head(qtbot, tmp_path, monk
         diff = int((st.labels != want["labels"]).sum())
         assert diff == 0, f"{diff} of {st.labels.size} pixels differ from what the killed window showed"
         assert w.ctl.adapt.head.strokes == int(line.split()[1])
+        _a_stroke_after_the_restore_keeps_what_the_restored_head_learnt(qtbot, w, int(line.split()[1]))
         assert w.save()
         assert HeadStore(folder / "labels", w.ctl.loader.loaded.sha256).path.is_file()
         assert not list(JournalledHead(folder / "labels", w.ctl.loader.loaded.sha256).folder.iterdir())
     finally:
         close_window(w, monkeypatch)
+
+
+def _a_stroke_after_the_restore_keeps_what_the_restored_head_learnt(qtbot, w, restored: int):
+    """A walk: the first stroke after a restore counted 1 stroke, not 2, and was held to the restored head as if
+    carried (gated), which took back 44 % of what the restored stroke had taught. A stroke that only confirms
+    what the image shows, far from the locks, now changes little, and the count goes on from the restored one."""
+    from engine.demo.annotator import Stroke
+    from tests.support.learn_fixtures import paint_stroke
+
+    st = w.ctl.state
+    before = st.raw_labels.copy()
+    far = np.ones(st.locked.shape, bool)
+    ys, xs = np.nonzero(st.locked)
+    far[max(ys.min() - 40, 0):ys.max() + 40, max(xs.min() - 40, 0):xs.max() + 40] = False
+    agree = far & (st.raw_labels == st.labels)
+    agree[:8], agree[-8:], agree[:, :8], agree[:, -8:] = False, False, False, False
+    y, x = np.argwhere(agree)[len(np.argwhere(agree)) // 2]
+    paint_stroke(w, Stroke(((int(x) - 4, int(y)), (int(x) + 4, int(y))), 3, int(st.labels[y, x])))
+    qtbot.waitUntil(lambda: not w.ctl.adapt.learning and not w.ctl.busy, timeout=60000)
+    st = wait_ready(qtbot, w, timeout=60000)
+    assert w.ctl.adapt.head.strokes == restored + 1
+    changed = float((st.raw_labels != before).mean())
+    # (measured: 3.7 % with the restored head held as shown, 14.5 % held gated)
+    assert changed < 0.07, f"{changed:.1%} of the network's labels changed after a stroke that confirmed them"
 
 
 def test_declined_edits_take_their_journalled_head_with_them(qtbot, tmp_path, monkeypatch):
