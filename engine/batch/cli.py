@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help="with --ray: model actors (default: one per GPU, else 2)")
     p.add_argument("--sequential", action="store_true", help="no pipelining (one stage after the other)")
+    p.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M, or $DEEPLAB_MAX_PIXELS)")
     p.add_argument("--map-classes", choices=("name", "position"), default=None,
                    help="when the labels folder holds other classes than the model: write the folder's ids by class "
                         "name, or keep them by position (default: refuse)")
@@ -162,10 +164,22 @@ def main(argv: list[str]) -> int:
         return error("give the folder of images to pre-label")
     if args.workers is not None and not args.ray:
         return error("--workers needs --ray")
+    from ..limits import MAX_PIXELS_ENV, parse_pixels, set_max_pixels
+    env_before = os.environ.get(MAX_PIXELS_ENV)
     try:
+        if args.max_pixels is not None:   # (the refusal of a large image names this option)
+            set_max_pixels(args.max_pixels)
+            os.environ[MAX_PIXELS_ENV] = str(parse_pixels(args.max_pixels))   # Ray's and the pipeline's workers
         return _run(args)
     except EngineError as exc:
         return error(str(exc))
     except KeyboardInterrupt:
         print("interrupted: finished images are written; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        if args.max_pixels is not None:   # (one process may run it more than once: tests, a script)
+            set_max_pixels(None)
+            if env_before is None:
+                os.environ.pop(MAX_PIXELS_ENV, None)
+            else:
+                os.environ[MAX_PIXELS_ENV] = env_before

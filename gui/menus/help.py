@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QHeaderView,
@@ -97,9 +98,14 @@ class ShortcutsDialog(QDialog):
             for c, text in enumerate(row):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         header = self.table.horizontalHeader()
+        # the action names whole, the keys in the rest: a walk saw 'Open …', 'Superpi…' at 640 px wide
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        wanted = sum(self.table.sizeHintForColumn(c) for c in range(3)) + 80   # frame, scroll bar, margins
+        screen = (window.screen() if window is not None else None) or QApplication.primaryScreen()
+        room = screen.availableGeometry().width() * 9 // 10 if screen is not None else wanted
+        self.resize(max(640, min(wanted, room)), 560)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

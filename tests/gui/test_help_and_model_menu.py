@@ -33,6 +33,8 @@ def test_f1_lists_every_shortcut_from_the_actions(qtbot, window):
     assert ("Edit", "Undo", "Ctrl+Z") in dialog.rows()
     where = "Classes panel (with the focus)"      # (a walk: F1 listed "+", "↑", "↓" under "Other keys")
     assert {(where, "Add a class", "Ctrl+Shift+N"), (where, "Move the paint class up", "Alt+Up")} <= set(dialog.rows())
+    t = dialog.table                                      # every action name whole (a walk: 'Open …', 'Superpi…')
+    assert t.columnWidth(1) >= t.sizeHintForColumn(1) and t.columnWidth(0) >= t.sizeHintForColumn(0)
     dialog.filter.setText("undo")
     assert dialog.rows() and all("undo" in " ".join(r).lower() for r in dialog.rows())
     assert window.help_menu.shortcuts_action.shortcut().toString() == "F1"

@@ -410,3 +410,22 @@ def test_a_backbone_only_checkpoint_is_refused_before_anything_is_written(tmp_pa
     assert sorted(p.name for p in folder.rglob("*")) == before
     with pytest.raises(Exception, match="backbone-only"):
         prelabel(folder, load_checkpoint(tmp_path / "vgg_init.pth"), PrelabelSettings(crf_params=None))
+
+
+def test_max_pixels_is_an_option_as_the_refusal_of_a_large_image_says(tmp_path, monkeypatch, capsys):
+    """A walk: prelabel's refusal said 'raise the limit with --max-pixels', and prelabel rejected --max-pixels."""
+    import cv2
+
+    from engine.limits import MAX_PIXELS_ENV, max_pixels
+    model = tmp_path / "colour.pt"
+    colour_model(model)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "wide.png"), np.full((1000, 1300, 3), 90, np.uint8))     # 1.3 MP
+    monkeypatch.setenv(MAX_PIXELS_ENV, "1M")
+    assert cli_main([str(folder), "--model", str(model), "--crf", "none", "--sequential"]) == 1
+    assert "--max-pixels" in capsys.readouterr().err
+    assert cli_main([str(folder), "--model", str(model), "--crf", "none", "--sequential",
+                     "--max-pixels", "2M"]) == 0
+    assert (folder / "labels" / "wide.png").is_file()
+    assert max_pixels() == 1_000_000                                   # the process's own limit is back
