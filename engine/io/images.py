@@ -173,6 +173,23 @@ def read_image(path: str | Path, background=WHITE, with_alpha: bool = False, max
     return (rgb, alpha) if with_alpha else rgb
 
 
+def probe_image(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as an image, from its header alone (read_image's checks before any decode), or
+    None when it may be: so a folder's list can mark what will not open before anyone opens it. A TIFF is left to
+    the read (its checks walk the whole page chain), as is damage past the header."""
+    path = Path(path)
+    try:
+        check_regular_file(path)
+        if is_tiff(path):
+            return None
+        open_checked(path).close()
+    except ImageReadError as exc:
+        return str(exc)
+    except _PILLOW_ERRORS as exc:   # as _read_common says it
+        return f"{path}: not a readable image (unknown format or corrupt header: {_short(exc, path)})"
+    return None
+
+
 def _read_common(path: Path, cap: int, scaling: ImageScaling | None, codec: CodecMissing | None) -> np.ndarray:
     """PNG, JPEG, 8-bit TIFF, BMP, WebP: Pillow, else OpenCV; (H,W,3) or (H,W,4)."""
     try:

@@ -30,6 +30,7 @@ from gui.session.classes import Classes
 from gui.session.crf_requests import CRFRequests
 from gui.session.editor import Editor
 from gui.session.folder_guard import FolderGuard
+from gui.session.folder_probe import FolderProbe
 from gui.session.hand_edits import HandEdits
 from gui.session.history import ImageHistory
 from gui.session.keys import ImageKey
@@ -133,6 +134,8 @@ class AnnotatorController(QObject):
         self.recovery.autosaved.connect(lambda _image_id: self.learnt.journal())
         self.recovery.emptied.connect(self.learnt.drop_journal)
         self.classes.predict_again.connect(self._on_predict_again)
+        self.probe = FolderProbe(lambda: self.dataset, self)
+        self.probe.unreadable.connect(self._mark_unreadable)
 
     # ----- folder and images ---------------------------------------------------------------------
     def open_folder(self, folder: str | Path, start_name: str | None = None) -> bool:
@@ -170,6 +173,7 @@ class AnnotatorController(QObject):
         self.adapt.classes_changed()       # the head predicts this folder's classes
         self.learnt.restore()
         self.folder_opened.emit()
+        self.probe.start()                 # files that cannot be images: marked before they are opened
         for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
             self.ordering.set_score(i, score)
         if len(dataset) == 0:
@@ -454,6 +458,7 @@ class AnnotatorController(QObject):
         self.leave_folder()
         self.crf.halt()
         self.prefetch.cancel()
+        self.probe.lane.cancel()
         for lane in self.lanes.values():
             lane.cancel()
         if self.wait_on_shutdown:

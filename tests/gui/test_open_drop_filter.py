@@ -89,3 +89,22 @@ def test_title_marks_unsaved_work_and_a_folder_resumes_at_its_last_image(qtbot, 
         assert w2.ctl.index == 2 and wait_image(qtbot, w2, 2).path.name == "img3.png"
     finally:
         close_window(w2, monkeypatch)
+
+
+def test_files_that_cannot_be_images_are_marked_error_as_the_folder_opens(qtbot, window, env):
+    """A walk filtered a fresh folder by `error` and got nothing: its two non-images read 'new' until opened."""
+    folder, model = env
+    (folder / "notes.png").write_text("not an image")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "img9.png").symlink_to("moved_away.png")
+    window.ctl.prefetch.enabled = False
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    names = [window.ctl.dataset[i].path.name for i in range(len(window.ctl.dataset))]
+    fl = window.file_list
+    bad = {"notes.png", "empty.jpg", "img9.png"}
+    qtbot.waitUntil(lambda: all(fl.status_text(names.index(n)) == "error" for n in bad), timeout=10000)
+    assert all(fl.status_text(i) != "error" for i, n in enumerate(names) if n not in bad)
+    assert "empty" in window.ctl.dataset[names.index("empty.jpg")].error
+    window.images_panel.filter.setText("error")
+    assert sorted(names[i] for i in fl.shown(window.ctl.ordering.order)) == sorted(bad)

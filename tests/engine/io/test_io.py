@@ -170,3 +170,18 @@ def test_saved_files_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_probe_image_reads_headers_only_and_says_what_read_image_would(tmp_path, monkeypatch):
+    import cv2
+
+    from engine.io.images import probe_image
+    from engine.limits import MAX_PIXELS_ENV
+    cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((20, 30, 3), np.uint8))
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert probe_image(tmp_path / "ok.png") is None
+    assert "not a readable image" in probe_image(tmp_path / "text.png")
+    assert "empty" in probe_image(tmp_path / "empty.jpg")
+    monkeypatch.setenv(MAX_PIXELS_ENV, "500")
+    assert "over the limit" in probe_image(tmp_path / "ok.png")
