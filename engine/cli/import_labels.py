@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.errors import EngineError
 
-EPILOG = """classes are matched by name (case, spaces and underscores do not count). A source class the folder
+EPILOG = """classes are matched by name (case, spaces, underscores and dashes do not count). A source class the folder
 lacks stops the import unless you say where it goes: --map SOURCE=FOLDER (or SOURCE=void), or --add-new to add
 it to the folder's class list. Pixels no shape covers become void (255) unless --unlabelled names a class.
 Imported labels count as hand labels: prediction and pre-labelling never replace them."""

@@ -73,7 +73,7 @@ class FolderClasses:
             key = match_key(c.name)
             if key in seen:
                 raise ClassEditError(f"two classes are both named {seen[key]!r} / {c.name!r}; names must differ "
-                                     "(case, spaces and underscores do not count)")
+                                     "(case, spaces, underscores and dashes do not count)")
             seen[key] = c.name
 
     # ----- reading --------------------------------------------------------------------------------

@@ -274,8 +274,8 @@ class AnnotatorController(QObject):
         skipped, self._skipped = self._skipped, None
         if skipped:
             names = ", ".join(self.dataset[i].path.name for i in skipped[:3]) + (" …" if len(skipped) > 3 else "")
-            self.error.emit(f"Opened {state.path.name}: {names} cannot be opened (marked in the list; its tooltip "
-                            f"says why)")
+            its = "its tooltip says" if len(skipped) == 1 else "their tooltips say"
+            self.error.emit(f"Opened {state.path.name}: {names} cannot be opened (marked in the list; {its} why)")
         if opened.problem:
             self.error.emit(opened.problem)
         self.classes.report_unknown(state)
