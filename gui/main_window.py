@@ -322,10 +322,10 @@ class MainWindow(QMainWindow):
         loaded = self.ctl.loader.loaded
         name = (preset_for_model(loaded.spec, loaded.path, self.crf_panel.presets) if loaded is not None
                 else next(iter(self.crf_panel.presets)))
-        if self.crf_panel.preset_name() == name and self.crf_panel.params() == self.ctl.crf.params:
-            return
-        self.crf_panel.set_preset(name, emit=False)
-        self.ctl.crf.set_params(self.crf_panel.params())
+        if self.crf_panel.preset_name() != name or self.crf_panel.params() != self.ctl.crf.params:
+            self.crf_panel.set_preset(name, emit=False)
+            self.ctl.crf.set_params(self.crf_panel.params())
+        # said also when it was selected already (a walk missed the message then)
         self.status.set_activity(f"CRF preset {self.crf_panel.preset_box.currentText()} {why}")
 
     def _on_folder_opened(self) -> None:

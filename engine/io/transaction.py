@@ -55,7 +55,7 @@ class SaveTransaction:
     """Stage files with stage(), then commit() them together; abort() (or an error) leaves the old files."""
 
     def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
+        self.folder = Path(os.path.abspath(folder))   # (temporary files come back absolute: compared as such)
         self._staged: list[tuple[Path, Path]] = []   # (temporary, final)
         self._remove: list[Path] = []               # finals to delete in the same commit (a stale sidecar)
 
@@ -89,11 +89,13 @@ class SaveTransaction:
         self._remove.append(path)
 
     def _check_place(self, path: Path) -> None:
+        path = Path(os.path.abspath(path))
         if path.parent != self.folder and (path.parent.parent != self.folder or path.parent.is_symlink()):
             raise ValueError(f"{path} is not in the transaction's folder {self.folder} or a subfolder of it")
 
     def _name(self, path: Path) -> str:
         """How the intent record names `path`: its name, or `<subfolder>/<name>`."""
+        path = Path(os.path.abspath(path))
         return path.name if path.parent == self.folder else f"{path.parent.name}/{path.name}"
 
     def commit(self) -> None:

@@ -270,3 +270,21 @@ def test_a_class_the_open_image_only_predicts_does_not_block_its_delete(qtbot, w
     assert st.dirty and (st.labels[~st.locked] == predicted).any() and not (st.labels[st.locked] == predicted).any()
     assert window.ctl.classes.class_usage(predicted)[0] == []
     assert window.ctl.classes.class_usage(painted)[0] == ["img1.png (open, unsaved)"]
+
+
+def test_a_folder_without_crf_values_says_it_starts_from_the_models_preset(qtbot, tmp_path, env, monkeypatch):
+    """A walk: with the model's preset already selected, opening a folder without values of its own said nothing,
+    though the docs say the status bar names the preset it starts from."""
+    import shutil
+    folder, model = env
+    other = tmp_path / "other"
+    shutil.copytree(folder, other, ignore=shutil.ignore_patterns("labels"))
+    w = open_window(tmp_path)
+    start(w, folder, model)
+    wait_ready(qtbot, w)
+    said = []
+    monkeypatch.setattr(w.status, "set_activity", lambda text, *a, **k: said.append(text))
+    assert w.ctl.open_folder(other)
+    assert any(t.startswith("CRF preset") and "no CRF values of its own" in t for t in said), said
+    monkeypatch.undo()
+    close_window(w, monkeypatch)

@@ -262,3 +262,14 @@ def test_a_subfolder_that_is_a_link_is_refused(tmp_path):
         txn.stage(tmp_path / "labels" / ".model" / "h.npz", b"x")
     with pytest.raises(ValueError, match="not in the transaction's folder"):
         txn.stage(tmp_path / "elsewhere" / "deeper" / "h.npz", b"x")
+
+
+def test_a_folder_given_relative_to_the_working_directory(tmp_path, monkeypatch):
+    """`predict --out out/x.png` from another directory: the temporary files come back absolute, the folder was
+    relative, and the commit took the temporary file for one in a subfolder."""
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    txn = SaveTransaction(Path("out"))
+    txn.stage(Path("out") / "x.png", b"png")
+    txn.commit()
+    assert (tmp_path / "out" / "x.png").read_bytes() == b"png" and _leftovers(tmp_path / "out") == []
