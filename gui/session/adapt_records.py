@@ -30,6 +30,16 @@ class StrokeHeads:
     key_after: bytes
 
 
+@dataclass(frozen=True)
+class Refitted:
+    """An undo (``undone``) or redo of ``edit`` whose head had to be fitted again (nothing exact to restore: the
+    stroke's own fit was superseded by a quicker next stroke, or the head moved on): its result becomes that side
+    of the stroke's record, so the next redo or undo of it restores exactly (a walk: three strokes 20 ms apart,
+    undo, redo: 10 % of the labels differed from before the undo)."""
+    edit: object
+    undone: bool
+
+
 def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:
     """A digest of which pixels are locked and to what: the head is 'fitted to' one such set of locks."""
     h = hashlib.blake2b(digest_size=16)

@@ -40,8 +40,8 @@ from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState, warm_up_opti
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
 from engine.predict import Prediction
-from gui.session.adapt_records import (Prepared, StrokeHeads, TaughtImages, carried_to, locks_key, locks_now,
-                                       replay_job, standing_strokes)
+from gui.session.adapt_records import (Prepared, Refitted, StrokeHeads, TaughtImages, carried_to, locks_key,
+                                       locks_now, replay_job, standing_strokes)
 from gui.session.event_wait import wait_for
 from gui.session.keys import AdaptKey
 
@@ -464,12 +464,13 @@ class Adaptation(QObject):
                 if self.head is src and key == want:   # nothing learnt since: restore exactly
                     self._submit_probs(st, dst, record=None, fit_key=key)
                     return
-        self._submit_fit(st, labels, locked, key, edit)   # a new stroke, or the head moved on: fit the locks
+        # a new stroke, or the head moved on: fit the locks (a replay's refit then stands in its record)
+        self._submit_fit(st, labels, locked, key, edit, None if replay is None else Refitted(*replay))
 
     def _image_adaptation(self) -> ImageAdaptation:
         return ImageAdaptation(self.adapter, self._features, self._image_id, anchor=self._anchor)
 
-    def _submit_fit(self, st, labels, locked, key, edit) -> None:
+    def _submit_fit(self, st, labels, locked, key, edit, refitted: Refitted | None = None) -> None:
         image, before, memory = self._image_adaptation(), self.head, (self.memory if self.carry else None)
         old, box = st.raw_labels, (edit.box if edit is not None else None)
         count = self.strokes_in_effect(st)
@@ -479,7 +480,7 @@ class Adaptation(QObject):
             head, probs = image.learn(before, labels, locked, memory, should_cancel=cancel)
             pred = Prediction.from_probs(probs)  # here, not on the GUI thread (seconds at 12 MP)
             return head, pred, union(changed_box(old, pred.labels), box), count
-        record = (edit, before, self._fit_key, key) if edit is not None else None
+        record = (edit, before, self._fit_key, key) if edit is not None else refitted
         self.lane.submit(AdaptKey("adapt", st.token, key, record), job)
 
     def _submit_probs(self, st, head: HeadState, record, fit_key) -> None:
@@ -533,7 +534,12 @@ class Adaptation(QObject):
         head, pred, box, count = result
         if key.kind == "adapt":   # the count is the strokes in effect (a refit is no new stroke)
             head = self._counted(head, count, fit_key)
-        if record is not None:
+        if isinstance(record, Refitted):   # what an undo or redo had to fit again is that side of its stroke
+            rec = self._records.get(record.edit)
+            if rec is not None:
+                self._records[record.edit] = replace(rec, before=head, key_before=fit_key) if record.undone \
+                    else replace(rec, after=head, key_after=fit_key)
+        elif record is not None:
             edit, before, key_before, key_after = record
             self._records[edit] = StrokeHeads(before, head, key_before, key_after)
         self.head, self._fit_key = head, fit_key
