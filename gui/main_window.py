@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.last_error = ""
         self._closed = False
+        self._after_save = None   # an image to move to once the save under way is done (go_to)
         self._preset_model = None   # the model whose CRF preset the panel was last given
         self.leaving = "moving on"
         self.ctl = AnnotatorController(self)
@@ -148,6 +149,7 @@ class MainWindow(QMainWindow):
         c.busy_changed.connect(self._on_busy)
         c.error.connect(self.show_error)
         c.save_failed.connect(lambda msg: prompts.warn(self, "Could not save the labels", msg))
+        c.save_ended.connect(self._on_save_ended)
         c.classes.project_problems.connect(
             lambda text: prompts.notice(self, "This folder's class list cannot be used", text))
         c.learnt.not_kept.connect(lambda text: prompts.notice(self, "What the model learnt was not saved",
@@ -234,12 +236,21 @@ class MainWindow(QMainWindow):
         if self.ctl.dataset is None or index == self.current_index() or not 0 <= index < len(self.ctl.dataset):
             self.file_list.set_current(self.current_index())
             return False
+        if self.ctl.saving:   # Ctrl+S, then D at once: move on when the save is done, not inside its wait (a walk:
+            self._after_save = index   # the save was written, then said 'Not saved: another image was opened')
+            self.status.set_activity(f"Moving to {self.ctl.dataset[index].path.name} when the save is done…")
+            return False
         if not self.keep_work():
             self.file_list.set_current(self.current_index())
             return False
         ok = self.ctl.open_index(index)
         self._show_position()
         return ok
+
+    def _on_save_ended(self) -> None:
+        index, self._after_save = self._after_save, None
+        if index is not None and not self._closed:
+            QTimer.singleShot(0, self, lambda: self.go_to(index))   # after the save's own messages
 
     def _show_position(self) -> None:
         ds, i = self.ctl.dataset, self.ctl.index

@@ -68,6 +68,7 @@ class AnnotatorController(QObject):
     project_settings_applied = Signal(object, str)  # the folder's CRF values and backend were taken
     params_reverted = Signal(object)   # Esc: the CRF settings went back to those of the labels shown (CRFParams)
     waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
+    save_ended = Signal()              # a save (done or not) returned: navigation held during it may go on
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -134,6 +135,7 @@ class AnnotatorController(QObject):
         self.recovery.autosaved.connect(lambda _image_id: self.learnt.journal())
         self.recovery.emptied.connect(self.learnt.drop_journal)
         self.classes.predict_again.connect(self._on_predict_again)
+        self.saving = 0                    # saves under way (one waiting may see another start: autosave)
         self.probe = FolderProbe(lambda: self.dataset, self)
         self.probe.unreadable.connect(self._mark_unreadable)
 
@@ -315,7 +317,17 @@ class AnnotatorController(QObject):
             self.status_changed.emit(index, Status.ERROR.value)
 
     def save(self) -> bool:
-        """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible."""
+        """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible. While it
+        waits for the learning or the exact CRF (the event loop runs), ``saving`` is True."""
+        self.saving += 1
+        try:
+            return self._save()
+        finally:
+            self.saving -= 1
+            if not self.saving:
+                self.save_ended.emit()
+
+    def _save(self) -> bool:
         st = self.state
         if st is None or st.labels is None or self.dataset is None:
             self.error.emit("Nothing to save yet: no labels for this image.")

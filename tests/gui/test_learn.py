@@ -88,6 +88,27 @@ def test_quick_strokes_then_undo_and_redo_give_back_exactly_what_was_shown(qtbot
     np.testing.assert_array_equal(st.labels, after_undo)
 
 
+def test_moving_on_during_a_save_waits_for_the_save(qtbot, window, tmp_path, monkeypatch):
+    """A fast walk pressed Ctrl+S, then D 60 ms later, while the save waited for the learning: D moved on inside
+    the wait, the save failed with 'Not saved: ... another image was opened' (after a second save had written the
+    file). D now takes effect when the save is done."""
+    from PySide6.QtCore import QTimer
+
+    from engine.annotate.status import Status
+    folder = write_folder(tmp_path / "site", 2, start=FLIPS)
+    st = opened(qtbot, window, folder)
+    gt = shifted_scene(FLIPS).labels
+    paint_stroke(window, next_stroke(st.labels, gt))
+    errors, asked = [], []
+    window.ctl.error.connect(errors.append)
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: asked.append(a) or prompts.DISCARD)
+    QTimer.singleShot(60, lambda: window.go(+1))                  # D, inside the save's wait
+    assert window.save()
+    assert window.ctl.index == 0 and window.ctl.dataset.status(0) == Status.SAVED
+    qtbot.waitUntil(lambda: window.ctl.index == 1, timeout=10000)   # then it moves on
+    assert not asked and not [e for e in errors if "Not saved" in e], errors
+
+
 def test_a_save_right_after_a_stroke_saves_what_the_learning_leads_to(qtbot, window, tmp_path):
     """A walk pressed Ctrl+S 0.05 s after a stroke on a 12 MP photo: the save waited for an exact run and wrote
     it, then the stroke's learning arrived, changed 14.8 % of the labels and the image went back to *edited*. The
