@@ -126,8 +126,16 @@ def _check_inside(path: Path, series) -> None:
 
 
 def _plain(layout: _Layout, dtype: np.dtype) -> bool:
-    """An 8-bit grey, RGB(A), palette or CMYK image: Pillow's to read, as every other 8-bit format."""
+    """An 8-bit grey, RGB(A), palette or CMYK image: Pillow's to read, as every other 8-bit format. Not, and read
+    here instead: grey or RGB turned by an Orientation tag (Pillow 13 turns a TIFF as it loads it and scrambled a
+    walk's 300x400 grey scan), and RGB with a fourth band that is not alpha (near infrared, as aerial imagery
+    ships): Pillow read it as RGBA and the folder's band choice (4,3,2) was ignored."""
     if dtype not in (np.uint8, np.bool_) or layout.photometric not in _PILLOW_PHOTOMETRIC:
+        return False
+    if layout.orientation not in (0, 1) and layout.photometric in (1, 2):
+        return False
+    alpha = bool(layout.extrasamples) and layout.extrasamples[-1] in _ALPHA
+    if layout.photometric == 2 and layout.bands == 4 and not alpha:
         return False
     return layout.bands == 1 or (layout.photometric not in (0, 1) and layout.bands in (3, 4) and "S" in layout.axes)
 

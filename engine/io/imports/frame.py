@@ -63,7 +63,7 @@ def _frame(height: int, width: int, orientation: int) -> Frame:
 
 
 def _tiff_frame(path: Path) -> Frame:
-    """A TIFF Pillow cannot open (float, 16-bit colour, many bands): its first series' size and orientation."""
+    """A TIFF's first series' size (as stored) and orientation, from its header."""
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -83,6 +83,8 @@ def image_frame(path: str | Path) -> Frame:
     file is not an image."""
     path = Path(path)
     check_regular_file(path)
+    if is_tiff(path):   # from tifffile: Pillow 13 gives a TIFF's size already turned, its Orientation still set
+        return _tiff_frame(path)   # (a walk: an Orientation-6 TIFF's imports were written 300x400, not 400x300)
     try:
         img = open_checked(path)
     except ImageReadError:

@@ -220,3 +220,31 @@ def test_a_one_bit_alpha_channel_reads_as_transparent_or_opaque(tmp_path):
     path.write_bytes(data)
     image, alpha = read_image(path, with_alpha=True)
     assert image.shape == (1, 1, 3) and alpha.dtype == np.uint8 and alpha[0, 0] in (0, 255)
+
+
+@pytest.mark.parametrize("code, turn", [(6, lambda a: np.rot90(a, -1)), (8, lambda a: np.rot90(a, 1)),
+                                        (3, lambda a: a[::-1, ::-1])])
+def test_8bit_tiffs_with_an_orientation_tag_are_read_upright(tmp_path, code, turn):
+    """A walk: an 8-bit grey TIFF with Orientation 6 came out scrambled (Pillow 13 turns a TIFF as it loads it);
+    the import frame had its size turned twice. Both now come from the stored pixels and the tag."""
+    from engine.io.imports.frame import image_frame
+    grey = (np.arange(30 * 40) % 251).astype(np.uint8).reshape(30, 40)
+    rgb = np.stack([grey, 255 - grey, grey // 2], -1)
+    tifffile.imwrite(tmp_path / "g.tif", grey, photometric="minisblack", extratags=[(274, "H", 1, code, True)])
+    tifffile.imwrite(tmp_path / "c.tif", rgb, photometric="rgb", extratags=[(274, "H", 1, code, True)])
+    np.testing.assert_array_equal(read_image(tmp_path / "g.tif")[..., 0], turn(grey))
+    np.testing.assert_array_equal(read_image(tmp_path / "c.tif"), turn(rgb))
+    assert image_frame(tmp_path / "g.tif").shape == turn(grey).shape
+
+
+def test_an_8bit_rgb_tiff_with_a_fourth_band_takes_the_band_choice(tmp_path):
+    """A walk: an RGB + near-infrared 8-bit TIFF (as aerial imagery ships) was read as RGBA by Pillow and the
+    folder's bands 4,3,2 changed nothing. An alpha fourth band stays alpha."""
+    bands = np.random.default_rng(0).integers(0, 255, (20, 30, 4)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "rgbn.tif", bands, photometric="rgb", extrasamples=[0])
+    np.testing.assert_array_equal(read_image(tmp_path / "rgbn.tif", scaling=ImageScaling(bands=(4, 3, 2))),
+                                  bands[..., [3, 2, 1]])
+    np.testing.assert_array_equal(read_image(tmp_path / "rgbn.tif"), bands[..., :3])      # the default: 1,2,3
+    tifffile.imwrite(tmp_path / "rgba.tif", bands, photometric="rgb", extrasamples=[2])
+    rgb, alpha = read_image(tmp_path / "rgba.tif", with_alpha=True)
+    np.testing.assert_array_equal(alpha, bands[..., 3])
