@@ -47,7 +47,9 @@ def _same_run(label_path, loaded, settings: PrelabelSettings) -> bool:
     except LabelIOError:
         return False
     return (record is not None and record.checkpoint_sha256 == loaded.sha256
-            and (record.crf_backend, record.crf_params) == settings.crf_key)
+            and (record.crf_backend, record.crf_params) == settings.crf_key
+            # the same bands and scaling too (a walk: 4,3,2 changed to 8,4,3 and every image was skipped as done)
+            and (record.image_scaling or ImageScaling().describe()) == settings.scaling_key)
 
 
 def plan_folder(dataset: Dataset, loaded, settings: PrelabelSettings, protect=()) -> Plan:

@@ -58,7 +58,7 @@ class Recorder:
             labels = outcome.labels
             record = make_provenance(labels, np.zeros(labels.shape, bool), item.name, loaded=self.loaded,
                                      crf_params=self.settings.crf_params, crf_backend=self.settings.crf_backend,
-                                     origin=ORIGIN_MACHINE)
+                                     origin=ORIGIN_MACHINE, image_scaling=self.settings.scaling_key)
             try:
                 self.dataset.save(item.index, labels, self.class_list, provenance=record)
             except EngineError as exc:   # full disk, read-only folder, labels the folder refuses: this image only

@@ -39,6 +39,11 @@ class PrelabelSettings:
     channel_map: object = None
     image: ImageScaling | None = None
 
+    @property
+    def scaling_key(self) -> str:
+        """How the images are read, as provenance records it: a run with other bands or scaling redoes them."""
+        return (self.image or ImageScaling()).describe()
+
     def __post_init__(self):
         if self.crf_params is not None and self.crf_params.iterations == 0:
             object.__setattr__(self, "crf_params", None)  # zero iterations is no CRF; record it as such

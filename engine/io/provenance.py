@@ -48,6 +48,9 @@ class Provenance:
     model_pipeline: str = ""  # the inference pipeline the network ran by (caffe / kazuto)
     crf_backend: str = ""
     crf_params: dict | None = None
+    # the band choice and scaling the image was read with (engine.io.scaling.ImageScaling.describe); "" in
+    # sidecars written before it existed, which read with the default
+    image_scaling: str = ""
     edited_pixels: int = 0
     edited_rle: dict = field(default_factory=dict)
     created: str = ""
@@ -86,7 +89,7 @@ class Provenance:
 
 def make_provenance(labels: np.ndarray, locked: np.ndarray, image: str, *, loaded=None,
                     crf_params: CRFParams | None = None, crf_backend: str = "", now: datetime | None = None,
-                    origin: str = ORIGIN_HAND) -> Provenance:
+                    origin: str = ORIGIN_HAND, image_scaling: str = "") -> Provenance:
     """Record for labels (H,W) uint8 as saved, locked (H,W) bool; `loaded` is a LoadedModel (or None if hand-made).
 
     crf_params None means the CRF was not applied to this label. origin: ORIGIN_HAND (saved in the app) or
@@ -112,6 +115,7 @@ def make_provenance(labels: np.ndarray, locked: np.ndarray, image: str, *, loade
         model_pipeline=str(getattr(spec, "pipeline", "") or ""),
         crf_backend=crf_backend if crf_params is not None else "",
         crf_params=crf_params.to_dict() if crf_params is not None else None,
+        image_scaling=str(image_scaling),
         edited_pixels=int(locked.sum()),
         edited_rle=rle_encode(locked),
         created=when,

@@ -429,3 +429,19 @@ def test_max_pixels_is_an_option_as_the_refusal_of_a_large_image_says(tmp_path, 
                      "--max-pixels", "2M"]) == 0
     assert (folder / "labels" / "wide.png").is_file()
     assert max_pixels() == 1_000_000                                   # the process's own limit is back
+
+
+def test_other_bands_or_scaling_redo_the_machine_labels(tmp_path):
+    """A walk pre-labelled with bands 4,3,2, chose 8,4,3 and ran again: every image was skipped as done."""
+    from engine.checkpoints import load_checkpoint
+    from engine.io.scaling import ImageScaling
+    model = tmp_path / "colour.pt"
+    colour_model(model)
+    loaded = load_checkpoint(model)
+    folder = make_prelabel_folder(tmp_path / "site")
+    plain = PrelabelSettings(crf_params=None, net_threads=1)
+    first = prelabel(folder, loaded, plain, runner="sequential")
+    assert first.labelled and prelabel(folder, loaded, plain, runner="sequential").labelled == 0   # done before
+    grey = PrelabelSettings(crf_params=None, net_threads=1, image=ImageScaling(bands=(1,)))
+    assert prelabel(folder, loaded, grey, runner="sequential").labelled == first.labelled
+    assert read_provenance(folder / "labels" / "img1.png").image_scaling == "band 1; percentile 2-98"
