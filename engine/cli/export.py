@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _holds_something(path: Path) -> bool:
+    try:
+        return path.is_file() or (path.is_dir() and any(path.iterdir()))
+    except OSError:
+        return False
+
+
 def check_target(kind: str, out: Path, force: bool) -> None:
     """EngineError if ``out`` is the wrong kind of path for ``kind`` or would be written into without ``force``."""
     from engine.io.dataset_export import target_conflict, writes_file
@@ -103,6 +110,7 @@ def main(argv: list[str]) -> int:
     from engine.labels import load_class_list
 
     progress = _Progress(args.kind)
+    fresh = not _holds_something(args.out)   # written into by this run only: a failure says what is left there
     try:
         if not args.folder.is_dir():
             raise EngineError(f"{args.folder}: " + ("not a folder (give the folder of images whose labels to export)"
@@ -117,7 +125,9 @@ def main(argv: list[str]) -> int:
                                        seed=args.seed, progress=progress)
     except (EngineError, ValueError) as exc:
         progress.close()
-        print(f"error: {exc}", file=sys.stderr)
+        left = fresh and _holds_something(args.out)   # (a walk's failed export left files; the rerun refused them)
+        print(f"error: {exc}" + (f"\n{args.out} holds part of the export (each file in it is whole); fix the cause "
+                                 "and run it again with --force" if left else ""), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         progress.close()

@@ -60,6 +60,9 @@ def image_scaling(args):
             numbers = tuple(float(v) for v in values.split(",")) if values else None
             if mode == "percentile":
                 scaling = replace(scaling, mode=mode, percentiles=numbers or (2.0, 98.0))
+            elif mode == "minmax" and numbers:   # (a walk: minmax:1,2 was taken and its numbers ignored)
+                raise ImageSettingsError(f"--scaling minmax takes no numbers (got {values!r}); for a range of "
+                                         f"your own use fixed:LOW,HIGH")
             else:
                 scaling = replace(scaling, mode=mode, range=numbers)
     except ValueError as exc:

@@ -94,8 +94,8 @@ def band_indices(n_bands: int, scaling: ImageScaling) -> tuple[int, ...]:
         return (0, 1, 2) if n_bands >= 3 else (0,)
     missing = [b for b in scaling.bands if b > n_bands]
     if missing:
-        raise ImageSettingsError(f"band {missing[0]} is chosen (--bands, or Image > Bands and scaling in the window) but the image has "
-                                 f"{n_bands} band{'s' if n_bands != 1 else ''} (1-{n_bands})")
+        raise ImageSettingsError(f"band {missing[0]} is chosen (by the folder's Bands and scaling, or --bands) but "
+                                 f"the image has {n_bands} band{'s' if n_bands != 1 else ''} (1-{n_bands})")
     return tuple(b - 1 for b in scaling.bands)
 
 

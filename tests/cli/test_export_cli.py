@@ -167,3 +167,14 @@ def test_a_folder_with_no_saved_labels_or_a_file_is_refused_with_what_to_do(tmp_
     image = next(folder.glob("*.png"))
     assert cli_main(["export", "coco", str(image), "--out", str(tmp_path / "c.json")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_an_export_failing_part_way_says_what_it_left_and_how_to_rerun(tmp_path, capsys):
+    """A walk's export stopped at an image it could not read, left the earlier images' files, and the rerun was
+    refused for them without a word of --force."""
+    folder = _folder(tmp_path)
+    (folder / "im2.png").write_bytes(b"not an image any more")         # the last one fails
+    assert cli_main(["export", "labelme", str(folder), "--out", str(tmp_path / "lm")]) == 2
+    err = capsys.readouterr().err
+    assert "im2.png" in err and "holds part of the export" in err and "--force" in err
+    assert (tmp_path / "lm" / "im0.json").is_file()

@@ -65,6 +65,13 @@ def test_predict_with_a_band_the_image_lacks_is_one_error_line(tmp_path, capsys)
     assert rc == 2 and err.startswith("error: ") and "band 5 is chosen" in err and "has 3 bands" in err
 
 
+def test_minmax_with_numbers_is_refused_not_ignored(tmp_path, capsys):
+    image, model = _scene(tmp_path)
+    rc = main.main(["predict", str(image), "--model", str(model), "--out", str(tmp_path / "x.png"),
+                    "--scaling", "minmax:1,2"])
+    assert rc == 2 and "minmax takes no numbers" in capsys.readouterr().err
+
+
 def test_prelabel_reads_the_folder_with_its_bands_and_scaling(tmp_path, capsys):
     image, model = _scene(tmp_path)
     labels = image.parent / "labels"
