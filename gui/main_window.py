@@ -18,6 +18,7 @@ from gui.boot import preload
 from gui.boot.icon import app_icon
 from gui.canvas.canvas import Canvas
 from gui.canvas.focus import BackToCanvas
+from gui.canvas.opening_veil import OpeningVeil
 from gui.canvas.overlay_legend import OverlayLegend
 from gui.canvas.overlays import OverlayPresenter
 from gui.canvas.uncertainty_legend import UncertaintyLegend
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self.leaving = "moving on"
         self.ctl = AnnotatorController(self)
         self.canvas = Canvas(self)
+        self.opening_veil = OpeningVeil(self.canvas)   # over the last image while the next one opens
         self.setCentralWidget(self.canvas)
         self.presenter = OverlayPresenter(self.canvas)
         self.presenter.painter.drawing.connect(self._on_drawing)
@@ -244,6 +246,8 @@ class MainWindow(QMainWindow):
             self.file_list.set_current(self.current_index())
             return False
         ok = self.ctl.open_index(index)
+        if ok:
+            self.opening_veil.show_after(self.ctl.dataset[index].path.name)
         self._show_position()
         return ok
 
@@ -340,6 +344,7 @@ class MainWindow(QMainWindow):
         self.status.set_activity(f"CRF preset {self.crf_panel.preset_box.currentText()} {why}")
 
     def _on_folder_opened(self) -> None:
+        self.opening_veil.done()   # (an image of the last folder may have been opening)
         if not self.ctl.classes.crf_from_folder:   # no CRF values of its own: the model's preset, not the last folder's
             self.crf_panel.drop_folder_preset()
             self._use_model_preset("(this folder has no CRF values of its own yet)")
@@ -348,6 +353,7 @@ class MainWindow(QMainWindow):
             self.status.set_position("no images")
 
     def _on_image_opened(self) -> None:
+        self.opening_veil.done()
         st, cl = self.ctl.state, self.ctl.classes.class_list
         if st is None:
             self.canvas.clear()

@@ -108,3 +108,26 @@ def test_files_that_cannot_be_images_are_marked_error_as_the_folder_opens(qtbot,
     assert "empty" in window.ctl.dataset[names.index("empty.jpg")].error
     window.images_panel.filter.setText("error")
     assert sorted(names[i] for i in fl.shown(window.ctl.ordering.order)) == sorted(bad)
+
+
+def test_a_slow_opening_veils_the_last_image_until_the_next_is_shown(qtbot, window, env, monkeypatch):
+    """A fast walk: after D the canvas and its labels still showed the last image for 0.4 s or more while the list
+    named the next one. A veil says which image is opening; a quick opening shows none."""
+    import threading
+
+    import gui.session.controller as controller
+    folder, model = env
+    window.ctl.prefetch.enabled = False
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    veil = window.opening_veil
+    gate, real = threading.Event(), controller.read_for_opening
+    monkeypatch.setattr(controller, "read_for_opening", lambda *a, **k: gate.wait(10) and real(*a, **k))
+    assert window.go(+1)
+    qtbot.wait(50)
+    assert not veil.isVisible()                                   # not for a quick opening
+    qtbot.waitUntil(veil.isVisible, timeout=3000)
+    assert veil.text() == f"Opening {window.ctl.dataset[1].path.name}…"
+    gate.set()
+    qtbot.waitUntil(lambda: window.ctl.state is not None and window.ctl.state.index == 1, timeout=10000)
+    assert not veil.isVisible()
