@@ -43,9 +43,9 @@ from gui.session.predictions import Predictions
 from gui.session.prefetch import Prefetcher
 from gui.session.recovery import Recovery
 from gui.session.relay import relay as _relay
+from gui.session.saving import Saving
 
 IMAGE_LANES = ("model", "image", "predict", "crf", "preview", "adapt")   # the open image's work
-LEARN_BEFORE_SAVE = "Learning from the last correction before saving…"
 
 
 class AnnotatorController(QObject):
@@ -135,7 +135,10 @@ class AnnotatorController(QObject):
         self.recovery.autosaved.connect(lambda _image_id: self.learnt.journal())
         self.recovery.emptied.connect(self.learnt.drop_journal)
         self.classes.predict_again.connect(self._on_predict_again)
-        self.saving = 0                    # saves under way (one waiting may see another start: autosave)
+        self.saver = Saving(self.image, lambda: self.dataset, self.classes, self.guard, self.adapt, self.crf,
+                            self.loader, self.recovery, self.learnt, self.sync_status, self)
+        _relay(self.saver, self, "error", "save_failed", "activity", "waiting")
+        self.saver.ended.connect(self.save_ended)
         self.probe = FolderProbe(lambda: self.dataset, self)
         self.probe.unreadable.connect(self._mark_unreadable)
 
@@ -317,76 +320,14 @@ class AnnotatorController(QObject):
             self.status_changed.emit(index, Status.ERROR.value)
 
     def save(self) -> bool:
-        """Write the current labels (atomic) and class_names.txt. False (and an error) if not possible. While it
-        waits for the learning or the exact CRF (the event loop runs), ``saving`` is True."""
-        self.saving += 1
-        try:
-            return self._save()
-        finally:
-            self.saving -= 1
-            if not self.saving:
-                self.save_ended.emit()
+        """Write the current labels, the folder's class list and the learnt head, all or nothing (gui.session.saving).
+        False (and an error) if not possible."""
+        return self.saver.save()
 
-    def _save(self) -> bool:
-        st = self.state
-        if st is None or st.labels is None or self.dataset is None:
-            self.error.emit("Nothing to save yet: no labels for this image.")
-            return False
-        class_list = self.classes.class_list
-        if class_list is None:
-            self.error.emit("Load a model or pick a class list before saving.")
-            return False
-        if self._refuse_write():           # read-only, or another window took the folder over
-            return False
-        if not self._learnt_before_saving(st):
-            return False
-        if not self.crf.ensure_exact():  # a preview or a local window is never saved: the exact result is
-            self.error.emit("Not saved: the exact CRF result for the settings shown did not finish "
-                            "(cancelled or failed). Save again to retry.")
-            return False
-        if self.state is not st:     # (the event loop ran while the exact CRF finished)
-            self.error.emit("Not saved: another image was opened while the exact CRF was computed.")
-            return False
-        entry = self.dataset[st.index]
-        keep_unknown = self.classes.resolve_unknown()   # label values that are not classes: the user decides
-        if keep_unknown is None:
-            return False
-        try:
-            self.classes.record_settings()
-            record = st.provenance(self.loader.loaded, self.crf.backend_name, entry.label_path)
-            path = self.dataset.save(st.index, st.labels, self.classes.class_list, provenance=record,
-                                     keep_unknown=keep_unknown, keep_aside=st.label_file_unusable,
-                                     also=self.learnt.staging())   # the head, committed with the labels
-        except EngineError as exc:
-            self.error.emit(str(exc))
-            self.save_failed.emit(str(exc))
-            self.sync_status()
-            return False
-        st.mark_saved()
-        self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
-        self.sync_status()
-        self.recovery.discard(st.index)
-        path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name
-        self.activity.emit(f"Saved {path.parent.name}/{path.name} (in {path.parent.parent})")
-        self.classes.report_kept_aside()   # after "Saved": a replaced class_names.txt must not go unnoticed
-        if moved := self.dataset.pop_kept_aside():   # a label file that could not be used, renamed
-            self.error.emit(moved)
-        return True
-
-    def _learnt_before_saving(self, st) -> bool:
-        """The learning a stroke started is part of what the stroke shows: a save waits for it (Adaptation.settle)."""
-        if not self.adapt.learning:
-            return True
-        self.waiting.emit(LEARN_BEFORE_SAVE)
-        try:
-            learnt = self.adapt.settle()
-        finally:
-            self.waiting.emit("")
-        if not learnt or self.state is not st:
-            self.error.emit("Not saved: the learning from the last correction did not finish (another image was "
-                            "opened meanwhile). Save again to retry.")
-            return False
-        return True
+    @property
+    def saving(self) -> bool:
+        """A save is under way (it may be waiting for the learning or the exact CRF, with the event loop running)."""
+        return self.saver.running > 0
 
     def _on_channels_changed(self) -> None:
         """The channel map changed: predictions made with the old one (prefetched ones too) are stale."""
@@ -510,15 +451,6 @@ class AnnotatorController(QObject):
             st.set_saved_labels(labels, machine=True)
             self.sync_status()
             self.results_changed.emit()
-
-    def _refuse_write(self) -> bool:
-        """True (and the user told why) if this window may not write the folder now."""
-        was_read_only, message = self.guard.read_only, self.guard.refusal()
-        if message:
-            self.error.emit(message)
-        if message and was_read_only:   # (a window that has just lost the folder was told so by the guard's box)
-            self.save_failed.emit(message)
-        return bool(message)
 
     def take_over_folder(self) -> bool:
         """File > Take over folder: this read-only window becomes the writer (the other one stops saving).
