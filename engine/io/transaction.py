@@ -101,6 +101,7 @@ class SaveTransaction:
     def commit(self) -> None:
         """Rename everything into place. LabelIOError if the intent record cannot be written (nothing changed)
         or a rename fails (the save is then completed by recover() when the folder is next opened)."""
+        recover(self.folder)   # an earlier interrupted save (this process's too) goes first: it is older
         intent = self.folder / f".save-{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:12]}.commit"
         record = {"replace": [[self._name(t), self._name(f)] for t, f in self._staged],
                   "remove": [self._name(p) for p in self._remove]}
@@ -119,6 +120,7 @@ class SaveTransaction:
             _apply(self.folder, record)
             _unlink(intent)
             _fsync_dir(self.folder)
+            _supersede(self.folder, {f for _, f in record["replace"]} | set(record["remove"]))
         except OSError as exc:
             raise LabelIOError(f"the save into {self.folder} was interrupted ({exc.strerror or exc}); it will be "
                                f"completed when the folder is next opened. Your edits are still in memory.") from exc
@@ -241,6 +243,31 @@ def sweep_temp_files(folder: str | Path, report: SweepReport | None = None, subf
     if report.completed or report.removed or report.problems:
         log.info("labels folder %s: %s", folder, report.message())
     return report
+
+
+def _supersede(folder: Path, finals: set[str]) -> None:
+    """A save just wrote ``finals``: an older interrupted save still pending (it could not be completed) must not
+    roll its files over them at the next opening (a walk: a head file blocked by a folder, repaired, saved again;
+    reopening would have put the stale head back). Its entries for those names go, with their temporary files."""
+    for intent in sorted(folder.glob(INTENT_GLOB)):
+        if _intent_in_use(intent):
+            continue
+        try:
+            record = json.loads(intent.read_text("utf-8"))
+            replace, remove = record.get("replace", []), record.get("remove", [])
+            stale = [e for e in replace if e[1] in finals]
+            if not stale and not set(remove) & finals:
+                continue
+            for tmp_name, _ in stale:
+                _unlink(_place(folder, tmp_name))
+            left = {"replace": [e for e in replace if e[1] not in finals],
+                    "remove": [n for n in remove if n not in finals]}
+            if left["replace"] or left["remove"]:
+                write_bytes_atomic(intent, json.dumps(left).encode("utf-8"))
+            else:
+                _unlink(intent)
+        except (OSError, ValueError, TypeError, AttributeError, IndexError, LabelIOError) as exc:
+            log.warning("could not update the interrupted save %s: %s", intent, exc)
 
 
 def _intent_in_use(intent: Path) -> bool:

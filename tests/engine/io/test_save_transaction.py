@@ -273,3 +273,26 @@ def test_a_folder_given_relative_to_the_working_directory(tmp_path, monkeypatch)
     txn.stage(Path("out") / "x.png", b"png")
     txn.commit()
     assert (tmp_path / "out" / "x.png").read_bytes() == b"png" and _leftovers(tmp_path / "out") == []
+
+
+def test_a_save_after_an_interrupted_one_is_not_undone_when_the_folder_is_next_opened(tmp_path):
+    """A walk blocked the head file with a folder: the save's labels were renamed, the head's rename failed and its
+    commit record stayed. Unblocked and saved again, the folder's next opening would have rolled the stale head
+    over the new one. The newer save now goes after the older one, and takes its names out of it."""
+    folder = tmp_path / "labels"
+    (folder / ".model" / "head.npz").mkdir(parents=True)              # a folder where the head file goes
+    txn = SaveTransaction(folder)
+    txn.stage(folder / "a.png", b"old png")
+    txn.stage(folder / ".model" / "head.npz", b"old head")
+    with pytest.raises(LabelIOError, match="interrupted"):
+        txn.commit()
+    assert (folder / "a.png").read_bytes() == b"old png" and list(folder.glob(".save-*.commit"))
+    (folder / ".model" / "head.npz").rmdir()                         # the user clears the way, saves again
+    txn = SaveTransaction(folder)
+    txn.stage(folder / "a.png", b"new png")
+    txn.stage(folder / ".model" / "head.npz", b"new head")
+    txn.commit()
+    sweep_temp_files(folder, subfolders=(".model",))                 # the next opening
+    assert (folder / "a.png").read_bytes() == b"new png"
+    assert (folder / ".model" / "head.npz").read_bytes() == b"new head"
+    assert _leftovers(folder) == [] and not list((folder / ".model").glob(".*.tmp"))
