@@ -27,7 +27,7 @@ import torch
 
 from ..errors import EngineError, LabelIOError
 from ..folder.journal import default_recovery_dir
-from ..io.atomic import move_aside, write_bytes_atomic
+from ..io.atomic import explain_os_error, move_aside, write_bytes_atomic
 from ..models.folder_head import N_PIXEL
 from .adapt import HeadState, residual_parts, resize_rows
 
@@ -308,8 +308,12 @@ def _make_folder(folder: Path) -> None:
     """A read-only or full disk is the caller's EngineError (said once, the edits kept), not a raw OSError."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:   # a file where the folder goes (a walk got a bare '[Errno 17] File exists')
+        raise LabelIOError(f"could not create the folder {folder}: a file of that name is in the way. Nothing was "
+                           f"changed on disk; your edits are still in memory. Move that file away") from None
     except OSError as exc:
-        raise LabelIOError(f"could not create {folder}: {exc}") from exc
+        raise LabelIOError(f"could not create the folder {folder}: {explain_os_error(exc)}. Nothing was changed on "
+                           f"disk; your edits are still in memory") from exc
 
 
 def _unlink(path: Path) -> None:

@@ -118,3 +118,16 @@ def test_a_head_file_that_unpacks_to_gigabytes_is_refused_before_it_is_read(tmp_
     assert store.path.stat().st_size < 1 << 20
     with pytest.raises(HeadFileError, match="unpacks to far more"):
         store.load(7)
+
+
+def test_a_file_where_the_head_folder_goes_is_said_plainly(tmp_path):
+    """A walk: labels/.model as a plain file gave a bare '[Errno 17] File exists' in the save's box."""
+    from engine.errors import LabelIOError
+    from engine.io.transaction import SaveTransaction
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / ".model").write_text("in the way")
+    store = HeadStore(labels, "ab" * 32)
+    loaded, adapter, features, head = taught_cardboard_head()
+    with pytest.raises(LabelIOError, match="a file of that name is in the way. Nothing was changed on disk"):
+        store.stage(SaveTransaction(labels), head, own_classes.CLASS_NAMES, adapter.source)
