@@ -103,7 +103,10 @@ class SaveTransaction:
         or a rename fails (the save is then completed by recover() when the folder is next opened)."""
         recover(self.folder)   # an earlier interrupted save (this process's too) goes first: it is older
         intent = self.folder / f".save-{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:12]}.commit"
-        record = {"replace": [[self._name(t), self._name(f)] for t, f in self._staged],
+        # a subfolder's files first (the head): if one of their renames fails, the labels are not replaced yet and
+        # the folder still holds the old set (a walk blocked the head file: the new labels stood beside the old head)
+        staged = sorted(self._staged, key=lambda tf: Path(os.path.abspath(tf[1])).parent == self.folder)
+        record = {"replace": [[self._name(t), self._name(f)] for t, f in staged],
                   "remove": [self._name(p) for p in self._remove]}
         mark_writing(intent)
         try:

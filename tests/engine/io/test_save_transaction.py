@@ -286,7 +286,7 @@ def test_a_save_after_an_interrupted_one_is_not_undone_when_the_folder_is_next_o
     txn.stage(folder / ".model" / "head.npz", b"old head")
     with pytest.raises(LabelIOError, match="interrupted"):
         txn.commit()
-    assert (folder / "a.png").read_bytes() == b"old png" and list(folder.glob(".save-*.commit"))
+    assert not (folder / "a.png").exists() and list(folder.glob(".save-*.commit"))   # the head's rename went first
     (folder / ".model" / "head.npz").rmdir()                         # the user clears the way, saves again
     txn = SaveTransaction(folder)
     txn.stage(folder / "a.png", b"new png")
@@ -296,3 +296,17 @@ def test_a_save_after_an_interrupted_one_is_not_undone_when_the_folder_is_next_o
     assert (folder / "a.png").read_bytes() == b"new png"
     assert (folder / ".model" / "head.npz").read_bytes() == b"new head"
     assert _leftovers(folder) == [] and not list((folder / ".model").glob(".*.tmp"))
+
+
+def test_a_rename_that_fails_in_the_subfolder_leaves_the_labels_as_they_were(tmp_path):
+    """A head file blocked by a folder: its rename failed after the new label file had replaced the old one, so the
+    new labels stood beside the old head. The subfolder's files are renamed first now."""
+    folder = tmp_path / "labels"
+    (folder / ".model" / "head.npz").mkdir(parents=True)
+    (folder / "a.png").write_bytes(b"old png")
+    txn = SaveTransaction(folder)
+    txn.stage(folder / "a.png", b"new png")
+    txn.stage(folder / ".model" / "head.npz", b"new head")
+    with pytest.raises(LabelIOError, match="interrupted"):
+        txn.commit()
+    assert (folder / "a.png").read_bytes() == b"old png"
