@@ -185,9 +185,14 @@ def probe_image(path: str | Path) -> str | None:
         open_checked(path).close()
     except ImageReadError as exc:
         return str(exc)
-    except _PILLOW_ERRORS as exc:   # as _read_common says it
-        return f"{path}: not a readable image (unknown format or corrupt header: {_short(exc, path)})"
+    except _PILLOW_ERRORS as exc:
+        return str(_unknown_header(path, exc))
     return None
+
+
+def _unknown_header(path: Path, exc: BaseException) -> ImageReadError:
+    """Not even a header Pillow knows (read_image and probe_image say it alike)."""
+    return ImageReadError(f"{path}: not a readable image (unknown format or corrupt header: {_short(exc, path)})")
 
 
 def _read_common(path: Path, cap: int, scaling: ImageScaling | None, codec: CodecMissing | None) -> np.ndarray:
@@ -197,8 +202,7 @@ def _read_common(path: Path, cap: int, scaling: ImageScaling | None, codec: Code
     except ImageReadError:
         raise
     except _PILLOW_ERRORS as exc:  # not even a header Pillow knows: nothing to check a decode against
-        raise codec or ImageReadError(f"{path}: not a readable image (unknown format or corrupt header: "
-                                      f"{_short(exc, path)})") from exc
+        raise codec or _unknown_header(path, exc) from exc
     size = img.size
     try:
         with img:

@@ -32,7 +32,7 @@ class LearntHead(QObject):
     activity = Signal(str)
     error = Signal(str)
     set_aside = Signal(str)   # the folder's head file was damaged or foreign and was moved aside: say so, and stay
-    not_kept = Signal(str)    # the labels were saved but the head file was not (a full disk): a box says so
+    not_kept = Signal(str)    # Reset adaptation could not write the folder's head file (a full disk): a box says so
 
     def __init__(self, loader, adapt, classes, guard, dataset_fn, parent: QObject | None = None):
         super().__init__(parent)
@@ -104,36 +104,43 @@ class LearntHead(QObject):
         self.error.emit(str(exc))
         self.set_aside.emit(str(exc))
 
-    def staging(self):
-        """For a save of the labels: a function staging the head file in its transaction (Dataset.save's
-        ``also``), so labels and head are committed together; None when there is nothing to keep (a read-only
+    def _to_keep(self):
+        """(what the folder keeps of the head, its head file), or None where nothing is written (a read-only
         window, no model or folder)."""
         kept, store = self.adapt.kept(), self.store()
-        if self.guard.read_only or kept is None or store is None:
+        return None if self.guard.read_only or kept is None or store is None else (kept, store)
+
+    def staging(self):
+        """For a save of the labels: a function staging the head file in its transaction (Dataset.save's
+        ``also``), so labels and head are committed together; None when there is nothing to keep."""
+        found, names = self._to_keep(), self._names()
+        if found is None:
             return None
-        names = self._names()
-        return lambda txn: store.stage(txn, kept[0], names, kept[1])
+        (head, source, _), store = found
+        return lambda txn: store.stage(txn, head, names, source)
 
     def save(self) -> None:
         """Keep the head in the folder's head file now (Reset adaptation; not in a read-only window)."""
-        kept, store = self.adapt.kept(), self.store()
-        if self.guard.read_only or kept is None or store is None:
+        found = self._to_keep()
+        if found is None:
             return
+        (head, source, _), store = found
         try:
-            store.save(kept[0], self._names(), kept[1])
+            store.save(head, self._names(), source)
         except EngineError as exc:   # a box, not only the status bar: a walk closed the window and lost it unasked
-            message = f"The labels were saved, but what the model learnt was not: {exc}"
+            message = f"What the model learnt could not be written to the folder's head file: {exc}"
             self.error.emit(message)
             self.not_kept.emit(message)
 
     def classes_edited(self) -> None:
         """The folder's class list was edited (renamed, added, deleted): its head file follows the class ids now
         (HeadStore.relabel), not at the next save; not in a read-only window."""
-        kept, store = self.adapt.kept(), self.store()
-        if self.guard.read_only or kept is None or store is None:
+        found = self._to_keep()
+        if found is None:
             return
+        (_, source, _), store = found
         try:
-            store.relabel(self._names(), kept[1])
+            store.relabel(self._names(), source)
         except HeadFileError as exc:
             self._set_aside(exc)
         except EngineError as exc:
@@ -179,7 +186,8 @@ class LearntHead(QObject):
         loaded, head = self.loader.loaded, self.adapt.head
         if loaded is not None and is_backbone_only(loaded) and (head is None or head.is_original):
             names = self._names()   # a folder that lists its classes already needs no "add your classes"
-            own = [n for n in names if match_key(n) not in {match_key(c) for c in loaded.spec.class_names}]
+            model = {match_key(c) for c in loaded.spec.class_names}
+            own = [n for n in names if match_key(n) not in model]
             first = "For this folder's classes, " if own else ADD_CLASSES_FIRST
             self.activity.emit(BACKBONE_ONLY_HINT.format(first=first))
 

@@ -382,6 +382,21 @@ def test_a_head_file_the_disk_refuses_fails_the_save_and_keeps_the_edits(qtbot, 
     assert window.ctl.save() and window.ctl.learnt.store().path.is_file()
 
 
+def test_a_reset_the_disk_refuses_says_so_without_claiming_a_save(qtbot, window, tmp_path, monkeypatch):
+    """Reset adaptation writes the folder's head file at once; a refusal there is said in a box (no labels were
+    saved, so the box does not say they were)."""
+    from engine.errors import LabelIOError
+    from engine.learn.head_store import HeadStore
+
+    taught_cardboard(qtbot, window, tmp_path, 1)
+    boxes = []
+    monkeypatch.setattr(prompts, "notice", lambda parent, title, text: boxes.append((title, text)))
+    monkeypatch.setattr(HeadStore, "save", lambda self, *a, **k: (_ for _ in ()).throw(LabelIOError("disk full")))
+    window.ctl.learnt.reset()
+    assert boxes and boxes[-1][0] == "What the model learnt was not saved"
+    assert "disk full" in boxes[-1][1] and "labels were saved" not in boxes[-1][1]
+
+
 def test_a_kill_during_a_save_keeps_the_head_with_the_labels(qtbot, window, tmp_path, monkeypatch):
     """A save cut off after its commit record (the first rename done, the next failing, as a kill there leaves
     it): reopening the folder completes it, the head file included. Before, the head was written after the
