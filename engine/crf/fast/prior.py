@@ -16,6 +16,7 @@ from ..unary import unary_from_probs
 from . import cpu_kernels as ck
 from . import keys, simd
 from .buffers import POOL
+from .prune import rest_prior
 from .threads import PARALLEL_LOCK
 
 
@@ -24,7 +25,7 @@ class Prior:
     """prior (N,W) float32 = -unary of each group's first label, pixel-major, rows zero-padded to
     W = simd.row_width(G) for the CPU kernels; counts (G,) labels per group;
     group_of_label (C,) int32; rep_label (G,) int32 = first label of each group (groups sorted by it);
-    pruned (C,) bool or None: labels given the floor's unary (prune.py)."""
+    pruned (C,) bool or None: labels given the pruned classes' shared row (prune.py)."""
 
     prior: np.ndarray
     counts: np.ndarray
@@ -84,13 +85,15 @@ def locks_key(locks) -> tuple | None:
 
 
 def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, chunk: int = 4, locks=None,
-               within: np.ndarray | None = None, pruned: np.ndarray | None = None) -> Prior:
+               within: np.ndarray | None = None, pruned: np.ndarray | None = None,
+               rest: np.ndarray | None = None) -> Prior:
     """Prior from softmax probabilities (C,H,W) float32 (or float16); `merge=False` keeps one channel per label.
 
     locks = (labels, locked): locked non-void pixels get the hard unary of constraints.hard_unary_probs (one-hot
     on their label), bit for bit, without copying the probabilities. within (C,) group ids: labels merge only
     inside the same group (local refinement refines the groups of the solution it starts from). pruned (C,) bool:
-    labels whose unary is the floor's (probability 0 clipped) wherever they are not locked (prune.py).
+    labels that share one row wherever they are not locked: the log of their mean probability (prune.rest_prior,
+    or `rest` when the caller has it).
     The unary is computed `chunk` classes at a time (engine.crf.unary, the one definition) and each new group's
     row goes straight into its column of the pixel-major prior, so memory is the prior plus `chunk` rows (at
     12 MP x 21 classes the former copy of every row was another 1 GB). A class joins a group only when its row
@@ -100,12 +103,14 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
     n = probs.shape[1] * probs.shape[2]
     hard = lock_pixels(locks, c, probs.shape[1:])
     e0, e1 = hard_unary_values()
+    if pruned is not None and pruned.any():
+        rest = -(rest_prior(probs, pruned) if rest is None else rest)   # the pruned classes' unary
     u_chunk = POOL.take((min(chunk, c), n))
 
     def unary_rows(c0, k):
         u = unary_from_probs(probs[c0:c0 + k], out=u_chunk[:k])
         if pruned is not None:
-            u[pruned[c0:c0 + k]] = e0
+            u[pruned[c0:c0 + k]] = rest
         if hard is not None and hard[0].size:
             idx, cls = hard
             u[:, idx] = e0

@@ -2,12 +2,16 @@
 
 Why: mean-field cost and memory grow with the label count, and a 182-class model's image holds a dozen classes;
 the rest keep small but unequal probabilities (a trained network rarely clips them all to pydensecrf's 1e-5), so
-the exact merging of identical unary rows (prior.py) does not catch them. A pruned class gets the unary of
-probability 0 (the 1e-5 clip) instead of its own, so all pruned classes share one row and one channel.
+the exact merging of identical unary rows (prior.py) does not catch them. Every pruned class gets, at each pixel,
+the mean of the pruned classes' (clipped) probabilities instead of its own (rest_prior), so they share one row and
+one channel while their combined probability stays what it was: the classes the run keeps see the same total mass
+beside them, and only how that mass spreads among the pruned ones is lost. Giving them probability 0 instead (the
+1e-5 clip; before 2026-12-07) removed that mass, which moved the kept classes by about as much: 4.2e-2 at a mass of
+3e-2 on the bench's 182-class image, against 1e-3 now (docs/crf.md has the table).
 
 Which classes: taken from the least probable up, as many as keep their combined probability at or below
-PRUNE_MASS at every pixel. Changing the probabilities of a set of classes by at most that mass per pixel moves the
-solution by about as much: max |dQ| against the full solve is measured in the CRF tests (tests/engine/crf/
+PRUNE_MASS at every pixel. Spreading a mass of at most that much evenly among its classes moves a pruned class's
+solution by at most about that mass, and the kept classes' far less: max |dQ| against the full solve is measured in the CRF tests (tests/engine/crf/
 test_prune.py) and the benchmarks (docs/crf.md states it). A class that is locked somewhere keeps its own row at
 its locked pixels (the lock's one-hot unary is written after), so painting a pruned class still shows it.
 """
@@ -19,7 +23,7 @@ from ..base import nonnegative_max
 from ..unary import PROB_CLIP
 
 PRUNE_MASS = 1e-4  # the combined probability, at every pixel, of the classes a run may prune
-PRUNE_LADDER = (1e-3, 1e-2, 3e-2)  # the masses a streamed run whose rows are too wide for its memory may prune at
+PRUNE_LADDER = (1e-3, 1e-2, 3e-2, 1e-1)  # the masses a streamed run whose rows are too wide for its memory may prune at
 
 
 def negligible_labels(probs: np.ndarray, mass: float = PRUNE_MASS, chunk: int = 4) -> np.ndarray:
@@ -52,3 +56,18 @@ def _peak(plane: np.ndarray) -> float:
     """The maximum of one class's probabilities: by their bits where no sign bit is set (base.nonnegative_max)."""
     top = nonnegative_max(plane)
     return float(np.max(plane)) if top is None else top
+
+
+def rest_prior(probs: np.ndarray, pruned: np.ndarray) -> np.ndarray:
+    """(H*W,) float32: the prior value (-unary) each pruned class takes at each pixel, the log of the pruned
+    classes' mean clipped probability. A per-pixel function of the probabilities, summed in class order in float32,
+    so a crop of them (a stroke's window) gets the whole image's values there bit for bit."""
+    labels = np.flatnonzero(pruned)
+    total = np.zeros(probs.shape[1] * probs.shape[2], np.float32)
+    part = np.empty_like(total)
+    for k in labels:
+        part[:] = probs[k].reshape(-1)   # (float16 to float32 first, as unary_from_probs: the clip is float32's)
+        np.clip(part, PROB_CLIP, 1.0, out=part)
+        total += part
+    total /= np.float32(max(1, labels.size))
+    return np.log(total, out=total)

@@ -21,8 +21,7 @@ from ..constraints import enforce_locks
 from ..params import CRFParams
 from . import cpu_kernels as ck
 from . import lattice_cache as lc
-from . import results
-from . import simd
+from . import results, simd
 from . import window as win
 from .cache import ByteLRU
 from .convert import kept_messages
@@ -30,7 +29,7 @@ from .cpu_engine import Q0_MESSAGES, CpuEngine, KeptMessages
 from .grid_lattice import GridLattice, cell_count
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
-from .prune import PRUNE_LADDER, PRUNE_MASS, negligible_labels
+from .prune import PRUNE_LADDER, PRUNE_MASS, negligible_labels, rest_prior
 from .stream import StreamEngine, StreamPrior, fuses, vertex_bytes
 
 PRIOR_BUDGET = 384 << 20
@@ -39,7 +38,7 @@ TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
 HELD_PRIOR_BYTES = 512 << 20  # a streamed run holds the (N, W) prior of float16 probabilities up to this (below)
 STREAM_BYTES = 5 << 29  # a streamed run's vertex buffers (stream.vertex_bytes): above this, faint classes are
-#                        pruned at up to 3e-2. 2.5 GB: 6 MP x 21 classes keeps two buffers (2.2 GB) and its speed;
+#                        pruned at up to 0.1. 2.5 GB: 6 MP x 21 classes keeps two buffers (2.2 GB) and its speed;
 #                        12 MP with the v2 preset prunes to 16-float rows as with 3 GB before the grid was fused
 # (6 MP x 21 classes with the DeepLab v2 preset, 2.2 GB, stays exact: pydensecrf fits there and is compared)
 
@@ -70,6 +69,7 @@ class FastSession:
         self.merge_labels = merge_labels
         self.prune_mass = float(prune_mass) if merge_labels else 0.0  # prune.py; 0: every class keeps its row
         self._pruned: dict = {}  # (probs key, mass) -> negligible_labels of them: once per probabilities and mass
+        self._rests: dict = {}   # (probs key, mass) -> prune.rest_prior of those labels
         budget = PRIOR_BUDGET if cache_bytes is None else int(cache_bytes)   # (a preview's session: less)
         self._priors = ByteLRU(budget)
         self._groups: list = []  # [(prior key, groups)] of the last streamed priors (a few small arrays each)
@@ -103,16 +103,18 @@ class FastSession:
         if self._engine_factory is not CpuEngine or n * simd.row_width(probs.shape[0]) * 4 <= self.big_bytes:
             def build() -> Prior:
                 self._check_once(probs, pkey)
-                return make_prior(probs, key=key, merge=self.merge_labels, locks=locks,
-                                  pruned=self._negligible(probs, pkey, mass))
+                pruned = self._negligible(probs, pkey, mass)
+                return make_prior(probs, key=key, merge=self.merge_labels, locks=locks, pruned=pruned,
+                                  rest=self._rest(probs, pkey, mass, pruned))
             return self._priors.get_or_build(key, build)
         prior = self._priors.get(key)
         if prior is not None:
             return prior
         self._check_once(probs, pkey)
         groups = dict(self._groups).get(key)
-        src = StreamPrior(probs, key, locks, merge=self.merge_labels, groups=groups,
-                          pruned=self._negligible(probs, pkey, mass))
+        pruned = self._negligible(probs, pkey, mass)
+        src = StreamPrior(probs, key, locks, merge=self.merge_labels, groups=groups, pruned=pruned,
+                          rest=self._rest(probs, pkey, mass, pruned))
         if groups is None:
             groups = (src.counts, src.group_of_label, src.rep_label)
             self._groups = [(k, g) for k, g in self._groups if k != key][-3:] + [(key, groups)]
@@ -131,6 +133,16 @@ class FastSession:
             self._pruned = dict(list(self._pruned.items())[-3:])
             self._pruned[(pkey, mass)] = negligible_labels(probs, mass)
         return self._pruned[(pkey, mass)]
+
+    def _rest(self, probs: np.ndarray, pkey, mass: float, pruned: np.ndarray | None) -> np.ndarray | None:
+        """The pruned classes' shared prior row (prune.rest_prior: N floats), once per probabilities and mass (the
+        last two kept: a stroke's runs reuse it, and 182 classes' sum costs a pass over the probabilities)."""
+        if pruned is None or not pruned.any():
+            return None
+        if (pkey, mass) not in self._rests:
+            self._rests = dict(list(self._rests.items())[-1:])
+            self._rests[(pkey, mass)] = rest_prior(probs, pruned)
+        return self._rests[(pkey, mass)]
 
     def _fitted(self, prior: StreamPrior, terms: list, probs: np.ndarray, locks) -> Prior | StreamPrior:
         """The streamed prior whose vertex buffers fit STREAM_BYTES: when the session's pruning leaves rows too wide
@@ -225,6 +237,7 @@ class FastSession:
             self._kept_keys.clear()
             self._priors.clear()
             self._groups = []
+            self._rests = {}
             self._q0.clear()
             self._trajectory, self._last = (None, {}), None
             self._pruned = {}

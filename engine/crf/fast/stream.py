@@ -32,6 +32,7 @@ from .grid_lattice import GridLattice
 from .grid_stream import FusedGrid
 from .lattice import Lattice
 from .prior import Prior, hard_unary_values, lock_pixels
+from .prune import rest_prior
 from .threads import PARALLEL_LOCK
 
 TILE = 1 << 17  # pixels per tile (a multiple of cpu_kernels' 64-pixel step blocks): 12 MB of Q at 24 floats a row
@@ -60,9 +61,12 @@ class StreamPrior:
     rep_label) when known (e.g. cached for these probabilities and locks), else found here (find_groups)."""
 
     def __init__(self, probs: np.ndarray, key: tuple, locks=None, merge: bool = True, groups: tuple | None = None,
-                 pruned: np.ndarray | None = None):
+                 pruned: np.ndarray | None = None, rest: np.ndarray | None = None):
         c = probs.shape[0]
-        self.pruned = pruned if pruned is not None and pruned.any() else None  # prune.py: floor rows
+        self.pruned = pruned if pruned is not None and pruned.any() else None  # prune.py: one shared row
+        self.rest = None  # (N,) float32: that row's prior values (prune.rest_prior), where any class is pruned
+        if self.pruned is not None:
+            self.rest = rest_prior(probs, self.pruned) if rest is None else rest
         self.flat = np.ascontiguousarray(probs).reshape(c, -1)  # a view for the C-contiguous arrays the app holds
         self.key = key
         hard = lock_pixels(locks, c, probs.shape[1:])
@@ -73,7 +77,7 @@ class StreamPrior:
         self.group_of_label = np.zeros(c, np.int32)  # (n_labels before the groups are known)
         self.counts, self.group_of_label, self.rep_label = groups if groups is not None else find_groups(self, merge)
         self.pruned_groups = (None if self.pruned is None else
-                              np.flatnonzero(self.pruned[self.rep_label]))  # columns whose rows are the floor's
+                              np.flatnonzero(self.pruned[self.rep_label]))  # columns whose rows are `rest`
         self.whole = None  # the (N, W) prior, when held for a run (hold())
 
     n_labels = property(lambda self: int(self.group_of_label.shape[0]))
@@ -105,7 +109,7 @@ class StreamPrior:
             unary_from_probs(self.flat[label:label + 1, a:b], out=out.reshape(1, -1))
             np.negative(out, out=out)
         if self.pruned is not None and self.pruned[label]:
-            out[:] = self.hard_values[0]
+            out[:] = self.rest[a:b]
         if self.hard is not None:
             idx, cls = self.hard
             lo, hi = np.searchsorted(idx, (a, b))
@@ -125,7 +129,7 @@ class StreamPrior:
             with PARALLEL_LOCK:
                 sk.prior_rows_lut(self.flat.view(np.uint16), self.rep_label, half_table(), a, out)
             if self.pruned_groups is not None and self.pruned_groups.size:
-                out[:b - a, self.pruned_groups] = self.hard_values[0]
+                out[:b - a, self.pruned_groups] = self.rest[a:b, None]
             if self.hard is not None:
                 idx, cls = self.hard
                 lo, hi = np.searchsorted(idx, (a, b))
@@ -137,7 +141,7 @@ class StreamPrior:
         block = np.take(self.flat[:, a:b], self.rep_label, axis=0)  # (G, b-a) float32: the groups' rows
         unary_from_probs(block, out=block)
         if self.pruned_groups is not None and self.pruned_groups.size:
-            block[self.pruned_groups] = -self.hard_values[0]
+            block[self.pruned_groups] = -self.rest[a:b]
         if self.hard is not None:
             self._lock_block(block, a, b)
         with PARALLEL_LOCK:
@@ -194,7 +198,7 @@ def find_groups(src: StreamPrior, merge: bool = True) -> tuple[np.ndarray, np.nd
 
 
 def _pruned_row_tests(src: StreamPrior, fingerprint, same):
-    """The tests with pruned labels' rows taken as the floor's (prune.py): two pruned labels are the same where
+    """The tests with pruned labels' rows taken as their shared row (prune.py): two pruned labels are the same where
     the same pixels are locked to each (none, unless painted); a pruned and a kept label never are."""
     def own_locks(label) -> bytes:
         return b"" if src.hard is None else src.hard[0][src.hard[1] == label].tobytes()

@@ -49,6 +49,23 @@ def test_pruned_classes_are_the_least_likely_and_their_mass_is_bounded(scene):
     assert not negligible_labels(random_probs(5, 40, 50, seed=1)).any()   # every class likely somewhere: none
 
 
+def test_pruned_classes_share_their_mean_probability_so_their_sum_is_kept(scene):
+    """prune.rest_prior: each pruned class's prior is the log of the pruned classes' mean (clipped) probability at
+    that pixel, so together they keep the mass they had; a crop gets the whole image's values bit for bit, and
+    float16 probabilities give what their float32 values give."""
+    from engine.crf.fast.prune import rest_prior
+    from engine.crf.unary import PROB_CLIP
+    _, probs = scene
+    pruned = negligible_labels(probs)
+    row = rest_prior(probs, pruned).reshape(probs.shape[1:])
+    want = np.clip(probs[pruned], PROB_CLIP, 1.0).sum(0)
+    np.testing.assert_allclose(np.exp(row) * pruned.sum(), want, rtol=1e-5)
+    crop = probs[:, 20:50, 30:70]
+    assert np.array_equal(rest_prior(crop, pruned).reshape(30, 40), row[20:50, 30:70])
+    half = probs.astype(np.float16)
+    assert np.array_equal(rest_prior(half, pruned), rest_prior(half.astype(np.float32), pruned))
+
+
 def test_a_pruned_run_is_within_the_bound_of_the_full_solve(scene):
     img, probs = scene
     params = PRESETS["deeplab-v1"].replace(bi_xy_std=20.0)
@@ -153,6 +170,9 @@ def test_a_streamed_run_too_wide_for_its_memory_prunes_more_within_the_stated_bo
     assert tight.last_stats["mode"] == ("streamed" if big_bytes == 0 else "shared")
     assert tight.last_stats["groups"] == 5 and f"17 faint classes, under {mass:g} together, left the CRF" in got.note
     assert float(np.abs(got.probs - full.probs).max()) <= mass   # the bound docs/crf.md states
+    # the pruned classes keep their combined mass (prune.rest_prior), so the kept ones hardly move: 8e-7 here,
+    # where giving the pruned ones probability 0 moved them by 1e-3 (the faint classes' mass, up to 2.2e-3)
+    assert float(np.abs(got.probs[:4] - full.probs[:4]).max()) <= 1e-5
     assert (got.labels == full.labels).mean() >= 0.999
     solution = tight.solution()
     width = solution.trajectory[0][0].shape[1]
