@@ -125,7 +125,7 @@ def compare(h: int, w: int, c: int, reps: int, reference: bool) -> None:
               f"{float(np.abs(out['streamed'] - ref).max()):.2e}")
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="3000x4000", help="HxW")
     ap.add_argument("--classes", type=int, default=21)
@@ -134,7 +134,7 @@ def main() -> None:
     ap.add_argument("--once", action="store_true", help="only the first exact run (no weight change after it)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--reference", action="store_true", help="with --compare: max |dQ| against pydensecrf")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     h, w = (int(v) for v in args.size.split("x"))
     c = args.classes
     if args.compare:
@@ -183,8 +183,9 @@ def main() -> None:
         for key in list(lat._items):
             la = lat.get(key)
             print(f"  {name} lattice: d={la.d} vertices M={la.n_vertices} ({la.n_vertices / (h * w):.3f} per pixel):"
-                  f" offsets {la.offsets.nbytes / MB:.0f} MB, weights {la.weights.nbytes / MB:.0f} MB,"
-                  f" neighbours {la.neighbours.nbytes / MB:.0f} MB")
+                  f" offsets {la.offsets.nbytes / MB:.0f} MB, weights {la.weights.nbytes / MB:.0f} MB, "
+                  + (f"neighbours {la.neighbours.nbytes / MB:.0f} MB" if hasattr(la, "neighbours") else
+                     f"grid form, {la.touched.nbytes / MB:.0f} MB of vertex marks"))
     for k, v in held_arrays(it, runner).items():
         print(f"  held: {k}: {v / MB:.0f} MB")
     print(f"  result: probs {type(out.probs).__name__} {out.probs.nbytes / MB:.0f} MB, labels "
