@@ -7,12 +7,12 @@ the mean of the pruned classes' (clipped) probabilities instead of its own (rest
 one channel while their combined probability stays what it was: the classes the run keeps see the same total mass
 beside them, and only how that mass spreads among the pruned ones is lost. Giving them probability 0 instead (the
 1e-5 clip; before 2026-12-07) removed that mass, which moved the kept classes by about as much: 4.2e-2 at a mass of
-3e-2 on the bench's 182-class image, against 1e-3 now (docs/crf.md has the table).
+3e-2 on the bench's 182-class image, against 5.9e-4 now (docs/crf.md has the table).
 
 Which classes: taken from the least probable up, as many as keep their combined probability at or below
 PRUNE_MASS at every pixel. Spreading a mass of at most that much evenly among its classes moves a pruned class's
-solution by at most about that mass, and the kept classes' far less: max |dQ| against the full solve is measured in the CRF tests (tests/engine/crf/
-test_prune.py) and the benchmarks (docs/crf.md states it). A class that is locked somewhere keeps its own row at
+solution by at most about that mass, and the kept classes' far less: max |dQ| against the full solve is measured
+in the CRF tests (tests/engine/crf/test_prune.py) and the benchmarks (docs/crf.md states it). A class that is locked somewhere keeps its own row at
 its locked pixels (the lock's one-hot unary is written after), so painting a pruned class still shows it.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..base import nonnegative_max
 from ..unary import PROB_CLIP
 
 PRUNE_MASS = 1e-4  # the combined probability, at every pixel, of the classes a run may prune
-PRUNE_LADDER = (1e-3, 1e-2, 3e-2, 1e-1)  # the masses a streamed run whose rows are too wide for its memory may prune at
+PRUNE_LADDER = (1e-3, 1e-2, 3e-2, 1e-1)  # the masses a streamed run whose rows are too wide for memory prunes at
 
 
 def negligible_labels(probs: np.ndarray, mass: float = PRUNE_MASS, chunk: int = 4) -> np.ndarray:
