@@ -12,8 +12,9 @@ beside them, and only how that mass spreads among the pruned ones is lost. Givin
 Which classes: taken from the least probable up, as many as keep their combined probability at or below
 PRUNE_MASS at every pixel. Spreading a mass of at most that much evenly among its classes moves a pruned class's
 solution by at most about that mass, and the kept classes' far less: max |dQ| against the full solve is measured
-in the CRF tests (tests/engine/crf/test_prune.py) and the benchmarks (docs/crf.md states it). A class that is locked somewhere keeps its own row at
-its locked pixels (the lock's one-hot unary is written after), so painting a pruned class still shows it.
+in the CRF tests (tests/engine/crf/test_prune.py) and the benchmarks (docs/crf.md states it). A class that is
+locked somewhere keeps its own row at its locked pixels (the lock's one-hot unary is written after), so painting a
+pruned class still shows it.
 """
 from __future__ import annotations
 
