@@ -119,13 +119,17 @@ class FolderGuard(QObject):
             return False
         lock = FolderLock(self.labels_dir)
         try:
-            if lock.acquire() == Outcome.HELD:
+            live = lock.acquire() == Outcome.HELD
+            if live:
                 lock.take_over()
         except OSError as exc:
             self.message.emit(f"Could not take over the folder: {exc.strerror or exc}")
             return False
         self.force_read_only = False
-        self.lock, self.read_only, self.took_live = (lock if lock.held else None), False, True
+        # the journal's entries are a live window's autosaves only if one still held the folder: once the window
+        # that took it from us has closed, they are ours again (a walk's save left its entry, and the next opening
+        # offered to restore edits already saved)
+        self.lock, self.read_only, self.took_live = (lock if lock.held else None), False, live
         self.mode_changed.emit(False)
         self.message.emit("This window is now the folder's writer")
         return True

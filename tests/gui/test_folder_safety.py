@@ -112,6 +112,29 @@ def test_second_window_taking_over_at_open_leaves_the_autosaves_alone(qtbot, tmp
         close_window(w1, monkeypatch)
 
 
+def test_taking_the_folder_back_after_the_other_window_closed_makes_its_autosaves_ours(qtbot, tmp_path, env,
+                                                                                       monkeypatch):
+    """w2 takes the folder from w1 and closes; w1 takes it back and saves: its autosave of that image goes, so the
+    next opening does not offer to restore edits already saved (a walk's did)."""
+    folder, model = env
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: False)
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: None)
+    w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
+    journal = RecoveryJournal(folder / "labels" / ".recovery")
+    try:
+        monkeypatch.setattr(folder_lock, "ask_lock_choice", lambda *a: TAKE_OVER)
+        start(w2, folder, model)
+        wait_ready(qtbot, w2)
+        close_window(w2, monkeypatch)
+        assert not w1.save() and w1.ctl.guard.read_only           # taken over: refused, edits kept
+        assert w1.ctl.take_over_folder() and not w1.ctl.guard.took_live   # nobody holds it any more
+        assert w1.save()
+        assert not journal.has("img1.png")
+        np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), w1.ctl.state.labels)
+    finally:
+        close_window(w1, monkeypatch)
+
+
 def test_damaged_journal_is_announced_and_the_folder_opens(qtbot, tmp_path, env, monkeypatch):
     folder, model = env
     journal = RecoveryJournal(folder / "labels" / ".recovery")
