@@ -96,9 +96,10 @@ class FolderGuard(QObject):
         self.read_only = True
         other = read_lock(self.lock.path)
         self.holder = other
-        self.lost.emit(f"Another window ({other.describe() if other else 'unknown'}) took over this folder. This "
-                       f"window is now read-only: your edits are kept in memory; use File > Take over folder "
-                       f"to save them here.")
+        who = f"Another window ({other.describe()}) took over this folder" if other else \
+            "Another window took over this folder (and has closed since)"
+        self.lost.emit(f"{who}. This window is now read-only: your edits are kept in memory; use File > Take over "
+                       f"folder to save them here.")
         self.mode_changed.emit(True)
         return False
 

@@ -117,8 +117,9 @@ def test_taking_the_folder_back_after_the_other_window_closed_makes_its_autosave
     """w2 takes the folder from w1 and closes; w1 takes it back and saves: its autosave of that image goes, so the
     next opening does not offer to restore edits already saved (a walk's did)."""
     folder, model = env
+    warned = []
     monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: False)
-    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: None)
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append(text))
     w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
     journal = RecoveryJournal(folder / "labels" / ".recovery")
     try:
@@ -127,6 +128,7 @@ def test_taking_the_folder_back_after_the_other_window_closed_makes_its_autosave
         wait_ready(qtbot, w2)
         close_window(w2, monkeypatch)
         assert not w1.save() and w1.ctl.guard.read_only           # taken over: refused, edits kept
+        assert warned[-1].startswith("Another window took over this folder (and has closed since).")  # not "unknown"
         assert w1.ctl.take_over_folder() and not w1.ctl.guard.took_live   # nobody holds it any more
         assert w1.save()
         assert not journal.has("img1.png")
