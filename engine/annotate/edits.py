@@ -279,6 +279,15 @@ class EditableLabels:
         """Re-apply the `after` patches of an edit."""
         self._write(edit.x0, edit.y0, edit.after_labels, edit.after_locked)
 
+    def patch(self, box) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the labels and locks in the box (x0, y0, x1, y1): what an undo replaces, for its redo."""
+        x0, y0, x1, y1 = box
+        return self._labels[y0:y1, x0:x1].copy(), self._locked[y0:y1, x0:x1].copy()
+
+    def put(self, x0: int, y0: int, labels: np.ndarray, locked: np.ndarray) -> None:
+        """Write back a patch taken with ``patch`` (a redo of an undo)."""
+        self._write(x0, y0, labels, locked)
+
     def combine(self, edits: Sequence[RegionEdit], kind: str | None = None) -> RegionEdit:
         """One record for several edits just applied in order (e.g. the segments of one mouse stroke)."""
         edits = [e for e in edits if not e.is_empty]

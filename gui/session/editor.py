@@ -28,6 +28,10 @@ class RegionCommand(QUndoCommand):
         self.editor, self.editable, self.edit = editor, editable, edit
         self.bases = bases      # (before, after) label base, for edits that switch it (use model result)
         self._applied = True
+        # the box as the undo found it: the redo puts that back, not the edit's own `after`. On a saved image one
+        # comes back to, its pixels show the file's labels, which the CRF refined after the stroke: a walk's redo
+        # there left 36-48 px off the saved file, and the image marked edited
+        self._undone_from: tuple | None = None
 
     def copy(self) -> "RegionCommand":
         """The same record, as applied (for a history that drops its oldest records by rebuilding its stack)."""
@@ -37,10 +41,14 @@ class RegionCommand(QUndoCommand):
         if self._applied:       # QUndoStack.push calls redo(); the edit is already in place
             self._applied = False
             return
-        self.editable.redo(self.edit)
+        if self._undone_from is not None:
+            self.editable.put(self.edit.x0, self.edit.y0, *self._undone_from)
+        else:
+            self.editable.redo(self.edit)
         self.editor.replayed(self.editable, self.edit, self.bases and self.bases[1], undone=False)
 
     def undo(self) -> None:
+        self._undone_from = None if self.edit.is_empty else self.editable.patch(self.edit.box)
         self.editable.undo(self.edit)
         self.editor.replayed(self.editable, self.edit, self.bases and self.bases[0], undone=True)
 

@@ -1,7 +1,6 @@
 """Own classes in the window (issue 23): a class added in the app is learnt from its strokes and spreads, the Classes
 panel says where each class comes from, the learning is kept in the folder with every save and restored on reopening,
 and Model > Export adapted model writes a checkpoint that predicts what the window shows."""
-import cv2
 import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -9,16 +8,21 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from engine.checkpoints import load_checkpoint
 from engine.crf.params import preset, preset_for_model
 from engine.demo import own_classes
-from engine.demo.annotator import Stroke
 from engine.paths import DEMO_V1
 from engine.predict import Predictor
 from gui.app import start
 from gui.dialogs import prompts
 from tests.support.gui_fixtures import close_window, open_window, wait_image, wait_ready
 from tests.support.gui_helpers import brush_stroke
-
-SIZE = (120, 160)
-CARDBOARD = own_classes.CARDBOARD
+from tests.support.own_class_sites import (
+    CARDBOARD,
+    add_classes,
+    cardboard_scenes,
+    paint,
+    stroke_across,
+    taught_cardboard,
+    write_site,
+)
 
 
 @pytest.fixture
@@ -26,66 +30,6 @@ def window(qtbot, tmp_path, monkeypatch):
     w = open_window(tmp_path, backend="fast")
     yield w
     close_window(w, monkeypatch)
-
-
-def cardboard_scenes(n: int):
-    out = []
-    for i in range(300):
-        sc = own_classes.make_scene(i, SIZE)
-        if (sc.labels == CARDBOARD).sum() >= 900:
-            out.append(sc)
-            if len(out) == n:
-                return out
-    raise AssertionError("not enough scenes")
-
-
-def write_site(folder, scenes):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, sc in enumerate(scenes):
-        cv2.imwrite(str(folder / f"img{i + 1}.png"), cv2.cvtColor(sc.image, cv2.COLOR_RGB2BGR))
-    return folder
-
-
-def stroke_across(labels, cls, radius=3) -> Stroke:
-    """A horizontal stroke through the middle row of class ``cls``'s largest run."""
-    ys, xs = np.nonzero(labels == cls)
-    row = int(np.median(ys))
-    cols = np.nonzero(labels[row] == cls)[0]
-    mid = cols[len(cols) // 2]
-    span = max(2, min(12, len(cols) // 3))
-    return Stroke(((int(mid - span), row), (int(mid + span), row)), radius, cls)
-
-
-def paint(w, stroke):
-    brush_stroke(w, stroke.points[0], stroke.points[-1], stroke.class_id, stroke.radius)
-
-
-def site_with_cardboard(qtbot, w, tmp_path, n: int):
-    """A folder of ``n`` cardboard scenes opened with the demo model and "cardboard" added; returns the scenes and
-    the folder."""
-    scenes = cardboard_scenes(n)
-    folder = write_site(tmp_path / "site", scenes)
-    w.editing.auto_refine.setChecked(True)
-    start(w, folder, DEMO_V1)
-    wait_ready(qtbot, w)
-    add_classes(w, "cardboard")
-    wait_ready(qtbot, w)
-    return scenes, folder
-
-
-def taught_cardboard(qtbot, w, tmp_path, n: int):
-    """site_with_cardboard, and one stroke of cardboard painted on the first image."""
-    scenes, folder = site_with_cardboard(qtbot, w, tmp_path, n)
-    paint(w, stroke_across(scenes[0].labels, CARDBOARD))
-    wait_ready(qtbot, w)
-    return scenes, folder
-
-
-def add_classes(w, *names):
-    classes = w.ctl.classes.project.classes
-    for n in names:
-        classes = classes.add(n)
-    assert w.ctl.classes.edit_classes(classes)
 
 
 def test_a_class_added_in_the_app_is_learnt_kept_restored_and_exported(qtbot, window, tmp_path, monkeypatch):
@@ -473,32 +417,6 @@ def test_a_backbone_only_checkpoint_asks_nothing_about_its_placeholder(qtbot, wi
     assert window.ctl.classes.channel_map == ChannelMap((-1, -1, -1), 1)
     assert window.ctl.classes.class_list.names == ("counter", "tomato", "cardboard")   # nothing added
     assert [window.class_panel.origin(c) for c in range(3)] == ["new"] * 3
-
-
-def test_undo_of_a_saved_stroke_after_visiting_another_image_takes_back_what_it_taught(qtbot, window, tmp_path,
-                                                                                       monkeypatch):
-    """A walk: add cardboard, paint it on img1, save, go to img2 and back, Undo: the head still held the stroke
-    (cardboard 'learnt (1)' with 0 strokes), since the image's locks on its return were not known to be the ones
-    the head was fitted to, and the refit kept what the head img1 came back with had learnt."""
-    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
-    scenes, _ = site_with_cardboard(qtbot, window, tmp_path, 2)
-    adapt = window.ctl.adapt
-    before = adapt.head
-    paint(window, stroke_across(scenes[0].labels, CARDBOARD))
-    wait_ready(qtbot, window)
-    assert adapt.taught(CARDBOARD) == (1, 1) and adapt.head is not before
-    assert window.save()
-    assert window.go_to(1)
-    wait_image(qtbot, window, 1)
-    wait_ready(qtbot, window)
-    assert window.go_to(0)
-    wait_image(qtbot, window, 0)
-    wait_ready(qtbot, window)
-    assert window.editing.undo.isEnabled()
-    window.editing.undo.trigger()
-    wait_ready(qtbot, window)
-    assert adapt.head is before and adapt.taught(CARDBOARD) == (0, 0)
-    assert window.class_panel.origin(CARDBOARD) == "new"
 
 
 def test_train_on_saved_labels_keeps_the_learnt_class_in_a_head_and_the_window_loads_it(qtbot, window, tmp_path,
