@@ -181,13 +181,21 @@ class Classes(QObject):
         return loaded is not None and cmap is not None and (cmap.mapped == 0 or is_backbone_only(loaded))
 
     def _note_model(self) -> None:
-        """Record the model and its channel map in the folder's settings (written with the next save)."""
+        """Record the model and its channel map in the folder's settings (written with the next save). Another model
+        than the one the folder records is written at once: a walk loaded its trained model, the app died before a
+        save, and the folder reopened with the old one."""
         loaded, project = self._model(), self.project
         if loaded is None or project is None or self.channel_map is None or project.classes is None:
             return
+        recorded = project.project.model
         project.set_model(ModelSettings(stored_model_path(loaded.path, project.labels_dir),
                                         str(loaded.spec.name or Path(loaded.path).stem)[:200], loaded.sha256,
                                         self.channel_map.source))
+        if recorded is not None and recorded.sha256 != loaded.sha256 and not self.read_only():
+            try:
+                project.write()
+            except EngineError as exc:
+                self.error.emit(f"The folder's model is recorded with the next save: {exc}")
 
     def _offer_folder_settings(self, project) -> bool:
         """The folder's CRF values are taken as they are (they belong to the folder: values moved in one folder

@@ -85,6 +85,27 @@ def test_model_menu_marks_the_loaded_model(qtbot, window, env):
     assert window.crf_panel.preset_name() == "demo_v1"          # its tuned preset, not the generic DeepLab v1
 
 
+def test_a_model_loaded_for_a_folder_is_recorded_at_once(qtbot, window, env, monkeypatch):
+    """A walk loaded its trained model, the app died before the next save, and the folder reopened with the old
+    one: project.json now names the new model as soon as it is in use (where it recorded another)."""
+    from engine.project import BY_NAME, Decision
+    from engine.project.folder import FolderProject
+    from gui.dialogs import classes as class_dialogs
+    monkeypatch.setattr(class_dialogs, "ask_mismatch", lambda *a, **k: Decision(BY_NAME))
+    folder, model = env
+    start(window, folder, model)
+    wait_ready(qtbot, window)
+    assert window.save()
+    labels = window.ctl.dataset.labels_dir
+    assert "colour" in FolderProject.open(labels).project.model.path
+    window.load_model(DEMO_V1)
+    qtbot.waitUntil(lambda: window.ctl.loader.loaded is not None and window.ctl.loader.loaded.path == DEMO_V1,
+                    timeout=20000)
+    wait_ready(qtbot, window)
+    recorded = FolderProject.open(labels).project.model             # no save since
+    assert recorded.sha256 == window.ctl.loader.loaded.sha256 and recorded.path.endswith("demo_v1.pt")
+
+
 def test_a_model_without_a_tuned_preset_keeps_its_published_one(qtbot, tmp_path):
     from engine.checkpoints import load_checkpoint
     from engine.crf.params import all_presets, preset_for_model
