@@ -72,3 +72,33 @@ def rest_prior(probs: np.ndarray, pruned: np.ndarray) -> np.ndarray:
         total += part
     total /= np.float32(max(1, labels.size))
     return np.log(total, out=total)
+
+
+class PruneCache:
+    """A session's pruning, once per probabilities and mass: which classes leave its runs (the last four kept) and
+    their shared row (the last two: a stroke's runs reuse it, and 182 classes' sum costs a pass over them)."""
+
+    def __init__(self):
+        self._masks: dict = {}   # (probs key, mass) -> negligible_labels
+        self._rests: dict = {}   # (probs key, mass) -> rest_prior of those labels
+
+    def negligible(self, probs: np.ndarray, pkey, mass: float) -> np.ndarray | None:
+        """The classes of these probabilities that leave the CRF at combined ``mass``; None at mass 0."""
+        if mass <= 0:
+            return None
+        if (pkey, mass) not in self._masks:
+            self._masks = dict(list(self._masks.items())[-3:])
+            self._masks[(pkey, mass)] = negligible_labels(probs, mass)
+        return self._masks[(pkey, mass)]
+
+    def rest(self, probs: np.ndarray, pkey, mass: float, pruned: np.ndarray | None) -> np.ndarray | None:
+        """rest_prior of the ``pruned`` classes (N floats), or None where none is pruned."""
+        if pruned is None or not pruned.any():
+            return None
+        if (pkey, mass) not in self._rests:
+            self._rests = dict(list(self._rests.items())[-1:])
+            self._rests[(pkey, mass)] = rest_prior(probs, pruned)
+        return self._rests[(pkey, mass)]
+
+    def clear(self) -> None:
+        self._masks, self._rests = {}, {}

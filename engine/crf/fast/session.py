@@ -29,7 +29,7 @@ from .cpu_engine import Q0_MESSAGES, CpuEngine, KeptMessages
 from .grid_lattice import GridLattice, cell_count
 from .history import HISTORIES, History
 from .prior import Prior, lock_pixels, locks_key, make_prior, probs_key
-from .prune import PRUNE_LADDER, PRUNE_MASS, negligible_labels, rest_prior
+from .prune import PRUNE_LADDER, PRUNE_MASS, PruneCache
 from .stream import StreamEngine, StreamPrior, fuses, vertex_bytes
 
 PRIOR_BUDGET = 384 << 20
@@ -68,8 +68,7 @@ class FastSession:
         self.previews = previews
         self.merge_labels = merge_labels
         self.prune_mass = float(prune_mass) if merge_labels else 0.0  # prune.py; 0: every class keeps its row
-        self._pruned: dict = {}  # (probs key, mass) -> negligible_labels of them: once per probabilities and mass
-        self._rests: dict = {}   # (probs key, mass) -> prune.rest_prior of those labels
+        self._prune_cache = PruneCache()  # which classes leave a run, and their shared row, per probabilities and mass
         budget = PRIOR_BUDGET if cache_bytes is None else int(cache_bytes)   # (a preview's session: less)
         self._priors = ByteLRU(budget)
         self._groups: list = []  # [(prior key, groups)] of the last streamed priors (a few small arrays each)
@@ -103,18 +102,18 @@ class FastSession:
         if self._engine_factory is not CpuEngine or n * simd.row_width(probs.shape[0]) * 4 <= self.big_bytes:
             def build() -> Prior:
                 self._check_once(probs, pkey)
-                pruned = self._negligible(probs, pkey, mass)
+                pruned = self._prune_cache.negligible(probs, pkey, mass)
                 return make_prior(probs, key=key, merge=self.merge_labels, locks=locks, pruned=pruned,
-                                  rest=self._rest(probs, pkey, mass, pruned))
+                                  rest=self._prune_cache.rest(probs, pkey, mass, pruned))
             return self._priors.get_or_build(key, build)
         prior = self._priors.get(key)
         if prior is not None:
             return prior
         self._check_once(probs, pkey)
         groups = dict(self._groups).get(key)
-        pruned = self._negligible(probs, pkey, mass)
+        pruned = self._prune_cache.negligible(probs, pkey, mass)
         src = StreamPrior(probs, key, locks, merge=self.merge_labels, groups=groups, pruned=pruned,
-                          rest=self._rest(probs, pkey, mass, pruned))
+                          rest=self._prune_cache.rest(probs, pkey, mass, pruned))
         if groups is None:
             groups = (src.counts, src.group_of_label, src.rep_label)
             self._groups = [(k, g) for k, g in self._groups if k != key][-3:] + [(key, groups)]
@@ -123,26 +122,6 @@ class FastSession:
             self._priors.put(key, prior)
             return prior
         return src
-
-    def _negligible(self, probs: np.ndarray, pkey, mass: float) -> np.ndarray | None:
-        """The classes of these probabilities that leave the CRF at combined `mass` (prune.py), computed once per
-        probabilities and mass (the last few kept)."""
-        if mass <= 0:
-            return None
-        if (pkey, mass) not in self._pruned:
-            self._pruned = dict(list(self._pruned.items())[-3:])
-            self._pruned[(pkey, mass)] = negligible_labels(probs, mass)
-        return self._pruned[(pkey, mass)]
-
-    def _rest(self, probs: np.ndarray, pkey, mass: float, pruned: np.ndarray | None) -> np.ndarray | None:
-        """The pruned classes' shared prior row (prune.rest_prior: N floats), once per probabilities and mass (the
-        last two kept: a stroke's runs reuse it, and 182 classes' sum costs a pass over the probabilities)."""
-        if pruned is None or not pruned.any():
-            return None
-        if (pkey, mass) not in self._rests:
-            self._rests = dict(list(self._rests.items())[-1:])
-            self._rests[(pkey, mass)] = rest_prior(probs, pruned)
-        return self._rests[(pkey, mass)]
 
     def _fitted(self, prior: StreamPrior, terms: list, probs: np.ndarray, locks) -> Prior | StreamPrior:
         """The streamed prior whose vertex buffers fit STREAM_BYTES: when the session's pruning leaves rows too wide
@@ -159,7 +138,7 @@ class FastSession:
             return prior
         pkey = probs_key(probs)
         for mass in (m for m in PRUNE_LADDER if m > self.prune_mass):
-            pruned = self._negligible(probs, pkey, mass)
+            pruned = self._prune_cache.negligible(probs, pkey, mass)
             bound = int((~pruned).sum()) + int(pruned.any())   # groups at most (identical rows merge further)
             if fits(bound) or mass == PRUNE_LADDER[-1]:
                 wider = self._prior(probs, locks, mass)
@@ -237,10 +216,9 @@ class FastSession:
             self._kept_keys.clear()
             self._priors.clear()
             self._groups = []
-            self._rests = {}
             self._q0.clear()
             self._trajectory, self._last = (None, {}), None
-            self._pruned = {}
+            self._prune_cache.clear()
 
     # ---- the backend contract ----
     def run(self, probs, params: CRFParams, should_cancel=None, on_iteration=None, locks=None,
