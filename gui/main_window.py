@@ -105,8 +105,9 @@ class MainWindow(QMainWindow):
         self.legend.cmap_changed.connect(self._on_cmap)
         self.overlay_legend = OverlayLegend(self.canvas)   # changed by CRF, locks, heat map, unknown values
         self.back_to_canvas = BackToCanvas(self.canvas)    # Enter in a small box: the next shortcut is the image's
-        self.back_to_canvas.watch(self.editing.size_box, self.images_panel.filter,
-                                  *[t.size_box for t in self.editing.tools.values() if getattr(t, "size_box", None)])
+        self.back_to_canvas.watch(self.editing.size_box, self.images_panel.filter, self.class_panel.tree,
+                                  *[t.size_box for t in self.editing.tools.values() if getattr(t, "size_box", None)],
+                                  *[w for row in self.crf_panel.rows.values() for w in (row.spin, row.slider)])
         self.readout = Readout(self)
         self.status.addPermanentWidget(self.learn.status_label)
         self.project = ProjectState(self)

@@ -8,7 +8,7 @@ always. Editing tools (issue 6) plug in with ``set_tool(handler)``; see ``Canvas
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
@@ -34,6 +34,10 @@ class CanvasTool:
 
     def key(self, canvas: "Canvas", event) -> bool:
         """A key pressed while the canvas has focus (shortcuts of actions are handled before this)."""
+        return False
+
+    def wants_escape(self) -> bool:
+        """Whether Esc is the tool's now (half-done work to drop) rather than the window's Cancel shortcut."""
         return False
 
     def activate(self, canvas: "Canvas") -> None:
@@ -281,6 +285,13 @@ class Canvas(QGraphicsView):
             event.accept()
             return
         super().mouseDoubleClickEvent(event)
+
+    def event(self, event) -> bool:  # noqa: A003 (Qt name)
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_Escape and \
+                self._tool and self._tool.wants_escape():
+            event.accept()   # a KeyPress for the tool follows, not the window's Esc (Cancel running work)
+            return True
+        return super().event(event)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         if self._tool and self._tool.key(self, event):

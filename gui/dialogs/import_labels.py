@@ -97,6 +97,12 @@ class ImportDialog(QDialog):
         self._folder = None          # the folder the plan was made for
         self._stop = threading.Event()
         self._on_format(self.format_box.currentText())
+        # from the start: Cancel only while something runs, Import once a plan is read, and Enter reads the source
+        # (a walk found Cancel enabled and Close the default before anything was chosen)
+        self.read_button.setDefault(True)
+        for b in (self.import_button, self.cancel_button, self.close_button):
+            b.setAutoDefault(False)
+        self._sync_buttons()
 
     # ----- the File menu entry ---------------------------------------------------------------------
     @classmethod

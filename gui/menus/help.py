@@ -32,7 +32,10 @@ TOOL_INPUTS = (  # (where, what, input): read by the canvas and its tools, not Q
     ("Canvas", "Pick the class under the cursor", "Alt+click (any tool)"),
     ("Polygon tool", "Finish the polygon", "Double-click, Enter"),
     ("Polygon tool", "Drop the last point", "Backspace"),
+    ("Polygon tool", "Drop the polygon being drawn", "Esc"),
     ("Classes panel", "Paint with a class / show its probability map", "Click / double-click a row"),
+    ("Classes panel", "Paint with the highlighted class", "Enter"),
+    ("Canvas", "Pan when zoomed in", "Arrow keys, Page Up / Page Down"),
 )
 # what the app imports (pyproject.toml's dependencies), and pydensecrf2, the optional reference CRF ("not installed"
 # without the [reference] extra); not torchvision, which nothing imports
@@ -105,7 +108,9 @@ class ShortcutsDialog(QDialog):
         wanted = sum(self.table.sizeHintForColumn(c) for c in range(3)) + 80   # frame, scroll bar, margins
         screen = (window.screen() if window is not None else None) or QApplication.primaryScreen()
         room = screen.availableGeometry().width() * 9 // 10 if screen is not None else wanted
-        self.resize(max(640, min(wanted, room)), 560)
+        # and no taller than the screen (a walk at 1.5x on 1366x768 had Close 13 px below it); the table scrolls
+        tall = screen.availableGeometry().height() * 9 // 10 if screen is not None else 560
+        self.resize(min(max(640, min(wanted, room)), max(room, 320)), max(240, min(560, tall)))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

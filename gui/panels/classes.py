@@ -9,7 +9,7 @@ out of the panel is a class id.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -61,6 +61,7 @@ class ClassPanel(QWidget):
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.itemClicked.connect(self._on_clicked)
         self.tree.itemDoubleClicked.connect(self._on_double_clicked)
+        self.tree.installEventFilter(self)   # Enter: paint with the highlighted row (classes 10 and up too)
         self.show_all.clicked.connect(self._on_show_all)
         self.clear.clicked.connect(lambda: self.select(-1))
 
@@ -194,6 +195,16 @@ class ClassPanel(QWidget):
             return
         self._paint_before_click = self._paint
         self.paint_class_selected.emit(self._id(item))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        """Enter on a highlighted row paints with its class, as a click does (a walk moved the highlight with the
+        arrows and nothing chose the class; digits reach only classes 0-9)."""
+        if obj is self.tree and event.type() == QEvent.Type.KeyPress and \
+                event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            item = self.tree.currentItem()
+            if item is not None:
+                self.paint_class_selected.emit(self._id(item))
+        return False
 
     def _on_double_clicked(self, item, column) -> None:
         index = self._id(item)

@@ -27,6 +27,8 @@ class ViewToolbar(QToolBar):
         self.fit = _action(self, "Fit", "F", tip="Fit the image to the window")
         self.actual = _action(self, "100%", "Ctrl+1", tip="One image pixel per screen pixel")
         self.zoom_in = _action(self, "Zoom in", QKeySequence.StandardKey.ZoomIn)
+        # and Ctrl+=, the same key unshifted on most layouts (a walk's Ctrl+= did nothing)
+        self.zoom_in.setShortcuts([*self.zoom_in.shortcuts(), QKeySequence("Ctrl+=")])
         self.zoom_out = _action(self, "Zoom out", QKeySequence.StandardKey.ZoomOut)
         self.labels = _action(self, "Labels", "L", True, True, "Show the label overlay")
         self.locks = _action(self, "Locks", "K", True, True,

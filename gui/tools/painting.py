@@ -121,8 +121,8 @@ class PickTool(EditTool):
 
 
 class PolygonTool(EditTool):
-    """Click points, then double-click or Enter to fill the polygon (Backspace drops the last point,
-    Esc-less cancel: switch tools). Or drag: a freehand lasso filled on release."""
+    """Click points, then double-click or Enter to fill the polygon (Backspace drops the last point, Esc the
+    polygon). Or drag: a freehand lasso filled on release."""
     name, title = "polygon", "Polygon / lasso"
     cursor = Qt.CursorShape.CrossCursor
     DRAG_PX = 4.0   # screen pixels of travel before a press-and-move becomes a lasso
@@ -197,7 +197,13 @@ class PolygonTool(EditTool):
             self.points.pop()
             self._draw()
             return True
+        if event.key() == Qt.Key.Key_Escape and self.points:
+            self.cancel()   # (a walk's Esc kept the points: the polygon drawn again was the two traced as one)
+            return True
         return False
+
+    def wants_escape(self) -> bool:
+        return bool(self.points)
 
     def finish(self) -> None:
         """Fill the polygon (needs 3 distinct pixels) and start over."""

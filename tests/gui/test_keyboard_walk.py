@@ -1,0 +1,110 @@
+"""A keyboard-first walk on a small screen, in the real window: Enter or Esc in a CRF value box, on a CRF slider or
+in the class list hands the keys back to the canvas (and Esc in a box drops what was typed); Enter in the class
+list paints with the highlighted class; Esc drops a polygon being drawn; Ctrl+= zooms in; the shortcuts list
+fits a short screen; the Import labels dialog starts with nothing to cancel."""
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QApplication
+
+from gui.app import start
+from gui.dialogs.import_labels import ImportDialog
+from tests.support.gui_fixtures import env, wait_ready, window  # noqa: F401
+
+
+def _focus(qtbot, window, widget):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    widget.setFocus()
+    qtbot.waitUntil(widget.hasFocus, timeout=5000)
+
+
+def _opened(qtbot, window, env):
+    folder, model = env
+    start(window, folder, model)
+    return wait_ready(qtbot, window)
+
+
+def test_enter_in_a_crf_box_hands_the_keys_back_and_esc_drops_what_was_typed(qtbot, window, env):
+    """A walk typed 4 + Enter in Smoothness weight, then 2 and B: both went into the box, and the weight became 2
+    when the image was clicked."""
+    _opened(qtbot, window, env)
+    row = window.crf_panel.rows["pos_w"]
+    _focus(qtbot, window, row.spin)
+    row.spin.lineEdit().selectAll()
+    qtbot.keyClicks(row.spin, "4")
+    qtbot.keyClick(row.spin, Qt.Key.Key_Return)
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=5000)
+    assert window.crf_panel.params().pos_w == 4.0
+    qtbot.keyClick(QApplication.focusWidget(), "2")              # a class digit again, not a CRF value
+    assert window.ctl.editor.paint_class == 2 and window.crf_panel.params().pos_w == 4.0
+
+    _focus(qtbot, window, row.spin)
+    row.spin.lineEdit().selectAll()
+    qtbot.keyClicks(row.spin, "9")
+    qtbot.keyClick(row.spin, Qt.Key.Key_Escape)                  # typed, not entered: dropped
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=5000)
+    assert window.crf_panel.params().pos_w == 4.0 and row.spin.text().startswith("4")
+
+    slider = window.crf_panel.rows["bi_w"].slider
+    _focus(qtbot, window, slider)
+    qtbot.keyClick(slider, Qt.Key.Key_Escape)
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=5000)
+
+
+def test_enter_in_the_class_list_paints_with_the_highlighted_class(qtbot, window, env):
+    _opened(qtbot, window, env)
+    tree = window.class_panel.tree
+    window.ctl.editor.set_paint_class(0)
+    _focus(qtbot, window, tree)
+    tree.setCurrentItem(tree.topLevelItem(2))                    # (the arrows move this highlight)
+    row_class = int(tree.currentItem().text(0).split()[0])
+    qtbot.keyClick(tree, Qt.Key.Key_Return)
+    assert window.ctl.editor.paint_class == row_class != 0
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=5000)
+
+
+def test_esc_drops_the_polygon_being_drawn(qtbot, window, env):
+    """A walk's Esc kept the points: the triangle drawn again was both traced as one outline (270 px locked, not
+    3,631)."""
+    _opened(qtbot, window, env)
+    window.editing.set_tool("polygon")
+    tool = window.editing.tools["polygon"]
+    canvas = window.canvas
+    _focus(qtbot, window, canvas)
+    for p in ((10, 10), (60, 12), (30, 50)):
+        tool.on_press(canvas, QPointF(*p), None)
+        tool.release(canvas, QPointF(*p), None)
+    assert len(tool.points) == 3
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert tool.points == []
+    for p in ((10, 10), (60, 12), (30, 50)):
+        tool.on_press(canvas, QPointF(*p), None)
+        tool.release(canvas, QPointF(*p), None)
+    qtbot.keyClick(canvas, Qt.Key.Key_Return)
+    assert int(window.ctl.state.locked.sum()) > 800              # the filled triangle, not its outline
+
+
+def test_ctrl_equals_zooms_in(qtbot, window, env):
+    _opened(qtbot, window, env)
+    _focus(qtbot, window, window.canvas)
+    before = window.canvas.transform().m11()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert window.canvas.transform().m11() > before * 1.1
+
+
+def test_the_shortcuts_list_is_no_taller_than_the_screen(qtbot, window, monkeypatch):
+    """A walk at 1.5x on 1366x768 (912 x 512 logical) had the dialog 560 px tall and Close off the screen."""
+    screen = window.screen() or QApplication.primaryScreen()
+    geometry = screen.availableGeometry()
+    monkeypatch.setattr(type(screen), "availableGeometry", lambda self: geometry.adjusted(0, 0, 0, -(
+        geometry.height() - 400)))
+    dialog = window.help_menu.show_shortcuts()
+    assert dialog.height() <= 400 * 9 // 10
+    dialog.close()
+
+
+def test_the_import_dialog_starts_with_nothing_to_cancel_and_read_as_its_default(qtbot, window):
+    """A walk found Cancel enabled and Close the default (Enter closed it) before anything was chosen."""
+    dialog = ImportDialog(window)
+    qtbot.addWidget(dialog)
+    assert not dialog.cancel_button.isEnabled() and not dialog.import_button.isEnabled()
+    assert dialog.read_button.isDefault() and not dialog.close_button.isDefault()
