@@ -35,7 +35,7 @@ from gui.menus.model import ModelMenu
 from gui.menus.recent_folders import RecentFolders
 from gui.panels.class_editor import ClassEditor
 from gui.panels.classes import ClassPanel
-from gui.panels.crf import CRFPanel
+from gui.panels.crf import CRFPanel, scrolled
 from gui.panels.images import ImagesPanel
 from gui.panels.readout import Readout
 from gui.panels.status_bar import StatusBar
@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self.crf_panel = CRFPanel(backend_names(), self.ctl.crf.backend_name)
         self._dock("Images", self.images_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Classes", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("CRF", self.crf_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("CRF", scrolled(self.crf_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self.toolbar = ViewToolbar(self)
         self.addToolBar(self.toolbar)
         self.status = StatusBar(self)

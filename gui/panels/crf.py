@@ -15,8 +15,10 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -248,3 +250,24 @@ class CRFPanel(QWidget):
     def _on_edit(self) -> None:
         self._sync_preset_box(self.params())
         self._timer.start()
+
+
+class _Scrolled(QScrollArea):
+    """Asks for its panel's whole size (a scroll area's own hint is small, so the dock would start short and
+    scroll where there is room) and can still be made shorter than it."""
+
+    def sizeHint(self):  # noqa: N802 (Qt name)
+        hint = self.widget().sizeHint()
+        return hint.grownBy(self.contentsMargins()) if hasattr(hint, "grownBy") else hint
+
+
+def scrolled(panel: QWidget) -> QScrollArea:
+    """The panel in a scroll area, so its dock can be shorter than its rows: a walk at 1.5x scaling on 1366x768
+    (512 logical px tall) got a window 639 px tall, the status bar and the last CRF rows off the screen."""
+    area = _Scrolled()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(panel.minimumSizeHint().width())
+    return area

@@ -108,3 +108,13 @@ def test_the_import_dialog_starts_with_nothing_to_cancel_and_read_as_its_default
     qtbot.addWidget(dialog)
     assert not dialog.cancel_button.isEnabled() and not dialog.import_button.isEnabled()
     assert dialog.read_button.isDefault() and not dialog.close_button.isDefault()
+
+
+def test_the_window_fits_a_short_screen_the_crf_panel_scrolls(qtbot, window):
+    """A walk at 1.5x on 1366x768 (512 logical px tall): the window's minimum was 639 px tall, so the status bar
+    and the last CRF rows were off the screen. The CRF panel now scrolls in its dock."""
+    from PySide6.QtWidgets import QScrollArea
+    assert window.minimumSizeHint().height() <= 480
+    dock_widget = window.findChild(QScrollArea)
+    assert dock_widget is not None and dock_widget.widget() is window.crf_panel
+    assert dock_widget.sizeHint().height() >= window.crf_panel.sizeHint().height()   # whole where there is room
