@@ -12,14 +12,7 @@ from gui.menus.help import shortcut_rows
 from gui.panels.crf import FIELDS
 from gui.tools.painting import MIN_OUTLINE_PX
 from tests.support.gui_fixtures import close_window, env, open_window, wait_ready, window  # noqa: F401
-from tests.support.gui_helpers import brush_stroke
-
-
-def _focus(qtbot, window, widget):
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
-    widget.setFocus()
-    qtbot.waitUntil(widget.hasFocus, timeout=5000)
+from tests.support.gui_helpers import brush_stroke, focus_on
 
 
 def test_enter_in_the_size_box_or_the_filter_returns_the_keys_to_the_canvas(qtbot, window, env):
@@ -27,7 +20,7 @@ def test_enter_in_the_size_box_or_the_filter_returns_the_keys_to_the_canvas(qtbo
     start(window, folder, model)
     wait_ready(qtbot, window)
     box = window.editing.size_box
-    _focus(qtbot, window, box)
+    focus_on(qtbot, window, box)
     box.lineEdit().selectAll()
     qtbot.keyClicks(box, "7")
     qtbot.keyClick(box, Qt.Key.Key_Return)
@@ -54,7 +47,7 @@ def test_esc_in_the_size_box_or_the_filter_returns_the_keys_to_the_canvas_and_ca
     cancelled = []
     monkeypatch.setattr(window.ctl, "cancel", lambda: cancelled.append(1))
     for box, typed in ((window.editing.size_box, "7"), (window.images_panel.filter, "img")):
-        _focus(qtbot, window, box)
+        focus_on(qtbot, window, box)
         qtbot.keyClicks(box, typed)
         qtbot.keyClick(box, Qt.Key.Key_Escape)
         qtbot.waitUntil(window.canvas.hasFocus, timeout=5000)

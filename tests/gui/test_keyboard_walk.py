@@ -8,13 +8,7 @@ from PySide6.QtWidgets import QApplication
 from gui.app import start
 from gui.dialogs.import_labels import ImportDialog
 from tests.support.gui_fixtures import env, wait_ready, window  # noqa: F401
-
-
-def _focus(qtbot, window, widget):
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
-    widget.setFocus()
-    qtbot.waitUntil(widget.hasFocus, timeout=5000)
+from tests.support.gui_helpers import focus_on
 
 
 def _opened(qtbot, window, env):
@@ -28,7 +22,7 @@ def test_enter_in_a_crf_box_hands_the_keys_back_and_esc_drops_what_was_typed(qtb
     when the image was clicked."""
     _opened(qtbot, window, env)
     row = window.crf_panel.rows["pos_w"]
-    _focus(qtbot, window, row.spin)
+    focus_on(qtbot, window, row.spin)
     row.spin.lineEdit().selectAll()
     qtbot.keyClicks(row.spin, "4")
     qtbot.keyClick(row.spin, Qt.Key.Key_Return)
@@ -37,7 +31,7 @@ def test_enter_in_a_crf_box_hands_the_keys_back_and_esc_drops_what_was_typed(qtb
     qtbot.keyClick(QApplication.focusWidget(), "2")              # a class digit again, not a CRF value
     assert window.ctl.editor.paint_class == 2 and window.crf_panel.params().pos_w == 4.0
 
-    _focus(qtbot, window, row.spin)
+    focus_on(qtbot, window, row.spin)
     row.spin.lineEdit().selectAll()
     qtbot.keyClicks(row.spin, "9")
     qtbot.keyClick(row.spin, Qt.Key.Key_Escape)                  # typed, not entered: dropped
@@ -45,7 +39,7 @@ def test_enter_in_a_crf_box_hands_the_keys_back_and_esc_drops_what_was_typed(qtb
     assert window.crf_panel.params().pos_w == 4.0 and row.spin.text().startswith("4")
 
     slider = window.crf_panel.rows["bi_w"].slider
-    _focus(qtbot, window, slider)
+    focus_on(qtbot, window, slider)
     qtbot.keyClick(slider, Qt.Key.Key_Escape)
     qtbot.waitUntil(window.canvas.hasFocus, timeout=5000)
 
@@ -54,7 +48,7 @@ def test_enter_in_the_class_list_paints_with_the_highlighted_class(qtbot, window
     _opened(qtbot, window, env)
     tree = window.class_panel.tree
     window.ctl.editor.set_paint_class(0)
-    _focus(qtbot, window, tree)
+    focus_on(qtbot, window, tree)
     tree.setCurrentItem(tree.topLevelItem(2))                    # (the arrows move this highlight)
     row_class = int(tree.currentItem().text(0).split()[0])
     qtbot.keyClick(tree, Qt.Key.Key_Return)
@@ -69,7 +63,7 @@ def test_esc_drops_the_polygon_being_drawn(qtbot, window, env):
     window.editing.set_tool("polygon")
     tool = window.editing.tools["polygon"]
     canvas = window.canvas
-    _focus(qtbot, window, canvas)
+    focus_on(qtbot, window, canvas)
     for p in ((10, 10), (60, 12), (30, 50)):
         tool.on_press(canvas, QPointF(*p), None)
         tool.release(canvas, QPointF(*p), None)
@@ -85,7 +79,7 @@ def test_esc_drops_the_polygon_being_drawn(qtbot, window, env):
 
 def test_ctrl_equals_zooms_in(qtbot, window, env):
     _opened(qtbot, window, env)
-    _focus(qtbot, window, window.canvas)
+    focus_on(qtbot, window, window.canvas)
     before = window.canvas.transform().m11()
     qtbot.keyClick(window.canvas, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
     assert window.canvas.transform().m11() > before * 1.1

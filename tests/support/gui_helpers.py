@@ -79,3 +79,11 @@ def brush_stroke(window, start, end, class_id: int = 1, radius: int = 3) -> None
     ed.begin_stroke(start)
     ed.stroke_to(end)
     ed.end_stroke()
+
+
+def focus_on(qtbot, window, widget) -> None:
+    """Give ``widget`` the keyboard in an active window (keys sent next go where a user's would)."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    widget.setFocus()
+    qtbot.waitUntil(widget.hasFocus, timeout=5000)

@@ -71,12 +71,15 @@ def rest_prior(probs: np.ndarray, pruned: np.ndarray) -> np.ndarray:
     c = probs.shape[0]
     labels = np.flatnonzero(pruned).astype(np.int64)
     flat = np.ascontiguousarray(probs).reshape(c, -1)   # (a view of the C-contiguous arrays the app holds)
-    total = np.empty(flat.shape[1], np.float32)
-    with PARALLEL_LOCK:
-        if flat.dtype == np.float16:
+    total = np.zeros(flat.shape[1], np.float32)
+    if flat.dtype == np.float16:   # large images: a kernel, through a table of the clipped values
+        with PARALLEL_LOCK:
             sk.clipped_sums_lut(flat.view(np.uint16), labels, _clipped_halves(), total)
-        else:
-            sk.clipped_sums(np.asarray(flat, np.float32), labels, np.float32(PROB_CLIP), total)
+    else:                          # float32 probabilities are small images' (below 4 MP in the app)
+        part = np.empty_like(total)
+        for k in labels:
+            np.clip(flat[k], PROB_CLIP, 1.0, out=part)
+            total += part
     total /= np.float32(max(1, labels.size))
     return np.log(total, out=total)
 

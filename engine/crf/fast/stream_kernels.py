@@ -137,28 +137,10 @@ def negated_transpose(block, out):
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def clipped_sums(probs, labels, lo, out):
-    """out[p] = sum over `labels`, in their order, of probs[k, p] clipped to [lo, 1] in float32 (prune.rest_prior:
-    the pruned classes' total, without a temporary per class). probs (C, N) float32."""
-    n = out.shape[0]
-    nch = (n + _VCHUNK - 1) // _VCHUNK
-    for c in prange(nch):
-        for p in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
-            out[p] = 0.0
-        for k in labels:
-            for p in range(c * _VCHUNK, min(n, (c + 1) * _VCHUNK)):
-                v = probs[k, p]
-                if v < lo:
-                    v = lo
-                if v > 1.0:
-                    v = np.float32(1.0)
-                out[p] += v
-
-
-@njit(nogil=True, parallel=True, cache=True)
 def clipped_sums_lut(codes, labels, table, out):
-    """clipped_sums for float16 probabilities seen as their bits (C, N) uint16, through a table of every float16's
-    clipped float32 value."""
+    """out[p] = sum over `labels`, in their order, of table[codes[k, p]] in float32 (prune.rest_prior: the pruned
+    classes' total, without a temporary per class). codes (C, N) uint16: float16 probabilities seen as their bits;
+    table: every float16's clipped float32 value."""
     n = out.shape[0]
     nch = (n + _VCHUNK - 1) // _VCHUNK
     for c in prange(nch):
