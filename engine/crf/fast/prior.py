@@ -103,7 +103,9 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
     n = probs.shape[1] * probs.shape[2]
     hard = lock_pixels(locks, c, probs.shape[1:])
     e0, e1 = hard_unary_values()
-    if pruned is not None and pruned.any():
+    if pruned is not None and not pruned.any():
+        pruned = None
+    if pruned is not None:
         rest = -(rest_prior(probs, pruned) if rest is None else rest)   # the pruned classes' unary
     u_chunk = POOL.take((min(chunk, c), n))
 
@@ -164,7 +166,5 @@ def make_prior(probs: np.ndarray, key: tuple | None = None, merge: bool = True, 
         group_of_label[members] = gi
     counts = np.array([len(m) for m in groups], np.float32)
     rep_label = np.array([m[0] for m in groups], np.int32)
-    if pruned is not None and not pruned.any():
-        pruned = None
     return Prior(prior=prior, counts=counts, group_of_label=group_of_label, rep_label=rep_label,
                  key=key if key is not None else (probs_key(probs), locks_key(locks)), pruned=pruned)
