@@ -29,6 +29,7 @@ class LearnMenu(QObject):
         self.window = w = window
         ctl, adapt, s = window.ctl, window.ctl.adapt, window.prefs
         self.adapt_action = QAction("Adapt the &model to corrections", w, checkable=True)
+        self.adapt_action.setIconText("Adapt model")   # its toolbar button: the long name overflowed at 1280 px
         self.adapt_action.setToolTip("After each stroke the model's head learns the corrected pixels, so similar "
                                      "regions flip with it (needs auto-refine)")
         self.adapt_action.setChecked(s.learn_adapt)

@@ -18,6 +18,7 @@ from gui.session.editor import Editor
 from gui.tools import make_tools
 
 
+CLASS_TEXT_PX = 160   # the paint class's name in the toolbar is cut to this: a long name hid the buttons after it
 MEDIA_KEYS = (Qt.Key.Key_Undo, Qt.Key.Key_Redo)   # keys of some multimedia keyboards, not of a labeller's
 
 
@@ -64,6 +65,7 @@ class EditActions(QObject):
         self.clear_locks = self._act("Clear &locks", "Ctrl+Shift+K", editor.clear_locks,
                                      "Unlock every hand-edited pixel of this image (undoable)")
         self.auto_refine = QAction("&Auto-refine after edit", self, checkable=True)
+        self.auto_refine.setIconText("Auto-refine")   # its toolbar button (the menu keeps the full name)
         self.auto_refine.setToolTip("Re-run the CRF after each edit, so a correction spreads to similar pixels")
         self.class_keys = [self._act(f"Paint class {k}", str(k), lambda _=False, k=k: editor.set_paint_class(k))
                            for k in range(10)]
@@ -155,7 +157,11 @@ class EditActions(QObject):
         if cl is not None and c < len(cl):
             r, g, b = cl.palette[c]
             swatch = f'<span style="background-color:#{r:02x}{g:02x}{b:02x}">&nbsp;&nbsp;&nbsp;&nbsp;</span> '
-        self.class_label.setText(f"&nbsp;Class: {swatch}{html.escape(self.class_text())}&nbsp;")
+        text = self.class_text()
+        shown = self.class_label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, CLASS_TEXT_PX)
+        self.class_label.setText(f"&nbsp;Class: {swatch}{html.escape(shown)}&nbsp;")
+        self.class_label.setToolTip(f"Paint class {text}: keys 0-9, click a class in the Classes panel, or I / "
+                                    "Alt+click")
         name = self.tool_name
         title = "Pan" if name == "pan" else self.tools[name].title
         parts = [title]

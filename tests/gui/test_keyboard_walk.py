@@ -112,3 +112,24 @@ def test_the_window_fits_a_short_screen_the_crf_panel_scrolls(qtbot, window):
     dock_widget = window.findChild(QScrollArea)
     assert dock_widget is not None and dock_widget.widget() is window.crf_panel
     assert dock_widget.sizeHint().height() >= window.crf_panel.sizeHint().height()   # whole where there is room
+
+
+def test_every_toolbar_button_shows_at_1280_px_with_a_long_class_name(qtbot, window, env):
+    """At 1280 px (1920 at 1.5x) the tools toolbar overflowed into its » menu, hiding Adapt the model, the
+    learning switch; a long paint-class name pushed more out. Long actions show short names on their buttons and
+    the class name is cut (its tooltip has it whole)."""
+    from PySide6.QtWidgets import QToolBar
+
+    from tests.support.own_class_sites import add_classes
+    _opened(qtbot, window, env)
+    long_name = "a rather long class name for green glass shards"
+    add_classes(window, long_name)
+    window.ctl.editor.set_paint_class(len(window.ctl.classes.class_list) - 1)
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.width() == 1280, timeout=5000)
+    QApplication.processEvents()
+    bars = window.findChildren(QToolBar)
+    hidden = [a.text() for tb in bars for a in tb.actions()
+              if not a.isSeparator() and not tb.widgetForAction(a).isVisible()]
+    assert window.learn.adapt_action in window.editing.toolbar.actions() and not hidden
+    assert long_name in window.editing.class_label.toolTip()
