@@ -529,6 +529,8 @@ class Adaptation(QObject):
             elif self._teach_on_ready:
                 self._teach_on_ready = False
                 self._learn(st, None, None)
+            else:
+                self.idle(st)   # the saved images to replay, if any (the image was idle when this was asked for)
             return
         fit_key, record = key.fit_key, key.record
         head, pred, box, count = result

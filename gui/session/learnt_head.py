@@ -78,8 +78,8 @@ class LearntHead(QObject):
             state = store.load(adapter.n_classes, self._names(), adapter.feature_channels) \
                 if store is not None else None
         except HeadFileError as exc:
-            self._set_aside(exc)
-            state = None
+            self._relearn(exc)
+            return
         if state is not None:
             self._take(state)
             self.activity.emit(_restored("Restored what the model learnt in this folder", self.adapt.head))
@@ -99,6 +99,23 @@ class LearntHead(QObject):
         saved = sorted(saved, key=lambda e: e.label_path.stat().st_mtime)[-REPLAY_IMAGES:]
         scaling = dataset.image_settings
         return [(e.path.name, functools.partial(_read_saved, e.path, e.label_path, scaling)) for e in saved]
+
+    def _relearn(self, exc: HeadFileError) -> None:
+        """The folder's head file was set aside (damaged, or made for another model): start from the network's own
+        head and replay the folder's hand-saved images, so the next stroke teaches again what their labels say
+        (a walk: after a damaged file, three classes learnt here predicted nothing on the next images, even after
+        a new stroke, and nothing said why)."""
+        saved = self._saved_images()
+        self.adapt.take_head(None)
+        self.adapt.replay_saved(saved)
+        if saved:
+            n = len(saved)
+            images = f"{n} hand-saved image is" if n == 1 else f"{n} hand-saved images are"
+            exc = HeadFileError(exc.path, exc.reason, exc.moved_to,
+                                then=f"The model starts from its own head; the folder's {images} read again in the "
+                                     "background, so your next strokes learn with their labels. Your labels are "
+                                     "untouched.")
+        self._set_aside(exc)
 
     def _set_aside(self, exc: HeadFileError) -> None:
         self.error.emit(str(exc))

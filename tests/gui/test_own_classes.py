@@ -112,6 +112,34 @@ def test_a_damaged_head_file_is_moved_aside_and_the_folder_still_opens(qtbot, wi
         b.close()
 
 
+def test_after_a_damaged_head_file_the_next_stroke_learns_with_the_saved_labels(qtbot, window, tmp_path, monkeypatch):
+    """A walk damaged the head file of a folder taught three new classes: they predicted nothing on the next
+    images, even after a new stroke, though the saved labels held them, and nothing said why. The folder's
+    hand-saved images are now read again (as when a head is restored), so the next stroke learns with their labels,
+    and the message says so."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    scenes, folder = taught_cardboard(qtbot, window, tmp_path, 2)
+    assert window.ctl.save()
+    store = window.ctl.learnt.store()
+    store.path.write_bytes(b"\x00" * 64)                                # damaged while the folder was closed
+    messages = []
+    window.ctl.error.connect(messages.append)
+    assert window.ctl.open_folder(folder)
+    wait_ready(qtbot, window)
+    adapt = window.ctl.adapt
+    assert adapt.head.is_original and not store.path.exists()
+    assert any("1 hand-saved image is read again" in m for m in messages)
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: len(adapt.memory) == 1 and not window.ctl.busy, timeout=30000)   # img1's labels
+    paint(window, stroke_across(scenes[1].labels, 0))                  # a stroke of another class (belt)
+    st = wait_ready(qtbot, window)
+    region = scenes[1].labels == CARDBOARD
+    assert ((st.probs.argmax(0) == CARDBOARD) & region).sum() > 0.1 * region.sum()   # learnt from img1's labels
+    assert ((st.probs.argmax(0) == CARDBOARD) & ~region).sum() < 0.1 * region.sum()
+
+
 def test_discarded_strokes_leave_no_trace_in_the_head(qtbot, window, tmp_path):
     """Issue 26: Discard throws away what the image's strokes taught, so the next image is not predicted with it."""
     taught_cardboard(qtbot, window, tmp_path, 1)
