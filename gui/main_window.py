@@ -146,6 +146,7 @@ class MainWindow(QMainWindow):
         c.model_changed.connect(self._on_model_changed)
         c.adapt.status_changed.connect(lambda _text: self.class_panel.set_origins(c.learnt.origins()))
         c.device_changed.connect(self.status.set_device)
+        c.saved.connect(self.status.end_error_hold)
         c.activity.connect(self.status.set_activity)
         c.progress.connect(lambda d, t, s: (self.status.set_progress(d, t), self.status.set_activity(s),
                                             prompts.waiting_progress(self, d, t)))

@@ -54,6 +54,8 @@ class ImageState:
     saved_by_machine: bool = False         # saved_labels came from a batch run (pre-labelled), not from a person
     label_file_unusable: bool = False      # its label file could not be used (another size, unreadable): the next
     #                                        save keeps that file aside instead of overwriting it
+    label_stamp: tuple | None = None       # engine.folder.opening.file_stamp of the label file when it was read (or
+    #                                        last saved here): a save that finds another asks before writing over it
     void_mask: np.ndarray | None = field(default=None, repr=False)   # (H, W) bool, fully transparent: void in
     #                                                                   every model result (engine.predict)
     disk_labels: np.ndarray | None = field(default=None, repr=False)  # the file's labels this opening started

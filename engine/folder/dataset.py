@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.annotate.status import Status  # re-exported: `from engine.folder.dataset import Status`
 from engine.errors import EngineError, LabelIOError
+from engine.io.atomic import explain_os_error, what_to_do
 from engine.io.images import WHITE, is_image_file, read_image
 from engine.io.labels import CLASS_NAMES_FILE, encode_class_names, encode_label_png, read_label_png
 from engine.io.provenance import encode_provenance, read_provenance, sidecar_path
@@ -240,7 +241,8 @@ class Dataset:
         try:
             self.labels_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({e.strerror})") from e
+            raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({explain_os_error(e)}). Nothing "
+                               f"was saved; your edits are still in memory. {what_to_do(e)}") from e
         txn = SaveTransaction(self.labels_dir)
         project_text = self.project.stage(txn)   # the class list travels with the labels that use it
         png = encode_label_png(labels, class_list)

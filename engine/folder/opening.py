@@ -2,7 +2,9 @@
 is wrong with them said rather than raised. Worker-thread work: decoding a large TIFF or JPEG is slow."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +25,21 @@ class OpenedImage:
     machine: bool
     problem: str | None
     hand: np.ndarray | None = None
+    label_stamp: tuple | None = None   # file_stamp of the label file, taken before it was read
+
+
+def file_stamp(path: Path) -> tuple | None:
+    """What tells one version of a file from another, or None where there is no file: a save compares it with the
+    stamp taken when the labels were read, so it never writes over labels another window or program saved since
+    without asking. The bytes' digest, not the inode or the time: a network drive may report new ones for the same
+    file, and a file saved again with the same labels changes nothing."""
+    try:
+        with open(path, "rb") as fh:
+            return ("bytes", hashlib.blake2b(fh.read(), digest_size=16).hexdigest())
+    except FileNotFoundError:
+        return None
+    except OSError as exc:   # (a folder in its place, unreadable: counted as changed, so the save asks)
+        return ("unreadable", exc.errno)
 
 
 def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImage:
@@ -33,6 +50,7 @@ def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImag
     else:
         image, alpha = cached.image, cached.alpha
     saved, problem, machine = None, None, False
+    stamp = file_stamp(dataset[index].label_path)
     try:
         saved = dataset.load_labels(index)
         machine = saved is not None and dataset.is_machine_labelled(index)
@@ -43,7 +61,7 @@ def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImag
     except EngineError as exc:
         problem = str(exc)
     hand = None if saved is None or machine else _hand_edited(dataset[index].label_path, saved.shape)
-    return OpenedImage(image, alpha, saved, machine, problem, hand)
+    return OpenedImage(image, alpha, saved, machine, problem, hand, stamp)
 
 
 def _hand_edited(label_path, shape) -> np.ndarray | None:

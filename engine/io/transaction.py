@@ -102,6 +102,7 @@ class SaveTransaction:
         """Rename everything into place. LabelIOError if the intent record cannot be written (nothing changed)
         or a rename fails (the save is then completed by recover() when the folder is next opened)."""
         recover(self.folder)   # an earlier interrupted save (this process's too) goes first: it is older
+        self._check_finals()
         intent = self.folder / f".save-{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:12]}.commit"
         # a subfolder's files first (the head): if one of their renames fails, the labels are not replaced yet and
         # the folder still holds the old set (a walk blocked the head file: the new labels stood beside the old head)
@@ -130,6 +131,17 @@ class SaveTransaction:
         finally:   # done or interrupted: from now on a sweep (here too) may finish what is left
             done_temp(intent, *(t for t, _ in self._staged))
         self._staged, self._remove = [], []
+
+    def _check_finals(self) -> None:
+        """Before the commit point: a final name held by a folder would fail its rename after the others were done
+        (a walk put a folder where a label PNG was: the head file was replaced, the labels were not, and the save
+        was promised for the next opening, where it failed again). Refused here, with nothing changed."""
+        for _, final in self._staged:
+            if final.is_dir() and not final.is_symlink():
+                self.abort()
+                raise LabelIOError(f"could not save {final.name}: {final} is a folder, not a file. Nothing was "
+                                   "changed on disk (the previous files are intact); your edits are still in "
+                                   "memory. Move or rename that folder, then save again.")
 
     def abort(self) -> None:
         for tmp, _ in self._staged:

@@ -152,3 +152,20 @@ def ask_replace_saved(parent, names: list[str]) -> str:
     box.exec()
     clicked = box.clickedButton()
     return REPLACE if clicked is replace else KEEP if clicked is keep else CANCEL
+
+
+def ask_changed_on_disk(parent, path) -> bool:
+    """The open image's label file changed on disk after it was read: True to save and keep that file aside as
+    <name>.replaced (the default: nothing is lost), False to cancel the save."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Labels changed on disk")
+    box.setText(f"{path.name} was changed on disk after this window read it: another window or program saved "
+                "labels for this image.")
+    box.setInformativeText(f"Save your labels and keep that file as {path.name}.replaced beside it, or cancel and "
+                           "leave it as it is (your edits stay in memory)?")
+    keep = box.addButton("&Save, keep theirs aside", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(keep)
+    box.exec()
+    return box.clickedButton() is keep

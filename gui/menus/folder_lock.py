@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 
 from gui.dialogs import prompts
 from gui.session.folder_guard import CANCEL, READ_ONLY, TAKE_OVER
+from gui.session.saving import CANCEL as SAVE_CANCELLED
+from gui.session.saving import KEEP_THEIRS_ASIDE
 
 READ_ONLY_MARK = " [read-only]"
 
@@ -45,8 +47,12 @@ class FolderLockActions:
         self.badge = QLabel("<b>Read-only</b>")          # stays visible while other messages come and go
         self.badge.setVisible(False)
         guard.ask = lambda holder, folder: ask_lock_choice(window, holder, folder)
+        window.ctl.saver.ask_changed = lambda path: KEEP_THEIRS_ASIDE if prompts.ask_changed_on_disk(window, path) \
+            else SAVE_CANCELLED   # (a label file another window saved after a take-over: never written over unasked)
         guard.mode_changed.connect(self._on_mode)
-        guard.lost.connect(lambda msg: prompts.warn(window, "This folder was taken over", msg))
+        guard.lost.connect(lambda msg: prompts.warn(
+            window, "The labels folder is gone" if guard.gone else "This folder was taken over", msg))
+        guard.problem.connect(lambda msg: prompts.warn(window, "An interrupted save could not be completed", msg))
         window.windowTitleChanged.connect(lambda _title: self._mark())  # the window retitles on a model change
 
     def _on_mode(self, read_only: bool) -> None:

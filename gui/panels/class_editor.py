@@ -236,8 +236,9 @@ class ClassEditor(QObject):
                                  "or hide the class instead.")
             return
         held = self.ctl.editor.history_holding(c)
-        undo = (f" The undo history of {len(held)} image{'s' * (len(held) != 1)} holds it and will be cleared "
-                f"({', '.join(Path(k).name for k in held[:4])}{' …' if len(held) > 4 else ''}).") if held else ""
+        undo = (f" Undo steps that would paint it back are dropped, with the steps before them, in the history of "
+                f"{len(held)} image{'s' * (len(held) != 1)} ({', '.join(Path(k).name for k in held[:4])}"
+                f"{' …' if len(held) > 4 else ''}).") if held else ""
         if class_dialogs.confirm(self.window, "Delete a class",
                                  f"Delete class {c} {name!r}? No saved label uses it.{undo}"):
             self.ctl.editor.forget_class(c)

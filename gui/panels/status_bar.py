@@ -165,6 +165,12 @@ class StatusBar(QStatusBar):
         self.activity.setToolTip(text)
         self.activity.setStyleSheet("color: #c0392b;" if error else "")
 
+    def end_error_hold(self) -> None:
+        """What the shown error was about is resolved (the labels were saved): the next message shows at once (a
+        walk read "Autosave failed, your edits are only in memory" for 6 s after a save that worked)."""
+        self._error_until = 0.0
+        self._hold.stop()
+
     def _release(self) -> None:
         """An error's hold ended: the plain message that came meanwhile (the latest) is shown."""
         if self._deferred is not None:

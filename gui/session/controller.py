@@ -22,7 +22,7 @@ from engine.annotate.state import ImageState
 from engine.batch.report import read_scores
 from engine.errors import EngineError
 from engine.folder.dataset import Dataset, Status
-from engine.folder.opening import next_readable, read_for_opening
+from engine.folder.opening import file_stamp, next_readable, read_for_opening
 from engine.models.device import describe
 from engine.predict import transparent_mask
 from gui.session.adaptation import Adaptation
@@ -69,6 +69,7 @@ class AnnotatorController(QObject):
     params_reverted = Signal(object)   # Esc: the CRF settings went back to those of the labels shown (CRFParams)
     waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
     save_ended = Signal()              # a save (done or not) returned: navigation held during it may go on
+    saved = Signal()                   # a save wrote the open image's labels
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -137,7 +138,7 @@ class AnnotatorController(QObject):
         self.classes.predict_again.connect(self._on_predict_again)
         self.saver = Saving(self.image, lambda: self.dataset, self.classes, self.guard, self.adapt, self.crf,
                             self.loader, self.recovery, self.learnt, self.sync_status, self)
-        _relay(self.saver, self, "error", "save_failed", "activity", "waiting")
+        _relay(self.saver, self, "error", "save_failed", "saved", "activity", "waiting")
         self.saver.ended.connect(self.save_ended)
         self.probe = FolderProbe(lambda: self.dataset, self)
         self.probe.unreadable.connect(self._mark_unreadable)
@@ -265,7 +266,8 @@ class AnnotatorController(QObject):
             return
         opened, cached = result
         state = ImageState(index=index, path=self.dataset[index].path, image=opened.image, token=token,
-                           void_mask=transparent_mask(opened.alpha), label_file_unusable=bool(opened.problem))
+                           void_mask=transparent_mask(opened.alpha), label_file_unusable=bool(opened.problem),
+                           label_stamp=opened.label_stamp)
         if opened.saved is not None:
             state.set_saved_labels(opened.saved, machine=opened.machine, hand=opened.hand)
             kept = self.image.kept_labels(state)
@@ -449,6 +451,7 @@ class AnnotatorController(QObject):
         elif st is not None and st.index == index and st.status in (Status.NEW, Status.PREDICTED) \
                 and labels is not None and labels.shape == st.shape:
             st.set_saved_labels(labels, machine=True)
+            st.label_stamp = file_stamp(self.dataset[index].label_path)   # the file it shows now (saving.py)
             self.sync_status()
             self.results_changed.emit()
 

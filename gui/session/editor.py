@@ -104,9 +104,9 @@ class Editor(QObject):
         return self.history.holding(class_id)
 
     def forget_class(self, class_id: int) -> None:
-        """``class_id`` is being deleted: the undo history that holds it goes (an undo or redo would bring back
-        pixels of a class the folder no longer has, which Save then refuses)."""
-        self.history.forget(self.history.holding(class_id))
+        """``class_id`` is being deleted: the undo records that would paint it back go (an undo or redo would bring
+        back pixels of a class the folder no longer has, which Save then refuses), with those behind them."""
+        self.history.forget_class(class_id)
         if self.paint_class == class_id:
             self.set_paint_class(0)
 

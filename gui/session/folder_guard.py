@@ -5,6 +5,7 @@ to gui.menus.folder_lock.ask_lock_choice)."""
 from __future__ import annotations
 
 import logging
+import os
 
 from PySide6.QtCore import QObject, Signal
 
@@ -20,6 +21,7 @@ class FolderGuard(QObject):
     message = Signal(str)        # for the status bar
     lost = Signal(str)           # another window took over: this one is read-only now
     mode_changed = Signal(bool)  # read_only
+    problem = Signal(str)        # an interrupted save could not be completed as the folder opened: a box says so
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -30,6 +32,7 @@ class FolderGuard(QObject):
         self.force_read_only = False  # `main.py FOLDER --read-only`
         self.holder: LockInfo | None = None
         self.sweep = None             # the labels folder's start-up sweep (engine.io.transaction.SweepReport)
+        self.gone = False             # the labels folder went away while open (deleted, moved): why it is read-only
         self.ask = lambda holder, folder: READ_ONLY  # headless default: never take another window's folder
 
     @property
@@ -73,6 +76,7 @@ class FolderGuard(QObject):
         self.holder = lock.holder
         self.lock = lock if lock.held else None
         self.labels_dir, self.read_only, self.took_live = dataset.labels_dir, read_only, took_live
+        self.gone = False
         self.sweep = None
         if self.lock is not None and not took_live:  # only the writer cleans up, and not under a live window's
             head_files, head_journal = head_folders(dataset.labels_dir)
@@ -82,6 +86,8 @@ class FolderGuard(QObject):
             sweep_temp_files(head_journal)   # a journalled head's write cut off by a kill (a walk found them left)
             if report.message():
                 note = "; ".join(filter(None, [note, "Labels folder: " + report.message()]))
+            if report.problems:   # (a walk saw only "Ready": the status bar's note is replaced within a second)
+                self.problem.emit(f"In {dataset.labels_dir}: " + "; ".join(report.problems))
         self.mode_changed.emit(self.read_only)
         if note:
             self.message.emit(note)
@@ -96,10 +102,17 @@ class FolderGuard(QObject):
         self.read_only = True
         other = read_lock(self.lock.path)
         self.holder = other
-        who = f"Another window ({other.describe()}) took over this folder" if other else \
-            "Another window took over this folder (and has closed since)"
-        self.lost.emit(f"{who}. This window is now read-only: your edits are kept in memory; use File > Take over "
-                       f"folder to save them here.")
+        self.gone = not os.path.isdir(self.labels_dir)
+        then = "use File > Take over folder to save them here"
+        if other is not None:
+            who = f"Another window ({other.describe()}) took over this folder"
+        elif self.gone:   # (a walk deleted labels/ and renamed the folder: both read "another window took over")
+            who = f"The labels folder {self.labels_dir} is gone (deleted, or the folder was moved or renamed)"
+            then = f"File > Take over folder makes {self.labels_dir} again and saves there"
+        else:
+            who = "Another window took over this folder (and has closed since)"
+        self.lost.emit(f"{who}. This window is now read-only: your edits are kept in memory, no longer autosaved; "
+                       f"{then}.")
         self.mode_changed.emit(True)
         return False
 
@@ -112,6 +125,9 @@ class FolderGuard(QObject):
         who = self.holder.describe() if self.holder else "another window"
         if self.force_read_only:
             return "This window was opened read-only (--read-only); nothing is saved."
+        if self.gone and self.holder is None:
+            return (f"Read-only: the labels folder {self.labels_dir} is gone. File > Take over folder makes it again "
+                    "and saves there; your edits stay in memory.")
         return f"Read-only: {who} holds this folder. File > Take over folder saves here; your edits stay in memory."
 
     def take_over(self) -> bool:
@@ -131,6 +147,7 @@ class FolderGuard(QObject):
         # that took it from us has closed, they are ours again (a walk's save left its entry, and the next opening
         # offered to restore edits already saved)
         self.lock, self.read_only, self.took_live = (lock if lock.held else None), False, live
+        self.gone = False
         self.mode_changed.emit(False)
         self.message.emit("This window is now the folder's writer")
         return True

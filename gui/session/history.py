@@ -100,11 +100,31 @@ class ImageHistory:
         return [key for key, (_, stack) in self._entries.items()
                 if any(_holds(getattr(stack.command(i), "edit", None), class_id) for i in range(stack.count()))]
 
-    def forget(self, keys) -> None:
-        """Clear the undo history of these images (a class their records hold is being deleted)."""
-        for key in keys:
-            if key in self._entries:
-                self._entries[key][1].clear()
+    def forget_class(self, class_id: int) -> None:
+        """``class_id`` is being deleted: drop every undo record that would paint it back, and those an undo could
+        only reach through one (the records before it); the others stay (a walk's delete of a class painted and
+        undone took the image's unrelated strokes' undo with it). Each stack keeps the applied records after its
+        last one that holds the class, and loses its redo records where one of them holds it."""
+        for key in self.holding(class_id):
+            editable, stack = self._entries[key]
+            n, index = stack.count(), stack.index()
+            holders = [i for i in range(n) if _holds(getattr(stack.command(i), "edit", None), class_id)]
+            first = max([i + 1 for i in holders if i < index], default=0)
+            self._rebuild(key, [stack.command(i).copy() for i in range(first, index)])
+
+    def _rebuild(self, key: str, kept: list) -> None:
+        """Image ``key``'s stack replaced by one holding ``kept`` (copies of applied records, oldest first): a
+        QUndoStack cannot drop records from its start or its middle."""
+        editable, stack = self._entries[key]
+        fresh = QUndoStack(self.group)
+        self.group.addStack(fresh)
+        for command in kept:
+            fresh.push(command)
+        self._entries[key] = (editable, fresh)
+        if self.group.activeStack() is stack:
+            self.group.setActiveStack(fresh)
+        self.group.removeStack(stack)
+        stack.deleteLater()
 
     def total_bytes(self) -> int:
         return sum(entry_bytes(e, s) for e, s in self._entries.values())
@@ -128,15 +148,7 @@ class ImageHistory:
         while first > 0 and total + sizes[first - 1] <= OPEN_UNDO_BYTES:
             first -= 1
             total += sizes[first]
-        kept = [stack.command(i).copy() for i in range(first, n)]
-        fresh = QUndoStack(self.group)
-        self.group.addStack(fresh)
-        for command in kept:
-            fresh.push(command)
-        self._entries[key] = (editable, fresh)
-        self.group.setActiveStack(fresh)
-        self.group.removeStack(stack)
-        stack.deleteLater()
+        self._rebuild(key, [stack.command(i).copy() for i in range(first, n)])
         return first
 
     def _enforce_caps(self) -> None:

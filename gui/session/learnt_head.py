@@ -83,6 +83,19 @@ class LearntHead(QObject):
         if state is not None:
             self._take(state)
             self.activity.emit(_restored("Restored what the model learnt in this folder", self.adapt.head))
+        elif store is not None and any(p != store.path for p in store.path.parent.glob("*.npz")):
+            self._learnt_on_another_model()
+
+    def _learnt_on_another_model(self) -> None:
+        """The folder keeps heads learnt on other models, none on this one (a walk switched models: every class
+        learnt there showed `new`, and nothing said why): say so, and replay the saved images, so the next stroke
+        learns with their labels on this model too (the other models' files stay as they are)."""
+        saved = self._saved_images()
+        self.adapt.replay_saved(saved)
+        then = f"; your next strokes learn with the folder's {len(saved)} hand-saved image" \
+               f"{'s' * (len(saved) != 1)}" if saved else ""
+        self.activity.emit("What was learnt in this folder was learnt on another model (kept for it): this one "
+                           f"starts from its own head{then}")
 
     def _take(self, state, taught=None) -> None:
         """The head kept beyond the session, and the saved images it learnt from, to replay again."""

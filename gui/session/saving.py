@@ -12,8 +12,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from engine.errors import EngineError
+from engine.folder.opening import file_stamp
 
 LEARN_BEFORE_SAVE = "Learning from the last correction before saving…"
+KEEP_THEIRS_ASIDE, CANCEL = "keep aside", "cancel"   # answers to ask_changed
 
 
 class Saving(QObject):
@@ -22,6 +24,7 @@ class Saving(QObject):
     activity = Signal(str)
     waiting = Signal(str)       # a save waits for the learning or the exact CRF (text; '' when done)
     ended = Signal()            # a save (done or not) returned: navigation held during it may go on
+    saved = Signal()            # a save wrote the open image's labels (an error it resolves need not stay shown)
 
     def __init__(self, image, dataset_fn, classes, guard, adapt, crf, loader, recovery, learnt, sync_status,
                  parent: QObject | None = None):
@@ -30,6 +33,11 @@ class Saving(QObject):
         self.adapt, self.crf, self.loader, self.recovery, self.learnt = adapt, crf, loader, recovery, learnt
         self._sync_status = sync_status
         self.running = 0   # saves under way (one waiting may see another start: an autosave on leaving)
+        # The label file changed on disk since the open image's labels were read (another window saved it after a
+        # take-over, another program): ask_changed(path) says KEEP_THEIRS_ASIDE (save, that file renamed
+        # <name>.replaced) or CANCEL. Widget-free: the window sets it to a question (gui.dialogs.prompts); headless,
+        # nothing is ever written over unasked.
+        self.ask_changed = lambda path: KEEP_THEIRS_ASIDE
 
     def save(self) -> bool:
         """Write the open image's labels (atomic) with the folder's class list and the head. False (and an error)
@@ -65,11 +73,14 @@ class Saving(QObject):
         keep_unknown = self.classes.resolve_unknown()   # label values that are not classes: the user decides
         if keep_unknown is None:
             return False
+        keep_aside = self._keep_aside(st, entry.label_path)
+        if keep_aside is None:
+            return False
         try:
             self.classes.record_settings()
             record = st.provenance(self.loader.loaded, self.crf.backend_name, entry.label_path)
             path = dataset.save(st.index, st.labels, self.classes.class_list, provenance=record,
-                                keep_unknown=keep_unknown, keep_aside=st.label_file_unusable,
+                                keep_unknown=keep_unknown, keep_aside=keep_aside,
                                 also=self.learnt.staging())   # the head, committed with the labels
         except EngineError as exc:
             self.error.emit(str(exc))
@@ -77,15 +88,32 @@ class Saving(QObject):
             self._sync_status()
             return False
         st.mark_saved()
+        st.label_stamp = file_stamp(path)   # this window's own file from now on
         self.adapt.saved(st)               # carried adaptation replays the saved labels from now on
         self._sync_status()
         self.recovery.discard(st.index)
         path = Path(path)   # the file first, its folder last: a short bar cuts the folder, never the name
+        self.saved.emit()
         self.activity.emit(f"Saved {path.parent.name}/{path.name} (in {path.parent.parent})")
         self.classes.report_kept_aside()   # after "Saved": a replaced class_names.txt must not go unnoticed
         if moved := dataset.pop_kept_aside():   # a label file that could not be used, renamed
             self.error.emit(moved)
         return True
+
+    def _keep_aside(self, st, label_path: Path) -> bool | None:
+        """Whether the save keeps the label file there aside (<name>.replaced) instead of writing over it: one that
+        could not be used, or one that changed on disk since it was read and the user keeps (None: the user
+        cancelled). A walk: a window took its folder back after another had taken it over and saved, and its save
+        wrote over the other window's newer labels without a word."""
+        if st.label_file_unusable:
+            return True
+        if file_stamp(label_path) == st.label_stamp:
+            return False
+        if self.ask_changed(label_path) == KEEP_THEIRS_ASIDE:
+            return True
+        self.error.emit(f"Not saved: {label_path.name} changed on disk after this window read it, and it was left "
+                        "as it is; your edits are still in memory.")
+        return None
 
     def _learnt_before_saving(self, st) -> bool:
         """The learning a stroke started is part of what the stroke shows: a save waits for it (Adaptation.settle)."""

@@ -137,6 +137,92 @@ def test_taking_the_folder_back_after_the_other_window_closed_makes_its_autosave
         close_window(w1, monkeypatch)
 
 
+def test_taking_the_folder_back_never_writes_over_the_other_windows_newer_save(qtbot, tmp_path, env, monkeypatch):
+    """A walk: w1 saved img1 and painted on; w2 took the folder over and saved img1; w1 took it back and saved,
+    and w2's saved labels were gone without a word. The save now sees that the file changed on disk since w1 read
+    it and asks: keep theirs aside (<name>.replaced) and save, or cancel."""
+    folder, model = env
+    monkeypatch.setattr(prompts, "ask_restore", lambda parent, entries: False)
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: None)
+    asked = []
+    answer = [False]
+    monkeypatch.setattr(prompts, "ask_changed_on_disk", lambda parent, path: asked.append(path.name) or answer[0])
+    w1, w2 = _two_windows(qtbot, tmp_path, folder, model)
+    label = folder / "labels" / "img1.png"
+    try:
+        assert w1.save() and asked == []                             # its own file: no question
+        _paint(w1, (50, 60), cls=1)
+        assert w1.save() and asked == []                             # still its own (it wrote it last)
+        _paint(w1, (10, 70), cls=2)
+        monkeypatch.setattr(folder_lock, "ask_lock_choice", lambda *a: TAKE_OVER)
+        start(w2, folder, model)
+        wait_ready(qtbot, w2)
+        _paint(w2, (30, 40), cls=3)
+        assert w2.save()
+        theirs = read_label_png(label)
+        assert not w1.save() and asked == []                         # refused: taken over
+        assert w1.ctl.take_over_folder()
+        assert not w1.save() and asked == ["img1.png"]               # cancelled: theirs stays, w1's edits too
+        np.testing.assert_array_equal(read_label_png(label), theirs)
+        assert w1.ctl.state.dirty
+        answer[0] = True
+        assert w1.save() and asked == ["img1.png"] * 2               # kept aside, then saved
+        np.testing.assert_array_equal(read_label_png(label.with_name("img1.png.replaced")), theirs)
+        np.testing.assert_array_equal(read_label_png(label), w1.ctl.state.labels)
+        _paint(w1, (60, 20), cls=1)
+        assert w1.save() and len(asked) == 2                         # its own file again
+    finally:
+        close_window(w2, monkeypatch)
+        close_window(w1, monkeypatch)
+
+
+def test_a_deleted_labels_folder_is_told_as_such_not_as_another_window(qtbot, tmp_path, env, monkeypatch):
+    """A walk deleted labels/ (and, another time, renamed the folder) while the window was open: the box said
+    another window had taken the folder over, and nothing said the edits were no longer autosaved."""
+    import shutil
+    folder, model = env
+    warned = []
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append((title, text)))
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        _paint(w)
+        shutil.rmtree(folder / "labels")
+        assert not w.save() and w.ctl.guard.read_only and w.ctl.state.dirty
+        title, text = warned[-1]
+        assert title == "The labels folder is gone" and "is gone (deleted, or the folder was moved" in text
+        assert "no longer autosaved" in text and "Another window" not in text
+        assert "is gone" in w.ctl.guard.why_not()
+        assert w.ctl.take_over_folder() and w.save()                  # made again, and saved there
+        np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), w.ctl.state.labels)
+        assert w.status.activity.text().startswith("Saved")          # the error it resolved does not stay 6 s
+    finally:
+        close_window(w, monkeypatch)
+
+
+def test_an_interrupted_save_that_cannot_be_completed_is_told_in_a_box(qtbot, tmp_path, env, monkeypatch):
+    """A walk's interrupted save could not be completed as the folder opened (a folder stood where its file goes):
+    the status bar said so for a moment, then "Ready"."""
+    from engine.io.atomic import HOST_TAG
+    folder, model = env
+    labels = folder / "labels"
+    (labels / "img1.png").mkdir(parents=True)
+    (labels / ".img1.png.x.tmp").write_bytes(b"staged")
+    (labels / f".save-{HOST_TAG}-999999-abc.commit").write_text(json.dumps({"replace": [[".img1.png.x.tmp",
+                                                                                          "img1.png"]]}))
+    warned = []
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append((title, text)))
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        assert warned and warned[0][0] == "An interrupted save could not be completed"
+        assert "could not complete the interrupted save" in warned[0][1]
+    finally:
+        close_window(w, monkeypatch)
+
+
 def test_damaged_journal_is_announced_and_the_folder_opens(qtbot, tmp_path, env, monkeypatch):
     folder, model = env
     journal = RecoveryJournal(folder / "labels" / ".recovery")

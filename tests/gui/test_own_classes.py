@@ -140,6 +140,29 @@ def test_after_a_damaged_head_file_the_next_stroke_learns_with_the_saved_labels(
     assert ((st.probs.argmax(0) == CARDBOARD) & ~region).sum() < 0.1 * region.sum()
 
 
+def test_another_model_says_what_was_learnt_was_on_another_and_learns_with_the_saved_labels(qtbot, window, tmp_path,
+                                                                                             monkeypatch):
+    """A walk switched a taught folder to demo v2: every class learnt there showed `new`, silently."""
+    from engine.paths import DEMO_V2
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    _, folder = taught_cardboard(qtbot, window, tmp_path, 2)
+    assert window.ctl.save()
+    v1_head = window.ctl.learnt.store().path
+    notes = []
+    window.ctl.activity.connect(notes.append)
+    window.load_model(DEMO_V2)
+    qtbot.waitUntil(lambda: window.ctl.loader.loaded is not None and window.ctl.loader.loaded.path == DEMO_V2,
+                    timeout=30000)
+    wait_ready(qtbot, window)
+    assert any(n.startswith("What was learnt in this folder was learnt on another model (kept for it)") and
+               "1 hand-saved image" in n for n in notes), notes
+    assert v1_head.is_file()                                           # kept for v1
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: len(window.ctl.adapt.memory) == 1 and not window.ctl.busy, timeout=30000)
+
+
 def test_discarded_strokes_leave_no_trace_in_the_head(qtbot, window, tmp_path):
     """Issue 26: Discard throws away what the image's strokes taught, so the next image is not predicted with it."""
     taught_cardboard(qtbot, window, tmp_path, 1)
@@ -393,7 +416,7 @@ def test_a_kill_during_a_save_keeps_the_head_with_the_labels(qtbot, window, tmp_
     assert window.ctl.adapt.head.taught_by(CARDBOARD) == (1, 1)
 
 
-def test_deleting_a_class_clears_the_undo_history_that_would_paint_it_back(qtbot, window, tmp_path, monkeypatch):
+def test_deleting_a_class_drops_only_the_undo_records_that_would_paint_it_back(qtbot, window, tmp_path, monkeypatch):
     """A walk: add 'garlic', paint it, Undo, Delete garlic (no label used it), then Redo: 243 pixels of label 9 in
     a folder of 9 classes, which Save refused."""
     from gui.dialogs import classes as class_dialogs
@@ -413,11 +436,16 @@ def test_deleting_a_class_clears_the_undo_history_that_would_paint_it_back(qtbot
     window.ctl.editor.set_paint_class(garlic)
     assert window.class_editor.delete()
     qtbot.waitUntil(lambda: len(window.ctl.classes.class_list) == garlic, timeout=10000)
-    assert "undo history of 1 image holds it and will be cleared" in asked[0], asked
-    assert not window.editing.redo.isEnabled() and not window.editing.undo.isEnabled()
+    assert "Undo steps that would paint it back are dropped, with the steps before them, in the history of 1 " \
+        "image" in asked[0], asked
+    # the garlic stroke's redo goes; the cardboard stroke before it stays undoable (a walk lost it too)
+    assert not window.editing.redo.isEnabled() and window.editing.undo.isEnabled()
     st = wait_ready(qtbot, window)
     assert int(np.asarray(st.labels).max()) < garlic
     assert window.save()
+    window.editing.undo.trigger()                                      # the cardboard stroke, undone
+    st = wait_ready(qtbot, window)
+    assert not (np.asarray(st.labels) == CARDBOARD).any() and not window.editing.undo.isEnabled()
 
 
 def test_a_backbone_only_checkpoint_asks_nothing_about_its_placeholder(qtbot, window, tmp_path, monkeypatch):

@@ -3,7 +3,7 @@ import numpy as np
 from PIL import Image
 
 from engine.folder.dataset import Dataset
-from engine.folder.opening import next_readable, read_for_opening
+from engine.folder.opening import file_stamp, next_readable, read_for_opening
 from engine.io.labels import write_label_png
 from engine.labels import ClassList
 
@@ -68,3 +68,21 @@ def test_the_pixels_a_person_edited_come_with_the_saved_labels(tmp_path):
     assert len(sidecars) == 1
     sidecars[0].unlink()   # a file saved by another tool: no record of who edited what
     assert read_for_opening(ds, 0, (255, 255, 255)).hand is None
+
+
+def test_a_label_files_stamp_follows_its_bytes_not_its_inode(tmp_path):
+    """The stamp a save compares (gui.session.saving): the same labels written again (a new inode and time, as an
+    atomic save or a network drive gives) are the same file; other bytes, no file, or a folder in its place are
+    not."""
+    path = tmp_path / "a.png"
+    assert file_stamp(path) is None
+    path.write_bytes(b"labels v1")
+    first = file_stamp(path)
+    path.unlink()
+    path.write_bytes(b"labels v1")
+    assert file_stamp(path) == first
+    path.write_bytes(b"labels v2")
+    assert file_stamp(path) not in (first, None)
+    path.unlink()
+    path.mkdir()
+    assert file_stamp(path) not in (first, None)

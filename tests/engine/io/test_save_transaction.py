@@ -111,6 +111,38 @@ def test_full_disk_at_the_commit_record_keeps_the_old_set(tmp_path, monkeypatch)
     assert _consistent_set(ds.labels_dir) == (0, "0 bg\n1 a\n2 b\n") and _leftovers(ds.labels_dir) == []
 
 
+def test_a_folder_in_place_of_a_file_refuses_the_save_with_nothing_changed(tmp_path):
+    """A walk replaced a saved label PNG by a folder: the save replaced the head and the class list, failed on the
+    PNG, left its commit record, and was promised for the next opening (where it failed again, and once the folder
+    was removed, wrote edits the user had discarded since). It is refused before the commit point now."""
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+    _save(ds, 0)
+    before = {p.name: p.read_bytes() for p in ds.labels_dir.iterdir() if p.is_file()}
+    png = ds.labels_dir / "img1.png"
+    png.unlink()
+    (png / "sub").mkdir(parents=True)
+    (png / "sub" / "x.txt").write_text("mine")
+    with pytest.raises(LabelIOError, match=r"is a folder, not a file\. Nothing was changed on disk"):
+        _save(ds, 1, NEW)
+    after = {p.name: p.read_bytes() for p in ds.labels_dir.iterdir() if p.is_file()}
+    assert after == {k: v for k, v in before.items() if k != "img1.png"} and _leftovers(ds.labels_dir) == []
+    assert (png / "sub" / "x.txt").read_text() == "mine"
+
+
+def test_a_labels_folder_that_cannot_be_made_says_what_is_kept_and_what_to_do(tmp_path, monkeypatch):
+    """A walk's read-only image folder: the message said the labels folder could not be made, not that nothing was
+    saved and the edits were still in memory, as every other failed save says."""
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+
+    def refuse(self, *a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(LabelIOError, match=r"cannot create the labels folder \(the folder is read-only or you lack "
+                                           r"permission\)\. Nothing was saved; your edits are still in memory\. "
+                                           r"Make the folder writable"):
+        _save(ds, 0)
+
+
 def test_an_interrupted_commit_is_rolled_forward(tmp_path, monkeypatch):
     ds = Dataset(make_folder(tmp_path / "f", n=1))
     _save(ds, 0)
@@ -275,19 +307,31 @@ def test_a_folder_given_relative_to_the_working_directory(tmp_path, monkeypatch)
     assert (tmp_path / "out" / "x.png").read_bytes() == b"png" and _leftovers(tmp_path / "out") == []
 
 
-def test_a_save_after_an_interrupted_one_is_not_undone_when_the_folder_is_next_opened(tmp_path):
+def _failing_rename(monkeypatch, name: str) -> None:
+    """The rename onto ``name`` fails (a disk error; a folder in its place is refused before the commit point)."""
+    real = os.replace
+
+    def replace(src, dst, *a, **k):
+        if Path(dst).name == name:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(src, dst, *a, **k)
+    monkeypatch.setattr(transaction.os, "replace", replace)
+
+
+def test_a_save_after_an_interrupted_one_is_not_undone_when_the_folder_is_next_opened(tmp_path, monkeypatch):
     """A walk blocked the head file with a folder: the save's labels were renamed, the head's rename failed and its
     commit record stayed. Unblocked and saved again, the folder's next opening would have rolled the stale head
     over the new one. The newer save now goes after the older one, and takes its names out of it."""
     folder = tmp_path / "labels"
-    (folder / ".model" / "head.npz").mkdir(parents=True)              # a folder where the head file goes
+    (folder / ".model").mkdir(parents=True)
+    _failing_rename(monkeypatch, "head.npz")
     txn = SaveTransaction(folder)
     txn.stage(folder / "a.png", b"old png")
     txn.stage(folder / ".model" / "head.npz", b"old head")
     with pytest.raises(LabelIOError, match="interrupted"):
         txn.commit()
     assert not (folder / "a.png").exists() and list(folder.glob(".save-*.commit"))   # the head's rename went first
-    (folder / ".model" / "head.npz").rmdir()                         # the user clears the way, saves again
+    monkeypatch.undo()                                               # the disk recovers, the user saves again
     txn = SaveTransaction(folder)
     txn.stage(folder / "a.png", b"new png")
     txn.stage(folder / ".model" / "head.npz", b"new head")
@@ -298,12 +342,13 @@ def test_a_save_after_an_interrupted_one_is_not_undone_when_the_folder_is_next_o
     assert _leftovers(folder) == [] and not list((folder / ".model").glob(".*.tmp"))
 
 
-def test_a_rename_that_fails_in_the_subfolder_leaves_the_labels_as_they_were(tmp_path):
-    """A head file blocked by a folder: its rename failed after the new label file had replaced the old one, so the
-    new labels stood beside the old head. The subfolder's files are renamed first now."""
+def test_a_rename_that_fails_in_the_subfolder_leaves_the_labels_as_they_were(tmp_path, monkeypatch):
+    """A head file's rename failed (a walk blocked it with a folder) after the new label file had replaced the old
+    one, so the new labels stood beside the old head. The subfolder's files are renamed first now."""
     folder = tmp_path / "labels"
-    (folder / ".model" / "head.npz").mkdir(parents=True)
+    (folder / ".model").mkdir(parents=True)
     (folder / "a.png").write_bytes(b"old png")
+    _failing_rename(monkeypatch, "head.npz")
     txn = SaveTransaction(folder)
     txn.stage(folder / "a.png", b"new png")
     txn.stage(folder / ".model" / "head.npz", b"new head")
