@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         self.file_list.image_requested.connect(self.go_to)
         self.crf_panel.params_changed.connect(self._on_params)
         self.crf_panel.backend_changed.connect(self._on_backend)
+        self.ctl.crf.backend_set.connect(self.crf_panel.show_backend)
         self.class_panel.visibility_changed.connect(self._on_visibility)
         self.class_panel.class_selected.connect(self._on_class_selected)
         self.model_menu.load_requested.connect(self.load_model)
@@ -210,6 +211,7 @@ class MainWindow(QMainWindow):
         elif backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
             self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
             self.ctl.crf.set_backend(backend)
+        self.ctl.crf.preferred = self.ctl.crf.backend_name
         self.ctl.crf.take_params(self.crf_panel.params())   # CRF values are each folder's (_on_folder_opened)
         device = s.device
         self.model_menu.set_device_checked(device)
@@ -451,8 +453,10 @@ class MainWindow(QMainWindow):
         self.ctl.classes.note_crf()   # the values are this folder's (labels/project.json), never the next one's
 
     def _on_backend(self, name: str) -> None:
-        self.prefs.crf_backend = name
+        """The user's engine: the preference, and this folder's (a walk's pick was undone by the folder's record)."""
+        self.prefs.crf_backend = self.ctl.crf.preferred = name
         self.ctl.crf.set_backend(name)
+        self.ctl.classes.note_crf()
 
     def _on_drawing(self, text: str) -> None:
         """A large image's heat map or uncertainty is coloured in the background: say so until it shows."""

@@ -247,9 +247,6 @@ class ClassEditor(QObject):
     # ----- the folder's settings ----------------------------------------------------------------------
     def _on_settings_applied(self, params, backend: str) -> None:
         """The folder's CRF values were taken: the panel shows them (and what it shows is what runs)."""
-        w = self.window
-        box = w.crf_panel.backend_box
-        if box.findData(backend) >= 0:
-            box.setCurrentIndex(box.findData(backend))
+        w = self.window   # (the engine box follows CrfRequests.backend_set)
         w.crf_panel.use_folder_preset(params, FOLDER_VALUES_LABEL, emit=False)   # not "Custom": the folder's own
         self.ctl.crf.take_params(w.crf_panel.params())

@@ -172,6 +172,12 @@ class CRFPanel(QWidget):
         self.backend_box.activated.connect(lambda _i: self.backend_changed.emit(self.backend_box.currentData()))
         self._show(self.presets[self._base])
 
+    def show_backend(self, name: str) -> None:
+        """The engine in use changed (a folder's record, the preference back): the box shows it, unannounced."""
+        index = self.backend_box.findData(name)
+        if index >= 0:
+            self.backend_box.setCurrentIndex(index)
+
     def params(self) -> CRFParams:
         values = {name: row.value() for name, row in self.rows.items()}
         values["iterations"] = int(values["iterations"])

@@ -63,6 +63,7 @@ class Classes(QObject):
         self._awaiting_model = False     # a folder opened while its model loads: reconcile when it is ready
         self.crf_from_folder = False     # the CRF values in use are the folder's (its project.json, or moved here)
         self._crf_moved = False          # the user moved them in this folder: keep_crf writes them when leaving
+        self._kept_mine: Path | None = None   # the model kept over the one the open folder records (Keep mine)
         self.ask_classes = lambda rec: rec.suggested()   # the window shows the mismatch dialog
         self.ask_settings = lambda lines: True           # headless: a teammate gets the folder's settings
         self.ask_unknown = lambda text, values: CANCEL   # headless: never save unknown values unasked
@@ -183,7 +184,9 @@ class Classes(QObject):
     def _note_model(self) -> None:
         """Record the model and its channel map in the folder's settings (written with the next save). Another model
         than the one the folder records is written at once: a walk loaded its trained model, the app died before a
-        save, and the folder reopened with the old one."""
+        save, and the folder reopened with the old one. Not the model the user kept when the folder offered its own
+        (Keep mine): the question says that is recorded with the next save, and a walk's folder lost its recorded
+        model (a teammate's) to the answer alone."""
         loaded, project = self._model(), self.project
         if loaded is None or project is None or self.channel_map is None or project.classes is None:
             return
@@ -191,7 +194,8 @@ class Classes(QObject):
         project.set_model(ModelSettings(stored_model_path(loaded.path, project.labels_dir),
                                         str(loaded.spec.name or Path(loaded.path).stem)[:200], loaded.sha256,
                                         self.channel_map.source))
-        if recorded is not None and recorded.sha256 != loaded.sha256 and not self.read_only():
+        kept_mine = self._kept_mine is not None and Path(loaded.path) == self._kept_mine
+        if recorded is not None and recorded.sha256 != loaded.sha256 and not self.read_only() and not kept_mine:
             try:
                 project.write()
             except EngineError as exc:
@@ -203,6 +207,7 @@ class Classes(QObject):
         that model is now loading (reconcile waits for it)."""
         saved, model_path = project.project, None
         self.crf_from_folder, self._crf_moved = False, False
+        self._kept_mine = None
         crf = saved.crf
         if crf is not None:
             backend = crf.backend if crf.backend in backend_names() else ""
@@ -211,6 +216,8 @@ class Classes(QObject):
             if backend and backend != self.crf.backend_name:
                 self.crf.set_backend(backend)
             self.project_settings_applied.emit(self.crf.params, self.crf.backend_name)
+        if (crf is None or crf.backend not in backend_names()) and self.crf.backend_name != self.crf.preferred:
+            self.crf.set_backend(self.crf.preferred)   # (a walk: the last folder's engine ran in one recording none)
         loaded = self._model()
         current = self.model_request or (loaded.path if loaded is not None else None)
         if saved.model is None:
@@ -229,6 +236,7 @@ class Classes(QObject):
         line = (f"Model: {saved.model.name or path.name} ({path}) instead of "
                 f"{Path(current).name if current else 'none'}")
         if current is not None and not self.ask_settings([line]):
+            self._kept_mine = Path(current)   # (recorded with the next save, as the question says: _note_model)
             return False
         self.load_requested.emit(model_path)
         return True

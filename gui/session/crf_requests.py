@@ -76,6 +76,7 @@ class CRFRequests(QObject):
     activity = Signal(str)
     waiting = Signal(str)              # a save waits for the exact CRF (text; '' when done)
     error = Signal(str)
+    backend_set = Signal(str)          # the engine in use changed (the user's pick, a folder's record): panel shows it
     answered = Signal(int)             # request serial: its first answer is shown, or none is coming (failed)
 
     def __init__(self, image: OpenImage, crf_lane: Lane, preview_lane: Lane, parent: QObject | None = None):
@@ -87,6 +88,7 @@ class CRFRequests(QObject):
         self._serial_of = {}               # lane name -> the request its current job serves
         self.params: CRFParams = PRESETS["deeplab-v1"]
         self.backend_name = DEFAULT_BACKEND
+        self.preferred = DEFAULT_BACKEND   # the user's engine (the window's preference): a folder recording none gets it
         self.runner = CRFRunner(self.backend_name)   # used from the CRF lane only (and closed here)
         self.warm = False                             # CRF kernels loaded (see warm_up)
         self._preview_next = None          # the newest preview request, waiting for the running one
@@ -120,6 +122,7 @@ class CRFRequests(QObject):
         self.lane.cancel()
         self.runner.close()
         self.runner, self.backend_name, self.warm = runner, name, False
+        self.backend_set.emit(name)
         self.warm_up()
         self.request_crf()
 

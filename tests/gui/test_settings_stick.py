@@ -146,3 +146,67 @@ def test_discard_leaves_a_prelabelled_image_prelabelled(qtbot, tmp_path, monkeyp
     assert w.go_to(1)
     assert w.file_list.status_text(0) == "pre-labelled"
     close_window(w, monkeypatch)
+
+
+def test_keep_mine_records_nothing_until_a_save(qtbot, tmp_path, monkeypatch):
+    """A walk: a folder recorded a teammate's model; opened with another and answered Keep mine, its project.json
+    named the walk's model at once, with nothing saved (the question says: recorded when you next save)."""
+    folder = make_folder(tmp_path / "images", n=2)
+    theirs, mine = make_colour_model(tmp_path / "theirs.pt"), make_colour_model(tmp_path / "mine.pt", scale=0.01)
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    w = _window(tmp_path)
+    app.start(w, folder, theirs)
+    wait_ready(qtbot, w)
+    assert w.save()                                    # the folder records theirs
+    close_window(w, monkeypatch)
+    project = folder / "labels" / "project.json"
+    recorded = json.loads(project.read_text())["model"]
+
+    asked = []
+    monkeypatch.setattr(class_dialogs, "ask_settings", lambda parent, lines: asked.append(lines) or False)
+    w = _window(tmp_path)
+    app.start(w, folder, mine)                         # Keep mine
+    _wait_model(qtbot, w, mine)
+    assert len(asked) == 1 and json.loads(project.read_text())["model"] == recorded
+    w.ctl.editor.set_paint_class(1)
+    brush_stroke(w, (5, 5), (20, 5), 1, 2)
+    wait_ready(qtbot, w)
+    assert w.save()                                    # recorded with the save
+    assert Path(json.loads(project.read_text())["model"]["path"]).name == "mine.pt"
+    close_window(w, monkeypatch)
+
+
+def test_the_engine_is_the_users_unless_a_folder_records_one_and_a_pick_is_the_folders(qtbot, tmp_path, monkeypatch):
+    """A walk: a folder recording the reference engine set it for the next folder, which records none (against
+    the preference); the user's pick of another engine in that folder was undone when it opened again."""
+    c, b = make_folder(tmp_path / "c", n=2), make_folder(tmp_path / "b", n=2)
+    model = make_colour_model(tmp_path / "colour.pt")
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    w = _window(tmp_path)                              # the preference: reference
+    app.start(w, c, model)
+    wait_ready(qtbot, w)
+    assert w.save()                                    # c records the reference engine
+    close_window(w, monkeypatch)
+    assert json.loads((c / "labels" / "project.json").read_text())["crf"]["backend"] == "reference"
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("crf/backend", "fast")           # the preference: fast
+    settings.sync()
+    w = MainWindow(settings)
+    w.show()
+    app.start(w, c, model)
+    wait_ready(qtbot, w)
+    assert w.ctl.crf.backend_name == "reference" == w.crf_panel.backend_box.currentData()   # c's record
+    assert w.open_folder(b)
+    wait_ready(qtbot, w)
+    assert w.ctl.crf.backend_name == "fast" == w.crf_panel.backend_box.currentData()   # b records none
+    assert w.open_folder(c)
+    wait_ready(qtbot, w)
+    box = w.crf_panel.backend_box                      # the user picks fast in c
+    box.setCurrentIndex(box.findData("fast"))
+    box.activated.emit(box.currentIndex())
+    wait_ready(qtbot, w)
+    assert w.open_folder(b) and w.open_folder(c)
+    wait_ready(qtbot, w)
+    assert w.ctl.crf.backend_name == "fast" == w.crf_panel.backend_box.currentData()   # kept for c
+    close_window(w, monkeypatch)
