@@ -209,13 +209,14 @@ class MainWindow(QMainWindow):
         if missing:   # chosen last time, not installed now (pydensecrf is an optional extra)
             self.show_error(f"CRF engine '{backend}' is not available, using '{self.ctl.crf.backend_name}': {missing}")
         elif backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
-            self.crf_panel.backend_box.setCurrentIndex(self.crf_panel.backend_box.findData(backend))
-            self.ctl.crf.set_backend(backend)
+            self.ctl.crf.set_backend(backend)   # (the engine box follows: backend_set)
         self.ctl.crf.preferred = self.ctl.crf.backend_name
         self.ctl.crf.take_params(self.crf_panel.params())   # CRF values are each folder's (_on_folder_opened)
-        device = s.device
-        self.model_menu.set_device_checked(device)
-        self.ctl.loader.set_device(device)
+        if problem := s.storage_problem():
+            self.show_error(problem)
+        self.ctl.loader.set_device(s.device)
+        s.device = self.ctl.loader.device_pref   # (one that cannot be used is not kept: it warned at every start)
+        self.model_menu.set_device_checked(s.device)
 
     # ----- folder / navigation -------------------------------------------------------------------
     def open_folder(self, folder: Path, select: Path | None = None) -> bool:

@@ -54,8 +54,8 @@ class ModelLoader(QObject):
         """Move the model to another device ('auto', 'cpu', 'cuda:0', ...)."""
         try:
             device = pick_device(pref)
-        except EngineError as exc:
-            self.error.emit(str(exc))
+        except EngineError as exc:   # (which device runs instead: a walk's warning did not say)
+            self.error.emit(f"{exc}; using {describe(pick_device(self.device_pref))} ({self.device_pref})")
             return
         self.device_pref = pref
         if self.loaded is None:

@@ -82,6 +82,15 @@ class Preferences:
     def __init__(self, qsettings: QSettings | None = None):
         self.qsettings = qsettings if qsettings is not None else QSettings()
 
+    def storage_problem(self) -> str:
+        """'' if the settings file can be read and written, else what the user should know (a walk put a folder
+        where the file goes, and a file where its folder goes: every setting was silently forgotten)."""
+        self.qsettings.sync()
+        if self.qsettings.status() == QSettings.Status.AccessError:
+            return (f"Your settings cannot be kept: {self.qsettings.fileName()} cannot be read or written. The app "
+                    "runs with its defaults and forgets what you change when it closes.")
+        return ""
+
     # Recent folders: a list; QSettings (ini) gives a lone entry back as a plain string
     @property
     def recent_folders(self) -> list[str]:

@@ -43,3 +43,33 @@ def test_recent_folders_and_the_resume_map_keep_their_shape(tmp_path):
 def test_every_key_is_declared_once():
     names = [v.name for v in vars(Preferences).values() if hasattr(v, "name") and hasattr(v, "default")]
     assert len(names) == len(set(names)) and "crf/backend" in names and "edit/superpixel_size" in names
+
+
+def test_a_settings_file_that_cannot_be_kept_is_said(tmp_path):
+    """A walk put a folder where the settings file goes, and a file where its folder goes: every setting was
+    forgotten at each start and nothing said so."""
+    assert _prefs(tmp_path).storage_problem() == ""
+    (tmp_path / "settings.ini").mkdir()
+    p = _prefs(tmp_path)
+    p.opacity = 70
+    assert "cannot be kept" in p.storage_problem() and "settings.ini" in p.storage_problem()
+    (tmp_path / "blocker").write_text("x")
+    q = Preferences(QSettings(str(tmp_path / "blocker" / "sub" / "s.ini"), QSettings.Format.IniFormat))
+    q.opacity = 70
+    assert "cannot be kept" in q.storage_problem()
+
+
+def test_a_device_that_cannot_be_used_says_what_runs_instead_and_is_not_kept(qtbot, tmp_path, monkeypatch):
+    """A walk stored device=quantum: each start warned "unknown device 'quantum'", never which device ran."""
+    from gui.main_window import MainWindow
+    from tests.support.gui_fixtures import close_window
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("device", "quantum")
+    errors = []
+    monkeypatch.setattr(MainWindow, "show_error", lambda self, message: errors.append(message))
+    w = MainWindow(settings)
+    try:
+        assert any("unknown device 'quantum'; using CPU" in e and "(auto)" in e for e in errors), errors
+        assert settings.value("device") == "auto"
+    finally:
+        close_window(w, monkeypatch)
