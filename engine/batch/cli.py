@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "uses them, else the model's own preset; 'none' for the network's labels as they are)")
     crf.add_argument("--crf-params", metavar="JSON",
                      help="CRF parameters as a JSON object or a .json file, e.g. '{\"bi_w\": 5, \"iterations\": 5}'; "
-                          "missing ones come from the model's preset")
+                          "missing ones come from the folder's recorded values (labels/project.json), else from the "
+                          "model's preset")
     p.add_argument("--backend", choices=BACKENDS, default="fast", help="CRF backend, on the CPU (default: fast)")
     p.add_argument("--device", default="auto", help="network device: auto, cpu, cuda, cuda:N (default: auto)")
     p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
@@ -61,6 +62,7 @@ def _crf_choice(args, loaded):
 
     presets = all_presets()
     model_preset = preset_for_model(loaded.spec, loaded.path, presets)  # the one the window starts with
+    folder_values = _folder_values(args.folder) if args.crf is None and args.folder is not None else None
     if args.crf_params:
         text = args.crf_params
         if not text.lstrip().startswith("{"):
@@ -79,14 +81,13 @@ def _crf_choice(args, loaded):
         unknown = sorted(set(data) - fields)
         if unknown:
             raise EngineError(f"--crf-params: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
-        try:
-            return presets[model_preset].replace(**data), False
+        base = presets[model_preset] if folder_values is None else folder_values   # (a walk's one value set the
+        try:                                                                        # folder's others back)
+            return base.replace(**data), folder_values is not None
         except TypeError as exc:
             raise EngineError(f"--crf-params: {exc}") from exc
-    if args.crf is None and args.folder is not None:
-        folder_values = _folder_values(args.folder)
-        if folder_values is not None:   # what the window refines this folder with (a walk: 0.1-0.2 % differed)
-            return folder_values, True
+    if folder_values is not None:   # what the window refines this folder with (a walk: 0.1-0.2 % differed)
+        return folder_values, True
     name = args.crf or model_preset
     if name == "none":
         return None, False
@@ -119,7 +120,7 @@ def _run(args) -> int:
         nonlocal bar
         crf = "no CRF" if settings.crf_params is None else f"CRF {settings.crf_backend} {settings.crf_params.to_dict()}"
         if from_folder:
-            crf += ", the folder's values"
+            crf += ", the folder's values" + (" with --crf-params" if args.crf_params else "")
         print(f"{args.folder}: {plan.total} images, {len(plan.todo)} to label with "
               f"{loaded.spec.name or args.model.name} ({crf})")
         if plan.skipped:

@@ -377,6 +377,9 @@ def test_a_folder_with_recorded_crf_values_is_prelabelled_with_them(tmp_path):
     assert _crf_params(build_parser().parse_args([str(folder)]), loaded) == tuned
     assert _crf_params(build_parser().parse_args([str(folder), "--crf", "demo_v1"]), loaded) == preset("demo_v1")
     assert _crf_params(build_parser().parse_args([str(tmp_path)]), loaded) == preset("demo_v1")   # none recorded
+    # --crf-params changes the folder's values, not the model's preset (a walk's one value set the others back)
+    one = build_parser().parse_args([str(folder), "--crf-params", '{"bi_w": 7}'])
+    assert _crf_params(one, loaded) == tuned.replace(bi_w=7)
 
 
 def test_an_image_with_unsaved_edits_in_the_window_is_left_alone_and_not_called_hand_saved(first_run, tmp_path):
