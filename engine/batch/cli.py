@@ -7,7 +7,6 @@ start (unreadable model or folder, bad settings, no Ray cluster).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -58,34 +57,14 @@ def _crf_params(args, loaded):
 def _crf_choice(args, loaded):
     """(the CRF values prelabel runs with or None, whether they are the folder's recorded ones)."""
     from ..crf import all_presets, preset
-    from ..crf.params import preset_for_model
+    from ..crf.params import preset_for_model, with_json_values
 
     presets = all_presets()
     model_preset = preset_for_model(loaded.spec, loaded.path, presets)  # the one the window starts with
     folder_values = _folder_values(args.folder) if args.crf is None and args.folder is not None else None
-    if args.crf_params:
-        text = args.crf_params
-        if not text.lstrip().startswith("{"):
-            try:
-                text = Path(text).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise EngineError(f"--crf-params: {args.crf_params} is neither a JSON object nor a readable file "
-                                  f"({exc.strerror})") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise EngineError(f"--crf-params: not valid JSON ({exc})") from exc
-        if not isinstance(data, dict):
-            raise EngineError("--crf-params must be a JSON object such as {\"bi_w\": 5}")
-        fields = set(presets[model_preset].to_dict())
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise EngineError(f"--crf-params: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
-        base = presets[model_preset] if folder_values is None else folder_values   # (a walk's one value set the
-        try:                                                                        # folder's others back)
-            return base.replace(**data), folder_values is not None
-        except TypeError as exc:
-            raise EngineError(f"--crf-params: {exc}") from exc
+    if args.crf_params:   # (on the folder's values where it records some: a walk's one value set the others back)
+        base = presets[model_preset] if folder_values is None else folder_values
+        return with_json_values(base, args.crf_params), folder_values is not None
     if folder_values is not None:   # what the window refines this folder with (a walk: 0.1-0.2 % differed)
         return folder_values, True
     name = args.crf or model_preset

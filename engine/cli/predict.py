@@ -21,6 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=Path, help="class list file (one name per line) to use instead of the model's")
     p.add_argument("--crf", choices=sorted(all_presets()) + ["none"], default="none",
                    help="refine with a dense CRF preset (default: none)")
+    p.add_argument("--crf-params", metavar="JSON",
+                   help="CRF values as a JSON object or a .json file, e.g. '{\"bi_w\": 5}' (the values a window "
+                        "folder records: labels/project.json's crf.params); missing ones come from --crf's preset, "
+                        "else the model's")
     p.add_argument("--backend", choices=backend_names(), default=None, help="CRF backend (default: the app's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", action="store_true", help="tile large images instead of scaling them down")
@@ -108,7 +112,7 @@ def run(args) -> str:
 
     from engine.checkpoints import load_checkpoint
     from engine.checkpoints.backbone import refuse_untaught
-    from engine.crf import DEFAULT_BACKEND, get_backend, preset
+    from engine.crf import DEFAULT_BACKEND, get_backend
     from engine.io.images import read_image
     from engine.labels import VOID, load_class_list
     from engine.predict import Predictor, alpha_background, transparent_mask
@@ -127,16 +131,16 @@ def run(args) -> str:
         say(f"warning: {squashed}")
     bars = PhaseProgress(lambda phase: phase, unit="step")   # a 12 MP run takes half a minute: show it moves
     probs = target.channel_map.apply(predictor.predict(image, on_progress=_network_progress(bars)))
-    params = preset(args.crf) if args.crf != "none" else None
+    params = _crf_values(args, loaded)
     if params is not None:
         from engine.crf.base import progress_only
         from engine.crf.fast.kernel_cache import warm_up_with_notice
 
         backend = get_backend(args.backend)
         warm_up_with_notice(say, backend)   # the first CPU run after an install compiles: say so
-        bars(0, params.iterations, f"CRF {args.crf}")
+        bars(0, params.iterations, "CRF")
         labels = backend.session(image).run(
-            probs, params, on_iteration=progress_only(lambda i, n, _preview: bars(i, n, f"CRF {args.crf}"))).labels
+            probs, params, on_iteration=progress_only(lambda i, n, _preview: bars(i, n, "CRF"))).labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
     bars.close()
@@ -150,7 +154,20 @@ def run(args) -> str:
     share = ", ".join(f"{names[i]} {100 * counts[i] / labels.size:.1f}%" for i in np.argsort(-counts)[:5] if counts[i])
     note = f"; {target.note}" if target.note else ""
     return (f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, device {predictor.device}, "
-            f"{loaded.spec.pipeline} pipeline, crf {args.crf}): {share}{note}")
+            f"{loaded.spec.pipeline} pipeline, crf {args.crf}{' with --crf-params' if args.crf_params else ''}): "
+            f"{share}{note}")
+
+
+def _crf_values(args, loaded):
+    """The CRF values predict refines with (None: none): --crf's preset, with --crf-params' values on top of it
+    (or of the model's preset, the one the window starts with) to reproduce a folder's own values."""
+    from engine.crf import preset
+    from engine.crf.params import preset_for_model, with_json_values
+
+    if args.crf_params:
+        base = preset(args.crf) if args.crf != "none" else preset(preset_for_model(loaded.spec, loaded.path))
+        return with_json_values(base, args.crf_params)
+    return preset(args.crf) if args.crf != "none" else None
 
 
 def _network_progress(bars):

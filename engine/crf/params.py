@@ -110,3 +110,28 @@ def preset(name: str) -> CRFParams:
     if name not in presets:
         raise EngineError(f"unknown CRF preset {name!r}; known: {', '.join(sorted(presets))}")
     return presets[name]
+
+
+def with_json_values(base: CRFParams, text: str) -> CRFParams:
+    """``base`` with the values of a JSON object, given inline or as a .json file's path (the CLIs' --crf-params);
+    EngineError, saying what is wrong, for anything else."""
+    if not text.lstrip().startswith("{"):
+        try:
+            text = Path(text).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise EngineError(f"--crf-params: {text} is neither a JSON object nor a readable file "
+                              f"({exc.strerror})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EngineError(f"--crf-params: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise EngineError("--crf-params must be a JSON object such as {\"bi_w\": 5}")
+    known = set(base.to_dict())
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise EngineError(f"--crf-params: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        return base.replace(**data)
+    except TypeError as exc:
+        raise EngineError(f"--crf-params: {exc}") from exc

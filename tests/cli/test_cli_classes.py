@@ -65,3 +65,21 @@ def test_prelabel_into_a_folder_with_another_class_list_is_refused_then_mapped(t
     argmax = Predictor(load_checkpoint(model), "cpu").predict(read_image(image)).argmax(0)
     np.testing.assert_array_equal(written, np.array([0, 2, 1], np.uint8)[argmax])   # the folder's ids, by name
     assert (labels / "class_names.txt").read_text() == FOLDER_LIST
+
+
+def test_predict_takes_crf_values_as_prelabel_does(tmp_path, capsys):
+    """A walk could not make `predict` refine with a folder's own CRF values: --crf took only preset names."""
+    from engine.crf import preset
+    from engine.crf.params import preset_for_model
+    from engine.io.provenance import read_provenance
+    image, model, _ = _setup(tmp_path)
+    out = tmp_path / "elsewhere" / "img.png"
+    rc = main.main(["predict", str(image), "--model", str(model), "--crf-params", '{"iterations": 2, "bi_w": 7}',
+                    "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    base = preset(preset_for_model(load_checkpoint(model).spec, model))
+    assert read_provenance(out).crf_params == base.replace(iterations=2, bi_w=7.0).to_dict()
+    assert "with --crf-params" in capsys.readouterr().out
+    rc = main.main(["predict", str(image), "--model", str(model), "--crf-params", '{"bi_wx": 1}', "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown parameter(s) bi_wx" in err and "Traceback" not in err
