@@ -138,9 +138,10 @@ def run(args) -> str:
 
         backend = get_backend(args.backend)
         warm_up_with_notice(say, backend)   # the first CPU run after an install compiles: say so
-        bars(0, params.iterations, "CRF")
+        label = f"CRF {args.crf}" if not args.crf_params else "CRF (--crf-params)"
+        bars(0, params.iterations, label)
         labels = backend.session(image).run(
-            probs, params, on_iteration=progress_only(lambda i, n, _preview: bars(i, n, "CRF"))).labels
+            probs, params, on_iteration=progress_only(lambda i, n, _preview: bars(i, n, label))).labels
     else:
         labels = np.argmax(probs, axis=0).astype(np.uint8)
     bars.close()

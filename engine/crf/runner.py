@@ -28,8 +28,18 @@ class CRFRunner:
         if self.isolated is not None:
             return None
         if self._session[0] != image_key:
+            self._release()
             self._session = (image_key, self._backend.session(image_rgb))
         return self._session[1]
+
+    def _release(self) -> None:
+        """The image left behind: what only it could reuse goes from the process-wide caches now (its bilateral
+        lattice, iteration histories, priors), not when their budgets push it out. A walk stepping through 100
+        small images held 350 MB of their lattices and 620 MB of histories; a revisit builds them again (a
+        prefetched image's solution keeps its own lattices alive, lattice_cache.LIVE)."""
+        old = self._session[1]
+        if old is not None and hasattr(old, "release"):
+            old.release()
 
     def run(self, image_key, image_rgb: np.ndarray, probs: np.ndarray, params, should_cancel=None,
             on_iteration=None, locks=None, capture: bool = False, compact: bool = False) -> CRFResult:

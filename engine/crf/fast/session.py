@@ -201,13 +201,17 @@ class FastSession:
         return hist
 
     def release(self) -> None:
-        """Forget what only this image can reuse: its bilateral lattices, iteration histories and priors. A batch
-        run calls it after each image, since it never comes back to one; the Gaussian lattice (per image size)
+        """Forget what only this image can reuse: its bilateral lattices, iteration histories, Q_0's messages and
+        priors. A batch run calls it after each image, since it never comes back to one, and the window's runner
+        when it moves to another image (engine.crf.runner); the Gaussian lattice (per image size)
         stays for the next image, and the history's arrays go back to the buffer pool."""
         with self._lock:
             for cache, key in self._kept_keys:
                 if cache == "bilateral":
                     lc.BILATERAL_LATTICES.pop(key)
+                elif cache == "q0":
+                    Q0_MESSAGES.pop(key)
+                    Q0_MESSAGES.pop((key, "shared"))   # (the in-memory engine's own key for it: cpu_engine.iterate)
                 else:
                     hist = HISTORIES.pop(key)
                     if hist is not None:
@@ -352,6 +356,7 @@ class FastSession:
         q0_key = ("streamed", self._engine_tag, prior.key, prior.group_of_label.tobytes(),   # (no weights: Q_0's
                   None if prior.pruned is None else prior.pruned.tobytes(),  # messages are the same for all)
                   tuple(k for k, _ in term_keys))
+        self._kept_keys.add(("q0", q0_key))
         try:
             for t in range(n_iter if eng.terms else 0):
                 check_cancel(should_cancel)
@@ -467,6 +472,8 @@ class FastSession:
             check_cancel(should_cancel)
             # Q_0 is the same for every weight setting, and so is its filtering: engines may keep it under this key
             messages_key = (self._engine_tag, prior.key, hist.lattice_keys) if t == 0 else None
+            if messages_key is not None:
+                self._kept_keys.add(("q0", messages_key))
             kwargs = {}
             if traj is not None:
                 kwargs["capture"] = lambda b, t=t: traj.__setitem__(t, kept_messages(b, dtype))
