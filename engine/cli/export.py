@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="voc, yolo-seg: share of images in the val split (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="voc, yolo-seg: seed of the train/val split (default 0)")
+    p.add_argument("--reviewed", action="store_true",
+                   help="only the labels a person saved: leave out pre-labelled ones nobody reviewed (default: all)")
     return p
 
 
@@ -117,9 +119,13 @@ def main(argv: list[str]) -> int:
                                                     if args.folder.exists() else "no such folder"))
         check_target(args.kind, args.out, args.force)
         dataset = Dataset(args.folder)
+        machine = dataset.machine_labelled()
+        if args.reviewed:
+            dataset = dataset.reviewed()
         if not any(e.label_path.is_file() for e in dataset.entries):   # (a walk got an empty COCO file, exit 0)
-            raise EngineError(f"{args.folder}: no saved labels in {dataset.labels_dir} to export; label and save "
-                              "some images first (Ctrl+S in the window, or main.py import / prelabel)")
+            left_out = f" ({machine} pre-labelled ones are left out by --reviewed)" if args.reviewed and machine else ""
+            raise EngineError(f"{args.folder}: no saved labels in {dataset.labels_dir} to export{left_out}; label "
+                              "and save some images first (Ctrl+S in the window, or main.py import / prelabel)")
         class_list = _unique(load_class_list(args.classes), args.classes) if args.classes else saved_class_list(dataset)
         summary = EXPORTERS[args.kind](dataset, class_list, args.out, val_fraction=args.val_fraction,
                                        seed=args.seed, progress=progress)
@@ -135,5 +141,14 @@ def main(argv: list[str]) -> int:
               "with --force", file=sys.stderr)
         return 130
     progress.close()
-    print(f"exported {summary} as {args.kind} to {args.out}")
+    print(f"exported {summary} as {args.kind} to {args.out}{_machine_note(machine, args.reviewed)}")
     return 0
+
+
+def _machine_note(machine: int, reviewed: bool) -> str:
+    """What the export did with pre-labelled labels nobody reviewed: said, so it is never a surprise."""
+    if not machine:
+        return ""
+    if reviewed:
+        return f" ({machine} pre-labelled, not reviewed, left out)"
+    return f" ({machine} of them pre-labelled, not reviewed: --reviewed leaves them out)"

@@ -4,7 +4,8 @@ train/val split, labelmap.txt for datumaro and CVAT), CVAT "Segmentation mask 1.
 (Ultralytics). The formats are engine.io (dataset_export); this menu picks the destination, asks before writing into
 an existing file or a folder that is not empty, and runs the export in the background with its progress in the
 status bar, so a large folder does not freeze the window.
-Only saved labels are exported: unsaved edits of the open image are not (the user is told).
+Only saved labels are exported: unsaved edits of the open image are not (the user is told). Pre-labelled files nobody
+reviewed are exported too unless *Only labels a person saved* is ticked, and the summary counts them.
 """
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ class ExportMenu(QMenu):
             action.triggered.connect(lambda _=False, k=kind: self.export(k))
             self.addAction(action)
             self.actions_by_kind[kind] = action
+        self.addSeparator()
+        self.reviewed_action = QAction("Only labels a person &saved (leave out pre-labelled ones)", self,
+                                       checkable=True)
+        self.reviewed_action.setToolTip("Pre-labelled images nobody reviewed are not exported (File > Pre-label "
+                                        "folder writes them; saving one in the window makes it a person's)")
+        self.addAction(self.reviewed_action)
         self.coco_action, self.labelme_action = self.actions_by_kind["coco"], self.actions_by_kind["labelme"]
         self.voc_action = self.actions_by_kind["voc"]
         self.lane = Lane("export", self)
@@ -76,16 +83,24 @@ class ExportMenu(QMenu):
                 w, "Export", f"{existing}. Export into it anyway? Files of the same names are replaced."):
             return False
         dataset, class_list, fn = ctl.dataset, ctl.classes.class_list, EXPORTERS[kind]
+        reviewed = self.reviewed_action.isChecked()
 
         def job(cancel, report):
             def progress(done, total):
                 check_cancel(cancel)
                 report(done, total, "")
+            machine = dataset.machine_labelled()   # (a walk exported 1,992 unreviewed ones among 8, untold)
             try:
-                return fn(dataset, class_list, target, val_fraction=VOC_VAL_FRACTION, seed=VOC_SEED,
-                          progress=progress)
+                summary = fn(dataset.reviewed() if reviewed else dataset, class_list, target,
+                             val_fraction=VOC_VAL_FRACTION, seed=VOC_SEED, progress=progress)
             except ValueError as exc:   # labels that do not fit the class list, names a format cannot hold
                 raise LabelIOError(str(exc)) from exc
+            if machine and reviewed:
+                return f"{summary} ({machine} pre-labelled, not reviewed, left out)"
+            if machine:
+                return f"{summary} ({machine} of them pre-labelled, not reviewed: Export > Only labels a person " \
+                       "saved leaves them out)"
+            return summary
         self.lane.submit((kind, str(target)), job)
         w.status.set_activity(f"Exporting {kind} to {target}…")
         return True

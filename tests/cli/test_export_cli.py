@@ -178,3 +178,23 @@ def test_an_export_failing_part_way_says_what_it_left_and_how_to_rerun(tmp_path,
     err = capsys.readouterr().err
     assert "im2.png" in err and "holds part of the export" in err and "--force" in err
     assert (tmp_path / "lm" / "im0.json").is_file()
+
+
+def test_pre_labelled_files_are_said_and_reviewed_leaves_them_out(tmp_path, capsys):
+    """A walk exported 8 reviewed images among 1,992 pre-labelled ones nobody had looked at, unasked and untold."""
+    from engine.io.provenance import ORIGIN_MACHINE, make_provenance, write_provenance
+    folder = _folder(tmp_path)
+    for i in (1, 2):                                              # written by a pre-labelling run
+        lab = read_label_png(folder / "labels" / f"im{i}.png")
+        write_provenance(folder / "labels" / f"im{i}.png",
+                         make_provenance(lab, lab == 255, f"im{i}.png", origin=ORIGIN_MACHINE))
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "all.json")]) == 0
+    out = capsys.readouterr().out
+    assert "(2 of them pre-labelled, not reviewed: --reviewed leaves them out)" in out
+    assert len(json.loads((tmp_path / "all.json").read_text())["images"]) == 3
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "hand.json"), "--reviewed"]) == 0
+    assert "(2 pre-labelled, not reviewed, left out)" in capsys.readouterr().out
+    assert [im["file_name"] for im in json.loads((tmp_path / "hand.json").read_text())["images"]] == ["im0.png"]
+    (folder / "labels" / "im0.png").unlink()
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "none.json"), "--reviewed"]) == 2
+    assert "2 pre-labelled ones are left out by --reviewed" in capsys.readouterr().err

@@ -96,3 +96,22 @@ def test_a_wrong_kind_of_target_is_refused_with_a_message(qtbot, tmp_path):
     assert not menu.export("coco", tmp_path)                    # a folder where one JSON goes
     assert "writes one file here" in window.errors[0]
     assert not menu.lane.busy and done == []
+
+
+def test_pre_labelled_files_are_counted_and_can_be_left_out(qtbot, tmp_path):
+    """A walk's window export took 1,992 pre-labelled images nobody reviewed with the 8 reviewed ones, untold."""
+    import json
+
+    from engine.io.provenance import ORIGIN_MACHINE, make_provenance, write_provenance
+    menu, window, folder, done = _menu(qtbot, tmp_path)
+    lab = read_label_png(folder / "labels" / "im2.png")
+    write_provenance(folder / "labels" / "im2.png", make_provenance(lab, lab == 255, "im2.png", origin=ORIGIN_MACHINE))
+    assert menu.export("coco", tmp_path / "all.json")
+    qtbot.waitUntil(lambda: len(done) == 1, timeout=10000)
+    assert "3 images" in done[0] and "(1 of them pre-labelled, not reviewed" in done[0]
+    menu.reviewed_action.setChecked(True)
+    assert menu.export("coco", tmp_path / "hand.json")
+    qtbot.waitUntil(lambda: len(done) == 2, timeout=10000)
+    assert "(1 pre-labelled, not reviewed, left out)" in done[1]
+    names = [im["file_name"] for im in json.loads((tmp_path / "hand.json").read_text())["images"]]
+    assert names == ["im0.png", "im1.png"]
