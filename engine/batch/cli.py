@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --ray: model actors (default: one per GPU, else 2)")
     p.add_argument("--sequential", action="store_true", help="no pipelining (one stage after the other)")
     p.add_argument("--max-pixels", help="largest image to decode, e.g. 250M (default 100M, or $DEEPLAB_MAX_PIXELS)")
+    p.add_argument("--only-new", action="store_true",
+                   help="label only images without labels: leave those pre-labelled with another model or other "
+                        "CRF settings as they are (default: label them again, replacing their labels)")
     p.add_argument("--map-classes", choices=("name", "position"), default=None,
                    help="when the labels folder holds other classes than the model: write the folder's ids by class "
                         "name, or keep them by position (default: refuse)")
@@ -90,7 +93,7 @@ def _run(args) -> int:
     crf_params, from_folder = _crf_choice(args, loaded)
     settings = PrelabelSettings(crf_params=crf_params, crf_backend=args.backend, device=args.device,
                                 strategy="tile" if args.tile else "scale",
-                                net_threads=args.threads or default_net_threads())
+                                net_threads=args.threads or default_net_threads(), redo_other_runs=not args.only_new)
     runner = "ray" if args.ray else ("sequential" if args.sequential else "pipeline")
     ray_options = RayOptions(address=args.ray, workers=args.workers) if args.ray else None
     bar = None
@@ -104,6 +107,12 @@ def _run(args) -> int:
               f"{loaded.spec.name or args.model.name} ({crf})")
         if plan.skipped:
             print(f"skipping {len(plan.skipped)} already pre-labelled with this model and CRF settings")
+        if plan.replaced:
+            print(f"labelling again {len(plan.replaced)} pre-labelled with another model or other settings (their "
+                  "labels are replaced; --only-new leaves them as they are)")
+        if plan.left:
+            print(f"leaving {len(plan.left)} pre-labelled with another model or other settings as they are "
+                  "(--only-new)")
         if plan.kept:
             print(f"keeping {len(plan.kept)} hand-saved label{'s' if len(plan.kept) != 1 else ''} (never overwritten)")
         sys.stdout.flush()

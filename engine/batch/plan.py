@@ -3,7 +3,8 @@
 Done = a machine label whose provenance names the same checkpoint (SHA-256) and CRF settings, still holding the
 labels that sidecar describes, with its row in prelabel.csv. Never touched = any label a person saved (or another
 tool wrote: a label without a machine sidecar, or one changed since the run), and images the caller protects
-(the window's unsaved edits). Everything else is labelled, replacing older machine labels.
+(the window's unsaved edits). Everything else is labelled, replacing older machine labels (another model's, other CRF
+settings or scaling), unless the settings say to leave those as they are.
 """
 from __future__ import annotations
 
@@ -34,11 +35,13 @@ class Plan:
     skipped: list[Item] = field(default_factory=list)   # done before with the same model and CRF settings
     kept: list[tuple[Item, str]] = field(default_factory=list)  # (item, why it is left alone): saved by hand
     editing: list[Item] = field(default_factory=list)   # unsaved edits in the window: left alone, not hand-saved
+    replaced: list[Item] = field(default_factory=list)  # of todo: machine labels of another model or settings
+    left: list[Item] = field(default_factory=list)      # those left as they are (settings.redo_other_runs off)
     previous: dict[str, Row] = field(default_factory=dict)      # prelabel.csv as it was before this run
 
     @property
     def total(self) -> int:
-        return len(self.todo) + len(self.skipped) + len(self.kept) + len(self.editing)
+        return len(self.todo) + len(self.skipped) + len(self.kept) + len(self.editing) + len(self.left)
 
 
 def _same_run(label_path, loaded, settings: PrelabelSettings) -> bool:
@@ -75,5 +78,9 @@ def plan_folder(dataset: Dataset, loaded, settings: PrelabelSettings, protect=()
                     and _same_run(entry.label_path, loaded, settings)):
                 plan.skipped.append(item)
                 continue
+            if not settings.redo_other_runs:
+                plan.left.append(item)
+                continue
+            plan.replaced.append(item)   # (said before the run: a walk's second run replaced 1,992 unasked)
         plan.todo.append(item)
     return plan

@@ -18,6 +18,7 @@ from .settings import PrelabelSettings
 from .stages import Outcome, describe_error
 
 EDITING_WHY = "has unsaved edits in the window: left as it is"
+LEFT_WHY = "pre-labelled with another model or other settings: left as it is"
 
 
 class Recorder:
@@ -36,6 +37,10 @@ class Recorder:
         for item in plan.skipped:
             old = plan.previous[item.name]
             self.rows[item.name] = Row(item.name, old.mean_uncertainty, old.classes, SKIPPED)
+        for item in plan.left:   # another run's labels, left as they are: its score stays where the report had one
+            old = plan.previous.get(item.name)
+            self.rows[item.name] = Row(item.name, old.mean_uncertainty if old else None, old.classes if old else (),
+                                       SKIPPED, LEFT_WHY)
         for item, why in plan.kept:
             self.rows[item.name] = Row(item.name, None, (), HAND, why)
         for item in plan.editing:

@@ -15,7 +15,7 @@ from engine.folder.lock import sweep_unless_held
 from .pipeline import pipelined, sequential
 from .plan import Plan, plan_folder
 from .recorder import Recorder
-from .report import HAND, Row
+from .report import HAND, LABELLED, Row
 from .settings import PrelabelSettings
 from .stages import NetworkStage, Outcome, RefineStage
 
@@ -27,6 +27,8 @@ class Summary:
     total: int = 0            # images in the folder
     labelled: int = 0         # written by this run
     skipped: int = 0          # done before with the same model and CRF settings
+    replaced: int = 0         # of labelled: machine labels of another model or settings, labelled again
+    left: int = 0             # machine labels of another model or settings left as they are (redo_other_runs off)
     kept: int = 0             # hand-saved labels left alone
     editing: int = 0          # images with unsaved edits in the window that started the run, left alone
     errors: list[tuple[str, str]] = field(default_factory=list)   # (image, message)
@@ -50,6 +52,12 @@ class Summary:
         out = [head + (", cancelled" if self.cancelled else "")]
         if self.skipped:
             out.append(f"skipped {self.skipped} already pre-labelled with this model and CRF settings")
+        if self.replaced:
+            out.append(f"replaced the labels of {self.replaced} image{'s' * (self.replaced != 1)} pre-labelled with "
+                       "another model or other settings")
+        if self.left:
+            out.append(f"left {self.left} image{'s' * (self.left != 1)} pre-labelled with another model or other "
+                       "settings as they are")
         if self.kept:
             out.append(f"kept {self.kept} hand-saved label{'s' if self.kept != 1 else ''} (never overwritten)")
         if self.editing:
@@ -117,7 +125,7 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
         on_plan(plan)
     recorder = Recorder(dataset, loaded, class_list, settings, plan)
     summary = Summary(total=len(dataset), skipped=len(plan.skipped), kept=len(plan.kept),
-                      editing=len(plan.editing), runner=runner)
+                      editing=len(plan.editing), left=len(plan.left), runner=runner)
     stats: dict = {}
     start = time.perf_counter()
     finished = 0
@@ -132,6 +140,7 @@ def prelabel(folder: str | Path | Dataset, loaded, settings: PrelabelSettings, *
         summary.seconds = time.perf_counter() - start
     summary.cancelled = finished < len(plan.todo)
     summary.labelled = recorder.labelled
+    summary.replaced = sum(1 for item in plan.replaced if getattr(recorder.rows.get(item.name), "status", "") == LABELLED)
     summary.kept = sum(1 for r in recorder.rows.values() if r.status == HAND)
     summary.errors = list(recorder.errors)
     summary.workers = stats

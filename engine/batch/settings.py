@@ -38,6 +38,7 @@ class PrelabelSettings:
     crf_threads: int | None = None
     channel_map: object = None
     image: ImageScaling | None = None
+    redo_other_runs: bool = True   # machine labels of another model, CRF or scaling are labelled again (False: left)
 
     @property
     def scaling_key(self) -> str:

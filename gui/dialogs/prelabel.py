@@ -48,6 +48,10 @@ class PrelabelDialog(QDialog):
                                      "included)")
         self.use_adapted.setChecked(True)
         self.use_adapted.toggled.connect(lambda _on: self._describe())
+        self.redo = QCheckBox("Label again the images pre-labelled with another model or other settings "
+                              "(replaces their labels and scores)")
+        self.redo.setChecked(True)   # (unticked: only the images with no labels yet; a walk wanted a resume)
+        self.redo.toggled.connect(lambda _on: self._describe())
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         buttons = QDialogButtonBox()
@@ -63,7 +67,7 @@ class PrelabelDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.hide)
         layout = QVBoxLayout(self)
-        for w in (self.about, self.use_adapted, self.bar, self.progress, self.log, buttons):
+        for w in (self.about, self.use_adapted, self.redo, self.bar, self.progress, self.log, buttons):
             layout.addWidget(w)
         self.lane = Lane("prelabel", self)
         self.lane.preview.connect(self._on_image)
@@ -115,7 +119,8 @@ class PrelabelDialog(QDialog):
 
     def _settings(self) -> PrelabelSettings:
         params = self.window.ctl.crf.params
-        return PrelabelSettings(crf_params=params if params.iterations else None, crf_backend="fast")
+        return PrelabelSettings(crf_params=params if params.iterations else None, crf_backend="fast",
+                                redo_other_runs=self.redo.isChecked())
 
     def _describe(self) -> None:
         problem = self._ready()
@@ -135,7 +140,9 @@ class PrelabelDialog(QDialog):
             f"CRF (the CRF panel's settings, fast engine on the CPU): {crf}<br>"
             "Writes labels/&lt;image&gt;.png as machine labels (shown as <i>pre-labelled</i>) and "
             "labels/prelabel.csv. Hand-saved labels and unsaved edits are never overwritten; images done before "
-            "with the same model and CRF settings are skipped.")
+            "with the same model and CRF settings are skipped; those done with another model or other settings "
+            "(what the model learnt here counts as another) are " +
+            ("labelled again, replacing their labels and scores." if self.redo.isChecked() else "left as they are."))
         self.start_button.setEnabled(True)
 
     # ----- running -----------------------------------------------------------------------------------
@@ -166,7 +173,7 @@ class PrelabelDialog(QDialog):
             def on_plan(plan):
                 counter["total"] = len(plan.todo)
                 report(0, len(plan.todo), "plan", ("plan", len(plan.todo), len(plan.skipped), len(plan.kept),
-                                                          len(plan.editing)))
+                                                          len(plan.editing), len(plan.replaced), len(plan.left)))
 
             def on_result(outcome, row):
                 counter["done"] += 1
@@ -208,9 +215,15 @@ class PrelabelDialog(QDialog):
 
     def _on_image(self, _key, payload) -> None:
         if payload[0] == "plan":
-            _, todo, skipped, kept, editing = payload
+            _, todo, skipped, kept, editing, replaced, left = payload
             if skipped:
                 self.log.appendPlainText(f"Skipping {skipped} already pre-labelled with this model and CRF settings.")
+            if replaced:
+                self.log.appendPlainText(f"Labelling again {replaced} pre-labelled with another model or other "
+                                         "settings: their labels and scores are replaced.")
+            if left:
+                self.log.appendPlainText(f"Leaving {left} pre-labelled with another model or other settings as "
+                                         "they are.")
             if kept:
                 self.log.appendPlainText(f"Keeping {kept} hand-saved image(s): never overwritten.")
             if editing:

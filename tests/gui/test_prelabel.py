@@ -139,3 +139,31 @@ def test_a_window_started_on_a_prelabelled_folder_sorts_by_the_report_at_once(qt
     window.ctl.ordering.sort_by_uncertainty()
     names = [n for n in map(ids, window.ctl.ordering.order) if n in kept]
     assert names == sorted(kept, key=lambda n: -unsure[n])
+
+
+def test_a_second_run_says_it_replaces_another_runs_labels_or_leaves_them(qtbot, window, tmp_path):
+    """A walk's second run (other settings: the model adapted on 8 strokes) replaced 1,992 machine labels and their
+    scores while the dialog said images done before are skipped. It says which now, and can leave them."""
+    folder = make_folder(tmp_path / "images", n=3)
+    model = make_colour_model(tmp_path / "colour.pt")
+    start(window, folder, model)
+    qtbot.waitUntil(lambda: window.ctl.classes.predictor is not None and not window.ctl.busy, timeout=20000)
+    dialog = window.prelabel
+    dialog.open_dialog()
+    with qtbot.waitSignal(dialog.run_finished, timeout=60000):
+        assert dialog.start()
+    before = label_bytes(folder)
+    window.crf_panel.rows["bi_w"].spin.setValue(window.crf_panel.rows["bi_w"].spin.value() + 2)   # other settings
+    qtbot.waitUntil(lambda: window.ctl.crf.params.bi_w == window.crf_panel.params().bi_w, timeout=5000)
+    dialog.redo.setChecked(False)
+    assert "left as they are" in dialog.about.text()
+    with qtbot.waitSignal(dialog.run_finished, timeout=60000) as done:
+        assert dialog.start()
+    assert done.args[0].left == 3 and done.args[0].labelled == 0 and label_bytes(folder) == before
+    assert "Leaving 3 pre-labelled with another model or other settings as they are" in dialog.log.toPlainText()
+    dialog.redo.setChecked(True)
+    assert "labelled again, replacing their labels and scores" in dialog.about.text()
+    with qtbot.waitSignal(dialog.run_finished, timeout=60000) as done:
+        assert dialog.start()
+    assert done.args[0].replaced == 3
+    assert "Labelling again 3 pre-labelled with another model or other settings" in dialog.log.toPlainText()

@@ -448,3 +448,27 @@ def test_other_bands_or_scaling_redo_the_machine_labels(tmp_path):
     grey = PrelabelSettings(crf_params=None, net_threads=1, image=ImageScaling(bands=(1,)))
     assert prelabel(folder, loaded, grey, runner="sequential").labelled == first.labelled
     assert read_provenance(folder / "labels" / "img1.png").image_scaling == "band 1; percentile 2-98"
+
+
+def test_another_models_labels_are_said_to_be_replaced_or_left_as_they_are(first_run, tmp_path, capsys):
+    """A walk's second run, with the model adapted on 8 strokes, replaced 1,992 machine labels and their scores
+    while the dialog promised that images done before are skipped. Both choices are said now."""
+    from tests.support.gui_helpers import make_colour_model
+    folder = copy_folder(first_run[0], tmp_path / "again")
+    assert _cli(folder, first_run[2]) == 1                             # pre-labelled once with the colour model
+    capsys.readouterr()
+    before = label_bytes(folder)
+    scores = {k: v.mean_uncertainty for k, v in read_report(folder / "labels").items()}
+    other = make_colour_model(tmp_path / "other.pt", scale=0.02)
+    assert cli_main([str(folder), "--model", str(other), "--crf-params", CRF_JSON, "--threads", "1",
+                     "--only-new"]) == 1                                # (the broken image fails again)
+    out = capsys.readouterr().out
+    machine = sum(1 for name in before if is_machine_label(folder / "labels" / name))
+    assert machine and f"leaving {machine} pre-labelled with another model or other settings as they are" in out
+    assert label_bytes(folder) == before                                # nothing written
+    rows = read_report(folder / "labels")
+    assert all(rows[k].mean_uncertainty == scores[k] for k in scores if rows[k].status == "skipped")
+    assert cli_main([str(folder), "--model", str(other), "--crf-params", CRF_JSON, "--threads", "1"]) == 1
+    out = capsys.readouterr().out
+    assert f"labelling again {machine} pre-labelled with another model" in out
+    assert f"replaced the labels of {machine} images pre-labelled with another model" in out
