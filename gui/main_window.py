@@ -272,7 +272,11 @@ class MainWindow(QMainWindow):
         if self.ctl.dataset is None or not self.ctl.ordering.order:
             return False
         target = self.file_list.step(self.current_index(), delta, self.ctl.ordering.order)
-        return target is not None and self.go_to(target)
+        if target is None or target == self.current_index():   # (a walk's D did nothing, unsaid, at a filter's end)
+            shown = " the filter shows" if self.file_list.filtering else ""
+            self.status.set_activity(f"No image{shown} {'after' if delta > 0 else 'before'} this one in the list")
+            return False
+        return self.go_to(target)
 
     def go_next_unsaved(self) -> bool:
         if self.ctl.dataset is None or not len(self.ctl.dataset):

@@ -149,6 +149,11 @@ class FileList(QTreeWidget):
         """The dataset indices of ``order`` whose rows the filter shows."""
         return [i for i in order if 0 <= i < len(self._items) and not self._items[i].isHidden()]
 
+    @property
+    def filtering(self) -> bool:
+        """The filter hides rows (a step may find none that way)."""
+        return bool(self._query)
+
     def step(self, current: int, delta: int, order: list[int]) -> int | None:
         """The image ``delta`` rows from ``current`` among the rows shown (clamped at the ends); from a row the
         filter hides, the nearest shown one in that direction. None if no row is shown that way."""

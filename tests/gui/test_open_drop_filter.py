@@ -59,7 +59,12 @@ def test_filter_narrows_the_list_and_navigation(qtbot, window, env, tmp_path):
     assert window.go(+1) and window.ctl.index == names.index("img1.png")   # from a hidden row: the next shown
     wait_ready(qtbot, window)
     assert window.go(+1) and window.ctl.index == names.index("img3.png")   # img2 is filtered out
+    said = []
+    real = window.status.set_activity
+    window.status.set_activity = lambda text, error=False: said.append(text) or real(text, error)
     assert not window.go(+1) and window.ctl.index == names.index("img3.png")   # clamped at the last row shown
+    assert said[-1] == "No image the filter shows after this one in the list"   # (a walk's D did nothing, unsaid)
+    del window.status.set_activity
     panel.filter.setText("error")
     assert [names[i] for i in fl.shown(window.ctl.ordering.order)] == ["broken.png"]
     panel.filter.setText("")
