@@ -182,6 +182,7 @@ class AnnotatorController(QObject):
         self.probe.start()                 # files that cannot be images: marked before they are opened
         for i, score in read_scores(dataset).items():  # a pre-labelling run's labels/prelabel.csv
             self.ordering.set_score(i, score)
+        self.ordering.scores_read()
         if len(dataset) == 0:
             self.activity.emit(f"No images in {dataset.folder}")
             return True

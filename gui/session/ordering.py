@@ -20,6 +20,7 @@ class Ordering(QObject):
         self.order: list[int] = []           # dataset indices in display/navigation order
         self.scores: dict[int, float] = {}   # mean uncertainty of each image predicted so far
         self.count: int | None = None        # images in the open folder (None: no folder)
+        self.by_uncertainty = False          # the order last chosen, kept for the next folder (the window's prefs)
 
     def reset(self, count: int) -> None:
         """A new folder of ``count`` images: folder order, no scores."""
@@ -35,11 +36,19 @@ class Ordering(QObject):
 
     def sort_by_uncertainty(self) -> None:
         """Most uncertain first (mean uncertainty of the predictions made so far); unknown ones last."""
+        self.by_uncertainty = True
         if self.count is not None:
             self.order = order_by_uncertainty({i: self.scores.get(i) for i in range(self.count)})
             self.order_changed.emit()
 
     def sort_by_name(self) -> None:
+        self.by_uncertainty = False
         if self.count is not None:
             self.order = list(range(self.count))
             self.order_changed.emit()
+
+    def scores_read(self) -> None:
+        """A folder opened and its report's scores are in: sorted by uncertainty again if that was the order last
+        chosen (a walk reopened a pre-labelled folder under review and found it in name order)."""
+        if self.by_uncertainty:
+            self.sort_by_uncertainty()

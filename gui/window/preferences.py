@@ -63,6 +63,7 @@ class Preferences:
     last_folder = _Key("last_folder", "", str)
     last_model = _Key("last_model", "", str)
     resume = _JsonKey("resume", {})              # folder -> file name of the image last open in it
+    sort_by_uncertainty = _Key("navigate/sort_by_uncertainty", False, bool)   # the list's order last chosen
     # Edit
     auto_refine = _Key("edit/auto_refine", True, bool)
     tool = _Key("edit/tool", "pan", str)

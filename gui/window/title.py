@@ -1,5 +1,6 @@
 """Project state in the window frame: the title names the image, folder and model and carries Qt's modified
-marker (*) while the open image holds unsaved work; reopening a folder resumes at the image last open there.
+marker (*) while the open image holds unsaved work; reopening a folder resumes at the image last open there, in the
+order last chosen (by name or by uncertainty).
 
 The last image per folder lives in the user's preferences (gui.window.preferences: 'resume', folder -> image file
 name, the most recent RESUME_LIMIT folders), so it follows the user, not the folder (a teammate opening it starts
@@ -30,6 +31,9 @@ class ProjectState(QObject):
         ctl.image_opened.connect(self._on_image_opened)
         ctl.model_changed.connect(self.update_title)
         ctl.status_changed.connect(self._on_status)
+        ctl.ordering.by_uncertainty = window.prefs.sort_by_uncertainty   # the list's order follows the user too
+        ctl.ordering.order_changed.connect(
+            lambda: setattr(window.prefs, "sort_by_uncertainty", ctl.ordering.by_uncertainty))
         self.update_title()
 
     # ----- title and modified marker --------------------------------------------------------------

@@ -167,3 +167,24 @@ def test_a_second_run_says_it_replaces_another_runs_labels_or_leaves_them(qtbot,
         assert dialog.start()
     assert done.args[0].replaced == 3
     assert "Labelling again 3 pre-labelled with another model or other settings" in dialog.log.toPlainText()
+
+
+def test_the_order_last_chosen_comes_back_with_the_folder(qtbot, window, tmp_path):
+    """A walk reopened a pre-labelled folder under review (sorted most unsure first) and found it in name order."""
+    from engine.batch.report import Row, write_report
+
+    folder = make_folder(tmp_path / "images", n=4)
+    (folder / "labels").mkdir(exist_ok=True)
+    unsure = {"img1.png": 0.01, "img2.png": 0.2, "img3.png": 0.4, "img4.png": 0.3}
+    write_report(folder / "labels", [Row(n, u, (), "labelled") for n, u in unsure.items()])
+    window.ctl.prefetch.enabled = False
+    assert window.open_folder(folder)
+    window.sort_uncertain_action.trigger()
+    assert window.prefs.sort_by_uncertainty
+    assert window.open_folder(folder)                       # reopened: most unsure first, at once
+    ids = window.ctl.dataset.image_id
+    assert [ids(i) for i in window.ctl.ordering.order][:2] == ["img3.png", "img4.png"]
+    window.sort_name_action.trigger()
+    assert not window.prefs.sort_by_uncertainty
+    assert window.open_folder(folder)
+    assert [ids(i) for i in window.ctl.ordering.order] == ["img1.png", "img2.png", "img3.png", "img4.png"]
