@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
-from engine.crf import CRFParams, backend_names, unavailable_backends
+from engine.crf import CRFParams, backend_names
 from engine.crf.params import preset_for_model
 from gui.boot import preload
 from gui.boot.icon import app_icon
@@ -45,6 +45,7 @@ from gui.tools.actions import EditActions
 from gui.window.drop import DropOpener
 from gui.window.layout import WindowLayout
 from gui.window.preferences import Preferences
+from gui.window.restore import restore_preferences
 from gui.window.title import ProjectState
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class MainWindow(QMainWindow):
         self.status.addPermanentWidget(self.learn.status_label)
         self.project = ProjectState(self)
         self.drop = DropOpener(self, self.canvas.viewport(), self.file_list.viewport())
-        self._restore_settings()
+        restore_preferences(self)
         self.layout_state = WindowLayout(self, self.view_menu)
         if not self.ctl.crf.warm:   # once the window is up: loading numba's kernels holds the GIL for a while
             QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
@@ -196,27 +197,6 @@ class MainWindow(QMainWindow):
         tb.changed.toggled.connect(lambda on: self._set_opt("show_changed", on, self.presenter.render_changed))
         tb.before.toggled.connect(lambda on: self._set_opt("before_crf", on, self._on_results_changed))
         tb.opacity.valueChanged.connect(self._on_opacity)
-
-    def _restore_settings(self) -> None:
-        s = self.prefs
-        self.autosave_action.setChecked(s.autosave)
-        self.editing.auto_refine.setChecked(s.auto_refine)
-        self.ctl.edits.auto_refine = self.editing.auto_refine.isChecked()
-        self.toolbar.opacity.setValue(s.opacity)
-        self.presenter.set_opacity(self.toolbar.opacity.value() / 100)
-        backend = s.crf_backend
-        missing = unavailable_backends().get(backend) if backend else None
-        if missing:   # chosen last time, not installed now (pydensecrf is an optional extra)
-            self.show_error(f"CRF engine '{backend}' is not available, using '{self.ctl.crf.backend_name}': {missing}")
-        elif backend and backend in backend_names() and backend != self.ctl.crf.backend_name:
-            self.ctl.crf.set_backend(backend)   # (the engine box follows: backend_set)
-        self.ctl.crf.preferred = self.ctl.crf.backend_name
-        self.ctl.crf.take_params(self.crf_panel.params())   # CRF values are each folder's (_on_folder_opened)
-        if problem := s.storage_problem():
-            self.show_error(problem)
-        self.ctl.loader.set_device(s.device)
-        s.device = self.ctl.loader.device_pref   # (one that cannot be used is not kept: it warned at every start)
-        self.model_menu.set_device_checked(s.device)
 
     # ----- folder / navigation -------------------------------------------------------------------
     def open_folder(self, folder: Path, select: Path | None = None) -> bool:

@@ -37,10 +37,9 @@ BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the 
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
 HELD_PRIOR_BYTES = 512 << 20  # a streamed run holds the (N, W) prior of float16 probabilities up to this (below)
-STREAM_BYTES = 5 << 29  # a streamed run's vertex buffers (stream.vertex_bytes): above this, faint classes are
-#                        pruned at up to 0.1. 2.5 GB: 6 MP x 21 classes keeps two buffers (2.2 GB) and its speed;
-#                        12 MP with the v2 preset prunes to 16-float rows as with 3 GB before the grid was fused
-# (6 MP x 21 classes with the DeepLab v2 preset, 2.2 GB, stays exact: pydensecrf fits there and is compared)
+STREAM_BYTES = 5 << 29  # a streamed run's vertex buffers (stream.vertex_bytes): above it, faint classes are pruned
+#   at up to 0.1. 2.5 GB: 6 MP x 21 classes (v2 preset) keeps two buffers (2.2 GB), exact and as fast (pydensecrf fits
+#   there and is compared); 12 MP with the v2 preset prunes to 16-float rows, as with 3 GB before the grid was fused
 
 
 def _pruning(prior: Prior | StreamPrior) -> dict:
@@ -201,10 +200,9 @@ class FastSession:
         return hist
 
     def release(self) -> None:
-        """Forget what only this image can reuse: its bilateral lattices, iteration histories, Q_0's messages and
-        priors. A batch run calls it after each image, since it never comes back to one, and the window's runner
-        when it moves to another image (engine.crf.runner); the Gaussian lattice (per image size)
-        stays for the next image, and the history's arrays go back to the buffer pool."""
+        """Forget what only this image can reuse (bilateral lattices, histories, Q_0's messages, priors): a batch run
+        after each image, the window's runner on moving to another (engine.crf.runner). The Gaussian lattice (per
+        image size) stays for the next image; the history's arrays go back to the buffer pool."""
         with self._lock:
             for cache, key in self._kept_keys:
                 if cache == "bilateral":
