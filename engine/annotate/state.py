@@ -318,6 +318,16 @@ class ImageState:
         return self.crf_labels if self.crf_labels is not None else self.raw_labels
 
     @property
+    def erased_labels(self) -> np.ndarray | None:
+        """What the eraser's pixels show: the labels under the hand edit. Read from disk, the file's (a walk's
+        eraser left the model's labels of that moment, which learning then took back: 327 px of a class neither the
+        file nor the model had stayed, and were saved); else the latest model result, which they follow."""
+        base = self.disk_labels
+        if self.base == SOURCE_DISK and base is not None and base.shape == self.shape:
+            return base
+        return self.model_labels
+
+    @property
     def dirty(self) -> bool:
         """True when leaving this image without saving would lose the annotator's work."""
         return self.status == Status.EDITED

@@ -132,8 +132,8 @@ class Editor(QObject):
 
     # ----- operations (points are image positions, floats allowed) ---------------------------------
     def begin_stroke(self, point, erase: bool = False, void: bool = False) -> bool:
-        """A brush stroke of the paint class; ``erase``: the eraser (the pixels go back to the model's labels,
-        unlocked); ``void``: paint void, locked (a region nothing learns from and no result relabels)."""
+        """A brush stroke of the paint class; ``erase``: the eraser (the pixels go back to what is under the hand
+        edit, unlocked: the model's labels, or a saved file's); ``void``: paint void, locked (a region nothing learns from and no result relabels)."""
         editable = self._editable()
         if editable is None:
             return False
@@ -257,7 +257,7 @@ class Editor(QObject):
     def _segment(self, pts) -> None:
         editable, segments, kind, cls, _ = self._stroke
         if kind == "eraser":
-            edit = editable.unlock(pts, self.radius, self.state.model_labels)
+            edit = editable.unlock(pts, self.radius, self.state.erased_labels)
         else:
             edit = editable.brush(pts, self.radius, cls)
         segments.append(edit)

@@ -68,3 +68,32 @@ def test_redo_on_a_saved_image_one_came_back_to_gives_back_the_saved_labels(qtbo
     assert np.array_equal(st.locked, locked)
     assert int((st.labels != saved).sum()) == 0 and not st.dirty
     assert window.file_list.status_text(0) != "edited"
+
+
+def test_erasing_a_stroke_on_a_saved_image_gives_back_the_files_labels(qtbot, window, tmp_path, monkeypatch):
+    """A walk: on a saved image one came back to, a brush stroke then the eraser over all of it took the spread and
+    the teaching back, but the erased pixels kept the stroke's class (the model's labels at that moment, before the
+    learning was taken back): 327 px that neither the file nor the model had, and Ctrl+S wrote them."""
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
+    scenes, folder = site_with_cardboard(qtbot, window, tmp_path, 2)
+    assert window.save()
+    saved = read_label_png(folder / "labels" / "img1.png")
+    assert window.go_to(1)
+    wait_image(qtbot, window, 1)
+    wait_ready(qtbot, window)
+    assert window.go_to(0)
+    wait_image(qtbot, window, 0)
+    wait_ready(qtbot, window)
+    stroke = stroke_across(scenes[0].labels, CARDBOARD)
+    paint(window, stroke)
+    st = wait_ready(qtbot, window)
+    assert (np.asarray(st.labels) != saved).any()
+    (x0, y), (x1, _) = stroke.points[0], stroke.points[-1]
+    ed = window.ctl.editor
+    ed.set_radius(stroke.radius + 3)
+    ed.begin_stroke((x0 - 4, y), erase=True)                          # the eraser over the whole stroke
+    ed.stroke_to((x1 + 4, y))
+    ed.end_stroke()
+    st = wait_ready(qtbot, window)
+    assert not np.asarray(st.locked).any()
+    np.testing.assert_array_equal(np.asarray(st.labels), saved)        # the file's labels, everywhere
