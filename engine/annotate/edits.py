@@ -49,6 +49,14 @@ class RegionEdit:
         return int(diff.sum())
 
     @property
+    def teaches(self) -> bool:
+        """Whether the locked class pixels (what the locks teach the model) differ between before and after: paint
+        void over unlocked pixels teaches nothing, and refitting for it moved a walk's head (2,818 -> 69,489 px)."""
+        before = self.before_locked & (self.before_labels != VOID)
+        after = self.after_locked & (self.after_labels != VOID)
+        return bool(np.any(before != after) or np.any(before & (self.before_labels != self.after_labels)))
+
+    @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.before_labels, self.after_labels, self.before_locked, self.after_locked))
 

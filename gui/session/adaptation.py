@@ -395,10 +395,13 @@ class Adaptation(QObject):
         """A hand edit finished with auto-refine on: take what to learn from it (the edit, or the undo/redo being
         replayed) now; the learning starts with start_learning, after the edit's own CRF answer (True: pending).
         A fit still running for earlier locks is superseded: the new one learns every lock."""
-        replay, self._replay, self._pending = self._replay, None, None
+        replay, self._replay = self._replay, None
+        edit = replay[0] if replay is not None else self.editor.last_edit()
+        if edit is not None and not edit.teaches and kind in LEARNS_FROM:   # (void over unlocked pixels: nothing
+            return False   # to learn, and a refit only moved the head; a pending step for earlier edits goes on)
+        self._pending = None
         if not self._active() or st.token != self._token or kind not in LEARNS_FROM or st.edits is None:
             return False
-        edit = replay[0] if replay is not None else self.editor.last_edit()
         key = self.lane.current_key
         if key is not None and key.kind == "adapt":   # its result would ask for a CRF ahead of this edit's
             self.lane.cancel()
