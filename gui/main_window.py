@@ -447,8 +447,11 @@ class MainWindow(QMainWindow):
         """A large image's heat map or uncertainty is coloured in the background: say so until it shows."""
         if text:
             self.status.set_activity(text)
-        elif self.status.activity.text().startswith("Drawing the"):
-            self.status.set_activity("Ready")
+            return
+        self.refresh_legend()   # (its row waited for the layer: a walk's heat map at 6 MP showed with no legend)
+        if self.status.activity.text().startswith("Drawing the"):
+            st = self.ctl.state
+            self.status.set_activity(f"Ready: {st.path.name}" if st is not None else "Ready")
 
     def _on_busy(self, busy: bool) -> None:
         """A job that ends hands over to the next (a prediction to its CRF, a preview to the exact run) after its
