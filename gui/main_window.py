@@ -253,8 +253,8 @@ class MainWindow(QMainWindow):
             return False
         target = self.file_list.step(self.current_index(), delta, self.ctl.ordering.order)
         if target is None or target == self.current_index():   # (a walk's D did nothing, unsaid, at a filter's end)
-            shown = " the filter shows" if self.file_list.filtering else ""
-            self.status.set_activity(f"No image{shown} {'after' if delta > 0 else 'before'} this one in the list")
+            self.status.set_activity(f"No image{' the filter shows' if self.file_list.filtering else ''} "
+                                     f"{'after' if delta > 0 else 'before'} this one in the list")
             return False
         return self.go_to(target)
 
@@ -450,8 +450,7 @@ class MainWindow(QMainWindow):
             return
         self.refresh_legend()   # (its row waited for the layer: a walk's heat map at 6 MP showed with no legend)
         if self.status.activity.text().startswith("Drawing the"):
-            st = self.ctl.state
-            self.status.set_activity(f"Ready: {st.path.name}" if st is not None else "Ready")
+            self.status.set_activity(f"Ready: {self.ctl.state.path.name}" if self.ctl.state is not None else "Ready")
 
     def _on_busy(self, busy: bool) -> None:
         """A job that ends hands over to the next (a prediction to its CRF, a preview to the exact run) after its
