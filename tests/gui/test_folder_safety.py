@@ -9,6 +9,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from engine.folder.journal import DAMAGED_DIRNAME, RecoveryJournal
 from engine.io import transaction
@@ -176,32 +177,38 @@ def test_taking_the_folder_back_never_writes_over_the_other_windows_newer_save(q
         close_window(w1, monkeypatch)
 
 
-def test_a_deleted_labels_folder_is_told_as_such_not_as_another_window(qtbot, tmp_path, env, monkeypatch):
+@pytest.fixture
+def warned_window(tmp_path, monkeypatch):
+    """A window (its folder opened by the test) whose warning boxes are recorded in ``warned``: (title, text)."""
+    warned = []
+    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append((title, text)))
+    w = open_window(tmp_path)
+    w.warned = warned
+    yield w
+    close_window(w, monkeypatch)
+
+
+def test_a_deleted_labels_folder_is_told_as_such_not_as_another_window(qtbot, warned_window, env):
     """A walk deleted labels/ (and, another time, renamed the folder) while the window was open: the box said
     another window had taken the folder over, and nothing said the edits were no longer autosaved."""
     import shutil
     folder, model = env
-    warned = []
-    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append((title, text)))
-    w = open_window(tmp_path)
-    try:
-        start(w, folder, model)
-        wait_ready(qtbot, w)
-        _paint(w)
-        shutil.rmtree(folder / "labels")
-        assert not w.save() and w.ctl.guard.read_only and w.ctl.state.dirty
-        title, text = warned[-1]
-        assert title == "The labels folder is gone" and "is gone (deleted, or the folder was moved" in text
-        assert "no longer autosaved" in text and "Another window" not in text
-        assert "is gone" in w.ctl.guard.why_not()
-        assert w.ctl.take_over_folder() and w.save()                  # made again, and saved there
-        np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), w.ctl.state.labels)
-        assert w.status.activity.text().startswith("Saved")          # the error it resolved does not stay 6 s
-    finally:
-        close_window(w, monkeypatch)
+    w = warned_window
+    start(w, folder, model)
+    wait_ready(qtbot, w)
+    _paint(w)
+    shutil.rmtree(folder / "labels")
+    assert not w.save() and w.ctl.guard.read_only and w.ctl.state.dirty
+    title, text = w.warned[-1]
+    assert title == "The labels folder is gone" and "is gone (deleted, or the folder was moved" in text
+    assert "no longer autosaved" in text and "Another window" not in text
+    assert "is gone" in w.ctl.guard.why_not()
+    assert w.ctl.take_over_folder() and w.save()                      # made again, and saved there
+    np.testing.assert_array_equal(read_label_png(folder / "labels" / "img1.png"), w.ctl.state.labels)
+    assert w.status.activity.text().startswith("Saved")              # the error it resolved does not stay 6 s
 
 
-def test_an_interrupted_save_that_cannot_be_completed_is_told_in_a_box(qtbot, tmp_path, env, monkeypatch):
+def test_an_interrupted_save_that_cannot_be_completed_is_told_in_a_box(qtbot, warned_window, env):
     """A walk's interrupted save could not be completed as the folder opened (a folder stood where its file goes):
     the status bar said so for a moment, then "Ready"."""
     from engine.io.atomic import HOST_TAG
@@ -211,16 +218,10 @@ def test_an_interrupted_save_that_cannot_be_completed_is_told_in_a_box(qtbot, tm
     (labels / ".img1.png.x.tmp").write_bytes(b"staged")
     (labels / f".save-{HOST_TAG}-999999-abc.commit").write_text(json.dumps({"replace": [[".img1.png.x.tmp",
                                                                                           "img1.png"]]}))
-    warned = []
-    monkeypatch.setattr(prompts, "warn", lambda parent, title, text: warned.append((title, text)))
-    w = open_window(tmp_path)
-    try:
-        start(w, folder, model)
-        wait_ready(qtbot, w)
-        assert warned and warned[0][0] == "An interrupted save could not be completed"
-        assert "could not complete the interrupted save" in warned[0][1]
-    finally:
-        close_window(w, monkeypatch)
+    start(warned_window, folder, model)
+    wait_ready(qtbot, warned_window)
+    title, text = warned_window.warned[0]
+    assert title == "An interrupted save could not be completed" and "could not complete the interrupted save" in text
 
 
 def test_damaged_journal_is_announced_and_the_folder_opens(qtbot, tmp_path, env, monkeypatch):

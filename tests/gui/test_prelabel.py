@@ -82,13 +82,17 @@ def test_prelabel_folder_runs_in_the_background_and_updates_the_list(qtbot, wind
     assert scores[window.ctl.ordering.order[0]] == max(scores.values()) and first in names
 
 
-def test_cancel_stops_the_run_and_keeps_what_finished(qtbot, window, tmp_path):
-    folder = make_folder(tmp_path / "images", n=8)
-    model = make_colour_model(tmp_path / "colour.pt")
-    start(window, folder, model)
+def _dialog_on(qtbot, window, tmp_path, n: int):
+    """A folder of ``n`` images opened with the colour model, and the Pre-label dialog open: (folder, dialog)."""
+    folder = make_folder(tmp_path / "images", n=n)
+    start(window, folder, make_colour_model(tmp_path / "colour.pt"))
     qtbot.waitUntil(lambda: window.ctl.classes.predictor is not None and not window.ctl.busy, timeout=20000)
-    dialog = window.prelabel
-    dialog.open_dialog()
+    window.prelabel.open_dialog()
+    return folder, window.prelabel
+
+
+def test_cancel_stops_the_run_and_keeps_what_finished(qtbot, window, tmp_path):
+    folder, dialog = _dialog_on(qtbot, window, tmp_path, 8)
 
     def cancel_on_first(_key, payload):
         if payload[0] == "image":
@@ -144,12 +148,7 @@ def test_a_window_started_on_a_prelabelled_folder_sorts_by_the_report_at_once(qt
 def test_a_second_run_says_it_replaces_another_runs_labels_or_leaves_them(qtbot, window, tmp_path):
     """A walk's second run (other settings: the model adapted on 8 strokes) replaced 1,992 machine labels and their
     scores while the dialog said images done before are skipped. It says which now, and can leave them."""
-    folder = make_folder(tmp_path / "images", n=3)
-    model = make_colour_model(tmp_path / "colour.pt")
-    start(window, folder, model)
-    qtbot.waitUntil(lambda: window.ctl.classes.predictor is not None and not window.ctl.busy, timeout=20000)
-    dialog = window.prelabel
-    dialog.open_dialog()
+    folder, dialog = _dialog_on(qtbot, window, tmp_path, 3)
     with qtbot.waitSignal(dialog.run_finished, timeout=60000):
         assert dialog.start()
     before = label_bytes(folder)

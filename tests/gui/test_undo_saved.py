@@ -16,6 +16,15 @@ def window(qtbot, tmp_path, monkeypatch):
     close_window(w, monkeypatch)
 
 
+def _away_and_back(qtbot, window):
+    """To the second image and back to the first (a saved image one comes back to)."""
+    for i in (1, 0):
+        assert window.go_to(i)
+        wait_image(qtbot, window, i)
+        wait_ready(qtbot, window)
+    return window.ctl.state
+
+
 def test_undo_of_a_saved_stroke_after_visiting_another_image_takes_back_what_it_taught(qtbot, window, tmp_path,
                                                                                        monkeypatch):
     """A walk: add cardboard, paint it on img1, save, go to img2 and back, Undo: the head still held the stroke
@@ -29,12 +38,7 @@ def test_undo_of_a_saved_stroke_after_visiting_another_image_takes_back_what_it_
     wait_ready(qtbot, window)
     assert adapt.taught(CARDBOARD) == (1, 1) and adapt.head is not before
     assert window.save()
-    assert window.go_to(1)
-    wait_image(qtbot, window, 1)
-    wait_ready(qtbot, window)
-    assert window.go_to(0)
-    wait_image(qtbot, window, 0)
-    wait_ready(qtbot, window)
+    _away_and_back(qtbot, window)
     assert window.editing.undo.isEnabled()
     window.editing.undo.trigger()
     wait_ready(qtbot, window)
@@ -53,12 +57,7 @@ def test_redo_on_a_saved_image_one_came_back_to_gives_back_the_saved_labels(qtbo
     assert window.save()
     saved = read_label_png(folder / "labels" / "img1.png")
     assert np.array_equal(st.labels, saved)
-    assert window.go_to(1)
-    wait_image(qtbot, window, 1)
-    wait_ready(qtbot, window)
-    assert window.go_to(0)
-    wait_image(qtbot, window, 0)
-    st = wait_ready(qtbot, window)
+    st = _away_and_back(qtbot, window)
     locked = st.locked.copy()
     window.editing.undo.trigger()
     st = wait_ready(qtbot, window)
@@ -78,12 +77,7 @@ def test_erasing_a_stroke_on_a_saved_image_gives_back_the_files_labels(qtbot, wi
     scenes, folder = site_with_cardboard(qtbot, window, tmp_path, 2)
     assert window.save()
     saved = read_label_png(folder / "labels" / "img1.png")
-    assert window.go_to(1)
-    wait_image(qtbot, window, 1)
-    wait_ready(qtbot, window)
-    assert window.go_to(0)
-    wait_image(qtbot, window, 0)
-    wait_ready(qtbot, window)
+    _away_and_back(qtbot, window)
     stroke = stroke_across(scenes[0].labels, CARDBOARD)
     paint(window, stroke)
     st = wait_ready(qtbot, window)

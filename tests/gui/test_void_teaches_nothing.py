@@ -2,23 +2,16 @@
 as it is. A walk's void stroke, far from a partly erased paper stroke, refitted the head on the same locks and
 turned every belt pixel of the image to paper (2,818 -> 69,489 px); undoing it gave the 2,818 back."""
 import numpy as np
-import pytest
 
 from engine.labels import VOID
 from gui.dialogs import prompts
-from tests.support.gui_fixtures import close_window, open_window, wait_ready
+from tests.support.gui_fixtures import fast_window, wait_ready  # noqa: F401
 from tests.support.own_class_sites import CARDBOARD, paint, site_with_cardboard, stroke_across
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    w = open_window(tmp_path, backend="fast")
-    yield w
-    close_window(w, monkeypatch)
-
-
-def test_a_void_stroke_over_unlocked_pixels_leaves_the_head_and_the_labels_elsewhere(qtbot, window, tmp_path,
+def test_a_void_stroke_over_unlocked_pixels_leaves_the_head_and_the_labels_elsewhere(qtbot, fast_window, tmp_path,
                                                                                         monkeypatch):
+    window = fast_window
     monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.DISCARD)
     scenes, _ = site_with_cardboard(qtbot, window, tmp_path, 1)
     paint(window, stroke_across(scenes[0].labels, CARDBOARD))

@@ -38,6 +38,14 @@ def window(qtbot, tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def fast_window(qtbot, tmp_path, monkeypatch):
+    """A window on the fast CRF engine (the app's own; no pydensecrf needed)."""
+    w = open_window(tmp_path, backend="fast")
+    yield w
+    close_window(w, monkeypatch)
+
+
+@pytest.fixture
 def env(tmp_path):
     """A folder of 3 synthetic images and a tiny colour-classifying model."""
     return make_folder(tmp_path / "images", n=3), make_colour_model(tmp_path / "colour.pt")
