@@ -5,15 +5,13 @@ import pytest
 
 from engine.io.labels import read_label_png
 from gui.dialogs import prompts
-from tests.support.gui_fixtures import close_window, open_window, wait_image, wait_ready
+from tests.support.gui_fixtures import fast_window, wait_image, wait_ready  # noqa: F401
 from tests.support.own_class_sites import CARDBOARD, paint, site_with_cardboard, stroke_across
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    w = open_window(tmp_path, backend="fast")
-    yield w
-    close_window(w, monkeypatch)
+def window(fast_window):
+    return fast_window
 
 
 def _away_and_back(qtbot, window):
