@@ -36,8 +36,9 @@ class CanvasTool:
         """A key pressed while the canvas has focus (shortcuts of actions are handled before this)."""
         return False
 
-    def wants_escape(self) -> bool:
-        """Whether Esc is the tool's now (half-done work to drop) rather than the window's Cancel shortcut."""
+    def wants_key(self, event) -> bool:
+        """Whether this key is the tool's now (half-done work: Esc drops it, Ctrl+Z its last step) rather than the
+        window's shortcut (Cancel running work, Undo the last edit)."""
         return False
 
     def activate(self, canvas: "Canvas") -> None:
@@ -287,9 +288,8 @@ class Canvas(QGraphicsView):
         super().mouseDoubleClickEvent(event)
 
     def event(self, event) -> bool:  # noqa: A003 (Qt name)
-        if event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_Escape and \
-                self._tool and self._tool.wants_escape():
-            event.accept()   # a KeyPress for the tool follows, not the window's Esc (Cancel running work)
+        if event.type() == QEvent.Type.ShortcutOverride and self._tool and self._tool.wants_key(event):
+            event.accept()   # a KeyPress for the tool follows, not the window's shortcut
             return True
         return super().event(event)
 

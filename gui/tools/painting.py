@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
 from gui.session.editor import Editor
@@ -121,8 +121,8 @@ class PickTool(EditTool):
 
 
 class PolygonTool(EditTool):
-    """Click points, then double-click or Enter to fill the polygon (Backspace drops the last point, Esc the
-    polygon). Or drag: a freehand lasso filled on release."""
+    """Click points, then double-click or Enter to fill the polygon (Backspace or Ctrl+Z drops the last point, Esc
+    the polygon). Or drag: a freehand lasso filled on release."""
     name, title = "polygon", "Polygon / lasso"
     cursor = Qt.CursorShape.CrossCursor
     DRAG_PX = 4.0   # screen pixels of travel before a press-and-move becomes a lasso
@@ -193,8 +193,8 @@ class PolygonTool(EditTool):
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.points:
             self.finish()
             return True
-        if event.key() == Qt.Key.Key_Backspace and self.points:
-            self.points.pop()
+        if (event.key() == Qt.Key.Key_Backspace or event.matches(QKeySequence.StandardKey.Undo)) and self.points:
+            self.points.pop()   # (Ctrl+Z too, as in labelme: a walk's undid the last finished edit instead)
             self._draw()
             return True
         if event.key() == Qt.Key.Key_Escape and self.points:
@@ -202,13 +202,17 @@ class PolygonTool(EditTool):
             return True
         return False
 
-    def wants_escape(self) -> bool:
-        return bool(self.points)
+    def wants_key(self, event) -> bool:
+        return bool(self.points) and (event.key() == Qt.Key.Key_Escape or
+                                      event.matches(QKeySequence.StandardKey.Undo))
 
     def finish(self) -> None:
-        """Fill the polygon (needs 3 distinct pixels) and start over."""
+        """Fill the polygon (needs 3 distinct pixels) and start over; fewer are said, not silently dropped."""
         points = self.points
         self.cancel()
+        if len({(int(x), int(y)) for x, y in points}) < 3:
+            self.editor.message.emit("A polygon needs at least 3 points: click 3 or more, then Enter")
+            return
         self.editor.polygon(points)
 
     def _draw(self) -> None:

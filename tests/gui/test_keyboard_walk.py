@@ -77,6 +77,33 @@ def test_esc_drops_the_polygon_being_drawn(qtbot, window, env):
     assert int(window.ctl.state.locked.sum()) > 800              # the filled triangle, not its outline
 
 
+def test_ctrl_z_while_drawing_a_polygon_drops_its_last_point_and_two_points_are_said(qtbot, window, env):
+    """A walk: Ctrl+Z while placing polygon points undid the last finished edit and kept the points (labelme drops
+    the last point); two points and Enter did nothing, unsaid."""
+    _opened(qtbot, window, env)
+    window.editing.set_tool("polygon")
+    tool, canvas = window.editing.tools["polygon"], window.canvas
+    window.ctl.editor.set_radius(3)
+    window.ctl.editor.begin_stroke((5, 5))
+    window.ctl.editor.stroke_to((20, 5))
+    window.ctl.editor.end_stroke()                               # a finished edit Ctrl+Z must leave alone
+    stack = window.ctl.editor.stack()
+    done = stack.index()
+    focus_on(qtbot, window, canvas)
+    for p in ((10, 10), (60, 12), (30, 50)):
+        tool.on_press(canvas, QPointF(*p), None)
+        tool.release(canvas, QPointF(*p), None)
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert tool.points == [(10.0, 10.0), (60.0, 12.0)] and stack.index() == done
+    errors = []
+    window.ctl.editor.message.connect(errors.append)
+    qtbot.keyClick(canvas, Qt.Key.Key_Return)
+    assert tool.points == [] and stack.index() == done
+    assert errors == ["A polygon needs at least 3 points: click 3 or more, then Enter"]
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)   # no points: the window's Undo
+    qtbot.waitUntil(lambda: stack.index() == done - 1, timeout=5000)
+
+
 def test_ctrl_equals_zooms_in(qtbot, window, env):
     _opened(qtbot, window, env)
     focus_on(qtbot, window, window.canvas)
