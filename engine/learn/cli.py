@@ -47,7 +47,7 @@ def finetune_main(argv: list[str]) -> int:
     problems on stderr (exit 2), Ctrl+C writes nothing (exit 130); stdout says what was written."""
     import torch
 
-    from .finetune import Recipe, train_on_folder
+    from .finetune import HOLDOUT_MIN, Recipe, train_on_folder
 
     args = build_finetune_parser().parse_args(argv)
     if args.threads > 0:
@@ -77,6 +77,9 @@ def finetune_main(argv: list[str]) -> int:
         prov = result.provenance
         mious = prov["held_out_miou"]
         miou = f", held-out mIoU {mious[0][1] * 100:.1f}% -> {mious[-1][1] * 100:.1f}%" if mious else ""
+        if not prov["held_out"] and args.holdout > 0:   # (a walk's 4 saved images gave no score, unsaid why)
+            miou += (f" (none held out: {len(prov['images'])} saved images are all needed to train; from "
+                     f"{HOLDOUT_MIN} on, {args.holdout:g} of them are held out and scored)")
         if result.folder_head is not None:
             with_head = (f", {result.head_miou * 100:.1f}% with the head" if result.head_miou is not None else "")
             miou += (f"; kept a head over the folder's classes, fitted to {prov['folder_head']['fitted_on']} "

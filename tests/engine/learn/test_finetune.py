@@ -112,6 +112,17 @@ def test_pre_labelled_files_are_not_training_data_until_a_person_saves_them(tmp_
         saved_images(folder)
 
 
+def test_too_few_saved_images_to_hold_any_out_is_said(tmp_path, capsys):
+    """A walk fine-tuned on 4 saved images: '0 held out', no score, and nothing said why."""
+    folder, model = _saved_folder(tmp_path, n=4)
+    out = tmp_path / "new.pt"
+    assert main(["finetune", str(folder), "--model", str(model), "--out", str(out), "--epochs", "1",
+                 "--batch-size", "2", "--crop", "64", "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "4 training images, 0 held out (none held out: 4 saved images are all needed to train; from 5 on, 0.2 " \
+           "of them are held out and scored)" in text
+
+
 def test_no_saved_labels_is_refused_before_training(tmp_path, capsys):
     folder = make_folder(tmp_path / "images", n=2)
     model = make_colour_model(tmp_path / "colour.pt")
