@@ -273,15 +273,26 @@ class Dataset:
             except BaseException:
                 txn.abort()
                 raise
+        aside = None
         if keep_aside and entry.label_path.exists():
-            target = aside_name(entry.label_path, ".replaced")
+            aside = aside_name(entry.label_path, ".replaced")
             try:
-                entry.label_path.replace(target)
+                entry.label_path.replace(aside)
             except OSError as e:
+                txn.abort()
                 raise LabelIOError(f"could not keep {entry.label_path} aside before replacing it: "
                                    f"{e.strerror or e}. Nothing was written") from e
-            self.kept_aside.append((entry.label_path, target))
-        txn.commit()
+        try:
+            txn.commit()
+        except LabelIOError:
+            if aside is not None and not entry.label_path.exists():   # nothing took its place: it goes back
+                try:
+                    aside.replace(entry.label_path)
+                except OSError:
+                    self.kept_aside.append((entry.label_path, aside))   # (still aside: said, never lost)
+            raise
+        if aside is not None:
+            self.kept_aside.append((entry.label_path, aside))
         if project_text is not None:
             self.project.committed(project_text)
         machine = provenance is not None and provenance.machine_made

@@ -355,3 +355,26 @@ def test_a_rename_that_fails_in_the_subfolder_leaves_the_labels_as_they_were(tmp
     with pytest.raises(LabelIOError, match="interrupted"):
         txn.commit()
     assert (folder / "a.png").read_bytes() == b"old png"
+
+
+def test_a_file_kept_aside_goes_back_when_the_save_fails(tmp_path, monkeypatch):
+    """A save that keeps the label file there aside (<name>.replaced: it changed on disk, or cannot be used) moved
+    it before the commit; a full disk at the commit record then left the folder without it, under 'Nothing was
+    changed on disk'."""
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+    _save(ds, 0)
+    png = ds.labels_dir / "img1.png"
+    before = png.read_bytes()
+    real = transaction.write_bytes_atomic
+
+    def no_space(path, data):
+        if str(path).endswith(".commit"):
+            raise LabelIOError(f"could not save {path}: the disk is full.") from OSError(errno.ENOSPC, "full")
+        return real(path, data)
+    monkeypatch.setattr(transaction, "write_bytes_atomic", no_space)
+    with pytest.raises(LabelIOError, match="Nothing was changed on disk"):
+        ds.save(0, _labels(1), OLD, keep_aside=True)
+    assert png.read_bytes() == before and not png.with_name("img1.png.replaced").exists() and ds.kept_aside == []
+    monkeypatch.undo()
+    ds.save(0, _labels(1), OLD, keep_aside=True)                      # and kept aside when the save works
+    assert png.with_name("img1.png.replaced").read_bytes() == before and len(ds.kept_aside) == 1
