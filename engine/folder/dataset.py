@@ -257,22 +257,25 @@ class Dataset:
             raise LabelIOError(f"{self.labels_dir}: cannot create the labels folder ({explain_os_error(e)}). Nothing "
                                f"was saved; your edits are still in memory. {what_to_do(e)}") from e
         txn = SaveTransaction(self.labels_dir)
-        project_text = self.project.stage(txn)   # the class list travels with the labels that use it
         png = encode_label_png(labels, class_list)
-        txn.stage(entry.label_path, png)
-        if project_text is None:
-            txn.stage(self.labels_dir / CLASS_NAMES_FILE, encode_class_names(class_list))
-        if provenance is not None:
-            provenance = provenance.for_file(png)   # the sidecar names the exact file it describes
-            txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
-        else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
-            txn.remove(sidecar_path(entry.label_path))
-        if also is not None:
-            try:
+        try:   # (a failure names the file that failed: the image's labels say whose save it was)
+            project_text = self.project.stage(txn)   # the class list travels with the labels that use it
+            txn.stage(entry.label_path, png)
+            if project_text is None:
+                txn.stage(self.labels_dir / CLASS_NAMES_FILE, encode_class_names(class_list))
+            if provenance is not None:
+                provenance = provenance.for_file(png)   # the sidecar names the exact file it describes
+                txn.stage(sidecar_path(entry.label_path), encode_provenance(provenance))
+            else:  # a sidecar left from earlier labels would describe (and may call machine-made) what is not there
+                txn.remove(sidecar_path(entry.label_path))
+            if also is not None:
                 also(txn)
-            except BaseException:
-                txn.abort()
-                raise
+        except LabelIOError as exc:
+            txn.abort()
+            raise LabelIOError(f"saving the labels of {entry.path.name}: {exc}") from exc
+        except BaseException:
+            txn.abort()
+            raise
         aside = None
         if keep_aside and entry.label_path.exists():
             aside = aside_name(entry.label_path, ".replaced")
