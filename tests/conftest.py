@@ -36,10 +36,11 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(autouse=True)
 def _no_unasked_changed_on_disk_box(monkeypatch):
-    """The "Labels changed on disk" question is modal: a window test that reached it unplanned would wait forever
+    """The "Labels changed on disk" and "Image changed on disk" questions are modal: a window test that reached it unplanned would wait forever
     (one did, after the check came in). Such a test fails instead; one that means it patches the question."""
     prompts = sys.modules.get("gui.dialogs.prompts")   # (loaded only by the window's tests: engine tests need no Qt)
     if prompts is not None:
         def unasked(parent, path):
-            raise AssertionError(f"unexpected 'Labels changed on disk' question for {path}")
+            raise AssertionError(f"unexpected 'changed on disk' question for {path}")
         monkeypatch.setattr(prompts, "ask_changed_on_disk", unasked)
+        monkeypatch.setattr(prompts, "ask_image_changed", unasked)

@@ -56,6 +56,7 @@ class ImageState:
     #                                        save keeps that file aside instead of overwriting it
     label_stamp: tuple | None = None       # engine.folder.opening.file_stamp of the label file when it was read (or
     #                                        last saved here): a save that finds another asks before writing over it
+    image_stamp: tuple | None = None       # engine.folder.opening.image_stamp of the image file its pixels are from
     void_mask: np.ndarray | None = field(default=None, repr=False)   # (H, W) bool, fully transparent: void in
     #                                                                   every model result (engine.predict)
     disk_labels: np.ndarray | None = field(default=None, repr=False)  # the file's labels this opening started

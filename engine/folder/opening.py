@@ -3,6 +3,7 @@ is wrong with them said rather than raised. Worker-thread work: decoding a large
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class OpenedImage:
     problem: str | None
     hand: np.ndarray | None = None
     label_stamp: tuple | None = None   # file_stamp of the label file, taken before it was read
+    image_stamp: tuple | None = None   # image_stamp of the image file, taken before it was read
 
 
 def file_stamp(path: Path) -> tuple | None:
@@ -42,9 +44,20 @@ def file_stamp(path: Path) -> tuple | None:
         return ("unreadable", exc.errno)
 
 
+def image_stamp(path: Path) -> tuple | None:
+    """Size and modification time of an image file (its bytes would cost too much to hash at 100 MP), or None where
+    there is none: a save asks before writing labels drawn on an image another program has since replaced."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
 def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImage:
     """Image ``index`` of ``dataset`` with the folder's scaling (or ``cached``'s pixels, a prefetched image) and its
     saved labels. Raises EngineError only when the image itself cannot be read."""
+    pixels = image_stamp(dataset[index].path)
     if cached is None:
         image, alpha = dataset.read_image(index, background, with_alpha=True)
     else:
@@ -61,7 +74,7 @@ def read_for_opening(dataset, index: int, background, cached=None) -> OpenedImag
     except EngineError as exc:
         problem = str(exc)
     hand = None if saved is None or machine else _hand_edited(dataset[index].label_path, saved.shape)
-    return OpenedImage(image, alpha, saved, machine, problem, hand, stamp)
+    return OpenedImage(image, alpha, saved, machine, problem, hand, stamp, pixels)
 
 
 def _hand_edited(label_path, shape) -> np.ndarray | None:

@@ -169,3 +169,19 @@ def ask_changed_on_disk(parent, path) -> bool:
     box.setDefaultButton(keep)
     box.exec()
     return box.clickedButton() is keep
+
+
+def ask_image_changed(parent, path) -> bool:
+    """The open image's file changed on disk after its pixels were read: True to save the labels anyway (they were
+    drawn on the image as it was), False (the default) to cancel."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Image changed on disk")
+    box.setText(f"{path.name} was changed on disk after it was opened: another program replaced or edited it.")
+    box.setInformativeText("Your labels were drawn on the image as it was. Save them anyway, or cancel (your edits "
+                           "stay in memory; opening the image again shows the new file)?")
+    save = box.addButton("&Save anyway", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is save

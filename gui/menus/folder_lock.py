@@ -49,6 +49,7 @@ class FolderLockActions:
         guard.ask = lambda holder, folder: ask_lock_choice(window, holder, folder)
         window.ctl.saver.ask_changed = lambda path: KEEP_THEIRS_ASIDE if prompts.ask_changed_on_disk(window, path) \
             else SAVE_CANCELLED   # (a label file another window saved after a take-over: never written over unasked)
+        window.ctl.saver.ask_image_changed = lambda path: prompts.ask_image_changed(window, path)
         guard.mode_changed.connect(self._on_mode)
         guard.lost.connect(lambda msg: prompts.warn(
             window, "The labels folder is gone" if guard.gone else "This folder was taken over", msg))

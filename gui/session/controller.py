@@ -22,7 +22,7 @@ from engine.annotate.state import ImageState
 from engine.batch.report import read_scores
 from engine.errors import EngineError
 from engine.folder.dataset import Dataset, Status
-from engine.folder.opening import file_stamp, next_readable, read_for_opening
+from engine.folder.opening import file_stamp, image_stamp, next_readable, read_for_opening
 from engine.models.device import describe
 from engine.predict import transparent_mask
 from gui.session.adaptation import Adaptation
@@ -255,6 +255,7 @@ class AnnotatorController(QObject):
             self.open_index(key.index)
             return
         st.take_pixels(image, key.token, transparent_mask(alpha))
+        st.image_stamp = image_stamp(st.path)   # (the same file read again: its pixels are the file's now)
         self.pixels_changed.emit()
         self.request_predict()
 
@@ -268,7 +269,7 @@ class AnnotatorController(QObject):
         opened, cached = result
         state = ImageState(index=index, path=self.dataset[index].path, image=opened.image, token=token,
                            void_mask=transparent_mask(opened.alpha), label_file_unusable=bool(opened.problem),
-                           label_stamp=opened.label_stamp)
+                           label_stamp=opened.label_stamp, image_stamp=opened.image_stamp)
         if opened.saved is not None:
             state.set_saved_labels(opened.saved, machine=opened.machine, hand=opened.hand)
             kept = self.image.kept_labels(state)

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from engine.errors import EngineError
-from engine.folder.opening import file_stamp
+from engine.folder.opening import file_stamp, image_stamp
 
 LEARN_BEFORE_SAVE = "Learning from the last correction before saving…"
 KEEP_THEIRS_ASIDE, CANCEL = "keep aside", "cancel"   # answers to ask_changed
@@ -38,6 +38,9 @@ class Saving(QObject):
         # <name>.replaced) or CANCEL. Widget-free: the window sets it to a question (gui.dialogs.prompts); headless,
         # nothing is ever written over unasked.
         self.ask_changed = lambda path: KEEP_THEIRS_ASIDE
+        # The image file changed on disk since its pixels were read (another program replaced it): the labels were
+        # drawn on the image as it was. ask_image_changed(path) -> True saves them anyway (headless: it does).
+        self.ask_image_changed = lambda path: True
 
     def save(self) -> bool:
         """Write the open image's labels (atomic) with the folder's class list and the head. False (and an error)
@@ -73,6 +76,8 @@ class Saving(QObject):
         keep_unknown = self.classes.resolve_unknown()   # label values that are not classes: the user decides
         if keep_unknown is None:
             return False
+        if not self._image_as_read(st):
+            return False
         keep_aside = self._keep_aside(st, entry.label_path)
         if keep_aside is None:
             return False
@@ -99,6 +104,16 @@ class Saving(QObject):
         if moved := dataset.pop_kept_aside():   # a label file that could not be used, renamed
             self.error.emit(moved)
         return True
+
+    def _image_as_read(self, st) -> bool:
+        """The image file is the one the labels were drawn on, or the user saves anyway (a walk replaced a 320x240
+        image by a 500x360 one while it was open, and the save wrote the old size's labels without a word)."""
+        now = image_stamp(st.path)
+        if now is None or st.image_stamp is None or now == st.image_stamp or self.ask_image_changed(st.path):
+            return True
+        self.error.emit(f"Not saved: {st.path.name} changed on disk after it was opened; your edits are still in "
+                        "memory (open the image again to label the new file).")
+        return False
 
     def _keep_aside(self, st, label_path: Path) -> bool | None:
         """Whether the save keeps the label file there aside (<name>.replaced) instead of writing over it: one that

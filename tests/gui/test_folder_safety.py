@@ -224,6 +224,28 @@ def test_an_interrupted_save_that_cannot_be_completed_is_told_in_a_box(qtbot, wa
     assert title == "An interrupted save could not be completed" and "could not complete the interrupted save" in text
 
 
+def test_an_image_replaced_on_disk_while_open_is_asked_about_before_its_labels_are_saved(qtbot, tmp_path, env,
+                                                                                       monkeypatch):
+    """A walk replaced an open 320x240 image by a 500x360 one: the save wrote the old size's labels, unsaid."""
+    from PIL import Image
+    folder, model = env
+    asked, answer = [], [False]
+    monkeypatch.setattr(prompts, "ask_image_changed", lambda parent, path: asked.append(path.name) or answer[0])
+    w = open_window(tmp_path)
+    try:
+        start(w, folder, model)
+        wait_ready(qtbot, w)
+        _paint(w)
+        assert w.save() and asked == []                              # the file it read: no question
+        _paint(w, (30, 40))
+        Image.fromarray(np.zeros((36, 50, 3), np.uint8)).save(folder / "img1.png")   # another program's image
+        assert not w.save() and asked == ["img1.png"] and w.ctl.state.dirty
+        answer[0] = True
+        assert w.save() and len(asked) == 2                           # saved anyway, as asked
+    finally:
+        close_window(w, monkeypatch)
+
+
 def test_damaged_journal_is_announced_and_the_folder_opens(qtbot, tmp_path, env, monkeypatch):
     folder, model = env
     journal = RecoveryJournal(folder / "labels" / ".recovery")
