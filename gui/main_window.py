@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
         c.learnt.set_aside.connect(lambda text: prompts.notice(self, "What the model learnt could not be restored",
                                                                 text))
         c.score_changed.connect(self.file_list.set_score)
-        c.order_changed.connect(lambda: self.file_list.set_order(c.ordering.order))
+        c.order_changed.connect(lambda: (self.file_list.set_order(c.ordering.order), self._show_position()))
         c.ask_restore = lambda entries: prompts.ask_restore(self, entries)
         c.recovery.damaged.connect(lambda records: damaged_journal.show_damaged_journal(self, records))
         ed = c.editor
@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
         ds, i = self.ctl.dataset, self.ctl.index
         if ds is not None and i >= 0:
             self.file_list.set_current(i)
-            self.status.set_position(ds.progress_text(i))
+            self.status.set_position(self.ctl.ordering.position_text(i))
 
     def go(self, delta: int) -> bool:
         """Step through the rows the list shows (folder order or by uncertainty, narrowed by the filter)."""

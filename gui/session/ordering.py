@@ -47,6 +47,14 @@ class Ordering(QObject):
             self.order = list(range(self.count))
             self.order_changed.emit()
 
+    def position_text(self, index: int) -> str:
+        """'image 5/100' for dataset index ``index``: its place in the order shown (a walk sorted by uncertainty read
+        'image 902/2000' for the list's 15th row), which the status bar says."""
+        if not self.count:
+            return "no images"
+        place = self.order.index(index) if index in self.order else index
+        return f"image {place + 1}/{self.count}" + (" (most unsure first)" if self.by_uncertainty else "")
+
     def scores_read(self) -> None:
         """A folder opened and its report's scores are in: sorted by uncertainty again if that was the order last
         chosen (a walk reopened a pre-labelled folder under review and found it in name order)."""

@@ -183,6 +183,8 @@ def test_the_order_last_chosen_comes_back_with_the_folder(qtbot, window, tmp_pat
     assert window.open_folder(folder)                       # reopened: most unsure first, at once
     ids = window.ctl.dataset.image_id
     assert [ids(i) for i in window.ctl.ordering.order][:2] == ["img3.png", "img4.png"]
+    row = window.ctl.ordering.order.index(window.ctl.index) + 1      # the list's row, not the file's place
+    qtbot.waitUntil(lambda: window.status.position.text() == f"image {row}/4 (most unsure first)", timeout=5000)
     window.sort_name_action.trigger()
     assert not window.prefs.sort_by_uncertainty
     assert window.open_folder(folder)
