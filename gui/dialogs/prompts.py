@@ -154,34 +154,36 @@ def ask_replace_saved(parent, names: list[str]) -> str:
     return REPLACE if clicked is replace else KEEP if clicked is keep else CANCEL
 
 
+def _warn_and_choose(parent, title: str, text: str, question: str, yes: str, yes_is_default: bool) -> bool:
+    """A warning with one action button and Cancel: True if the action was chosen."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle(title)
+    box.setText(text)
+    box.setInformativeText(question)
+    action = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(action if yes_is_default else QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is action
+
+
 def ask_changed_on_disk(parent, path) -> bool:
     """The open image's label file changed on disk after it was read: True to save and keep that file aside as
     <name>.replaced (the default: nothing is lost), False to cancel the save."""
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Warning)
-    box.setWindowTitle("Labels changed on disk")
-    box.setText(f"{path.name} was changed on disk after this window read it: another window or program saved "
-                "labels for this image.")
-    box.setInformativeText(f"Save your labels and keep that file as {path.name}.replaced beside it, or cancel and "
-                           "leave it as it is (your edits stay in memory)?")
-    keep = box.addButton("&Save, keep theirs aside", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(keep)
-    box.exec()
-    return box.clickedButton() is keep
+    return _warn_and_choose(
+        parent, "Labels changed on disk",
+        f"{path.name} was changed on disk after this window read it: another window or program saved labels for "
+        "this image.",
+        f"Save your labels and keep that file as {path.name}.replaced beside it, or cancel and leave it as it is "
+        "(your edits stay in memory)?", "&Save, keep theirs aside", True)
 
 
 def ask_image_changed(parent, path) -> bool:
     """The open image's file changed on disk after its pixels were read: True to save the labels anyway (they were
     drawn on the image as it was), False (the default) to cancel."""
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Warning)
-    box.setWindowTitle("Image changed on disk")
-    box.setText(f"{path.name} was changed on disk after it was opened: another program replaced or edited it.")
-    box.setInformativeText("Your labels were drawn on the image as it was. Save them anyway, or cancel (your edits "
-                           "stay in memory; opening the image again shows the new file)?")
-    save = box.addButton("&Save anyway", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    box.exec()
-    return box.clickedButton() is save
+    return _warn_and_choose(
+        parent, "Image changed on disk",
+        f"{path.name} was changed on disk after it was opened: another program replaced or edited it.",
+        "Your labels were drawn on the image as it was. Save them anyway, or cancel (your edits stay in memory; "
+        "opening the image again shows the new file)?", "&Save anyway", False)

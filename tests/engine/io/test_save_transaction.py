@@ -98,9 +98,8 @@ def test_a_failed_save_gives_advice_that_fits_its_cause(tmp_path, monkeypatch, c
     assert advice in str(info.value) and ("Free space" in str(info.value)) == (code == errno.ENOSPC)
 
 
-def test_full_disk_at_the_commit_record_keeps_the_old_set(tmp_path, monkeypatch):
-    ds = Dataset(make_folder(tmp_path / "f", n=1))
-    _save(ds, 0)
+def _full_at_the_commit_record(monkeypatch) -> None:
+    """The disk fills up as a save writes its commit record (every staged file is whole)."""
     real = transaction.write_bytes_atomic
 
     def no_space(path, data):
@@ -108,6 +107,12 @@ def test_full_disk_at_the_commit_record_keeps_the_old_set(tmp_path, monkeypatch)
             raise LabelIOError(f"could not save {path}: the disk is full.") from OSError(errno.ENOSPC, "full")
         return real(path, data)
     monkeypatch.setattr(transaction, "write_bytes_atomic", no_space)
+
+
+def test_full_disk_at_the_commit_record_keeps_the_old_set(tmp_path, monkeypatch):
+    ds = Dataset(make_folder(tmp_path / "f", n=1))
+    _save(ds, 0)
+    _full_at_the_commit_record(monkeypatch)
     with pytest.raises(LabelIOError, match="Nothing was changed on disk"):
         _save(ds, 1, NEW)
     assert _consistent_set(ds.labels_dir) == (0, "0 bg\n1 a\n2 b\n") and _leftovers(ds.labels_dir) == []
@@ -367,13 +372,7 @@ def test_a_file_kept_aside_goes_back_when_the_save_fails(tmp_path, monkeypatch):
     _save(ds, 0)
     png = ds.labels_dir / "img1.png"
     before = png.read_bytes()
-    real = transaction.write_bytes_atomic
-
-    def no_space(path, data):
-        if str(path).endswith(".commit"):
-            raise LabelIOError(f"could not save {path}: the disk is full.") from OSError(errno.ENOSPC, "full")
-        return real(path, data)
-    monkeypatch.setattr(transaction, "write_bytes_atomic", no_space)
+    _full_at_the_commit_record(monkeypatch)
     with pytest.raises(LabelIOError, match="Nothing was changed on disk"):
         ds.save(0, _labels(1), OLD, keep_aside=True)
     assert png.read_bytes() == before and not png.with_name("img1.png.replaced").exists() and ds.kept_aside == []
