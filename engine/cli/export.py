@@ -108,7 +108,7 @@ def _unique(classes, path):
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from engine.folder.dataset import Dataset
-    from engine.io.dataset_export import EXPORTERS, saved_class_list
+    from engine.io.dataset_export import EXPORTERS, saved_class_list, unreviewed_note
     from engine.labels import load_class_list
 
     progress = _Progress(args.kind)
@@ -141,14 +141,5 @@ def main(argv: list[str]) -> int:
               "with --force", file=sys.stderr)
         return 130
     progress.close()
-    print(f"exported {summary} as {args.kind} to {args.out}{_machine_note(machine, args.reviewed)}")
+    print(f"exported {summary} as {args.kind} to {args.out}{unreviewed_note(machine, args.reviewed, '--reviewed')}")
     return 0
-
-
-def _machine_note(machine: int, reviewed: bool) -> str:
-    """What the export did with pre-labelled labels nobody reviewed: said, so it is never a surprise."""
-    if not machine:
-        return ""
-    if reviewed:
-        return f" ({machine} pre-labelled, not reviewed, left out)"
-    return f" ({machine} of them pre-labelled, not reviewed: --reviewed leaves them out)"

@@ -20,8 +20,8 @@ from .labels import CLASS_NAMES_FILE, read_label_palette, read_label_png
 from .voc_export import VocItem, check_names, split_names, voc_labelmap, write_voc
 from .yolo_export import YOLO_NAMES, YoloItem, write_yolo_seg
 
-__all__ = ["saved_entries", "saved_labels", "export_coco", "export_labelme", "export_voc", "export_cvat_masks",
-           "export_yolo_seg", "EXPORTERS", "writes_file", "target_conflict", "saved_class_list"]
+__all__ = ["saved_entries", "saved_labels", "unreviewed_note", "export_coco", "export_labelme", "export_voc",
+           "export_cvat_masks", "export_yolo_seg", "EXPORTERS", "writes_file", "target_conflict", "saved_class_list"]
 
 
 def writes_file(kind: str, target: Path) -> bool:
@@ -45,6 +45,16 @@ def target_conflict(kind: str, target: Path) -> tuple[str, str]:
     except OSError:
         busy = False
     return "", (f"{target} is not empty" if busy else "")
+
+
+def unreviewed_note(machine: int, reviewed: bool, option: str) -> str:
+    """What an export did with the ``machine`` pre-labelled files nobody reviewed (said, never a surprise):
+    ``reviewed``: left out; else included, and ``option`` (the CLI's flag, the window's menu entry) leaves them out."""
+    if not machine:
+        return ""
+    if reviewed:
+        return f" ({machine} pre-labelled, not reviewed, left out)"
+    return f" ({machine} of them pre-labelled, not reviewed: {option} leaves them out)"
 
 
 def saved_entries(dataset) -> list:

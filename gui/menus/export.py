@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
 from engine.errors import LabelIOError, check_cancel
-from engine.io.dataset_export import EXPORTERS, target_conflict
+from engine.io.dataset_export import EXPORTERS, target_conflict, unreviewed_note
 from gui.dialogs import prompts
 from gui.session.lanes import Lane
 
@@ -95,12 +95,7 @@ class ExportMenu(QMenu):
                              val_fraction=VOC_VAL_FRACTION, seed=VOC_SEED, progress=progress)
             except ValueError as exc:   # labels that do not fit the class list, names a format cannot hold
                 raise LabelIOError(str(exc)) from exc
-            if machine and reviewed:
-                return f"{summary} ({machine} pre-labelled, not reviewed, left out)"
-            if machine:
-                return f"{summary} ({machine} of them pre-labelled, not reviewed: Export > Only labels a person " \
-                       "saved leaves them out)"
-            return summary
+            return summary + unreviewed_note(machine, reviewed, "Export > Only labels a person saved")
         self.lane.submit((kind, str(target)), job)
         w.status.set_activity(f"Exporting {kind} to {target}…")
         return True

@@ -133,7 +133,8 @@ class Editor(QObject):
     # ----- operations (points are image positions, floats allowed) ---------------------------------
     def begin_stroke(self, point, erase: bool = False, void: bool = False) -> bool:
         """A brush stroke of the paint class; ``erase``: the eraser (the pixels go back to what is under the hand
-        edit, unlocked: the model's labels, or a saved file's); ``void``: paint void, locked (a region nothing learns from and no result relabels)."""
+        edit, unlocked: the model's labels, or a saved file's); ``void``: paint void, locked (a region nothing
+        learns from and no result relabels)."""
         editable = self._editable()
         if editable is None:
             return False
