@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 NEW_CLASS_MARGIN = 8.0
+UNTAUGHT_MARGIN = 16.0   # an untaught row of an adapted head: below its known rows as adapted (FolderHead.untaught)
 DEFAULT_GATE = 0.9
 DEFAULT_GATE_NEW = 0.99
 N_COLOUR = 6          # per cell: mean and standard deviation of the 3 input channels
@@ -162,6 +163,32 @@ class FolderHead(nn.Module):
             self.register_buffer("pixel", pixel)
 
     @property
+    def untaught(self) -> tuple[int, ...]:
+        """New classes' rows nothing has taught (all zero) in a head that is not being fitted. Their floor under
+        the network's logits is not enough once the known rows are adapted: a head fitted before a class was
+        added never saw it, and where its strokes pushed every known row below that floor the class won (a walk:
+        35 % of an image nobody painted it on, after an undo gave that head back). They sit UNTAUGHT_MARGIN below
+        the adapted known rows instead, so an untaught class has no share anywhere; a fit (Parameters) sees
+        the floor it learns against. (Read from the weights each time: a loaded checkpoint fills them after
+        construction.)"""
+        if self.weight is None or isinstance(self.weight, nn.Parameter):
+            return ()
+        rows = [i for i, s in enumerate(self.source) if s < 0 and not bool(self.weight[i].any())
+                and not bool(self.bias[i]) and (self.pixel is None or not bool(self.pixel[i].any()))]
+        return tuple(rows) if len(rows) < len(self.source) and any(s >= 0 for s in self.source) else ()
+
+    def _pin_untaught(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits`` with the untaught rows UNTAUGHT_MARGIN below the log-sum-exp of the known rows."""
+        untaught = self.untaught
+        if not untaught:
+            return logits
+        dev = logits.device
+        known = torch.tensor([i for i, s in enumerate(self.source) if s >= 0], device=dev)
+        floor = torch.logsumexp(logits.index_select(1, known), dim=1, keepdim=True) - UNTAUGHT_MARGIN
+        rows = torch.tensor(untaught, device=dev)
+        return logits.index_copy(1, rows, floor.expand(-1, len(untaught), *floor.shape[2:]))
+
+    @property
     def has_pixel_term(self) -> bool:
         return self.weight is not None and self.pixel is not None
 
@@ -195,7 +222,8 @@ class FolderHead(nn.Module):
         """Add the pixel term to ``logits`` (N,F,H,W) in place and return them: pixel . ``detail`` (N,3,H,W: the
         colour minus the upsampled cell mean), times the upsampled ``gate`` (N,2,H,W from cell_gate: known rows take
         the first, new rows the second). One group of rows at a time, so 182 classes at 513x513 add one temporary
-        the size of their logits, not three."""
+        the size of their logits, not three. Untaught rows are pinned again under the known rows as they now
+        are, at every pixel."""
         for k, is_new in enumerate((False, True)):
             rows = [i for i, s in enumerate(self.source) if (s < 0) == is_new]
             if not rows:
@@ -206,7 +234,7 @@ class FolderHead(nn.Module):
             if gate is not None:
                 delta.mul_(gate[:, k:k + 1].to(logits.dtype))
             logits.index_add_(1, idx, delta)
-        return logits
+        return self._pin_untaught(logits)
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
         logits = self.base(fmap)
@@ -218,7 +246,7 @@ class FolderHead(nn.Module):
             with torch.no_grad():
                 g = gate_weights(logits, self.source, self.gate, self.gate_new)
             delta = delta * g
-        return folded + delta
+        return self._pin_untaught(folded + delta)
 
 
 def attach(model: nn.Module, head: FolderHead | None) -> nn.Module:

@@ -47,6 +47,7 @@ from gui.session.keys import AdaptKey
 
 LEARNS_FROM = ("brush", "eraser", "void", "fill", "polygon", "superpixel", "clear locks")  # edits the head
 #                                                                                   follows (undo/redo too)
+RESTORED = "restored"   # an undo or redo whose head after_edit restored (_restore)
 FEATURES_STATUS = "Learning: reading the image's features…"
 LEARN_STATUS = "Learning from the correction…"
 
@@ -405,8 +406,26 @@ class Adaptation(QObject):
         key = self.lane.current_key
         if key is not None and key.kind == "adapt":   # its result would ask for a CRF ahead of this edit's
             self.lane.cancel()
-        self._pending = (st.token, edit if replay is None else None, replay)
+        self._pending = (st.token, edit, None) if replay is None else (st.token, None, self._restore(st, replay))
         return True
+
+    def _restore(self, st, replay):
+        """An undo or redo: when nothing was learnt since, the head its record pairs with that side of the stroke
+        is the head now, not when its probabilities come (a second quick redo chains from it: a walk's two redos
+        30 ms apart refitted from the head before both, and 37k of 77k pixels came out otherwise); when the
+        stroke's own learning never ended (undone while it ran), the head as it is, fitted to these very locks.
+        RESTORED then, else the replay, for _learn to fit again."""
+        key = locks_key(*st.edits.snapshot())
+        rec = self._records.get(replay[0])
+        if rec is None:
+            return RESTORED if key == self._fit_key else replay
+        src, dst, want = (rec.after, rec.before, rec.key_before) if replay[1] else \
+            (rec.before, rec.after, rec.key_after)
+        if self.head is not src or key != want:
+            return replay
+        self.head, self._fit_key = dst, key
+        self._emit()
+        return RESTORED
 
     def start_learning(self) -> None:
         """The pending edit's CRF answer is shown: learn from it now (the first stroke extracts the features
@@ -459,14 +478,9 @@ class Adaptation(QObject):
     def _learn(self, st, edit, replay) -> None:
         labels, locked = st.edits.snapshot()
         key = locks_key(labels, locked)
-        if replay is not None:
-            rec = self._records.get(replay[0])
-            if rec is not None:
-                src, dst, want = (rec.after, rec.before, rec.key_before) if replay[1] else \
-                    (rec.before, rec.after, rec.key_after)
-                if self.head is src and key == want:   # nothing learnt since: restore exactly
-                    self._submit_probs(st, dst, record=None, fit_key=key)
-                    return
+        if replay is RESTORED:   # (after_edit set the head): its probabilities
+            self._submit_probs(st, self.head, record=None, fit_key=key)
+            return
         # a new stroke, or the head moved on: fit the locks (a replay's refit then stands in its record)
         self._submit_fit(st, labels, locked, key, edit, None if replay is None else Refitted(*replay))
 
