@@ -106,8 +106,24 @@ def write_outputs(out: Path, labels, loaded, image_name: str, crf_params, crf_ba
     txn.commit()
 
 
+def check_out(image: Path, out: Path) -> None:
+    """Refuse an --out that would destroy the input or be misread: the label is an indexed PNG, so only a .png
+    name (a walk's `--out photo.png` on photo.png replaced the photo with its labels, and `--out x.jpg` wrote PNG
+    bytes under a .jpg name)."""
+    if out.suffix.lower() != ".png":
+        raise EngineError(f"--out {out}: the label is written as an indexed PNG; give a name ending in .png")
+    try:
+        same = out.exists() and Path(image).exists() and out.samefile(image)
+    except OSError:
+        same = False
+    if same or out.resolve() == Path(image).resolve():
+        raise EngineError(f"--out {out} is the input image itself: writing the labels there would replace the "
+                          "photo; give another name (e.g. in a labels/ folder)")
+
+
 def run(args) -> str:
     """Do the work; return a one-line summary."""
+    check_out(Path(args.image), Path(args.out))
     import numpy as np
 
     from engine.checkpoints import load_checkpoint

@@ -72,6 +72,36 @@ def folder_image_settings(folder: str | Path) -> ImageScaling:
     return FolderProject.open(Path(folder) / LABELS_DIRNAME).image_settings
 
 
+def label_names(paths, labels_dir: Path) -> dict:
+    """Each image's label file name (without .png): its stem, or its whole name where images share a stem (a.jpg,
+    a.png), so no two images share a label file. Two rules keep work findable:
+    - a name is unique after the fallback too (a walk's photo.jpg and photo.jpg.png both wrote photo.jpg.png, and
+      each save replaced the other's labels);
+    - where a shared stem's <stem>.png was saved for one of them (its provenance names the image), that image
+      keeps it (an image added later with the same stem hid the saved labels of the first)."""
+    count: dict[str, int] = {}
+    for p in paths:
+        count[p.stem] = count.get(p.stem, 0) + 1
+    owner: dict[str, str] = {}
+    for stem in (s for s, n in count.items() if n > 1):
+        try:
+            record = read_provenance(labels_dir / f"{stem}.png") if (labels_dir / f"{stem}.png").is_file() else None
+        except (LabelIOError, OSError):
+            record = None
+        if record is not None:
+            owner[stem] = record.image
+    names = {p: p.stem if count[p.stem] == 1 or owner.get(p.stem) == p.name else p.name for p in paths}
+    while True:   # a stem-named file that another image's whole name also gives: that one takes its whole name
+        claims: dict[str, list] = {}
+        for p, n in names.items():
+            claims.setdefault(n, []).append(p)
+        moved = [p for group in claims.values() if len(group) > 1 for p in group if names[p] != p.name]
+        if not moved:
+            return names
+        for p in moved:
+            names[p] = p.name
+
+
 class Dataset:
     """The images of one folder with their label files and per-image status."""
 
@@ -84,14 +114,10 @@ class Dataset:
         self.project = FolderProject.open(self.labels_dir)   # never raises: problems are in project.problems
         self.kept_aside: list[tuple[Path, Path]] = []   # (label file, where it was kept) since the caller looked
         paths = list_images(folder)
-        stems: dict[str, int] = {}
-        for p in paths:
-            stems[p.stem] = stems.get(p.stem, 0) + 1
+        names = label_names(paths, self.labels_dir)
         self.entries: list[ImageEntry] = []
         for p in paths:
-            # Two images with one stem (a.jpg, a.png) must not share a label file.
-            name = p.stem if stems[p.stem] == 1 else p.name
-            lp = self.labels_dir / f"{name}.png"
+            lp = self.labels_dir / f"{names[p]}.png"
             status = Status.NEW
             if lp.is_file():
                 status = Status.PRELABELLED if is_machine_label(lp) else Status.SAVED

@@ -79,6 +79,20 @@ def _check_names(dataset, where: str, spaces: bool = False) -> None:
     check_names(((e.label_path.stem, e.path) for e in saved_entries(dataset)), where, spaces)
 
 
+def _check_utf8(dataset, where: str) -> None:
+    """Every saved image's file name valid UTF-8, checked before the first file is written: JSON names the image
+    as text (a walk's bad\xffname.png stopped a labelme export half-way with a bare codec error, and COCO wrote
+    a file_name that matches no file)."""
+    for entry in saved_entries(dataset):
+        try:
+            entry.path.name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = entry.path.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise LabelIOError(f"{shown}: its file name is not valid UTF-8, and {where} name each image as UTF-8 "
+                               "text; rename the file (its labels file follows on the next save), then export "
+                               "again") from None
+
+
 def _images(n: int) -> str:
     return f"{n} image{'s' if n != 1 else ''}"
 
@@ -98,6 +112,7 @@ def _plain_errors(fn):
 @_plain_errors
 def export_coco(dataset, class_list: ClassList, path: Path, progress=None, **_) -> str:
     """One COCO JSON (RLE masks) of every saved image."""
+    _check_utf8(dataset, "COCO files")
     images = [CocoImage(entry.path.name, labels) for entry, labels in saved_labels(dataset, progress)]
     write_coco(path, images, class_list)
     return _images(len(images))
@@ -106,6 +121,7 @@ def export_coco(dataset, class_list: ClassList, path: Path, progress=None, **_) 
 @_plain_errors
 def export_labelme(dataset, class_list: ClassList, folder: Path, progress=None, **_) -> str:
     """<label name>.json per saved image, and labels.txt for labelme2voc, into ``folder``."""
+    _check_utf8(dataset, "labelme files")
     n = embedded = 0
     for entry, labels in saved_labels(dataset, progress):
         data = write_labelme(Path(folder) / f"{entry.label_path.stem}.json", labels, class_list, entry.path,

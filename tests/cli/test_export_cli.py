@@ -122,6 +122,22 @@ def test_a_name_the_format_cannot_hold_is_refused_before_anything_is_written(tmp
     assert not target.exists()
 
 
+@pytest.mark.parametrize("kind,out", [("labelme", "lm"), ("coco", "c.json")])
+def test_a_file_name_that_is_not_utf8_is_named_and_refused_before_anything_is_written(tmp_path, capsys, kind, out):
+    """A walk: bad\xffname.png stopped a labelme export with "'utf-8' codec can't encode character '\udcff'"
+    (no file named), and the COCO export wrote a file_name that matches no file."""
+    import os
+    folder = _folder(tmp_path)
+    name = os.fsdecode(b"zz\xffbad.png")
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(folder / name)
+    write_label_png(folder / "labels" / os.fsdecode(b"zz\xffbad.png"), np.zeros((12, 16), np.uint8), CLASSES)
+    target = tmp_path / out
+    assert cli_main(["export", kind, str(folder), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "zz\\xffbad.png" in err and "not valid UTF-8" in err and "rename" in err
+    assert not target.exists()
+
+
 def test_class_names_a_label_map_cannot_hold_are_refused(tmp_path, capsys):
     folder = _folder(tmp_path)
     write_class_names(folder / "labels" / CLASS_NAMES_FILE, ClassList(("belt", "# hash", "can")))

@@ -120,3 +120,18 @@ def test_a_save_records_the_file_hash_and_old_sidecars_still_read(tmp_path):
     sidecar_path(label_path).write_text(json.dumps(old))
     again = read_provenance(label_path)
     assert again.label_file_sha256 == "" and again.label_sha256 == record.label_sha256
+
+
+@pytest.mark.parametrize("out_name", ["same", "jpg"])
+def test_predict_refuses_an_out_that_is_the_image_or_not_a_png(tmp_path, capsys, out_name):
+    """A walk ran `predict bild.png --out bild.png`: exit 0, and the photo was replaced by its labels. An --out of
+    x.jpg wrote PNG bytes under a .jpg name. Both are refused now, before any work, and nothing is written."""
+    model = make_colour_model(tmp_path / "colour.pt")
+    folder = make_folder(tmp_path / "images", n=1)
+    image = next(folder.glob("*.png"))
+    before = image.read_bytes()
+    out = image if out_name == "same" else tmp_path / "labels.jpg"
+    assert main.main(["predict", str(image), "--model", str(model), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert ("input image itself" if out_name == "same" else "ending in .png") in err
+    assert image.read_bytes() == before and not (tmp_path / "labels.jpg").exists()

@@ -38,6 +38,39 @@ def test_same_stem_images_get_distinct_label_files(tmp_path):
     assert len({e.label_path for e in ds.entries}) == 2
 
 
+def test_an_image_named_like_another_images_label_file_gets_its_own(tmp_path):
+    """A walk: photo.jpg (its stem shared with photo.png) and photo.jpg.png both mapped to labels/photo.jpg.png,
+    and each save replaced the other's labels (prelabel said 3 images and wrote 2 files)."""
+    for name in ("photo.jpg", "photo.png", "photo.jpg.png", "photo.jpg.png.tif"):
+        _img(tmp_path / name)
+    ds = Dataset(tmp_path)
+    assert len({e.label_path for e in ds.entries}) == 4
+    for i, e in enumerate(ds.entries):
+        ds.save(i, np.full((6, 8), i % 3, np.uint8), CLASSES)
+        if i < 3:
+            assert not (np.asarray(ds.load_labels(0)) != 0).any()   # the first one's labels are still its own
+    again = Dataset(tmp_path)
+    assert [e.label_path for e in again.entries] == [e.label_path for e in ds.entries]
+    for i, e in enumerate(again.entries):
+        np.testing.assert_array_equal(again.load_labels(i), np.full((6, 8), i % 3, np.uint8))
+
+
+def test_an_image_added_with_a_saved_images_stem_leaves_its_labels_where_they_are(tmp_path):
+    """A walk saved scene.jpg (labels/scene.png), then copied a scene.png into the folder: scene.jpg now looked for
+    labels/scene.jpg.png, and its saved work showed as never labelled. The saved file's provenance names its image,
+    which keeps it; the newcomer gets its whole name."""
+    from engine.io.provenance import make_provenance
+    _img(tmp_path / "scene.jpg")
+    labels = np.ones((6, 8), np.uint8)
+    Dataset(tmp_path).save(0, labels, CLASSES, make_provenance(labels, np.ones((6, 8), bool), "scene.jpg"))
+    _img(tmp_path / "scene.png")
+    ds = Dataset(tmp_path)
+    by_name = {e.path.name: e for e in ds.entries}
+    assert by_name["scene.jpg"].label_path == tmp_path / "labels" / "scene.png"
+    assert by_name["scene.jpg"].status == Status.SAVED and by_name["scene.png"].status == Status.NEW
+    assert by_name["scene.png"].label_path == tmp_path / "labels" / "scene.png.png"
+
+
 def test_save_writes_voc_png_and_class_names(tmp_path):
     _img(tmp_path / "x.png")
     ds = Dataset(tmp_path)
