@@ -77,16 +77,17 @@ class HeadStore:
         write_bytes_atomic(path, data)
         return path
 
-    def stage(self, txn, state: HeadState, class_names, source) -> None:
+    def stage(self, txn, state: HeadState, class_names, source) -> bytes | None:
         """Put ``state`` in a save transaction of the labels folder (engine.io.transaction), so the head file is
         committed with the labels it learnt from: a kill between them once left the labels new and the head a save
-        behind. An unadapted head removes the file in the same commit."""
+        behind. An unadapted head removes the file in the same commit. Returns the bytes staged (None: removed)."""
         path, data = self.path, self.encode(state, class_names, source)
         if data is None:
             txn.remove(path)
-            return
+            return None
         _make_folder(path.parent)
         txn.stage(path, data)
+        return data
 
     def encode(self, state: HeadState, class_names, source, session: dict | None = None) -> bytes | None:
         """The head file's bytes for ``state``; None for an unadapted head (no file)."""

@@ -8,6 +8,7 @@ folder guard and a way to read the open dataset, and answers with ``activity`` a
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -40,6 +41,7 @@ class LearntHead(QObject):
         self._dataset = dataset_fn
         self.from_journal = False   # the folder's unsaved edits were restored: their journalled head comes first
         self._journal_failing = ""  # the last journal error shown (a failing disk is reported once)
+        self._staged: dict = {}     # head file -> (digest of the bytes this session staged, what each image taught)
 
     def store(self) -> HeadStore | None:
         """The open folder's head file for the loaded model (labels/.model/<sha16>.npz), or None."""
@@ -81,7 +83,7 @@ class LearntHead(QObject):
             self._relearn(exc)
             return
         if state is not None:
-            self._take(state)
+            self._take(state, self._taught_with(store))
             self.activity.emit(_restored("Restored what the model learnt in this folder", self.adapt.head))
         elif store is not None and any(p != store.path for p in store.path.parent.glob("*.npz")):
             self._learnt_on_another_model()
@@ -146,8 +148,24 @@ class LearntHead(QObject):
         found, names = self._to_keep(), self._names()
         if found is None:
             return None
-        (head, source, _), store = found
-        return lambda txn: store.stage(txn, head, names, source)
+        (head, source, taught), store = found
+
+        def stage(txn):
+            data = store.stage(txn, head, names, source)
+            self._staged[store.path] = (None if data is None else hashlib.blake2b(data).digest(), taught)
+        return stage
+
+    def _taught_with(self, store: HeadStore) -> dict | None:
+        """What each image taught the head in ``store``'s file, when this session wrote that file as it is now (a
+        walk switched models and back with a taught image open: its locks, learnt already, were taught again, one
+        stroke more each time); None otherwise."""
+        staged = self._staged.get(store.path)
+        if staged is None or staged[0] is None:
+            return None
+        try:
+            return staged[1] if hashlib.blake2b(store.path.read_bytes()).digest() == staged[0] else None
+        except OSError:
+            return None
 
     def save(self) -> None:
         """Keep the head in the folder's head file now (Reset adaptation; not in a read-only window)."""

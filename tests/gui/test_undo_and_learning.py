@@ -99,3 +99,32 @@ def test_two_quick_redos_restore_the_heads_in_turn(qtbot, window, tmp_path):
     assert window.ctl.adapt.head is head
     np.testing.assert_array_equal(st.labels, labels)
     np.testing.assert_allclose(st.probs, probs, atol=1e-6)
+
+
+def test_switching_models_and_back_does_not_teach_the_open_image_again(qtbot, window, tmp_path):
+    """A walk saved a stroke, switched to demo v2 and back to v1 with that image open: 'model adapted on 9 strokes'
+    instead of 8, and images nobody touched predicted otherwise (up to 0.59). The image's locks, which the folder's
+    head file had learnt, were taught again. The head file this session wrote comes back with what each image
+    taught."""
+    from engine.paths import DEMO_V1, DEMO_V2
+
+    def switch(path):
+        window.load_model(path)
+        qtbot.waitUntil(lambda: window.ctl.loader.loaded is not None and window.ctl.loader.loaded.path == path,
+                        timeout=30000)
+        return settled(qtbot, window)
+
+    opened(qtbot, window, belt_site(tmp_path))
+    st = two_strokes(qtbot, window)
+    assert window.ctl.save()
+    head, labels = window.ctl.adapt.head, st.labels.copy()
+    assert head.strokes == 2
+    switch(DEMO_V2)
+    st = switch(DEMO_V1)
+    qtbot.waitUntil(lambda: not window.ctl.adapt.lane.busy, timeout=30000)
+    st = settled(qtbot, window)
+    back = window.ctl.adapt.head
+    assert back.strokes == 2 and window.learn.status_label.text() == "model adapted on 2 strokes / 1 image"
+    for a, b in zip(back.tensors, head.tensors):
+        assert np.array_equal(np.asarray(a), np.asarray(b))          # nothing was fitted again
+    np.testing.assert_array_equal(st.labels, labels)
