@@ -97,7 +97,22 @@ def _load_project(obj: dict, path: Path, class_list, file_bytes: int):
         model = _with_folder_head(spec, head, sd, path, file_bytes)
         model.folder_head.taught = _taught(obj.get("provenance"))
     fit_state_dict(model, sd, path, _describe(spec))
+    model.untrained_classes = _untrained(obj.get("provenance"), spec.class_names)
     return model, spec, FORMAT
+
+
+def _untrained(provenance, names) -> tuple[str, ...]:
+    """A trained checkpoint's provenance 'untrained_classes' (engine.learn.finetune.untrained_classes): names of
+    its classes that nothing taught, kept only where the model has such a class."""
+    listed = provenance.get("untrained_classes") if isinstance(provenance, dict) else None
+    if not isinstance(listed, list):
+        return ()
+    return tuple(n for n in names if n in {x for x in listed[:MAX_CLASSES] if isinstance(x, str)})
+
+
+def untrained_classes(loaded) -> tuple[str, ...]:
+    """Names of ``loaded``'s classes that its training never saw (see _untrained); () for most models."""
+    return tuple(getattr(loaded.model, "untrained_classes", ()))
 
 
 def _taught(provenance) -> dict[str, tuple[int, int]]:

@@ -114,6 +114,7 @@ class FinetuneResult:
     lost: tuple = ()      # (class name, IoU before, after) on the training images: see lost_classes
     head_miou: float | None = None   # held-out mIoU with the head kept over the folder's classes (trained_head)
     folder_head: dict | None = None  # that head's settings for save_checkpoint; None: a plain network
+    pixels: tuple = ()    # per class id: labelled pixels in the training images (what the network was trained on)
 
     def lost_text(self) -> str:
         """'' or a warning naming the classes the training lost, for the CLI and the dialog."""
@@ -277,6 +278,8 @@ def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device:
     held_pairs = [_network_size(p, size) for p in load_checked(held_items, n)]
     if not any((lab != VOID).any() for _, lab in train_pairs):
         raise TrainingDataError("every saved label map to train on is void (255): nothing to learn from")
+    pixels = tuple(int(v) for v in sum(np.bincount(np.asarray(lab).ravel(), minlength=256)[:n]
+                                       for _, lab in train_pairs))
     dev = pick_device(device)
     torch.manual_seed(recipe.seed)
     report = on_progress or (lambda p: None)
@@ -341,7 +344,8 @@ def finetune(loaded, items: list[SavedImage], recipe: Recipe = Recipe(), device:
                                      "held_out_miou": None if head_miou is None else float(head_miou)}
     if lost:
         provenance["lost_classes"] = [[name, round(a, 4), round(b, 4)] for name, a, b in lost]
-    return FinetuneResult(model, loaded.spec, provenance, tuple(mious), tuple(losses), lost, head_miou, settings)
+    return FinetuneResult(model, loaded.spec, provenance, tuple(mious), tuple(losses), lost, head_miou, settings,
+                          pixels)
 
 
 def _provenance(loaded, recipe, train_items, held_items, dev, losses, mious) -> dict:
@@ -384,6 +388,29 @@ def _to_folder_classes(folder, loaded, should_cancel=None) -> tuple:
     return to_folder_classes(loaded, classes, head, images, should_cancel), keep
 
 
+def untrained_classes(base, folder, names, pixels) -> tuple[str, ...]:
+    """The classes of a trained checkpoint that nothing taught: new to ``base`` (by name), without a pixel in the
+    training labels, and not taught by strokes (the folder's head file or ``base``'s own adapted head). The window
+    shows them as new, not as the model's (a walk's one-image folder without glass: 'model — The model was trained
+    on this class', and glass predicted nowhere)."""
+    from ..folder.dataset import Dataset
+    from ..labels import match_key
+    from ..models.folder_head import attached
+    from .head_store import HeadFileError, HeadStore
+
+    known = {match_key(n) for n in base.spec.class_names}
+    exported = attached(base.model)
+    taught = {match_key(n) for n in exported.taught} if exported is not None else set()
+    try:
+        head = HeadStore(Dataset(folder).labels_dir, base.sha256).load(len(names), names)
+    except (HeadFileError, EngineError):
+        head = None
+    if head is not None:
+        taught |= {match_key(names[c]) for c, n, _ in head.taught if n and c < len(names)}
+    return tuple(name for c, name in enumerate(names)
+                 if match_key(name) not in known | taught and (c >= len(pixels) or not pixels[c]))
+
+
 def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | Path, recipe: Recipe = Recipe(),
                     device: str | None = "auto", should_cancel=None, on_progress: ProgressFn = None,
                     loaded=None) -> FinetuneResult:
@@ -396,6 +423,7 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
     # the CRF values the base starts with, by name: the new file's name finds no preset tuned for it (a walk: a
     # model trained from demo_v1.pt refined with deeplab-v1's values, not demo_v1's)
     preset = preset_for_model(loaded.spec, loaded.path)
+    base = loaded
     loaded, keep_head = _to_folder_classes(folder, loaded, should_cancel)
     check_class_count(folder, loaded.spec.n_classes)
     items = saved_images(folder)
@@ -409,5 +437,8 @@ def train_on_folder(folder: str | Path, model_path: str | Path, out_path: str | 
     spec = replace(spec, name=f"{base_name}, fine-tuned on {len(result.provenance['images'])} images of "
                               f"{Path(folder).name}", crf_preset=preset)
     result.spec = spec
+    untrained = untrained_classes(base, folder, spec.class_names, result.pixels)
+    if untrained:
+        result.provenance["untrained_classes"] = list(untrained)
     save_checkpoint(out_path, result.model, spec, provenance=result.provenance, folder_head=result.folder_head)
     return result

@@ -23,9 +23,10 @@ class Prepared:
 
 @dataclass(frozen=True)
 class StrokeHeads:
-    """A stroke's heads: ``before`` fitted to the locks with key ``key_before``, ``after`` to ``key_after``."""
-    before: HeadState
-    after: HeadState
+    """A stroke's heads: ``before`` fitted to the locks with key ``key_before``, ``after`` to ``key_after`` (None:
+    not known any more, fitted again when needed)."""
+    before: HeadState | None
+    after: HeadState | None
     key_before: bytes
     key_after: bytes
 
@@ -38,6 +39,7 @@ class Refitted:
     undo, redo: 10 % of the labels differed from before the undo)."""
     edit: object
     undone: bool
+    moved_on: bool = False   # the head had learnt elsewhere since the record: its other side predates that and goes
 
 
 def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:

@@ -421,8 +421,9 @@ class Adaptation(QObject):
             return RESTORED if key == self._fit_key else replay
         src, dst, want = (rec.after, rec.before, rec.key_before) if replay[1] else \
             (rec.before, rec.after, rec.key_after)
-        if self.head is not src or key != want:
-            return replay
+        moved = src is None or self.head is not src
+        if moved or dst is None or key != want:   # (moved: its other side goes, see _on_done)
+            return replay[0], replay[1], moved
         self.head, self._fit_key = dst, key
         self._emit()
         return RESTORED
@@ -520,9 +521,12 @@ class Adaptation(QObject):
         on the open image, which it has learnt with the locks ``fit_key``."""
         self._taught.set(self._image_id, count, fit_key or None)
         want = self._others + count
-        if head.is_original or head.strokes == want:
+        # the images: those whose strokes stand (a walk undid every stroke of a revisited image and read "1 stroke
+        # / 2 images")
+        images = head.images | {self._image_id} if count else head.images - {self._image_id}
+        if head.is_original or (head.strokes == want and head.images == images):
             return head
-        return replace(head, strokes=want)
+        return replace(head, strokes=want, images=frozenset(images))
 
     def _on_failed(self, key, _message: str) -> None:
         """Learning failed (the controller shows the message): the edit's CRF, asked for first, stands."""
@@ -555,9 +559,12 @@ class Adaptation(QObject):
             head = self._counted(head, count, fit_key)
         if isinstance(record, Refitted):   # what an undo or redo had to fit again is that side of its stroke
             rec = self._records.get(record.edit)
-            if rec is not None:
-                self._records[record.edit] = replace(rec, before=head, key_before=fit_key) if record.undone \
-                    else replace(rec, after=head, key_after=fit_key)
+            if rec is not None:   # where the head had moved on (another image taught it), the other side is older
+                #                   than that learning: a walk's redo gave back a head without the next image's stroke
+                self._records[record.edit] = \
+                    replace(rec, before=head, key_before=fit_key, after=None if record.moved_on else rec.after) \
+                    if record.undone else \
+                    replace(rec, after=head, key_after=fit_key, before=None if record.moved_on else rec.before)
         elif record is not None:
             edit, before, key_before, key_after = record
             self._records[edit] = StrokeHeads(before, head, key_before, key_after)

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from engine.annotate.status import Status
+from engine.checkpoints import untrained_classes
 from engine.checkpoints.backbone import is_backbone_only
 from engine.errors import EngineError
 from engine.io.images import read_image
@@ -260,6 +261,7 @@ class LearntHead(QObject):
             return []
         backbone = loaded is not None and is_backbone_only(loaded)
         exported = attached(loaded.model) if loaded is not None else None
+        untrained = set(untrained_classes(loaded)) if loaded is not None and not backbone else set()
         out = []
         for i in range(len(cl)):
             channel = i if cmap is None else (cmap.source[i] if i < len(cmap.source) else -1)
@@ -270,7 +272,12 @@ class LearntHead(QObject):
             if known and exported is not None and channel < len(exported.source):
                 base_knew = exported.source[channel] >= 0
                 before = exported.taught.get(loaded.spec.class_names[channel], (0, 0))
-            if known and base_knew:
+            if known and untrained and loaded.spec.class_names[channel] in untrained:   # named, never trained
+                out.append((f"learnt ({strokes})", f"New to the model (its training saw none of it): learnt here "
+                                                   f"from {here}") if strokes else
+                           ("new", "New to the model: its file names this class, but its training saw no pixel "
+                                   "of it. Paint it and the model learns it from your strokes"))
+            elif known and base_knew:
                 learnt = [f"before the export ({_strokes(*before)})"] * bool(before[0]) + \
                     [f"here ({here})"] * bool(strokes)
                 refined = f"; strokes refined it {' and '.join(learnt)}" if learnt else ""

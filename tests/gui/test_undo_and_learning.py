@@ -128,3 +128,36 @@ def test_switching_models_and_back_does_not_teach_the_open_image_again(qtbot, wi
     for a, b in zip(back.tensors, head.tensors):
         assert np.array_equal(np.asarray(a), np.asarray(b))          # nothing was fitted again
     np.testing.assert_array_equal(st.labels, labels)
+
+
+def test_undo_and_redo_on_a_revisited_image_count_and_keep_what_the_other_image_taught(qtbot, window, tmp_path,
+                                                                                      monkeypatch):
+    """A walk: two strokes on image 1, saved; one on image 2; back on image 1, undo both: '1 stroke / 2 images'
+    (1 / 1 taught); redo one: '2 strokes / 1 image', and the redo gave back the head of before image 2 was taught
+    (its record's other side, older than that learning)."""
+    from gui.dialogs import prompts
+    monkeypatch.setattr(prompts, "ask_unsaved", lambda *a: prompts.SAVE)
+    folder = belt_site(tmp_path)
+    shutil.copy(SAMPLES_DIR / "belt_02.png", folder / "belt_02.png")
+    opened(qtbot, window, folder)
+    two_strokes(qtbot, window)
+    assert window.ctl.save()
+    assert window.go_to(1)
+    settled(qtbot, window)
+    brush_stroke(window, (40, 60), (200, 60), 4, 4)
+    settled(qtbot, window)
+    assert window.go_to(0)
+    settled(qtbot, window)
+    status = window.learn.status_label.text
+    assert status() == "model adapted on 3 strokes / 2 images"
+    stack = window.ctl.editor.stack()
+    stack.undo()
+    settled(qtbot, window)
+    stack.undo()
+    settled(qtbot, window)
+    assert status() == "model adapted on 1 stroke / 1 image"
+    assert window.ctl.adapt.head.images == {"belt_02.png"}
+    stack.redo()
+    settled(qtbot, window)
+    assert status() == "model adapted on 2 strokes / 2 images"
+    assert window.ctl.adapt.head.images == {"belt_01.png", "belt_02.png"}

@@ -163,6 +163,32 @@ def test_a_folder_with_more_classes_trains_a_checkpoint_with_the_folders_classes
     assert (predicted[70:105, 95:145] == own_classes.GLASS).mean() > 0.8
 
 
+def test_a_new_class_without_a_pixel_in_the_training_labels_is_named_untrained(tmp_path, capsys):
+    """A walk trained a one-image folder without glass: the Classes panel then said 'model: the model was trained
+    on this class' for glass, which the checkpoint predicted nowhere. The checkpoint now names it untrained, and the
+    window shows it as new."""
+    import cv2
+
+    from engine.checkpoints import untrained_classes
+    from engine.demo import own_classes
+    folder = tmp_path / "site"
+    (folder / "labels").mkdir(parents=True)
+    classes = ClassList(own_classes.CLASS_NAMES, own_classes.PALETTE)
+    for i in range(2):
+        sc = own_classes.make_scene(i, (120, 160))
+        labels = np.where(sc.labels == own_classes.GLASS, 0, sc.labels).astype(np.uint8)
+        labels[10:50, 10:60] = own_classes.CARDBOARD
+        cv2.imwrite(str(folder / f"img{i + 1}.png"), cv2.cvtColor(sc.image, cv2.COLOR_RGB2BGR))
+        write_label_png(folder / "labels" / f"img{i + 1}.png", labels, classes)
+    write_class_names(folder / "labels" / "class_names.txt", classes)
+    out = tmp_path / "trained.pt"
+    rc = main(["finetune", str(folder), "--model", str(DEMO_V1), "--out", str(out), "--epochs", "1",
+               "--batch-size", "2", "--crop", "64", "--head-only", "--threads", "1"])
+    assert rc == 0, capsys.readouterr()
+    assert untrained_classes(load_checkpoint(out)) == ("glass",)
+    assert untrained_classes(load_checkpoint(DEMO_V1)) == ()
+
+
 def _own_class_ious(path, scenes) -> np.ndarray:
     from engine.eval.metrics import confusion_matrix, iou_per_class
     predictor = Predictor(load_checkpoint(path), device="cpu")
