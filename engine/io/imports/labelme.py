@@ -10,7 +10,10 @@ void. Pixels no shape covers are UNLABELLED (labelme2voc makes them `_background
 the user picks a class for them), except in a folder that holds labelme2voc's `labels.txt` (`__ignore__`,
 `_background_`, then the classes, as this app's labelme export writes it): there unlabelled pixels are
 `_background_`, as labelme2voc makes them, and the class order is that file's. The JSON is matched to an image by
-its imagePath (file name), else its own stem.
+its imagePath (file name), else its own stem. X-AnyLabeling's files are labelme's format with two differences read
+here: a rectangle may come as its 4 corners (drawn as the box they span) and a rotated box as shape_type "rotation"
+(4 corners, drawn as labelme's oriented_rectangle); its extra keys (score, difficult, description, kie_linking)
+are ignored.
 """
 from __future__ import annotations
 
@@ -28,7 +31,9 @@ from .common import (IGNORE, ImportSourceError, Source, SourceItem, canvas, chec
 LINE_WIDTH, POINT_SIZE = 10, 5          # labelme's shape_to_mask defaults
 LABELS_TXT, BACKGROUND = "labels.txt", "_background_"   # labelme2voc's --labels file and its id 0
 POINT_COUNTS = {"point": 1, "rectangle": 2, "line": 2, "circle": 2, "mask": 2, "oriented_rectangle": 4}
-SHAPE_TYPES = ("polygon", "linestrip", *POINT_COUNTS)
+# X-AnyLabeling writes labelme's format with a rectangle's 4 corners and a rotated box as "rotation" (4 corners)
+X_ANYLABELING = {"rotation": "oriented_rectangle"}
+SHAPE_TYPES = ("polygon", "linestrip", *POINT_COUNTS, *X_ANYLABELING)
 
 
 def _shape_mask(shape_type: str, xy: np.ndarray, height: int, width: int) -> tuple[int, int, np.ndarray]:
@@ -94,7 +99,10 @@ def _parse_shape(raw, where: str, names: list[str]) -> dict:
     points = raw.get("points")
     if not isinstance(points, list) or not points:
         raise ImportSourceError(f"{where}: points must be a non-empty list")
+    shape_type = X_ANYLABELING.get(shape_type, shape_type)
     want = POINT_COUNTS.get(shape_type)
+    if shape_type == "rectangle" and len(points) == 4:   # X-AnyLabeling's corners: the box they span
+        want = 4
     if want is not None and len(points) != want:
         raise ImportSourceError(f"{where}: a {shape_type} needs exactly {want} point{'s' if want > 1 else ''}, "
                                 f"got {len(points)}")
@@ -121,6 +129,8 @@ def _render(shapes: list[dict], height: int, width: int) -> np.ndarray:
                 bitmap = bitmap[..., 0]
             y0, x0, crop = _place_mask(pts, bitmap.astype(bool), height, width)
         else:
+            if s["type"] == "rectangle" and len(pts) == 4:
+                pts = np.stack([pts.min(axis=0), pts.max(axis=0)])
             y0, x0, crop = _shape_mask(s["type"], pts, height, width)
         out[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][crop] = s["value"]
     return out

@@ -112,6 +112,29 @@ def test_labelme_every_shape_type_paints_what_labelmes_rasteriser_paints(tmp_pat
     assert {IGNORE, UNLABELLED, 0, 1, 2, 3} <= set(np.unique(got).tolist())
 
 
+def test_x_anylabeling_rectangles_as_four_corners_and_rotated_boxes_are_read(tmp_path):
+    """A walk: X-AnyLabeling writes a rectangle as its 4 corners and a rotated box as shape_type "rotation"; each
+    failed its whole file ('a rectangle needs exactly 2 points, got 4'). The corners draw the box they span (as the
+    2-point rectangle of the same box), a rotation draws as labelme's oriented_rectangle; the extra keys are
+    ignored."""
+    extra = {"score": 0.93, "difficult": False, "attributes": {}, "kie_linking": []}
+    shapes = [
+        dict(extra, label="paper", points=[[20, 20], [50, 20], [50, 40], [20, 40]], shape_type="rectangle"),
+        dict(extra, label="can", points=[[5, 30], [15, 25], [20, 35], [10, 40]], shape_type="rotation",
+             direction=0.3),
+        dict(extra, label="belt", points=[[40.5, 2.2], [60.3, 2.2], [60.3, 12.7], [40.5, 12.7]],
+             shape_type="rectangle"),
+    ]
+    write_labelme(tmp_path, "scene", shapes)
+    (item,) = read_labelme(tmp_path).items
+    got = item.render(H, W)
+    as_labelme = [dict(shapes[0], points=[[20, 20], [50, 40]]),
+                  dict(shapes[1], shape_type="oriented_rectangle"),
+                  dict(shapes[2], points=[[40.5, 2.2], [60.3, 12.7]])]
+    assert np.array_equal(got, labelme_reference(as_labelme, ["paper", "can", "belt"]))
+    assert (got == 0).sum() > 600 and (got == 1).sum() > 100   # (the rotated can touches the paper)
+
+
 def test_labelme_crops_paint_the_same_pixels_as_the_whole_canvas_for_random_shapes(tmp_path):
     rng = np.random.default_rng(25)
     counts = {"polygon": 5, "rectangle": 2, "circle": 2, "line": 2, "linestrip": 4, "point": 1,
