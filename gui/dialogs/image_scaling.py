@@ -6,11 +6,12 @@ the conversion itself is engine.io.scaling.
 """
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.io.scaling import ImageScaling, ImageSettingsError
 from engine.limits import MAX_BANDS
+from gui.dialogs.number_box import DecimalBox
 
 BAND_MODES = (("auto", "Automatic (RGB, or the first three bands; one band as grey)"),
               ("rgb", "Three bands as red, green, blue"), ("grey", "One band as grey"))
@@ -25,8 +26,8 @@ def _spin(value: int) -> QSpinBox:
     return box
 
 
-def _number(value: float, lo: float, hi: float, decimals: int) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
+def _number(value: float, lo: float, hi: float, decimals: int) -> DecimalBox:
+    box = DecimalBox()
     box.setRange(lo, hi)
     box.setDecimals(decimals)
     box.setValue(value)

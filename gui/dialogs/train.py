@@ -14,7 +14,6 @@ from PySide6.QtGui import QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 from engine.errors import EngineError
 from engine.learn.finetune import HOLDOUT_MIN, Recipe, held_out_count, train_on_folder
 from engine.learn.saved import saved_count
+from gui.dialogs.number_box import DecimalBox
 from gui.session.lanes import Lane
 
 MODELS_DIRNAME = ".models"   # labels/.models/: new checkpoints, out of the image list and of VOC tools' way
@@ -146,7 +146,7 @@ class TrainDialog(QDialog):
         self.batch = QSpinBox()
         self.batch.setRange(1, 64)
         self.batch.setValue(d.batch_size)
-        self.lr = QDoubleSpinBox()
+        self.lr = DecimalBox()
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 1.0)
         self.lr.setSingleStep(1e-4)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from engine.crf import CRFParams, all_presets, unavailable_backends
 from engine.crf.params import FIELD_LABELS, PRESET_LABELS
+from gui.dialogs.number_box import DecimalBox
 
 DEBOUNCE_MS = 0  # coalesce only the changes of one event-loop pass: previews follow the slider
 CUSTOM = "custom"
@@ -72,7 +72,7 @@ class _Row(QWidget):
         if field.name == "iterations":
             self.spin = QSpinBox()
         else:
-            self.spin = QDoubleSpinBox()
+            self.spin = DecimalBox()
             self.spin.setDecimals(2)   # the CRF search's values (10.64) and a folder's, as they are, not rounded
             self.spin.setSingleStep(field.step)
         self.spin.setRange(field.lo, field.hi)
