@@ -200,6 +200,11 @@ def plan_import(dataset: Dataset, source: Source, folder: FolderClasses | None =
         first = source.unlabelled if asked else unlabelled
     if asked:
         not_a_class = None   # --unlabelled background: CVAT's 'not annotated' is wanted as a class
+    if folder is None and first is None and source.format == "labelme" and \
+            match_key(LABELME_BACKGROUND) not in {match_key(n) for n in source.names}:
+        # labelme's id 0 is its background: a fresh folder keeps it for that, so the first label drawn is not
+        # class 0, which the labelme export writes as _background_ (a walk's 'paper' came back as _background_)
+        first = "background"
     classes, targets, added, unmatched = match_classes(source.names, folder, mapping, add_new, source.unused, first,
                                                        not_a_class)
     fill = None

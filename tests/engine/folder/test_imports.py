@@ -73,27 +73,46 @@ def test_labelme_background_is_class_0_when_the_folder_has_no_background_class()
     assert targets == {"_background_": 0, "paper": 1} and not unmatched
 
 
+def test_labelme_files_into_a_fresh_folder_export_back_with_every_name(tmp_path):
+    """A walk imported labelme files (no labels.txt) into a folder without classes: the first label drawn, 'paper',
+    became class 0, which the labelme export writes as labelme's _background_: 'paper' was gone from labels.txt and
+    from every JSON. Class 0 is kept for labelme's background now."""
+    from engine.io.dataset_export import export_labelme
+    folder = make_folder(tmp_path)
+    source = labelme(tmp_path, {"a": [("paper", SQUARE), ("can", [[10, 10], [30, 10], [30, 25]])]})
+    ds = Dataset(folder)
+    run_import(ds, plan_import(ds, source))
+    again = Dataset(folder)
+    out = tmp_path / "lm"
+    export_labelme(again, again.project.classes.class_list(), out)
+    lines = (out / "labels.txt").read_text().split()
+    assert lines[:2] == ["__ignore__", "_background_"] and {"paper", "can"} <= set(lines)
+    shapes = json.loads((out / "a.json").read_text())["shapes"]
+    assert {s["label"] for s in shapes} >= {"paper", "can"}
+
+
 def test_a_folder_without_classes_takes_the_sources_and_the_labels_are_saved_hand_labels(tmp_path):
     folder = make_folder(tmp_path)
     source = labelme(tmp_path, {"a": [("cat", SQUARE)], "b": [("dog", SQUARE), ("cat", [[10, 10], [30, 10], [30, 25]])],
                                 "zzz": [("cat", SQUARE)]})
     ds = Dataset(folder)
     plan = plan_import(ds, source)
-    assert plan.classes.names == ("cat", "dog") and plan.added == ["cat", "dog"]
+    # labelme's id 0 is its background: kept for it, so the labelme export writes 'cat' back as 'cat'
+    assert plan.classes.names == ("background", "cat", "dog") and plan.added == ["background", "cat", "dog"]
     assert plan.not_found == ["zzz.png"] and [j.index for j in plan.jobs] == [0, 1]
     seen = []
     result = run_import(ds, plan, progress=lambda d, t, n: seen.append((d, t, n)))
     assert result.imported == ["a.png", "b.png"] and not result.errors and seen[-1] == (2, 2, "b.png")
     labels = read_label_png(folder / "labels" / "a.png")
-    assert labels.shape == (H, W) and labels[10, 10] == 0 and labels[25, 35] == VOID
+    assert labels.shape == (H, W) and labels[10, 10] == 1 and labels[25, 35] == VOID
     record = read_provenance(folder / "labels" / "a.png")
     assert record.origin == ORIGIN_HAND and record.edited_pixels == H * W and record.model_name == ""
     assert record.label_file_sha256 == hashlib.sha256((folder / "labels" / "a.png").read_bytes()).hexdigest()
     again = Dataset(folder)
     assert [again.status(i) for i in range(3)] == [Status.SAVED, Status.SAVED, Status.NEW]
-    assert again.project.classes.names == ("cat", "dog")
+    assert again.project.classes.names == ("background", "cat", "dog")
     assert [s.name for s in saved_images(folder)] == ["a.png", "b.png"]   # "Train on saved labels" takes them
-    pairs = load_checked(saved_images(folder), 2)
+    pairs = load_checked(saved_images(folder), 3)
     assert [lab.shape for _, lab in pairs] == [(H, W), (H, W)]
     prelabel = plan_folder(again, None, PrelabelSettings(crf_params=None))     # pre-labelling leaves them alone
     assert [item.name for item in prelabel.todo] == ["c.png"]
