@@ -5,7 +5,9 @@ line, `class x1 y1 x2 y2 ...` with coordinates normalised to 0-1 by the image's 
 `data.yaml` whose `names` is a list or a {index: name} mapping (read with PyYAML's safe loader). Polygons are
 rasterised as Ultralytics' `polygon2mask` does (pixel coordinates truncated to int32, `cv2.fillPoly`), and
 overlapping objects are merged as its `polygons2masks_overlap` does: larger areas first, smaller ones on top.
-A line with four coordinates is a detection box, not a polygon: it is skipped with a note.
+A line with four coordinates is a detection box, not a polygon: it is skipped with a note. The labels are looked for
+under data.yaml's `path:` (Ultralytics' dataset root) where it names a folder, and the image lists its train/val/test
+name (`train.txt`) are not labels.
 """
 from __future__ import annotations
 
@@ -110,6 +112,30 @@ def read_label_txt(path: Path, names: list[str]) -> tuple[SourceItem | None, lis
     return SourceItem(path.stem, str(path), None, lambda h, w: _render(objects, h, w)), notes
 
 
+def dataset_root(data, yaml_path: Path) -> Path:
+    """The dataset's root: data.yaml's `path:` where it names a folder (absolute, or relative to the YAML's folder),
+    else the YAML's folder (a walk's data.yaml in a config folder with `path: /data/yl` imported its image lists
+    as labels and failed)."""
+    named = data.get("path") if isinstance(data, dict) else None
+    if isinstance(named, str) and named.strip():
+        path = Path(named.strip()).expanduser()
+        for candidate in ((path,) if path.is_absolute() else (yaml_path.parent / path, path)):
+            if candidate.is_dir():
+                return candidate
+    return yaml_path.parent
+
+
+def image_lists(data, root: Path, here: Path) -> set[Path]:
+    """The .txt files data.yaml's train/val/test name: lists of image paths, not labels."""
+    out = set()
+    for key in ("train", "val", "test"):
+        value = data.get(key) if isinstance(data, dict) else None
+        for entry in (value if isinstance(value, list) else [value]):
+            if isinstance(entry, str) and entry.strip().lower().endswith(".txt"):
+                out |= {(base / entry.strip()).resolve() for base in (root, here)}
+    return out
+
+
 def read_yolo_seg(source: str | Path) -> Source:
     """A YOLO-seg dataset folder (with data.yaml and labels/), or its data.yaml."""
     source = Path(source)
@@ -121,10 +147,12 @@ def read_yolo_seg(source: str | Path) -> Source:
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise ImportSourceError(f"{yaml_path}: not readable YAML ({str(exc)[:200]})") from exc
     names = parse_names(data, str(yaml_path))
-    root = yaml_path.parent
+    root = dataset_root(data, yaml_path)
     labels = root / "labels"
     search = labels if labels.is_dir() else root
-    files = sorted(p for p in search.rglob("*.txt") if p.is_file() and p.name != "classes.txt")
+    lists = image_lists(data, root, yaml_path.parent)
+    files = sorted(p for p in search.rglob("*.txt") if p.is_file() and p.name != "classes.txt"
+                   and p.resolve() not in lists)
     if not files:
         raise ImportSourceError(f"{search}: no YOLO label .txt files")
     items, problems, failed = [], [], []

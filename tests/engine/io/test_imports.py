@@ -391,6 +391,26 @@ def test_yolo_seg_polygons_rasterise_as_ultralytics_does(tmp_path, names):
     assert read_source("yolo-seg", tmp_path / "data.yaml").names == source.names
 
 
+def test_yolo_seg_finds_the_labels_under_data_yamls_path_and_skips_its_image_lists(tmp_path):
+    """A walk's data.yaml in a config folder, `path:` naming the dataset, `train: train.txt` beside it: the import
+    read the image list as labels ('not class x1 y1 .. numbers') and stopped."""
+    root = tmp_path / "yl"
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "train" / "scene.txt").write_text("1 0.1 0.1 0.5 0.1 0.5 0.5\n")
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "train.txt").write_text("/somewhere/images/train/scene.png\n")
+    (cfg / "data.yaml").write_text(f"path: {root}\ntrain: train.txt\nnames: [belt, paper]\n")
+    source = read_yolo_seg(cfg / "data.yaml")
+    assert [i.image for i in source.items] == ["scene"] and not source.problems and not source.failed
+    (tmp_path / "flat").mkdir()                               # no labels/ folder: the lists are still not labels
+    (tmp_path / "flat" / "scene.txt").write_text("0 0.1 0.1 0.5 0.1 0.5 0.5\n")
+    (tmp_path / "flat" / "val.txt").write_text("images/scene.png\n")
+    (tmp_path / "flat" / "data.yaml").write_text("path: .\nval: val.txt\nnames: [belt]\n")
+    flat = read_yolo_seg(tmp_path / "flat")
+    assert [i.image for i in flat.items] == ["scene"] and not flat.failed
+
+
 def test_yolo_seg_bad_lines_fail_their_file(tmp_path):
     (tmp_path / "data.yaml").write_text("names: [a]\n")
     (tmp_path / "labels").mkdir()
