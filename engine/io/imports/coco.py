@@ -162,7 +162,11 @@ def read_coco(source: str | Path) -> Source:
         base = PureWindowsPath(name).name if "\\" in name else PurePosixPath(name).name
         items.append(SourceItem(base, f"{where}, image {name}", img["size"],
                                 lambda h, w, anns=img["anns"]: _render(anns, h, w)))
-    return Source("coco", source, names, items, problems, failed=failed)
+    # categories no imported annotation uses (Roboflow's supercategory entry, say) need no decision: a folder with
+    # classes makes them void unless they match (a walk's 'belt-items', used nowhere, stopped the import)
+    used = {a["value"] for img in images.values() for a in img["anns"]}
+    unused = frozenset(n for i, n in enumerate(names) if i not in used)
+    return Source("coco", source, names, items, problems, unused=unused, failed=failed)
 
 
 def _annotation_label(ann, k: int) -> str:

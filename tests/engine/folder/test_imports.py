@@ -294,6 +294,26 @@ def test_classes_labels_txt_declares_but_no_shape_uses_need_no_decision(tmp_path
     assert plan.unlabelled is None
 
 
+def test_a_coco_category_no_annotation_uses_needs_no_decision(tmp_path):
+    """A walk: a Roboflow-style file lists {"id": 0, "name": "belt-items"}, used by no annotation: the import into a
+    folder with classes stopped ('1 source class(es) match no class of the folder: belt-items')."""
+    from engine.io.imports import read_coco
+    folder = make_folder(tmp_path, ["a"])
+    with_classes(folder, ["belt", "paper"])
+    rle = {"size": [H, W], "counts": [0, H * W]}   # the whole image
+    (tmp_path / "coco.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "height": H, "width": W}],
+        "categories": [{"id": 0, "name": "belt-items", "supercategory": "none"},
+                       {"id": 1, "name": "paper", "supercategory": "belt-items"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": rle, "iscrowd": 1}]}))
+    source = read_coco(tmp_path / "coco.json")
+    assert source.unused == {"belt-items"}
+    plan = plan_import(Dataset(folder), source)
+    assert not plan.unmatched and plan.targets["paper"] == 1 and plan.targets["belt-items"] is None
+    run_import(Dataset(folder), plan)
+    assert (read_label_png(folder / "labels" / "a.png") == 1).all()
+
+
 def test_the_apps_own_coco_export_imports_back(tmp_path):
     """COCO leaves class 0 (background) out: imported back with --unlabelled naming it, the labels are the same."""
     from engine.io.dataset_export import export_coco
