@@ -101,9 +101,9 @@ def main(argv: list[str]) -> int:
             raise EngineError(f"{len(plan.unmatched)} source class(es) match no class of the folder: "
                               f"{', '.join(plan.unmatched)}. Say where they go ({example}, --map {first}=void) or "
                               "add them with --add-new")
-        if args.dry_run:
+        if args.dry_run:   # the status the run would give for what is known now (a walk: 0, and 1 without it)
             print("dry run: nothing written")
-            return 0
+            return 1 if plan.not_found or source.failed or plan.twice else 0
         if not plan.jobs:
             print("nothing to import")
             return 1 if plan.not_found or source.failed or plan.twice else 0

@@ -125,6 +125,9 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     code, out, _ = run([f, "--from", "coco", coco(tmp_path), "--dry-run"], capsys)
     assert code == 0 and "1 to import" in out and "dry run: nothing written" in out
     assert not (f / "labels" / "a.png").exists()
+    # an image the source names that the folder lacks: exit 1, as the run itself would give
+    code, out, _ = run([f, "--from", "coco", coco(tmp_path, files=("a.jpg", "zz.jpg")), "--dry-run"], capsys)
+    assert code == 1 and "dry run: nothing written" in out and not (f / "labels" / "a.png").exists()
 
 
 def test_a_folder_a_window_holds_is_refused(tmp_path, capsys):
