@@ -113,8 +113,9 @@ def preset(name: str) -> CRFParams:
 
 
 def with_json_values(base: CRFParams, text: str) -> CRFParams:
-    """``base`` with the values of a JSON object, given inline or as a .json file's path (the CLIs' --crf-params);
-    EngineError, saying what is wrong, for anything else."""
+    """``base`` with the values of a JSON object, given inline or as a .json file's path (the CLIs' --crf-params;
+    a folder's labels/project.json gives the values it records, crf.params); EngineError, saying what is wrong,
+    for anything else."""
     if not text.lstrip().startswith("{"):
         try:
             text = Path(text).read_text(encoding="utf-8")
@@ -128,6 +129,9 @@ def with_json_values(base: CRFParams, text: str) -> CRFParams:
     if not isinstance(data, dict):
         raise EngineError("--crf-params must be a JSON object such as {\"bi_w\": 5}")
     known = set(base.to_dict())
+    recorded = data.get("crf") if not set(data) & known else None
+    if isinstance(recorded, dict) and isinstance(recorded.get("params"), dict):
+        data = recorded["params"]   # a folder's labels/project.json: the values it records (crf.params)
     unknown = sorted(set(data) - known)
     if unknown:
         raise EngineError(f"--crf-params: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")

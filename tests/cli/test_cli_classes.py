@@ -83,3 +83,22 @@ def test_predict_takes_crf_values_as_prelabel_does(tmp_path, capsys):
     rc = main.main(["predict", str(image), "--model", str(model), "--crf-params", '{"bi_wx": 1}', "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 2 and "unknown parameter(s) bi_wx" in err and "Traceback" not in err
+
+
+def test_crf_params_takes_a_folders_project_json(tmp_path, capsys):
+    """A walk passed labels/project.json to --crf-params, as its help suggests ('the values a window folder
+    records'): refused with 'unknown parameter(s) classes, crf, format…'. It now takes the file's crf.params."""
+    import json
+
+    from engine.crf import preset
+    from engine.crf.params import preset_for_model
+    from engine.io.provenance import read_provenance
+    image, model, _ = _setup(tmp_path)
+    project = tmp_path / "project.json"
+    project.write_text(json.dumps({"format": "deeplab-annotator-project/1", "classes": [],
+                                   "crf": {"params": {"iterations": 3, "bi_w": 6.5}, "backend": "fast"}}))
+    out = tmp_path / "elsewhere" / "img.png"
+    rc = main.main(["predict", str(image), "--model", str(model), "--crf-params", str(project), "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    base = preset(preset_for_model(load_checkpoint(model).spec, model))
+    assert read_provenance(out).crf_params == base.replace(iterations=3, bi_w=6.5).to_dict()
