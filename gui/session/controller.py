@@ -188,7 +188,8 @@ class AnnotatorController(QObject):
             return True
         start = dataset.index_of_id(start_name) if start_name else None
         ok = self.open_index(start if start is not None else 0)
-        self._skipped = []           # set after open_index, which clears it: until one opens, go past refusals
+        if start is None:   # set after open_index, which clears it: until one opens, go past refusals; an image
+            self._skipped = []   # named (a file dropped or given) says why and stays (a walk was moved on from it)
         return ok
 
     def open_index(self, index: int) -> bool:

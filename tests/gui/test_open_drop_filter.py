@@ -36,6 +36,18 @@ def test_dropping_a_folder_or_an_image_opens_it(qtbot, window, env, tmp_path):
     assert "notes.txt" in window.last_error and window.ctl.dataset.folder == folder
 
 
+def test_a_named_image_that_cannot_be_read_says_why_and_stays(qtbot, window, env, tmp_path):
+    """A walk opened a folder at a named file (as a drop or `main.py FILE` does) that turned out unreadable: the
+    window moved on to another image. It stays on the named one, with its reason."""
+    folder, model = env
+    (folder / "img2.png").write_text("not an image")
+    window.ctl.prefetch.enabled = False
+    start(window, folder / "img2.png", model)
+    qtbot.waitUntil(lambda: not window.ctl.busy and "img2.png" in (window.last_error or ""), timeout=10000)
+    qtbot.wait(300)
+    assert window.ctl.index == 1 and window.ctl.state is None
+
+
 def test_filter_narrows_the_list_and_navigation(qtbot, window, env, tmp_path):
     folder, model = env
     (folder / "broken.png").write_text("not an image")
