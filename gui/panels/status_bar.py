@@ -103,6 +103,27 @@ class FittedLabel(ElidedLabel):
         self.ask(1 << 16)
 
 
+class KindLabel(FittedLabel):
+    """'Labels: exact': which labels the layer shows, the one fact the bar never cuts. Short of room it shows the
+    kind alone ('exact'), and it asks for at least that much (a walk at 1024 px read 'Lab…')."""
+
+    def __init__(self, help_text: str = ""):
+        super().__init__("", help_text)
+        self._kind = ""
+
+    def set_kind(self, kind: str) -> None:
+        self._kind = kind
+        self._min_chars = len(kind) + 2 if kind else 6
+        self.setText(f"Labels: {kind}" if kind else "")
+        self.updateGeometry()
+
+    def shown_text(self) -> str:
+        fm, width = self.fontMetrics(), max(self.width(), 0)
+        if not self._kind or fm.horizontalAdvance(self.text()) <= width:
+            return super().shown_text()
+        return fm.elidedText(self._kind, Qt.TextElideMode.ElideRight, width)
+
+
 class StatusBar(QStatusBar):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -131,7 +152,7 @@ class StatusBar(QStatusBar):
         self.position = QLabel("")
         self.tool = FittedLabel("", "Editing tool, brush radius and paint class")
         self.device = FittedLabel("Device: –")
-        self.labels_kind = FittedLabel("", "What the label layer shows: the exact CRF result, a local refinement "
+        self.labels_kind = KindLabel("What the label layer shows: the exact CRF result, a local refinement "
                                        "around your last edit (the exact result follows when you pause), or a "
                                        "preview computed at lower resolution while you move a slider. Save always "
                                        "writes the exact result.")
@@ -191,7 +212,7 @@ class StatusBar(QStatusBar):
             self.activity.show()
 
     def set_labels_kind(self, text: str) -> None:
-        self.labels_kind.setText(f"Labels: {text}" if text else "")
+        self.labels_kind.set_kind(text)
 
     def set_tool(self, text: str) -> None:
         self.tool.setText(text)

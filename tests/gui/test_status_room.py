@@ -2,6 +2,7 @@
 two likeliest classes and the uncertainty uncut; a save message names the file first and keeps the full path in
 its tooltip."""
 import numpy as np
+import pytest
 from PySide6.QtWidgets import QApplication
 
 from gui.app import start
@@ -274,3 +275,19 @@ def test_in_a_narrow_window_the_bars_facts_give_way_to_a_running_steps_message(q
         assert status.labels_kind.toolTip().startswith("Labels: from the labels file")
     finally:
         status.set_busy(False)
+
+
+@pytest.mark.parametrize("kind", ["exact", "local", "preview 1/2 resolution"])
+def test_on_a_small_screen_the_bar_still_says_which_labels_are_shown(qtbot, window, kind):
+    """A walk at 1024x600: 'Labels: exact' was cut to 'Lab…', though the bar is where you read which labels you
+    see. Short of room it shows the kind itself, whole; the other facts give way."""
+    window.resize(1024, 600)
+    status = window.status
+    status.set_labels_kind(kind)
+    status.set_tool("Brush · r 18 · class 5 cardboard")
+    status.set_device("CPU (2 threads)")
+    window.learn.status_label.setText("model adapted on 5 strokes / 3 images")
+    status.set_activity("Ready: belt_01.png")
+    for _ in range(3):
+        QApplication.processEvents()
+    assert kind in status.labels_kind.shown_text()
