@@ -81,11 +81,12 @@ def data_yaml(root: Path, class_list: ClassList) -> str:
 
 
 def _image_file(path: Path, shape: tuple[int, int], scaling=None) -> tuple[bytes, str]:
-    """The image's bytes and suffix: an upright RGB or grey JPEG/PNG of the label's size is copied, anything else
-    is written as a PNG of what the app shows."""
+    """The image's bytes and suffix: an upright 8-bit RGB or grey JPEG/PNG of the label's size is copied, anything
+    else (a 16-bit PNG too, as a 16-bit TIFF is) is written as a PNG of what the app shows."""
     try:
         with Image.open(path) as img:
             plain = (img.format in ("JPEG", "PNG") and img.mode in ("RGB", "L")
+                     and not any(";16" in str(t.args) for t in img.tile)   # PIL opens 16-bit RGB PNGs as "RGB"
                      and img.getexif().get(0x0112, 1) == 1 and (img.height, img.width) == shape)
             suffix = ".jpg" if img.format == "JPEG" else ".png"
     except OSError:

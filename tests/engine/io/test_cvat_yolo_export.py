@@ -195,3 +195,21 @@ def test_yolo_takes_image_names_with_spaces_that_voc_and_cvat_refuse(tmp_path):
     for export in (export_voc, export_cvat_masks):
         with pytest.raises(LabelIOError, match="it has a space"):
             export(Dataset(folder), classes, tmp_path / export.__name__)
+
+
+def test_yolo_writes_a_16_bit_png_as_the_app_shows_it_as_it_does_a_16_bit_tiff(tmp_path):
+    """A walk: a 16-bit RGB PNG was copied as it is (PIL opens it as 'RGB'), while the same picture as a 16-bit
+    TIFF was written as the 8-bit image the app shows. Both are written as the app shows them now."""
+    from engine.io.images import read_image
+
+    classes = ClassList(("belt", "paper", "can"))
+    folder, saved = _folder(tmp_path, n=2, classes=classes)
+    deep = (np.random.default_rng(1).integers(0, 4096, (40, 60, 3))).astype(np.uint16)
+    (folder / "im1.png").unlink()
+    cv2.imwrite(str(folder / "im1.png"), deep)
+    out = tmp_path / "yolo"
+    export_yolo_seg(Dataset(folder), classes, out, val_fraction=0.0, seed=0)
+    written = out / "images" / "train" / "im1.png"
+    with Image.open(written) as img:
+        assert not any(";16" in str(t.args) for t in img.tile) and img.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(Image.open(written)), read_image(folder / "im1.png"))
