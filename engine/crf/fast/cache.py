@@ -19,8 +19,9 @@ class ByteLRU:
     """
 
     def __init__(self, budget: int, sizeof: Callable[[object], int] = nbytes_of,
-                 on_evict: Callable[[object], None] | None = None):
+                 on_evict: Callable[[object], None] | None = None, max_items: int | None = None):
         self.budget = int(budget)
+        self.max_items = max_items   # and at most this many values (None: the bytes alone bound it)
         self._sizeof = sizeof
         self._on_evict = on_evict
         self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
@@ -54,7 +55,8 @@ class ByteLRU:
                 return
             self._items[key] = (value, size)
             self._used += size
-            while self._used > self.budget and self._items:
+            while self._items and (self._used > self.budget or
+                                   (self.max_items is not None and len(self._items) > self.max_items)):
                 _, (evicted, old) = self._items.popitem(last=False)
                 self._used -= old
                 if self._on_evict is not None:

@@ -81,7 +81,8 @@ class KeptMessages(list):
         return sum(a.nbytes for a in self)
 
 
-Q0_MESSAGES = ByteLRU(MESSAGES_BUDGET)  # (prior, lattices) -> KeptMessages: the first splat and blur
+Q0_MESSAGES = ByteLRU(MESSAGES_BUDGET, max_items=16)  # (prior, lattices) -> KeptMessages: the first splat and
+#   blur, of the newest priors (each stroke makes one: a walk's strokes kept 0.75 MB each, all of them)
 
 _OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Lattice -> {(ntask, rows): owners}
 

@@ -33,6 +33,8 @@ from .prune import PRUNE_LADDER, PRUNE_MASS, PruneCache
 from .stream import StreamEngine, StreamPrior, fuses, vertex_bytes
 
 PRIOR_BUDGET = 384 << 20
+KEPT_PER_IMAGE = 8   # priors, Q_0s and iteration histories an image keeps (the newest): a walk's 80 strokes on a
+#                      320x240 image kept 161 priors and 20 histories, 1.6 GB more, of which only the last are used
 BIG_BYTES = 96 << 20  # a prior larger than this (e.g. 1 MP x 21 labels) on the CPU: streamed (stream.py), no history
 TRAJECTORY_FLOAT32 = 384 << 20  # messages kept for local refinement: float32 up to this (as float32 bytes),
 TRAJECTORY_BUDGET = 1536 << 20  # float16 up to this (6 MP x 21 distinct labels: about 1.3 GB), none above
@@ -69,9 +71,10 @@ class FastSession:
         self.prune_mass = float(prune_mass) if merge_labels else 0.0  # prune.py; 0: every class keeps its row
         self._prune_cache = PruneCache()  # which classes leave a run, and their shared row, per probabilities and mass
         budget = PRIOR_BUDGET if cache_bytes is None else int(cache_bytes)   # (a preview's session: less)
-        self._priors = ByteLRU(budget)
+        self._priors = ByteLRU(budget, max_items=KEPT_PER_IMAGE)
         self._groups: list = []  # [(prior key, groups)] of the last streamed priors (a few small arrays each)
-        self._q0 = ByteLRU(budget)  # softmax(prior): the same for every weight and sigma
+        self._q0 = ByteLRU(budget, max_items=KEPT_PER_IMAGE)  # softmax(prior): the same for every weight and sigma
+        self._histories: list = []   # this image's history keys, oldest first (KEPT_PER_IMAGE of them stay)
         self.keep_history = keep_history  # False: no iteration history is kept after a run (a preview's session)
         self._lock = threading.Lock()
         self.last_stats: dict = {}
@@ -192,12 +195,23 @@ class FastSession:
         if hist is None:
             hist = History(self._engine_factory(prior.prior, prior.counts, terms))
             HISTORIES.put(key, hist)
+            self._histories = [k for k in self._histories if k != key and k in HISTORIES] + [key]
+            for old in self._histories[:-KEPT_PER_IMAGE]:
+                self._drop_history(old)
+            self._histories = self._histories[-KEPT_PER_IMAGE:]
         hist.key = key
         hist.lattice_keys = tuple(k for k, _ in term_keys)
         self._kept_keys.add(("history", key))
         hist.terms = terms
         hist.groups = (prior.counts, prior.group_of_label, prior.rep_label, prior.pruned, _pruning(prior)["prune_mass"])
         return hist
+
+    @staticmethod
+    def _drop_history(key) -> None:
+        hist = HISTORIES.pop(key)
+        if hist is not None:
+            with hist.lock:
+                hist.release()
 
     def release(self) -> None:
         """Forget what only this image can reuse (bilateral lattices, histories, Q_0's messages, priors): a batch run
@@ -211,11 +225,9 @@ class FastSession:
                     Q0_MESSAGES.pop(key)
                     Q0_MESSAGES.pop((key, "shared"))   # (the in-memory engine's own key for it: cpu_engine.iterate)
                 else:
-                    hist = HISTORIES.pop(key)
-                    if hist is not None:
-                        with hist.lock:
-                            hist.release()
+                    self._drop_history(key)
             self._kept_keys.clear()
+            self._histories = []
             self._priors.clear()
             self._groups = []
             self._q0.clear()
