@@ -4,7 +4,8 @@ which locks a head is fitted to."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +41,44 @@ class Refitted:
     edit: object
     undone: bool
     moved_on: bool = False   # the head had learnt elsewhere since the record: its other side predates that and goes
+
+
+class StrokeRecords:
+    """Each stroke's heads (StrokeHeads), keyed by its RegionEdit (weakly: a record goes with its undo step), so
+    undo and redo give the head back with the labels."""
+
+    def __init__(self):
+        self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def side(self, edit, undone: bool, head, key: bytes):
+        """The head an undo (``undone``) or redo of ``edit`` gives back exactly, when ``head`` is the record's other
+        side and ``key`` the locks that side is fitted to; else None, with whether the head had moved on since
+        (another image taught it): (head or None, moved)."""
+        rec = self._records.get(edit)
+        if rec is None:
+            return None, False
+        src, dst, want = (rec.after, rec.before, rec.key_before) if undone else \
+            (rec.before, rec.after, rec.key_after)
+        moved = src is None or head is not src
+        return (dst if not moved and dst is not None and key == want else None), moved
+
+    def known(self, edit) -> bool:
+        return edit in self._records
+
+    def add(self, edit, before, after, key_before: bytes, key_after: bytes) -> None:
+        self._records[edit] = StrokeHeads(before, after, key_before, key_after)
+
+    def refitted(self, record: Refitted, head, key: bytes) -> None:
+        """What an undo or redo had to fit again is that side of its stroke; where the head had moved on, the other
+        side is older than that learning and goes (a walk's redo gave back a head without the next image's
+        stroke)."""
+        rec = self._records.get(record.edit)
+        if rec is None:
+            return
+        self._records[record.edit] = \
+            replace(rec, before=head, key_before=key, after=None if record.moved_on else rec.after) \
+            if record.undone else \
+            replace(rec, after=head, key_after=key, before=None if record.moved_on else rec.before)
 
 
 def locks_key(labels: np.ndarray, locked: np.ndarray) -> bytes:

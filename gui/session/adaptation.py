@@ -29,7 +29,6 @@ revisited image whose locks the carried head already learnt is not taught them a
 from __future__ import annotations
 
 import threading
-import weakref
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
@@ -40,7 +39,7 @@ from engine.learn.adapt import AdaptConfig, HeadAdapter, HeadState, warm_up_opti
 from engine.learn.correction import ImageAdaptation, ReplayMemory
 from engine.learn.grid import changed_box
 from engine.predict import Prediction
-from gui.session.adapt_records import (Prepared, Refitted, StrokeHeads, TaughtImages, carried_to, locks_key,
+from gui.session.adapt_records import (Prepared, Refitted, StrokeRecords, TaughtImages, carried_to, locks_key,
                                        locks_now, replay_job, standing_strokes)
 from gui.session.event_wait import wait_for
 from gui.session.keys import AdaptKey
@@ -79,7 +78,7 @@ class Adaptation(QObject):
         self._pending = None         # (token, edit, replay) of an edit that waits for its CRF answer (start_learning)
         self._teach_on_ready = False  # the image came with locks (restored, revisited): learn them when ready
         self._fit_key = b""          # the locks ``head`` is fitted to on the open image
-        self._records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._records = StrokeRecords()
         self._replay = None          # (RegionEdit, undone) of an undo/redo about to finish
         self._taught = TaughtImages()   # per image: strokes in effect and the locks the head last learnt there
         self._others = 0             # strokes the open image's anchor counted for the other images
@@ -416,13 +415,10 @@ class Adaptation(QObject):
         stroke's own learning never ended (undone while it ran), the head as it is, fitted to these very locks.
         RESTORED then, else the replay, for _learn to fit again."""
         key = locks_key(*st.edits.snapshot())
-        rec = self._records.get(replay[0])
-        if rec is None:
+        if not self._records.known(replay[0]):
             return RESTORED if key == self._fit_key else replay
-        src, dst, want = (rec.after, rec.before, rec.key_before) if replay[1] else \
-            (rec.before, rec.after, rec.key_after)
-        moved = src is None or self.head is not src
-        if moved or dst is None or key != want:   # (moved: its other side goes, see _on_done)
+        dst, moved = self._records.side(replay[0], replay[1], self.head, key)
+        if dst is None:   # (moved: its other side goes, StrokeRecords.refitted)
             return replay[0], replay[1], moved
         self.head, self._fit_key = dst, key
         self._emit()
@@ -557,17 +553,11 @@ class Adaptation(QObject):
         head, pred, box, count = result
         if key.kind == "adapt":   # the count is the strokes in effect (a refit is no new stroke)
             head = self._counted(head, count, fit_key)
-        if isinstance(record, Refitted):   # what an undo or redo had to fit again is that side of its stroke
-            rec = self._records.get(record.edit)
-            if rec is not None:   # where the head had moved on (another image taught it), the other side is older
-                #                   than that learning: a walk's redo gave back a head without the next image's stroke
-                self._records[record.edit] = \
-                    replace(rec, before=head, key_before=fit_key, after=None if record.moved_on else rec.after) \
-                    if record.undone else \
-                    replace(rec, after=head, key_after=fit_key, before=None if record.moved_on else rec.before)
+        if isinstance(record, Refitted):
+            self._records.refitted(record, head, fit_key)
         elif record is not None:
             edit, before, key_before, key_after = record
-            self._records[edit] = StrokeHeads(before, head, key_before, key_after)
+            self._records.add(edit, before, head, key_before, key_after)
         self.head, self._fit_key = head, fit_key
         self._emit()
         self.adapted.emit(st.token, pred, box)   # the session shows it and refines around ``box``
