@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.crf import CRFParams, all_presets, unavailable_backends
-from engine.crf.params import FIELD_LABELS, PRESET_LABELS
+from engine.crf.params import FIELD_LABELS, PARAM_RANGES, PRESET_LABELS
 from gui.dialogs.number_box import DecimalBox
 
 DEBOUNCE_MS = 0  # coalesce only the changes of one event-loop pass: previews follow the slider
@@ -75,11 +75,16 @@ class _Row(QWidget):
             self.spin = DecimalBox()
             self.spin.setDecimals(2)   # the CRF search's values (10.64) and a folder's, as they are, not rounded
             self.spin.setSingleStep(field.step)
-        self.spin.setRange(field.lo, field.hi)
+        # the slider spans the usual values; the box takes what the engine does (a folder's recorded bi_w 50 was
+        # cut to the slider's 20, unsaid, and the window ran other values than predict --crf-params)
+        lo, hi = PARAM_RANGES[field.name]
+        self.spin.setRange(lo if field.name == "iterations" else max(lo, 10 ** -self.spin.decimals()), hi)
         self.spin.setKeyboardTracking(False)
         self.spin.setMinimumWidth(70)
         for w in (self.slider, self.spin):
-            w.setToolTip(field.tip + (" (log scale: each step multiplies)" if self.log and w is self.slider else ""))
+            w.setToolTip(field.tip + (" (log scale: each step multiplies)" if self.log and w is self.slider else "")
+                         + ("" if w is self.slider else f" (the slider spans {field.lo:g}-{field.hi:g}; type up to "
+                                                        f"{self.spin.maximum():g})"))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.slider, 1)

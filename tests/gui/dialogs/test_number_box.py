@@ -1,5 +1,6 @@
-"""Decimal boxes read '.' and ',' as the decimal point and write '.', whatever the system locale (a walk under de_DE:
-'10.64' typed in the CRF panel ran and was saved as 106)."""
+"""The CRF panel's and dialogs' number boxes: they read '.' and ',' as the decimal point and write '.', whatever
+the system locale (a walk under de_DE: '10.64' typed in the CRF panel ran and was saved as 106), and take any
+value the engine does, beyond their sliders."""
 import pytest
 from PySide6.QtCore import QLocale, Qt
 from PySide6.QtTest import QTest
@@ -40,3 +41,15 @@ def test_the_crf_panel_takes_a_typed_value_with_a_point_under_a_german_locale(qt
     panel.show()
     assert typed(qtbot, panel.rows["pos_xy_std"].spin, "3.5") == pytest.approx(3.5)
     assert panel.params().pos_xy_std == pytest.approx(3.5)
+
+
+def test_a_folders_values_beyond_the_sliders_are_shown_and_run_as_recorded(qtbot):
+    """A walk's folder recorded bi_w 50 and bi_xy_std 300: the panel cut them to its sliders' ends (20, 200)
+    unsaid, and the window ran other values than `predict --crf-params labels/project.json`."""
+    from engine.crf import CRFParams
+    panel = CRFPanel()
+    qtbot.addWidget(panel)
+    recorded = CRFParams(pos_w=3, pos_xy_std=3, bi_w=50, bi_xy_std=300, bi_rgb_std=26.6, iterations=40)
+    panel.use_folder_preset(recorded, emit=False)
+    assert panel.params() == recorded
+    assert panel.rows["bi_w"].slider.value() == panel.rows["bi_w"].slider.maximum()   # the slider at its end
