@@ -90,8 +90,12 @@ class OverlayPresenter:
         if on("heat") and self.palette is not None and 0 <= c < len(self.palette):
             ramp = np.repeat(np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :], h, axis=0)
             name = self.names[c] if c < len(self.names) else f"class {c}"
-            items.append(("heat", f"p({name}) 0 → 1", f"The model's probability of {name}: dark where it is "
-                          "low, bright in the class colour where it is high", class_heat_rgba(ramp, self.palette[c])))
+            st = self.state   # what the map shows: the CRF's result unless Before CRF (a walk read the legend as
+            network = self.opts.before_crf or st is None or st.crf_probs is None   # the network's, it was the CRF's)
+            whose = "the network's" if network else "the CRF's (Before CRF shows the network's)"
+            items.append(("heat", f"p({name}) {'network' if network else 'after CRF'} 0 → 1",
+                          f"The probability of {name}, {whose}: dark where it is low, bright in the class colour "
+                          "where it is high", class_heat_rgba(ramp, self.palette[c])))
         if on("unknown"):
             items.append(("unknown", "Not a class of this folder", "Label values above the class list (Save asks "
                           "what to do with them)", unknown_rgba(np.ones((h, w), bool))))

@@ -77,7 +77,10 @@ def test_every_marking_overlay_on_screen_has_a_legend_row_in_its_own_colour(qtbo
                 and 0 <= vp.bottom() - legend.geometry().bottom() < 20)
     qtbot.waitUntil(in_corner, timeout=3000)
     window.class_panel.class_selected.emit(2)                       # the heat map of "green thing"
-    assert legend.texts()["heat"] == "p(green thing) 0 → 1"
+    assert legend.texts()["heat"] == "p(green thing) after CRF 0 → 1"   # what it shows: the CRF's result
+    window.toolbar.before.setChecked(True)                          # Before CRF: the network's, and it says so
+    assert legend.texts()["heat"] == "p(green thing) network 0 → 1"
+    window.toolbar.before.setChecked(False)
     window.toolbar.changed.setChecked(False)
     window.toolbar.locks.setChecked(False)
     window.class_panel.class_selected.emit(-1)

@@ -198,4 +198,4 @@ def test_a_large_images_probability_layers_are_coloured_off_the_gui_thread_newes
     assert off[1] < 2 < off[0], off                                 # class 2's map, not class 1's
     assert window.status.activity.text() == f"Ready: {st.path.name}"
     # its legend row too, once the layer shows (a walk's 6 MP heat map had none until it was picked again)
-    assert window.overlay_legend.texts().get("heat") == f"p({names[2]}) 0 → 1"
+    assert window.overlay_legend.texts().get("heat") == f"p({names[2]}) after CRF 0 → 1"   # (it is crf_probs)
