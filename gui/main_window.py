@@ -436,6 +436,7 @@ class MainWindow(QMainWindow):
     def _on_params(self, params: CRFParams) -> None:
         self.ctl.crf.set_params(params)
         self.ctl.classes.note_crf()   # the values are this folder's (labels/project.json), never the next one's
+        self.status.set_labels_kind(self.ctl.crf.shown_kind())   # until their answer: 'before the new settings'
 
     def _on_backend(self, name: str) -> None:
         """The user's engine: the preference, and this folder's (a walk's pick was undone by the folder's record)."""
@@ -446,8 +447,7 @@ class MainWindow(QMainWindow):
     def _on_drawing(self, text: str) -> None:
         """A large image's heat map or uncertainty is coloured in the background: say so until it shows."""
         if text:
-            self.status.set_activity(text)
-            return
+            return self.status.set_activity(text)
         self.refresh_legend()   # (its row waited for the layer: a walk's heat map at 6 MP showed with no legend)
         if self.status.activity.text().startswith("Drawing the"):
             self.status.set_activity(f"Ready: {self.ctl.state.path.name}" if self.ctl.state is not None else "Ready")
