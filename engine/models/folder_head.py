@@ -178,7 +178,8 @@ class FolderHead(nn.Module):
         return tuple(rows) if len(rows) < len(self.source) and any(s >= 0 for s in self.source) else ()
 
     def _pin_untaught(self, logits: torch.Tensor) -> torch.Tensor:
-        """``logits`` with the untaught rows UNTAUGHT_MARGIN below the log-sum-exp of the known rows."""
+        """``logits`` (a fresh tensor: changed in place, no full-size copy) with the untaught rows UNTAUGHT_MARGIN below
+        the log-sum-exp of the known rows."""
         untaught = self.untaught
         if not untaught:
             return logits
@@ -186,7 +187,7 @@ class FolderHead(nn.Module):
         known = torch.tensor([i for i, s in enumerate(self.source) if s >= 0], device=dev)
         floor = torch.logsumexp(logits.index_select(1, known), dim=1, keepdim=True) - UNTAUGHT_MARGIN
         rows = torch.tensor(untaught, device=dev)
-        return logits.index_copy(1, rows, floor.expand(-1, len(untaught), *floor.shape[2:]))
+        return logits.index_copy_(1, rows, floor.expand(-1, len(untaught), *floor.shape[2:]).to(logits.dtype))
 
     @property
     def has_pixel_term(self) -> bool:
