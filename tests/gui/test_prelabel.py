@@ -166,6 +166,14 @@ def test_a_second_run_says_it_replaces_another_runs_labels_or_leaves_them(qtbot,
         assert dialog.start()
     assert done.args[0].replaced == 3
     assert "Labelling again 3 pre-labelled with another model or other settings" in dialog.log.toPlainText()
+    # the open image, untouched and pre-labelled, shows the file this run wrote (a walk saw the old labels, and its
+    # save asked whether another program had written the file, then kept this run's file aside as unusable)
+    from engine.io.labels import read_label_png
+    st = window.ctl.state
+    path = window.ctl.dataset[st.index].label_path
+    assert (st.labels == read_label_png(path)).all() and st.status.value == "pre-labelled"
+    assert window.ctl.save()
+    assert not list(path.parent.glob("*.replaced"))
 
 
 def test_the_order_last_chosen_comes_back_with_the_folder(qtbot, window, tmp_path):
