@@ -107,6 +107,9 @@ def _run(args) -> int:
               f"{loaded.spec.name or args.model.name} ({crf})")
         if plan.skipped:
             print(f"skipping {len(plan.skipped)} already pre-labelled with this model and CRF settings")
+        if plan.unscored:
+            print(f"labelling again {len(plan.unscored)} pre-labelled with this model and CRF settings by a run that "
+                  "stopped before writing their scores to prelabel.csv")
         if plan.replaced:
             print(f"labelling again {len(plan.replaced)} pre-labelled with another model or other settings (their "
                   "labels are replaced; --only-new leaves them as they are)")

@@ -37,6 +37,7 @@ class Plan:
     editing: list[Item] = field(default_factory=list)   # unsaved edits in the window: left alone, not hand-saved
     replaced: list[Item] = field(default_factory=list)  # of todo: machine labels of another model or settings
     left: list[Item] = field(default_factory=list)      # those left as they are (settings.redo_other_runs off)
+    unscored: list[Item] = field(default_factory=list)  # of todo: this very run's labels whose report row never came
     previous: dict[str, Row] = field(default_factory=dict)      # prelabel.csv as it was before this run
 
     @property
@@ -74,9 +75,13 @@ def plan_folder(dataset: Dataset, loaded, settings: PrelabelSettings, protect=()
                 plan.kept.append((item, f"{entry.label_path.name} was saved by hand: left as it is"))
                 continue
             row = previous.get(item.name)
-            if (row is not None and row.status in (LABELLED, SKIPPED) and row.mean_uncertainty is not None
-                    and _same_run(entry.label_path, loaded, settings)):
+            same = _same_run(entry.label_path, loaded, settings)
+            if row is not None and row.status in (LABELLED, SKIPPED) and row.mean_uncertainty is not None and same:
                 plan.skipped.append(item)
+                continue
+            if same:   # a run killed before its report was written (kill -9): labelled again for their scores, not
+                plan.unscored.append(item)   # said to be another model's (a walk read that, of its own run's 24)
+                plan.todo.append(item)
                 continue
             if not settings.redo_other_runs:
                 plan.left.append(item)

@@ -173,7 +173,8 @@ class PrelabelDialog(QDialog):
             def on_plan(plan):
                 counter["total"] = len(plan.todo)
                 report(0, len(plan.todo), "plan", ("plan", len(plan.todo), len(plan.skipped), len(plan.kept),
-                                                          len(plan.editing), len(plan.replaced), len(plan.left)))
+                                                          len(plan.editing), len(plan.replaced), len(plan.left),
+                                                          len(plan.unscored)))
 
             def on_result(outcome, row):
                 counter["done"] += 1
@@ -215,9 +216,12 @@ class PrelabelDialog(QDialog):
 
     def _on_image(self, _key, payload) -> None:
         if payload[0] == "plan":
-            _, todo, skipped, kept, editing, replaced, left = payload
+            _, todo, skipped, kept, editing, replaced, left, unscored = payload
             if skipped:
                 self.log.appendPlainText(f"Skipping {skipped} already pre-labelled with this model and CRF settings.")
+            if unscored:
+                self.log.appendPlainText(f"Labelling again {unscored} pre-labelled with this model and CRF settings "
+                                         "by a run that stopped before writing their scores.")
             if replaced:
                 self.log.appendPlainText(f"Labelling again {replaced} pre-labelled with another model or other "
                                          "settings: their labels and scores are replaced.")

@@ -472,3 +472,23 @@ def test_another_models_labels_are_said_to_be_replaced_or_left_as_they_are(first
     out = capsys.readouterr().out
     assert f"labelling again {machine} pre-labelled with another model" in out
     assert f"replaced the labels of {machine} images pre-labelled with another model" in out
+
+
+def test_a_run_killed_before_its_report_is_labelled_again_and_said_to_be_this_runs(first_run, cli_result, tmp_path,
+                                                                                 capsys):
+    """A walk killed a run (kill -9) before prelabel.csv was written: the rerun said 'labelling again 24
+    pre-labelled with another model or other settings', of the very same run's labels. It says why now, and labels
+    them again (for their scores), with --only-new too."""
+    done, model = first_run[1], first_run[2]
+    folder = copy_folder(done, tmp_path / "killed")
+    (folder / "labels" / "prelabel.csv").unlink()
+    machine = sum(1 for name in label_bytes(folder) if is_machine_label(folder / "labels" / name))
+    assert machine
+    for extra in (["--only-new"], []):
+        run = copy_folder(folder, tmp_path / f"run{len(extra)}")
+        assert _cli(run, model, *extra) == 1                         # (the broken image fails again)
+        out = capsys.readouterr().out
+        assert f"labelling again {machine} pre-labelled with this model and CRF settings by a run that stopped" in out
+        assert "another model" not in out
+        rows = read_report(run / "labels")
+        assert sum(1 for r in rows.values() if r.mean_uncertainty is not None) == machine
