@@ -123,7 +123,8 @@ def main(argv: list[str]) -> int:
         if args.reviewed:
             dataset = dataset.reviewed()
         if not any(e.label_path.is_file() for e in dataset.entries):   # (a walk got an empty COCO file, exit 0)
-            left_out = f" ({machine} pre-labelled ones are left out by --reviewed)" if args.reviewed and machine else ""
+            left_out = (f" ({machine} pre-labelled {'one is' if machine == 1 else 'ones are'} left out by "
+                        "--reviewed)") if args.reviewed and machine else ""
             raise EngineError(f"{args.folder}: no saved labels in {dataset.labels_dir} to export{left_out}; label "
                               "and save some images first (Ctrl+S in the window, or main.py import / prelabel)")
         class_list = _unique(load_class_list(args.classes), args.classes) if args.classes else saved_class_list(dataset)

@@ -188,15 +188,17 @@ class Dataset:
         return [i for i, e in enumerate(self.entries) if e.status == Status.EDITED]
 
     def machine_labelled(self) -> int:
-        """How many label files on disk a batch run wrote and nobody saved since (pre-labelled, not reviewed)."""
-        return sum(1 for e in self.entries if e.label_path.is_file() and is_machine_label(e.label_path))
+        """How many label files on disk a batch run wrote and nobody changed since (pre-labelled, not reviewed; a
+        file another tool repainted is a person's, as prelabel counts it: verified against its sidecar)."""
+        return sum(1 for e in self.entries if e.label_path.is_file() and is_machine_label(e.label_path, verify=True))
 
     def reviewed(self) -> "Dataset":
         """This folder as an export reads it with only the labels a person saved: the pre-labelled files nobody
         reviewed left out (a walk exported 8 reviewed images among 1,992 pre-labelled ones, unasked). A read-only
         view: the entries are filtered, nothing else is copied."""
         view = copy.copy(self)
-        view.entries = [e for e in self.entries if e.label_path.is_file() and not is_machine_label(e.label_path)]
+        view.entries = [e for e in self.entries
+                        if e.label_path.is_file() and not is_machine_label(e.label_path, verify=True)]
         return view
 
     def is_machine_labelled(self, i: int, verify: bool = False) -> bool:

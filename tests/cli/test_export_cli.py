@@ -211,6 +211,16 @@ def test_pre_labelled_files_are_said_and_reviewed_leaves_them_out(tmp_path, caps
     assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "hand.json"), "--reviewed"]) == 0
     assert "(2 pre-labelled, not reviewed, left out)" in capsys.readouterr().out
     assert [im["file_name"] for im in json.loads((tmp_path / "hand.json").read_text())["images"]] == ["im0.png"]
+    # a pre-label another tool repainted is a person's, as prelabel counts it (a walk: prelabel kept it as
+    # hand-saved while --reviewed left it out as not reviewed)
+    lab = read_label_png(folder / "labels" / "im2.png")
+    lab[:4, :4] = 1
+    write_label_png(folder / "labels" / "im2.png", lab, CLASSES)
+    assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "hand2.json"), "--reviewed"]) == 0
+    assert "(1 pre-labelled, not reviewed, left out)" in capsys.readouterr().out
+    assert [im["file_name"] for im in json.loads((tmp_path / "hand2.json").read_text())["images"]] == \
+        ["im0.png", "im2.png"]
+    (folder / "labels" / "im2.png").unlink()
     (folder / "labels" / "im0.png").unlink()
     assert cli_main(["export", "coco", str(folder), "--out", str(tmp_path / "none.json"), "--reviewed"]) == 2
-    assert "2 pre-labelled ones are left out by --reviewed" in capsys.readouterr().err
+    assert "1 pre-labelled one is left out by --reviewed" in capsys.readouterr().err
