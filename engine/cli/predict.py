@@ -113,10 +113,10 @@ def check_out(image: Path, out: Path) -> None:
     if out.suffix.lower() != ".png":
         raise EngineError(f"--out {out}: the label is written as an indexed PNG; give a name ending in .png")
     try:
-        same = out.exists() and Path(image).exists() and out.samefile(image)
-    except OSError:
+        same = out.samefile(image)   # (a link or another path to the same file too)
+    except OSError:   # either is missing: not the same file
         same = False
-    if same or out.resolve() == Path(image).resolve():
+    if same:
         raise EngineError(f"--out {out} is the input image itself: writing the labels there would replace the "
                           "photo; give another name (e.g. in a labels/ folder)")
 

@@ -473,11 +473,11 @@ class Adaptation(QObject):
         return not self.learning
 
     def _learn(self, st, edit, replay) -> None:
+        if replay is RESTORED:   # (after_edit set the head, and the key of these locks): its probabilities
+            self._submit_probs(st, self.head, record=None, fit_key=self._fit_key)
+            return
         labels, locked = st.edits.snapshot()
         key = locks_key(labels, locked)
-        if replay is RESTORED:   # (after_edit set the head): its probabilities
-            self._submit_probs(st, self.head, record=None, fit_key=key)
-            return
         # a new stroke, or the head moved on: fit the locks (a replay's refit then stands in its record)
         self._submit_fit(st, labels, locked, key, edit, None if replay is None else Refitted(*replay))
 

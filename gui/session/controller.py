@@ -452,8 +452,7 @@ class AnnotatorController(QObject):
             self.dataset.set_status(index, Status.PRELABELLED)
             self.status_changed.emit(index, Status.PRELABELLED.value)
         elif st is not None and st.index == index and labels is not None and labels.shape == st.shape \
-                and st.status in (Status.NEW, Status.PREDICTED, Status.PRELABELLED):   # (an untouched pre-label:
-            #   a run that replaced its file; a walk's window kept the old labels and saved them as hand labels)
+                and st.status in (Status.NEW, Status.PREDICTED, Status.PRELABELLED):   # (a pre-label: replaced)
             st.set_saved_labels(labels, machine=True)
             st.label_stamp = file_stamp(self.dataset[index].label_path)   # the file it shows now (saving.py)
             self.sync_status()
